@@ -1,0 +1,27 @@
+import { Command, CommanderError } from 'commander';
+import { commands } from './commands';
+import { formatError } from './output';
+
+/** Builds the `met` program: one module per command under cli/, each registering itself. */
+export function buildProgram(): Command {
+  const program = new Command('met')
+    .description('Model Equality Testing at fleet scale: which model is this API really serving?')
+    .showHelpAfterError()
+    .configureHelp({ sortSubcommands: true });
+  for (const register of commands) register(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.stderr.write(`${formatError(err)}\n`);
+    process.exitCode = 1;
+  }
+}

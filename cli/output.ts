@@ -1,0 +1,19 @@
+import { ZodError } from 'zod';
+import { MetError } from '../common/errors';
+
+/** One paragraph for the user: what went wrong and what to do. Stack traces only with MET_DEBUG=1. */
+export function formatError(err: unknown): string {
+  if (process.env.MET_DEBUG === '1' && err instanceof Error && err.stack) return err.stack;
+  if (err instanceof MetError) return `met: ${err.message}`;
+  if (err instanceof ZodError) {
+    const lines = err.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`);
+    return `met: invalid input:\n${lines.join('\n')}`;
+  }
+  if (err instanceof Error) return `met: ${err.message}`;
+  return `met: ${String(err)}`;
+}
+
+/** Prints a value as pretty JSON on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

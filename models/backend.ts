@@ -1,0 +1,49 @@
+/**
+ * A local text model met can sample from and score with. Implemented in-process by llama.cpp
+ * (node-llama-cpp, models/llama.ts) and by an OpenAI-compatible server the worker manages.
+ */
+export type Precision = 'fp32' | 'fp16' | 'int8' | 'nf4';
+/** GGUF analogue of each met precision (nf4's nearest 4-bit analogue is Q4_0; reports say so). */
+export const GGUF_TYPE: Record<Precision, 'F32' | 'F16' | 'Q8_0' | 'Q4_0'> = {
+  fp32: 'F32',
+  fp16: 'F16',
+  int8: 'Q8_0',
+  nf4: 'Q4_0',
+};
+
+export interface GenerateRequest {
+  prompt: string;
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  seed: number;
+  stop?: string[];
+  /** Return the log-probability of each sampled token under the (unwarped) model distribution. */
+  logprobs?: boolean;
+}
+
+export interface GeneratedCompletion {
+  text: string;
+  tokenIds: number[];
+  /** Full-vocabulary log-softmax of each sampled token (no temperature/top-p warping), or null. */
+  tokenLogprobs: number[] | null;
+  finishReason: 'stop' | 'length';
+  promptTokens: number;
+}
+
+export interface ScoredCompletion {
+  /** Token ids of the completion, tokenized after the prompt. */
+  tokenIds: number[];
+  /** The tokenizer's text of each token. */
+  tokenTexts: string[];
+  /** Teacher-forced full-vocabulary log-softmax of each completion token. */
+  tokenLogprobs: number[];
+}
+
+export interface TextBackend {
+  readonly model: string;
+  readonly precision: Precision;
+  generate(request: GenerateRequest): Promise<GeneratedCompletion>;
+  score(prompt: string, completion: string): Promise<ScoredCompletion>;
+  close(): Promise<void>;
+}
