@@ -1,0 +1,2 @@
+// Every workflow met registers; workers load this module (pre-bundled, see workers/bundle.ts).
+export { systemCheck } from './systemCheck';
