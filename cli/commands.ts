@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
+import { register as server } from './server';
+import { register as worker } from './worker';
 
 /** Each command module exports `register(program)`; heavy dependencies are imported lazily in actions. */
 export type RegisterCommand = (program: Command) => void;
 
 export const commands: RegisterCommand[] = [
+  server,
+  worker,
 ];

@@ -1,0 +1,18 @@
+import { createSystemActivities } from '../activities/system';
+import { CPU_TASK_QUEUE } from '../temporal/queues';
+import type { WorkerPlan } from './run';
+
+/**
+ * The CPU worker: all workflows, and the activities that need no GPU or provider key (shards,
+ * statistics, power cells, downloads, reports).
+ */
+export function cpuWorkerPlan(deps: { dataDir: string; taskQueue?: string }): WorkerPlan {
+  const taskQueue = deps.taskQueue ?? CPU_TASK_QUEUE;
+  return {
+    taskQueue,
+    workflows: true,
+    activities: {
+      ...createSystemActivities({ queues: [taskQueue] }),
+    },
+  };
+}

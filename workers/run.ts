@@ -1,0 +1,63 @@
+import { hostname } from 'node:os';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { MetConfig } from '../config/schema';
+import { connectWorker } from '../temporal/connect';
+import { workflowBundle } from './bundle';
+
+/**
+ * Runs a set of workers on one connection until `signal` aborts (SIGINT/SIGTERM in the CLI), then
+ * shuts them down cleanly: in-flight activities finish or heartbeat-cancel, polls stop.
+ */
+export interface WorkerPlan {
+  taskQueue: string;
+  activities?: object;
+  /** Register met's workflows on this queue (the CPU queue does). */
+  workflows?: boolean;
+  options?: Partial<Omit<WorkerOptions, 'connection' | 'taskQueue' | 'activities' | 'namespace'>>;
+}
+
+export async function runWorkers(
+  config: MetConfig,
+  plans: WorkerPlan[],
+  signal: AbortSignal,
+  log: (line: string) => void = () => {},
+): Promise<void> {
+  const connection: NativeConnection = await connectWorker(config);
+  try {
+    const bundle = plans.some((p) => p.workflows) ? await workflowBundle() : undefined;
+    const workers = await Promise.all(
+      plans.map((plan) =>
+        Worker.create({
+          connection,
+          namespace: config.temporal.namespace,
+          taskQueue: plan.taskQueue,
+          activities: plan.activities,
+          workflowBundle: plan.workflows ? bundle : undefined,
+          identity: `${process.pid}@${hostname()}/${plan.taskQueue}`,
+          shutdownGraceTime: '10s',
+          ...plan.options,
+        }),
+      ),
+    );
+    for (const plan of plans) log(`worker polling ${plan.taskQueue}${plan.workflows ? ' (workflows + activities)' : ''}`);
+    const onAbort = () => workers.forEach((w) => w.shutdown());
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    await Promise.all(workers.map((w) => w.run()));
+  } finally {
+    await connection.close();
+  }
+}
+
+/** An AbortSignal that fires on SIGINT/SIGTERM (a second signal exits at once). */
+export function shutdownSignal(log: (line: string) => void = () => {}): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (name: string) => {
+    if (controller.signal.aborted) process.exit(130);
+    log(`${name}: shutting down workers (again to force)`);
+    controller.abort();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  return controller.signal;
+}
