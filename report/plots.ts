@@ -1,0 +1,439 @@
+import { Resvg } from '@resvg/resvg-js';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import { FontMetrics } from './fontMetrics';
+import { FIGURE_FONT_STACK, resolveFigureFonts, type FigureFonts } from './fonts';
+import type { ConsistencyPrompt, TestResult } from './schemas';
+import { formatNumber, formatP, type PowerPoint } from './tables';
+
+/**
+ * met's figures: Vega-Lite specs built from report data, compiled and rendered server-side by Vega
+ * (View with renderer 'none', `toSVG()`), and rasterised to PNG by resvg with a local font. Specs
+ * are plain data, so a caller can also write them out as .vl.json for an interactive viewer.
+ */
+
+export type { TopLevelSpec } from 'vega-lite';
+
+export const VEGA_VERSION = vega.version;
+
+/** Tableau 10, Vega's default categorical scheme, with grey kept for reference-vs-reference series. */
+const PALETTE = ['#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b', '#b279a2', '#ff9da6', '#9d755d'];
+const NULL_COLOR = '#6b6b6b';
+const ALPHA_COLOR = '#b2182b';
+const REJECT_COLOR = '#e45756';
+const ACCEPT_COLOR = '#4c78a8';
+
+const CONFIG = {
+  font: FIGURE_FONT_STACK,
+  background: 'white',
+  padding: 10,
+  axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', gridColor: '#e8e8e8', domainColor: '#888', tickColor: '#888' },
+  legend: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', labelLimit: 260 },
+  header: { labelFontSize: 12, labelFontWeight: 'bold', titleFontSize: 12 },
+  title: { fontSize: 14, subtitleFontSize: 11, subtitleColor: '#555', anchor: 'start', offset: 10 },
+  view: { stroke: '#d0d0d0' },
+} as const;
+
+/** Vega-Lite's schema URL: metadata for viewers; nothing is fetched when rendering. */
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
+
+function withConfig(spec: Record<string, unknown>): TopLevelSpec {
+  return { $schema: SCHEMA, config: CONFIG, ...spec } as TopLevelSpec;
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) Power versus samples per prompt
+
+export interface PowerCurveOptions {
+  alpha: number;
+  /** e.g. "95% Wilson score intervals". */
+  intervalLabel: string;
+  title?: string;
+}
+
+export function powerCurveSpec(points: PowerPoint[], opts: PowerCurveOptions): TopLevelSpec {
+  if (points.length === 0) throw new RangeError('powerCurveSpec needs at least one power point');
+  const nullKind = 'reference vs reference (type-I error)';
+  const rows = points.map((p) => ({
+    series: p.series,
+    kind: p.isNull ? nullKind : 'alternative',
+    statistic: p.statistic,
+    m: `m = ${p.m} prompts`,
+    n: p.nPerPrompt,
+    N: p.nPerPrompt * p.m,
+    power: p.power,
+    lo: p.lo,
+    hi: p.hi,
+    sims: p.sims,
+  }));
+  const alternatives = [...new Set(points.filter((p) => !p.isNull).map((p) => p.series))];
+  const nulls = [...new Set(points.filter((p) => p.isNull).map((p) => p.series))];
+  const seriesDomain = [...alternatives, ...nulls];
+  const seriesRange = [...alternatives.map((_, i) => PALETTE[i % PALETTE.length]), ...nulls.map(() => NULL_COLOR)];
+  const ns = [...new Set(points.map((p) => p.nPerPrompt))].sort((a, b) => a - b);
+  const statistics = [...new Set(points.map((p) => p.statistic))];
+  const ms = [...new Set(points.map((p) => p.m))];
+  const faceted = statistics.length > 1 || ms.length > 1;
+  const logX = ns[ns.length - 1] / ns[0] >= 16;
+
+  const x = {
+    field: 'n',
+    type: 'quantitative',
+    title: 'Samples per prompt per side (N = n × m)',
+    scale: logX ? { type: 'log', base: 2, nice: false } : { zero: false, nice: false, padding: 12 },
+    axis: { values: ns, format: 'd', grid: true },
+  };
+  const color = {
+    field: 'series',
+    type: 'nominal',
+    title: 'Alternative',
+    scale: { domain: seriesDomain, range: seriesRange },
+    legend: { symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 },
+  };
+  const y = { field: 'power', type: 'quantitative', title: 'Rejection rate', scale: { domain: [0, 1] }, axis: { format: '.1f' } };
+  const alphaText = `α = ${opts.alpha}`;
+  // One n only: a band has no width, so the interval is drawn as a bar instead.
+  const intervalMark = ns.length === 1 ? { type: 'rule', strokeWidth: 2 } : { type: 'area', opacity: 0.16 };
+  const layer: Record<string, unknown>[] = [
+    { mark: intervalMark, encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color } },
+    {
+      mark: { type: 'line', point: { filled: true, size: 36 }, strokeWidth: 2 },
+      encoding: {
+        x,
+        y,
+        color,
+        strokeDash: { field: 'kind', type: 'nominal', scale: { domain: ['alternative', nullKind], range: [[1, 0], [5, 3]] }, legend: null },
+        tooltip: [{ field: 'series' }, { field: 'n' }, { field: 'N' }, { field: 'power', format: '.2f' }, { field: 'lo', format: '.2f' }, { field: 'hi', format: '.2f' }, { field: 'sims' }],
+      },
+    },
+    { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [3, 3], strokeWidth: 1.25 }, encoding: { y: { datum: opts.alpha } } },
+    {
+      mark: { type: 'text', color: ALPHA_COLOR, align: 'right', baseline: 'bottom', dx: -3, dy: -2, fontSize: 11, x: { expr: faceted ? 'child_width' : 'width' } },
+      encoding: { y: { datum: opts.alpha }, text: { value: alphaText } },
+    },
+  ];
+  const inner = { width: 260, height: 200, layer };
+  const title = {
+    text: opts.title ?? 'Power versus samples per prompt',
+    subtitle: [`${ns.length === 1 ? 'Bars' : 'Bands'}: ${opts.intervalLabel} over the simulations per point. Dashed grey: reference vs reference (type-I error). Red: ${alphaText}.`],
+  };
+  const data = { values: rows };
+  if (statistics.length === 1 && ms.length === 1)
+    return withConfig({ title: { ...title, text: `${title.text}: ${statistics[0]}` }, data, ...inner });
+  if (ms.length === 1) return withConfig({ title, data, facet: { field: 'statistic', type: 'nominal', title: null, sort: statistics }, columns: Math.min(3, statistics.length), spec: inner });
+  return withConfig({
+    title,
+    data,
+    facet: { column: { field: 'statistic', type: 'nominal', title: null, sort: statistics }, row: { field: 'm', type: 'nominal', title: null } },
+    spec: inner,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) p-values and verdicts per endpoint
+
+export function pValueSpec(results: TestResult[], alpha: number, title = 'p-value per endpoint'): TopLevelSpec {
+  if (results.length === 0) throw new RangeError('pValueSpec needs at least one test result');
+  const differs = 'differs (p ≤ α)';
+  const consistent = 'consistent (p > α)';
+  const rows = results.map((r) => ({
+    endpoint: `${r.endpoint} vs ${r.reference}`,
+    statistic: r.statistic,
+    p: r.pValue,
+    verdict: r.decision === 'reject' ? differs : consistent,
+    label: `${formatP(r.pValue, r.b)}${results.some((o) => o.statistic !== r.statistic) ? ` (${r.statistic})` : ''}`,
+  }));
+  const manyStatistics = new Set(results.map((r) => r.statistic)).size > 1;
+  const yOffset = manyStatistics ? { yOffset: { field: 'statistic', type: 'nominal', title: 'statistic' } } : {};
+  const y = { field: 'endpoint', type: 'nominal', title: null, sort: null, axis: { labelLimit: 280 } };
+  const x = { field: 'p', type: 'quantitative', title: 'p-value', scale: { domain: [0, 1] } };
+  return withConfig({
+    title: { text: title, subtitle: [`Red line: α = ${alpha}; a bar left of it rejects "same model as the reference".`] },
+    data: { values: rows },
+    width: 420,
+    height: { step: manyStatistics ? 16 : 30 },
+    layer: [
+      {
+        mark: { type: 'bar', cornerRadiusEnd: 2 },
+        encoding: { y, x, ...yOffset, color: { field: 'verdict', type: 'nominal', title: 'Verdict', scale: { domain: [differs, consistent], range: [REJECT_COLOR, ACCEPT_COLOR] } } },
+      },
+      { mark: { type: 'text', align: 'left', dx: 4, fontSize: 11 }, encoding: { y, x, ...yOffset, text: { field: 'label' } } },
+      { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [3, 3], strokeWidth: 1.5 }, encoding: { x: { datum: alpha } } },
+    ],
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) Null statistics with the observed statistic
+
+export interface NullHistogramOptions {
+  statistic: string;
+  title: string;
+  observed?: number;
+  pValue?: number;
+  b?: number;
+  alpha: number;
+}
+
+/** Upper (1 - alpha) quantile of the null draws: the smallest value that rejects (p = #{null >= obs} / b <= alpha). */
+export function criticalValue(values: readonly number[], alpha: number): number {
+  const sorted = [...values].sort((a, b) => b - a);
+  const k = Math.max(1, Math.floor(alpha * sorted.length));
+  return sorted[k - 1];
+}
+
+export function nullHistogramSpec(values: readonly number[], opts: NullHistogramOptions): TopLevelSpec {
+  if (values.length === 0) throw new RangeError('nullHistogramSpec needs at least one null statistic');
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (opts.observed !== undefined) {
+    lo = Math.min(lo, opts.observed);
+    hi = Math.max(hi, opts.observed);
+  }
+  if (lo === hi) {
+    const pad = Math.abs(lo) * 0.05 || 1e-6;
+    lo -= pad;
+    hi += pad;
+  }
+  const critical = criticalValue(values, opts.alpha);
+  const x = { field: 'value', type: 'quantitative', title: opts.statistic, scale: { domain: [lo, hi], nice: false } };
+  const layer: Record<string, unknown>[] = [
+    {
+      data: { values: values.map((value) => ({ value })) },
+      mark: { type: 'bar', color: '#9db4cf', stroke: '#6d8fb5', strokeWidth: 0.5 },
+      encoding: { x: { ...x, bin: { maxbins: 40, extent: [lo, hi] } }, y: { aggregate: 'count', type: 'quantitative', title: `null draws (of ${values.length})` } },
+    },
+    {
+      data: { values: [{ value: critical, label: `critical value at α = ${opts.alpha}` }] },
+      layer: [
+        { mark: { type: 'rule', color: '#555', strokeDash: [4, 3], strokeWidth: 1.25 }, encoding: { x } },
+        { mark: { type: 'text', color: '#555', align: 'left', baseline: 'top', dx: 3, y: 14, fontSize: 10 }, encoding: { x, text: { field: 'label' } } },
+      ],
+    },
+  ];
+  if (opts.observed !== undefined) {
+    const p = opts.pValue === undefined ? '' : `, ${formatP(opts.pValue, opts.b)}`;
+    layer.push({
+      data: { values: [{ value: opts.observed, label: `observed ${formatNumber(opts.observed)}${p}` }] },
+      layer: [
+        { mark: { type: 'rule', color: ALPHA_COLOR, strokeWidth: 2.5 }, encoding: { x } },
+        { mark: { type: 'text', color: ALPHA_COLOR, align: 'right', baseline: 'top', dx: -4, y: 2, fontSize: 11, fontWeight: 'bold' }, encoding: { x, text: { field: 'label' } } },
+      ],
+    });
+  }
+  return withConfig({
+    title: { text: opts.title, subtitle: ['Histogram: statistics under the null (permutations or bootstrap draws). Red: observed; dashed: rejection threshold.'] },
+    width: 460,
+    height: 200,
+    layer,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// (d) Per-prompt cosine similarity, and (e) per-prompt perplexities of both sides
+
+export function similaritySpec(prompts: ConsistencyPrompt[], opts: { a: string; b: string; embedModel: string; meanSimilarity: number }): TopLevelSpec {
+  if (prompts.length === 0) throw new RangeError('similaritySpec needs at least one prompt');
+  const rows = prompts.map((p, i) => ({ i: i + 1, prompt: truncate(p.promptId, 28), similarity: p.similarity }));
+  // Dots, not bars: the axis does not start at 0, so that 0.97 and 0.999 can be told apart.
+  const lowest = Math.min(opts.meanSimilarity, ...prompts.map((p) => p.similarity));
+  const floor = Math.max(-1, lowest - Math.max(0.02, (1 - lowest) * 0.15));
+  const y = { field: 'similarity', type: 'quantitative', title: 'Cosine similarity', scale: { domain: [floor, 1], nice: false, zero: false } };
+  const few = prompts.length <= 60;
+  const x = few
+    ? { field: 'prompt', type: 'ordinal', title: 'Prompt', sort: null, axis: { labelAngle: -40, labelLimit: 140, grid: true } }
+    : { field: 'i', type: 'quantitative', title: 'Prompt (index)', scale: { domain: [0, prompts.length + 1], nice: false } };
+  const marks = { type: 'point', filled: true, size: few ? 60 : 24, color: '#4c78a8', opacity: 0.9 };
+  const meanLabel = `mean ${opts.meanSimilarity.toFixed(3)}`;
+  return withConfig({
+    title: { text: 'Answer similarity per prompt', subtitle: [`${opts.a} vs ${opts.b}; embeddings: ${opts.embedModel}. Dashed: mean.`] },
+    width: few ? { step: Math.max(12, Math.min(28, Math.floor(560 / prompts.length))) } : 560,
+    height: 200,
+    layer: [
+      { data: { values: rows }, mark: marks, encoding: { x, y, tooltip: [{ field: 'prompt' }, { field: 'similarity', format: '.3f' }] } },
+      {
+        data: { values: [{ similarity: opts.meanSimilarity, label: meanLabel }] },
+        layer: [
+          { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [4, 3], strokeWidth: 1.5 }, encoding: { y } },
+          { mark: { type: 'text', color: ALPHA_COLOR, align: 'right', baseline: 'bottom', dy: -3, x: { expr: 'width' }, fontSize: 11 }, encoding: { y, text: { field: 'label' } } },
+        ],
+      },
+    ],
+  });
+}
+
+export function perplexitySpec(prompts: ConsistencyPrompt[], opts: { a: string; b: string; scorer: string }): TopLevelSpec | undefined {
+  const rows = prompts
+    .filter((p) => p.perplexityA !== undefined && p.perplexityB !== undefined)
+    .map((p) => ({ prompt: p.promptId, a: p.perplexityA as number, b: p.perplexityB as number }));
+  if (rows.length === 0) return undefined;
+  const all = rows.flatMap((r) => [r.a, r.b]);
+  const lo = Math.min(...all);
+  const hi = Math.max(...all);
+  const log = hi / lo >= 20;
+  const domain = log ? [lo / 1.1, hi * 1.1] : [Math.max(0, lo - (hi - lo) * 0.05 - 1e-9), hi + (hi - lo) * 0.05 + 1e-9];
+  const scale = { type: log ? 'log' : 'linear', domain, nice: false };
+  return withConfig({
+    title: { text: 'Perplexity per prompt, both sides under one scorer', subtitle: [`Scorer: ${opts.scorer}, same tokens on both sides. Dashed: equal perplexity.`] },
+    width: 300,
+    height: 300,
+    layer: [
+      {
+        data: { values: [{ a: domain[0], b: domain[0] }, { a: domain[1], b: domain[1] }] },
+        mark: { type: 'line', color: '#999', strokeDash: [4, 3] },
+        encoding: { x: { field: 'a', type: 'quantitative', scale }, y: { field: 'b', type: 'quantitative', scale } },
+      },
+      {
+        data: { values: rows },
+        mark: { type: 'point', filled: true, size: 40, color: '#4c78a8', opacity: 0.8 },
+        encoding: {
+          x: { field: 'a', type: 'quantitative', title: `Perplexity of ${opts.a}`, scale },
+          y: { field: 'b', type: 'quantitative', title: `Perplexity of ${opts.b}`, scale },
+          tooltip: [{ field: 'prompt' }, { field: 'a', format: '.3f' }, { field: 'b', format: '.3f' }],
+        },
+      },
+    ],
+  });
+}
+
+function truncate(s: string, n: number): string {
+  const chars = [...s];
+  return chars.length <= n ? s : `${chars.slice(0, n - 1).join('')}…`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+export interface RenderedSvg {
+  svg: string;
+  width: number;
+  height: number;
+  /** Vega-Lite and Vega warnings (empty for a well-formed spec). */
+  warnings: string[];
+}
+
+/**
+ * Compiles a Vega-Lite spec and renders it headless to an SVG string. No network, no DOM. Text is
+ * laid out with the advance widths of the font the PNG is drawn with (see useFontMetrics).
+ */
+export async function renderSvg(spec: TopLevelSpec, opts: { fonts?: FigureFonts } = {}): Promise<RenderedSvg> {
+  useFontMetrics(opts.fonts);
+  const warnings: string[] = [];
+  const logger = collectingLogger(warnings);
+  const { spec: vgSpec } = compile(spec, { logger });
+  // Clip-path and gradient ids count up per process; reset them so equal input gives equal SVG.
+  vegaInternals.resetSVGDefIds();
+  const view = new vega.View(vega.parse(vgSpec), { renderer: 'none', logger: logger as unknown as vega.LoggerInterface });
+  try {
+    const svg = await view.toSVG();
+    const size = /<svg[^>]*\swidth="([\d.]+)"[^>]*\sheight="([\d.]+)"/.exec(svg);
+    return { svg, width: Number(size?.[1] ?? 0), height: Number(size?.[2] ?? 0), warnings };
+  } finally {
+    view.finalize();
+  }
+}
+
+interface TextItem {
+  fontSize?: number;
+  fontWeight?: string | number;
+  limit?: number;
+}
+
+/** Vega's scenegraph hooks that its typings leave out (vl-convert sets textMetrics.width the same way). */
+const vegaInternals = vega as unknown as {
+  textMetrics: { width: (item: TextItem, text: unknown) => number };
+  resetSVGDefIds(): void;
+};
+
+let metricsKey: string | undefined;
+
+/**
+ * Points Vega's text measurement at the figure font's real advance widths. Without a font on the
+ * machine it falls back to 0.6 em per character, close to DejaVu Sans' average; SVG still renders.
+ */
+function useFontMetrics(given?: FigureFonts): void {
+  let fonts = given;
+  if (!fonts) {
+    try {
+      fonts = resolveFigureFonts();
+    } catch {
+      fonts = undefined;
+    }
+  }
+  const key = fonts ? fonts.files.join('|') : 'estimate';
+  if (key === metricsKey) return;
+  metricsKey = key;
+  const regular = fonts ? FontMetrics.fromFile(fonts.regular) : undefined;
+  const bold = fonts?.bold ? FontMetrics.fromFile(fonts.bold) : regular;
+  vegaInternals.textMetrics.width = (item, raw) => {
+    const text = raw == null ? '' : String(raw).trim();
+    const size = item.fontSize != null ? Number(item.fontSize) || 0 : 11;
+    const isBold = item.fontWeight === 'bold' || Number(item.fontWeight) >= 600;
+    const metrics = isBold ? bold : regular;
+    const width = metrics ? metrics.width(text, size) : 0.6 * [...text].length * size;
+    // Vega truncates labels to `limit` (with an ellipsis) before drawing; report the drawn width.
+    return item.limit && item.limit > 0 ? Math.min(width, item.limit) : width;
+  };
+}
+
+/** Rasterises an SVG (from renderSvg) to PNG with a local font; `scale` 2 gives crisp figures on high-DPI screens. */
+export function renderPng(svg: string, opts: { scale?: number; fonts?: FigureFonts } = {}): Buffer {
+  const fonts = opts.fonts ?? resolveFigureFonts();
+  const resvg = new Resvg(svg, {
+    background: 'white',
+    fitTo: { mode: 'zoom', value: opts.scale ?? 2 },
+    font: { loadSystemFonts: false, fontFiles: fonts.files, defaultFontFamily: fonts.family, sansSerifFamily: fonts.family },
+    textRendering: 1,
+    shapeRendering: 2,
+  });
+  return resvg.render().asPng();
+}
+
+/**
+ * Rewrites element ids (and their url(#...)/href references) with a prefix, so several Vega SVGs
+ * inlined in one HTML page cannot borrow each other's clip paths or gradients.
+ */
+export function namespaceSvgIds(svg: string, prefix: string): string {
+  const ids = new Set<string>();
+  for (const m of svg.matchAll(/\sid="([^"]+)"/g)) ids.add(m[1]);
+  if (ids.size === 0) return svg;
+  const rename = (id: string) => (ids.has(id) ? `${prefix}-${id}` : id);
+  return svg
+    .replace(/(\sid=")([^"]+)"/g, (_, a: string, id: string) => `${a}${rename(id)}"`)
+    .replace(/url\(#([^)]+)\)/g, (_, id: string) => `url(#${rename(id)})`)
+    .replace(/(href=")#([^"]+)"/g, (_, a: string, id: string) => `${a}#${rename(id)}"`);
+}
+
+interface CollectingLogger {
+  level(): number;
+  level(v: number): CollectingLogger;
+  error(...args: unknown[]): CollectingLogger;
+  warn(...args: unknown[]): CollectingLogger;
+  info(...args: unknown[]): CollectingLogger;
+  debug(...args: unknown[]): CollectingLogger;
+}
+
+function collectingLogger(into: string[]): CollectingLogger {
+  let level = 2; // warn
+  const logger: CollectingLogger = {
+    level: ((v?: number) => {
+      if (v === undefined) return level;
+      level = v;
+      return logger;
+    }) as CollectingLogger['level'],
+    error: (...args) => {
+      throw new Error(args.map(String).join(' '));
+    },
+    warn: (...args) => {
+      into.push(args.map(String).join(' '));
+      return logger;
+    },
+    info: () => logger,
+    debug: () => logger,
+  };
+  return logger;
+}

@@ -1,0 +1,138 @@
+import { binomialInterval } from './binomial';
+import type { PowerSection, TestResult } from './schemas';
+
+/**
+ * The numbers behind plots and tables, derived once from validated sections so the HTML page, the
+ * PNG figures and the terminal print the same values.
+ */
+
+/** One point of a power curve: cells pooled over prompt-subset draws. */
+export interface PowerPoint {
+  series: string;
+  reference: string;
+  alternative: string;
+  statistic: string;
+  isNull: boolean;
+  nPerPrompt: number;
+  m: number;
+  sims: number;
+  rejections: number;
+  power: number;
+  lo: number;
+  hi: number;
+  /** Distinct prompt-subset draws pooled into this point. */
+  draws: number;
+}
+
+/** Pools cells by (reference, alternative, statistic, n per prompt, m) and attaches the section's binomial interval. */
+export function powerPoints(section: PowerSection): PowerPoint[] {
+  const references = new Set(section.cells.map((c) => c.reference));
+  const groups = new Map<string, { cells: PowerSection['cells']; draws: Set<number | undefined> }>();
+  for (const c of section.cells) {
+    const key = JSON.stringify([c.reference, c.alternative, c.statistic, c.nPerPrompt, c.m]);
+    const g = groups.get(key) ?? { cells: [], draws: new Set() };
+    g.cells.push(c);
+    g.draws.add(c.subsetDraw);
+    groups.set(key, g);
+  }
+  const points: PowerPoint[] = [];
+  for (const { cells, draws } of groups.values()) {
+    const first = cells[0];
+    const sims = cells.reduce((s, c) => s + c.sims, 0);
+    const rejections = cells.reduce((s, c) => s + c.rejections, 0);
+    const isNull = first.isNull ?? first.alternative === first.reference;
+    const { lo, hi } = binomialInterval(rejections, sims, section.ciMethod, section.ciLevel);
+    points.push({
+      series: seriesLabel(first.alternative, first.reference, isNull, references.size > 1),
+      reference: first.reference,
+      alternative: first.alternative,
+      statistic: first.statistic,
+      isNull,
+      nPerPrompt: first.nPerPrompt,
+      m: first.m,
+      sims,
+      rejections,
+      power: rejections / sims,
+      lo,
+      hi,
+      draws: draws.size,
+    });
+  }
+  return points.sort(
+    (a, b) => Number(a.isNull) - Number(b.isNull) || a.series.localeCompare(b.series) || a.statistic.localeCompare(b.statistic) || a.m - b.m || a.nPerPrompt - b.nPerPrompt,
+  );
+}
+
+function seriesLabel(alternative: string, reference: string, isNull: boolean, manyReferences: boolean): string {
+  if (isNull) return `${alternative} vs ${reference} (null)`;
+  return manyReferences ? `${alternative} vs ${reference}` : alternative;
+}
+
+export interface PowerTableCell {
+  power: number;
+  lo: number;
+  hi: number;
+  sims: number;
+  rejections: number;
+}
+
+/** The paper's table: power per alternative (rows) and statistic (columns) at one sample size. */
+export interface PowerTable {
+  nPerPrompt: number;
+  /** Prompt-subset sizes present at that sample size. */
+  ms: number[];
+  alpha: number;
+  ciMethod: PowerSection['ciMethod'];
+  ciLevel: number;
+  statistics: string[];
+  rows: { label: string; isNull: boolean; cells: Record<string, PowerTableCell | undefined> }[];
+}
+
+export function powerTable(section: PowerSection, nPerPrompt?: number): PowerTable {
+  const points = powerPoints(section);
+  const available = [...new Set(points.map((p) => p.nPerPrompt))].sort((a, b) => a - b);
+  const n = nPerPrompt ?? section.tableNPerPrompt ?? available[available.length - 1];
+  const at = points.filter((p) => p.nPerPrompt === n);
+  if (at.length === 0) throw new RangeError(`no cells with ${n} samples per prompt; the grid has ${available.join(', ')}`);
+  const ms = [...new Set(at.map((p) => p.m))].sort((a, b) => a - b);
+  const statistics = [...new Set(points.map((p) => p.statistic))];
+  const rows = new Map<string, PowerTable['rows'][number]>();
+  for (const p of at) {
+    const label = ms.length > 1 ? `${p.series}, m = ${p.m}` : p.series;
+    const row = rows.get(label) ?? { label, isNull: p.isNull, cells: {} };
+    row.cells[p.statistic] = { power: p.power, lo: p.lo, hi: p.hi, sims: p.sims, rejections: p.rejections };
+    rows.set(label, row);
+  }
+  return { nPerPrompt: n, ms, alpha: section.alpha, ciMethod: section.ciMethod, ciLevel: section.ciLevel, statistics, rows: [...rows.values()] };
+}
+
+/** "differs from F32" / "consistent with F32": the decision in the words an auditor reads. */
+export function verdictText(r: Pick<TestResult, 'decision' | 'reference'>): string {
+  return r.decision === 'reject' ? `differs from ${r.reference}` : `consistent with ${r.reference}`;
+}
+
+/** "endpoint A: consistent with F32, p = 0.412 (mmd_hamming, b = 1000)". */
+export function verdictLine(r: TestResult): string {
+  return `${r.endpoint}: ${verdictText(r)}, ${formatP(r.pValue, r.b)} (${r.statistic}, b = ${r.b})`;
+}
+
+/** "p = 0.412", or "p < 0.001" for p = 0 from 1000 draws: a p-value at the resolution its b supports. */
+export function formatP(p: number, b?: number): string {
+  if (b !== undefined && p === 0) return `p < ${formatNumber(1 / b)}`;
+  if (p !== 0 && p < 1e-3) return `p = ${p.toExponential(1)}`;
+  return `p = ${p.toFixed(3)}`;
+}
+
+/** Compact number for tables: 4 significant digits, exponent outside [1e-3, 1e6). */
+export function formatNumber(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  if (x === 0) return '0';
+  const ax = Math.abs(x);
+  if (ax < 1e-3 || ax >= 1e6) return x.toExponential(3);
+  return Number(x.toPrecision(4)).toString();
+}
+
+/** "0.93 [0.86, 0.97]". */
+export function formatPower(c: Pick<PowerTableCell, 'power' | 'lo' | 'hi'>): string {
+  return `${c.power.toFixed(2)} [${c.lo.toFixed(2)}, ${c.hi.toFixed(2)}]`;
+}
