@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 
 /**
  * met's domain errors. Each has a stable `type` (used by RetryPolicy.nonRetryableErrorTypes and by
@@ -43,9 +43,12 @@ export class MetError extends Error {
   }
 }
 
-/** Converts a MetError (or any error) into the failure an activity should throw. */
-export function toApplicationFailure(err: unknown): ApplicationFailure {
-  if (err instanceof ApplicationFailure) return err;
+/**
+ * Converts a MetError (or any error) into the failure an activity should throw. Temporal's own
+ * failures (cancellation, an ApplicationFailure with its retry hints) pass through unchanged.
+ */
+export function toApplicationFailure(err: unknown): TemporalFailure {
+  if (err instanceof TemporalFailure) return err;
   if (err instanceof MetError) {
     return ApplicationFailure.create({
       type: err.type,

@@ -1,2 +1,3 @@
 // Every workflow met registers; workers load this module (pre-bundled, see workers/bundle.ts).
 export { systemCheck } from './systemCheck';
+export { collectCorpus } from './collectCorpus';

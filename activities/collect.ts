@@ -1,0 +1,152 @@
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { ErrorTypes, MetError, toApplicationFailure } from '../common/errors';
+import type { RunSpec } from '../config/runSpec';
+import { quotedString, withConnection } from '../datasets/duck';
+import { isJsonl, readPromptJsonl, shippedPromptSetPath, shippedPromptSets } from '../datasets/prompts';
+import type { PromptRow } from '../datasets/schemas';
+import { corpusDir, corpusGlob, quarantine, shardPath, shardStatus, writeShard } from '../datasets/shards';
+import type { CollectResult } from '../workflows/collectCorpus';
+import { planSources } from '../workflows/collectPlan';
+
+/**
+ * CPU-side activities of collectCorpus: freeze the prompt set into the corpus, find which units
+ * are already done on disk, and check the finished corpus (counts, no duplicates).
+ */
+export interface PreparedRun {
+  promptSet: string;
+  promptsFile: string;
+  promptCount: number;
+}
+
+export interface UnitScan {
+  /** Per source (spec order): ids of units whose shard exists and validates. */
+  doneUnits: string[][];
+  doneRows: number[];
+  quarantined: number[];
+}
+
+async function loadPrompts(duck: DuckDBInstance, spec: RunSpec): Promise<{ promptSet: string; rows: PromptRow[] }> {
+  if ('set' in spec.prompts) {
+    const path = shippedPromptSetPath(spec.prompts.set);
+    if (!path) {
+      throw new MetError(ErrorTypes.BadRunSpec, `prompts.set '${spec.prompts.set}' is not a known prompt set (known: ${shippedPromptSets().join(', ')}); or give prompts.file`);
+    }
+    return { promptSet: spec.prompts.set, rows: readPromptJsonl(path, spec.prompts.set) };
+  }
+  const file = spec.prompts.file;
+  const promptSet = basename(file, extname(file)).replace(/[^A-Za-z0-9._-]+/g, '-');
+  if (isJsonl(file)) return { promptSet, rows: readPromptJsonl(file, promptSet) };
+  if (extname(file) !== '.parquet') throw new MetError(ErrorTypes.BadRunSpec, `prompts.file ${file}: use a .jsonl file ({"id", "text"} per line) or a met prompt .parquet file`);
+  const rows = await withConnection(duck, async (c) => {
+    const r = await c.runAndReadAll(`SELECT prompt_id, text, source_dataset, language, messages FROM read_parquet(${quotedString(file)})`);
+    return r.getRowObjects().map((o) => ({
+      promptSet,
+      promptId: String(o.prompt_id),
+      text: String(o.text),
+      sourceDataset: String(o.source_dataset ?? promptSet),
+      language: o.language == null ? null : String(o.language),
+      messages: o.messages == null ? null : String(o.messages),
+    }));
+  });
+  return { promptSet, rows };
+}
+
+export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: string }) {
+  const { duck, dataDir: root } = deps;
+  return {
+    /** Freezes the prompt set into <corpus>/prompts/ (once; a changed prompt file is an error). */
+    async prepareRun(input: { spec: RunSpec; runId: string }): Promise<PreparedRun> {
+      try {
+        const { spec } = input;
+        const { promptSet, rows: all } = await loadPrompts(duck, spec);
+        const rows = spec.prompts.limit ? all.slice(0, spec.prompts.limit) : all;
+        const promptsFile = shardPath(root, spec.corpus, 'prompts', {}, promptSet);
+        const status = await shardStatus(duck, promptsFile, 'prompts');
+        if (status.state === 'corrupt') quarantine(root, spec.corpus, promptsFile);
+        if (status.state === 'valid') {
+          const frozen = await withConnection(duck, async (c) =>
+            (await c.runAndReadAll(`SELECT prompt_id, text FROM read_parquet(${quotedString(promptsFile)})`)).getRowObjects(),
+          );
+          const same = frozen.length === rows.length && frozen.every((f, i) => f.prompt_id === rows[i].promptId && f.text === rows[i].text);
+          if (!same) {
+            throw new MetError(
+              ErrorTypes.BadRunSpec,
+              `prompt set '${promptSet}' differs from the one corpus '${spec.corpus}' was started with (${frozen.length} prompts in ${promptsFile}). Use a new corpus name, or restore the original prompts.`,
+            );
+          }
+        } else {
+          await writeShard(duck, root, { corpus: spec.corpus, kind: 'prompts', partition: {}, unitId: promptSet }, rows);
+        }
+        return { promptSet, promptsFile, promptCount: rows.length };
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+
+    /** Which units are done: their shard exists and validates. Corrupt shards are quarantined. */
+    async scanUnits(input: { spec: RunSpec; runId: string; promptCount: number }): Promise<UnitScan> {
+      const plans = planSources(input.spec, input.runId, input.promptCount);
+      const scan: UnitScan = { doneUnits: [], doneRows: [], quarantined: [] };
+      for (const plan of plans) {
+        const done: string[] = [];
+        let rows = 0;
+        let bad = 0;
+        for (const unit of plan.units) {
+          const path = shardPath(root, input.spec.corpus, 'samples', { model: unit.model, source: unit.source }, unit.unitId);
+          const status = await shardStatus(duck, path, 'samples');
+          if (status.state === 'valid') {
+            done.push(unit.unitId);
+            rows += status.rows;
+          } else if (status.state === 'corrupt') {
+            quarantine(root, input.spec.corpus, path);
+            bad += 1;
+          }
+        }
+        scan.doneUnits.push(done);
+        scan.doneRows.push(rows);
+        scan.quarantined.push(bad);
+      }
+      return scan;
+    },
+
+    /** Checks the run's rows (count per source, no duplicate sample keys) and writes its manifest. */
+    async finalizeRun(input: { spec: RunSpec; runId: string; promptCount: number }): Promise<CollectResult> {
+      try {
+        const { spec, runId } = input;
+        const glob = corpusGlob(root, spec.corpus, 'samples');
+        const plans = planSources(spec, runId, input.promptCount);
+        const counts = await withConnection(duck, async (c) => {
+          const reader = await c.runAndReadAll(
+            `SELECT model, source, count(*)::BIGINT AS n, count(DISTINCT (prompt_id, sample_index))::BIGINT AS distinct_keys
+             FROM read_parquet(${quotedString(glob)}, hive_partitioning = true) WHERE run_id = $1 GROUP BY model, source`,
+            [runId],
+          );
+          return reader.getRowObjects();
+        });
+        const sources = plans.map((plan) => {
+          const row = counts.find((r) => r.model === plan.model && r.source === plan.source);
+          const rows = row ? Number(row.n) : 0;
+          if (row && Number(row.distinct_keys) !== rows) {
+            throw new MetError(ErrorTypes.ShardCorrupt, `${plan.model}/${plan.source} has ${rows - Number(row.distinct_keys)} duplicate sample keys; run 'met corpus verify ${spec.corpus}'`);
+          }
+          if (rows !== plan.total) {
+            throw new MetError(ErrorTypes.ShardCorrupt, `${plan.model}/${plan.source} has ${rows} rows, expected ${plan.total}; run 'met resume ${runId}'`);
+          }
+          return { model: plan.model, source: plan.source, rows, expected: plan.total };
+        });
+        const manifestDir = join(corpusDir(root, spec.corpus), 'runs');
+        mkdirSync(manifestDir, { recursive: true });
+        const manifest = join(manifestDir, `${runId}.json`);
+        const result: CollectResult = { runId, corpus: spec.corpus, rows: sources.reduce((n, s) => n + s.rows, 0), sources, manifest };
+        writeFileSync(`${manifest}.tmp`, JSON.stringify({ ...result, spec, finishedAt: new Date().toISOString() }, null, 2));
+        renameSync(`${manifest}.tmp`, manifest);
+        return result;
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+  };
+}
+export type CollectActivities = ReturnType<typeof createCollectActivities>;

@@ -1,0 +1,174 @@
+import { Context } from '@temporalio/activity';
+import { dirname } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { toApplicationFailure } from '../common/errors';
+import type { SamplingSpec, SourceSpec } from '../config/runSpec';
+import { UnitJournal } from '../collect/journal';
+import type { CorpusStore } from '../collect/store';
+import type { SampleRow } from '../datasets/schemas';
+import { itemAt, type WorkUnit } from '../workflows/collectPlan';
+import { seedFrom } from '../common/hash';
+
+/**
+ * sampleUnit: collects one work unit (a few hundred to a few thousand samples) from one source and
+ * commits it as one Parquet shard. Samples are journaled as they arrive and the attempt heartbeats
+ * its count, so a retried unit (killed worker, timeout) continues where the last attempt stopped;
+ * a unit whose shard already exists and validates is skipped. Same code for API providers and local
+ * models: only the `SampleGenerator` differs.
+ */
+export interface SampleUnitInput {
+  corpus: string;
+  runId: string;
+  promptSet: string;
+  promptsFile: string;
+  samplesPerPrompt: number;
+  sampling: SamplingSpec;
+  source: SourceSpec;
+  unit: WorkUnit;
+}
+
+export interface UnitResult {
+  unitId: string;
+  rows: number;
+  skipped: boolean;
+  /** Samples recovered from an earlier attempt's journal. */
+  resumedFrom: number;
+  /** Retries inside the unit by kind (rate_limited, server_error, timeout, malformed, ...). */
+  retries: Record<string, number>;
+  seconds: number;
+}
+
+/** One sample to draw. */
+export interface SampleRequest {
+  flat: number;
+  promptId: string;
+  promptIndex: number;
+  sampleIndex: number;
+  prompt: string;
+  seed: number | null;
+}
+
+/** What a generator reports per sample; the activity adds the keys and writes the row. */
+export interface GeneratedSample {
+  flat: number;
+  completion: string | null;
+  tokenIds: number[] | null;
+  tokenLogprobs: number[] | null;
+  finishReason: SampleRow['finishReason'];
+  providerModel: string | null;
+  requestId: string | null;
+  latencyMs: number | null;
+}
+
+export interface SampleGenerator {
+  /**
+   * Draws every request, calling `onSample` as each completes (any order). Retryable faults are
+   * retried inside; it throws only when the unit cannot finish (non-retryable, or out of retries).
+   */
+  sample(
+    requests: SampleRequest[],
+    options: { sampling: SamplingSpec; source: SourceSpec; signal: AbortSignal; onSample: (s: GeneratedSample) => void },
+  ): Promise<{ retries: Record<string, number> }>;
+}
+
+export interface SamplingDeps {
+  store: CorpusStore;
+  /** The generator for a source: this worker's provider clients or its loaded local model. */
+  generatorFor(source: SourceSpec): SampleGenerator;
+}
+
+type JournalRow = Omit<SampleRow, 'createdAt'> & { createdAt: string; flat: number };
+
+export function createSamplingActivities(deps: SamplingDeps) {
+  return {
+    async sampleUnit(input: SampleUnitInput): Promise<UnitResult> {
+      const t0 = Date.now();
+      const { unit } = input;
+      const partition = { model: unit.model, source: unit.source };
+      try {
+        const existing = await deps.store.shardRows(input.corpus, 'samples', partition, unit.unitId);
+        if (existing !== undefined) {
+          return { unitId: unit.unitId, rows: existing, skipped: true, resumedFrom: 0, retries: {}, seconds: 0 };
+        }
+        const prompts = await deps.store.prompts(input.promptsFile);
+        const journalPath = deps.store.journalPath(input.corpus, 'samples', partition, unit.unitId);
+        mkdirSync(dirname(journalPath), { recursive: true });
+        const journal = new UnitJournal<JournalRow>(journalPath);
+        const collected = new Map<number, JournalRow>();
+        for (const row of journal.recover()) if (row.flat >= unit.start && row.flat < unit.end) collected.set(row.flat, row);
+        const resumedFrom = collected.size;
+
+        const requests: SampleRequest[] = [];
+        for (let flat = unit.start; flat < unit.end; flat++) {
+          if (collected.has(flat)) continue;
+          const { promptIndex, sampleIndex } = itemAt(flat, input.samplesPerPrompt);
+          const prompt = prompts[promptIndex];
+          const seed = input.sampling.seedPolicy === 'none' ? null : seedFrom(input.sampling.seed, unit.model, unit.source, prompt.promptId, sampleIndex);
+          requests.push({ flat, promptId: prompt.promptId, promptIndex, sampleIndex, prompt: prompt.text, seed });
+        }
+        const byFlat = new Map(requests.map((r) => [r.flat, r]));
+        const ctx = Context.current();
+        let lastFlush = Date.now();
+        const flush = () => {
+          journal.flush();
+          lastFlush = Date.now();
+          ctx.heartbeat({ collected: collected.size });
+        };
+        const generator = deps.generatorFor(input.source);
+        const { retries } = await generator.sample(requests, {
+          sampling: input.sampling,
+          source: input.source,
+          signal: ctx.cancellationSignal,
+          onSample: (s) => {
+            const request = byFlat.get(s.flat);
+            if (!request || collected.has(s.flat)) return; // never two rows for one sample
+            const row: JournalRow = {
+              flat: s.flat,
+              corpus: input.corpus,
+              runId: input.runId,
+              unitId: unit.unitId,
+              model: unit.model,
+              source: unit.source,
+              promptSet: input.promptSet,
+              promptId: request.promptId,
+              sampleIndex: request.sampleIndex,
+              prompt: request.prompt,
+              completion: s.completion,
+              tokenIds: s.tokenIds,
+              tokenLogprobs: s.tokenLogprobs,
+              finishReason: s.finishReason,
+              sampling: {
+                temperature: input.sampling.temperature,
+                topP: input.sampling.topP,
+                maxTokens: input.sampling.maxTokens,
+                stop: input.sampling.stop,
+                endpoint: input.sampling.endpoint,
+              },
+              seed: request.seed,
+              providerModel: s.providerModel,
+              requestId: s.requestId,
+              latencyMs: s.latencyMs,
+              createdAt: new Date().toISOString(),
+            };
+            collected.set(s.flat, row);
+            journal.append(row);
+            if (journal.buffered >= 256 || Date.now() - lastFlush > 500) flush();
+          },
+        });
+        flush();
+        if (collected.size !== unit.end - unit.start) {
+          throw new Error(`unit ${unit.unitId} ended with ${collected.size} of ${unit.end - unit.start} samples`);
+        }
+        const rows: SampleRow[] = [...collected.values()]
+          .sort((a, b) => a.flat - b.flat)
+          .map(({ flat: _flat, createdAt, ...row }) => ({ ...row, createdAt: new Date(createdAt) }));
+        await deps.store.writeShard(input.corpus, 'samples', partition, unit.unitId, rows);
+        journal.remove();
+        return { unitId: unit.unitId, rows: rows.length, skipped: false, resumedFrom, retries, seconds: (Date.now() - t0) / 1000 };
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+  };
+}
+export type SamplingActivities = ReturnType<typeof createSamplingActivities>;

@@ -1,0 +1,127 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config/schema';
+
+/**
+ * Collection runs: `met collect SPEC`, `met status RUN`, `met resume RUN`, `met cancel RUN`, `met runs`.
+ */
+interface CommonFlags {
+  data?: string;
+  address?: string;
+  namespace?: string;
+}
+
+function commonOptions(command: Command): Command {
+  return command
+    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
+    .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server)')
+    .option('--namespace <ns>', 'Temporal namespace (default met)');
+}
+
+async function withClient<T>(flags: CommonFlags, fn: (client: import('@temporalio/client').Client, dataDir: string) => Promise<T>): Promise<T> {
+  const { connectClient } = await import('../temporal/connect');
+  const config = loadConfig(flags);
+  const client = await connectClient(config);
+  try {
+    return await fn(client, config.dataDir);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+export function register(program: Command): void {
+  commonOptions(
+    program
+      .command('collect')
+      .argument('<spec>', 'run spec file (YAML or JSON)')
+      .description('launch a collection run (attaches if the same spec already runs); prints the run id')
+      .option('--wait', 'show live progress per source until the run ends'),
+  ).action(async (specPath: string, opts: CommonFlags & { wait?: boolean }) => {
+    const { readSpecFile } = await import('../config/load');
+    const { parseRunSpec } = await import('../config/runSpec');
+    const { launchCollection } = await import('../client/collect');
+    const spec = parseRunSpec(readSpecFile(specPath), specPath);
+    await withClient(opts, async (client, dataDir) => {
+      const { record, attached } = await launchCollection(client, dataDir, spec);
+      console.log(`${attached ? 'Attached to running' : 'Started'} run ${record.runId} (workflow ${record.workflowId})`);
+      if (opts.wait) await waitForRun(client, record.runId, dataDir);
+    });
+  });
+
+  commonOptions(
+    program
+      .command('status')
+      .argument('<run>', 'run id (see met runs)')
+      .description('show the progress of a run')
+      .option('--json', 'print JSON')
+      .option('--watch', 'keep showing progress until the run ends'),
+  ).action(async (runId: string, opts: CommonFlags & { json?: boolean; watch?: boolean }) => {
+    await withClient(opts, async (client, dataDir) => {
+      if (opts.watch) return waitForRun(client, runId, dataDir);
+      const { loadRunRecord, runStatus } = await import('../client/runs');
+      const { collectionProgress } = await import('../client/collect');
+      const record = loadRunRecord(dataDir, runId);
+      const status = await runStatus(client, record);
+      const progress = record.job === 'collectCorpus' ? await collectionProgress(client, record) : undefined;
+      if (opts.json) {
+        console.log(JSON.stringify({ runId, job: record.job, status: status.status, progress }, null, 2));
+        return;
+      }
+      console.log(`${record.runId}  ${record.job}  ${status.status}`);
+      for (const s of progress?.sources ?? []) {
+        const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
+        const errors = Object.entries(s.errors).map(([k, v]) => `${k}=${v}`).join(' ');
+        console.log(`  ${s.model}/${s.source}: ${s.done}/${s.total} (${pct}%) ${s.samplesPerSecond.toFixed(1)}/s${errors ? `  ${errors}` : ''}`);
+      }
+    });
+  });
+
+  commonOptions(
+    program
+      .command('resume')
+      .argument('<run>', 'run id (see met runs)')
+      .description('finish a failed or interrupted run: re-plans from the shards on disk and redoes only what is missing')
+      .option('--wait', 'show live progress until the run ends'),
+  ).action(async (runId: string, opts: CommonFlags & { wait?: boolean }) => {
+    const { loadRunRecord, startOrAttach } = await import('../client/runs');
+    await withClient(opts, async (client, dataDir) => {
+      const record = loadRunRecord(dataDir, runId);
+      const { attached } = await startOrAttach(client, record);
+      console.log(attached ? `Run ${runId} is still running; attached to it.` : `Resumed run ${runId} (workflow ${record.workflowId}).`);
+      if (opts.wait) await waitForRun(client, runId, dataDir);
+    });
+  });
+
+  commonOptions(
+    program.command('cancel').argument('<run>', 'run id').description('cancel a run (completed shards are kept; met resume continues it)'),
+  ).action(async (runId: string, opts: CommonFlags) => {
+    const { loadRunRecord } = await import('../client/runs');
+    await withClient(opts, async (client, dataDir) => {
+      const record = loadRunRecord(dataDir, runId);
+      await client.workflow.getHandle(record.workflowId).cancel();
+      console.log(`Cancellation requested for ${runId}.`);
+    });
+  });
+
+  commonOptions(program.command('runs').description('list the runs recorded in the data folder, with their status').option('--json', 'print JSON')).action(
+    async (opts: CommonFlags & { json?: boolean }) => {
+      const { listRunRecords, runStatus } = await import('../client/runs');
+      await withClient(opts, async (client, dataDir) => {
+        const rows = await Promise.all(listRunRecords(dataDir).map((r) => runStatus(client, r)));
+        if (opts.json) {
+          console.log(JSON.stringify(rows.map((r) => ({ runId: r.record.runId, job: r.record.job, status: r.status, createdAt: r.record.createdAt })), null, 2));
+          return;
+        }
+        if (rows.length === 0) console.log(`No runs in ${dataDir}.`);
+        for (const r of rows) console.log(`${r.record.runId.padEnd(36)} ${r.record.job.padEnd(18)} ${r.status.padEnd(12)} ${r.record.createdAt}`);
+      });
+    },
+  );
+}
+
+/** Shows progress until the run closes; exits non-zero if it failed. */
+async function waitForRun(client: import('@temporalio/client').Client, runId: string, dataDir: string): Promise<void> {
+  const { loadRunRecord } = await import('../client/runs');
+  const { watchRun } = await import('./watch');
+  const record = loadRunRecord(dataDir, runId);
+  await watchRun(client, record);
+}

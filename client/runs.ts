@@ -1,0 +1,109 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import { z } from 'zod';
+import { ErrorTypes, MetError } from '../common/errors';
+import { CPU_TASK_QUEUE } from '../temporal/queues';
+
+/**
+ * The run registry: every long job met launches (collection, scoring, power grids, downloads) is
+ * recorded as `<data>/runs/<runId>.json` with its workflow type and input. `met resume` starts the
+ * job again from that record, so it works even when the workflow's history is gone; the job
+ * itself re-plans from the shards on disk and redoes only what is missing.
+ */
+export const JobName = z.enum(['collectCorpus', 'scoreCorpus', 'powerSimulation', 'runTest', 'downloadDataset', 'consistencyReport', 'ensembledPerplexity']);
+export type JobName = z.infer<typeof JobName>;
+
+export const RunRecord = z.object({
+  runId: z.string().min(1),
+  job: JobName,
+  workflowId: z.string().min(1),
+  taskQueue: z.string().min(1),
+  input: z.unknown(),
+  createdAt: z.string(),
+  corpus: z.string().optional(),
+});
+export type RunRecord = z.infer<typeof RunRecord>;
+
+const runsDir = (dataDir: string) => join(dataDir, 'runs');
+const recordPath = (dataDir: string, runId: string) => join(runsDir(dataDir), `${runId}.json`);
+
+export function saveRunRecord(dataDir: string, record: RunRecord): void {
+  mkdirSync(runsDir(dataDir), { recursive: true });
+  const path = recordPath(dataDir, record.runId);
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(record, null, 2));
+  renameSync(tmp, path);
+}
+
+export function loadRunRecord(dataDir: string, runId: string): RunRecord {
+  const path = recordPath(dataDir, runId);
+  if (!existsSync(path)) {
+    const known = listRunRecords(dataDir).map((r) => r.runId);
+    throw new MetError(
+      ErrorTypes.NotFound,
+      `no run '${runId}' in ${runsDir(dataDir)}. ${known.length ? `Known runs: ${known.slice(0, 10).join(', ')}` : 'No runs recorded yet'} (see 'met runs').`,
+    );
+  }
+  return RunRecord.parse(JSON.parse(readFileSync(path, 'utf8')));
+}
+
+export function listRunRecords(dataDir: string): RunRecord[] {
+  if (!existsSync(runsDir(dataDir))) return [];
+  return readdirSync(runsDir(dataDir))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => RunRecord.safeParse(JSON.parse(readFileSync(join(runsDir(dataDir), f), 'utf8'))))
+    .flatMap((r) => (r.success ? [r.data] : []))
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+}
+
+/**
+ * Starts the job's workflow, or attaches to it when it already runs (same deterministic id).
+ * A failed, cancelled or terminated run of the same id is started anew (that is `met resume`).
+ */
+export async function startOrAttach(client: Client, record: RunRecord): Promise<{ attached: boolean }> {
+  try {
+    const current = await client.workflow.getHandle(record.workflowId).describe();
+    if (current.status.name === 'RUNNING') return { attached: true };
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+  }
+  // USE_EXISTING makes a concurrent second launch attach instead of failing or duplicating.
+  await client.workflow.start(record.job, {
+    taskQueue: record.taskQueue,
+    workflowId: record.workflowId,
+    args: [record.input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+  });
+  return { attached: false };
+}
+
+export interface RunStatus {
+  record: RunRecord;
+  status: string;
+  startTime?: Date;
+  closeTime?: Date;
+}
+
+export async function runStatus(client: Client, record: RunRecord): Promise<RunStatus> {
+  try {
+    const d = await client.workflow.getHandle(record.workflowId).describe();
+    return { record, status: d.status.name, startTime: d.startTime, closeTime: d.closeTime };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { record, status: 'NOT_FOUND (history gone; met resume restarts it)' };
+    throw err;
+  }
+}
+
+export function newRunRecord(job: JobName, runId: string, input: unknown, extra: { corpus?: string; taskQueue?: string } = {}): RunRecord {
+  return {
+    runId,
+    job,
+    workflowId: `${job}/${runId}`,
+    taskQueue: extra.taskQueue ?? CPU_TASK_QUEUE,
+    input,
+    createdAt: new Date().toISOString(),
+    corpus: extra.corpus,
+  };
+}

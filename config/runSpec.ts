@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { ErrorTypes, MetError } from '../common/errors';
+import { canonicalJson, hashHex } from '../common/hash';
+
+/**
+ * A collection run spec (YAML or JSON): what to sample, from which sources, how. It never carries
+ * API keys: a source names the environment variable the worker reads (`apiKeyEnv`).
+ * Pure (no Node built-ins): workflows import it. Files are read by config/load.ts.
+ */
+const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-" (no spaces or slashes)');
+const EnvVarName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as MY_PROVIDER_API_KEY');
+
+const keyHint = 'API keys never go in a run spec (they would end up in workflow history): set apiKeyEnv to the NAME of an environment variable on the provider worker';
+
+export const ProviderSource = z
+  .object({
+    kind: z.literal('provider'),
+    /** A provider from the registry (openai, together, ...) or a custom name with baseURL. */
+    provider: Name,
+    /** met's name of the model (e.g. llama-3.1-8b); the partition key in the corpus. */
+    model: Name,
+    /** The model name at this provider, when it differs from the registry's mapping. */
+    providerModel: z.string().min(1).optional(),
+    /** The source label in the corpus (default: the provider name). */
+    source: Name.optional(),
+    baseURL: z.url().optional(),
+    apiKeyEnv: EnvVarName.optional(),
+    /** Requests in flight at once within one work unit. */
+    concurrency: z.number().int().positive().max(1024).default(16),
+    requestsPerMinute: z.number().positive().optional(),
+    tokensPerMinute: z.number().positive().optional(),
+    apiKey: z.never({ error: keyHint }).optional(),
+    key: z.never({ error: keyHint }).optional(),
+  })
+  .strict();
+
+export const LocalSource = z
+  .object({
+    kind: z.literal('local'),
+    model: Name,
+    precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']),
+    /** The source label in the corpus (default: the precision). */
+    source: Name.optional(),
+  })
+  .strict();
+
+export const SourceSpec = z.discriminatedUnion('kind', [ProviderSource, LocalSource]);
+export type SourceSpec = z.infer<typeof SourceSpec>;
+
+export const SamplingSpec = z
+  .object({
+    temperature: z.number().min(0).max(2).default(1),
+    topP: z.number().gt(0).max(1).default(1),
+    maxTokens: z.number().int().positive().max(32768).default(64),
+    stop: z.array(z.string()).max(4).default([]),
+    endpoint: z.enum(['completions', 'chat']).default('completions'),
+    systemPrompt: z.string().optional(),
+    /** Ask for the sampled tokens' logprobs where the source supports it. */
+    logprobs: z.boolean().default(false),
+    /** 'per-sample': a seed derived from (seed, model, source, prompt, sample index); 'none': no seed sent. */
+    seedPolicy: z.enum(['per-sample', 'none']).default('per-sample'),
+    seed: z.number().int().nonnegative().default(0),
+  })
+  .strict();
+export type SamplingSpec = z.infer<typeof SamplingSpec>;
+
+export const PromptSource = z.union([
+  z.object({ set: Name, limit: z.number().int().positive().optional() }).strict(),
+  z.object({ file: z.string().min(1), limit: z.number().int().positive().optional() }).strict(),
+]);
+
+export const RunSpec = z
+  .object({
+    corpus: Name,
+    /** Default: a hash of the rest of the spec, so launching the same spec twice attaches to one run. */
+    runId: Name.optional(),
+    prompts: PromptSource,
+    samplesPerPrompt: z.number().int().positive().max(1_000_000),
+    sampling: SamplingSpec.default(SamplingSpec.parse({})),
+    sources: z.array(SourceSpec).min(1, 'list at least one source'),
+    /** Samples per work unit (one activity, one Parquet shard). */
+    unitSize: z.number().int().min(1).max(100_000).default(500),
+    /** Work units in flight at once per source. */
+    window: z.number().int().min(1).max(256).default(4),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    const seen = new Set<string>();
+    spec.sources.forEach((s, i) => {
+      const key = `${s.model}/${sourceLabel(s)}`;
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['sources', i], message: `duplicate source ${key}: give one of them a distinct 'source' label` });
+      seen.add(key);
+    });
+  });
+export type RunSpec = z.infer<typeof RunSpec>;
+export type RunSpecInput = z.input<typeof RunSpec>;
+
+export function sourceLabel(source: SourceSpec): string {
+  return source.source ?? (source.kind === 'provider' ? source.provider : source.precision);
+}
+
+/** The run id: explicit, or derived from the spec's content. */
+export function runIdOf(spec: RunSpec): string {
+  if (spec.runId) return spec.runId;
+  const { runId: _ignored, ...rest } = spec;
+  return `${spec.corpus}-${hashHex(canonicalJson(rest)).slice(0, 10)}`;
+}
+
+export function formatZodIssues(error: z.ZodError, where: string): string {
+  const lines = error.issues.map((i) => `  - ${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
+  return `${where} is not a valid run spec:\n${lines.join('\n')}`;
+}
+
+export function parseRunSpec(value: unknown, where = 'the run spec'): RunSpec {
+  const result = RunSpec.safeParse(value);
+  if (!result.success) throw new MetError(ErrorTypes.BadRunSpec, formatZodIssues(result.error, where));
+  return result.data;
+}

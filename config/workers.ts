@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+/**
+ * What a worker process (or `met up`) serves besides the CPU queue: API providers (one queue each)
+ * and local models (one queue per model + precision, and one per host GPU). Keys are never here:
+ * a provider names the environment variable its key is read from, on the worker's host.
+ */
+const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"');
+
+export const ProviderWorkerSpec = z
+  .object({
+    name: Name,
+    /** Override the registry's base URL (required for providers not in the registry). */
+    baseURL: z.url().optional(),
+    apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+    /** Server-side cap on activity starts per second for this provider's queue (all workers). */
+    unitsPerSecond: z.number().positive().optional(),
+    requestsPerMinute: z.number().positive().optional(),
+    tokensPerMinute: z.number().positive().optional(),
+    /** Work units this worker runs at once on this queue. */
+    concurrentUnits: z.number().int().positive().default(8),
+    timeoutMs: z.number().int().positive().default(60_000),
+  })
+  .strict();
+export type ProviderWorkerSpec = z.infer<typeof ProviderWorkerSpec>;
+
+export const ModelWorkerSpec = z
+  .object({
+    name: Name,
+    precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']),
+    /** A GGUF file for the in-process llama.cpp backend. */
+    path: z.string().min(1),
+    /** GPU index this worker is pinned to (CUDA_VISIBLE_DEVICES), or 'cpu'. */
+    gpu: z.union([z.number().int().nonnegative(), z.literal('cpu')]).default('cpu'),
+    concurrentUnits: z.number().int().positive().default(1),
+  })
+  .strict();
+export type ModelWorkerSpec = z.infer<typeof ModelWorkerSpec>;
+
+export const WorkerConfig = z
+  .object({
+    providers: z.array(ProviderWorkerSpec).default([]),
+    models: z.array(ModelWorkerSpec).default([]),
+  })
+  .strict();
+export type WorkerConfig = z.infer<typeof WorkerConfig>;

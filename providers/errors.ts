@@ -1,0 +1,94 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import { ErrorTypes } from '../common/errors';
+
+/**
+ * One place that turns what a provider answered into what met does about it:
+ *   400/404/409/422 -> fail the unit, non-retryable, with the provider's message (keys redacted)
+ *   401/403         -> fail fast, non-retryable, naming the provider and the env var to set
+ *   429/503         -> retry after Retry-After / retry-after-ms / x-ratelimit-reset-*
+ *   other 5xx, timeouts, connection errors, malformed or truncated bodies -> retry with backoff
+ */
+export type FaultKind = 'rate_limited' | 'unavailable' | 'server_error' | 'timeout' | 'connection' | 'malformed' | 'auth' | 'bad_request';
+
+export interface ProviderFault {
+  kind: FaultKind;
+  retryable: boolean;
+  /** Delay the provider asked for, in ms, if any. */
+  retryAfterMs?: number;
+  message: string;
+}
+
+/** Replaces every occurrence of each secret by [REDACTED]; also bearer tokens and sk- style keys. */
+export function redact(text: string, secrets: (string | undefined)[]): string {
+  let out = text;
+  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('[REDACTED]');
+  return out.replace(/Bearer\s+[A-Za-z0-9._~+/=-]+/g, 'Bearer [REDACTED]').replace(/\bsk-[A-Za-z0-9_-]{8,}/g, 'sk-[REDACTED]');
+}
+
+/** Seconds or an HTTP date in Retry-After; milliseconds in retry-after-ms; x-ratelimit-reset-* like "1.5s"/"20ms"/"1m3s". */
+export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | undefined {
+  if (!headers) return undefined;
+  const ms = headers.get('retry-after-ms');
+  if (ms && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
+  const ra = headers.get('retry-after');
+  if (ra) {
+    if (Number.isFinite(Number(ra))) return Math.max(0, Number(ra) * 1000);
+    const date = Date.parse(ra);
+    if (Number.isFinite(date)) return Math.max(0, date - now);
+  }
+  const resets = ['x-ratelimit-reset-requests', 'x-ratelimit-reset-tokens', 'x-ratelimit-reset']
+    .map((h) => headers.get(h))
+    .filter((v): v is string => !!v)
+    .map(parseDuration)
+    .filter((v): v is number => v !== undefined);
+  return resets.length ? Math.max(...resets) : undefined;
+}
+
+function parseDuration(text: string): number | undefined {
+  if (Number.isFinite(Number(text))) return Number(text) * 1000;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+  let total = 0;
+  let matched = false;
+  for (const m of text.matchAll(re)) {
+    matched = true;
+    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  }
+  return matched ? total : undefined;
+}
+
+export function classifyProviderError(err: unknown, ctx: { provider: string; keyEnv?: string; secrets: (string | undefined)[] }): ProviderFault {
+  const clean = (m: string) => redact(m, ctx.secrets);
+  if (err instanceof APIUserAbortError) return { kind: 'timeout', retryable: true, message: 'request aborted' };
+  if (err instanceof APIConnectionTimeoutError) return { kind: 'timeout', retryable: true, message: `request to ${ctx.provider} timed out` };
+  if (err instanceof APIConnectionError) {
+    const cause = (err as Error & { cause?: Error }).cause?.message ?? err.message;
+    return { kind: 'connection', retryable: true, message: clean(`connection to ${ctx.provider} failed: ${cause}`) };
+  }
+  if (err instanceof APIError && typeof err.status === 'number') {
+    const status = err.status;
+    const message = clean(`${ctx.provider} answered ${status}: ${err.message}`);
+    if (status === 401 || status === 403) {
+      const fix = ctx.keyEnv ? `set ${ctx.keyEnv} in the environment of the ${ctx.provider} worker to a valid key` : `configure an API key (apiKeyEnv) for ${ctx.provider}`;
+      return { kind: 'auth', retryable: false, message: `${ctx.provider} rejected the API key (${status}): ${fix}. ${clean(err.message)}` };
+    }
+    if (status === 429) return { kind: 'rate_limited', retryable: true, retryAfterMs: retryAfterMs(err.headers), message };
+    if (status === 503) return { kind: 'unavailable', retryable: true, retryAfterMs: retryAfterMs(err.headers), message };
+    if (status === 408 || status >= 500) return { kind: 'server_error', retryable: true, retryAfterMs: retryAfterMs(err.headers), message };
+    return { kind: 'bad_request', retryable: false, message };
+  }
+  // JSON parse failures of malformed or truncated bodies, and anything unexpected in a response.
+  const text = err instanceof Error ? err.message : String(err);
+  return { kind: 'malformed', retryable: true, message: clean(`malformed response from ${ctx.provider}: ${text}`) };
+}
+
+/** The failure an activity throws for a fault it could not absorb. */
+export function faultToFailure(fault: ProviderFault): ApplicationFailure {
+  const type = fault.kind === 'auth' ? ErrorTypes.ProviderAuth : fault.retryable ? ErrorTypes.ProviderUnavailable : ErrorTypes.ProviderRequest;
+  return ApplicationFailure.create({
+    type,
+    message: fault.message,
+    nonRetryable: !fault.retryable,
+    nextRetryDelay: fault.retryAfterMs !== undefined ? Math.ceil(fault.retryAfterMs) : undefined,
+  });
+}

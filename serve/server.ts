@@ -1,0 +1,294 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import type { TextBackend } from '../models/backend';
+import { type Fault, FaultOptions, RateWindow, pickFault, seededRandom } from './faults';
+
+/**
+ * `met serve`: an OpenAI-compatible server on loopback, backed by a real local model (a
+ * TextBackend) or by the deterministic text generator, with fault injection for tests and demos:
+ * 429 with Retry-After, 500, hangs, malformed and truncated bodies, and an enforced request rate.
+ * It can claim to serve a model other than the one it serves (the demo's dishonest endpoint).
+ */
+export interface ServeOptions {
+  backend: TextBackend;
+  host?: string;
+  port?: number;
+  /** Model name reported in responses and /v1/models (default: the backend's). */
+  claimModel?: string;
+  faults?: z.input<typeof FaultOptions>;
+  seed?: number;
+  /** Calls into the backend at once (llama.cpp contexts are used one at a time). */
+  backendConcurrency?: number;
+}
+
+export interface ServeStats {
+  requests: number;
+  served: number;
+  faults: Record<Fault | 'rps_limited' | 'unauthorized' | 'bad_request', number>;
+  maxAcceptedPerSecond: number;
+}
+
+export interface RunningServe {
+  url: string;
+  port: number;
+  stats(): ServeStats;
+  close(): Promise<void>;
+}
+
+const CompletionRequest = z.object({
+  model: z.string().optional(),
+  prompt: z.union([z.string(), z.array(z.string()).length(1).transform((a) => a[0])]),
+  max_tokens: z.number().int().positive().max(32768).default(16),
+  temperature: z.number().min(0).max(2).default(1),
+  top_p: z.number().gt(0).max(1).default(1),
+  seed: z.number().int().optional(),
+  stop: z.union([z.string(), z.array(z.string())]).optional(),
+  logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  n: z.number().int().min(1).max(16).default(1),
+});
+
+const ChatRequest = z.object({
+  model: z.string().optional(),
+  messages: z.array(z.object({ role: z.string(), content: z.string() })).min(1),
+  max_tokens: z.number().int().positive().max(32768).optional(),
+  max_completion_tokens: z.number().int().positive().max(32768).optional(),
+  temperature: z.number().min(0).max(2).default(1),
+  top_p: z.number().gt(0).max(1).default(1),
+  seed: z.number().int().optional(),
+  stop: z.union([z.string(), z.array(z.string())]).optional(),
+  logprobs: z.boolean().optional(),
+  stream: z.boolean().optional(),
+  n: z.number().int().min(1).max(16).default(1),
+});
+
+const EmbeddingRequest = z.object({ model: z.string().optional(), input: z.union([z.string(), z.array(z.string()).min(1)]) });
+
+function readBody(req: IncomingMessage, limit = 8 * 1024 * 1024): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new Error('request body too large'));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function apiError(res: ServerResponse, status: number, message: string, type: string, headers: Record<string, string> = {}): void {
+  send(res, status, { error: { message, type, param: null, code: null } }, headers);
+}
+
+/** A deterministic unit-length embedding from character trigrams (stand-in for an embedding model). */
+export function hashedEmbedding(text: string, dims = 256): number[] {
+  const v = new Float64Array(dims);
+  const chars = [...` ${text.toLowerCase()} `];
+  for (let i = 0; i + 3 <= chars.length; i++) {
+    let h = 2166136261;
+    for (const ch of chars.slice(i, i + 3)) h = Math.imul(h ^ ch.codePointAt(0)!, 16777619) >>> 0;
+    v[h % dims] += 1;
+  }
+  const norm = Math.hypot(...v) || 1;
+  return Array.from(v, (x) => x / norm);
+}
+
+class Limiter {
+  private active = 0;
+  private waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+export async function startServe(options: ServeOptions): Promise<RunningServe> {
+  const faults = FaultOptions.parse(options.faults ?? {});
+  const random = seededRandom(options.seed ?? 1);
+  const window = new RateWindow();
+  const backend = options.backend;
+  const modelName = options.claimModel ?? backend.model;
+  const limiter = new Limiter(options.backendConcurrency ?? 1);
+  const hanging = new Set<ServerResponse>();
+  const stats: ServeStats = {
+    requests: 0,
+    served: 0,
+    faults: { rate_limited: 0, server_error: 0, hang: 0, malformed: 0, truncate: 0, rps_limited: 0, unauthorized: 0, bad_request: 0 },
+    maxAcceptedPerSecond: 0,
+  };
+  let counter = 0;
+
+  async function generate(prompt: string, p: { max: number; temperature: number; topP: number; seed?: number; stop?: string | string[]; logprobs: boolean }) {
+    const seed = p.seed ?? Math.floor(random() * 2 ** 31);
+    return limiter.run(() =>
+      backend.generate({
+        prompt,
+        maxTokens: p.max,
+        temperature: p.temperature,
+        topP: p.topP,
+        seed,
+        stop: p.stop === undefined ? undefined : Array.isArray(p.stop) ? p.stop : [p.stop],
+        logprobs: p.logprobs,
+      }),
+    );
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const requestId = `req-${++counter}-${randomUUID().slice(0, 8)}`;
+    res.setHeader('x-request-id', requestId);
+    if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { status: 'ok', model: modelName, precision: backend.precision });
+    if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { ...stats, maxAcceptedPerSecond: window.maxInAnySecond });
+    if (req.method === 'GET' && url.pathname === '/v1/models') {
+      return send(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', created: 0, owned_by: 'met' }] });
+    }
+    if (req.method !== 'POST' || !['/v1/completions', '/v1/chat/completions', '/v1/embeddings'].includes(url.pathname)) {
+      return apiError(res, 404, `no route ${req.method} ${url.pathname}`, 'not_found');
+    }
+    stats.requests++;
+    if (faults.requireKey !== undefined && req.headers.authorization !== `Bearer ${faults.requireKey}`) {
+      stats.faults.unauthorized++;
+      await readBody(req).catch(() => '');
+      return apiError(res, 401, 'Incorrect API key provided.', 'invalid_request_error');
+    }
+    const wait = window.admit(faults.rps);
+    if (wait > 0) {
+      stats.faults.rps_limited++;
+      await readBody(req).catch(() => '');
+      return apiError(res, 429, 'Rate limit reached for requests', 'requests', { 'retry-after': String(Math.ceil(wait / 1000)), 'retry-after-ms': String(Math.ceil(wait)) });
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch {
+      stats.faults.bad_request++;
+      return apiError(res, 400, 'request body is not valid JSON', 'invalid_request_error');
+    }
+    const fault = pickFault(faults, random);
+    if (fault) stats.faults[fault]++;
+    if (fault === 'rate_limited') {
+      const ms = faults.retryAfter * 1000;
+      return apiError(res, 429, 'Rate limit reached (injected)', 'requests', { 'retry-after': String(Math.ceil(faults.retryAfter)), 'retry-after-ms': String(Math.round(ms)) });
+    }
+    if (fault === 'server_error') return apiError(res, 500, 'The server had an error (injected)', 'server_error');
+    if (fault === 'hang') {
+      hanging.add(res);
+      res.on('close', () => hanging.delete(res));
+      return; // Never answers; the client's timeout must fire.
+    }
+    if (fault === 'malformed') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end('{"id": "malformed", "choices": [{"text": ');
+    }
+
+    let payload: unknown;
+    if (url.pathname === '/v1/embeddings') {
+      const parsed = EmbeddingRequest.safeParse(body);
+      if (!parsed.success) return badRequest(res, parsed.error);
+      const inputs = Array.isArray(parsed.data.input) ? parsed.data.input : [parsed.data.input];
+      payload = { object: 'list', model: modelName, data: inputs.map((t, index) => ({ object: 'embedding', index, embedding: hashedEmbedding(t) })), usage: { prompt_tokens: 0, total_tokens: 0 } };
+    } else if (url.pathname === '/v1/completions') {
+      const parsed = CompletionRequest.safeParse(body);
+      if (!parsed.success) return badRequest(res, parsed.error);
+      const r = parsed.data;
+      const choices = [];
+      let promptTokens = 0;
+      let completionTokens = 0;
+      for (let index = 0; index < r.n; index++) {
+        const g = await generate(r.prompt, { max: r.max_tokens, temperature: r.temperature, topP: r.top_p, seed: r.seed === undefined ? undefined : r.seed + index, stop: r.stop, logprobs: (r.logprobs ?? 0) > 0 });
+        promptTokens = g.promptTokens;
+        completionTokens += g.tokenIds.length;
+        choices.push({
+          index,
+          text: g.text,
+          finish_reason: g.finishReason,
+          token_ids: g.tokenIds,
+          logprobs: g.tokenLogprobs ? { tokens: g.tokenIds.map(String), token_logprobs: g.tokenLogprobs, top_logprobs: null, text_offset: null } : null,
+        });
+      }
+      payload = { id: `cmpl-${requestId}`, object: 'text_completion', created: Math.floor(Date.now() / 1000), model: modelName, choices, usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } };
+    } else {
+      const parsed = ChatRequest.safeParse(body);
+      if (!parsed.success) return badRequest(res, parsed.error);
+      const r = parsed.data;
+      const prompt = r.messages.map((m) => (m.role === 'user' ? m.content : `${m.role}: ${m.content}`)).join('\n');
+      const g = await generate(prompt, { max: r.max_completion_tokens ?? r.max_tokens ?? 16, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: !!r.logprobs });
+      const logprobs = g.tokenLogprobs ? { content: g.tokenLogprobs.map((logprob, i) => ({ token: String(g.tokenIds[i]), logprob, bytes: null, top_logprobs: [] })) } : null;
+      const created = Math.floor(Date.now() / 1000);
+      if (r.stream) {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        const chunk = (delta: object, finish: string | null) =>
+          `data: ${JSON.stringify({ id: `chatcmpl-${requestId}`, object: 'chat.completion.chunk', created, model: modelName, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] })}\n\n`;
+        res.write(chunk({ role: 'assistant', content: '' }, null));
+        for (const piece of g.text.match(/.{1,8}/gsu) ?? []) res.write(chunk({ content: piece }, null));
+        res.write(chunk({}, g.finishReason));
+        stats.served++;
+        return void res.end('data: [DONE]\n\n');
+      }
+      payload = {
+        id: `chatcmpl-${requestId}`,
+        object: 'chat.completion',
+        created,
+        model: modelName,
+        choices: [{ index: 0, message: { role: 'assistant', content: g.text }, finish_reason: g.finishReason, logprobs, token_ids: g.tokenIds }],
+        usage: { prompt_tokens: g.promptTokens, completion_tokens: g.tokenIds.length, total_tokens: g.promptTokens + g.tokenIds.length },
+      };
+    }
+    if (fault === 'truncate') {
+      const text = JSON.stringify(payload);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.write(text.slice(0, Math.floor(text.length / 2)));
+      return void res.socket?.destroy();
+    }
+    stats.served++;
+    send(res, 200, payload);
+  }
+
+  function badRequest(res: ServerResponse, error: z.ZodError): void {
+    stats.faults.bad_request++;
+    const issue = error.issues[0];
+    apiError(res, 400, `invalid request: ${issue.path.join('.') || 'body'}: ${issue.message}`, 'invalid_request_error');
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: Error) => {
+      if (!res.headersSent) apiError(res, 500, `met serve: ${err.message}`, 'server_error');
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${host}:${port}/v1`,
+    port,
+    stats: () => ({ ...stats, faults: { ...stats.faults }, maxAcceptedPerSecond: window.maxInAnySecond }),
+    async close() {
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

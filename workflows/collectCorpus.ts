@@ -1,0 +1,206 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  continueAsNew,
+  defineQuery,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { CollectActivities } from '../activities/collect';
+import type { SamplingActivities, UnitResult } from '../activities/sampling';
+import { NON_RETRYABLE_TYPES } from '../common/errors';
+import type { RunSpec } from '../config/runSpec';
+import { CPU_TASK_QUEUE } from '../temporal/queues';
+import { planSources, type SourcePlan, type WorkUnit } from './collectPlan';
+
+/**
+ * collectCorpus: samples every (source, prompt, sample index) of a run spec exactly once. Units
+ * run through a sliding window per source on that source's task queue; each unit writes one
+ * Parquet shard atomically, so the shards on disk are the record of what is done: a retried unit,
+ * a continued-as-new run and `met resume` all re-plan from them.
+ */
+const cpu = proxyActivities<CollectActivities>({
+  taskQueue: CPU_TASK_QUEUE,
+  startToCloseTimeout: '10m',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+});
+
+function sampler(taskQueue: string) {
+  // A unit heartbeats after every few samples; a silent worker (killed, hung) is retried elsewhere.
+  return proxyActivities<SamplingActivities>({
+    taskQueue,
+    startToCloseTimeout: '2h',
+    heartbeatTimeout: '60s',
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '2m',
+      maximumAttempts: 25,
+      nonRetryableErrorTypes: NON_RETRYABLE_TYPES,
+    },
+  });
+}
+
+export interface CollectInput {
+  spec: RunSpec;
+  runId: string;
+  /** Set when continuing as new: carried totals for the progress query. */
+  carried?: { executions: number; samplesBefore: number };
+}
+
+export interface SourceProgress {
+  model: string;
+  source: string;
+  taskQueue: string;
+  total: number;
+  done: number;
+  /** Samples found already on disk when this execution started. */
+  doneAtStart: number;
+  unitsTotal: number;
+  unitsDone: number;
+  unitsInFlight: number;
+  unitsFailed: number;
+  /** Retries inside units and failed attempts, by kind (rate_limited, server_error, ...). */
+  errors: Record<string, number>;
+  samplesPerSecond: number;
+  etaSeconds: number | null;
+  lastError?: string;
+}
+
+export interface CollectProgress {
+  runId: string;
+  corpus: string;
+  status: 'preparing' | 'running' | 'finalizing' | 'done' | 'failed';
+  executions: number;
+  sources: SourceProgress[];
+}
+
+export interface CollectResult {
+  runId: string;
+  corpus: string;
+  rows: number;
+  sources: { model: string; source: string; rows: number; expected: number }[];
+  manifest: string;
+}
+
+export const progressQuery = defineQuery<CollectProgress>('progress');
+
+/** Units one execution completes before continuing as new (keeps history small). */
+const UNITS_PER_EXECUTION = 400;
+
+export async function collectCorpus(input: CollectInput): Promise<CollectResult> {
+  const { spec, runId } = input;
+  const executions = (input.carried?.executions ?? 0) + 1;
+  const startedAt = Date.now();
+  const progress: CollectProgress = { runId, corpus: spec.corpus, status: 'preparing', executions, sources: [] };
+  setHandler(progressQuery, () => {
+    const elapsed = Math.max(1, (Date.now() - startedAt) / 1000);
+    for (const s of progress.sources) {
+      s.samplesPerSecond = (s.done - s.doneAtStart) / elapsed;
+      s.etaSeconds = s.samplesPerSecond > 0 ? (s.total - s.done) / s.samplesPerSecond : null;
+    }
+    return progress;
+  });
+
+  const prepared = await cpu.prepareRun({ spec, runId });
+  const plans = planSources(spec, runId, prepared.promptCount);
+  const scan = await cpu.scanUnits({ spec, runId, promptCount: prepared.promptCount });
+  progress.sources = plans.map((plan, i) => ({
+    model: plan.model,
+    source: plan.source,
+    taskQueue: plan.taskQueue,
+    total: plan.total,
+    done: scan.doneRows[i],
+    doneAtStart: scan.doneRows[i],
+    unitsTotal: plan.units.length,
+    unitsDone: scan.doneUnits[i].length,
+    unitsInFlight: 0,
+    unitsFailed: 0,
+    errors: (scan.quarantined[i] > 0 ? { corrupt_shard_redone: scan.quarantined[i] } : {}) as Record<string, number>,
+    samplesPerSecond: 0,
+    etaSeconds: null,
+  }));
+  progress.status = 'running';
+
+  let started = 0;
+  let fatal: ApplicationFailure | undefined;
+  const budgetLeft = () => started < UNITS_PER_EXECUTION && !workflowInfo().continueAsNewSuggested && !fatal;
+
+  async function runSource(plan: SourcePlan, i: number): Promise<void> {
+    const done = new Set(scan.doneUnits[i]);
+    const pending = plan.units.filter((u) => !done.has(u.unitId));
+    const state = progress.sources[i];
+    const source = spec.sources[plan.sourceIndex];
+    const { sampleUnit } = sampler(plan.taskQueue);
+    let next = 0;
+    async function lane(): Promise<void> {
+      while (next < pending.length && budgetLeft()) {
+        const unit: WorkUnit = pending[next++];
+        started += 1;
+        state.unitsInFlight += 1;
+        try {
+          const result: UnitResult = await sampleUnit({
+            corpus: spec.corpus,
+            runId,
+            promptSet: prepared.promptSet,
+            promptsFile: prepared.promptsFile,
+            samplesPerPrompt: spec.samplesPerPrompt,
+            sampling: spec.sampling,
+            source,
+            unit,
+          });
+          state.unitsDone += 1;
+          state.done += result.rows;
+          for (const [kind, n] of Object.entries(result.retries)) state.errors[kind] = (state.errors[kind] ?? 0) + n;
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          state.unitsFailed += 1;
+          const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+          const kind = cause?.type ?? 'activity_failed';
+          state.errors[kind] = (state.errors[kind] ?? 0) + 1;
+          state.lastError = cause?.message ?? (err as Error).message;
+          log.warn('unit failed', { unitId: unit.unitId, source: plan.source, error: state.lastError });
+          // A non-retryable error (bad key, bad request) will fail every unit alike: stop early.
+          if (cause?.nonRetryable) fatal ??= cause;
+        } finally {
+          state.unitsInFlight -= 1;
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(spec.window, pending.length) }, lane));
+  }
+
+  await Promise.all(plans.map(runSource));
+
+  if (fatal) {
+    progress.status = 'failed';
+    throw ApplicationFailure.create({
+      type: fatal.type ?? undefined,
+      nonRetryable: true,
+      message: `${fatal.message} (completed shards are kept; fix this and run 'met resume ${runId}')`,
+    });
+  }
+  const unfinished = progress.sources.some((s) => s.unitsDone < s.unitsTotal);
+  const failedUnits = progress.sources.reduce((n, s) => n + s.unitsFailed, 0);
+  if (unfinished && failedUnits === 0) {
+    const samplesBefore = progress.sources.reduce((n, s) => n + s.done, 0);
+    await continueAsNew<typeof collectCorpus>({ spec, runId, carried: { executions, samplesBefore } });
+  }
+  if (failedUnits > 0) {
+    progress.status = 'failed';
+    const last = progress.sources.find((s) => s.lastError)?.lastError;
+    throw ApplicationFailure.create({
+      type: 'MetUnitsFailed',
+      nonRetryable: true,
+      message: `${failedUnits} work unit(s) failed after retries (last error: ${last}). Completed shards are kept; run 'met resume ${runId}' to redo only the missing units.`,
+    });
+  }
+
+  progress.status = 'finalizing';
+  const summary = await cpu.finalizeRun({ spec, runId, promptCount: prepared.promptCount });
+  progress.status = 'done';
+  return summary;
+}

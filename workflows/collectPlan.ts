@@ -1,0 +1,54 @@
+import { hashHex, seedFrom } from '../common/hash';
+import { type RunSpec, type SourceSpec, sourceLabel } from '../config/runSpec';
+import { modelTaskQueue, providerTaskQueue } from '../temporal/queues';
+
+/**
+ * Pure planning for collectCorpus: a run spec becomes work units with deterministic ids. The
+ * samples of one source are ordered prompt-major (prompt 0 samples 0..s-1, prompt 1, ...), and a unit
+ * is a contiguous range [start, end) of that order, so a unit is three numbers, never a list.
+ */
+export interface WorkUnit {
+  unitId: string;
+  sourceIndex: number;
+  model: string;
+  source: string;
+  start: number;
+  end: number;
+}
+
+export interface SourcePlan {
+  sourceIndex: number;
+  model: string;
+  source: string;
+  taskQueue: string;
+  total: number;
+  units: WorkUnit[];
+}
+
+export function taskQueueFor(source: SourceSpec): string {
+  return source.kind === 'provider' ? providerTaskQueue(source.provider) : modelTaskQueue(source.model, source.precision);
+}
+
+export function planSources(spec: RunSpec, runId: string, promptCount: number): SourcePlan[] {
+  const total = promptCount * spec.samplesPerPrompt;
+  return spec.sources.map((source, sourceIndex) => {
+    const label = sourceLabel(source);
+    const units: WorkUnit[] = [];
+    for (let start = 0; start < total; start += spec.unitSize) {
+      const end = Math.min(total, start + spec.unitSize);
+      const unitId = `${String(units.length).padStart(6, '0')}-${hashHex(runId, source.model, label, start, end).slice(0, 8)}`;
+      units.push({ unitId, sourceIndex, model: source.model, source: label, start, end });
+    }
+    return { sourceIndex, model: source.model, source: label, taskQueue: taskQueueFor(source), total, units };
+  });
+}
+
+/** Position `flat` of a source's order as (prompt index, sample index). */
+export function itemAt(flat: number, samplesPerPrompt: number): { promptIndex: number; sampleIndex: number } {
+  return { promptIndex: Math.floor(flat / samplesPerPrompt), sampleIndex: flat % samplesPerPrompt };
+}
+
+/** The seed sent for one sample: reproducible from the spec, distinct per sample. */
+export function sampleSeed(spec: RunSpec, model: string, source: string, promptId: string, sampleIndex: number): number | null {
+  return spec.sampling.seedPolicy === 'none' ? null : seedFrom(spec.sampling.seed, model, source, promptId, sampleIndex);
+}
