@@ -200,20 +200,14 @@ export function nullHistogramSpec(values: readonly number[], opts: NullHistogram
     hi += pad;
   }
   const critical = criticalValue(values, opts.alpha);
-  const x = { field: 'value', type: 'quantitative', title: opts.statistic, scale: { domain: [lo, hi], nice: false } };
+  const x = { field: 'value', type: 'quantitative', title: opts.statistic, scale: { domain: [lo, hi], nice: false }, axis: { labelOverlap: 'greedy', labelFlush: true, format: '~g' } };
   const layer: Record<string, unknown>[] = [
     {
       data: { values: values.map((value) => ({ value })) },
       mark: { type: 'bar', color: '#9db4cf', stroke: '#6d8fb5', strokeWidth: 0.5 },
       encoding: { x: { ...x, bin: { maxbins: 40, extent: [lo, hi] } }, y: { aggregate: 'count', type: 'quantitative', title: `null draws (of ${values.length})` } },
     },
-    {
-      data: { values: [{ value: critical, label: `critical value at α = ${opts.alpha}` }] },
-      layer: [
-        { mark: { type: 'rule', color: '#555', strokeDash: [4, 3], strokeWidth: 1.25 }, encoding: { x } },
-        { mark: { type: 'text', color: '#555', align: 'left', baseline: 'top', dx: 3, y: 14, fontSize: 10 }, encoding: { x, text: { field: 'label' } } },
-      ],
-    },
+    { data: { values: [{ value: critical }] }, mark: { type: 'rule', color: '#555', strokeDash: [4, 3], strokeWidth: 1.25 }, encoding: { x } },
   ];
   if (opts.observed !== undefined) {
     const p = opts.pValue === undefined ? '' : `, ${formatP(opts.pValue, opts.b)}`;
@@ -226,7 +220,12 @@ export function nullHistogramSpec(values: readonly number[], opts: NullHistogram
     });
   }
   return withConfig({
-    title: { text: opts.title, subtitle: ['Histogram: statistics under the null (permutations or bootstrap draws). Red: observed; dashed: rejection threshold.'] },
+    title: {
+      text: opts.title,
+      subtitle: [
+        `Statistics under the null (permutations or bootstrap draws). ${opts.observed === undefined ? '' : 'Red: observed. '}Dashed: rejection threshold at α = ${opts.alpha} (${formatNumber(critical)}).`,
+      ],
+    },
     width: 460,
     height: 200,
     layer,

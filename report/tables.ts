@@ -128,7 +128,10 @@ export function formatNumber(x: number): string {
   if (!Number.isFinite(x)) return String(x);
   if (x === 0) return '0';
   const ax = Math.abs(x);
-  if (ax < 1e-3 || ax >= 1e6) return x.toExponential(3);
+  if (ax < 1e-3 || ax >= 1e6) {
+    const [mantissa, exponent] = x.toExponential(3).split('e');
+    return `${Number(mantissa)}e${exponent}`;
+  }
   return Number(x.toPrecision(4)).toString();
 }
 
