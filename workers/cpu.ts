@@ -1,3 +1,5 @@
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { createCollectActivities } from '../activities/collect';
 import { createSystemActivities } from '../activities/system';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
 import type { WorkerPlan } from './run';
@@ -6,13 +8,14 @@ import type { WorkerPlan } from './run';
  * The CPU worker: all workflows, and the activities that need no GPU or provider key (shards,
  * statistics, power cells, downloads, reports).
  */
-export function cpuWorkerPlan(deps: { dataDir: string; taskQueue?: string }): WorkerPlan {
+export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; taskQueue?: string }): WorkerPlan {
   const taskQueue = deps.taskQueue ?? CPU_TASK_QUEUE;
   return {
     taskQueue,
     workflows: true,
     activities: {
       ...createSystemActivities({ queues: [taskQueue] }),
+      ...createCollectActivities({ duck: deps.duck, dataDir: deps.dataDir }),
     },
   };
 }

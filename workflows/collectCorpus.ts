@@ -13,7 +13,6 @@ import type { CollectActivities } from '../activities/collect';
 import type { SamplingActivities, UnitResult } from '../activities/sampling';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
 import type { RunSpec } from '../config/runSpec';
-import { CPU_TASK_QUEUE } from '../temporal/queues';
 import { planSources, type SourcePlan, type WorkUnit } from './collectPlan';
 
 /**
@@ -22,8 +21,8 @@ import { planSources, type SourcePlan, type WorkUnit } from './collectPlan';
  * Parquet shard atomically, so the shards on disk are the record of what is done: a retried unit,
  * a continued-as-new run and `met resume` all re-plan from them.
  */
+// CPU steps run on the workflow's own queue (met-cpu, or a test's queue).
 const cpu = proxyActivities<CollectActivities>({
-  taskQueue: CPU_TASK_QUEUE,
   startToCloseTimeout: '10m',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { WorkflowFailedError } from '@temporalio/client';
+import { parseRunSpec, runIdOf, type RunSpecInput } from '../../config/runSpec';
+import { createDuckDB, quotedString, withConnection } from '../../datasets/duck';
+import { corpusGlob } from '../../datasets/shards';
+import { startServe, type RunningServe } from '../../serve/server';
+import { TextGeneratorBackend } from '../../serve/textGenerator';
+import { collectCorpus, progressQuery } from '../../workflows/collectCorpus';
+import { cpuWorkerPlan } from '../../workers/cpu';
+import { providerWorkerPlans } from '../../workers/provider';
+import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+
+let temporal: TestTemporal;
+let duck: DuckDBInstance;
+const dataDir = mkdtempSync(join(tmpdir(), 'met-collect-'));
+const servers: RunningServe[] = [];
+
+before(async () => {
+  temporal = await startTestTemporal();
+  duck = await createDuckDB();
+});
+after(async () => {
+  for (const s of servers) await s.close();
+  await temporal?.close();
+  duck?.closeSync();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function countRows(corpus: string) {
+  return withConnection(duck, async (c) => {
+    const r = await c.runAndReadAll(
+      `SELECT count(*)::BIGINT AS n, count(DISTINCT (model, source, prompt_id, sample_index))::BIGINT AS keys FROM read_parquet(${quotedString(corpusGlob(dataDir, corpus, 'samples'))}, hive_partitioning = true)`,
+    );
+    const row = r.getRowObjects()[0];
+    return { rows: Number(row.n), keys: Number(row.keys) };
+  });
+}
+
+/** Runs a spec to completion on in-process workers: the CPU queue and the provider's queue. */
+async function collect(specInput: RunSpecInput, providers: Parameters<typeof providerWorkerPlans>[0]['providers'], env: Record<string, string> = {}) {
+  const spec = parseRunSpec(specInput);
+  const taskQueue = uniqueName('collect-cpu');
+  const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers, env })];
+  const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
+  const handle = await temporal.client.workflow.start(collectCorpus, { taskQueue, workflowId: uniqueName('collect'), args: [{ spec, runId: runIdOf(spec) }] });
+  const run = async () => {
+    try {
+      return await handle.result();
+    } finally {
+      workers.forEach((w) => w.shutdown());
+    }
+  };
+  const [result] = await Promise.all([run(), ...workers.map((w) => w.run())]);
+  return { result, handle };
+}
+
+test('a run against a faulty provider ends with exactly the requested rows, none duplicated, under the rate limit', { timeout: 240_000 }, async () => {
+  const serve = await startServe({
+    backend: new TextGeneratorBackend(),
+    faults: { fail429: 0.1, retryAfter: 0.2, fail500: 0.03, hang: 0.01, malformed: 0.01, rps: 3000 },
+    seed: 7,
+  });
+  servers.push(serve);
+  const provider = uniqueName('faulty');
+  const { result } = await collect(
+    {
+      corpus: 'faulty',
+      prompts: { set: 'demo' },
+      samplesPerPrompt: 100,
+      sampling: { maxTokens: 16, temperature: 1 },
+      sources: [{ kind: 'provider', provider, model: 'm1', baseURL: serve.url, concurrency: 32, requestsPerMinute: 2000 * 60 }],
+      unitSize: 500,
+      window: 4,
+    },
+    [{ name: provider, concurrentUnits: 4, timeoutMs: 1500 }],
+  );
+  const stats = serve.stats();
+  assert.equal(result.rows, 4000);
+  assert.deepEqual(await countRows('faulty'), { rows: 4000, keys: 4000 });
+  assert.ok(stats.faults.rate_limited > 100 && stats.faults.server_error > 20 && stats.faults.hang > 0 && stats.faults.malformed > 0, JSON.stringify(stats));
+  assert.equal(stats.faults.rps_limited, 0, 'the client-side limit kept every request under the server limit');
+  assert.ok(stats.maxAcceptedPerSecond <= 3000);
+});
+
+test('a 401 fails fast, naming the provider and the env var, and the key appears nowhere', { timeout: 60_000 }, async () => {
+  const canary = 'sk-canary-0123456789abcdef';
+  const serve = await startServe({ backend: new TextGeneratorBackend(), faults: { requireKey: 'the-right-key' } });
+  servers.push(serve);
+  const provider = uniqueName('authfail');
+  await assert.rejects(
+    collect(
+      {
+        corpus: 'auth',
+        prompts: { set: 'demo', limit: 2 },
+        samplesPerPrompt: 3,
+        sources: [{ kind: 'provider', provider, model: 'm1', baseURL: serve.url, apiKeyEnv: 'MET_TEST_CANARY_KEY' }],
+      },
+      [{ name: provider, concurrentUnits: 1, timeoutMs: 2000 }],
+      { MET_TEST_CANARY_KEY: canary },
+    ).then(() => undefined),
+    (err: unknown) => {
+      assert.ok(err instanceof WorkflowFailedError);
+      const message = String(err.cause?.message);
+      assert.match(message, new RegExp(`${provider} rejected the API key`));
+      assert.match(message, /MET_TEST_CANARY_KEY/);
+      assert.ok(!JSON.stringify(err).includes(canary));
+      return true;
+    },
+  );
+});

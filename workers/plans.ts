@@ -1,0 +1,41 @@
+import { createDuckDB } from '../datasets/duck';
+import { readSpecFile } from '../config/load';
+import type { MetConfig } from '../config/schema';
+import { WorkerConfig, type ProviderWorkerSpec } from '../config/workers';
+import { ErrorTypes, MetError } from '../common/errors';
+import { CPU_TASK_QUEUE } from '../temporal/queues';
+import { cpuWorkerPlan } from './cpu';
+import { providerWorkerPlans } from './provider';
+import type { WorkerPlan } from './run';
+
+/** Turns CLI flags and a worker config file into the worker plans of one process. */
+export async function buildWorkerPlans(input: {
+  config: MetConfig;
+  queues?: string[];
+  providers?: string[];
+  configFile?: string;
+  workerConfig?: WorkerConfig;
+  env: Record<string, string | undefined>;
+}): Promise<{ plans: WorkerPlan[]; close: () => Promise<void> }> {
+  let workerConfig = input.workerConfig ?? WorkerConfig.parse({});
+  if (input.configFile) {
+    const parsed = WorkerConfig.safeParse(readSpecFile(input.configFile));
+    if (!parsed.success) {
+      const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(top level)'}: ${i.message}`);
+      throw new MetError(ErrorTypes.BadInput, `${input.configFile} is not a valid worker config:\n${lines.join('\n')}`);
+    }
+    workerConfig = parsed.data;
+  }
+  const providers: ProviderWorkerSpec[] = [
+    ...workerConfig.providers,
+    ...(input.providers ?? []).filter((name) => !workerConfig.providers.some((p) => p.name === name)).map((name) => ({ name, concurrentUnits: 8, timeoutMs: 60_000 })),
+  ];
+  const duck = await createDuckDB();
+  const plans: WorkerPlan[] = [];
+  const onlySpecialized = !input.queues && (providers.length > 0 || workerConfig.models.length > 0);
+  for (const taskQueue of input.queues ?? (onlySpecialized ? [] : [CPU_TASK_QUEUE])) {
+    plans.push(cpuWorkerPlan({ dataDir: input.config.dataDir, duck, taskQueue }));
+  }
+  if (providers.length) plans.push(...providerWorkerPlans({ dataDir: input.config.dataDir, duck, providers, env: input.env }));
+  return { plans, close: async () => duck.closeSync() };
+}
