@@ -1,11 +1,17 @@
 import type { Command } from 'commander';
+import { register as collect } from './collect';
+import { register as serve } from './serve';
 import { register as server } from './server';
+import { register as up } from './up';
 import { register as worker } from './worker';
 
 /** Each command module exports `register(program)`; heavy dependencies are imported lazily in actions. */
 export type RegisterCommand = (program: Command) => void;
 
 export const commands: RegisterCommand[] = [
+  collect,
+  serve,
   server,
+  up,
   worker,
 ];

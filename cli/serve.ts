@@ -1,0 +1,59 @@
+import type { Command } from 'commander';
+
+/** `met serve`: an OpenAI-compatible server on loopback, with fault injection, for tests and demos. */
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('serve a local model (or the deterministic text generator) through an OpenAI-compatible API on 127.0.0.1')
+    .option('--port <port>', 'port (0 picks a free one)', '8000')
+    .option('--model <file.gguf>', 'a GGUF model to serve with llama.cpp (default: the deterministic text generator)')
+    .option('--precision <p>', 'precision label of the served model (fp32|fp16|int8|nf4)', 'fp32')
+    .option('--claim-model <name>', 'model name to report (a dishonest endpoint claims another model)')
+    .option('--gpu <n>', 'pin to one GPU (sets CUDA_VISIBLE_DEVICES before the model loads)')
+    .option('--fail-429 <rate>', 'fraction of requests answered 429', parseFloat, 0)
+    .option('--retry-after <seconds>', 'Retry-After sent with injected 429s', parseFloat, 1)
+    .option('--fail-500 <rate>', 'fraction of requests answered 500', parseFloat, 0)
+    .option('--hang <rate>', 'fraction of requests never answered', parseFloat, 0)
+    .option('--malformed <rate>', 'fraction of requests answered with malformed JSON', parseFloat, 0)
+    .option('--truncate <rate>', 'fraction of responses cut off mid-body', parseFloat, 0)
+    .option('--rps <limit>', 'requests per second accepted; more get 429 with Retry-After', parseFloat)
+    .option('--seed <n>', 'seed of the fault injection', (v) => parseInt(v, 10), 1)
+    .action(async (opts: Record<string, string | number | undefined>) => {
+      if (opts.gpu !== undefined) process.env.CUDA_VISIBLE_DEVICES = String(opts.gpu);
+      const { startServe } = await import('../serve/server');
+      const backend = await loadBackend(opts.model as string | undefined, opts.precision as string, opts.gpu !== undefined);
+      const server = await startServe({
+        backend,
+        port: Number(opts.port),
+        claimModel: opts.claimModel as string | undefined,
+        seed: opts.seed as number,
+        faults: {
+          fail429: opts.fail429 as number,
+          retryAfter: opts.retryAfter as number,
+          fail500: opts.fail500 as number,
+          hang: opts.hang as number,
+          malformed: opts.malformed as number,
+          truncate: opts.truncate as number,
+          rps: opts.rps as number | undefined,
+        },
+      });
+      console.log(`met serve: ${backend.model} (${backend.precision}) at ${server.url} — /health, /v1/models, /v1/completions, /v1/chat/completions, /v1/embeddings`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await server.close();
+      await backend.close();
+    });
+}
+
+async function loadBackend(model: string | undefined, precision: string, gpu: boolean) {
+  const { z } = await import('zod');
+  const p = z.enum(['fp32', 'fp16', 'int8', 'nf4']).parse(precision);
+  if (!model) {
+    const { TextGeneratorBackend } = await import('../serve/textGenerator');
+    return new TextGeneratorBackend('met-text-generator', p);
+  }
+  const { loadLlamaBackend } = await import('../models/llama');
+  return loadLlamaBackend({ path: model, precision: p, gpu });
+}

@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { isEmbedded, loadConfig } from '../config/schema';
+
+/**
+ * `met up`: starts (or attaches to) the embedded Temporal server and runs the local workers in the
+ * foreground until Ctrl-C. With TEMPORAL_ADDRESS set it only runs workers against that cluster.
+ */
+export function register(program: Command): void {
+  program
+    .command('up')
+    .description('start the embedded Temporal server (unless TEMPORAL_ADDRESS is set) and run local workers until Ctrl-C')
+    .option('--config <file>', 'worker config (YAML/JSON): providers and local models to serve')
+    .option('--provider <name...>', 'API providers to serve besides those in --config')
+    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
+    .option('--port <port>', 'embedded server gRPC port (default 7233)')
+    .option('--headless', 'no web UI for the embedded server')
+    .action(async (opts: { config?: string; provider?: string[]; data?: string; port?: string; headless?: boolean }) => {
+      const { startDevServer } = await import('../temporal/devServer');
+      const { runWorkers, shutdownSignal } = await import('../workers/run');
+      const { buildWorkerPlans } = await import('../workers/plans');
+      const config = loadConfig({ data: opts.data, port: opts.port });
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      if (isEmbedded(config)) {
+        const { state, alreadyRunning } = await startDevServer({
+          dataDir: config.dataDir,
+          port: config.temporal.embeddedPort,
+          headless: opts.headless,
+          namespace: config.temporal.namespace,
+          log,
+        });
+        log(`Temporal ${alreadyRunning ? 'already running' : 'started'} on ${state.ip}:${state.port} (pid ${state.pid})`);
+        if (state.uiPort) log(`Web UI: http://${state.ip}:${state.uiPort}/namespaces/${state.namespace}/workflows`);
+      }
+      const { plans, close } = await buildWorkerPlans({ config, providers: opts.provider, configFile: opts.config, queues: ['met-cpu'], env: process.env });
+      try {
+        log('workers running; Ctrl-C to stop (the server keeps running: met server stop)');
+        await runWorkers(config, plans, shutdownSignal(log), log);
+      } finally {
+        await close();
+      }
+    });
+}
