@@ -88,12 +88,16 @@ export async function followProgress(opts: FollowProgressOptions): Promise<Progr
 
   let last: ProgressSnapshot | undefined;
   let pollErrors = 0;
+  let sawFinal = false;
   const pollOnce = async () => {
     try {
       const snapshot = await opts.poll();
       last = snapshot;
       display.draw(snapshot.stages.map((s) => rates.describe(s)));
-      if (snapshot.finished) stop('finished');
+      if (snapshot.finished) {
+        sawFinal = true;
+        stop('finished');
+      }
     } catch (err) {
       pollErrors++;
       display.note(`progress unavailable: ${err instanceof Error ? err.message : String(err)}`);
@@ -114,7 +118,7 @@ export async function followProgress(opts: FollowProgressOptions): Promise<Progr
       wake = undefined;
     }
     // One last poll so the final state (100%, or where it stood at Ctrl-C) is what stays on screen.
-    if (stopReason !== 'aborted') await pollOnce();
+    if (stopReason !== 'aborted' && !sawFinal) await pollOnce();
   } finally {
     process.removeListener('SIGINT', onSigint);
     opts.signal?.removeEventListener('abort', onAbort);
