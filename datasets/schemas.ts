@@ -2,8 +2,8 @@ import { z } from 'zod';
 
 /**
  * Row schemas of met's Parquet corpora. zod validates at the boundary (writers, readers of foreign
- * files); the matching DuckDB column types live beside each schema in datasets/ (owned by the
- * storage layer). Bump SCHEMA_VERSION on any incompatible change; readers reject newer versions.
+ * files); the matching DuckDB column types are in datasets/tables.ts, one column per field. Bump
+ * SCHEMA_VERSION on any incompatible change; readers reject files of a newer version.
  */
 export const SCHEMA_VERSION = 1;
 
@@ -68,3 +68,79 @@ export const PromptRow = z.object({
   messages: z.string().nullable(),
 });
 export type PromptRow = z.infer<typeof PromptRow>;
+
+/** One statistical test between two samples, or between a sample and a reference with logprobs. */
+export const TestDecision = z.enum(['reject', 'fail_to_reject']);
+export type TestDecision = z.infer<typeof TestDecision>;
+
+export const TestResultRow = z.object({
+  corpus: z.string().min(1),
+  runId: z.string().min(1),
+  testId: z.string().min(1),
+  statistic: z.string().min(1),
+  unit: z.enum(['char', 'token']),
+  /** Completion length the samples were truncated/padded to. */
+  L: z.number().int().positive(),
+  xModel: z.string().min(1),
+  xSource: z.string().min(1),
+  /** The second sample; null for a one-sample test against `reference`. */
+  yModel: z.string().min(1).nullable(),
+  ySource: z.string().min(1).nullable(),
+  /** For one-sample tests: the scored reference (scorer model and precision), else null. */
+  reference: z.string().min(1).nullable(),
+  promptSet: z.string().min(1),
+  /** Number of prompts the sample indices range over. */
+  m: z.number().int().positive(),
+  n1: z.number().int().positive(),
+  n2: z.number().int().positive().nullable(),
+  value: z.number(),
+  pValue: z.number().min(0).max(1),
+  alpha: z.number().gt(0).lt(1),
+  decision: TestDecision,
+  pvalueMethod: z.enum(['permutation', 'bootstrap']),
+  /** Permutations or bootstrap draws behind the p-value. */
+  b: z.number().int().positive(),
+  seed: z.number().int().nullable(),
+  durationMs: z.number().nonnegative().nullable(),
+  createdAt: z.date(),
+  /** The b null statistics (optional: they can be large). */
+  nullStatistics: z.array(z.number()).nullable(),
+});
+export type TestResultRow = z.infer<typeof TestResultRow>;
+
+/**
+ * One cell of a power simulation: `rejections` of `sims` simulated tests rejected at alpha. Field
+ * names follow report/schemas.ts PowerCell so a report can be built from rows directly.
+ */
+export const PowerCellRow = z
+  .object({
+    corpus: z.string().min(1),
+    runId: z.string().min(1),
+    cellId: z.string().min(1),
+    statistic: z.string().min(1),
+    unit: z.enum(['char', 'token']),
+    L: z.number().int().positive(),
+    reference: z.string().min(1),
+    alternative: z.string().min(1),
+    /** Reference-vs-reference cell (type-I error). */
+    isNull: z.boolean(),
+    /** Samples per prompt per side; N = nPerPrompt * m. */
+    nPerPrompt: z.number().int().positive(),
+    m: z.number().int().positive(),
+    /** Which random prompt subset of size m (cells differing only here are pooled). */
+    subsetDraw: z.number().int().nonnegative(),
+    sims: z.number().int().positive(),
+    rejections: z.number().int().nonnegative(),
+    power: z.number().min(0).max(1),
+    alpha: z.number().gt(0).lt(1),
+    b: z.number().int().positive(),
+    seed: z.number().int().nullable(),
+    durationMs: z.number().nonnegative().nullable(),
+    createdAt: z.date(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.rejections > c.sims) ctx.addIssue({ code: 'custom', path: ['rejections'], message: `${c.rejections} rejections out of ${c.sims} simulations` });
+    if (Math.abs(c.power - c.rejections / c.sims) > 1e-9)
+      ctx.addIssue({ code: 'custom', path: ['power'], message: `power ${c.power} is not rejections/sims = ${c.rejections}/${c.sims}` });
+  });
+export type PowerCellRow = z.infer<typeof PowerCellRow>;

@@ -1,55 +1,66 @@
-import { existsSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, renameSync, rmSync, writeFileSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import type { DuckDBInstance } from '@duckdb/node-api';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError } from '../common/errors';
-import { quotedString, withConnection } from './duck';
-import { COLUMNS, META, PARTITION_KEYS, SCHEMA_VERSION, type ShardKind, checksumSql, jsonColumnsSql } from './tables';
+import { appendRows } from './chunks';
+import { quotedIdentifier, quotedString, withConnection } from './duck';
+import { corpusDir, encodePathValue, isCompactedShardFile, type Partition, quarantineDir, shardPath } from './paths';
+import { CHECKSUM_ALGORITHM, checksumSql, FILE_COLUMNS, META, PARTITION_FIELDS, ROW_SCHEMAS, SCHEMA_VERSION, type ShardKind, tableDdl } from './tables';
 
 /**
- * Shards: one immutable Parquet file per work unit, at
- *   <root>/corpus/<corpus>/<kind>/<key>=<value>/.../part-<unit>.parquet
- * written to a temporary name in the same folder, fsynced and renamed, so it exists complete or
- * not at all. Its key-value metadata records the schema version, row count and a content checksum;
- * a shard that fails to read or to match them is corrupt: it is moved to quarantine/ and redone.
+ * Shards: one immutable Parquet file per work unit (see paths.ts for where). A shard is written to
+ * a temporary name in its own folder, fsynced, renamed and its folder fsynced, so it exists
+ * complete or not at all. Its footer's key-value metadata records the schema version, row count,
+ * content checksum, corpus, partition and unit ids. A shard that fails to read or to match its
+ * metadata is corrupt: it is moved to the corpus's quarantine/ folder and its unit is redone.
  */
-export type Partition = Record<string, string>;
+export type { Partition };
 
-const SAFE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
-export function corpusDir(root: string, corpus: string): string {
-  return join(root, 'corpus', corpus);
+export interface ShardTarget {
+  corpus: string;
+  kind: ShardKind;
+  /** Partition values (e.g. { model, source }); taken from the rows when left out. */
+  partition?: Partition;
+  unitId: string;
 }
 
-export function shardDir(root: string, corpus: string, kind: ShardKind, partition: Partition): string {
-  const parts = PARTITION_KEYS[kind].map((key) => {
-    const value = partition[key];
-    if (!value || !SAFE.test(value)) throw new MetError(ErrorTypes.BadInput, `partition ${key}='${value}' must be letters, digits, '.', '_' or '-'`);
-    return `${key}=${value}`;
-  });
-  return join(corpusDir(root, corpus), kind, ...parts);
+export interface WriteShardOptions {
+  /**
+   * 'schema' (default): every row is parsed with the kind's zod schema first (clear errors naming
+   * the row and field). 'types': only the column type checks of the columnar copy, which still
+   * reject wrong types, nulls and out-of-range integers; for trusted producers of large shards.
+   */
+  validate?: 'schema' | 'types';
+  /** Target uncompressed bytes per Parquet row group (default 64 MiB). */
+  rowGroupBytes?: number;
 }
 
-export function shardPath(root: string, corpus: string, kind: ShardKind, partition: Partition, unitId: string): string {
-  if (!SAFE.test(unitId)) throw new MetError(ErrorTypes.BadInput, `unit id '${unitId}' must be letters, digits, '.', '_' or '-'`);
-  return join(shardDir(root, corpus, kind, partition), `part-${unitId}.parquet`);
+export interface WrittenShard {
+  path: string;
+  rows: number;
+  checksum: string;
+  bytes: number;
+  /** True when a valid shard for this unit already existed and was kept as is. */
+  alreadyDone: boolean;
 }
 
-/** Converts a row (camelCase, Dates) to the NDJSON object DuckDB stages (snake_case). */
-function toRecord(kind: ShardKind, row: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const c of COLUMNS[kind]) {
-    let v = row[c.field];
-    if (v instanceof Date) v = v.toISOString();
-    else if (c.name === 'sampling' && v && typeof v === 'object') {
-      const s = v as { temperature: number; topP: number; maxTokens: number; stop: string[]; endpoint: string };
-      v = { temperature: s.temperature, top_p: s.topP, max_tokens: s.maxTokens, stop: s.stop, endpoint: s.endpoint };
-    }
-    out[c.name] = v ?? null;
-  }
-  return out;
+/** Key-value metadata as met writes it. */
+export interface ShardMeta {
+  version: number;
+  kind: ShardKind;
+  rows: number;
+  checksum: string;
+  checksumAlgorithm: string;
+  corpus: string;
+  partition: Partition;
+  /** unit id -> rows. */
+  units: Record<string, number>;
 }
 
-function fsyncPath(path: string): void {
+const DEFAULT_ROW_GROUP_BYTES = 64 * 1024 * 1024;
+
+export function fsyncPath(path: string): void {
   const fd = openSync(path, 'r');
   try {
     fsyncSync(fd);
@@ -58,113 +69,287 @@ function fsyncPath(path: string): void {
   }
 }
 
-export interface WrittenShard {
-  path: string;
-  rows: number;
-  checksum: string;
+/** Rough uncompressed size of rows, to size row groups by bytes (DuckDB sizes them by rows). */
+function estimateBytes(rows: readonly Record<string, unknown>[], sample = 256): number {
+  if (rows.length === 0) return 0;
+  const step = Math.max(1, Math.floor(rows.length / sample));
+  let bytes = 0;
+  let counted = 0;
+  const size = (v: unknown): number => {
+    if (typeof v === 'string') return v.length + 16;
+    if (Array.isArray(v)) return v.reduce((a: number, x) => a + size(x), 16);
+    if (v && typeof v === 'object' && !(v instanceof Date)) return Object.values(v).reduce((a: number, x) => a + size(x), 0);
+    return 8;
+  };
+  for (let i = 0; i < rows.length; i += step, counted++) bytes += size(rows[i]);
+  return (bytes / counted) * rows.length;
 }
 
-/** Writes rows as one shard atomically. An existing valid shard for the unit is kept as is. */
+export function rowGroupRows(rows: number, totalBytes: number, targetBytes = DEFAULT_ROW_GROUP_BYTES): number {
+  if (rows === 0 || totalBytes === 0) return 122880;
+  const perRow = totalBytes / rows;
+  return Math.max(2048, Math.min(1_000_000, Math.floor(targetBytes / perRow)));
+}
+
+function partitionOf(kind: ShardKind, target: ShardTarget, rows: readonly Record<string, unknown>[]): Partition {
+  const fields = PARTITION_FIELDS[kind];
+  const partition: Partition = target.partition ? { ...target.partition } : {};
+  for (const f of fields) {
+    if (partition[f] === undefined && rows.length > 0) partition[f] = rows[0][f] as string;
+  }
+  for (let i = 0; i < rows.length; i++) {
+    for (const f of fields) {
+      if (rows[i][f] !== partition[f]) {
+        throw new MetError(ErrorTypes.BadInput, `row ${i}: ${f} is '${String(rows[i][f])}' but the shard is for ${f} '${partition[f]}': one shard holds one partition`);
+      }
+    }
+    if ('corpus' in rows[i] && rows[i].corpus !== target.corpus) {
+      throw new MetError(ErrorTypes.BadInput, `row ${i}: corpus is '${String(rows[i].corpus)}' but the shard is written to corpus '${target.corpus}'`);
+    }
+  }
+  return partition;
+}
+
+/** Copies a staged table to a Parquet file with met's metadata. */
+export async function copyToParquet(
+  c: DuckDBConnection,
+  relation: string,
+  path: string,
+  meta: Omit<ShardMeta, 'version' | 'checksumAlgorithm'>,
+  rowGroupSize: number,
+): Promise<void> {
+  const values: Record<string, string> = {
+    v: String(SCHEMA_VERSION),
+    kind: meta.kind,
+    rows: String(meta.rows),
+    checksum: meta.checksum,
+    algorithm: CHECKSUM_ALGORITHM,
+    corpus: meta.corpus,
+    partition: JSON.stringify(meta.partition),
+    units: JSON.stringify(meta.units),
+    writer: 'met',
+  };
+  const kv = `{${META.version}: $v, ${META.kind}: $kind, ${META.rows}: $rows, ${META.checksum}: $checksum, ${META.checksumAlgorithm}: $algorithm, ${META.corpus}: $corpus, ${META.partition}: $partition, ${META.units}: $units, ${META.writer}: $writer}`;
+  await c.run(
+    `COPY ${relation} TO ${quotedString(path)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${Math.floor(rowGroupSize)}, KV_METADATA ${kv})`,
+    values,
+  );
+}
+
+/** Moves a finished temporary file into place: fsync it, rename, fsync the folder. */
+export function commitFile(temp: string, path: string): void {
+  fsyncPath(temp);
+  renameSync(temp, path);
+  fsyncPath(dirname(path));
+}
+
+export function tempPath(dir: string, label: string): string {
+  return join(dir, `.tmp-${label}-${process.pid}-${randomBytes(4).toString('hex')}.parquet`);
+}
+
+/**
+ * Writes rows as one shard atomically. An existing valid shard for the unit is kept as is (the
+ * unit is done); a corrupt one is quarantined and rewritten.
+ */
 export async function writeShard(
   duck: DuckDBInstance,
   root: string,
-  target: { corpus: string; kind: ShardKind; partition: Partition; unitId: string },
-  rows: Record<string, unknown>[],
+  target: ShardTarget,
+  rows: readonly Record<string, unknown>[],
+  options: WriteShardOptions = {},
 ): Promise<WrittenShard> {
-  const path = shardPath(root, target.corpus, target.kind, target.partition, target.unitId);
+  const { kind, unitId, corpus } = target;
+  if (unitId.startsWith('compact-')) throw new MetError(ErrorTypes.BadInput, `unit id '${unitId}' must not start with 'compact-' (reserved for compacted shards)`);
+  if ((options.validate ?? 'schema') === 'schema') {
+    const schema = ROW_SCHEMAS[kind];
+    for (let i = 0; i < rows.length; i++) {
+      const parsed = schema.safeParse(rows[i]);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new MetError(ErrorTypes.BadInput, `row ${i} of unit ${unitId}: ${issue.path.join('.') || '(row)'}: ${issue.message}`);
+      }
+    }
+  }
+  const partition = partitionOf(kind, target, rows);
+  const path = shardPath(root, corpus, kind, partition, unitId);
   const dir = dirname(path);
+
+  if (existsSync(path)) {
+    const status = await shardStatus(duck, path, kind, false);
+    if (status.state === 'valid') return { path, rows: status.rows, checksum: status.checksum, bytes: statSync(path).size, alreadyDone: true };
+    quarantine(root, corpus, path);
+  }
+
   mkdirSync(dir, { recursive: true });
-  const stem = `.tmp-${target.unitId}-${process.pid}-${Date.now()}`;
-  const staging = join(dir, `${stem}.ndjson`);
-  const temp = join(dir, `${stem}.parquet`);
+  const temp = tempPath(dir, `part-${encodePathValue(unitId)}`);
   try {
-    writeFileSync(staging, rows.map((r) => JSON.stringify(toRecord(target.kind, r))).join('\n') + (rows.length ? '\n' : ''));
-    const result = await withConnection(duck, async (c) => {
-      const table = `stage_${process.pid}_${Math.random().toString(36).slice(2)}`;
-      await c.run(
-        `CREATE TEMP TABLE ${table} AS SELECT * FROM read_json(${quotedString(staging)}, format='newline_delimited', columns=${jsonColumnsSql(target.kind)})`,
-      );
+    const { n, checksum } = await withConnection(duck, async (c) => {
+      const tableName = `stage_${randomBytes(6).toString('hex')}`;
+      const table = quotedIdentifier(tableName);
+      await c.run(`CREATE TEMP TABLE ${table} (${tableDdl(kind)})`);
       try {
-        const sums = (await c.runAndReadAll(checksumSql(target.kind, table))).getRowObjects()[0];
-        const n = Number(sums.n);
+        const appender = await c.createAppender(tableName);
+        try {
+          appendRows(appender, FILE_COLUMNS[kind], rows);
+        } finally {
+          appender.closeSync();
+        }
+        const sums = (await c.runAndReadAll(checksumSql(kind, table))).getRows()[0];
+        const n = Number(sums[0]);
         if (n !== rows.length) throw new Error(`staged ${n} of ${rows.length} rows`);
-        const checksum = String(sums.h);
-        const meta = `{${META.version}: '${SCHEMA_VERSION}', ${META.kind}: '${target.kind}', ${META.rows}: '${n}', ${META.checksum}: '${checksum}', ${META.unit}: ${quotedString(target.unitId)}}`;
-        await c.run(
-          `COPY ${table} TO ${quotedString(temp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE_BYTES '64MB', KV_METADATA ${meta})`,
-        );
-        return { rows: n, checksum };
+        const checksum = String(sums[1]);
+        const groupRows = rowGroupRows(rows.length, estimateBytes(rows), options.rowGroupBytes);
+        await copyToParquet(c, table, temp, { kind, rows: n, checksum, corpus, partition, units: { [unitId]: n } }, groupRows);
+        return { n, checksum };
       } finally {
         await c.run(`DROP TABLE IF EXISTS ${table}`);
       }
     });
-    fsyncPath(temp);
-    renameSync(temp, path);
-    fsyncPath(dir);
-    return { path, ...result };
+    commitFile(temp, path);
+    return { path, rows: n, checksum, bytes: statSync(path).size, alreadyDone: false };
   } finally {
-    rmSync(staging, { force: true });
     rmSync(temp, { force: true });
   }
 }
 
-export type ShardStatus = { state: 'missing' } | { state: 'valid'; rows: number; checksum: string } | { state: 'corrupt'; reason: string };
+/** Reads met's footer metadata; throws when the file is unreadable. */
+export async function readShardMeta(c: DuckDBConnection, path: string): Promise<Map<string, string>> {
+  const reader = await c.runAndReadAll('SELECT decode(key) AS k, decode(value) AS v FROM parquet_kv_metadata($path)', { path });
+  return new Map(reader.getRows().map((r) => [String(r[0]), String(r[1])]));
+}
 
-/** Reads a shard's metadata and content checksum; never trusts a file it cannot fully read. */
-export async function shardStatus(duck: DuckDBInstance, path: string, kind: ShardKind, deep = true): Promise<ShardStatus> {
-  if (!existsSync(path)) return { state: 'missing' };
-  try {
-    return await withConnection(duck, async (c) => {
-      const meta = new Map(
-        (await c.runAndReadAll(`SELECT decode(key) AS k, decode(value) AS v FROM parquet_kv_metadata(${quotedString(path)})`))
-          .getRowObjects()
-          .map((r) => [String(r.k), String(r.v)]),
-      );
-      const version = Number(meta.get(META.version));
-      if (!Number.isFinite(version)) return { state: 'corrupt', reason: 'no met schema version in metadata' } as const;
-      if (version > SCHEMA_VERSION) {
-        throw new MetError(ErrorTypes.SchemaVersion, `${path} has met schema version ${version}, newer than this met (${SCHEMA_VERSION}): upgrade met to read it`);
-      }
-      const rows = Number(meta.get(META.rows));
-      const checksum = meta.get(META.checksum) ?? '';
-      if (!deep) return { state: 'valid', rows, checksum } as const;
-      const sums = (await c.runAndReadAll(checksumSql(kind, `read_parquet(${quotedString(path)})`))).getRowObjects()[0];
-      if (Number(sums.n) !== rows) return { state: 'corrupt', reason: `has ${sums.n} rows, metadata says ${rows}` } as const;
-      if (String(sums.h) !== checksum) return { state: 'corrupt', reason: 'content checksum does not match metadata' } as const;
-      return { state: 'valid', rows, checksum } as const;
-    });
-  } catch (err) {
-    if (err instanceof MetError) throw err;
-    return { state: 'corrupt', reason: (err as Error).message.split('\n')[0] };
+export class SchemaVersionError extends MetError {
+  constructor(path: string, version: number) {
+    super(
+      ErrorTypes.SchemaVersion,
+      `${path} was written with met schema version ${version}, newer than this met understands (${SCHEMA_VERSION}): upgrade met to read it`,
+    );
   }
 }
 
-/** Moves a corrupt shard to <corpus>/quarantine/ (keeping its relative path) so it is redone, not read. */
+/** Parses met's metadata map; a reason string when it is not a complete met shard of `kind`. */
+export function parseShardMeta(path: string, meta: Map<string, string>, kind: ShardKind): ShardMeta | string {
+  const version = Number(meta.get(META.version));
+  if (!meta.has(META.version) || !Number.isInteger(version)) return 'not a met shard (no met_schema_version in its metadata)';
+  if (version > SCHEMA_VERSION) throw new SchemaVersionError(path, version);
+  if (meta.get(META.kind) !== kind) return `holds ${meta.get(META.kind)} rows, not ${kind}`;
+  const rows = Number(meta.get(META.rows));
+  if (!Number.isInteger(rows) || rows < 0) return 'metadata has no valid row count';
+  try {
+    return {
+      version,
+      kind,
+      rows,
+      checksum: meta.get(META.checksum) ?? '',
+      checksumAlgorithm: meta.get(META.checksumAlgorithm) ?? '',
+      corpus: meta.get(META.corpus) ?? '',
+      partition: JSON.parse(meta.get(META.partition) ?? '{}') as Partition,
+      units: JSON.parse(meta.get(META.units) ?? '{}') as Record<string, number>,
+    };
+  } catch {
+    return 'metadata is not valid JSON';
+  }
+}
+
+export type ShardStatus =
+  | { state: 'missing' }
+  | { state: 'valid'; rows: number; checksum: string; meta: ShardMeta; /** The compacted shard that holds the unit, when it is not in its own file. */ compactedInto?: string }
+  | { state: 'corrupt'; reason: string };
+
+/**
+ * The state of a shard file. `deep` (default) re-reads every row and compares the count and the
+ * content checksum with the metadata; otherwise only the footer is read. A missing unit shard
+ * counts as valid when a compacted shard in the same folder lists its unit. A shard of a newer
+ * schema version throws MetError SchemaVersion rather than being called corrupt.
+ */
+export async function shardStatus(duck: DuckDBInstance, path: string, kind: ShardKind, deep = true): Promise<ShardStatus> {
+  if (!existsSync(path)) {
+    const unit = unitOfFileName(basename(path));
+    return unit === undefined ? { state: 'missing' } : compactedUnitStatus(duck, dirname(path), kind, unit, deep);
+  }
+  try {
+    return await withConnection(duck, (c) => checkShard(c, path, kind, deep));
+  } catch (err) {
+    if (err instanceof MetError) throw err;
+    return { state: 'corrupt', reason: firstLine(err) };
+  }
+}
+
+async function checkShard(c: DuckDBConnection, path: string, kind: ShardKind, deep: boolean): Promise<ShardStatus> {
+  let metaMap: Map<string, string>;
+  try {
+    metaMap = await readShardMeta(c, path);
+  } catch (err) {
+    return { state: 'corrupt', reason: `unreadable footer: ${firstLine(err)}` };
+  }
+  const meta = parseShardMeta(path, metaMap, kind);
+  if (typeof meta === 'string') return { state: 'corrupt', reason: meta };
+  if (!deep) return { state: 'valid', rows: meta.rows, checksum: meta.checksum, meta };
+  if (meta.checksumAlgorithm !== CHECKSUM_ALGORITHM) {
+    return { state: 'corrupt', reason: `checksum algorithm '${meta.checksumAlgorithm}' is not ${CHECKSUM_ALGORITHM}` };
+  }
+  let sums: unknown[];
+  try {
+    sums = (await c.runAndReadAll(checksumSql(kind, `read_parquet(${quotedString(path)})`))).getRows()[0];
+  } catch (err) {
+    return { state: 'corrupt', reason: `unreadable rows: ${firstLine(err)}` };
+  }
+  if (Number(sums[0]) !== meta.rows) return { state: 'corrupt', reason: `has ${Number(sums[0])} rows, its metadata says ${meta.rows}` };
+  if (String(sums[1]) !== meta.checksum) return { state: 'corrupt', reason: 'content checksum does not match its metadata' };
+  return { state: 'valid', rows: meta.rows, checksum: meta.checksum, meta };
+}
+
+function unitOfFileName(name: string): string | undefined {
+  if (!name.startsWith('part-') || !name.endsWith('.parquet') || isCompactedShardFile(name)) return undefined;
+  try {
+    return decodeURIComponent(name.slice('part-'.length, -'.parquet'.length));
+  } catch {
+    return undefined;
+  }
+}
+
+async function compactedUnitStatus(duck: DuckDBInstance, dir: string, kind: ShardKind, unit: string, deep: boolean): Promise<ShardStatus> {
+  if (!existsSync(dir)) return { state: 'missing' };
+  const compacted = readdirSync(dir).filter(isCompactedShardFile).sort();
+  for (const name of compacted) {
+    const path = join(dir, name);
+    const status = await shardStatus(duck, path, kind, deep);
+    if (status.state === 'valid' && status.meta.units[unit] !== undefined) {
+      return { ...status, rows: status.meta.units[unit], compactedInto: path };
+    }
+  }
+  return { state: 'missing' };
+}
+
+export type UnitStatus =
+  | { state: 'missing' }
+  | { state: 'valid'; rows: number; checksum: string; path: string }
+  | { state: 'quarantined'; reason: string; quarantinedTo: string };
+
+/**
+ * What resume needs for a work unit: 'valid' (done: skip it), 'missing' (do it), or 'quarantined'
+ * (its shard was corrupt and has been moved aside: redo it, and report the move).
+ */
+export async function unitStatus(duck: DuckDBInstance, root: string, target: ShardTarget & { partition: Partition }, deep = true): Promise<UnitStatus> {
+  const path = shardPath(root, target.corpus, target.kind, target.partition, target.unitId);
+  const status = await shardStatus(duck, path, target.kind, deep);
+  if (status.state === 'missing') return status;
+  if (status.state === 'valid') return { state: 'valid', rows: status.rows, checksum: status.checksum, path: status.compactedInto ?? path };
+  return { state: 'quarantined', reason: status.reason, quarantinedTo: quarantine(root, target.corpus, path) };
+}
+
+/** Moves a corrupt shard to <corpus>/quarantine/ (keeping its relative path) so it is redone, never read. */
 export function quarantine(root: string, corpus: string, path: string): string {
   const base = corpusDir(root, corpus);
-  const target = join(base, 'quarantine', `${relative(base, path)}.${Date.now()}`);
+  const target = join(quarantineDir(root, corpus), `${relative(base, path)}.${Date.now()}`);
   mkdirSync(dirname(target), { recursive: true });
   renameSync(path, target);
+  fsyncPath(dirname(path));
   return target;
 }
 
-/** Every shard file of a kind under a corpus (excluding temporaries and quarantine). */
-export function listShards(root: string, corpus: string, kind: ShardKind): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    if (!existsSync(dir)) return;
-    for (const name of readdirSync(dir)) {
-      const p = join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (name.startsWith('part-') && name.endsWith('.parquet')) out.push(p);
-    }
-  };
-  walk(join(corpusDir(root, corpus), kind));
-  return out.sort();
+export function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0];
 }
 
-/** The glob DuckDB reads a kind of a corpus with (hive partitioning on). */
-export function corpusGlob(root: string, corpus: string, kind: ShardKind): string {
-  const depth = PARTITION_KEYS[kind].map(() => '*').join('/');
-  return join(corpusDir(root, corpus), kind, depth, 'part-*.parquet');
-}
+export { shardDir, shardFileName, shardPath } from './paths';

@@ -1,85 +1,219 @@
-import { SCHEMA_VERSION } from './schemas';
+import { z } from 'zod';
+import { quotedIdentifier } from '@duckdb/node-api';
+import { LogprobRow, PowerCellRow, PromptRow, SampleRow, SCHEMA_VERSION, TestResultRow } from './schemas';
 
 /**
- * Parquet column layout of each kind of shard: snake_case names and DuckDB types, in file order.
- * The partition columns (model, source, and scorer for logprobs) are in the folder names
- * (hive-style), not in the files, so DuckDB and pyarrow read a corpus folder as one dataset.
+ * Parquet/DuckDB layout of each kind of shard: one column per schema field, snake_case, in file
+ * order. The partition fields (model and source; scorer model, model and source for logprobs) are
+ * folder names (hive-style `model=<m>/source=<s>/`), not file columns, so DuckDB and pyarrow read a
+ * kind's folder as one dataset; every other field is a column.
  */
-export type ShardKind = 'samples' | 'logprobs' | 'prompts';
+export const SHARD_KINDS = ['samples', 'logprobs', 'prompts', 'tests', 'power'] as const;
+export type ShardKind = (typeof SHARD_KINDS)[number];
+
+export type ScalarType = 'varchar' | 'int32' | 'int64' | 'float32' | 'float64' | 'boolean' | 'timestamptz';
+export type ColumnType = ScalarType | { list: 'int32' | 'float32' | 'float64' | 'varchar' } | { struct: Column[] };
 
 export interface Column {
+  /** Parquet column name (snake_case). */
   name: string;
-  type: string;
-  /** The row field it comes from (camelCase), when it differs from a plain rename. */
+  /** Row field (camelCase). */
   field: string;
+  type: ColumnType;
+  nullable: boolean;
 }
 
-const col = (name: string, type: string, field: string): Column => ({ name, type, field });
+const c = (name: string, field: string, type: ColumnType, nullable = false): Column => ({ name, field, type, nullable });
 
-export const COLUMNS: Record<ShardKind, Column[]> = {
+const SAMPLING: Column[] = [
+  c('temperature', 'temperature', 'float64'),
+  c('top_p', 'topP', 'float64'),
+  c('max_tokens', 'maxTokens', 'int32'),
+  c('stop', 'stop', { list: 'varchar' }),
+  c('endpoint', 'endpoint', 'varchar'),
+];
+
+/** Every column of a kind's rows, partition fields included (they are dropped from files). */
+const ALL_COLUMNS: Record<ShardKind, Column[]> = {
   samples: [
-    col('corpus', 'VARCHAR', 'corpus'),
-    col('run_id', 'VARCHAR', 'runId'),
-    col('unit_id', 'VARCHAR', 'unitId'),
-    col('prompt_set', 'VARCHAR', 'promptSet'),
-    col('prompt_id', 'VARCHAR', 'promptId'),
-    col('sample_index', 'INTEGER', 'sampleIndex'),
-    col('prompt', 'VARCHAR', 'prompt'),
-    col('completion', 'VARCHAR', 'completion'),
-    col('token_ids', 'INTEGER[]', 'tokenIds'),
-    col('token_logprobs', 'FLOAT[]', 'tokenLogprobs'),
-    col('finish_reason', 'VARCHAR', 'finishReason'),
-    col('sampling', 'STRUCT(temperature DOUBLE, top_p DOUBLE, max_tokens INTEGER, stop VARCHAR[], endpoint VARCHAR)', 'sampling'),
-    col('seed', 'BIGINT', 'seed'),
-    col('provider_model', 'VARCHAR', 'providerModel'),
-    col('request_id', 'VARCHAR', 'requestId'),
-    col('latency_ms', 'DOUBLE', 'latencyMs'),
-    col('created_at', 'TIMESTAMPTZ', 'createdAt'),
+    c('corpus', 'corpus', 'varchar'),
+    c('run_id', 'runId', 'varchar'),
+    c('unit_id', 'unitId', 'varchar'),
+    c('model', 'model', 'varchar'),
+    c('source', 'source', 'varchar'),
+    c('prompt_set', 'promptSet', 'varchar'),
+    c('prompt_id', 'promptId', 'varchar'),
+    c('sample_index', 'sampleIndex', 'int32'),
+    c('prompt', 'prompt', 'varchar'),
+    c('completion', 'completion', 'varchar', true),
+    c('token_ids', 'tokenIds', { list: 'int32' }, true),
+    c('token_logprobs', 'tokenLogprobs', { list: 'float32' }, true),
+    c('finish_reason', 'finishReason', 'varchar'),
+    c('sampling', 'sampling', { struct: SAMPLING }),
+    c('seed', 'seed', 'int64', true),
+    c('provider_model', 'providerModel', 'varchar', true),
+    c('request_id', 'requestId', 'varchar', true),
+    c('latency_ms', 'latencyMs', 'float64', true),
+    c('created_at', 'createdAt', 'timestamptz'),
   ],
   logprobs: [
-    col('corpus', 'VARCHAR', 'corpus'),
-    col('prompt_id', 'VARCHAR', 'promptId'),
-    col('sample_index', 'INTEGER', 'sampleIndex'),
-    col('scorer_precision', 'VARCHAR', 'scorerPrecision'),
-    col('token_ids', 'INTEGER[]', 'tokenIds'),
-    col('token_logprobs', 'DOUBLE[]', 'tokenLogprobs'),
-    col('sum', 'DOUBLE', 'sum'),
-    col('count', 'INTEGER', 'count'),
+    c('corpus', 'corpus', 'varchar'),
+    c('scorer_model', 'scorerModel', 'varchar'),
+    c('model', 'model', 'varchar'),
+    c('source', 'source', 'varchar'),
+    c('prompt_id', 'promptId', 'varchar'),
+    c('sample_index', 'sampleIndex', 'int32'),
+    c('scorer_precision', 'scorerPrecision', 'varchar'),
+    c('token_ids', 'tokenIds', { list: 'int32' }),
+    c('token_logprobs', 'tokenLogprobs', { list: 'float64' }),
+    c('sum', 'sum', 'float64'),
+    c('count', 'count', 'int32'),
   ],
   prompts: [
-    col('prompt_set', 'VARCHAR', 'promptSet'),
-    col('prompt_id', 'VARCHAR', 'promptId'),
-    col('source_dataset', 'VARCHAR', 'sourceDataset'),
-    col('language', 'VARCHAR', 'language'),
-    col('text', 'VARCHAR', 'text'),
-    col('messages', 'VARCHAR', 'messages'),
+    c('prompt_set', 'promptSet', 'varchar'),
+    c('prompt_id', 'promptId', 'varchar'),
+    c('source_dataset', 'sourceDataset', 'varchar'),
+    c('language', 'language', 'varchar', true),
+    c('text', 'text', 'varchar'),
+    c('messages', 'messages', 'varchar', true),
+  ],
+  tests: [
+    c('corpus', 'corpus', 'varchar'),
+    c('run_id', 'runId', 'varchar'),
+    c('test_id', 'testId', 'varchar'),
+    c('statistic', 'statistic', 'varchar'),
+    c('unit', 'unit', 'varchar'),
+    c('L', 'L', 'int32'),
+    c('x_model', 'xModel', 'varchar'),
+    c('x_source', 'xSource', 'varchar'),
+    c('y_model', 'yModel', 'varchar', true),
+    c('y_source', 'ySource', 'varchar', true),
+    c('reference', 'reference', 'varchar', true),
+    c('prompt_set', 'promptSet', 'varchar'),
+    c('m', 'm', 'int32'),
+    c('n1', 'n1', 'int32'),
+    c('n2', 'n2', 'int32', true),
+    c('value', 'value', 'float64'),
+    c('p_value', 'pValue', 'float64'),
+    c('alpha', 'alpha', 'float64'),
+    c('decision', 'decision', 'varchar'),
+    c('pvalue_method', 'pvalueMethod', 'varchar'),
+    c('b', 'b', 'int32'),
+    c('seed', 'seed', 'int64', true),
+    c('duration_ms', 'durationMs', 'float64', true),
+    c('created_at', 'createdAt', 'timestamptz'),
+    c('null_statistics', 'nullStatistics', { list: 'float64' }, true),
+  ],
+  power: [
+    c('corpus', 'corpus', 'varchar'),
+    c('run_id', 'runId', 'varchar'),
+    c('cell_id', 'cellId', 'varchar'),
+    c('statistic', 'statistic', 'varchar'),
+    c('unit', 'unit', 'varchar'),
+    c('L', 'L', 'int32'),
+    c('reference', 'reference', 'varchar'),
+    c('alternative', 'alternative', 'varchar'),
+    c('is_null', 'isNull', 'boolean'),
+    c('n_per_prompt', 'nPerPrompt', 'int32'),
+    c('m', 'm', 'int32'),
+    c('subset_draw', 'subsetDraw', 'int32'),
+    c('sims', 'sims', 'int32'),
+    c('rejections', 'rejections', 'int32'),
+    c('power', 'power', 'float64'),
+    c('alpha', 'alpha', 'float64'),
+    c('b', 'b', 'int32'),
+    c('seed', 'seed', 'int64', true),
+    c('duration_ms', 'durationMs', 'float64', true),
+    c('created_at', 'createdAt', 'timestamptz'),
   ],
 };
 
-/** Folder partition keys of each kind, in path order. */
-export const PARTITION_KEYS: Record<ShardKind, string[]> = {
+/** Partition fields of each kind, in folder order (row field names; folders use the column names). */
+export const PARTITION_FIELDS: Record<ShardKind, string[]> = {
   samples: ['model', 'source'],
-  logprobs: ['scorer', 'model', 'source'],
+  logprobs: ['scorerModel', 'model', 'source'],
   prompts: [],
+  tests: [],
+  power: [],
 };
 
-/** Key-value metadata keys met writes into every shard. */
+/** Partition columns of each kind: the folder keys (`scorer_model=...`). */
+export const PARTITION_COLUMNS: Record<ShardKind, Column[]> = Object.fromEntries(
+  SHARD_KINDS.map((kind) => [kind, PARTITION_FIELDS[kind].map((f) => ALL_COLUMNS[kind].find((col) => col.field === f)!)]),
+) as Record<ShardKind, Column[]>;
+
+/** Columns stored in each kind's files (partition columns excluded), in file order. */
+export const FILE_COLUMNS: Record<ShardKind, Column[]> = Object.fromEntries(
+  SHARD_KINDS.map((kind) => [kind, ALL_COLUMNS[kind].filter((col) => !PARTITION_FIELDS[kind].includes(col.field))]),
+) as Record<ShardKind, Column[]>;
+
+/** Every column of a kind's dataset as the views show it (file columns first, then partitions). */
+export function datasetColumns(kind: ShardKind): Column[] {
+  return [...FILE_COLUMNS[kind], ...PARTITION_COLUMNS[kind]];
+}
+
+export const ROW_SCHEMAS: Record<ShardKind, z.ZodType> = {
+  samples: SampleRow,
+  logprobs: LogprobRow,
+  prompts: PromptRow,
+  tests: TestResultRow,
+  power: PowerCellRow,
+};
+
+/** The key that identifies one row of a kind; `verify` and `compact` refuse duplicates of it. */
+export const ROW_KEYS: Record<ShardKind, string[]> = {
+  samples: ['corpus', 'model', 'source', 'prompt_id', 'sample_index'],
+  logprobs: ['corpus', 'scorer_model', 'scorer_precision', 'model', 'source', 'prompt_id', 'sample_index'],
+  prompts: ['prompt_set', 'prompt_id'],
+  tests: ['corpus', 'run_id', 'test_id'],
+  power: ['corpus', 'run_id', 'cell_id'],
+};
+
+export function sqlType(type: ColumnType): string {
+  if (typeof type === 'string') {
+    return { varchar: 'VARCHAR', int32: 'INTEGER', int64: 'BIGINT', float32: 'FLOAT', float64: 'DOUBLE', boolean: 'BOOLEAN', timestamptz: 'TIMESTAMPTZ' }[type];
+  }
+  if ('list' in type) return `${sqlType(type.list)}[]`;
+  return `STRUCT(${type.struct.map((f) => `${quotedIdentifier(f.name)} ${sqlType(f.type)}`).join(', ')})`;
+}
+
+/** `CREATE TABLE` column list of a kind's files. */
+export function tableDdl(kind: ShardKind): string {
+  return FILE_COLUMNS[kind].map((col) => `${quotedIdentifier(col.name)} ${sqlType(col.type)}`).join(', ');
+}
+
+/** Key-value metadata keys met writes into every shard's Parquet footer. */
 export const META = {
   version: 'met_schema_version',
   kind: 'met_kind',
   rows: 'met_rows',
   checksum: 'met_checksum',
-  unit: 'met_unit',
+  checksumAlgorithm: 'met_checksum_algorithm',
+  corpus: 'met_corpus',
+  partition: 'met_partition',
+  /** JSON: the unit ids a shard holds with their row counts (one unit, or many after compaction). */
+  units: 'met_units',
+  writer: 'met_writer',
 } as const;
 
-export { SCHEMA_VERSION };
+/**
+ * The content checksum: the sum over rows of DuckDB's 64-bit hash of all file columns, modulo
+ * 2^64, as a decimal string. Order-independent and additive, so a compacted shard's checksum is
+ * the sum of its inputs'. DuckDB's hash is pinned with the locked DuckDB version; a golden-value
+ * test fails if an upgrade changes it (then bump CHECKSUM_ALGORITHM and keep reading the old one).
+ */
+export const CHECKSUM_ALGORITHM = 'duckdb-hash-sum64-v1';
+const TWO_64 = '18446744073709551616';
 
-/** `read_json` columns struct for staging NDJSON of a kind. */
-export function jsonColumnsSql(kind: ShardKind): string {
-  return `{${COLUMNS[kind].map((c) => `${c.name}: '${c.type}'`).join(', ')}}`;
-}
-
-/** Order-independent content checksum over all columns of a relation. */
 export function checksumSql(kind: ShardKind, relation: string): string {
-  return `SELECT count(*)::BIGINT AS n, coalesce(bit_xor(hash(${COLUMNS[kind].map((c) => c.name).join(', ')})), 0)::UBIGINT AS h FROM ${relation}`;
+  const cols = FILE_COLUMNS[kind].map((col) => quotedIdentifier(col.name)).join(', ');
+  return `SELECT count(*)::BIGINT AS n, (coalesce(sum(hash(${cols})::HUGEINT), 0) % ${TWO_64})::UBIGINT::VARCHAR AS h FROM ${relation}`;
 }
+
+/** Adds checksums modulo 2^64 (the checksum of a union of shards). */
+export function addChecksums(checksums: string[]): string {
+  const mod = 1n << 64n;
+  return checksums.reduce((acc, c) => (acc + BigInt(c)) % mod, 0n).toString();
+}
+
+export { SCHEMA_VERSION };

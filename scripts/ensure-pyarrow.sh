@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Python tools met's corpus tests use as independent peers, into git-ignored .tools/:
+#   .tools/pyarrow  pyarrow, a second Parquet reader (reads met's shards back in the round-trip test)
+#   .tools/moto     moto's S3-compatible server on loopback (tests of s3:// corpus locations)
+# Pinned versions, pip --target (no venv needed, nothing outside .tools/ is touched). Idempotent:
+# an existing install of the pinned version is kept. Fails (exit 1) when a package cannot be had.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${MET_PYTHON:-python3}"
+PYARROW_VERSION=26.0.1
+MOTO_VERSION=5.2.5
+
+install() { # target spec stamp
+  local target="$1" spec="$2" stamp="$1/.met-installed"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$spec" ]; then
+    echo "$spec: already in $target"
+    return
+  fi
+  rm -rf "$target"
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-input --target "$target" "$spec"
+  echo "$spec" >"$stamp"
+  echo "$spec: installed into $target"
+}
+
+install .tools/pyarrow "pyarrow==$PYARROW_VERSION"
+install .tools/moto "moto[server]==$MOTO_VERSION"
+
+PYTHONPATH=.tools/pyarrow "$PYTHON" -c 'import pyarrow.parquet, pyarrow.dataset; print("pyarrow", pyarrow.__version__)'
+PYTHONPATH=.tools/moto "$PYTHON" -c 'import moto, moto.server; print("moto", moto.__version__)'
