@@ -143,21 +143,22 @@ export function pValueSpec(results: TestResult[], alpha: number, title = 'p-valu
     verdict: r.decision === 'reject' ? differs : consistent,
     label: `${formatP(r.pValue, r.b)}${results.some((o) => o.statistic !== r.statistic) ? ` (${r.statistic})` : ''}`,
   }));
-  const manyStatistics = new Set(results.map((r) => r.statistic)).size > 1;
+  const statisticCount = new Set(results.map((r) => r.statistic)).size;
+  const manyStatistics = statisticCount > 1;
   const yOffset = manyStatistics ? { yOffset: { field: 'statistic', type: 'nominal', title: 'statistic' } } : {};
   const y = { field: 'endpoint', type: 'nominal', title: null, sort: null, axis: { labelLimit: 280 } };
   const x = { field: 'p', type: 'quantitative', title: 'p-value', scale: { domain: [0, 1] } };
+  const color = { field: 'verdict', type: 'nominal', title: 'Verdict', scale: { domain: [differs, consistent], range: [REJECT_COLOR, ACCEPT_COLOR] }, legend: { orient: 'bottom', direction: 'horizontal', symbolType: 'square', symbolOpacity: 1 } };
   return withConfig({
     title: { text: title, subtitle: [`Red line: α = ${alpha}; a bar left of it rejects "same model as the reference".`] },
     data: { values: rows },
     width: 420,
-    height: { step: manyStatistics ? 16 : 30 },
+    height: { step: manyStatistics ? 16 * statisticCount + 10 : 30 },
     layer: [
-      {
-        mark: { type: 'bar', cornerRadiusEnd: 2 },
-        encoding: { y, x, ...yOffset, color: { field: 'verdict', type: 'nominal', title: 'Verdict', scale: { domain: [differs, consistent], range: [REJECT_COLOR, ACCEPT_COLOR] } } },
-      },
-      { mark: { type: 'text', align: 'left', dx: 4, fontSize: 11 }, encoding: { y, x, ...yOffset, text: { field: 'label' } } },
+      { mark: { type: 'bar', cornerRadiusEnd: 2 }, encoding: { y, x, ...yOffset, color } },
+      // A tick at the p-value keeps p = 0 (a bar of no length) visible.
+      { mark: { type: 'tick', thickness: 3, opacity: 1 }, encoding: { y, x, ...yOffset, color } },
+      { mark: { type: 'text', align: 'left', dx: 5, fontSize: 11 }, encoding: { y, x, ...yOffset, text: { field: 'label' } } },
       { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [3, 3], strokeWidth: 1.5 }, encoding: { x: { datum: alpha } } },
     ],
   });
@@ -195,7 +196,8 @@ export function nullHistogramSpec(values: readonly number[], opts: NullHistogram
     hi = Math.max(hi, opts.observed);
   }
   if (lo === hi) {
-    const pad = Math.abs(lo) * 0.05 || 1e-6;
+    // Every draw equal (a degenerate null, e.g. identical samples): show a window around it.
+    const pad = Math.abs(lo) * 0.1 || 0.01;
     lo -= pad;
     hi += pad;
   }

@@ -54,9 +54,10 @@ test('rendering is deterministic', async () => {
 
 test('the p-value figure has one bar per endpoint coloured by verdict', async () => {
   const { svg } = await renderSvg(pValueSpec(verdicts.results, verdicts.alpha));
-  const bars = markItems(svg, 'rect');
-  assert.equal(bars.length, 2);
-  assert.equal(bars.filter((b) => b.includes('fill="#e45756"')).length, 1, 'one rejected endpoint');
+  // Bars and the ticks that keep p = 0 visible are both rects: two per endpoint.
+  const rects = markItems(svg, 'rect');
+  assert.equal(rects.length, 4);
+  assert.equal(rects.filter((b) => b.includes('fill="#e45756"')).length, 2, 'one rejected endpoint');
   assert.ok(svg.includes('p &lt; 0.002') || svg.includes('p < 0.002'));
   assert.ok(svg.includes('endpoint B &lt;claims F32&gt; vs F32'), 'labels are XML-escaped');
 });
