@@ -71,10 +71,13 @@ export async function followProgress(opts: FollowProgressOptions): Promise<Progr
   const rates = new RateMeter(now);
 
   let stopReason: ProgressEnd | undefined;
-  let wake: (() => void) | undefined;
+  let signalStopped!: () => void;
+  // Settles on the first stop, so a poll that hangs (a query to an unreachable server) or the
+  // wait between polls never holds Ctrl-C up.
+  const stopped = new Promise<void>((resolve) => (signalStopped = resolve));
   const stop = (reason: ProgressEnd) => {
     stopReason ??= reason;
-    wake?.();
+    signalStopped();
   };
   const onSigint = () => stop('interrupted');
   const onAbort = () => stop('aborted');
@@ -89,9 +92,10 @@ export async function followProgress(opts: FollowProgressOptions): Promise<Progr
   let last: ProgressSnapshot | undefined;
   let pollErrors = 0;
   let sawFinal = false;
-  const pollOnce = async () => {
+  const pollOnce = async (cutoff: Promise<void>) => {
     try {
-      const snapshot = await opts.poll();
+      const snapshot = await Promise.race([Promise.resolve().then(opts.poll), cutoff.then(() => undefined)]);
+      if (!snapshot) return;
       last = snapshot;
       display.draw(snapshot.stages.map((s) => rates.describe(s)));
       if (snapshot.finished) {
@@ -103,22 +107,26 @@ export async function followProgress(opts: FollowProgressOptions): Promise<Progr
       display.note(`progress unavailable: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
+  const sleep = (ms: number) => {
+    let timer: NodeJS.Timeout | undefined;
+    return { done: new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))), cancel: () => clearTimeout(timer) };
+  };
 
   try {
     while (!stopReason) {
-      await pollOnce();
+      await pollOnce(stopped);
       if (stopReason) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, intervalMs);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
+      const pause = sleep(intervalMs);
+      await Promise.race([pause.done, stopped]);
+      pause.cancel();
     }
-    // One last poll so the final state (100%, or where it stood at Ctrl-C) is what stays on screen.
-    if (stopReason !== 'aborted' && !sawFinal) await pollOnce();
+    // When the work ended by itself (`until` settled), one last poll, bounded in time, so the final
+    // state is what stays on screen. After Ctrl-C or an abort the last drawn state stands.
+    if (stopReason === 'finished' && !sawFinal) {
+      const limit = sleep(Math.max(2000, 2 * intervalMs));
+      await pollOnce(limit.done);
+      limit.cancel();
+    }
   } finally {
     process.removeListener('SIGINT', onSigint);
     opts.signal?.removeEventListener('abort', onAbort);

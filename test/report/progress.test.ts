@@ -103,7 +103,28 @@ test('Ctrl-C stops the display cleanly and hands control back', async () => {
   assert.equal(result.reason, 'interrupted');
   assert.equal(process.listenerCount('SIGINT'), listenersBefore, 'SIGINT listener removed');
   assert.match(out.text(), /interrupted\n$/);
-  assert.ok(polls >= 3 && polls <= 5, `stopped promptly (${polls} polls)`);
+  assert.equal(polls, 3, 'stopped at once, without another poll');
+});
+
+test('Ctrl-C is honoured even while a poll hangs', async () => {
+  const out = recorder(false);
+  let polls = 0;
+  const started = Date.now();
+  const result = await followProgress({
+    poll: () => {
+      polls++;
+      if (polls === 1) return { stages: [{ name: 'grid', done: 1, total: 10 }] };
+      setTimeout(() => process.emit('SIGINT'), 20);
+      return new Promise<ProgressSnapshot>(() => {}); // a query that never answers
+    },
+    stream: out,
+    intervalMs: 5,
+    plainIntervalMs: 0,
+  });
+  assert.equal(result.reason, 'interrupted');
+  assert.equal(polls, 2, 'no further poll after the interrupt');
+  assert.ok(Date.now() - started < 5000);
+  assert.match(out.text(), /grid +1\/10[\s\S]*interrupted\n$/);
 });
 
 test('a failing poll is reported and the display keeps going; `until` ends it', async () => {
