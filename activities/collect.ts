@@ -6,7 +6,8 @@ import type { RunSpec } from '../config/runSpec';
 import { quotedString, withConnection } from '../datasets/duck';
 import { isJsonl, readPromptJsonl, shippedPromptSetPath, shippedPromptSets } from '../datasets/prompts';
 import type { PromptRow } from '../datasets/schemas';
-import { corpusDir, corpusGlob, quarantine, shardPath, shardStatus, writeShard } from '../datasets/shards';
+import { corpusDir, kindDir, shardPath } from '../datasets/paths';
+import { quarantine, shardStatus, unitStatus, writeShard } from '../datasets/shards';
 import type { CollectResult } from '../workflows/collectCorpus';
 import { planSources } from '../workflows/collectPlan';
 
@@ -94,13 +95,12 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
         let rows = 0;
         let bad = 0;
         for (const unit of plan.units) {
-          const path = shardPath(root, input.spec.corpus, 'samples', { model: unit.model, source: unit.source }, unit.unitId);
-          const status = await shardStatus(duck, path, 'samples');
+          const partition = { model: unit.model, source: unit.source };
+          const status = await unitStatus(duck, root, { corpus: input.spec.corpus, kind: 'samples', partition, unitId: unit.unitId });
           if (status.state === 'valid') {
             done.push(unit.unitId);
             rows += status.rows;
-          } else if (status.state === 'corrupt') {
-            quarantine(root, input.spec.corpus, path);
+          } else if (status.state === 'quarantined') {
             bad += 1;
           }
         }
@@ -115,7 +115,7 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
     async finalizeRun(input: { spec: RunSpec; runId: string; promptCount: number }): Promise<CollectResult> {
       try {
         const { spec, runId } = input;
-        const glob = corpusGlob(root, spec.corpus, 'samples');
+        const glob = join(kindDir(root, spec.corpus, 'samples'), '*', '*', 'part-*.parquet');
         const plans = planSources(spec, runId, input.promptCount);
         const counts = await withConnection(duck, async (c) => {
           const reader = await c.runAndReadAll(

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { quotedString, withConnection } from '../datasets/duck';
-import { type Partition, quarantine, shardDir, shardPath, shardStatus, writeShard } from '../datasets/shards';
+import { shardDir, type Partition } from '../datasets/paths';
+import { unitStatus, writeShard } from '../datasets/shards';
 import type { ShardKind } from '../datasets/tables';
 
 /**
@@ -23,11 +24,8 @@ export class CorpusStore {
 
   /** Rows of the unit's committed shard, or undefined if it must be (re)done. Corrupt ones are quarantined. */
   async shardRows(corpus: string, kind: ShardKind, partition: Partition, unitId: string): Promise<number | undefined> {
-    const path = shardPath(this.root, corpus, kind, partition, unitId);
-    const status = await shardStatus(this.duck, path, kind);
-    if (status.state === 'valid') return status.rows;
-    if (status.state === 'corrupt') quarantine(this.root, corpus, path);
-    return undefined;
+    const status = await unitStatus(this.duck, this.root, { corpus, kind, partition, unitId });
+    return status.state === 'valid' ? status.rows : undefined;
   }
 
   journalPath(corpus: string, kind: ShardKind, partition: Partition, unitId: string): string {

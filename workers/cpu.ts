@@ -1,5 +1,6 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { createCollectActivities } from '../activities/collect';
+import { createScoringPlanActivities } from '../activities/logprobs';
 import { createSystemActivities } from '../activities/system';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
 import type { WorkerPlan } from './run';
@@ -16,6 +17,7 @@ export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; tas
     activities: {
       ...createSystemActivities({ queues: [taskQueue] }),
       ...createCollectActivities({ duck: deps.duck, dataDir: deps.dataDir }),
+      ...createScoringPlanActivities({ duck: deps.duck, dataDir: deps.dataDir }),
     },
   };
 }

@@ -1,3 +1,4 @@
 // Every workflow met registers; workers load this module (pre-bundled, see workers/bundle.ts).
 export { systemCheck } from './systemCheck';
 export { collectCorpus } from './collectCorpus';
+export { scoreCorpus } from './scoreCorpus';

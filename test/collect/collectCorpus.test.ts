@@ -7,7 +7,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { WorkflowFailedError } from '@temporalio/client';
 import { parseRunSpec, runIdOf, type RunSpecInput } from '../../config/runSpec';
 import { createDuckDB, quotedString, withConnection } from '../../datasets/duck';
-import { corpusGlob } from '../../datasets/shards';
+import { kindDir } from '../../datasets/paths';
 import { startServe, type RunningServe } from '../../serve/server';
 import { TextGeneratorBackend } from '../../serve/textGenerator';
 import { collectCorpus, progressQuery } from '../../workflows/collectCorpus';
@@ -34,7 +34,7 @@ after(async () => {
 async function countRows(corpus: string) {
   return withConnection(duck, async (c) => {
     const r = await c.runAndReadAll(
-      `SELECT count(*)::BIGINT AS n, count(DISTINCT (model, source, prompt_id, sample_index))::BIGINT AS keys FROM read_parquet(${quotedString(corpusGlob(dataDir, corpus, 'samples'))}, hive_partitioning = true)`,
+      `SELECT count(*)::BIGINT AS n, count(DISTINCT (model, source, prompt_id, sample_index))::BIGINT AS keys FROM read_parquet(${quotedString(join(kindDir(dataDir, corpus, 'samples'), '*', '*', 'part-*.parquet'))}, hive_partitioning = true)`,
     );
     const row = r.getRowObjects()[0];
     return { rows: Number(row.n), keys: Number(row.keys) };
@@ -55,8 +55,10 @@ async function collect(specInput: RunSpecInput, providers: Parameters<typeof pro
       workers.forEach((w) => w.shutdown());
     }
   };
-  const [result] = await Promise.all([run(), ...workers.map((w) => w.run())]);
-  return { result, handle };
+  // Wait for the workers to stop even when the run fails, so the connection can close.
+  const [outcome] = await Promise.allSettled([run(), ...workers.map((w) => w.run())]);
+  if (outcome.status === 'rejected') throw outcome.reason;
+  return { result: outcome.value, handle };
 }
 
 test('a run against a faulty provider ends with exactly the requested rows, none duplicated, under the rate limit', { timeout: 240_000 }, async () => {

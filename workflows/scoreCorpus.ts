@@ -1,0 +1,57 @@
+import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { LogprobActivities, SampleShardRef, ScoringPlanActivities } from '../activities/logprobs';
+import { NON_RETRYABLE_TYPES } from '../common/errors';
+import { modelTaskQueue } from '../temporal/queues';
+
+/**
+ * scoreCorpus: token logprobs of every stored completion (or a selection) under a reference
+ * model, on that model's queue, one logprob shard per sample shard, exactly once. Resumable like
+ * collection: a shard whose logprob shard exists and validates is skipped.
+ */
+const cpu = proxyActivities<ScoringPlanActivities>({ startToCloseTimeout: '10m', retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES } });
+
+export interface ScoreCorpusInput {
+  corpus: string;
+  scorer: { model: string; precision: string };
+  models?: string[];
+  sources?: string[];
+  /** Shards scored at once (across the scorer's workers). */
+  window?: number;
+}
+
+export interface ScoreProgress {
+  shardsTotal: number;
+  shardsDone: number;
+  rowsDone: number;
+  tokens: number;
+}
+
+export const scoreProgressQuery = defineQuery<ScoreProgress>('progress');
+
+export async function scoreCorpus(input: ScoreCorpusInput): Promise<ScoreProgress> {
+  const { scoreShard } = proxyActivities<LogprobActivities>({
+    taskQueue: modelTaskQueue(input.scorer.model, input.scorer.precision),
+    startToCloseTimeout: '2h',
+    heartbeatTimeout: '2m',
+    retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+  });
+  const progress: ScoreProgress = { shardsTotal: 0, shardsDone: 0, rowsDone: 0, tokens: 0 };
+  setHandler(scoreProgressQuery, () => progress);
+  const shards: SampleShardRef[] = await cpu.listSampleShards({ corpus: input.corpus, models: input.models, sources: input.sources, precision: input.scorer.precision });
+  progress.shardsTotal = shards.length;
+  let next = 0;
+  let started = 0;
+  const lane = async () => {
+    while (next < shards.length && started < 400 && !workflowInfo().continueAsNewSuggested) {
+      const shard = shards[next++];
+      started++;
+      const r = await scoreShard({ corpus: input.corpus, shard, scorer: input.scorer });
+      progress.shardsDone++;
+      progress.rowsDone += r.rows;
+      progress.tokens += r.tokens;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(input.window ?? 4, shards.length) }, lane));
+  if (next < shards.length) await continueAsNew<typeof scoreCorpus>(input);
+  return progress;
+}
