@@ -16,6 +16,7 @@ export function register(program: Command): void {
     .option('--hang <rate>', 'fraction of requests never answered', parseFloat, 0)
     .option('--malformed <rate>', 'fraction of requests answered with malformed JSON', parseFloat, 0)
     .option('--truncate <rate>', 'fraction of responses cut off mid-body', parseFloat, 0)
+    .option('--latency <ms>', 'added latency per request', parseFloat, 0)
     .option('--rps <limit>', 'requests per second accepted; more get 429 with Retry-After', parseFloat)
     .option('--seed <n>', 'seed of the fault injection', (v) => parseInt(v, 10), 1)
     .action(async (opts: Record<string, string | number | undefined>) => {
@@ -35,6 +36,7 @@ export function register(program: Command): void {
           malformed: opts.malformed as number,
           truncate: opts.truncate as number,
           rps: opts.rps as number | undefined,
+          latencyMs: opts.latency as number,
         },
       });
       console.log(`met serve: ${backend.model} (${backend.precision}) at ${server.url} — /health, /v1/models, /v1/completions, /v1/chat/completions, /v1/embeddings`);

@@ -11,6 +11,8 @@ export const FaultOptions = z.object({
   truncate: z.number().min(0).max(1).default(0),
   /** Accepted requests per second; more are answered 429 with the wait until a slot frees. */
   rps: z.number().positive().optional(),
+  /** Added latency per answered request, in ms (a slow provider). */
+  latencyMs: z.number().min(0).default(0),
   /** Require this bearer key (tests of 401 handling). */
   requireKey: z.string().optional(),
 });

@@ -182,6 +182,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       stats.faults.bad_request++;
       return apiError(res, 400, 'request body is not valid JSON', 'invalid_request_error');
     }
+    if (faults.latencyMs > 0) await new Promise((r) => setTimeout(r, faults.latencyMs));
     const fault = pickFault(faults, random);
     if (fault) stats.faults[fault]++;
     if (fault === 'rate_limited') {
