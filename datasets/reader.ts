@@ -1,0 +1,319 @@
+import { JSDuckDBValueConverter, LIST, listValue, VARCHAR, type DuckDBDataChunk, type DuckDBInstance } from '@duckdb/node-api';
+import { ErrorTypes, MetError } from '../common/errors';
+import type { EncodedSample, Unit } from '../stats/types';
+import { chunkVector, decodeCodePoints, readFloat64, readInt32, readInt32Lists, readNulls, readStringBytes } from './chunks';
+import { quotedIdentifier, withConnection } from './duck';
+import { checkVersions, partitionGlobs, readParquetSql } from './views';
+import { datasetColumns, type Column, type ShardKind } from './tables';
+
+/**
+ * Reading corpora for the statistics engine: a slice (models, sources, prompts, samples per prompt)
+ * becomes an EncodedSample (prompt indices + padded n x L code-point or token-id matrix) straight
+ * from DuckDB's column vectors, with no JS object, string or array per row. Large slices can be
+ * streamed as row batches instead.
+ */
+export interface SliceSpec {
+  corpus: string;
+  /** Models to include (default: all). */
+  models?: string[];
+  /** Sources to include (default: all). */
+  sources?: string[];
+  /**
+   * Prompt ids, in the order that defines prompt indices 0..m-1. Pass the same list for the X and
+   * Y samples of a test. Default: the distinct prompt ids of the slice, sorted.
+   */
+  promptIds?: string[];
+  /** Samples per prompt to keep (a seeded random subset); default all. */
+  samplesPerPrompt?: number;
+  /** Seed of the subset choice (default 0). The same seed picks the same samples on any machine. */
+  seed?: number;
+  /** 'char' (default): Unicode code points of the completion; 'token': its token ids. */
+  unit?: Unit;
+  /** Completion length rows are truncated/padded to (default 1000). */
+  L?: number;
+  /** Token unit: pad id (default -1; char unit always pads with -1). */
+  padId?: number;
+  /** Token unit: everything after the first EOS becomes the pad id. */
+  eosId?: number;
+  /** Accept prompts with fewer than samplesPerPrompt samples (default: MetError TooFewSamples). */
+  allowFewer?: boolean;
+  /** Also return each row's summed logprob under this scorer (for one-sample tests). */
+  logprobsUnder?: { scorerModel: string; scorerPrecision?: string };
+}
+
+export interface Slice {
+  sample: EncodedSample;
+  promptIds: string[];
+  /** Rows per prompt index. */
+  rowsPerPrompt: Int32Array;
+  /** Sample index of each row (with the prompt index, its key within one model/source). */
+  sampleIndex: Int32Array;
+  /** Rows left out because their completion (or token ids) is null, e.g. failed requests. */
+  skippedNull: number;
+  /** Present with `logprobsUnder`: summed logprob (natural log) and token count of each row. */
+  logprobSum?: Float64Array;
+  logprobCount?: Int32Array;
+}
+
+/** The parameters a statement uses (DuckDB refuses to bind names the SQL does not mention). */
+function used(sql: string, params: Record<string, unknown>, types: Record<string, unknown>): [never, never] {
+  const pick = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([k]) => new RegExp(`\\$${k}\\b`).test(sql)));
+  return [pick(params) as never, pick(types) as never];
+}
+
+function tooFew(message: string): MetError {
+  return new MetError(ErrorTypes.TooFewSamples, message);
+}
+
+/** Reads a slice of a corpus's samples into the statistics engine's arrays. */
+export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceSpec): Promise<Slice> {
+  const unit = spec.unit ?? 'char';
+  const L = spec.L ?? 1000;
+  if (!Number.isInteger(L) || L <= 0) throw new MetError(ErrorTypes.BadInput, `L must be a positive integer, got ${L}`);
+  const pad = unit === 'char' ? -1 : (spec.padId ?? -1);
+  const files = partitionGlobs(root, spec.corpus, 'samples', { model: spec.models, source: spec.sources });
+  const where = `${unit === 'char' ? 'completion' : 'token_ids'} IS NOT NULL`;
+  const filters: string[] = [];
+  const params: Record<string, unknown> = {};
+  const types: Record<string, unknown> = {};
+  const bindList = (name: string, values: string[]) => {
+    params[name] = listValue(values);
+    types[name] = LIST(VARCHAR);
+  };
+  bindList('files', files);
+  if (spec.models) {
+    filters.push('list_contains($models, model)');
+    bindList('models', spec.models);
+  }
+  if (spec.sources) {
+    filters.push('list_contains($sources, source)');
+    bindList('sources', spec.sources);
+  }
+
+  return withConnection(duck, async (c) => {
+    if (files.length === 0) throw tooFew(`corpus '${spec.corpus}' has no samples for models ${spec.models?.join(', ') ?? '(any)'} and sources ${spec.sources?.join(', ') ?? '(any)'}`);
+    await checkVersions(c, files);
+    const base = `SELECT * FROM ${readParquetSql('samples')}${filters.length ? ` WHERE ${filters.join(' AND ')}` : ''}`;
+
+    let promptIds = spec.promptIds;
+    if (!promptIds) {
+      const sql = `SELECT DISTINCT prompt_id FROM (${base}) ORDER BY prompt_id`;
+      const r = await c.runAndReadAll(sql, ...used(sql, params, types));
+      promptIds = r.getRows().map((row) => String(row[0]));
+    }
+    if (new Set(promptIds).size !== promptIds.length) throw new MetError(ErrorTypes.BadInput, 'promptIds has duplicates');
+    bindList('ids', promptIds);
+
+    const nullSql = `SELECT count(*) FROM (${base}) WHERE NOT (${where}) AND list_contains($ids, prompt_id)`;
+    const nullCount = await c.runAndReadAll(nullSql, ...used(nullSql, params, types));
+    const skippedNull = Number(nullCount.getRows()[0][0]);
+
+    const payload = unit === 'char' ? `substr(s.completion, 1, ${L})` : `s.token_ids[1:${L}]`;
+    const k = spec.samplesPerPrompt;
+    const order = `md5(concat_ws(chr(0), $seed::VARCHAR, s.model, s.source, s.prompt_id, s.sample_index::VARCHAR))`;
+    params.seed = String(spec.seed ?? 0);
+    types.seed = VARCHAR;
+    let logprobJoin = '';
+    let logprobCols = '';
+    if (spec.logprobsUnder) {
+      const lpFiles = partitionGlobs(root, spec.corpus, 'logprobs', { scorerModel: [spec.logprobsUnder.scorerModel], model: spec.models, source: spec.sources });
+      if (lpFiles.length === 0) throw new MetError(ErrorTypes.NotFound, `corpus '${spec.corpus}' has no logprobs under scorer ${spec.logprobsUnder.scorerModel}: score it first`);
+      await checkVersions(c, lpFiles);
+      bindList('lpfiles', lpFiles);
+      const precision = spec.logprobsUnder.scorerPrecision;
+      if (precision !== undefined) {
+        params.precision = precision;
+        types.precision = VARCHAR;
+      }
+      logprobJoin = ` LEFT JOIN (SELECT * FROM ${readParquetSql('logprobs', 'lpfiles')}${precision !== undefined ? ' WHERE scorer_precision = $precision' : ''}) l
+        USING (model, source, prompt_id, sample_index)`;
+      logprobCols = ', l.sum AS lp_sum, l.count AS lp_count';
+    }
+    const sql = `
+      WITH ids AS (SELECT unnest($ids) AS prompt_id, generate_subscripts($ids, 1)::INTEGER - 1 AS p),
+      s AS (SELECT ids.p, s.*, row_number() OVER (PARTITION BY ids.p ORDER BY ${k === undefined ? 's.model, s.source, s.sample_index' : order}) AS r
+            FROM (${base}) s JOIN ids USING (prompt_id) WHERE ${where})
+      SELECT s.p, s.sample_index, ${payload} AS payload${logprobCols}
+      FROM s${logprobJoin}
+      ${k === undefined ? '' : `WHERE s.r <= ${Math.floor(k)}`}
+      ORDER BY s.p, s.r`;
+    if (k !== undefined && !(Number.isInteger(k) && k > 0)) throw new MetError(ErrorTypes.BadInput, `samplesPerPrompt must be a positive integer, got ${k}`);
+    const result = await c.run(sql, ...used(sql, params, types));
+    const n = result.rowCount;
+    const m = promptIds.length;
+    const prompts = new Int32Array(n);
+    const sampleIndex = new Int32Array(n);
+    const tokens = new Int32Array(n * L).fill(pad);
+    const rowsPerPrompt = new Int32Array(m);
+    const logprobSum = spec.logprobsUnder ? new Float64Array(n) : undefined;
+    const logprobCount = spec.logprobsUnder ? new Int32Array(n) : undefined;
+    let unscored = 0;
+    let row = 0;
+    for (let ci = 0; ci < result.chunkCount; ci++) {
+      const chunk: DuckDBDataChunk = result.getChunk(ci);
+      const size = chunk.rowCount;
+      const p = readInt32(chunkVector(chunk, 0), size);
+      prompts.set(p, row);
+      sampleIndex.set(readInt32(chunkVector(chunk, 1), size), row);
+      for (let i = 0; i < size; i++) rowsPerPrompt[p[i]]++;
+      if (unit === 'char') {
+        const bytes = readStringBytes(chunkVector(chunk, 2), size);
+        for (let i = 0; i < size; i++) decodeCodePoints(bytes(i), tokens, (row + i) * L, L);
+      } else {
+        const lists = readInt32Lists(chunkVector(chunk, 2), size);
+        for (let i = 0; i < size; i++) {
+          const at = (row + i) * L;
+          const len = Math.min(L, lists.length(i));
+          tokens.set(lists.values.subarray(lists.offset(i), lists.offset(i) + len), at);
+          if (spec.eosId !== undefined) {
+            const eos = tokens.subarray(at, at + len).indexOf(spec.eosId);
+            if (eos >= 0) tokens.fill(pad, at + eos + 1, at + L);
+          }
+        }
+      }
+      if (logprobSum && logprobCount) {
+        const sums = readFloat64(chunkVector(chunk, 3), size);
+        const counts = readInt32(chunkVector(chunk, 4), size);
+        const isNull = readNulls(chunkVector(chunk, 3), size);
+        if (isNull) for (let i = 0; i < size; i++) if (isNull(i)) unscored++;
+        logprobSum.set(sums, row);
+        logprobCount.set(counts, row);
+      }
+      row += size;
+    }
+    if (unscored > 0) {
+      throw new MetError(ErrorTypes.NotFound, `${unscored} of ${n} samples have no logprobs under scorer ${spec.logprobsUnder!.scorerModel}: score them first (met score)`);
+    }
+    if (!spec.allowFewer) {
+      const short: string[] = [];
+      rowsPerPrompt.forEach((count, i) => {
+        if (count === 0 || (k !== undefined && count < k)) short.push(`${promptIds![i]} (${count})`);
+      });
+      if (short.length) {
+        throw tooFew(
+          `${short.length} prompt(s) have fewer than ${k ?? 1} sample(s) in this slice: ${short.slice(0, 10).join(', ')}${short.length > 10 ? ', ...' : ''}. Collect more (met resume), choose other prompts, or pass allowFewer`,
+        );
+      }
+    }
+    return { sample: { L, m, prompts, tokens }, promptIds, rowsPerPrompt, sampleIndex, skippedNull, logprobSum, logprobCount };
+  });
+}
+
+export interface LogprobSums {
+  promptIds: string[];
+  model: string[];
+  source: string[];
+  promptIndex: Int32Array;
+  sampleIndex: Int32Array;
+  /** Summed logprob (natural log) of each scored completion. */
+  sum: Float64Array;
+  count: Int32Array;
+}
+
+/** Summed logprobs of every scored sample under a scorer, keyed by (model, source, prompt, sample index). */
+export async function readLogprobSums(
+  duck: DuckDBInstance,
+  root: string,
+  spec: { corpus: string; scorerModel: string; scorerPrecision?: string; models?: string[]; sources?: string[] },
+): Promise<LogprobSums> {
+  const files = partitionGlobs(root, spec.corpus, 'logprobs', { scorerModel: [spec.scorerModel], model: spec.models, source: spec.sources });
+  const empty: LogprobSums = { promptIds: [], model: [], source: [], promptIndex: new Int32Array(0), sampleIndex: new Int32Array(0), sum: new Float64Array(0), count: new Int32Array(0) };
+  if (files.length === 0) return empty;
+  return withConnection(duck, async (c) => {
+    await checkVersions(c, files);
+    const params: Record<string, unknown> = { files: listValue(files) };
+    const types: Record<string, unknown> = { files: LIST(VARCHAR) };
+    if (spec.scorerPrecision !== undefined) params.precision = spec.scorerPrecision;
+    const sql = `WITH l AS (SELECT * FROM ${readParquetSql('logprobs')}${spec.scorerPrecision !== undefined ? ' WHERE scorer_precision = $precision' : ''}),
+      ids AS (SELECT prompt_id, (row_number() OVER (ORDER BY prompt_id) - 1)::INTEGER AS p FROM (SELECT DISTINCT prompt_id FROM l))
+      SELECT ids.p, l.sample_index, l.sum, l.count, l.model, l.source, ids.prompt_id FROM l JOIN ids USING (prompt_id)
+      ORDER BY l.model, l.source, ids.p, l.sample_index`;
+    const result = await c.run(sql, params as never, types as never);
+    const n = result.rowCount;
+    const out: LogprobSums = { promptIds: [], model: [], source: [], promptIndex: new Int32Array(n), sampleIndex: new Int32Array(n), sum: new Float64Array(n), count: new Int32Array(n) };
+    const promptIds = new Map<number, string>();
+    let row = 0;
+    for (let ci = 0; ci < result.chunkCount; ci++) {
+      const chunk = result.getChunk(ci);
+      const size = chunk.rowCount;
+      const p = readInt32(chunkVector(chunk, 0), size);
+      out.promptIndex.set(p, row);
+      out.sampleIndex.set(readInt32(chunkVector(chunk, 1), size), row);
+      out.sum.set(readFloat64(chunkVector(chunk, 2), size), row);
+      out.count.set(readInt32(chunkVector(chunk, 3), size), row);
+      const cols = chunk.getColumns();
+      for (let i = 0; i < size; i++) {
+        out.model.push(String(cols[4][i]));
+        out.source.push(String(cols[5][i]));
+        promptIds.set(p[i], String(cols[6][i]));
+      }
+      row += size;
+    }
+    out.promptIds = [...promptIds.entries()].sort((a, b) => a[0] - b[0]).map(([, id]) => id);
+    return out;
+  });
+}
+
+/** A row of a kind as the schemas type it (camelCase fields, Dates, numbers). */
+function toRow(columns: Column[], values: unknown[]): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  columns.forEach((col, i) => {
+    row[col.field] = fromDuck(col, values[i]);
+  });
+  return row;
+}
+
+function fromDuck(col: Column, v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  const t = col.type;
+  if (t === 'int64') return Number(v as bigint);
+  if (typeof t === 'object' && 'struct' in t) {
+    const obj = v as Record<string, unknown>;
+    return Object.fromEntries(t.struct.map((f) => [f.field, fromDuck(f, obj[f.name])]));
+  }
+  return v;
+}
+
+export interface StreamSpec {
+  corpus: string;
+  kind?: ShardKind;
+  models?: string[];
+  sources?: string[];
+  /** Rows per batch (default 2048, DuckDB's chunk size). */
+  batchSize?: number;
+}
+
+/**
+ * Streams a kind's rows in batches without holding the whole slice in memory (DuckDB streams the
+ * scan). Rows are typed as the kind's schema. Breaking out of the loop closes the connection.
+ */
+export async function* streamRows(duck: DuckDBInstance, root: string, spec: StreamSpec): AsyncGenerator<Record<string, unknown>[]> {
+  const kind = spec.kind ?? 'samples';
+  const filter: Record<string, string[] | undefined> = { model: spec.models, source: spec.sources };
+  const files = partitionGlobs(root, spec.corpus, kind, kind === 'samples' || kind === 'logprobs' ? filter : {});
+  if (files.length === 0) return;
+  const columns = datasetColumns(kind);
+  const c = await duck.connect();
+  try {
+    await checkVersions(c, files);
+    const select = columns.map((col) => quotedIdentifier(col.name)).join(', ');
+    const result = await c.stream(`SELECT ${select} FROM ${readParquetSql(kind)}`, { files: listValue(files) }, { files: LIST(VARCHAR) });
+    const batchSize = spec.batchSize ?? 2048;
+    let batch: Record<string, unknown>[] = [];
+    for (;;) {
+      const chunk = await result.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) break;
+      for (const values of chunk.convertRows(JSDuckDBValueConverter)) {
+        batch.push(toRow(columns, values as unknown[]));
+        if (batch.length >= batchSize) {
+          yield batch;
+          batch = [];
+        }
+      }
+    }
+    if (batch.length) yield batch;
+  } finally {
+    c.closeSync();
+  }
+}
+
