@@ -1,42 +1,42 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { RunRecord } from '../client/runs';
-import { collectionProgress } from '../client/collect';
+import type { CollectProgress } from '../workflows/collectCorpus';
+import type { ScoreProgress } from '../workflows/scoreCorpus';
+import { followProgress, type ProgressSnapshot } from './progress';
 
 /**
- * Follows a run until it closes: a live line per source on a TTY, a plain line every few seconds
- * otherwise (CI logs). Sets a non-zero exit code and prints the failure if the run failed.
+ * Follows a run until it closes: progress bars per stage on a TTY, plain lines otherwise (CI logs).
+ * Every met job answers a 'progress' query; this turns each job's answer into stages. Ctrl-C stops
+ * watching, never the run. A failed run prints its root cause and sets a non-zero exit code.
  */
-export async function watchRun(client: Client, record: RunRecord, intervalMs = 1000): Promise<unknown> {
+export function toStages(job: RunRecord['job'], progress: unknown): ProgressSnapshot {
+  if (!progress) return { stages: [] };
+  if (job === 'collectCorpus') {
+    const p = progress as CollectProgress;
+    return {
+      stages: p.sources.map((s) => ({ name: `${s.model}/${s.source}`, done: s.done, total: s.total, errors: s.errors, unit: 'samples' })),
+    };
+  }
+  if (job === 'scoreCorpus') {
+    const p = progress as ScoreProgress;
+    return { stages: [{ name: 'scored shards', done: p.shardsDone, total: p.shardsTotal, unit: 'shards' }] };
+  }
+  const generic = progress as Partial<ProgressSnapshot>;
+  return { stages: Array.isArray(generic.stages) ? generic.stages : [] };
+}
+
+export async function watchRun(client: Client, record: RunRecord): Promise<unknown> {
   const handle = client.workflow.getHandle(record.workflowId);
-  const tty = process.stdout.isTTY;
-  let lastPlain = 0;
-  let printedLines = 0;
-  let finished = false;
-  const result = handle.result().finally(() => {
-    finished = true;
+  const result = handle.result();
+  result.catch(() => {});
+  const watched = await followProgress({
+    poll: async () => toStages(record.job, await handle.query('progress').catch(() => undefined)),
+    until: result,
   });
-  while (!finished) {
-    const progress = record.job === 'collectCorpus' ? await collectionProgress(client, record) : undefined;
-    if (progress) {
-      const lines = progress.sources.map((s) => {
-        const pct = s.total ? s.done / s.total : 1;
-        const width = 24;
-        const bar = '█'.repeat(Math.round(pct * width)).padEnd(width, '░');
-        const eta = s.etaSeconds === null ? '' : ` eta ${Math.ceil(s.etaSeconds)}s`;
-        const errors = Object.entries(s.errors).map(([k, v]) => `${k}=${v}`).join(' ');
-        return `${`${s.model}/${s.source}`.padEnd(28)} ${bar} ${String(s.done).padStart(8)}/${s.total} ${s.samplesPerSecond.toFixed(0).padStart(6)}/s${eta}${errors ? `  ${errors}` : ''}`;
-      });
-      if (tty) {
-        if (printedLines) process.stdout.write(`\x1b[${printedLines}A`);
-        for (const line of lines) process.stdout.write(`\x1b[2K${line}\n`);
-        printedLines = lines.length;
-      } else if (Date.now() - lastPlain > 5000) {
-        lastPlain = Date.now();
-        for (const line of lines) console.log(line);
-      }
-    }
-    await Promise.race([result.catch(() => {}), new Promise((r) => setTimeout(r, intervalMs))]);
+  if (watched.reason === 'interrupted') {
+    console.log(`Stopped watching; run ${record.runId} goes on (met status ${record.runId}).`);
+    return undefined;
   }
   try {
     const value = await result;
