@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import OpenAI from 'openai';
 import type { GeneratedSample, SampleGenerator, SampleRequest } from '../activities/sampling';
 import type { ProviderWorkerSpec } from '../config/workers';
@@ -80,6 +81,7 @@ export class ProviderGenerator implements SampleGenerator {
     const retries: Record<string, number> = {};
     const abort = new AbortController();
     const signal = AbortSignal.any([options.signal, abort.signal]);
+    setMaxListeners(0, signal); // one listener per request in flight
     const attempts = this.options.attemptsPerSample ?? 8;
     const backoff = this.options.backoffMs ?? 250;
     let next = 0;
