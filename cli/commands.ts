@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as collect } from './collect';
+import { register as corpus } from './corpus';
 import { register as serve } from './serve';
 import { register as server } from './server';
 import { register as up } from './up';
@@ -10,6 +11,7 @@ export type RegisterCommand = (program: Command) => void;
 
 export const commands: RegisterCommand[] = [
   collect,
+  corpus,
   serve,
   server,
   up,

@@ -1,0 +1,264 @@
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { ErrorTypes, MetError } from '../common/errors';
+import { printJson } from './output';
+
+/**
+ * `met corpus ls|stats|query|compact|export|verify|push|pull`: the Parquet corpora under
+ * <data>/corpus/. `--data` is a folder (default ./.met, or MET_DATA) or s3://bucket/prefix, which
+ * read-only commands pull into a local cache first (MET_CACHE, default ./.met/cache). S3 settings
+ * come from the AWS environment (AWS_REGION, AWS_ACCESS_KEY_ID, ...) plus MET_S3_ENDPOINT for
+ * S3-compatible servers.
+ */
+interface DataOpts {
+  data?: string;
+  json?: boolean;
+}
+
+const DATA_HELP = 'data folder or s3://bucket/prefix (default ./.met, or MET_DATA)';
+
+async function openDuck() {
+  const { createDuckDB } = await import('../datasets/duck');
+  return createDuckDB();
+}
+
+async function s3Client() {
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  const endpoint = process.env.MET_S3_ENDPOINT || undefined;
+  return new S3Client({ region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1', endpoint, forcePathStyle: endpoint !== undefined });
+}
+
+/** A local root for a --data value; an s3:// location is pulled into the cache for `corpus`. */
+async function localRoot(opts: DataOpts, corpus?: string): Promise<string> {
+  const value = opts.data ?? process.env.MET_DATA ?? '.met';
+  const { parseLocation, S3CorpusStore } = await import('../datasets/s3');
+  const location = parseLocation(value);
+  if (location.kind === 'local') return resolve(location.root);
+  const cache = resolve(process.env.MET_CACHE ?? join('.met', 'cache'), 's3', location.bucket, ...location.prefix.split('/').filter(Boolean));
+  if (corpus) {
+    const store = S3CorpusStore.at(await s3Client(), location);
+    const duck = await openDuck();
+    try {
+      const r = await store.pull(duck, cache, corpus, { mirror: true });
+      process.stderr.write(`pulled s3://${location.bucket}/${location.prefix} corpus ${corpus}: ${r.downloaded} downloaded, ${r.unchanged} cached, ${r.removed} removed\n`);
+    } finally {
+      duck.closeSync();
+    }
+  }
+  return cache;
+}
+
+function localOnly(opts: DataOpts, message: string): string {
+  const value = opts.data ?? process.env.MET_DATA ?? '.met';
+  if (value.startsWith('s3://')) throw new MetError(ErrorTypes.BadInput, message);
+  return resolve(value);
+}
+
+function formatTable(columns: string[], rows: unknown[][]): string {
+  const cell = (v: unknown) => (v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v)).replace(/\n/g, '\\n');
+  const text = rows.map((r) => r.map((v) => {
+    const s = cell(v);
+    return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  }));
+  const widths = columns.map((c, i) => Math.max(c.length, ...text.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...text.map(line)].join('\n');
+}
+
+const fmtBytes = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`);
+
+export function register(program: Command): void {
+  const corpus = program.command('corpus').description('inspect, query, verify, compact and export Parquet corpora');
+
+  corpus
+    .command('ls')
+    .description('list corpora with shards, rows and bytes per kind')
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print JSON')
+    .action(async (opts: DataOpts) => {
+      const value = opts.data ?? process.env.MET_DATA ?? '.met';
+      if (value.startsWith('s3://')) {
+        const { parseLocation, S3CorpusStore } = await import('../datasets/s3');
+        const names = await S3CorpusStore.at(await s3Client(), parseLocation(value)).listCorpora();
+        if (opts.json) printJson(names);
+        else console.log(names.length ? names.join('\n') : `no corpora at ${value}`);
+        return;
+      }
+      const root = await localRoot(opts);
+      const { listCorpusSummaries } = await import('../datasets/corpus');
+      const duck = await openDuck();
+      try {
+        const list = await listCorpusSummaries(duck, root);
+        if (opts.json) return printJson(list);
+        if (list.length === 0) return console.log(`no corpora under ${join(root, 'corpus')}`);
+        const rows = list.flatMap((c) => Object.entries(c.kinds).map(([kind, k]) => [c.name, kind, k.shards, k.rows, fmtBytes(k.bytes)]));
+        console.log(formatTable(['corpus', 'kind', 'shards', 'rows', 'size'], rows));
+      } finally {
+        duck.closeSync();
+      }
+    });
+
+  corpus
+    .command('stats')
+    .argument('<name>', 'corpus name')
+    .description('rows per model/source/prompt, incomplete prompts, null completions, duplicate keys, logprob coverage')
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: DataOpts) => {
+      const root = await localRoot(opts, name);
+      const { corpusStats } = await import('../datasets/corpus');
+      const duck = await openDuck();
+      try {
+        const s = await corpusStats(duck, root, name);
+        if (opts.json) return printJson(s);
+        console.log(`corpus ${s.corpus}: ${Object.entries(s.rows).map(([k, n]) => `${n} ${k} rows in ${s.shards[k as keyof typeof s.shards]} shards`).join(', ') || 'empty'}; ${s.units} sample units`);
+        if (s.samples.length) {
+          console.log(
+            formatTable(
+              ['model', 'source', 'rows', 'prompts', 'per prompt', 'incomplete prompts', 'null completions', 'finish reasons'],
+              s.samples.map((p) => [p.model, p.source, p.rows, p.prompts, p.minPerPrompt === p.maxPerPrompt ? p.minPerPrompt : `${p.minPerPrompt}-${p.maxPerPrompt}`, p.incompletePrompts, p.nullCompletions, Object.entries(p.finishReasons).map(([r, n]) => `${r}:${n}`).join(' ')]),
+            ),
+          );
+        }
+        if (s.logprobs.length) console.log(formatTable(['scorer', 'precision', 'logprob rows', 'samples covered'], s.logprobs.map((l) => [l.scorerModel, l.scorerPrecision, l.rows, l.samplesCovered])));
+        console.log(s.duplicateKeys === 0 ? 'duplicate sample keys: none' : `duplicate sample keys: ${s.duplicateKeys}\n  ${s.duplicateExamples.join('\n  ')}`);
+      } finally {
+        duck.closeSync();
+      }
+    });
+
+  corpus
+    .command('query')
+    .argument('<name>', 'corpus name')
+    .argument('<sql>', 'DuckDB SQL over the views samples, logprobs, prompts, tests, power')
+    .description('run SQL against a corpus, e.g. "SELECT model, source, count(*) FROM samples GROUP BY ALL"')
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print JSON rows')
+    .option('--limit <n>', 'rows to print in the table (default 100)', '100')
+    .action(async (name: string, sql: string, opts: DataOpts & { limit: string }) => {
+      const root = await localRoot(opts, name);
+      const { queryCorpus } = await import('../datasets/corpus');
+      const duck = await openDuck();
+      try {
+        const r = await queryCorpus(duck, root, name, sql);
+        if (opts.json) return printJson(r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]]))));
+        const limit = Number(opts.limit);
+        console.log(formatTable(r.columns, r.rows.slice(0, limit)));
+        console.log(`(${r.rows.length} row${r.rows.length === 1 ? '' : 's'}${r.rows.length > limit ? `, first ${limit} shown` : ''})`);
+      } finally {
+        duck.closeSync();
+      }
+    });
+
+  corpus
+    .command('verify')
+    .argument('<name>', 'corpus name')
+    .description('check every shard (readable, row count and checksum match its footer, right folder), no unit twice, no duplicate keys; corrupt shards are quarantined so resume redoes them. Exits 1 on any problem')
+    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
+    .option('--no-quarantine', 'only report corrupt shards, leave them in place')
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: DataOpts & { quarantine: boolean }) => {
+      const root = localOnly(opts, 'verify works on a local corpus: met corpus pull it first');
+      const { verifyCorpus } = await import('../datasets/corpus');
+      const duck = await openDuck();
+      try {
+        const r = await verifyCorpus(duck, root, name, { quarantine: opts.quarantine });
+        if (opts.json) printJson(r);
+        else {
+          console.log(`corpus ${name}: ${r.shards} shards, ${r.rows} rows checked`);
+          for (const p of r.problems) console.log(`  ${p.problem.toUpperCase()} ${p.kind}${p.path ? ` ${p.path}` : ''}: ${p.message}${p.quarantinedTo ? `\n    moved to ${p.quarantinedTo} (run met resume to redo its unit)` : ''}`);
+          if (r.tempFiles.length) console.log(`  note: ${r.tempFiles.length} temporary file(s) from writers in progress or crashes (never read as data)`);
+          console.log(r.ok ? 'OK' : `FAILED: ${r.problems.length} problem(s)`);
+        }
+        if (!r.ok) process.exitCode = 1;
+      } finally {
+        duck.closeSync();
+      }
+    });
+
+  corpus
+    .command('compact')
+    .argument('<name>', 'corpus name')
+    .description('merge each partition folder\'s shards into one (atomic; rows, units and checksums preserved)')
+    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
+    .option('--kind <kind>', 'only this kind (samples, logprobs, prompts, tests, power)')
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: DataOpts & { kind?: string }) => {
+      const root = localOnly(opts, 'compact works on a local corpus: pull it, compact it, then push it');
+      const { compactCorpus } = await import('../datasets/corpus');
+      const { SHARD_KINDS } = await import('../datasets/tables');
+      if (opts.kind && !(SHARD_KINDS as readonly string[]).includes(opts.kind)) throw new MetError(ErrorTypes.BadInput, `--kind must be one of ${SHARD_KINDS.join(', ')}`);
+      const duck = await openDuck();
+      try {
+        const r = await compactCorpus(duck, root, name, { kinds: opts.kind ? [opts.kind as (typeof SHARD_KINDS)[number]] : undefined });
+        if (opts.json) return printJson(r);
+        for (const m of r.merged) console.log(`merged ${m.inputs} ${m.kind} shards (${Object.values(m.partition).join(' / ') || 'all'}) into ${m.path}: ${m.rows} rows`);
+        for (const s of r.skipped) console.log(`skipped ${s.kind} ${Object.values(s.partition).join(' / ')}: ${s.reason}`);
+        for (const q of r.quarantined) console.log(`quarantined a corrupt shard: ${q}`);
+        if (r.merged.length === 0 && r.skipped.length === 0) console.log('nothing to compact');
+        if (r.skipped.length) process.exitCode = 1;
+      } finally {
+        duck.closeSync();
+      }
+    });
+
+  corpus
+    .command('export')
+    .argument('<name>', 'corpus name')
+    .description('write one kind of a corpus (partition columns included) to one Parquet or JSONL file')
+    .requiredOption('--format <format>', 'parquet or jsonl')
+    .option('--kind <kind>', 'samples (default), logprobs, prompts, tests or power', 'samples')
+    .option('--out <path>', 'output file (default ./<name>-<kind>.<format>)')
+    .option('--data <dir>', DATA_HELP)
+    .action(async (name: string, opts: DataOpts & { format: string; kind: string; out?: string }) => {
+      if (opts.format !== 'parquet' && opts.format !== 'jsonl') throw new MetError(ErrorTypes.BadInput, `--format must be parquet or jsonl, got '${opts.format}'`);
+      const { SHARD_KINDS } = await import('../datasets/tables');
+      if (!(SHARD_KINDS as readonly string[]).includes(opts.kind)) throw new MetError(ErrorTypes.BadInput, `--kind must be one of ${SHARD_KINDS.join(', ')}`);
+      const root = await localRoot(opts, name);
+      const { exportCorpus } = await import('../datasets/corpus');
+      const duck = await openDuck();
+      try {
+        const out = resolve(opts.out ?? `${name}-${opts.kind}.${opts.format}`);
+        const r = await exportCorpus(duck, root, name, { kind: opts.kind as (typeof SHARD_KINDS)[number], format: opts.format, out });
+        console.log(`wrote ${r.rows} ${opts.kind} rows to ${r.path}`);
+      } finally {
+        duck.closeSync();
+      }
+    });
+
+  corpus
+    .command('push')
+    .argument('<name>', 'corpus name')
+    .requiredOption('--to <s3>', 's3://bucket/prefix')
+    .option('--data <dir>', 'local data folder (default ./.met, or MET_DATA)')
+    .description('upload the valid shards a remote corpus lacks (verified first; unchanged ones are skipped)')
+    .action(async (name: string, opts: DataOpts & { to: string }) => {
+      const { parseLocation, S3CorpusStore } = await import('../datasets/s3');
+      const root = localOnly(opts, '--data must be a local folder; the remote is --to');
+      const duck = await openDuck();
+      try {
+        const r = await S3CorpusStore.at(await s3Client(), parseLocation(opts.to)).push(duck, root, name);
+        console.log(`pushed corpus ${name} to ${opts.to}: ${r.uploaded} uploaded, ${r.unchanged} already there`);
+      } finally {
+        duck.closeSync();
+      }
+    });
+
+  corpus
+    .command('pull')
+    .argument('<name>', 'corpus name')
+    .requiredOption('--from <s3>', 's3://bucket/prefix')
+    .option('--data <dir>', 'local data folder (default ./.met, or MET_DATA)')
+    .description('download a remote corpus\'s shards that are missing locally')
+    .action(async (name: string, opts: DataOpts & { from: string }) => {
+      const { parseLocation, S3CorpusStore } = await import('../datasets/s3');
+      const root = localOnly(opts, '--data must be a local folder; the remote is --from');
+      const duck = await openDuck();
+      try {
+        const r = await S3CorpusStore.at(await s3Client(), parseLocation(opts.from)).pull(duck, root, name);
+        console.log(`pulled corpus ${name} from ${opts.from}: ${r.downloaded} downloaded, ${r.unchanged} already here`);
+      } finally {
+        duck.closeSync();
+      }
+    });
+}
