@@ -20,6 +20,12 @@ import type { Column, ColumnType } from './tables';
  */
 const VECTOR_SIZE = duckdb.vector_size();
 
+/** Sets a string element. The plain C call stops at a NUL character, so strings holding one go by length. */
+function assignString(vector: duckdb.Vector, index: number, value: string): void {
+  if (value.includes('\u0000')) duckdb.vector_assign_string_element_len(vector, index, Buffer.from(value, 'utf8'));
+  else duckdb.vector_assign_string_element(vector, index, value);
+}
+
 class RowError extends MetError {
   constructor(row: number, path: string, message: string) {
     super(ErrorTypes.BadInput, `row ${row}: ${path} ${message}`);
@@ -55,7 +61,7 @@ function fillScalar(vector: duckdb.Vector, column: Column, type: Exclude<ColumnT
       const first = get(0);
       let constant = topLevel && typeof first === 'string';
       for (let i = 1; constant && i < n; i++) constant = get(i) === first;
-      if (constant) {
+      if (constant && !(first as string).includes('\u0000')) {
         duckdb.vector_reference_value(vector, duckdb.create_varchar(first as string));
         return;
       }
@@ -63,7 +69,7 @@ function fillScalar(vector: duckdb.Vector, column: Column, type: Exclude<ColumnT
         const v = get(i);
         if (checkNull(v, column, base + i, path)) nulls[i] = 1;
         else if (typeof v !== 'string') throw new RowError(base + i, path, `must be a string, got ${typeof v}`);
-        else duckdb.vector_assign_string_element(vector, i, v);
+        else assignString(vector, i, v);
       }
       break;
     }
@@ -137,7 +143,7 @@ function fillList(vector: duckdb.Vector, column: Column, of: 'int32' | 'float32'
       if (nulls[i]) continue;
       for (const s of get(i) as unknown[]) {
         if (typeof s !== 'string') throw new RowError(base + i, path, 'must be an array of strings');
-        duckdb.vector_assign_string_element(child, k++, s);
+        assignString(child, k++, s);
       }
     }
   } else if (total > 0) {
