@@ -103,6 +103,9 @@ function partitionOf(kind: ShardKind, target: ShardTarget, rows: readonly Record
         throw new MetError(ErrorTypes.BadInput, `row ${i}: ${f} is '${String(rows[i][f])}' but the shard is for ${f} '${partition[f]}': one shard holds one partition`);
       }
     }
+    if ('unitId' in rows[i] && rows[i].unitId !== target.unitId) {
+      throw new MetError(ErrorTypes.BadInput, `row ${i}: unitId is '${String(rows[i].unitId)}' but the shard is for unit '${target.unitId}'`);
+    }
     if ('corpus' in rows[i] && rows[i].corpus !== target.corpus) {
       throw new MetError(ErrorTypes.BadInput, `row ${i}: corpus is '${String(rows[i].corpus)}' but the shard is written to corpus '${target.corpus}'`);
     }
