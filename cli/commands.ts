@@ -3,6 +3,7 @@ import { register as collect } from './collect';
 import { register as corpus } from './corpus';
 import { register as serve } from './serve';
 import { register as server } from './server';
+import { register as stat } from './stat';
 import { register as up } from './up';
 import { register as worker } from './worker';
 
@@ -14,6 +15,7 @@ export const commands: RegisterCommand[] = [
   corpus,
   serve,
   server,
+  stat,
   up,
   worker,
 ];
