@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as collect } from './collect';
 import { register as corpus } from './corpus';
+import { register as demo } from './demo';
 import { register as serve } from './serve';
 import { register as server } from './server';
 import { register as stat } from './stat';
@@ -13,6 +14,7 @@ export type RegisterCommand = (program: Command) => void;
 export const commands: RegisterCommand[] = [
   collect,
   corpus,
+  demo,
   serve,
   server,
   stat,

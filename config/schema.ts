@@ -48,11 +48,11 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   };
   const anyTls = Object.values(tlsEnv).some(Boolean) || env.TEMPORAL_TLS === '1';
   return MetConfig.parse({
-    dataDir: resolve(flags.data ?? env.MET_DATA ?? '.met'),
+    dataDir: resolve(flags.data || env.MET_DATA || '.met'),
     temporal: {
-      address: flags.address ?? env.TEMPORAL_ADDRESS ?? undefined,
-      namespace: flags.namespace ?? env.TEMPORAL_NAMESPACE ?? undefined,
-      embeddedPort: flags.port ?? env.MET_TEMPORAL_PORT ?? undefined,
+      address: flags.address || env.TEMPORAL_ADDRESS || undefined,
+      namespace: flags.namespace || env.TEMPORAL_NAMESPACE || undefined,
+      embeddedPort: flags.port || env.MET_TEMPORAL_PORT || undefined,
       tls: anyTls ? tlsEnv : undefined,
       apiKey: env.TEMPORAL_API_KEY || undefined,
     },

@@ -2,6 +2,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { createCollectActivities } from '../activities/collect';
 import { createScoringPlanActivities } from '../activities/logprobs';
 import { createSystemActivities } from '../activities/system';
+import { createTestActivities } from '../activities/tests';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
 import type { WorkerPlan } from './run';
 
@@ -18,6 +19,7 @@ export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; tas
       ...createSystemActivities({ queues: [taskQueue] }),
       ...createCollectActivities({ duck: deps.duck, dataDir: deps.dataDir }),
       ...createScoringPlanActivities({ duck: deps.duck, dataDir: deps.dataDir }),
+      ...createTestActivities({ duck: deps.duck, dataDir: deps.dataDir }),
     },
   };
 }

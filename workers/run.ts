@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions, type LogLevel } from '@temporalio/worker';
 import type { MetConfig } from '../config/schema';
 import { connectWorker } from '../temporal/connect';
 import { workflowBundle } from './bundle';
@@ -16,12 +16,31 @@ export interface WorkerPlan {
   options?: Partial<Omit<WorkerOptions, 'connection' | 'taskQueue' | 'activities' | 'namespace'>>;
 }
 
+let runtimeInstalled = false;
+/** SDK logs at WARN by default (MET_LOG_LEVEL=INFO|DEBUG for more); must run before the first connection. */
+export function installRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    const level = (process.env.MET_LOG_LEVEL as LogLevel | undefined) ?? 'WARN';
+    // Activity-only workers (providers, models) are expected to poll no workflows: drop that warning.
+    const logger = new DefaultLogger(level, (entry) => {
+      if (entry.message.startsWith('No workflows registered')) return;
+      process.stderr.write(`${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${entry.meta ? ` ${JSON.stringify(entry.meta)}` : ''}\n`);
+    });
+    Runtime.install({ logger });
+  } catch {
+    // A runtime exists already (tests install their own); keep it.
+  }
+}
+
 export async function runWorkers(
   config: MetConfig,
   plans: WorkerPlan[],
   signal: AbortSignal,
   log: (line: string) => void = () => {},
 ): Promise<void> {
+  installRuntime();
   const connection: NativeConnection = await connectWorker(config);
   try {
     const bundle = plans.some((p) => p.workflows) ? await workflowBundle() : undefined;

@@ -2,3 +2,4 @@
 export { systemCheck } from './systemCheck';
 export { collectCorpus } from './collectCorpus';
 export { scoreCorpus } from './scoreCorpus';
+export { runTest } from './runTest';

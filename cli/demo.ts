@@ -1,0 +1,24 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config/schema';
+
+/** `met demo`: the main job end to end on the embedded default (see client/demo.ts). */
+export function register(program: Command): void {
+  program
+    .command('demo')
+    .description('answer "which model is this endpoint serving?" end to end: serve endpoints, collect, test, report')
+    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
+    .option('--port <port>', 'embedded Temporal gRPC port (default 7233)')
+    .option('--prompts <n>', 'prompts from the shipped demo set', (v) => parseInt(v, 10), 40)
+    .option('--samples <n>', 'samples per prompt per endpoint', (v) => parseInt(v, 10), 20)
+    .option('--b <n>', 'permutations behind each p-value', (v) => parseInt(v, 10), 1000)
+    .option('--headless', 'no Temporal web UI')
+    .option('--keep-up', 'leave the embedded Temporal server running afterwards')
+    .option('--json', 'print the results as JSON at the end')
+    .action(async (opts: { data?: string; port?: string; prompts: number; samples: number; b: number; headless?: boolean; keepUp?: boolean; json?: boolean }) => {
+      const { runDemo } = await import('../client/demo');
+      const config = loadConfig({ data: opts.data, port: opts.port });
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      const result = await runDemo({ config, samplesPerPrompt: opts.samples, prompts: opts.prompts, b: opts.b, headless: opts.headless, keepUp: opts.keepUp, out: opts.json ? process.stderr : process.stdout, log });
+      if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    });
+}

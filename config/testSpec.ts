@@ -1,0 +1,40 @@
+import { z } from 'zod';
+
+/** A corpus slice as a test's sample: one model/source of a corpus, optionally subsampled. Pure (workflows import it). */
+export const Selector = z
+  .object({
+    corpus: z.string().min(1),
+    model: z.string().min(1),
+    source: z.string().min(1),
+    samplesPerPrompt: z.number().int().positive().optional(),
+    seed: z.number().int().nonnegative().default(0),
+  })
+  .strict();
+export type Selector = z.infer<typeof Selector>;
+
+export const TestSpec = z
+  .object({
+    testId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/),
+    x: Selector,
+    y: Selector,
+    stat: z.enum(['mmd_hamming', 'mmd_kspectrum', 'mmd_all_subsequences', 'two_sample_L1', 'two_sample_L2', 'two_sample_chi_squared']).default('mmd_hamming'),
+    pvalue: z.enum(['permutation', 'bootstrap']).default('permutation'),
+    /** The stored reference the bootstrap draws null samples from (default: X's source, all its rows). */
+    reference: Selector.optional(),
+    b: z.number().int().positive().default(1000),
+    alpha: z.number().gt(0).lt(1).default(0.05),
+    seed: z.number().int().nonnegative().default(0),
+    L: z.number().int().positive().default(1000),
+    unit: z.enum(['char', 'token']).default('char'),
+    k: z.number().int().positive().default(5),
+    cumulative: z.boolean().default(true),
+  })
+  .strict();
+export type TestSpec = z.infer<typeof TestSpec>;
+
+/** `corpus:model/source[@n]` -> Selector (the CLI's compact form). */
+export function parseSelector(text: string, seed = 0): Selector {
+  const m = /^([^:]+):([^/]+)\/([^@]+)(?:@(\d+))?$/.exec(text);
+  if (!m) throw new Error(`selector '${text}' must look like CORPUS:MODEL/SOURCE or CORPUS:MODEL/SOURCE@SAMPLES_PER_PROMPT`);
+  return Selector.parse({ corpus: m[1], model: m[2], source: m[3], samplesPerPrompt: m[4] ? Number(m[4]) : undefined, seed });
+}
