@@ -5,6 +5,7 @@ import { register as demo } from './demo';
 import { register as serve } from './serve';
 import { register as server } from './server';
 import { register as stat } from './stat';
+import { register as testCommand } from './test';
 import { register as up } from './up';
 import { register as worker } from './worker';
 
@@ -18,6 +19,7 @@ export const commands: RegisterCommand[] = [
   serve,
   server,
   stat,
+  testCommand,
   up,
   worker,
 ];
