@@ -60,6 +60,8 @@ function plan(rows: number): ShardPlan[] {
 const rowsOf = (p: ShardPlan) => syntheticSamples({ corpus: 'bench', unitId: p.unitId, model: p.model, source: p.source, firstPrompt: p.firstPrompt, prompts: p.prompts, samplesPerPrompt: SAMPLES_PER_PROMPT, seed: p.seed });
 const rssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 const now = () => performance.now() / 1000;
+/** CPU seconds of this process (JS and DuckDB's threads): steadier than wall time on a shared machine. */
+const cpuSeconds = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
 
 /** Child process: the floor. Same rows into one table, then plain COPYs. Prints JSON. */
 async function floor(rows: number, dir: string): Promise<void> {
@@ -77,12 +79,14 @@ async function floor(rows: number, dir: string): Promise<void> {
       ingest += now() - t0;
     }
     let t0 = now();
+    const cpu0 = process.cpuUsage();
     await c.run(`COPY t TO '${join(dir, 'floor.parquet')}' (FORMAT parquet, COMPRESSION zstd)`);
     const copySingle = now() - t0;
+    const copyCpu = cpuSeconds(process.cpuUsage(cpu0));
     t0 = now();
     await c.run(`COPY t TO '${join(dir, 'floor-hive')}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (model, source))`);
     const copyPartitioned = now() - t0;
-    return { ingest, copySingle, copyPartitioned };
+    return { ingest, copySingle, copyPartitioned, copyCpu };
   });
   duck.closeSync();
   process.stdout.write(JSON.stringify({ ...result, peakRssMb: rssMb() }));
@@ -100,7 +104,7 @@ async function main(): Promise<void> {
     // Floor first, in a child process.
     const child = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT, 'bench', 'corpus', 'corpus.ts'), '--floor', String(rows), work], { cwd: PROJECT, encoding: 'utf8', maxBuffer: 1 << 20 });
     if (child.status !== 0) throw new Error(`floor child failed: ${child.stderr}`);
-    const fl = JSON.parse(child.stdout) as { ingest: number; copySingle: number; copyPartitioned: number; peakRssMb: number };
+    const fl = JSON.parse(child.stdout) as { ingest: number; copySingle: number; copyPartitioned: number; copyCpu: number; peakRssMb: number };
     rmSync(join(work, 'floor.parquet'), { force: true });
     rmSync(join(work, 'floor-hive'), { recursive: true, force: true });
 
@@ -110,19 +114,22 @@ async function main(): Promise<void> {
     const writeAll = async (corpus: string, concurrency: number) => {
       let seconds = 0;
       let bytes = 0;
+      let cpu = 0;
       const shards = plan(rows);
       for (let i = 0; i < shards.length; i += concurrency) {
         const batch = shards.slice(i, i + concurrency).map((p) => ({ p, rows: rowsOf(p).map((r) => ({ ...r, corpus })) }));
         const t0 = now();
+        const cpu0 = process.cpuUsage();
         const written = await Promise.all(batch.map(({ p, rows: shardRows }) => writeShard(duck, root, { corpus, kind: 'samples', unitId: p.unitId }, shardRows)));
         seconds += now() - t0;
+        cpu += cpuSeconds(process.cpuUsage(cpu0));
         bytes += written.reduce((a, w) => a + w.bytes, 0);
       }
-      return { seconds, bytes };
+      return { seconds, bytes, cpu };
     };
     const sequential = await writeAll('bench-seq', 1);
     rmSync(join(root, 'corpus', 'bench-seq'), { recursive: true, force: true });
-    const { seconds: write, bytes: writeBytes } = await writeAll('bench', 2);
+    const { seconds: write, bytes: writeBytes, cpu: writeCpu } = await writeAll('bench', 2);
     const writeSequential = sequential.seconds;
 
     let t0 = now();
@@ -152,6 +159,10 @@ async function main(): Promise<void> {
       floorCopySec: fl.copySingle,
       floorCopyPartitionedSec: fl.copyPartitioned,
       floorPeakRssMb: fl.peakRssMb,
+      floorCopyCpuSec: fl.copyCpu,
+      writeCpuSec: writeCpu,
+      writeSequentialCpuSec: sequential.cpu,
+      writeCpuRatioVsCopy: writeCpu / fl.copyCpu,
       writeSec: write,
       writeSequentialSec: writeSequential,
       writeRatioVsCopy: write / fl.copySingle,
@@ -172,10 +183,10 @@ async function main(): Promise<void> {
     const f = (x: number) => x.toFixed(2);
     const table: [string, string, string][] = [
       ['floor: append rows into one DuckDB table', `${f(fl.ingest)} s`, ''],
-      ['floor: plain COPY to one ZSTD Parquet file', `${f(fl.copySingle)} s`, '1.00x (baseline)'],
+      ['floor: plain COPY to one ZSTD Parquet file', `${f(fl.copySingle)} s`, `1.00x (baseline); ${f(fl.copyCpu)} CPU-s`],
       ['floor: COPY ... PARTITION_BY (model, source)', `${f(fl.copyPartitioned)} s`, `${f(fl.copyPartitioned / fl.copySingle)}x`],
-      ['met writeShard x100, one at a time (validated, checksum, fsync, rename)', `${f(writeSequential)} s`, `${f(writeSequential / fl.copySingle)}x copy, ${f(writeSequential / (fl.ingest + fl.copySingle))}x ingest+copy`],
-      ['met writeShard x100, two at a time', `${f(write)} s`, `${f(write / fl.copySingle)}x copy, ${f(write / (fl.ingest + fl.copySingle))}x ingest+copy`],
+      ['met writeShard x100, one at a time (validated, checksum, fsync, rename)', `${f(writeSequential)} s`, `${f(writeSequential / fl.copySingle)}x copy, ${f(writeSequential / (fl.ingest + fl.copySingle))}x ingest+copy; ${f(sequential.cpu)} CPU-s`],
+      ['met writeShard x100, two at a time', `${f(write)} s`, `${f(write / fl.copySingle)}x copy, ${f(write / (fl.ingest + fl.copySingle))}x ingest+copy; ${f(writeCpu)} CPU-s = ${f(writeCpu / fl.copyCpu)}x`],
       [`slice (1 model, 1 source: ${slice.sample.prompts.length} rows) -> EncodedSample char L=1000`, `${f(sliceChar)} s`, 'target < 3 s'],
       ['same slice, token ids L=50', `${f(sliceToken)} s`, ''],
       [`same slice, 10 samples per prompt (seeded): ${sub.sample.prompts.length} rows`, `${f(sliceSub)} s`, ''],
