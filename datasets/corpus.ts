@@ -4,7 +4,7 @@ import { dirname, join, relative } from 'node:path';
 import { LIST, listValue, VARCHAR, type DuckDBConnection, type DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError } from '../common/errors';
 import { quotedIdentifier, quotedString, withConnection } from './duck';
-import { corpusDir, isCompactedShardFile, isShardFile, listCorpora, listPartitionDirs, listShards, listTempFiles, type Partition, type ShardFile } from './paths';
+import { corpusDir, isShardFile, listCorpora, listPartitionDirs, listShards, listTempFiles, type Partition, type ShardFile } from './paths';
 import { commitFile, copyToParquet, firstLine, fsyncPath, quarantine, rowGroupRows, SchemaVersionError, shardStatus, tempPath } from './shards';
 import { addChecksums, datasetColumns, PARTITION_FIELDS, ROW_KEYS, SHARD_KINDS, type ShardKind } from './tables';
 import { createCorpusViews, hiveTypesSql } from './views';

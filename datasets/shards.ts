@@ -183,11 +183,13 @@ export async function writeShard(
   const path = shardPath(root, corpus, kind, partition, unitId);
   const dir = dirname(path);
 
-  if (existsSync(path)) {
-    const status = await shardStatus(duck, path, kind, false);
-    if (status.state === 'valid') return { path, rows: status.rows, checksum: status.checksum, bytes: statSync(path).size, alreadyDone: true };
-    quarantine(root, corpus, path);
+  // Done already, in its own file or in a compacted one: keep it (a retry must not duplicate it).
+  const existing = await shardStatus(duck, path, kind, false);
+  if (existing.state === 'valid') {
+    const at = existing.compactedInto ?? path;
+    return { path: at, rows: existing.rows, checksum: existing.checksum, bytes: statSync(at).size, alreadyDone: true };
   }
+  if (existing.state === 'corrupt') quarantine(root, corpus, path);
 
   mkdirSync(dir, { recursive: true });
   const temp = tempPath(dir, `part-${encodePathValue(unitId)}`);
@@ -274,7 +276,7 @@ export type ShardStatus =
 export async function shardStatus(duck: DuckDBInstance, path: string, kind: ShardKind, deep = true): Promise<ShardStatus> {
   if (!existsSync(path)) {
     const unit = unitOfFileName(basename(path));
-    return unit === undefined ? { state: 'missing' } : compactedUnitStatus(duck, dirname(path), kind, unit, deep);
+    return unit === undefined ? { state: 'missing' } : compactedUnitStatus(duck, dirname(path), kind, unit);
   }
   try {
     return await withConnection(duck, (c) => checkShard(c, path, kind, deep));
@@ -317,12 +319,16 @@ function unitOfFileName(name: string): string | undefined {
   }
 }
 
-async function compactedUnitStatus(duck: DuckDBInstance, dir: string, kind: ShardKind, unit: string, deep: boolean): Promise<ShardStatus> {
+/**
+ * A unit merged into a compacted shard. Only footers are read here (the merged file was verified
+ * row by row when it was made, and `verify` re-checks it); resume asks this for every unit.
+ */
+async function compactedUnitStatus(duck: DuckDBInstance, dir: string, kind: ShardKind, unit: string): Promise<ShardStatus> {
   if (!existsSync(dir)) return { state: 'missing' };
   const compacted = readdirSync(dir).filter(isCompactedShardFile).sort();
   for (const name of compacted) {
     const path = join(dir, name);
-    const status = await shardStatus(duck, path, kind, deep);
+    const status = await shardStatus(duck, path, kind, false);
     if (status.state === 'valid' && status.meta.units[unit] !== undefined) {
       return { ...status, rows: status.meta.units[unit], compactedInto: path };
     }

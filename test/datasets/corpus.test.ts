@@ -79,6 +79,11 @@ describe('corpus verify, stats, compact, export', () => {
       }
     }
     assert.equal((await verifyCorpus(ctx.duck, ctx.root, CORPUS)).ok, true);
+    // A retried write of a compacted unit is a no-op, not a duplicate.
+    const retry = await writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'a-1' }, rows.filter((r) => r.unitId === 'a-1'));
+    assert.equal(retry.alreadyDone, true);
+    assert.match(retry.path, /part-compact-/);
+    assert.equal(listShards(ctx.root, CORPUS, 'samples').length, 2);
     // A unit collected after compaction is compacted together with the earlier compacted shard.
     const late = syntheticSamples({ corpus: CORPUS, unitId: 'a-3', model: 'a', source: 'fp16', prompts: 4, firstPrompt: 12, samplesPerPrompt: 5, seed: 50 });
     await writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'a-3' }, late);
