@@ -1,6 +1,7 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { createCollectActivities } from '../activities/collect';
 import { createScoringPlanActivities } from '../activities/logprobs';
+import { createPowerActivities } from '../activities/power';
 import { createSystemActivities } from '../activities/system';
 import { createTestActivities } from '../activities/tests';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
@@ -20,6 +21,7 @@ export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; tas
       ...createCollectActivities({ duck: deps.duck, dataDir: deps.dataDir }),
       ...createScoringPlanActivities({ duck: deps.duck, dataDir: deps.dataDir }),
       ...createTestActivities({ duck: deps.duck, dataDir: deps.dataDir }),
+      ...createPowerActivities({ duck: deps.duck, dataDir: deps.dataDir }),
     },
   };
 }

@@ -3,3 +3,4 @@ export { systemCheck } from './systemCheck';
 export { collectCorpus } from './collectCorpus';
 export { scoreCorpus } from './scoreCorpus';
 export { runTest } from './runTest';
+export { powerSimulation } from './powerSimulation';

@@ -120,3 +120,19 @@ test('clear errors instead of NaN and false rejections', () => {
   assert.throws(() => statistic('mmd_hamming', encodeChars([], [], 4), y), /X is empty/);
   assert.throws(() => statistic('mmd_hamming', encodeChars([0, 0], ['a', 'b'], 4), encodeChars([0, 0], ['a', 'b'], 5)), /same L/);
 });
+
+test('power: a shifted alternative is detected more often with more samples; the null cell stays near alpha', async () => {
+  const { simulateNulls, simulatePowerCell } = await import('../../stats/power');
+  const rng = new Rng(12);
+  const reference = draw(rng, 5, 80);
+  const alternative = draw(rng, 5, 80, 0.2);
+  const cell = (n: number, alt: typeof alternative | undefined) =>
+    simulatePowerCell('mmd_hamming', reference, alt, simulateNulls('mmd_hamming', reference, n, { b: 200, seed: 1 }), { n, sims: 60, alpha: 0.05, seed: 2 });
+  const small = cell(10, alternative);
+  const large = cell(80, alternative);
+  const nullCell = cell(80, undefined);
+  assert.ok(large.power > small.power, `power ${small.power} -> ${large.power}`);
+  assert.ok(large.power >= 0.8, `power at n = 80: ${large.power}`);
+  assert.ok(nullCell.power <= 0.15, `type-I error ${nullCell.power}`);
+  assert.deepEqual(cell(80, alternative).pvalues, large.pvalues, 'same seed, same cell');
+});

@@ -1,0 +1,62 @@
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { canonicalJson, hashHex } from '../common/hash';
+import type { PowerSpec } from '../config/powerSpec';
+import { kindDir, quotedString, withConnection } from '../datasets';
+import { writeReport } from '../report/html';
+import type { PowerSectionInput } from '../report/schemas';
+import type { PowerInput } from '../workflows/powerSimulation';
+import { newRunRecord, type RunRecord, saveRunRecord, startOrAttach } from './runs';
+
+/** Launches (or attaches to) a power grid; recorded for `met resume` and `met report`. */
+export async function launchPower(client: Client, dataDir: string, spec: PowerSpec): Promise<{ record: RunRecord; attached: boolean }> {
+  const { runId: explicit, ...rest } = spec;
+  const runId = explicit ?? `power-${spec.corpus}-${hashHex(canonicalJson(rest)).slice(0, 10)}`;
+  const input: PowerInput = { spec, runId };
+  const record = newRunRecord('powerSimulation', runId, input, { corpus: spec.corpus });
+  saveRunRecord(dataDir, record);
+  return { record, attached: (await startOrAttach(client, record)).attached };
+}
+
+/** The power section of a run's report, from its cell shards. */
+export async function powerSection(duck: DuckDBInstance, dataDir: string, input: PowerInput): Promise<PowerSectionInput> {
+  const glob = join(kindDir(dataDir, input.spec.corpus, 'power'), 'part-*.parquet');
+  const rows = await withConnection(duck, async (c) =>
+    (
+      await c.runAndReadAll(
+        `SELECT reference, alternative, statistic, n_per_prompt, m, sims, rejections, subset_draw, is_null FROM read_parquet(${quotedString(glob)}) WHERE run_id = $1 ORDER BY cell_id`,
+        [input.runId],
+      )
+    ).getRowObjects(),
+  );
+  return {
+    kind: 'power',
+    alpha: input.spec.alpha,
+    unit: input.spec.unit,
+    L: input.spec.L,
+    b: input.spec.b,
+    cells: rows.map((r) => ({
+      reference: String(r.reference),
+      alternative: String(r.alternative),
+      statistic: String(r.statistic),
+      nPerPrompt: Number(r.n_per_prompt),
+      m: Number(r.m),
+      sims: Number(r.sims),
+      rejections: Number(r.rejections),
+      subsetDraw: Number(r.subset_draw),
+      isNull: Boolean(r.is_null),
+    })),
+  };
+}
+
+export async function writePowerReport(duck: DuckDBInstance, dataDir: string, record: RunRecord, uiUrl?: string) {
+  const input = record.input as PowerInput;
+  const section = await powerSection(duck, dataDir, input);
+  const report = await writeReport(join(dataDir, 'reports', record.runId), {
+    title: `Power simulation ${record.runId}`,
+    meta: { runId: record.runId, createdAt: new Date().toISOString(), seeds: { grid: input.spec.seed }, spec: input.spec, temporalUiUrl: uiUrl },
+    sections: [section],
+  });
+  return { report, section };
+}

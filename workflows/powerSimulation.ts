@@ -1,0 +1,61 @@
+import { defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { CellSummary, PowerActivities } from '../activities/power';
+import { NON_RETRYABLE_TYPES } from '../common/errors';
+import type { PowerSpec } from '../config/powerSpec';
+
+/**
+ * powerSimulation: a grid (statistic x alternative x samples per prompt x prompt subset) of power
+ * cells. Null statistics are computed once per (subset, n, statistic), then the cells fan out over
+ * the CPU workers through a sliding window. Each cell is a shard written once, so a rerun
+ * (`met resume`) only computes the cells that are missing, with the same seeds.
+ */
+const acts = proxyActivities<PowerActivities>({
+  startToCloseTimeout: '1h',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+});
+
+export interface PowerInput {
+  spec: PowerSpec;
+  runId: string;
+}
+
+export interface PowerProgress {
+  stages: { name: string; done: number; total: number; unit?: string }[];
+}
+
+export const powerProgressQuery = defineQuery<PowerProgress>('progress');
+
+export async function powerSimulation({ spec, runId }: PowerInput): Promise<CellSummary[]> {
+  const progress: PowerProgress = {
+    stages: [
+      { name: 'null distributions', done: 0, total: 0, unit: 'nulls' },
+      { name: 'power cells', done: 0, total: 0, unit: 'cells' },
+    ],
+  };
+  setHandler(powerProgressQuery, () => progress);
+  const plan = await acts.planPowerGrid({ spec, runId });
+  progress.stages[0].total = plan.nullKeys.length;
+  progress.stages[1].total = plan.cells.length;
+
+  async function window<T, R>(items: T[], run: (item: T) => Promise<R>, onDone: () => void): Promise<R[]> {
+    const results: R[] = new Array(items.length);
+    let next = 0;
+    const lane = async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await run(items[i]);
+        onDone();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(spec.window, items.length) }, lane));
+    return results;
+  }
+
+  await window(plan.nullKeys, (key) => acts.computeNulls({ spec, runId, key, subset: plan.subsets[key.draw] }), () => progress.stages[0].done++);
+  const keys = new Map(plan.nullKeys.map((k) => [k.id, k]));
+  return window(
+    plan.cells,
+    (cell) => acts.runPowerCell({ spec, runId, cell, subset: plan.subsets[cell.draw], nullKey: keys.get(cell.nullKey)! }),
+    () => progress.stages[1].done++,
+  );
+}
