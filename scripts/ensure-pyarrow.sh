@@ -17,7 +17,7 @@ install() { # target spec stamp
     return
   fi
   rm -rf "$target"
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-input --target "$target" "$spec"
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-input --target "$target" "$spec"
   echo "$spec" >"$stamp"
   echo "$spec: installed into $target"
 }
