@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { register as collect } from './collect';
 import { register as corpus } from './corpus';
 import { register as demo } from './demo';
+import { register as models } from './models';
 import { register as power } from './power';
 import { register as serve } from './serve';
 import { register as server } from './server';
@@ -17,6 +18,7 @@ export const commands: RegisterCommand[] = [
   collect,
   corpus,
   demo,
+  models,
   power,
   serve,
   server,

@@ -1,0 +1,204 @@
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
+import { Rng } from '../stats/rng';
+import type { GenerateRequest, GeneratedCompletion, Precision, ScoredCompletion, TextBackend } from './backend';
+
+/**
+ * The in-process llama.cpp backend (node-llama-cpp's prebuilt binaries: CPU here, CUDA where a GPU
+ * is). One model load per process, one context sequence used by one call at a time.
+ *
+ * Policies (documented because they change numbers):
+ * - Tokens: [BOS] + tokenize(prompt) + tokenize(completion). Prompt and completion are tokenized
+ *   separately, so a completion's tokens never depend on the prompt's last characters.
+ * - Logprobs are the full-vocabulary log-softmax of the raw logits (no temperature, no top-p),
+ *   computed in float64 from llama.cpp's logits: logit - max - log(sum exp(logit - max)).
+ * - Sampling is met's own over those logits (temperature, then top-p), with met's seeded RNG, so a
+ *   sample is reproducible from its seed and its reported logprobs equal what scoring returns.
+ * - The first completion token is predicted from the last prompt token (or BOS for an empty
+ *   prompt); every completion token is scored, including the first.
+ */
+export interface LlamaBackendOptions {
+  path: string;
+  precision: Precision;
+  /** Model name in the corpus (default: from the file name, e.g. tiny). */
+  model?: string;
+  /** Use the GPU build (CUDA) when one is present. */
+  gpu?: boolean;
+  contextSize?: number;
+  /** CPU threads of the context (default 1; raise for real-size models). */
+  threads?: number;
+}
+
+interface NextLogits {
+  ids: Int32Array;
+  logits: Float64Array;
+}
+
+export class LlamaBackend implements TextBackend {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly model: string,
+    readonly precision: Precision,
+    private readonly llama: Llama,
+    private readonly llamaModel: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly sequence: LlamaContextSequence,
+  ) {}
+
+  static async load(options: LlamaBackendOptions): Promise<LlamaBackend> {
+    const { getLlama } = await import('node-llama-cpp');
+    const llama = await getLlama({ gpu: options.gpu ? 'auto' : false, build: 'never', logLevel: 'error' as never });
+    const llamaModel = await llama.loadModel({ modelPath: options.path });
+    // One thread: a tiny model gains nothing from more, and spinning threads collapse on a busy machine.
+    const context = await llamaModel.createContext({ contextSize: options.contextSize ?? 512, sequences: 1, threads: options.threads ?? 1 });
+    const name = options.model ?? (options.path.split('/').pop() ?? 'model').replace(/-(F32|F16|Q8_0|Q4_0)\.gguf$/i, '').replace(/\.gguf$/, '');
+    return new LlamaBackend(name, options.precision, llama, llamaModel, context, context.getSequence());
+  }
+
+  /** Runs calls one at a time on the sequence. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  tokenize(text: string): number[] {
+    return text.length ? (this.llamaModel.tokenize(text) as number[]) : [];
+  }
+
+  detokenize(ids: number[]): string {
+    return this.llamaModel.detokenize(ids as Token[]);
+  }
+
+  private get bos(): number {
+    return (this.llamaModel.tokens.bos ?? 1) as number;
+  }
+
+  private get eos(): number {
+    return (this.llamaModel.tokens.eos ?? 2) as number;
+  }
+
+  /** Evaluates tokens after clearing the sequence; returns the full next-token logits after each flagged index. */
+  private async evaluate(tokens: number[], want: (i: number) => boolean, append = false): Promise<Map<number, NextLogits>> {
+    if (!append) await this.sequence.clearHistory();
+    const input = tokens.map((t, i) => (want(i) ? ([t, { generateNext: { logits: true } }] as [Token, object]) : (t as Token)));
+    const out = await this.sequence.controlledEvaluate(input as never);
+    const result = new Map<number, NextLogits>();
+    out.forEach((item, i) => {
+      const logits = item?.next?.logits;
+      if (!logits) return;
+      const ids = new Int32Array(logits.size);
+      const values = new Float64Array(logits.size);
+      let k = 0;
+      for (const [id, v] of logits) {
+        ids[k] = id as number;
+        values[k++] = v;
+      }
+      result.set(i, { ids, logits: values });
+    });
+    return result;
+  }
+
+  private static logSoftmaxOf(next: NextLogits, token: number): number {
+    let max = -Infinity;
+    for (const v of next.logits) max = Math.max(max, v);
+    let sum = 0;
+    let target = Number.NaN;
+    for (let i = 0; i < next.logits.length; i++) {
+      sum += Math.exp(next.logits[i] - max);
+      if (next.ids[i] === token) target = next.logits[i];
+    }
+    return target - max - Math.log(sum);
+  }
+
+  generate(request: GenerateRequest): Promise<GeneratedCompletion> {
+    return this.exclusive(async () => {
+      const rng = new Rng(request.seed);
+      const promptTokens = [this.bos, ...this.tokenize(request.prompt)];
+      let next = (await this.evaluate(promptTokens, (i) => i === promptTokens.length - 1)).get(promptTokens.length - 1)!;
+      const ids: number[] = [];
+      const logprobs: number[] = [];
+      let finish: 'stop' | 'length' = 'length';
+      let text = '';
+      for (let step = 0; step < request.maxTokens; step++) {
+        const token = sample(next, request.temperature, request.topP, rng);
+        if (token === this.eos) {
+          finish = 'stop';
+          break;
+        }
+        ids.push(token);
+        logprobs.push(LlamaBackend.logSoftmaxOf(next, token));
+        text = this.detokenize(ids);
+        const stop = request.stop?.find((s) => s && text.includes(s));
+        if (stop) {
+          text = text.slice(0, text.indexOf(stop));
+          finish = 'stop';
+          break;
+        }
+        if (step + 1 < request.maxTokens) next = (await this.evaluate([token], () => true, true)).get(0)!;
+      }
+      return { text, tokenIds: ids, tokenLogprobs: request.logprobs ? logprobs : null, finishReason: finish, promptTokens: promptTokens.length };
+    });
+  }
+
+  /** Teacher-forced logprobs of given completion tokens after a prompt. */
+  scoreTokens(prompt: string, completionIds: number[]): Promise<number[]> {
+    return this.exclusive(async () => {
+      const promptTokens = [this.bos, ...this.tokenize(prompt)];
+      const all = [...promptTokens, ...completionIds];
+      const start = promptTokens.length - 1;
+      const nexts = await this.evaluate(all.slice(0, -1), (i) => i >= start);
+      return completionIds.map((t, k) => LlamaBackend.logSoftmaxOf(nexts.get(start + k)!, t));
+    });
+  }
+
+  async score(prompt: string, completion: string): Promise<ScoredCompletion> {
+    const tokenIds = this.tokenize(completion);
+    const tokenLogprobs = tokenIds.length ? await this.scoreTokens(prompt, tokenIds) : [];
+    return { tokenIds, tokenTexts: tokenIds.map((t) => this.detokenize([t])), tokenLogprobs };
+  }
+
+  async close(): Promise<void> {
+    await this.context.dispose();
+    await this.llamaModel.dispose();
+    await this.llama.dispose();
+  }
+}
+
+/** Temperature then nucleus (top-p) sampling over raw logits, with met's seeded RNG. */
+function sample(next: NextLogits, temperature: number, topP: number, rng: Rng): number {
+  const n = next.logits.length;
+  if (temperature === 0) {
+    let best = 0;
+    for (let i = 1; i < n; i++) if (next.logits[i] > next.logits[best]) best = i;
+    return next.ids[best];
+  }
+  let max = -Infinity;
+  for (const v of next.logits) max = Math.max(max, v / temperature);
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => next.logits[b] - next.logits[a] || next.ids[a] - next.ids[b]);
+  const weights = order.map((i) => Math.exp(next.logits[i] / temperature - max));
+  const total = weights.reduce((a, b) => a + b, 0);
+  let keep = n;
+  if (topP < 1) {
+    let mass = 0;
+    for (let k = 0; k < n; k++) {
+      mass += weights[k] / total;
+      if (mass >= topP) {
+        keep = k + 1;
+        break;
+      }
+    }
+  }
+  let kept = 0;
+  for (let k = 0; k < keep; k++) kept += weights[k];
+  let u = rng.float() * kept;
+  for (let k = 0; k < keep; k++) {
+    u -= weights[k];
+    if (u <= 0) return next.ids[order[k]];
+  }
+  return next.ids[order[keep - 1]];
+}
+
+export function loadLlamaBackend(options: LlamaBackendOptions): Promise<LlamaBackend> {
+  return LlamaBackend.load(options);
+}
