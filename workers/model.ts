@@ -21,8 +21,8 @@ export function modelWorkerPlans(deps: { dataDir: string; duck: DuckDBInstance; 
     ...createLogprobActivities({ duck: deps.duck, dataDir: deps.dataDir, backend: deps.backend }),
   };
   const options = { maxConcurrentActivityTaskExecutions: deps.concurrentUnits ?? 1 };
-  return [
-    { taskQueue: modelTaskQueue(deps.backend.model, deps.backend.precision), activities, options },
-    { taskQueue: hostTaskQueue(hostname(), deps.gpu), activities, options },
-  ];
+  const plans: WorkerPlan[] = [{ taskQueue: modelTaskQueue(deps.backend.model, deps.backend.precision), activities, options }];
+  // The host queue names one device: only a GPU-pinned model owns it (CPU models share the host).
+  if (deps.gpu !== 'cpu') plans.push({ taskQueue: hostTaskQueue(hostname(), deps.gpu), activities, options });
+  return plans;
 }

@@ -3,8 +3,10 @@ import { readSpecFile } from '../config/load';
 import type { MetConfig } from '../config/schema';
 import { WorkerConfig, type ProviderWorkerSpec } from '../config/workers';
 import { ErrorTypes, MetError } from '../common/errors';
+import type { TextBackend } from '../models/backend';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
 import { cpuWorkerPlan } from './cpu';
+import { modelWorkerPlans } from './model';
 import { providerWorkerPlans } from './provider';
 import type { WorkerPlan } from './run';
 
@@ -37,5 +39,19 @@ export async function buildWorkerPlans(input: {
     plans.push(cpuWorkerPlan({ dataDir: input.config.dataDir, duck, taskQueue }));
   }
   if (providers.length) plans.push(...providerWorkerPlans({ dataDir: input.config.dataDir, duck, providers, env: input.env }));
-  return { plans, close: async () => duck.closeSync() };
+  // One model load per model: each is served on its (model, precision) queue and its host/GPU queue.
+  const backends: TextBackend[] = [];
+  for (const spec of workerConfig.models) {
+    const { loadLlamaBackend } = await import('../models/llama');
+    const backend = await loadLlamaBackend({ path: spec.path, precision: spec.precision, model: spec.name, gpu: spec.gpu !== 'cpu' });
+    backends.push(backend);
+    plans.push(...modelWorkerPlans({ dataDir: input.config.dataDir, duck, backend, gpu: spec.gpu, concurrentUnits: spec.concurrentUnits }));
+  }
+  return {
+    plans,
+    close: async () => {
+      for (const b of backends) await b.close();
+      duck.closeSync();
+    },
+  };
 }
