@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { formatVerdictTable } from '../cli/table';
+import { formatPowerTable, formatVerdictTable } from '../cli/table';
+import { powerTable } from '../report/tables';
+import { PowerSection } from '../report/schemas';
 import { followProgress } from '../cli/progress';
 import { toStages } from '../cli/watch';
 import { type MetConfig, isEmbedded } from '../config/schema';
@@ -11,23 +13,29 @@ import { createDuckDB } from '../datasets/duck';
 import type { TestResult } from '../report/schemas';
 import { writeReport } from '../report/html';
 import { startServe, type RunningServe } from '../serve/server';
-import { TextGeneratorBackend } from '../serve/textGenerator';
+import { existsSync } from 'node:fs';
+import { loadLlamaBackend } from '../models/llama';
+import { writeTinyModels } from '../models/tiny';
+import { PowerSpec } from '../config/powerSpec';
+import { launchPower, powerSection } from './power';
+import type { CellSummary } from '../activities/power';
 import { connectClient } from '../temporal/connect';
 import { startDevServer, stopDevServer } from '../temporal/devServer';
 import { buildWorkerPlans } from '../workers/plans';
 import { runWorkers } from '../workers/run';
 import type { TestOutcome } from '../activities/tests';
 import { launchCollection } from './collect';
-import { newRunRecord, saveRunRecord, startOrAttach } from './runs';
+import { newRunRecord, type RunRecord, saveRunRecord, startOrAttach } from './runs';
 
 /**
  * `met demo`: "which model is this endpoint serving?" answered end to end on the embedded default.
- * Three OpenAI-compatible endpoints run on loopback: the reference, an honest endpoint serving the
- * same model, and a dishonest one that claims the reference's name but serves a degraded model;
- * both of the latter inject 429s so retries show. met collects a corpus from all three through
- * Temporal, tests each endpoint against the reference (MMD-Hamming, permutation p-value), prints
- * the verdicts and writes the HTML report. Every step is a workflow with a deterministic id, so an
- * interrupted demo run again continues where it stopped.
+ * met makes its tiny GGUF model (F32, Q8_0, Q4_0) if missing and serves it through two
+ * OpenAI-compatible endpoints on loopback: endpoint-a honestly serves F32; endpoint-b claims to
+ * serve F32 but serves Q4_0. Both inject 429s so retries show. met collects a corpus from the local
+ * model at F32, Q8_0 and Q4_0 and from both endpoints, scores every completion under the F32
+ * reference, tests each endpoint against local F32 (MMD-Hamming, permutation p-value), runs a
+ * small power grid over the local precisions, prints the verdicts and writes the HTML report.
+ * Every step is a workflow with a deterministic id, so an interrupted demo continues where it stopped.
  */
 export interface DemoOptions {
   config: MetConfig;
@@ -47,7 +55,7 @@ export interface DemoResult {
   uiUrl?: string;
 }
 
-const REFERENCE = 'reference';
+const REFERENCE = 'fp32';
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { config, log } = options;
@@ -59,18 +67,31 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     if (state.uiPort) uiUrl = `http://${state.ip}:${state.uiPort}/namespaces/${state.namespace}/workflows`;
     log(`Temporal ${alreadyRunning ? 'already running' : 'started'} at ${state.ip}:${state.port}${uiUrl ? `; UI ${uiUrl}` : ''}`);
   }
-  // The "models": the deterministic generator, the degraded one sharpened towards frequent words.
-  const endpoints: { name: string; serve: RunningServe; honest: boolean }[] = [];
-  const start = async (name: string, skew: number, faults: object) =>
-    endpoints.push({ name, honest: skew === 0, serve: await startServe({ backend: new TextGeneratorBackend('demo-model', 'fp32', skew), claimModel: 'demo-model', faults, seed: endpoints.length + 1 }) });
-  await start(REFERENCE, 0, {});
-  await start('endpoint-a', 0, { fail429: 0.05, retryAfter: 0.1 });
-  await start('endpoint-b', 1, { fail429: 0.05, retryAfter: 0.1 });
+  const modelsDir = join(config.dataDir, 'models');
+  if (!existsSync(join(modelsDir, 'tiny-Q4_0.gguf'))) {
+    log(`Making the tiny GGUF models in ${modelsDir}`);
+    writeTinyModels(modelsDir);
+  }
+  const gguf = (type: string) => join(modelsDir, `tiny-${type}.gguf`);
+  // Two endpoints that both claim to serve tiny at F32; endpoint-b really serves Q4_0.
+  const endpoints: { name: string; serve: RunningServe; close: () => Promise<void> }[] = [];
+  for (const [name, type, precision] of [['endpoint-a', 'F32', 'fp32'], ['endpoint-b', 'Q4_0', 'nf4']] as const) {
+    const backend = await loadLlamaBackend({ path: gguf(type), precision, model: 'tiny' });
+    const serve = await startServe({ backend, claimModel: 'tiny-F32', faults: { fail429: 0.05, retryAfter: 0.1 }, seed: endpoints.length + 1 });
+    endpoints.push({ name, serve, close: () => backend.close() });
+  }
 
   const duck = await createDuckDB();
   const abort = new AbortController();
-  const providers = endpoints.map((e) => ({ name: `demo-${e.name}`, concurrentUnits: 4, timeoutMs: 10_000 }));
-  const { plans, close } = await buildWorkerPlans({ config, queues: ['met-cpu'], workerConfig: { providers, models: [] }, env: {} });
+  const providers = endpoints.map((e) => ({ name: `demo-${e.name}`, concurrentUnits: 2, timeoutMs: 30_000 }));
+  const localModels = (['fp32', 'int8', 'nf4'] as const).map((precision) => ({
+    name: 'tiny',
+    precision,
+    path: gguf({ fp32: 'F32', int8: 'Q8_0', nf4: 'Q4_0' }[precision]),
+    gpu: 'cpu' as const,
+    concurrentUnits: 1,
+  }));
+  const { plans, close } = await buildWorkerPlans({ config, queues: ['met-cpu'], workerConfig: { providers, models: localModels }, env: {} });
   const workers = runWorkers(config, plans, abort.signal, () => {});
   let client: Client | undefined;
   try {
@@ -78,16 +99,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const corpus = `demo-${options.prompts}x${options.samplesPerPrompt}`;
     const spec = parseRunSpec({
       corpus,
-      runId: `${corpus}-v1`,
+      runId: `${corpus}-v2`,
       prompts: { set: 'demo', limit: options.prompts },
       samplesPerPrompt: options.samplesPerPrompt,
-      sampling: { maxTokens: 16, temperature: 1 },
+      sampling: { maxTokens: 16, temperature: 1, logprobs: true },
       // The endpoints' ports change between runs; the run id does not, so a rerun resumes.
-      sources: endpoints.map((e) => ({ kind: 'provider', provider: `demo-${e.name}`, model: 'demo-model', source: e.name, baseURL: e.serve.url, concurrency: 16 })),
-      unitSize: 200,
+      sources: [
+        ...localModels.map((m) => ({ kind: 'local' as const, model: 'tiny', precision: m.precision })),
+        ...endpoints.map((e) => ({ kind: 'provider' as const, provider: `demo-${e.name}`, model: 'tiny', source: e.name, baseURL: e.serve.url, concurrency: 4 })),
+      ],
+      unitSize: 100,
       window: 2,
     });
-    log(`Collecting ${spec.samplesPerPrompt} samples x ${options.prompts} prompts from ${endpoints.length} endpoints (run ${spec.runId})`);
+    log(`Collecting ${spec.samplesPerPrompt} samples x ${options.prompts} prompts from local tiny F32/Q8_0/Q4_0 and ${endpoints.length} endpoints (run ${spec.runId})`);
     const { record } = await launchCollection(client, config.dataDir, spec);
     const handle = client.workflow.getHandle(record.workflowId);
     const done = handle.result();
@@ -95,29 +119,42 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await followProgress({ poll: async () => toStages('collectCorpus', await handle.query('progress').catch(() => undefined)), until: done, handleSigint: false });
     await done;
 
-    log(`Testing each endpoint against the reference (mmd_hamming, permutation p-value, b = ${options.b})`);
+    const run = async <T>(rec: RunRecord): Promise<T> => {
+      saveRunRecord(config.dataDir, rec);
+      await startOrAttach(client!, rec);
+      return (await client!.workflow.getHandle(rec.workflowId).result()) as T;
+    };
+
+    log('Scoring every completion under the F32 reference');
+    const scored = await run<{ rowsDone: number; tokens: number }>(
+      newRunRecord('scoreCorpus', `${corpus}-score-fp32`, { corpus, scorer: { model: 'tiny', precision: 'fp32' }, window: 2 }, { corpus }),
+    );
+    log(`  ${scored.rowsDone} completions scored`);
+
+    log(`Testing each endpoint against local F32 (mmd_hamming, permutation p-value, b = ${options.b})`);
     const results = await Promise.all(
-      endpoints
-        .filter((e) => e.name !== REFERENCE)
-        .map(async (e) => {
-          const test = TestSpec.parse({
-            testId: `${corpus}-${e.name}-vs-${REFERENCE}`,
-            x: { corpus, model: 'demo-model', source: REFERENCE },
-            y: { corpus, model: 'demo-model', source: e.name },
-            stat: 'mmd_hamming',
-            b: options.b,
-            seed: 1,
-            L: 200,
-          });
-          const rec = newRunRecord('runTest', test.testId, test, { corpus });
-          saveRunRecord(config.dataDir, rec);
-          await startOrAttach(client!, rec);
-          return (await client!.workflow.getHandle(rec.workflowId).result()) as TestOutcome;
-        }),
+      endpoints.map((e) =>
+        run<TestOutcome>(
+          newRunRecord(
+            'runTest',
+            `${corpus}-${e.name}-vs-${REFERENCE}`,
+            TestSpec.parse({
+              testId: `${corpus}-${e.name}-vs-${REFERENCE}`,
+              x: { corpus, model: 'tiny', source: REFERENCE },
+              y: { corpus, model: 'tiny', source: e.name },
+              stat: 'mmd_hamming',
+              b: options.b,
+              seed: 1,
+              L: 64,
+            }),
+            { corpus },
+          ),
+        ),
+      ),
     );
     const rows: TestResult[] = results.map((r, i) => ({
-      endpoint: endpoints[i + 1].name,
-      reference: REFERENCE,
+      endpoint: endpoints[i].name,
+      reference: 'F32',
       statistic: r.statistic,
       value: r.value,
       pValue: r.pvalue,
@@ -127,6 +164,22 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       n2: r.n2,
     }));
     (options.out ?? process.stdout).write(`\n${formatVerdictTable(rows)}\n`);
+
+    log('Power grid: how often does MMD-Hamming detect Q8_0 and Q4_0 against F32?');
+    const grid = PowerSpec.parse({
+      corpus,
+      runId: `${corpus}-power`,
+      reference: { model: 'tiny', source: REFERENCE },
+      alternatives: [{ model: 'tiny', source: 'int8' }, { model: 'tiny', source: 'nf4' }],
+      samplesPerPrompt: [1, 2, 4].filter((n) => n * 4 <= options.samplesPerPrompt),
+      promptSubsets: { size: Math.min(options.prompts, 8), draws: 1 },
+      sims: 50,
+      b: 200,
+      L: 64,
+    });
+    const power = await run<CellSummary[]>(newRunRecord('powerSimulation', grid.runId!, { spec: grid, runId: grid.runId! }, { corpus }));
+    const section = await powerSection(duck, config.dataDir, { spec: grid, runId: grid.runId! });
+    (options.out ?? process.stdout).write(`\n${formatPowerTable(powerTable(PowerSection.parse(section)))}\n`);
     const dir = join(config.dataDir, 'reports', corpus);
     mkdirSync(dir, { recursive: true });
     const report = await writeReport(dir, {
@@ -134,15 +187,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       meta: {
         runId: spec.runId!,
         createdAt: new Date().toISOString(),
-        seeds: { sampling: spec.sampling.seed, permutations: 1 },
+        seeds: { sampling: spec.sampling.seed, permutations: 1, grid: grid.seed },
         spec,
         temporalUiUrl: uiUrl,
         notes: [
-          'Endpoints are met serve instances on loopback. endpoint-b claims the reference model but serves a degraded one.',
-          'The demo models are met serve\'s deterministic text generator (the degraded one sharpened towards frequent words), not GGUF models.',
+          'Both endpoints are met serve instances on loopback claiming to serve tiny at F32; endpoint-b serves Q4_0 (GGUF Q4_0 is met\'s nearest analogue of nf4).',
+          `${scored.rowsDone} completions were scored under the F32 reference; ${power.length} power cells were simulated (the grid keeps n at most a quarter of each stored pool, since resampling a small pool inflates power).`,
         ],
       },
-      sections: [{ kind: 'test', results: rows.map((r, i) => ({ ...r, nullStatistics: undefined, ...(i >= 0 ? {} : {}) })) }],
+      sections: [{ kind: 'test', results: rows }, section],
     });
     log(`Report: ${report.htmlPath}`);
     if (uiUrl) log(`Temporal UI: ${uiUrl}`);
@@ -153,7 +206,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await close();
     await client?.connection.close();
     duck.closeSync();
-    for (const e of endpoints) await e.serve.close();
+    for (const e of endpoints) {
+      await e.serve.close();
+      await e.close();
+    }
     if (startedServer && !options.keepUp) await stopDevServer(config.dataDir);
   }
 }
