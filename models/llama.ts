@@ -28,10 +28,8 @@ export interface LlamaBackendOptions {
   threads?: number;
 }
 
-interface NextLogits {
-  ids: Int32Array;
-  logits: Float64Array;
-}
+/** Next-token logits by token id, highest first (as node-llama-cpp returns them). */
+type NextLogits = Map<number, number>;
 
 export class LlamaBackend implements TextBackend {
   private queue: Promise<unknown> = Promise.resolve();
@@ -78,7 +76,7 @@ export class LlamaBackend implements TextBackend {
     return (this.llamaModel.tokens.eos ?? 2) as number;
   }
 
-  /** Evaluates tokens after clearing the sequence; returns the full next-token logits after each flagged index. */
+  /** Evaluates tokens (after clearing the sequence unless appending); returns next-token logits at flagged indices. */
   private async evaluate(tokens: number[], want: (i: number) => boolean, append = false): Promise<Map<number, NextLogits>> {
     if (!append) await this.sequence.clearHistory();
     const input = tokens.map((t, i) => (want(i) ? ([t, { generateNext: { logits: true } }] as [Token, object]) : (t as Token)));
@@ -86,27 +84,20 @@ export class LlamaBackend implements TextBackend {
     const result = new Map<number, NextLogits>();
     out.forEach((item, i) => {
       const logits = item?.next?.logits;
-      if (!logits) return;
-      const ids = new Int32Array(logits.size);
-      const values = new Float64Array(logits.size);
-      let k = 0;
-      for (const [id, v] of logits) {
-        ids[k] = id as number;
-        values[k++] = v;
-      }
-      result.set(i, { ids, logits: values });
+      if (logits) result.set(i, logits as NextLogits);
     });
     return result;
   }
 
+  /** Full-vocabulary log-softmax of one token. llama.cpp's map is sorted by logit, highest first. */
   private static logSoftmaxOf(next: NextLogits, token: number): number {
-    let max = -Infinity;
-    for (const v of next.logits) max = Math.max(max, v);
+    let max = Number.NaN;
     let sum = 0;
     let target = Number.NaN;
-    for (let i = 0; i < next.logits.length; i++) {
-      sum += Math.exp(next.logits[i] - max);
-      if (next.ids[i] === token) target = next.logits[i];
+    for (const [id, v] of next) {
+      if (max !== max) max = v;
+      sum += Math.exp(v - max);
+      if (id === token) target = v;
     }
     return target - max - Math.log(sum);
   }
@@ -165,23 +156,22 @@ export class LlamaBackend implements TextBackend {
   }
 }
 
-/** Temperature then nucleus (top-p) sampling over raw logits, with met's seeded RNG. */
+/** Temperature then nucleus (top-p) sampling over raw logits (already sorted highest first), with met's seeded RNG. */
 function sample(next: NextLogits, temperature: number, topP: number, rng: Rng): number {
-  const n = next.logits.length;
-  if (temperature === 0) {
-    let best = 0;
-    for (let i = 1; i < n; i++) if (next.logits[i] > next.logits[best]) best = i;
-    return next.ids[best];
+  const ids: number[] = [];
+  const logits: number[] = [];
+  for (const [id, v] of next) {
+    ids.push(id);
+    logits.push(v);
   }
-  let max = -Infinity;
-  for (const v of next.logits) max = Math.max(max, v / temperature);
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => next.logits[b] - next.logits[a] || next.ids[a] - next.ids[b]);
-  const weights = order.map((i) => Math.exp(next.logits[i] / temperature - max));
+  if (temperature === 0) return ids[0];
+  const max = logits[0] / temperature;
+  const weights = logits.map((v) => Math.exp(v / temperature - max));
   const total = weights.reduce((a, b) => a + b, 0);
-  let keep = n;
+  let keep = weights.length;
   if (topP < 1) {
     let mass = 0;
-    for (let k = 0; k < n; k++) {
+    for (let k = 0; k < weights.length; k++) {
       mass += weights[k] / total;
       if (mass >= topP) {
         keep = k + 1;
@@ -194,9 +184,9 @@ function sample(next: NextLogits, temperature: number, topP: number, rng: Rng): 
   let u = rng.float() * kept;
   for (let k = 0; k < keep; k++) {
     u -= weights[k];
-    if (u <= 0) return next.ids[order[k]];
+    if (u <= 0) return ids[k];
   }
-  return next.ids[order[keep - 1]];
+  return ids[keep - 1];
 }
 
 export function loadLlamaBackend(options: LlamaBackendOptions): Promise<LlamaBackend> {
