@@ -61,7 +61,7 @@ async function collect(specInput: RunSpecInput, providers: Parameters<typeof pro
   return { result: outcome.value, handle };
 }
 
-test('a run against a faulty provider ends with exactly the requested rows, none duplicated, under the rate limit', { timeout: 240_000 }, async () => {
+test('a 20,000-sample run against a faulty provider ends with exactly the requested rows, none duplicated, under the rate limit', { timeout: 240_000 }, async () => {
   const serve = await startServe({
     backend: new TextGeneratorBackend(),
     faults: { fail429: 0.1, retryAfter: 0.2, fail500: 0.03, hang: 0.01, malformed: 0.01, rps: 3000 },
@@ -73,17 +73,17 @@ test('a run against a faulty provider ends with exactly the requested rows, none
     {
       corpus: 'faulty',
       prompts: { set: 'demo' },
-      samplesPerPrompt: 100,
+      samplesPerPrompt: 500,
       sampling: { maxTokens: 16, temperature: 1 },
       sources: [{ kind: 'provider', provider, model: 'm1', baseURL: serve.url, concurrency: 32, requestsPerMinute: 2000 * 60 }],
-      unitSize: 500,
+      unitSize: 1000,
       window: 4,
     },
     [{ name: provider, concurrentUnits: 4, timeoutMs: 1500 }],
   );
   const stats = serve.stats();
-  assert.equal(result.rows, 4000);
-  assert.deepEqual(await countRows('faulty'), { rows: 4000, keys: 4000 });
+  assert.equal(result.rows, 20_000);
+  assert.deepEqual(await countRows('faulty'), { rows: 20_000, keys: 20_000 });
   assert.ok(stats.faults.rate_limited > 100 && stats.faults.server_error > 20 && stats.faults.hang > 0 && stats.faults.malformed > 0, JSON.stringify(stats));
   assert.equal(stats.faults.rps_limited, 0, 'the client-side limit kept every request under the server limit');
   assert.ok(stats.maxAcceptedPerSecond <= 3000);
