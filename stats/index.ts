@@ -54,3 +54,4 @@ export function twoSampleTest(input: TwoSampleTestInput): TwoSampleTestResult {
   return { ...r, b: input.b, n1: input.x.prompts.length, n2: input.y.prompts.length, seconds: (performance.now() - t0) / 1000 };
 }
 export * from './power';
+export { DrawSampler } from './draws';

@@ -1,8 +1,7 @@
 import { ErrorTypes, MetError } from '../common/errors';
-import { type KernelSpec, gramBlock, rowSet } from './kernels';
 import { Rng } from './rng';
-import { type StatisticOptions, type TwoSampleStatistic, kernelOf, prepare } from './statistics';
-import { type CountStatistic, countStatistic, rowKey } from './counts';
+import { DrawSampler } from './draws';
+import { type StatisticOptions, type TwoSampleStatistic, prepare } from './statistics';
 import type { EncodedSample } from './types';
 
 /**
@@ -58,89 +57,15 @@ export function referencePool(sample: EncodedSample): ReferencePool {
   return { sample, byPrompt: lists.map((l) => Int32Array.from(l)) };
 }
 
-/** Draws prompt counts ~ Multinomial(n, uniform over m) and rows with replacement within each prompt. */
-export function drawCounts(rng: Rng, n: number, m: number): Int32Array {
-  const counts = new Int32Array(m);
-  for (let i = 0; i < n; i++) counts[rng.int(m)]++;
-  return counts;
-}
-
 /**
  * Null statistics of the parametric bootstrap for one statistic: b draws of (X*, Y*) from the pool,
  * sizes n1 and n2. Reusable across alternatives (cache it per reference, n, statistic).
  */
 export function bootstrapNulls(name: TwoSampleStatistic, pool: ReferencePool, sizes: { n1: number; n2: number }, options: StatisticOptions & { b: number; seed: number }): Float64Array {
   checkB(options.b);
-  const { sample, byPrompt } = pool;
-  const m = byPrompt.length;
-  const empty = byPrompt.findIndex((rows) => rows.length === 0);
-  if (empty >= 0) throw new MetError(ErrorTypes.TooFewSamples, `the reference has no completion for prompt ${empty}: every prompt needs stored completions to draw null samples from`);
+  const sampler = new DrawSampler(name, pool.sample, undefined, options);
   const rng = new Rng(options.seed);
-  const nulls = new Float64Array(options.b);
-  const kernel: KernelSpec | undefined = kernelOf(name, options, sample.L);
-  if (kernel) {
-    const set = rowSet(sample);
-    const grams = byPrompt.map((rows) => gramBlock(set, rows, kernel));
-    for (let t = 0; t < options.b; t++) {
-      const a = drawCounts(rng, sizes.n1, m);
-      const bc = drawCounts(rng, sizes.n2, m);
-      let sxx = 0;
-      let syy = 0;
-      let sxy = 0;
-      let dxx = 0;
-      let dyy = 0;
-      let dxy = 0;
-      for (let r = 0; r < m; r++) {
-        const size = byPrompt[r].length;
-        const g = grams[r];
-        const xs = new Int32Array(a[r]);
-        const ys = new Int32Array(bc[r]);
-        for (let i = 0; i < xs.length; i++) xs[i] = rng.int(size);
-        for (let i = 0; i < ys.length; i++) ys[i] = rng.int(size);
-        dxx += xs.length * (xs.length - 1);
-        dyy += ys.length * (ys.length - 1);
-        dxy += xs.length * ys.length;
-        for (let i = 0; i < xs.length; i++) {
-          const off = xs[i] * size;
-          for (let j = i + 1; j < xs.length; j++) sxx += g[off + xs[j]];
-          for (let j = 0; j < ys.length; j++) sxy += g[off + ys[j]];
-        }
-        for (let i = 0; i < ys.length; i++) {
-          const off = ys[i] * size;
-          for (let j = i + 1; j < ys.length; j++) syy += g[off + ys[j]];
-        }
-      }
-      if (dxx === 0 || dyy === 0 || dxy === 0) {
-        throw new MetError(ErrorTypes.TooFewSamples, `a null draw of ${sizes.n1} and ${sizes.n2} rows over ${m} prompts left a denominator at zero: draw more samples per side`);
-      }
-      nulls[t] = (2 * sxx) / dxx - (2 * sxy) / dxy + (2 * syy) / dyy;
-    }
-    return nulls;
-  }
-  // Count statistics: unique rows of the pool get ids once; draws count ids.
-  const ids = new Int32Array(sample.prompts.length);
-  const keys = new Map<string, number>();
-  for (let i = 0; i < ids.length; i++) {
-    const k = rowKey(sample, i);
-    let id = keys.get(k);
-    if (id === undefined) keys.set(k, (id = keys.size));
-    ids[i] = id;
-  }
-  const c1 = new Float64Array(keys.size);
-  const c2 = new Float64Array(keys.size);
-  for (let t = 0; t < options.b; t++) {
-    c1.fill(0);
-    c2.fill(0);
-    const a = drawCounts(rng, sizes.n1, m);
-    const bc = drawCounts(rng, sizes.n2, m);
-    for (let r = 0; r < m; r++) {
-      const rows = byPrompt[r];
-      for (let i = 0; i < a[r]; i++) c1[ids[rows[rng.int(rows.length)]]]++;
-      for (let i = 0; i < bc[r]; i++) c2[ids[rows[rng.int(rows.length)]]]++;
-    }
-    nulls[t] = countStatistic(name as CountStatistic, c1, c2, sizes.n1, sizes.n2);
-  }
-  return nulls;
+  return Float64Array.from({ length: options.b }, () => sampler.draw(rng, sizes.n1, sizes.n2, true));
 }
 
 export interface BootstrapResult {
