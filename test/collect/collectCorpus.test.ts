@@ -42,12 +42,14 @@ async function countRows(corpus: string) {
 }
 
 /** Runs a spec to completion on in-process workers: the CPU queue and the provider's queue. */
+let lastHandle: { fetchHistory(): Promise<unknown> } | undefined;
 async function collect(specInput: RunSpecInput, providers: Parameters<typeof providerWorkerPlans>[0]['providers'], env: Record<string, string> = {}) {
   const spec = parseRunSpec(specInput);
   const taskQueue = uniqueName('collect-cpu');
   const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers, env })];
   const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
   const handle = await temporal.client.workflow.start(collectCorpus, { taskQueue, workflowId: uniqueName('collect'), args: [{ spec, runId: runIdOf(spec) }] });
+  lastHandle = handle;
   const run = async () => {
     try {
       return await handle.result();
@@ -114,4 +116,10 @@ test('a 401 fails fast, naming the provider and the env var, and the key appears
       return true;
     },
   );
+  // Nowhere else either: not in the exported workflow history, not in any file of the data folder.
+  const history = JSON.stringify(await lastHandle!.fetchHistory());
+  assert.ok(history.includes('MET_TEST_CANARY_KEY') && !history.includes(canary), 'the history names the variable, never the key');
+  const { spawnSync } = await import('node:child_process');
+  const grep = spawnSync('grep', ['-rl', canary, dataDir], { encoding: 'utf8' });
+  assert.equal(grep.status, 1, `grep found the key in: ${grep.stdout}`);
 });
