@@ -1,31 +1,48 @@
 import type { Command } from 'commander';
 
 /**
- * `met stat --input FILE.json`: statistics (and optionally a p-value) for samples given inline:
- *   {"L": 1000, "m": 2, "unit": "char"|"token", "x": {"prompts": [...], "completions": [...]}, "y": {...},
- *    "stats": ["mmd_hamming", ...], "k": 5, "cumulative": true,
- *    "pvalue": {"type": "permutation", "stat": "mmd_hamming", "b": 1000, "seed": 1}}
- * Output: {"mmd_hamming": 0.008, ..., "pvalue": ..., "b": ..., "seconds": ...} at full float64 precision.
+ * `met stat --input FILE.json [--json]`: statistics (and optionally a p-value) for two samples given
+ * inline (format in cli/statInput.ts and `met stat --help`). Values are printed at full float64
+ * precision (shortest round-trip form).
  */
 export function register(program: Command): void {
   program
     .command('stat')
     .description('compute MET statistics (and a p-value) for two samples given in a JSON file')
-    .requiredOption('--input <file>', 'JSON input (see met stat --help)')
-    .option('--json', 'print JSON (the default; kept for scripts)')
+    .requiredOption('--input <file>', 'JSON input (format below)')
+    .option('--json', 'print one JSON object instead of a table')
     .addHelpText(
       'after',
-      `\nInput: {"L": 1000, "m": 2, "unit": "char", "x": {"prompts": [0,1], "completions": ["a","b"]}, "y": {...},\n       "stats": ["mmd_hamming"], "k": 5, "cumulative": true,\n       "pvalue": {"type": "permutation", "stat": "mmd_hamming", "b": 1000, "seed": 1}}`,
+      `
+Input:
+  {"L": 1000, "m": 2, "unit": "char",
+   "x": {"prompts": [0, 0, 1, 1], "completions": ["abc", "abd", "xy", "xy"]},
+   "y": {"prompts": [0, 0, 1, 1], "completions": ["abc", "b", "xz", "x"]},
+   "stats": ["mmd_hamming", "mmd_kspectrum", "two_sample_L1"], "k": 5, "cumulative": true,
+   "pvalue": {"type": "permutation", "stat": "mmd_hamming", "b": 1000, "seed": 1}}
+  char unit: completions are strings (Unicode code points, truncated to L, padded with -1);
+  token unit: arrays of token ids, optional "eos" and "pad" ids (everything after the first EOS pads).
+  "pvalue": {"type": "bootstrap", ...} draws null samples from a "reference" sample given like x.
+Statistics: mmd_hamming, mmd_kspectrum, mmd_all_subsequences, two_sample_L1, two_sample_L2,
+  two_sample_chi_squared.
+Output (--json): {"mmd_hamming": 0.0375, ..., "pvalue": 0.21, "b": 1000, "seconds": 0.004}`,
     )
-    .action(async (opts: { input: string }) => {
-      const { runStatInput } = await import('./statInput');
+    .action(async (opts: { input: string; json?: boolean }) => {
       const { readFileSync } = await import('node:fs');
+      const { ErrorTypes, MetError } = await import('../common/errors');
+      const { runStatInput } = await import('./statInput');
       let value: unknown;
       try {
         value = JSON.parse(readFileSync(opts.input, 'utf8'));
       } catch (err) {
-        throw new Error(`cannot read ${opts.input} as JSON: ${(err as Error).message}`);
+        throw new MetError(ErrorTypes.BadInput, `cannot read ${opts.input} as JSON: ${(err as Error).message}`);
       }
-      process.stdout.write(`${JSON.stringify(runStatInput(value), null, 2)}\n`);
+      const out = runStatInput(value);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        return;
+      }
+      const width = Math.max(...Object.keys(out).map((k) => k.length));
+      for (const [name, v] of Object.entries(out)) process.stdout.write(`${name.padEnd(width)}  ${String(v)}\n`);
     });
 }

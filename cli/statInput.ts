@@ -1,51 +1,99 @@
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
-import { encodeChars, encodeTokens, permutationTest, statistic, TWO_SAMPLE_STATISTICS, type EncodedSample } from '../stats';
+import { encodeChars, encodeTokens, statistic, TWO_SAMPLE_STATISTICS, twoSampleTest, type EncodedSample } from '../stats';
 
-const Side = z.object({ prompts: z.array(z.number().int().nonnegative()), completions: z.array(z.union([z.string(), z.array(z.number().int())])) });
+/**
+ * `met stat` input (issue 4), validated with zod:
+ *   {"L": 1000, "m": 2, "unit": "char"|"token", "x": {"prompts": [...], "completions": [...]}, "y": {...},
+ *    "stats": ["mmd_hamming", ...], "k": 5, "cumulative": true,
+ *    "pvalue": {"type": "permutation", "stat": "mmd_hamming", "b": 1000, "seed": 1}}
+ * Completions are strings in char unit (truncated to L code points) and arrays of token ids in token
+ * unit (with optional "eos" and "pad" ids). A bootstrap p-value draws its null samples from a
+ * "reference" sample given the same way. Output: {"<stat>": value, ..., "pvalue", "b", "seconds"}.
+ */
+const Side = z.strictObject({
+  prompts: z.array(z.number().int().nonnegative()),
+  completions: z.array(z.union([z.string(), z.array(z.number().int().min(-2147483648).max(2147483647))])),
+});
 const Stat = z.enum(TWO_SAMPLE_STATISTICS);
 
 export const StatInput = z
-  .object({
+  .strictObject({
     L: z.number().int().positive().default(1000),
     m: z.number().int().positive().optional(),
     unit: z.enum(['char', 'token']).default('char'),
     eos: z.number().int().optional(),
+    pad: z.number().int().optional(),
     x: Side,
     y: Side,
+    reference: Side.optional(),
     stats: z.array(Stat).min(1),
     k: z.number().int().positive().default(5),
     cumulative: z.boolean().default(true),
-    pvalue: z.object({ type: z.literal('permutation'), stat: Stat, b: z.number().int().positive().default(1000), seed: z.number().int().default(0) }).optional(),
+    pvalue: z
+      .strictObject({
+        type: z.enum(['permutation', 'bootstrap']),
+        stat: Stat,
+        b: z.number().int().positive().default(1000),
+        seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0),
+      })
+      .optional(),
   })
-  .strict();
+  .superRefine((input, ctx) => {
+    const sides = [['x', input.x], ['y', input.y], ['reference', input.reference]] as const;
+    for (const [name, side] of sides) {
+      if (!side) continue;
+      if (side.prompts.length !== side.completions.length) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `${side.prompts.length} prompts for ${side.completions.length} completions: give one prompt index per completion` });
+      }
+      side.completions.forEach((c, i) => {
+        if (input.unit === 'char' && typeof c !== 'string') ctx.addIssue({ code: 'custom', path: [name, 'completions', i], message: 'char unit takes completions as strings' });
+        if (input.unit === 'token' && typeof c === 'string') ctx.addIssue({ code: 'custom', path: [name, 'completions', i], message: 'token unit takes completions as arrays of token ids' });
+      });
+      if (input.m !== undefined) {
+        side.prompts.forEach((r, i) => {
+          if (r >= input.m!) ctx.addIssue({ code: 'custom', path: [name, 'prompts', i], message: `prompt index ${r} is not below m = ${input.m}` });
+        });
+      }
+    }
+    if (input.unit === 'char' && (input.eos !== undefined || input.pad !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['unit'], message: 'eos and pad apply to token unit only (char unit pads with -1)' });
+    }
+    if (input.pvalue?.type === 'bootstrap' && !input.reference) {
+      ctx.addIssue({ code: 'custom', path: ['reference'], message: 'a bootstrap p-value draws its null samples from a "reference" sample: give one' });
+    }
+  });
+export type StatInput = z.infer<typeof StatInput>;
 
-function encode(side: z.infer<typeof Side>, input: z.infer<typeof StatInput>, which: string): EncodedSample {
-  if (input.unit === 'char') {
-    if (!side.completions.every((c) => typeof c === 'string')) throw new MetError(ErrorTypes.BadInput, `${which}.completions must be strings in char unit`);
-    return encodeChars(side.prompts, side.completions as string[], input.L, input.m);
-  }
-  if (!side.completions.every((c) => Array.isArray(c))) throw new MetError(ErrorTypes.BadInput, `${which}.completions must be arrays of token ids in token unit`);
-  return encodeTokens(side.prompts, side.completions as number[][], input.L, { eos: input.eos, m: input.m });
+function encode(side: z.infer<typeof Side>, input: StatInput): EncodedSample {
+  if (input.unit === 'char') return encodeChars(side.prompts, side.completions as string[], input.L, input.m);
+  return encodeTokens(side.prompts, side.completions as number[][], input.L, { eos: input.eos, pad: input.pad, m: input.m });
 }
 
-export function runStatInput(value: unknown): Record<string, number> {
+export function parseStatInput(value: unknown): StatInput {
   const parsed = StatInput.safeParse(value);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(top level)'}: ${i.message}`);
     throw new MetError(ErrorTypes.BadInput, `invalid met stat input:\n${lines.join('\n')}`);
   }
-  const input = parsed.data;
-  const x = encode(input.x, input, 'x');
-  const y = encode(input.y, input, 'y');
+  return parsed.data;
+}
+
+/** The statistics (and p-value) of a validated input, at full float64 precision. */
+export function runStatInput(value: unknown): Record<string, number> {
+  const input = parseStatInput(value);
+  const x = encode(input.x, input);
+  const y = encode(input.y, input);
+  const options = { k: input.k, cumulative: input.cumulative };
   const out: Record<string, number> = {};
-  for (const name of input.stats) out[name] = statistic(name, x, y, { k: input.k, cumulative: input.cumulative });
+  for (const name of input.stats) out[name] = statistic(name, x, y, options);
   if (input.pvalue) {
-    const t0 = performance.now();
-    const r = permutationTest(input.pvalue.stat, x, y, { k: input.k, cumulative: input.cumulative, b: input.pvalue.b, seed: input.pvalue.seed });
+    const { type, stat, b, seed } = input.pvalue;
+    const reference = input.reference ? encode(input.reference, input) : undefined;
+    const r = twoSampleTest({ x, y, stat, pvalue: type, b, seed, reference, ...options });
     out.pvalue = r.pvalue;
-    out.b = input.pvalue.b;
-    out.seconds = (performance.now() - t0) / 1000;
+    out.b = r.b;
+    out.seconds = r.seconds;
   }
   return out;
 }

@@ -1,101 +1,79 @@
+import { ErrorTypes, MetError } from '../common/errors';
+import { type CountGram, hammingGram } from './hamming';
+import { spectrumGram } from './kspectrum';
 import type { EncodedSample } from './types';
 
 /**
- * Kernels between completions of the same prompt (the MMD kernel is zero across prompts).
- *   hamming:   k(x, y) = #{l : x_l = y_l} / L over the padded rows (pad-vs-pad counts as a match).
- *   kspectrum: k(x, y) = sum over contiguous substrings s (lengths 1..k if cumulative, else exactly
- *              k) of c_s(x) c_s(y), over the padded row, then cosine-normalised.
- * Gram blocks are built once per prompt over a pool of rows and reused by every permutation and
- * bootstrap draw (see mmd.ts).
+ * Kernels between completions of the same prompt (the MMD kernel is zero across prompts), computed
+ * as one Gram block per prompt over a pool of rows, once, and reused by every permutation and
+ * bootstrap draw:
+ *   hamming:   raw match counts #{l : x_l = y_l} over the padded rows (pad-vs-pad is a match), an
+ *              integer block (Uint16 up to L = 65535) scaled by 1/L at the end: sums stay exact.
+ *   kspectrum: cosine-normalised substring-count kernel over the padded rows (kspectrum.ts).
  */
 export type KernelSpec = { kind: 'hamming' } | { kind: 'kspectrum'; k: number; cumulative: boolean };
 
-/** A matrix of rows (row-major, width L) and the index of the pad value's tail in each row. */
-export interface RowSet {
-  L: number;
-  tokens: Int32Array;
-  /** 1 + the last position that is not padding (positions after it are all padding). */
-  lengths: Int32Array;
+export type GramArray = CountGram | Float64Array;
+
+/** Factor turning sums of block values into sums of kernel values. */
+export function kernelScale(kernel: KernelSpec, L: number): number {
+  return kernel.kind === 'hamming' ? 1 / L : 1;
 }
 
-export function rowSet(sample: Pick<EncodedSample, 'L' | 'tokens'>, pad = -1): RowSet {
-  const { L, tokens } = sample;
-  const n = tokens.length / L;
-  const lengths = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let l = L;
-    while (l > 0 && tokens[i * L + l - 1] === pad) l--;
-    lengths[i] = l;
-  }
-  return { L, tokens, lengths };
+/** Whether block values are integers (sums exact in float64, so any summation order agrees). */
+export function isExactKernel(kernel: KernelSpec): boolean {
+  return kernel.kind === 'hamming';
 }
 
-/** Matches between rows a and b of a RowSet: beyond both lengths every position is pad = pad. */
-export function hammingMatches(set: RowSet, a: number, b: number): number {
-  const { L, tokens, lengths } = set;
-  const upto = Math.max(lengths[a], lengths[b]);
-  let same = L - upto;
-  const oa = a * L;
-  const ob = b * L;
-  for (let l = 0; l < upto; l++) if (tokens[oa + l] === tokens[ob + l]) same++;
-  return same;
+export function gramBytesPerEntry(kernel: KernelSpec, L: number): number {
+  return kernel.kind === 'hamming' ? (L <= 65535 ? 2 : 4) : 8;
 }
 
-/** Substring counts of one row, keyed exactly (two UTF-16 units per value: no collisions). */
-export function spectrum(set: RowSet, row: number, k: number, cumulative: boolean): Map<string, number> {
-  const { L, tokens } = set;
-  const counts = new Map<string, number>();
-  const codes: string[] = new Array(L);
-  for (let l = 0; l < L; l++) {
-    const v = tokens[row * L + l] >>> 0;
-    codes[l] = String.fromCharCode(v >>> 16, v & 0xffff);
-  }
-  const minLen = cumulative ? 1 : k;
-  for (let start = 0; start < L; start++) {
-    let key = '';
-    for (let len = 1; len <= k && start + len <= L; len++) {
-      key += codes[start + len - 1];
-      if (len >= minLen) counts.set(key, (counts.get(key) ?? 0) + 1);
-    }
-  }
-  return counts;
-}
-
-export function dot(a: Map<string, number>, b: Map<string, number>): number {
-  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
-  let s = 0;
-  for (const [key, c] of small) {
-    const d = large.get(key);
-    if (d !== undefined) s += c * d;
-  }
-  return s;
-}
-
-/** Gram block over the given rows of a RowSet (symmetric n x n, row-major). */
-export function gramBlock(set: RowSet, rows: Int32Array, kernel: KernelSpec): Float64Array {
-  const n = rows.length;
-  const g = new Float64Array(n * n);
+export function allocateGram(kernel: KernelSpec, L: number, n: number, buffer?: ArrayBufferLike, byteOffset = 0): GramArray {
+  const entries = n * n;
   if (kernel.kind === 'hamming') {
-    for (let i = 0; i < n; i++) {
-      g[i * n + i] = 1;
-      for (let j = i + 1; j < n; j++) {
-        const v = hammingMatches(set, rows[i], rows[j]) / set.L;
-        g[i * n + j] = v;
-        g[j * n + i] = v;
-      }
-    }
-    return g;
+    if (L <= 65535) return buffer ? new Uint16Array(buffer, byteOffset, entries) : new Uint16Array(entries);
+    return buffer ? new Uint32Array(buffer, byteOffset, entries) : new Uint32Array(entries);
   }
-  const k = Math.min(kernel.k, set.L);
-  const spectra = Array.from(rows, (r) => spectrum(set, r, k, kernel.cumulative));
-  const self = spectra.map((s) => dot(s, s));
+  return buffer ? new Float64Array(buffer, byteOffset, entries) : new Float64Array(entries);
+}
+
+/** Gram block of n x L row-major rows; written into `out` when given (a shared buffer from a worker). */
+export function kernelGram(tokens: Int32Array, n: number, L: number, pad: number, kernel: KernelSpec, out?: GramArray): GramArray {
+  if (kernel.kind === 'hamming') return hammingGram(tokens, n, L, pad, out as CountGram | undefined);
+  const g = spectrumGram(tokens, n, L, kernel.k, kernel.cumulative);
+  if (!out) return g;
+  (out as Float64Array).set(g);
+  return out;
+}
+
+/** Row sums without the diagonal and the sum over i < j: what a permutation re-sum starts from. */
+export function gramSums(gram: GramArray, n: number): { rowSums: Float64Array; total: number } {
+  const rowSums = new Float64Array(n);
+  let total = 0;
   for (let i = 0; i < n; i++) {
-    g[i * n + i] = 1;
-    for (let j = i + 1; j < n; j++) {
-      const v = dot(spectra[i], spectra[j]) / Math.sqrt(self[i] * self[j]);
-      g[i * n + j] = v;
-      g[j * n + i] = v;
-    }
+    let s = 0;
+    const base = i * n;
+    for (let j = 0; j < n; j++) if (j !== i) s += gram[base + j];
+    rowSums[i] = s;
+    total += s;
   }
-  return g;
+  return { rowSums, total: total / 2 };
+}
+
+/** Copies the given rows of several samples (in order) into one n x L row-major matrix. */
+export function gatherRows(sources: readonly EncodedSample[], sourceOf: Int32Array, rowOf: Int32Array, into?: Int32Array): Int32Array {
+  const L = sources[0].L;
+  const out = into ?? new Int32Array(sourceOf.length * L);
+  for (let i = 0; i < sourceOf.length; i++) {
+    const s = sources[sourceOf[i]];
+    out.set(s.tokens.subarray(rowOf[i] * L, (rowOf[i] + 1) * L), i * L);
+  }
+  return out;
+}
+
+/** The kernel of a statistic name's options; k must be a positive integer. */
+export function spectrumKernel(k: number, cumulative: boolean): KernelSpec {
+  if (!Number.isInteger(k) || k < 1) throw new MetError(ErrorTypes.BadInput, `k of the k-spectrum kernel must be a positive integer, got ${k}`);
+  return { kind: 'kspectrum', k, cumulative };
 }

@@ -1,64 +1,25 @@
 import { ErrorTypes, MetError } from '../common/errors';
-import { type KernelSpec, gramBlock, rowSet } from './kernels';
-import type { EncodedSample } from './types';
+import type { BlockPool } from './blocks';
+import type { GramArray } from './kernels';
 
 /**
- * The MMD estimator of MET, over per-prompt Gram blocks of the pooled rows (X then Y):
+ * The MMD estimator of MET over per-prompt Gram blocks. With a_r, b_r the rows of prompt r in X, Y:
  *   S_XX = sum over i != i' in X with the same prompt of k(x_i, x_i'),  D_XX = sum_r a_r (a_r - 1)
  *   S_YY likewise,                                                   D_YY = sum_r b_r (b_r - 1)
  *   S_XY = sum over i in X, j in Y with the same prompt of k(x_i, y_j), D_XY = sum_r a_r b_r
  *   MMD  = S_XX / D_XX - 2 S_XY / D_XY + S_YY / D_YY
- * A permutation only relabels pooled rows, so each prompt's block is computed once and every
- * permutation is a re-sum over it.
+ * (self-pairs excluded within X and within Y only; it can be negative).
+ *
+ * A permutation only relabels the pooled rows, so it is a re-sum over the blocks. With integer
+ * blocks (Hamming) only the smaller side of each block is summed pairwise, the rest follows exactly
+ * from the block's row sums R and total T:
+ *   S_small = sum_{i<j in small} G_ij,  S_cross = sum_{i in small} R_i - 2 S_small,
+ *   S_large = T - S_small - S_cross
+ * which is a quarter of the pairs when the sides are balanced. Real-valued blocks (k-spectrum) are
+ * summed directly, so no cancellation can creep in.
  */
-export interface PromptBlock {
-  prompt: number;
-  /** Pooled row ids of this prompt. */
-  rows: Int32Array;
-  /** Gram of those rows, n x n row-major. */
-  gram: Float64Array;
-}
-
-export interface PooledSample {
-  n1: number;
-  n2: number;
-  blocks: PromptBlock[];
-}
-
-function checkSameL(x: EncodedSample, y: EncodedSample): void {
-  if (x.L !== y.L) throw new MetError(ErrorTypes.BadInput, `X is encoded with L = ${x.L} and Y with L = ${y.L}: encode both samples with the same L`);
-  if (x.prompts.length === 0 || y.prompts.length === 0) throw new MetError(ErrorTypes.BadInput, `${x.prompts.length === 0 ? 'X' : 'Y'} is empty: both samples need rows`);
-}
-
-/** Concatenates X then Y into one matrix and builds each prompt's Gram block once. */
-export function pool(x: EncodedSample, y: EncodedSample, kernel: KernelSpec): PooledSample {
-  checkSameL(x, y);
-  const L = x.L;
-  const n1 = x.prompts.length;
-  const n2 = y.prompts.length;
-  const tokens = new Int32Array((n1 + n2) * L);
-  tokens.set(x.tokens, 0);
-  tokens.set(y.tokens, n1 * L);
-  const prompts = new Int32Array(n1 + n2);
-  prompts.set(x.prompts, 0);
-  prompts.set(y.prompts, n1);
-  const set = rowSet({ L, tokens });
-  const byPrompt = new Map<number, number[]>();
-  for (let i = 0; i < prompts.length; i++) {
-    const list = byPrompt.get(prompts[i]);
-    if (list) list.push(i);
-    else byPrompt.set(prompts[i], [i]);
-  }
-  const blocks = [...byPrompt.entries()]
-    .sort((a, b) => a[0] - b[0])
-    .map(([prompt, ids]) => {
-      const rows = Int32Array.from(ids);
-      return { prompt, rows, gram: gramBlock(set, rows, kernel) };
-    });
-  return { n1, n2, blocks };
-}
-
-export interface MmdParts {
+export interface MmdSums {
+  /** Ordered-pair sums in block units (multiply by the pool's scale for kernel units). */
   sxx: number;
   syy: number;
   sxy: number;
@@ -67,71 +28,144 @@ export interface MmdParts {
   dxy: number;
 }
 
-/** Sums of one labelling: isX[pooledRow] = 1 for rows of X. */
-export function mmdParts(pooled: PooledSample, isX: Uint8Array): MmdParts {
-  let sxx = 0;
-  let syy = 0;
-  let sxy = 0;
-  let dxx = 0;
-  let dyy = 0;
-  let dxy = 0;
-  for (const { rows, gram } of pooled.blocks) {
-    const n = rows.length;
-    let a = 0;
-    for (let i = 0; i < n; i++) a += isX[rows[i]];
-    const b = n - a;
-    dxx += a * (a - 1);
-    dyy += b * (b - 1);
-    dxy += a * b;
-    for (let i = 0; i < n; i++) {
-      const xi = isX[rows[i]];
-      const off = i * n;
-      for (let j = i + 1; j < n; j++) {
-        const v = gram[off + j];
-        const xj = isX[rows[j]];
-        if (xi & xj) sxx += v;
-        else if (xi | xj) sxy += v;
-        else syy += v;
+/** The statistic from its sums: NaN when a denominator is zero (the caller decides what that means). */
+export function mmdValue(s: MmdSums, scale: number): number {
+  if (s.dxx === 0 || s.dyy === 0 || s.dxy === 0) return NaN;
+  return scale * (s.sxx / s.dxx - (2 * s.sxy) / s.dxy + s.syy / s.dyy);
+}
+
+/** Relabelled MMD over a pool of two sources (source 0 = X, source 1 = Y), pooled as X then Y. */
+export class PermutationMmd {
+  readonly n1: number;
+  readonly n2: number;
+  private readonly blockOf: Int32Array;
+  private readonly localOf: Int32Array;
+  private readonly offset: Int32Array;
+  private readonly xCount: Int32Array;
+  private readonly yCount: Int32Array;
+  private readonly xs: Int32Array;
+  private readonly ys: Int32Array;
+
+  constructor(private readonly pool: BlockPool) {
+    this.n1 = pool.rowCounts[0];
+    this.n2 = pool.rowCounts[1];
+    const N = this.n1 + this.n2;
+    this.blockOf = new Int32Array(N);
+    this.localOf = new Int32Array(N);
+    this.blockOf.set(pool.blockOf[0], 0);
+    this.blockOf.set(pool.blockOf[1], this.n1);
+    this.localOf.set(pool.localOf[0], 0);
+    this.localOf.set(pool.localOf[1], this.n1);
+    const B = pool.blocks.length;
+    this.offset = new Int32Array(B + 1);
+    for (let b = 0; b < B; b++) this.offset[b + 1] = this.offset[b] + pool.blocks[b].n;
+    this.xCount = new Int32Array(B);
+    this.yCount = new Int32Array(B);
+    this.xs = new Int32Array(N);
+    this.ys = new Int32Array(N);
+  }
+
+  /** Sums for the labelling where pooled rows order[0 .. n1) are X* and the rest Y*. */
+  sums(order: Int32Array): MmdSums {
+    const { blockOf, localOf, offset, xCount, yCount, xs, ys, n1 } = this;
+    xCount.fill(0);
+    yCount.fill(0);
+    const N = order.length;
+    for (let t = 0; t < n1; t++) {
+      const g = order[t];
+      const b = blockOf[g];
+      xs[offset[b] + xCount[b]++] = localOf[g];
+    }
+    for (let t = n1; t < N; t++) {
+      const g = order[t];
+      const b = blockOf[g];
+      ys[offset[b] + yCount[b]++] = localOf[g];
+    }
+    let sxx = 0;
+    let syy = 0;
+    let sxy = 0;
+    let dxx = 0;
+    let dyy = 0;
+    let dxy = 0;
+    const blocks = this.pool.blocks;
+    const exact = this.pool.exact;
+    for (let b = 0; b < blocks.length; b++) {
+      const a = xCount[b];
+      const c = yCount[b];
+      dxx += a * (a - 1);
+      dyy += c * (c - 1);
+      dxy += a * c;
+      if (a + c < 2) continue;
+      const { gram, n, rowSums, total } = blocks[b];
+      const at = offset[b];
+      if (exact) {
+        const xSmall = a <= c;
+        const list = xSmall ? xs : ys;
+        const size = xSmall ? a : c;
+        const within = pairSum(gram, n, list, at, size);
+        let rows = 0;
+        for (let p = 0; p < size; p++) rows += rowSums[list[at + p]];
+        const cross = rows - 2 * within;
+        const other = total - within - cross;
+        sxy += cross;
+        if (xSmall) {
+          sxx += within;
+          syy += other;
+        } else {
+          syy += within;
+          sxx += other;
+        }
+      } else {
+        sxx += pairSum(gram, n, xs, at, a);
+        syy += pairSum(gram, n, ys, at, c);
+        sxy += crossSum(gram, n, xs, at, a, ys, at, c);
       }
     }
+    return { sxx: 2 * sxx, syy: 2 * syy, sxy, dxx, dyy, dxy };
   }
-  return { sxx: 2 * sxx, syy: 2 * syy, sxy, dxx, dyy, dxy };
+
+  value(order: Int32Array): number {
+    return mmdValue(this.sums(order), this.pool.scale);
+  }
 }
 
-export function mmdFromParts(p: MmdParts): number {
-  return p.sxx / p.dxx - (2 * p.sxy) / p.dxy + p.syy / p.dyy;
+/** sum over p < q of G[list[p]][list[q]] for list = ids[at .. at + size). */
+export function pairSum(gram: GramArray, n: number, ids: Int32Array, at: number, size: number): number {
+  let s = 0;
+  const end = at + size;
+  for (let p = at; p < end - 1; p++) {
+    const base = ids[p] * n;
+    for (let q = p + 1; q < end; q++) s += gram[base + ids[q]];
+  }
+  return s;
 }
 
-/** Explains a zero denominator instead of returning NaN (which the original turns into p = 0). */
-export function checkDenominators(p: MmdParts, pooled: PooledSample, isX: Uint8Array): void {
-  if (p.dxx > 0 && p.dyy > 0 && p.dxy > 0) return;
-  const counts = pooled.blocks.map((blk) => {
-    let a = 0;
-    for (const r of blk.rows) a += isX[r];
-    return { prompt: blk.prompt, a, b: blk.rows.length - a };
-  });
-  if (p.dxy === 0) {
-    throw new MetError(ErrorTypes.TooFewSamples, 'X and Y share no prompt: the MMD compares completions of the same prompt, so both samples need rows for at least one common prompt');
+/** sum over p, q of G[a[p]][b[q]]. */
+export function crossSum(gram: GramArray, n: number, a: Int32Array, aAt: number, aSize: number, b: Int32Array, bAt: number, bSize: number): number {
+  let s = 0;
+  const bEnd = bAt + bSize;
+  for (let p = aAt; p < aAt + aSize; p++) {
+    const base = a[p] * n;
+    for (let q = bAt; q < bEnd; q++) s += gram[base + b[q]];
   }
-  const side = p.dxx === 0 ? 'X' : 'Y';
-  const single = counts.find((c) => (side === 'X' ? c.a : c.b) === 1);
+  return s;
+}
+
+/**
+ * Explains a zero denominator of the observed statistic instead of returning NaN (which the
+ * original turns into p = 0, a false rejection).
+ */
+export function checkMmdDenominators(s: MmdSums, xPrompts: Int32Array, yPrompts: Int32Array, names: [string, string] = ['X', 'Y']): void {
+  if (xPrompts.length === 0 || yPrompts.length === 0) {
+    throw new MetError(ErrorTypes.BadInput, `${xPrompts.length === 0 ? names[0] : names[1]} is empty: both samples need rows`);
+  }
+  if (s.dxx > 0 && s.dyy > 0 && s.dxy > 0) return;
+  if (s.dxy === 0) {
+    throw new MetError(ErrorTypes.TooFewSamples, `${names[0]} and ${names[1]} share no prompt: the MMD compares completions of the same prompt, so both samples need rows for at least one common prompt`);
+  }
+  const [side, prompts] = s.dxx === 0 ? [names[0], xPrompts] : [names[1], yPrompts];
   throw new MetError(
     ErrorTypes.TooFewSamples,
-    `${single ? `prompt ${single.prompt} has one sample in ${side}` : `${side} has no prompt with two samples`}: the MMD needs at least two samples per prompt in each sample (no prompt of ${side} has two)`,
+    `prompt ${prompts[0]} has one sample in ${side} (and no prompt has two): the MMD needs at least two samples per prompt in each sample`,
   );
-}
-
-export function labelsOf(pooled: PooledSample): Uint8Array {
-  const isX = new Uint8Array(pooled.n1 + pooled.n2);
-  isX.fill(1, 0, pooled.n1);
-  return isX;
-}
-
-/** The MMD of X against Y with a kernel (mmd_hamming, mmd_kspectrum, mmd_all_subsequences). */
-export function mmd(x: EncodedSample, y: EncodedSample, kernel: KernelSpec): number {
-  const pooled = pool(x, y, kernel);
-  const isX = labelsOf(pooled);
-  const parts = mmdParts(pooled, isX);
-  checkDenominators(parts, pooled, isX);
-  return mmdFromParts(parts);
 }

@@ -1,95 +1,140 @@
 import { ErrorTypes, MetError } from '../common/errors';
-import { Rng } from './rng';
-import { DrawSampler } from './draws';
-import { type StatisticOptions, type TwoSampleStatistic, prepare } from './statistics';
+import { checkSeed, deriveSeed, Rng } from './rng';
+import { type Draw, type PromptChoice, promptChoice, StoredPools } from './sampler';
+import { identity, type PreparedTwoSample, prepareTwoSample, type StatisticOptions, type TwoSampleStatistic } from './statistics';
 import type { EncodedSample } from './types';
 
 /**
  * p-values. p = #(null statistics >= observed) / b: ties count, no +1; reject when p <= alpha.
+ * A null statistic with a zero denominator (NaN: a relabelling or draw that left no prompt with two
+ * rows on a side) never counts as >= observed, as in the original; results report how many there
+ * were (`undefinedNulls`) so the caller can see it.
  *
- * Permutation: pool X then Y, shuffle all rows uniformly (not stratified by prompt), the first N1
- * rows are X*. Only labels change, so the prepared statistic (Gram blocks / row ids) is reused.
+ * Permutation (as the original): pool the rows of X then Y; permutation t shuffles the identity
+ * order with Fisher-Yates under Rng(deriveSeed(seed, t)), unstratified; order[0 .. N1) is X*.
+ * Only labels change, so the prepared statistic (Gram blocks / row ids) is reused.
  *
- * Parametric bootstrap: both null samples are drawn from a stored reference distribution P: prompt
- * counts ~ Multinomial(n, pi) with uniform pi, completions uniformly with replacement from that
- * prompt's stored pool. Draws index into a Gram computed once over the pool.
+ * Parametric bootstrap: draw t samples X* (n1 rows) then Y* (n2 rows) from the stored reference
+ * under Rng(deriveSeed(seed, t)) (sampler.ts: multinomial prompt counts, rows with replacement).
+ * Draws index into a Gram computed once over the reference's rows.
+ *
+ * Seeding every draw by its index makes the null statistics independent of how they are split
+ * across worker threads.
  */
 export function pvalueFrom(observed: number, nulls: Float64Array): number {
+  if (Number.isNaN(observed)) throw new MetError(ErrorTypes.BadInput, 'the observed statistic is undefined (NaN): no p-value');
   let ge = 0;
-  for (const v of nulls) if (v >= observed) ge++;
+  for (let t = 0; t < nulls.length; t++) if (nulls[t] >= observed) ge++;
   return ge / nulls.length;
 }
 
-export interface PermutationResult {
+export function countUndefined(nulls: Float64Array): number {
+  let k = 0;
+  for (let t = 0; t < nulls.length; t++) if (Number.isNaN(nulls[t])) k++;
+  return k;
+}
+
+export function checkB(b: number): void {
+  if (!Number.isInteger(b) || b < 1) throw new MetError(ErrorTypes.BadInput, `b (the number of null statistics) must be a positive integer, got ${b}`);
+}
+
+export interface TestResult {
   statistic: number;
   pvalue: number;
+  b: number;
   nulls: Float64Array;
+  /** Null statistics that were undefined (zero denominators); they never count as >= observed. */
+  undefinedNulls: number;
 }
 
-export function permutationTest(name: TwoSampleStatistic, x: EncodedSample, y: EncodedSample, options: StatisticOptions & { b: number; seed: number }): PermutationResult {
-  checkB(options.b);
-  const prepared = prepare(name, x, y, options);
-  const n = prepared.n1 + prepared.n2;
-  const isX = new Uint8Array(n).fill(1, 0, prepared.n1);
-  const observed = prepared.evaluate(isX, true);
-  const rng = new Rng(options.seed);
-  const order = Int32Array.from({ length: n }, (_, i) => i);
-  const nulls = new Float64Array(options.b);
-  for (let t = 0; t < options.b; t++) {
-    rng.shuffle(order);
-    isX.fill(0);
-    for (let i = 0; i < prepared.n1; i++) isX[order[i]] = 1;
-    nulls[t] = prepared.evaluate(isX);
+/** Null statistics t in [from, to) of a permutation test. */
+export function permutationNulls(prepared: PreparedTwoSample, seed: number, from: number, to: number): Float64Array {
+  const N = prepared.n1 + prepared.n2;
+  const order = new Int32Array(N);
+  const nulls = new Float64Array(to - from);
+  for (let t = from; t < to; t++) {
+    for (let i = 0; i < N; i++) order[i] = i;
+    new Rng(deriveSeed(seed, t)).shuffle(order);
+    nulls[t - from] = prepared.value(order);
   }
-  return { statistic: observed, pvalue: pvalueFrom(observed, nulls), nulls };
+  return nulls;
 }
 
-/** A stored distribution to draw null samples from: its rows grouped by prompt. */
-export interface ReferencePool {
-  sample: EncodedSample;
-  /** Pool row ids of each prompt 0..m-1. */
-  byPrompt: Int32Array[];
+export function permutationTest(
+  name: TwoSampleStatistic,
+  x: EncodedSample,
+  y: EncodedSample,
+  options: StatisticOptions & { b: number; seed: number; gramBudgetBytes?: number },
+): TestResult {
+  checkB(options.b);
+  checkSeed(options.seed);
+  const prepared = prepareTwoSample(name, x, y, options);
+  const nulls = permutationNulls(prepared, options.seed, 0, options.b);
+  return result(prepared.observed, nulls);
 }
 
-export function referencePool(sample: EncodedSample): ReferencePool {
-  const lists: number[][] = Array.from({ length: sample.m }, () => []);
-  for (let i = 0; i < sample.prompts.length; i++) lists[sample.prompts[i]].push(i);
-  return { sample, byPrompt: lists.map((l) => Int32Array.from(l)) };
+export function result(observed: number, nulls: Float64Array): TestResult {
+  return { statistic: observed, pvalue: pvalueFrom(observed, nulls), b: nulls.length, nulls, undefinedNulls: countUndefined(nulls) };
+}
+
+export interface BootstrapOptions extends StatisticOptions {
+  b: number;
+  seed: number;
+  /** Prompts the null samples are drawn over (default all of the reference's prompts). */
+  prompts?: ArrayLike<number>;
+  /** Prompt probabilities pi, aligned with `prompts` (default uniform). */
+  promptWeights?: ArrayLike<number>;
+  gramBudgetBytes?: number;
+}
+
+/** Null draws t in [from, to) of source `source` of stored pools: X* (n1 rows) then Y* (n2 rows). */
+export function bootstrapDraws(pools: StoredPools, source: number, sizes: { n1: number; n2: number }, choice: PromptChoice, seed: number, from: number, to: number): Float64Array {
+  const x: Draw = pools.newDraw(sizes.n1, choice);
+  const y: Draw = pools.newDraw(sizes.n2, choice);
+  const nulls = new Float64Array(to - from);
+  for (let t = from; t < to; t++) {
+    const rng = new Rng(deriveSeed(seed, t));
+    pools.draw(rng, source, sizes.n1, choice, x);
+    pools.draw(rng, source, sizes.n2, choice, y);
+    nulls[t - from] = pools.statistic(x, y, choice);
+  }
+  return nulls;
+}
+
+export function checkSizes(sizes: { n1: number; n2: number }): void {
+  for (const [k, v] of Object.entries(sizes)) {
+    if (!Number.isInteger(v) || v < 1) throw new MetError(ErrorTypes.BadInput, `${k} (rows per null sample) must be a positive integer, got ${v}`);
+  }
 }
 
 /**
- * Null statistics of the parametric bootstrap for one statistic: b draws of (X*, Y*) from the pool,
- * sizes n1 and n2. Reusable across alternatives (cache it per reference, n, statistic).
+ * b null statistics of the parametric bootstrap: both samples drawn from the stored reference.
+ * Reusable across every sample tested against this reference at these sizes (cache it).
  */
-export function bootstrapNulls(name: TwoSampleStatistic, pool: ReferencePool, sizes: { n1: number; n2: number }, options: StatisticOptions & { b: number; seed: number }): Float64Array {
+export function bootstrapNulls(name: TwoSampleStatistic, reference: EncodedSample, sizes: { n1: number; n2: number }, options: BootstrapOptions): Float64Array {
   checkB(options.b);
-  const sampler = new DrawSampler(name, pool.sample, undefined, options);
-  const rng = new Rng(options.seed);
-  return Float64Array.from({ length: options.b }, () => sampler.draw(rng, sizes.n1, sizes.n2, true));
+  checkSeed(options.seed);
+  checkSizes(sizes);
+  const pools = new StoredPools(name, [reference], { ...options, names: ['the reference'] });
+  const choice = promptChoice(pools.m, options.prompts, options.promptWeights);
+  pools.checkCovers(0, choice, 'the reference');
+  return bootstrapDraws(pools, 0, sizes, choice, options.seed, 0, options.b);
 }
 
-export interface BootstrapResult {
-  statistic: number;
-  pvalue: number;
-  nulls: Float64Array;
-}
-
-/** Observed statistic of (X, Y) against null statistics drawn from the reference pool. */
-export function bootstrapTest(name: TwoSampleStatistic, x: EncodedSample, y: EncodedSample, reference: EncodedSample, options: StatisticOptions & { b: number; seed: number }): BootstrapResult {
+/** Observed statistic of (X, Y) against null statistics drawn from the stored reference. */
+export function bootstrapTest(name: TwoSampleStatistic, x: EncodedSample, y: EncodedSample, reference: EncodedSample, options: BootstrapOptions): TestResult {
   if (reference.L !== x.L) throw new MetError(ErrorTypes.BadInput, `the reference is encoded with L = ${reference.L} and the samples with L = ${x.L}: use one L`);
-  const prepared = prepare(name, x, y, options);
-  const isX = new Uint8Array(prepared.n1 + prepared.n2).fill(1, 0, prepared.n1);
-  const observed = prepared.evaluate(isX, true);
-  const nulls = bootstrapNulls(name, referencePool(reference), { n1: prepared.n1, n2: prepared.n2 }, options);
-  return { statistic: observed, pvalue: pvalueFrom(observed, nulls), nulls };
+  checkB(options.b);
+  checkSeed(options.seed);
+  const prepared = prepareTwoSample(name, x, y, options);
+  const nulls = bootstrapNulls(name, reference, { n1: prepared.n1, n2: prepared.n2 }, options);
+  return result(prepared.observed, nulls);
 }
 
 /** Composite null (two acceptable references): reject only if the test rejects against both. */
-export function compositeDecision(pvalues: [number, number], alpha: number): { reject: boolean; pvalue: number } {
+export function compositeDecision(pvalues: readonly [number, number], alpha: number): { reject: boolean; pvalue: number } {
   const pvalue = Math.max(pvalues[0], pvalues[1]);
-  return { reject: pvalue <= alpha, pvalue };
+  return { reject: pvalues[0] <= alpha && pvalues[1] <= alpha, pvalue };
 }
 
-function checkB(b: number): void {
-  if (!Number.isInteger(b) || b < 1) throw new MetError(ErrorTypes.BadInput, `b (the number of null statistics) must be a positive integer, got ${b}`);
-}
+export { identity };

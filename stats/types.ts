@@ -14,6 +14,11 @@ export interface EncodedSample {
   prompts: Int32Array;
   /** Row-major n x L matrix of code points / token ids. */
   tokens: Int32Array;
+  /**
+   * The pad value of the rows (default -1). Pads at the end of a row let the kernels skip the
+   * padded tail; a sample compared with another must use the same pad.
+   */
+  pad?: number;
 }
 
 export type Unit = 'char' | 'token';

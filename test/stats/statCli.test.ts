@@ -2,53 +2,84 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { exited, spawnMet } from '../helpers/processes';
-import { encodeChars } from '../../stats/encode';
-import { oneSampleStatistic, observedCounts } from '../../stats/oneSample';
 
-test('met stat reads the issue format and prints full-precision JSON with a p-value', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'met-stat-'));
-  try {
-    const input = join(dir, 'in.json');
-    writeFileSync(
-      input,
-      JSON.stringify({
-        L: 4,
-        m: 2,
-        unit: 'char',
-        x: { prompts: [0, 0, 1, 1], completions: ['abc', 'abd', 'xy', 'xy'] },
-        y: { prompts: [0, 0, 0, 1, 1], completions: ['abc', 'b', 'abc', 'xz', 'x'] },
-        stats: ['mmd_hamming', 'two_sample_chi_squared'],
-        pvalue: { type: 'permutation', stat: 'mmd_hamming', b: 100, seed: 1 },
-      }),
-    );
-    const child = spawnMet(['stat', '--input', input, '--json']);
-    assert.equal(await exited(child), 0, child.output());
-    const out = JSON.parse(child.output());
-    assert.ok(Math.abs(out.mmd_hamming - 0.0375) < 1e-15);
-    assert.ok(Math.abs(out.two_sample_chi_squared - 9) < 1e-9);
-    assert.equal(out.b, 100);
-    assert.ok(out.pvalue >= 0 && out.pvalue <= 1);
+const dir = mkdtempSync(join(tmpdir(), 'met-stat-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
-    writeFileSync(input, JSON.stringify({ x: { prompts: [0], completions: ['a'] }, y: { prompts: [0], completions: ['a'] }, stats: ['mmd_hamming'] }));
-    const bad = spawnMet(['stat', '--input', input]);
-    assert.equal(await exited(bad), 1);
-    assert.match(bad.output(), /prompt 0 has one sample in X/);
-    assert.doesNotMatch(bad.output(), /at .*\.ts:\d+/, 'no stack trace');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+async function metStat(input: unknown, json = true): Promise<{ code: number | string; output: string }> {
+  const file = join(dir, `in-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, typeof input === 'string' ? input : JSON.stringify(input));
+  const child = spawnMet(['stat', '--input', file, ...(json ? ['--json'] : [])]);
+  const code = await exited(child);
+  return { code, output: child.output() };
+}
+
+const C = {
+  L: 4,
+  m: 2,
+  unit: 'char',
+  x: { prompts: [0, 0, 1, 1], completions: ['abc', 'abd', 'xy', 'xy'] },
+  y: { prompts: [0, 0, 0, 1, 1], completions: ['abc', 'b', 'abc', 'xz', 'x'] },
+};
+
+test('met stat: the issue format in, full-precision JSON out, with a permutation p-value', async () => {
+  const { code, output } = await metStat({
+    ...C,
+    stats: ['mmd_hamming', 'mmd_kspectrum', 'two_sample_chi_squared'],
+    k: 2,
+    cumulative: false,
+    pvalue: { type: 'permutation', stat: 'mmd_hamming', b: 100, seed: 1 },
+  });
+  assert.equal(code, 0, output);
+  const out = JSON.parse(output);
+  assert.deepEqual(Object.keys(out), ['mmd_hamming', 'mmd_kspectrum', 'two_sample_chi_squared', 'pvalue', 'b', 'seconds']);
+  assert.ok(Math.abs(out.mmd_hamming - 0.0375) < 1e-15);
+  assert.ok(Math.abs(out.mmd_kspectrum - 0.1725403330758516) < 1e-15, 'k = 2, exact k-grams, to full precision');
+  assert.ok(Math.abs(out.two_sample_chi_squared - 9) < 1e-9);
+  assert.equal(out.b, 100);
+  assert.equal(out.pvalue, Math.round(out.pvalue * 100) / 100);
+  assert.ok(out.seconds >= 0);
+  const again = JSON.parse((await metStat({ ...C, stats: ['mmd_hamming'], pvalue: { type: 'permutation', stat: 'mmd_hamming', b: 100, seed: 1 } })).output);
+  assert.equal(again.pvalue, out.pvalue, 'same seed, same p-value');
 });
 
-test('one-sample statistics in log space against a known null', () => {
-  const support = encodeChars([0, 0, 0], ['a', 'b', 'c'], 2);
-  const logProbs = Float64Array.from([0.5, 0.3, 0.2], Math.log);
-  const o = observedCounts(encodeChars([0, 0, 0, 0], ['a', 'a', 'b', 'b'], 2), { support, logProbs });
-  assert.deepEqual([...o], [2, 2, 0]);
-  // n = 4: np = [2, 1.2, 0.8]
-  assert.ok(Math.abs(oneSampleStatistic('L1', o, logProbs) - (0 + 0.8 + 0.8)) < 1e-12);
-  assert.ok(Math.abs(oneSampleStatistic('chi_squared', o, logProbs) - (0 + 0.64 / 1.2 + 0.8)) < 1e-12);
-  assert.ok(Math.abs(oneSampleStatistic('g_squared', o, logProbs) - 2 * (2 * Math.log(2 / 2) + 2 * Math.log(2 / 1.2))) < 1e-12);
-  assert.throws(() => observedCounts(encodeChars([0], ['z'], 2), { support, logProbs }), /not in the reference's support/);
+test('met stat: token unit with EOS, a bootstrap p-value, and the table output', async () => {
+  const { code, output } = await metStat(
+    {
+      L: 6,
+      unit: 'token',
+      eos: 2,
+      pad: 0,
+      x: { prompts: [0, 0, 0], completions: [[5, 6, 2, 9], [5, 7, 2], [5, 6, 2, 7, 7, 7, 7]] },
+      y: { prompts: [0, 0, 0], completions: [[5, 6, 2], [5, 8, 2], [5, 8]] },
+      reference: { prompts: [0, 0, 0, 0], completions: [[5, 6, 2], [5, 7, 2], [5, 8, 2], [5, 6]] },
+      stats: ['mmd_hamming', 'two_sample_L1'],
+      pvalue: { type: 'bootstrap', stat: 'mmd_hamming', b: 50, seed: 3 },
+    },
+    false,
+  );
+  assert.equal(code, 0, output);
+  assert.match(output, /^mmd_hamming\s+-?\d/m);
+  assert.match(output, /^two_sample_L1\s+1\.3333333333333333$/m, 'rows equal after the EOS count as one: 1/3 + 1/3 + 1/3 + 1/3');
+  assert.match(output, /^pvalue\s+[01](\.\d+)?$/m);
+});
+
+test('met stat: clear messages for bad input, never a stack trace', async () => {
+  const cases: [unknown, RegExp][] = [
+    [{ x: { prompts: [0], completions: ['a'] }, y: { prompts: [0], completions: ['a'] }, stats: ['mmd_hamming'] }, /prompt 0 has one sample in X/],
+    [{ ...C, stats: ['mmd_hammming'] }, /stats\.0: Invalid option/],
+    [{ ...C, stats: ['mmd_hamming'], x: { prompts: [0, 0], completions: ['a'] } }, /x: 2 prompts for 1 completions/],
+    [{ ...C, stats: ['mmd_hamming'], unit: 'token' }, /x\.completions\.0: token unit takes completions as arrays/],
+    [{ ...C, stats: ['mmd_hamming'], pvalue: { type: 'bootstrap', stat: 'mmd_hamming' } }, /reference: a bootstrap p-value/],
+    [{ ...C, stats: ['mmd_hamming'], extra: 1 }, /Unrecognized key/],
+    ['{"L": 4,', /cannot read .* as JSON/],
+  ];
+  for (const [input, pattern] of cases) {
+    const { code, output } = await metStat(input);
+    assert.equal(code, 1, output);
+    assert.match(output, pattern);
+    assert.doesNotMatch(output, /\n\s+at .*:\d+:\d+/, 'no stack trace');
+  }
 });
