@@ -20,8 +20,23 @@
  * for draw t, so a result is a function of its inputs and seed only, whatever the thread count.
  */
 import { ErrorTypes, MetError } from '../common/errors';
-import { bootstrapTest, permutationTest, type TestResult } from './pvalue';
-import type { StatisticOptions, TwoSampleStatistic } from './statistics';
+import { planBlocks } from './blocks';
+import {
+  bootstrapDrawsShared,
+  buildBlockPoolShared,
+  DEFAULT_MIN_WORK,
+  drawCost,
+  type ParallelOptions,
+  permutationNullsShared,
+  poolCost,
+  threadsOf,
+  withWorkers,
+} from './parallel';
+import { type NullsRequest, PowerSimulator, type PowerSources } from './power';
+import { bootstrapTest, checkB, checkSizes, permutationTest, result, samplePrompts, type TestResult } from './pvalue';
+import { checkSeed } from './rng';
+import { promptChoice, StoredPools } from './sampler';
+import { kernelOf, prepareTwoSample, type StatisticOptions, type TwoSampleStatistic } from './statistics';
 import type { EncodedSample } from './types';
 
 export * from './encode';
@@ -30,6 +45,7 @@ export * from './pvalue';
 export * from './oneSample';
 export * from './power';
 export { Rng, deriveSeed } from './rng';
+export type { ParallelOptions } from './parallel';
 export type { EncodedSample, Unit } from './types';
 export type { KernelSpec } from './kernels';
 
@@ -71,4 +87,65 @@ export function twoSampleTest(input: TwoSampleTestInput): TwoSampleTestResult {
   const t0 = performance.now();
   const r = runTest(input);
   return { ...r, n1: input.x.prompts.length, n2: input.y.prompts.length, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * twoSampleTest split across worker_threads when the job is large (Gram blocks built by prompt,
+ * permutations or bootstrap draws by index range); small jobs stay in this thread. The numbers are
+ * those of twoSampleTest for the same input and seed, whatever the thread count.
+ */
+export async function twoSampleTestParallel(input: TwoSampleTestInput, parallel: ParallelOptions = {}): Promise<TwoSampleTestResult> {
+  const t0 = performance.now();
+  const kernel = kernelOf(input.stat, input, input.x.L);
+  const threads = threadsOf(parallel);
+  if (!kernel || threads === 1) return twoSampleTest(input);
+  checkB(input.b);
+  checkSeed(input.seed);
+  if (input.pvalue === 'bootstrap' && !input.reference) throw new MetError(ErrorTypes.BadInput, 'a bootstrap p-value needs a reference sample to draw null samples from');
+  if (input.pvalue !== 'permutation' && input.pvalue !== 'bootstrap') throw new MetError(ErrorTypes.BadInput, `unknown p-value '${input.pvalue as string}' (permutation or bootstrap)`);
+  const n1 = input.x.prompts.length;
+  const n2 = input.y.prompts.length;
+  let work = poolCost([input.x, input.y], kernel);
+  if (input.pvalue === 'permutation') {
+    const sizes = planBlocks([input.x, input.y]).plans.map((p) => p.sourceOf.length);
+    work += input.b * (2 * (n1 + n2) + sizes.reduce((a, n) => a + (n * n) / (kernel.kind === 'hamming' ? 8 : 2), 0));
+  } else {
+    work += poolCost([input.reference!], kernel) + (input.b * (n1 + n2) ** 2) / (2 * Math.max(1, input.reference!.m));
+  }
+  const use = work >= (parallel.minWork ?? DEFAULT_MIN_WORK) ? threads : 1;
+  const r = await withWorkers(use, async (group) => {
+    const pool = await buildBlockPoolShared([input.x, input.y], kernel, group);
+    const prepared = prepareTwoSample(input.stat, input.x, input.y, { ...input, pool });
+    if (input.pvalue === 'permutation') return result(prepared.observed, await permutationNullsShared(prepared, input.seed, input.b, group));
+    const reference = input.reference!;
+    if (reference.L !== input.x.L) throw new MetError(ErrorTypes.BadInput, `the reference is encoded with L = ${reference.L} and the samples with L = ${input.x.L}: use one L`);
+    const pools = new StoredPools(input.stat, [reference], { ...input, names: ['the reference'], pool: await buildBlockPoolShared([reference], kernel, group) });
+    const choice = promptChoice(Math.max(pools.m, input.x.m, input.y.m), samplePrompts(input.x, input.y, reference));
+    pools.checkCovers(0, choice, 'the reference');
+    return result(prepared.observed, await bootstrapDrawsShared(pools, 0, { n1, n2 }, choice, input.seed, input.b, group));
+  });
+  return { ...r, n1, n2, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * A PowerSimulator whose Gram blocks are built across worker_threads when the pools are large
+ * (cells and nulls are index sums over them; see simulateNullsParallel for large null batches).
+ */
+export async function createPowerSimulator(name: TwoSampleStatistic, sources: PowerSources, options: StatisticOptions & ParallelOptions = {}): Promise<PowerSimulator> {
+  const samples = [...sources.references, ...(sources.alternatives ?? [])];
+  const kernel = kernelOf(name, options, samples[0]?.L ?? 1);
+  const threads = threadsOf(options);
+  if (!kernel || threads === 1 || poolCost(samples, kernel) < (options.minWork ?? DEFAULT_MIN_WORK)) return new PowerSimulator(name, sources, options);
+  const pool = await withWorkers(threads, (group) => buildBlockPoolShared(samples, kernel, group));
+  return new PowerSimulator(name, sources, { ...options, pool });
+}
+
+/** A simulator's null statistics, split across worker_threads when the batch is large. */
+export async function simulateNullsParallel(simulator: PowerSimulator, request: NullsRequest, parallel: ParallelOptions = {}): Promise<Float64Array> {
+  const { source, choice } = simulator.nullsPlan(request);
+  const sizes = { n1: request.n, n2: request.n };
+  checkSizes(sizes);
+  const threads = threadsOf(parallel);
+  const use = drawCost(simulator.pools, sizes, choice, request.b) >= (parallel.minWork ?? DEFAULT_MIN_WORK) ? threads : 1;
+  return withWorkers(use, (group) => bootstrapDrawsShared(simulator.pools, source, sizes, choice, request.seed, request.b, group));
 }

@@ -77,3 +77,8 @@ export function spectrumKernel(k: number, cumulative: boolean): KernelSpec {
   if (!Number.isInteger(k) || k < 1) throw new MetError(ErrorTypes.BadInput, `k of the k-spectrum kernel must be a positive integer, got ${k}`);
   return { kind: 'kspectrum', k, cumulative };
 }
+
+export function sameKernel(a: KernelSpec, b: KernelSpec): boolean {
+  if (a.kind === 'hamming' || b.kind === 'hamming') return a.kind === b.kind;
+  return a.k === b.k && a.cumulative === b.cumulative;
+}

@@ -129,13 +129,18 @@ export class PowerSimulator {
     return choice;
   }
 
-  /** b null statistics (draws t in [from, to) when given, for splitting across threads). */
-  nulls(request: NullsRequest, from = 0, to = request.b): Float64Array {
+  /** The source and prompt choice of a nulls request (checked), for running its draws elsewhere. */
+  nullsPlan(request: NullsRequest): { source: number; choice: PromptChoice } {
     checkB(request.b);
     checkSeed(request.seed);
     checkN(request.n);
     const source = this.source('reference', request.reference ?? 0);
-    const choice = this.choice(request, [source]);
+    return { source, choice: this.choice(request, [source]) };
+  }
+
+  /** b null statistics (draws t in [from, to) when given, for splitting across threads). */
+  nulls(request: NullsRequest, from = 0, to = request.b): Float64Array {
+    const { source, choice } = this.nullsPlan(request);
     return bootstrapDraws(this.pools, source, { n1: request.n, n2: request.n }, choice, request.seed, from, to);
   }
 

@@ -116,7 +116,9 @@ export function bootstrapNulls(name: TwoSampleStatistic, reference: EncodedSampl
   checkSeed(options.seed);
   checkSizes(sizes);
   const pools = new StoredPools(name, [reference], { ...options, names: ['the reference'] });
-  const choice = promptChoice(pools.m, options.prompts, options.promptWeights);
+  let m = pools.m;
+  if (options.prompts) for (let k = 0; k < options.prompts.length; k++) if (Number.isInteger(options.prompts[k])) m = Math.max(m, options.prompts[k] + 1);
+  const choice = promptChoice(m, options.prompts, options.promptWeights);
   pools.checkCovers(0, choice, 'the reference');
   return bootstrapDraws(pools, 0, sizes, choice, options.seed, 0, options.b);
 }
@@ -127,8 +129,18 @@ export function bootstrapTest(name: TwoSampleStatistic, x: EncodedSample, y: Enc
   checkB(options.b);
   checkSeed(options.seed);
   const prepared = prepareTwoSample(name, x, y, options);
-  const nulls = bootstrapNulls(name, reference, { n1: prepared.n1, n2: prepared.n2 }, options);
+  const nulls = bootstrapNulls(name, reference, { n1: prepared.n1, n2: prepared.n2 }, { ...options, prompts: options.prompts ?? samplePrompts(x, y, reference) });
   return result(prepared.observed, nulls);
+}
+
+/**
+ * The prompts null samples are drawn over by default: 0 .. m - 1 for the largest m of the samples
+ * and the reference, so a prompt the samples use but the reference lacks is an error, not ignored.
+ */
+export function samplePrompts(x: EncodedSample, y: EncodedSample, reference: EncodedSample): Int32Array {
+  let m = Math.max(x.m, y.m, reference.m);
+  for (const s of [x, y]) for (let i = 0; i < s.prompts.length; i++) m = Math.max(m, s.prompts[i] + 1);
+  return Int32Array.from({ length: m }, (_, r) => r);
 }
 
 /** Composite null (two acceptable references): reject only if the test rejects against both. */

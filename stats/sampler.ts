@@ -1,6 +1,7 @@
 import { ErrorTypes, MetError } from '../common/errors';
 import { type BlockPool, buildBlockPool, checkCompatible } from './blocks';
 import { type CountStatistic, countStatistic, uniqueRowIds } from './counts';
+import { sameKernel } from './kernels';
 import { crossSum, mmdValue, pairSum } from './mmd';
 import type { Rng } from './rng';
 import { kernelOf, type StatisticOptions, type TwoSampleStatistic } from './statistics';
@@ -100,26 +101,30 @@ export class StoredPools {
     samples: readonly EncodedSample[],
     options: StatisticOptions & { pool?: BlockPool; gramBudgetBytes?: number; names?: readonly string[] } = {},
   ) {
-    const names = options.names ?? samples.map((_, s) => `pool ${s}`);
-    checkCompatible(samples, names);
-    this.sources = samples.length;
-    let m = 0;
-    for (const s of samples) m = Math.max(m, s.m, maxPrompt(s) + 1);
+    if (samples.length === 0 && !options.pool) throw new MetError(ErrorTypes.BadInput, 'no stored samples to draw from');
+    let m = options.pool ? options.pool.blockOfPrompt.length : 0;
+    if (samples.length > 0) {
+      checkCompatible(samples, options.names ?? samples.map((_, s) => `pool ${s}`));
+      for (const s of samples) m = Math.max(m, s.m, maxPrompt(s) + 1);
+    }
+    this.sources = samples.length || options.pool!.rowCounts.length;
     this.m = m;
-    const kernel = kernelOf(name, options, samples[0].L);
+    const kernel = kernelOf(name, options, samples.length ? samples[0].L : options.pool!.L);
     if (kernel) {
+      if (options.pool && !sameKernel(options.pool.kernel, kernel)) throw new MetError(ErrorTypes.BadInput, `the given Gram blocks were built for another kernel than ${name}'s`);
       const pool = options.pool ?? buildBlockPool(samples, kernel, options);
       this.pool = pool;
       this.unique = 0;
-      this.rows = samples.map((_, s) =>
+      this.rows = Array.from({ length: this.sources }, (_, s) =>
         Array.from({ length: m }, (_, r) => {
-          const b = pool.blockOfPrompt[r];
+          const b = r < pool.blockOfPrompt.length ? pool.blockOfPrompt[r] : -1;
           if (b < 0) return new Int32Array(0);
           const { sourceStart } = pool.blocks[b];
           return Int32Array.from({ length: sourceStart[s + 1] - sourceStart[s] }, (_, p) => sourceStart[s] + p);
         }),
       );
     } else {
+      if (samples.length === 0) throw new MetError(ErrorTypes.BadInput, `${name} draws need the stored samples, not Gram blocks`);
       const { ids, unique } = uniqueRowIds(samples);
       this.unique = unique;
       this.rows = samples.map((sample, s) => {
@@ -128,6 +133,11 @@ export class StoredPools {
         return lists.map((l) => Int32Array.from(l));
       });
     }
+  }
+
+  /** The Gram blocks behind MMD draws (undefined for the count statistics). */
+  get blockPool(): BlockPool | undefined {
+    return this.pool;
   }
 
   /** Every allowed prompt needs stored rows in each source a draw takes from. */

@@ -2,9 +2,11 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { type BlockPool, buildBlockPool, checkCompatible, DEFAULT_GRAM_BUDGET_BYTES, planBlocks } from './blocks';
 import { type CountStatistic, PermutationCounts, uniqueRowIds } from './counts';
 import { padOf } from './encode';
-import { allocateGram, gatherRows, kernelGram, kernelScale, type KernelSpec, spectrumKernel } from './kernels';
+import { allocateGram, gatherRows, kernelGram, kernelScale, type KernelSpec, sameKernel, spectrumKernel } from './kernels';
 import { checkMmdDenominators, crossSum, type MmdSums, mmdValue, pairSum, PermutationMmd } from './mmd';
 import type { EncodedSample } from './types';
+
+// Imports nothing from Node: workflow code reaches this module through config/powerSpec.ts.
 
 /**
  * The two-sample statistics by name. The name table is a typed record keyed by the union of names,
@@ -133,6 +135,9 @@ export function prepareTwoSample(
   const n2 = y.prompts.length;
   const kernel = kernelOf(name, options, x.L);
   if (kernel) {
+    if (options.pool && !sameKernel(options.pool.kernel, kernel)) {
+      throw new MetError(ErrorTypes.BadInput, `the given Gram blocks were built for another kernel than ${name}'s`);
+    }
     const pool = options.pool ?? buildBlockPool([x, y], kernel, { gramBudgetBytes: options.gramBudgetBytes ?? DEFAULT_GRAM_BUDGET_BYTES });
     const mmd = new PermutationMmd(pool);
     const sums = mmd.sums(identity(n1 + n2));

@@ -159,3 +159,9 @@ test('clear errors instead of NaN and false rejections', () => {
   const ok = statistic('mmd_hamming', encodeChars([0, 0, 1], ['a', 'b', 'c'], 4), y);
   assert.ok(Number.isFinite(ok));
 });
+
+test('a bootstrap reference must cover every prompt the samples use', () => {
+  const x = encodeChars([0, 0, 2, 2], ['a', 'b', 'c', 'd'], 4);
+  const reference = encodeChars([0, 0, 1, 1], ['a', 'b', 'c', 'd'], 4);
+  rejects(() => bootstrapTest('mmd_hamming', x, x, reference, { b: 10, seed: 1 }), 'MetTooFewSamples', /the reference has no completion for prompt 2/);
+});

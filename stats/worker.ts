@@ -1,0 +1,49 @@
+import { parentPort } from 'node:worker_threads';
+import { MetError } from '../common/errors';
+import type { BlockPool } from './blocks';
+import { type GramArray, kernelGram, type KernelSpec } from './kernels';
+import { PermutationMmd } from './mmd';
+import { bootstrapDraws, permutationNulls } from './pvalue';
+import { type PromptChoice, StoredPools } from './sampler';
+import type { StatisticOptions, TwoSampleStatistic } from './statistics';
+
+/**
+ * A statistics worker thread (started by parallel.ts through workerBoot.mjs). Inputs arrive as
+ * typed arrays over SharedArrayBuffers (rows, Gram blocks), so nothing large is copied; each task
+ * runs the same functions the main thread would, on its share of blocks or draw indices.
+ */
+export type WorkerTask =
+  | { task: 'grams'; kernel: KernelSpec; L: number; pad: number; tokens: Int32Array; blocks: { rowOffset: number; n: number; gram: GramArray }[] }
+  | { task: 'permutations'; pool: BlockPool; seed: number; from: number; to: number }
+  | { task: 'draws'; name: TwoSampleStatistic; options: StatisticOptions; pool: BlockPool; source: number; sizes: { n1: number; n2: number }; choice: PromptChoice; seed: number; from: number; to: number };
+
+export type WorkerReply = { id: number; ok: true; result?: Float64Array } | { id: number; ok: false; type?: string; message: string };
+
+function run(message: WorkerTask): Float64Array | undefined {
+  switch (message.task) {
+    case 'grams': {
+      const { kernel, L, pad, tokens } = message;
+      for (const b of message.blocks) kernelGram(tokens.subarray(b.rowOffset * L, (b.rowOffset + b.n) * L), b.n, L, pad, kernel, b.gram);
+      return undefined;
+    }
+    case 'permutations': {
+      const mmd = new PermutationMmd(message.pool);
+      return permutationNulls({ n1: mmd.n1, n2: mmd.n2, observed: NaN, value: (order) => mmd.value(order) }, message.seed, message.from, message.to);
+    }
+    case 'draws': {
+      const pools = new StoredPools(message.name, [], { ...message.options, pool: message.pool });
+      return bootstrapDraws(pools, message.source, message.sizes, message.choice, message.seed, message.from, message.to);
+    }
+  }
+}
+
+parentPort!.on('message', (message: WorkerTask & { id: number }) => {
+  try {
+    const result = run(message);
+    const reply: WorkerReply = { id: message.id, ok: true, result };
+    parentPort!.postMessage(reply, result ? [result.buffer as ArrayBuffer] : []);
+  } catch (err) {
+    const reply: WorkerReply = { id: message.id, ok: false, type: err instanceof MetError ? err.type : undefined, message: err instanceof Error ? err.message : String(err) };
+    parentPort!.postMessage(reply);
+  }
+});

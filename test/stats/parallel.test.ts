@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createPowerSimulator, simulateNullsParallel, twoSampleTest, twoSampleTestParallel } from '../../stats';
+import { Rng } from '../../stats/rng';
+import { markovText, toyModel } from './data';
+
+// minWork 0 forces the worker path on small inputs: the numbers must not depend on the thread count.
+const forced = { threads: 2, minWork: 0 };
+
+test('worker threads give the same statistic, nulls and p-value as one thread (permutation and bootstrap)', async () => {
+  const rng = new Rng(21);
+  const x = markovText(rng, 4, 9, 40, 0.4);
+  const y = markovText(rng, 4, 8, 40, 0.6);
+  const reference = markovText(rng, 4, 15, 40, 0.5);
+  for (const stat of ['mmd_hamming', 'mmd_kspectrum', 'mmd_all_subsequences'] as const) {
+    for (const pvalue of ['permutation', 'bootstrap'] as const) {
+      const input = { x, y, stat, pvalue, b: 64, seed: 5, reference };
+      const one = twoSampleTest(input);
+      const two = await twoSampleTestParallel(input, forced);
+      assert.equal(two.statistic, one.statistic, `${stat} ${pvalue}`);
+      assert.deepEqual(two.nulls, one.nulls, `${stat} ${pvalue}`);
+      assert.equal(two.pvalue, one.pvalue);
+      assert.equal(two.n1, one.n1);
+    }
+  }
+});
+
+test('power: Gram blocks and null batches built by workers equal the single-thread ones', async () => {
+  const rng = new Rng(22);
+  const reference = toyModel(rng, 4, 30);
+  const alternative = toyModel(rng, 4, 30, 0.2);
+  const plain = await createPowerSimulator('mmd_hamming', { references: [reference], alternatives: [alternative] }, { threads: 1 });
+  const shared = await createPowerSimulator('mmd_hamming', { references: [reference], alternatives: [alternative] }, forced);
+  const request = { n: 40, b: 50, seed: 3 };
+  const nulls = plain.nulls(request);
+  assert.deepEqual(await simulateNullsParallel(shared, request, forced), nulls);
+  assert.deepEqual(shared.cell({ alternative: 0, n: 40, sims: 20, alpha: 0.05, seed: 4, nulls }), plain.cell({ alternative: 0, n: 40, sims: 20, alpha: 0.05, seed: 4, nulls }));
+});
+
+test('the parallel path reports the same errors (a prompt the reference lacks)', async () => {
+  const rng = new Rng(23);
+  const x = toyModel(rng, 3, 4);
+  await assert.rejects(twoSampleTestParallel({ x, y: x, stat: 'mmd_hamming', pvalue: 'bootstrap', b: 10, seed: 1, reference: toyModel(rng, 2, 4) }, forced), /no completion for prompt 2/);
+});
