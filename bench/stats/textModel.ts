@@ -4,7 +4,6 @@
  * opening words (completions of one prompt share their first characters, as LLM answers do) and
  * lengths spread up to L (most long, some short), so pad runs and matches look like real data.
  */
-import { encodeChars } from '../../stats/encode';
 import { Rng } from '../../stats/rng';
 import type { EncodedSample } from '../../stats/types';
 
@@ -45,37 +44,51 @@ function fitChain(text: string): Chain {
 
 const chain = fitChain(PASSAGE);
 
-/** One completion: the prompt's opening, then the chain at `sharpness` (>1 sharper, <1 flatter). */
-function complete(rng: Rng, prompt: number, length: number, sharpness: number): string {
+const WORDS = PASSAGE.replace(/\s+/g, ' ').split(' ');
+const CODES = chain.alphabet.map((c) => c.codePointAt(0)!);
+
+/**
+ * One completion written straight into `out` (code points, no strings, so 10,000 rows per side cost
+ * only their Int32 rows): the prompt's two opening words, then the chain; `sharpness` > 1 skews the
+ * draws toward the most frequent continuations.
+ */
+function complete(rng: Rng, prompt: number, length: number, sharpness: number, out: Int32Array, at: number): void {
   const { alphabet, cdf } = chain;
   const V = alphabet.length;
-  const words = PASSAGE.replace(/\s+/g, ' ').split(' ');
-  let text = `${words[(prompt * 7) % words.length]} ${words[(prompt * 13 + 3) % words.length]} `;
-  let a = alphabet.indexOf(text[text.length - 2]);
-  let b = alphabet.indexOf(text[text.length - 1]);
-  while (text.length < length) {
+  const opening = `${WORDS[(prompt * 7) % WORDS.length]} ${WORDS[(prompt * 13 + 3) % WORDS.length]} `;
+  let l = 0;
+  for (; l < Math.min(length, opening.length); l++) out[at + l] = opening.codePointAt(l)!;
+  let a = alphabet.indexOf(opening[opening.length - 2]);
+  let b = alphabet.indexOf(opening[opening.length - 1]);
+  for (; l < length; l++) {
     const ctx = (a * V + b) * V;
     let u = rng.float();
-    if (sharpness !== 1) u = u ** sharpness; // skews draws toward the most frequent continuations
+    if (sharpness !== 1) u = u ** sharpness;
     let c = 0;
     while (c < V - 1 && cdf[ctx + c] < u) c++;
-    text += alphabet[c];
+    out[at + l] = CODES[c];
     a = b;
     b = c;
   }
-  return text.slice(0, length);
 }
 
-/** m prompts x perPrompt completions, lengths up to L (70% between L/2 and L, 30% shorter). */
+/** m prompts x perPrompt completions, lengths up to L (70% between L/2 and L, 30% shorter), char unit. */
 export function textSample(rng: Rng, m: number, perPrompt: number, L: number, sharpness = 1): EncodedSample {
-  const prompts: number[] = [];
-  const completions: string[] = [];
+  const n = m * perPrompt;
+  const prompts = new Int32Array(n);
+  const tokens = new Int32Array(n * L).fill(-1);
   for (let r = 0; r < m; r++) {
     for (let s = 0; s < perPrompt; s++) {
+      const i = r * perPrompt + s;
       const length = rng.float() < 0.7 ? Math.floor(L / 2) + rng.int(Math.ceil(L / 2)) + 1 : 1 + rng.int(Math.floor(L / 2));
-      prompts.push(r);
-      completions.push(complete(rng, r, length, sharpness));
+      prompts[i] = r;
+      complete(rng, r, Math.min(length, L), sharpness, tokens, i * L);
     }
   }
-  return encodeChars(prompts, completions, L, m);
+  return { L, m, prompts, tokens, pad: -1 };
+}
+
+/** The text of row i (for looking at the data). */
+export function rowText(s: EncodedSample, i: number): string {
+  return String.fromCodePoint(...Array.from(s.tokens.subarray(i * s.L, (i + 1) * s.L)).filter((c) => c >= 0));
 }
