@@ -15,6 +15,7 @@
  *                                    power cells over one pooled Gram per prompt
  *   twoSampleTest                    the call the CLI, workflows and the API use (below)
  *   twoSampleTestParallel            the same, split across worker_threads for large jobs
+ *   compositeTest                    two acceptable references: reject only if both tests reject
  *
  * Reproducibility: every random draw comes from Rng (xoshiro128**) seeded by deriveSeed(seed, t)
  * for draw t, so a result is a function of its inputs and seed only, whatever the thread count.
@@ -33,8 +34,8 @@ import {
   withWorkers,
 } from './parallel';
 import { type NullsRequest, PowerSimulator, type PowerSources } from './power';
-import { bootstrapTest, checkB, checkSizes, permutationTest, result, samplePrompts, type TestResult } from './pvalue';
-import { checkSeed } from './rng';
+import { bootstrapTest, checkB, checkSizes, compositeDecision, permutationTest, result, samplePrompts, type TestResult } from './pvalue';
+import { checkSeed, deriveSeed } from './rng';
 import { promptChoice, StoredPools } from './sampler';
 import { kernelOf, prepareTwoSample, type StatisticOptions, type TwoSampleStatistic } from './statistics';
 import type { EncodedSample } from './types';
@@ -148,4 +149,43 @@ export async function simulateNullsParallel(simulator: PowerSimulator, request: 
   const threads = threadsOf(parallel);
   const use = drawCost(simulator.pools, sizes, choice, request.b) >= (parallel.minWork ?? DEFAULT_MIN_WORK) ? threads : 1;
   return withWorkers(use, (group) => bootstrapDrawsShared(simulator.pools, source, sizes, choice, request.seed, request.b, group));
+}
+
+export interface CompositeTestInput extends StatisticOptions {
+  /** The sample under test (e.g. from the API). */
+  y: EncodedSample;
+  /** One sample from each acceptable reference (e.g. fp32 and fp16 of the claimed model). */
+  x: [EncodedSample, EncodedSample];
+  /** Stored pools of the two references, for bootstrap p-values. */
+  references?: [EncodedSample, EncodedSample];
+  stat: TwoSampleStatistic;
+  pvalue: 'permutation' | 'bootstrap';
+  b: number;
+  seed: number;
+  alpha: number;
+}
+
+export interface CompositeTestResult {
+  /** X1 vs Y and X2 vs Y. */
+  tests: [TwoSampleTestResult, TwoSampleTestResult];
+  /** max of the two p-values: the test rejects iff both reject, i.e. iff this is <= alpha. */
+  pvalue: number;
+  reject: boolean;
+  seconds: number;
+}
+
+/**
+ * Composite null (two acceptable references P1, P2, as in the paper): Y is tested against a sample
+ * of each; the composite test rejects only if both tests reject. Each test is seeded with
+ * deriveSeed(seed, i) for i = 0, 1.
+ */
+export function compositeTest(input: CompositeTestInput): CompositeTestResult {
+  const t0 = performance.now();
+  checkSeed(input.seed);
+  if (input.pvalue === 'bootstrap' && !input.references) throw new MetError(ErrorTypes.BadInput, 'a composite bootstrap test needs the two references to draw null samples from');
+  const tests = [0, 1].map((i) =>
+    twoSampleTest({ ...input, x: input.x[i], y: input.y, seed: deriveSeed(input.seed, i), reference: input.references?.[i] }),
+  ) as [TwoSampleTestResult, TwoSampleTestResult];
+  const { reject, pvalue } = compositeDecision([tests[0].pvalue, tests[1].pvalue], input.alpha);
+  return { tests, pvalue, reject, seconds: (performance.now() - t0) / 1000 };
 }

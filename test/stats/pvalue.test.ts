@@ -165,3 +165,19 @@ test('a bootstrap reference must cover every prompt the samples use', () => {
   const reference = encodeChars([0, 0, 1, 1], ['a', 'b', 'c', 'd'], 4);
   rejects(() => bootstrapTest('mmd_hamming', x, x, reference, { b: 10, seed: 1 }), 'MetTooFewSamples', /the reference has no completion for prompt 2/);
 });
+
+test('composite test: Y equal to either reference is accepted, Y far from both is rejected', async () => {
+  const { compositeTest } = await import('../../stats');
+  const rng = new Rng(31);
+  const p1 = toyModel(rng, 4, 80);
+  const p2 = toyModel(rng, 4, 80, 0.05);
+  const base = { stat: 'mmd_hamming' as const, pvalue: 'permutation' as const, b: 200, seed: 3, alpha: 0.05 };
+  const x: [EncodedSample, EncodedSample] = [toyModel(rng, 4, 80), toyModel(rng, 4, 80, 0.05)];
+  const far = compositeTest({ ...base, x, y: toyModel(rng, 4, 80, 0.25) });
+  assert.equal(far.reject, true, `p-values ${far.tests.map((t) => t.pvalue)}`);
+  const likeP2 = compositeTest({ ...base, x, y: toyModel(rng, 4, 80, 0.05) });
+  assert.equal(likeP2.reject, false);
+  assert.equal(likeP2.pvalue, Math.max(likeP2.tests[0].pvalue, likeP2.tests[1].pvalue));
+  const boot = compositeTest({ ...base, pvalue: 'bootstrap', x, y: toyModel(rng, 4, 80, 0.25), references: [p1, p2] });
+  assert.equal(boot.reject, true);
+});
