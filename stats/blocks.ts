@@ -45,7 +45,7 @@ export interface BlockPlan {
 }
 
 /** Above this many bytes of Gram blocks held at once, a job is refused with a clear message. */
-export const DEFAULT_GRAM_BUDGET_BYTES = 4 * 2 ** 30;
+export const DEFAULT_GRAM_BUDGET_BYTES = 2 * 2 ** 30;
 
 export function checkCompatible(samples: readonly EncodedSample[], names: readonly string[]): void {
   for (let s = 0; s < samples.length; s++) {
@@ -107,10 +107,14 @@ export function gramBudgetCheck(plans: readonly BlockPlan[], kernel: KernelSpec,
     const largest = plans.reduce((a, p) => (p.sourceOf.length > a.sourceOf.length ? p : a), plans[0]);
     throw new MetError(
       ErrorTypes.BadInput,
-      `the kernel blocks would take ${(bytes / 2 ** 30).toFixed(1)} GiB (prompt ${largest.prompt} alone has ${largest.sourceOf.length} rows): spread the rows over more prompts, draw fewer rows per prompt, or raise gramBudgetBytes`,
+      `the kernel blocks would take ${size(bytes)} (prompt ${largest.prompt} alone has ${largest.sourceOf.length} rows; the limit is ${size(budgetBytes)}): spread the rows over more prompts, use fewer rows per prompt, or raise gramBudgetBytes`,
     );
   }
   return bytes;
+}
+
+function size(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : `${bytes} bytes`;
 }
 
 /** Builds every prompt's Gram block in this thread. */

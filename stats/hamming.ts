@@ -29,105 +29,103 @@ export function contentLengths(tokens: Int32Array, n: number, L: number, pad: nu
   return lengths;
 }
 
-/**
- * Dense ids for the symbols of a block (content positions only), so buckets are array slots.
- * Returns the remapped n x maxLen matrix (row-major) and the number of distinct symbols.
- */
-function denseSymbols(tokens: Int32Array, n: number, L: number, lengths: Int32Array, maxLen: number): { sym: Int32Array; distinct: number } {
-  let min = 2147483647;
-  let max = -2147483648;
-  for (let i = 0; i < n; i++) {
-    const base = i * L;
-    for (let l = 0; l < lengths[i]; l++) {
-      const v = tokens[base + l];
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-  }
-  const sym = new Int32Array(n * maxLen);
-  let distinct = 0;
-  if (max < min) return { sym, distinct };
-  if (max - min < 1 << 22) {
-    const table = new Int32Array(max - min + 1).fill(-1);
-    for (let i = 0; i < n; i++) {
-      const base = i * L;
-      const out = i * maxLen;
-      for (let l = 0; l < lengths[i]; l++) {
-        const v = tokens[base + l] - min;
-        let id = table[v];
-        if (id < 0) table[v] = id = distinct++;
-        sym[out + l] = id;
-      }
-    }
-  } else {
-    const table = new Map<number, number>();
-    for (let i = 0; i < n; i++) {
-      const base = i * L;
-      const out = i * maxLen;
-      for (let l = 0; l < lengths[i]; l++) {
-        const v = tokens[base + l];
-        let id = table.get(v);
-        if (id === undefined) table.set(v, (id = distinct++));
-        sym[out + l] = id;
-      }
-    }
-  }
-  return { sym, distinct };
-}
-
 /** Hamming Gram block (raw match counts, symmetric, diagonal L) of the n x L row-major `tokens`. */
 export function hammingGram(tokens: Int32Array, n: number, L: number, pad: number, out?: CountGram): CountGram {
   const G: CountGram = out ?? (L <= 65535 ? new Uint16Array(n * n) : new Uint32Array(n * n));
   const lengths = contentLengths(tokens, n, L, pad);
-  let maxLen = 0;
-  for (let i = 0; i < n; i++) if (lengths[i] > maxLen) maxLen = lengths[i];
-  const { sym, distinct } = denseSymbols(tokens, n, L, lengths, maxLen);
-
+  // Work in rank space: rows sorted by decreasing content length, so the rows with content at
+  // position l are always the ranks [0, active(l)), and symbols are stored position-major.
+  const order = Int32Array.from({ length: n }, (_, i) => i).sort((a, b) => lengths[b] - lengths[a] || a - b);
+  const lenR = Int32Array.from(order, (i) => lengths[i]);
+  const maxLen = n > 0 ? lenR[0] : 0;
+  const { symbols, distinct, contentPads } = positionMajorSymbols(tokens, L, pad, order, lenR, maxLen);
+  const R: CountGram = L <= 65535 ? new Uint16Array(n * n) : new Uint32Array(n * n);
   const head = new Int32Array(distinct).fill(-1);
   const next = new Int32Array(n);
   const touched = new Int32Array(Math.max(distinct, 1));
   const members = new Int32Array(n);
-  const padRows = new Int32Array(n);
+  let active = n;
   for (let l = 0; l < maxLen; l++) {
+    while (active > 0 && lenR[active - 1] <= l) active--;
+    const base = l * n;
     let nTouched = 0;
-    let nPad = 0;
-    for (let i = n - 1; i >= 0; i--) {
-      if (l >= lengths[i]) continue;
-      const s = sym[i * maxLen + l];
+    for (let r = active - 1; r >= 0; r--) {
+      const s = symbols[base + r];
       if (head[s] < 0) touched[nTouched++] = s;
-      next[i] = head[s];
-      head[s] = i;
-      if (tokens[i * L + l] === pad) padRows[nPad++] = i;
+      next[r] = head[s];
+      head[s] = r;
     }
     for (let t = 0; t < nTouched; t++) {
       const s = touched[t];
       let size = 0;
-      for (let i = head[s]; i >= 0; i = next[i]) members[size++] = i;
+      for (let r = head[s]; r >= 0; r = next[r]) members[size++] = r;
       head[s] = -1;
       for (let a = 0; a < size - 1; a++) {
-        const base = members[a] * n;
-        for (let b = a + 1; b < size; b++) G[base + members[b]]++;
+        const row = members[a] * n;
+        for (let b = a + 1; b < size; b++) R[row + members[b]]++;
       }
     }
-    // Content pads against rows already in their padded tail at l.
-    for (let p = 0; p < nPad; p++) {
-      const i = padRows[p];
-      for (let j = 0; j < n; j++) {
-        if (lengths[j] > l) continue;
-        if (i < j) G[i * n + j]++;
-        else G[j * n + i]++;
+    if (contentPads) {
+      // A pad value inside a row's content matches the rows already in their padded tail at l.
+      for (let r = 0; r < active; r++) {
+        if (tokens[order[r] * L + l] !== pad) continue;
+        for (let t = active; t < n; t++) R[r * n + t]++;
       }
     }
   }
-  for (let i = 0; i < n; i++) {
-    G[i * n + i] = L;
-    const li = lengths[i];
-    for (let j = i + 1; j < n; j++) {
-      const tail = L - (li > lengths[j] ? li : lengths[j]);
-      const v = G[i * n + j] + tail;
-      G[i * n + j] = v;
-      G[j * n + i] = v;
+  for (let a = 0; a < n; a++) {
+    const oa = order[a];
+    G[oa * n + oa] = L;
+    const tail = L - lenR[a]; // lenR[a] >= lenR[b]: both rows pad from lenR[a] on
+    for (let b = a + 1; b < n; b++) {
+      const ob = order[b];
+      const v = R[a * n + b] + tail;
+      G[oa * n + ob] = v;
+      G[ob * n + oa] = v;
     }
   }
   return G;
+}
+
+/** Dense symbol ids of the content positions, position-major in rank order: symbols[l * n + r]. */
+function positionMajorSymbols(tokens: Int32Array, L: number, pad: number, order: Int32Array, lenR: Int32Array, maxLen: number) {
+  const n = order.length;
+  let min = 2147483647;
+  let max = -2147483648;
+  let contentPads = false;
+  for (let r = 0; r < n; r++) {
+    const base = order[r] * L;
+    for (let l = 0; l < lenR[r]; l++) {
+      const v = tokens[base + l];
+      if (v < min) min = v;
+      if (v > max) max = v;
+      if (v === pad) contentPads = true;
+    }
+  }
+  const symbols = new Int32Array(maxLen * n);
+  let distinct = 0;
+  if (max >= min && max - min < 1 << 22) {
+    const table = new Int32Array(max - min + 1).fill(-1);
+    for (let r = 0; r < n; r++) {
+      const base = order[r] * L;
+      for (let l = 0; l < lenR[r]; l++) {
+        const v = tokens[base + l] - min;
+        let id = table[v];
+        if (id < 0) table[v] = id = distinct++;
+        symbols[l * n + r] = id;
+      }
+    }
+  } else if (max >= min) {
+    const table = new Map<number, number>();
+    for (let r = 0; r < n; r++) {
+      const base = order[r] * L;
+      for (let l = 0; l < lenR[r]; l++) {
+        const v = tokens[base + l];
+        let id = table.get(v);
+        if (id === undefined) table.set(v, (id = distinct++));
+        symbols[l * n + r] = id;
+      }
+    }
+  }
+  return { symbols, distinct, contentPads };
 }

@@ -1,5 +1,5 @@
 import { ErrorTypes, MetError } from '../common/errors';
-import { type BlockPool, buildBlockPool, checkCompatible, DEFAULT_GRAM_BUDGET_BYTES, planBlocks } from './blocks';
+import { type BlockPool, buildBlockPool, checkCompatible, DEFAULT_GRAM_BUDGET_BYTES, gramBudgetCheck, planBlocks } from './blocks';
 import { type CountStatistic, PermutationCounts, uniqueRowIds } from './counts';
 import { padOf } from './encode';
 import { allocateGram, gatherRows, kernelGram, kernelScale, type KernelSpec, sameKernel, spectrumKernel } from './kernels';
@@ -78,6 +78,8 @@ export function mmdStatistic(x: EncodedSample, y: EncodedSample, kernel: KernelS
   const { plans } = planBlocks([x, y]);
   const L = x.L;
   const pad = padOf(x);
+  // One block at a time: only the largest must fit.
+  gramBudgetCheck([plans.reduce((a, p) => (p.sourceOf.length > a.sourceOf.length ? p : a), plans[0])], kernel, L, DEFAULT_GRAM_BUDGET_BYTES);
   const sums: MmdSums = { sxx: 0, syy: 0, sxy: 0, dxx: 0, dyy: 0, dxy: 0 };
   const locals = new Int32Array(plans.reduce((a, p) => Math.max(a, p.sourceOf.length), 0));
   for (let i = 0; i < locals.length; i++) locals[i] = i;

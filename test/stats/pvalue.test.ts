@@ -181,3 +181,9 @@ test('composite test: Y equal to either reference is accepted, Y far from both i
   const boot = compositeTest({ ...base, pvalue: 'bootstrap', x, y: toyModel(rng, 4, 80, 0.25), references: [p1, p2] });
   assert.equal(boot.reject, true);
 });
+
+test('kernel blocks beyond the memory budget are refused with a message, before any work', () => {
+  const rng = new Rng(41);
+  const x = toyModel(rng, 2, 30);
+  rejects(() => permutationTest('mmd_hamming', x, x, { b: 10, seed: 1, gramBudgetBytes: 1000 }), 'MetBadInput', /kernel blocks would take 14400 bytes \(prompt 0 alone has 60 rows; the limit is 1000 bytes\)/);
+});
