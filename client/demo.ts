@@ -9,6 +9,7 @@ import { toStages } from '../cli/watch';
 import { type MetConfig, isEmbedded } from '../config/schema';
 import { parseRunSpec } from '../config/runSpec';
 import { TestSpec } from '../config/testSpec';
+import { ErrorTypes, MetError } from '../common/errors';
 import { createDuckDB } from '../datasets/duck';
 import type { TestResult } from '../report/schemas';
 import { writeReport } from '../report/html';
@@ -44,6 +45,8 @@ export interface DemoOptions {
   b: number;
   headless?: boolean;
   keepUp?: boolean;
+  /** First of the two endpoint ports (default: the Temporal port + 2100). */
+  endpointPort?: number;
   /** Where the verdict table goes (stderr when stdout carries JSON). */
   out?: NodeJS.WritableStream;
   log: (line: string) => void;
@@ -57,8 +60,31 @@ export interface DemoResult {
 
 const REFERENCE = 'fp32';
 
+export class DemoInterrupted extends Error {
+  constructor() {
+    super('interrupted: run met demo again to continue where it stopped');
+  }
+}
+
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { config, log } = options;
+  // Ctrl-C stops waiting and cleans up; every step has a deterministic id, so a rerun continues.
+  const interrupted = new AbortController();
+  const onSigint = () => {
+    if (interrupted.signal.aborted) process.exit(130); // a second Ctrl-C does not wait for cleanup
+    log('Interrupted: stopping workers and endpoints (Ctrl-C again to quit at once)');
+    interrupted.abort();
+  };
+  process.on('SIGINT', onSigint);
+  const untilInterrupted = <T>(promise: Promise<T>): Promise<T> =>
+    Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        const fail = () => reject(new DemoInterrupted());
+        if (interrupted.signal.aborted) fail();
+        else interrupted.signal.addEventListener('abort', fail, { once: true });
+      }),
+    ]);
   let uiUrl: string | undefined;
   let startedServer = false;
   if (isEmbedded(config)) {
@@ -75,9 +101,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const gguf = (type: string) => join(modelsDir, `tiny-${type}.gguf`);
   // Two endpoints that both claim to serve tiny at F32; endpoint-b really serves Q4_0.
   const endpoints: { name: string; serve: RunningServe; close: () => Promise<void> }[] = [];
+  // Fixed ports (derived from the Temporal port): a rerun serves the same URLs, so a collection
+  // still running from an interrupted demo finds its endpoints again.
+  const base = config.temporal.embeddedPort + 2100 <= 65534 ? config.temporal.embeddedPort + 2100 : config.temporal.embeddedPort - 2100;
   for (const [name, type, precision] of [['endpoint-a', 'F32', 'fp32'], ['endpoint-b', 'Q4_0', 'nf4']] as const) {
     const backend = await loadLlamaBackend({ path: gguf(type), precision, model: 'tiny' });
-    const serve = await startServe({ backend, claimModel: 'tiny-F32', faults: { fail429: 0.05, retryAfter: 0.1 }, seed: endpoints.length + 1 });
+    const port = (options.endpointPort ?? base) + endpoints.length;
+    const serve = await startServe({ backend, port, claimModel: 'tiny-F32', faults: { fail429: 0.05, retryAfter: 0.1 }, seed: endpoints.length + 1 }).catch((err: Error) => {
+      throw new MetError(ErrorTypes.BadInput, `cannot serve ${name} on 127.0.0.1:${port} (${err.message}): free that port or pass --endpoint-port N (uses N and N+1)`);
+    });
     endpoints.push({ name, serve, close: () => backend.close() });
   }
 
@@ -103,7 +135,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       prompts: { set: 'demo', limit: options.prompts },
       samplesPerPrompt: options.samplesPerPrompt,
       sampling: { maxTokens: 16, temperature: 1, logprobs: true },
-      // The endpoints' ports change between runs; the run id does not, so a rerun resumes.
       sources: [
         ...localModels.map((m) => ({ kind: 'local' as const, model: 'tiny', precision: m.precision })),
         ...endpoints.map((e) => ({ kind: 'provider' as const, provider: `demo-${e.name}`, model: 'tiny', source: e.name, baseURL: e.serve.url, concurrency: 4 })),
@@ -116,13 +147,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const handle = client.workflow.getHandle(record.workflowId);
     const done = handle.result();
     done.catch(() => {});
-    await followProgress({ poll: async () => toStages('collectCorpus', await handle.query('progress').catch(() => undefined)), until: done, handleSigint: false });
-    await done;
+    await followProgress({ poll: async () => toStages('collectCorpus', await handle.query('progress').catch(() => undefined)), until: done, signal: interrupted.signal, handleSigint: false });
+    await untilInterrupted(done);
 
     const run = async <T>(rec: RunRecord): Promise<T> => {
       saveRunRecord(config.dataDir, rec);
       await startOrAttach(client!, rec);
-      return (await client!.workflow.getHandle(rec.workflowId).result()) as T;
+      return (await untilInterrupted(client!.workflow.getHandle(rec.workflowId).result())) as T;
     };
 
     log('Scoring every completion under the F32 reference');
@@ -201,10 +232,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     if (uiUrl) log(`Temporal UI: ${uiUrl}`);
     return { results, reportPath: report.htmlPath, uiUrl };
   } finally {
+    process.removeListener('SIGINT', onSigint);
     abort.abort();
     await workers.catch(() => {});
     await close();
-    await client?.connection.close();
+    // An interrupted run still has a result long-poll in flight: the process exit ends it.
+    if (!interrupted.signal.aborted) await client?.connection.close();
     duck.closeSync();
     for (const e of endpoints) {
       await e.serve.close();

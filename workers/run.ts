@@ -28,7 +28,8 @@ export function installRuntime(): void {
       if (entry.message.startsWith('No workflows registered')) return;
       process.stderr.write(`${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${entry.meta ? ` ${JSON.stringify(entry.meta)}` : ''}\n`);
     });
-    Runtime.install({ logger });
+    // met handles SIGINT/SIGTERM itself (shutdownSignal below, met demo): the runtime must not.
+    Runtime.install({ logger, shutdownSignals: [] });
   } catch {
     // A runtime exists already (tests install their own); keep it.
   }
