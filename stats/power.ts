@@ -99,6 +99,8 @@ export class PowerSimulator {
   readonly pools: StoredPools;
   private readonly references: number;
   private readonly alternatives: number;
+  /** Source names for messages ('the reference', 'alternative 2', ...). */
+  private readonly names: string[];
 
   constructor(
     readonly name: TwoSampleStatistic,
@@ -114,8 +116,6 @@ export class PowerSimulator {
     this.pools = new StoredPools(name, [...refs, ...alts], { ...options, names });
     this.names = names;
   }
-
-  private readonly names: string[];
 
   private source(kind: 'reference' | 'alternative', index: number): number {
     const count = kind === 'reference' ? this.references : this.alternatives;

@@ -59,7 +59,7 @@ export class Rng {
 
   /** Uniform integer in [0, n) for 0 < n <= 2^32, unbiased (rejection sampling). */
   int(n: number): number {
-    if (!(n > 0)) throw new Error('Rng.int needs n > 0');
+    if (!(n > 0 && n <= 4294967296)) throw new Error(`Rng.int needs 0 < n <= 2^32, got ${n}`);
     const limit = 4294967296 - (4294967296 % n);
     for (;;) {
       const v = this.nextUint32();
