@@ -37,7 +37,7 @@ Output (--json): {"mmd_hamming": 0.0375, ..., "pvalue": 0.21, "b": 1000, "second
       } catch (err) {
         throw new MetError(ErrorTypes.BadInput, `cannot read ${opts.input} as JSON: ${(err as Error).message}`);
       }
-      const out = runStatInput(value);
+      const out = await runStatInput(value);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
         return;

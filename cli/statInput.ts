@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
-import { encodeChars, encodeTokens, statistic, TWO_SAMPLE_STATISTICS, twoSampleTest, type EncodedSample } from '../stats';
+import { encodeChars, encodeTokens, statistic, TWO_SAMPLE_STATISTICS, twoSampleTestParallel, type EncodedSample } from '../stats';
 
 /**
  * `met stat` input (issue 4), validated with zod:
@@ -79,8 +79,8 @@ export function parseStatInput(value: unknown): StatInput {
   return parsed.data;
 }
 
-/** The statistics (and p-value) of a validated input, at full float64 precision. */
-export function runStatInput(value: unknown): Record<string, number> {
+/** The statistics (and p-value) of a validated input, at full float64 precision (large p-value jobs use worker threads). */
+export async function runStatInput(value: unknown): Promise<Record<string, number>> {
   const input = parseStatInput(value);
   const x = encode(input.x, input);
   const y = encode(input.y, input);
@@ -90,7 +90,7 @@ export function runStatInput(value: unknown): Record<string, number> {
   if (input.pvalue) {
     const { type, stat, b, seed } = input.pvalue;
     const reference = input.reference ? encode(input.reference, input) : undefined;
-    const r = twoSampleTest({ x, y, stat, pvalue: type, b, seed, reference, ...options });
+    const r = await twoSampleTestParallel({ x, y, stat, pvalue: type, b, seed, reference, ...options });
     out.pvalue = r.pvalue;
     out.b = r.b;
     out.seconds = r.seconds;

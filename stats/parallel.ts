@@ -41,6 +41,21 @@ export function threadsOf(options: ParallelOptions): number {
 const ENTRY = new URL('./worker.ts', import.meta.url).href;
 const BOOT = new URL('./workerBoot.mjs', import.meta.url);
 
+/** The parent's Node options minus those that only make sense for a main script (-e CODE, --input-type). */
+export function workerExecArgv(execArgv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i];
+    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') {
+      i++; // its code
+      continue;
+    }
+    if (a.startsWith('--eval=') || a.startsWith('--print=') || a.startsWith('--input-type')) continue;
+    out.push(a);
+  }
+  return out;
+}
+
 /** A few worker threads for one job; close() terminates them. */
 export class WorkerGroup {
   private readonly workers: Worker[];
@@ -49,7 +64,7 @@ export class WorkerGroup {
 
   constructor(readonly size: number) {
     this.workers = Array.from({ length: size }, () => {
-      const worker = new Worker(BOOT, { workerData: { entry: ENTRY } });
+      const worker = new Worker(BOOT, { workerData: { entry: ENTRY }, execArgv: workerExecArgv(process.execArgv) });
       worker.on('message', (reply: WorkerReply) => {
         const waiting = this.pending.get(reply.id);
         if (!waiting) return;

@@ -42,3 +42,23 @@ test('the parallel path reports the same errors (a prompt the reference lacks)',
   const x = toyModel(rng, 3, 4);
   await assert.rejects(twoSampleTestParallel({ x, y: x, stat: 'mmd_hamming', pvalue: 'bootstrap', b: 10, seed: 1, reference: toyModel(rng, 2, 4) }, forced), /no completion for prompt 2/);
 });
+
+test('workers start when tsx was registered from code (as bin/met.js does), not through execArgv', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { PROJECT_ROOT } = await import('../../temporal/binary');
+  const script = `
+    import { register } from 'tsx/esm/api';
+    register();
+    const { twoSampleTest, twoSampleTestParallel, Rng } = await import('./stats/index.ts');
+    const { markovText } = await import('./test/stats/data.ts');
+    const rng = new Rng(5);
+    const input = { x: markovText(rng, 3, 6, 30), y: markovText(rng, 3, 6, 30, 0.6), stat: 'mmd_hamming', pvalue: 'permutation', b: 40, seed: 2 };
+    const two = await twoSampleTestParallel(input, { threads: 2, minWork: 0 });
+    const one = twoSampleTest(input);
+    console.log(JSON.stringify({ same: JSON.stringify(Array.from(two.nulls)) === JSON.stringify(Array.from(one.nulls)), execArgv: process.execArgv }));`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: PROJECT_ROOT, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  assert.equal(child.status, 0, child.stderr);
+  const out = JSON.parse(child.stdout.trim().split('\n').pop()!);
+  assert.ok(!out.execArgv.some((a: string) => /^--(import|loader|require)|^tsx$/.test(a)), 'the child has no loader in its execArgv');
+  assert.equal(out.same, true);
+});
