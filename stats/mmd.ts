@@ -45,6 +45,7 @@ export class PermutationMmd {
   private readonly yCount: Int32Array;
   private readonly xs: Int32Array;
   private readonly ys: Int32Array;
+  private readonly isX: Uint8Array;
 
   constructor(private readonly pool: BlockPool) {
     this.n1 = pool.rowCounts[0];
@@ -63,23 +64,23 @@ export class PermutationMmd {
     this.yCount = new Int32Array(B);
     this.xs = new Int32Array(N);
     this.ys = new Int32Array(N);
+    this.isX = new Uint8Array(N);
   }
 
   /** Sums for the labelling where pooled rows order[0 .. n1) are X* and the rest Y*. */
   sums(order: Int32Array): MmdSums {
-    const { blockOf, localOf, offset, xCount, yCount, xs, ys, n1 } = this;
+    const { blockOf, localOf, offset, xCount, yCount, xs, ys, n1, isX } = this;
     xCount.fill(0);
     yCount.fill(0);
     const N = order.length;
-    for (let t = 0; t < n1; t++) {
-      const g = order[t];
+    isX.fill(0);
+    for (let t = 0; t < n1; t++) isX[order[t]] = 1;
+    // In pooled order, so each block's lists come out increasing: the pair sums then walk each
+    // Gram row forwards instead of jumping around it.
+    for (let g = 0; g < N; g++) {
       const b = blockOf[g];
-      xs[offset[b] + xCount[b]++] = localOf[g];
-    }
-    for (let t = n1; t < N; t++) {
-      const g = order[t];
-      const b = blockOf[g];
-      ys[offset[b] + yCount[b]++] = localOf[g];
+      if (isX[g]) xs[offset[b] + xCount[b]++] = localOf[g];
+      else ys[offset[b] + yCount[b]++] = localOf[g];
     }
     let sxx = 0;
     let syy = 0;

@@ -163,6 +163,8 @@ export class StoredPools {
     for (let k = 0; k < K; k++) {
       const from = this.rows[source][choice.prompts[k]];
       for (let t = start[k]; t < start[k + 1]; t++) values[t] = from[rng.int(from.length)];
+      // Large draws sum Gram entries faster in row order (a draw is a multiset: order is free).
+      if (this.pool && start[k + 1] - start[k] >= 64) values.subarray(start[k], start[k + 1]).sort();
     }
     return into;
   }
