@@ -17,6 +17,18 @@
  *   twoSampleTestParallel            the same, split across worker_threads for large jobs
  *   compositeTest                    two acceptable references: reject only if both tests reject
  *
+ * Example:
+ *   const x = encodeChars(xPrompts, xCompletions, 1000);
+ *   const y = encodeChars(yPrompts, yCompletions, 1000);
+ *   const r = twoSampleTest({ x, y, stat: 'mmd_hamming', pvalue: 'permutation', b: 1000, seed: 1 });
+ *   // r.statistic, r.pvalue, r.b, r.seconds, r.n1, r.n2 (and r.nulls, r.undefinedNulls)
+ *
+ * Speed: the MMD kernel is zero across prompts, so each prompt gets one Gram block over its pooled
+ * rows, computed once (kernels.ts, hamming.ts, kspectrum.ts); a permutation is a re-sum over the
+ * blocks (mmd.ts) and a bootstrap or power draw a list of indices into them (sampler.ts). Memory
+ * is the blocks, sum over prompts of n_r^2 entries (2 bytes each for Hamming), capped by
+ * gramBudgetBytes (2 GiB by default) with a clear error.
+ *
  * Reproducibility: every random draw comes from Rng (xoshiro128**) seeded by deriveSeed(seed, t)
  * for draw t, so a result is a function of its inputs and seed only, whatever the thread count.
  */
