@@ -202,7 +202,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       runId: `${corpus}-power`,
       reference: { model: 'tiny', source: REFERENCE },
       alternatives: [{ model: 'tiny', source: 'int8' }, { model: 'tiny', source: 'nf4' }],
-      samplesPerPrompt: [1, 2, 4].filter((n) => n * 4 <= options.samplesPerPrompt),
+      samplesPerPrompt: [2, 4, 6].filter((n) => n * 4 <= options.samplesPerPrompt),
       promptSubsets: { size: Math.min(options.prompts, 8), draws: 1 },
       sims: 50,
       b: 200,

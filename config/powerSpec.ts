@@ -13,8 +13,11 @@ export const PowerSpec = z
     /** Sources to detect; the reference itself is always added as the type-I error cell. */
     alternatives: z.array(Source).min(1),
     statistics: z.array(z.enum(TWO_SAMPLE_STATISTICS)).min(1).default(['mmd_hamming']),
-    /** Samples per prompt per side; N = n * m. */
-    samplesPerPrompt: z.array(z.number().int().positive()).min(1),
+    /**
+     * Samples per prompt per side; N = n * m. At least 2: with N = m a multinomial draw can give
+     * every prompt one sample, and the MMD has no same-prompt pair to compare.
+     */
+    samplesPerPrompt: z.array(z.number().int().min(2, 'use at least 2 samples per prompt (N = n x m must exceed m so every draw has a same-prompt pair)')).min(1),
     promptSubsets: z.object({ size: z.number().int().positive(), draws: z.number().int().positive().default(1) }).strict(),
     sims: z.number().int().positive().default(100),
     b: z.number().int().positive().default(1000),

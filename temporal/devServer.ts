@@ -105,6 +105,19 @@ function tail(file: string, lines = 15): string {
 export type StartResult = { state: DevServerState; alreadyRunning: boolean };
 
 export async function startDevServer(options: DevServerOptions): Promise<StartResult> {
+  try {
+    return await startOnce(options);
+  } catch (err) {
+    // A start-up exit is retried once: a port taken between our check and the server's bind
+    // (its HTTP and metrics ports are random) is the usual cause, and it rarely repeats.
+    if (!(err instanceof MetError) || !err.message.includes('exited during start-up')) throw err;
+    options.log?.(`the Temporal dev server exited during start-up; retrying once`);
+    await sleep(500);
+    return startOnce(options);
+  }
+}
+
+async function startOnce(options: DevServerOptions): Promise<StartResult> {
   const ip = options.ip ?? '127.0.0.1';
   const namespace = options.namespace ?? 'met';
   const log = options.log ?? (() => {});
