@@ -1,6 +1,6 @@
 import { ErrorTypes, MetError } from '../common/errors';
 import { padOf } from './encode';
-import { allocateGram, gatherRows, type GramArray, gramBytesPerEntry, gramSums, isExactKernel, kernelGram, kernelScale, type KernelSpec } from './kernels';
+import { gatherRows, type GramArray, gramBytesPerEntry, gramSums, isExactKernel, kernelGram, kernelScale, type KernelSpec } from './kernels';
 import type { EncodedSample } from './types';
 
 /**
@@ -125,7 +125,7 @@ export function buildBlockPool(samples: readonly EncodedSample[], kernel: Kernel
   gramBudgetCheck(plans, kernel, L, options.gramBudgetBytes ?? DEFAULT_GRAM_BUDGET_BYTES);
   const blocks = plans.map((plan) => {
     const n = plan.sourceOf.length;
-    const gram = kernelGram(gatherRows(samples, plan.sourceOf, plan.rowOf), n, L, pad, kernel, allocateGram(kernel, L, n));
+    const gram = kernelGram(gatherRows(samples, plan.sourceOf, plan.rowOf), n, L, pad, kernel);
     return finishBlock(plan, gram);
   });
   return { L, pad, kernel, scale: kernelScale(kernel, L), exact: isExactKernel(kernel), rowCounts: samples.map((s) => s.prompts.length), blocks, blockOfPrompt, blockOf, localOf };

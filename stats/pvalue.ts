@@ -1,7 +1,7 @@
 import { ErrorTypes, MetError } from '../common/errors';
 import { checkSeed, deriveSeed, Rng } from './rng';
 import { type Draw, type PromptChoice, promptChoice, StoredPools } from './sampler';
-import { identity, type PreparedTwoSample, prepareTwoSample, type StatisticOptions, type TwoSampleStatistic } from './statistics';
+import { type PreparedTwoSample, prepareTwoSample, type StatisticOptions, type TwoSampleStatistic } from './statistics';
 import type { EncodedSample } from './types';
 
 /**
@@ -149,4 +149,3 @@ export function compositeDecision(pvalues: readonly [number, number], alpha: num
   return { reject: pvalues[0] <= alpha && pvalues[1] <= alpha, pvalue };
 }
 
-export { identity };

@@ -2,7 +2,7 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { type BlockPool, buildBlockPool, checkCompatible, DEFAULT_GRAM_BUDGET_BYTES, gramBudgetCheck, planBlocks } from './blocks';
 import { type CountStatistic, PermutationCounts, uniqueRowIds } from './counts';
 import { padOf } from './encode';
-import { allocateGram, gatherRows, kernelGram, kernelScale, type KernelSpec, sameKernel, spectrumKernel } from './kernels';
+import { gatherRows, kernelGram, kernelScale, type KernelSpec, sameKernel, spectrumKernel } from './kernels';
 import { checkMmdDenominators, crossSum, type MmdSums, mmdValue, pairSum, PermutationMmd } from './mmd';
 import type { EncodedSample } from './types';
 
@@ -91,7 +91,7 @@ export function mmdStatistic(x: EncodedSample, y: EncodedSample, kernel: KernelS
     sums.dyy += c * (c - 1);
     sums.dxy += a * c;
     if (n < 2) continue;
-    const gram = kernelGram(gatherRows([x, y], plan.sourceOf, plan.rowOf), n, L, pad, kernel, allocateGram(kernel, L, n));
+    const gram = kernelGram(gatherRows([x, y], plan.sourceOf, plan.rowOf), n, L, pad, kernel);
     sums.sxx += 2 * pairSum(gram, n, locals, 0, a);
     sums.syy += 2 * pairSum(gram, n, locals, a, c);
     sums.sxy += crossSum(gram, n, locals, 0, a, locals, a, c);
