@@ -6,8 +6,7 @@ import type { SamplingSpec, SourceSpec } from '../config/runSpec';
 import { UnitJournal } from '../collect/journal';
 import type { CorpusStore } from '../collect/store';
 import type { SampleRow } from '../datasets/schemas';
-import { itemAt, type WorkUnit } from '../workflows/collectPlan';
-import { seedFrom } from '../common/hash';
+import { itemAt, sampleSeed, type WorkUnit } from '../workflows/collectPlan';
 
 /**
  * sampleUnit: collects one work unit (a few hundred to a few thousand samples) from one source and
@@ -103,7 +102,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
           if (collected.has(flat)) continue;
           const { promptIndex, sampleIndex } = itemAt(flat, input.samplesPerPrompt);
           const prompt = prompts[promptIndex];
-          const seed = input.sampling.seedPolicy === 'none' ? null : seedFrom(input.sampling.seed, unit.model, unit.source, prompt.promptId, sampleIndex);
+          const seed = sampleSeed(input.sampling, unit.model, unit.source, prompt.promptId, sampleIndex);
           requests.push({ flat, promptId: prompt.promptId, promptIndex, sampleIndex, prompt: prompt.text, seed });
         }
         const byFlat = new Map(requests.map((r) => [r.flat, r]));

@@ -57,8 +57,13 @@ export const SamplingSpec = z
     systemPrompt: z.string().optional(),
     /** Ask for the sampled tokens' logprobs where the source supports it. */
     logprobs: z.boolean().default(false),
-    /** 'per-sample': a seed derived from (seed, model, source, prompt, sample index); 'none': no seed sent. */
-    seedPolicy: z.enum(['per-sample', 'none']).default('per-sample'),
+    /**
+     * 'per-sample': a seed derived from (seed, model, source, prompt, sample index);
+     * 'shared': the same seed for every source (no source in the derivation), so two sources that
+     * serve the same weights with the same sampler return identical completions (consistency checks);
+     * 'none': no seed sent.
+     */
+    seedPolicy: z.enum(['per-sample', 'shared', 'none']).default('per-sample'),
     seed: z.number().int().nonnegative().default(0),
   })
   .strict();

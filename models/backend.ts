@@ -43,6 +43,10 @@ export interface ScoredCompletion {
 export interface TextBackend {
   readonly model: string;
   readonly precision: Precision;
+  /** Tokens the backend can evaluate at once (prompt + completion), when it knows. */
+  readonly contextSize?: number;
+  /** Tokens of a text as score() would count them, when the backend can tokenize locally. */
+  countTokens?(text: string): number;
   generate(request: GenerateRequest): Promise<GeneratedCompletion>;
   score(prompt: string, completion: string): Promise<ScoredCompletion>;
   close(): Promise<void>;

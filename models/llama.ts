@@ -60,6 +60,14 @@ export class LlamaBackend implements TextBackend {
     return run;
   }
 
+  get contextSize(): number {
+    return this.context.contextSize;
+  }
+
+  countTokens(text: string): number {
+    return this.tokenize(text).length;
+  }
+
   tokenize(text: string): number[] {
     return text.length ? (this.llamaModel.tokenize(text) as number[]) : [];
   }

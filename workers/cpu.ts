@@ -1,5 +1,6 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { createCollectActivities } from '../activities/collect';
+import { createConsistencyActivities } from '../activities/consistency';
 import { createScoringPlanActivities } from '../activities/logprobs';
 import { createPowerActivities } from '../activities/power';
 import { createSystemActivities } from '../activities/system';
@@ -11,7 +12,7 @@ import type { WorkerPlan } from './run';
  * The CPU worker: all workflows, and the activities that need no GPU or provider key (shards,
  * statistics, power cells, downloads, reports).
  */
-export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; taskQueue?: string }): WorkerPlan {
+export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; taskQueue?: string; env?: Record<string, string | undefined> }): WorkerPlan {
   const taskQueue = deps.taskQueue ?? CPU_TASK_QUEUE;
   return {
     taskQueue,
@@ -22,6 +23,7 @@ export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; tas
       ...createScoringPlanActivities({ duck: deps.duck, dataDir: deps.dataDir }),
       ...createTestActivities({ duck: deps.duck, dataDir: deps.dataDir }),
       ...createPowerActivities({ duck: deps.duck, dataDir: deps.dataDir }),
+      ...createConsistencyActivities({ duck: deps.duck, dataDir: deps.dataDir, env: deps.env }),
     },
   };
 }

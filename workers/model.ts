@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { createLogprobActivities } from '../activities/logprobs';
+import { createTextScoringActivities } from '../activities/perplexity';
 import { createSamplingActivities } from '../activities/sampling';
 import { LocalGenerator } from '../collect/localGenerator';
 import { CorpusStore } from '../collect/store';
@@ -19,6 +20,7 @@ export function modelWorkerPlans(deps: { dataDir: string; duck: DuckDBInstance; 
   const activities = {
     ...createSamplingActivities({ store, generatorFor: () => generator }),
     ...createLogprobActivities({ duck: deps.duck, dataDir: deps.dataDir, backend: deps.backend }),
+    ...createTextScoringActivities({ backend: deps.backend }),
   };
   const options = { maxConcurrentActivityTaskExecutions: deps.concurrentUnits ?? 1 };
   const plans: WorkerPlan[] = [{ taskQueue: modelTaskQueue(deps.backend.model, deps.backend.precision), activities, options }];

@@ -49,6 +49,7 @@ export function itemAt(flat: number, samplesPerPrompt: number): { promptIndex: n
 }
 
 /** The seed sent for one sample: reproducible from the spec, distinct per sample. */
-export function sampleSeed(spec: RunSpec, model: string, source: string, promptId: string, sampleIndex: number): number | null {
-  return spec.sampling.seedPolicy === 'none' ? null : seedFrom(spec.sampling.seed, model, source, promptId, sampleIndex);
+export function sampleSeed(sampling: Pick<RunSpec['sampling'], 'seedPolicy' | 'seed'>, model: string, source: string, promptId: string, sampleIndex: number): number | null {
+  if (sampling.seedPolicy === 'none') return null;
+  return seedFrom(sampling.seed, model, sampling.seedPolicy === 'shared' ? '*' : source, promptId, sampleIndex);
 }

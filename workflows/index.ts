@@ -4,3 +4,5 @@ export { collectCorpus } from './collectCorpus';
 export { scoreCorpus } from './scoreCorpus';
 export { runTest } from './runTest';
 export { powerSimulation } from './powerSimulation';
+export { ensembledPerplexity } from './ensembledPerplexity';
+export { consistencyReport } from './consistencyReport';

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { parseConsistencySpec, planConsistency, type ConsistencySpecInput } from '../../config/consistencySpec';
+import { createDuckDB } from '../../datasets/duck';
+import { cosineSimilarity, createEmbedder } from '../../models/embedding';
+import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
+import { writeTinyModels } from '../../models/tiny';
+import { startServe, type RunningServe } from '../../serve/server';
+import { consistencyReport } from '../../workflows/consistencyReport';
+import { cpuWorkerPlan } from '../../workers/cpu';
+import { modelWorkerPlans } from '../../workers/model';
+import { providerWorkerPlans } from '../../workers/provider';
+import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+
+let temporal: TestTemporal;
+let duck: DuckDBInstance;
+let f32: LlamaBackend;
+let q4: LlamaBackend;
+let paths: Record<string, string>;
+const servers: RunningServe[] = [];
+const dataDir = mkdtempSync(join(tmpdir(), 'met-consistency-'));
+
+before(async () => {
+  temporal = await startTestTemporal();
+  duck = await createDuckDB();
+  paths = writeTinyModels(join(dataDir, 'models'));
+  // Unique model names: model queues are shared by every test file on the test server.
+  const model = uniqueName('tinyc');
+  f32 = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model });
+  q4 = await loadLlamaBackend({ path: paths.nf4, precision: 'nf4', model });
+});
+after(async () => {
+  for (const s of servers) await s.close();
+  await f32?.close();
+  await q4?.close();
+  await temporal?.close();
+  duck?.closeSync();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** Local F32 (side a, on the model worker) against an OpenAI-compatible endpoint (side b) serving `served`. */
+async function consistencyAgainst(served: LlamaBackend, label: string) {
+  const serve = await startServe({ backend: served, claimModel: 'tiny-F32' });
+  servers.push(serve);
+  const provider = uniqueName(`endpoint-${label}`);
+  const input: ConsistencySpecInput = {
+    id: uniqueName(`consistency-${label}`),
+    a: { kind: 'local', model: f32.model, precision: 'fp32' },
+    b: { kind: 'provider', provider, model: f32.model, source: label, baseURL: serve.url, concurrency: 4 },
+    prompts: { set: 'demo', limit: 8 },
+    samplesPerPrompt: 10,
+    sampling: { maxTokens: 16, temperature: 1 },
+    scorer: `${f32.model}/fp32`,
+    embed: { kind: 'endpoint', baseURL: serve.url, model: 'hashed-trigrams' },
+    test: { b: 100, L: 64 },
+    unitSize: 40,
+  };
+  const plan = planConsistency(parseConsistencySpec(input));
+  const taskQueue = uniqueName('consistency-cpu');
+  const plans = [
+    cpuWorkerPlan({ dataDir, duck, taskQueue }),
+    ...modelWorkerPlans({ dataDir, duck, backend: f32, gpu: 'cpu' }),
+    ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, concurrentUnits: 2, timeoutMs: 30_000 }], env: {} }),
+  ];
+  const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
+  const running = workers.map((w) => w.run());
+  try {
+    return await temporal.client.workflow.execute(consistencyReport, { taskQueue, workflowId: plan.id, args: [plan] });
+  } finally {
+    workers.forEach((w) => w.shutdown());
+    await Promise.all(running);
+  }
+}
+
+test('consistency: local F32 vs the same model behind met serve: identical answers, similarity 1, equal perplexities, MMD does not reject', { timeout: 240_000 }, async () => {
+  const r = await consistencyAgainst(f32, 'served-f32');
+  const c = r.comparison;
+  assert.equal(c.pairs, 80);
+  assert.equal(c.identicalPairs, 80, 'shared seeds and identical weights give identical answers');
+  assert.equal(c.identicalScoreGap, 0, 'the same text is scored identically on both sides');
+  assert.ok(c.meanSimilarity > 0.999, `mean similarity ${c.meanSimilarity}`);
+  assert.ok(Math.abs(c.a.perplexity - c.b.perplexity) <= 1e-9 * c.a.perplexity, `perplexities ${c.a.perplexity} vs ${c.b.perplexity}`);
+  assert.equal(c.a.tokens, c.b.tokens);
+  assert.equal(r.mmd.reject, false, `p = ${r.mmd.pvalue}`);
+  assert.ok(existsSync(r.reportPath));
+  const html = readFileSync(r.reportPath, 'utf8');
+  assert.match(html, /mean cosine similarity/);
+  assert.match(html, new RegExp(`perplexity of ${f32.model}/fp32`));
+});
+
+test('consistency: local F32 vs an endpoint secretly serving Q4_0: lower similarity, different perplexity, MMD rejects', { timeout: 240_000 }, async () => {
+  const r = await consistencyAgainst(q4, 'served-q4');
+  const c = r.comparison;
+  assert.equal(c.pairs, 80);
+  assert.ok(c.identicalPairs < 80, `${c.identicalPairs} identical pairs`);
+  assert.ok(c.meanSimilarity < 0.95, `mean similarity ${c.meanSimilarity}`);
+  assert.notEqual(c.a.perplexity, c.b.perplexity);
+  assert.equal(r.mmd.reject, true, `p = ${r.mmd.pvalue}`);
+  const data = JSON.parse(readFileSync(r.dataPath, 'utf8'));
+  assert.equal(data.sections[0].mmd.decision, 'reject');
+});
+
+test('a local GGUF embedding model (node-llama-cpp) embeds answers: identical texts have cosine 1, different texts less', { timeout: 60_000 }, async () => {
+  const embedder = await createEmbedder({ kind: 'local', path: paths.fp32, batchSize: 8 }, {});
+  try {
+    const [a, b, c] = await embedder.embed(['the river was older than the town', 'the river was older than the town', 'a cat sat on the mat']);
+    assert.ok(a.length > 0);
+    assert.ok(Math.abs(cosineSimilarity(a, b) - 1) < 1e-6);
+    assert.ok(cosineSimilarity(a, c) < 0.9999, `cosine ${cosineSimilarity(a, c)}`);
+  } finally {
+    await embedder.close();
+  }
+});
+
+test('a consistency spec with a key in it, or the same source on both sides, is refused with the field named', () => {
+  assert.throws(
+    () => parseConsistencySpec({ a: { kind: 'local', model: 'm', precision: 'fp32' }, b: { kind: 'local', model: 'm', precision: 'fp32' }, prompts: { set: 'demo' }, scorer: 'm/fp32', embed: { kind: 'local', path: 'x.gguf' } }),
+    /b\.source: both sides are m\/fp32/,
+  );
+  assert.throws(
+    () => parseConsistencySpec({ a: { kind: 'local', model: 'm', precision: 'fp32' }, b: { kind: 'provider', provider: 'openai', model: 'm', apiKey: 'sk-123' }, prompts: { set: 'demo' }, scorer: 'm/fp32', embed: { kind: 'local', path: 'x.gguf' } }),
+    /b\.apiKey: API keys never go in a run spec/,
+  );
+});

@@ -1,0 +1,33 @@
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type { TextScoringActivities } from '../activities/perplexity';
+import { ErrorTypes, NON_RETRYABLE_TYPES } from '../common/errors';
+import { combinePerplexities, PerplexityRequest, type PerplexityRequestInput, type PerplexityResult } from '../config/perplexitySpec';
+import { modelTaskQueue } from '../temporal/queues';
+
+/**
+ * ensembledPerplexity: the same texts scored by several models at once, each on its own (model,
+ * precision) queue (so each on the GPU its worker is pinned to), then combined: the mean of the
+ * models' log-perplexities per text, per byte when tokenizers may differ.
+ */
+export async function ensembledPerplexity(input: PerplexityRequestInput): Promise<PerplexityResult> {
+  const parsed = PerplexityRequest.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`);
+    throw ApplicationFailure.create({ type: ErrorTypes.BadInput, message: lines.join('; '), nonRetryable: true });
+  }
+  const request = parsed.data;
+  const scores = await Promise.all(
+    request.models.map(({ model, precision }) => {
+      const { scoreTexts } = proxyActivities<TextScoringActivities>({
+        taskQueue: modelTaskQueue(model, precision),
+        // No worker for this model: fail in minutes rather than wait for ever.
+        scheduleToStartTimeout: '5m',
+        startToCloseTimeout: '10m',
+        heartbeatTimeout: '2m',
+        retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+      });
+      return scoreTexts({ model, precision, texts: request.texts, prompts: request.prompts });
+    }),
+  );
+  return combinePerplexities(request, scores);
+}
