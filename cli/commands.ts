@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import { register as api } from './api';
 import { register as collect } from './collect';
+import { register as consistency } from './consistency';
 import { register as corpus } from './corpus';
 import { register as demo } from './demo';
 import { register as models } from './models';
@@ -15,7 +17,9 @@ import { register as worker } from './worker';
 export type RegisterCommand = (program: Command) => void;
 
 export const commands: RegisterCommand[] = [
+  api,
   collect,
+  consistency,
   corpus,
   demo,
   models,

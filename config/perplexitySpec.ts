@@ -20,7 +20,7 @@ export const ScorerRef = z.union([
       const [model, precision] = s.split('/');
       return { model, precision: precision as 'fp32' | 'fp16' | 'int8' | 'nf4' };
     }),
-]);
+], { error: 'a scorer is "MODEL/PRECISION" (e.g. "tiny/fp32") or { "model": ..., "precision": "fp32" | "fp16" | "int8" | "nf4" }' });
 export type ScorerRef = z.output<typeof ScorerRef>;
 
 export const PerplexityRequest = z

@@ -2,6 +2,7 @@ import { defineQuery, executeChild, proxyActivities, setHandler, workflowInfo } 
 import type { Comparison, ConsistencyActivities } from '../activities/consistency';
 import type { TestOutcome } from '../activities/tests';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
+import type { ProgressSnapshot } from '../cli/progress';
 import type { ConsistencyPlan } from '../config/consistencySpec';
 import { collectCorpus } from './collectCorpus';
 import { runTest } from './runTest';
@@ -28,12 +29,17 @@ export interface ConsistencyOutcome {
   dataPath: string;
 }
 
-export type ConsistencyStage = 'collecting' | 'scoring' | 'comparing' | 'testing' | 'reporting' | 'done';
-export const consistencyStageQuery = defineQuery<ConsistencyStage>('stage');
+const STEPS = ['collecting', 'scoring', 'comparing', 'testing', 'reporting', 'done'] as const;
+export type ConsistencyStep = (typeof STEPS)[number];
+/** Answers like every met job (cli/watch.ts): one stage, counting the steps done. */
+export const consistencyProgressQuery = defineQuery<ProgressSnapshot>('progress');
 
 export async function consistencyReport(plan: ConsistencyPlan): Promise<ConsistencyOutcome> {
-  let stage: ConsistencyStage = 'collecting';
-  setHandler(consistencyStageQuery, () => stage);
+  let stage: ConsistencyStep = 'collecting';
+  setHandler(consistencyProgressQuery, () => ({
+    stages: [{ name: `consistency (${stage})`, done: STEPS.indexOf(stage), total: STEPS.length - 1, unit: 'steps' }],
+    finished: stage === 'done',
+  }));
   const id = workflowInfo().workflowId;
   await executeChild(collectCorpus, { workflowId: `${id}/collect`, args: [{ spec: plan.runSpec, runId: plan.runSpec.runId! }] });
   stage = 'scoring';

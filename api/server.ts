@@ -1,0 +1,296 @@
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Client } from '@temporalio/client';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { launchCollection } from '../client/collect';
+import { launchConsistency } from '../client/consistency';
+import { loadRunRecord, newRunRecord, runStatus, saveRunRecord, startOrAttach, type RunRecord } from '../client/runs';
+import { toStages } from '../cli/watch';
+import { ErrorTypes, MetError } from '../common/errors';
+import { ConsistencySpec } from '../config/consistencySpec';
+import { PerplexityRequest } from '../config/perplexitySpec';
+import { RunSpec } from '../config/runSpec';
+import { TestSpec } from '../config/testSpec';
+import { CPU_TASK_QUEUE, modelTaskQueue } from '../temporal/queues';
+import type { ConsistencyOutcome } from '../workflows/consistencyReport';
+import { ErrorBody, HealthBody, PerplexityBody, RunStartedBody, RunStateBody, TestOutcomeBody } from './schemas';
+
+/**
+ * `met api`: met's HTTP API. Every request that does work is its own workflow (so concurrent
+ * requests never share state, and long ones survive an API restart); the API only validates,
+ * starts and reads. Bound to loopback by default; any other bind requires a bearer token.
+ */
+export interface ApiOptions {
+  client: Client;
+  dataDir: string;
+  /** Temporal frontend and namespace, as reported by /health. */
+  address: string;
+  namespace: string;
+  host?: string;
+  port?: number;
+  /** Bearer token every request must carry; required unless host is loopback. */
+  token?: string;
+  /** Largest request body in bytes (default 2 MiB, inside Temporal's payload limit). */
+  bodyLimit?: number;
+  /** Queue of the CPU workers that run met's workflows (default met-cpu). */
+  taskQueue?: string;
+  /** Extra queues /health reports (model and provider queues of the deployment). */
+  healthQueues?: string[];
+  /** How long synchronous endpoints (perplexity, tests with wait) wait for their workflow. */
+  requestTimeoutMs?: number;
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || host === '0:0:0:0:0:0:0:1';
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly kind: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const STATUS_OF_TYPE: Partial<Record<string, number>> = {
+  [ErrorTypes.BadInput]: 400,
+  [ErrorTypes.BadRunSpec]: 400,
+  [ErrorTypes.TooFewSamples]: 422,
+  [ErrorTypes.NotFound]: 404,
+};
+
+/** A failed workflow's root cause, as an HTTP error: bad input stays a 400 with its message. */
+function workflowError(err: unknown): ApiError {
+  let cause: unknown = err;
+  while (cause && typeof cause === 'object' && 'cause' in cause && (cause as { cause?: unknown }).cause) cause = (cause as { cause: unknown }).cause;
+  const type = (cause as { type?: string })?.type ?? '';
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const status = STATUS_OF_TYPE[type];
+  return status ? new ApiError(status, status === 404 ? 'not_found' : 'bad_request', message) : new ApiError(500, 'failed', message);
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new ApiError(504, 'timeout', `${what} did not finish within ${ms / 1000} s; it keeps running as a workflow`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
+  const host = options.host ?? '127.0.0.1';
+  if (!isLoopback(host) && !options.token) {
+    throw new MetError(ErrorTypes.BadInput, `binding the API to ${host} exposes it beyond this machine: set a bearer token (met api --token-env NAME, the token read from that environment variable) or bind to 127.0.0.1`);
+  }
+  const { client, dataDir } = options;
+  const taskQueue = options.taskQueue ?? CPU_TASK_QUEUE;
+  const timeoutMs = options.requestTimeoutMs ?? 10 * 60_000;
+  const app = Fastify({ bodyLimit: options.bodyLimit ?? 2 * 1024 * 1024, logger: false });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'met API', description: 'Model Equality Testing at fleet scale: perplexity, collection runs, tests and reports. Every request that does work runs as a Temporal workflow.', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: options.token ? [{ bearer: [] }] : [],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  if (options.token) {
+    const expected = Buffer.from(`Bearer ${options.token}`);
+    app.addHook('onRequest', async (request, reply) => {
+      const given = Buffer.from(request.headers.authorization ?? '');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        reply.header('www-authenticate', 'Bearer');
+        return reply.code(401).send({ error: 'unauthorized', message: 'this API needs an Authorization: Bearer <token> header' });
+      }
+    });
+  }
+
+  app.setErrorHandler((error, _request, reply) => {
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const issues = error.validation.map((v) => ({ path: v.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(body)', message: v.message ?? 'invalid' }));
+      return reply.code(400).send({ error: 'bad_request', message: issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues });
+    }
+    if (error instanceof ApiError) return reply.code(error.status).send({ error: error.kind, message: error.message });
+    if (error instanceof MetError) return reply.code(STATUS_OF_TYPE[error.type] ?? 500).send({ error: STATUS_OF_TYPE[error.type] === 404 ? 'not_found' : 'bad_request', message: error.message });
+    const status = (error as { statusCode?: number }).statusCode ?? 500;
+    // Fastify's own 4xx (body too large, bad JSON) keep their status and message.
+    return reply.code(status).send({ error: status < 500 ? 'bad_request' : 'failed', message: (error as Error).message });
+  });
+
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 500: ErrorBody, 503: ErrorBody, 504: ErrorBody };
+
+  /** Pollers of a queue by kind: how /health sees workers, and how requests refuse to wait for none. */
+  async function pollers(name: string, kind: 'workflow' | 'activity') {
+    const response = await client.workflowService.describeTaskQueue({ namespace: options.namespace, taskQueue: { name }, taskQueueType: kind === 'workflow' ? 1 : 2 });
+    return (response.pollers ?? []).map((p) => p.identity ?? 'unknown');
+  }
+  async function requireWorkers(name: string, kind: 'workflow' | 'activity', fix: string) {
+    if ((await pollers(name, kind)).length === 0) throw new ApiError(503, 'unavailable', `no worker polls ${name}: ${fix}`);
+  }
+
+  api.get('/health', { schema: { description: 'Temporal reachable, and the workers polling each of met’s queues', response: { 200: HealthBody, 503: HealthBody } } }, async (request, reply) => {
+    const temporal = { reachable: true, address: options.address, namespace: options.namespace } as z.infer<typeof HealthBody>['temporal'];
+    const queues: z.infer<typeof HealthBody>['queues'] = [];
+    try {
+      const wanted: [string, 'workflow' | 'activity'][] = [
+        [taskQueue, 'workflow'],
+        [taskQueue, 'activity'],
+        ...(options.healthQueues ?? []).map((q) => [q, 'activity'] as [string, 'activity']),
+      ];
+      for (const [name, kind] of wanted) {
+        const workers = await pollers(name, kind);
+        queues.push({ name, kind, pollers: workers.length, workers });
+      }
+    } catch (err) {
+      temporal.reachable = false;
+      temporal.error = (err as Error).message;
+    }
+    const ok = temporal.reachable && queues.every((q) => q.pollers > 0);
+    return reply.code(temporal.reachable ? 200 : 503).send({ ok, temporal, queues });
+  });
+
+  api.post(
+    '/v1/perplexity',
+    { schema: { description: 'Perplexity of texts under one or several models, each scored on its own (model, precision) queue, and their ensemble', body: PerplexityRequest, response: { 200: PerplexityBody, ...errors } } },
+    async (request) => {
+      const body = request.body;
+      for (const m of body.models) {
+        await requireWorkers(modelTaskQueue(m.model, m.precision), 'activity', `start one with met worker --model ${m.model} --precision ${m.precision} (or list it in the worker config)`);
+      }
+      await requireWorkers(taskQueue, 'workflow', 'start a CPU worker (met worker, or met up)');
+      const workflowId = `perplexity-${randomUUID()}`;
+      try {
+        const result = await withTimeout(client.workflow.execute('ensembledPerplexity', { taskQueue, workflowId, args: [body] }), timeoutMs, `perplexity workflow ${workflowId}`);
+        return { ...(result as object), workflowId } as z.infer<typeof PerplexityBody>;
+      } catch (err) {
+        if (err instanceof ApiError) throw err;
+        throw workflowError(err);
+      }
+    },
+  );
+
+  const started = (record: RunRecord, attached: boolean, reply: FastifyReply) =>
+    reply.code(attached ? 200 : 202).send({ runId: record.runId, job: record.job, workflowId: record.workflowId, attached, statusUrl: `/v1/runs/${encodeURIComponent(record.runId)}` });
+
+  api.post('/v1/runs', { schema: { description: 'Start a collection run from a run spec (the same spec twice attaches to the running run)', body: RunSpec, response: { 200: RunStartedBody, 202: RunStartedBody, ...errors } } }, async (request, reply) => {
+    const { record, attached } = await launchCollection(client, dataDir, request.body, taskQueue);
+    return started(record, attached, reply);
+  });
+
+  api.post('/v1/consistency', { schema: { description: 'Start a consistency report between two sources', body: ConsistencySpec, response: { 200: RunStartedBody, 202: RunStartedBody, ...errors } } }, async (request, reply) => {
+    const { record, attached } = await launchConsistency(client, dataDir, request.body, taskQueue);
+    return started(record, attached, reply);
+  });
+
+  api.get(
+    '/v1/runs/:id',
+    { schema: { description: 'Status and progress of a run (collection, scoring, power grid, test, consistency)', params: z.object({ id: z.string().min(1) }), response: { 200: RunStateBody, ...errors } } },
+    async (request) => {
+      const record = loadRunRecord(dataDir, request.params.id);
+      const status = await runStatus(client, record);
+      const handle = client.workflow.getHandle(record.workflowId);
+      const progress = status.status === 'RUNNING' ? await handle.query('progress').catch(() => undefined) : undefined;
+      let result: unknown;
+      let failure: string | undefined;
+      if (status.status === 'COMPLETED') result = await handle.result();
+      if (status.status === 'FAILED') failure = await handle.result().then(() => undefined, (err) => workflowError(err).message);
+      return {
+        runId: record.runId,
+        job: record.job,
+        workflowId: record.workflowId,
+        corpus: record.corpus,
+        status: status.status,
+        startTime: status.startTime?.toISOString(),
+        closeTime: status.closeTime?.toISOString(),
+        progress: toStages(record.job, progress).stages.map((s) => ({ name: s.name, done: s.done, total: s.total, unit: s.unit })),
+        result,
+        failure,
+      };
+    },
+  );
+
+  api.post(
+    '/v1/tests',
+    {
+      schema: {
+        description: 'Run a two-sample test between two stored samples; with wait=false, answer 202 at once and poll /v1/runs/{testId}',
+        body: TestSpec,
+        querystring: z.object({ wait: z.enum(['true', 'false']).default('true') }),
+        response: { 200: TestOutcomeBody, 202: RunStartedBody, ...errors },
+      },
+    },
+    async (request, reply) => {
+      await requireWorkers(taskQueue, 'workflow', 'start a CPU worker (met worker, or met up)');
+      const record = newRunRecord('runTest', request.body.testId, request.body, { corpus: request.body.x.corpus, taskQueue });
+      saveRunRecord(dataDir, record);
+      const { attached } = await startOrAttach(client, record);
+      if (request.query.wait === 'false') return started(record, attached, reply);
+      try {
+        return (await withTimeout(client.workflow.getHandle(record.workflowId).result(), timeoutMs, `test ${record.runId}`)) as z.infer<typeof TestOutcomeBody>;
+      } catch (err) {
+        if (err instanceof ApiError) throw err;
+        throw workflowError(err);
+      }
+    },
+  );
+
+  // Untyped replies (HTML, not JSON): registered on the plain instance, params still validated.
+  app.get<{ Params: { id: string } }>(
+    '/v1/runs/:id/report',
+    { schema: { description: 'The HTML report of a power grid or consistency run (text/html)', params: z.object({ id: z.string().min(1) }), produces: ['text/html'] } },
+    async (request, reply) => {
+      const record = loadRunRecord(dataDir, request.params.id);
+      let htmlPath: string | undefined;
+      if (record.job === 'consistencyReport') {
+        const status = await runStatus(client, record);
+        if (status.status !== 'COMPLETED') throw new ApiError(404, 'not_found', `run ${record.runId} is ${status.status}: its report is written when it completes`);
+        htmlPath = ((await client.workflow.getHandle(record.workflowId).result()) as ConsistencyOutcome).reportPath;
+      } else if (record.job === 'powerSimulation') {
+        const { createDuckDB } = await import('../datasets/duck');
+        const { writePowerReport } = await import('../client/power');
+        const duck = await createDuckDB();
+        try {
+          htmlPath = (await writePowerReport(duck, dataDir, record)).report.htmlPath;
+        } finally {
+          duck.closeSync();
+        }
+      } else {
+        throw new ApiError(404, 'not_found', `run ${record.runId} is a ${record.job} run: reports exist for power grids and consistency runs`);
+      }
+      if (!htmlPath || !existsSync(htmlPath)) throw new ApiError(404, 'not_found', `the report of ${record.runId} is missing (${htmlPath}): run met report ${record.runId}`);
+      return reply.type('text/html; charset=utf-8').send(readFileSync(htmlPath, 'utf8'));
+    },
+  );
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+export async function startApi(options: ApiOptions): Promise<{ url: string; app: FastifyInstance; close: () => Promise<void> }> {
+  const app = await buildApi(options);
+  const host = options.host ?? '127.0.0.1';
+  const address = await app.listen({ host, port: options.port ?? 8080 });
+  return { url: address, app, close: () => app.close() };
+}
+

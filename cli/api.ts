@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import { loadConfig, temporalAddress } from '../config/schema';
+
+/** `met api`: the HTTP API (OpenAPI document and a browsable UI at /docs). */
+export function register(program: Command): void {
+  program
+    .command('api')
+    .description('serve met’s HTTP API (perplexity, runs, tests, reports; docs at /docs); needs a running Temporal and workers (met up)')
+    .option('--host <host>', 'interface to bind (anything but loopback requires --token-env)', '127.0.0.1')
+    .option('--port <port>', 'port', '8080')
+    .option('--token-env <NAME>', 'environment variable holding the bearer token every request must carry (never the token itself on the command line)')
+    .option('--body-limit <bytes>', 'largest request body', String(2 * 1024 * 1024))
+    .option('--queue <name>', 'task queue of the CPU workers that run met’s workflows', 'met-cpu')
+    .option('--health-queue <name...>', 'more queues /health reports (model and provider queues)')
+    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
+    .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server)')
+    .option('--namespace <ns>', 'Temporal namespace (default met)')
+    .action(async (opts: { host: string; port: string; tokenEnv?: string; bodyLimit: string; queue: string; healthQueue?: string[]; data?: string; address?: string; namespace?: string }) => {
+      const { ErrorTypes, MetError } = await import('../common/errors');
+      const { connectClient } = await import('../temporal/connect');
+      const { startApi } = await import('../api/server');
+      const token = opts.tokenEnv ? process.env[opts.tokenEnv] : undefined;
+      if (opts.tokenEnv && !token) throw new MetError(ErrorTypes.BadInput, `--token-env ${opts.tokenEnv}: that environment variable is empty; export ${opts.tokenEnv}=<a long random token>`);
+      const config = loadConfig(opts);
+      const client = await connectClient(config);
+      const api = await startApi({
+        client,
+        dataDir: config.dataDir,
+        address: temporalAddress(config),
+        namespace: config.temporal.namespace,
+        host: opts.host,
+        port: Number(opts.port),
+        token,
+        bodyLimit: Number(opts.bodyLimit),
+        taskQueue: opts.queue,
+        healthQueues: opts.healthQueue,
+      });
+      console.log(`met API on ${api.url} (docs: ${api.url}/docs)${token ? '; bearer token required' : ''}`);
+      const stop = async () => {
+        await api.close();
+        await client.connection.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}
