@@ -145,8 +145,13 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     const response = await client.workflowService.describeTaskQueue({ namespace: options.namespace, taskQueue: { name }, taskQueueType: kind === 'workflow' ? 1 : 2 });
     return (response.pollers ?? []).map((p) => p.identity ?? 'unknown');
   }
+  // A queue seen with pollers is trusted for a few seconds: two RPCs per request would cost more than the scoring.
+  const seenPolled = new Map<string, number>();
   async function requireWorkers(name: string, kind: 'workflow' | 'activity', fix: string) {
+    const key = `${kind}:${name}`;
+    if ((seenPolled.get(key) ?? 0) > Date.now()) return;
     if ((await pollers(name, kind)).length === 0) throw new ApiError(503, 'unavailable', `no worker polls ${name}: ${fix}`);
+    seenPolled.set(key, Date.now() + 5_000);
   }
 
   api.get('/health', { schema: { description: 'Temporal reachable, and the workers polling each of met’s queues', response: { 200: HealthBody, 503: HealthBody } } }, async (request, reply) => {

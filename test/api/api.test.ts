@@ -49,6 +49,9 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+// Response bodies are checked field by field below; their static type adds nothing here.
+const json = (r: Response): Promise<any> => r.json();
+
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 
@@ -62,7 +65,7 @@ test('50 concurrent perplexity requests through the HTTP API and real Temporal a
   const sentences = TINY_CORPUS.split(/(?<=\.)\s+/).filter((s) => s.length > 10);
   const requests = Array.from({ length: 50 }, (_, i) => [sentences[i % sentences.length], sentences[(i * 7 + 3) % sentences.length].slice(0, 20 + (i % 30))]);
   const responses = await Promise.all(requests.map((texts) => post(`${api.url}/v1/perplexity`, { texts, models: [`${model}/fp32`, { model, precision: 'int8' }] })));
-  const bodies = await Promise.all(responses.map((r) => r.json()));
+  const bodies = await Promise.all(responses.map(json));
   responses.forEach((r, i) => assert.equal(r.status, 200, JSON.stringify(bodies[i])));
   assert.equal(new Set(bodies.map((b) => b.workflowId)).size, 50, 'each request is its own workflow');
   for (let i = 0; i < requests.length; i++) {
@@ -81,7 +84,7 @@ test('50 concurrent perplexity requests through the HTTP API and real Temporal a
 test('an empty text gets a 400 naming the field; an over-long one a 400 naming the limit; an unserved model a 503 naming the worker to start', { timeout: 60_000 }, async () => {
   const empty = await post(`${api.url}/v1/perplexity`, { texts: ['fine', ''], models: [`${model}/fp32`] });
   assert.equal(empty.status, 400);
-  const body = await empty.json();
+  const body = await json(empty);
   assert.equal(body.error, 'bad_request');
   assert.match(body.message, /texts\.1: empty text/);
   assert.deepEqual(body.issues[0].path, 'texts.1');
@@ -89,15 +92,15 @@ test('an empty text gets a 400 naming the field; an over-long one a 400 naming t
   // Within the character limit but beyond the tiny model's 512-token context: the activity refuses it.
   const long = await post(`${api.url}/v1/perplexity`, { texts: ['once upon a time '.repeat(200)], models: [`${model}/fp32`] });
   assert.equal(long.status, 400);
-  assert.match((await long.json()).message, /texts\[0\] needs \d+ tokens .* context of 512: split it/);
+  assert.match((await json(long)).message, /texts\[0\] needs \d+ tokens .* context of 512: split it/);
 
   const unserved = await post(`${api.url}/v1/perplexity`, { texts: ['hello'], models: ['nobody-serves-this/fp32'] });
   assert.equal(unserved.status, 503);
-  assert.match((await unserved.json()).message, /met worker --model nobody-serves-this --precision fp32/);
+  assert.match((await json(unserved)).message, /met worker --model nobody-serves-this --precision fp32/);
 
   const badModel = await post(`${api.url}/v1/perplexity`, { texts: ['hello'], models: ['tiny'] });
   assert.equal(badModel.status, 400);
-  assert.match((await badModel.json()).message, /models\.0.*MODEL\/PRECISION/);
+  assert.match((await json(badModel)).message, /models\.0.*MODEL\/PRECISION/);
 });
 
 test('a request body over the limit is refused before any work', { timeout: 30_000 }, async () => {
@@ -129,12 +132,12 @@ test('binding beyond loopback needs a token, and then every request must carry i
 });
 
 test('/health reports Temporal and the workers polling each queue; /docs serves the OpenAPI document', { timeout: 30_000 }, async () => {
-  const health = await (await fetch(`${api.url}/health`)).json();
+  const health = await json(await fetch(`${api.url}/health`));
   assert.equal(health.temporal.reachable, true);
   assert.equal(health.ok, true, JSON.stringify(health));
   const fp32Queue = health.queues.find((q: { name: string }) => q.name === modelTaskQueue(model, 'fp32'));
   assert.ok(fp32Queue.pollers >= 1);
-  const doc = await (await fetch(`${api.url}/openapi.json`)).json();
+  const doc = await json(await fetch(`${api.url}/openapi.json`));
   for (const path of ['/health', '/v1/perplexity', '/v1/runs', '/v1/runs/{id}', '/v1/tests', '/v1/runs/{id}/report', '/v1/consistency']) assert.ok(doc.paths[path], `${path} documented`);
   assert.ok(doc.paths['/v1/perplexity'].post.requestBody.content['application/json'].schema.properties.texts);
   const ui = await fetch(`${api.url}/docs/`);
@@ -156,17 +159,17 @@ test('POST /v1/runs starts a collection, GET /v1/runs/:id follows it, POST /v1/t
   };
   const bad = await post(`${api.url}/v1/runs`, { ...spec, sources: [{ kind: 'provider', provider: 'openai', model: 'x', apiKey: 'sk-secret' }] });
   assert.equal(bad.status, 400);
-  assert.match((await bad.json()).message, /sources\.0\.apiKey: API keys never go in a run spec/);
+  assert.match((await json(bad)).message, /sources\.0\.apiKey: API keys never go in a run spec/);
 
   const started = await post(`${api.url}/v1/runs`, spec);
   assert.equal(started.status, 202);
-  const run = await started.json();
-  const again = await (await post(`${api.url}/v1/runs`, spec)).json();
+  const run = await json(started);
+  const again = await json(await post(`${api.url}/v1/runs`, spec));
   assert.equal(again.workflowId, run.workflowId, 'the same spec attaches to the same run');
 
   let state: { status: string; progress: { done: number; total: number }[]; result?: { rows: number } } | undefined;
   for (let i = 0; i < 600; i++) {
-    state = await (await fetch(`${api.url}${run.statusUrl}`)).json();
+    state = await json(await fetch(`${api.url}${run.statusUrl}`));
     if (state!.status !== 'RUNNING') break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -176,14 +179,14 @@ test('POST /v1/runs starts a collection, GET /v1/runs/:id follows it, POST /v1/t
   const testSpec = { testId: uniqueName('api-test'), x: { corpus: 'api-corpus', model, source: 'fp32' }, y: { corpus: 'api-corpus', model, source: 'int8' }, b: 50, L: 48 };
   const tested = await post(`${api.url}/v1/tests`, testSpec);
   assert.equal(tested.status, 200);
-  const outcome = await tested.json();
+  const outcome = await json(tested);
   assert.equal(outcome.n1, 32);
   assert.ok(outcome.pvalue > 0 && outcome.pvalue <= 1);
 
   const missing = await fetch(`${api.url}/v1/runs/no-such-run`);
   assert.equal(missing.status, 404);
-  assert.match((await missing.json()).message, /no run 'no-such-run'/);
+  assert.match((await json(missing)).message, /no run 'no-such-run'/);
   const report = await fetch(`${api.url}/v1/runs/${encodeURIComponent(run.runId)}/report`);
   assert.equal(report.status, 404);
-  assert.match((await report.json()).message, /reports exist for power grids and consistency runs/);
+  assert.match((await json(report)).message, /reports exist for power grids and consistency runs/);
 });
