@@ -126,3 +126,29 @@ test('a consistency spec with a key in it, or the same source on both sides, is 
     /b\.apiKey: API keys never go in a run spec/,
   );
 });
+
+test('met consistency flags: local:MODEL/PRECISION and PROVIDER:MODEL@URL sources, GGUF or endpoint embeddings', async () => {
+  const { parseSourceFlag, parseEmbedFlag } = await import('../../cli/consistency');
+  assert.deepEqual(parseSourceFlag('local:tiny/fp32'), { kind: 'local', model: 'tiny', precision: 'fp32' });
+  assert.deepEqual(parseSourceFlag('vllm:tiny@http://127.0.0.1:8000/v1', 'b'), { kind: 'provider', provider: 'vllm', model: 'tiny', baseURL: 'http://127.0.0.1:8000/v1', source: 'vllm-b' });
+  assert.throws(() => parseSourceFlag('tiny'), /use local:MODEL\/PRECISION/);
+  assert.deepEqual(parseEmbedFlag('/models/e5.gguf'), { kind: 'local', path: '/models/e5.gguf' });
+  assert.deepEqual(parseEmbedFlag('bge@http://127.0.0.1:9000/v1'), { kind: 'endpoint', model: 'bge', baseURL: 'http://127.0.0.1:9000/v1' });
+});
+
+test('ensembled perplexity: the mean of log-perplexities, per byte by default when model names (tokenizers) differ', async () => {
+  const { combinePerplexities, PerplexityRequest } = await import('../../config/perplexitySpec');
+  const texts = ['héllo', 'ab'];
+  const scores = [
+    { model: 'm1', precision: 'fp32', texts: [{ sum: -6, tokens: 3, bytes: 6 }, { sum: -1, tokens: 1, bytes: 2 }] },
+    { model: 'm2', precision: 'fp32', texts: [{ sum: -12, tokens: 4, bytes: 6 }, { sum: -3, tokens: 2, bytes: 2 }] },
+  ];
+  const byByte = combinePerplexities(PerplexityRequest.parse({ texts, models: ['m1/fp32', 'm2/fp32'] }), scores);
+  assert.equal(byByte.perByte, true);
+  assert.equal(byByte.texts[0].logPerplexity, (6 / 6 + 12 / 6) / 2);
+  const byToken = combinePerplexities(PerplexityRequest.parse({ texts, models: ['m1/fp32', 'm2/fp32'], perByte: false }), scores);
+  assert.equal(byToken.texts[0].logPerplexity, (6 / 3 + 12 / 4) / 2);
+  assert.equal(byToken.texts[1].perplexity, Math.exp((1 / 1 + 3 / 2) / 2));
+  assert.throws(() => PerplexityRequest.parse({ texts, models: ['m1/fp32', 'm1/fp32'] }), /m1\/fp32 is listed twice/);
+  assert.throws(() => PerplexityRequest.parse({ texts, prompts: ['only one'], models: ['m1/fp32'] }), /1 prompts for 2 texts/);
+});
