@@ -14,7 +14,8 @@ export function register(program: Command): void {
     .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .option('--port <port>', 'embedded server gRPC port (default 7233)')
     .option('--headless', 'no web UI for the embedded server')
-    .action(async (opts: { config?: string; provider?: string[]; data?: string; port?: string; headless?: boolean }) => {
+    .option('--api [port]', 'also serve the HTTP API on 127.0.0.1 (default port 8080; docs at /docs)')
+    .action(async (opts: { config?: string; provider?: string[]; data?: string; port?: string; headless?: boolean; api?: string | boolean }) => {
       const { startDevServer } = await import('../temporal/devServer');
       const { runWorkers, shutdownSignal } = await import('../workers/run');
       const { buildWorkerPlans } = await import('../workers/plans');
@@ -32,10 +33,31 @@ export function register(program: Command): void {
         if (state.uiPort) log(`Web UI: http://${state.ip}:${state.uiPort}/namespaces/${state.namespace}/workflows`);
       }
       const { plans, close } = await buildWorkerPlans({ config, providers: opts.provider, configFile: opts.config, queues: ['met-cpu'], env: process.env });
+      let stopApi: (() => Promise<void>) | undefined;
       try {
+        if (opts.api) {
+          const { connectClient } = await import('../temporal/connect');
+          const { startApi } = await import('../api/server');
+          const { temporalAddress } = await import('../config/schema');
+          const client = await connectClient(config);
+          const api = await startApi({
+            client,
+            dataDir: config.dataDir,
+            address: temporalAddress(config),
+            namespace: config.temporal.namespace,
+            port: opts.api === true ? 8080 : Number(opts.api),
+            healthQueues: plans.map((p) => p.taskQueue).filter((q) => q !== 'met-cpu'),
+          });
+          stopApi = async () => {
+            await api.close();
+            await client.connection.close();
+          };
+          log(`HTTP API on ${api.url} (docs: ${api.url}/docs)`);
+        }
         log('workers running; Ctrl-C to stop (the server keeps running: met server stop)');
         await runWorkers(config, plans, shutdownSignal(log), log);
       } finally {
+        await stopApi?.();
         await close();
       }
     });
