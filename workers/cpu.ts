@@ -1,6 +1,7 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { createCollectActivities } from '../activities/collect';
 import { createConsistencyActivities } from '../activities/consistency';
+import { createDownloadActivities } from '../activities/download';
 import { createScoringPlanActivities } from '../activities/logprobs';
 import { createPowerActivities } from '../activities/power';
 import { createSystemActivities } from '../activities/system';
@@ -24,6 +25,7 @@ export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; tas
       ...createTestActivities({ duck: deps.duck, dataDir: deps.dataDir }),
       ...createPowerActivities({ duck: deps.duck, dataDir: deps.dataDir }),
       ...createConsistencyActivities({ duck: deps.duck, dataDir: deps.dataDir, env: deps.env }),
+      ...createDownloadActivities({ duck: deps.duck, dataDir: deps.dataDir, env: deps.env }),
     },
   };
 }

@@ -6,3 +6,4 @@ export { runTest } from './runTest';
 export { powerSimulation } from './powerSimulation';
 export { ensembledPerplexity } from './ensembledPerplexity';
 export { consistencyReport } from './consistencyReport';
+export { downloadDataset } from './downloadDataset';
