@@ -4,6 +4,7 @@ import { register as collect } from './collect';
 import { register as consistency } from './consistency';
 import { register as corpus } from './corpus';
 import { register as demo } from './demo';
+import { register as download } from './download';
 import { register as models } from './models';
 import { register as power } from './power';
 import { register as serve } from './serve';
@@ -22,6 +23,7 @@ export const commands: RegisterCommand[] = [
   consistency,
   corpus,
   demo,
+  download,
   models,
   power,
   serve,
