@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, fdatasyncSync, openSync, closeSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { createReadStream, existsSync, fdatasync, fdatasyncSync, openSync, closeSync, statSync, truncateSync, writevSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { ErrorTypes, MetError } from '../common/errors';
 
 /**
@@ -58,9 +60,10 @@ const isDrive = (url: string) => /(^|\.)drive\.google\.com$|(^|\.)drive\.usercon
 
 export async function fetchFile(options: FetchFileOptions): Promise<FetchFileResult> {
   const part = partPath(options.dest);
-  let offset = options.offset ?? (existsSync(part) ? statSync(part).size : 0);
-  if (existsSync(part) && statSync(part).size > offset) truncateSync(part, offset); // bytes past the last durable offset are not trusted
-  if (!existsSync(part)) offset = 0;
+  const partSize = existsSync(part) ? statSync(part).size : 0;
+  // Bytes past the last durable offset are not trusted; a part file shorter than it (a machine crash) resumes from its end.
+  let offset = Math.min(options.offset ?? partSize, partSize);
+  if (partSize > offset) truncateSync(part, offset);
   const resumedFrom = offset;
   let url = options.url;
   let response = await request(url, offset, options);
@@ -77,15 +80,15 @@ export async function fetchFile(options: FetchFileOptions): Promise<FetchFileRes
   } else if (response.status === 206) {
     const start = Number(/bytes (\d+)-/.exec(response.headers.get('content-range') ?? '')?.[1]);
     if (start !== offset) {
-      await response.body?.cancel();
+      await response.body.cancel();
       throw new RetryableDownloadError(`asked for bytes from ${offset}, the server sent from ${start}`);
     }
   } else if (response.status === 416 && offset > 0) {
     // Nothing left to send: the part file already holds the whole file.
-    await response.body?.cancel();
+    await response.body.cancel();
     return { bytes: offset, resumedFrom, restarted };
   } else if (response.status !== 200) {
-    await response.body?.cancel();
+    await response.body.cancel();
     const message = `GET ${url} answered ${response.status} ${response.statusText}`;
     if (response.status >= 500 || response.status === 429 || response.status === 408) throw new RetryableDownloadError(message);
     throw new MetError(response.status === 404 ? ErrorTypes.NotFound : ErrorTypes.BadInput, `${message}${response.status === 401 || response.status === 403 ? ' (a Hugging Face file may need HF_TOKEN in the worker environment)' : ''}`);
@@ -96,35 +99,47 @@ export async function fetchFile(options: FetchFileOptions): Promise<FetchFileRes
   const fd = openSync(part, offset === 0 ? 'w' : 'r+');
   let position = offset;
   let lastProgress = 0;
+  let syncing: Promise<void> | undefined;
   const every = options.progressEveryMs ?? 1000;
   try {
-    if (!response.body) throw new RetryableDownloadError(`GET ${url} returned no body`);
-    // Chunks arrive at ~64 KiB: writing them in 4 MiB batches halves the system calls' cost.
+    // Chunks arrive at ~64 KiB: one writev per 4 MiB of them cuts the system calls without copying.
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
     const flush = () => {
-      if (pendingBytes === 0) return;
-      const batch = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
-      let written = 0;
-      while (written < batch.length) written += writeSync(fd, batch, written, batch.length - written, position + written);
-      position += batch.length;
+      let remaining = pendingBytes;
+      let buffers = pending;
+      while (remaining > 0) {
+        const written = writevSync(fd, buffers, position);
+        position += written;
+        remaining -= written;
+        if (remaining > 0) buffers = unwritten(buffers, written);
+      }
       pending = [];
       pendingBytes = 0;
     };
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of response.body) {
       pending.push(chunk);
       pendingBytes += chunk.length;
       if (pendingBytes >= 4 << 20) flush();
-      if (options.onProgress && Date.now() - lastProgress >= every) {
+      if (options.onProgress && !syncing && Date.now() - lastProgress >= every) {
+        // fdatasync on the thread pool while the download goes on; the offset is reported once it is durable.
         flush();
-        fdatasyncSync(fd);
+        const durable = position;
         lastProgress = Date.now();
-        options.onProgress(position, total);
+        syncing = new Promise<void>((done) =>
+          fdatasync(fd, (err) => {
+            syncing = undefined;
+            if (!err) options.onProgress?.(durable, total);
+            done();
+          }),
+        );
       }
     }
     flush();
+    await syncing;
     fdatasyncSync(fd);
   } catch (err) {
+    await syncing;
     fdatasyncSync(fd);
     if (err instanceof MetError || (options.signal?.aborted ?? false)) throw err;
     throw new RetryableDownloadError(`download of ${url} broke at byte ${position}: ${(err as Error).message}`);
@@ -136,13 +151,72 @@ export async function fetchFile(options: FetchFileOptions): Promise<FetchFileRes
   return { bytes: position, resumedFrom, restarted };
 }
 
-async function request(url: string, offset: number, options: FetchFileOptions): Promise<Response> {
+/** What is left of `buffers` after the first `written` bytes (a short writev). */
+function unwritten(buffers: Uint8Array[], written: number): Uint8Array[] {
+  let skip = written;
+  let i = 0;
+  while (skip >= buffers[i].length) skip -= buffers[i++].length;
+  return [buffers[i].subarray(skip), ...buffers.slice(i + 1)];
+}
+
+/** The part of a response fetchFile needs; node:http streams Buffers without web-stream overhead. */
+interface HttpResponse {
+  status: number;
+  statusText: string;
+  headers: { get(name: string): string | null; has(name: string): boolean };
+  body: AsyncIterable<Uint8Array> & { cancel(): Promise<void> };
+  text(): Promise<string>;
+}
+
+const MAX_REDIRECTS = 10;
+
+async function request(url: string, offset: number, options: FetchFileOptions): Promise<HttpResponse> {
   try {
-    return await fetch(url, { headers: { ...options.headers, ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) }, redirect: 'follow', signal: options.signal });
+    return await get(url, { ...options.headers, ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) }, options.signal, MAX_REDIRECTS);
   } catch (err) {
     if (options.signal?.aborted) throw err;
     throw new RetryableDownloadError(`GET ${url} failed: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
   }
+}
+
+function get(url: string, headers: Record<string, string>, signal: AbortSignal | undefined, redirectsLeft: number): Promise<HttpResponse> {
+  const target = new URL(url);
+  const client = target.protocol === 'https:' ? https : target.protocol === 'http:' ? http : undefined;
+  if (!client) return Promise.reject(new MetError(ErrorTypes.BadInput, `cannot download ${url}: only http and https URLs`));
+  return new Promise((resolve, reject) => {
+    const req = client.get(target, { headers: { 'user-agent': 'met', ...headers }, signal }, (res) => {
+      const status = res.statusCode ?? 0;
+      const location = res.headers.location;
+      if (status >= 300 && status < 400 && location) {
+        res.resume();
+        if (redirectsLeft <= 0) return reject(new Error(`too many redirects from ${url}`));
+        const next = new URL(location, target);
+        // Like fetch: credentials stay with their origin (Hugging Face redirects to a signed CDN URL).
+        const nextHeaders = next.origin === target.origin ? headers : Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
+        return resolve(get(next.toString(), nextHeaders, signal, redirectsLeft - 1));
+      }
+      const header = (name: string) => {
+        const value = res.headers[name.toLowerCase()];
+        return value === undefined ? null : Array.isArray(value) ? value.join(', ') : String(value);
+      };
+      resolve({
+        status,
+        statusText: res.statusMessage ?? '',
+        headers: { get: header, has: (name) => header(name) !== null },
+        body: Object.assign(res as AsyncIterable<Uint8Array>, {
+          cancel: async () => {
+            res.destroy();
+          },
+        }),
+        text: async () => {
+          const chunks: Buffer[] = [];
+          for await (const chunk of res) chunks.push(chunk as Buffer);
+          return Buffer.concat(chunks).toString('utf8');
+        },
+      });
+    });
+    req.on('error', reject);
+  });
 }
 
 export async function sha256File(path: string): Promise<string> {

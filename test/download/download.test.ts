@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { WorkflowFailedError } from '@temporalio/client';
 import { createDuckDB } from '../../datasets/duck';
 import { extractTar, extractZip } from '../../download/archive';
-import { driveConfirmUrl } from '../../download/http';
+import { driveConfirmUrl, fetchFile } from '../../download/http';
 import { downloadDataset, type DownloadInput } from '../../workflows/downloadDataset';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { exited, spawnMet, waitUntil } from '../helpers/processes';
@@ -40,6 +40,10 @@ before(async () => {
     requests.push({ path: url.pathname, range: req.headers.range });
     const count = (served.get(url.pathname) ?? 0) + 1;
     served.set(url.pathname, count);
+    if (mode === 'redirect') {
+      res.writeHead(302, { location: url.pathname.replace('/redirect/', '/plain/') }).end();
+      return;
+    }
     const range = /bytes=(\d+)-/.exec(req.headers.range ?? '');
     const honourRange = mode !== 'norange' && range;
     const start = honourRange ? Number(range![1]) : 0;
@@ -155,6 +159,18 @@ with tarfile.open(d + '/good.tar', 'w') as t:
 test("Google Drive's confirmation page yields the real download URL", () => {
   const html = `<form id="download-form" action="https://drive.usercontent.google.com/download" method="get"><input type="hidden" name="id" value="ABC"><input type="hidden" name="export" value="download"><input type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="u-1"></form>`;
   assert.equal(driveConfirmUrl(html, 'https://drive.google.com/uc?id=ABC'), 'https://drive.usercontent.google.com/download?id=ABC&export=download&confirm=t&uuid=u-1');
+});
+
+test('fetchFile follows redirects, keeps Range across them, and resumes from the part file when it is shorter than the offset given', async () => {
+  const dest = join(root, 'short-part.bin');
+  writeFileSync(`${dest}.part`, payload.subarray(0, 1000)); // a machine crash lost what came after byte 1000
+  const result = await fetchFile({ url: `${base}/redirect/short-part.bin`, dest, offset: 5000 });
+  assert.equal(result.resumedFrom, 1000);
+  assert.deepEqual(requests.filter((r) => r.path.endsWith('/short-part.bin')).map((r) => [r.path, r.range]), [
+    ['/redirect/short-part.bin', 'bytes=1000-'],
+    ['/plain/short-part.bin', 'bytes=1000-'],
+  ]);
+  assert.ok(readFileSync(`${dest}.part`).equals(payload));
 });
 
 test('a worker killed mid-download: the next worker resumes from the heartbeat offset, not from zero', { timeout: 120_000 }, async () => {
