@@ -76,11 +76,12 @@ export function register(program: Command): void {
     .requiredOption('--input <files...>', '.parquet, .jsonl or .jsonl.gz files')
     .requiredOption('--set <name>', 'name of the prompt set')
     .requiredOption('--out <file.parquet>', 'output file')
-    .option('--text-column <name>', 'column holding the prompt text', 'text')
+    .option('--text-column <name>', 'column holding the prompt text (nested fields with dots: prompt.text)', 'text')
     .option('--id-column <name>', 'column holding a stable id (default: row number)')
     .option('--source-dataset <name>', 'recorded source dataset (default: the set name)')
     .option('--language <code>', 'language recorded for the prompts (and kept, with --lang-column)')
     .option('--lang-column <name>', 'column to filter on --language')
+    .option('--messages-column <name>', 'column holding a list of {role, content} (default: one user turn of the text)')
     .option('--min-words <n>', 'keep texts with at least N words', (v) => parseInt(v, 10))
     .option('--max-words <n>', 'keep texts with at most N words', (v) => parseInt(v, 10))
     .option('--count <n>', 'a seeded sample of N prompts', (v) => parseInt(v, 10))
@@ -97,6 +98,7 @@ export function register(program: Command): void {
         sourceDataset: opts.sourceDataset,
         language: opts.language,
         langColumn: opts.langColumn,
+        messagesColumn: opts.messagesColumn,
         minWords: opts.minWords,
         maxWords: opts.maxWords,
         count: opts.count,
