@@ -51,3 +51,31 @@ export interface TextBackend {
   score(prompt: string, completion: string): Promise<ScoredCompletion>;
   close(): Promise<void>;
 }
+
+/** Teacher-forced scores of a raw token sequence: entry i is about token i + 1 given tokens 0..i. */
+export interface SequenceScores {
+  logprobs: number[];
+  /** 1-based rank of each token in its position's distribution (1 = the most likely). */
+  ranks: number[];
+  /** The `top` most likely tokens at each position as [token id, logprob], most likely first. */
+  top: [number, number][][];
+}
+
+/**
+ * A backend that exposes its tokenizer and scores raw token sequences: what an inference server
+ * needs for vLLM-style `echo` + `logprobs`, `prompt_logprobs` and `/tokenize`.
+ */
+export interface TokenLevelBackend extends TextBackend {
+  /** The token a prompt starts with (llama's <s>), when the tokenizer has one. */
+  readonly bosToken: number | undefined;
+  /** Token ids are 0..vocabularySize-1, when known (requests with others are refused). */
+  readonly vocabularySize?: number;
+  tokenize(text: string): number[];
+  detokenize(ids: number[]): string;
+  scoreSequence(ids: number[], top?: number): Promise<SequenceScores>;
+}
+
+export function isTokenLevel(backend: TextBackend): backend is TokenLevelBackend {
+  const b = backend as Partial<TokenLevelBackend>;
+  return typeof b.scoreSequence === 'function' && typeof b.tokenize === 'function' && typeof b.detokenize === 'function';
+}

@@ -1,6 +1,6 @@
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { Rng } from '../stats/rng';
-import type { GenerateRequest, GeneratedCompletion, Precision, ScoredCompletion, TextBackend } from './backend';
+import type { GenerateRequest, GeneratedCompletion, Precision, ScoredCompletion, SequenceScores, TokenLevelBackend } from './backend';
 
 /**
  * The in-process llama.cpp backend (node-llama-cpp's prebuilt binaries: CPU here, CUDA where a GPU
@@ -31,7 +31,7 @@ export interface LlamaBackendOptions {
 /** Next-token logits by token id, highest first (as node-llama-cpp returns them). */
 type NextLogits = Map<number, number>;
 
-export class LlamaBackend implements TextBackend {
+export class LlamaBackend implements TokenLevelBackend {
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -78,6 +78,14 @@ export class LlamaBackend implements TextBackend {
 
   private get bos(): number {
     return (this.llamaModel.tokens.bos ?? 1) as number;
+  }
+
+  get vocabularySize(): number | undefined {
+    return this.llamaModel.fileInfo.metadata.tokenizer?.ggml?.tokens?.length;
+  }
+
+  get bosToken(): number | undefined {
+    return (this.llamaModel.tokens.bos ?? undefined) as number | undefined;
   }
 
   private get eos(): number {
@@ -151,6 +159,26 @@ export class LlamaBackend implements TextBackend {
     });
   }
 
+  /**
+   * Teacher-forced scores of a raw token sequence (no BOS added): what a server's echo and
+   * prompt_logprobs return. Same evaluation and log-softmax as scoreTokens, so [BOS] + prompt +
+   * completion scored here equals score(prompt, completion) on the completion's positions.
+   */
+  scoreSequence(ids: number[], top = 0): Promise<SequenceScores> {
+    return this.exclusive(async () => {
+      const out: SequenceScores = { logprobs: [], ranks: [], top: [] };
+      if (ids.length < 2) return out;
+      const nexts = await this.evaluate(ids.slice(0, -1), () => true);
+      for (let i = 0; i + 1 < ids.length; i++) {
+        const next = nexts.get(i)!;
+        out.logprobs.push(LlamaBackend.logSoftmaxOf(next, ids[i + 1]));
+        out.ranks.push(rankOf(next, ids[i + 1]));
+        out.top.push(top > 0 ? topLogprobs(next, top) : []);
+      }
+      return out;
+    });
+  }
+
   async score(prompt: string, completion: string): Promise<ScoredCompletion> {
     const tokenIds = this.tokenize(completion);
     const tokenLogprobs = tokenIds.length ? await this.scoreTokens(prompt, tokenIds) : [];
@@ -162,6 +190,32 @@ export class LlamaBackend implements TextBackend {
     await this.llamaModel.dispose();
     await this.llama.dispose();
   }
+}
+
+/** 1-based rank of a token among the logits (ties share the better rank). */
+function rankOf(next: NextLogits, token: number): number {
+  const target = next.get(token);
+  if (target === undefined) return next.size;
+  let above = 0;
+  for (const v of next.values()) if (v > target) above++;
+  return above + 1;
+}
+
+/** The k most likely tokens with their full-vocabulary log-softmax (the map is sorted highest first). */
+function topLogprobs(next: NextLogits, k: number): [number, number][] {
+  let max = Number.NaN;
+  let sum = 0;
+  for (const v of next.values()) {
+    if (max !== max) max = v;
+    sum += Math.exp(v - max);
+  }
+  const norm = max + Math.log(sum);
+  const out: [number, number][] = [];
+  for (const [id, v] of next) {
+    if (out.length >= k) break;
+    out.push([id, v - norm]);
+  }
+  return out;
 }
 
 /** Temperature then nucleus (top-p) sampling over raw logits (already sorted highest first), with met's seeded RNG. */

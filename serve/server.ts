@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import type { TextBackend } from '../models/backend';
+import { isTokenLevel, type TextBackend } from '../models/backend';
 import { type Fault, FaultOptions, RateWindow, pickFault, seededRandom } from './faults';
+import { type PromptScores, PromptScoringError, echoLogprobs, promptLogprobsField, scorePrompt } from './promptScores';
 
 /**
  * `met serve`: an OpenAI-compatible server on loopback, backed by a real local model (a
@@ -37,10 +38,16 @@ export interface RunningServe {
   close(): Promise<void>;
 }
 
+const TokenIds = z.array(z.number().int().nonnegative()).min(1);
 const CompletionRequest = z.object({
   model: z.string().optional(),
-  prompt: z.union([z.string(), z.array(z.string()).length(1).transform((a) => a[0])]),
-  max_tokens: z.number().int().positive().max(32768).default(16),
+  // A text, or token ids (vLLM accepts both); a one-element batch of either.
+  prompt: z.union([z.string(), TokenIds, z.array(z.string()).length(1).transform((a) => a[0]), z.array(TokenIds).length(1).transform((a) => a[0])]),
+  // 0 with echo: score the prompt only (vLLM's behaviour).
+  max_tokens: z.number().int().nonnegative().max(32768).default(16),
+  echo: z.boolean().default(false),
+  /** vLLM extension: teacher-forced logprobs of the prompt's tokens, with this many alternatives. */
+  prompt_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   temperature: z.number().min(0).max(2).default(1),
   top_p: z.number().gt(0).max(1).default(1),
   seed: z.number().int().optional(),
@@ -62,6 +69,9 @@ const ChatRequest = z.object({
   stream: z.boolean().optional(),
   n: z.number().int().min(1).max(16).default(1),
 });
+
+const TokenizeRequest = z.object({ model: z.string().optional(), prompt: z.string(), add_special_tokens: z.boolean().default(true) });
+const DetokenizeRequest = z.object({ model: z.string().optional(), tokens: z.array(z.number().int().nonnegative()) });
 
 const EmbeddingRequest = z.object({ model: z.string().optional(), input: z.union([z.string(), z.array(z.string()).min(1)]) });
 
@@ -158,7 +168,27 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { status: 'ok', model: modelName, precision: backend.precision });
     if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { ...stats, maxAcceptedPerSecond: window.maxInAnySecond });
     if (req.method === 'GET' && url.pathname === '/v1/models') {
-      return send(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', created: 0, owned_by: 'met' }] });
+      return send(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', created: 0, owned_by: 'met', max_model_len: backend.contextSize ?? null }] });
+    }
+    // vLLM's tokenizer endpoints (outside /v1): what a client needs to score token ids exactly.
+    if (req.method === 'POST' && (url.pathname === '/tokenize' || url.pathname === '/detokenize')) {
+      if (!isTokenLevel(backend)) return apiError(res, 400, 'this model has no tokenizer to expose (met serve --model file.gguf)', 'invalid_request_error');
+      let json: unknown;
+      try {
+        json = JSON.parse(await readBody(req));
+      } catch {
+        return apiError(res, 400, 'request body is not valid JSON', 'invalid_request_error');
+      }
+      if (url.pathname === '/tokenize') {
+        const parsed = TokenizeRequest.safeParse(json);
+        if (!parsed.success) return badRequest(res, parsed.error);
+        const bos = parsed.data.add_special_tokens && backend.bosToken !== undefined ? [backend.bosToken] : [];
+        const tokens = [...bos, ...backend.tokenize(parsed.data.prompt)];
+        return send(res, 200, { count: tokens.length, max_model_len: backend.contextSize ?? null, tokens });
+      }
+      const parsed = DetokenizeRequest.safeParse(json);
+      if (!parsed.success) return badRequest(res, parsed.error);
+      return send(res, 200, { prompt: backend.detokenize(parsed.data.tokens) });
     }
     if (req.method !== 'POST' || !['/v1/completions', '/v1/chat/completions', '/v1/embeddings'].includes(url.pathname)) {
       return apiError(res, 404, `no route ${req.method} ${url.pathname}`, 'not_found');
@@ -213,16 +243,38 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       const choices = [];
       let promptTokens = 0;
       let completionTokens = 0;
+      // Echo and prompt_logprobs score the prompt once (teacher-forced), like vLLM's prefill.
+      let scored: PromptScores | undefined;
+      if (r.echo || r.prompt_logprobs != null || typeof r.prompt !== 'string') {
+        try {
+          scored = await limiter.run(() => scorePrompt(backend, r.prompt, Math.max(r.logprobs ?? 0, r.prompt_logprobs ?? 0)));
+        } catch (err) {
+          if (err instanceof PromptScoringError) return apiError(res, 400, err.message, 'invalid_request_error');
+          throw err;
+        }
+      }
+      // A token-id prompt is generated from as its text (the backend samples from text).
+      const promptText = typeof r.prompt === 'string' ? r.prompt : isTokenLevel(backend) ? backend.detokenize(r.prompt.filter((t) => t !== backend.bosToken)) : '';
+      const textOf = (id: number) => (isTokenLevel(backend) ? backend.detokenize([id]) : String(id));
       for (let index = 0; index < r.n; index++) {
-        const g = await generate(r.prompt, { max: r.max_tokens, temperature: r.temperature, topP: r.top_p, seed: r.seed === undefined ? undefined : r.seed + index, stop: r.stop, logprobs: (r.logprobs ?? 0) > 0 });
-        promptTokens = g.promptTokens;
+        const wantLogprobs = r.logprobs != null && (r.echo || r.logprobs > 0);
+        const g =
+          r.max_tokens > 0
+            ? await generate(promptText, { max: r.max_tokens, temperature: r.temperature, topP: r.top_p, seed: r.seed === undefined ? undefined : r.seed + index, stop: r.stop, logprobs: wantLogprobs })
+            : { text: '', tokenIds: [] as number[], tokenLogprobs: wantLogprobs ? ([] as number[]) : null, finishReason: 'length' as const, promptTokens: scored?.ids.length ?? 0 };
+        promptTokens = scored?.ids.length ?? g.promptTokens;
         completionTokens += g.tokenIds.length;
+        let logprobs: unknown = null;
+        if (r.echo && scored && r.logprobs != null) logprobs = echoLogprobs(scored, { texts: g.tokenIds.map(textOf), logprobs: g.tokenLogprobs }, r.logprobs, textOf);
+        else if (g.tokenLogprobs) logprobs = { tokens: g.tokenIds.map(String), token_logprobs: g.tokenLogprobs, top_logprobs: null, text_offset: null };
         choices.push({
           index,
-          text: g.text,
+          text: r.echo ? (typeof r.prompt === 'string' ? r.prompt : isTokenLevel(backend) ? backend.detokenize(r.prompt) : '') + g.text : g.text,
           finish_reason: g.finishReason,
           token_ids: g.tokenIds,
-          logprobs: g.tokenLogprobs ? { tokens: g.tokenIds.map(String), token_logprobs: g.tokenLogprobs, top_logprobs: null, text_offset: null } : null,
+          logprobs,
+          ...(scored ? { prompt_token_ids: scored.ids } : {}),
+          ...(scored && r.prompt_logprobs != null ? { prompt_logprobs: promptLogprobsField(scored, r.prompt_logprobs, textOf) } : {}),
         });
       }
       payload = { id: `cmpl-${requestId}`, object: 'text_completion', created: Math.floor(Date.now() / 1000), model: modelName, choices, usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } };
