@@ -257,7 +257,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       const promptText = typeof r.prompt === 'string' ? r.prompt : isTokenLevel(backend) ? backend.detokenize(r.prompt.filter((t) => t !== backend.bosToken)) : '';
       const textOf = (id: number) => (isTokenLevel(backend) ? backend.detokenize([id]) : String(id));
       for (let index = 0; index < r.n; index++) {
-        const wantLogprobs = r.logprobs != null && (r.echo || r.logprobs > 0);
+        const wantLogprobs = r.logprobs != null; // logprobs: 0 still returns the sampled tokens' own (OpenAI, vLLM)
         const g =
           r.max_tokens > 0
             ? await generate(promptText, { max: r.max_tokens, temperature: r.temperature, topP: r.top_p, seed: r.seed === undefined ? undefined : r.seed + index, stop: r.stop, logprobs: wantLogprobs })

@@ -1,0 +1,392 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import OpenAI, { APIConnectionError, APIError } from 'openai';
+import { z } from 'zod';
+import { ErrorTypes, MetError } from '../common/errors';
+import { freePort } from '../temporal/devServer';
+import type { GenerateRequest, GeneratedCompletion, Precision, ScoredCompletion, TextBackend } from './backend';
+
+/**
+ * A local model served by an OpenAI-compatible inference server the worker starts and looks after
+ * (vLLM on a GPU; `met serve` in tests). The worker:
+ * - spawns the configured command with `{placeholders}` filled in and the precision's flags
+ *   (vLLM: --dtype float32|float16, bitsandbytes 8-bit / 4-bit), prefix caching off (a cached
+ *   prefix must not change what scoring returns), pinned with CUDA_VISIBLE_DEVICES;
+ * - waits for the health path, and restarts the server when it exits (backoff, at most
+ *   `maxRestarts` in `restartWindowMs`, then every call fails with the server's last output);
+ * - samples through the official `openai` client (maxRetries 0: a call that meets a dead server
+ *   waits for the restart and is sent again; same seed, same sample);
+ * - scores with echo + logprobs (falling back to vLLM's prompt_logprobs), sending token ids:
+ *   [BOS] + tokens(prompt) + tokens(completion), each tokenized apart by the server's /tokenize,
+ *   exactly as the in-process backend does, so both give the same numbers for the same weights.
+ * The server runs in its own process group and is stopped with it (vLLM forks engine processes).
+ */
+export const PRECISIONS = ['fp32', 'fp16', 'int8', 'nf4'] as const;
+
+/** vLLM's flags per met precision. int8 needs an 8-bit bitsandbytes checkpoint (vLLM quantizes in flight to 4 bits only). */
+export const VLLM_PRECISION_FLAGS: Record<Precision, string[]> = {
+  fp32: ['--dtype', 'float32'],
+  fp16: ['--dtype', 'float16'],
+  int8: ['--dtype', 'float16', '--quantization', 'bitsandbytes'],
+  nf4: ['--dtype', 'float16', '--quantization', 'bitsandbytes'],
+};
+const DTYPE: Record<Precision, string> = { fp32: 'float32', fp16: 'float16', int8: 'float16', nf4: 'float16' };
+
+const Flags = z.array(z.string());
+export const ManagedServerSpec = z
+  .object({
+    /** Executable (vllm, python, node...). */
+    command: z.string().min(1),
+    /** Arguments; {model} {port} {host} {dtype} {precision} {gpu} {name} are filled in. */
+    args: z.array(z.string()).default(['serve', '{model}', '--host', '{host}', '--port', '{port}', '--served-model-name', '{name}']),
+    /** Appended per precision (default: vLLM's). */
+    precisionFlags: z
+      .object({ fp32: Flags.optional(), fp16: Flags.optional(), int8: Flags.optional(), nf4: Flags.optional() })
+      .strict()
+      .default(VLLM_PRECISION_FLAGS),
+    /** Appended always (default: vLLM's switch for prefix caching, off). */
+    extraArgs: z.array(z.string()).default(['--no-enable-prefix-caching']),
+    env: z.record(z.string(), z.string()).default({}),
+    host: z.string().default('127.0.0.1'),
+    /** 0 picks a free port at each start. */
+    port: z.number().int().min(0).max(65535).default(0),
+    healthPath: z.string().startsWith('/').default('/health'),
+    /** Model loading on a GPU can take minutes. */
+    startTimeoutMs: z.number().int().positive().default(900_000),
+    requestTimeoutMs: z.number().int().positive().default(300_000),
+    maxRestarts: z.number().int().nonnegative().default(5),
+    restartWindowMs: z.number().int().positive().default(600_000),
+    backoffMs: z.number().int().nonnegative().default(1_000),
+    maxBackoffMs: z.number().int().nonnegative().default(30_000),
+    /** How to score: echo + logprobs, vLLM's prompt_logprobs, or the first that works. */
+    scoring: z.enum(['auto', 'echo', 'prompt_logprobs']).default('auto'),
+    /** Environment variable with the server's API key (vLLM --api-key), if it wants one. */
+    apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+  })
+  .strict();
+export type ManagedServerSpec = z.infer<typeof ManagedServerSpec>;
+
+export interface ManagedServerOptions {
+  server: z.input<typeof ManagedServerSpec>;
+  /** What {model} becomes: a Hugging Face id or a local path (a GGUF file for met serve). */
+  modelRef: string;
+  /** Model name in the corpus, and {name} (vLLM --served-model-name). */
+  model: string;
+  precision: Precision;
+  gpu: number | 'cpu';
+  env?: Record<string, string | undefined>;
+  log?: (line: string) => void;
+}
+
+export interface ManagedServerStats {
+  starts: number;
+  restarts: number;
+  pid: number | undefined;
+  url: string | undefined;
+  scoring: 'echo' | 'echo1' | 'prompt_logprobs' | undefined;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Fills {placeholders}; an unknown one is an error (a typo must not reach the server's argv). */
+export function expandArgs(args: string[], values: Record<string, string>): string[] {
+  return args.map((a) =>
+    a.replace(/\{([a-z]+)\}/g, (whole, key: string) => {
+      if (!(key in values)) throw new MetError(ErrorTypes.BadInput, `unknown placeholder ${whole} in managed server args (known: ${Object.keys(values).map((k) => `{${k}}`).join(' ')})`);
+      return values[key];
+    }),
+  );
+}
+
+/** The server's command line for one start (exported for tests and `--dry-run` style checks). */
+export function serverCommand(spec: ManagedServerSpec, o: { modelRef: string; model: string; precision: Precision; gpu: number | 'cpu'; port: number }): { command: string; args: string[]; env: Record<string, string> } {
+  const values = { model: o.modelRef, port: String(o.port), host: spec.host, dtype: DTYPE[o.precision], precision: o.precision, gpu: String(o.gpu), name: o.model };
+  const args = expandArgs([...spec.args, ...(spec.precisionFlags[o.precision] ?? []), ...spec.extraArgs], values);
+  const env: Record<string, string> = { ...spec.env };
+  // Pinned: the server sees only its GPU. A CPU worker hides them all.
+  env.CUDA_VISIBLE_DEVICES = o.gpu === 'cpu' ? '' : String(o.gpu);
+  return { command: spec.command, args, env };
+}
+
+const TokenizeResponse = z.object({ tokens: z.array(z.number().int()) });
+const EchoLogprobs = z.object({ tokens: z.array(z.string()), token_logprobs: z.array(z.number().nullable()) });
+const PromptLogprobs = z.array(z.record(z.string(), z.object({ logprob: z.number(), decoded_token: z.string().nullable().optional() })).nullable());
+
+export class ManagedServerBackend implements TextBackend {
+  readonly model: string;
+  readonly precision: Precision;
+  contextSize?: number;
+  private readonly spec: ManagedServerSpec;
+  private child: ChildProcess | undefined;
+  private ready: Promise<void> | undefined;
+  private client: OpenAI | undefined;
+  private url: string | undefined;
+  private closing = false;
+  private failure: Error | undefined;
+  private restartTimes: number[] = [];
+  private output = '';
+  private scoringMode: ManagedServerStats['scoring'];
+  private counts = { starts: 0, restarts: 0 };
+  /** Incremented per spawn: a call that saw an older one knows the server it used has gone. */
+  private generation = 0;
+
+  constructor(private readonly options: ManagedServerOptions) {
+    this.spec = ManagedServerSpec.parse(options.server);
+    this.model = options.model;
+    this.precision = options.precision;
+  }
+
+  /** Starts the server and waits until it is healthy. */
+  static async start(options: ManagedServerOptions): Promise<ManagedServerBackend> {
+    const backend = new ManagedServerBackend(options);
+    // A failed first start is retried like a crash (bounded, with backoff).
+    backend.ready = backend.launch().catch((err: Error) => backend.restart(err.message.split('\n')[0]));
+    try {
+      await backend.ready;
+    } catch (err) {
+      await backend.close();
+      throw err;
+    }
+    return backend;
+  }
+
+  stats(): ManagedServerStats {
+    return { ...this.counts, pid: this.child?.pid, url: this.url, scoring: this.scoringMode };
+  }
+
+  private log(line: string): void {
+    this.options.log?.(`[managed ${this.model}/${this.precision}] ${line}`);
+  }
+
+  /** One spawn + health wait. Throws if the server exits or stays unhealthy past the start timeout. */
+  private async launch(): Promise<void> {
+    const port = this.spec.port || (await freePort());
+    const cmd = serverCommand(this.spec, { ...this.options, port });
+    this.output = '';
+    this.counts.starts++;
+    const generation = ++this.generation;
+    this.log(`starting: ${cmd.command} ${cmd.args.join(' ')} (CUDA_VISIBLE_DEVICES=${cmd.env.CUDA_VISIBLE_DEVICES})`);
+    const child = spawn(cmd.command, cmd.args, {
+      env: { ...process.env, ...this.options.env, ...cmd.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, stopped as one
+    });
+    this.child = child;
+    const keep = (d: Buffer) => {
+      this.output = (this.output + d.toString()).slice(-8192);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    let exited = false;
+    let healthy = false;
+    child.once('error', (err) => {
+      exited = true;
+      keep(Buffer.from(`\nspawn error: ${err.message}\n`));
+    });
+    child.once('exit', (code, signal) => {
+      exited = true;
+      // Only a server that was serving is restarted here; a failed start is retried by its caller.
+      if (this.closing || generation !== this.generation || !healthy) return;
+      this.log(`server exited (${signal ?? code}); restarting`);
+      this.ready = this.restart(`the server exited (${signal ?? `code ${code}`})`);
+      this.ready.catch(() => {}); // callers see the failure when they await ready
+    });
+
+    this.url = `http://${this.spec.host}:${port}`;
+    const apiKey = this.spec.apiKeyEnv ? (this.options.env ?? process.env)[this.spec.apiKeyEnv] : undefined;
+    this.client = new OpenAI({ baseURL: `${this.url}/v1`, apiKey: apiKey ?? 'none', maxRetries: 0, timeout: this.spec.requestTimeoutMs });
+    const deadline = Date.now() + this.spec.startTimeoutMs;
+    while (!exited) {
+      if (this.closing) throw new MetError(ErrorTypes.ProviderUnavailable, 'managed server closed while starting');
+      if (Date.now() > deadline) {
+        this.stopChild(child, 'SIGKILL');
+        throw new MetError(ErrorTypes.ProviderUnavailable, `managed server not healthy after ${this.spec.startTimeoutMs} ms at ${this.url}${this.spec.healthPath}; last output:\n${this.output}`);
+      }
+      try {
+        const res = await fetch(`${this.url}${this.spec.healthPath}`, { signal: AbortSignal.timeout(2_000) });
+        if (res.ok) {
+          healthy = true;
+          await this.readModelCard().catch(() => {});
+          this.log(`healthy at ${this.url} (pid ${child.pid})`);
+          return;
+        }
+      } catch {
+        // Not listening yet.
+      }
+      await sleep(200);
+    }
+    throw new MetError(ErrorTypes.ProviderUnavailable, `managed server exited while starting (${child.exitCode ?? child.signalCode}); last output:\n${this.output}`);
+  }
+
+  private async readModelCard(): Promise<void> {
+    const models = await this.client!.models.list();
+    const card = models.data.find((m) => m.id === this.model) ?? models.data[0];
+    const len = (card as { max_model_len?: unknown } | undefined)?.max_model_len;
+    if (typeof len === 'number') this.contextSize = len;
+  }
+
+  /** Restarts after an exit, with backoff; gives up after maxRestarts within the window. */
+  private async restart(reason: string): Promise<void> {
+    if (this.closing) throw new MetError(ErrorTypes.ProviderUnavailable, 'managed server closed');
+    for (;;) {
+      const now = Date.now();
+      this.restartTimes = this.restartTimes.filter((t) => now - t < this.spec.restartWindowMs);
+      if (this.restartTimes.length >= this.spec.maxRestarts) {
+        this.failure = new MetError(
+          ErrorTypes.ProviderUnavailable,
+          `managed server for ${this.model}/${this.precision} gave up after ${this.restartTimes.length} restarts in ${Math.round(this.spec.restartWindowMs / 1000)} s (${reason}); last output:\n${this.output}`,
+        );
+        throw this.failure;
+      }
+      const delay = Math.min(this.spec.maxBackoffMs, this.spec.backoffMs * 2 ** this.restartTimes.length);
+      this.restartTimes.push(now);
+      this.counts.restarts++;
+      await sleep(delay);
+      if (this.closing) throw new MetError(ErrorTypes.ProviderUnavailable, 'managed server closed');
+      try {
+        await this.launch();
+        return;
+      } catch (err) {
+        reason = (err as Error).message.split('\n')[0];
+        if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.stopChild(this.child, 'SIGKILL');
+      }
+    }
+  }
+
+  /** Runs a call against a healthy server; a call that meets a dead or restarting server is sent again once it is back. */
+  private async call<T>(what: string, fn: (client: OpenAI, url: string) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.failure) throw this.failure;
+      if (this.closing) throw new MetError(ErrorTypes.ProviderUnavailable, 'managed server closed');
+      await this.ready;
+      const generation = this.generation;
+      try {
+        return await fn(this.client!, this.url!);
+      } catch (err) {
+        // Let an exit that caused this error be noticed before deciding.
+        await sleep(50);
+        const serverGone = generation !== this.generation || !this.alive();
+        const connection = err instanceof APIConnectionError || (err instanceof TypeError && /fetch failed/.test(err.message));
+        if ((serverGone || connection) && attempt < this.spec.maxRestarts + 2) {
+          this.log(`${what}: ${(err as Error).message}; waiting for the server`);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  private alive(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  private async tokenize(url: string, text: string, special: boolean): Promise<number[]> {
+    const res = await fetch(`${url}/tokenize`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: this.model, prompt: text, add_special_tokens: special }),
+      signal: AbortSignal.timeout(this.spec.requestTimeoutMs),
+    });
+    if (!res.ok) throw new MetError(ErrorTypes.ProviderRequest, `${url}/tokenize answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+    return TokenizeResponse.parse(await res.json()).tokens;
+  }
+
+  async generate(request: GenerateRequest): Promise<GeneratedCompletion> {
+    return this.call('generate', async (client, url) => {
+      const r = await client.completions.create({
+        model: this.model,
+        prompt: request.prompt,
+        max_tokens: request.maxTokens,
+        temperature: request.temperature,
+        top_p: request.topP,
+        seed: request.seed,
+        stop: request.stop?.length ? request.stop : undefined,
+        logprobs: request.logprobs ? 0 : undefined,
+        // vLLM: the sampled ids, so nothing is re-tokenized (met serve always sends them).
+        ...({ return_token_ids: true } as object),
+      });
+      const choice = r.choices[0] as (typeof r.choices)[number] & { token_ids?: number[] };
+      const tokenIds = choice.token_ids ?? (choice.text ? await this.tokenize(url, choice.text, false) : []);
+      const tokenLogprobs = request.logprobs ? (choice.logprobs?.token_logprobs ?? null) : null;
+      return {
+        text: choice.text,
+        tokenIds,
+        tokenLogprobs,
+        finishReason: choice.finish_reason === 'stop' ? 'stop' : 'length',
+        promptTokens: r.usage?.prompt_tokens ?? 0,
+      };
+    });
+  }
+
+  async score(prompt: string, completion: string): Promise<ScoredCompletion> {
+    return this.call('score', async (client, url) => {
+      const promptIds = await this.tokenize(url, prompt, true);
+      const completionIds = completion.length ? await this.tokenize(url, completion, false) : [];
+      if (!completionIds.length) return { tokenIds: [], tokenTexts: [], tokenLogprobs: [] };
+      if (!promptIds.length) throw new MetError(ErrorTypes.BadInput, `${this.model} has no BOS token: an empty prompt leaves the first completion token unscorable`);
+      const ids = [...promptIds, ...completionIds];
+      const scored = await this.scoreIds(client, ids);
+      const from = promptIds.length;
+      const tokenLogprobs = scored.logprobs.slice(from);
+      if (tokenLogprobs.length !== completionIds.length || tokenLogprobs.some((v) => v === null)) {
+        throw new MetError(ErrorTypes.ProviderRequest, `the server scored ${tokenLogprobs.length} of ${completionIds.length} completion tokens`);
+      }
+      return { tokenIds: completionIds, tokenTexts: scored.texts.slice(from), tokenLogprobs: tokenLogprobs as number[] };
+    });
+  }
+
+  /** Logprob of every token after the first (entry 0 is null), by the first scoring mode the server accepts. */
+  private async scoreIds(client: OpenAI, ids: number[]): Promise<{ logprobs: (number | null)[]; texts: string[] }> {
+    const modes: NonNullable<ManagedServerStats['scoring']>[] =
+      this.scoringMode ? [this.scoringMode] : this.spec.scoring === 'echo' ? ['echo', 'echo1'] : this.spec.scoring === 'prompt_logprobs' ? ['prompt_logprobs'] : ['echo', 'echo1', 'prompt_logprobs'];
+    let lastError: unknown;
+    for (const mode of modes) {
+      try {
+        const out = await this.scoreWith(client, ids, mode);
+        if (this.scoringMode !== mode) this.log(`scoring with ${mode === 'prompt_logprobs' ? 'prompt_logprobs' : `echo + logprobs (max_tokens ${mode === 'echo' ? 0 : 1})`}`);
+        this.scoringMode = mode;
+        return out;
+      } catch (err) {
+        // A 400 (or a reply without the field) means this server does not offer the mode: try the next.
+        if (!(err instanceof APIError && err.status === 400) && !(err instanceof z.ZodError)) throw err;
+        lastError = err;
+      }
+    }
+    throw new MetError(ErrorTypes.ProviderRequest, `the server offers neither echo + logprobs nor prompt_logprobs: ${(lastError as Error)?.message}`);
+  }
+
+  private async scoreWith(client: OpenAI, ids: number[], mode: 'echo' | 'echo1' | 'prompt_logprobs'): Promise<{ logprobs: (number | null)[]; texts: string[] }> {
+    if (mode === 'prompt_logprobs') {
+      const r = await client.completions.create({ model: this.model, prompt: ids, max_tokens: 1, temperature: 0, ...({ prompt_logprobs: 0 } as object) });
+      const entries = PromptLogprobs.parse((r.choices[0] as unknown as { prompt_logprobs: unknown }).prompt_logprobs);
+      if (entries.length !== ids.length) throw new MetError(ErrorTypes.ProviderRequest, `prompt_logprobs has ${entries.length} entries for ${ids.length} tokens`);
+      const logprobs = entries.map((e, i) => (e ? (e[String(ids[i])]?.logprob ?? null) : null));
+      const texts = entries.map((e, i) => (e ? (e[String(ids[i])]?.decoded_token ?? String(ids[i])) : String(ids[i])));
+      return { logprobs, texts };
+    }
+    const r = await client.completions.create({ model: this.model, prompt: ids, echo: true, max_tokens: mode === 'echo' ? 0 : 1, logprobs: 0, temperature: 0 });
+    const lp = EchoLogprobs.parse(r.choices[0].logprobs);
+    if (lp.token_logprobs.length < ids.length) throw new MetError(ErrorTypes.ProviderRequest, `echo returned ${lp.token_logprobs.length} logprobs for ${ids.length} prompt tokens`);
+    // With max_tokens 1 the generated token follows the prompt's: keep the prompt's only.
+    return { logprobs: lp.token_logprobs.slice(0, ids.length), texts: lp.tokens.slice(0, ids.length) };
+  }
+
+  /** Kills the whole process group (vLLM's engine runs in child processes). */
+  private stopChild(child: ChildProcess, signal: NodeJS.Signals): void {
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+      child.kill(signal);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise<void>((r) => child.once('exit', () => r()));
+    this.stopChild(child, 'SIGTERM');
+    const timer = setTimeout(() => this.stopChild(child, 'SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(timer);
+  }
+}
