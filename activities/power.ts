@@ -1,22 +1,29 @@
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { Context } from '@temporalio/activity';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { seedFrom } from '../common/hash';
 import { toApplicationFailure } from '../common/errors';
-import type { PowerSource, PowerSpec } from '../config/powerSpec';
+import { gridReferences, label, type PowerSource, type PowerSpec } from '../config/powerSpec';
 import { corpusDir, quotedString, readSlice, unitStatus, withConnection, writeShard, type PowerCellRow } from '../datasets';
-import { Rng, simulateNulls, simulatePowerCell, type TwoSampleStatistic } from '../stats';
+import { createPowerSimulator, Rng, simulateNullsParallel, type TwoSampleStatistic } from '../stats';
 
 /**
  * Power grids on the CPU queue. The plan fixes every prompt subset and seed up front (stored beside
- * the results); null statistics are computed once per (subset, n, statistic) and cached as Parquet
- * for every alternative; each cell result is one Parquet shard written exactly once.
+ * the results); null statistics are computed once per (reference, subset, n, statistic) and cached
+ * as Parquet for every alternative; each cell result (rejections plus every simulation's seed,
+ * statistic and p-value) is one Parquet shard written exactly once. With two references (the
+ * paper's composite null) a cell rejects only when the test rejects against both.
+ * Gram blocks and large null batches run on worker threads (createPowerSimulator,
+ * simulateNullsParallel): the numbers are those of one thread, and the activity keeps heartbeating.
  */
 export interface NullKey {
   id: string;
   draw: number;
   n: number;
   statistic: TwoSampleStatistic;
+  /** The reference the null samples are drawn from (absent in plans made before composite nulls: the first). */
+  reference?: PowerSource;
 }
 
 export interface PowerCellPlan {
@@ -26,13 +33,18 @@ export interface PowerCellPlan {
   statistic: TwoSampleStatistic;
   alternative: PowerSource;
   isNull: boolean;
-  nullKey: string;
+  /** Null statistics per reference, in the order of the grid's references. */
+  nullKeys: string[];
+  /** Planner caveats about this cell (a pool too small for n). */
+  warnings: string[];
 }
 
 export interface PowerPlan {
   subsets: string[][];
   nullKeys: NullKey[];
   cells: PowerCellPlan[];
+  /** Every cell's warnings, once. */
+  warnings: string[];
 }
 
 export interface CellSummary {
@@ -41,12 +53,41 @@ export interface CellSummary {
   sims: number;
   power: number;
   skipped: boolean;
+  warnings: string[];
 }
 
-const label = (s: PowerSource) => `${s.model}.${s.source}`;
+/**
+ * Small-pool check. Cells draw n samples per prompt with replacement from the stored pool; when a
+ * pool holds fewer than `ratio` x n samples the simulations keep redrawing the same few samples, the
+ * null and alternative draws overlap, and the estimated power (and type-I error) is inflated.
+ */
+export function poolWarning(cellId: string, source: PowerSource, pool: { promptId: string; size: number }, n: number, ratio: number, draw: number): string | undefined {
+  if (pool.size >= ratio * n) return undefined;
+  return (
+    `cell ${cellId}: ${label(source)} has only ${pool.size} samples for prompt ${pool.promptId} (prompt subset ${draw}); ` +
+    `drawing n = ${n} per prompt from fewer than ${ratio} x ${n} = ${ratio * n} re-uses samples across simulations and inflates power and type-I error estimates`
+  );
+}
 
-export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: string }) {
+/** Heartbeats every few seconds while `work` runs (it awaits worker threads), so a killed worker's cell is retried soon. */
+async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
+  let ctx: Context | undefined;
+  try {
+    ctx = Context.current();
+  } catch {
+    ctx = undefined; // called outside an activity (a script, a bench)
+  }
+  const timer = ctx ? setInterval(() => ctx!.heartbeat(), 2000) : undefined;
+  try {
+    return await work();
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+}
+
+export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: string; threads?: number }) {
   const root = deps.dataDir;
+  const parallel = { threads: deps.threads };
   const cacheDir = (spec: PowerSpec, runId: string) => join(corpusDir(root, spec.corpus), 'power-cache', runId);
   const slice = (spec: PowerSpec, source: PowerSource, promptIds?: string[]) =>
     readSlice(deps.duck, root, { corpus: spec.corpus, models: [source.model], sources: [source.source], promptIds, unit: spec.unit, L: spec.L });
@@ -54,8 +95,9 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
   async function nullsPath(spec: PowerSpec, runId: string, key: NullKey, subset: string[]): Promise<string> {
     const path = join(cacheDir(spec, runId), `nulls-${key.id}.parquet`);
     if (existsSync(path)) return path;
-    const reference = await slice(spec, spec.reference, subset);
-    const nulls = simulateNulls(key.statistic, reference.sample, key.n * subset.length, { b: spec.b, seed: seedFrom(spec.seed, 'nulls', key.id), k: spec.k });
+    const reference = await slice(spec, key.reference ?? gridReferences(spec)[0], subset);
+    const simulator = await createPowerSimulator(key.statistic, { references: [reference.sample] }, { k: spec.k, ...parallel });
+    const nulls = await simulateNullsParallel(simulator, { n: key.n * subset.length, b: spec.b, seed: seedFrom(spec.seed, 'nulls', key.id) }, parallel);
     mkdirSync(dirname(path), { recursive: true });
     const staging = `${path}.${process.pid}.json`;
     const temp = `${path}.${process.pid}.tmp`;
@@ -72,11 +114,19 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
     return path;
   }
 
+  async function readNulls(path: string): Promise<Float64Array> {
+    return withConnection(deps.duck, async (c) =>
+      Float64Array.from((await c.runAndReadAll(`SELECT statistic FROM read_parquet(${quotedString(path)}) ORDER BY draw`)).getRows(), (r) => Number(r[0])),
+    );
+  }
+
   return {
     async planPowerGrid(input: { spec: PowerSpec; runId: string }): Promise<PowerPlan> {
       try {
         const { spec, runId } = input;
-        const all = await slice(spec, spec.reference);
+        const references = gridReferences(spec);
+        const composite = references.length === 2;
+        const all = await slice(spec, references[0]);
         const promptIds = all.promptIds;
         if (spec.promptSubsets.size > promptIds.length) throw new Error(`promptSubsets.size ${spec.promptSubsets.size} is larger than the ${promptIds.length} prompts of the reference`);
         const rng = new Rng(seedFrom(spec.seed, 'subsets'));
@@ -84,21 +134,49 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
           const order = rng.shuffle(Int32Array.from(promptIds.keys()));
           return Array.from(order.subarray(0, spec.promptSubsets.size), (i) => promptIds[i]).sort();
         });
+
+        // Stored samples per prompt of every source, for the small-pool warning.
+        const sources = [...references, ...spec.alternatives.filter((a) => !references.some((r) => label(r) === label(a)))];
+        const poolSizes = new Map<string, Map<string, number>>();
+        for (const source of sources) {
+          const s = label(source) === label(references[0]) ? all : await slice(spec, source, promptIds);
+          poolSizes.set(label(source), new Map(s.promptIds.map((id, i) => [id, s.rowsPerPrompt[i]])));
+        }
+        const smallestPool = (source: PowerSource, subset: string[]) =>
+          subset.reduce(
+            (min, promptId) => {
+              const size = poolSizes.get(label(source))?.get(promptId) ?? 0;
+              return size < min.size ? { promptId, size } : min;
+            },
+            { promptId: subset[0], size: Infinity },
+          );
+
         const nullKeys: NullKey[] = [];
         const cells: PowerCellPlan[] = [];
         for (let draw = 0; draw < subsets.length; draw++) {
           for (const n of spec.samplesPerPrompt) {
             for (const statistic of spec.statistics) {
-              const nullKey = `${statistic}-n${n}-d${draw}`;
-              nullKeys.push({ id: nullKey, draw, n, statistic });
-              for (const alternative of [spec.reference, ...spec.alternatives]) {
-                const isNull = label(alternative) === label(spec.reference);
-                cells.push({ cellId: `${statistic}-${label(alternative)}-n${n}-d${draw}`, draw, n, statistic, alternative, isNull, nullKey });
+              // One reference keeps the ids of grids made before composite nulls (same seeds, same cache).
+              const keys = references.map((reference) => ({
+                id: composite ? `${statistic}-${label(reference)}-n${n}-d${draw}` : `${statistic}-n${n}-d${draw}`,
+                draw,
+                n,
+                statistic,
+                reference,
+              }));
+              nullKeys.push(...keys);
+              for (const alternative of sources) {
+                const isNull = references.some((r) => label(r) === label(alternative));
+                const cellId = `${statistic}-${label(alternative)}-n${n}-d${draw}`;
+                const warnings = [...new Map([...references, alternative].map((s) => [label(s), s])).values()]
+                  .map((s) => poolWarning(cellId, s, smallestPool(s, subsets[draw]), n, spec.poolWarningRatio, draw))
+                  .filter((w): w is string => w !== undefined);
+                cells.push({ cellId, draw, n, statistic, alternative, isNull, nullKeys: keys.map((k) => k.id), warnings });
               }
             }
           }
         }
-        const plan = { subsets, nullKeys, cells };
+        const plan: PowerPlan = { subsets, nullKeys, cells, warnings: cells.flatMap((c) => c.warnings) };
         mkdirSync(cacheDir(spec, runId), { recursive: true });
         writeFileSync(join(cacheDir(spec, runId), 'plan.json'), JSON.stringify({ spec, ...plan }, null, 2));
         return plan;
@@ -109,15 +187,16 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
 
     async computeNulls(input: { spec: PowerSpec; runId: string; key: NullKey; subset: string[] }): Promise<string> {
       try {
-        return await nullsPath(input.spec, input.runId, input.key, input.subset);
+        return await heartbeating(() => nullsPath(input.spec, input.runId, input.key, input.subset));
       } catch (err) {
         throw toApplicationFailure(err);
       }
     },
 
-    async runPowerCell(input: { spec: PowerSpec; runId: string; cell: PowerCellPlan; subset: string[]; nullKey: NullKey }): Promise<CellSummary> {
+    async runPowerCell(input: { spec: PowerSpec; runId: string; cell: PowerCellPlan; subset: string[]; nullKeys: NullKey[] }): Promise<CellSummary> {
       try {
         const { spec, runId, cell, subset } = input;
+        const warnings = cell.warnings ?? [];
         const target = { corpus: spec.corpus, kind: 'power' as const, partition: {}, unitId: `${runId}.${cell.cellId}` };
         const done = await unitStatus(deps.duck, root, target);
         if (done.state === 'valid') {
@@ -125,41 +204,68 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
             (await c.runAndReadAll(`SELECT rejections, sims FROM read_parquet(${quotedString(done.path)}) WHERE cell_id = $1 AND run_id = $2`, [cell.cellId, runId])).getRowObjects()[0],
           );
           const rejections = Number(row.rejections);
-          return { cellId: cell.cellId, rejections, sims: Number(row.sims), power: rejections / Number(row.sims), skipped: true };
+          return { cellId: cell.cellId, rejections, sims: Number(row.sims), power: rejections / Number(row.sims), skipped: true, warnings };
         }
         const t0 = performance.now();
-        const path = await nullsPath(spec, runId, input.nullKey, subset);
-        const nulls = await withConnection(deps.duck, async (c) =>
-          Float64Array.from((await c.runAndReadAll(`SELECT statistic FROM read_parquet(${quotedString(path)}) ORDER BY draw`)).getRows(), (r) => Number(r[0])),
-        );
-        const reference = await slice(spec, spec.reference, subset);
-        const alternative = cell.isNull ? undefined : (await slice(spec, cell.alternative, subset)).sample;
-        const seed = seedFrom(spec.seed, 'cell', cell.cellId);
-        const result = simulatePowerCell(cell.statistic, reference.sample, alternative, nulls, { n: cell.n * subset.length, sims: spec.sims, alpha: spec.alpha, seed, k: spec.k });
-        const row: PowerCellRow = {
-          corpus: spec.corpus,
-          runId,
-          cellId: cell.cellId,
-          statistic: cell.statistic,
-          unit: spec.unit,
-          L: spec.L,
-          reference: label(spec.reference),
-          alternative: label(cell.alternative),
-          isNull: cell.isNull,
-          nPerPrompt: cell.n,
-          m: subset.length,
-          subsetDraw: cell.draw,
-          sims: result.sims,
-          rejections: result.rejections,
-          power: result.power,
-          alpha: spec.alpha,
-          b: spec.b,
-          seed,
-          durationMs: performance.now() - t0,
-          createdAt: new Date(),
-        };
-        await writeShard(deps.duck, root, target, [row]);
-        return { cellId: cell.cellId, rejections: result.rejections, sims: result.sims, power: result.power, skipped: false };
+        const references = gridReferences(spec);
+        const row = await heartbeating(async () => {
+          const nulls = await Promise.all(input.nullKeys.map(async (key) => readNulls(await nullsPath(spec, runId, key, subset))));
+          const refSamples = await Promise.all(references.map(async (r) => (await slice(spec, r, subset)).sample));
+          // Y from the first reference is drawn from that reference's own pool (stats' type-I error cell).
+          const yIsFirst = label(cell.alternative) === label(references[0]);
+          const alternatives = yIsFirst ? [] : [(await slice(spec, cell.alternative, subset)).sample];
+          const simulator = await createPowerSimulator(cell.statistic, { references: refSamples, alternatives }, { k: spec.k, ...parallel });
+          const request = { alternative: yIsFirst ? undefined : 0, n: cell.n * subset.length, sims: spec.sims, alpha: spec.alpha, seed: seedFrom(spec.seed, 'cell', cell.cellId) };
+          const base = {
+            corpus: spec.corpus,
+            runId,
+            cellId: cell.cellId,
+            statistic: cell.statistic,
+            unit: spec.unit,
+            L: spec.L,
+            reference: label(references[0]),
+            alternative: label(cell.alternative),
+            isNull: cell.isNull,
+            nPerPrompt: cell.n,
+            m: subset.length,
+            subsetDraw: cell.draw,
+            alpha: spec.alpha,
+            b: spec.b,
+            seed: request.seed,
+            warnings,
+          };
+          if (references.length === 2) {
+            const r = simulator.compositeCell({ ...request, nulls: [nulls[0], nulls[1]] });
+            return {
+              ...base,
+              reference2: label(references[1]),
+              sims: r.sims,
+              rejections: r.rejections,
+              power: r.power,
+              simSeeds: Array.from(r.seeds),
+              simStatistics: Array.from(r.statistics[0]),
+              simPvalues: Array.from(r.pvalues[0]),
+              simStatistics2: Array.from(r.statistics[1]),
+              simPvalues2: Array.from(r.pvalues[1]),
+            };
+          }
+          const r = simulator.cell({ ...request, nulls: nulls[0] });
+          return {
+            ...base,
+            reference2: null,
+            sims: r.sims,
+            rejections: r.rejections,
+            power: r.power,
+            simSeeds: Array.from(r.seeds),
+            simStatistics: Array.from(r.statistics),
+            simPvalues: Array.from(r.pvalues),
+            simStatistics2: null,
+            simPvalues2: null,
+          };
+        });
+        const full: PowerCellRow = { ...row, durationMs: performance.now() - t0, createdAt: new Date() };
+        await writeShard(deps.duck, root, target, [full]);
+        return { cellId: cell.cellId, rejections: row.rejections, sims: row.sims, power: row.power, skipped: false, warnings };
       } catch (err) {
         throw toApplicationFailure(err);
       }

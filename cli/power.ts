@@ -5,7 +5,7 @@ import { loadConfig } from '../config/schema';
 export function register(program: Command): void {
   program
     .command('power')
-    .argument('<spec>', 'grid spec (YAML or JSON): reference, alternatives, statistics, samplesPerPrompt, promptSubsets, sims, b')
+    .argument('<spec>', 'grid spec (YAML or JSON): reference (or references: two for a composite null), alternatives, statistics, samplesPerPrompt, promptSubsets, sims, b')
     .description('run a power-simulation grid as a workflow; with --wait, show progress and print the power table')
     .option('--wait', 'follow progress, then print the table and write the report')
     .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
@@ -58,7 +58,9 @@ async function printAndReport(dataDir: string, record: import('../client/runs').
   const duck = await createDuckDB();
   try {
     const { report, section } = await writePowerReport(duck, dataDir, record);
-    console.log(formatPowerTable(powerTable(PowerSection.parse(section))));
+    const parsed = PowerSection.parse(section);
+    for (const warning of parsed.warnings) console.warn(`warning: ${warning}`);
+    console.log(formatPowerTable(powerTable(parsed)));
     console.log(`Report: ${report.htmlPath}`);
   } finally {
     duck.closeSync();

@@ -25,7 +25,9 @@ export async function powerSection(duck: DuckDBInstance, dataDir: string, input:
   const rows = await withConnection(duck, async (c) =>
     (
       await c.runAndReadAll(
-        `SELECT reference, alternative, statistic, n_per_prompt, m, sims, rejections, subset_draw, is_null FROM read_parquet(${quotedString(glob)}) WHERE run_id = $1 ORDER BY cell_id`,
+        // union_by_name: shards written before composite nulls and warnings lack those columns.
+        `SELECT reference, reference2, alternative, statistic, n_per_prompt, m, sims, rejections, subset_draw, is_null, warnings
+         FROM read_parquet(${quotedString(glob)}, union_by_name = true) WHERE run_id = $1 ORDER BY cell_id`,
         [input.runId],
       )
     ).getRowObjects(),
@@ -36,8 +38,9 @@ export async function powerSection(duck: DuckDBInstance, dataDir: string, input:
     unit: input.spec.unit,
     L: input.spec.L,
     b: input.spec.b,
+    warnings: [...new Set(rows.flatMap((r) => listOf(r.warnings)))],
     cells: rows.map((r) => ({
-      reference: String(r.reference),
+      reference: r.reference2 == null ? String(r.reference) : compositeLabel(String(r.reference), String(r.reference2)),
       alternative: String(r.alternative),
       statistic: String(r.statistic),
       nPerPrompt: Number(r.n_per_prompt),
@@ -48,6 +51,17 @@ export async function powerSection(duck: DuckDBInstance, dataDir: string, input:
       isNull: Boolean(r.is_null),
     })),
   };
+}
+
+/** How tables and plots name a composite null: the cell rejects only if it rejects against both. */
+export function compositeLabel(reference: string, reference2: string): string {
+  return `composite {${reference}, ${reference2}}`;
+}
+
+function listOf(value: unknown): string[] {
+  if (value == null) return [];
+  const items = (value as { items?: unknown[] }).items ?? (value as unknown[]);
+  return Array.from(items, String);
 }
 
 export async function writePowerReport(duck: DuckDBInstance, dataDir: string, record: RunRecord, uiUrl?: string) {

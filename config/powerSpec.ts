@@ -9,7 +9,14 @@ export const PowerSpec = z
   .object({
     corpus: Name,
     runId: Name.optional(),
-    reference: Source,
+    /** The reference distribution (shorthand for `references: [reference]`). */
+    reference: Source.optional(),
+    /**
+     * One reference, or two for the paper's composite null (both acceptable, e.g. fp32 and fp16):
+     * then every cell is composite: it rejects only if the test rejects against each reference,
+     * and each reference gets its own type-I error cell.
+     */
+    references: z.array(Source).min(1).max(2).optional(),
     /** Sources to detect; the reference itself is always added as the type-I error cell. */
     alternatives: z.array(Source).min(1),
     statistics: z.array(z.enum(TWO_SAMPLE_STATISTICS)).min(1).default(['mmd_hamming']),
@@ -28,7 +35,28 @@ export const PowerSpec = z
     seed: z.number().int().nonnegative().default(0),
     /** Cells computed at once across CPU workers. */
     window: z.number().int().positive().default(4),
+    /**
+     * Warn when a source's smallest per-prompt pool in a subset holds fewer than this many times the
+     * n samples a cell draws per prompt: draws (with replacement) then repeat the same samples across
+     * simulations and inflate power and type-I error estimates.
+     */
+    poolWarningRatio: z.number().positive().default(3),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, ctx) => {
+    if ((spec.reference === undefined) === (spec.references === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['references'], message: 'give either reference or references (two for a composite null), not both or neither' });
+    }
+    const refs = gridReferences(spec);
+    if (refs.length === 2 && label(refs[0]) === label(refs[1])) ctx.addIssue({ code: 'custom', path: ['references'], message: 'the two references of a composite null must differ' });
+  });
 export type PowerSpec = z.infer<typeof PowerSpec>;
 export type PowerSource = z.infer<typeof Source>;
+
+/** `model.source`: a source's name in cell ids, tables and plots. */
+export const label = (s: PowerSource) => `${s.model}.${s.source}`;
+
+/** The grid's references: one, or two for a composite null (older specs name only `reference`). */
+export function gridReferences(spec: { reference?: PowerSource; references?: PowerSource[] }): PowerSource[] {
+  return spec.references ?? (spec.reference ? [spec.reference] : []);
+}

@@ -137,6 +137,17 @@ export const PowerCellRow = z
     seed: z.number().int().nullable(),
     durationMs: z.number().nonnegative().nullable(),
     createdAt: z.date(),
+    /** Composite null: the second acceptable reference (the cell rejects only if both tests reject). */
+    reference2: z.string().min(1).nullable(),
+    /** Per simulation: the seed that redraws it, the statistic and p-value against `reference`. */
+    simSeeds: z.array(z.number()).nullable(),
+    simStatistics: z.array(z.number()).nullable(),
+    simPvalues: z.array(z.number()).nullable(),
+    /** Composite null: per simulation, the statistic and p-value against `reference2`. */
+    simStatistics2: z.array(z.number()).nullable(),
+    simPvalues2: z.array(z.number()).nullable(),
+    /** Planner warnings about this cell (e.g. a pool too small for the draw size). */
+    warnings: z.array(z.string()),
   })
   .superRefine((c, ctx) => {
     if (c.rejections > c.sims) ctx.addIssue({ code: 'custom', path: ['rejections'], message: `${c.rejections} rejections out of ${c.sims} simulations` });

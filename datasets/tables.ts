@@ -125,6 +125,13 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
     c('seed', 'seed', 'int64', true),
     c('duration_ms', 'durationMs', 'float64', true),
     c('created_at', 'createdAt', 'timestamptz'),
+    c('reference2', 'reference2', 'varchar', true),
+    c('sim_seeds', 'simSeeds', { list: 'float64' }, true),
+    c('sim_statistics', 'simStatistics', { list: 'float64' }, true),
+    c('sim_pvalues', 'simPvalues', { list: 'float64' }, true),
+    c('sim_statistics2', 'simStatistics2', { list: 'float64' }, true),
+    c('sim_pvalues2', 'simPvalues2', { list: 'float64' }, true),
+    c('warnings', 'warnings', { list: 'varchar' }),
   ],
 };
 
@@ -169,7 +176,8 @@ export const WRITE_SCHEMAS: Record<ShardKind, z.ZodType> = Object.fromEntries(
   SHARD_KINDS.map((kind) => {
     const schema = ROW_SCHEMAS[kind];
     const numericLists = ALL_COLUMNS[kind].filter((col) => typeof col.type === 'object' && 'list' in col.type && col.type.list !== 'varchar').map((col) => col.field);
-    if (numericLists.length === 0 || !(schema instanceof z.ZodObject)) return [kind, schema];
+    // zod cannot omit fields of a refined object (power rows): those are parsed whole, lists are short there.
+    if (numericLists.length === 0 || !(schema instanceof z.ZodObject) || (schema._zod.def.checks?.length ?? 0) > 0) return [kind, schema];
     return [kind, schema.omit(Object.fromEntries(numericLists.map((f) => [f, true])) as never)];
   }),
 ) as Record<ShardKind, z.ZodType>;

@@ -145,6 +145,7 @@ async function powerSectionHtml(s: PowerSection, index: number, addFigure: AddFi
     `${s.cells.length} cell(s)`,
   ].filter((p): p is string => p !== undefined);
   const out: string[] = [`<section id="section-${index + 1}">`, `<h2>${esc(s.title)}</h2>`, `<p class="params">${params.map(esc).join(' · ')}</p>`];
+  if (s.warnings.length) out.push(`<ul class="warnings">${s.warnings.map((w) => `<li>⚠ ${esc(w)}</li>`).join('')}</ul>`);
   out.push(powerTableHtml(table));
   const fig = await addFigure(
     index,
@@ -450,6 +451,7 @@ table.paper tbody th { font-weight: 600; white-space: nowrap; }
 table.paper td.num { min-width: 10em; }
 tr.null-row th, tr.null-row td { font-style: italic; }
 table.kv th { color: var(--muted); font-weight: 500; white-space: nowrap; width: 1%; }
+.warnings { color: var(--bad); background: var(--bad-bg); padding: 8px 8px 8px 28px; border-radius: 6px; }
 .badge { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12.5px; font-weight: 600; }
 .badge.differs { color: var(--bad); background: var(--bad-bg); }
 .badge.consistent { color: var(--good); background: var(--good-bg); }

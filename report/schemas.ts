@@ -80,6 +80,8 @@ export const PowerSection = z.object({
   /** Samples per prompt for the paper-style table; defaults to the largest in the grid. */
   tableNPerPrompt: z.number().int().positive().optional(),
   nullDistributions: z.array(NullDistribution).default([]),
+  /** Caveats about the grid shown above its table (e.g. pools too small for the draw size). */
+  warnings: z.array(z.string()).default([]),
 });
 export type PowerSection = z.infer<typeof PowerSection>;
 export type PowerSectionInput = z.input<typeof PowerSection>;

@@ -5,18 +5,20 @@ import type { PowerSpec } from '../config/powerSpec';
 
 /**
  * powerSimulation: a grid (statistic x alternative x samples per prompt x prompt subset) of power
- * cells. Null statistics are computed once per (subset, n, statistic), then the cells fan out over
- * the CPU workers through a sliding window. Each cell is a shard written once, so a rerun
+ * cells, against one reference or a composite null of two. Null statistics are computed once per
+ * (reference, subset, n, statistic), then the cells fan out over the CPU workers through a
+ * sliding window. Each cell is a shard written once, so a rerun
  * (`met resume`) only computes the cells that are missing, with the same seeds.
  */
-const acts = proxyActivities<PowerActivities>({
-  startToCloseTimeout: '1h',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
-});
-
 export interface PowerInput {
   spec: PowerSpec;
   runId: string;
+  /**
+   * Cells and nulls heartbeat every 2 s while they wait on worker threads; a worker silent this
+   * long (killed, hung) has its activity retried elsewhere. Default 120 s (a synchronous stretch of
+   * a large cell must fit in it); tests shorten it.
+   */
+  heartbeatTimeoutSeconds?: number;
 }
 
 export interface PowerProgress {
@@ -25,7 +27,12 @@ export interface PowerProgress {
 
 export const powerProgressQuery = defineQuery<PowerProgress>('progress');
 
-export async function powerSimulation({ spec, runId }: PowerInput): Promise<CellSummary[]> {
+export async function powerSimulation({ spec, runId, heartbeatTimeoutSeconds }: PowerInput): Promise<CellSummary[]> {
+  const acts = proxyActivities<PowerActivities>({
+    startToCloseTimeout: '1h',
+    heartbeatTimeout: `${heartbeatTimeoutSeconds ?? 120}s`,
+    retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+  });
   const progress: PowerProgress = {
     stages: [
       { name: 'null distributions', done: 0, total: 0, unit: 'nulls' },
@@ -55,7 +62,7 @@ export async function powerSimulation({ spec, runId }: PowerInput): Promise<Cell
   const keys = new Map(plan.nullKeys.map((k) => [k.id, k]));
   return window(
     plan.cells,
-    (cell) => acts.runPowerCell({ spec, runId, cell, subset: plan.subsets[cell.draw], nullKey: keys.get(cell.nullKey)! }),
+    (cell) => acts.runPowerCell({ spec, runId, cell, subset: plan.subsets[cell.draw], nullKeys: cell.nullKeys.map((id) => keys.get(id)!) }),
     () => progress.stages[1].done++,
   );
 }

@@ -49,8 +49,8 @@ const tests: TestResultRow[] = [
 ];
 
 const power: PowerCellRow[] = [
-  { corpus: CORPUS, runId: 'p', cellId: 'c1', statistic: 'mmd_hamming', unit: 'char', L: 1000, reference: 'fp32', alternative: 'nf4', isNull: false, nPerPrompt: 10, m: 25, subsetDraw: 0, sims: 100, rejections: 87, power: 0.87, alpha: 0.05, b: 1000, seed: 1, durationMs: 99, createdAt: new Date('2026-11-03T00:00:00Z') },
-  { corpus: CORPUS, runId: 'p', cellId: 'c2', statistic: 'mmd_hamming', unit: 'char', L: 1000, reference: 'fp32', alternative: 'fp32', isNull: true, nPerPrompt: 10, m: 25, subsetDraw: 1, sims: 100, rejections: 4, power: 0.04, alpha: 0.05, b: 1000, seed: null, durationMs: null, createdAt: new Date('2026-11-03T00:00:01Z') },
+  { corpus: CORPUS, runId: 'p', cellId: 'c1', statistic: 'mmd_hamming', unit: 'char', L: 1000, reference: 'fp32', alternative: 'nf4', isNull: false, nPerPrompt: 10, m: 25, subsetDraw: 0, sims: 100, rejections: 87, power: 0.87, alpha: 0.05, b: 1000, seed: 1, durationMs: 99, createdAt: new Date('2026-11-03T00:00:00Z'), reference2: 'fp16', simSeeds: [4294967295, 0], simStatistics: [0.5, -0.25], simPvalues: [0.001, 1], simStatistics2: [0.4, 0], simPvalues2: [0.002, 0.5], warnings: ['pool of 12 < 3 x 10'] },
+  { corpus: CORPUS, runId: 'p', cellId: 'c2', statistic: 'mmd_hamming', unit: 'char', L: 1000, reference: 'fp32', alternative: 'fp32', isNull: true, nPerPrompt: 10, m: 25, subsetDraw: 1, sims: 100, rejections: 4, power: 0.04, alpha: 0.05, b: 1000, seed: null, durationMs: null, createdAt: new Date('2026-11-03T00:00:01Z'), reference2: null, simSeeds: null, simStatistics: null, simPvalues: null, simStatistics2: null, simPvalues2: null, warnings: [] },
 ];
 
 const ROWS: Record<ShardKind, Record<string, unknown>[]> = { samples, logprobs, prompts, tests, power };

@@ -1,45 +1,29 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { PowerSpec } from '../../config/powerSpec';
-import { createDuckDB, kindDir, writeShard, type SampleRow } from '../../datasets';
-import { TextGeneratorBackend } from '../../serve/textGenerator';
+import type { PowerPlan } from '../../activities/power';
+import { seedFrom } from '../../common/hash';
+import { corpusDir, createDuckDB, kindDir, readSlice } from '../../datasets';
+import { buildReport } from '../../report/html';
+import { compositeDecision, deriveSeed, pvalueFrom, simulateCompositePowerCell, simulateNulls } from '../../stats';
 import { powerSimulation } from '../../workflows/powerSimulation';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { powerSection } from '../../client/power';
 import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { storedCells, writePowerCorpus } from './fixture';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
 const dataDir = mkdtempSync(join(tmpdir(), 'met-power-'));
 
-/** A corpus of three "models": the reference, a weakly and a strongly degraded one. */
-async function writeCorpus() {
-  const sources = [['reference', 0], ['weak', 0.3], ['strong', 1.2]] as const;
-  for (const [source, skew] of sources) {
-    const backend = new TextGeneratorBackend('toy', 'fp32', skew);
-    const rows: SampleRow[] = [];
-    for (let p = 0; p < 10; p++) {
-      for (let s = 0; s < 60; s++) {
-        const g = await backend.generate({ prompt: `prompt ${p}`, maxTokens: 12, temperature: 1, topP: 1, seed: 1000 * p + s + (source === 'reference' ? 0 : 7_000_000 * (skew + 1)) });
-        rows.push({
-          corpus: 'power', runId: 'fixture', unitId: 'u0', model: 'toy', source, promptSet: 'fixture', promptId: `p${p}`, sampleIndex: s,
-          prompt: `prompt ${p}`, completion: g.text, tokenIds: g.tokenIds, tokenLogprobs: null, finishReason: g.finishReason,
-          sampling: { temperature: 1, topP: 1, maxTokens: 12, stop: [], endpoint: 'completions' }, seed: s, providerModel: null, requestId: null, latencyMs: null, createdAt: new Date(0),
-        });
-      }
-    }
-    await writeShard(duck, dataDir, { corpus: 'power', kind: 'samples', partition: { model: 'toy', source }, unitId: 'u0' }, rows);
-  }
-}
-
 before(async () => {
   temporal = await startTestTemporal();
   duck = await createDuckDB();
-  await writeCorpus();
+  await writePowerCorpus(duck, dataDir, 'power', [['reference', 0], ['weak', 0.3], ['strong', 1.2], ['half', 0.05]]);
 });
 after(async () => {
   await temporal?.close();
@@ -76,13 +60,88 @@ test('power rises with n for a degraded source, the null cell stays within [0, 0
     assert.ok(p >= 0 && p <= 0.1, `null cell at n = ${n}: ${p}`);
   }
 
+  // Every shard holds each simulation's seed, statistic and p-value; p <= alpha is what was counted.
+  const stored = await storedCells(duck, dataDir, 'power', 'grid1');
+  assert.equal(stored.length, cells.length);
+  for (const c of stored) {
+    assert.equal(c.simSeeds.length, spec.sims);
+    assert.equal(c.simPvalues.filter((p) => p <= spec.alpha).length, c.rejections, c.cellId);
+    assert.equal(c.reference2, null);
+  }
+
   // Resume after a partial loss: drop half the cell shards and run again; every cell is identical.
   const dir = kindDir(dataDir, 'power', 'power');
   readdirSync(dir).filter((f) => f.endsWith('.parquet')).slice(0, 3).forEach((f) => rmSync(join(dir, f)));
   const again = await runGrid(spec, 'grid1');
   assert.ok(again.some((c) => !c.skipped) && again.some((c) => c.skipped));
   assert.deepEqual(again.map((c) => [c.cellId, c.rejections]), cells.map((c) => [c.cellId, c.rejections]));
+  assert.deepEqual(await storedCells(duck, dataDir, 'power', 'grid1'), stored, 'recomputed cells equal the lost ones, simulation by simulation');
 
   const section = await powerSection(duck, dataDir, { spec, runId: 'grid1' });
   assert.equal(section.cells.length, 6);
+});
+
+test('composite null: a cell rejects only when both references are rejected, equal to a direct recomputation; small pools warn', { timeout: 180_000 }, async () => {
+  const spec = PowerSpec.parse({
+    corpus: 'power',
+    references: [{ model: 'toy', source: 'reference' }, { model: 'toy', source: 'half' }],
+    alternatives: [{ model: 'toy', source: 'strong' }, { model: 'toy', source: 'weak' }],
+    samplesPerPrompt: [3, 25],
+    promptSubsets: { size: 6, draws: 2 },
+    sims: 40,
+    b: 150,
+    L: 120,
+    seed: 5,
+  });
+  const runId = 'composite1';
+  const cells = await runGrid(spec, runId);
+  // 2 subsets x 2 sizes x (2 references + 2 alternatives).
+  assert.equal(cells.length, 16);
+  const plan = JSON.parse(readFileSync(join(corpusDir(dataDir, 'power'), 'power-cache', runId, 'plan.json'), 'utf8')) as PowerPlan;
+  const stored = new Map((await storedCells(duck, dataDir, 'power', runId)).map((c) => [c.cellId, c]));
+  assert.equal(stored.size, 16);
+
+  for (const cell of plan.cells) {
+    const subset = plan.subsets[cell.draw];
+    const N = cell.n * subset.length;
+    const read = async (source: string) => (await readSlice(duck, dataDir, { corpus: 'power', models: ['toy'], sources: [source], promptIds: subset, unit: 'char', L: spec.L })).sample;
+    const [r1, r2] = [await read('reference'), await read('half')];
+    const nulls = cell.nullKeys.map((id, i) => simulateNulls('mmd_hamming', [r1, r2][i], N, { b: spec.b, seed: seedFrom(spec.seed, 'nulls', id), k: spec.k })) as [Float64Array, Float64Array];
+    const y = cell.alternative.source === 'reference' ? undefined : await read(cell.alternative.source);
+    const seed = seedFrom(spec.seed, 'cell', cell.cellId);
+    const direct = simulateCompositePowerCell('mmd_hamming', [r1, r2], y, nulls, { n: N, sims: spec.sims, alpha: spec.alpha, seed, k: spec.k });
+    const got = stored.get(cell.cellId)!;
+    assert.equal(got.reference2, 'toy.half');
+    assert.equal(got.rejections, direct.rejections, cell.cellId);
+    assert.deepEqual(got.simStatistics, Array.from(direct.statistics[0]), cell.cellId);
+    assert.deepEqual(got.simStatistics2, Array.from(direct.statistics[1]), cell.cellId);
+    // Per seed: the p-values against each reference's own nulls, and the composite decision.
+    let rejections = 0;
+    for (let s = 0; s < spec.sims; s++) {
+      assert.equal(got.simSeeds[s], deriveSeed(seed, s));
+      assert.equal(got.simPvalues[s], pvalueFrom(got.simStatistics[s], nulls[0]));
+      assert.equal(got.simPvalues2![s], pvalueFrom(got.simStatistics2![s], nulls[1]));
+      if (compositeDecision([got.simPvalues[s], got.simPvalues2![s]], spec.alpha).reject) rejections++;
+    }
+    assert.equal(rejections, got.rejections, cell.cellId);
+    // n = 25 per prompt from pools of 60 < 3 x 25: every source of the cell is named with its pool size.
+    if (cell.n === 25) {
+      assert.ok(got.warnings.length >= 1 && got.warnings.every((w) => w.includes(`cell ${cell.cellId}`) && w.includes('only 60 samples')), got.warnings.join('; '));
+    } else assert.deepEqual(got.warnings, []);
+  }
+
+  const power = (source: string, n: number) => {
+    const matching = cells.filter((c) => c.cellId.startsWith(`mmd_hamming-toy.${source}-n${n}-`));
+    return matching.reduce((a, c) => a + c.rejections, 0) / matching.reduce((a, c) => a + c.sims, 0);
+  };
+  assert.ok(power('strong', 25) >= 0.8 && power('strong', 25) > power('strong', 3), `strong: ${power('strong', 3)} -> ${power('strong', 25)}`);
+  for (const source of ['reference', 'half']) for (const n of [3, 25]) assert.ok(power(source, n) <= 0.1, `composite null cell ${source} n=${n}: ${power(source, n)}`);
+
+  // The report names the composite null and carries the warnings.
+  const section = await powerSection(duck, dataDir, { spec, runId });
+  assert.ok(section.cells.every((c) => c.reference === 'composite {toy.reference, toy.half}'));
+  assert.ok((section.warnings ?? []).length > 0);
+  const built = await buildReport({ title: 'composite', meta: { runId, createdAt: new Date(0).toISOString() }, sections: [section] }, { png: false });
+  assert.ok(built.html.includes('composite {toy.reference, toy.half}'));
+  assert.ok(built.html.includes('class="warnings"') && built.html.includes('only 60 samples for prompt'));
 });
