@@ -107,10 +107,9 @@ export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: s
           tokens += row.count;
           done.set(key, row);
           journal.append(row);
-          if (journal.buffered >= 64) {
-            journal.flush();
-            ctx.heartbeat({ scored: done.size });
-          }
+          if (journal.buffered >= 64) journal.flush();
+          // Every sample (the SDK throttles what it sends): a slow scorer is never taken for a dead one.
+          ctx.heartbeat({ scored: done.size });
         }
         journal.flush();
         const rows = [...done.values()].map((r) => ({ ...r, corpus }));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ManagedServerSpec } from '../models/managedServer';
 
 /**
  * What a worker process (or `met up`) serves besides the CPU queue: API providers (one queue each)
@@ -28,13 +29,17 @@ export const ModelWorkerSpec = z
   .object({
     name: Name,
     precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']),
-    /** A GGUF file for the in-process llama.cpp backend. */
+    /** A GGUF file for the in-process llama.cpp backend; for a managed server, what {model} becomes (a path or a Hugging Face id). */
     path: z.string().min(1),
     /** GPU index this worker is pinned to (CUDA_VISIBLE_DEVICES), or 'cpu'. */
     gpu: z.union([z.number().int().nonnegative(), z.literal('cpu')]).default('cpu'),
     concurrentUnits: z.number().int().positive().default(1),
+    /** in-process (default): llama.cpp in the worker. managed: an inference server (vLLM) the worker starts, checks and restarts. */
+    backend: z.enum(['in-process', 'managed']).optional(),
+    server: ManagedServerSpec.optional(),
   })
-  .strict();
+  .strict()
+  .refine((m) => m.backend !== 'managed' || m.server, { message: 'backend: managed needs a server (command, args...)', path: ['server'] });
 export type ModelWorkerSpec = z.infer<typeof ModelWorkerSpec>;
 
 export const WorkerConfig = z

@@ -42,8 +42,15 @@ export async function buildWorkerPlans(input: {
   // One model load per model: each is served on its (model, precision) queue and its host/GPU queue.
   const backends: TextBackend[] = [];
   for (const spec of workerConfig.models) {
-    const { loadLlamaBackend } = await import('../models/llama');
-    const backend = await loadLlamaBackend({ path: spec.path, precision: spec.precision, model: spec.name, gpu: spec.gpu !== 'cpu' });
+    let backend: TextBackend;
+    if (spec.backend === 'managed') {
+      const { ManagedServerBackend } = await import('../models/managedServer');
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      backend = await ManagedServerBackend.start({ server: spec.server!, modelRef: spec.path, model: spec.name, precision: spec.precision, gpu: spec.gpu, env: input.env, log });
+    } else {
+      const { loadLlamaBackend } = await import('../models/llama');
+      backend = await loadLlamaBackend({ path: spec.path, precision: spec.precision, model: spec.name, gpu: spec.gpu !== 'cpu' });
+    }
     backends.push(backend);
     plans.push(...modelWorkerPlans({ dataDir: input.config.dataDir, duck, backend, gpu: spec.gpu, concurrentUnits: spec.concurrentUnits }));
   }

@@ -1,3 +1,4 @@
+import type { Duration } from '@temporalio/common';
 import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { LogprobActivities, SampleShardRef, ScoringPlanActivities } from '../activities/logprobs';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
@@ -17,6 +18,8 @@ export interface ScoreCorpusInput {
   sources?: string[];
   /** Shards scored at once (across the scorer's workers). */
   window?: number;
+  /** How long a silent scorer (killed, hung) is waited for before its shard is retried elsewhere (default 2m). */
+  heartbeatTimeout?: Duration;
 }
 
 export interface ScoreProgress {
@@ -32,7 +35,7 @@ export async function scoreCorpus(input: ScoreCorpusInput): Promise<ScoreProgres
   const { scoreShard } = proxyActivities<LogprobActivities>({
     taskQueue: modelTaskQueue(input.scorer.model, input.scorer.precision),
     startToCloseTimeout: '2h',
-    heartbeatTimeout: '2m',
+    heartbeatTimeout: input.heartbeatTimeout ?? '2m',
     retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
   });
   const progress: ScoreProgress = { shardsTotal: 0, shardsDone: 0, rowsDone: 0, tokens: 0 };
