@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/schema';
+import { ModelWorkerSpec } from '../config/workers';
 
 /** `met worker`: one worker process for chosen task queues (scale-out: run it on many hosts). */
 export function register(program: Command): void {
@@ -9,19 +10,40 @@ export function register(program: Command): void {
     .option('--queue <name...>', 'CPU task queues to poll with workflows + CPU activities (default met-cpu unless only providers/models are given)')
     .option('--provider <name...>', 'API providers to serve (one queue each; keys from this environment)')
     .option('--config <file>', 'worker config (YAML/JSON): providers (baseURL, apiKeyEnv, limits) and local models')
+    .option('--model <file|id>', 'a local model to serve on its (model, precision) queue: a GGUF file, or what a managed server loads')
+    .option('--name <name>', 'model name in the corpus and queue (default: from the file name)')
+    .option('--precision <p>', 'precision of --model (fp32|fp16|int8|nf4)', 'fp32')
+    .option('--gpu <n>', 'pin --model to one GPU (CUDA_VISIBLE_DEVICES; default: the CPU)')
+    .option('--backend <kind>', 'in-process (llama.cpp) or managed (a vLLM server this worker starts and restarts)', 'in-process')
     .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server)')
     .option('--namespace <ns>', 'Temporal namespace (default met, or TEMPORAL_NAMESPACE)')
-    .action(async (opts: { queue?: string[]; provider?: string[]; config?: string; data?: string; address?: string; namespace?: string }) => {
+    .action(async (opts: { queue?: string[]; provider?: string[]; config?: string; model?: string; name?: string; precision: string; gpu?: string; backend: string; data?: string; address?: string; namespace?: string }) => {
       const { runWorkers, shutdownSignal } = await import('../workers/run');
       const { buildWorkerPlans } = await import('../workers/plans');
       const config = loadConfig(opts);
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      const { plans, close } = await buildWorkerPlans({ config, queues: opts.queue, providers: opts.provider, configFile: opts.config, env: process.env });
+      const models = opts.model ? [modelFromFlags(opts as typeof opts & { model: string })] : [];
+      // In-process llama.cpp sees only its GPU (a managed server gets the variable in its own environment).
+      if (opts.model && opts.gpu !== undefined && opts.backend !== 'managed') process.env.CUDA_VISIBLE_DEVICES = opts.gpu;
+      const { plans, close } = await buildWorkerPlans({ config, queues: opts.queue, providers: opts.provider, configFile: opts.config, models, env: process.env });
       try {
         await runWorkers(config, plans, shutdownSignal(log), log);
       } finally {
         await close();
       }
     });
+}
+
+/** One pinned model from flags; a managed one runs vLLM with its defaults (`vllm serve {model} ...`, see README). */
+function modelFromFlags(opts: { model: string; name?: string; precision: string; gpu?: string; backend: string }): ModelWorkerSpec {
+  const name = opts.name ?? (opts.model.split('/').pop() ?? 'model').replace(/-(F32|F16|Q8_0|Q4_0)\.gguf$/i, '').replace(/\.gguf$/, '');
+  return ModelWorkerSpec.parse({
+    name,
+    precision: opts.precision,
+    path: opts.model,
+    gpu: opts.gpu === undefined ? 'cpu' : Number(opts.gpu),
+    backend: opts.backend,
+    ...(opts.backend === 'managed' ? { server: { command: 'vllm' } } : {}),
+  });
 }

@@ -1,7 +1,7 @@
 import { createDuckDB } from '../datasets/duck';
 import { readSpecFile } from '../config/load';
 import type { MetConfig } from '../config/schema';
-import { WorkerConfig, type ProviderWorkerSpec } from '../config/workers';
+import { type ModelWorkerSpec, WorkerConfig, type ProviderWorkerSpec } from '../config/workers';
 import { ErrorTypes, MetError } from '../common/errors';
 import type { TextBackend } from '../models/backend';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
@@ -17,6 +17,8 @@ export async function buildWorkerPlans(input: {
   providers?: string[];
   configFile?: string;
   workerConfig?: WorkerConfig;
+  /** Models from CLI flags (met worker --model --precision --gpu), served besides the config's. */
+  models?: ModelWorkerSpec[];
   env: Record<string, string | undefined>;
 }): Promise<{ plans: WorkerPlan[]; close: () => Promise<void> }> {
   let workerConfig = input.workerConfig ?? WorkerConfig.parse({});
@@ -28,6 +30,7 @@ export async function buildWorkerPlans(input: {
     }
     workerConfig = parsed.data;
   }
+  if (input.models?.length) workerConfig = { ...workerConfig, models: [...workerConfig.models, ...input.models] };
   const providers: ProviderWorkerSpec[] = [
     ...workerConfig.providers,
     ...(input.providers ?? []).filter((name) => !workerConfig.providers.some((p) => p.name === name)).map((name) => ({ name, concurrentUnits: 8, timeoutMs: 60_000 })),

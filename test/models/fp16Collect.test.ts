@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { stringify } from 'yaml';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
 import { createDuckDB, kindDir, quotedString, withConnection } from '../../datasets';
 import { loadLlamaBackend } from '../../models/llama';
@@ -16,7 +15,7 @@ import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/tem
 
 /**
  * Sampling at F16 end to end: a run spec with a local source at fp16, collected by a pinned model
- * worker (`met worker --config`, the F16 GGUF) through collectCorpus. The stored logprobs are the
+ * worker (`met worker --model tiny-F16.gguf --precision fp16`) through collectCorpus. The stored logprobs are the
  * F16 model's (teacher-forced F16 scoring of the stored tokens gives them back) and not F32's.
  */
 const dataDir = mkdtempSync(join(tmpdir(), 'met-fp16-'));
@@ -33,12 +32,10 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-test('a run spec with a local source at fp16 collects through a pinned F16 worker', { timeout: 180_000 }, async () => {
+test('a run spec with a local source at fp16 collects through a pinned F16 worker (met worker --model --precision fp16)', { timeout: 180_000 }, async () => {
   const models = writeTinyModels(join(dataDir, 'models'));
   const name = uniqueName('tiny-f16');
-  const configFile = join(dataDir, 'workers.yaml');
-  writeFileSync(configFile, stringify({ models: [{ name, precision: 'fp16', path: models.fp16 }] }));
-  const worker = spawnMet(['worker', '--config', configFile, '--address', temporal.address, '--data', dataDir]);
+  const worker = spawnMet(['worker', '--model', models.fp16, '--precision', 'fp16', '--name', name, '--address', temporal.address, '--data', dataDir]);
   const cpuQueue = uniqueName('fp16-cpu');
   const plan = cpuWorkerPlan({ dataDir, duck, taskQueue: cpuQueue });
   const cpu = await temporal.createWorker({ taskQueue: plan.taskQueue, activities: plan.activities, ...plan.options });
