@@ -45,6 +45,15 @@ function writeValidity(vector: duckdb.Vector, nulls: Uint8Array, n: number): voi
 
 type Get = (i: number) => unknown;
 
+const TWO_32 = 4294967296;
+
+/** A safe integer as a little-endian two's-complement int64 at `words[2i]`, `words[2i + 1]`. */
+function setInt64(words: Uint32Array, i: number, value: number): void {
+  const high = Math.floor(value / TWO_32);
+  words[2 * i] = value - high * TWO_32;
+  words[2 * i + 1] = high >>> 0;
+}
+
 function checkNull(value: unknown, column: Column, row: number, path: string): boolean {
   if (value === null || value === undefined) {
     if (!column.nullable) throw new RowError(row, path, 'is missing (null is not allowed)');
@@ -89,19 +98,22 @@ function fillScalar(vector: duckdb.Vector, column: Column, type: Exclude<ColumnT
     }
     case 'int64':
     case 'timestamptz': {
-      const arr = new BigInt64Array(n);
+      // Written as two 32-bit words per value: no BigInt allocated per row.
+      const words = new Uint32Array(n * 2);
       for (let i = 0; i < n; i++) {
         const v = get(i);
         if (checkNull(v, column, base + i, path)) nulls[i] = 1;
         else if (type === 'int64') {
           if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new RowError(base + i, path, `must be a safe integer, got ${String(v)}`);
-          arr[i] = BigInt(v);
+          setInt64(words, i, v);
         } else {
           if (!(v instanceof Date) || Number.isNaN(v.getTime())) throw new RowError(base + i, path, 'must be a valid Date');
-          arr[i] = BigInt(v.getTime()) * 1000n;
+          const micros = v.getTime() * 1000;
+          if (Number.isSafeInteger(micros)) setInt64(words, i, micros);
+          else new BigInt64Array(words.buffer, i * 8, 1)[0] = BigInt(v.getTime()) * 1000n;
         }
       }
-      duckdb.copy_data_to_vector(vector, 0, arr.buffer, 0, arr.byteLength);
+      duckdb.copy_data_to_vector(vector, 0, words.buffer, 0, words.byteLength);
       break;
     }
     case 'boolean': {
@@ -121,17 +133,18 @@ function fillScalar(vector: duckdb.Vector, column: Column, type: Exclude<ColumnT
 
 function fillList(vector: duckdb.Vector, column: Column, of: 'int32' | 'float32' | 'float64' | 'varchar', n: number, get: Get, base: number, path: string): void {
   const nulls = new Uint8Array(n);
-  const entries = new BigUint64Array(n * 2);
+  // list_entry_t { uint64 offset; uint64 length } as 32-bit words (no BigInt per row).
+  const entries = new Uint32Array(n * 4);
   let total = 0;
   for (let i = 0; i < n; i++) {
     const v = get(i);
-    entries[2 * i] = BigInt(total);
+    setInt64(entries, 2 * i, total);
     if (checkNull(v, column, base + i, path)) {
       nulls[i] = 1;
       continue;
     }
     if (!Array.isArray(v)) throw new RowError(base + i, path, 'must be an array');
-    entries[2 * i + 1] = BigInt(v.length);
+    setInt64(entries, 2 * i + 1, v.length);
     total += v.length;
   }
   duckdb.list_vector_reserve(vector, total);

@@ -1,9 +1,11 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError } from '../common/errors';
 import { appendRows } from './chunks';
+import { compileRowCheck, type RowCheck } from './rowCheck';
 import { quotedIdentifier, quotedString, withConnection } from './duck';
 import { corpusDir, encodePathValue, isCompactedShardFile, type Partition, quarantineDir, shardPath } from './paths';
 import { CHECKSUM_ALGORITHM, checksumSql, FILE_COLUMNS, META, PARTITION_FIELDS, SCHEMA_VERSION, type ShardKind, tableDdl, WRITE_SCHEMAS } from './tables';
@@ -61,12 +63,36 @@ export interface ShardMeta {
 
 const DEFAULT_ROW_GROUP_BYTES = 64 * 1024 * 1024;
 
+/**
+ * The Parquet settings of the shards met writes. ZSTD level 1 instead of DuckDB's default 3: on
+ * sampler rows about 25% less write CPU for files about 2.5% larger (bench/corpus measures a plain
+ * COPY with both). Format v2 pages would be smaller still, but pyarrow fails on DuckDB's v2 files.
+ */
+export const PARQUET_WRITE_OPTIONS = 'COMPRESSION zstd, COMPRESSION_LEVEL 1';
+
+const rowChecks = new Map<ShardKind, RowCheck | undefined>();
+/** The compiled fast path of a kind's write schema (undefined: zod parses every row). */
+function rowCheckOf(kind: ShardKind): RowCheck | undefined {
+  if (!rowChecks.has(kind)) rowChecks.set(kind, compileRowCheck(WRITE_SCHEMAS[kind]));
+  return rowChecks.get(kind);
+}
+
 export function fsyncPath(path: string): void {
   const fd = openSync(path, 'r');
   try {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** fsync on the thread pool, so other writers' JS keeps running while the disk catches up. */
+export async function fsyncPathAsync(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 
@@ -140,7 +166,7 @@ export async function copyToParquet(
   };
   const kv = `{${META.version}: $v, ${META.kind}: $kind, ${META.rows}: $rows, ${META.checksum}: $checksum, ${META.checksumAlgorithm}: $algorithm, ${META.corpus}: $corpus, ${META.partition}: $partition, ${META.units}: $units, ${META.writer}: $writer}`;
   await c.run(
-    `COPY ${relation} TO ${quotedString(path)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${Math.floor(rowGroupSize)}, KV_METADATA ${kv})`,
+    `COPY ${relation} TO ${quotedString(path)} (FORMAT parquet, ${PARQUET_WRITE_OPTIONS}, ROW_GROUP_SIZE ${Math.floor(rowGroupSize)}, KV_METADATA ${kv})`,
     values,
   );
 }
@@ -150,6 +176,13 @@ export function commitFile(temp: string, path: string): void {
   fsyncPath(temp);
   renameSync(temp, path);
   fsyncPath(dirname(path));
+}
+
+/** commitFile with the fsyncs on the thread pool. */
+export async function commitFileAsync(temp: string, path: string): Promise<void> {
+  await fsyncPathAsync(temp);
+  renameSync(temp, path);
+  await fsyncPathAsync(dirname(path));
 }
 
 export function tempPath(dir: string, label: string): string {
@@ -171,7 +204,9 @@ export async function writeShard(
   if (unitId.startsWith('compact-')) throw new MetError(ErrorTypes.BadInput, `unit id '${unitId}' must not start with 'compact-' (reserved for compacted shards)`);
   if ((options.validate ?? 'schema') === 'schema') {
     const schema = WRITE_SCHEMAS[kind];
+    const fast = rowCheckOf(kind);
     for (let i = 0; i < rows.length; i++) {
+      if (fast?.(rows[i])) continue;
       const parsed = schema.safeParse(rows[i]);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
@@ -216,7 +251,7 @@ export async function writeShard(
         await c.run(`DROP TABLE IF EXISTS ${table}`);
       }
     });
-    commitFile(temp, path);
+    await commitFileAsync(temp, path);
     return { path, rows: n, checksum, bytes: statSync(path).size, alreadyDone: false };
   } finally {
     rmSync(temp, { force: true });

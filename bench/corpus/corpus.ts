@@ -9,18 +9,19 @@
  * written as 100 shards over 4 models x 5 sources. Row generation is not timed. The floor runs in a
  * child process (so its memory does not count against met's peak RSS): the same rows are appended
  * into one DuckDB table, then `COPY ... (FORMAT parquet, COMPRESSION zstd)` writes them: once to
- * a single file and once with PARTITION_BY (model, source). Targets (issue 3): write within 1.5x of
+ * a single file (DuckDB's default settings: the baseline), once with met's own Parquet settings and
+ * once with PARTITION_BY (model, source). Targets (issue 3): write within 1.5x of
  * the plain COPY, slice read under 3 s, peak RSS under 1.5 GB. Writes JSON to bench/out/corpus.json.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { corpusStats, verifyCorpus } from '../../datasets/corpus';
 import { createDuckDB, withConnection } from '../../datasets/duck';
 import { appendRows } from '../../datasets/chunks';
 import { readSlice } from '../../datasets/reader';
-import { writeShard } from '../../datasets/shards';
+import { PARQUET_WRITE_OPTIONS, writeShard } from '../../datasets/shards';
 import { syntheticSamples } from '../../datasets/synthetic';
 import { FILE_COLUMNS, tableDdl } from '../../datasets/tables';
 
@@ -83,10 +84,17 @@ async function floor(rows: number, dir: string): Promise<void> {
     await c.run(`COPY t TO '${join(dir, 'floor.parquet')}' (FORMAT parquet, COMPRESSION zstd)`);
     const copySingle = now() - t0;
     const copyCpu = cpuSeconds(process.cpuUsage(cpu0));
+    // The same COPY with the Parquet settings met's shards use (ZSTD level 1), for a like-for-like floor.
+    t0 = now();
+    const cpu1 = process.cpuUsage();
+    await c.run(`COPY t TO '${join(dir, 'floor-met-options.parquet')}' (FORMAT parquet, ${PARQUET_WRITE_OPTIONS})`);
+    const copyMetOptions = now() - t0;
+    const copyMetOptionsCpu = cpuSeconds(process.cpuUsage(cpu1));
+    const bytes = { default: statSync(join(dir, 'floor.parquet')).size, metOptions: statSync(join(dir, 'floor-met-options.parquet')).size };
     t0 = now();
     await c.run(`COPY t TO '${join(dir, 'floor-hive')}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (model, source))`);
     const copyPartitioned = now() - t0;
-    return { ingest, copySingle, copyPartitioned, copyCpu };
+    return { ingest, copySingle, copyPartitioned, copyCpu, copyMetOptions, copyMetOptionsCpu, bytes };
   });
   duck.closeSync();
   process.stdout.write(JSON.stringify({ ...result, peakRssMb: rssMb() }));
@@ -104,8 +112,18 @@ async function main(): Promise<void> {
     // Floor first, in a child process.
     const child = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT, 'bench', 'corpus', 'corpus.ts'), '--floor', String(rows), work], { cwd: PROJECT, encoding: 'utf8', maxBuffer: 1 << 20 });
     if (child.status !== 0) throw new Error(`floor child failed: ${child.stderr}`);
-    const fl = JSON.parse(child.stdout) as { ingest: number; copySingle: number; copyPartitioned: number; copyCpu: number; peakRssMb: number };
+    const fl = JSON.parse(child.stdout) as {
+      ingest: number;
+      copySingle: number;
+      copyPartitioned: number;
+      copyCpu: number;
+      copyMetOptions: number;
+      copyMetOptionsCpu: number;
+      bytes: { default: number; metOptions: number };
+      peakRssMb: number;
+    };
     rmSync(join(work, 'floor.parquet'), { force: true });
+    rmSync(join(work, 'floor-met-options.parquet'), { force: true });
     rmSync(join(work, 'floor-hive'), { recursive: true, force: true });
 
     const duck = await createDuckDB();
@@ -160,6 +178,11 @@ async function main(): Promise<void> {
       floorCopyPartitionedSec: fl.copyPartitioned,
       floorPeakRssMb: fl.peakRssMb,
       floorCopyCpuSec: fl.copyCpu,
+      floorCopyMetOptionsSec: fl.copyMetOptions,
+      floorCopyMetOptionsCpuSec: fl.copyMetOptionsCpu,
+      floorBytes: fl.bytes.default,
+      floorMetOptionsBytes: fl.bytes.metOptions,
+      writeRatioVsCopyMetOptions: write / fl.copyMetOptions,
       writeCpuSec: writeCpu,
       writeSequentialCpuSec: sequential.cpu,
       writeCpuRatioVsCopy: writeCpu / fl.copyCpu,
@@ -184,9 +207,10 @@ async function main(): Promise<void> {
     const table: [string, string, string][] = [
       ['floor: append rows into one DuckDB table', `${f(fl.ingest)} s`, ''],
       ['floor: plain COPY to one ZSTD Parquet file', `${f(fl.copySingle)} s`, `1.00x (baseline); ${f(fl.copyCpu)} CPU-s`],
+      [`floor: the same COPY with met's settings (${PARQUET_WRITE_OPTIONS})`, `${f(fl.copyMetOptions)} s`, `${f(fl.copyMetOptions / fl.copySingle)}x; ${f(fl.copyMetOptionsCpu)} CPU-s; ${(fl.bytes.metOptions / 1e6).toFixed(1)} MB vs ${(fl.bytes.default / 1e6).toFixed(1)} MB`],
       ['floor: COPY ... PARTITION_BY (model, source)', `${f(fl.copyPartitioned)} s`, `${f(fl.copyPartitioned / fl.copySingle)}x`],
       ['met writeShard x100, one at a time (validated, checksum, fsync, rename)', `${f(writeSequential)} s`, `${f(writeSequential / fl.copySingle)}x copy, ${f(writeSequential / (fl.ingest + fl.copySingle))}x ingest+copy; ${f(sequential.cpu)} CPU-s`],
-      ['met writeShard x100, two at a time', `${f(write)} s`, `${f(write / fl.copySingle)}x copy, ${f(write / (fl.ingest + fl.copySingle))}x ingest+copy; ${f(writeCpu)} CPU-s = ${f(writeCpu / fl.copyCpu)}x`],
+      ['met writeShard x100, two at a time', `${f(write)} s`, `${f(write / fl.copySingle)}x copy (target <= 1.5x), ${f(write / fl.copyMetOptions)}x same-settings copy, ${f(write / (fl.ingest + fl.copySingle))}x ingest+copy; ${f(writeCpu)} CPU-s = ${f(writeCpu / fl.copyCpu)}x`],
       [`slice (1 model, 1 source: ${slice.sample.prompts.length} rows) -> EncodedSample char L=1000`, `${f(sliceChar)} s`, 'target < 3 s'],
       ['same slice, token ids L=50', `${f(sliceToken)} s`, ''],
       [`same slice, 10 samples per prompt (seeded): ${sub.sample.prompts.length} rows`, `${f(sliceSub)} s`, ''],
