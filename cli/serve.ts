@@ -39,7 +39,7 @@ export function register(program: Command): void {
           latencyMs: opts.latency as number,
         },
       });
-      console.log(`met serve: ${backend.model} (${backend.precision}) at ${server.url} — /health, /v1/models, /v1/completions, /v1/chat/completions, /v1/embeddings`);
+      console.log(`met serve: ${backend.model} (${backend.precision}) at ${server.url} — /health, /v1/models, /v1/completions (echo, logprobs, prompt_logprobs), /v1/chat/completions, /v1/embeddings, /tokenize`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

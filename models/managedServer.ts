@@ -160,6 +160,10 @@ export class ManagedServerBackend implements TextBackend {
   /** One spawn + health wait. Throws if the server exits or stays unhealthy past the start timeout. */
   private async launch(): Promise<void> {
     const port = this.spec.port || (await freePort());
+    if (this.spec.port && (await this.answers(`http://${this.spec.host}:${port}${this.spec.healthPath}`))) {
+      // Most likely the server of a worker that was SIGKILLed: talking to it would bypass pinning and restarts.
+      throw new MetError(ErrorTypes.ProviderUnavailable, `a server already answers on ${this.spec.host}:${port} (left by a killed worker?); stop it first`);
+    }
     const cmd = serverCommand(this.spec, { ...this.options, port });
     this.output = '';
     this.counts.starts++;
@@ -215,6 +219,14 @@ export class ManagedServerBackend implements TextBackend {
       await sleep(200);
     }
     throw new MetError(ErrorTypes.ProviderUnavailable, `managed server exited while starting (${child.exitCode ?? child.signalCode}); last output:\n${this.output}`);
+  }
+
+  private async answers(url: string): Promise<boolean> {
+    try {
+      return (await fetch(url, { signal: AbortSignal.timeout(2_000) })).ok;
+    } catch {
+      return false;
+    }
   }
 
   private async readModelCard(): Promise<void> {

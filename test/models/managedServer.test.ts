@@ -10,6 +10,8 @@ import { createDuckDB, kindDir, quotedString, withConnection } from '../../datas
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { ManagedServerBackend, serverCommand, ManagedServerSpec } from '../../models/managedServer';
 import { writeTinyModels } from '../../models/tiny';
+import { startServe } from '../../serve/server';
+import { TextGeneratorBackend } from '../../serve/textGenerator';
 import { PROJECT_ROOT } from '../../temporal/binary';
 import { collectCorpus } from '../../workflows/collectCorpus';
 import { scoreCorpus } from '../../workflows/scoreCorpus';
@@ -174,6 +176,17 @@ test('a server that keeps dying: bounded restarts with backoff, then a clear err
     (err: Error) => /gave up after 3 restarts/.test(err.message) && /CUDA out of memory \(simulated\)/.test(err.message),
   );
   assert.ok(Date.now() - started >= 50 + 100 + 200, 'backoff doubles between restarts');
+
+  // A leftover server on a fixed port (a SIGKILLed worker's) is not adopted.
+  const leftover = await startServe({ backend: new TextGeneratorBackend() });
+  try {
+    await assert.rejects(
+      ManagedServerBackend.start({ server: metServe({ port: leftover.port, maxRestarts: 1, backoffMs: 10 }), modelRef: paths.fp32, model: 'x', precision: 'fp32', gpu: 'cpu' }),
+      /already answers on 127\.0\.0\.1:\d+/,
+    );
+  } finally {
+    await leftover.close();
+  }
 });
 
 test('scoreCorpus through a worker on the managed backend writes the same logprob rows as in-process', { timeout: 240_000 }, async () => {
