@@ -108,10 +108,13 @@ export function createSamplingActivities(deps: SamplingDeps) {
         const byFlat = new Map(requests.map((r) => [r.flat, r]));
         const ctx = Context.current();
         let lastFlush = Date.now();
-        const flush = () => {
-          journal.flush();
+        // Journal writes go to the thread pool (a synchronous fsync would stall every request in
+        // flight); the heartbeat reports what is durable once its flush is done.
+        const flush = async () => {
           lastFlush = Date.now();
-          ctx.heartbeat({ collected: collected.size });
+          const collectedNow = collected.size;
+          await journal.flushAsync();
+          ctx.heartbeat({ collected: collectedNow });
         };
         const generator = deps.generatorFor(input.source);
         const { retries } = await generator.sample(requests, {
@@ -151,10 +154,11 @@ export function createSamplingActivities(deps: SamplingDeps) {
             };
             collected.set(s.flat, row);
             journal.append(row);
-            if (journal.buffered >= 256 || Date.now() - lastFlush > 500) flush();
+            // A failed write is not lost: flushes are chained, so the flush at the end rethrows it.
+            if (journal.buffered >= 256 || Date.now() - lastFlush > 500) flush().catch(() => undefined);
           },
-        });
-        flush();
+          // Whatever arrived is made durable, also when the unit failed: a retry resumes from it.
+        }).finally(() => flush().finally(() => journal.settle()));
         if (collected.size !== unit.end - unit.start) {
           throw new Error(`unit ${unit.unitId} ended with ${collected.size} of ${unit.end - unit.start} samples`);
         }

@@ -1,4 +1,5 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, rmSync, truncateSync, writeSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 
 /**
  * A unit's journal: samples already collected for a unit that has not written its shard yet, as
@@ -8,6 +9,8 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, rmSync, trunc
  */
 export class UnitJournal<Row> {
   private fd: number | undefined;
+  private handle: FileHandle | undefined;
+  private chain: Promise<void> = Promise.resolve();
   private pending: string[] = [];
 
   constructor(readonly path: string) {}
@@ -36,6 +39,34 @@ export class UnitJournal<Row> {
 
   get buffered(): number {
     return this.pending.length;
+  }
+
+  /**
+   * flush() on the thread pool: the write and the fdatasync do not block the event loop (a
+   * synchronous fsync stalls every request in flight). Flushes run one after another; awaiting the
+   * returned promise means every row appended before the call survives a crash.
+   */
+  flushAsync(): Promise<void> {
+    if (this.pending.length > 0) {
+      const text = this.pending.join('');
+      this.pending = [];
+      this.chain = this.chain.then(async () => {
+        this.handle ??= await open(this.path, 'a');
+        await this.handle.appendFile(text);
+        await this.handle.datasync();
+      });
+    }
+    return this.chain;
+  }
+
+  /** Waits for flushAsync() calls in flight and closes the file (before remove or a sync flush). */
+  async settle(): Promise<void> {
+    try {
+      await this.chain;
+    } finally {
+      await this.handle?.close();
+      this.handle = undefined;
+    }
   }
 
   /** Writes buffered rows and fsyncs: after this returns, they survive a crash. */

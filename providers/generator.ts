@@ -88,13 +88,28 @@ export class ProviderGenerator implements SampleGenerator {
     let failure: unknown;
 
     const lane = async () => {
+      // Requests get their lane's signal, not the unit's: the openai client adds an 'abort' listener
+      // to the signal of every request and never removes it, so one signal shared by a whole unit
+      // collected a listener per sample, and each add walks the list (4% of a worker's CPU).
+      const laneAbort = new AbortController();
+      const laneSignal = laneAbort.signal;
+      setMaxListeners(0, laneSignal);
+      const onAbort = () => laneAbort.abort(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        await laneLoop(laneSignal);
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+    };
+    const laneLoop = async (laneSignal: AbortSignal) => {
       while (next < requests.length && !signal.aborted) {
         const request = requests[next++];
         for (let attempt = 1; ; attempt++) {
           try {
             await handle.requests?.take(1, signal);
             await handle.tokens?.take(Math.ceil(request.prompt.length / 4) + options.sampling.maxTokens, signal);
-            options.onSample(await this.sampleOne(handle, source, request, options.sampling, signal));
+            options.onSample(await this.sampleOne(handle, source, request, options.sampling, laneSignal));
             break;
           } catch (err) {
             if (signal.aborted) return;
