@@ -75,11 +75,15 @@ test('a worker SIGKILLed mid-grid: after a restart every cell is computed once a
   const worker1 = spawnMet(workerArgs);
   const input: PowerInput = { spec, runId: 'killed', heartbeatTimeoutSeconds: 5 };
   const handle = await temporal.client.workflow.start(powerSimulation, { taskQueue, workflowId: uniqueName('power-kill'), args: [input] });
+  let storedAtDetection = 0;
   try {
     // Kill while a cell is running on the worker (not between two cells), after a few are stored.
     await waitUntil(
       'three cells of the grid to be stored and the next one running',
-      async () => shardFiles('killed').length >= 3 && ((await handle.describe()).raw.pendingActivities ?? []).some((a) => Number(a.state) === RUNNING),
+      async () => {
+        storedAtDetection = shardFiles('killed').length;
+        return storedAtDetection >= 3 && ((await handle.describe()).raw.pendingActivities ?? []).some((a) => Number(a.state) === RUNNING);
+      },
       120_000,
     );
   } catch (err) {
@@ -102,7 +106,9 @@ test('a worker SIGKILLed mid-grid: after a restart every cell is computed once a
   const history = await handle.fetchHistory();
   // The cell that was running on the killed worker completed on a later attempt (after its heartbeat timed out).
   const retried = (history.events ?? []).filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1).length;
-  assert.ok(retried >= 1, 'the interrupted cell was retried');
+  // Unless the running cell managed to store its shard between the check and the kill (a race the
+  // test cannot close), the kill interrupted it and a later attempt computed it.
+  if (beforeKill.size === storedAtDetection) assert.ok(retried >= 1, 'the interrupted cell was retried');
   t.diagnostic(`${beforeKill.size} of ${CELLS} cells stored at the kill; ${retried} activity retried on the restarted worker`);
 
   // Exactly once: one shard and one row per cell; the shards stored before the kill were not rewritten.
