@@ -13,6 +13,8 @@ import { loadRunRecord, newRunRecord, runStatus, saveRunRecord, startOrAttach, t
 import { toStages } from '../cli/watch';
 import { ErrorTypes, MetError } from '../common/errors';
 import { ConsistencySpec } from '../config/consistencySpec';
+import { type MetConfig, temporalAddress } from '../config/schema';
+import { connectClient } from '../temporal/connect';
 import { PerplexityRequest } from '../config/perplexitySpec';
 import { RunSpec } from '../config/runSpec';
 import { TestSpec } from '../config/testSpec';
@@ -290,6 +292,27 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
+}
+
+/**
+ * The API of a met deployment: connects to its Temporal and serves; `close` stops both
+ * (what `met api` and `met up --api` run).
+ */
+export async function serveApi(config: MetConfig, options: Omit<ApiOptions, 'client' | 'dataDir' | 'address' | 'namespace'>): Promise<{ url: string; close: () => Promise<void> }> {
+  const client = await connectClient(config);
+  try {
+    const api = await startApi({ ...options, client, dataDir: config.dataDir, address: temporalAddress(config), namespace: config.temporal.namespace });
+    return {
+      url: api.url,
+      close: async () => {
+        await api.close();
+        await client.connection.close();
+      },
+    };
+  } catch (err) {
+    await client.connection.close();
+    throw err;
+  }
 }
 
 export async function startApi(options: ApiOptions): Promise<{ url: string; app: FastifyInstance; close: () => Promise<void> }> {

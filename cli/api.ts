@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig, temporalAddress } from '../config/schema';
+import { loadConfig } from '../config/schema';
 
 /** `met api`: the HTTP API (OpenAPI document and a browsable UI at /docs). */
 export function register(program: Command): void {
@@ -17,17 +17,10 @@ export function register(program: Command): void {
     .option('--namespace <ns>', 'Temporal namespace (default met)')
     .action(async (opts: { host: string; port: string; tokenEnv?: string; bodyLimit: string; queue: string; healthQueue?: string[]; data?: string; address?: string; namespace?: string }) => {
       const { ErrorTypes, MetError } = await import('../common/errors');
-      const { connectClient } = await import('../temporal/connect');
-      const { startApi } = await import('../api/server');
+      const { serveApi } = await import('../api/server');
       const token = opts.tokenEnv ? process.env[opts.tokenEnv] : undefined;
       if (opts.tokenEnv && !token) throw new MetError(ErrorTypes.BadInput, `--token-env ${opts.tokenEnv}: that environment variable is empty; export ${opts.tokenEnv}=<a long random token>`);
-      const config = loadConfig(opts);
-      const client = await connectClient(config);
-      const api = await startApi({
-        client,
-        dataDir: config.dataDir,
-        address: temporalAddress(config),
-        namespace: config.temporal.namespace,
+      const api = await serveApi(loadConfig(opts), {
         host: opts.host,
         port: Number(opts.port),
         token,
@@ -38,7 +31,6 @@ export function register(program: Command): void {
       console.log(`met API on ${api.url} (docs: ${api.url}/docs)${token ? '; bearer token required' : ''}`);
       const stop = async () => {
         await api.close();
-        await client.connection.close();
         process.exit(0);
       };
       process.once('SIGINT', stop);

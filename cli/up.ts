@@ -36,22 +36,12 @@ export function register(program: Command): void {
       let stopApi: (() => Promise<void>) | undefined;
       try {
         if (opts.api) {
-          const { connectClient } = await import('../temporal/connect');
-          const { startApi } = await import('../api/server');
-          const { temporalAddress } = await import('../config/schema');
-          const client = await connectClient(config);
-          const api = await startApi({
-            client,
-            dataDir: config.dataDir,
-            address: temporalAddress(config),
-            namespace: config.temporal.namespace,
+          const { serveApi } = await import('../api/server');
+          const api = await serveApi(config, {
             port: opts.api === true ? 8080 : Number(opts.api),
             healthQueues: plans.map((p) => p.taskQueue).filter((q) => q !== 'met-cpu'),
           });
-          stopApi = async () => {
-            await api.close();
-            await client.connection.close();
-          };
+          stopApi = api.close;
           log(`HTTP API on ${api.url} (docs: ${api.url}/docs)`);
         }
         log('workers running; Ctrl-C to stop (the server keeps running: met server stop)');

@@ -143,7 +143,8 @@ export class SuffixAutomaton {
   }
 }
 
-function slot(a: number, b: number): number {
+/** Hash of a pair of 32-bit ints, for the open-addressing tables here and in kspectrum.ts. */
+export function slot(a: number, b: number): number {
   let h = Math.imul(a, 0x9e3779b1) ^ b;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);

@@ -12,7 +12,7 @@
  *   - large k (all_subsequences is k = L): a suffix automaton of each row and, per pair, a walk of the
  *     other row through it (automaton.ts): O(L) per pair instead of O(L^2) substrings per row.
  */
-import { automatonKernelRow, SuffixAutomaton } from './automaton';
+import { automatonKernelRow, slot, SuffixAutomaton } from './automaton';
 
 export const HASHED_MAX_K = 12;
 
@@ -68,13 +68,6 @@ class GramTable {
   }
 }
 
-function slot(a: number, b: number): number {
-  let h = Math.imul(a, 0x9e3779b1) ^ b;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  return h >>> 0;
-}
 
 /** Raw (unnormalised) k-spectrum Gram of n x L row-major rows by interned k-grams; symmetric. */
 export function hashedSpectrumGram(tokens: Int32Array, n: number, L: number, k: number, cumulative: boolean): Float64Array {
