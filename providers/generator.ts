@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
+import { openaiClient } from './transport';
 import type { GeneratedSample, SampleGenerator, SampleRequest } from '../activities/sampling';
 import type { ProviderWorkerSpec } from '../config/workers';
 import type { SamplingSpec, SourceSpec } from '../config/runSpec';
@@ -63,7 +64,7 @@ export class ProviderGenerator implements SampleGenerator {
       provider,
       key,
       // A placeholder key for endpoints that need none; a missing required key fails on the 401.
-      client: new OpenAI({ apiKey: key ?? 'none', baseURL: provider.baseURL, maxRetries: 0, timeout: worker?.timeoutMs ?? 60_000 }),
+      client: openaiClient({ apiKey: key ?? 'none', baseURL: provider.baseURL, maxRetries: 0, timeout: worker?.timeoutMs ?? 60_000 }),
       requests: rpm ? new TokenBucket(rpm) : undefined,
       tokens: tpm ? new TokenBucket(tpm, tpm / 6) : undefined,
     };

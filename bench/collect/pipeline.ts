@@ -15,6 +15,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { NativeConnection } from '@temporalio/worker';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
+import { openaiClient } from '../../providers/transport';
 import { createDuckDB } from '../../datasets/duck';
 import { freePort, startDevServer, stopDevServer } from '../../temporal/devServer';
 import { workflowBundle } from '../../workers/bundle';
@@ -46,9 +47,11 @@ function peakRssMb(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
-// Baseline: a bare loop of openai calls, same server, same concurrency, same parameters.
-async function bareClient(n: number): Promise<number> {
-  const client = new OpenAI({ apiKey: 'none', baseURL: url, maxRetries: 0 });
+// Baseline: a bare loop of openai calls (the default client, on Node's fetch), same server, same
+// concurrency, same parameters. `transport: 'met'` runs the same loop on met's keep-alive transport.
+async function bareClient(n: number, transport: 'fetch' | 'met' = 'fetch'): Promise<number> {
+  const options = { apiKey: 'none', baseURL: url, maxRetries: 0 };
+  const client = transport === 'met' ? openaiClient(options) : new OpenAI(options);
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
@@ -69,7 +72,9 @@ const address = `127.0.0.1:${port}`;
 const duck = await createDuckDB();
 try {
   await bareClient(2000); // warm-up
+  await bareClient(2000, 'met');
   const bareRate = await bareClient(total);
+  const bareMetTransportRate = await bareClient(total, 'met');
 
   const spec = parseRunSpec({
     corpus: 'bench',
@@ -106,16 +111,18 @@ try {
     unitSize,
     window,
     bareClientSamplesPerSecond: Math.round(bareRate),
+    bareClientMetTransportSamplesPerSecond: Math.round(bareMetTransportRate),
     pipelineSamplesPerSecond: Math.round(pipelineRate),
     ratio: Number((pipelineRate / bareRate).toFixed(3)),
     pipelineSeconds: Number(seconds.toFixed(2)),
     peakRssMbBenchProcess: Math.round(peakRssMb()),
   };
   console.table([
-    { what: 'bare openai client loop', 'samples/s': report.bareClientSamplesPerSecond },
+    { what: 'bare openai client loop (baseline)', 'samples/s': report.bareClientSamplesPerSecond },
+    { what: "bare openai client loop on met's transport", 'samples/s': report.bareClientMetTransportSamplesPerSecond },
     { what: 'met pipeline (Temporal + journal + Parquet)', 'samples/s': report.pipelineSamplesPerSecond },
   ]);
-  console.log(`ratio pipeline/bare = ${report.ratio}; ${report.samples} samples in ${report.pipelineSeconds}s; peak RSS (bench process incl. workers) ${report.peakRssMbBenchProcess} MB`);
+  console.log(`ratio pipeline/bare = ${report.ratio} (pipeline/bare on met's transport ${(pipelineRate / bareMetTransportRate).toFixed(3)}); ${report.samples} samples in ${report.pipelineSeconds}s; peak RSS (bench process incl. workers) ${report.peakRssMbBenchProcess} MB`);
   mkdirSync('bench/out', { recursive: true });
   writeFileSync(`bench/out/collect-${Date.now()}.json`, JSON.stringify(report, null, 2));
 } finally {
