@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import OpenAI from 'openai';
 import { Client, Connection } from '@temporalio/client';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
+import { openaiClient } from '../../providers/transport';
 import { createDuckDB, quotedString, withConnection } from '../../datasets/duck';
 import { kindDir } from '../../datasets/paths';
 import { freePort, readServerState, startDevServer, stopDevServer } from '../../temporal/devServer';
@@ -75,8 +76,9 @@ function waitForLine(child: ChildProcess, pattern: RegExp, what: string): Promis
   });
 }
 
-async function bareClient(url: string, n: number): Promise<number> {
-  const client = new OpenAI({ apiKey: 'none', baseURL: url, maxRetries: 0 });
+async function bareClient(url: string, n: number, transport: 'fetch' | 'met' = 'fetch'): Promise<number> {
+  const options = { apiKey: 'none', baseURL: url, maxRetries: 0 };
+  const client = transport === 'met' ? openaiClient(options) : new OpenAI(options);
   let next = 0;
   const t0 = now();
   await Promise.all(
@@ -107,7 +109,9 @@ try {
 
   await bareClient(url, 2000); // warm-up
   const bareRate = await bareClient(url, Number(values['bare-samples']));
-  log(`bare openai loop: ${Math.round(bareRate)} samples/s`);
+  await bareClient(url, 2000, 'met');
+  const bareMetRate = await bareClient(url, Number(values['bare-samples']), 'met');
+  log(`bare openai loop: ${Math.round(bareRate)} samples/s (default client on Node's fetch); ${Math.round(bareMetRate)} samples/s on met's transport`);
 
   const workerConfig = join(work, 'workers.json');
   writeFileSync(workerConfig, JSON.stringify({ providers: [{ name: 'bench', baseURL: url, concurrentUnits: window, timeoutMs: 30_000 }] }));
@@ -186,6 +190,8 @@ try {
     seconds: Number(seconds.toFixed(1)),
     samplesPerSecond: Math.round(total / seconds),
     bareClientSamplesPerSecond: Math.round(bareRate),
+    bareClientMetTransportSamplesPerSecond: Math.round(bareMetRate),
+    ratioVsBareMetTransport: Number((total / seconds / bareMetRate).toFixed(3)),
     ratioVsBare: Number((total / seconds / bareRate).toFixed(3)),
     exactlyOnce: { rows, distinctSampleKeys: keys, units: Number(check.units), expected: total, ok: exactlyOnce },
     peakRssMb: Object.fromEntries(Object.entries(peaks).map(([k, v]) => [k, v.peakRssMb])),
