@@ -107,6 +107,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
         }
         const byFlat = new Map(requests.map((r) => [r.flat, r]));
         const ctx = Context.current();
+        let durable = resumedFrom;
         let lastFlush = Date.now();
         // Journal writes go to the thread pool (a synchronous fsync would stall every request in
         // flight); the heartbeat reports what is durable once its flush is done.
@@ -114,60 +115,68 @@ export function createSamplingActivities(deps: SamplingDeps) {
           lastFlush = Date.now();
           const collectedNow = collected.size;
           await journal.flushAsync();
-          ctx.heartbeat({ collected: collectedNow });
+          durable = collectedNow;
+          ctx.heartbeat({ collected: durable });
         };
-        const generator = deps.generatorFor(input.source);
-        const { retries } = await generator.sample(requests, {
-          sampling: input.sampling,
-          source: input.source,
-          signal: ctx.cancellationSignal,
-          onSample: (s) => {
-            const request = byFlat.get(s.flat);
-            if (!request || collected.has(s.flat)) return; // never two rows for one sample
-            const row: JournalRow = {
-              flat: s.flat,
-              corpus: input.corpus,
-              runId: input.runId,
-              unitId: unit.unitId,
-              model: unit.model,
-              source: unit.source,
-              promptSet: input.promptSet,
-              promptId: request.promptId,
-              sampleIndex: request.sampleIndex,
-              prompt: request.prompt,
-              completion: s.completion,
-              tokenIds: s.tokenIds,
-              tokenLogprobs: s.tokenLogprobs,
-              finishReason: s.finishReason,
-              sampling: {
-                temperature: input.sampling.temperature,
-                topP: input.sampling.topP,
-                maxTokens: input.sampling.maxTokens,
-                stop: input.sampling.stop,
-                endpoint: input.sampling.endpoint,
-              },
-              seed: request.seed,
-              providerModel: s.providerModel,
-              requestId: s.requestId,
-              latencyMs: s.latencyMs,
-              createdAt: new Date().toISOString(),
-            };
-            collected.set(s.flat, row);
-            journal.append(row);
-            // A failed write is not lost: flushes are chained, so the flush at the end rethrows it.
-            if (journal.buffered >= 256 || Date.now() - lastFlush > 500) flush().catch(() => undefined);
-          },
-          // Whatever arrived is made durable, also when the unit failed: a retry resumes from it.
-        }).finally(() => flush().finally(() => journal.settle()));
-        if (collected.size !== unit.end - unit.start) {
-          throw new Error(`unit ${unit.unitId} ended with ${collected.size} of ${unit.end - unit.start} samples`);
+        // Liveness heartbeats on a timer as well: a unit waiting on a rate limit or a slow model is
+        // not taken for a dead worker, while a killed process or a blocked event loop still is.
+        const beat = setInterval(() => ctx.heartbeat({ collected: durable }), Math.max(250, (ctx.info.heartbeatTimeoutMs ?? 60_000) / 3));
+        try {
+          const generator = deps.generatorFor(input.source);
+          const { retries } = await generator.sample(requests, {
+            sampling: input.sampling,
+            source: input.source,
+            signal: ctx.cancellationSignal,
+            onSample: (s) => {
+              const request = byFlat.get(s.flat);
+              if (!request || collected.has(s.flat)) return; // never two rows for one sample
+              const row: JournalRow = {
+                flat: s.flat,
+                corpus: input.corpus,
+                runId: input.runId,
+                unitId: unit.unitId,
+                model: unit.model,
+                source: unit.source,
+                promptSet: input.promptSet,
+                promptId: request.promptId,
+                sampleIndex: request.sampleIndex,
+                prompt: request.prompt,
+                completion: s.completion,
+                tokenIds: s.tokenIds,
+                tokenLogprobs: s.tokenLogprobs,
+                finishReason: s.finishReason,
+                sampling: {
+                  temperature: input.sampling.temperature,
+                  topP: input.sampling.topP,
+                  maxTokens: input.sampling.maxTokens,
+                  stop: input.sampling.stop,
+                  endpoint: input.sampling.endpoint,
+                },
+                seed: request.seed,
+                providerModel: s.providerModel,
+                requestId: s.requestId,
+                latencyMs: s.latencyMs,
+                createdAt: new Date().toISOString(),
+              };
+              collected.set(s.flat, row);
+              journal.append(row);
+              // A failed write is not lost: flushes are chained, so the flush at the end rethrows it.
+              if (journal.buffered >= 256 || Date.now() - lastFlush > 500) flush().catch(() => undefined);
+            },
+            // Whatever arrived is made durable, also when the unit failed: a retry resumes from it.
+          }).finally(() => flush().finally(() => journal.settle()));
+          if (collected.size !== unit.end - unit.start) {
+            throw new Error(`unit ${unit.unitId} ended with ${collected.size} of ${unit.end - unit.start} samples`);
+          }
+          const rows: SampleRow[] = [...collected.values()]
+            .sort((a, b) => a.flat - b.flat)
+            .map(({ flat: _flat, createdAt, ...row }) => ({ ...row, createdAt: new Date(createdAt) }));
+          await deps.store.writeShard(input.corpus, 'samples', partition, unit.unitId, rows);
+          journal.remove();
+          return { unitId: unit.unitId, rows: rows.length, skipped: false, resumedFrom, retries, seconds: (Date.now() - t0) / 1000 };
+        } finally {
+          clearInterval(beat);
         }
-        const rows: SampleRow[] = [...collected.values()]
-          .sort((a, b) => a.flat - b.flat)
-          .map(({ flat: _flat, createdAt, ...row }) => ({ ...row, createdAt: new Date(createdAt) }));
-        await deps.store.writeShard(input.corpus, 'samples', partition, unit.unitId, rows);
-        journal.remove();
-        return { unitId: unit.unitId, rows: rows.length, skipped: false, resumedFrom, retries, seconds: (Date.now() - t0) / 1000 };
       } catch (err) {
         throw toApplicationFailure(err);
       }

@@ -87,6 +87,12 @@ export const RunSpec = z
     unitSize: z.number().int().min(1).max(100_000).default(500),
     /** Work units in flight at once per source. */
     window: z.number().int().min(1).max(256).default(4),
+    /**
+     * Seconds a unit may go without a heartbeat before it is retried on another worker (default 60).
+     * A killed worker's units wait this long: shorter recovers faster, longer tolerates stalled hosts.
+     * Optional without a default so that specs written before it keep their run id.
+     */
+    heartbeatTimeoutSeconds: z.number().min(1).max(3600).optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {

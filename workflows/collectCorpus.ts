@@ -27,12 +27,12 @@ const cpu = proxyActivities<CollectActivities>({
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });
 
-function sampler(taskQueue: string) {
-  // A unit heartbeats after every few samples; a silent worker (killed, hung) is retried elsewhere.
+function sampler(taskQueue: string, heartbeatTimeoutSeconds: number) {
+  // A unit heartbeats while its worker lives; a silent worker (killed, hung) is retried elsewhere.
   return proxyActivities<SamplingActivities>({
     taskQueue,
     startToCloseTimeout: '2h',
-    heartbeatTimeout: '60s',
+    heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
     retry: {
       initialInterval: '1s',
       backoffCoefficient: 2,
@@ -133,7 +133,7 @@ export async function collectCorpus(input: CollectInput): Promise<CollectResult>
     const pending = plan.units.filter((u) => !done.has(u.unitId));
     const state = progress.sources[i];
     const source = spec.sources[plan.sourceIndex];
-    const { sampleUnit } = sampler(plan.taskQueue);
+    const { sampleUnit } = sampler(plan.taskQueue, spec.heartbeatTimeoutSeconds ?? 60);
     let next = 0;
     async function lane(): Promise<void> {
       while (next < pending.length && budgetLeft()) {

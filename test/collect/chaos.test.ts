@@ -27,7 +27,7 @@ let port: number;
 
 before(async () => {
   duck = await createDuckDB();
-  serve = await startServe({ backend: new TextGeneratorBackend(), faults: { latencyMs: 4, fail429: 0.05, retryAfter: 0.05, fail500: 0.02 } });
+  serve = await startServe({ backend: new TextGeneratorBackend(), faults: { latencyMs: 25, fail429: 0.05, retryAfter: 0.05, fail500: 0.02 } });
   port = await freePort();
   address = `127.0.0.1:${port}`;
   await startDevServer({ dataDir, port, headless: true });
@@ -54,6 +54,8 @@ function writeSpec(corpus: string, provider: string, samplesPerPrompt: number): 
       ],
       unitSize: 100,
       window: 3,
+      // A killed worker's units are retried after this (60 s by default).
+      heartbeatTimeoutSeconds: 4,
     }),
   );
   return path;
@@ -79,36 +81,59 @@ async function runCli(args: string[]): Promise<string> {
   return child.output();
 }
 
-test('three SIGKILLs of the worker and a server restart lose and duplicate nothing', { timeout: 300_000 }, async () => {
+test('three SIGKILLs of the worker and a server restart lose and duplicate nothing', { timeout: 300_000 }, async (t) => {
   const provider = uniqueName('chaos');
   const spec = writeSpec('chaos', provider, 100); // 2 sources x 20 prompts x 100 = 4,000 samples
   const workerArgs = ['worker', '--queue', 'met-cpu', '--provider', provider];
   let worker = spawnMet(workerArgs, metEnv());
   const out = await runCli(['collect', spec]);
   const runId = /run (\S+)/.exec(out)![1];
+  const onDisk = async () => (await rows('chaos').catch(() => ({ rows: 0 }))).rows;
 
+  // Each kill lands while the worker is collecting: after it has committed new shards, at a random
+  // moment inside the units that follow.
+  let before = 0;
   for (let kill = 1; kill <= 3; kill++) {
-    await sleep(800 + Math.random() * 1200);
+    await waitUntil(`progress before kill ${kill}`, async () => before >= 4000 || (await onDisk()) > before, 120_000);
+    await sleep(Math.random() * 600);
     worker.kill('SIGKILL');
     await exited(worker);
+    before = await onDisk();
+    t.diagnostic(`kill ${kill} at ${before} rows on disk`);
     if (kill === 2) {
       await stopDevServer(dataDir);
       await startDevServer({ dataDir, port, headless: true });
     }
     worker = spawnMet(workerArgs, metEnv());
   }
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace: 'met' });
+  const handle = client.workflow.getHandle(`collectCorpus/${runId}`);
   try {
-    const connection = await Connection.connect({ address });
-    const client = new Client({ connection, namespace: 'met' });
-    const result = await client.workflow.getHandle(`collectCorpus/${runId}`).result();
-    await connection.close();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 150_000)));
+    const result = await Promise.race([handle.result(), deadline]).finally(() => clearTimeout(timer));
+    if (!result) assert.fail(`the run did not finish:\n${await describeRun(handle)}\nlast worker:\n${worker.output()}`);
     assert.equal(result.rows, 4000);
     assert.deepEqual(await rows('chaos'), { rows: 4000, keys: 4000 });
   } finally {
+    await connection.close();
     worker.kill('SIGTERM');
     await exited(worker);
   }
 });
+
+/** What a stuck run is waiting for: its pending activities with attempts and last failures. */
+async function describeRun(handle: ReturnType<Client['workflow']['getHandle']>): Promise<string> {
+  const d = await handle.describe();
+  const pending = d.raw.pendingActivities ?? [];
+  return [
+    `status ${d.status.name}, run ${d.runId}`,
+    ...pending.map((a) =>
+      JSON.stringify({ id: a.activityId, state: a.state, attempt: a.attempt, lastFailure: a.lastFailure?.message, lastWorker: a.lastWorkerIdentity }),
+    ),
+  ].join('\n');
+}
 
 test('met resume finishes a terminated run from the shards on disk', { timeout: 300_000 }, async () => {
   const provider = uniqueName('resume');
