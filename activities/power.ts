@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Context } from '@temporalio/activity';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { seedFrom } from '../common/hash';
 import { toApplicationFailure } from '../common/errors';
+import { heartbeating } from './heartbeat';
 import { gridReferences, label, type PowerSource, type PowerSpec } from '../config/powerSpec';
 import { corpusDir, quotedString, readSlice, unitStatus, withConnection, writeShard, type PowerCellRow } from '../datasets';
 import { createPowerSimulator, Rng, simulateNullsParallel, type TwoSampleStatistic } from '../stats';
@@ -67,22 +67,6 @@ export function poolWarning(cellId: string, source: PowerSource, pool: { promptI
     `cell ${cellId}: ${label(source)} has only ${pool.size} samples for prompt ${pool.promptId} (prompt subset ${draw}); ` +
     `drawing n = ${n} per prompt from fewer than ${ratio} x ${n} = ${ratio * n} re-uses samples across simulations and inflates power and type-I error estimates`
   );
-}
-
-/** Heartbeats every few seconds while `work` runs (it awaits worker threads), so a killed worker's cell is retried soon. */
-async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
-  let ctx: Context | undefined;
-  try {
-    ctx = Context.current();
-  } catch {
-    ctx = undefined; // called outside an activity (a script, a bench)
-  }
-  const timer = ctx ? setInterval(() => ctx!.heartbeat(), 2000) : undefined;
-  try {
-    return await work();
-  } finally {
-    if (timer) clearInterval(timer);
-  }
 }
 
 export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: string; threads?: number }) {

@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { toApplicationFailure } from '../common/errors';
 import type { SamplingSpec, SourceSpec } from '../config/runSpec';
 import { UnitJournal } from '../collect/journal';
+import { heartbeating } from './heartbeat';
 import type { CorpusStore } from '../collect/store';
 import type { SampleRow } from '../datasets/schemas';
 import { itemAt, sampleSeed, type WorkUnit } from '../workflows/collectPlan';
@@ -118,10 +119,8 @@ export function createSamplingActivities(deps: SamplingDeps) {
           durable = collectedNow;
           ctx.heartbeat({ collected: durable });
         };
-        // Liveness heartbeats on a timer as well: a unit waiting on a rate limit or a slow model is
-        // not taken for a dead worker, while a killed process or a blocked event loop still is.
-        const beat = setInterval(() => ctx.heartbeat({ collected: durable }), Math.max(250, (ctx.info.heartbeatTimeoutMs ?? 60_000) / 3));
-        try {
+        // Liveness heartbeats on a timer as well, between flushes (rate limits, slow models).
+        return await heartbeating(async () => {
           const generator = deps.generatorFor(input.source);
           const { retries } = await generator.sample(requests, {
             sampling: input.sampling,
@@ -174,9 +173,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
           await deps.store.writeShard(input.corpus, 'samples', partition, unit.unitId, rows);
           journal.remove();
           return { unitId: unit.unitId, rows: rows.length, skipped: false, resumedFrom, retries, seconds: (Date.now() - t0) / 1000 };
-        } finally {
-          clearInterval(beat);
-        }
+        }, () => ({ collected: durable }));
       } catch (err) {
         throw toApplicationFailure(err);
       }

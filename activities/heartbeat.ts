@@ -1,0 +1,23 @@
+import { Context } from '@temporalio/activity';
+
+/**
+ * Heartbeats on a timer while `work` runs, so an activity that is alive but waiting (worker
+ * threads, a rate limit, a slow model) is not taken for a dead worker, while a killed process or a
+ * blocked event loop still is. Every 2 s, or a third of the heartbeat timeout when that is shorter.
+ * `details` gives what a retry resumes from (e.g. the samples already durable).
+ */
+export async function heartbeating<T>(work: () => Promise<T>, details?: () => unknown): Promise<T> {
+  let ctx: Context | undefined;
+  try {
+    ctx = Context.current();
+  } catch {
+    ctx = undefined; // called outside an activity (a script, a bench)
+  }
+  const everyMs = Math.max(250, Math.min(2000, (ctx?.info.heartbeatTimeoutMs ?? Infinity) / 3));
+  const timer = ctx ? setInterval(() => ctx!.heartbeat(details?.()), everyMs) : undefined;
+  try {
+    return await work();
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+}
