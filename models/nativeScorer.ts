@@ -1,0 +1,81 @@
+import { createRequire } from 'node:module';
+import { buildNative, llamaLibDir } from './native/build';
+
+/**
+ * met's native scorer (models/native/scorer.cpp): teacher-forced logprobs of given tokens under the
+ * full-vocabulary log-softmax of llama.cpp's logits, reduced natively (sum in double) for many
+ * positions per decode. Built on first use (a few seconds, once per change; `bash .ci/run` and
+ * `scripts/ensure-native.sh` build it ahead) against node-llama-cpp's own prebuilt llama.cpp.
+ */
+export interface NativeScorerOptions {
+  threads: number;
+  contextSize: number;
+  /** Positions decoded per llama_decode; each holds a vocabulary of float32 logits in memory. */
+  batchSize: number;
+}
+
+export interface NativeScores {
+  /** Per scored position, in order: logprob of the next token. */
+  logprobs: Float64Array;
+  /** 1-based ranks (when asked), same order. */
+  ranks: Int32Array;
+  /** `top` ids and logprobs per position (when asked), position-major. */
+  topIds: Int32Array;
+  topLogprobs: Float64Array;
+}
+
+interface Addon {
+  Scorer: new (path: string, options: NativeScorerOptions & { libDir: string }) => {
+    readonly vocabularySize: number;
+    score(tokens: Int32Array, starts: Int32Array, from: Int32Array, options?: { ranks?: boolean; top?: number }): Promise<NativeScores>;
+    close(): void;
+  };
+}
+
+let addon: Addon | undefined;
+
+function loadAddon(): Addon {
+  addon ??= createRequire(import.meta.url)(buildNative({ quiet: true })) as Addon;
+  return addon;
+}
+
+/** One scored sequence: its tokens, and the first index whose next token is scored. */
+export interface ScoreItem {
+  tokens: readonly number[];
+  from: number;
+}
+
+export class NativeScorer {
+  private constructor(private readonly scorer: InstanceType<Addon['Scorer']>) {}
+
+  /** Loads the model a second time (llama.cpp maps the file, so the weights' pages are shared). */
+  static open(path: string, options: NativeScorerOptions): NativeScorer {
+    const { Scorer } = loadAddon();
+    return new NativeScorer(new Scorer(path, { ...options, libDir: llamaLibDir() }));
+  }
+
+  get vocabularySize(): number {
+    return this.scorer.vocabularySize;
+  }
+
+  /** Scores every position i >= item.from of each item (the logprob of token i + 1). */
+  score(items: readonly ScoreItem[], options: { ranks?: boolean; top?: number } = {}): Promise<NativeScores> {
+    let total = 0;
+    for (const item of items) total += item.tokens.length;
+    const tokens = new Int32Array(total);
+    const starts = new Int32Array(items.length + 1);
+    const from = new Int32Array(items.length);
+    let at = 0;
+    items.forEach((item, i) => {
+      tokens.set(item.tokens, at);
+      at += item.tokens.length;
+      starts[i + 1] = at;
+      from[i] = item.from;
+    });
+    return this.scorer.score(tokens, starts, from, options);
+  }
+
+  close(): void {
+    this.scorer.close();
+  }
+}
