@@ -13,9 +13,19 @@ export const GGUF_TYPE: Record<Precision, 'F32' | 'F16' | 'Q8_0' | 'Q4_0'> = {
 
 export interface GenerateRequest {
   prompt: string;
+  /** The prompt already tokenized (BOS and chat template included), when the caller rendered it. */
+  promptTokens?: number[];
   maxTokens: number;
   temperature: number;
   topP: number;
+  /** 0 or absent: off. */
+  topK?: number;
+  /** 0 or absent: off. */
+  minP?: number;
+  /** 1 or absent: off (llama.cpp's repeat_penalty). */
+  repetitionPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
   seed: number;
   stop?: string[];
   /** Return the log-probability of each sampled token under the (unwarped) model distribution. */

@@ -1,6 +1,9 @@
+import { availableParallelism } from 'node:os';
+import { statSync } from 'node:fs';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
-import { Rng } from '../stats/rng';
 import type { GenerateRequest, GeneratedCompletion, Precision, ScoredCompletion, SequenceScores, TokenLevelBackend } from './backend';
+import { checkPrecisionLabel, fileTypeOf, type GgufFileType } from './ggufType';
+import { NativeScorer } from './nativeScorer';
 
 /**
  * The in-process llama.cpp backend (node-llama-cpp's prebuilt binaries: CPU here, CUDA where a GPU
@@ -9,10 +12,16 @@ import type { GenerateRequest, GeneratedCompletion, Precision, ScoredCompletion,
  * Policies (documented because they change numbers):
  * - Tokens: [BOS] + tokenize(prompt) + tokenize(completion). Prompt and completion are tokenized
  *   separately, so a completion's tokens never depend on the prompt's last characters.
- * - Logprobs are the full-vocabulary log-softmax of the raw logits (no temperature, no top-p),
- *   computed in float64 from llama.cpp's logits: logit - max - log(sum exp(logit - max)).
- * - Sampling is met's own over those logits (temperature, then top-p), with met's seeded RNG, so a
- *   sample is reproducible from its seed and its reported logprobs equal what scoring returns.
+ * - Scoring is teacher-forced over the whole sequence in batches (met's native scorer, linked to
+ *   the same llama.cpp): each token's logprob is the full-vocabulary log-softmax of llama.cpp's
+ *   float32 logits, reduced in double (no temperature, no top-k/top-p). llama.cpp's logits depend
+ *   on how tokens are batched (quantized matrix paths differ by up to ~0.3 nats between one token
+ *   at a time and a batch on Gemma 3 Q4_K_M), so every logprob met stores, the sampler's included,
+ *   comes from this one batched route: sampled completions are re-scored after sampling.
+ * - Sampling is llama.cpp's own sampler chain (node-llama-cpp), in llama.cpp's server order:
+ *   repetition/presence/frequency penalties over the last 64 tokens of prompt and completion,
+ *   top-k, top-p, min-p, temperature, then a draw seeded with the request's seed; temperature 0
+ *   is greedy. Same seed, same settings, same file: the same completion.
  * - The first completion token is predicted from the last prompt token (or BOS for an empty
  *   prompt); every completion token is scored, including the first.
  */
@@ -23,20 +32,34 @@ export interface LlamaBackendOptions {
   model?: string;
   /** Use the GPU build (CUDA) when one is present. */
   gpu?: boolean;
+  /** Tokens per sequence (prompt + completion); default 2048, capped by the model's training context. */
   contextSize?: number;
-  /** CPU threads of the context (default 1; raise for real-size models). */
+  /**
+   * CPU threads (default: every core for a real-size model, 1 for a file under 64 MB such as met's
+   * tiny models, whose decode is too short to split: llama.cpp's threads spin-wait on each other,
+   * and on a busy machine a 2-thread tiny model ran 100x slower than 1 thread here).
+   */
   threads?: number;
+  /** Positions scored per llama.cpp decode (default 128; each holds a vocabulary of logits). */
+  batchSize?: number;
+  /** Where to report loading (file, GGUF type, size, threads, seconds). */
+  log?: (line: string) => void;
 }
 
-/** Next-token logits by token id, highest first (as node-llama-cpp returns them). */
-type NextLogits = Map<number, number>;
+/** Penalties look this far back, as llama.cpp's server does by default (repeat_last_n = 64). */
+const PENALTY_WINDOW = 64;
+const SMALL_MODEL_BYTES = 64 * 1024 * 1024;
 
 export class LlamaBackend implements TokenLevelBackend {
   private queue: Promise<unknown> = Promise.resolve();
+  private scorer: NativeScorer | undefined;
 
   private constructor(
     readonly model: string,
     readonly precision: Precision,
+    /** The file's exact GGUF type (F32, F16, Q8_0, Q4_K_M, ...). */
+    readonly ggufType: GgufFileType,
+    private readonly options: Required<Pick<LlamaBackendOptions, 'path' | 'threads' | 'batchSize'>> & { contextSize: number },
     private readonly llama: Llama,
     private readonly llamaModel: LlamaModel,
     private readonly context: LlamaContext,
@@ -44,13 +67,27 @@ export class LlamaBackend implements TokenLevelBackend {
   ) {}
 
   static async load(options: LlamaBackendOptions): Promise<LlamaBackend> {
+    const started = performance.now();
     const { getLlama } = await import('node-llama-cpp');
     const llama = await getLlama({ gpu: options.gpu ? 'auto' : false, build: 'never', logLevel: 'error' as never });
     const llamaModel = await llama.loadModel({ modelPath: options.path });
-    // One thread: a tiny model gains nothing from more, and spinning threads collapse on a busy machine.
-    const context = await llamaModel.createContext({ contextSize: options.contextSize ?? 512, sequences: 1, threads: options.threads ?? 1 });
+    const ggufType = fileTypeOf(llamaModel.fileInfo);
+    try {
+      checkPrecisionLabel(options.path, ggufType, options.precision);
+    } catch (error) {
+      await llamaModel.dispose();
+      throw error;
+    }
+    const threads = options.threads ?? (statSync(options.path).size < SMALL_MODEL_BYTES ? 1 : availableParallelism());
+    const trained = llamaModel.trainContextSize;
+    const contextSize = Math.min(options.contextSize ?? 2048, trained > 0 ? trained : Number.POSITIVE_INFINITY);
+    const batchSize = Math.min(options.batchSize ?? 128, contextSize);
+    const context = await llamaModel.createContext({ contextSize, sequences: 1, threads, batchSize });
     const name = options.model ?? (options.path.split('/').pop() ?? 'model').replace(/-(F32|F16|Q8_0|Q4_0)\.gguf$/i, '').replace(/\.gguf$/, '');
-    return new LlamaBackend(name, options.precision, llama, llamaModel, context, context.getSequence());
+    const backend = new LlamaBackend(name, options.precision, ggufType, { path: options.path, threads, batchSize, contextSize }, llama, llamaModel, context, context.getSequence());
+    const mb = (statSync(options.path).size / 1e6).toFixed(0);
+    options.log?.(`loaded ${options.path} (${ggufType}, ${mb} MB) as ${name}/${options.precision}: ${threads} threads, context ${contextSize}, batch ${batchSize}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    return backend;
   }
 
   /** Runs calls one at a time on the sequence. */
@@ -60,8 +97,18 @@ export class LlamaBackend implements TokenLevelBackend {
     return run;
   }
 
+  /** The native scorer, opened on first use (CPU; the same file, mapped once by the OS). */
+  private nativeScorer(): NativeScorer {
+    this.scorer ??= NativeScorer.open(this.options.path, { threads: this.options.threads, contextSize: this.options.contextSize, batchSize: this.options.batchSize });
+    return this.scorer;
+  }
+
   get contextSize(): number {
     return this.context.contextSize;
+  }
+
+  get threads(): number {
+    return this.options.threads;
   }
 
   countTokens(text: string): number {
@@ -88,53 +135,57 @@ export class LlamaBackend implements TokenLevelBackend {
     return (this.llamaModel.tokens.bos ?? undefined) as number | undefined;
   }
 
-  private get eos(): number {
-    return (this.llamaModel.tokens.eos ?? 2) as number;
+  /** The model's chat template (GGUF `tokenizer.chat_template`), when it has one. */
+  get chatTemplate(): string | undefined {
+    const template = (this.llamaModel.fileInfo.metadata.tokenizer as { chat_template?: unknown } | undefined)?.chat_template;
+    return typeof template === 'string' && template.length ? template : undefined;
   }
 
-  /** Evaluates tokens (after clearing the sequence unless appending); returns next-token logits at flagged indices. */
-  private async evaluate(tokens: number[], want: (i: number) => boolean, append = false): Promise<Map<number, NextLogits>> {
-    if (!append) await this.sequence.clearHistory();
-    const input = tokens.map((t, i) => (want(i) ? ([t, { generateNext: { logits: true } }] as [Token, object]) : (t as Token)));
-    const out = await this.sequence.controlledEvaluate(input as never);
-    const result = new Map<number, NextLogits>();
-    out.forEach((item, i) => {
-      const logits = item?.next?.logits;
-      if (logits) result.set(i, logits as NextLogits);
-    });
-    return result;
+  /** The underlying node-llama-cpp model (for chat-template rendering). */
+  get nodeLlamaModel(): LlamaModel {
+    return this.llamaModel;
   }
 
-  /** Full-vocabulary log-softmax of one token. llama.cpp's map is sorted by logit, highest first. */
-  private static logSoftmaxOf(next: NextLogits, token: number): number {
-    let max = Number.NaN;
-    let sum = 0;
-    let target = Number.NaN;
-    for (const [id, v] of next) {
-      if (max !== max) max = v;
-      sum += Math.exp(v - max);
-      if (id === token) target = v;
-    }
-    return target - max - Math.log(sum);
+  private promptTokens(prompt: string | number[]): number[] {
+    return typeof prompt === 'string' ? [this.bos, ...this.tokenize(prompt)] : prompt;
   }
 
   generate(request: GenerateRequest): Promise<GeneratedCompletion> {
     return this.exclusive(async () => {
-      const rng = new Rng(request.seed);
-      const promptTokens = [this.bos, ...this.tokenize(request.prompt)];
-      let next = (await this.evaluate(promptTokens, (i) => i === promptTokens.length - 1)).get(promptTokens.length - 1)!;
+      const promptTokens = this.promptTokens(request.promptTokens ?? request.prompt);
+      const room = this.context.contextSize - promptTokens.length;
+      if (room < 1) throw new Error(`the prompt has ${promptTokens.length} tokens; the context holds ${this.context.contextSize} (raise contextSize)`);
+      const maxTokens = Math.min(request.maxTokens, room);
+      const penalized = (request.repetitionPenalty ?? 1) !== 1 || (request.presencePenalty ?? 0) !== 0 || (request.frequencyPenalty ?? 0) !== 0;
+      const history = [...promptTokens];
+      await this.sequence.clearHistory();
       const ids: number[] = [];
-      const logprobs: number[] = [];
       let finish: 'stop' | 'length' = 'length';
       let text = '';
-      for (let step = 0; step < request.maxTokens; step++) {
-        const token = sample(next, request.temperature, request.topP, rng);
-        if (token === this.eos) {
+      const tokens = this.sequence.evaluate(promptTokens as Token[], {
+        temperature: request.temperature,
+        // null (not undefined) turns a sampler off; node-llama-cpp's own defaults are top-k 40, top-p 0.95.
+        topK: (request.topK && request.topK > 0 ? request.topK : null) as number,
+        topP: (request.topP < 1 ? request.topP : null) as number,
+        minP: request.minP ?? 0,
+        seed: request.seed >>> 0,
+        repeatPenalty: penalized
+          ? {
+              punishTokens: () => history.slice(-PENALTY_WINDOW) as Token[],
+              maxPunishTokens: PENALTY_WINDOW,
+              penalty: request.repetitionPenalty ?? 1,
+              presencePenalty: request.presencePenalty ?? 0,
+              frequencyPenalty: request.frequencyPenalty ?? 0,
+            }
+          : undefined,
+      });
+      for await (const token of tokens) {
+        if (this.llamaModel.isEogToken(token)) {
           finish = 'stop';
           break;
         }
         ids.push(token);
-        logprobs.push(LlamaBackend.logSoftmaxOf(next, token));
+        history.push(token);
         text = this.detokenize(ids);
         const stop = request.stop?.find((s) => s && text.includes(s));
         if (stop) {
@@ -142,38 +193,39 @@ export class LlamaBackend implements TokenLevelBackend {
           finish = 'stop';
           break;
         }
-        if (step + 1 < request.maxTokens) next = (await this.evaluate([token], () => true, true)).get(0)!;
+        if (ids.length >= maxTokens) break;
       }
-      return { text, tokenIds: ids, tokenLogprobs: request.logprobs ? logprobs : null, finishReason: finish, promptTokens: promptTokens.length };
+      const tokenLogprobs = request.logprobs && ids.length ? Array.from((await this.nativeScorer().score([{ tokens: [...promptTokens, ...ids], from: promptTokens.length - 1 }])).logprobs) : request.logprobs ? [] : null;
+      return { text, tokenIds: ids, tokenLogprobs, finishReason: finish, promptTokens: promptTokens.length };
     });
   }
 
-  /** Teacher-forced logprobs of given completion tokens after a prompt. */
-  scoreTokens(prompt: string, completionIds: number[]): Promise<number[]> {
+  /** Teacher-forced logprobs of given completion tokens after a prompt (text, or its tokens with BOS). */
+  scoreTokens(prompt: string | number[], completionIds: number[]): Promise<number[]> {
     return this.exclusive(async () => {
-      const promptTokens = [this.bos, ...this.tokenize(prompt)];
-      const all = [...promptTokens, ...completionIds];
-      const start = promptTokens.length - 1;
-      const nexts = await this.evaluate(all.slice(0, -1), (i) => i >= start);
-      return completionIds.map((t, k) => LlamaBackend.logSoftmaxOf(nexts.get(start + k)!, t));
+      if (!completionIds.length) return [];
+      const promptTokens = this.promptTokens(prompt);
+      const scores = await this.nativeScorer().score([{ tokens: [...promptTokens, ...completionIds], from: promptTokens.length - 1 }]);
+      return Array.from(scores.logprobs);
     });
   }
 
   /**
    * Teacher-forced scores of a raw token sequence (no BOS added): what a server's echo and
-   * prompt_logprobs return. Same evaluation and log-softmax as scoreTokens, so [BOS] + prompt +
-   * completion scored here equals score(prompt, completion) on the completion's positions.
+   * prompt_logprobs return. Same route as scoreTokens, so [BOS] + prompt + completion scored here
+   * equals score(prompt, completion) on the completion's positions.
    */
   scoreSequence(ids: number[], top = 0): Promise<SequenceScores> {
     return this.exclusive(async () => {
       const out: SequenceScores = { logprobs: [], ranks: [], top: [] };
       if (ids.length < 2) return out;
-      const nexts = await this.evaluate(ids.slice(0, -1), () => true);
-      for (let i = 0; i + 1 < ids.length; i++) {
-        const next = nexts.get(i)!;
-        out.logprobs.push(LlamaBackend.logSoftmaxOf(next, ids[i + 1]));
-        out.ranks.push(rankOf(next, ids[i + 1]));
-        out.top.push(top > 0 ? topLogprobs(next, top) : []);
+      const scores = await this.nativeScorer().score([{ tokens: ids, from: 0 }], { ranks: true, top });
+      for (let i = 0; i < scores.logprobs.length; i++) {
+        out.logprobs.push(scores.logprobs[i]);
+        out.ranks.push(scores.ranks[i]);
+        const alternatives: [number, number][] = [];
+        for (let j = 0; j < top; j++) alternatives.push([scores.topIds[i * top + j], scores.topLogprobs[i * top + j]]);
+        out.top.push(alternatives);
       }
       return out;
     });
@@ -186,69 +238,14 @@ export class LlamaBackend implements TokenLevelBackend {
   }
 
   async close(): Promise<void> {
+    await this.exclusive(async () => {
+      this.scorer?.close();
+      this.scorer = undefined;
+    });
     await this.context.dispose();
     await this.llamaModel.dispose();
     await this.llama.dispose();
   }
-}
-
-/** 1-based rank of a token among the logits (ties share the better rank). */
-function rankOf(next: NextLogits, token: number): number {
-  const target = next.get(token);
-  if (target === undefined) return next.size;
-  let above = 0;
-  for (const v of next.values()) if (v > target) above++;
-  return above + 1;
-}
-
-/** The k most likely tokens with their full-vocabulary log-softmax (the map is sorted highest first). */
-function topLogprobs(next: NextLogits, k: number): [number, number][] {
-  let max = Number.NaN;
-  let sum = 0;
-  for (const v of next.values()) {
-    if (max !== max) max = v;
-    sum += Math.exp(v - max);
-  }
-  const norm = max + Math.log(sum);
-  const out: [number, number][] = [];
-  for (const [id, v] of next) {
-    if (out.length >= k) break;
-    out.push([id, v - norm]);
-  }
-  return out;
-}
-
-/** Temperature then nucleus (top-p) sampling over raw logits (already sorted highest first), with met's seeded RNG. */
-function sample(next: NextLogits, temperature: number, topP: number, rng: Rng): number {
-  const ids: number[] = [];
-  const logits: number[] = [];
-  for (const [id, v] of next) {
-    ids.push(id);
-    logits.push(v);
-  }
-  if (temperature === 0) return ids[0];
-  const max = logits[0] / temperature;
-  const weights = logits.map((v) => Math.exp(v / temperature - max));
-  const total = weights.reduce((a, b) => a + b, 0);
-  let keep = weights.length;
-  if (topP < 1) {
-    let mass = 0;
-    for (let k = 0; k < weights.length; k++) {
-      mass += weights[k] / total;
-      if (mass >= topP) {
-        keep = k + 1;
-        break;
-      }
-    }
-  }
-  let kept = 0;
-  for (let k = 0; k < keep; k++) kept += weights[k];
-  let u = rng.float() * kept;
-  for (let k = 0; k < keep; k++) {
-    u -= weights[k];
-    if (u <= 0) return ids[k];
-  }
-  return ids[keep - 1];
 }
 
 export function loadLlamaBackend(options: LlamaBackendOptions): Promise<LlamaBackend> {
