@@ -262,11 +262,12 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
           r.max_tokens > 0
             ? await generate(promptText, { max: r.max_tokens, temperature: r.temperature, topP: r.top_p, seed: r.seed === undefined ? undefined : r.seed + index, stop: r.stop, logprobs: wantLogprobs })
             : { text: '', tokenIds: [] as number[], tokenLogprobs: wantLogprobs ? ([] as number[]) : null, finishReason: 'length' as const, promptTokens: scored?.ids.length ?? 0 };
+        const ids = g.tokenIds ?? [];
         promptTokens = scored?.ids.length ?? g.promptTokens;
-        completionTokens += g.tokenIds.length;
+        completionTokens += ids.length;
         let logprobs: unknown = null;
-        if (r.echo && scored && r.logprobs != null) logprobs = echoLogprobs(scored, { texts: g.tokenIds.map(textOf), logprobs: g.tokenLogprobs }, r.logprobs, textOf);
-        else if (g.tokenLogprobs) logprobs = { tokens: g.tokenIds.map(String), token_logprobs: g.tokenLogprobs, top_logprobs: null, text_offset: null };
+        if (r.echo && scored && r.logprobs != null) logprobs = echoLogprobs(scored, { texts: ids.map(textOf), logprobs: g.tokenLogprobs }, r.logprobs, textOf);
+        else if (g.tokenLogprobs) logprobs = { tokens: ids.map(String), token_logprobs: g.tokenLogprobs, top_logprobs: null, text_offset: null };
         choices.push({
           index,
           text: r.echo ? (typeof r.prompt === 'string' ? r.prompt : isTokenLevel(backend) ? backend.detokenize(r.prompt) : '') + g.text : g.text,
@@ -284,7 +285,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       const r = parsed.data;
       const prompt = r.messages.map((m) => (m.role === 'user' ? m.content : `${m.role}: ${m.content}`)).join('\n');
       const g = await generate(prompt, { max: r.max_completion_tokens ?? r.max_tokens ?? 16, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: !!r.logprobs });
-      const logprobs = g.tokenLogprobs ? { content: g.tokenLogprobs.map((logprob, i) => ({ token: String(g.tokenIds[i]), logprob, bytes: null, top_logprobs: [] })) } : null;
+      const ids = g.tokenIds ?? [];
+      const logprobs = g.tokenLogprobs ? { content: g.tokenLogprobs.map((logprob, i) => ({ token: String(ids[i]), logprob, bytes: null, top_logprobs: [] })) } : null;
       const created = Math.floor(Date.now() / 1000);
       if (r.stream) {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -302,7 +304,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         created,
         model: modelName,
         choices: [{ index: 0, message: { role: 'assistant', content: g.text }, finish_reason: g.finishReason, logprobs, token_ids: g.tokenIds }],
-        usage: { prompt_tokens: g.promptTokens, completion_tokens: g.tokenIds.length, total_tokens: g.promptTokens + g.tokenIds.length },
+        usage: { prompt_tokens: g.promptTokens, completion_tokens: ids.length, total_tokens: g.promptTokens + ids.length },
       };
     }
     if (fault === 'truncate') {
