@@ -203,7 +203,7 @@ export class ManagedServerBackend implements TextBackend {
       if (this.closing) throw new MetError(ErrorTypes.ProviderUnavailable, 'managed server closed while starting');
       if (Date.now() > deadline) {
         this.stopChild(child, 'SIGKILL');
-        throw new MetError(ErrorTypes.ProviderUnavailable, `managed server not healthy after ${this.spec.startTimeoutMs} ms at ${this.url}${this.spec.healthPath}; last output:\n${this.output}`);
+        throw new MetError(ErrorTypes.ProviderUnavailable, `managed server not healthy after ${this.spec.startTimeoutMs} ms at ${this.url}${this.spec.healthPath}\nlast output:\n${this.output}`);
       }
       try {
         const res = await fetch(`${this.url}${this.spec.healthPath}`, { signal: AbortSignal.timeout(2_000) });
@@ -218,7 +218,8 @@ export class ManagedServerBackend implements TextBackend {
       }
       await sleep(200);
     }
-    throw new MetError(ErrorTypes.ProviderUnavailable, `managed server exited while starting (${child.exitCode ?? child.signalCode}); last output:\n${this.output}`);
+    // The first line is the reason (restart() quotes it); the server's output follows.
+    throw new MetError(ErrorTypes.ProviderUnavailable, `managed server exited while starting (${child.exitCode ?? child.signalCode})\nlast output:\n${this.output}`);
   }
 
   private async answers(url: string): Promise<boolean> {

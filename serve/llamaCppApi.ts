@@ -4,7 +4,8 @@ import { isTokenLevel, type SampledCompletion, type TextBackend } from '../model
 /**
  * The request and response shapes of llama.cpp's `llama-server` (tools/server/README.md), for
  * `met serve --api-style llama.cpp`: what met's llama.cpp server profile is tested against offline.
- * - /tokenize `{content, add_special (default false), parse_special, with_pieces}` -> `{tokens}`;
+ * - /tokenize `{content, add_special (default false), parse_special, with_pieces}` -> `{tokens}`
+ *   (200 `{tokens: []}` without `content`, as llama-server answers vLLM's body);
  *   /detokenize `{tokens}` -> `{content}`; /health `{status: "ok"}`; /props with `n_ctx`.
  * - /completion: `n_predict`, `return_tokens`, `n_probs` -> `content`, `tokens`, `stop_type`
  *   (eos | limit | word), `tokens_evaluated`, `completion_probabilities` ({id, token, bytes,
@@ -20,7 +21,8 @@ const Stop = z.union([z.string(), z.array(z.string())]).optional();
 const Prompt = z.union([z.string(), z.array(z.number().int().nonnegative()).min(1)]);
 
 export const LlamaTokenizeRequest = z.object({
-  content: z.string(),
+  // llama-server tokenizes only a given `content`: a body without it (vLLM's {prompt}) gets {tokens: []}.
+  content: z.string().default(''),
   add_special: z.boolean().default(false),
   parse_special: z.boolean().default(true),
   with_pieces: z.boolean().default(false),
