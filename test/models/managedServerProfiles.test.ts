@@ -288,7 +288,8 @@ test('a managed collection per API style stores non-empty token ids equal to in-
       (
         await c.runAndReadAll(
           `SELECT count(*)::INT AS pairs, count(*) FILTER (WHERE a.token_ids = b.token_ids)::INT AS same_tokens,
-                  max(abs(a.sum - b.sum))::DOUBLE AS worst_sum
+                  max(abs(a.sum - b.sum))::DOUBLE AS worst_sum,
+                  count(*) FILTER (WHERE a.scorer_backend IS NULL AND b.scorer_backend = 'llama.cpp in-process (server: llama.cpp)')::INT AS recorded
              FROM read_parquet(${quotedString(logprobs)}, hive_partitioning = true) a
              JOIN read_parquet(${quotedString(logprobs)}, hive_partitioning = true) b USING (model, prompt_id, sample_index)
             WHERE a.scorer_model = ${quotedString(local.model)} AND b.scorer_model = ${quotedString(backends.llama.model)}`,
@@ -298,6 +299,7 @@ test('a managed collection per API style stores non-empty token ids equal to in-
     assert.equal(cmp[0].pairs, 24);
     assert.equal(cmp[0].same_tokens, 24);
     assert.ok(Number(cmp[0].worst_sum) < 1e-4, `summed logprobs differ by ${cmp[0].worst_sum}`);
+    assert.equal(cmp[0].recorded, 24, 'the rows say who scored: in-process llama.cpp for the llama.cpp profile, nothing for the in-process worker');
   } finally {
     workers.forEach((w) => w.shutdown());
     await Promise.all(running);
