@@ -13,6 +13,7 @@ import { inferProfile, resolveServerSpec, type ManagedServerSpec, type ServerPro
 import { writeTinyModels } from '../../models/tiny';
 import { type ApiStyle, startServe } from '../../serve/server';
 import { PROJECT_ROOT } from '../../temporal/binary';
+import { modelTaskQueue } from '../../temporal/queues';
 import { collectCorpus } from '../../workflows/collectCorpus';
 import { scoreCorpus } from '../../workflows/scoreCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
@@ -277,6 +278,10 @@ test('a managed collection per API style stores non-empty token ids equal to in-
       assert.equal(inProcess.detokenize(ids), row.completion);
     }
     assert.ok(nonEmpty >= 20, `${nonEmpty} of 24 samples have tokens`);
+
+    // The worker says who scores for the llama.cpp profile where /health looks: its poller identity on the model queue.
+    const described = await temporal.client.workflowService.describeTaskQueue({ namespace: temporal.namespace, taskQueue: { name: modelTaskQueue(backends.llama.model, 'fp32') }, taskQueueType: 2 });
+    assert.match((described.pollers ?? []).map((p) => p.identity).join('\n'), /scorer: llama\.cpp in-process \(server: llama\.cpp\)/);
 
     // Scoring under the llama.cpp profile (in-process llama.cpp) equals the in-process worker's rows.
     for (const scorer of [local, backends.llama]) {
