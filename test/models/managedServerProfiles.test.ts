@@ -185,6 +185,14 @@ test('llama.cpp profile against met serve --api-style llama.cpp: samples like in
     assert.equal(inProcess.detokenize(m.tokenIds), m.text);
     assert.ok(maxDiff(m.tokenLogprobs!, l.tokenLogprobs!) < 1e-4);
   }
+  // Without the in-process scorer, the sampled tokens' logprobs are the server's (n_probs).
+  const samplingOnly = await managed(uniqueName('tiny-llama-nprobs'), metServe('llama.cpp', 'llama.cpp', { scoring: 'none' }));
+  const [viaServer, direct] = [await samplingOnly.generate(requests[1]), await inProcess.generate(requests[1])];
+  assert.deepEqual(viaServer.tokenIds, direct.tokenIds);
+  assert.ok(maxDiff(viaServer.tokenLogprobs!, direct.tokenLogprobs!) < 1e-4);
+  await assert.rejects(samplingOnly.score('a', 'b'), /sampling only/);
+  await samplingOnly.close();
+
   // A stop word: the text is cut, and the ids are the cut text's tokens (from the server's /tokenize).
   const stopped = await b.generate({ ...requests[0], maxTokens: 30, stop: [' '], logprobs: false });
   assert.ok(!stopped.text.includes(' '));
