@@ -142,8 +142,12 @@ export class ManagedServerBackend implements TextBackend {
   /** llama.cpp in this process on the server's GGUF: the teacher-forced logprobs llama-server does not offer. */
   private async loadScorer(): Promise<void> {
     const { loadLlamaBackend } = await import('./llama');
+    // The GPU only when this process is pinned to the model's GPU (CUDA_VISIBLE_DEVICES=N met worker):
+    // unpinned, llama.cpp would take the first GPU whatever `gpu` says. Otherwise the CPU.
+    const pinned = this.options.gpu !== 'cpu' && (this.options.env ?? process.env).CUDA_VISIBLE_DEVICES === String(this.options.gpu);
+    if (this.options.gpu !== 'cpu' && !pinned) this.log(`in-process scorer on the CPU: this worker process is not pinned to GPU ${this.options.gpu} (start it with CUDA_VISIBLE_DEVICES=${this.options.gpu})`);
     try {
-      this.scorer = await loadLlamaBackend({ path: this.options.modelRef, precision: this.precision, model: this.model, contextSize: this.spec.scorerContextSize, gpu: this.options.gpu !== 'cpu' });
+      this.scorer = await loadLlamaBackend({ path: this.options.modelRef, precision: this.precision, model: this.model, contextSize: this.spec.scorerContextSize, gpu: pinned });
     } catch (err) {
       throw new MetError(ErrorTypes.BadInput, `scoring: in-process loads ${this.options.modelRef} with llama.cpp in the worker, and that failed: ${(err as Error).message.split('\n')[0]}`);
     }
