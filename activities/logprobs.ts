@@ -103,6 +103,8 @@ export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: s
             tokenLogprobs: scored.tokenLogprobs,
             sum,
             count: scored.tokenIds.length,
+            // Set when another backend computes the scorer's logprobs (a managed llama-server scores in-process).
+            scorerBackend: deps.backend.scorerBackend ?? null,
           };
           tokens += row.count;
           done.set(key, row);

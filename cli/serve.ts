@@ -8,6 +8,7 @@ export function register(program: Command): void {
     .option('--port <port>', 'port (0 picks a free one)', '8000')
     .option('--model <file.gguf>', 'a GGUF model to serve with llama.cpp (default: the deterministic text generator)')
     .option('--precision <p>', 'precision label of the served model (fp32|fp16|int8|nf4)', 'fp32')
+    .option('--api-style <style>', "whose routes and body shapes to answer: vllm (OpenAI's plus echo, prompt_logprobs, token ids, /tokenize) or llama.cpp (llama-server's /completion, /tokenize, /detokenize, /props; no echo)", 'vllm')
     .option('--claim-model <name>', 'model name to report (a dishonest endpoint claims another model)')
     .option('--gpu <n>', 'pin to one GPU (sets CUDA_VISIBLE_DEVICES before the model loads)')
     .option('--fail-429 <rate>', 'fraction of requests answered 429', parseFloat, 0)
@@ -21,12 +22,16 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the fault injection', (v) => parseInt(v, 10), 1)
     .action(async (opts: Record<string, string | number | undefined>) => {
       if (opts.gpu !== undefined) process.env.CUDA_VISIBLE_DEVICES = String(opts.gpu);
-      const { startServe } = await import('../serve/server');
+      const { API_STYLES, startServe } = await import('../serve/server');
+      const { z } = await import('zod');
+      const apiStyle = z.enum(API_STYLES).safeParse(opts.apiStyle);
+      if (!apiStyle.success) throw new Error(`--api-style must be one of ${API_STYLES.join(', ')}, not '${String(opts.apiStyle)}'`);
       const backend = await loadBackend(opts.model as string | undefined, opts.precision as string, opts.gpu !== undefined);
       const server = await startServe({
         backend,
         port: Number(opts.port),
         claimModel: opts.claimModel as string | undefined,
+        apiStyle: apiStyle.data,
         seed: opts.seed as number,
         faults: {
           fail429: opts.fail429 as number,
@@ -39,7 +44,11 @@ export function register(program: Command): void {
           latencyMs: opts.latency as number,
         },
       });
-      console.log(`met serve: ${backend.model} (${backend.precision}) at ${server.url} — /health, /v1/models, /v1/completions (echo, logprobs, prompt_logprobs), /v1/chat/completions, /v1/embeddings, /tokenize`);
+      const routes =
+        apiStyle.data === 'llama.cpp'
+          ? "llama-server's routes: /health, /props, /v1/models, /completion, /v1/completions, /v1/chat/completions, /v1/embeddings, /tokenize, /detokenize"
+          : '/health, /v1/models, /v1/completions (echo, logprobs, prompt_logprobs), /v1/chat/completions, /v1/embeddings, /tokenize, /detokenize';
+      console.log(`met serve: ${backend.model} (${backend.precision}) at ${server.url} — ${routes}`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ManagedServerSpec } from '../models/managedServer';
+import { ManagedServerSpec, resolveServerSpec } from '../models/serverProfiles';
 
 /**
  * What a worker process (or `met up`) serves besides the CPU queue: API providers (one queue each)
@@ -34,12 +34,21 @@ export const ModelWorkerSpec = z
     /** GPU index this worker is pinned to (CUDA_VISIBLE_DEVICES), or 'cpu'. */
     gpu: z.union([z.number().int().nonnegative(), z.literal('cpu')]).default('cpu'),
     concurrentUnits: z.number().int().positive().default(1),
-    /** in-process (default): llama.cpp in the worker. managed: an inference server (vLLM) the worker starts, checks and restarts. */
+    /** in-process (default): llama.cpp in the worker. managed: an inference server (vLLM, llama-server, other OpenAI-compatible; see `server.profile`) the worker starts, checks and restarts. */
     backend: z.enum(['in-process', 'managed']).optional(),
     server: ManagedServerSpec.optional(),
   })
   .strict()
-  .refine((m) => m.backend !== 'managed' || m.server, { message: 'backend: managed needs a server (command, args...)', path: ['server'] });
+  .superRefine((m, ctx) => {
+    if (m.backend !== 'managed') return;
+    if (!m.server) return void ctx.addIssue({ code: 'custom', message: 'backend: managed needs a server (command, args...)', path: ['server'] });
+    // The profile decides what the server can do: a scoring mode it cannot do is refused here, before any start.
+    try {
+      resolveServerSpec(m.server);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, path: ['server', 'scoring'] });
+    }
+  });
 export type ModelWorkerSpec = z.infer<typeof ModelWorkerSpec>;
 
 export const WorkerConfig = z

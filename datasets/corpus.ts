@@ -6,7 +6,7 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { quotedIdentifier, quotedString, withConnection } from './duck';
 import { corpusDir, isShardFile, listCorpora, listPartitionDirs, listShards, listTempFiles, type Partition, type ShardFile } from './paths';
 import { commitFile, copyToParquet, firstLine, fsyncPath, quarantine, rowGroupRows, SchemaVersionError, shardStatus, tempPath } from './shards';
-import { addChecksums, datasetColumns, PARTITION_FIELDS, ROW_KEYS, SHARD_KINDS, type ShardKind } from './tables';
+import { addChecksums, datasetColumns, PARTITION_FIELDS, ROW_KEYS, SHARD_KINDS, type ShardKind, unionByNameOption } from './tables';
 import { createCorpusViews, hiveTypesSql } from './views';
 
 /**
@@ -208,7 +208,7 @@ export async function verifyCorpus(duck: DuckDBInstance, root: string, corpus: s
     if (valid.length > 0) {
       await withConnection(duck, async (c) => {
         const hive = PARTITION_FIELDS[kind].length > 0 ? `hive_partitioning = true, hive_types = ${hiveTypesSql(kind)}` : 'hive_partitioning = false';
-        const dups = await duplicateKeys(c, `read_parquet([${valid.map(quotedString).join(', ')}], ${hive})`, kind);
+        const dups = await duplicateKeys(c, `read_parquet([${valid.map(quotedString).join(', ')}], ${hive}${unionByNameOption(kind)})`, kind);
         if (dups.count > 0) {
           report.problems.push({ kind, problem: 'duplicate-keys', message: `${dups.count} ${kind} key(s) occur more than once, e.g. ${dups.examples.slice(0, 5).join('; ')}` });
         }
@@ -315,7 +315,7 @@ export async function compactCorpus(
       }
       const result = await withConnection(duck, async (c) => {
         const files = `[${inputs.map((i) => quotedString(join(dir, i.name))).join(', ')}]`;
-        const source = `read_parquet(${files}, hive_partitioning = false)`;
+        const source = `read_parquet(${files}, hive_partitioning = false${unionByNameOption(kind)})`;
         const keyColumns = ROW_KEYS[kind].filter((k) => !PARTITION_FIELDS[kind].some((f) => datasetColumns(kind).find((col) => col.field === f)?.name === k));
         const dupSql = `SELECT count(*) FROM (SELECT ${keyColumns.map(quotedIdentifier).join(', ')} FROM ${source} GROUP BY ALL HAVING count(*) > 1)`;
         const dups = Number((await c.runAndReadAll(dupSql)).getRows()[0][0]);

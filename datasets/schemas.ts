@@ -55,6 +55,13 @@ export const LogprobRow = z.object({
   tokenLogprobs: z.array(z.number()),
   sum: z.number(),
   count: z.number().int().nonnegative(),
+  /**
+   * Who computed the logprobs, when the scorer is a managed server: "vllm server (...)", or
+   * "llama.cpp in-process (server: llama.cpp)" for llama-server (which has no teacher-forced
+   * logprobs of given tokens). null for an in-process scorer, and in shards written before this
+   * column existed (they have no such column; it reads as null).
+   */
+  scorerBackend: z.string().min(1).nullable().optional(),
 });
 export type LogprobRow = z.infer<typeof LogprobRow>;
 

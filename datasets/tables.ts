@@ -68,6 +68,7 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
     c('token_logprobs', 'tokenLogprobs', { list: 'float64' }),
     c('sum', 'sum', 'float64'),
     c('count', 'count', 'int32'),
+    c('scorer_backend', 'scorerBackend', 'varchar', true),
   ],
   prompts: [
     c('prompt_set', 'promptSet', 'varchar'),
@@ -134,6 +135,25 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
     c('warnings', 'warnings', { list: 'varchar' }),
   ],
 };
+
+/**
+ * Nullable columns added after a kind's first files were written, last in file order. Older files
+ * lack them: readers of several files use `union_by_name` (a missing column reads as NULL), and a
+ * column of this list adds to a row's checksum hash only when it is set, so an older shard keeps
+ * its checksum and a compaction of older and newer shards adds up.
+ */
+export const ADDED_COLUMNS: Record<ShardKind, string[]> = {
+  samples: [],
+  logprobs: ['scorer_backend'],
+  prompts: [],
+  tests: [],
+  power: [],
+};
+
+/** `, union_by_name = true` for kinds whose files may differ in their added columns. */
+export function unionByNameOption(kind: ShardKind): string {
+  return ADDED_COLUMNS[kind].length ? ', union_by_name = true' : '';
+}
 
 /** Partition fields of each kind, in folder order (row field names; folders use the column names). */
 export const PARTITION_FIELDS: Record<ShardKind, string[]> = {
@@ -227,9 +247,15 @@ export const META = {
 export const CHECKSUM_ALGORITHM = 'duckdb-hash-sum64-v1';
 const TWO_64 = '18446744073709551616';
 
-export function checksumSql(kind: ShardKind, relation: string): string {
-  const cols = FILE_COLUMNS[kind].map((col) => quotedIdentifier(col.name)).join(', ');
-  return `SELECT count(*)::BIGINT AS n, (coalesce(sum(hash(${cols})::HUGEINT), 0) % ${TWO_64})::UBIGINT::VARCHAR AS h FROM ${relation}`;
+export function checksumSql(kind: ShardKind, relation: string, present?: readonly string[]): string {
+  const added = ADDED_COLUMNS[kind];
+  const cols = FILE_COLUMNS[kind].filter((col) => !added.includes(col.name)).map((col) => quotedIdentifier(col.name)).join(', ');
+  // Added columns (those the relation has): each one set adds its own hash; NULL adds nothing.
+  const extra = added
+    .filter((name) => !present || present.includes(name))
+    .map((name) => ` + CASE WHEN ${quotedIdentifier(name)} IS NULL THEN 0 ELSE hash(${quotedIdentifier(name)})::HUGEINT END`)
+    .join('');
+  return `SELECT count(*)::BIGINT AS n, (coalesce(sum(hash(${cols})::HUGEINT${extra}), 0) % ${TWO_64})::UBIGINT::VARCHAR AS h FROM ${relation}`;
 }
 
 /** Adds checksums modulo 2^64 (the checksum of a union of shards). */

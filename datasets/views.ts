@@ -5,7 +5,7 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { quotedIdentifier, quotedString } from './duck';
 import { corpusDir, isShardFile, kindDir, listPartitionDirs, listShards, type Partition } from './paths';
 import { SchemaVersionError } from './shards';
-import { datasetColumns, META, PARTITION_COLUMNS, SCHEMA_VERSION, SHARD_KINDS, type ShardKind, sqlType } from './tables';
+import { ADDED_COLUMNS, datasetColumns, META, PARTITION_COLUMNS, SCHEMA_VERSION, SHARD_KINDS, type ShardKind, sqlType, unionByNameOption } from './tables';
 
 /**
  * DuckDB views over a corpus: `samples`, `logprobs`, `prompts`, `tests`, `power`, each reading its
@@ -33,7 +33,16 @@ export function hiveTypesSql(kind: ShardKind): string {
 /** `read_parquet(...)` of a list of files/globs bound as parameter `$name`. */
 export function readParquetSql(kind: ShardKind, param = 'files'): string {
   const hive = PARTITION_COLUMNS[kind].length > 0 ? `, hive_partitioning = true, hive_types = ${hiveTypesSql(kind)}` : ', hive_partitioning = false';
-  return `read_parquet($${param}::VARCHAR[]${hive})`;
+  return withAddedColumns(kind, `read_parquet($${param}::VARCHAR[]${hive}${unionByNameOption(kind)})`);
+}
+
+/**
+ * A kind's files with every dataset column, also when none of them has a column added later
+ * (ADDED_COLUMNS): it reads as NULL, as in any file written before it. Unchanged for other kinds.
+ */
+function withAddedColumns(kind: ShardKind, relation: string): string {
+  if (ADDED_COLUMNS[kind].length === 0) return relation;
+  return `(SELECT * FROM ${emptyRelationSql(kind)} UNION ALL BY NAME SELECT * FROM ${relation})`;
 }
 
 /** An empty relation with a kind's dataset columns. */
@@ -76,7 +85,7 @@ export async function createCorpusViews(c: DuckDBConnection, root: string, corpu
     if (files.length > 0) {
       await checkVersions(c, files);
       const hive = PARTITION_COLUMNS[kind].length > 0 ? `, hive_partitioning = true, hive_types = ${hiveTypesSql(kind)}` : ', hive_partitioning = false';
-      relation = `read_parquet(${quotedString(kindGlob(root, corpus, kind))}${hive})`;
+      relation = withAddedColumns(kind, `read_parquet(${quotedString(kindGlob(root, corpus, kind))}${hive}${unionByNameOption(kind)})`);
     }
     await c.run(`CREATE OR REPLACE TEMP VIEW ${quotedIdentifier(kind)} AS SELECT * FROM ${relation}`);
   }

@@ -41,6 +41,12 @@ export interface GeneratedCompletion {
   promptTokens: number;
 }
 
+/**
+ * What TextBackend.generate returns: token ids are null when the backend cannot say which tokens it
+ * sampled (a managed server that returns no ids and has no tokenizer route); never [] for a non-empty text.
+ */
+export type SampledCompletion = Omit<GeneratedCompletion, 'tokenIds'> & { tokenIds: number[] | null };
+
 export interface ScoredCompletion {
   /** Token ids of the completion, tokenized after the prompt. */
   tokenIds: number[];
@@ -55,9 +61,11 @@ export interface TextBackend {
   readonly precision: Precision;
   /** Tokens the backend can evaluate at once (prompt + completion), when it knows. */
   readonly contextSize?: number;
+  /** Who computes score()'s logprobs, when it is not the backend itself (recorded in logprob rows). */
+  readonly scorerBackend?: string;
   /** Tokens of a text as score() would count them, when the backend can tokenize locally. */
   countTokens?(text: string): number;
-  generate(request: GenerateRequest): Promise<GeneratedCompletion>;
+  generate(request: GenerateRequest): Promise<SampledCompletion>;
   score(prompt: string, completion: string): Promise<ScoredCompletion>;
   close(): Promise<void>;
 }

@@ -3,67 +3,34 @@ import OpenAI, { APIConnectionError, APIError } from 'openai';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { freePort } from '../temporal/devServer';
-import type { GenerateRequest, GeneratedCompletion, Precision, ScoredCompletion, TextBackend } from './backend';
+import type { GenerateRequest, Precision, SampledCompletion, ScoredCompletion, TextBackend } from './backend';
+import type { LlamaBackend } from './llama';
+import { type ManagedServerSpec, PROFILES, type ResolvedServerSpec, resolveServerSpec, type ServerProfileName } from './serverProfiles';
 
 /**
- * A local model served by an OpenAI-compatible inference server the worker starts and looks after
- * (vLLM on a GPU; `met serve` in tests). The worker:
- * - spawns the configured command with `{placeholders}` filled in and the precision's flags
- *   (vLLM: --dtype float32|float16, bitsandbytes 8-bit / 4-bit), prefix caching off (a cached
- *   prefix must not change what scoring returns), pinned with CUDA_VISIBLE_DEVICES;
+ * A local model served by an inference server the worker starts and looks after (vLLM on a GPU,
+ * llama.cpp's llama-server on a GGUF, or another OpenAI-compatible server; `met serve` in tests).
+ * What differs between servers is the profile's (models/serverProfiles.ts). The worker:
+ * - spawns the configured command with `{placeholders}` filled in and the profile's precision
+ *   flags and extra flags (vLLM: --dtype ..., prefix caching off; llama.cpp: none, the GGUF is the
+ *   precision), pinned with CUDA_VISIBLE_DEVICES;
  * - waits for the health path, and restarts the server when it exits (backoff, at most
  *   `maxRestarts` in `restartWindowMs`, then every call fails with the server's last output);
- * - samples through the official `openai` client (maxRetries 0: a call that meets a dead server
- *   waits for the restart and is sent again; same seed, same sample);
- * - scores with echo + logprobs (falling back to vLLM's prompt_logprobs), sending token ids:
+ * - samples through the official `openai` client (vLLM, others) or llama-server's native
+ *   /completion (with its prefix cache off per request and met's sampler chain), maxRetries 0: a
+ *   call that meets a dead server waits for the restart and is sent again; same seed, same sample;
+ * - stores the token ids the server sampled, or tokenizes the text through the server's
+ *   /tokenize; an empty answer for a non-empty text is an error, never stored;
+ * - scores (vllm) with echo + logprobs (falling back to vLLM's prompt_logprobs), sending token ids:
  *   [BOS] + tokens(prompt) + tokens(completion), each tokenized apart by the server's /tokenize,
- *   exactly as the in-process backend does, so both give the same numbers for the same weights.
+ *   exactly as the in-process backend does, so both give the same numbers for the same weights;
+ *   (llama.cpp) with in-process llama.cpp on the same GGUF, loaded when the worker starts; or
+ *   not at all (scoring: none; openai-compatible), which the profile check decides at start.
  * The server runs in its own process group and is stopped with it (vLLM forks engine processes).
  */
 export const PRECISIONS = ['fp32', 'fp16', 'int8', 'nf4'] as const;
-
-/** vLLM's flags per met precision. int8 needs an 8-bit bitsandbytes checkpoint (vLLM quantizes in flight to 4 bits only). */
-export const VLLM_PRECISION_FLAGS: Record<Precision, string[]> = {
-  fp32: ['--dtype', 'float32'],
-  fp16: ['--dtype', 'float16'],
-  int8: ['--dtype', 'float16', '--quantization', 'bitsandbytes'],
-  nf4: ['--dtype', 'float16', '--quantization', 'bitsandbytes'],
-};
+export { ManagedServerSpec, VLLM_PRECISION_FLAGS, inferProfile, resolveServerSpec } from './serverProfiles';
 const DTYPE: Record<Precision, string> = { fp32: 'float32', fp16: 'float16', int8: 'float16', nf4: 'float16' };
-
-const Flags = z.array(z.string());
-export const ManagedServerSpec = z
-  .object({
-    /** Executable (vllm, python, node...). */
-    command: z.string().min(1),
-    /** Arguments; {model} {port} {host} {dtype} {precision} {gpu} {name} are filled in. */
-    args: z.array(z.string()).default(['serve', '{model}', '--host', '{host}', '--port', '{port}', '--served-model-name', '{name}']),
-    /** Appended per precision (default: vLLM's). */
-    precisionFlags: z
-      .object({ fp32: Flags.optional(), fp16: Flags.optional(), int8: Flags.optional(), nf4: Flags.optional() })
-      .strict()
-      .default(VLLM_PRECISION_FLAGS),
-    /** Appended always (default: vLLM's switch for prefix caching, off). */
-    extraArgs: z.array(z.string()).default(['--no-enable-prefix-caching']),
-    env: z.record(z.string(), z.string()).default({}),
-    host: z.string().default('127.0.0.1'),
-    /** 0 picks a free port at each start. */
-    port: z.number().int().min(0).max(65535).default(0),
-    healthPath: z.string().startsWith('/').default('/health'),
-    /** Model loading on a GPU can take minutes. */
-    startTimeoutMs: z.number().int().positive().default(900_000),
-    requestTimeoutMs: z.number().int().positive().default(300_000),
-    maxRestarts: z.number().int().nonnegative().default(5),
-    restartWindowMs: z.number().int().positive().default(600_000),
-    backoffMs: z.number().int().nonnegative().default(1_000),
-    maxBackoffMs: z.number().int().nonnegative().default(30_000),
-    /** How to score: echo + logprobs, vLLM's prompt_logprobs, or the first that works. */
-    scoring: z.enum(['auto', 'echo', 'prompt_logprobs']).default('auto'),
-    /** Environment variable with the server's API key (vLLM --api-key), if it wants one. */
-    apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
-  })
-  .strict();
-export type ManagedServerSpec = z.infer<typeof ManagedServerSpec>;
 
 export interface ManagedServerOptions {
   server: z.input<typeof ManagedServerSpec>;
@@ -78,11 +45,15 @@ export interface ManagedServerOptions {
 }
 
 export interface ManagedServerStats {
+  profile: ServerProfileName;
   starts: number;
   restarts: number;
   pid: number | undefined;
   url: string | undefined;
+  /** The server's scoring route once one worked (vllm profile). */
   scoring: 'echo' | 'echo1' | 'prompt_logprobs' | undefined;
+  /** Who computes the logprobs this backend returns (also recorded in logprob rows). */
+  scorerBackend: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -98,7 +69,8 @@ export function expandArgs(args: string[], values: Record<string, string>): stri
 }
 
 /** The server's command line for one start (exported for tests and `--dry-run` style checks). */
-export function serverCommand(spec: ManagedServerSpec, o: { modelRef: string; model: string; precision: Precision; gpu: number | 'cpu'; port: number }): { command: string; args: string[]; env: Record<string, string> } {
+export function serverCommand(input: z.input<typeof ManagedServerSpec> | ResolvedServerSpec, o: { modelRef: string; model: string; precision: Precision; gpu: number | 'cpu'; port: number }): { command: string; args: string[]; env: Record<string, string> } {
+  const spec = resolveServerSpec(input); // idempotent on a resolved spec
   const values = { model: o.modelRef, port: String(o.port), host: spec.host, dtype: DTYPE[o.precision], precision: o.precision, gpu: String(o.gpu), name: o.model };
   const args = expandArgs([...spec.args, ...(spec.precisionFlags[o.precision] ?? []), ...spec.extraArgs], values);
   const env: Record<string, string> = { ...spec.env };
@@ -108,6 +80,14 @@ export function serverCommand(spec: ManagedServerSpec, o: { modelRef: string; mo
 }
 
 const TokenizeResponse = z.object({ tokens: z.array(z.number().int()) });
+/** llama-server's native /completion answer (the fields met reads). */
+const LlamaCompletion = z.object({
+  content: z.string(),
+  tokens: z.array(z.number().int()).optional(),
+  stop_type: z.string().optional(),
+  tokens_evaluated: z.number().int().optional(),
+  completion_probabilities: z.array(z.object({ id: z.number().int(), logprob: z.number() })).optional(),
+});
 const EchoLogprobs = z.object({ tokens: z.array(z.string()), token_logprobs: z.array(z.number().nullable()) });
 const PromptLogprobs = z.array(z.record(z.string(), z.object({ logprob: z.number(), decoded_token: z.string().nullable().optional() })).nullable());
 
@@ -115,7 +95,11 @@ export class ManagedServerBackend implements TextBackend {
   readonly model: string;
   readonly precision: Precision;
   contextSize?: number;
-  private readonly spec: ManagedServerSpec;
+  /** Who computes this backend's logprobs: recorded in logprob rows and reported by stats(). */
+  readonly scorerBackend: string;
+  private readonly spec: ResolvedServerSpec;
+  /** llama.cpp in the worker on the same GGUF (scoring: in-process). */
+  private scorer: LlamaBackend | undefined;
   private child: ChildProcess | undefined;
   private ready: Promise<void> | undefined;
   private client: OpenAI | undefined;
@@ -130,27 +114,48 @@ export class ManagedServerBackend implements TextBackend {
   private generation = 0;
 
   constructor(private readonly options: ManagedServerOptions) {
-    this.spec = ManagedServerSpec.parse(options.server);
+    // Refuses a scoring mode the profile cannot do here, before anything is spawned.
+    this.spec = resolveServerSpec(options.server);
     this.model = options.model;
     this.precision = options.precision;
+    const s = this.spec;
+    this.scorerBackend =
+      s.scoring === 'none' ? 'none' : s.scoring === 'in-process' ? `llama.cpp in-process (server: ${s.profile})` : `${s.profile} server (${s.scoring === 'auto' ? 'echo + logprobs or prompt_logprobs' : s.scoring})`;
   }
 
-  /** Starts the server and waits until it is healthy. */
+  /** Starts the server (and the in-process scorer, if the profile scores that way) and waits until it is healthy. */
   static async start(options: ManagedServerOptions): Promise<ManagedServerBackend> {
     const backend = new ManagedServerBackend(options);
-    // A failed first start is retried like a crash (bounded, with backoff).
-    backend.ready = backend.launch().catch((err: Error) => backend.restart(err.message.split('\n')[0]));
     try {
+      if (backend.spec.scoring === 'in-process') await backend.loadScorer();
+      // A failed first start is retried like a crash (bounded, with backoff).
+      backend.ready = backend.launch().catch((err: Error) => backend.restart(err.message.split('\n')[0]));
       await backend.ready;
     } catch (err) {
       await backend.close();
       throw err;
     }
+    backend.log(`profile ${backend.spec.profile}; scores with ${backend.scorerBackend}`);
     return backend;
   }
 
+  /** llama.cpp in this process on the server's GGUF: the teacher-forced logprobs llama-server does not offer. */
+  private async loadScorer(): Promise<void> {
+    const { loadLlamaBackend } = await import('./llama');
+    // The GPU only when this process is pinned to the model's GPU (CUDA_VISIBLE_DEVICES=N met worker):
+    // unpinned, llama.cpp would take the first GPU whatever `gpu` says. Otherwise the CPU.
+    const pinned = this.options.gpu !== 'cpu' && (this.options.env ?? process.env).CUDA_VISIBLE_DEVICES === String(this.options.gpu);
+    if (this.options.gpu !== 'cpu' && !pinned) this.log(`in-process scorer on the CPU: this worker process is not pinned to GPU ${this.options.gpu} (start it with CUDA_VISIBLE_DEVICES=${this.options.gpu})`);
+    try {
+      this.scorer = await loadLlamaBackend({ path: this.options.modelRef, precision: this.precision, model: this.model, contextSize: this.spec.scorerContextSize, gpu: pinned });
+    } catch (err) {
+      throw new MetError(ErrorTypes.BadInput, `scoring: in-process loads ${this.options.modelRef} with llama.cpp in the worker, and that failed: ${(err as Error).message.split('\n')[0]}`);
+    }
+    this.contextSize = this.scorer.contextSize;
+  }
+
   stats(): ManagedServerStats {
-    return { ...this.counts, pid: this.child?.pid, url: this.url, scoring: this.scoringMode };
+    return { profile: this.spec.profile, ...this.counts, pid: this.child?.pid, url: this.url, scoring: this.scoringMode, scorerBackend: this.scorerBackend };
   }
 
   private log(line: string): void {
@@ -203,7 +208,7 @@ export class ManagedServerBackend implements TextBackend {
       if (this.closing) throw new MetError(ErrorTypes.ProviderUnavailable, 'managed server closed while starting');
       if (Date.now() > deadline) {
         this.stopChild(child, 'SIGKILL');
-        throw new MetError(ErrorTypes.ProviderUnavailable, `managed server not healthy after ${this.spec.startTimeoutMs} ms at ${this.url}${this.spec.healthPath}; last output:\n${this.output}`);
+        throw new MetError(ErrorTypes.ProviderUnavailable, `managed server not healthy after ${this.spec.startTimeoutMs} ms at ${this.url}${this.spec.healthPath}\nlast output:\n${this.output}`);
       }
       try {
         const res = await fetch(`${this.url}${this.spec.healthPath}`, { signal: AbortSignal.timeout(2_000) });
@@ -218,7 +223,8 @@ export class ManagedServerBackend implements TextBackend {
       }
       await sleep(200);
     }
-    throw new MetError(ErrorTypes.ProviderUnavailable, `managed server exited while starting (${child.exitCode ?? child.signalCode}); last output:\n${this.output}`);
+    // The first line is the reason (restart() quotes it); the server's output follows.
+    throw new MetError(ErrorTypes.ProviderUnavailable, `managed server exited while starting (${child.exitCode ?? child.signalCode})\nlast output:\n${this.output}`);
   }
 
   private async answers(url: string): Promise<boolean> {
@@ -230,6 +236,14 @@ export class ManagedServerBackend implements TextBackend {
   }
 
   private async readModelCard(): Promise<void> {
+    // With an in-process scorer, what can be scored at once is the scorer's context.
+    if (this.scorer) return;
+    if (this.spec.profile === 'llama.cpp') {
+      const props = (await (await fetch(`${this.url}/props`, { signal: AbortSignal.timeout(5_000) })).json()) as { default_generation_settings?: { n_ctx?: unknown } };
+      const n = props.default_generation_settings?.n_ctx;
+      if (typeof n === 'number') this.contextSize = n;
+      return;
+    }
     const models = await this.client!.models.list();
     const card = models.data.find((m) => m.id === this.model) ?? models.data[0];
     const len = (card as { max_model_len?: unknown } | undefined)?.max_model_len;
@@ -291,18 +305,56 @@ export class ManagedServerBackend implements TextBackend {
     return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /**
+   * Token ids of a text through the server's /tokenize, in the profile's protocol. No tokens for a
+   * non-empty text is an error (a server that does not speak this protocol answers `[]`), never data.
+   */
   private async tokenize(url: string, text: string, special: boolean): Promise<number[]> {
+    const protocol = PROFILES[this.spec.profile].tokenizer;
+    if (protocol === 'none') throw new MetError(ErrorTypes.BadInput, `profile ${this.spec.profile} has no tokenizer route`);
+    // llama.cpp: parse_special false, as in-process llama.cpp tokenizes ("<s>" in a text is text).
+    const body = protocol === 'vllm' ? { model: this.model, prompt: text, add_special_tokens: special } : { content: text, add_special: special, parse_special: false };
     const res = await fetch(`${url}/tokenize`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: this.model, prompt: text, add_special_tokens: special }),
+      body: JSON.stringify(body),
       signal: AbortSignal.timeout(this.spec.requestTimeoutMs),
     });
     if (!res.ok) throw new MetError(ErrorTypes.ProviderRequest, `${url}/tokenize answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
-    return TokenizeResponse.parse(await res.json()).tokens;
+    const tokens = TokenizeResponse.parse(await res.json()).tokens;
+    if (text.length > 0 && tokens.length === 0) throw this.noTokens(`${url}/tokenize`, text);
+    return tokens;
   }
 
-  async generate(request: GenerateRequest): Promise<GeneratedCompletion> {
+  private noTokens(where: string, text: string): MetError {
+    return new MetError(
+      ErrorTypes.ProviderRequest,
+      `${where} gave no tokens for a non-empty text (${text.length} characters): the server does not speak profile ${this.spec.profile}'s protocol${this.options.server.profile ? '' : ' (inferred from the command)'}; set the managed server's profile to the server it runs. Nothing was stored.`,
+    );
+  }
+
+  /** Text of token ids through the server's /detokenize, in the profile's protocol. */
+  async detokenize(ids: number[]): Promise<string> {
+    const protocol = PROFILES[this.spec.profile].tokenizer;
+    if (protocol === 'none') throw new MetError(ErrorTypes.BadInput, `profile ${this.spec.profile} has no detokenize route`);
+    return this.call('detokenize', async (_client, url) => {
+      const res = await fetch(`${url}/detokenize`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(protocol === 'vllm' ? { model: this.model, tokens: ids } : { tokens: ids }),
+        signal: AbortSignal.timeout(this.spec.requestTimeoutMs),
+      });
+      if (!res.ok) throw new MetError(ErrorTypes.ProviderRequest, `${url}/detokenize answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      const json = (await res.json()) as { prompt?: unknown; content?: unknown };
+      const text = protocol === 'vllm' ? json.prompt : json.content;
+      if (typeof text !== 'string') throw new MetError(ErrorTypes.ProviderRequest, `${url}/detokenize answered without ${protocol === 'vllm' ? 'prompt' : 'content'}`);
+      return text;
+    });
+  }
+
+  async generate(request: GenerateRequest): Promise<SampledCompletion> {
+    if (PROFILES[this.spec.profile].sampling === 'llama.cpp') return this.generateLlamaCpp(request);
+    const vllm = this.spec.profile === 'vllm';
     return this.call('generate', async (client, url) => {
       const r = await client.completions.create({
         model: this.model,
@@ -313,11 +365,15 @@ export class ManagedServerBackend implements TextBackend {
         seed: request.seed,
         stop: request.stop?.length ? request.stop : undefined,
         logprobs: request.logprobs ? 0 : undefined,
-        // vLLM: the sampled ids, so nothing is re-tokenized (met serve always sends them).
-        ...({ return_token_ids: true } as object),
+        // vLLM: the sampled ids, so nothing is re-tokenized (met serve always sends them). Not sent to
+        // unknown servers: a strict one refuses fields it does not know.
+        ...(vllm ? ({ return_token_ids: true } as object) : {}),
       });
-      const choice = r.choices[0] as (typeof r.choices)[number] & { token_ids?: number[] };
-      const tokenIds = choice.token_ids ?? (choice.text ? await this.tokenize(url, choice.text, false) : []);
+      const choice = r.choices[0] as (typeof r.choices)[number] & { token_ids?: number[] | null };
+      let tokenIds: number[] | null = choice.token_ids ?? null;
+      if (tokenIds && tokenIds.length === 0 && choice.text) throw this.noTokens('the completion', choice.text);
+      // Without sampled ids: the server's tokenizer where the profile has one, else none stored (never []).
+      if (!tokenIds) tokenIds = !choice.text ? [] : vllm ? await this.tokenize(url, choice.text, false) : null;
       const tokenLogprobs = request.logprobs ? (choice.logprobs?.token_logprobs ?? null) : null;
       return {
         text: choice.text,
@@ -329,7 +385,66 @@ export class ManagedServerBackend implements TextBackend {
     });
   }
 
+  /**
+   * llama-server's native /completion: its prefix cache off for this request, the sampled token ids,
+   * and met's sampler chain (temperature, then top-p) with llama.cpp's other samplers and penalties
+   * off, so a sample follows the same distribution as in-process. The sampled tokens' logprobs come
+   * from the in-process scorer when there is one (exactly what scoring returns); else from the
+   * server's `n_probs: 1` (its pre-sampling softmax in float32, over the candidates it kept).
+   */
+  private generateLlamaCpp(request: GenerateRequest): Promise<SampledCompletion> {
+    return this.call('generate', async (_client, url) => {
+      const res = await fetch(`${url}/completion`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          prompt: request.prompt,
+          n_predict: request.maxTokens,
+          temperature: request.temperature,
+          top_p: request.topP,
+          seed: request.seed,
+          stop: request.stop ?? [],
+          cache_prompt: false,
+          return_tokens: true,
+          samplers: ['temperature', 'top_p'],
+          top_k: 0,
+          min_p: 0,
+          typical_p: 1,
+          repeat_penalty: 1,
+          presence_penalty: 0,
+          frequency_penalty: 0,
+          dry_multiplier: 0,
+          xtc_probability: 0,
+          n_probs: request.logprobs && !this.scorer ? 1 : 0,
+          post_sampling_probs: false,
+          stream: false,
+        }),
+        signal: AbortSignal.timeout(this.spec.requestTimeoutMs),
+      });
+      if (!res.ok) throw new MetError(res.status >= 500 ? ErrorTypes.ProviderUnavailable : ErrorTypes.ProviderRequest, `${url}/completion answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      const r = LlamaCompletion.parse(await res.json());
+      // A stop word is cut from the text but its tokens may be in `tokens`: tokenize the text then.
+      let tokenIds = r.stop_type === 'word' ? undefined : r.tokens;
+      if (tokenIds && tokenIds.length === 0 && r.content) throw this.noTokens(`${url}/completion`, r.content);
+      if (!tokenIds) tokenIds = r.content ? await this.tokenize(url, r.content, false) : [];
+      let tokenLogprobs: number[] | null = null;
+      if (request.logprobs && this.scorer) tokenLogprobs = tokenIds.length ? await this.scorer.scoreTokens(request.prompt, tokenIds) : [];
+      else if (request.logprobs) {
+        const probs = r.completion_probabilities ?? [];
+        if (probs.length < tokenIds.length || probs.slice(0, tokenIds.length).some((p, i) => p.id !== tokenIds![i])) {
+          throw new MetError(ErrorTypes.ProviderRequest, `${url}/completion reported ${probs.length} token probabilities for ${tokenIds.length} tokens`);
+        }
+        tokenLogprobs = probs.slice(0, tokenIds.length).map((p) => p.logprob);
+      }
+      return { text: r.content, tokenIds, tokenLogprobs, finishReason: r.stop_type === 'limit' ? 'length' : 'stop', promptTokens: r.tokens_evaluated ?? 0 };
+    });
+  }
+
   async score(prompt: string, completion: string): Promise<ScoredCompletion> {
+    if (this.spec.scoring === 'none') {
+      throw new MetError(ErrorTypes.BadInput, `${this.model}/${this.precision} is served for sampling only (managed server, profile ${this.spec.profile}, scoring: none): score with another worker`);
+    }
+    if (this.scorer) return this.scorer.score(prompt, completion);
     return this.call('score', async (client, url) => {
       const promptIds = await this.tokenize(url, prompt, true);
       const completionIds = completion.length ? await this.tokenize(url, completion, false) : [];
@@ -393,6 +508,8 @@ export class ManagedServerBackend implements TextBackend {
 
   async close(): Promise<void> {
     this.closing = true;
+    await this.scorer?.close();
+    this.scorer = undefined;
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const gone = new Promise<void>((r) => child.once('exit', () => r()));

@@ -163,7 +163,7 @@ export class ProviderGenerator implements SampleGenerator {
       return {
         flat: request.flat,
         completion: choice.message.content,
-        tokenIds: tokenIdsOf(choice),
+        tokenIds: tokenIdsOf(choice, choice.message.content),
         tokenLogprobs: lp ? lp.map((t) => t.logprob) : null,
         finishReason: FINISH[choice.finish_reason ?? ''] ?? 'unknown',
         providerModel: typeof data.model === 'string' ? data.model : null,
@@ -179,7 +179,7 @@ export class ProviderGenerator implements SampleGenerator {
     return {
       flat: request.flat,
       completion: choice.text,
-      tokenIds: tokenIdsOf(choice),
+      tokenIds: tokenIdsOf(choice, choice.text),
       tokenLogprobs: choice.logprobs?.token_logprobs ? choice.logprobs.token_logprobs.map((v) => v ?? Number.NaN) : null,
       finishReason: FINISH[choice.finish_reason ?? ''] ?? 'unknown',
       providerModel: typeof data.model === 'string' ? data.model : null,
@@ -189,9 +189,10 @@ export class ProviderGenerator implements SampleGenerator {
   }
 }
 
-/** Servers that return sampled token ids (vLLM's `token_ids`, met serve) let met keep them. */
-function tokenIdsOf(choice: object): number[] | null {
+/** Servers that return sampled token ids (vLLM's `token_ids`, met serve) let met keep them; none for a non-empty text is no answer, not data. */
+function tokenIdsOf(choice: object, text: string): number[] | null {
   const ids = (choice as { token_ids?: unknown }).token_ids;
+  if (Array.isArray(ids) && ids.length === 0 && text.length > 0) return null;
   return Array.isArray(ids) && ids.every((v) => Number.isInteger(v)) ? (ids as number[]) : null;
 }
 

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { isTokenLevel, type TextBackend } from '../models/backend';
 import { type Fault, FaultOptions, RateWindow, pickFault, seededRandom } from './faults';
+import { completionAnswer, detokenizeAnswer, type LlamaApiContext, LlamaApiError, oaiChatAnswer, oaiCompletionAnswer, tokenizeAnswer } from './llamaCppApi';
 import { type PromptScores, PromptScoringError, echoLogprobs, promptLogprobsField, scorePrompt } from './promptScores';
 
 /**
@@ -22,7 +23,22 @@ export interface ServeOptions {
   seed?: number;
   /** Calls into the backend at once (llama.cpp contexts are used one at a time). */
   backendConcurrency?: number;
+  /**
+   * Whose routes and body shapes to answer: vllm (default: OpenAI's plus vLLM's extensions: echo,
+   * prompt_logprobs, token ids, /tokenize) or llama.cpp (llama-server's: /completion, its
+   * /tokenize and /detokenize, OpenAI routes without echo; serve/llamaCppApi.ts).
+   */
+  apiStyle?: ApiStyle;
 }
+
+export const API_STYLES = ['vllm', 'llama.cpp'] as const;
+export type ApiStyle = (typeof API_STYLES)[number];
+
+/** The routes that count as requests (fault injection, rate limits, stats) per API style. */
+const INFERENCE_ROUTES: Record<ApiStyle, string[]> = {
+  vllm: ['/v1/completions', '/v1/chat/completions', '/v1/embeddings'],
+  'llama.cpp': ['/completion', '/v1/completions', '/v1/chat/completions', '/v1/embeddings'],
+};
 
 export interface ServeStats {
   requests: number;
@@ -137,6 +153,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const backend = options.backend;
   const modelName = options.claimModel ?? backend.model;
   const limiter = new Limiter(options.backendConcurrency ?? 1);
+  const style: ApiStyle = options.apiStyle ?? 'vllm';
+  const llamaStyle = style === 'llama.cpp';
   const hanging = new Set<ServerResponse>();
   const stats: ServeStats = {
     requests: 0,
@@ -165,10 +183,33 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const requestId = `req-${++counter}-${randomUUID().slice(0, 8)}`;
     res.setHeader('x-request-id', requestId);
-    if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { status: 'ok', model: modelName, precision: backend.precision });
+    if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, llamaStyle ? { status: 'ok' } : { status: 'ok', model: modelName, precision: backend.precision });
     if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { ...stats, maxAcceptedPerSecond: window.maxInAnySecond });
     if (req.method === 'GET' && url.pathname === '/v1/models') {
+      if (llamaStyle) {
+        const meta = { n_ctx_train: backend.contextSize ?? null, n_vocab: isTokenLevel(backend) ? (backend.vocabularySize ?? null) : null };
+        return send(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', created: 0, owned_by: 'llamacpp', meta }] });
+      }
       return send(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', created: 0, owned_by: 'met', max_model_len: backend.contextSize ?? null }] });
+    }
+    if (llamaStyle && req.method === 'GET' && url.pathname === '/props') {
+      return send(res, 200, { default_generation_settings: { n_ctx: backend.contextSize ?? null }, total_slots: 1, model_path: modelName, build_info: 'met serve' });
+    }
+    // llama-server's tokenizer endpoints: {content, add_special} -> {tokens}; {tokens} -> {content}.
+    if (llamaStyle && req.method === 'POST' && (url.pathname === '/tokenize' || url.pathname === '/detokenize')) {
+      let json: unknown;
+      try {
+        json = JSON.parse(await readBody(req));
+      } catch {
+        return apiError(res, 400, 'request body is not valid JSON', 'invalid_request_error');
+      }
+      try {
+        return send(res, 200, url.pathname === '/tokenize' ? tokenizeAnswer(backend, json) : detokenizeAnswer(backend, json));
+      } catch (err) {
+        if (err instanceof z.ZodError) return badRequest(res, err);
+        if (err instanceof LlamaApiError) return apiError(res, 400, err.message, 'invalid_request_error');
+        throw err;
+      }
     }
     // vLLM's tokenizer endpoints (outside /v1): what a client needs to score token ids exactly.
     if (req.method === 'POST' && (url.pathname === '/tokenize' || url.pathname === '/detokenize')) {
@@ -190,7 +231,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       if (!parsed.success) return badRequest(res, parsed.error);
       return send(res, 200, { prompt: backend.detokenize(parsed.data.tokens) });
     }
-    if (req.method !== 'POST' || !['/v1/completions', '/v1/chat/completions', '/v1/embeddings'].includes(url.pathname)) {
+    if (req.method !== 'POST' || !INFERENCE_ROUTES[style].includes(url.pathname)) {
       return apiError(res, 404, `no route ${req.method} ${url.pathname}`, 'not_found');
     }
     stats.requests++;
@@ -231,7 +272,16 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     }
 
     let payload: unknown;
-    if (url.pathname === '/v1/embeddings') {
+    if (llamaStyle && url.pathname !== '/v1/embeddings') {
+      const ctx: LlamaApiContext = { backend, modelName, requestId, generate };
+      try {
+        payload = url.pathname === '/completion' ? await completionAnswer(ctx, body) : url.pathname === '/v1/completions' ? await oaiCompletionAnswer(ctx, body) : await oaiChatAnswer(ctx, body);
+      } catch (err) {
+        if (err instanceof z.ZodError) return badRequest(res, err);
+        if (err instanceof LlamaApiError) return apiError(res, 400, err.message, 'invalid_request_error');
+        throw err;
+      }
+    } else if (url.pathname === '/v1/embeddings') {
       const parsed = EmbeddingRequest.safeParse(body);
       if (!parsed.success) return badRequest(res, parsed.error);
       const inputs = Array.isArray(parsed.data.input) ? parsed.data.input : [parsed.data.input];
@@ -262,11 +312,12 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
           r.max_tokens > 0
             ? await generate(promptText, { max: r.max_tokens, temperature: r.temperature, topP: r.top_p, seed: r.seed === undefined ? undefined : r.seed + index, stop: r.stop, logprobs: wantLogprobs })
             : { text: '', tokenIds: [] as number[], tokenLogprobs: wantLogprobs ? ([] as number[]) : null, finishReason: 'length' as const, promptTokens: scored?.ids.length ?? 0 };
+        const ids = g.tokenIds ?? [];
         promptTokens = scored?.ids.length ?? g.promptTokens;
-        completionTokens += g.tokenIds.length;
+        completionTokens += ids.length;
         let logprobs: unknown = null;
-        if (r.echo && scored && r.logprobs != null) logprobs = echoLogprobs(scored, { texts: g.tokenIds.map(textOf), logprobs: g.tokenLogprobs }, r.logprobs, textOf);
-        else if (g.tokenLogprobs) logprobs = { tokens: g.tokenIds.map(String), token_logprobs: g.tokenLogprobs, top_logprobs: null, text_offset: null };
+        if (r.echo && scored && r.logprobs != null) logprobs = echoLogprobs(scored, { texts: ids.map(textOf), logprobs: g.tokenLogprobs }, r.logprobs, textOf);
+        else if (g.tokenLogprobs) logprobs = { tokens: ids.map(textOf), token_logprobs: g.tokenLogprobs, top_logprobs: null, text_offset: null };
         choices.push({
           index,
           text: r.echo ? (typeof r.prompt === 'string' ? r.prompt : isTokenLevel(backend) ? backend.detokenize(r.prompt) : '') + g.text : g.text,
@@ -284,7 +335,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       const r = parsed.data;
       const prompt = r.messages.map((m) => (m.role === 'user' ? m.content : `${m.role}: ${m.content}`)).join('\n');
       const g = await generate(prompt, { max: r.max_completion_tokens ?? r.max_tokens ?? 16, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: !!r.logprobs });
-      const logprobs = g.tokenLogprobs ? { content: g.tokenLogprobs.map((logprob, i) => ({ token: String(g.tokenIds[i]), logprob, bytes: null, top_logprobs: [] })) } : null;
+      const ids = g.tokenIds ?? [];
+      const textOf = (id: number) => (isTokenLevel(backend) ? backend.detokenize([id]) : String(id));
+      // Decoded token text, as OpenAI and vLLM write it (the ids are in token_ids).
+      const logprobs = g.tokenLogprobs ? { content: g.tokenLogprobs.map((logprob, i) => ({ token: textOf(ids[i]), logprob, bytes: null, top_logprobs: [] })) } : null;
       const created = Math.floor(Date.now() / 1000);
       if (r.stream) {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -302,7 +356,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         created,
         model: modelName,
         choices: [{ index: 0, message: { role: 'assistant', content: g.text }, finish_reason: g.finishReason, logprobs, token_ids: g.tokenIds }],
-        usage: { prompt_tokens: g.promptTokens, completion_tokens: g.tokenIds.length, total_tokens: g.promptTokens + g.tokenIds.length },
+        usage: { prompt_tokens: g.promptTokens, completion_tokens: ids.length, total_tokens: g.promptTokens + ids.length },
       };
     }
     if (fault === 'truncate') {

@@ -22,9 +22,17 @@ export function modelWorkerPlans(deps: { dataDir: string; duck: DuckDBInstance; 
     ...createLogprobActivities({ duck: deps.duck, dataDir: deps.dataDir, backend: deps.backend }),
     ...createTextScoringActivities({ backend: deps.backend }),
   };
-  const options = { maxConcurrentActivityTaskExecutions: deps.concurrentUnits ?? 1 };
-  const plans: WorkerPlan[] = [{ taskQueue: modelTaskQueue(deps.backend.model, deps.backend.precision), activities, options }];
+  // A worker whose logprobs come from elsewhere says so in its identity: the HTTP API's /health lists it per queue.
+  const options = (taskQueue: string) => ({
+    maxConcurrentActivityTaskExecutions: deps.concurrentUnits ?? 1,
+    ...(deps.backend.scorerBackend ? { identity: `${process.pid}@${hostname()}/${taskQueue} scorer: ${deps.backend.scorerBackend}` } : {}),
+  });
+  const modelQueue = modelTaskQueue(deps.backend.model, deps.backend.precision);
+  const plans: WorkerPlan[] = [{ taskQueue: modelQueue, activities, options: options(modelQueue) }];
   // The host queue names one device: only a GPU-pinned model owns it (CPU models share the host).
-  if (deps.gpu !== 'cpu') plans.push({ taskQueue: hostTaskQueue(hostname(), deps.gpu), activities, options });
+  if (deps.gpu !== 'cpu') {
+    const hostQueue = hostTaskQueue(hostname(), deps.gpu);
+    plans.push({ taskQueue: hostQueue, activities, options: options(hostQueue) });
+  }
   return plans;
 }

@@ -30,8 +30,9 @@ let paths: Record<string, string>;
 let inProcess: LlamaBackend;
 const opened: ManagedServerBackend[] = [];
 
-/** `met serve` as the server command: it takes no vLLM flags, so none are appended. */
+/** `met serve` as the server command, standing in for vLLM: it takes no vLLM flags, so none are appended. */
 const metServe = (extra: Partial<ManagedServerSpec> = {}) => ({
+  profile: 'vllm' as const,
   command: process.execPath,
   args: [join(PROJECT_ROOT, 'bin', 'met.js'), 'serve', '--model', '{model}', '--port', '{port}', '--precision', '{precision}'],
   precisionFlags: {},
