@@ -58,6 +58,8 @@ export interface GeneratedSample {
   providerModel: string | null;
   requestId: string | null;
   latencyMs: number | null;
+  /** config/sampler.ts SamplerRecord as JSON. */
+  sampler?: string | null;
 }
 
 export interface SampleGenerator {
@@ -156,6 +158,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
                 requestId: s.requestId,
                 latencyMs: s.latencyMs,
                 createdAt: new Date().toISOString(),
+                sampler: s.sampler ?? null,
               };
               collected.set(s.flat, row);
               journal.append(row);

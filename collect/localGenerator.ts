@@ -1,6 +1,7 @@
 import type { GeneratedSample, SampleGenerator, SampleRequest } from '../activities/sampling';
 import type { SamplingSpec, SourceSpec } from '../config/runSpec';
-import type { TextBackend } from '../models/backend';
+import type { ChatMessage, RenderedChat, TextBackend } from '../models/backend';
+import { samplerJson, samplerSettings } from '../config/sampler';
 
 /**
  * Samples a unit from a model loaded in this worker. Requests run one after another on the model's
@@ -8,7 +9,26 @@ import type { TextBackend } from '../models/backend';
  * sample is reproducible from the run spec alone.
  */
 export class LocalGenerator implements SampleGenerator {
-  constructor(private readonly backend: TextBackend) {}
+  private warnedNoTemplate = false;
+
+  constructor(
+    private readonly backend: TextBackend,
+    private readonly warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+  ) {}
+
+  /**
+   * A chat source's prompt rendered with the model's own template, as a provider's chat endpoint
+   * would; undefined (plain "system\nuser" text, with one warning per worker) when it has none.
+   */
+  private renderChat(sampling: SamplingSpec, prompt: string): RenderedChat | undefined {
+    const messages: ChatMessage[] = [...(sampling.systemPrompt ? [{ role: 'system' as const, content: sampling.systemPrompt }] : []), { role: 'user', content: prompt }];
+    const rendered = this.backend.renderChat?.(messages);
+    if (!rendered && !this.warnedNoTemplate) {
+      this.warnedNoTemplate = true;
+      this.warn(`warning: ${this.backend.model}/${this.backend.precision} has no chat template; chat prompts are sent as plain text (system prompt, newline, user prompt), which a provider's chat endpoint would not do`);
+    }
+    return rendered;
+  }
 
   async sample(
     requests: SampleRequest[],
@@ -21,12 +41,19 @@ export class LocalGenerator implements SampleGenerator {
     for (const request of requests) {
       options.signal.throwIfAborted();
       const started = performance.now();
-      const prompt = sampling.systemPrompt ? `${sampling.systemPrompt}\n${request.prompt}` : request.prompt;
+      const chat = sampling.endpoint === 'chat' ? this.renderChat(sampling, request.prompt) : undefined;
+      const prompt = chat?.text ?? (sampling.systemPrompt ? `${sampling.systemPrompt}\n${request.prompt}` : request.prompt);
       const g = await this.backend.generate({
         prompt,
+        promptTokens: chat?.tokens,
         maxTokens: sampling.maxTokens,
         temperature: sampling.temperature,
         topP: sampling.topP,
+        topK: sampling.topK,
+        minP: sampling.minP,
+        repetitionPenalty: sampling.repetitionPenalty,
+        presencePenalty: sampling.presencePenalty,
+        frequencyPenalty: sampling.frequencyPenalty,
         seed: request.seed ?? 0,
         stop: sampling.stop.length ? sampling.stop : undefined,
         logprobs: sampling.logprobs,
@@ -40,6 +67,12 @@ export class LocalGenerator implements SampleGenerator {
         providerModel: `${this.backend.model}/${this.backend.precision}`,
         requestId: null,
         latencyMs: performance.now() - started,
+        sampler: samplerJson({
+          settings: samplerSettings(sampling),
+          engine: this.backend.samplerEngine ?? `${this.backend.model} backend`,
+          ...(this.backend.ggufType ? { ggufType: this.backend.ggufType } : {}),
+          ...(sampling.endpoint === 'chat' ? { chatTemplate: chat ? ('gguf' as const) : ('plain' as const) } : {}),
+        }),
       });
     }
     return { retries: {} };

@@ -10,6 +10,22 @@ import { canonicalJson, hashHex } from '../common/hash';
 const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-" (no spaces or slashes)');
 const EnvVarName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as MY_PROVIDER_API_KEY');
 
+/** Request fields met sets itself: extraBody may not override them (the record would lie). */
+export const RESERVED_BODY_FIELDS = [
+  'model', 'prompt', 'messages', 'n', 'stream', 'stream_options', 'logprobs', 'top_logprobs', 'echo', 'seed', 'max_tokens',
+  'max_completion_tokens', 'stop', 'temperature', 'top_p', 'top_k', 'min_p', 'repetition_penalty', 'presence_penalty', 'frequency_penalty',
+];
+const ExtraBody = z
+  .record(z.string(), z.json())
+  .refine((body) => JSON.stringify(body).length <= 16_384, { message: 'extraBody is larger than 16 KiB' })
+  .superRefine((body, ctx) => {
+    for (const key of Object.keys(body)) {
+      if (RESERVED_BODY_FIELDS.includes(key)) {
+        ctx.addIssue({ code: 'custom', path: [key], message: `extraBody cannot set "${key}": met sets it (use the sampling section for sampler settings)` });
+      }
+    }
+  });
+
 const keyHint = 'API keys never go in a run spec (they would end up in workflow history): set apiKeyEnv to the NAME of an environment variable on the provider worker';
 
 export const ProviderSource = z
@@ -29,6 +45,11 @@ export const ProviderSource = z
     concurrency: z.number().int().positive().max(1024).default(16),
     requestsPerMinute: z.number().positive().optional(),
     tokensPerMinute: z.number().positive().optional(),
+    /**
+     * Extra request fields passed to this provider unchanged (e.g. vLLM's `top_k`, llama.cpp's
+     * `mirostat`), recorded with every sample. They cannot replace what met sets itself.
+     */
+    extraBody: ExtraBody.optional(),
     apiKey: z.never({ error: keyHint }).optional(),
     key: z.never({ error: keyHint }).optional(),
   })
@@ -51,6 +72,17 @@ export const SamplingSpec = z
   .object({
     temperature: z.number().min(0).max(2).default(1),
     topP: z.number().gt(0).max(1).default(1),
+    /*
+     * Optional sampler settings, absent = off (no defaults, so specs written before them keep their
+     * run id). Local sources apply them as llama.cpp's server does (its sampler chain and order);
+     * providers get them as request fields (top_k, min_p and repetition_penalty are vLLM/llama.cpp
+     * extensions, presence/frequency_penalty are OpenAI's).
+     */
+    topK: z.number().int().min(0).max(1_000_000).optional(),
+    minP: z.number().min(0).max(1).optional(),
+    repetitionPenalty: z.number().gt(0).max(10).optional(),
+    presencePenalty: z.number().min(-2).max(2).optional(),
+    frequencyPenalty: z.number().min(-2).max(2).optional(),
     maxTokens: z.number().int().positive().max(32768).default(64),
     stop: z.array(z.string()).max(4).default([]),
     endpoint: z.enum(['completions', 'chat']).default('completions'),

@@ -39,6 +39,11 @@ export const SampleRow = z.object({
   requestId: z.string().nullable(),
   latencyMs: z.number().nonnegative().nullable(),
   createdAt: z.date(),
+  /**
+   * The exact sampler, as JSON (config/sampler.ts SamplerRecord): settings sent or applied, extra
+   * request fields, and what the source reported. null in shards written before this column.
+   */
+  sampler: z.string().min(1).nullable().optional(),
 });
 export type SampleRow = z.infer<typeof SampleRow>;
 

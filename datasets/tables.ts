@@ -55,6 +55,7 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
     c('request_id', 'requestId', 'varchar', true),
     c('latency_ms', 'latencyMs', 'float64', true),
     c('created_at', 'createdAt', 'timestamptz'),
+    c('sampler', 'sampler', 'varchar', true),
   ],
   logprobs: [
     c('corpus', 'corpus', 'varchar'),
@@ -143,7 +144,7 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
  * its checksum and a compaction of older and newer shards adds up.
  */
 export const ADDED_COLUMNS: Record<ShardKind, string[]> = {
-  samples: [],
+  samples: ['sampler'],
   logprobs: ['scorer_backend'],
   prompts: [],
   tests: [],

@@ -56,6 +56,18 @@ export interface ScoredCompletion {
   tokenLogprobs: number[];
 }
 
+/** One chat turn, as a chat endpoint takes it. */
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** A chat rendered by a model's own template: the prompt's tokens and the text of that prompt. */
+export interface RenderedChat {
+  tokens: number[];
+  text: string;
+}
+
 export interface TextBackend {
   readonly model: string;
   readonly precision: Precision;
@@ -67,6 +79,15 @@ export interface TextBackend {
   countTokens?(text: string): number;
   generate(request: GenerateRequest): Promise<SampledCompletion>;
   score(prompt: string, completion: string): Promise<ScoredCompletion>;
+  /**
+   * The chat rendered with the model's own chat template (ending with the assistant's turn
+   * opened), or undefined when the model has none. Backends that cannot render leave it out.
+   */
+  renderChat?(messages: ChatMessage[]): RenderedChat | undefined;
+  /** What applies the sampler (e.g. `llama.cpp (in-process)`), for the sample's sampler record. */
+  readonly samplerEngine?: string;
+  /** The model file's exact GGUF type, when known. */
+  readonly ggufType?: string;
   close(): Promise<void>;
 }
 

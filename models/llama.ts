@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
-import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
-import type { GenerateRequest, GeneratedCompletion, Precision, ScoredCompletion, SequenceScores, TokenLevelBackend } from './backend';
+import type { ChatHistoryItem, JinjaTemplateChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
+import type { ChatMessage, GenerateRequest, RenderedChat, GeneratedCompletion, Precision, ScoredCompletion, SequenceScores, TokenLevelBackend } from './backend';
 import { checkPrecisionLabel, fileTypeOf, type GgufFileType } from './ggufType';
 import { NativeScorer } from './nativeScorer';
 
@@ -53,6 +53,8 @@ const SMALL_MODEL_BYTES = 64 * 1024 * 1024;
 export class LlamaBackend implements TokenLevelBackend {
   private queue: Promise<unknown> = Promise.resolve();
   private scorer: NativeScorer | undefined;
+  private chatWrapper: JinjaTemplateChatWrapper | undefined;
+  private readonly markers = new Map<number, boolean>();
 
   private constructor(
     readonly model: string,
@@ -68,7 +70,7 @@ export class LlamaBackend implements TokenLevelBackend {
 
   static async load(options: LlamaBackendOptions): Promise<LlamaBackend> {
     const started = performance.now();
-    const { getLlama } = await import('node-llama-cpp');
+    const { getLlama, JinjaTemplateChatWrapper } = await import('node-llama-cpp');
     const llama = await getLlama({ gpu: options.gpu ? 'auto' : false, build: 'never', logLevel: 'error' as never });
     const llamaModel = await llama.loadModel({ modelPath: options.path });
     const ggufType = fileTypeOf(llamaModel.fileInfo);
@@ -85,6 +87,8 @@ export class LlamaBackend implements TokenLevelBackend {
     const context = await llamaModel.createContext({ contextSize, sequences: 1, threads, batchSize });
     const name = options.model ?? (options.path.split('/').pop() ?? 'model').replace(/-(F32|F16|Q8_0|Q4_0)\.gguf$/i, '').replace(/\.gguf$/, '');
     const backend = new LlamaBackend(name, options.precision, ggufType, { path: options.path, threads, batchSize, contextSize }, llama, llamaModel, context, context.getSequence());
+    const template = backend.chatTemplate;
+    if (template) backend.chatWrapper = new JinjaTemplateChatWrapper({ template });
     const mb = (statSync(options.path).size / 1e6).toFixed(0);
     options.log?.(`loaded ${options.path} (${ggufType}, ${mb} MB) as ${name}/${options.precision}: ${threads} threads, context ${contextSize}, batch ${batchSize}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
     return backend;
@@ -141,9 +145,40 @@ export class LlamaBackend implements TokenLevelBackend {
     return typeof template === 'string' && template.length ? template : undefined;
   }
 
-  /** The underlying node-llama-cpp model (for chat-template rendering). */
-  get nodeLlamaModel(): LlamaModel {
-    return this.llamaModel;
+  readonly samplerEngine = 'llama.cpp (in-process)';
+
+  /**
+   * Renders a chat with the GGUF's own template (node-llama-cpp's Jinja renderer), BOS included, up
+   * to the opened assistant turn; undefined when the file has no template. The turn's end is an
+   * end-of-generation token in llama.cpp's vocabulary, so sampling stops there.
+   */
+  renderChat(messages: ChatMessage[]): RenderedChat | undefined {
+    if (!this.chatWrapper) return undefined;
+    const chatHistory: ChatHistoryItem[] = messages.map((m) =>
+      m.role === 'system' ? { type: 'system', text: m.content } : m.role === 'user' ? { type: 'user', text: m.content } : { type: 'model', response: [m.content] },
+    );
+    chatHistory.push({ type: 'model', response: [] });
+    const { contextText } = this.chatWrapper.generateContextState({ chatHistory });
+    const tokens = contextText.tokenize(this.llamaModel.tokenizer) as number[];
+    return { tokens, text: this.llamaModel.detokenize(tokens as Token[], true) };
+  }
+
+  /**
+   * The text of completion tokens as met stores it: control tokens render as nothing, and so do
+   * marker tokens (user-defined tokens spelled `<...>`, such as Gemma's `<start_of_image>`), which
+   * llama.cpp would otherwise render as literal markup. Their ids stay in tokenIds.
+   */
+  private completionText(ids: number[]): string {
+    return this.detokenize(ids.filter((t) => !this.isMarker(t)));
+  }
+
+  private isMarker(token: number): boolean {
+    let marker = this.markers.get(token);
+    if (marker === undefined) {
+      marker = this.llamaModel.getTokenAttributes(token as Token).userDefined && /^<[^<>\s]+>$/.test(this.llamaModel.detokenize([token as Token], true));
+      this.markers.set(token, marker);
+    }
+    return marker;
   }
 
   private promptTokens(prompt: string | number[]): number[] {
@@ -186,7 +221,7 @@ export class LlamaBackend implements TokenLevelBackend {
         }
         ids.push(token);
         history.push(token);
-        text = this.detokenize(ids);
+        text = this.completionText(ids);
         const stop = request.stop?.find((s) => s && text.includes(s));
         if (stop) {
           text = text.slice(0, text.indexOf(stop));

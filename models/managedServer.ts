@@ -365,6 +365,7 @@ export class ManagedServerBackend implements TextBackend {
         seed: request.seed,
         stop: request.stop?.length ? request.stop : undefined,
         logprobs: request.logprobs ? 0 : undefined,
+        ...samplerFields(request),
         // vLLM: the sampled ids, so nothing is re-tokenized (met serve always sends them). Not sent to
         // unknown servers: a strict one refuses fields it does not know.
         ...(vllm ? ({ return_token_ids: true } as object) : {}),
@@ -387,8 +388,9 @@ export class ManagedServerBackend implements TextBackend {
 
   /**
    * llama-server's native /completion: its prefix cache off for this request, the sampled token ids,
-   * and met's sampler chain (temperature, then top-p) with llama.cpp's other samplers and penalties
-   * off, so a sample follows the same distribution as in-process. The sampled tokens' logprobs come
+   * and the same sampler chain as in-process (llama.cpp's: penalties over the last 64 tokens,
+   * top-k, top-p, min-p, temperature) with its other samplers off, so a sample follows the same
+   * distribution as in-process. The sampled tokens' logprobs come
    * from the in-process scorer when there is one (exactly what scoring returns); else from the
    * server's `n_probs: 1` (its pre-sampling softmax in float32, over the candidates it kept).
    */
@@ -406,13 +408,14 @@ export class ManagedServerBackend implements TextBackend {
           stop: request.stop ?? [],
           cache_prompt: false,
           return_tokens: true,
-          samplers: ['temperature', 'top_p'],
-          top_k: 0,
-          min_p: 0,
+          samplers: ['penalties', 'top_k', 'top_p', 'min_p', 'temperature'],
+          top_k: request.topK ?? 0,
+          min_p: request.minP ?? 0,
           typical_p: 1,
-          repeat_penalty: 1,
-          presence_penalty: 0,
-          frequency_penalty: 0,
+          repeat_last_n: 64,
+          repeat_penalty: request.repetitionPenalty ?? 1,
+          presence_penalty: request.presencePenalty ?? 0,
+          frequency_penalty: request.frequencyPenalty ?? 0,
           dry_multiplier: 0,
           xtc_probability: 0,
           n_probs: request.logprobs && !this.scorer ? 1 : 0,
@@ -518,4 +521,15 @@ export class ManagedServerBackend implements TextBackend {
     await gone;
     clearTimeout(timer);
   }
+}
+
+/** The optional sampler settings of a request as vLLM's request fields (only those set). */
+function samplerFields(request: GenerateRequest): Record<string, number> {
+  const fields: Record<string, number> = {};
+  if (request.topK) fields.top_k = request.topK;
+  if (request.minP) fields.min_p = request.minP;
+  if (request.repetitionPenalty !== undefined) fields.repetition_penalty = request.repetitionPenalty;
+  if (request.presencePenalty !== undefined) fields.presence_penalty = request.presencePenalty;
+  if (request.frequencyPenalty !== undefined) fields.frequency_penalty = request.frequencyPenalty;
+  return fields;
 }

@@ -7,6 +7,7 @@ import type { SamplingSpec, SourceSpec } from '../config/runSpec';
 import type { SampleRow } from '../datasets/schemas';
 import { classifyProviderError, faultToFailure, type ProviderFault } from './errors';
 import { TokenBucket, sleep } from './rateLimit';
+import { samplerJson, samplerSettings } from '../config/sampler';
 import { type ResolvedProvider, resolveProvider } from './registry';
 
 /**
@@ -142,12 +143,21 @@ export class ProviderGenerator implements SampleGenerator {
   private async sampleOne(handle: ProviderHandle, source: ProviderSource, request: SampleRequest, sampling: SamplingSpec, signal: AbortSignal): Promise<GeneratedSample> {
     const model = handle.provider.modelName(source.model, source.providerModel);
     const common = {
+      // extraBody first: met's own fields (reserved by the spec schema) always win.
+      ...(source.extraBody ?? {}),
       model,
       temperature: sampling.temperature,
       top_p: sampling.topP,
       max_tokens: sampling.maxTokens,
       stop: sampling.stop.length ? sampling.stop : undefined,
       seed: request.seed ?? undefined,
+      ...samplerRequestFields(sampling),
+    };
+    const sampler = (data: { model?: unknown; system_fingerprint?: unknown }) => {
+      const reported: Record<string, string> = {};
+      if (typeof data.model === 'string') reported.model = data.model;
+      if (typeof data.system_fingerprint === 'string') reported.systemFingerprint = data.system_fingerprint;
+      return samplerJson({ settings: samplerSettings(sampling, source.extraBody), engine: `provider:${source.provider}`, ...(Object.keys(reported).length ? { reported } : {}) });
     };
     const started = performance.now();
     if (sampling.endpoint === 'chat') {
@@ -169,6 +179,7 @@ export class ProviderGenerator implements SampleGenerator {
         providerModel: typeof data.model === 'string' ? data.model : null,
         requestId: request_id ?? data.id ?? null,
         latencyMs: performance.now() - started,
+        sampler: sampler(data),
       };
     }
     const { data, request_id } = await handle.client.completions
@@ -185,8 +196,20 @@ export class ProviderGenerator implements SampleGenerator {
       providerModel: typeof data.model === 'string' ? data.model : null,
       requestId: request_id ?? data.id ?? null,
       latencyMs: performance.now() - started,
+      sampler: sampler(data),
     };
   }
+}
+
+/** The optional sampler settings as request fields (vLLM's and llama.cpp's names; OpenAI's penalties). */
+function samplerRequestFields(sampling: SamplingSpec): Record<string, number> {
+  const fields: Record<string, number> = {};
+  if (sampling.topK) fields.top_k = sampling.topK;
+  if (sampling.minP) fields.min_p = sampling.minP;
+  if (sampling.repetitionPenalty !== undefined) fields.repetition_penalty = sampling.repetitionPenalty;
+  if (sampling.presencePenalty !== undefined) fields.presence_penalty = sampling.presencePenalty;
+  if (sampling.frequencyPenalty !== undefined) fields.frequency_penalty = sampling.frequencyPenalty;
+  return fields;
 }
 
 /** Servers that return sampled token ids (vLLM's `token_ids`, met serve) let met keep them; none for a non-empty text is no answer, not data. */

@@ -9,9 +9,10 @@ import { isTokenLevel, type SampledCompletion, type TextBackend } from '../model
  *   /detokenize `{tokens}` -> `{content}`; /health `{status: "ok"}`; /props with `n_ctx`.
  * - /completion: `n_predict`, `return_tokens`, `n_probs` -> `content`, `tokens`, `stop_type`
  *   (eos | limit | word), `tokens_evaluated`, `completion_probabilities` ({id, token, bytes,
- *   logprob, top_logprobs} per generated token, the pre-sampling softmax). `cache_prompt`,
- *   `samplers` and the other sampler settings are accepted and ignored: met serve always samples
- *   with the backend's own sampler (temperature, then top-p), the chain the profile asks for.
+ *   logprob, top_logprobs} per generated token, the pre-sampling softmax). Sampler settings take
+ *   llama-server's defaults (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05) and go to the
+ *   backend, whose chain is llama.cpp's own; `cache_prompt` and `samplers` are accepted and
+ *   ignored (the order is llama.cpp's default one, which the profile asks for).
  * - /v1/completions and /v1/chat/completions: OpenAI shapes as llama-server writes them: `echo` and
  *   `prompt_logprobs` are ignored (no prompt logprobs), no `token_ids`, logprobs as
  *   `{content: [{id, token, bytes, logprob, top_logprobs}]}`. (The server as issue 21 met it
@@ -20,6 +21,17 @@ import { isTokenLevel, type SampledCompletion, type TextBackend } from '../model
  * met serve knows only the sampled token's logprob: `top_logprobs` lists that token alone.
  */
 const Stop = z.union([z.string(), z.array(z.string())]).optional();
+/** llama-server's other sampler settings, with its defaults (top-k 40, min-p 0.05, no penalties). */
+const LlamaSamplerFields = {
+  top_k: z.number().int().min(0).max(1_000_000).default(40),
+  min_p: z.number().min(0).max(1).default(0.05),
+  repeat_penalty: z.number().gt(0).max(10).default(1),
+  presence_penalty: z.number().min(-2).max(2).default(0),
+  frequency_penalty: z.number().min(-2).max(2).default(0),
+};
+type LlamaSampler = { top_k: number; min_p: number; repeat_penalty: number; presence_penalty: number; frequency_penalty: number };
+/** The settings in met serve's (vLLM-named) form. */
+const samplerOf = (r: LlamaSampler) => ({ top_k: r.top_k, min_p: r.min_p, repetition_penalty: r.repeat_penalty, presence_penalty: r.presence_penalty, frequency_penalty: r.frequency_penalty });
 const Prompt = z.union([z.string(), z.array(z.number().int().nonnegative()).min(1)]);
 
 export const LlamaTokenizeRequest = z.object({
@@ -36,6 +48,7 @@ export const LlamaCompletionRequest = z.object({
   n_predict: z.number().int().min(-1).max(32768).default(-1),
   temperature: z.number().min(0).max(2).default(0.8),
   top_p: z.number().gt(0).max(1).default(0.95),
+  ...LlamaSamplerFields,
   seed: z.number().int().optional(),
   stop: Stop,
   n_probs: z.number().int().min(0).max(100).default(0),
@@ -49,6 +62,7 @@ export const LlamaOaiCompletionRequest = z.object({
   max_tokens: z.number().int().min(-1).max(32768).default(-1),
   temperature: z.number().min(0).max(2).default(0.8),
   top_p: z.number().gt(0).max(1).default(0.95),
+  ...LlamaSamplerFields,
   seed: z.number().int().optional(),
   stop: Stop,
   logprobs: z.number().int().min(0).max(20).nullable().optional(),
@@ -61,6 +75,7 @@ export const LlamaOaiChatRequest = z.object({
   max_completion_tokens: z.number().int().positive().max(32768).optional(),
   temperature: z.number().min(0).max(2).default(0.8),
   top_p: z.number().gt(0).max(1).default(0.95),
+  ...LlamaSamplerFields,
   seed: z.number().int().optional(),
   stop: Stop,
   logprobs: z.boolean().optional(),
@@ -73,7 +88,10 @@ export interface LlamaApiContext {
   backend: TextBackend;
   modelName: string;
   requestId: string;
-  generate(prompt: string, p: { max: number; temperature: number; topP: number; seed?: number; stop?: string | string[]; logprobs: boolean }): Promise<SampledCompletion>;
+  generate(
+    prompt: string,
+    p: { max: number; temperature: number; topP: number; seed?: number; stop?: string | string[]; logprobs: boolean; sampler?: { top_k?: number; min_p?: number; repetition_penalty?: number; presence_penalty?: number; frequency_penalty?: number } },
+  ): Promise<SampledCompletion>;
 }
 
 export class LlamaApiError extends Error {}
@@ -128,7 +146,7 @@ export async function completionAnswer(ctx: LlamaApiContext, body: unknown): Pro
   const r = LlamaCompletionRequest.parse(body);
   const max = r.n_predict < 0 ? UNBOUNDED_PREDICT : r.n_predict;
   const text = promptText(ctx.backend, r.prompt);
-  const g = await ctx.generate(text, { max, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: r.n_probs > 0 });
+  const g = await ctx.generate(text, { max, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: r.n_probs > 0, sampler: samplerOf(r) });
   const ids = g.tokenIds ?? [];
   const type = stopType(ctx.backend, g, r.stop);
   return {
@@ -156,7 +174,7 @@ const finishOf = (g: SampledCompletion) => (g.finishReason === 'length' ? 'lengt
 export async function oaiCompletionAnswer(ctx: LlamaApiContext, body: unknown): Promise<object> {
   const r = LlamaOaiCompletionRequest.parse(body);
   const max = r.max_tokens < 0 ? UNBOUNDED_PREDICT : r.max_tokens;
-  const g = await ctx.generate(promptText(ctx.backend, r.prompt), { max, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: r.logprobs != null });
+  const g = await ctx.generate(promptText(ctx.backend, r.prompt), { max, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: r.logprobs != null, sampler: samplerOf(r) });
   const ids = g.tokenIds ?? [];
   const promptTokens = promptTokenCount(ctx.backend, r.prompt, g.promptTokens);
   return {
@@ -174,7 +192,7 @@ export async function oaiCompletionAnswer(ctx: LlamaApiContext, body: unknown): 
 export async function oaiChatAnswer(ctx: LlamaApiContext, body: unknown): Promise<object> {
   const r = LlamaOaiChatRequest.parse(body);
   const prompt = r.messages.map((m) => (m.role === 'user' ? m.content : `${m.role}: ${m.content}`)).join('\n');
-  const g = await ctx.generate(prompt, { max: r.max_completion_tokens ?? r.max_tokens ?? UNBOUNDED_PREDICT, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: !!r.logprobs });
+  const g = await ctx.generate(prompt, { max: r.max_completion_tokens ?? r.max_tokens ?? UNBOUNDED_PREDICT, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: !!r.logprobs, sampler: samplerOf(r) });
   const ids = g.tokenIds ?? [];
   return {
     choices: [{ finish_reason: finishOf(g), index: 0, message: { role: 'assistant', content: g.text }, logprobs: r.logprobs && g.tokenLogprobs ? { content: probabilities(ctx.backend, ids, g.tokenLogprobs) } : null }],

@@ -55,6 +55,17 @@ export interface RunningServe {
 }
 
 const TokenIds = z.array(z.number().int().nonnegative()).min(1);
+/** vLLM's sampler extensions (and OpenAI's penalties), applied by the backend as llama.cpp does. */
+const SamplerFields = {
+  top_k: z.number().int().min(-1).max(1_000_000).optional(),
+  min_p: z.number().min(0).max(1).optional(),
+  repetition_penalty: z.number().gt(0).max(10).optional(),
+  presence_penalty: z.number().min(-2).max(2).optional(),
+  frequency_penalty: z.number().min(-2).max(2).optional(),
+};
+type SamplerFields = { top_k?: number; min_p?: number; repetition_penalty?: number; presence_penalty?: number; frequency_penalty?: number };
+/** The last request bodies met serve received, newest last (GET /_met/requests; a test stand-in's record). */
+const RECENT_REQUESTS = 32;
 const CompletionRequest = z.object({
   model: z.string().optional(),
   // A text, or token ids (vLLM accepts both); a one-element batch of either.
@@ -66,6 +77,7 @@ const CompletionRequest = z.object({
   prompt_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   temperature: z.number().min(0).max(2).default(1),
   top_p: z.number().gt(0).max(1).default(1),
+  ...SamplerFields,
   seed: z.number().int().optional(),
   stop: z.union([z.string(), z.array(z.string())]).optional(),
   logprobs: z.number().int().min(0).max(20).nullable().optional(),
@@ -79,6 +91,7 @@ const ChatRequest = z.object({
   max_completion_tokens: z.number().int().positive().max(32768).optional(),
   temperature: z.number().min(0).max(2).default(1),
   top_p: z.number().gt(0).max(1).default(1),
+  ...SamplerFields,
   seed: z.number().int().optional(),
   stop: z.union([z.string(), z.array(z.string())]).optional(),
   logprobs: z.boolean().optional(),
@@ -163,8 +176,9 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     maxAcceptedPerSecond: 0,
   };
   let counter = 0;
+  const recent: { path: string; body: unknown }[] = [];
 
-  async function generate(prompt: string, p: { max: number; temperature: number; topP: number; seed?: number; stop?: string | string[]; logprobs: boolean }) {
+  async function generate(prompt: string, p: { max: number; temperature: number; topP: number; seed?: number; stop?: string | string[]; logprobs: boolean; sampler?: SamplerFields }) {
     const seed = p.seed ?? Math.floor(random() * 2 ** 31);
     return limiter.run(() =>
       backend.generate({
@@ -172,6 +186,11 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         maxTokens: p.max,
         temperature: p.temperature,
         topP: p.topP,
+        topK: p.sampler?.top_k !== undefined && p.sampler.top_k > 0 ? p.sampler.top_k : undefined,
+        minP: p.sampler?.min_p,
+        repetitionPenalty: p.sampler?.repetition_penalty,
+        presencePenalty: p.sampler?.presence_penalty,
+        frequencyPenalty: p.sampler?.frequency_penalty,
         seed,
         stop: p.stop === undefined ? undefined : Array.isArray(p.stop) ? p.stop : [p.stop],
         logprobs: p.logprobs,
@@ -185,6 +204,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     res.setHeader('x-request-id', requestId);
     if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, llamaStyle ? { status: 'ok' } : { status: 'ok', model: modelName, precision: backend.precision });
     if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { ...stats, maxAcceptedPerSecond: window.maxInAnySecond });
+    // What the stand-in received (a provider's view of met's requests), for tests of what met sends.
+    if (req.method === 'GET' && url.pathname === '/_met/requests') return send(res, 200, { requests: recent });
     if (req.method === 'GET' && url.pathname === '/v1/models') {
       if (llamaStyle) {
         const meta = { n_ctx_train: backend.contextSize ?? null, n_vocab: isTokenLevel(backend) ? (backend.vocabularySize ?? null) : null };
@@ -253,6 +274,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       stats.faults.bad_request++;
       return apiError(res, 400, 'request body is not valid JSON', 'invalid_request_error');
     }
+    recent.push({ path: url.pathname, body });
+    if (recent.length > RECENT_REQUESTS) recent.shift();
     if (faults.latencyMs > 0) await new Promise((r) => setTimeout(r, faults.latencyMs));
     const fault = pickFault(faults, random);
     if (fault) stats.faults[fault]++;
@@ -310,7 +333,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         const wantLogprobs = r.logprobs != null; // logprobs: 0 still returns the sampled tokens' own (OpenAI, vLLM)
         const g =
           r.max_tokens > 0
-            ? await generate(promptText, { max: r.max_tokens, temperature: r.temperature, topP: r.top_p, seed: r.seed === undefined ? undefined : r.seed + index, stop: r.stop, logprobs: wantLogprobs })
+            ? await generate(promptText, { max: r.max_tokens, temperature: r.temperature, topP: r.top_p, seed: r.seed === undefined ? undefined : r.seed + index, stop: r.stop, logprobs: wantLogprobs, sampler: r })
             : { text: '', tokenIds: [] as number[], tokenLogprobs: wantLogprobs ? ([] as number[]) : null, finishReason: 'length' as const, promptTokens: scored?.ids.length ?? 0 };
         const ids = g.tokenIds ?? [];
         promptTokens = scored?.ids.length ?? g.promptTokens;
@@ -334,7 +357,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       if (!parsed.success) return badRequest(res, parsed.error);
       const r = parsed.data;
       const prompt = r.messages.map((m) => (m.role === 'user' ? m.content : `${m.role}: ${m.content}`)).join('\n');
-      const g = await generate(prompt, { max: r.max_completion_tokens ?? r.max_tokens ?? 16, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: !!r.logprobs });
+      const g = await generate(prompt, { max: r.max_completion_tokens ?? r.max_tokens ?? 16, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: !!r.logprobs, sampler: r });
       const ids = g.tokenIds ?? [];
       const textOf = (id: number) => (isTokenLevel(backend) ? backend.detokenize([id]) : String(id));
       // Decoded token text, as OpenAI and vLLM write it (the ids are in token_ids).

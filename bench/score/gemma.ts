@@ -65,7 +65,7 @@ for (const threads of threadCounts) {
 
     t0 = performance.now();
     for (const tokens of allTokens) {
-      const res = await fetch(`${serve.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: backend.model, prompt: tokens, echo: true, max_tokens: 0, logprobs: 0 }) });
+      const res = await fetch(`${serve.url}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: backend.model, prompt: tokens, echo: true, max_tokens: 0, logprobs: 0 }) });
       if (!res.ok) throw new Error(`echo route answered ${res.status}: ${await res.text()}`);
       await res.json();
     }

