@@ -8,6 +8,8 @@ import { canonicalJson, hashHex } from '../common/hash';
  * Pure (no Node built-ins): workflows import it. Files are read by config/load.ts.
  */
 const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-" (no spaces or slashes)');
+/** Only http(s): a file:// or other scheme can never work and would be retried in vain. */
+const HttpURL = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
 const EnvVarName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as MY_PROVIDER_API_KEY');
 
 const keyHint = 'API keys never go in a run spec (they would end up in workflow history): set apiKeyEnv to the NAME of an environment variable on the provider worker';
@@ -23,7 +25,7 @@ export const ProviderSource = z
     providerModel: z.string().min(1).optional(),
     /** The source label in the corpus (default: the provider name). */
     source: Name.optional(),
-    baseURL: z.url().optional(),
+    baseURL: HttpURL.optional(),
     apiKeyEnv: EnvVarName.optional(),
     /** Requests in flight at once within one work unit. */
     concurrency: z.number().int().positive().max(1024).default(16),

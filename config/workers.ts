@@ -12,8 +12,13 @@ export const ProviderWorkerSpec = z
   .object({
     name: Name,
     /** Override the registry's base URL (required for providers not in the registry). */
-    baseURL: z.url().optional(),
+    baseURL: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }).optional(),
     apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+    /**
+     * Lets a run spec point this provider at its own baseURL (a custom endpoint of the spec's
+     * author). No key is ever sent there. Off by default: the endpoint is this config's or the registry's.
+     */
+    allowSpecBaseURL: z.boolean().optional(),
     /** Server-side cap on activity starts per second for this provider's queue (all workers). */
     unitsPerSecond: z.number().positive().optional(),
     requestsPerMinute: z.number().positive().optional(),
@@ -46,6 +51,11 @@ export const WorkerConfig = z
   .object({
     providers: z.array(ProviderWorkerSpec).default([]),
     models: z.array(ModelWorkerSpec).default([]),
+    /**
+     * Folders (besides the data folder's prompts/) a run spec's prompts.file may name a file in.
+     * Nothing else on this host is read for a spec: no URLs, globs or symlinks out of a root.
+     */
+    promptRoots: z.array(z.string().min(1)).optional(),
   })
   .strict();
 export type WorkerConfig = z.infer<typeof WorkerConfig>;

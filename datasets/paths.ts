@@ -41,6 +41,11 @@ export function decodePathValue(encoded: string): string {
   return decodeURIComponent(encoded);
 }
 
+/** The data folder's prompt files: the first root prompt files and sets are read from. */
+export function promptsDir(root: string): string {
+  return join(root, 'prompts');
+}
+
 export function corpusDir(root: string, corpus: string): string {
   return join(root, 'corpus', checkCorpusName(corpus));
 }

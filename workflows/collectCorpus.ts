@@ -11,7 +11,7 @@ import {
 } from '@temporalio/workflow';
 import type { CollectActivities } from '../activities/collect';
 import type { SamplingActivities, UnitResult } from '../activities/sampling';
-import { NON_RETRYABLE_TYPES } from '../common/errors';
+import { NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
 import type { RunSpec } from '../config/runSpec';
 import { planSources, type SourcePlan, type WorkUnit } from './collectPlan';
 
@@ -90,7 +90,7 @@ export const progressQuery = defineQuery<CollectProgress>('progress');
 /** Units one execution completes before continuing as new (keeps history small). */
 const UNITS_PER_EXECUTION = 400;
 
-export async function collectCorpus(input: CollectInput): Promise<CollectResult> {
+async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   const { spec, runId } = input;
   const executions = (input.carried?.executions ?? 0) + 1;
   const startedAt = Date.now();
@@ -202,4 +202,9 @@ export async function collectCorpus(input: CollectInput): Promise<CollectResult>
   const summary = await cpu.finalizeRun({ spec, runId, promptCount: prepared.promptCount });
   progress.status = 'done';
   return summary;
+}
+
+/** The workflow: its steps, failing with their root cause (type and message) rather than "Activity task failed". */
+export async function collectCorpus(input: Parameters<typeof collectCorpusSteps>[0]): ReturnType<typeof collectCorpusSteps> {
+  return withRootCause(() => collectCorpusSteps(input));
 }
