@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
+import { checkName, Name } from '../common/names';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
 
 /**
@@ -15,7 +16,7 @@ export const JobName = z.enum(['collectCorpus', 'scoreCorpus', 'powerSimulation'
 export type JobName = z.infer<typeof JobName>;
 
 export const RunRecord = z.object({
-  runId: z.string().min(1),
+  runId: Name,
   job: JobName,
   workflowId: z.string().min(1),
   taskQueue: z.string().min(1),
@@ -26,7 +27,18 @@ export const RunRecord = z.object({
 export type RunRecord = z.infer<typeof RunRecord>;
 
 const runsDir = (dataDir: string) => join(dataDir, 'runs');
-const recordPath = (dataDir: string, runId: string) => join(runsDir(dataDir), `${runId}.json`);
+// Every run id from outside (CLI, API, a spec) passes the one name rule before it becomes a path.
+const recordPath = (dataDir: string, runId: string) => join(runsDir(dataDir), `${checkName('run id', runId)}.json`);
+
+/** A record file, or undefined when it is not a readable run record (its bytes are never shown). */
+function readRecord(path: string): RunRecord | undefined {
+  try {
+    const parsed = RunRecord.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export function saveRunRecord(dataDir: string, record: RunRecord): void {
   mkdirSync(runsDir(dataDir), { recursive: true });
@@ -38,22 +50,21 @@ export function saveRunRecord(dataDir: string, record: RunRecord): void {
 
 export function loadRunRecord(dataDir: string, runId: string): RunRecord {
   const path = recordPath(dataDir, runId);
-  if (!existsSync(path)) {
-    const known = listRunRecords(dataDir).map((r) => r.runId);
-    throw new MetError(
-      ErrorTypes.NotFound,
-      `no run '${runId}' in ${runsDir(dataDir)}. ${known.length ? `Known runs: ${known.slice(0, 10).join(', ')}` : 'No runs recorded yet'} (see 'met runs').`,
-    );
-  }
-  return RunRecord.parse(JSON.parse(readFileSync(path, 'utf8')));
+  // Messages name the run id only: never the data folder's path, other runs or the file's bytes.
+  if (!existsSync(path)) throw new MetError(ErrorTypes.NotFound, `no run '${runId}' is recorded (see 'met runs')`);
+  const record = readRecord(path);
+  if (!record || record.runId !== runId) throw new MetError(ErrorTypes.ShardCorrupt, `the record of run '${runId}' is unreadable: launch the run again from its spec`);
+  return record;
 }
 
 export function listRunRecords(dataDir: string): RunRecord[] {
   if (!existsSync(runsDir(dataDir))) return [];
   return readdirSync(runsDir(dataDir))
     .filter((f) => f.endsWith('.json'))
-    .map((f) => RunRecord.safeParse(JSON.parse(readFileSync(join(runsDir(dataDir), f), 'utf8'))))
-    .flatMap((r) => (r.success ? [r.data] : []))
+    .flatMap((f) => {
+      const r = readRecord(join(runsDir(dataDir), f));
+      return r ? [r] : [];
+    })
     .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
 

@@ -5,6 +5,7 @@ import { EmbedSpec } from './embedSpec';
 import { ScorerRef } from './perplexitySpec';
 import { formatZodIssues, parseRunSpec, PromptSource, SamplingSpec, sourceLabel, SourceSpec, type RunSpec } from './runSpec';
 import { TestSpec } from './testSpec';
+import { Name } from '../common/names';
 
 /**
  * A consistency check: the same prompts sent to two sources (say a reference model run locally
@@ -16,7 +17,6 @@ const ConsistencySampling = SamplingSpec.extend({
   seedPolicy: SamplingSpec.shape.seedPolicy.removeDefault().default('shared'),
   maxTokens: SamplingSpec.shape.maxTokens.removeDefault().default(32),
 });
-const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"');
 
 export const ConsistencySpec = z
   .object({

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { TWO_SAMPLE_STATISTICS } from '../stats/statistics';
+import { Name } from '../common/names';
 
 /** A power-simulation grid (YAML/JSON). Pure: workflows import it. */
 const Source = z.object({ model: z.string().min(1), source: z.string().min(1) }).strict();
-const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"');
 
 export const PowerSpec = z
   .object({

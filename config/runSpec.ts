@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { canonicalJson, hashHex } from '../common/hash';
+import { Name } from '../common/names';
 
 /**
  * A collection run spec (YAML or JSON): what to sample, from which sources, how. It never carries
  * API keys: a source names the environment variable the worker reads (`apiKeyEnv`).
  * Pure (no Node built-ins): workflows import it. Files are read by config/load.ts.
  */
-const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-" (no spaces or slashes)');
 /** Only http(s): a file:// or other scheme can never work and would be retried in vain. */
 const HttpURL = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
 const EnvVarName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as MY_PROVIDER_API_KEY');

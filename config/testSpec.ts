@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Name } from '../common/names';
 
 /** A corpus slice as a test's sample: one model/source of a corpus, optionally subsampled. Pure (workflows import it). */
 export const Selector = z
@@ -14,7 +15,7 @@ export type Selector = z.infer<typeof Selector>;
 
 export const TestSpec = z
   .object({
-    testId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/),
+    testId: Name,
     x: Selector,
     y: Selector,
     stat: z.enum(['mmd_hamming', 'mmd_kspectrum', 'mmd_all_subsequences', 'two_sample_L1', 'two_sample_L2', 'two_sample_chi_squared']).default('mmd_hamming'),

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { ManagedServerSpec } from '../models/managedServer';
+import { Name } from '../common/names';
 
 /**
  * What a worker process (or `met up`) serves besides the CPU queue: API providers (one queue each)
  * and local models (one queue per model + precision, and one per host GPU). Keys are never here:
  * a provider names the environment variable its key is read from, on the worker's host.
  */
-const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"');
 
 export const ProviderWorkerSpec = z
   .object({

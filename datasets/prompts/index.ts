@@ -2,6 +2,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../../common/errors';
+import { NAME_PATTERN } from '../../common/names';
 import type { PromptRow } from '../schemas';
 
 /**
@@ -117,7 +118,7 @@ export function resolvePromptFile(file: string, roots: string[]): string {
 export function promptSetPath(name: string, roots: string[]): string | undefined {
   const shipped = shippedPromptSetPath(name);
   if (shipped) return shipped;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) return undefined;
+  if (!NAME_PATTERN.test(name)) return undefined;
   for (const root of roots) {
     for (const ext of ['.jsonl', '.parquet']) {
       try {
