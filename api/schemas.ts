@@ -72,6 +72,7 @@ export const TestOutcomeBody = z.object({
   reject: z.boolean(),
   alpha: z.number(),
   b: z.number().int(),
+  undefinedNulls: z.number().int().optional().describe('null statistics with a zero denominator (never counted as >= the observed one)'),
   n1: z.number().int(),
   n2: z.number().int(),
   m: z.number().int(),

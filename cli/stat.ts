@@ -25,7 +25,10 @@ Input:
   "pvalue": {"type": "bootstrap", ...} draws null samples from a "reference" sample given like x.
 Statistics: mmd_hamming, mmd_kspectrum, mmd_all_subsequences, two_sample_L1, two_sample_L2,
   two_sample_chi_squared.
-Output (--json): {"mmd_hamming": 0.0375, ..., "pvalue": 0.21, "b": 1000, "seconds": 0.004}`,
+Output (--json): {"mmd_hamming": 0.0375, ..., "pvalue": 0.21, "b": 1000, "undefinedNulls": 0, "seconds": 0.004}
+  undefinedNulls: null statistics with a zero denominator (never counted as >= the observed one).
+Bounds: L <= 32,768, k <= 64, b <= 100,000, at most 200,000 completions per side,
+  completions x L <= 50,000,000 and b x completions <= 2,000,000,000.`,
     )
     .action(async (opts: { input: string; json?: boolean }) => {
       const { readFileSync } = await import('node:fs');

@@ -4,8 +4,10 @@ import { NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
 import type { TestSpec } from '../config/testSpec';
 
 /** runTest: one statistical test between two stored samples, run on a CPU worker; the result is stored. */
+// The test runs in a thread of its own and heartbeats, so a cancelled run stops it within seconds.
 const { runTwoSampleTest } = proxyActivities<TestActivities>({
   startToCloseTimeout: '1h',
+  heartbeatTimeout: '30s',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });
 
