@@ -9,7 +9,7 @@ import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCom
 import { z } from 'zod';
 import { launchCollection } from '../client/collect';
 import { launchConsistency } from '../client/consistency';
-import { loadRunRecord, newRunRecord, runStatus, saveRunRecord, startOrAttach, type RunRecord } from '../client/runs';
+import { loadRunRecord, missingWorkers, newRunRecord, runFailure, runStatus, saveRunRecord, startOrAttach, type RunRecord } from '../client/runs';
 import { toStages } from '../cli/watch';
 import { ErrorTypes, MetError } from '../common/errors';
 import { Name } from '../common/names';
@@ -259,7 +259,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       let result: unknown;
       let failure: string | undefined;
       if (status.status === 'COMPLETED') result = await handle.result();
-      if (status.status === 'FAILED') failure = await handle.result().then(() => undefined, (err) => workflowError(err).message);
+      if (status.status === 'FAILED') failure = await runFailure(client, record);
+      const warnings = status.status === 'RUNNING' ? await missingWorkers(client, record, progress) : [];
       return {
         runId: record.runId,
         job: record.job,
@@ -271,6 +272,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         progress: toStages(record.job, progress).stages.map((s) => ({ name: s.name, done: s.done, total: s.total, unit: s.unit })),
         result,
         failure,
+        warnings,
       };
     },
   );

@@ -118,3 +118,42 @@ export function newRunRecord(job: JobName, runId: string, input: unknown, extra:
     corpus: extra.corpus,
   };
 }
+
+/** A closed run's failure as "Type: message" of its root cause (what to fix), or undefined. */
+export async function runFailure(client: Client, record: RunRecord): Promise<string | undefined> {
+  return client.workflow
+    .getHandle(record.workflowId)
+    .result()
+    .then(
+      () => undefined,
+      (err: unknown) => {
+        let cause: unknown = err;
+        while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+        const type = (cause as { type?: string | null }).type;
+        const message = cause instanceof Error ? cause.message : String(cause);
+        return type ? `${type}: ${message}` : message;
+      },
+    );
+}
+
+/**
+ * What a running run waits for in vain: the queues it needs that no worker polls (the workflow's
+ * own queue, and each source's queue as its progress names them). Said within seconds, instead of
+ * a run that sits at 0% forever.
+ */
+export async function missingWorkers(client: Client, record: RunRecord, progress?: unknown): Promise<string[]> {
+  const namespace = client.options.namespace;
+  const polled = async (name: string, type: 1 | 2) => {
+    const r = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name }, taskQueueType: type });
+    return (r.pollers ?? []).length > 0;
+  };
+  const out: string[] = [];
+  if (!(await polled(record.taskQueue, 1))) out.push(`no worker polls ${record.taskQueue} (workflows): start one with met worker --queue ${record.taskQueue}, or met up`);
+  const sources = (progress as { sources?: { model: string; source: string; taskQueue: string; done: number; total: number }[] } | undefined)?.sources ?? [];
+  const queues = new Map<string, string[]>();
+  for (const s of sources) if (s.done < s.total) queues.set(s.taskQueue, [...(queues.get(s.taskQueue) ?? []), `${s.model}/${s.source}`]);
+  for (const [queue, names] of queues) {
+    if (!(await polled(queue, 2))) out.push(`no worker polls ${queue} (${names.join(', ')}): start the worker that serves it (met worker --provider NAME or --model FILE --precision P)`);
+  }
+  return out;
+}

@@ -7,7 +7,11 @@ import type { FastifyInstance } from 'fastify';
 import { buildApi, startApi } from '../../api/server';
 import { loadRunRecord } from '../../client/runs';
 import { exited, spawnMet } from '../helpers/processes';
-import { startTestTemporal, type TestTemporal } from '../helpers/temporal';
+import { createDuckDB } from '../../datasets/duck';
+import { cpuWorkerPlan } from '../../workers/cpu';
+import { providerWorkerPlans } from '../../workers/provider';
+import { waitUntil } from '../helpers/processes';
+import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
 
 /**
  * The HTTP API's trust boundaries: ids are names, never paths (no traversal, no absolute paths or
@@ -104,5 +108,51 @@ test('the bearer scheme is case-insensitive; the token is not; met api --host 0.
     for (const bad of [`Bearer ${token.toUpperCase()}`, `Basic ${token}`, token, `Bearer  ${token}x`, 'Bearer']) assert.equal((await with_(bad)).statusCode, 401, bad);
   } finally {
     await open.close();
+  }
+});
+
+test('a run no worker can serve says so within seconds (API and met status); a failed run shows its root cause', { timeout: 90_000 }, async () => {
+  const duck = await createDuckDB();
+  const taskQueue = uniqueName('api-trust-cpu');
+  const served = uniqueName('served');
+  const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers: [{ name: served, concurrentUnits: 1, timeoutMs: 2000 }], env: {} })];
+  const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
+  const running = workers.map((w) => w.run());
+  const api = await buildApi({ client: temporal.client, dataDir, address: temporal.address, namespace: temporal.namespace, taskQueue });
+  try {
+    const nobody = uniqueName('nobody');
+    const spec = (provider: string, extra: Record<string, unknown> = {}) => ({ corpus: uniqueName('nw'), prompts: { set: 'demo', limit: 1 }, samplesPerPrompt: 1, sources: [{ kind: 'provider', provider, model: 'm', ...extra }] });
+    const started = await api.inject({ method: 'POST', url: '/v1/runs', payload: spec(nobody) });
+    assert.equal(started.statusCode, 202, started.body);
+    const { runId, statusUrl, workflowId } = started.json();
+    const t0 = Date.now();
+    let state: { status: string; warnings: string[] } = { status: '', warnings: [] };
+    await waitUntil('a warning about the unserved queue', async () => {
+      state = (await api.inject({ method: 'GET', url: statusUrl })).json();
+      return state.warnings.some((w) => w.includes(`no worker polls met-provider-${nobody}`));
+    }, 15_000);
+    assert.equal(state.status, 'RUNNING');
+    assert.ok(Date.now() - t0 < 15_000);
+    const cli = spawnMet(['status', runId, '--json', '--data', dataDir, '--address', temporal.address, '--namespace', temporal.namespace]);
+    assert.equal(await exited(cli), 0, cli.output());
+    assert.match(cli.output(), new RegExp(`no worker polls met-provider-${nobody}`));
+    await temporal.client.workflow.getHandle(workflowId).terminate('test done');
+
+    // A run refused by the worker: FAILED, and the failure names the rule (type and message).
+    const refused = (await api.inject({ method: 'POST', url: '/v1/runs', payload: spec(served, { baseURL: 'http://127.0.0.1:9/v1' }) })).json();
+    let failed: { status: string; failure?: string } = { status: '' };
+    await waitUntil('the refused run to fail', async () => {
+      failed = (await api.inject({ method: 'GET', url: refused.statusUrl })).json();
+      return failed.status === 'FAILED';
+    }, 30_000);
+    assert.match(failed.failure ?? '', /^MetForbidden: baseURL for provider .* is refused: a run spec may give a baseURL only for a provider the worker config marks allowSpecBaseURL: true/);
+    const cli2 = spawnMet(['status', refused.runId, '--data', dataDir, '--address', temporal.address, '--namespace', temporal.namespace]);
+    assert.equal(await exited(cli2), 0, cli2.output());
+    assert.match(cli2.output(), /failed: MetForbidden: baseURL for provider/);
+  } finally {
+    await api.close();
+    workers.forEach((w) => w.shutdown());
+    await Promise.all(running);
+    duck.closeSync();
   }
 });
