@@ -163,8 +163,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       return reply.code(code).send({ error: ERROR_KIND[code] ?? 'failed', message: error.message });
     }
     const status = (error as { statusCode?: number }).statusCode ?? 500;
-    // Fastify's own 4xx (body too large, bad JSON) keep their status and message.
-    return reply.code(status).send({ error: status < 500 ? 'bad_request' : 'failed', message: (error as Error).message });
+    // Fastify's own 4xx (body too large, bad JSON) keep their status and message, prefixed with what they are about.
+    const code = String((error as { code?: string }).code ?? '');
+    const about = code.startsWith('FST_ERR_CTP') || status === 413 ? '(body)' : '(request)';
+    if (status < 500) return reply.code(status).send({ error: 'bad_request', message: `${about}: ${(error as Error).message}` });
+    return reply.code(status).send({ error: 'failed', message: (error as Error).message });
   });
 
   const api = app.withTypeProvider<ZodTypeProvider>();
