@@ -141,7 +141,11 @@ with zipfile.ZipFile(d + '/evil.zip', 'w') as z:
 with zipfile.ZipFile(d + '/good.zip', 'w') as z:
     z.writestr('samples/a.txt', 'fine')
 with tarfile.open(d + '/evil.tar.gz', 'w:gz') as t:
+    data = b'fine'; info = tarfile.TarInfo('ok.txt'); info.size = len(data); t.addfile(info, io.BytesIO(data))
     data = b'evil'; info = tarfile.TarInfo('../../escaped.txt'); info.size = len(data); t.addfile(info, io.BytesIO(data))
+with tarfile.open(d + '/link.tar', 'w') as t:
+    data = b'fine'; info = tarfile.TarInfo('ok.txt'); info.size = len(data); t.addfile(info, io.BytesIO(data))
+    info = tarfile.TarInfo('link'); info.type = tarfile.SYMTYPE; info.linkname = '/etc/passwd'; t.addfile(info)
 with tarfile.open(d + '/good.tar', 'w') as t:
     data = b'fine'; info = tarfile.TarInfo('dir/b.txt'); info.size = len(data); t.addfile(info, io.BytesIO(data))`,
     dir,
@@ -150,6 +154,13 @@ with tarfile.open(d + '/good.tar', 'w') as t:
   assert.equal(existsSync(join(dir, 'out-zip', 'ok.txt')), false, 'refused before the first byte');
   assert.equal(existsSync(join(dir, 'escaped.txt')), false);
   await assert.rejects(extractTar(join(dir, 'evil.tar.gz'), join(dir, 'out-tar'), true), /would be written outside/);
+  assert.equal(existsSync(join(dir, 'out-tar', 'ok.txt')), false, 'tar too: refused before the first byte');
+  await assert.rejects(extractTar(join(dir, 'link.tar'), join(dir, 'out-link'), false), /'link' is a symbolic link/);
+  assert.equal(existsSync(join(dir, 'out-link', 'ok.txt')), false, 'a link later in the tar: nothing written');
+  // A tar cut in the middle of an entry: refused, nothing written.
+  writeFileSync(join(dir, 'cut.tar'), readFileSync(join(dir, 'good.tar')).subarray(0, 514));
+  await assert.rejects(extractTar(join(dir, 'cut.tar'), join(dir, 'out-cut'), false), /ends in the middle of an entry/);
+  assert.equal(existsSync(join(dir, 'out-cut', 'dir', 'b.txt')), false);
   assert.equal(await extractZip(join(dir, 'good.zip'), join(dir, 'ok-zip')), 1);
   assert.equal(readFileSync(join(dir, 'ok-zip', 'samples', 'a.txt'), 'utf8'), 'fine');
   assert.equal(await extractTar(join(dir, 'good.tar'), join(dir, 'ok-tar'), false), 1);
