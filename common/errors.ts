@@ -19,6 +19,8 @@ export const ErrorTypes = {
   NotFound: 'MetNotFound',
   /** A run spec or request asked for something only the worker's own config may decide (an endpoint that gets a key, a file outside the allowed roots). */
   Forbidden: 'MetForbidden',
+  /** The worker's disk is full (ENOSPC, EDQUOT): retrying does not free space. */
+  DiskFull: 'MetDiskFull',
 } as const;
 export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
 
@@ -33,6 +35,7 @@ export const NON_RETRYABLE_TYPES: ErrorType[] = [
   ErrorTypes.UnsafeArchive,
   ErrorTypes.NotFound,
   ErrorTypes.Forbidden,
+  ErrorTypes.DiskFull,
 ];
 
 /** An error for the user (CLI, HTTP API, library callers). */
@@ -60,6 +63,10 @@ export function toApplicationFailure(err: unknown): TemporalFailure {
     });
   }
   const e = err instanceof Error ? err : new Error(String(err));
+  const code = (e as Error & { code?: unknown }).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return ApplicationFailure.create({ type: ErrorTypes.DiskFull, message: `the worker's disk is full (${code}): free space on it, then run met resume. ${e.message}`, nonRetryable: true });
+  }
   return ApplicationFailure.create({ type: e.name, message: e.message, nonRetryable: false });
 }
 

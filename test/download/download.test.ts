@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { WorkflowFailedError } from '@temporalio/client';
+import { ErrorTypes, MetError, NON_RETRYABLE_TYPES } from '../../common/errors';
 import { createDuckDB } from '../../datasets/duck';
 import { extractTar, extractZip } from '../../download/archive';
 import { driveConfirmUrl, fetchFile } from '../../download/http';
@@ -40,6 +41,14 @@ before(async () => {
     requests.push({ path: url.pathname, range: req.headers.range });
     const count = (served.get(url.pathname) ?? 0) + 1;
     served.set(url.pathname, count);
+    if (mode === 'loop') {
+      res.writeHead(302, { location: url.pathname }).end();
+      return;
+    }
+    if (mode === 'tofile') {
+      res.writeHead(302, { location: 'file:///etc/passwd' }).end();
+      return;
+    }
     if (mode === 'redirect') {
       res.writeHead(302, { location: url.pathname.replace('/redirect/', '/plain/') }).end();
       return;
@@ -182,6 +191,23 @@ test('fetchFile follows redirects, keeps Range across them, and resumes from the
     ['/plain/short-part.bin', 'bytes=1000-'],
   ]);
   assert.ok(readFileSync(`${dest}.part`).equals(payload));
+});
+
+test('a redirect loop and a redirect to file:// fail at once, non-retryably, saying why', async () => {
+  for (const [mode, why] of [
+    ['loop', /more than 10 redirects \(a redirect loop\?\)/],
+    ['tofile', /only http and https URLs/],
+  ] as const) {
+    const before = requests.length;
+    await assert.rejects(fetchFile({ url: `${base}/${mode}/x.bin`, dest: join(root, `${mode}.bin`), offset: 0 }), (err: unknown) => {
+      assert.ok(err instanceof MetError, `${mode}: ${String(err)}`);
+      assert.equal(err.type, ErrorTypes.BadInput);
+      assert.ok(NON_RETRYABLE_TYPES.includes(err.type));
+      assert.match(err.message, why);
+      return true;
+    });
+    assert.ok(requests.length - before <= 11, `${mode}: ${requests.length - before} requests`);
+  }
 });
 
 test('a worker killed mid-download: the next worker resumes from the heartbeat offset, not from zero', { timeout: 120_000 }, async () => {
