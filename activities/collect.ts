@@ -46,7 +46,8 @@ async function loadPrompts(duck: DuckDBInstance, spec: RunSpec, roots: string[])
     path = resolvePromptFile(spec.prompts.file, roots);
     promptSet = basename(spec.prompts.file, extname(spec.prompts.file)).replace(/[^A-Za-z0-9._-]+/g, '-');
   }
-  if (isJsonl(path)) return { promptSet, rows: readPromptJsonl(path, promptSet) };
+  const shown = 'set' in spec.prompts ? `prompt set '${spec.prompts.set}'` : `prompts.file '${spec.prompts.file}'`;
+  if (isJsonl(path)) return { promptSet, rows: readPromptJsonl(path, promptSet, shown) };
   const rows = await withConnection(duck, async (c) => {
     const r = await c.runAndReadAll(`SELECT prompt_id, text, source_dataset, language, messages FROM read_parquet(${quotedString(path)})`);
     return r.getRowObjects().map((o) => ({

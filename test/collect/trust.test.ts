@@ -214,6 +214,14 @@ test('prompts.file: only under the data folder\'s prompts/ or the worker\'s prom
       return true;
     });
   }
+  // Bytes that are not UTF-8: refused with the line, not silently turned into U+FFFD; no worker path shown.
+  writeFileSync(join(data, 'prompts', 'latin1.jsonl'), Buffer.concat([Buffer.from(line('a', 'fine')), Buffer.from('{"id": "b", "text": "caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]));
+  await assert.rejects(prepare({ file: 'latin1.jsonl' }), (err: unknown) => {
+    assert.ok(err instanceof ApplicationFailure);
+    assert.equal(err.type, ErrorTypes.BadInput);
+    assert.equal(err.message, "prompts.file 'latin1.jsonl':2 is not valid UTF-8: save the prompt file as UTF-8");
+    return true;
+  });
   assert.equal(attacker.seen.length, attacker.seen.filter((s) => s.body.includes('model')).length, 'DuckDB fetched nothing from the listener');
   assert.ok(!attacker.seen.some((s) => JSON.stringify(s).includes('PRIVATE-CONTENT')));
 });
