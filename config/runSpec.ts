@@ -95,6 +95,12 @@ export const RunSpec = z
      * Optional without a default so that specs written before it keep their run id.
      */
     heartbeatTimeoutSeconds: z.number().min(1).max(3600).optional(),
+    /**
+     * Fail the run when no worker takes a unit from its source's queue within this many seconds (a
+     * provider or model no worker serves). Unset: wait for one; met status and the API still say at
+     * once that nobody polls the queue.
+     */
+    noWorkerTimeoutSeconds: z.number().min(1).max(86_400).optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {

@@ -69,12 +69,15 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** When the last run's workflow started (workers are up): failures are timed from here. */
+let runStartedAt = 0;
 async function collect(specInput: RunSpecInput, providers: ProviderWorkerSpec[]) {
   const spec = parseRunSpec(specInput);
   const taskQueue = uniqueName('trust-cpu');
   const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers, env: SECRETS })];
   const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
   const handle = await temporal.client.workflow.start(collectCorpus, { taskQueue, workflowId: uniqueName('trust'), args: [{ spec, runId: runIdOf(spec) }] });
+  runStartedAt = Date.now();
   const run = async () => {
     try {
       return await handle.result();
@@ -97,7 +100,6 @@ const spec = (corpus: string, source: Record<string, unknown>): RunSpecInput => 
 
 /** The run fails with MetForbidden, non-retryably, on the first attempt, naming the rule. */
 async function refused(promise: Promise<unknown>, rule: RegExp) {
-  const t0 = Date.now();
   await assert.rejects(promise, (err: unknown) => {
     assert.ok(err instanceof WorkflowFailedError, String(err));
     assert.ok(err.cause instanceof ApplicationFailure, String(err.cause));
@@ -107,7 +109,7 @@ async function refused(promise: Promise<unknown>, rule: RegExp) {
     for (const s of Object.values(SECRETS)) assert.ok(!JSON.stringify(err).includes(s));
     return true;
   });
-  assert.ok(Date.now() - t0 < 20_000, `failed after ${Date.now() - t0} ms, not within seconds`);
+  assert.ok(Date.now() - runStartedAt < 15_000, `failed ${Date.now() - runStartedAt} ms after the run started, not within seconds`);
 }
 
 function assertNoSecrets(seen: Seen[]) {
@@ -261,4 +263,17 @@ test("a worker's DuckDB reads only its allowed folders: no other file, no URL, n
     locked.closeSync();
   }
   assert.ok(!attacker.seen.some((s) => s.body === ''), 'no GET of a parquet reached the listener');
+});
+
+test('noWorkerTimeoutSeconds: a run whose provider no worker serves fails in seconds, naming the queue', { timeout: 60_000 }, async () => {
+  const nobody = uniqueName('nobody');
+  const input = { ...spec('t10', { provider: nobody }), noWorkerTimeoutSeconds: 2 };
+  await assert.rejects(collect(input, []), (err: unknown) => {
+    assert.ok(err instanceof WorkflowFailedError, String(err));
+    assert.ok(err.cause instanceof ApplicationFailure, String(err.cause));
+    assert.equal(err.cause.type, 'MetNoWorker');
+    assert.match(err.cause.message, new RegExp(`no worker took a unit of m1/${nobody} from task queue met-provider-${nobody} within 2 s: start the worker`));
+    return true;
+  });
+  assert.ok(Date.now() - runStartedAt < 15_000, `failed ${Date.now() - runStartedAt} ms after the run started`);
 });
