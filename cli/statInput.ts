@@ -91,13 +91,32 @@ export function parseStatInput(value: unknown): StatInput {
 }
 
 /** The statistics (and p-value) of a validated input, at full float64 precision (large p-value jobs use worker threads). */
-export async function runStatInput(value: unknown): Promise<Record<string, number>> {
+export interface StatOutput {
+  [statistic: string]: number | Record<string, string> | undefined;
+  /** Statistics that are undefined for this input, with what to fix, beside the ones that are not. */
+  errors?: Record<string, string>;
+}
+
+export async function runStatInput(value: unknown): Promise<StatOutput> {
   const input = parseStatInput(value);
   const x = encode(input.x, input);
   const y = encode(input.y, input);
   const options = { k: input.k, cumulative: input.cumulative };
-  const out: Record<string, number> = {};
-  for (const name of input.stats) out[name] = statistic(name, x, y, options);
+  const out: StatOutput = {};
+  const errors: Record<string, string> = {};
+  let firstError: unknown;
+  for (const name of input.stats) {
+    try {
+      out[name] = statistic(name, x, y, options);
+    } catch (err) {
+      // One undefined statistic (say an MMD with a one-sample prompt) does not hide the others.
+      if (!(err instanceof MetError)) throw err;
+      firstError ??= err;
+      errors[name] = err.message;
+    }
+  }
+  if (Object.keys(errors).length === input.stats.length && !input.pvalue) throw firstError;
+  if (Object.keys(errors).length) out.errors = errors;
   if (input.pvalue) {
     const { type, stat, b, seed } = input.pvalue;
     const reference = input.reference ? encode(input.reference, input) : undefined;

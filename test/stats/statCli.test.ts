@@ -87,3 +87,16 @@ test('met stat: clear messages for bad input, never a stack trace', async () => 
     assert.doesNotMatch(output, /\n\s+at .*:\d+:\d+/, 'no stack trace');
   }
 });
+
+test('met stat: an undefined statistic is reported beside the others, not instead of them', async () => {
+  const input = { L: 2, x: { prompts: [0, 1], completions: ['a', 'b'] }, y: { prompts: [0, 1], completions: ['a', 'c'] }, stats: ['mmd_hamming', 'two_sample_L1'] };
+  const { code, output } = await metStat(input);
+  assert.equal(code, 0, output);
+  const out = JSON.parse(output);
+  assert.ok(Math.abs(out.two_sample_L1 - 1) < 1e-12, output);
+  assert.equal(out.mmd_hamming, undefined);
+  assert.match(out.errors.mmd_hamming, /prompt 0 has one sample in X/);
+  const table = await metStat(input, false);
+  assert.equal(table.code, 0, table.output);
+  assert.match(table.output, /^mmd_hamming +undefined: prompt 0 has one sample in X/m);
+});
