@@ -54,9 +54,9 @@ export const SamplingSpec = z
     temperature: z.number().min(0).max(2).default(1),
     topP: z.number().gt(0).max(1).default(1),
     maxTokens: z.number().int().positive().max(32768).default(64),
-    stop: z.array(z.string()).max(4).default([]),
+    stop: z.array(z.string().max(1000)).max(4).default([]),
     endpoint: z.enum(['completions', 'chat']).default('completions'),
-    systemPrompt: z.string().optional(),
+    systemPrompt: z.string().max(100_000, 'a system prompt has at most 100,000 characters').optional(),
     /** Ask for the sampled tokens' logprobs where the source supports it. */
     logprobs: z.boolean().default(false),
     /**
@@ -72,8 +72,8 @@ export const SamplingSpec = z
 export type SamplingSpec = z.infer<typeof SamplingSpec>;
 
 export const PromptSource = z.union([
-  z.object({ set: Name, limit: z.number().int().positive().optional() }).strict(),
-  z.object({ file: z.string().min(1), limit: z.number().int().positive().optional() }).strict(),
+  z.object({ set: Name, limit: z.number().int().positive().max(10_000_000).optional() }).strict(),
+  z.object({ file: z.string().min(1).max(4096), limit: z.number().int().positive().max(10_000_000).optional() }).strict(),
 ]);
 
 export const RunSpec = z

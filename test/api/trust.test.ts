@@ -156,3 +156,23 @@ test('a run no worker can serve says so within seconds (API and met status); a f
     duck.closeSync();
   }
 });
+
+test('sizes are bounded at the door: b = 1e9 or L = 1e12 in a test or consistency request is a 400 naming the field', async () => {
+  const test = { testId: 'big', x: { corpus: 'c', model: 'm', source: 'a' }, y: { corpus: 'c', model: 'm', source: 'b' } };
+  for (const [body, field] of [
+    [{ ...test, b: 1e9 }, /^b: b is at most 100,000/],
+    [{ ...test, L: 1e12 }, /^L: L is at most 32,768/],
+    [{ ...test, k: 1e6 }, /^k: k is at most 64/],
+  ] as const) {
+    const r = await app.inject({ method: 'POST', url: '/v1/tests?wait=false', payload: body });
+    assert.equal(r.statusCode, 400, r.body);
+    assert.match(r.json().message, field);
+  }
+  const c = await app.inject({
+    method: 'POST',
+    url: '/v1/consistency',
+    payload: { a: { kind: 'local', model: 'm', precision: 'fp32' }, b: { kind: 'local', model: 'm', precision: 'nf4' }, prompts: { set: 'demo' }, scorer: 'm/fp32', embed: { kind: 'endpoint', baseURL: 'http://127.0.0.1:9/v1', model: 'e' }, test: { b: 1e9 } },
+  });
+  assert.equal(c.statusCode, 400, c.body);
+  assert.match(c.json().message, /^test\.b: b is at most 100,000/);
+});
