@@ -12,6 +12,7 @@ import { parseRunSpec, runIdOf, type RunSpecInput } from '../../config/runSpec';
 import type { ProviderWorkerSpec } from '../../config/workers';
 import { createCollectActivities } from '../../activities/collect';
 import { createDuckDB, quotedString, withConnection } from '../../datasets/duck';
+import { createEmbedder } from '../../models/embedding';
 import { collectCorpus } from '../../workflows/collectCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { providerWorkerPlans } from '../../workers/provider';
@@ -41,6 +42,12 @@ async function listen(): Promise<Listener> {
       seen.push({ headers: req.headers, body });
       const model = (JSON.parse(body || '{}') as { model?: string }).model ?? 'm';
       res.setHeader('content-type', 'application/json');
+      if (req.url?.endsWith('/embeddings')) {
+        const base64 = (JSON.parse(body) as { encoding_format?: string }).encoding_format === 'base64';
+        const embedding = base64 ? Buffer.from(new Float32Array([1, 0]).buffer).toString('base64') : [1, 0];
+        res.end(JSON.stringify({ object: 'list', model, data: [{ object: 'embedding', index: 0, embedding }] }));
+        return;
+      }
       res.end(JSON.stringify({ id: `cmpl-${seen.length}`, object: 'text_completion', created: 0, model, choices: [{ index: 0, text: ' ok', finish_reason: 'stop', logprobs: null }] }));
     });
   });
@@ -276,4 +283,20 @@ test('noWorkerTimeoutSeconds: a run whose provider no worker serves fails in sec
     return true;
   });
   assert.ok(Date.now() - runStartedAt < 15_000, `failed ${Date.now() - runStartedAt} ms after the run started`);
+});
+
+test('embedding endpoints named by URL get no key; a request cannot pick the key variable', { timeout: 30_000 }, async () => {
+  const env = { ...SECRETS, OPENAI_API_KEY: 'sk-openai-canary-777777777777' };
+  const before = attacker.seen.length;
+  const embedder = await createEmbedder({ kind: 'endpoint', provider: 'openai', baseURL: attacker.url, model: 'e', batchSize: 8 }, env);
+  assert.deepEqual(await embedder.embed(['hello']), [[1, 0]]);
+  const got = attacker.seen.slice(before);
+  assert.equal(got.length, 1);
+  assert.ok(!JSON.stringify(got).includes(env.OPENAI_API_KEY), 'the OpenAI key went to a URL the request named');
+  await assert.rejects(createEmbedder({ kind: 'endpoint', provider: 'custom', baseURL: attacker.url, model: 'e', apiKeyEnv: 'SECRET_DB_PASSWORD', batchSize: 8 }, env), (err: Error) => {
+    assert.equal((err as { type?: string }).type, ErrorTypes.Forbidden);
+    assert.match(err.message, /may not choose which environment variable a worker sends as a key/);
+    return true;
+  });
+  assert.equal(attacker.seen.length, before + 1);
 });
