@@ -31,6 +31,11 @@ export interface UnitScan {
 async function loadPrompts(duck: DuckDBInstance, spec: RunSpec, roots: string[]): Promise<{ promptSet: string; rows: PromptRow[] }> {
   let path: string;
   let promptSet: string;
+  if ('inline' in spec.prompts) {
+    const name = spec.prompts.name ?? 'inline';
+    const rows = spec.prompts.inline.map((p) => ({ promptSet: name, promptId: p.id, text: p.text, sourceDataset: name, language: null, messages: null }));
+    return { promptSet: name, rows };
+  }
   if ('set' in spec.prompts) {
     const found = promptSetPath(spec.prompts.set, roots);
     if (!found) {

@@ -74,6 +74,25 @@ export type SamplingSpec = z.infer<typeof SamplingSpec>;
 export const PromptSource = z.union([
   z.object({ set: Name, limit: z.number().int().positive().max(10_000_000).optional() }).strict(),
   z.object({ file: z.string().min(1).max(4096), limit: z.number().int().positive().max(10_000_000).optional() }).strict(),
+  /** Prompts given in the spec itself (what the HTTP API takes besides set names); they are recorded in the workflow's input, so keep them small. */
+  z
+    .object({
+      inline: z
+        .array(z.object({ id: z.string().min(1).max(200), text: z.string().min(1, 'a prompt needs non-empty text').max(200_000) }).strict())
+        .min(1, 'give at least one prompt')
+        .max(10_000)
+        .superRefine((prompts, ctx) => {
+          const seen = new Set<string>();
+          prompts.forEach((p, i) => {
+            if (seen.has(p.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate prompt id '${p.id}'` });
+            seen.add(p.id);
+          });
+        }),
+      /** The prompt set's name in the corpus (default 'inline'). */
+      name: Name.optional(),
+      limit: z.number().int().positive().max(10_000_000).optional(),
+    })
+    .strict(),
 ]);
 
 export const RunSpec = z

@@ -77,7 +77,7 @@ test('POST /v1/runs and /v1/consistency take prompts by set name, never a worker
   const spec = { corpus: 'c', prompts: { file: '/etc/passwd.jsonl' }, samplesPerPrompt: 1, sources: [{ kind: 'local', model: 'm', precision: 'fp32' }] };
   const r = await app.inject({ method: 'POST', url: '/v1/runs', payload: spec });
   assert.equal(r.statusCode, 400, r.body);
-  assert.match(r.json().message, /^prompts\.file: the HTTP API takes prompts by set name/);
+  assert.match(r.json().message, /^prompts\.file: the HTTP API takes prompts inline \(prompts\.inline: \[\{id, text\}\]\) or by set name/);
   const c = await app.inject({
     method: 'POST',
     url: '/v1/consistency',

@@ -300,3 +300,15 @@ test('embedding endpoints named by URL get no key; a request cannot pick the key
   });
   assert.equal(attacker.seen.length, before + 1);
 });
+
+test('prompts given inline are collected (what the HTTP API takes instead of a worker path)', { timeout: 30_000 }, async () => {
+  const open = uniqueName('open');
+  const before = attacker.seen.length;
+  const input = spec('t11', { provider: open, baseURL: attacker.url });
+  input.prompts = { inline: [{ id: 'q1', text: 'inline prompt one' }, { id: 'q2', text: 'inline prompt two' }], name: 'mine' };
+  const result = await collect(input, [{ name: open, allowSpecBaseURL: true, concurrentUnits: 1, timeoutMs: 2000 }]);
+  assert.equal(result.rows, 4);
+  const prompts = attacker.seen.slice(before).map((s) => (JSON.parse(s.body) as { prompt: string }).prompt).sort();
+  assert.deepEqual(prompts, ['inline prompt one', 'inline prompt one', 'inline prompt two', 'inline prompt two']);
+  assert.throws(() => parseRunSpec({ ...input, prompts: { inline: [{ id: 'a', text: 'x' }, { id: 'a', text: 'y' }] } }), /prompts\.inline\.1\.id: duplicate prompt id 'a'/);
+});
