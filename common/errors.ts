@@ -21,6 +21,8 @@ export const ErrorTypes = {
   Forbidden: 'MetForbidden',
   /** The worker's disk is full (ENOSPC, EDQUOT): retrying does not free space. */
   DiskFull: 'MetDiskFull',
+  /** No worker took work from a queue within the run's noWorkerTimeoutSeconds. */
+  NoWorker: 'MetNoWorker',
 } as const;
 export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
 
@@ -36,6 +38,7 @@ export const NON_RETRYABLE_TYPES: ErrorType[] = [
   ErrorTypes.NotFound,
   ErrorTypes.Forbidden,
   ErrorTypes.DiskFull,
+  ErrorTypes.NoWorker,
 ];
 
 /** An error for the user (CLI, HTTP API, library callers). */

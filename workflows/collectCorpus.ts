@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { CollectActivities } from '../activities/collect';
 import type { SamplingActivities, UnitResult } from '../activities/sampling';
-import { NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
+import { ErrorTypes, NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
 import type { RunSpec } from '../config/runSpec';
 import { planSources, type SourcePlan, type WorkUnit } from './collectPlan';
 
@@ -163,7 +163,7 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
           const timeout = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START';
           const cause = timeout
             ? ApplicationFailure.create({
-                type: 'MetNoWorker',
+                type: ErrorTypes.NoWorker,
                 nonRetryable: true,
                 message: `no worker took a unit of ${plan.model}/${plan.source} from task queue ${plan.taskQueue} within ${spec.noWorkerTimeoutSeconds} s: start the worker that serves it (met worker --provider NAME, or --model FILE --precision P)`,
               })
