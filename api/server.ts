@@ -9,7 +9,7 @@ import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCom
 import { z } from 'zod';
 import { launchCollection } from '../client/collect';
 import { launchConsistency } from '../client/consistency';
-import { loadRunRecord, missingWorkers, newRunRecord, runFailure, runStatus, saveRunRecord, startOrAttach, type RunRecord } from '../client/runs';
+import { loadRunRecord, missingWorkers, newRunRecord, retryingSteps, runFailure, runStatus, saveRunRecord, startOrAttach, type RunRecord } from '../client/runs';
 import { toStages } from '../cli/watch';
 import { ErrorTypes, MetError } from '../common/errors';
 import { Name } from '../common/names';
@@ -263,7 +263,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       let failure: string | undefined;
       if (status.status === 'COMPLETED') result = await handle.result();
       if (status.status === 'FAILED') failure = await runFailure(client, record);
-      const warnings = status.status === 'RUNNING' ? await missingWorkers(client, record, progress) : [];
+      const warnings = status.status === 'RUNNING' ? [...(await missingWorkers(client, record, progress)), ...(await retryingSteps(client, record))] : [];
       return {
         runId: record.runId,
         job: record.job,

@@ -57,13 +57,13 @@ export function register(program: Command): void {
   ).action(async (runId: string, opts: CommonFlags & { json?: boolean; watch?: boolean }) => {
     await withClient(opts, async (client, dataDir) => {
       if (opts.watch) return waitForRun(client, runId, dataDir);
-      const { loadRunRecord, missingWorkers, runFailure, runStatus } = await import('../client/runs');
+      const { loadRunRecord, missingWorkers, retryingSteps, runFailure, runStatus } = await import('../client/runs');
       const { collectionProgress } = await import('../client/collect');
       const record = loadRunRecord(dataDir, runId);
       const status = await runStatus(client, record);
       const progress = record.job === 'collectCorpus' ? await collectionProgress(client, record) : undefined;
       const failure = status.status === 'FAILED' ? await runFailure(client, record) : undefined;
-      const warnings = status.status === 'RUNNING' ? await missingWorkers(client, record, progress) : [];
+      const warnings = status.status === 'RUNNING' ? [...(await missingWorkers(client, record, progress)), ...(await retryingSteps(client, record))] : [];
       if (opts.json) {
         console.log(JSON.stringify({ runId, job: record.job, status: status.status, progress, failure, warnings }, null, 2));
         return;

@@ -157,3 +157,20 @@ export async function missingWorkers(client: Client, record: RunRecord, progress
   }
   return out;
 }
+
+/**
+ * Steps of a running run that are being retried, with their attempt and last failure: a run that
+ * retries in vain (a full disk, a provider that keeps failing) says why while it still runs.
+ */
+export async function retryingSteps(client: Client, record: RunRecord, limit = 5): Promise<string[]> {
+  const d = await client.workflow.getHandle(record.workflowId).describe();
+  return (d.raw.pendingActivities ?? [])
+    .filter((a) => (a.attempt ?? 1) > 1 && a.lastFailure?.message)
+    .slice(0, limit)
+    .map((a) => {
+      let failure = a.lastFailure!;
+      while (failure.cause?.message) failure = failure.cause;
+      const type = failure.applicationFailureInfo?.type;
+      return `${a.activityType?.name ?? 'a step'} is on attempt ${a.attempt}; last failure: ${type ? `${type}: ` : ''}${failure.message}`;
+    });
+}

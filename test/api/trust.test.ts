@@ -176,3 +176,35 @@ test('sizes are bounded at the door: b = 1e9 or L = 1e12 in a test or consistenc
   assert.equal(c.statusCode, 400, c.body);
   assert.match(c.json().message, /^test\.b: b is at most 100,000/);
 });
+
+test('a run that keeps retrying says why while it runs: the step, its attempt and its last failure', { timeout: 90_000 }, async () => {
+  const { createServer } = await import('node:http');
+  const limited = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(429, { 'content-type': 'application/json', 'retry-after-ms': '100' }).end(JSON.stringify({ error: { message: 'slow down' } })));
+  });
+  await new Promise<void>((r) => limited.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(limited.address() as import('node:net').AddressInfo).port}/v1`;
+  const duck = await createDuckDB();
+  const taskQueue = uniqueName('api-retry-cpu');
+  const provider = uniqueName('always429');
+  const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, baseURL: url, concurrentUnits: 1, timeoutMs: 2000 }], env: {} })];
+  const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
+  const running = workers.map((w) => w.run());
+  const api = await buildApi({ client: temporal.client, dataDir, address: temporal.address, namespace: temporal.namespace, taskQueue });
+  try {
+    const started = (await api.inject({ method: 'POST', url: '/v1/runs', payload: { corpus: uniqueName('rt'), prompts: { set: 'demo', limit: 1 }, samplesPerPrompt: 1, sources: [{ kind: 'provider', provider, model: 'm', concurrency: 1 }] } })).json();
+    let warnings: string[] = [];
+    await waitUntil('a warning about the retried unit', async () => {
+      warnings = (await api.inject({ method: 'GET', url: started.statusUrl })).json().warnings;
+      return warnings.some((w) => /^sampleUnit is on attempt \d+; last failure: MetProviderUnavailable: .*answered 429/.test(w));
+    }, 30_000);
+    await temporal.client.workflow.getHandle(started.workflowId).terminate('test done');
+  } finally {
+    await api.close();
+    workers.forEach((w) => w.shutdown());
+    await Promise.all(running);
+    duck.closeSync();
+    await new Promise<void>((r) => limited.close(() => r()));
+  }
+});
