@@ -56,6 +56,8 @@ export const WorkerConfig = z
      * Nothing else on this host is read for a spec: no URLs, globs or symlinks out of a root.
      */
     promptRoots: z.array(z.string().min(1)).optional(),
+    /** Folders (besides the data folder's models/) a spec's local embedding model (embed.path) may be in. */
+    modelRoots: z.array(z.string().min(1)).optional(),
   })
   .strict();
 export type WorkerConfig = z.infer<typeof WorkerConfig>;

@@ -1,8 +1,9 @@
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { extname, isAbsolute, join, relative, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../../common/errors';
 import { NAME_PATTERN } from '../../common/names';
+import { resolveUnderRoots } from '../roots';
 import type { PromptRow } from '../schemas';
 
 /**
@@ -81,46 +82,17 @@ export function isJsonl(path: string): boolean {
 }
 
 /**
- * Workers own which files they read (design.md, "Trust boundaries"): a prompt file named by a run
- * spec or request is read only if it lies under one of the worker's prompt roots (the data
- * folder's prompts/ first, then the worker config's promptRoots), after following symlinks. No
- * URLs, no globs. A relative name is looked up under each root in turn. Messages name the file as
- * the spec gave it, never a worker's absolute path.
+ * A prompt file a spec names: only under the worker's prompt roots (the data folder's prompts/
+ * first, then the worker config's promptRoots), no URLs, globs or symlinks out (datasets/roots.ts).
  */
 export function resolvePromptFile(file: string, roots: string[]): string {
-  const refuse = (why: string) => new MetError(ErrorTypes.Forbidden, `prompts.file '${file}' is refused: ${why}`);
-  const rootsHint = "the data folder's prompts/ or a folder listed in the worker config's promptRoots";
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(file)) throw refuse(`a prompt file is a path under ${rootsHint}, not a URL`);
-  if (/[*?[\]{}]/.test(file)) throw refuse('globs are not accepted: name one .jsonl or .parquet file');
-  if (file.includes('\0')) throw refuse('the name contains a NUL byte');
-  if (!isJsonl(file) && extname(file) !== '.parquet') throw refuse('use a .jsonl file ({"id", "text"} per line) or a met prompt .parquet file');
-  const real = (p: string) => {
-    try {
-      return realpathSync(p);
-    } catch {
-      return undefined;
-    }
-  };
-  const inside = (path: string, root: string) => {
-    const rel = relative(root, path);
-    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
-  };
-  const realRoots = roots.map((r) => real(resolve(r))).filter((r): r is string => r !== undefined);
-  const candidates = isAbsolute(file) ? [file] : roots.map((r) => resolve(r, file));
-  let outside = false;
-  for (const candidate of candidates) {
-    // The name itself must stay under a root (no ../), and so must what it points to (no symlinks out).
-    if (!roots.some((r) => inside(resolve(candidate), resolve(r))) && !realRoots.some((r) => inside(resolve(candidate), r))) {
-      outside = true;
-      continue;
-    }
-    const target = real(candidate);
-    if (target === undefined) continue;
-    if (realRoots.some((r) => inside(target, r))) return target;
-    outside = true;
-  }
-  if (outside) throw refuse(`prompt files are read only under ${rootsHint} (symlinks out of them are not followed)`);
-  throw new MetError(ErrorTypes.BadRunSpec, `prompts.file '${file}' does not exist under ${rootsHint}: copy it there, or give prompts.set`);
+  return resolveUnderRoots(file, roots, {
+    field: 'prompts.file',
+    rootsHint: "the data folder's prompts/ or a folder listed in the worker config's promptRoots",
+    extensions: ['.jsonl', '.ndjson', '.parquet'],
+    extensionHint: 'use a .jsonl file ({"id", "text"} per line) or a met prompt .parquet file',
+    missingHint: 'copy it there, or give prompts.set',
+  });
 }
 
 /** A prompt set by name: met's shipped sets, then <root>/<name>.jsonl or .parquet under the prompt roots. */

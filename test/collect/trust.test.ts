@@ -11,6 +11,7 @@ import { ErrorTypes } from '../../common/errors';
 import { parseRunSpec, runIdOf, type RunSpecInput } from '../../config/runSpec';
 import type { ProviderWorkerSpec } from '../../config/workers';
 import { createCollectActivities } from '../../activities/collect';
+import { createConsistencyActivities } from '../../activities/consistency';
 import { createDuckDB, quotedString, withConnection } from '../../datasets/duck';
 import { createEmbedder } from '../../models/embedding';
 import { collectCorpus } from '../../workflows/collectCorpus';
@@ -242,7 +243,7 @@ test('a run whose prompts.file is outside the roots fails in seconds, and no pro
   const before = attacker.seen.length;
   const input = spec('t9', { provider: open, baseURL: attacker.url });
   input.prompts = { file: secret };
-  await refused(collect(input, [{ name: open, allowSpecBaseURL: true, concurrentUnits: 1, timeoutMs: 2000 }]), /prompts.file .* is refused: prompt files are read only under/);
+  await refused(collect(input, [{ name: open, allowSpecBaseURL: true, concurrentUnits: 1, timeoutMs: 2000 }]), /prompts.file .* is refused: files are read only under/);
   assert.equal(attacker.seen.length, before);
 });
 
@@ -311,4 +312,30 @@ test('prompts given inline are collected (what the HTTP API takes instead of a w
   const prompts = attacker.seen.slice(before).map((s) => (JSON.parse(s.body) as { prompt: string }).prompt).sort();
   assert.deepEqual(prompts, ['inline prompt one', 'inline prompt one', 'inline prompt two', 'inline prompt two']);
   assert.throws(() => parseRunSpec({ ...input, prompts: { inline: [{ id: 'a', text: 'x' }, { id: 'a', text: 'y' }] } }), /prompts\.inline\.1\.id: duplicate prompt id 'a'/);
+});
+
+test("a spec's local embedding model is read only under the data folder's models/ or the worker's modelRoots", async () => {
+  const data = join(dataDir, 'embed-data');
+  mkdirSync(join(data, 'models'), { recursive: true });
+  const outside = join(dataDir, 'outside.gguf');
+  writeFileSync(outside, 'not really a model');
+  const activities = createConsistencyActivities({ duck, dataDir: data });
+  const compare = (path: string) =>
+    activities.compareSides({ corpus: 'none', a: { model: 'm', source: 'a' }, b: { model: 'm', source: 'b' }, scorer: { model: 'm', precision: 'fp32' }, embed: { kind: 'local', path, batchSize: 8 } });
+  for (const [path, rule] of [
+    [outside, /embed\.path '.*outside\.gguf' is refused: files are read only under the data folder's models\/ or a folder listed in the worker config's modelRoots/],
+    ['../../outside.gguf', /is refused: files are read only under/],
+    ['/etc/passwd', /is refused: a local embedding model is a \.gguf file/],
+    ['http://127.0.0.1:1/m.gguf', /is refused: a file is a path under .*, not a URL/],
+  ] as const) {
+    await assert.rejects(compare(path), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure, String(err));
+      assert.equal(err.type, ErrorTypes.Forbidden, err.message);
+      assert.match(err.message, rule);
+      return true;
+    });
+  }
+  // Under the data folder's models/: allowed (and then the missing corpus is what fails).
+  writeFileSync(join(data, 'models', 'e.gguf'), 'x');
+  await assert.rejects(compare('e.gguf'), (err: unknown) => err instanceof ApplicationFailure && err.type === ErrorTypes.NotFound);
 });
