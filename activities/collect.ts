@@ -4,9 +4,9 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError, toApplicationFailure } from '../common/errors';
 import type { RunSpec } from '../config/runSpec';
 import { quotedString, withConnection } from '../datasets/duck';
-import { isJsonl, readPromptJsonl, shippedPromptSetPath, shippedPromptSets } from '../datasets/prompts';
+import { isJsonl, promptSetPath, readPromptJsonl, resolvePromptFile, shippedPromptSets } from '../datasets/prompts';
 import type { PromptRow } from '../datasets/schemas';
-import { corpusDir, kindDir, shardPath } from '../datasets/paths';
+import { corpusDir, kindDir, promptsDir, shardPath } from '../datasets/paths';
 import { quarantine, shardStatus, unitStatus, writeShard } from '../datasets/shards';
 import type { CollectResult } from '../workflows/collectCorpus';
 import { planSources } from '../workflows/collectPlan';
@@ -28,20 +28,33 @@ export interface UnitScan {
   quarantined: number[];
 }
 
-async function loadPrompts(duck: DuckDBInstance, spec: RunSpec): Promise<{ promptSet: string; rows: PromptRow[] }> {
-  if ('set' in spec.prompts) {
-    const path = shippedPromptSetPath(spec.prompts.set);
-    if (!path) {
-      throw new MetError(ErrorTypes.BadRunSpec, `prompts.set '${spec.prompts.set}' is not a known prompt set (known: ${shippedPromptSets().join(', ')}); or give prompts.file`);
-    }
-    return { promptSet: spec.prompts.set, rows: readPromptJsonl(path, spec.prompts.set) };
+async function loadPrompts(duck: DuckDBInstance, spec: RunSpec, roots: string[]): Promise<{ promptSet: string; rows: PromptRow[] }> {
+  let path: string;
+  let promptSet: string;
+  if ('inline' in spec.prompts) {
+    const name = spec.prompts.name ?? 'inline';
+    const rows = spec.prompts.inline.map((p) => ({ promptSet: name, promptId: p.id, text: p.text, sourceDataset: name, language: null, messages: null }));
+    return { promptSet: name, rows };
   }
-  const file = spec.prompts.file;
-  const promptSet = basename(file, extname(file)).replace(/[^A-Za-z0-9._-]+/g, '-');
-  if (isJsonl(file)) return { promptSet, rows: readPromptJsonl(file, promptSet) };
-  if (extname(file) !== '.parquet') throw new MetError(ErrorTypes.BadRunSpec, `prompts.file ${file}: use a .jsonl file ({"id", "text"} per line) or a met prompt .parquet file`);
+  if ('set' in spec.prompts) {
+    const found = promptSetPath(spec.prompts.set, roots);
+    if (!found) {
+      throw new MetError(
+        ErrorTypes.BadRunSpec,
+        `prompts.set '${spec.prompts.set}' is not a known prompt set (shipped: ${shippedPromptSets().join(', ')}; or <name>.jsonl / <name>.parquet in the data folder's prompts/); or give prompts.file`,
+      );
+    }
+    path = found;
+    promptSet = spec.prompts.set;
+  } else {
+    // Only under the worker's prompt roots: no URLs, globs or symlinks out (datasets/prompts).
+    path = resolvePromptFile(spec.prompts.file, roots);
+    promptSet = basename(spec.prompts.file, extname(spec.prompts.file)).replace(/[^A-Za-z0-9._-]+/g, '-');
+  }
+  const shown = 'set' in spec.prompts ? `prompt set '${spec.prompts.set}'` : `prompts.file '${spec.prompts.file}'`;
+  if (isJsonl(path)) return { promptSet, rows: readPromptJsonl(path, promptSet, shown) };
   const rows = await withConnection(duck, async (c) => {
-    const r = await c.runAndReadAll(`SELECT prompt_id, text, source_dataset, language, messages FROM read_parquet(${quotedString(file)})`);
+    const r = await c.runAndReadAll(`SELECT prompt_id, text, source_dataset, language, messages FROM read_parquet(${quotedString(path)})`);
     return r.getRowObjects().map((o) => ({
       promptSet,
       promptId: String(o.prompt_id),
@@ -54,14 +67,16 @@ async function loadPrompts(duck: DuckDBInstance, spec: RunSpec): Promise<{ promp
   return { promptSet, rows };
 }
 
-export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: string }) {
+export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: string; promptRoots?: string[] }) {
   const { duck, dataDir: root } = deps;
+  // Prompt files are read only under these (the data folder's prompts/ first): design.md, "Trust boundaries".
+  const promptRoots = [promptsDir(root), ...(deps.promptRoots ?? [])];
   return {
     /** Freezes the prompt set into <corpus>/prompts/ (once; a changed prompt file is an error). */
     async prepareRun(input: { spec: RunSpec; runId: string }): Promise<PreparedRun> {
       try {
         const { spec } = input;
-        const { promptSet, rows: all } = await loadPrompts(duck, spec);
+        const { promptSet, rows: all } = await loadPrompts(duck, spec, promptRoots);
         const rows = spec.prompts.limit ? all.slice(0, spec.prompts.limit) : all;
         const promptsFile = shardPath(root, spec.corpus, 'prompts', {}, promptSet);
         const status = await shardStatus(duck, promptsFile, 'prompts');

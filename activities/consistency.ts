@@ -10,6 +10,7 @@ import { partitionGlobs, readParquetSql } from '../datasets/views';
 import { cosineSimilarity, createEmbedder, embedSpecName, type Embedder } from '../models/embedding';
 import type { ConsistencyPrompt, ConsistencySectionInput, ReportInput } from '../report/schemas';
 import { writeReport } from '../report/html';
+import { resolveUnderRoots } from '../datasets/roots';
 
 /**
  * The CPU side of a consistency report: pair the two sides' answers (same prompt, same sample
@@ -53,7 +54,22 @@ interface Answer {
   count: number | null;
 }
 
-export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDir: string; env?: Record<string, string | undefined> }) {
+export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDir: string; env?: Record<string, string | undefined>; modelRoots?: string[] }) {
+  // A local embedding model a spec names is read only under <data>/models/ and the worker config's modelRoots.
+  const modelRoots = [join(deps.dataDir, 'models'), ...(deps.modelRoots ?? [])];
+  const allowedEmbed = (spec: EmbedSpec): EmbedSpec =>
+    spec.kind === 'local'
+      ? {
+          ...spec,
+          path: resolveUnderRoots(spec.path, modelRoots, {
+            field: 'embed.path',
+            rootsHint: "the data folder's models/ or a folder listed in the worker config's modelRoots",
+            extensions: ['.gguf'],
+            extensionHint: 'a local embedding model is a .gguf file',
+            missingHint: 'copy it there, or use an embeddings endpoint',
+          }),
+        }
+      : spec;
   // One embedder per spec per worker: a local GGUF is loaded once, not per report.
   const embedders = new Map<string, Promise<Embedder>>();
   const embedderFor = (spec: EmbedSpec) => {
@@ -90,6 +106,8 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
   return {
     async compareSides(input: CompareInput): Promise<Comparison> {
       try {
+        // Before any work: a local model outside the worker's model roots is refused.
+        const embedSpec = allowedEmbed(input.embed);
         const scorer = `${input.scorer.model}/${input.scorer.precision}`;
         const [a, b] = await Promise.all([answers(input.corpus, input.a, input.scorer), answers(input.corpus, input.b, input.scorer)]);
         const unscored = [...a, ...b].filter((x) => x.count === null).length;
@@ -101,7 +119,7 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
         });
         if (pairs.length === 0) throw new MetError(ErrorTypes.TooFewSamples, `no prompt has answers from both ${input.a.model}/${input.a.source} and ${input.b.model}/${input.b.source} in ${input.corpus}`);
 
-        const embedder = await embedderFor(input.embed);
+        const embedder = await embedderFor(embedSpec);
         const ctx = Context.current();
         const texts = pairs.flatMap((p) => [p.a.completion, p.b.completion]);
         const vectors: number[][] = [];

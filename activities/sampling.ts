@@ -80,6 +80,8 @@ export interface SamplingDeps {
 }
 
 type JournalRow = Omit<SampleRow, 'createdAt'> & { createdAt: string; flat: number };
+/** A journal line: the row without its prompt (the unit's prompt file has it; a 1 MB prompt is not copied per sample). */
+type JournalLine = Omit<JournalRow, 'prompt'> & { prompt?: string };
 
 export function createSamplingActivities(deps: SamplingDeps) {
   return {
@@ -95,9 +97,14 @@ export function createSamplingActivities(deps: SamplingDeps) {
         const prompts = await deps.store.prompts(input.promptsFile);
         const journalPath = deps.store.journalPath(input.corpus, 'samples', partition, unit.unitId);
         mkdirSync(dirname(journalPath), { recursive: true });
-        const journal = new UnitJournal<JournalRow>(journalPath);
+        const journal = new UnitJournal<JournalLine>(journalPath);
         const collected = new Map<number, JournalRow>();
-        for (const row of journal.recover()) if (row.flat >= unit.start && row.flat < unit.end) collected.set(row.flat, row);
+        for (const line of journal.recover()) {
+          if (line.flat < unit.start || line.flat >= unit.end) continue;
+          // Lines written before prompts left the journal still carry theirs.
+          const prompt = line.prompt ?? prompts[itemAt(line.flat, input.samplesPerPrompt).promptIndex]?.text;
+          if (prompt !== undefined) collected.set(line.flat, { ...line, prompt });
+        }
         const resumedFrom = collected.size;
 
         const requests: SampleRequest[] = [];
@@ -161,7 +168,8 @@ export function createSamplingActivities(deps: SamplingDeps) {
                 sampler: s.sampler ?? null,
               };
               collected.set(s.flat, row);
-              journal.append(row);
+              const { prompt: _prompt, ...line } = row;
+              journal.append(line);
               // A failed write is not lost: flushes are chained, so the flush at the end rethrows it.
               if (journal.buffered >= 256 || Date.now() - lastFlush > 500) flush().catch(() => undefined);
             },

@@ -2,7 +2,9 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { toApplicationFailure } from '../common/errors';
 import type { Selector, TestSpec } from '../config/testSpec';
 import { readSlice, writeShard, type TestResultRow } from '../datasets';
-import { twoSampleTest } from '../stats';
+import { Context } from '@temporalio/activity';
+import { twoSampleTestInThread } from '../stats';
+import { heartbeating } from './heartbeat';
 
 /** Statistical tests on stored corpora (CPU queue): read the slices, test, store one result row. */
 export interface TestOutcome {
@@ -13,6 +15,8 @@ export interface TestOutcome {
   reject: boolean;
   alpha: number;
   b: number;
+  /** Null statistics with a zero denominator (never counted as >= the observed one). */
+  undefinedNulls: number;
   n1: number;
   n2: number;
   m: number;
@@ -37,7 +41,11 @@ export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: stri
         const x = await slice(spec.x, spec);
         const y = await slice(spec.y, spec, x.promptIds);
         const reference = spec.pvalue === 'bootstrap' ? await slice(spec.reference ?? { ...spec.x, samplesPerPrompt: undefined }, spec, x.promptIds) : undefined;
-        const r = twoSampleTest({ x: x.sample, y: y.sample, stat: spec.stat, pvalue: spec.pvalue, b: spec.b, seed: spec.seed, k: spec.k, cumulative: spec.cumulative, reference: reference?.sample });
+        // In a thread of its own: this activity heartbeats meanwhile, a cancellation ends the thread, and the
+        // worker's other activities keep running (a large b no longer stalls the worker).
+        const r = await heartbeating(() =>
+          twoSampleTestInThread({ x: x.sample, y: y.sample, stat: spec.stat, pvalue: spec.pvalue, b: spec.b, seed: spec.seed, k: spec.k, cumulative: spec.cumulative, reference: reference?.sample }, Context.current().cancellationSignal),
+        );
         const reject = r.pvalue <= spec.alpha;
         const row: TestResultRow = {
           corpus: spec.x.corpus,
@@ -67,7 +75,7 @@ export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: stri
           nullStatistics: Array.from(r.nulls),
         };
         await writeShard(deps.duck, deps.dataDir, { corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: spec.testId }, [row]);
-        return { testId: spec.testId, statistic: spec.stat, value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: spec.b, n1: r.n1, n2: r.n2, m: x.sample.m, seconds: r.seconds };
+        return { testId: spec.testId, statistic: spec.stat, value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: spec.b, undefinedNulls: r.undefinedNulls, n1: r.n1, n2: r.n2, m: x.sample.m, seconds: r.seconds };
       } catch (err) {
         throw toApplicationFailure(err);
       }

@@ -61,7 +61,8 @@ export const RunStateBody = z.object({
     .array(z.object({ name: z.string(), done: z.number(), total: z.number(), unit: z.string().optional() }))
     .describe('one entry per stage (per source for a collection)'),
   result: z.unknown().optional(),
-  failure: z.string().optional(),
+  failure: z.string().optional().describe('a failed run: its root cause, "Type: message"'),
+  warnings: z.array(z.string()).default([]).describe('what a running run waits for in vain, e.g. a queue no worker polls'),
 });
 
 export const TestOutcomeBody = z.object({
@@ -72,6 +73,7 @@ export const TestOutcomeBody = z.object({
   reject: z.boolean(),
   alpha: z.number(),
   b: z.number().int(),
+  undefinedNulls: z.number().int().optional().describe('null statistics with a zero denominator (never counted as >= the observed one)'),
   n1: z.number().int(),
   n2: z.number().int(),
   m: z.number().int(),

@@ -1,6 +1,6 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Client } from '@temporalio/client';
@@ -9,9 +9,10 @@ import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCom
 import { z } from 'zod';
 import { launchCollection } from '../client/collect';
 import { launchConsistency } from '../client/consistency';
-import { loadRunRecord, newRunRecord, runStatus, saveRunRecord, startOrAttach, type RunRecord } from '../client/runs';
+import { loadRunRecord, missingWorkers, newRunRecord, retryingSteps, runFailure, runStatus, saveRunRecord, startOrAttach, type RunRecord } from '../client/runs';
 import { toStages } from '../cli/watch';
 import { ErrorTypes, MetError } from '../common/errors';
+import { Name } from '../common/names';
 import { ConsistencySpec } from '../config/consistencySpec';
 import { type MetConfig, temporalAddress } from '../config/schema';
 import { connectClient } from '../temporal/connect';
@@ -53,6 +54,15 @@ export function isLoopback(host: string): boolean {
   return host === '::1' || host === '0:0:0:0:0:0:0:1';
 }
 
+/** A Host header naming this machine's loopback (with or without a port); absent counts as not. */
+export function isLoopbackHostHeader(header: string | undefined): boolean {
+  if (!header) return false;
+  const m = /^(\[[^\]]+\]|[^:]+)(?::\d{1,5})?$/.exec(header.trim());
+  if (!m) return false;
+  const name = m[1].replace(/^\[|\]$/g, '').toLowerCase();
+  return isLoopback(name);
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -68,7 +78,10 @@ const STATUS_OF_TYPE: Partial<Record<string, number>> = {
   [ErrorTypes.BadRunSpec]: 400,
   [ErrorTypes.TooFewSamples]: 422,
   [ErrorTypes.NotFound]: 404,
+  [ErrorTypes.Forbidden]: 403,
 };
+
+const ERROR_KIND: Partial<Record<number, string>> = { 400: 'bad_request', 403: 'forbidden', 404: 'not_found', 422: 'bad_request' };
 
 /** A failed workflow's root cause, as an HTTP error: bad input stays a 400 with its message. */
 function workflowError(err: unknown): ApiError {
@@ -77,7 +90,7 @@ function workflowError(err: unknown): ApiError {
   const type = (cause as { type?: string })?.type ?? '';
   const message = cause instanceof Error ? cause.message : String(cause);
   const status = STATUS_OF_TYPE[type];
-  return status ? new ApiError(status, status === 404 ? 'not_found' : 'bad_request', message) : new ApiError(500, 'failed', message);
+  return status ? new ApiError(status, ERROR_KIND[status] ?? 'bad_request', message) : new ApiError(500, 'failed', message);
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -102,7 +115,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const { client, dataDir } = options;
   const taskQueue = options.taskQueue ?? CPU_TASK_QUEUE;
   const timeoutMs = options.requestTimeoutMs ?? 10 * 60_000;
-  const app = Fastify({ bodyLimit: options.bodyLimit ?? 2 * 1024 * 1024, logger: false });
+  // Ids longer than fastify's 100-character default reach the name rule (and its 400 naming the field).
+  const app = Fastify({ bodyLimit: options.bodyLimit ?? 2 * 1024 * 1024, logger: false, routerOptions: { maxParamLength: 1024 } });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -116,11 +130,22 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  if (options.token) {
-    const expected = Buffer.from(`Bearer ${options.token}`);
+  if (isLoopback(host)) {
+    // DNS rebinding: a web page whose name resolves to 127.0.0.1 must not reach a loopback API.
     app.addHook('onRequest', async (request, reply) => {
-      const given = Buffer.from(request.headers.authorization ?? '');
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      if (!isLoopbackHostHeader(request.headers.host)) {
+        return reply.code(403).send({ error: 'forbidden', message: 'host: this API is bound to loopback and answers only requests addressed to localhost, 127.0.0.1 or [::1]' });
+      }
+    });
+  }
+
+  if (options.token) {
+    const expected = Buffer.from(options.token);
+    app.addHook('onRequest', async (request, reply) => {
+      // The scheme is case-insensitive (RFC 9110): "bearer" is as good as "Bearer".
+      const match = /^bearer[ \t]+(.*)$/i.exec(request.headers.authorization ?? '');
+      const given = Buffer.from(match ? match[1].trim() : '');
+      if (!match || given.length !== expected.length || !timingSafeEqual(given, expected)) {
         reply.header('www-authenticate', 'Bearer');
         return reply.code(401).send({ error: 'unauthorized', message: 'this API needs an Authorization: Bearer <token> header' });
       }
@@ -133,14 +158,20 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       return reply.code(400).send({ error: 'bad_request', message: issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues });
     }
     if (error instanceof ApiError) return reply.code(error.status).send({ error: error.kind, message: error.message });
-    if (error instanceof MetError) return reply.code(STATUS_OF_TYPE[error.type] ?? 500).send({ error: STATUS_OF_TYPE[error.type] === 404 ? 'not_found' : 'bad_request', message: error.message });
+    if (error instanceof MetError) {
+      const code = STATUS_OF_TYPE[error.type] ?? 500;
+      return reply.code(code).send({ error: ERROR_KIND[code] ?? 'failed', message: error.message });
+    }
     const status = (error as { statusCode?: number }).statusCode ?? 500;
-    // Fastify's own 4xx (body too large, bad JSON) keep their status and message.
-    return reply.code(status).send({ error: status < 500 ? 'bad_request' : 'failed', message: (error as Error).message });
+    // Fastify's own 4xx (body too large, bad JSON) keep their status and message, prefixed with what they are about.
+    const code = String((error as { code?: string }).code ?? '');
+    const about = code.startsWith('FST_ERR_CTP') || status === 413 ? '(body)' : '(request)';
+    if (status < 500) return reply.code(status).send({ error: 'bad_request', message: `${about}: ${(error as Error).message}` });
+    return reply.code(status).send({ error: 'failed', message: (error as Error).message });
   });
 
   const api = app.withTypeProvider<ZodTypeProvider>();
-  const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 500: ErrorBody, 503: ErrorBody, 504: ErrorBody };
+  const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 500: ErrorBody, 503: ErrorBody, 504: ErrorBody };
 
   /** Pollers of a queue by kind: how /health sees workers, and how requests refuse to wait for none. */
   async function pollers(name: string, kind: 'workflow' | 'activity') {
@@ -200,19 +231,29 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const started = (record: RunRecord, attached: boolean, reply: FastifyReply) =>
     reply.code(attached ? 200 : 202).send({ runId: record.runId, job: record.job, workflowId: record.workflowId, attached, statusUrl: `/v1/runs/${encodeURIComponent(record.runId)}` });
 
+  /** The API takes prompts inline or by set name, never a path on a worker (design.md, "Trust boundaries"). */
+  const noWorkerPaths = (prompts: object) => {
+    if ('file' in prompts) {
+      throw new ApiError(400, 'bad_request', 'prompts.file: the HTTP API takes prompts inline (prompts.inline: [{id, text}]) or by set name (prompts.set: a shipped set, or <name>.jsonl / <name>.parquet in the data folder\'s prompts/), never a path on a worker');
+    }
+  };
+
   api.post('/v1/runs', { schema: { description: 'Start a collection run from a run spec (the same spec twice attaches to the running run)', body: RunSpec, response: { 200: RunStartedBody, 202: RunStartedBody, ...errors } } }, async (request, reply) => {
+    noWorkerPaths(request.body.prompts);
     const { record, attached } = await launchCollection(client, dataDir, request.body, taskQueue);
     return started(record, attached, reply);
   });
 
   api.post('/v1/consistency', { schema: { description: 'Start a consistency report between two sources', body: ConsistencySpec, response: { 200: RunStartedBody, 202: RunStartedBody, ...errors } } }, async (request, reply) => {
+    noWorkerPaths(request.body.prompts);
+    if (request.body.embed?.kind === 'local') throw new ApiError(400, 'bad_request', 'embed.path: the HTTP API does not take paths on a worker; use an embeddings endpoint (embed.kind: endpoint)');
     const { record, attached } = await launchConsistency(client, dataDir, request.body, taskQueue);
     return started(record, attached, reply);
   });
 
   api.get(
     '/v1/runs/:id',
-    { schema: { description: 'Status and progress of a run (collection, scoring, power grid, test, consistency)', params: z.object({ id: z.string().min(1) }), response: { 200: RunStateBody, ...errors } } },
+    { schema: { description: 'Status and progress of a run (collection, scoring, power grid, test, consistency)', params: z.object({ id: Name }), response: { 200: RunStateBody, ...errors } } },
     async (request) => {
       const record = loadRunRecord(dataDir, request.params.id);
       const status = await runStatus(client, record);
@@ -221,7 +262,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       let result: unknown;
       let failure: string | undefined;
       if (status.status === 'COMPLETED') result = await handle.result();
-      if (status.status === 'FAILED') failure = await handle.result().then(() => undefined, (err) => workflowError(err).message);
+      if (status.status === 'FAILED') failure = await runFailure(client, record);
+      const warnings = status.status === 'RUNNING' ? [...(await missingWorkers(client, record, progress)), ...(await retryingSteps(client, record))] : [];
       return {
         runId: record.runId,
         job: record.job,
@@ -233,6 +275,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         progress: toStages(record.job, progress).stages.map((s) => ({ name: s.name, done: s.done, total: s.total, unit: s.unit })),
         result,
         failure,
+        warnings,
       };
     },
   );
@@ -265,7 +308,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // Untyped replies (HTML, not JSON): registered on the plain instance, params still validated.
   app.get<{ Params: { id: string } }>(
     '/v1/runs/:id/report',
-    { schema: { description: 'The HTML report of a power grid or consistency run (text/html)', params: z.object({ id: z.string().min(1) }), produces: ['text/html'] } },
+    { schema: { description: 'The HTML report of a power grid or consistency run (text/html)', params: z.object({ id: Name }), produces: ['text/html'] } },
     async (request, reply) => {
       const record = loadRunRecord(dataDir, request.params.id);
       let htmlPath: string | undefined;
@@ -276,7 +319,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       } else if (record.job === 'powerSimulation') {
         const { createDuckDB } = await import('../datasets/duck');
         const { writePowerReport } = await import('../client/power');
-        const duck = await createDuckDB();
+        // Reads only the data folder, whatever the run record names.
+        const duck = await createDuckDB({ allowedDirectories: [dataDir] });
         try {
           htmlPath = (await writePowerReport(duck, dataDir, record)).report.htmlPath;
         } finally {
@@ -285,7 +329,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       } else {
         throw new ApiError(404, 'not_found', `run ${record.runId} is a ${record.job} run: reports exist for power grids and consistency runs`);
       }
-      if (!htmlPath || !existsSync(htmlPath)) throw new ApiError(404, 'not_found', `the report of ${record.runId} is missing (${htmlPath}): run met report ${record.runId}`);
+      if (!htmlPath || !existsSync(htmlPath)) throw new ApiError(404, 'not_found', `the report of ${record.runId} is missing: run met report ${record.runId}`);
       return reply.type('text/html; charset=utf-8').send(readFileSync(htmlPath, 'utf8'));
     },
   );
@@ -318,7 +362,9 @@ export async function serveApi(config: MetConfig, options: Omit<ApiOptions, 'cli
 export async function startApi(options: ApiOptions): Promise<{ url: string; app: FastifyInstance; close: () => Promise<void> }> {
   const app = await buildApi(options);
   const host = options.host ?? '127.0.0.1';
-  const address = await app.listen({ host, port: options.port ?? 8080 });
-  return { url: address, app, close: () => app.close() };
+  await app.listen({ host, port: options.port ?? 8080 });
+  // The address really bound (0.0.0.0 stays 0.0.0.0), not the first interface fastify lists.
+  const port = (app.server.address() as AddressInfo).port;
+  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, app, close: () => app.close() };
 }
 

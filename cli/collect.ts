@@ -57,16 +57,20 @@ export function register(program: Command): void {
   ).action(async (runId: string, opts: CommonFlags & { json?: boolean; watch?: boolean }) => {
     await withClient(opts, async (client, dataDir) => {
       if (opts.watch) return waitForRun(client, runId, dataDir);
-      const { loadRunRecord, runStatus } = await import('../client/runs');
+      const { loadRunRecord, missingWorkers, retryingSteps, runFailure, runStatus } = await import('../client/runs');
       const { collectionProgress } = await import('../client/collect');
       const record = loadRunRecord(dataDir, runId);
       const status = await runStatus(client, record);
       const progress = record.job === 'collectCorpus' ? await collectionProgress(client, record) : undefined;
+      const failure = status.status === 'FAILED' ? await runFailure(client, record) : undefined;
+      const warnings = status.status === 'RUNNING' ? [...(await missingWorkers(client, record, progress)), ...(await retryingSteps(client, record))] : [];
       if (opts.json) {
-        console.log(JSON.stringify({ runId, job: record.job, status: status.status, progress }, null, 2));
+        console.log(JSON.stringify({ runId, job: record.job, status: status.status, progress, failure, warnings }, null, 2));
         return;
       }
       console.log(`${record.runId}  ${record.job}  ${status.status}`);
+      if (failure) console.log(`  failed: ${failure}`);
+      for (const w of warnings) console.log(`  warning: ${w}`);
       for (const s of progress?.sources ?? []) {
         const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
         const errors = Object.entries(s.errors).map(([k, v]) => `${k}=${v}`).join(' ');

@@ -25,7 +25,11 @@ Input:
   "pvalue": {"type": "bootstrap", ...} draws null samples from a "reference" sample given like x.
 Statistics: mmd_hamming, mmd_kspectrum, mmd_all_subsequences, two_sample_L1, two_sample_L2,
   two_sample_chi_squared.
-Output (--json): {"mmd_hamming": 0.0375, ..., "pvalue": 0.21, "b": 1000, "seconds": 0.004}`,
+Output (--json): {"mmd_hamming": 0.0375, ..., "pvalue": 0.21, "b": 1000, "undefinedNulls": 0, "seconds": 0.004}
+  undefinedNulls: null statistics with a zero denominator (never counted as >= the observed one).
+  "errors": {"<stat>": "why"} lists statistics undefined for this input, beside the others.
+Bounds: L <= 32,768, k <= 64, b <= 100,000, at most 200,000 completions per side,
+  completions x L <= 50,000,000 and b x completions <= 2,000,000,000.`,
     )
     .action(async (opts: { input: string; json?: boolean }) => {
       const { readFileSync } = await import('node:fs');
@@ -42,7 +46,9 @@ Output (--json): {"mmd_hamming": 0.0375, ..., "pvalue": 0.21, "b": 1000, "second
         process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
         return;
       }
-      const width = Math.max(...Object.keys(out).map((k) => k.length));
-      for (const [name, v] of Object.entries(out)) process.stdout.write(`${name.padEnd(width)}  ${String(v)}\n`);
+      const { errors, ...values } = out;
+      const width = Math.max(...[...Object.keys(values), ...Object.keys(errors ?? {})].map((k) => k.length));
+      for (const [name, v] of Object.entries(values)) process.stdout.write(`${name.padEnd(width)}  ${String(v)}\n`);
+      for (const [name, message] of Object.entries(errors ?? {})) process.stdout.write(`${name.padEnd(width)}  undefined: ${message}\n`);
     });
 }

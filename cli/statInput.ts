@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
+import { boundedInt, LIMITS } from '../config/limits';
 import { encodeChars, encodeTokens, statistic, TWO_SAMPLE_STATISTICS, twoSampleTestParallel, type EncodedSample } from '../stats';
 
 /**
@@ -9,18 +10,21 @@ import { encodeChars, encodeTokens, statistic, TWO_SAMPLE_STATISTICS, twoSampleT
  *    "pvalue": {"type": "permutation", "stat": "mmd_hamming", "b": 1000, "seed": 1}}
  * Completions are strings in char unit (truncated to L code points) and arrays of token ids in token
  * unit (with optional "eos" and "pad" ids). A bootstrap p-value draws its null samples from a
- * "reference" sample given the same way. Output: {"<stat>": value, ..., "pvalue", "b", "seconds"}.
+ * "reference" sample given the same way. Output: {"<stat>": value, ..., "pvalue", "b", "undefinedNulls", "seconds"}.
  */
+const MAX_PROMPTS = 1_000_000;
 const Side = z.strictObject({
-  prompts: z.array(z.number().int().nonnegative()),
-  completions: z.array(z.union([z.string(), z.array(z.number().int().min(-2147483648).max(2147483647))])),
+  prompts: z.array(z.number().int().nonnegative().max(MAX_PROMPTS - 1, `a prompt index is below ${MAX_PROMPTS.toLocaleString('en-US')}`)).max(LIMITS.samplesPerSide, `at most ${LIMITS.samplesPerSide.toLocaleString('en-US')} completions per side`),
+  completions: z
+    .array(z.union([z.string(), z.array(z.number().int().min(-2147483648).max(2147483647)).max(LIMITS.L * 4, 'a completion has at most 4 x L tokens')]))
+    .max(LIMITS.samplesPerSide, `at most ${LIMITS.samplesPerSide.toLocaleString('en-US')} completions per side`),
 });
 const Stat = z.enum(TWO_SAMPLE_STATISTICS);
 
 export const StatInput = z
   .strictObject({
-    L: z.number().int().positive().default(1000),
-    m: z.number().int().positive().optional(),
+    L: boundedInt(LIMITS.L, 'L').default(1000),
+    m: boundedInt(MAX_PROMPTS, 'm').optional(),
     unit: z.enum(['char', 'token']).default('char'),
     eos: z.number().int().optional(),
     pad: z.number().int().optional(),
@@ -28,13 +32,13 @@ export const StatInput = z
     y: Side,
     reference: Side.optional(),
     stats: z.array(Stat).min(1),
-    k: z.number().int().positive().default(5),
+    k: boundedInt(LIMITS.k, 'k').default(5),
     cumulative: z.boolean().default(true),
     pvalue: z
       .strictObject({
         type: z.enum(['permutation', 'bootstrap']),
         stat: Stat,
-        b: z.number().int().positive().default(1000),
+        b: boundedInt(LIMITS.b, 'b').default(1000),
         seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0),
       })
       .optional(),
@@ -55,6 +59,13 @@ export const StatInput = z
           if (r >= input.m!) ctx.addIssue({ code: 'custom', path: [name, 'prompts', i], message: `prompt index ${r} is not below m = ${input.m}` });
         });
       }
+    }
+    const rows = input.x.completions.length + input.y.completions.length + (input.reference?.completions.length ?? 0);
+    if (rows * input.L > LIMITS.encodedCells) {
+      ctx.addIssue({ code: 'custom', path: ['L'], message: `${rows} completions x L = ${input.L} is over ${LIMITS.encodedCells.toLocaleString('en-US')} cells: lower L or send fewer completions` });
+    }
+    if (input.pvalue && input.pvalue.b * rows > LIMITS.pvalueWork) {
+      ctx.addIssue({ code: 'custom', path: ['pvalue', 'b'], message: `b = ${input.pvalue.b} x ${rows} completions is over ${LIMITS.pvalueWork.toLocaleString('en-US')} (minutes of work): lower b` });
     }
     if (input.unit === 'char' && (input.eos !== undefined || input.pad !== undefined)) {
       ctx.addIssue({ code: 'custom', path: ['unit'], message: 'eos and pad apply to token unit only (char unit pads with -1)' });
@@ -80,19 +91,40 @@ export function parseStatInput(value: unknown): StatInput {
 }
 
 /** The statistics (and p-value) of a validated input, at full float64 precision (large p-value jobs use worker threads). */
-export async function runStatInput(value: unknown): Promise<Record<string, number>> {
+export interface StatOutput {
+  [statistic: string]: number | Record<string, string> | undefined;
+  /** Statistics that are undefined for this input, with what to fix, beside the ones that are not. */
+  errors?: Record<string, string>;
+}
+
+export async function runStatInput(value: unknown): Promise<StatOutput> {
   const input = parseStatInput(value);
   const x = encode(input.x, input);
   const y = encode(input.y, input);
   const options = { k: input.k, cumulative: input.cumulative };
-  const out: Record<string, number> = {};
-  for (const name of input.stats) out[name] = statistic(name, x, y, options);
+  const out: StatOutput = {};
+  const errors: Record<string, string> = {};
+  let firstError: unknown;
+  for (const name of input.stats) {
+    try {
+      out[name] = statistic(name, x, y, options);
+    } catch (err) {
+      // One undefined statistic (say an MMD with a one-sample prompt) does not hide the others.
+      if (!(err instanceof MetError)) throw err;
+      firstError ??= err;
+      errors[name] = err.message;
+    }
+  }
+  if (Object.keys(errors).length === input.stats.length && !input.pvalue) throw firstError;
+  if (Object.keys(errors).length) out.errors = errors;
   if (input.pvalue) {
     const { type, stat, b, seed } = input.pvalue;
     const reference = input.reference ? encode(input.reference, input) : undefined;
     const r = await twoSampleTestParallel({ x, y, stat, pvalue: type, b, seed, reference, ...options });
     out.pvalue = r.pvalue;
     out.b = r.b;
+    // Null statistics with a zero denominator never count as >= observed: say how many there were.
+    out.undefinedNulls = r.undefinedNulls;
     out.seconds = r.seconds;
   }
   return out;

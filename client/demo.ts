@@ -115,7 +115,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
   const duck = await createDuckDB();
   const abort = new AbortController();
-  const providers = endpoints.map((e) => ({ name: `demo-${e.name}`, concurrentUnits: 2, timeoutMs: 30_000 }));
+  const providers = endpoints.map((e) => ({ name: `demo-${e.name}`, baseURL: e.serve.url, concurrentUnits: 2, timeoutMs: 30_000 }));
   const localModels = (['fp32', 'int8', 'nf4'] as const).map((precision) => ({
     name: 'tiny',
     precision,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
+import { checkName, Name } from '../common/names';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
 
 /**
@@ -15,7 +16,7 @@ export const JobName = z.enum(['collectCorpus', 'scoreCorpus', 'powerSimulation'
 export type JobName = z.infer<typeof JobName>;
 
 export const RunRecord = z.object({
-  runId: z.string().min(1),
+  runId: Name,
   job: JobName,
   workflowId: z.string().min(1),
   taskQueue: z.string().min(1),
@@ -26,7 +27,18 @@ export const RunRecord = z.object({
 export type RunRecord = z.infer<typeof RunRecord>;
 
 const runsDir = (dataDir: string) => join(dataDir, 'runs');
-const recordPath = (dataDir: string, runId: string) => join(runsDir(dataDir), `${runId}.json`);
+// Every run id from outside (CLI, API, a spec) passes the one name rule before it becomes a path.
+const recordPath = (dataDir: string, runId: string) => join(runsDir(dataDir), `${checkName('run id', runId)}.json`);
+
+/** A record file, or undefined when it is not a readable run record (its bytes are never shown). */
+function readRecord(path: string): RunRecord | undefined {
+  try {
+    const parsed = RunRecord.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export function saveRunRecord(dataDir: string, record: RunRecord): void {
   mkdirSync(runsDir(dataDir), { recursive: true });
@@ -38,22 +50,21 @@ export function saveRunRecord(dataDir: string, record: RunRecord): void {
 
 export function loadRunRecord(dataDir: string, runId: string): RunRecord {
   const path = recordPath(dataDir, runId);
-  if (!existsSync(path)) {
-    const known = listRunRecords(dataDir).map((r) => r.runId);
-    throw new MetError(
-      ErrorTypes.NotFound,
-      `no run '${runId}' in ${runsDir(dataDir)}. ${known.length ? `Known runs: ${known.slice(0, 10).join(', ')}` : 'No runs recorded yet'} (see 'met runs').`,
-    );
-  }
-  return RunRecord.parse(JSON.parse(readFileSync(path, 'utf8')));
+  // Messages name the run id only: never the data folder's path, other runs or the file's bytes.
+  if (!existsSync(path)) throw new MetError(ErrorTypes.NotFound, `no run '${runId}' is recorded (see 'met runs')`);
+  const record = readRecord(path);
+  if (!record || record.runId !== runId) throw new MetError(ErrorTypes.ShardCorrupt, `the record of run '${runId}' is unreadable: launch the run again from its spec`);
+  return record;
 }
 
 export function listRunRecords(dataDir: string): RunRecord[] {
   if (!existsSync(runsDir(dataDir))) return [];
   return readdirSync(runsDir(dataDir))
     .filter((f) => f.endsWith('.json'))
-    .map((f) => RunRecord.safeParse(JSON.parse(readFileSync(join(runsDir(dataDir), f), 'utf8'))))
-    .flatMap((r) => (r.success ? [r.data] : []))
+    .flatMap((f) => {
+      const r = readRecord(join(runsDir(dataDir), f));
+      return r ? [r] : [];
+    })
     .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
 
@@ -106,4 +117,60 @@ export function newRunRecord(job: JobName, runId: string, input: unknown, extra:
     createdAt: new Date().toISOString(),
     corpus: extra.corpus,
   };
+}
+
+/** A closed run's failure as "Type: message" of its root cause (what to fix), or undefined. */
+export async function runFailure(client: Client, record: RunRecord): Promise<string | undefined> {
+  return client.workflow
+    .getHandle(record.workflowId)
+    .result()
+    .then(
+      () => undefined,
+      (err: unknown) => {
+        let cause: unknown = err;
+        while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+        const type = (cause as { type?: string | null }).type;
+        const message = cause instanceof Error ? cause.message : String(cause);
+        return type ? `${type}: ${message}` : message;
+      },
+    );
+}
+
+/**
+ * What a running run waits for in vain: the queues it needs that no worker polls (the workflow's
+ * own queue, and each source's queue as its progress names them). Said within seconds, instead of
+ * a run that sits at 0% forever.
+ */
+export async function missingWorkers(client: Client, record: RunRecord, progress?: unknown): Promise<string[]> {
+  const namespace = client.options.namespace;
+  const polled = async (name: string, type: 1 | 2) => {
+    const r = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name }, taskQueueType: type });
+    return (r.pollers ?? []).length > 0;
+  };
+  const out: string[] = [];
+  if (!(await polled(record.taskQueue, 1))) out.push(`no worker polls ${record.taskQueue} (workflows): start one with met worker --queue ${record.taskQueue}, or met up`);
+  const sources = (progress as { sources?: { model: string; source: string; taskQueue: string; done: number; total: number }[] } | undefined)?.sources ?? [];
+  const queues = new Map<string, string[]>();
+  for (const s of sources) if (s.done < s.total) queues.set(s.taskQueue, [...(queues.get(s.taskQueue) ?? []), `${s.model}/${s.source}`]);
+  for (const [queue, names] of queues) {
+    if (!(await polled(queue, 2))) out.push(`no worker polls ${queue} (${names.join(', ')}): start the worker that serves it (met worker --provider NAME or --model FILE --precision P)`);
+  }
+  return out;
+}
+
+/**
+ * Steps of a running run that are being retried, with their attempt and last failure: a run that
+ * retries in vain (a full disk, a provider that keeps failing) says why while it still runs.
+ */
+export async function retryingSteps(client: Client, record: RunRecord, limit = 5): Promise<string[]> {
+  const d = await client.workflow.getHandle(record.workflowId).describe();
+  return (d.raw.pendingActivities ?? [])
+    .filter((a) => (a.attempt ?? 1) > 1 && a.lastFailure?.message)
+    .slice(0, limit)
+    .map((a) => {
+      let failure = a.lastFailure!;
+      while (failure.cause?.message) failure = failure.cause;
+      const type = failure.applicationFailureInfo?.type;
+      return `${a.activityType?.name ?? 'a step'} is on attempt ${a.attempt}; last failure: ${type ? `${type}: ` : ''}${failure.message}`;
+    });
 }

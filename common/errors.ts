@@ -1,4 +1,4 @@
-import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure, TemporalFailure } from '@temporalio/common';
 
 /**
  * met's domain errors. Each has a stable `type` (used by RetryPolicy.nonRetryableErrorTypes and by
@@ -17,6 +17,12 @@ export const ErrorTypes = {
   UnsafeArchive: 'MetUnsafeArchive',
   TemporalUnavailable: 'MetTemporalUnavailable',
   NotFound: 'MetNotFound',
+  /** A run spec or request asked for something only the worker's own config may decide (an endpoint that gets a key, a file outside the allowed roots). */
+  Forbidden: 'MetForbidden',
+  /** The worker's disk is full (ENOSPC, EDQUOT): retrying does not free space. */
+  DiskFull: 'MetDiskFull',
+  /** No worker took work from a queue within the run's noWorkerTimeoutSeconds. */
+  NoWorker: 'MetNoWorker',
 } as const;
 export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
 
@@ -30,6 +36,9 @@ export const NON_RETRYABLE_TYPES: ErrorType[] = [
   ErrorTypes.ProviderRequest,
   ErrorTypes.UnsafeArchive,
   ErrorTypes.NotFound,
+  ErrorTypes.Forbidden,
+  ErrorTypes.DiskFull,
+  ErrorTypes.NoWorker,
 ];
 
 /** An error for the user (CLI, HTTP API, library callers). */
@@ -57,5 +66,37 @@ export function toApplicationFailure(err: unknown): TemporalFailure {
     });
   }
   const e = err instanceof Error ? err : new Error(String(err));
+  const code = (e as Error & { code?: unknown }).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return ApplicationFailure.create({ type: ErrorTypes.DiskFull, message: `the worker's disk is full (${code}): free space on it, then run met resume. ${e.message}`, nonRetryable: true });
+  }
   return ApplicationFailure.create({ type: e.name, message: e.message, nonRetryable: false });
+}
+
+/**
+ * The failure a workflow ends with when a step failed: the root cause's type and message (what to
+ * fix), not "Activity task failed". Cancellations, continue-as-new and the workflow's own failures
+ * pass through unchanged. Deterministic; for workflow code.
+ */
+export function rootCauseFailure(err: unknown): unknown {
+  if (!(err instanceof ActivityFailure || err instanceof ChildWorkflowFailure)) return err;
+  let cause: unknown = err;
+  while ((cause instanceof ActivityFailure || cause instanceof ChildWorkflowFailure) && cause.cause) cause = cause.cause;
+  if (cause instanceof ApplicationFailure) {
+    return ApplicationFailure.create({ type: cause.type ?? undefined, message: cause.message, nonRetryable: true, details: cause.details ?? undefined });
+  }
+  if (cause instanceof TemporalFailure && !(cause instanceof ActivityFailure || cause instanceof ChildWorkflowFailure)) {
+    // A timeout or termination: its kind and message, as an application failure the caller can read.
+    return ApplicationFailure.create({ type: cause.name, message: cause.message, nonRetryable: true });
+  }
+  return err;
+}
+
+/** Runs a workflow's body, failing it with its root cause (see rootCauseFailure). */
+export async function withRootCause<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    throw rootCauseFailure(err);
+  }
 }

@@ -5,6 +5,8 @@ import { EmbedSpec } from './embedSpec';
 import { ScorerRef } from './perplexitySpec';
 import { formatZodIssues, parseRunSpec, PromptSource, SamplingSpec, sourceLabel, SourceSpec, type RunSpec } from './runSpec';
 import { TestSpec } from './testSpec';
+import { Name } from '../common/names';
+import { boundedInt, LIMITS } from './limits';
 
 /**
  * A consistency check: the same prompts sent to two sources (say a reference model run locally
@@ -16,7 +18,6 @@ const ConsistencySampling = SamplingSpec.extend({
   seedPolicy: SamplingSpec.shape.seedPolicy.removeDefault().default('shared'),
   maxTokens: SamplingSpec.shape.maxTokens.removeDefault().default(32),
 });
-const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"');
 
 export const ConsistencySpec = z
   .object({
@@ -36,9 +37,9 @@ export const ConsistencySpec = z
     test: z
       .object({
         stat: TestSpec.shape.stat,
-        b: z.number().int().positive().default(200),
+        b: boundedInt(LIMITS.b, 'b').default(200),
         alpha: z.number().gt(0).lt(1).default(0.05),
-        L: z.number().int().positive().default(1000),
+        L: boundedInt(LIMITS.L, 'L').default(1000),
         unit: z.enum(['char', 'token']).default('char'),
         seed: z.number().int().nonnegative().default(0),
       })

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Name } from '../common/names';
 
 /**
  * An ensembled-perplexity request: texts scored by several models, each on its own (model,
@@ -9,7 +10,6 @@ export const MAX_TEXTS = 256;
 export const MAX_TEXT_CHARS = 16_384;
 export const MAX_TOTAL_CHARS = 1_000_000;
 
-const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"');
 
 export const ScorerRef = z.union([
   z.object({ model: Name, precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']) }).strict(),

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { TWO_SAMPLE_STATISTICS } from '../stats/statistics';
+import { Name } from '../common/names';
+import { boundedInt, LIMITS } from './limits';
 
 /** A power-simulation grid (YAML/JSON). Pure: workflows import it. */
 const Source = z.object({ model: z.string().min(1), source: z.string().min(1) }).strict();
-const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"');
 
 export const PowerSpec = z
   .object({
@@ -24,14 +25,14 @@ export const PowerSpec = z
      * Samples per prompt per side; N = n * m. At least 2: with N = m a multinomial draw can give
      * every prompt one sample, and the MMD has no same-prompt pair to compare.
      */
-    samplesPerPrompt: z.array(z.number().int().min(2, 'use at least 2 samples per prompt (N = n x m must exceed m so every draw has a same-prompt pair)')).min(1),
-    promptSubsets: z.object({ size: z.number().int().positive(), draws: z.number().int().positive().default(1) }).strict(),
-    sims: z.number().int().positive().default(100),
-    b: z.number().int().positive().default(1000),
+    samplesPerPrompt: z.array(z.number().int().min(2, 'use at least 2 samples per prompt (N = n x m must exceed m so every draw has a same-prompt pair)').max(100_000, 'samplesPerPrompt is at most 100,000')).min(1).max(100),
+    promptSubsets: z.object({ size: boundedInt(100_000, 'promptSubsets.size'), draws: boundedInt(1_000, 'promptSubsets.draws').default(1) }).strict(),
+    sims: boundedInt(LIMITS.sims, 'sims').default(100),
+    b: boundedInt(LIMITS.b, 'b').default(1000),
     alpha: z.number().gt(0).lt(1).default(0.05),
-    L: z.number().int().positive().default(1000),
+    L: boundedInt(LIMITS.L, 'L').default(1000),
     unit: z.enum(['char', 'token']).default('char'),
-    k: z.number().int().positive().default(5),
+    k: boundedInt(LIMITS.k, 'k').default(5),
     seed: z.number().int().nonnegative().default(0),
     /** Cells computed at once across CPU workers. */
     window: z.number().int().positive().default(4),
@@ -46,6 +47,9 @@ export const PowerSpec = z
   .superRefine((spec, ctx) => {
     if ((spec.reference === undefined) === (spec.references === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['references'], message: 'give either reference or references (two for a composite null), not both or neither' });
+    }
+    if (spec.sims * spec.b > LIMITS.cellWork) {
+      ctx.addIssue({ code: 'custom', path: ['b'], message: `sims x b = ${spec.sims * spec.b} is over ${LIMITS.cellWork.toLocaleString('en-US')} per cell (one cell must not hold a worker for more than minutes): lower b or sims` });
     }
     const refs = gridReferences(spec);
     if (refs.length === 2 && label(refs[0]) === label(refs[1])) ctx.addIssue({ code: 'custom', path: ['references'], message: 'the two references of a composite null must differ' });

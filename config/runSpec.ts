@@ -1,13 +1,15 @@
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { canonicalJson, hashHex } from '../common/hash';
+import { Name } from '../common/names';
 
 /**
  * A collection run spec (YAML or JSON): what to sample, from which sources, how. It never carries
  * API keys: a source names the environment variable the worker reads (`apiKeyEnv`).
  * Pure (no Node built-ins): workflows import it. Files are read by config/load.ts.
  */
-const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-" (no spaces or slashes)');
+/** Only http(s): a file:// or other scheme can never work and would be retried in vain. */
+const HttpURL = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
 const EnvVarName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as MY_PROVIDER_API_KEY');
 
 /** Request fields met sets itself: extraBody may not override them (the record would lie). */
@@ -39,7 +41,7 @@ export const ProviderSource = z
     providerModel: z.string().min(1).optional(),
     /** The source label in the corpus (default: the provider name). */
     source: Name.optional(),
-    baseURL: z.url().optional(),
+    baseURL: HttpURL.optional(),
     apiKeyEnv: EnvVarName.optional(),
     /** Requests in flight at once within one work unit. */
     concurrency: z.number().int().positive().max(1024).default(16),
@@ -84,9 +86,9 @@ export const SamplingSpec = z
     presencePenalty: z.number().min(-2).max(2).optional(),
     frequencyPenalty: z.number().min(-2).max(2).optional(),
     maxTokens: z.number().int().positive().max(32768).default(64),
-    stop: z.array(z.string()).max(4).default([]),
+    stop: z.array(z.string().max(1000)).max(4).default([]),
     endpoint: z.enum(['completions', 'chat']).default('completions'),
-    systemPrompt: z.string().optional(),
+    systemPrompt: z.string().max(100_000, 'a system prompt has at most 100,000 characters').optional(),
     /** Ask for the sampled tokens' logprobs where the source supports it. */
     logprobs: z.boolean().default(false),
     /**
@@ -102,8 +104,27 @@ export const SamplingSpec = z
 export type SamplingSpec = z.infer<typeof SamplingSpec>;
 
 export const PromptSource = z.union([
-  z.object({ set: Name, limit: z.number().int().positive().optional() }).strict(),
-  z.object({ file: z.string().min(1), limit: z.number().int().positive().optional() }).strict(),
+  z.object({ set: Name, limit: z.number().int().positive().max(10_000_000).optional() }).strict(),
+  z.object({ file: z.string().min(1).max(4096), limit: z.number().int().positive().max(10_000_000).optional() }).strict(),
+  /** Prompts given in the spec itself (what the HTTP API takes besides set names); they are recorded in the workflow's input, so keep them small. */
+  z
+    .object({
+      inline: z
+        .array(z.object({ id: z.string().min(1).max(200), text: z.string().min(1, 'a prompt needs non-empty text').max(200_000) }).strict())
+        .min(1, 'give at least one prompt')
+        .max(10_000)
+        .superRefine((prompts, ctx) => {
+          const seen = new Set<string>();
+          prompts.forEach((p, i) => {
+            if (seen.has(p.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate prompt id '${p.id}'` });
+            seen.add(p.id);
+          });
+        }),
+      /** The prompt set's name in the corpus (default 'inline'). */
+      name: Name.optional(),
+      limit: z.number().int().positive().max(10_000_000).optional(),
+    })
+    .strict(),
 ]);
 
 export const RunSpec = z
@@ -125,6 +146,12 @@ export const RunSpec = z
      * Optional without a default so that specs written before it keep their run id.
      */
     heartbeatTimeoutSeconds: z.number().min(1).max(3600).optional(),
+    /**
+     * Fail the run when no worker takes a unit from its source's queue within this many seconds (a
+     * provider or model no worker serves). Unset: wait for one; met status and the API still say at
+     * once that nobody polls the queue.
+     */
+    noWorkerTimeoutSeconds: z.number().min(1).max(86_400).optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {

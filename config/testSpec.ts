@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { Name } from '../common/names';
+import { boundedInt, LIMITS } from './limits';
 
 /** A corpus slice as a test's sample: one model/source of a corpus, optionally subsampled. Pure (workflows import it). */
 export const Selector = z
@@ -6,7 +8,7 @@ export const Selector = z
     corpus: z.string().min(1),
     model: z.string().min(1),
     source: z.string().min(1),
-    samplesPerPrompt: z.number().int().positive().optional(),
+    samplesPerPrompt: boundedInt(1_000_000, 'samplesPerPrompt').optional(),
     seed: z.number().int().nonnegative().default(0),
   })
   .strict();
@@ -14,19 +16,19 @@ export type Selector = z.infer<typeof Selector>;
 
 export const TestSpec = z
   .object({
-    testId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/),
+    testId: Name,
     x: Selector,
     y: Selector,
     stat: z.enum(['mmd_hamming', 'mmd_kspectrum', 'mmd_all_subsequences', 'two_sample_L1', 'two_sample_L2', 'two_sample_chi_squared']).default('mmd_hamming'),
     pvalue: z.enum(['permutation', 'bootstrap']).default('permutation'),
     /** The stored reference the bootstrap draws null samples from (default: X's source, all its rows). */
     reference: Selector.optional(),
-    b: z.number().int().positive().default(1000),
+    b: boundedInt(LIMITS.b, 'b').default(1000),
     alpha: z.number().gt(0).lt(1).default(0.05),
     seed: z.number().int().nonnegative().default(0),
-    L: z.number().int().positive().default(1000),
+    L: boundedInt(LIMITS.L, 'L').default(1000),
     unit: z.enum(['char', 'token']).default('char'),
-    k: z.number().int().positive().default(5),
+    k: boundedInt(LIMITS.k, 'k').default(5),
     cumulative: z.boolean().default(true),
   })
   .strict();

@@ -1,19 +1,24 @@
 import { z } from 'zod';
 import { ManagedServerSpec, resolveServerSpec } from '../models/serverProfiles';
+import { Name } from '../common/names';
 
 /**
  * What a worker process (or `met up`) serves besides the CPU queue: API providers (one queue each)
  * and local models (one queue per model + precision, and one per host GPU). Keys are never here:
  * a provider names the environment variable its key is read from, on the worker's host.
  */
-const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"');
 
 export const ProviderWorkerSpec = z
   .object({
     name: Name,
     /** Override the registry's base URL (required for providers not in the registry). */
-    baseURL: z.url().optional(),
+    baseURL: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }).optional(),
     apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+    /**
+     * Lets a run spec point this provider at its own baseURL (a custom endpoint of the spec's
+     * author). No key is ever sent there. Off by default: the endpoint is this config's or the registry's.
+     */
+    allowSpecBaseURL: z.boolean().optional(),
     /** Server-side cap on activity starts per second for this provider's queue (all workers). */
     unitsPerSecond: z.number().positive().optional(),
     requestsPerMinute: z.number().positive().optional(),
@@ -55,6 +60,13 @@ export const WorkerConfig = z
   .object({
     providers: z.array(ProviderWorkerSpec).default([]),
     models: z.array(ModelWorkerSpec).default([]),
+    /**
+     * Folders (besides the data folder's prompts/) a run spec's prompts.file may name a file in.
+     * Nothing else on this host is read for a spec: no URLs, globs or symlinks out of a root.
+     */
+    promptRoots: z.array(z.string().min(1)).optional(),
+    /** Folders (besides the data folder's models/) a spec's local embedding model (embed.path) may be in. */
+    modelRoots: z.array(z.string().min(1)).optional(),
   })
   .strict();
 export type WorkerConfig = z.infer<typeof WorkerConfig>;

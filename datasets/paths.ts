@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorTypes, MetError } from '../common/errors';
+import { checkName, NAME_PATTERN } from '../common/names';
 import { PARTITION_COLUMNS, PARTITION_FIELDS, type ShardKind } from './tables';
 
 /**
@@ -14,13 +15,9 @@ import { PARTITION_COLUMNS, PARTITION_FIELDS, type ShardKind } from './tables';
  */
 export type Partition = Record<string, string>;
 
-const CORPUS_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export function checkCorpusName(name: string): string {
-  if (!CORPUS_NAME.test(name)) {
-    throw new MetError(ErrorTypes.BadInput, `corpus name '${name}' must start with a letter or digit and use only letters, digits, '.', '_' or '-' (at most 128)`);
-  }
-  return name;
+  return checkName('corpus name', name);
 }
 
 export function encodePathValue(value: string): string {
@@ -39,6 +36,11 @@ export function encodePathValue(value: string): string {
 
 export function decodePathValue(encoded: string): string {
   return decodeURIComponent(encoded);
+}
+
+/** The data folder's prompt files: the first root prompt files and sets are read from. */
+export function promptsDir(root: string): string {
+  return join(root, 'prompts');
 }
 
 export function corpusDir(root: string, corpus: string): string {
@@ -135,7 +137,7 @@ export function listCorpora(root: string): string[] {
   const dir = join(root, 'corpus');
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && CORPUS_NAME.test(e.name))
+    .filter((e) => e.isDirectory() && NAME_PATTERN.test(e.name))
     .map((e) => e.name)
     .sort();
 }

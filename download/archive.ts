@@ -71,8 +71,17 @@ export async function extractZip(archive: string, root: string): Promise<number>
   return files;
 }
 
-/** ustar/pax tar, optionally gzipped, read as a stream of 512-byte blocks. */
+/**
+ * ustar/pax tar, optionally gzipped, read as a stream of 512-byte blocks. All or nothing, like zip:
+ * a first pass checks every entry (names, types, a complete last entry) and writes nothing; only
+ * then a second pass writes.
+ */
 export async function extractTar(archive: string, root: string, gzip: boolean): Promise<number> {
+  await walkTar(archive, root, gzip, false);
+  return walkTar(archive, root, gzip, true);
+}
+
+async function walkTar(archive: string, root: string, gzip: boolean, write: boolean): Promise<number> {
   const input = gzip ? createReadStream(archive).pipe(createGunzip()) : createReadStream(archive);
   let buffer = Buffer.alloc(0);
   let files = 0;
@@ -122,11 +131,12 @@ export async function extractTar(archive: string, root: string, gzip: boolean): 
       paxPath = undefined;
       const target = safeTarget(root, name, archive);
       if (type === '5') {
-        mkdirSync(target, { recursive: true });
+        if (write) mkdirSync(target, { recursive: true });
         current = { remaining: size, padding };
       } else if (type === '0' || type === '7') {
-        mkdirSync(dirname(target), { recursive: true });
-        current = { remaining: size, padding, out: createWriteStream(target) };
+        if (write) mkdirSync(dirname(target), { recursive: true });
+        else files++;
+        current = { remaining: size, padding, out: write ? createWriteStream(target) : undefined };
       } else {
         throw new MetError(ErrorTypes.UnsafeArchive, `${archive}: entry '${name}' is a ${type === '2' ? 'symbolic link' : type === '1' ? 'hard link' : `type '${type}' entry`}; refusing to extract this archive`);
       }

@@ -174,7 +174,8 @@ async function request(url: string, offset: number, options: FetchFileOptions): 
   try {
     return await get(url, { ...options.headers, ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) }, options.signal, MAX_REDIRECTS);
   } catch (err) {
-    if (options.signal?.aborted) throw err;
+    // A redirect loop or a redirect to file:// will not get better by retrying: fail at once.
+    if (options.signal?.aborted || err instanceof MetError) throw err;
     throw new RetryableDownloadError(`GET ${url} failed: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
   }
 }
@@ -182,14 +183,14 @@ async function request(url: string, offset: number, options: FetchFileOptions): 
 function get(url: string, headers: Record<string, string>, signal: AbortSignal | undefined, redirectsLeft: number): Promise<HttpResponse> {
   const target = new URL(url);
   const client = target.protocol === 'https:' ? https : target.protocol === 'http:' ? http : undefined;
-  if (!client) return Promise.reject(new MetError(ErrorTypes.BadInput, `cannot download ${url}: only http and https URLs`));
+  if (!client) return Promise.reject(new MetError(ErrorTypes.BadInput, `cannot download ${url}: only http and https URLs (a redirect may not lead elsewhere)`));
   return new Promise((resolve, reject) => {
     const req = client.get(target, { headers: { 'user-agent': 'met', ...headers }, signal }, (res) => {
       const status = res.statusCode ?? 0;
       const location = res.headers.location;
       if (status >= 300 && status < 400 && location) {
         res.resume();
-        if (redirectsLeft <= 0) return reject(new Error(`too many redirects from ${url}`));
+        if (redirectsLeft <= 0) return reject(new MetError(ErrorTypes.BadInput, `GET ${url}: more than ${MAX_REDIRECTS} redirects (a redirect loop?); check the URL`));
         const next = new URL(location, target);
         // Like fetch: credentials stay with their origin (Hugging Face redirects to a signed CDN URL).
         const nextHeaders = next.origin === target.origin ? headers : Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));

@@ -3,6 +3,7 @@ import { ErrorTypes, MetError } from '../common/errors';
 import type { EmbedSpec } from '../config/embedSpec';
 import { classifyProviderError, faultToFailure } from '../providers/errors';
 import { resolveProvider } from '../providers/registry';
+import { trustedEndpoint } from '../providers/trust';
 
 /**
  * Sentence embeddings for consistency reports: any OpenAI-compatible `/v1/embeddings` endpoint
@@ -41,8 +42,17 @@ export async function createEmbedder(spec: EmbedSpec, env: Record<string, string
 }
 
 function endpointEmbedder(spec: Extract<EmbedSpec, { kind: 'endpoint' }>, env: Record<string, string | undefined>): Embedder {
-  const provider = resolveProvider(spec.provider, { baseURL: spec.baseURL, apiKeyEnv: spec.apiKeyEnv });
-  const key = provider.keyEnv ? env[provider.keyEnv] : undefined;
+  // A key goes only to a registry provider's own endpoint, from its own variable; an endpoint the
+  // request names (baseURL) gets no key (providers/trust.ts).
+  const endpoint = trustedEndpoint({
+    provider: spec.provider,
+    specBaseURL: spec.baseURL,
+    specKeyEnv: spec.apiKeyEnv,
+    worker: { allowSpecBaseURL: true },
+    where: "met's provider registry",
+  });
+  const provider = resolveProvider(spec.provider, { baseURL: endpoint.baseURL, apiKeyEnv: endpoint.apiKeyEnv });
+  const key = endpoint.sendKey && provider.keyEnv ? env[provider.keyEnv] : undefined;
   // Temporal retries the activity (maxRetries 0 here), honouring Retry-After through faultToFailure.
   const client = new OpenAI({ baseURL: provider.baseURL, apiKey: key ?? 'no-key', maxRetries: 0, timeout: 120_000 });
   return {

@@ -26,8 +26,19 @@ export function redact(text: string, secrets: (string | undefined)[]): string {
   return out.replace(/Bearer\s+[A-Za-z0-9._~+/=-]+/g, 'Bearer [REDACTED]').replace(/\bsk-[A-Za-z0-9_-]{8,}/g, 'sk-[REDACTED]');
 }
 
-/** Seconds or an HTTP date in Retry-After; milliseconds in retry-after-ms; x-ratelimit-reset-* like "1.5s"/"20ms"/"1m3s". */
+/**
+ * The shortest wait met honours. "Retry-After: 0", "retry-after-ms: 0" and HTTP dates in the past
+ * mean "retry now"; passed to Temporal as nextRetryDelay 0 they ended the activity's retries instead.
+ */
+export const MIN_RETRY_DELAY_MS = 100;
+
+/** Seconds or an HTTP date in Retry-After; milliseconds in retry-after-ms; x-ratelimit-reset-* like "1.5s"/"20ms"/"1m3s". At least MIN_RETRY_DELAY_MS. */
 export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | undefined {
+  const raw = rawRetryAfterMs(headers, now);
+  return raw === undefined ? undefined : Math.max(MIN_RETRY_DELAY_MS, raw);
+}
+
+function rawRetryAfterMs(headers: Headers | undefined, now: number): number | undefined {
   if (!headers) return undefined;
   const ms = headers.get('retry-after-ms');
   if (ms && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
@@ -89,6 +100,7 @@ export function faultToFailure(fault: ProviderFault): ApplicationFailure {
     type,
     message: fault.message,
     nonRetryable: !fault.retryable,
-    nextRetryDelay: fault.retryAfterMs !== undefined ? Math.ceil(fault.retryAfterMs) : undefined,
+    // Never 0: Temporal reads a zero delay as no retry at all.
+    nextRetryDelay: fault.retryAfterMs !== undefined ? Math.max(MIN_RETRY_DELAY_MS, Math.ceil(fault.retryAfterMs)) : undefined,
   });
 }

@@ -9,6 +9,7 @@ import { classifyProviderError, faultToFailure, type ProviderFault } from './err
 import { TokenBucket, sleep } from './rateLimit';
 import { samplerJson, samplerSettings } from '../config/sampler';
 import { type ResolvedProvider, resolveProvider } from './registry';
+import { trustedEndpoint } from './trust';
 
 /**
  * Samples through the official `openai` client. Clients are built once per worker from its own
@@ -54,11 +55,10 @@ export class ProviderGenerator implements SampleGenerator {
     let handle = this.handles.get(id);
     if (handle) return handle;
     const worker = this.options.providers?.find((p) => p.name === source.provider);
-    const provider = resolveProvider(source.provider, {
-      baseURL: source.baseURL ?? worker?.baseURL,
-      apiKeyEnv: worker?.apiKeyEnv ?? source.apiKeyEnv,
-    });
-    const key = provider.keyEnv ? this.options.env[provider.keyEnv] : undefined;
+    // The worker config decides the endpoint and the key variable; a spec's own endpoint gets no key.
+    const endpoint = trustedEndpoint({ provider: source.provider, specBaseURL: source.baseURL, specKeyEnv: source.apiKeyEnv, worker });
+    const provider = resolveProvider(source.provider, { baseURL: endpoint.baseURL, apiKeyEnv: endpoint.apiKeyEnv });
+    const key = endpoint.sendKey && provider.keyEnv ? this.options.env[provider.keyEnv] : undefined;
     const rpm = minDefined(source.requestsPerMinute, worker?.requestsPerMinute);
     const tpm = minDefined(source.tokensPerMinute, worker?.tokensPerMinute);
     handle = {

@@ -59,7 +59,7 @@ export function resolveProvider(name: string, overrides: { baseURL?: string; api
   if (!entry && !overrides.baseURL) {
     throw new MetError(
       ErrorTypes.BadRunSpec,
-      `provider '${name}' is not in met's registry (${Object.keys(PROVIDERS).join(', ')}): give its baseURL to use it as a custom OpenAI-compatible endpoint`,
+      `provider '${name}' is not in met's registry (${Object.keys(PROVIDERS).join(', ')}): set its baseURL in the provider worker's config (providers: [{ name: ${name}, baseURL: ... }]) to use it as a custom OpenAI-compatible endpoint`,
     );
   }
   return {

@@ -59,6 +59,7 @@ export * from './oneSample';
 export * from './power';
 export { Rng, deriveSeed } from './rng';
 export type { ParallelOptions } from './parallel';
+export { twoSampleTestInThread } from './parallel';
 export type { EncodedSample, Unit } from './types';
 export type { KernelSpec } from './kernels';
 

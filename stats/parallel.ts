@@ -11,6 +11,7 @@ import { StoredPools } from './sampler';
 import type { PreparedTwoSample, StatisticOptions } from './statistics';
 import type { EncodedSample } from './types';
 import type { WorkerReply, WorkerTask } from './worker';
+import type { TwoSampleTestInput, TwoSampleTestResult } from './index';
 
 /**
  * Large jobs split across worker_threads. The rows and the Gram blocks live in SharedArrayBuffers:
@@ -59,7 +60,7 @@ export function workerExecArgv(execArgv: readonly string[]): string[] {
 /** A few worker threads for one job; close() terminates them. */
 export class WorkerGroup {
   private readonly workers: Worker[];
-  private readonly pending = new Map<number, { resolve: (r: Float64Array | undefined) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: WorkerReply & { ok: true }) => void; reject: (e: Error) => void }>();
   private nextId = 0;
 
   constructor(readonly size: number) {
@@ -69,7 +70,7 @@ export class WorkerGroup {
         const waiting = this.pending.get(reply.id);
         if (!waiting) return;
         this.pending.delete(reply.id);
-        if (reply.ok) waiting.resolve(reply.result);
+        if (reply.ok) waiting.resolve(reply);
         else waiting.reject(reply.type ? new MetError(reply.type as ErrorType, reply.message) : new Error(reply.message));
       });
       worker.on('error', (err) => this.failAll(err));
@@ -86,11 +87,26 @@ export class WorkerGroup {
   }
 
   run(worker: number, task: WorkerTask): Promise<Float64Array | undefined> {
+    return this.send(worker, task).then((r) => r.result);
+  }
+
+  /** A whole two-sample test in worker `worker`. */
+  runTest(worker: number, input: TwoSampleTestInput): Promise<TwoSampleTestResult> {
+    return this.send(worker, { task: 'test', input }).then((r) => r.value!);
+  }
+
+  private send(worker: number, task: WorkerTask): Promise<WorkerReply & { ok: true }> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.workers[worker].postMessage({ ...task, id });
     });
+  }
+
+  /** Fails what is pending with `err` and terminates the threads (a cancelled job). */
+  async abort(err: Error): Promise<void> {
+    this.failAll(err);
+    await this.close();
   }
 
   async close(): Promise<void> {
@@ -233,4 +249,22 @@ function concat(parts: Float64Array[], b: number): Float64Array {
     at += p.length;
   }
   return out;
+}
+
+/**
+ * One two-sample test in a worker thread of its own: the caller's event loop stays free (an
+ * activity keeps heartbeating, the worker's other activities keep running), and `signal` ends it
+ * at once by terminating the thread. Same numbers as twoSampleTest.
+ */
+export async function twoSampleTestInThread(input: TwoSampleTestInput, signal?: AbortSignal): Promise<TwoSampleTestResult> {
+  signal?.throwIfAborted();
+  const group = new WorkerGroup(1);
+  const onAbort = () => void group.abort(signal?.reason instanceof Error ? signal.reason : new Error('the test was cancelled'));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await group.runTest(0, input);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await group.close();
+  }
 }

@@ -5,7 +5,7 @@ import { type PreparedTwoSample, prepareTwoSample, type StatisticOptions, type T
 import type { EncodedSample } from './types';
 
 /**
- * p-values. p = #(null statistics >= observed) / b: ties count, no +1; reject when p <= alpha.
+ * p-values. p = #(null statistics >= observed) / b: ties count (within TIE_TOLERANCE), no +1; reject when p <= alpha.
  * A null statistic with a zero denominator (NaN: a relabelling or draw that left no prompt with two
  * rows on a side) never counts as >= observed, as in the original; results report how many there
  * were (`undefinedNulls`) so the caller can see it.
@@ -21,10 +21,18 @@ import type { EncodedSample } from './types';
  * Seeding every draw by its index makes the null statistics independent of how they are split
  * across worker threads.
  */
+/**
+ * Relative tolerance of ">= observed". A null statistic equal to the observed one in exact
+ * arithmetic can come out a few ulps below it in float64 when its sum runs over the same terms in
+ * another order (count statistics with many ties): without it such ties were counted at random.
+ */
+export const TIE_TOLERANCE = 1e-9;
+
 export function pvalueFrom(observed: number, nulls: Float64Array): number {
   if (Number.isNaN(observed)) throw new MetError(ErrorTypes.BadInput, 'the observed statistic is undefined (NaN): no p-value');
+  const threshold = observed - TIE_TOLERANCE * Math.max(1, Math.abs(observed));
   let ge = 0;
-  for (let t = 0; t < nulls.length; t++) if (nulls[t] >= observed) ge++;
+  for (let t = 0; t < nulls.length; t++) if (nulls[t] >= threshold) ge++;
   return ge / nulls.length;
 }
 

@@ -6,6 +6,7 @@ import { PermutationMmd } from './mmd';
 import { bootstrapDraws, permutationNulls } from './pvalue';
 import { type PromptChoice, StoredPools } from './sampler';
 import type { StatisticOptions, TwoSampleStatistic } from './statistics';
+import { twoSampleTest, type TwoSampleTestInput, type TwoSampleTestResult } from './index';
 
 /**
  * A statistics worker thread (started by parallel.ts through workerBoot.mjs). Inputs arrive as
@@ -15,12 +16,16 @@ import type { StatisticOptions, TwoSampleStatistic } from './statistics';
 export type WorkerTask =
   | { task: 'grams'; kernel: KernelSpec; L: number; pad: number; tokens: Int32Array; blocks: { rowOffset: number; n: number; gram: GramArray }[] }
   | { task: 'permutations'; pool: BlockPool; seed: number; from: number; to: number }
-  | { task: 'draws'; name: TwoSampleStatistic; options: StatisticOptions; pool: BlockPool; source: number; sizes: { n1: number; n2: number }; choice: PromptChoice; seed: number; from: number; to: number };
+  | { task: 'draws'; name: TwoSampleStatistic; options: StatisticOptions; pool: BlockPool; source: number; sizes: { n1: number; n2: number }; choice: PromptChoice; seed: number; from: number; to: number }
+  | { task: 'test'; input: TwoSampleTestInput };
 
-export type WorkerReply = { id: number; ok: true; result?: Float64Array } | { id: number; ok: false; type?: string; message: string };
+export type WorkerReply = { id: number; ok: true; result?: Float64Array; value?: TwoSampleTestResult } | { id: number; ok: false; type?: string; message: string };
 
-function run(message: WorkerTask): Float64Array | undefined {
+function run(message: WorkerTask): Float64Array | TwoSampleTestResult | undefined {
   switch (message.task) {
+    case 'test':
+      // A whole test off the caller's event loop (activities/tests.ts): it can heartbeat and be cancelled.
+      return twoSampleTest(message.input);
     case 'grams': {
       const { kernel, L, pad, tokens } = message;
       for (const b of message.blocks) kernelGram(tokens.subarray(b.rowOffset * L, (b.rowOffset + b.n) * L), b.n, L, pad, kernel, b.gram);
@@ -39,9 +44,13 @@ function run(message: WorkerTask): Float64Array | undefined {
 
 parentPort!.on('message', (message: WorkerTask & { id: number }) => {
   try {
-    const result = run(message);
-    const reply: WorkerReply = { id: message.id, ok: true, result };
-    parentPort!.postMessage(reply, result ? [result.buffer as ArrayBuffer] : []);
+    const out = run(message);
+    if (out && !(out instanceof Float64Array)) {
+      parentPort!.postMessage({ id: message.id, ok: true, value: out } satisfies WorkerReply, [out.nulls.buffer as ArrayBuffer]);
+      return;
+    }
+    const reply: WorkerReply = { id: message.id, ok: true, result: out };
+    parentPort!.postMessage(reply, out ? [out.buffer as ArrayBuffer] : []);
   } catch (err) {
     const reply: WorkerReply = { id: message.id, ok: false, type: err instanceof MetError ? err.type : undefined, message: err instanceof Error ? err.message : String(err) };
     parentPort!.postMessage(reply);

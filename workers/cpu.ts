@@ -13,18 +13,18 @@ import type { WorkerPlan } from './run';
  * The CPU worker: all workflows, and the activities that need no GPU or provider key (shards,
  * statistics, power cells, downloads, reports).
  */
-export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; taskQueue?: string; env?: Record<string, string | undefined> }): WorkerPlan {
+export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; taskQueue?: string; env?: Record<string, string | undefined>; promptRoots?: string[]; modelRoots?: string[] }): WorkerPlan {
   const taskQueue = deps.taskQueue ?? CPU_TASK_QUEUE;
   return {
     taskQueue,
     workflows: true,
     activities: {
       ...createSystemActivities({ queues: [taskQueue] }),
-      ...createCollectActivities({ duck: deps.duck, dataDir: deps.dataDir }),
+      ...createCollectActivities({ duck: deps.duck, dataDir: deps.dataDir, promptRoots: deps.promptRoots }),
       ...createScoringPlanActivities({ duck: deps.duck, dataDir: deps.dataDir }),
       ...createTestActivities({ duck: deps.duck, dataDir: deps.dataDir }),
       ...createPowerActivities({ duck: deps.duck, dataDir: deps.dataDir }),
-      ...createConsistencyActivities({ duck: deps.duck, dataDir: deps.dataDir, env: deps.env }),
+      ...createConsistencyActivities({ duck: deps.duck, dataDir: deps.dataDir, env: deps.env, modelRoots: deps.modelRoots }),
       ...createDownloadActivities({ duck: deps.duck, dataDir: deps.dataDir, env: deps.env }),
     },
   };

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { createDuckDB } from '../datasets/duck';
 import { readSpecFile } from '../config/load';
 import type { MetConfig } from '../config/schema';
@@ -35,11 +36,12 @@ export async function buildWorkerPlans(input: {
     ...workerConfig.providers,
     ...(input.providers ?? []).filter((name) => !workerConfig.providers.some((p) => p.name === name)).map((name) => ({ name, concurrentUnits: 8, timeoutMs: 60_000 })),
   ];
-  const duck = await createDuckDB();
+  // The worker's DuckDB reaches its data folder and prompt roots, nothing else (design.md, "Trust boundaries").
+  const duck = await createDuckDB({ allowedDirectories: [input.config.dataDir, ...(workerConfig.promptRoots ?? [])], tempDirectory: join(input.config.dataDir, 'tmp', 'duckdb') });
   const plans: WorkerPlan[] = [];
   const onlySpecialized = !input.queues && (providers.length > 0 || workerConfig.models.length > 0);
   for (const taskQueue of input.queues ?? (onlySpecialized ? [] : [CPU_TASK_QUEUE])) {
-    plans.push(cpuWorkerPlan({ dataDir: input.config.dataDir, duck, taskQueue, env: input.env }));
+    plans.push(cpuWorkerPlan({ dataDir: input.config.dataDir, duck, taskQueue, env: input.env, promptRoots: workerConfig.promptRoots, modelRoots: workerConfig.modelRoots }));
   }
   if (providers.length) plans.push(...providerWorkerPlans({ dataDir: input.config.dataDir, duck, providers, env: input.env }));
   // One model load per model: each is served on its (model, precision) queue and its host/GPU queue.

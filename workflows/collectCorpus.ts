@@ -7,11 +7,12 @@ import {
   log,
   proxyActivities,
   setHandler,
+  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CollectActivities } from '../activities/collect';
 import type { SamplingActivities, UnitResult } from '../activities/sampling';
-import { NON_RETRYABLE_TYPES } from '../common/errors';
+import { ErrorTypes, NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
 import type { RunSpec } from '../config/runSpec';
 import { planSources, type SourcePlan, type WorkUnit } from './collectPlan';
 
@@ -27,12 +28,14 @@ const cpu = proxyActivities<CollectActivities>({
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });
 
-function sampler(taskQueue: string, heartbeatTimeoutSeconds: number) {
+function sampler(taskQueue: string, heartbeatTimeoutSeconds: number, noWorkerTimeoutSeconds?: number) {
   // A unit heartbeats while its worker lives; a silent worker (killed, hung) is retried elsewhere.
   return proxyActivities<SamplingActivities>({
     taskQueue,
     startToCloseTimeout: '2h',
     heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
+    // Set by the spec: a queue no worker takes a unit from within this time fails the run (see below).
+    ...(noWorkerTimeoutSeconds ? { scheduleToStartTimeout: noWorkerTimeoutSeconds * 1000 } : {}),
     retry: {
       initialInterval: '1s',
       backoffCoefficient: 2,
@@ -90,7 +93,7 @@ export const progressQuery = defineQuery<CollectProgress>('progress');
 /** Units one execution completes before continuing as new (keeps history small). */
 const UNITS_PER_EXECUTION = 400;
 
-export async function collectCorpus(input: CollectInput): Promise<CollectResult> {
+async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   const { spec, runId } = input;
   const executions = (input.carried?.executions ?? 0) + 1;
   const startedAt = Date.now();
@@ -133,7 +136,7 @@ export async function collectCorpus(input: CollectInput): Promise<CollectResult>
     const pending = plan.units.filter((u) => !done.has(u.unitId));
     const state = progress.sources[i];
     const source = spec.sources[plan.sourceIndex];
-    const { sampleUnit } = sampler(plan.taskQueue, spec.heartbeatTimeoutSeconds ?? 60);
+    const { sampleUnit } = sampler(plan.taskQueue, spec.heartbeatTimeoutSeconds ?? 60, spec.noWorkerTimeoutSeconds);
     let next = 0;
     async function lane(): Promise<void> {
       while (next < pending.length && budgetLeft()) {
@@ -157,7 +160,16 @@ export async function collectCorpus(input: CollectInput): Promise<CollectResult>
         } catch (err) {
           if (isCancellation(err)) throw err;
           state.unitsFailed += 1;
-          const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+          const timeout = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START';
+          const cause = timeout
+            ? ApplicationFailure.create({
+                type: ErrorTypes.NoWorker,
+                nonRetryable: true,
+                message: `no worker took a unit of ${plan.model}/${plan.source} from task queue ${plan.taskQueue} within ${spec.noWorkerTimeoutSeconds} s: start the worker that serves it (met worker --provider NAME, or --model FILE --precision P)`,
+              })
+            : err instanceof ActivityFailure && err.cause instanceof ApplicationFailure
+              ? err.cause
+              : undefined;
           const kind = cause?.type ?? 'activity_failed';
           state.errors[kind] = (state.errors[kind] ?? 0) + 1;
           state.lastError = cause?.message ?? (err as Error).message;
@@ -202,4 +214,9 @@ export async function collectCorpus(input: CollectInput): Promise<CollectResult>
   const summary = await cpu.finalizeRun({ spec, runId, promptCount: prepared.promptCount });
   progress.status = 'done';
   return summary;
+}
+
+/** The workflow: its steps, failing with their root cause (type and message) rather than "Activity task failed". */
+export async function collectCorpus(input: Parameters<typeof collectCorpusSteps>[0]): ReturnType<typeof collectCorpusSteps> {
+  return withRootCause(() => collectCorpusSteps(input));
 }

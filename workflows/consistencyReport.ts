@@ -1,7 +1,7 @@
 import { defineQuery, executeChild, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Comparison, ConsistencyActivities } from '../activities/consistency';
 import type { TestOutcome } from '../activities/tests';
-import { NON_RETRYABLE_TYPES } from '../common/errors';
+import { NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
 import type { ProgressSnapshot } from '../cli/progress';
 import type { ConsistencyPlan } from '../config/consistencySpec';
 import { collectCorpus } from './collectCorpus';
@@ -34,7 +34,7 @@ export type ConsistencyStep = (typeof STEPS)[number];
 /** Answers like every met job (cli/watch.ts): one stage, counting the steps done. */
 export const consistencyProgressQuery = defineQuery<ProgressSnapshot>('progress');
 
-export async function consistencyReport(plan: ConsistencyPlan): Promise<ConsistencyOutcome> {
+async function consistencyReportSteps(plan: ConsistencyPlan): Promise<ConsistencyOutcome> {
   let stage: ConsistencyStep = 'collecting';
   setHandler(consistencyProgressQuery, () => ({
     stages: [{ name: `consistency (${stage})`, done: STEPS.indexOf(stage), total: STEPS.length - 1, unit: 'steps' }],
@@ -55,4 +55,9 @@ export async function consistencyReport(plan: ConsistencyPlan): Promise<Consiste
   const report = await cpu.writeConsistencyReport({ id: plan.id, spec: plan.spec, a: plan.a, b: plan.b, comparison, mmd, workflowId: id });
   stage = 'done';
   return { id: plan.id, corpus: plan.corpus, comparison, mmd, reportPath: report.htmlPath, dataPath: report.dataPath };
+}
+
+/** The workflow: its steps, failing with their root cause (type and message) rather than "Activity task failed". */
+export async function consistencyReport(input: Parameters<typeof consistencyReportSteps>[0]): ReturnType<typeof consistencyReportSteps> {
+  return withRootCause(() => consistencyReportSteps(input));
 }

@@ -1,6 +1,6 @@
 import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { DownloadActivities } from '../activities/download';
-import { ErrorTypes, NON_RETRYABLE_TYPES } from '../common/errors';
+import { ErrorTypes, NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
 import { CatalogEntry, fileNameOf, type CatalogEntryInput } from '../download/catalog';
 
 /**
@@ -29,7 +29,7 @@ export const downloadProgressQuery = defineQuery<DownloadProgress>('progress');
 
 const VERIFY_ATTEMPTS = 3;
 
-export async function downloadDataset(input: DownloadInput): Promise<DownloadOutcome> {
+async function downloadDatasetSteps(input: DownloadInput): Promise<DownloadOutcome> {
   const entry = CatalogEntry.parse(input.entry);
   const acts = proxyActivities<DownloadActivities>({
     startToCloseTimeout: '24h',
@@ -72,4 +72,9 @@ export async function downloadDataset(input: DownloadInput): Promise<DownloadOut
     }
   }
   return outcome;
+}
+
+/** The workflow: its steps, failing with their root cause (type and message) rather than "Activity task failed". */
+export async function downloadDataset(input: Parameters<typeof downloadDatasetSteps>[0]): ReturnType<typeof downloadDatasetSteps> {
+  return withRootCause(() => downloadDatasetSteps(input));
 }

@@ -1,6 +1,6 @@
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { TextScoringActivities } from '../activities/perplexity';
-import { ErrorTypes, NON_RETRYABLE_TYPES } from '../common/errors';
+import { ErrorTypes, NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
 import { combinePerplexities, PerplexityRequest, type PerplexityRequestInput, type PerplexityResult } from '../config/perplexitySpec';
 import { modelTaskQueue } from '../temporal/queues';
 
@@ -9,7 +9,7 @@ import { modelTaskQueue } from '../temporal/queues';
  * precision) queue (so each on the GPU its worker is pinned to), then combined: the mean of the
  * models' log-perplexities per text, per byte when tokenizers may differ.
  */
-export async function ensembledPerplexity(input: PerplexityRequestInput): Promise<PerplexityResult> {
+async function ensembledPerplexitySteps(input: PerplexityRequestInput): Promise<PerplexityResult> {
   const parsed = PerplexityRequest.safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`);
@@ -30,4 +30,9 @@ export async function ensembledPerplexity(input: PerplexityRequestInput): Promis
     }),
   );
   return combinePerplexities(request, scores);
+}
+
+/** The workflow: its steps, failing with their root cause (type and message) rather than "Activity task failed". */
+export async function ensembledPerplexity(input: Parameters<typeof ensembledPerplexitySteps>[0]): ReturnType<typeof ensembledPerplexitySteps> {
+  return withRootCause(() => ensembledPerplexitySteps(input));
 }

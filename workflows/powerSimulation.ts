@@ -1,6 +1,6 @@
 import { defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { CellSummary, PowerActivities } from '../activities/power';
-import { NON_RETRYABLE_TYPES } from '../common/errors';
+import { NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
 import type { PowerSpec } from '../config/powerSpec';
 
 /**
@@ -27,7 +27,7 @@ export interface PowerProgress {
 
 export const powerProgressQuery = defineQuery<PowerProgress>('progress');
 
-export async function powerSimulation({ spec, runId, heartbeatTimeoutSeconds }: PowerInput): Promise<CellSummary[]> {
+async function powerSimulationSteps({ spec, runId, heartbeatTimeoutSeconds }: PowerInput): Promise<CellSummary[]> {
   const acts = proxyActivities<PowerActivities>({
     startToCloseTimeout: '1h',
     heartbeatTimeout: `${heartbeatTimeoutSeconds ?? 120}s`,
@@ -65,4 +65,9 @@ export async function powerSimulation({ spec, runId, heartbeatTimeoutSeconds }: 
     (cell) => acts.runPowerCell({ spec, runId, cell, subset: plan.subsets[cell.draw], nullKeys: cell.nullKeys.map((id) => keys.get(id)!) }),
     () => progress.stages[1].done++,
   );
+}
+
+/** The workflow: its steps, failing with their root cause (type and message) rather than "Activity task failed". */
+export async function powerSimulation(input: Parameters<typeof powerSimulationSteps>[0]): ReturnType<typeof powerSimulationSteps> {
+  return withRootCause(() => powerSimulationSteps(input));
 }

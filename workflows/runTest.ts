@@ -1,14 +1,21 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { TestActivities, TestOutcome } from '../activities/tests';
-import { NON_RETRYABLE_TYPES } from '../common/errors';
+import { NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
 import type { TestSpec } from '../config/testSpec';
 
 /** runTest: one statistical test between two stored samples, run on a CPU worker; the result is stored. */
+// The test runs in a thread of its own and heartbeats, so a cancelled run stops it within seconds.
 const { runTwoSampleTest } = proxyActivities<TestActivities>({
   startToCloseTimeout: '1h',
+  heartbeatTimeout: '30s',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });
 
-export async function runTest(spec: TestSpec): Promise<TestOutcome> {
+async function runTestSteps(spec: TestSpec): Promise<TestOutcome> {
   return runTwoSampleTest(spec);
+}
+
+/** The workflow: its steps, failing with their root cause (type and message) rather than "Activity task failed". */
+export async function runTest(input: Parameters<typeof runTestSteps>[0]): ReturnType<typeof runTestSteps> {
+  return withRootCause(() => runTestSteps(input));
 }

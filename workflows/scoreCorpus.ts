@@ -1,7 +1,7 @@
 import type { Duration } from '@temporalio/common';
 import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { LogprobActivities, SampleShardRef, ScoringPlanActivities } from '../activities/logprobs';
-import { NON_RETRYABLE_TYPES } from '../common/errors';
+import { NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
 import { modelTaskQueue } from '../temporal/queues';
 
 /**
@@ -31,7 +31,7 @@ export interface ScoreProgress {
 
 export const scoreProgressQuery = defineQuery<ScoreProgress>('progress');
 
-export async function scoreCorpus(input: ScoreCorpusInput): Promise<ScoreProgress> {
+async function scoreCorpusSteps(input: ScoreCorpusInput): Promise<ScoreProgress> {
   const { scoreShard } = proxyActivities<LogprobActivities>({
     taskQueue: modelTaskQueue(input.scorer.model, input.scorer.precision),
     startToCloseTimeout: '2h',
@@ -57,4 +57,9 @@ export async function scoreCorpus(input: ScoreCorpusInput): Promise<ScoreProgres
   await Promise.all(Array.from({ length: Math.min(input.window ?? 4, shards.length) }, lane));
   if (next < shards.length) await continueAsNew<typeof scoreCorpus>(input);
   return progress;
+}
+
+/** The workflow: its steps, failing with their root cause (type and message) rather than "Activity task failed". */
+export async function scoreCorpus(input: Parameters<typeof scoreCorpusSteps>[0]): ReturnType<typeof scoreCorpusSteps> {
+  return withRootCause(() => scoreCorpusSteps(input));
 }

@@ -89,7 +89,7 @@ try {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'met' });
   const bundle = await workflowBundle();
-  const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue: 'bench-cpu' }), ...providerWorkerPlans({ dataDir, duck, env: {}, providers: [{ name: 'bench', concurrentUnits: window, timeoutMs: 30_000 }] })];
+  const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue: 'bench-cpu' }), ...providerWorkerPlans({ dataDir, duck, env: {}, providers: [{ name: 'bench', baseURL: url, concurrentUnits: window, timeoutMs: 30_000 }] })];
   const workers = await Promise.all(
     plans.map((p) => Worker.create({ connection: nativeConnection, namespace: 'met', taskQueue: p.taskQueue, activities: p.activities, workflowBundle: p.workflows ? bundle : undefined, ...p.options })),
   );

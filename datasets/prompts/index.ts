@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../../common/errors';
+import { NAME_PATTERN } from '../../common/names';
+import { resolveUnderRoots } from '../roots';
 import type { PromptRow } from '../schemas';
 
 /**
@@ -28,12 +30,21 @@ export function shippedPromptSetPath(name: string): string | undefined {
 }
 
 /** Reads a JSONL prompt file, naming the line and the field of any error. */
-export function readPromptJsonl(path: string, promptSet: string): PromptRow[] {
+/** `shown` names the file in messages (what the spec said, never a worker's absolute path). */
+export function readPromptJsonl(path: string, promptSet: string, shown = path): PromptRow[] {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new MetError(ErrorTypes.BadInput, `cannot read prompt file ${shown}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new MetError(ErrorTypes.BadInput, `cannot read prompt file ${path}: ${(err as Error).message}`);
+    // Invalid UTF-8 is an error, not silently replaced by U+FFFD (the prompt sent would differ from the file).
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const line = firstInvalidUtf8Line(bytes);
+    throw new MetError(ErrorTypes.BadInput, `${shown}:${line} is not valid UTF-8: save the prompt file as UTF-8`);
   }
   const rows: PromptRow[] = [];
   const seen = new Set<string>();
@@ -43,15 +54,15 @@ export function readPromptJsonl(path: string, promptSet: string): PromptRow[] {
     try {
       value = JSON.parse(line);
     } catch {
-      throw new MetError(ErrorTypes.BadInput, `${path}:${i + 1} is not valid JSON`);
+      throw new MetError(ErrorTypes.BadInput, `${shown}:${i + 1} is not valid JSON`);
     }
     const parsed = PromptLine.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new MetError(ErrorTypes.BadInput, `${path}:${i + 1}: ${issue.path.join('.') || 'line'}: ${issue.message} (each line needs "id" and "text")`);
+      throw new MetError(ErrorTypes.BadInput, `${shown}:${i + 1}: ${issue.path.join('.') || 'line'}: ${issue.message} (each line needs "id" and "text")`);
     }
     const p = parsed.data;
-    if (seen.has(p.id)) throw new MetError(ErrorTypes.BadInput, `${path}:${i + 1}: duplicate prompt id '${p.id}'`);
+    if (seen.has(p.id)) throw new MetError(ErrorTypes.BadInput, `${shown}:${i + 1}: duplicate prompt id '${p.id}'`);
     seen.add(p.id);
     rows.push({
       promptSet,
@@ -62,10 +73,60 @@ export function readPromptJsonl(path: string, promptSet: string): PromptRow[] {
       messages: p.messages ? JSON.stringify(p.messages) : null,
     });
   });
-  if (rows.length === 0) throw new MetError(ErrorTypes.BadInput, `${path} has no prompts`);
+  if (rows.length === 0) throw new MetError(ErrorTypes.BadInput, `${shown} has no prompts`);
   return rows;
 }
 
 export function isJsonl(path: string): boolean {
   return ['.jsonl', '.ndjson'].includes(extname(path));
+}
+
+/**
+ * A prompt file a spec names: only under the worker's prompt roots (the data folder's prompts/
+ * first, then the worker config's promptRoots), no URLs, globs or symlinks out (datasets/roots.ts).
+ */
+export function resolvePromptFile(file: string, roots: string[]): string {
+  return resolveUnderRoots(file, roots, {
+    field: 'prompts.file',
+    rootsHint: "the data folder's prompts/ or a folder listed in the worker config's promptRoots",
+    extensions: ['.jsonl', '.ndjson', '.parquet'],
+    extensionHint: 'use a .jsonl file ({"id", "text"} per line) or a met prompt .parquet file',
+    missingHint: 'copy it there, or give prompts.set',
+  });
+}
+
+/** A prompt set by name: met's shipped sets, then <root>/<name>.jsonl or .parquet under the prompt roots. */
+export function promptSetPath(name: string, roots: string[]): string | undefined {
+  const shipped = shippedPromptSetPath(name);
+  if (shipped) return shipped;
+  if (!NAME_PATTERN.test(name)) return undefined;
+  for (const root of roots) {
+    for (const ext of ['.jsonl', '.parquet']) {
+      try {
+        return resolvePromptFile(join(resolve(root), `${name}${ext}`), [root]);
+      } catch {
+        // not under this root
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The 1-based line of the first byte sequence that is not UTF-8. */
+function firstInvalidUtf8Line(bytes: Buffer): number {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let start = 0;
+  let line = 1;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i === bytes.length || bytes[i] === 0x0a) {
+      try {
+        decoder.decode(bytes.subarray(start, i));
+      } catch {
+        return line;
+      }
+      line++;
+      start = i + 1;
+    }
+  }
+  return line;
 }

@@ -49,8 +49,8 @@ function writeSpec(corpus: string, provider: string, samplesPerPrompt: number): 
       samplesPerPrompt,
       sampling: { maxTokens: 12 },
       sources: [
-        { kind: 'provider', provider, model: 'm1', baseURL: serve.url, concurrency: 8 },
-        { kind: 'provider', provider, model: 'm2', baseURL: serve.url, concurrency: 8 },
+        { kind: 'provider', provider, model: 'm1', concurrency: 8 },
+        { kind: 'provider', provider, model: 'm2', concurrency: 8 },
       ],
       unitSize: 100,
       window: 3,
@@ -58,6 +58,13 @@ function writeSpec(corpus: string, provider: string, samplesPerPrompt: number): 
       heartbeatTimeoutSeconds: 4,
     }),
   );
+  return path;
+}
+
+/** The provider's endpoint lives in the worker's config (a run spec cannot set it). */
+function writeWorkerConfig(provider: string): string {
+  const path = join(dataDir, `${provider}-workers.yaml`);
+  writeFileSync(path, stringify({ providers: [{ name: provider, baseURL: serve.url }] }));
   return path;
 }
 
@@ -84,7 +91,7 @@ async function runCli(args: string[]): Promise<string> {
 test('three SIGKILLs of the worker and a server restart lose and duplicate nothing', { timeout: 300_000 }, async (t) => {
   const provider = uniqueName('chaos');
   const spec = writeSpec('chaos', provider, 100); // 2 sources x 20 prompts x 100 = 4,000 samples
-  const workerArgs = ['worker', '--queue', 'met-cpu', '--provider', provider];
+  const workerArgs = ['worker', '--queue', 'met-cpu', '--provider', provider, '--config', writeWorkerConfig(provider)];
   let worker = spawnMet(workerArgs, metEnv());
   const out = await runCli(['collect', spec]);
   const runId = /run (\S+)/.exec(out)![1];
@@ -138,7 +145,7 @@ async function describeRun(handle: ReturnType<Client['workflow']['getHandle']>):
 test('met resume finishes a terminated run from the shards on disk', { timeout: 300_000 }, async () => {
   const provider = uniqueName('resume');
   const spec = writeSpec('resumed', provider, 60); // 2,400 samples
-  const workerArgs = ['worker', '--queue', 'met-cpu', '--provider', provider];
+  const workerArgs = ['worker', '--queue', 'met-cpu', '--provider', provider, '--config', writeWorkerConfig(provider)];
   const worker = spawnMet(workerArgs, metEnv());
   try {
     const out = await runCli(['collect', spec]);

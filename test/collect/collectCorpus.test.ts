@@ -81,7 +81,7 @@ test('a 20,000-sample run against a faulty provider ends with exactly the reques
       unitSize: 1000,
       window: 4,
     },
-    [{ name: provider, concurrentUnits: 4, timeoutMs: 1500 }],
+    [{ name: provider, concurrentUnits: 4, timeoutMs: 1500, allowSpecBaseURL: true }],
   );
   const stats = serve.stats();
   assert.equal(result.rows, 20_000);
@@ -102,9 +102,9 @@ test('a 401 fails fast, naming the provider and the env var, and the key appears
         corpus: 'auth',
         prompts: { set: 'demo', limit: 2 },
         samplesPerPrompt: 3,
-        sources: [{ kind: 'provider', provider, model: 'm1', baseURL: serve.url, apiKeyEnv: 'MET_TEST_CANARY_KEY' }],
+        sources: [{ kind: 'provider', provider, model: 'm1' }],
       },
-      [{ name: provider, concurrentUnits: 1, timeoutMs: 2000 }],
+      [{ name: provider, baseURL: serve.url, apiKeyEnv: 'MET_TEST_CANARY_KEY', concurrentUnits: 1, timeoutMs: 2000 }],
       { MET_TEST_CANARY_KEY: canary },
     ).then(() => undefined),
     (err: unknown) => {

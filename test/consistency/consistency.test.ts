@@ -64,7 +64,7 @@ async function consistencyAgainst(served: LlamaBackend, label: string) {
   const plans = [
     cpuWorkerPlan({ dataDir, duck, taskQueue }),
     ...modelWorkerPlans({ dataDir, duck, backend: f32, gpu: 'cpu' }),
-    ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, concurrentUnits: 2, timeoutMs: 30_000 }], env: {} }),
+    ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, concurrentUnits: 2, timeoutMs: 30_000, allowSpecBaseURL: true }], env: {} }),
   ];
   const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
   const running = workers.map((w) => w.run());

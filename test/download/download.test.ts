@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { WorkflowFailedError } from '@temporalio/client';
+import { ErrorTypes, MetError, NON_RETRYABLE_TYPES } from '../../common/errors';
 import { createDuckDB } from '../../datasets/duck';
 import { extractTar, extractZip } from '../../download/archive';
 import { driveConfirmUrl, fetchFile } from '../../download/http';
@@ -40,6 +41,14 @@ before(async () => {
     requests.push({ path: url.pathname, range: req.headers.range });
     const count = (served.get(url.pathname) ?? 0) + 1;
     served.set(url.pathname, count);
+    if (mode === 'loop') {
+      res.writeHead(302, { location: url.pathname }).end();
+      return;
+    }
+    if (mode === 'tofile') {
+      res.writeHead(302, { location: 'file:///etc/passwd' }).end();
+      return;
+    }
     if (mode === 'redirect') {
       res.writeHead(302, { location: url.pathname.replace('/redirect/', '/plain/') }).end();
       return;
@@ -141,7 +150,11 @@ with zipfile.ZipFile(d + '/evil.zip', 'w') as z:
 with zipfile.ZipFile(d + '/good.zip', 'w') as z:
     z.writestr('samples/a.txt', 'fine')
 with tarfile.open(d + '/evil.tar.gz', 'w:gz') as t:
+    data = b'fine'; info = tarfile.TarInfo('ok.txt'); info.size = len(data); t.addfile(info, io.BytesIO(data))
     data = b'evil'; info = tarfile.TarInfo('../../escaped.txt'); info.size = len(data); t.addfile(info, io.BytesIO(data))
+with tarfile.open(d + '/link.tar', 'w') as t:
+    data = b'fine'; info = tarfile.TarInfo('ok.txt'); info.size = len(data); t.addfile(info, io.BytesIO(data))
+    info = tarfile.TarInfo('link'); info.type = tarfile.SYMTYPE; info.linkname = '/etc/passwd'; t.addfile(info)
 with tarfile.open(d + '/good.tar', 'w') as t:
     data = b'fine'; info = tarfile.TarInfo('dir/b.txt'); info.size = len(data); t.addfile(info, io.BytesIO(data))`,
     dir,
@@ -150,6 +163,13 @@ with tarfile.open(d + '/good.tar', 'w') as t:
   assert.equal(existsSync(join(dir, 'out-zip', 'ok.txt')), false, 'refused before the first byte');
   assert.equal(existsSync(join(dir, 'escaped.txt')), false);
   await assert.rejects(extractTar(join(dir, 'evil.tar.gz'), join(dir, 'out-tar'), true), /would be written outside/);
+  assert.equal(existsSync(join(dir, 'out-tar', 'ok.txt')), false, 'tar too: refused before the first byte');
+  await assert.rejects(extractTar(join(dir, 'link.tar'), join(dir, 'out-link'), false), /'link' is a symbolic link/);
+  assert.equal(existsSync(join(dir, 'out-link', 'ok.txt')), false, 'a link later in the tar: nothing written');
+  // A tar cut in the middle of an entry: refused, nothing written.
+  writeFileSync(join(dir, 'cut.tar'), readFileSync(join(dir, 'good.tar')).subarray(0, 514));
+  await assert.rejects(extractTar(join(dir, 'cut.tar'), join(dir, 'out-cut'), false), /ends in the middle of an entry/);
+  assert.equal(existsSync(join(dir, 'out-cut', 'dir', 'b.txt')), false);
   assert.equal(await extractZip(join(dir, 'good.zip'), join(dir, 'ok-zip')), 1);
   assert.equal(readFileSync(join(dir, 'ok-zip', 'samples', 'a.txt'), 'utf8'), 'fine');
   assert.equal(await extractTar(join(dir, 'good.tar'), join(dir, 'ok-tar'), false), 1);
@@ -171,6 +191,23 @@ test('fetchFile follows redirects, keeps Range across them, and resumes from the
     ['/plain/short-part.bin', 'bytes=1000-'],
   ]);
   assert.ok(readFileSync(`${dest}.part`).equals(payload));
+});
+
+test('a redirect loop and a redirect to file:// fail at once, non-retryably, saying why', async () => {
+  for (const [mode, why] of [
+    ['loop', /more than 10 redirects \(a redirect loop\?\)/],
+    ['tofile', /only http and https URLs/],
+  ] as const) {
+    const before = requests.length;
+    await assert.rejects(fetchFile({ url: `${base}/${mode}/x.bin`, dest: join(root, `${mode}.bin`), offset: 0 }), (err: unknown) => {
+      assert.ok(err instanceof MetError, `${mode}: ${String(err)}`);
+      assert.equal(err.type, ErrorTypes.BadInput);
+      assert.ok(NON_RETRYABLE_TYPES.includes(err.type));
+      assert.match(err.message, why);
+      return true;
+    });
+    assert.ok(requests.length - before <= 11, `${mode}: ${requests.length - before} requests`);
+  }
 });
 
 test('a worker killed mid-download: the next worker resumes from the heartbeat offset, not from zero', { timeout: 120_000 }, async () => {

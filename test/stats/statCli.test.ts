@@ -34,7 +34,8 @@ test('met stat: the issue format in, full-precision JSON out, with a permutation
   });
   assert.equal(code, 0, output);
   const out = JSON.parse(output);
-  assert.deepEqual(Object.keys(out), ['mmd_hamming', 'mmd_kspectrum', 'two_sample_chi_squared', 'pvalue', 'b', 'seconds']);
+  assert.deepEqual(Object.keys(out), ['mmd_hamming', 'mmd_kspectrum', 'two_sample_chi_squared', 'pvalue', 'b', 'undefinedNulls', 'seconds']);
+  assert.ok(Number.isInteger(out.undefinedNulls) && out.undefinedNulls >= 0 && out.undefinedNulls <= out.b, 'undefined null statistics are counted');
   assert.ok(Math.abs(out.mmd_hamming - 0.0375) < 1e-15);
   assert.ok(Math.abs(out.mmd_kspectrum - 0.1725403330758516) < 1e-15, 'k = 2, exact k-grams, to full precision');
   assert.ok(Math.abs(out.two_sample_chi_squared - 9) < 1e-9);
@@ -75,6 +76,9 @@ test('met stat: clear messages for bad input, never a stack trace', async () => 
     [{ ...C, stats: ['mmd_hamming'], pvalue: { type: 'bootstrap', stat: 'mmd_hamming' } }, /reference: a bootstrap p-value/],
     [{ ...C, stats: ['mmd_hamming'], extra: 1 }, /Unrecognized key/],
     ['{"L": 4,', /cannot read .* as JSON/],
+    // Sizes are bounded: a clear message naming the field, not "Invalid typed array length" or a stalled worker.
+    [{ ...C, L: 1e12, stats: ['two_sample_L1'] }, /- L: L is at most 32,768/],
+    [{ ...C, stats: ['mmd_hamming'], pvalue: { type: 'permutation', stat: 'mmd_hamming', b: 1e9 } }, /- pvalue\.b: b is at most 100,000/],
   ];
   for (const [input, pattern] of cases) {
     const { code, output } = await metStat(input);
@@ -82,4 +86,17 @@ test('met stat: clear messages for bad input, never a stack trace', async () => 
     assert.match(output, pattern);
     assert.doesNotMatch(output, /\n\s+at .*:\d+:\d+/, 'no stack trace');
   }
+});
+
+test('met stat: an undefined statistic is reported beside the others, not instead of them', async () => {
+  const input = { L: 2, x: { prompts: [0, 1], completions: ['a', 'b'] }, y: { prompts: [0, 1], completions: ['a', 'c'] }, stats: ['mmd_hamming', 'two_sample_L1'] };
+  const { code, output } = await metStat(input);
+  assert.equal(code, 0, output);
+  const out = JSON.parse(output);
+  assert.ok(Math.abs(out.two_sample_L1 - 1) < 1e-12, output);
+  assert.equal(out.mmd_hamming, undefined);
+  assert.match(out.errors.mmd_hamming, /prompt 0 has one sample in X/);
+  const table = await metStat(input, false);
+  assert.equal(table.code, 0, table.output);
+  assert.match(table.output, /^mmd_hamming +undefined: prompt 0 has one sample in X/m);
 });

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/**
+ * Bounds on every size a request or spec sets, so that one request cannot hold a worker for more
+ * than minutes (design.md, "Trust boundaries"). Each is about 100 times what the MET paper uses.
+ * Pure: workflows and the CLI import it.
+ */
+export const LIMITS = {
+  /** Permutations / bootstrap draws of one p-value (paper: 1,000). */
+  b: 100_000,
+  /** Completion length a statistic reads, in characters or tokens (sampling's maxTokens is at most 32,768). */
+  L: 32_768,
+  /** k of the k-spectrum kernel. */
+  k: 64,
+  /** Simulations per power cell (paper: 100). */
+  sims: 10_000,
+  /** Simulations x permutations of one power cell (paper: 100 x 1,000). */
+  cellWork: 10_000_000,
+  /** Completions per side given inline to met stat. */
+  samplesPerSide: 200_000,
+  /** Permutations x completions of one inline p-value: about five minutes of one core. */
+  pvalueWork: 2_000_000_000,
+  /** Completions x L encoded at once by met stat (int32 cells: 200 MB). */
+  encodedCells: 50_000_000,
+} as const;
+
+/** A positive integer at most `max`, whose message names the bound. */
+export const boundedInt = (max: number, what: string) => z.number().int().positive().max(max, `${what} is at most ${max.toLocaleString('en-US')} (one request must not hold a worker for more than minutes)`);

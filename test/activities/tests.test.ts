@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createTestActivities } from '../../activities/tests';
+import { TestSpec } from '../../config/testSpec';
+import { writeShard } from '../../datasets';
+import { createDuckDB } from '../../datasets/duck';
+import { syntheticSamples } from '../../datasets/synthetic';
+import { encodeChars, twoSampleTest, twoSampleTestInThread } from '../../stats';
+
+/**
+ * A large test (b up to the bound) must not stall its worker: it runs in a thread of its own, the
+ * activity heartbeats meanwhile, and a cancellation ends it within seconds.
+ */
+let duck: DuckDBInstance;
+const dataDir = mkdtempSync(join(tmpdir(), 'met-test-activity-'));
+
+before(async () => {
+  duck = await createDuckDB();
+  for (const source of ['a', 'b']) {
+    const rows = syntheticSamples({ corpus: 'big', unitId: `u-${source}`, model: 'm', source, prompts: 20, samplesPerPrompt: 50, seed: source === 'a' ? 1 : 2, completionChars: 200 });
+    await writeShard(duck, dataDir, { corpus: 'big', kind: 'samples', partition: { model: 'm', source }, unitId: `u-${source}` }, rows);
+  }
+});
+after(() => {
+  duck?.closeSync();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('a test in its own thread gives the same numbers as in this thread', async () => {
+  const x = encodeChars([0, 0, 0, 1, 1, 1], ['ab', 'ab', 'ac', 'x', 'y', 'x'], 2);
+  const y = encodeChars([0, 0, 1, 1, 1, 1], ['ab', 'ad', 'x', 'x', 'z', 'y'], 2);
+  const input = { x, y, stat: 'mmd_hamming' as const, pvalue: 'permutation' as const, b: 300, seed: 4 };
+  const here = twoSampleTest(input);
+  const there = await twoSampleTestInThread(input);
+  assert.equal(there.statistic, here.statistic);
+  assert.equal(there.pvalue, here.pvalue);
+  assert.deepEqual(Array.from(there.nulls), Array.from(here.nulls));
+});
+
+test('runTwoSampleTest with a large b keeps the event loop free, heartbeats, and stops within seconds when cancelled', { timeout: 60_000 }, async () => {
+  const activities = createTestActivities({ duck, dataDir });
+  const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 3000 });
+  let heartbeats = 0;
+  env.on('heartbeat', () => heartbeats++);
+  // The main thread's timers keep firing while the test computes (the worker's other activities run).
+  let last = Date.now();
+  let maxGap = 0;
+  const ticker = setInterval(() => {
+    maxGap = Math.max(maxGap, Date.now() - last);
+    last = Date.now();
+  }, 20);
+  const spec = TestSpec.parse({ testId: 'big-b', x: { corpus: 'big', model: 'm', source: 'a' }, y: { corpus: 'big', model: 'm', source: 'b' }, stat: 'mmd_hamming', b: 100_000, L: 200 });
+  const started = Date.now();
+  const running = env.run(activities.runTwoSampleTest, spec);
+  const settled = running.then(
+    () => 'completed',
+    (err: unknown) => err,
+  );
+  await new Promise((r) => setTimeout(r, 2500));
+  env.cancel();
+  const cancelledAt = Date.now();
+  const outcome = await settled;
+  const stoppedAfter = Date.now() - cancelledAt;
+  clearInterval(ticker);
+  assert.ok(maxGap < 500, `the event loop was blocked for ${maxGap} ms`);
+  assert.notEqual(outcome, 'completed', `b = 100,000 finished in ${Date.now() - started} ms: the test is too small to show anything`);
+  assert.ok(outcome instanceof CancelledFailure, `expected a cancellation, got ${String(outcome)}`);
+  assert.ok(stoppedAfter < 2000, `stopped ${stoppedAfter} ms after the cancellation`);
+  assert.ok(heartbeats >= 2, `${heartbeats} heartbeats in 2.5 s`);
+});
