@@ -28,10 +28,21 @@ const LlamaSamplerFields = {
   repeat_penalty: z.number().gt(0).max(10).default(1),
   presence_penalty: z.number().min(-2).max(2).default(0),
   frequency_penalty: z.number().min(-2).max(2).default(0),
+  /** Which samplers run (llama-server's `samplers`); one left out is off. Default: all of them. */
+  samplers: z.array(z.string()).optional(),
 };
-type LlamaSampler = { top_k: number; min_p: number; repeat_penalty: number; presence_penalty: number; frequency_penalty: number };
-/** The settings in met serve's (vLLM-named) form. */
-const samplerOf = (r: LlamaSampler) => ({ top_k: r.top_k, min_p: r.min_p, repetition_penalty: r.repeat_penalty, presence_penalty: r.presence_penalty, frequency_penalty: r.frequency_penalty });
+type LlamaSampler = { top_k: number; min_p: number; repeat_penalty: number; presence_penalty: number; frequency_penalty: number; samplers?: string[] };
+/** The settings in met serve's (vLLM-named) form, with samplers left out of `samplers` turned off. */
+const samplerOf = (r: LlamaSampler) => {
+  const on = (name: string) => !r.samplers || r.samplers.includes(name);
+  return {
+    top_k: on('top_k') ? r.top_k : 0,
+    min_p: on('min_p') ? r.min_p : 0,
+    repetition_penalty: on('penalties') ? r.repeat_penalty : 1,
+    presence_penalty: on('penalties') ? r.presence_penalty : 0,
+    frequency_penalty: on('penalties') ? r.frequency_penalty : 0,
+  };
+};
 const Prompt = z.union([z.string(), z.array(z.number().int().nonnegative()).min(1)]);
 
 export const LlamaTokenizeRequest = z.object({

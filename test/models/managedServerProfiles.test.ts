@@ -143,7 +143,7 @@ test("met serve --api-style llama.cpp answers llama-server's routes and shapes; 
     assert.deepEqual((await call(llama, '/completion', { prompt: request.prompt, n_predict: 4, seed: 7 })).tokens, [], 'tokens only with return_tokens');
 
     // OpenAI routes as llama-server answers them: echo ignored, no token_ids, logprobs with ids.
-    const oai = (await call(llama, '/v1/completions', { prompt: request.prompt, max_tokens: 12, temperature: 1, top_p: 0.95, seed: 7, echo: true, logprobs: 1 })).choices[0];
+    const oai = (await call(llama, '/v1/completions', { prompt: request.prompt, max_tokens: 12, temperature: 1, top_p: 0.95, seed: 7, echo: true, logprobs: 1, samplers: ['temperature', 'top_p'] })).choices[0];
     assert.equal(oai.text, direct.text, 'echo is ignored');
     assert.equal(oai.token_ids, undefined);
     assert.deepEqual(oai.logprobs.content.map((t: { id: number }) => t.id), direct.tokenIds);
@@ -242,7 +242,8 @@ test('a tokenize answer with no tokens is an error, not data; a sampling-only pr
   await assert.rejects(withIds.score('a', 'b'), /sampling only/);
   const noIds = await managed(uniqueName('tiny-oai-llama'), metServe('llama.cpp', 'openai-compatible'));
   const g = await noIds.generate(request);
-  assert.equal(g.text, direct.text);
+  // An OpenAI-style request leaves llama-server's own sampler defaults on (top-k 40, min-p 0.05).
+  assert.equal(g.text, (await inProcess.generate({ ...request, topK: 40, minP: 0.05 })).text);
   assert.equal(g.tokenIds, null);
 });
 
