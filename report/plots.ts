@@ -130,6 +130,52 @@ export function powerCurveSpec(points: PowerPoint[], opts: PowerCurveOptions): T
 }
 
 // ---------------------------------------------------------------------------------------------
+// (a') Power versus the mixed-in proportion of a substitute model, test by test
+
+/** One point: a test's power when `proportion` of the API's requests are served by the substitute. */
+export interface MixturePowerPoint {
+  test: string;
+  /** Fraction of requests served by the substitute (0 = the reference only: type-I error). */
+  proportion: number;
+  /** API calls per test. */
+  budget: number;
+  power: number;
+  lo: number;
+  hi: number;
+  sims: number;
+}
+
+export function mixturePowerSpec(points: MixturePowerPoint[], opts: { alpha: number; intervalLabel: string; substitute: string; title?: string }): TopLevelSpec {
+  if (points.length === 0) throw new RangeError('mixturePowerSpec needs at least one point');
+  const tests = [...new Set(points.map((p) => p.test))];
+  const budgets = [...new Set(points.map((p) => p.budget))].sort((a, b) => a - b);
+  const rows = points.map((p) => ({ ...p, budgetLabel: `budget ${p.budget} API calls` }));
+  const x = { field: 'proportion', type: 'quantitative', title: `Share of requests served by ${opts.substitute}`, scale: { domain: [0, 1] }, axis: { values: [...new Set(points.map((p) => p.proportion))].sort((a, b) => a - b), format: '.2~f', grid: true } };
+  const y = { field: 'power', type: 'quantitative', title: 'Rejection rate', scale: { domain: [0, 1] }, axis: { format: '.1f' } };
+  const color = { field: 'test', type: 'nominal', title: 'Test', scale: { domain: tests, range: tests.map((_, i) => PALETTE[i % PALETTE.length]) }, legend: { symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 } };
+  const alphaText = `α = ${opts.alpha}`;
+  const layer = [
+    { mark: { type: 'area', opacity: 0.16 }, encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color } },
+    {
+      mark: { type: 'line', point: { filled: true, size: 36 }, strokeWidth: 2 },
+      encoding: { x, y, color, tooltip: [{ field: 'test' }, { field: 'proportion' }, { field: 'budget' }, { field: 'power', format: '.2f' }, { field: 'lo', format: '.2f' }, { field: 'hi', format: '.2f' }, { field: 'sims' }] },
+    },
+    { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [3, 3], strokeWidth: 1.25 }, encoding: { y: { datum: opts.alpha } } },
+    {
+      mark: { type: 'text', color: ALPHA_COLOR, align: 'right', baseline: 'bottom', dx: -3, dy: -2, fontSize: 11, x: { expr: budgets.length > 1 ? 'child_width' : 'width' } },
+      encoding: { y: { datum: opts.alpha }, text: { value: alphaText } },
+    },
+  ];
+  const title = {
+    text: opts.title ?? `Power versus the share of ${opts.substitute} mixed in per request`,
+    subtitle: [`Every test on the same API draws at the same budget. Bands: ${opts.intervalLabel}. At share 0 the rate is the type-I error. Red: ${alphaText}.`],
+  };
+  const inner = { width: 260, height: 200, layer };
+  if (budgets.length === 1) return withConfig({ title, data: { values: rows }, ...inner });
+  return withConfig({ title, data: { values: rows }, facet: { field: 'budgetLabel', type: 'nominal', title: null, sort: budgets.map((b) => `budget ${b} API calls`) }, columns: Math.min(3, budgets.length), spec: inner });
+}
+
+// ---------------------------------------------------------------------------------------------
 // (b) p-values and verdicts per endpoint
 
 export function pValueSpec(results: TestResult[], alpha: number, title = 'p-value per endpoint'): TopLevelSpec {
