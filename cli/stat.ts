@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 export function register(program: Command): void {
   program
     .command('stat')
-    .description('compute MET statistics (and a p-value) for two samples given in a JSON file')
+    .description('compute MET statistics (and a p-value) for two samples, or the rank-based uniformity test, given in a JSON file')
     .requiredOption('--input <file>', 'JSON input (format below)')
     .option('--json', 'print one JSON object instead of a table')
     .addHelpText(
@@ -25,7 +25,14 @@ Input:
   "pvalue": {"type": "bootstrap", ...} draws null samples from a "reference" sample given like x.
 Statistics: mmd_hamming, mmd_kspectrum, mmd_all_subsequences, two_sample_L1, two_sample_L2,
   two_sample_chi_squared.
-Output (--json): {"mmd_hamming": 0.0375, ..., "pvalue": 0.21, "b": 1000, "seconds": 0.004}`,
+Output (--json): {"mmd_hamming": 0.0375, ..., "pvalue": 0.21, "b": 1000, "seconds": 0.004}
+
+Rank-based uniformity test (RUT, one target completion per prompt vs k reference completions):
+  {"test": "rut", "score": "sum_logprob" | "mean_logprob" | "log_rank", "seed": 0,
+   "target": [{"logprobs": [-1.2, -0.3], "ranks": [2, 1]}, ...],
+   "reference": [[{"logprobs": [...], "ranks": [...]}, ...], ...]}
+  token logprobs (and 1-based ranks, for log_rank) under the reference model; or plain numbers as
+  precomputed scores. Output: {"statistic": W², "pvalue", "n", "k", "score", "seconds"}.`,
     )
     .action(async (opts: { input: string; json?: boolean }) => {
       const { readFileSync } = await import('node:fs');
