@@ -4,7 +4,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { seedFrom } from '../common/hash';
 import { toApplicationFailure } from '../common/errors';
 import { heartbeating } from './heartbeat';
-import { gridReferences, label, type PowerSource, type PowerSpec } from '../config/powerSpec';
+import { gridReferences, label, mixComponents, type PowerAlternative, type PowerSource, type PowerSpec } from '../config/powerSpec';
 import { corpusDir, quotedString, readSlice, unitStatus, withConnection, writeShard, type PowerCellRow } from '../datasets';
 import { createPowerSimulator, Rng, simulateNullsParallel, type TwoSampleStatistic } from '../stats';
 
@@ -31,7 +31,8 @@ export interface PowerCellPlan {
   draw: number;
   n: number;
   statistic: TwoSampleStatistic;
-  alternative: PowerSource;
+  /** A source, or a per-request mixture of sources. */
+  alternative: PowerAlternative;
   isNull: boolean;
   /** Null statistics per reference, in the order of the grid's references. */
   nullKeys: string[];
@@ -119,8 +120,10 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
           return Array.from(order.subarray(0, spec.promptSubsets.size), (i) => promptIds[i]).sort();
         });
 
-        // Stored samples per prompt of every source, for the small-pool warning.
-        const sources = [...references, ...spec.alternatives.filter((a) => !references.some((r) => label(r) === label(a)))];
+        // Stored samples per prompt of every source (mixture components too), for the small-pool warning.
+        const defaultModel = references[0].model;
+        const cellAlternatives: PowerAlternative[] = [...references, ...spec.alternatives.filter((a) => !references.some((r) => label(r) === label(a)))];
+        const sources = [...new Map(cellAlternatives.flatMap((a) => mixComponents(a, defaultModel).map((c) => [label(c.source), c.source] as const))).values()];
         const poolSizes = new Map<string, Map<string, number>>();
         for (const source of sources) {
           const s = label(source) === label(references[0]) ? all : await slice(spec, source, promptIds);
@@ -149,10 +152,11 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
                 reference,
               }));
               nullKeys.push(...keys);
-              for (const alternative of sources) {
-                const isNull = references.some((r) => label(r) === label(alternative));
+              for (const alternative of cellAlternatives) {
+                const components = mixComponents(alternative, defaultModel);
+                const isNull = references.some((r) => label(r) === label(alternative) || (components.length === 1 && label(components[0].source) === label(r)));
                 const cellId = `${statistic}-${label(alternative)}-n${n}-d${draw}`;
-                const warnings = [...new Map([...references, alternative].map((s) => [label(s), s])).values()]
+                const warnings = [...new Map([...references, ...components.map((c) => c.source)].map((s) => [label(s), s])).values()]
                   .map((s) => poolWarning(cellId, s, smallestPool(s, subsets[draw]), n, spec.poolWarningRatio, draw))
                   .filter((w): w is string => w !== undefined);
                 cells.push({ cellId, draw, n, statistic, alternative, isNull, nullKeys: keys.map((k) => k.id), warnings });
@@ -197,9 +201,12 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
           const refSamples = await Promise.all(references.map(async (r) => (await slice(spec, r, subset)).sample));
           // Y from the first reference is drawn from that reference's own pool (stats' type-I error cell).
           const yIsFirst = label(cell.alternative) === label(references[0]);
-          const alternatives = yIsFirst ? [] : [(await slice(spec, cell.alternative, subset)).sample];
+          // A mixture: one alternative pool per component, Y drawn per request from them (sampler drawMixture).
+          const components = yIsFirst ? [] : mixComponents(cell.alternative, references[0].model);
+          const alternatives = await Promise.all(components.map(async (c) => (await slice(spec, c.source, subset)).sample));
           const simulator = await createPowerSimulator(cell.statistic, { references: refSamples, alternatives }, { k: spec.k, ...parallel });
-          const request = { alternative: yIsFirst ? undefined : 0, n: cell.n * subset.length, sims: spec.sims, alpha: spec.alpha, seed: seedFrom(spec.seed, 'cell', cell.cellId) };
+          const mixture = components.length > 1 || 'mix' in cell.alternative ? components.map((c, i) => ({ alternative: i, weight: c.weight })) : undefined;
+          const request = { alternative: yIsFirst ? undefined : 0, mixture, n: cell.n * subset.length, sims: spec.sims, alpha: spec.alpha, seed: seedFrom(spec.seed, 'cell', cell.cellId) };
           const base = {
             corpus: spec.corpus,
             runId,

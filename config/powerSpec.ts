@@ -3,6 +3,22 @@ import { TWO_SAMPLE_STATISTICS } from '../stats/statistics';
 
 /** A power-simulation grid (YAML/JSON). Pure: workflows import it. */
 const Source = z.object({ model: z.string().min(1), source: z.string().min(1) }).strict();
+/**
+ * Mixture substitution (Cai et al. 2025): the API serves each request from one component, drawn
+ * with the given weights, e.g. { mix: [{ source: nf4, weight: 0.3 }, { source: fp32, weight: 0.7 }] }.
+ * A component's model defaults to the mix's `model`, else to the (first) reference's model.
+ */
+const Mix = z
+  .object({
+    model: z.string().min(1).optional(),
+    mix: z.array(z.object({ model: z.string().min(1).optional(), source: z.string().min(1), weight: z.number().min(0).max(1) }).strict()).min(1),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    const sum = m.mix.reduce((a, c) => a + c.weight, 0);
+    if (Math.abs(sum - 1) > 1e-9) ctx.addIssue({ code: 'custom', path: ['mix'], message: `mixture weights must sum to 1, got ${sum}` });
+  });
+const Alternative = z.union([Source, Mix]);
 const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" or "-"');
 
 export const PowerSpec = z
@@ -17,8 +33,11 @@ export const PowerSpec = z
      * and each reference gets its own type-I error cell.
      */
     references: z.array(Source).min(1).max(2).optional(),
-    /** Sources to detect; the reference itself is always added as the type-I error cell. */
-    alternatives: z.array(Source).min(1),
+    /**
+     * Sources to detect, or per-request mixtures of sources; the reference itself is always added
+     * as the type-I error cell.
+     */
+    alternatives: z.array(Alternative).min(1),
     statistics: z.array(z.enum(TWO_SAMPLE_STATISTICS)).min(1).default(['mmd_hamming']),
     /**
      * Samples per prompt per side; N = n * m. At least 2: with N = m a multinomial draw can give
@@ -52,9 +71,26 @@ export const PowerSpec = z
   });
 export type PowerSpec = z.infer<typeof PowerSpec>;
 export type PowerSource = z.infer<typeof Source>;
+export type PowerMix = z.infer<typeof Mix>;
+export type PowerAlternative = z.infer<typeof Alternative>;
 
-/** `model.source`: a source's name in cell ids, tables and plots. */
-export const label = (s: PowerSource) => `${s.model}.${s.source}`;
+export const isMix = (a: PowerAlternative): a is PowerMix => 'mix' in a;
+
+/**
+ * `model.source`: a source's name in cell ids, tables and plots; a mixture's is
+ * `mix.<source>-<weight>.<source>-<weight>...` (with `model.` before a source whose model is given).
+ */
+export const label = (s: PowerAlternative): string =>
+  isMix(s) ? `mix.${s.mix.map((c) => `${(c.model ?? s.model) ? `${c.model ?? s.model}.` : ''}${c.source}-${c.weight}`).join('.')}` : `${s.model}.${s.source}`;
+
+/**
+ * The sources an alternative draws from, with their weights (weight-0 components left out; a plain
+ * source is one component of weight 1). Models default to the mix's, then to `defaultModel`.
+ */
+export function mixComponents(a: PowerAlternative, defaultModel: string): { source: PowerSource; weight: number }[] {
+  if (!isMix(a)) return [{ source: a, weight: 1 }];
+  return a.mix.filter((c) => c.weight > 0).map((c) => ({ source: { model: c.model ?? a.model ?? defaultModel, source: c.source }, weight: c.weight }));
+}
 
 /** The grid's references: one, or two for a composite null (older specs name only `reference`). */
 export function gridReferences(spec: { reference?: PowerSource; references?: PowerSource[] }): PowerSource[] {
