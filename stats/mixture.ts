@@ -15,9 +15,9 @@ import type { EncodedSample } from './types';
  * call is served by mixture component c with probability weight_c, independently per request, and
  * returns a completion drawn uniformly from component c's stored pool for that prompt. The local
  * reference side costs no API calls:
- *   - two-sample tests (MMD-Hamming, counts): X = perPrompt reference completions per prompt (drawn
- *     with replacement from the reference pool), Y = the API's completions; permutation p-value
- *     with b relabellings (MET's test);
+ *   - two-sample tests (MMD-Hamming, counts): X = xPerPrompt (default perPrompt) reference
+ *     completions per prompt (drawn with replacement from the reference pool), Y = the API's
+ *     completions; permutation p-value with b relabellings (MET's test);
  *   - rut: every API completion's score under the reference is ranked among k reference
  *     completions of its prompt, drawn afresh for each API completion (so the ranks are independent
  *     even with several calls per prompt); Cramér–von Mises (stats/rut.ts).
@@ -40,6 +40,11 @@ export interface MixturePowerRequest {
   perPrompt: number;
   /** Reference completions per API completion (rut). */
   k: number;
+  /**
+   * Reference completions per prompt on X's side of the two-sample tests (default perPrompt, MET's
+   * equal sizes). Local samples cost no API calls, so a larger X is fair at an equal API budget.
+   */
+  xPerPrompt?: number;
   tests: MixtureTest[];
   /** Options of the two-sample statistics (k-spectrum k, cumulative). */
   statisticOptions?: StatisticOptions;
@@ -115,6 +120,9 @@ export function mixturePower(request: MixturePowerRequest): MixturePowerResult {
   const cumulative = Float64Array.from(mixture.map((_, i) => mixture.slice(0, i + 1).reduce((a, c) => a + c.weight, 0)));
   const budget = perPrompt * m;
   const prompts = Int32Array.from({ length: budget }, (_, i) => Math.floor(i / perPrompt));
+  const xPerPrompt = request.xPerPrompt ?? perPrompt;
+  if (!(Number.isInteger(xPerPrompt) && xPerPrompt >= 2)) throw new MetError(ErrorTypes.BadInput, `xPerPrompt must be an integer >= 2, got ${xPerPrompt}`);
+  const xPrompts = Int32Array.from({ length: xPerPrompt * m }, (_, i) => Math.floor(i / xPerPrompt));
   const served = new Array<number>(mixture.length).fill(0);
   const out: Record<string, MixtureTestPower> = Object.fromEntries(request.tests.map((t) => [t, { rejections: 0, power: 0, pvalues: new Float64Array(sims) }]));
 
@@ -123,8 +131,8 @@ export function mixturePower(request: MixturePowerRequest): MixturePowerResult {
   const targetScores = new Float64Array(budget);
   const refScores = new Float64Array(budget * k);
   const offsets = Int32Array.from({ length: budget + 1 }, (_, i) => i * k);
-  const refSource = new Int32Array(budget);
-  const xRows = new Int32Array(budget);
+  const refSource = new Int32Array(xPrompts.length);
+  const xRows = new Int32Array(xPrompts.length);
   for (let s = 0; s < sims; s++) {
     const simSeed = deriveSeed(request.seed, s);
     const rng = new Rng(simSeed);
@@ -140,16 +148,19 @@ export function mixturePower(request: MixturePowerRequest): MixturePowerResult {
       targetScores[i] = mixture[c].pool.scores[targetRows[i]];
       served[c]++;
     }
-    // The local side: k reference completions per API completion (rut) and perPrompt per prompt (two-sample).
+    // The local side: k reference completions per API completion (rut), then X (two-sample).
     for (let i = 0; i < budget; i++) {
       const rows = refRows[prompts[i]];
       for (let j = 0; j < k; j++) refScores[i * k + j] = reference.scores[rows[rng.int(rows.length)]];
+    }
+    for (let i = 0; i < xPrompts.length; i++) {
+      const rows = refRows[xPrompts[i]];
       xRows[i] = rows[rng.int(rows.length)];
     }
     let x: EncodedSample | undefined;
     let y: EncodedSample | undefined;
     if (twoSample) {
-      x = gather([reference.sample], refSource, xRows, prompts, m);
+      x = gather([reference.sample], refSource, xRows, xPrompts, m);
       y = gather(
         mixture.map((c) => c.pool.sample),
         component,

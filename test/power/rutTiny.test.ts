@@ -133,9 +133,13 @@ test('power against Q4_0 mixed in per request (0, 0.1, 0.25, 0.5, 1): RUT and MM
       const request = { perPrompt, k: 20, sims: 100, b: 200, alpha: 0.05, seed: 7 };
       // Same seed: the same API draws for every test; RUT's other scores rank those same completions.
       const main = mixturePower({ ...request, reference: scored(pools.fp32, 'sum_logprob'), mixture: mixture('sum_logprob'), tests: ['rut', 'mmd_hamming'] });
+      // MMD-Hamming with as many local reference completions as RUT ranks against (k per API call): same API budget, same local samples.
+      const wideX = mixturePower({ ...request, reference: scored(pools.fp32, 'sum_logprob'), mixture: mixture('sum_logprob'), tests: ['mmd_hamming'], xPerPrompt: Math.min(20 * perPrompt, POOL) });
+      assert.deepEqual(wideX.served, main.served, 'every test sees the same API draws');
       const results: [string, { rejections: number; power: number }, number][] = [
         ['RUT sum_logprob', main.tests.rut, main.sims],
         ['MMD-Hamming', main.tests.mmd_hamming, main.sims],
+        ['MMD-Hamming, wide X', wideX.tests.mmd_hamming, wideX.sims],
       ];
       for (const score of ['mean_logprob', 'log_rank'] as const) {
         const r = mixturePower({ ...request, reference: scored(pools.fp32, score), mixture: mixture(score), tests: ['rut'] });
