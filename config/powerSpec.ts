@@ -38,7 +38,18 @@ export const PowerSpec = z
      * as the type-I error cell.
      */
     alternatives: z.array(Alternative).min(1),
-    statistics: z.array(z.enum(TWO_SAMPLE_STATISTICS)).min(1).default(['mmd_hamming']),
+    /**
+     * Two-sample statistics, and 'rut' (the rank-based uniformity test: needs `scorer`). A rut cell
+     * spends the same API budget as the two-sample cells, n x m calls (n per prompt, exactly), each
+     * ranked among `rutK` reference completions of its prompt (stats/mixture.ts).
+     */
+    statistics: z.array(z.enum([...TWO_SAMPLE_STATISTICS, 'rut'])).min(1).default(['mmd_hamming']),
+    /** rut: the model+precision whose logprob shards score every source of the grid (scoreCorpus). */
+    scorer: z.object({ model: z.string().min(1), precision: z.string().min(1) }).strict().optional(),
+    /** rut: the completion score, sum_logprob (default) or mean_logprob (logprob shards have no ranks yet). */
+    rutScore: z.enum(['sum_logprob', 'mean_logprob']).optional(),
+    /** rut: reference completions each API completion is ranked among (default 20). */
+    rutK: z.number().int().positive().optional(),
     /**
      * Samples per prompt per side; N = n * m. At least 2: with N = m a multinomial draw can give
      * every prompt one sample, and the MMD has no same-prompt pair to compare.
@@ -67,6 +78,8 @@ export const PowerSpec = z
       ctx.addIssue({ code: 'custom', path: ['references'], message: 'give either reference or references (two for a composite null), not both or neither' });
     }
     const refs = gridReferences(spec);
+    if (spec.statistics.includes('rut') && !spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: 'rut ranks scores under a reference model: give scorer {model, precision} (the scoreCorpus scorer)' });
+    if (spec.statistics.includes('rut') && refs.length === 2) ctx.addIssue({ code: 'custom', path: ['statistics'], message: 'rut cells take one reference (composite nulls are for the two-sample statistics)' });
     if (refs.length === 2 && label(refs[0]) === label(refs[1])) ctx.addIssue({ code: 'custom', path: ['references'], message: 'the two references of a composite null must differ' });
   });
 export type PowerSpec = z.infer<typeof PowerSpec>;

@@ -60,6 +60,7 @@ export * from './pvalue';
 export * from './oneSample';
 export * from './power';
 export * from './rut';
+export * from './mixture';
 export { Rng, deriveSeed } from './rng';
 export type { ParallelOptions } from './parallel';
 export type { EncodedSample, Unit } from './types';

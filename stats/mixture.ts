@@ -59,6 +59,7 @@ export interface MixtureTestPower {
   rejections: number;
   power: number;
   pvalues: Float64Array;
+  statistics: Float64Array;
 }
 
 export interface MixturePowerResult {
@@ -68,6 +69,8 @@ export interface MixturePowerResult {
   sims: number;
   /** How many API calls each component served, over all simulations. */
   served: number[];
+  /** The seed of each simulation (deriveSeed(seed, s)). */
+  seeds: Float64Array;
   tests: Record<string, MixtureTestPower>;
 }
 
@@ -124,7 +127,7 @@ export function mixturePower(request: MixturePowerRequest): MixturePowerResult {
   if (!(Number.isInteger(xPerPrompt) && xPerPrompt >= 2)) throw new MetError(ErrorTypes.BadInput, `xPerPrompt must be an integer >= 2, got ${xPerPrompt}`);
   const xPrompts = Int32Array.from({ length: xPerPrompt * m }, (_, i) => Math.floor(i / xPerPrompt));
   const served = new Array<number>(mixture.length).fill(0);
-  const out: Record<string, MixtureTestPower> = Object.fromEntries(request.tests.map((t) => [t, { rejections: 0, power: 0, pvalues: new Float64Array(sims) }]));
+  const out: Record<string, MixtureTestPower> = Object.fromEntries(request.tests.map((t) => [t, { rejections: 0, power: 0, pvalues: new Float64Array(sims), statistics: new Float64Array(sims) }]));
 
   const component = new Int32Array(budget);
   const targetRows = new Int32Array(budget);
@@ -133,8 +136,10 @@ export function mixturePower(request: MixturePowerRequest): MixturePowerResult {
   const offsets = Int32Array.from({ length: budget + 1 }, (_, i) => i * k);
   const refSource = new Int32Array(xPrompts.length);
   const xRows = new Int32Array(xPrompts.length);
+  const seeds = new Float64Array(sims);
   for (let s = 0; s < sims; s++) {
     const simSeed = deriveSeed(request.seed, s);
+    seeds[s] = simSeed;
     const rng = new Rng(simSeed);
     // The API's answers: one component per request, then a completion from its pool.
     for (let i = 0; i < budget; i++) {
@@ -171,14 +176,16 @@ export function mixturePower(request: MixturePowerRequest): MixturePowerResult {
     }
     for (const [t, test] of request.tests.entries()) {
       const seed = deriveSeed(simSeed, t + 1);
-      const p =
+      const r =
         test === 'rut'
-          ? rutTest({ target: targetScores, reference: refScores, offsets, seed }).pvalue
-          : permutationTest(test, x!, y!, { ...request.statisticOptions, b: request.b, seed }).pvalue;
+          ? rutTest({ target: targetScores, reference: refScores, offsets, seed })
+          : permutationTest(test, x!, y!, { ...request.statisticOptions, b: request.b, seed });
+      const p = r.pvalue;
       out[test].pvalues[s] = p;
+      out[test].statistics[s] = r.statistic;
       if (p <= alpha) out[test].rejections++;
     }
   }
   for (const r of Object.values(out)) r.power = r.rejections / sims;
-  return { budget, m, sims, served, tests: out };
+  return { budget, m, sims, served, seeds, tests: out };
 }

@@ -3,6 +3,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { PowerSpec } from '../../config/powerSpec';
+import { createDuckDB, writeShard, type LogprobRow, type SampleRow } from '../../datasets';
+import { powerSimulation } from '../../workflows/powerSimulation';
+import { cpuWorkerPlan } from '../../workers/cpu';
+import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
 import type { LlamaBackend } from '../../models/llama';
 import { loadLlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
@@ -30,12 +36,15 @@ const dataDir = mkdtempSync(join(tmpdir(), 'met-rut-tiny-'));
 interface Pool {
   texts: string[];
   prompts: number[];
+  tokenIds: number[][];
+  logprobs: number[][];
+  seeds: number[];
   scores: Record<RutScore, number[]>;
 }
 const pools: Record<string, Pool> = {};
 
 async function samplePool(generator: LlamaBackend, scorer: LlamaBackend, seedBase: number): Promise<Pool> {
-  const pool: Pool = { texts: [], prompts: [], scores: { sum_logprob: [], mean_logprob: [], log_rank: [] } };
+  const pool: Pool = { texts: [], prompts: [], tokenIds: [], logprobs: [], seeds: [], scores: { sum_logprob: [], mean_logprob: [], log_rank: [] } };
   for (let p = 0; p < PROMPTS; p++) {
     const prompt = `Story ${p}: once upon a time`;
     const promptIds = scorer.tokenize(prompt);
@@ -47,6 +56,9 @@ async function samplePool(generator: LlamaBackend, scorer: LlamaBackend, seedBas
       assert.equal(tokens.logprobs.length, g.tokenIds.length);
       pool.texts.push(g.text);
       pool.prompts.push(p);
+      pool.tokenIds.push(g.tokenIds);
+      pool.logprobs.push(tokens.logprobs);
+      pool.seeds.push(seedBase + 1000 * p + s);
       for (const score of RUT_SCORES) pool.scores[score].push(completionScore(score, tokens));
     }
   }
@@ -178,5 +190,53 @@ test('power against Q4_0 mixed in per request (0, 0.1, 0.25, 0.5, 1): RUT and MM
       const [a, b] = [power.get(`${name}@5@${proportions[i - 1]}`)!, power.get(`${name}@5@${proportions[i]}`)!];
       assert.ok(b >= a - 0.1, `${name}: power ${a} at share ${proportions[i - 1]} -> ${b} at ${proportions[i]}`);
     }
+  }
+});
+
+test('the same comparison as a powerSimulation grid: mixture alternatives, statistics mmd_hamming and rut (scorer tiny/fp32)', { timeout: 300_000 }, async (t) => {
+  let temporal: TestTemporal | undefined;
+  let duck: DuckDBInstance | undefined;
+  try {
+    temporal = await startTestTemporal();
+    duck = await createDuckDB();
+    // The pools as a corpus: sample shards plus logprob shards under tiny/fp32, as collectCorpus and scoreCorpus write them.
+    for (const source of ['fp32', 'nf4']) {
+      const pool = pools[source];
+      const samples: SampleRow[] = pool.texts.map((text, i) => ({
+        corpus: 'tiny', runId: 'fixture', unitId: 'u0', model: 'tiny', source, promptSet: 'fixture', promptId: `p${pool.prompts[i]}`, sampleIndex: i % POOL,
+        prompt: `Story ${pool.prompts[i]}: once upon a time`, completion: text, tokenIds: pool.tokenIds[i], tokenLogprobs: null, finishReason: 'length',
+        sampling: { temperature: 1, topP: 1, maxTokens: 24, stop: [], endpoint: 'completions' }, seed: pool.seeds[i], providerModel: null, requestId: null, latencyMs: null, createdAt: new Date(0),
+      }));
+      const logprobs: LogprobRow[] = pool.texts.map((_, i) => ({
+        corpus: 'tiny', model: 'tiny', source, promptId: `p${pool.prompts[i]}`, sampleIndex: i % POOL, scorerModel: 'tiny', scorerPrecision: 'fp32',
+        tokenIds: pool.tokenIds[i], tokenLogprobs: pool.logprobs[i], sum: pool.scores.sum_logprob[i], count: pool.logprobs[i].length,
+      }));
+      await writeShard(duck, dataDir, { corpus: 'tiny', kind: 'samples', partition: { model: 'tiny', source }, unitId: 'u0' }, samples);
+      await writeShard(duck, dataDir, { corpus: 'tiny', kind: 'logprobs', partition: { scorerModel: 'tiny', model: 'tiny', source }, unitId: 'u0' }, logprobs);
+    }
+    const mix = (w: number) => ({ mix: [{ source: 'nf4', weight: w }, { source: 'fp32', weight: 1 - w }] });
+    const spec = PowerSpec.parse({
+      corpus: 'tiny', reference: { model: 'tiny', source: 'fp32' }, alternatives: [mix(0.1), mix(0.25), mix(0.5), { model: 'tiny', source: 'nf4' }],
+      statistics: ['mmd_hamming', 'rut'], scorer: { model: 'tiny', precision: 'fp32' }, rutK: 20,
+      samplesPerPrompt: [5], promptSubsets: { size: PROMPTS, draws: 1 }, sims: 100, b: 200, L, seed: 1,
+    });
+    const taskQueue = uniqueName('power-rut');
+    const worker = await temporal.createWorker({ taskQueue, activities: cpuWorkerPlan({ dataDir, duck, taskQueue }).activities });
+    const cells = await worker.runUntil(temporal.client.workflow.execute(powerSimulation, { taskQueue, workflowId: uniqueName('power-rut'), args: [{ spec, runId: 'rut-grid' }] }));
+    const power = (statistic: string, alt: string) => {
+      const c = cells.find((x) => x.cellId === `${statistic}-${alt}-n5-d0`);
+      assert.ok(c, `no cell ${statistic}-${alt}: ${cells.map((x) => x.cellId).join(', ')}`);
+      return c.power;
+    };
+    const alts = ['tiny.fp32', 'mix.nf4-0.1.fp32-0.9', 'mix.nf4-0.25.fp32-0.75', 'mix.nf4-0.5.fp32-0.5', 'tiny.nf4'];
+    const rows = ['| grid test (budget 50) | share 0 | 0.1 | 0.25 | 0.5 | 1 |', '|---|---|---|---|---|---|'];
+    for (const statistic of ['rut', 'mmd_hamming']) rows.push(`| ${statistic} | ${alts.map((a) => power(statistic, a).toFixed(2)).join(' | ')} |`);
+    t.diagnostic(`\n${rows.join('\n')}`);
+    for (const statistic of ['rut', 'mmd_hamming']) assert.ok(power(statistic, 'tiny.fp32') <= 0.12, `${statistic} type-I error ${power(statistic, 'tiny.fp32')}`);
+    assert.ok(power('rut', 'tiny.nf4') >= 0.9 && power('rut', 'mix.nf4-0.5.fp32-0.5') >= 0.8, 'RUT detects Q4_0 alone and at half the traffic');
+    for (let i = 1; i < alts.length; i++) assert.ok(power('rut', alts[i]) >= power('rut', alts[i - 1]) - 0.1, `rut: ${alts[i - 1]} -> ${alts[i]}`);
+  } finally {
+    await temporal?.close();
+    duck?.closeSync();
   }
 });
