@@ -4,7 +4,9 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { FontMetrics } from './fontMetrics';
 import { FIGURE_FONT_STACK, resolveFigureFonts, type FigureFonts } from './fonts';
 import type { ConsistencyPrompt, TestResult } from './schemas';
-import { formatNumber, formatP, type PowerPoint } from './tables';
+import { formatNumber, formatP, type MixturePowerPoint, type PowerPoint } from './tables';
+
+export type { MixturePowerPoint } from './tables';
 
 /**
  * met's figures: Vega-Lite specs built from report data, compiled and rendered server-side by Vega
@@ -131,19 +133,6 @@ export function powerCurveSpec(points: PowerPoint[], opts: PowerCurveOptions): T
 
 // ---------------------------------------------------------------------------------------------
 // (a') Power versus the mixed-in proportion of a substitute model, test by test
-
-/** One point: a test's power when `proportion` of the API's requests are served by the substitute. */
-export interface MixturePowerPoint {
-  test: string;
-  /** Fraction of requests served by the substitute (0 = the reference only: type-I error). */
-  proportion: number;
-  /** API calls per test. */
-  budget: number;
-  power: number;
-  lo: number;
-  hi: number;
-  sims: number;
-}
 
 export function mixturePowerSpec(points: MixturePowerPoint[], opts: { alpha: number; intervalLabel: string; substitute: string; title?: string }): TopLevelSpec {
   if (points.length === 0) throw new RangeError('mixturePowerSpec needs at least one point');

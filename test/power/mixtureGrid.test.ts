@@ -9,6 +9,10 @@ import { seedFrom } from '../../common/hash';
 import type { PowerPlan } from '../../activities/power';
 import { corpusDir, createDuckDB, readSlice } from '../../datasets';
 import { PowerSimulator, simulateNulls } from '../../stats';
+import { powerSection } from '../../client/power';
+import { buildReport } from '../../report/html';
+import { mixturePoints } from '../../report/tables';
+import { PowerSection } from '../../report/schemas';
 import { powerSimulation } from '../../workflows/powerSimulation';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
@@ -73,4 +77,18 @@ test('power grid with mixture alternatives: cells match PowerSimulator with the 
   const direct = sim.cell({ mixture: [{ alternative: 0, weight: 0.5 }, { alternative: 1, weight: 0.5 }], n: N, sims: 60, alpha: 0.05, seed: stored.seed, nulls });
   assert.deepEqual(stored.simPvalues, Array.from(direct.pvalues));
   assert.equal(stored.seed, seedFrom(11, 'cell', stored.cellId));
+
+  // The report plots power against the mixed-in share: the reference at 0, the mixtures, 'strong' alone at 1.
+  const section = await powerSection(duck, dataDir, { spec, runId: 'mix1' });
+  const points = mixturePoints(PowerSection.parse(section));
+  assert.deepEqual(points.map((p) => [p.test, p.proportion, p.budget, p.power]), [
+    ['mmd_hamming', 0, 48, p0],
+    ['mmd_hamming', 0.1, 48, p10],
+    ['mmd_hamming', 0.5, 48, p50],
+    ['mmd_hamming', 1, 48, p100],
+  ]);
+  const built = await buildReport({ title: 'mixtures', meta: { runId: 'mix1', createdAt: new Date(0).toISOString() }, sections: [section] }, { png: false });
+  const figure = built.figures.find((f) => f.title === 'Power versus the mixed-in share');
+  assert.ok(figure && figure.svg.startsWith('<svg'), `figures: ${built.figures.map((f) => f.title).join(', ')}`);
+  assert.match(built.html, /served by toy\.strong/);
 });
