@@ -4,6 +4,7 @@ import { encodeChars } from '../../stats/encode';
 import { mixturePower, type ScoredPool } from '../../stats/mixture';
 import { deriveSeed, Rng } from '../../stats/rng';
 import { promptChoice, StoredPools } from '../../stats/sampler';
+import { PowerSimulator } from '../../stats/power';
 
 /** m prompts x size rows; completions "<tag><i>", scores offset by `shift`. */
 function pool(tag: string, m: number, size: number, shift: number): ScoredPool {
@@ -55,4 +56,24 @@ test('StoredPools.drawMixture: rows come from each source with its weight, from 
   const sd = Math.sqrt(3000 * 0.25 * 0.75);
   assert.ok(Math.abs(fromB - 0.75 * 3000) < 4 * sd, `${fromB} of 3000 rows from the 0.75 source`);
   assert.ok(draw.values.every((v) => v >= 0 && v < 20));
+});
+
+test('PowerSimulator: cell and compositeCell draw Y from a mixture; a mixture of the reference alone is a null cell', () => {
+  const a = pool('a', 4, 15, 0).sample;
+  const a2 = pool('a', 4, 15, 0).sample;
+  const b = pool('b', 4, 15, 0).sample;
+  const sim = new PowerSimulator('mmd_hamming', { references: [a, a2], alternatives: [a, b] });
+  const nulls = [0, 1].map((reference) => sim.nulls({ reference, n: 24, b: 100, seed: 5 })) as [Float64Array, Float64Array];
+  const run = (mixture: { alternative: number; weight: number }[]) => ({
+    single: sim.cell({ mixture, n: 24, sims: 40, alpha: 0.05, seed: 9, nulls: nulls[0] }).power,
+    composite: sim.compositeCell({ mixture, n: 24, sims: 40, alpha: 0.05, seed: 9, nulls }).power,
+  });
+  const none = run([{ alternative: 0, weight: 1 }]);
+  const half = run([{ alternative: 1, weight: 0.5 }, { alternative: 0, weight: 0.5 }]);
+  const all = run([{ alternative: 1, weight: 1 }]);
+  assert.ok(none.single <= 0.15 && none.composite <= 0.15, `reference alone: ${JSON.stringify(none)}`);
+  assert.ok(all.single === 1 && all.composite === 1, `b alone: ${JSON.stringify(all)}`);
+  assert.ok(half.single >= none.single && half.composite >= none.composite, `half: ${JSON.stringify(half)}`);
+  assert.throws(() => sim.cell({ mixture: [{ alternative: 1, weight: 0.5 }], n: 24, sims: 2, alpha: 0.05, seed: 1, nulls: nulls[0] }), /sum to 0.5/);
+  assert.throws(() => sim.cell({ mixture: [{ alternative: 2, weight: 1 }], n: 24, sims: 2, alpha: 0.05, seed: 1, nulls: nulls[0] }), /alternative 2 does not exist/);
 });
