@@ -126,7 +126,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
     const components = label(cell.alternative) === label(reference) ? [{ source: reference, weight: 1 }] : mixComponents(cell.alternative, reference.model);
     const mixture = await Promise.all(components.map(async (c) => ({ pool: label(c.source) === label(reference) ? refPool : await scoredPool(c.source), weight: c.weight })));
     const seed = seedFrom(spec.seed, 'cell', cell.cellId);
-    const r = mixturePower({ reference: refPool, mixture, perPrompt: cell.n, k: spec.rutK ?? 20, tests: ['rut'], sims: spec.sims, b: 1, alpha: spec.alpha, seed });
+    const r = mixturePower({ reference: refPool, mixture, perPrompt: cell.n, k: spec.rutK ?? 20, tests: ['rut'], sims: spec.sims, alpha: spec.alpha, seed });
     const t = r.tests.rut;
     return {
       corpus: spec.corpus, runId, cellId: cell.cellId, statistic: 'rut', unit: spec.unit, L: spec.L, reference: label(reference), alternative: label(cell.alternative),

@@ -49,8 +49,8 @@ export interface MixturePowerRequest {
   /** Options of the two-sample statistics (k-spectrum k, cumulative). */
   statisticOptions?: StatisticOptions;
   sims: number;
-  /** Permutations per two-sample test. */
-  b: number;
+  /** Permutations per two-sample test (required with a two-sample statistic; rut needs none). */
+  b?: number;
   alpha: number;
   seed: number;
 }
@@ -115,6 +115,7 @@ export function mixturePower(request: MixturePowerRequest): MixturePowerResult {
   if (mixture.some((c) => !(c.weight >= 0)) || Math.abs(total - 1) > 1e-9) throw new MetError(ErrorTypes.BadInput, `mixture weights must be >= 0 and sum to 1, got ${mixture.map((c) => c.weight).join(' + ')}`);
   for (const t of request.tests) if (t !== 'rut' && !isTwoSampleStatistic(t)) throw new MetError(ErrorTypes.BadInput, `unknown test '${t as string}'`);
   const twoSample = request.tests.some((t) => t !== 'rut');
+  if (twoSample && !(Number.isInteger(request.b) && request.b! >= 1)) throw new MetError(ErrorTypes.BadInput, `two-sample tests need b (permutations), got ${request.b}`);
   if (twoSample && perPrompt < 2) throw new MetError(ErrorTypes.BadInput, 'two-sample tests need at least 2 API calls per prompt (same-prompt pairs)');
 
   const { m, L, pad } = reference.sample;
@@ -179,7 +180,7 @@ export function mixturePower(request: MixturePowerRequest): MixturePowerResult {
       const r =
         test === 'rut'
           ? rutTest({ target: targetScores, reference: refScores, offsets, seed })
-          : permutationTest(test, x!, y!, { ...request.statisticOptions, b: request.b, seed });
+          : permutationTest(test, x!, y!, { ...request.statisticOptions, b: request.b!, seed });
       const p = r.pvalue;
       out[test].pvalues[s] = p;
       out[test].statistics[s] = r.statistic;

@@ -115,7 +115,6 @@ test('RUT type-I error at alpha 0.05 over 500 simulations on the tiny model (F32
       k: 20,
       tests: ['rut'],
       sims: 500,
-      b: 1,
       alpha: 0.05,
       seed: 22,
     });

@@ -25,7 +25,7 @@ function pool(tag: string, m: number, size: number, shift: number): ScoredPool {
 test('mixturePower serves each request from a component with its weight; weight-0 components never; same seed, same draws', () => {
   const ref = pool('a', 5, 20, 0);
   const alt = pool('b', 5, 20, 0.5);
-  const base = { reference: ref, perPrompt: 4, k: 10, tests: ['rut' as const], sims: 200, b: 1, alpha: 0.05, seed: 3 };
+  const base = { reference: ref, perPrompt: 4, k: 10, tests: ['rut' as const], sims: 200, alpha: 0.05, seed: 3 };
   const r = mixturePower({ ...base, mixture: [{ pool: ref, weight: 0.7 }, { pool: alt, weight: 0.3 }] });
   const total = r.budget * r.sims;
   assert.equal(r.budget, 20);
@@ -40,7 +40,8 @@ test('mixturePower serves each request from a component with its weight; weight-
   // Scores shifted by 0.5 in 30% of the requests: RUT sees it more often than alpha.
   assert.ok(r.tests.rut.power > none.tests.rut.power, `${r.tests.rut.power} vs ${none.tests.rut.power}`);
   assert.throws(() => mixturePower({ ...base, mixture: [{ pool: ref, weight: 0.7 }, { pool: alt, weight: 0.2 }] }), /sum to 1/);
-  assert.throws(() => mixturePower({ ...base, tests: ['mmd_hamming'], perPrompt: 1, mixture: [{ pool: ref, weight: 1 }] }), /at least 2 API calls per prompt/);
+  assert.throws(() => mixturePower({ ...base, tests: ['mmd_hamming'], b: 10, perPrompt: 1, mixture: [{ pool: ref, weight: 1 }] }), /at least 2 API calls per prompt/);
+  assert.throws(() => mixturePower({ ...base, tests: ['mmd_hamming'], mixture: [{ pool: ref, weight: 1 }] }), /need b/);
 });
 
 test('StoredPools.drawMixture: rows come from each source with its weight, from the right prompt', () => {
