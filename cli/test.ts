@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .requiredOption('--x <selector>', 'first sample: CORPUS:MODEL/SOURCE[@SAMPLES_PER_PROMPT]')
     .requiredOption('--y <selector>', 'second sample, same form')
     .option('--stat <name>', 'mmd_hamming | mmd_kspectrum | mmd_all_subsequences | two_sample_L1 | two_sample_L2 | two_sample_chi_squared | rut', 'mmd_hamming')
-    .option('--scorer <model/precision>', 'rut: the reference model and precision both slices were scored under (met score); X is the reference (k per prompt), Y the target (1 per prompt unless @N)')
+    .option('--scorer <model/precision>', 'rut: the reference model and precision both slices were scored under (workflow scoreCorpus); X is the reference (k per prompt), Y the target (1 per prompt unless @N)')
     .option('--score <name>', 'rut: sum_logprob | mean_logprob (default sum_logprob)')
     .option('--pvalue <method>', 'permutation | bootstrap (null samples drawn from --reference, default X\'s source)', 'permutation')
     .option('--reference <selector>', 'stored reference distribution for the bootstrap')
