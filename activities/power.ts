@@ -4,9 +4,9 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { seedFrom } from '../common/hash';
 import { toApplicationFailure } from '../common/errors';
 import { heartbeating } from './heartbeat';
-import { gridReferences, label, type PowerSource, type PowerSpec } from '../config/powerSpec';
+import { gridReferences, label, mixComponents, type PowerAlternative, type PowerSource, type PowerSpec } from '../config/powerSpec';
 import { corpusDir, quotedString, readSlice, unitStatus, withConnection, writeShard, type PowerCellRow } from '../datasets';
-import { createPowerSimulator, Rng, simulateNullsParallel, type TwoSampleStatistic } from '../stats';
+import { createPowerSimulator, mixturePower, Rng, simulateNullsParallel, type ScoredPool, type TwoSampleStatistic } from '../stats';
 
 /**
  * Power grids on the CPU queue. The plan fixes every prompt subset and seed up front (stored beside
@@ -30,8 +30,9 @@ export interface PowerCellPlan {
   cellId: string;
   draw: number;
   n: number;
-  statistic: TwoSampleStatistic;
-  alternative: PowerSource;
+  statistic: TwoSampleStatistic | 'rut';
+  /** A source, or a per-request mixture of sources. */
+  alternative: PowerAlternative;
   isNull: boolean;
   /** Null statistics per reference, in the order of the grid's references. */
   nullKeys: string[];
@@ -104,6 +105,37 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
     );
   }
 
+  /**
+   * A rut cell: n x m API calls per simulation (n per prompt of the subset), each from the
+   * alternative (or per request from a mixture's components; the reference itself for the type-I
+   * cell), ranked among rutK reference completions of its prompt by their scores under spec.scorer
+   * (stats/mixture.ts mixturePower, rut only). Same API budget as the two-sample cells at this n.
+   */
+  async function rutCell(spec: PowerSpec, runId: string, cell: PowerCellPlan, subset: string[], warnings: string[]) {
+    const reference = gridReferences(spec)[0];
+    const score = spec.rutScore ?? 'sum_logprob';
+    const scoredPool = async (source: PowerSource): Promise<ScoredPool> => {
+      const s = await readSlice(deps.duck, root, {
+        corpus: spec.corpus, models: [source.model], sources: [source.source], promptIds: subset, unit: spec.unit, L: spec.L,
+        logprobsUnder: { scorerModel: spec.scorer!.model, scorerPrecision: spec.scorer!.precision },
+      });
+      const scores = Float64Array.from(s.logprobSum!, (sum, i) => (score === 'mean_logprob' ? (s.logprobCount![i] > 0 ? sum / s.logprobCount![i] : 0) : sum));
+      return { sample: s.sample, scores };
+    };
+    const refPool = await scoredPool(reference);
+    const components = label(cell.alternative) === label(reference) ? [{ source: reference, weight: 1 }] : mixComponents(cell.alternative, reference.model);
+    const mixture = await Promise.all(components.map(async (c) => ({ pool: label(c.source) === label(reference) ? refPool : await scoredPool(c.source), weight: c.weight })));
+    const seed = seedFrom(spec.seed, 'cell', cell.cellId);
+    const r = mixturePower({ reference: refPool, mixture, perPrompt: cell.n, k: spec.rutK ?? 20, tests: ['rut'], sims: spec.sims, alpha: spec.alpha, seed });
+    const t = r.tests.rut;
+    return {
+      corpus: spec.corpus, runId, cellId: cell.cellId, statistic: 'rut', unit: spec.unit, L: spec.L, reference: label(reference), alternative: label(cell.alternative),
+      isNull: cell.isNull, nPerPrompt: cell.n, m: subset.length, subsetDraw: cell.draw, alpha: spec.alpha, b: spec.rutK ?? 20, seed, warnings,
+      reference2: null, sims: r.sims, rejections: t.rejections, power: t.power,
+      simSeeds: Array.from(r.seeds), simStatistics: Array.from(t.statistics), simPvalues: Array.from(t.pvalues), simStatistics2: null, simPvalues2: null,
+    };
+  }
+
   return {
     async planPowerGrid(input: { spec: PowerSpec; runId: string }): Promise<PowerPlan> {
       try {
@@ -119,8 +151,10 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
           return Array.from(order.subarray(0, spec.promptSubsets.size), (i) => promptIds[i]).sort();
         });
 
-        // Stored samples per prompt of every source, for the small-pool warning.
-        const sources = [...references, ...spec.alternatives.filter((a) => !references.some((r) => label(r) === label(a)))];
+        // Stored samples per prompt of every source (mixture components too), for the small-pool warning.
+        const defaultModel = references[0].model;
+        const cellAlternatives: PowerAlternative[] = [...references, ...spec.alternatives.filter((a) => !references.some((r) => label(r) === label(a)))];
+        const sources = [...new Map(cellAlternatives.flatMap((a) => mixComponents(a, defaultModel).map((c) => [label(c.source), c.source] as const))).values()];
         const poolSizes = new Map<string, Map<string, number>>();
         for (const source of sources) {
           const s = label(source) === label(references[0]) ? all : await slice(spec, source, promptIds);
@@ -141,18 +175,20 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
           for (const n of spec.samplesPerPrompt) {
             for (const statistic of spec.statistics) {
               // One reference keeps the ids of grids made before composite nulls (same seeds, same cache).
-              const keys = references.map((reference) => ({
+              // rut needs no null statistics: its p-value is Cramér–von Mises.
+              const keys = (statistic === 'rut' ? [] : references).map((reference) => ({
                 id: composite ? `${statistic}-${label(reference)}-n${n}-d${draw}` : `${statistic}-n${n}-d${draw}`,
                 draw,
                 n,
-                statistic,
+                statistic: statistic as TwoSampleStatistic,
                 reference,
               }));
               nullKeys.push(...keys);
-              for (const alternative of sources) {
-                const isNull = references.some((r) => label(r) === label(alternative));
+              for (const alternative of cellAlternatives) {
+                const components = mixComponents(alternative, defaultModel);
+                const isNull = references.some((r) => label(r) === label(alternative) || (components.length === 1 && label(components[0].source) === label(r)));
                 const cellId = `${statistic}-${label(alternative)}-n${n}-d${draw}`;
-                const warnings = [...new Map([...references, alternative].map((s) => [label(s), s])).values()]
+                const warnings = [...new Map([...references, ...components.map((c) => c.source)].map((s) => [label(s), s])).values()]
                   .map((s) => poolWarning(cellId, s, smallestPool(s, subsets[draw]), n, spec.poolWarningRatio, draw))
                   .filter((w): w is string => w !== undefined);
                 cells.push({ cellId, draw, n, statistic, alternative, isNull, nullKeys: keys.map((k) => k.id), warnings });
@@ -193,13 +229,17 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
         const t0 = performance.now();
         const references = gridReferences(spec);
         const row = await heartbeating(async () => {
+          if (cell.statistic === 'rut') return rutCell(spec, runId, cell, subset, warnings);
           const nulls = await Promise.all(input.nullKeys.map(async (key) => readNulls(await nullsPath(spec, runId, key, subset))));
           const refSamples = await Promise.all(references.map(async (r) => (await slice(spec, r, subset)).sample));
           // Y from the first reference is drawn from that reference's own pool (stats' type-I error cell).
           const yIsFirst = label(cell.alternative) === label(references[0]);
-          const alternatives = yIsFirst ? [] : [(await slice(spec, cell.alternative, subset)).sample];
-          const simulator = await createPowerSimulator(cell.statistic, { references: refSamples, alternatives }, { k: spec.k, ...parallel });
-          const request = { alternative: yIsFirst ? undefined : 0, n: cell.n * subset.length, sims: spec.sims, alpha: spec.alpha, seed: seedFrom(spec.seed, 'cell', cell.cellId) };
+          // A mixture: one alternative pool per component, Y drawn per request from them (sampler drawMixture).
+          const components = yIsFirst ? [] : mixComponents(cell.alternative, references[0].model);
+          const alternatives = await Promise.all(components.map(async (c) => (await slice(spec, c.source, subset)).sample));
+          const simulator = await createPowerSimulator(cell.statistic as TwoSampleStatistic, { references: refSamples, alternatives }, { k: spec.k, ...parallel });
+          const mixture = components.length > 1 || 'mix' in cell.alternative ? components.map((c, i) => ({ alternative: i, weight: c.weight })) : undefined;
+          const request = { alternative: yIsFirst ? undefined : 0, mixture, n: cell.n * subset.length, sims: spec.sims, alpha: spec.alpha, seed: seedFrom(spec.seed, 'cell', cell.cellId) };
           const base = {
             corpus: spec.corpus,
             runId,

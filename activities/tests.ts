@@ -3,7 +3,8 @@ import { toApplicationFailure } from '../common/errors';
 import type { Selector, TestSpec } from '../config/testSpec';
 import { readSlice, writeShard, type TestResultRow } from '../datasets';
 import { Context } from '@temporalio/activity';
-import { twoSampleTestInThread } from '../stats';
+import { ErrorTypes, MetError } from '../common/errors';
+import { rutTest, twoSampleTestInThread } from '../stats';
 import { heartbeating } from './heartbeat';
 
 /** Statistical tests on stored corpora (CPU queue): read the slices, test, store one result row. */
@@ -21,6 +22,8 @@ export interface TestOutcome {
   n2: number;
   m: number;
   seconds: number;
+  /** rut only: prompts (= API completions), reference completions per prompt (smallest), score function, scorer. */
+  rut?: { n: number; k: number; score: string; scorer: string };
 }
 
 export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: string }) {
@@ -36,15 +39,72 @@ export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: stri
       L: spec.L,
     });
   return {
+    /**
+     * The rank-based uniformity test between stored slices: X (the reference, k samples per prompt)
+     * and Y (the target, one per prompt unless Y's samplesPerPrompt says otherwise), both scored
+     * under spec.scorer. Prompts are those of X that Y has too.
+     */
+    async runRankUniformityTest(spec: TestSpec): Promise<TestOutcome> {
+      try {
+        const t0 = performance.now();
+        if (spec.stat !== 'rut' || !spec.scorer) throw new MetError(ErrorTypes.BadInput, 'runRankUniformityTest takes stat rut with a scorer');
+        const score = spec.score ?? 'sum_logprob';
+        if (score === 'log_rank') throw new MetError(ErrorTypes.BadInput, "the log_rank score needs per-token ranks, which logprob shards do not store yet: use sum_logprob or mean_logprob here, or 'met stat' with ranks inline");
+        const logprobsUnder = { scorerModel: spec.scorer.model, scorerPrecision: spec.scorer.precision };
+        const read = (s: Selector, promptIds?: string[], samplesPerPrompt?: number) =>
+          readSlice(deps.duck, deps.dataDir, {
+            corpus: s.corpus, models: [s.model], sources: [s.source], promptIds, samplesPerPrompt, seed: s.seed, unit: spec.unit, L: 1, logprobsUnder, allowFewer: true,
+          });
+        const x = await read(spec.x, undefined, spec.x.samplesPerPrompt);
+        const y = await read(spec.y, x.promptIds, spec.y.samplesPerPrompt ?? 1);
+        const scoreOf = (sl: typeof x, i: number) => (score === 'mean_logprob' ? (sl.logprobCount![i] > 0 ? sl.logprobSum![i] / sl.logprobCount![i] : 0) : sl.logprobSum![i]);
+        // Reference scores grouped by prompt; one target row per (prompt, sample) of Y with the reference of its prompt.
+        const m = x.sample.m;
+        const refByPrompt = Array.from({ length: m }, () => [] as number[]);
+        for (let i = 0; i < x.sample.prompts.length; i++) refByPrompt[x.sample.prompts[i]].push(scoreOf(x, i));
+        const targets: number[] = [];
+        const refs: number[] = [];
+        const offsets = [0];
+        for (let i = 0; i < y.sample.prompts.length; i++) {
+          const pool = refByPrompt[y.sample.prompts[i]];
+          if (pool.length === 0) continue; // a prompt X lacks: nothing to rank against
+          targets.push(scoreOf(y, i));
+          refs.push(...pool);
+          offsets.push(refs.length);
+        }
+        const r = rutTest({ target: Float64Array.from(targets), reference: Float64Array.from(refs), offsets: Int32Array.from(offsets), seed: spec.seed });
+        const reject = r.pvalue <= spec.alpha;
+        const seconds = (performance.now() - t0) / 1000;
+        const scorer = `${spec.scorer.model}@${spec.scorer.precision}`;
+        const row: TestResultRow = {
+          corpus: spec.x.corpus, runId: spec.testId, testId: spec.testId, statistic: `rut_${score}`, unit: spec.unit, L: 1,
+          xModel: spec.x.model, xSource: spec.x.source, yModel: spec.y.model, ySource: spec.y.source, reference: scorer,
+          promptSet: 'selected', m, n1: refs.length, n2: r.n, value: r.statistic, pValue: r.pvalue, alpha: spec.alpha,
+          decision: reject ? 'reject' : 'fail_to_reject', pvalueMethod: 'cramer_von_mises', b: r.k, seed: spec.seed,
+          durationMs: seconds * 1000, createdAt: new Date(), nullStatistics: null,
+        };
+        await writeShard(deps.duck, deps.dataDir, { corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: spec.testId }, [row]);
+        return {
+          testId: spec.testId, statistic: 'rut', value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: r.k, n1: refs.length, n2: r.n, m, seconds,
+          undefinedNulls: 0,
+          rut: { n: r.n, k: r.k, score, scorer },
+        };
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+
     async runTwoSampleTest(spec: TestSpec): Promise<TestOutcome> {
       try {
+        const stat = spec.stat;
+        if (stat === 'rut') throw new MetError(ErrorTypes.BadInput, 'stat rut runs through runRankUniformityTest');
         const x = await slice(spec.x, spec);
         const y = await slice(spec.y, spec, x.promptIds);
         const reference = spec.pvalue === 'bootstrap' ? await slice(spec.reference ?? { ...spec.x, samplesPerPrompt: undefined }, spec, x.promptIds) : undefined;
         // In a thread of its own: this activity heartbeats meanwhile, a cancellation ends the thread, and the
         // worker's other activities keep running (a large b no longer stalls the worker).
         const r = await heartbeating(() =>
-          twoSampleTestInThread({ x: x.sample, y: y.sample, stat: spec.stat, pvalue: spec.pvalue, b: spec.b, seed: spec.seed, k: spec.k, cumulative: spec.cumulative, reference: reference?.sample }, Context.current().cancellationSignal),
+          twoSampleTestInThread({ x: x.sample, y: y.sample, stat, pvalue: spec.pvalue, b: spec.b, seed: spec.seed, k: spec.k, cumulative: spec.cumulative, reference: reference?.sample }, Context.current().cancellationSignal),
         );
         const reject = r.pvalue <= spec.alpha;
         const row: TestResultRow = {

@@ -78,4 +78,6 @@ export const TestOutcomeBody = z.object({
   n2: z.number().int(),
   m: z.number().int(),
   seconds: z.number(),
+  /** stat rut only: prompts (API completions), reference completions per prompt, score function, scorer. */
+  rut: z.object({ n: z.number().int(), k: z.number().int(), score: z.string(), scorer: z.string() }).optional(),
 });

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 export function register(program: Command): void {
   program
     .command('stat')
-    .description('compute MET statistics (and a p-value) for two samples given in a JSON file')
+    .description('compute MET statistics (and a p-value) for two samples, or the rank-based uniformity test, given in a JSON file')
     .requiredOption('--input <file>', 'JSON input (format below)')
     .option('--json', 'print one JSON object instead of a table')
     .addHelpText(
@@ -29,7 +29,14 @@ Output (--json): {"mmd_hamming": 0.0375, ..., "pvalue": 0.21, "b": 1000, "undefi
   undefinedNulls: null statistics with a zero denominator (never counted as >= the observed one).
   "errors": {"<stat>": "why"} lists statistics undefined for this input, beside the others.
 Bounds: L <= 32,768, k <= 64, b <= 100,000, at most 200,000 completions per side,
-  completions x L <= 50,000,000 and b x completions <= 2,000,000,000.`,
+  completions x L <= 50,000,000 and b x completions <= 2,000,000,000.
+
+Rank-based uniformity test (RUT, one target completion per prompt vs k reference completions):
+  {"test": "rut", "score": "sum_logprob" | "mean_logprob" | "log_rank", "seed": 0,
+   "target": [{"logprobs": [-1.2, -0.3], "ranks": [2, 1]}, ...],
+   "reference": [[{"logprobs": [...], "ranks": [...]}, ...], ...]}
+  token logprobs (and 1-based ranks, for log_rank) under the reference model; or plain numbers as
+  precomputed scores. Output: {"statistic": W², "pvalue", "n", "k", "score", "seconds"}.`,
     )
     .action(async (opts: { input: string; json?: boolean }) => {
       const { readFileSync } = await import('node:fs');

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { boundedInt, LIMITS } from '../config/limits';
-import { encodeChars, encodeTokens, statistic, TWO_SAMPLE_STATISTICS, twoSampleTestParallel, type EncodedSample } from '../stats';
+import { completionScore, encodeChars, encodeTokens, RUT_SCORES, rutTest, statistic, TWO_SAMPLE_STATISTICS, twoSampleTestParallel, type EncodedSample } from '../stats';
 
 /**
  * `met stat` input (issue 4), validated with zod:
@@ -76,6 +76,53 @@ export const StatInput = z
   });
 export type StatInput = z.infer<typeof StatInput>;
 
+/**
+ * The rank-based uniformity test given inline (stats/rut.ts):
+ *   {"test": "rut", "score": "sum_logprob"|"mean_logprob"|"log_rank", "seed": 0,
+ *    "target": [C, ...],             one completion per prompt (from the API under test)
+ *    "reference": [[C, ...], ...]}   k completions per prompt from the reference model, same prompt order
+ * where a completion C is its token scores under the reference, {"logprobs": [...], "ranks": [...]}
+ * (ranks 1-based; needed by log_rank only), or a number: a score computed elsewhere (then "score"
+ * is not used). Output: {"statistic": W², "pvalue", "n", "k", "score", "seconds"}.
+ */
+const RutCompletion = z.union([
+  z.number().finite(),
+  z.strictObject({ logprobs: z.array(z.number().max(0)), ranks: z.array(z.number().int().min(1)).optional() }),
+]);
+export const RutStatInput = z.strictObject({
+  test: z.literal('rut'),
+  score: z.enum(RUT_SCORES as [string, ...string[]]).default('sum_logprob'),
+  seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0),
+  target: z.array(RutCompletion).min(2, 'RUT needs at least two prompts (one target completion each)'),
+  reference: z.array(z.array(RutCompletion).min(1, 'each prompt needs at least one reference completion')),
+}).superRefine((input, ctx) => {
+  if (input.reference.length !== input.target.length) {
+    ctx.addIssue({ code: 'custom', path: ['reference'], message: `${input.reference.length} reference lists for ${input.target.length} target completions: give one list per prompt, in the same order` });
+  }
+});
+export type RutStatInput = z.infer<typeof RutStatInput>;
+
+function runRutInput(value: unknown): Record<string, number | string> {
+  const parsed = RutStatInput.safeParse(value);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(top level)'}: ${i.message}`);
+    throw new MetError(ErrorTypes.BadInput, `invalid met stat rut input:\n${lines.join('\n')}`);
+  }
+  const t0 = performance.now();
+  const input = parsed.data;
+  const score = input.score as (typeof RUT_SCORES)[number];
+  const given = input.target.every((c) => typeof c === 'number') && input.reference.every((r) => r.every((c) => typeof c === 'number'));
+  const of = (c: z.infer<typeof RutCompletion>) => (typeof c === 'number' ? c : completionScore(score, c));
+  if (!given && [input.target, ...input.reference].some((list) => list.some((c) => typeof c === 'number'))) {
+    throw new MetError(ErrorTypes.BadInput, 'give every completion as token scores or every completion as a number, not a mix');
+  }
+  const reference = input.reference.flat().map(of);
+  const offsets = [0];
+  for (const list of input.reference) offsets.push(offsets[offsets.length - 1] + list.length);
+  const r = rutTest({ target: Float64Array.from(input.target.map(of)), reference: Float64Array.from(reference), offsets: Int32Array.from(offsets), seed: input.seed });
+  return { statistic: r.statistic, pvalue: r.pvalue, n: r.n, k: r.k, score: given ? 'given' : score, seconds: (performance.now() - t0) / 1000 };
+}
+
 function encode(side: z.infer<typeof Side>, input: StatInput): EncodedSample {
   if (input.unit === 'char') return encodeChars(side.prompts, side.completions as string[], input.L, input.m);
   return encodeTokens(side.prompts, side.completions as number[][], input.L, { eos: input.eos, pad: input.pad, m: input.m });
@@ -97,7 +144,8 @@ export interface StatOutput {
   errors?: Record<string, string>;
 }
 
-export async function runStatInput(value: unknown): Promise<StatOutput> {
+export async function runStatInput(value: unknown): Promise<StatOutput | Record<string, number | string>> {
+  if (value !== null && typeof value === 'object' && (value as { test?: unknown }).test === 'rut') return runRutInput(value);
   const input = parseStatInput(value);
   const x = encode(input.x, input);
   const y = encode(input.y, input);

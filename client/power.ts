@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { canonicalJson, hashHex } from '../common/hash';
-import type { PowerSpec } from '../config/powerSpec';
+import { gridReferences, isMix, label, mixComponents, type PowerSpec } from '../config/powerSpec';
 import { kindDir, quotedString, withConnection } from '../datasets';
 import { writeReport } from '../report/html';
 import type { PowerSectionInput } from '../report/schemas';
@@ -39,6 +39,7 @@ export async function powerSection(duck: DuckDBInstance, dataDir: string, input:
     L: input.spec.L,
     b: input.spec.b,
     warnings: [...new Set(rows.flatMap((r) => listOf(r.warnings)))],
+    mixtureShares: mixtureShares(input.spec),
     cells: rows.map((r) => ({
       reference: r.reference2 == null ? String(r.reference) : compositeLabel(String(r.reference), String(r.reference2)),
       alternative: String(r.alternative),
@@ -51,6 +52,30 @@ export async function powerSection(duck: DuckDBInstance, dataDir: string, input:
       isNull: Boolean(r.is_null),
     })),
   };
+}
+
+/**
+ * The grid's mixtures of the (first) reference with one substitute, as shares of that substitute:
+ * each such mixture, the substitute alone (share 1) and the reference (share 0). Empty without mixtures.
+ */
+export function mixtureShares(spec: PowerSpec): { alternative: string; substitute: string; share: number }[] {
+  const reference = gridReferences(spec)[0];
+  const out: { alternative: string; substitute: string; share: number }[] = [];
+  const substitutes = new Set<string>();
+  for (const alt of spec.alternatives) {
+    if (!isMix(alt)) continue;
+    const all = mixComponents(alt, reference.model);
+    const others = all.filter((c) => label(c.source) !== label(reference));
+    if (others.length !== 1) continue; // a share needs exactly one substitute besides the reference
+    const substitute = label(others[0].source);
+    substitutes.add(substitute);
+    out.push({ alternative: label(alt), substitute, share: others[0].weight });
+  }
+  for (const substitute of substitutes) {
+    out.push({ alternative: label(reference), substitute, share: 0 });
+    if (spec.alternatives.some((a) => !isMix(a) && label(a) === substitute)) out.push({ alternative: substitute, substitute, share: 1 });
+  }
+  return out;
 }
 
 /** How tables and plots name a composite null: the cell rejects only if it rejects against both. */

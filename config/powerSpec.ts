@@ -5,6 +5,22 @@ import { boundedInt, LIMITS } from './limits';
 
 /** A power-simulation grid (YAML/JSON). Pure: workflows import it. */
 const Source = z.object({ model: z.string().min(1), source: z.string().min(1) }).strict();
+/**
+ * Mixture substitution (Cai et al. 2025): the API serves each request from one component, drawn
+ * with the given weights, e.g. { mix: [{ source: nf4, weight: 0.3 }, { source: fp32, weight: 0.7 }] }.
+ * A component's model defaults to the mix's `model`, else to the (first) reference's model.
+ */
+const Mix = z
+  .object({
+    model: z.string().min(1).optional(),
+    mix: z.array(z.object({ model: z.string().min(1).optional(), source: z.string().min(1), weight: z.number().min(0).max(1) }).strict()).min(1),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    const sum = m.mix.reduce((a, c) => a + c.weight, 0);
+    if (Math.abs(sum - 1) > 1e-9) ctx.addIssue({ code: 'custom', path: ['mix'], message: `mixture weights must sum to 1, got ${sum}` });
+  });
+const Alternative = z.union([Source, Mix]);
 
 export const PowerSpec = z
   .object({
@@ -18,9 +34,23 @@ export const PowerSpec = z
      * and each reference gets its own type-I error cell.
      */
     references: z.array(Source).min(1).max(2).optional(),
-    /** Sources to detect; the reference itself is always added as the type-I error cell. */
-    alternatives: z.array(Source).min(1),
-    statistics: z.array(z.enum(TWO_SAMPLE_STATISTICS)).min(1).default(['mmd_hamming']),
+    /**
+     * Sources to detect, or per-request mixtures of sources; the reference itself is always added
+     * as the type-I error cell.
+     */
+    alternatives: z.array(Alternative).min(1),
+    /**
+     * Two-sample statistics, and 'rut' (the rank-based uniformity test: needs `scorer`). A rut cell
+     * spends the same API budget as the two-sample cells, n x m calls (n per prompt, exactly), each
+     * ranked among `rutK` reference completions of its prompt (stats/mixture.ts).
+     */
+    statistics: z.array(z.enum([...TWO_SAMPLE_STATISTICS, 'rut'])).min(1).default(['mmd_hamming']),
+    /** rut: the model+precision whose logprob shards score every source of the grid (scoreCorpus). */
+    scorer: z.object({ model: z.string().min(1), precision: z.string().min(1) }).strict().optional(),
+    /** rut: the completion score, sum_logprob (default) or mean_logprob (logprob shards have no ranks yet). */
+    rutScore: z.enum(['sum_logprob', 'mean_logprob']).optional(),
+    /** rut: reference completions each API completion is ranked among (default 20). */
+    rutK: z.number().int().positive().optional(),
     /**
      * Samples per prompt per side; N = n * m. At least 2: with N = m a multinomial draw can give
      * every prompt one sample, and the MMD has no same-prompt pair to compare.
@@ -52,13 +82,32 @@ export const PowerSpec = z
       ctx.addIssue({ code: 'custom', path: ['b'], message: `sims x b = ${spec.sims * spec.b} is over ${LIMITS.cellWork.toLocaleString('en-US')} per cell (one cell must not hold a worker for more than minutes): lower b or sims` });
     }
     const refs = gridReferences(spec);
+    if (spec.statistics.includes('rut') && !spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: 'rut ranks scores under a reference model: give scorer {model, precision} (the scoreCorpus scorer)' });
+    if (spec.statistics.includes('rut') && refs.length === 2) ctx.addIssue({ code: 'custom', path: ['statistics'], message: 'rut cells take one reference (composite nulls are for the two-sample statistics)' });
     if (refs.length === 2 && label(refs[0]) === label(refs[1])) ctx.addIssue({ code: 'custom', path: ['references'], message: 'the two references of a composite null must differ' });
   });
 export type PowerSpec = z.infer<typeof PowerSpec>;
 export type PowerSource = z.infer<typeof Source>;
+export type PowerMix = z.infer<typeof Mix>;
+export type PowerAlternative = z.infer<typeof Alternative>;
 
-/** `model.source`: a source's name in cell ids, tables and plots. */
-export const label = (s: PowerSource) => `${s.model}.${s.source}`;
+export const isMix = (a: PowerAlternative): a is PowerMix => 'mix' in a;
+
+/**
+ * `model.source`: a source's name in cell ids, tables and plots; a mixture's is
+ * `mix.<source>-<weight>.<source>-<weight>...` (with `model.` before a source whose model is given).
+ */
+export const label = (s: PowerAlternative): string =>
+  isMix(s) ? `mix.${s.mix.map((c) => `${(c.model ?? s.model) ? `${c.model ?? s.model}.` : ''}${c.source}-${c.weight}`).join('.')}` : `${s.model}.${s.source}`;
+
+/**
+ * The sources an alternative draws from, with their weights (weight-0 components left out; a plain
+ * source is one component of weight 1). Models default to the mix's, then to `defaultModel`.
+ */
+export function mixComponents(a: PowerAlternative, defaultModel: string): { source: PowerSource; weight: number }[] {
+  if (!isMix(a)) return [{ source: a, weight: 1 }];
+  return a.mix.filter((c) => c.weight > 0).map((c) => ({ source: { model: c.model ?? a.model ?? defaultModel, source: c.source }, weight: c.weight }));
+}
 
 /** The grid's references: one, or two for a composite null (older specs name only `reference`). */
 export function gridReferences(spec: { reference?: PowerSource; references?: PowerSource[] }): PowerSource[] {

@@ -19,7 +19,20 @@ export const TestSpec = z
     testId: Name,
     x: Selector,
     y: Selector,
-    stat: z.enum(['mmd_hamming', 'mmd_kspectrum', 'mmd_all_subsequences', 'two_sample_L1', 'two_sample_L2', 'two_sample_chi_squared']).default('mmd_hamming'),
+    /**
+     * A two-sample statistic, or 'rut': the rank-based uniformity test (stats/rut.ts). For rut, X is
+     * the reference (a local model+precision with k samples per prompt), Y the target (one completion
+     * per prompt from any source: Y's samplesPerPrompt defaults to 1), both scored under `scorer` by
+     * scoreCorpus; the p-value is Cramér–von Mises (pvalue, b, L, unit, k, cumulative do not apply).
+     */
+    stat: z.enum(['mmd_hamming', 'mmd_kspectrum', 'mmd_all_subsequences', 'two_sample_L1', 'two_sample_L2', 'two_sample_chi_squared', 'rut']).default('mmd_hamming'),
+    /** rut: the reference model+precision whose logprob shards score X and Y. */
+    scorer: z.object({ model: z.string().min(1), precision: z.string().min(1) }).strict().optional(),
+    /**
+     * rut: the completion score, sum_logprob (default) or mean_logprob. (log_rank needs per-token
+     * ranks, which logprob shards do not store yet: use it through `met stat` with ranks inline.)
+     */
+    score: z.enum(['sum_logprob', 'mean_logprob', 'log_rank']).optional(),
     pvalue: z.enum(['permutation', 'bootstrap']).default('permutation'),
     /** The stored reference the bootstrap draws null samples from (default: X's source, all its rows). */
     reference: Selector.optional(),
@@ -31,7 +44,11 @@ export const TestSpec = z
     k: boundedInt(LIMITS.k, 'k').default(5),
     cumulative: z.boolean().default(true),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, ctx) => {
+    if (spec.stat === 'rut' && !spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: 'rut ranks scores under a reference model: give scorer {model, precision} (the scoreCorpus scorer)' });
+    if (spec.stat !== 'rut' && (spec.scorer || spec.score)) ctx.addIssue({ code: 'custom', path: ['stat'], message: 'scorer and score apply to stat rut only' });
+  });
 export type TestSpec = z.infer<typeof TestSpec>;
 
 /** `corpus:model/source[@n]` -> Selector (the CLI's compact form). */

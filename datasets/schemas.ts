@@ -109,8 +109,9 @@ export const TestResultRow = z.object({
   pValue: z.number().min(0).max(1),
   alpha: z.number().gt(0).lt(1),
   decision: TestDecision,
-  pvalueMethod: z.enum(['permutation', 'bootstrap']),
-  /** Permutations or bootstrap draws behind the p-value. */
+  /** cramer_von_mises: the rank-based uniformity test's p-value (Csörgő–Faraway, stats/rut.ts). */
+  pvalueMethod: z.enum(['permutation', 'bootstrap', 'cramer_von_mises']),
+  /** Permutations or bootstrap draws behind the p-value; for cramer_von_mises (rut), k: the reference completions per prompt (the smallest). */
   b: z.number().int().positive(),
   seed: z.number().int().nullable(),
   durationMs: z.number().nonnegative().nullable(),

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { version as vegaLiteVersion } from 'vega-lite';
 import { resolveFigureFonts, type FigureFonts } from './fonts';
 import {
+  mixturePowerSpec,
   nullHistogramSpec,
   perplexitySpec,
   powerCurveSpec,
@@ -15,7 +16,7 @@ import {
   type TopLevelSpec,
 } from './plots';
 import { Report, type ConsistencySection, type PowerSection, type ReportInput, type TestResult, type TestSection } from './schemas';
-import { formatNumber, formatP, formatPower, powerPoints, powerTable, verdictText, type PowerTable } from './tables';
+import { formatNumber, formatP, formatPower, mixturePoints, powerPoints, powerTable, verdictText, type PowerTable } from './tables';
 
 /**
  * met's HTML report: one self-contained page (inline SVG figures, inline CSS, no script, no external
@@ -155,6 +156,18 @@ async function powerSectionHtml(s: PowerSection, index: number, addFigure: AddFi
     powerCurveSpec(points, { alpha: s.alpha, intervalLabel }),
   );
   out.push(figureHtml(fig));
+  const mixture = mixturePoints(s);
+  if (mixture.length > 0) {
+    const substitutes = [...new Set(s.mixtureShares.map((x) => x.substitute))];
+    const mixFig = await addFigure(
+      index,
+      'mixture',
+      'Power versus the mixed-in share',
+      `Rejection rate at α = ${s.alpha} when a share of the requests is served by ${substitutes.join(', ')} (drawn per request); share 0 is the reference itself (type-I error). One panel per API budget (n per prompt × m prompts); shaded: ${intervalLabel}.`,
+      mixturePowerSpec(mixture, { alpha: s.alpha, intervalLabel, substitute: substitutes.join(' / ') }),
+    );
+    out.push(figureHtml(mixFig));
+  }
   for (const d of s.nullDistributions) {
     const f = await addFigure(
       index,

@@ -4,7 +4,9 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { FontMetrics } from './fontMetrics';
 import { FIGURE_FONT_STACK, resolveFigureFonts, type FigureFonts } from './fonts';
 import type { ConsistencyPrompt, TestResult } from './schemas';
-import { formatNumber, formatP, type PowerPoint } from './tables';
+import { formatNumber, formatP, type MixturePowerPoint, type PowerPoint } from './tables';
+
+export type { MixturePowerPoint } from './tables';
 
 /**
  * met's figures: Vega-Lite specs built from report data, compiled and rendered server-side by Vega
@@ -127,6 +129,39 @@ export function powerCurveSpec(points: PowerPoint[], opts: PowerCurveOptions): T
     facet: { column: { field: 'statistic', type: 'nominal', title: null, sort: statistics }, row: { field: 'm', type: 'nominal', title: null } },
     spec: inner,
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a') Power versus the mixed-in proportion of a substitute model, test by test
+
+export function mixturePowerSpec(points: MixturePowerPoint[], opts: { alpha: number; intervalLabel: string; substitute: string; title?: string }): TopLevelSpec {
+  if (points.length === 0) throw new RangeError('mixturePowerSpec needs at least one point');
+  const tests = [...new Set(points.map((p) => p.test))];
+  const budgets = [...new Set(points.map((p) => p.budget))].sort((a, b) => a - b);
+  const rows = points.map((p) => ({ ...p, budgetLabel: `budget ${p.budget} API calls` }));
+  const x = { field: 'proportion', type: 'quantitative', title: `Share of requests served by ${opts.substitute}`, scale: { domain: [0, 1] }, axis: { values: [...new Set(points.map((p) => p.proportion))].sort((a, b) => a - b), format: '.2~f', grid: true } };
+  const y = { field: 'power', type: 'quantitative', title: 'Rejection rate', scale: { domain: [0, 1] }, axis: { format: '.1f' } };
+  const color = { field: 'test', type: 'nominal', title: 'Test', scale: { domain: tests, range: tests.map((_, i) => PALETTE[i % PALETTE.length]) }, legend: { symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 } };
+  const alphaText = `α = ${opts.alpha}`;
+  const layer = [
+    { mark: { type: 'area', opacity: 0.16 }, encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color } },
+    {
+      mark: { type: 'line', point: { filled: true, size: 36 }, strokeWidth: 2 },
+      encoding: { x, y, color, tooltip: [{ field: 'test' }, { field: 'proportion' }, { field: 'budget' }, { field: 'power', format: '.2f' }, { field: 'lo', format: '.2f' }, { field: 'hi', format: '.2f' }, { field: 'sims' }] },
+    },
+    { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [3, 3], strokeWidth: 1.25 }, encoding: { y: { datum: opts.alpha } } },
+    {
+      mark: { type: 'text', color: ALPHA_COLOR, align: 'right', baseline: 'bottom', dx: -3, dy: -2, fontSize: 11, x: { expr: budgets.length > 1 ? 'child_width' : 'width' } },
+      encoding: { y: { datum: opts.alpha }, text: { value: alphaText } },
+    },
+  ];
+  const title = {
+    text: opts.title ?? `Power versus the share of ${opts.substitute} mixed in per request`,
+    subtitle: [`Every test on the same API draws at the same budget. Bands: ${opts.intervalLabel}. At share 0 the rate is the type-I error. Red: ${alphaText}.`],
+  };
+  const inner = { width: 260, height: 200, layer };
+  if (budgets.length === 1) return withConfig({ title, data: { values: rows }, ...inner });
+  return withConfig({ title, data: { values: rows }, facet: { field: 'budgetLabel', type: 'nominal', title: null, sort: budgets.map((b) => `budget ${b} API calls`) }, columns: Math.min(3, budgets.length), spec: inner });
 }
 
 // ---------------------------------------------------------------------------------------------

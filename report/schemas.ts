@@ -82,6 +82,12 @@ export const PowerSection = z.object({
   nullDistributions: z.array(NullDistribution).default([]),
   /** Caveats about the grid shown above its table (e.g. pools too small for the draw size). */
   warnings: z.array(z.string()).default([]),
+  /**
+   * Alternatives that are a share of a substitute (mixture substitution): the alternative's label,
+   * the substitute's and the share of requests it serves (0 for the reference itself, 1 for the
+   * substitute alone). When given, the section also plots power against the share.
+   */
+  mixtureShares: z.array(z.object({ alternative: z.string().min(1), substitute: z.string().min(1), share: probability })).default([]),
 });
 export type PowerSection = z.infer<typeof PowerSection>;
 export type PowerSectionInput = z.input<typeof PowerSection>;

@@ -24,6 +24,36 @@ export interface PowerPoint {
   draws: number;
 }
 
+/** One point: a test's power when `proportion` of the API's requests are served by a substitute. */
+export interface MixturePowerPoint {
+  test: string;
+  /** Fraction of requests served by the substitute (0 = the reference only: type-I error). */
+  proportion: number;
+  /** API calls per test. */
+  budget: number;
+  power: number;
+  lo: number;
+  hi: number;
+  sims: number;
+}
+
+/**
+ * A section's points as power against the mixed-in share (section.mixtureShares), one series per
+ * statistic (and substitute, when there are several), one panel per budget (n per prompt x m).
+ */
+export function mixturePoints(section: PowerSection): MixturePowerPoint[] {
+  const shares = section.mixtureShares ?? [];
+  if (shares.length === 0) return [];
+  const substitutes = new Set(shares.map((s) => s.substitute));
+  const out: MixturePowerPoint[] = [];
+  for (const p of powerPoints(section)) {
+    for (const s of shares.filter((x) => x.alternative === p.alternative)) {
+      out.push({ test: substitutes.size > 1 ? `${p.statistic} · ${s.substitute}` : p.statistic, proportion: s.share, budget: p.nPerPrompt * p.m, power: p.power, lo: p.lo, hi: p.hi, sims: p.sims });
+    }
+  }
+  return out.sort((a, b) => a.test.localeCompare(b.test) || a.budget - b.budget || a.proportion - b.proportion);
+}
+
 /** Pools cells by (reference, alternative, statistic, n per prompt, m) and attaches the section's binomial interval. */
 export function powerPoints(section: PowerSection): PowerPoint[] {
   const references = new Set(section.cells.map((c) => c.reference));

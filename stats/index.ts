@@ -16,6 +16,8 @@
  *   twoSampleTest                    the call the CLI, workflows and the API use (below)
  *   twoSampleTestParallel            the same, split across worker_threads for large jobs
  *   compositeTest                    two acceptable references: reject only if both tests reject
+ *   rutTest, completionScore         the rank-based uniformity test (Zhu et al. 2025): one target completion per prompt,
+ *                                    its percentile rank among k reference completions' scores, Cramér–von Mises
  *
  * Example:
  *   const x = encodeChars(xPrompts, xCompletions, 1000);
@@ -57,6 +59,8 @@ export * from './statistics';
 export * from './pvalue';
 export * from './oneSample';
 export * from './power';
+export * from './rut';
+export * from './mixture';
 export { Rng, deriveSeed } from './rng';
 export type { ParallelOptions } from './parallel';
 export { twoSampleTestInThread } from './parallel';

@@ -50,9 +50,18 @@ export interface NullsRequest extends SubsetOptions {
   seed: number;
 }
 
+/**
+ * Y served per request by a mixture of alternatives (mixture substitution): alternative
+ * `alternative` with probability `weight` (weights > 0, summing to 1). Components with weight 0
+ * are left out by the caller.
+ */
+export type Mixture = { alternative: number; weight: number }[];
+
 export interface CellRequest extends SubsetOptions {
   /** Index into `alternatives`; undefined for the type-I error cell (Y from the reference). */
   alternative?: number;
+  /** Y from a per-request mixture of alternatives instead of one (overrides `alternative`). */
+  mixture?: Mixture;
   /** Index into `references` (default 0). */
   reference?: number;
   /** Rows per side. */
@@ -76,6 +85,7 @@ export interface PowerCellResult {
 
 export interface CompositeCellRequest extends SubsetOptions {
   alternative?: number;
+  mixture?: Mixture;
   n: number;
   sims: number;
   alpha: number;
@@ -123,6 +133,23 @@ export class PowerSimulator {
     return kind === 'reference' ? index : this.references + index;
   }
 
+  /** Pool sources and cumulative weights of a mixture (checked), or undefined. */
+  private mixtureOf(mixture: Mixture | undefined): { sources: Int32Array; cdf: Float64Array } | undefined {
+    if (!mixture) return undefined;
+    if (mixture.length === 0) throw new MetError(ErrorTypes.BadInput, 'a mixture needs at least one component');
+    let sum = 0;
+    for (const c of mixture) {
+      if (!(c.weight > 0 && c.weight <= 1)) throw new MetError(ErrorTypes.BadInput, `mixture weight ${c.weight} must be in (0, 1] (leave weight-0 components out)`);
+      sum += c.weight;
+    }
+    if (Math.abs(sum - 1) > 1e-9) throw new MetError(ErrorTypes.BadInput, `mixture weights sum to ${sum}, not 1`);
+    const sources = Int32Array.from(mixture, (c) => this.source('alternative', c.alternative));
+    let acc = 0;
+    const cdf = Float64Array.from(mixture, (c) => (acc += c.weight));
+    cdf[cdf.length - 1] = 1;
+    return { sources, cdf };
+  }
+
   private choice(subset: SubsetOptions, sources: number[]): PromptChoice {
     const choice = promptChoice(this.pools.m, subset.prompts, subset.promptWeights);
     for (const s of sources) this.pools.checkCovers(s, choice, this.names[s]);
@@ -151,7 +178,8 @@ export class PowerSimulator {
     checkNulls(request.nulls);
     const x = this.source('reference', request.reference ?? 0);
     const y = request.alternative === undefined ? x : this.source('alternative', request.alternative);
-    const choice = this.choice(request, [x, y]);
+    const mix = this.mixtureOf(request.mixture);
+    const choice = this.choice(request, [x, ...(mix ? mix.sources : [y])]);
     const { pools } = this;
     const dx = pools.newDraw(request.n, choice);
     const dy = pools.newDraw(request.n, choice);
@@ -163,7 +191,8 @@ export class PowerSimulator {
       seeds[s] = deriveSeed(request.seed, s);
       const rng = new Rng(seeds[s]);
       pools.draw(rng, x, request.n, choice, dx);
-      pools.draw(rng, y, request.n, choice, dy);
+      if (mix) pools.drawMixture(rng, mix.sources, mix.cdf, request.n, choice, dy);
+      else pools.draw(rng, y, request.n, choice, dy);
       statistics[s] = definedStatistic(pools.statistic(dx, dy, choice), s, request.n, choice);
       pvalues[s] = pvalueFrom(statistics[s], request.nulls);
       if (pvalues[s] <= request.alpha) rejections++;
@@ -178,7 +207,8 @@ export class PowerSimulator {
     checkSims(request.sims, request.alpha);
     request.nulls.forEach(checkNulls);
     const y = request.alternative === undefined ? 0 : this.source('alternative', request.alternative);
-    const choice = this.choice(request, [0, 1, y]);
+    const mix = this.mixtureOf(request.mixture);
+    const choice = this.choice(request, [0, 1, ...(mix ? mix.sources : [y])]);
     const { pools } = this;
     const d1 = pools.newDraw(request.n, choice);
     const d2 = pools.newDraw(request.n, choice);
@@ -192,7 +222,8 @@ export class PowerSimulator {
       const rng = new Rng(seeds[s]);
       pools.draw(rng, 0, request.n, choice, d1);
       pools.draw(rng, 1, request.n, choice, d2);
-      pools.draw(rng, y, request.n, choice, dy);
+      if (mix) pools.drawMixture(rng, mix.sources, mix.cdf, request.n, choice, dy);
+      else pools.draw(rng, y, request.n, choice, dy);
       stats[0][s] = definedStatistic(pools.statistic(d1, dy, choice), s, request.n, choice);
       stats[1][s] = definedStatistic(pools.statistic(d2, dy, choice), s, request.n, choice);
       pvalues[0][s] = pvalueFrom(stats[0][s], request.nulls[0]);

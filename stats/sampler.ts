@@ -169,6 +169,31 @@ export class StoredPools {
     return into;
   }
 
+  /**
+   * A per-request mixture: n rows whose prompt counts are drawn as in draw(), then, for each row in
+   * prompt order, its source by one rng.float() against `cdf` (cumulative weights of `sources`) and
+   * its row by rng.int(size) from that source's rows of the prompt. Rows of every source of a prompt
+   * share one Gram block, so the statistic of a mixed draw is the same index sum.
+   */
+  drawMixture(rng: Rng, sources: Int32Array, cdf: Float64Array, n: number, choice: PromptChoice, into: Draw): Draw {
+    const K = choice.prompts.length;
+    const { start, values } = into;
+    drawPromptCounts(rng, n, choice, start.subarray(1));
+    start[0] = 0;
+    for (let k = 0; k < K; k++) start[k + 1] += start[k];
+    for (let k = 0; k < K; k++) {
+      for (let t = start[k]; t < start[k + 1]; t++) {
+        const u = rng.float();
+        let c = 0;
+        while (c < sources.length - 1 && u >= cdf[c]) c++;
+        const from = this.rows[sources[c]][choice.prompts[k]];
+        values[t] = from[rng.int(from.length)];
+      }
+      if (this.pool && start[k + 1] - start[k] >= 64) values.subarray(start[k], start[k + 1]).sort();
+    }
+    return into;
+  }
+
   /** The statistic of two draws (X, Y) over the same prompt choice; NaN when a denominator is zero. */
   statistic(x: Draw, y: Draw, choice: PromptChoice): number {
     const pool = this.pool;

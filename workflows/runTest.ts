@@ -3,15 +3,20 @@ import type { TestActivities, TestOutcome } from '../activities/tests';
 import { NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
 import type { TestSpec } from '../config/testSpec';
 
-/** runTest: one statistical test between two stored samples, run on a CPU worker; the result is stored. */
-// The test runs in a thread of its own and heartbeats, so a cancelled run stops it within seconds.
-const { runTwoSampleTest } = proxyActivities<TestActivities>({
+/**
+ * runTest: one statistical test between two stored samples, run on a CPU worker; the result is stored.
+ * stat 'rut' schedules runRankUniformityTest instead of runTwoSampleTest (new specs only: histories
+ * of earlier tests never had stat rut, so their command sequence is unchanged).
+ */
+// The two-sample test runs in a thread of its own and heartbeats, so a cancelled run stops it within seconds.
+const { runTwoSampleTest, runRankUniformityTest } = proxyActivities<TestActivities>({
   startToCloseTimeout: '1h',
   heartbeatTimeout: '30s',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });
 
 async function runTestSteps(spec: TestSpec): Promise<TestOutcome> {
+  if (spec.stat === 'rut') return runRankUniformityTest(spec);
   return runTwoSampleTest(spec);
 }
 

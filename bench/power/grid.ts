@@ -18,7 +18,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPowerActivities, type PowerPlan } from '../../activities/power';
 import { seedFrom } from '../../common/hash';
-import { PowerSpec } from '../../config/powerSpec';
+import { PowerSpec, type PowerSource } from '../../config/powerSpec';
 import { createDuckDB, kindDir, quotedString, readSlice, withConnection, writeShard, type SampleRow } from '../../datasets';
 import { deriveSeed, Rng } from '../../stats';
 import { drawCopy, originalMmdHamming, rowsByPrompt } from '../stats/naive';
@@ -92,7 +92,7 @@ try {
     const t0 = performance.now();
     for (let d = 0; d < draws; d++) {
       const cell = cells[d % cells.length];
-      const alternative = slices.get(cell.alternative.source)!.sample;
+      const alternative = slices.get((cell.alternative as PowerSource).source)!.sample;
       const sim = Math.floor(d / cells.length);
       const r = new Rng(deriveSeed(seedFrom(spec.seed, 'cell', cell.cellId), sim));
       const x = drawCopy(r, reference, rowsByPrompt(reference), n * m);

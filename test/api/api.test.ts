@@ -182,6 +182,13 @@ test('POST /v1/runs starts a collection, GET /v1/runs/:id follows it, POST /v1/t
   const outcome = await json(tested);
   assert.equal(outcome.n1, 32);
   assert.ok(outcome.pvalue > 0 && outcome.pvalue <= 1);
+  // The rank-based uniformity test through the same endpoint: validated by TestSpec, run by runTest.
+  const noScorer = await post(`${api.url}/v1/tests`, { ...testSpec, testId: uniqueName('api-rut'), stat: 'rut' });
+  assert.equal(noScorer.status, 400);
+  assert.match((await json(noScorer)).message, /scorer/);
+  const unscored = await post(`${api.url}/v1/tests`, { ...testSpec, testId: uniqueName('api-rut'), stat: 'rut', scorer: { model, precision: 'fp32' } });
+  assert.notEqual(unscored.status, 200);
+  assert.match((await json(unscored)).message, /no logprobs under scorer/);
 
   const missing = await fetch(`${api.url}/v1/runs/no-such-run`);
   assert.equal(missing.status, 404);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { PowerSpec } from '../../config/powerSpec';
+import { PowerSpec, type PowerSource } from '../../config/powerSpec';
 import type { PowerPlan } from '../../activities/power';
 import { seedFrom } from '../../common/hash';
 import { corpusDir, createDuckDB, kindDir, readSlice } from '../../datasets';
@@ -107,7 +107,7 @@ test('composite null: a cell rejects only when both references are rejected, equ
     const read = async (source: string) => (await readSlice(duck, dataDir, { corpus: 'power', models: ['toy'], sources: [source], promptIds: subset, unit: 'char', L: spec.L })).sample;
     const [r1, r2] = [await read('reference'), await read('half')];
     const nulls = cell.nullKeys.map((id, i) => simulateNulls('mmd_hamming', [r1, r2][i], N, { b: spec.b, seed: seedFrom(spec.seed, 'nulls', id), k: spec.k })) as [Float64Array, Float64Array];
-    const y = cell.alternative.source === 'reference' ? undefined : await read(cell.alternative.source);
+    const y = (cell.alternative as PowerSource).source === 'reference' ? undefined : await read((cell.alternative as PowerSource).source);
     const seed = seedFrom(spec.seed, 'cell', cell.cellId);
     const direct = simulateCompositePowerCell('mmd_hamming', [r1, r2], y, nulls, { n: N, sims: spec.sims, alpha: spec.alpha, seed, k: spec.k });
     const got = stored.get(cell.cellId)!;

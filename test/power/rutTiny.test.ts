@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { PowerSpec } from '../../config/powerSpec';
+import { createDuckDB, writeShard, type LogprobRow, type SampleRow } from '../../datasets';
+import { powerSimulation } from '../../workflows/powerSimulation';
+import { cpuWorkerPlan } from '../../workers/cpu';
+import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import type { LlamaBackend } from '../../models/llama';
+import { loadLlamaBackend } from '../../models/llama';
+import { writeTinyModels } from '../../models/tiny';
+import { wilsonInterval } from '../../report/binomial';
+import { mixturePowerSpec, renderSvg, type MixturePowerPoint } from '../../report/plots';
+import { encodeChars } from '../../stats/encode';
+import { mixturePower, type ScoredPool } from '../../stats/mixture';
+import { completionScore, RUT_SCORES, type RutScore } from '../../stats/rut';
+
+/**
+ * Issue #22's must-show on met's tiny GGUF model: pools of completions sampled at F32 and Q4_0,
+ * every completion scored under F32 (token logprobs and ranks, scoreSequence); then
+ *   - same weights at 2 threads (a serving-nondeterminism null): identical samples on this CPU;
+ *   - RUT's type-I error over 500 simulations (F32 vs itself);
+ *   - power of RUT and MMD-Hamming against Q4_0 mixed in per request at 0, 0.1, 0.25, 0.5 and 1, on
+ *     the same draws at equal API budgets (table in the diagnostics; set MET_MIXTURE_OUT=DIR to
+ *     keep the table and the SVG plot).
+ * Draws are with replacement from the pools; a simulation's draws come first, then each test.
+ */
+const PROMPTS = 10;
+const POOL = 50;
+const L = 100;
+const dataDir = mkdtempSync(join(tmpdir(), 'met-rut-tiny-'));
+
+interface Pool {
+  texts: string[];
+  prompts: number[];
+  tokenIds: number[][];
+  logprobs: number[][];
+  seeds: number[];
+  scores: Record<RutScore, number[]>;
+}
+const pools: Record<string, Pool> = {};
+
+async function samplePool(generator: LlamaBackend, scorer: LlamaBackend, seedBase: number): Promise<Pool> {
+  const pool: Pool = { texts: [], prompts: [], tokenIds: [], logprobs: [], seeds: [], scores: { sum_logprob: [], mean_logprob: [], log_rank: [] } };
+  for (let p = 0; p < PROMPTS; p++) {
+    const prompt = `Story ${p}: once upon a time`;
+    const promptIds = scorer.tokenize(prompt);
+    for (let s = 0; s < POOL; s++) {
+      const g = await generator.generate({ prompt, maxTokens: 24, temperature: 1, topP: 1, seed: seedBase + 1000 * p + s });
+      // [BOS] + prompt + completion; entry i scores token i + 1, so the completion's are from promptIds.length on.
+      const scored = await scorer.scoreSequence([scorer.bosToken!, ...promptIds, ...g.tokenIds]);
+      const tokens = { logprobs: scored.logprobs.slice(promptIds.length), ranks: scored.ranks.slice(promptIds.length) };
+      assert.equal(tokens.logprobs.length, g.tokenIds.length);
+      pool.texts.push(g.text);
+      pool.prompts.push(p);
+      pool.tokenIds.push(g.tokenIds);
+      pool.logprobs.push(tokens.logprobs);
+      pool.seeds.push(seedBase + 1000 * p + s);
+      for (const score of RUT_SCORES) pool.scores[score].push(completionScore(score, tokens));
+    }
+  }
+  return pool;
+}
+
+const scored = (pool: Pool, score: RutScore): ScoredPool => ({ sample: encodeChars(pool.prompts, pool.texts, L, PROMPTS), scores: Float64Array.from(pool.scores[score]) });
+
+/** Same weights at two threads, same seeds: [text, token logprobs] of a few completions at 1 and at 2 threads. */
+const threadPairs: [one: [string, number[] | null], two: [string, number[] | null]][] = [];
+
+before(async () => {
+  const paths = writeTinyModels(join(dataDir, 'models'));
+  const f32 = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32' });
+  try {
+    pools.fp32 = await samplePool(f32, f32, 0);
+    const q4 = await loadLlamaBackend({ path: paths.nf4, precision: 'nf4' });
+    try {
+      pools.nf4 = await samplePool(q4, f32, 90_000_000);
+    } finally {
+      await q4.close();
+    }
+    // Two threads are slow on a busy 2-core machine (spinning threads): a few completions only.
+    const f32t2 = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', threads: 2 });
+    try {
+      for (let p = 0; p < 3; p++) {
+        for (let s = 0; s < 4; s++) {
+          const request = { prompt: `Story ${p}: once upon a time`, maxTokens: 24, temperature: 1, topP: 1, seed: 1000 * p + s, logprobs: true };
+          const [a, b] = [await f32.generate(request), await f32t2.generate(request)];
+          threadPairs.push([[a.text, a.tokenLogprobs], [b.text, b.tokenLogprobs]]);
+        }
+      }
+    } finally {
+      await f32t2.close();
+    }
+  } finally {
+    await f32.close();
+  }
+});
+after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+test('same weights at 1 and 2 threads (llama.cpp on CPU) sample identical completions with identical logprobs: that null is the exact one', () => {
+  assert.equal(threadPairs.length, 12);
+  for (const [one, two] of threadPairs) assert.deepEqual(two, one);
+});
+
+test('RUT type-I error at alpha 0.05 over 500 simulations on the tiny model (F32 vs itself) is within [0.03, 0.07], for each score', { timeout: 120_000 }, (t) => {
+  const lines: string[] = [];
+  for (const score of RUT_SCORES) {
+    const r = mixturePower({
+      reference: scored(pools.fp32, score),
+      mixture: [{ pool: scored(pools.fp32, score), weight: 1 }],
+      perPrompt: 5,
+      k: 20,
+      tests: ['rut'],
+      sims: 500,
+      alpha: 0.05,
+      seed: 22,
+    });
+    const rate = r.tests.rut.power;
+    lines.push(`${score}: ${rate.toFixed(3)} (budget ${r.budget}, k = 20)`);
+    assert.ok(rate >= 0.03 && rate <= 0.07, `RUT (${score}) type-I error, F32 vs F32, budget ${r.budget}: ${rate}`);
+    // Under the null the p-values are uniform: their mean is near 1/2 too.
+    const meanP = r.tests.rut.pvalues.reduce((a, p) => a + p, 0) / r.sims;
+    assert.ok(Math.abs(meanP - 0.5) < 0.05, `mean p-value ${meanP}`);
+  }
+  t.diagnostic(lines.join('; '));
+});
+
+test('power against Q4_0 mixed in per request (0, 0.1, 0.25, 0.5, 1): RUT and MMD-Hamming on the same draws at equal budgets', { timeout: 300_000 }, async (t) => {
+  const proportions = [0, 0.1, 0.25, 0.5, 1];
+  const perPrompts = [2, 5];
+  const points: MixturePowerPoint[] = [];
+  const rows: string[] = ['| budget (API calls) | test | ' + proportions.map((p) => `Q4_0 share ${p}`).join(' | ') + ' |', '|---|---|' + proportions.map(() => '---|').join('')];
+  const power = new Map<string, number>();
+  for (const perPrompt of perPrompts) {
+    const byTest = new Map<string, number[]>();
+    for (const proportion of proportions) {
+      const mixture = (score: RutScore) => [
+        { pool: scored(pools.fp32, score), weight: 1 - proportion },
+        { pool: scored(pools.nf4, score), weight: proportion },
+      ];
+      const request = { perPrompt, k: 20, sims: 100, b: 200, alpha: 0.05, seed: 7 };
+      // Same seed: the same API draws for every test; RUT's other scores rank those same completions.
+      const main = mixturePower({ ...request, reference: scored(pools.fp32, 'sum_logprob'), mixture: mixture('sum_logprob'), tests: ['rut', 'mmd_hamming'] });
+      // MMD-Hamming with as many local reference completions as RUT ranks against (k per API call): same API budget, same local samples.
+      const wideX = mixturePower({ ...request, reference: scored(pools.fp32, 'sum_logprob'), mixture: mixture('sum_logprob'), tests: ['mmd_hamming'], xPerPrompt: Math.min(20 * perPrompt, POOL) });
+      assert.deepEqual(wideX.served, main.served, 'every test sees the same API draws');
+      const results: [string, { rejections: number; power: number }, number][] = [
+        ['RUT sum_logprob', main.tests.rut, main.sims],
+        ['MMD-Hamming', main.tests.mmd_hamming, main.sims],
+        ['MMD-Hamming, wide X', wideX.tests.mmd_hamming, wideX.sims],
+      ];
+      for (const score of ['mean_logprob', 'log_rank'] as const) {
+        const r = mixturePower({ ...request, reference: scored(pools.fp32, score), mixture: mixture(score), tests: ['rut'] });
+        assert.deepEqual(r.served, main.served, 'every test sees the same API draws');
+        results.push([`RUT ${score}`, r.tests.rut, r.sims]);
+      }
+      for (const [name, r, sims] of results) {
+        const ci = wilsonInterval(r.rejections, sims);
+        points.push({ test: name, proportion, budget: main.budget, power: r.power, lo: ci.lo, hi: ci.hi, sims });
+        byTest.set(name, [...(byTest.get(name) ?? []), r.power]);
+        power.set(`${name}@${perPrompt}@${proportion}`, r.power);
+      }
+    }
+    for (const [name, values] of byTest) rows.push(`| ${perPrompt * PROMPTS} | ${name} | ${values.map((v) => v.toFixed(2)).join(' | ')} |`);
+  }
+  const table = rows.join('\n');
+  t.diagnostic(`\n${table}`);
+  const plot = await renderSvg(mixturePowerSpec(points, { alpha: 0.05, intervalLabel: '95% Wilson score intervals over 100 simulations', substitute: 'Q4_0' }));
+  assert.ok(plot.svg.startsWith('<svg') && plot.width > 300, 'the plot renders');
+  assert.deepEqual(plot.warnings, []);
+  if (process.env.MET_MIXTURE_OUT) {
+    mkdirSync(process.env.MET_MIXTURE_OUT, { recursive: true });
+    writeFileSync(join(process.env.MET_MIXTURE_OUT, 'mixture-power.md'), `${table}\n`);
+    writeFileSync(join(process.env.MET_MIXTURE_OUT, 'mixture-power.svg'), plot.svg);
+  }
+
+  for (const name of ['RUT sum_logprob', 'MMD-Hamming']) {
+    for (const perPrompt of perPrompts) {
+      const p0 = power.get(`${name}@${perPrompt}@0`)!;
+      assert.ok(p0 <= 0.12, `${name} at share 0 (type-I error), budget ${perPrompt * PROMPTS}: ${p0}`);
+    }
+    const full = power.get(`${name}@5@1`)!;
+    assert.ok(full >= 0.8, `${name} against Q4_0 alone at budget 50: ${full}`);
+    // More substitution, more power (up to simulation noise).
+    for (let i = 1; i < proportions.length; i++) {
+      const [a, b] = [power.get(`${name}@5@${proportions[i - 1]}`)!, power.get(`${name}@5@${proportions[i]}`)!];
+      assert.ok(b >= a - 0.1, `${name}: power ${a} at share ${proportions[i - 1]} -> ${b} at ${proportions[i]}`);
+    }
+  }
+});
+
+test('the same comparison as a powerSimulation grid: mixture alternatives, statistics mmd_hamming and rut (scorer tiny/fp32)', { timeout: 300_000 }, async (t) => {
+  let temporal: TestTemporal | undefined;
+  let duck: DuckDBInstance | undefined;
+  try {
+    temporal = await startTestTemporal();
+    duck = await createDuckDB();
+    // The pools as a corpus: sample shards plus logprob shards under tiny/fp32, as collectCorpus and scoreCorpus write them.
+    for (const source of ['fp32', 'nf4']) {
+      const pool = pools[source];
+      const samples: SampleRow[] = pool.texts.map((text, i) => ({
+        corpus: 'tiny', runId: 'fixture', unitId: 'u0', model: 'tiny', source, promptSet: 'fixture', promptId: `p${pool.prompts[i]}`, sampleIndex: i % POOL,
+        prompt: `Story ${pool.prompts[i]}: once upon a time`, completion: text, tokenIds: pool.tokenIds[i], tokenLogprobs: null, finishReason: 'length',
+        sampling: { temperature: 1, topP: 1, maxTokens: 24, stop: [], endpoint: 'completions' }, seed: pool.seeds[i], providerModel: null, requestId: null, latencyMs: null, createdAt: new Date(0),
+      }));
+      const logprobs: LogprobRow[] = pool.texts.map((_, i) => ({
+        corpus: 'tiny', model: 'tiny', source, promptId: `p${pool.prompts[i]}`, sampleIndex: i % POOL, scorerModel: 'tiny', scorerPrecision: 'fp32',
+        tokenIds: pool.tokenIds[i], tokenLogprobs: pool.logprobs[i], sum: pool.scores.sum_logprob[i], count: pool.logprobs[i].length,
+      }));
+      await writeShard(duck, dataDir, { corpus: 'tiny', kind: 'samples', partition: { model: 'tiny', source }, unitId: 'u0' }, samples);
+      await writeShard(duck, dataDir, { corpus: 'tiny', kind: 'logprobs', partition: { scorerModel: 'tiny', model: 'tiny', source }, unitId: 'u0' }, logprobs);
+    }
+    const mix = (w: number) => ({ mix: [{ source: 'nf4', weight: w }, { source: 'fp32', weight: 1 - w }] });
+    const spec = PowerSpec.parse({
+      corpus: 'tiny', reference: { model: 'tiny', source: 'fp32' }, alternatives: [mix(0.1), mix(0.25), mix(0.5), { model: 'tiny', source: 'nf4' }],
+      statistics: ['mmd_hamming', 'rut'], scorer: { model: 'tiny', precision: 'fp32' }, rutK: 20,
+      samplesPerPrompt: [5], promptSubsets: { size: PROMPTS, draws: 1 }, sims: 100, b: 200, L, seed: 1,
+    });
+    const taskQueue = uniqueName('power-rut');
+    const worker = await temporal.createWorker({ taskQueue, activities: cpuWorkerPlan({ dataDir, duck, taskQueue }).activities });
+    const cells = await worker.runUntil(temporal.client.workflow.execute(powerSimulation, { taskQueue, workflowId: uniqueName('power-rut'), args: [{ spec, runId: 'rut-grid' }] }));
+    const power = (statistic: string, alt: string) => {
+      const c = cells.find((x) => x.cellId === `${statistic}-${alt}-n5-d0`);
+      assert.ok(c, `no cell ${statistic}-${alt}: ${cells.map((x) => x.cellId).join(', ')}`);
+      return c.power;
+    };
+    const alts = ['tiny.fp32', 'mix.nf4-0.1.fp32-0.9', 'mix.nf4-0.25.fp32-0.75', 'mix.nf4-0.5.fp32-0.5', 'tiny.nf4'];
+    const rows = ['| grid test (budget 50) | share 0 | 0.1 | 0.25 | 0.5 | 1 |', '|---|---|---|---|---|---|'];
+    for (const statistic of ['rut', 'mmd_hamming']) rows.push(`| ${statistic} | ${alts.map((a) => power(statistic, a).toFixed(2)).join(' | ')} |`);
+    t.diagnostic(`\n${rows.join('\n')}`);
+    for (const statistic of ['rut', 'mmd_hamming']) assert.ok(power(statistic, 'tiny.fp32') <= 0.12, `${statistic} type-I error ${power(statistic, 'tiny.fp32')}`);
+    assert.ok(power('rut', 'tiny.nf4') >= 0.9 && power('rut', 'mix.nf4-0.5.fp32-0.5') >= 0.8, 'RUT detects Q4_0 alone and at half the traffic');
+    for (let i = 1; i < alts.length; i++) assert.ok(power('rut', alts[i]) >= power('rut', alts[i - 1]) - 0.1, `rut: ${alts[i - 1]} -> ${alts[i]}`);
+  } finally {
+    await temporal?.close();
+    duck?.closeSync();
+  }
+});
