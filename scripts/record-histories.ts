@@ -1,0 +1,161 @@
+// Records the histories test/replay/replay.test.ts replays: `npx tsx scripts/record-histories.ts [NAME...]`.
+// Runs every case of test/replay/cases.ts (or the named ones) once against a real Temporal dev
+// server (MET_TEST_TEMPORAL_ADDRESS, else a private one it starts and stops), on workers whose
+// activities are small stand-ins, and writes test/replay/histories/<name>.json. Record again only
+// after a deliberate workflow change that runs in flight need not survive (README: "Changing a
+// workflow with runs in flight").
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { historyToJson } from '../test/replay/historyJson';
+import type { Worker } from '@temporalio/worker';
+import type { SampleShardRef } from '../activities/logprobs';
+import type { PowerPlan } from '../activities/power';
+import type { TestOutcome } from '../activities/tests';
+import type { RunSpec } from '../config/runSpec';
+import type { TestSpec } from '../config/testSpec';
+import { PROJECT_ROOT } from '../temporal/binary';
+import { REPLAY_CASES, REPLAY_QUEUES, workflowOf } from '../test/replay/cases';
+import { startTestTemporal } from '../test/helpers/temporal';
+import type { WorkUnit } from '../workflows/collectPlan';
+
+export const HISTORIES_DIR = join(PROJECT_ROOT, 'test', 'replay', 'histories');
+
+const outcome = (spec: TestSpec): TestOutcome => ({
+  testId: spec.testId,
+  statistic: spec.stat,
+  value: 0.25,
+  pvalue: 0.5,
+  reject: false,
+  alpha: spec.alpha,
+  b: spec.b,
+  undefinedNulls: 0,
+  n1: 6,
+  n2: 6,
+  m: 2,
+  seconds: 0.01,
+});
+
+/** Stand-in activities: fixed, tiny results shaped like the real ones. */
+function cpuActivities() {
+  const verified = new Set<string>();
+  const shards: SampleShardRef[] = [0, 1, 2].map((i) => ({ path: `/data/replay/samples/part-${i}.parquet`, model: 'm1', source: 'replay', unitId: `unit-${i}`, rows: 2 }));
+  return {
+    async describeWorker() {
+      return { host: 'replay-host', pid: 1, node: 'v20.0.0', queues: [REPLAY_QUEUES.cpu] };
+    },
+    async prepareRun(input: { spec: RunSpec; runId: string }) {
+      return { promptSet: 'inline', promptsFile: `/data/${input.spec.corpus}/prompts.parquet`, promptCount: 'inline' in input.spec.prompts ? input.spec.prompts.inline.length : 1 };
+    },
+    async scanUnits(input: { spec: RunSpec }) {
+      // The first unit of the first source is on disk already: the run skips it.
+      return { doneUnits: input.spec.sources.map((_, i) => (i === 0 ? ['000000-' + 'x'.repeat(8)] : [])), doneRows: input.spec.sources.map(() => 0), quarantined: input.spec.sources.map(() => 0) };
+    },
+    async finalizeRun(input: { spec: RunSpec; runId: string; promptCount: number }) {
+      const expected = input.promptCount * input.spec.samplesPerPrompt;
+      const sources = input.spec.sources.map((s) => ({ model: s.model, source: s.kind === 'provider' ? (s.source ?? s.provider) : (s.source ?? s.precision), rows: expected, expected }));
+      return { runId: input.runId, corpus: input.spec.corpus, rows: expected * sources.length, sources, manifest: `/data/${input.spec.corpus}/manifest.json` };
+    },
+    async listSampleShards() {
+      return shards;
+    },
+    async runTwoSampleTest(spec: TestSpec) {
+      return outcome(spec);
+    },
+    async runRankUniformityTest(spec: TestSpec) {
+      return outcome(spec);
+    },
+    async planPowerGrid(input: { runId: string }): Promise<PowerPlan> {
+      const nullKeys = [0, 1].map((i) => ({ id: `${input.runId}-null-${i}`, draw: 0, n: 2, statistic: 'mmd_hamming' as const }));
+      const cells = [0, 1, 2].map((i) => ({ cellId: `cell-${i}`, draw: 0, n: 2, statistic: 'mmd_hamming' as const, alternative: { model: 'tiny', source: i === 0 ? 'fp32' : 'nf4' }, isNull: i === 0, nullKeys: [nullKeys[i % 2].id], warnings: [] }));
+      return { subsets: [['p0', 'p1']], nullKeys, cells, warnings: [] };
+    },
+    async computeNulls(input: { key: { id: string } }) {
+      return `/data/replay/nulls/${input.key.id}.parquet`;
+    },
+    async runPowerCell(input: { cell: { cellId: string } }) {
+      return { cellId: input.cell.cellId, rejections: 1, sims: 2, power: 0.5, skipped: false, warnings: [] };
+    },
+    async compareSides() {
+      const side = { model: 'm1', source: 'replay', answers: 2, meanPerplexity: 3 };
+      return { embedModel: 'tiny/fp32', scorer: 'tiny/fp32', pairs: 2, meanSimilarity: 0.9, identicalPairs: 0, identicalScoreGap: 0, a: side, b: { ...side, model: 'tiny', source: 'fp32' }, prompts: [] };
+    },
+    async writeConsistencyReport(input: { id: string }) {
+      return { htmlPath: `/data/reports/${input.id}.html`, dataPath: `/data/reports/${input.id}.json` };
+    },
+    async downloadFile(input: { dest: string }) {
+      return { bytes: 10, resumedFrom: verified.has(`${input.dest}#1`) ? 4 : 0, restarted: false, skipped: false };
+    },
+    async verifyFile(input: { dest: string }) {
+      // The first file fails its first check (downloaded again), everything else verifies.
+      const first = input.dest.endsWith('/a.zip') && !verified.has(`${input.dest}#1`);
+      verified.add(`${input.dest}#1`);
+      return first ? { ok: false, bytes: 9, sha256: '0'.repeat(64), problem: 'size 9, expected 10' } : { ok: true, bytes: 10, sha256: 'a'.repeat(64) };
+    },
+    async unpackArchive() {
+      return { files: 2, skipped: false };
+    },
+    async convertRelease() {
+      return { files: 2, skipped: 0, samples: 4, logprobs: 4 };
+    },
+  };
+}
+
+const sampling = {
+  async sampleUnit(input: { runId: string; unit: WorkUnit }) {
+    if (input.runId === 'replay-fails' && input.unit.start === 2) {
+      throw ApplicationFailure.create({ type: 'MetProviderAuth', nonRetryable: true, message: 'the provider refused the key (401): check the key variable' });
+    }
+    return { unitId: input.unit.unitId, rows: input.unit.end - input.unit.start, skipped: false, resumedFrom: 0, retries: input.unit.start === 0 ? { rate_limited: 1 } : {}, seconds: 0.01 };
+  },
+};
+
+const scoring = {
+  async scoreShard(input: { shard: SampleShardRef }) {
+    return { unitId: input.shard.unitId, rows: input.shard.rows, tokens: 8, skipped: false, resumedFrom: 0 };
+  },
+  async scoreTexts(input: { model: string; precision: string; texts: string[] }) {
+    return { model: input.model, precision: input.precision, texts: input.texts.map((t, i) => ({ sum: -2 - i, tokens: 2, bytes: Buffer.byteLength(t) })) };
+  },
+};
+
+async function main(names: string[]): Promise<void> {
+  const cases = REPLAY_CASES.filter((c) => names.length === 0 || names.includes(c.name));
+  if (cases.length === 0) throw new Error(`no replay case named ${names.join(' ')}`);
+  const temporal = await startTestTemporal();
+  try {
+    mkdirSync(HISTORIES_DIR, { recursive: true });
+    for (const c of cases) {
+      const workers: Worker[] = await Promise.all([
+        temporal.createWorker({ taskQueue: REPLAY_QUEUES.cpu, activities: cpuActivities() }),
+        temporal.createWorker({ taskQueue: REPLAY_QUEUES.provider, activities: sampling }),
+        temporal.createWorker({ taskQueue: REPLAY_QUEUES.model, activities: { ...sampling, ...scoring } }),
+        temporal.createWorker({ taskQueue: REPLAY_QUEUES.model2, activities: scoring }),
+      ]);
+      const workflowId = `replay-${c.name}`;
+      const handle = await temporal.client.workflow.start(workflowOf(c), { taskQueue: REPLAY_QUEUES.cpu, workflowId, args: c.args, workflowIdConflictPolicy: 'TERMINATE_EXISTING' });
+      const run = async () => {
+        try {
+          await handle.result();
+          return 'completed';
+        } catch (err) {
+          if (err instanceof WorkflowFailedError) return 'failed';
+          throw err;
+        } finally {
+          for (const w of workers) w.shutdown();
+        }
+      };
+      const [ended] = await Promise.all([run(), ...workers.map((w) => w.run())]);
+      if (ended !== c.expect) throw new Error(`${c.name}: the run ${ended}, expected ${c.expect}`);
+      const history = await handle.fetchHistory();
+      const file = join(HISTORIES_DIR, `${c.name}.json`);
+      writeFileSync(file, JSON.stringify(historyToJson(history), null, 1) + '\n');
+      console.log(`${c.name}: ${ended}, ${history.events?.length} events -> ${file}`);
+    }
+  } finally {
+    await temporal.close();
+  }
+}
+
+await main(process.argv.slice(2));

@@ -1,0 +1,118 @@
+import type { Workflow } from '@temporalio/common';
+import { parseConsistencySpec, planConsistency } from '../../config/consistencySpec';
+import { PowerSpec } from '../../config/powerSpec';
+import { parseRunSpec, runIdOf } from '../../config/runSpec';
+import { TestSpec } from '../../config/testSpec';
+import { modelTaskQueue, providerTaskQueue } from '../../temporal/queues';
+import * as workflows from '../../workflows';
+
+/**
+ * The runs whose histories test/replay/replay.test.ts replays: one or more per workflow in
+ * workflows/index.ts, with tiny inputs. scripts/record-histories.ts runs each against a real
+ * Temporal server, on workers with stand-in activities (fixed, small results: the history records
+ * the workflow's commands and the results it got, which is all a replay needs), and saves its
+ * history as test/replay/histories/<name>.json. Record again after a deliberate change.
+ */
+export interface ReplayCase {
+  /** File name (without .json) and, prefixed with `replay-`, the workflow id. */
+  name: string;
+  workflow: keyof typeof workflows;
+  args: unknown[];
+  /** How the run should end: most succeed; some record a failure path. */
+  expect: 'completed' | 'failed';
+}
+
+/** The queue the recorded workflows (and their CPU activities and children) run on. */
+export const REPLAY_TASK_QUEUE = 'met-replay';
+export const REPLAY_PROVIDER = 'replay';
+export const REPLAY_MODEL = { model: 'tiny', precision: 'fp32' } as const;
+export const REPLAY_MODEL_2 = { model: 'tiny2', precision: 'fp16' } as const;
+
+const runSpec = parseRunSpec({
+  corpus: 'replay',
+  prompts: { inline: [{ id: 'p0', text: 'a' }, { id: 'p1', text: 'b' }] },
+  samplesPerPrompt: 3,
+  unitSize: 2,
+  window: 2,
+  sampling: { maxTokens: 4, temperature: 1 },
+  sources: [
+    { kind: 'provider', provider: REPLAY_PROVIDER, model: 'm1', baseURL: 'http://127.0.0.1:9/v1' },
+    { kind: 'local', model: REPLAY_MODEL.model, precision: REPLAY_MODEL.precision },
+  ],
+});
+
+const consistencyPlan = planConsistency(
+  parseConsistencySpec({
+    id: 'replay-consistency',
+    a: { kind: 'provider', provider: REPLAY_PROVIDER, model: 'm1', baseURL: 'http://127.0.0.1:9/v1' },
+    b: { kind: 'local', model: REPLAY_MODEL.model, precision: REPLAY_MODEL.precision },
+    prompts: { inline: [{ id: 'p0', text: 'a' }] },
+    samplesPerPrompt: 2,
+    scorer: REPLAY_MODEL,
+    embed: { kind: 'local', path: '/models/embed.gguf' },
+  }),
+);
+
+export const REPLAY_CASES: ReplayCase[] = [
+  { name: 'systemCheck', workflow: 'systemCheck', args: [{ pause: '10ms' }], expect: 'completed' },
+  { name: 'collectCorpus', workflow: 'collectCorpus', args: [{ spec: runSpec, runId: runIdOf(runSpec) }], expect: 'completed' },
+  {
+    name: 'collectCorpus-unitFails',
+    workflow: 'collectCorpus',
+    args: [{ spec: { ...runSpec, corpus: 'replay-fails' }, runId: 'replay-fails' }],
+    expect: 'failed',
+  },
+  { name: 'scoreCorpus', workflow: 'scoreCorpus', args: [{ corpus: 'replay', scorer: REPLAY_MODEL, window: 2 }], expect: 'completed' },
+  {
+    name: 'runTest',
+    workflow: 'runTest',
+    args: [TestSpec.parse({ testId: 'replay-test', x: { corpus: 'replay', model: 'm1', source: 'replay' }, y: { corpus: 'replay', model: 'tiny', source: 'fp32' }, b: 10 })],
+    expect: 'completed',
+  },
+  {
+    name: 'runTest-rut',
+    workflow: 'runTest',
+    args: [TestSpec.parse({ testId: 'replay-rut', stat: 'rut', scorer: REPLAY_MODEL, x: { corpus: 'replay', model: 'tiny', source: 'fp32' }, y: { corpus: 'replay', model: 'm1', source: 'replay' } })],
+    expect: 'completed',
+  },
+  {
+    name: 'powerSimulation',
+    workflow: 'powerSimulation',
+    args: [
+      {
+        spec: PowerSpec.parse({ corpus: 'replay', reference: { model: 'tiny', source: 'fp32' }, alternatives: [{ model: 'tiny', source: 'nf4' }], samplesPerPrompt: [2], promptSubsets: { size: 2 }, sims: 2, b: 10, window: 2 }),
+        runId: 'replay-power',
+      },
+    ],
+    expect: 'completed',
+  },
+  {
+    name: 'ensembledPerplexity',
+    workflow: 'ensembledPerplexity',
+    args: [{ texts: ['hello', 'world'], models: [REPLAY_MODEL, REPLAY_MODEL_2] }],
+    expect: 'completed',
+  },
+  { name: 'consistencyReport', workflow: 'consistencyReport', args: [consistencyPlan], expect: 'completed' },
+  {
+    name: 'downloadDataset',
+    workflow: 'downloadDataset',
+    args: [
+      {
+        entry: { name: 'replay', description: 'two files, the first verified on its second download', files: [{ url: 'http://127.0.0.1:9/a.zip' }, { url: 'http://127.0.0.1:9/b.zip' }], archive: 'zip', converter: 'met-release' },
+        dir: '/data/downloads',
+      },
+    ],
+    expect: 'completed',
+  },
+];
+
+export function workflowOf(c: ReplayCase): Workflow {
+  return workflows[c.workflow] as Workflow;
+}
+
+export const REPLAY_QUEUES = {
+  cpu: REPLAY_TASK_QUEUE,
+  provider: providerTaskQueue(REPLAY_PROVIDER),
+  model: modelTaskQueue(REPLAY_MODEL.model, REPLAY_MODEL.precision),
+  model2: modelTaskQueue(REPLAY_MODEL_2.model, REPLAY_MODEL_2.precision),
+};
