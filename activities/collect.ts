@@ -8,8 +8,7 @@ import { isJsonl, promptSetPath, readPromptJsonl, resolvePromptFile, shippedProm
 import type { PromptRow } from '../datasets/schemas';
 import { corpusDir, kindDir, promptsDir, shardPath } from '../datasets/paths';
 import { quarantine, shardStatus, unitStatus, writeShard } from '../datasets/shards';
-import type { CollectResult } from '../workflows/collectCorpus';
-import { planSources } from '../workflows/collectPlan';
+import { type CollectResult, planSources } from '../collect/plan';
 
 /**
  * CPU-side activities of collectCorpus: freeze the prompt set into the corpus, find which units

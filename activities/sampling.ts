@@ -7,7 +7,10 @@ import { UnitJournal } from '../collect/journal';
 import { heartbeating } from './heartbeat';
 import type { CorpusStore } from '../collect/store';
 import type { SampleRow } from '../datasets/schemas';
-import { itemAt, sampleSeed, type WorkUnit } from '../workflows/collectPlan';
+import { itemAt, sampleSeed, type WorkUnit } from '../collect/plan';
+import type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect/sampleGenerator';
+
+export type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect/sampleGenerator';
 
 /**
  * sampleUnit: collects one work unit (a few hundred to a few thousand samples) from one source and
@@ -36,41 +39,6 @@ export interface UnitResult {
   /** Retries inside the unit by kind (rate_limited, server_error, timeout, malformed, ...). */
   retries: Record<string, number>;
   seconds: number;
-}
-
-/** One sample to draw. */
-export interface SampleRequest {
-  flat: number;
-  promptId: string;
-  promptIndex: number;
-  sampleIndex: number;
-  prompt: string;
-  seed: number | null;
-}
-
-/** What a generator reports per sample; the activity adds the keys and writes the row. */
-export interface GeneratedSample {
-  flat: number;
-  completion: string | null;
-  tokenIds: number[] | null;
-  tokenLogprobs: number[] | null;
-  finishReason: SampleRow['finishReason'];
-  providerModel: string | null;
-  requestId: string | null;
-  latencyMs: number | null;
-  /** config/sampler.ts SamplerRecord as JSON. */
-  sampler?: string | null;
-}
-
-export interface SampleGenerator {
-  /**
-   * Draws every request, calling `onSample` as each completes (any order). Retryable faults are
-   * retried inside; it throws only when the unit cannot finish (non-retryable, or out of retries).
-   */
-  sample(
-    requests: SampleRequest[],
-    options: { sampling: SamplingSpec; source: SourceSpec; signal: AbortSignal; onSample: (s: GeneratedSample) => void },
-  ): Promise<{ retries: Record<string, number> }>;
 }
 
 export interface SamplingDeps {

@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import type { ProgressSnapshot, ProgressStage } from '../common/progress';
 
 /**
  * Progress display for long CLI waits (`met power --wait`, `met demo`, `met collect --wait`): one
@@ -9,23 +10,7 @@ import cliProgress from 'cli-progress';
  * (a Temporal run keeps going and can be watched again).
  */
 
-export interface ProgressStage {
-  name: string;
-  done: number;
-  total: number;
-  /** Items per second, if the producer knows it; otherwise measured from successive polls. */
-  rate?: number;
-  /** Error count, or counts by kind (e.g. { '429': 3, timeout: 1 }). */
-  errors?: number | Record<string, number>;
-  /** What is counted, for the rate ("samples", "cells"); default "items". */
-  unit?: string;
-}
-
-export interface ProgressSnapshot {
-  stages: ProgressStage[];
-  /** True once the work is complete; the display stops after drawing it. */
-  finished?: boolean;
-}
+export type { ProgressSnapshot, ProgressStage } from '../common/progress';
 
 export interface ProgressStream {
   write(chunk: string): boolean;

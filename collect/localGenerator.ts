@@ -1,4 +1,4 @@
-import type { GeneratedSample, SampleGenerator, SampleRequest } from '../activities/sampling';
+import type { GeneratedSample, SampleGenerator, SampleRequest } from './sampleGenerator';
 import type { SamplingSpec, SourceSpec } from '../config/runSpec';
 import type { ChatMessage, RenderedChat, TextBackend } from '../models/backend';
 import { samplerJson, samplerSettings } from '../config/sampler';

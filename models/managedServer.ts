@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import OpenAI, { APIConnectionError, APIError } from 'openai';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
-import { freePort } from '../temporal/devServer';
+import { freePort } from '../common/net';
 import type { GenerateRequest, Precision, SampledCompletion, ScoredCompletion, TextBackend } from './backend';
 import type { LlamaBackend } from './llama';
 import { type ManagedServerSpec, PROFILES, type ResolvedServerSpec, resolveServerSpec, type ServerProfileName } from './serverProfiles';

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type OpenAI from 'openai';
 import { openaiClient } from './transport';
-import type { GeneratedSample, SampleGenerator, SampleRequest } from '../activities/sampling';
+import type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect/sampleGenerator';
 import type { ProviderWorkerSpec } from '../config/workers';
 import type { SamplingSpec, SourceSpec } from '../config/runSpec';
 import type { SampleRow } from '../datasets/schemas';

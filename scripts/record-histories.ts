@@ -18,7 +18,7 @@ import type { TestSpec } from '../config/testSpec';
 import { PROJECT_ROOT } from '../temporal/binary';
 import { REPLAY_CASES, REPLAY_QUEUES, workflowOf } from '../test/replay/cases';
 import { startTestTemporal } from '../test/helpers/temporal';
-import type { WorkUnit } from '../workflows/collectPlan';
+import type { WorkUnit } from '../collect/plan';
 
 export const HISTORIES_DIR = join(PROJECT_ROOT, 'test', 'replay', 'histories');
 

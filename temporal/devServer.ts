@@ -81,18 +81,7 @@ async function portIsFree(port: number, ip: string): Promise<boolean> {
   });
 }
 
-/** A free TCP port on loopback (for tests). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
+export { freePort } from '../common/net';
 
 function tail(file: string, lines = 15): string {
   try {

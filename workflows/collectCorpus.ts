@@ -14,7 +14,9 @@ import type { CollectActivities } from '../activities/collect';
 import type { SamplingActivities, UnitResult } from '../activities/sampling';
 import { ErrorTypes, NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
 import type { RunSpec } from '../config/runSpec';
-import { planSources, type SourcePlan, type WorkUnit } from './collectPlan';
+import { type CollectResult, planSources, type SourcePlan, type WorkUnit } from '../collect/plan';
+
+export type { CollectResult } from '../collect/plan';
 
 /**
  * collectCorpus: samples every (source, prompt, sample index) of a run spec exactly once. Units
@@ -78,14 +80,6 @@ export interface CollectProgress {
   status: 'preparing' | 'running' | 'finalizing' | 'done' | 'failed';
   executions: number;
   sources: SourceProgress[];
-}
-
-export interface CollectResult {
-  runId: string;
-  corpus: string;
-  rows: number;
-  sources: { model: string; source: string; rows: number; expected: number }[];
-  manifest: string;
 }
 
 export const progressQuery = defineQuery<CollectProgress>('progress');

@@ -2,7 +2,7 @@ import { defineQuery, executeChild, proxyActivities, setHandler, workflowInfo } 
 import type { Comparison, ConsistencyActivities } from '../activities/consistency';
 import type { TestOutcome } from '../activities/tests';
 import { NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
-import type { ProgressSnapshot } from '../cli/progress';
+import type { ProgressSnapshot } from '../common/progress';
 import type { ConsistencyPlan } from '../config/consistencySpec';
 import { collectCorpus } from './collectCorpus';
 import { runTest } from './runTest';

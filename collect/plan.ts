@@ -3,7 +3,8 @@ import { type RunSpec, type SourceSpec, sourceLabel } from '../config/runSpec';
 import { modelTaskQueue, providerTaskQueue } from '../temporal/queues';
 
 /**
- * Pure planning for collectCorpus: a run spec becomes work units with deterministic ids. The
+ * Pure planning for collectCorpus (workflows/collectCorpus.ts plans its units with it, the
+ * activities find and name their shards with it): a run spec becomes work units with deterministic ids. The
  * samples of one source are ordered prompt-major (prompt 0 samples 0..s-1, prompt 1, ...), and a unit
  * is a contiguous range [start, end) of that order, so a unit is three numbers, never a list.
  */
@@ -23,6 +24,15 @@ export interface SourcePlan {
   taskQueue: string;
   total: number;
   units: WorkUnit[];
+}
+
+/** What a finished collection returns (activities/collect.ts finalizeRun, the workflow's result). */
+export interface CollectResult {
+  runId: string;
+  corpus: string;
+  rows: number;
+  sources: { model: string; source: string; rows: number; expected: number }[];
+  manifest: string;
 }
 
 export function taskQueueFor(source: SourceSpec): string {

@@ -1,0 +1,42 @@
+import type { SamplingSpec, SourceSpec } from '../config/runSpec';
+import type { SampleRow } from '../datasets/schemas';
+
+/**
+ * What sampleUnit (activities/sampling.ts) draws samples with: an API provider's client
+ * (providers/generator.ts) or a loaded local model (collect/localGenerator.ts). Types only.
+ */
+
+/** One sample to draw. */
+export interface SampleRequest {
+  flat: number;
+  promptId: string;
+  promptIndex: number;
+  sampleIndex: number;
+  prompt: string;
+  seed: number | null;
+}
+
+/** What a generator reports per sample; the activity adds the keys and writes the row. */
+export interface GeneratedSample {
+  flat: number;
+  completion: string | null;
+  tokenIds: number[] | null;
+  tokenLogprobs: number[] | null;
+  finishReason: SampleRow['finishReason'];
+  providerModel: string | null;
+  requestId: string | null;
+  latencyMs: number | null;
+  /** config/sampler.ts SamplerRecord as JSON. */
+  sampler?: string | null;
+}
+
+export interface SampleGenerator {
+  /**
+   * Draws every request, calling `onSample` as each completes (any order). Retryable faults are
+   * retried inside; it throws only when the unit cannot finish (non-retryable, or out of retries).
+   */
+  sample(
+    requests: SampleRequest[],
+    options: { sampling: SamplingSpec; source: SourceSpec; signal: AbortSignal; onSample: (s: GeneratedSample) => void },
+  ): Promise<{ retries: Record<string, number> }>;
+}
