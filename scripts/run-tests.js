@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: type-checks, starts ONE real Temporal dev server for the whole run (its own temp
+// `npm test`: lints, type-checks, starts ONE real Temporal dev server for the whole run (its own temp
 // SQLite file and free port), runs every test/**/*.test.ts with Node's built-in runner, and stops
 // the server afterwards. Arguments filter test files by substring: `npm test -- stats`.
 import { spawn, spawnSync } from 'node:child_process';
@@ -31,6 +31,12 @@ if (files.length === 0) {
 }
 
 if (filters.length === 0) {
+  console.log('# lint (eslint .: import boundaries, floating promises; see ARCHITECTURE.md)');
+  const eslint = spawnSync(process.execPath, [join(root, 'node_modules/eslint/bin/eslint.js'), '.'], { stdio: 'inherit', cwd: root });
+  if (eslint.status !== 0) {
+    console.error('lint failed');
+    process.exit(eslint.status ?? 1);
+  }
   console.log('# type check (tsc --noEmit)');
   const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root], { stdio: 'inherit', cwd: root });
   if (tsc.status !== 0) {
