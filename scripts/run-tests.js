@@ -2,6 +2,8 @@
 // `npm test`: lints, type-checks, starts ONE real Temporal dev server for the whole run (its own temp
 // SQLite file and free port), runs every test/**/*.test.ts with Node's built-in runner, and stops
 // the server afterwards. Arguments filter test files by substring: `npm test -- stats`.
+// `--unit` (`npm run test:unit`): the unit tests only (UNIT_TESTS: statistics, storage, activities in
+// MockActivityEnvironment, reports, replay), files two at a time, no server, no lint or type check.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,11 +25,56 @@ function findTests(dir) {
   return out.sort();
 }
 
-const filters = process.argv.slice(2);
-const files = findTests(join(root, 'test')).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+/** Tests that need no Temporal server, no model and no child `met` process (under 2 minutes on 2 cores). */
+const UNIT_TESTS = [
+  'test/stats/kernels.test.ts',
+  'test/stats/mixture.test.ts',
+  'test/stats/oneSample.test.ts',
+  'test/stats/parallel.test.ts',
+  'test/stats/power.test.ts',
+  'test/stats/pvalue.test.ts',
+  'test/stats/reference.test.ts',
+  'test/stats/rut.test.ts',
+  'test/stats/ties.test.ts',
+  'test/common/',
+  'test/activities/',
+  'test/datasets/addedColumns.test.ts',
+  'test/datasets/reader.test.ts',
+  'test/datasets/rowCheck.test.ts',
+  'test/datasets/shards.test.ts',
+  'test/datasets/roundtrip.test.ts',
+  'test/download/prompts.test.ts',
+  'test/download/release.test.ts',
+  'test/report/binomial.test.ts',
+  'test/report/html.test.ts',
+  'test/report/plots.test.ts',
+  'test/report/progress.test.ts',
+  'test/report/table.test.ts',
+  'test/report/tables.test.ts',
+  'test/replay/',
+  'test/workers/bundle.test.ts',
+];
+const SERVER_HELPERS = /startTestTemporal|startDevServer|spawnMet|TestWorkflowEnvironment/;
+
+const unit = process.argv.includes('--unit');
+const filters = process.argv.slice(2).filter((a) => a !== '--unit');
+const files = findTests(join(root, 'test'))
+  .filter((f) => !unit || UNIT_TESTS.some((u) => f.startsWith(u)))
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
+}
+
+if (unit) {
+  // A unit test that starts a server or a `met` process belongs in the full suite: keep the list honest.
+  const slow = files.filter((f) => SERVER_HELPERS.test(readFileSync(join(root, f), 'utf8')));
+  if (slow.length > 0) {
+    console.error(`not unit tests (they start a server or a met process): ${slow.join(', ')}`);
+    process.exit(1);
+  }
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files], { stdio: 'inherit', cwd: root });
+  process.exit(child.status ?? 1);
 }
 
 if (filters.length === 0) {
