@@ -18,7 +18,7 @@ import type { TestSpec } from '../config/testSpec';
 import { PROJECT_ROOT } from '../temporal/binary';
 import { REPLAY_CASES, REPLAY_QUEUES, workflowOf } from '../test/replay/cases';
 import { startTestTemporal } from '../test/helpers/temporal';
-import type { WorkUnit } from '../collect/plan';
+import { planSources, type WorkUnit } from '../collect/plan';
 
 export const HISTORIES_DIR = join(PROJECT_ROOT, 'test', 'replay', 'histories');
 
@@ -48,9 +48,11 @@ function cpuActivities() {
     async prepareRun(input: { spec: RunSpec; runId: string }) {
       return { promptSet: 'inline', promptsFile: `/data/${input.spec.corpus}/prompts.parquet`, promptCount: 'inline' in input.spec.prompts ? input.spec.prompts.inline.length : 1 };
     },
-    async scanUnits(input: { spec: RunSpec }) {
-      // The first unit of the first source is on disk already: the run skips it.
-      return { doneUnits: input.spec.sources.map((_, i) => (i === 0 ? ['000000-' + 'x'.repeat(8)] : [])), doneRows: input.spec.sources.map(() => 0), quarantined: input.spec.sources.map(() => 0) };
+    async scanUnits(input: { spec: RunSpec; runId: string; promptCount: number }) {
+      // The first unit of the first source is on disk already (a resumed run): the run skips it.
+      const plans = planSources(input.spec, input.runId, input.promptCount);
+      const doneUnits = plans.map((p, i) => (i === 0 ? [p.units[0].unitId] : []));
+      return { doneUnits, doneRows: plans.map((p, i) => (i === 0 ? p.units[0].end - p.units[0].start : 0)), quarantined: plans.map(() => 0) };
     },
     async finalizeRun(input: { spec: RunSpec; runId: string; promptCount: number }) {
       const expected = input.promptCount * input.spec.samplesPerPrompt;
