@@ -43,6 +43,12 @@ export const TestSpec = z
     unit: z.enum(['char', 'token']).default('char'),
     k: boundedInt(LIMITS.k, 'k').default(5),
     cumulative: z.boolean().default(true),
+    /**
+     * When X and Y were drawn with different sampler settings (each sample row records its own):
+     * 'warn' (default) runs the test and says so in the result; 'refuse' fails the test instead.
+     * A test between different samplers tests the samplers as much as the models.
+     */
+    samplerMismatch: z.enum(['warn', 'refuse']).optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {

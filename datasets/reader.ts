@@ -199,6 +199,20 @@ export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceS
   });
 }
 
+/**
+ * The distinct `sampler` records (JSON, config/sampler.ts) of a slice's samples, with their row
+ * counts; null stands for rows written before the column existed.
+ */
+export async function readSamplers(duck: DuckDBInstance, root: string, spec: { corpus: string; model: string; source: string }): Promise<{ sampler: string | null; rows: number }[]> {
+  const files = partitionGlobs(root, spec.corpus, 'samples', { model: [spec.model], source: [spec.source] });
+  if (files.length === 0) return [];
+  return withConnection(duck, async (c) => {
+    await checkVersions(c, files);
+    const result = await c.runAndReadAll(`SELECT sampler, count(*)::INTEGER AS n FROM ${readParquetSql('samples')} GROUP BY sampler ORDER BY n DESC`, { files: listValue(files) } as never, { files: LIST(VARCHAR) } as never);
+    return result.getRows().map((r) => ({ sampler: r[0] === null ? null : String(r[0]), rows: Number(r[1]) }));
+  });
+}
+
 export interface LogprobSums {
   promptIds: string[];
   model: string[];
