@@ -75,7 +75,6 @@ export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: stri
         if (spec.stat !== 'rut' || !spec.scorer) throw new MetError(ErrorTypes.BadInput, 'runRankUniformityTest takes stat rut with a scorer');
         const score = spec.score ?? 'sum_logprob';
         const warnings = await samplerWarnings(deps, spec);
-        if (score === 'log_rank') throw new MetError(ErrorTypes.BadInput, "the log_rank score needs per-token ranks, which logprob shards do not store yet: use sum_logprob or mean_logprob here, or 'met stat' with ranks inline");
         const logprobsUnder = { scorerModel: spec.scorer.model, scorerPrecision: spec.scorer.precision };
         const read = (s: Selector, promptIds?: string[], samplesPerPrompt?: number) =>
           readSlice(deps.duck, deps.dataDir, {
@@ -83,7 +82,15 @@ export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: stri
           });
         const x = await read(spec.x, undefined, spec.x.samplesPerPrompt);
         const y = await read(spec.y, x.promptIds, spec.y.samplesPerPrompt ?? 1);
-        const scoreOf = (sl: typeof x, i: number) => (score === 'mean_logprob' ? (sl.logprobCount![i] > 0 ? sl.logprobSum![i] / sl.logprobCount![i] : 0) : sl.logprobSum![i]);
+        if (score === 'log_rank') {
+          for (const [side, sl] of [['X', x], ['Y', y]] as const) {
+            if (sl.logRankMean!.some((v) => Number.isNaN(v))) {
+              throw new MetError(ErrorTypes.BadInput, `the log_rank score needs per-token ranks, and some of ${side}'s logprob rows were scored before met stored ranks: rescore them (delete their logprob shards, run met score again) or use sum_logprob`);
+            }
+          }
+        }
+        const scoreOf = (sl: typeof x, i: number) =>
+          score === 'log_rank' ? sl.logRankMean![i] : score === 'mean_logprob' ? (sl.logprobCount![i] > 0 ? sl.logprobSum![i] / sl.logprobCount![i] : 0) : sl.logprobSum![i];
         // Reference scores grouped by prompt; one target row per (prompt, sample) of Y with the reference of its prompt.
         const m = x.sample.m;
         const refByPrompt = Array.from({ length: m }, () => [] as number[]);

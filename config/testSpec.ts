@@ -29,8 +29,8 @@ export const TestSpec = z
     /** rut: the reference model+precision whose logprob shards score X and Y. */
     scorer: z.object({ model: z.string().min(1), precision: z.string().min(1) }).strict().optional(),
     /**
-     * rut: the completion score, sum_logprob (default) or mean_logprob. (log_rank needs per-token
-     * ranks, which logprob shards do not store yet: use it through `met stat` with ranks inline.)
+     * rut: the completion score, sum_logprob (default), mean_logprob, or log_rank (mean ln(rank) of
+     * the tokens, from the ranks logprob shards store since they have a token_ranks column).
      */
     score: z.enum(['sum_logprob', 'mean_logprob', 'log_rank']).optional(),
     pvalue: z.enum(['permutation', 'bootstrap']).default('permutation'),
