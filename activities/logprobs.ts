@@ -105,6 +105,7 @@ export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: s
             count: scored.tokenIds.length,
             // Set when another backend computes the scorer's logprobs (a managed llama-server scores in-process).
             scorerBackend: deps.backend.scorerBackend ?? null,
+            tokenRanks: scored.tokenRanks ?? null,
           };
           tokens += row.count;
           done.set(key, row);

@@ -1,9 +1,9 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { toApplicationFailure } from '../common/errors';
-import type { Selector, TestSpec } from '../config/testSpec';
-import { readSlice, writeShard, type TestResultRow } from '../datasets';
 import { Context } from '@temporalio/activity';
-import { ErrorTypes, MetError } from '../common/errors';
+import { ErrorTypes, MetError, toApplicationFailure } from '../common/errors';
+import { samplerSettingsKey } from '../config/sampler';
+import type { Selector, TestSpec } from '../config/testSpec';
+import { readSamplers, readSlice, writeShard, type TestResultRow } from '../datasets';
 import { rutTest, twoSampleTestInThread } from '../stats';
 import { heartbeating } from './heartbeat';
 
@@ -24,6 +24,31 @@ export interface TestOutcome {
   seconds: number;
   /** rut only: prompts (= API completions), reference completions per prompt (smallest), score function, scorer. */
   rut?: { n: number; k: number; score: string; scorer: string };
+  /** What the reader should know before trusting the verdict (e.g. X and Y drawn with different samplers). */
+  warnings?: string[];
+}
+
+/**
+ * Compares the sampler settings X and Y were drawn with (rows written before samples recorded their
+ * sampler are left out): a warning per difference, or a non-retryable failure with 'refuse'.
+ */
+async function samplerWarnings(deps: { duck: DuckDBInstance; dataDir: string }, spec: TestSpec): Promise<string[]> {
+  const settingsOf = async (s: Selector) => {
+    const keys = new Set((await readSamplers(deps.duck, deps.dataDir, s)).map((r) => samplerSettingsKey(r.sampler)).filter((k): k is string => k !== null));
+    return [...keys];
+  };
+  const [x, y] = [await settingsOf(spec.x), await settingsOf(spec.y)];
+  const warnings: string[] = [];
+  for (const [side, keys, s] of [['X', x, spec.x], ['Y', y, spec.y]] as const) {
+    if (keys.length > 1) warnings.push(`${side} (${s.model}/${s.source}) mixes ${keys.length} sampler settings: ${keys.join(' | ')}`);
+  }
+  if (x.length === 1 && y.length === 1 && x[0] !== y[0]) {
+    warnings.push(`X (${spec.x.model}/${spec.x.source}) was sampled with ${x[0]} and Y (${spec.y.model}/${spec.y.source}) with ${y[0]}: the test compares the samplers as well as the models`);
+  }
+  if (warnings.length && spec.samplerMismatch === 'refuse') {
+    throw new MetError(ErrorTypes.BadInput, `samplerMismatch is 'refuse': ${warnings.join('; ')}`);
+  }
+  return warnings;
 }
 
 export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: string }) {
@@ -49,7 +74,7 @@ export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: stri
         const t0 = performance.now();
         if (spec.stat !== 'rut' || !spec.scorer) throw new MetError(ErrorTypes.BadInput, 'runRankUniformityTest takes stat rut with a scorer');
         const score = spec.score ?? 'sum_logprob';
-        if (score === 'log_rank') throw new MetError(ErrorTypes.BadInput, "the log_rank score needs per-token ranks, which logprob shards do not store yet: use sum_logprob or mean_logprob here, or 'met stat' with ranks inline");
+        const warnings = await samplerWarnings(deps, spec);
         const logprobsUnder = { scorerModel: spec.scorer.model, scorerPrecision: spec.scorer.precision };
         const read = (s: Selector, promptIds?: string[], samplesPerPrompt?: number) =>
           readSlice(deps.duck, deps.dataDir, {
@@ -57,7 +82,15 @@ export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: stri
           });
         const x = await read(spec.x, undefined, spec.x.samplesPerPrompt);
         const y = await read(spec.y, x.promptIds, spec.y.samplesPerPrompt ?? 1);
-        const scoreOf = (sl: typeof x, i: number) => (score === 'mean_logprob' ? (sl.logprobCount![i] > 0 ? sl.logprobSum![i] / sl.logprobCount![i] : 0) : sl.logprobSum![i]);
+        if (score === 'log_rank') {
+          for (const [side, sl] of [['X', x], ['Y', y]] as const) {
+            if (sl.logRankMean!.some((v) => Number.isNaN(v))) {
+              throw new MetError(ErrorTypes.BadInput, `the log_rank score needs per-token ranks, and some of ${side}'s logprob rows were scored before met stored ranks: rescore them (delete their logprob shards, run met score again) or use sum_logprob`);
+            }
+          }
+        }
+        const scoreOf = (sl: typeof x, i: number) =>
+          score === 'log_rank' ? sl.logRankMean![i] : score === 'mean_logprob' ? (sl.logprobCount![i] > 0 ? sl.logprobSum![i] / sl.logprobCount![i] : 0) : sl.logprobSum![i];
         // Reference scores grouped by prompt; one target row per (prompt, sample) of Y with the reference of its prompt.
         const m = x.sample.m;
         const refByPrompt = Array.from({ length: m }, () => [] as number[]);
@@ -88,6 +121,7 @@ export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: stri
           testId: spec.testId, statistic: 'rut', value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: r.k, n1: refs.length, n2: r.n, m, seconds,
           undefinedNulls: 0,
           rut: { n: r.n, k: r.k, score, scorer },
+          ...(warnings.length ? { warnings } : {}),
         };
       } catch (err) {
         throw toApplicationFailure(err);
@@ -98,6 +132,7 @@ export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: stri
       try {
         const stat = spec.stat;
         if (stat === 'rut') throw new MetError(ErrorTypes.BadInput, 'stat rut runs through runRankUniformityTest');
+        const warnings = await samplerWarnings(deps, spec);
         const x = await slice(spec.x, spec);
         const y = await slice(spec.y, spec, x.promptIds);
         const reference = spec.pvalue === 'bootstrap' ? await slice(spec.reference ?? { ...spec.x, samplesPerPrompt: undefined }, spec, x.promptIds) : undefined;
@@ -135,7 +170,7 @@ export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: stri
           nullStatistics: Array.from(r.nulls),
         };
         await writeShard(deps.duck, deps.dataDir, { corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: spec.testId }, [row]);
-        return { testId: spec.testId, statistic: spec.stat, value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: spec.b, undefinedNulls: r.undefinedNulls, n1: r.n1, n2: r.n2, m: x.sample.m, seconds: r.seconds };
+        return { testId: spec.testId, statistic: spec.stat, value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: spec.b, undefinedNulls: r.undefinedNulls, n1: r.n1, n2: r.n2, m: x.sample.m, seconds: r.seconds, ...(warnings.length ? { warnings } : {}) };
       } catch (err) {
         throw toApplicationFailure(err);
       }

@@ -11,6 +11,8 @@ export function register(program: Command): void {
     .option('--api-style <style>', "whose routes and body shapes to answer: vllm (OpenAI's plus echo, prompt_logprobs, token ids, /tokenize) or llama.cpp (llama-server's /completion, /tokenize, /detokenize, /props; no echo)", 'vllm')
     .option('--claim-model <name>', 'model name to report (a dishonest endpoint claims another model)')
     .option('--gpu <n>', 'pin to one GPU (sets CUDA_VISIBLE_DEVICES before the model loads)')
+    .option('--threads <n>', 'CPU threads of --model (default: every core; 1 for a file under 64 MB)', (v) => parseInt(v, 10))
+    .option('--context-size <n>', 'tokens per sequence of --model (default 2048)', (v) => parseInt(v, 10))
     .option('--fail-429 <rate>', 'fraction of requests answered 429', parseFloat, 0)
     .option('--retry-after <seconds>', 'Retry-After sent with injected 429s', parseFloat, 1)
     .option('--fail-500 <rate>', 'fraction of requests answered 500', parseFloat, 0)
@@ -26,7 +28,7 @@ export function register(program: Command): void {
       const { z } = await import('zod');
       const apiStyle = z.enum(API_STYLES).safeParse(opts.apiStyle);
       if (!apiStyle.success) throw new Error(`--api-style must be one of ${API_STYLES.join(', ')}, not '${String(opts.apiStyle)}'`);
-      const backend = await loadBackend(opts.model as string | undefined, opts.precision as string, opts.gpu !== undefined);
+      const backend = await loadBackend(opts.model as string | undefined, opts.precision as string, opts.gpu !== undefined, { threads: opts.threads as number | undefined, contextSize: opts.contextSize as number | undefined });
       const server = await startServe({
         backend,
         port: Number(opts.port),
@@ -58,7 +60,7 @@ export function register(program: Command): void {
     });
 }
 
-async function loadBackend(model: string | undefined, precision: string, gpu: boolean) {
+async function loadBackend(model: string | undefined, precision: string, gpu: boolean, sizes: { threads?: number; contextSize?: number } = {}) {
   const { z } = await import('zod');
   const p = z.enum(['fp32', 'fp16', 'int8', 'nf4']).parse(precision);
   if (!model) {
@@ -66,5 +68,5 @@ async function loadBackend(model: string | undefined, precision: string, gpu: bo
     return new TextGeneratorBackend('met-text-generator', p);
   }
   const { loadLlamaBackend } = await import('../models/llama');
-  return loadLlamaBackend({ path: model, precision: p, gpu });
+  return loadLlamaBackend({ path: model, precision: p, gpu, ...sizes, log: (line) => console.error(line) });
 }

@@ -63,6 +63,7 @@ export function register(program: Command): void {
           console.log(JSON.stringify(r, null, 2));
           return;
         }
+        for (const w of r.warnings ?? []) console.error(`warning: ${w}`);
         if (r.rut) {
           console.log(`rut (${r.rut.score} under ${r.rut.scorer}): W² = ${r.value}  p = ${r.pvalue} (Cramér–von Mises)  ${r.reject ? 'REJECT' : 'do not reject'} at alpha = ${r.alpha}`);
           console.log(`reference X ${opts.x}: k = ${r.rut.k} per prompt; target Y ${opts.y}: ${r.rut.n} completions; ${r.m} prompts; ${r.seconds.toFixed(2)} s (test id ${spec.testId})`);

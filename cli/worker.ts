@@ -14,6 +14,9 @@ export function register(program: Command): void {
     .option('--name <name>', 'model name in the corpus and queue (default: from the file name)')
     .option('--precision <p>', 'precision of --model (fp32|fp16|int8|nf4)', 'fp32')
     .option('--gpu <n>', 'pin --model to one GPU (CUDA_VISIBLE_DEVICES; default: the CPU)')
+    .option('--threads <n>', 'CPU threads of an in-process --model (default: every core; 1 for a file under 64 MB)')
+    .option('--context-size <n>', 'tokens per sequence of an in-process --model (default 2048)')
+    .option('--batch-size <n>', 'positions per scoring decode of an in-process --model (default 128)')
     .option('--backend <kind>', 'in-process (llama.cpp) or managed (a vLLM server this worker starts and restarts)', 'in-process')
     .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server)')
@@ -36,7 +39,8 @@ export function register(program: Command): void {
 }
 
 /** One pinned model from flags; a managed one runs vLLM with its defaults (`vllm serve {model} ...`, see README). */
-function modelFromFlags(opts: { model: string; name?: string; precision: string; gpu?: string; backend: string }): ModelWorkerSpec {
+function modelFromFlags(opts: { model: string; name?: string; precision: string; gpu?: string; backend: string; threads?: string; contextSize?: string; batchSize?: string }): ModelWorkerSpec {
+  const int = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   const name = opts.name ?? (opts.model.split('/').pop() ?? 'model').replace(/-(F32|F16|Q8_0|Q4_0)\.gguf$/i, '').replace(/\.gguf$/, '');
   return ModelWorkerSpec.parse({
     name,
@@ -44,6 +48,9 @@ function modelFromFlags(opts: { model: string; name?: string; precision: string;
     path: opts.model,
     gpu: opts.gpu === undefined ? 'cpu' : Number(opts.gpu),
     backend: opts.backend,
+    threads: int(opts.threads),
+    contextSize: int(opts.contextSize),
+    batchSize: int(opts.batchSize),
     ...(opts.backend === 'managed' ? { server: { command: 'vllm' } } : {}),
   });
 }

@@ -29,8 +29,8 @@ export const TestSpec = z
     /** rut: the reference model+precision whose logprob shards score X and Y. */
     scorer: z.object({ model: z.string().min(1), precision: z.string().min(1) }).strict().optional(),
     /**
-     * rut: the completion score, sum_logprob (default) or mean_logprob. (log_rank needs per-token
-     * ranks, which logprob shards do not store yet: use it through `met stat` with ranks inline.)
+     * rut: the completion score, sum_logprob (default), mean_logprob, or log_rank (mean ln(rank) of
+     * the tokens, from the ranks logprob shards store since they have a token_ranks column).
      */
     score: z.enum(['sum_logprob', 'mean_logprob', 'log_rank']).optional(),
     pvalue: z.enum(['permutation', 'bootstrap']).default('permutation'),
@@ -43,6 +43,12 @@ export const TestSpec = z
     unit: z.enum(['char', 'token']).default('char'),
     k: boundedInt(LIMITS.k, 'k').default(5),
     cumulative: z.boolean().default(true),
+    /**
+     * When X and Y were drawn with different sampler settings (each sample row records its own):
+     * 'warn' (default) runs the test and says so in the result; 'refuse' fails the test instead.
+     * A test between different samplers tests the samplers as much as the models.
+     */
+    samplerMismatch: z.enum(['warn', 'refuse']).optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {

@@ -39,6 +39,12 @@ export const ModelWorkerSpec = z
     /** GPU index this worker is pinned to (CUDA_VISIBLE_DEVICES), or 'cpu'. */
     gpu: z.union([z.number().int().nonnegative(), z.literal('cpu')]).default('cpu'),
     concurrentUnits: z.number().int().positive().default(1),
+    /** In-process llama.cpp: CPU threads (default: every core; 1 for a file under 64 MB). */
+    threads: z.number().int().positive().max(1024).optional(),
+    /** In-process llama.cpp: tokens per sequence, prompt and completion (default 2048, capped by the model's). */
+    contextSize: z.number().int().min(16).max(1_048_576).optional(),
+    /** In-process llama.cpp: positions per scoring decode (default 128). */
+    batchSize: z.number().int().positive().max(65_536).optional(),
     /** in-process (default): llama.cpp in the worker. managed: an inference server (vLLM, llama-server, other OpenAI-compatible; see `server.profile`) the worker starts, checks and restarts. */
     backend: z.enum(['in-process', 'managed']).optional(),
     server: ManagedServerSpec.optional(),

@@ -53,6 +53,8 @@ export interface Slice {
   /** Present with `logprobsUnder`: summed logprob (natural log) and token count of each row. */
   logprobSum?: Float64Array;
   logprobCount?: Int32Array;
+  /** Present with `logprobsUnder`: mean ln(rank) of each row's tokens (NaN where ranks were not stored). */
+  logRankMean?: Float64Array;
 }
 
 /** The parameters a statement uses (DuckDB refuses to bind names the SQL does not mention). */
@@ -127,7 +129,10 @@ export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceS
       }
       logprobJoin = ` LEFT JOIN (SELECT * FROM ${readParquetSql('logprobs', 'lpfiles')}${precision !== undefined ? ' WHERE scorer_precision = $precision' : ''}) l
         USING (model, source, prompt_id, sample_index)`;
-      logprobCols = ', l.sum AS lp_sum, l.count AS lp_count';
+      // Mean ln(rank) over tokens; NULL where the scorer stored no ranks (and 0 for an empty completion).
+      logprobCols = `, l.sum AS lp_sum, l.count AS lp_count,
+        CASE WHEN l.token_ranks IS NULL THEN NULL WHEN len(l.token_ranks) = 0 THEN 0::DOUBLE
+             ELSE list_sum(list_transform(l.token_ranks, x -> ln(x::DOUBLE))) / len(l.token_ranks) END AS lp_logrank`;
     }
     const sql = `
       WITH ids AS (SELECT unnest($ids) AS prompt_id, generate_subscripts($ids, 1)::INTEGER - 1 AS p),
@@ -147,6 +152,7 @@ export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceS
     const rowsPerPrompt = new Int32Array(m);
     const logprobSum = spec.logprobsUnder ? new Float64Array(n) : undefined;
     const logprobCount = spec.logprobsUnder ? new Int32Array(n) : undefined;
+    const logRankMean = spec.logprobsUnder ? new Float64Array(n) : undefined;
     let unscored = 0;
     let row = 0;
     for (let ci = 0; ci < result.chunkCount; ci++) {
@@ -178,6 +184,9 @@ export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceS
         if (isNull) for (let i = 0; i < size; i++) if (isNull(i)) unscored++;
         logprobSum.set(sums, row);
         logprobCount.set(counts, row);
+        const logRanks = readFloat64(chunkVector(chunk, 5), size);
+        const noRanks = readNulls(chunkVector(chunk, 5), size);
+        for (let i = 0; i < size; i++) logRankMean![row + i] = noRanks && noRanks(i) ? Number.NaN : logRanks[i];
       }
       row += size;
     }
@@ -195,7 +204,21 @@ export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceS
         );
       }
     }
-    return { sample: { L, m, prompts, tokens }, promptIds, rowsPerPrompt, sampleIndex, skippedNull, logprobSum, logprobCount };
+    return { sample: { L, m, prompts, tokens }, promptIds, rowsPerPrompt, sampleIndex, skippedNull, logprobSum, logprobCount, logRankMean };
+  });
+}
+
+/**
+ * The distinct `sampler` records (JSON, config/sampler.ts) of a slice's samples, with their row
+ * counts; null stands for rows written before the column existed.
+ */
+export async function readSamplers(duck: DuckDBInstance, root: string, spec: { corpus: string; model: string; source: string }): Promise<{ sampler: string | null; rows: number }[]> {
+  const files = partitionGlobs(root, spec.corpus, 'samples', { model: [spec.model], source: [spec.source] });
+  if (files.length === 0) return [];
+  return withConnection(duck, async (c) => {
+    await checkVersions(c, files);
+    const result = await c.runAndReadAll(`SELECT sampler, count(*)::INTEGER AS n FROM ${readParquetSql('samples')} GROUP BY sampler ORDER BY n DESC`, { files: listValue(files) } as never, { files: LIST(VARCHAR) } as never);
+    return result.getRows().map((r) => ({ sampler: r[0] === null ? null : String(r[0]), rows: Number(r[1]) }));
   });
 }
 

@@ -67,6 +67,12 @@ export const LogprobRow = z.object({
    * column existed (they have no such column; it reads as null).
    */
   scorerBackend: z.string().min(1).nullable().optional(),
+  /**
+   * 1-based rank of each token in its position's distribution under the scorer (the rank-based
+   * uniformity test's log_rank score); null when the scorer does not compute ranks, and in shards
+   * written before this column existed.
+   */
+  tokenRanks: z.array(z.number().int().positive()).nullable().optional(),
 });
 export type LogprobRow = z.infer<typeof LogprobRow>;
 

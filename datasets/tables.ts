@@ -70,6 +70,7 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
     c('sum', 'sum', 'float64'),
     c('count', 'count', 'int32'),
     c('scorer_backend', 'scorerBackend', 'varchar', true),
+    c('token_ranks', 'tokenRanks', { list: 'int32' }, true),
   ],
   prompts: [
     c('prompt_set', 'promptSet', 'varchar'),
@@ -145,7 +146,7 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
  */
 export const ADDED_COLUMNS: Record<ShardKind, string[]> = {
   samples: ['sampler'],
-  logprobs: ['scorer_backend'],
+  logprobs: ['scorer_backend', 'token_ranks'],
   prompts: [],
   tests: [],
   power: [],

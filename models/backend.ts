@@ -54,6 +54,8 @@ export interface ScoredCompletion {
   tokenTexts: string[];
   /** Teacher-forced full-vocabulary log-softmax of each completion token. */
   tokenLogprobs: number[];
+  /** 1-based rank of each token in its position's distribution, when the backend computes them. */
+  tokenRanks?: number[];
 }
 
 /** One chat turn, as a chat endpoint takes it. */

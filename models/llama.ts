@@ -236,12 +236,17 @@ export class LlamaBackend implements TokenLevelBackend {
   }
 
   /** Teacher-forced logprobs of given completion tokens after a prompt (text, or its tokens with BOS). */
-  scoreTokens(prompt: string | number[], completionIds: number[]): Promise<number[]> {
+  async scoreTokens(prompt: string | number[], completionIds: number[]): Promise<number[]> {
+    return (await this.scoreTokensWithRanks(prompt, completionIds)).logprobs;
+  }
+
+  /** scoreTokens with each token's 1-based rank under the same distribution. */
+  scoreTokensWithRanks(prompt: string | number[], completionIds: number[]): Promise<{ logprobs: number[]; ranks: number[] }> {
     return this.exclusive(async () => {
-      if (!completionIds.length) return [];
+      if (!completionIds.length) return { logprobs: [], ranks: [] };
       const promptTokens = this.promptTokens(prompt);
-      const scores = await this.nativeScorer().score([{ tokens: [...promptTokens, ...completionIds], from: promptTokens.length - 1 }]);
-      return Array.from(scores.logprobs);
+      const scores = await this.nativeScorer().score([{ tokens: [...promptTokens, ...completionIds], from: promptTokens.length - 1 }], { ranks: true });
+      return { logprobs: Array.from(scores.logprobs), ranks: Array.from(scores.ranks) };
     });
   }
 
@@ -268,8 +273,8 @@ export class LlamaBackend implements TokenLevelBackend {
 
   async score(prompt: string, completion: string): Promise<ScoredCompletion> {
     const tokenIds = this.tokenize(completion);
-    const tokenLogprobs = tokenIds.length ? await this.scoreTokens(prompt, tokenIds) : [];
-    return { tokenIds, tokenTexts: tokenIds.map((t) => this.detokenize([t])), tokenLogprobs };
+    const { logprobs, ranks } = await this.scoreTokensWithRanks(prompt, tokenIds);
+    return { tokenIds, tokenTexts: tokenIds.map((t) => this.detokenize([t])), tokenLogprobs: logprobs, tokenRanks: ranks };
   }
 
   async close(): Promise<void> {

@@ -54,7 +54,9 @@ export async function buildWorkerPlans(input: {
       backend = await ManagedServerBackend.start({ server: spec.server!, modelRef: spec.path, model: spec.name, precision: spec.precision, gpu: spec.gpu, env: input.env, log });
     } else {
       const { loadLlamaBackend } = await import('../models/llama');
-      backend = await loadLlamaBackend({ path: spec.path, precision: spec.precision, model: spec.name, gpu: spec.gpu !== 'cpu' });
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      log(`loading ${spec.path} as ${spec.name}/${spec.precision} ...`);
+      backend = await loadLlamaBackend({ path: spec.path, precision: spec.precision, model: spec.name, gpu: spec.gpu !== 'cpu', threads: spec.threads, contextSize: spec.contextSize, batchSize: spec.batchSize, log });
     }
     backends.push(backend);
     plans.push(...modelWorkerPlans({ dataDir: input.config.dataDir, duck, backend, gpu: spec.gpu, concurrentUnits: spec.concurrentUnits }));

@@ -34,8 +34,8 @@ const samples: SampleRow[] = [
 ];
 
 const logprobs: LogprobRow[] = [
-  { corpus: CORPUS, model: base.model, source: base.source, promptId: 'p😀', sampleIndex: 0, scorerModel: 'ref/model', scorerPrecision: 'fp32', tokenIds: [], tokenLogprobs: [], sum: 0, count: 0, scorerBackend: null },
-  { corpus: CORPUS, model: base.model, source: base.source, promptId: 'p3', sampleIndex: 2, scorerModel: 'ref/model', scorerPrecision: 'fp32', tokenIds: big, tokenLogprobs: bigLogprobs, sum: bigLogprobs.reduce((a, b) => a + b, 0), count: 1000, scorerBackend: 'llama.cpp in-process (server: llama.cpp)' },
+  { corpus: CORPUS, model: base.model, source: base.source, promptId: 'p😀', sampleIndex: 0, scorerModel: 'ref/model', scorerPrecision: 'fp32', tokenIds: [], tokenLogprobs: [], sum: 0, count: 0, scorerBackend: null, tokenRanks: null },
+  { corpus: CORPUS, model: base.model, source: base.source, promptId: 'p3', sampleIndex: 2, scorerModel: 'ref/model', scorerPrecision: 'fp32', tokenIds: big, tokenLogprobs: bigLogprobs, sum: bigLogprobs.reduce((a, b) => a + b, 0), count: 1000, scorerBackend: 'llama.cpp in-process (server: llama.cpp)', tokenRanks: Array.from({ length: 1000 }, (_, i) => 1 + (i % 7)) },
 ];
 
 const prompts: PromptRow[] = [

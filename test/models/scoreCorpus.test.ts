@@ -85,4 +85,10 @@ test('local sampling through collectCorpus, then scoreCorpus: one logprob row pe
   );
   assert.ok(Number(diff.compared) >= 30, `at least half the completions retokenize to the sampled tokens (${diff.compared})`);
   assert.ok(Number(diff.worst) < 1e-3, `summed logprobs differ by ${diff.worst}`);
+  // Every row stores a 1-based rank per token (the rank-based uniformity test's log_rank score).
+  const [ranks] = await sums(
+    `SELECT count(*)::INT AS bad FROM read_parquet(${quotedString(logprobs)}, hive_partitioning = true)
+     WHERE token_ranks IS NULL OR len(token_ranks) != count OR list_min(token_ranks) < 1`,
+  );
+  assert.equal(ranks.bad, 0);
 });

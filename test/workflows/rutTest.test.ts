@@ -25,7 +25,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'met-rut-test-'));
 const PROMPTS = 40;
 const K = 12;
 
-async function writeSource(source: string, perPrompt: number, shift: number, seed: number): Promise<void> {
+async function writeSource(source: string, perPrompt: number, shift: number, seed: number, ranked = false): Promise<void> {
   const rng = new Rng(seed);
   const samples: SampleRow[] = [];
   const logprobs: LogprobRow[] = [];
@@ -41,6 +41,8 @@ async function writeSource(source: string, perPrompt: number, shift: number, see
       logprobs.push({
         corpus: 'rut', model: 'toy', source, promptId: `p${String(p).padStart(2, '0')}`, sampleIndex: s, scorerModel: 'toy', scorerPrecision: 'fp32',
         tokenIds: Array.from({ length: tokens }, (_, i) => i), tokenLogprobs: lps, sum: lps.reduce((a, b) => a + b, 0), count: tokens,
+        // As a scorer stores them: a less likely token has a worse (higher) rank.
+        ...(ranked ? { tokenRanks: lps.map((lp) => 1 + Math.floor(-3 * lp)) } : {}),
       });
     }
   }
@@ -54,6 +56,9 @@ before(async () => {
   await writeSource('fp32', K, 0, 1);
   await writeSource('same', 3, 0, 2);
   await writeSource('shifted', 1, 1.5, 3);
+  await writeSource('fp32-ranked', K, 0, 4, true);
+  await writeSource('same-ranked', 3, 0, 5, true);
+  await writeSource('shifted-ranked', 1, 1.5, 6, true);
 });
 after(async () => {
   await temporal?.close();
@@ -65,6 +70,13 @@ async function run(spec: TestSpec) {
   const taskQueue = uniqueName('rut-test');
   const worker = await temporal.createWorker({ taskQueue, activities: cpuWorkerPlan({ dataDir, duck, taskQueue }).activities });
   return worker.runUntil(temporal.client.workflow.execute(runTest, { taskQueue, workflowId: uniqueName('rut-test'), args: [spec] }));
+}
+
+/** Every message along an error's cause chain (the root cause is wrapped once or twice). */
+function causeChain(err: unknown): string {
+  const messages: string[] = [];
+  for (let e = err as { message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) messages.push(String(e.message));
+  return messages.join(' <- ');
 }
 
 const sel = (source: string, samplesPerPrompt?: number) => ({ corpus: 'rut', model: 'toy', source, ...(samplesPerPrompt ? { samplesPerPrompt } : {}) });
@@ -93,10 +105,19 @@ test('runTest stat rut refuses what it cannot do, saying why', { timeout: 60_000
   assert.throws(() => TestSpec.parse({ testId: 'x', x: sel('fp32'), y: sel('same'), stat: 'rut' }), /scorer/);
   await assert.rejects(
     run(TestSpec.parse({ testId: uniqueName('rut-lr'), x: sel('fp32'), y: sel('same'), stat: 'rut', scorer: { model: 'toy', precision: 'fp32' }, score: 'log_rank' })),
-    (err: unknown) => err instanceof WorkflowFailedError && /ranks/.test(String((err.cause?.cause as Error | undefined)?.message)),
+    (err: unknown) => err instanceof WorkflowFailedError && /per-token ranks/.test(causeChain(err)),
   );
   await assert.rejects(
     run(TestSpec.parse({ testId: uniqueName('rut-nos'), x: sel('fp32'), y: sel('same'), stat: 'rut', scorer: { model: 'toy', precision: 'int8' } })),
     (err: unknown) => err instanceof WorkflowFailedError,
   );
+});
+
+test('runTest stat rut with the log_rank score reads the ranks logprob shards store', { timeout: 60_000 }, async () => {
+  const scorer = { model: 'toy', precision: 'fp32' };
+  const same = await run(TestSpec.parse({ testId: uniqueName('rut-lr-same'), x: sel('fp32-ranked'), y: sel('same-ranked'), stat: 'rut', scorer, score: 'log_rank', seed: 5 }));
+  assert.equal(same.rut?.score, 'log_rank');
+  assert.ok(same.pvalue > 0.05, `same distribution: p = ${same.pvalue}`);
+  const shifted = await run(TestSpec.parse({ testId: uniqueName('rut-lr-shift'), x: sel('fp32-ranked'), y: sel('shifted-ranked'), stat: 'rut', scorer, score: 'log_rank', seed: 5 }));
+  assert.ok(shifted.reject && shifted.pvalue < 1e-3, `shifted: p = ${shifted.pvalue}`);
 });
