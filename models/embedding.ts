@@ -62,7 +62,8 @@ function endpointEmbedder(spec: Extract<EmbedSpec, { kind: 'endpoint' }>, env: R
       for (let i = 0; i < texts.length; i += spec.batchSize) {
         const batch = texts.slice(i, i + spec.batchSize);
         try {
-          const response = await client.embeddings.create({ model: provider.modelName(spec.model), input: batch });
+          // Floats asked for explicitly: the client's default (base64) decodes a server's float answer to zeros.
+          const response = await client.embeddings.create({ model: provider.modelName(spec.model), input: batch, encoding_format: 'float' });
           const sorted = [...response.data].sort((x, y) => x.index - y.index);
           if (sorted.length !== batch.length) throw new Error(`${sorted.length} embeddings for ${batch.length} inputs`);
           out.push(...sorted.map((d) => d.embedding));

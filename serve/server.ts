@@ -102,7 +102,12 @@ const ChatRequest = z.object({
 const TokenizeRequest = z.object({ model: z.string().optional(), prompt: z.string(), add_special_tokens: z.boolean().default(true) });
 const DetokenizeRequest = z.object({ model: z.string().optional(), tokens: z.array(z.number().int().nonnegative()) });
 
-const EmbeddingRequest = z.object({ model: z.string().optional(), input: z.union([z.string(), z.array(z.string()).min(1)]) });
+const EmbeddingRequest = z.object({
+  model: z.string().optional(),
+  input: z.union([z.string(), z.array(z.string()).min(1)]),
+  // OpenAI's: 'base64' is little-endian float32 bytes (what the openai client asks for by default).
+  encoding_format: z.enum(['float', 'base64']).default('float'),
+});
 
 function readBody(req: IncomingMessage, limit = 8 * 1024 * 1024): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -308,7 +313,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       const parsed = EmbeddingRequest.safeParse(body);
       if (!parsed.success) return badRequest(res, parsed.error);
       const inputs = Array.isArray(parsed.data.input) ? parsed.data.input : [parsed.data.input];
-      payload = { object: 'list', model: modelName, data: inputs.map((t, index) => ({ object: 'embedding', index, embedding: hashedEmbedding(t) })), usage: { prompt_tokens: 0, total_tokens: 0 } };
+      const encode = (v: number[]) => (parsed.data.encoding_format === 'base64' ? Buffer.from(Float32Array.from(v).buffer).toString('base64') : v);
+      payload = { object: 'list', model: modelName, data: inputs.map((t, index) => ({ object: 'embedding', index, embedding: encode(hashedEmbedding(t)) })), usage: { prompt_tokens: 0, total_tokens: 0 } };
     } else if (url.pathname === '/v1/completions') {
       const parsed = CompletionRequest.safeParse(body);
       if (!parsed.success) return badRequest(res, parsed.error);
