@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:f
 import { dirname, join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { seedFrom } from '../common/hash';
-import { toApplicationFailure } from '../common/errors';
+import { toApplicationFailure } from '../common/failures';
 import { heartbeating } from './heartbeat';
 import { gridReferences, label, type PowerSource, type PowerSpec } from '../config/powerSpec';
 import { corpusDir, quotedString, readSlice, unitStatus, withConnection, writeShard, type PowerCellRow } from '../datasets';

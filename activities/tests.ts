@@ -1,5 +1,5 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { toApplicationFailure } from '../common/errors';
+import { toApplicationFailure } from '../common/failures';
 import type { Selector, TestSpec } from '../config/testSpec';
 import { readSlice, writeShard, type TestResultRow } from '../datasets';
 import { Context } from '@temporalio/activity';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /** `met api`: the HTTP API (OpenAPI document and a browsable UI at /docs). */
 export function register(program: Command): void {
@@ -20,7 +20,7 @@ export function register(program: Command): void {
       const { serveApi } = await import('../api/server');
       const token = opts.tokenEnv ? process.env[opts.tokenEnv] : undefined;
       if (opts.tokenEnv && !token) throw new MetError(ErrorTypes.BadInput, `--token-env ${opts.tokenEnv}: that environment variable is empty; export ${opts.tokenEnv}=<a long random token>`);
-      const api = await serveApi(loadConfig(opts), {
+      const api = await serveApi(await commandConfig(opts), {
         host: opts.host,
         port: Number(opts.port),
         token,

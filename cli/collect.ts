@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /**
  * Collection runs: `met collect SPEC`, `met status RUN`, `met resume RUN`, `met cancel RUN`, `met runs`.
@@ -19,7 +19,7 @@ function commonOptions(command: Command): Command {
 
 async function withClient<T>(flags: CommonFlags, fn: (client: import('@temporalio/client').Client, dataDir: string) => Promise<T>): Promise<T> {
   const { connectClient } = await import('../temporal/connect');
-  const config = loadConfig(flags);
+  const config = await commandConfig(flags);
   const client = await connectClient(config);
   try {
     return await fn(client, config.dataDir);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /**
  * `met consistency --a SOURCE --b SOURCE --prompts SET --scorer M/P --embed ...`, or a spec file:
@@ -41,7 +41,7 @@ export function register(program: Command): void {
       }
       if (str('embed')) merged.embed = parseEmbedFlag(str('embed')!);
       const spec = parseConsistencySpec(merged, specPath ?? 'the flags');
-      const config = loadConfig(opts as { data?: string; address?: string });
+      const config = await commandConfig(opts as { data?: string; address?: string });
       const client = await connectClient(config);
       try {
         const { record, attached } = await launchConsistency(client, config.dataDir, spec);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /** `met download NAME|URL`, `met datasets list`, `met prompts build`. */
 export function register(program: Command): void {
@@ -19,7 +19,7 @@ export function register(program: Command): void {
       const { newRunRecord, saveRunRecord, startOrAttach } = await import('../client/runs');
       const { followProgress } = await import('./progress');
       const { defaultPayloadConverter } = await import('@temporalio/common');
-      const config = loadConfig(opts);
+      const config = await commandConfig(opts);
       let entry = catalogEntry(nameOrUrl);
       if (opts.sha256) entry = CatalogEntry.parse({ ...entry, files: entry.files.map((f) => ({ ...f, sha256: opts.sha256 })) });
       const dir = opts.out ?? join(config.dataDir, 'downloads');
@@ -60,7 +60,7 @@ export function register(program: Command): void {
     .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .action(async (_action: string, opts: { out?: string; data?: string }) => {
       const { CATALOG, fileNameOf } = await import('../download/catalog');
-      const dir = opts.out ?? join(loadConfig(opts).dataDir, 'downloads');
+      const dir = opts.out ?? join((await commandConfig(opts)).dataDir, 'downloads');
       const width = Math.max(...CATALOG.map((e) => e.name.length));
       for (const e of CATALOG) {
         const local = e.files.every((f) => existsSync(join(dir, e.name, fileNameOf(f))));

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /** `met power SPEC [--wait]` runs a power grid; `met report RUN` writes its HTML report and figures. */
 export function register(program: Command): void {
@@ -20,7 +20,7 @@ export function register(program: Command): void {
       if (!parsed.success) {
         throw new MetError(ErrorTypes.BadRunSpec, `${specPath} is not a valid grid spec:\n${parsed.error.issues.map((i) => `  - ${i.path.join('.')}: ${i.message}`).join('\n')}`);
       }
-      const config = loadConfig(opts);
+      const config = await commandConfig(opts);
       const client = await connectClient(config);
       try {
         const { record, attached } = await launchPower(client, config.dataDir, parsed.data);
@@ -42,7 +42,7 @@ export function register(program: Command): void {
     .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .action(async (runId: string, opts: { data?: string }) => {
       const { loadRunRecord } = await import('../client/runs');
-      const config = loadConfig(opts);
+      const config = await commandConfig(opts);
       const record = loadRunRecord(config.dataDir, runId);
       if (record.job !== 'powerSimulation') throw new Error(`met report writes power-grid reports; ${runId} is a ${record.job} run`);
       await printAndReport(config.dataDir, record);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /**
  * `met test --x SEL --y SEL`: a two-sample test between corpus slices, run as the runTest workflow
@@ -41,7 +41,7 @@ export function register(program: Command): void {
         unit: opts.unit,
       };
       const spec = TestSpec.parse({ ...base, testId: `test-${hashHex(canonicalJson(base)).slice(0, 12)}` });
-      const config = loadConfig({ data: opts.data as string | undefined, address: opts.address as string | undefined });
+      const config = await commandConfig({ data: opts.data as string | undefined, address: opts.address as string | undefined });
       const client = await connectClient(config);
       try {
         const record = newRunRecord('runTest', spec.testId, spec, { corpus: spec.x.corpus });
