@@ -9,7 +9,7 @@ import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCom
 import { z } from 'zod';
 import { launchCollection } from '../client/collect';
 import { launchConsistency } from '../client/consistency';
-import { loadRunRecord, missingWorkers, newRunRecord, retryingSteps, runFailure, runStatus, saveRunRecord, startOrAttach, type RunRecord } from '../client/runs';
+import { loadRunRecord, newRunRecord, runState, runStatus, saveRunRecord, startOrAttach, type RunRecord } from '../client/runs';
 import { toStages } from '../cli/watch';
 import { ErrorTypes, MetError } from '../common/errors';
 import { Name } from '../common/names';
@@ -256,26 +256,20 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     { schema: { description: 'Status and progress of a run (collection, scoring, power grid, test, consistency)', params: z.object({ id: Name }), response: { 200: RunStateBody, ...errors } } },
     async (request) => {
       const record = loadRunRecord(dataDir, request.params.id);
-      const status = await runStatus(client, record);
-      const handle = client.workflow.getHandle(record.workflowId);
-      const progress = status.status === 'RUNNING' ? await handle.query('progress').catch(() => undefined) : undefined;
-      let result: unknown;
-      let failure: string | undefined;
-      if (status.status === 'COMPLETED') result = await handle.result();
-      if (status.status === 'FAILED') failure = await runFailure(client, record);
-      const warnings = status.status === 'RUNNING' ? [...(await missingWorkers(client, record, progress)), ...(await retryingSteps(client, record))] : [];
+      const state = await runState(client, record);
+      const result = state.status === 'COMPLETED' ? await client.workflow.getHandle(record.workflowId).result() : undefined;
       return {
         runId: record.runId,
         job: record.job,
         workflowId: record.workflowId,
         corpus: record.corpus,
-        status: status.status,
-        startTime: status.startTime?.toISOString(),
-        closeTime: status.closeTime?.toISOString(),
-        progress: toStages(record.job, progress).stages.map((s) => ({ name: s.name, done: s.done, total: s.total, unit: s.unit })),
+        status: state.status,
+        startTime: state.startTime?.toISOString(),
+        closeTime: state.closeTime?.toISOString(),
+        progress: toStages(record.job, state.progress).stages.map((s) => ({ name: s.name, done: s.done, total: s.total, unit: s.unit })),
         result,
-        failure,
-        warnings,
+        failure: state.failure,
+        warnings: state.warnings,
       };
     },
   );

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { RunRecord } from '../client/runs';
+import { rootCauseText, type RunRecord } from '../client/runs';
 import type { CollectProgress } from '../workflows/collectCorpus';
 import type { ScoreProgress } from '../workflows/scoreCorpus';
 import { followProgress, type ProgressSnapshot } from './progress';
@@ -45,9 +45,7 @@ export async function watchRun(client: Client, record: RunRecord): Promise<unkno
   } catch (err) {
     process.exitCode = 1;
     if (err instanceof WorkflowFailedError) {
-      let cause: Error | undefined = err.cause;
-      while (cause?.cause instanceof Error) cause = cause.cause;
-      console.error(`Run ${record.runId} failed: ${cause?.message ?? err.message}`);
+      console.error(`Run ${record.runId} failed: ${rootCauseText(err)}`);
       return undefined;
     }
     throw err;
