@@ -9,6 +9,7 @@ import { buildApi } from '../../api/server';
 import { createDuckDB } from '../../datasets/duck';
 import { freePort } from '../../temporal/devServer';
 import { cpuWorkerPlan } from '../../workers/cpu';
+import { writePowerCorpus } from '../power/fixture';
 import { exited, spawnMet } from '../helpers/processes';
 import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
 
@@ -95,4 +96,26 @@ test('met status and met runs answer from the registry in under a second when Te
   assert.match(runs.output, new RegExp(`^${runId} +runTest +\\? +`, 'm'));
   assert.match(runs.output, /status \?: Temporal at 127\.0\.0\.1:\d+ is not reachable/);
   assert.ok(runs.ms < 1000, `met runs took ${runs.ms.toFixed(0)} ms with Temporal down`);
+});
+
+test('met test prints the verdict word, the p-value format, and the command that reproduces it', async () => {
+  const corpus = uniqueName('two');
+  await writePowerCorpus(duck, dataDir, corpus, [['ref', 0], ['alt', 4]], { prompts: 4, perPrompt: 12 });
+  const args = ['test', '--x', `${corpus}:toy/ref`, '--y', `${corpus}:toy/alt@6`, '--b', '50', '--L', '12', '--seed', '3', '--queue', taskQueue, ...live()];
+  const r = await met([...args, '--json']);
+  assert.equal(r.code, 0, r.output);
+  const out = JSON.parse(r.output.slice(r.output.indexOf('{')));
+  assert.match(r.output, /^Started test run \S+$/m, 'the run id, on stderr beside the JSON');
+  assert.equal(out.verdict, out.reject ? 'differs' : 'consistent');
+  if (out.pvalue === 0) assert.equal(out.p, 'p < 0.02 (b = 50)');
+  else assert.equal(out.p, `p = ${out.pvalue.toPrecision(3)}`);
+  assert.deepEqual(out.settings, { statistic: 'mmd_hamming', pvalue: 'permutation', b: 50, seed: 3, L: 12, unit: 'char', 'n per prompt (x/y)': 'all/6' });
+  assert.equal(out.reproduce, `met test --x ${corpus}:toy/ref --y ${corpus}:toy/alt@6 --stat mmd_hamming --pvalue permutation --b 50 --alpha 0.05 --seed 3 --L 12 --unit char`);
+
+  // The printed command, run again, is the same test: attached to (or repeating) the same result.
+  const again = await met(['test', ...out.reproduce.split(' ').slice(2), '--queue', taskQueue, ...live()]);
+  assert.equal(again.code, 0, again.output);
+  assert.match(again.output, new RegExp(`^${out.verdict} at α = 0\\.05: ${out.p.replace(/[().]/g, '\\$&')}`, 'm'));
+  assert.match(again.output, /^settings: statistic mmd_hamming, pvalue permutation, b 50, seed 3, L 12, unit char, n per prompt \(x\/y\) all\/6$/m);
+  assert.match(again.output, /^reproduce: met test --x /m);
 });
