@@ -34,16 +34,25 @@ export function register(program: Command): void {
       .command('collect')
       .argument('<spec>', 'run spec file (YAML or JSON)')
       .description('launch a collection run (attaches if the same spec already runs); prints the run id')
-      .option('--wait', 'show live progress per source until the run ends'),
-  ).action(async (specPath: string, opts: CommonFlags & { wait?: boolean }) => {
+      .option('--wait', 'show live progress per source until the run ends')
+      .option('--json', 'print the run (and with --wait its outcome) as JSON on stdout; messages go to stderr')
+      .option('--queue <name>', 'task queue of the CPU workers that run the workflow and write shards', 'met-cpu'),
+  ).action(async (specPath: string, opts: CommonFlags & { wait?: boolean; json?: boolean; queue: string }) => {
     const { readSpecFile } = await import('../config/load');
     const { parseRunSpec } = await import('../config/runSpec');
     const { launchCollection } = await import('../client/collect');
     const spec = parseRunSpec(readSpecFile(specPath), specPath);
     await withClient(opts, async (client, dataDir) => {
-      const { record, attached } = await launchCollection(client, dataDir, spec);
-      console.log(`${attached ? 'Attached to running' : 'Started'} run ${record.runId} (workflow ${record.workflowId})`);
-      if (opts.wait) await waitForRun(client, record.runId, dataDir);
+      const { launchLine, printJson } = await import('./output');
+      const { record, attached } = await launchCollection(client, dataDir, spec, opts.queue);
+      const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
+      say(`${launchLine(attached, record.runId)}, workflow ${record.workflowId}`);
+      if (opts.wait) await waitForRun(client, record.runId, dataDir, say);
+      if (opts.json) {
+        const { runState } = await import('../client/runs');
+        const state = opts.wait ? await runState(client, record) : undefined;
+        printJson({ runId: record.runId, workflowId: record.workflowId, corpus: record.corpus, attached, status: state?.status, failure: state?.failure });
+      }
     });
   });
 
@@ -110,7 +119,7 @@ export function register(program: Command): void {
     await withClient(opts, async (client, dataDir) => {
       const record = loadRunRecord(dataDir, runId);
       const { attached } = await startOrAttach(client, record);
-      console.log(attached ? `Run ${runId} is still running; attached to it.` : `Resumed run ${runId} (workflow ${record.workflowId}).`);
+      console.log(attached ? (await import('./output')).launchLine(true, runId) : `Resumed run ${runId}, workflow ${record.workflowId}`);
       if (opts.wait) await waitForRun(client, runId, dataDir);
     });
   });
@@ -165,9 +174,9 @@ async function withLiveClient<T>(config: import('../config/schema').MetConfig, f
 }
 
 /** Shows progress until the run closes; exits non-zero if it failed. */
-async function waitForRun(client: import('@temporalio/client').Client, runId: string, dataDir: string): Promise<void> {
+async function waitForRun(client: import('@temporalio/client').Client, runId: string, dataDir: string, say?: (line: string) => void): Promise<void> {
   const { loadRunRecord } = await import('../client/runs');
   const { watchRun } = await import('./watch');
   const record = loadRunRecord(dataDir, runId);
-  await watchRun(client, record);
+  await watchRun(client, record, say);
 }

@@ -45,7 +45,7 @@ export function register(program: Command): void {
       const client = await connectClient(config);
       try {
         const { record, attached } = await launchConsistency(client, config.dataDir, spec);
-        console.error(`${attached ? 'Attached to running' : 'Started'} consistency run ${record.runId}`);
+        console.error((await import('./output')).launchLine(attached, record.runId, 'consistency'));
         const outcome = (await watchRun(client, record)) as import('../workflows/consistencyReport').ConsistencyOutcome | undefined;
         if (!outcome) return;
         if (opts.json) console.log(JSON.stringify(outcome, null, 2));

@@ -13,6 +13,11 @@ export function formatError(err: unknown): string {
   return `met: ${String(err)}`;
 }
 
+/** met's one wording for launching a job: "Started run X" or "Attached to run X" (it was already running). */
+export function launchLine(attached: boolean, runId: string, kind?: string): string {
+  return `${attached ? 'Attached to' : 'Started'} ${kind ? `${kind} ` : ''}run ${runId}${attached ? ' (already running)' : ''}`;
+}
+
 /** Prints a value as pretty JSON on stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

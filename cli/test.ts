@@ -51,7 +51,7 @@ export function register(program: Command): void {
         const { attached } = await startOrAttach(client, record);
         // With --json, stdout holds the result alone; the run id goes to stderr.
         const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
-        say(`${attached ? 'Attached to' : 'Started'} test run ${record.runId}`);
+        say((await import('./output')).launchLine(attached, record.runId, 'test'));
         let r: import('../activities/tests').TestOutcome;
         try {
           r = (await client.workflow.getHandle(record.workflowId).result()) as import('../activities/tests').TestOutcome;

@@ -26,7 +26,8 @@ export function toStages(job: RunRecord['job'], progress: unknown): ProgressSnap
   return { stages: Array.isArray(generic.stages) ? generic.stages : [] };
 }
 
-export async function watchRun(client: Client, record: RunRecord): Promise<unknown> {
+/** `say` gets the closing lines (stdout by default; stderr when stdout carries JSON). */
+export async function watchRun(client: Client, record: RunRecord, say: (line: string) => void = (l) => console.log(l)): Promise<unknown> {
   const handle = client.workflow.getHandle(record.workflowId);
   const result = handle.result();
   result.catch(() => {});
@@ -35,12 +36,12 @@ export async function watchRun(client: Client, record: RunRecord): Promise<unkno
     until: result,
   });
   if (watched.reason === 'interrupted') {
-    console.log(`Stopped watching; run ${record.runId} goes on (met status ${record.runId}).`);
+    say(`Stopped watching; run ${record.runId} goes on (met status ${record.runId}).`);
     return undefined;
   }
   try {
     const value = await result;
-    console.log(`Run ${record.runId} completed.`);
+    say(`Run ${record.runId} completed.`);
     return value;
   } catch (err) {
     process.exitCode = 1;
