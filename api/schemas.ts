@@ -78,4 +78,6 @@ export const TestOutcomeBody = z.object({
   n2: z.number().int(),
   m: z.number().int(),
   seconds: z.number(),
+  verdict: z.enum(['differs', 'consistent']).describe("met's verdict word: differs (the test rejects at alpha) or consistent"),
+  p: z.string().describe('the p-value as met prints it everywhere: "p = 0.0123", or "p < 0.001 (b = 1000)" when no null statistic reached the observed one'),
 });

@@ -21,6 +21,8 @@ import { RunSpec } from '../config/runSpec';
 import { TestSpec } from '../config/testSpec';
 import { CPU_TASK_QUEUE, modelTaskQueue } from '../temporal/queues';
 import type { ConsistencyOutcome } from '../workflows/consistencyReport';
+import type { TestOutcome } from '../activities/tests';
+import { formatP, verdictOf } from '../report/tables';
 import { ErrorBody, HealthBody, PerplexityBody, RunStartedBody, RunStateBody, TestOutcomeBody } from './schemas';
 
 /**
@@ -291,7 +293,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       const { attached } = await startOrAttach(client, record);
       if (request.query.wait === 'false') return started(record, attached, reply);
       try {
-        return (await withTimeout(client.workflow.getHandle(record.workflowId).result(), timeoutMs, `test ${record.runId}`)) as z.infer<typeof TestOutcomeBody>;
+        const outcome = (await withTimeout(client.workflow.getHandle(record.workflowId).result(), timeoutMs, `test ${record.runId}`)) as TestOutcome;
+        return { ...outcome, verdict: verdictOf(outcome.reject), p: formatP(outcome.pvalue, outcome.b) };
       } catch (err) {
         if (err instanceof ApiError) throw err;
         throw workflowError(err);

@@ -50,14 +50,15 @@ export function register(program: Command): void {
         if (!outcome) return;
         if (opts.json) console.log(JSON.stringify(outcome, null, 2));
         else {
+          const { formatP, verdictOf } = await import('../report/tables');
           const c = outcome.comparison;
           const rows = [
             ['answer pairs', String(c.pairs)],
             ['identical answers', `${c.identicalPairs} (scores differ by ${c.identicalScoreGap})`],
             ['mean cosine similarity', c.meanSimilarity.toFixed(4)],
-            [`perplexity a (${c.scorer})`, c.a.perplexity.toFixed(4)],
-            [`perplexity b (${c.scorer})`, c.b.perplexity.toFixed(4)],
-            [`${outcome.mmd.statistic} p-value`, `${outcome.mmd.pvalue.toFixed(4)} -> ${outcome.mmd.reject ? 'DIFFERENT' : 'consistent'} at alpha ${outcome.mmd.alpha}`],
+            [`perplexity of a under ${c.scorer}`, c.a.perplexity.toFixed(4)],
+            [`perplexity of b under ${c.scorer}`, c.b.perplexity.toFixed(4)],
+            [`MMD test (${outcome.mmd.statistic})`, `${verdictOf(outcome.mmd.reject)} at α = ${outcome.mmd.alpha}: ${formatP(outcome.mmd.pvalue, outcome.mmd.b, { showB: true })}`],
           ];
           const width = Math.max(...rows.map((r) => r[0].length));
           for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
