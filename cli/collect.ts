@@ -46,7 +46,7 @@ export function register(program: Command): void {
       const { launchLine, printJson } = await import('./output');
       const { record, attached } = await launchCollection(client, dataDir, spec, opts.queue);
       const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
-      say(`${launchLine(attached, record.runId)}, workflow ${record.workflowId}`);
+      say(launchLine(attached, record.runId, undefined, `workflow ${record.workflowId}`));
       if (opts.wait) await waitForRun(client, record.runId, dataDir, say);
       if (opts.json) {
         const { runState } = await import('../client/runs');
@@ -119,7 +119,7 @@ export function register(program: Command): void {
     await withClient(opts, async (client, dataDir) => {
       const record = loadRunRecord(dataDir, runId);
       const { attached } = await startOrAttach(client, record);
-      console.log(attached ? (await import('./output')).launchLine(true, runId) : `Resumed run ${runId}, workflow ${record.workflowId}`);
+      console.log(attached ? (await import('./output')).launchLine(true, runId) : `Resumed run ${runId} (workflow ${record.workflowId})`);
       if (opts.wait) await waitForRun(client, runId, dataDir);
     });
   });

@@ -28,7 +28,7 @@ export function register(program: Command): void {
         const record = newRunRecord('downloadDataset', `download-${entry.name}`, { entry, dir });
         saveRunRecord(config.dataDir, record);
         const { attached } = await startOrAttach(client, record);
-        console.error(`${(await import('./output')).launchLine(attached, record.runId, 'download')} into ${dir}/${entry.name}`);
+        console.error((await import('./output')).launchLine(attached, record.runId, 'download', `into ${dir}/${entry.name}`));
         const handle = client.workflow.getHandle(record.workflowId);
         const done = handle.result();
         done.catch(() => {});

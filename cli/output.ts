@@ -13,9 +13,13 @@ export function formatError(err: unknown): string {
   return `met: ${String(err)}`;
 }
 
-/** met's one wording for launching a job: "Started run X" or "Attached to run X" (it was already running). */
-export function launchLine(attached: boolean, runId: string, kind?: string): string {
-  return `${attached ? 'Attached to' : 'Started'} ${kind ? `${kind} ` : ''}run ${runId}${attached ? ' (already running)' : ''}`;
+/**
+ * met's one wording for launching a job: "Started run X (detail)", or "Attached to run X (already
+ * running; detail)" when the same job was running already.
+ */
+export function launchLine(attached: boolean, runId: string, kind?: string, detail?: string): string {
+  const notes = [...(attached ? ['already running'] : []), ...(detail ? [detail] : [])];
+  return `${attached ? 'Attached to' : 'Started'} ${kind ? `${kind} ` : ''}run ${runId}${notes.length ? ` (${notes.join('; ')})` : ''}`;
 }
 
 /** Prints a value as pretty JSON on stdout. */

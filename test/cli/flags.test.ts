@@ -71,10 +71,10 @@ test('met collect --json: the run on stdout, "Started run" then "Attached to run
   assert.equal(first.code, 0, first.output);
   const run = JSON.parse(first.stdout);
   assert.equal(run.attached, false);
-  assert.match(first.output, new RegExp(`^Started run ${run.runId}, workflow ${run.workflowId.replace('/', '\\/')}$`, 'm'));
+  assert.match(first.output, new RegExp(`^Started run ${run.runId} \\(workflow ${run.workflowId.replace('/', '\\/')}\\)$`, 'm'));
   const second = await met(['collect', spec, '--json', '--queue', queue, ...live()]);
   assert.equal(JSON.parse(second.stdout).attached, true);
-  assert.match(second.output, new RegExp(`^Attached to run ${run.runId} \\(already running\\), workflow `, 'm'));
+  assert.match(second.output, new RegExp(`^Attached to run ${run.runId} \\(already running; workflow `, 'm'));
   await temporal.client.workflow.getHandle(run.workflowId).terminate('test done');
 });
 
