@@ -41,6 +41,16 @@ const externals = {
   },
 };
 
+// zod's classic entry re-exports every message locale (z.locales.*: some 50 modules, half of the
+// bundled zod); met only ever uses English, which zod installs itself from locales/en.js. The
+// bundle's locales index keeps English alone, so `met stat` does not parse the rest on each start.
+const englishOnly = {
+  name: 'met-zod-english',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, (args) => ({ contents: "export { default as en } from './en.js';\n", resolveDir: dirname(args.path) }));
+  },
+};
+
 const started = Date.now();
 const staging = `${outdir}.${process.pid}.tmp`;
 rmSync(staging, { recursive: true, force: true });
@@ -57,7 +67,7 @@ const result = await build({
   chunkNames: 'chunk-[hash]',
   metafile: true,
   logLevel: 'warning',
-  plugins: [externals, sourceUrl],
+  plugins: [externals, englishOnly, sourceUrl],
 });
 if (result.errors.length > 0) process.exit(1);
 
