@@ -36,7 +36,7 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-test('met api with its default Temporal settings starts and answers /health with ok: true', async () => {
+test('met api with its default Temporal settings starts, answers /health with ok: true, and serves its OpenAPI document', async () => {
   const port = temporal.address.split(':').pop()!;
   const env: NodeJS.ProcessEnv = { MET_DATA: dataDir, MET_TEMPORAL_PORT: port, TEMPORAL_ADDRESS: '', TEMPORAL_NAMESPACE: temporal.namespace };
   const api = spawnMet(['api', '--port', '0', '--queue', taskQueue], env);
@@ -51,6 +51,11 @@ test('met api with its default Temporal settings starts and answers /health with
     assert.equal(health.temporal.address, `127.0.0.1:${port}`, 'the embedded server, not the API port');
     assert.equal(health.temporal.reachable, true);
     assert.equal(health.ok, true, JSON.stringify(health));
+    // The built CLI bundles zod with fastify-type-provider-zod: request schemas still become OpenAPI.
+    const doc = (await (await fetch(`${url}/docs/json`)).json()) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } }>> };
+    assert.ok(doc.paths['/v1/tests']?.post?.requestBody?.content['application/json'].schema.properties?.testId, JSON.stringify(doc.paths['/v1/tests']));
+    const bad = await fetch(`${url}/v1/tests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ testId: 't', x: {}, y: {} }) });
+    assert.equal(bad.status, 400, 'zod validates requests in the built CLI');
   } finally {
     api.kill('SIGTERM');
     await exited(api);
