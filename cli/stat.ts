@@ -48,7 +48,12 @@ Bounds: L <= 32,768, k <= 64, b <= 100,000, at most 200,000 completions per side
       }
       const { errors, ...values } = out;
       const width = Math.max(...[...Object.keys(values), ...Object.keys(errors ?? {})].map((k) => k.length));
-      for (const [name, v] of Object.entries(values)) process.stdout.write(`${name.padEnd(width)}  ${String(v)}\n`);
+      // Statistics at full precision; the p-value as met prints p-values everywhere (the JSON keeps the number).
+      const { formatP } = await import('../report/tables');
+      for (const [name, v] of Object.entries(values)) {
+        const text = name === 'pvalue' && typeof v === 'number' && typeof values.b === 'number' ? formatP(v, values.b) : String(v);
+        process.stdout.write(`${name.padEnd(width)}  ${text}\n`);
+      }
       for (const [name, message] of Object.entries(errors ?? {})) process.stdout.write(`${name.padEnd(width)}  undefined: ${message}\n`);
     });
 }
