@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -118,4 +118,15 @@ test('met test prints the verdict word, the p-value format, and the command that
   assert.match(again.output, new RegExp(`^${out.verdict} at α = 0\\.05: ${out.p.replace(/[().]/g, '\\$&')}`, 'm'));
   assert.match(again.output, /^settings: statistic mmd_hamming, pvalue permutation, b 50, seed 3, L 12, unit char, n per prompt \(x\/y\) all\/6$/m);
   assert.match(again.output, /^reproduce: met test --x /m);
+});
+
+test('an impossible power grid fails at once with its reason, which met power --wait prints', async () => {
+  const corpus = uniqueName('few');
+  await writePowerCorpus(duck, dataDir, corpus, [['ref', 0], ['alt', 1]], { prompts: 4, perPrompt: 6 });
+  const grid = join(dataDir, `${corpus}.json`);
+  writeFileSync(grid, JSON.stringify({ corpus, reference: { model: 'toy', source: 'ref' }, alternatives: [{ model: 'toy', source: 'alt' }], samplesPerPrompt: [2], promptSubsets: { size: 25 }, sims: 5, b: 20, L: 12 }));
+  const r = await met(['power', grid, '--wait', '--queue', taskQueue, ...live()]);
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.output, /^Run \S+ failed: MetBadRunSpec: promptSubsets\.size 25 is larger than the 4 prompts of the reference: lower it$/m);
+  assert.ok(r.ms < 20_000, `failed after ${r.ms.toFixed(0)} ms: not retried`);
 });
