@@ -1,9 +1,11 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
-import { rootCauseText, type RunRecord } from '../client/runs';
+import { retryingSteps, rootCauseText, type RunRecord } from '../client/runs';
 import type { CollectProgress } from '../workflows/collectCorpus';
 import type { ScoreProgress } from '../workflows/scoreCorpus';
 import { followProgress, type ProgressSnapshot } from './progress';
+
+const RETRY_CHECK_MS = 3000;
 
 /**
  * Follows a run until it closes: progress bars per stage on a TTY, plain lines otherwise (CI logs).
@@ -31,8 +33,19 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
   const handle = client.workflow.getHandle(record.workflowId);
   const result = handle.result();
   result.catch(() => {});
+  // Steps being retried (attempt and last failure) show under the bars, checked every few seconds:
+  // a run that retries in vain says why while it runs, not only in the Temporal history.
+  let retrying: string[] = [];
+  let checked = 0;
   const watched = await followProgress({
-    poll: async () => toStages(record.job, await handle.query('progress').catch(() => undefined)),
+    poll: async () => {
+      const snapshot = toStages(record.job, await handle.query('progress').catch(() => undefined));
+      if (Date.now() - checked >= RETRY_CHECK_MS) {
+        checked = Date.now();
+        retrying = await retryingSteps(client, record).catch(() => retrying);
+      }
+      return { ...snapshot, notes: retrying.map((r) => `retrying: ${r}`) };
+    },
     until: result,
   });
   if (watched.reason === 'interrupted') {
