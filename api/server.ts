@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { TestOutcome } from '../activities/tests';
 import { launchCollection } from '../client/collect';
 import { launchConsistency } from '../client/consistency';
 import { loadRunRecord, newRunRecord, runState, runStatus, saveRunRecord, startOrAttach, type RunRecord } from '../client/runs';
@@ -18,11 +19,10 @@ import { type MetConfig, temporalAddress } from '../config/schema';
 import { connectClient } from '../temporal/connect';
 import { PerplexityRequest } from '../config/perplexitySpec';
 import { RunSpec } from '../config/runSpec';
+import { formatP, verdictOf } from '../report/tables';
 import { TestSpec } from '../config/testSpec';
 import { CPU_TASK_QUEUE, modelTaskQueue } from '../temporal/queues';
 import type { ConsistencyOutcome } from '../workflows/consistencyReport';
-import type { TestOutcome } from '../activities/tests';
-import { formatP, verdictOf } from '../report/tables';
 import { ErrorBody, HealthBody, PerplexityBody, RunStartedBody, RunStateBody, TestOutcomeBody } from './schemas';
 
 /**
