@@ -1,7 +1,8 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { ErrorTypes, MetError, toApplicationFailure } from '../common/errors';
+import { ErrorTypes, MetError } from '../common/errors';
+import { toApplicationFailure } from '../common/failures';
 import type { RunSpec } from '../config/runSpec';
 import { quotedString, withConnection } from '../datasets/duck';
 import { isJsonl, promptSetPath, readPromptJsonl, resolvePromptFile, shippedPromptSets } from '../datasets/prompts';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { toApplicationFailure } from '../common/errors';
+import { toApplicationFailure } from '../common/failures';
 import type { CatalogFile } from '../download/catalog';
 import { extract, type ArchiveKind } from '../download/archive';
 import { authHeaders, fetchFile, partPath, RetryableDownloadError, sha256File } from '../download/http';

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { toApplicationFailure } from '../common/errors';
+import { toApplicationFailure } from '../common/failures';
 import { UnitJournal } from '../collect/journal';
 import { quotedString, withConnection } from '../datasets/duck';
 import { listShards, shardDir } from '../datasets/paths';

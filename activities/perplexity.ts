@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
-import { ErrorTypes, MetError, toApplicationFailure } from '../common/errors';
+import { ErrorTypes, MetError } from '../common/errors';
+import { toApplicationFailure } from '../common/failures';
 import type { TextScore } from '../config/perplexitySpec';
 import type { TextBackend } from '../models/backend';
 

@@ -1,8 +1,9 @@
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
+import { ErrorTypes, MetError } from '../common/errors';
 import { seedFrom } from '../common/hash';
-import { toApplicationFailure } from '../common/errors';
+import { toApplicationFailure } from '../common/failures';
 import { heartbeating } from './heartbeat';
 import { gridReferences, label, mixComponents, type PowerAlternative, type PowerSource, type PowerSpec } from '../config/powerSpec';
 import { corpusDir, quotedString, readSlice, unitStatus, withConnection, writeShard, type PowerCellRow } from '../datasets';
@@ -144,7 +145,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
         const composite = references.length === 2;
         const all = await slice(spec, references[0]);
         const promptIds = all.promptIds;
-        if (spec.promptSubsets.size > promptIds.length) throw new Error(`promptSubsets.size ${spec.promptSubsets.size} is larger than the ${promptIds.length} prompts of the reference`);
+        if (spec.promptSubsets.size > promptIds.length) throw new MetError(ErrorTypes.BadRunSpec, `promptSubsets.size ${spec.promptSubsets.size} is larger than the ${promptIds.length} prompts of the reference: lower it`);
         const rng = new Rng(seedFrom(spec.seed, 'subsets'));
         const subsets = Array.from({ length: spec.promptSubsets.draws }, () => {
           const order = rng.shuffle(Int32Array.from(promptIds.keys()));

@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { dirname } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { toApplicationFailure } from '../common/errors';
+import { toApplicationFailure } from '../common/failures';
 import type { SamplingSpec, SourceSpec } from '../config/runSpec';
 import { UnitJournal } from '../collect/journal';
 import { heartbeating } from './heartbeat';

@@ -1,6 +1,7 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { Context } from '@temporalio/activity';
-import { ErrorTypes, MetError, toApplicationFailure } from '../common/errors';
+import { ErrorTypes, MetError } from '../common/errors';
+import { toApplicationFailure } from '../common/failures';
 import { samplerSettingsKey } from '../config/sampler';
 import type { Selector, TestSpec } from '../config/testSpec';
 import { readSamplers, readSlice, writeShard, type TestResultRow } from '../datasets';

@@ -80,4 +80,6 @@ export const TestOutcomeBody = z.object({
   seconds: z.number(),
   /** stat rut only: prompts (API completions), reference completions per prompt, score function, scorer. */
   rut: z.object({ n: z.number().int(), k: z.number().int(), score: z.string(), scorer: z.string() }).optional(),
+  verdict: z.enum(['differs', 'consistent']).describe("met's verdict word: differs (the test rejects at alpha) or consistent"),
+  p: z.string().describe('the p-value as met prints it everywhere: "p = 0.0123", or "p < 0.001 (b = 1000)" when no null statistic reached the observed one'),
 });

@@ -7,9 +7,10 @@ import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { TestOutcome } from '../activities/tests';
 import { launchCollection } from '../client/collect';
 import { launchConsistency } from '../client/consistency';
-import { loadRunRecord, missingWorkers, newRunRecord, retryingSteps, runFailure, runStatus, saveRunRecord, startOrAttach, type RunRecord } from '../client/runs';
+import { loadRunRecord, newRunRecord, runState, runStatus, saveRunRecord, startOrAttach, type RunRecord } from '../client/runs';
 import { toStages } from '../cli/watch';
 import { ErrorTypes, MetError } from '../common/errors';
 import { Name } from '../common/names';
@@ -18,6 +19,7 @@ import { type MetConfig, temporalAddress } from '../config/schema';
 import { connectClient } from '../temporal/connect';
 import { PerplexityRequest } from '../config/perplexitySpec';
 import { RunSpec } from '../config/runSpec';
+import { formatP, verdictOf } from '../report/tables';
 import { TestSpec } from '../config/testSpec';
 import { CPU_TASK_QUEUE, modelTaskQueue } from '../temporal/queues';
 import type { ConsistencyOutcome } from '../workflows/consistencyReport';
@@ -256,26 +258,20 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     { schema: { description: 'Status and progress of a run (collection, scoring, power grid, test, consistency)', params: z.object({ id: Name }), response: { 200: RunStateBody, ...errors } } },
     async (request) => {
       const record = loadRunRecord(dataDir, request.params.id);
-      const status = await runStatus(client, record);
-      const handle = client.workflow.getHandle(record.workflowId);
-      const progress = status.status === 'RUNNING' ? await handle.query('progress').catch(() => undefined) : undefined;
-      let result: unknown;
-      let failure: string | undefined;
-      if (status.status === 'COMPLETED') result = await handle.result();
-      if (status.status === 'FAILED') failure = await runFailure(client, record);
-      const warnings = status.status === 'RUNNING' ? [...(await missingWorkers(client, record, progress)), ...(await retryingSteps(client, record))] : [];
+      const state = await runState(client, record);
+      const result = state.status === 'COMPLETED' ? await client.workflow.getHandle(record.workflowId).result() : undefined;
       return {
         runId: record.runId,
         job: record.job,
         workflowId: record.workflowId,
         corpus: record.corpus,
-        status: status.status,
-        startTime: status.startTime?.toISOString(),
-        closeTime: status.closeTime?.toISOString(),
-        progress: toStages(record.job, progress).stages.map((s) => ({ name: s.name, done: s.done, total: s.total, unit: s.unit })),
+        status: state.status,
+        startTime: state.startTime?.toISOString(),
+        closeTime: state.closeTime?.toISOString(),
+        progress: toStages(record.job, state.progress).stages.map((s) => ({ name: s.name, done: s.done, total: s.total, unit: s.unit })),
         result,
-        failure,
-        warnings,
+        failure: state.failure,
+        warnings: state.warnings,
       };
     },
   );
@@ -297,7 +293,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       const { attached } = await startOrAttach(client, record);
       if (request.query.wait === 'false') return started(record, attached, reply);
       try {
-        return (await withTimeout(client.workflow.getHandle(record.workflowId).result(), timeoutMs, `test ${record.runId}`)) as z.infer<typeof TestOutcomeBody>;
+        const outcome = (await withTimeout(client.workflow.getHandle(record.workflowId).result(), timeoutMs, `test ${record.runId}`)) as TestOutcome;
+        return { ...outcome, verdict: verdictOf(outcome.reject), p: formatP(outcome.pvalue, outcome.b) };
       } catch (err) {
         if (err instanceof ApiError) throw err;
         throw workflowError(err);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /** `met api`: the HTTP API (OpenAPI document and a browsable UI at /docs). */
 export function register(program: Command): void {
@@ -7,7 +7,7 @@ export function register(program: Command): void {
     .command('api')
     .description('serve met’s HTTP API (perplexity, runs, tests, reports; docs at /docs); needs a running Temporal and workers (met up)')
     .option('--host <host>', 'interface to bind (anything but loopback requires --token-env)', '127.0.0.1')
-    .option('--port <port>', 'port', '8080')
+    .option('--port <port>', 'port of the API (0 picks a free one)', '8080')
     .option('--token-env <NAME>', 'environment variable holding the bearer token every request must carry (never the token itself on the command line)')
     .option('--body-limit <bytes>', 'largest request body', String(2 * 1024 * 1024))
     .option('--queue <name>', 'task queue of the CPU workers that run met’s workflows', 'met-cpu')
@@ -20,7 +20,9 @@ export function register(program: Command): void {
       const { serveApi } = await import('../api/server');
       const token = opts.tokenEnv ? process.env[opts.tokenEnv] : undefined;
       if (opts.tokenEnv && !token) throw new MetError(ErrorTypes.BadInput, `--token-env ${opts.tokenEnv}: that environment variable is empty; export ${opts.tokenEnv}=<a long random token>`);
-      const api = await serveApi(loadConfig(opts), {
+      // --port is the API's own port, never the embedded Temporal server's (that is MET_TEMPORAL_PORT).
+      const config = await commandConfig({ data: opts.data, address: opts.address, namespace: opts.namespace });
+      const api = await serveApi(config, {
         host: opts.host,
         port: Number(opts.port),
         token,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /**
  * Collection runs: `met collect SPEC`, `met status RUN`, `met resume RUN`, `met cancel RUN`, `met runs`.
@@ -19,7 +19,7 @@ function commonOptions(command: Command): Command {
 
 async function withClient<T>(flags: CommonFlags, fn: (client: import('@temporalio/client').Client, dataDir: string) => Promise<T>): Promise<T> {
   const { connectClient } = await import('../temporal/connect');
-  const config = loadConfig(flags);
+  const config = await commandConfig(flags);
   const client = await connectClient(config);
   try {
     return await fn(client, config.dataDir);
@@ -34,16 +34,25 @@ export function register(program: Command): void {
       .command('collect')
       .argument('<spec>', 'run spec file (YAML or JSON)')
       .description('launch a collection run (attaches if the same spec already runs); prints the run id')
-      .option('--wait', 'show live progress per source until the run ends'),
-  ).action(async (specPath: string, opts: CommonFlags & { wait?: boolean }) => {
+      .option('--wait', 'show live progress per source until the run ends')
+      .option('--json', 'print the run (and with --wait its outcome) as JSON on stdout; messages go to stderr')
+      .option('--queue <name>', 'task queue of the CPU workers that run the workflow and write shards', 'met-cpu'),
+  ).action(async (specPath: string, opts: CommonFlags & { wait?: boolean; json?: boolean; queue: string }) => {
     const { readSpecFile } = await import('../config/load');
     const { parseRunSpec } = await import('../config/runSpec');
     const { launchCollection } = await import('../client/collect');
     const spec = parseRunSpec(readSpecFile(specPath), specPath);
     await withClient(opts, async (client, dataDir) => {
-      const { record, attached } = await launchCollection(client, dataDir, spec);
-      console.log(`${attached ? 'Attached to running' : 'Started'} run ${record.runId} (workflow ${record.workflowId})`);
-      if (opts.wait) await waitForRun(client, record.runId, dataDir);
+      const { launchLine, printJson } = await import('./output');
+      const { record, attached } = await launchCollection(client, dataDir, spec, opts.queue);
+      const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
+      say(launchLine(attached, record.runId, undefined, `workflow ${record.workflowId}`));
+      if (opts.wait) await waitForRun(client, record.runId, dataDir, say);
+      if (opts.json) {
+        const { runState } = await import('../client/runs');
+        const state = opts.wait ? await runState(client, record) : undefined;
+        printJson({ runId: record.runId, workflowId: record.workflowId, corpus: record.corpus, attached, status: state?.status, failure: state?.failure });
+      }
     });
   });
 
@@ -51,32 +60,52 @@ export function register(program: Command): void {
     program
       .command('status')
       .argument('<run>', 'run id (see met runs)')
-      .description('show the progress of a run')
+      .description('show a run: its record from the data folder, and its live state, progress and failure when Temporal is reachable')
       .option('--json', 'print JSON')
       .option('--watch', 'keep showing progress until the run ends'),
   ).action(async (runId: string, opts: CommonFlags & { json?: boolean; watch?: boolean }) => {
-    await withClient(opts, async (client, dataDir) => {
-      if (opts.watch) return waitForRun(client, runId, dataDir);
-      const { loadRunRecord, missingWorkers, retryingSteps, runFailure, runStatus } = await import('../client/runs');
-      const { collectionProgress } = await import('../client/collect');
-      const record = loadRunRecord(dataDir, runId);
-      const status = await runStatus(client, record);
-      const progress = record.job === 'collectCorpus' ? await collectionProgress(client, record) : undefined;
-      const failure = status.status === 'FAILED' ? await runFailure(client, record) : undefined;
-      const warnings = status.status === 'RUNNING' ? [...(await missingWorkers(client, record, progress)), ...(await retryingSteps(client, record))] : [];
-      if (opts.json) {
-        console.log(JSON.stringify({ runId, job: record.job, status: status.status, progress, failure, warnings }, null, 2));
-        return;
-      }
-      console.log(`${record.runId}  ${record.job}  ${status.status}`);
-      if (failure) console.log(`  failed: ${failure}`);
-      for (const w of warnings) console.log(`  warning: ${w}`);
-      for (const s of progress?.sources ?? []) {
-        const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
-        const errors = Object.entries(s.errors).map(([k, v]) => `${k}=${v}`).join(' ');
-        console.log(`  ${s.model}/${s.source}: ${s.done}/${s.total} (${pct}%) ${s.samplesPerSecond.toFixed(1)}/s${errors ? `  ${errors}` : ''}`);
-      }
+    if (opts.watch) return withClient(opts, (client, dataDir) => waitForRun(client, runId, dataDir));
+    const { loadRunRecord } = await import('../client/runs');
+    const config = await commandConfig(opts);
+    const record = loadRunRecord(config.dataDir, runId);
+    const live = await withLiveClient(config, async (client) => {
+      const { runState } = await import('../client/runs');
+      return runState(client, record);
     });
+    const { temporalAddress } = await import('../config/schema');
+    const temporal = { reachable: live !== undefined, address: temporalAddress(config) };
+    const { toStages } = await import('./watch');
+    const stages = live ? toStages(record.job, live.progress).stages : [];
+    if (opts.json) {
+      const { printJson } = await import('./output');
+      printJson({
+        runId,
+        job: record.job,
+        corpus: record.corpus,
+        workflowId: record.workflowId,
+        createdAt: record.createdAt,
+        temporal,
+        status: live?.status ?? null,
+        startTime: live?.startTime?.toISOString(),
+        closeTime: live?.closeTime?.toISOString(),
+        progress: live?.progress,
+        failure: live?.failure,
+        warnings: live?.warnings ?? [],
+      });
+      return;
+    }
+    console.log(`${record.runId}  ${record.job}  ${live?.status ?? 'status unknown'}`);
+    console.log(`  created ${record.createdAt}${record.corpus ? `, corpus ${record.corpus}` : ''}${live?.closeTime && live.startTime ? `; took ${((live.closeTime.getTime() - live.startTime.getTime()) / 1000).toFixed(1)} s` : ''}`);
+    if (!live) console.log(`  Temporal at ${temporal.address} is not reachable (met server start, or met up): this is the run's record only`);
+    if (live?.failure) console.log(`  failed: ${live.failure}`);
+    for (const w of live?.warnings ?? []) console.log(`  warning: ${w}`);
+    const sources = record.job === 'collectCorpus' ? ((live?.progress as import('../workflows/collectCorpus').CollectProgress | undefined)?.sources ?? []) : [];
+    for (const s of sources) {
+      const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
+      const errors = Object.entries(s.errors).map(([k, v]) => `${k}=${v}`).join(' ');
+      console.log(`  ${s.model}/${s.source}: ${s.done}/${s.total} (${pct}%) ${s.samplesPerSecond.toFixed(1)}/s${errors ? `  ${errors}` : ''}`);
+    }
+    if (sources.length === 0) for (const s of stages) console.log(`  ${s.name}: ${s.done}/${s.total}${s.unit ? ` ${s.unit}` : ''}`);
   });
 
   commonOptions(
@@ -90,7 +119,7 @@ export function register(program: Command): void {
     await withClient(opts, async (client, dataDir) => {
       const record = loadRunRecord(dataDir, runId);
       const { attached } = await startOrAttach(client, record);
-      console.log(attached ? `Run ${runId} is still running; attached to it.` : `Resumed run ${runId} (workflow ${record.workflowId}).`);
+      console.log(attached ? (await import('./output')).launchLine(true, runId) : `Resumed run ${runId} (workflow ${record.workflowId})`);
       if (opts.wait) await waitForRun(client, runId, dataDir);
     });
   });
@@ -106,26 +135,48 @@ export function register(program: Command): void {
     });
   });
 
-  commonOptions(program.command('runs').description('list the runs recorded in the data folder, with their status').option('--json', 'print JSON')).action(
+  commonOptions(program.command('runs').description('list the runs recorded in the data folder, with their status when Temporal is reachable').option('--json', 'print JSON')).action(
     async (opts: CommonFlags & { json?: boolean }) => {
       const { listRunRecords, runStatus } = await import('../client/runs');
-      await withClient(opts, async (client, dataDir) => {
-        const rows = await Promise.all(listRunRecords(dataDir).map((r) => runStatus(client, r)));
-        if (opts.json) {
-          console.log(JSON.stringify(rows.map((r) => ({ runId: r.record.runId, job: r.record.job, status: r.status, createdAt: r.record.createdAt })), null, 2));
-          return;
-        }
-        if (rows.length === 0) console.log(`No runs in ${dataDir}.`);
-        for (const r of rows) console.log(`${r.record.runId.padEnd(36)} ${r.record.job.padEnd(18)} ${r.status.padEnd(12)} ${r.record.createdAt}`);
-      });
+      const config = await commandConfig(opts);
+      const records = listRunRecords(config.dataDir);
+      const statuses = records.length === 0 ? [] : await withLiveClient(config, (client) => Promise.all(records.map(async (r) => (await runStatus(client, r)).status)));
+      const rows = records.map((r, i) => ({ runId: r.runId, job: r.job, status: statuses?.[i] ?? null, corpus: r.corpus, createdAt: r.createdAt }));
+      if (opts.json) {
+        const { printJson } = await import('./output');
+        printJson(rows);
+        return;
+      }
+      if (rows.length === 0) {
+        console.log(`No runs in ${config.dataDir}.`);
+        return;
+      }
+      const { formatTable, useColor } = await import('./table');
+      console.log(formatTable(['run', 'job', 'status', 'corpus', 'created'], rows.map((r) => [r.runId, r.job, r.status ?? '?', r.corpus ?? '', r.createdAt]), { color: useColor() }));
+      if (!statuses) {
+        const { temporalAddress } = await import('../config/schema');
+        console.log(`(status ?: Temporal at ${temporalAddress(config)} is not reachable; met server start, or met up)`);
+      }
     },
   );
 }
 
+/** Runs fn with a client when Temporal answers within about a second; undefined otherwise. */
+async function withLiveClient<T>(config: import('../config/schema').MetConfig, fn: (client: import('@temporalio/client').Client) => Promise<T>): Promise<T | undefined> {
+  const { connectClientIfReachable } = await import('../temporal/connect');
+  const client = await connectClientIfReachable(config);
+  if (!client) return undefined;
+  try {
+    return await fn(client);
+  } finally {
+    await client.connection.close();
+  }
+}
+
 /** Shows progress until the run closes; exits non-zero if it failed. */
-async function waitForRun(client: import('@temporalio/client').Client, runId: string, dataDir: string): Promise<void> {
+async function waitForRun(client: import('@temporalio/client').Client, runId: string, dataDir: string, say?: (line: string) => void): Promise<void> {
   const { loadRunRecord } = await import('../client/runs');
   const { watchRun } = await import('./watch');
   const record = loadRunRecord(dataDir, runId);
-  await watchRun(client, record);
+  await watchRun(client, record, say);
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /**
  * `met consistency --a SOURCE --b SOURCE --prompts SET --scorer M/P --embed ...`, or a spec file:
@@ -41,23 +41,24 @@ export function register(program: Command): void {
       }
       if (str('embed')) merged.embed = parseEmbedFlag(str('embed')!);
       const spec = parseConsistencySpec(merged, specPath ?? 'the flags');
-      const config = loadConfig(opts as { data?: string; address?: string });
+      const config = await commandConfig(opts as { data?: string; address?: string });
       const client = await connectClient(config);
       try {
         const { record, attached } = await launchConsistency(client, config.dataDir, spec);
-        console.error(`${attached ? 'Attached to running' : 'Started'} consistency run ${record.runId}`);
+        console.error((await import('./output')).launchLine(attached, record.runId, 'consistency'));
         const outcome = (await watchRun(client, record)) as import('../workflows/consistencyReport').ConsistencyOutcome | undefined;
         if (!outcome) return;
         if (opts.json) console.log(JSON.stringify(outcome, null, 2));
         else {
+          const { formatP, verdictOf } = await import('../report/tables');
           const c = outcome.comparison;
           const rows = [
             ['answer pairs', String(c.pairs)],
             ['identical answers', `${c.identicalPairs} (scores differ by ${c.identicalScoreGap})`],
             ['mean cosine similarity', c.meanSimilarity.toFixed(4)],
-            [`perplexity a (${c.scorer})`, c.a.perplexity.toFixed(4)],
-            [`perplexity b (${c.scorer})`, c.b.perplexity.toFixed(4)],
-            [`${outcome.mmd.statistic} p-value`, `${outcome.mmd.pvalue.toFixed(4)} -> ${outcome.mmd.reject ? 'DIFFERENT' : 'consistent'} at alpha ${outcome.mmd.alpha}`],
+            [`perplexity of a under ${c.scorer}`, c.a.perplexity.toFixed(4)],
+            [`perplexity of b under ${c.scorer}`, c.b.perplexity.toFixed(4)],
+            [`MMD test (${outcome.mmd.statistic})`, `${verdictOf(outcome.mmd.reject)} at α = ${outcome.mmd.alpha}: ${formatP(outcome.mmd.pvalue, outcome.mmd.b, { showB: true })}`],
           ];
           const width = Math.max(...rows.map((r) => r[0].length));
           for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);

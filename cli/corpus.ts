@@ -15,6 +15,14 @@ interface DataOpts {
   json?: boolean;
 }
 
+/** `met corpus export`'s format: --format, else what --out ends in (.jsonl, .parquet), else parquet; a contradiction is an error. */
+export function exportFormat(format: string | undefined, out: string | undefined): 'parquet' | 'jsonl' {
+  const fromOut = out?.toLowerCase().endsWith('.jsonl') ? 'jsonl' : out?.toLowerCase().endsWith('.parquet') ? 'parquet' : undefined;
+  if (format !== undefined && format !== 'parquet' && format !== 'jsonl') throw new MetError(ErrorTypes.BadInput, `--format must be parquet or jsonl, got '${format}'`);
+  if (format && fromOut && format !== fromOut) throw new MetError(ErrorTypes.BadInput, `--format ${format} but --out ends in .${fromOut}: give one or make them agree`);
+  return format ?? fromOut ?? 'parquet';
+}
+
 const DATA_HELP = 'data folder or s3://bucket/prefix (default ./.met, or MET_DATA)';
 
 async function openDuck() {
@@ -206,20 +214,20 @@ export function register(program: Command): void {
     .command('export')
     .argument('<name>', 'corpus name')
     .description('write one kind of a corpus (partition columns included) to one Parquet or JSONL file')
-    .requiredOption('--format <format>', 'parquet or jsonl')
+    .option('--format <format>', 'parquet or jsonl (default: from --out\'s extension, else parquet)')
     .option('--kind <kind>', 'samples (default), logprobs, prompts, tests or power', 'samples')
     .option('--out <path>', 'output file (default ./<name>-<kind>.<format>)')
     .option('--data <dir>', DATA_HELP)
-    .action(async (name: string, opts: DataOpts & { format: string; kind: string; out?: string }) => {
-      if (opts.format !== 'parquet' && opts.format !== 'jsonl') throw new MetError(ErrorTypes.BadInput, `--format must be parquet or jsonl, got '${opts.format}'`);
+    .action(async (name: string, opts: DataOpts & { format?: string; kind: string; out?: string }) => {
+      const format = exportFormat(opts.format, opts.out);
       const { SHARD_KINDS } = await import('../datasets/tables');
       if (!(SHARD_KINDS as readonly string[]).includes(opts.kind)) throw new MetError(ErrorTypes.BadInput, `--kind must be one of ${SHARD_KINDS.join(', ')}`);
       const root = await localRoot(opts, name);
       const { exportCorpus } = await import('../datasets/corpus');
       const duck = await openDuck();
       try {
-        const out = resolve(opts.out ?? `${name}-${opts.kind}.${opts.format}`);
-        const r = await exportCorpus(duck, root, name, { kind: opts.kind as (typeof SHARD_KINDS)[number], format: opts.format, out });
+        const out = resolve(opts.out ?? `${name}-${opts.kind}.${format}`);
+        const r = await exportCorpus(duck, root, name, { kind: opts.kind as (typeof SHARD_KINDS)[number], format, out });
         console.log(`wrote ${r.rows} ${opts.kind} rows to ${r.path}`);
       } finally {
         duck.closeSync();

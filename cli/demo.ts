@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /** `met demo`: the main job end to end on the embedded default (see client/demo.ts). */
 export function register(program: Command): void {
@@ -17,7 +17,7 @@ export function register(program: Command): void {
     .option('--json', 'print the results as JSON at the end')
     .action(async (opts: { endpointPort?: number; data?: string; port?: string; prompts: number; samples: number; b: number; headless?: boolean; keepUp?: boolean; json?: boolean }) => {
       const { runDemo, DemoInterrupted } = await import('../client/demo');
-      const config = loadConfig({ data: opts.data, port: opts.port });
+      const config = await commandConfig({ data: opts.data, port: opts.port });
       const log = (line: string) => process.stderr.write(`${line}\n`);
       try {
         const result = await runDemo({ config, samplesPerPrompt: opts.samples, prompts: opts.prompts, b: opts.b, headless: opts.headless, keepUp: opts.keepUp, endpointPort: opts.endpointPort, out: opts.json ? process.stderr : process.stdout, log });

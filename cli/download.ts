@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /** `met download NAME|URL`, `met datasets list`, `met prompts build`. */
 export function register(program: Command): void {
@@ -19,7 +19,7 @@ export function register(program: Command): void {
       const { newRunRecord, saveRunRecord, startOrAttach } = await import('../client/runs');
       const { followProgress } = await import('./progress');
       const { defaultPayloadConverter } = await import('@temporalio/common');
-      const config = loadConfig(opts);
+      const config = await commandConfig(opts);
       let entry = catalogEntry(nameOrUrl);
       if (opts.sha256) entry = CatalogEntry.parse({ ...entry, files: entry.files.map((f) => ({ ...f, sha256: opts.sha256 })) });
       const dir = opts.out ?? join(config.dataDir, 'downloads');
@@ -28,7 +28,7 @@ export function register(program: Command): void {
         const record = newRunRecord('downloadDataset', `download-${entry.name}`, { entry, dir });
         saveRunRecord(config.dataDir, record);
         const { attached } = await startOrAttach(client, record);
-        console.error(`${attached ? 'Attached to running' : 'Started'} download ${record.runId} into ${dir}/${entry.name}`);
+        console.error((await import('./output')).launchLine(attached, record.runId, 'download', `into ${dir}/${entry.name}`));
         const handle = client.workflow.getHandle(record.workflowId);
         const done = handle.result();
         done.catch(() => {});
@@ -58,15 +58,22 @@ export function register(program: Command): void {
     .description('the download catalog and what is already local')
     .option('--out <dir>', 'folder of downloads (default <data>/downloads)')
     .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
-    .action(async (_action: string, opts: { out?: string; data?: string }) => {
+    .option('--json', 'print JSON')
+    .action(async (_action: string, opts: { out?: string; data?: string; json?: boolean }) => {
       const { CATALOG, fileNameOf } = await import('../download/catalog');
-      const dir = opts.out ?? join(loadConfig(opts).dataDir, 'downloads');
-      const width = Math.max(...CATALOG.map((e) => e.name.length));
-      for (const e of CATALOG) {
+      const dir = opts.out ?? join((await commandConfig(opts)).dataDir, 'downloads');
+      const rows = CATALOG.map((e) => {
         const local = e.files.every((f) => existsSync(join(dir, e.name, fileNameOf(f))));
         const partial = !local && e.files.some((f) => existsSync(join(dir, e.name, `${fileNameOf(f)}.part`)));
-        console.log(`${e.name.padEnd(width)}  ${local ? 'local  ' : partial ? 'partial' : '-      '}  ${e.description}`);
+        return { name: e.name, state: local ? 'local' : partial ? 'partial' : 'remote', description: e.description };
+      });
+      if (opts.json) {
+        const { printJson } = await import('./output');
+        printJson(rows);
+        return;
       }
+      const { formatTable, useColor } = await import('./table');
+      console.log(formatTable(['name', 'state', 'description'], rows.map((r) => [r.name, r.state, r.description]), { color: useColor() }));
     });
 
   const prompts = program.command('prompts').description('prompt sets');

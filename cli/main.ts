@@ -1,11 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands';
 import { formatError } from './output';
+import { version } from '../package.json';
 
 /** Builds the `met` program: one module per command under cli/, each registering itself. */
 export function buildProgram(): Command {
   const program = new Command('met')
     .description('Model Equality Testing at fleet scale: which model is this API really serving?')
+    .version(`met ${version} (Node ${process.version})`, '-V, --version', 'print met\'s version and the Node it runs on')
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true });
   for (const register of commands) register(program);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /** `met models make-tiny`: the small GGUF models tests and the demo use, made by met itself. */
 export function register(program: Command): void {
@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .action(async (opts: { out?: string; data?: string; seed: number }) => {
       const { join } = await import('node:path');
       const { writeTinyModels } = await import('../models/tiny');
-      const dir = opts.out ?? join(loadConfig({ data: opts.data }).dataDir, 'models');
+      const dir = opts.out ?? join((await commandConfig({ data: opts.data })).dataDir, 'models');
       const paths = writeTinyModels(dir, { seed: opts.seed });
       for (const [precision, path] of Object.entries(paths)) console.log(`${precision.padEnd(5)} ${path}`);
     });

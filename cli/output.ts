@@ -1,11 +1,11 @@
-import { ZodError } from 'zod';
+import type { ZodError } from 'zod';
 import { MetError } from '../common/errors';
 
 /** One paragraph for the user: what went wrong and what to do. Stack traces only with MET_DEBUG=1. */
 export function formatError(err: unknown): string {
   if (process.env.MET_DEBUG === '1' && err instanceof Error && err.stack) return err.stack;
   if (err instanceof MetError) return `met: ${err.message}`;
-  if (err instanceof ZodError) {
+  if (isZodError(err)) {
     const lines = err.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`);
     return `met: invalid input:\n${lines.join('\n')}`;
   }
@@ -13,7 +13,21 @@ export function formatError(err: unknown): string {
   return `met: ${String(err)}`;
 }
 
+/**
+ * met's one wording for launching a job: "Started run X (detail)", or "Attached to run X (already
+ * running; detail)" when the same job was running already.
+ */
+export function launchLine(attached: boolean, runId: string, kind?: string, detail?: string): string {
+  const notes = [...(attached ? ['already running'] : []), ...(detail ? [detail] : [])];
+  return `${attached ? 'Attached to' : 'Started'} ${kind ? `${kind} ` : ''}run ${runId}${notes.length ? ` (${notes.join('; ')})` : ''}`;
+}
+
 /** Prints a value as pretty JSON on stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** zod's error, recognised without loading zod (commands that never parse input don't load it). */
+function isZodError(err: unknown): err is ZodError {
+  return err instanceof Error && err.name === 'ZodError' && Array.isArray((err as Partial<ZodError>).issues);
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /** `met power SPEC [--wait]` runs a power grid; `met report RUN` writes its HTML report and figures. */
 export function register(program: Command): void {
@@ -10,7 +10,10 @@ export function register(program: Command): void {
     .option('--wait', 'follow progress, then print the table and write the report')
     .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .option('--address <host:port>', 'Temporal frontend')
-    .action(async (specPath: string, opts: { wait?: boolean; data?: string; address?: string }) => {
+    .option('--namespace <ns>', 'Temporal namespace (default met, or TEMPORAL_NAMESPACE)')
+    .option('--queue <name>', 'task queue of the CPU workers that run the grid', 'met-cpu')
+    .option('--json', 'print the run (and with --wait the power table and report path) as JSON on stdout; messages go to stderr')
+    .action(async (specPath: string, opts: { wait?: boolean; data?: string; address?: string; namespace?: string; queue: string; json?: boolean }) => {
       const { readSpecFile } = await import('../config/load');
       const { PowerSpec } = await import('../config/powerSpec');
       const { connectClient } = await import('../temporal/connect');
@@ -20,16 +23,20 @@ export function register(program: Command): void {
       if (!parsed.success) {
         throw new MetError(ErrorTypes.BadRunSpec, `${specPath} is not a valid grid spec:\n${parsed.error.issues.map((i) => `  - ${i.path.join('.')}: ${i.message}`).join('\n')}`);
       }
-      const config = loadConfig(opts);
+      const config = await commandConfig(opts);
       const client = await connectClient(config);
       try {
-        const { record, attached } = await launchPower(client, config.dataDir, parsed.data);
-        console.log(`${attached ? 'Attached to running' : 'Started'} power run ${record.runId}`);
+        const { launchLine, printJson } = await import('./output');
+        const { record, attached } = await launchPower(client, config.dataDir, parsed.data, opts.queue);
+        const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
+        say(launchLine(attached, record.runId, 'power'));
+        let outcome: Awaited<ReturnType<typeof printAndReport>> | undefined;
         if (opts.wait) {
           const { watchRun } = await import('./watch');
-          await watchRun(client, record);
-          if (!process.exitCode) await printAndReport(config.dataDir, record);
+          await watchRun(client, record, say);
+          if (!process.exitCode) outcome = await printAndReport(config.dataDir, record, !opts.json);
         }
+        if (opts.json) printJson({ runId: record.runId, workflowId: record.workflowId, attached, ...(opts.wait ? { completed: !process.exitCode, ...outcome } : {}) });
       } finally {
         await client.connection.close();
       }
@@ -42,14 +49,15 @@ export function register(program: Command): void {
     .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .action(async (runId: string, opts: { data?: string }) => {
       const { loadRunRecord } = await import('../client/runs');
-      const config = loadConfig(opts);
+      const config = await commandConfig(opts);
       const record = loadRunRecord(config.dataDir, runId);
       if (record.job !== 'powerSimulation') throw new Error(`met report writes power-grid reports; ${runId} is a ${record.job} run`);
       await printAndReport(config.dataDir, record);
     });
 }
 
-async function printAndReport(dataDir: string, record: import('../client/runs').RunRecord): Promise<void> {
+/** Writes the report; prints the table (unless print is false) and returns it with the report's path. */
+async function printAndReport(dataDir: string, record: import('../client/runs').RunRecord, print = true) {
   const { createDuckDB } = await import('../datasets/duck');
   const { writePowerReport } = await import('../client/power');
   const { PowerSection } = await import('../report/schemas');
@@ -60,8 +68,12 @@ async function printAndReport(dataDir: string, record: import('../client/runs').
     const { report, section } = await writePowerReport(duck, dataDir, record);
     const parsed = PowerSection.parse(section);
     for (const warning of parsed.warnings) console.warn(`warning: ${warning}`);
-    console.log(formatPowerTable(powerTable(parsed)));
-    console.log(`Report: ${report.htmlPath}`);
+    const table = powerTable(parsed);
+    if (print) {
+      console.log(formatPowerTable(table));
+      console.log(`Report: ${report.htmlPath}`);
+    }
+    return { table, warnings: parsed.warnings, report: report.htmlPath };
   } finally {
     duck.closeSync();
   }

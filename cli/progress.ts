@@ -77,12 +77,18 @@ export async function followProgress(opts: FollowProgressOptions): Promise<Progr
   let last: ProgressSnapshot | undefined;
   let pollErrors = 0;
   let sawFinal = false;
+  const notesShown = new Set<string>();
   const pollOnce = async (cutoff: Promise<void>) => {
     try {
       const snapshot = await Promise.race([Promise.resolve().then(opts.poll), cutoff.then(() => undefined)]);
       if (!snapshot) return;
       last = snapshot;
       display.draw(snapshot.stages.map((s) => rates.describe(s)));
+      for (const note of snapshot.notes ?? []) {
+        if (notesShown.has(note)) continue;
+        notesShown.add(note);
+        display.note(note);
+      }
       if (snapshot.finished) {
         sawFinal = true;
         stop('finished');

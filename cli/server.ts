@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /** `met server start|stop|status`: the embedded Temporal dev server on a SQLite file. */
 export function register(program: Command): void {
@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .option('--headless', 'do not serve the web UI')
     .action(async (opts: { data?: string; port?: string; uiPort?: string; headless?: boolean }) => {
       const { startDevServer } = await import('../temporal/devServer');
-      const config = loadConfig({ data: opts.data, port: opts.port });
+      const config = await commandConfig({ data: opts.data, port: opts.port });
       const { state, alreadyRunning } = await startDevServer({
         dataDir: config.dataDir,
         port: config.temporal.embeddedPort,
@@ -37,7 +37,7 @@ export function register(program: Command): void {
     .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .action(async (opts: { data?: string }) => {
       const { stopDevServer } = await import('../temporal/devServer');
-      const config = loadConfig({ data: opts.data });
+      const config = await commandConfig({ data: opts.data });
       const stopped = await stopDevServer(config.dataDir);
       console.log(stopped ? 'Temporal dev server stopped.' : `No embedded Temporal server is running for ${config.dataDir}.`);
     });
@@ -49,7 +49,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { data?: string; json?: boolean }) => {
       const { devServerStatus } = await import('../temporal/devServer');
-      const config = loadConfig({ data: opts.data });
+      const config = await commandConfig({ data: opts.data });
       const status = await devServerStatus(config.dataDir);
       if (opts.json) {
         console.log(JSON.stringify(status, null, 2));

@@ -55,7 +55,12 @@ Rank-based uniformity test (RUT, one target completion per prompt vs k reference
       }
       const { errors, ...values } = out;
       const width = Math.max(...[...Object.keys(values), ...Object.keys(errors ?? {})].map((k) => k.length));
-      for (const [name, v] of Object.entries(values)) process.stdout.write(`${name.padEnd(width)}  ${String(v)}\n`);
+      // Statistics at full precision; the p-value as met prints p-values everywhere (the JSON keeps the number).
+      const { formatP } = await import('../report/tables');
+      for (const [name, v] of Object.entries(values)) {
+        const text = name === 'pvalue' && typeof v === 'number' && typeof values.b === 'number' ? formatP(v, values.b) : String(v);
+        process.stdout.write(`${name.padEnd(width)}  ${text}\n`);
+      }
       for (const [name, message] of Object.entries(errors ?? {})) process.stdout.write(`${name.padEnd(width)}  undefined: ${message}\n`);
     });
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /**
  * `met test --x SEL --y SEL`: a two-sample test between corpus slices, run as the runTest workflow
@@ -31,6 +31,8 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server)')
+    .option('--namespace <ns>', 'Temporal namespace (default met, or TEMPORAL_NAMESPACE)')
+    .option('--queue <name>', 'task queue of the CPU workers that run the test', 'met-cpu')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const { parseSelector, TestSpec } = await import('../config/testSpec');
       const { hashHex, canonicalJson } = await import('../common/hash');
@@ -52,27 +54,59 @@ export function register(program: Command): void {
         unit: opts.unit,
       };
       const spec = TestSpec.parse({ ...base, testId: `test-${hashHex(canonicalJson(base)).slice(0, 12)}` });
-      const config = loadConfig({ data: opts.data as string | undefined, address: opts.address as string | undefined });
+      const config = await commandConfig({ data: opts.data as string | undefined, address: opts.address as string | undefined, namespace: opts.namespace as string | undefined });
       const client = await connectClient(config);
       try {
-        const record = newRunRecord('runTest', spec.testId, spec, { corpus: spec.x.corpus });
+        const record = newRunRecord('runTest', spec.testId, spec, { corpus: spec.x.corpus, taskQueue: String(opts.queue) });
         saveRunRecord(config.dataDir, record);
-        await startOrAttach(client, record);
-        const r = (await client.workflow.getHandle(record.workflowId).result()) as import('../activities/tests').TestOutcome;
+        const { attached } = await startOrAttach(client, record);
+        // With --json, stdout holds the result alone; the run id goes to stderr.
+        const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
+        say((await import('./output')).launchLine(attached, record.runId, 'test'));
+        let r: import('../activities/tests').TestOutcome;
+        try {
+          r = (await client.workflow.getHandle(record.workflowId).result()) as import('../activities/tests').TestOutcome;
+        } catch (err) {
+          const { WorkflowFailedError } = await import('@temporalio/client');
+          if (!(err instanceof WorkflowFailedError)) throw err;
+          const { rootCauseText } = await import('../client/runs');
+          throw new Error(`test run ${record.runId} failed: ${rootCauseText(err)}`);
+        }
+        const { formatNumber, formatP, verdictOf } = await import('../report/tables');
+        const verdict = verdictOf(r.reject);
+        const reproduce = testCommandLine(spec);
         if (opts.json) {
-          console.log(JSON.stringify(r, null, 2));
+          console.log(JSON.stringify({ ...r, verdict, p: formatP(r.pvalue, r.b), settings: testSettings(spec), reproduce }, null, 2));
           return;
         }
         for (const w of r.warnings ?? []) console.error(`warning: ${w}`);
         if (r.rut) {
-          console.log(`rut (${r.rut.score} under ${r.rut.scorer}): W² = ${r.value}  p = ${r.pvalue} (Cramér–von Mises)  ${r.reject ? 'REJECT' : 'do not reject'} at alpha = ${r.alpha}`);
-          console.log(`reference X ${opts.x}: k = ${r.rut.k} per prompt; target Y ${opts.y}: ${r.rut.n} completions; ${r.m} prompts; ${r.seconds.toFixed(2)} s (test id ${spec.testId})`);
+          console.log(`${verdict} at α = ${r.alpha}: p = ${r.pvalue.toPrecision(3)}, rut W² = ${formatNumber(r.value)} (Cramér–von Mises, ${r.rut.score} under ${r.rut.scorer})`);
+          console.log(`reference X ${opts.x}: k = ${r.rut.k} per prompt; target Y ${opts.y}: ${r.rut.n} completions; ${r.m} prompts; ${r.seconds.toFixed(2)} s`);
+          console.log(`reproduce: ${reproduce}`);
           return;
         }
-        console.log(`${spec.stat} = ${r.value}  p = ${r.pvalue} (b = ${r.b}, ${spec.pvalue})  ${r.reject ? 'REJECT' : 'do not reject'} at alpha = ${r.alpha}`);
-        console.log(`X ${opts.x}: ${r.n1} rows; Y ${opts.y}: ${r.n2} rows; ${r.m} prompts; ${r.seconds.toFixed(2)} s (test id ${spec.testId})`);
+        console.log(`${verdict} at α = ${r.alpha}: ${formatP(r.pvalue, r.b, { showB: true })}, ${spec.stat} = ${formatNumber(r.value)} (${spec.pvalue})`);
+        console.log(`X ${opts.x}: ${r.n1} rows; Y ${opts.y}: ${r.n2} rows; ${r.m} prompts; ${r.seconds.toFixed(2)} s`);
+        console.log(`settings: ${Object.entries(testSettings(spec)).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+        console.log(`reproduce: ${reproduce}`);
       } finally {
         await client.connection.close();
       }
     });
+}
+
+/** What fixes a test's result besides the data: statistic, p-value method, b, seed, L, unit, n per side. */
+function testSettings(spec: import('../config/testSpec').TestSpec): Record<string, string | number> {
+  const n = (s: import('../config/testSpec').Selector) => s.samplesPerPrompt ?? 'all';
+  return { statistic: spec.stat, pvalue: spec.pvalue, b: spec.b, seed: spec.seed, L: spec.L, unit: spec.unit, 'n per prompt (x/y)': `${n(spec.x)}/${n(spec.y)}` };
+}
+
+/** The met test command that runs the same test again (same settings, same selectors). */
+export function testCommandLine(spec: import('../config/testSpec').TestSpec): string {
+  const sel = (s: import('../config/testSpec').Selector) => `${s.corpus}:${s.model}/${s.source}${s.samplesPerPrompt ? `@${s.samplesPerPrompt}` : ''}`;
+  const parts = ['met test', `--x ${sel(spec.x)}`, `--y ${sel(spec.y)}`, `--stat ${spec.stat}`, `--pvalue ${spec.pvalue}`];
+  if (spec.reference) parts.push(`--reference ${sel(spec.reference)}`);
+  parts.push(`--b ${spec.b}`, `--alpha ${spec.alpha}`, `--seed ${spec.seed}`, `--L ${spec.L}`, `--unit ${spec.unit}`);
+  return parts.join(' ');
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { isEmbedded, loadConfig } from '../config/schema';
+import { commandConfig } from './config';
 
 /**
  * `met up`: starts (or attaches to) the embedded Temporal server and runs the local workers in the
@@ -19,7 +19,8 @@ export function register(program: Command): void {
       const { startDevServer } = await import('../temporal/devServer');
       const { runWorkers, shutdownSignal } = await import('../workers/run');
       const { buildWorkerPlans } = await import('../workers/plans');
-      const config = loadConfig({ data: opts.data, port: opts.port });
+      const { isEmbedded } = await import('../config/schema');
+      const config = await commandConfig({ data: opts.data, port: opts.port });
       const log = (line: string) => process.stderr.write(`${line}\n`);
       if (isEmbedded(config)) {
         const { state, alreadyRunning } = await startDevServer({

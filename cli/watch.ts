@@ -1,9 +1,11 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { RunRecord } from '../client/runs';
+import { retryingSteps, rootCauseText, type RunRecord } from '../client/runs';
 import type { CollectProgress } from '../workflows/collectCorpus';
 import type { ScoreProgress } from '../workflows/scoreCorpus';
 import { followProgress, type ProgressSnapshot } from './progress';
+
+const RETRY_CHECK_MS = 3000;
 
 /**
  * Follows a run until it closes: progress bars per stage on a TTY, plain lines otherwise (CI logs).
@@ -26,28 +28,38 @@ export function toStages(job: RunRecord['job'], progress: unknown): ProgressSnap
   return { stages: Array.isArray(generic.stages) ? generic.stages : [] };
 }
 
-export async function watchRun(client: Client, record: RunRecord): Promise<unknown> {
+/** `say` gets the closing lines (stdout by default; stderr when stdout carries JSON). */
+export async function watchRun(client: Client, record: RunRecord, say: (line: string) => void = (l) => console.log(l)): Promise<unknown> {
   const handle = client.workflow.getHandle(record.workflowId);
   const result = handle.result();
   result.catch(() => {});
+  // Steps being retried (attempt and last failure) show under the bars, checked every few seconds:
+  // a run that retries in vain says why while it runs, not only in the Temporal history.
+  let retrying: string[] = [];
+  let checked = 0;
   const watched = await followProgress({
-    poll: async () => toStages(record.job, await handle.query('progress').catch(() => undefined)),
+    poll: async () => {
+      const snapshot = toStages(record.job, await handle.query('progress').catch(() => undefined));
+      if (Date.now() - checked >= RETRY_CHECK_MS) {
+        checked = Date.now();
+        retrying = await retryingSteps(client, record).catch(() => retrying);
+      }
+      return { ...snapshot, notes: retrying.map((r) => `retrying: ${r}`) };
+    },
     until: result,
   });
   if (watched.reason === 'interrupted') {
-    console.log(`Stopped watching; run ${record.runId} goes on (met status ${record.runId}).`);
+    say(`Stopped watching; run ${record.runId} goes on (met status ${record.runId}).`);
     return undefined;
   }
   try {
     const value = await result;
-    console.log(`Run ${record.runId} completed.`);
+    say(`Run ${record.runId} completed.`);
     return value;
   } catch (err) {
     process.exitCode = 1;
     if (err instanceof WorkflowFailedError) {
-      let cause: Error | undefined = err.cause;
-      while (cause?.cause instanceof Error) cause = cause.cause;
-      console.error(`Run ${record.runId} failed: ${cause?.message ?? err.message}`);
+      console.error(`Run ${record.runId} failed: ${rootCauseText(err)}`);
       return undefined;
     }
     throw err;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
-import { ModelWorkerSpec } from '../config/workers';
+import { commandConfig } from './config';
+import type { ModelWorkerSpec } from '../config/workers';
 
 /** `met worker`: one worker process for chosen task queues (scale-out: run it on many hosts). */
 export function register(program: Command): void {
@@ -24,9 +24,9 @@ export function register(program: Command): void {
     .action(async (opts: { queue?: string[]; provider?: string[]; config?: string; model?: string; name?: string; precision: string; gpu?: string; backend: string; data?: string; address?: string; namespace?: string }) => {
       const { runWorkers, shutdownSignal } = await import('../workers/run');
       const { buildWorkerPlans } = await import('../workers/plans');
-      const config = loadConfig(opts);
+      const config = await commandConfig(opts);
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      const models = opts.model ? [modelFromFlags(opts as typeof opts & { model: string })] : [];
+      const models = opts.model ? [await modelFromFlags(opts as typeof opts & { model: string })] : [];
       // In-process llama.cpp sees only its GPU (a managed server gets the variable in its own environment).
       if (opts.model && opts.gpu !== undefined && opts.backend !== 'managed') process.env.CUDA_VISIBLE_DEVICES = opts.gpu;
       const { plans, close } = await buildWorkerPlans({ config, queues: opts.queue, providers: opts.provider, configFile: opts.config, models, env: process.env });
@@ -39,7 +39,8 @@ export function register(program: Command): void {
 }
 
 /** One pinned model from flags; a managed one runs vLLM with its defaults (`vllm serve {model} ...`, see README). */
-function modelFromFlags(opts: { model: string; name?: string; precision: string; gpu?: string; backend: string; threads?: string; contextSize?: string; batchSize?: string }): ModelWorkerSpec {
+async function modelFromFlags(opts: { model: string; name?: string; precision: string; gpu?: string; backend: string; threads?: string; contextSize?: string; batchSize?: string }): Promise<ModelWorkerSpec> {
+  const { ModelWorkerSpec } = await import('../config/workers');
   const int = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   const name = opts.name ?? (opts.model.split('/').pop() ?? 'model').replace(/-(F32|F16|Q8_0|Q4_0)\.gguf$/i, '').replace(/\.gguf$/, '');
   return ModelWorkerSpec.parse({

@@ -16,7 +16,8 @@ import { writeReport } from '../report/html';
 import { startServe, type RunningServe } from '../serve/server';
 import { existsSync } from 'node:fs';
 import { loadLlamaBackend } from '../models/llama';
-import { writeTinyModels } from '../models/tiny';
+import { precisionLabel } from '../models/ggufType';
+import { TINY_PRECISIONS, writeTinyModels } from '../models/tiny';
 import { PowerSpec } from '../config/powerSpec';
 import { launchPower, powerSection } from './power';
 import type { CellSummary } from '../activities/power';
@@ -59,6 +60,20 @@ export interface DemoResult {
 }
 
 const REFERENCE = 'fp32';
+
+/**
+ * How the demo names a source everywhere it prints one (progress, verdicts, power table, report):
+ * a local precision with the GGUF type the demo made it at, `tiny nf4 (Q4_0)`; an endpoint by name.
+ */
+const TINY_TYPES: Record<string, string> = Object.fromEntries(TINY_PRECISIONS.map((p) => [p.precision, p.type]));
+export function demoLabel(model: string, source: string): string {
+  return TINY_TYPES[source] ? `${model} ${precisionLabel(source, TINY_TYPES[source])}` : source;
+}
+/** A stored cell's `model.source` name (power grids) in the demo's words. */
+function cellLabel(name: string): string {
+  const dot = name.indexOf('.');
+  return dot > 0 ? demoLabel(name.slice(0, dot), name.slice(dot + 1)) : name;
+}
 
 export class DemoInterrupted extends Error {
   constructor() {
@@ -142,12 +157,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       unitSize: 100,
       window: 2,
     });
-    log(`Collecting ${spec.samplesPerPrompt} samples x ${options.prompts} prompts from local tiny F32/Q8_0/Q4_0 and ${endpoints.length} endpoints (run ${spec.runId})`);
+    log(`Collecting ${spec.samplesPerPrompt} samples x ${options.prompts} prompts from local ${localModels.map((m) => demoLabel('tiny', m.precision)).join(', ')} and ${endpoints.length} endpoints (run ${spec.runId})`);
     const { record } = await launchCollection(client, config.dataDir, spec);
     const handle = client.workflow.getHandle(record.workflowId);
     const done = handle.result();
     done.catch(() => {});
-    await followProgress({ poll: async () => toStages('collectCorpus', await handle.query('progress').catch(() => undefined)), until: done, signal: interrupted.signal, handleSigint: false });
+    await followProgress({ poll: async () => {
+        const { stages } = toStages('collectCorpus', await handle.query('progress').catch(() => undefined));
+        return { stages: stages.map((st) => ({ ...st, name: cellLabel(st.name.replace('/', '.')) })) };
+      }, until: done, signal: interrupted.signal, handleSigint: false });
     await untilInterrupted(done);
 
     const run = async <T>(rec: RunRecord): Promise<T> => {
@@ -156,13 +174,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       return (await untilInterrupted(client!.workflow.getHandle(rec.workflowId).result())) as T;
     };
 
-    log('Scoring every completion under the F32 reference');
+    const reference = demoLabel('tiny', REFERENCE);
+    log(`Scoring every completion under the reference, ${reference}`);
     const scored = await run<{ rowsDone: number; tokens: number }>(
       newRunRecord('scoreCorpus', `${corpus}-score-fp32`, { corpus, scorer: { model: 'tiny', precision: 'fp32' }, window: 2 }, { corpus }),
     );
     log(`  ${scored.rowsDone} completions scored`);
 
-    log(`Testing each endpoint against local F32 (mmd_hamming, permutation p-value, b = ${options.b})`);
+    log(`Testing each endpoint against local ${reference} (mmd_hamming, permutation p-value, b = ${options.b}, seed 1, L 64, unit char)`);
     const results = await Promise.all(
       endpoints.map((e) =>
         run<TestOutcome>(
@@ -185,7 +204,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     );
     const rows: TestResult[] = results.map((r, i) => ({
       endpoint: endpoints[i].name,
-      reference: 'F32',
+      reference,
       statistic: r.statistic,
       value: r.value,
       pValue: r.pvalue,
@@ -196,7 +215,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     }));
     (options.out ?? process.stdout).write(`\n${formatVerdictTable(rows)}\n`);
 
-    log('Power grid: how often does MMD-Hamming detect Q8_0 and Q4_0 against F32?');
+    log(`Power grid: how often does MMD-Hamming detect ${demoLabel('tiny', 'int8')} and ${demoLabel('tiny', 'nf4')} against ${reference}?`);
     const grid = PowerSpec.parse({
       corpus,
       runId: `${corpus}-power`,
@@ -209,7 +228,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       L: 64,
     });
     const power = await run<CellSummary[]>(newRunRecord('powerSimulation', grid.runId!, { spec: grid, runId: grid.runId! }, { corpus }));
-    const section = await powerSection(duck, config.dataDir, { spec: grid, runId: grid.runId! });
+    const stored = await powerSection(duck, config.dataDir, { spec: grid, runId: grid.runId! });
+    const section = { ...stored, cells: stored.cells.map((c) => ({ ...c, reference: cellLabel(c.reference), alternative: cellLabel(c.alternative) })) };
     (options.out ?? process.stdout).write(`\n${formatPowerTable(powerTable(PowerSection.parse(section)))}\n`);
     const dir = join(config.dataDir, 'reports', corpus);
     mkdirSync(dir, { recursive: true });

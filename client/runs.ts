@@ -119,6 +119,31 @@ export function newRunRecord(job: JobName, runId: string, input: unknown, extra:
   };
 }
 
+/** What Temporal says about a run now (see runState). */
+export interface RunState extends RunStatus {
+  /** The job's 'progress' query answer; asked of running runs only. */
+  progress?: unknown;
+  /** A failed run's root cause, `Type: message`. */
+  failure?: string;
+  /** Why a running run makes no progress: unpolled queues, steps being retried. */
+  warnings: string[];
+}
+
+/**
+ * A run's live state, for `met status` and `GET /v1/runs/:id`. Only a running run is queried for
+ * progress: a closed one would answer only after a worker replayed its history, which is what made
+ * `met status` of a completed run take half a minute. Queries give up after `queryMs`.
+ */
+export async function runState(client: Client, record: RunRecord, queryMs = 3000): Promise<RunState> {
+  const status = await runStatus(client, record);
+  if (status.status === 'FAILED') return { ...status, failure: await runFailure(client, record), warnings: [] };
+  if (status.status !== 'RUNNING') return { ...status, warnings: [] };
+  const handle = client.workflow.getHandle(record.workflowId);
+  const progress = await client.withDeadline(Date.now() + queryMs, () => handle.query('progress')).catch(() => undefined);
+  const warnings = [...(await missingWorkers(client, record, progress)), ...(await retryingSteps(client, record))];
+  return { ...status, progress, warnings };
+}
+
 /** A closed run's failure as "Type: message" of its root cause (what to fix), or undefined. */
 export async function runFailure(client: Client, record: RunRecord): Promise<string | undefined> {
   return client.workflow
@@ -126,14 +151,20 @@ export async function runFailure(client: Client, record: RunRecord): Promise<str
     .result()
     .then(
       () => undefined,
-      (err: unknown) => {
-        let cause: unknown = err;
-        while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
-        const type = (cause as { type?: string | null }).type;
-        const message = cause instanceof Error ? cause.message : String(cause);
-        return type ? `${type}: ${message}` : message;
-      },
+      (err: unknown) => rootCauseText(err),
     );
+}
+
+/**
+ * The innermost cause of a failure (a workflow's, an activity's) as "Type: message": what the user
+ * fixes, never "Workflow execution failed". Every place that reports a failed run says it this way.
+ */
+export function rootCauseText(err: unknown): string {
+  let cause: unknown = err;
+  while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+  const type = (cause as { type?: string | null }).type;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return type ? `${type}: ${message}` : message;
 }
 
 /**

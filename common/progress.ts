@@ -18,4 +18,6 @@ export interface ProgressSnapshot {
   stages: ProgressStage[];
   /** True once the work is complete; the display stops after drawing it. */
   finished?: boolean;
+  /** Lines to show under the bars (a step being retried, with its attempt and last error); each distinct one once. */
+  notes?: string[];
 }

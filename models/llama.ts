@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
 import type { ChatHistoryItem, JinjaTemplateChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import type { ChatMessage, GenerateRequest, RenderedChat, GeneratedCompletion, Precision, ScoredCompletion, SequenceScores, TokenLevelBackend } from './backend';
-import { checkPrecisionLabel, fileTypeOf, type GgufFileType } from './ggufType';
+import { checkPrecisionLabel, fileTypeOf, type GgufFileType, precisionLabel } from './ggufType';
 import { NativeScorer } from './nativeScorer';
 
 /**
@@ -90,7 +90,7 @@ export class LlamaBackend implements TokenLevelBackend {
     const template = backend.chatTemplate;
     if (template) backend.chatWrapper = new JinjaTemplateChatWrapper({ template });
     const mb = (statSync(options.path).size / 1e6).toFixed(0);
-    options.log?.(`loaded ${options.path} (${ggufType}, ${mb} MB) as ${name}/${options.precision}: ${threads} threads, context ${contextSize}, batch ${batchSize}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    options.log?.(`loaded ${options.path} (${mb} MB) as ${name} ${precisionLabel(options.precision, ggufType)}: ${threads} threads, context ${contextSize}, batch ${batchSize}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
     return backend;
   }
 

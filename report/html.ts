@@ -226,7 +226,7 @@ ${body}
 
 async function testSectionHtml(s: TestSection, index: number, addFigure: AddFigure): Promise<string> {
   const out: string[] = [`<section id="section-${index + 1}">`, `<h2>${esc(s.title)}</h2>`];
-  out.push(`<ul class="verdicts">${s.results.map((r) => `<li>${verdictBadge(r)} <strong>${esc(r.endpoint)}</strong>: ${esc(verdictText(r))}, ${esc(formatP(r.pValue, r.b))} <span class="note">(${esc(r.statistic)}, b = ${r.b})</span></li>`).join('\n')}</ul>`);
+  out.push(`<ul class="verdicts">${s.results.map((r) => `<li>${verdictBadge(r)} <strong>${esc(r.endpoint)}</strong>: ${esc(verdictText(r))}, ${esc(formatP(r.pValue, r.b, { showB: true }))} <span class="note">(${esc(r.statistic)})</span></li>`).join('\n')}</ul>`);
   out.push(verdictTableHtml(s.results, s.alpha));
   const fig = await addFigure(
     index,
@@ -284,7 +284,7 @@ async function consistencySectionHtml(s: ConsistencySection, index: number, addF
   ];
   if (s.summary.perplexityA !== undefined) kv.push([`perplexity of ${esc(s.a.label)}`, esc(formatNumber(s.summary.perplexityA))]);
   if (s.summary.perplexityB !== undefined) kv.push([`perplexity of ${esc(s.b.label)}`, esc(formatNumber(s.summary.perplexityB))]);
-  if (s.mmd) kv.push(['MMD test', `${verdictBadge(s.mmd)} ${esc(s.mmd.statistic)} = ${esc(formatNumber(s.mmd.value))}, ${esc(formatP(s.mmd.pValue, s.mmd.b))} (b = ${s.mmd.b}, n1 = ${s.mmd.n1}, n2 = ${s.mmd.n2}, α = ${s.alpha})`]);
+  if (s.mmd) kv.push(['MMD test', `${verdictBadge(s.mmd)} ${esc(s.mmd.statistic)} = ${esc(formatNumber(s.mmd.value))}, ${esc(formatP(s.mmd.pValue, s.mmd.b, { showB: true }))} (n1 = ${s.mmd.n1}, n2 = ${s.mmd.n2}, α = ${s.alpha})`]);
   out.push(kvTable(kv));
   out.push(
     figureHtml(

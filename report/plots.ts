@@ -247,7 +247,7 @@ export function nullHistogramSpec(values: readonly number[], opts: NullHistogram
     { data: { values: [{ value: critical }] }, mark: { type: 'rule', color: '#555', strokeDash: [4, 3], strokeWidth: 1.25 }, encoding: { x } },
   ];
   if (opts.observed !== undefined) {
-    const p = opts.pValue === undefined ? '' : `, ${formatP(opts.pValue, opts.b)}`;
+    const p = opts.pValue === undefined ? '' : `, ${formatP(opts.pValue, opts.b ?? values.length)}`;
     layer.push({
       data: { values: [{ value: opts.observed, label: `observed ${formatNumber(opts.observed)}${p}` }] },
       layer: [

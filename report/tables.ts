@@ -136,21 +136,39 @@ export function powerTable(section: PowerSection, nPerPrompt?: number): PowerTab
   return { nPerPrompt: n, ms, alpha: section.alpha, ciMethod: section.ciMethod, ciLevel: section.ciLevel, statistics, rows: [...rows.values()] };
 }
 
+/** met's one verdict wording (terminal, HTTP API, HTML): a rejected null "differs", a kept one is "consistent". */
+export type Verdict = 'differs' | 'consistent';
+export function verdictOf(reject: boolean): Verdict {
+  return reject ? 'differs' : 'consistent';
+}
+
 /** "differs from F32" / "consistent with F32": the decision in the words an auditor reads. */
 export function verdictText(r: Pick<TestResult, 'decision' | 'reference'>): string {
-  return r.decision === 'reject' ? `differs from ${r.reference}` : `consistent with ${r.reference}`;
+  return r.decision === 'reject' ? `${verdictOf(true)} from ${r.reference}` : `${verdictOf(false)} with ${r.reference}`;
 }
 
-/** "endpoint A: consistent with F32, p = 0.412 (mmd_hamming, b = 1000)". */
+/** "endpoint A: consistent with F32, p = 0.412 (b = 1000), mmd_hamming". */
 export function verdictLine(r: TestResult): string {
-  return `${r.endpoint}: ${verdictText(r)}, ${formatP(r.pValue, r.b)} (${r.statistic}, b = ${r.b})`;
+  return `${r.endpoint}: ${verdictText(r)}, ${formatP(r.pValue, r.b, { showB: true })}, ${r.statistic}`;
 }
 
-/** "p = 0.412", or "p < 0.001" for p = 0 from 1000 draws: a p-value at the resolution its b supports. */
-export function formatP(p: number, b?: number): string {
-  if (b !== undefined && p === 0) return `p < ${formatNumber(1 / b)}`;
-  if (p !== 0 && p < 1e-3) return `p = ${p.toExponential(1)}`;
-  return `p = ${p.toFixed(3)}`;
+/**
+ * A p-value the one way met prints it (terminal, HTTP API, HTML): three significant digits, or,
+ * when no null statistic reached the observed one (p = 0 of b draws), the Monte Carlo resolution
+ * 1/(b + 1) rounded up, with b: "p < 0.001 (b = 1000)". Never "p = 0", never a float's noise digits.
+ * `showB` adds "(b = ...)" to every p-value, for lines that name no b elsewhere.
+ */
+export function formatP(p: number, b: number, opts: { showB?: boolean } = {}): string {
+  if (p === 0) return `p < ${pResolution(b)} (b = ${b})`;
+  const text = `p = ${p.toPrecision(3)}`;
+  return opts.showB ? `${text} (b = ${b})` : text;
+}
+
+/** 1/(b + 1), rounded up to one significant digit: 0.001 for b = 1000, 0.005 for b = 200. */
+export function pResolution(b: number): number {
+  const r = 1 / (b + 1);
+  const scale = 10 ** Math.floor(Math.log10(r));
+  return Number((Math.ceil(r / scale - 1e-9) * scale).toPrecision(1));
 }
 
 /** Compact number for tables: 4 significant digits, exponent outside [1e-3, 1e6). */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: lints, type-checks, starts ONE real Temporal dev server for the whole run (its own temp
+// `npm test`: lints, type-checks, builds dist/ (scripts/build.js), starts ONE real Temporal dev server for the whole run (its own temp
 // SQLite file and free port), runs every test/**/*.test.ts with Node's built-in runner, and stops
 // the server afterwards. Arguments filter test files by substring: `npm test -- stats`.
 // `--unit` (`npm run test:unit`): the unit tests only (UNIT_TESTS: statistics, storage, activities in
@@ -90,6 +90,13 @@ if (filters.length === 0) {
     console.error('type check failed');
     process.exit(tsc.status ?? 1);
   }
+}
+
+// Tests run `met` as users do: from dist/, built here as `npm install` builds it.
+const built = spawnSync(process.execPath, [join(root, 'scripts/build.js')], { stdio: 'inherit', cwd: root });
+if (built.status !== 0) {
+  console.error('build failed');
+  process.exit(built.status ?? 1);
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'met-test-temporal-'));

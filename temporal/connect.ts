@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
 import type { TLSConfig } from '@temporalio/client';
 import { ErrorTypes, MetError } from '../common/errors';
 import { type MetConfig, temporalAddress } from '../config/schema';
@@ -41,8 +42,41 @@ export async function connectClient(config: MetConfig): Promise<Client> {
   }
 }
 
+/**
+ * A client when Temporal answers, else undefined, within about `timeoutMs`: commands that can
+ * say something from the data folder alone (met runs, met status) ask this instead of failing.
+ * A TCP probe first, so a stopped server costs milliseconds, not the client's connect timeout.
+ */
+export async function connectClientIfReachable(config: MetConfig, timeoutMs = 1500): Promise<Client | undefined> {
+  if (!(await tcpReachable(temporalAddress(config), Math.min(timeoutMs, 500)))) return undefined;
+  try {
+    const connection = await Connection.connect({ address: temporalAddress(config), tls: tlsConfig(config), apiKey: config.temporal.apiKey, connectTimeout: timeoutMs });
+    return new Client({ connection, namespace: config.temporal.namespace });
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether host:port (or [v6]:port) accepts a TCP connection within timeoutMs. */
+export function tcpReachable(address: string, timeoutMs: number): Promise<boolean> {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
+  if (!m) return Promise.resolve(true); // An address form we don't parse: let the client decide.
+  return new Promise((resolve) => {
+    const socket = connect({ host: m[1], port: Number(m[2]) });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
 /** The native connection workers poll on. Caller closes it. */
 export async function connectWorker(config: MetConfig): Promise<NativeConnection> {
+  // Loaded here: clients (the CLI's run commands) never need the worker's native module.
+  const { NativeConnection } = await import('@temporalio/worker');
   try {
     return await NativeConnection.connect({
       address: temporalAddress(config),

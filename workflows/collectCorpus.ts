@@ -12,7 +12,8 @@ import {
 } from '@temporalio/workflow';
 import type { CollectActivities } from '../activities/collect';
 import type { SamplingActivities, UnitResult } from '../activities/sampling';
-import { ErrorTypes, NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
+import { ErrorTypes, NON_RETRYABLE_TYPES } from '../common/errors';
+import { withRootCause } from '../common/failures';
 import type { RunSpec } from '../config/runSpec';
 import { type CollectResult, planSources, type SourcePlan, type WorkUnit } from '../collect/plan';
 

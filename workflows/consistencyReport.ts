@@ -1,7 +1,8 @@
 import { defineQuery, executeChild, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Comparison, ConsistencyActivities } from '../activities/consistency';
 import type { TestOutcome } from '../activities/tests';
-import { NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
+import { NON_RETRYABLE_TYPES } from '../common/errors';
+import { withRootCause } from '../common/failures';
 import type { ProgressSnapshot } from '../common/progress';
 import type { ConsistencyPlan } from '../config/consistencySpec';
 import { collectCorpus } from './collectCorpus';

@@ -1,6 +1,7 @@
 import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { DownloadActivities } from '../activities/download';
-import { ErrorTypes, NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
+import { ErrorTypes, NON_RETRYABLE_TYPES } from '../common/errors';
+import { withRootCause } from '../common/failures';
 import { CatalogEntry, fileNameOf, type CatalogEntryInput } from '../download/catalog';
 
 /**

@@ -1,6 +1,7 @@
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { TextScoringActivities } from '../activities/perplexity';
-import { ErrorTypes, NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
+import { ErrorTypes, NON_RETRYABLE_TYPES } from '../common/errors';
+import { withRootCause } from '../common/failures';
 import { combinePerplexities, PerplexityRequest, type PerplexityRequestInput, type PerplexityResult } from '../config/perplexitySpec';
 import { modelTaskQueue } from '../temporal/queues';
 

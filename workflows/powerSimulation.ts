@@ -1,6 +1,7 @@
 import { defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { CellSummary, PowerActivities } from '../activities/power';
-import { NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
+import { NON_RETRYABLE_TYPES } from '../common/errors';
+import { withRootCause } from '../common/failures';
 import type { PowerSpec } from '../config/powerSpec';
 
 /**

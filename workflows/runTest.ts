@@ -1,6 +1,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { TestActivities, TestOutcome } from '../activities/tests';
-import { NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
+import { NON_RETRYABLE_TYPES } from '../common/errors';
+import { withRootCause } from '../common/failures';
 import type { TestSpec } from '../config/testSpec';
 
 /**

@@ -1,7 +1,8 @@
 import type { Duration } from '@temporalio/common';
 import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { LogprobActivities, SampleShardRef, ScoringPlanActivities } from '../activities/logprobs';
-import { NON_RETRYABLE_TYPES, withRootCause } from '../common/errors';
+import { NON_RETRYABLE_TYPES } from '../common/errors';
+import { withRootCause } from '../common/failures';
 import { modelTaskQueue } from '../temporal/queues';
 
 /**

@@ -182,6 +182,8 @@ test('POST /v1/runs starts a collection, GET /v1/runs/:id follows it, POST /v1/t
   const outcome = await json(tested);
   assert.equal(outcome.n1, 32);
   assert.ok(outcome.pvalue > 0 && outcome.pvalue <= 1);
+  assert.equal(outcome.verdict, outcome.reject ? 'differs' : 'consistent', 'the CLI\'s verdict word');
+  assert.equal(outcome.p, `p = ${outcome.pvalue.toPrecision(3)}`, 'the CLI\'s p-value format');
   // The rank-based uniformity test through the same endpoint: validated by TestSpec, run by runTest.
   const noScorer = await post(`${api.url}/v1/tests`, { ...testSpec, testId: uniqueName('api-rut'), stat: 'rut' });
   assert.equal(noScorer.status, 400);

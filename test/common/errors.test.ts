@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
-import { ErrorTypes, MetError, rootCauseFailure, toApplicationFailure } from '../../common/errors';
+import { ErrorTypes, MetError } from '../../common/errors';
+import { rootCauseFailure, toApplicationFailure } from '../../common/failures';
 
 test('a full disk is a non-retryable MetDiskFull that says what to do, not a retry loop', () => {
   const enospc = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: 'ENOSPC' });

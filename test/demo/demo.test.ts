@@ -19,8 +19,10 @@ test('met demo collects, tests and reports, with the right verdicts, and leaves 
     const [a, b] = result.results;
     assert.equal(a.reject, false, `endpoint-a p = ${a.pvalue}`);
     assert.equal(b.reject, true, `endpoint-b p = ${b.pvalue}`);
-    assert.match(out, /endpoint-a\s+consistent with F32/);
-    assert.match(out, /endpoint-b\s+differs from F32/);
+    assert.match(out, /endpoint-a\s+consistent with tiny fp32 \(F32\)/);
+    assert.match(out, /endpoint-b\s+differs from tiny fp32 \(F32\)/);
+    assert.match(out, /^tiny nf4 \(Q4_0\) {2,}\d/m, 'the power table names precisions with their GGUF types');
+    assert.doesNotMatch(out, /tiny[./](int8|nf4)\b/, 'one vocabulary: never the bare source name');
     assert.ok(existsSync(result.reportPath));
     assert.match(readFileSync(result.reportPath, 'utf8'), /endpoint-b/);
     assert.equal((await devServerStatus(dataDir)).running, false, 'the embedded server was stopped');

@@ -22,15 +22,35 @@ export interface TestTemporal {
 }
 
 let runtimeQuiet = false;
-/** Keeps the SDK's own logs at WARN so test output stays readable. */
+/**
+ * Keeps the SDK's own logs at WARN so test output stays readable, and turns the failures tests
+ * cause on purpose ("Activity failed", "Workflow failed": a worker's WARN with the whole error and
+ * its stack) into one line each: what failed and its `Type: message`. Tests assert on the
+ * failures themselves. MET_TEST_VERBOSE=1 shows the SDK's full entries.
+ */
 export function quietRuntime(): void {
   if (runtimeQuiet) return;
   runtimeQuiet = true;
+  const full = new DefaultLogger('WARN');
+  const logger = process.env.MET_TEST_VERBOSE === '1' ? full : new DefaultLogger('WARN', (entry) => {
+    const summary = failureSummary(entry.message, entry.meta);
+    if (summary === undefined) full.log(entry.level, entry.message, entry.meta);
+    else process.stderr.write(`[${entry.level}] ${summary}\n`);
+  });
   try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    Runtime.install({ logger });
   } catch {
     // Already installed by an earlier call in this process.
   }
+}
+
+/** One line for an expected activity or workflow failure log entry; undefined for any other entry. */
+export function failureSummary(message: string, meta: Record<string, unknown> | undefined): string | undefined {
+  if (message !== 'Activity failed' && message !== 'Workflow failed') return undefined;
+  const error = meta?.error as { type?: string | null; message?: string } | undefined;
+  const what = message === 'Activity failed' ? meta?.activityType : meta?.workflowType;
+  const cause = error ? `${error.type ? `${error.type}: ` : ''}${error.message ?? ''}` : 'no error given';
+  return `${message} (${String(what ?? '?')}, ${String(meta?.workflowId ?? '?')}): ${cause.split('\n')[0]}`;
 }
 
 export async function startTestTemporal(): Promise<TestTemporal> {

@@ -183,3 +183,15 @@ test('rates come from a sliding window and restart when a stage goes backwards',
   assert.equal(formatDuration(3725), '1h02m');
   assert.equal(formatDuration(undefined), '–');
 });
+
+test('notes (a step being retried) print under the progress once each, in plain lines and bars', async () => {
+  for (const tty of [false, true]) {
+    const out = recorder(tty);
+    const job = fakeJob(4);
+    const notes = ['retrying: planPowerGrid is on attempt 2; last failure: MetX: boom', 'retrying: planPowerGrid is on attempt 3; last failure: MetX: boom'];
+    await followProgress({ poll: () => ({ ...job.poll(), notes: notes.slice(0, Math.min(job.polls(), 2)) }), now: job.now, stream: out, intervalMs: 1, plainIntervalMs: 0, handleSigint: false });
+    const text = out.text();
+    for (const n of notes) assert.equal(text.split(n).length - 1, 1, `${tty ? 'bars' : 'plain'}: ${n} once in:\n${text}`);
+    assert.ok(text.indexOf(notes[0]) < text.indexOf(notes[1]), 'in the order they came');
+  }
+});

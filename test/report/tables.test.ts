@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { ZodError } from 'zod';
 import { wilsonInterval } from '../../report/binomial';
 import { PowerSection, Report, TestSection } from '../../report/schemas';
-import { formatNumber, formatP, powerPoints, powerTable, verdictLine } from '../../report/tables';
+import { formatNumber, formatP, powerPoints, powerTable, verdictLine, verdictOf } from '../../report/tables';
 import { powerReportInput } from './fixtures';
 
 const cell = (alternative: string, nPerPrompt: number, rejections: number, extra: Record<string, unknown> = {}) => ({
@@ -98,11 +98,17 @@ test('inconsistent inputs fail validation with the field path', () => {
 });
 
 test('p-values print at the resolution b allows, and verdicts read as sentences', () => {
-  assert.equal(formatP(0, 1000), 'p < 0.001');
-  assert.equal(formatP(0.0123, 1000), 'p = 0.012');
-  assert.equal(formatP(0.00005), 'p = 5.0e-5');
+  assert.equal(formatP(0, 1000), 'p < 0.001 (b = 1000)');
+  assert.equal(formatP(0, 200), 'p < 0.005 (b = 200)');
+  assert.equal(formatP(0, 99_999), 'p < 0.00001 (b = 99999)');
+  assert.equal(formatP(0.0123, 1000), 'p = 0.0123');
+  assert.equal(formatP(0.00891750000000002, 1000), 'p = 0.00892');
+  assert.equal(formatP(0.4, 100), 'p = 0.400');
+  assert.equal(formatP(0.4, 100, { showB: true }), 'p = 0.400 (b = 100)');
+  assert.equal(verdictOf(true), 'differs');
+  assert.equal(verdictOf(false), 'consistent');
   assert.equal(formatNumber(0.0004), '4e-4');
   assert.equal(formatNumber(123.456), '123.5');
   const line = verdictLine({ endpoint: 'endpoint B', reference: 'F32', statistic: 'mmd_hamming', value: 0.01, pValue: 0, b: 1000, decision: 'reject', n1: 250, n2: 250 });
-  assert.equal(line, 'endpoint B: differs from F32, p < 0.001 (mmd_hamming, b = 1000)');
+  assert.equal(line, 'endpoint B: differs from F32, p < 0.001 (b = 1000), mmd_hamming');
 });

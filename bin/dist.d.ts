@@ -1,0 +1,2 @@
+/** undefined when `<root>/<distDir>` (default dist) matches the sources on disk, else why not. */
+export function distStale(root: string, distDir?: string): string | undefined;

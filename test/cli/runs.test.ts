@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import type { Worker } from '@temporalio/worker';
+import { buildApi } from '../../api/server';
+import { createDuckDB } from '../../datasets/duck';
+import { freePort } from '../../temporal/devServer';
+import { cpuWorkerPlan } from '../../workers/cpu';
+import { writePowerCorpus } from '../power/fixture';
+import { exited, spawnMet } from '../helpers/processes';
+import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+
+/**
+ * Runs explain themselves: a failed `met test` prints its root cause, and so do `met status` and
+ * GET /v1/runs/:id; `met runs` and `met status` read the run registry without Temporal.
+ */
+let temporal: TestTemporal;
+let duck: DuckDBInstance;
+let worker: Worker;
+let running: Promise<void>;
+const dataDir = mkdtempSync(join(tmpdir(), 'met-cli-runs-'));
+const taskQueue = uniqueName('cli-runs');
+let runId = '';
+
+before(async () => {
+  temporal = await startTestTemporal();
+  duck = await createDuckDB();
+  worker = await temporal.createWorker({ taskQueue, activities: cpuWorkerPlan({ dataDir, duck, taskQueue }).activities });
+  running = worker.run();
+});
+after(async () => {
+  worker?.shutdown();
+  await running;
+  await temporal?.close();
+  duck?.closeSync();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function met(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | string; output: string; ms: number }> {
+  const t0 = performance.now();
+  const child = spawnMet([...args, '--data', dataDir], env);
+  const code = await exited(child);
+  return { code, output: child.output(), ms: performance.now() - t0 };
+}
+const live = () => ['--address', temporal.address, '--namespace', temporal.namespace];
+
+test('a failed met test prints its root cause, and met status and GET /v1/runs/:id say it too', async () => {
+  const corpus = uniqueName('empty');
+  const r = await met(['test', '--x', `${corpus}:m/a`, '--y', `${corpus}:m/b`, '--b', '10', '--queue', taskQueue, ...live()]);
+  assert.equal(r.code, 1, r.output);
+  runId = /Started test run (\S+)/.exec(r.output)?.[1] ?? '';
+  assert.ok(runId, r.output);
+  assert.match(r.output, new RegExp(`met: test run ${runId} failed: MetTooFewSamples: corpus '${corpus}' has no samples for models m`));
+  assert.doesNotMatch(r.output, /Workflow execution failed/);
+
+  const status = await met(['status', runId, ...live()]);
+  assert.equal(status.code, 0, status.output);
+  assert.match(status.output, new RegExp(`^${runId}  runTest  FAILED$`, 'm'));
+  assert.match(status.output, /^ {2}failed: MetTooFewSamples: corpus '.*' has no samples for/m);
+  const json = JSON.parse((await met(['status', runId, '--json', ...live()])).output);
+  assert.equal(json.status, 'FAILED');
+  assert.equal(json.temporal.reachable, true);
+  assert.match(json.failure, /^MetTooFewSamples: corpus '.*' has no samples for/);
+
+  const api = await buildApi({ client: temporal.client, dataDir, address: temporal.address, namespace: temporal.namespace, taskQueue });
+  try {
+    const body = (await api.inject({ method: 'GET', url: `/v1/runs/${runId}`, headers: { host: '127.0.0.1' } })).json();
+    assert.equal(body.status, 'FAILED');
+    assert.match(body.failure, /^MetTooFewSamples: corpus '.*' has no samples for/);
+  } finally {
+    await api.close();
+  }
+
+  const runs = await met(['runs', ...live()]);
+  assert.equal(runs.code, 0, runs.output);
+  assert.match(runs.output, /^run +job +status +corpus +created$/m);
+  assert.match(runs.output, new RegExp(`^${runId} +runTest +FAILED +${corpus} +\\d{4}-`, 'm'));
+});
+
+test('met status and met runs answer from the registry in under a second when Temporal is down', async () => {
+  assert.ok(runId, 'needs the run of the test above');
+  const down = ['--address', `127.0.0.1:${await freePort()}`];
+  const status = await met(['status', runId, ...down]);
+  assert.equal(status.code, 0, status.output);
+  assert.match(status.output, new RegExp(`^${runId}  runTest  status unknown$`, 'm'));
+  assert.match(status.output, /Temporal at 127\.0\.0\.1:\d+ is not reachable \(met server start, or met up\): this is the run's record only/);
+  assert.ok(status.ms < 1000, `met status took ${status.ms.toFixed(0)} ms with Temporal down`);
+  const json = JSON.parse((await met(['status', runId, '--json', ...down])).output);
+  assert.deepEqual([json.status, json.temporal.reachable, json.job], [null, false, 'runTest']);
+
+  const runs = await met(['runs', ...down]);
+  assert.equal(runs.code, 0, runs.output);
+  assert.match(runs.output, new RegExp(`^${runId} +runTest +\\? +`, 'm'));
+  assert.match(runs.output, /status \?: Temporal at 127\.0\.0\.1:\d+ is not reachable/);
+  assert.ok(runs.ms < 1000, `met runs took ${runs.ms.toFixed(0)} ms with Temporal down`);
+});
+
+test('met test prints the verdict word, the p-value format, and the command that reproduces it', async () => {
+  const corpus = uniqueName('two');
+  await writePowerCorpus(duck, dataDir, corpus, [['ref', 0], ['alt', 4]], { prompts: 4, perPrompt: 12 });
+  const args = ['test', '--x', `${corpus}:toy/ref`, '--y', `${corpus}:toy/alt@6`, '--b', '50', '--L', '12', '--seed', '3', '--queue', taskQueue, ...live()];
+  const r = await met([...args, '--json']);
+  assert.equal(r.code, 0, r.output);
+  const out = JSON.parse(r.output.slice(r.output.indexOf('{')));
+  assert.match(r.output, /^Started test run \S+$/m, 'the run id, on stderr beside the JSON');
+  assert.equal(out.verdict, out.reject ? 'differs' : 'consistent');
+  if (out.pvalue === 0) assert.equal(out.p, 'p < 0.02 (b = 50)');
+  else assert.equal(out.p, `p = ${out.pvalue.toPrecision(3)}`);
+  assert.deepEqual(out.settings, { statistic: 'mmd_hamming', pvalue: 'permutation', b: 50, seed: 3, L: 12, unit: 'char', 'n per prompt (x/y)': 'all/6' });
+  assert.equal(out.reproduce, `met test --x ${corpus}:toy/ref --y ${corpus}:toy/alt@6 --stat mmd_hamming --pvalue permutation --b 50 --alpha 0.05 --seed 3 --L 12 --unit char`);
+
+  // The printed command, run again, is the same test: attached to (or repeating) the same result.
+  const again = await met(['test', ...out.reproduce.split(' ').slice(2), '--queue', taskQueue, ...live()]);
+  assert.equal(again.code, 0, again.output);
+  assert.match(again.output, new RegExp(`^${out.verdict} at α = 0\\.05: ${out.p.replace(/[().]/g, '\\$&')}`, 'm'));
+  assert.match(again.output, /^settings: statistic mmd_hamming, pvalue permutation, b 50, seed 3, L 12, unit char, n per prompt \(x\/y\) all\/6$/m);
+  assert.match(again.output, /^reproduce: met test --x /m);
+});
+
+test('an impossible power grid fails at once with its reason, which met power --wait prints', async () => {
+  const corpus = uniqueName('few');
+  await writePowerCorpus(duck, dataDir, corpus, [['ref', 0], ['alt', 1]], { prompts: 4, perPrompt: 6 });
+  const grid = join(dataDir, `${corpus}.json`);
+  writeFileSync(grid, JSON.stringify({ corpus, reference: { model: 'toy', source: 'ref' }, alternatives: [{ model: 'toy', source: 'alt' }], samplesPerPrompt: [2], promptSubsets: { size: 25 }, sims: 5, b: 20, L: 12 }));
+  const r = await met(['power', grid, '--wait', '--queue', taskQueue, ...live()]);
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.output, /^Run \S+ failed: MetBadRunSpec: promptSubsets\.size 25 is larger than the 4 prompts of the reference: lower it$/m);
+  assert.ok(r.ms < 20_000, `failed after ${r.ms.toFixed(0)} ms: not retried`);
+});
