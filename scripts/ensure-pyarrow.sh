@@ -7,26 +7,14 @@
 # an existing install of the pinned version is kept. Fails (exit 1) when a package cannot be had.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${MET_PYTHON:-python3}"
+. scripts/lib/pip-target.sh
 PYARROW_VERSION=26.0.1
 MOTO_VERSION=5.2.5
 NUMPY_VERSION=2.2.6
 
-install() { # target spec stamp
-  local target="$1" spec="$2" stamp="$1/.met-installed"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$spec" ]; then
-    echo "$spec: already in $target"
-    return
-  fi
-  rm -rf "$target"
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-input --target "$target" "$spec"
-  echo "$spec" >"$stamp"
-  echo "$spec: installed into $target"
-}
-
-install .tools/pyarrow "pyarrow==$PYARROW_VERSION"
-install .tools/moto "moto[server]==$MOTO_VERSION"
-install .tools/numpy "numpy==$NUMPY_VERSION"
+pip_target .tools/pyarrow "pyarrow==$PYARROW_VERSION"
+pip_target .tools/moto "moto[server]==$MOTO_VERSION"
+pip_target .tools/numpy "numpy==$NUMPY_VERSION"
 
 PYTHONPATH=.tools/pyarrow "$PYTHON" -c 'import pyarrow.parquet, pyarrow.dataset; print("pyarrow", pyarrow.__version__)'
 PYTHONPATH=.tools/moto "$PYTHON" -c 'import moto, moto.server; print("moto", moto.__version__)'

@@ -6,17 +6,7 @@
 # (exit 1) when the package cannot be had.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${MET_PYTHON:-python3}"
+. scripts/lib/pip-target.sh
 SCIPY_VERSION=1.16.3
-target=.tools/scipy
-spec="scipy==$SCIPY_VERSION"
-stamp="$target/.met-installed"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$spec" ]; then
-  echo "$spec: already in $target"
-else
-  rm -rf "$target"
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-input --target "$target" "$spec"
-  echo "$spec" >"$stamp"
-  echo "$spec: installed into $target"
-fi
-PYTHONPATH="$target" "$PYTHON" -c 'import scipy, scipy.stats; print("scipy", scipy.__version__)'
+pip_target .tools/scipy "scipy==$SCIPY_VERSION"
+PYTHONPATH=.tools/scipy "$PYTHON" -c 'import scipy, scipy.stats; print("scipy", scipy.__version__)'

@@ -21,7 +21,7 @@ import { runTest } from '../../workflows/runTest';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
 import { providerWorkerPlans } from '../../workers/provider';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { startTestTemporal, uniqueName, withPlanWorkers, type TestTemporal } from '../helpers/temporal';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
@@ -52,14 +52,7 @@ async function withWorkers<T>(fn: (cpuQueue: string) => Promise<T>): Promise<T> 
     ...modelWorkerPlans({ dataDir, duck, backend, gpu: 'cpu' }),
     ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, baseURL: serve.url, concurrentUnits: 2, timeoutMs: 10_000 }], env: {} }),
   ];
-  const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
-  const running = workers.map((w) => w.run());
-  try {
-    return await fn(cpuQueue);
-  } finally {
-    workers.forEach((w) => w.shutdown());
-    await Promise.all(running);
-  }
+  return withPlanWorkers(temporal, plans, () => fn(cpuQueue));
 }
 
 const rows = (sql: string) => withConnection(duck, async (c) => (await c.runAndReadAll(sql)).getRowObjects());

@@ -91,3 +91,15 @@ export function uniqueName(prefix: string): string {
   counter += 1;
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter}`;
 }
+
+/** Runs `fn` while workers for these plans poll (on the test server), then shuts them down. */
+export async function withPlanWorkers<T>(temporal: TestTemporal, plans: import('../../workers/run').WorkerPlan[], fn: () => Promise<T>): Promise<T> {
+  const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
+  const running = workers.map((w) => w.run());
+  try {
+    return await fn();
+  } finally {
+    workers.forEach((w) => w.shutdown());
+    await Promise.all(running);
+  }
+}

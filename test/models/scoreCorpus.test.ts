@@ -12,7 +12,7 @@ import { collectCorpus } from '../../workflows/collectCorpus';
 import { scoreCorpus } from '../../workflows/scoreCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { startTestTemporal, uniqueName, withPlanWorkers, type TestTemporal } from '../helpers/temporal';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
@@ -36,14 +36,7 @@ after(async () => {
 async function withWorkers<T>(fn: (cpuQueue: string) => Promise<T>): Promise<T> {
   const cpuQueue = uniqueName('score-cpu');
   const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue: cpuQueue }), ...modelWorkerPlans({ dataDir, duck, backend, gpu: 'cpu' })];
-  const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
-  const running = workers.map((w) => w.run());
-  try {
-    return await fn(cpuQueue);
-  } finally {
-    workers.forEach((w) => w.shutdown());
-    await Promise.all(running);
-  }
+  return withPlanWorkers(temporal, plans, () => fn(cpuQueue));
 }
 
 const sums = (sql: string) => withConnection(duck, async (c) => (await c.runAndReadAll(sql)).getRowObjects());
