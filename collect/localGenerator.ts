@@ -2,6 +2,7 @@ import type { GeneratedSample, SampleGenerator, SampleRequest } from './sampleGe
 import type { SamplingSpec, SourceSpec } from '../config/runSpec';
 import type { ChatMessage, RenderedChat, TextBackend } from '../models/backend';
 import { samplerJson, samplerSettings } from '../config/sampler';
+import { precisionLabel } from '../models/ggufType';
 
 /**
  * Samples a unit from a model loaded in this worker. Requests run one after another on the model's
@@ -64,7 +65,8 @@ export class LocalGenerator implements SampleGenerator {
         tokenIds: g.tokenIds,
         tokenLogprobs: g.tokenLogprobs,
         finishReason: g.finishReason,
-        providerModel: `${this.backend.model}/${this.backend.precision}`,
+        // The class with the file's exact GGUF type where known, e.g. gemma-3-270m/nf4 (Q4_K_M).
+        providerModel: `${this.backend.model}/${precisionLabel(this.backend.precision, this.backend.ggufType)}`,
         requestId: null,
         latencyMs: performance.now() - started,
         sampler: samplerJson({

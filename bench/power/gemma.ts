@@ -6,8 +6,7 @@
  * characters, n samples per prompt.
  *   node --import tsx bench/power/gemma.ts [--prompts 8] [--per-prompt 24] [--tokens 16] [--sims 100]
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPowerActivities } from '../../activities/power';
 import { PowerSpec } from '../../config/powerSpec';
@@ -28,12 +27,18 @@ const files = { F32: '.tools/gemma/gemma-3-270m-F32.gguf', Q4_0: '.tools/gemma/g
 for (const [type, path] of Object.entries(files)) {
   if (!existsSync(path)) console.error(`met models quantize -> ${type}: ${JSON.stringify(quantizeGguf(GEMMA, type as 'F32' | 'Q4_0', path))}`);
 }
-const dataDir = mkdtempSync(join(tmpdir(), 'met-bench-gemma-power-'));
+// The sampled pools are kept (bench/out is git-ignored): a rerun with the same sizes reuses them.
+const dataDir = join('bench', 'out', `gemma-power-data-p${PROMPTS}-n${PER_PROMPT}-t${TOKENS}`);
+mkdirSync(dataDir, { recursive: true });
 const duck = await createDuckDB();
 const started = performance.now();
 try {
   const sampleSeconds: Record<string, number> = {};
   for (const [type, path] of Object.entries(files)) {
+    if (existsSync(join(dataDir, 'corpus', 'gemma', 'samples', 'model=gemma-3-270m', `source=${type}`))) {
+      console.error(`${type}: reusing the pool sampled earlier in ${dataDir}`);
+      continue;
+    }
     const precision = type === 'F32' ? 'fp32' : 'nf4';
     const backend = await loadLlamaBackend({ path, precision, model: 'gemma-3-270m', threads: 1, log: (l) => console.error(l) });
     const t0 = performance.now();
@@ -60,20 +65,21 @@ try {
     reference: { model: 'gemma-3-270m', source: 'F32' },
     alternatives: [{ model: 'gemma-3-270m', source: 'Q4_0' }],
     statistics: ['mmd_hamming'],
-    samplesPerPrompt: [1, 3, 6],
+    samplesPerPrompt: [2, 4, 8],
     promptSubsets: { size: PROMPTS, draws: 1 },
     sims: SIMS,
     b: 200,
     L: 200,
     seed: 1,
   });
+  const runId = `gemma-${Date.now()}`;
   const acts = createPowerActivities({ duck, dataDir });
-  const plan = await acts.planPowerGrid({ spec, runId: 'gemma' });
-  for (const key of plan.nullKeys) await acts.computeNulls({ spec, runId: 'gemma', key, subset: plan.subsets[key.draw] });
+  const plan = await acts.planPowerGrid({ spec, runId });
+  for (const key of plan.nullKeys) await acts.computeNulls({ spec, runId, key, subset: plan.subsets[key.draw] });
   const keys = new Map(plan.nullKeys.map((k) => [k.id, k]));
   const table: { cell: string; n: number; N: number; power: number; warnings: string }[] = [];
   for (const cell of plan.cells) {
-    const r = await acts.runPowerCell({ spec, runId: 'gemma', cell, subset: plan.subsets[cell.draw], nullKeys: cell.nullKeys.map((id) => keys.get(id)!) });
+    const r = await acts.runPowerCell({ spec, runId, cell, subset: plan.subsets[cell.draw], nullKeys: cell.nullKeys.map((id) => keys.get(id)!) });
     table.push({ cell: cell.isNull ? 'F32 vs F32 (null)' : 'F32 vs Q4_0', n: cell.n, N: cell.n * PROMPTS, power: r.power, warnings: r.warnings.join('; ') });
   }
   console.table(table);
@@ -83,5 +89,4 @@ try {
   console.log(`wrote ${out}`);
 } finally {
   duck.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
 }
