@@ -15,14 +15,20 @@ import { PROJECT, tempData } from './helpers';
  */
 const ROWS_PER_UNIT = 2000;
 
-function runChild(args: string[], killAfterMs: number): Promise<{ lines: string[]; signal: string | null }> {
+/**
+ * Runs the child and SIGKILLs it `killAfterMs` after a condition, not after a clock from its start:
+ * after its `afterDone`-th completed unit (so every write round makes progress however loaded the
+ * machine is, and the kill lands at a random point of the units that follow), or after `ready`.
+ */
+function runChild(args: string[], killAfterMs: number, afterDone = 0): Promise<{ lines: string[]; signal: string | null }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT, 'test', 'datasets', 'crash_child.ts'), ...args], { cwd: PROJECT, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     let timer: NodeJS.Timeout | undefined;
     child.stdout.on('data', (d) => {
       out += d;
-      if (!timer && out.includes('ready\n')) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      const done = out.split('\n').filter((l) => l.startsWith('done ')).length;
+      if (!timer && out.includes('ready\n') && done >= afterDone) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     });
     child.once('exit', (_code, signal) => {
       clearTimeout(timer);
@@ -38,7 +44,7 @@ test('SIGKILL at random points leaves no partial shard, and compaction survives 
     const done = new Set<string>();
     let next = 0;
     for (let round = 0; round < 8; round++) {
-      const { lines, signal } = await runChild(['write', ctx.root, String(next)], 30 + Math.floor(rnd() * 600));
+      const { lines, signal } = await runChild(['write', ctx.root, String(next)], Math.floor(rnd() * 400), 1);
       assert.equal(signal, 'SIGKILL', `round ${round}: the writer was killed (${lines.join(' | ')})`);
       for (const l of lines) if (l.startsWith('done ')) done.add(l.slice(5));
       // Every shard file present is complete; every unit reported done has one.
