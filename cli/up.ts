@@ -22,6 +22,8 @@ export function register(program: Command): void {
       const { isEmbedded } = await import('../config/schema');
       const config = await commandConfig({ data: opts.data, port: opts.port });
       const log = (line: string) => process.stderr.write(`${line}\n`);
+      // A server this command starts stops with it; one already running is left as it was.
+      let startedServer = false;
       if (isEmbedded(config)) {
         const { state, alreadyRunning } = await startDevServer({
           dataDir: config.dataDir,
@@ -30,6 +32,7 @@ export function register(program: Command): void {
           namespace: config.temporal.namespace,
           log,
         });
+        startedServer = !alreadyRunning;
         log(`Temporal ${alreadyRunning ? 'already running' : 'started'} on ${state.ip}:${state.port} (pid ${state.pid})`);
         if (state.uiPort) log(`Web UI: http://${state.ip}:${state.uiPort}/namespaces/${state.namespace}/workflows`);
       }
@@ -45,11 +48,16 @@ export function register(program: Command): void {
           stopApi = api.close;
           log(`HTTP API on ${api.url} (docs: ${api.url}/docs)`);
         }
-        log('workers running; Ctrl-C to stop (the server keeps running: met server stop)');
+        log(startedServer ? 'workers running; Ctrl-C stops them and the Temporal server met up started' : 'workers running; Ctrl-C stops them (the server was already running and keeps running: met server stop)');
         await runWorkers(config, plans, shutdownSignal(log), log);
       } finally {
         await stopApi?.();
         await close();
+        if (startedServer) {
+          const { stopDevServer } = await import('../temporal/devServer');
+          await stopDevServer(config.dataDir);
+          log('Temporal server stopped (its history is kept; met server start serves it again)');
+        }
       }
     });
 }

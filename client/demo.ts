@@ -249,7 +249,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       sections: [{ kind: 'test', results: rows }, section],
     });
     log(`Report: ${report.htmlPath}`);
-    if (uiUrl) log(`Temporal UI: ${uiUrl}`);
+    // The UI lives as long as the server: one the demo started stops with it (history is kept).
+    if (uiUrl) log(startedServer && !options.keepUp ? `Temporal UI: ${uiUrl} once the server runs again (met server start; the demo stops the server it started)` : `Temporal UI: ${uiUrl}`);
     return { results, reportPath: report.htmlPath, uiUrl };
   } finally {
     process.removeListener('SIGINT', onSigint);
