@@ -146,7 +146,12 @@ async function powerSectionHtml(s: PowerSection, index: number, addFigure: AddFi
     `${s.cells.length} cell(s)`,
   ].filter((p): p is string => p !== undefined);
   const out: string[] = [`<section id="section-${index + 1}">`, `<h2>${esc(s.title)}</h2>`, `<p class="params">${params.map(esc).join(' · ')}</p>`];
-  if (s.warnings.length) out.push(`<ul class="warnings">${s.warnings.map((w) => `<li>⚠ ${esc(w)}</li>`).join('')}</ul>`);
+  // A null cell whose whole interval lies above α is not calibrated: say so where the numbers are.
+  const uncalibrated = points
+    .filter((p) => p.isNull && p.lo > s.alpha)
+    .map((p) => `${p.series} (${p.statistic}, n = ${p.nPerPrompt}): type-I error ${formatPower(p)}, above α = ${s.alpha} beyond its interval. The test is not calibrated here: too few stored completions per prompt to resample from, or a reference that does not reproduce itself.`);
+  const warnings = [...s.warnings, ...uncalibrated];
+  if (warnings.length) out.push(`<ul class="warnings">${warnings.map((w) => `<li>⚠ ${esc(w)}</li>`).join('')}</ul>`);
   out.push(powerTableHtml(table));
   const fig = await addFigure(
     index,

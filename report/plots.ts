@@ -111,6 +111,8 @@ export function powerCurveSpec(points: PowerPoint[], opts: PowerCurveOptions): T
     { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [3, 3], strokeWidth: 1.25 }, encoding: { y: { datum: opts.alpha } } },
     {
       mark: { type: 'text', color: ALPHA_COLOR, align: 'right', baseline: 'bottom', dx: -3, dy: -2, fontSize: 11, x: { expr: faceted ? 'child_width' : 'width' } },
+      // One label per panel: without the aggregate the text is drawn once per data row, all on one spot.
+      transform: [{ aggregate: [{ op: 'count', as: 'rows' }] }],
       encoding: { y: { datum: opts.alpha }, text: { value: alphaText } },
     },
   ];
@@ -152,6 +154,8 @@ export function mixturePowerSpec(points: MixturePowerPoint[], opts: { alpha: num
     { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [3, 3], strokeWidth: 1.25 }, encoding: { y: { datum: opts.alpha } } },
     {
       mark: { type: 'text', color: ALPHA_COLOR, align: 'right', baseline: 'bottom', dx: -3, dy: -2, fontSize: 11, x: { expr: budgets.length > 1 ? 'child_width' : 'width' } },
+      // One label per panel: without the aggregate the text is drawn once per data row, all on one spot.
+      transform: [{ aggregate: [{ op: 'count', as: 'rows' }] }],
       encoding: { y: { datum: opts.alpha }, text: { value: alphaText } },
     },
   ];
@@ -175,6 +179,8 @@ export function pValueSpec(results: TestResult[], alpha: number, title = 'p-valu
     endpoint: `${r.endpoint} vs ${r.reference}`,
     statistic: r.statistic,
     p: r.pValue,
+    // The label starts right of the α line, so the line never crosses it (p < α bars end left of it).
+    labelAt: Math.max(r.pValue, alpha),
     verdict: r.decision === 'reject' ? differs : consistent,
     label: `${formatP(r.pValue, r.b)}${results.some((o) => o.statistic !== r.statistic) ? ` (${r.statistic})` : ''}`,
   }));
@@ -193,7 +199,7 @@ export function pValueSpec(results: TestResult[], alpha: number, title = 'p-valu
       { mark: { type: 'bar', cornerRadiusEnd: 2 }, encoding: { y, x, ...yOffset, color } },
       // A tick at the p-value keeps p = 0 (a bar of no length) visible.
       { mark: { type: 'tick', thickness: 3, opacity: 1 }, encoding: { y, x, ...yOffset, color } },
-      { mark: { type: 'text', align: 'left', dx: 5, fontSize: 11 }, encoding: { y, x, ...yOffset, text: { field: 'label' } } },
+      { mark: { type: 'text', align: 'left', dx: 5, fontSize: 11 }, encoding: { y, x: { ...x, field: 'labelAt' }, ...yOffset, text: { field: 'label' } } },
       { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [3, 3], strokeWidth: 1.5 }, encoding: { x: { datum: alpha } } },
     ],
   });
@@ -281,7 +287,7 @@ export function similaritySpec(prompts: ConsistencyPrompt[], opts: { a: string; 
   const y = { field: 'similarity', type: 'quantitative', title: 'Cosine similarity', scale: { domain: [floor, 1], nice: false, zero: false } };
   const few = prompts.length <= 60;
   const x = few
-    ? { field: 'prompt', type: 'ordinal', title: 'Prompt', sort: null, axis: { labelAngle: -40, labelLimit: 140, grid: true } }
+    ? { field: 'prompt', type: 'ordinal', title: 'Prompt', sort: null, axis: { labelAngle: -90, labelLimit: 140, grid: true } }
     : { field: 'i', type: 'quantitative', title: 'Prompt (index)', scale: { domain: [0, prompts.length + 1], nice: false } };
   const marks = { type: 'point', filled: true, size: few ? 60 : 24, color: '#4c78a8', opacity: 0.9 };
   const meanLabel = `mean ${opts.meanSimilarity.toFixed(3)}`;
@@ -315,8 +321,8 @@ export function perplexitySpec(prompts: ConsistencyPrompt[], opts: { a: string; 
   const scale = { type: log ? 'log' : 'linear', domain, nice: false };
   return withConfig({
     title: { text: 'Perplexity per prompt, both sides under one scorer', subtitle: [`Scorer: ${opts.scorer}, same tokens on both sides. Dashed: equal perplexity.`] },
-    width: 300,
-    height: 300,
+    width: 540,
+    height: 380,
     layer: [
       {
         data: { values: [{ a: domain[0], b: domain[0] }, { a: domain[1], b: domain[1] }] },
@@ -350,6 +356,54 @@ export interface RenderedSvg {
   height: number;
   /** Vega-Lite and Vega warnings (empty for a well-formed spec). */
   warnings: string[];
+  /** Every drawn text (labels, titles, legends) with its box in figure coordinates. */
+  texts: TextBox[];
+}
+
+export interface TextBox {
+  text: string;
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
+
+/** Pairs of drawn texts whose boxes overlap by more than `slack` pixels each way. */
+export function overlappingTexts(texts: readonly TextBox[], slack = 1): [TextBox, TextBox][] {
+  const out: [TextBox, TextBox][] = [];
+  for (let i = 0; i < texts.length; i++) {
+    for (let j = i + 1; j < texts.length; j++) {
+      const [a, b] = [texts[i], texts[j]];
+      const w = Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1);
+      const h = Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1);
+      if (w > slack && h > slack) out.push([a, b]);
+    }
+  }
+  return out;
+}
+
+interface SceneItem {
+  x?: number;
+  y?: number;
+  text?: unknown;
+  bounds?: { x1: number; y1: number; x2: number; y2: number };
+  items?: SceneItem[];
+  marktype?: string;
+  opacity?: number;
+}
+
+/** The text items of a rendered scenegraph with their absolute bounds (groups offset their children). */
+function sceneTexts(node: SceneItem, dx = 0, dy = 0, marktype?: string, out: TextBox[] = []): TextBox[] {
+  const type = node.marktype ?? marktype;
+  if (type === 'text' && node.bounds && node.text !== undefined && node.text !== '' && node.opacity !== 0) {
+    const b = node.bounds;
+    if (Number.isFinite(b.x1) && b.x2 > b.x1) out.push({ text: String(node.text), x1: b.x1 + dx, y1: b.y1 + dy, x2: b.x2 + dx, y2: b.y2 + dy });
+  }
+  // A group item offsets the marks inside it; a mark passes its type down to its items.
+  const isGroupItem = type === 'group' && node.marktype === undefined;
+  const [ox, oy] = isGroupItem ? [dx + (node.x ?? 0), dy + (node.y ?? 0)] : [dx, dy];
+  for (const child of node.items ?? []) sceneTexts(child, ox, oy, node.marktype ?? (isGroupItem ? undefined : type), out);
+  return out;
 }
 
 /**
@@ -367,7 +421,10 @@ export async function renderSvg(spec: TopLevelSpec, opts: { fonts?: FigureFonts 
   try {
     const svg = await view.toSVG();
     const size = /<svg[^>]*\swidth="([\d.]+)"[^>]*\sheight="([\d.]+)"/.exec(svg);
-    return { svg, width: Number(size?.[1] ?? 0), height: Number(size?.[2] ?? 0), warnings };
+    // The SVG's origin is the view's, shifted by its padding/autosize origin.
+    const origin = (view as unknown as { origin(): [number, number] }).origin();
+    const texts = sceneTexts((view.scenegraph() as unknown as { root: SceneItem }).root, origin[0], origin[1]);
+    return { svg, width: Number(size?.[1] ?? 0), height: Number(size?.[2] ?? 0), warnings, texts };
   } finally {
     view.finalize();
   }
