@@ -18,6 +18,32 @@ export function register(program: Command): void {
       for (const [precision, path] of Object.entries(paths)) console.log(`${precision.padEnd(5)} ${path}`);
     });
   models
+    .command('ls')
+    .description('the GGUF files in the models folder: size, exact GGUF type, met precision class')
+    .option('--dir <dir>', 'folder to list (default <data>/models)')
+    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { dir?: string; data?: string; json?: boolean }) => {
+      const { existsSync, readdirSync, statSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      const { readGgufFileInfo } = await import('node-llama-cpp');
+      const { fileTypeOf, precisionOf } = await import('../models/ggufType');
+      const dir = opts.dir ?? join((await commandConfig({ data: opts.data })).dataDir, 'models');
+      if (!existsSync(dir)) throw new Error(`no models folder at ${dir} (met models make-tiny writes one; --dir names another)`);
+      const rows = [];
+      for (const name of readdirSync(dir).filter((n) => n.endsWith('.gguf')).sort()) {
+        const path = join(dir, name);
+        // The header only: a 1 GB file is not read.
+        const info = await readGgufFileInfo(path, { readTensorInfo: true });
+        const type = fileTypeOf(info);
+        rows.push({ file: name, mb: Math.round(statSync(path).size / 1e6), type, precision: precisionOf(type) ?? 'none (convert with met models quantize)', architecture: String(info.metadata.general?.architecture ?? '?') });
+      }
+      if (opts.json) return console.log(JSON.stringify(rows, null, 2));
+      if (!rows.length) return console.log(`no .gguf files in ${dir}`);
+      const { formatTable } = await import('./table');
+      console.log(formatTable(['file', 'MB', 'GGUF type', 'precision', 'architecture'], rows.map((r) => [r.file, String(r.mb), r.type, r.precision, r.architecture])));
+    });
+  models
     .command('quantize <in.gguf>')
     .description("write a GGUF file's weights at F32, F16, Q8_0 or Q4_0 (from F32/F16/BF16, Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 or the K-quants Q4_K/Q5_K/Q6_K), for the precision experiment on a model you hold one file of")
     .requiredOption('--to <type>', 'F32 | F16 | Q8_0 | Q4_0')

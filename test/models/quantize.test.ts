@@ -59,6 +59,12 @@ test('met models quantize: Gemma at Q4_0 loads in llama.cpp as a Q4_0 file and s
   const run = spawnSync(process.execPath, ['bin/met.js', 'models', 'quantize', GEMMA, '--to', 'Q4_0', '--out', out], { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
   assert.match(run.stdout, /tensors at Q4_0/);
+  const listed = spawnSync(process.execPath, ['bin/met.js', 'models', 'ls', '--dir', dir, '--json'], { encoding: 'utf8' });
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.deepEqual(
+    (JSON.parse(listed.stdout) as { file: string; type: string; precision: string }[]).map((r) => [r.file, r.type, r.precision]),
+    [['gemma-Q4_0.gguf', 'Q4_0', 'nf4']],
+  );
   const text = 'The history of the city begins in the early Middle Ages, when a small group of farmers settled on the banks of the river.';
   const ppl: Record<string, number> = {};
   for (const [path, precision] of [[GEMMA, 'nf4'], [out, 'nf4']] as const) {
