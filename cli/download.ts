@@ -78,6 +78,29 @@ export function register(program: Command): void {
 
   const prompts = program.command('prompts').description('prompt sets');
   prompts
+    .command('ls')
+    .description("prompt sets a run spec can name with prompts: {set: NAME}: met's shipped sets and the files in <data>/prompts/")
+    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { data?: string; json?: boolean }) => {
+      const { existsSync, readdirSync, readFileSync, statSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      const { shippedPromptSets, shippedPromptSetPath } = await import('../datasets/prompts');
+      const lines = (path: string) => readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).length;
+      const rows: { set: string; where: string; prompts: number | null }[] = shippedPromptSets().map((set) => ({ set, where: 'shipped with met', prompts: lines(shippedPromptSetPath(set)!) }));
+      const dir = join((await commandConfig({ data: opts.data })).dataDir, 'prompts');
+      if (existsSync(dir)) {
+        for (const name of readdirSync(dir).sort()) {
+          const m = /^(.+)\.(jsonl|parquet)$/.exec(name);
+          if (!m || !statSync(join(dir, name)).isFile()) continue;
+          rows.push({ set: m[1], where: `prompts/${name}`, prompts: m[2] === 'jsonl' ? lines(join(dir, name)) : null });
+        }
+      }
+      if (opts.json) return console.log(JSON.stringify(rows, null, 2));
+      const { formatTable, useColor } = await import('./table');
+      console.log(formatTable(['set', 'where', 'prompts'], rows.map((r) => [r.set, r.where, r.prompts === null ? '(parquet)' : String(r.prompts)]), { color: useColor() }));
+    });
+  prompts
     .command('build')
     .description('build a prompt-set Parquet file from downloaded sources (filters by words, language; seeded sample)')
     .requiredOption('--input <files...>', '.parquet, .jsonl or .jsonl.gz files')
