@@ -26,6 +26,7 @@ import { collectCorpus } from '../../workflows/collectCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
 import { providerWorkerPlans } from '../../workers/provider';
+import { exited, spawnMet } from '../helpers/processes';
 import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
 
 let temporal: TestTemporal;
@@ -182,8 +183,18 @@ test('an audit on a 3 s schedule: consistent, then differs after the endpoint sw
     assert.equal(accepted[0].body.pValue, flipped.pValue);
     assert.ok(accepted[0].body.pValue <= 0.01);
 
-    // Deleting the audit removes the schedule; its rows stay.
-    await deleteAudit(temporal.client, name);
+    // The CLI: `met audit show` lists the firings and the two changes; `met audit delete` removes the schedule, the rows stay.
+    const cli = async (...args: string[]) => {
+      const child = spawnMet(['audit', ...args, '--address', temporal.address, '--namespace', temporal.namespace, '--data', dataDir]);
+      const code = await exited(child);
+      return { code, output: child.output() };
+    };
+    const shown = await cli('show', name);
+    assert.equal(shown.code, 0, shown.output);
+    assert.match(shown.output, new RegExp(`verdict changes:\\n  \\S+ ${endpoint}: consistent -> differs \\(p = [^)]+\\)\\n  \\S+ ${endpoint}: differs -> consistent`));
+    assert.equal(shown.output.split('\n').filter((l) => l.includes(`${endpoint} `) && /consistent|differs/.test(l) && !l.includes('->')).length, all.length, shown.output);
+    const deleted = await cli('delete', name);
+    assert.equal(deleted.code, 0, deleted.output);
     await assert.rejects(describeAudit(temporal.client, name), /no audit/);
     assert.ok(!(await listAudits(temporal.client)).some((a) => a.name === name));
     await assert.rejects(triggerAudit(temporal.client, name), /no audit/);
