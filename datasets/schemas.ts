@@ -44,6 +44,13 @@ export const SampleRow = z.object({
    * request fields, and what the source reported. null in shards written before this column.
    */
   sampler: z.string().min(1).nullable().optional(),
+  /**
+   * Token usage as the provider reported it for this sample's request (`usage.prompt_tokens`,
+   * `usage.completion_tokens`): what it bills. null where nothing was reported (local models,
+   * providers without usage) and in shards written before these columns.
+   */
+  promptTokens: z.number().int().nonnegative().nullable().optional(),
+  completionTokens: z.number().int().nonnegative().nullable().optional(),
 });
 export type SampleRow = z.infer<typeof SampleRow>;
 

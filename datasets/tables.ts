@@ -56,6 +56,8 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
     c('latency_ms', 'latencyMs', 'float64', true),
     c('created_at', 'createdAt', 'timestamptz'),
     c('sampler', 'sampler', 'varchar', true),
+    c('prompt_tokens', 'promptTokens', 'int32', true),
+    c('completion_tokens', 'completionTokens', 'int32', true),
   ],
   logprobs: [
     c('corpus', 'corpus', 'varchar'),
@@ -167,7 +169,7 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
  * its checksum and a compaction of older and newer shards adds up.
  */
 export const ADDED_COLUMNS: Record<ShardKind, string[]> = {
-  samples: ['sampler'],
+  samples: ['sampler', 'prompt_tokens', 'completion_tokens'],
   logprobs: ['scorer_backend', 'token_ranks'],
   prompts: [],
   tests: [],

@@ -28,9 +28,9 @@ const base = {
 };
 
 const samples: SampleRow[] = [
-  { ...base, sampler: null, promptId: 'p😀', sampleIndex: 0, prompt: 'Say 😀a', completion: '😀a', tokenIds: [], tokenLogprobs: [], finishReason: 'stop', seed: null, providerModel: null, requestId: null, latencyMs: null, createdAt: new Date('2026-11-01T12:00:00.123Z'), sampling: { ...base.sampling, stop: ['\n\n', 'END', ''] } },
-  { ...base, sampler: '{"engine":"provider:x","settings":{"temperature":0.7}}', promptId: 'p2', sampleIndex: 1, prompt: '', completion: null, tokenIds: null, tokenLogprobs: null, finishReason: 'error', seed: 9007199254740991, providerModel: 'gpt-x', requestId: 'req-1', latencyMs: 0.1, createdAt: new Date('1999-12-31T23:59:59.999Z') },
-  { ...base, sampler: null, promptId: 'p3', sampleIndex: 2, prompt: 'long', completion: 'naïve – 漢字 𝄞\u0000end', tokenIds: big, tokenLogprobs: bigLogprobs, finishReason: 'length', seed: -42, providerModel: '', requestId: 'r', latencyMs: 12345.678, createdAt: new Date(0) },
+  { ...base, sampler: null, promptTokens: null, completionTokens: null, promptId: 'p😀', sampleIndex: 0, prompt: 'Say 😀a', completion: '😀a', tokenIds: [], tokenLogprobs: [], finishReason: 'stop', seed: null, providerModel: null, requestId: null, latencyMs: null, createdAt: new Date('2026-11-01T12:00:00.123Z'), sampling: { ...base.sampling, stop: ['\n\n', 'END', ''] } },
+  { ...base, sampler: '{"engine":"provider:x","settings":{"temperature":0.7}}', promptTokens: 12, completionTokens: 0, promptId: 'p2', sampleIndex: 1, prompt: '', completion: null, tokenIds: null, tokenLogprobs: null, finishReason: 'error', seed: 9007199254740991, providerModel: 'gpt-x', requestId: 'req-1', latencyMs: 0.1, createdAt: new Date('1999-12-31T23:59:59.999Z') },
+  { ...base, sampler: null, promptTokens: 2147483647, completionTokens: 1000, promptId: 'p3', sampleIndex: 2, prompt: 'long', completion: 'naïve – 漢字 𝄞\u0000end', tokenIds: big, tokenLogprobs: bigLogprobs, finishReason: 'length', seed: -42, providerModel: '', requestId: 'r', latencyMs: 12345.678, createdAt: new Date(0) },
 ];
 
 const logprobs: LogprobRow[] = [
