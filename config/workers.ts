@@ -26,6 +26,11 @@ export const ProviderWorkerSpec = z
     /** Work units this worker runs at once on this queue. */
     concurrentUnits: z.number().int().positive().default(8),
     timeoutMs: z.number().int().positive().default(60_000),
+    /** What this provider bills, in USD per million tokens (`met collect --dry-run` prices a plan with it). */
+    prices: z
+      .object({ inputPerMillion: z.number().nonnegative().max(100_000), outputPerMillion: z.number().nonnegative().max(100_000) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ProviderWorkerSpec = z.infer<typeof ProviderWorkerSpec>;
