@@ -2,7 +2,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorTypes, MetError, toApplicationFailure } from '../common/errors';
 import { type AuditVerdict, nextVerdict } from '../config/auditSpec';
-import { type AuditRow, readAuditRows, writeShard } from '../datasets';
+import { type AuditRow, readAuditRows, readUsage, writeShard } from '../datasets';
 import type { TestOutcome } from './tests';
 
 /**
@@ -60,7 +60,9 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
       try {
         const earlier = (await readAuditRows(deps.duck, deps.dataDir, input.corpus, input.audit)).filter((r) => r.firingId !== input.firingId && r.time.getTime() <= input.timeMs);
         const time = new Date(input.timeMs);
-        const rows: AuditRow[] = input.results.map((r) => {
+        const usage = await Promise.all(input.results.map((r) => readUsage(deps.duck, deps.dataDir, { corpus: input.corpus, model: r.model, source: r.source })));
+        const rows: AuditRow[] = input.results.map((r, i) => {
+          const u = usage[i];
           const history = earlier.filter((e) => e.endpoint === r.endpoint);
           const previous: AuditVerdict = history.at(-1)?.verdict ?? 'consistent';
           const verdict = nextVerdict(history, r.outcome.reject, input.confirmations);
@@ -68,6 +70,7 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
             corpus: input.corpus, audit: input.audit, firingId: input.firingId, time, endpoint: r.endpoint, model: r.model, source: r.source, reference: r.reference,
             testId: r.outcome.testId, statistic: r.outcome.statistic, value: r.outcome.value, pValue: r.outcome.pvalue, alpha: r.outcome.alpha,
             n1: r.outcome.n1, n2: r.outcome.n2, m: r.outcome.m, reject: r.outcome.reject, verdict, changed: verdict !== previous, confirmations: input.confirmations,
+            promptTokens: u.reported > 0 ? u.promptTokens : null, completionTokens: u.reported > 0 ? u.completionTokens : null,
           };
         });
         await writeShard(deps.duck, deps.dataDir, { corpus: input.corpus, kind: 'audits', partition: {}, unitId: input.firingId }, rows);

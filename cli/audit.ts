@@ -84,7 +84,13 @@ export function register(program: Command): void {
         console.log(`audit ${name}: ${d.paused ? 'paused' : 'active'}, ${every}; ${d.spec.statistic} at alpha = ${d.spec.alpha}, verdict flips after ${d.spec.confirmations} consecutive firings that disagree with it`);
         if (rows.length === 0) console.log('no firings recorded yet');
         else {
-          console.log(formatTable(['time', 'endpoint', 'p-value', 'reject', 'verdict', 'n'], rows.map((r) => [iso(r.time), r.endpoint, r.pValue.toPrecision(3), r.reject ? 'yes' : 'no', { text: r.verdict + (r.changed ? ' (changed)' : ''), style: r.verdict === 'differs' ? 'red' : 'green' }, String(r.n2)])));
+          const tokens = (r: (typeof rows)[number]) => (r.promptTokens === null ? '-' : `${r.promptTokens}/${r.completionTokens}`);
+          console.log(
+            formatTable(
+              ['time', 'endpoint', 'p-value', 'reject', 'verdict', 'n', 'tokens in/out'],
+              rows.map((r) => [iso(r.time), r.endpoint, r.pValue.toPrecision(3), r.reject ? 'yes' : 'no', { text: r.verdict + (r.changed ? ' (changed)' : ''), style: r.verdict === 'differs' ? 'red' : 'green' }, String(r.n2), tokens(r)]),
+            ),
+          );
         }
         console.log(changes.length ? `verdict changes:\n${changes.map((c) => `  ${iso(c.time)} ${c.endpoint}: ${c.verdict === 'differs' ? 'consistent -> differs' : 'differs -> consistent'} (p = ${c.pValue.toPrecision(3)})`).join('\n')}` : 'no verdict changes');
       } finally {

@@ -11,7 +11,7 @@ export async function readAuditRows(duck: DuckDBInstance, root: string, corpus: 
   if (!existsSync(dir) || !readdirSync(dir).some(isShardFile)) return [];
   return withConnection(duck, async (c) => {
     const reader = await c.runAndReadAll(
-      `SELECT corpus, audit, firing_id, epoch_ms(time) AS time_ms, endpoint, model, source, reference, test_id, statistic, value, p_value, alpha, n1, n2, m, reject, verdict, changed, confirmations
+      `SELECT corpus, audit, firing_id, epoch_ms(time) AS time_ms, endpoint, model, source, reference, test_id, statistic, value, p_value, alpha, n1, n2, m, reject, verdict, changed, confirmations, prompt_tokens, completion_tokens
        FROM read_parquet(${quotedString(kindGlob(root, corpus, 'audits'))}) WHERE audit = $1 ORDER BY time, firing_id, endpoint`,
       [audit],
     );
@@ -20,6 +20,7 @@ export async function readAuditRows(duck: DuckDBInstance, root: string, corpus: 
         corpus: o.corpus, audit: o.audit, firingId: o.firing_id, time: new Date(Number(o.time_ms)), endpoint: o.endpoint, model: o.model, source: o.source,
         reference: o.reference, testId: o.test_id, statistic: o.statistic, value: o.value, pValue: o.p_value, alpha: o.alpha, n1: o.n1, n2: o.n2, m: o.m,
         reject: o.reject, verdict: o.verdict, changed: o.changed, confirmations: o.confirmations,
+        promptTokens: o.prompt_tokens === null ? null : Number(o.prompt_tokens), completionTokens: o.completion_tokens === null ? null : Number(o.completion_tokens),
       }),
     );
   });

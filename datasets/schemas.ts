@@ -212,5 +212,8 @@ export const AuditRow = z.object({
   /** The verdict differs from this endpoint's previous firing's (an alert was sent). */
   changed: z.boolean(),
   confirmations: z.number().int().positive(),
+  /** The firing's endpoint slice: token usage the provider reported (summed; null when it reported none). */
+  promptTokens: z.number().int().nonnegative().nullable(),
+  completionTokens: z.number().int().nonnegative().nullable(),
 });
 export type AuditRow = z.infer<typeof AuditRow>;

@@ -159,6 +159,8 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
     c('verdict', 'verdict', 'varchar'),
     c('changed', 'changed', 'boolean'),
     c('confirmations', 'confirmations', 'int32'),
+    c('prompt_tokens', 'promptTokens', 'int64', true),
+    c('completion_tokens', 'completionTokens', 'int64', true),
   ],
 };
 

@@ -107,7 +107,7 @@ function cpuActivities() {
       const rows = input.results.map((r) => ({
         corpus: input.corpus, audit: input.audit, firingId: input.firingId, endpoint: r.endpoint, model: r.model, source: r.source, reference: r.reference, testId: r.outcome.testId,
         statistic: r.outcome.statistic, value: r.outcome.value, pValue: 0.001, alpha: r.outcome.alpha, n1: r.outcome.n1, n2: r.outcome.n2, m: r.outcome.m, reject: true,
-        verdict: 'differs' as const, changed: true, confirmations: input.confirmations,
+        verdict: 'differs' as const, changed: true, confirmations: input.confirmations, promptTokens: 60, completionTokens: 24,
       }));
       const alerts: AuditAlert[] = rows.map((r) => ({
         alertId: `${r.audit}/${r.firingId}/${r.endpoint}`, audit: r.audit, corpus: r.corpus, endpoint: r.endpoint, firingId: r.firingId, time: new Date(input.timeMs).toISOString(),

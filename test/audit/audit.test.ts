@@ -172,6 +172,10 @@ test('an audit on a 3 s schedule: consistent, then differs after the endpoint sw
     // The whole history: exactly two changes, and the webhook got exactly one alert per change.
     const all: AuditRow[] = await history();
     const changes = all.filter((r) => r.changed);
+    // Each firing's slice: the endpoint reported its token usage for every sample.
+    for (const r of all) {
+      assert.ok(r.promptTokens! > 0 && r.completionTokens! > 0 && r.completionTokens! <= PROMPTS * PER_PROMPT * sampling.maxTokens, `${r.firingId}: ${r.promptTokens}/${r.completionTokens}`);
+    }
     assert.deepEqual(changes.map((r) => r.verdict), ['differs', 'consistent']);
     const accepted = received.filter((r) => r.status === 200);
     assert.deepEqual(accepted.map((r) => [r.body.from, r.body.to, r.body.endpoint, r.body.firingId]), [

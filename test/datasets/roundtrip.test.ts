@@ -54,8 +54,8 @@ const power: PowerCellRow[] = [
 ];
 
 const audits: AuditRow[] = [
-  { corpus: CORPUS, audit: 'watch', firingId: 'watch.20261130T105005Z-1a2b3c4d', time: new Date('2026-11-30T10:50:05.250Z'), endpoint: 'tiny/stand', model: 'tiny', source: 'stand.20261130T105005Z-1a2b3c4d', reference: 'ref:tiny/fp32', testId: 'watch.20261130T105005Z-1a2b3c4d.e0', statistic: 'mmd_hamming', value: 0.0123, pValue: 0.004, alpha: 0.01, n1: 160, n2: 80, m: 8, reject: true, verdict: 'differs', changed: true, confirmations: 2 },
-  { corpus: CORPUS, audit: 'watch', firingId: 'watch.20261130T105010Z-5e6f7a8b', time: new Date('2026-11-30T10:50:10Z'), endpoint: 'tiny/other', model: 'tiny', source: 'other.20261130T105010Z-5e6f7a8b', reference: 'ref:tiny/fp32', testId: 'watch.20261130T105010Z-5e6f7a8b.e1', statistic: 'mmd_hamming', value: -0.001, pValue: 1, alpha: 0.01, n1: 160, n2: 80, m: 8, reject: false, verdict: 'consistent', changed: false, confirmations: 2 },
+  { corpus: CORPUS, audit: 'watch', firingId: 'watch.20261130T105005Z-1a2b3c4d', time: new Date('2026-11-30T10:50:05.250Z'), endpoint: 'tiny/stand', model: 'tiny', source: 'stand.20261130T105005Z-1a2b3c4d', reference: 'ref:tiny/fp32', testId: 'watch.20261130T105005Z-1a2b3c4d.e0', statistic: 'mmd_hamming', value: 0.0123, pValue: 0.004, alpha: 0.01, n1: 160, n2: 80, m: 8, reject: true, verdict: 'differs', changed: true, confirmations: 2, promptTokens: 1200, completionTokens: 3840 },
+  { corpus: CORPUS, audit: 'watch', firingId: 'watch.20261130T105010Z-5e6f7a8b', time: new Date('2026-11-30T10:50:10Z'), endpoint: 'tiny/other', model: 'tiny', source: 'other.20261130T105010Z-5e6f7a8b', reference: 'ref:tiny/fp32', testId: 'watch.20261130T105010Z-5e6f7a8b.e1', statistic: 'mmd_hamming', value: -0.001, pValue: 1, alpha: 0.01, n1: 160, n2: 80, m: 8, reject: false, verdict: 'consistent', changed: false, confirmations: 2, promptTokens: null, completionTokens: null },
 ];
 
 const ROWS: Record<ShardKind, Record<string, unknown>[]> = { samples, logprobs, prompts, tests, power, audits };
