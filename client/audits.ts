@@ -1,4 +1,4 @@
-import { type Client, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
+import { type Client, ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError } from '../common/errors';
 import { AuditSpec, auditScheduleId } from '../config/auditSpec';
@@ -13,13 +13,18 @@ import { auditFiring } from '../workflows/auditFiring';
  */
 export async function createAudit(client: Client, spec: AuditSpec, options: { taskQueue?: string; paused?: boolean } = {}): Promise<string> {
   const scheduleId = auditScheduleId(spec.name);
-  await client.schedule.create({
-    scheduleId,
-    spec: 'interval' in spec.schedule ? { intervals: [{ every: spec.schedule.interval as `${number}s` }] } : { cronExpressions: [spec.schedule.cron] },
-    action: { type: 'startWorkflow', workflowType: auditFiring, workflowId: scheduleId, taskQueue: options.taskQueue ?? CPU_TASK_QUEUE, args: [{ spec }] },
-    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1m', pauseOnFailure: false },
-    state: { paused: options.paused ?? false, note: `met audit ${spec.name}` },
-  });
+  try {
+    await client.schedule.create({
+      scheduleId,
+      spec: 'interval' in spec.schedule ? { intervals: [{ every: spec.schedule.interval as `${number}s` }] } : { cronExpressions: [spec.schedule.cron] },
+      action: { type: 'startWorkflow', workflowType: auditFiring, workflowId: scheduleId, taskQueue: options.taskQueue ?? CPU_TASK_QUEUE, args: [{ spec }] },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1m', pauseOnFailure: false },
+      state: { paused: options.paused ?? false, note: `met audit ${spec.name}` },
+    });
+  } catch (err) {
+    if (err instanceof ScheduleAlreadyRunning) throw new MetError(ErrorTypes.BadInput, `audit '${spec.name}' exists already: met audit delete ${spec.name} first, or choose another name`);
+    throw err;
+  }
   return scheduleId;
 }
 

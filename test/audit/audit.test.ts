@@ -127,6 +127,7 @@ test('an audit on a 3 s schedule: consistent, then differs after the endpoint sw
       schedule: { interval: '3s' },
     });
     await createAudit(temporal.client, spec, { taskQueue: cpuQueue });
+    await assert.rejects(createAudit(temporal.client, spec, { taskQueue: cpuQueue }), /audit '.*' exists already/);
     assert.ok((await listAudits(temporal.client)).some((a) => a.name === name && !a.paused));
     const endpoint = `${model}/${provider}`;
     const history = async () => (await auditHistory(duck, dataDir, spec)).rows.filter((r) => r.endpoint === endpoint);
