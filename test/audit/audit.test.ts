@@ -16,7 +16,7 @@ import { after, before, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { AuditAlert } from '../../activities/audits';
 import { auditHistory, createAudit, deleteAudit, describeAudit, listAudits, pauseAudit, resumeAudit, triggerAudit } from '../../client/audits';
-import { nextVerdict, parseAuditSpec } from '../../config/auditSpec';
+import { firingStamp, nextVerdict, parseAuditSpec, planFiring } from '../../config/auditSpec';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
 import { createDuckDB, type AuditRow } from '../../datasets';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
@@ -234,4 +234,26 @@ test('the verdict flips only after `confirmations` consecutive firings that disa
   assert.equal(nextVerdict(h([true, 'differs'], [false, 'differs']), false, 2), 'consistent');
   assert.equal(nextVerdict(h([true, 'consistent'], [true, 'consistent']), true, 3), 'differs');
   assert.equal(nextVerdict(h([false, 'consistent'], [true, 'consistent']), true, 3), 'consistent');
+});
+
+test('a firing\'s plan: a fresh, per-firing slice per endpoint, and a local reference sampled the same way', () => {
+  const stamp = firingStamp(Date.UTC(2026, 10, 30, 10, 50, 5, 250), '01a22c14-ee8b-7ac9');
+  assert.equal(stamp, '20261130T105005Z-01a22c14');
+  const spec = parseAuditSpec({
+    name: 'w', corpus: 'c', reference: { kind: 'local', model: 'tiny', precision: 'fp32' },
+    endpoints: [{ kind: 'provider', provider: 'p', model: 'tiny' }, { kind: 'provider', provider: 'p', model: 'tiny', source: 'p-eu' }],
+    prompts: { set: 'demo' }, samplesPerPrompt: 5, schedule: { cron: '0 * * * *' }, alpha: 0.01,
+  });
+  const plan = planFiring(spec, stamp);
+  assert.equal(plan.firingId, `w.${stamp}`);
+  assert.deepEqual(plan.collections.map((c) => [c.key, c.runId, c.spec.sources.map((s) => s.source)]), [
+    ['reference', `w.${stamp}.reference`, [`fp32.${stamp}`]],
+    ['e0', `w.${stamp}.e0`, [`p.${stamp}`]],
+    ['e1', `w.${stamp}.e1`, [`p-eu.${stamp}`]],
+  ]);
+  assert.deepEqual(plan.reference, { corpus: 'c', model: 'tiny', source: `fp32.${stamp}`, seed: 0 });
+  assert.deepEqual(plan.tests.map((t) => [t.endpoint, t.test.y.source, t.test.x.source, t.test.alpha, t.test.testId]), [
+    ['tiny/p', `p.${stamp}`, `fp32.${stamp}`, 0.01, `w.${stamp}.e0`],
+    ['tiny/p-eu', `p-eu.${stamp}`, `fp32.${stamp}`, 0.01, `w.${stamp}.e1`],
+  ]);
 });
