@@ -69,8 +69,9 @@ export function register(program: Command): void {
       .command('show')
       .argument('<name>', 'audit name')
       .description('the audit\'s firings per endpoint (p-value, verdict) and its verdict changes')
-      .option('--json', 'print JSON'),
-  ).action(async (name: string, opts: CommonFlags & { json?: boolean }) => {
+      .option('--json', 'print JSON')
+      .option('--html', 'also write a history page (p-value and statistic over time, changes marked) under <data>/reports/audit-NAME/'),
+  ).action(async (name: string, opts: CommonFlags & { json?: boolean; html?: boolean }) => {
     const { describeAudit, auditHistory } = await import('../client/audits');
     const { createDuckDB } = await import('../datasets');
     const { formatTable } = await import('./table');
@@ -91,6 +92,15 @@ export function register(program: Command): void {
               rows.map((r) => [iso(r.time), r.endpoint, r.pValue.toPrecision(3), r.reject ? 'yes' : 'no', { text: r.verdict + (r.changed ? ' (changed)' : ''), style: r.verdict === 'differs' ? 'red' : 'green' }, String(r.n2), tokens(r)]),
             ),
           );
+        }
+        if (opts.html) {
+          const { writeAuditPage } = await import('../report/audit');
+          const { join } = await import('node:path');
+          const file = await writeAuditPage(join(dataDir, 'reports', `audit-${name}`), {
+            name, statistic: d.spec.statistic, alpha: d.spec.alpha, confirmations: d.spec.confirmations, schedule: every,
+            points: rows.map((r) => ({ time: r.time, endpoint: r.endpoint, pValue: r.pValue, value: r.value, verdict: r.verdict, changed: r.changed, firingId: r.firingId, reject: r.reject, n: r.n2 })),
+          });
+          console.log(`history page: ${file}`);
         }
         console.log(changes.length ? `verdict changes:\n${changes.map((c) => `  ${iso(c.time)} ${c.endpoint}: ${c.verdict === 'differs' ? 'consistent -> differs' : 'differs -> consistent'} (p = ${c.pValue.toPrecision(3)})`).join('\n')}` : 'no verdict changes');
       } finally {

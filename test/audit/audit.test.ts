@@ -7,7 +7,7 @@
  * first after a refused delivery that Temporal retries; deleting the audit removes the schedule.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -194,8 +194,11 @@ test('an audit on a 3 s schedule: consistent, then differs after the endpoint sw
       const code = await exited(child);
       return { code, output: child.output() };
     };
-    const shown = await cli('show', name);
+    const shown = await cli('show', name, '--html');
     assert.equal(shown.code, 0, shown.output);
+    const page = readFileSync(join(dataDir, 'reports', `audit-${name}`, 'index.html'), 'utf8');
+    assert.match(page, /<svg/);
+    assert.equal((page.match(/consistent → differs|differs → consistent/g) ?? []).length, 2, 'the page lists both changes');
     assert.match(shown.output, new RegExp(`verdict changes:\\n  \\S+ ${endpoint}: consistent -> differs \\(p = [^)]+\\)\\n  \\S+ ${endpoint}: differs -> consistent`));
     assert.equal(shown.output.split('\n').filter((l) => l.includes(`${endpoint} `) && /consistent|differs/.test(l) && !l.includes('->')).length, all.length, shown.output);
     const deleted = await cli('delete', name);
