@@ -28,7 +28,7 @@ export interface UnitScan {
   quarantined: number[];
 }
 
-async function loadPrompts(duck: DuckDBInstance, spec: RunSpec, roots: string[]): Promise<{ promptSet: string; rows: PromptRow[] }> {
+export async function loadPrompts(duck: DuckDBInstance, spec: RunSpec, roots: string[]): Promise<{ promptSet: string; rows: PromptRow[] }> {
   let path: string;
   let promptSet: string;
   if ('inline' in spec.prompts) {

@@ -134,6 +134,8 @@ export function createSamplingActivities(deps: SamplingDeps) {
                 latencyMs: s.latencyMs,
                 createdAt: new Date().toISOString(),
                 sampler: s.sampler ?? null,
+                promptTokens: s.promptTokens ?? null,
+                completionTokens: s.completionTokens ?? null,
               };
               collected.set(s.flat, row);
               const { prompt: _prompt, ...line } = row;

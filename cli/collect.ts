@@ -28,6 +28,42 @@ async function withClient<T>(flags: CommonFlags, fn: (client: import('@temporali
   }
 }
 
+/** `met collect SPEC --dry-run`: the plan and its cost, from the spec, its prompts and the worker config's prices. */
+async function printPlan(spec: import('../config/runSpec').RunSpec, dataDir: string, configFile?: string): Promise<void> {
+  const { loadPrompts } = await import('../activities/collect');
+  const { estimateRun } = await import('../collect/estimate');
+  const { promptsDir } = await import('../datasets/paths');
+  const { createDuckDB } = await import('../datasets');
+  const { formatTable } = await import('./table');
+  let prices: Record<string, { inputPerMillion: number; outputPerMillion: number } | undefined> = {};
+  let roots: string[] = [];
+  if (configFile) {
+    const { readSpecFile } = await import('../config/load');
+    const { WorkerConfig } = await import('../config/workers');
+    const parsed = WorkerConfig.safeParse(readSpecFile(configFile));
+    if (!parsed.success) throw new Error(`${configFile} is not a valid worker config: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    prices = Object.fromEntries(parsed.data.providers.map((p) => [p.name, p.prices]));
+    roots = parsed.data.promptRoots ?? [];
+  }
+  const duck = await createDuckDB();
+  try {
+    const { rows } = await loadPrompts(duck, spec, [promptsDir(dataDir), ...roots]);
+    const prompts = (spec.prompts.limit ? rows.slice(0, spec.prompts.limit) : rows).map((r) => r.text);
+    const plan = estimateRun(spec, prompts, prices);
+    const usd = (v: number | null) => (v === null ? 'no price' : `$${v.toFixed(v < 1 ? 4 : 2)}`);
+    console.log(`dry run: corpus ${spec.corpus}, ${prompts.length} prompts x ${spec.samplesPerPrompt} samples, maxTokens ${spec.sampling.maxTokens}; nothing started`);
+    console.log(
+      formatTable(
+        ['source', { header: 'requests', align: 'right' }, { header: 'units', align: 'right' }, { header: 'prompt tokens', align: 'right' }, { header: 'completion tokens <=', align: 'right' }, { header: 'cost <=', align: 'right' }],
+        plan.sources.map((s) => [`${s.model}/${s.source}`, String(s.requests), String(s.units), String(s.promptTokens), String(s.maxCompletionTokens), s.kind === 'local' ? 'local' : usd(s.maxCost)]),
+      ),
+    );
+    console.log(`total cost <= ${usd(plan.totalMaxCost)} (prompt tokens estimated at 4 UTF-8 bytes per token; completions at maxTokens)`);
+  } finally {
+    duck.closeSync();
+  }
+}
+
 export function register(program: Command): void {
   commonOptions(
     program
@@ -36,12 +72,15 @@ export function register(program: Command): void {
       .description('launch a collection run (attaches if the same spec already runs); prints the run id')
       .option('--wait', 'show live progress per source until the run ends')
       .option('--json', 'print the run (and with --wait its outcome) as JSON on stdout; messages go to stderr')
-      .option('--queue <name>', 'task queue of the CPU workers that run the workflow and write shards', 'met-cpu'),
-  ).action(async (specPath: string, opts: CommonFlags & { wait?: boolean; json?: boolean; queue: string }) => {
+      .option('--queue <name>', 'task queue of the CPU workers that run the workflow and write shards', 'met-cpu')
+      .option('--dry-run', 'print the plan (requests, units, tokens, cost per source) and start nothing')
+      .option('--config <file>', 'with --dry-run: the worker config whose provider prices (USD per million tokens) price the plan'),
+  ).action(async (specPath: string, opts: CommonFlags & { wait?: boolean; json?: boolean; queue: string; dryRun?: boolean; config?: string }) => {
     const { readSpecFile } = await import('../config/load');
     const { parseRunSpec } = await import('../config/runSpec');
     const { launchCollection } = await import('../client/collect');
     const spec = parseRunSpec(readSpecFile(specPath), specPath);
+    if (opts.dryRun) return printPlan(spec, (await commandConfig(opts)).dataDir, opts.config);
     await withClient(opts, async (client, dataDir) => {
       const { launchLine, printJson } = await import('./output');
       const { record, attached } = await launchCollection(client, dataDir, spec, opts.queue);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as api } from './api';
+import { register as audit } from './audit';
 import { register as collect } from './collect';
 import { register as consistency } from './consistency';
 import { register as corpus } from './corpus';
@@ -19,6 +20,7 @@ export type RegisterCommand = (program: Command) => void;
 
 export const commands: RegisterCommand[] = [
   api,
+  audit,
   collect,
   consistency,
   corpus,

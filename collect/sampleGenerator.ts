@@ -28,6 +28,9 @@ export interface GeneratedSample {
   latencyMs: number | null;
   /** config/sampler.ts SamplerRecord as JSON. */
   sampler?: string | null;
+  /** Token usage the provider reported for this sample's request (null or absent: none reported). */
+  promptTokens?: number | null;
+  completionTokens?: number | null;
 }
 
 export interface SampleGenerator {

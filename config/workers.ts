@@ -26,6 +26,11 @@ export const ProviderWorkerSpec = z
     /** Work units this worker runs at once on this queue. */
     concurrentUnits: z.number().int().positive().default(8),
     timeoutMs: z.number().int().positive().default(60_000),
+    /** What this provider bills, in USD per million tokens (`met collect --dry-run` prices a plan with it). */
+    prices: z
+      .object({ inputPerMillion: z.number().nonnegative().max(100_000), outputPerMillion: z.number().nonnegative().max(100_000) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ProviderWorkerSpec = z.infer<typeof ProviderWorkerSpec>;
@@ -73,6 +78,17 @@ export const WorkerConfig = z
     promptRoots: z.array(z.string().min(1)).optional(),
     /** Folders (besides the data folder's models/) a spec's local embedding model (embed.path) may be in. */
     modelRoots: z.array(z.string().min(1)).optional(),
+    /**
+     * Where audit alerts go (a verdict change of an endpoint, workflow auditFiring): a JSON POST to
+     * this URL, retried by Temporal. Only this config names it, never an audit spec.
+     */
+    alerts: z
+      .object({
+        webhookURL: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }),
+        timeoutMs: z.number().int().positive().max(300_000).default(10_000),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type WorkerConfig = z.infer<typeof WorkerConfig>;

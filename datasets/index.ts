@@ -39,7 +39,7 @@ export {
   type WriteShardOptions,
   type WrittenShard,
 } from './shards';
-export { readLogprobSums, readSamplers, readSlice, streamRows, type LogprobSums, type Slice, type SliceSpec, type StreamSpec } from './reader';
+export { readLogprobSums, readSamplers, readSlice, readUsage, streamRows, type LogprobSums, type Slice, type SliceSpec, type StreamSpec } from './reader';
 export { createCorpusViews, kindGlob } from './views';
 export {
   compactCorpus,
@@ -59,3 +59,4 @@ export {
 } from './corpus';
 export { parseLocation, S3CorpusStore, type CorpusLocation } from './s3';
 export { syntheticSamples, mulberry32, type SyntheticUnit } from './synthetic';
+export { readAuditRows } from './audits';

@@ -222,6 +222,22 @@ export async function readSamplers(duck: DuckDBInstance, root: string, spec: { c
   });
 }
 
+/** Token usage a slice's samples recorded (provider-reported): sums, and how many rows reported any. */
+export async function readUsage(duck: DuckDBInstance, root: string, spec: { corpus: string; model: string; source: string }): Promise<{ rows: number; reported: number; promptTokens: number; completionTokens: number }> {
+  const files = partitionGlobs(root, spec.corpus, 'samples', { model: [spec.model], source: [spec.source] });
+  if (files.length === 0) return { rows: 0, reported: 0, promptTokens: 0, completionTokens: 0 };
+  return withConnection(duck, async (c) => {
+    await checkVersions(c, files);
+    const result = await c.runAndReadAll(
+      `SELECT count(*)::BIGINT, count(prompt_tokens)::BIGINT, coalesce(sum(prompt_tokens), 0)::BIGINT, coalesce(sum(completion_tokens), 0)::BIGINT FROM ${readParquetSql('samples')}`,
+      { files: listValue(files) } as never,
+      { files: LIST(VARCHAR) } as never,
+    );
+    const [rows, reported, promptTokens, completionTokens] = result.getRows()[0].map(Number);
+    return { rows, reported, promptTokens, completionTokens };
+  });
+}
+
 export interface LogprobSums {
   promptIds: string[];
   model: string[];

@@ -44,6 +44,13 @@ export const SampleRow = z.object({
    * request fields, and what the source reported. null in shards written before this column.
    */
   sampler: z.string().min(1).nullable().optional(),
+  /**
+   * Token usage as the provider reported it for this sample's request (`usage.prompt_tokens`,
+   * `usage.completion_tokens`): what it bills. null where nothing was reported (local models,
+   * providers without usage) and in shards written before these columns.
+   */
+  promptTokens: z.number().int().nonnegative().nullable().optional(),
+  completionTokens: z.number().int().nonnegative().nullable().optional(),
 });
 export type SampleRow = z.infer<typeof SampleRow>;
 
@@ -174,3 +181,39 @@ export const PowerCellRow = z
       ctx.addIssue({ code: 'custom', path: ['power'], message: `power ${c.power} is not rejections/sims = ${c.rejections}/${c.sims}` });
   });
 export type PowerCellRow = z.infer<typeof PowerCellRow>;
+
+/**
+ * One endpoint at one firing of an audit (workflow auditFiring): the raw p-value of that firing's
+ * test against the reference, whether it rejected at alpha, and the verdict after the audit's
+ * multiple-looks rule (`confirmations` consecutive rejections; config/auditSpec.ts nextVerdict).
+ */
+export const AuditRow = z.object({
+  corpus: z.string().min(1),
+  audit: z.string().min(1),
+  firingId: z.string().min(1),
+  /** When the firing started (workflow time). */
+  time: z.date(),
+  /** model/source as the audit spec names the endpoint. */
+  endpoint: z.string().min(1),
+  /** The firing's slice: corpus model and source label. */
+  model: z.string().min(1),
+  source: z.string().min(1),
+  reference: z.string().min(1),
+  testId: z.string().min(1),
+  statistic: z.string().min(1),
+  value: z.number(),
+  pValue: z.number().min(0).max(1),
+  alpha: z.number().gt(0).lt(1),
+  n1: z.number().int().positive(),
+  n2: z.number().int().positive(),
+  m: z.number().int().positive(),
+  reject: z.boolean(),
+  verdict: z.enum(['consistent', 'differs']),
+  /** The verdict differs from this endpoint's previous firing's (an alert was sent). */
+  changed: z.boolean(),
+  confirmations: z.number().int().positive(),
+  /** The firing's endpoint slice: token usage the provider reported (summed; null when it reported none). */
+  promptTokens: z.number().int().nonnegative().nullable(),
+  completionTokens: z.number().int().nonnegative().nullable(),
+});
+export type AuditRow = z.infer<typeof AuditRow>;

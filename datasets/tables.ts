@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { quotedIdentifier } from '@duckdb/node-api';
-import { LogprobRow, PowerCellRow, PromptRow, SampleRow, SCHEMA_VERSION, TestResultRow } from './schemas';
+import { AuditRow, LogprobRow, PowerCellRow, PromptRow, SampleRow, SCHEMA_VERSION, TestResultRow } from './schemas';
 
 /**
  * Parquet/DuckDB layout of each kind of shard: one column per schema field, snake_case, in file
@@ -8,7 +8,7 @@ import { LogprobRow, PowerCellRow, PromptRow, SampleRow, SCHEMA_VERSION, TestRes
  * folder names (hive-style `model=<m>/source=<s>/`), not file columns, so DuckDB and pyarrow read a
  * kind's folder as one dataset; every other field is a column.
  */
-export const SHARD_KINDS = ['samples', 'logprobs', 'prompts', 'tests', 'power'] as const;
+export const SHARD_KINDS = ['samples', 'logprobs', 'prompts', 'tests', 'power', 'audits'] as const;
 export type ShardKind = (typeof SHARD_KINDS)[number];
 
 export type ScalarType = 'varchar' | 'int32' | 'int64' | 'float32' | 'float64' | 'boolean' | 'timestamptz';
@@ -56,6 +56,8 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
     c('latency_ms', 'latencyMs', 'float64', true),
     c('created_at', 'createdAt', 'timestamptz'),
     c('sampler', 'sampler', 'varchar', true),
+    c('prompt_tokens', 'promptTokens', 'int32', true),
+    c('completion_tokens', 'completionTokens', 'int32', true),
   ],
   logprobs: [
     c('corpus', 'corpus', 'varchar'),
@@ -136,6 +138,30 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
     c('sim_pvalues2', 'simPvalues2', { list: 'float64' }, true),
     c('warnings', 'warnings', { list: 'varchar' }),
   ],
+  audits: [
+    c('corpus', 'corpus', 'varchar'),
+    c('audit', 'audit', 'varchar'),
+    c('firing_id', 'firingId', 'varchar'),
+    c('time', 'time', 'timestamptz'),
+    c('endpoint', 'endpoint', 'varchar'),
+    c('model', 'model', 'varchar'),
+    c('source', 'source', 'varchar'),
+    c('reference', 'reference', 'varchar'),
+    c('test_id', 'testId', 'varchar'),
+    c('statistic', 'statistic', 'varchar'),
+    c('value', 'value', 'float64'),
+    c('p_value', 'pValue', 'float64'),
+    c('alpha', 'alpha', 'float64'),
+    c('n1', 'n1', 'int32'),
+    c('n2', 'n2', 'int32'),
+    c('m', 'm', 'int32'),
+    c('reject', 'reject', 'boolean'),
+    c('verdict', 'verdict', 'varchar'),
+    c('changed', 'changed', 'boolean'),
+    c('confirmations', 'confirmations', 'int32'),
+    c('prompt_tokens', 'promptTokens', 'int64', true),
+    c('completion_tokens', 'completionTokens', 'int64', true),
+  ],
 };
 
 /**
@@ -145,11 +171,12 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
  * its checksum and a compaction of older and newer shards adds up.
  */
 export const ADDED_COLUMNS: Record<ShardKind, string[]> = {
-  samples: ['sampler'],
+  samples: ['sampler', 'prompt_tokens', 'completion_tokens'],
   logprobs: ['scorer_backend', 'token_ranks'],
   prompts: [],
   tests: [],
   power: [],
+  audits: [],
 };
 
 /** `, union_by_name = true` for kinds whose files may differ in their added columns. */
@@ -164,6 +191,7 @@ export const PARTITION_FIELDS: Record<ShardKind, string[]> = {
   prompts: [],
   tests: [],
   power: [],
+  audits: [],
 };
 
 /** Partition columns of each kind: the folder keys (`scorer_model=...`). */
@@ -187,6 +215,7 @@ export const ROW_SCHEMAS: Record<ShardKind, z.ZodType> = {
   prompts: PromptRow,
   tests: TestResultRow,
   power: PowerCellRow,
+  audits: AuditRow,
 };
 
 /**
@@ -211,6 +240,7 @@ export const ROW_KEYS: Record<ShardKind, string[]> = {
   prompts: ['prompt_set', 'prompt_id'],
   tests: ['corpus', 'run_id', 'test_id'],
   power: ['corpus', 'run_id', 'cell_id'],
+  audits: ['corpus', 'audit', 'firing_id', 'endpoint'],
 };
 
 export function sqlType(type: ColumnType): string {

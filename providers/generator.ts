@@ -180,6 +180,7 @@ export class ProviderGenerator implements SampleGenerator {
         requestId: request_id ?? data.id ?? null,
         latencyMs: performance.now() - started,
         sampler: sampler(data),
+        ...usageOf(data),
       };
     }
     const { data, request_id } = await handle.client.completions
@@ -197,8 +198,16 @@ export class ProviderGenerator implements SampleGenerator {
       requestId: request_id ?? data.id ?? null,
       latencyMs: performance.now() - started,
       sampler: sampler(data),
+      ...usageOf(data),
     };
   }
+}
+
+/** The usage a response reported (one sample per request: all of it is this sample's); null when absent or malformed. */
+function usageOf(data: { usage?: unknown }): { promptTokens: number | null; completionTokens: number | null } {
+  const u = (data.usage ?? {}) as { prompt_tokens?: unknown; completion_tokens?: unknown };
+  const count = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 31 ? v : null);
+  return { promptTokens: count(u.prompt_tokens), completionTokens: count(u.completion_tokens) };
 }
 
 /** The optional sampler settings as request fields (vLLM's and llama.cpp's names; OpenAI's penalties). */

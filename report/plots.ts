@@ -530,3 +530,47 @@ function collectingLogger(into: string[]): CollectingLogger {
   };
   return logger;
 }
+
+// ---------------------------------------------------------------------------------------------
+// (d) An audit over time: p-value and statistic per endpoint, verdict changes marked
+
+export interface AuditPoint {
+  time: Date;
+  endpoint: string;
+  pValue: number;
+  value: number;
+  verdict: 'consistent' | 'differs';
+  changed: boolean;
+}
+
+export function auditHistorySpec(points: AuditPoint[], opts: { alpha: number; statistic: string; title?: string }): TopLevelSpec {
+  if (points.length === 0) throw new RangeError('auditHistorySpec needs at least one firing');
+  const values = points.map((p) => ({ time: p.time.toISOString(), endpoint: p.endpoint, p: p.pValue, value: p.value, verdict: p.verdict, changed: p.changed }));
+  const changes = values.filter((v) => v.changed);
+  const x = { field: 'time', type: 'temporal', title: 'firing (UTC)', timeUnit: 'utcyearmonthdatehoursminutesseconds' };
+  const color = { field: 'endpoint', type: 'nominal', title: 'endpoint', legend: { orient: 'bottom', direction: 'horizontal' } };
+  const shape = { field: 'verdict', type: 'nominal', title: 'verdict', scale: { domain: ['consistent', 'differs'], range: ['circle', 'triangle-up'] } };
+  const marks = (layer: object[]) => (changes.length ? [...layer, { data: { values: changes }, mark: { type: 'rule', color: REJECT_COLOR, strokeDash: [2, 2] }, encoding: { x } }] : layer);
+  return withConfig({
+    title: { text: opts.title ?? 'audit history', subtitle: [`Dashed red verticals: verdict changes. Red line: α = ${opts.alpha}.`] },
+    data: { values },
+    vconcat: [
+      {
+        width: 520,
+        height: 160,
+        layer: marks([
+          { mark: { type: 'line', point: false }, encoding: { x, y: { field: 'p', type: 'quantitative', title: 'p-value', scale: { domain: [0, 1] } }, color } },
+          { mark: { type: 'point', filled: true, size: 50 }, encoding: { x, y: { field: 'p', type: 'quantitative' }, color, shape } },
+          { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [3, 3], strokeWidth: 1.5 }, encoding: { y: { datum: opts.alpha } } },
+        ]),
+      },
+      {
+        width: 520,
+        height: 120,
+        layer: marks([
+          { mark: { type: 'line', point: { filled: true } }, encoding: { x, y: { field: 'value', type: 'quantitative', title: opts.statistic }, color } },
+        ]),
+      },
+    ],
+  });
+}

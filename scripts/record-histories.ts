@@ -10,6 +10,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { historyToJson } from '../test/replay/historyJson';
 import type { Worker } from '@temporalio/worker';
+import type { AuditAlert, RecordFiringInput } from '../activities/audits';
 import type { SampleShardRef } from '../activities/logprobs';
 import type { PowerPlan } from '../activities/power';
 import type { TestOutcome } from '../activities/tests';
@@ -100,6 +101,22 @@ function cpuActivities() {
     },
     async convertRelease() {
       return { files: 2, skipped: 0, samples: 4, logprobs: 4 };
+    },
+    async recordAuditFiring(input: RecordFiringInput) {
+      // The endpoint's verdict changed at this firing: one alert.
+      const rows = input.results.map((r) => ({
+        corpus: input.corpus, audit: input.audit, firingId: input.firingId, endpoint: r.endpoint, model: r.model, source: r.source, reference: r.reference, testId: r.outcome.testId,
+        statistic: r.outcome.statistic, value: r.outcome.value, pValue: 0.001, alpha: r.outcome.alpha, n1: r.outcome.n1, n2: r.outcome.n2, m: r.outcome.m, reject: true,
+        verdict: 'differs' as const, changed: true, confirmations: input.confirmations, promptTokens: 60, completionTokens: 24,
+      }));
+      const alerts: AuditAlert[] = rows.map((r) => ({
+        alertId: `${r.audit}/${r.firingId}/${r.endpoint}`, audit: r.audit, corpus: r.corpus, endpoint: r.endpoint, firingId: r.firingId, time: new Date(input.timeMs).toISOString(),
+        from: 'consistent', to: 'differs', pValue: r.pValue, alpha: r.alpha, statistic: r.statistic, value: r.value, confirmations: r.confirmations,
+      }));
+      return { rows, alerts };
+    },
+    async sendAuditAlert() {
+      return { sent: true, status: 200 };
     },
   };
 }

@@ -45,6 +45,7 @@ const UNIT_TESTS = [
   'test/datasets/roundtrip.test.ts',
   'test/download/prompts.test.ts',
   'test/download/release.test.ts',
+  'test/report/auditPage.test.ts',
   'test/report/binomial.test.ts',
   'test/report/html.test.ts',
   'test/report/plots.test.ts',

@@ -1,4 +1,5 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
+import { type AlertConfig, createAuditActivities } from '../activities/audits';
 import { createCollectActivities } from '../activities/collect';
 import { createConsistencyActivities } from '../activities/consistency';
 import { createDownloadActivities } from '../activities/download';
@@ -13,7 +14,7 @@ import type { WorkerPlan } from './run';
  * The CPU worker: all workflows, and the activities that need no GPU or provider key (shards,
  * statistics, power cells, downloads, reports).
  */
-export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; taskQueue?: string; env?: Record<string, string | undefined>; promptRoots?: string[]; modelRoots?: string[] }): WorkerPlan {
+export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; taskQueue?: string; env?: Record<string, string | undefined>; promptRoots?: string[]; modelRoots?: string[]; alerts?: AlertConfig }): WorkerPlan {
   const taskQueue = deps.taskQueue ?? CPU_TASK_QUEUE;
   return {
     taskQueue,
@@ -26,6 +27,7 @@ export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; tas
       ...createPowerActivities({ duck: deps.duck, dataDir: deps.dataDir }),
       ...createConsistencyActivities({ duck: deps.duck, dataDir: deps.dataDir, env: deps.env, modelRoots: deps.modelRoots }),
       ...createDownloadActivities({ duck: deps.duck, dataDir: deps.dataDir, env: deps.env }),
+      ...createAuditActivities({ duck: deps.duck, dataDir: deps.dataDir, alerts: deps.alerts }),
     },
   };
 }

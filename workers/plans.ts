@@ -41,7 +41,7 @@ export async function buildWorkerPlans(input: {
   const plans: WorkerPlan[] = [];
   const onlySpecialized = !input.queues && (providers.length > 0 || workerConfig.models.length > 0);
   for (const taskQueue of input.queues ?? (onlySpecialized ? [] : [CPU_TASK_QUEUE])) {
-    plans.push(cpuWorkerPlan({ dataDir: input.config.dataDir, duck, taskQueue, env: input.env, promptRoots: workerConfig.promptRoots, modelRoots: workerConfig.modelRoots }));
+    plans.push(cpuWorkerPlan({ dataDir: input.config.dataDir, duck, taskQueue, env: input.env, promptRoots: workerConfig.promptRoots, modelRoots: workerConfig.modelRoots, alerts: workerConfig.alerts }));
   }
   if (providers.length) plans.push(...providerWorkerPlans({ dataDir: input.config.dataDir, duck, providers, env: input.env }));
   // One model load per model: each is served on its (model, precision) queue and its host/GPU queue.

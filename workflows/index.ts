@@ -7,3 +7,4 @@ export { powerSimulation } from './powerSimulation';
 export { ensembledPerplexity } from './ensembledPerplexity';
 export { consistencyReport } from './consistencyReport';
 export { downloadDataset } from './downloadDataset';
+export { auditFiring } from './auditFiring';

@@ -95,6 +95,15 @@ test('topK 1 gives identical greedy completions from two local sources; extraBod
   assert.equal(remote.engine, `provider:${provider}`);
   assert.equal(remote.reported.model, backend.model);
 
+  // Token usage as the provider reported it (met serve: its tokenizer's counts), per sample; local rows report none.
+  const usage = await rows(`SELECT source, count(*)::INT AS n, count(prompt_tokens)::INT AS with_usage, min(prompt_tokens)::INT AS min_prompt,
+      bool_and(completion_tokens = len(token_ids)) AS completion_is_ids, bool_and(completion_tokens <= 10) AS within_max
+    FROM read_parquet(${samplesGlob()}, hive_partitioning = true) GROUP BY source ORDER BY source`);
+  const usageOf = (source: string) => usage.find((r) => r.source === source)!;
+  assert.deepEqual(usageOf(provider), { source: provider, n: 12, with_usage: 12, min_prompt: usageOf(provider).min_prompt, completion_is_ids: true, within_max: true });
+  assert.ok(Number(usageOf(provider).min_prompt) > 0);
+  assert.equal(usageOf('greedy-a').with_usage, 0);
+
   // What met serve received: the extra fields unchanged, and the sampler settings as request fields.
   const received = (await (await fetch(`${serve.url.replace(/\/v1$/, '')}/_met/requests`)).json()) as { requests: { path: string; body: Record<string, unknown> }[] };
   const last = received.requests.at(-1)!;

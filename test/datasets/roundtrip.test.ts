@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { queryCorpus } from '../../datasets/corpus';
 import { kindDir } from '../../datasets/paths';
 import { streamRows } from '../../datasets/reader';
-import type { LogprobRow, PowerCellRow, PromptRow, SampleRow, TestResultRow } from '../../datasets/schemas';
+import type { AuditRow, LogprobRow, PowerCellRow, PromptRow, SampleRow, TestResultRow } from '../../datasets/schemas';
 import { writeShard } from '../../datasets/shards';
 import { FILE_COLUMNS, PARTITION_COLUMNS, SHARD_KINDS, type ShardKind } from '../../datasets/tables';
 import { readWithPyarrow, tempData } from './helpers';
@@ -28,9 +28,9 @@ const base = {
 };
 
 const samples: SampleRow[] = [
-  { ...base, sampler: null, promptId: 'p😀', sampleIndex: 0, prompt: 'Say 😀a', completion: '😀a', tokenIds: [], tokenLogprobs: [], finishReason: 'stop', seed: null, providerModel: null, requestId: null, latencyMs: null, createdAt: new Date('2026-11-01T12:00:00.123Z'), sampling: { ...base.sampling, stop: ['\n\n', 'END', ''] } },
-  { ...base, sampler: '{"engine":"provider:x","settings":{"temperature":0.7}}', promptId: 'p2', sampleIndex: 1, prompt: '', completion: null, tokenIds: null, tokenLogprobs: null, finishReason: 'error', seed: 9007199254740991, providerModel: 'gpt-x', requestId: 'req-1', latencyMs: 0.1, createdAt: new Date('1999-12-31T23:59:59.999Z') },
-  { ...base, sampler: null, promptId: 'p3', sampleIndex: 2, prompt: 'long', completion: 'naïve – 漢字 𝄞\u0000end', tokenIds: big, tokenLogprobs: bigLogprobs, finishReason: 'length', seed: -42, providerModel: '', requestId: 'r', latencyMs: 12345.678, createdAt: new Date(0) },
+  { ...base, sampler: null, promptTokens: null, completionTokens: null, promptId: 'p😀', sampleIndex: 0, prompt: 'Say 😀a', completion: '😀a', tokenIds: [], tokenLogprobs: [], finishReason: 'stop', seed: null, providerModel: null, requestId: null, latencyMs: null, createdAt: new Date('2026-11-01T12:00:00.123Z'), sampling: { ...base.sampling, stop: ['\n\n', 'END', ''] } },
+  { ...base, sampler: '{"engine":"provider:x","settings":{"temperature":0.7}}', promptTokens: 12, completionTokens: 0, promptId: 'p2', sampleIndex: 1, prompt: '', completion: null, tokenIds: null, tokenLogprobs: null, finishReason: 'error', seed: 9007199254740991, providerModel: 'gpt-x', requestId: 'req-1', latencyMs: 0.1, createdAt: new Date('1999-12-31T23:59:59.999Z') },
+  { ...base, sampler: null, promptTokens: 2147483647, completionTokens: 1000, promptId: 'p3', sampleIndex: 2, prompt: 'long', completion: 'naïve – 漢字 𝄞\u0000end', tokenIds: big, tokenLogprobs: bigLogprobs, finishReason: 'length', seed: -42, providerModel: '', requestId: 'r', latencyMs: 12345.678, createdAt: new Date(0) },
 ];
 
 const logprobs: LogprobRow[] = [
@@ -53,7 +53,12 @@ const power: PowerCellRow[] = [
   { corpus: CORPUS, runId: 'p', cellId: 'c2', statistic: 'mmd_hamming', unit: 'char', L: 1000, reference: 'fp32', alternative: 'fp32', isNull: true, nPerPrompt: 10, m: 25, subsetDraw: 1, sims: 100, rejections: 4, power: 0.04, alpha: 0.05, b: 1000, seed: null, durationMs: null, createdAt: new Date('2026-11-03T00:00:01Z'), reference2: null, simSeeds: null, simStatistics: null, simPvalues: null, simStatistics2: null, simPvalues2: null, warnings: [] },
 ];
 
-const ROWS: Record<ShardKind, Record<string, unknown>[]> = { samples, logprobs, prompts, tests, power };
+const audits: AuditRow[] = [
+  { corpus: CORPUS, audit: 'watch', firingId: 'watch.20261130T105005Z-1a2b3c4d', time: new Date('2026-11-30T10:50:05.250Z'), endpoint: 'tiny/stand', model: 'tiny', source: 'stand.20261130T105005Z-1a2b3c4d', reference: 'ref:tiny/fp32', testId: 'watch.20261130T105005Z-1a2b3c4d.e0', statistic: 'mmd_hamming', value: 0.0123, pValue: 0.004, alpha: 0.01, n1: 160, n2: 80, m: 8, reject: true, verdict: 'differs', changed: true, confirmations: 2, promptTokens: 1200, completionTokens: 3840 },
+  { corpus: CORPUS, audit: 'watch', firingId: 'watch.20261130T105010Z-5e6f7a8b', time: new Date('2026-11-30T10:50:10Z'), endpoint: 'tiny/other', model: 'tiny', source: 'other.20261130T105010Z-5e6f7a8b', reference: 'ref:tiny/fp32', testId: 'watch.20261130T105010Z-5e6f7a8b.e1', statistic: 'mmd_hamming', value: -0.001, pValue: 1, alpha: 0.01, n1: 160, n2: 80, m: 8, reject: false, verdict: 'consistent', changed: false, confirmations: 2, promptTokens: null, completionTokens: null },
+];
+
+const ROWS: Record<ShardKind, Record<string, unknown>[]> = { samples, logprobs, prompts, tests, power, audits };
 const FLOAT32_FIELDS: Partial<Record<ShardKind, string[]>> = { samples: ['tokenLogprobs'] };
 
 /** What a row should read back as: float32 columns rounded to float32. */

@@ -1,4 +1,5 @@
 import type { Workflow } from '@temporalio/common';
+import { parseAuditSpec } from '../../config/auditSpec';
 import { parseConsistencySpec, planConsistency } from '../../config/consistencySpec';
 import { PowerSpec } from '../../config/powerSpec';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
@@ -53,6 +54,19 @@ const consistencyPlan = planConsistency(
   }),
 );
 
+const auditSpec = parseAuditSpec({
+  name: 'replay-audit',
+  corpus: 'replay',
+  reference: { kind: 'corpus', corpus: 'replay', model: REPLAY_MODEL.model, source: REPLAY_MODEL.precision },
+  endpoints: [{ kind: 'provider', provider: REPLAY_PROVIDER, model: 'm1' }],
+  prompts: { inline: [{ id: 'p0', text: 'a' }, { id: 'p1', text: 'b' }] },
+  samplesPerPrompt: 3,
+  sampling: { maxTokens: 4, temperature: 1 },
+  b: 10,
+  unitSize: 3,
+  schedule: { interval: '1h' },
+});
+
 export const REPLAY_CASES: ReplayCase[] = [
   { name: 'systemCheck', workflow: 'systemCheck', args: [{ pause: '10ms' }], expect: 'completed' },
   { name: 'collectCorpus', workflow: 'collectCorpus', args: [{ spec: runSpec, runId: runIdOf(runSpec) }], expect: 'completed' },
@@ -92,6 +106,8 @@ export const REPLAY_CASES: ReplayCase[] = [
     args: [{ texts: ['hello', 'world'], models: [REPLAY_MODEL, REPLAY_MODEL_2] }],
     expect: 'completed',
   },
+  // One firing whose verdict changed: collect, test, record, one alert.
+  { name: 'auditFiring', workflow: 'auditFiring', args: [{ spec: auditSpec }], expect: 'completed' },
   { name: 'consistencyReport', workflow: 'consistencyReport', args: [consistencyPlan], expect: 'completed' },
   {
     name: 'downloadDataset',

@@ -1,0 +1,118 @@
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorTypes, MetError } from '../common/errors';
+import { toApplicationFailure } from '../common/failures';
+import { type AuditVerdict, nextVerdict } from '../config/auditSpec';
+import { type AuditRow, readAuditRows, readUsage, writeShard } from '../datasets';
+import type { TestOutcome } from './tests';
+
+/**
+ * Audit activities (CPU queue): append a firing's rows to the audit corpus's `audits` table with
+ * the verdict after the multiple-looks rule, and send an alert for each verdict that changed. The
+ * webhook URL is the worker's config (`alerts.webhookURL`), never the audit spec's.
+ */
+export interface FiringResult {
+  endpoint: string;
+  model: string;
+  source: string;
+  reference: string;
+  outcome: TestOutcome;
+}
+
+export interface RecordFiringInput {
+  corpus: string;
+  audit: string;
+  firingId: string;
+  timeMs: number;
+  confirmations: number;
+  results: FiringResult[];
+}
+
+export interface AuditAlert {
+  /** audit/firing/endpoint: the same alert sent again (a retry) carries the same id. */
+  alertId: string;
+  audit: string;
+  corpus: string;
+  endpoint: string;
+  firingId: string;
+  time: string;
+  from: AuditVerdict;
+  to: AuditVerdict;
+  pValue: number;
+  alpha: number;
+  statistic: string;
+  value: number;
+  confirmations: number;
+}
+
+export interface AlertConfig {
+  webhookURL?: string;
+  timeoutMs?: number;
+}
+
+export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: string; alerts?: AlertConfig }) {
+  return {
+    /**
+     * Writes the firing's shard (one row per endpoint) and returns the rows. Idempotent: a retry
+     * recomputes the same verdicts (this firing's own rows are left out of the history) and the
+     * shard is rewritten with the same content under the same unit id.
+     */
+    async recordAuditFiring(input: RecordFiringInput): Promise<{ rows: Omit<AuditRow, 'time'>[]; alerts: AuditAlert[] }> {
+      try {
+        const earlier = (await readAuditRows(deps.duck, deps.dataDir, input.corpus, input.audit)).filter((r) => r.firingId !== input.firingId && r.time.getTime() <= input.timeMs);
+        const time = new Date(input.timeMs);
+        const usage = await Promise.all(input.results.map((r) => readUsage(deps.duck, deps.dataDir, { corpus: input.corpus, model: r.model, source: r.source })));
+        const rows: AuditRow[] = input.results.map((r, i) => {
+          const u = usage[i];
+          const history = earlier.filter((e) => e.endpoint === r.endpoint);
+          const previous: AuditVerdict = history.at(-1)?.verdict ?? 'consistent';
+          const verdict = nextVerdict(history, r.outcome.reject, input.confirmations);
+          return {
+            corpus: input.corpus, audit: input.audit, firingId: input.firingId, time, endpoint: r.endpoint, model: r.model, source: r.source, reference: r.reference,
+            testId: r.outcome.testId, statistic: r.outcome.statistic, value: r.outcome.value, pValue: r.outcome.pvalue, alpha: r.outcome.alpha,
+            n1: r.outcome.n1, n2: r.outcome.n2, m: r.outcome.m, reject: r.outcome.reject, verdict, changed: verdict !== previous, confirmations: input.confirmations,
+            promptTokens: u.reported > 0 ? u.promptTokens : null, completionTokens: u.reported > 0 ? u.completionTokens : null,
+          };
+        });
+        await writeShard(deps.duck, deps.dataDir, { corpus: input.corpus, kind: 'audits', partition: {}, unitId: input.firingId }, rows);
+        const alerts: AuditAlert[] = rows
+          .filter((r) => r.changed)
+          .map((r) => ({
+            alertId: `${r.audit}/${r.firingId}/${r.endpoint}`, audit: r.audit, corpus: r.corpus, endpoint: r.endpoint, firingId: r.firingId, time: time.toISOString(),
+            from: r.verdict === 'differs' ? 'consistent' : 'differs', to: r.verdict, pValue: r.pValue, alpha: r.alpha, statistic: r.statistic, value: r.value, confirmations: r.confirmations,
+          }));
+        return { rows: rows.map(({ time: _t, ...rest }) => rest), alerts };
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+
+    /**
+     * POSTs one alert as JSON to the worker's webhook, with an `Idempotency-Key` (the alert id).
+     * No webhook configured: nothing is sent (the change is still in the audits table). Network
+     * errors, 408, 429 and 5xx are retried by Temporal; other 4xx fail the alert at once.
+     */
+    async sendAuditAlert(alert: AuditAlert): Promise<{ sent: boolean; status?: number }> {
+      const url = deps.alerts?.webhookURL;
+      if (!url) return { sent: false };
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': alert.alertId, 'user-agent': 'met-audit' },
+          body: JSON.stringify(alert),
+          redirect: 'error',
+          signal: AbortSignal.timeout(deps.alerts?.timeoutMs ?? 10_000),
+        });
+      } catch (err) {
+        throw ApplicationFailure.create({ type: 'MetAlertUnreachable', message: `the alert webhook did not answer: ${(err as Error).message}`, nonRetryable: false });
+      }
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.ok) return { sent: true, status: res.status };
+      const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
+      if (!retryable) throw toApplicationFailure(new MetError(ErrorTypes.BadInput, `the alert webhook refused the alert (HTTP ${res.status})`));
+      throw ApplicationFailure.create({ type: 'MetAlertFailed', message: `the alert webhook answered HTTP ${res.status}`, nonRetryable: false });
+    },
+  };
+}
+export type AuditActivities = ReturnType<typeof createAuditActivities>;

@@ -1,0 +1,126 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config/schema';
+
+/**
+ * `met audit create|ls|show|pause|resume|trigger|delete`: endpoint audits as Temporal Schedules
+ * (client/audits.ts); each firing is workflow auditFiring on the CPU queue.
+ */
+interface CommonFlags {
+  data?: string;
+  address?: string;
+  namespace?: string;
+}
+
+function commonOptions(command: Command): Command {
+  return command
+    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
+    .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server)')
+    .option('--namespace <ns>', 'Temporal namespace (default met)');
+}
+
+async function withClient<T>(flags: CommonFlags, fn: (client: import('@temporalio/client').Client, dataDir: string) => Promise<T>): Promise<T> {
+  const { connectClient } = await import('../temporal/connect');
+  const config = loadConfig(flags);
+  const client = await connectClient(config);
+  try {
+    return await fn(client, config.dataDir);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+const iso = (d: Date) => d.toISOString().replace(/\.\d+Z$/, 'Z');
+
+export function register(program: Command): void {
+  const audit = program.command('audit').description('scheduled audits of endpoints against a reference (Temporal Schedules; alerts on verdict changes)');
+
+  commonOptions(
+    audit
+      .command('create')
+      .argument('<spec>', 'audit spec file (YAML or JSON)')
+      .description('create the audit\'s schedule (audit-NAME); each firing samples every endpoint and tests it')
+      .option('--paused', 'create it paused')
+      .option('--queue <name>', 'task queue of the firings (default met-cpu)'),
+  ).action(async (specPath: string, opts: CommonFlags & { paused?: boolean; queue?: string }) => {
+    const { readSpecFile } = await import('../config/load');
+    const { parseAuditSpec } = await import('../config/auditSpec');
+    const { createAudit } = await import('../client/audits');
+    const spec = parseAuditSpec(readSpecFile(specPath), specPath);
+    await withClient(opts, async (client) => {
+      const id = await createAudit(client, spec, { paused: opts.paused, taskQueue: opts.queue });
+      const every = 'interval' in spec.schedule ? `every ${spec.schedule.interval}` : `cron "${spec.schedule.cron}"`;
+      console.log(`Created audit ${spec.name} (schedule ${id}, ${every}${opts.paused ? ', paused' : ''}); rows go to corpus ${spec.corpus}, table audits`);
+    });
+  });
+
+  commonOptions(audit.command('ls').description('list audits').option('--json', 'print JSON')).action(async (opts: CommonFlags & { json?: boolean }) => {
+    const { listAudits } = await import('../client/audits');
+    const { formatTable } = await import('./table');
+    await withClient(opts, async (client) => {
+      const audits = await listAudits(client);
+      if (opts.json) return void console.log(JSON.stringify(audits, null, 2));
+      if (audits.length === 0) return void console.log('no audits (met audit create SPEC)');
+      console.log(formatTable(['audit', 'state', 'last firing', 'next firing'], audits.map((a) => [a.name, a.paused ? 'paused' : 'active', a.recent.at(-1) ? iso(a.recent.at(-1)!.scheduledAt) : '-', a.next[0] ? iso(a.next[0]) : '-'])));
+    });
+  });
+
+  commonOptions(
+    audit
+      .command('show')
+      .argument('<name>', 'audit name')
+      .description('the audit\'s firings per endpoint (p-value, verdict) and its verdict changes')
+      .option('--json', 'print JSON')
+      .option('--html', 'also write a history page (p-value and statistic over time, changes marked) under <data>/reports/audit-NAME/'),
+  ).action(async (name: string, opts: CommonFlags & { json?: boolean; html?: boolean }) => {
+    const { describeAudit, auditHistory } = await import('../client/audits');
+    const { createDuckDB } = await import('../datasets');
+    const { formatTable } = await import('./table');
+    await withClient(opts, async (client, dataDir) => {
+      const d = await describeAudit(client, name);
+      const duck = await createDuckDB();
+      try {
+        const { rows, changes } = await auditHistory(duck, dataDir, d.spec);
+        if (opts.json) return void console.log(JSON.stringify({ ...d, rows, changes }, null, 2));
+        const every = 'interval' in d.spec.schedule ? `every ${d.spec.schedule.interval}` : `cron "${d.spec.schedule.cron}"`;
+        console.log(`audit ${name}: ${d.paused ? 'paused' : 'active'}, ${every}; ${d.spec.statistic} at alpha = ${d.spec.alpha}, verdict flips after ${d.spec.confirmations} consecutive firings that disagree with it`);
+        if (rows.length === 0) console.log('no firings recorded yet');
+        else {
+          const tokens = (r: (typeof rows)[number]) => (r.promptTokens === null ? '-' : `${r.promptTokens}/${r.completionTokens}`);
+          console.log(
+            formatTable(
+              ['time', 'endpoint', 'p-value', 'reject', 'verdict', 'n', 'tokens in/out'],
+              rows.map((r) => [iso(r.time), r.endpoint, r.pValue.toPrecision(3), r.reject ? 'yes' : 'no', { text: r.verdict + (r.changed ? ' (changed)' : ''), style: r.verdict === 'differs' ? 'red' : 'green' }, String(r.n2), tokens(r)]),
+            ),
+          );
+        }
+        if (opts.html) {
+          const { writeAuditPage } = await import('../report/audit');
+          const { join } = await import('node:path');
+          const file = await writeAuditPage(join(dataDir, 'reports', `audit-${name}`), {
+            name, statistic: d.spec.statistic, alpha: d.spec.alpha, confirmations: d.spec.confirmations, schedule: every,
+            points: rows.map((r) => ({ time: r.time, endpoint: r.endpoint, pValue: r.pValue, value: r.value, verdict: r.verdict, changed: r.changed, firingId: r.firingId, reject: r.reject, n: r.n2 })),
+          });
+          console.log(`history page: ${file}`);
+        }
+        console.log(changes.length ? `verdict changes:\n${changes.map((c) => `  ${iso(c.time)} ${c.endpoint}: ${c.verdict === 'differs' ? 'consistent -> differs' : 'differs -> consistent'} (p = ${c.pValue.toPrecision(3)})`).join('\n')}` : 'no verdict changes');
+      } finally {
+        duck.closeSync();
+      }
+    });
+  });
+
+  const simple: [string, string, (c: import('@temporalio/client').Client, n: string) => Promise<void>, string][] = [
+    ['pause', 'pause the audit\'s schedule', async (c, n) => (await import('../client/audits')).pauseAudit(c, n), 'paused'],
+    ['resume', 'resume a paused audit', async (c, n) => (await import('../client/audits')).resumeAudit(c, n), 'resumed'],
+    ['trigger', 'fire the audit now (skipped if a firing is running)', async (c, n) => (await import('../client/audits')).triggerAudit(c, n), 'triggered'],
+    ['delete', 'delete the audit\'s schedule (its rows stay in the corpus)', async (c, n) => (await import('../client/audits')).deleteAudit(c, n), 'deleted'],
+  ];
+  for (const [command, description, fn, done] of simple) {
+    commonOptions(audit.command(command).argument('<name>', 'audit name').description(description)).action(async (name: string, opts: CommonFlags) => {
+      await withClient(opts, async (client) => {
+        await fn(client, name);
+        console.log(`audit ${name} ${done}`);
+      });
+    });
+  }
+}

@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { ErrorTypes, MetError } from '../common/errors';
+import { Name } from '../common/names';
+import { formatZodIssues, parseRunSpec, PromptSource, ProviderSource, type RunSpec, SamplingSpec, sourceLabel } from './runSpec';
+import { Selector, TestSpec } from './testSpec';
+import { boundedInt, LIMITS } from './limits';
+
+/**
+ * An audit (`met audit create SPEC`): a Temporal Schedule whose every firing (workflow
+ * auditFiring) samples a fresh slice from each endpoint, tests it against a reference and appends
+ * one row per endpoint to the audit corpus's `audits` table. Pure (zod only): workflows import it.
+ * Endpoints are provider sources: where they point and which key they get is the provider
+ * worker's config, never the spec's. Where alerts go is the CPU worker's config (`alerts.webhookURL`).
+ */
+
+/** A stored reference slice (`corpus:model/source`) or a local model+precision sampled at every firing. */
+export const AuditReference = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('corpus'), corpus: Name, model: Name, source: Name, samplesPerPrompt: Selector.shape.samplesPerPrompt }).strict(),
+  z.object({ kind: z.literal('local'), model: Name, precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']) }).strict(),
+]);
+export type AuditReference = z.infer<typeof AuditReference>;
+
+/** `5s`, `10m`, `1h`, `1d`: a Temporal duration string. */
+const Interval = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'an interval such as 30s, 10m, 1h or 1d');
+
+export const AuditSchedule = z.union([
+  z.object({ interval: Interval }).strict(),
+  /** A cron expression in UTC (five fields), e.g. "0 * * * *" for every hour. */
+  z.object({ cron: z.string().min(9).max(200) }).strict(),
+]);
+export type AuditSchedule = z.infer<typeof AuditSchedule>;
+
+export const TWO_SAMPLE_STATISTICS = ['mmd_hamming', 'mmd_kspectrum', 'mmd_all_subsequences', 'two_sample_L1', 'two_sample_L2', 'two_sample_chi_squared'] as const;
+
+export const AuditSpec = z
+  .object({
+    /** The audit's name: the schedule is `audit-<name>`. */
+    name: Name,
+    /** Where each firing's samples and the `audits` rows go. */
+    corpus: Name,
+    reference: AuditReference,
+    endpoints: z.array(ProviderSource).min(1, 'list at least one endpoint (a provider source)'),
+    prompts: PromptSource,
+    samplesPerPrompt: z.number().int().positive().max(100_000),
+    sampling: SamplingSpec.default(SamplingSpec.parse({})),
+    statistic: z.enum(TWO_SAMPLE_STATISTICS).default('mmd_hamming'),
+    alpha: z.number().gt(0).lt(1).default(0.05),
+    /**
+     * The multiple-looks rule: an endpoint's verdict turns to `differs` only after this many
+     * consecutive firings reject at alpha (and back to `consistent` after as many that do not).
+     * Under the null each firing rejects with probability alpha on fresh samples, so a false
+     * alarm needs about alpha^confirmations per firing instead of alpha (see README, "Audits").
+     */
+    confirmations: z.number().int().min(1).max(10).default(2),
+    b: boundedInt(LIMITS.b, 'b').default(1000),
+    L: boundedInt(LIMITS.L, 'L').default(1000),
+    seed: z.number().int().nonnegative().default(0),
+    schedule: AuditSchedule,
+    unitSize: z.number().int().min(1).max(100_000).default(500),
+    window: z.number().int().min(1).max(256).default(4),
+  })
+  .strict();
+export type AuditSpec = z.infer<typeof AuditSpec>;
+export type AuditSpecInput = z.input<typeof AuditSpec>;
+
+export function parseAuditSpec(value: unknown, where = 'the audit spec'): AuditSpec {
+  const result = AuditSpec.safeParse(value);
+  if (!result.success) throw new MetError(ErrorTypes.BadRunSpec, formatZodIssues(result.error, where).replace('is not a valid run spec', 'is not a valid audit spec'));
+  return result.data;
+}
+
+export const auditScheduleId = (name: string) => `audit-${name}`;
+
+/** The label an endpoint is known by in the `audits` table: model/source as a run spec names it. */
+export function endpointLabel(endpoint: AuditSpec['endpoints'][number]): string {
+  return `${endpoint.model}/${sourceLabel(endpoint)}`;
+}
+
+/** A firing's stamp from its start time and run id: `20261130T105005Z-1a2b3c4d` (a valid name part). */
+export function firingStamp(startedAtMs: number, runId: string): string {
+  const t = new Date(startedAtMs).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${t}-${runId.replace(/[^A-Za-z0-9]/g, '').slice(0, 8)}`;
+}
+
+/**
+ * One collection run per endpoint (and one for a local reference): the endpoint's source under a
+ * per-firing label `<source>.<stamp>`, so every firing's slice is fresh and its own.
+ */
+export interface FiringPlan {
+  firingId: string;
+  collections: { key: string; spec: RunSpec; runId: string }[];
+  reference: Selector;
+  tests: { endpoint: string; model: string; source: string; test: TestSpec }[];
+}
+
+export function planFiring(spec: AuditSpec, stamp: string): FiringPlan {
+  const firingId = `${spec.name}.${stamp}`;
+  const base = { corpus: spec.corpus, prompts: spec.prompts, samplesPerPrompt: spec.samplesPerPrompt, sampling: spec.sampling, unitSize: spec.unitSize, window: spec.window };
+  const collections: FiringPlan['collections'] = [];
+  let reference: Selector;
+  if (spec.reference.kind === 'local') {
+    const source = `${spec.reference.precision}.${stamp}`;
+    const runId = `${firingId}.reference`;
+    collections.push({ key: 'reference', runId, spec: parseRunSpec({ ...base, runId, sources: [{ kind: 'local', model: spec.reference.model, precision: spec.reference.precision, source }] }) });
+    reference = Selector.parse({ corpus: spec.corpus, model: spec.reference.model, source, seed: spec.seed });
+  } else {
+    const r = spec.reference;
+    reference = Selector.parse({ corpus: r.corpus, model: r.model, source: r.source, samplesPerPrompt: r.samplesPerPrompt, seed: spec.seed });
+  }
+  const tests: FiringPlan['tests'] = spec.endpoints.map((endpoint, i) => {
+    const source = `${sourceLabel(endpoint)}.${stamp}`;
+    const runId = `${firingId}.e${i}`;
+    collections.push({ key: `e${i}`, runId, spec: parseRunSpec({ ...base, runId, sources: [{ ...endpoint, source }] }) });
+    const test = TestSpec.parse({
+      testId: runId,
+      x: reference,
+      y: { corpus: spec.corpus, model: endpoint.model, source, seed: spec.seed },
+      stat: spec.statistic,
+      alpha: spec.alpha,
+      b: spec.b,
+      L: spec.L,
+      seed: spec.seed,
+    });
+    return { endpoint: endpointLabel(endpoint), model: endpoint.model, source, test };
+  });
+  return { firingId, collections, reference, tests };
+}
+
+export type AuditVerdict = 'consistent' | 'differs';
+
+/**
+ * The verdict after one more firing. `history` holds the endpoint's earlier firings, oldest first
+ * (each: did it reject at alpha, and the verdict then). An audit starts presumed consistent; the
+ * verdict flips only after `confirmations` consecutive firings (this one included) that disagree with it.
+ */
+export function nextVerdict(history: { reject: boolean; verdict: AuditVerdict }[], reject: boolean, confirmations: number): AuditVerdict {
+  const previous: AuditVerdict = history.at(-1)?.verdict ?? 'consistent';
+  const disagrees = (r: boolean) => (previous === 'consistent' ? r : !r);
+  if (!disagrees(reject)) return previous;
+  let run = 1;
+  for (let i = history.length - 1; i >= 0 && run < confirmations && disagrees(history[i].reject); i--) run++;
+  if (run < confirmations) return previous;
+  return previous === 'consistent' ? 'differs' : 'consistent';
+}

@@ -1,0 +1,44 @@
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { esc } from './html';
+import { type AuditPoint, auditHistorySpec, renderSvg } from './plots';
+
+/**
+ * `met audit show NAME --html`: one self-contained page with the audit's p-values and statistics
+ * over time per endpoint (verdict changes marked) and the table of changes.
+ */
+export interface AuditPageInput {
+  name: string;
+  statistic: string;
+  alpha: number;
+  confirmations: number;
+  schedule: string;
+  points: (AuditPoint & { firingId: string; reject: boolean; n: number })[];
+}
+
+export async function writeAuditPage(dir: string, input: AuditPageInput): Promise<string> {
+  const iso = (d: Date) => d.toISOString().replace(/\.\d+Z$/, 'Z');
+  const figure = input.points.length ? (await renderSvg(auditHistorySpec(input.points, { alpha: input.alpha, statistic: input.statistic, title: `audit ${input.name}` }))).svg : '<p>No firings recorded yet.</p>';
+  const changes = input.points.filter((p) => p.changed);
+  const row = (cells: string[]) => `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>audit ${esc(input.name)}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}table{border-collapse:collapse}td,th{padding:.2rem .6rem;border-bottom:1px solid #ddd;text-align:left}.differs{color:#b2182b}</style></head>
+<body>
+<h1>audit ${esc(input.name)}</h1>
+<p>${esc(input.statistic)} at α = ${input.alpha}, ${esc(input.schedule)}; a verdict flips after ${input.confirmations} consecutive firings that disagree with it.</p>
+<figure>${figure}</figure>
+<h2>Verdict changes</h2>
+${changes.length ? `<table id="changes"><thead><tr><th>time</th><th>endpoint</th><th>change</th><th>p-value</th></tr></thead><tbody>${changes.map((c) => row([iso(c.time), c.endpoint, c.verdict === 'differs' ? 'consistent → differs' : 'differs → consistent', c.pValue.toPrecision(3)])).join('\n')}</tbody></table>` : '<p>None.</p>'}
+<h2>Firings</h2>
+<table id="firings"><thead><tr><th>time</th><th>endpoint</th><th>p-value</th><th>${esc(input.statistic)}</th><th>n</th><th>verdict</th></tr></thead><tbody>
+${input.points.map((p) => `<tr${p.verdict === 'differs' ? ' class="differs"' : ''}>${[iso(p.time), p.endpoint, p.pValue.toPrecision(3), p.value.toPrecision(4), String(p.n), p.verdict + (p.changed ? ' (changed)' : '')].map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n')}
+</tbody></table>
+</body></html>
+`;
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'index.html');
+  writeFileSync(`${file}.tmp`, html);
+  renameSync(`${file}.tmp`, file);
+  return file;
+}

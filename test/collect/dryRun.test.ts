@@ -1,0 +1,59 @@
+/**
+ * `met collect SPEC --dry-run`: the plan per source (requests, units, tokens) priced with the
+ * worker config's provider prices, printed without starting anything (no Temporal server here).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { estimatePromptTokens, estimateRun } from '../../collect/estimate';
+import { parseRunSpec } from '../../config/runSpec';
+import { exited, spawnMet } from '../helpers/processes';
+
+const spec = parseRunSpec({
+  corpus: 'plan',
+  prompts: { inline: [{ id: 'a', text: 'abcdefgh' }, { id: 'b', text: 'é'.repeat(10) }] },
+  samplesPerPrompt: 50,
+  unitSize: 40,
+  sampling: { maxTokens: 100 },
+  sources: [
+    { kind: 'provider', provider: 'priced', model: 'm' },
+    { kind: 'provider', provider: 'unpriced', model: 'm' },
+    { kind: 'local', model: 'm', precision: 'fp32' },
+  ],
+});
+
+test('estimateRun: requests, units, prompt tokens at 4 bytes a token, completions at maxTokens, dollars from prices', () => {
+  assert.equal(estimatePromptTokens('abcdefgh'), 2);
+  assert.equal(estimatePromptTokens('é'.repeat(10)), 5, '20 UTF-8 bytes');
+  const plan = estimateRun(spec, ['abcdefgh', 'é'.repeat(10)], { priced: { inputPerMillion: 1, outputPerMillion: 3 } });
+  const [priced, unpriced, local] = plan.sources;
+  assert.deepEqual(priced, { model: 'm', source: 'priced', kind: 'provider', provider: 'priced', requests: 100, units: 3, promptTokens: 350, maxCompletionTokens: 10_000, maxCost: (350 * 1 + 10_000 * 3) / 1e6 });
+  assert.equal(unpriced.maxCost, null);
+  assert.equal(local.maxCost, 0);
+  assert.equal(plan.totalMaxCost, null, 'an unpriced provider leaves the total unknown');
+  const allPriced = estimateRun({ ...spec, sources: spec.sources.filter((s) => s.kind === 'local' || s.provider === 'priced') }, ['abcdefgh', 'é'.repeat(10)], { priced: { inputPerMillion: 1, outputPerMillion: 3 } });
+  assert.equal(allPriced.totalMaxCost, 0.03035);
+});
+
+test('met collect --dry-run prints the plan with the worker config\'s prices and starts nothing', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'met-dryrun-'));
+  try {
+    const specFile = join(dir, 'spec.json');
+    writeFileSync(specFile, JSON.stringify({ ...spec, prompts: { set: 'demo', limit: 3 } }));
+    const workers = join(dir, 'workers.yaml');
+    writeFileSync(workers, 'providers:\n  - { name: priced, baseURL: "http://127.0.0.1:9/v1", prices: { inputPerMillion: 0.5, outputPerMillion: 2 } }\n');
+    // An address nobody answers on: a dry run must not need Temporal.
+    const child = spawnMet(['collect', specFile, '--dry-run', '--config', workers, '--data', join(dir, 'data'), '--address', '127.0.0.1:9']);
+    assert.equal(await exited(child), 0, child.output());
+    const out = child.output();
+    assert.match(out, /dry run: corpus plan, 3 prompts x 50 samples, maxTokens 100; nothing started/);
+    assert.match(out, /m\/priced\s+150\s+4\s+\d+\s+15000\s+\$0\.03\d\d/);
+    assert.match(out, /m\/unpriced\s+150\s+4\s+\d+\s+15000\s+no price/);
+    assert.match(out, /m\/fp32\s+150\s+4\s+\d+\s+15000\s+local/);
+    assert.match(out, /total cost <= no price/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

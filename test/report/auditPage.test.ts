@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { writeAuditPage } from '../../report/audit';
+import { auditHistorySpec, renderSvg } from '../../report/plots';
+
+const t = (s: number) => new Date(Date.UTC(2026, 10, 30, 10, 0, s));
+const points = [
+  { time: t(0), endpoint: 'm/a', pValue: 0.6, value: 0.01, verdict: 'consistent' as const, changed: false, firingId: 'f0', reject: false, n: 40 },
+  { time: t(5), endpoint: 'm/a', pValue: 0.001, value: 0.2, verdict: 'consistent' as const, changed: false, firingId: 'f1', reject: true, n: 40 },
+  { time: t(10), endpoint: 'm/a', pValue: 0.002, value: 0.25, verdict: 'differs' as const, changed: true, firingId: 'f2', reject: true, n: 40 },
+  { time: t(10), endpoint: 'm/b', pValue: 0.4, value: 0.0, verdict: 'consistent' as const, changed: false, firingId: 'f2', reject: false, n: 40 },
+];
+
+test('the audit history figure renders without warnings: p-values and statistic over time, changes marked', async () => {
+  const r = await renderSvg(auditHistorySpec(points, { alpha: 0.01, statistic: 'mmd_hamming' }));
+  assert.deepEqual(r.warnings, []);
+  assert.match(r.svg, /p-value/);
+  assert.match(r.svg, /mmd_hamming/);
+  assert.ok(r.width > 500 && r.height > 250, `${r.width} x ${r.height}`);
+});
+
+test('the audit page lists the changes and every firing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'met-audit-page-'));
+  try {
+    const file = await writeAuditPage(dir, { name: 'w<1>', statistic: 'mmd_hamming', alpha: 0.01, confirmations: 2, schedule: 'every 5s', points });
+    const html = readFileSync(file, 'utf8');
+    assert.match(html, /<h1>audit w&lt;1&gt;<\/h1>/);
+    assert.match(html, /<svg/);
+    assert.match(html, /<table id="changes">.*<td>2026-11-30T10:00:10Z<\/td><td>m\/a<\/td><td>consistent → differs<\/td><td>0.00200<\/td>/s);
+    assert.equal((html.match(/<tr/g) ?? []).length, 1 + 1 + 1 + points.length, 'changes header + 1 change, firings header + one row per firing');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,64 @@
+import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { AuditActivities, AuditAlert, FiringResult } from '../activities/audits';
+import type { TestOutcome } from '../activities/tests';
+import { NON_RETRYABLE_TYPES } from '../common/errors';
+import { withRootCause } from '../common/failures';
+import { type AuditSpec, firingStamp, planFiring } from '../config/auditSpec';
+import { collectCorpus } from './collectCorpus';
+import { runTest } from './runTest';
+
+/**
+ * auditFiring: one firing of an audit's Temporal Schedule (`met audit create`). Collects a fresh
+ * slice from every endpoint (one child collectCorpus each, sources labelled `<source>.<stamp>`; a
+ * local reference is sampled the same way), tests each against the reference (child runTest),
+ * appends one row per endpoint to the `audits` table, and alerts on each verdict that changed.
+ */
+const cpu = proxyActivities<AuditActivities>({
+  startToCloseTimeout: '5m',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+});
+// A webhook that is down is retried for about a day (with backoff up to 10 minutes), then the alert is given up on; the change stays in the table.
+const alerts = proxyActivities<AuditActivities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '10m', maximumAttempts: 150, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+});
+
+export interface AuditFiringInput {
+  spec: AuditSpec;
+}
+
+export interface AuditFiringResult {
+  firingId: string;
+  results: { endpoint: string; pValue: number; reject: boolean; verdict: string; changed: boolean }[];
+  alerts: { alertId: string; sent: boolean }[];
+}
+
+async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringResult> {
+  const { spec } = input;
+  const info = workflowInfo();
+  const startedAt = Date.now();
+  const plan = planFiring(spec, firingStamp(startedAt, info.runId));
+  // Every slice at once: the endpoints' queues (and a local reference's) work side by side.
+  await Promise.all(
+    plan.collections.map((c) => executeChild(collectCorpus, { workflowId: `${info.workflowId}/collect-${c.key}`, args: [{ spec: c.spec, runId: c.runId }] })),
+  );
+  const reference = `${plan.reference.corpus}:${plan.reference.model}/${plan.reference.source}`;
+  const results: FiringResult[] = await Promise.all(
+    plan.tests.map(async (t, i) => {
+      const outcome: TestOutcome = await executeChild(runTest, { workflowId: `${info.workflowId}/test-e${i}`, args: [t.test] });
+      return { endpoint: t.endpoint, model: t.model, source: t.source, reference, outcome };
+    }),
+  );
+  const recorded = await cpu.recordAuditFiring({ corpus: spec.corpus, audit: spec.name, firingId: plan.firingId, timeMs: startedAt, confirmations: spec.confirmations, results });
+  const sent = await Promise.all(recorded.alerts.map(async (a: AuditAlert) => ({ alertId: a.alertId, sent: (await alerts.sendAuditAlert(a)).sent })));
+  return {
+    firingId: plan.firingId,
+    results: recorded.rows.map((r) => ({ endpoint: r.endpoint, pValue: r.pValue, reject: r.reject, verdict: r.verdict, changed: r.changed })),
+    alerts: sent,
+  };
+}
+
+/** The workflow: its steps, failing with their root cause (type and message) rather than "Activity task failed". */
+export async function auditFiring(input: Parameters<typeof auditFiringSteps>[0]): ReturnType<typeof auditFiringSteps> {
+  return withRootCause(() => auditFiringSteps(input));
+}
