@@ -55,7 +55,7 @@ export async function buildWorkerPlans(input: {
     } else {
       const { loadLlamaBackend } = await import('../models/llama');
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      log(`loading ${spec.path} as ${spec.name}/${spec.precision} ...`);
+      log(`loading ${spec.path} ...`);
       backend = await loadLlamaBackend({ path: spec.path, precision: spec.precision, model: spec.name, gpu: spec.gpu !== 'cpu', threads: spec.threads, contextSize: spec.contextSize, batchSize: spec.batchSize, log });
     }
     backends.push(backend);
