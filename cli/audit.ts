@@ -1,33 +1,10 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/schema';
+import { type CommonFlags, commonOptions, withClient } from './config';
 
 /**
  * `met audit create|ls|show|pause|resume|trigger|delete`: endpoint audits as Temporal Schedules
  * (client/audits.ts); each firing is workflow auditFiring on the CPU queue.
  */
-interface CommonFlags {
-  data?: string;
-  address?: string;
-  namespace?: string;
-}
-
-function commonOptions(command: Command): Command {
-  return command
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
-    .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server)')
-    .option('--namespace <ns>', 'Temporal namespace (default met)');
-}
-
-async function withClient<T>(flags: CommonFlags, fn: (client: import('@temporalio/client').Client, dataDir: string) => Promise<T>): Promise<T> {
-  const { connectClient } = await import('../temporal/connect');
-  const config = loadConfig(flags);
-  const client = await connectClient(config);
-  try {
-    return await fn(client, config.dataDir);
-  } finally {
-    await client.connection.close();
-  }
-}
 
 const iso = (d: Date) => d.toISOString().replace(/\.\d+Z$/, 'Z');
 

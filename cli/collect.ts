@@ -1,32 +1,9 @@
 import type { Command } from 'commander';
-import { commandConfig } from './config';
+import { type CommonFlags, commandConfig, commonOptions, withClient } from './config';
 
 /**
  * Collection runs: `met collect SPEC`, `met status RUN`, `met resume RUN`, `met cancel RUN`, `met runs`.
  */
-interface CommonFlags {
-  data?: string;
-  address?: string;
-  namespace?: string;
-}
-
-function commonOptions(command: Command): Command {
-  return command
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
-    .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server)')
-    .option('--namespace <ns>', 'Temporal namespace (default met)');
-}
-
-async function withClient<T>(flags: CommonFlags, fn: (client: import('@temporalio/client').Client, dataDir: string) => Promise<T>): Promise<T> {
-  const { connectClient } = await import('../temporal/connect');
-  const config = await commandConfig(flags);
-  const client = await connectClient(config);
-  try {
-    return await fn(client, config.dataDir);
-  } finally {
-    await client.connection.close();
-  }
-}
 
 /** `met collect SPEC --dry-run`: the plan and its cost, from the spec, its prompts and the worker config's prices. */
 async function printPlan(spec: import('../config/runSpec').RunSpec, dataDir: string, configFile?: string): Promise<void> {

@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 import type { ConfigFlags, MetConfig } from '../config/schema';
 
 /**
@@ -7,4 +8,30 @@ import type { ConfigFlags, MetConfig } from '../config/schema';
 export async function commandConfig(flags: ConfigFlags): Promise<MetConfig> {
   const { loadConfig } = await import('../config/schema');
   return loadConfig(flags);
+}
+
+/** The flags every command that talks to Temporal takes. */
+export interface CommonFlags {
+  data?: string;
+  address?: string;
+  namespace?: string;
+}
+
+export function commonOptions(command: Command): Command {
+  return command
+    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
+    .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server)')
+    .option('--namespace <ns>', 'Temporal namespace (default met)');
+}
+
+/** Runs `fn` with a Temporal client for the command's config, closing the connection afterwards. */
+export async function withClient<T>(flags: CommonFlags, fn: (client: import('@temporalio/client').Client, dataDir: string) => Promise<T>): Promise<T> {
+  const { connectClient } = await import('../temporal/connect');
+  const config = await commandConfig(flags);
+  const client = await connectClient(config);
+  try {
+    return await fn(client, config.dataDir);
+  } finally {
+    await client.connection.close();
+  }
 }
