@@ -66,6 +66,7 @@ const SamplerFields = {
 type SamplerFields = { top_k?: number; min_p?: number; repetition_penalty?: number; presence_penalty?: number; frequency_penalty?: number };
 /** The last request bodies met serve received, newest last (GET /_met/requests; a test stand-in's record). */
 const RECENT_REQUESTS = 32;
+const RECENT_BODY_BYTES = 64 * 1024;
 const CompletionRequest = z.object({
   model: z.string().optional(),
   // A text, or token ids (vLLM accepts both); a one-element batch of either.
@@ -279,7 +280,9 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       stats.faults.bad_request++;
       return apiError(res, 400, 'request body is not valid JSON', 'invalid_request_error');
     }
-    recent.push({ path: url.pathname, body });
+    // Bounded in count and size: a body over 64 KiB is recorded by its size only.
+    const size = JSON.stringify(body).length;
+    recent.push({ path: url.pathname, body: size <= RECENT_BODY_BYTES ? body : { omitted: `${size} bytes` } });
     if (recent.length > RECENT_REQUESTS) recent.shift();
     if (faults.latencyMs > 0) await new Promise((r) => setTimeout(r, faults.latencyMs));
     const fault = pickFault(faults, random);
