@@ -49,7 +49,8 @@ export const ModelWorkerSpec = z
     /** In-process llama.cpp: tokens per sequence, prompt and completion (default 2048, capped by the model's). */
     contextSize: z.number().int().min(16).max(1_048_576).optional(),
     /** In-process llama.cpp: positions per scoring decode (default 128). */
-    batchSize: z.number().int().positive().max(65_536).optional(),
+    // Each position holds a vocabulary of float32 logits: 4,096 x 262,144 is already 4 GB.
+    batchSize: z.number().int().positive().max(4096).optional(),
     /** in-process (default): llama.cpp in the worker. managed: an inference server (vLLM, llama-server, other OpenAI-compatible; see `server.profile`) the worker starts, checks and restarts. */
     backend: z.enum(['in-process', 'managed']).optional(),
     server: ManagedServerSpec.optional(),
