@@ -15,12 +15,10 @@ async function printPlan(spec: import('../config/runSpec').RunSpec, dataDir: str
   let prices: Record<string, { inputPerMillion: number; outputPerMillion: number } | undefined> = {};
   let roots: string[] = [];
   if (configFile) {
-    const { readSpecFile } = await import('../config/load');
-    const { WorkerConfig } = await import('../config/workers');
-    const parsed = WorkerConfig.safeParse(readSpecFile(configFile));
-    if (!parsed.success) throw new Error(`${configFile} is not a valid worker config: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    prices = Object.fromEntries(parsed.data.providers.map((p) => [p.name, p.prices]));
-    roots = parsed.data.promptRoots ?? [];
+    const { readWorkerConfig } = await import('../config/load');
+    const workerConfig = await readWorkerConfig(configFile);
+    prices = Object.fromEntries(workerConfig.providers.map((p) => [p.name, p.prices]));
+    roots = workerConfig.promptRoots ?? [];
   }
   const duck = await createDuckDB();
   try {

@@ -1,13 +1,13 @@
 import type { ZodError } from 'zod';
 import { MetError } from '../common/errors';
+import { formatIssues } from '../common/issues';
 
 /** One paragraph for the user: what went wrong and what to do. Stack traces only with MET_DEBUG=1. */
 export function formatError(err: unknown): string {
   if (process.env.MET_DEBUG === '1' && err instanceof Error && err.stack) return err.stack;
   if (err instanceof MetError) return `met: ${err.message}`;
   if (isZodError(err)) {
-    const lines = err.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`);
-    return `met: invalid input:\n${lines.join('\n')}`;
+    return `met: ${formatIssues(err, 'invalid input', '(root)')}`;
   }
   if (err instanceof Error) return `met: ${err.message}`;
   return `met: ${String(err)}`;

@@ -21,7 +21,8 @@ export function register(program: Command): void {
       const { ErrorTypes, MetError } = await import('../common/errors');
       const parsed = PowerSpec.safeParse(readSpecFile(specPath));
       if (!parsed.success) {
-        throw new MetError(ErrorTypes.BadRunSpec, `${specPath} is not a valid grid spec:\n${parsed.error.issues.map((i) => `  - ${i.path.join('.')}: ${i.message}`).join('\n')}`);
+        const { formatIssues } = await import('../common/issues');
+        throw new MetError(ErrorTypes.BadRunSpec, formatIssues(parsed.error, `${specPath} is not a valid grid spec`));
       }
       const config = await commandConfig(opts);
       const client = await connectClient(config);

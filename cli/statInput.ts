@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
+import { formatIssues } from '../common/issues';
 import { boundedInt, LIMITS } from '../config/limits';
 import { completionScore, encodeChars, encodeTokens, RUT_SCORES, rutTest, statistic, TWO_SAMPLE_STATISTICS, twoSampleTestParallel, type EncodedSample } from '../stats';
 
@@ -105,8 +106,7 @@ export type RutStatInput = z.infer<typeof RutStatInput>;
 function runRutInput(value: unknown): Record<string, number | string> {
   const parsed = RutStatInput.safeParse(value);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(top level)'}: ${i.message}`);
-    throw new MetError(ErrorTypes.BadInput, `invalid met stat rut input:\n${lines.join('\n')}`);
+    throw new MetError(ErrorTypes.BadInput, formatIssues(parsed.error, 'invalid met stat rut input'));
   }
   const t0 = performance.now();
   const input = parsed.data;
@@ -131,8 +131,7 @@ function encode(side: z.infer<typeof Side>, input: StatInput): EncodedSample {
 export function parseStatInput(value: unknown): StatInput {
   const parsed = StatInput.safeParse(value);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(top level)'}: ${i.message}`);
-    throw new MetError(ErrorTypes.BadInput, `invalid met stat input:\n${lines.join('\n')}`);
+    throw new MetError(ErrorTypes.BadInput, formatIssues(parsed.error, 'invalid met stat input'));
   }
   return parsed.data;
 }

@@ -65,7 +65,7 @@ export type AuditSpecInput = z.input<typeof AuditSpec>;
 
 export function parseAuditSpec(value: unknown, where = 'the audit spec'): AuditSpec {
   const result = AuditSpec.safeParse(value);
-  if (!result.success) throw new MetError(ErrorTypes.BadRunSpec, formatZodIssues(result.error, where).replace('is not a valid run spec', 'is not a valid audit spec'));
+  if (!result.success) throw new MetError(ErrorTypes.BadRunSpec, formatZodIssues(result.error, where, 'audit spec'));
   return result.data;
 }
 

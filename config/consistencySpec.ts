@@ -76,7 +76,7 @@ export interface ConsistencyPlan {
 
 export function parseConsistencySpec(value: unknown, where = 'the consistency spec'): ConsistencySpec {
   const parsed = ConsistencySpec.safeParse(value);
-  if (!parsed.success) throw new MetError(ErrorTypes.BadRunSpec, formatZodIssues(parsed.error, where).replace('run spec', 'consistency spec'));
+  if (!parsed.success) throw new MetError(ErrorTypes.BadRunSpec, formatZodIssues(parsed.error, where, 'consistency spec'));
   return parsed.data;
 }
 

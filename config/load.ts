@@ -18,3 +18,11 @@ export function readSpecFile(path: string): unknown {
     throw new MetError(ErrorTypes.BadRunSpec, `${path} is not valid ${json ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
   }
 }
+
+/** A worker config file (YAML or JSON), validated, with every problem named. */
+export async function readWorkerConfig(path: string): Promise<import('./workers').WorkerConfig> {
+  const [{ WorkerConfig }, { formatIssues }] = await Promise.all([import('./workers'), import('../common/issues')]);
+  const parsed = WorkerConfig.safeParse(readSpecFile(path));
+  if (!parsed.success) throw new MetError(ErrorTypes.BadInput, formatIssues(parsed.error, `${path} is not a valid worker config`));
+  return parsed.data;
+}

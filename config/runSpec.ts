@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { canonicalJson, hashHex } from '../common/hash';
+import { formatIssues } from '../common/issues';
 import { Name } from '../common/names';
 
 /**
@@ -176,9 +177,9 @@ export function runIdOf(spec: RunSpec): string {
   return `${spec.corpus}-${hashHex(canonicalJson(rest)).slice(0, 10)}`;
 }
 
-export function formatZodIssues(error: z.ZodError, where: string): string {
-  const lines = error.issues.map((i) => `  - ${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
-  return `${where} is not a valid run spec:\n${lines.join('\n')}`;
+/** "WHERE is not a valid run spec:" and one line per problem (`what` names other kinds of spec). */
+export function formatZodIssues(error: z.ZodError, where: string, what = 'run spec'): string {
+  return formatIssues(error, `${where} is not a valid ${what}`);
 }
 
 export function parseRunSpec(value: unknown, where = 'the run spec'): RunSpec {

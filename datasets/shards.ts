@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError } from '../common/errors';
+import { issueLine } from '../common/issues';
 import { appendRows } from './chunks';
 import { compileRowCheck, type RowCheck } from './rowCheck';
 import { quotedIdentifier, quotedString, withConnection } from './duck';
@@ -209,8 +210,7 @@ export async function writeShard(
       if (fast?.(rows[i])) continue;
       const parsed = schema.safeParse(rows[i]);
       if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new MetError(ErrorTypes.BadInput, `row ${i} of unit ${unitId}: ${issue.path.join('.') || '(row)'}: ${issue.message}`);
+        throw new MetError(ErrorTypes.BadInput, `row ${i} of unit ${unitId}: ${issueLine(parsed.error.issues[0], '(row)')}`);
       }
     }
   }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
+import { issueLine } from '../common/issues';
 import { isTokenLevel, type TextBackend } from '../models/backend';
 import { type Fault, FaultOptions, RateWindow, pickFault, seededRandom } from './faults';
 import { completionAnswer, detokenizeAnswer, type LlamaApiContext, LlamaApiError, oaiChatAnswer, oaiCompletionAnswer, tokenizeAnswer } from './llamaCppApi';
@@ -403,8 +404,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
 
   function badRequest(res: ServerResponse, error: z.ZodError): void {
     stats.faults.bad_request++;
-    const issue = error.issues[0];
-    apiError(res, 400, `invalid request: ${issue.path.join('.') || 'body'}: ${issue.message}`, 'invalid_request_error');
+    apiError(res, 400, `invalid request: ${issueLine(error.issues[0], 'body')}`, 'invalid_request_error');
   }
 
   const server: Server = createServer((req, res) => {

@@ -1,9 +1,8 @@
 import { join } from 'node:path';
 import { createDuckDB } from '../datasets/duck';
-import { readSpecFile } from '../config/load';
+import { readWorkerConfig } from '../config/load';
 import type { MetConfig } from '../config/schema';
 import { type ModelWorkerSpec, WorkerConfig, type ProviderWorkerSpec } from '../config/workers';
-import { ErrorTypes, MetError } from '../common/errors';
 import type { TextBackend } from '../models/backend';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
 import { cpuWorkerPlan } from './cpu';
@@ -23,14 +22,7 @@ export async function buildWorkerPlans(input: {
   env: Record<string, string | undefined>;
 }): Promise<{ plans: WorkerPlan[]; close: () => Promise<void> }> {
   let workerConfig = input.workerConfig ?? WorkerConfig.parse({});
-  if (input.configFile) {
-    const parsed = WorkerConfig.safeParse(readSpecFile(input.configFile));
-    if (!parsed.success) {
-      const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(top level)'}: ${i.message}`);
-      throw new MetError(ErrorTypes.BadInput, `${input.configFile} is not a valid worker config:\n${lines.join('\n')}`);
-    }
-    workerConfig = parsed.data;
-  }
+  if (input.configFile) workerConfig = await readWorkerConfig(input.configFile);
   if (input.models?.length) workerConfig = { ...workerConfig, models: [...workerConfig.models, ...input.models] };
   const providers: ProviderWorkerSpec[] = [
     ...workerConfig.providers,

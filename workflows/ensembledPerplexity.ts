@@ -2,6 +2,7 @@ import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { TextScoringActivities } from '../activities/perplexity';
 import { ErrorTypes, NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
+import { issueLine } from '../common/issues';
 import { combinePerplexities, PerplexityRequest, type PerplexityRequestInput, type PerplexityResult } from '../config/perplexitySpec';
 import { modelTaskQueue } from '../temporal/queues';
 
@@ -13,8 +14,7 @@ import { modelTaskQueue } from '../temporal/queues';
 async function ensembledPerplexitySteps(input: PerplexityRequestInput): Promise<PerplexityResult> {
   const parsed = PerplexityRequest.safeParse(input);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(request)'}: ${i.message}`);
-    throw ApplicationFailure.create({ type: ErrorTypes.BadInput, message: lines.join('; '), nonRetryable: true });
+    throw ApplicationFailure.create({ type: ErrorTypes.BadInput, message: parsed.error.issues.map((i) => issueLine(i, '(request)')).join('; '), nonRetryable: true });
   }
   const request = parsed.data;
   const scores = await Promise.all(

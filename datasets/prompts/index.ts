@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../../common/errors';
+import { issueLine } from '../../common/issues';
 import { NAME_PATTERN } from '../../common/names';
 import { resolveUnderRoots } from '../roots';
 import type { PromptRow } from '../schemas';
@@ -58,8 +59,7 @@ export function readPromptJsonl(path: string, promptSet: string, shown = path): 
     }
     const parsed = PromptLine.safeParse(value);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new MetError(ErrorTypes.BadInput, `${shown}:${i + 1}: ${issue.path.join('.') || 'line'}: ${issue.message} (each line needs "id" and "text")`);
+      throw new MetError(ErrorTypes.BadInput, `${shown}:${i + 1}: ${issueLine(parsed.error.issues[0], 'line')} (each line needs "id" and "text")`);
     }
     const p = parsed.data;
     if (seen.has(p.id)) throw new MetError(ErrorTypes.BadInput, `${shown}:${i + 1}: duplicate prompt id '${p.id}'`);
