@@ -1,20 +1,17 @@
 import type { Command } from 'commander';
-import { commandConfig } from './config';
+import { CPU_TASK_QUEUE } from '../temporal/queues';
+import { commandConfig, commonOptions } from './config';
 
 /** `met api`: the HTTP API (OpenAPI document and a browsable UI at /docs). */
 export function register(program: Command): void {
-  program
-    .command('api')
+  commonOptions(program.command('api'))
     .description('serve met’s HTTP API (perplexity, runs, tests, reports; docs at /docs); needs a running Temporal and workers (met up)')
     .option('--host <host>', 'interface to bind (anything but loopback requires --token-env)', '127.0.0.1')
     .option('--port <port>', 'port of the API (0 picks a free one)', '8080')
     .option('--token-env <NAME>', 'environment variable holding the bearer token every request must carry (never the token itself on the command line)')
     .option('--body-limit <bytes>', 'largest request body', String(2 * 1024 * 1024))
-    .option('--queue <name>', 'task queue of the CPU workers that run met’s workflows', 'met-cpu')
+    .option('--queue <name>', 'task queue of the CPU workers that run met’s workflows', CPU_TASK_QUEUE)
     .option('--health-queue <name...>', 'more queues /health reports (model and provider queues)')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
-    .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server)')
-    .option('--namespace <ns>', 'Temporal namespace (default met)')
     .action(async (opts: { host: string; port: string; tokenEnv?: string; bodyLimit: string; queue: string; healthQueue?: string[]; data?: string; address?: string; namespace?: string }) => {
       const { ErrorTypes, MetError } = await import('../common/errors');
       const { serveApi } = await import('../api/server');

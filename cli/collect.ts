@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { CPU_TASK_QUEUE } from '../temporal/queues';
 import { type CommonFlags, commandConfig, commonOptions, withClient } from './config';
 
 /**
@@ -47,7 +48,7 @@ export function register(program: Command): void {
       .description('launch a collection run (attaches if the same spec already runs); prints the run id')
       .option('--wait', 'show live progress per source until the run ends')
       .option('--json', 'print the run (and with --wait its outcome) as JSON on stdout; messages go to stderr')
-      .option('--queue <name>', 'task queue of the CPU workers that run the workflow and write shards', 'met-cpu')
+      .option('--queue <name>', 'task queue of the CPU workers that run the workflow and write shards', CPU_TASK_QUEUE)
       .option('--dry-run', 'print the plan (requests, units, tokens, cost per source) and start nothing')
       .option('--config <file>', 'with --dry-run: the worker config whose provider prices (USD per million tokens) price the plan'),
   ).action(async (specPath: string, opts: CommonFlags & { wait?: boolean; json?: boolean; queue: string; dryRun?: boolean; config?: string }) => {

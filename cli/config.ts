@@ -35,3 +35,8 @@ export async function withClient<T>(flags: CommonFlags, fn: (client: import('@te
     await client.connection.close();
   }
 }
+
+/** `--data` alone, for commands that use the data folder but not Temporal. */
+export function dataOption(command: Command): Command {
+  return command.option('--data <dir>', 'data folder (default ./.met, or MET_DATA)');
+}

@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
-import { commandConfig } from './config';
+import { commandConfig, commonOptions } from './config';
 
 /**
  * `met consistency --a SOURCE --b SOURCE --prompts SET --scorer M/P --embed ...`, or a spec file:
  * are two sources serving the same model? Similarity of answers, perplexities, MMD test, report.
  */
 export function register(program: Command): void {
-  program
-    .command('consistency')
+  commonOptions(program.command('consistency'))
     .argument('[spec]', 'consistency spec (YAML or JSON); flags below override or replace it')
     .description('compare two sources on the same prompts: answer similarity (embeddings), perplexity under one scorer, the MMD test; writes an HTML report')
     .option('--a <source>', 'side a: local:MODEL/PRECISION or PROVIDER:MODEL[@BASE_URL]')
@@ -18,8 +17,6 @@ export function register(program: Command): void {
     .option('--scorer <model/precision>', 'the model both sides are scored under (default: side a when it is local)')
     .option('--embed <model>', 'embedding model: a .gguf file (local) or MODEL@BASE_URL of an OpenAI-compatible /v1/embeddings')
     .option('--json', 'print the outcome as JSON')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
-    .option('--address <host:port>', 'Temporal frontend')
     .action(async (specPath: string | undefined, opts: Record<string, string | boolean | undefined>) => {
       const { readSpecFile } = await import('../config/load');
       const { parseConsistencySpec } = await import('../config/consistencySpec');

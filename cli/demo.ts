@@ -1,12 +1,10 @@
 import type { Command } from 'commander';
-import { commandConfig } from './config';
+import { commandConfig, dataOption } from './config';
 
 /** `met demo`: the main job end to end on the embedded default (see client/demo.ts). */
 export function register(program: Command): void {
-  program
-    .command('demo')
+  dataOption(program.command('demo'))
     .description('answer "which model is this endpoint serving?" end to end: serve endpoints, collect, test, report')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .option('--port <port>', 'embedded Temporal gRPC port (default 7233)')
     .option('--prompts <n>', 'prompts from the shipped demo set', (v) => parseInt(v, 10), 10)
     .option('--samples <n>', 'samples per prompt from each source', (v) => parseInt(v, 10), 24)

@@ -1,18 +1,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { commandConfig } from './config';
+import { commandConfig, commonOptions, dataOption } from './config';
 
 /** `met download NAME|URL`, `met datasets list`, `met prompts build`. */
 export function register(program: Command): void {
-  program
-    .command('download')
+  commonOptions(program.command('download'))
     .argument('<name-or-url>', 'a catalog entry (met datasets list) or an http(s) URL')
     .description('download (resumable, verified), unpack and convert a dataset as a workflow, with a byte progress bar')
     .option('--out <dir>', 'folder for downloads (default <data>/downloads)')
     .option('--sha256 <hex>', 'expected sha256 of a URL download')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
-    .option('--address <host:port>', 'Temporal frontend')
     .action(async (nameOrUrl: string, opts: { out?: string; sha256?: string; data?: string; address?: string }) => {
       const { catalogEntry, CatalogEntry } = await import('../download/catalog');
       const { connectClient } = await import('../temporal/connect');
@@ -52,12 +49,10 @@ export function register(program: Command): void {
       }
     });
 
-  program
-    .command('datasets')
+  dataOption(program.command('datasets'))
     .argument('[action]', 'list', 'list')
     .description('the download catalog and what is already local')
     .option('--out <dir>', 'folder of downloads (default <data>/downloads)')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .option('--json', 'print JSON')
     .action(async (_action: string, opts: { out?: string; data?: string; json?: boolean }) => {
       const { CATALOG, fileNameOf } = await import('../download/catalog');
@@ -77,10 +72,8 @@ export function register(program: Command): void {
     });
 
   const prompts = program.command('prompts').description('prompt sets');
-  prompts
-    .command('ls')
+  dataOption(prompts.command('ls'))
     .description("prompt sets a run spec can name with prompts: {set: NAME}: met's shipped sets and the files in <data>/prompts/")
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .option('--json', 'print JSON')
     .action(async (opts: { data?: string; json?: boolean }) => {
       const { existsSync, readdirSync, readFileSync, statSync } = await import('node:fs');

@@ -1,14 +1,12 @@
 import type { Command } from 'commander';
-import { commandConfig } from './config';
+import { commandConfig, dataOption } from './config';
 
 /** `met models make-tiny`: the small GGUF models tests and the demo use, made by met itself. */
 export function register(program: Command): void {
   const models = program.command('models').description('local models');
-  models
-    .command('make-tiny')
+  dataOption(models.command('make-tiny'))
     .description('write met\'s tiny llama-architecture model as tiny-F32/F16/Q8_0/Q4_0.gguf (deterministic, seconds)')
     .option('--out <dir>', 'output folder (default <data>/models)')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .option('--seed <n>', 'weight seed', (v) => parseInt(v, 10), 42)
     .action(async (opts: { out?: string; data?: string; seed: number }) => {
       const { join } = await import('node:path');
@@ -17,11 +15,9 @@ export function register(program: Command): void {
       const paths = writeTinyModels(dir, { seed: opts.seed });
       for (const [precision, path] of Object.entries(paths)) console.log(`${precision.padEnd(5)} ${path}`);
     });
-  models
-    .command('ls')
+  dataOption(models.command('ls'))
     .description('the GGUF files in the models folder: size, exact GGUF type, met precision class')
     .option('--dir <dir>', 'folder to list (default <data>/models)')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .option('--json', 'print JSON')
     .action(async (opts: { dir?: string; data?: string; json?: boolean }) => {
       const { existsSync, readdirSync, statSync } = await import('node:fs');

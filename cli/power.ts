@@ -1,17 +1,14 @@
 import type { Command } from 'commander';
-import { commandConfig } from './config';
+import { CPU_TASK_QUEUE } from '../temporal/queues';
+import { commandConfig, commonOptions, dataOption } from './config';
 
 /** `met power SPEC [--wait]` runs a power grid; `met report RUN` writes its HTML report and figures. */
 export function register(program: Command): void {
-  program
-    .command('power')
+  commonOptions(program.command('power'))
     .argument('<spec>', 'grid spec (YAML or JSON): reference (or references: two for a composite null), alternatives, statistics, samplesPerPrompt, promptSubsets, sims, b')
     .description('run a power-simulation grid as a workflow; with --wait, show progress and print the power table')
     .option('--wait', 'follow progress, then print the table and write the report')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
-    .option('--address <host:port>', 'Temporal frontend')
-    .option('--namespace <ns>', 'Temporal namespace (default met, or TEMPORAL_NAMESPACE)')
-    .option('--queue <name>', 'task queue of the CPU workers that run the grid', 'met-cpu')
+    .option('--queue <name>', 'task queue of the CPU workers that run the grid', CPU_TASK_QUEUE)
     .option('--json', 'print the run (and with --wait the power table and report path) as JSON on stdout; messages go to stderr')
     .action(async (specPath: string, opts: { wait?: boolean; data?: string; address?: string; namespace?: string; queue: string; json?: boolean }) => {
       const { readSpecFile } = await import('../config/load');
@@ -43,11 +40,9 @@ export function register(program: Command): void {
       }
     });
 
-  program
-    .command('report')
+  dataOption(program.command('report'))
     .argument('<run>', 'run id (a power grid)')
     .description('write the HTML report (with PNG and SVG figures) of a run and print its table')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .action(async (runId: string, opts: { data?: string }) => {
       const { loadRunRecord } = await import('../client/runs');
       const config = await commandConfig(opts);

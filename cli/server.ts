@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { commandConfig } from './config';
+import { commandConfig, dataOption } from './config';
 
 /** `met server start|stop|status`: the embedded Temporal dev server on a SQLite file. */
 export function register(program: Command): void {
@@ -7,10 +7,8 @@ export function register(program: Command): void {
     .command('server')
     .description('manage the embedded Temporal dev server (SQLite file under the data folder)');
 
-  server
-    .command('start')
+  dataOption(server.command('start'))
     .description('start the embedded Temporal server (idempotent: reports a running one)')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .option('--port <port>', 'gRPC port (default 7233, or MET_TEMPORAL_PORT)')
     .option('--ui-port <port>', 'web UI port (default port + 1000)')
     .option('--headless', 'do not serve the web UI')
@@ -31,10 +29,8 @@ export function register(program: Command): void {
       console.log(`Database: ${state.dbFile}\nLog: ${state.logFile}`);
     });
 
-  server
-    .command('stop')
+  dataOption(server.command('stop'))
     .description('stop the embedded Temporal server (its SQLite file is kept)')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .action(async (opts: { data?: string }) => {
       const { stopDevServer } = await import('../temporal/devServer');
       const config = await commandConfig({ data: opts.data });
@@ -42,10 +38,8 @@ export function register(program: Command): void {
       console.log(stopped ? 'Temporal dev server stopped.' : `No embedded Temporal server is running for ${config.dataDir}.`);
     });
 
-  server
-    .command('status')
+  dataOption(server.command('status'))
     .description('report whether the embedded server runs and answers the gRPC health check')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .option('--json', 'print JSON')
     .action(async (opts: { data?: string; json?: boolean }) => {
       const { devServerStatus } = await import('../temporal/devServer');

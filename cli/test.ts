@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { commandConfig } from './config';
+import { CPU_TASK_QUEUE } from '../temporal/queues';
+import { commandConfig, commonOptions } from './config';
 
 /**
  * `met test --x SEL --y SEL`: a two-sample test between corpus slices, run as the runTest workflow
@@ -13,8 +14,7 @@ function parseScorer(text: string): { model: string; precision: string } {
 }
 
 export function register(program: Command): void {
-  program
-    .command('test')
+  commonOptions(program.command('test'))
     .description('test whether two corpus slices come from the same model (runs the runTest workflow)')
     .requiredOption('--x <selector>', 'first sample: CORPUS:MODEL/SOURCE[@SAMPLES_PER_PROMPT]')
     .requiredOption('--y <selector>', 'second sample, same form')
@@ -29,10 +29,7 @@ export function register(program: Command): void {
     .option('--L <n>', 'completion length in characters / tokens', '1000')
     .option('--unit <unit>', 'char | token', 'char')
     .option('--json', 'print JSON')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
-    .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server)')
-    .option('--namespace <ns>', 'Temporal namespace (default met, or TEMPORAL_NAMESPACE)')
-    .option('--queue <name>', 'task queue of the CPU workers that run the test', 'met-cpu')
+    .option('--queue <name>', 'task queue of the CPU workers that run the test', CPU_TASK_QUEUE)
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const { parseSelector, TestSpec } = await import('../config/testSpec');
       const { hashHex, canonicalJson } = await import('../common/hash');

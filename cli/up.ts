@@ -1,17 +1,16 @@
 import type { Command } from 'commander';
-import { commandConfig } from './config';
+import { CPU_TASK_QUEUE } from '../temporal/queues';
+import { commandConfig, dataOption } from './config';
 
 /**
  * `met up`: starts (or attaches to) the embedded Temporal server and runs the local workers in the
  * foreground until Ctrl-C. With TEMPORAL_ADDRESS set it only runs workers against that cluster.
  */
 export function register(program: Command): void {
-  program
-    .command('up')
+  dataOption(program.command('up'))
     .description('start the embedded Temporal server (unless TEMPORAL_ADDRESS is set) and run local workers until Ctrl-C')
     .option('--config <file>', 'worker config (YAML/JSON): providers and local models to serve')
     .option('--provider <name...>', 'API providers to serve besides those in --config')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .option('--port <port>', 'embedded server gRPC port (default 7233)')
     .option('--headless', 'no web UI for the embedded server')
     .option('--api [port]', 'also serve the HTTP API on 127.0.0.1 (default port 8080; docs at /docs)')
@@ -36,14 +35,14 @@ export function register(program: Command): void {
         log(`Temporal ${alreadyRunning ? 'already running' : 'started'} on ${state.ip}:${state.port} (pid ${state.pid})`);
         if (state.uiPort) log(`Web UI: http://${state.ip}:${state.uiPort}/namespaces/${state.namespace}/workflows`);
       }
-      const { plans, close } = await buildWorkerPlans({ config, providers: opts.provider, configFile: opts.config, queues: ['met-cpu'], env: process.env });
+      const { plans, close } = await buildWorkerPlans({ config, providers: opts.provider, configFile: opts.config, queues: [CPU_TASK_QUEUE], env: process.env });
       let stopApi: (() => Promise<void>) | undefined;
       try {
         if (opts.api) {
           const { serveApi } = await import('../api/server');
           const api = await serveApi(config, {
             port: opts.api === true ? 8080 : Number(opts.api),
-            healthQueues: plans.map((p) => p.taskQueue).filter((q) => q !== 'met-cpu'),
+            healthQueues: plans.map((p) => p.taskQueue).filter((q) => q !== CPU_TASK_QUEUE),
           });
           stopApi = api.close;
           log(`HTTP API on ${api.url} (docs: ${api.url}/docs)`);

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { PROGRESS_QUERY } from '../common/progress';
 import { WorkflowFailedError } from '@temporalio/client';
 import { retryingSteps, rootCauseText, type RunRecord } from '../client/runs';
 import type { CollectProgress } from '../workflows/collectCorpus';
@@ -39,7 +40,7 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
   let checked = 0;
   const watched = await followProgress({
     poll: async () => {
-      const snapshot = toStages(record.job, await handle.query('progress').catch(() => undefined));
+      const snapshot = toStages(record.job, await handle.query(PROGRESS_QUERY).catch(() => undefined));
       if (Date.now() - checked >= RETRY_CHECK_MS) {
         checked = Date.now();
         retrying = await retryingSteps(client, record).catch(() => retrying);

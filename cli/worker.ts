@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import { commandConfig } from './config';
+import { commandConfig, commonOptions } from './config';
 import type { ModelWorkerSpec } from '../config/workers';
 
 /** `met worker`: one worker process for chosen task queues (scale-out: run it on many hosts). */
 export function register(program: Command): void {
-  program
-    .command('worker')
+  commonOptions(program.command('worker'))
     .description('run workers for chosen task queues (TEMPORAL_ADDRESS points them at a cluster)')
     .option('--queue <name...>', 'CPU task queues to poll with workflows + CPU activities (default met-cpu unless only providers/models are given)')
     .option('--provider <name...>', 'API providers to serve (one queue each; keys from this environment)')
@@ -18,9 +17,6 @@ export function register(program: Command): void {
     .option('--context-size <n>', 'tokens per sequence of an in-process --model (default 2048)')
     .option('--batch-size <n>', 'positions per scoring decode of an in-process --model (default 128)')
     .option('--backend <kind>', 'in-process (llama.cpp) or managed (a vLLM server this worker starts and restarts)', 'in-process')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
-    .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server)')
-    .option('--namespace <ns>', 'Temporal namespace (default met, or TEMPORAL_NAMESPACE)')
     .action(async (opts: { queue?: string[]; provider?: string[]; config?: string; model?: string; name?: string; precision: string; gpu?: string; backend: string; data?: string; address?: string; namespace?: string }) => {
       const { runWorkers, shutdownSignal } = await import('../workers/run');
       const { buildWorkerPlans } = await import('../workers/plans');

@@ -1,3 +1,5 @@
+import { CPU_TASK_QUEUE } from '../temporal/queues';
+import { PROGRESS_QUERY } from '../common/progress';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -138,7 +140,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     gpu: 'cpu' as const,
     concurrentUnits: 1,
   }));
-  const { plans, close } = await buildWorkerPlans({ config, queues: ['met-cpu'], workerConfig: { providers, models: localModels }, env: {} });
+  const { plans, close } = await buildWorkerPlans({ config, queues: [CPU_TASK_QUEUE], workerConfig: { providers, models: localModels }, env: {} });
   const workers = runWorkers(config, plans, abort.signal, () => {});
   let client: Client | undefined;
   try {
@@ -163,7 +165,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const done = handle.result();
     done.catch(() => {});
     await followProgress({ poll: async () => {
-        const { stages } = toStages('collectCorpus', await handle.query('progress').catch(() => undefined));
+        const { stages } = toStages('collectCorpus', await handle.query(PROGRESS_QUERY).catch(() => undefined));
         return { stages: stages.map((st) => ({ ...st, name: cellLabel(st.name.replace('/', '.')) })) };
       }, until: done, signal: interrupted.signal, handleSigint: false });
     await untilInterrupted(done);

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { PROGRESS_QUERY } from '../common/progress';
 import { join } from 'node:path';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
@@ -139,7 +140,7 @@ export async function runState(client: Client, record: RunRecord, queryMs = 3000
   if (status.status === 'FAILED') return { ...status, failure: await runFailure(client, record), warnings: [] };
   if (status.status !== 'RUNNING') return { ...status, warnings: [] };
   const handle = client.workflow.getHandle(record.workflowId);
-  const progress = await client.withDeadline(Date.now() + queryMs, () => handle.query('progress')).catch(() => undefined);
+  const progress = await client.withDeadline(Date.now() + queryMs, () => handle.query(PROGRESS_QUERY)).catch(() => undefined);
   const warnings = [...(await missingWorkers(client, record, progress)), ...(await retryingSteps(client, record))];
   return { ...status, progress, warnings };
 }

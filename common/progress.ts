@@ -1,7 +1,10 @@
 /**
- * The progress every met job reports through its 'progress' query (workflows answer it, the CLI's
- * display and the HTTP API read it): stages, each counting done of total. Types only.
+ * The progress every met job reports through its progress query (workflows answer it, the CLI's
+ * display and the HTTP API read it): stages, each counting done of total.
  */
+
+/** The name of every met workflow's progress query: readers of any kind of job ask by this name. */
+export const PROGRESS_QUERY = 'progress';
 export interface ProgressStage {
   name: string;
   done: number;

@@ -10,6 +10,7 @@ import {
   TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
+import { PROGRESS_QUERY } from '../common/progress';
 import type { CollectActivities } from '../activities/collect';
 import type { SamplingActivities, UnitResult } from '../activities/sampling';
 import { ErrorTypes, NON_RETRYABLE_TYPES } from '../common/errors';
@@ -83,7 +84,7 @@ export interface CollectProgress {
   sources: SourceProgress[];
 }
 
-export const progressQuery = defineQuery<CollectProgress>('progress');
+export const progressQuery = defineQuery<CollectProgress>(PROGRESS_QUERY);
 
 /** Units one execution completes before continuing as new (keeps history small). */
 const UNITS_PER_EXECUTION = 400;

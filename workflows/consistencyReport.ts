@@ -3,7 +3,7 @@ import type { Comparison, ConsistencyActivities } from '../activities/consistenc
 import type { TestOutcome } from '../activities/tests';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
-import type { ProgressSnapshot } from '../common/progress';
+import { PROGRESS_QUERY, type ProgressSnapshot } from '../common/progress';
 import type { ConsistencyPlan } from '../config/consistencySpec';
 import { collectCorpus } from './collectCorpus';
 import { runTest } from './runTest';
@@ -33,7 +33,7 @@ export interface ConsistencyOutcome {
 const STEPS = ['collecting', 'scoring', 'comparing', 'testing', 'reporting', 'done'] as const;
 export type ConsistencyStep = (typeof STEPS)[number];
 /** Answers like every met job (cli/watch.ts): one stage, counting the steps done. */
-export const consistencyProgressQuery = defineQuery<ProgressSnapshot>('progress');
+export const consistencyProgressQuery = defineQuery<ProgressSnapshot>(PROGRESS_QUERY);
 
 async function consistencyReportSteps(plan: ConsistencyPlan): Promise<ConsistencyOutcome> {
   let stage: ConsistencyStep = 'collecting';

@@ -1,4 +1,5 @@
 import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
+import { PROGRESS_QUERY, type ProgressSnapshot } from '../common/progress';
 import type { DownloadActivities } from '../activities/download';
 import { ErrorTypes, NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
@@ -23,10 +24,9 @@ export interface DownloadOutcome {
   converted?: { corpus: string; files: number; samples: number; logprobs: number };
 }
 
-export interface DownloadProgress {
-  stages: { name: string; done: number; total: number; unit: string }[];
-}
-export const downloadProgressQuery = defineQuery<DownloadProgress>('progress');
+/** Stages in met's one progress shape (common/progress.ts). */
+export type DownloadProgress = ProgressSnapshot;
+export const downloadProgressQuery = defineQuery<DownloadProgress>(PROGRESS_QUERY);
 
 const VERIFY_ATTEMPTS = 3;
 

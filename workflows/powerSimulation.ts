@@ -1,8 +1,10 @@
 import { defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
+import { PROGRESS_QUERY, type ProgressSnapshot } from '../common/progress';
 import type { CellSummary, PowerActivities } from '../activities/power';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
 import type { PowerSpec } from '../config/powerSpec';
+import { slidingWindow } from './window';
 
 /**
  * powerSimulation: a grid (statistic x alternative x samples per prompt x prompt subset) of power
@@ -22,11 +24,10 @@ export interface PowerInput {
   heartbeatTimeoutSeconds?: number;
 }
 
-export interface PowerProgress {
-  stages: { name: string; done: number; total: number; unit?: string }[];
-}
+/** Stages in met's one progress shape (common/progress.ts). */
+export type PowerProgress = ProgressSnapshot;
 
-export const powerProgressQuery = defineQuery<PowerProgress>('progress');
+export const powerProgressQuery = defineQuery<PowerProgress>(PROGRESS_QUERY);
 
 async function powerSimulationSteps({ spec, runId, heartbeatTimeoutSeconds }: PowerInput): Promise<CellSummary[]> {
   const acts = proxyActivities<PowerActivities>({
@@ -47,15 +48,10 @@ async function powerSimulationSteps({ spec, runId, heartbeatTimeoutSeconds }: Po
 
   async function window<T, R>(items: T[], run: (item: T) => Promise<R>, onDone: () => void): Promise<R[]> {
     const results: R[] = new Array(items.length);
-    let next = 0;
-    const lane = async () => {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await run(items[i]);
-        onDone();
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(spec.window, items.length) }, lane));
+    await slidingWindow(items, spec.window, async (item, i) => {
+      results[i] = await run(item);
+      onDone();
+    });
     return results;
   }
 

@@ -1,15 +1,20 @@
 import type { Duration } from '@temporalio/common';
+import { PROGRESS_QUERY } from '../common/progress';
 import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { LogprobActivities, SampleShardRef, ScoringPlanActivities } from '../activities/logprobs';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
 import { modelTaskQueue } from '../temporal/queues';
+import { slidingWindow } from './window';
 
 /**
  * scoreCorpus: token logprobs of every stored completion (or a selection) under a reference
  * model, on that model's queue, one logprob shard per sample shard, exactly once. Resumable like
  * collection: a shard whose logprob shard exists and validates is skipped.
  */
+/** Shards started per execution before continue-as-new (keeps the history small, like collectCorpus's units). */
+const SHARDS_PER_EXECUTION = 400;
+
 const cpu = proxyActivities<ScoringPlanActivities>({ startToCloseTimeout: '10m', retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES } });
 
 export interface ScoreCorpusInput {
@@ -30,7 +35,7 @@ export interface ScoreProgress {
   tokens: number;
 }
 
-export const scoreProgressQuery = defineQuery<ScoreProgress>('progress');
+export const scoreProgressQuery = defineQuery<ScoreProgress>(PROGRESS_QUERY);
 
 async function scoreCorpusSteps(input: ScoreCorpusInput): Promise<ScoreProgress> {
   const { scoreShard } = proxyActivities<LogprobActivities>({
@@ -43,20 +48,21 @@ async function scoreCorpusSteps(input: ScoreCorpusInput): Promise<ScoreProgress>
   setHandler(scoreProgressQuery, () => progress);
   const shards: SampleShardRef[] = await cpu.listSampleShards({ corpus: input.corpus, models: input.models, sources: input.sources, precision: input.scorer.precision });
   progress.shardsTotal = shards.length;
-  let next = 0;
   let started = 0;
-  const lane = async () => {
-    while (next < shards.length && started < 400 && !workflowInfo().continueAsNewSuggested) {
-      const shard = shards[next++];
+  const more = () => started < SHARDS_PER_EXECUTION && !workflowInfo().continueAsNewSuggested;
+  await slidingWindow(
+    shards,
+    input.window ?? 4,
+    async (shard) => {
       started++;
       const r = await scoreShard({ corpus: input.corpus, shard, scorer: input.scorer });
       progress.shardsDone++;
       progress.rowsDone += r.rows;
       progress.tokens += r.tokens;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(input.window ?? 4, shards.length) }, lane));
-  if (next < shards.length) await continueAsNew<typeof scoreCorpus>(input);
+    },
+    more,
+  );
+  if (started < shards.length) await continueAsNew<typeof scoreCorpus>(input);
   return progress;
 }
 

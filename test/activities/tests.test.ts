@@ -62,15 +62,19 @@ test('runTwoSampleTest with a large b keeps the event loop free, heartbeats, and
     () => 'completed',
     (err: unknown) => err,
   );
-  await new Promise((r) => setTimeout(r, 2500));
+  // Cancel once two heartbeats came (a condition, not a clock: a loaded machine may take longer).
+  const deadline = Date.now() + 30_000;
+  while (heartbeats < 2 && Date.now() < deadline && (await Promise.race([settled.then(() => true), new Promise((r) => setTimeout(() => r(false), 50))])) === false);
+  const heartbeatsBeforeCancel = heartbeats;
   env.cancel();
   const cancelledAt = Date.now();
   const outcome = await settled;
   const stoppedAfter = Date.now() - cancelledAt;
   clearInterval(ticker);
-  assert.ok(maxGap < 500, `the event loop was blocked for ${maxGap} ms`);
+  // A blocked loop would stall for the whole computation (many seconds); a loaded machine alone may delay a tick by a second.
+  assert.ok(maxGap < 2000, `the event loop was blocked for ${maxGap} ms`);
   assert.notEqual(outcome, 'completed', `b = 100,000 finished in ${Date.now() - started} ms: the test is too small to show anything`);
   assert.ok(outcome instanceof CancelledFailure, `expected a cancellation, got ${String(outcome)}`);
-  assert.ok(stoppedAfter < 2000, `stopped ${stoppedAfter} ms after the cancellation`);
-  assert.ok(heartbeats >= 2, `${heartbeats} heartbeats in 2.5 s`);
+  assert.ok(stoppedAfter < 5000, `stopped ${stoppedAfter} ms after the cancellation`);
+  assert.ok(heartbeatsBeforeCancel >= 2, `${heartbeatsBeforeCancel} heartbeats in ${cancelledAt - started} ms`);
 });
