@@ -8,6 +8,7 @@ import type { EmbedSpec } from '../config/embedSpec';
 import type { Side } from '../config/consistencySpec';
 import { withConnection } from '../datasets/duck';
 import { partitionGlobs, readParquetSql } from '../datasets/views';
+import { perplexityOrUndefined } from '../stats/perplexity';
 import { cosineSimilarity, createEmbedder, embedSpecName, type Embedder } from '../models/embedding';
 import type { ConsistencyPrompt, ConsistencySectionInput, ReportInput } from '../report/schemas';
 import { writeReport } from '../report/html';
@@ -146,7 +147,7 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
             identicalScoreGap = Math.max(identicalScoreGap, Math.abs(p.a.sum! - p.b.sum!), Math.abs(p.a.count! - p.b.count!));
           }
         });
-        const ppl = ([sum, count]: [number, number]) => (count > 0 ? Math.exp(-sum / count) : undefined);
+        const ppl = ([sum, count]: [number, number]) => perplexityOrUndefined(sum, count);
         const prompts: ConsistencyPrompt[] = [...perPrompt].map(([promptId, e]) => ({
           promptId,
           prompt: e.prompt,
@@ -157,7 +158,7 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
         const side = (rows: { a: Answer; b: Answer }[], which: 'a' | 'b'): SideSummary => {
           const sum = rows.reduce((s, p) => s + p[which].sum!, 0);
           const tokens = rows.reduce((s, p) => s + p[which].count!, 0);
-          return { answers: rows.length, tokens, perplexity: tokens > 0 ? Math.exp(-sum / tokens) : Number.NaN };
+          return { answers: rows.length, tokens, perplexity: perplexityOrUndefined(sum, tokens) ?? Number.NaN };
         };
         const similarities = prompts.map((p) => p.similarity);
         return {

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { DuckDBInstance } from '@duckdb/node-api';
+import { sumOf } from '../stats/perplexity';
 import { toApplicationFailure } from '../common/failures';
 import { UnitJournal } from '../collect/journal';
 import { quotedString, withConnection } from '../datasets/duck';
@@ -91,7 +92,7 @@ export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: s
           if (done.has(key)) continue;
           ctx.cancellationSignal.throwIfAborted();
           const scored = await deps.backend.score(String(s.prompt), String(s.completion ?? ''));
-          const sum = scored.tokenLogprobs.reduce((a, b) => a + b, 0);
+          const sum = sumOf(scored.tokenLogprobs);
           const row: JournalRow = {
             model: shard.model,
             source: shard.source,
@@ -110,14 +111,14 @@ export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: s
           tokens += row.count;
           done.set(key, row);
           journal.append(row);
-          if (journal.buffered >= 64) journal.flush();
+          if (journal.buffered >= 64) await journal.flush();
           // Every sample (the SDK throttles what it sends): a slow scorer is never taken for a dead one.
           ctx.heartbeat({ scored: done.size });
         }
-        journal.flush();
+        await journal.flush();
         const rows = [...done.values()].map((r) => ({ ...r, corpus }));
         await writeShard(deps.duck, deps.dataDir, target, rows);
-        journal.remove();
+        await journal.remove();
         return { unitId: shard.unitId, rows: rows.length, tokens, skipped: false, resumedFrom };
       } catch (err) {
         throw toApplicationFailure(err);

@@ -3,6 +3,7 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { toApplicationFailure } from '../common/failures';
 import type { TextScore } from '../config/perplexitySpec';
 import type { TextBackend } from '../models/backend';
+import { sumOf } from '../stats/perplexity';
 
 /**
  * Scoring given texts (not a stored corpus) under the model this worker has loaded: the model
@@ -47,7 +48,7 @@ export function createTextScoringActivities(deps: { backend: TextBackend }) {
           ctx.cancellationSignal.throwIfAborted();
           const scored = await backend.score(input.prompts?.[i] ?? '', input.texts[i]);
           if (scored.tokenIds.length === 0) throw new MetError(ErrorTypes.BadInput, `texts[${i}] has no tokens under ${backend.model}`);
-          texts.push({ sum: scored.tokenLogprobs.reduce((a, b) => a + b, 0), tokens: scored.tokenIds.length, bytes: utf8Bytes(input.texts[i]) });
+          texts.push({ sum: sumOf(scored.tokenLogprobs), tokens: scored.tokenIds.length, bytes: utf8Bytes(input.texts[i]) });
           if (i % 16 === 15) ctx.heartbeat({ scored: i + 1 });
         }
         return { model: backend.model, precision: backend.precision, texts };

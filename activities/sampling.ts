@@ -92,7 +92,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
         const flush = async () => {
           lastFlush = Date.now();
           const collectedNow = collected.size;
-          await journal.flushAsync();
+          await journal.flush();
           durable = collectedNow;
           ctx.heartbeat({ collected: durable });
         };
@@ -152,7 +152,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
             .sort((a, b) => a.flat - b.flat)
             .map(({ flat: _flat, createdAt, ...row }) => ({ ...row, createdAt: new Date(createdAt) }));
           await deps.store.writeShard(input.corpus, 'samples', partition, unit.unitId, rows);
-          journal.remove();
+          await journal.remove();
           return { unitId: unit.unitId, rows: rows.length, skipped: false, resumedFrom, retries, seconds: (Date.now() - t0) / 1000 };
         }, () => ({ collected: durable }));
       } catch (err) {

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, rmSync, truncateSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 
 /**
@@ -8,7 +8,6 @@ import { type FileHandle, open } from 'node:fs/promises';
  * line from a crash is cut off. The journal is deleted once the shard is committed.
  */
 export class UnitJournal<Row> {
-  private fd: number | undefined;
   private handle: FileHandle | undefined;
   private chain: Promise<void> = Promise.resolve();
   private pending: string[] = [];
@@ -42,11 +41,11 @@ export class UnitJournal<Row> {
   }
 
   /**
-   * flush() on the thread pool: the write and the fdatasync do not block the event loop (a
-   * synchronous fsync stalls every request in flight). Flushes run one after another; awaiting the
-   * returned promise means every row appended before the call survives a crash.
+   * Writes the buffered rows and fdatasyncs them on the thread pool (a synchronous fsync would stall
+   * every request in flight). Flushes run one after another; once the returned promise resolves,
+   * every row appended before the call survives a crash.
    */
-  flushAsync(): Promise<void> {
+  flush(): Promise<void> {
     if (this.pending.length > 0) {
       const text = this.pending.join('');
       this.pending = [];
@@ -59,7 +58,7 @@ export class UnitJournal<Row> {
     return this.chain;
   }
 
-  /** Waits for flushAsync() calls in flight and closes the file (before remove or a sync flush). */
+  /** Waits for the flushes in flight and closes the file. */
   async settle(): Promise<void> {
     try {
       await this.chain;
@@ -69,22 +68,9 @@ export class UnitJournal<Row> {
     }
   }
 
-  /** Writes buffered rows and fsyncs: after this returns, they survive a crash. */
-  flush(): void {
-    if (this.pending.length === 0) return;
-    this.fd ??= openSync(this.path, 'a');
-    writeSync(this.fd, this.pending.join(''));
-    fsyncSync(this.fd);
-    this.pending = [];
-  }
-
-  close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
-  }
-
-  remove(): void {
-    this.close();
+  /** Closes the file (after the flushes in flight) and deletes the journal: its rows are in a committed shard. */
+  async remove(): Promise<void> {
+    await this.settle();
     rmSync(this.path, { force: true });
   }
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Name } from '../common/names';
+import { logPerplexity } from '../stats/perplexity';
 
 /**
  * An ensembled-perplexity request: texts scored by several models, each on its own (model,
@@ -97,11 +98,11 @@ export function combinePerplexities(request: PerplexityRequest, scores: { model:
   const texts = request.texts.map((_, index) => {
     const perModel = scores.map((s) => {
       const t = s.texts[index];
-      const logPerplexity = -t.sum / (perByte ? t.bytes : t.tokens);
-      return { model: s.model, precision: s.precision, perplexity: Math.exp(logPerplexity), logPerplexity, tokens: t.tokens };
+      const log = logPerplexity(t.sum, perByte ? t.bytes : t.tokens);
+      return { model: s.model, precision: s.precision, perplexity: Math.exp(log), logPerplexity: log, tokens: t.tokens };
     });
-    const logPerplexity = perModel.reduce((a, m) => a + m.logPerplexity, 0) / perModel.length;
-    return { index, perplexity: Math.exp(logPerplexity), logPerplexity, bytes: scores[0].texts[index].bytes, perModel };
+    const meanLog = perModel.reduce((a, m) => a + m.logPerplexity, 0) / perModel.length;
+    return { index, perplexity: Math.exp(meanLog), logPerplexity: meanLog, bytes: scores[0].texts[index].bytes, perModel };
   });
   return { perByte, models: scores.map((s) => `${s.model}/${s.precision}`), texts };
 }

@@ -12,7 +12,7 @@ import { LocalGenerator } from '../../collect/localGenerator';
 import { SamplingSpec } from '../../config/runSpec';
 import type { GeneratedSample } from '../../activities/sampling';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
-import { perplexity } from '../../models/perplexity';
+import { perplexity } from '../../stats/perplexity';
 
 const GEMMA = '.tools/gemma/gemma-3-270m-q4_k_m.gguf';
 const PARAGRAPH =

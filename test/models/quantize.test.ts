@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { dequantize, readGgufFile, tensorTypeName } from '../../models/ggufFile';
 import { loadLlamaBackend } from '../../models/llama';
-import { perplexity } from '../../models/perplexity';
+import { perplexity } from '../../stats/perplexity';
 
 const GEMMA = '.tools/gemma/gemma-3-270m-q4_k_m.gguf';
 const dir = mkdtempSync(join(tmpdir(), 'met-quantize-'));

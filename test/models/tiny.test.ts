@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
-import { perplexity } from '../../models/perplexity';
+import { perplexity } from '../../stats/perplexity';
 import { decodeTensor, encodeTensor, fromHalf, toHalf } from '../../models/quantize';
 import { writeTinyModels } from '../../models/tiny';
 import { encodeChars, permutationTest, Rng } from '../../stats';
