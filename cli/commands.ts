@@ -5,6 +5,7 @@ import { register as collect } from './collect';
 import { register as consistency } from './consistency';
 import { register as corpus } from './corpus';
 import { register as demo } from './demo';
+import { register as doctor } from './doctor';
 import { register as download } from './download';
 import { register as models } from './models';
 import { register as power } from './power';
@@ -25,6 +26,7 @@ export const commands: RegisterCommand[] = [
   consistency,
   corpus,
   demo,
+  doctor,
   download,
   models,
   power,

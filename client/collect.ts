@@ -14,10 +14,3 @@ export async function launchCollection(client: Client, dataDir: string, spec: Ru
   return { record, attached };
 }
 
-export async function collectionProgress(client: Client, record: RunRecord): Promise<CollectProgress | undefined> {
-  try {
-    return await client.workflow.getHandle(record.workflowId).query(progressQuery);
-  } catch {
-    return undefined; // Closed runs (or no worker yet) answer no queries.
-  }
-}

@@ -17,6 +17,7 @@ import type { TestResult } from '../report/schemas';
 import { writeReport } from '../report/html';
 import { startServe, type RunningServe } from '../serve/server';
 import { existsSync } from 'node:fs';
+import { GGUF_TYPE } from '../models/backend';
 import { loadLlamaBackend } from '../models/llama';
 import { precisionLabel } from '../models/ggufType';
 import { TINY_PRECISIONS, writeTinyModels } from '../models/tiny';
@@ -121,8 +122,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   // Fixed ports (derived from the Temporal port): a rerun serves the same URLs, so a collection
   // still running from an interrupted demo finds its endpoints again.
   const base = config.temporal.embeddedPort + 2100 <= 65534 ? config.temporal.embeddedPort + 2100 : config.temporal.embeddedPort - 2100;
-  for (const [name, type, precision] of [['endpoint-a', 'F32', 'fp32'], ['endpoint-b', 'Q4_0', 'nf4']] as const) {
-    const backend = await loadLlamaBackend({ path: gguf(type), precision, model: 'tiny' });
+  for (const [name, precision] of [['endpoint-a', 'fp32'], ['endpoint-b', 'nf4']] as const) {
+    const backend = await loadLlamaBackend({ path: gguf(GGUF_TYPE[precision]), precision, model: 'tiny' });
     const port = (options.endpointPort ?? base) + endpoints.length;
     const serve = await startServe({ backend, port, claimModel: 'tiny-F32', faults: { fail429: 0.05, retryAfter: 0.1 }, seed: endpoints.length + 1 }).catch((err: Error) => {
       throw new MetError(ErrorTypes.BadInput, `cannot serve ${name} on 127.0.0.1:${port} (${err.message}): free that port or pass --endpoint-port N (uses N and N+1)`);
@@ -136,7 +137,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const localModels = (['fp32', 'int8', 'nf4'] as const).map((precision) => ({
     name: 'tiny',
     precision,
-    path: gguf({ fp32: 'F32', int8: 'Q8_0', nf4: 'Q4_0' }[precision]),
+    path: gguf(GGUF_TYPE[precision]),
     gpu: 'cpu' as const,
     concurrentUnits: 1,
   }));

@@ -148,13 +148,6 @@ async function walkTar(archive: string, root: string, gzip: boolean, write: bool
 
 export type ArchiveKind = 'zip' | 'tar' | 'tar.gz' | 'none';
 
-export function archiveKindOf(name: string): ArchiveKind {
-  if (name.endsWith('.zip')) return 'zip';
-  if (name.endsWith('.tar.gz') || name.endsWith('.tgz')) return 'tar.gz';
-  if (name.endsWith('.tar')) return 'tar';
-  return 'none';
-}
-
 export async function extract(archive: string, root: string, kind: ArchiveKind): Promise<number> {
   mkdirSync(root, { recursive: true });
   if (kind === 'zip') return extractZip(archive, root);

@@ -209,12 +209,6 @@ export async function permutationNullsShared(prepared: PreparedTwoSample, seed: 
   return concat(parts as Float64Array[], b);
 }
 
-/** Estimated element operations of b permutations over a pool. */
-export function permutationCost(pool: BlockPool | undefined, n: number, b: number): number {
-  if (!pool) return b * n;
-  return b * (2 * n + pool.blocks.reduce((a, blk) => a + (blk.n * blk.n) / (pool.exact ? 8 : 2), 0));
-}
-
 /** Bootstrap draws t in [0, b) of a stored pool's source, split across the group (same numbers as bootstrapDraws). */
 export async function bootstrapDrawsShared(
   pools: StoredPools,

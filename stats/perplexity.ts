@@ -2,7 +2,7 @@
  * Perplexity from scored token logprobs (natural log), met's one definition.
  * - Per text: exp(-mean token logprob) over the completion's tokens, every token counted (the first
  *   completion token is predicted from the prompt, see models/llama.ts); no BOS term.
- * - Per byte: -sum logprob / UTF-8 bytes of the completion, comparable across tokenizers.
+ * - Per byte: logPerplexity(sum, UTF-8 bytes of the completion), comparable across tokenizers.
  * - Ensembled over models: config/perplexitySpec.ts (combinePerplexities), from per-text sums.
  */
 
@@ -20,12 +20,6 @@ export function perplexityOrUndefined(sum: number, count: number): number | unde
 export function perplexity(tokenLogprobs: readonly number[]): number {
   if (tokenLogprobs.length === 0) throw new Error('perplexity of an empty completion is undefined: it has no tokens');
   return Math.exp(logPerplexity(sumOf(tokenLogprobs), tokenLogprobs.length));
-}
-
-export function nllPerByte(tokenLogprobs: readonly number[], text: string): number {
-  const bytes = new TextEncoder().encode(text).length;
-  if (bytes === 0) throw new Error('per-byte likelihood of an empty text is undefined');
-  return logPerplexity(sumOf(tokenLogprobs), bytes);
 }
 
 export function sumOf(values: readonly number[]): number {

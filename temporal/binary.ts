@@ -142,6 +142,3 @@ export function resolveTemporalBinary(options: ResolveOptions = {}): ResolvedBin
   );
 }
 
-export function hasLocalBinary(): boolean {
-  return existsSync(LOCAL_BIN);
-}

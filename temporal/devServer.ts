@@ -228,6 +228,3 @@ export async function devServerStatus(dataDir: string): Promise<ServerStatus> {
   return { running: true, healthy: await checkHealth(`${state.ip}:${state.port}`), state };
 }
 
-export function hasServerState(dataDir: string): boolean {
-  return existsSync(stateFile(dataDir));
-}
