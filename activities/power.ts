@@ -154,7 +154,8 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
 
         // Stored samples per prompt of every source (mixture components too), for the small-pool warning.
         const defaultModel = references[0].model;
-        const cellAlternatives: PowerAlternative[] = [...references, ...spec.alternatives.filter((a) => !references.some((r) => label(r) === label(a)))];
+        const cellAlternatives: PowerAlternative[] = [...references, ...spec.alternatives.filter((a) => !references.some((r) => label(r) === label(a))), ...(spec.nulls ?? [])];
+        const moreNulls = new Set((spec.nulls ?? []).map(label));
         const sources = [...new Map(cellAlternatives.flatMap((a) => mixComponents(a, defaultModel).map((c) => [label(c.source), c.source] as const))).values()];
         const poolSizes = new Map<string, Map<string, number>>();
         for (const source of sources) {
@@ -187,7 +188,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
               nullKeys.push(...keys);
               for (const alternative of cellAlternatives) {
                 const components = mixComponents(alternative, defaultModel);
-                const isNull = references.some((r) => label(r) === label(alternative) || (components.length === 1 && label(components[0].source) === label(r)));
+                const isNull = moreNulls.has(label(alternative)) || references.some((r) => label(r) === label(alternative) || (components.length === 1 && label(components[0].source) === label(r)));
                 const cellId = `${statistic}-${label(alternative)}-n${n}-d${draw}`;
                 const warnings = [...new Map([...references, ...components.map((c) => c.source)].map((s) => [label(s), s])).values()]
                   .map((s) => poolWarning(cellId, s, smallestPool(s, subsets[draw]), n, spec.poolWarningRatio, draw))

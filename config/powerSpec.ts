@@ -40,6 +40,13 @@ export const PowerSpec = z
      */
     alternatives: z.array(Alternative).min(1),
     /**
+     * More nulls: sources serving the reference's own weights under other serving settings (another
+     * batch size, thread count or server), the nondeterminism a provider's stack adds. Their cells
+     * run like alternatives on the same draws and are reported as nulls: a test whose rejection rate
+     * there exceeds alpha would flag an honest endpoint.
+     */
+    nulls: z.array(Source).min(1).optional(),
+    /**
      * Two-sample statistics, and 'rut' (the rank-based uniformity test: needs `scorer`). A rut cell
      * spends the same API budget as the two-sample cells, n x m calls (n per prompt, exactly), each
      * ranked among `rutK` reference completions of its prompt (stats/mixture.ts).
@@ -84,6 +91,9 @@ export const PowerSpec = z
     const refs = gridReferences(spec);
     if (spec.statistics.includes('rut') && !spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: 'rut ranks scores under a reference model: give scorer {model, precision} (the scoreCorpus scorer)' });
     if (spec.statistics.includes('rut') && refs.length === 2) ctx.addIssue({ code: 'custom', path: ['statistics'], message: 'rut cells take one reference (composite nulls are for the two-sample statistics)' });
+    for (const [i, n] of (spec.nulls ?? []).entries()) {
+      if ([...refs, ...spec.alternatives].some((s) => label(s) === label(n))) ctx.addIssue({ code: 'custom', path: ['nulls', i], message: `${label(n)} is already a reference or an alternative: a source is one or the other` });
+    }
     if (refs.length === 2 && label(refs[0]) === label(refs[1])) ctx.addIssue({ code: 'custom', path: ['references'], message: 'the two references of a composite null must differ' });
   });
 export type PowerSpec = z.infer<typeof PowerSpec>;

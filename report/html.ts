@@ -157,7 +157,7 @@ async function powerSectionHtml(s: PowerSection, index: number, addFigure: AddFi
     index,
     'power',
     'Power versus samples per prompt',
-    `Rejection rate at α = ${s.alpha} for each alternative and statistic; shaded: ${intervalLabel} (rejections out of simulations). Grey dashed: reference vs reference, whose rate is the type-I error and should stay near α.`,
+    `Rejection rate at α = ${s.alpha} for each alternative and statistic; shaded: ${intervalLabel} (rejections out of simulations). Grey dashed: nulls (the reference against itself, or against its own weights served with other settings), whose rate is the type-I error and should stay near α.`,
     powerCurveSpec(points, { alpha: s.alpha, intervalLabel }),
   );
   out.push(figureHtml(fig));

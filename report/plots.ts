@@ -55,7 +55,7 @@ export interface PowerCurveOptions {
 
 export function powerCurveSpec(points: PowerPoint[], opts: PowerCurveOptions): TopLevelSpec {
   if (points.length === 0) throw new RangeError('powerCurveSpec needs at least one power point');
-  const nullKind = 'reference vs reference (type-I error)';
+  const nullKind = 'null: same weights (type-I error)';
   const rows = points.map((p) => ({
     series: p.series,
     kind: p.isNull ? nullKind : 'alternative',
@@ -119,7 +119,7 @@ export function powerCurveSpec(points: PowerPoint[], opts: PowerCurveOptions): T
   const inner = { width: 260, height: 200, layer };
   const title = {
     text: opts.title ?? 'Power versus samples per prompt',
-    subtitle: [`${ns.length === 1 ? 'Bars' : 'Bands'}: ${opts.intervalLabel} over the simulations per point. Dashed grey: reference vs reference (type-I error). Red: ${alphaText}.`],
+    subtitle: [`${ns.length === 1 ? 'Bars' : 'Bands'}: ${opts.intervalLabel} over the simulations per point. Dashed grey: nulls, the same weights (type-I error). Red: ${alphaText}.`],
   };
   const data = { values: rows };
   if (statistics.length === 1 && ms.length === 1)

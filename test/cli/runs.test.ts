@@ -80,14 +80,18 @@ test('a failed met test prints its root cause, and met status and GET /v1/runs/:
   assert.match(runs.output, new RegExp(`^${runId} +runTest +FAILED +${corpus} +\\d{4}-`, 'm'));
 });
 
-test('met status and met runs answer from the registry in under a second when Temporal is down', async () => {
+test('met status and met runs answer from the registry when Temporal is down, without waiting for a connect timeout', async () => {
   assert.ok(runId, 'needs the run of the test above');
   const down = ['--address', `127.0.0.1:${await freePort()}`];
+  // Against a baseline in the same conditions: starting met at all (a loaded machine slows both alike).
+  const start = (await met(['--version'])).ms;
+  // A connect that waited for its 5 s timeout (or retried) would show; process start-up noise would not.
+  const slack = 3000;
   const status = await met(['status', runId, ...down]);
   assert.equal(status.code, 0, status.output);
   assert.match(status.output, new RegExp(`^${runId}  runTest  status unknown$`, 'm'));
   assert.match(status.output, /Temporal at 127\.0\.0\.1:\d+ is not reachable \(met server start, or met up\): this is the run's record only/);
-  assert.ok(status.ms < 1000, `met status took ${status.ms.toFixed(0)} ms with Temporal down`);
+  assert.ok(status.ms < start + slack, `met status took ${status.ms.toFixed(0)} ms with Temporal down (met --version: ${start.toFixed(0)} ms)`);
   const json = JSON.parse((await met(['status', runId, '--json', ...down])).output);
   assert.deepEqual([json.status, json.temporal.reachable, json.job], [null, false, 'runTest']);
 
@@ -95,7 +99,7 @@ test('met status and met runs answer from the registry in under a second when Te
   assert.equal(runs.code, 0, runs.output);
   assert.match(runs.output, new RegExp(`^${runId} +runTest +\\? +`, 'm'));
   assert.match(runs.output, /status \?: Temporal at 127\.0\.0\.1:\d+ is not reachable/);
-  assert.ok(runs.ms < 1000, `met runs took ${runs.ms.toFixed(0)} ms with Temporal down`);
+  assert.ok(runs.ms < start + slack, `met runs took ${runs.ms.toFixed(0)} ms with Temporal down (met --version: ${start.toFixed(0)} ms)`);
 });
 
 test('met test prints the verdict word, the p-value format, and the command that reproduces it', async () => {
