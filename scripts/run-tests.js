@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm test`: lints, type-checks, builds dist/ (scripts/build.js), starts ONE real Temporal dev server for the whole run (its own temp
-// SQLite file and free port), runs every test/**/*.test.ts with Node's built-in runner, and stops
+// SQLite file and free port), runs every test/**/*.test.ts with Node's built-in runner (two files at a time), and stops
 // the server afterwards. Arguments filter test files by substring: `npm test -- stats`.
 // `--unit` (`npm run test:unit`): the unit tests only (UNIT_TESTS: statistics, storage, activities in
 // MockActivityEnvironment, reports, replay), files two at a time, no server, no lint or type check.
@@ -105,10 +105,20 @@ const port = await freePort();
 console.log(`# starting the Temporal dev server for this run on 127.0.0.1:${port}`);
 await startDevServer({ dataDir, port, headless: true, log: (l) => console.log(`# ${l}`) });
 
+/** The longest files start first, so the two lanes finish together (each took 30 s or more alone). */
+const LONG = ['test/models/gemma.test.ts', 'test/power/rutTiny.test.ts', 'test/collect/collectCorpus.test.ts', 'test/audit/audit.test.ts', 'test/collect/chaos.test.ts', 'test/collect/trust.test.ts', 'test/power/tinyModels.test.ts', 'test/models/managedServer.test.ts', 'test/download/download.test.ts', 'test/models/quantize.test.ts', 'test/models/managedServerProfiles.test.ts', 'test/power/killWorker.test.ts', 'test/datasets/crash.test.ts', 'test/demo/demo.test.ts'];
+const rank = (f) => (LONG.includes(f) ? LONG.indexOf(f) : LONG.length);
+const ordered = [...files].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+// Two files at a time: they share the one Temporal server (each its own task queues and workflow
+// ids), models load with one thread each, and kill tests wait for conditions, not clocks.
+// MET_TEST_CONCURRENCY=1 runs them one by one.
+const concurrency = Math.max(1, Number(process.env.MET_TEST_CONCURRENCY ?? 2));
+console.log(`# ${ordered.length} test files, ${concurrency} at a time`);
+
 const tapFile = join(dataDir, 'results.tap');
 let status = 1;
 try {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tapFile}`, ...files], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tapFile}`, ...ordered], {
     stdio: 'inherit',
     cwd: root,
     env: { ...process.env, MET_TEST_TEMPORAL_ADDRESS: `127.0.0.1:${port}` },

