@@ -10,7 +10,7 @@ import { register as download } from './download';
 import { register as models } from './models';
 import { register as power } from './power';
 import { register as serve } from './serve';
-import { register as server } from './server';
+import { register as temporalServer } from './temporalServer';
 import { register as stat } from './stat';
 import { register as testCommand } from './test';
 import { register as up } from './up';
@@ -31,7 +31,7 @@ export const commands: RegisterCommand[] = [
   models,
   power,
   serve,
-  server,
+  temporalServer,
   stat,
   testCommand,
   up,
