@@ -1,53 +1,46 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { buildApi, startApi } from '../../api/server';
-import { createDuckDB } from '../../datasets/duck';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { TINY_CORPUS } from '../../models/tinyCorpus';
 import { modelTaskQueue } from '../../temporal/queues';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
+const dataDir = useTestEnv('met-api-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    const paths = writeTinyModels(join(dataDir, 'models'));
+    fp32 = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model });
+    int8 = await loadLlamaBackend({ path: paths.int8, precision: 'int8', model });
+    const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...modelWorkerPlans({ dataDir, duck, backend: fp32, gpu: 'cpu' }), ...modelWorkerPlans({ dataDir, duck, backend: int8, gpu: 'cpu' })];
+    const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
+    const running = workers.map((w) => w.run());
+    stopWorkers = async () => {
+      workers.forEach((w) => w.shutdown());
+      await Promise.all(running);
+    };
+    api = await startApi({ client: temporal.client, dataDir, address: temporal.address, namespace: temporal.namespace, port: 0, taskQueue, healthQueues: [modelTaskQueue(model, 'fp32')] });
+  },
+  beforeClose: async () => {
+    await api?.close();
+    await stopWorkers?.();
+    await fp32?.close();
+    await int8?.close();
+  },
+});
 let fp32: LlamaBackend;
 let int8: LlamaBackend;
 let api: Awaited<ReturnType<typeof startApi>>;
 let stopWorkers: () => Promise<void>;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-api-'));
 const taskQueue = uniqueName('api-cpu');
 const model = uniqueName('tinyapi');
-
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  const paths = writeTinyModels(join(dataDir, 'models'));
-  fp32 = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model });
-  int8 = await loadLlamaBackend({ path: paths.int8, precision: 'int8', model });
-  const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...modelWorkerPlans({ dataDir, duck, backend: fp32, gpu: 'cpu' }), ...modelWorkerPlans({ dataDir, duck, backend: int8, gpu: 'cpu' })];
-  const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
-  const running = workers.map((w) => w.run());
-  stopWorkers = async () => {
-    workers.forEach((w) => w.shutdown());
-    await Promise.all(running);
-  };
-  api = await startApi({ client: temporal.client, dataDir, address: temporal.address, namespace: temporal.namespace, port: 0, taskQueue, healthQueues: [modelTaskQueue(model, 'fp32')] });
-});
-after(async () => {
-  await api?.close();
-  await stopWorkers?.();
-  await fp32?.close();
-  await int8?.close();
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
-});
 
 // Response bodies are checked field by field below; their static type adds nothing here.
 const json = (r: Response): Promise<any> => r.json();

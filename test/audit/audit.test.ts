@@ -7,18 +7,17 @@
  * first after a refused delivery that Temporal retries; deleting the audit removes the schedule.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { AuditAlert } from '../../activities/audits';
 import { auditHistory, createAudit, deleteAudit, describeAudit, listAudits, pauseAudit, resumeAudit, triggerAudit } from '../../client/audits';
 import { firingStamp, nextVerdict, parseAuditSpec, planFiring } from '../../config/auditSpec';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
-import { createDuckDB, type AuditRow } from '../../datasets';
+import { type AuditRow } from '../../datasets';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { startServe, type RunningServe } from '../../serve/server';
@@ -27,17 +26,35 @@ import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
 import { providerWorkerPlans } from '../../workers/provider';
 import { exited, spawnMet } from '../helpers/processes';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
+const dataDir = useTestEnv('met-audit-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    const paths = writeTinyModels(join(dataDir, 'models'));
+    f32 = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model });
+    q4 = await loadLlamaBackend({ path: paths.nf4, precision: 'nf4', model });
+    serve = await startServe({ backend: f32, claimModel: model });
+    // The webhook: refuses the very first delivery (503), accepts the rest.
+    receiver = createServer((req, res) => {
+      void readBody(req).then((text) => {
+        const status = received.length === 0 ? 503 : 200;
+        received.push({ status, body: JSON.parse(text) as AuditAlert, key: req.headers['idempotency-key'] as string | undefined });
+        res.writeHead(status, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    receiverURL = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/met`;
+  },
+});
 let f32: LlamaBackend;
 let q4: LlamaBackend;
 let serve: RunningServe;
 let receiver: Server;
 let receiverURL: string;
 const received: { status: number; body: AuditAlert; key: string | undefined }[] = [];
-const dataDir = mkdtempSync(join(tmpdir(), 'met-audit-'));
 const model = uniqueName('tiny');
 const provider = uniqueName('stand');
 
@@ -47,32 +64,11 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  const paths = writeTinyModels(join(dataDir, 'models'));
-  f32 = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model });
-  q4 = await loadLlamaBackend({ path: paths.nf4, precision: 'nf4', model });
-  serve = await startServe({ backend: f32, claimModel: model });
-  // The webhook: refuses the very first delivery (503), accepts the rest.
-  receiver = createServer((req, res) => {
-    void readBody(req).then((text) => {
-      const status = received.length === 0 ? 503 : 200;
-      received.push({ status, body: JSON.parse(text) as AuditAlert, key: req.headers['idempotency-key'] as string | undefined });
-      res.writeHead(status, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  receiverURL = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/met`;
-});
 after(async () => {
   await serve?.close();
   await f32?.close();
   await q4?.close();
   await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** Restarts the stand-in on the same port with another backend: the provider config's URL stays put. */

@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { Worker } from '@temporalio/worker';
-import { createDuckDB } from '../../datasets/duck';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { exited, spawnMet, waitUntil } from '../helpers/processes';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 /**
  * `met api` on the embedded server's defaults: no --address, no TEMPORAL_ADDRESS, the server's port
@@ -16,25 +13,20 @@ import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/tem
  */
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
+const dataDir = useTestEnv('met-cli-api-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    const plan = cpuWorkerPlan({ dataDir, duck, taskQueue });
+    worker = await temporal.createWorker({ taskQueue, activities: plan.activities });
+    running = worker.run();
+  },
+  beforeClose: async () => {
+    worker?.shutdown();
+    await running;
+  },
+});
 let worker: Worker;
 let running: Promise<void>;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-cli-api-'));
 const taskQueue = uniqueName('cli-api');
-
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  const plan = cpuWorkerPlan({ dataDir, duck, taskQueue });
-  worker = await temporal.createWorker({ taskQueue, activities: plan.activities });
-  running = worker.run();
-});
-after(async () => {
-  worker?.shutdown();
-  await running;
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
-});
 
 test('met api with its default Temporal settings starts, answers /health with ok: true, and serves its OpenAPI document', async () => {
   const port = temporal.address.split(':').pop()!;

@@ -1,32 +1,21 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { Worker } from '@temporalio/worker';
 import { exportFormat } from '../../cli/corpus';
-import { createDuckDB } from '../../datasets/duck';
 import { PROJECT_ROOT } from '../../temporal/binary';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { exited, spawnMet } from '../helpers/processes';
 import { writePowerCorpus } from '../power/fixture';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 /** The small things a CLI user expects: --version, --json wherever a table prints, headers, inferred formats, one launch wording. */
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-cli-flags-'));
-
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-});
-after(async () => {
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const dataDir = useTestEnv('met-cli-flags-', (env) => ({ temporal, duck } = env));
 
 async function met(args: string[]): Promise<{ code: number | string; output: string; stdout: string }> {
   const child = spawnMet([...args, '--data', dataDir]);

@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { Worker } from '@temporalio/worker';
 import { buildApi } from '../../api/server';
-import { createDuckDB } from '../../datasets/duck';
 import { freePort } from '../../temporal/devServer';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { writePowerCorpus } from '../power/fixture';
 import { exited, spawnMet } from '../helpers/processes';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 /**
  * Runs explain themselves: a failed `met test` prints its root cause, and so do `met status` and
@@ -19,25 +18,20 @@ import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/tem
  */
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
+const dataDir = useTestEnv('met-cli-runs-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    worker = await temporal.createWorker({ taskQueue, activities: cpuWorkerPlan({ dataDir, duck, taskQueue }).activities });
+    running = worker.run();
+  },
+  beforeClose: async () => {
+    worker?.shutdown();
+    await running;
+  },
+});
 let worker: Worker;
 let running: Promise<void>;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-cli-runs-'));
 const taskQueue = uniqueName('cli-runs');
 let runId = '';
-
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  worker = await temporal.createWorker({ taskQueue, activities: cpuWorkerPlan({ dataDir, duck, taskQueue }).activities });
-  running = worker.run();
-});
-after(async () => {
-  worker?.shutdown();
-  await running;
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
-});
 
 async function met(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | string; output: string; ms: number }> {
   const t0 = performance.now();

@@ -1,34 +1,26 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { WorkflowFailedError } from '@temporalio/client';
 import { parseRunSpec, runIdOf, type RunSpecInput } from '../../config/runSpec';
-import { createDuckDB, quotedString, withConnection } from '../../datasets/duck';
+import { quotedString, withConnection } from '../../datasets/duck';
 import { kindDir } from '../../datasets/paths';
 import { startServe, type RunningServe } from '../../serve/server';
 import { TextGeneratorBackend } from '../../serve/textGenerator';
-import { collectCorpus, progressQuery } from '../../workflows/collectCorpus';
+import { collectCorpus } from '../../workflows/collectCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { providerWorkerPlans } from '../../workers/provider';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-collect-'));
+const dataDir = useTestEnv('met-collect-', (env) => ({ temporal, duck } = env));
 const servers: RunningServe[] = [];
 
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-});
 after(async () => {
   for (const s of servers) await s.close();
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 async function countRows(corpus: string) {

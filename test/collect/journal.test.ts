@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
-import { createDuckDB, quotedString, withConnection } from '../../datasets/duck';
+import { quotedString, withConnection } from '../../datasets/duck';
 import { kindDir } from '../../datasets/paths';
 import { collectCorpus } from '../../workflows/collectCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { providerWorkerPlans } from '../../workers/provider';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 /**
  * The unit journal keeps what a retry needs, not a copy of the prompt per sample: three samples of
@@ -21,20 +21,13 @@ import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/tem
  */
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-journal-'));
+const dataDir = useTestEnv('met-journal-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    mkdirSync(join(dataDir, 'prompts'), { recursive: true });
+    writeFileSync(join(dataDir, 'prompts', 'big.jsonl'), `${JSON.stringify({ id: 'p0', text: `${BIG} zero` })}\n${JSON.stringify({ id: 'p1', text: `${BIG} one` })}\n`);
+  },
+});
 const BIG = 'x'.repeat(200_000);
-
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  mkdirSync(join(dataDir, 'prompts'), { recursive: true });
-  writeFileSync(join(dataDir, 'prompts', 'big.jsonl'), `${JSON.stringify({ id: 'p0', text: `${BIG} zero` })}\n${JSON.stringify({ id: 'p1', text: `${BIG} one` })}\n`);
-});
-after(async () => {
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
-});
 
 /** Completions for the first `ok` requests, then 400s (non-retryable) until `healed()`. */
 async function provider(ok: number) {

@@ -1,18 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
-import { createDuckDB } from '../../datasets/duck';
 import { faultToFailure, MIN_RETRY_DELAY_MS, retryAfterMs } from '../../providers/errors';
 import { collectCorpus } from '../../workflows/collectCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { providerWorkerPlans } from '../../workers/provider';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 /**
  * "Retry-After: 0" (and retry-after-ms: 0, an HTTP date in the past) means "retry now". Passed to
@@ -20,17 +17,7 @@ import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/tem
  */
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-retry-after-'));
-
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-});
-after(async () => {
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const dataDir = useTestEnv('met-retry-after-', (env) => ({ temporal, duck } = env));
 
 /** Answers 429 with `headers` to the first `failures` requests, then completions. */
 async function flaky(failures: number, headers: Record<string, string>): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {

@@ -5,14 +5,12 @@
  * slices drawn with different samplers says so (or refuses).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { parseRunSpec, runIdOf, type RunSpecInput } from '../../config/runSpec';
 import { TestSpec } from '../../config/testSpec';
-import { createDuckDB, kindDir, quotedString, withConnection } from '../../datasets';
+import { kindDir, quotedString, withConnection } from '../../datasets';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { startServe, type RunningServe } from '../../serve/server';
@@ -21,28 +19,25 @@ import { runTest } from '../../workflows/runTest';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
 import { providerWorkerPlans } from '../../workers/provider';
-import { startTestTemporal, uniqueName, withPlanWorkers, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, withPlanWorkers, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
+const dataDir = useTestEnv('met-sampler-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    const paths = writeTinyModels(join(dataDir, 'models'));
+    backend = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model: uniqueName('tiny') });
+    serve = await startServe({ backend, claimModel: backend.model });
+  },
+});
 let backend: LlamaBackend;
 let serve: RunningServe;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-sampler-'));
 const provider = uniqueName('stand');
 
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  const paths = writeTinyModels(join(dataDir, 'models'));
-  backend = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model: uniqueName('tiny') });
-  serve = await startServe({ backend, claimModel: backend.model });
-});
 after(async () => {
   await serve?.close();
   await backend?.close();
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 async function withWorkers<T>(fn: (cpuQueue: string) => Promise<T>): Promise<T> {

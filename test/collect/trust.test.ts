@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import { ErrorTypes } from '../../common/errors';
@@ -17,7 +16,8 @@ import { createEmbedder } from '../../models/embedding';
 import { collectCorpus } from '../../workflows/collectCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { providerWorkerPlans } from '../../workers/provider';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 /**
  * Workers own where their keys go: a run spec names a provider, the worker config (or met's
@@ -59,22 +59,18 @@ async function listen(): Promise<Listener> {
 const SECRETS = { TOGETHER_API_KEY: 'sk-together-canary-0123456789', SECRET_DB_PASSWORD: 'db-password-canary-9876543210', OPEN_KEY: 'sk-open-canary-5555555555' };
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
+const dataDir = useTestEnv('met-trust-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    attacker = await listen();
+    legit = await listen();
+  },
+});
 let attacker: Listener;
 let legit: Listener;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-trust-'));
 
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  attacker = await listen();
-  legit = await listen();
-});
 after(async () => {
   await attacker?.close();
   await legit?.close();
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** When the last run's workflow started (workers are up): failures are timed from here. */

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { parseConsistencySpec, planConsistency, type ConsistencySpecInput } from '../../config/consistencySpec';
-import { createDuckDB } from '../../datasets/duck';
 import { cosineSimilarity, createEmbedder } from '../../models/embedding';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
@@ -14,32 +12,29 @@ import { consistencyReport } from '../../workflows/consistencyReport';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
 import { providerWorkerPlans } from '../../workers/provider';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
+const dataDir = useTestEnv('met-consistency-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    paths = writeTinyModels(join(dataDir, 'models'));
+    // Unique model names: model queues are shared by every test file on the test server.
+    const model = uniqueName('tinyc');
+    f32 = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model });
+    q4 = await loadLlamaBackend({ path: paths.nf4, precision: 'nf4', model });
+  },
+});
 let f32: LlamaBackend;
 let q4: LlamaBackend;
 let paths: Record<string, string>;
 const servers: RunningServe[] = [];
-const dataDir = mkdtempSync(join(tmpdir(), 'met-consistency-'));
 
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  paths = writeTinyModels(join(dataDir, 'models'));
-  // Unique model names: model queues are shared by every test file on the test server.
-  const model = uniqueName('tinyc');
-  f32 = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model });
-  q4 = await loadLlamaBackend({ path: paths.nf4, precision: 'nf4', model });
-});
 after(async () => {
   for (const s of servers) await s.close();
   await f32?.close();
   await q4?.close();
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** Local F32 (side a, on the model worker) against an OpenAI-compatible endpoint (side b) serving `served`. */

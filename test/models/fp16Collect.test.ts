@@ -1,36 +1,25 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
-import { createDuckDB, kindDir, quotedString, withConnection } from '../../datasets';
+import { kindDir, quotedString, withConnection } from '../../datasets';
 import { loadLlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { collectCorpus } from '../../workflows/collectCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { exited, spawnMet } from '../helpers/processes';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 /**
  * Sampling at F16 end to end: a run spec with a local source at fp16, collected by a pinned model
  * worker (`met worker --model tiny-F16.gguf --precision fp16`) through collectCorpus. The stored logprobs are the
  * F16 model's (teacher-forced F16 scoring of the stored tokens gives them back) and not F32's.
  */
-const dataDir = mkdtempSync(join(tmpdir(), 'met-fp16-'));
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-});
-after(async () => {
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const dataDir = useTestEnv('met-fp16-', (env) => ({ temporal, duck } = env));
 
 test('a run spec with a local source at fp16 collects through a pinned F16 worker (met worker --model --precision fp16)', { timeout: 180_000 }, async () => {
   const models = writeTinyModels(join(dataDir, 'models'));

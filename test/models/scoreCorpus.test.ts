@@ -1,36 +1,32 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
-import { createDuckDB, kindDir, quotedString, withConnection } from '../../datasets';
+import { kindDir, quotedString, withConnection } from '../../datasets';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { collectCorpus } from '../../workflows/collectCorpus';
 import { scoreCorpus } from '../../workflows/scoreCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
-import { startTestTemporal, uniqueName, withPlanWorkers, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, withPlanWorkers, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-let backend: LlamaBackend;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-score-'));
-
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  const paths = writeTinyModels(join(dataDir, 'models'));
-  // The model name must be unique per test run: model queues are shared on the test server.
-  backend = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model: uniqueName('tiny') });
+const dataDir = useTestEnv('met-score-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    const paths = writeTinyModels(join(dataDir, 'models'));
+    // The model name must be unique per test run: model queues are shared on the test server.
+    backend = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model: uniqueName('tiny') });
+  },
 });
+let backend: LlamaBackend;
+
 after(async () => {
   await backend?.close();
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 async function withWorkers<T>(fn: (cpuQueue: string) => Promise<T>): Promise<T> {

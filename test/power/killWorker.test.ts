@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { CellSummary } from '../../activities/power';
 import { PowerSpec } from '../../config/powerSpec';
-import { createDuckDB, kindDir } from '../../datasets';
+import { kindDir } from '../../datasets';
 import { powerSimulation, type PowerInput } from '../../workflows/powerSimulation';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { exited, spawnMet, waitUntil } from '../helpers/processes';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 import { storedCells, writePowerCorpus } from './fixture';
 
 /**
@@ -20,17 +20,10 @@ import { storedCells, writePowerCorpus } from './fixture';
  */
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-power-kill-'));
-
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  await writePowerCorpus(duck, dataDir, 'kill', [['reference', 0], ['weak', 0.3], ['strong', 1.2]]);
-});
-after(async () => {
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
+const dataDir = useTestEnv('met-power-kill-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    await writePowerCorpus(duck, dataDir, 'kill', [['reference', 0], ['weak', 0.3], ['strong', 1.2]]);
+  },
 });
 
 const spec = PowerSpec.parse({

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { PowerSpec } from '../../config/powerSpec';
 import { seedFrom } from '../../common/hash';
 import type { PowerPlan } from '../../activities/power';
-import { corpusDir, createDuckDB, readSlice } from '../../datasets';
+import { corpusDir, readSlice } from '../../datasets';
 import { PowerSimulator, simulateNulls } from '../../stats';
 import { powerSection } from '../../client/power';
 import { buildReport } from '../../report/html';
@@ -15,7 +14,8 @@ import { mixturePoints } from '../../report/tables';
 import { PowerSection } from '../../report/schemas';
 import { powerSimulation } from '../../workflows/powerSimulation';
 import { cpuWorkerPlan } from '../../workers/cpu';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 import { storedCells, writePowerCorpus } from './fixture';
 
 /**
@@ -25,17 +25,10 @@ import { storedCells, writePowerCorpus } from './fixture';
  */
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-power-mix-'));
-
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  await writePowerCorpus(duck, dataDir, 'mix', [['reference', 0], ['strong', 1.2]]);
-});
-after(async () => {
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
+const dataDir = useTestEnv('met-power-mix-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    await writePowerCorpus(duck, dataDir, 'mix', [['reference', 0], ['strong', 1.2]]);
+  },
 });
 
 const mix = (w: number) => ({ mix: [{ source: 'strong', weight: w }, { source: 'reference', weight: 1 - w }] });

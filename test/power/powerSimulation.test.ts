@@ -1,34 +1,27 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { PowerSpec, type PowerSource } from '../../config/powerSpec';
 import type { PowerPlan } from '../../activities/power';
 import { seedFrom } from '../../common/hash';
-import { corpusDir, createDuckDB, kindDir, readSlice } from '../../datasets';
+import { corpusDir, kindDir, readSlice } from '../../datasets';
 import { buildReport } from '../../report/html';
 import { compositeDecision, deriveSeed, pvalueFrom, simulateCompositePowerCell, simulateNulls } from '../../stats';
 import { powerSimulation } from '../../workflows/powerSimulation';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { powerSection } from '../../client/power';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 import { storedCells, writePowerCorpus } from './fixture';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-power-'));
-
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  await writePowerCorpus(duck, dataDir, 'power', [['reference', 0], ['weak', 0.3], ['strong', 1.2], ['half', 0.05]]);
-});
-after(async () => {
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
+const dataDir = useTestEnv('met-power-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    await writePowerCorpus(duck, dataDir, 'power', [['reference', 0], ['weak', 0.3], ['strong', 1.2], ['half', 0.05]]);
+  },
 });
 
 async function runGrid(spec: PowerSpec, runId: string) {

@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { type CellSummary, createPowerActivities } from '../../activities/power';
 import { PowerSpec } from '../../config/powerSpec';
-import { createDuckDB, writeShard, type SampleRow } from '../../datasets';
+import { writeShard, type SampleRow } from '../../datasets';
 import { loadLlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { powerSimulation } from '../../workflows/powerSimulation';
 import { cpuWorkerPlan } from '../../workers/cpu';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 /**
  * Issue #7's must-show on real models: a corpus sampled from met's tiny GGUF model at F32, F16,
@@ -20,43 +19,36 @@ import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/tem
  */
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-power-tiny-'));
+const dataDir = useTestEnv('met-power-tiny-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    const paths = writeTinyModels(join(dataDir, 'models'));
+    for (const { source, precision, batchSize } of POOLS) {
+      const backend = await loadLlamaBackend({ path: paths[precision], precision, batchSize });
+      try {
+        const rows: SampleRow[] = [];
+        for (let p = 0; p < PROMPTS; p++) {
+          const prompt = `Story ${p}: once upon a time`;
+          for (let s = 0; s < PER_PROMPT; s++) {
+            const g = await backend.generate({ prompt, maxTokens: 24, temperature: 1, topP: 1, seed: 1000 * p + s });
+            rows.push({
+              corpus: 'tiny', runId: 'fixture', unitId: 'u0', model: 'tiny', source, promptSet: 'fixture', promptId: `p${p}`, sampleIndex: s,
+              prompt, completion: g.text, tokenIds: g.tokenIds, tokenLogprobs: null, finishReason: g.finishReason,
+              sampling: { temperature: 1, topP: 1, maxTokens: 24, stop: [], endpoint: 'completions' }, seed: 1000 * p + s, providerModel: null, requestId: null, latencyMs: null, createdAt: new Date(0),
+            });
+          }
+        }
+        await writeShard(duck, dataDir, { corpus: 'tiny', kind: 'samples', partition: { model: 'tiny', source }, unitId: 'u0' }, rows);
+      } finally {
+        await backend.close();
+      }
+    }
+  },
+});
 const PROMPTS = 8;
 const PER_PROMPT = 40;
 const PRECISIONS = ['fp32', 'fp16', 'int8', 'nf4'] as const;
 /** Pools by source: each precision, and F32 again with the prompt evaluated one token per decode (batch 1), a serving-settings null. */
 const POOLS = [...PRECISIONS.map((precision) => ({ source: precision as string, precision, batchSize: undefined as number | undefined })), { source: 'fp32-batch1', precision: 'fp32' as const, batchSize: 1 }];
-
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  const paths = writeTinyModels(join(dataDir, 'models'));
-  for (const { source, precision, batchSize } of POOLS) {
-    const backend = await loadLlamaBackend({ path: paths[precision], precision, batchSize });
-    try {
-      const rows: SampleRow[] = [];
-      for (let p = 0; p < PROMPTS; p++) {
-        const prompt = `Story ${p}: once upon a time`;
-        for (let s = 0; s < PER_PROMPT; s++) {
-          const g = await backend.generate({ prompt, maxTokens: 24, temperature: 1, topP: 1, seed: 1000 * p + s });
-          rows.push({
-            corpus: 'tiny', runId: 'fixture', unitId: 'u0', model: 'tiny', source, promptSet: 'fixture', promptId: `p${p}`, sampleIndex: s,
-            prompt, completion: g.text, tokenIds: g.tokenIds, tokenLogprobs: null, finishReason: g.finishReason,
-            sampling: { temperature: 1, topP: 1, maxTokens: 24, stop: [], endpoint: 'completions' }, seed: 1000 * p + s, providerModel: null, requestId: null, latencyMs: null, createdAt: new Date(0),
-          });
-        }
-      }
-      await writeShard(duck, dataDir, { corpus: 'tiny', kind: 'samples', partition: { model: 'tiny', source }, unitId: 'u0' }, rows);
-    } finally {
-      await backend.close();
-    }
-  }
-});
-after(async () => {
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
-});
 
 async function runGrid(spec: PowerSpec, runId: string): Promise<CellSummary[]> {
   const taskQueue = uniqueName('power-tiny');

@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { TestSpec } from '../../config/testSpec';
-import { createDuckDB, kindDir, quotedString, withConnection, writeShard, type LogprobRow, type SampleRow } from '../../datasets';
+import { kindDir, quotedString, withConnection, writeShard, type LogprobRow, type SampleRow } from '../../datasets';
 import { Rng } from '../../stats/rng';
 import { cramerVonMisesPvalue } from '../../stats/rut';
 import { runTest } from '../../workflows/runTest';
 import { cpuWorkerPlan } from '../../workers/cpu';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 /**
  * runTest with stat rut on a stored corpus: X = the reference (k = 12 samples per prompt), Y = one
@@ -21,7 +19,16 @@ import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/tem
  */
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-rut-test-'));
+const dataDir = useTestEnv('met-rut-test-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    await writeSource('fp32', K, 0, 1);
+    await writeSource('same', 3, 0, 2);
+    await writeSource('shifted', 1, 1.5, 3);
+    await writeSource('fp32-ranked', K, 0, 4, true);
+    await writeSource('same-ranked', 3, 0, 5, true);
+    await writeSource('shifted-ranked', 1, 1.5, 6, true);
+  },
+});
 const PROMPTS = 40;
 const K = 12;
 
@@ -49,22 +56,6 @@ async function writeSource(source: string, perPrompt: number, shift: number, see
   await writeShard(duck, dataDir, { corpus: 'rut', kind: 'samples', partition: { model: 'toy', source }, unitId: 'u0' }, samples);
   await writeShard(duck, dataDir, { corpus: 'rut', kind: 'logprobs', partition: { scorerModel: 'toy', model: 'toy', source }, unitId: 'u0' }, logprobs);
 }
-
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  await writeSource('fp32', K, 0, 1);
-  await writeSource('same', 3, 0, 2);
-  await writeSource('shifted', 1, 1.5, 3);
-  await writeSource('fp32-ranked', K, 0, 4, true);
-  await writeSource('same-ranked', 3, 0, 5, true);
-  await writeSource('shifted-ranked', 1, 1.5, 6, true);
-});
-after(async () => {
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
-});
 
 async function run(spec: TestSpec) {
   const taskQueue = uniqueName('rut-test');

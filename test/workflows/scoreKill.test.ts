@@ -1,37 +1,27 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { stringify } from 'yaml';
-import { createDuckDB, kindDir, quotedString, withConnection } from '../../datasets';
+import { kindDir, quotedString, withConnection } from '../../datasets';
 import { writeShard } from '../../datasets/shards';
 import { syntheticSamples } from '../../datasets/synthetic';
 import { writeTinyModels } from '../../models/tiny';
 import { scoreCorpus } from '../../workflows/scoreCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { exited, spawnMet, waitUntil } from '../helpers/processes';
-import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 /**
  * Exactly-once scoring across a SIGKILL: the scoring worker (`met worker --config`, a child
  * process with the tiny model) is killed while a shard is half scored; a new worker resumes it
  * from the shard's journal. Every sample ends with exactly one logprob row.
  */
-const dataDir = mkdtempSync(join(tmpdir(), 'met-score-kill-'));
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-});
-after(async () => {
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const dataDir = useTestEnv('met-score-kill-', (env) => ({ temporal, duck } = env));
 
 /** Lines in the journals of half-scored shards, and the committed logprob shards. */
 function scoringState(): { journalLines: number; shards: number } {
