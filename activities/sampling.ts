@@ -9,6 +9,8 @@ import type { CorpusStore } from '../collect/store';
 import type { SampleRow } from '../datasets/schemas';
 import { itemAt, sampleSeed, type WorkUnit } from '../collect/plan';
 import type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect/sampleGenerator';
+import { type Prices, sampleCostBound } from '../collect/estimate';
+import { rowsCost } from './budget';
 
 export type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect/sampleGenerator';
 
@@ -39,12 +41,16 @@ export interface UnitResult {
   /** Retries inside the unit by kind (rate_limited, server_error, timeout, malformed, ...). */
   retries: Record<string, number>;
   seconds: number;
+  /** USD of the unit at the worker's prices (present when the worker prices its source; see activities/budget.ts). */
+  costUsd?: number;
 }
 
 export interface SamplingDeps {
   store: CorpusStore;
   /** The generator for a source: this worker's provider clients or its loaded local model. */
   generatorFor(source: SourceSpec): SampleGenerator;
+  /** This worker's prices for a source (provider workers' config); undefined: not priced. */
+  pricesFor?(source: SourceSpec): Prices | undefined;
 }
 
 type JournalRow = Omit<SampleRow, 'createdAt'> & { createdAt: string; flat: number };
@@ -59,10 +65,13 @@ export function createSamplingActivities(deps: SamplingDeps) {
       const partition = { model: unit.model, source: unit.source };
       try {
         const existing = await deps.store.shardRows(input.corpus, 'samples', partition, unit.unitId);
-        if (existing !== undefined) {
-          return { unitId: unit.unitId, rows: existing, skipped: true, resumedFrom: 0, retries: {}, seconds: 0 };
-        }
+        const prices = deps.pricesFor?.(input.source);
         const prompts = await deps.store.prompts(input.promptsFile);
+        if (existing !== undefined) {
+          // Written by an attempt whose result was lost: counted at its bound (its usage is on disk, the bound is never less).
+          const costUsd = prices ? unitBound(prompts, input, prices) : undefined;
+          return { unitId: unit.unitId, rows: existing, skipped: true, resumedFrom: 0, retries: {}, seconds: 0, ...(costUsd === undefined ? {} : { costUsd }) };
+        }
         const journalPath = deps.store.journalPath(input.corpus, 'samples', partition, unit.unitId);
         mkdirSync(dirname(journalPath), { recursive: true });
         const journal = new UnitJournal<JournalLine>(journalPath);
@@ -153,7 +162,8 @@ export function createSamplingActivities(deps: SamplingDeps) {
             .map(({ flat: _flat, createdAt, ...row }) => ({ ...row, createdAt: new Date(createdAt) }));
           await deps.store.writeShard(input.corpus, 'samples', partition, unit.unitId, rows);
           journal.remove();
-          return { unitId: unit.unitId, rows: rows.length, skipped: false, resumedFrom, retries, seconds: (Date.now() - t0) / 1000 };
+          const costUsd = prices ? rowsCost(rows, prices, input.sampling) : undefined;
+          return { unitId: unit.unitId, rows: rows.length, skipped: false, resumedFrom, retries, seconds: (Date.now() - t0) / 1000, ...(costUsd === undefined ? {} : { costUsd }) };
         }, () => ({ collected: durable }));
       } catch (err) {
         throw toApplicationFailure(err);
@@ -162,3 +172,9 @@ export function createSamplingActivities(deps: SamplingDeps) {
   };
 }
 export type SamplingActivities = ReturnType<typeof createSamplingActivities>;
+
+function unitBound(prompts: { text: string }[], input: SampleUnitInput, prices: Prices): number {
+  let usd = 0;
+  for (let flat = input.unit.start; flat < input.unit.end; flat++) usd += sampleCostBound(prices, prompts[itemAt(flat, input.samplesPerPrompt).promptIndex].text, input.sampling);
+  return usd;
+}

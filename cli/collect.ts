@@ -106,6 +106,7 @@ export function register(program: Command): void {
         closeTime: live?.closeTime?.toISOString(),
         progress: live?.progress,
         failure: live?.failure,
+        result: live?.result,
         warnings: live?.warnings ?? [],
       });
       return;
@@ -116,6 +117,8 @@ export function register(program: Command): void {
     if (live?.failure) console.log(`  failed: ${live.failure}`);
     for (const w of live?.warnings ?? []) console.log(`  warning: ${w}`);
     const sources = record.job === 'collectCorpus' ? ((live?.progress as import('../workflows/collectCorpus').CollectProgress | undefined)?.sources ?? []) : [];
+    const budget = record.job === 'collectCorpus' ? budgetLine(runId, live?.progress, live?.result) : undefined;
+    if (budget) console.log(`  ${budget}`);
     for (const s of sources) {
       const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
       const errors = Object.entries(s.errors).map(([k, v]) => `${k}=${v}`).join(' ');
@@ -128,14 +131,15 @@ export function register(program: Command): void {
     program
       .command('resume')
       .argument('<run>', 'run id (see met runs)')
-      .description('finish a failed or interrupted run: re-plans from the shards on disk and redoes only what is missing')
-      .option('--wait', 'show live progress until the run ends'),
-  ).action(async (runId: string, opts: CommonFlags & { wait?: boolean }) => {
-    const { loadRunRecord, startOrAttach } = await import('../client/runs');
+      .description('finish a failed, interrupted or budget-stopped run: re-plans from the shards on disk and redoes only what is missing')
+      .option('--wait', 'show live progress until the run ends')
+      .option('--budget-usd <usd>', 'a collection run: its new budget in USD (raise it to continue a run that reached its budget)', parseUsd),
+  ).action(async (runId: string, opts: CommonFlags & { wait?: boolean; budgetUsd?: number }) => {
+    const { resumeCollection } = await import('../client/collect');
     await withClient(opts, async (client, dataDir) => {
-      const record = loadRunRecord(dataDir, runId);
-      const { attached } = await startOrAttach(client, record);
-      console.log(attached ? (await import('./output')).launchLine(true, runId) : `Resumed run ${runId} (workflow ${record.workflowId})`);
+      const { record, attached } = await resumeCollection(client, dataDir, runId, { budgetUsd: opts.budgetUsd });
+      const budget = opts.budgetUsd !== undefined ? ` with a budget of $${opts.budgetUsd}` : '';
+      console.log(attached ? (await import('./output')).launchLine(true, runId) : `Resumed run ${runId} (workflow ${record.workflowId})${budget}`);
       if (opts.wait) await waitForRun(client, runId, dataDir);
     });
   });
@@ -175,6 +179,24 @@ export function register(program: Command): void {
       }
     },
   );
+}
+
+function parseUsd(value: string): number {
+  const usd = Number(value);
+  if (!Number.isFinite(usd) || usd <= 0) throw new Error(`--budget-usd takes an amount in USD greater than 0, such as 12.5 (got '${value}')`);
+  return usd;
+}
+
+/** "budget: $0.0123 spent of $0.0500" from a running collection's progress or a completed one's result. */
+function budgetLine(runId: string, progress: unknown, result: unknown): string | undefined {
+  const live = (progress as import('../workflows/collectCorpus').CollectProgress | undefined)?.budget;
+  const done = (result as import('../collect/plan').CollectResult | undefined)?.budget;
+  const b = live ?? done;
+  if (!b) return undefined;
+  const usd = (v: number) => `$${v.toFixed(v < 1 ? 4 : 2)}`;
+  const inFlight = live && live.reservedUsd > 0 ? `, up to ${usd(live.reservedUsd)} in flight` : '';
+  const reached = b.reached ? `; budget reached: completed shards are kept, continue with met resume ${runId} --budget-usd N` : '';
+  return `budget: ${usd(b.spentUsd)} spent of ${usd(b.usd)}${inFlight}${reached}`;
 }
 
 /** Runs fn with a client when Temporal answers within about a second; undefined otherwise. */

@@ -57,3 +57,31 @@ export function estimateRun(spec: RunSpec, prompts: string[], prices: Record<str
   const totalMaxCost = sources.some((s) => s.maxCost === null) ? null : sources.reduce((n, s) => n + (s.maxCost ?? 0), 0);
   return { sources, totalMaxCost };
 }
+
+/**
+ * Tokens a chat template or BOS/EOS may add to a prompt beyond its text: role markers, turn
+ * separators. Generous on purpose (the longest templates in common use add about 20 per message).
+ */
+export const TEMPLATE_TOKENS = { completions: 4, chat: 64 } as const;
+
+/**
+ * At most how many prompt tokens one request for `prompt` is billed. Byte-level BPE and
+ * SentencePiece-with-byte-fallback tokenizers (GPT, Llama, Gemma, Mistral, Qwen) never emit a
+ * non-special token for less than one UTF-8 byte, so a text of B bytes is at most B tokens; the
+ * template adds at most TEMPLATE_TOKENS.
+ */
+export function promptTokenBound(prompt: string, sampling: Pick<RunSpec['sampling'], 'endpoint' | 'systemPrompt'>): number {
+  const bytes = (t: string) => new TextEncoder().encode(t).length;
+  const system = sampling.endpoint === 'chat' && sampling.systemPrompt ? bytes(sampling.systemPrompt) : 0;
+  return bytes(prompt) + system + TEMPLATE_TOKENS[sampling.endpoint];
+}
+
+/** USD for token counts at a provider's prices. */
+export function usageCost(prices: Prices, promptTokens: number, completionTokens: number): number {
+  return (promptTokens * prices.inputPerMillion + completionTokens * prices.outputPerMillion) / 1e6;
+}
+
+/** The most one sample can cost: its prompt at the token bound, its completion at maxTokens. */
+export function sampleCostBound(prices: Prices, prompt: string, sampling: Pick<RunSpec['sampling'], 'endpoint' | 'systemPrompt' | 'maxTokens'>): number {
+  return usageCost(prices, promptTokenBound(prompt, sampling), sampling.maxTokens);
+}

@@ -127,6 +127,14 @@ export const PromptSource = z.union([
     .strict(),
 ]);
 
+/**
+ * A spending cap in USD, priced with the provider worker's `prices` (config/workers.ts). The run
+ * never starts a work unit whose worst-case cost could take its spend past it, and ends
+ * "budget reached" (resumable) instead. Not part of the run id: raising it continues the same run.
+ */
+export const Budget = z.object({ usd: z.number().positive().max(10_000_000) }).strict();
+export type Budget = z.infer<typeof Budget>;
+
 export const RunSpec = z
   .object({
     corpus: Name,
@@ -152,6 +160,8 @@ export const RunSpec = z
      * once that nobody polls the queue.
      */
     noWorkerTimeoutSeconds: z.number().min(1).max(86_400).optional(),
+    /** Optional without a default so that specs written before it keep their run id (and it is left out of the id). */
+    budget: Budget.optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
@@ -169,10 +179,10 @@ export function sourceLabel(source: SourceSpec): string {
   return source.source ?? (source.kind === 'provider' ? source.provider : source.precision);
 }
 
-/** The run id: explicit, or derived from the spec's content. */
+/** The run id: explicit, or derived from the spec's content (the budget left out: raising it continues the same run). */
 export function runIdOf(spec: RunSpec): string {
   if (spec.runId) return spec.runId;
-  const { runId: _ignored, ...rest } = spec;
+  const { runId: _ignored, budget: _budget, ...rest } = spec;
   return `${spec.corpus}-${hashHex(canonicalJson(rest)).slice(0, 10)}`;
 }
 

@@ -122,11 +122,17 @@ function cpuActivities() {
 }
 
 const sampling = {
-  async sampleUnit(input: { runId: string; unit: WorkUnit }) {
+  async sampleUnit(input: { runId: string; unit: WorkUnit; source: { kind: string } }) {
     if (input.runId === 'replay-fails' && input.unit.start === 2) {
       throw ApplicationFailure.create({ type: 'MetProviderAuth', nonRetryable: true, message: 'the provider refused the key (401): check the key variable' });
     }
-    return { unitId: input.unit.unitId, rows: input.unit.end - input.unit.start, skipped: false, resumedFrom: 0, retries: input.unit.start === 0 ? { rate_limited: 1 } : {}, seconds: 0.01 };
+    // A priced provider (the budget case) reports what its unit cost.
+    const cost = input.runId === 'replay-budget' && input.source.kind === 'provider' ? { costUsd: 0.9 } : {};
+    return { unitId: input.unit.unitId, rows: input.unit.end - input.unit.start, skipped: false, resumedFrom: 0, retries: input.unit.start === 0 ? { rate_limited: 1 } : {}, seconds: 0.01, ...cost };
+  },
+  /** Every pending unit could cost 1 USD; each done one cost 0.5. */
+  async quoteSource(input: { doneUnitIds: string[]; pending: { unitId: string }[] }) {
+    return { prices: { inputPerMillion: 1, outputPerMillion: 2 }, spentUsd: 0.5 * input.doneUnitIds.length, bounds: Object.fromEntries(input.pending.map((u) => [u.unitId, 1])) };
   },
 };
 

@@ -1,6 +1,7 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  condition,
   continueAsNew,
   defineQuery,
   isCancellation,
@@ -10,6 +11,7 @@ import {
   TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { BudgetActivities, Quote } from '../activities/budget';
 import type { CollectActivities } from '../activities/collect';
 import type { SamplingActivities, UnitResult } from '../activities/sampling';
 import { ErrorTypes, NON_RETRYABLE_TYPES } from '../common/errors';
@@ -49,6 +51,15 @@ function sampler(taskQueue: string, heartbeatTimeoutSeconds: number, noWorkerTim
   });
 }
 
+function quoter(taskQueue: string, noWorkerTimeoutSeconds?: number) {
+  return proxyActivities<BudgetActivities>({
+    taskQueue,
+    startToCloseTimeout: '10m',
+    ...(noWorkerTimeoutSeconds ? { scheduleToStartTimeout: noWorkerTimeoutSeconds * 1000 } : {}),
+    retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+  });
+}
+
 export interface CollectInput {
   spec: RunSpec;
   runId: string;
@@ -78,9 +89,11 @@ export interface SourceProgress {
 export interface CollectProgress {
   runId: string;
   corpus: string;
-  status: 'preparing' | 'running' | 'finalizing' | 'done' | 'failed';
+  status: 'preparing' | 'running' | 'finalizing' | 'done' | 'failed' | 'budget_reached';
   executions: number;
   sources: SourceProgress[];
+  /** Runs with a budget: USD spent by committed units, reserved by units in flight (their bounds), and whether a unit was held back. */
+  budget?: { usd: number; spentUsd: number; reservedUsd: number; reached: boolean };
 }
 
 export const progressQuery = defineQuery<CollectProgress>('progress');
@@ -120,11 +133,64 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
     samplesPerSecond: 0,
     etaSeconds: null,
   }));
+  /*
+   * The budget (only when the spec has one; runs without one send the same commands as before).
+   * Each provider worker quotes its source: what the committed units cost (their recorded usage at
+   * its prices) and a bound per pending unit: every prompt at its token bound (UTF-8 bytes plus
+   * template tokens: collect/estimate.ts promptTokenBound; no byte-level tokenizer emits a token
+   * for less than a byte) and every completion at maxTokens. A unit starts only if spent + the
+   * bounds of the units in flight + its own bound fit in the budget; when it does not fit, it waits
+   * for the units in flight (their actual cost replaces their bound), and if nothing is in flight
+   * the budget is reached. So what the recorded usage says was spent never passes the budget.
+   * (Requests a provider bills whose answer met never got, such as timeouts, are in no usage record.)
+   */
+  const budget = spec.budget ? { usd: spec.budget.usd, spentUsd: 0, reservedUsd: 0, reached: false } : undefined;
+  let quotes: (Quote | undefined)[] = [];
+  if (budget) {
+    quotes = await Promise.all(
+      plans.map((plan, i) => {
+        const source = spec.sources[plan.sourceIndex];
+        if (source.kind !== 'provider') return undefined;
+        const done = new Set(scan.doneUnits[i]);
+        return quoter(plan.taskQueue, spec.noWorkerTimeoutSeconds).quoteSource({
+          corpus: spec.corpus,
+          runId,
+          promptsFile: prepared.promptsFile,
+          samplesPerPrompt: spec.samplesPerPrompt,
+          sampling: spec.sampling,
+          source,
+          model: plan.model,
+          sourceLabel: plan.source,
+          doneUnitIds: scan.doneUnits[i],
+          pending: plan.units.filter((u) => !done.has(u.unitId)).map((u) => ({ unitId: u.unitId, start: u.start, end: u.end })),
+        });
+      }),
+    );
+    budget.spentUsd = quotes.reduce((n, q) => n + (q?.spentUsd ?? 0), 0);
+    progress.budget = budget;
+  }
   progress.status = 'running';
 
   let started = 0;
   let fatal: ApplicationFailure | undefined;
-  const budgetLeft = () => started < UNITS_PER_EXECUTION && !workflowInfo().continueAsNewSuggested && !fatal;
+  const budgetLeft = () => started < UNITS_PER_EXECUTION && !workflowInfo().continueAsNewSuggested && !fatal && !budget?.reached;
+  /** Reserves a unit's bound once it fits; false when it cannot fit even with nothing in flight (the budget is reached). */
+  async function reserve(bound: number): Promise<boolean> {
+    if (!budget) return true;
+    const fits = () => budget.spentUsd + budget.reservedUsd + bound <= budget.usd;
+    for (;;) {
+      if (budget.reached) return false;
+      if (fits()) {
+        budget.reservedUsd += bound;
+        return true;
+      }
+      if (budget.reservedUsd === 0) {
+        budget.reached = true;
+        return false;
+      }
+      await condition(() => budget.reached || budget.reservedUsd === 0 || fits());
+    }
+  }
 
   async function runSource(plan: SourcePlan, i: number): Promise<void> {
     const done = new Set(scan.doneUnits[i]);
@@ -132,10 +198,14 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
     const state = progress.sources[i];
     const source = spec.sources[plan.sourceIndex];
     const { sampleUnit } = sampler(plan.taskQueue, spec.heartbeatTimeoutSeconds ?? 60, spec.noWorkerTimeoutSeconds);
+    const quote = quotes[i];
     let next = 0;
     async function lane(): Promise<void> {
       while (next < pending.length && budgetLeft()) {
         const unit: WorkUnit = pending[next++];
+        const bound = quote?.bounds[unit.unitId] ?? 0;
+        if (!(await reserve(bound))) break;
+        let costUsd = bound;
         started += 1;
         state.unitsInFlight += 1;
         try {
@@ -151,6 +221,7 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
           });
           state.unitsDone += 1;
           state.done += result.rows;
+          costUsd = result.costUsd ?? (quote ? bound : 0);
           for (const [kind, n] of Object.entries(result.retries)) state.errors[kind] = (state.errors[kind] ?? 0) + n;
         } catch (err) {
           if (isCancellation(err)) throw err;
@@ -173,6 +244,11 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
           if (cause?.nonRetryable) fatal ??= cause;
         } finally {
           state.unitsInFlight -= 1;
+          // A failed unit counts at its bound: what it bought sits in its journal, unpriced until it completes.
+          if (budget) {
+            budget.reservedUsd -= bound;
+            budget.spentUsd += costUsd;
+          }
         }
       }
     }
@@ -191,6 +267,19 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   }
   const unfinished = progress.sources.some((s) => s.unitsDone < s.unitsTotal);
   const failedUnits = progress.sources.reduce((n, s) => n + s.unitsFailed, 0);
+  if (budget?.reached && unfinished && failedUnits === 0) {
+    // Ends cleanly: completed shards are kept, and a raised budget continues the same run.
+    progress.status = 'budget_reached';
+    log.info('budget reached', { runId, spentUsd: budget.spentUsd, budgetUsd: budget.usd });
+    return {
+      runId,
+      corpus: spec.corpus,
+      rows: progress.sources.reduce((n, s) => n + s.done, 0),
+      sources: progress.sources.map((s) => ({ model: s.model, source: s.source, rows: s.done, expected: s.total })),
+      manifest: '',
+      budget: { usd: budget.usd, spentUsd: budget.spentUsd, reached: true },
+    };
+  }
   if (unfinished && failedUnits === 0) {
     const samplesBefore = progress.sources.reduce((n, s) => n + s.done, 0);
     await continueAsNew<typeof collectCorpus>({ spec, runId, carried: { executions, samplesBefore } });
@@ -208,7 +297,7 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   progress.status = 'finalizing';
   const summary = await cpu.finalizeRun({ spec, runId, promptCount: prepared.promptCount });
   progress.status = 'done';
-  return summary;
+  return budget ? { ...summary, budget: { usd: budget.usd, spentUsd: budget.spentUsd, reached: false } } : summary;
 }
 
 /** The workflow: its steps, failing with their root cause (type and message) rather than "Activity task failed". */

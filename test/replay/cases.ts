@@ -76,6 +76,14 @@ export const REPLAY_CASES: ReplayCase[] = [
     args: [{ spec: { ...runSpec, corpus: 'replay-fails' }, runId: 'replay-fails' }],
     expect: 'failed',
   },
+  // A budget of 1.8 USD: one unit is on disk (0.5), the next fits (bound 1), the one after waits for it
+  // (spent 1.4) and still does not fit: the run ends "budget reached" with the local source done.
+  {
+    name: 'collectCorpus-budget',
+    workflow: 'collectCorpus',
+    args: [{ spec: { ...runSpec, corpus: 'replay-budget', budget: { usd: 1.8 } }, runId: 'replay-budget' }],
+    expect: 'completed',
+  },
   { name: 'scoreCorpus', workflow: 'scoreCorpus', args: [{ corpus: 'replay', scorer: REPLAY_MODEL, window: 2 }], expect: 'completed' },
   {
     name: 'runTest',
