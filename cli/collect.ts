@@ -5,8 +5,8 @@ import { type CommonFlags, commandConfig, commonOptions, withClient } from './co
  * Collection runs: `met collect SPEC`, `met status RUN`, `met resume RUN`, `met cancel RUN`, `met runs`.
  */
 
-/** `met collect SPEC --dry-run`: the plan and its cost, from the spec, its prompts and the worker config's prices. */
-async function printPlan(spec: import('../config/runSpec').RunSpec, dataDir: string, configFile?: string): Promise<void> {
+/** `met collect SPEC --dry-run`: the plan and its cost, from the spec, its prompts and the worker config's prices (and a pilot's usage with --pilot N). */
+async function printPlan(spec: import('../config/runSpec').RunSpec, dataDir: string, opts: { config?: string; pilot?: number; json?: boolean }): Promise<void> {
   const { loadPrompts } = await import('../activities/collect');
   const { estimateRun } = await import('../collect/estimate');
   const { promptsDir } = await import('../datasets/paths');
@@ -14,28 +14,72 @@ async function printPlan(spec: import('../config/runSpec').RunSpec, dataDir: str
   const { formatTable } = await import('./table');
   let prices: Record<string, { inputPerMillion: number; outputPerMillion: number } | undefined> = {};
   let roots: string[] = [];
-  if (configFile) {
+  let providers: import('../config/workers').ProviderWorkerSpec[] = [];
+  if (opts.config) {
     const { readSpecFile } = await import('../config/load');
     const { WorkerConfig } = await import('../config/workers');
-    const parsed = WorkerConfig.safeParse(readSpecFile(configFile));
-    if (!parsed.success) throw new Error(`${configFile} is not a valid worker config: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    prices = Object.fromEntries(parsed.data.providers.map((p) => [p.name, p.prices]));
+    const parsed = WorkerConfig.safeParse(readSpecFile(opts.config));
+    if (!parsed.success) throw new Error(`${opts.config} is not a valid worker config: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    providers = parsed.data.providers;
+    prices = Object.fromEntries(providers.map((p) => [p.name, p.prices]));
     roots = parsed.data.promptRoots ?? [];
   }
   const duck = await createDuckDB();
   try {
     const { rows } = await loadPrompts(duck, spec, [promptsDir(dataDir), ...roots]);
-    const prompts = (spec.prompts.limit ? rows.slice(0, spec.prompts.limit) : rows).map((r) => r.text);
-    const plan = estimateRun(spec, prompts, prices);
-    const usd = (v: number | null) => (v === null ? 'no price' : `$${v.toFixed(v < 1 ? 4 : 2)}`);
+    const kept = spec.prompts.limit ? rows.slice(0, spec.prompts.limit) : rows;
+    const prompts = kept.map((r) => r.text);
+    let pilots = {};
+    if (opts.pilot) {
+      // Sent from this process with its environment's keys, to the endpoints the worker config names.
+      const { ProviderGenerator } = await import('../providers/generator');
+      const { runPilot } = await import('../collect/pilot');
+      pilots = await runPilot(spec, kept, opts.pilot, new ProviderGenerator({ env: process.env, providers }), AbortSignal.timeout(10 * 60_000));
+    }
+    const plan = estimateRun(spec, prompts, prices, pilots);
+    if (opts.json) {
+      const { printJson } = await import('./output');
+      printJson({ corpus: spec.corpus, prompts: prompts.length, samplesPerPrompt: spec.samplesPerPrompt, ...plan });
+      return;
+    }
+    const usd = (v: number | null | undefined) => (v === null || v === undefined ? 'no price' : `$${v.toFixed(v < 1 ? 4 : 2)}`);
     console.log(`dry run: corpus ${spec.corpus}, ${prompts.length} prompts x ${spec.samplesPerPrompt} samples, maxTokens ${spec.sampling.maxTokens}; nothing started`);
+    const estimated = plan.sources.some((s) => s.estimate);
     console.log(
       formatTable(
-        ['source', { header: 'requests', align: 'right' }, { header: 'units', align: 'right' }, { header: 'prompt tokens', align: 'right' }, { header: 'completion tokens <=', align: 'right' }, { header: 'cost <=', align: 'right' }],
-        plan.sources.map((s) => [`${s.model}/${s.source}`, String(s.requests), String(s.units), String(s.promptTokens), String(s.maxCompletionTokens), s.kind === 'local' ? 'local' : usd(s.maxCost)]),
+        [
+          'source',
+          { header: 'requests', align: 'right' },
+          { header: 'units', align: 'right' },
+          { header: 'prompt tokens <=', align: 'right' },
+          { header: 'completion tokens <=', align: 'right' },
+          { header: 'cost <=', align: 'right' },
+          ...(estimated ? [{ header: 'est. prompt', align: 'right' as const }, { header: 'est. completion', align: 'right' as const }, { header: 'est. cost (95%)', align: 'right' as const }] : []),
+        ],
+        plan.sources.map((s) => [
+          `${s.model}/${s.source}`,
+          String(s.requests),
+          String(s.units),
+          String(s.promptTokensBound),
+          String(s.maxCompletionTokens),
+          s.kind === 'local' ? 'local' : usd(s.maxCost),
+          ...(estimated
+            ? s.estimate
+              ? [String(s.estimate.promptTokens), String(s.estimate.completionTokens), s.estimate.cost === null ? 'no price' : `${usd(s.estimate.cost)} (${usd(s.estimate.costLow)}-${usd(s.estimate.costHigh)})`]
+              : ['', '', s.kind === 'local' ? 'local' : '']
+            : []),
+        ]),
       ),
     );
-    console.log(`total cost <= ${usd(plan.totalMaxCost)} (prompt tokens estimated at 4 UTF-8 bytes per token; completions at maxTokens)`);
+    console.log(`total cost <= ${usd(plan.totalMaxCost)} (prompt tokens at most their UTF-8 bytes plus template tokens; completions at maxTokens)`);
+    if (estimated) {
+      console.log(`estimated total cost ${usd(plan.totalEstimate)} (prompt tokens as the provider counted the pilot's, scaled by bytes; completions at the pilot's mean)`);
+      for (const s of plan.sources) {
+        if (s.estimate) console.log(`pilot ${s.model}/${s.source}: ${s.estimate.pilot.requests} requests SENT (billed), ${s.estimate.pilot.promptTokens} prompt + ${s.estimate.pilot.completionTokens} completion tokens, ${usd(s.estimate.pilot.cost)}`);
+      }
+    } else {
+      console.log('no estimate without a pilot: --pilot N sends N of the run\'s requests per provider source and prices the run from what they used');
+    }
   } finally {
     duck.closeSync();
   }
@@ -51,13 +95,15 @@ export function register(program: Command): void {
       .option('--json', 'print the run (and with --wait its outcome) as JSON on stdout; messages go to stderr')
       .option('--queue <name>', 'task queue of the CPU workers that run the workflow and write shards', 'met-cpu')
       .option('--dry-run', 'print the plan (requests, units, tokens, cost per source) and start nothing')
-      .option('--config <file>', 'with --dry-run: the worker config whose provider prices (USD per million tokens) price the plan'),
-  ).action(async (specPath: string, opts: CommonFlags & { wait?: boolean; json?: boolean; queue: string; dryRun?: boolean; config?: string }) => {
+      .option('--config <file>', 'with --dry-run: the worker config whose provider prices (USD per million tokens) price the plan')
+      .option('--pilot <n>', 'with --dry-run: send N of the run\'s requests per provider source (billed) and estimate the cost from their usage', parsePilot),
+  ).action(async (specPath: string, opts: CommonFlags & { wait?: boolean; json?: boolean; queue: string; dryRun?: boolean; config?: string; pilot?: number }) => {
     const { readSpecFile } = await import('../config/load');
     const { parseRunSpec } = await import('../config/runSpec');
     const { launchCollection } = await import('../client/collect');
     const spec = parseRunSpec(readSpecFile(specPath), specPath);
-    if (opts.dryRun) return printPlan(spec, (await commandConfig(opts)).dataDir, opts.config);
+    if (opts.pilot !== undefined && !opts.dryRun) throw new Error('--pilot goes with --dry-run (it prices a plan; a run needs no pilot)');
+    if (opts.dryRun) return printPlan(spec, (await commandConfig(opts)).dataDir, opts);
     await withClient(opts, async (client, dataDir) => {
       const { launchLine, printJson } = await import('./output');
       const { record, attached } = await launchCollection(client, dataDir, spec, opts.queue);
@@ -179,6 +225,12 @@ export function register(program: Command): void {
       }
     },
   );
+}
+
+function parsePilot(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new Error(`--pilot takes a number of requests from 1 to 10000 (got '${value}')`);
+  return n;
 }
 
 function parseUsd(value: string): number {
