@@ -137,7 +137,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
                   stop: input.sampling.stop,
                   endpoint: input.sampling.endpoint,
                 },
-                seed: request.seed,
+                seed: s.seed !== undefined ? s.seed : request.seed,
                 providerModel: s.providerModel,
                 requestId: s.requestId,
                 latencyMs: s.latencyMs,

@@ -22,6 +22,7 @@ export function register(program: Command): void {
     .option('--latency <ms>', 'added latency per request', parseFloat, 0)
     .option('--rps <limit>', 'requests per second accepted; more get 429 with Retry-After', parseFloat)
     .option('--seed <n>', 'seed of the fault injection', (v) => parseInt(v, 10), 1)
+    .option('--refuse-n', "answer requests with n > 1 with 400 naming 'n' (an endpoint without n, for the n = 1 fallback)")
     .action(async (opts: Record<string, string | number | undefined>) => {
       if (opts.gpu !== undefined) process.env.CUDA_VISIBLE_DEVICES = String(opts.gpu);
       const { API_STYLES, startServe } = await import('../serve/server');
@@ -35,6 +36,7 @@ export function register(program: Command): void {
         claimModel: opts.claimModel as string | undefined,
         apiStyle: apiStyle.data,
         seed: opts.seed as number,
+        refuseN: Boolean(opts.refuseN),
         faults: {
           fail429: opts.fail429 as number,
           retryAfter: opts.retryAfter as number,

@@ -68,10 +68,13 @@ export function estimateRun(
   pilots: Record<number, PilotSample[]> = {},
 ): { sources: SourceEstimate[]; totalMaxCost: number | null; totalEstimate: number | null } {
   const boundPerPass = prompts.reduce((n, p) => n + promptTokenBound(p, spec.sampling), 0);
-  const requests = prompts.length * spec.samplesPerPrompt;
+  const samples = prompts.length * spec.samplesPerPrompt;
   const sources = spec.sources.map((s, index): SourceEstimate => {
-    const promptTokensBound = boundPerPass * spec.samplesPerPrompt;
-    const maxCompletionTokens = requests * spec.sampling.maxTokens;
+    // With n > 1 a prompt's samples go n to a request: its prompt is billed once per request.
+    const perPrompt = requestsPerPrompt(spec.samplesPerPrompt, s.kind === 'provider' ? s.n : undefined);
+    const requests = prompts.length * perPrompt;
+    const promptTokensBound = boundPerPass * perPrompt;
+    const maxCompletionTokens = samples * spec.sampling.maxTokens;
     const price = s.kind === 'provider' ? prices[s.provider] : undefined;
     const maxCost = s.kind === 'local' ? 0 : price ? usageCost(price, promptTokensBound, maxCompletionTokens) : null;
     const pilot = pilots[index];
@@ -81,11 +84,11 @@ export function estimateRun(
       kind: s.kind,
       ...(s.kind === 'provider' ? { provider: s.provider } : {}),
       requests,
-      units: Math.ceil(requests / spec.unitSize),
+      units: Math.ceil(samples / spec.unitSize),
       promptTokensBound,
       maxCompletionTokens,
       maxCost,
-      ...(pilot?.length ? { estimate: fromPilot(spec, prompts, pilot, price) } : {}),
+      ...(pilot?.length ? { estimate: fromPilot(spec, prompts, pilot, price, perPrompt) } : {}),
     };
   });
   const total = (values: (number | null | undefined)[]) => (values.some((v) => v === null || v === undefined) ? null : values.reduce<number>((n, v) => n + (v ?? 0), 0));
@@ -96,11 +99,17 @@ export function estimateRun(
   };
 }
 
-function fromPilot(spec: RunSpec, prompts: string[], pilot: PilotSample[], price: Prices | undefined): NonNullable<SourceEstimate['estimate']> {
+/** Requests per prompt: samplesPerPrompt, or with n per request ceil(samplesPerPrompt / n). */
+export function requestsPerPrompt(samplesPerPrompt: number, n: number | undefined): number {
+  return Math.ceil(samplesPerPrompt / (n ?? 1));
+}
+
+/** From a pilot of one-sample requests: prompt tokens per request (times the run's requests), completion tokens per sample. */
+function fromPilot(spec: RunSpec, prompts: string[], pilot: PilotSample[], price: Prices | undefined, perPrompt: number): NonNullable<SourceEstimate['estimate']> {
   const system = spec.sampling.endpoint === 'chat' && spec.sampling.systemPrompt ? utf8Bytes(spec.sampling.systemPrompt) : 0;
   const bytesOf = (i: number) => utf8Bytes(prompts[i]) + system;
   const samples = prompts.length * spec.samplesPerPrompt;
-  const allBytes = prompts.reduce((n, _p, i) => n + bytesOf(i), 0) * spec.samplesPerPrompt;
+  const allBytes = prompts.reduce((n, _p, i) => n + bytesOf(i), 0) * perPrompt;
   const withPrompt = pilot.filter((p) => p.promptTokens !== null);
   const pilotPromptTokens = withPrompt.reduce((n, p) => n + (p.promptTokens ?? 0), 0);
   const pilotBytes = withPrompt.reduce((n, p) => n + bytesOf(p.promptIndex), 0);

@@ -25,7 +25,8 @@ export async function runPilot(spec: RunSpec, prompts: PromptText[], n: number, 
     const samples: PilotSample[] = [];
     await generator.sample(requests, {
       sampling: spec.sampling,
-      source,
+      // One sample per request (the positions are spread anyway): its usage is one request's prompt and one completion.
+      source: { ...source, n: undefined },
       signal,
       onSample: (s) => samples.push({ promptIndex: byFlat.get(s.flat)!.promptIndex, promptTokens: s.promptTokens ?? null, completionTokens: s.completionTokens ?? null }),
     });

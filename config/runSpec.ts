@@ -45,6 +45,13 @@ export const ProviderSource = z
     apiKeyEnv: EnvVarName.optional(),
     /** Requests in flight at once within one work unit. */
     concurrency: z.number().int().positive().max(1024).default(16),
+    /**
+     * Completions per request (OpenAI's `n`): a prompt's samples go n at a time, so the prompt is
+     * billed once per n samples and n times fewer requests count against rate limits. An endpoint
+     * that refuses n > 1 (a 400 naming `n`) is sent n = 1 from then on (remembered per source by
+     * the worker). Optional without a default: specs written before it keep their run id.
+     */
+    n: z.number().int().min(1).max(128).optional(),
     requestsPerMinute: z.number().positive().optional(),
     tokensPerMinute: z.number().positive().optional(),
     /**

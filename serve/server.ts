@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { isTokenLevel, type TextBackend } from '../models/backend';
+import { isTokenLevel, type SampledCompletion, type TextBackend } from '../models/backend';
 import { type Fault, FaultOptions, RateWindow, pickFault, seededRandom } from './faults';
 import { completionAnswer, detokenizeAnswer, type LlamaApiContext, LlamaApiError, oaiChatAnswer, oaiCompletionAnswer, tokenizeAnswer } from './llamaCppApi';
 import { type PromptScores, PromptScoringError, echoLogprobs, promptLogprobsField, scorePrompt } from './promptScores';
@@ -29,6 +29,8 @@ export interface ServeOptions {
    * /tokenize and /detokenize, OpenAI routes without echo; serve/llamaCppApi.ts).
    */
   apiStyle?: ApiStyle;
+  /** Answer n > 1 with 400 naming `n` (an endpoint that serves one completion per request), for tests of the n = 1 fallback. */
+  refuseN?: boolean;
 }
 
 export const API_STYLES = ['vllm', 'llama.cpp'] as const;
@@ -132,8 +134,8 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-function apiError(res: ServerResponse, status: number, message: string, type: string, headers: Record<string, string> = {}): void {
-  send(res, status, { error: { message, type, param: null, code: null } }, headers);
+function apiError(res: ServerResponse, status: number, message: string, type: string, headers: Record<string, string> = {}, param: string | null = null): void {
+  send(res, status, { error: { message, type, param, code: null } }, headers);
 }
 
 /** A deterministic unit-length embedding from character trigrams (stand-in for an embedding model). */
@@ -302,6 +304,11 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       return void res.end('{"id": "malformed", "choices": [{"text": ');
     }
 
+    const askedN = (body as { n?: unknown } | null)?.n;
+    if (options.refuseN && typeof askedN === 'number' && askedN > 1) {
+      stats.faults.bad_request++;
+      return apiError(res, 400, `n > 1 is not supported by this endpoint: 'n' must be 1 (got ${askedN})`, 'invalid_request_error', {}, 'n');
+    }
     let payload: unknown;
     if (llamaStyle && url.pathname !== '/v1/embeddings') {
       const ctx: LlamaApiContext = { backend, modelName, requestId, generate };
@@ -366,11 +373,17 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       if (!parsed.success) return badRequest(res, parsed.error);
       const r = parsed.data;
       const prompt = r.messages.map((m) => (m.role === 'user' ? m.content : `${m.role}: ${m.content}`)).join('\n');
-      const g = await generate(prompt, { max: r.max_completion_tokens ?? r.max_tokens ?? 16, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: !!r.logprobs, sampler: r });
-      const ids = g.tokenIds ?? [];
+      if (r.stream && r.n > 1) return apiError(res, 400, "met serve streams one choice: 'n' must be 1 with stream", 'invalid_request_error', {}, 'n');
+      // n choices, choice i with seed + i (as for completions).
+      const generated: SampledCompletion[] = [];
+      for (let index = 0; index < r.n; index++) {
+        generated.push(await generate(prompt, { max: r.max_completion_tokens ?? r.max_tokens ?? 16, temperature: r.temperature, topP: r.top_p, seed: r.seed === undefined ? undefined : r.seed + index, stop: r.stop, logprobs: !!r.logprobs, sampler: r }));
+      }
+      const g = generated[0];
       const textOf = (id: number) => (isTokenLevel(backend) ? backend.detokenize([id]) : String(id));
       // Decoded token text, as OpenAI and vLLM write it (the ids are in token_ids).
-      const logprobs = g.tokenLogprobs ? { content: g.tokenLogprobs.map((logprob, i) => ({ token: textOf(ids[i]), logprob, bytes: null, top_logprobs: [] })) } : null;
+      const logprobsOf = (c: (typeof generated)[number]) =>
+        c.tokenLogprobs ? { content: c.tokenLogprobs.map((logprob, i) => ({ token: textOf((c.tokenIds ?? [])[i]), logprob, bytes: null, top_logprobs: [] })) } : null;
       const created = Math.floor(Date.now() / 1000);
       if (r.stream) {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -387,8 +400,11 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         object: 'chat.completion',
         created,
         model: modelName,
-        choices: [{ index: 0, message: { role: 'assistant', content: g.text }, finish_reason: g.finishReason, logprobs, token_ids: g.tokenIds }],
-        usage: { prompt_tokens: g.promptTokens, completion_tokens: ids.length, total_tokens: g.promptTokens + ids.length },
+        choices: generated.map((c, index) => ({ index, message: { role: 'assistant', content: c.text }, finish_reason: c.finishReason, logprobs: logprobsOf(c), token_ids: c.tokenIds })),
+        usage: (() => {
+          const completion = generated.reduce((n, c) => n + (c.tokenIds ?? []).length, 0);
+          return { prompt_tokens: g.promptTokens, completion_tokens: completion, total_tokens: g.promptTokens + completion };
+        })(),
       };
     }
     if (fault === 'truncate') {
