@@ -53,9 +53,58 @@ export interface SamplingDeps {
   pricesFor?(source: SourceSpec): Prices | undefined;
 }
 
-type JournalRow = Omit<SampleRow, 'createdAt'> & { createdAt: string; flat: number };
+export type JournalRow = Omit<SampleRow, 'createdAt'> & { createdAt: string; flat: number };
 /** A journal line: the row without its prompt (the unit's prompt file has it; a 1 MB prompt is not copied per sample). */
-type JournalLine = Omit<JournalRow, 'prompt'> & { prompt?: string };
+export type JournalLine = Omit<JournalRow, 'prompt'> & { prompt?: string };
+
+/** The row of one sample (also what the Batch API's collectBatch journals: activities/batch.ts). */
+export function journalRow(input: SampleUnitInput, request: SampleRequest, s: GeneratedSample): JournalRow {
+  const { unit } = input;
+  return {
+    flat: s.flat,
+    corpus: input.corpus,
+    runId: input.runId,
+    unitId: unit.unitId,
+    model: unit.model,
+    source: unit.source,
+    promptSet: input.promptSet,
+    promptId: request.promptId,
+    sampleIndex: request.sampleIndex,
+    prompt: request.prompt,
+    completion: s.completion,
+    tokenIds: s.tokenIds,
+    tokenLogprobs: s.tokenLogprobs,
+    finishReason: s.finishReason,
+    sampling: {
+      temperature: input.sampling.temperature,
+      topP: input.sampling.topP,
+      maxTokens: input.sampling.maxTokens,
+      stop: input.sampling.stop,
+      endpoint: input.sampling.endpoint,
+    },
+    seed: s.seed !== undefined ? s.seed : request.seed,
+    providerModel: s.providerModel,
+    requestId: s.requestId,
+    latencyMs: s.latencyMs,
+    createdAt: new Date().toISOString(),
+    sampler: s.sampler ?? null,
+    promptTokens: s.promptTokens ?? null,
+    completionTokens: s.completionTokens ?? null,
+  };
+}
+
+/** The requests of a unit's samples that `collected` lacks, in order, with their seeds. */
+export function missingRequests(input: SampleUnitInput, prompts: { promptId: string; text: string }[], collected: { has(flat: number): boolean }): SampleRequest[] {
+  const requests: SampleRequest[] = [];
+  for (let flat = input.unit.start; flat < input.unit.end; flat++) {
+    if (collected.has(flat)) continue;
+    const { promptIndex, sampleIndex } = itemAt(flat, input.samplesPerPrompt);
+    const prompt = prompts[promptIndex];
+    const seed = sampleSeed(input.sampling, input.unit.model, input.unit.source, prompt.promptId, sampleIndex);
+    requests.push({ flat, promptId: prompt.promptId, promptIndex, sampleIndex, prompt: prompt.text, seed });
+  }
+  return requests;
+}
 
 export function createSamplingActivities(deps: SamplingDeps) {
   return {
@@ -84,14 +133,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
         }
         const resumedFrom = collected.size;
 
-        const requests: SampleRequest[] = [];
-        for (let flat = unit.start; flat < unit.end; flat++) {
-          if (collected.has(flat)) continue;
-          const { promptIndex, sampleIndex } = itemAt(flat, input.samplesPerPrompt);
-          const prompt = prompts[promptIndex];
-          const seed = sampleSeed(input.sampling, unit.model, unit.source, prompt.promptId, sampleIndex);
-          requests.push({ flat, promptId: prompt.promptId, promptIndex, sampleIndex, prompt: prompt.text, seed });
-        }
+        const requests = missingRequests(input, prompts, collected);
         const byFlat = new Map(requests.map((r) => [r.flat, r]));
         const ctx = Context.current();
         let durable = resumedFrom;
@@ -115,37 +157,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
             onSample: (s) => {
               const request = byFlat.get(s.flat);
               if (!request || collected.has(s.flat)) return; // never two rows for one sample
-              const row: JournalRow = {
-                flat: s.flat,
-                corpus: input.corpus,
-                runId: input.runId,
-                unitId: unit.unitId,
-                model: unit.model,
-                source: unit.source,
-                promptSet: input.promptSet,
-                promptId: request.promptId,
-                sampleIndex: request.sampleIndex,
-                prompt: request.prompt,
-                completion: s.completion,
-                tokenIds: s.tokenIds,
-                tokenLogprobs: s.tokenLogprobs,
-                finishReason: s.finishReason,
-                sampling: {
-                  temperature: input.sampling.temperature,
-                  topP: input.sampling.topP,
-                  maxTokens: input.sampling.maxTokens,
-                  stop: input.sampling.stop,
-                  endpoint: input.sampling.endpoint,
-                },
-                seed: s.seed !== undefined ? s.seed : request.seed,
-                providerModel: s.providerModel,
-                requestId: s.requestId,
-                latencyMs: s.latencyMs,
-                createdAt: new Date().toISOString(),
-                sampler: s.sampler ?? null,
-                promptTokens: s.promptTokens ?? null,
-                completionTokens: s.completionTokens ?? null,
-              };
+              const row = journalRow(input, request, s);
               collected.set(s.flat, row);
               const { prompt: _prompt, ...line } = row;
               journal.append(line);

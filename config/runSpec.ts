@@ -52,6 +52,19 @@ export const ProviderSource = z
      * the worker). Optional without a default: specs written before it keep their run id.
      */
     n: z.number().int().min(1).max(128).optional(),
+    /**
+     * Collect through the provider's Batch API (OpenAI's /v1/files + /v1/batches) instead of one
+     * request at a time: each work unit is one batch (workflow batchUnit: upload, poll with durable
+     * timers, download, journal), and what a batch did not answer is sampled online. Optional.
+     */
+    batch: z
+      .object({
+        /** Seconds before the first status poll; each later wait is 1.5 times the last, up to maxPollSeconds. */
+        pollSeconds: z.number().min(0.1).max(3600).default(30),
+        maxPollSeconds: z.number().min(1).max(86_400).default(600),
+      })
+      .strict()
+      .optional(),
     requestsPerMinute: z.number().positive().optional(),
     tokensPerMinute: z.number().positive().optional(),
     /**

@@ -1,6 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import type OpenAI from 'openai';
-import { APIError } from 'openai';
+import OpenAI, { APIError } from 'openai';
 import { openaiClient } from './transport';
 import type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect/sampleGenerator';
 import type { ProviderWorkerSpec } from '../config/workers';
@@ -19,7 +18,7 @@ import { trustedEndpoint } from './trust';
  * not the unit; when a sample runs out of tries the unit fails retryably and Temporal retries it,
  * resuming from the unit's journal. Non-retryable faults (bad key, bad request) fail at once.
  */
-type ProviderSource = Extract<SourceSpec, { kind: 'provider' }>;
+export type ProviderSource = Extract<SourceSpec, { kind: 'provider' }>;
 
 interface ProviderHandle {
   provider: ResolvedProvider;
@@ -27,6 +26,7 @@ interface ProviderHandle {
   key?: string;
   requests?: TokenBucket;
   tokens?: TokenBucket;
+  batch?: OpenAI;
 }
 
 export interface ProviderGeneratorOptions {
@@ -162,74 +162,104 @@ export class ProviderGenerator implements SampleGenerator {
    * seed + i). Every choice must come back, or the request is retried whole.
    */
   private async sampleGroup(handle: ProviderHandle, source: ProviderSource, group: SampleRequest[], sampling: SamplingSpec, signal: AbortSignal): Promise<GeneratedSample[]> {
-    const request = group[0];
-    const model = handle.provider.modelName(source.model, source.providerModel);
-    const common = {
-      // extraBody first: met's own fields (reserved by the spec schema) always win.
-      ...(source.extraBody ?? {}),
-      model,
-      temperature: sampling.temperature,
-      top_p: sampling.topP,
-      max_tokens: sampling.maxTokens,
-      stop: sampling.stop.length ? sampling.stop : undefined,
-      seed: request.seed ?? undefined,
-      ...(group.length > 1 ? { n: group.length } : {}),
-      ...samplerRequestFields(sampling),
-    };
-    const sampler = (data: { model?: unknown; system_fingerprint?: unknown }) => {
-      const reported: Record<string, string> = {};
-      if (typeof data.model === 'string') reported.model = data.model;
-      if (typeof data.system_fingerprint === 'string') reported.systemFingerprint = data.system_fingerprint;
-      return samplerJson({ settings: samplerSettings(sampling, source.extraBody), engine: `provider:${source.provider}`, ...(Object.keys(reported).length ? { reported } : {}) });
-    };
+    const body = requestBody(handle.provider.modelName(source.model, source.providerModel), source, sampling, group);
     const started = performance.now();
-    let data: { id?: string; model?: unknown; usage?: unknown; system_fingerprint?: unknown; choices?: unknown[] };
-    let requestId: string | null | undefined;
-    let texts: { index: number; text: string; choice: object; finish: string | null | undefined; logprobs: number[] | null }[];
-    if (sampling.endpoint === 'chat') {
-      const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [];
-      if (sampling.systemPrompt) messages.push({ role: 'system', content: sampling.systemPrompt });
-      messages.push({ role: 'user', content: request.prompt });
-      const r = await handle.client.chat.completions.create({ ...common, messages, logprobs: sampling.logprobs || undefined }, { signal }).withResponse();
-      data = r.data;
-      requestId = r.request_id;
-      texts = (r.data?.choices ?? []).map((c) => {
-        if (typeof c?.message?.content !== 'string') throw new Error('response has no choices[].message.content');
-        const lp = c.logprobs?.content;
-        return { index: c.index, text: c.message.content, choice: c, finish: c.finish_reason, logprobs: lp ? lp.map((t) => t.logprob) : null };
-      });
-    } else {
-      const r = await handle.client.completions.create({ ...common, prompt: request.prompt, logprobs: sampling.logprobs ? 1 : undefined }, { signal }).withResponse();
-      data = r.data;
-      requestId = r.request_id;
-      texts = (r.data?.choices ?? []).map((c) => {
-        if (typeof c?.text !== 'string') throw new Error('response has no choices[].text');
-        return { index: c.index, text: c.text, choice: c, finish: c.finish_reason, logprobs: c.logprobs?.token_logprobs ? c.logprobs.token_logprobs.map((v) => v ?? Number.NaN) : null };
-      });
-    }
-    if (texts.length === 0) throw new Error(sampling.endpoint === 'chat' ? 'response has no choices[0].message.content' : 'response has no choices[0].text');
-    texts.sort((a, b) => a.index - b.index);
-    if (texts.length !== group.length || texts.some((t, i) => t.index !== i && group.length > 1)) {
-      throw new Error(`asked for n = ${group.length} completions, the response has ${texts.length}`);
-    }
-    const latencyMs = performance.now() - started;
-    const tokenIds = texts.map((t) => tokenIdsOf(t.choice, t.text));
-    const usage = splitUsage(data, tokenIds);
-    return texts.map((t, i) => ({
-      flat: group[i].flat,
-      completion: t.text,
-      tokenIds: tokenIds[i],
-      tokenLogprobs: t.logprobs,
-      finishReason: FINISH[t.finish ?? ''] ?? 'unknown',
-      providerModel: typeof data.model === 'string' ? data.model : null,
-      requestId: requestId ?? data.id ?? null,
-      latencyMs,
-      sampler: sampler(data),
-      // The seed this sample's request carried (with n > 1, the first sample's: one seed per request).
-      ...(group.length > 1 ? { seed: request.seed } : {}),
-      ...usage[i],
-    }));
+    const r =
+      sampling.endpoint === 'chat'
+        ? await handle.client.chat.completions.create(body as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, { signal }).withResponse()
+        : await handle.client.completions.create(body as unknown as OpenAI.Completions.CompletionCreateParamsNonStreaming, { signal }).withResponse();
+    return samplesFromResponse(r.data, r.request_id, group, { source, sampling, latencyMs: performance.now() - started });
   }
+
+  /**
+   * A client for the Batch API of a source (activities/batch.ts): the same endpoint and key as its
+   * samples, on Node's own fetch (a file upload is multipart, which met's transport does not send).
+   */
+  batchClient(source: SourceSpec): { client: OpenAI; model: string; keyEnv?: string; secrets: (string | undefined)[] } {
+    if (source.kind !== 'provider') throw new Error(`the Batch API is for provider sources, not ${source.model}/${source.precision}`);
+    const handle = this.handleFor(source);
+    const worker = this.options.providers?.find((p) => p.name === source.provider);
+    handle.batch ??= new OpenAI({ apiKey: handle.key ?? 'none', baseURL: handle.provider.baseURL, maxRetries: 0, timeout: Math.max(worker?.timeoutMs ?? 60_000, 300_000) });
+    return { client: handle.batch, model: handle.provider.modelName(source.model, source.providerModel), keyEnv: handle.provider.keyEnv, secrets: [handle.key] };
+  }
+}
+
+/** The request body for a group of samples of one prompt (n = group size when more than one). */
+export function requestBody(model: string, source: ProviderSource, sampling: SamplingSpec, group: SampleRequest[]): Record<string, unknown> {
+  const request = group[0];
+  const common = {
+    // extraBody first: met's own fields (reserved by the spec schema) always win.
+    ...(source.extraBody ?? {}),
+    model,
+    temperature: sampling.temperature,
+    top_p: sampling.topP,
+    max_tokens: sampling.maxTokens,
+    stop: sampling.stop.length ? sampling.stop : undefined,
+    seed: request.seed ?? undefined,
+    ...(group.length > 1 ? { n: group.length } : {}),
+    ...samplerRequestFields(sampling),
+  };
+  if (sampling.endpoint === 'chat') {
+    const messages: { role: 'system' | 'user'; content: string }[] = [];
+    if (sampling.systemPrompt) messages.push({ role: 'system', content: sampling.systemPrompt });
+    messages.push({ role: 'user', content: request.prompt });
+    return { ...common, messages, logprobs: sampling.logprobs || undefined };
+  }
+  return { ...common, prompt: request.prompt, logprobs: sampling.logprobs ? 1 : undefined };
+}
+
+interface ChoiceShape {
+  index?: number;
+  text?: unknown;
+  message?: { content?: unknown };
+  finish_reason?: string | null;
+  logprobs?: { content?: { logprob: number }[] | null; token_logprobs?: (number | null)[] | null } | null;
+}
+
+/**
+ * A response's choices as the group's samples (choice i is sample i of the group). Every choice
+ * must be there, or it throws (and the request is retried whole).
+ */
+export function samplesFromResponse(
+  data: { id?: string; model?: unknown; usage?: unknown; system_fingerprint?: unknown; choices?: unknown } | null | undefined,
+  requestId: string | null | undefined,
+  group: SampleRequest[],
+  context: { source: ProviderSource; sampling: SamplingSpec; latencyMs: number | null },
+): GeneratedSample[] {
+  const { source, sampling } = context;
+  const chat = sampling.endpoint === 'chat';
+  const choices = (Array.isArray(data?.choices) ? data.choices : []) as ChoiceShape[];
+  const texts = choices.map((c) => {
+    const text = chat ? c?.message?.content : c?.text;
+    if (typeof text !== 'string') throw new Error(chat ? 'response has no choices[].message.content' : 'response has no choices[].text');
+    const lp = chat ? (c.logprobs?.content ? c.logprobs.content.map((t) => t.logprob) : null) : c.logprobs?.token_logprobs ? c.logprobs.token_logprobs.map((v) => v ?? Number.NaN) : null;
+    return { index: c.index ?? 0, text, choice: c as object, finish: c.finish_reason, logprobs: lp };
+  });
+  if (texts.length === 0) throw new Error(chat ? 'response has no choices[0].message.content' : 'response has no choices[0].text');
+  texts.sort((a, b) => a.index - b.index);
+  if (texts.length !== group.length || texts.some((t, i) => t.index !== i && group.length > 1)) {
+    throw new Error(`asked for n = ${group.length} completions, the response has ${texts.length}`);
+  }
+  const reported: Record<string, string> = {};
+  if (typeof data?.model === 'string') reported.model = data.model;
+  if (typeof data?.system_fingerprint === 'string') reported.systemFingerprint = data.system_fingerprint;
+  const sampler = samplerJson({ settings: samplerSettings(sampling, source.extraBody), engine: `provider:${source.provider}`, ...(Object.keys(reported).length ? { reported } : {}) });
+  const tokenIds = texts.map((t) => tokenIdsOf(t.choice, t.text));
+  const usage = splitUsage(data ?? {}, tokenIds);
+  return texts.map((t, i) => ({
+    flat: group[i].flat,
+    completion: t.text,
+    tokenIds: tokenIds[i],
+    tokenLogprobs: t.logprobs,
+    finishReason: FINISH[t.finish ?? ''] ?? 'unknown',
+    providerModel: typeof data?.model === 'string' ? data.model : null,
+    requestId: requestId ?? data?.id ?? null,
+    latencyMs: context.latencyMs,
+    sampler,
+    // The seed this sample's request carried (with n > 1, the first sample's: one seed per request).
+    ...(group.length > 1 ? { seed: group[0].seed } : {}),
+    ...usage[i],
+  }));
 }
 
 /** Samples in request order, cut into requests of at most n consecutive sample indices of one prompt. */

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { isTokenLevel, type SampledCompletion, type TextBackend } from '../models/backend';
+import { BatchService, type BatchStats } from './batches';
 import { type Fault, FaultOptions, RateWindow, pickFault, seededRandom } from './faults';
 import { completionAnswer, detokenizeAnswer, type LlamaApiContext, LlamaApiError, oaiChatAnswer, oaiCompletionAnswer, tokenizeAnswer } from './llamaCppApi';
 import { type PromptScores, PromptScoringError, echoLogprobs, promptLogprobsField, scorePrompt } from './promptScores';
@@ -31,6 +32,8 @@ export interface ServeOptions {
   apiStyle?: ApiStyle;
   /** Answer n > 1 with 400 naming `n` (an endpoint that serves one completion per request), for tests of the n = 1 fallback. */
   refuseN?: boolean;
+  /** Batch API (serve/batches.ts): how long a batch waits before it is processed (default 0), and requests in flight per batch (default 8). */
+  batch?: { latencyMs?: number; concurrency?: number };
 }
 
 export const API_STYLES = ['vllm', 'llama.cpp'] as const;
@@ -47,6 +50,8 @@ export interface ServeStats {
   served: number;
   faults: Record<Fault | 'rps_limited' | 'unauthorized' | 'bad_request', number>;
   maxAcceptedPerSecond: number;
+  /** The Batch API's: batches created, their requests, output downloads. */
+  batches: BatchStats;
 }
 
 export interface RunningServe {
@@ -182,9 +187,12 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     served: 0,
     faults: { rate_limited: 0, server_error: 0, hang: 0, malformed: 0, truncate: 0, rps_limited: 0, unauthorized: 0, bad_request: 0 },
     maxAcceptedPerSecond: 0,
+    batches: { created: 0, requests: 0, downloads: 0 },
   };
   let counter = 0;
   const recent: { path: string; body: unknown }[] = [];
+  let origin = '';
+  const batches = new BatchService(() => origin, options.batch);
 
   async function generate(prompt: string, p: { max: number; temperature: number; topP: number; seed?: number; stop?: string | string[]; logprobs: boolean; sampler?: SamplerFields }) {
     const seed = p.seed ?? Math.floor(random() * 2 ** 31);
@@ -211,7 +219,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     const requestId = `req-${++counter}-${randomUUID().slice(0, 8)}`;
     res.setHeader('x-request-id', requestId);
     if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, llamaStyle ? { status: 'ok' } : { status: 'ok', model: modelName, precision: backend.precision });
-    if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { ...stats, maxAcceptedPerSecond: window.maxInAnySecond });
+    if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { ...stats, maxAcceptedPerSecond: window.maxInAnySecond, batches: batches.stats });
     // What the stand-in received (a provider's view of met's requests), for tests of what met sends.
     if (req.method === 'GET' && url.pathname === '/_met/requests') return send(res, 200, { requests: recent });
     if (req.method === 'GET' && url.pathname === '/v1/models') {
@@ -259,6 +267,13 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       const parsed = DetokenizeRequest.safeParse(json);
       if (!parsed.success) return badRequest(res, parsed.error);
       return send(res, 200, { prompt: backend.detokenize(parsed.data.tokens) });
+    }
+    if (!llamaStyle && batches.handles(req.method, url.pathname)) {
+      const body = req.method === 'POST' ? await readBody(req, 512 * 1024 * 1024) : '';
+      const a = await batches.answer(req.method ?? 'GET', url, req.headers['content-type'], body);
+      if (a.text === undefined) return send(res, a.status, a.json);
+      res.writeHead(a.status, { 'content-type': a.contentType ?? 'text/plain', 'content-length': Buffer.byteLength(a.text) });
+      return void res.end(a.text);
     }
     if (req.method !== 'POST' || !INFERENCE_ROUTES[style].includes(url.pathname)) {
       return apiError(res, 404, `no route ${req.method} ${url.pathname}`, 'not_found');
@@ -436,11 +451,13 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     server.listen(options.port ?? 0, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  origin = `http://${host}:${port}`;
   return {
     url: `http://${host}:${port}/v1`,
     port,
-    stats: () => ({ ...stats, faults: { ...stats.faults }, maxAcceptedPerSecond: window.maxInAnySecond }),
+    stats: () => ({ ...stats, faults: { ...stats.faults }, maxAcceptedPerSecond: window.maxInAnySecond, batches: { ...batches.stats } }),
     async close() {
+      batches.close();
       for (const res of hanging) res.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

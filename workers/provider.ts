@@ -1,4 +1,5 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
+import { createBatchActivities } from '../activities/batch';
 import { createBudgetActivities } from '../activities/budget';
 import { createSamplingActivities } from '../activities/sampling';
 import { CorpusStore } from '../collect/store';
@@ -23,7 +24,11 @@ export function providerWorkerPlans(deps: {
   const store = new CorpusStore(deps.duck, deps.dataDir);
   // Prices are this worker's config (USD per million tokens): a spec's budget is priced here, never by the spec.
   const pricesFor = (source: SourceSpec) => (source.kind === 'provider' ? deps.providers.find((p) => p.name === source.provider)?.prices : undefined);
-  const activities = { ...createSamplingActivities({ store, generatorFor: () => generator, pricesFor }), ...createBudgetActivities({ store, pricesFor }) };
+  const activities = {
+    ...createSamplingActivities({ store, generatorFor: () => generator, pricesFor }),
+    ...createBudgetActivities({ store, pricesFor }),
+    ...createBatchActivities({ store, clients: generator }),
+  };
   return deps.providers.map((p) => ({
     taskQueue: providerTaskQueue(p.name),
     activities,

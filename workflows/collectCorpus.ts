@@ -1,9 +1,11 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  ChildWorkflowFailure,
   condition,
   continueAsNew,
   defineQuery,
+  executeChild,
   isCancellation,
   log,
   proxyActivities,
@@ -18,6 +20,7 @@ import { ErrorTypes, NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
 import type { RunSpec } from '../config/runSpec';
 import { type CollectResult, planSources, type SourcePlan, type WorkUnit } from '../collect/plan';
+import { batchUnit } from './batchUnit';
 
 export type { CollectResult } from '../collect/plan';
 
@@ -209,7 +212,7 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
         started += 1;
         state.unitsInFlight += 1;
         try {
-          const result: UnitResult = await sampleUnit({
+          const unitInput = {
             corpus: spec.corpus,
             runId,
             promptSet: prepared.promptSet,
@@ -218,7 +221,24 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
             sampling: spec.sampling,
             source,
             unit,
-          });
+          };
+          // A source with `batch:` (only such sources take this path): the unit is one batch, a child workflow.
+          const result: UnitResult =
+            source.kind === 'provider' && source.batch
+              ? await executeChild(batchUnit, {
+                  workflowId: `${workflowInfo().workflowId}/batch/${plan.model}/${plan.source}/${unit.unitId}`,
+                  args: [
+                    {
+                      unit: unitInput,
+                      taskQueue: plan.taskQueue,
+                      heartbeatTimeoutSeconds: spec.heartbeatTimeoutSeconds ?? 60,
+                      noWorkerTimeoutSeconds: spec.noWorkerTimeoutSeconds,
+                      pollSeconds: source.batch.pollSeconds,
+                      maxPollSeconds: source.batch.maxPollSeconds,
+                    },
+                  ],
+                })
+              : await sampleUnit(unitInput);
           state.unitsDone += 1;
           state.done += result.rows;
           costUsd = result.costUsd ?? (quote ? bound : 0);
@@ -226,6 +246,10 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
         } catch (err) {
           if (isCancellation(err)) throw err;
           state.unitsFailed += 1;
+          // A batch unit's failure is its child workflow's; its cause is what the activity said.
+          // (A child fails non-retryably whatever its cause: only a cause of a non-retryable type stops the run.)
+          const fromChild = err instanceof ChildWorkflowFailure;
+          if (err instanceof ChildWorkflowFailure && err.cause) err = err.cause;
           const timeout = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START';
           const cause = timeout
             ? ApplicationFailure.create({
@@ -235,13 +259,15 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
               })
             : err instanceof ActivityFailure && err.cause instanceof ApplicationFailure
               ? err.cause
-              : undefined;
+              : err instanceof ApplicationFailure
+                ? err
+                : undefined;
           const kind = cause?.type ?? 'activity_failed';
           state.errors[kind] = (state.errors[kind] ?? 0) + 1;
           state.lastError = cause?.message ?? (err as Error).message;
           log.warn('unit failed', { unitId: unit.unitId, source: plan.source, error: state.lastError });
           // A non-retryable error (bad key, bad request) will fail every unit alike: stop early.
-          if (cause?.nonRetryable) fatal ??= cause;
+          if (cause?.nonRetryable && (!fromChild || NON_RETRYABLE_TYPES.includes(cause.type as never))) fatal ??= cause;
         } finally {
           state.unitsInFlight -= 1;
           // A failed unit counts at its bound: what it bought sits in its journal, unpriced until it completes.

@@ -84,6 +84,36 @@ export const REPLAY_CASES: ReplayCase[] = [
     args: [{ spec: { ...runSpec, corpus: 'replay-budget', budget: { usd: 1.8 } }, runId: 'replay-budget' }],
     expect: 'completed',
   },
+  // The Batch API: the provider source's units are batchUnit children (submit, poll twice on timers, collect, write).
+  {
+    name: 'collectCorpus-batch',
+    workflow: 'collectCorpus',
+    args: [{ spec: { ...runSpec, corpus: 'replay-batch', sources: [{ ...runSpec.sources[0], batch: { pollSeconds: 0.1, maxPollSeconds: 0.2 } }] }, runId: 'replay-batch' }],
+    expect: 'completed',
+  },
+  {
+    name: 'batchUnit',
+    workflow: 'batchUnit',
+    args: [
+      {
+        unit: {
+          corpus: 'replay-batch-unit',
+          runId: 'replay-batch-unit',
+          promptSet: 'inline',
+          promptsFile: '/data/replay/prompts.parquet',
+          samplesPerPrompt: 3,
+          sampling: runSpec.sampling,
+          source: { ...runSpec.sources[0], batch: { pollSeconds: 0.1, maxPollSeconds: 0.2 } },
+          unit: { unitId: '000000-replay', sourceIndex: 0, model: 'm1', source: REPLAY_PROVIDER, start: 0, end: 2 },
+        },
+        taskQueue: providerTaskQueue(REPLAY_PROVIDER),
+        heartbeatTimeoutSeconds: 60,
+        pollSeconds: 0.1,
+        maxPollSeconds: 0.2,
+      },
+    ],
+    expect: 'completed',
+  },
   { name: 'scoreCorpus', workflow: 'scoreCorpus', args: [{ corpus: 'replay', scorer: REPLAY_MODEL, window: 2 }], expect: 'completed' },
   {
     name: 'runTest',
