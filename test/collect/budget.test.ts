@@ -97,6 +97,7 @@ test('a budget stops the run before it with whole units kept; met resume --budge
     const resumed = await cli(['resume', record.runId, '--budget-usd', String(20 * unitBound), '--wait']);
     assert.equal(resumed.code, 0, resumed.out);
     assert.match(resumed.out, /Resumed run .* with a budget of \$/);
+    assert.match(resumed.out, /Run .* completed\. Spent \$[\d.]+ of a \$[\d.]+ budget\./);
     const final = (await temporal.client.workflow.getHandle(record.workflowId).result()) as CollectResult;
     assert.equal(final.rows, 160);
     assert.equal(final.budget?.reached, false);
