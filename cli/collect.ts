@@ -30,13 +30,16 @@ async function printPlan(spec: import('../config/runSpec').RunSpec, dataDir: str
     const kept = spec.prompts.limit ? rows.slice(0, spec.prompts.limit) : rows;
     const prompts = kept.map((r) => r.text);
     let pilots = {};
+    let tokenized = {};
     if (opts.pilot) {
       // Sent from this process with its environment's keys, to the endpoints the worker config names.
       const { ProviderGenerator } = await import('../providers/generator');
-      const { runPilot } = await import('../collect/pilot');
-      pilots = await runPilot(spec, kept, opts.pilot, new ProviderGenerator({ env: process.env, providers }), AbortSignal.timeout(10 * 60_000));
+      const { countPrompts, runPilot } = await import('../collect/pilot');
+      const generator = new ProviderGenerator({ env: process.env, providers });
+      pilots = await runPilot(spec, kept, opts.pilot, generator, AbortSignal.timeout(10 * 60_000));
+      tokenized = await countPrompts(spec, kept, generator);
     }
-    const plan = estimateRun(spec, prompts, prices, pilots);
+    const plan = estimateRun(spec, prompts, prices, pilots, tokenized);
     if (opts.json) {
       const { printJson } = await import('./output');
       printJson({ corpus: spec.corpus, prompts: prompts.length, samplesPerPrompt: spec.samplesPerPrompt, ...plan });
@@ -73,7 +76,9 @@ async function printPlan(spec: import('../config/runSpec').RunSpec, dataDir: str
     );
     console.log(`total cost <= ${usd(plan.totalMaxCost)} (prompt tokens at most their UTF-8 bytes plus template tokens; completions at maxTokens)`);
     if (estimated) {
-      console.log(`estimated total cost ${usd(plan.totalEstimate)} (prompt tokens as the provider counted the pilot's, scaled by bytes; completions at the pilot's mean)`);
+      const how = { tokenizer: "counted by the endpoint's tokenizer (/tokenize)", pilot: "as the provider counted the pilot's, scaled by bytes", bytes: 'at 4 bytes a token (no usage reported)' };
+      console.log(`estimated total cost ${usd(plan.totalEstimate)} (completions at the pilot's mean)`);
+      for (const s of plan.sources) if (s.estimate) console.log(`prompt tokens of ${s.model}/${s.source}: ${how[s.estimate.promptTokensFrom]}`);
       for (const s of plan.sources) {
         if (s.estimate) console.log(`pilot ${s.model}/${s.source}: ${s.estimate.pilot.requests} requests SENT (billed), ${s.estimate.pilot.promptTokens} prompt + ${s.estimate.pilot.completionTokens} completion tokens, ${usd(s.estimate.pilot.cost)}`);
       }

@@ -41,6 +41,8 @@ export interface SourceEstimate {
   /** From a pilot, when one ran for this source. */
   estimate?: {
     promptTokens: number;
+    /** tokenizer: every prompt counted by the endpoint's /tokenize; pilot: the pilot's counts scaled by bytes; bytes: 4 bytes a token (no usage reported). */
+    promptTokensFrom: 'tokenizer' | 'pilot' | 'bytes';
     completionTokens: number;
     /** USD (null: no price); low/high: the 95% interval from the completions' standard error. */
     cost: number | null;
@@ -66,6 +68,8 @@ export function estimateRun(
   prompts: string[],
   prices: Record<string, Prices | undefined>,
   pilots: Record<number, PilotSample[]> = {},
+  /** Per source index: every prompt's token count from the endpoint's tokenizer, when it has one. */
+  tokenized: Record<number, number[]> = {},
 ): { sources: SourceEstimate[]; totalMaxCost: number | null; totalEstimate: number | null } {
   const boundPerPass = prompts.reduce((n, p) => n + promptTokenBound(p, spec.sampling), 0);
   const samples = prompts.length * spec.samplesPerPrompt;
@@ -88,7 +92,7 @@ export function estimateRun(
       promptTokensBound,
       maxCompletionTokens,
       maxCost,
-      ...(pilot?.length ? { estimate: fromPilot(spec, prompts, pilot, price, perPrompt) } : {}),
+      ...(pilot?.length ? { estimate: fromPilot(spec, prompts, pilot, price, perPrompt, tokenized[index]) } : {}),
     };
   });
   const total = (values: (number | null | undefined)[]) => (values.some((v) => v === null || v === undefined) ? null : values.reduce<number>((n, v) => n + (v ?? 0), 0));
@@ -105,7 +109,7 @@ export function requestsPerPrompt(samplesPerPrompt: number, n: number | undefine
 }
 
 /** From a pilot of one-sample requests: prompt tokens per request (times the run's requests), completion tokens per sample. */
-function fromPilot(spec: RunSpec, prompts: string[], pilot: PilotSample[], price: Prices | undefined, perPrompt: number): NonNullable<SourceEstimate['estimate']> {
+function fromPilot(spec: RunSpec, prompts: string[], pilot: PilotSample[], price: Prices | undefined, perPrompt: number, tokenized?: number[]): NonNullable<SourceEstimate['estimate']> {
   const system = spec.sampling.endpoint === 'chat' && spec.sampling.systemPrompt ? utf8Bytes(spec.sampling.systemPrompt) : 0;
   const bytesOf = (i: number) => utf8Bytes(prompts[i]) + system;
   const samples = prompts.length * spec.samplesPerPrompt;
@@ -113,8 +117,10 @@ function fromPilot(spec: RunSpec, prompts: string[], pilot: PilotSample[], price
   const withPrompt = pilot.filter((p) => p.promptTokens !== null);
   const pilotPromptTokens = withPrompt.reduce((n, p) => n + (p.promptTokens ?? 0), 0);
   const pilotBytes = withPrompt.reduce((n, p) => n + bytesOf(p.promptIndex), 0);
-  // No usage reported: the rule of thumb (4 bytes a token) is all there is.
-  const promptTokens = pilotBytes > 0 ? (pilotPromptTokens / pilotBytes) * allBytes : allBytes / BYTES_PER_TOKEN;
+  // Counted by the endpoint's tokenizer; else scaled from the pilot; no usage reported: the rule of thumb (4 bytes a token).
+  const promptTokensFrom = tokenized && tokenized.length === prompts.length ? 'tokenizer' : pilotBytes > 0 ? 'pilot' : 'bytes';
+  const promptTokens =
+    promptTokensFrom === 'tokenizer' ? tokenized!.reduce((a, b) => a + b, 0) * perPrompt : promptTokensFrom === 'pilot' ? (pilotPromptTokens / pilotBytes) * allBytes : allBytes / BYTES_PER_TOKEN;
   const completions = pilot.flatMap((p) => (p.completionTokens === null ? [] : [p.completionTokens]));
   const mean = completions.length ? completions.reduce((a, b) => a + b, 0) / completions.length : spec.sampling.maxTokens;
   const variance = completions.length > 1 ? completions.reduce((a, b) => a + (b - mean) ** 2, 0) / (completions.length - 1) : 0;
@@ -124,6 +130,7 @@ function fromPilot(spec: RunSpec, prompts: string[], pilot: PilotSample[], price
   const pilotCompletion = completions.reduce((a, b) => a + b, 0);
   return {
     promptTokens: Math.round(promptTokens),
+    promptTokensFrom,
     completionTokens: Math.round(completionTokens),
     cost,
     costLow: price ? usageCost(price, promptTokens, Math.max(0, completionTokens - halfWidth)) : null,

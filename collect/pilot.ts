@@ -5,6 +5,23 @@ import { itemAt, sampleSeed } from './plan';
 import type { PromptText } from './store';
 import type { SampleGenerator, SampleRequest } from './sampleGenerator';
 
+/** What can count a source's prompt tokens exactly (providers/generator.ts countPromptTokens). */
+export interface PromptTokenizer {
+  countPromptTokens(source: RunSpec['sources'][number], sampling: RunSpec['sampling'], texts: string[]): Promise<number[] | undefined>;
+}
+
+/** Exact prompt token counts per provider source whose endpoint has a tokenizer route (at most 50,000 prompts). */
+export async function countPrompts(spec: RunSpec, prompts: PromptText[], tokenizer: PromptTokenizer): Promise<Record<number, number[]>> {
+  const out: Record<number, number[]> = {};
+  if (prompts.length > 50_000) return out;
+  for (const [index, source] of spec.sources.entries()) {
+    if (source.kind !== 'provider') continue;
+    const counts = await tokenizer.countPromptTokens(source, spec.sampling, prompts.map((p) => p.text));
+    if (counts) out[index] = counts;
+  }
+  return out;
+}
+
 /**
  * A dry run's pilot (`met collect SPEC --dry-run --pilot N`): N of the run's own requests per
  * provider source, actually sent (they are billed), spread evenly over the run's prompts and sample

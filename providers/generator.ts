@@ -172,6 +172,38 @@ export class ProviderGenerator implements SampleGenerator {
   }
 
   /**
+   * Exact prompt token counts from the endpoint's own tokenizer: vLLM's `POST /tokenize` at the
+   * server's root (met serve answers it for a GGUF model), the count including the BOS token as
+   * the usage does. Undefined when the endpoint has no such route (most hosted APIs), or for chat
+   * (a chat template adds tokens this route does not count). For `met collect --dry-run --pilot`.
+   */
+  async countPromptTokens(source: SourceSpec, sampling: SamplingSpec, texts: string[]): Promise<number[] | undefined> {
+    if (source.kind !== 'provider' || sampling.endpoint !== 'completions' || texts.length === 0) return undefined;
+    const handle = this.handleFor(source);
+    const model = handle.provider.modelName(source.model, source.providerModel);
+    const url = `${handle.provider.baseURL.replace(/\/v1\/?$/, '')}/tokenize`;
+    const headers = { 'content-type': 'application/json', ...(handle.key ? { authorization: `Bearer ${handle.key}` } : {}) };
+    const count = async (prompt: string): Promise<number | undefined> => {
+      const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ model, prompt }), signal: AbortSignal.timeout(30_000) }).catch(() => undefined);
+      if (!res?.ok) return undefined;
+      const body = (await res.json().catch(() => undefined)) as { count?: unknown; tokens?: unknown } | undefined;
+      return typeof body?.count === 'number' ? body.count : Array.isArray(body?.tokens) ? body.tokens.length : undefined;
+    };
+    const counts: (number | undefined)[] = [await count(texts[0])];
+    if (counts[0] === undefined) return undefined;
+    let next = 1;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < texts.length) {
+          const i = next++;
+          counts[i] = await count(texts[i]);
+        }
+      }),
+    );
+    return counts.every((c) => c !== undefined) ? (counts as number[]) : undefined;
+  }
+
+  /**
    * A client for the Batch API of a source (activities/batch.ts): the same endpoint and key as its
    * samples, on Node's own fetch (a file upload is multipart, which met's transport does not send).
    */

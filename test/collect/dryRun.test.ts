@@ -55,6 +55,9 @@ test('estimateRun with a pilot: prompt tokens scaled by bytes from what the prov
   assert.ok(e.costLow! < e.cost! && e.cost! < e.costHigh!);
   assert.deepEqual(e.pilot, { requests: 2, promptTokens: 9, completionTokens: 40, cost: (9 + 40 * 3) / 1e6 });
   assert.equal(plan.sources[1].estimate, undefined, 'no pilot for that source');
+  assert.equal(e.promptTokensFrom, 'pilot');
+  const counted = estimateRun(spec, prompts, { priced: { inputPerMillion: 1, outputPerMillion: 3 } }, { 0: pilot }, { 0: [5, 7] }).sources[0].estimate!;
+  assert.deepEqual([counted.promptTokens, counted.promptTokensFrom], [12 * 50, 'tokenizer'], "the endpoint's counts, once per request");
   assert.deepEqual(pilotPositions(100, 4), [12, 37, 62, 87], 'spread over the run');
   assert.deepEqual(pilotPositions(3, 10), [0, 1, 2]);
 });

@@ -14,6 +14,8 @@ import { createDuckDB, quotedString, withConnection } from '../../datasets/duck'
 import { kindDir } from '../../datasets/paths';
 import { startServe, type RunningServe } from '../../serve/server';
 import { TextGeneratorBackend } from '../../serve/textGenerator';
+import { loadLlamaBackend } from '../../models/llama';
+import { writeTinyModels } from '../../models/tiny';
 import { collectCorpus } from '../../workflows/collectCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { providerWorkerPlans } from '../../workers/provider';
@@ -85,4 +87,47 @@ test('the dry run estimate from a 100-request pilot (5% of the run) is within 10
   assert.ok(Math.abs(error) <= 0.1, `estimate ${estimate.cost} vs actual ${actual.usd}: ${(100 * error).toFixed(1)}% off`);
   assert.ok(plan.totalMaxCost >= actual.usd, 'the upper bound is one');
   assert.ok(Math.abs((estimate.promptTokens - actual.promptTokens) / actual.promptTokens) <= 0.1, 'prompt tokens within 10%');
+  assert.equal(estimate.promptTokensFrom, 'pilot', 'the stand-in generator has no tokenizer route');
+});
+
+test("with a tokenizer at the endpoint (met serve with a GGUF: vLLM's /tokenize) the dry run's prompt tokens are exactly what the run is billed", { timeout: 120_000 }, async () => {
+  const modelDir = join(dir, 'models');
+  const paths = writeTinyModels(modelDir);
+  const backend = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32' });
+  const gguf = await startServe({ backend, seed: 1 });
+  try {
+    const provider = uniqueName('gguf');
+    const prices = { inputPerMillion: 1, outputPerMillion: 1 };
+    const spec = parseRunSpec({
+      corpus: uniqueName('tokenized'),
+      prompts: { set: 'demo', limit: 8 },
+      samplesPerPrompt: 5,
+      unitSize: 20,
+      sampling: { maxTokens: 8, temperature: 1 },
+      sources: [{ kind: 'provider', provider, model: 'tiny', source: 'gguf' }],
+    });
+    const specFile = join(dir, 'spec-gguf.json');
+    writeFileSync(specFile, JSON.stringify(spec));
+    const workersFile = join(dir, 'workers-gguf.json');
+    const providers = [{ name: provider, baseURL: gguf.url, prices, concurrentUnits: 2, timeoutMs: 30_000 }];
+    writeFileSync(workersFile, JSON.stringify({ providers }));
+    const child = spawnMet(['collect', specFile, '--dry-run', '--pilot', '4', '--json', '--config', workersFile, '--data', dataDir, '--address', '127.0.0.1:9']);
+    assert.equal(await exited(child), 0, child.output());
+    const out = child.output();
+    const estimate = (JSON.parse(out.slice(out.indexOf('{'))) as { sources: SourceEstimate[] }).sources[0].estimate!;
+    assert.equal(estimate.promptTokensFrom, 'tokenizer');
+
+    const taskQueue = uniqueName('gguf-cpu');
+    await withPlanWorkers(temporal, [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers, env: {} })], () =>
+      temporal.client.workflow.execute(collectCorpus, { taskQueue, workflowId: uniqueName('gguf'), args: [{ spec, runId: runIdOf(spec) }] }),
+    );
+    const billed = await withConnection(duck, async (c) => {
+      const r = await c.runAndReadAll(`SELECT sum(prompt_tokens)::BIGINT AS p FROM read_parquet(${quotedString(join(kindDir(dataDir, spec.corpus, 'samples'), '*', '*', 'part-*.parquet'))}, hive_partitioning = true)`);
+      return Number(r.getRowObjects()[0].p);
+    });
+    assert.equal(estimate.promptTokens, billed, 'counted, not estimated');
+  } finally {
+    await gguf.close();
+    await backend.close();
+  }
 });
