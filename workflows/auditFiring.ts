@@ -54,7 +54,11 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
       return { endpoint: t.endpoint, model: t.model, source: t.source, reference, outcome };
     }),
   );
-  const recorded = await cpu.recordAuditFiring({ corpus: spec.corpus, audit: spec.name, firingId: plan.firingId, timeMs: startedAt, confirmations: spec.confirmations, results });
+  // Every endpoint skipped (only with a budget): no row to record, no verdict to change.
+  const recorded =
+    results.length === 0 && skipped.length > 0
+      ? { rows: [], alerts: [] }
+      : await cpu.recordAuditFiring({ corpus: spec.corpus, audit: spec.name, firingId: plan.firingId, timeMs: startedAt, confirmations: spec.confirmations, results });
   const sent = await Promise.all(recorded.alerts.map(async (a: AuditAlert) => ({ alertId: a.alertId, sent: (await alerts.sendAuditAlert(a)).sent })));
   return {
     firingId: plan.firingId,

@@ -146,6 +146,8 @@ export const REPLAY_CASES: ReplayCase[] = [
   },
   // One firing whose verdict changed: collect, test, record, one alert.
   { name: 'auditFiring', workflow: 'auditFiring', args: [{ spec: auditSpec }], expect: 'completed' },
+  // An audit with a budget its endpoint's slice cannot fit: the endpoint is skipped, nothing tested.
+  { name: 'auditFiring-budget', workflow: 'auditFiring', args: [{ spec: { ...auditSpec, name: 'replay-audit-budget', budget: { usd: 0.5 } } }], expect: 'completed' },
   { name: 'consistencyReport', workflow: 'consistencyReport', args: [consistencyPlan], expect: 'completed' },
   {
     name: 'downloadDataset',
