@@ -75,6 +75,10 @@ async function printPlan(spec: import('../config/runSpec').RunSpec, dataDir: str
       ),
     );
     console.log(`total cost <= ${usd(plan.totalMaxCost)} (prompt tokens at most their UTF-8 bytes plus template tokens; completions at maxTokens)`);
+    if (spec.budget) {
+      const fits = plan.totalMaxCost !== null && plan.totalMaxCost <= spec.budget.usd;
+      console.log(`budget ${usd(spec.budget.usd)}: ${fits ? 'the whole run fits even at the upper bound' : plan.totalMaxCost === null ? 'a source has no price: the run would fail at once' : 'the run stops before the budget, resumable, unless units cost less than their bound (they usually do)'}`);
+    }
     if (estimated) {
       const how = { tokenizer: "counted by the endpoint's tokenizer (/tokenize)", pilot: "as the provider counted the pilot's, scaled by bytes", bytes: 'at 4 bytes a token (no usage reported)' };
       console.log(`estimated total cost ${usd(plan.totalEstimate)} (completions at the pilot's mean)`);
