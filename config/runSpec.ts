@@ -185,6 +185,11 @@ export const RunSpec = z
   })
   .strict()
   .superRefine((spec, ctx) => {
+    spec.sources.forEach((s, i) => {
+      if (s.kind === 'provider' && s.batch && spec.unitSize > 50_000) {
+        ctx.addIssue({ code: 'custom', path: ['sources', i, 'batch'], message: `a unit is one batch, and a batch holds at most 50,000 requests: lower unitSize (${spec.unitSize}) to 50000 or less` });
+      }
+    });
     const seen = new Set<string>();
     spec.sources.forEach((s, i) => {
       const key = `${s.model}/${sourceLabel(s)}`;
