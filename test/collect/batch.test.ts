@@ -135,3 +135,22 @@ test('a retried submit reuses the unit\'s batch; a retried download adds no row;
   assert.equal(got.length, 40);
   assert.equal(new Set(got.map((r) => r.key)).size, 40);
 });
+
+test('lines a batch did not answer (500s in its error file) are sampled online, and the unit still has each sample once', { timeout: 60_000 }, async () => {
+  const serve = await startServe({ backend: new TextGeneratorBackend(), seed: 6, faults: { fail500: 0.3 }, batch: { latencyMs: 50 } });
+  servers.push(serve);
+  const provider = uniqueName('partial');
+  const { result } = await run(
+    { corpus: 'batch-partial', prompts: { inline: prompts }, samplesPerPrompt: 10, unitSize: 50, sources: [{ kind: 'provider', provider, model: 'm1', batch: { pollSeconds: 0.1, maxPollSeconds: 1 } }] },
+    [{ name: provider, baseURL: serve.url, concurrentUnits: 1, timeoutMs: 10_000 }],
+  );
+  assert.equal(result.rows, 50);
+  const got = await rows('batch-partial');
+  assert.equal(new Set(got.map((r) => r.key)).size, 50);
+  const stats = serve.stats();
+  assert.equal(stats.batches.requests, 50);
+  assert.ok(stats.faults.server_error > 0, 'some batch lines failed');
+  // Beyond the batch's 50 lines, one online success per failed line plus one request per online 500:
+  // as many requests as 500s in all, exactly (nothing sampled twice, nothing the batch answered sampled again).
+  assert.equal(stats.requests, 50 + stats.faults.server_error, JSON.stringify(stats));
+});
