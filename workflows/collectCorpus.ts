@@ -178,20 +178,24 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   let fatal: ApplicationFailure | undefined;
   const budgetLeft = () => started < UNITS_PER_EXECUTION && !workflowInfo().continueAsNewSuggested && !fatal && !budget?.reached;
   /** Reserves a unit's bound once it fits; false when it cannot fit even with nothing in flight (the budget is reached). */
+  // Units holding a reservation (counted, not read off reservedUsd: float sums never return to exactly 0).
+  // A unit that costs nothing (a local source) needs none, and nothing waits for it.
+  let reservedUnits = 0;
   async function reserve(bound: number): Promise<boolean> {
-    if (!budget) return true;
+    if (!budget || bound === 0) return !budget?.reached;
     const fits = () => budget.spentUsd + budget.reservedUsd + bound <= budget.usd;
     for (;;) {
       if (budget.reached) return false;
       if (fits()) {
         budget.reservedUsd += bound;
+        reservedUnits += 1;
         return true;
       }
-      if (budget.reservedUsd === 0) {
+      if (reservedUnits === 0) {
         budget.reached = true;
         return false;
       }
-      await condition(() => budget.reached || budget.reservedUsd === 0 || fits());
+      await condition(() => budget.reached || reservedUnits === 0 || fits());
     }
   }
 
@@ -271,8 +275,9 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
         } finally {
           state.unitsInFlight -= 1;
           // A failed unit counts at its bound: what it bought sits in its journal, unpriced until it completes.
-          if (budget) {
-            budget.reservedUsd -= bound;
+          if (budget && bound > 0) {
+            reservedUnits -= 1;
+            budget.reservedUsd = reservedUnits === 0 ? 0 : budget.reservedUsd - bound;
             budget.spentUsd += costUsd;
           }
         }
