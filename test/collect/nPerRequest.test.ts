@@ -158,3 +158,45 @@ test('met serve: chat completions answer n choices (seed + i each), and --refuse
   assert.equal(((await refused.json()) as { error: { param: string } }).error.param, 'n');
   assert.equal((await post(refusing.url, { ...body, n: 1 })).status, 200);
 });
+
+test('n = 8: a unit cancelled mid-way resumes from its journal, requesting only what is missing, and has each sample once', { timeout: 60_000 }, async () => {
+  const { MockActivityEnvironment } = await import('@temporalio/testing');
+  const { createCollectActivities } = await import('../../activities/collect');
+  const { createSamplingActivities } = await import('../../activities/sampling');
+  const { CorpusStore } = await import('../../collect/store');
+  const { planSources } = await import('../../collect/plan');
+  const { ProviderGenerator } = await import('../../providers/generator');
+  const s = await serve({ faults: { latencyMs: 40 } });
+  const provider = uniqueName('cancelled');
+  const spec = parseRunSpec({ corpus: 'n-cancelled', prompts: { inline: [{ id: 'a', text: 'one' }, { id: 'b', text: 'two' }, { id: 'c', text: 'three' }] }, samplesPerPrompt: 20, unitSize: 60, sources: [{ kind: 'provider', provider, model: 'm1', n: 8, concurrency: 1 }] });
+  const runId = runIdOf(spec);
+  const prepared = await createCollectActivities({ duck, dataDir }).prepareRun({ spec, runId });
+  const unit = planSources(spec, runId, prepared.promptCount)[0].units[0];
+  const input = { corpus: spec.corpus, runId, promptSet: prepared.promptSet, promptsFile: prepared.promptsFile, samplesPerPrompt: 20, sampling: spec.sampling, source: spec.sources[0], unit };
+  const generator = new ProviderGenerator({ env: {}, providers: [{ name: provider, baseURL: s.url, concurrentUnits: 1, timeoutMs: 10_000 }] });
+  const sampling = createSamplingActivities({ store: new CorpusStore(duck, dataDir), generatorFor: () => generator });
+  const first = new MockActivityEnvironment({ heartbeatTimeoutMs: 10_000 });
+  const attempt = first.run(sampling.sampleUnit, input);
+  // One request at a time, 40 ms each: cancel after about three of the nine.
+  await new Promise((r) => setTimeout(r, 140));
+  first.cancel();
+  await assert.rejects(attempt);
+  await new Promise((r) => setTimeout(r, 100)); // the request in flight at the cancel is answered (and paid for) all the same
+  const sentBefore = s.stats().served;
+  assert.ok(sentBefore >= 1 && sentBefore < 9, `${sentBefore} requests before the cancel`);
+  const { UnitJournal } = await import('../../collect/journal');
+  const store = new CorpusStore(duck, dataDir);
+  const journaled = new Set(new UnitJournal<{ flat: number }>(store.journalPath(spec.corpus, 'samples', { model: 'm1', source: provider }, unit.unitId)).recover().map((l) => l.flat));
+  // Whole answers only: a request's 8 (or 4) samples are journaled together or not at all.
+  const missing = Array.from({ length: 60 }, (_, flat) => flat).filter((f) => !journaled.has(f));
+  const expectedRequests = groupRequests(missing.map((flat) => ({ flat, promptId: '', promptIndex: Math.floor(flat / 20), sampleIndex: flat % 20, prompt: '', seed: null })), 8).length;
+  const done = (await new MockActivityEnvironment({ heartbeatTimeoutMs: 10_000 }).run(sampling.sampleUnit, input)) as { rows: number; resumedFrom: number };
+  assert.equal(done.rows, 60);
+  assert.equal(done.resumedFrom, journaled.size);
+  assert.ok(done.resumedFrom > 0 && done.resumedFrom < 60, `resumed from ${done.resumedFrom}`);
+  assert.ok([0, 8, 16].includes(journaled.size % 20), `journaled ${journaled.size}: whole requests of 8, 8, 4 per prompt`);
+  assert.equal(s.stats().served - sentBefore, expectedRequests, 'the second attempt sent only the requests of the missing samples');
+  const got = await rows('n-cancelled', provider);
+  assert.equal(new Set(got.map((r) => r.key)).size, 60);
+  assert.equal(got.length, 60);
+});
