@@ -9,6 +9,8 @@ import type { CorpusStore } from '../collect/store';
 import type { SampleRow } from '../datasets/schemas';
 import { itemAt, sampleSeed, type WorkUnit } from '../collect/plan';
 import type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect/sampleGenerator';
+import { type Prices, sampleCostBound } from '../collect/estimate';
+import { rowsCost } from './budget';
 
 export type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect/sampleGenerator';
 
@@ -39,17 +41,70 @@ export interface UnitResult {
   /** Retries inside the unit by kind (rate_limited, server_error, timeout, malformed, ...). */
   retries: Record<string, number>;
   seconds: number;
+  /** USD of the unit at the worker's prices (present when the worker prices its source; see activities/budget.ts). */
+  costUsd?: number;
 }
 
 export interface SamplingDeps {
   store: CorpusStore;
   /** The generator for a source: this worker's provider clients or its loaded local model. */
   generatorFor(source: SourceSpec): SampleGenerator;
+  /** This worker's prices for a source (provider workers' config); undefined: not priced. */
+  pricesFor?(source: SourceSpec): Prices | undefined;
 }
 
-type JournalRow = Omit<SampleRow, 'createdAt'> & { createdAt: string; flat: number };
+export type JournalRow = Omit<SampleRow, 'createdAt'> & { createdAt: string; flat: number };
 /** A journal line: the row without its prompt (the unit's prompt file has it; a 1 MB prompt is not copied per sample). */
-type JournalLine = Omit<JournalRow, 'prompt'> & { prompt?: string };
+export type JournalLine = Omit<JournalRow, 'prompt'> & { prompt?: string };
+
+/** The row of one sample (also what the Batch API's collectBatch journals: activities/batch.ts). */
+export function journalRow(input: SampleUnitInput, request: SampleRequest, s: GeneratedSample): JournalRow {
+  const { unit } = input;
+  return {
+    flat: s.flat,
+    corpus: input.corpus,
+    runId: input.runId,
+    unitId: unit.unitId,
+    model: unit.model,
+    source: unit.source,
+    promptSet: input.promptSet,
+    promptId: request.promptId,
+    sampleIndex: request.sampleIndex,
+    prompt: request.prompt,
+    completion: s.completion,
+    tokenIds: s.tokenIds,
+    tokenLogprobs: s.tokenLogprobs,
+    finishReason: s.finishReason,
+    sampling: {
+      temperature: input.sampling.temperature,
+      topP: input.sampling.topP,
+      maxTokens: input.sampling.maxTokens,
+      stop: input.sampling.stop,
+      endpoint: input.sampling.endpoint,
+    },
+    seed: s.seed !== undefined ? s.seed : request.seed,
+    providerModel: s.providerModel,
+    requestId: s.requestId,
+    latencyMs: s.latencyMs,
+    createdAt: new Date().toISOString(),
+    sampler: s.sampler ?? null,
+    promptTokens: s.promptTokens ?? null,
+    completionTokens: s.completionTokens ?? null,
+  };
+}
+
+/** The requests of a unit's samples that `collected` lacks, in order, with their seeds. */
+export function missingRequests(input: SampleUnitInput, prompts: { promptId: string; text: string }[], collected: { has(flat: number): boolean }): SampleRequest[] {
+  const requests: SampleRequest[] = [];
+  for (let flat = input.unit.start; flat < input.unit.end; flat++) {
+    if (collected.has(flat)) continue;
+    const { promptIndex, sampleIndex } = itemAt(flat, input.samplesPerPrompt);
+    const prompt = prompts[promptIndex];
+    const seed = sampleSeed(input.sampling, input.unit.model, input.unit.source, prompt.promptId, sampleIndex);
+    requests.push({ flat, promptId: prompt.promptId, promptIndex, sampleIndex, prompt: prompt.text, seed });
+  }
+  return requests;
+}
 
 export function createSamplingActivities(deps: SamplingDeps) {
   return {
@@ -59,10 +114,13 @@ export function createSamplingActivities(deps: SamplingDeps) {
       const partition = { model: unit.model, source: unit.source };
       try {
         const existing = await deps.store.shardRows(input.corpus, 'samples', partition, unit.unitId);
-        if (existing !== undefined) {
-          return { unitId: unit.unitId, rows: existing, skipped: true, resumedFrom: 0, retries: {}, seconds: 0 };
-        }
+        const prices = deps.pricesFor?.(input.source);
         const prompts = await deps.store.prompts(input.promptsFile);
+        if (existing !== undefined) {
+          // Written by an attempt whose result was lost: counted at its bound (its usage is on disk, the bound is never less).
+          const costUsd = prices ? unitBound(prompts, input, prices) : undefined;
+          return { unitId: unit.unitId, rows: existing, skipped: true, resumedFrom: 0, retries: {}, seconds: 0, ...(costUsd === undefined ? {} : { costUsd }) };
+        }
         const journalPath = deps.store.journalPath(input.corpus, 'samples', partition, unit.unitId);
         mkdirSync(dirname(journalPath), { recursive: true });
         const journal = new UnitJournal<JournalLine>(journalPath);
@@ -75,14 +133,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
         }
         const resumedFrom = collected.size;
 
-        const requests: SampleRequest[] = [];
-        for (let flat = unit.start; flat < unit.end; flat++) {
-          if (collected.has(flat)) continue;
-          const { promptIndex, sampleIndex } = itemAt(flat, input.samplesPerPrompt);
-          const prompt = prompts[promptIndex];
-          const seed = sampleSeed(input.sampling, unit.model, unit.source, prompt.promptId, sampleIndex);
-          requests.push({ flat, promptId: prompt.promptId, promptIndex, sampleIndex, prompt: prompt.text, seed });
-        }
+        const requests = missingRequests(input, prompts, collected);
         const byFlat = new Map(requests.map((r) => [r.flat, r]));
         const ctx = Context.current();
         let durable = resumedFrom;
@@ -106,37 +157,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
             onSample: (s) => {
               const request = byFlat.get(s.flat);
               if (!request || collected.has(s.flat)) return; // never two rows for one sample
-              const row: JournalRow = {
-                flat: s.flat,
-                corpus: input.corpus,
-                runId: input.runId,
-                unitId: unit.unitId,
-                model: unit.model,
-                source: unit.source,
-                promptSet: input.promptSet,
-                promptId: request.promptId,
-                sampleIndex: request.sampleIndex,
-                prompt: request.prompt,
-                completion: s.completion,
-                tokenIds: s.tokenIds,
-                tokenLogprobs: s.tokenLogprobs,
-                finishReason: s.finishReason,
-                sampling: {
-                  temperature: input.sampling.temperature,
-                  topP: input.sampling.topP,
-                  maxTokens: input.sampling.maxTokens,
-                  stop: input.sampling.stop,
-                  endpoint: input.sampling.endpoint,
-                },
-                seed: request.seed,
-                providerModel: s.providerModel,
-                requestId: s.requestId,
-                latencyMs: s.latencyMs,
-                createdAt: new Date().toISOString(),
-                sampler: s.sampler ?? null,
-                promptTokens: s.promptTokens ?? null,
-                completionTokens: s.completionTokens ?? null,
-              };
+              const row = journalRow(input, request, s);
               collected.set(s.flat, row);
               const { prompt: _prompt, ...line } = row;
               journal.append(line);
@@ -153,7 +174,8 @@ export function createSamplingActivities(deps: SamplingDeps) {
             .map(({ flat: _flat, createdAt, ...row }) => ({ ...row, createdAt: new Date(createdAt) }));
           await deps.store.writeShard(input.corpus, 'samples', partition, unit.unitId, rows);
           await journal.remove();
-          return { unitId: unit.unitId, rows: rows.length, skipped: false, resumedFrom, retries, seconds: (Date.now() - t0) / 1000 };
+          const costUsd = prices ? rowsCost(rows, prices, input.sampling) : undefined;
+          return { unitId: unit.unitId, rows: rows.length, skipped: false, resumedFrom, retries, seconds: (Date.now() - t0) / 1000, ...(costUsd === undefined ? {} : { costUsd }) };
         }, () => ({ collected: durable }));
       } catch (err) {
         throw toApplicationFailure(err);
@@ -162,3 +184,9 @@ export function createSamplingActivities(deps: SamplingDeps) {
   };
 }
 export type SamplingActivities = ReturnType<typeof createSamplingActivities>;
+
+function unitBound(prompts: { text: string }[], input: SampleUnitInput, prices: Prices): number {
+  let usd = 0;
+  for (let flat = input.unit.start; flat < input.unit.end; flat++) usd += sampleCostBound(prices, prompts[itemAt(flat, input.samplesPerPrompt).promptIndex].text, input.sampling);
+  return usd;
+}

@@ -22,6 +22,8 @@ export function register(program: Command): void {
     .option('--latency <ms>', 'added latency per request', parseFloat, 0)
     .option('--rps <limit>', 'requests per second accepted; more get 429 with Retry-After', parseFloat)
     .option('--seed <n>', 'seed of the fault injection', (v) => parseInt(v, 10), 1)
+    .option('--refuse-n', "answer requests with n > 1 with 400 naming 'n' (an endpoint without n, for the n = 1 fallback)")
+    .option('--batch-latency <ms>', 'Batch API (/v1/files, /v1/batches): wait this long before processing a batch', parseFloat, 0)
     .action(async (opts: Record<string, string | number | undefined>) => {
       if (opts.gpu !== undefined) process.env.CUDA_VISIBLE_DEVICES = String(opts.gpu);
       const { API_STYLES, startServe } = await import('../serve/server');
@@ -35,6 +37,8 @@ export function register(program: Command): void {
         claimModel: opts.claimModel as string | undefined,
         apiStyle: apiStyle.data,
         seed: opts.seed as number,
+        refuseN: Boolean(opts.refuseN),
+        batch: { latencyMs: opts.batchLatency as number },
         faults: {
           fail429: opts.fail429 as number,
           retryAfter: opts.retryAfter as number,
@@ -49,7 +53,7 @@ export function register(program: Command): void {
       const routes =
         apiStyle.data === 'llama.cpp'
           ? "llama-server's routes: /health, /props, /v1/models, /completion, /v1/completions, /v1/chat/completions, /v1/embeddings, /tokenize, /detokenize"
-          : '/health, /v1/models, /v1/completions (echo, logprobs, prompt_logprobs), /v1/chat/completions, /v1/embeddings, /tokenize, /detokenize';
+          : '/health, /v1/models, /v1/completions (echo, logprobs, prompt_logprobs, n), /v1/chat/completions (n), /v1/embeddings, /v1/files, /v1/batches, /tokenize, /detokenize';
       console.log(`met serve: ${backend.model} (${backend.precision}) at ${server.url} — ${routes}`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);

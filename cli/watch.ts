@@ -55,7 +55,10 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
   }
   try {
     const value = await result;
-    say(`Run ${record.runId} completed.`);
+    // A collection that stopped at its budget completes too: say so, and how to go on.
+    const budget = record.job === 'collectCorpus' ? (value as { budget?: { usd: number; spentUsd: number; reached: boolean } } | undefined)?.budget : undefined;
+    if (budget?.reached) say(`Run ${record.runId} stopped at its budget: $${budget.spentUsd.toFixed(4)} spent of $${budget.usd.toFixed(4)}; completed shards are kept (met resume ${record.runId} --budget-usd N continues it).`);
+    else say(`Run ${record.runId} completed.${budget ? ` Spent $${budget.spentUsd.toFixed(4)} of a $${budget.usd.toFixed(4)} budget.` : ''}`);
     return value;
   } catch (err) {
     process.exitCode = 1;

@@ -1,8 +1,9 @@
 import type { Client } from '@temporalio/client';
+import { ErrorTypes, MetError } from '../common/errors';
 import type { RunSpec } from '../config/runSpec';
-import { runIdOf } from '../config/runSpec';
+import { parseRunSpec, runIdOf } from '../config/runSpec';
 import { type CollectInput, type CollectProgress, progressQuery } from '../workflows/collectCorpus';
-import { newRunRecord, type RunRecord, saveRunRecord, startOrAttach } from './runs';
+import { loadRunRecord, newRunRecord, type RunRecord, runStatus, saveRunRecord, startOrAttach } from './runs';
 
 /** Launches (or attaches to) the collection run of a spec. The spec is recorded for `met resume`. */
 export async function launchCollection(client: Client, dataDir: string, spec: RunSpec, taskQueue?: string): Promise<{ record: RunRecord; attached: boolean }> {
@@ -14,3 +15,23 @@ export async function launchCollection(client: Client, dataDir: string, spec: Ru
   return { record, attached };
 }
 
+/**
+ * `met resume RUN --budget-usd N`: a collection run that stopped at its budget (or failed, or was
+ * cancelled) continues under a new budget. The run id stays (the budget is not part of it), so the
+ * run re-plans from its shards and redoes only the units that are missing: nothing twice.
+ */
+export async function resumeCollection(client: Client, dataDir: string, runId: string, options: { budgetUsd?: number } = {}): Promise<{ record: RunRecord; attached: boolean }> {
+  let record = loadRunRecord(dataDir, runId);
+  if (options.budgetUsd !== undefined) {
+    if (record.job !== 'collectCorpus') throw new MetError(ErrorTypes.BadInput, `run '${runId}' is a ${record.job} run: only collection runs have a budget`);
+    if ((await runStatus(client, record)).status === 'RUNNING') {
+      throw new MetError(ErrorTypes.BadInput, `run '${runId}' is still running: raise its budget once it has stopped (it stops at its budget; or met cancel ${runId})`);
+    }
+    const input = record.input as CollectInput;
+    const spec = parseRunSpec({ ...input.spec, budget: { usd: options.budgetUsd } }, `run '${runId}' with --budget-usd ${options.budgetUsd}`);
+    record = { ...record, input: { spec, runId: input.runId } satisfies CollectInput };
+    saveRunRecord(dataDir, record);
+  }
+  const { attached } = await startOrAttach(client, record);
+  return { record, attached };
+}

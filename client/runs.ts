@@ -126,6 +126,8 @@ export interface RunState extends RunStatus {
   progress?: unknown;
   /** A failed run's root cause, `Type: message`. */
   failure?: string;
+  /** A completed run's result (a collection's rows and, with a budget, what it spent and whether it stopped there). */
+  result?: unknown;
   /** Why a running run makes no progress: unpolled queues, steps being retried. */
   warnings: string[];
 }
@@ -138,6 +140,10 @@ export interface RunState extends RunStatus {
 export async function runState(client: Client, record: RunRecord, queryMs = 3000): Promise<RunState> {
   const status = await runStatus(client, record);
   if (status.status === 'FAILED') return { ...status, failure: await runFailure(client, record), warnings: [] };
+  if (status.status === 'COMPLETED') {
+    const result = await client.withDeadline(Date.now() + queryMs, () => client.workflow.getHandle(record.workflowId).result()).catch(() => undefined);
+    return { ...status, result, warnings: [] };
+  }
   if (status.status !== 'RUNNING') return { ...status, warnings: [] };
   const handle = client.workflow.getHandle(record.workflowId);
   const progress = await client.withDeadline(Date.now() + queryMs, () => handle.query(PROGRESS_QUERY)).catch(() => undefined);

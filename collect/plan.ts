@@ -32,7 +32,14 @@ export interface CollectResult {
   corpus: string;
   rows: number;
   sources: { model: string; source: string; rows: number; expected: number }[];
+  /** The manifest's path ('' when the run stopped at its budget: it is written when the run completes). */
   manifest: string;
+  /**
+   * Runs with a budget: USD spent in this execution's view (committed units at the provider
+   * worker's prices) and whether the run stopped at the budget with units left (rows < expected;
+   * `met resume RUN --budget-usd N` continues it).
+   */
+  budget?: { usd: number; spentUsd: number; reached: boolean };
 }
 
 export function taskQueueFor(source: SourceSpec): string {

@@ -31,6 +31,8 @@ export interface GeneratedSample {
   /** Token usage the provider reported for this sample's request (null or absent: none reported). */
   promptTokens?: number | null;
   completionTokens?: number | null;
+  /** The seed the request carried when it is not the sample's own (n > 1: one request, one seed, several samples). */
+  seed?: number | null;
 }
 
 export interface SampleGenerator {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { Name } from '../common/names';
-import { formatZodIssues, parseRunSpec, PromptSource, ProviderSource, type RunSpec, SamplingSpec, sourceLabel } from './runSpec';
+import { Budget, formatZodIssues, parseRunSpec, PromptSource, ProviderSource, type RunSpec, SamplingSpec, sourceLabel } from './runSpec';
 import { Selector, TestSpec } from './testSpec';
 import { boundedInt, LIMITS } from './limits';
 
@@ -58,6 +58,12 @@ export const AuditSpec = z
     schedule: AuditSchedule,
     unitSize: z.number().int().min(1).max(100_000).default(500),
     window: z.number().int().min(1).max(256).default(4),
+    /**
+     * A cap per firing in USD, split evenly over the endpoints (each endpoint's slice is a run with
+     * budget usd / endpoints). An endpoint whose slice reaches its share is not tested at that
+     * firing (a partial slice would test fewer samples than the spec says) and the firing says so.
+     */
+    budget: Budget.optional(),
   })
   .strict();
 export type AuditSpec = z.infer<typeof AuditSpec>;
@@ -110,7 +116,8 @@ export function planFiring(spec: AuditSpec, stamp: string): FiringPlan {
   const tests: FiringPlan['tests'] = spec.endpoints.map((endpoint, i) => {
     const source = `${sourceLabel(endpoint)}.${stamp}`;
     const runId = `${firingId}.e${i}`;
-    collections.push({ key: `e${i}`, runId, spec: parseRunSpec({ ...base, runId, sources: [{ ...endpoint, source }] }) });
+    const budget = spec.budget ? { budget: { usd: spec.budget.usd / spec.endpoints.length } } : {};
+    collections.push({ key: `e${i}`, runId, spec: parseRunSpec({ ...base, ...budget, runId, sources: [{ ...endpoint, source }] }) });
     const test = TestSpec.parse({
       testId: runId,
       x: reference,

@@ -46,6 +46,26 @@ export const ProviderSource = z
     apiKeyEnv: EnvVarName.optional(),
     /** Requests in flight at once within one work unit. */
     concurrency: z.number().int().positive().max(1024).default(16),
+    /**
+     * Completions per request (OpenAI's `n`): a prompt's samples go n at a time, so the prompt is
+     * billed once per n samples and n times fewer requests count against rate limits. An endpoint
+     * that refuses n > 1 (a 400 naming `n`) is sent n = 1 from then on (remembered per source by
+     * the worker). Optional without a default: specs written before it keep their run id.
+     */
+    n: z.number().int().min(1).max(128).optional(),
+    /**
+     * Collect through the provider's Batch API (OpenAI's /v1/files + /v1/batches) instead of one
+     * request at a time: each work unit is one batch (workflow batchUnit: upload, poll with durable
+     * timers, download, journal), and what a batch did not answer is sampled online. Optional.
+     */
+    batch: z
+      .object({
+        /** Seconds before the first status poll; each later wait is 1.5 times the last, up to maxPollSeconds. */
+        pollSeconds: z.number().min(0.1).max(3600).default(30),
+        maxPollSeconds: z.number().min(1).max(86_400).default(600),
+      })
+      .strict()
+      .optional(),
     requestsPerMinute: z.number().positive().optional(),
     tokensPerMinute: z.number().positive().optional(),
     /**
@@ -128,6 +148,14 @@ export const PromptSource = z.union([
     .strict(),
 ]);
 
+/**
+ * A spending cap in USD, priced with the provider worker's `prices` (config/workers.ts). The run
+ * never starts a work unit whose worst-case cost could take its spend past it, and ends
+ * "budget reached" (resumable) instead. Not part of the run id: raising it continues the same run.
+ */
+export const Budget = z.object({ usd: z.number().positive().max(10_000_000) }).strict();
+export type Budget = z.infer<typeof Budget>;
+
 export const RunSpec = z
   .object({
     corpus: Name,
@@ -153,9 +181,16 @@ export const RunSpec = z
      * once that nobody polls the queue.
      */
     noWorkerTimeoutSeconds: z.number().min(1).max(86_400).optional(),
+    /** Optional without a default so that specs written before it keep their run id (and it is left out of the id). */
+    budget: Budget.optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
+    spec.sources.forEach((s, i) => {
+      if (s.kind === 'provider' && s.batch && spec.unitSize > 50_000) {
+        ctx.addIssue({ code: 'custom', path: ['sources', i, 'batch'], message: `a unit is one batch, and a batch holds at most 50,000 requests: lower unitSize (${spec.unitSize}) to 50000 or less` });
+      }
+    });
     const seen = new Set<string>();
     spec.sources.forEach((s, i) => {
       const key = `${s.model}/${sourceLabel(s)}`;
@@ -170,10 +205,10 @@ export function sourceLabel(source: SourceSpec): string {
   return source.source ?? (source.kind === 'provider' ? source.provider : source.precision);
 }
 
-/** The run id: explicit, or derived from the spec's content. */
+/** The run id: explicit, or derived from the spec's content (the budget left out: raising it continues the same run). */
 export function runIdOf(spec: RunSpec): string {
   if (spec.runId) return spec.runId;
-  const { runId: _ignored, ...rest } = spec;
+  const { runId: _ignored, budget: _budget, ...rest } = spec;
   return `${spec.corpus}-${hashHex(canonicalJson(rest)).slice(0, 10)}`;
 }
 

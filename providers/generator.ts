@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import type OpenAI from 'openai';
+import OpenAI, { APIError } from 'openai';
 import { openaiClient } from './transport';
 import type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect/sampleGenerator';
 import type { ProviderWorkerSpec } from '../config/workers';
@@ -18,7 +18,7 @@ import { trustedEndpoint } from './trust';
  * not the unit; when a sample runs out of tries the unit fails retryably and Temporal retries it,
  * resuming from the unit's journal. Non-retryable faults (bad key, bad request) fail at once.
  */
-type ProviderSource = Extract<SourceSpec, { kind: 'provider' }>;
+export type ProviderSource = Extract<SourceSpec, { kind: 'provider' }>;
 
 interface ProviderHandle {
   provider: ResolvedProvider;
@@ -26,6 +26,7 @@ interface ProviderHandle {
   key?: string;
   requests?: TokenBucket;
   tokens?: TokenBucket;
+  batch?: OpenAI;
 }
 
 export interface ProviderGeneratorOptions {
@@ -43,6 +44,8 @@ const FINISH: Record<string, SampleRow['finishReason']> = { stop: 'stop', length
 
 export class ProviderGenerator implements SampleGenerator {
   private handles = new Map<string, ProviderHandle>();
+  /** Sources (provider, endpoint, model) that refused n > 1: sent one completion per request from then on. */
+  private refusesN = new Set<string>();
   constructor(private readonly options: ProviderGeneratorOptions) {}
 
   /** Every secret this generator could hold, for redaction. */
@@ -86,6 +89,10 @@ export class ProviderGenerator implements SampleGenerator {
     setMaxListeners(0, signal); // one listener per request in flight
     const attempts = this.options.attemptsPerSample ?? 8;
     const backoff = this.options.backoffMs ?? 250;
+    const nKey = `${source.provider}|${handle.provider.baseURL}|${handle.provider.modelName(source.model, source.providerModel)}`;
+    // Requests of n samples each: consecutive sample indices of one prompt (what is missing of a
+    // unit, in order, so a retried unit groups its remaining samples the same way every time).
+    const work = groupRequests(requests, this.refusesN.has(nKey) ? 1 : (source.n ?? 1));
     let next = 0;
     let failure: unknown;
 
@@ -105,16 +112,24 @@ export class ProviderGenerator implements SampleGenerator {
       }
     };
     const laneLoop = async (laneSignal: AbortSignal) => {
-      while (next < requests.length && !signal.aborted) {
-        const request = requests[next++];
+      while (next < work.length && !signal.aborted) {
+        const group = work[next++];
         for (let attempt = 1; ; attempt++) {
           try {
             await handle.requests?.take(1, signal);
-            await handle.tokens?.take(Math.ceil(request.prompt.length / 4) + options.sampling.maxTokens, signal);
-            options.onSample(await this.sampleOne(handle, source, request, options.sampling, laneSignal));
+            await handle.tokens?.take(Math.ceil(group[0].prompt.length / 4) + group.length * options.sampling.maxTokens, signal);
+            for (const s of await this.sampleGroup(handle, source, group, options.sampling, laneSignal)) options.onSample(s);
             break;
           } catch (err) {
             if (signal.aborted) return;
+            if (group.length > 1 && refusesN(err)) {
+              // Remembered for this source; this group and every one not yet sent go one sample per request.
+              this.refusesN.add(nKey);
+              retries.n_refused = (retries.n_refused ?? 0) + 1;
+              const rest = work.splice(next);
+              work.push(...[...group, ...rest.flat()].map((r) => [r]));
+              break;
+            }
             const fault: ProviderFault = classifyProviderError(err, { provider: source.provider, keyEnv: handle.provider.keyEnv, secrets: [handle.key] });
             if (!fault.retryable || attempt >= attempts) {
               failure ??= faultToFailure(fault);
@@ -134,73 +149,185 @@ export class ProviderGenerator implements SampleGenerator {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(source.concurrency, requests.length) }, lane));
+    await Promise.all(Array.from({ length: Math.min(source.concurrency, work.length) }, lane));
     if (failure) throw failure;
     options.signal.throwIfAborted();
     return { retries };
   }
 
-  private async sampleOne(handle: ProviderHandle, source: ProviderSource, request: SampleRequest, sampling: SamplingSpec, signal: AbortSignal): Promise<GeneratedSample> {
-    const model = handle.provider.modelName(source.model, source.providerModel);
-    const common = {
-      // extraBody first: met's own fields (reserved by the spec schema) always win.
-      ...(source.extraBody ?? {}),
-      model,
-      temperature: sampling.temperature,
-      top_p: sampling.topP,
-      max_tokens: sampling.maxTokens,
-      stop: sampling.stop.length ? sampling.stop : undefined,
-      seed: request.seed ?? undefined,
-      ...samplerRequestFields(sampling),
-    };
-    const sampler = (data: { model?: unknown; system_fingerprint?: unknown }) => {
-      const reported: Record<string, string> = {};
-      if (typeof data.model === 'string') reported.model = data.model;
-      if (typeof data.system_fingerprint === 'string') reported.systemFingerprint = data.system_fingerprint;
-      return samplerJson({ settings: samplerSettings(sampling, source.extraBody), engine: `provider:${source.provider}`, ...(Object.keys(reported).length ? { reported } : {}) });
-    };
+  /**
+   * One request for a group of samples of one prompt (consecutive sample indices): n = 1 as ever,
+   * or n = group size, the request seeded with the first sample's seed (choice i is sample
+   * first + i; a provider derives the choices' randomness from the one seed, as met serve does with
+   * seed + i). Every choice must come back, or the request is retried whole.
+   */
+  private async sampleGroup(handle: ProviderHandle, source: ProviderSource, group: SampleRequest[], sampling: SamplingSpec, signal: AbortSignal): Promise<GeneratedSample[]> {
+    const body = requestBody(handle.provider.modelName(source.model, source.providerModel), source, sampling, group);
     const started = performance.now();
-    if (sampling.endpoint === 'chat') {
-      const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [];
-      if (sampling.systemPrompt) messages.push({ role: 'system', content: sampling.systemPrompt });
-      messages.push({ role: 'user', content: request.prompt });
-      const { data, request_id } = await handle.client.chat.completions
-        .create({ ...common, messages, logprobs: sampling.logprobs || undefined }, { signal })
-        .withResponse();
-      const choice = data?.choices?.[0];
-      if (!choice || typeof choice.message?.content !== 'string') throw new Error('response has no choices[0].message.content');
-      const lp = choice.logprobs?.content;
-      return {
-        flat: request.flat,
-        completion: choice.message.content,
-        tokenIds: tokenIdsOf(choice, choice.message.content),
-        tokenLogprobs: lp ? lp.map((t) => t.logprob) : null,
-        finishReason: FINISH[choice.finish_reason ?? ''] ?? 'unknown',
-        providerModel: typeof data.model === 'string' ? data.model : null,
-        requestId: request_id ?? data.id ?? null,
-        latencyMs: performance.now() - started,
-        sampler: sampler(data),
-        ...usageOf(data),
-      };
-    }
-    const { data, request_id } = await handle.client.completions
-      .create({ ...common, prompt: request.prompt, logprobs: sampling.logprobs ? 1 : undefined }, { signal })
-      .withResponse();
-    const choice = data?.choices?.[0];
-    if (!choice || typeof choice.text !== 'string') throw new Error('response has no choices[0].text');
-    return {
-      flat: request.flat,
-      completion: choice.text,
-      tokenIds: tokenIdsOf(choice, choice.text),
-      tokenLogprobs: choice.logprobs?.token_logprobs ? choice.logprobs.token_logprobs.map((v) => v ?? Number.NaN) : null,
-      finishReason: FINISH[choice.finish_reason ?? ''] ?? 'unknown',
-      providerModel: typeof data.model === 'string' ? data.model : null,
-      requestId: request_id ?? data.id ?? null,
-      latencyMs: performance.now() - started,
-      sampler: sampler(data),
-      ...usageOf(data),
-    };
+    const r =
+      sampling.endpoint === 'chat'
+        ? await handle.client.chat.completions.create(body as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, { signal }).withResponse()
+        : await handle.client.completions.create(body as unknown as OpenAI.Completions.CompletionCreateParamsNonStreaming, { signal }).withResponse();
+    return samplesFromResponse(r.data, r.request_id, group, { source, sampling, latencyMs: performance.now() - started });
   }
+
+  /**
+   * Exact prompt token counts from the endpoint's own tokenizer: vLLM's `POST /tokenize` at the
+   * server's root (met serve answers it for a GGUF model), the count including the BOS token as
+   * the usage does. Undefined when the endpoint has no such route (most hosted APIs), or for chat
+   * (a chat template adds tokens this route does not count). For `met collect --dry-run --pilot`.
+   */
+  async countPromptTokens(source: SourceSpec, sampling: SamplingSpec, texts: string[]): Promise<number[] | undefined> {
+    if (source.kind !== 'provider' || sampling.endpoint !== 'completions' || texts.length === 0) return undefined;
+    const handle = this.handleFor(source);
+    const model = handle.provider.modelName(source.model, source.providerModel);
+    const url = `${handle.provider.baseURL.replace(/\/v1\/?$/, '')}/tokenize`;
+    const headers = { 'content-type': 'application/json', ...(handle.key ? { authorization: `Bearer ${handle.key}` } : {}) };
+    const count = async (prompt: string): Promise<number | undefined> => {
+      const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ model, prompt }), signal: AbortSignal.timeout(30_000) }).catch(() => undefined);
+      if (!res?.ok) return undefined;
+      const body = (await res.json().catch(() => undefined)) as { count?: unknown; tokens?: unknown } | undefined;
+      return typeof body?.count === 'number' ? body.count : Array.isArray(body?.tokens) ? body.tokens.length : undefined;
+    };
+    const counts: (number | undefined)[] = [await count(texts[0])];
+    if (counts[0] === undefined) return undefined;
+    let next = 1;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < texts.length) {
+          const i = next++;
+          counts[i] = await count(texts[i]);
+        }
+      }),
+    );
+    return counts.every((c) => c !== undefined) ? (counts as number[]) : undefined;
+  }
+
+  /**
+   * A client for the Batch API of a source (activities/batch.ts): the same endpoint and key as its
+   * samples, on Node's own fetch (a file upload is multipart, which met's transport does not send).
+   */
+  batchClient(source: SourceSpec): { client: OpenAI; model: string; keyEnv?: string; secrets: (string | undefined)[] } {
+    if (source.kind !== 'provider') throw new Error(`the Batch API is for provider sources, not ${source.model}/${source.precision}`);
+    const handle = this.handleFor(source);
+    const worker = this.options.providers?.find((p) => p.name === source.provider);
+    handle.batch ??= new OpenAI({ apiKey: handle.key ?? 'none', baseURL: handle.provider.baseURL, maxRetries: 0, timeout: Math.max(worker?.timeoutMs ?? 60_000, 300_000) });
+    return { client: handle.batch, model: handle.provider.modelName(source.model, source.providerModel), keyEnv: handle.provider.keyEnv, secrets: [handle.key] };
+  }
+}
+
+/** The request body for a group of samples of one prompt (n = group size when more than one). */
+export function requestBody(model: string, source: ProviderSource, sampling: SamplingSpec, group: SampleRequest[]): Record<string, unknown> {
+  const request = group[0];
+  const common = {
+    // extraBody first: met's own fields (reserved by the spec schema) always win.
+    ...(source.extraBody ?? {}),
+    model,
+    temperature: sampling.temperature,
+    top_p: sampling.topP,
+    max_tokens: sampling.maxTokens,
+    stop: sampling.stop.length ? sampling.stop : undefined,
+    seed: request.seed ?? undefined,
+    ...(group.length > 1 ? { n: group.length } : {}),
+    ...samplerRequestFields(sampling),
+  };
+  if (sampling.endpoint === 'chat') {
+    const messages: { role: 'system' | 'user'; content: string }[] = [];
+    if (sampling.systemPrompt) messages.push({ role: 'system', content: sampling.systemPrompt });
+    messages.push({ role: 'user', content: request.prompt });
+    return { ...common, messages, logprobs: sampling.logprobs || undefined };
+  }
+  return { ...common, prompt: request.prompt, logprobs: sampling.logprobs ? 1 : undefined };
+}
+
+interface ChoiceShape {
+  index?: number;
+  text?: unknown;
+  message?: { content?: unknown };
+  finish_reason?: string | null;
+  logprobs?: { content?: { logprob: number }[] | null; token_logprobs?: (number | null)[] | null } | null;
+}
+
+/**
+ * A response's choices as the group's samples (choice i is sample i of the group). Every choice
+ * must be there, or it throws (and the request is retried whole).
+ */
+export function samplesFromResponse(
+  data: { id?: string; model?: unknown; usage?: unknown; system_fingerprint?: unknown; choices?: unknown } | null | undefined,
+  requestId: string | null | undefined,
+  group: SampleRequest[],
+  context: { source: ProviderSource; sampling: SamplingSpec; latencyMs: number | null },
+): GeneratedSample[] {
+  const { source, sampling } = context;
+  const chat = sampling.endpoint === 'chat';
+  const choices = (Array.isArray(data?.choices) ? data.choices : []) as ChoiceShape[];
+  const texts = choices.map((c) => {
+    const text = chat ? c?.message?.content : c?.text;
+    if (typeof text !== 'string') throw new Error(chat ? 'response has no choices[].message.content' : 'response has no choices[].text');
+    const lp = chat ? (c.logprobs?.content ? c.logprobs.content.map((t) => t.logprob) : null) : c.logprobs?.token_logprobs ? c.logprobs.token_logprobs.map((v) => v ?? Number.NaN) : null;
+    return { index: c.index ?? 0, text, choice: c as object, finish: c.finish_reason, logprobs: lp };
+  });
+  if (texts.length === 0) throw new Error(chat ? 'response has no choices[0].message.content' : 'response has no choices[0].text');
+  texts.sort((a, b) => a.index - b.index);
+  if (texts.length !== group.length || texts.some((t, i) => t.index !== i && group.length > 1)) {
+    throw new Error(`asked for n = ${group.length} completions, the response has ${texts.length}`);
+  }
+  const reported: Record<string, string> = {};
+  if (typeof data?.model === 'string') reported.model = data.model;
+  if (typeof data?.system_fingerprint === 'string') reported.systemFingerprint = data.system_fingerprint;
+  const sampler = samplerJson({ settings: samplerSettings(sampling, source.extraBody), engine: `provider:${source.provider}`, ...(Object.keys(reported).length ? { reported } : {}) });
+  const tokenIds = texts.map((t) => tokenIdsOf(t.choice, t.text));
+  const usage = splitUsage(data ?? {}, tokenIds);
+  return texts.map((t, i) => ({
+    flat: group[i].flat,
+    completion: t.text,
+    tokenIds: tokenIds[i],
+    tokenLogprobs: t.logprobs,
+    finishReason: FINISH[t.finish ?? ''] ?? 'unknown',
+    providerModel: typeof data?.model === 'string' ? data.model : null,
+    requestId: requestId ?? data?.id ?? null,
+    latencyMs: context.latencyMs,
+    sampler,
+    // The seed this sample's request carried (with n > 1, the first sample's: one seed per request).
+    ...(group.length > 1 ? { seed: group[0].seed } : {}),
+    ...usage[i],
+  }));
+}
+
+/** Samples in request order, cut into requests of at most n consecutive sample indices of one prompt. */
+export function groupRequests(requests: SampleRequest[], n: number): SampleRequest[][] {
+  const groups: SampleRequest[][] = [];
+  for (const r of requests) {
+    const last = groups.at(-1);
+    const prev = last?.at(-1);
+    if (last && prev && last.length < n && prev.promptIndex === r.promptIndex && prev.sampleIndex + 1 === r.sampleIndex) last.push(r);
+    else groups.push([r]);
+  }
+  return groups;
+}
+
+/** A 400 that names the `n` parameter: the endpoint serves one completion per request. */
+function refusesN(err: unknown): boolean {
+  if (!(err instanceof APIError) || err.status !== 400) return false;
+  if (err.param === 'n') return true;
+  return /['"`]n['"`]|\bn (must|should|cannot|can't|is not|>)/i.test(err.message);
+}
+
+/**
+ * The usage of one request split over its samples, so that the rows' sums are what was billed:
+ * the prompt tokens on the first sample (billed once per request), the completion tokens per
+ * choice where the server returned each choice's token ids and they add up to its count, else
+ * split evenly. One sample per request: all of it is that sample's.
+ */
+function splitUsage(data: { usage?: unknown }, tokenIds: (number[] | null)[]): { promptTokens: number | null; completionTokens: number | null }[] {
+  const { promptTokens, completionTokens } = usageOf(data);
+  const n = tokenIds.length;
+  if (n === 1) return [{ promptTokens, completionTokens }];
+  const exact = completionTokens !== null && tokenIds.every((ids) => ids !== null) && tokenIds.reduce((a, ids) => a + (ids?.length ?? 0), 0) === completionTokens;
+  return tokenIds.map((ids, i) => ({
+    promptTokens: promptTokens === null ? null : i === 0 ? promptTokens : 0,
+    completionTokens: completionTokens === null ? null : exact ? ids!.length : Math.floor(completionTokens / n) + (i < completionTokens % n ? 1 : 0),
+  }));
 }
 
 /** The usage a response reported (one sample per request: all of it is this sample's); null when absent or malformed. */

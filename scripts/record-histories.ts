@@ -121,12 +121,33 @@ function cpuActivities() {
   };
 }
 
+const batchPolls = new Map<string, number>();
 const sampling = {
-  async sampleUnit(input: { runId: string; unit: WorkUnit }) {
+  async sampleUnit(input: { runId: string; unit: WorkUnit; source: { kind: string } }) {
     if (input.runId === 'replay-fails' && input.unit.start === 2) {
       throw ApplicationFailure.create({ type: 'MetProviderAuth', nonRetryable: true, message: 'the provider refused the key (401): check the key variable' });
     }
-    return { unitId: input.unit.unitId, rows: input.unit.end - input.unit.start, skipped: false, resumedFrom: 0, retries: input.unit.start === 0 ? { rate_limited: 1 } : {}, seconds: 0.01 };
+    // A priced provider (the budget case) reports what its unit cost.
+    const cost = input.runId === 'replay-budget' && input.source.kind === 'provider' ? { costUsd: 0.9 } : {};
+    return { unitId: input.unit.unitId, rows: input.unit.end - input.unit.start, skipped: false, resumedFrom: 0, retries: input.unit.start === 0 ? { rate_limited: 1 } : {}, seconds: 0.01, ...cost };
+  },
+  /** The Batch API: one batch per unit, in progress at its first poll, completed at the second. */
+  async submitBatch(input: { unit: WorkUnit }) {
+    return { batchId: `batch_${input.unit.unitId}`, requests: input.unit.end - input.unit.start, samples: input.unit.end - input.unit.start, reused: false };
+  },
+  async pollBatch(input: { batchId: string }) {
+    const polls = (batchPolls.get(input.batchId) ?? 0) + 1;
+    batchPolls.set(input.batchId, polls);
+    const status = polls >= 2 ? 'completed' : 'in_progress';
+    return { batchId: input.batchId, status, total: 2, completed: polls >= 2 ? 2 : 0, failed: 0, outputFileId: polls >= 2 ? `file-${input.batchId}` : null, errorFileId: null };
+  },
+  async collectBatch(input: { unit: WorkUnit }) {
+    const size = input.unit.end - input.unit.start;
+    return { journaled: size, added: size, unanswered: 0, malformed: 0 };
+  },
+  /** Every pending unit could cost 1 USD; each done one cost 0.5. */
+  async quoteSource(input: { doneUnitIds: string[]; pending: { unitId: string }[] }) {
+    return { prices: { inputPerMillion: 1, outputPerMillion: 2 }, spentUsd: 0.5 * input.doneUnitIds.length, bounds: Object.fromEntries(input.pending.map((u) => [u.unitId, 1])) };
   },
 };
 

@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { issueLine } from '../common/issues';
-import { isTokenLevel, type TextBackend } from '../models/backend';
+import { isTokenLevel, type SampledCompletion, type TextBackend } from '../models/backend';
+import { BatchService, type BatchStats } from './batches';
 import { type Fault, FaultOptions, RateWindow, pickFault, seededRandom } from './faults';
 import { completionAnswer, detokenizeAnswer, type LlamaApiContext, LlamaApiError, oaiChatAnswer, oaiCompletionAnswer, tokenizeAnswer } from './llamaCppApi';
 import { type PromptScores, PromptScoringError, echoLogprobs, promptLogprobsField, scorePrompt } from './promptScores';
@@ -30,6 +31,10 @@ export interface ServeOptions {
    * /tokenize and /detokenize, OpenAI routes without echo; serve/llamaCppApi.ts).
    */
   apiStyle?: ApiStyle;
+  /** Answer n > 1 with 400 naming `n` (an endpoint that serves one completion per request), for tests of the n = 1 fallback. */
+  refuseN?: boolean;
+  /** Batch API (serve/batches.ts): how long a batch waits before it is processed (default 0), and requests in flight per batch (default 8). */
+  batch?: { latencyMs?: number; concurrency?: number };
 }
 
 export const API_STYLES = ['vllm', 'llama.cpp'] as const;
@@ -46,6 +51,8 @@ export interface ServeStats {
   served: number;
   faults: Record<Fault | 'rps_limited' | 'unauthorized' | 'bad_request', number>;
   maxAcceptedPerSecond: number;
+  /** The Batch API's: batches created, their requests, output downloads. */
+  batches: BatchStats;
 }
 
 export interface RunningServe {
@@ -133,8 +140,8 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-function apiError(res: ServerResponse, status: number, message: string, type: string, headers: Record<string, string> = {}): void {
-  send(res, status, { error: { message, type, param: null, code: null } }, headers);
+function apiError(res: ServerResponse, status: number, message: string, type: string, headers: Record<string, string> = {}, param: string | null = null): void {
+  send(res, status, { error: { message, type, param, code: null } }, headers);
 }
 
 /** A deterministic unit-length embedding from character trigrams (stand-in for an embedding model). */
@@ -181,9 +188,12 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     served: 0,
     faults: { rate_limited: 0, server_error: 0, hang: 0, malformed: 0, truncate: 0, rps_limited: 0, unauthorized: 0, bad_request: 0 },
     maxAcceptedPerSecond: 0,
+    batches: { created: 0, requests: 0, downloads: 0 },
   };
   let counter = 0;
   const recent: { path: string; body: unknown }[] = [];
+  let origin = '';
+  const batches = new BatchService(() => origin, options.batch);
 
   async function generate(prompt: string, p: { max: number; temperature: number; topP: number; seed?: number; stop?: string | string[]; logprobs: boolean; sampler?: SamplerFields }) {
     const seed = p.seed ?? Math.floor(random() * 2 ** 31);
@@ -210,7 +220,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     const requestId = `req-${++counter}-${randomUUID().slice(0, 8)}`;
     res.setHeader('x-request-id', requestId);
     if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, llamaStyle ? { status: 'ok' } : { status: 'ok', model: modelName, precision: backend.precision });
-    if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { ...stats, maxAcceptedPerSecond: window.maxInAnySecond });
+    if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { ...stats, maxAcceptedPerSecond: window.maxInAnySecond, batches: batches.stats });
     // What the stand-in received (a provider's view of met's requests), for tests of what met sends.
     if (req.method === 'GET' && url.pathname === '/_met/requests') return send(res, 200, { requests: recent });
     if (req.method === 'GET' && url.pathname === '/v1/models') {
@@ -259,6 +269,13 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       if (!parsed.success) return badRequest(res, parsed.error);
       return send(res, 200, { prompt: backend.detokenize(parsed.data.tokens) });
     }
+    if (!llamaStyle && batches.handles(req.method, url.pathname)) {
+      const body = req.method === 'POST' ? await readBody(req, 512 * 1024 * 1024) : '';
+      const a = await batches.answer(req.method ?? 'GET', url, req.headers['content-type'], body);
+      if (a.text === undefined) return send(res, a.status, a.json);
+      res.writeHead(a.status, { 'content-type': a.contentType ?? 'text/plain', 'content-length': Buffer.byteLength(a.text) });
+      return void res.end(a.text);
+    }
     if (req.method !== 'POST' || !INFERENCE_ROUTES[style].includes(url.pathname)) {
       return apiError(res, 404, `no route ${req.method} ${url.pathname}`, 'not_found');
     }
@@ -303,6 +320,11 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       return void res.end('{"id": "malformed", "choices": [{"text": ');
     }
 
+    const askedN = (body as { n?: unknown } | null)?.n;
+    if (options.refuseN && typeof askedN === 'number' && askedN > 1) {
+      stats.faults.bad_request++;
+      return apiError(res, 400, `n > 1 is not supported by this endpoint: 'n' must be 1 (got ${askedN})`, 'invalid_request_error', {}, 'n');
+    }
     let payload: unknown;
     if (llamaStyle && url.pathname !== '/v1/embeddings') {
       const ctx: LlamaApiContext = { backend, modelName, requestId, generate };
@@ -367,11 +389,17 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       if (!parsed.success) return badRequest(res, parsed.error);
       const r = parsed.data;
       const prompt = r.messages.map((m) => (m.role === 'user' ? m.content : `${m.role}: ${m.content}`)).join('\n');
-      const g = await generate(prompt, { max: r.max_completion_tokens ?? r.max_tokens ?? 16, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: !!r.logprobs, sampler: r });
-      const ids = g.tokenIds ?? [];
+      if (r.stream && r.n > 1) return apiError(res, 400, "met serve streams one choice: 'n' must be 1 with stream", 'invalid_request_error', {}, 'n');
+      // n choices, choice i with seed + i (as for completions).
+      const generated: SampledCompletion[] = [];
+      for (let index = 0; index < r.n; index++) {
+        generated.push(await generate(prompt, { max: r.max_completion_tokens ?? r.max_tokens ?? 16, temperature: r.temperature, topP: r.top_p, seed: r.seed === undefined ? undefined : r.seed + index, stop: r.stop, logprobs: !!r.logprobs, sampler: r }));
+      }
+      const g = generated[0];
       const textOf = (id: number) => (isTokenLevel(backend) ? backend.detokenize([id]) : String(id));
       // Decoded token text, as OpenAI and vLLM write it (the ids are in token_ids).
-      const logprobs = g.tokenLogprobs ? { content: g.tokenLogprobs.map((logprob, i) => ({ token: textOf(ids[i]), logprob, bytes: null, top_logprobs: [] })) } : null;
+      const logprobsOf = (c: (typeof generated)[number]) =>
+        c.tokenLogprobs ? { content: c.tokenLogprobs.map((logprob, i) => ({ token: textOf((c.tokenIds ?? [])[i]), logprob, bytes: null, top_logprobs: [] })) } : null;
       const created = Math.floor(Date.now() / 1000);
       if (r.stream) {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -388,8 +416,11 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         object: 'chat.completion',
         created,
         model: modelName,
-        choices: [{ index: 0, message: { role: 'assistant', content: g.text }, finish_reason: g.finishReason, logprobs, token_ids: g.tokenIds }],
-        usage: { prompt_tokens: g.promptTokens, completion_tokens: ids.length, total_tokens: g.promptTokens + ids.length },
+        choices: generated.map((c, index) => ({ index, message: { role: 'assistant', content: c.text }, finish_reason: c.finishReason, logprobs: logprobsOf(c), token_ids: c.tokenIds })),
+        usage: (() => {
+          const completion = generated.reduce((n, c) => n + (c.tokenIds ?? []).length, 0);
+          return { prompt_tokens: g.promptTokens, completion_tokens: completion, total_tokens: g.promptTokens + completion };
+        })(),
       };
     }
     if (fault === 'truncate') {
@@ -420,11 +451,13 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     server.listen(options.port ?? 0, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  origin = `http://${host}:${port}`;
   return {
     url: `http://${host}:${port}/v1`,
     port,
-    stats: () => ({ ...stats, faults: { ...stats.faults }, maxAcceptedPerSecond: window.maxInAnySecond }),
+    stats: () => ({ ...stats, faults: { ...stats.faults }, maxAcceptedPerSecond: window.maxInAnySecond, batches: { ...batches.stats } }),
     async close() {
+      batches.close();
       for (const res of hanging) res.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

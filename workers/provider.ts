@@ -1,6 +1,9 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
+import { createBatchActivities } from '../activities/batch';
+import { createBudgetActivities } from '../activities/budget';
 import { createSamplingActivities } from '../activities/sampling';
 import { CorpusStore } from '../collect/store';
+import type { SourceSpec } from '../config/runSpec';
 import type { ProviderWorkerSpec } from '../config/workers';
 import { ProviderGenerator } from '../providers/generator';
 import { providerTaskQueue } from '../temporal/queues';
@@ -18,7 +21,14 @@ export function providerWorkerPlans(deps: {
   env: Record<string, string | undefined>;
 }): WorkerPlan[] {
   const generator = new ProviderGenerator({ env: deps.env, providers: deps.providers });
-  const activities = createSamplingActivities({ store: new CorpusStore(deps.duck, deps.dataDir), generatorFor: () => generator });
+  const store = new CorpusStore(deps.duck, deps.dataDir);
+  // Prices are this worker's config (USD per million tokens): a spec's budget is priced here, never by the spec.
+  const pricesFor = (source: SourceSpec) => (source.kind === 'provider' ? deps.providers.find((p) => p.name === source.provider)?.prices : undefined);
+  const activities = {
+    ...createSamplingActivities({ store, generatorFor: () => generator, pricesFor }),
+    ...createBudgetActivities({ store, pricesFor }),
+    ...createBatchActivities({ store, clients: generator }),
+  };
   return deps.providers.map((p) => ({
     taskQueue: providerTaskQueue(p.name),
     activities,

@@ -31,6 +31,8 @@ export interface AuditFiringResult {
   firingId: string;
   results: { endpoint: string; pValue: number; reject: boolean; verdict: string; changed: boolean }[];
   alerts: { alertId: string; sent: boolean }[];
+  /** Endpoints not tested at this firing: their slice reached its share of the audit's budget. */
+  skipped?: { endpoint: string; reason: string }[];
 }
 
 async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringResult> {
@@ -39,22 +41,30 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
   const startedAt = Date.now();
   const plan = planFiring(spec, firingStamp(startedAt, info.runId));
   // Every slice at once: the endpoints' queues (and a local reference's) work side by side.
-  await Promise.all(
+  const collected = await Promise.all(
     plan.collections.map((c) => executeChild(collectCorpus, { workflowId: `${info.workflowId}/collect-${c.key}`, args: [{ spec: c.spec, runId: c.runId }] })),
   );
+  // Only an audit with a budget can have a slice that stopped short (runs without one never return budget.reached).
+  const short = new Set(collected.filter((r) => r.budget?.reached).map((r) => r.runId));
+  const skipped = plan.tests.filter((t) => short.has(t.test.testId)).map((t) => ({ endpoint: t.endpoint, reason: `budget reached: its slice stopped at its share of the audit's budget (${collected.find((r) => r.runId === t.test.testId)?.budget?.spentUsd.toFixed(4)} USD)` }));
   const reference = `${plan.reference.corpus}:${plan.reference.model}/${plan.reference.source}`;
   const results: FiringResult[] = await Promise.all(
-    plan.tests.map(async (t, i) => {
+    plan.tests.flatMap((t, i) => (short.has(t.test.testId) ? [] : [{ t, i }])).map(async ({ t, i }) => {
       const outcome: TestOutcome = await executeChild(runTest, { workflowId: `${info.workflowId}/test-e${i}`, args: [t.test] });
       return { endpoint: t.endpoint, model: t.model, source: t.source, reference, outcome };
     }),
   );
-  const recorded = await cpu.recordAuditFiring({ corpus: spec.corpus, audit: spec.name, firingId: plan.firingId, timeMs: startedAt, confirmations: spec.confirmations, results });
+  // Every endpoint skipped (only with a budget): no row to record, no verdict to change.
+  const recorded =
+    results.length === 0 && skipped.length > 0
+      ? { rows: [], alerts: [] }
+      : await cpu.recordAuditFiring({ corpus: spec.corpus, audit: spec.name, firingId: plan.firingId, timeMs: startedAt, confirmations: spec.confirmations, results });
   const sent = await Promise.all(recorded.alerts.map(async (a: AuditAlert) => ({ alertId: a.alertId, sent: (await alerts.sendAuditAlert(a)).sent })));
   return {
     firingId: plan.firingId,
     results: recorded.rows.map((r) => ({ endpoint: r.endpoint, pValue: r.pValue, reject: r.reject, verdict: r.verdict, changed: r.changed })),
     alerts: sent,
+    ...(skipped.length ? { skipped } : {}),
   };
 }
 

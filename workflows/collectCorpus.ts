@@ -1,8 +1,11 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  ChildWorkflowFailure,
+  condition,
   continueAsNew,
   defineQuery,
+  executeChild,
   isCancellation,
   log,
   proxyActivities,
@@ -11,12 +14,14 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { PROGRESS_QUERY } from '../common/progress';
+import type { BudgetActivities, Quote } from '../activities/budget';
 import type { CollectActivities } from '../activities/collect';
 import type { SamplingActivities, UnitResult } from '../activities/sampling';
 import { ErrorTypes, NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
 import type { RunSpec } from '../config/runSpec';
 import { type CollectResult, planSources, type SourcePlan, type WorkUnit } from '../collect/plan';
+import { batchUnit } from './batchUnit';
 
 export type { CollectResult } from '../collect/plan';
 
@@ -50,6 +55,15 @@ function sampler(taskQueue: string, heartbeatTimeoutSeconds: number, noWorkerTim
   });
 }
 
+function quoter(taskQueue: string, noWorkerTimeoutSeconds?: number) {
+  return proxyActivities<BudgetActivities>({
+    taskQueue,
+    startToCloseTimeout: '10m',
+    ...(noWorkerTimeoutSeconds ? { scheduleToStartTimeout: noWorkerTimeoutSeconds * 1000 } : {}),
+    retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+  });
+}
+
 export interface CollectInput {
   spec: RunSpec;
   runId: string;
@@ -79,9 +93,11 @@ export interface SourceProgress {
 export interface CollectProgress {
   runId: string;
   corpus: string;
-  status: 'preparing' | 'running' | 'finalizing' | 'done' | 'failed';
+  status: 'preparing' | 'running' | 'finalizing' | 'done' | 'failed' | 'budget_reached';
   executions: number;
   sources: SourceProgress[];
+  /** Runs with a budget: USD spent by committed units, reserved by units in flight (their bounds), and whether a unit was held back. */
+  budget?: { usd: number; spentUsd: number; reservedUsd: number; reached: boolean };
 }
 
 export const progressQuery = defineQuery<CollectProgress>(PROGRESS_QUERY);
@@ -121,11 +137,68 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
     samplesPerSecond: 0,
     etaSeconds: null,
   }));
+  /*
+   * The budget (only when the spec has one; runs without one send the same commands as before).
+   * Each provider worker quotes its source: what the committed units cost (their recorded usage at
+   * its prices) and a bound per pending unit: every prompt at its token bound (UTF-8 bytes plus
+   * template tokens: collect/estimate.ts promptTokenBound; no byte-level tokenizer emits a token
+   * for less than a byte) and every completion at maxTokens. A unit starts only if spent + the
+   * bounds of the units in flight + its own bound fit in the budget; when it does not fit, it waits
+   * for the units in flight (their actual cost replaces their bound), and if nothing is in flight
+   * the budget is reached. So what the recorded usage says was spent never passes the budget.
+   * (Requests a provider bills whose answer met never got, such as timeouts, are in no usage record.)
+   */
+  const budget = spec.budget ? { usd: spec.budget.usd, spentUsd: 0, reservedUsd: 0, reached: false } : undefined;
+  let quotes: (Quote | undefined)[] = [];
+  if (budget) {
+    quotes = await Promise.all(
+      plans.map((plan, i) => {
+        const source = spec.sources[plan.sourceIndex];
+        if (source.kind !== 'provider') return undefined;
+        const done = new Set(scan.doneUnits[i]);
+        return quoter(plan.taskQueue, spec.noWorkerTimeoutSeconds).quoteSource({
+          corpus: spec.corpus,
+          runId,
+          promptsFile: prepared.promptsFile,
+          samplesPerPrompt: spec.samplesPerPrompt,
+          sampling: spec.sampling,
+          source,
+          model: plan.model,
+          sourceLabel: plan.source,
+          doneUnitIds: scan.doneUnits[i],
+          pending: plan.units.filter((u) => !done.has(u.unitId)).map((u) => ({ unitId: u.unitId, start: u.start, end: u.end })),
+        });
+      }),
+    );
+    budget.spentUsd = quotes.reduce((n, q) => n + (q?.spentUsd ?? 0), 0);
+    progress.budget = budget;
+  }
   progress.status = 'running';
 
   let started = 0;
   let fatal: ApplicationFailure | undefined;
-  const budgetLeft = () => started < UNITS_PER_EXECUTION && !workflowInfo().continueAsNewSuggested && !fatal;
+  const budgetLeft = () => started < UNITS_PER_EXECUTION && !workflowInfo().continueAsNewSuggested && !fatal && !budget?.reached;
+  /** Reserves a unit's bound once it fits; false when it cannot fit even with nothing in flight (the budget is reached). */
+  // Units holding a reservation (counted, not read off reservedUsd: float sums never return to exactly 0).
+  // A unit that costs nothing (a local source) needs none, and nothing waits for it.
+  let reservedUnits = 0;
+  async function reserve(bound: number): Promise<boolean> {
+    if (!budget || bound === 0) return !budget?.reached;
+    const fits = () => budget.spentUsd + budget.reservedUsd + bound <= budget.usd;
+    for (;;) {
+      if (budget.reached) return false;
+      if (fits()) {
+        budget.reservedUsd += bound;
+        reservedUnits += 1;
+        return true;
+      }
+      if (reservedUnits === 0) {
+        budget.reached = true;
+        return false;
+      }
+      await condition(() => budget.reached || reservedUnits === 0 || fits());
+    }
+  }
 
   async function runSource(plan: SourcePlan, i: number): Promise<void> {
     const done = new Set(scan.doneUnits[i]);
@@ -133,14 +206,18 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
     const state = progress.sources[i];
     const source = spec.sources[plan.sourceIndex];
     const { sampleUnit } = sampler(plan.taskQueue, spec.heartbeatTimeoutSeconds ?? 60, spec.noWorkerTimeoutSeconds);
+    const quote = quotes[i];
     let next = 0;
     async function lane(): Promise<void> {
       while (next < pending.length && budgetLeft()) {
         const unit: WorkUnit = pending[next++];
+        const bound = quote?.bounds[unit.unitId] ?? 0;
+        if (!(await reserve(bound))) break;
+        let costUsd = bound;
         started += 1;
         state.unitsInFlight += 1;
         try {
-          const result: UnitResult = await sampleUnit({
+          const unitInput = {
             corpus: spec.corpus,
             runId,
             promptSet: prepared.promptSet,
@@ -149,13 +226,35 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
             sampling: spec.sampling,
             source,
             unit,
-          });
+          };
+          // A source with `batch:` (only such sources take this path): the unit is one batch, a child workflow.
+          const result: UnitResult =
+            source.kind === 'provider' && source.batch
+              ? await executeChild(batchUnit, {
+                  workflowId: `${workflowInfo().workflowId}/batch/${plan.model}/${plan.source}/${unit.unitId}`,
+                  args: [
+                    {
+                      unit: unitInput,
+                      taskQueue: plan.taskQueue,
+                      heartbeatTimeoutSeconds: spec.heartbeatTimeoutSeconds ?? 60,
+                      noWorkerTimeoutSeconds: spec.noWorkerTimeoutSeconds,
+                      pollSeconds: source.batch.pollSeconds,
+                      maxPollSeconds: source.batch.maxPollSeconds,
+                    },
+                  ],
+                })
+              : await sampleUnit(unitInput);
           state.unitsDone += 1;
           state.done += result.rows;
+          costUsd = result.costUsd ?? (quote ? bound : 0);
           for (const [kind, n] of Object.entries(result.retries)) state.errors[kind] = (state.errors[kind] ?? 0) + n;
         } catch (err) {
           if (isCancellation(err)) throw err;
           state.unitsFailed += 1;
+          // A batch unit's failure is its child workflow's; its cause is what the activity said.
+          // (A child fails non-retryably whatever its cause: only a cause of a non-retryable type stops the run.)
+          const fromChild = err instanceof ChildWorkflowFailure;
+          if (err instanceof ChildWorkflowFailure && err.cause) err = err.cause;
           const timeout = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START';
           const cause = timeout
             ? ApplicationFailure.create({
@@ -165,15 +264,23 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
               })
             : err instanceof ActivityFailure && err.cause instanceof ApplicationFailure
               ? err.cause
-              : undefined;
+              : err instanceof ApplicationFailure
+                ? err
+                : undefined;
           const kind = cause?.type ?? 'activity_failed';
           state.errors[kind] = (state.errors[kind] ?? 0) + 1;
           state.lastError = cause?.message ?? (err as Error).message;
           log.warn('unit failed', { unitId: unit.unitId, source: plan.source, error: state.lastError });
           // A non-retryable error (bad key, bad request) will fail every unit alike: stop early.
-          if (cause?.nonRetryable) fatal ??= cause;
+          if (cause?.nonRetryable && (!fromChild || NON_RETRYABLE_TYPES.includes(cause.type as never))) fatal ??= cause;
         } finally {
           state.unitsInFlight -= 1;
+          // A failed unit counts at its bound: what it bought sits in its journal, unpriced until it completes.
+          if (budget && bound > 0) {
+            reservedUnits -= 1;
+            budget.reservedUsd = reservedUnits === 0 ? 0 : budget.reservedUsd - bound;
+            budget.spentUsd += costUsd;
+          }
         }
       }
     }
@@ -192,6 +299,19 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   }
   const unfinished = progress.sources.some((s) => s.unitsDone < s.unitsTotal);
   const failedUnits = progress.sources.reduce((n, s) => n + s.unitsFailed, 0);
+  if (budget?.reached && unfinished && failedUnits === 0) {
+    // Ends cleanly: completed shards are kept, and a raised budget continues the same run.
+    progress.status = 'budget_reached';
+    log.info('budget reached', { runId, spentUsd: budget.spentUsd, budgetUsd: budget.usd });
+    return {
+      runId,
+      corpus: spec.corpus,
+      rows: progress.sources.reduce((n, s) => n + s.done, 0),
+      sources: progress.sources.map((s) => ({ model: s.model, source: s.source, rows: s.done, expected: s.total })),
+      manifest: '',
+      budget: { usd: budget.usd, spentUsd: budget.spentUsd, reached: true },
+    };
+  }
   if (unfinished && failedUnits === 0) {
     const samplesBefore = progress.sources.reduce((n, s) => n + s.done, 0);
     await continueAsNew<typeof collectCorpus>({ spec, runId, carried: { executions, samplesBefore } });
@@ -209,7 +329,7 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   progress.status = 'finalizing';
   const summary = await cpu.finalizeRun({ spec, runId, promptCount: prepared.promptCount });
   progress.status = 'done';
-  return summary;
+  return budget ? { ...summary, budget: { usd: budget.usd, spentUsd: budget.spentUsd, reached: false } } : summary;
 }
 
 /** The workflow: its steps, failing with their root cause (type and message) rather than "Activity task failed". */

@@ -8,3 +8,4 @@ export { ensembledPerplexity } from './ensembledPerplexity';
 export { consistencyReport } from './consistencyReport';
 export { downloadDataset } from './downloadDataset';
 export { auditFiring } from './auditFiring';
+export { batchUnit } from './batchUnit';

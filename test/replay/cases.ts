@@ -76,6 +76,44 @@ export const REPLAY_CASES: ReplayCase[] = [
     args: [{ spec: { ...runSpec, corpus: 'replay-fails' }, runId: 'replay-fails' }],
     expect: 'failed',
   },
+  // A budget of 1.8 USD: one unit is on disk (0.5), the next fits (bound 1), the one after waits for it
+  // (spent 1.4) and still does not fit: the run ends "budget reached" with the local source done.
+  {
+    name: 'collectCorpus-budget',
+    workflow: 'collectCorpus',
+    args: [{ spec: { ...runSpec, corpus: 'replay-budget', budget: { usd: 1.8 } }, runId: 'replay-budget' }],
+    expect: 'completed',
+  },
+  // The Batch API: the provider source's units are batchUnit children (submit, poll twice on timers, collect, write).
+  {
+    name: 'collectCorpus-batch',
+    workflow: 'collectCorpus',
+    args: [{ spec: { ...runSpec, corpus: 'replay-batch', sources: [{ ...runSpec.sources[0], batch: { pollSeconds: 0.1, maxPollSeconds: 0.2 } }] }, runId: 'replay-batch' }],
+    expect: 'completed',
+  },
+  {
+    name: 'batchUnit',
+    workflow: 'batchUnit',
+    args: [
+      {
+        unit: {
+          corpus: 'replay-batch-unit',
+          runId: 'replay-batch-unit',
+          promptSet: 'inline',
+          promptsFile: '/data/replay/prompts.parquet',
+          samplesPerPrompt: 3,
+          sampling: runSpec.sampling,
+          source: { ...runSpec.sources[0], batch: { pollSeconds: 0.1, maxPollSeconds: 0.2 } },
+          unit: { unitId: '000000-replay', sourceIndex: 0, model: 'm1', source: REPLAY_PROVIDER, start: 0, end: 2 },
+        },
+        taskQueue: providerTaskQueue(REPLAY_PROVIDER),
+        heartbeatTimeoutSeconds: 60,
+        pollSeconds: 0.1,
+        maxPollSeconds: 0.2,
+      },
+    ],
+    expect: 'completed',
+  },
   { name: 'scoreCorpus', workflow: 'scoreCorpus', args: [{ corpus: 'replay', scorer: REPLAY_MODEL, window: 2 }], expect: 'completed' },
   {
     name: 'runTest',
@@ -108,6 +146,8 @@ export const REPLAY_CASES: ReplayCase[] = [
   },
   // One firing whose verdict changed: collect, test, record, one alert.
   { name: 'auditFiring', workflow: 'auditFiring', args: [{ spec: auditSpec }], expect: 'completed' },
+  // An audit with a budget its endpoint's slice cannot fit: the endpoint is skipped, nothing tested.
+  { name: 'auditFiring-budget', workflow: 'auditFiring', args: [{ spec: { ...auditSpec, name: 'replay-audit-budget', budget: { usd: 0.5 } } }], expect: 'completed' },
   { name: 'consistencyReport', workflow: 'consistencyReport', args: [consistencyPlan], expect: 'completed' },
   {
     name: 'downloadDataset',
