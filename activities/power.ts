@@ -6,7 +6,7 @@ import { seedFrom } from '../common/hash';
 import { toApplicationFailure } from '../common/failures';
 import { heartbeating } from './heartbeat';
 import { gridReferences, label, mixComponents, type PowerAlternative, type PowerSource, type PowerSpec } from '../config/powerSpec';
-import { corpusDir, quotedString, readSlice, unitStatus, withConnection, writeShard, type PowerCellRow } from '../datasets';
+import { completionScores, corpusDir, quotedString, readSlice, unitStatus, withConnection, writeShard, type PowerCellRow } from '../datasets';
 import { createPowerSimulator, mixturePower, Rng, simulateNullsParallel, type ScoredPool, type TwoSampleStatistic } from '../stats';
 
 /**
@@ -120,8 +120,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
         corpus: spec.corpus, models: [source.model], sources: [source.source], promptIds: subset, unit: spec.unit, L: spec.L,
         logprobsUnder: { scorerModel: spec.scorer!.model, scorerPrecision: spec.scorer!.precision },
       });
-      const scores = Float64Array.from(s.logprobSum!, (sum, i) => (score === 'mean_logprob' ? (s.logprobCount![i] > 0 ? sum / s.logprobCount![i] : 0) : sum));
-      return { sample: s.sample, scores };
+      return { sample: s.sample, scores: completionScores(s, score, label(source)) };
     };
     const refPool = await scoredPool(reference);
     const components = label(cell.alternative) === label(reference) ? [{ source: reference, weight: 1 }] : mixComponents(cell.alternative, reference.model);

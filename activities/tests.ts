@@ -4,7 +4,7 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { toApplicationFailure } from '../common/failures';
 import { samplerSettingsKey } from '../config/sampler';
 import type { Selector, TestSpec } from '../config/testSpec';
-import { readSamplers, readSlice, writeShard, type TestResultRow } from '../datasets';
+import { completionScores, readSamplers, readSlice, writeShard, type TestResultRow } from '../datasets';
 import { rutTest, twoSampleTestInThread } from '../stats';
 import { heartbeating } from './heartbeat';
 
@@ -83,15 +83,8 @@ export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: stri
           });
         const x = await read(spec.x, undefined, spec.x.samplesPerPrompt);
         const y = await read(spec.y, x.promptIds, spec.y.samplesPerPrompt ?? 1);
-        if (score === 'log_rank') {
-          for (const [side, sl] of [['X', x], ['Y', y]] as const) {
-            if (sl.logRankMean!.some((v) => Number.isNaN(v))) {
-              throw new MetError(ErrorTypes.BadInput, `the log_rank score needs per-token ranks, and some of ${side}'s logprob rows were scored before met stored ranks: rescore them (delete their logprob shards, run met score again) or use sum_logprob`);
-            }
-          }
-        }
-        const scoreOf = (sl: typeof x, i: number) =>
-          score === 'log_rank' ? sl.logRankMean![i] : score === 'mean_logprob' ? (sl.logprobCount![i] > 0 ? sl.logprobSum![i] / sl.logprobCount![i] : 0) : sl.logprobSum![i];
+        const scores = new Map([x, y].map((sl, i) => [sl, completionScores(sl, score, i === 0 ? 'X' : 'Y')]));
+        const scoreOf = (sl: typeof x, i: number) => scores.get(sl)![i];
         // Reference scores grouped by prompt; one target row per (prompt, sample) of Y with the reference of its prompt.
         const m = x.sample.m;
         const refByPrompt = Array.from({ length: m }, () => [] as number[]);

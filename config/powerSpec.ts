@@ -54,8 +54,8 @@ export const PowerSpec = z
     statistics: z.array(z.enum([...TWO_SAMPLE_STATISTICS, 'rut'])).min(1).default(['mmd_hamming']),
     /** rut: the model+precision whose logprob shards score every source of the grid (scoreCorpus). */
     scorer: z.object({ model: z.string().min(1), precision: z.string().min(1) }).strict().optional(),
-    /** rut: the completion score, sum_logprob (default) or mean_logprob (logprob shards have no ranks yet). */
-    rutScore: z.enum(['sum_logprob', 'mean_logprob']).optional(),
+    /** rut: the completion score, sum_logprob (default), mean_logprob or log_rank (mean ln(rank) of the tokens: needs logprob shards with ranks). */
+    rutScore: z.enum(['sum_logprob', 'mean_logprob', 'log_rank']).optional(),
     /** rut: reference completions each API completion is ranked among (default 20). */
     rutK: z.number().int().positive().optional(),
     /**

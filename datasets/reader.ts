@@ -57,6 +57,23 @@ export interface Slice {
   logRankMean?: Float64Array;
 }
 
+/** RUT's completion scores of a slice read with `logprobsUnder` (stats/rut.ts): summed or mean logprob, or mean ln(rank). */
+export type CompletionScore = 'sum_logprob' | 'mean_logprob' | 'log_rank';
+
+/** Each row's score; `what` names the slice in the error when log_rank meets rows scored before met stored ranks. */
+export function completionScores(slice: Slice, score: CompletionScore, what: string): Float64Array {
+  const { logprobSum: sums, logprobCount: counts, logRankMean: logRanks } = slice;
+  if (!sums || !counts || !logRanks) throw new Error('completionScores needs a slice read with logprobsUnder');
+  if (score === 'log_rank') {
+    if (logRanks.some((v) => Number.isNaN(v))) {
+      throw new MetError(ErrorTypes.BadInput, `the log_rank score needs per-token ranks, and some of ${what}'s logprob rows were scored before met stored ranks: rescore them (delete their logprob shards, run met score again) or use sum_logprob`);
+    }
+    return Float64Array.from(logRanks);
+  }
+  if (score === 'mean_logprob') return Float64Array.from(sums, (sum, i) => (counts[i] > 0 ? sum / counts[i] : 0));
+  return Float64Array.from(sums);
+}
+
 /** The parameters a statement uses (DuckDB refuses to bind names the SQL does not mention). */
 function used(sql: string, params: Record<string, unknown>, types: Record<string, unknown>): [never, never] {
   const pick = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([k]) => new RegExp(`\\$${k}\\b`).test(sql)));
