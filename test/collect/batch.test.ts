@@ -4,10 +4,8 @@
  * submit reuses the unit's batch and a retried download adds no row. Real Temporal.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createBatchActivities } from '../../activities/batch';
@@ -18,7 +16,7 @@ import { planSources } from '../../collect/plan';
 import { CorpusStore } from '../../collect/store';
 import { parseRunSpec, runIdOf, type RunSpecInput } from '../../config/runSpec';
 import type { ProviderWorkerSpec } from '../../config/workers';
-import { createDuckDB, quotedString, withConnection } from '../../datasets/duck';
+import { quotedString, withConnection } from '../../datasets/duck';
 import { kindDir } from '../../datasets/paths';
 import { ProviderGenerator } from '../../providers/generator';
 import { startServe, type RunningServe } from '../../serve/server';
@@ -26,22 +24,16 @@ import { TextGeneratorBackend } from '../../serve/textGenerator';
 import { collectCorpus } from '../../workflows/collectCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { providerWorkerPlans } from '../../workers/provider';
-import { startTestTemporal, uniqueName, withPlanWorkers, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, withPlanWorkers, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-batch-'));
+const dataDir = useTestEnv('met-batch-', (env) => ({ temporal, duck } = env));
 const servers: RunningServe[] = [];
 
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-});
 after(async () => {
   for (const s of servers) await s.close();
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 const prompts = Array.from({ length: 5 }, (_, i) => ({ id: `p${i}`, text: `prompt ${i}: a story about a lighthouse` }));

@@ -4,17 +4,16 @@
  * --budget-usd N` finishes it with every sample exactly once. Against `met serve`, real Temporal.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { launchCollection } from '../../client/collect';
 import { loadRunRecord } from '../../client/runs';
 import { sampleCostBound } from '../../collect/estimate';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
 import type { ProviderWorkerSpec } from '../../config/workers';
-import { createDuckDB, quotedString, withConnection } from '../../datasets/duck';
+import { quotedString, withConnection } from '../../datasets/duck';
 import { kindDir } from '../../datasets/paths';
 import { startServe, type RunningServe } from '../../serve/server';
 import { TextGeneratorBackend } from '../../serve/textGenerator';
@@ -22,24 +21,21 @@ import type { CollectResult } from '../../collect/plan';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { providerWorkerPlans } from '../../workers/provider';
 import { exited, spawnMet } from '../helpers/processes';
-import { startTestTemporal, uniqueName, withPlanWorkers, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, withPlanWorkers, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
+const dataDir = useTestEnv('met-budget-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    serve = await startServe({ backend: new TextGeneratorBackend(), seed: 3 });
+  },
+});
 let serve: RunningServe;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-budget-'));
 const prices = { inputPerMillion: 100, outputPerMillion: 300 };
 
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-  serve = await startServe({ backend: new TextGeneratorBackend(), seed: 3 });
-});
 after(async () => {
   await serve?.close();
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 async function recorded(corpus: string) {

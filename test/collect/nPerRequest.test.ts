@@ -5,14 +5,12 @@
  * clean one, each exactly once. Real Temporal.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { parseRunSpec, runIdOf, type RunSpecInput } from '../../config/runSpec';
 import type { ProviderWorkerSpec } from '../../config/workers';
-import { createDuckDB, quotedString, withConnection } from '../../datasets/duck';
+import { quotedString, withConnection } from '../../datasets/duck';
 import { kindDir } from '../../datasets/paths';
 import { groupRequests } from '../../providers/generator';
 import { startServe, type RunningServe } from '../../serve/server';
@@ -20,22 +18,16 @@ import { TextGeneratorBackend } from '../../serve/textGenerator';
 import { collectCorpus } from '../../workflows/collectCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { providerWorkerPlans } from '../../workers/provider';
-import { startTestTemporal, uniqueName, withPlanWorkers, type TestTemporal } from '../helpers/temporal';
+import { uniqueName, withPlanWorkers, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-const dataDir = mkdtempSync(join(tmpdir(), 'met-n-'));
+const dataDir = useTestEnv('met-n-', (env) => ({ temporal, duck } = env));
 const servers: RunningServe[] = [];
 
-before(async () => {
-  temporal = await startTestTemporal();
-  duck = await createDuckDB();
-});
 after(async () => {
   for (const s of servers) await s.close();
-  await temporal?.close();
-  duck?.closeSync();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 async function serve(options: Partial<Parameters<typeof startServe>[0]> = {}) {
