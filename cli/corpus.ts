@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ErrorTypes, MetError } from '../common/errors';
+import { parseDataLocation } from '../common/location';
 import { printJson } from './output';
 
 /**
@@ -40,7 +41,7 @@ async function s3Client() {
 async function localRoot(opts: DataOpts, corpus?: string): Promise<string> {
   const value = opts.data ?? process.env.MET_DATA ?? '.met';
   const { parseLocation, S3CorpusStore } = await import('../datasets/s3');
-  const location = parseLocation(value);
+  const location = parseLocation(value, opts.data ? '--data' : 'MET_DATA');
   if (location.kind === 'local') return resolve(location.root);
   const cache = resolve(process.env.MET_CACHE ?? join('.met', 'cache'), 's3', location.bucket, ...location.prefix.split('/').filter(Boolean));
   if (corpus) {
@@ -58,8 +59,9 @@ async function localRoot(opts: DataOpts, corpus?: string): Promise<string> {
 
 function localOnly(opts: DataOpts, message: string): string {
   const value = opts.data ?? process.env.MET_DATA ?? '.met';
-  if (value.startsWith('s3://')) throw new MetError(ErrorTypes.BadInput, message);
-  return resolve(value);
+  const location = parseDataLocation(value, opts.data ? '--data' : 'MET_DATA');
+  if (location.kind === 's3') throw new MetError(ErrorTypes.BadInput, message);
+  return resolve(location.root);
 }
 
 function formatTable(columns: string[], rows: unknown[][]): string {
@@ -85,7 +87,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: DataOpts) => {
       const value = opts.data ?? process.env.MET_DATA ?? '.met';
-      if (value.startsWith('s3://')) {
+      if (parseDataLocation(value, opts.data ? '--data' : 'MET_DATA').kind === 's3') {
         const { parseLocation, S3CorpusStore } = await import('../datasets/s3');
         const names = await S3CorpusStore.at(await s3Client(), parseLocation(value)).listCorpora();
         if (opts.json) printJson(names);
@@ -245,7 +247,7 @@ export function register(program: Command): void {
       const root = localOnly(opts, '--data must be a local folder; the remote is --to');
       const duck = await openDuck();
       try {
-        const r = await S3CorpusStore.at(await s3Client(), parseLocation(opts.to)).push(duck, root, name);
+        const r = await S3CorpusStore.at(await s3Client(), parseLocation(opts.to, '--to')).push(duck, root, name);
         console.log(`pushed corpus ${name} to ${opts.to}: ${r.uploaded} uploaded, ${r.unchanged} already there`);
       } finally {
         duck.closeSync();
@@ -263,7 +265,7 @@ export function register(program: Command): void {
       const root = localOnly(opts, '--data must be a local folder; the remote is --from');
       const duck = await openDuck();
       try {
-        const r = await S3CorpusStore.at(await s3Client(), parseLocation(opts.from)).pull(duck, root, name);
+        const r = await S3CorpusStore.at(await s3Client(), parseLocation(opts.from, '--from')).pull(duck, root, name);
         console.log(`pulled corpus ${name} from ${opts.from}: ${r.downloaded} downloaded, ${r.unchanged} already here`);
       } finally {
         duck.closeSync();

@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { ErrorTypes, MetError } from '../common/errors';
+import { parseDataLocation } from '../common/location';
 
 /**
  * The one source of truth for met's process configuration (CLI, workers, API). Parsed once from
@@ -47,8 +49,13 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     clientKeyPath: env.TEMPORAL_TLS_KEY,
   };
   const anyTls = Object.values(tlsEnv).some(Boolean) || env.TEMPORAL_TLS === '1';
+  const data = flags.data || env.MET_DATA || '.met';
+  const location = parseDataLocation(data, flags.data ? '--data' : 'MET_DATA');
+  if (location.kind === 's3') {
+    throw new MetError(ErrorTypes.BadInput, `${flags.data ? '--data' : 'MET_DATA'} '${data}': this command does not read or write s3:// locations yet; give a local folder (met corpus push --to ${data} uploads a corpus)`);
+  }
   return MetConfig.parse({
-    dataDir: resolve(flags.data || env.MET_DATA || '.met'),
+    dataDir: resolve(location.root),
     temporal: {
       address: flags.address || env.TEMPORAL_ADDRESS || undefined,
       namespace: flags.namespace || env.TEMPORAL_NAMESPACE || undefined,
