@@ -257,7 +257,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     '/v1/runs/:id',
     { schema: { description: 'Status and progress of a run (collection, scoring, power grid, test, consistency)', params: z.object({ id: Name }), response: { 200: RunStateBody, ...errors } } },
     async (request) => {
-      const record = loadRunRecord(dataDir, request.params.id);
+      const record = await loadRunRecord(dataDir, request.params.id);
       const state = await runState(client, record);
       const result = state.status === 'COMPLETED' ? await client.workflow.getHandle(record.workflowId).result() : undefined;
       return {
@@ -289,7 +289,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     async (request, reply) => {
       await requireWorkers(taskQueue, 'workflow', 'start a CPU worker (met worker, or met up)');
       const record = newRunRecord('runTest', request.body.testId, request.body, { corpus: request.body.x.corpus, taskQueue });
-      saveRunRecord(dataDir, record);
+      await saveRunRecord(dataDir, record);
       const { attached } = await startOrAttach(client, record);
       if (request.query.wait === 'false') return started(record, attached, reply);
       try {
@@ -307,7 +307,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     '/v1/runs/:id/report',
     { schema: { description: 'The HTML report of a power grid or consistency run (text/html)', params: z.object({ id: Name }), produces: ['text/html'] } },
     async (request, reply) => {
-      const record = loadRunRecord(dataDir, request.params.id);
+      const record = await loadRunRecord(dataDir, request.params.id);
       let htmlPath: string | undefined;
       if (record.job === 'consistencyReport') {
         const status = await runStatus(client, record);

@@ -32,29 +32,34 @@ async function openDuck() {
 }
 
 async function s3Client() {
-  const { S3Client } = await import('@aws-sdk/client-s3');
-  const endpoint = process.env.MET_S3_ENDPOINT || undefined;
-  return new S3Client({ region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1', endpoint, forcePathStyle: endpoint !== undefined });
+  const { s3ClientFromEnv } = await import('../datasets/corpora');
+  return s3ClientFromEnv();
 }
 
-/** A local root for a --data value; an s3:// location is pulled into the cache for `corpus`. */
-async function localRoot(opts: DataOpts, corpus?: string): Promise<string> {
+/** The bucket corpora of an s3:// --data value: local scratch and cache from MET_SCRATCH / MET_CACHE. */
+async function bucketCorpora(value: string, duck: import('../datasets/duck').DuckDBInstance) {
+  const { loadConfig } = await import('../config/schema');
+  const { BucketCorpora, openCorpora } = await import('../datasets/corpora');
+  const corpora = openCorpora(duck, loadConfig({ data: value }), await s3Client());
+  if (!(corpora instanceof BucketCorpora)) throw new Error(`${value} is not a bucket`);
+  return corpora;
+}
+
+/** A local root for a --data value; an s3:// location is synced into the local cache (by checksum) for `corpus`. */
+async function localRoot(opts: DataOpts, corpus: string): Promise<string> {
   const value = opts.data ?? process.env.MET_DATA ?? '.met';
-  const { parseLocation, S3CorpusStore } = await import('../datasets/s3');
-  const location = parseLocation(value, opts.data ? '--data' : 'MET_DATA');
+  const location = parseDataLocation(value, opts.data ? '--data' : 'MET_DATA');
   if (location.kind === 'local') return resolve(location.root);
-  const cache = resolve(process.env.MET_CACHE ?? join('.met', 'cache'), 's3', location.bucket, ...location.prefix.split('/').filter(Boolean));
-  if (corpus) {
-    const store = S3CorpusStore.at(await s3Client(), location);
-    const duck = await openDuck();
-    try {
-      const r = await store.pull(duck, cache, corpus, { mirror: true });
-      process.stderr.write(`pulled s3://${location.bucket}/${location.prefix} corpus ${corpus}: ${r.downloaded} downloaded, ${r.unchanged} cached, ${r.removed} removed\n`);
-    } finally {
-      duck.closeSync();
-    }
+  const duck = await openDuck();
+  try {
+    const corpora = await bucketCorpora(value, duck);
+    const root = await corpora.readRoot(corpus);
+    const r = corpora.lastSync;
+    process.stderr.write(`pulled ${location.url} corpus ${corpus}: ${r.downloaded} downloaded, ${r.cached} cached, ${r.removed} removed\n`);
+    return root;
+  } finally {
+    duck.closeSync();
   }
-  return cache;
 }
 
 function localOnly(opts: DataOpts, message: string): string {
@@ -87,17 +92,17 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: DataOpts) => {
       const value = opts.data ?? process.env.MET_DATA ?? '.met';
-      if (parseDataLocation(value, opts.data ? '--data' : 'MET_DATA').kind === 's3') {
-        const { parseLocation, S3CorpusStore } = await import('../datasets/s3');
-        const names = await S3CorpusStore.at(await s3Client(), parseLocation(value)).listCorpora();
-        if (opts.json) printJson(names);
-        else console.log(names.length ? names.join('\n') : `no corpora at ${value}`);
-        return;
-      }
-      const root = await localRoot(opts);
+      const location = parseDataLocation(value, opts.data ? '--data' : 'MET_DATA');
       const { listCorpusSummaries } = await import('../datasets/corpus');
       const duck = await openDuck();
       try {
+        let root = location.kind === 'local' ? resolve(location.root) : '';
+        if (location.kind === 's3') {
+          // Every corpus in the bucket, synced into the cache: the same table as for a folder.
+          const corpora = await bucketCorpora(value, duck);
+          for (const name of await corpora.listCorpora()) root = await corpora.readRoot(name);
+          if (!root) return opts.json ? printJson([]) : console.log(`no corpora at ${location.url}`);
+        }
         const list = await listCorpusSummaries(duck, root);
         if (opts.json) return printJson(list);
         if (list.length === 0) return console.log(`no corpora under ${join(root, 'corpus')}`);

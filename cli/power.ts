@@ -27,7 +27,7 @@ export function register(program: Command): void {
       const client = await connectClient(config);
       try {
         const { launchLine, printJson } = await import('./output');
-        const { record, attached } = await launchPower(client, config.dataDir, parsed.data, opts.queue);
+        const { record, attached } = await launchPower(client, config, parsed.data, opts.queue);
         const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
         say(launchLine(attached, record.runId, 'power'));
         let outcome: Awaited<ReturnType<typeof printAndReport>> | undefined;
@@ -50,7 +50,7 @@ export function register(program: Command): void {
     .action(async (runId: string, opts: { data?: string }) => {
       const { loadRunRecord } = await import('../client/runs');
       const config = await commandConfig(opts);
-      const record = loadRunRecord(config.dataDir, runId);
+      const record = await loadRunRecord(config, runId);
       if (record.job !== 'powerSimulation') throw new Error(`met report writes power-grid reports; ${runId} is a ${record.job} run`);
       await printAndReport(config.dataDir, record);
     });

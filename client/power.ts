@@ -7,15 +7,15 @@ import { kindDir, quotedString, withConnection } from '../datasets';
 import { writeReport } from '../report/html';
 import type { PowerSectionInput } from '../report/schemas';
 import type { PowerInput } from '../workflows/powerSimulation';
-import { newRunRecord, type RunRecord, saveRunRecord, startOrAttach } from './runs';
+import { newRunRecord, type RunRecord, type RunsAt, saveRunRecord, startOrAttach } from './runs';
 
 /** Launches (or attaches to) a power grid; recorded for `met resume` and `met report`. */
-export async function launchPower(client: Client, dataDir: string, spec: PowerSpec, taskQueue?: string): Promise<{ record: RunRecord; attached: boolean }> {
+export async function launchPower(client: Client, dataDir: RunsAt, spec: PowerSpec, taskQueue?: string): Promise<{ record: RunRecord; attached: boolean }> {
   const { runId: explicit, ...rest } = spec;
   const runId = explicit ?? `power-${spec.corpus}-${hashHex(canonicalJson(rest)).slice(0, 10)}`;
   const input: PowerInput = { spec, runId };
   const record = newRunRecord('powerSimulation', runId, input, { corpus: spec.corpus, taskQueue });
-  saveRunRecord(dataDir, record);
+  await saveRunRecord(dataDir, record);
   return { record, attached: (await startOrAttach(client, record)).attached };
 }
 

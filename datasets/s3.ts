@@ -33,6 +33,7 @@ const META_CHECKSUM = 'met-checksum';
 export interface RemoteObject {
   key: string;
   size: number;
+  etag: string;
 }
 
 export class S3CorpusStore {
@@ -102,7 +103,7 @@ export class S3CorpusStore {
     let token: string | undefined;
     do {
       const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix ? `${prefix}/` : undefined, ContinuationToken: token }));
-      for (const o of r.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: Number(o.Size ?? 0) });
+      for (const o of r.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: Number(o.Size ?? 0), etag: o.ETag ?? '' });
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
     return out.sort((a, b) => (a.key < b.key ? -1 : 1));

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { DuckDBInstance } from '@duckdb/node-api';
+import type { Corpora } from '../datasets/corpora';
 import { createLogprobActivities } from '../activities/logprobs';
 import { createTextScoringActivities } from '../activities/perplexity';
 import { createSamplingActivities } from '../activities/sampling';
@@ -14,12 +15,12 @@ import type { WorkerPlan } from './run';
  * (model, precision) queue for sampling and scoring, and its host/GPU queue for work that must
  * stay on this device. Concurrency 1 per model: llama.cpp evaluates one sequence at a time here.
  */
-export function modelWorkerPlans(deps: { dataDir: string; duck: DuckDBInstance; backend: TextBackend; gpu: number | 'cpu'; concurrentUnits?: number }): WorkerPlan[] {
-  const store = new CorpusStore(deps.duck, deps.dataDir);
+export function modelWorkerPlans(deps: { dataDir: string; duck: DuckDBInstance; backend: TextBackend; gpu: number | 'cpu'; concurrentUnits?: number; corpora?: Corpora }): WorkerPlan[] {
+  const store = new CorpusStore(deps.duck, deps.dataDir, deps.corpora);
   const generator = new LocalGenerator(deps.backend);
   const activities = {
     ...createSamplingActivities({ store, generatorFor: () => generator }),
-    ...createLogprobActivities({ duck: deps.duck, dataDir: deps.dataDir, backend: deps.backend }),
+    ...createLogprobActivities({ duck: deps.duck, dataDir: deps.dataDir, backend: deps.backend, corpora: store.corpora }),
     ...createTextScoringActivities({ backend: deps.backend }),
   };
   // A worker whose logprobs come from elsewhere says so in its identity: the HTTP API's /health lists it per queue.

@@ -1,4 +1,5 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
+import type { Corpora } from '../datasets/corpora';
 import { createSamplingActivities } from '../activities/sampling';
 import { CorpusStore } from '../collect/store';
 import type { ProviderWorkerSpec } from '../config/workers';
@@ -16,9 +17,10 @@ export function providerWorkerPlans(deps: {
   duck: DuckDBInstance;
   providers: ProviderWorkerSpec[];
   env: Record<string, string | undefined>;
+  corpora?: Corpora;
 }): WorkerPlan[] {
   const generator = new ProviderGenerator({ env: deps.env, providers: deps.providers });
-  const activities = createSamplingActivities({ store: new CorpusStore(deps.duck, deps.dataDir), generatorFor: () => generator });
+  const activities = createSamplingActivities({ store: new CorpusStore(deps.duck, deps.dataDir, deps.corpora), generatorFor: () => generator });
   return deps.providers.map((p) => ({
     taskQueue: providerTaskQueue(p.name),
     activities,
