@@ -8,6 +8,7 @@ import { register as demo } from './demo';
 import { register as download } from './download';
 import { register as models } from './models';
 import { register as power } from './power';
+import { register as score } from './score';
 import { register as serve } from './serve';
 import { register as server } from './server';
 import { register as stat } from './stat';
@@ -28,6 +29,7 @@ export const commands: RegisterCommand[] = [
   download,
   models,
   power,
+  score,
   serve,
   server,
   stat,
