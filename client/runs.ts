@@ -5,7 +5,6 @@ import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { checkName, Name } from '../common/names';
 import { parseDataLocation } from '../common/location';
-import { BucketDocuments, s3ClientFromEnv } from '../datasets/corpora';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
 
 /**
@@ -39,11 +38,13 @@ const runsDir = (dataDir: string) => join(dataDir, 'runs');
 // Every run id from outside (CLI, API, a spec) passes the one name rule before it becomes a path.
 const recordPath = (dataDir: string, runId: string) => join(runsDir(dataDir), `${checkName('run id', runId)}.json`);
 
-/** The bucket holding run records, or undefined for a data folder. */
-function bucketOf(at: RunsAt): BucketDocuments | undefined {
+/** The bucket holding run records, or undefined for a data folder (the AWS SDK is loaded only for a bucket: met status stays fast). */
+async function bucketOf(at: RunsAt): Promise<import('../datasets/corpora').BucketDocuments | undefined> {
   if (typeof at === 'string' || !at.corpora) return undefined;
   const location = parseDataLocation(at.corpora);
-  return location.kind === 's3' ? new BucketDocuments(s3ClientFromEnv(), location) : undefined;
+  if (location.kind !== 's3') return undefined;
+  const { BucketDocuments, s3ClientFromEnv } = await import('../datasets/corpora');
+  return new BucketDocuments(s3ClientFromEnv(), location);
 }
 const folderOf = (at: RunsAt) => (typeof at === 'string' ? at : at.dataDir);
 
@@ -64,7 +65,7 @@ function readRecord(path: string): RunRecord | undefined {
 
 export async function saveRunRecord(at: RunsAt, record: RunRecord): Promise<void> {
   checkName('run id', record.runId);
-  const bucket = bucketOf(at);
+  const bucket = await bucketOf(at);
   if (bucket) {
     await bucket.writeJson(`runs/${record.runId}.json`, record);
     return;
@@ -83,9 +84,8 @@ export function loadRunRecord(at: RunsAt, runId: string): Promise<RunRecord> {
   // Messages name the run id only: never the data folder's path, other runs or the file's bytes.
   const notFound = () => new MetError(ErrorTypes.NotFound, `no run '${runId}' is recorded (see 'met runs')`);
   const unreadable = () => new MetError(ErrorTypes.ShardCorrupt, `the record of run '${runId}' is unreadable: launch the run again from its spec`);
-  const bucket = bucketOf(at);
-  if (bucket) {
-    return bucket.readJson(`runs/${runId}.json`).then(
+  if (typeof at !== 'string' && at.corpora) {
+    return bucketOf(at).then((bucket) => bucket!.readJson(`runs/${runId}.json`)).then(
       (value) => {
         if (value === undefined) throw notFound();
         const record = parseRecord(value);
@@ -106,7 +106,7 @@ export function loadRunRecord(at: RunsAt, runId: string): Promise<RunRecord> {
 }
 
 export async function listRunRecords(at: RunsAt): Promise<RunRecord[]> {
-  const bucket = bucketOf(at);
+  const bucket = await bucketOf(at);
   let records: RunRecord[];
   if (bucket) {
     const names = await bucket.listJson('runs');

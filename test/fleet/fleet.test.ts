@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import type { CorpusStats } from '../../datasets/corpus';
-import { metJson, pyarrowCounts, runPipeline, startFleetEnv, type FleetEnv } from './harness';
+import { checkFleetRun, runPipeline, startFleetEnv, type FleetEnv } from './harness';
 
 /**
  * The fleet, end to end: three `met worker` hosts (separate processes, separate local folders,
@@ -31,55 +27,5 @@ test('three hosts, one SIGKILLed mid-unit: exactly N samples and N logprobs in t
   assert.ok(r.killedUnits.length >= 1, 'the killed host held a unit');
   assert.equal(r.samples, N);
 
-  // Exactly one object per unit: 2 sources x 1,000 / 100 = 20 sample shards, and as many logprob shards.
-  const prefix = `${r.data.slice(`s3://${env.bucket}/`.length)}/corpus/${r.corpus}/`;
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await env.s3.send(new ListObjectsV2Command({ Bucket: env.bucket, Prefix: prefix, ContinuationToken: token }));
-    keys.push(...(page.Contents ?? []).map((o) => o.Key!.slice(prefix.length)));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  assert.equal(keys.filter((k) => k.startsWith('samples/')).length, 20, keys.join('\n'));
-  assert.equal(keys.filter((k) => k.startsWith('logprobs/')).length, 20, keys.join('\n'));
-
-  // A fourth process, empty local folder and cache: met corpus stats from the bucket.
-  const { json, output } = await metJson(env, r.data, ['corpus', 'stats', r.corpus]);
-  const stats = json as CorpusStats;
-  assert.match(output, /41 downloaded, 0 cached/); // 20 + 20 shards and the frozen prompt set
-  assert.equal(stats.rows.samples, N);
-  assert.equal(stats.rows.logprobs, N);
-  assert.equal(stats.duplicateKeys, 0);
-  assert.deepEqual(stats.samples.map((s) => [s.model, s.rows, s.prompts, s.incompletePrompts]), [
-    ['m1', N / 2, PROMPTS, 0],
-    ['m2', N / 2, PROMPTS, 0],
-  ]);
-  assert.equal(stats.logprobs.length, 1);
-  assert.equal(stats.logprobs[0].rows, N);
-  assert.equal(stats.logprobs[0].samplesCovered, N);
-
-  // pyarrow, straight from the bucket.
-  assert.deepEqual(pyarrowCounts(env, r.data, r.corpus), { samples: N, sampleKeys: N, logprobs: N, logprobKeys: N, files: 40 });
-
-  // met runs / met status from a host that launched neither run.
-  const runs = (await metJson(env, r.data, ['runs'])).json as { runId: string; job: string; status: string | null }[];
-  assert.deepEqual(
-    runs.filter((x) => x.runId === r.collectRunId || x.runId === r.scoreRunId).map((x) => [x.job, x.status]),
-    [
-      ['collectCorpus', 'COMPLETED'],
-      ['scoreCorpus', 'COMPLETED'],
-    ],
-  );
-  for (const runId of [r.collectRunId, r.scoreRunId]) {
-    const status = (await metJson(env, r.data, ['status', runId])).json as { runId: string; status: string; corpus: string };
-    assert.deepEqual([status.runId, status.status, status.corpus], [runId, 'COMPLETED', r.corpus]);
-  }
-
-  // Each host's local folder holds no committed shard and no corpus tree of its own: the bucket is the corpus.
-  for (const dir of r.hostDirs) {
-    const staged = join(dir, 'staging', 's3', env.bucket);
-    const shards = existsSync(staged) ? readdirSync(staged, { recursive: true }).filter((f) => String(f).endsWith('.parquet') && String(f).split('/').pop()!.startsWith('part-')) : [];
-    assert.deepEqual(shards, [], `${dir} kept staged shards`);
-    assert.equal(existsSync(join(dir, 'corpus')), false);
-  }
+  await checkFleetRun(env, r, { samples: N, prompts: PROMPTS, shardsPerKind: 20 });
 });

@@ -1,8 +1,10 @@
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { CorpusStats } from '../../datasets/corpus';
 import { Client, Connection } from '@temporalio/client';
 import { stringify } from 'yaml';
 import { writeTinyModels } from '../../models/tiny';
@@ -256,4 +258,60 @@ export function pyarrowCounts(env: FleetEnv, data: string, corpus: string): { sa
   });
   if (r.status !== 0) throw new Error(`pyarrow_s3.py failed:\n${r.stderr}`);
   return JSON.parse(r.stdout) as ReturnType<typeof pyarrowCounts>;
+}
+
+/** The checks of a fleet run: objects per unit, met corpus stats from a fresh host, pyarrow from the bucket, met runs/status elsewhere, nothing shared on hosts' disks. */
+export async function checkFleetRun(env: FleetEnv, r: PipelineResult, expected: { samples: number; prompts: number; shardsPerKind: number }): Promise<void> {
+  const N = expected.samples;
+  // Exactly one object per unit, and one logprob shard per sample shard.
+  const prefix = `${r.data.slice(`s3://${env.bucket}/`.length)}/corpus/${r.corpus}/`;
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await env.s3.send(new ListObjectsV2Command({ Bucket: env.bucket, Prefix: prefix, ContinuationToken: token }));
+    keys.push(...(page.Contents ?? []).map((o) => o.Key!.slice(prefix.length)));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  assert.equal(keys.filter((k) => k.startsWith('samples/')).length, expected.shardsPerKind, keys.join('\n'));
+  assert.equal(keys.filter((k) => k.startsWith('logprobs/')).length, expected.shardsPerKind, keys.join('\n'));
+
+  // A fourth process, empty local folder and cache: met corpus stats from the bucket.
+  const { json, output } = await metJson(env, r.data, ['corpus', 'stats', r.corpus]);
+  const stats = json as CorpusStats;
+  assert.match(output, new RegExp(`${2 * expected.shardsPerKind + 1} downloaded, 0 cached`)); // the shards and the frozen prompt set
+  assert.equal(stats.rows.samples, N);
+  assert.equal(stats.rows.logprobs, N);
+  assert.equal(stats.duplicateKeys, 0);
+  assert.deepEqual(stats.samples.map((s) => [s.model, s.rows, s.prompts, s.incompletePrompts]), [
+    ['m1', N / 2, expected.prompts, 0],
+    ['m2', N / 2, expected.prompts, 0],
+  ]);
+  assert.equal(stats.logprobs.length, 1);
+  assert.equal(stats.logprobs[0].rows, N);
+  assert.equal(stats.logprobs[0].samplesCovered, N);
+
+  // pyarrow, straight from the bucket.
+  assert.deepEqual(pyarrowCounts(env, r.data, r.corpus), { samples: N, sampleKeys: N, logprobs: N, logprobKeys: N, files: 2 * expected.shardsPerKind });
+
+  // met runs / met status from a host that launched neither run.
+  const runs = (await metJson(env, r.data, ['runs'])).json as { runId: string; job: string; status: string | null }[];
+  assert.deepEqual(
+    runs.filter((x) => x.runId === r.collectRunId || x.runId === r.scoreRunId).map((x) => [x.job, x.status]),
+    [
+      ['collectCorpus', 'COMPLETED'],
+      ['scoreCorpus', 'COMPLETED'],
+    ],
+  );
+  for (const runId of [r.collectRunId, r.scoreRunId]) {
+    const status = (await metJson(env, r.data, ['status', runId])).json as { runId: string; status: string; corpus: string };
+    assert.deepEqual([status.runId, status.status, status.corpus], [runId, 'COMPLETED', r.corpus]);
+  }
+
+  // Each host's local folder holds no committed shard and no corpus tree of its own: the bucket is the corpus.
+  for (const dir of r.hostDirs) {
+    const staged = join(dir, 'staging', 's3', env.bucket);
+    const shards = existsSync(staged) ? readdirSync(staged, { recursive: true }).filter((f) => String(f).endsWith('.parquet') && String(f).split('/').pop()!.startsWith('part-')) : [];
+    assert.deepEqual(shards, [], `${dir} kept staged shards`);
+    assert.equal(existsSync(join(dir, 'corpus')), false);
+  }
 }
