@@ -6,6 +6,7 @@ import { register as consistency } from './consistency';
 import { register as corpus } from './corpus';
 import { register as demo } from './demo';
 import { register as download } from './download';
+import { register as fleet } from './fleet';
 import { register as models } from './models';
 import { register as power } from './power';
 import { register as score } from './score';
@@ -27,6 +28,7 @@ export const commands: RegisterCommand[] = [
   corpus,
   demo,
   download,
+  fleet,
   models,
   power,
   score,

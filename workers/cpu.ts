@@ -26,9 +26,9 @@ export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; tas
       ...createScoringPlanActivities({ duck: deps.duck, dataDir: deps.dataDir, corpora: deps.corpora }),
       ...createTestActivities({ duck: deps.duck, dataDir: deps.dataDir, corpora: deps.corpora }),
       ...createPowerActivities({ duck: deps.duck, dataDir: deps.dataDir, corpora: deps.corpora }),
-      ...createConsistencyActivities({ duck: deps.duck, dataDir: deps.dataDir, env: deps.env, modelRoots: deps.modelRoots }),
+      ...createConsistencyActivities({ duck: deps.duck, dataDir: deps.dataDir, env: deps.env, modelRoots: deps.modelRoots, corpora: deps.corpora }),
       ...createDownloadActivities({ duck: deps.duck, dataDir: deps.dataDir, env: deps.env }),
-      ...createAuditActivities({ duck: deps.duck, dataDir: deps.dataDir, alerts: deps.alerts }),
+      ...createAuditActivities({ duck: deps.duck, dataDir: deps.dataDir, alerts: deps.alerts, corpora: deps.corpora }),
     },
   };
 }

@@ -23,17 +23,15 @@ export function modelWorkerPlans(deps: { dataDir: string; duck: DuckDBInstance; 
     ...createLogprobActivities({ duck: deps.duck, dataDir: deps.dataDir, backend: deps.backend, corpora: store.corpora }),
     ...createTextScoringActivities({ backend: deps.backend }),
   };
-  // A worker whose logprobs come from elsewhere says so in its identity: the HTTP API's /health lists it per queue.
-  const options = (taskQueue: string) => ({
-    maxConcurrentActivityTaskExecutions: deps.concurrentUnits ?? 1,
-    ...(deps.backend.scorerBackend ? { identity: `${process.pid}@${hostname()}/${taskQueue} scorer: ${deps.backend.scorerBackend}` } : {}),
-  });
+  const options = { maxConcurrentActivityTaskExecutions: deps.concurrentUnits ?? 1 };
+  // The identity names the model and GPU, and a worker whose logprobs come from elsewhere says so: met fleet and the HTTP API's /health show it per queue.
+  const identity = { model: `${deps.backend.model}/${deps.backend.precision}`, gpu: deps.gpu, scorer: deps.backend.scorerBackend };
   const modelQueue = modelTaskQueue(deps.backend.model, deps.backend.precision);
-  const plans: WorkerPlan[] = [{ taskQueue: modelQueue, activities, options: options(modelQueue) }];
+  const plans: WorkerPlan[] = [{ taskQueue: modelQueue, activities, options, identity }];
   // The host queue names one device: only a GPU-pinned model owns it (CPU models share the host).
   if (deps.gpu !== 'cpu') {
     const hostQueue = hostTaskQueue(hostname(), deps.gpu);
-    plans.push({ taskQueue: hostQueue, activities, options: options(hostQueue) });
+    plans.push({ taskQueue: hostQueue, activities, options, identity });
   }
   return plans;
 }

@@ -173,7 +173,7 @@ export async function runPipeline(env: FleetEnv, o: PipelineOptions): Promise<Pi
     const t0 = performance.now();
     const launch = spawnMet(['collect', spec, '--queue', cpuQueue], launcherEnv, launcherDir);
     if ((await exited(launch)) !== 0) throw new Error(`met collect failed:\n${launch.output()}`);
-    const collectRunId = /run (\S+)/.exec(launch.output())![1];
+    const collectRunId = /(?:Started|Attached to) run (\S+)/.exec(launch.output())![1];
     const handle = env.client.workflow.getHandle(`collectCorpus/${collectRunId}`);
     const killedUnits: string[] = [];
     if (o.killHost !== undefined) {
@@ -201,7 +201,7 @@ export async function runPipeline(env: FleetEnv, o: PipelineOptions): Promise<Pi
     const t1 = performance.now();
     const score = spawnMet(['score', corpus, '--scorer', `${scorer}/fp32`, '--queue', cpuQueue, '--window', String(4 * o.hosts), '--heartbeat-timeout', '10s'], launcherEnv, launcherDir);
     if ((await exited(score)) !== 0) throw new Error(`met score failed:\n${score.output()}`);
-    const scoreRunId = /run (\S+)/.exec(score.output())![1];
+    const scoreRunId = /(?:Started|Attached to) run (\S+)/.exec(score.output())![1];
     const record = { workflowId: `scoreCorpus/${scoreRunId}` };
     const scoreHandle = env.client.workflow.getHandle(record.workflowId);
     await withDeadline(scoreHandle.result(), 600_000, async () => `scoring did not finish:\n${await pendingOf(scoreHandle)}`);
@@ -249,12 +249,12 @@ export async function metJson(env: FleetEnv, data: string, args: string[]): Prom
   return { json: JSON.parse(stdout) as unknown, output: child.output() };
 }
 
-/** Rows and distinct keys of a bucket corpus read by pyarrow straight from the bucket (S3FileSystem). */
+/** Rows and distinct keys of a bucket corpus: objects fetched from the bucket (boto3), parsed by pyarrow. */
 export function pyarrowCounts(env: FleetEnv, data: string, corpus: string): { samples: number; sampleKeys: number; logprobs: number; logprobKeys: number; files: number } {
-  const { python, pyarrowPath } = ensurePythonTools();
+  const { python, pyarrowPath, motoPath } = ensurePythonTools();
   const r = spawnSync(python, [join(PROJECT, 'test', 'fleet', 'pyarrow_s3.py'), env.moto, data, corpus], {
     encoding: 'utf8',
-    env: { ...process.env, PYTHONPATH: pyarrowPath, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
+    env: { ...process.env, PYTHONPATH: [pyarrowPath, motoPath].join(':'), AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
   });
   if (r.status !== 0) throw new Error(`pyarrow_s3.py failed:\n${r.stderr}`);
   return JSON.parse(r.stdout) as ReturnType<typeof pyarrowCounts>;
