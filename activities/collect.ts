@@ -112,9 +112,14 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
         const done: string[] = [];
         let rows = 0;
         let bad = 0;
-        for (const unit of plan.units) {
-          const partition = { model: unit.model, source: unit.source };
-          const status = await corpora.unitStatus({ corpus: input.spec.corpus, kind: 'samples', partition, unitId: unit.unitId });
+        // A bucket answers each unit with a HEAD: ask for 16 units at a time (a folder answers as fast either way).
+        const statuses: Awaited<ReturnType<Corpora['unitStatus']>>[] = [];
+        for (let i = 0; i < plan.units.length; i += 16) {
+          const batch = plan.units.slice(i, i + 16);
+          statuses.push(...(await Promise.all(batch.map((unit) => corpora.unitStatus({ corpus: input.spec.corpus, kind: 'samples', partition: { model: unit.model, source: unit.source }, unitId: unit.unitId })))));
+        }
+        for (const [i, unit] of plan.units.entries()) {
+          const status = statuses[i];
           if (status.state === 'valid') {
             done.push(unit.unitId);
             rows += status.rows;

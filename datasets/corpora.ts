@@ -130,6 +130,23 @@ interface RemoteShard {
 
 type Head = { state: 'missing' } | { state: 'foreign'; etag: string } | ({ state: 'present' } & RemoteShard);
 
+/** Requests to the store at once per listing or sync (HEADs, downloads). */
+const STORE_CONCURRENCY = 8;
+
+/** fn over items, at most `limit` at a time; results in item order. */
+async function inParallel<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
+
 const isNotFound = (err: unknown) => {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
@@ -317,6 +334,7 @@ export class BucketCorpora implements Corpora {
     checkCorpusName(corpus);
     const out: (RemoteShard & { partition: Partition; name: string })[] = [];
     const cols = PARTITION_COLUMNS[kind];
+    const candidates: { key: string; etag: string; size: number; partition: Partition; name: string }[] = [];
     for (const o of await this.store.list(`corpus/${corpus}/${kind}`)) {
       const parts = this.relOf(o.key);
       const name = parts[parts.length - 1];
@@ -329,15 +347,19 @@ export class BucketCorpora implements Corpora {
         if (!level.startsWith(`${col.name}=`)) ok = false;
         else partition[col.field] = decodePathValue(level.slice(col.name.length + 1));
       });
-      if (!ok) continue;
-      let shard = this.known.get(o.key);
-      if (!shard || shard.etag !== o.etag || shard.size !== o.size) {
-        const h = await this.head(o.key);
-        if (h.state !== 'present') continue;
-        shard = h;
-      }
-      out.push({ ...shard, partition, name });
+      if (ok) candidates.push({ ...o, partition, name });
     }
+    // HEADs (metadata) of objects not seen with this ETag before, several at a time.
+    const found = await inParallel(candidates, STORE_CONCURRENCY, async (c) => {
+      const known = this.known.get(c.key);
+      if (known && known.etag === c.etag && known.size === c.size) return known;
+      const h = await this.head(c.key);
+      return h.state === 'present' ? h : undefined;
+    });
+    candidates.forEach((c, i) => {
+      const shard = found[i];
+      if (shard) out.push({ ...shard, partition: c.partition, name: c.name });
+    });
     return out;
   }
 
@@ -358,12 +380,14 @@ export class BucketCorpora implements Corpora {
       const remote = await this.remoteShards(corpus, kind);
       any ||= remote.length > 0;
       const wanted = new Set<string>();
-      for (const shard of remote) {
+      // Downloads (and their checks) several at a time; the links are made in order afterwards.
+      const blobs = await inParallel(remote, STORE_CONCURRENCY, (shard) => this.blobOf(shard, kind));
+      remote.forEach((shard, i) => {
         const path = join(this.treeRoot, ...this.relOf(shard.key));
         wanted.add(path);
         this.lastSync.shards++;
-        const blob = await this.blobOf(shard, kind);
-        if (existsSync(path) && statSync(path).ino === statSync(blob).ino) continue;
+        const blob = blobs[i];
+        if (existsSync(path) && statSync(path).ino === statSync(blob).ino) return;
         mkdirSync(dirname(path), { recursive: true });
         const temp = join(dirname(path), `.tmp-link-${process.pid}-${randomBytes(4).toString('hex')}`);
         try {
@@ -372,7 +396,7 @@ export class BucketCorpora implements Corpora {
           copyFileSync(blob, temp);
         }
         renameSync(temp, path);
-      }
+      });
       for (const local of listShards(this.treeRoot, corpus, kind)) {
         if (wanted.has(local.path)) continue;
         rmSync(local.path, { force: true });
