@@ -3,7 +3,7 @@ import { planConsistency, type ConsistencySpec } from '../config/consistencySpec
 import { newRunRecord, type RunRecord, type RunsAt, saveRunRecord, startOrAttach } from './runs';
 
 /** Launches (or attaches to) the consistency run of a spec; the plan is recorded for `met resume`. */
-export async function launchConsistency(client: Client, dataDir: string, spec: ConsistencySpec, taskQueue?: string): Promise<{ record: RunRecord; attached: boolean }> {
+export async function launchConsistency(client: Client, dataDir: RunsAt, spec: ConsistencySpec, taskQueue?: string): Promise<{ record: RunRecord; attached: boolean }> {
   const plan = planConsistency(spec);
   const record = newRunRecord('consistencyReport', plan.id, plan, { corpus: plan.corpus, taskQueue });
   await saveRunRecord(dataDir, record);
