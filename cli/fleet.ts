@@ -6,6 +6,7 @@ export function register(program: Command): void {
   commonOptions(
     program
       .command('fleet')
+      .alias('workers')
       .description("what polls which task queue (Temporal's task-queue descriptions): met-cpu, the queues of the recorded runs, and --queue")
       .option('--queue <name...>', 'more queues to describe (workflow and activity pollers)')
       .option('--json', 'print JSON'),

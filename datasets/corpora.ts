@@ -377,6 +377,9 @@ export class BucketCorpora implements Corpora {
     this.lastSync = { shards: 0, downloaded: 0, cached: 0, removed: 0 };
     let any = false;
     for (const kind of kinds) {
+      // Only files in the tree before the listing may be removed: another process sharing this
+      // cache may link a newer shard meanwhile, which this listing does not know yet.
+      const before = new Set(listShards(this.treeRoot, corpus, kind).map((s) => s.path));
       const remote = await this.remoteShards(corpus, kind);
       any ||= remote.length > 0;
       const wanted = new Set<string>();
@@ -397,9 +400,9 @@ export class BucketCorpora implements Corpora {
         }
         renameSync(temp, path);
       });
-      for (const local of listShards(this.treeRoot, corpus, kind)) {
-        if (wanted.has(local.path)) continue;
-        rmSync(local.path, { force: true });
+      for (const path of before) {
+        if (wanted.has(path)) continue;
+        rmSync(path, { force: true });
         this.lastSync.removed++;
       }
     }
