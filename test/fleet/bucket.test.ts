@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -106,6 +107,36 @@ describe('bucket corpora (moto on 127.0.0.1)', () => {
     const late = await dead.writeShard(target, rowsOf('u4', 4));
     assert.equal(late.alreadyDone, true);
     assert.equal((await retry.listShards(CORPUS, 'samples')).filter((s) => s.name === 'part-u4.parquet').length, 1);
+  });
+
+  test('a host killed in the middle of its PUT leaves no object; the retry elsewhere commits the unit once', async () => {
+    const dying = host('i');
+    const target = { corpus: CORPUS, kind: 'samples' as const, partition, unitId: 'u5' };
+    const { writeShard } = await import('../../datasets/shards');
+    const staged = await writeShard(duck, dying.writeRoot, target, rowsOf('u5', 5));
+    const bytes = readFileSync(staged.path);
+    // Half the body goes out, then the connection dies (what SIGKILL does to an upload in flight).
+    const abort = new AbortController();
+    let sent = false;
+    const body = new Readable({
+      read() {
+        if (sent) return;
+        sent = true;
+        this.push(bytes.subarray(0, bytes.length >> 1));
+        setTimeout(() => abort.abort(), 200);
+      },
+    });
+    const key = 'team/x/corpus/c1/samples/model=org%2Fm/source=api/part-u5.parquet';
+    await assert.rejects(
+      client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ContentLength: bytes.length, Metadata: { 'met-rows': '20', 'met-checksum': staged.checksum }, IfNoneMatch: '*' }), { abortSignal: abort.signal }),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await dying.unitStatus(target)).state, 'missing', 'a cut upload leaves no object');
+    const retry = host('j');
+    const w = await retry.writeShard(target, rowsOf('u5', 5));
+    assert.equal(w.alreadyDone, false);
+    assert.equal((await retry.listShards(CORPUS, 'samples')).filter((s) => s.name === 'part-u5.parquet').length, 1);
+    await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
   });
 
   test('readers: a fresh cache syncs the tree by checksum, reads like a folder, and follows deletions', async () => {
