@@ -7,9 +7,9 @@ import { printJson } from './output';
 /**
  * `met corpus ls|stats|query|compact|export|verify|push|pull`: the Parquet corpora under
  * <data>/corpus/. `--data` is a folder (default ./.met, or MET_DATA) or s3://bucket/prefix, which
- * read-only commands pull into a local cache first (MET_CACHE, default ./.met/cache). S3 settings
- * come from the AWS environment (AWS_REGION, AWS_ACCESS_KEY_ID, ...) plus MET_S3_ENDPOINT for
- * S3-compatible servers.
+ * read-only commands sync into the local cache first (MET_CACHE, default $MET_SCRATCH/cache; see
+ * datasets/corpora.ts). S3 settings come from the AWS SDK's environment (AWS_ENDPOINT_URL,
+ * AWS_REGION, AWS_ACCESS_KEY_ID, ...; MET_S3_ENDPOINT is still read as the endpoint).
  */
 interface DataOpts {
   data?: string;

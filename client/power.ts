@@ -89,9 +89,10 @@ function listOf(value: unknown): string[] {
   return Array.from(items, String);
 }
 
-export async function writePowerReport(duck: DuckDBInstance, dataDir: string, record: RunRecord, uiUrl?: string) {
+/** The report under <dataDir>/reports; cells read from `readRoot` (a bucket corpus's cache tree), by default the data folder. */
+export async function writePowerReport(duck: DuckDBInstance, dataDir: string, record: RunRecord, uiUrl?: string, readRoot = dataDir) {
   const input = record.input as PowerInput;
-  const section = await powerSection(duck, dataDir, input);
+  const section = await powerSection(duck, readRoot, input);
   const report = await writeReport(join(dataDir, 'reports', record.runId), {
     title: `Power simulation ${record.runId}`,
     meta: { runId: record.runId, createdAt: new Date().toISOString(), seeds: { grid: input.spec.seed }, spec: input.spec, temporalUiUrl: uiUrl },
