@@ -168,16 +168,31 @@ export function register(program: Command): void {
   corpus
     .command('verify')
     .argument('<name>', 'corpus name')
-    .description('check every shard (readable, row count and checksum match its footer, right folder), no unit twice, no duplicate keys; corrupt shards are quarantined so resume redoes them. Exits 1 on any problem')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
+    .description('check every shard (readable, row count and checksum match its footer, right folder), no unit twice, no duplicate keys; corrupt shards are quarantined so resume redoes them (in a folder). Exits 1 on any problem')
+    .option('--data <dir>', DATA_HELP)
     .option('--no-quarantine', 'only report corrupt shards, leave them in place')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: DataOpts & { quarantine: boolean }) => {
-      const root = localOnly(opts, 'verify works on a local corpus: met corpus pull it first');
+      const value = opts.data ?? process.env.MET_DATA ?? '.met';
+      const location = parseDataLocation(value, opts.data ? '--data' : 'MET_DATA');
       const { verifyCorpus } = await import('../datasets/corpus');
       const duck = await openDuck();
       try {
-        const r = await verifyCorpus(duck, root, name, { quarantine: opts.quarantine });
+        let root = location.kind === 'local' ? resolve(location.root) : '';
+        let uncounted: string[] = [];
+        if (location.kind === 's3') {
+          // A bucket: every object is checked against its metadata as it enters the cache (a mismatch
+          // stops the sync and names the object), then the cached tree is verified as a folder;
+          // objects without met metadata are reported (readers never count them). Nothing is moved.
+          const corpora = await bucketCorpora(value, duck);
+          root = await corpora.readRoot(name);
+          uncounted = [...corpora.uncounted].sort();
+        }
+        const r = await verifyCorpus(duck, root, name, { quarantine: location.kind === 'local' && opts.quarantine });
+        const { SHARD_KINDS } = await import('../datasets/tables');
+        const kindOf = (url: string) => (url.split('/').find((p) => (SHARD_KINDS as readonly string[]).includes(p)) ?? 'samples') as (typeof SHARD_KINDS)[number];
+        for (const url of uncounted) r.problems.push({ kind: kindOf(url), problem: 'corrupt', path: url, message: 'no met-rows/met-checksum metadata: not a shard met committed, never counted (delete it)' });
+        r.ok = r.problems.length === 0;
         if (opts.json) printJson(r);
         else {
           console.log(`corpus ${name}: ${r.shards} shards, ${r.rows} rows checked`);

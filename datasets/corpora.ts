@@ -169,6 +169,8 @@ export class BucketCorpora implements Corpora {
   private readonly known = new Map<string, RemoteShard>();
   /** What the last sync did: shards in the tree, downloaded into the cache, found there, removed from the tree. */
   lastSync = { shards: 0, downloaded: 0, cached: 0, removed: 0 };
+  /** Shard-named objects the last listings skipped because they carry no met metadata (never counted). */
+  readonly uncounted = new Set<string>();
   /** Syncs of one tree run one after another (a sync removes what the bucket no longer has). */
   private syncChain: Promise<unknown> = Promise.resolve();
 
@@ -354,6 +356,7 @@ export class BucketCorpora implements Corpora {
       const known = this.known.get(c.key);
       if (known && known.etag === c.etag && known.size === c.size) return known;
       const h = await this.head(c.key);
+      if (h.state === 'foreign') this.uncounted.add(this.urlOf(c.key));
       return h.state === 'present' ? h : undefined;
     });
     candidates.forEach((c, i) => {

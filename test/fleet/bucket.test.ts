@@ -12,6 +12,7 @@ import { createDuckDB, type DuckDBInstance } from '../../datasets/duck';
 import { listShards } from '../../datasets/paths';
 import { syntheticSamples } from '../../datasets/synthetic';
 import { startMoto } from '../datasets/helpers';
+import { exited, spawnMet } from '../helpers/processes';
 
 /** Bucket corpora (datasets/corpora.ts) against moto on loopback: commits, unit status from metadata, exactly once, the read cache. */
 const BUCKET = 'fleet-unit';
@@ -154,5 +155,24 @@ describe('bucket corpora (moto on 127.0.0.1)', () => {
     assert.equal((await corpusStats(duck, root, CORPUS)).rows.samples, 60);
     assert.equal(existsSync(join(root, 'corpus', CORPUS, 'samples', 'model=org%2Fm', 'source=api', 'part-u4.parquet')), false);
     await assert.rejects(reader.readRoot('nothing-here'), /no corpus 'nothing-here' at s3:\/\/fleet-unit\/team\/x/);
+  });
+
+  test('met corpus verify --data s3://...: the bucket corpus verifies, and an object without met metadata is reported', async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'met-fleet-verify-'));
+    dirs.push(scratch);
+    const env = { AWS_ENDPOINT_URL: moto.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1', MET_SCRATCH: scratch };
+    const verify = async () => {
+      const child = spawnMet(['corpus', 'verify', CORPUS, '--data', `s3://${BUCKET}/team/x`], env, scratch);
+      return { code: await exited(child), output: child.output() };
+    };
+    const clean = await verify();
+    assert.equal(clean.code, 0, clean.output);
+    assert.match(clean.output, /corpus c1: 3 shards, 60 rows checked/);
+    const key = 'team/x/corpus/c1/samples/model=org%2Fm/source=api/part-u9.parquet';
+    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'not met' }));
+    const dirty = await verify();
+    assert.equal(dirty.code, 1, dirty.output);
+    assert.match(dirty.output, /CORRUPT samples s3:\/\/fleet-unit\/team\/x\/corpus\/c1\/samples\/model=org%2Fm\/source=api\/part-u9\.parquet: no met-rows\/met-checksum metadata/);
+    await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
   });
 });
