@@ -320,9 +320,13 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         const { createDuckDB } = await import('../datasets/duck');
         const { writePowerReport } = await import('../client/power');
         // Reads only the data folder, whatever the run record names.
-        const duck = await createDuckDB({ allowedDirectories: [dataDir] });
+        const bucket = typeof runs === 'string' ? undefined : runs;
+        const duck = await createDuckDB({ allowedDirectories: [dataDir, ...(bucket?.cacheDir ? [bucket.cacheDir] : [])] });
         try {
-          htmlPath = (await writePowerReport(duck, dataDir, record)).report.htmlPath;
+          // A bucket corpus (--data s3://...): the cells are read through this host's cache of it.
+          const { openCorpora } = await import('../datasets/corpora');
+          const readRoot = bucket?.corpora ? await openCorpora(duck, bucket).readRoot((record.input as { spec: { corpus: string } }).spec.corpus, ['power']) : dataDir;
+          htmlPath = (await writePowerReport(duck, dataDir, record, undefined, readRoot)).report.htmlPath;
         } finally {
           duck.closeSync();
         }

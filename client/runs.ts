@@ -32,7 +32,7 @@ export type RunRecord = z.infer<typeof RunRecord>;
  * `--data s3://bucket/prefix`, so that `met runs` and `met status` on any host see every run.
  * A plain string is a data folder (what every caller passed before records could be in a bucket).
  */
-export type RunsAt = string | { dataDir: string; corpora?: string };
+export type RunsAt = string | { dataDir: string; corpora?: string; cacheDir?: string };
 
 const runsDir = (dataDir: string) => join(dataDir, 'runs');
 // Every run id from outside (CLI, API, a spec) passes the one name rule before it becomes a path.
