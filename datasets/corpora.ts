@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { DuckDBInstance } from '@duckdb/node-api';
+import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { type DataLocation, parseDataLocation } from '../common/location';
 import { checkCorpusName, corpusDir, decodePathValue, isShardFile, listShards, type Partition, shardPath } from './paths';
@@ -130,6 +131,12 @@ interface RemoteShard {
 
 type Head = { state: 'missing' } | { state: 'foreign'; etag: string } | ({ state: 'present' } & RemoteShard);
 
+/** The object metadata met commits a shard with (S3 user metadata: lower-case names, string values). */
+const ShardObjectMetadata = z.object({
+  'met-rows': z.string().regex(/^[0-9]{1,15}$/, 'a row count').transform(Number),
+  'met-checksum': z.string().regex(/^[0-9]{1,20}$/, "met's decimal content checksum"),
+});
+
 /** Requests to the store at once per listing or sync (HEADs, downloads). */
 const STORE_CONCURRENCY = 8;
 
@@ -218,11 +225,10 @@ export class BucketCorpora implements Corpora {
     try {
       const r = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: key }));
       const etag = r.ETag ?? '';
-      const rows = Number(r.Metadata?.['met-rows']);
-      const checksum = r.Metadata?.['met-checksum'] ?? '';
       // An object without met's row count and checksum is not a shard met committed: never counted.
-      if (!Number.isInteger(rows) || rows < 0 || !/^[0-9]+$/.test(checksum)) return { state: 'foreign', etag };
-      const shard = { key, etag, size: Number(r.ContentLength ?? 0), rows, checksum };
+      const meta = ShardObjectMetadata.safeParse(r.Metadata ?? {});
+      if (!meta.success) return { state: 'foreign', etag };
+      const shard = { key, etag, size: Number(r.ContentLength ?? 0), rows: meta.data['met-rows'], checksum: meta.data['met-checksum'] };
       this.known.set(key, shard);
       return { state: 'present', ...shard };
     } catch (err) {
