@@ -3,7 +3,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ErrorTypes, MetError } from '../common/errors';
 import { toApplicationFailure } from '../common/failures';
 import { type AuditVerdict, nextVerdict } from '../config/auditSpec';
-import { type AuditRow, readAuditRows, readUsage, writeShard } from '../datasets';
+import { type AuditRow, readAuditRows, readUsage } from '../datasets';
+import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import type { TestOutcome } from './tests';
 
 /**
@@ -50,7 +51,9 @@ export interface AlertConfig {
   timeoutMs?: number;
 }
 
-export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: string; alerts?: AlertConfig }) {
+export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: string; alerts?: AlertConfig; corpora?: Corpora }) {
+  // A bucket corpus is read from this host's cache of it; the firing's shard is committed to it.
+  const corpora = deps.corpora ?? new LocalCorpora(deps.duck, deps.dataDir);
   return {
     /**
      * Writes the firing's shard (one row per endpoint) and returns the rows. Idempotent: a retry
@@ -59,9 +62,10 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
      */
     async recordAuditFiring(input: RecordFiringInput): Promise<{ rows: Omit<AuditRow, 'time'>[]; alerts: AuditAlert[] }> {
       try {
-        const earlier = (await readAuditRows(deps.duck, deps.dataDir, input.corpus, input.audit)).filter((r) => r.firingId !== input.firingId && r.time.getTime() <= input.timeMs);
+        const root = await corpora.readRoot(input.corpus, ['audits', 'samples']);
+        const earlier = (await readAuditRows(deps.duck, root, input.corpus, input.audit)).filter((r) => r.firingId !== input.firingId && r.time.getTime() <= input.timeMs);
         const time = new Date(input.timeMs);
-        const usage = await Promise.all(input.results.map((r) => readUsage(deps.duck, deps.dataDir, { corpus: input.corpus, model: r.model, source: r.source })));
+        const usage = await Promise.all(input.results.map((r) => readUsage(deps.duck, root, { corpus: input.corpus, model: r.model, source: r.source })));
         const rows: AuditRow[] = input.results.map((r, i) => {
           const u = usage[i];
           const history = earlier.filter((e) => e.endpoint === r.endpoint);
@@ -74,7 +78,7 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
             promptTokens: u.reported > 0 ? u.promptTokens : null, completionTokens: u.reported > 0 ? u.completionTokens : null,
           };
         });
-        await writeShard(deps.duck, deps.dataDir, { corpus: input.corpus, kind: 'audits', partition: {}, unitId: input.firingId }, rows);
+        await corpora.writeShard({ corpus: input.corpus, kind: 'audits', partition: {}, unitId: input.firingId }, rows);
         const alerts: AuditAlert[] = rows
           .filter((r) => r.changed)
           .map((r) => ({

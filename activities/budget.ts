@@ -74,7 +74,9 @@ async function spentOnDisk(store: CorpusStore, input: QuoteInput, prices: Prices
   const partition = { model: input.model, source: input.sourceLabel };
   // Every row of this run in this partition is in a committed unit (a unit's shard is written once,
   // whole); the glob also finds rows a compaction moved into a part-compact file.
-  const files = [join(shardDir(store.root, input.corpus, 'samples', partition), 'part-*.parquet')];
+  // On a bucket corpus, the committed shards come through the local cache (datasets/corpora.ts).
+  const root = await store.corpora.readRoot(input.corpus, ['samples']);
+  const files = [join(shardDir(root, input.corpus, 'samples', partition), 'part-*.parquet')];
   const prompts = await store.prompts(input.promptsFile);
   const index = new Map(prompts.map((p, i) => [p.promptId, i]));
   return withConnection(store.duck, async (c) => {

@@ -1,4 +1,3 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError } from '../common/errors';
@@ -7,8 +6,8 @@ import type { RunSpec } from '../config/runSpec';
 import { quotedString, withConnection } from '../datasets/duck';
 import { isJsonl, promptSetPath, readPromptJsonl, resolvePromptFile, shippedPromptSets } from '../datasets/prompts';
 import type { PromptRow } from '../datasets/schemas';
-import { corpusDir, kindDir, promptsDir, shardPath } from '../datasets/paths';
-import { quarantine, shardStatus, unitStatus, writeShard } from '../datasets/shards';
+import { type Corpora, LocalCorpora } from '../datasets/corpora';
+import { kindDir, promptsDir } from '../datasets/paths';
 import { type CollectResult, planSources } from '../collect/plan';
 
 /**
@@ -67,8 +66,10 @@ export async function loadPrompts(duck: DuckDBInstance, spec: RunSpec, roots: st
   return { promptSet, rows };
 }
 
-export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: string; promptRoots?: string[] }) {
+export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: string; promptRoots?: string[]; corpora?: Corpora }) {
   const { duck, dataDir: root } = deps;
+  // Where shards are committed: the data folder, or a bucket shared by every host (datasets/corpora.ts).
+  const corpora = deps.corpora ?? new LocalCorpora(duck, root);
   // Prompt files are read only under these (the data folder's prompts/ first): design.md, "Trust boundaries".
   const promptRoots = [promptsDir(root), ...(deps.promptRoots ?? [])];
   return {
@@ -78,12 +79,14 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
         const { spec } = input;
         const { promptSet, rows: all } = await loadPrompts(duck, spec, promptRoots);
         const rows = spec.prompts.limit ? all.slice(0, spec.prompts.limit) : all;
-        const promptsFile = shardPath(root, spec.corpus, 'prompts', {}, promptSet);
-        const status = await shardStatus(duck, promptsFile, 'prompts');
-        if (status.state === 'corrupt') quarantine(root, spec.corpus, promptsFile);
+        const target = { corpus: spec.corpus, kind: 'prompts' as const, partition: {}, unitId: promptSet };
+        const status = await corpora.unitStatus(target);
+        let promptsFile: string;
         if (status.state === 'valid') {
+          promptsFile = status.path;
+          const local = await corpora.localFile(promptsFile);
           const frozen = await withConnection(duck, async (c) =>
-            (await c.runAndReadAll(`SELECT prompt_id, text FROM read_parquet(${quotedString(promptsFile)})`)).getRowObjects(),
+            (await c.runAndReadAll(`SELECT prompt_id, text FROM read_parquet(${quotedString(local)})`)).getRowObjects(),
           );
           const same = frozen.length === rows.length && frozen.every((f, i) => f.prompt_id === rows[i].promptId && f.text === rows[i].text);
           if (!same) {
@@ -93,7 +96,7 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
             );
           }
         } else {
-          await writeShard(duck, root, { corpus: spec.corpus, kind: 'prompts', partition: {}, unitId: promptSet }, rows);
+          promptsFile = (await corpora.writeShard(target, rows)).path;
         }
         return { promptSet, promptsFile, promptCount: rows.length };
       } catch (err) {
@@ -109,9 +112,14 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
         const done: string[] = [];
         let rows = 0;
         let bad = 0;
-        for (const unit of plan.units) {
-          const partition = { model: unit.model, source: unit.source };
-          const status = await unitStatus(duck, root, { corpus: input.spec.corpus, kind: 'samples', partition, unitId: unit.unitId });
+        // A bucket answers each unit with a HEAD: ask for 16 units at a time (a folder answers as fast either way).
+        const statuses: Awaited<ReturnType<Corpora['unitStatus']>>[] = [];
+        for (let i = 0; i < plan.units.length; i += 16) {
+          const batch = plan.units.slice(i, i + 16);
+          statuses.push(...(await Promise.all(batch.map((unit) => corpora.unitStatus({ corpus: input.spec.corpus, kind: 'samples', partition: { model: unit.model, source: unit.source }, unitId: unit.unitId })))));
+        }
+        for (const [i, unit] of plan.units.entries()) {
+          const status = statuses[i];
           if (status.state === 'valid') {
             done.push(unit.unitId);
             rows += status.rows;
@@ -130,7 +138,9 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
     async finalizeRun(input: { spec: RunSpec; runId: string; promptCount: number }): Promise<CollectResult> {
       try {
         const { spec, runId } = input;
-        const glob = join(kindDir(root, spec.corpus, 'samples'), '*', '*', 'part-*.parquet');
+        // A bucket corpus is read from this host's cache of it, brought up to date first.
+        const readRoot = await corpora.readRoot(spec.corpus, ['samples']);
+        const glob = join(kindDir(readRoot, spec.corpus, 'samples'), '*', '*', 'part-*.parquet');
         const plans = planSources(spec, runId, input.promptCount);
         const counts = await withConnection(duck, async (c) => {
           const reader = await c.runAndReadAll(
@@ -151,13 +161,10 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
           }
           return { model: plan.model, source: plan.source, rows, expected: plan.total };
         });
-        const manifestDir = join(corpusDir(root, spec.corpus), 'runs');
-        mkdirSync(manifestDir, { recursive: true });
-        const manifest = join(manifestDir, `${runId}.json`);
-        const result: CollectResult = { runId, corpus: spec.corpus, rows: sources.reduce((n, s) => n + s.rows, 0), sources, manifest };
-        writeFileSync(`${manifest}.tmp`, JSON.stringify({ ...result, spec, finishedAt: new Date().toISOString() }, null, 2));
-        renameSync(`${manifest}.tmp`, manifest);
-        return result;
+        const rows = sources.reduce((n, s) => n + s.rows, 0);
+        const finishedAt = new Date().toISOString();
+        const manifest = await corpora.writeJson(`corpus/${spec.corpus}/runs/${runId}.json`, { runId, corpus: spec.corpus, rows, sources, spec, finishedAt });
+        return { runId, corpus: spec.corpus, rows, sources, manifest } satisfies CollectResult;
       } catch (err) {
         throw toApplicationFailure(err);
       }

@@ -6,6 +6,7 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { toApplicationFailure } from '../common/failures';
 import type { EmbedSpec } from '../config/embedSpec';
 import type { Side } from '../config/consistencySpec';
+import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { withConnection } from '../datasets/duck';
 import { partitionGlobs, readParquetSql } from '../datasets/views';
 import { perplexityOrUndefined } from '../stats/perplexity';
@@ -56,7 +57,9 @@ interface Answer {
   count: number | null;
 }
 
-export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDir: string; env?: Record<string, string | undefined>; modelRoots?: string[] }) {
+export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDir: string; env?: Record<string, string | undefined>; modelRoots?: string[]; corpora?: Corpora }) {
+  // A bucket corpus is read from this host's cache of it (synced before each read).
+  const corpora = deps.corpora ?? new LocalCorpora(deps.duck, deps.dataDir);
   // A local embedding model a spec names is read only under <data>/models/ and the worker config's modelRoots.
   const modelRoots = [join(deps.dataDir, 'models'), ...(deps.modelRoots ?? [])];
   const allowedEmbed = (spec: EmbedSpec): EmbedSpec =>
@@ -81,9 +84,10 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
   };
 
   async function answers(corpus: string, side: Side, scorer: CompareInput['scorer']): Promise<Answer[]> {
-    const samples = partitionGlobs(deps.dataDir, corpus, 'samples', { model: [side.model], source: [side.source] });
+    const root = await corpora.readRoot(corpus, ['samples', 'logprobs']);
+    const samples = partitionGlobs(root, corpus, 'samples', { model: [side.model], source: [side.source] });
     if (samples.length === 0) throw new MetError(ErrorTypes.NotFound, `corpus ${corpus} has no samples of ${side.model}/${side.source}: collect them first`);
-    const logprobs = partitionGlobs(deps.dataDir, corpus, 'logprobs', { scorerModel: [scorer.model], model: [side.model], source: [side.source] });
+    const logprobs = partitionGlobs(root, corpus, 'logprobs', { scorerModel: [scorer.model], model: [side.model], source: [side.source] });
     if (logprobs.length === 0) throw new MetError(ErrorTypes.NotFound, `${side.model}/${side.source} in ${corpus} is not scored by ${scorer.model}/${scorer.precision}: run scoreCorpus first`);
     return withConnection(deps.duck, async (c) => {
       const reader = await c.runAndReadAll(

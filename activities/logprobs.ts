@@ -6,9 +6,9 @@ import { sumOf } from '../stats/perplexity';
 import { toApplicationFailure } from '../common/failures';
 import { UnitJournal } from '../collect/journal';
 import { quotedString, withConnection } from '../datasets/duck';
-import { listShards, shardDir } from '../datasets/paths';
+import { type Corpora, LocalCorpora } from '../datasets/corpora';
+import { shardDir } from '../datasets/paths';
 import type { LogprobRow } from '../datasets/schemas';
-import { unitStatus, writeShard } from '../datasets/shards';
 import type { TextBackend } from '../models/backend';
 
 /**
@@ -42,20 +42,15 @@ export interface ScoreShardResult {
 const stemOf = (name: string) => name.replace(/^part-/, '').replace(/\.parquet$/, '');
 
 /** CPU side: the sample shards to score (optionally only some models / sources). */
-export function createScoringPlanActivities(deps: { duck: DuckDBInstance; dataDir: string }) {
+export function createScoringPlanActivities(deps: { duck: DuckDBInstance; dataDir: string; corpora?: Corpora }) {
+  const corpora = deps.corpora ?? new LocalCorpora(deps.duck, deps.dataDir);
   return {
     async listSampleShards(input: { corpus: string; models?: string[]; sources?: string[]; precision: string }): Promise<SampleShardRef[]> {
-      const shards = listShards(deps.dataDir, input.corpus, 'samples').filter(
+      // Row counts from footers (a folder) or object metadata (a bucket: path is then s3://bucket/key).
+      const shards = (await corpora.listShards(input.corpus, 'samples')).filter(
         (s) => (!input.models || input.models.includes(s.partition.model)) && (!input.sources || input.sources.includes(s.partition.source)),
       );
-      return withConnection(deps.duck, async (c) => {
-        const out: SampleShardRef[] = [];
-        for (const s of shards) {
-          const n = (await c.runAndReadAll(`SELECT count(*)::BIGINT FROM read_parquet(${quotedString(s.path)})`)).getRows()[0][0];
-          out.push({ path: s.path, model: s.partition.model, source: s.partition.source, unitId: `${stemOf(s.name)}.${input.precision}`, rows: Number(n) });
-        }
-        return out;
-      });
+      return shards.map((s) => ({ path: s.ref, model: s.partition.model, source: s.partition.source, unitId: `${stemOf(s.name)}.${input.precision}`, rows: s.rows }));
     },
   };
 }
@@ -63,7 +58,8 @@ export function createScoringPlanActivities(deps: { duck: DuckDBInstance; dataDi
 type JournalRow = Omit<LogprobRow, 'corpus'>;
 
 /** Model side: runs where the scorer is loaded. */
-export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: string; backend: TextBackend }) {
+export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: string; backend: TextBackend; corpora?: Corpora }) {
+  const corpora = deps.corpora ?? new LocalCorpora(deps.duck, deps.dataDir);
   return {
     async scoreShard(input: ScoreShardInput): Promise<ScoreShardResult> {
       const { corpus, shard, scorer } = input;
@@ -73,13 +69,14 @@ export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: s
         }
         const partition = { scorerModel: scorer.model, model: shard.model, source: shard.source };
         const target = { corpus, kind: 'logprobs' as const, partition, unitId: shard.unitId };
-        const existing = await unitStatus(deps.duck, deps.dataDir, target);
+        const existing = await corpora.unitStatus(target);
         if (existing.state === 'valid') return { unitId: shard.unitId, rows: existing.rows, tokens: 0, skipped: true, resumedFrom: 0 };
 
+        const samplesFile = await corpora.localFile(shard.path);
         const samples = await withConnection(deps.duck, async (c) =>
-          (await c.runAndReadAll(`SELECT prompt_id, sample_index, prompt, completion FROM read_parquet(${quotedString(shard.path)}) ORDER BY prompt_id, sample_index`)).getRowObjects(),
+          (await c.runAndReadAll(`SELECT prompt_id, sample_index, prompt, completion FROM read_parquet(${quotedString(samplesFile)}) ORDER BY prompt_id, sample_index`)).getRowObjects(),
         );
-        const journalPath = `${shardDir(deps.dataDir, corpus, 'logprobs', partition)}/.journal-${shard.unitId}.jsonl`;
+        const journalPath = `${shardDir(corpora.writeRoot, corpus, 'logprobs', partition)}/.journal-${shard.unitId}.jsonl`;
         mkdirSync(dirname(journalPath), { recursive: true });
         const journal = new UnitJournal<JournalRow>(journalPath);
         const done = new Map<string, JournalRow>();
@@ -117,7 +114,7 @@ export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: s
         }
         await journal.flush();
         const rows = [...done.values()].map((r) => ({ ...r, corpus }));
-        await writeShard(deps.duck, deps.dataDir, target, rows);
+        await corpora.writeShard(target, rows);
         await journal.remove();
         return { unitId: shard.unitId, rows: rows.length, tokens, skipped: false, resumedFrom };
       } catch (err) {

@@ -6,7 +6,8 @@ import { seedFrom } from '../common/hash';
 import { toApplicationFailure } from '../common/failures';
 import { heartbeating } from './heartbeat';
 import { gridReferences, label, mixComponents, type PowerAlternative, type PowerSource, type PowerSpec } from '../config/powerSpec';
-import { completionScores, corpusDir, quotedString, readSlice, unitStatus, withConnection, writeShard, type PowerCellRow } from '../datasets';
+import { completionScores, corpusDir, quotedString, readSlice, withConnection, type PowerCellRow } from '../datasets';
+import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { createPowerSimulator, mixturePower, Rng, simulateNullsParallel, type ScoredPool, type TwoSampleStatistic } from '../stats';
 
 /**
@@ -71,12 +72,14 @@ export function poolWarning(cellId: string, source: PowerSource, pool: { promptI
   );
 }
 
-export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: string; threads?: number }) {
-  const root = deps.dataDir;
+export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: string; threads?: number; corpora?: Corpora }) {
+  // A bucket corpus is read from this host's cache of it (synced before each read); cells are committed to it.
+  const corpora = deps.corpora ?? new LocalCorpora(deps.duck, deps.dataDir);
+  const readRoot = (corpus: string) => corpora.readRoot(corpus, ['samples', 'logprobs']);
   const parallel = { threads: deps.threads };
-  const cacheDir = (spec: PowerSpec, runId: string) => join(corpusDir(root, spec.corpus), 'power-cache', runId);
-  const slice = (spec: PowerSpec, source: PowerSource, promptIds?: string[]) =>
-    readSlice(deps.duck, root, { corpus: spec.corpus, models: [source.model], sources: [source.source], promptIds, unit: spec.unit, L: spec.L });
+  const cacheDir = (spec: PowerSpec, runId: string) => join(corpusDir(corpora.writeRoot, spec.corpus), 'power-cache', runId);
+  const slice = async (spec: PowerSpec, source: PowerSource, promptIds?: string[]) =>
+    readSlice(deps.duck, await readRoot(spec.corpus), { corpus: spec.corpus, models: [source.model], sources: [source.source], promptIds, unit: spec.unit, L: spec.L });
 
   async function nullsPath(spec: PowerSpec, runId: string, key: NullKey, subset: string[]): Promise<string> {
     const path = join(cacheDir(spec, runId), `nulls-${key.id}.parquet`);
@@ -116,7 +119,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
     const reference = gridReferences(spec)[0];
     const score = spec.rutScore ?? 'sum_logprob';
     const scoredPool = async (source: PowerSource): Promise<ScoredPool> => {
-      const s = await readSlice(deps.duck, root, {
+      const s = await readSlice(deps.duck, await readRoot(spec.corpus), {
         corpus: spec.corpus, models: [source.model], sources: [source.source], promptIds: subset, unit: spec.unit, L: spec.L,
         logprobsUnder: { scorerModel: spec.scorer!.model, scorerPrecision: spec.scorer!.precision },
       });
@@ -219,10 +222,10 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
         const { spec, runId, cell, subset } = input;
         const warnings = cell.warnings ?? [];
         const target = { corpus: spec.corpus, kind: 'power' as const, partition: {}, unitId: `${runId}.${cell.cellId}` };
-        const done = await unitStatus(deps.duck, root, target);
+        const done = await corpora.unitStatus(target);
         if (done.state === 'valid') {
           const row = await withConnection(deps.duck, async (c) =>
-            (await c.runAndReadAll(`SELECT rejections, sims FROM read_parquet(${quotedString(done.path)}) WHERE cell_id = $1 AND run_id = $2`, [cell.cellId, runId])).getRowObjects()[0],
+            (await c.runAndReadAll(`SELECT rejections, sims FROM read_parquet(${quotedString(await corpora.localFile(done.path))}) WHERE cell_id = $1 AND run_id = $2`, [cell.cellId, runId])).getRowObjects()[0],
           );
           const rejections = Number(row.rejections);
           return { cellId: cell.cellId, rejections, sims: Number(row.sims), power: rejections / Number(row.sims), skipped: true, warnings };
@@ -289,7 +292,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
           };
         });
         const full: PowerCellRow = { ...row, durationMs: performance.now() - t0, createdAt: new Date() };
-        await writeShard(deps.duck, root, target, [full]);
+        await corpora.writeShard(target, [full]);
         return { cellId: cell.cellId, rejections: row.rejections, sims: row.sims, power: row.power, skipped: false, warnings };
       } catch (err) {
         throw toApplicationFailure(err);

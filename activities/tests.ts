@@ -4,7 +4,8 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { toApplicationFailure } from '../common/failures';
 import { samplerSettingsKey } from '../config/sampler';
 import type { Selector, TestSpec } from '../config/testSpec';
-import { completionScores, readSamplers, readSlice, writeShard, type TestResultRow } from '../datasets';
+import { completionScores, readSamplers, readSlice, type TestResultRow } from '../datasets';
+import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { rutTest, twoSampleTestInThread } from '../stats';
 import { heartbeating } from './heartbeat';
 
@@ -33,9 +34,9 @@ export interface TestOutcome {
  * Compares the sampler settings X and Y were drawn with (rows written before samples recorded their
  * sampler are left out): a warning per difference, or a non-retryable failure with 'refuse'.
  */
-async function samplerWarnings(deps: { duck: DuckDBInstance; dataDir: string }, spec: TestSpec): Promise<string[]> {
+async function samplerWarnings(deps: { duck: DuckDBInstance; readRoot: (corpus: string) => Promise<string> }, spec: TestSpec): Promise<string[]> {
   const settingsOf = async (s: Selector) => {
-    const keys = new Set((await readSamplers(deps.duck, deps.dataDir, s)).map((r) => samplerSettingsKey(r.sampler)).filter((k): k is string => k !== null));
+    const keys = new Set((await readSamplers(deps.duck, await deps.readRoot(s.corpus), s)).map((r) => samplerSettingsKey(r.sampler)).filter((k): k is string => k !== null));
     return [...keys];
   };
   const [x, y] = [await settingsOf(spec.x), await settingsOf(spec.y)];
@@ -52,9 +53,12 @@ async function samplerWarnings(deps: { duck: DuckDBInstance; dataDir: string }, 
   return warnings;
 }
 
-export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: string }) {
-  const slice = (s: Selector, spec: TestSpec, promptIds?: string[]) =>
-    readSlice(deps.duck, deps.dataDir, {
+export function createTestActivities(base: { duck: DuckDBInstance; dataDir: string; corpora?: Corpora }) {
+  // A bucket corpus is read from this host's cache of it (synced before each read); results are committed to it.
+  const corpora = base.corpora ?? new LocalCorpora(base.duck, base.dataDir);
+  const deps = { duck: base.duck, readRoot: (corpus: string) => corpora.readRoot(corpus, ['samples', 'logprobs']) };
+  const slice = async (s: Selector, spec: TestSpec, promptIds?: string[]) =>
+    readSlice(deps.duck, await deps.readRoot(s.corpus), {
       corpus: s.corpus,
       models: [s.model],
       sources: [s.source],
@@ -77,8 +81,8 @@ export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: stri
         const score = spec.score ?? 'sum_logprob';
         const warnings = await samplerWarnings(deps, spec);
         const logprobsUnder = { scorerModel: spec.scorer.model, scorerPrecision: spec.scorer.precision };
-        const read = (s: Selector, promptIds?: string[], samplesPerPrompt?: number) =>
-          readSlice(deps.duck, deps.dataDir, {
+        const read = async (s: Selector, promptIds?: string[], samplesPerPrompt?: number) =>
+          readSlice(deps.duck, await deps.readRoot(s.corpus), {
             corpus: s.corpus, models: [s.model], sources: [s.source], promptIds, samplesPerPrompt, seed: s.seed, unit: spec.unit, L: 1, logprobsUnder, allowFewer: true,
           });
         const x = await read(spec.x, undefined, spec.x.samplesPerPrompt);
@@ -110,7 +114,7 @@ export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: stri
           decision: reject ? 'reject' : 'fail_to_reject', pvalueMethod: 'cramer_von_mises', b: r.k, seed: spec.seed,
           durationMs: seconds * 1000, createdAt: new Date(), nullStatistics: null,
         };
-        await writeShard(deps.duck, deps.dataDir, { corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: spec.testId }, [row]);
+        await corpora.writeShard({ corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: spec.testId }, [row]);
         return {
           testId: spec.testId, statistic: 'rut', value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: r.k, n1: refs.length, n2: r.n, m, seconds,
           undefinedNulls: 0,
@@ -163,7 +167,7 @@ export function createTestActivities(deps: { duck: DuckDBInstance; dataDir: stri
           createdAt: new Date(),
           nullStatistics: Array.from(r.nulls),
         };
-        await writeShard(deps.duck, deps.dataDir, { corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: spec.testId }, [row]);
+        await corpora.writeShard({ corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: spec.testId }, [row]);
         return { testId: spec.testId, statistic: spec.stat, value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: spec.b, undefinedNulls: r.undefinedNulls, n1: r.n1, n2: r.n2, m: x.sample.m, seconds: r.seconds, ...(warnings.length ? { warnings } : {}) };
       } catch (err) {
         throw toApplicationFailure(err);

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { TestOutcome } from '../activities/tests';
 import { launchCollection } from '../client/collect';
 import { launchConsistency } from '../client/consistency';
-import { loadRunRecord, newRunRecord, runState, runStatus, saveRunRecord, startOrAttach, type RunRecord } from '../client/runs';
+import { loadRunRecord, newRunRecord, runState, runStatus, saveRunRecord, startOrAttach, type RunRecord, type RunsAt } from '../client/runs';
 import { toStages } from '../cli/watch';
 import { ErrorTypes, MetError } from '../common/errors';
 import { Name } from '../common/names';
@@ -33,6 +33,8 @@ import { ErrorBody, HealthBody, PerplexityBody, RunStartedBody, RunStateBody, Te
 export interface ApiOptions {
   client: Client;
   dataDir: string;
+  /** Where run records live (default dataDir; a bucket with --data s3://...: every host's API sees every run). */
+  runs?: RunsAt;
   /** Temporal frontend and namespace, as reported by /health. */
   address: string;
   namespace: string;
@@ -115,6 +117,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     throw new MetError(ErrorTypes.BadInput, `binding the API to ${host} exposes it beyond this machine: set a bearer token (met api --token-env NAME, the token read from that environment variable) or bind to 127.0.0.1`);
   }
   const { client, dataDir } = options;
+  const runs = options.runs ?? dataDir;
   const taskQueue = options.taskQueue ?? CPU_TASK_QUEUE;
   const timeoutMs = options.requestTimeoutMs ?? 10 * 60_000;
   // Ids longer than fastify's 100-character default reach the name rule (and its 400 naming the field).
@@ -242,14 +245,14 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   api.post('/v1/runs', { schema: { description: 'Start a collection run from a run spec (the same spec twice attaches to the running run)', body: RunSpec, response: { 200: RunStartedBody, 202: RunStartedBody, ...errors } } }, async (request, reply) => {
     noWorkerPaths(request.body.prompts);
-    const { record, attached } = await launchCollection(client, dataDir, request.body, taskQueue);
+    const { record, attached } = await launchCollection(client, runs, request.body, taskQueue);
     return started(record, attached, reply);
   });
 
   api.post('/v1/consistency', { schema: { description: 'Start a consistency report between two sources', body: ConsistencySpec, response: { 200: RunStartedBody, 202: RunStartedBody, ...errors } } }, async (request, reply) => {
     noWorkerPaths(request.body.prompts);
     if (request.body.embed?.kind === 'local') throw new ApiError(400, 'bad_request', 'embed.path: the HTTP API does not take paths on a worker; use an embeddings endpoint (embed.kind: endpoint)');
-    const { record, attached } = await launchConsistency(client, dataDir, request.body, taskQueue);
+    const { record, attached } = await launchConsistency(client, runs, request.body, taskQueue);
     return started(record, attached, reply);
   });
 
@@ -257,7 +260,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     '/v1/runs/:id',
     { schema: { description: 'Status and progress of a run (collection, scoring, power grid, test, consistency)', params: z.object({ id: Name }), response: { 200: RunStateBody, ...errors } } },
     async (request) => {
-      const record = loadRunRecord(dataDir, request.params.id);
+      const record = await loadRunRecord(runs, request.params.id);
       const state = await runState(client, record);
       const result = state.status === 'COMPLETED' ? await client.workflow.getHandle(record.workflowId).result() : undefined;
       return {
@@ -289,7 +292,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     async (request, reply) => {
       await requireWorkers(taskQueue, 'workflow', 'start a CPU worker (met worker, or met up)');
       const record = newRunRecord('runTest', request.body.testId, request.body, { corpus: request.body.x.corpus, taskQueue });
-      saveRunRecord(dataDir, record);
+      await saveRunRecord(runs, record);
       const { attached } = await startOrAttach(client, record);
       if (request.query.wait === 'false') return started(record, attached, reply);
       try {
@@ -307,7 +310,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     '/v1/runs/:id/report',
     { schema: { description: 'The HTML report of a power grid or consistency run (text/html)', params: z.object({ id: Name }), produces: ['text/html'] } },
     async (request, reply) => {
-      const record = loadRunRecord(dataDir, request.params.id);
+      const record = await loadRunRecord(runs, request.params.id);
       let htmlPath: string | undefined;
       if (record.job === 'consistencyReport') {
         const status = await runStatus(client, record);
@@ -317,9 +320,13 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         const { createDuckDB } = await import('../datasets/duck');
         const { writePowerReport } = await import('../client/power');
         // Reads only the data folder, whatever the run record names.
-        const duck = await createDuckDB({ allowedDirectories: [dataDir] });
+        const bucket = typeof runs === 'string' ? undefined : runs;
+        const duck = await createDuckDB({ allowedDirectories: [dataDir, ...(bucket?.cacheDir ? [bucket.cacheDir] : [])] });
         try {
-          htmlPath = (await writePowerReport(duck, dataDir, record)).report.htmlPath;
+          // A bucket corpus (--data s3://...): the cells are read through this host's cache of it.
+          const { openCorpora } = await import('../datasets/corpora');
+          const readRoot = bucket?.corpora ? await openCorpora(duck, bucket).readRoot((record.input as { spec: { corpus: string } }).spec.corpus, ['power']) : dataDir;
+          htmlPath = (await writePowerReport(duck, dataDir, record, undefined, readRoot)).report.htmlPath;
         } finally {
           duck.closeSync();
         }
@@ -342,7 +349,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 export async function serveApi(config: MetConfig, options: Omit<ApiOptions, 'client' | 'dataDir' | 'address' | 'namespace'>): Promise<{ url: string; close: () => Promise<void> }> {
   const client = await connectClient(config);
   try {
-    const api = await startApi({ ...options, client, dataDir: config.dataDir, address: temporalAddress(config), namespace: config.temporal.namespace });
+    const api = await startApi({ ...options, client, dataDir: config.dataDir, runs: config, address: temporalAddress(config), namespace: config.temporal.namespace });
     return {
       url: api.url,
       close: async () => {

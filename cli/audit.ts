@@ -52,11 +52,14 @@ export function register(program: Command): void {
     const { describeAudit, auditHistory } = await import('../client/audits');
     const { createDuckDB } = await import('../datasets');
     const { formatTable } = await import('./table');
-    await withClient(opts, async (client, dataDir) => {
+    await withClient(opts, async (client, dataDir, config) => {
       const d = await describeAudit(client, name);
       const duck = await createDuckDB();
       try {
-        const { rows, changes } = await auditHistory(duck, dataDir, d.spec);
+        // With --data s3://..., the audits table is read through this host's cache of the bucket corpus.
+        const { openCorpora } = await import('../datasets/corpora');
+        const readRoot = config.corpora ? await openCorpora(duck, config).readRoot(d.spec.corpus, ['audits']) : dataDir;
+        const { rows, changes } = await auditHistory(duck, readRoot, d.spec);
         if (opts.json) return void console.log(JSON.stringify({ ...d, rows, changes }, null, 2));
         const every = 'interval' in d.spec.schedule ? `every ${d.spec.schedule.interval}` : `cron "${d.spec.schedule.cron}"`;
         console.log(`audit ${name}: ${d.paused ? 'paused' : 'active'}, ${every}; ${d.spec.statistic} at alpha = ${d.spec.alpha}, verdict flips after ${d.spec.confirmations} consecutive firings that disagree with it`);

@@ -112,12 +112,12 @@ export function register(program: Command): void {
     const spec = parseRunSpec(readSpecFile(specPath), specPath);
     if (opts.pilot !== undefined && !opts.dryRun) throw new Error('--pilot goes with --dry-run (it prices a plan; a run needs no pilot)');
     if (opts.dryRun) return printPlan(spec, (await commandConfig(opts)).dataDir, opts);
-    await withClient(opts, async (client, dataDir) => {
+    await withClient(opts, async (client, _dataDir, config) => {
       const { launchLine, printJson } = await import('./output');
-      const { record, attached } = await launchCollection(client, dataDir, spec, opts.queue);
+      const { record, attached } = await launchCollection(client, config, spec, opts.queue);
       const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
       say(launchLine(attached, record.runId, undefined, `workflow ${record.workflowId}`));
-      if (opts.wait) await waitForRun(client, record.runId, dataDir, say);
+      if (opts.wait) await waitForRun(client, record.runId, config, say);
       if (opts.json) {
         const { runState } = await import('../client/runs');
         const state = opts.wait ? await runState(client, record) : undefined;
@@ -134,10 +134,10 @@ export function register(program: Command): void {
       .option('--json', 'print JSON')
       .option('--watch', 'keep showing progress until the run ends'),
   ).action(async (runId: string, opts: CommonFlags & { json?: boolean; watch?: boolean }) => {
-    if (opts.watch) return withClient(opts, (client, dataDir) => waitForRun(client, runId, dataDir));
+    if (opts.watch) return withClient(opts, (client, _dataDir, config) => waitForRun(client, runId, config));
     const { loadRunRecord } = await import('../client/runs');
     const config = await commandConfig(opts);
-    const record = loadRunRecord(config.dataDir, runId);
+    const record = await loadRunRecord(config, runId);
     const live = await withLiveClient(config, async (client) => {
       const { runState } = await import('../client/runs');
       return runState(client, record);
@@ -190,11 +190,11 @@ export function register(program: Command): void {
       .option('--budget-usd <usd>', 'a collection run: its new budget in USD (raise it to continue a run that reached its budget)', parseUsd),
   ).action(async (runId: string, opts: CommonFlags & { wait?: boolean; budgetUsd?: number }) => {
     const { resumeCollection } = await import('../client/collect');
-    await withClient(opts, async (client, dataDir) => {
-      const { record, attached } = await resumeCollection(client, dataDir, runId, { budgetUsd: opts.budgetUsd });
+    await withClient(opts, async (client, _dataDir, config) => {
+      const { record, attached } = await resumeCollection(client, config, runId, { budgetUsd: opts.budgetUsd });
       const budget = opts.budgetUsd !== undefined ? ` with a budget of $${opts.budgetUsd}` : '';
       console.log(attached ? (await import('./output')).launchLine(true, runId) : `Resumed run ${runId} (workflow ${record.workflowId})${budget}`);
-      if (opts.wait) await waitForRun(client, runId, dataDir);
+      if (opts.wait) await waitForRun(client, runId, config);
     });
   });
 
@@ -202,8 +202,8 @@ export function register(program: Command): void {
     program.command('cancel').argument('<run>', 'run id').description('cancel a run (completed shards are kept; met resume continues it)'),
   ).action(async (runId: string, opts: CommonFlags) => {
     const { loadRunRecord } = await import('../client/runs');
-    await withClient(opts, async (client, dataDir) => {
-      const record = loadRunRecord(dataDir, runId);
+    await withClient(opts, async (client, _dataDir, config) => {
+      const record = await loadRunRecord(config, runId);
       await client.workflow.getHandle(record.workflowId).cancel();
       console.log(`Cancellation requested for ${runId}.`);
     });
@@ -213,7 +213,7 @@ export function register(program: Command): void {
     async (opts: CommonFlags & { json?: boolean }) => {
       const { listRunRecords, runStatus } = await import('../client/runs');
       const config = await commandConfig(opts);
-      const records = listRunRecords(config.dataDir);
+      const records = await listRunRecords(config);
       const statuses = records.length === 0 ? [] : await withLiveClient(config, (client) => Promise.all(records.map(async (r) => (await runStatus(client, r)).status)));
       const rows = records.map((r, i) => ({ runId: r.runId, job: r.job, status: statuses?.[i] ?? null, corpus: r.corpus, createdAt: r.createdAt }));
       if (opts.json) {
@@ -222,7 +222,7 @@ export function register(program: Command): void {
         return;
       }
       if (rows.length === 0) {
-        console.log(`No runs in ${config.dataDir}.`);
+        console.log(`No runs in ${config.corpora ?? config.dataDir}.`);
         return;
       }
       const { formatTable, useColor } = await import('./table');
@@ -272,9 +272,9 @@ async function withLiveClient<T>(config: import('../config/schema').MetConfig, f
 }
 
 /** Shows progress until the run closes; exits non-zero if it failed. */
-async function waitForRun(client: import('@temporalio/client').Client, runId: string, dataDir: string, say?: (line: string) => void): Promise<void> {
+async function waitForRun(client: import('@temporalio/client').Client, runId: string, at: import('../client/runs').RunsAt, say?: (line: string) => void): Promise<void> {
   const { loadRunRecord } = await import('../client/runs');
   const { watchRun } = await import('./watch');
-  const record = loadRunRecord(dataDir, runId);
+  const record = await loadRunRecord(at, runId);
   await watchRun(client, record, say);
 }

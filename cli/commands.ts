@@ -7,8 +7,10 @@ import { register as corpus } from './corpus';
 import { register as demo } from './demo';
 import { register as doctor } from './doctor';
 import { register as download } from './download';
+import { register as fleet } from './fleet';
 import { register as models } from './models';
 import { register as power } from './power';
+import { register as score } from './score';
 import { register as serve } from './serve';
 import { register as temporalServer } from './temporalServer';
 import { register as stat } from './stat';
@@ -28,8 +30,10 @@ export const commands: RegisterCommand[] = [
   demo,
   doctor,
   download,
+  fleet,
   models,
   power,
+  score,
   serve,
   temporalServer,
   stat,

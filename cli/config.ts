@@ -19,18 +19,18 @@ export interface CommonFlags {
 
 export function commonOptions(command: Command): Command {
   return command
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
+    .option('--data <dir>', 'data folder or s3://bucket/prefix (default ./.met, or MET_DATA; with a bucket, MET_SCRATCH is the local folder)')
     .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server)')
     .option('--namespace <ns>', 'Temporal namespace (default met)');
 }
 
 /** Runs `fn` with a Temporal client for the command's config, closing the connection afterwards. */
-export async function withClient<T>(flags: CommonFlags, fn: (client: import('@temporalio/client').Client, dataDir: string) => Promise<T>): Promise<T> {
+export async function withClient<T>(flags: CommonFlags, fn: (client: import('@temporalio/client').Client, dataDir: string, config: MetConfig) => Promise<T>): Promise<T> {
   const { connectClient } = await import('../temporal/connect');
   const config = await commandConfig(flags);
   const client = await connectClient(config);
   try {
-    return await fn(client, config.dataDir);
+    return await fn(client, config.dataDir, config);
   } finally {
     await client.connection.close();
   }

@@ -41,7 +41,7 @@ export function register(program: Command): void {
       const config = await commandConfig(opts as { data?: string; address?: string });
       const client = await connectClient(config);
       try {
-        const { record, attached } = await launchConsistency(client, config.dataDir, spec);
+        const { record, attached } = await launchConsistency(client, config, spec);
         console.error((await import('./output')).launchLine(attached, record.runId, 'consistency'));
         const outcome = (await watchRun(client, record)) as import('../workflows/consistencyReport').ConsistencyOutcome | undefined;
         if (!outcome) return;

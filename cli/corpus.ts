@@ -1,14 +1,15 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ErrorTypes, MetError } from '../common/errors';
+import { parseDataLocation } from '../common/location';
 import { printJson } from './output';
 
 /**
  * `met corpus ls|stats|query|compact|export|verify|push|pull`: the Parquet corpora under
  * <data>/corpus/. `--data` is a folder (default ./.met, or MET_DATA) or s3://bucket/prefix, which
- * read-only commands pull into a local cache first (MET_CACHE, default ./.met/cache). S3 settings
- * come from the AWS environment (AWS_REGION, AWS_ACCESS_KEY_ID, ...) plus MET_S3_ENDPOINT for
- * S3-compatible servers.
+ * read-only commands sync into the local cache first (MET_CACHE, default $MET_SCRATCH/cache; see
+ * datasets/corpora.ts). S3 settings come from the AWS SDK's environment (AWS_ENDPOINT_URL,
+ * AWS_REGION, AWS_ACCESS_KEY_ID, ...; MET_S3_ENDPOINT is still read as the endpoint).
  */
 interface DataOpts {
   data?: string;
@@ -31,35 +32,41 @@ async function openDuck() {
 }
 
 async function s3Client() {
-  const { S3Client } = await import('@aws-sdk/client-s3');
-  const endpoint = process.env.MET_S3_ENDPOINT || undefined;
-  return new S3Client({ region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1', endpoint, forcePathStyle: endpoint !== undefined });
+  const { s3ClientFromEnv } = await import('../datasets/corpora');
+  return s3ClientFromEnv();
 }
 
-/** A local root for a --data value; an s3:// location is pulled into the cache for `corpus`. */
-async function localRoot(opts: DataOpts, corpus?: string): Promise<string> {
+/** The bucket corpora of an s3:// --data value: local scratch and cache from MET_SCRATCH / MET_CACHE. */
+async function bucketCorpora(value: string, duck: import('../datasets/duck').DuckDBInstance) {
+  const { loadConfig } = await import('../config/schema');
+  const { BucketCorpora, openCorpora } = await import('../datasets/corpora');
+  const corpora = openCorpora(duck, loadConfig({ data: value }), await s3Client());
+  if (!(corpora instanceof BucketCorpora)) throw new Error(`${value} is not a bucket`);
+  return corpora;
+}
+
+/** A local root for a --data value; an s3:// location is synced into the local cache (by checksum) for `corpus`. */
+async function localRoot(opts: DataOpts, corpus: string): Promise<string> {
   const value = opts.data ?? process.env.MET_DATA ?? '.met';
-  const { parseLocation, S3CorpusStore } = await import('../datasets/s3');
-  const location = parseLocation(value);
+  const location = parseDataLocation(value, opts.data ? '--data' : 'MET_DATA');
   if (location.kind === 'local') return resolve(location.root);
-  const cache = resolve(process.env.MET_CACHE ?? join('.met', 'cache'), 's3', location.bucket, ...location.prefix.split('/').filter(Boolean));
-  if (corpus) {
-    const store = S3CorpusStore.at(await s3Client(), location);
-    const duck = await openDuck();
-    try {
-      const r = await store.pull(duck, cache, corpus, { mirror: true });
-      process.stderr.write(`pulled s3://${location.bucket}/${location.prefix} corpus ${corpus}: ${r.downloaded} downloaded, ${r.unchanged} cached, ${r.removed} removed\n`);
-    } finally {
-      duck.closeSync();
-    }
+  const duck = await openDuck();
+  try {
+    const corpora = await bucketCorpora(value, duck);
+    const root = await corpora.readRoot(corpus);
+    const r = corpora.lastSync;
+    process.stderr.write(`pulled ${location.url} corpus ${corpus}: ${r.downloaded} downloaded, ${r.cached} cached, ${r.removed} removed\n`);
+    return root;
+  } finally {
+    duck.closeSync();
   }
-  return cache;
 }
 
 function localOnly(opts: DataOpts, message: string): string {
   const value = opts.data ?? process.env.MET_DATA ?? '.met';
-  if (value.startsWith('s3://')) throw new MetError(ErrorTypes.BadInput, message);
-  return resolve(value);
+  const location = parseDataLocation(value, opts.data ? '--data' : 'MET_DATA');
+  if (location.kind === 's3') throw new MetError(ErrorTypes.BadInput, message);
+  return resolve(location.root);
 }
 
 function formatTable(columns: string[], rows: unknown[][]): string {
@@ -85,17 +92,17 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: DataOpts) => {
       const value = opts.data ?? process.env.MET_DATA ?? '.met';
-      if (value.startsWith('s3://')) {
-        const { parseLocation, S3CorpusStore } = await import('../datasets/s3');
-        const names = await S3CorpusStore.at(await s3Client(), parseLocation(value)).listCorpora();
-        if (opts.json) printJson(names);
-        else console.log(names.length ? names.join('\n') : `no corpora at ${value}`);
-        return;
-      }
-      const root = await localRoot(opts);
+      const location = parseDataLocation(value, opts.data ? '--data' : 'MET_DATA');
       const { listCorpusSummaries } = await import('../datasets/corpus');
       const duck = await openDuck();
       try {
+        let root = location.kind === 'local' ? resolve(location.root) : '';
+        if (location.kind === 's3') {
+          // Every corpus in the bucket, synced into the cache: the same table as for a folder.
+          const corpora = await bucketCorpora(value, duck);
+          for (const name of await corpora.listCorpora()) root = await corpora.readRoot(name);
+          if (!root) return opts.json ? printJson([]) : console.log(`no corpora at ${location.url}`);
+        }
         const list = await listCorpusSummaries(duck, root);
         if (opts.json) return printJson(list);
         if (list.length === 0) return console.log(`no corpora under ${join(root, 'corpus')}`);
@@ -161,16 +168,31 @@ export function register(program: Command): void {
   corpus
     .command('verify')
     .argument('<name>', 'corpus name')
-    .description('check every shard (readable, row count and checksum match its footer, right folder), no unit twice, no duplicate keys; corrupt shards are quarantined so resume redoes them. Exits 1 on any problem')
-    .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
+    .description('check every shard (readable, row count and checksum match its footer, right folder), no unit twice, no duplicate keys; corrupt shards are quarantined so resume redoes them (in a folder). Exits 1 on any problem')
+    .option('--data <dir>', DATA_HELP)
     .option('--no-quarantine', 'only report corrupt shards, leave them in place')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: DataOpts & { quarantine: boolean }) => {
-      const root = localOnly(opts, 'verify works on a local corpus: met corpus pull it first');
+      const value = opts.data ?? process.env.MET_DATA ?? '.met';
+      const location = parseDataLocation(value, opts.data ? '--data' : 'MET_DATA');
       const { verifyCorpus } = await import('../datasets/corpus');
       const duck = await openDuck();
       try {
-        const r = await verifyCorpus(duck, root, name, { quarantine: opts.quarantine });
+        let root = location.kind === 'local' ? resolve(location.root) : '';
+        let uncounted: string[] = [];
+        if (location.kind === 's3') {
+          // A bucket: every object is checked against its metadata as it enters the cache (a mismatch
+          // stops the sync and names the object), then the cached tree is verified as a folder;
+          // objects without met metadata are reported (readers never count them). Nothing is moved.
+          const corpora = await bucketCorpora(value, duck);
+          root = await corpora.readRoot(name);
+          uncounted = [...corpora.uncounted].sort();
+        }
+        const r = await verifyCorpus(duck, root, name, { quarantine: location.kind === 'local' && opts.quarantine });
+        const { SHARD_KINDS } = await import('../datasets/tables');
+        const kindOf = (url: string) => (url.split('/').find((p) => (SHARD_KINDS as readonly string[]).includes(p)) ?? 'samples') as (typeof SHARD_KINDS)[number];
+        for (const url of uncounted) r.problems.push({ kind: kindOf(url), problem: 'corrupt', path: url, message: 'no met-rows/met-checksum metadata: not a shard met committed, never counted (delete it)' });
+        r.ok = r.problems.length === 0;
         if (opts.json) printJson(r);
         else {
           console.log(`corpus ${name}: ${r.shards} shards, ${r.rows} rows checked`);
@@ -245,7 +267,7 @@ export function register(program: Command): void {
       const root = localOnly(opts, '--data must be a local folder; the remote is --to');
       const duck = await openDuck();
       try {
-        const r = await S3CorpusStore.at(await s3Client(), parseLocation(opts.to)).push(duck, root, name);
+        const r = await S3CorpusStore.at(await s3Client(), parseLocation(opts.to, '--to')).push(duck, root, name);
         console.log(`pushed corpus ${name} to ${opts.to}: ${r.uploaded} uploaded, ${r.unchanged} already there`);
       } finally {
         duck.closeSync();
@@ -263,7 +285,7 @@ export function register(program: Command): void {
       const root = localOnly(opts, '--data must be a local folder; the remote is --from');
       const duck = await openDuck();
       try {
-        const r = await S3CorpusStore.at(await s3Client(), parseLocation(opts.from)).pull(duck, root, name);
+        const r = await S3CorpusStore.at(await s3Client(), parseLocation(opts.from, '--from')).pull(duck, root, name);
         console.log(`pulled corpus ${name} from ${opts.from}: ${r.downloaded} downloaded, ${r.unchanged} already here`);
       } finally {
         duck.closeSync();

@@ -23,7 +23,7 @@ export function register(program: Command): void {
       const client = await connectClient(config);
       try {
         const record = newRunRecord('downloadDataset', `download-${entry.name}`, { entry, dir });
-        saveRunRecord(config.dataDir, record);
+        await saveRunRecord(config, record);
         const { attached } = await startOrAttach(client, record);
         console.error((await import('./output')).launchLine(attached, record.runId, 'download', `into ${dir}/${entry.name}`));
         const handle = client.workflow.getHandle(record.workflowId);

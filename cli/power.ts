@@ -25,14 +25,14 @@ export function register(program: Command): void {
       const client = await connectClient(config);
       try {
         const { launchLine, printJson } = await import('./output');
-        const { record, attached } = await launchPower(client, config.dataDir, parsed.data, opts.queue);
+        const { record, attached } = await launchPower(client, config, parsed.data, opts.queue);
         const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
         say(launchLine(attached, record.runId, 'power'));
         let outcome: Awaited<ReturnType<typeof printAndReport>> | undefined;
         if (opts.wait) {
           const { watchRun } = await import('./watch');
           await watchRun(client, record, say);
-          if (!process.exitCode) outcome = await printAndReport(config.dataDir, record, !opts.json);
+          if (!process.exitCode) outcome = await printAndReport(config, record, !opts.json);
         }
         if (opts.json) printJson({ runId: record.runId, workflowId: record.workflowId, attached, ...(opts.wait ? { completed: !process.exitCode, ...outcome } : {}) });
       } finally {
@@ -46,14 +46,14 @@ export function register(program: Command): void {
     .action(async (runId: string, opts: { data?: string }) => {
       const { loadRunRecord } = await import('../client/runs');
       const config = await commandConfig(opts);
-      const record = loadRunRecord(config.dataDir, runId);
+      const record = await loadRunRecord(config, runId);
       if (record.job !== 'powerSimulation') throw new Error(`met report writes power-grid reports; ${runId} is a ${record.job} run`);
-      await printAndReport(config.dataDir, record);
+      await printAndReport(config, record);
     });
 }
 
 /** Writes the report; prints the table (unless print is false) and returns it with the report's path. */
-async function printAndReport(dataDir: string, record: import('../client/runs').RunRecord, print = true) {
+async function printAndReport(config: import('../config/schema').MetConfig, record: import('../client/runs').RunRecord, print = true) {
   const { createDuckDB } = await import('../datasets/duck');
   const { writePowerReport } = await import('../client/power');
   const { PowerSection } = await import('../report/schemas');
@@ -61,7 +61,10 @@ async function printAndReport(dataDir: string, record: import('../client/runs').
   const { formatPowerTable } = await import('./table');
   const duck = await createDuckDB();
   try {
-    const { report, section } = await writePowerReport(duck, dataDir, record);
+    // With --data s3://..., the cells are read from this host's cache of the bucket corpus.
+    const { openCorpora } = await import('../datasets/corpora');
+    const readRoot = await openCorpora(duck, config).readRoot((record.input as import('../workflows/powerSimulation').PowerInput).spec.corpus, ['power']);
+    const { report, section } = await writePowerReport(duck, config.dataDir, record, undefined, readRoot);
     const parsed = PowerSection.parse(section);
     for (const warning of parsed.warnings) console.warn(`warning: ${warning}`);
     const table = powerTable(parsed);

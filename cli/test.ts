@@ -55,7 +55,7 @@ export function register(program: Command): void {
       const client = await connectClient(config);
       try {
         const record = newRunRecord('runTest', spec.testId, spec, { corpus: spec.x.corpus, taskQueue: String(opts.queue) });
-        saveRunRecord(config.dataDir, record);
+        await saveRunRecord(config, record);
         const { attached } = await startOrAttach(client, record);
         // With --json, stdout holds the result alone; the run id goes to stderr.
         const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);

@@ -3,14 +3,14 @@ import { ErrorTypes, MetError } from '../common/errors';
 import type { RunSpec } from '../config/runSpec';
 import { parseRunSpec, runIdOf } from '../config/runSpec';
 import { type CollectInput, type CollectProgress, progressQuery } from '../workflows/collectCorpus';
-import { loadRunRecord, newRunRecord, type RunRecord, runStatus, saveRunRecord, startOrAttach } from './runs';
+import { loadRunRecord, newRunRecord, type RunRecord, type RunsAt, runStatus, saveRunRecord, startOrAttach } from './runs';
 
 /** Launches (or attaches to) the collection run of a spec. The spec is recorded for `met resume`. */
-export async function launchCollection(client: Client, dataDir: string, spec: RunSpec, taskQueue?: string): Promise<{ record: RunRecord; attached: boolean }> {
+export async function launchCollection(client: Client, dataDir: RunsAt, spec: RunSpec, taskQueue?: string): Promise<{ record: RunRecord; attached: boolean }> {
   const runId = runIdOf(spec);
   const input: CollectInput = { spec, runId };
   const record = newRunRecord('collectCorpus', runId, input, { corpus: spec.corpus, taskQueue });
-  saveRunRecord(dataDir, record);
+  await saveRunRecord(dataDir, record);
   const { attached } = await startOrAttach(client, record);
   return { record, attached };
 }
@@ -20,8 +20,8 @@ export async function launchCollection(client: Client, dataDir: string, spec: Ru
  * cancelled) continues under a new budget. The run id stays (the budget is not part of it), so the
  * run re-plans from its shards and redoes only the units that are missing: nothing twice.
  */
-export async function resumeCollection(client: Client, dataDir: string, runId: string, options: { budgetUsd?: number } = {}): Promise<{ record: RunRecord; attached: boolean }> {
-  let record = loadRunRecord(dataDir, runId);
+export async function resumeCollection(client: Client, at: RunsAt, runId: string, options: { budgetUsd?: number } = {}): Promise<{ record: RunRecord; attached: boolean }> {
+  let record = await loadRunRecord(at, runId);
   if (options.budgetUsd !== undefined) {
     if (record.job !== 'collectCorpus') throw new MetError(ErrorTypes.BadInput, `run '${runId}' is a ${record.job} run: only collection runs have a budget`);
     if ((await runStatus(client, record)).status === 'RUNNING') {
@@ -30,7 +30,7 @@ export async function resumeCollection(client: Client, dataDir: string, runId: s
     const input = record.input as CollectInput;
     const spec = parseRunSpec({ ...input.spec, budget: { usd: options.budgetUsd } }, `run '${runId}' with --budget-usd ${options.budgetUsd}`);
     record = { ...record, input: { spec, runId: input.runId } satisfies CollectInput };
-    saveRunRecord(dataDir, record);
+    await saveRunRecord(at, record);
   }
   const { attached } = await startOrAttach(client, record);
   return { record, attached };

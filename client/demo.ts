@@ -172,7 +172,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await untilInterrupted(done);
 
     const run = async <T>(rec: RunRecord): Promise<T> => {
-      saveRunRecord(config.dataDir, rec);
+      await saveRunRecord(config.dataDir, rec);
       await startOrAttach(client!, rec);
       return (await untilInterrupted(client!.workflow.getHandle(rec.workflowId).result())) as T;
     };

@@ -7,15 +7,15 @@ import { kindDir, quotedString, withConnection } from '../datasets';
 import { writeReport } from '../report/html';
 import type { PowerSectionInput } from '../report/schemas';
 import type { PowerInput } from '../workflows/powerSimulation';
-import { newRunRecord, type RunRecord, saveRunRecord, startOrAttach } from './runs';
+import { newRunRecord, type RunRecord, type RunsAt, saveRunRecord, startOrAttach } from './runs';
 
 /** Launches (or attaches to) a power grid; recorded for `met resume` and `met report`. */
-export async function launchPower(client: Client, dataDir: string, spec: PowerSpec, taskQueue?: string): Promise<{ record: RunRecord; attached: boolean }> {
+export async function launchPower(client: Client, dataDir: RunsAt, spec: PowerSpec, taskQueue?: string): Promise<{ record: RunRecord; attached: boolean }> {
   const { runId: explicit, ...rest } = spec;
   const runId = explicit ?? `power-${spec.corpus}-${hashHex(canonicalJson(rest)).slice(0, 10)}`;
   const input: PowerInput = { spec, runId };
   const record = newRunRecord('powerSimulation', runId, input, { corpus: spec.corpus, taskQueue });
-  saveRunRecord(dataDir, record);
+  await saveRunRecord(dataDir, record);
   return { record, attached: (await startOrAttach(client, record)).attached };
 }
 
@@ -89,9 +89,10 @@ function listOf(value: unknown): string[] {
   return Array.from(items, String);
 }
 
-export async function writePowerReport(duck: DuckDBInstance, dataDir: string, record: RunRecord, uiUrl?: string) {
+/** The report under <dataDir>/reports; cells read from `readRoot` (a bucket corpus's cache tree), by default the data folder. */
+export async function writePowerReport(duck: DuckDBInstance, dataDir: string, record: RunRecord, uiUrl?: string, readRoot = dataDir) {
   const input = record.input as PowerInput;
-  const section = await powerSection(duck, dataDir, input);
+  const section = await powerSection(duck, readRoot, input);
   const report = await writeReport(join(dataDir, 'reports', record.runId), {
     title: `Power simulation ${record.runId}`,
     meta: { runId: record.runId, createdAt: new Date().toISOString(), seeds: { grid: input.spec.seed }, spec: input.spec, temporalUiUrl: uiUrl },

@@ -5,6 +5,7 @@ import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { checkName, Name } from '../common/names';
+import { parseDataLocation } from '../common/location';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
 
 /**
@@ -27,21 +28,50 @@ export const RunRecord = z.object({
 });
 export type RunRecord = z.infer<typeof RunRecord>;
 
+/**
+ * Where run records live: `<data>/runs/` of a data folder, or `<prefix>/runs/` of the bucket of
+ * `--data s3://bucket/prefix`, so that `met runs` and `met status` on any host see every run.
+ * A plain string is a data folder (what every caller passed before records could be in a bucket).
+ */
+export type RunsAt = string | { dataDir: string; corpora?: string; cacheDir?: string };
+
 const runsDir = (dataDir: string) => join(dataDir, 'runs');
 // Every run id from outside (CLI, API, a spec) passes the one name rule before it becomes a path.
 const recordPath = (dataDir: string, runId: string) => join(runsDir(dataDir), `${checkName('run id', runId)}.json`);
 
-/** A record file, or undefined when it is not a readable run record (its bytes are never shown). */
+/** The bucket holding run records, or undefined for a data folder (the AWS SDK is loaded only for a bucket: met status stays fast). */
+async function bucketOf(at: RunsAt): Promise<import('../datasets/corpora').BucketDocuments | undefined> {
+  if (typeof at === 'string' || !at.corpora) return undefined;
+  const location = parseDataLocation(at.corpora);
+  if (location.kind !== 's3') return undefined;
+  const { BucketDocuments, s3ClientFromEnv } = await import('../datasets/corpora');
+  return new BucketDocuments(s3ClientFromEnv(), location);
+}
+const folderOf = (at: RunsAt) => (typeof at === 'string' ? at : at.dataDir);
+
+/** Parsed record bytes, or undefined when they are not a readable run record (they are never shown). */
+function parseRecord(value: unknown): RunRecord | undefined {
+  const parsed = RunRecord.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** A record file, or undefined when it is not a readable run record. */
 function readRecord(path: string): RunRecord | undefined {
   try {
-    const parsed = RunRecord.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-    return parsed.success ? parsed.data : undefined;
+    return parseRecord(JSON.parse(readFileSync(path, 'utf8')));
   } catch {
     return undefined;
   }
 }
 
-export function saveRunRecord(dataDir: string, record: RunRecord): void {
+export async function saveRunRecord(at: RunsAt, record: RunRecord): Promise<void> {
+  checkName('run id', record.runId);
+  const bucket = await bucketOf(at);
+  if (bucket) {
+    await bucket.writeJson(`runs/${record.runId}.json`, record);
+    return;
+  }
+  const dataDir = folderOf(at);
   mkdirSync(runsDir(dataDir), { recursive: true });
   const path = recordPath(dataDir, record.runId);
   const tmp = `${path}.${process.pid}.tmp`;
@@ -49,24 +79,54 @@ export function saveRunRecord(dataDir: string, record: RunRecord): void {
   renameSync(tmp, path);
 }
 
-export function loadRunRecord(dataDir: string, runId: string): RunRecord {
-  const path = recordPath(dataDir, runId);
+/** The record of a run; a bad run id throws at once (before any I/O). */
+export function loadRunRecord(at: RunsAt, runId: string): Promise<RunRecord> {
+  checkName('run id', runId);
   // Messages name the run id only: never the data folder's path, other runs or the file's bytes.
-  if (!existsSync(path)) throw new MetError(ErrorTypes.NotFound, `no run '${runId}' is recorded (see 'met runs')`);
+  const notFound = () => new MetError(ErrorTypes.NotFound, `no run '${runId}' is recorded (see 'met runs')`);
+  const unreadable = () => new MetError(ErrorTypes.ShardCorrupt, `the record of run '${runId}' is unreadable: launch the run again from its spec`);
+  if (typeof at !== 'string' && at.corpora) {
+    return bucketOf(at).then((bucket) => bucket!.readJson(`runs/${runId}.json`)).then(
+      (value) => {
+        if (value === undefined) throw notFound();
+        const record = parseRecord(value);
+        if (!record || record.runId !== runId) throw unreadable();
+        return record;
+      },
+      (err: unknown) => {
+        if (err instanceof SyntaxError) throw unreadable();
+        throw err;
+      },
+    );
+  }
+  const path = recordPath(folderOf(at), runId);
+  if (!existsSync(path)) return Promise.reject(notFound());
   const record = readRecord(path);
-  if (!record || record.runId !== runId) throw new MetError(ErrorTypes.ShardCorrupt, `the record of run '${runId}' is unreadable: launch the run again from its spec`);
-  return record;
+  if (!record || record.runId !== runId) return Promise.reject(unreadable());
+  return Promise.resolve(record);
 }
 
-export function listRunRecords(dataDir: string): RunRecord[] {
-  if (!existsSync(runsDir(dataDir))) return [];
-  return readdirSync(runsDir(dataDir))
-    .filter((f) => f.endsWith('.json'))
-    .flatMap((f) => {
-      const r = readRecord(join(runsDir(dataDir), f));
+export async function listRunRecords(at: RunsAt): Promise<RunRecord[]> {
+  const bucket = await bucketOf(at);
+  let records: RunRecord[];
+  if (bucket) {
+    const names = await bucket.listJson('runs');
+    const read = await Promise.all(names.map((name) => bucket.readJson(`runs/${name}`).catch(() => undefined)));
+    records = read.flatMap((value) => {
+      const r = parseRecord(value);
       return r ? [r] : [];
-    })
-    .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    });
+  } else {
+    const dataDir = folderOf(at);
+    if (!existsSync(runsDir(dataDir))) return [];
+    records = readdirSync(runsDir(dataDir))
+      .filter((f) => f.endsWith('.json'))
+      .flatMap((f) => {
+        const r = readRecord(join(runsDir(dataDir), f));
+        return r ? [r] : [];
+      });
+  }
+  return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
 
 /**

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { parseDataLocation } from '../common/location';
 
 /**
  * The one source of truth for met's process configuration (CLI, workers, API). Parsed once from
@@ -25,8 +26,16 @@ export const TemporalSettings = z.object({
 export type TemporalSettings = z.infer<typeof TemporalSettings>;
 
 export const MetConfig = z.object({
-  /** Where corpora, models, the embedded server's SQLite file and logs live. */
+  /**
+   * Where corpora, models, the embedded server's SQLite file and logs live. With corpora in a
+   * bucket (`corpora`), the local folder for everything else: shards staged before upload, the
+   * read cache, the embedded server (MET_SCRATCH, default ./.met).
+   */
   dataDir: z.string().min(1),
+  /** `s3://bucket/prefix` when `--data`/MET_DATA names a bucket: corpora and run records live there. */
+  corpora: z.string().startsWith('s3://').optional(),
+  /** Where bucket shards are cached for reading (MET_CACHE, default <dataDir>/cache). */
+  cacheDir: z.string().min(1).optional(),
   temporal: TemporalSettings,
 });
 export type MetConfig = z.infer<typeof MetConfig>;
@@ -47,8 +56,12 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     clientKeyPath: env.TEMPORAL_TLS_KEY,
   };
   const anyTls = Object.values(tlsEnv).some(Boolean) || env.TEMPORAL_TLS === '1';
+  const data = flags.data || env.MET_DATA || '.met';
+  const location = parseDataLocation(data, flags.data ? '--data' : 'MET_DATA');
   return MetConfig.parse({
-    dataDir: resolve(flags.data || env.MET_DATA || '.met'),
+    dataDir: resolve(location.kind === 'local' ? location.root : env.MET_SCRATCH || '.met'),
+    corpora: location.kind === 's3' ? location.url : undefined,
+    cacheDir: location.kind === 's3' && env.MET_CACHE ? resolve(env.MET_CACHE) : undefined,
     temporal: {
       address: flags.address || env.TEMPORAL_ADDRESS || undefined,
       namespace: flags.namespace || env.TEMPORAL_NAMESPACE || undefined,

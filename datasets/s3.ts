@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError } from '../common/errors';
+import { parseDataLocation } from '../common/location';
 import { checkCorpusName, corpusDir, isShardFile, listShards } from './paths';
 import { commitFile, shardStatus } from './shards';
 import { SHARD_KINDS, type ShardKind } from './tables';
@@ -20,14 +21,9 @@ import { SHARD_KINDS, type ShardKind } from './tables';
  */
 export type CorpusLocation = { kind: 'local'; root: string } | { kind: 's3'; bucket: string; prefix: string };
 
-export function parseLocation(value: string): CorpusLocation {
-  if (!value.startsWith('s3://')) return { kind: 'local', root: value };
-  const rest = value.slice('s3://'.length);
-  const slash = rest.indexOf('/');
-  const bucket = slash < 0 ? rest : rest.slice(0, slash);
-  const prefix = slash < 0 ? '' : rest.slice(slash + 1).replace(/\/+$/, '');
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new MetError(ErrorTypes.BadInput, `'${value}' is not an s3://bucket/prefix location (bad bucket name '${bucket}')`);
-  return { kind: 's3', bucket, prefix };
+export function parseLocation(value: string, what = 'location'): CorpusLocation {
+  const parsed = parseDataLocation(value, what);
+  return parsed.kind === 'local' ? parsed : { kind: 's3', bucket: parsed.bucket, prefix: parsed.prefix };
 }
 
 /** Object metadata met sets on every uploaded shard, so "is this unit done?" is one HEAD. */
@@ -37,6 +33,7 @@ const META_CHECKSUM = 'met-checksum';
 export interface RemoteObject {
   key: string;
   size: number;
+  etag: string;
 }
 
 export class S3CorpusStore {
@@ -106,7 +103,7 @@ export class S3CorpusStore {
     let token: string | undefined;
     do {
       const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix ? `${prefix}/` : undefined, ContinuationToken: token }));
-      for (const o of r.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: Number(o.Size ?? 0) });
+      for (const o of r.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: Number(o.Size ?? 0), etag: o.ETag ?? '' });
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
     return out.sort((a, b) => (a.key < b.key ? -1 : 1));

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { DuckDBInstance } from '@duckdb/node-api';
+import type { Corpora } from '../datasets/corpora';
 import { createLogprobActivities } from '../activities/logprobs';
 import { createTextScoringActivities } from '../activities/perplexity';
 import { createSamplingActivities } from '../activities/sampling';
@@ -14,25 +15,23 @@ import type { WorkerPlan } from './run';
  * (model, precision) queue for sampling and scoring, and its host/GPU queue for work that must
  * stay on this device. Concurrency 1 per model: llama.cpp evaluates one sequence at a time here.
  */
-export function modelWorkerPlans(deps: { dataDir: string; duck: DuckDBInstance; backend: TextBackend; gpu: number | 'cpu'; concurrentUnits?: number }): WorkerPlan[] {
-  const store = new CorpusStore(deps.duck, deps.dataDir);
+export function modelWorkerPlans(deps: { dataDir: string; duck: DuckDBInstance; backend: TextBackend; gpu: number | 'cpu'; concurrentUnits?: number; corpora?: Corpora }): WorkerPlan[] {
+  const store = new CorpusStore(deps.duck, deps.dataDir, deps.corpora);
   const generator = new LocalGenerator(deps.backend);
   const activities = {
     ...createSamplingActivities({ store, generatorFor: () => generator }),
-    ...createLogprobActivities({ duck: deps.duck, dataDir: deps.dataDir, backend: deps.backend }),
+    ...createLogprobActivities({ duck: deps.duck, dataDir: deps.dataDir, backend: deps.backend, corpora: store.corpora }),
     ...createTextScoringActivities({ backend: deps.backend }),
   };
-  // A worker whose logprobs come from elsewhere says so in its identity: the HTTP API's /health lists it per queue.
-  const options = (taskQueue: string) => ({
-    maxConcurrentActivityTaskExecutions: deps.concurrentUnits ?? 1,
-    ...(deps.backend.scorerBackend ? { identity: `${process.pid}@${hostname()}/${taskQueue} scorer: ${deps.backend.scorerBackend}` } : {}),
-  });
+  const options = { maxConcurrentActivityTaskExecutions: deps.concurrentUnits ?? 1 };
+  // The identity names the model and GPU, and a worker whose logprobs come from elsewhere says so: met fleet and the HTTP API's /health show it per queue.
+  const identity = { model: `${deps.backend.model}/${deps.backend.precision}`, gpu: deps.gpu, scorer: deps.backend.scorerBackend };
   const modelQueue = modelTaskQueue(deps.backend.model, deps.backend.precision);
-  const plans: WorkerPlan[] = [{ taskQueue: modelQueue, activities, options: options(modelQueue) }];
+  const plans: WorkerPlan[] = [{ taskQueue: modelQueue, activities, options, identity }];
   // The host queue names one device: only a GPU-pinned model owns it (CPU models share the host).
   if (deps.gpu !== 'cpu') {
     const hostQueue = hostTaskQueue(hostname(), deps.gpu);
-    plans.push({ taskQueue: hostQueue, activities, options: options(hostQueue) });
+    plans.push({ taskQueue: hostQueue, activities, options, identity });
   }
   return plans;
 }

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { openCorpora } from '../datasets/corpora';
 import { createDuckDB } from '../datasets/duck';
 import { readWorkerConfig } from '../config/load';
 import type { MetConfig } from '../config/schema';
@@ -29,13 +30,16 @@ export async function buildWorkerPlans(input: {
     ...(input.providers ?? []).filter((name) => !workerConfig.providers.some((p) => p.name === name)).map((name) => ({ name, concurrentUnits: 8, timeoutMs: 60_000 })),
   ];
   // The worker's DuckDB reaches its data folder and prompt roots, nothing else (design.md, "Trust boundaries").
-  const duck = await createDuckDB({ allowedDirectories: [input.config.dataDir, ...(workerConfig.promptRoots ?? [])], tempDirectory: join(input.config.dataDir, 'tmp', 'duckdb') });
+  const cacheDirs = input.config.cacheDir ? [input.config.cacheDir] : [];
+  const duck = await createDuckDB({ allowedDirectories: [input.config.dataDir, ...cacheDirs, ...(workerConfig.promptRoots ?? [])], tempDirectory: join(input.config.dataDir, 'tmp', 'duckdb') });
+  // Corpora in the data folder, or in the bucket of --data s3://... (shards staged and cached under the local folder).
+  const corpora = openCorpora(duck, input.config);
   const plans: WorkerPlan[] = [];
   const onlySpecialized = !input.queues && (providers.length > 0 || workerConfig.models.length > 0);
   for (const taskQueue of input.queues ?? (onlySpecialized ? [] : [CPU_TASK_QUEUE])) {
-    plans.push(cpuWorkerPlan({ dataDir: input.config.dataDir, duck, taskQueue, env: input.env, promptRoots: workerConfig.promptRoots, modelRoots: workerConfig.modelRoots, alerts: workerConfig.alerts }));
+    plans.push(cpuWorkerPlan({ dataDir: input.config.dataDir, duck, taskQueue, env: input.env, promptRoots: workerConfig.promptRoots, modelRoots: workerConfig.modelRoots, alerts: workerConfig.alerts, corpora }));
   }
-  if (providers.length) plans.push(...providerWorkerPlans({ dataDir: input.config.dataDir, duck, providers, env: input.env }));
+  if (providers.length) plans.push(...providerWorkerPlans({ dataDir: input.config.dataDir, duck, providers, env: input.env, corpora }));
   // One model load per model: each is served on its (model, precision) queue and its host/GPU queue.
   const backends: TextBackend[] = [];
   for (const spec of workerConfig.models) {
@@ -51,7 +55,7 @@ export async function buildWorkerPlans(input: {
       backend = await loadLlamaBackend({ path: spec.path, precision: spec.precision, model: spec.name, gpu: spec.gpu !== 'cpu', threads: spec.threads, contextSize: spec.contextSize, batchSize: spec.batchSize, log });
     }
     backends.push(backend);
-    plans.push(...modelWorkerPlans({ dataDir: input.config.dataDir, duck, backend, gpu: spec.gpu, concurrentUnits: spec.concurrentUnits }));
+    plans.push(...modelWorkerPlans({ dataDir: input.config.dataDir, duck, backend, gpu: spec.gpu, concurrentUnits: spec.concurrentUnits, corpora }));
   }
   return {
     plans,

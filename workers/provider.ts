@@ -1,6 +1,7 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { createBatchActivities } from '../activities/batch';
 import { createBudgetActivities } from '../activities/budget';
+import type { Corpora } from '../datasets/corpora';
 import { createSamplingActivities } from '../activities/sampling';
 import { CorpusStore } from '../collect/store';
 import type { SourceSpec } from '../config/runSpec';
@@ -19,9 +20,10 @@ export function providerWorkerPlans(deps: {
   duck: DuckDBInstance;
   providers: ProviderWorkerSpec[];
   env: Record<string, string | undefined>;
+  corpora?: Corpora;
 }): WorkerPlan[] {
   const generator = new ProviderGenerator({ env: deps.env, providers: deps.providers });
-  const store = new CorpusStore(deps.duck, deps.dataDir);
+  const store = new CorpusStore(deps.duck, deps.dataDir, deps.corpora);
   // Prices are this worker's config (USD per million tokens): a spec's budget is priced here, never by the spec.
   const pricesFor = (source: SourceSpec) => (source.kind === 'provider' ? deps.providers.find((p) => p.name === source.provider)?.prices : undefined);
   const activities = {

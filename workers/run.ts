@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions, type LogLevel } from '@temporalio/worker';
 import type { MetConfig } from '../config/schema';
 import { connectWorker } from '../temporal/connect';
+import { formatIdentity } from '../temporal/identity';
+import { version } from '../package.json';
 import { workflowBundle } from './bundle';
 
 /**
@@ -13,6 +15,8 @@ export interface WorkerPlan {
   activities?: object;
   /** Register met's workflows on this queue (the CPU queue does). */
   workflows?: boolean;
+  /** What the worker's identity says besides host, pid, queue, met version and data (met fleet, /health). */
+  identity?: { model?: string; gpu?: number | 'cpu'; scorer?: string };
   options?: Partial<Omit<WorkerOptions, 'connection' | 'taskQueue' | 'activities' | 'namespace'>>;
 }
 
@@ -53,7 +57,16 @@ export async function runWorkers(
           taskQueue: plan.taskQueue,
           activities: plan.activities,
           workflowBundle: plan.workflows ? bundle : undefined,
-          identity: `${process.pid}@${hostname()}/${plan.taskQueue}`,
+          identity: formatIdentity({
+            pid: process.pid,
+            host: hostname(),
+            queue: plan.taskQueue,
+            version,
+            model: plan.identity?.model,
+            gpu: plan.identity?.gpu === undefined || plan.identity.gpu === 'cpu' ? undefined : String(plan.identity.gpu),
+            data: config.corpora ?? config.dataDir,
+            scorer: plan.identity?.scorer,
+          }),
           shutdownGraceTime: '10s',
           ...plan.options,
         }),

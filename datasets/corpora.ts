@@ -1,0 +1,487 @@
+import { copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { z } from 'zod';
+import { ErrorTypes, MetError } from '../common/errors';
+import { type DataLocation, parseDataLocation } from '../common/location';
+import { checkCorpusName, corpusDir, decodePathValue, isShardFile, listShards, type Partition, shardPath } from './paths';
+import { S3CorpusStore } from './s3';
+import { shardStatus, type ShardTarget, type UnitStatus, unitStatus, writeShard, type WriteShardOptions, type WrittenShard } from './shards';
+import { PARTITION_COLUMNS, SHARD_KINDS, type ShardKind } from './tables';
+
+/**
+ * Where corpora live, as workers and readers see it: a local folder (what met always had), or a
+ * bucket (`s3://bucket/prefix`) that hosts sharing no disk write to and read from.
+ *
+ * Bucket corpora. A worker writes each shard to its local staging folder exactly as it would
+ * write a local corpus (temporary name, fsync, rename), then uploads it to the same relative key
+ * under the prefix with its row count and content checksum as object metadata. The upload is a
+ * single PUT (atomic: an object is complete or absent) made with `If-None-Match: *`, so of two
+ * hosts that finish the same unit the first one wins and the other keeps the winner's shard: one
+ * deterministic key per unit, one complete shard. "Is this unit done?" is one HEAD: done when the
+ * object exists *with* met's metadata; an object without it (a foreign upload, a hand copy) is
+ * never counted, and is overwritten by the next worker that completes the unit.
+ *
+ * Readers bring a corpus into a local cache: each object's bytes are downloaded once into
+ * `<cache>/blobs/<kind>/<checksum>-<rows>.parquet` (checked row by row against its metadata),
+ * and `<cache>/trees/<bucket>/<prefix>/` holds the bucket's tree as hard links to those blobs,
+ * mirrored on every sync (objects gone from the bucket leave the tree). Every existing reader then
+ * runs on that tree unchanged.
+ */
+export interface ShardRef {
+  /** A local path, or `s3://bucket/key` for a bucket corpus. */
+  ref: string;
+  kind: ShardKind;
+  partition: Partition;
+  name: string;
+  rows: number;
+}
+
+export interface Corpora {
+  /** The location as the user gave it (a folder or s3://bucket/prefix), for messages. */
+  readonly url: string;
+  readonly kind: 'local' | 's3';
+  /** The local root shards are written under (the data folder; for a bucket, its staging folder). */
+  readonly writeRoot: string;
+  unitStatus(target: ShardTarget & { partition: Partition }): Promise<UnitStatus>;
+  /** Writes a unit's shard and makes it visible to every host (exactly once per unit). */
+  writeShard(target: ShardTarget & { partition: Partition }, rows: readonly Record<string, unknown>[], options?: WriteShardOptions): Promise<WrittenShard>;
+  /** A local root whose tree holds the corpus as it is now (a bucket corpus: synced into the cache). */
+  readRoot(corpus: string, kinds?: readonly ShardKind[]): Promise<string>;
+  /** A local file for a shard reference (a local path as is; an s3:// one through the cache). */
+  localFile(ref: string): Promise<string>;
+  /** The committed shards of a kind with their row counts (from footers, or object metadata). */
+  listShards(corpus: string, kind: ShardKind): Promise<ShardRef[]>;
+  /** Small JSON documents (run manifests, run records) at a path relative to the location. */
+  writeJson(relPath: string, value: unknown): Promise<string>;
+  readJson(relPath: string): Promise<unknown>;
+  /** Names of the `.json` documents directly under a relative folder. */
+  listJson(relDir: string): Promise<string[]>;
+}
+
+/** An S3 client from the AWS SDK's standard environment (AWS_ENDPOINT_URL, AWS_REGION, credentials chain). */
+export function s3ClientFromEnv(env: NodeJS.ProcessEnv = process.env): S3Client {
+  // MET_S3_ENDPOINT is the name met used before AWS_ENDPOINT_URL; the SDK reads AWS_ENDPOINT_URL(_S3) itself.
+  const endpoint = env.MET_S3_ENDPOINT || undefined;
+  const custom = endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+  // S3-compatible servers (MinIO, moto, Ceph) on an address of their own expect path-style requests.
+  return new S3Client({ region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1', endpoint, forcePathStyle: custom ? true : undefined });
+}
+
+export class LocalCorpora implements Corpora {
+  readonly kind = 'local' as const;
+  readonly url: string;
+  constructor(
+    readonly duck: DuckDBInstance,
+    readonly writeRoot: string,
+  ) {
+    this.url = writeRoot;
+  }
+  unitStatus(target: ShardTarget & { partition: Partition }): Promise<UnitStatus> {
+    return unitStatus(this.duck, this.writeRoot, target);
+  }
+  writeShard(target: ShardTarget & { partition: Partition }, rows: readonly Record<string, unknown>[], options?: WriteShardOptions): Promise<WrittenShard> {
+    return writeShard(this.duck, this.writeRoot, target, rows, options);
+  }
+  readRoot(): Promise<string> {
+    return Promise.resolve(this.writeRoot);
+  }
+  localFile(ref: string): Promise<string> {
+    if (ref.startsWith('s3://')) throw new MetError(ErrorTypes.BadInput, `${ref} is in a bucket but this worker's data is the folder ${this.writeRoot}: start it with --data s3://...`);
+    return Promise.resolve(ref);
+  }
+  async listShards(corpus: string, kind: ShardKind): Promise<ShardRef[]> {
+    const out: ShardRef[] = [];
+    for (const s of listShards(this.writeRoot, corpus, kind)) {
+      const status = await shardStatus(this.duck, s.path, kind, false);
+      if (status.state !== 'valid') throw new MetError(ErrorTypes.ShardCorrupt, `${s.path} is not a readable met shard (${status.state === 'corrupt' ? status.reason : status.state}): run 'met corpus verify' to quarantine it`);
+      out.push({ ref: s.path, kind, partition: s.partition, name: s.name, rows: status.rows });
+    }
+    return out;
+  }
+  writeJson(relPath: string, value: unknown): Promise<string> {
+    const path = join(this.writeRoot, ...relPath.split('/'));
+    mkdirSync(dirname(path), { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(value, null, 2));
+    renameSync(tmp, path);
+    return Promise.resolve(path);
+  }
+  readJson(relPath: string): Promise<unknown> {
+    const path = join(this.writeRoot, ...relPath.split('/'));
+    if (!existsSync(path)) return Promise.resolve(undefined);
+    return Promise.resolve(JSON.parse(readFileSync(path, 'utf8')) as unknown);
+  }
+  listJson(relDir: string): Promise<string[]> {
+    const dir = join(this.writeRoot, ...relDir.split('/'));
+    if (!existsSync(dir)) return Promise.resolve([]);
+    return Promise.resolve(readdirSync(dir).filter((f) => f.endsWith('.json')).sort());
+  }
+}
+
+interface RemoteShard {
+  key: string;
+  etag: string;
+  size: number;
+  rows: number;
+  checksum: string;
+}
+
+type Head = { state: 'missing' } | { state: 'foreign'; etag: string } | ({ state: 'present' } & RemoteShard);
+
+/** The object metadata met commits a shard with (S3 user metadata: lower-case names, string values). */
+const ShardObjectMetadata = z.object({
+  'met-rows': z.string().regex(/^[0-9]{1,15}$/, 'a row count').transform(Number),
+  'met-checksum': z.string().regex(/^[0-9]{1,20}$/, "met's decimal content checksum"),
+});
+
+/** Requests to the store at once per listing or sync (HEADs, downloads). */
+const STORE_CONCURRENCY = 8;
+
+/** fn over items, at most `limit` at a time; results in item order. */
+async function inParallel<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
+
+const isNotFound = (err: unknown) => {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
+};
+const isPreconditionFailed = (err: unknown) => {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412;
+};
+
+export class BucketCorpora implements Corpora {
+  readonly kind = 's3' as const;
+  readonly url: string;
+  readonly store: S3CorpusStore;
+  readonly documents: BucketDocuments;
+  /** Where this host writes shards before uploading them. */
+  readonly writeRoot: string;
+  readonly treeRoot: string;
+  private readonly blobsDir: string;
+  /** key -> what its last HEAD said, while the ETag stays the same (the tree sync HEADs only new objects). */
+  private readonly known = new Map<string, RemoteShard>();
+  /** What the last sync did: shards in the tree, downloaded into the cache, found there, removed from the tree. */
+  lastSync = { shards: 0, downloaded: 0, cached: 0, removed: 0 };
+  /** Shard-named objects the last listings skipped because they carry no met metadata (never counted). */
+  readonly uncounted = new Set<string>();
+  /** Syncs of one tree run one after another (a sync removes what the bucket no longer has). */
+  private syncChain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly duck: DuckDBInstance,
+    readonly client: S3Client,
+    readonly location: Extract<DataLocation, { kind: 's3' }>,
+    scratch: string,
+    cache: string,
+  ) {
+    this.url = location.url;
+    this.store = new S3CorpusStore(client, location.bucket, location.prefix);
+    this.documents = new BucketDocuments(client, location);
+    const under = [location.bucket, ...location.prefix.split('/').filter(Boolean)];
+    this.writeRoot = join(scratch, 'staging', 's3', ...under);
+    this.treeRoot = join(cache, 'trees', ...under);
+    this.blobsDir = join(cache, 'blobs');
+  }
+
+  private keyOfTarget(target: ShardTarget & { partition: Partition }): string {
+    return this.store.keyOf(this.writeRoot, shardPath(this.writeRoot, target.corpus, target.kind, target.partition, target.unitId));
+  }
+  private urlOf(key: string): string {
+    return `s3://${this.location.bucket}/${key}`;
+  }
+  private keyOfUrl(ref: string): string {
+    const head = `s3://${this.location.bucket}/`;
+    if (!ref.startsWith(head)) throw new MetError(ErrorTypes.BadInput, `${ref} is not in ${this.url}`);
+    const key = ref.slice(head.length);
+    if (this.location.prefix && !key.startsWith(`${this.location.prefix}/`)) throw new MetError(ErrorTypes.BadInput, `${ref} is not under ${this.url}`);
+    return key;
+  }
+  private relOf(key: string): string[] {
+    const rel = this.location.prefix ? key.slice(this.location.prefix.length + 1) : key;
+    const parts = rel.split('/');
+    if (parts.some((p) => p === '' || p === '.' || p === '..')) throw new MetError(ErrorTypes.BadInput, `refusing object key '${key}'`);
+    return parts;
+  }
+  private blobPath(kind: ShardKind, checksum: string, rows: number): string {
+    if (!/^[0-9]+$/.test(checksum)) throw new MetError(ErrorTypes.ShardCorrupt, `checksum '${checksum}' is not met's`);
+    return join(this.blobsDir, kind, `${checksum}-${rows}.parquet`);
+  }
+
+  async head(key: string): Promise<Head> {
+    try {
+      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: key }));
+      const etag = r.ETag ?? '';
+      // An object without met's row count and checksum is not a shard met committed: never counted.
+      const meta = ShardObjectMetadata.safeParse(r.Metadata ?? {});
+      if (!meta.success) return { state: 'foreign', etag };
+      const shard = { key, etag, size: Number(r.ContentLength ?? 0), rows: meta.data['met-rows'], checksum: meta.data['met-checksum'] };
+      this.known.set(key, shard);
+      return { state: 'present', ...shard };
+    } catch (err) {
+      if (isNotFound(err)) return { state: 'missing' };
+      throw err;
+    }
+  }
+
+  async unitStatus(target: ShardTarget & { partition: Partition }): Promise<UnitStatus> {
+    const key = this.keyOfTarget(target);
+    const h = await this.head(key);
+    return h.state === 'present' ? { state: 'valid', rows: h.rows, checksum: h.checksum, path: this.urlOf(key) } : { state: 'missing' };
+  }
+
+  async writeShard(target: ShardTarget & { partition: Partition }, rows: readonly Record<string, unknown>[], options?: WriteShardOptions): Promise<WrittenShard> {
+    const key = this.keyOfTarget(target);
+    const before = await this.head(key);
+    if (before.state === 'present') return { path: this.urlOf(key), rows: before.rows, checksum: before.checksum, bytes: before.size, alreadyDone: true };
+    // Local first, as for a folder corpus: a crash before the upload leaves a valid staged shard that the retry uploads.
+    const local = await writeShard(this.duck, this.writeRoot, target, rows, options);
+    const uploaded = await this.upload(key, local.path, target.kind, local.rows, local.checksum, before.state === 'missing');
+    if (!uploaded) {
+      // Another host committed this unit first: its shard is the unit's shard; ours is dropped.
+      rmSync(local.path, { force: true });
+      const after = await this.head(key);
+      if (after.state !== 'present') throw new MetError(ErrorTypes.ShardCorrupt, `${this.urlOf(key)} was committed by another writer but has no met metadata now`);
+      return { path: this.urlOf(key), rows: after.rows, checksum: after.checksum, bytes: after.size, alreadyDone: true };
+    }
+    this.keepAsBlob(local.path, target.kind, local.checksum, local.rows);
+    return { path: this.urlOf(key), rows: local.rows, checksum: local.checksum, bytes: local.bytes, alreadyDone: false };
+  }
+
+  /** One PUT with the metadata; `ifAbsent`: only when no object has the key (false: another writer won). */
+  private async upload(key: string, path: string, kind: ShardKind, rows: number, checksum: string, ifAbsent: boolean): Promise<boolean> {
+    const status = await shardStatus(this.duck, path, kind, true);
+    if (status.state !== 'valid' || status.rows !== rows || status.checksum !== checksum) {
+      throw new MetError(ErrorTypes.ShardCorrupt, `${path} did not verify before its upload (${status.state === 'corrupt' ? status.reason : status.state}); not uploading it`);
+    }
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.location.bucket,
+          Key: key,
+          Body: createReadStream(path),
+          ContentLength: statSync(path).size,
+          ContentType: 'application/vnd.apache.parquet',
+          Metadata: { 'met-rows': String(rows), 'met-checksum': checksum },
+          ...(ifAbsent ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (ifAbsent && isPreconditionFailed(err)) return false;
+      throw err;
+    }
+  }
+
+  /** A committed staged shard becomes the cache's copy of its bytes (or is dropped). */
+  private keepAsBlob(path: string, kind: ShardKind, checksum: string, rows: number): void {
+    const blob = this.blobPath(kind, checksum, rows);
+    try {
+      if (!existsSync(blob)) {
+        mkdirSync(dirname(blob), { recursive: true });
+        renameSync(path, blob);
+        return;
+      }
+    } catch {
+      // another file system: the cache downloads it when a reader needs it
+    }
+    rmSync(path, { force: true });
+  }
+
+  /** The local blob of a remote shard, downloaded and checked against its metadata when missing. */
+  private async blobOf(shard: RemoteShard, kind: ShardKind): Promise<string> {
+    const blob = this.blobPath(kind, shard.checksum, shard.rows);
+    if (existsSync(blob)) {
+      this.lastSync.cached++;
+      return blob;
+    }
+    this.lastSync.downloaded++;
+    mkdirSync(dirname(blob), { recursive: true });
+    const temp = join(dirname(blob), `.tmp-blob-${process.pid}-${randomBytes(4).toString('hex')}.parquet`);
+    try {
+      await this.store.download(shard.key, temp, shard.size);
+      const status = await shardStatus(this.duck, temp, kind, true);
+      if (status.state !== 'valid' || status.rows !== shard.rows || status.checksum !== shard.checksum) {
+        throw new MetError(
+          ErrorTypes.ShardCorrupt,
+          `${this.urlOf(shard.key)} does not match its metadata (${status.state === 'corrupt' ? status.reason : status.state === 'valid' ? `${status.rows} rows, checksum ${status.checksum}` : status.state}): delete it so that its unit is redone`,
+        );
+      }
+      renameSync(temp, blob);
+      return blob;
+    } finally {
+      rmSync(temp, { force: true });
+    }
+  }
+
+  async localFile(ref: string): Promise<string> {
+    if (!ref.startsWith('s3://')) throw new MetError(ErrorTypes.BadInput, `${ref} is a local path, but this worker's corpora are in ${this.url}`);
+    const key = this.keyOfUrl(ref);
+    const h = await this.head(key);
+    if (h.state !== 'present') throw new MetError(ErrorTypes.NotFound, `${ref} is ${h.state === 'missing' ? 'not in the bucket' : 'not a committed met shard (no row count and checksum metadata)'}`);
+    const kind = this.relOf(key).find((p) => (SHARD_KINDS as readonly string[]).includes(p)) as ShardKind | undefined;
+    if (!kind) throw new MetError(ErrorTypes.BadInput, `${ref} is not under a corpus kind folder`);
+    return this.blobOf(h, kind);
+  }
+
+  /** Committed shards of one kind: listed, then HEADed for metadata (once per ETag). */
+  private async remoteShards(corpus: string, kind: ShardKind): Promise<(RemoteShard & { partition: Partition; name: string })[]> {
+    checkCorpusName(corpus);
+    const out: (RemoteShard & { partition: Partition; name: string })[] = [];
+    const cols = PARTITION_COLUMNS[kind];
+    const candidates: { key: string; etag: string; size: number; partition: Partition; name: string }[] = [];
+    for (const o of await this.store.list(`corpus/${corpus}/${kind}`)) {
+      const parts = this.relOf(o.key);
+      const name = parts[parts.length - 1];
+      // corpus/<name>/<kind>/<col>=<value>.../part-*.parquet, nothing else (quarantine, journals, runs).
+      if (!isShardFile(name) || parts.length !== 4 + cols.length) continue;
+      const partition: Partition = {};
+      let ok = true;
+      cols.forEach((col, i) => {
+        const level = parts[3 + i];
+        if (!level.startsWith(`${col.name}=`)) ok = false;
+        else partition[col.field] = decodePathValue(level.slice(col.name.length + 1));
+      });
+      if (ok) candidates.push({ ...o, partition, name });
+    }
+    // HEADs (metadata) of objects not seen with this ETag before, several at a time.
+    const found = await inParallel(candidates, STORE_CONCURRENCY, async (c) => {
+      const known = this.known.get(c.key);
+      if (known && known.etag === c.etag && known.size === c.size) return known;
+      const h = await this.head(c.key);
+      if (h.state === 'foreign') this.uncounted.add(this.urlOf(c.key));
+      return h.state === 'present' ? h : undefined;
+    });
+    candidates.forEach((c, i) => {
+      const shard = found[i];
+      if (shard) out.push({ ...shard, partition: c.partition, name: c.name });
+    });
+    return out;
+  }
+
+  async listShards(corpus: string, kind: ShardKind): Promise<ShardRef[]> {
+    return (await this.remoteShards(corpus, kind)).map((s) => ({ ref: this.urlOf(s.key), kind, partition: s.partition, name: s.name, rows: s.rows }));
+  }
+
+  readRoot(corpus: string, kinds: readonly ShardKind[] = SHARD_KINDS): Promise<string> {
+    const run = this.syncChain.then(() => this.sync(corpus, kinds));
+    this.syncChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async sync(corpus: string, kinds: readonly ShardKind[]): Promise<string> {
+    this.lastSync = { shards: 0, downloaded: 0, cached: 0, removed: 0 };
+    let any = false;
+    for (const kind of kinds) {
+      // Only files in the tree before the listing may be removed: another process sharing this
+      // cache may link a newer shard meanwhile, which this listing does not know yet.
+      const before = new Set(listShards(this.treeRoot, corpus, kind).map((s) => s.path));
+      const remote = await this.remoteShards(corpus, kind);
+      any ||= remote.length > 0;
+      const wanted = new Set<string>();
+      // Downloads (and their checks) several at a time; the links are made in order afterwards.
+      const blobs = await inParallel(remote, STORE_CONCURRENCY, (shard) => this.blobOf(shard, kind));
+      remote.forEach((shard, i) => {
+        const path = join(this.treeRoot, ...this.relOf(shard.key));
+        wanted.add(path);
+        this.lastSync.shards++;
+        const blob = blobs[i];
+        if (existsSync(path) && statSync(path).ino === statSync(blob).ino) return;
+        mkdirSync(dirname(path), { recursive: true });
+        const temp = join(dirname(path), `.tmp-link-${process.pid}-${randomBytes(4).toString('hex')}`);
+        try {
+          linkSync(blob, temp);
+        } catch {
+          copyFileSync(blob, temp);
+        }
+        renameSync(temp, path);
+      });
+      for (const path of before) {
+        if (wanted.has(path)) continue;
+        rmSync(path, { force: true });
+        this.lastSync.removed++;
+      }
+    }
+    if (!any && !existsSync(corpusDir(this.treeRoot, corpus))) {
+      const others = await this.store.listCorpora();
+      if (!others.includes(corpus)) throw new MetError(ErrorTypes.NotFound, `no corpus '${corpus}' at ${this.url}${others.length ? ` (there: ${others.join(', ')})` : ''}`);
+    }
+    mkdirSync(corpusDir(this.treeRoot, corpus), { recursive: true });
+    return this.treeRoot;
+  }
+
+  /** Corpora with at least one object under the prefix. */
+  listCorpora(): Promise<string[]> {
+    return this.store.listCorpora();
+  }
+
+  writeJson(relPath: string, value: unknown): Promise<string> {
+    return this.documents.writeJson(relPath, value);
+  }
+  readJson(relPath: string): Promise<unknown> {
+    return this.documents.readJson(relPath);
+  }
+  listJson(relDir: string): Promise<string[]> {
+    return this.documents.listJson(relDir);
+  }
+}
+
+/** Small JSON documents under a bucket prefix (run records, run manifests): one PUT each, read by any host. */
+export class BucketDocuments {
+  readonly store: S3CorpusStore;
+  constructor(
+    readonly client: S3Client,
+    readonly location: Extract<DataLocation, { kind: 's3' }>,
+  ) {
+    this.store = new S3CorpusStore(client, location.bucket, location.prefix);
+  }
+  private urlOf(key: string): string {
+    return `s3://${this.location.bucket}/${key}`;
+  }
+
+  async writeJson(relPath: string, value: unknown): Promise<string> {
+    const key = [this.location.prefix, relPath].filter(Boolean).join('/');
+    await this.client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' }));
+    return this.urlOf(key);
+  }
+
+  async readJson(relPath: string): Promise<unknown> {
+    const key = [this.location.prefix, relPath].filter(Boolean).join('/');
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
+      return JSON.parse(await r.Body!.transformToString('utf8')) as unknown;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async listJson(relDir: string): Promise<string[]> {
+    const base = `${[this.location.prefix, relDir].filter(Boolean).join('/')}/`;
+    return (await this.store.list(relDir))
+      .map((o) => o.key.slice(base.length))
+      .filter((name) => name.endsWith('.json') && !name.includes('/'))
+      .sort();
+  }
+}
+
+/** The corpora of a process's config: its data folder, or the bucket of `--data s3://...` with local scratch and cache. */
+export function openCorpora(duck: DuckDBInstance, config: { dataDir: string; corpora?: string; cacheDir?: string }, client?: S3Client): Corpora {
+  if (!config.corpora) return new LocalCorpora(duck, config.dataDir);
+  const location = parseDataLocation(config.corpora);
+  if (location.kind !== 's3') return new LocalCorpora(duck, location.root);
+  return new BucketCorpora(duck, client ?? s3ClientFromEnv(), location, config.dataDir, config.cacheDir ?? join(config.dataDir, 'cache'));
+}
