@@ -215,9 +215,20 @@ test('llama.cpp profile against met serve --api-style llama.cpp: samples like in
   );
   const results = await Promise.all(calls);
   results.forEach((r, i) => assert.deepEqual(r.tokenIds, expected[i % requests.length].tokenIds));
+  // One restart, and a live server again. (Not "a new pid": with pid_max 32768 and a busy machine
+  // the kernel can hand the new server the number the killed one had.)
   assert.equal(b.stats().restarts, 1);
-  assert.notEqual(b.stats().pid, firstPid);
+  assert.ok(b.stats().pid !== undefined && isAlive(b.stats().pid!), 'the restarted server runs');
 });
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 test('a tokenize answer with no tokens is an error, not data; a sampling-only profile refuses scoring at start', { timeout: 120_000 }, async () => {
   // vLLM's protocol spoken to llama-server: 200 {tokens: []}. Nothing is returned to be stored.
