@@ -159,7 +159,8 @@ test('SIGKILL of the server mid-use: the backend restarts it and every call comp
   results.forEach((r, i) => assert.ok(maxDiff(r.tokenLogprobs, expected[i % PAIRS.length].tokenLogprobs) < 1e-4));
   const stats = b.stats();
   assert.equal(stats.restarts, 1);
-  assert.notEqual(stats.pid, firstPid);
+  // A live server again (its pid may be the killed one's: pid_max 32768 wraps on a busy machine).
+  assert.doesNotThrow(() => process.kill(stats.pid!, 0), 'the restarted server runs');
 });
 
 test('a server that keeps dying: bounded restarts with backoff, then a clear error', { timeout: 60_000 }, async () => {
