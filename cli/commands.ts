@@ -10,6 +10,7 @@ import { register as download } from './download';
 import { register as fleet } from './fleet';
 import { register as models } from './models';
 import { register as power } from './power';
+import { register as runs } from './runs';
 import { register as score } from './score';
 import { register as serve } from './serve';
 import { register as temporalServer } from './temporalServer';
@@ -33,6 +34,7 @@ export const commands: RegisterCommand[] = [
   fleet,
   models,
   power,
+  runs,
   score,
   serve,
   temporalServer,
