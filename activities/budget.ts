@@ -5,7 +5,7 @@ import { toApplicationFailure } from '../common/failures';
 import type { SamplingSpec, SourceSpec } from '../config/runSpec';
 import { type Prices, sampleCostBound, usageCost } from '../collect/estimate';
 import { itemAt } from '../collect/plan';
-import type { CorpusStore } from '../collect/store';
+import type { CorpusStore } from '../datasets/corpusStore';
 import { withConnection } from '../datasets/duck';
 import { shardDir } from '../datasets/paths';
 import { readParquetSql } from '../datasets/views';

@@ -4,7 +4,7 @@ import { Context } from '@temporalio/activity';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { sumOf } from '../stats/perplexity';
 import { toApplicationFailure } from '../common/failures';
-import { UnitJournal } from '../collect/journal';
+import { UnitJournal } from '../datasets/journal';
 import { quotedString, withConnection } from '../datasets/duck';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { shardDir } from '../datasets/paths';

@@ -2,7 +2,7 @@ import type { RunSpec } from '../config/runSpec';
 import { sourceLabel } from '../config/runSpec';
 import { type PilotSample, pilotPositions } from './estimate';
 import { itemAt, sampleSeed } from './plan';
-import type { PromptText } from './store';
+import type { PromptText } from '../datasets/corpusStore';
 import type { SampleGenerator, SampleRequest } from './sampleGenerator';
 
 /** What can count a source's prompt tokens exactly (providers/generator.ts countPromptTokens). */

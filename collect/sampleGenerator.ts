@@ -3,7 +3,7 @@ import type { SampleRow } from '../datasets/schemas';
 
 /**
  * What sampleUnit (activities/sampling.ts) draws samples with: an API provider's client
- * (providers/generator.ts) or a loaded local model (collect/localGenerator.ts). Types only.
+ * (providers/generator.ts) or a loaded local model (models/localGenerator.ts). Types only.
  */
 
 /** One sample to draw. */

@@ -3,7 +3,7 @@ import { createBatchActivities } from '../activities/batch';
 import { createBudgetActivities } from '../activities/budget';
 import type { Corpora } from '../datasets/corpora';
 import { createSamplingActivities } from '../activities/sampling';
-import { CorpusStore } from '../collect/store';
+import { CorpusStore } from '../datasets/corpusStore';
 import type { SourceSpec } from '../config/runSpec';
 import type { ProviderWorkerSpec } from '../config/workers';
 import { ProviderGenerator } from '../providers/generator';

@@ -155,7 +155,7 @@ test('n = 8: a unit cancelled mid-way resumes from its journal, requesting only 
   const { MockActivityEnvironment } = await import('@temporalio/testing');
   const { createCollectActivities } = await import('../../activities/collect');
   const { createSamplingActivities } = await import('../../activities/sampling');
-  const { CorpusStore } = await import('../../collect/store');
+  const { CorpusStore } = await import('../../datasets/corpusStore');
   const { planSources } = await import('../../collect/plan');
   const { ProviderGenerator } = await import('../../providers/generator');
   const s = await serve({ faults: { latencyMs: 40 } });
@@ -176,7 +176,7 @@ test('n = 8: a unit cancelled mid-way resumes from its journal, requesting only 
   await new Promise((r) => setTimeout(r, 100)); // the request in flight at the cancel is answered (and paid for) all the same
   const sentBefore = s.stats().served;
   assert.ok(sentBefore >= 1 && sentBefore < 9, `${sentBefore} requests before the cancel`);
-  const { UnitJournal } = await import('../../collect/journal');
+  const { UnitJournal } = await import('../../datasets/journal');
   const store = new CorpusStore(duck, dataDir);
   const journaled = new Set(new UnitJournal<{ flat: number }>(store.journalPath(spec.corpus, 'samples', { model: 'm1', source: provider }, unit.unitId)).recover().map((l) => l.flat));
   // Whole answers only: a request's 8 (or 4) samples are journaled together or not at all.

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { getLlama, type Token } from 'node-llama-cpp';
-import { LocalGenerator } from '../../collect/localGenerator';
+import { LocalGenerator } from '../../models/localGenerator';
 import { SamplingSpec } from '../../config/runSpec';
 import type { GeneratedSample } from '../../activities/sampling';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';

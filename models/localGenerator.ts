@@ -1,8 +1,8 @@
-import type { GeneratedSample, SampleGenerator, SampleRequest } from './sampleGenerator';
+import type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect/sampleGenerator';
 import type { SamplingSpec, SourceSpec } from '../config/runSpec';
-import type { ChatMessage, RenderedChat, TextBackend } from '../models/backend';
+import type { ChatMessage, RenderedChat, TextBackend } from './backend';
 import { samplerJson, samplerSettings } from '../config/sampler';
-import { precisionLabel } from '../models/ggufType';
+import { precisionLabel } from './ggufType';
 
 /**
  * Samples a unit from a model loaded in this worker. Requests run one after another on the model's

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { type Corpora, LocalCorpora } from '../datasets/corpora';
-import { quotedString, withConnection } from '../datasets/duck';
-import { shardDir, type Partition } from '../datasets/paths';
-import type { ShardKind } from '../datasets/tables';
+import { type Corpora, LocalCorpora } from './corpora';
+import { quotedString, withConnection } from './duck';
+import { shardDir, type Partition } from './paths';
+import type { ShardKind } from './tables';
 
 /**
  * The corpus store as the collection and scoring activities see it: shards by unit, a journal
