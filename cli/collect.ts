@@ -117,7 +117,7 @@ export function register(program: Command): void {
       const { record, attached } = await launchCollection(client, config, spec, opts.queue);
       const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
       say(launchLine(attached, record.runId, undefined, `workflow ${record.workflowId}`));
-      if (opts.wait) await (await import('./watch')).waitForRun(client, record.runId, config, say);
+      if (opts.wait) await waitFor(client, record.runId, config, say);
       if (opts.json) {
         const { runState } = await import('../client/runs');
         const state = opts.wait ? await runState(client, record) : undefined;
@@ -134,3 +134,8 @@ function parsePilot(value: string): number {
   return n;
 }
 
+/** cli/watch.ts's waitForRun, loaded when a command waits (it brings the Temporal client). */
+async function waitFor(...args: Parameters<typeof import('./watch').waitForRun>): Promise<void> {
+  const { waitForRun } = await import('./watch');
+  return waitForRun(...args);
+}

@@ -11,7 +11,7 @@ export function register(program: Command): void {
       .option('--json', 'print JSON')
       .option('--watch', 'keep showing progress until the run ends'),
   ).action(async (runId: string, opts: CommonFlags & { json?: boolean; watch?: boolean }) => {
-    if (opts.watch) return withClient(opts, async (client, _dataDir, config) => (await import('./watch')).waitForRun(client, runId, config));
+    if (opts.watch) return withClient(opts, (client, _dataDir, config) => waitFor(client, runId, config));
     const { loadRunRecord } = await import('../client/runs');
     const config = await commandConfig(opts);
     const record = await loadRunRecord(config, runId);
@@ -71,7 +71,7 @@ export function register(program: Command): void {
       const { record, attached } = await resumeCollection(client, config, runId, { budgetUsd: opts.budgetUsd });
       const budget = opts.budgetUsd !== undefined ? ` with a budget of $${opts.budgetUsd}` : '';
       console.log(attached ? (await import('./output')).launchLine(true, runId) : `Resumed run ${runId} (workflow ${record.workflowId})${budget}`);
-      if (opts.wait) await (await import('./watch')).waitForRun(client, runId, config);
+      if (opts.wait) await waitFor(client, runId, config);
     });
   });
 
@@ -140,4 +140,10 @@ async function withLiveClient<T>(config: import('../config/schema').MetConfig, f
   } finally {
     await client.connection.close();
   }
+}
+
+/** cli/watch.ts's waitForRun, loaded when a command waits (it brings the Temporal client). */
+async function waitFor(...args: Parameters<typeof import('./watch').waitForRun>): Promise<void> {
+  const { waitForRun } = await import('./watch');
+  return waitForRun(...args);
 }

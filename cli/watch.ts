@@ -73,7 +73,6 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
 /** Shows progress until the run closes; exits non-zero if it failed. */
 export async function waitForRun(client: import('@temporalio/client').Client, runId: string, at: import('../client/runs').RunsAt, say?: (line: string) => void): Promise<void> {
   const { loadRunRecord } = await import('../client/runs');
-  const { watchRun } = await import('./watch');
   const record = await loadRunRecord(at, runId);
   await watchRun(client, record, say);
 }
