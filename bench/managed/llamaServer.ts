@@ -12,7 +12,7 @@
  *     name their scorer backend.
  *   node --import tsx bench/managed/llamaServer.ts [--samples 100] [--tokens 16]
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -31,7 +31,9 @@ const GEMMA = resolve('.tools/gemma/gemma-3-270m-q4_k_m.gguf');
 const SERVER = resolve('.tools/llama-server/bin/llama-server');
 if (!existsSync(GEMMA)) throw new Error(`${GEMMA} is missing: run bash scripts/ensure-gemma.sh`);
 if (!existsSync(SERVER)) throw new Error(`${SERVER} is missing: run bash scripts/build-llama-server.sh`);
-const serverVersion = execFileSync(SERVER, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+// llama-server prints its version on stderr.
+const version = spawnSync(SERVER, ['--version'], { encoding: 'utf8' });
+const serverVersion = `${version.stdout}${version.stderr}`.trim();
 
 const dir = mkdtempSync(join(tmpdir(), 'met-llama-server-'));
 const dataDir = join(dir, 'data');
