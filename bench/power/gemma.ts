@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createLogprobActivities, createScoringPlanActivities } from '../../activities/logprobs';
 import { createPowerActivities } from '../../activities/power';
+import { newRunRecord, saveRunRecord } from '../../client/runs';
 import { PowerSpec } from '../../config/powerSpec';
 import { createDuckDB, writeShard, type SampleRow } from '../../datasets';
 import { withConnection } from '../../datasets/duck';
@@ -139,6 +140,9 @@ try {
   const out = `bench/out/power-gemma-${Date.now()}.json`;
   writeFileSync(out, JSON.stringify({ bench: 'power/gemma', prompts: PROMPTS, perPrompt: PER_PROMPT, tokens: TOKENS, sims: SIMS, rutK: RUT_K, batch1Differs, batch1Total: batch1.length, sampleSeconds, scoreSeconds, seconds: (performance.now() - started) / 1000, table }, null, 2));
   console.log(`wrote ${out}`);
+  // A run record beside the cells, so met's own report (table, power-vs-share figure) can be written:
+  await saveRunRecord(dataDir, newRunRecord('powerSimulation', runId, { spec, runId }, { corpus: 'gemma' }));
+  console.log(`report: node bin/met.js report ${runId} --data ${dataDir}`);
 } finally {
   duck.closeSync();
 }
