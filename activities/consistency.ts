@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { listValue, LIST, VARCHAR, type DuckDBInstance } from '@duckdb/node-api';
 import type { TestOutcome } from './tests';
@@ -223,6 +223,8 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
           sections: [section],
         };
         const written = await writeReport(join(deps.dataDir, 'reports', input.id), report);
+        // With a bucket, a copy beside the runs (reports/<id>/), for hosts other than this worker's.
+        await corpora.publishFiles(`reports/${input.id}`, dirname(written.htmlPath));
         return { htmlPath: written.htmlPath, dataPath: written.dataPath };
       } catch (err) {
         throw toApplicationFailure(err);

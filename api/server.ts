@@ -315,7 +315,14 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       if (record.job === 'consistencyReport') {
         const status = await runStatus(client, record);
         if (status.status !== 'COMPLETED') throw new ApiError(404, 'not_found', `run ${record.runId} is ${status.status}: its report is written when it completes`);
-        htmlPath = ((await client.workflow.getHandle(record.workflowId).result()) as ConsistencyOutcome).reportPath;
+        const outcome = (await client.workflow.getHandle(record.workflowId).result()) as ConsistencyOutcome;
+        htmlPath = outcome.reportPath;
+        // Written on the worker's host: read here when this host has it, else the bucket's copy (--data s3://).
+        if (!existsSync(htmlPath)) {
+          const { readPublishedReport } = await import('../client/runs');
+          const published = await readPublishedReport(runs, outcome.id);
+          if (published !== undefined) return reply.type('text/html; charset=utf-8').send(published);
+        }
       } else if (record.job === 'powerSimulation') {
         const { createDuckDB } = await import('../datasets/duck');
         const { writePowerReport } = await import('../client/power');

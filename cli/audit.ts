@@ -80,7 +80,10 @@ export function register(program: Command): void {
             name, statistic: d.spec.statistic, alpha: d.spec.alpha, confirmations: d.spec.confirmations, schedule: every,
             points: rows.map((r) => ({ time: r.time, endpoint: r.endpoint, pValue: r.pValue, value: r.value, verdict: r.verdict, changed: r.changed, firingId: r.firingId, reject: r.reject, n: r.n2 })),
           });
-          console.log(`history page: ${file}`);
+          const { dirname } = await import('node:path');
+          const { openCorpora } = await import('../datasets/corpora');
+          const published = await openCorpora(duck, config).publishFiles(`reports/audit-${name}`, dirname(file));
+          console.log(`history page: ${file}${published.startsWith('s3://') ? ` (and ${published}/)` : ''}`);
         }
         console.log(changes.length ? `verdict changes:\n${changes.map((c) => `  ${iso(c.time)} ${c.endpoint}: ${c.verdict === 'differs' ? 'consistent -> differs' : 'differs -> consistent'} (p = ${c.pValue.toPrecision(3)})`).join('\n')}` : 'no verdict changes');
       } finally {

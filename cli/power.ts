@@ -63,14 +63,18 @@ async function printAndReport(config: import('../config/schema').MetConfig, reco
   try {
     // With --data s3://..., the cells are read from this host's cache of the bucket corpus.
     const { openCorpora } = await import('../datasets/corpora');
-    const readRoot = await openCorpora(duck, config).readRoot((record.input as import('../workflows/powerSimulation').PowerInput).spec.corpus, ['power']);
+    const corpora = openCorpora(duck, config);
+    const readRoot = await corpora.readRoot((record.input as import('../workflows/powerSimulation').PowerInput).spec.corpus, ['power']);
     const { report, section } = await writePowerReport(duck, config.dataDir, record, undefined, readRoot);
+    // With a bucket, the report is copied beside the runs, for every host (reports/<run>/).
+    const { dirname } = await import('node:path');
+    const published = await corpora.publishFiles(`reports/${record.runId}`, dirname(report.htmlPath));
     const parsed = PowerSection.parse(section);
     for (const warning of parsed.warnings) console.warn(`warning: ${warning}`);
     const table = powerTable(parsed);
     if (print) {
       console.log(formatPowerTable(table));
-      console.log(`Report: ${report.htmlPath}`);
+      console.log(`Report: ${report.htmlPath}${corpora.kind === 's3' ? ` (and ${published}/index.html)` : ''}`);
     }
     return { table, warnings: parsed.warnings, report: report.htmlPath };
   } finally {

@@ -47,6 +47,12 @@ async function bucketOf(at: RunsAt): Promise<import('../datasets/corpora').Bucke
   const { BucketDocuments, s3ClientFromEnv } = await import('../datasets/corpora');
   return new BucketDocuments(s3ClientFromEnv(), location);
 }
+/** The page of a report published to the bucket (`reports/<id>/index.html`, Corpora.publishFiles); undefined for a folder or when absent. */
+export async function readPublishedReport(at: RunsAt, reportId: string): Promise<string | undefined> {
+  const bucket = await bucketOf(at);
+  return bucket?.readText(`reports/${checkName('report id', reportId)}/index.html`);
+}
+
 const folderOf = (at: RunsAt) => (typeof at === 'string' ? at : at.dataDir);
 
 /** Parsed record bytes, or undefined when they are not a readable run record (they are never shown). */

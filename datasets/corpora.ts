@@ -59,6 +59,19 @@ export interface Corpora {
   readJson(relPath: string): Promise<unknown>;
   /** Names of the `.json` documents directly under a relative folder. */
   listJson(relDir: string): Promise<string[]>;
+  /**
+   * Makes a folder written on this host (a report: HTML, figures, data) visible where the corpora
+   * live: a bucket gets a copy of every file under `relDir` (the HTML last, so a reader never finds
+   * a page without its figures); a local location already holds it. Returns where it is.
+   */
+  publishFiles(relDir: string, localDir: string): Promise<string>;
+}
+
+const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.csv': 'text/csv' };
+
+/** Every file under `dir`, relative, with '/' separators. */
+function filesUnder(dir: string, prefix = ''): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : e.isFile() ? [`${prefix}${e.name}`] : []));
 }
 
 /** An S3 client from the AWS SDK's standard environment (AWS_ENDPOINT_URL, AWS_REGION, credentials chain). */
@@ -118,6 +131,9 @@ export class LocalCorpora implements Corpora {
     const dir = join(this.writeRoot, ...relDir.split('/'));
     if (!existsSync(dir)) return Promise.resolve([]);
     return Promise.resolve(readdirSync(dir).filter((f) => f.endsWith('.json')).sort());
+  }
+  publishFiles(_relDir: string, localDir: string): Promise<string> {
+    return Promise.resolve(localDir);
   }
 }
 
@@ -437,6 +453,9 @@ export class BucketCorpora implements Corpora {
   listJson(relDir: string): Promise<string[]> {
     return this.documents.listJson(relDir);
   }
+  publishFiles(relDir: string, localDir: string): Promise<string> {
+    return this.documents.publishFiles(relDir, localDir);
+  }
 }
 
 /** Small JSON documents under a bucket prefix (run records, run manifests): one PUT each, read by any host. */
@@ -456,6 +475,28 @@ export class BucketDocuments {
     const key = [this.location.prefix, relPath].filter(Boolean).join('/');
     await this.client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' }));
     return this.urlOf(key);
+  }
+
+  async publishFiles(relDir: string, localDir: string): Promise<string> {
+    const base = [this.location.prefix, relDir].filter(Boolean).join('/');
+    const files = filesUnder(localDir).sort((a, b) => Number(a.endsWith('.html')) - Number(b.endsWith('.html')) || a.localeCompare(b));
+    for (const file of files) {
+      const ext = file.slice(file.lastIndexOf('.'));
+      await this.client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: `${base}/${file}`, Body: readFileSync(join(localDir, ...file.split('/'))), ContentType: CONTENT_TYPES[ext] ?? 'application/octet-stream' }));
+    }
+    return this.urlOf(base);
+  }
+
+  /** A text object at a path relative to the location (a published report page), or undefined. */
+  async readText(relPath: string): Promise<string | undefined> {
+    const key = [this.location.prefix, relPath].filter(Boolean).join('/');
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
+      return await r.Body!.transformToString('utf8');
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   async readJson(relPath: string): Promise<unknown> {

@@ -57,16 +57,7 @@ export async function runWorkers(
           taskQueue: plan.taskQueue,
           activities: plan.activities,
           workflowBundle: plan.workflows ? bundle : undefined,
-          identity: formatIdentity({
-            pid: process.pid,
-            host: hostname(),
-            queue: plan.taskQueue,
-            version,
-            model: plan.identity?.model,
-            gpu: plan.identity?.gpu === undefined || plan.identity.gpu === 'cpu' ? undefined : String(plan.identity.gpu),
-            data: config.corpora ?? config.dataDir,
-            scorer: plan.identity?.scorer,
-          }),
+          identity: planIdentity(plan, config.corpora ?? config.dataDir),
           shutdownGraceTime: '10s',
           ...plan.options,
         }),
@@ -93,4 +84,18 @@ export function shutdownSignal(log: (line: string) => void = () => {}): AbortSig
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   return controller.signal;
+}
+
+/** The identity a worker of this plan gives Temporal (temporal/identity.ts): met fleet and /health read it. */
+export function planIdentity(plan: Pick<WorkerPlan, 'taskQueue' | 'identity'>, data: string): string {
+  return formatIdentity({
+    pid: process.pid,
+    host: hostname(),
+    queue: plan.taskQueue,
+    version,
+    model: plan.identity?.model,
+    gpu: plan.identity?.gpu === undefined || plan.identity.gpu === 'cpu' ? undefined : String(plan.identity.gpu),
+    data,
+    scorer: plan.identity?.scorer,
+  });
 }

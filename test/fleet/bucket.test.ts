@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CreateBucketCommand, DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { readPublishedReport } from '../../client/runs';
 import { parseDataLocation } from '../../common/location';
 import { BucketCorpora } from '../../datasets/corpora';
 import { corpusStats } from '../../datasets/corpus';
@@ -174,5 +175,36 @@ describe('bucket corpora (moto on 127.0.0.1)', () => {
     assert.equal(dirty.code, 1, dirty.output);
     assert.match(dirty.output, /CORRUPT samples s3:\/\/fleet-unit\/team\/x\/corpus\/c1\/samples\/model=org%2Fm\/source=api\/part-u9\.parquet: no met-rows\/met-checksum metadata/);
     await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
+  });
+
+  test('a report folder written on one host is published beside the runs in the bucket (reports/<run>/), every file with its content type', async () => {
+    const a = host('report-a');
+    const dir = mkdtempSync(join(tmpdir(), 'met-fleet-report-'));
+    dirs.push(dir);
+    mkdirSync(join(dir, 'figures'), { recursive: true });
+    writeFileSync(join(dir, 'index.html'), '<html>power</html>');
+    writeFileSync(join(dir, 'figures', 'power.svg'), '<svg/>');
+    writeFileSync(join(dir, 'data.json'), '{"cells":[]}');
+    assert.equal(await a.publishFiles('reports/grid-1', dir), `s3://${BUCKET}/team/x/reports/grid-1`);
+    const page = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'team/x/reports/grid-1/index.html' }));
+    assert.equal(page.ContentType, 'text/html; charset=utf-8');
+    assert.equal(await page.Body!.transformToString('utf8'), '<html>power</html>');
+    const svg = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'team/x/reports/grid-1/figures/power.svg' }));
+    assert.equal(await svg.Body!.transformToString('utf8'), '<svg/>');
+    const objects = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'team/x/reports/grid-1/' }));
+    assert.deepEqual(objects.Contents?.map((o) => o.Key).sort(), ['team/x/reports/grid-1/data.json', 'team/x/reports/grid-1/figures/power.svg', 'team/x/reports/grid-1/index.html']);
+    // What the HTTP API serves on a host without the worker's copy: the page, through the AWS environment.
+    const saved = { ...process.env };
+    Object.assign(process.env, { AWS_ENDPOINT_URL: moto.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' });
+    try {
+      const at = { dataDir: dir, corpora: `s3://${BUCKET}/team/x` };
+      assert.equal(await readPublishedReport(at, 'grid-1'), '<html>power</html>');
+      assert.equal(await readPublishedReport(at, 'grid-2'), undefined);
+    } finally {
+      for (const key of ['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION']) {
+        if (saved[key] === undefined) delete process.env[key];
+        else process.env[key] = saved[key];
+      }
+    }
   });
 });

@@ -18,6 +18,7 @@ import { collectCorpus } from '../../workflows/collectCorpus';
 import { scoreCorpus } from '../../workflows/scoreCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
+import { planIdentity } from '../../workers/run';
 import { startTestTemporal, uniqueName } from '../helpers/temporal';
 
 /**
@@ -269,7 +270,8 @@ test('a managed collection per API style stores non-empty token ids equal to in-
   const local = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model: uniqueName('tiny-local') });
   const cpuQueue = uniqueName('profiles-cpu');
   const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue: cpuQueue }), ...[local, backends.vllm, backends.llama].flatMap((backend) => modelWorkerPlans({ dataDir, duck, backend, gpu: 'cpu' }))];
-  const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
+  // Each worker with the identity met worker gives it (workers/run.ts): /health and met fleet read it.
+  const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, identity: planIdentity(p, dataDir), ...p.options })));
   const running = workers.map((w) => w.run());
   try {
     const sampling = { maxTokens: 10, temperature: 1, topP: 0.95 };
