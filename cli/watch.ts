@@ -38,14 +38,22 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
   // a run that retries in vain says why while it runs, not only in the Temporal history.
   let retrying: string[] = [];
   let checked = 0;
+  // The last poll is awaited before returning: the caller closes the connection next, and a query
+  // still retrying then would fire on a closed channel and crash the process. Queries are bounded.
+  let inFlight: Promise<unknown> = Promise.resolve();
+  const pollOnce = async () => {
+    const snapshot = toStages(record.job, await client.withDeadline(Date.now() + 2000, () => handle.query(PROGRESS_QUERY)).catch(() => undefined));
+    if (Date.now() - checked >= RETRY_CHECK_MS) {
+      checked = Date.now();
+      retrying = await retryingSteps(client, record).catch(() => retrying);
+    }
+    return { ...snapshot, notes: retrying.map((r) => `retrying: ${r}`) };
+  };
   const watched = await followProgress({
-    poll: async () => {
-      const snapshot = toStages(record.job, await handle.query(PROGRESS_QUERY).catch(() => undefined));
-      if (Date.now() - checked >= RETRY_CHECK_MS) {
-        checked = Date.now();
-        retrying = await retryingSteps(client, record).catch(() => retrying);
-      }
-      return { ...snapshot, notes: retrying.map((r) => `retrying: ${r}`) };
+    poll: () => {
+      const poll = pollOnce();
+      inFlight = poll.catch(() => undefined);
+      return poll;
     },
     until: result,
   });
@@ -53,6 +61,7 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
     say(`Stopped watching; run ${record.runId} goes on (met status ${record.runId}).`);
     return undefined;
   }
+  await inFlight;
   try {
     const value = await result;
     // A collection that stopped at its budget completes too: say so, and how to go on.

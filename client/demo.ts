@@ -144,6 +144,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { plans, close } = await buildWorkerPlans({ config, queues: [CPU_TASK_QUEUE], workerConfig: { providers, models: localModels }, env: {} });
   const workers = runWorkers(config, plans, abort.signal, () => {});
   let client: Client | undefined;
+  let lastQuery: Promise<unknown> = Promise.resolve();
   try {
     client = await connectClient(config);
     const corpus = `demo-${options.prompts}x${options.samplesPerPrompt}`;
@@ -166,7 +167,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const done = handle.result();
     done.catch(() => {});
     await followProgress({ poll: async () => {
-        const { stages } = toStages('collectCorpus', await handle.query(PROGRESS_QUERY).catch(() => undefined));
+        // Bounded (the client's retries stop at the deadline), and remembered: the connection closes
+        // only after the last one ends, or a retry timer would fire on a closed channel and crash.
+        lastQuery = client!.withDeadline(Date.now() + 2000, () => handle.query(PROGRESS_QUERY)).catch(() => undefined);
+        const { stages } = toStages('collectCorpus', await lastQuery);
         return { stages: stages.map((st) => ({ ...st, name: cellLabel(st.name.replace('/', '.')) })) };
       }, until: done, signal: interrupted.signal, handleSigint: false });
     await untilInterrupted(done);
@@ -261,6 +265,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await workers.catch(() => {});
     await close();
     // An interrupted run still has a result long-poll in flight: the process exit ends it.
+    await lastQuery;
     if (!interrupted.signal.aborted) await client?.connection.close();
     duck.closeSync();
     for (const e of endpoints) {
