@@ -16,6 +16,8 @@ export const LIMITS = {
   sims: 10_000,
   /** Simulations x permutations of one power cell (paper: 100 x 1,000). */
   cellWork: 10_000_000,
+  /** Cells of one power grid (sources x sample sizes x statistics x prompt draws): its plan travels through workflow history. */
+  gridCells: 20_000,
   /** Completions per side given inline to met stat. */
   samplesPerSide: 200_000,
   /** Permutations x completions of one inline p-value: about five minutes of one core. */

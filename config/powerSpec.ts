@@ -13,7 +13,7 @@ const Source = z.object({ model: z.string().min(1), source: z.string().min(1) })
 const Mix = z
   .object({
     model: z.string().min(1).optional(),
-    mix: z.array(z.object({ model: z.string().min(1).optional(), source: z.string().min(1), weight: z.number().min(0).max(1) }).strict()).min(1),
+    mix: z.array(z.object({ model: z.string().min(1).optional(), source: z.string().min(1), weight: z.number().min(0).max(1) }).strict()).min(1).max(16),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -89,6 +89,10 @@ export const PowerSpec = z
       ctx.addIssue({ code: 'custom', path: ['b'], message: `sims x b = ${spec.sims * spec.b} is over ${LIMITS.cellWork.toLocaleString('en-US')} per cell (one cell must not hold a worker for more than minutes): lower b or sims` });
     }
     const refs = gridReferences(spec);
+    const cells = (refs.length + spec.alternatives.length + (spec.nulls?.length ?? 0)) * spec.samplesPerPrompt.length * spec.statistics.length * spec.promptSubsets.draws;
+    if (cells > LIMITS.gridCells) {
+      ctx.addIssue({ code: 'custom', path: ['alternatives'], message: `the grid has ${cells.toLocaleString('en-US')} cells (sources x samplesPerPrompt x statistics x promptSubsets.draws), over ${LIMITS.gridCells.toLocaleString('en-US')}: split it into several grids` });
+    }
     if (spec.statistics.includes('rut') && !spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: 'rut ranks scores under a reference model: give scorer {model, precision} (the scoreCorpus scorer)' });
     if (spec.statistics.includes('rut') && refs.length === 2) ctx.addIssue({ code: 'custom', path: ['statistics'], message: 'rut cells take one reference (composite nulls are for the two-sample statistics)' });
     for (const [i, n] of (spec.nulls ?? []).entries()) {

@@ -27,6 +27,7 @@ function findTests(dir) {
 
 /** Tests that need no Temporal server, no model and no child `met` process (under 2 minutes on 2 cores). */
 const UNIT_TESTS = [
+  'test/power/gridSpec.test.ts',
   'test/stats/kernels.test.ts',
   'test/stats/mixture.test.ts',
   'test/stats/oneSample.test.ts',
