@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { DuckDBInstance } from '@duckdb/node-api';
-import type { Worker } from '@temporalio/worker';
-import { cpuWorkerPlan } from '../../workers/cpu';
 import { exited, spawnMet, waitUntil } from '../helpers/processes';
 import { uniqueName, type TestTemporal } from '../helpers/temporal';
 import { useTestEnv } from '../helpers/env';
@@ -12,21 +9,8 @@ import { useTestEnv } from '../helpers/env';
  * from MET_TEMPORAL_PORT as `met server start` uses it. Its own --port must not become Temporal's.
  */
 let temporal: TestTemporal;
-let duck: DuckDBInstance;
-const dataDir = useTestEnv('met-cli-api-', (env) => ({ temporal, duck } = env), {
-  setUp: async () => {
-    const plan = cpuWorkerPlan({ dataDir, duck, taskQueue });
-    worker = await temporal.createWorker({ taskQueue, activities: plan.activities });
-    running = worker.run();
-  },
-  beforeClose: async () => {
-    worker?.shutdown();
-    await running;
-  },
-});
-let worker: Worker;
-let running: Promise<void>;
 const taskQueue = uniqueName('cli-api');
+const dataDir = useTestEnv('met-cli-api-', (env) => ({ temporal } = env), { cpuWorkerQueue: taskQueue });
 
 test('met api with its default Temporal settings starts, answers /health with ok: true, and serves its OpenAPI document', async () => {
   const port = temporal.address.split(':').pop()!;

@@ -3,10 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import type { Worker } from '@temporalio/worker';
 import { buildApi } from '../../api/server';
 import { freePort } from '../../temporal/devServer';
-import { cpuWorkerPlan } from '../../workers/cpu';
 import { writePowerCorpus } from '../power/fixture';
 import { exited, spawnMet } from '../helpers/processes';
 import { uniqueName, type TestTemporal } from '../helpers/temporal';
@@ -18,19 +16,8 @@ import { useTestEnv } from '../helpers/env';
  */
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
-const dataDir = useTestEnv('met-cli-runs-', (env) => ({ temporal, duck } = env), {
-  setUp: async () => {
-    worker = await temporal.createWorker({ taskQueue, activities: cpuWorkerPlan({ dataDir, duck, taskQueue }).activities });
-    running = worker.run();
-  },
-  beforeClose: async () => {
-    worker?.shutdown();
-    await running;
-  },
-});
-let worker: Worker;
-let running: Promise<void>;
 const taskQueue = uniqueName('cli-runs');
+const dataDir = useTestEnv('met-cli-runs-', (env) => ({ temporal, duck } = env), { cpuWorkerQueue: taskQueue });
 let runId = '';
 
 async function met(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | string; output: string; ms: number }> {

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { createDuckDB } from '../../datasets';
+import type { Worker } from '@temporalio/worker';
+import { cpuWorkerPlan } from '../../workers/cpu';
 import { startTestTemporal, type TestTemporal } from './temporal';
 
 /**
@@ -20,17 +22,26 @@ import { startTestTemporal, type TestTemporal } from './temporal';
 export function useTestEnv(
   prefix: string,
   assign: (env: { temporal: TestTemporal; duck: DuckDBInstance }) => void,
-  hooks: { setUp?: () => Promise<void>; beforeClose?: () => Promise<void> } = {},
+  hooks: { setUp?: () => Promise<void>; beforeClose?: () => Promise<void>; cpuWorkerQueue?: string } = {},
 ): string {
   const dataDir = mkdtempSync(join(tmpdir(), prefix));
   let env: { temporal: TestTemporal; duck: DuckDBInstance } | undefined;
+  let cpuWorker: { worker: Worker; running: Promise<void> } | undefined;
   before(async () => {
     env = { temporal: await startTestTemporal(), duck: await createDuckDB() };
     assign(env);
+    // A CPU worker (met's workflows and CPU activities) on this queue for the whole file.
+    if (hooks.cpuWorkerQueue) {
+      const taskQueue = hooks.cpuWorkerQueue;
+      const worker = await env.temporal.createWorker({ taskQueue, activities: cpuWorkerPlan({ dataDir, duck: env.duck, taskQueue }).activities });
+      cpuWorker = { worker, running: worker.run() };
+    }
     await hooks.setUp?.();
   });
   after(async () => {
     await hooks.beforeClose?.();
+    cpuWorker?.worker.shutdown();
+    await cpuWorker?.running;
     await env?.temporal.close();
     env?.duck.closeSync();
     rmSync(dataDir, { recursive: true, force: true });
