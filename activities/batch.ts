@@ -180,6 +180,6 @@ function groupOf(input: SampleUnitInput, prompts: { promptId: string; text: stri
   const count = Number(m[3]);
   if (first < input.unit.start || first + count > input.unit.end || count < 1) return undefined;
   const group = missingRequests({ ...input, unit: { ...input.unit, start: first, end: first + count } }, prompts, new Set());
-  const p0 = itemAt(first, input.samplesPerPrompt).promptIndex;
+  const p0 = itemAt(first, input.samplesPerPrompt, input.unit.firstSampleIndex).promptIndex;
   return group.every((r) => r.promptIndex === p0) ? group : undefined;
 }

@@ -26,7 +26,7 @@ export interface QuoteInput {
   sourceLabel: string;
   /** Units whose shards are on disk: their recorded usage is what was spent. */
   doneUnitIds: string[];
-  pending: { unitId: string; start: number; end: number }[];
+  pending: { unitId: string; start: number; end: number; firstSampleIndex?: number }[];
 }
 
 export interface Quote {
@@ -55,7 +55,7 @@ export function createBudgetActivities(deps: { store: CorpusStore; pricesFor(sou
         const bounds: Record<string, number> = {};
         for (const u of input.pending) {
           let usd = 0;
-          for (let flat = u.start; flat < u.end; flat++) usd += perPrompt[itemAt(flat, input.samplesPerPrompt).promptIndex];
+          for (let flat = u.start; flat < u.end; flat++) usd += perPrompt[itemAt(flat, input.samplesPerPrompt, u.firstSampleIndex).promptIndex];
           bounds[u.unitId] = usd;
         }
         const spentUsd = await spentOnDisk(store, input, prices, perPrompt);

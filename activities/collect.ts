@@ -2,13 +2,17 @@ import { basename, extname, join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError } from '../common/errors';
 import { toApplicationFailure } from '../common/failures';
-import type { RunSpec } from '../config/runSpec';
 import { quotedString, withConnection } from '../datasets/duck';
 import { isJsonl, promptSetPath, readPromptJsonl, resolvePromptFile, shippedPromptSets } from '../datasets/prompts';
 import type { PromptRow } from '../datasets/schemas';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { kindDir, promptsDir } from '../datasets/paths';
 import { type CollectResult, planSources } from '../collect/plan';
+import { samplerSettings, type SamplerRecord, type SamplerSettings } from '../config/sampler';
+import { type RunSpec, sourceLabel, type SourceSpec } from '../config/runSpec';
+import { canonicalJson } from '../common/hash';
+import { assertSliceIsASet, sliceHoldings, sliceName, type SliceHoldings, type SliceRef } from '../datasets/sliceKeys';
+import { z } from 'zod';
 
 /**
  * CPU-side activities of collectCorpus: freeze the prompt set into the corpus, find which units
@@ -18,6 +22,12 @@ export interface PreparedRun {
   promptSet: string;
   promptsFile: string;
   promptCount: number;
+  /**
+   * Per source (spec order): the sample indices per prompt its slice held from earlier runs when
+   * this run was first prepared; the run draws the rest (docs/slices.md). Absent in runs prepared
+   * before slices were sets.
+   */
+  firstSampleIndex?: number[];
 }
 
 export interface UnitScan {
@@ -72,6 +82,28 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
   const corpora = deps.corpora ?? new LocalCorpora(duck, root);
   // Prompt files are read only under these (the data folder's prompts/ first): design.md, "Trust boundaries".
   const promptRoots = [promptsDir(root), ...(deps.promptRoots ?? [])];
+  /**
+   * Where each source's run starts in its slice: the slice is a set of keys, so a run draws only
+   * the sample indices its slice lacks (with their own seeds, as seeds derive from the index).
+   * Decided once per run and kept beside its manifest, so continued and resumed executions plan
+   * the same units whatever was committed since. Refuses, before any request, a slice that holds
+   * duplicates, was drawn with other sampler settings, or holds an uneven prefix.
+   */
+  async function planSlices(spec: RunSpec, runId: string, promptIds: string[]): Promise<number[]> {
+    const docPath = `corpus/${spec.corpus}/plans/${runId}.json`;
+    const kept = SlicePlanDoc.safeParse(await corpora.readJson(docPath));
+    if (kept.success && kept.data.firstSampleIndex.length === spec.sources.length) return kept.data.firstSampleIndex;
+    const root = await corpora.readRoot(spec.corpus, ['samples']);
+    const first: number[] = [];
+    for (const source of spec.sources) {
+      const slice = { corpus: spec.corpus, model: source.model, source: sourceLabel(source) };
+      const held = await sliceHoldings(duck, root, slice, runId);
+      first.push(held.rows === 0 ? 0 : startOfRun(slice, held, source, spec, promptIds));
+    }
+    await corpora.writeJson(docPath, { runId, corpus: spec.corpus, firstSampleIndex: first, plannedAt: new Date().toISOString() });
+    return first;
+  }
+
   return {
     /** Freezes the prompt set into <corpus>/prompts/ (once; a changed prompt file is an error). */
     async prepareRun(input: { spec: RunSpec; runId: string }): Promise<PreparedRun> {
@@ -98,15 +130,16 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
         } else {
           promptsFile = (await corpora.writeShard(target, rows)).path;
         }
-        return { promptSet, promptsFile, promptCount: rows.length };
+        const firstSampleIndex = await planSlices(spec, input.runId, rows.map((r) => r.promptId));
+        return { promptSet, promptsFile, promptCount: rows.length, firstSampleIndex };
       } catch (err) {
         throw toApplicationFailure(err);
       }
     },
 
     /** Which units are done: their shard exists and validates. Corrupt shards are quarantined. */
-    async scanUnits(input: { spec: RunSpec; runId: string; promptCount: number }): Promise<UnitScan> {
-      const plans = planSources(input.spec, input.runId, input.promptCount);
+    async scanUnits(input: { spec: RunSpec; runId: string; promptCount: number; firstSampleIndex?: number[] }): Promise<UnitScan> {
+      const plans = planSources(input.spec, input.runId, input.promptCount, input.firstSampleIndex);
       const scan: UnitScan = { doneUnits: [], doneRows: [], quarantined: [] };
       for (const plan of plans) {
         const done: string[] = [];
@@ -135,13 +168,14 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
     },
 
     /** Checks the run's rows (count per source, no duplicate sample keys) and writes its manifest. */
-    async finalizeRun(input: { spec: RunSpec; runId: string; promptCount: number }): Promise<CollectResult> {
+    async finalizeRun(input: { spec: RunSpec; runId: string; promptCount: number; firstSampleIndex?: number[] }): Promise<CollectResult> {
       try {
         const { spec, runId } = input;
         // A bucket corpus is read from this host's cache of it, brought up to date first.
         const readRoot = await corpora.readRoot(spec.corpus, ['samples']);
         const glob = join(kindDir(readRoot, spec.corpus, 'samples'), '*', '*', 'part-*.parquet');
-        const plans = planSources(spec, runId, input.promptCount);
+        const plans = planSources(spec, runId, input.promptCount, input.firstSampleIndex);
+        for (const plan of plans) await assertSliceIsASet(duck, readRoot, { corpus: spec.corpus, model: plan.model, source: plan.source });
         const counts = await withConnection(duck, async (c) => {
           const reader = await c.runAndReadAll(
             `SELECT model, source, count(*)::BIGINT AS n, count(DISTINCT (prompt_id, sample_index))::BIGINT AS distinct_keys
@@ -172,3 +206,46 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
   };
 }
 export type CollectActivities = ReturnType<typeof createCollectActivities>;
+
+const SlicePlanDoc = z.object({ firstSampleIndex: z.array(z.number().int().nonnegative()) });
+
+/** The settings differing between two sampler settings records, as "name slice -> run" phrases. */
+function settingDifferences(slice: Record<string, unknown>, run: Record<string, unknown>): string[] {
+  const names = [...new Set([...Object.keys(slice), ...Object.keys(run)])].sort();
+  return names.filter((k) => canonicalJson(slice[k] ?? null) !== canonicalJson(run[k] ?? null)).map((k) => `${k} ${JSON.stringify(slice[k] ?? null)} in the slice, ${JSON.stringify(run[k] ?? null)} in this run`);
+}
+
+/** The first sample index of a run into a slice that holds rows already; refuses what cannot be grown (see planSlices). */
+function startOfRun(slice: SliceRef, held: SliceHoldings, source: SourceSpec, spec: RunSpec, promptIds: string[]): number {
+  const name = sliceName(slice);
+  const relabel = `give this source another label ('source: ${slice.source}-2' in the run spec) to collect it as a slice of its own`;
+  if (held.duplicateKeys > 0) {
+    throw new MetError(ErrorTypes.DuplicateSamples, `slice ${name} already holds ${held.duplicateKeys} duplicate sample key(s): run 'met corpus verify ${slice.corpus}' to list them and move the shards of the run that added them out of the slice before adding to it, or collect under a new source label`);
+  }
+  // The same sampler, or the slice would mix two distributions under one label.
+  const settings: SamplerSettings = samplerSettings(spec.sampling, source.kind === 'provider' ? source.extraBody : undefined);
+  for (const json of held.samplers) {
+    if (json === null) continue;
+    const record = JSON.parse(json) as SamplerRecord;
+    const diffs = settingDifferences(record.settings as unknown as Record<string, unknown>, settings as unknown as Record<string, unknown>);
+    if (source.kind === 'provider' && record.engine !== `provider:${source.provider}`) diffs.push(`engine ${record.engine} in the slice, provider:${source.provider} in this run`);
+    if (diffs.length) throw new MetError(ErrorTypes.BadRunSpec, `slice ${name} was sampled with other settings than this run's: ${diffs.join('; ')}. Nothing was sent; ${relabel}`);
+  }
+  const basic = { temperature: settings.temperature, topP: settings.topP, maxTokens: settings.maxTokens, stop: settings.stop, endpoint: settings.endpoint };
+  for (const json of held.samplings) {
+    const diffs = settingDifferences(JSON.parse(json) as Record<string, unknown>, basic);
+    if (diffs.length) throw new MetError(ErrorTypes.BadRunSpec, `slice ${name} was sampled with other settings than this run's: ${diffs.join('; ')}. Nothing was sent; ${relabel}`);
+  }
+  // Runs fill every prompt's indices from 0, so a complete slice holds the same prefix 0..k-1 for every prompt.
+  const counts = promptIds.map((id) => held.perPrompt.get(id) ?? { count: 0, maxIndex: -1 });
+  const k = counts[0]?.count ?? 0;
+  const uneven = promptIds.filter((_, i) => counts[i].count !== k || counts[i].maxIndex !== k - 1);
+  if (uneven.length) {
+    const shown = uneven.slice(0, 3).map((id) => `${id}: ${held.perPrompt.get(id)?.count ?? 0} samples`);
+    throw new MetError(
+      ErrorTypes.BadRunSpec,
+      `slice ${name} holds an uneven set of samples (${promptIds[0]}: ${k}; ${shown.join(', ')}${uneven.length > 3 ? ', ...' : ''}): a run into it did not finish (${held.runIds.join(', ')}). Finish it with 'met resume RUN', or ${relabel}`,
+    );
+  }
+  return k;
+}

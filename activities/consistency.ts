@@ -9,6 +9,7 @@ import type { Side } from '../config/consistencySpec';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { withConnection } from '../datasets/duck';
 import { partitionGlobs, readParquetSql } from '../datasets/views';
+import { duplicatesError } from '../datasets/reader';
 import { perplexityOrUndefined } from '../stats/perplexity';
 import { cosineSimilarity, createEmbedder, embedSpecName, type Embedder } from '../models/embedding';
 import type { ConsistencyPrompt, ConsistencySectionInput, ReportInput } from '../report/schemas';
@@ -90,6 +91,13 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
     const logprobs = partitionGlobs(root, corpus, 'logprobs', { scorerModel: [scorer.model], model: [side.model], source: [side.source] });
     if (logprobs.length === 0) throw new MetError(ErrorTypes.NotFound, `${side.model}/${side.source} in ${corpus} is not scored by ${scorer.model}/${scorer.precision}: run scoreCorpus first`);
     return withConnection(deps.duck, async (c) => {
+      const dup = await c.runAndReadAll(
+        `SELECT (count(*) - count(DISTINCT (prompt_id, sample_index)))::BIGINT FROM ${readParquetSql('samples', 'samples')}`,
+        { samples: listValue(samples) },
+        { samples: LIST(VARCHAR) },
+      );
+      const duplicates = Number(dup.getRows()[0][0]);
+      if (duplicates > 0) throw duplicatesError(corpus, [{ model: side.model, source: side.source, duplicates }]);
       const reader = await c.runAndReadAll(
         `SELECT s.prompt_id, s.sample_index, s.prompt, coalesce(s.completion, '') AS completion, l.sum, l.count
            FROM ${readParquetSql('samples', 'samples')} s

@@ -98,7 +98,7 @@ export function missingRequests(input: SampleUnitInput, prompts: { promptId: str
   const requests: SampleRequest[] = [];
   for (let flat = input.unit.start; flat < input.unit.end; flat++) {
     if (collected.has(flat)) continue;
-    const { promptIndex, sampleIndex } = itemAt(flat, input.samplesPerPrompt);
+    const { promptIndex, sampleIndex } = itemAt(flat, input.samplesPerPrompt, input.unit.firstSampleIndex);
     const prompt = prompts[promptIndex];
     const seed = sampleSeed(input.sampling, input.unit.model, input.unit.source, prompt.promptId, sampleIndex);
     requests.push({ flat, promptId: prompt.promptId, promptIndex, sampleIndex, prompt: prompt.text, seed });
@@ -128,7 +128,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
         for (const line of journal.recover()) {
           if (line.flat < unit.start || line.flat >= unit.end) continue;
           // Lines written before prompts left the journal still carry theirs.
-          const prompt = line.prompt ?? prompts[itemAt(line.flat, input.samplesPerPrompt).promptIndex]?.text;
+          const prompt = line.prompt ?? prompts[itemAt(line.flat, input.samplesPerPrompt, unit.firstSampleIndex).promptIndex]?.text;
           if (prompt !== undefined) collected.set(line.flat, { ...line, prompt });
         }
         const resumedFrom = collected.size;
@@ -187,6 +187,6 @@ export type SamplingActivities = ReturnType<typeof createSamplingActivities>;
 
 function unitBound(prompts: { text: string }[], input: SampleUnitInput, prices: Prices): number {
   let usd = 0;
-  for (let flat = input.unit.start; flat < input.unit.end; flat++) usd += sampleCostBound(prices, prompts[itemAt(flat, input.samplesPerPrompt).promptIndex].text, input.sampling);
+  for (let flat = input.unit.start; flat < input.unit.end; flat++) usd += sampleCostBound(prices, prompts[itemAt(flat, input.samplesPerPrompt, input.unit.firstSampleIndex).promptIndex].text, input.sampling);
   return usd;
 }

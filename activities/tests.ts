@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { Context } from '@temporalio/activity';
 import { ErrorTypes, MetError } from '../common/errors';
 import { toApplicationFailure } from '../common/failures';
 import { samplerSettingsKey } from '../config/sampler';
 import type { Selector, TestSpec } from '../config/testSpec';
-import { completionScores, readSamplers, readSlice, type TestResultRow } from '../datasets';
+import { completionScores, readSamplers, readSlice, type Slice, type TestResultRow } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { rutTest, twoSampleTestInThread } from '../stats';
 import { heartbeating } from './heartbeat';
@@ -28,6 +29,23 @@ export interface TestOutcome {
   rut?: { n: number; k: number; score: string; scorer: string };
   /** What the reader should know before trusting the verdict (e.g. X and Y drawn with different samplers). */
   warnings?: string[];
+  /**
+   * A digest of the data the test read (each side's prompts, sample keys and payloads): the stored
+   * result's key is the test id and this, so a test rerun after its slices grew is stored beside
+   * the earlier result instead of replacing it.
+   */
+  dataId?: string;
+}
+
+/** The digest of what a test read: same slices, same rows, same digest, on any host. */
+function dataDigest(slices: readonly (Slice | undefined)[]): string {
+  const h = createHash('sha256');
+  for (const s of slices) {
+    if (!s) continue;
+    h.update(JSON.stringify(s.promptIds));
+    for (const a of [s.sample.prompts, s.sampleIndex, s.sample.tokens, s.logprobSum]) if (a) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  }
+  return h.digest('hex').slice(0, 16);
 }
 
 /**
@@ -114,8 +132,10 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
           decision: reject ? 'reject' : 'fail_to_reject', pvalueMethod: 'cramer_von_mises', b: r.k, seed: spec.seed,
           durationMs: seconds * 1000, createdAt: new Date(), nullStatistics: null,
         };
-        await corpora.writeShard({ corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: spec.testId }, [row]);
+        const dataId = dataDigest([x, y]);
+        await corpora.writeShard({ corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: `${spec.testId}-${dataId}` }, [row]);
         return {
+          dataId,
           testId: spec.testId, statistic: 'rut', value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: r.k, n1: refs.length, n2: r.n, m, seconds,
           undefinedNulls: 0,
           rut: { n: r.n, k: r.k, score, scorer },
@@ -167,8 +187,9 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
           createdAt: new Date(),
           nullStatistics: Array.from(r.nulls),
         };
-        await corpora.writeShard({ corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: spec.testId }, [row]);
-        return { testId: spec.testId, statistic: spec.stat, value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: spec.b, undefinedNulls: r.undefinedNulls, n1: r.n1, n2: r.n2, m: x.sample.m, seconds: r.seconds, ...(warnings.length ? { warnings } : {}) };
+        const dataId = dataDigest([x, y, reference]);
+        await corpora.writeShard({ corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: `${spec.testId}-${dataId}` }, [row]);
+        return { dataId, testId: spec.testId, statistic: spec.stat, value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: spec.b, undefinedNulls: r.undefinedNulls, n1: r.n1, n2: r.n2, m: x.sample.m, seconds: r.seconds, ...(warnings.length ? { warnings } : {}) };
       } catch (err) {
         throw toApplicationFailure(err);
       }

@@ -45,7 +45,7 @@ export function register(program: Command): void {
     audit
       .command('show')
       .argument('<name>', 'audit name')
-      .description('the audit\'s firings per endpoint (p-value, verdict) and its verdict changes')
+      .description('the audit\'s firings per endpoint (p-value, verdict) and its verdict changes; exits 3 while an endpoint\'s current verdict is differs, else 0')
       .option('--json', 'print JSON')
       .option('--html', 'also write a history page (p-value and statistic over time, changes marked) under <data>/reports/audit-NAME/'),
   ).action(async (name: string, opts: CommonFlags & { json?: boolean; html?: boolean }) => {
@@ -60,6 +60,10 @@ export function register(program: Command): void {
         const { openCorpora } = await import('../datasets/corpora');
         const readRoot = config.corpora ? await openCorpora(duck, config).readRoot(d.spec.corpus, ['audits']) : dataDir;
         const { rows, changes } = await auditHistory(duck, readRoot, d.spec);
+        // Gate-friendly: 3 while any endpoint's current verdict (its latest firing's) is differs.
+        const current = new Map(rows.map((r) => [r.endpoint, r.verdict]));
+        const { VERDICT_EXIT } = await import('./output');
+        process.exitCode = [...current.values()].includes('differs') ? VERDICT_EXIT.differs : VERDICT_EXIT.consistent;
         if (opts.json) return void console.log(JSON.stringify({ ...d, rows, changes }, null, 2));
         const every = 'interval' in d.spec.schedule ? `every ${d.spec.schedule.interval}` : `cron "${d.spec.schedule.cron}"`;
         console.log(`audit ${name}: ${d.paused ? 'paused' : 'active'}, ${every}; ${d.spec.statistic} at alpha = ${d.spec.alpha}, verdict flips after ${d.spec.confirmations} consecutive firings that disagree with it`);

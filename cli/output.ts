@@ -22,6 +22,12 @@ export function launchLine(attached: boolean, runId: string, kind?: string, deta
   return `${attached ? 'Attached to' : 'Started'} ${kind ? `${kind} ` : ''}run ${runId}${notes.length ? ` (${notes.join('; ')})` : ''}`;
 }
 
+/**
+ * Exit codes of commands that give a verdict (`met test`, `met audit show`), so a CI job can gate
+ * on it: 0 consistent, 3 differs; 1 stays "the command failed" (no verdict).
+ */
+export const VERDICT_EXIT = { consistent: 0, differs: 3 } as const;
+
 /** Prints a value as pretty JSON on stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

@@ -15,7 +15,7 @@ function parseScorer(text: string): { model: string; precision: string } {
 
 export function register(program: Command): void {
   commonOptions(program.command('test'))
-    .description('test whether two corpus slices come from the same model (runs the runTest workflow)')
+    .description('test whether two corpus slices come from the same model (runs the runTest workflow); exits 0 when consistent, 3 when they differ, 1 on failure')
     .requiredOption('--x <selector>', 'first sample: CORPUS:MODEL/SOURCE[@SAMPLES_PER_PROMPT]')
     .requiredOption('--y <selector>', 'second sample, same form')
     .option('--stat <name>', 'mmd_hamming | mmd_kspectrum | mmd_all_subsequences | two_sample_L1 | two_sample_L2 | two_sample_chi_squared | rut', 'mmd_hamming')
@@ -72,6 +72,8 @@ export function register(program: Command): void {
         const { formatNumber, formatP, verdictOf } = await import('../report/tables');
         const verdict = verdictOf(r.reject);
         const reproduce = testCommandLine(spec);
+        const { VERDICT_EXIT } = await import('./output');
+        process.exitCode = r.reject ? VERDICT_EXIT.differs : VERDICT_EXIT.consistent;
         if (opts.json) {
           console.log(JSON.stringify({ ...r, verdict, p: formatP(r.pvalue, r.b), settings: testSettings(spec), reproduce }, null, 2));
           return;

@@ -15,6 +15,12 @@ export interface WorkUnit {
   source: string;
   start: number;
   end: number;
+  /**
+   * The first sample index this run draws per prompt: what the slice already held from earlier
+   * runs when this run was planned (absent: 0). A slice is a set of keys, so a run that grows it
+   * from 30 to 40 per prompt draws indices 30..39 only (docs/slices.md).
+   */
+  firstSampleIndex?: number;
 }
 
 export interface SourcePlan {
@@ -23,6 +29,8 @@ export interface SourcePlan {
   source: string;
   taskQueue: string;
   total: number;
+  /** See WorkUnit.firstSampleIndex. */
+  firstSampleIndex: number;
   units: WorkUnit[];
 }
 
@@ -46,23 +54,34 @@ export function taskQueueFor(source: SourceSpec): string {
   return source.kind === 'provider' ? providerTaskQueue(source.provider) : modelTaskQueue(source.model, source.precision);
 }
 
-export function planSources(spec: RunSpec, runId: string, promptCount: number): SourcePlan[] {
-  const total = promptCount * spec.samplesPerPrompt;
+/**
+ * `firstSampleIndex[i]`: the sample indices per prompt that source i's slice already holds from
+ * earlier runs (collect prepareRun finds them); this run draws indices from there up to
+ * samplesPerPrompt. Absent (runs planned before slices were sets): 0.
+ */
+export function planSources(spec: RunSpec, runId: string, promptCount: number, firstSampleIndex?: readonly number[]): SourcePlan[] {
   return spec.sources.map((source, sourceIndex) => {
     const label = sourceLabel(source);
+    const first = firstSampleIndex?.[sourceIndex] ?? 0;
+    const total = promptCount * Math.max(0, spec.samplesPerPrompt - first);
     const units: WorkUnit[] = [];
     for (let start = 0; start < total; start += spec.unitSize) {
       const end = Math.min(total, start + spec.unitSize);
-      const unitId = `${String(units.length).padStart(6, '0')}-${hashHex(runId, source.model, label, start, end).slice(0, 8)}`;
-      units.push({ unitId, sourceIndex, model: source.model, source: label, start, end });
+      // A unit's id names its keys: with a first index, the same range of the order is other keys.
+      const unitId = `${String(units.length).padStart(6, '0')}-${(first === 0 ? hashHex(runId, source.model, label, start, end) : hashHex(runId, source.model, label, start, end, first)).slice(0, 8)}`;
+      units.push({ unitId, sourceIndex, model: source.model, source: label, start, end, ...(first === 0 ? {} : { firstSampleIndex: first }) });
     }
-    return { sourceIndex, model: source.model, source: label, taskQueue: taskQueueFor(source), total, units };
+    return { sourceIndex, model: source.model, source: label, taskQueue: taskQueueFor(source), total, firstSampleIndex: first, units };
   });
 }
 
-/** Position `flat` of a source's order as (prompt index, sample index). */
-export function itemAt(flat: number, samplesPerPrompt: number): { promptIndex: number; sampleIndex: number } {
-  return { promptIndex: Math.floor(flat / samplesPerPrompt), sampleIndex: flat % samplesPerPrompt };
+/**
+ * Position `flat` of a source's order as (prompt index, sample index): prompt-major over the
+ * indices firstSampleIndex..samplesPerPrompt-1 of each prompt.
+ */
+export function itemAt(flat: number, samplesPerPrompt: number, firstSampleIndex = 0): { promptIndex: number; sampleIndex: number } {
+  const perPrompt = samplesPerPrompt - firstSampleIndex;
+  return { promptIndex: Math.floor(flat / perPrompt), sampleIndex: firstSampleIndex + (flat % perPrompt) };
 }
 
 /** The seed sent for one sample: reproducible from the spec, distinct per sample. */

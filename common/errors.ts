@@ -22,6 +22,8 @@ export const ErrorTypes = {
   DiskFull: 'MetDiskFull',
   /** No worker took work from a queue within the run's noWorkerTimeoutSeconds. */
   NoWorker: 'MetNoWorker',
+  /** A slice would hold (or holds) a sample key twice: docs/slices.md. */
+  DuplicateSamples: 'MetDuplicateSamples',
 } as const;
 export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
 
@@ -38,6 +40,7 @@ export const NON_RETRYABLE_TYPES: ErrorType[] = [
   ErrorTypes.Forbidden,
   ErrorTypes.DiskFull,
   ErrorTypes.NoWorker,
+  ErrorTypes.DuplicateSamples,
 ];
 
 /** An error for the user (CLI, HTTP API, library callers). */

@@ -3,6 +3,8 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { type Corpora, LocalCorpora } from './corpora';
 import { quotedString, withConnection } from './duck';
 import { shardDir, type Partition } from './paths';
+import { heldKeys, sliceName } from './sliceKeys';
+import { ErrorTypes, MetError } from '../common/errors';
 import type { ShardKind } from './tables';
 
 /**
@@ -37,9 +39,27 @@ export class CorpusStore {
     return join(shardDir(this.corpora.writeRoot, corpus, kind, partition), `.journal-${unitId}.jsonl`);
   }
 
-  writeShard(corpus: string, kind: ShardKind, partition: Partition, unitId: string, rows: object[]) {
+  async writeShard(corpus: string, kind: ShardKind, partition: Partition, unitId: string, rows: object[]) {
+    if (kind === 'samples') await this.refuseHeldKeys(corpus, partition, unitId, rows as { promptId: string; sampleIndex: number }[]);
     // Rows come from met's own sampler; the columnar copy still checks every type and null.
     return this.corpora.writeShard({ corpus, kind, partition, unitId }, rows as Record<string, unknown>[], { validate: 'types' });
+  }
+
+  /**
+   * A slice is a set of sample keys: a unit whose rows hold a key the slice already has in another
+   * shard is never committed (docs/slices.md). Runs plan around what a slice holds, so this fires
+   * only when something else wrote there: a concurrent run into the same slice, or a planted shard.
+   */
+  private async refuseHeldKeys(corpus: string, partition: Partition, unitId: string, rows: readonly { promptId: string; sampleIndex: number }[]): Promise<void> {
+    const slice = { corpus, model: partition.model, source: partition.source };
+    const root = await this.corpora.readRoot(corpus, ['samples']);
+    const held = await heldKeys(this.duck, root, slice, unitId, rows);
+    if (held.length === 0) return;
+    const shown = held.slice(0, 3).map((k) => `${k.promptId}#${k.sampleIndex} (in ${k.file.slice(k.file.lastIndexOf('/') + 1)})`);
+    throw new MetError(
+      ErrorTypes.DuplicateSamples,
+      `unit ${unitId} was not committed: ${held.length} of its ${rows.length} sample keys are already in slice ${sliceName(slice)}, e.g. ${shown.join(', ')}. Another run or a hand-copied shard wrote them; 'met corpus verify ${corpus}' lists the slice's shards, and a new source label keeps the two collections apart`,
+    );
   }
 
   /** A prompt set file's prompts in order (cached per worker process); an s3:// one through the cache. */

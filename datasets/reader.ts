@@ -80,6 +80,15 @@ function used(sql: string, params: Record<string, unknown>, types: Record<string
   return [pick(params) as never, pick(types) as never];
 }
 
+/** The error for slices that hold a key twice, naming them and the fix. */
+export function duplicatesError(corpus: string, slices: { model: string; source: string; duplicates: number }[]): MetError {
+  const named = slices.map((s) => `${corpus}:${s.model}/${s.source} (${s.duplicates} duplicate key${s.duplicates === 1 ? '' : 's'})`).join(', ');
+  return new MetError(
+    ErrorTypes.DuplicateSamples,
+    `${named}: a slice must hold each (prompt_id, sample_index) once, and a test on duplicates could call an honest endpoint different. Run 'met corpus verify ${corpus}' to list them, then move the shards of the run that added them out of the slice (met corpus query shows each key's run_id and unit_id), or collect under a new source label`,
+  );
+}
+
 function tooFew(message: string): MetError {
   return new MetError(ErrorTypes.TooFewSamples, message);
 }
@@ -113,6 +122,11 @@ export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceS
     if (files.length === 0) throw tooFew(`corpus '${spec.corpus}' has no samples for models ${spec.models?.join(', ') ?? '(any)'} and sources ${spec.sources?.join(', ') ?? '(any)'}`);
     await checkVersions(c, files);
     const base = `SELECT * FROM ${readParquetSql('samples')}${filters.length ? ` WHERE ${filters.join(' AND ')}` : ''}`;
+
+    // A slice is a set of sample keys (docs/slices.md): duplicates would make it look more self-similar than it is.
+    const dupSql = `SELECT model, source, (count(*) - count(DISTINCT (prompt_id, sample_index)))::BIGINT AS d FROM (${base}) GROUP BY model, source HAVING d > 0 ORDER BY model, source`;
+    const dups = (await c.runAndReadAll(dupSql, ...used(dupSql, params, types))).getRows();
+    if (dups.length) throw duplicatesError(spec.corpus, dups.map(([model, source, d]) => ({ model: String(model), source: String(source), duplicates: Number(d) })));
 
     let promptIds = spec.promptIds;
     if (!promptIds) {

@@ -43,6 +43,7 @@ const UNIT_TESTS = [
   'test/datasets/reader.test.ts',
   'test/datasets/rowCheck.test.ts',
   'test/datasets/shards.test.ts',
+  'test/datasets/sliceKeys.test.ts',
   'test/datasets/roundtrip.test.ts',
   'test/download/prompts.test.ts',
   'test/download/release.test.ts',

@@ -120,8 +120,10 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   });
 
   const prepared = await cpu.prepareRun({ spec, runId });
-  const plans = planSources(spec, runId, prepared.promptCount);
-  const scan = await cpu.scanUnits({ spec, runId, promptCount: prepared.promptCount });
+  // What the sources' slices held before this run (absent in runs prepared before slices were sets).
+  const first = prepared.firstSampleIndex;
+  const plans = planSources(spec, runId, prepared.promptCount, first);
+  const scan = await cpu.scanUnits({ spec, runId, promptCount: prepared.promptCount, ...(first ? { firstSampleIndex: first } : {}) });
   progress.sources = plans.map((plan, i) => ({
     model: plan.model,
     source: plan.source,
@@ -166,7 +168,7 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
           model: plan.model,
           sourceLabel: plan.source,
           doneUnitIds: scan.doneUnits[i],
-          pending: plan.units.filter((u) => !done.has(u.unitId)).map((u) => ({ unitId: u.unitId, start: u.start, end: u.end })),
+          pending: plan.units.filter((u) => !done.has(u.unitId)).map((u) => ({ unitId: u.unitId, start: u.start, end: u.end, ...(u.firstSampleIndex ? { firstSampleIndex: u.firstSampleIndex } : {}) })),
         });
       }),
     );
@@ -327,7 +329,7 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   }
 
   progress.status = 'finalizing';
-  const summary = await cpu.finalizeRun({ spec, runId, promptCount: prepared.promptCount });
+  const summary = await cpu.finalizeRun({ spec, runId, promptCount: prepared.promptCount, ...(first ? { firstSampleIndex: first } : {}) });
   progress.status = 'done';
   return budget ? { ...summary, budget: { usd: budget.usd, spentUsd: budget.spentUsd, reached: false } } : summary;
 }

@@ -88,8 +88,10 @@ test('met test prints the verdict word, the p-value format, and the command that
   await writePowerCorpus(duck, dataDir, corpus, [['ref', 0], ['alt', 4]], { prompts: 4, perPrompt: 12 });
   const args = ['test', '--x', `${corpus}:toy/ref`, '--y', `${corpus}:toy/alt@6`, '--b', '50', '--L', '12', '--seed', '3', '--queue', taskQueue, ...live()];
   const r = await met([...args, '--json']);
-  assert.equal(r.code, 0, r.output);
   const out = JSON.parse(r.output.slice(r.output.indexOf('{')));
+  // A CI job gates on the exit code: 0 consistent, 3 differs.
+  assert.equal(r.code, out.reject ? 3 : 0, r.output);
+  assert.equal(out.verdict, 'differs', 'alt is shifted by 4: the fixture is built to differ');
   assert.match(r.output, /^Started test run \S+$/m, 'the run id, on stderr beside the JSON');
   assert.equal(out.verdict, out.reject ? 'differs' : 'consistent');
   if (out.pvalue === 0) assert.equal(out.p, 'p < 0.02 (b = 50)');
@@ -99,7 +101,7 @@ test('met test prints the verdict word, the p-value format, and the command that
 
   // The printed command, run again, is the same test: attached to (or repeating) the same result.
   const again = await met(['test', ...out.reproduce.split(' ').slice(2), '--queue', taskQueue, ...live()]);
-  assert.equal(again.code, 0, again.output);
+  assert.equal(again.code, 3, again.output);
   assert.match(again.output, new RegExp(`^${out.verdict} at α = 0\\.05: ${out.p.replace(/[().]/g, '\\$&')}`, 'm'));
   assert.match(again.output, /^settings: statistic mmd_hamming, pvalue permutation, b 50, seed 3, L 12, unit char, n per prompt \(x\/y\) all\/6$/m);
   assert.match(again.output, /^reproduce: met test --x /m);
