@@ -233,7 +233,9 @@ function startOfRun(slice: SliceRef, held: SliceHoldings, source: SourceSpec, sp
   }
   const basic = { temperature: settings.temperature, topP: settings.topP, maxTokens: settings.maxTokens, stop: settings.stop, endpoint: settings.endpoint };
   for (const json of held.samplings) {
-    const diffs = settingDifferences(JSON.parse(json) as Record<string, unknown>, basic);
+    // The stored struct's fields are snake_case (max_tokens, top_p).
+    const stored = Object.fromEntries(Object.entries(JSON.parse(json) as Record<string, unknown>).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
+    const diffs = settingDifferences(stored, basic);
     if (diffs.length) throw new MetError(ErrorTypes.BadRunSpec, `slice ${name} was sampled with other settings than this run's: ${diffs.join('; ')}. Nothing was sent; ${relabel}`);
   }
   // Runs fill every prompt's indices from 0, so a complete slice holds the same prefix 0..k-1 for every prompt.
