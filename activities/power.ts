@@ -5,10 +5,10 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { seedFrom } from '../common/hash';
 import { toApplicationFailure } from '../common/failures';
 import { heartbeating } from './heartbeat';
-import { gridReferences, label, mixComponents, type PowerAlternative, type PowerSource, type PowerSpec } from '../config/powerSpec';
+import { controlLabel, gridReferences, label, mixComponents, type PowerAlternative, type PowerSource, type PowerSpec } from '../config/powerSpec';
 import { completionScores, corpusDir, quotedString, readSlice, withConnection, type PowerCellRow } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
-import { createPowerSimulator, mixturePower, Rng, simulateNullsParallel, type ScoredPool, type TwoSampleStatistic } from '../stats';
+import { createPowerSimulator, mixturePower, Rng, simulateNullsParallel, type EncodedSample, type ScoredPool, type TwoSampleStatistic } from '../stats';
 
 /**
  * Power grids on the CPU queue. The plan fixes every prompt subset and seed up front (stored beside
@@ -26,6 +26,8 @@ export interface NullKey {
   statistic: TwoSampleStatistic;
   /** The reference the null samples are drawn from (absent in plans made before composite nulls: the first). */
   reference?: PowerSource;
+  /** The control null's: drawn from half A of the reference's pool (PowerSpec.control). */
+  split?: 'a';
 }
 
 export interface PowerCellPlan {
@@ -40,7 +42,29 @@ export interface PowerCellPlan {
   nullKeys: string[];
   /** Planner caveats about this cell (a pool too small for n). */
   warnings: string[];
+  /** The independent-pool control: half A of the reference's pool against half B (PowerSpec.control). */
+  control?: boolean;
 }
+
+/**
+ * Half of a pool: each prompt's rows alternate between half A (0) and half B (1) in sample-index
+ * order. Every sample has its own seed, so the halves are independent draws of the same model.
+ */
+export function poolHalf(sample: EncodedSample, half: 0 | 1, scores?: Float64Array): { sample: EncodedSample; scores?: Float64Array } {
+  const seen = new Int32Array(sample.m);
+  const keep: number[] = [];
+  for (let i = 0; i < sample.prompts.length; i++) if (seen[sample.prompts[i]]++ % 2 === half) keep.push(i);
+  const { L } = sample;
+  const tokens = new Int32Array(keep.length * L);
+  keep.forEach((row, j) => tokens.set(sample.tokens.subarray(row * L, row * L + L), j * L));
+  return {
+    sample: { ...sample, prompts: Int32Array.from(keep, (i) => sample.prompts[i]), tokens },
+    ...(scores ? { scores: Float64Array.from(keep, (i) => scores[i]) } : {}),
+  };
+}
+
+/** The smallest half a split gives a pool of `size`: each half must hold a sample of every prompt. */
+const splittable = (size: number) => Math.floor(size / 2) >= 1;
 
 export interface PowerPlan {
   subsets: string[][];
@@ -85,7 +109,8 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
     const path = join(cacheDir(spec, runId), `nulls-${key.id}.parquet`);
     if (existsSync(path)) return path;
     const reference = await slice(spec, key.reference ?? gridReferences(spec)[0], subset);
-    const simulator = await createPowerSimulator(key.statistic, { references: [reference.sample] }, { k: spec.k, ...parallel });
+    const from = key.split === 'a' ? poolHalf(reference.sample, 0).sample : reference.sample;
+    const simulator = await createPowerSimulator(key.statistic, { references: [from] }, { k: spec.k, ...parallel });
     const nulls = await simulateNullsParallel(simulator, { n: key.n * subset.length, b: spec.b, seed: seedFrom(spec.seed, 'nulls', key.id) }, parallel);
     mkdirSync(dirname(path), { recursive: true });
     const staging = `${path}.${process.pid}.json`;
@@ -125,14 +150,20 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
       });
       return { sample: s.sample, scores: completionScores(s, score, label(source)) };
     };
-    const refPool = await scoredPool(reference);
+    let refPool = await scoredPool(reference);
     const components = label(cell.alternative) === label(reference) ? [{ source: reference, weight: 1 }] : mixComponents(cell.alternative, reference.model);
-    const mixture = await Promise.all(components.map(async (c) => ({ pool: label(c.source) === label(reference) ? refPool : await scoredPool(c.source), weight: c.weight })));
+    let mixture = await Promise.all(components.map(async (c) => ({ pool: label(c.source) === label(reference) ? refPool : await scoredPool(c.source), weight: c.weight })));
+    if (cell.control) {
+      // The independent-pool control: API calls from half B, ranked among reference completions of half A.
+      const half = (h: 0 | 1) => poolHalf(refPool.sample, h, refPool.scores) as ScoredPool;
+      mixture = [{ pool: half(1), weight: 1 }];
+      refPool = half(0);
+    }
     const seed = seedFrom(spec.seed, 'cell', cell.cellId);
     const r = mixturePower({ reference: refPool, mixture, perPrompt: cell.n, k: spec.rutK ?? 20, tests: ['rut'], sims: spec.sims, alpha: spec.alpha, seed });
     const t = r.tests.rut;
     return {
-      corpus: spec.corpus, runId, cellId: cell.cellId, statistic: 'rut', unit: spec.unit, L: spec.L, reference: label(reference), alternative: label(cell.alternative),
+      corpus: spec.corpus, runId, cellId: cell.cellId, statistic: 'rut', unit: spec.unit, L: spec.L, reference: label(reference), alternative: cell.control ? controlLabel(reference) : label(cell.alternative),
       isNull: cell.isNull, nPerPrompt: cell.n, m: subset.length, subsetDraw: cell.draw, alpha: spec.alpha, b: spec.rutK ?? 20, seed, warnings,
       reference2: null, sims: r.sims, rejections: t.rejections, power: t.power,
       simSeeds: Array.from(r.seeds), simStatistics: Array.from(t.statistics), simPvalues: Array.from(t.pvalues), simStatistics2: null, simPvalues2: null,
@@ -175,6 +206,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
 
         const nullKeys: NullKey[] = [];
         const cells: PowerCellPlan[] = [];
+        const control = spec.control === 'split' && !composite;
         for (let draw = 0; draw < subsets.length; draw++) {
           for (const n of spec.samplesPerPrompt) {
             for (const statistic of spec.statistics) {
@@ -195,7 +227,13 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
                 const warnings = [...new Map([...references, ...components.map((c) => c.source)].map((s) => [label(s), s])).values()]
                   .map((s) => poolWarning(cellId, s, smallestPool(s, subsets[draw]), n, spec.poolWarningRatio, draw))
                   .filter((w): w is string => w !== undefined);
-                cells.push({ cellId, draw, n, statistic, alternative, isNull, nullKeys: keys.map((k) => k.id), warnings });
+                // With the control, small pools are judged by what the control measures, not by a ratio.
+                cells.push({ cellId, draw, n, statistic, alternative, isNull, nullKeys: keys.map((k) => k.id), warnings: control ? [] : warnings });
+              }
+              if (control && splittable(smallestPool(references[0], subsets[draw]).size)) {
+                const key: NullKey[] = statistic === 'rut' ? [] : [{ id: `${statistic}-control-n${n}-d${draw}`, draw, n, statistic: statistic as TwoSampleStatistic, reference: references[0], split: 'a' }];
+                nullKeys.push(...key);
+                cells.push({ cellId: `${statistic}-control-n${n}-d${draw}`, draw, n, statistic, alternative: references[0], isNull: true, nullKeys: key.map((k) => k.id), warnings: [], control: true });
               }
             }
           }
@@ -237,10 +275,15 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
           const nulls = await Promise.all(input.nullKeys.map(async (key) => readNulls(await nullsPath(spec, runId, key, subset))));
           const refSamples = await Promise.all(references.map(async (r) => (await slice(spec, r, subset)).sample));
           // Y from the first reference is drawn from that reference's own pool (stats' type-I error cell).
-          const yIsFirst = label(cell.alternative) === label(references[0]);
+          const yIsFirst = !cell.control && label(cell.alternative) === label(references[0]);
           // A mixture: one alternative pool per component, Y drawn per request from them (sampler drawMixture).
-          const components = yIsFirst ? [] : mixComponents(cell.alternative, references[0].model);
-          const alternatives = await Promise.all(components.map(async (c) => (await slice(spec, c.source, subset)).sample));
+          const components = yIsFirst || cell.control ? [] : mixComponents(cell.alternative, references[0].model);
+          let alternatives = await Promise.all(components.map(async (c) => (await slice(spec, c.source, subset)).sample));
+          if (cell.control) {
+            // The independent-pool control: X and the nulls from half A of the reference's pool, Y from half B.
+            alternatives = [poolHalf(refSamples[0], 1).sample];
+            refSamples[0] = poolHalf(refSamples[0], 0).sample;
+          }
           const simulator = await createPowerSimulator(cell.statistic as TwoSampleStatistic, { references: refSamples, alternatives }, { k: spec.k, ...parallel });
           const mixture = components.length > 1 || 'mix' in cell.alternative ? components.map((c, i) => ({ alternative: i, weight: c.weight })) : undefined;
           const request = { alternative: yIsFirst ? undefined : 0, mixture, n: cell.n * subset.length, sims: spec.sims, alpha: spec.alpha, seed: seedFrom(spec.seed, 'cell', cell.cellId) };
@@ -252,7 +295,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
             unit: spec.unit,
             L: spec.L,
             reference: label(references[0]),
-            alternative: label(cell.alternative),
+            alternative: cell.control ? controlLabel(references[0]) : label(cell.alternative),
             isNull: cell.isNull,
             nPerPrompt: cell.n,
             m: subset.length,

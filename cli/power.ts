@@ -70,13 +70,15 @@ async function printAndReport(config: import('../config/schema').MetConfig, reco
     const { dirname } = await import('node:path');
     const published = await corpora.publishFiles(`reports/${record.runId}`, dirname(report.htmlPath));
     const parsed = PowerSection.parse(section);
-    for (const warning of parsed.warnings) console.warn(`warning: ${warning}`);
+    const { calibrationWarnings } = await import('../report/tables');
+    const warnings = [...parsed.warnings, ...calibrationWarnings(parsed)];
+    for (const warning of warnings) console.warn(`warning: ${warning}`);
     const table = powerTable(parsed);
     if (print) {
       console.log(formatPowerTable(table));
       console.log(`Report: ${report.htmlPath}${corpora.kind === 's3' ? ` (and ${published}/index.html)` : ''}`);
     }
-    return { table, warnings: parsed.warnings, report: report.htmlPath };
+    return { table, warnings, report: report.htmlPath };
   } finally {
     duck.closeSync();
   }

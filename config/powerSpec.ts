@@ -79,6 +79,16 @@ export const PowerSpec = z
      * simulations and inflate power and type-I error estimates.
      */
     poolWarningRatio: z.number().positive().default(3),
+    /**
+     * The independent-pool control null (default 'split', with one reference): each prompt's stored
+     * reference samples split into two disjoint halves (alternate sample indices, so each half has
+     * its own seeds), one half the reference and the other the alternative, on the grid's draws. Its
+     * rejection rate is the type-I error of the grid's own resampling at this pool size: when its
+     * interval lies above alpha, the pools are too small for that n and the power figures there
+     * measure the finite pool, not the model. It replaces the fixed-ratio pool warning. 'none': no
+     * control cells, and the fixed-ratio warning instead.
+     */
+    control: z.enum(['split', 'none']).default('split'),
   })
   .strict()
   .superRefine((spec, ctx) => {
@@ -89,9 +99,10 @@ export const PowerSpec = z
       ctx.addIssue({ code: 'custom', path: ['b'], message: `sims x b = ${spec.sims * spec.b} is over ${LIMITS.cellWork.toLocaleString('en-US')} per cell (one cell must not hold a worker for more than minutes): lower b or sims` });
     }
     const refs = gridReferences(spec);
-    const cells = (refs.length + spec.alternatives.length + (spec.nulls?.length ?? 0)) * spec.samplesPerPrompt.length * spec.statistics.length * spec.promptSubsets.draws;
+    const control = spec.control === 'split' && refs.length === 1 ? 1 : 0;
+    const cells = (refs.length + control + spec.alternatives.length + (spec.nulls?.length ?? 0)) * spec.samplesPerPrompt.length * spec.statistics.length * spec.promptSubsets.draws;
     if (cells > LIMITS.gridCells) {
-      ctx.addIssue({ code: 'custom', path: ['alternatives'], message: `the grid has ${cells.toLocaleString('en-US')} cells (sources x samplesPerPrompt x statistics x promptSubsets.draws), over ${LIMITS.gridCells.toLocaleString('en-US')}: split it into several grids` });
+      ctx.addIssue({ code: 'custom', path: ['alternatives'], message: `the grid has ${cells.toLocaleString('en-US')} cells (sources${control ? ' and the control' : ''} x samplesPerPrompt x statistics x promptSubsets.draws), over ${LIMITS.gridCells.toLocaleString('en-US')}: split it into several grids` });
     }
     if (spec.statistics.includes('rut') && !spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: 'rut ranks scores under a reference model: give scorer {model, precision} (the scoreCorpus scorer)' });
     if (spec.statistics.includes('rut') && refs.length === 2) ctx.addIssue({ code: 'custom', path: ['statistics'], message: 'rut cells take one reference (composite nulls are for the two-sample statistics)' });
@@ -106,6 +117,10 @@ export type PowerMix = z.infer<typeof Mix>;
 export type PowerAlternative = z.infer<typeof Alternative>;
 
 export const isMix = (a: PowerAlternative): a is PowerMix => 'mix' in a;
+
+/** The control null's name in cells and tables: `control:<reference label>` (see PowerSpec.control). */
+export const controlLabel = (reference: PowerSource): string => `control:${label(reference)}`;
+export const isControlLabel = (alternative: string): boolean => alternative.startsWith('control:');
 
 /**
  * `model.source`: a source's name in cell ids, tables and plots; a mixture's is

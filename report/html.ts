@@ -16,7 +16,7 @@ import {
   type TopLevelSpec,
 } from './plots';
 import { Report, type ConsistencySection, type PowerSection, type ReportInput, type TestResult, type TestSection } from './schemas';
-import { formatNumber, formatP, formatPower, mixturePoints, powerPoints, powerTable, verdictText, type PowerTable } from './tables';
+import { calibrationWarnings, formatNumber, formatP, formatPower, mixturePoints, powerPoints, powerTable, verdictText, type PowerTable } from './tables';
 
 /**
  * met's HTML report: one self-contained page (inline SVG figures, inline CSS, no script, no external
@@ -147,10 +147,7 @@ async function powerSectionHtml(s: PowerSection, index: number, addFigure: AddFi
   ].filter((p): p is string => p !== undefined);
   const out: string[] = [`<section id="section-${index + 1}">`, `<h2>${esc(s.title)}</h2>`, `<p class="params">${params.map(esc).join(' · ')}</p>`];
   // A null cell whose whole interval lies above α is not calibrated: say so where the numbers are.
-  const uncalibrated = points
-    .filter((p) => p.isNull && p.lo > s.alpha)
-    .map((p) => `${p.series} (${p.statistic}, n = ${p.nPerPrompt}): type-I error ${formatPower(p)}, above α = ${s.alpha} beyond its interval. The test is not calibrated here: too few stored completions per prompt to resample from, or a reference that does not reproduce itself.`);
-  const warnings = [...s.warnings, ...uncalibrated];
+  const warnings = [...s.warnings, ...calibrationWarnings(s)];
   if (warnings.length) out.push(`<ul class="warnings">${warnings.map((w) => `<li>⚠ ${esc(w)}</li>`).join('')}</ul>`);
   out.push(powerTableHtml(table));
   const fig = await addFigure(

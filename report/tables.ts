@@ -94,6 +94,7 @@ export function powerPoints(section: PowerSection): PowerPoint[] {
 }
 
 function seriesLabel(alternative: string, reference: string, isNull: boolean, manyReferences: boolean): string {
+  if (alternative.startsWith('control:')) return `independent-pool control (${reference} split in halves)`;
   if (isNull) return `${alternative} vs ${reference} (null)`;
   return manyReferences ? `${alternative} vs ${reference}` : alternative;
 }
@@ -186,4 +187,19 @@ export function formatNumber(x: number): string {
 /** "0.93 [0.86, 0.97]". */
 export function formatPower(c: Pick<PowerTableCell, 'power' | 'lo' | 'hi'>): string {
   return `${c.power.toFixed(2)} [${c.lo.toFixed(2)}, ${c.hi.toFixed(2)}]`;
+}
+
+/**
+ * What a reader must know before trusting a grid's power figures, in words: null cells whose whole
+ * interval lies above alpha. The independent-pool control (PowerSpec.control) decides whether pools
+ * are large enough; another null above alpha means the reference does not reproduce itself there.
+ */
+export function calibrationWarnings(section: PowerSection): string[] {
+  return powerPoints(section)
+    .filter((p) => p.isNull && p.lo > section.alpha)
+    .map((p) =>
+      p.alternative.startsWith('control:')
+        ? `pools too small at n = ${p.nPerPrompt} (${p.statistic}): the independent-pool control (half of each prompt's ${p.reference} samples against the other half) rejects at ${formatPower(p)}, above α = ${section.alpha} beyond its interval. The test then detects the finite pool it resamples from, not the model: power figures at this n are not evidence. Collect more samples per prompt, or read only the n where the control stays within α.`
+        : `${p.series} (${p.statistic}, n = ${p.nPerPrompt}): type-I error ${formatPower(p)}, above α = ${section.alpha} beyond its interval. The test is not calibrated here: too few stored completions per prompt to resample from, or a reference that does not reproduce itself.`,
+    );
 }

@@ -39,7 +39,8 @@ const spec = PowerSpec.parse({
   // One cell at a time, so the kill lands mid-grid.
   window: 1,
 });
-const CELLS = 2 * 3 * 3;
+// 2 n x 3 draws x (reference, two alternatives, the independent-pool control).
+const CELLS = 2 * 3 * 4;
 /** PendingActivityState STARTED in Temporal's API: a worker has picked the activity up. */
 const RUNNING = 2;
 
