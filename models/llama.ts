@@ -50,11 +50,51 @@ export interface LlamaBackendOptions {
 const PENALTY_WINDOW = 64;
 const SMALL_MODEL_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Marker tokens: user-defined tokens spelled `<word_word>` (Gemma's `<start_of_image>`) or
+ * `[word]` (Gemma's `[multimodal]`). A GGUF marks them user-defined like the HTML tags a model
+ * writes as text (Gemma's `<td>`, `</strong>`), which stay in the text.
+ */
+const MARKER_SPELLING = /^(<[^<>\s]*_[^<>\s]*>|\[[^[\]\s]+\])$/;
+
+/**
+ * The text of completion tokens as met stores it, whichever backend sampled them (docs/text.md):
+ * the file's own vocabulary detokenizes the sampled ids; control tokens render as nothing, and so
+ * do marker tokens (MARKER_SPELLING), which llama.cpp's servers render as literal markup. Their ids
+ * stay in tokenIds.
+ */
+export class StoredText {
+  private readonly markers = new Map<number, boolean>();
+  constructor(private readonly llamaModel: LlamaModel) {}
+
+  of(ids: number[]): string {
+    const kept = ids.filter((t) => !this.isMarker(t));
+    return kept.length ? this.llamaModel.detokenize(kept as Token[]) : '';
+  }
+
+  private isMarker(token: number): boolean {
+    let marker = this.markers.get(token);
+    if (marker === undefined) {
+      marker = this.llamaModel.getTokenAttributes(token as Token).userDefined && MARKER_SPELLING.test(this.llamaModel.detokenize([token as Token], true));
+      this.markers.set(token, marker);
+    }
+    return marker;
+  }
+}
+
+/** A GGUF's vocabulary alone (no weights in use, no context): met's stored-text rule for a backend that samples elsewhere. */
+export async function loadStoredText(path: string): Promise<{ text: StoredText; close(): Promise<void> }> {
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const llamaModel = await llama.loadModel({ modelPath: path, vocabOnly: true });
+  return { text: new StoredText(llamaModel), close: () => llamaModel.dispose() };
+}
+
 export class LlamaBackend implements TokenLevelBackend {
   private queue: Promise<unknown> = Promise.resolve();
   private scorer: NativeScorer | undefined;
   private chatWrapper: JinjaTemplateChatWrapper | undefined;
-  private readonly markers = new Map<number, boolean>();
+  private readonly text: StoredText;
 
   private constructor(
     readonly model: string,
@@ -66,7 +106,9 @@ export class LlamaBackend implements TokenLevelBackend {
     private readonly llamaModel: LlamaModel,
     private readonly context: LlamaContext,
     private readonly sequence: LlamaContextSequence,
-  ) {}
+  ) {
+    this.text = new StoredText(llamaModel);
+  }
 
   static async load(options: LlamaBackendOptions): Promise<LlamaBackend> {
     const started = performance.now();
@@ -163,22 +205,9 @@ export class LlamaBackend implements TokenLevelBackend {
     return { tokens, text: this.llamaModel.detokenize(tokens as Token[], true) };
   }
 
-  /**
-   * The text of completion tokens as met stores it: control tokens render as nothing, and so do
-   * marker tokens (user-defined tokens spelled `<...>`, such as Gemma's `<start_of_image>`), which
-   * llama.cpp would otherwise render as literal markup. Their ids stay in tokenIds.
-   */
-  private completionText(ids: number[]): string {
-    return this.detokenize(ids.filter((t) => !this.isMarker(t)));
-  }
-
-  private isMarker(token: number): boolean {
-    let marker = this.markers.get(token);
-    if (marker === undefined) {
-      marker = this.llamaModel.getTokenAttributes(token as Token).userDefined && /^<[^<>\s]+>$/.test(this.llamaModel.detokenize([token as Token], true));
-      this.markers.set(token, marker);
-    }
-    return marker;
+  /** The text of completion tokens as met stores it (StoredText: met's one rule, for every backend). */
+  storedText(ids: number[]): string {
+    return this.text.of(ids);
   }
 
   private promptTokens(prompt: string | number[]): number[] {
@@ -221,7 +250,7 @@ export class LlamaBackend implements TokenLevelBackend {
         }
         ids.push(token);
         history.push(token);
-        text = this.completionText(ids);
+        text = this.storedText(ids);
         const stop = request.stop?.find((s) => s && text.includes(s));
         if (stop) {
           text = text.slice(0, text.indexOf(stop));

@@ -100,6 +100,9 @@ export class ManagedServerBackend implements TextBackend {
   private readonly spec: ResolvedServerSpec;
   /** llama.cpp in the worker on the same GGUF (scoring: in-process). */
   private scorer: LlamaBackend | undefined;
+  /** met's stored-text rule on the GGUF's vocabulary (llama.cpp profiles): the text of the sampled ids, as in-process. */
+  private storedText: ((ids: number[]) => string) | undefined;
+  private vocabulary: { close(): Promise<void> } | undefined;
   private child: ChildProcess | undefined;
   private ready: Promise<void> | undefined;
   private client: OpenAI | undefined;
@@ -128,6 +131,7 @@ export class ManagedServerBackend implements TextBackend {
     const backend = new ManagedServerBackend(options);
     try {
       if (backend.spec.scoring === 'in-process') await backend.loadScorer();
+      await backend.loadStoredText();
       // A failed first start is retried like a crash (bounded, with backoff).
       backend.ready = backend.launch().catch((err: Error) => backend.restart(err.message.split('\n')[0]));
       await backend.ready;
@@ -152,6 +156,28 @@ export class ManagedServerBackend implements TextBackend {
       throw new MetError(ErrorTypes.BadInput, `scoring: in-process loads ${this.options.modelRef} with llama.cpp in the worker, and that failed: ${(err as Error).message.split('\n')[0]}`);
     }
     this.contextSize = this.scorer.contextSize;
+  }
+
+  /**
+   * llama-server renders marker tokens (Gemma's `<start_of_image>`) into its text: with a local GGUF,
+   * met stores the text of the sampled ids by its own rule instead, so a slice sampled here and one
+   * sampled in-process hold the same text for the same tokens (docs/text.md).
+   */
+  private async loadStoredText(): Promise<void> {
+    if (PROFILES[this.spec.profile].sampling !== 'llama.cpp' || !this.options.modelRef.endsWith('.gguf')) return;
+    if (this.scorer) {
+      const scorer = this.scorer;
+      this.storedText = (ids) => scorer.storedText(ids);
+      return;
+    }
+    const { loadStoredText } = await import('./llama');
+    try {
+      const loaded = await loadStoredText(this.options.modelRef);
+      this.vocabulary = loaded;
+      this.storedText = (ids) => loaded.text.of(ids);
+    } catch (err) {
+      throw new MetError(ErrorTypes.BadInput, `the stored text of llama-server's samples is met's detokenization of ${this.options.modelRef}, and its vocabulary did not load: ${(err as Error).message.split('\n')[0]}`);
+    }
   }
 
   stats(): ManagedServerStats {
@@ -439,7 +465,9 @@ export class ManagedServerBackend implements TextBackend {
         }
         tokenLogprobs = probs.slice(0, tokenIds.length).map((p) => p.logprob);
       }
-      return { text: r.content, tokenIds, tokenLogprobs, finishReason: r.stop_type === 'limit' ? 'length' : 'stop', promptTokens: r.tokens_evaluated ?? 0 };
+      // The sampled ids' text by met's rule; after a stop word the ids came from the text, which stays as the server cut it.
+      const text = this.storedText && r.stop_type !== 'word' ? this.storedText(tokenIds) : r.content;
+      return { text, tokenIds, tokenLogprobs, finishReason: r.stop_type === 'limit' ? 'length' : 'stop', promptTokens: r.tokens_evaluated ?? 0 };
     });
   }
 
@@ -512,6 +540,7 @@ export class ManagedServerBackend implements TextBackend {
   async close(): Promise<void> {
     this.closing = true;
     await this.scorer?.close();
+    await this.vocabulary?.close();
     this.scorer = undefined;
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;

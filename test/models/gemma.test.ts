@@ -121,3 +121,50 @@ test('Gemma: chat sampling from a model without a chat template warns once and s
   assert.equal(record.ggufType, 'Q4_K_M');
   assert.equal(record.settings.systemPrompt, 'Answer briefly.');
 });
+
+test('Gemma: one text per token sequence: llama-server\'s route (met serve\'s llama.cpp API, managed) stores the text in-process llama.cpp stores for the same ids, markers never in it', { timeout: 300_000 }, async () => {
+  const { ManagedServerBackend } = await import('../../models/managedServer');
+  const { join } = await import('node:path');
+  const { PROJECT_ROOT } = await import('../../temporal/binary');
+  // llama-server renders Gemma's <start_of_image> into its text (the stand-in does as llama-server does).
+  const managed = await ManagedServerBackend.start({
+    server: {
+      profile: 'llama.cpp',
+      command: process.execPath,
+      args: [join(PROJECT_ROOT, 'bin', 'met.js'), 'serve', '--model', '{model}', '--port', '{port}', '--precision', '{precision}', '--api-style', 'llama.cpp'],
+      precisionFlags: {},
+      extraArgs: [],
+      scoring: 'none',
+      startTimeoutMs: 120_000,
+    } as never,
+    modelRef: GEMMA,
+    model: 'gemma-3-270m',
+    precision: 'nf4',
+    gpu: 'cpu',
+  });
+  try {
+    const marker = /<start_of_image>|<end_of_image>|\[multimodal\]/;
+    let withMarkers = 0;
+    let sameIds = 0;
+    // Seeds that (measured) open with <start_of_image> tokens on this prompt.
+    for (let seed = 0; seed < 6; seed++) {
+      const request = { prompt: 'Describe a picture of', maxTokens: 16, temperature: 1, topP: 1, seed };
+      const [local, served] = [await gemma.generate(request), await managed.generate(request)];
+      if (marker.test(gemma.detokenize(served.tokenIds!))) withMarkers++;
+      assert.doesNotMatch(served.text, marker, `no marker in stored text: ${JSON.stringify(served.text)}`);
+      assert.doesNotMatch(local.text, marker);
+      // The text of the ids met stores is met's rule applied to them, on either route.
+      assert.equal(served.text, gemma.storedText(served.tokenIds!));
+      if (JSON.stringify(served.tokenIds) === JSON.stringify(local.tokenIds)) {
+        sameIds++;
+        assert.equal(served.text, local.text, `seed ${seed}: same ids, same text`);
+      }
+    }
+    assert.ok(withMarkers >= 1, `the draws must include marker tokens for this test to mean anything (${withMarkers} of 6 did)`);
+    assert.ok(sameIds >= 1, `the two routes sampled the same ids for ${sameIds} of 6 seeds`);
+  } finally {
+    await managed.close();
+  }
+  // HTML tags Gemma writes are user-defined tokens too, and text: they stay.
+  assert.equal(gemma.storedText(gemma.tokenize('<td>cell</td>')), '<td>cell</td>');
+});
