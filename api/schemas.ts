@@ -97,6 +97,8 @@ export const AuditBody = z.object({
   statistic: z.string(),
   alpha: z.number(),
   confirmations: z.number().int(),
+  b: z.number().int().describe('permutations per test'),
+  pFloor: z.number().describe('the smallest p-value b permutations resolve: a p-value of 0 reads "p < pFloor"'),
   running: z.number().int().describe('firings running now'),
   nextFiring: z.string().nullable().describe('null while paused'),
   lastFiring: z.string().nullable(),

@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Prices } from '../collect/estimate';
 import { endpointLabel } from '../config/auditSpec';
 import { readAuditRows } from '../datasets';
+import { pResolution } from '../report/tables';
 import { CPU_TASK_QUEUE, modelTaskQueue, providerTaskQueue } from '../temporal/queues';
 import { describeAudit, listAudits, type AuditDescription } from './audits';
 import { describeFleet, queuesOfRuns, type QueueState } from './fleet';
@@ -49,6 +50,9 @@ export interface AuditState {
   statistic: string;
   alpha: number;
   confirmations: number;
+  /** Permutations per test, and the smallest p-value they resolve (a p-value of 0 means below it). */
+  b: number;
+  pFloor: number;
   running: number;
   nextFiring: Date | null;
   lastFiring: Date | null;
@@ -88,6 +92,8 @@ export async function auditState(sources: ConsoleSources, d: AuditDescription, l
     statistic: d.spec.statistic,
     alpha: d.spec.alpha,
     confirmations: d.spec.confirmations,
+    b: d.spec.b,
+    pFloor: pResolution(d.spec.b),
     running: d.running,
     nextFiring: d.paused ? null : (d.next[0] ?? null),
     lastFiring: rows.at(-1)?.time ?? null,

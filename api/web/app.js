@@ -41,7 +41,8 @@ function ago(iso) {
   const text = a < 90 ? `${a} s` : a < 5400 ? `${Math.round(a / 60)} min` : a < 172800 ? `${Math.round(a / 3600)} h` : `${Math.round(a / 86400)} d`;
   return s >= 0 ? `in ${text}` : `${text} ago`;
 }
-const pText = (p) => (p === null || p === undefined ? '–' : p < 0.001 ? p.toExponential(1) : p.toPrecision(3));
+// As met prints p-values: 0 is "< 1/(b+1)" (no permutation reached the observed statistic).
+const pText = (p, floor) => (p === null || p === undefined ? '–' : p === 0 ? `< ${floor}` : p < 0.001 ? p.toExponential(1) : p.toPrecision(3));
 const usd = (v) => (v === null || v === undefined ? '–' : `$${v < 1 ? v.toFixed(4) : v.toFixed(2)}`);
 const int = (v) => (v === null || v === undefined ? '–' : v.toLocaleString('en-US'));
 function duration(s) {
@@ -98,6 +99,8 @@ function actionButton(id, label, path, what, cls) {
     class: cls,
     onclick: async (e) => {
       const b = e.currentTarget;
+      // A disabled button loses the focus: it is given back to the redrawn button of the same id.
+      const keep = document.activeElement === b ? b.id : undefined;
       b.disabled = true;
       try {
         await api(path, { method: 'POST' });
@@ -110,6 +113,7 @@ function actionButton(id, label, path, what, cls) {
       }
       lastJson = '';
       await refresh();
+      if (keep) $(keep)?.focus();
     },
   }, label);
 }
@@ -125,15 +129,17 @@ function pValueChart(audit, endpoint, rows) {
   const t0 = Math.min(...times), t1 = Math.max(...times);
   const span = t1 - t0 || 60_000;
   const x = (t) => L + ((t - t0 + (t1 === t0 ? span / 2 : 0)) / span) * (W - L - R);
-  const minP = Math.min(audit.alpha / 10, ...rows.map((r) => Math.max(r.pValue, 1e-6)));
+  // A p-value of 0 is drawn at the floor b permutations resolve.
+  const shown = (p) => Math.max(p, audit.pFloor);
+  const minP = Math.min(audit.alpha / 10, audit.pFloor, ...rows.map((r) => shown(r.pValue)));
   const lo = Math.pow(10, Math.floor(Math.log10(minP)));
   const y = (p) => T + (1 - (Math.log10(Math.max(p, lo)) - Math.log10(lo)) / -Math.log10(lo)) * (H - T - B);
   const ticks = [];
   for (let e = 0; Math.pow(10, -e) >= lo; e++) ticks.push(Math.pow(10, -e));
   const changes = rows.filter((r) => r.changed);
   const last = rows.at(-1);
-  const desc = `${rows.length} firings from ${utc(rows[0].time)} to ${utc(last.time)}; last p-value ${pText(last.pValue)} (${last.verdict}); alpha ${audit.alpha}. ` +
-    (changes.length ? `Verdict changes: ${changes.map((c) => `${utc(c.time)} to ${c.verdict} (p ${pText(c.pValue)})`).join('; ')}.` : 'No verdict changes.');
+  const desc = `${rows.length} firings from ${utc(rows[0].time)} to ${utc(last.time)}; last p-value ${pText(last.pValue, audit.pFloor)} (${last.verdict}); alpha ${audit.alpha}. ` +
+    (changes.length ? `Verdict changes: ${changes.map((c) => `${utc(c.time)} to ${c.verdict} (p ${pText(c.pValue, audit.pFloor)})`).join('; ')}.` : 'No verdict changes.');
   return h('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': `${id}-t ${id}-d`, id },
     h('title', { id: `${id}-t` }, `p-value over time, ${endpoint}`),
     h('desc', { id: `${id}-d` }, desc),
@@ -147,12 +153,17 @@ function pValueChart(audit, endpoint, rows) {
     rows.length > 1 ? h('text', { x: W - R, y: H - 8, 'text-anchor': 'end' }, utc(last.time)) : null,
     h('line', { x1: L, x2: W - R, y1: y(audit.alpha), y2: y(audit.alpha), stroke: THEME.alpha, 'stroke-dasharray': '4 3', 'stroke-width': 1.25 }),
     h('text', { x: W - R - 2, y: y(audit.alpha) - 4, 'text-anchor': 'end', fill: THEME.alpha }, `α = ${audit.alpha}`),
-    changes.map((c) => h('g', { class: 'change' },
-      h('line', { x1: x(Date.parse(c.time)), x2: x(Date.parse(c.time)), y1: T, y2: H - B, stroke: c.verdict === 'differs' ? THEME.reject : THEME.accept, 'stroke-dasharray': '2 2', 'stroke-width': 1.5 }),
-      h('text', { x: x(Date.parse(c.time)) + 4, y: T + 10, fill: c.verdict === 'differs' ? THEME.alpha : THEME.accept }, `→ ${c.verdict}`))),
-    rows.length > 1 ? h('polyline', { points: rows.map((r) => `${x(Date.parse(r.time))},${y(r.pValue)}`).join(' '), fill: 'none', stroke: THEME.palette[0], 'stroke-width': 1.5 }) : null,
-    rows.map((r) => h('circle', { cx: x(Date.parse(r.time)), cy: y(r.pValue), r: 4, fill: r.reject ? THEME.reject : THEME.accept, stroke: '#fff' },
-      h('title', {}, `${utc(r.time)}: p ${pText(r.pValue)}, ${r.verdict}${r.changed ? ' (changed)' : ''}`))),
+    changes.map((c) => {
+      const cx = x(Date.parse(c.time));
+      // Labels on the right half read leftwards, so they stay inside the chart.
+      const left = cx > (L + W - R) / 2;
+      return h('g', { class: 'change' },
+        h('line', { x1: cx, x2: cx, y1: T, y2: H - B, stroke: c.verdict === 'differs' ? THEME.reject : THEME.accept, 'stroke-dasharray': '2 2', 'stroke-width': 1.5 }),
+        h('text', { x: left ? cx - 4 : cx + 4, y: T + 10, 'text-anchor': left ? 'end' : 'start', fill: c.verdict === 'differs' ? THEME.alpha : THEME.accept }, `→ ${c.verdict}`));
+    }),
+    rows.length > 1 ? h('polyline', { points: rows.map((r) => `${x(Date.parse(r.time))},${y(shown(r.pValue))}`).join(' '), fill: 'none', stroke: THEME.palette[0], 'stroke-width': 1.5 }) : null,
+    rows.map((r) => h('circle', { cx: x(Date.parse(r.time)), cy: y(shown(r.pValue)), r: 4, fill: r.reject ? THEME.reject : THEME.accept, stroke: '#fff' },
+      h('title', {}, `${utc(r.time)}: p ${pText(r.pValue, audit.pFloor)}, ${r.verdict}${r.changed ? ' (changed)' : ''}`))),
   );
 }
 
@@ -165,7 +176,7 @@ function firingsTable(audit, rows) {
       h('caption', { class: 'meta' }, `Firings of ${rows[0]?.endpoint}, newest first`),
       h('thead', {}, h('tr', {}, ['time (UTC)', 'p-value', 'reject', 'verdict', 'n', 'tokens in', 'tokens out', 'cost'].map((c, i) => h('th', { scope: 'col', class: i === 1 || i > 3 ? 'num' : undefined }, c)))),
       h('tbody', {}, shown.map((r) => h('tr', { class: r.changed ? 'changed' : undefined },
-        h('td', {}, utc(r.time)), h('td', { class: 'num' }, pText(r.pValue)), h('td', {}, r.reject ? 'yes' : 'no'),
+        h('td', { class: 'time' }, utc(r.time)), h('td', { class: 'num' }, pText(r.pValue, audit.pFloor)), h('td', {}, r.reject ? 'yes' : 'no'),
         h('td', {}, badge(r.verdict, r.verdict), r.changed ? ' changed' : ''), h('td', { class: 'num' }, int(r.n)),
         h('td', { class: 'num' }, int(r.promptTokens)), h('td', { class: 'num' }, int(r.completionTokens)), h('td', { class: 'num' }, usd(r.costUsd)))))));
 }
@@ -175,7 +186,7 @@ function renderAudit(a) {
   const state = a.paused ? badge('paused', 'paused') : badge('active', 'active');
   return h('section', { class: 'audit', 'aria-labelledby': `audit-${a.name}`, 'data-audit': a.name },
     h('h2', { id: `audit-${a.name}` }, a.name, ' ', state, a.running ? ' · firing now' : ''),
-    h('p', { class: 'meta' }, `${a.schedule}; ${a.statistic} at α = ${a.alpha}; the verdict flips after ${a.confirmations} consecutive firing${a.confirmations === 1 ? '' : 's'} that disagree; corpus ${a.corpus}. `,
+    h('p', { class: 'meta' }, `${a.schedule}; ${a.statistic} at α = ${a.alpha}; the verdict flips after ${a.confirmations === 1 ? 'one firing that disagrees' : `${a.confirmations} consecutive firings that disagree`}; b = ${a.b}; corpus ${a.corpus}. `,
       `Last firing ${a.lastFiring ? `${utc(a.lastFiring)} (${ago(a.lastFiring)})` : 'none yet'}; next firing ${a.nextFiring ? `${utc(a.nextFiring)} (${ago(a.nextFiring)})` : a.paused ? 'none while paused' : '–'}.`),
     h('div', { class: 'actions' },
       a.paused ? actionButton(domId('toggle', a.name), 'Resume', `/v1/audits/${enc}/resume`, `resume ${a.name}`) : actionButton(domId('toggle', a.name), 'Pause', `/v1/audits/${enc}/pause`, `pause ${a.name}`),
@@ -185,7 +196,7 @@ function renderAudit(a) {
       h('thead', {}, h('tr', {}, ['endpoint', 'verdict', 'last p-value', 'last firing', 'firings', 'changes'].map((c, i) => h('th', { scope: 'col', class: i >= 4 ? 'num' : undefined }, c)))),
       h('tbody', {}, a.endpoints.map((e) => h('tr', { 'data-endpoint': e.endpoint },
         h('th', { scope: 'row' }, e.endpoint), h('td', { class: 'verdict' }, e.verdict ? badge(e.verdict, e.verdict) : badge('none', 'no firing yet')),
-        h('td', { class: 'num' }, pText(e.pValue)), h('td', {}, utc(e.lastFiring)), h('td', { class: 'num' }, int(e.firings)), h('td', { class: 'num' }, int(e.changes)))))),
+        h('td', { class: 'num' }, pText(e.pValue, a.pFloor)), h('td', {}, utc(e.lastFiring)), h('td', { class: 'num' }, int(e.firings)), h('td', { class: 'num' }, int(e.changes)))))),
     a.endpoints.map((e) => {
       const rows = a.firings.filter((f) => f.endpoint === e.endpoint);
       if (rows.length === 0) return null;
@@ -298,12 +309,15 @@ function route() {
   $('view').replaceChildren();
 }
 
+let generation = 0;
 async function refresh() {
   clearTimeout(timer);
+  // One polling loop: a refresh started later (an action, a view change) owns the next timer.
+  const mine = ++generation;
   const view = current;
   try {
     const { data, draw } = await views[view]();
-    if (view !== current) return;
+    if (mine !== generation || view !== current) return;
     $('login').hidden = true;
     $('forget').hidden = !sessionStorage.getItem(TOKEN_KEY);
     const json = JSON.stringify(data);
@@ -313,7 +327,7 @@ async function refresh() {
       const focused = document.activeElement && document.activeElement.id;
       const closed = [...document.querySelectorAll('#view details:not([open])')].map((d) => d.id).filter(Boolean);
       const opened = [...document.querySelectorAll('#view details[open]')].map((d) => d.id).filter(Boolean);
-      $('view').replaceChildren(h('h2', { class: 'view-title' }, document.title.split(' ·')[0]), draw());
+      $('view').replaceChildren(h('h2', { class: 'view-title' }, document.title.split(' ·')[0]), ...[draw()].flat(Infinity).filter(Boolean));
       for (const id of closed) $(id)?.removeAttribute('open');
       for (const id of opened) $(id)?.setAttribute('open', '');
       if (focused && $(focused)) $(focused).focus();
@@ -325,6 +339,7 @@ async function refresh() {
       performance.mark('met-first-render');
     }
   } catch (err) {
+    if (mine !== generation) return;
     if (err instanceof Unauthorized) return showLogin(sessionStorage.getItem(TOKEN_KEY) ? 'The token was refused.' : '');
     $('status').textContent = `Could not update: ${err.message}`;
   }
