@@ -15,7 +15,9 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
+import { runSummary } from '../../api/console';
 import { startApi } from '../../api/server';
+import { newRunRecord } from '../../client/runs';
 import { createAudit, deleteAudit, describeAudit } from '../../client/audits';
 import { parseAuditSpec } from '../../config/auditSpec';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
@@ -172,7 +174,7 @@ test('the console in Chromium: an audit fired and paused from the page flips con
     assert.equal(await page.evaluate(`document.querySelectorAll(${JSON.stringify(`${chart} circle`)}).length`), 2);
     assert.equal(await page.evaluate(`document.querySelectorAll(${JSON.stringify(`${chart} g.change`)}).length`), 1, 'the change is marked on the chart');
     const desc = (await textOf(page, `${chart} desc`)) ?? '';
-    assert.match(desc, /^2 firings from .*; last p-value \S+ \(differs\); alpha 0\.01\. Verdict changes: .* to differs/);
+    assert.match(desc, /^2 firings from .*; last p-value (< )?\S+ \(differs\); alpha 0\.01\. Verdict changes: .* to differs/);
     assert.equal(await page.evaluate(`document.querySelector(${JSON.stringify(chart)}).getAttribute('role')`), 'img');
     // Tokens and cost per firing, as the audits table and the provider's prices say.
     const body = await json(await fetch(`${api.url}/v1/audits/${name}`));
@@ -270,4 +272,23 @@ test('with a token the console asks for it and shows nothing without it; the rou
   } finally {
     await locked.close();
   }
+});
+
+test('the runs view\'s arithmetic: a collection\'s own rate and ETA, done over time for other jobs, a report link once a grid completes', () => {
+  const now = Date.parse('2026-12-01T10:00:00Z');
+  const collection = newRunRecord('collectCorpus', 'c1', {}, { corpus: 'c' });
+  const progress = { sources: [
+    { model: 'm', source: 'a', taskQueue: 'q', done: 30, total: 100, errors: {}, samplesPerSecond: 2, etaSeconds: 35 },
+    { model: 'm', source: 'b', taskQueue: 'q', done: 50, total: 100, errors: {}, samplesPerSecond: 1, etaSeconds: 50 },
+  ] };
+  const c = runSummary(collection, { record: collection, status: 'RUNNING', startTime: new Date(now - 60_000), progress, warnings: [] }, now);
+  assert.deepEqual([c.done, c.total, c.unit, c.ratePerSecond, c.etaSeconds, c.reportUrl], [80, 200, 'samples', 3, 50, null]);
+  const grid = newRunRecord('powerSimulation', 'g1', {});
+  const stages = { stages: [{ name: 'cells', done: 40, total: 100 }] };
+  const g = runSummary(grid, { record: grid, status: 'RUNNING', startTime: new Date(now - 20_000), progress: stages, warnings: [] }, now);
+  assert.deepEqual([g.ratePerSecond, g.etaSeconds], [2, 30]);
+  const finished = runSummary(grid, { record: grid, status: 'COMPLETED', startTime: new Date(now - 20_000), closeTime: new Date(now), warnings: [] }, now);
+  assert.deepEqual([finished.ratePerSecond, finished.etaSeconds, finished.reportUrl], [null, null, '/v1/runs/g1/report']);
+  const failed = runSummary(collection, { record: collection, status: 'FAILED', failure: 'MetForbidden: no', warnings: [] }, now);
+  assert.deepEqual([failed.failure, failed.reportUrl, failed.total], ['MetForbidden: no', null, 0]);
 });
