@@ -1,6 +1,7 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { Client } from '@temporalio/client';
 import type { Prices } from '../collect/estimate';
+import { ErrorTypes, MetError } from '../common/errors';
 import { endpointLabel } from '../config/auditSpec';
 import { readAuditRows } from '../datasets';
 import { pResolution } from '../report/tables';
@@ -117,7 +118,9 @@ export async function auditState(sources: ConsoleSources, d: AuditDescription, l
 
 export async function auditStates(sources: ConsoleSources): Promise<AuditState[]> {
   const names = (await listAudits(sources.client)).map((a) => a.name);
-  return Promise.all(names.map(async (name) => auditState(sources, await describeAudit(sources.client, name))));
+  // An audit deleted between the list and its description is left out, not an error.
+  const described = await Promise.all(names.map((name) => describeAudit(sources.client, name).catch((err: unknown) => (err instanceof MetError && err.type === ErrorTypes.NotFound ? undefined : Promise.reject(err)))));
+  return Promise.all(described.filter((d): d is AuditDescription => d !== undefined).map((d) => auditState(sources, d)));
 }
 
 /** The newest `limit` recorded runs, newest first, each with Temporal's view of it (progress for running ones). */

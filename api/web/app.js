@@ -13,6 +13,7 @@ let current = 'audits';
 let timer;
 let lastJson = '';
 let firstRender = true;
+let generation = 0;
 
 // ---------------------------------------------------------------------------------------------
 // DOM helpers: elements from (tag, attributes, children); text is always text, never HTML.
@@ -70,11 +71,14 @@ async function api(path, options = {}) {
 
 function showLogin(message) {
   clearTimeout(timer);
+  // A refresh still in flight must not draw data (or poll again) behind the form.
+  generation++;
   $('view').replaceChildren();
   $('login').hidden = false;
   $('forget').hidden = true;
   $('login-error').textContent = message || '';
   $('status').textContent = 'Token needed';
+  $('updated').textContent = '';
   $('token').focus();
 }
 
@@ -207,6 +211,15 @@ function renderAudit(a) {
   );
 }
 
+// Verdicts seen at the last poll: a change is announced once in the live region (screen readers).
+let verdicts;
+function announceChanges(audits) {
+  const now = new Map(audits.flatMap((a) => a.endpoints.map((e) => [`${a.name} ${e.endpoint}`, e.verdict])));
+  const changed = verdicts ? [...now].filter(([k, v]) => v && verdicts.has(k) && verdicts.get(k) !== v) : [];
+  if (changed.length) $('status').textContent = changed.map(([k, v]) => `${k}: ${verdicts.get(k) ?? 'no verdict'} → ${v}`).join('; ');
+  verdicts = now;
+}
+
 async function renderAudits() {
   const { audits } = await api('/v1/audits');
   return { data: audits, draw: () => (audits.length ? audits.map(renderAudit) : h('p', { class: 'empty' }, 'No audits yet: met audit create SPEC.')) };
@@ -226,11 +239,11 @@ function progressCell(r) {
 function renderRun(r) {
   const enc = encodeURIComponent(r.runId);
   const notes = [...(r.failure ? [`failed: ${r.failure}`] : []), ...r.warnings];
-  const resumable = ['FAILED', 'CANCELED', 'TERMINATED', 'TIMED_OUT'].includes(r.status);
+  const resumable = ['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'].includes(r.status);
   return h('tr', { 'data-run': r.runId },
     h('th', { scope: 'row' }, r.runId, h('div', { class: 'meta' }, r.corpus ? `corpus ${r.corpus}` : '')),
     h('td', {}, r.job),
-    h('td', {}, badge(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELED', 'TERMINATED', 'TIMED_OUT'].includes(r.status) ? r.status : 'other', r.status)),
+    h('td', {}, badge(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'].includes(r.status) ? r.status : 'other', r.status)),
     progressCell(r),
     h('td', { class: 'num' }, r.ratePerSecond === null ? '–' : `${r.ratePerSecond.toFixed(1)}/s`),
     h('td', { class: 'num' }, r.status === 'RUNNING' ? duration(r.etaSeconds) : '–'),
@@ -309,7 +322,6 @@ function route() {
   $('view').replaceChildren();
 }
 
-let generation = 0;
 async function refresh() {
   clearTimeout(timer);
   // One polling loop: a refresh started later (an action, a view change) owns the next timer.
@@ -332,7 +344,8 @@ async function refresh() {
       for (const id of opened) $(id)?.setAttribute('open', '');
       if (focused && $(focused)) $(focused).focus();
     }
-    $('status').textContent = `Updated ${new Date().toISOString().slice(11, 19)} UTC`;
+    $('updated').textContent = `Updated ${new Date().toISOString().slice(11, 19)} UTC`;
+    if (view === 'audits') announceChanges(data);
     document.body.dataset.updated = String(Date.now());
     if (firstRender) {
       firstRender = false;

@@ -109,6 +109,26 @@ const PROMPTS = 8;
 const PER_PROMPT = 20;
 const sampling = { maxTokens: 24, temperature: 1 };
 
+/**
+ * Text on the page whose contrast with its background is below WCAG AA (4.5:1): every element with
+ * text of its own (hidden ones aside), and the charts' text against their white ground.
+ */
+const LOW_CONTRAST = `(() => {
+  const lum = (c) => { const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map((v) => { v = Number(v) / 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const ground = (el) => { for (let e = el; e; e = e.parentElement) { const m = getComputedStyle(e).backgroundColor.match(/[\\d.]+/g); if (m && (m.length < 4 || Number(m[3]) > 0)) return getComputedStyle(e).backgroundColor; } return 'rgb(255, 255, 255)'; };
+  const low = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].filter((n) => n.nodeType === 3 && n.textContent.trim()).map((n) => n.textContent.trim()).join(' ');
+    if (!own || el.getClientRects().length === 0) continue;
+    const svg = el.closest('svg');
+    const fg = svg ? getComputedStyle(el).fill : getComputedStyle(el).color;
+    const [a, b] = [lum(fg), lum(svg ? 'rgb(255, 255, 255)' : ground(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(own.slice(0, 40) + ': ' + ratio.toFixed(2));
+  }
+  return low;
+})()`;
+
 /** The text of an element of the page, or null. */
 const textOf = (page: Page, selector: string) => page.evaluate<string | null>(`document.querySelector(${JSON.stringify(selector)})?.textContent ?? null`);
 
@@ -185,6 +205,8 @@ test('the console in Chromium: an audit fired and paused from the page flips con
     }
     const newest = `${audit} details table tbody tr`;
     assert.match((await textOf(page, newest)) ?? '', new RegExp(`differs changed${body.firings[1].n}${body.firings[1].promptTokens.toLocaleString('en-US')}${body.firings[1].completionTokens.toLocaleString('en-US')}\\$${body.firings[1].costUsd.toFixed(4)}`));
+    assert.match((await textOf(page, '#status')) ?? '', new RegExp(`${name} ${endpoint}: consistent → differs`), 'the change is announced to screen readers');
+    assert.deepEqual(await page.evaluate(LOW_CONTRAST), [], 'text below 4.5:1 contrast');
     await page.screenshot(join(OUT, 'audits.png'));
 
     // Runs: a slow collection through the API; its progress moves on the page.
@@ -199,11 +221,13 @@ test('the console in Chromium: an audit fired and paused from the page flips con
     const later = await page.waitFor<number>('the collection to move on', done(first), 30_000);
     t.diagnostic(`collection progress on the page: ${first} then ${later} of ${await page.evaluate(`document.querySelector(${JSON.stringify(`${row} progress`)}).max`)} samples`);
     assert.match((await textOf(page, row)) ?? '', /RUNNING.*\d+\.\d\/s/);
+    assert.deepEqual(await page.evaluate(LOW_CONTRAST), [], 'text below 4.5:1 contrast');
     await page.screenshot(join(OUT, 'runs.png'));
     await page.activate(`#${`cancel-${collection.runId}`.replace(/[^A-Za-z0-9_-]/g, '_')}`);
-    // collectCorpus ends a cancelled run as FAILED with "CancelledFailure" (its root-cause wrapper): the page says what Temporal says.
-    const cancelled = await page.waitFor<string>('the run cancelled', `(() => { const t = document.querySelector(${JSON.stringify(row)})?.textContent ?? ''; return /CANCELED|FAILED.*failed: CancelledFailure/.test(t) ? t : ''; })()`, 30_000);
-    t.diagnostic(`after Cancel: ${cancelled.match(/CANCELED|FAILED/)?.[0]}`);
+    // A cancelled collection ends CANCELLED, or FAILED with "CancelledFailure" when a unit was in flight (rootCauseFailure turns the
+    // activity's cancellation into a failure): the page says what Temporal says, and offers Resume for both.
+    const cancelled = await page.waitFor<string>('the run cancelled', `(() => { const t = document.querySelector(${JSON.stringify(row)})?.textContent ?? ''; return /CANCELLED|FAILED.*failed: CancelledFailure/.test(t) ? t : ''; })()`, 30_000);
+    t.diagnostic(`after Cancel: ${cancelled.match(/CANCELLED|FAILED/)?.[0]}`);
     await page.activate(`#${`resume-${collection.runId}`.replace(/[^A-Za-z0-9_-]/g, '_')}`);
     await page.waitFor('the resumed run to complete', `document.querySelector(${JSON.stringify(`${row} .badge`)})?.textContent === 'COMPLETED'`, 60_000);
     const state = await json(await fetch(`${api.url}/v1/runs/${collection.runId}`));
@@ -220,6 +244,7 @@ test('the console in Chromium: an audit fired and paused from the page flips con
       if (p.taskQueue === modelTaskQueue(model, 'fp32')) assert.equal(mine[5], `${model}/fp32`);
       assert.equal(mine[7], dataDir);
     }
+    assert.deepEqual(await page.evaluate(LOW_CONTRAST), [], 'text below 4.5:1 contrast');
     await page.screenshot(join(OUT, 'fleet.png'));
     await temporal.client.workflow.getHandle(stuck.workflowId).terminate('test done');
     assert.deepEqual(page.log.filter((l) => l.startsWith('exception')), [], 'no script errors');
@@ -232,12 +257,13 @@ test('the console in Chromium: an audit fired and paused from the page flips con
 test('with a token the console asks for it and shows nothing without it; the routes are in the OpenAPI document; POSTs from another origin are refused', { timeout: 60_000 }, async () => {
   const token = 'console-test-token-0123456789abcdef';
   const locked = await startApi({ client: temporal.client, dataDir, address: temporal.address, namespace: temporal.namespace, port: 0, taskQueue: cpuQueue, token });
+  let page: Page | undefined;
   try {
     // The page's files load (they hold no data); every route with data answers 401.
     for (const path of ['/', '/console/app.js', '/console/app.css']) assert.equal((await fetch(`${locked.url}${path}`)).status, 200, path);
     for (const path of ['/v1/audits', '/v1/runs', '/v1/fleet', '/v1/audits/x', '/health', '/openapi.json']) assert.equal((await fetch(`${locked.url}${path}`)).status, 401, path);
     assert.equal((await post(`${locked.url}/v1/audits/x/pause`)).status, 401);
-    const page = await browser.newPage();
+    page = await browser.newPage();
     await page.goto(`${locked.url}/#runs`);
     await page.waitFor('the token form', `!document.getElementById('login').hidden && document.activeElement?.id === 'token'`);
     const locks = await page.evaluate<{ text: string; rows: number }>(`({ text: document.body.innerText, rows: document.querySelectorAll('#view tr').length })`);
@@ -270,6 +296,8 @@ test('with a token the console asks for it and shows nothing without it; the rou
     const csp = (await fetch(`${locked.url}/`)).headers.get('content-security-policy') ?? '';
     assert.match(csp, /default-src 'none'; script-src 'self'/);
   } finally {
+    // The tab goes first: its keep-alive connections would otherwise hold the server's close.
+    await page?.close();
     await locked.close();
   }
 });

@@ -129,11 +129,24 @@ export class Page {
   }
 
   /** Navigates and waits for the load event. */
-  async goto(url: string): Promise<void> {
-    const loaded = new Promise<void>((resolve) => this.browser.on((m) => m.sessionId === this.sessionId && m.method === 'Page.loadEventFired' && resolve()));
-    const r = (await this.send('Page.navigate', { url })) as { errorText?: string };
-    if (r.errorText) throw new Error(`navigating to ${url}: ${r.errorText}`);
-    await loaded;
+  async goto(url: string, timeoutMs = 30_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const loaded = new Promise<void>((resolve, reject) => {
+      this.browser.on((m) => m.sessionId === this.sessionId && m.method === 'Page.loadEventFired' && resolve());
+      timer = setTimeout(() => reject(new Error(`${url} did not load within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      const r = (await this.send('Page.navigate', { url })) as { errorText?: string };
+      if (r.errorText) throw new Error(`navigating to ${url}: ${r.errorText}`);
+      await loaded;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes the tab (and with it its connections). */
+  async close(): Promise<void> {
+    await this.send('Page.close').catch(() => undefined);
   }
 
   /** The value of a JavaScript expression in the page (awaited when it is a promise). */
