@@ -8,7 +8,7 @@ import { pResolution } from '../report/tables';
 import { CPU_TASK_QUEUE, modelTaskQueue, providerTaskQueue } from '../temporal/queues';
 import { describeAudit, listAudits, type AuditDescription } from './audits';
 import { describeFleet, queuesOfRuns, type QueueState } from './fleet';
-import { listRunRecords, runState, runStatus, type RunRecord, type RunsAt, type RunState } from './runs';
+import { listRunRecords, runFailure, runState, runStatus, type RunRecord, type RunsAt, type RunState } from './runs';
 
 /**
  * What the web console shows (api/console.ts serves it): audits with their firings, recent runs
@@ -123,6 +123,9 @@ export async function auditStates(sources: ConsoleSources): Promise<AuditState[]
   return Promise.all(described.filter((d): d is AuditDescription => d !== undefined).map((d) => auditState(sources, d)));
 }
 
+/** Root causes of closed runs, by workflow id and close time: a closed execution's failure never changes, and polling would fetch it every time. */
+const failures = new Map<string, string | undefined>();
+
 /** The newest `limit` recorded runs, newest first, each with Temporal's view of it (progress for running ones). */
 export async function recentRuns(client: Client, at: RunsAt, limit = 50): Promise<{ record: RunRecord; state: RunState }[]> {
   const records = (await listRunRecords(at)).slice(-limit).reverse();
@@ -130,8 +133,14 @@ export async function recentRuns(client: Client, at: RunsAt, limit = 50): Promis
     records.map(async (record) => {
       // Only running and failed runs need more than a describe (progress, root cause).
       const status = await runStatus(client, record);
-      const state = status.status === 'RUNNING' || status.status === 'FAILED' ? await runState(client, record, 2000) : { ...status, warnings: [] };
-      return { record, state };
+      if (status.status === 'RUNNING') return { record, state: await runState(client, record, 2000) };
+      if (status.status !== 'FAILED') return { record, state: { ...status, warnings: [] } };
+      const key = `${record.workflowId}@${status.closeTime?.toISOString()}`;
+      if (!failures.has(key)) {
+        if (failures.size >= 2000) failures.clear();
+        failures.set(key, await runFailure(client, record));
+      }
+      return { record, state: { ...status, failure: failures.get(key), warnings: [] } };
     }),
   );
 }

@@ -250,20 +250,26 @@ function renderRun(r) {
     h('td', {}, utc(r.startTime || r.createdAt)),
     h('td', {}, notes.map((n) => h('p', { class: 'warn' }, n)),
       r.stages.length > 1 ? h('details', {}, h('summary', {}, `${r.stages.length} stages`), h('ul', {}, r.stages.map((s) => h('li', {}, `${s.name}: ${int(s.done)} / ${int(s.total)}${s.unit ? ` ${s.unit}` : ''}`)))) : null,
-      r.reportUrl ? h('a', { href: r.reportUrl, target: '_blank', rel: 'noopener', onclick: (e) => openReport(e, r.reportUrl) }, 'report') : null),
+      r.reportUrl ? h('a', { href: r.reportUrl, target: '_blank', rel: 'noopener', onclick: (e) => openReport(e, r.reportUrl, r.runId) }, 'report') : null),
     h('td', { class: 'actions' },
       r.status === 'RUNNING' ? actionButton(domId('cancel', r.runId), 'Cancel', `/v1/runs/${enc}/cancel`, `cancel ${r.runId}`, 'danger') : null,
       resumable ? actionButton(domId('resume', r.runId), 'Resume', `/v1/runs/${enc}/resume`, `resume ${r.runId}`) : null),
   );
 }
 
-/** With a token a plain link would carry none: fetch the report with it and open the copy. */
-async function openReport(e, url) {
+/**
+ * With a token a plain link would carry none: the report is fetched with it and saved as a file
+ * (a copy opened in a tab would inherit this page's strict policy and lose its styles).
+ */
+async function openReport(e, url, runId) {
   if (!sessionStorage.getItem(TOKEN_KEY)) return;
   e.preventDefault();
   const res = await fetch(url, { headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}` } });
-  if (!res.ok) return void ($('status').textContent = `report: ${res.status}`);
-  window.open(URL.createObjectURL(new Blob([await res.text()], { type: 'text/html' })), '_blank', 'noopener');
+  if (!res.ok) return void ($('status').textContent = `report of ${runId}: ${res.status}`);
+  const link = h('a', { href: URL.createObjectURL(new Blob([await res.text()], { type: 'text/html' })), download: `${runId}.html` });
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  $('status').textContent = `report of ${runId} saved as ${runId}.html`;
 }
 
 async function renderRuns() {
