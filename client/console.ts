@@ -169,7 +169,8 @@ export async function fleetState(client: Client, at: RunsAt, extra: string[] = [
     add(queues.workflow, q);
     add(queues.activity, q);
   }
-  const running = await Promise.all(records.map(async (r) => ((await runStatus(client, r)).status === 'RUNNING' ? r : undefined)));
+  // Which runs are running: asked of the newest 200 only (one describe each, at every poll of the fleet view).
+  const running = await Promise.all(records.slice(-200).map(async (r) => ((await runStatus(client, r)).status === 'RUNNING' ? r : undefined)));
   for (const r of running) {
     if (!r) continue;
     const of = queuesOfRuns([r]);

@@ -294,6 +294,9 @@ test('with a token the console asks for it and shows nothing without it; the rou
     assert.equal(foreign.statusCode, 403, foreign.body);
     assert.match(foreign.json().message, /^origin: /);
     assert.equal((await api.app.inject({ method: 'POST', url: '/v1/runs/x/cancel', headers: { origin: 'http://127.0.0.1.evil.example', host: new URL(api.url).host } })).statusCode, 403);
+    // The page's files obey the loopback API's Host rule like every route (DNS rebinding).
+    assert.equal((await api.app.inject({ method: 'GET', url: '/', headers: { host: 'evil.example:8080' } })).statusCode, 403);
+    assert.equal((await api.app.inject({ method: 'GET', url: '/console/app.js', headers: { host: 'evil.example' } })).statusCode, 403);
     // The page itself: no inline script, its own files only.
     const csp = (await fetch(`${locked.url}/`)).headers.get('content-security-policy') ?? '';
     assert.match(csp, /default-src 'none'; script-src 'self'/);
