@@ -116,10 +116,12 @@ export async function auditState(sources: ConsoleSources, d: AuditDescription, l
   };
 }
 
+const describeIfExists = (client: Client, name: string) => describeAudit(client, name).catch((err: unknown) => (err instanceof MetError && err.type === ErrorTypes.NotFound ? undefined : Promise.reject(err)));
+
 export async function auditStates(sources: ConsoleSources): Promise<AuditState[]> {
   const names = (await listAudits(sources.client)).map((a) => a.name);
   // An audit deleted between the list and its description is left out, not an error.
-  const described = await Promise.all(names.map((name) => describeAudit(sources.client, name).catch((err: unknown) => (err instanceof MetError && err.type === ErrorTypes.NotFound ? undefined : Promise.reject(err)))));
+  const described = await Promise.all(names.map((name) => describeIfExists(sources.client, name)));
   return Promise.all(described.filter((d): d is AuditDescription => d !== undefined).map((d) => auditState(sources, d)));
 }
 
@@ -180,7 +182,8 @@ export async function fleetState(client: Client, at: RunsAt, extra: string[] = [
   }
   for (const a of await listAudits(client)) {
     if (a.paused) continue;
-    const d = await describeAudit(client, a.name);
+    const d = await describeIfExists(client, a.name);
+    if (!d) continue;
     const who = `audit ${a.name}`;
     need('workflow', d.taskQueue, who);
     need('activity', d.taskQueue, who);

@@ -251,7 +251,7 @@ function renderRun(r) {
     h('td', {}, notes.map((n) => h('p', { class: 'warn' }, n)),
       r.stages.length > 1 ? h('details', {}, h('summary', {}, `${r.stages.length} stages`), h('ul', {}, r.stages.map((s) => h('li', {}, `${s.name}: ${int(s.done)} / ${int(s.total)}${s.unit ? ` ${s.unit}` : ''}`)))) : null,
       r.reportUrl ? h('a', { href: r.reportUrl, target: '_blank', rel: 'noopener', onclick: (e) => openReport(e, r.reportUrl, r.runId) }, 'report') : null),
-    h('td', { class: 'actions' },
+    h('td', { class: 'buttons' },
       r.status === 'RUNNING' ? actionButton(domId('cancel', r.runId), 'Cancel', `/v1/runs/${enc}/cancel`, `cancel ${r.runId}`, 'danger') : null,
       resumable ? actionButton(domId('resume', r.runId), 'Resume', `/v1/runs/${enc}/resume`, `resume ${r.runId}`) : null),
   );
