@@ -83,3 +83,100 @@ export const TestOutcomeBody = z.object({
   verdict: z.enum(['differs', 'consistent']).describe("met's verdict word: differs (the test rejects at alpha) or consistent"),
   p: z.string().describe('the p-value as met prints it everywhere: "p = 0.0123", or "p < 0.001 (b = 1000)" when no null statistic reached the observed one'),
 });
+
+// The web console's routes (api/console.ts): the same data as met audit show, met runs and met fleet.
+
+const Verdict = z.enum(['consistent', 'differs']);
+
+export const AuditBody = z.object({
+  name: z.string(),
+  corpus: z.string(),
+  paused: z.boolean(),
+  note: z.string().optional(),
+  schedule: z.string().describe('"every 1h" or "cron 0 * * * * (UTC)"'),
+  statistic: z.string(),
+  alpha: z.number(),
+  confirmations: z.number().int(),
+  b: z.number().int().describe('permutations per test'),
+  pFloor: z.number().describe('the smallest p-value b permutations resolve: a p-value of 0 reads "p < pFloor"'),
+  running: z.number().int().describe('firings running now'),
+  nextFiring: z.string().nullable().describe('null while paused'),
+  lastFiring: z.string().nullable(),
+  endpoints: z.array(
+    z.object({
+      endpoint: z.string().describe('model/source as the audit spec names it'),
+      provider: z.string(),
+      verdict: Verdict.nullable().describe('the verdict after the last firing; null before the first'),
+      pValue: z.number().nullable(),
+      lastFiring: z.string().nullable(),
+      firings: z.number().int(),
+      changes: z.number().int(),
+    }),
+  ),
+  firings: z
+    .array(
+      z.object({
+        firingId: z.string(),
+        time: z.string(),
+        endpoint: z.string(),
+        pValue: z.number(),
+        value: z.number(),
+        reject: z.boolean(),
+        verdict: Verdict,
+        changed: z.boolean().describe('the verdict changed at this firing'),
+        n: z.number().int(),
+        promptTokens: z.number().int().nullable(),
+        completionTokens: z.number().int().nullable(),
+        costUsd: z.number().nullable().describe("tokens at the provider's prices (the worker config given to met api --config); null when either is unknown"),
+      }),
+    )
+    .describe('oldest first, the last 500'),
+});
+
+export const AuditsBody = z.object({ audits: z.array(AuditBody) });
+
+export const AuditActionBody = z.object({ name: z.string(), action: z.enum(['pause', 'resume', 'trigger']), paused: z.boolean() });
+
+export const RunSummaryBody = z.object({
+  runId: z.string(),
+  job: z.string(),
+  corpus: z.string().optional(),
+  status: z.string(),
+  createdAt: z.string(),
+  startTime: z.string().optional(),
+  closeTime: z.string().optional(),
+  stages: z.array(z.object({ name: z.string(), done: z.number(), total: z.number(), unit: z.string().optional() })),
+  done: z.number().describe('over all stages'),
+  total: z.number(),
+  unit: z.string().optional().describe('the stages\' unit when they share one'),
+  ratePerSecond: z.number().nullable().describe('a running run: units per second (a collection\'s own measure; others: done over time since start)'),
+  etaSeconds: z.number().nullable(),
+  failure: z.string().optional(),
+  warnings: z.array(z.string()),
+  reportUrl: z.string().nullable().describe('a completed power grid or consistency run: its HTML report'),
+});
+
+export const RunsBody = z.object({ runs: z.array(RunSummaryBody).describe('newest first') });
+
+export const FleetBody = z.object({
+  queues: z.array(
+    z.object({
+      queue: z.string(),
+      kind: z.enum(['workflow', 'activity']),
+      pollers: z.array(
+        z.object({
+          identity: z.string(),
+          host: z.string().optional(),
+          pid: z.number().int().optional(),
+          version: z.string().optional(),
+          model: z.string().optional(),
+          gpu: z.string().optional(),
+          data: z.string().optional(),
+          lastPollSecondsAgo: z.number().optional(),
+        }),
+      ),
+      neededBy: z.array(z.string()).describe('running runs and active audits that send work here'),
+      missing: z.boolean().describe('work is or will be waiting here and no worker polls it'),
+    }),
+  ),
+});

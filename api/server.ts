@@ -14,6 +14,7 @@ import { loadRunRecord, newRunRecord, runState, runStatus, saveRunRecord, startO
 import { toStages } from '../cli/watch';
 import { ErrorTypes, MetError } from '../common/errors';
 import { Name } from '../common/names';
+import type { Prices } from '../collect/estimate';
 import { ConsistencySpec } from '../config/consistencySpec';
 import { type MetConfig, temporalAddress } from '../config/schema';
 import { connectClient } from '../temporal/connect';
@@ -23,6 +24,7 @@ import { formatP, verdictOf } from '../report/tables';
 import { TestSpec } from '../config/testSpec';
 import { CPU_TASK_QUEUE, modelTaskQueue } from '../temporal/queues';
 import type { ConsistencyOutcome } from '../workflows/consistencyReport';
+import { CONSOLE_FILE_ROUTES, registerConsole } from './console';
 import { ErrorBody, HealthBody, PerplexityBody, RunStartedBody, RunStateBody, TestOutcomeBody } from './schemas';
 
 /**
@@ -50,6 +52,8 @@ export interface ApiOptions {
   healthQueues?: string[];
   /** How long synchronous endpoints (perplexity, tests with wait) wait for their workflow. */
   requestTimeoutMs?: number;
+  /** Per provider, what it bills (the worker config's `prices`): the console's cost per audit firing. */
+  prices?: Record<string, Prices>;
 }
 
 export function isLoopback(host: string): boolean {
@@ -144,9 +148,24 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     });
   }
 
+  // A cross-site page may send a POST to a loopback API (a form, a no-cors fetch): a request from a browser names its origin, which must be this API's.
+  app.addHook('onRequest', async (request, reply) => {
+    const origin = request.headers.origin;
+    if (request.method === 'GET' || request.method === 'HEAD' || origin === undefined) return;
+    let host: string | undefined;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      host = undefined;
+    }
+    if (host !== request.headers.host) return reply.code(403).send({ error: 'forbidden', message: 'origin: this API takes requests from its own pages only (no cross-origin requests)' });
+  });
+
   if (options.token) {
     const expected = Buffer.from(options.token);
     app.addHook('onRequest', async (request, reply) => {
+      // The console's files (a page and its script, no data) load without it; the page then asks for the token.
+      if (request.method === 'GET' && CONSOLE_FILE_ROUTES.has(request.routeOptions.url ?? '')) return;
       // The scheme is case-insensitive (RFC 9110): "bearer" is as good as "Bearer".
       const match = /^bearer[ \t]+(.*)$/i.exec(request.headers.authorization ?? '');
       const given = Buffer.from(match ? match[1].trim() : '');
@@ -344,6 +363,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       return reply.type('text/html; charset=utf-8').send(readFileSync(htmlPath, 'utf8'));
     },
   );
+
+  await registerConsole(app, { client, runs, dataDir, queues: [taskQueue, ...(options.healthQueues ?? [])], prices: options.prices });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

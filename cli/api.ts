@@ -12,7 +12,8 @@ export function register(program: Command): void {
     .option('--body-limit <bytes>', 'largest request body', String(2 * 1024 * 1024))
     .option('--queue <name>', 'task queue of the CPU workers that run met’s workflows', CPU_TASK_QUEUE)
     .option('--health-queue <name...>', 'more queues /health reports (model and provider queues)')
-    .action(async (opts: { host: string; port: string; tokenEnv?: string; bodyLimit: string; queue: string; healthQueue?: string[]; data?: string; address?: string; namespace?: string }) => {
+    .option('--config <file>', 'worker config whose providers\' prices give the console the cost of each audit firing')
+    .action(async (opts: { host: string; port: string; tokenEnv?: string; bodyLimit: string; queue: string; healthQueue?: string[]; config?: string; data?: string; address?: string; namespace?: string }) => {
       const { ErrorTypes, MetError } = await import('../common/errors');
       const { serveApi } = await import('../api/server');
       const token = opts.tokenEnv ? process.env[opts.tokenEnv] : undefined;
@@ -26,8 +27,9 @@ export function register(program: Command): void {
         bodyLimit: Number(opts.bodyLimit),
         taskQueue: opts.queue,
         healthQueues: opts.healthQueue,
+        prices: opts.config ? providerPrices(await (await import('../config/load')).readWorkerConfig(opts.config)) : undefined,
       });
-      console.log(`met API on ${api.url} (docs: ${api.url}/docs)${token ? '; bearer token required' : ''}`);
+      console.log(`met API on ${api.url} (console: ${api.url}/, docs: ${api.url}/docs)${token ? '; bearer token required' : ''}`);
       const stop = async () => {
         await api.close();
         process.exit(0);
@@ -35,4 +37,9 @@ export function register(program: Command): void {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
+}
+
+/** Per provider, its prices from a worker config (the console's cost per audit firing). */
+export function providerPrices(config: import('../config/workers').WorkerConfig): Record<string, import('../collect/estimate').Prices> {
+  return Object.fromEntries(config.providers.flatMap((p) => (p.prices ? [[p.name, p.prices]] : [])));
 }

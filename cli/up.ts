@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .option('--provider <name...>', 'API providers to serve besides those in --config')
     .option('--port <port>', 'embedded server gRPC port (default 7233)')
     .option('--headless', 'no web UI for the embedded server')
-    .option('--api [port]', 'also serve the HTTP API on 127.0.0.1 (default port 8080; docs at /docs)')
+    .option('--api [port]', 'also serve the HTTP API on 127.0.0.1 (default port 8080; web console at /, docs at /docs)')
     .action(async (opts: { config?: string; provider?: string[]; data?: string; port?: string; headless?: boolean; api?: string | boolean }) => {
       const { startDevServer } = await import('../temporal/devServer');
       const { runWorkers, shutdownSignal } = await import('../workers/run');
@@ -43,9 +43,10 @@ export function register(program: Command): void {
           const api = await serveApi(config, {
             port: opts.api === true ? 8080 : Number(opts.api),
             healthQueues: plans.map((p) => p.taskQueue).filter((q) => q !== CPU_TASK_QUEUE),
+            prices: opts.config ? (await import('./api')).providerPrices(await (await import('../config/load')).readWorkerConfig(opts.config)) : undefined,
           });
           stopApi = api.close;
-          log(`HTTP API on ${api.url} (docs: ${api.url}/docs)`);
+          log(`HTTP API on ${api.url} (console: ${api.url}/, docs: ${api.url}/docs)`);
         }
         log(startedServer ? 'workers running; Ctrl-C stops them and the Temporal server met up started' : 'workers running; Ctrl-C stops them (the server was already running and keeps running: met server stop)');
         await runWorkers(config, plans, shutdownSignal(log), log);

@@ -67,6 +67,10 @@ async function notFound<T>(name: string, fn: () => Promise<T>): Promise<T> {
 export interface AuditDescription extends AuditSummary {
   spec: AuditSpec;
   note?: string;
+  /** The queue its firings run on (the schedule's action). */
+  taskQueue: string;
+  /** Firings running now. */
+  running: number;
 }
 
 export async function describeAudit(client: Client, name: string): Promise<AuditDescription> {
@@ -79,6 +83,8 @@ export async function describeAudit(client: Client, name: string): Promise<Audit
       paused: d.state.paused,
       note: d.state.note,
       spec: AuditSpec.parse(input.spec),
+      taskQueue: d.action.taskQueue,
+      running: d.info.runningActions.length,
       recent: d.info.recentActions.map((a) => ({ scheduledAt: a.scheduledAt, workflowId: a.action.workflow.workflowId })),
       next: d.info.nextActionTimes,
     };

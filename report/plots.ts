@@ -3,6 +3,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { FontMetrics } from './fontMetrics';
 import { FIGURE_FONT_STACK, resolveFigureFonts, type FigureFonts } from './fonts';
+import { ACCEPT_COLOR, ALPHA_COLOR, DOMAIN_COLOR, GRID_COLOR, NULL_COLOR, PALETTE, REJECT_COLOR } from './palette';
 import type { ConsistencyPrompt, TestResult } from './schemas';
 import { formatNumber, formatP, type MixturePowerPoint, type PowerPoint } from './tables';
 
@@ -18,18 +19,12 @@ export type { TopLevelSpec } from 'vega-lite';
 
 export const VEGA_VERSION = vega.version;
 
-/** Tableau 10, Vega's default categorical scheme, with grey kept for reference-vs-reference series. */
-const PALETTE = ['#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b', '#b279a2', '#ff9da6', '#9d755d'];
-const NULL_COLOR = '#6b6b6b';
-const ALPHA_COLOR = '#b2182b';
-const REJECT_COLOR = '#e45756';
-const ACCEPT_COLOR = '#4c78a8';
 
 const CONFIG = {
   font: FIGURE_FONT_STACK,
   background: 'white',
   padding: 10,
-  axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', gridColor: '#e8e8e8', domainColor: '#888', tickColor: '#888' },
+  axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', gridColor: GRID_COLOR, domainColor: DOMAIN_COLOR, tickColor: DOMAIN_COLOR },
   legend: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 'normal', labelLimit: 260 },
   header: { labelFontSize: 12, labelFontWeight: 'bold', titleFontSize: 12 },
   title: { fontSize: 14, subtitleFontSize: 11, subtitleColor: '#555', anchor: 'start', offset: 10 },

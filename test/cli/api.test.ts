@@ -32,6 +32,11 @@ test('met api with its default Temporal settings starts, answers /health with ok
     assert.ok(doc.paths['/v1/tests']?.post?.requestBody?.content['application/json'].schema.properties?.testId, JSON.stringify(doc.paths['/v1/tests']));
     const bad = await fetch(`${url}/v1/tests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ testId: 't', x: {}, y: {} }) });
     assert.equal(bad.status, 400, 'zod validates requests in the built CLI');
+    // The web console's files come from the package (api/web/), also when met runs from dist/.
+    const page = await fetch(`${url}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<script src="\/console\/app\.js" defer><\/script>/);
+    assert.match(await (await fetch(`${url}/console/app.js`)).text(), /^const THEME = \{"palette":\["#4c78a8"/);
   } finally {
     api.kill('SIGTERM');
     await exited(api);
