@@ -51,6 +51,14 @@ export const ModelWorkerSpec = z
     /** In-process llama.cpp: positions per scoring decode (default 128). */
     // Each position holds a vocabulary of float32 logits: 4,096 x 262,144 is already 4 GB.
     batchSize: z.number().int().positive().max(4096).optional(),
+    /**
+     * In-process llama.cpp: flash attention, 'off' (default) or 'on'/'auto'. Checked when the worker
+     * starts (docs/decoding.md): a setting whose logprobs differ from the reference route's by more
+     * than 1e-3 nats falls back to 'off', saying so.
+     */
+    flashAttention: z.enum(['off', 'on', 'auto']).optional(),
+    /** In-process llama.cpp: run the batch-invariance check when the worker starts (default true; it takes seconds on a real-size model). */
+    decodeCheck: z.boolean().optional(),
     /** in-process (default): llama.cpp in the worker. managed: an inference server (vLLM, llama-server, other OpenAI-compatible; see `server.profile`) the worker starts, checks and restarts. */
     backend: z.enum(['in-process', 'managed']).optional(),
     server: ManagedServerSpec.optional(),

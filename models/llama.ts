@@ -42,6 +42,8 @@ export interface LlamaBackendOptions {
   threads?: number;
   /** Positions scored per llama.cpp decode (default 128; each holds a vocabulary of logits). */
   batchSize?: number;
+  /** Flash attention in both routes (sampling and the native scorer): 'off' by default (docs/decoding.md). */
+  flashAttention?: 'off' | 'on' | 'auto';
   /** Where to report loading (file, GGUF type, size, threads, seconds). */
   log?: (line: string) => void;
 }
@@ -101,7 +103,7 @@ export class LlamaBackend implements TokenLevelBackend {
     readonly precision: Precision,
     /** The file's exact GGUF type (F32, F16, Q8_0, Q4_K_M, ...). */
     readonly ggufType: GgufFileType,
-    private readonly options: Required<Pick<LlamaBackendOptions, 'path' | 'threads' | 'batchSize'>> & { contextSize: number },
+    private readonly options: Required<Pick<LlamaBackendOptions, 'path' | 'threads' | 'batchSize' | 'flashAttention'>> & { contextSize: number },
     private readonly llama: Llama,
     private readonly llamaModel: LlamaModel,
     private readonly context: LlamaContext,
@@ -126,13 +128,14 @@ export class LlamaBackend implements TokenLevelBackend {
     const trained = llamaModel.trainContextSize;
     const contextSize = Math.min(options.contextSize ?? 2048, trained > 0 ? trained : Number.POSITIVE_INFINITY);
     const batchSize = Math.min(options.batchSize ?? 128, contextSize);
-    const context = await llamaModel.createContext({ contextSize, sequences: 1, threads, batchSize });
+    const flashAttention = options.flashAttention ?? 'off';
+    const context = await llamaModel.createContext({ contextSize, sequences: 1, threads, batchSize, flashAttention: flashAttention === 'auto' ? 'auto' : flashAttention === 'on' });
     const name = options.model ?? (options.path.split('/').pop() ?? 'model').replace(/-(F32|F16|Q8_0|Q4_0)\.gguf$/i, '').replace(/\.gguf$/, '');
-    const backend = new LlamaBackend(name, options.precision, ggufType, { path: options.path, threads, batchSize, contextSize }, llama, llamaModel, context, context.getSequence());
+    const backend = new LlamaBackend(name, options.precision, ggufType, { path: options.path, threads, batchSize, contextSize, flashAttention }, llama, llamaModel, context, context.getSequence());
     const template = backend.chatTemplate;
     if (template) backend.chatWrapper = new JinjaTemplateChatWrapper({ template });
     const mb = (statSync(options.path).size / 1e6).toFixed(0);
-    options.log?.(`loaded ${options.path} (${mb} MB) as ${name} ${precisionLabel(options.precision, ggufType)}: ${threads} threads, context ${contextSize}, batch ${batchSize}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    options.log?.(`loaded ${options.path} (${mb} MB) as ${name} ${precisionLabel(options.precision, ggufType)}: ${threads} threads, context ${contextSize}, batch ${batchSize}, flash attention ${flashAttention}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
     return backend;
   }
 
@@ -145,7 +148,7 @@ export class LlamaBackend implements TokenLevelBackend {
 
   /** The native scorer, opened on first use (CPU; the same file, mapped once by the OS). */
   private nativeScorer(): NativeScorer {
-    this.scorer ??= NativeScorer.open(this.options.path, { threads: this.options.threads, contextSize: this.options.contextSize, batchSize: this.options.batchSize });
+    this.scorer ??= NativeScorer.open(this.options.path, { threads: this.options.threads, contextSize: this.options.contextSize, batchSize: this.options.batchSize, flashAttention: this.options.flashAttention, sequences: 1, swaFull: false });
     return this.scorer;
   }
 
@@ -155,6 +158,11 @@ export class LlamaBackend implements TokenLevelBackend {
 
   get threads(): number {
     return this.options.threads;
+  }
+
+  /** The decode route of this backend's stored logprobs (docs/decoding.md). */
+  get decode(): { threads: number; batchSize: number; sequences: 1; flashAttention: 'off' | 'on' | 'auto'; swaFull: false } {
+    return { threads: this.options.threads, batchSize: this.options.batchSize, sequences: 1, flashAttention: this.options.flashAttention, swaFull: false };
   }
 
   countTokens(text: string): number {
@@ -187,7 +195,10 @@ export class LlamaBackend implements TokenLevelBackend {
     return typeof template === 'string' && template.length ? template : undefined;
   }
 
-  readonly samplerEngine = 'llama.cpp (in-process)';
+  /** Names the decode route too: stored logprobs are comparable only within one route (docs/decoding.md). */
+  get samplerEngine(): string {
+    return `llama.cpp (in-process; batch ${this.options.batchSize}, flash attention ${this.options.flashAttention}, 1 sequence per decode)`;
+  }
 
   /**
    * Renders a chat with the GGUF's own template (node-llama-cpp's Jinja renderer), BOS included, up

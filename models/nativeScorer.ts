@@ -12,6 +12,17 @@ export interface NativeScorerOptions {
   contextSize: number;
   /** Positions decoded per llama_decode; each holds a vocabulary of float32 logits in memory. */
   batchSize: number;
+  /** Sequences packed into one decode, each on its own KV stream (default 1). */
+  sequences?: number;
+  /** Flash attention: llama.cpp's 'auto' (default), 'on' or 'off'. */
+  flashAttention?: 'auto' | 'on' | 'off';
+  /** The full-size sliding-window cache (default off). */
+  swaFull?: boolean;
+}
+
+/** A native scorer's decode configuration as one line (logs, doctor, sampler records). */
+export function decodeConfigLabel(o: NativeScorerOptions): string {
+  return `${o.threads} thread(s), batch ${o.batchSize}, ${o.sequences ?? 1} sequence(s) per decode, flash attention ${o.flashAttention ?? 'auto'}, full SWA cache ${o.swaFull ? 'on' : 'off'}`;
 }
 
 export interface NativeScores {
@@ -25,7 +36,7 @@ export interface NativeScores {
 }
 
 interface Addon {
-  Scorer: new (path: string, options: NativeScorerOptions & { libDir: string }) => {
+  Scorer: new (path: string, options: Omit<NativeScorerOptions, 'flashAttention'> & { flashAttention: number; libDir: string }) => {
     readonly vocabularySize: number;
     score(tokens: Int32Array, starts: Int32Array, from: Int32Array, options?: { ranks?: boolean; top?: number }): Promise<NativeScores>;
     close(): void;
@@ -51,7 +62,8 @@ export class NativeScorer {
   /** Loads the model a second time (llama.cpp maps the file, so the weights' pages are shared). */
   static open(path: string, options: NativeScorerOptions): NativeScorer {
     const { Scorer } = loadAddon();
-    return new NativeScorer(new Scorer(path, { ...options, libDir: llamaLibDir() }));
+    const flashAttention = { auto: -1, off: 0, on: 1 }[options.flashAttention ?? 'auto'];
+    return new NativeScorer(new Scorer(path, { ...options, flashAttention, libDir: llamaLibDir() }));
   }
 
   get vocabularySize(): number {

@@ -100,6 +100,10 @@ class Scorer : public Napi::ObjectWrap<Scorer> {
     threads_ = std::max(1, num("threads", 1));
     contextSize_ = std::max(16, num("contextSize", 2048));
     batchSize_ = std::max(1, num("batchSize", 128));
+    sequences_ = std::max(1, num("sequences", 1));
+    // -1 llama.cpp's auto, 0 off, 1 on; the decode configuration met checks (models/decodeCheck.ts).
+    const int32_t flashAttention = num("flashAttention", -1);
+    const bool swaFull = o.Has("swaFull") && o.Get("swaFull").IsBoolean() && o.Get("swaFull").As<Napi::Boolean>().Value();
     initBackends(libDir);
 
     llama_model_params mp = llama_model_default_params();
@@ -112,14 +116,17 @@ class Scorer : public Napi::ObjectWrap<Scorer> {
     vocab_ = llama_vocab_n_tokens(llama_model_get_vocab(model_));
 
     llama_context_params cp = llama_context_default_params();
-    // One sequence per decode, with llama.cpp's defaults for attention (what node-llama-cpp uses,
-    // so both routes see the same logits). Checked on Gemma 3 with this llama.cpp: packing several
-    // sequences into one decode moved logprobs by 0.3 to 20 nats, so sequences are scored one
-    // after another (each decode still covers up to batchSize positions of one sequence).
-    cp.n_ctx = contextSize_;
+    // `sequences` sequences per decode (each its own KV stream of contextSize positions), or one.
+    // Whether packing changes the numbers depends on the configuration (flash attention, the
+    // sliding-window cache, the batch size): models/decodeCheck.ts measures it, a worker refuses a
+    // configuration that moves logprobs by more than 1e-3 nats.
+    cp.n_ctx = contextSize_ * sequences_;
     cp.n_batch = batchSize_;
     cp.n_ubatch = batchSize_;
-    cp.n_seq_max = 1;
+    cp.n_seq_max = sequences_;
+    cp.kv_unified = true;
+    cp.flash_attn_type = static_cast<llama_flash_attn_type>(flashAttention);
+    cp.swa_full = swaFull;
     cp.n_threads = threads_;
     cp.n_threads_batch = threads_;
     cp.no_perf = true;
@@ -164,6 +171,7 @@ class Scorer : public Napi::ObjectWrap<Scorer> {
   int32_t threads_ = 1;
   int32_t contextSize_ = 2048;
   int32_t batchSize_ = 128;
+  int32_t sequences_ = 1;
   std::mutex mutex_;
 };
 
@@ -270,7 +278,7 @@ std::string Scorer::Run(const std::vector<int32_t>& tokens, const std::vector<in
   out.topLogprobs.assign(total * static_cast<size_t>(topK), 0.0);
 
   llama_memory_t memory = llama_get_memory(ctx_);
-  llama_batch batch = llama_batch_init(batchSize_, 0, 1);
+  llama_batch batch = llama_batch_init(batchSize_, 0, sequences_);
   std::vector<Position> positions;
   std::string error;
 
@@ -312,22 +320,27 @@ std::string Scorer::Run(const std::vector<int32_t>& tokens, const std::vector<in
     return true;
   };
 
-  for (size_t s = 0; s < n && error.empty(); s++) {
+  // Sequences in groups of sequences_, each on its own seq id, packed one after another into
+  // decodes of up to batchSize_ positions; the cache is cleared between groups.
+  for (size_t g = 0; g < n && error.empty(); g += static_cast<size_t>(sequences_)) {
     llama_memory_clear(memory, true);
-    const int32_t len = starts[s + 1] - starts[s];
-    const int32_t first = std::max<int32_t>(0, from[s]);
-    for (int32_t i = 0; i < len && error.empty(); i++) {
-      if (batch.n_tokens == batchSize_ && !decode()) break;
-      const int32_t k = batch.n_tokens;
-      batch.token[k] = tokens[starts[s] + i];
-      batch.pos[k] = i;
-      batch.n_seq_id[k] = 1;
-      batch.seq_id[k][0] = 0;
-      const bool want = i >= first && i + 1 < len;
-      batch.logits[k] = want ? 1 : 0;
-      // llama_get_logits_ith takes the token's index in the batch.
-      if (want) positions.push_back({k, tokens[starts[s] + i + 1], firstSlot[s] + static_cast<size_t>(i - first)});
-      batch.n_tokens++;
+    const size_t end = std::min(n, g + static_cast<size_t>(sequences_));
+    for (size_t s = g; s < end && error.empty(); s++) {
+      const int32_t len = starts[s + 1] - starts[s];
+      const int32_t first = std::max<int32_t>(0, from[s]);
+      for (int32_t i = 0; i < len && error.empty(); i++) {
+        if (batch.n_tokens == batchSize_ && !decode()) break;
+        const int32_t k = batch.n_tokens;
+        batch.token[k] = tokens[starts[s] + i];
+        batch.pos[k] = i;
+        batch.n_seq_id[k] = 1;
+        batch.seq_id[k][0] = static_cast<llama_seq_id>(s - g);
+        const bool want = i >= first && i + 1 < len;
+        batch.logits[k] = want ? 1 : 0;
+        // llama_get_logits_ith takes the token's index in the batch.
+        if (want) positions.push_back({k, tokens[starts[s] + i + 1], firstSlot[s] + static_cast<size_t>(i - first)});
+        batch.n_tokens++;
+      }
     }
     if (error.empty()) decode();
   }

@@ -83,7 +83,7 @@ test('topK 1 gives identical greedy completions from two local sources; extraBod
   assert.ok(new Set(texts(a)).size >= 2);
   const local = JSON.parse(String((of('greedy-a').samplers as { items: string[] }).items[0]));
   assert.deepEqual(local.settings, { temperature: 1, topP: 1, topK: 1, minP: 0.02, presencePenalty: 0.5, maxTokens: 10, stop: [], endpoint: 'completions' });
-  assert.equal(local.engine, 'llama.cpp (in-process)');
+  assert.match(local.engine, /^llama\.cpp \(in-process; batch \d+, flash attention off, 1 sequence per decode\)$/, 'the engine names the decode route');
   assert.equal(local.ggufType, 'F32');
   const remote = JSON.parse(String((of(provider).samplers as { items: string[] }).items[0]));
   assert.deepEqual(remote.settings.extraBody, { mirostat: 0, met_probe: 'kept as sent' });
