@@ -7,7 +7,8 @@ import { samplerSettingsKey } from '../config/sampler';
 import type { Selector, TestSpec } from '../config/testSpec';
 import { completionScores, readSamplers, readSlice, type Slice, type TestResultRow } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
-import { rutTest, twoSampleTestInThread } from '../stats';
+import { nullDistribution, oneSampleTest, rutTest, twoSampleTestInThread, type EncodedSample } from '../stats';
+import { isOneSampleTestStatistic } from '../config/testSpec';
 import { heartbeating } from './heartbeat';
 
 /** Statistical tests on stored corpora (CPU queue): read the slices, test, store one result row. */
@@ -146,10 +147,70 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
       }
     },
 
+    /**
+     * MET's one-sample test: Y's completions against the reference model's own probabilities. The
+     * null's support is every distinct completion of X (stored draws of the reference) and Y, each
+     * with log P(completion | prompt) under spec.scorer (its logprob sum: scoreCorpus scores the whole
+     * completion, so L must not cut one); the parametric bootstrap resamples X.
+     */
+    async runOneSampleTest(spec: TestSpec): Promise<TestOutcome> {
+      try {
+        const t0 = performance.now();
+        if (!isOneSampleTestStatistic(spec.stat) || !spec.scorer) throw new MetError(ErrorTypes.BadInput, 'runOneSampleTest takes a one-sample statistic with a scorer');
+        const warnings = await samplerWarnings(deps, spec);
+        const logprobsUnder = { scorerModel: spec.scorer.model, scorerPrecision: spec.scorer.precision };
+        const read = async (s: Selector, promptIds?: string[]) =>
+          readSlice(deps.duck, await deps.readRoot(s.corpus), {
+            corpus: s.corpus, models: [s.model], sources: [s.source], promptIds, samplesPerPrompt: s.samplesPerPrompt, seed: s.seed, unit: spec.unit, L: spec.L, logprobsUnder,
+          });
+        const x = await read(spec.x);
+        const y = await read(spec.y, x.promptIds);
+        const join = <T extends Int32Array | Float64Array>(a: T, b: T, make: (n: number) => T): T => {
+          const out = make(a.length + b.length);
+          out.set(a);
+          out.set(b, a.length);
+          return out;
+        };
+        const support: EncodedSample = {
+          L: spec.L,
+          m: x.sample.m,
+          prompts: join(x.sample.prompts, y.sample.prompts, (n) => new Int32Array(n)),
+          tokens: join(x.sample.tokens, y.sample.tokens, (n) => new Int32Array(n)),
+          pad: x.sample.pad,
+        };
+        let nul;
+        try {
+          nul = nullDistribution(support, join(x.logprobSum!, y.logprobSum!, (n) => new Float64Array(n)));
+        } catch (err) {
+          // Two completions equal after truncation to L but scored apart: L cut them.
+          throw new MetError(ErrorTypes.BadInput, `${(err as Error).message}. The one-sample tests use whole completions: raise L above the longest completion`);
+        }
+        const r = await heartbeating(() => Promise.resolve(oneSampleTest(spec.stat as never, y.sample, nul, x.sample, { b: spec.b, seed: spec.seed })));
+        const reject = r.pvalue <= spec.alpha;
+        const seconds = (performance.now() - t0) / 1000;
+        const scorer = `${spec.scorer.model}@${spec.scorer.precision}`;
+        const row: TestResultRow = {
+          corpus: spec.x.corpus, runId: spec.testId, testId: spec.testId, statistic: spec.stat, unit: spec.unit, L: spec.L,
+          xModel: spec.x.model, xSource: spec.x.source, yModel: spec.y.model, ySource: spec.y.source, reference: scorer,
+          promptSet: 'selected', m: x.sample.m, n1: x.sample.prompts.length, n2: y.sample.prompts.length, value: r.statistic, pValue: r.pvalue, alpha: spec.alpha,
+          decision: reject ? 'reject' : 'fail_to_reject', pvalueMethod: 'bootstrap', b: spec.b, seed: spec.seed,
+          durationMs: seconds * 1000, createdAt: new Date(), nullStatistics: Array.from(r.nulls),
+        };
+        const dataId = dataDigest([x, y]);
+        await corpora.writeShard({ corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: `${spec.testId}-${dataId}` }, [row]);
+        return {
+          dataId, testId: spec.testId, statistic: spec.stat, value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: spec.b, undefinedNulls: r.undefinedNulls,
+          n1: x.sample.prompts.length, n2: y.sample.prompts.length, m: x.sample.m, seconds, ...(warnings.length ? { warnings } : {}),
+        };
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+
     async runTwoSampleTest(spec: TestSpec): Promise<TestOutcome> {
       try {
         const stat = spec.stat;
-        if (stat === 'rut') throw new MetError(ErrorTypes.BadInput, 'stat rut runs through runRankUniformityTest');
+        if (stat === 'rut' || isOneSampleTestStatistic(stat)) throw new MetError(ErrorTypes.BadInput, `stat ${stat} runs through ${stat === 'rut' ? 'runRankUniformityTest' : 'runOneSampleTest'}`);
         const warnings = await samplerWarnings(deps, spec);
         const x = await slice(spec.x, spec);
         const y = await slice(spec.y, spec, x.promptIds);

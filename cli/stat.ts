@@ -36,7 +36,16 @@ Rank-based uniformity test (RUT, one target completion per prompt vs k reference
    "target": [{"logprobs": [-1.2, -0.3], "ranks": [2, 1]}, ...],
    "reference": [[{"logprobs": [...], "ranks": [...]}, ...], ...]}
   token logprobs (and 1-based ranks, for log_rank) under the reference model; or plain numbers as
-  precomputed scores. Output: {"statistic": W², "pvalue", "n", "k", "score", "seconds"}.`,
+  precomputed scores. Output: {"statistic": W², "pvalue", "n", "k", "score", "seconds"}.
+
+One-sample (goodness of fit against the reference model's own probabilities):
+  {"test": "one_sample", "L": 1000, "unit": "char", "stats": ["g_squared", "chi_squared"],
+   "reference": {"prompts": [0, 0, 1], "completions": ["a", "b", "c"], "logprobs": [-0.7, -0.7, 0]},
+   "sample": {"prompts": [0, 1], "completions": ["a", "c"]},
+   "pvalue": {"stat": "g_squared", "b": 1000, "seed": 0}}
+  reference: the null's support, each completion with log P(completion | prompt) (natural log);
+  every sample row must be in it. "pool" (optional, default the support): reference draws the
+  bootstrap resamples. Statistics: g_squared, chi_squared, truncated_chi_squared, L1, L2.`,
     )
     .action(async (opts: { input: string; json?: boolean }) => {
       const { readFileSync } = await import('node:fs');

@@ -2,7 +2,22 @@ import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { formatIssues } from '../common/issues';
 import { boundedInt, LIMITS } from '../config/limits';
-import { completionScore, encodeChars, encodeTokens, RUT_SCORES, rutTest, statistic, TWO_SAMPLE_STATISTICS, twoSampleTestParallel, type EncodedSample } from '../stats';
+import {
+  completionScore,
+  encodeChars,
+  encodeTokens,
+  nullDistribution,
+  observedCounts,
+  ONE_SAMPLE_STATISTICS,
+  oneSampleStatistic,
+  oneSampleTest,
+  RUT_SCORES,
+  rutTest,
+  statistic,
+  TWO_SAMPLE_STATISTICS,
+  twoSampleTestParallel,
+  type EncodedSample,
+} from '../stats';
 
 /**
  * `met stat` input (issue 4), validated with zod:
@@ -123,6 +138,61 @@ function runRutInput(value: unknown): Record<string, number | string> {
   return { statistic: r.statistic, pvalue: r.pvalue, n: r.n, k: r.k, score: given ? 'given' : score, seconds: (performance.now() - t0) / 1000 };
 }
 
+/**
+ * MET's one-sample (goodness-of-fit) tests given inline (stats/oneSample.ts):
+ *   {"test": "one_sample", "L": 1000, "m": 2, "unit": "char", "stats": ["g_squared", ...],
+ *    "reference": {"prompts": [...], "completions": [...], "logprobs": [...]},  the null's support: completions
+ *                   with log P(completion | prompt) under the reference model (natural log)
+ *    "sample": {"prompts": [...], "completions": [...]},                         the sample under test
+ *    "pool": {"prompts": [...], "completions": [...]},                           optional: draws of the reference
+ *                   the bootstrap resamples (default: the support rows)
+ *    "pvalue": {"stat": "g_squared", "b": 1000, "seed": 0}}
+ * Every sample row must be in the support (score the sample's completions under the reference).
+ */
+const OneSampleSide = Side.extend({ logprobs: z.array(z.number().max(1e-6, 'log-probabilities are <= 0 (natural log)')).max(LIMITS.samplesPerSide) });
+export const OneSampleStatInput = z
+  .strictObject({
+    test: z.literal('one_sample'),
+    L: boundedInt(LIMITS.L, 'L').default(1000),
+    m: boundedInt(MAX_PROMPTS, 'm').optional(),
+    unit: z.enum(['char', 'token']).default('char'),
+    eos: z.number().int().optional(),
+    pad: z.number().int().optional(),
+    stats: z.array(z.enum(ONE_SAMPLE_STATISTICS)).min(1),
+    reference: OneSampleSide,
+    sample: Side,
+    pool: Side.optional(),
+    pvalue: z.strictObject({ stat: z.enum(ONE_SAMPLE_STATISTICS), b: boundedInt(LIMITS.b, 'b').default(1000), seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0) }).optional(),
+  })
+  .superRefine((input, ctx) => {
+    if (input.reference.logprobs.length !== input.reference.completions.length) {
+      ctx.addIssue({ code: 'custom', path: ['reference', 'logprobs'], message: `${input.reference.logprobs.length} log-probabilities for ${input.reference.completions.length} completions: give one per completion` });
+    }
+    for (const [name, side] of [['reference', input.reference], ['sample', input.sample], ['pool', input.pool]] as const) {
+      if (side && side.prompts.length !== side.completions.length) ctx.addIssue({ code: 'custom', path: [name], message: `${side.prompts.length} prompts for ${side.completions.length} completions: give one prompt index per completion` });
+    }
+  });
+
+async function runOneSampleInput(value: unknown): Promise<Record<string, number>> {
+  const parsed = OneSampleStatInput.safeParse(value);
+  if (!parsed.success) throw new MetError(ErrorTypes.BadInput, formatIssues(parsed.error, 'invalid met stat one_sample input'));
+  const t0 = performance.now();
+  const input = parsed.data;
+  const as = { L: input.L, m: input.m, unit: input.unit, eos: input.eos, pad: input.pad } as StatInput;
+  const nul = nullDistribution(encode(input.reference, as), input.reference.logprobs);
+  const sample = encode(input.sample, as);
+  const observed = observedCounts(sample, nul);
+  const out: Record<string, number> = {};
+  for (const name of input.stats) out[name] = oneSampleStatistic(name, observed, nul.logProbs);
+  if (input.pvalue) {
+    const r = oneSampleTest(input.pvalue.stat, sample, nul, encode(input.pool ?? input.reference, as), { b: input.pvalue.b, seed: input.pvalue.seed });
+    out.pvalue = r.pvalue;
+    out.b = r.b;
+  }
+  out.seconds = (performance.now() - t0) / 1000;
+  return out;
+}
+
 function encode(side: z.infer<typeof Side>, input: StatInput): EncodedSample {
   if (input.unit === 'char') return encodeChars(side.prompts, side.completions as string[], input.L, input.m);
   return encodeTokens(side.prompts, side.completions as number[][], input.L, { eos: input.eos, pad: input.pad, m: input.m });
@@ -145,6 +215,7 @@ export interface StatOutput {
 
 export async function runStatInput(value: unknown): Promise<StatOutput | Record<string, number | string>> {
   if (value !== null && typeof value === 'object' && (value as { test?: unknown }).test === 'rut') return runRutInput(value);
+  if (value !== null && typeof value === 'object' && (value as { test?: unknown }).test === 'one_sample') return runOneSampleInput(value);
   const input = parseStatInput(value);
   const x = encode(input.x, input);
   const y = encode(input.y, input);

@@ -18,8 +18,8 @@ export function register(program: Command): void {
     .description('test whether two corpus slices come from the same model (runs the runTest workflow); exits 0 when consistent, 3 when they differ, 1 on failure')
     .requiredOption('--x <selector>', 'first sample: CORPUS:MODEL/SOURCE[@SAMPLES_PER_PROMPT]')
     .requiredOption('--y <selector>', 'second sample, same form')
-    .option('--stat <name>', 'mmd_hamming | mmd_kspectrum | mmd_all_subsequences | two_sample_L1 | two_sample_L2 | two_sample_chi_squared | rut', 'mmd_hamming')
-    .option('--scorer <model/precision>', 'rut: the reference model and precision both slices were scored under (workflow scoreCorpus); X is the reference (k per prompt), Y the target (1 per prompt unless @N)')
+    .option('--stat <name>', 'mmd_hamming | mmd_kspectrum | mmd_all_subsequences | two_sample_L1 | two_sample_L2 | two_sample_chi_squared | rut | one-sample: g_squared (g2) | chi_squared (chi2) | truncated_chi_squared | L1 | L2', 'mmd_hamming')
+    .option('--scorer <model/precision>', 'rut and one-sample tests: the reference model and precision both slices were scored under (met score); X is the reference (its stored draws), Y the sample under test')
     .option('--score <name>', 'rut: sum_logprob | mean_logprob (default sum_logprob)')
     .option('--pvalue <method>', 'permutation | bootstrap (null samples drawn from --reference, default X\'s source)', 'permutation')
     .option('--reference <selector>', 'stored reference distribution for the bootstrap')
@@ -39,10 +39,11 @@ export function register(program: Command): void {
       const base = {
         x: parseSelector(String(opts.x), seed),
         y: parseSelector(String(opts.y), seed),
-        stat: opts.stat,
+        stat: ({ g2: 'g_squared', chi2: 'chi_squared' } as Record<string, string>)[String(opts.stat)] ?? opts.stat,
         ...(opts.scorer ? { scorer: parseScorer(String(opts.scorer)) } : {}),
         ...(opts.score ? { score: opts.score } : {}),
-        pvalue: opts.pvalue,
+        // One-sample tests draw their null samples from the reference (a parametric bootstrap).
+        pvalue: ['g_squared', 'chi_squared', 'truncated_chi_squared', 'L1', 'L2', 'g2', 'chi2'].includes(String(opts.stat)) ? 'bootstrap' : opts.pvalue,
         reference: opts.reference ? parseSelector(String(opts.reference), seed) : undefined,
         b: Number(opts.b),
         alpha: Number(opts.alpha),

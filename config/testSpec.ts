@@ -2,6 +2,15 @@ import { z } from 'zod';
 import { Name } from '../common/names';
 import { boundedInt, LIMITS } from './limits';
 
+/**
+ * MET's one-sample (goodness-of-fit) statistics (stats/oneSample.ts), listed here because workflows
+ * import this file and may not import the statistics engine: Y's completions against the reference
+ * model's probabilities (X: stored draws of the reference, the bootstrap's pool; both slices scored
+ * under `scorer`).
+ */
+export const ONE_SAMPLE_TEST_STATISTICS = ['g_squared', 'chi_squared', 'truncated_chi_squared', 'L1', 'L2'] as const;
+export const isOneSampleTestStatistic = (stat: string): stat is (typeof ONE_SAMPLE_TEST_STATISTICS)[number] => (ONE_SAMPLE_TEST_STATISTICS as readonly string[]).includes(stat);
+
 /** A corpus slice as a test's sample: one model/source of a corpus, optionally subsampled. Pure (workflows import it). */
 export const Selector = z
   .object({
@@ -25,7 +34,7 @@ export const TestSpec = z
      * per prompt from any source: Y's samplesPerPrompt defaults to 1), both scored under `scorer` by
      * scoreCorpus; the p-value is Cramér–von Mises (pvalue, b, L, unit, k, cumulative do not apply).
      */
-    stat: z.enum(['mmd_hamming', 'mmd_kspectrum', 'mmd_all_subsequences', 'two_sample_L1', 'two_sample_L2', 'two_sample_chi_squared', 'rut']).default('mmd_hamming'),
+    stat: z.enum(['mmd_hamming', 'mmd_kspectrum', 'mmd_all_subsequences', 'two_sample_L1', 'two_sample_L2', 'two_sample_chi_squared', 'rut', ...ONE_SAMPLE_TEST_STATISTICS]).default('mmd_hamming'),
     /** rut: the reference model+precision whose logprob shards score X and Y. */
     scorer: z.object({ model: z.string().min(1), precision: z.string().min(1) }).strict().optional(),
     /**
@@ -52,8 +61,11 @@ export const TestSpec = z
   })
   .strict()
   .superRefine((spec, ctx) => {
+    const oneSample = isOneSampleTestStatistic(spec.stat);
     if (spec.stat === 'rut' && !spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: 'rut ranks scores under a reference model: give scorer {model, precision} (the scoreCorpus scorer)' });
-    if (spec.stat !== 'rut' && (spec.scorer || spec.score)) ctx.addIssue({ code: 'custom', path: ['stat'], message: 'scorer and score apply to stat rut only' });
+    if (oneSample && !spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: `${spec.stat} tests Y against the reference model's own probabilities: give scorer {model, precision} (the scoreCorpus scorer of both slices)` });
+    if (spec.stat !== 'rut' && !oneSample && spec.scorer) ctx.addIssue({ code: 'custom', path: ['stat'], message: 'scorer applies to stat rut and the one-sample statistics only' });
+    if (spec.stat !== 'rut' && spec.score) ctx.addIssue({ code: 'custom', path: ['stat'], message: 'score applies to stat rut only' });
   });
 export type TestSpec = z.infer<typeof TestSpec>;
 

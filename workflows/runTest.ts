@@ -2,7 +2,7 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { TestActivities, TestOutcome } from '../activities/tests';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
-import type { TestSpec } from '../config/testSpec';
+import { isOneSampleTestStatistic, type TestSpec } from '../config/testSpec';
 
 /**
  * runTest: one statistical test between two stored samples, run on a CPU worker; the result is stored.
@@ -10,7 +10,7 @@ import type { TestSpec } from '../config/testSpec';
  * of earlier tests never had stat rut, so their command sequence is unchanged).
  */
 // The two-sample test runs in a thread of its own and heartbeats, so a cancelled run stops it within seconds.
-const { runTwoSampleTest, runRankUniformityTest } = proxyActivities<TestActivities>({
+const { runTwoSampleTest, runRankUniformityTest, runOneSampleTest } = proxyActivities<TestActivities>({
   startToCloseTimeout: '1h',
   heartbeatTimeout: '30s',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
@@ -18,6 +18,8 @@ const { runTwoSampleTest, runRankUniformityTest } = proxyActivities<TestActiviti
 
 async function runTestSteps(spec: TestSpec): Promise<TestOutcome> {
   if (spec.stat === 'rut') return runRankUniformityTest(spec);
+  // One-sample statistics are new: no earlier history has them, so its command sequence is unchanged.
+  if (isOneSampleTestStatistic(spec.stat)) return runOneSampleTest(spec);
   return runTwoSampleTest(spec);
 }
 

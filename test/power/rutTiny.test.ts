@@ -234,6 +234,34 @@ test('the same comparison as a powerSimulation grid: mixture alternatives, stati
     for (const statistic of ['rut', 'mmd_hamming']) assert.ok(power(statistic, 'tiny.fp32') <= 0.12, `${statistic} type-I error ${power(statistic, 'tiny.fp32')}`);
     assert.ok(power('rut', 'tiny.nf4') >= 0.9 && power('rut', 'mix.nf4-0.5.fp32-0.5') >= 0.8, 'RUT detects Q4_0 alone and at half the traffic');
     for (let i = 1; i < alts.length; i++) assert.ok(power('rut', alts[i]) >= power('rut', alts[i - 1]) - 0.1, `rut: ${alts[i - 1]} -> ${alts[i]}`);
+
+    // MET's one-sample test through met test's workflow: the F32 pool split in two (25 + 25 per prompt,
+    // their own seeds), one half the reference's stored draws, the other an honest endpoint; Q4_0 a dishonest one.
+    const fp32 = pools.fp32;
+    for (const [source, keep] of [['ref', (i: number) => i % POOL < 25], ['honest', (i: number) => i % POOL >= 25]] as const) {
+      const rows = fp32.texts.map((_, i) => i).filter(keep);
+      await writeShard(duck, dataDir, { corpus: 'tiny', kind: 'samples', partition: { model: 'tiny', source }, unitId: 'u0' }, rows.map((i) => ({
+        corpus: 'tiny', runId: 'fixture', unitId: 'u0', model: 'tiny', source, promptSet: 'fixture', promptId: `p${fp32.prompts[i]}`, sampleIndex: i % POOL,
+        prompt: `Story ${fp32.prompts[i]}: once upon a time`, completion: fp32.texts[i], tokenIds: fp32.tokenIds[i], tokenLogprobs: null, finishReason: 'length' as const,
+        sampling: { temperature: 1, topP: 1, maxTokens: 24, stop: [], endpoint: 'completions' as const }, seed: fp32.seeds[i], providerModel: null, requestId: null, latencyMs: null, createdAt: new Date(0),
+      })));
+      await writeShard(duck, dataDir, { corpus: 'tiny', kind: 'logprobs', partition: { scorerModel: 'tiny', model: 'tiny', source }, unitId: 'u0' }, rows.map((i) => ({
+        corpus: 'tiny', model: 'tiny', source, promptId: `p${fp32.prompts[i]}`, sampleIndex: i % POOL, scorerModel: 'tiny', scorerPrecision: 'fp32',
+        tokenIds: fp32.tokenIds[i], tokenLogprobs: fp32.logprobs[i], sum: fp32.scores.sum_logprob[i], count: fp32.logprobs[i].length,
+      })));
+    }
+    const { TestSpec } = await import('../../config/testSpec');
+    const { runTest } = await import('../../workflows/runTest');
+    const oneSample = async (y: string, stat: 'g_squared' | 'chi_squared') => {
+      const spec = TestSpec.parse({ testId: uniqueName(`g2-${y}`), x: { corpus: 'tiny', model: 'tiny', source: 'ref' }, y: { corpus: 'tiny', model: 'tiny', source: y, samplesPerPrompt: 25 }, stat, scorer: { model: 'tiny', precision: 'fp32' }, pvalue: 'bootstrap', b: 300, L: 1000, seed: 2 });
+      return worker.runUntil(temporal!.client.workflow.execute(runTest, { taskQueue, workflowId: uniqueName('one-sample'), args: [spec] }));
+    };
+    const honest = await oneSample('honest', 'g_squared');
+    const dishonest = await oneSample('nf4', 'g_squared');
+    t.diagnostic(`one-sample g_squared (b = 300): honest F32 p = ${honest.pvalue}, Q4_0 p = ${dishonest.pvalue}`);
+    assert.deepEqual([honest.statistic, honest.n1, honest.n2], ['g_squared', 250, 250]);
+    assert.equal(honest.reject, false, `honest endpoint, g_squared p = ${honest.pvalue}`);
+    assert.equal(dishonest.reject, true, `Q4_0 endpoint, g_squared p = ${dishonest.pvalue}`);
   } finally {
     await temporal?.close();
     duck?.closeSync();

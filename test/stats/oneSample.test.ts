@@ -78,3 +78,23 @@ test('goodness-of-fit p-values: a sample of the null is accepted, a shifted one 
   const again = oneSampleTest('chi_squared', draw([0.3, 0.3, 0.4], 200), nul, pool, { b: 200, seed: 3 });
   assert.deepEqual(again.nulls, shifted.nulls, 'the nulls depend on the seed only');
 });
+
+test('met stat one_sample: the same statistics and p-value as stats/oneSample.ts, and a clear error for a row outside the support', async () => {
+  const { runStatInput } = await import('../../cli/statInput');
+  const input = {
+    test: 'one_sample',
+    L: 2,
+    m: 1,
+    stats: ['g_squared', 'chi_squared', 'truncated_chi_squared', 'L1', 'L2'],
+    reference: { prompts: [0, 0, 0], completions: ['a', 'b', 'c'], logprobs: [...conditional] },
+    sample: { prompts: [0, 0, 0, 0], completions: ['a', 'a', 'b', 'b'] },
+    pvalue: { stat: 'chi_squared', b: 200, seed: 3 },
+  };
+  const out = await runStatInput(input);
+  const nul = nullDistribution(support, conditional);
+  const sample = encodeChars([0, 0, 0, 0], ['a', 'a', 'b', 'b'], 2, 1);
+  for (const name of ONE_SAMPLE_STATISTICS) assert.equal(out[name], oneSampleStatistic(name, observedCounts(sample, nul), nul.logProbs), name);
+  assert.equal(out.pvalue, oneSampleTest('chi_squared', sample, nul, support, { b: 200, seed: 3 }).pvalue);
+  await assert.rejects(runStatInput({ ...input, sample: { prompts: [0], completions: ['z'] } }), /1 row of the sample .* is missing from the reference's log-probabilities/);
+  await assert.rejects(runStatInput({ ...input, reference: { ...input.reference, logprobs: [-1] } }), /1 log-probabilities for 3 completions/);
+});
