@@ -8,6 +8,7 @@ import { register as demo } from './demo';
 import { register as doctor } from './doctor';
 import { register as download } from './download';
 import { register as fleet } from './fleet';
+import { register as identify } from './identify';
 import { register as models } from './models';
 import { register as power } from './power';
 import { register as runs } from './runs';
@@ -32,6 +33,7 @@ export const commands: RegisterCommand[] = [
   doctor,
   download,
   fleet,
+  identify,
   models,
   power,
   runs,

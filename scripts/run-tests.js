@@ -30,6 +30,7 @@ const UNIT_TESTS = [
   'test/power/gridSpec.test.ts',
   'test/stats/kernels.test.ts',
   'test/stats/mixture.test.ts',
+  'test/stats/multiple.test.ts',
   'test/stats/oneSample.test.ts',
   'test/stats/parallel.test.ts',
   'test/stats/power.test.ts',

@@ -206,3 +206,4 @@ export function compositeTest(input: CompositeTestInput): CompositeTestResult {
   const { reject, pvalue } = compositeDecision([tests[0].pvalue, tests[1].pvalue], input.alpha);
   return { tests, pvalue, reject, seconds: (performance.now() - t0) / 1000 };
 }
+export * from './multiple';
