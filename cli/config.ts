@@ -20,7 +20,7 @@ export interface CommonFlags {
 export function commonOptions(command: Command): Command {
   return command
     .option('--data <dir>', 'data folder or s3://bucket/prefix (default ./.met, or MET_DATA; with a bucket, MET_SCRATCH is the local folder)')
-    .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server)')
+    .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, else the embedded server recorded in the data folder, else 127.0.0.1:7233)')
     .option('--namespace <ns>', 'Temporal namespace (default met)');
 }
 

@@ -38,6 +38,7 @@ const UNIT_TESTS = [
   'test/stats/rut.test.ts',
   'test/stats/ties.test.ts',
   'test/common/',
+  'test/config/',
   'test/activities/',
   'test/datasets/addedColumns.test.ts',
   'test/datasets/reader.test.ts',
