@@ -1,14 +1,17 @@
 #!/usr/bin/env node
-// `npm test`: lints, type-checks, builds dist/ (scripts/build.js), starts ONE real Temporal dev server for the whole run (its own temp
+// `npm test`: installs what the tests need beyond node_modules (scripts/provision.js: the ensure-* steps,
+// cached in .tools/), lints, type-checks, builds dist/ (scripts/build.js), starts ONE real Temporal dev server for the whole run (its own temp
 // SQLite file and free port), runs every test/**/*.test.ts with Node's built-in runner (two files at a time), and stops
 // the server afterwards. Arguments filter test files by substring: `npm test -- stats`.
 // `--unit` (`npm run test:unit`): the unit tests only (UNIT_TESTS: statistics, storage, activities in
-// MockActivityEnvironment, reports, replay), files two at a time, no server, no lint or type check.
+// MockActivityEnvironment, reports, replay), files two at a time, no server, no lint or type check;
+// it provisions only what unit tests read (scipy, pyarrow, numpy).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { register } from 'tsx/esm/api';
+import { provision } from './provision.js';
 
 register();
 const { freePort, startDevServer, stopDevServer } = await import('../temporal/devServer.ts');
@@ -66,6 +69,11 @@ const files = findTests(join(root, 'test'))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
+  process.exit(1);
+}
+
+if (!provision({ unit })) {
+  console.error('a tool the tests need could not be installed (see above); MET_NO_PROVISION=1 skips provisioning');
   process.exit(1);
 }
 
