@@ -116,7 +116,7 @@ console.log(`# starting the Temporal dev server for this run on 127.0.0.1:${port
 await startDevServer({ dataDir, port, headless: true, log: (l) => console.log(`# ${l}`) });
 
 /** The longest files start first, so the two lanes finish together (each took 30 s or more alone). */
-const LONG = ['test/models/gemma.test.ts', 'test/power/rutTiny.test.ts', 'test/collect/collectCorpus.test.ts', 'test/audit/audit.test.ts', 'test/collect/chaos.test.ts', 'test/collect/trust.test.ts', 'test/power/tinyModels.test.ts', 'test/models/managedServer.test.ts', 'test/download/download.test.ts', 'test/models/quantize.test.ts', 'test/models/managedServerProfiles.test.ts', 'test/power/killWorker.test.ts', 'test/datasets/crash.test.ts', 'test/demo/demo.test.ts'];
+const LONG = ['test/models/gemma.test.ts', 'test/examples/examples.test.ts', 'test/power/rutTiny.test.ts', 'test/collect/collectCorpus.test.ts', 'test/audit/audit.test.ts', 'test/collect/chaos.test.ts', 'test/collect/trust.test.ts', 'test/power/tinyModels.test.ts', 'test/models/managedServer.test.ts', 'test/download/download.test.ts', 'test/models/quantize.test.ts', 'test/models/managedServerProfiles.test.ts', 'test/power/killWorker.test.ts', 'test/datasets/crash.test.ts', 'test/demo/demo.test.ts'];
 const rank = (f) => (LONG.includes(f) ? LONG.indexOf(f) : LONG.length);
 const ordered = [...files].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 // Two files at a time: they share the one Temporal server (each its own task queues and workflow
