@@ -78,7 +78,7 @@ export function register(program: Command): void {
         }
         for (const w of r.warnings ?? []) console.error(`warning: ${w}`);
         if (r.rut) {
-          console.log(`${verdict} at α = ${r.alpha}: p = ${r.pvalue.toPrecision(3)}, rut W² = ${formatNumber(r.value)} (Cramér–von Mises, ${r.rut.score} under ${r.rut.scorer})`);
+          console.log(`${verdict} at α = ${r.alpha}: ${formatP(r.pvalue)}, rut W² = ${formatNumber(r.value)} (Cramér–von Mises, ${r.rut.score} under ${r.rut.scorer})`);
           console.log(`reference X ${opts.x}: k = ${r.rut.k} per prompt; target Y ${opts.y}: ${r.rut.n} completions; ${r.m} prompts; ${r.seconds.toFixed(2)} s`);
           console.log(`reproduce: ${reproduce}`);
           return;

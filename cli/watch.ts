@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { PROGRESS_QUERY } from '../common/progress';
 import { WorkflowFailedError } from '@temporalio/client';
-import { missingWorkers, retryingSteps, rootCauseText, type RunRecord } from '../client/runs';
+import { isCancellation, missingWorkers, retryingSteps, rootCauseText, type RunRecord } from '../client/runs';
 import type { CollectProgress } from '../workflows/collectCorpus';
 import type { ScoreProgress } from '../workflows/scoreCorpus';
 import { INTERRUPTED_EXIT } from './output';
@@ -82,6 +82,10 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
     return value;
   } catch (err) {
     process.exitCode = 1;
+    if (err instanceof WorkflowFailedError && isCancellation(err)) {
+      console.error(`Run ${record.runId} was CANCELLED (met cancel); what it completed is kept, and met resume ${record.runId} continues it.`);
+      return undefined;
+    }
     if (err instanceof WorkflowFailedError) {
       console.error(`Run ${record.runId} failed: ${rootCauseText(err)}`);
       return undefined;

@@ -72,10 +72,10 @@ const TINY_TYPES: Record<string, string> = Object.fromEntries(TINY_PRECISIONS.ma
 export function demoLabel(model: string, source: string): string {
   return TINY_TYPES[source] ? `${model} ${precisionLabel(source, TINY_TYPES[source])}` : source;
 }
-/** A stored cell's `model.source` name (power grids) in the demo's words. */
+/** A slice's `model/source` name (progress, power grids) in the demo's words. */
 function cellLabel(name: string): string {
-  const dot = name.indexOf('.');
-  return dot > 0 ? demoLabel(name.slice(0, dot), name.slice(dot + 1)) : name;
+  const slash = name.indexOf('/');
+  return slash > 0 ? demoLabel(name.slice(0, slash), name.slice(slash + 1)) : name;
 }
 
 export class DemoInterrupted extends Error {
@@ -194,7 +194,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         // only after the last one ends, or a retry timer would fire on a closed channel and crash.
         lastQuery = client!.withDeadline(Date.now() + 2000, () => handle.query(PROGRESS_QUERY)).catch(() => undefined);
         const { stages } = toStages('collectCorpus', await lastQuery);
-        return { stages: stages.map((st) => ({ ...st, name: cellLabel(st.name.replace('/', '.')) })) };
+        return { stages: stages.map((st) => ({ ...st, name: cellLabel(st.name) })) };
       }, until: done, signal: interrupted.signal, handleSigint: false });
     await untilInterrupted(done);
 

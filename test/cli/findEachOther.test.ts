@@ -91,3 +91,28 @@ test('a command that cannot reach Temporal names the address, where it came from
   assert.equal(await exited(child), 1, child.output());
   assert.match(child.output(), new RegExp(`cannot reach Temporal at 127\\.0\\.0\\.1:${port} \\(address from MET_TEMPORAL_PORT\\).*start the embedded server with 'met server start' or 'met up'`, 's'));
 });
+
+test('a run cancelled while its units run is shown as CANCELLED by met status, met runs and --wait', async () => {
+  const data = join(dir, 'cancel');
+  const serve = spawnMet(['serve', '--port', '0', '--latency', '300'], clean);
+  stops.push(async () => (serve.kill('SIGINT'), exited(serve)));
+  await waitUntil('met serve', () => /at (http:\/\/\S+)/.test(serve.output()), 60_000);
+  const workers = join(dir, 'slow.yaml');
+  writeFileSync(workers, `providers:\n  - { name: local, baseURL: "${/at (http:\/\/\S+)/.exec(serve.output())![1]}", concurrentUnits: 1 }\n`);
+  const up = spawnMet(['up', '--port', String(await freePort()), '--headless', '--config', workers, '--data', data], clean);
+  stops.push(async () => (up.kill('SIGINT'), exited(up)));
+  await waitUntil('met up workers', () => /worker polling met-provider-local/.test(up.output()), 90_000);
+  const file = join(dir, 'slow-spec.yaml');
+  writeFileSync(file, `corpus: slow\nprompts:\n  inline:\n    - { id: p1, text: "Say hi" }\nsamplesPerPrompt: 400\nsampling: { maxTokens: 8 }\nunitSize: 20\nsources:\n  - { kind: provider, provider: local, model: m1 }\n`);
+  const watch = spawnMet(['collect', file, '--wait', '--data', data], clean);
+  await waitUntil('samples arriving', () => /m1\/local +[1-9]\d*\/400/.test(watch.output()), 60_000);
+  const runId = /Started run (\S+)/.exec(watch.output())![1];
+  assert.equal((await met(['cancel', runId, '--data', data])).code, 0);
+  assert.equal(await exited(watch), 1, watch.output());
+  assert.match(watch.output(), new RegExp(`Run ${runId} was CANCELLED`));
+  assert.doesNotMatch(watch.output(), /CancelledFailure/);
+  const status = await met(['status', runId, '--data', data]);
+  assert.match(status.output, new RegExp(`^${runId}  collectCorpus  CANCELLED$`, 'm'));
+  assert.doesNotMatch(status.output, /failed:/);
+  assert.match((await met(['runs', '--data', data])).output, new RegExp(`^${runId} +collectCorpus +CANCELLED`, 'm'));
+});
