@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands';
+import { addExamples } from './examples';
 import { formatError, INTERRUPTED_EXIT } from './output';
 import { version } from '../package.json';
 
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true });
   for (const register of commands) register(program);
+  addExamples(program);
   return program;
 }
 

@@ -42,6 +42,7 @@ const UNIT_TESTS = [
   'test/stats/ties.test.ts',
   'test/common/',
   'test/config/',
+  'test/cli/help.test.ts',
   'test/activities/',
   'test/datasets/addedColumns.test.ts',
   'test/datasets/reader.test.ts',
