@@ -52,6 +52,7 @@ export function register(program: Command): void {
       };
       const spec = TestSpec.parse({ ...base, testId: `test-${hashHex(canonicalJson(base)).slice(0, 12)}` });
       const config = await commandConfig({ data: opts.data as string | undefined, address: opts.address as string | undefined, namespace: opts.namespace as string | undefined });
+      (await import('../client/checks')).checkSlices(config.dataDir, config.corpora, [spec.x, spec.y, ...(spec.reference ? [spec.reference] : [])]);
       const client = await connectClient(config);
       try {
         const record = newRunRecord('runTest', spec.testId, spec, { corpus: spec.x.corpus, taskQueue: String(opts.queue) });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -82,6 +82,7 @@ test('Ctrl-C while --wait watches a run no worker serves: the warning, then a cl
 
 test('a command that cannot reach Temporal names the address, where it came from, and what to do', async () => {
   const data = join(dir, 'none');
+  mkdirSync(data);
   const port = await freePort();
   const r = await met(['collect', spec('nowhere'), '--data', data, '--address', `127.0.0.1:${port}`]);
   assert.equal(r.code, 1, r.output);
@@ -115,4 +116,13 @@ test('a run cancelled while its units run is shown as CANCELLED by met status, m
   assert.match(status.output, new RegExp(`^${runId}  collectCorpus  CANCELLED$`, 'm'));
   assert.doesNotMatch(status.output, /failed:/);
   assert.match((await met(['runs', '--data', data])).output, new RegExp(`^${runId} +collectCorpus +CANCELLED`, 'm'));
+});
+
+test('a client command given --data that names no folder is refused, saying what --data is for it', async () => {
+  const missing = join(dir, 'no-such-folder');
+  const r = await met(['collect', spec('missing'), '--data', missing]);
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.output, new RegExp(`^met: --data ${missing}: no such folder\\. For met collect, --data names an existing data folder: where runs are recorded \\(runs/\\)`, 'm'));
+  assert.doesNotMatch(r.output, /Started run/);
+  assert.equal(existsSync(missing), false, 'nothing was created');
 });
