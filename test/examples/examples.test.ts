@@ -89,6 +89,8 @@ test('every command of docs/quickstart.md and every file in examples/ runs as wr
   assert.match(out('met collect'), /^Run quick-\S+ completed\./m);
   assert.match(out('met test'), /^differs at α = 0\.05: p < 0\.001 \(b = 1000\), mmd_hamming = \d/m, 'the endpoint serving Q4_0 while claiming F32 is caught');
   assert.match(out('met power'), /^Report: .*index\.html$/m);
+  assert.match(out('met test'), /^Started test run test-4b22bff3e8f3$/m, 'the run id the quick start names');
+  assert.match(out('met report'), /^tiny\/mine: differs from tiny\/fp32, p < 0\.001 \(b = 1000\), mmd_hamming\nReport: .*test-4b22bff3e8f3\/index\.html$/m);
   assert.match(out('met stat'), /^mmd_hamming +0\.6666/m);
 
   const used = lines.join('\n');
