@@ -80,7 +80,7 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
   const { duck, dataDir: root } = deps;
   // Where shards are committed: the data folder, or a bucket shared by every host (datasets/corpora.ts).
   const corpora = deps.corpora ?? new LocalCorpora(duck, root);
-  // Prompt files are read only under these (the data folder's prompts/ first): design.md, "Trust boundaries".
+  // Prompt files are read only under these (the data folder's prompts/ first): docs/design.md, "Trust boundaries".
   const promptRoots = [promptsDir(root), ...(deps.promptRoots ?? [])];
   /**
    * Where each source's run starts in its slice: the slice is a set of keys, so a run draws only

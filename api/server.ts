@@ -255,7 +255,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const started = (record: RunRecord, attached: boolean, reply: FastifyReply) =>
     reply.code(attached ? 200 : 202).send({ runId: record.runId, job: record.job, workflowId: record.workflowId, attached, statusUrl: `/v1/runs/${encodeURIComponent(record.runId)}` });
 
-  /** The API takes prompts inline or by set name, never a path on a worker (design.md, "Trust boundaries"). */
+  /** The API takes prompts inline or by set name, never a path on a worker (docs/design.md, "Trust boundaries"). */
   const noWorkerPaths = (prompts: object) => {
     if ('file' in prompts) {
       throw new ApiError(400, 'bad_request', 'prompts.file: the HTTP API takes prompts inline (prompts.inline: [{id, text}]) or by set name (prompts.set: a shipped set, or <name>.jsonl / <name>.parquet in the data folder\'s prompts/), never a path on a worker');

@@ -16,6 +16,7 @@ export function register(program: Command): void {
     .action(async (opts: { host: string; port: string; tokenEnv?: string; bodyLimit: string; queue: string; healthQueue?: string[]; config?: string; data?: string; address?: string; namespace?: string }) => {
       const { ErrorTypes, MetError } = await import('../common/errors');
       const { serveApi } = await import('../api/server');
+      const { listenError } = await import('../common/net');
       const token = opts.tokenEnv ? process.env[opts.tokenEnv] : undefined;
       if (opts.tokenEnv && !token) throw new MetError(ErrorTypes.BadInput, `--token-env ${opts.tokenEnv}: that environment variable is empty; export ${opts.tokenEnv}=<a long random token>`);
       // --port is the API's own port, never the embedded Temporal server's (that is MET_TEMPORAL_PORT).
@@ -28,6 +29,8 @@ export function register(program: Command): void {
         taskQueue: opts.queue,
         healthQueues: opts.healthQueue,
         prices: opts.config ? providerPrices(await (await import('../config/load')).readWorkerConfig(opts.config)) : undefined,
+      }).catch((err: unknown) => {
+        throw listenError(err, 'met api', opts.host, Number(opts.port));
       });
       console.log(`met API on ${api.url} (console: ${api.url}/, docs: ${api.url}/docs)${token ? '; bearer token required' : ''}`);
       const stop = async () => {

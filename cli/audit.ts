@@ -64,6 +64,7 @@ export function register(program: Command): void {
         const current = new Map(rows.map((r) => [r.endpoint, r.verdict]));
         const { VERDICT_EXIT } = await import('./output');
         process.exitCode = [...current.values()].includes('differs') ? VERDICT_EXIT.differs : VERDICT_EXIT.consistent;
+        const { formatPValue, pValueText } = await import('../common/pvalue');
         if (opts.json) return void console.log(JSON.stringify({ ...d, rows, changes }, null, 2));
         const every = 'interval' in d.spec.schedule ? `every ${d.spec.schedule.interval}` : `cron "${d.spec.schedule.cron}"`;
         console.log(`audit ${name}: ${d.paused ? 'paused' : 'active'}, ${every}; ${d.spec.statistic} at alpha = ${d.spec.alpha}, verdict flips after ${d.spec.confirmations} consecutive firings that disagree with it`);
@@ -73,7 +74,7 @@ export function register(program: Command): void {
           console.log(
             formatTable(
               ['time', 'endpoint', 'p-value', 'reject', 'verdict', 'n', 'tokens in/out'],
-              rows.map((r) => [iso(r.time), r.endpoint, r.pValue.toPrecision(3), r.reject ? 'yes' : 'no', { text: r.verdict + (r.changed ? ' (changed)' : ''), style: r.verdict === 'differs' ? 'red' : 'green' }, String(r.n2), tokens(r)]),
+              rows.map((r) => [iso(r.time), r.endpoint, pValueText(r.pValue, d.spec.b), r.reject ? 'yes' : 'no', { text: r.verdict + (r.changed ? ' (changed)' : ''), style: r.verdict === 'differs' ? 'red' : 'green' }, String(r.n2), tokens(r)]),
             ),
           );
         }
@@ -81,7 +82,7 @@ export function register(program: Command): void {
           const { writeAuditPage } = await import('../report/audit');
           const { join } = await import('node:path');
           const file = await writeAuditPage(join(dataDir, 'reports', `audit-${name}`), {
-            name, statistic: d.spec.statistic, alpha: d.spec.alpha, confirmations: d.spec.confirmations, schedule: every,
+            name, statistic: d.spec.statistic, alpha: d.spec.alpha, b: d.spec.b, confirmations: d.spec.confirmations, schedule: every,
             points: rows.map((r) => ({ time: r.time, endpoint: r.endpoint, pValue: r.pValue, value: r.value, verdict: r.verdict, changed: r.changed, firingId: r.firingId, reject: r.reject, n: r.n2 })),
           });
           const { dirname } = await import('node:path');
@@ -89,7 +90,7 @@ export function register(program: Command): void {
           const published = await openCorpora(duck, config).publishFiles(`reports/audit-${name}`, dirname(file));
           console.log(`history page: ${file}${published.startsWith('s3://') ? ` (and ${published}/)` : ''}`);
         }
-        console.log(changes.length ? `verdict changes:\n${changes.map((c) => `  ${iso(c.time)} ${c.endpoint}: ${c.verdict === 'differs' ? 'consistent -> differs' : 'differs -> consistent'} (p = ${c.pValue.toPrecision(3)})`).join('\n')}` : 'no verdict changes');
+        console.log(changes.length ? `verdict changes:\n${changes.map((c) => `  ${iso(c.time)} ${c.endpoint}: ${c.verdict === 'differs' ? 'consistent -> differs' : 'differs -> consistent'} (${formatPValue(c.pValue, d.spec.b)})`).join('\n')}` : 'no verdict changes');
       } finally {
         duck.closeSync();
       }

@@ -103,7 +103,7 @@ export function register(program: Command): void {
       .option('--json', 'print the run (and with --wait its outcome) as JSON on stdout; messages go to stderr')
       .option('--queue <name>', 'task queue of the CPU workers that run the workflow and write shards', CPU_TASK_QUEUE)
       .option('--dry-run', 'print the plan (requests, units, tokens, cost per source) and start nothing')
-      .option('--config <file>', 'with --dry-run: the worker config whose provider prices (USD per million tokens) price the plan')
+      .option('--config <file>', 'the worker config: with --dry-run its provider prices (USD per million tokens) price the plan; its promptRoots are where a prompt set may be')
       .option('--pilot <n>', 'with --dry-run: send N of the run\'s requests per provider source (billed) and estimate the cost from their usage', parsePilot),
   ).action(async (specPath: string, opts: CommonFlags & { wait?: boolean; json?: boolean; queue: string; dryRun?: boolean; config?: string; pilot?: number }) => {
     const { readSpecFile } = await import('../config/load');
@@ -112,6 +112,9 @@ export function register(program: Command): void {
     const spec = parseRunSpec(readSpecFile(specPath), specPath);
     if (opts.pilot !== undefined && !opts.dryRun) throw new Error('--pilot goes with --dry-run (it prices a plan; a run needs no pilot)');
     if (opts.dryRun) return printPlan(spec, (await commandConfig(opts)).dataDir, opts);
+    const { checkPromptSet } = await import('../client/checks');
+    const promptRoots = opts.config ? ((await (await import('../config/load')).readWorkerConfig(opts.config)).promptRoots ?? []) : [];
+    checkPromptSet(spec, (await commandConfig(opts)).dataDir, promptRoots);
     await withClient(opts, async (client, _dataDir, config) => {
       const { launchLine, printJson } = await import('./output');
       const { record, attached } = await launchCollection(client, config, spec, opts.queue);

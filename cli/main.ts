@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands';
-import { formatError } from './output';
+import { addExamples } from './examples';
+import { formatError, INTERRUPTED_EXIT } from './output';
 import { version } from '../package.json';
 
 /** Builds the `met` program: one module per command under cli/, each registering itself. */
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true });
   for (const register of commands) register(program);
+  addExamples(program);
   return program;
 }
 
@@ -18,6 +20,9 @@ export async function main(argv: string[]): Promise<void> {
   const program = buildProgram().exitOverride();
   try {
     await program.parseAsync(argv);
+    // Ctrl-C stopped a watch and its message is out: leave now, so no gRPC retry still pending on
+    // the closed connection can surface later as 'Channel has been shut down'.
+    if (process.exitCode === INTERRUPTED_EXIT) process.exit(INTERRUPTED_EXIT);
   } catch (err) {
     if (err instanceof CommanderError) {
       process.exitCode = err.exitCode;

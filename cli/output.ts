@@ -1,3 +1,6 @@
+/** The exit status after Ctrl-C stopped a watch (128 + SIGINT, as shells report it). */
+export const INTERRUPTED_EXIT = 130;
+
 import type { ZodError } from 'zod';
 import { MetError } from '../common/errors';
 import { formatIssues } from '../common/issues';

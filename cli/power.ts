@@ -42,14 +42,33 @@ export function register(program: Command): void {
 
   dataOption(program.command('report'))
     .argument('<run>', 'run id (a power grid)')
-    .description('write the HTML report (with PNG and SVG figures) of a run and print its table')
+    .description('write the HTML report (with PNG and SVG figures) of a power grid or a test run and print its table or verdict')
     .action(async (runId: string, opts: { data?: string }) => {
       const { loadRunRecord } = await import('../client/runs');
       const config = await commandConfig(opts);
       const record = await loadRunRecord(config, runId);
-      if (record.job !== 'powerSimulation') throw new Error(`met report writes power-grid reports; ${runId} is a ${record.job} run`);
+      if (record.job === 'runTest') return testReport(config, record);
+      if (record.job !== 'powerSimulation') throw new Error(`met report writes the reports of power grids and tests; ${runId} is a ${record.job} run (a consistency run writes its own report)`);
       await printAndReport(config, record);
     });
+}
+
+/** A test run's verdict page (client/testReport.ts); prints the verdict line and the page's path. */
+async function testReport(config: import('../config/schema').MetConfig, record: import('../client/runs').RunRecord) {
+  const { createDuckDB } = await import('../datasets/duck');
+  const { writeTestReport } = await import('../client/testReport');
+  const { verdictLine } = await import('../report/tables');
+  const duck = await createDuckDB();
+  try {
+    const { openCorpora } = await import('../datasets/corpora');
+    const corpora = openCorpora(duck, config);
+    const spec = record.input as import('../config/testSpec').TestSpec;
+    const { htmlPath, results } = await writeTestReport(duck, config.dataDir, record, await corpora.readRoot(spec.x.corpus, ['tests']));
+    for (const r of results) console.log(verdictLine(r));
+    console.log(`Report: ${htmlPath}`);
+  } finally {
+    duck.closeSync();
+  }
 }
 
 /** Writes the report; prints the table (unless print is false) and returns it with the report's path. */

@@ -20,7 +20,7 @@ export function register(program: Command): void {
       return runState(client, record);
     });
     const { temporalAddress } = await import('../config/schema');
-    const temporal = { reachable: live !== undefined, address: temporalAddress(config) };
+    const temporal = { reachable: live !== undefined, address: temporalAddress(config), addressSource: config.temporal.addressSource };
     const { toStages } = await import('./watch');
     const stages = live ? toStages(record.job, live.progress).stages : [];
     if (opts.json) {
@@ -44,7 +44,7 @@ export function register(program: Command): void {
     }
     console.log(`${record.runId}  ${record.job}  ${live?.status ?? 'status unknown'}`);
     console.log(`  created ${record.createdAt}${record.corpus ? `, corpus ${record.corpus}` : ''}${live?.closeTime && live.startTime ? `; took ${((live.closeTime.getTime() - live.startTime.getTime()) / 1000).toFixed(1)} s` : ''}`);
-    if (!live) console.log(`  Temporal at ${temporal.address} is not reachable (met server start, or met up): this is the run's record only`);
+    if (!live) console.log(`  Temporal at ${temporal.address} (from ${temporal.addressSource}) is not reachable (met server start, or met up): this is the run's record only`);
     if (live?.failure) console.log(`  failed: ${live.failure}`);
     for (const w of live?.warnings ?? []) console.log(`  warning: ${w}`);
     const sources = record.job === 'collectCorpus' ? ((live?.progress as import('../workflows/collectCorpus').CollectProgress | undefined)?.sources ?? []) : [];
@@ -106,7 +106,7 @@ export function register(program: Command): void {
       console.log(formatTable(['run', 'job', 'status', 'corpus', 'created'], rows.map((r) => [r.runId, r.job, r.status ?? '?', r.corpus ?? '', r.createdAt]), { color: useColor() }));
       if (!statuses) {
         const { temporalAddress } = await import('../config/schema');
-        console.log(`(status ?: Temporal at ${temporalAddress(config)} is not reachable; met server start, or met up)`);
+        console.log(`(status ?: Temporal at ${temporalAddress(config)}, from ${config.temporal.addressSource}, is not reachable; met server start, or met up)`);
       }
     },
   );

@@ -5,7 +5,7 @@ export function register(program: Command): void {
   program
     .command('serve')
     .description('serve a local model (or the deterministic text generator) through an OpenAI-compatible API on 127.0.0.1')
-    .option('--port <port>', 'port (0 picks a free one)', '8000')
+    .option('--port <port>', 'port (0 picks a free one; the default is off 8000, where the endpoint you audit likely listens)', '8765')
     .option('--model <file.gguf>', 'a GGUF model to serve with llama.cpp (default: the deterministic text generator)')
     .option('--precision <p>', 'precision label of the served model (fp32|fp16|int8|nf4)', 'fp32')
     .option('--api-style <style>', "whose routes and body shapes to answer: vllm (OpenAI's plus echo, prompt_logprobs, token ids, /tokenize) or llama.cpp (llama-server's /completion, /tokenize, /detokenize, /props; no echo)", 'vllm')
@@ -31,6 +31,7 @@ export function register(program: Command): void {
       const apiStyle = z.enum(API_STYLES).safeParse(opts.apiStyle);
       if (!apiStyle.success) throw new Error(`--api-style must be one of ${API_STYLES.join(', ')}, not '${String(opts.apiStyle)}'`);
       const backend = await loadBackend(opts.model as string | undefined, opts.precision as string, opts.gpu !== undefined, { threads: opts.threads as number | undefined, contextSize: opts.contextSize as number | undefined });
+      const { listenError } = await import('../common/net');
       const server = await startServe({
         backend,
         port: Number(opts.port),
@@ -49,6 +50,9 @@ export function register(program: Command): void {
           rps: opts.rps as number | undefined,
           latencyMs: opts.latency as number,
         },
+      }).catch(async (err: unknown) => {
+        await backend.close();
+        throw listenError(err, 'met serve', '127.0.0.1', Number(opts.port));
       });
       const routes =
         apiStyle.data === 'llama.cpp'

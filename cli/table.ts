@@ -149,9 +149,15 @@ export function formatVerdictTable(results: TestResult[], opts: Omit<TableOption
     String(r.b),
     `${r.n1} / ${r.n2}`,
   ]);
-  return formatTable(
+  const table = formatTable(
     ['endpoint', 'verdict', 'p-value', 'statistic', { header: 'value', align: 'right' }, { header: 'b', align: 'right' }, { header: 'n1 / n2', align: 'right' }],
     rows,
     { ...opts, title: opts.alpha === undefined ? undefined : `Verdicts at α = ${opts.alpha}` },
   );
+  return `${table}\n${paint(VERDICT_LEGEND, 'dim', opts.color ?? false)}`;
 }
+
+/** The line under a verdict table: what its columns mean, and why a value can be below 0. */
+export const VERDICT_LEGEND =
+  'value: the statistic; MMD is estimated without bias, so with no difference it scatters around 0 and can be negative. ' +
+  'b: permutations (or bootstrap draws) behind the p-value, which cannot go below 1/(b + 1). n1 / n2: completions per side.';

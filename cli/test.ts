@@ -53,6 +53,7 @@ export function register(program: Command): void {
       };
       const spec = TestSpec.parse({ ...base, testId: `test-${hashHex(canonicalJson(base)).slice(0, 12)}` });
       const config = await commandConfig({ data: opts.data as string | undefined, address: opts.address as string | undefined, namespace: opts.namespace as string | undefined });
+      (await import('../client/checks')).checkSlices(config.dataDir, config.corpora, [spec.x, spec.y, ...(spec.reference ? [spec.reference] : [])]);
       const client = await connectClient(config);
       try {
         const record = newRunRecord('runTest', spec.testId, spec, { corpus: spec.x.corpus, taskQueue: String(opts.queue) });
@@ -81,7 +82,7 @@ export function register(program: Command): void {
         }
         for (const w of r.warnings ?? []) console.error(`warning: ${w}`);
         if (r.rut) {
-          console.log(`${verdict} at α = ${r.alpha}: p = ${r.pvalue.toPrecision(3)}, rut W² = ${formatNumber(r.value)} (Cramér–von Mises, ${r.rut.score} under ${r.rut.scorer})`);
+          console.log(`${verdict} at α = ${r.alpha}: ${formatP(r.pvalue)}, rut W² = ${formatNumber(r.value)} (Cramér–von Mises, ${r.rut.score} under ${r.rut.scorer})`);
           console.log(`reference X ${opts.x}: k = ${r.rut.k} per prompt; target Y ${opts.y}: ${r.rut.n} completions; ${r.m} prompts; ${r.seconds.toFixed(2)} s`);
           console.log(`reproduce: ${reproduce}`);
           return;

@@ -1,9 +1,10 @@
 import type { Client } from '@temporalio/client';
 import { PROGRESS_QUERY } from '../common/progress';
 import { WorkflowFailedError } from '@temporalio/client';
-import { retryingSteps, rootCauseText, type RunRecord } from '../client/runs';
+import { isCancellation, missingWorkers, retryingSteps, rootCauseText, type RunRecord } from '../client/runs';
 import type { CollectProgress } from '../workflows/collectCorpus';
 import type { ScoreProgress } from '../workflows/scoreCorpus';
+import { INTERRUPTED_EXIT } from './output';
 import { followProgress, type ProgressSnapshot } from './progress';
 
 const RETRY_CHECK_MS = 3000;
@@ -11,7 +12,7 @@ const RETRY_CHECK_MS = 3000;
 /**
  * Follows a run until it closes: progress bars per stage on a TTY, plain lines otherwise (CI logs).
  * Every met job answers a 'progress' query; this turns each job's answer into stages. Ctrl-C stops
- * watching, never the run. A failed run prints its root cause and sets a non-zero exit code.
+ * watching, never the run (exit status 130). A failed run prints its root cause and sets a non-zero exit code.
  */
 export function toStages(job: RunRecord['job'], progress: unknown): ProgressSnapshot {
   if (!progress) return { stages: [] };
@@ -34,20 +35,28 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
   const handle = client.workflow.getHandle(record.workflowId);
   const result = handle.result();
   result.catch(() => {});
-  // Steps being retried (attempt and last failure) show under the bars, checked every few seconds:
-  // a run that retries in vain says why while it runs, not only in the Temporal history.
+  // Steps being retried (attempt and last failure) and queues no worker polls show under the bars,
+  // checked every few seconds: a run that waits or retries in vain says why while you watch it.
   let retrying: string[] = [];
+  let missing: string[] = [];
+  let missingLast = new Set<string>();
   let checked = 0;
   // The last poll is awaited before returning: the caller closes the connection next, and a query
   // still retrying then would fire on a closed channel and crash the process. Queries are bounded.
   let inFlight: Promise<unknown> = Promise.resolve();
   const pollOnce = async () => {
-    const snapshot = toStages(record.job, await client.withDeadline(Date.now() + 2000, () => handle.query(PROGRESS_QUERY)).catch(() => undefined));
+    const progress = await client.withDeadline(Date.now() + 2000, () => handle.query(PROGRESS_QUERY)).catch(() => undefined);
+    const snapshot = toStages(record.job, progress);
     if (Date.now() - checked >= RETRY_CHECK_MS) {
       checked = Date.now();
-      retrying = await retryingSteps(client, record).catch(() => retrying);
+      const bounded = <T>(fn: () => Promise<T>) => client.withDeadline(Date.now() + 2000, fn);
+      retrying = await bounded(() => retryingSteps(client, record)).catch(() => retrying);
+      // Said once two checks in a row agree: a worker that has just started is not listed at once.
+      const now = await bounded(() => missingWorkers(client, record, progress)).catch(() => [...missingLast]);
+      missing = now.filter((m) => missingLast.has(m));
+      missingLast = new Set(now);
     }
-    return { ...snapshot, notes: retrying.map((r) => `retrying: ${r}`) };
+    return { ...snapshot, notes: [...missing.map((m) => `warning: ${m}`), ...retrying.map((r) => `retrying: ${r}`)] };
   };
   const watched = await followProgress({
     poll: () => {
@@ -57,11 +66,13 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
     },
     until: result,
   });
+  // Whatever ended the watch, the last poll settles before the caller closes the connection.
+  await inFlight;
   if (watched.reason === 'interrupted') {
-    say(`Stopped watching; run ${record.runId} goes on (met status ${record.runId}).`);
+    say(`Stopped watching; run ${record.runId} goes on (met status ${record.runId} --watch to watch again, met cancel ${record.runId} to stop it).`);
+    process.exitCode = INTERRUPTED_EXIT;
     return undefined;
   }
-  await inFlight;
   try {
     const value = await result;
     // A collection that stopped at its budget completes too: say so, and how to go on.
@@ -71,6 +82,10 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
     return value;
   } catch (err) {
     process.exitCode = 1;
+    if (err instanceof WorkflowFailedError && isCancellation(err)) {
+      console.error(`Run ${record.runId} was CANCELLED (met cancel); what it completed is kept, and met resume ${record.runId} continues it.`);
+      return undefined;
+    }
     if (err instanceof WorkflowFailedError) {
       console.error(`Run ${record.runId} failed: ${rootCauseText(err)}`);
       return undefined;

@@ -34,7 +34,7 @@ export function register(program: Command): void {
     });
 }
 
-/** One pinned model from flags; a managed one runs vLLM with its defaults (`vllm serve {model} ...`, see README). */
+/** One pinned model from flags; a managed one runs vLLM with its defaults (`vllm serve {model} ...`, see docs/local-models.md). */
 async function modelFromFlags(opts: { model: string; name?: string; precision: string; gpu?: string; backend: string; threads?: string; contextSize?: string; batchSize?: string }): Promise<ModelWorkerSpec> {
   const { ModelWorkerSpec } = await import('../config/workers');
   const int = (v: string | undefined) => (v === undefined ? undefined : Number(v));

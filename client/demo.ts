@@ -72,10 +72,10 @@ const TINY_TYPES: Record<string, string> = Object.fromEntries(TINY_PRECISIONS.ma
 export function demoLabel(model: string, source: string): string {
   return TINY_TYPES[source] ? `${model} ${precisionLabel(source, TINY_TYPES[source])}` : source;
 }
-/** A stored cell's `model.source` name (power grids) in the demo's words. */
+/** A slice's `model/source` name (progress, power grids) in the demo's words. */
 function cellLabel(name: string): string {
-  const dot = name.indexOf('.');
-  return dot > 0 ? demoLabel(name.slice(0, dot), name.slice(dot + 1)) : name;
+  const slash = name.indexOf('/');
+  return slash > 0 ? demoLabel(name.slice(0, slash), name.slice(slash + 1)) : name;
 }
 
 export class DemoInterrupted extends Error {
@@ -106,42 +106,65 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   let uiUrl: string | undefined;
   let startedServer = false;
   if (isEmbedded(config)) {
+    log(`Starting the embedded Temporal server (127.0.0.1:${config.temporal.embeddedPort}, data ${config.dataDir})`);
     const { state, alreadyRunning } = await startDevServer({ dataDir: config.dataDir, port: config.temporal.embeddedPort, headless: options.headless, log });
     startedServer = !alreadyRunning;
     if (state.uiPort) uiUrl = `http://${state.ip}:${state.uiPort}/namespaces/${state.namespace}/workflows`;
     log(`Temporal ${alreadyRunning ? 'already running' : 'started'} at ${state.ip}:${state.port}${uiUrl ? `; UI ${uiUrl}` : ''}`);
   }
-  const modelsDir = join(config.dataDir, 'models');
-  if (!existsSync(join(modelsDir, 'tiny-Q4_0.gguf'))) {
-    log(`Making the tiny GGUF models in ${modelsDir}`);
-    writeTinyModels(modelsDir);
-  }
-  const gguf = (type: string) => join(modelsDir, `tiny-${type}.gguf`);
-  // Two endpoints that both claim to serve tiny at F32; endpoint-b really serves Q4_0.
+  // A set-up step that fails (a busy port, say) stops what the demo started so far: no endpoint and
+  // no Temporal server is left running behind an error. After set-up, the finally below does it.
   const endpoints: { name: string; serve: RunningServe; close: () => Promise<void> }[] = [];
-  // Fixed ports (derived from the Temporal port): a rerun serves the same URLs, so a collection
-  // still running from an interrupted demo finds its endpoints again.
-  const base = config.temporal.embeddedPort + 2100 <= 65534 ? config.temporal.embeddedPort + 2100 : config.temporal.embeddedPort - 2100;
-  for (const [name, precision] of [['endpoint-a', 'fp32'], ['endpoint-b', 'nf4']] as const) {
-    const backend = await loadLlamaBackend({ path: gguf(GGUF_TYPE[precision]), precision, model: 'tiny' });
-    const port = (options.endpointPort ?? base) + endpoints.length;
-    const serve = await startServe({ backend, port, claimModel: 'tiny-F32', faults: { fail429: 0.05, retryAfter: 0.1 }, seed: endpoints.length + 1 }).catch((err: Error) => {
-      throw new MetError(ErrorTypes.BadInput, `cannot serve ${name} on 127.0.0.1:${port} (${err.message}): free that port or pass --endpoint-port N (uses N and N+1)`);
-    });
-    endpoints.push({ name, serve, close: () => backend.close() });
-  }
+  const closeEndpoints = async () => {
+    for (const e of endpoints.splice(0)) {
+      await e.serve.close();
+      await e.close();
+    }
+  };
+  const setUp = async () => {
+    const modelsDir = join(config.dataDir, 'models');
+    if (!existsSync(join(modelsDir, 'tiny-Q4_0.gguf'))) {
+      log(`Making the tiny GGUF models in ${modelsDir}`);
+      writeTinyModels(modelsDir);
+    }
+    const gguf = (type: string) => join(modelsDir, `tiny-${type}.gguf`);
+    // Two endpoints that both claim to serve tiny at F32; endpoint-b really serves Q4_0.
+    // Fixed ports (derived from the Temporal port): a rerun serves the same URLs, so a collection
+    // still running from an interrupted demo finds its endpoints again.
+    const base = config.temporal.embeddedPort + 2100 <= 65534 ? config.temporal.embeddedPort + 2100 : config.temporal.embeddedPort - 2100;
+    log(`Serving two endpoints that both claim tiny F32 on 127.0.0.1:${options.endpointPort ?? base} and :${(options.endpointPort ?? base) + 1} (endpoint-b really serves Q4_0)`);
+    for (const [name, precision] of [['endpoint-a', 'fp32'], ['endpoint-b', 'nf4']] as const) {
+      const backend = await loadLlamaBackend({ path: gguf(GGUF_TYPE[precision]), precision, model: 'tiny' });
+      const port = (options.endpointPort ?? base) + endpoints.length;
+      const serve = await startServe({ backend, port, claimModel: 'tiny-F32', faults: { fail429: 0.05, retryAfter: 0.1 }, seed: endpoints.length + 1 }).catch((err: Error) => {
+        throw new MetError(ErrorTypes.BadInput, `cannot serve ${name} on 127.0.0.1:${port} (${err.message}): free that port or pass --endpoint-port N (uses N and N+1)`);
+      });
+      endpoints.push({ name, serve, close: () => backend.close() });
+    }
 
-  const duck = await createDuckDB();
-  const abort = new AbortController();
-  const providers = endpoints.map((e) => ({ name: `demo-${e.name}`, baseURL: e.serve.url, concurrentUnits: 2, timeoutMs: 30_000 }));
-  const localModels = (['fp32', 'int8', 'nf4'] as const).map((precision) => ({
-    name: 'tiny',
-    precision,
-    path: gguf(GGUF_TYPE[precision]),
-    gpu: 'cpu' as const,
-    concurrentUnits: 1,
-  }));
-  const { plans, close } = await buildWorkerPlans({ config, queues: [CPU_TASK_QUEUE], workerConfig: { providers, models: localModels }, env: {} });
+    const duck = await createDuckDB();
+    const abort = new AbortController();
+    const providers = endpoints.map((e) => ({ name: `demo-${e.name}`, baseURL: e.serve.url, concurrentUnits: 2, timeoutMs: 30_000 }));
+    const localModels = (['fp32', 'int8', 'nf4'] as const).map((precision) => ({
+      name: 'tiny',
+      precision,
+      path: gguf(GGUF_TYPE[precision]),
+      gpu: 'cpu' as const,
+      concurrentUnits: 1,
+    }));
+    log(`Loading the local models (${localModels.map((m) => demoLabel('tiny', m.precision)).join(', ')}) and starting workers`);
+    const { plans, close } = await buildWorkerPlans({ config, queues: [CPU_TASK_QUEUE], workerConfig: { providers, models: localModels }, env: {} });
+    return { duck, abort, localModels, plans, close };
+  };
+  let set: Awaited<ReturnType<typeof setUp>>;
+  try {
+    set = await setUp();
+  } catch (err) {
+    await closeEndpoints();
+    if (startedServer && !options.keepUp) await stopDevServer(config.dataDir);
+    throw err;
+  }
+  const { duck, abort, localModels, plans, close } = set;
   const workers = runWorkers(config, plans, abort.signal, () => {});
   let client: Client | undefined;
   let lastQuery: Promise<unknown> = Promise.resolve();
@@ -171,7 +194,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         // only after the last one ends, or a retry timer would fire on a closed channel and crash.
         lastQuery = client!.withDeadline(Date.now() + 2000, () => handle.query(PROGRESS_QUERY)).catch(() => undefined);
         const { stages } = toStages('collectCorpus', await lastQuery);
-        return { stages: stages.map((st) => ({ ...st, name: cellLabel(st.name.replace('/', '.')) })) };
+        return { stages: stages.map((st) => ({ ...st, name: cellLabel(st.name) })) };
       }, until: done, signal: interrupted.signal, handleSigint: false });
     await untilInterrupted(done);
 
@@ -268,10 +291,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await lastQuery;
     if (!interrupted.signal.aborted) await client?.connection.close();
     duck.closeSync();
-    for (const e of endpoints) {
-      await e.serve.close();
-      await e.close();
-    }
+    await closeEndpoints();
     if (startedServer && !options.keepUp) await stopDevServer(config.dataDir);
   }
 }

@@ -32,6 +32,7 @@ export async function powerSection(duck: DuckDBInstance, dataDir: string, input:
       )
     ).getRowObjects(),
   );
+  const name = sliceNames(input.spec);
   return {
     kind: 'power',
     alpha: input.spec.alpha,
@@ -39,10 +40,10 @@ export async function powerSection(duck: DuckDBInstance, dataDir: string, input:
     L: input.spec.L,
     b: input.spec.b,
     warnings: [...new Set(rows.flatMap((r) => listOf(r.warnings)))],
-    mixtureShares: mixtureShares(input.spec),
+    mixtureShares: mixtureShares(input.spec).map((m) => ({ ...m, alternative: name(m.alternative), substitute: name(m.substitute) })),
     cells: rows.map((r) => ({
-      reference: r.reference2 == null ? String(r.reference) : compositeLabel(String(r.reference), String(r.reference2)),
-      alternative: String(r.alternative),
+      reference: r.reference2 == null ? name(String(r.reference)) : compositeLabel(name(String(r.reference)), name(String(r.reference2))),
+      alternative: name(String(r.alternative)),
       statistic: String(r.statistic),
       nPerPrompt: Number(r.n_per_prompt),
       m: Number(r.m),
@@ -76,6 +77,17 @@ export function mixtureShares(spec: PowerSpec): { alternative: string; substitut
     if (spec.alternatives.some((a) => !isMix(a) && label(a) === substitute)) out.push({ alternative: substitute, substitute, share: 1 });
   }
   return out;
+}
+
+/**
+ * Tables and plots name a source `model/source`, as every other command does; the stored cells keep
+ * their `model.source` ids (cell ids, shards). Mixtures keep their label.
+ */
+export function sliceNames(spec: PowerSpec): (stored: string) => string {
+  const model = gridReferences(spec)[0]?.model ?? '';
+  const sources = [...gridReferences(spec), ...(spec.nulls ?? []), ...spec.alternatives.flatMap((a) => mixComponents(a, model).map((c) => c.source))];
+  const names = new Map(sources.map((s) => [label(s), `${s.model}/${s.source}`]));
+  return (stored) => names.get(stored) ?? stored;
 }
 
 /** How tables and plots name a composite null: the cell rejects only if it rejects against both. */

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFile
 import { PROGRESS_QUERY } from '../common/progress';
 import { join } from 'node:path';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { checkName, Name } from '../common/names';
@@ -166,8 +167,12 @@ export interface RunStatus {
 
 export async function runStatus(client: Client, record: RunRecord): Promise<RunStatus> {
   try {
-    const d = await client.workflow.getHandle(record.workflowId).describe();
-    return { record, status: d.status.name, startTime: d.startTime, closeTime: d.closeTime };
+    const handle = client.workflow.getHandle(record.workflowId);
+    const d = await handle.describe();
+    // A run cancelled while an activity ran can close as FAILED with the cancellation as its cause:
+    // that is a cancelled run, and it is shown as one (not 'FAILED CancelledFailure:').
+    const cancelled = d.status.name === 'FAILED' && (await handle.result().then(() => false, isCancellation));
+    return { record, status: cancelled ? 'CANCELLED' : d.status.name, startTime: d.startTime, closeTime: d.closeTime };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return { record, status: 'NOT_FOUND (history gone; met resume restarts it)' };
     throw err;
@@ -226,6 +231,18 @@ export async function runFailure(client: Client, record: RunRecord): Promise<str
       () => undefined,
       (err: unknown) => rootCauseText(err),
     );
+}
+
+/**
+ * Whether a failure is, or was caused by, a cancellation: a CancelledFailure, or the application
+ * failure of type 'CancelledFailure' a workflow closes with when the cancellation reached it
+ * through an activity or a child.
+ */
+export function isCancellation(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof CancelledFailure || (e as { type?: unknown }).type === 'CancelledFailure') return true;
+  }
+  return false;
 }
 
 /**

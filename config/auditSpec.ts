@@ -49,7 +49,7 @@ export const AuditSpec = z
      * The multiple-looks rule: an endpoint's verdict turns to `differs` only after this many
      * consecutive firings reject at alpha (and back to `consistent` after as many that do not).
      * Under the null each firing rejects with probability alpha on fresh samples, so a false
-     * alarm needs about alpha^confirmations per firing instead of alpha (see README, "Audits").
+     * alarm needs about alpha^confirmations per firing instead of alpha (see docs/audits.md).
      */
     confirmations: z.number().int().min(1).max(10).default(2),
     b: boundedInt(LIMITS.b, 'b').default(1000),

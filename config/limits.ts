@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * Bounds on every size a request or spec sets, so that one request cannot hold a worker for more
- * than minutes (design.md, "Trust boundaries"). Each is about 100 times what the MET paper uses.
+ * than minutes (docs/design.md, "Trust boundaries"). Each is about 100 times what the MET paper uses.
  * Pure: workflows and the CLI import it.
  */
 export const LIMITS = {

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { parseDataLocation } from '../common/location';
+import { type DevServerState, liveServerState, serverStateFile } from '../temporal/serverState';
 
 /**
  * The one source of truth for met's process configuration (CLI, workers, API). Parsed once from
@@ -13,6 +14,9 @@ export const TemporalSettings = z.object({
   namespace: z.string().min(1).default('met'),
   /** Port of the embedded dev server (gRPC); the web UI is on port + 1000. */
   embeddedPort: z.coerce.number().int().min(1).max(65535).default(7233),
+  embeddedHost: z.string().min(1).default('127.0.0.1'),
+  /** Where the address came from, in words: error messages say it, so a wrong guess is visible. */
+  addressSource: z.string().default('the default'),
   tls: z
     .object({
       serverNameOverride: z.string().optional(),
@@ -47,8 +51,17 @@ export interface ConfigFlags {
   port?: number | string;
 }
 
-/** Builds the config from flags, then the environment, then defaults. */
-export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): MetConfig {
+/**
+ * Builds the config from flags, then the environment, then defaults. The Temporal address: --address,
+ * else TEMPORAL_ADDRESS, else the embedded server that `met server start` / `met up` recorded in the
+ * data folder (so `met up --port P` and a later `met collect` find each other), else --port /
+ * MET_TEMPORAL_PORT / 7233 on loopback. An explicit port (--port, MET_TEMPORAL_PORT) wins over the record.
+ */
+export function loadConfig(
+  flags: ConfigFlags = {},
+  env: NodeJS.ProcessEnv = process.env,
+  recorded: (dataDir: string) => DevServerState | undefined = liveServerState,
+): MetConfig {
   const tlsEnv = {
     serverNameOverride: env.TEMPORAL_TLS_SERVER_NAME,
     serverRootCACertificatePath: env.TEMPORAL_TLS_CA,
@@ -58,14 +71,31 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   const anyTls = Object.values(tlsEnv).some(Boolean) || env.TEMPORAL_TLS === '1';
   const data = flags.data || env.MET_DATA || '.met';
   const location = parseDataLocation(data, flags.data ? '--data' : 'MET_DATA');
+  const dataDir = resolve(location.kind === 'local' ? location.root : env.MET_SCRATCH || '.met');
+  const address = flags.address || env.TEMPORAL_ADDRESS || undefined;
+  const port = flags.port || env.MET_TEMPORAL_PORT || undefined;
+  const server = address || port ? undefined : recorded(dataDir);
+  const addressSource = flags.address
+    ? '--address'
+    : address
+      ? 'TEMPORAL_ADDRESS'
+      : flags.port
+        ? '--port'
+        : port
+          ? 'MET_TEMPORAL_PORT'
+          : server
+            ? `the embedded server recorded in ${serverStateFile(dataDir)} (pid ${server.pid})`
+            : `the default: no embedded server is recorded in ${serverStateFile(dataDir)}`;
   return MetConfig.parse({
-    dataDir: resolve(location.kind === 'local' ? location.root : env.MET_SCRATCH || '.met'),
+    dataDir,
     corpora: location.kind === 's3' ? location.url : undefined,
     cacheDir: location.kind === 's3' && env.MET_CACHE ? resolve(env.MET_CACHE) : undefined,
     temporal: {
-      address: flags.address || env.TEMPORAL_ADDRESS || undefined,
+      address,
       namespace: flags.namespace || env.TEMPORAL_NAMESPACE || undefined,
-      embeddedPort: flags.port || env.MET_TEMPORAL_PORT || undefined,
+      embeddedPort: port ?? server?.port,
+      embeddedHost: server?.ip,
+      addressSource,
       tls: anyTls ? tlsEnv : undefined,
       apiKey: env.TEMPORAL_API_KEY || undefined,
     },
@@ -74,7 +104,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
 
 /** The address clients connect to: the configured cluster, or the embedded server. */
 export function temporalAddress(config: MetConfig): string {
-  return config.temporal.address ?? `127.0.0.1:${config.temporal.embeddedPort}`;
+  return config.temporal.address ?? `${config.temporal.embeddedHost}:${config.temporal.embeddedPort}`;
 }
 
 export function isEmbedded(config: MetConfig): boolean {

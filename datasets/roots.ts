@@ -3,7 +3,7 @@ import { extname, isAbsolute, relative, resolve } from 'node:path';
 import { ErrorTypes, MetError } from '../common/errors';
 
 /**
- * Workers own which files they read (design.md, "Trust boundaries"): a file a run spec or request
+ * Workers own which files they read (docs/design.md, "Trust boundaries"): a file a run spec or request
  * names is read only if it lies under one of the worker's roots, after following symlinks. No
  * URLs, no globs. A relative name is looked up under each root in turn. Messages name the file as
  * the spec gave it, never a worker's absolute path.

@@ -2,7 +2,7 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { PROVIDERS } from './registry';
 
 /**
- * Workers own where their keys go (design.md, "Trust boundaries"). A run spec or request names a
+ * Workers own where their keys go (docs/design.md, "Trust boundaries"). A run spec or request names a
  * provider; the worker config (or met's registry) fixes that provider's endpoint and key variable.
  * A spec may give its own baseURL only for a provider the worker config marks `allowSpecBaseURL`,
  * and no key is ever sent there. A spec may not pick which environment variable is sent as a key.

@@ -1,5 +1,6 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pValueText } from '../common/pvalue';
 import { esc } from './html';
 import { type AuditPoint, auditHistorySpec, renderSvg } from './plots';
 
@@ -11,6 +12,8 @@ export interface AuditPageInput {
   name: string;
   statistic: string;
   alpha: number;
+  /** Permutation or bootstrap draws per test: a p-value of 0 prints as below 1/(b + 1). */
+  b?: number;
   confirmations: number;
   schedule: string;
   points: (AuditPoint & { firingId: string; reject: boolean; n: number })[];
@@ -29,10 +32,10 @@ export async function writeAuditPage(dir: string, input: AuditPageInput): Promis
 <p>${esc(input.statistic)} at α = ${input.alpha}, ${esc(input.schedule)}; a verdict flips after ${input.confirmations} consecutive firings that disagree with it.</p>
 <figure>${figure}</figure>
 <h2>Verdict changes</h2>
-${changes.length ? `<table id="changes"><thead><tr><th>time</th><th>endpoint</th><th>change</th><th>p-value</th></tr></thead><tbody>${changes.map((c) => row([iso(c.time), c.endpoint, c.verdict === 'differs' ? 'consistent → differs' : 'differs → consistent', c.pValue.toPrecision(3)])).join('\n')}</tbody></table>` : '<p>None.</p>'}
+${changes.length ? `<table id="changes"><thead><tr><th>time</th><th>endpoint</th><th>change</th><th>p-value</th></tr></thead><tbody>${changes.map((c) => row([iso(c.time), c.endpoint, c.verdict === 'differs' ? 'consistent → differs' : 'differs → consistent', pValueText(c.pValue, input.b)])).join('\n')}</tbody></table>` : '<p>None.</p>'}
 <h2>Firings</h2>
 <table id="firings"><thead><tr><th>time</th><th>endpoint</th><th>p-value</th><th>${esc(input.statistic)}</th><th>n</th><th>verdict</th></tr></thead><tbody>
-${input.points.map((p) => `<tr${p.verdict === 'differs' ? ' class="differs"' : ''}>${[iso(p.time), p.endpoint, p.pValue.toPrecision(3), p.value.toPrecision(4), String(p.n), p.verdict + (p.changed ? ' (changed)' : '')].map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n')}
+${input.points.map((p) => `<tr${p.verdict === 'differs' ? ' class="differs"' : ''}>${[iso(p.time), p.endpoint, pValueText(p.pValue, input.b), p.value.toPrecision(4), String(p.n), p.verdict + (p.changed ? ' (changed)' : '')].map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n')}
 </tbody></table>
 </body></html>
 `;

@@ -76,7 +76,8 @@ export function powerCurveSpec(points: PowerPoint[], opts: PowerCurveOptions): T
   const x = {
     field: 'n',
     type: 'quantitative',
-    title: 'Samples per prompt per side (N = n × m)',
+    // The ticks are n; N = n × m (samples per side) is said where m is known, not in the title.
+    title: ms.length === 1 ? `n, samples per prompt per side (N = n × ${ms[0]} prompts)` : 'n, samples per prompt per side (N = n × m)',
     scale: logX ? { type: 'log', base: 2, nice: false } : { zero: false, nice: false, padding: 12 },
     axis: { values: ns, format: 'd', grid: true },
   };
@@ -105,7 +106,8 @@ export function powerCurveSpec(points: PowerPoint[], opts: PowerCurveOptions): T
     },
     { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [3, 3], strokeWidth: 1.25 }, encoding: { y: { datum: opts.alpha } } },
     {
-      mark: { type: 'text', color: ALPHA_COLOR, align: 'right', baseline: 'bottom', dx: -3, dy: -2, fontSize: 11, x: { expr: faceted ? 'child_width' : 'width' } },
+      // Right of the plot area, level with its line: inside, it sat on the null series, which runs at about α.
+      mark: { type: 'text', color: ALPHA_COLOR, align: 'left', baseline: 'middle', dx: 4, fontSize: 11, x: { expr: faceted ? 'child_width' : 'width' } },
       // One label per panel: without the aggregate the text is drawn once per data row, all on one spot.
       transform: [{ aggregate: [{ op: 'count', as: 'rows' }] }],
       encoding: { y: { datum: opts.alpha }, text: { value: alphaText } },

@@ -1,5 +1,6 @@
 import { binomialInterval } from './binomial';
 import type { PowerSection, TestResult } from './schemas';
+import { formatPValue as formatP } from '../common/pvalue';
 
 /**
  * The numbers behind plots and tables, derived once from validated sections so the HTML page, the
@@ -153,24 +154,8 @@ export function verdictLine(r: TestResult): string {
   return `${r.endpoint}: ${verdictText(r)}, ${formatP(r.pValue, r.b, { showB: true })}, ${r.statistic}`;
 }
 
-/**
- * A p-value the one way met prints it (terminal, HTTP API, HTML): three significant digits, or,
- * when no null statistic reached the observed one (p = 0 of b draws), the Monte Carlo resolution
- * 1/(b + 1) rounded up, with b: "p < 0.001 (b = 1000)". Never "p = 0", never a float's noise digits.
- * `showB` adds "(b = ...)" to every p-value, for lines that name no b elsewhere.
- */
-export function formatP(p: number, b: number, opts: { showB?: boolean } = {}): string {
-  if (p === 0) return `p < ${pResolution(b)} (b = ${b})`;
-  const text = `p = ${p.toPrecision(3)}`;
-  return opts.showB ? `${text} (b = ${b})` : text;
-}
-
-/** 1/(b + 1), rounded up to one significant digit: 0.001 for b = 1000, 0.005 for b = 200. */
-export function pResolution(b: number): number {
-  const r = 1 / (b + 1);
-  const scale = 10 ** Math.floor(Math.log10(r));
-  return Number((Math.ceil(r / scale - 1e-9) * scale).toPrecision(1));
-}
+/** The shared p-value format (common/pvalue.ts), under the name the report code uses. */
+export { formatPValue as formatP, pResolution, pValueText } from '../common/pvalue';
 
 /** Compact number for tables: 4 significant digits, exponent outside [1e-3, 1e6). */
 export function formatNumber(x: number): string {

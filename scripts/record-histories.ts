@@ -2,7 +2,7 @@
 // Runs every case of test/replay/cases.ts (or the named ones) once against a real Temporal dev
 // server (MET_TEST_TEMPORAL_ADDRESS, else a private one it starts and stops), on workers whose
 // activities are small stand-ins, and writes test/replay/histories/<name>.json. Record again only
-// after a deliberate workflow change that runs in flight need not survive (README: "Changing a
+// after a deliberate workflow change that runs in flight need not survive (docs/development.md: "Changing a
 // workflow with runs in flight").
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

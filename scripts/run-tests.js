@@ -1,14 +1,17 @@
 #!/usr/bin/env node
-// `npm test`: lints, type-checks, builds dist/ (scripts/build.js), starts ONE real Temporal dev server for the whole run (its own temp
+// `npm test`: installs what the tests need beyond node_modules (scripts/provision.js: the ensure-* steps,
+// cached in .tools/), lints, type-checks, builds dist/ (scripts/build.js), starts ONE real Temporal dev server for the whole run (its own temp
 // SQLite file and free port), runs every test/**/*.test.ts with Node's built-in runner (two files at a time), and stops
 // the server afterwards. Arguments filter test files by substring: `npm test -- stats`.
 // `--unit` (`npm run test:unit`): the unit tests only (UNIT_TESTS: statistics, storage, activities in
-// MockActivityEnvironment, reports, replay), files two at a time, no server, no lint or type check.
+// MockActivityEnvironment, reports, replay), files two at a time, no server, no lint or type check;
+// it provisions only what unit tests read (scipy, pyarrow, numpy).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { register } from 'tsx/esm/api';
+import { provision } from './provision.js';
 
 register();
 const { freePort, startDevServer, stopDevServer } = await import('../temporal/devServer.ts');
@@ -39,6 +42,8 @@ const UNIT_TESTS = [
   'test/stats/rut.test.ts',
   'test/stats/ties.test.ts',
   'test/common/',
+  'test/config/',
+  'test/cli/help.test.ts',
   'test/activities/',
   'test/datasets/addedColumns.test.ts',
   'test/datasets/reader.test.ts',
@@ -67,6 +72,11 @@ const files = findTests(join(root, 'test'))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
+  process.exit(1);
+}
+
+if (!provision({ unit })) {
+  console.error('a tool the tests need could not be installed (see above); MET_NO_PROVISION=1 skips provisioning');
   process.exit(1);
 }
 
@@ -109,7 +119,7 @@ console.log(`# starting the Temporal dev server for this run on 127.0.0.1:${port
 await startDevServer({ dataDir, port, headless: true, log: (l) => console.log(`# ${l}`) });
 
 /** The longest files start first, so the two lanes finish together (each took 30 s or more alone). */
-const LONG = ['test/models/gemma.test.ts', 'test/power/rutTiny.test.ts', 'test/collect/collectCorpus.test.ts', 'test/audit/audit.test.ts', 'test/collect/chaos.test.ts', 'test/collect/trust.test.ts', 'test/power/tinyModels.test.ts', 'test/models/managedServer.test.ts', 'test/download/download.test.ts', 'test/models/quantize.test.ts', 'test/models/managedServerProfiles.test.ts', 'test/power/killWorker.test.ts', 'test/datasets/crash.test.ts', 'test/demo/demo.test.ts'];
+const LONG = ['test/models/gemma.test.ts', 'test/examples/examples.test.ts', 'test/power/rutTiny.test.ts', 'test/collect/collectCorpus.test.ts', 'test/audit/audit.test.ts', 'test/collect/chaos.test.ts', 'test/collect/trust.test.ts', 'test/power/tinyModels.test.ts', 'test/models/managedServer.test.ts', 'test/download/download.test.ts', 'test/models/quantize.test.ts', 'test/models/managedServerProfiles.test.ts', 'test/power/killWorker.test.ts', 'test/datasets/crash.test.ts', 'test/demo/demo.test.ts'];
 const rank = (f) => (LONG.includes(f) ? LONG.indexOf(f) : LONG.length);
 const ordered = [...files].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 // Two files at a time: they share the one Temporal server (each its own task queues and workflow

@@ -42,17 +42,22 @@ export function threadsOf(options: ParallelOptions): number {
 const ENTRY = new URL('./worker.ts', import.meta.url).href;
 const BOOT = new URL('./workerBoot.mjs', import.meta.url);
 
-/** The parent's Node options minus those that only make sense for a main script (-e CODE, --input-type). */
+/**
+ * The parent's Node options a worker thread can take: module loading (--import, --require, --loader,
+ * --conditions), source maps, warnings and --experimental-* flags, each with its value. Everything
+ * else is dropped: main-script-only options (-e CODE, --input-type) and the per-process and V8
+ * options a Worker refuses (Node 24's test runner gives its children --stack-trace-limit,
+ * --secure-heap and others, and new Worker then throws ERR_WORKER_INVALID_EXEC_ARGV).
+ */
+const WORKER_OPTION = /^(--import|--require|-r|--loader|--experimental-loader|--conditions|-C|--enable-source-maps|--no-warnings|--no-deprecation|--disable-warning|--experimental-[a-z-]+|--no-experimental-[a-z-]+)(=|$)/;
+const TAKES_VALUE = /^(--import|--require|-r|--loader|--experimental-loader|--conditions|-C|--disable-warning)$/;
 export function workerExecArgv(execArgv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < execArgv.length; i++) {
     const a = execArgv[i];
-    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') {
-      i++; // its code
-      continue;
-    }
-    if (a.startsWith('--eval=') || a.startsWith('--print=') || a.startsWith('--input-type')) continue;
+    if (!WORKER_OPTION.test(a)) continue;
     out.push(a);
+    if (TAKES_VALUE.test(a) && i + 1 < execArgv.length) out.push(execArgv[++i]);
   }
   return out;
 }

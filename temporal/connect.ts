@@ -21,10 +21,13 @@ function tlsConfig(config: MetConfig): TLSConfig | undefined {
 
 function unreachable(config: MetConfig, err: unknown): MetError {
   const address = temporalAddress(config);
+  const source = config.temporal.addressSource;
   const hint = config.temporal.address
-    ? 'check TEMPORAL_ADDRESS, TLS settings and that the cluster is up'
-    : "start the embedded server with 'met server start' (or 'met up')";
-  return new MetError(ErrorTypes.TemporalUnavailable, `cannot reach Temporal at ${address}: ${(err as Error).message}. ${hint}.`);
+    ? `check ${source === '--address' ? 'the address' : 'TEMPORAL_ADDRESS'}, TLS settings and that the cluster is up`
+    : source.startsWith('the embedded server recorded')
+      ? "that server no longer answers: see 'met server status', or restart it with 'met server stop' and 'met server start' (or 'met up')"
+      : `start the embedded server with 'met server start' or 'met up' (same --data), or give the address of a running one with --address or TEMPORAL_ADDRESS`;
+  return new MetError(ErrorTypes.TemporalUnavailable, `cannot reach Temporal at ${address} (address from ${source}): ${(err as Error).message}. ${hint}.`);
 }
 
 /** A client for the CLI, the API and tests. Caller closes `client.connection`. */

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { ErrorTypes, MetError } from '../common/errors';
 import { resolveTemporalBinary } from './binary';
+import { type DevServerState, isAlive, readServerState, serverDir, serverStateFile as stateFile } from './serverState';
 import { SEARCH_ATTRIBUTES } from './queues';
 
 /**
@@ -25,39 +26,8 @@ export interface DevServerOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export interface DevServerState {
-  pid: number;
-  port: number;
-  uiPort: number | null;
-  ip: string;
-  namespace: string;
-  dbFile: string;
-  logFile: string;
-  binary: string;
-  startedAt: string;
-}
-
-export function serverDir(dataDir: string): string {
-  return join(dataDir, 'temporal');
-}
-const stateFile = (dataDir: string) => join(serverDir(dataDir), 'server.json');
-
-export function readServerState(dataDir: string): DevServerState | undefined {
-  try {
-    return JSON.parse(readFileSync(stateFile(dataDir), 'utf8')) as DevServerState;
-  } catch {
-    return undefined;
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export type { DevServerState } from './serverState';
+export { isAlive, readServerState, serverDir } from './serverState';
 
 /** gRPC health check of the frontend. */
 export async function checkHealth(address: string, timeoutMs = 2000): Promise<boolean> {

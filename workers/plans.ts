@@ -30,7 +30,7 @@ export async function buildWorkerPlans(input: {
     ...workerConfig.providers,
     ...(input.providers ?? []).filter((name) => !workerConfig.providers.some((p) => p.name === name)).map((name) => ({ name, concurrentUnits: 8, timeoutMs: 60_000 })),
   ];
-  // The worker's DuckDB reaches its data folder and prompt roots, nothing else (design.md, "Trust boundaries").
+  // The worker's DuckDB reaches its data folder and prompt roots, nothing else (docs/design.md, "Trust boundaries").
   const cacheDirs = input.config.cacheDir ? [input.config.cacheDir] : [];
   const duck = await createDuckDB({ allowedDirectories: [input.config.dataDir, ...cacheDirs, ...(workerConfig.promptRoots ?? [])], tempDirectory: join(input.config.dataDir, 'tmp', 'duckdb') });
   // Corpora in the data folder, or in the bucket of --data s3://... (shards staged and cached under the local folder).

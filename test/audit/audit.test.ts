@@ -195,7 +195,7 @@ test('an audit on a 3 s schedule: consistent, then differs after the endpoint sw
     const page = readFileSync(join(dataDir, 'reports', `audit-${name}`, 'index.html'), 'utf8');
     assert.match(page, /<svg/);
     assert.equal((page.match(/consistent → differs|differs → consistent/g) ?? []).length, 2, 'the page lists both changes');
-    assert.match(shown.output, new RegExp(`verdict changes:\\n  \\S+ ${endpoint}: consistent -> differs \\(p = [^)]+\\)\\n  \\S+ ${endpoint}: differs -> consistent`));
+    assert.match(shown.output, new RegExp(`verdict changes:\\n  \\S+ ${endpoint}: consistent -> differs \\(p (= [^)]+|< [^)]+ \\(b = \\d+\\))\\)\\n  \\S+ ${endpoint}: differs -> consistent`));
     assert.equal(shown.output.split('\n').filter((l) => l.includes(`${endpoint} `) && /consistent|differs/.test(l) && !l.includes('->')).length, all.length, shown.output);
     const deleted = await cli('delete', name);
     assert.equal(deleted.code, 0, deleted.output);

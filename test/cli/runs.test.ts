@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
@@ -30,6 +30,8 @@ const live = () => ['--address', temporal.address, '--namespace', temporal.names
 
 test('a failed met test prints its root cause, and met status and GET /v1/runs/:id say it too', async () => {
   const corpus = uniqueName('empty');
+  // Slices that exist but hold no shard: met test starts the run, which fails for want of samples.
+  for (const source of ['a', 'b']) mkdirSync(join(dataDir, 'corpus', corpus, 'samples', 'model=m', `source=${source}`), { recursive: true });
   const r = await met(['test', '--x', `${corpus}:m/a`, '--y', `${corpus}:m/b`, '--b', '10', '--queue', taskQueue, ...live()]);
   assert.equal(r.code, 1, r.output);
   runId = /Started test run (\S+)/.exec(r.output)?.[1] ?? '';
@@ -71,7 +73,7 @@ test('met status and met runs answer from the registry when Temporal is down, wi
   const status = await met(['status', runId, ...down]);
   assert.equal(status.code, 0, status.output);
   assert.match(status.output, new RegExp(`^${runId}  runTest  status unknown$`, 'm'));
-  assert.match(status.output, /Temporal at 127\.0\.0\.1:\d+ is not reachable \(met server start, or met up\): this is the run's record only/);
+  assert.match(status.output, /Temporal at 127\.0\.0\.1:\d+ \(from --address\) is not reachable \(met server start, or met up\): this is the run's record only/);
   assert.ok(status.ms < start + slack, `met status took ${status.ms.toFixed(0)} ms with Temporal down (met --version: ${start.toFixed(0)} ms)`);
   const json = JSON.parse((await met(['status', runId, '--json', ...down])).output);
   assert.deepEqual([json.status, json.temporal.reachable, json.job], [null, false, 'runTest']);
@@ -79,7 +81,7 @@ test('met status and met runs answer from the registry when Temporal is down, wi
   const runs = await met(['runs', ...down]);
   assert.equal(runs.code, 0, runs.output);
   assert.match(runs.output, new RegExp(`^${runId} +runTest +\\? +`, 'm'));
-  assert.match(runs.output, /status \?: Temporal at 127\.0\.0\.1:\d+ is not reachable/);
+  assert.match(runs.output, /status \?: Temporal at 127\.0\.0\.1:\d+, from --address, is not reachable/);
   assert.ok(runs.ms < start + slack, `met runs took ${runs.ms.toFixed(0)} ms with Temporal down (met --version: ${start.toFixed(0)} ms)`);
 });
 
@@ -116,4 +118,21 @@ test('an impossible power grid fails at once with its reason, which met power --
   assert.equal(r.code, 1, r.output);
   assert.match(r.output, /^Run \S+ failed: MetBadRunSpec: promptSubsets\.size 25 is larger than the 4 prompts of the reference: lower it$/m);
   assert.ok(r.ms < 20_000, `failed after ${r.ms.toFixed(0)} ms: not retried`);
+});
+
+test('met test and met collect refuse unknown names before a run starts, listing what exists', async () => {
+  const corpus = uniqueName('named');
+  await writePowerCorpus(duck, dataDir, corpus, [['ref', 0]], { prompts: 2, perPrompt: 2 });
+  const noCorpus = await met(['test', '--x', 'nope:toy/ref', '--y', 'nope:toy/alt', ...live()]);
+  assert.equal(noCorpus.code, 1, noCorpus.output);
+  assert.match(noCorpus.output, new RegExp(`^met: no corpus named 'nope' in ${dataDir}: corpora here: .*${corpus}`, 'm'));
+  assert.doesNotMatch(noCorpus.output, /Started test run/);
+  const noSlice = await met(['test', '--x', `${corpus}:toy/ref`, '--y', `${corpus}:toy/alt`, ...live()]);
+  assert.match(noSlice.output, new RegExp(`^met: corpus '${corpus}' has no slice toy/alt: its slices \\(model/source\\) are toy/ref$`, 'm'));
+  const spec = join(dataDir, 'unknown-set.yaml');
+  writeFileSync(spec, 'corpus: x\nprompts: { set: nosuchset }\nsamplesPerPrompt: 2\nsources:\n  - { kind: provider, provider: p, model: m }\n');
+  const noSet = await met(['collect', spec, ...live()]);
+  assert.equal(noSet.code, 1, noSet.output);
+  assert.match(noSet.output, /^met: no prompt set named 'nosuchset': shipped: demo; in .*prompts: none\. /m);
+  assert.doesNotMatch(noSet.output, /Started run/);
 });

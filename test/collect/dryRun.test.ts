@@ -3,7 +3,7 @@
  * worker config's provider prices, printed without starting anything (no Temporal server here).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -64,6 +64,7 @@ test('estimateRun with a pilot: prompt tokens scaled by bytes from what the prov
 
 test('met collect --dry-run prints the plan with the worker config\'s prices and starts nothing', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'met-dryrun-'));
+  mkdirSync(join(dir, 'data')); // a client command's --data names an existing folder
   try {
     const specFile = join(dir, 'spec.json');
     writeFileSync(specFile, JSON.stringify({ ...spec, prompts: { set: 'demo', limit: 3 } }));

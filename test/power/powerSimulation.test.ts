@@ -160,9 +160,9 @@ test('composite null: a cell rejects only when both references are rejected, equ
 
   // The report names the composite null and carries the warnings.
   const section = await powerSection(duck, dataDir, { spec, runId });
-  assert.ok(section.cells.every((c) => c.reference === 'composite {toy.reference, toy.half}'));
+  assert.ok(section.cells.every((c) => c.reference === 'composite {toy/reference, toy/half}'));
   assert.ok((section.warnings ?? []).length > 0);
   const built = await buildReport({ title: 'composite', meta: { runId, createdAt: new Date(0).toISOString() }, sections: [section] }, { png: false });
-  assert.ok(built.html.includes('composite {toy.reference, toy.half}'));
+  assert.ok(built.html.includes('composite {toy/reference, toy/half}'));
   assert.ok(built.html.includes('class="warnings"') && built.html.includes('only 60 samples for prompt'));
 });

@@ -48,7 +48,7 @@ test('the recorded histories replay against today\'s workflow code', { timeout: 
     if (result.error) failures.push(`${result.workflowId}: ${result.error.name}: ${result.error.message}`);
   }
   assert.equal(replayed, REPLAY_CASES.length);
-  assert.deepEqual(failures, [], 'a workflow change breaks runs in flight: guard it with patched() (README: "Changing a workflow with runs in flight")');
+  assert.deepEqual(failures, [], 'a workflow change breaks runs in flight: guard it with patched() (docs/development.md: "Changing a workflow with runs in flight")');
 });
 
 /** A copy of workflows/systemCheck.ts with `edit` applied, bundled on its own. */

@@ -85,4 +85,5 @@ test('the verdict table says which endpoint differs', () => {
   assert.match(out, /^Verdicts at α = 0.05$/m);
   assert.match(out, /^endpoint A \(honest\) +consistent with F32 +p = 0\.\d{3} +mmd_hamming/m);
   assert.match(out, /^endpoint B <claims F32> +differs from F32 +p < 0\.002 \(b = 500\) +mmd_hamming +0\.0093 +500 +250 \/ 250$/m);
+  assert.match(out.split('\n').pop()!, /^value: the statistic; MMD .* can be negative\. b: permutations .* n1 \/ n2: completions per side\.$/, 'a legend line under the table');
 });

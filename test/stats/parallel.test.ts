@@ -62,3 +62,9 @@ test('workers start when tsx was registered from code (as bin/met.js does), not 
   assert.ok(!out.execArgv.some((a: string) => /^--(import|loader|require)|^tsx$/.test(a)), 'the child has no loader in its execArgv');
   assert.equal(out.same, true);
 });
+
+test('workers get the module-loading options only: no -e CODE, no per-process or V8 options (Node 24 test runner children carry them)', async () => {
+  const { workerExecArgv } = await import('../../stats/parallel');
+  const parent = ['--stack-trace-limit=10', '--import', 'tsx', '--input-type=module', '-e', 'code', '--secure-heap=0', '--enable-source-maps', '--conditions=dev', '--v8-pool-size=4', '--experimental-strip-types'];
+  assert.deepEqual(workerExecArgv(parent), ['--import', 'tsx', '--enable-source-maps', '--conditions=dev', '--experimental-strip-types']);
+});

@@ -1,0 +1,40 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { extname } from 'node:path';
+import { ErrorTypes, MetError } from '../common/errors';
+import type { RunSpec } from '../config/runSpec';
+import { listCorpora, listPartitionDirs, promptsDir } from '../datasets/paths';
+import { promptSetPath, shippedPromptSets } from '../datasets/prompts';
+
+/**
+ * Names checked before a workflow starts, against what this host's data folder holds: a wrong name
+ * is said at once with what exists, instead of a FAILED run whose error is about something else
+ * (`MetTooFewSamples ... has no samples` for a corpus that is not there).
+ */
+
+/** A run spec's prompt set: shipped, or a file in the data folder's prompts/ (or a worker config's promptRoots). */
+export function checkPromptSet(spec: RunSpec, dataDir: string, promptRoots: string[] = []): void {
+  if (!('set' in spec.prompts)) return;
+  const roots = [promptsDir(dataDir), ...promptRoots];
+  if (promptSetPath(spec.prompts.set, roots)) return;
+  const inRoots = roots.flatMap((root) => (existsSync(root) ? readdirSync(root).filter((f) => ['.jsonl', '.parquet'].includes(extname(f))).map((f) => f.slice(0, -extname(f).length)) : []));
+  throw new MetError(
+    ErrorTypes.BadInput,
+    `no prompt set named '${spec.prompts.set}': shipped: ${shippedPromptSets().join(', ')}; in ${roots.join(', ')}: ${inRoots.length ? [...new Set(inRoots)].sort().join(', ') : 'none'}. ` +
+      `A set in a worker's promptRoots: name its worker config with --config; or give prompts.file.`,
+  );
+}
+
+/** The corpora and model/source slices a test reads, when corpora live in this data folder (not in a bucket). */
+export function checkSlices(dataDir: string, corpora: string | undefined, slices: { corpus: string; model: string; source: string }[]): void {
+  if (corpora) return; // a bucket: the worker reads it through its cache; nothing local to check
+  const here = listCorpora(dataDir);
+  for (const s of slices) {
+    if (!here.includes(s.corpus)) {
+      throw new MetError(ErrorTypes.BadInput, `no corpus named '${s.corpus}' in ${dataDir}: corpora here: ${here.length ? here.join(', ') : 'none'} (met corpus ls; --data names another data folder)`);
+    }
+    const present = listPartitionDirs(dataDir, s.corpus, 'samples').map((p) => `${p.partition.model}/${p.partition.source}`);
+    if (!present.includes(`${s.model}/${s.source}`)) {
+      throw new MetError(ErrorTypes.BadInput, `corpus '${s.corpus}' has no slice ${s.model}/${s.source}: its slices (model/source) are ${present.length ? present.join(', ') : 'none yet'}`);
+    }
+  }
+}
