@@ -15,7 +15,6 @@ export function register(program: Command): void {
     .option('--sequences <n>', 'with --model: sequences packed into one decode', '1')
     .option('--flash-attention <mode>', 'with --model: off | on | auto', 'off')
     .option('--swa-full', 'with --model: the full-size sliding-window cache')
-    .addHelpText('after', '\nExamples:\n  met doctor\n  met doctor --model models/gemma.gguf --flash-attention on --sequences 4')
     .action(async (opts: { data?: string; address?: string; namespace?: string; queue: string; timeout: string; json?: boolean; model?: string; threads: string; batchSize: string; sequences: string; flashAttention: string; swaFull?: boolean }) => {
       if (opts.model) return decodeDoctor(opts as typeof opts & { model: string });
       const { checkSystem } = await import('../client/system');

@@ -35,7 +35,8 @@ export const EXAMPLES: Record<string, string[]> = {
   'corpus pull': ['met corpus pull quick --from s3://bucket/met'],
   datasets: ['met datasets list'],
   demo: ['met demo', 'met demo --port 17233 --headless                # another Temporal port, no web UI'],
-  doctor: ['met doctor                                      # Temporal answers and a CPU worker runs a workflow'],
+  doctor: ['met doctor                                      # Temporal answers and a CPU worker runs a workflow', 'met doctor --model model.gguf --flash-attention on   # the batch-invariance check of a decode configuration'],
+  identify: ['met identify --y quick:tiny/mine --candidates tiny/fp32,tiny/int8,tiny/nf4   # which candidate is it serving?'],
   download: ['met download met-release'],
   fleet: ['met fleet', 'met fleet --queue met-provider-mine'],
   models: ['met models make-tiny', 'met models ls'],
@@ -58,7 +59,11 @@ export const EXAMPLES: Record<string, string[]> = {
   'server stop': ['met server stop'],
   'server status': ['met server status'],
   stat: ['met stat --input examples/stat/input.json'],
-  test: ['met test --x quick:tiny/fp32 --y quick:tiny/mine', 'met test --x quick:tiny/fp32 --y quick:tiny/mine --stat rut --scorer tiny/fp32'],
+  test: [
+    'met test --x quick:tiny/fp32 --y quick:tiny/mine                  # exits 0 consistent, 3 differs',
+    'met test --x quick:tiny/fp32 --y quick:tiny/mine --stat rut --scorer tiny/fp32',
+    'met test --x quick:tiny/fp32 --y quick:tiny/mine --stat g2 --scorer tiny/fp32   # MET one-sample test',
+  ],
   up: ['met up --config examples/quickstart/workers.yaml', 'met up --port 17233 --headless                   # another port, no web UI; later commands find it'],
   worker: ['met worker --queue met-cpu', 'met worker --config workers.yaml --data /srv/met'],
 };

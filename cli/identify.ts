@@ -23,7 +23,6 @@ export function register(program: Command): void {
     .option('--unit <unit>', 'char | token', 'char')
     .option('--json', 'print JSON')
     .option('--queue <name>', 'task queue of the CPU workers that run the tests', CPU_TASK_QUEUE)
-    .addHelpText('after', '\nExample:\n  met identify --y demo:tiny/endpoint-b --candidates tiny/fp32,tiny/int8,tiny/nf4')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const { parseSelector, TestSpec, isOneSampleTestStatistic } = await import('../config/testSpec');
       const { hashHex, canonicalJson } = await import('../common/hash');
