@@ -54,8 +54,8 @@ after(async () => {
 const PROMPTS = Array.from({ length: 4 }, (_, i) => ({ id: `p${i}`, text: `Question ${i}: what is the tide?` }));
 const B = 200;
 
-async function cli(args: string[]): Promise<{ code: number | string; out: string }> {
-  const child = spawnMet([...args, '--address', temporal.address, '--namespace', temporal.namespace, '--data', dataDir]);
+async function cli(args: string[], data = dataDir, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | string; out: string }> {
+  const child = spawnMet([...args, '--address', temporal.address, '--namespace', temporal.namespace, '--data', data], env);
   return { code: await exited(child), out: child.output() };
 }
 
@@ -90,6 +90,8 @@ async function growTwice(where: 'folder' | 'bucket'): Promise<void> {
   const taskQueue = uniqueName('grow-cpu');
   let corpora: Corpora | undefined;
   let readRoot = async () => dataDir;
+  // The CLI names where the corpora live, as on a host of the fleet: the folder, or the bucket (moto).
+  let cliData: [string, NodeJS.ProcessEnv] = [dataDir, {}];
   if (where === 'bucket') {
     if (!moto) {
       moto = await startMoto();
@@ -102,6 +104,7 @@ async function growTwice(where: 'folder' | 'bucket'): Promise<void> {
     // The check reads through a host of its own with an empty cache, as a colleague's machine would.
     const reader = new BucketCorpora(duck, s3!, location, join(scratch, `reader-${corpus}`), join(scratch, `reader-cache-${corpus}`));
     readRoot = () => reader.readRoot(corpus, ['samples']);
+    cliData = ['s3://grow/team', { AWS_ENDPOINT_URL: moto!.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' }];
   }
   const sources = ['ref', 'ep'].map((source) => ({ kind: 'provider', provider, model: 'm', source, baseURL: serve.url }));
   // The spec's seed fixes which draw this is. An honest pair is consistent at alpha = 0.05 with
@@ -134,7 +137,7 @@ async function growTwice(where: 'folder' | 'bucket'): Promise<void> {
 
     // The honest endpoint against the reference: consistent, exit 0, and the p-value of the union computed apart.
     const testArgs = ['test', '--x', `${corpus}:m/ref`, '--y', `${corpus}:m/ep`, '--b', String(B), '--L', '40', '--seed', '0', '--queue', taskQueue, '--json'];
-    const run = await cli(testArgs);
+    const run = await cli(testArgs, ...cliData);
     const out = JSON.parse(run.out.slice(run.out.indexOf('{'))) as { pvalue: number; value: number; n1: number; n2: number; reject: boolean; dataId: string };
     assert.equal(run.code, 0, run.out);
     assert.equal(out.reject, false, `the honest endpoint is consistent (p = ${out.pvalue})`);

@@ -99,7 +99,7 @@ test('the independent-pool control: within alpha for pools large enough for n, a
   const small = await control(grid('smallpools', 'small', 8), 'control-small');
   assert.ok(small.rate > 0.2, `control with halves of 4: ${small.rate}`);
   assert.equal(small.warnings.length, 1, small.warnings.join('\n'));
-  assert.match(small.warnings[0], /^pools too small at n = 8 \(mmd_hamming\): the independent-pool control \(half of each prompt's toy\.small samples against the other half\) rejects at .* above α = 0\.05 beyond its interval\. The test then detects the finite pool it resamples from, not the model/);
+  assert.match(small.warnings[0], /^pools too small at n = 8 \(mmd_hamming\): the independent-pool control \(half of each prompt's toy\/small samples against the other half\) rejects at .* above α = 0\.05 beyond its interval\. The test then detects the finite pool it resamples from, not the model/);
 });
 
 test('composite null: a cell rejects only when both references are rejected, equal to a direct recomputation; small pools warn', { timeout: 180_000 }, async () => {
