@@ -21,3 +21,6 @@ export async function heartbeating<T>(work: () => Promise<T>, details?: () => un
     if (timer) clearInterval(timer);
   }
 }
+
+/** How often a sampling worker's heartbeats (with their in-unit progress) reach the server at most. */
+export const UNIT_PROGRESS_INTERVAL = '3s';

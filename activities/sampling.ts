@@ -132,6 +132,10 @@ export function createSamplingActivities(deps: SamplingDeps) {
           if (prompt !== undefined) collected.set(line.flat, { ...line, prompt });
         }
         const resumedFrom = collected.size;
+        // What `met status` and --wait show inside this unit (client/runs.ts unitProgress), from the heartbeat.
+        let tokens = 0;
+        for (const row of collected.values()) tokens += row.tokenIds?.length ?? 0;
+        const beat = () => ({ collected: durable, sampled: collected.size, tokens, model: unit.model, source: unit.source, unitSize: unit.end - unit.start });
 
         const requests = missingRequests(input, prompts, collected);
         const byFlat = new Map(requests.map((r) => [r.flat, r]));
@@ -145,7 +149,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
           const collectedNow = collected.size;
           await journal.flush();
           durable = collectedNow;
-          ctx.heartbeat({ collected: durable });
+          ctx.heartbeat(beat());
         };
         // Liveness heartbeats on a timer as well, between flushes (rate limits, slow models).
         return await heartbeating(async () => {
@@ -159,6 +163,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
               if (!request || collected.has(s.flat)) return; // never two rows for one sample
               const row = journalRow(input, request, s);
               collected.set(s.flat, row);
+              tokens += row.tokenIds?.length ?? 0;
               const { prompt: _prompt, ...line } = row;
               journal.append(line);
               // A failed write is not lost: flushes are chained, so the flush at the end rethrows it.
@@ -176,7 +181,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
           await journal.remove();
           const costUsd = prices ? rowsCost(rows, prices, input.sampling) : undefined;
           return { unitId: unit.unitId, rows: rows.length, skipped: false, resumedFrom, retries, seconds: (Date.now() - t0) / 1000, ...(costUsd === undefined ? {} : { costUsd }) };
-        }, () => ({ collected: durable }));
+        }, beat);
       } catch (err) {
         throw toApplicationFailure(err);
       }

@@ -290,7 +290,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         status: state.status,
         startTime: state.startTime?.toISOString(),
         closeTime: state.closeTime?.toISOString(),
-        progress: toStages(record.job, state.progress).stages.map((s) => ({ name: s.name, done: s.done, total: s.total, unit: s.unit })),
+        progress: toStages(record.job, state.progress, state.inUnits).stages.map((s) => ({ name: s.name, done: s.done, total: s.total, unit: s.unit })),
         result,
         failure: state.failure,
         warnings: state.warnings,

@@ -22,7 +22,7 @@ export function register(program: Command): void {
     const { temporalAddress } = await import('../config/schema');
     const temporal = { reachable: live !== undefined, address: temporalAddress(config), addressSource: config.temporal.addressSource };
     const { toStages } = await import('./watch');
-    const stages = live ? toStages(record.job, live.progress).stages : [];
+    const stages = live ? toStages(record.job, live.progress, live.inUnits).stages : [];
     if (opts.json) {
       const { printJson } = await import('./output');
       printJson({
@@ -36,6 +36,9 @@ export function register(program: Command): void {
         startTime: live?.startTime?.toISOString(),
         closeTime: live?.closeTime?.toISOString(),
         progress: live?.progress,
+        // Samples sampled but not yet committed inside running units (their heartbeats), per model/source.
+        ...(live?.inUnits ? { inUnits: Object.fromEntries(live.inUnits) } : {}),
+        stages,
         failure: live?.failure,
         result: live?.result,
         warnings: live?.warnings ?? [],

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { PROGRESS_QUERY } from '../common/progress';
 import { WorkflowFailedError } from '@temporalio/client';
-import { isCancellation, missingWorkers, retryingSteps, rootCauseText, type RunRecord } from '../client/runs';
+import { isCancellation, missingWorkers, retryingSteps, rootCauseText, unitProgress, type RunRecord, type UnitProgress } from '../client/runs';
 import type { CollectProgress } from '../workflows/collectCorpus';
 import type { ScoreProgress } from '../workflows/scoreCorpus';
 import { INTERRUPTED_EXIT } from './output';
@@ -14,12 +14,19 @@ const RETRY_CHECK_MS = 3000;
  * Every met job answers a 'progress' query; this turns each job's answer into stages. Ctrl-C stops
  * watching, never the run (exit status 130). A failed run prints its root cause and sets a non-zero exit code.
  */
-export function toStages(job: RunRecord['job'], progress: unknown): ProgressSnapshot {
+export function toStages(job: RunRecord['job'], progress: unknown, inUnits?: UnitProgress): ProgressSnapshot {
   if (!progress) return { stages: [] };
   if (job === 'collectCorpus') {
     const p = progress as CollectProgress;
+    // Committed samples, plus what running units have sampled (their heartbeats): progress moves from the first sample.
     return {
-      stages: p.sources.map((s) => ({ name: `${s.model}/${s.source}`, done: s.done, total: s.total, errors: s.errors, unit: 'samples' })),
+      stages: p.sources.map((s) => ({
+        name: `${s.model}/${s.source}`,
+        done: Math.min(s.total, s.done + (inUnits?.get(`${s.model}/${s.source}`)?.samples ?? 0)),
+        total: s.total,
+        errors: s.errors,
+        unit: 'samples',
+      })),
     };
   }
   if (job === 'scoreCorpus') {
@@ -46,7 +53,8 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
   let inFlight: Promise<unknown> = Promise.resolve();
   const pollOnce = async () => {
     const progress = await client.withDeadline(Date.now() + 2000, () => handle.query(PROGRESS_QUERY)).catch(() => undefined);
-    const snapshot = toStages(record.job, progress);
+    const inUnits = await client.withDeadline(Date.now() + 2000, () => unitProgress(client, record)).catch(() => undefined);
+    const snapshot = toStages(record.job, progress, inUnits);
     if (Date.now() - checked >= RETRY_CHECK_MS) {
       checked = Date.now();
       const bounded = <T>(fn: () => Promise<T>) => client.withDeadline(Date.now() + 2000, fn);

@@ -1,3 +1,4 @@
+import { defaultPayloadConverter } from '@temporalio/common';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { PROGRESS_QUERY } from '../common/progress';
 import { join } from 'node:path';
@@ -201,6 +202,8 @@ export interface RunState extends RunStatus {
   result?: unknown;
   /** Why a running run makes no progress: unpolled queues, steps being retried. */
   warnings: string[];
+  /** A running collection's samples inside its running units (not yet committed), per model/source. */
+  inUnits?: UnitProgress;
 }
 
 /**
@@ -219,7 +222,8 @@ export async function runState(client: Client, record: RunRecord, queryMs = 3000
   const handle = client.workflow.getHandle(record.workflowId);
   const progress = await client.withDeadline(Date.now() + queryMs, () => handle.query(PROGRESS_QUERY)).catch(() => undefined);
   const warnings = [...(await missingWorkers(client, record, progress)), ...(await retryingSteps(client, record))];
-  return { ...status, progress, warnings };
+  const inUnits = await client.withDeadline(Date.now() + queryMs, () => unitProgress(client, record)).catch(() => undefined);
+  return { ...status, progress, warnings, ...(inUnits?.size ? { inUnits } : {}) };
 }
 
 /** A closed run's failure as "Type: message" of its root cause (what to fix), or undefined. */
@@ -294,4 +298,38 @@ export async function retryingSteps(client: Client, record: RunRecord, limit = 5
       const type = failure.applicationFailureInfo?.type;
       return `${a.activityType?.name ?? 'a step'} is on attempt ${a.attempt}; last failure: ${type ? `${type}: ` : ''}${failure.message}`;
     });
+}
+
+/** Samples (and tokens) done inside a run's running units, per `model/source`, from their heartbeats. */
+export type UnitProgress = Map<string, { samples: number; tokens: number; units: number }>;
+
+const UnitBeat = z.object({ sampled: z.number().int().nonnegative(), tokens: z.number().int().nonnegative(), model: z.string(), source: z.string() });
+
+/**
+ * What the collection's running units have sampled but not yet committed (a unit's samples count in
+ * the workflow's progress only when its shard is committed): read from the heartbeat details of its
+ * pending sampleUnit activities, so progress moves from the first sample. Heartbeats of earlier met
+ * versions carry no such fields and count as nothing.
+ */
+export async function unitProgress(client: Client, record: RunRecord): Promise<UnitProgress> {
+  const out: UnitProgress = new Map();
+  if (record.job !== 'collectCorpus') return out;
+  const d = await client.workflow.getHandle(record.workflowId).describe();
+  for (const a of d.raw.pendingActivities ?? []) {
+    if (a.activityType?.name !== 'sampleUnit') continue;
+    const payload = a.heartbeatDetails?.payloads?.[0];
+    if (!payload) continue;
+    let decoded: unknown;
+    try {
+      decoded = defaultPayloadConverter.fromPayload(payload);
+    } catch {
+      continue;
+    }
+    const beat = UnitBeat.safeParse(decoded);
+    if (!beat.success) continue;
+    const key = `${beat.data.model}/${beat.data.source}`;
+    const was = out.get(key) ?? { samples: 0, tokens: 0, units: 0 };
+    out.set(key, { samples: was.samples + beat.data.sampled, tokens: was.tokens + beat.data.tokens, units: was.units + 1 });
+  }
+  return out;
 }

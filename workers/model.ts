@@ -1,3 +1,4 @@
+import { UNIT_PROGRESS_INTERVAL } from '../activities/heartbeat';
 import { hostname } from 'node:os';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { Corpora } from '../datasets/corpora';
@@ -23,7 +24,9 @@ export function modelWorkerPlans(deps: { dataDir: string; duck: DuckDBInstance; 
     ...createLogprobActivities({ duck: deps.duck, dataDir: deps.dataDir, backend: deps.backend, corpora: store.corpora }),
     ...createTextScoringActivities({ backend: deps.backend }),
   };
-  const options = { maxConcurrentActivityTaskExecutions: deps.concurrentUnits ?? 1 };
+  // Heartbeats reach the server every few seconds (not every 0.8 x the heartbeat timeout): they carry
+  // the samples done inside a running unit, which met status and --wait show (client/runs.ts unitProgress).
+  const options = { maxConcurrentActivityTaskExecutions: deps.concurrentUnits ?? 1, maxHeartbeatThrottleInterval: UNIT_PROGRESS_INTERVAL };
   // The identity names the model and GPU, and a worker whose logprobs come from elsewhere says so: met fleet and the HTTP API's /health show it per queue.
   const identity = { model: `${deps.backend.model}/${deps.backend.precision}`, gpu: deps.gpu, scorer: deps.backend.scorerBackend };
   const modelQueue = modelTaskQueue(deps.backend.model, deps.backend.precision);

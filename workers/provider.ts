@@ -1,3 +1,4 @@
+import { UNIT_PROGRESS_INTERVAL } from '../activities/heartbeat';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { createBatchActivities } from '../activities/batch';
 import { createBudgetActivities } from '../activities/budget';
@@ -37,6 +38,8 @@ export function providerWorkerPlans(deps: {
     options: {
       maxConcurrentActivityTaskExecutions: p.concurrentUnits,
       maxTaskQueueActivitiesPerSecond: p.unitsPerSecond,
+      // Samples done inside running units reach met status within seconds (workers/model.ts).
+      maxHeartbeatThrottleInterval: UNIT_PROGRESS_INTERVAL,
     },
   }));
 }

@@ -80,6 +80,7 @@ test('met power --wait --json prints the power table and the report path as JSON
   assert.equal(out.completed, true);
   assert.equal(out.attached, false);
   assert.match(out.report, /\.html$/);
-  assert.deepEqual(out.table.rows.map((row: { label: string }) => row.label).sort(), ['toy/alt', 'toy/ref vs toy/ref (null)'].sort());
+  // The independent-pool control sits beside the nulls by default (docs/calibration.md).
+  assert.deepEqual(out.table.rows.map((row: { label: string }) => row.label).sort(), ['independent-pool control (toy/ref split in halves)', 'toy/alt', 'toy/ref vs toy/ref (null)'].sort());
   assert.match(r.output, /^Started power run \S+$/m);
 });
