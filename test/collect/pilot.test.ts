@@ -3,7 +3,7 @@
  * the cost computed afterwards from the usage the run recorded, and the upper bound is above it.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -27,6 +27,8 @@ let duck: DuckDBInstance;
 let serve: RunningServe;
 const dir = mkdtempSync(join(tmpdir(), 'met-pilot-'));
 const dataDir = join(dir, 'data');
+// The data folder exists before the CLI names it (a client command refuses a missing --data).
+mkdirSync(dataDir, { recursive: true });
 
 before(async () => {
   temporal = await startTestTemporal();
