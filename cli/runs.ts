@@ -76,13 +76,18 @@ export function register(program: Command): void {
   });
 
   commonOptions(
-    program.command('cancel').argument('<run>', 'run id').description('cancel a run (completed shards are kept; met resume continues it)'),
-  ).action(async (runId: string, opts: CommonFlags) => {
-    const { loadRunRecord } = await import('../client/runs');
+    program
+      .command('cancel')
+      .argument('<run>', 'run id')
+      .description('cancel a run (completed shards are kept; met resume continues it); a run that does not stop within --wait-seconds is terminated')
+      .option('--wait-seconds <s>', 'how long to wait for the run to stop before terminating it', (v) => Number(v), 15),
+  ).action(async (runId: string, opts: CommonFlags & { waitSeconds: number }) => {
+    const { cancelRun, loadRunRecord } = await import('../client/runs');
     await withClient(opts, async (client, _dataDir, config) => {
       const record = await loadRunRecord(config, runId);
-      await client.workflow.getHandle(record.workflowId).cancel();
-      console.log(`Cancellation requested for ${runId}.`);
+      const outcome = await cancelRun(client, record, Math.max(0, opts.waitSeconds || 0) * 1000);
+      if (outcome.terminated) console.log(`Run ${runId} did not stop when cancelled: terminated it. ${outcome.reason}`);
+      else console.log(outcome.status === 'CANCELED' ? `Cancelled ${runId}.` : `Run ${runId} is ${outcome.status}.`);
     });
   });
 

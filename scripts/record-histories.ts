@@ -19,7 +19,7 @@ import type { TestSpec } from '../config/testSpec';
 import { PROJECT_ROOT } from '../temporal/binary';
 import { REPLAY_CASES, REPLAY_QUEUES, workflowOf } from '../test/replay/cases';
 import { startTestTemporal } from '../test/helpers/temporal';
-import { planSources, type WorkUnit } from '../collect/plan';
+import { planSources, sourceShapes, type WorkUnit } from '../collect/plan';
 
 export const HISTORIES_DIR = join(PROJECT_ROOT, 'test', 'replay', 'histories');
 
@@ -54,6 +54,17 @@ function cpuActivities() {
       const plans = planSources(input.spec, input.runId, input.promptCount);
       const doneUnits = plans.map((p, i) => (i === 0 ? [p.units[0].unitId] : []));
       return { doneUnits, doneRows: plans.map((p, i) => (i === 0 ? p.units[0].end - p.units[0].start : 0)), quarantined: plans.map(() => 0) };
+    },
+    async scanPage(input: { spec: RunSpec; runId: string; promptCount: number; from: number[]; limit: number }) {
+      // As scanUnits: the first unit of the first source is on disk already; the rest is to do, a page at a time.
+      return sourceShapes(input.spec, input.promptCount).map((shape, i) => {
+        const pending: { index: number; doneUnitsBefore: number; doneRowsBefore: number }[] = [];
+        let index = input.from[i] ?? 0;
+        const doneFirst = i === 0 && index === 0 ? 1 : 0;
+        const firstRows = doneFirst ? Math.min(shape.total, input.spec.unitSize) : 0;
+        for (index += doneFirst; index < shape.unitCount && pending.length < input.limit; index++) pending.push({ index, doneUnitsBefore: doneFirst, doneRowsBefore: firstRows });
+        return { pending, next: index, doneUnits: doneFirst, doneRows: firstRows, quarantined: 0 };
+      });
     },
     async finalizeRun(input: { spec: RunSpec; runId: string; promptCount: number }) {
       const expected = input.promptCount * input.spec.samplesPerPrompt;

@@ -84,6 +84,14 @@ export const REPLAY_CASES: ReplayCase[] = [
     args: [{ spec: { ...runSpec, corpus: 'replay-budget', budget: { usd: 1.8 } }, runId: 'replay-budget' }],
     expect: 'completed',
   },
+  // Paged plans (issue #28): the same runs recorded since units are computed a page at a time (scanPage).
+  { name: 'collectCorpus-paged', workflow: 'collectCorpus', args: [{ spec: { ...runSpec, corpus: 'replay-paged' }, runId: 'replay-paged' }], expect: 'completed' },
+  {
+    name: 'collectCorpus-paged-budget',
+    workflow: 'collectCorpus',
+    args: [{ spec: { ...runSpec, corpus: 'replay-paged-budget', budget: { usd: 1.8 } }, runId: 'replay-paged-budget' }],
+    expect: 'completed',
+  },
   // The Batch API: the provider source's units are batchUnit children (submit, poll twice on timers, collect, write).
   {
     name: 'collectCorpus-batch',
