@@ -5,7 +5,7 @@ import type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect
 import type { ProviderWorkerSpec } from '../config/workers';
 import type { SamplingSpec, SourceSpec } from '../config/runSpec';
 import type { SampleRow } from '../datasets/schemas';
-import { classifyProviderError, faultToFailure, type ProviderFault } from './errors';
+import { classifyProviderError, CompletionTooLongError, faultToFailure, MAX_CHARS_PER_TOKEN, type ProviderFault } from './errors';
 import { TokenBucket, sleep } from './rateLimit';
 import { samplerJson, samplerSettings } from '../config/sampler';
 import { type ResolvedProvider, resolveProvider } from './registry';
@@ -68,7 +68,7 @@ export class ProviderGenerator implements SampleGenerator {
       provider,
       key,
       // A placeholder key for endpoints that need none; a missing required key fails on the 401.
-      client: openaiClient({ apiKey: key ?? 'none', baseURL: provider.baseURL, maxRetries: 0, timeout: worker?.timeoutMs ?? 60_000 }),
+      client: openaiClient({ apiKey: key ?? 'none', baseURL: provider.baseURL, maxRetries: 0, timeout: worker?.timeoutMs ?? 60_000, maxResponseBytes: worker?.maxResponseBytes }),
       requests: rpm ? new TokenBucket(rpm) : undefined,
       tokens: tpm ? new TokenBucket(tpm, tpm / 6) : undefined,
     };
@@ -207,12 +207,12 @@ export class ProviderGenerator implements SampleGenerator {
    * A client for the Batch API of a source (activities/batch.ts): the same endpoint and key as its
    * samples, on Node's own fetch (a file upload is multipart, which met's transport does not send).
    */
-  batchClient(source: SourceSpec): { client: OpenAI; model: string; keyEnv?: string; secrets: (string | undefined)[] } {
+  batchClient(source: SourceSpec): { client: OpenAI; model: string; keyEnv?: string; secrets: (string | undefined)[]; maxOutputBytes?: number; maxLineBytes?: number } {
     if (source.kind !== 'provider') throw new Error(`the Batch API is for provider sources, not ${source.model}/${source.precision}`);
     const handle = this.handleFor(source);
     const worker = this.options.providers?.find((p) => p.name === source.provider);
     handle.batch ??= new OpenAI({ apiKey: handle.key ?? 'none', baseURL: handle.provider.baseURL, maxRetries: 0, timeout: Math.max(worker?.timeoutMs ?? 60_000, 300_000) });
-    return { client: handle.batch, model: handle.provider.modelName(source.model, source.providerModel), keyEnv: handle.provider.keyEnv, secrets: [handle.key] };
+    return { client: handle.batch, model: handle.provider.modelName(source.model, source.providerModel), keyEnv: handle.provider.keyEnv, secrets: [handle.key], maxOutputBytes: worker?.maxBatchOutputBytes, maxLineBytes: worker?.maxResponseBytes };
   }
 }
 
@@ -278,6 +278,13 @@ export function samplesFromResponse(
   const sampler = samplerJson({ settings: samplerSettings(sampling, source.extraBody), engine: `provider:${source.provider}`, ...(Object.keys(reported).length ? { reported } : {}) });
   const tokenIds = texts.map((t) => tokenIdsOf(t.choice, t.text));
   const usage = splitUsage(data ?? {}, tokenIds);
+  // A provider that ignores max_tokens would fill the corpus (and every scorer's context) with what was not asked for.
+  texts.forEach((t, i) => {
+    const max = sampling.maxTokens;
+    const tokens = Math.max(usage[i].completionTokens ?? 0, tokenIds[i]?.length ?? 0);
+    if (tokens > max) throw new CompletionTooLongError(`a completion of ${tokens} tokens (by its own count) for max_tokens ${max}`);
+    if (t.text.length > max * MAX_CHARS_PER_TOKEN) throw new CompletionTooLongError(`a completion of ${t.text.length.toLocaleString('en-US')} characters for max_tokens ${max} (at most ${(max * MAX_CHARS_PER_TOKEN).toLocaleString('en-US')} characters are accepted)`);
+  });
   return texts.map((t, i) => ({
     flat: group[i].flat,
     completion: t.text,
