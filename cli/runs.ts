@@ -45,8 +45,10 @@ export function register(program: Command): void {
     console.log(`${record.runId}  ${record.job}  ${live?.status ?? 'status unknown'}`);
     console.log(`  created ${record.createdAt}${record.corpus ? `, corpus ${record.corpus}` : ''}${live?.closeTime && live.startTime ? `; took ${((live.closeTime.getTime() - live.startTime.getTime()) / 1000).toFixed(1)} s` : ''}`);
     if (!live) console.log(`  Temporal at ${temporal.address} is not reachable (met server start, or met up): this is the run's record only`);
-    if (live?.failure) console.log(`  failed: ${live.failure}`);
-    for (const w of live?.warnings ?? []) console.log(`  warning: ${w}`);
+    // Failures and warnings quote providers and files: escaped for the terminal.
+    const { escapeControls } = await import('../common/text');
+    if (live?.failure) console.log(`  failed: ${escapeControls(live.failure)}`);
+    for (const w of live?.warnings ?? []) console.log(`  warning: ${escapeControls(w, true)}`);
     const sources = record.job === 'collectCorpus' ? ((live?.progress as import('../workflows/collectCorpus').CollectProgress | undefined)?.sources ?? []) : [];
     const budget = record.job === 'collectCorpus' ? budgetLine(runId, live?.progress, live?.result) : undefined;
     if (budget) console.log(`  ${budget}`);

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { escapeControls } from '../common/text';
 import { PROGRESS_QUERY } from '../common/progress';
 import { WorkflowFailedError } from '@temporalio/client';
 import { retryingSteps, rootCauseText, type RunRecord } from '../client/runs';
@@ -47,7 +48,7 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
       checked = Date.now();
       retrying = await retryingSteps(client, record).catch(() => retrying);
     }
-    return { ...snapshot, notes: retrying.map((r) => `retrying: ${r}`) };
+    return { ...snapshot, notes: retrying.map((r) => `retrying: ${escapeControls(r, true)}`) };
   };
   const watched = await followProgress({
     poll: () => {
@@ -72,7 +73,7 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
   } catch (err) {
     process.exitCode = 1;
     if (err instanceof WorkflowFailedError) {
-      console.error(`Run ${record.runId} failed: ${rootCauseText(err)}`);
+      console.error(`Run ${record.runId} failed: ${escapeControls(rootCauseText(err))}`);
       return undefined;
     }
     throw err;
