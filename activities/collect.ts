@@ -11,6 +11,7 @@ import { type CollectResult, planSources, sourceShapes, unitAt } from '../collec
 import { samplerSettings, type SamplerRecord, type SamplerSettings } from '../config/sampler';
 import { type RunSpec, runSizeProblem, sourceLabel, type SourceSpec } from '../config/runSpec';
 import { canonicalJson } from '../common/hash';
+import { promptProblem } from '../common/text';
 import { assertSliceIsASet, sliceHoldings, sliceName, type SliceHoldings, type SliceRef } from '../datasets/sliceKeys';
 import { z } from 'zod';
 
@@ -125,6 +126,11 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
         // A set or file's size is known only now: refuse a run too large for one (config/limits.ts) before anything is written.
         const tooLarge = runSizeProblem(spec, rows.length, `${rows.length.toLocaleString('en-US')} prompts`);
         if (tooLarge) throw new MetError(ErrorTypes.BadRunSpec, `the run is too large: ${tooLarge}`);
+        // Prompt files and sets are checked as inline prompts are (config/runSpec.ts): before anything is sent.
+        for (const row of rows) {
+          const problem = promptProblem(row.promptId, row.text);
+          if (problem) throw new MetError(ErrorTypes.BadRunSpec, `${problem} (prompt set '${promptSet}')`);
+        }
         const target = { corpus: spec.corpus, kind: 'prompts' as const, partition: {}, unitId: promptSet };
         const status = await corpora.unitStatus(target);
         let promptsFile: string;

@@ -3,6 +3,7 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { canonicalJson, hashHex } from '../common/hash';
 import { formatIssues } from '../common/issues';
 import { Name } from '../common/names';
+import { escapeControls, promptProblem } from '../common/text';
 import { RUN_LIMITS } from './limits';
 
 /**
@@ -138,8 +139,10 @@ export const PromptSource = z.union([
         .superRefine((prompts, ctx) => {
           const seen = new Set<string>();
           prompts.forEach((p, i) => {
-            if (seen.has(p.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate prompt id '${p.id}'` });
+            if (seen.has(p.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate prompt id '${escapeControls(p.id, true)}'` });
             seen.add(p.id);
+            const problem = promptProblem(p.id, p.text);
+            if (problem) ctx.addIssue({ code: 'custom', path: [i], message: problem });
           });
         }),
       /** The prompt set's name in the corpus (default 'inline'). */

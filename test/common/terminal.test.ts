@@ -16,7 +16,6 @@ const HOSTILE = [
   'abc\u202edcba', // right-to-left override
 ];
 // No ESC, BEL, NUL, C1 or bidi override left: nothing a terminal would act on.
-// eslint-disable-next-line no-control-regex
 const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 test('control characters are shown as visible escapes', () => {
