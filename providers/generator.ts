@@ -264,19 +264,24 @@ export function samplesFromResponse(
   const texts = choices.map((c) => {
     const text = chat ? c?.message?.content : c?.text;
     if (typeof text !== 'string') throw new Error(chat ? 'response has no choices[].message.content' : 'response has no choices[].text');
-    const lp = chat ? (c.logprobs?.content ? c.logprobs.content.map((t) => t.logprob) : null) : c.logprobs?.token_logprobs ? c.logprobs.token_logprobs.map((v) => v ?? Number.NaN) : null;
-    return { index: c.index ?? 0, text, choice: c as object, finish: c.finish_reason, logprobs: lp };
+    const lp = chat ? (Array.isArray(c.logprobs?.content) ? c.logprobs.content.map((t) => t?.logprob) : null) : Array.isArray(c.logprobs?.token_logprobs) ? c.logprobs.token_logprobs : null;
+    return { index: c.index ?? 0, text, choice: c as object, finish: c.finish_reason, logprobs: validLogprobs(lp) };
   });
   if (texts.length === 0) throw new Error(chat ? 'response has no choices[0].message.content' : 'response has no choices[0].text');
   texts.sort((a, b) => a.index - b.index);
-  if (texts.length !== group.length || texts.some((t, i) => t.index !== i && group.length > 1)) {
-    throw new Error(`asked for n = ${group.length} completions, the response has ${texts.length}`);
+  if (texts.length !== group.length) throw new Error(`asked for n = ${group.length} completions, the response has ${texts.length}`);
+  if (group.length > 1 && texts.some((t, i) => t.index !== i)) {
+    throw new Error(`asked for n = ${group.length} completions, the response's choices have indices ${JSON.stringify(texts.map((t) => t.index).slice(0, 10))} (each of 0..${group.length - 1} once expected)`);
   }
   const reported: Record<string, string> = {};
   if (typeof data?.model === 'string') reported.model = data.model;
   if (typeof data?.system_fingerprint === 'string') reported.systemFingerprint = data.system_fingerprint;
   const sampler = samplerJson({ settings: samplerSettings(sampling, source.extraBody), engine: `provider:${source.provider}`, ...(Object.keys(reported).length ? { reported } : {}) });
   const tokenIds = texts.map((t) => tokenIdsOf(t.choice, t.text));
+  // Logprobs that do not line up with the token ids are not the sampled tokens'.
+  texts.forEach((t, i) => {
+    if (t.logprobs && tokenIds[i] && t.logprobs.length !== tokenIds[i]!.length) t.logprobs = null;
+  });
   const usage = splitUsage(data ?? {}, tokenIds);
   // A provider that ignores max_tokens would fill the corpus (and every scorer's context) with what was not asked for.
   texts.forEach((t, i) => {
@@ -359,7 +364,18 @@ function samplerRequestFields(sampling: SamplingSpec): Record<string, number> {
 function tokenIdsOf(choice: object, text: string): number[] | null {
   const ids = (choice as { token_ids?: unknown }).token_ids;
   if (Array.isArray(ids) && ids.length === 0 && text.length > 0) return null;
-  return Array.isArray(ids) && ids.every((v) => Number.isInteger(v)) ? (ids as number[]) : null;
+  // Ids are vocabulary indices: non-negative 32-bit integers, or the array is not kept.
+  return Array.isArray(ids) && ids.every((v) => Number.isInteger(v) && v >= 0 && v < 2 ** 31) ? (ids as number[]) : null;
+}
+
+/**
+ * A provider's per-token logprobs, kept only when every one is a finite number <= 0 (a rounding
+ * hair above 0 is allowed): a null (some servers give one for the first token) or a string dropped
+ * the whole sample's row and failed the run (issue #28). Optional data: what is odd is left out.
+ */
+function validLogprobs(values: unknown[] | null): number[] | null {
+  if (!values) return null;
+  return values.every((v) => typeof v === 'number' && Number.isFinite(v) && v <= 1e-6) ? (values as number[]) : null;
 }
 
 function minDefined(...values: (number | undefined)[]): number | undefined {

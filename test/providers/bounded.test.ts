@@ -129,3 +129,20 @@ test('a Batch API output file is read a line at a time, within its bounds', asyn
   await assert.rejects(consume(Array.from({ length: 20 }, () => 'x'.repeat(99) + '\n'), 1000, 200), /more than 1,000 bytes/);
   await assert.rejects(consume(['y'.repeat(150), 'y'.repeat(150)], 10_000, 200), /a line longer than 200 bytes/);
 });
+
+test("a provider's odd arrays: a null or positive logprob, out-of-range token ids, mismatched lengths are left out, not fatal; duplicate choice indices are named", async () => {
+  const { samplesFromResponse } = await import('../../providers/generator');
+  const source = { kind: 'provider' as const, provider: 'odd', model: 'm', concurrency: 1 };
+  const context = { source, sampling: SamplingSpec.parse({ maxTokens: 16, logprobs: true }), latencyMs: null };
+  const choice = (extra: object) => ({ index: 0, text: 'ab', finish_reason: 'stop', ...extra });
+  const one = (c: object) => samplesFromResponse({ choices: [c] }, null, [request], context)[0];
+  assert.deepEqual(one(choice({ token_ids: [5, 6], logprobs: { token_logprobs: [-0.5, -1] } })).tokenLogprobs, [-0.5, -1]);
+  assert.equal(one(choice({ token_ids: [5, 6], logprobs: { token_logprobs: [null, -1] } })).tokenLogprobs, null);
+  assert.equal(one(choice({ token_ids: [5, 6], logprobs: { token_logprobs: [0.5, -1] } })).tokenLogprobs, null);
+  assert.equal(one(choice({ token_ids: [5, 6], logprobs: { token_logprobs: [-1] } })).tokenLogprobs, null, 'lengths differ');
+  assert.equal(one(choice({ token_ids: [-1, 2 ** 40] })).tokenIds, null);
+  const chat = { ...context, sampling: SamplingSpec.parse({ maxTokens: 16, logprobs: true, endpoint: 'chat' }) };
+  assert.equal(samplesFromResponse({ choices: [{ index: 0, message: { content: 'ab' }, logprobs: { content: [{ logprob: null }] } }] }, null, [request], chat)[0].tokenLogprobs, null);
+  const two = [request, { ...request, flat: 1, sampleIndex: 1 }];
+  assert.throws(() => samplesFromResponse({ choices: [choice({}), choice({})] }, null, two, context), /choices have indices \[0,0\] \(each of 0\.\.1 once expected\)/);
+});
