@@ -9,6 +9,7 @@ import { UnitJournal } from '../datasets/journal';
 import { itemAt } from '../collect/plan';
 import type { SampleRequest } from '../collect/sampleGenerator';
 import type { CorpusStore } from '../datasets/corpusStore';
+import { boundedLines, DEFAULT_MAX_BATCH_OUTPUT_BYTES, DEFAULT_MAX_RESPONSE_BYTES } from '../providers/transport';
 import { classifyProviderError, faultToFailure } from '../providers/errors';
 import { groupRequests, type ProviderSource, requestBody, samplesFromResponse } from '../providers/generator';
 import { type JournalLine, journalRow, missingRequests, type SampleUnitInput } from './sampling';
@@ -25,7 +26,7 @@ import { type JournalLine, journalRow, missingRequests, type SampleUnitInput } f
  * retried download adds nothing), and sampleUnit keys rows by sample, so no sample is written twice.
  */
 export interface BatchClients {
-  batchClient(source: SourceSpec): { client: OpenAI; model: string; keyEnv?: string; secrets: (string | undefined)[] };
+  batchClient(source: SourceSpec): { client: OpenAI; model: string; keyEnv?: string; secrets: (string | undefined)[]; maxOutputBytes?: number; maxLineBytes?: number };
 }
 
 export interface BatchState {
@@ -127,8 +128,11 @@ export function createBatchActivities(deps: { store: CorpusStore; clients: Batch
         let added = 0;
         let malformed = 0;
         if (input.outputFileId) {
-          const text = await (await p.client.files.content(input.outputFileId)).text();
-          for (const line of text.split('\n')) {
+          // Streamed a line at a time, within the worker's bounds (issue #28: it was read whole).
+          const maxBytes = p.maxOutputBytes ?? DEFAULT_MAX_BATCH_OUTPUT_BYTES;
+          const tooLarge = (what: string) => new MetError(ErrorTypes.ProviderRequest, `${p.source.provider}'s Batch API output file ${input.outputFileId} holds ${what} (the worker's maxBatchOutputBytes / maxResponseBytes); nothing more of it was read`);
+          const body = (await p.client.files.content(input.outputFileId)).body;
+          for await (const line of boundedLines(body, maxBytes, p.maxLineBytes ?? DEFAULT_MAX_RESPONSE_BYTES, tooLarge)) {
             if (!line.trim()) continue;
             let record: { custom_id?: unknown; response?: { status_code?: number; request_id?: string; body?: unknown } | null };
             try {

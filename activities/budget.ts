@@ -26,6 +26,8 @@ export interface QuoteInput {
   sourceLabel: string;
   /** Units whose shards are on disk: their recorded usage is what was spent. */
   doneUnitIds: string[];
+  /** Paged runs send a count instead of ids (doneUnitIds empty): only whether it is 0 matters. */
+  doneUnitCount?: number;
   pending: { unitId: string; start: number; end: number; firstSampleIndex?: number }[];
 }
 
@@ -70,7 +72,7 @@ export type BudgetActivities = ReturnType<typeof createBudgetActivities>;
 
 /** What the run's committed shards of this source cost: reported usage at `prices`, unreported rows at their bound. */
 async function spentOnDisk(store: CorpusStore, input: QuoteInput, prices: Prices, perPrompt: number[]): Promise<number> {
-  if (input.doneUnitIds.length === 0) return 0;
+  if ((input.doneUnitCount ?? input.doneUnitIds.length) === 0) return 0;
   const partition = { model: input.model, source: input.sourceLabel };
   // Every row of this run in this partition is in a committed unit (a unit's shard is written once,
   // whole); the glob also finds rows a compaction moved into a part-compact file.

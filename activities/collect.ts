@@ -7,10 +7,11 @@ import { isJsonl, promptSetPath, readPromptJsonl, resolvePromptFile, shippedProm
 import type { PromptRow } from '../datasets/schemas';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { kindDir, promptsDir } from '../datasets/paths';
-import { type CollectResult, planSources } from '../collect/plan';
+import { type CollectResult, planSources, sourceShapes, unitAt } from '../collect/plan';
 import { samplerSettings, type SamplerRecord, type SamplerSettings } from '../config/sampler';
-import { type RunSpec, sourceLabel, type SourceSpec } from '../config/runSpec';
+import { type RunSpec, runSizeProblem, sourceLabel, type SourceSpec } from '../config/runSpec';
 import { canonicalJson } from '../common/hash';
+import { promptProblem } from '../common/text';
 import { assertSliceIsASet, sliceHoldings, sliceName, type SliceHoldings, type SliceRef } from '../datasets/sliceKeys';
 import { z } from 'zod';
 
@@ -35,6 +36,17 @@ export interface UnitScan {
   doneUnits: string[][];
   doneRows: number[];
   quarantined: number[];
+}
+
+/** One page of a source's units (scanPage): what is done in the range it looked at, and the next units to do. */
+export interface SourcePage {
+  /** Up to `limit` units to do, by index, each with the done units and rows the page saw before it. */
+  pending: { index: number; doneUnitsBefore: number; doneRowsBefore: number }[];
+  /** The first unit index the page did not look at (the source's unit count when it looked at all). */
+  next: number;
+  doneUnits: number;
+  doneRows: number;
+  quarantined: number;
 }
 
 export async function loadPrompts(duck: DuckDBInstance, spec: RunSpec, roots: string[]): Promise<{ promptSet: string; rows: PromptRow[] }> {
@@ -111,6 +123,14 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
         const { spec } = input;
         const { promptSet, rows: all } = await loadPrompts(duck, spec, promptRoots);
         const rows = spec.prompts.limit ? all.slice(0, spec.prompts.limit) : all;
+        // A set or file's size is known only now: refuse a run too large for one (config/limits.ts) before anything is written.
+        const tooLarge = runSizeProblem(spec, rows.length, `${rows.length.toLocaleString('en-US')} prompts`);
+        if (tooLarge) throw new MetError(ErrorTypes.BadRunSpec, `the run is too large: ${tooLarge}`);
+        // Prompt files and sets are checked as inline prompts are (config/runSpec.ts): before anything is sent.
+        for (const row of rows) {
+          const problem = promptProblem(row.promptId, row.text);
+          if (problem) throw new MetError(ErrorTypes.BadRunSpec, `${problem} (prompt set '${promptSet}')`);
+        }
         const target = { corpus: spec.corpus, kind: 'prompts' as const, partition: {}, unitId: promptSet };
         const status = await corpora.unitStatus(target);
         let promptsFile: string;
@@ -167,6 +187,41 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
       return scan;
     },
 
+    /**
+     * One page of each source's units, from unit index `from[i]` on (units before it are known done):
+     * their shards' states, until `limit` units to do are found or the source ends. Units are
+     * computed from their index, never listed, so neither this activity nor the workflow holds a
+     * run's units (issue #28).
+     */
+    async scanPage(input: { spec: RunSpec; runId: string; promptCount: number; firstSampleIndex?: number[]; from: number[]; limit: number }): Promise<SourcePage[]> {
+      try {
+        const pages: SourcePage[] = [];
+        for (const shape of sourceShapes(input.spec, input.promptCount, input.firstSampleIndex)) {
+          const page: SourcePage = { pending: [], next: input.from[shape.sourceIndex] ?? 0, doneUnits: 0, doneRows: 0, quarantined: 0 };
+          // A bucket answers each unit with a HEAD: ask for 16 units at a time (a folder answers as fast either way).
+          while (page.next < shape.unitCount && page.pending.length < input.limit) {
+            const units = Array.from({ length: Math.min(16, shape.unitCount - page.next) }, (_, k) => unitAt(input.spec, input.runId, shape, page.next + k));
+            const statuses = await Promise.all(units.map((unit) => corpora.unitStatus({ corpus: input.spec.corpus, kind: 'samples', partition: { model: unit.model, source: unit.source }, unitId: unit.unitId })));
+            for (const status of statuses) {
+              if (page.pending.length >= input.limit) break;
+              page.next += 1;
+              if (status.state === 'valid') {
+                page.doneUnits += 1;
+                page.doneRows += status.rows;
+              } else {
+                if (status.state === 'quarantined') page.quarantined += 1;
+                page.pending.push({ index: page.next - 1, doneUnitsBefore: page.doneUnits, doneRowsBefore: page.doneRows });
+              }
+            }
+          }
+          pages.push(page);
+        }
+        return pages;
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+
     /** Checks the run's rows (count per source, no duplicate sample keys) and writes its manifest. */
     async finalizeRun(input: { spec: RunSpec; runId: string; promptCount: number; firstSampleIndex?: number[] }): Promise<CollectResult> {
       try {
@@ -174,7 +229,7 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
         // A bucket corpus is read from this host's cache of it, brought up to date first.
         const readRoot = await corpora.readRoot(spec.corpus, ['samples']);
         const glob = join(kindDir(readRoot, spec.corpus, 'samples'), '*', '*', 'part-*.parquet');
-        const plans = planSources(spec, runId, input.promptCount, input.firstSampleIndex);
+        const plans = sourceShapes(spec, input.promptCount, input.firstSampleIndex);
         for (const plan of plans) await assertSliceIsASet(duck, readRoot, { corpus: spec.corpus, model: plan.model, source: plan.source });
         const counts = await withConnection(duck, async (c) => {
           const reader = await c.runAndReadAll(

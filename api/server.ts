@@ -27,6 +27,9 @@ import type { ConsistencyOutcome } from '../workflows/consistencyReport';
 import { CONSOLE_FILE_ROUTES, registerConsole } from './console';
 import { ErrorBody, HealthBody, PerplexityBody, RunStartedBody, RunStateBody, TestOutcomeBody } from './schemas';
 
+
+/** The shortest bearer token the API accepts. */
+export const MIN_TOKEN_LENGTH = 16;
 /**
  * `met api`: met's HTTP API. Every request that does work is its own workflow (so concurrent
  * requests never share state, and long ones survive an API restart); the API only validates,
@@ -117,6 +120,10 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
 
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const host = options.host ?? '127.0.0.1';
+  // A token short enough to guess is no protection (a one-character one was accepted).
+  if (options.token !== undefined && options.token.length < MIN_TOKEN_LENGTH) {
+    throw new MetError(ErrorTypes.BadInput, `the API token has ${options.token.length} character(s): use at least ${MIN_TOKEN_LENGTH} random characters (e.g. openssl rand -hex 24)`);
+  }
   if (!isLoopback(host) && !options.token) {
     throw new MetError(ErrorTypes.BadInput, `binding the API to ${host} exposes it beyond this machine: set a bearer token (met api --token-env NAME, the token read from that environment variable) or bind to 127.0.0.1`);
   }

@@ -65,7 +65,12 @@ export function register(program: Command): void {
         const { VERDICT_EXIT } = await import('./output');
         process.exitCode = [...current.values()].includes('differs') ? VERDICT_EXIT.differs : VERDICT_EXIT.consistent;
         const { formatPValue, pValueText } = await import('../common/pvalue');
-        if (opts.json) return void console.log(JSON.stringify({ ...d, rows, changes }, null, 2));
+        // Alerts still being delivered, or given up on (their own workflows: a dead webhook delays no firing).
+        const { undeliveredAlerts } = await import('../client/audits');
+        const undelivered = await undeliveredAlerts(client, name);
+        if (opts.json) return void console.log(JSON.stringify({ ...d, rows, changes, undelivered }, null, 2));
+        const { escapeControls } = await import('../common/text');
+        for (const u of undelivered) console.log(`alert not delivered: ${u.alertId} (${u.status.toLowerCase()}: ${escapeControls(u.detail, true)})`);
         const every = 'interval' in d.spec.schedule ? `every ${d.spec.schedule.interval}` : `cron "${d.spec.schedule.cron}"`;
         console.log(`audit ${name}: ${d.paused ? 'paused' : 'active'}, ${every}; ${d.spec.statistic} at alpha = ${d.spec.alpha}, verdict flips after ${d.spec.confirmations} consecutive firings that disagree with it`);
         if (rows.length === 0) console.log('no firings recorded yet');

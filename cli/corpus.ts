@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import { escapeControls } from '../common/text';
 import type { Command } from 'commander';
 import { ErrorTypes, MetError } from '../common/errors';
 import { parseDataLocation } from '../common/location';
@@ -69,8 +70,9 @@ function localOnly(opts: DataOpts, message: string): string {
   return resolve(location.root);
 }
 
-function formatTable(columns: string[], rows: unknown[][]): string {
-  const cell = (v: unknown) => (v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v)).replace(/\n/g, '\\n');
+/** `met corpus query|ls|stats` rows: completions and ids escaped for the terminal (common/text.ts), one line per row. */
+export function formatQueryTable(columns: string[], rows: unknown[][]): string {
+  const cell = (v: unknown) => escapeControls(v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v), true);
   const text = rows.map((r) => r.map((v) => {
     const s = cell(v);
     return s.length > 60 ? `${s.slice(0, 57)}...` : s;
@@ -107,7 +109,7 @@ export function register(program: Command): void {
         if (opts.json) return printJson(list);
         if (list.length === 0) return console.log(`no corpora under ${join(root, 'corpus')}`);
         const rows = list.flatMap((c) => Object.entries(c.kinds).map(([kind, k]) => [c.name, kind, k.shards, k.rows, fmtBytes(k.bytes)]));
-        console.log(formatTable(['corpus', 'kind', 'shards', 'rows', 'size'], rows));
+        console.log(formatQueryTable(['corpus', 'kind', 'shards', 'rows', 'size'], rows));
       } finally {
         duck.closeSync();
       }
@@ -129,13 +131,13 @@ export function register(program: Command): void {
         console.log(`corpus ${s.corpus}: ${Object.entries(s.rows).map(([k, n]) => `${n} ${k} rows in ${s.shards[k as keyof typeof s.shards]} shards`).join(', ') || 'empty'}; ${s.units} sample units`);
         if (s.samples.length) {
           console.log(
-            formatTable(
+            formatQueryTable(
               ['model', 'source', 'rows', 'prompts', 'per prompt', 'incomplete prompts', 'null completions', 'finish reasons'],
               s.samples.map((p) => [p.model, p.source, p.rows, p.prompts, p.minPerPrompt === p.maxPerPrompt ? p.minPerPrompt : `${p.minPerPrompt}-${p.maxPerPrompt}`, p.incompletePrompts, p.nullCompletions, Object.entries(p.finishReasons).map(([r, n]) => `${r}:${n}`).join(' ')]),
             ),
           );
         }
-        if (s.logprobs.length) console.log(formatTable(['scorer', 'precision', 'logprob rows', 'samples covered'], s.logprobs.map((l) => [l.scorerModel, l.scorerPrecision, l.rows, l.samplesCovered])));
+        if (s.logprobs.length) console.log(formatQueryTable(['scorer', 'precision', 'logprob rows', 'samples covered'], s.logprobs.map((l) => [l.scorerModel, l.scorerPrecision, l.rows, l.samplesCovered])));
         console.log(s.duplicateKeys === 0 ? 'duplicate sample keys: none' : `duplicate sample keys: ${s.duplicateKeys}\n  ${s.duplicateExamples.join('\n  ')}`);
       } finally {
         duck.closeSync();
@@ -158,7 +160,7 @@ export function register(program: Command): void {
         const r = await queryCorpus(duck, root, name, sql);
         if (opts.json) return printJson(r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]]))));
         const limit = Number(opts.limit);
-        console.log(formatTable(r.columns, r.rows.slice(0, limit)));
+        console.log(formatQueryTable(r.columns, r.rows.slice(0, limit)));
         console.log(`(${r.rows.length} row${r.rows.length === 1 ? '' : 's'}${r.rows.length > limit ? `, first ${limit} shown` : ''})`);
       } finally {
         duck.closeSync();

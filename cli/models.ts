@@ -26,14 +26,26 @@ export function register(program: Command): void {
       const { fileTypeOf, precisionOf } = await import('../models/ggufType');
       const dir = opts.dir ?? join((await commandConfig({ data: opts.data })).dataDir, 'models');
       if (!existsSync(dir)) throw new Error(`no models folder at ${dir} (met models make-tiny writes one; --dir names another)`);
+      const { checkGgufHeader } = await import('../models/ggufHeader');
       const rows = [];
+      let bad = 0;
       for (const name of readdirSync(dir).filter((n) => n.endsWith('.gguf')).sort()) {
         const path = join(dir, name);
-        // The header only: a 1 GB file is not read.
-        const info = await readGgufFileInfo(path, { readTensorInfo: true });
-        const type = fileTypeOf(info);
-        rows.push({ file: name, mb: Math.round(statSync(path).size / 1e6), type, precision: precisionOf(type) ?? 'none (convert with met models quantize)', architecture: String(info.metadata.general?.architecture ?? '?') });
+        try {
+          // Counts and lengths checked against the file first (a malformed header must not hang the reader); the header only is read.
+          checkGgufHeader(path);
+          const info = await readGgufFileInfo(path, { readTensorInfo: true });
+          const type = fileTypeOf(info);
+          rows.push({ file: name, mb: Math.round(statSync(path).size / 1e6), type, precision: precisionOf(type) ?? 'none (convert with met models quantize)', architecture: String(info.metadata.general?.architecture ?? '?') });
+        } catch (err) {
+          // One bad file is reported, and the others are still listed.
+          bad += 1;
+          const { escapeControls } = await import('../common/text');
+          console.error(`met: skipped ${escapeControls(name)}: ${escapeControls(err instanceof Error ? err.message : String(err))}`);
+          rows.push({ file: name, mb: Math.round(statSync(path).size / 1e6), type: 'unreadable', precision: 'none', architecture: '?' });
+        }
       }
+      if (bad > 0) process.exitCode = 1;
       if (opts.json) return console.log(JSON.stringify(rows, null, 2));
       if (!rows.length) return console.log(`no .gguf files in ${dir}`);
       const { formatTable } = await import('./table');

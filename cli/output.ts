@@ -4,9 +4,15 @@ export const INTERRUPTED_EXIT = 130;
 import type { ZodError } from 'zod';
 import { MetError } from '../common/errors';
 import { formatIssues } from '../common/issues';
+import { escapeControls } from '../common/text';
 
 /** One paragraph for the user: what went wrong and what to do. Stack traces only with MET_DEBUG=1. */
 export function formatError(err: unknown): string {
+  // An error may carry a provider's body or a file's text: escaped before it reaches the terminal.
+  return escapeControls(rawError(err));
+}
+
+function rawError(err: unknown): string {
   if (process.env.MET_DEBUG === '1' && err instanceof Error && err.stack) return err.stack;
   if (err instanceof MetError) return `met: ${err.message}`;
   if (isZodError(err)) {

@@ -48,8 +48,10 @@ export function register(program: Command): void {
     console.log(`${record.runId}  ${record.job}  ${live?.status ?? 'status unknown'}`);
     console.log(`  created ${record.createdAt}${record.corpus ? `, corpus ${record.corpus}` : ''}${live?.closeTime && live.startTime ? `; took ${((live.closeTime.getTime() - live.startTime.getTime()) / 1000).toFixed(1)} s` : ''}`);
     if (!live) console.log(`  Temporal at ${temporal.address} (from ${temporal.addressSource}) is not reachable (met server start, or met up): this is the run's record only`);
-    if (live?.failure) console.log(`  failed: ${live.failure}`);
-    for (const w of live?.warnings ?? []) console.log(`  warning: ${w}`);
+    // Failures and warnings quote providers and files: escaped for the terminal.
+    const { escapeControls } = await import('../common/text');
+    if (live?.failure) console.log(`  failed: ${escapeControls(live.failure)}`);
+    for (const w of live?.warnings ?? []) console.log(`  warning: ${escapeControls(w, true)}`);
     const sources = record.job === 'collectCorpus' ? ((live?.progress as import('../workflows/collectCorpus').CollectProgress | undefined)?.sources ?? []) : [];
     const budget = record.job === 'collectCorpus' ? budgetLine(runId, live?.progress, live?.result) : undefined;
     if (budget) console.log(`  ${budget}`);
@@ -79,13 +81,18 @@ export function register(program: Command): void {
   });
 
   commonOptions(
-    program.command('cancel').argument('<run>', 'run id').description('cancel a run (completed shards are kept; met resume continues it)'),
-  ).action(async (runId: string, opts: CommonFlags) => {
-    const { loadRunRecord } = await import('../client/runs');
+    program
+      .command('cancel')
+      .argument('<run>', 'run id')
+      .description('cancel a run (completed shards are kept; met resume continues it); a run that does not stop within --wait-seconds is terminated')
+      .option('--wait-seconds <s>', 'how long to wait for the run to stop before terminating it', (v) => Number(v), 15),
+  ).action(async (runId: string, opts: CommonFlags & { waitSeconds: number }) => {
+    const { cancelRun, loadRunRecord } = await import('../client/runs');
     await withClient(opts, async (client, _dataDir, config) => {
       const record = await loadRunRecord(config, runId);
-      await client.workflow.getHandle(record.workflowId).cancel();
-      console.log(`Cancellation requested for ${runId}.`);
+      const outcome = await cancelRun(client, record, Math.max(0, opts.waitSeconds || 0) * 1000);
+      if (outcome.terminated) console.log(`Run ${runId} did not stop when cancelled: terminated it. ${outcome.reason}`);
+      else console.log(outcome.status === 'CANCELED' ? `Cancelled ${runId}.` : `Run ${runId} is ${outcome.status}.`);
     });
   });
 

@@ -1,6 +1,7 @@
 import type { PowerTable } from '../report/tables';
 import { formatNumber, formatP, formatPower, verdictText } from '../report/tables';
 import type { TestResult } from '../report/schemas';
+import { escapeControls } from '../common/text';
 
 /**
  * Terminal tables: columns aligned by display width (CJK and emoji count two cells, combining marks
@@ -95,7 +96,8 @@ export function formatTable(columns: (string | Column)[], rows: Cell[][], opts: 
   const cols: Column[] = columns.map((c) => (typeof c === 'string' ? { header: c } : c));
   const color = opts.color ?? false;
   const gap = ' '.repeat(opts.gap ?? 2);
-  const text = (c: Cell | undefined) => (c === undefined ? '' : typeof c === 'string' ? c : c.text);
+  // Cells hold what providers, corpora and files said: escaped, one line each (paint adds colour after).
+  const text = (c: Cell | undefined) => escapeControls(c === undefined ? '' : typeof c === 'string' ? c : c.text, true);
   const widths = cols.map((col, i) => Math.max(displayWidth(col.header), ...rows.map((r) => displayWidth(text(r[i])))));
   const line = (cells: string[]) => cells.join(gap).replace(/\s+$/, '');
   const out: string[] = [];

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { escapeControls } from '../common/text';
 import { PROGRESS_QUERY } from '../common/progress';
 import { WorkflowFailedError } from '@temporalio/client';
 import { isCancellation, missingWorkers, retryingSteps, rootCauseText, unitProgress, type RunRecord, type UnitProgress } from '../client/runs';
@@ -64,7 +65,7 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
       missing = now.filter((m) => missingLast.has(m));
       missingLast = new Set(now);
     }
-    return { ...snapshot, notes: [...missing.map((m) => `warning: ${m}`), ...retrying.map((r) => `retrying: ${r}`)] };
+    return { ...snapshot, notes: [...missing.map((m) => `warning: ${escapeControls(m, true)}`), ...retrying.map((r) => `retrying: ${escapeControls(r, true)}`)] };
   };
   const watched = await followProgress({
     poll: () => {
@@ -95,7 +96,7 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
       return undefined;
     }
     if (err instanceof WorkflowFailedError) {
-      console.error(`Run ${record.runId} failed: ${rootCauseText(err)}`);
+      console.error(`Run ${record.runId} failed: ${escapeControls(rootCauseText(err))}`);
       return undefined;
     }
     throw err;

@@ -102,3 +102,46 @@ export async function auditHistory(duck: DuckDBInstance, dataDir: string, spec: 
   const rows = await readAuditRows(duck, dataDir, spec.corpus, spec.name);
   return { rows, changes: rows.filter((r) => r.changed) };
 }
+
+/** An alert whose webhook call has not succeeded (yet): being tried, or given up on. */
+export interface UndeliveredAlert {
+  alertId: string;
+  workflowId: string;
+  status: string;
+  /** Tries so far and the webhook's last answer (running), or why it was given up (failed). */
+  detail: string;
+}
+
+/**
+ * Alerts of an audit whose delivery (deliverAuditAlert, started by each firing) has not
+ * completed: `met audit show` lists them, so a dead webhook is seen, not silent. Looks at the
+ * newest 2,000 deliveries.
+ */
+export async function undeliveredAlerts(client: Client, name: string): Promise<UndeliveredAlert[]> {
+  const out: UndeliveredAlert[] = [];
+  let seen = 0;
+  const marker = `/alert-${name}/`;
+  for await (const w of client.workflow.list({ query: `WorkflowType = 'deliverAuditAlert'` })) {
+    if (++seen > 2000) break;
+    const at = w.workflowId.indexOf(marker);
+    if (at < 0 || !w.workflowId.startsWith(`${auditScheduleId(name)}-`) || w.status.name === 'COMPLETED') continue;
+    const handle = client.workflow.getHandle(w.workflowId, w.runId);
+    let detail = '';
+    if (w.status.name === 'RUNNING') {
+      const d = await handle.describe();
+      const a = d.raw.pendingActivities?.[0];
+      detail = a ? `try ${a.attempt ?? 1}${a.lastFailure?.message ? `; last answer: ${a.lastFailure.message}` : '; no answer yet'}` : 'waiting';
+    } else {
+      detail = await handle.result().then(
+        () => '',
+        (err: unknown) => {
+          let cause: unknown = err;
+          while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+          return cause instanceof Error ? cause.message : String(cause);
+        },
+      );
+    }
+    out.push({ alertId: w.workflowId.slice(at + '/alert-'.length), workflowId: w.workflowId, status: w.status.name, detail });
+  }
+  return out;
+}

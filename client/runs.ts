@@ -286,18 +286,69 @@ export async function missingWorkers(client: Client, record: RunRecord, progress
 /**
  * Steps of a running run that are being retried, with their attempt and last failure: a run that
  * retries in vain (a full disk, a provider that keeps failing) says why while it still runs.
+ * Looks through the run's tree of workflows (child workflows such as batch units, an audit
+ * firing's collections and tests), and says when a workflow's own task keeps failing.
  */
 export async function retryingSteps(client: Client, record: RunRecord, limit = 5): Promise<string[]> {
-  const d = await client.workflow.getHandle(record.workflowId).describe();
-  return (d.raw.pendingActivities ?? [])
-    .filter((a) => (a.attempt ?? 1) > 1 && a.lastFailure?.message)
-    .slice(0, limit)
-    .map((a) => {
-      let failure = a.lastFailure!;
+  const out: string[] = [];
+  // Breadth-first over at most 20 workflows, so a wide tree still answers within seconds.
+  const queue: { workflowId: string; runId?: string; label: string }[] = [{ workflowId: record.workflowId, label: '' }];
+  for (let seen = 0; queue.length > 0 && seen < 20 && out.length < limit; seen++) {
+    const { workflowId, runId, label } = queue.shift()!;
+    const d = await client.workflow
+      .getHandle(workflowId, runId)
+      .describe()
+      .catch(() => undefined);
+    if (!d || d.status.name !== 'RUNNING') continue;
+    const task = d.raw.pendingWorkflowTask;
+    if ((task?.attempt ?? 1) > 1) out.push(`${label}the workflow's own task has failed ${task!.attempt! - 1} time(s) and is retried (see the worker's log; met cancel ends the run)`);
+    for (const a of d.raw.pendingActivities ?? []) {
+      if ((a.attempt ?? 1) <= 1 || !a.lastFailure?.message) continue;
+      let failure = a.lastFailure;
       while (failure.cause?.message) failure = failure.cause;
       const type = failure.applicationFailureInfo?.type;
-      return `${a.activityType?.name ?? 'a step'} is on attempt ${a.attempt}; last failure: ${type ? `${type}: ` : ''}${failure.message}`;
-    });
+      out.push(`${label}${a.activityType?.name ?? 'a step'} is on attempt ${a.attempt}; last failure: ${type ? `${type}: ` : ''}${failure.message}`);
+    }
+    for (const c of d.raw.pendingChildren ?? []) {
+      if (c.workflowId) queue.push({ workflowId: c.workflowId, runId: c.runId ?? undefined, label: `${label}${c.workflowTypeName ?? 'child'} ${c.workflowId}: ` });
+    }
+  }
+  return out.slice(0, limit);
+}
+
+/** How `met cancel` ended a run. */
+export interface CancelOutcome {
+  /** The run's status afterwards (CANCELED, TERMINATED, COMPLETED, ...). */
+  status: string;
+  /** True when cancellation did not end it within the wait and it was terminated. */
+  terminated: boolean;
+  /** Why it was terminated (also the termination's reason in Temporal). */
+  reason?: string;
+}
+
+/**
+ * Cancels a run, and terminates it when it has not stopped within `waitMs`: a run whose workflow
+ * task keeps failing (or that no worker serves) never sees a cancellation request, and `met
+ * cancel` must end it all the same (issue #28). Completed shards are kept either way.
+ */
+export async function cancelRun(client: Client, record: RunRecord, waitMs = 15_000): Promise<CancelOutcome> {
+  const handle = client.workflow.getHandle(record.workflowId);
+  const before = await handle.describe();
+  if (before.status.name !== 'RUNNING') return { status: before.status.name, terminated: false };
+  await handle.cancel();
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const d = await handle.describe();
+    if (d.status.name !== 'RUNNING') return { status: d.status.name, terminated: false };
+    if (Date.now() >= deadline) {
+      const attempt = d.raw.pendingWorkflowTask?.attempt ?? 0;
+      const why = attempt > 1 ? `its workflow task has failed ${attempt - 1} time(s)` : 'no worker acted on the request';
+      const reason = `met cancel: the run did not stop within ${Math.round(waitMs / 1000)} s of the cancellation request (${why}); terminated`;
+      await handle.terminate(reason);
+      return { status: 'TERMINATED', terminated: true, reason };
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /** Samples (and tokens) done inside a run's running units, per `model/source`, from their heartbeats. */

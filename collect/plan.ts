@@ -54,25 +54,42 @@ export function taskQueueFor(source: SourceSpec): string {
   return source.kind === 'provider' ? providerTaskQueue(source.provider) : modelTaskQueue(source.model, source.precision);
 }
 
+/** A source's place in a run without its units: they are computed on demand (unitAt), never listed. */
+export type SourceShape = Omit<SourcePlan, 'units'> & { unitCount: number };
+
 /**
  * `firstSampleIndex[i]`: the sample indices per prompt that source i's slice already holds from
  * earlier runs (collect prepareRun finds them); this run draws indices from there up to
  * samplesPerPrompt. Absent (runs planned before slices were sets): 0.
  */
-export function planSources(spec: RunSpec, runId: string, promptCount: number, firstSampleIndex?: readonly number[]): SourcePlan[] {
+export function sourceShapes(spec: RunSpec, promptCount: number, firstSampleIndex?: readonly number[]): SourceShape[] {
   return spec.sources.map((source, sourceIndex) => {
-    const label = sourceLabel(source);
     const first = firstSampleIndex?.[sourceIndex] ?? 0;
     const total = promptCount * Math.max(0, spec.samplesPerPrompt - first);
-    const units: WorkUnit[] = [];
-    for (let start = 0; start < total; start += spec.unitSize) {
-      const end = Math.min(total, start + spec.unitSize);
-      // A unit's id names its keys: with a first index, the same range of the order is other keys.
-      const unitId = `${String(units.length).padStart(6, '0')}-${(first === 0 ? hashHex(runId, source.model, label, start, end) : hashHex(runId, source.model, label, start, end, first)).slice(0, 8)}`;
-      units.push({ unitId, sourceIndex, model: source.model, source: label, start, end, ...(first === 0 ? {} : { firstSampleIndex: first }) });
-    }
-    return { sourceIndex, model: source.model, source: label, taskQueue: taskQueueFor(source), total, firstSampleIndex: first, units };
+    return { sourceIndex, model: source.model, source: sourceLabel(source), taskQueue: taskQueueFor(source), total, firstSampleIndex: first, unitCount: Math.ceil(total / spec.unitSize) };
   });
+}
+
+/** Unit `index` of a source: the range [index x unitSize, ...) of its order, and an id that names its keys. */
+export function unitAt(spec: RunSpec, runId: string, shape: SourceShape, index: number): WorkUnit {
+  const source = spec.sources[shape.sourceIndex];
+  const first = shape.firstSampleIndex;
+  const start = index * spec.unitSize;
+  const end = Math.min(shape.total, start + spec.unitSize);
+  // A unit's id names its keys: with a first index, the same range of the order is other keys.
+  const unitId = `${String(index).padStart(6, '0')}-${(first === 0 ? hashHex(runId, source.model, shape.source, start, end) : hashHex(runId, source.model, shape.source, start, end, first)).slice(0, 8)}`;
+  return { unitId, sourceIndex: shape.sourceIndex, model: source.model, source: shape.source, start, end, ...(first === 0 ? {} : { firstSampleIndex: first }) };
+}
+
+/**
+ * Every unit of every source, listed: only for runs planned before units were paged (their
+ * recorded histories replay through it, workflows/collectCorpus.ts); RUN_LIMITS bounds them.
+ */
+export function planSources(spec: RunSpec, runId: string, promptCount: number, firstSampleIndex?: readonly number[]): SourcePlan[] {
+  return sourceShapes(spec, promptCount, firstSampleIndex).map(({ unitCount, ...shape }) => ({
+    ...shape,
+    units: Array.from({ length: unitCount }, (_, i) => unitAt(spec, runId, { ...shape, unitCount }, i)),
+  }));
 }
 
 /**

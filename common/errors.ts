@@ -24,6 +24,8 @@ export const ErrorTypes = {
   NoWorker: 'MetNoWorker',
   /** A slice would hold (or holds) a sample key twice: docs/slices.md. */
   DuplicateSamples: 'MetDuplicateSamples',
+  /** A network or store error that heals by itself (a reset connection, a throttled bucket): retried by the step's policy. */
+  Transient: 'MetTransient',
 } as const;
 export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
 

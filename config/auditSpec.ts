@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { Name } from '../common/names';
-import { Budget, formatZodIssues, parseRunSpec, PromptSource, ProviderSource, type RunSpec, SamplingSpec, sourceLabel } from './runSpec';
+import { Budget, formatZodIssues, parseRunSpec, promptCountBound, PromptSource, ProviderSource, type RunSpec, runSizeProblem, SamplingSpec, sourceLabel } from './runSpec';
 import { Selector, TestSpec } from './testSpec';
-import { boundedInt, LIMITS } from './limits';
+import { boundedInt, LIMITS, RUN_LIMITS } from './limits';
 
 /**
  * An audit (`met audit create SPEC`): a Temporal Schedule whose every firing (workflow
@@ -39,9 +39,12 @@ export const AuditSpec = z
     /** Where each firing's samples and the `audits` rows go. */
     corpus: Name,
     reference: AuditReference,
-    endpoints: z.array(ProviderSource).min(1, 'list at least one endpoint (a provider source)'),
+    endpoints: z
+      .array(ProviderSource)
+      .min(1, 'list at least one endpoint (a provider source)')
+      .max(RUN_LIMITS.sources, `an audit has at most ${RUN_LIMITS.sources} endpoints (split it into several audits)`),
     prompts: PromptSource,
-    samplesPerPrompt: z.number().int().positive().max(100_000),
+    samplesPerPrompt: z.number().int().positive().max(100_000, 'samplesPerPrompt is at most 100,000'),
     sampling: SamplingSpec.default(SamplingSpec.parse({})),
     statistic: z.enum(TWO_SAMPLE_STATISTICS).default('mmd_hamming'),
     alpha: z.number().gt(0).lt(1).default(0.05),
@@ -65,7 +68,14 @@ export const AuditSpec = z
      */
     budget: Budget.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, ctx) => {
+    // Each firing samples every endpoint (and a local reference) in one run of this size.
+    const prompts = promptCountBound(spec.prompts);
+    const sources = [...spec.endpoints, ...(spec.reference.kind === 'local' ? [spec.reference] : [])];
+    const problem = prompts === undefined ? undefined : runSizeProblem({ samplesPerPrompt: spec.samplesPerPrompt, unitSize: spec.unitSize, sources }, prompts.count, prompts.what);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['samplesPerPrompt'], message: `a firing: ${problem}` });
+  });
 export type AuditSpec = z.infer<typeof AuditSpec>;
 export type AuditSpecInput = z.input<typeof AuditSpec>;
 

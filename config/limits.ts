@@ -26,5 +26,25 @@ export const LIMITS = {
   encodedCells: 50_000_000,
 } as const;
 
+/**
+ * Bounds on one collection run (issue #28): a run's units are computed on demand and paged through
+ * workflow history (collect/plan.ts), so these bound how long a run takes and how much its
+ * CPU steps scan, not what a workflow holds. A million samples per source fit with room to spare.
+ * Refused at the API and the CLI (config/runSpec.ts), and again by prepareRun once a prompt set's
+ * or file's prompt count is known.
+ */
+export const RUN_LIMITS = {
+  /** Sources of one run (or endpoints of one audit). */
+  sources: 64,
+  /** Prompts one run reads (inline prompts are capped lower, at 10,000: they travel in workflow history). */
+  prompts: 1_000_000,
+  /** Samples one source draws in one run (prompts x samplesPerPrompt). */
+  samplesPerSource: 10_000_000,
+  /** Samples of one run, all sources together. */
+  samples: 100_000_000,
+  /** Work units (shards) of one run, all sources together: each is one activity and one file. */
+  units: 200_000,
+} as const;
+
 /** A positive integer at most `max`, whose message names the bound. */
 export const boundedInt = (max: number, what: string) => z.number().int().positive().max(max, `${what} is at most ${max.toLocaleString('en-US')} (one request must not hold a worker for more than minutes)`);

@@ -3,6 +3,8 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { canonicalJson, hashHex } from '../common/hash';
 import { formatIssues } from '../common/issues';
 import { Name } from '../common/names';
+import { escapeControls, promptProblem } from '../common/text';
+import { RUN_LIMITS } from './limits';
 
 /**
  * A collection run spec (YAML or JSON): what to sample, from which sources, how. It never carries
@@ -125,8 +127,8 @@ export const SamplingSpec = z
 export type SamplingSpec = z.infer<typeof SamplingSpec>;
 
 export const PromptSource = z.union([
-  z.object({ set: Name, limit: z.number().int().positive().max(10_000_000).optional() }).strict(),
-  z.object({ file: z.string().min(1).max(4096), limit: z.number().int().positive().max(10_000_000).optional() }).strict(),
+  z.object({ set: Name, limit: z.number().int().positive().max(RUN_LIMITS.prompts).optional() }).strict(),
+  z.object({ file: z.string().min(1).max(4096), limit: z.number().int().positive().max(RUN_LIMITS.prompts).optional() }).strict(),
   /** Prompts given in the spec itself (what the HTTP API takes besides set names); they are recorded in the workflow's input, so keep them small. */
   z
     .object({
@@ -137,13 +139,15 @@ export const PromptSource = z.union([
         .superRefine((prompts, ctx) => {
           const seen = new Set<string>();
           prompts.forEach((p, i) => {
-            if (seen.has(p.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate prompt id '${p.id}'` });
+            if (seen.has(p.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate prompt id '${escapeControls(p.id, true)}'` });
             seen.add(p.id);
+            const problem = promptProblem(p.id, p.text);
+            if (problem) ctx.addIssue({ code: 'custom', path: [i], message: problem });
           });
         }),
       /** The prompt set's name in the corpus (default 'inline'). */
       name: Name.optional(),
-      limit: z.number().int().positive().max(10_000_000).optional(),
+      limit: z.number().int().positive().max(RUN_LIMITS.prompts).optional(),
     })
     .strict(),
 ]);
@@ -162,13 +166,13 @@ export const RunSpec = z
     /** Default: a hash of the rest of the spec, so launching the same spec twice attaches to one run. */
     runId: Name.optional(),
     prompts: PromptSource,
-    samplesPerPrompt: z.number().int().positive().max(1_000_000),
+    samplesPerPrompt: z.number().int().positive().max(1_000_000, 'samplesPerPrompt is at most 1,000,000'),
     sampling: SamplingSpec.default(SamplingSpec.parse({})),
-    sources: z.array(SourceSpec).min(1, 'list at least one source'),
+    sources: z.array(SourceSpec).min(1, 'list at least one source').max(RUN_LIMITS.sources, `a run has at most ${RUN_LIMITS.sources} sources (split it into several runs)`),
     /** Samples per work unit (one activity, one Parquet shard). */
-    unitSize: z.number().int().min(1).max(100_000).default(500),
+    unitSize: z.number().int().min(1).max(100_000, 'unitSize is at most 100,000').default(500),
     /** Work units in flight at once per source. */
-    window: z.number().int().min(1).max(256).default(4),
+    window: z.number().int().min(1).max(256, 'window is at most 256').default(4),
     /**
      * Seconds a unit may go without a heartbeat before it is retried on another worker (default 60).
      * A killed worker's units wait this long: shorter recovers faster, longer tolerates stalled hosts.
@@ -197,8 +201,43 @@ export const RunSpec = z
       if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['sources', i], message: `duplicate source ${key}: give one of them a distinct 'source' label` });
       seen.add(key);
     });
+    const prompts = promptCountBound(spec.prompts);
+    const problem = prompts === undefined ? undefined : runSizeProblem(spec, prompts.count, prompts.what);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['samplesPerPrompt'], message: problem });
   });
 export type RunSpec = z.infer<typeof RunSpec>;
+
+/** What a spec says of its prompt count before the prompts are read: inline prompts, or a limit (an upper bound). */
+export function promptCountBound(prompts: z.infer<typeof PromptSource>): { count: number; what: string } | undefined {
+  if ('inline' in prompts) {
+    const count = Math.min(prompts.inline.length, prompts.limit ?? Infinity);
+    return { count, what: `${count.toLocaleString('en-US')} inline prompts` };
+  }
+  return prompts.limit === undefined ? undefined : { count: prompts.limit, what: `prompts.limit ${prompts.limit.toLocaleString('en-US')}` };
+}
+
+/**
+ * Why a run of `promptCount` prompts is too large for one run (RUN_LIMITS), with the numbers, or
+ * undefined. Counts are the most a run can draw (a slice that holds samples already draws fewer).
+ */
+export function runSizeProblem(spec: Pick<RunSpec, 'samplesPerPrompt' | 'unitSize' | 'sources'>, promptCount: number, promptWhat = `${promptCount.toLocaleString('en-US')} prompts`): string | undefined {
+  const n = (x: number) => x.toLocaleString('en-US');
+  if (promptCount > RUN_LIMITS.prompts) return `${promptWhat}: a run reads at most ${n(RUN_LIMITS.prompts)} prompts`;
+  const perSource = promptCount * spec.samplesPerPrompt;
+  const sources = spec.sources.length;
+  const fix = 'lower samplesPerPrompt or the prompts, or split the run';
+  if (perSource > RUN_LIMITS.samplesPerSource) {
+    return `${promptWhat} x samplesPerPrompt ${n(spec.samplesPerPrompt)} = ${n(perSource)} samples per source: a run draws at most ${n(RUN_LIMITS.samplesPerSource)} per source (${fix})`;
+  }
+  if (perSource * sources > RUN_LIMITS.samples) {
+    return `${n(perSource)} samples per source x ${sources} sources = ${n(perSource * sources)} samples: a run draws at most ${n(RUN_LIMITS.samples)} (${fix})`;
+  }
+  const units = Math.ceil(perSource / spec.unitSize) * sources;
+  if (units > RUN_LIMITS.units) {
+    return `${n(perSource)} samples per source in units of ${n(spec.unitSize)} x ${sources} sources = ${n(units)} work units: a run has at most ${n(RUN_LIMITS.units)} (raise unitSize to ${n(Math.ceil((perSource * sources) / RUN_LIMITS.units))} or more, or split the run)`;
+  }
+  return undefined;
+}
 export type RunSpecInput = z.input<typeof RunSpec>;
 
 export function sourceLabel(source: SourceSpec): string {

@@ -14,9 +14,10 @@ export const isOneSampleTestStatistic = (stat: string): stat is (typeof ONE_SAMP
 /** A corpus slice as a test's sample: one model/source of a corpus, optionally subsampled. Pure (workflows import it). */
 export const Selector = z
   .object({
-    corpus: z.string().min(1),
-    model: z.string().min(1),
-    source: z.string().min(1),
+    // The name rule (common/names.ts), as for every name from outside: the SQL is parameterised, and names stay plain.
+    corpus: Name,
+    model: Name,
+    source: Name,
     samplesPerPrompt: boundedInt(1_000_000, 'samplesPerPrompt').optional(),
     seed: z.number().int().nonnegative().default(0),
   })
@@ -36,7 +37,7 @@ export const TestSpec = z
      */
     stat: z.enum(['mmd_hamming', 'mmd_kspectrum', 'mmd_all_subsequences', 'two_sample_L1', 'two_sample_L2', 'two_sample_chi_squared', 'rut', ...ONE_SAMPLE_TEST_STATISTICS]).default('mmd_hamming'),
     /** rut: the reference model+precision whose logprob shards score X and Y. */
-    scorer: z.object({ model: z.string().min(1), precision: z.string().min(1) }).strict().optional(),
+    scorer: z.object({ model: Name, precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']) }).strict().optional(),
     /**
      * rut: the completion score, sum_logprob (default), mean_logprob, or log_rank (mean ln(rank) of
      * the tokens, from the ranks logprob shards store since they have a token_ranks column).

@@ -26,6 +26,10 @@ export const ProviderWorkerSpec = z
     /** Work units this worker runs at once on this queue. */
     concurrentUnits: z.number().int().positive().default(8),
     timeoutMs: z.number().int().positive().default(60_000),
+    /** The most bytes one response may hold (default 16 MiB); a larger one fails its unit, not retried. */
+    maxResponseBytes: z.number().int().min(1024).max(1024 ** 3).optional(),
+    /** The most bytes one Batch API output file may hold (default 1 GiB); it is read as a stream, a line at a time. */
+    maxBatchOutputBytes: z.number().int().min(1024).max(64 * 1024 ** 3).optional(),
     /** What this provider bills, in USD per million tokens (`met collect --dry-run` prices a plan with it). */
     prices: z
       .object({ inputPerMillion: z.number().nonnegative().max(100_000), outputPerMillion: z.number().nonnegative().max(100_000) })

@@ -5,6 +5,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from 
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
+import { hashHex } from '../common/hash';
 import { type DataLocation, parseDataLocation } from '../common/location';
 import { checkCorpusName, corpusDir, decodePathValue, isShardFile, listShards, type Partition, shardPath } from './paths';
 import { S3CorpusStore } from './s3';
@@ -188,6 +189,10 @@ export class BucketCorpora implements Corpora {
   readonly writeRoot: string;
   readonly treeRoot: string;
   private readonly blobsDir: string;
+  /** Per object: the ETag whose downloaded bytes this host checked against the object's metadata (see blobOf). */
+  private readonly verifiedDir: string;
+  /** Objects whose bytes disagree with their metadata: left out of every read, url -> why (a warning, not a failed corpus). */
+  readonly quarantined = new Map<string, string>();
   /** key -> what its last HEAD said, while the ETag stays the same (the tree sync HEADs only new objects). */
   private readonly known = new Map<string, RemoteShard>();
   /** What the last sync did: shards in the tree, downloaded into the cache, found there, removed from the tree. */
@@ -211,6 +216,33 @@ export class BucketCorpora implements Corpora {
     this.writeRoot = join(scratch, 'staging', 's3', ...under);
     this.treeRoot = join(cache, 'trees', ...under);
     this.blobsDir = join(cache, 'blobs');
+    this.verifiedDir = join(cache, 'verified');
+  }
+
+  /*
+   * The cache keeps one blob per (checksum, rows), which is what an object's metadata claims: a
+   * forged object whose metadata copies another shard's would be served that shard's cached bytes
+   * (issue #28). So a blob is used for an object only when this host has checked that object's own
+   * bytes (at its first download, or at its commit here) and its ETag has not changed since.
+   */
+  private verifiedFile(key: string): string {
+    return join(this.verifiedDir, `${hashHex(this.location.bucket, key)}.json`);
+  }
+  private isVerified(shard: RemoteShard): boolean {
+    try {
+      const v = JSON.parse(readFileSync(this.verifiedFile(shard.key), 'utf8')) as Partial<RemoteShard>;
+      return v.key === shard.key && v.etag === shard.etag && v.checksum === shard.checksum && v.rows === shard.rows;
+    } catch {
+      return false;
+    }
+  }
+  private markVerified(shard: Pick<RemoteShard, 'key' | 'etag' | 'checksum' | 'rows'>): void {
+    if (!shard.etag) return;
+    mkdirSync(this.verifiedDir, { recursive: true });
+    const path = this.verifiedFile(shard.key);
+    const temp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
+    writeFileSync(temp, JSON.stringify({ key: shard.key, etag: shard.etag, checksum: shard.checksum, rows: shard.rows }));
+    renameSync(temp, path);
   }
 
   private keyOfTarget(target: ShardTarget & { partition: Partition }): string {
@@ -266,7 +298,7 @@ export class BucketCorpora implements Corpora {
     // Local first, as for a folder corpus: a crash before the upload leaves a valid staged shard that the retry uploads.
     const local = await writeShard(this.duck, this.writeRoot, target, rows, options);
     const uploaded = await this.upload(key, local.path, target.kind, local.rows, local.checksum, before.state === 'missing');
-    if (!uploaded) {
+    if (uploaded === false) {
       // Another host committed this unit first: its shard is the unit's shard; ours is dropped.
       rmSync(local.path, { force: true });
       const after = await this.head(key);
@@ -274,17 +306,19 @@ export class BucketCorpora implements Corpora {
       return { path: this.urlOf(key), rows: after.rows, checksum: after.checksum, bytes: after.size, alreadyDone: true };
     }
     this.keepAsBlob(local.path, target.kind, local.checksum, local.rows);
+    // This host wrote these bytes: the object at this ETag is known to match its metadata.
+    this.markVerified({ key, etag: uploaded, checksum: local.checksum, rows: local.rows });
     return { path: this.urlOf(key), rows: local.rows, checksum: local.checksum, bytes: local.bytes, alreadyDone: false };
   }
 
-  /** One PUT with the metadata; `ifAbsent`: only when no object has the key (false: another writer won). */
-  private async upload(key: string, path: string, kind: ShardKind, rows: number, checksum: string, ifAbsent: boolean): Promise<boolean> {
+  /** One PUT with the metadata; `ifAbsent`: only when no object has the key (false: another writer won). The object's ETag ('' when the store gives none). */
+  private async upload(key: string, path: string, kind: ShardKind, rows: number, checksum: string, ifAbsent: boolean): Promise<string | false> {
     const status = await shardStatus(this.duck, path, kind, true);
     if (status.state !== 'valid' || status.rows !== rows || status.checksum !== checksum) {
       throw new MetError(ErrorTypes.ShardCorrupt, `${path} did not verify before its upload (${status.state === 'corrupt' ? status.reason : status.state}); not uploading it`);
     }
     try {
-      await this.client.send(
+      const put = await this.client.send(
         new PutObjectCommand({
           Bucket: this.location.bucket,
           Key: key,
@@ -295,7 +329,7 @@ export class BucketCorpora implements Corpora {
           ...(ifAbsent ? { IfNoneMatch: '*' } : {}),
         }),
       );
-      return true;
+      return put.ETag ?? '';
     } catch (err) {
       if (ifAbsent && isPreconditionFailed(err)) return false;
       throw err;
@@ -320,7 +354,7 @@ export class BucketCorpora implements Corpora {
   /** The local blob of a remote shard, downloaded and checked against its metadata when missing. */
   private async blobOf(shard: RemoteShard, kind: ShardKind): Promise<string> {
     const blob = this.blobPath(kind, shard.checksum, shard.rows);
-    if (existsSync(blob)) {
+    if (existsSync(blob) && this.isVerified(shard)) {
       this.lastSync.cached++;
       return blob;
     }
@@ -336,7 +370,9 @@ export class BucketCorpora implements Corpora {
           `${this.urlOf(shard.key)} does not match its metadata (${status.state === 'corrupt' ? status.reason : status.state === 'valid' ? `${status.rows} rows, checksum ${status.checksum}` : status.state}): delete it so that its unit is redone`,
         );
       }
-      renameSync(temp, blob);
+      // Bytes with this checksum and row count are the blob's bytes: an existing blob stays.
+      if (!existsSync(blob)) renameSync(temp, blob);
+      this.markVerified(shard);
       return blob;
     } finally {
       rmSync(temp, { force: true });
@@ -409,12 +445,23 @@ export class BucketCorpora implements Corpora {
       any ||= remote.length > 0;
       const wanted = new Set<string>();
       // Downloads (and their checks) several at a time; the links are made in order afterwards.
-      const blobs = await inParallel(remote, STORE_CONCURRENCY, (shard) => this.blobOf(shard, kind));
+      // An object whose bytes disagree with its metadata is quarantined (left out, with a warning): one bad object does not fail the corpus.
+      const blobs = await inParallel(remote, STORE_CONCURRENCY, (shard) =>
+        this.blobOf(shard, kind).catch((err: unknown) => {
+          if (!(err instanceof MetError) || err.type !== ErrorTypes.ShardCorrupt) throw err;
+          const url = this.urlOf(shard.key);
+          if (!this.quarantined.has(url)) console.warn(`met: warning: left out ${err.message}`);
+          this.quarantined.set(url, err.message);
+          return undefined;
+        }),
+      );
       remote.forEach((shard, i) => {
+        const blob = blobs[i];
+        if (blob === undefined) return;
+        this.quarantined.delete(this.urlOf(shard.key));
         const path = join(this.treeRoot, ...this.relOf(shard.key));
         wanted.add(path);
         this.lastSync.shards++;
-        const blob = blobs[i];
         if (existsSync(path) && statSync(path).ino === statSync(blob).ino) return;
         mkdirSync(dirname(path), { recursive: true });
         const temp = join(dirname(path), `.tmp-link-${process.pid}-${randomBytes(4).toString('hex')}`);

@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { ErrorTypes, MetError } from '../common/errors';
+import { checkGgufHeader } from './ggufHeader';
 import { BLOCK, encodeTensor, fromHalf, GGML_TYPE_ID, type GgmlType } from './quantize';
 
 /**
@@ -87,6 +88,8 @@ class Reader {
 }
 
 export function readGgufFile(path: string): GgufFileParts {
+  // Counts and lengths bounded by the file before anything is allocated for them.
+  checkGgufHeader(path);
   const bytes = readFileSync(path);
   if (bytes.toString('latin1', 0, 4) !== 'GGUF') throw new MetError(ErrorTypes.BadInput, `${path} is not a GGUF file`);
   const r = new Reader(bytes);

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { checkGgufHeader } from './ggufHeader';
 import { statSync } from 'node:fs';
 import type { ChatHistoryItem, JinjaTemplateChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import type { ChatMessage, GenerateRequest, RenderedChat, GeneratedCompletion, Precision, ScoredCompletion, SequenceScores, TokenLevelBackend } from './backend';
@@ -88,6 +89,7 @@ export class StoredText {
 export async function loadStoredText(path: string): Promise<{ text: StoredText; close(): Promise<void> }> {
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  checkGgufHeader(path); // a malformed header fails here, named, not inside llama.cpp (issue #28)
   const llamaModel = await llama.loadModel({ modelPath: path, vocabOnly: true });
   return { text: new StoredText(llamaModel), close: () => llamaModel.dispose() };
 }
@@ -116,6 +118,7 @@ export class LlamaBackend implements TokenLevelBackend {
     const started = performance.now();
     const { getLlama, JinjaTemplateChatWrapper } = await import('node-llama-cpp');
     const llama = await getLlama({ gpu: options.gpu ? 'auto' : false, build: 'never', logLevel: 'error' as never });
+    checkGgufHeader(options.path); // a malformed header fails here, named, not inside llama.cpp (issue #28)
     const llamaModel = await llama.loadModel({ modelPath: options.path });
     const ggufType = fileTypeOf(llamaModel.fileInfo);
     try {

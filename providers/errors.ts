@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { ErrorTypes } from '../common/errors';
+import { ResponseTooLargeError } from './transport';
 
 /**
  * One place that turns what a provider answered into what met does about it:
@@ -8,8 +9,21 @@ import { ErrorTypes } from '../common/errors';
  *   401/403         -> fail fast, non-retryable, naming the provider and the env var to set
  *   429/503         -> retry after Retry-After / retry-after-ms / x-ratelimit-reset-*
  *   other 5xx, timeouts, connection errors, malformed or truncated bodies -> retry with backoff
+ *   a body over the worker's maxResponseBytes, a completion longer than maxTokens allows -> fail
+ *     the unit, non-retryable: the provider would answer the same again (issue #28)
  */
-export type FaultKind = 'rate_limited' | 'unavailable' | 'server_error' | 'timeout' | 'connection' | 'malformed' | 'auth' | 'bad_request';
+export type FaultKind = 'rate_limited' | 'unavailable' | 'server_error' | 'timeout' | 'connection' | 'malformed' | 'auth' | 'bad_request' | 'too_large' | 'too_long';
+
+/** Characters a completion may hold per token of maxTokens: no tokenizer met knows has tokens this long. */
+export const MAX_CHARS_PER_TOKEN = 64;
+
+/** A completion longer than the request's max_tokens allows: the provider ignored it (samplesFromResponse). */
+export class CompletionTooLongError extends Error {
+  constructor(readonly detail: string) {
+    super(detail);
+    this.name = 'CompletionTooLongError';
+  }
+}
 
 export interface ProviderFault {
   kind: FaultKind;
@@ -87,6 +101,10 @@ export function classifyProviderError(err: unknown, ctx: { provider: string; key
     if (status === 503) return { kind: 'unavailable', retryable: true, retryAfterMs: retryAfterMs(err.headers), message };
     if (status === 408 || status >= 500) return { kind: 'server_error', retryable: true, retryAfterMs: retryAfterMs(err.headers), message };
     return { kind: 'bad_request', retryable: false, message };
+  }
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof ResponseTooLargeError) return { kind: 'too_large', retryable: false, message: clean(`${ctx.provider} answered more than the worker accepts: ${e.message}; raise maxResponseBytes for this provider if that is expected`) };
+    if (e instanceof CompletionTooLongError) return { kind: 'too_long', retryable: false, message: clean(`${ctx.provider} ignored max_tokens: ${e.message}. Nothing of this request was kept`) };
   }
   // JSON parse failures of malformed or truncated bodies, and anything unexpected in a response.
   const text = err instanceof Error ? err.message : String(err);

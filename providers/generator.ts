@@ -5,7 +5,7 @@ import type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect
 import type { ProviderWorkerSpec } from '../config/workers';
 import type { SamplingSpec, SourceSpec } from '../config/runSpec';
 import type { SampleRow } from '../datasets/schemas';
-import { classifyProviderError, faultToFailure, type ProviderFault } from './errors';
+import { classifyProviderError, CompletionTooLongError, faultToFailure, MAX_CHARS_PER_TOKEN, type ProviderFault } from './errors';
 import { TokenBucket, sleep } from './rateLimit';
 import { samplerJson, samplerSettings } from '../config/sampler';
 import { type ResolvedProvider, resolveProvider } from './registry';
@@ -68,7 +68,7 @@ export class ProviderGenerator implements SampleGenerator {
       provider,
       key,
       // A placeholder key for endpoints that need none; a missing required key fails on the 401.
-      client: openaiClient({ apiKey: key ?? 'none', baseURL: provider.baseURL, maxRetries: 0, timeout: worker?.timeoutMs ?? 60_000 }),
+      client: openaiClient({ apiKey: key ?? 'none', baseURL: provider.baseURL, maxRetries: 0, timeout: worker?.timeoutMs ?? 60_000, maxResponseBytes: worker?.maxResponseBytes }),
       requests: rpm ? new TokenBucket(rpm) : undefined,
       tokens: tpm ? new TokenBucket(tpm, tpm / 6) : undefined,
     };
@@ -207,12 +207,12 @@ export class ProviderGenerator implements SampleGenerator {
    * A client for the Batch API of a source (activities/batch.ts): the same endpoint and key as its
    * samples, on Node's own fetch (a file upload is multipart, which met's transport does not send).
    */
-  batchClient(source: SourceSpec): { client: OpenAI; model: string; keyEnv?: string; secrets: (string | undefined)[] } {
+  batchClient(source: SourceSpec): { client: OpenAI; model: string; keyEnv?: string; secrets: (string | undefined)[]; maxOutputBytes?: number; maxLineBytes?: number } {
     if (source.kind !== 'provider') throw new Error(`the Batch API is for provider sources, not ${source.model}/${source.precision}`);
     const handle = this.handleFor(source);
     const worker = this.options.providers?.find((p) => p.name === source.provider);
     handle.batch ??= new OpenAI({ apiKey: handle.key ?? 'none', baseURL: handle.provider.baseURL, maxRetries: 0, timeout: Math.max(worker?.timeoutMs ?? 60_000, 300_000) });
-    return { client: handle.batch, model: handle.provider.modelName(source.model, source.providerModel), keyEnv: handle.provider.keyEnv, secrets: [handle.key] };
+    return { client: handle.batch, model: handle.provider.modelName(source.model, source.providerModel), keyEnv: handle.provider.keyEnv, secrets: [handle.key], maxOutputBytes: worker?.maxBatchOutputBytes, maxLineBytes: worker?.maxResponseBytes };
   }
 }
 
@@ -264,20 +264,32 @@ export function samplesFromResponse(
   const texts = choices.map((c) => {
     const text = chat ? c?.message?.content : c?.text;
     if (typeof text !== 'string') throw new Error(chat ? 'response has no choices[].message.content' : 'response has no choices[].text');
-    const lp = chat ? (c.logprobs?.content ? c.logprobs.content.map((t) => t.logprob) : null) : c.logprobs?.token_logprobs ? c.logprobs.token_logprobs.map((v) => v ?? Number.NaN) : null;
-    return { index: c.index ?? 0, text, choice: c as object, finish: c.finish_reason, logprobs: lp };
+    const lp = chat ? (Array.isArray(c.logprobs?.content) ? c.logprobs.content.map((t) => t?.logprob) : null) : Array.isArray(c.logprobs?.token_logprobs) ? c.logprobs.token_logprobs : null;
+    return { index: c.index ?? 0, text, choice: c as object, finish: c.finish_reason, logprobs: validLogprobs(lp) };
   });
   if (texts.length === 0) throw new Error(chat ? 'response has no choices[0].message.content' : 'response has no choices[0].text');
   texts.sort((a, b) => a.index - b.index);
-  if (texts.length !== group.length || texts.some((t, i) => t.index !== i && group.length > 1)) {
-    throw new Error(`asked for n = ${group.length} completions, the response has ${texts.length}`);
+  if (texts.length !== group.length) throw new Error(`asked for n = ${group.length} completions, the response has ${texts.length}`);
+  if (group.length > 1 && texts.some((t, i) => t.index !== i)) {
+    throw new Error(`asked for n = ${group.length} completions, the response's choices have indices ${JSON.stringify(texts.map((t) => t.index).slice(0, 10))} (each of 0..${group.length - 1} once expected)`);
   }
   const reported: Record<string, string> = {};
   if (typeof data?.model === 'string') reported.model = data.model;
   if (typeof data?.system_fingerprint === 'string') reported.systemFingerprint = data.system_fingerprint;
   const sampler = samplerJson({ settings: samplerSettings(sampling, source.extraBody), engine: `provider:${source.provider}`, ...(Object.keys(reported).length ? { reported } : {}) });
   const tokenIds = texts.map((t) => tokenIdsOf(t.choice, t.text));
+  // Logprobs that do not line up with the token ids are not the sampled tokens'.
+  texts.forEach((t, i) => {
+    if (t.logprobs && tokenIds[i] && t.logprobs.length !== tokenIds[i]!.length) t.logprobs = null;
+  });
   const usage = splitUsage(data ?? {}, tokenIds);
+  // A provider that ignores max_tokens would fill the corpus (and every scorer's context) with what was not asked for.
+  texts.forEach((t, i) => {
+    const max = sampling.maxTokens;
+    const tokens = Math.max(usage[i].completionTokens ?? 0, tokenIds[i]?.length ?? 0);
+    if (tokens > max) throw new CompletionTooLongError(`a completion of ${tokens} tokens (by its own count) for max_tokens ${max}`);
+    if (t.text.length > max * MAX_CHARS_PER_TOKEN) throw new CompletionTooLongError(`a completion of ${t.text.length.toLocaleString('en-US')} characters for max_tokens ${max} (at most ${(max * MAX_CHARS_PER_TOKEN).toLocaleString('en-US')} characters are accepted)`);
+  });
   return texts.map((t, i) => ({
     flat: group[i].flat,
     completion: t.text,
@@ -352,7 +364,18 @@ function samplerRequestFields(sampling: SamplingSpec): Record<string, number> {
 function tokenIdsOf(choice: object, text: string): number[] | null {
   const ids = (choice as { token_ids?: unknown }).token_ids;
   if (Array.isArray(ids) && ids.length === 0 && text.length > 0) return null;
-  return Array.isArray(ids) && ids.every((v) => Number.isInteger(v)) ? (ids as number[]) : null;
+  // Ids are vocabulary indices: non-negative 32-bit integers, or the array is not kept.
+  return Array.isArray(ids) && ids.every((v) => Number.isInteger(v) && v >= 0 && v < 2 ** 31) ? (ids as number[]) : null;
+}
+
+/**
+ * A provider's per-token logprobs, kept only when every one is a finite number <= 0 (a rounding
+ * hair above 0 is allowed): a null (some servers give one for the first token) or a string dropped
+ * the whole sample's row and failed the run (issue #28). Optional data: what is odd is left out.
+ */
+function validLogprobs(values: unknown[] | null): number[] | null {
+  if (!values) return null;
+  return values.every((v) => typeof v === 'number' && Number.isFinite(v) && v <= 1e-6) ? (values as number[]) : null;
 }
 
 function minDefined(...values: (number | undefined)[]): number | undefined {

@@ -19,6 +19,39 @@ import OpenAI, { type ClientOptions } from 'openai';
 export interface TransportOptions {
   /** Sockets kept open per origin (default: unlimited, as many as requests in flight). */
   maxSockets?: number;
+  /** The most bytes one response body may hold (default DEFAULT_MAX_RESPONSE_BYTES): a larger one fails with ResponseTooLargeError. */
+  maxResponseBytes?: number;
+}
+
+/** 16 MiB: a completion of 32,768 tokens with logprobs is well under 4 MiB. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A response body larger than the transport's bound (issue #28: an 800 MB body swung a worker past
+ * 3 GB on every retry). Raised while the body is read, so no more than the bound is ever held.
+ */
+export class ResponseTooLargeError extends Error {
+  constructor(
+    readonly origin: string,
+    readonly limitBytes: number,
+  ) {
+    super(`the response from ${origin} is larger than ${limitBytes.toLocaleString('en-US')} bytes (the worker's maxResponseBytes)`);
+    this.name = 'ResponseTooLargeError';
+  }
+}
+
+/** A stream that passes `source` through and fails with `tooLarge()` once more than `limit` bytes went by. */
+export function boundedStream(source: ReadableStream<Uint8Array>, limit: number, tooLarge: () => Error): ReadableStream<Uint8Array> {
+  let seen = 0;
+  return source.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        seen += chunk.byteLength;
+        if (seen > limit) controller.error(tooLarge());
+        else controller.enqueue(chunk);
+      },
+    }),
+  );
 }
 
 type FetchInput = string | URL | Request;
@@ -47,10 +80,39 @@ function responseHeaders(raw: string[]): Headers {
   return headers;
 }
 
+/** 1 GiB: a Batch API output file of 50,000 answers with logprobs is a few hundred MB. */
+export const DEFAULT_MAX_BATCH_OUTPUT_BYTES = 1024 ** 3;
+
+/**
+ * The lines of a streamed body, one at a time (a Batch API output file is never held whole): fails
+ * with `tooLarge()` past `maxBytes` in all, or on a line longer than `maxLineBytes`.
+ */
+export async function* boundedLines(body: ReadableStream<Uint8Array> | null, maxBytes: number, maxLineBytes: number, tooLarge: (what: string) => Error): AsyncGenerator<string> {
+  if (!body) return;
+  const decoder = new TextDecoder();
+  let pending = '';
+  let seen = 0;
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    seen += chunk.byteLength;
+    if (seen > maxBytes) throw tooLarge(`more than ${maxBytes.toLocaleString('en-US')} bytes`);
+    pending += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      yield pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+    }
+    // Characters, not bytes: a line's UTF-8 is at most 3 bytes per UTF-16 unit.
+    if (pending.length > maxLineBytes) throw tooLarge(`a line longer than ${maxLineBytes.toLocaleString('en-US')} bytes`);
+  }
+  pending += decoder.decode();
+  if (pending) yield pending;
+}
+
 /** A fetch over node:http(s) with keep-alive agents. */
 export function keepAliveFetch(options: TransportOptions = {}): Fetch {
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? Infinity, scheduling: 'lifo' as const };
   const agents = { 'http:': new http.Agent(agentOptions), 'https:': new https.Agent(agentOptions) };
+  const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
 
   const once = (url: URL, method: string, headers: Record<string, string>, body: string | Uint8Array | undefined, signal: AbortSignal | undefined) =>
     new Promise<{ status: number; raw: string[]; response: Response }>((resolve, reject) => {
@@ -82,14 +144,32 @@ export function keepAliveFetch(options: TransportOptions = {}): Fetch {
           res.on('end', done);
           return finish(new Response(null, init));
         }
+        const tooLarge = () => new ResponseTooLargeError(url.origin, maxBytes);
         if (String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
           res.on('close', done);
-          return finish(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, init));
+          return finish(new Response(boundedStream(Readable.toWeb(res) as ReadableStream<Uint8Array>, maxBytes, tooLarge), init));
         }
+        // Past the bound (declared, or counted as it arrives): stop reading, and fail on reading the body.
+        const refuse = () => {
+          done();
+          // Settled first: destroying emits 'aborted' at once, which would call it a cut body.
+          if (!settled) finish(new Response(new ReadableStream<Uint8Array>({ start: (c) => c.error(tooLarge()) }), init));
+          res.destroy();
+        };
+        if (Number(res.headers['content-length'] ?? 0) > maxBytes) return refuse();
         const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        let received = 0;
+        res.on('data', (chunk: Buffer) => {
+          received += chunk.byteLength;
+          if (received > maxBytes) {
+            chunks.length = 0;
+            return refuse();
+          }
+          chunks.push(chunk);
+        });
         res.on('end', () => {
           done();
+          if (settled) return;
           if (!res.complete) return cut(new Error('response ended before its declared length'));
           finish(new Response(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), init));
         });
@@ -145,6 +225,6 @@ export function keepAliveFetch(options: TransportOptions = {}): Fetch {
 
 /** An official `openai` client on met's keep-alive transport. */
 export function openaiClient(options: ClientOptions & TransportOptions): OpenAI {
-  const { maxSockets, ...client } = options;
-  return new OpenAI({ ...client, fetch: keepAliveFetch({ maxSockets }) });
+  const { maxSockets, maxResponseBytes, ...client } = options;
+  return new OpenAI({ ...client, fetch: keepAliveFetch({ maxSockets, maxResponseBytes }) });
 }

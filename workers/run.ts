@@ -5,6 +5,7 @@ import { connectWorker } from '../temporal/connect';
 import { formatIdentity } from '../temporal/identity';
 import { version } from '../package.json';
 import { workflowBundle } from './bundle';
+import { failureClassInterceptors } from './failureClasses';
 
 /**
  * Runs a set of workers on one connection until `signal` aborts (SIGINT/SIGTERM in the CLI), then
@@ -59,6 +60,7 @@ export async function runWorkers(
           workflowBundle: plan.workflows ? bundle : undefined,
           identity: planIdentity(plan, config.corpora ?? config.dataDir),
           shutdownGraceTime: '10s',
+          interceptors: failureClassInterceptors,
           ...plan.options,
         }),
       ),

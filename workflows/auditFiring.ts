@@ -1,10 +1,11 @@
-import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { executeChild, ParentClosePolicy, patched, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
 import type { AuditActivities, AuditAlert, FiringResult } from '../activities/audits';
 import type { TestOutcome } from '../activities/tests';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
 import { type AuditSpec, firingStamp, planFiring } from '../config/auditSpec';
 import { collectCorpus } from './collectCorpus';
+import { deliverAuditAlert } from './deliverAuditAlert';
 import { runTest } from './runTest';
 
 /**
@@ -17,7 +18,8 @@ const cpu = proxyActivities<AuditActivities>({
   startToCloseTimeout: '5m',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });
-// A webhook that is down is retried for about a day (with backoff up to 10 minutes), then the alert is given up on; the change stays in the table.
+// Firings recorded before alerts had a workflow of their own: a webhook that is down is retried for
+// about a day inside the firing. Newer firings start deliverAuditAlert instead (see below).
 const alerts = proxyActivities<AuditActivities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '10m', maximumAttempts: 150, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
@@ -30,7 +32,8 @@ export interface AuditFiringInput {
 export interface AuditFiringResult {
   firingId: string;
   results: { endpoint: string; pValue: number; reject: boolean; verdict: string; changed: boolean }[];
-  alerts: { alertId: string; sent: boolean }[];
+  /** sent: delivered within the firing (firings before deliverAuditAlert); queued: handed to its own deliverAuditAlert workflow. */
+  alerts: { alertId: string; sent: boolean; queued?: boolean }[];
   /** Endpoints not tested at this firing: their slice reached its share of the audit's budget. */
   skipped?: { endpoint: string; reason: string }[];
 }
@@ -59,7 +62,15 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
     results.length === 0 && skipped.length > 0
       ? { rows: [], alerts: [] }
       : await cpu.recordAuditFiring({ corpus: spec.corpus, audit: spec.name, firingId: plan.firingId, timeMs: startedAt, confirmations: spec.confirmations, results });
-  const sent = await Promise.all(recorded.alerts.map(async (a: AuditAlert) => ({ alertId: a.alertId, sent: (await alerts.sendAuditAlert(a)).sent })));
+  // The change is recorded (above); its webhook call runs on its own, so a slow webhook delays no firing (issue #28).
+  const sent = patched('alerts-outside-firing')
+    ? await Promise.all(
+        recorded.alerts.map(async (a: AuditAlert) => {
+          await startChild(deliverAuditAlert, { workflowId: `${info.workflowId}/alert-${a.alertId}`, parentClosePolicy: ParentClosePolicy.ABANDON, args: [{ alert: a }] });
+          return { alertId: a.alertId, sent: false, queued: true };
+        }),
+      )
+    : await Promise.all(recorded.alerts.map(async (a: AuditAlert) => ({ alertId: a.alertId, sent: (await alerts.sendAuditAlert(a)).sent })));
   return {
     firingId: plan.firingId,
     results: recorded.rows.map((r) => ({ endpoint: r.endpoint, pValue: r.pValue, reject: r.reject, verdict: r.verdict, changed: r.changed })),

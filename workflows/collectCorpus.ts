@@ -8,6 +8,7 @@ import {
   executeChild,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   TimeoutFailure,
@@ -20,7 +21,7 @@ import type { SamplingActivities, UnitResult } from '../activities/sampling';
 import { ErrorTypes, NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
 import type { RunSpec } from '../config/runSpec';
-import { type CollectResult, planSources, type SourcePlan, type WorkUnit } from '../collect/plan';
+import { type CollectResult, planSources, type SourceShape, sourceShapes, unitAt, type WorkUnit } from '../collect/plan';
 import { batchUnit } from './batchUnit';
 
 export type { CollectResult } from '../collect/plan';
@@ -67,8 +68,15 @@ function quoter(taskQueue: string, noWorkerTimeoutSeconds?: number) {
 export interface CollectInput {
   spec: RunSpec;
   runId: string;
+  /** Units one execution starts before it continues as new (default UNITS_PER_EXECUTION; tests set fewer to page quickly). */
+  unitsPerExecution?: number;
   /** Set when continuing as new: carried totals for the progress query. */
-  carried?: { executions: number; samplesBefore: number };
+  carried?: {
+    executions: number;
+    samplesBefore: number;
+    /** Paged runs: per source, the first unit not known done, and the done units and rows before it. */
+    cursor?: { from: number[]; doneUnits: number[]; doneRows: number[] };
+  };
 }
 
 export interface SourceProgress {
@@ -107,6 +115,7 @@ const UNITS_PER_EXECUTION = 400;
 
 async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   const { spec, runId } = input;
+  const perExecution = input.unitsPerExecution ?? UNITS_PER_EXECUTION;
   const executions = (input.carried?.executions ?? 0) + 1;
   const startedAt = Date.now();
   const progress: CollectProgress = { runId, corpus: spec.corpus, status: 'preparing', executions, sources: [] };
@@ -122,23 +131,45 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   const prepared = await cpu.prepareRun({ spec, runId });
   // What the sources' slices held before this run (absent in runs prepared before slices were sets).
   const first = prepared.firstSampleIndex;
-  const plans = planSources(spec, runId, prepared.promptCount, first);
-  const scan = await cpu.scanUnits({ spec, runId, promptCount: prepared.promptCount, ...(first ? { firstSampleIndex: first } : {}) });
-  progress.sources = plans.map((plan, i) => ({
-    model: plan.model,
-    source: plan.source,
-    taskQueue: plan.taskQueue,
-    total: plan.total,
-    done: scan.doneRows[i],
-    doneAtStart: scan.doneRows[i],
-    unitsTotal: plan.units.length,
-    unitsDone: scan.doneUnits[i].length,
-    unitsInFlight: 0,
-    unitsFailed: 0,
-    errors: (scan.quarantined[i] > 0 ? { corrupt_shard_redone: scan.quarantined[i] } : {}) as Record<string, number>,
-    samplesPerSecond: 0,
-    etaSeconds: null,
-  }));
+  /*
+   * Paged (issue #28): each execution asks for one page of each source's units to do (at most
+   * UNITS_PER_EXECUTION), from a cursor carried through continue-as-new; units are computed from
+   * their index. Executions recorded before it listed every unit (planSources) and replay so.
+   */
+  const paged = patched('bounded-plan');
+  let shapes: SourceShape[];
+  let pendingBySource: WorkUnit[][];
+  let page: Awaited<ReturnType<CollectActivities['scanPage']>> = [];
+  let doneIds: string[][] = [];
+  const cursor = input.carried?.cursor;
+  if (paged) {
+    shapes = sourceShapes(spec, prepared.promptCount, first);
+    page = await cpu.scanPage({
+      spec,
+      runId,
+      promptCount: prepared.promptCount,
+      ...(first ? { firstSampleIndex: first } : {}),
+      from: shapes.map((_, i) => cursor?.from[i] ?? 0),
+      // An execution starts at most UNITS_PER_EXECUTION units in all: its page holds about that many.
+      limit: Math.ceil(perExecution / shapes.length),
+    });
+    pendingBySource = shapes.map((shape, i) => page[i].pending.map((p) => unitAt(spec, runId, shape, p.index)));
+    progress.sources = shapes.map((shape, i) => {
+      const doneUnits = (cursor?.doneUnits[i] ?? 0) + page[i].doneUnits;
+      const doneRows = (cursor?.doneRows[i] ?? 0) + page[i].doneRows;
+      return sourceProgress(shape, shape.unitCount, doneRows, doneUnits, page[i].quarantined);
+    });
+  } else {
+    const plans = planSources(spec, runId, prepared.promptCount, first);
+    const scan = await cpu.scanUnits({ spec, runId, promptCount: prepared.promptCount, ...(first ? { firstSampleIndex: first } : {}) });
+    doneIds = scan.doneUnits;
+    shapes = plans.map(({ units, ...shape }) => ({ ...shape, unitCount: units.length }));
+    pendingBySource = plans.map((plan, i) => {
+      const done = new Set(scan.doneUnits[i]);
+      return plan.units.filter((u) => !done.has(u.unitId));
+    });
+    progress.sources = plans.map((plan, i) => sourceProgress(plan, plan.units.length, scan.doneRows[i], scan.doneUnits[i].length, scan.quarantined[i]));
+  }
   /*
    * The budget (only when the spec has one; runs without one send the same commands as before).
    * Each provider worker quotes its source: what the committed units cost (their recorded usage at
@@ -154,10 +185,9 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   let quotes: (Quote | undefined)[] = [];
   if (budget) {
     quotes = await Promise.all(
-      plans.map((plan, i) => {
+      shapes.map((plan, i) => {
         const source = spec.sources[plan.sourceIndex];
         if (source.kind !== 'provider') return undefined;
-        const done = new Set(scan.doneUnits[i]);
         return quoter(plan.taskQueue, spec.noWorkerTimeoutSeconds).quoteSource({
           corpus: spec.corpus,
           runId,
@@ -167,8 +197,9 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
           source,
           model: plan.model,
           sourceLabel: plan.source,
-          doneUnitIds: scan.doneUnits[i],
-          pending: plan.units.filter((u) => !done.has(u.unitId)).map((u) => ({ unitId: u.unitId, start: u.start, end: u.end, ...(u.firstSampleIndex ? { firstSampleIndex: u.firstSampleIndex } : {}) })),
+          // Paged: only whether any unit is done matters (spentOnDisk reads the run's rows).
+          ...(paged ? { doneUnitIds: [], doneUnitCount: progress.sources[i].unitsDone } : { doneUnitIds: doneIds[i] }),
+          pending: pendingBySource[i].map((u) => ({ unitId: u.unitId, start: u.start, end: u.end, ...(u.firstSampleIndex ? { firstSampleIndex: u.firstSampleIndex } : {}) })),
         });
       }),
     );
@@ -179,7 +210,7 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
 
   let started = 0;
   let fatal: ApplicationFailure | undefined;
-  const budgetLeft = () => started < UNITS_PER_EXECUTION && !workflowInfo().continueAsNewSuggested && !fatal && !budget?.reached;
+  const budgetLeft = () => started < perExecution && !workflowInfo().continueAsNewSuggested && !fatal && !budget?.reached;
   /** Reserves a unit's bound once it fits; false when it cannot fit even with nothing in flight (the budget is reached). */
   // Units holding a reservation (counted, not read off reservedUsd: float sums never return to exactly 0).
   // A unit that costs nothing (a local source) needs none, and nothing waits for it.
@@ -202,9 +233,9 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
     }
   }
 
-  async function runSource(plan: SourcePlan, i: number): Promise<void> {
-    const done = new Set(scan.doneUnits[i]);
-    const pending = plan.units.filter((u) => !done.has(u.unitId));
+  const startedBySource = shapes.map(() => 0);
+  async function runSource(plan: SourceShape, i: number): Promise<void> {
+    const pending = pendingBySource[i];
     const state = progress.sources[i];
     const source = spec.sources[plan.sourceIndex];
     const { sampleUnit } = sampler(plan.taskQueue, spec.heartbeatTimeoutSeconds ?? 60, spec.noWorkerTimeoutSeconds);
@@ -217,6 +248,7 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
         if (!(await reserve(bound))) break;
         let costUsd = bound;
         started += 1;
+        startedBySource[i] += 1;
         state.unitsInFlight += 1;
         try {
           const unitInput = {
@@ -289,7 +321,7 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
     await Promise.all(Array.from({ length: Math.min(spec.window, pending.length) }, lane));
   }
 
-  await Promise.all(plans.map(runSource));
+  await Promise.all(shapes.map(runSource));
 
   if (fatal) {
     progress.status = 'failed';
@@ -316,7 +348,9 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   }
   if (unfinished && failedUnits === 0) {
     const samplesBefore = progress.sources.reduce((n, s) => n + s.done, 0);
-    await continueAsNew<typeof collectCorpus>({ spec, runId, carried: { executions, samplesBefore } });
+    // Every unit this execution started is done (a failure would have ended it): the next page starts after them.
+    const next = paged ? nextCursor(page, progress.sources, startedBySource, cursor) : undefined;
+    await continueAsNew<typeof collectCorpus>({ spec, runId, ...(input.unitsPerExecution ? { unitsPerExecution: input.unitsPerExecution } : {}), carried: { executions, samplesBefore, ...(next ? { cursor: next } : {}) } });
   }
   if (failedUnits > 0) {
     progress.status = 'failed';
@@ -332,6 +366,56 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   const summary = await cpu.finalizeRun({ spec, runId, promptCount: prepared.promptCount, ...(first ? { firstSampleIndex: first } : {}) });
   progress.status = 'done';
   return budget ? { ...summary, budget: { usd: budget.usd, spentUsd: budget.spentUsd, reached: false } } : summary;
+}
+
+function sourceProgress(shape: Omit<SourceShape, 'unitCount'>, unitsTotal: number, done: number, unitsDone: number, quarantined: number): SourceProgress {
+  return {
+    model: shape.model,
+    source: shape.source,
+    taskQueue: shape.taskQueue,
+    total: shape.total,
+    done,
+    doneAtStart: done,
+    unitsTotal,
+    unitsDone,
+    unitsInFlight: 0,
+    unitsFailed: 0,
+    errors: (quarantined > 0 ? { corrupt_shard_redone: quarantined } : {}) as Record<string, number>,
+    samplesPerSecond: 0,
+    etaSeconds: null,
+  };
+}
+
+/**
+ * Where the next execution's pages start: per source, at the first unit of this page not started
+ * (lanes take a page's units in order, so those before it were started and are done), or after
+ * the page when all were; with the done units and rows before that point.
+ */
+function nextCursor(
+  page: Awaited<ReturnType<CollectActivities['scanPage']>>,
+  sources: SourceProgress[],
+  startedBySource: number[],
+  cursor: { doneUnits: number[]; doneRows: number[] } | undefined,
+): { from: number[]; doneUnits: number[]; doneRows: number[] } {
+  const from: number[] = [];
+  const doneUnits: number[] = [];
+  const doneRows: number[] = [];
+  page.forEach((p, i) => {
+    const k = startedBySource[i];
+    const carriedUnits = cursor?.doneUnits[i] ?? 0;
+    const carriedRows = cursor?.doneRows[i] ?? 0;
+    const rowsDoneHere = sources[i].done - sources[i].doneAtStart;
+    if (k < p.pending.length) {
+      from.push(p.pending[k].index);
+      doneUnits.push(carriedUnits + p.pending[k].doneUnitsBefore + k);
+      doneRows.push(carriedRows + p.pending[k].doneRowsBefore + rowsDoneHere);
+    } else {
+      from.push(p.next);
+      doneUnits.push(carriedUnits + p.doneUnits + k);
+      doneRows.push(carriedRows + p.doneRows + rowsDoneHere);
+    }
+  });
+  return { from, doneUnits, doneRows };
 }
 
 /** The workflow: its steps, failing with their root cause (type and message) rather than "Activity task failed". */

@@ -8,4 +8,5 @@ export { ensembledPerplexity } from './ensembledPerplexity';
 export { consistencyReport } from './consistencyReport';
 export { downloadDataset } from './downloadDataset';
 export { auditFiring } from './auditFiring';
+export { deliverAuditAlert } from './deliverAuditAlert';
 export { batchUnit } from './batchUnit';

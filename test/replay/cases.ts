@@ -84,6 +84,14 @@ export const REPLAY_CASES: ReplayCase[] = [
     args: [{ spec: { ...runSpec, corpus: 'replay-budget', budget: { usd: 1.8 } }, runId: 'replay-budget' }],
     expect: 'completed',
   },
+  // Paged plans (issue #28): the same runs recorded since units are computed a page at a time (scanPage).
+  { name: 'collectCorpus-paged', workflow: 'collectCorpus', args: [{ spec: { ...runSpec, corpus: 'replay-paged' }, runId: 'replay-paged' }], expect: 'completed' },
+  {
+    name: 'collectCorpus-paged-budget',
+    workflow: 'collectCorpus',
+    args: [{ spec: { ...runSpec, corpus: 'replay-paged-budget', budget: { usd: 1.8 } }, runId: 'replay-paged-budget' }],
+    expect: 'completed',
+  },
   // The Batch API: the provider source's units are batchUnit children (submit, poll twice on timers, collect, write).
   {
     name: 'collectCorpus-batch',
@@ -148,6 +156,14 @@ export const REPLAY_CASES: ReplayCase[] = [
   { name: 'auditFiring', workflow: 'auditFiring', args: [{ spec: auditSpec }], expect: 'completed' },
   // An audit with a budget its endpoint's slice cannot fit: the endpoint is skipped, nothing tested.
   { name: 'auditFiring-budget', workflow: 'auditFiring', args: [{ spec: { ...auditSpec, name: 'replay-audit-budget', budget: { usd: 0.5 } } }], expect: 'completed' },
+  // Since alerts have a workflow of their own (issue #28): the firing starts deliverAuditAlert and does not wait for it.
+  { name: 'auditFiring-alerts', workflow: 'auditFiring', args: [{ spec: { ...auditSpec, name: 'replay-audit-alerts' } }], expect: 'completed' },
+  {
+    name: 'deliverAuditAlert',
+    workflow: 'deliverAuditAlert',
+    args: [{ alert: { alertId: 'replay-audit/f1/m1/replay', audit: 'replay-audit', corpus: 'replay', endpoint: 'm1/replay', firingId: 'f1', time: '2026-01-01T00:00:00.000Z', from: 'consistent', to: 'differs', pValue: 0.001, alpha: 0.05, statistic: 'mmd_hamming', value: 0.3, confirmations: 2 } }],
+    expect: 'completed',
+  },
   { name: 'consistencyReport', workflow: 'consistencyReport', args: [consistencyPlan], expect: 'completed' },
   {
     name: 'downloadDataset',
