@@ -252,12 +252,14 @@ test('the same comparison as a powerSimulation grid: mixture alternatives, stati
     }
     const { TestSpec } = await import('../../config/testSpec');
     const { runTest } = await import('../../workflows/runTest');
+    // A worker runs once: a second one, on its own queue, for the tests.
+    const testQueue = uniqueName('one-sample');
+    const testWorker = await temporal.createWorker({ taskQueue: testQueue, activities: cpuWorkerPlan({ dataDir, duck, taskQueue: testQueue }).activities });
     const oneSample = async (y: string, stat: 'g_squared' | 'chi_squared') => {
       const spec = TestSpec.parse({ testId: uniqueName(`g2-${y}`), x: { corpus: 'tiny', model: 'tiny', source: 'ref' }, y: { corpus: 'tiny', model: 'tiny', source: y, samplesPerPrompt: 25 }, stat, scorer: { model: 'tiny', precision: 'fp32' }, pvalue: 'bootstrap', b: 300, L: 1000, seed: 2 });
-      return worker.runUntil(temporal!.client.workflow.execute(runTest, { taskQueue, workflowId: uniqueName('one-sample'), args: [spec] }));
+      return temporal!.client.workflow.execute(runTest, { taskQueue: testQueue, workflowId: uniqueName('one-sample'), args: [spec] });
     };
-    const honest = await oneSample('honest', 'g_squared');
-    const dishonest = await oneSample('nf4', 'g_squared');
+    const [honest, dishonest] = await testWorker.runUntil(async () => [await oneSample('honest', 'g_squared'), await oneSample('nf4', 'g_squared')]);
     t.diagnostic(`one-sample g_squared (b = 300): honest F32 p = ${honest.pvalue}, Q4_0 p = ${dishonest.pvalue}`);
     assert.deepEqual([honest.statistic, honest.n1, honest.n2], ['g_squared', 250, 250]);
     assert.equal(honest.reject, false, `honest endpoint, g_squared p = ${honest.pvalue}`);
