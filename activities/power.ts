@@ -8,7 +8,7 @@ import { heartbeating } from './heartbeat';
 import { controlLabel, gridReferences, label, mixComponents, type PowerAlternative, type PowerSource, type PowerSpec } from '../config/powerSpec';
 import { completionScores, corpusDir, quotedString, readSlice, withConnection, type PowerCellRow } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
-import { createPowerSimulator, mixturePower, Rng, simulateNullsParallel, type EncodedSample, type ScoredPool, type TwoSampleStatistic } from '../stats';
+import { createPowerSimulator, mixturePower, poolHalf, Rng, simulateNullsParallel, type ScoredPool, type TwoSampleStatistic } from '../stats';
 
 /**
  * Power grids on the CPU queue. The plan fixes every prompt subset and seed up front (stored beside
@@ -44,23 +44,6 @@ export interface PowerCellPlan {
   warnings: string[];
   /** The independent-pool control: half A of the reference's pool against half B (PowerSpec.control). */
   control?: boolean;
-}
-
-/**
- * Half of a pool: each prompt's rows alternate between half A (0) and half B (1) in sample-index
- * order. Every sample has its own seed, so the halves are independent draws of the same model.
- */
-export function poolHalf(sample: EncodedSample, half: 0 | 1, scores?: Float64Array): { sample: EncodedSample; scores?: Float64Array } {
-  const seen = new Int32Array(sample.m);
-  const keep: number[] = [];
-  for (let i = 0; i < sample.prompts.length; i++) if (seen[sample.prompts[i]]++ % 2 === half) keep.push(i);
-  const { L } = sample;
-  const tokens = new Int32Array(keep.length * L);
-  keep.forEach((row, j) => tokens.set(sample.tokens.subarray(row * L, row * L + L), j * L));
-  return {
-    sample: { ...sample, prompts: Int32Array.from(keep, (i) => sample.prompts[i]), tokens },
-    ...(scores ? { scores: Float64Array.from(keep, (i) => scores[i]) } : {}),
-  };
 }
 
 /** The smallest half a split gives a pool of `size`: each half must hold a sample of every prompt. */

@@ -1,6 +1,10 @@
 import type { Command } from 'commander';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
 import { commandConfig, commonOptions } from './config';
+import { parseScorer, testStatOptions } from './test';
+
+/** One runTest workflow per candidate: a bounded number of them. */
+const MAX_CANDIDATES = 32;
 
 /**
  * `met identify --y CORPUS:MODEL/SOURCE --candidates MODEL/SOURCE,...`: which model is it really
@@ -10,21 +14,17 @@ import { commandConfig, commonOptions } from './config';
  * from the endpoint. Exit 0 when some candidate is not rejected, 3 when every one is.
  */
 export function register(program: Command): void {
-  commonOptions(program.command('identify'))
-    .description('which model is this endpoint serving? test its slice against each candidate slice (Holm-corrected); exits 3 when every candidate is rejected')
-    .requiredOption('--y <selector>', "the endpoint's slice: CORPUS:MODEL/SOURCE[@SAMPLES_PER_PROMPT]")
-    .requiredOption('--candidates <list>', 'candidate slices of the same corpus, comma-separated MODEL/SOURCE (e.g. tiny/fp32,tiny/int8,tiny/nf4)')
-    .option('--stat <name>', 'the statistic every candidate is tested with (as met test)', 'mmd_hamming')
-    .option('--scorer <model/precision>', 'rut and one-sample statistics: the scorer both slices were scored under')
-    .option('--b <n>', 'permutations / bootstrap draws', '1000')
+  testStatOptions(
+    commonOptions(program.command('identify'))
+      .description('which model is this endpoint serving? test its slice against each candidate slice (Holm-corrected); exits 3 when every candidate is rejected')
+      .requiredOption('--y <selector>', "the endpoint's slice: CORPUS:MODEL/SOURCE[@SAMPLES_PER_PROMPT]")
+      .requiredOption('--candidates <list>', `candidate slices of the same corpus, comma-separated MODEL/SOURCE (e.g. tiny/fp32,tiny/int8,tiny/nf4; at most ${MAX_CANDIDATES})`),
+  )
     .option('--alpha <a>', 'family-wise significance level over the candidates', '0.05')
-    .option('--seed <n>', 'seed of the p-values', '0')
-    .option('--L <n>', 'completion length in characters / tokens', '1000')
-    .option('--unit <unit>', 'char | token', 'char')
     .option('--json', 'print JSON')
     .option('--queue <name>', 'task queue of the CPU workers that run the tests', CPU_TASK_QUEUE)
     .action(async (opts: Record<string, string | boolean | undefined>) => {
-      const { parseSelector, TestSpec, isOneSampleTestStatistic } = await import('../config/testSpec');
+      const { parseSelector, TestSpec, isOneSampleTestStatistic, testStatName } = await import('../config/testSpec');
       const { hashHex, canonicalJson } = await import('../common/hash');
       const { connectClient } = await import('../temporal/connect');
       const { newRunRecord, saveRunRecord, startOrAttach, rootCauseText } = await import('../client/runs');
@@ -39,15 +39,14 @@ export function register(program: Command): void {
         .filter(Boolean)
         .map((c) => parseSelector(`${y.corpus}:${c}`, seed));
       if (candidates.length < 2) throw new Error('--candidates: give at least two MODEL/SOURCE slices to choose between');
-      const stat = ({ g2: 'g_squared', chi2: 'chi_squared' } as Record<string, string>)[String(opts.stat)] ?? String(opts.stat);
-      const scorer = opts.scorer ? /^([^/]+)\/([^/]+)$/.exec(String(opts.scorer)) : null;
-      if (opts.scorer && !scorer) throw new Error(`--scorer '${String(opts.scorer)}' must look like MODEL/PRECISION`);
+      if (candidates.length > MAX_CANDIDATES) throw new Error(`--candidates: ${candidates.length} slices, at most ${MAX_CANDIDATES} (each is a test run)`);
+      const stat = testStatName(String(opts.stat));
       const specs = candidates.map((x) => {
         const base = {
           x,
           y,
           stat,
-          ...(scorer ? { scorer: { model: scorer[1], precision: scorer[2] } } : {}),
+          ...(opts.scorer ? { scorer: parseScorer(String(opts.scorer)) } : {}),
           pvalue: isOneSampleTestStatistic(stat) ? 'bootstrap' : 'permutation',
           b: Number(opts.b),
           alpha: Number(opts.alpha),

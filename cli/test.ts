@@ -6,32 +6,42 @@ import { commandConfig, commonOptions } from './config';
  * `met test --x SEL --y SEL`: a two-sample test between corpus slices, run as the runTest workflow
  * on a CPU worker. A selector is CORPUS:MODEL/SOURCE[@SAMPLES_PER_PROMPT].
  */
+/**
+ * The options `met test` and `met identify` share: the statistic, its scorer, and what fixes the
+ * p-value (b, seed, L, unit).
+ */
+export function testStatOptions(command: Command): Command {
+  return command
+    .option('--stat <name>', 'mmd_hamming | mmd_kspectrum | mmd_all_subsequences | two_sample_L1 | two_sample_L2 | two_sample_chi_squared | rut | one-sample: g_squared (g2) | chi_squared (chi2) | truncated_chi_squared | L1 | L2', 'mmd_hamming')
+    .option('--scorer <model/precision>', 'rut and one-sample tests: the reference model and precision both slices were scored under (met score); X is the reference (its stored draws), Y the sample under test')
+    .option('--b <n>', 'permutations / bootstrap draws', '1000')
+    .option('--seed <n>', 'seed of the p-value (and of subsampling)', '0')
+    .option('--L <n>', 'completion length in characters / tokens', '1000')
+    .option('--unit <unit>', 'char | token', 'char');
+}
+
 /** `model/precision` -> the rut scorer. */
-function parseScorer(text: string): { model: string; precision: string } {
+export function parseScorer(text: string): { model: string; precision: string } {
   const m = /^([^/]+)\/([^/]+)$/.exec(text);
   if (!m) throw new Error(`--scorer '${text}' must look like MODEL/PRECISION (e.g. tiny/fp32)`);
   return { model: m[1], precision: m[2] };
 }
 
 export function register(program: Command): void {
-  commonOptions(program.command('test'))
-    .description('test whether two corpus slices come from the same model (runs the runTest workflow); exits 0 when consistent, 3 when they differ, 1 on failure')
-    .requiredOption('--x <selector>', 'first sample: CORPUS:MODEL/SOURCE[@SAMPLES_PER_PROMPT]')
-    .requiredOption('--y <selector>', 'second sample, same form')
-    .option('--stat <name>', 'mmd_hamming | mmd_kspectrum | mmd_all_subsequences | two_sample_L1 | two_sample_L2 | two_sample_chi_squared | rut | one-sample: g_squared (g2) | chi_squared (chi2) | truncated_chi_squared | L1 | L2', 'mmd_hamming')
-    .option('--scorer <model/precision>', 'rut and one-sample tests: the reference model and precision both slices were scored under (met score); X is the reference (its stored draws), Y the sample under test')
+  testStatOptions(
+    commonOptions(program.command('test'))
+      .description('test whether two corpus slices come from the same model (runs the runTest workflow); exits 0 when consistent, 3 when they differ, 1 on failure')
+      .requiredOption('--x <selector>', 'first sample: CORPUS:MODEL/SOURCE[@SAMPLES_PER_PROMPT]')
+      .requiredOption('--y <selector>', 'second sample, same form'),
+  )
     .option('--score <name>', 'rut: sum_logprob | mean_logprob (default sum_logprob)')
     .option('--pvalue <method>', 'permutation | bootstrap (null samples drawn from --reference, default X\'s source)', 'permutation')
     .option('--reference <selector>', 'stored reference distribution for the bootstrap')
-    .option('--b <n>', 'permutations / bootstrap draws', '1000')
     .option('--alpha <a>', 'significance level', '0.05')
-    .option('--seed <n>', 'seed of the p-value (and of subsampling)', '0')
-    .option('--L <n>', 'completion length in characters / tokens', '1000')
-    .option('--unit <unit>', 'char | token', 'char')
     .option('--json', 'print JSON')
     .option('--queue <name>', 'task queue of the CPU workers that run the test', CPU_TASK_QUEUE)
     .action(async (opts: Record<string, string | boolean | undefined>) => {
-      const { parseSelector, TestSpec } = await import('../config/testSpec');
+      const { isOneSampleTestStatistic, parseSelector, TestSpec, testStatName } = await import('../config/testSpec');
       const { hashHex, canonicalJson } = await import('../common/hash');
       const { connectClient } = await import('../temporal/connect');
       const { newRunRecord, saveRunRecord, startOrAttach } = await import('../client/runs');
@@ -39,11 +49,11 @@ export function register(program: Command): void {
       const base = {
         x: parseSelector(String(opts.x), seed),
         y: parseSelector(String(opts.y), seed),
-        stat: ({ g2: 'g_squared', chi2: 'chi_squared' } as Record<string, string>)[String(opts.stat)] ?? opts.stat,
+        stat: testStatName(String(opts.stat)),
         ...(opts.scorer ? { scorer: parseScorer(String(opts.scorer)) } : {}),
         ...(opts.score ? { score: opts.score } : {}),
         // One-sample tests draw their null samples from the reference (a parametric bootstrap).
-        pvalue: ['g_squared', 'chi_squared', 'truncated_chi_squared', 'L1', 'L2', 'g2', 'chi2'].includes(String(opts.stat)) ? 'bootstrap' : opts.pvalue,
+        pvalue: isOneSampleTestStatistic(testStatName(String(opts.stat))) ? 'bootstrap' : opts.pvalue,
         reference: opts.reference ? parseSelector(String(opts.reference), seed) : undefined,
         b: Number(opts.b),
         alpha: Number(opts.alpha),

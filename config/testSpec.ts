@@ -11,6 +11,11 @@ import { boundedInt, LIMITS } from './limits';
 export const ONE_SAMPLE_TEST_STATISTICS = ['g_squared', 'chi_squared', 'truncated_chi_squared', 'L1', 'L2'] as const;
 export const isOneSampleTestStatistic = (stat: string): stat is (typeof ONE_SAMPLE_TEST_STATISTICS)[number] => (ONE_SAMPLE_TEST_STATISTICS as readonly string[]).includes(stat);
 
+/** The short names the CLI takes for one-sample statistics (`g2`, `chi2`) -> their names. */
+export function testStatName(name: string): string {
+  return ({ g2: 'g_squared', chi2: 'chi_squared' } as Record<string, string>)[name] ?? name;
+}
+
 /** A corpus slice as a test's sample: one model/source of a corpus, optionally subsampled. Pure (workflows import it). */
 export const Selector = z
   .object({

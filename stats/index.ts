@@ -207,3 +207,4 @@ export function compositeTest(input: CompositeTestInput): CompositeTestResult {
   return { tests, pvalue, reject, seconds: (performance.now() - t0) / 1000 };
 }
 export * from './multiple';
+export * from './pool';

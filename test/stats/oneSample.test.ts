@@ -98,3 +98,8 @@ test('met stat one_sample: the same statistics and p-value as stats/oneSample.ts
   await assert.rejects(runStatInput({ ...input, sample: { prompts: [0], completions: ['z'] } }), /1 row of the sample .* is missing from the reference's log-probabilities/);
   await assert.rejects(runStatInput({ ...input, reference: { ...input.reference, logprobs: [-1] } }), /1 log-probabilities for 3 completions/);
 });
+
+test('the test spec lists the one-sample statistics the engine has (workflows read the list from config, not from stats)', async () => {
+  const { ONE_SAMPLE_TEST_STATISTICS } = await import('../../config/testSpec');
+  assert.deepEqual([...ONE_SAMPLE_TEST_STATISTICS], [...ONE_SAMPLE_STATISTICS]);
+});
