@@ -9,7 +9,7 @@ import type { Side } from '../config/consistencySpec';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { withConnection } from '../datasets/duck';
 import { partitionGlobs, readParquetSql } from '../datasets/views';
-import { duplicatesError } from '../datasets/reader';
+import { assertOneScorerRoute, duplicatesError } from '../datasets/reader';
 import { perplexityOrUndefined } from '../stats/perplexity';
 import { cosineSimilarity, createEmbedder, embedSpecName, type Embedder } from '../models/embedding';
 import type { ConsistencyPrompt, ConsistencySectionInput, ReportInput } from '../report/schemas';
@@ -56,6 +56,8 @@ interface Answer {
   completion: string;
   sum: number | null;
   count: number | null;
+  /** The logprob row's decode route ('' where the row records none). */
+  route: string;
 }
 
 export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDir: string; env?: Record<string, string | undefined>; modelRoots?: string[]; corpora?: Corpora }) {
@@ -99,7 +101,7 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
       const duplicates = Number(dup.getRows()[0][0]);
       if (duplicates > 0) throw duplicatesError(corpus, [{ model: side.model, source: side.source, duplicates }]);
       const reader = await c.runAndReadAll(
-        `SELECT s.prompt_id, s.sample_index, s.prompt, coalesce(s.completion, '') AS completion, l.sum, l.count
+        `SELECT s.prompt_id, s.sample_index, s.prompt, coalesce(s.completion, '') AS completion, l.sum, l.count, coalesce(l.scorer_backend, '') AS route
            FROM ${readParquetSql('samples', 'samples')} s
            LEFT JOIN (SELECT * FROM ${readParquetSql('logprobs', 'logprobs')} WHERE scorer_precision = $precision) l USING (prompt_id, sample_index)
           ORDER BY s.prompt_id, s.sample_index`,
@@ -113,6 +115,7 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
         completion: String(r.completion),
         sum: r.sum === null ? null : Number(r.sum),
         count: r.count === null ? null : Number(r.count),
+        route: String(r.route),
       }));
     });
   }
@@ -126,6 +129,11 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
         const [a, b] = await Promise.all([answers(input.corpus, input.a, input.scorer), answers(input.corpus, input.b, input.scorer)]);
         const unscored = [...a, ...b].filter((x) => x.count === null).length;
         if (unscored) throw new MetError(ErrorTypes.NotFound, `${unscored} answers in ${input.corpus} have no ${scorer} score: run scoreCorpus for both sides first`);
+        const routesOf = (side: Answer[]) => side.reduce<Record<string, number>>((acc, x) => ((acc[x.route] = (acc[x.route] ?? 0) + 1), acc), {});
+        assertOneScorerRoute(scorer, [
+          { name: `${input.corpus}:${input.a.model}/${input.a.source}`, routes: routesOf(a) },
+          { name: `${input.corpus}:${input.b.model}/${input.b.source}`, routes: routesOf(b) },
+        ]);
         const byKey = new Map(b.map((x) => [`${x.promptId}\u0000${x.sampleIndex}`, x]));
         const pairs = a.flatMap((x) => {
           const y = byKey.get(`${x.promptId}\u0000${x.sampleIndex}`);

@@ -6,7 +6,7 @@ import { seedFrom } from '../common/hash';
 import { toApplicationFailure } from '../common/failures';
 import { heartbeating } from './heartbeat';
 import { controlLabel, gridReferences, label, mixComponents, type PowerAlternative, type PowerSource, type PowerSpec } from '../config/powerSpec';
-import { completionScores, corpusDir, quotedString, readSlice, withConnection, type PowerCellRow } from '../datasets';
+import { assertOneScorerRoute, completionScores, corpusDir, quotedString, readSlice, withConnection, type PowerCellRow } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { createPowerSimulator, mixturePower, poolHalf, Rng, simulateNullsParallel, type ScoredPool, type TwoSampleStatistic } from '../stats';
 
@@ -131,11 +131,14 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
         corpus: spec.corpus, models: [source.model], sources: [source.source], promptIds: subset, unit: spec.unit, L: spec.L,
         logprobsUnder: { scorerModel: spec.scorer!.model, scorerPrecision: spec.scorer!.precision },
       });
+      routes.push({ name: `${spec.corpus}:${label(source)}`, routes: s.scorerRoutes });
       return { sample: s.sample, scores: completionScores(s, score, label(source)) };
     };
+    const routes: { name: string; routes?: Record<string, number> }[] = [];
     let refPool = await scoredPool(reference);
     const components = label(cell.alternative) === label(reference) ? [{ source: reference, weight: 1 }] : mixComponents(cell.alternative, reference.model);
     let mixture = await Promise.all(components.map(async (c) => ({ pool: label(c.source) === label(reference) ? refPool : await scoredPool(c.source), weight: c.weight })));
+    assertOneScorerRoute(`${spec.scorer!.model}/${spec.scorer!.precision}`, routes);
     if (cell.control) {
       // The independent-pool control: API calls from half B, ranked among reference completions of half A.
       const half = (h: 0 | 1) => poolHalf(refPool.sample, h, refPool.scores) as ScoredPool;

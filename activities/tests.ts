@@ -5,11 +5,13 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { toApplicationFailure } from '../common/failures';
 import { samplerSettingsKey } from '../config/sampler';
 import type { Selector, TestSpec } from '../config/testSpec';
-import { completionScores, readSamplers, readSlice, type Slice, type TestResultRow } from '../datasets';
+import { assertOneScorerRoute, completionScores, readSamplers, readSlice, type Slice, type TestResultRow } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { nullDistribution, oneSampleTest, rutTest, twoSampleTestInThread, type EncodedSample } from '../stats';
 import { isOneSampleTestStatistic } from '../config/testSpec';
 import { heartbeating } from './heartbeat';
+
+const sliceLabel = (s: Selector) => `${s.corpus}:${s.model}/${s.source}`;
 
 /** Statistical tests on stored corpora (CPU queue): read the slices, test, store one result row. */
 export interface TestOutcome {
@@ -106,6 +108,7 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
           });
         const x = await read(spec.x, undefined, spec.x.samplesPerPrompt);
         const y = await read(spec.y, x.promptIds, spec.y.samplesPerPrompt ?? 1);
+        assertOneScorerRoute(`${spec.scorer.model}/${spec.scorer.precision}`, [{ name: sliceLabel(spec.x), routes: x.scorerRoutes }, { name: sliceLabel(spec.y), routes: y.scorerRoutes }]);
         const scores = new Map([x, y].map((sl, i) => [sl, completionScores(sl, score, i === 0 ? 'X' : 'Y')]));
         const scoreOf = (sl: typeof x, i: number) => scores.get(sl)![i];
         // Reference scores grouped by prompt; one target row per (prompt, sample) of Y with the reference of its prompt.
@@ -165,6 +168,7 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
           });
         const x = await read(spec.x);
         const y = await read(spec.y, x.promptIds);
+        assertOneScorerRoute(`${spec.scorer.model}/${spec.scorer.precision}`, [{ name: sliceLabel(spec.x), routes: x.scorerRoutes }, { name: sliceLabel(spec.y), routes: y.scorerRoutes }]);
         const join = <T extends Int32Array | Float64Array>(a: T, b: T, make: (n: number) => T): T => {
           const out = make(a.length + b.length);
           out.set(a);

@@ -39,7 +39,7 @@ export {
   type WriteShardOptions,
   type WrittenShard,
 } from './shards';
-export { completionScores, duplicatesError, readLogprobSums, readSamplers, readSlice, type CompletionScore, readUsage, streamRows, type LogprobSums, type Slice, type SliceSpec, type StreamSpec } from './reader';
+export { assertOneScorerRoute, completionScores, duplicatesError, readLogprobSums, readSamplers, readSlice, type CompletionScore, readUsage, streamRows, type LogprobSums, type Slice, type SliceSpec, type StreamSpec } from './reader';
 export { createCorpusViews, kindGlob } from './views';
 export {
   compactCorpus,

@@ -55,6 +55,35 @@ export interface Slice {
   logprobCount?: Int32Array;
   /** Present with `logprobsUnder`: mean ln(rank) of each row's tokens (NaN where ranks were not stored). */
   logRankMean?: Float64Array;
+  /**
+   * Present with `logprobsUnder`: the decode routes (logprob rows' scorer_backend; '' where a row
+   * does not record one) of the scored rows on the slice's prompts, with their row counts.
+   */
+  scorerRoutes?: Record<string, number>;
+}
+
+/**
+ * Refuses logprobs of one scorer computed by more than one decode route: the same tokens scored two
+ * ways differ by up to nats (docs/decoding.md), so a test comparing them would measure met, not the
+ * endpoints. `slices` are the sides of one test (each named), read with `logprobsUnder`.
+ */
+export function assertOneScorerRoute(scorer: string, slices: { name: string; routes?: Record<string, number> }[]): void {
+  const seen = new Map<string, string[]>();
+  for (const s of slices) {
+    for (const [route, rows] of Object.entries(s.routes ?? {})) {
+      const list = seen.get(route) ?? [];
+      list.push(`${s.name} (${rows} row${rows === 1 ? '' : 's'})`);
+      seen.set(route, list);
+    }
+  }
+  if (seen.size <= 1) return;
+  const named = [...seen.entries()]
+    .map(([route, where]) => `${route ? `'${route}'` : 'a route the rows do not record (scored before met recorded it; its flash attention was then auto)'}: ${where.join(', ')}`)
+    .join('; ');
+  throw new MetError(
+    ErrorTypes.BadInput,
+    `logprobs under ${scorer} were computed by more than one decode route, and the same tokens scored two ways differ, so this test would compare met's routes, not the endpoints. ${named}. Score every side with one route: delete the logprob shards of the other route (met corpus query shows scorer_backend per row; they sit under logprobs/scorer_model=...) and run met score again with one worker configuration (docs/decoding.md)`,
+  );
 }
 
 /** RUT's completion scores of a slice read with `logprobsUnder` (stats/rut.ts): summed or mean logprob, or mean ln(rank). */
@@ -148,6 +177,7 @@ export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceS
     types.seed = VARCHAR;
     let logprobJoin = '';
     let logprobCols = '';
+    let routeRows: unknown[][] | undefined;
     if (spec.logprobsUnder) {
       const lpFiles = partitionGlobs(root, spec.corpus, 'logprobs', { scorerModel: [spec.logprobsUnder.scorerModel], model: spec.models, source: spec.sources });
       if (lpFiles.length === 0) throw new MetError(ErrorTypes.NotFound, `corpus '${spec.corpus}' has no logprobs under scorer ${spec.logprobsUnder.scorerModel}: score it first`);
@@ -158,6 +188,10 @@ export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceS
         params.precision = precision;
         types.precision = VARCHAR;
       }
+      // The routes of the scored rows on these prompts: a test refuses to mix two (assertOneScorerRoute).
+      const routeSql = `SELECT coalesce(scorer_backend, '') AS route, count(*)::BIGINT FROM ${readParquetSql('logprobs', 'lpfiles')}
+        WHERE list_contains($ids, prompt_id)${precision !== undefined ? ' AND scorer_precision = $precision' : ''}${spec.models ? ' AND list_contains($models, model)' : ''}${spec.sources ? ' AND list_contains($sources, source)' : ''} GROUP BY route ORDER BY route`;
+      routeRows = (await c.runAndReadAll(routeSql, ...used(routeSql, params, types))).getRows();
       logprobJoin = ` LEFT JOIN (SELECT * FROM ${readParquetSql('logprobs', 'lpfiles')}${precision !== undefined ? ' WHERE scorer_precision = $precision' : ''}) l
         USING (model, source, prompt_id, sample_index)`;
       // Mean ln(rank) over tokens; NULL where the scorer stored no ranks (and 0 for an empty completion).
@@ -235,7 +269,8 @@ export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceS
         );
       }
     }
-    return { sample: { L, m, prompts, tokens }, promptIds, rowsPerPrompt, sampleIndex, skippedNull, logprobSum, logprobCount, logRankMean };
+    const scorerRoutes = routeRows && Object.fromEntries(routeRows.map(([route, rows]) => [String(route), Number(rows)]));
+    return { sample: { L, m, prompts, tokens }, promptIds, rowsPerPrompt, sampleIndex, skippedNull, logprobSum, logprobCount, logRankMean, scorerRoutes };
   });
 }
 

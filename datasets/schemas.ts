@@ -68,10 +68,10 @@ export const LogprobRow = z.object({
   sum: z.number(),
   count: z.number().int().nonnegative(),
   /**
-   * Who computed the logprobs, when the scorer is a managed server: "vllm server (...)", or
-   * "llama.cpp in-process (server: llama.cpp)" for llama-server (which has no teacher-forced
-   * logprobs of given tokens). null for an in-process scorer, and in shards written before this
-   * column existed (they have no such column; it reads as null).
+   * The decode route that computed the logprobs (docs/decoding.md): "llama.cpp in-process (CPU,
+   * flash attention off, 1 sequence per decode)" for met's scorer, "vllm server (...)" for a vLLM
+   * profile. Tests refuse to mix two routes of one scorer. null in shards written before met
+   * recorded it (they have no such column; it reads as null).
    */
   scorerBackend: z.string().min(1).nullable().optional(),
   /**

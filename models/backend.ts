@@ -75,7 +75,10 @@ export interface TextBackend {
   readonly precision: Precision;
   /** Tokens the backend can evaluate at once (prompt + completion), when it knows. */
   readonly contextSize?: number;
-  /** Who computes score()'s logprobs, when it is not the backend itself (recorded in logprob rows). */
+  /**
+   * The decode route that computes score()'s logprobs, recorded in every logprob row: rows are
+   * comparable only within one route (docs/decoding.md). Undefined where the backend cannot say.
+   */
   readonly scorerBackend?: string;
   /** Tokens of a text as score() would count them, when the backend can tokenize locally. */
   countTokens?(text: string): number;
@@ -119,4 +122,13 @@ export interface TokenLevelBackend extends TextBackend {
 export function isTokenLevel(backend: TextBackend): backend is TokenLevelBackend {
   const b = backend as Partial<TokenLevelBackend>;
   return typeof b.scoreSequence === 'function' && typeof b.tokenize === 'function' && typeof b.detokenize === 'function';
+}
+
+/**
+ * The decode route of met's in-process scorer (the native scorer on the CPU, one sequence per
+ * decode), as logprob rows record it. Batch size and threads are not part of it: a worker's start
+ * check proves they leave the logprobs within 1e-3 nats of the reference route (models/decodeCheck.ts).
+ */
+export function inProcessScorerRoute(flashAttention: 'off' | 'on' | 'auto'): string {
+  return `llama.cpp in-process (CPU, flash attention ${flashAttention}, 1 sequence per decode)`;
 }

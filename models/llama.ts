@@ -3,6 +3,7 @@ import { checkGgufHeader } from './ggufHeader';
 import { statSync } from 'node:fs';
 import type { ChatHistoryItem, JinjaTemplateChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import type { ChatMessage, GenerateRequest, RenderedChat, GeneratedCompletion, Precision, ScoredCompletion, SequenceScores, TokenLevelBackend } from './backend';
+import { inProcessScorerRoute } from './backend';
 import { checkPrecisionLabel, fileTypeOf, type GgufFileType, precisionLabel } from './ggufType';
 import { NativeScorer } from './nativeScorer';
 
@@ -161,6 +162,11 @@ export class LlamaBackend implements TokenLevelBackend {
 
   get threads(): number {
     return this.options.threads;
+  }
+
+  /** The route recorded in this backend's logprob rows (docs/decoding.md). */
+  get scorerBackend(): string {
+    return inProcessScorerRoute(this.options.flashAttention);
   }
 
   /** The decode route of this backend's stored logprobs (docs/decoding.md). */

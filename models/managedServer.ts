@@ -3,7 +3,7 @@ import OpenAI, { APIConnectionError, APIError } from 'openai';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { freePort } from '../common/net';
-import type { GenerateRequest, Precision, SampledCompletion, ScoredCompletion, TextBackend } from './backend';
+import { type GenerateRequest, inProcessScorerRoute, type Precision, type SampledCompletion, type ScoredCompletion, type TextBackend } from './backend';
 import type { LlamaBackend } from './llama';
 import { type ManagedServerSpec, PROFILES, type ResolvedServerSpec, resolveServerSpec, type ServerProfileName } from './serverProfiles';
 
@@ -123,7 +123,7 @@ export class ManagedServerBackend implements TextBackend {
     this.precision = options.precision;
     const s = this.spec;
     this.scorerBackend =
-      s.scoring === 'none' ? 'none' : s.scoring === 'in-process' ? `llama.cpp in-process (server: ${s.profile})` : `${s.profile} server (${s.scoring === 'auto' ? 'echo + logprobs or prompt_logprobs' : s.scoring})`;
+      s.scoring === 'none' ? 'none' : s.scoring === 'in-process' ? inProcessScorerRoute('off') : `${s.profile} server (${s.scoring === 'auto' ? 'echo + logprobs or prompt_logprobs' : s.scoring})`;
   }
 
   /** Starts the server (and the in-process scorer, if the profile scores that way) and waits until it is healthy. */

@@ -6,10 +6,11 @@ import { after, before, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createTestActivities } from '../../activities/tests';
+import { createTestActivities, type TestOutcome } from '../../activities/tests';
 import { TestSpec } from '../../config/testSpec';
-import { writeShard } from '../../datasets';
+import { type LogprobRow, type SampleRow, writeShard } from '../../datasets';
 import { createDuckDB } from '../../datasets/duck';
+import { shardDir } from '../../datasets/paths';
 import { syntheticSamples } from '../../datasets/synthetic';
 import { encodeChars, twoSampleTest, twoSampleTestInThread } from '../../stats';
 
@@ -77,4 +78,38 @@ test('runTwoSampleTest with a large b keeps the event loop free, heartbeats, and
   assert.ok(outcome instanceof CancelledFailure, `expected a cancellation, got ${String(outcome)}`);
   assert.ok(stoppedAfter < 5000, `stopped ${stoppedAfter} ms after the cancellation`);
   assert.ok(heartbeatsBeforeCancel >= 2, `${heartbeatsBeforeCancel} heartbeats in ${cancelledAt - started} ms`);
+});
+
+test('a rank test refuses logprobs of one scorer computed by two decode routes, and runs once they agree', async () => {
+  const activities = createTestActivities({ duck, dataDir });
+  const env = new MockActivityEnvironment();
+  const samples: Record<string, SampleRow[]> = {};
+  for (const source of ['a', 'b']) {
+    samples[source] = syntheticSamples({ corpus: 'routes', unitId: `u-${source}`, model: 'm', source, prompts: 4, samplesPerPrompt: 10, seed: source === 'a' ? 5 : 6, completionChars: 20 });
+    await writeShard(duck, dataDir, { corpus: 'routes', kind: 'samples', partition: { model: 'm', source }, unitId: `u-${source}` }, samples[source]);
+  }
+  const score = async (source: string, unitId: string, route: string | null) => {
+    const rows: LogprobRow[] = samples[source].map((s, i) => ({
+      corpus: 'routes', model: 'm', source, promptId: s.promptId, sampleIndex: s.sampleIndex, scorerModel: 'ref', scorerPrecision: 'fp32',
+      tokenIds: [1, 2], tokenLogprobs: [-1, -(i % 7) / 3], sum: -1 - (i % 7) / 3, count: 2, scorerBackend: route, tokenRanks: null,
+    }));
+    await writeShard(duck, dataDir, { corpus: 'routes', kind: 'logprobs', partition: { scorerModel: 'ref', model: 'm', source }, unitId }, rows);
+  };
+  const cpuOff = 'llama.cpp in-process (CPU, flash attention off, 1 sequence per decode)';
+  await score('a', 'la', cpuOff);
+  await score('b', 'lb', null); // scored before met recorded the route
+  const spec = TestSpec.parse({ testId: 'routes', x: { corpus: 'routes', model: 'm', source: 'a' }, y: { corpus: 'routes', model: 'm', source: 'b' }, stat: 'rut', scorer: { model: 'ref', precision: 'fp32' } });
+  await assert.rejects(env.run(activities.runRankUniformityTest, spec), (err: Error) => {
+    assert.match(err.message, /logprobs under ref\/fp32 were computed by more than one decode route/);
+    assert.match(err.message, /routes:m\/a \(40 rows\)/);
+    assert.match(err.message, /a route the rows do not record.*routes:m\/b \(40 rows\)/);
+    assert.match(err.message, /met score again/);
+    return true;
+  });
+  // Rescored with the same route as X: the test runs.
+  rmSync(shardDir(dataDir, 'routes', 'logprobs', { scorerModel: 'ref', model: 'm', source: 'b' }), { recursive: true, force: true });
+  await score('b', 'lb2', cpuOff);
+  const outcome = (await env.run(activities.runRankUniformityTest, spec)) as TestOutcome;
+  assert.equal(outcome.statistic, 'rut');
+  assert.ok(outcome.pvalue >= 0 && outcome.pvalue <= 1);
 });

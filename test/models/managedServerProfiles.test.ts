@@ -221,6 +221,9 @@ test('llama.cpp profile against met serve --api-style llama.cpp: samples like in
   // The kill can land after the last call returned (a fast tiny model): the restart then follows it.
   for (let i = 0; i < 100 && b.stats().restarts === 0; i++) await new Promise((r) => setTimeout(r, 100));
   assert.equal(b.stats().restarts, 1);
+  // The count moves when the restart begins; a call waits for the new server, which then runs.
+  assert.deepEqual((await b.generate(requests[0])).tokenIds, expected[0].tokenIds);
+  assert.equal(b.stats().restarts, 1);
   assert.ok(b.stats().pid !== undefined && isAlive(b.stats().pid!), 'the restarted server runs');
 });
 
@@ -305,7 +308,7 @@ test('a managed collection per API style stores non-empty token ids equal to in-
 
     // The worker says who scores for the llama.cpp profile where /health looks: its poller identity on the model queue.
     const described = await temporal.client.workflowService.describeTaskQueue({ namespace: temporal.namespace, taskQueue: { name: modelTaskQueue(backends.llama.model, 'fp32') }, taskQueueType: 2 });
-    assert.match((described.pollers ?? []).map((p) => p.identity).join('\n'), /scorer: llama\.cpp in-process \(server: llama\.cpp\)/);
+    assert.match((described.pollers ?? []).map((p) => p.identity).join('\n'), /scorer: llama\.cpp in-process \(CPU, flash attention off, 1 sequence per decode\)/);
 
     // Scoring under the llama.cpp profile (in-process llama.cpp) equals the in-process worker's rows.
     for (const scorer of [local, backends.llama]) {
@@ -318,7 +321,7 @@ test('a managed collection per API style stores non-empty token ids equal to in-
         await c.runAndReadAll(
           `SELECT count(*)::INT AS pairs, count(*) FILTER (WHERE a.token_ids = b.token_ids)::INT AS same_tokens,
                   max(abs(a.sum - b.sum))::DOUBLE AS worst_sum,
-                  count(*) FILTER (WHERE a.scorer_backend IS NULL AND b.scorer_backend = 'llama.cpp in-process (server: llama.cpp)')::INT AS recorded
+                  count(*) FILTER (WHERE a.scorer_backend = b.scorer_backend AND b.scorer_backend = 'llama.cpp in-process (CPU, flash attention off, 1 sequence per decode)')::INT AS recorded
              FROM read_parquet(${quotedString(logprobs)}, hive_partitioning = true) a
              JOIN read_parquet(${quotedString(logprobs)}, hive_partitioning = true) b USING (model, prompt_id, sample_index)
             WHERE a.scorer_model = ${quotedString(local.model)} AND b.scorer_model = ${quotedString(backends.llama.model)}`,
@@ -328,7 +331,7 @@ test('a managed collection per API style stores non-empty token ids equal to in-
     assert.equal(cmp[0].pairs, 24);
     assert.equal(cmp[0].same_tokens, 24);
     assert.ok(Number(cmp[0].worst_sum) < 1e-4, `summed logprobs differ by ${cmp[0].worst_sum}`);
-    assert.equal(cmp[0].recorded, 24, 'the rows say who scored: in-process llama.cpp for the llama.cpp profile, nothing for the in-process worker');
+    assert.equal(cmp[0].recorded, 24, 'both record one decode route: the llama.cpp profile scores in-process, with the in-process worker\'s route');
   } finally {
     workers.forEach((w) => w.shutdown());
     await Promise.all(running);
