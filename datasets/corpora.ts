@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { hashHex } from '../common/hash';
 import { type DataLocation, parseDataLocation } from '../common/location';
-import { checkCorpusName, corpusDir, decodePathValue, isShardFile, listShards, type Partition, shardPath } from './paths';
+import { checkCorpusName, corpusDir, decodePathValue, encodePathValue, isShardFile, listShards, type Partition, shardPath } from './paths';
 import { S3CorpusStore } from './s3';
 import { shardStatus, type ShardTarget, type UnitStatus, unitStatus, writeShard, type WriteShardOptions, type WrittenShard } from './shards';
 import { PARTITION_COLUMNS, SHARD_KINDS, type ShardKind } from './tables';
@@ -49,8 +49,12 @@ export interface Corpora {
   unitStatus(target: ShardTarget & { partition: Partition }): Promise<UnitStatus>;
   /** Writes a unit's shard and makes it visible to every host (exactly once per unit). */
   writeShard(target: ShardTarget & { partition: Partition }, rows: readonly Record<string, unknown>[], options?: WriteShardOptions): Promise<WrittenShard>;
-  /** A local root whose tree holds the corpus as it is now (a bucket corpus: synced into the cache). */
-  readRoot(corpus: string, kinds?: readonly ShardKind[]): Promise<string>;
+  /**
+   * A local root whose tree holds the corpus as it is now (a bucket corpus: synced into the cache).
+   * `within`: only the shards of this partition (leading partition fields, e.g. a slice's model and
+   * source) are brought up to date; the rest of the cached tree is left as it was.
+   */
+  readRoot(corpus: string, kinds?: readonly ShardKind[], within?: Partition): Promise<string>;
   /** A local file for a shard reference (a local path as is; an s3:// one through the cache). */
   localFile(ref: string): Promise<string>;
   /** The committed shards of a kind with their row counts (from footers, or object metadata). */
@@ -390,12 +394,12 @@ export class BucketCorpora implements Corpora {
   }
 
   /** Committed shards of one kind: listed, then HEADed for metadata (once per ETag). */
-  private async remoteShards(corpus: string, kind: ShardKind): Promise<(RemoteShard & { partition: Partition; name: string })[]> {
+  private async remoteShards(corpus: string, kind: ShardKind, levels: string[] = []): Promise<(RemoteShard & { partition: Partition; name: string })[]> {
     checkCorpusName(corpus);
     const out: (RemoteShard & { partition: Partition; name: string })[] = [];
     const cols = PARTITION_COLUMNS[kind];
     const candidates: { key: string; etag: string; size: number; partition: Partition; name: string }[] = [];
-    for (const o of await this.store.list(`corpus/${corpus}/${kind}`)) {
+    for (const o of await this.store.list([`corpus/${corpus}/${kind}`, ...levels].join('/'))) {
       const parts = this.relOf(o.key);
       const name = parts[parts.length - 1];
       // corpus/<name>/<kind>/<col>=<value>.../part-*.parquet, nothing else (quarantine, journals, runs).
@@ -428,20 +432,22 @@ export class BucketCorpora implements Corpora {
     return (await this.remoteShards(corpus, kind)).map((s) => ({ ref: this.urlOf(s.key), kind, partition: s.partition, name: s.name, rows: s.rows }));
   }
 
-  readRoot(corpus: string, kinds: readonly ShardKind[] = SHARD_KINDS): Promise<string> {
-    const run = this.syncChain.then(() => this.sync(corpus, kinds));
+  readRoot(corpus: string, kinds: readonly ShardKind[] = SHARD_KINDS, within?: Partition): Promise<string> {
+    const run = this.syncChain.then(() => this.sync(corpus, kinds, within));
     this.syncChain = run.catch(() => undefined);
     return run;
   }
 
-  private async sync(corpus: string, kinds: readonly ShardKind[]): Promise<string> {
+  private async sync(corpus: string, kinds: readonly ShardKind[], within?: Partition): Promise<string> {
     this.lastSync = { shards: 0, downloaded: 0, cached: 0, removed: 0 };
     let any = false;
     for (const kind of kinds) {
+      const levels = partitionLevels(kind, within);
+      const subtree = join(corpusDir(this.treeRoot, corpus), kind, ...levels) + '/';
       // Only files in the tree before the listing may be removed: another process sharing this
       // cache may link a newer shard meanwhile, which this listing does not know yet.
-      const before = new Set(listShards(this.treeRoot, corpus, kind).map((s) => s.path));
-      const remote = await this.remoteShards(corpus, kind);
+      const before = new Set(listShards(this.treeRoot, corpus, kind).filter((s) => s.path.startsWith(subtree)).map((s) => s.path));
+      const remote = await this.remoteShards(corpus, kind, levels);
       any ||= remote.length > 0;
       const wanted = new Set<string>();
       // Downloads (and their checks) several at a time; the links are made in order afterwards.
@@ -478,7 +484,8 @@ export class BucketCorpora implements Corpora {
         this.lastSync.removed++;
       }
     }
-    if (!any && !existsSync(corpusDir(this.treeRoot, corpus))) {
+    // A sync limited to one partition asks about a slice, and an empty slice of a new corpus is just empty.
+    if (!any && !within && !existsSync(corpusDir(this.treeRoot, corpus))) {
       const others = await this.store.listCorpora();
       if (!others.includes(corpus)) throw new MetError(ErrorTypes.NotFound, `no corpus '${corpus}' at ${this.url}${others.length ? ` (there: ${others.join(', ')})` : ''}`);
     }
@@ -572,4 +579,23 @@ export function openCorpora(duck: DuckDBInstance, config: { dataDir: string; cor
   const location = parseDataLocation(config.corpora);
   if (location.kind !== 's3') return new LocalCorpora(duck, location.root);
   return new BucketCorpora(duck, client ?? s3ClientFromEnv(), location, config.dataDir, config.cacheDir ?? join(config.dataDir, 'cache'));
+}
+
+/**
+ * The `<column>=<value>` folder levels of a partition's leading fields (a prefix of the kind's
+ * partition columns); none for no partition. A field out of order is refused: a prefix listing
+ * could not honour it.
+ */
+function partitionLevels(kind: ShardKind, within: Partition | undefined): string[] {
+  if (!within) return [];
+  const cols = PARTITION_COLUMNS[kind];
+  const given = Object.keys(within).filter((k) => within[k] !== undefined);
+  const levels: string[] = [];
+  for (const col of cols) {
+    const value = within[col.field];
+    if (value === undefined) break;
+    levels.push(`${col.name}=${encodePathValue(value)}`);
+  }
+  if (levels.length !== given.length) throw new MetError(ErrorTypes.BadInput, `a ${kind} sync can be limited to leading partition fields (${cols.map((c) => c.field).join(', ')}), not ${given.join(', ')}`);
+  return levels;
 }

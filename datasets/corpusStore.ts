@@ -52,7 +52,8 @@ export class CorpusStore {
    */
   private async refuseHeldKeys(corpus: string, partition: Partition, unitId: string, rows: readonly { promptId: string; sampleIndex: number }[]): Promise<void> {
     const slice = { corpus, model: partition.model, source: partition.source };
-    const root = await this.corpora.readRoot(corpus, ['samples']);
+    // Only this slice's shards are synced (a bucket): a commit does not wait on the rest of the corpus.
+    const root = await this.corpora.readRoot(corpus, ['samples'], { model: slice.model, source: slice.source });
     const held = await heldKeys(this.duck, root, slice, unitId, rows);
     if (held.length === 0) return;
     const shown = held.slice(0, 3).map((k) => `${k.promptId}#${k.sampleIndex} (in ${k.file.slice(k.file.lastIndexOf('/') + 1)})`);

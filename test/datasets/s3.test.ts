@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { ErrorTypes, MetError } from '../../common/errors';
+import { parseDataLocation } from '../../common/location';
+import { BucketCorpora } from '../../datasets/corpora';
+import { CorpusStore } from '../../datasets/corpusStore';
 import { listShards } from '../../datasets/paths';
 import { readSlice } from '../../datasets/reader';
 import { parseLocation, S3CorpusStore } from '../../datasets/s3';
@@ -101,6 +104,32 @@ describe('s3:// corpus locations (moto server on 127.0.0.1)', () => {
       assert.match(ls.output(), /^shared +samples +2 +60 /m);
     } finally {
       rmSync(cache, { recursive: true, force: true });
+    }
+  });
+  test('a commit checks its keys against its own slice only: the sync lists and fetches that slice, not the whole corpus', async () => {
+    const location = parseDataLocation('s3://met-corpora/commit');
+    if (location.kind !== 's3') throw new Error('s3');
+    const scratch = mkdtempSync(join(tmpdir(), 'met-commit-'));
+    try {
+      const corpora = new BucketCorpora(ctx.duck, client, location, join(scratch, 'stage'), join(scratch, 'cache'));
+      const store = new CorpusStore(ctx.duck, corpora.writeRoot, corpora);
+      const rows = (source: string, unitId: string, firstPrompt: number) =>
+        syntheticSamples({ corpus: 'hot', unitId, model: 'm', source, prompts: 2, samplesPerPrompt: 3, seed: firstPrompt + source.length, firstPrompt });
+      // Slice m/b holds three shards; slice m/a one.
+      for (const [i, unit] of ['b1', 'b2', 'b3'].entries()) await store.writeShard('hot', 'samples', { model: 'm', source: 'b' }, unit, rows('b', unit, 2 * i));
+      await store.writeShard('hot', 'samples', { model: 'm', source: 'a' }, 'a1', rows('a', 'a1', 0));
+      assert.equal(corpora.lastSync.shards, 0, "slice m/a's first commit synced nothing of slice m/b");
+      // New keys in m/a commit; the check synced m/a's one shard, not m/b's three.
+      await store.writeShard('hot', 'samples', { model: 'm', source: 'a' }, 'a2', rows('a', 'a2', 2));
+      assert.equal(corpora.lastSync.shards, 1);
+      // Keys m/a already holds are refused (nothing uploaded); keys only m/b holds are not m/a's business.
+      await assert.rejects(store.writeShard('hot', 'samples', { model: 'm', source: 'a' }, 'planted', rows('a', 'planted', 0)), /unit planted was not committed: 6 of its 6 sample keys are already in slice hot:m\/a/);
+      assert.equal(corpora.lastSync.shards, 2);
+      await store.writeShard('hot', 'samples', { model: 'm', source: 'a' }, 'a3', rows('a', 'a3', 4));
+      const keys = (await S3CorpusStore.at(client, parseLocation('s3://met-corpora/commit')).list()).map((o) => o.key.slice(o.key.lastIndexOf('/') + 1)).sort();
+      assert.deepEqual(keys, ['part-a1.parquet', 'part-a2.parquet', 'part-a3.parquet', 'part-b1.parquet', 'part-b2.parquet', 'part-b3.parquet']);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
     }
   });
 });
