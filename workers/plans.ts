@@ -50,31 +50,7 @@ export async function buildWorkerPlans(input: {
       const log = (line: string) => process.stderr.write(`${line}\n`);
       backend = await ManagedServerBackend.start({ server: spec.server!, modelRef: spec.path, model: spec.name, precision: spec.precision, gpu: spec.gpu, env: input.env, log });
     } else {
-      const { loadLlamaBackend } = await import('../models/llama');
-      const log = (line: string) => process.stderr.write(`${line}\n`);
-      log(`loading ${spec.path} ...`);
-      let flashAttention = spec.flashAttention ?? 'off';
-      const llama = await loadLlamaBackend({ path: spec.path, precision: spec.precision, model: spec.name, gpu: spec.gpu !== 'cpu', threads: spec.threads, contextSize: spec.contextSize, batchSize: spec.batchSize, flashAttention, log });
-      backend = llama;
-      if (spec.decodeCheck !== false && spec.gpu === 'cpu') {
-        // Stored logprobs must not depend on the decode configuration: checked before the worker serves.
-        const { checkDecodeConfig, decodeCheckLine } = await import('../models/decodeCheck');
-        const check = await checkDecodeConfig(spec.path, llama.decode, llama.contextSize);
-        log(decodeCheckLine(check));
-        if (!check.passed && flashAttention !== 'off') {
-          flashAttention = 'off';
-          log(`falling back to flash attention off for ${spec.name}/${spec.precision}: the configured setting moves logprobs by ${check.maxDiff.toExponential(2)} nats`);
-          await llama.close();
-          const fallback = await loadLlamaBackend({ path: spec.path, precision: spec.precision, model: spec.name, gpu: false, threads: spec.threads, contextSize: spec.contextSize, batchSize: spec.batchSize, flashAttention, log });
-          const again = await checkDecodeConfig(spec.path, fallback.decode, fallback.contextSize);
-          log(decodeCheckLine(again));
-          backend = fallback;
-          if (!again.passed) throw new MetError(ErrorTypes.BadInput, `${spec.path}: no decode configuration this worker can use gives single-sequence logprobs within 1e-3 nats (${decodeCheckLine(again)}); run 'met doctor --model ${spec.path}' and set batchSize or threads in the worker config`);
-        } else if (!check.passed) {
-          await llama.close();
-          throw new MetError(ErrorTypes.BadInput, `${spec.path}: this worker's decode configuration gives logprobs that differ from single-sequence decode (${decodeCheckLine(check)}); run 'met doctor --model ${spec.path}' and change batchSize or threads in the worker config`);
-        }
-      } else log(`decode check skipped for ${spec.name}/${spec.precision} (${spec.gpu === 'cpu' ? 'decodeCheck: false' : 'GPU: checked by met doctor --model on the GPU host'})`);
+      backend = await loadCheckedLlamaBackend(spec, (line: string) => process.stderr.write(`${line}\n`));
     }
     backends.push(backend);
     plans.push(...modelWorkerPlans({ dataDir: input.config.dataDir, duck, backend, gpu: spec.gpu, concurrentUnits: spec.concurrentUnits, corpora }));
@@ -86,4 +62,39 @@ export async function buildWorkerPlans(input: {
       duck.closeSync();
     },
   };
+}
+
+/**
+ * An in-process model as a worker serves it: loaded, then its decode configuration checked against
+ * single-sequence decode (models/decodeCheck.ts) on the CPU before it serves anything. A failing
+ * flash-attention setting falls back to off (said in the log); a worker where nothing passes refuses.
+ */
+export async function loadCheckedLlamaBackend(spec: ModelWorkerSpec, log: (line: string) => void): Promise<TextBackend> {
+  const { loadLlamaBackend } = await import('../models/llama');
+  log(`loading ${spec.path} ...`);
+  let flashAttention = spec.flashAttention ?? 'off';
+  const llama = await loadLlamaBackend({ path: spec.path, precision: spec.precision, model: spec.name, gpu: spec.gpu !== 'cpu', threads: spec.threads, contextSize: spec.contextSize, batchSize: spec.batchSize, flashAttention, log });
+  if (spec.decodeCheck === false || spec.gpu !== 'cpu') {
+    log(`decode check skipped for ${spec.name}/${spec.precision} (${spec.gpu === 'cpu' ? 'decodeCheck: false' : 'GPU: checked by met doctor --model on the GPU host'})`);
+    return llama;
+  }
+  // Stored logprobs must not depend on the decode configuration: checked before the worker serves.
+  const { checkDecodeConfig, decodeCheckLine } = await import('../models/decodeCheck');
+  const check = await checkDecodeConfig(spec.path, llama.decode, llama.contextSize);
+  log(decodeCheckLine(check));
+  if (check.passed) return llama;
+  await llama.close();
+  if (flashAttention === 'off') {
+    throw new MetError(ErrorTypes.BadInput, `${spec.path}: this worker's decode configuration gives logprobs that differ from single-sequence decode (${decodeCheckLine(check)}); run 'met doctor --model ${spec.path}' and change batchSize or threads in the worker config`);
+  }
+  flashAttention = 'off';
+  log(`falling back to flash attention off for ${spec.name}/${spec.precision}: the configured setting moves logprobs by ${check.maxDiff.toExponential(2)} nats`);
+  const fallback = await loadLlamaBackend({ path: spec.path, precision: spec.precision, model: spec.name, gpu: false, threads: spec.threads, contextSize: spec.contextSize, batchSize: spec.batchSize, flashAttention, log });
+  const again = await checkDecodeConfig(spec.path, fallback.decode, fallback.contextSize);
+  log(decodeCheckLine(again));
+  if (!again.passed) {
+    await fallback.close();
+    throw new MetError(ErrorTypes.BadInput, `${spec.path}: no decode configuration this worker can use gives single-sequence logprobs within 1e-3 nats (${decodeCheckLine(again)}); run 'met doctor --model ${spec.path}' and set batchSize or threads in the worker config`);
+  }
+  return fallback;
 }
