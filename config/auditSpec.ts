@@ -23,6 +23,16 @@ export type AuditReference = z.infer<typeof AuditReference>;
 /** `5s`, `10m`, `1h`, `1d`: a Temporal duration string. */
 const Interval = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'an interval such as 30s, 10m, 1h or 1d');
 
+/** The shortest interval an audit takes without `allowShortInterval`. */
+export const MIN_AUDIT_INTERVAL_MS = 60_000;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** An Interval's length in milliseconds (undefined for a string that is not one). */
+export function intervalMs(interval: string): number | undefined {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(interval);
+  return match ? Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS] : undefined;
+}
+
 export const AuditSchedule = z.union([
   z.object({ interval: Interval }).strict(),
   /** A cron expression in UTC (five fields), e.g. "0 * * * *" for every hour. */
@@ -67,9 +77,22 @@ export const AuditSpec = z
      * firing (a partial slice would test fewer samples than the spec says) and the firing says so.
      */
     budget: Budget.optional(),
+    /**
+     * Firings more often than once a minute are refused unless this is set: a typo ('1s' for '1h')
+     * would otherwise sample every endpoint many times a minute, at the provider's prices.
+     */
+    allowShortInterval: z.boolean().optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
+    const every = 'interval' in spec.schedule ? intervalMs(spec.schedule.interval) : undefined;
+    if (every !== undefined && every < MIN_AUDIT_INTERVAL_MS && !spec.allowShortInterval) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedule', 'interval'],
+        message: `'${(spec.schedule as { interval: string }).interval}' fires more often than once a minute, and every firing samples every endpoint: use an interval of 1m or more (e.g. 1h), or set allowShortInterval: true if you mean it`,
+      });
+    }
     // Each firing samples every endpoint (and a local reference) in one run of this size.
     const prompts = promptCountBound(spec.prompts);
     const sources = [...spec.endpoints, ...(spec.reference.kind === 'local' ? [spec.reference] : [])];

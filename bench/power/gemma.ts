@@ -9,7 +9,10 @@
  * through met's power activities, at equal API budgets (n calls per prompt x m prompts):
  * MMD-Hamming on characters and RUT (sum of logprobs), F32 against F32 and F32-batch1 (type-I
  * error), against Q4_0, and against Q4_0 mixed in per request at 0.1, 0.25 and 0.5.
- *   node --import tsx bench/power/gemma.ts [--prompts 8] [--per-prompt 24] [--tokens 16] [--sims 100] [--rut-k 20]
+ *   node --import tsx bench/power/gemma.ts [--prompts 8] [--per-prompt 24] [--tokens 16] [--sims 100] [--rut-k 20] [--pools F32,Q4_0,F32-batch1,F32-seeds2]
+ * `--pools F32,Q4_0` samples only the reference and the alternative: the grid's own control (`control:
+ * split`, docs/calibration.md: the F32 pool split into halves with their own seeds) is then the
+ * independent-pool null, and the extra nulls are left out.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +25,7 @@ import { createDuckDB, writeShard, type SampleRow } from '../../datasets';
 import { withConnection } from '../../datasets/duck';
 import { quantizeGguf } from '../../models/ggufFile';
 import { loadLlamaBackend } from '../../models/llama';
+import { wilsonInterval } from '../../report/binomial';
 
 const arg = (name: string, fallback: number) => (process.argv.includes(`--${name}`) ? Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) : fallback);
 const PROMPTS = arg('prompts', 8);
@@ -48,6 +52,10 @@ const pools = {
   'F32-batch1': { path: files.F32, batchSize: 1, seedOffset: 0 },
   'F32-seeds2': { path: files.F32, batchSize: undefined, seedOffset: 500 },
 } as const;
+type PoolName = keyof typeof pools;
+const chosen = (process.argv.includes('--pools') ? process.argv[process.argv.indexOf('--pools') + 1].split(',') : Object.keys(pools)) as PoolName[];
+for (const name of chosen) if (!(name in pools)) throw new Error(`--pools: no pool ${name} (${Object.keys(pools).join(', ')})`);
+if (!chosen.includes('F32') || !chosen.includes('Q4_0')) throw new Error('--pools must include F32 and Q4_0');
 // The sampled pools are kept (bench/out is git-ignored): a rerun with the same sizes reuses them.
 const dataDir = join('bench', 'out', `gemma-power-data-p${PROMPTS}-n${PER_PROMPT}-t${TOKENS}`);
 mkdirSync(dataDir, { recursive: true });
@@ -55,7 +63,7 @@ const duck = await createDuckDB();
 const started = performance.now();
 try {
   const sampleSeconds: Record<string, number> = {};
-  for (const [type, { path, batchSize, seedOffset }] of Object.entries(pools)) {
+  for (const [type, { path, batchSize, seedOffset }] of Object.entries(pools).filter(([name]) => chosen.includes(name as PoolName))) {
     if (existsSync(join(dataDir, 'corpus', 'gemma', 'samples', 'model=gemma-3-270m', `source=${type}`))) {
       console.error(`${type}: reusing the pool sampled earlier in ${dataDir}`);
       continue;
@@ -75,6 +83,7 @@ try {
           sampling: { temperature: 1, topP: 1, maxTokens: TOKENS, stop: [], endpoint: 'completions' }, seed, providerModel: null, requestId: null, latencyMs: null, createdAt: new Date(0),
         });
       }
+      console.error(`${type}: prompt ${p + 1} of ${PROMPTS} sampled (${rows.length} completions, ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     }
     sampleSeconds[type] = (performance.now() - t0) / 1000;
     console.error(`${type}: ${rows.length} completions in ${sampleSeconds[type].toFixed(0)} s; e.g. ${JSON.stringify(rows[0].completion)}`);
@@ -85,9 +94,9 @@ try {
   const texts = async (source: string) =>
     (await withConnection(duck, async (c) => (await c.runAndReadAll(`SELECT prompt_id || ':' || sample_index, completion FROM read_parquet('${dataDir}/corpus/gemma/samples/model=gemma-3-270m/source=${source}/*.parquet')`)).getRows())) as [string, string][];
   const f32 = new Map(await texts('F32'));
-  const batch1 = await texts('F32-batch1');
+  const batch1 = chosen.includes('F32-batch1') ? await texts('F32-batch1') : [];
   const batch1Differs = batch1.filter(([key, text]) => f32.get(key) !== text).length;
-  console.error(`F32-batch1: ${batch1Differs} of ${batch1.length} completions differ from F32's with the same seeds`);
+  if (batch1.length) console.error(`F32-batch1: ${batch1Differs} of ${batch1.length} completions differ from F32's with the same seeds`);
 
   // Scores under F32 for RUT, through met's scoring activity (logprobs and ranks), once per pool.
   const scoreSeconds: Record<string, number> = {};
@@ -113,7 +122,7 @@ try {
     corpus: 'gemma',
     reference: { model: 'gemma-3-270m', source: 'F32' },
     alternatives: [{ model: 'gemma-3-270m', source: 'Q4_0' }, q4(0.1), q4(0.25), q4(0.5)],
-    nulls: [{ model: 'gemma-3-270m', source: 'F32-batch1' }, { model: 'gemma-3-270m', source: 'F32-seeds2' }],
+    nulls: (['F32-batch1', 'F32-seeds2'] as const).filter((n) => chosen.includes(n)).map((source) => ({ model: 'gemma-3-270m', source })),
     statistics: ['mmd_hamming', 'rut'],
     scorer: { model: 'gemma-3-270m', precision: 'fp32' },
     rutK: RUT_K,
@@ -129,11 +138,13 @@ try {
   const plan = await acts.planPowerGrid({ spec, runId });
   for (const key of plan.nullKeys) await acts.computeNulls({ spec, runId, key, subset: plan.subsets[key.draw] });
   const keys = new Map(plan.nullKeys.map((k) => [k.id, k]));
-  const table: { test: string; against: string; n: number; calls: number; power: number; warnings: string }[] = [];
+  const table: { test: string; against: string; n: number; calls: number; power: number; interval: string; warnings: string }[] = [];
   for (const cell of plan.cells) {
     const r = await acts.runPowerCell({ spec, runId, cell, subset: plan.subsets[cell.draw], nullKeys: cell.nullKeys.map((id) => keys.get(id)!) });
-    const against = 'mix' in cell.alternative ? `Q4_0 at share ${cell.alternative.mix[0].weight}` : `${cell.alternative.source}${cell.isNull ? ' (null)' : ''}`;
-    table.push({ test: cell.statistic, against, n: cell.n, calls: cell.n * PROMPTS, power: r.power, warnings: r.warnings.length ? `${r.warnings.length} small-pool warnings` : '' });
+    const against = cell.control ? 'F32 half B vs half A (control)' : 'mix' in cell.alternative ? `Q4_0 at share ${cell.alternative.mix[0].weight}` : `${cell.alternative.source}${cell.isNull ? ' (null)' : ''}`;
+    // Null cells carry their 95% Wilson interval: a control wholly above alpha means the pools are too small.
+    const ci = cell.isNull || cell.control ? wilsonInterval(r.rejections, r.sims) : undefined;
+    table.push({ test: cell.statistic, against, n: cell.n, calls: cell.n * PROMPTS, power: r.power, interval: ci ? `[${ci.lo.toFixed(3)}, ${ci.hi.toFixed(3)}]${ci.lo > spec.alpha ? ' above alpha' : ''}` : '', warnings: r.warnings.join(' | ') });
   }
   console.table(table);
   mkdirSync('bench/out', { recursive: true });

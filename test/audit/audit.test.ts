@@ -121,6 +121,7 @@ test('an audit on a 3 s schedule: consistent, then differs after the endpoint sw
       b: 500,
       L: 100,
       schedule: { interval: '3s' },
+      allowShortInterval: true,
     });
     await createAudit(temporal.client, spec, { taskQueue: cpuQueue });
     await assert.rejects(createAudit(temporal.client, spec, { taskQueue: cpuQueue }), /audit '.*' exists already/);
@@ -220,6 +221,11 @@ test('the audit spec refuses a key, a webhook, and an unknown statistic', () => 
   assert.throws(() => parseAuditSpec({ ...base, webhookURL: 'http://127.0.0.1:1/' }), /not a valid audit spec/);
   assert.throws(() => parseAuditSpec({ ...base, statistic: 'rut' }), /statistic/);
   assert.throws(() => parseAuditSpec({ ...base, schedule: { interval: 'soon' } }), /interval such as/);
+  // A typo ('1s' for '1h') is refused, naming the way out; meant on purpose, it is allowed.
+  assert.throws(() => parseAuditSpec({ ...base, schedule: { interval: '1s' } }), /'1s' fires more often than once a minute.*allowShortInterval: true/);
+  assert.throws(() => parseAuditSpec({ ...base, schedule: { interval: '59999ms' } }), /more often than once a minute/);
+  assert.deepEqual(parseAuditSpec({ ...base, schedule: { interval: '1m' } }).schedule, { interval: '1m' });
+  assert.equal(parseAuditSpec({ ...base, schedule: { interval: '1s' }, allowShortInterval: true }).allowShortInterval, true);
 });
 
 test('the verdict flips only after `confirmations` consecutive firings that disagree with it', () => {

@@ -14,9 +14,9 @@ import { loadLlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { wilsonInterval } from '../../report/binomial';
 import { mixturePowerSpec, renderSvg, type MixturePowerPoint } from '../../report/plots';
-import { encodeChars } from '../../stats/encode';
 import { mixturePower, type ScoredPool } from '../../stats/mixture';
-import { completionScore, RUT_SCORES, type RutScore } from '../../stats/rut';
+import { RUT_SCORES, type RutScore } from '../../stats/rut';
+import { type Pool, samplePool, scoredPool } from './tinyPools';
 
 /**
  * Issue #22's must-show on met's tiny GGUF model: pools of completions sampled at F32 and Q4_0,
@@ -33,39 +33,8 @@ const POOL = 50;
 const L = 100;
 const dataDir = mkdtempSync(join(tmpdir(), 'met-rut-tiny-'));
 
-interface Pool {
-  texts: string[];
-  prompts: number[];
-  tokenIds: number[][];
-  logprobs: number[][];
-  seeds: number[];
-  scores: Record<RutScore, number[]>;
-}
 const pools: Record<string, Pool> = {};
-
-async function samplePool(generator: LlamaBackend, scorer: LlamaBackend, seedBase: number): Promise<Pool> {
-  const pool: Pool = { texts: [], prompts: [], tokenIds: [], logprobs: [], seeds: [], scores: { sum_logprob: [], mean_logprob: [], log_rank: [] } };
-  for (let p = 0; p < PROMPTS; p++) {
-    const prompt = `Story ${p}: once upon a time`;
-    const promptIds = scorer.tokenize(prompt);
-    for (let s = 0; s < POOL; s++) {
-      const g = await generator.generate({ prompt, maxTokens: 24, temperature: 1, topP: 1, seed: seedBase + 1000 * p + s });
-      // [BOS] + prompt + completion; entry i scores token i + 1, so the completion's are from promptIds.length on.
-      const scored = await scorer.scoreSequence([scorer.bosToken!, ...promptIds, ...g.tokenIds]);
-      const tokens = { logprobs: scored.logprobs.slice(promptIds.length), ranks: scored.ranks.slice(promptIds.length) };
-      assert.equal(tokens.logprobs.length, g.tokenIds.length);
-      pool.texts.push(g.text);
-      pool.prompts.push(p);
-      pool.tokenIds.push(g.tokenIds);
-      pool.logprobs.push(tokens.logprobs);
-      pool.seeds.push(seedBase + 1000 * p + s);
-      for (const score of RUT_SCORES) pool.scores[score].push(completionScore(score, tokens));
-    }
-  }
-  return pool;
-}
-
-const scored = (pool: Pool, score: RutScore): ScoredPool => ({ sample: encodeChars(pool.prompts, pool.texts, L, PROMPTS), scores: Float64Array.from(pool.scores[score]) });
+const scored = (pool: Pool, score: RutScore): ScoredPool => scoredPool(pool, score, L, PROMPTS);
 
 /** Same weights at two threads, same seeds: [text, token logprobs] of a few completions at 1 and at 2 threads. */
 const threadPairs: [one: [string, number[] | null], two: [string, number[] | null]][] = [];
@@ -74,10 +43,10 @@ before(async () => {
   const paths = writeTinyModels(join(dataDir, 'models'));
   const f32 = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32' });
   try {
-    pools.fp32 = await samplePool(f32, f32, 0);
+    pools.fp32 = await samplePool(f32, f32, 0, PROMPTS, POOL);
     const q4 = await loadLlamaBackend({ path: paths.nf4, precision: 'nf4' });
     try {
-      pools.nf4 = await samplePool(q4, f32, 90_000_000);
+      pools.nf4 = await samplePool(q4, f32, 90_000_000, PROMPTS, POOL);
     } finally {
       await q4.close();
     }
