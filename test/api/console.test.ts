@@ -206,6 +206,20 @@ test('the console in Chromium: an audit fired and paused from the page flips con
     assert.deepEqual(pointFills, [seriesColor(endpoint), seriesColor(endpoint)]);
     assert.equal(await page.evaluate(`document.querySelectorAll(${JSON.stringify(`${chart} g.mark-rule.role-mark line[stroke="${REJECT_COLOR}"]`)}).length`), 2, 'the change is marked on the chart');
     assert.equal(await page.evaluate(`document.querySelectorAll(${JSON.stringify(`${chart} script, ${chart} foreignObject`)}).length`), 0);
+    // The chart on its own: SVG under a policy that lets nothing in it load or run; its weight and time to render on the API.
+    const c0 = performance.now();
+    const chartRes = await fetch(`${api.url}/v1/audits/${name}/chart?endpoint=${encodeURIComponent(endpoint)}`);
+    const chartSvg = await chartRes.text();
+    const chartMs = performance.now() - c0;
+    assert.equal(chartRes.status, 200, chartSvg);
+    assert.equal(chartRes.headers.get('content-type'), 'image/svg+xml; charset=utf-8');
+    assert.equal(chartRes.headers.get('content-security-policy'), "default-src 'none'");
+    assert.match(chartSvg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.equal((await fetch(`${api.url}/v1/audits/${name}/chart?endpoint=nobody/none`)).status, 404);
+    assert.equal((await fetch(`${api.url}/v1/audits/${uniqueName('none')}/chart`)).status, 404);
+    assert.equal((await fetch(`${api.url}/v1/audits/..%2Fetc/chart`)).status, 400);
+    t.diagnostic(`chart: ${chartSvg.length} B of SVG, drawn and served by the API in ${chartMs.toFixed(0)} ms`);
+    writeFileSync(join(OUT, 'metrics.json'), JSON.stringify({ ...metrics, fileBytes, dataBytes, loadedMs, chartBytes: chartSvg.length, chartMs }, null, 2));
     // The page's second fence, should the API ever send markup: an SVG with a script, a handler, a link and HTML inlines without them.
     const fenced = await page.evaluate<{ html: string; ran: unknown }>(`(() => {
       const n = inlineSvg('<svg xmlns="http://www.w3.org/2000/svg"><script>window.__ran = 1</script><g onload="window.__ran = 2"><text>x</text></g><a href="javascript:window.__ran = 3"><text>y</text></a><foreignObject><div xmlns="http://www.w3.org/1999/xhtml">z</div></foreignObject></svg>');
