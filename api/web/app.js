@@ -139,7 +139,8 @@ async function loadCharts(audits) {
     const rows = a.firings.filter((f) => f.endpoint === e.endpoint);
     if (rows.length === 0) return;
     const key = chartKey(a, e.endpoint, rows);
-    if (charts.has(key)) return void next.set(key, charts.get(key));
+    // A chart that failed is asked for again at the next poll.
+    if (charts.get(key)?.svg) return void next.set(key, charts.get(key));
     try {
       next.set(key, { svg: await api(`/v1/audits/${encodeURIComponent(a.name)}/chart?endpoint=${encodeURIComponent(e.endpoint)}`, {}, 'text') });
     } catch (err) {
@@ -236,7 +237,8 @@ function announceChanges(audits) {
 async function renderAudits() {
   const { audits } = await api('/v1/audits');
   await loadCharts(audits);
-  return { data: audits, draw: () => (audits.length ? audits.map(renderAudit) : h('p', { class: 'empty' }, 'No audits yet: met audit create SPEC.')) };
+  // A chart that arrives after failing redraws the view, as new data does.
+  return { data: { audits, charts: [...charts].map(([k, c]) => [k, Boolean(c.svg)]) }, draw: () => (audits.length ? audits.map(renderAudit) : h('p', { class: 'empty' }, 'No audits yet: met audit create SPEC.')) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,7 +367,7 @@ async function refresh() {
       if (focused && $(focused)) $(focused).focus();
     }
     $('updated').textContent = `Updated ${new Date().toISOString().slice(11, 19)} UTC`;
-    if (view === 'audits') announceChanges(data);
+    if (view === 'audits') announceChanges(data.audits);
     document.body.dataset.updated = String(Date.now());
     if (firstRender) {
       firstRender = false;

@@ -219,7 +219,25 @@ test('the console in Chromium: an audit fired and paused from the page flips con
     assert.equal((await fetch(`${api.url}/v1/audits/${uniqueName('none')}/chart`)).status, 404);
     assert.equal((await fetch(`${api.url}/v1/audits/..%2Fetc/chart`)).status, 400);
     t.diagnostic(`chart: ${chartSvg.length} B of SVG, drawn and served by the API in ${chartMs.toFixed(0)} ms`);
-    writeFileSync(join(OUT, 'metrics.json'), JSON.stringify({ ...metrics, fileBytes, dataBytes, loadedMs, chartBytes: chartSvg.length, chartMs }, null, 2));
+    // First render of the view with its chart in a new tab: the page, the audits' JSON and the chart the API draws.
+    const fresh = await browser.newPage();
+    let withChart: { firstRenderMs: number; resources: { name: string; bytes: number }[] };
+    try {
+      await fresh.goto(`${api.url}/`);
+      await fresh.waitFor('the chart in a new tab', `document.querySelector(${JSON.stringify(chart)}) !== null`);
+      withChart = await fresh.evaluate(`(() => {
+        const first = performance.getEntriesByName('met-first-render')[0];
+        const nav = performance.getEntriesByType('navigation')[0];
+        const res = performance.getEntriesByType('resource').filter((r) => r.startTime <= first.startTime);
+        return { firstRenderMs: first.startTime, resources: [nav, ...res].map((r) => ({ name: new URL(r.name).pathname, bytes: r.transferSize })) };
+      })()`);
+    } finally {
+      await fresh.close();
+    }
+    const withChartBytes = withChart.resources.reduce((a, r) => a + r.bytes, 0);
+    assert.ok(withChart.resources.some((r) => r.name.endsWith('/chart')), JSON.stringify(withChart.resources));
+    t.diagnostic(`first render with the chart, new tab: ${withChart.firstRenderMs.toFixed(0)} ms after navigation, ${withChartBytes} B in all (${withChart.resources.map((r) => `${r.name} ${r.bytes}`).join(', ')})`);
+    writeFileSync(join(OUT, 'metrics.json'), JSON.stringify({ ...metrics, fileBytes, dataBytes, loadedMs, chartBytes: chartSvg.length, chartMs, withChart: { ...withChart, bytes: withChartBytes } }, null, 2));
     // The page's second fence, should the API ever send markup: an SVG with a script, a handler, a link and HTML inlines without them.
     const fenced = await page.evaluate<{ html: string; ran: unknown }>(`(() => {
       const n = inlineSvg('<svg xmlns="http://www.w3.org/2000/svg"><script>window.__ran = 1</script><g onload="window.__ran = 2"><text>x</text></g><a href="javascript:window.__ran = 3"><text>y</text></a><foreignObject><div xmlns="http://www.w3.org/1999/xhtml">z</div></foreignObject></svg>');
