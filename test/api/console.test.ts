@@ -53,6 +53,9 @@ const model = uniqueName('tinyc');
 const stand = uniqueName('stand');
 const slowProvider = uniqueName('slow');
 const cpuQueue = uniqueName('console-cpu');
+/** The audit the first test fires twice; the token test shows its chart when that test passed. */
+const watched = uniqueName('watch');
+let fired = false;
 const PRICES = { inputPerMillion: 0.5, outputPerMillion: 1.5 };
 const OUT = join(process.env.MET_TEST_OUTPUT ?? join(tmpdir(), 'met-test-output'), 'console');
 // As test/report/chromium.test.ts: in CI a missing Chromium fails the tests; on a developer machine they are skipped with the reason.
@@ -93,6 +96,7 @@ const dataDir = useTestEnv('met-console-', (env) => ({ temporal, duck } = env), 
     mkdirSync(OUT, { recursive: true });
   },
   beforeClose: async () => {
+    await deleteAudit(temporal.client, watched).catch(() => undefined);
     await browser?.close();
     await api?.close();
     await stopWorkers?.();
@@ -145,7 +149,7 @@ test('the console in Chromium: an audit fired and paused from the page flips con
   // The reference: a stored slice from the local F32 model.
   const refSpec = parseRunSpec({ corpus: 'console', prompts: { set: 'demo', limit: PROMPTS }, samplesPerPrompt: PER_PROMPT, sampling, sources: [{ kind: 'local', model, precision: 'fp32', source: 'reference' }] });
   await temporal.client.workflow.execute(collectCorpus, { taskQueue: cpuQueue, workflowId: uniqueName('ref'), args: [{ spec: refSpec, runId: runIdOf(refSpec) }] });
-  const name = uniqueName('watch');
+  const name = watched;
   // Fires only when asked (its schedule is February 29th's midnight, no hourly firing to race the test's); one rejecting firing flips the verdict (confirmations 1). Under the null a
   // firing rejects with probability alpha (0.005: the F32 firing's false alarm); Q4_0 gave p = 0 (below 1/(b+1)) in every trial run.
   const spec = parseAuditSpec({
@@ -306,8 +310,10 @@ test('the console in Chromium: an audit fired and paused from the page flips con
     assert.equal(result.rows, 8 * 12);
     assert.deepEqual(page.log.filter((l) => l.startsWith('exception')), [], 'no script errors');
     t.diagnostic(`screenshots and metrics in ${OUT}; ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    fired = true;
   } finally {
-    await deleteAudit(temporal.client, name).catch(() => undefined);
+    // Kept for the next test while it passed (its chart behind the token); removed with the environment.
+    if (!fired) await deleteAudit(temporal.client, name).catch(() => undefined);
   }
 });
 
@@ -353,6 +359,8 @@ test('met api --token-env NAME: the console asks for the token, no data route an
     await page.waitFor('the fleet view', `document.querySelector(${JSON.stringify(`#fleet-table tr[data-queue="${cpuQueue}"]`)}) !== null`);
     await page.activate('#nav-audits');
     await page.waitFor('the audits view', `document.querySelector('#view h2.view-title')?.textContent === 'Audits' && document.getElementById('login').hidden`);
+    // The chart comes through the token like the JSON does: the first test's audit, drawn.
+    if (fired) await page.waitFor('the audit\'s chart behind the token', `document.querySelector(${JSON.stringify(`[data-audit="${watched}"] svg.chart[role="img"]`)}) !== null`);
     assert.ok(!(await page.evaluate<string>('document.documentElement.outerHTML')).includes(token), 'the token is never shown');
     assert.ok(!child.output().includes(token), 'nor printed');
     await page.activate('#forget');
