@@ -200,44 +200,7 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
     /** Writes `<data>/reports/<id>/` (index.html, report.json, figures) and returns the page's path. */
     async writeConsistencyReport(input: { id: string; spec: unknown; a: Side; b: Side; comparison: Comparison; mmd: TestOutcome; workflowId: string }): Promise<{ htmlPath: string; dataPath: string }> {
       try {
-        const { comparison: c, mmd } = input;
-        const label = (s: Side) => `${s.model}/${s.source}`;
-        const section: ConsistencySectionInput = {
-          kind: 'consistency',
-          a: { label: label(input.a) },
-          b: { label: label(input.b) },
-          embedModel: c.embedModel,
-          scorer: c.scorer,
-          prompts: c.prompts,
-          summary: { meanSimilarity: c.meanSimilarity, perplexityA: positive(c.a.perplexity), perplexityB: positive(c.b.perplexity) },
-          alpha: mmd.alpha,
-          mmd: {
-            endpoint: label(input.b),
-            reference: label(input.a),
-            statistic: mmd.statistic,
-            value: mmd.value,
-            pValue: mmd.pvalue,
-            b: mmd.b,
-            decision: mmd.reject ? 'reject' : 'fail_to_reject',
-            n1: mmd.n1,
-            n2: mmd.n2,
-          },
-        };
-        const report: ReportInput = {
-          title: `Consistency: ${label(input.a)} vs ${label(input.b)}`,
-          meta: {
-            runId: input.id,
-            createdAt: new Date().toISOString(),
-            spec: input.spec,
-            seeds: { test: mmd.testId },
-            workflows: [{ id: input.workflowId, label: 'consistencyReport' }],
-            notes: [
-              `${c.pairs} answer pairs; ${c.identicalPairs} identical in text, whose ${c.scorer} scores differ by at most ${c.identicalScoreGap}.`,
-              `Perplexities are token-weighted over each side's own completion tokens, both tokenized and scored by ${c.scorer}.`,
-            ],
-          },
-          sections: [section],
-        };
+        const report = consistencyReportInput(input);
         const written = await writeReport(join(deps.dataDir, 'reports', input.id), report);
         // With a bucket, a copy beside the runs (reports/<id>/), for hosts other than this worker's.
         await corpora.publishFiles(`reports/${input.id}`, dirname(written.htmlPath));
@@ -249,5 +212,50 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
   };
 }
 export type ConsistencyActivities = ReturnType<typeof createConsistencyActivities>;
+
+/**
+ * The report of a consistency run from its outcome: what the run's last activity writes, and what
+ * `met report RUN` rebuilds from the workflow's result when the worker's copy is on another host.
+ */
+export function consistencyReportInput(input: { id: string; spec: unknown; a: Side; b: Side; comparison: Comparison; mmd: TestOutcome; workflowId: string; createdAt?: string }): ReportInput {
+  const { comparison: c, mmd } = input;
+  const label = (s: Side) => `${s.model}/${s.source}`;
+  const section: ConsistencySectionInput = {
+    kind: 'consistency',
+    a: { label: label(input.a) },
+    b: { label: label(input.b) },
+    embedModel: c.embedModel,
+    scorer: c.scorer,
+    prompts: c.prompts,
+    summary: { meanSimilarity: c.meanSimilarity, perplexityA: positive(c.a.perplexity), perplexityB: positive(c.b.perplexity) },
+    alpha: mmd.alpha,
+    mmd: {
+      endpoint: label(input.b),
+      reference: label(input.a),
+      statistic: mmd.statistic,
+      value: mmd.value,
+      pValue: mmd.pvalue,
+      b: mmd.b,
+      decision: mmd.reject ? 'reject' : 'fail_to_reject',
+      n1: mmd.n1,
+      n2: mmd.n2,
+    },
+  };
+  return {
+    title: `Consistency: ${label(input.a)} vs ${label(input.b)}`,
+    meta: {
+      runId: input.id,
+      createdAt: input.createdAt ?? new Date().toISOString(),
+      spec: input.spec,
+      seeds: { test: mmd.testId },
+      workflows: [{ id: input.workflowId, label: 'consistencyReport' }],
+      notes: [
+        `${c.pairs} answer pairs; ${c.identicalPairs} identical in text, whose ${c.scorer} scores differ by at most ${c.identicalScoreGap}.`,
+        `Perplexities are token-weighted over each side's own completion tokens, both tokenized and scored by ${c.scorer}.`,
+      ],
+    },
+    sections: [section],
+  };
+}
 
 const positive = (x: number) => (Number.isFinite(x) && x > 0 ? x : undefined);

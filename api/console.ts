@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { Client } from '@temporalio/client';
@@ -11,12 +12,12 @@ import { loadRunRecord, startOrAttach, type RunRecord, type RunsAt, type RunStat
 import { toStages } from '../cli/watch';
 import type { Prices } from '../collect/estimate';
 import { Name } from '../common/names';
-import { ACCEPT_COLOR, ALPHA_COLOR, DOMAIN_COLOR, GRID_COLOR, PALETTE, REJECT_COLOR } from '../report/palette';
 import { AuditActionBody, AuditBody, AuditsBody, ErrorBody, FleetBody, RunStartedBody, RunsBody, type RunSummaryBody } from './schemas';
 
 /**
  * The web console at `/`: three files from api/web/ (no build step, no CDN, nothing fetched from
- * elsewhere) and the JSON routes they poll, documented in the OpenAPI document like the rest. The
+ * elsewhere) and the routes they poll (JSON, and the audit charts as SVG drawn here by Vega as
+ * met's reports are), documented in the OpenAPI document like the rest. The
  * files hold no data, so they are served without the token; every route with data needs it
  * (server.ts's hook). The page gets a strict Content-Security-Policy: its own script only.
  */
@@ -33,7 +34,6 @@ export interface ConsoleOptions {
 export const CONSOLE_FILE_ROUTES = new Set(['/', '/console/:file']);
 
 const WEB = new URL('web/', import.meta.url);
-const THEME = { palette: PALETTE, alpha: ALPHA_COLOR, reject: REJECT_COLOR, accept: ACCEPT_COLOR, grid: GRID_COLOR, domain: DOMAIN_COLOR };
 
 const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -42,6 +42,8 @@ const SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-cache',
 };
+/** A chart opened on its own (not inlined by the page) is a document: nothing in it may load or run. */
+const SVG_HEADERS = { 'content-security-policy': "default-src 'none'", 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' };
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
@@ -102,7 +104,7 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
   const { client, runs } = options;
   const page = readFileSync(new URL('index.html', WEB), 'utf8');
   const files: Record<string, { type: string; body: string }> = {
-    'app.js': { type: 'text/javascript; charset=utf-8', body: `const THEME = ${JSON.stringify(THEME)};\n${readFileSync(new URL('app.js', WEB), 'utf8')}` },
+    'app.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(new URL('app.js', WEB), 'utf8') },
     'app.css': { type: 'text/css; charset=utf-8', body: readFileSync(new URL('app.css', WEB), 'utf8') },
   };
 
@@ -143,6 +145,32 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
   }));
   api.get('/v1/audits/:name', { schema: { description: 'One audit, as in GET /v1/audits', params: named, response: { 200: AuditBody, ...errors } } }, async (request) =>
     auditBody(await auditState(sources, await describeAudit(client, request.params.name))),
+  );
+  // SVG, not JSON: on the plain instance (the zod serializer would quote it), params still validated by zod.
+  app.get<{ Params: { name: string }; Querystring: { endpoint?: string } }>(
+    '/v1/audits/:name/chart',
+    {
+      schema: {
+        description: 'The p-value and statistic of each firing over time, verdict changes marked, as SVG (image/svg+xml): the figure of met audit show --html, from the same Vega-Lite spec and colours as met\'s reports. One endpoint with ?endpoint=MODEL/SOURCE, else all; 404 before the first firing',
+        params: named,
+        querystring: z.object({ endpoint: z.string().min(1).max(401).optional() }),
+        produces: ['image/svg+xml'],
+        response: errors,
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      const { endpoint } = request.query;
+      const state = await auditState(sources, await describeAudit(client, name));
+      if (endpoint !== undefined && !state.endpoints.some((e) => e.endpoint === endpoint)) return reply.code(404).send({ error: 'not_found', message: `audit ${name} has no endpoint ${JSON.stringify(endpoint)}` });
+      const firings = endpoint === undefined ? state.firings : state.firings.filter((f) => f.endpoint === endpoint);
+      if (firings.length === 0) return reply.code(404).send({ error: 'not_found', message: `audit ${name} has no firing${endpoint === undefined ? '' : ` of ${endpoint}`} yet` });
+      // Rendered when asked (the page asks again only when a firing is added); Vega loads at the first chart, not with the API.
+      const { auditChartSvg } = await import('../report/audit');
+      const idPrefix = `c${createHash('sha256').update(`${name}\n${endpoint ?? ''}`).digest('hex').slice(0, 12)}`;
+      const svg = await auditChartSvg(firings, { alpha: state.alpha, statistic: state.statistic, title: endpoint ?? `audit ${name}`, idPrefix });
+      return reply.headers(SVG_HEADERS).type('image/svg+xml; charset=utf-8').send(svg);
+    },
   );
   const actions = { pause: (n: string) => pauseAudit(client, n, 'paused from the met console'), resume: (n: string) => resumeAudit(client, n, 'resumed from the met console'), trigger: (n: string) => triggerAudit(client, n) };
   for (const action of ['pause', 'resume', 'trigger'] as const) {

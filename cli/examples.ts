@@ -47,7 +47,11 @@ export const EXAMPLES: Record<string, string[]> = {
   prompts: ['met prompts ls'],
   'prompts ls': ['met prompts ls'],
   'prompts build': ['met prompts build --input data.jsonl --set mine --out .met/prompts/mine.parquet --count 200'],
-  report: ['met report power-quick-98b27cc115            # a power grid: the power table and figures', 'met report test-4b22bff3e8f3                 # a test run: the verdict and its null distribution'],
+  report: [
+    'met report power-quick-98b27cc115            # a power grid: the power table and figures',
+    'met report test-4b22bff3e8f3                 # a test run: the verdict and its null distribution',
+    'met report consistency-3f2a9c               # a consistency run: its report again, on this host',
+  ],
   status: ['met status quick-0f1a28c822', 'met status quick-0f1a28c822 --watch             # progress until it ends; Ctrl-C stops watching'],
   resume: ['met resume quick-0f1a28c822 --wait', 'met resume quick-0f1a28c822 --budget-usd 20      # continue a run that reached its budget'],
   cancel: ['met cancel quick-0f1a28c822'],

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
-import { commandConfig, commonOptions, dataOption } from './config';
+import { commandConfig, commonOptions } from './config';
 
-/** `met power SPEC [--wait]` runs a power grid; `met report RUN` writes its HTML report and figures. */
+/** `met power SPEC [--wait]` runs a power grid; `met report RUN` writes the HTML report and figures of a grid, a test or a consistency run. */
 export function register(program: Command): void {
   commonOptions(program.command('power'))
     .argument('<spec>', 'grid spec (YAML or JSON): reference (or references: two for a composite null), alternatives, statistics, samplesPerPrompt, promptSubsets, sims, b')
@@ -40,17 +40,38 @@ export function register(program: Command): void {
       }
     });
 
-  dataOption(program.command('report'))
-    .argument('<run>', 'run id (a power grid)')
-    .description('write the HTML report (with PNG and SVG figures) of a power grid or a test run and print its table or verdict')
-    .action(async (runId: string, opts: { data?: string }) => {
+  commonOptions(program.command('report'))
+    .argument('<run>', 'run id (a power grid, a test or a consistency run)')
+    .description('write the HTML report (with PNG and SVG figures) of a power grid, a test run or a consistency run and print its table or verdict')
+    .action(async (runId: string, opts: { data?: string; address?: string; namespace?: string }) => {
       const { loadRunRecord } = await import('../client/runs');
       const config = await commandConfig(opts);
       const record = await loadRunRecord(config, runId);
       if (record.job === 'runTest') return testReport(config, record);
-      if (record.job !== 'powerSimulation') throw new Error(`met report writes the reports of power grids and tests; ${runId} is a ${record.job} run (a consistency run writes its own report)`);
+      if (record.job === 'consistencyReport') return consistencyReport(config, record);
+      if (record.job !== 'powerSimulation') throw new Error(`met report writes the reports of power grids, tests and consistency runs; ${runId} is a ${record.job} run`);
       await printAndReport(config, record);
     });
+}
+
+/** A consistency run's report, written again here (client/consistency.ts says from what); prints the MMD verdict and the page's path. */
+async function consistencyReport(config: import('../config/schema').MetConfig, record: import('../client/runs').RunRecord) {
+  const { writeConsistencyRunReport } = await import('../client/consistency');
+  const { connectClient } = await import('../temporal/connect');
+  const { formatP, verdictOf } = await import('../report/tables');
+  let client: import('@temporalio/client').Client | undefined;
+  try {
+    const { htmlPath, report, from } = await writeConsistencyRunReport(config, record, async () => (client = await connectClient(config)));
+    const section = report.sections[0];
+    const m = section?.kind === 'consistency' ? section.mmd : undefined;
+    if (section?.kind === 'consistency' && m) {
+      const similarity = section.summary?.meanSimilarity;
+      console.log(`${section.a.label} vs ${section.b.label}: ${verdictOf(m.decision === 'reject')} at α = ${section.alpha} (${m.statistic}, ${formatP(m.pValue, m.b, { showB: true })})${similarity === undefined ? '' : `; mean answer similarity ${similarity.toFixed(4)}`}`);
+    }
+    console.log(`Report: ${htmlPath} (from ${from})`);
+  } finally {
+    await client?.connection.close();
+  }
 }
 
 /** A test run's verdict page (client/testReport.ts); prints the verdict line and the page's path. */

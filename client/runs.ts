@@ -50,9 +50,9 @@ async function bucketOf(at: RunsAt): Promise<import('../datasets/corpora').Bucke
   return new BucketDocuments(s3ClientFromEnv(), location);
 }
 /** The page of a report published to the bucket (`reports/<id>/index.html`, Corpora.publishFiles); undefined for a folder or when absent. */
-export async function readPublishedReport(at: RunsAt, reportId: string): Promise<string | undefined> {
+export async function readPublishedReport(at: RunsAt, reportId: string, file: 'index.html' | 'report.json' = 'index.html'): Promise<string | undefined> {
   const bucket = await bucketOf(at);
-  return bucket?.readText(`reports/${checkName('report id', reportId)}/index.html`);
+  return bucket?.readText(`reports/${checkName('report id', reportId)}/${file}`);
 }
 
 const folderOf = (at: RunsAt) => (typeof at === 'string' ? at : at.dataDir);

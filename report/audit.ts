@@ -2,7 +2,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pValueText } from '../common/pvalue';
 import { esc } from './html';
-import { type AuditPoint, auditHistorySpec, renderSvg } from './plots';
+import { type AuditPoint, auditHistorySpec, namespaceSvgIds, renderSvg } from './plots';
 
 /**
  * `met audit show NAME --html`: one self-contained page with the audit's p-values and statistics
@@ -44,4 +44,14 @@ ${input.points.map((p) => `<tr${p.verdict === 'differs' ? ' class="differs"' : '
   writeFileSync(`${file}.tmp`, html);
   renameSync(`${file}.tmp`, file);
   return file;
+}
+
+/**
+ * The same figure as the web console shows it (GET /v1/audits/{name}/chart): one endpoint or all,
+ * ids prefixed so that several charts inlined in one page keep their own clip paths. Vega escapes
+ * every text it draws, so names reach the SVG as text, never as markup.
+ */
+export async function auditChartSvg(points: AuditPoint[], opts: { alpha: number; statistic: string; title: string; idPrefix: string }): Promise<string> {
+  const { svg } = await renderSvg(auditHistorySpec(points, { alpha: opts.alpha, statistic: opts.statistic, title: opts.title }));
+  return namespaceSvgIds(svg, opts.idPrefix);
 }

@@ -3,7 +3,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { FontMetrics } from './fontMetrics';
 import { FIGURE_FONT_STACK, resolveFigureFonts, type FigureFonts } from './fonts';
-import { ACCEPT_COLOR, ALPHA_COLOR, DOMAIN_COLOR, GRID_COLOR, NULL_COLOR, PALETTE, REJECT_COLOR } from './palette';
+import { ACCEPT_COLOR, ALPHA_COLOR, DOMAIN_COLOR, GRID_COLOR, NULL_COLOR, REJECT_COLOR, seriesColors } from './palette';
 import type { ConsistencyPrompt, TestResult } from './schemas';
 import { formatNumber, formatP, type MixturePowerPoint, type PowerPoint } from './tables';
 
@@ -66,7 +66,8 @@ export function powerCurveSpec(points: PowerPoint[], opts: PowerCurveOptions): T
   const alternatives = [...new Set(points.filter((p) => !p.isNull).map((p) => p.series))];
   const nulls = [...new Set(points.filter((p) => p.isNull).map((p) => p.series))];
   const seriesDomain = [...alternatives, ...nulls];
-  const seriesRange = [...alternatives.map((_, i) => PALETTE[i % PALETTE.length]), ...nulls.map(() => NULL_COLOR)];
+  // Colours follow the series' names (report/palette.ts), so a series looks the same in every figure.
+  const seriesRange = [...seriesColors(alternatives), ...nulls.map(() => NULL_COLOR)];
   const ns = [...new Set(points.map((p) => p.nPerPrompt))].sort((a, b) => a - b);
   const statistics = [...new Set(points.map((p) => p.statistic))];
   const ms = [...new Set(points.map((p) => p.m))];
@@ -140,7 +141,7 @@ export function mixturePowerSpec(points: MixturePowerPoint[], opts: { alpha: num
   const rows = points.map((p) => ({ ...p, budgetLabel: `budget ${p.budget} API calls` }));
   const x = { field: 'proportion', type: 'quantitative', title: `Share of requests served by ${opts.substitute}`, scale: { domain: [0, 1] }, axis: { values: [...new Set(points.map((p) => p.proportion))].sort((a, b) => a - b), format: '.2~f', grid: true } };
   const y = { field: 'power', type: 'quantitative', title: 'Rejection rate', scale: { domain: [0, 1] }, axis: { format: '.1f' } };
-  const color = { field: 'test', type: 'nominal', title: 'Test', scale: { domain: tests, range: tests.map((_, i) => PALETTE[i % PALETTE.length]) }, legend: { symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 } };
+  const color = { field: 'test', type: 'nominal', title: 'Test', scale: { domain: tests, range: seriesColors(tests) }, legend: { symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 } };
   const alphaText = `α = ${opts.alpha}`;
   const layer = [
     { mark: { type: 'area', opacity: 0.16 }, encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color } },
@@ -545,7 +546,8 @@ export function auditHistorySpec(points: AuditPoint[], opts: { alpha: number; st
   const values = points.map((p) => ({ time: p.time.toISOString(), endpoint: p.endpoint, p: p.pValue, value: p.value, verdict: p.verdict, changed: p.changed }));
   const changes = values.filter((v) => v.changed);
   const x = { field: 'time', type: 'temporal', title: 'firing (UTC)', timeUnit: 'utcyearmonthdatehoursminutesseconds' };
-  const color = { field: 'endpoint', type: 'nominal', title: 'endpoint', legend: { orient: 'bottom', direction: 'horizontal' } };
+  const endpoints = [...new Set(points.map((p) => p.endpoint))];
+  const color = { field: 'endpoint', type: 'nominal', title: 'endpoint', scale: { domain: endpoints, range: seriesColors(endpoints) }, legend: { orient: 'bottom', direction: 'horizontal' } };
   const shape = { field: 'verdict', type: 'nominal', title: 'verdict', scale: { domain: ['consistent', 'differs'], range: ['circle', 'triangle-up'] } };
   const marks = (layer: object[]) => (changes.length ? [...layer, { data: { values: changes }, mark: { type: 'rule', color: REJECT_COLOR, strokeDash: [2, 2] }, encoding: { x } }] : layer);
   return withConfig({

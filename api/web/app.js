@@ -1,8 +1,8 @@
-// met console: a small script of its own, no framework and no CDN. The server prepends THEME
-// (met's figure palette, report/palette.ts). It polls the API for the view on screen, every
-// POLL_MS while the tab is visible, and redraws a section only when its data changed (focus and
-// open details survive). Charts are plain SVG with a title and description for screen readers.
-/* global THEME */
+// met console: a small script of its own, no framework and no CDN. It polls the API for the view
+// on screen, every POLL_MS while the tab is visible, and redraws a section only when its data
+// changed (focus and open details survive). The audit charts are SVG that the API draws with
+// met's report figures (Vega-Lite spec, palette); the page inlines them with a title and a
+// description for screen readers.
 'use strict';
 
 const POLL_MS = 2000;
@@ -19,7 +19,7 @@ let generation = 0;
 // DOM helpers: elements from (tag, attributes, children); text is always text, never HTML.
 
 function h(tag, attrs, ...children) {
-  const svg = ['svg', 'g', 'line', 'circle', 'path', 'text', 'rect', 'title', 'desc', 'polyline'].includes(tag);
+  const svg = ['title', 'desc'].includes(tag);
   const el = svg ? document.createElementNS('http://www.w3.org/2000/svg', tag) : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
@@ -59,11 +59,12 @@ const badge = (cls, text) => h('span', { class: `badge ${cls}` }, text);
 
 class Unauthorized extends Error {}
 
-async function api(path, options = {}) {
+async function api(path, options = {}, as = 'json') {
   const token = sessionStorage.getItem(TOKEN_KEY);
-  const headers = { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  const headers = { accept: as === 'json' ? 'application/json' : 'image/svg+xml', ...(token ? { authorization: `Bearer ${token}` } : {}) };
   const res = await fetch(path, { ...options, headers, cache: 'no-store' });
   if (res.status === 401) throw new Unauthorized('this API needs a token');
+  if (as === 'text' && res.ok) return res.text();
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(body.message || `${res.status} ${res.statusText}`);
   return body;
@@ -73,6 +74,7 @@ function showLogin(message) {
   clearTimeout(timer);
   // A refresh still in flight must not draw data (or poll again) behind the form.
   generation++;
+  charts = new Map();
   $('view').replaceChildren();
   $('login').hidden = false;
   $('forget').hidden = true;
@@ -125,50 +127,62 @@ function actionButton(id, label, path, what, cls) {
 // ---------------------------------------------------------------------------------------------
 // Audits
 
-/** p-value per firing on a log axis, alpha as a dashed rule, each verdict change as a labelled rule. */
+const SVG_NS = 'http://www.w3.org/2000/svg';
+// Charts by audit, endpoint and newest firing: fetched once per new firing, not at every poll.
+let charts = new Map();
+const chartKey = (audit, endpoint, rows) => JSON.stringify([audit.name, endpoint, rows.length, rows.at(-1).firingId]);
+
+/** The SVG of every endpoint's chart that changed since the last poll (the API renders them). */
+async function loadCharts(audits) {
+  const next = new Map();
+  await Promise.all(audits.flatMap((a) => a.endpoints.map(async (e) => {
+    const rows = a.firings.filter((f) => f.endpoint === e.endpoint);
+    if (rows.length === 0) return;
+    const key = chartKey(a, e.endpoint, rows);
+    // A chart that failed is asked for again at the next poll.
+    if (charts.get(key)?.svg) return void next.set(key, charts.get(key));
+    try {
+      next.set(key, { svg: await api(`/v1/audits/${encodeURIComponent(a.name)}/chart?endpoint=${encodeURIComponent(e.endpoint)}`, {}, 'text') });
+    } catch (err) {
+      if (err instanceof Unauthorized) throw err;
+      next.set(key, { error: err.message });
+    }
+  })));
+  charts = next;
+}
+
+/**
+ * The API's SVG as a node of this page: parsed as SVG (never as HTML), with nothing kept that could
+ * run or load (met draws it from numbers and escaped names; this is a second fence, the page's
+ * Content-Security-Policy the third).
+ */
+function inlineSvg(text) {
+  const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
+  const root = doc.documentElement;
+  if (doc.getElementsByTagName('parsererror').length || root.namespaceURI !== SVG_NS || root.localName !== 'svg') return null;
+  for (const el of [...root.querySelectorAll('script, foreignObject, iframe, object, embed, image, use, a, style, animate, set')]) el.remove();
+  for (const el of [root, ...root.querySelectorAll('*')]) {
+    for (const attr of [...el.attributes]) if (/^on/i.test(attr.name) || /href$/i.test(attr.name)) el.removeAttribute(attr.name);
+  }
+  return document.importNode(root, true);
+}
+
+/** The endpoint's chart (p-values over time, alpha, verdict changes) as an image with a text alternative. */
 function pValueChart(audit, endpoint, rows) {
-  const W = 620, H = 220, L = 52, R = 16, T = 14, B = 34;
   const id = domId('chart', audit.name, endpoint);
-  const times = rows.map((r) => Date.parse(r.time));
-  const t0 = Math.min(...times), t1 = Math.max(...times);
-  const span = t1 - t0 || 60_000;
-  const x = (t) => L + ((t - t0 + (t1 === t0 ? span / 2 : 0)) / span) * (W - L - R);
-  // A p-value of 0 is drawn at the floor b permutations resolve.
-  const shown = (p) => Math.max(p, audit.pFloor);
-  const minP = Math.min(audit.alpha / 10, audit.pFloor, ...rows.map((r) => shown(r.pValue)));
-  const lo = Math.pow(10, Math.floor(Math.log10(minP)));
-  const y = (p) => T + (1 - (Math.log10(Math.max(p, lo)) - Math.log10(lo)) / -Math.log10(lo)) * (H - T - B);
-  const ticks = [];
-  for (let e = 0; Math.pow(10, -e) >= lo; e++) ticks.push(Math.pow(10, -e));
+  const chart = charts.get(chartKey(audit, endpoint, rows));
   const changes = rows.filter((r) => r.changed);
   const last = rows.at(-1);
   const desc = `${rows.length} firings from ${utc(rows[0].time)} to ${utc(last.time)}; last p-value ${pText(last.pValue, audit.pFloor)} (${last.verdict}); alpha ${audit.alpha}. ` +
     (changes.length ? `Verdict changes: ${changes.map((c) => `${utc(c.time)} to ${c.verdict} (p ${pText(c.pValue, audit.pFloor)})`).join('; ')}.` : 'No verdict changes.');
-  return h('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': `${id}-t ${id}-d`, id },
-    h('title', { id: `${id}-t` }, `p-value over time, ${endpoint}`),
-    h('desc', { id: `${id}-d` }, desc),
-    ticks.map((p) => h('g', {},
-      h('line', { x1: L, x2: W - R, y1: y(p), y2: y(p), stroke: THEME.grid }),
-      h('text', { x: L - 6, y: y(p) + 4, 'text-anchor': 'end' }, p >= 0.01 ? String(p) : p.toExponential(0)))),
-    h('line', { x1: L, x2: L, y1: T, y2: H - B, stroke: THEME.domain }),
-    h('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: THEME.domain }),
-    h('text', { x: 12, y: (H - B + T) / 2, transform: `rotate(-90 12 ${(H - B + T) / 2})`, 'text-anchor': 'middle' }, 'p-value (log)'),
-    h('text', { x: L, y: H - 8 }, utc(rows[0].time)),
-    rows.length > 1 ? h('text', { x: W - R, y: H - 8, 'text-anchor': 'end' }, utc(last.time)) : null,
-    h('line', { x1: L, x2: W - R, y1: y(audit.alpha), y2: y(audit.alpha), stroke: THEME.alpha, 'stroke-dasharray': '4 3', 'stroke-width': 1.25 }),
-    h('text', { x: W - R - 2, y: y(audit.alpha) - 4, 'text-anchor': 'end', fill: THEME.alpha }, `α = ${audit.alpha}`),
-    changes.map((c) => {
-      const cx = x(Date.parse(c.time));
-      // Labels on the right half read leftwards, so they stay inside the chart.
-      const left = cx > (L + W - R) / 2;
-      return h('g', { class: 'change' },
-        h('line', { x1: cx, x2: cx, y1: T, y2: H - B, stroke: c.verdict === 'differs' ? THEME.reject : THEME.accept, 'stroke-dasharray': '2 2', 'stroke-width': 1.5 }),
-        h('text', { x: left ? cx - 4 : cx + 4, y: T + 10, 'text-anchor': left ? 'end' : 'start', fill: c.verdict === 'differs' ? THEME.alpha : THEME.accept }, `→ ${c.verdict}`));
-    }),
-    rows.length > 1 ? h('polyline', { points: rows.map((r) => `${x(Date.parse(r.time))},${y(shown(r.pValue))}`).join(' '), fill: 'none', stroke: THEME.palette[0], 'stroke-width': 1.5 }) : null,
-    rows.map((r) => h('circle', { cx: x(Date.parse(r.time)), cy: y(shown(r.pValue)), r: 4, fill: r.reject ? THEME.reject : THEME.accept, stroke: '#fff' },
-      h('title', {}, `${utc(r.time)}: p ${pText(r.pValue, audit.pFloor)}, ${r.verdict}${r.changed ? ' (changed)' : ''}`))),
-  );
+  const svg = chart?.svg ? inlineSvg(chart.svg) : null;
+  if (!svg) return h('p', { class: 'error', id }, `Chart unavailable${chart?.error ? `: ${chart.error}` : ''}. ${desc}`);
+  svg.setAttribute('class', 'chart');
+  svg.setAttribute('id', id);
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-labelledby', `${id}-t ${id}-d`);
+  svg.prepend(h('title', { id: `${id}-t` }, `p-value over time, ${endpoint}`), h('desc', { id: `${id}-d` }, desc));
+  return svg;
 }
 
 function firingsTable(audit, rows) {
@@ -222,7 +236,9 @@ function announceChanges(audits) {
 
 async function renderAudits() {
   const { audits } = await api('/v1/audits');
-  return { data: audits, draw: () => (audits.length ? audits.map(renderAudit) : h('p', { class: 'empty' }, 'No audits yet: met audit create SPEC.')) };
+  await loadCharts(audits);
+  // A chart that arrives after failing redraws the view, as new data does.
+  return { data: { audits, charts: [...charts].map(([k, c]) => [k, Boolean(c.svg)]) }, draw: () => (audits.length ? audits.map(renderAudit) : h('p', { class: 'empty' }, 'No audits yet: met audit create SPEC.')) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -351,7 +367,7 @@ async function refresh() {
       if (focused && $(focused)) $(focused).focus();
     }
     $('updated').textContent = `Updated ${new Date().toISOString().slice(11, 19)} UTC`;
-    if (view === 'audits') announceChanges(data);
+    if (view === 'audits') announceChanges(data.audits);
     document.body.dataset.updated = String(Date.now());
     if (firstRender) {
       firstRender = false;

@@ -4,12 +4,14 @@
  * and paused from the page (keyboard: focus and Enter); the stand-in then serves Q4_0 instead of
  * F32, and the page shows the verdict turn to differs without a reload. A slow collection's
  * progress moves on the runs view, and is cancelled and resumed from it; the fleet view lists the
- * test's workers and a queue that has work but no worker. With a token, the page asks for it and
- * no data is readable without it. Screenshots of every view go to the test output folder
+ * test's workers and a queue that has work but no worker. The audit's chart is met's report figure,
+ * drawn by the API. `met api --token-env NAME` (the real CLI): the page asks for the token and no
+ * data is readable without it. Screenshots of every view go to the test output folder
  * ($MET_TEST_OUTPUT or <tmp>/met-test-output, never the repository), with page weight and first
  * render time (metrics.json).
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,8 +33,10 @@ import { modelWorkerPlans } from '../../workers/model';
 import { providerWorkerPlans } from '../../workers/provider';
 import { planIdentity, type WorkerPlan } from '../../workers/run';
 import { findChromium } from '../../report/screenshot';
+import { REJECT_COLOR, seriesColor } from '../../report/palette';
 import { Browser, type Page } from '../helpers/browser';
 import { useTestEnv } from '../helpers/env';
+import { exited, spawnMet, waitUntil } from '../helpers/processes';
 import { uniqueName, type TestTemporal } from '../helpers/temporal';
 
 let temporal: TestTemporal;
@@ -49,6 +53,9 @@ const model = uniqueName('tinyc');
 const stand = uniqueName('stand');
 const slowProvider = uniqueName('slow');
 const cpuQueue = uniqueName('console-cpu');
+/** The audit the first test fires twice; the token test shows its chart when that test passed. */
+const watched = uniqueName('watch');
+let fired = false;
 const PRICES = { inputPerMillion: 0.5, outputPerMillion: 1.5 };
 const OUT = join(process.env.MET_TEST_OUTPUT ?? join(tmpdir(), 'met-test-output'), 'console');
 // As test/report/chromium.test.ts: in CI a missing Chromium fails the tests; on a developer machine they are skipped with the reason.
@@ -89,6 +96,7 @@ const dataDir = useTestEnv('met-console-', (env) => ({ temporal, duck } = env), 
     mkdirSync(OUT, { recursive: true });
   },
   beforeClose: async () => {
+    await deleteAudit(temporal.client, watched).catch(() => undefined);
     await browser?.close();
     await api?.close();
     await stopWorkers?.();
@@ -141,7 +149,7 @@ test('the console in Chromium: an audit fired and paused from the page flips con
   // The reference: a stored slice from the local F32 model.
   const refSpec = parseRunSpec({ corpus: 'console', prompts: { set: 'demo', limit: PROMPTS }, samplesPerPrompt: PER_PROMPT, sampling, sources: [{ kind: 'local', model, precision: 'fp32', source: 'reference' }] });
   await temporal.client.workflow.execute(collectCorpus, { taskQueue: cpuQueue, workflowId: uniqueName('ref'), args: [{ spec: refSpec, runId: runIdOf(refSpec) }] });
-  const name = uniqueName('watch');
+  const name = watched;
   // Fires only when asked (its schedule is February 29th's midnight, no hourly firing to race the test's); one rejecting firing flips the verdict (confirmations 1). Under the null a
   // firing rejects with probability alpha (0.005: the F32 firing's false alarm); Q4_0 gave p = 0 (below 1/(b+1)) in every trial run.
   const spec = parseAuditSpec({
@@ -195,9 +203,56 @@ test('the console in Chromium: an audit fired and paused from the page flips con
     await page.activate(trigger);
     await page.waitFor('the verdict to turn to differs', `document.querySelector(${JSON.stringify(verdictCell)})?.textContent === 'differs'`, 60_000);
     assert.equal(await page.evaluate('window.__sameDocument'), 32, 'the page was not reloaded');
+    // The chart is met's audit figure (report/plots.ts auditHistorySpec, drawn by Vega on the API), inlined: two firings in the
+    // p-value panel in the endpoint's own colour (report/palette.ts), the change as a dashed red rule in both panels.
     const chart = `${audit} svg.chart`;
-    assert.equal(await page.evaluate(`document.querySelectorAll(${JSON.stringify(`${chart} circle`)}).length`), 2);
-    assert.equal(await page.evaluate(`document.querySelectorAll(${JSON.stringify(`${chart} g.change`)}).length`), 1, 'the change is marked on the chart');
+    const pointFills = await page.evaluate<string[]>(`[...document.querySelectorAll(${JSON.stringify(`${chart} g.mark-symbol.role-mark`)})[0].querySelectorAll('path')].map((p) => p.getAttribute('fill'))`);
+    assert.deepEqual(pointFills, [seriesColor(endpoint), seriesColor(endpoint)]);
+    assert.equal(await page.evaluate(`document.querySelectorAll(${JSON.stringify(`${chart} g.mark-rule.role-mark line[stroke="${REJECT_COLOR}"]`)}).length`), 2, 'the change is marked on the chart');
+    assert.equal(await page.evaluate(`document.querySelectorAll(${JSON.stringify(`${chart} script, ${chart} foreignObject`)}).length`), 0);
+    // The chart on its own: SVG under a policy that lets nothing in it load or run; its weight and time to render on the API.
+    const c0 = performance.now();
+    const chartRes = await fetch(`${api.url}/v1/audits/${name}/chart?endpoint=${encodeURIComponent(endpoint)}`);
+    const chartSvg = await chartRes.text();
+    const chartMs = performance.now() - c0;
+    assert.equal(chartRes.status, 200, chartSvg);
+    assert.equal(chartRes.headers.get('content-type'), 'image/svg+xml; charset=utf-8');
+    assert.equal(chartRes.headers.get('content-security-policy'), "default-src 'none'");
+    assert.match(chartSvg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.equal((await fetch(`${api.url}/v1/audits/${name}/chart?endpoint=nobody/none`)).status, 404);
+    assert.equal((await fetch(`${api.url}/v1/audits/${uniqueName('none')}/chart`)).status, 404);
+    assert.equal((await fetch(`${api.url}/v1/audits/..%2Fetc/chart`)).status, 400);
+    t.diagnostic(`chart: ${chartSvg.length} B of SVG, drawn and served by the API in ${chartMs.toFixed(0)} ms`);
+    // First render of the view with its chart in a new tab: the page, the audits' JSON and the chart the API draws.
+    const fresh = await browser.newPage();
+    let withChart: { firstRenderMs: number; resources: { name: string; bytes: number }[] };
+    try {
+      await fresh.goto(`${api.url}/`);
+      await fresh.waitFor('the chart in a new tab', `document.querySelector(${JSON.stringify(chart)}) !== null`);
+      withChart = await fresh.evaluate(`(() => {
+        const first = performance.getEntriesByName('met-first-render')[0];
+        const nav = performance.getEntriesByType('navigation')[0];
+        const res = performance.getEntriesByType('resource').filter((r) => r.startTime <= first.startTime);
+        return { firstRenderMs: first.startTime, resources: [nav, ...res].map((r) => ({ name: new URL(r.name).pathname, bytes: r.transferSize })) };
+      })()`);
+    } finally {
+      await fresh.close();
+    }
+    const withChartBytes = withChart.resources.reduce((a, r) => a + r.bytes, 0);
+    assert.ok(withChart.resources.some((r) => r.name.endsWith('/chart')), JSON.stringify(withChart.resources));
+    t.diagnostic(`first render with the chart, new tab: ${withChart.firstRenderMs.toFixed(0)} ms after navigation, ${withChartBytes} B in all (${withChart.resources.map((r) => `${r.name} ${r.bytes}`).join(', ')})`);
+    writeFileSync(join(OUT, 'metrics.json'), JSON.stringify({ ...metrics, fileBytes, dataBytes, loadedMs, chartBytes: chartSvg.length, chartMs, withChart: { ...withChart, bytes: withChartBytes } }, null, 2));
+    // The page's second fence, should the API ever send markup: an SVG with a script, a handler, a link and HTML inlines without them.
+    const fenced = await page.evaluate<{ html: string; ran: unknown }>(`(() => {
+      const n = inlineSvg('<svg xmlns="http://www.w3.org/2000/svg"><script>window.__ran = 1</script><g onload="window.__ran = 2"><text>x</text></g><a href="javascript:window.__ran = 3"><text>y</text></a><foreignObject><div xmlns="http://www.w3.org/1999/xhtml">z</div></foreignObject></svg>');
+      document.body.append(n);
+      const html = n.outerHTML;
+      n.remove();
+      return { html, ran: window.__ran ?? null };
+    })()`);
+    assert.equal(fenced.ran, null);
+    assert.doesNotMatch(fenced.html, /script|onload|href|foreignObject|<a\b/);
+    assert.match(fenced.html, /<text>x<\/text>/);
     const desc = (await textOf(page, `${chart} desc`)) ?? '';
     assert.match(desc, /^2 firings from .*; last p-value (< )?\S+ \(differs\); alpha 0\.005\. Verdict changes: .* to differs/);
     assert.equal(await page.evaluate(`document.querySelector(${JSON.stringify(chart)}).getAttribute('role')`), 'img');
@@ -255,59 +310,90 @@ test('the console in Chromium: an audit fired and paused from the page flips con
     assert.equal(result.rows, 8 * 12);
     assert.deepEqual(page.log.filter((l) => l.startsWith('exception')), [], 'no script errors');
     t.diagnostic(`screenshots and metrics in ${OUT}; ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    fired = true;
   } finally {
-    await deleteAudit(temporal.client, name).catch(() => undefined);
+    // Kept for the next test while it passed (its chart behind the token); removed with the environment.
+    if (!fired) await deleteAudit(temporal.client, name).catch(() => undefined);
   }
 });
 
-test('with a token the console asks for it and shows nothing without it; the routes are in the OpenAPI document; POSTs from another origin are refused', { skip, timeout: 60_000 }, async () => {
-  const token = 'console-test-token-0123456789abcdef';
-  const locked = await startApi({ client: temporal.client, dataDir, address: temporal.address, namespace: temporal.namespace, port: 0, taskQueue: cpuQueue, token });
+test('met api --token-env NAME: the console asks for the token, no data route answers without it, and the token typed into the page opens every view; the routes are in the OpenAPI document; POSTs from another origin are refused', { skip, timeout: 90_000 }, async () => {
+  // The real CLI, the token only in its environment (never on the command line), on the test's Temporal.
+  const token = randomBytes(24).toString('hex');
+  const env = { MET_CONSOLE_TOKEN: token, MET_DATA: dataDir, MET_TEMPORAL_PORT: temporal.address.split(':').pop()!, TEMPORAL_ADDRESS: '', TEMPORAL_NAMESPACE: temporal.namespace };
+  const child = spawnMet(['api', '--port', '0', '--queue', cpuQueue, '--token-env', 'MET_CONSOLE_TOKEN'], env);
   let page: Page | undefined;
   try {
-    // The page's files load (they hold no data); every route with data answers 401.
-    for (const path of ['/', '/console/app.js', '/console/app.css']) assert.equal((await fetch(`${locked.url}${path}`)).status, 200, path);
-    for (const path of ['/v1/audits', '/v1/runs', '/v1/fleet', '/v1/audits/x', '/health', '/openapi.json']) assert.equal((await fetch(`${locked.url}${path}`)).status, 401, path);
-    assert.equal((await post(`${locked.url}/v1/audits/x/pause`)).status, 401);
+    let url = '';
+    await waitUntil('met api to listen', () => {
+      if (child.exitCode !== null) throw new Error(`met api exited ${child.exitCode}: ${child.output()}`);
+      url = /met API on (http:\/\/\S+)/.exec(child.output())?.[1] ?? '';
+      return url !== '';
+    }, 60_000);
+    assert.match(child.output(), /bearer token required/);
+    // The page's files load (they hold no data); every route with data answers 401, the chart's SVG too.
+    for (const path of ['/', '/console/app.js', '/console/app.css']) assert.equal((await fetch(`${url}${path}`)).status, 200, path);
+    for (const path of ['/v1/audits', '/v1/runs', '/v1/fleet', '/v1/audits/x', '/v1/audits/x/chart', '/v1/audits/x/chart?endpoint=m/s', '/v1/runs/x', '/v1/runs/x/report', '/health', '/openapi.json', '/docs/json']) {
+      const r = await fetch(`${url}${path}`);
+      assert.equal(r.status, 401, path);
+      assert.equal(r.headers.get('www-authenticate'), 'Bearer');
+    }
+    for (const path of ['/v1/audits/x/pause', '/v1/runs/x/cancel', '/v1/runs']) assert.equal((await post(`${url}${path}`)).status, 401, path);
+
     page = await browser.newPage();
-    await page.goto(`${locked.url}/#runs`);
+    await page.goto(`${url}/#runs`);
     await page.waitFor('the token form', `!document.getElementById('login').hidden && document.activeElement?.id === 'token'`);
     const locks = await page.evaluate<{ text: string; rows: number }>(`({ text: document.body.innerText, rows: document.querySelectorAll('#view tr').length })`);
     assert.equal(locks.rows, 0);
     assert.match(locks.text, /This API needs a token/);
     await page.screenshot(join(OUT, 'token.png'));
-    // A wrong token is refused and asked again; the right one opens the console.
-    await page.type('wrong-token');
+    // A wrong token is refused and asked again; the right one, typed into the form, opens the console.
+    await page.type('wrong-token-0123456789');
     await page.press('Enter');
     await page.waitFor('the refusal', `document.getElementById('login-error').textContent === 'The token was refused.'`);
     await page.type(token);
     await page.press('Enter');
     await page.waitFor('the runs view', `document.getElementById('login').hidden && document.querySelector('#view h2.view-title')?.textContent === 'Runs'`);
-    assert.ok(!(await page.evaluate<string>('document.body.innerText')).includes(token), 'the token is never shown');
+    await page.activate('#nav-fleet');
+    // The fleet view lists the test's CPU worker, which this API's --queue names.
+    await page.waitFor('the fleet view', `document.querySelector(${JSON.stringify(`#fleet-table tr[data-queue="${cpuQueue}"]`)}) !== null`);
+    await page.activate('#nav-audits');
+    await page.waitFor('the audits view', `document.querySelector('#view h2.view-title')?.textContent === 'Audits' && document.getElementById('login').hidden`);
+    // The chart comes through the token like the JSON does: the first test's audit, drawn.
+    if (fired) await page.waitFor('the audit\'s chart behind the token', `document.querySelector(${JSON.stringify(`[data-audit="${watched}"] svg.chart[role="img"]`)}) !== null`);
+    assert.ok(!(await page.evaluate<string>('document.documentElement.outerHTML')).includes(token), 'the token is never shown');
+    assert.ok(!child.output().includes(token), 'nor printed');
     await page.activate('#forget');
     await page.waitFor('the token form again', `!document.getElementById('login').hidden && document.querySelectorAll('#view tr').length === 0`);
+    assert.deepEqual(page.log.filter((l) => l.startsWith('exception')), [], 'no script errors');
 
     // The console's routes are documented like the rest; its files are not API routes.
-    const doc = await json(await fetch(`${locked.url}/openapi.json`, { headers: { authorization: `Bearer ${token}` } }));
-    for (const [path, method] of [['/v1/audits', 'get'], ['/v1/audits/{name}', 'get'], ['/v1/audits/{name}/pause', 'post'], ['/v1/audits/{name}/resume', 'post'], ['/v1/audits/{name}/trigger', 'post'], ['/v1/runs', 'get'], ['/v1/runs/{id}/cancel', 'post'], ['/v1/runs/{id}/resume', 'post'], ['/v1/fleet', 'get']]) {
+    const auth = { authorization: `Bearer ${token}` };
+    const doc = await json(await fetch(`${url}/openapi.json`, { headers: auth }));
+    for (const [path, method] of [['/v1/audits', 'get'], ['/v1/audits/{name}', 'get'], ['/v1/audits/{name}/chart', 'get'], ['/v1/audits/{name}/pause', 'post'], ['/v1/audits/{name}/resume', 'post'], ['/v1/audits/{name}/trigger', 'post'], ['/v1/runs', 'get'], ['/v1/runs/{id}/cancel', 'post'], ['/v1/runs/{id}/resume', 'post'], ['/v1/fleet', 'get']]) {
       assert.ok(doc.paths[path]?.[method], `${method} ${path} documented`);
     }
+    assert.ok(doc.paths['/v1/audits/{name}/chart'].get.parameters.some((p: { name: string; in: string }) => p.name === 'endpoint' && p.in === 'query'));
     assert.equal(doc.paths['/'], undefined);
-    // A page elsewhere cannot make a browser act on a loopback API: a foreign Origin on a POST is a 403, with or without the token.
-    const foreign = await locked.app.inject({ method: 'POST', url: '/v1/audits/x/pause', headers: { origin: 'http://evil.example', authorization: `Bearer ${token}`, host: new URL(locked.url).host } });
-    assert.equal(foreign.statusCode, 403, foreign.body);
-    assert.match(foreign.json().message, /^origin: /);
+    // A page elsewhere cannot make a browser act on the API: a foreign Origin on a POST is a 403, token or not.
+    const foreign = await fetch(`${url}/v1/audits/x/pause`, { method: 'POST', headers: { ...auth, origin: 'http://evil.example' } });
+    assert.equal(foreign.status, 403);
+    assert.match(((await foreign.json()) as { message: string }).message, /^origin: /);
+    // No CORS: no Access-Control-Allow-Origin on any answer, preflight included.
+    const preflight = await fetch(`${url}/v1/audits`, { method: 'OPTIONS', headers: { origin: 'http://evil.example', 'access-control-request-method': 'GET' } });
+    assert.equal(preflight.headers.get('access-control-allow-origin'), null);
+    assert.equal((await fetch(`${url}/v1/audits`, { headers: { ...auth, origin: 'http://evil.example' } })).headers.get('access-control-allow-origin'), null);
     assert.equal((await api.app.inject({ method: 'POST', url: '/v1/runs/x/cancel', headers: { origin: 'http://127.0.0.1.evil.example', host: new URL(api.url).host } })).statusCode, 403);
-    // The page's files obey the loopback API's Host rule like every route (DNS rebinding).
-    assert.equal((await api.app.inject({ method: 'GET', url: '/', headers: { host: 'evil.example:8080' } })).statusCode, 403);
-    assert.equal((await api.app.inject({ method: 'GET', url: '/console/app.js', headers: { host: 'evil.example' } })).statusCode, 403);
+    // The page's files and the charts obey the loopback API's Host rule like every route (DNS rebinding).
+    for (const path of ['/', '/console/app.js', '/v1/audits/x/chart']) assert.equal((await api.app.inject({ method: 'GET', url: path, headers: { host: 'evil.example:8080' } })).statusCode, 403, path);
     // The page itself: no inline script, its own files only.
-    const csp = (await fetch(`${locked.url}/`)).headers.get('content-security-policy') ?? '';
+    const csp = (await fetch(`${url}/`)).headers.get('content-security-policy') ?? '';
     assert.match(csp, /default-src 'none'; script-src 'self'/);
   } finally {
     // The tab goes first: its keep-alive connections would otherwise hold the server's close.
     await page?.close();
-    await locked.close();
+    child.kill('SIGTERM');
+    await exited(child);
   }
 });
 

@@ -36,7 +36,7 @@ test('met api with its default Temporal settings starts, answers /health with ok
     const page = await fetch(`${url}/`);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<script src="\/console\/app\.js" defer><\/script>/);
-    assert.match(await (await fetch(`${url}/console/app.js`)).text(), /^const THEME = \{"palette":\["#4c78a8"/);
+    assert.match(await (await fetch(`${url}/console/app.js`)).text(), /^\/\/ met console: .*function inlineSvg\(/s);
   } finally {
     api.kill('SIGTERM');
     await exited(api);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { parseConsistencySpec, planConsistency, type ConsistencySpecInput } from '../../config/consistencySpec';
@@ -14,6 +14,9 @@ import { modelWorkerPlans } from '../../workers/model';
 import { providerWorkerPlans } from '../../workers/provider';
 import { uniqueName, type TestTemporal } from '../helpers/temporal';
 import { useTestEnv } from '../helpers/env';
+import { exited, spawnMet } from '../helpers/processes';
+import { newRunRecord, saveRunRecord } from '../../client/runs';
+import { freePort } from '../../common/net';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
@@ -64,7 +67,11 @@ async function consistencyAgainst(served: LlamaBackend, label: string) {
   const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
   const running = workers.map((w) => w.run());
   try {
-    return await temporal.client.workflow.execute(consistencyReport, { taskQueue, workflowId: plan.id, args: [plan] });
+    // Recorded as met consistency records its runs, so that met report finds it.
+    const record = newRunRecord('consistencyReport', plan.id, plan, { corpus: plan.corpus, taskQueue });
+    await saveRunRecord(dataDir, record);
+    const outcome = await temporal.client.workflow.execute(consistencyReport, { taskQueue, workflowId: record.workflowId, args: [plan] });
+    return { ...outcome, plan, record };
   } finally {
     workers.forEach((w) => w.shutdown());
     await Promise.all(running);
@@ -87,8 +94,10 @@ test('consistency: local F32 vs the same model behind met serve: identical answe
   assert.match(html, new RegExp(`perplexity of ${f32.model}/fp32`));
 });
 
+let q4Run: Awaited<ReturnType<typeof consistencyAgainst>> | undefined;
+
 test('consistency: local F32 vs an endpoint secretly serving Q4_0: lower similarity, different perplexity, MMD rejects', { timeout: 240_000 }, async () => {
-  const r = await consistencyAgainst(q4, 'served-q4');
+  const r = (q4Run = await consistencyAgainst(q4, 'served-q4'));
   const c = r.comparison;
   assert.equal(c.pairs, 80);
   assert.ok(c.identicalPairs < 80, `${c.identicalPairs} identical pairs`);
@@ -97,6 +106,38 @@ test('consistency: local F32 vs an endpoint secretly serving Q4_0: lower similar
   assert.equal(r.mmd.reject, true, `p = ${r.mmd.pvalue}`);
   const data = JSON.parse(readFileSync(r.dataPath, 'utf8'));
   assert.equal(data.sections[0].mmd.decision, 'reject');
+});
+
+test('met report RUN for a consistency run: the report again from its worker\'s report.json, or from the workflow\'s result when this host has none', { timeout: 120_000 }, async () => {
+  assert.ok(q4Run, 'the Q4_0 consistency run above completed');
+  const runId = q4Run.plan.id;
+  const dir = dirname(q4Run.reportPath);
+  const written = JSON.parse(readFileSync(q4Run.dataPath, 'utf8'));
+  const met = async (args: string[], env: NodeJS.ProcessEnv) => {
+    const child = spawnMet(['report', runId, '--data', dataDir, ...args], { TEMPORAL_ADDRESS: '', MET_TEMPORAL_PORT: '', TEMPORAL_NAMESPACE: temporal.namespace, ...env });
+    return { code: await exited(child), output: child.output() };
+  };
+  const verdict = new RegExp(`^${f32.model}/\\S+ vs ${f32.model}/served-q4: differs at α = 0\\.05 \\(mmd_hamming, p [=<] [\\d.e-]+`, 'm');
+
+  // The worker's copy without its page (this host has report.json): written again from it, Temporal not asked (its address leads nowhere).
+  rmSync(q4Run.reportPath);
+  const nowhere = await met(['--address', `127.0.0.1:${await freePort()}`], {});
+  assert.equal(nowhere.code, 0, nowhere.output);
+  assert.match(nowhere.output, verdict);
+  assert.match(nowhere.output, new RegExp(`^Report: ${q4Run.reportPath} \\(from ${join(dir, 'report.json')}\\)$`, 'm'));
+  assert.match(readFileSync(q4Run.reportPath, 'utf8'), /mean cosine similarity/);
+
+  // The worker on another host (nothing under reports/ here): from the completed workflow's result, the same numbers.
+  rmSync(dir, { recursive: true });
+  const fromResult = await met([], { MET_TEMPORAL_PORT: temporal.address.split(':').pop()! });
+  assert.equal(fromResult.code, 0, fromResult.output);
+  assert.match(fromResult.output, verdict);
+  assert.match(fromResult.output, new RegExp(`^Report: ${q4Run.reportPath} \\(from the result of workflow ${q4Run.record.workflowId}\\)$`, 'm'));
+  const again = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+  assert.deepEqual(again.sections, written.sections);
+  assert.equal(again.meta.runId, runId);
+  assert.ok(existsSync(join(dir, 'figures')) && readdirSync(join(dir, 'figures')).some((f) => f.endsWith('.svg')));
+  assert.match(readFileSync(q4Run.reportPath, 'utf8'), new RegExp(`perplexity of ${f32.model}/fp32`));
 });
 
 test('a local GGUF embedding model (node-llama-cpp) embeds answers: identical texts have cosine 1, different texts less', { timeout: 60_000 }, async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { writeAuditPage } from '../../report/audit';
+import { auditChartSvg, writeAuditPage } from '../../report/audit';
 import { auditHistorySpec, renderSvg } from '../../report/plots';
 
 const t = (s: number) => new Date(Date.UTC(2026, 10, 30, 10, 0, s));
@@ -34,4 +34,32 @@ test('the audit page lists the changes and every firing', async () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** Every tag of an SVG string: its name and attribute names, or null where the text is not plain SVG markup. */
+function tags(svg: string): { name: string; attributes: string[] }[] | null {
+  const out: { name: string; attributes: string[] }[] = [];
+  // Outside tags no '<' may appear (text is escaped): each one starts a tag of name="value" pairs with no raw quote inside.
+  for (const piece of svg.split('<').slice(1)) {
+    const m = /^(\/?)([a-zA-Z][\w:-]*)((?:\s+[\w:-]+="[^"<>]*")*)\s*\/?>([^>]*)$/s.exec(piece);
+    if (!m) return null;
+    out.push({ name: m[2], attributes: [...m[3].matchAll(/([\w:-]+)="/g)].map((a) => a[1]) });
+  }
+  return out;
+}
+
+test('a hostile endpoint name reaches the console\'s chart as text, never as markup', async () => {
+  const hostile = `m/"><script>alert(1)</script><img src=x onerror=alert(2)><text onclick='x'>&amp;`;
+  const firings = points.map((p) => ({ ...p, endpoint: hostile }));
+  const svg = await auditChartSvg(firings, { alpha: 0.01, statistic: 'mmd_hamming', title: hostile, idPrefix: 'c1' });
+  const parsed = tags(svg);
+  assert.ok(parsed, 'the SVG is plain markup');
+  assert.deepEqual([...new Set(parsed.map((t) => t.name))].sort(), ['g', 'line', 'path', 'rect', 'svg', 'text']);
+  const attributes = new Set(parsed.flatMap((t) => t.attributes));
+  assert.deepEqual([...attributes].filter((a) => /^on|href|src|style/i.test(a)), []);
+  assert.doesNotMatch(svg, /<script|<img/i);
+  // The name is drawn (the title and the legend, escaped); its '&amp;' stays literal text.
+  assert.ok(svg.includes('m/"&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;&lt;text onclick=\'x\'&gt;&amp;amp;'), 'the title, escaped');
+  // The same name in markup would have been found by the check above.
+  assert.equal(tags(`<svg><text>${hostile}</text></svg>`), null);
 });

@@ -7,6 +7,7 @@ import { writeReport } from '../../report/html';
 import { findChromium, screenshot } from '../../report/screenshot';
 import { combinedInput } from './fixtures';
 import { countColor, decodePng, summarisePixels } from './png';
+import { ACCEPT_COLOR, ALPHA_COLOR, seriesColor } from '../../report/palette';
 
 /**
  * The report in a real browser: headless Debian Chromium opens the page and screenshots it, and
@@ -37,12 +38,14 @@ test('the report opens in headless Chromium and its figures render', { skip, tim
   const px = summarisePixels(page);
   assert.ok(px.nonBackgroundShare > 0.05 && px.luminanceVariance > 100, `blank-looking screenshot: ${JSON.stringify(px)}`);
 
-  // Figure-only colours: Q8_0's orange is drawn only by the power figure, the p-value bar and the
-  // power/similarity marks use the first series blue, red marks alpha and observed values.
-  const orange = countColor(page, '#f58518', 8);
+  // Figure-only colours: Q8_0's own colour (report/palette.ts) is drawn only by the power figure, the
+  // p-value bar and the similarity marks are blue, red marks alpha and observed values.
+  const q8 = seriesColor('Q8_0');
+  assert.ok(![ACCEPT_COLOR, ALPHA_COLOR].includes(q8));
+  const q8Pixels = countColor(page, q8, 8);
   const blue = countColor(page, '#4c78a8', 8);
   const red = countColor(page, '#b2182b', 8);
-  assert.ok(orange > 150, `power curves not visible (${orange} orange pixels)`);
+  assert.ok(q8Pixels > 150, `power curves not visible (${q8Pixels} pixels of Q8_0's colour)`);
   assert.ok(blue > 1500, `figures not visible (${blue} blue pixels)`);
   assert.ok(red > 100, `alpha / observed marks not visible (${red} red pixels)`);
 
@@ -53,8 +56,8 @@ test('the report opens in headless Chromium and its figures render', { skip, tim
   const bareShot = join(dir, 'bare.png');
   await screenshot(bare, bareShot, { width: 1280, height: 5200 });
   const barePage = decodePng(readFileSync(bareShot));
-  assert.ok(countColor(barePage, '#f58518', 8) < 20, 'orange pixels without figures');
+  assert.ok(countColor(barePage, q8, 8) < 20, 'Q8_0 pixels without figures');
   const bareBlue = countColor(barePage, '#4c78a8', 8);
-  console.log(`figure pixels with figures: blue ${blue}, orange ${orange}, red ${red}; without: blue ${bareBlue}`);
+  console.log(`figure pixels with figures: blue ${blue}, Q8_0 ${q8Pixels}, red ${red}; without: blue ${bareBlue}`);
   assert.ok(bareBlue < blue / 10, `blue pixels without figures: ${bareBlue} vs ${blue}`);
 });

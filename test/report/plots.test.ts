@@ -3,11 +3,12 @@ import { test } from 'node:test';
 import { Resvg } from '@resvg/resvg-js';
 import { FontMetrics } from '../../report/fontMetrics';
 import { resolveFigureFonts } from '../../report/fonts';
-import { criticalValue, namespaceSvgIds, nullHistogramSpec, powerCurveSpec, pValueSpec, renderPng, renderSvg, similaritySpec } from '../../report/plots';
+import { auditHistorySpec, criticalValue, namespaceSvgIds, nullHistogramSpec, powerCurveSpec, pValueSpec, renderPng, renderSvg, similaritySpec } from '../../report/plots';
 import { ConsistencySection, PowerSection, Report, TestSection } from '../../report/schemas';
 import { powerPoints } from '../../report/tables';
 import { consistencyReportInput, powerReportInput, verdictReportInput } from './fixtures';
 import { countColor, decodePng, summarisePixels } from './png';
+import { colorChoices, REJECT_COLOR, SERIES_PALETTE, seriesColor, seriesColors } from '../../report/palette';
 
 const power = Report.parse(powerReportInput()).sections[0] as PowerSection;
 const verdicts = Report.parse(verdictReportInput()).sections[0] as TestSection;
@@ -36,8 +37,8 @@ test('the power figure draws one point per grid point, bands, the alpha line and
   for (const text of ['Power versus samples per prompt', 'Wilson', 'α = 0.05', 'Q4_0', 'Q8_0', 'F32 vs F32 (null)', 'mmd_hamming', 'two_sample_L1', 'Rejection rate']) {
     assert.ok(svg.includes(text), `missing text ${text}`);
   }
-  // Higher power is drawn higher: Q4_0 (blue) points sit above the null (grey) points on average.
-  const q4 = symbols.filter((s) => s.includes('fill="#4c78a8"')).map(translateY);
+  // Higher power is drawn higher: Q4_0's points (its own colour) sit above the null (grey) points on average.
+  const q4 = symbols.filter((s) => s.includes(`fill="${seriesColor('Q4_0')}"`)).map(translateY);
   const nul = symbols.filter((s) => s.includes('fill="#6b6b6b"')).map(translateY);
   assert.equal(q4.length, 8);
   assert.equal(nul.length, 8);
@@ -91,8 +92,8 @@ test('PNG figures are not blank and show the series colours', async () => {
   const px = summarisePixels(img);
   assert.ok(px.nonBackgroundShare > 0.05, `only ${px.nonBackgroundShare} of pixels drawn`);
   assert.ok(px.distinctColors > 30, `${px.distinctColors} colours`);
-  assert.ok(countColor(img, '#4c78a8', 16) > 300, 'Q4_0 line and points');
-  assert.ok(countColor(img, '#f58518', 16) > 300, 'Q8_0 line and points');
+  assert.ok(countColor(img, seriesColor('Q4_0'), 16) > 300, 'Q4_0 line and points');
+  assert.ok(countColor(img, seriesColor('Q8_0'), 16) > 300, 'Q8_0 line and points');
   assert.ok(countColor(img, '#b2182b', 16) > 50, 'alpha line');
 });
 
@@ -120,4 +121,46 @@ test('layout widths come from the font resvg draws with', () => {
 test('ids are namespaced so several inline SVGs cannot share clip paths', () => {
   const svg = '<svg><defs><clipPath id="clip1"><rect/></clipPath></defs><g clip-path="url(#clip1)"><use href="#clip1"/></g></svg>';
   assert.equal(namespaceSvgIds(svg, 'fig-a'), '<svg><defs><clipPath id="fig-a-clip1"><rect/></clipPath></defs><g clip-path="url(#fig-a-clip1)"><use href="#fig-a-clip1"/></g></svg>');
+});
+
+/** Series name -> colour, as the figure's legends draw them (symbol stroke, then its label). */
+function legendColors(svg: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const entry = /role-legend-symbol"[^>]*><path\b[^>]*\bstroke="(#[0-9a-f]{6})"[^>]*\/><\/g><g class="mark-text role-legend-label"[^>]*><text\b[^>]*>([^<]*)<\/text>/g;
+  for (const m of svg.matchAll(entry)) out.set(m[2], m[1]);
+  return out;
+}
+
+test('a series has the colour of its name in every figure, whatever the other series (issue #29)', async () => {
+  const points = powerPoints(power);
+  // Figure 1: the fixture's grid (Q4_0, Q8_0 and the null). Figure 2: Q8_0 listed first, beside a series figure 1 lacks.
+  const other = points.filter((p) => p.series !== 'Q8_0').map((p) => (p.series === 'Q4_0' ? { ...p, series: 'tiny/served-by-x' } : p));
+  const reordered = [...points.filter((p) => p.series === 'Q8_0'), ...other];
+  const one = legendColors((await renderSvg(powerCurveSpec(points, { alpha: 0.05, intervalLabel: 'x' }))).svg);
+  const two = legendColors((await renderSvg(powerCurveSpec(reordered, { alpha: 0.05, intervalLabel: 'x' }))).svg);
+  assert.deepEqual([...two.keys()].sort(), ['F32 vs F32 (null)', 'Q8_0', 'tiny/served-by-x']);
+  assert.equal(one.get('Q8_0'), seriesColor('Q8_0'));
+  assert.equal(two.get('Q8_0'), seriesColor('Q8_0'), 'the same colour in a figure with other series, in another position');
+  assert.notEqual(one.get('Q4_0'), one.get('Q8_0'));
+  // The audit history (met audit show --html and the console) colours endpoints the same way.
+  const t = (s: number) => new Date(Date.UTC(2026, 10, 30, 10, 0, s));
+  const firing = (endpoint: string, s: number) => ({ time: t(s), endpoint, pValue: 0.5, value: 0.1, verdict: 'consistent' as const, changed: false });
+  const audit = legendColors((await renderSvg(auditHistorySpec([firing('a/z', 0), firing('Q8_0', 1)], { alpha: 0.01, statistic: 's' }))).svg);
+  assert.equal(audit.get('Q8_0'), seriesColor('Q8_0'));
+  assert.equal(audit.get('a/z'), seriesColor('a/z'));
+});
+
+test('two series whose names want the same colour get two colours; the one first in name order keeps its own', () => {
+  const want = seriesColor('Q8_0');
+  const rival = Array.from({ length: 200 }, (_, i) => `m/${i}`).find((n) => seriesColor(n) === want);
+  assert.ok(rival, 'some name shares the first choice of Q8_0');
+  const [first, second] = [rival, 'Q8_0'].sort();
+  for (const order of [[rival, 'Q8_0'], ['Q8_0', rival]]) {
+    const colors = seriesColors(order);
+    const of = new Map(order.map((n, i) => [n, colors[i]]));
+    assert.notEqual(colors[0], colors[1]);
+    assert.equal(of.get(first), want);
+    assert.equal(of.get(second), colorChoices(second).find((c) => c !== want));
+  }
+  for (const c of Array.from({ length: 50 }, (_, i) => seriesColor(`series-${i}`))) assert.ok(SERIES_PALETTE.includes(c) && c !== REJECT_COLOR);
 });
