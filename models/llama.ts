@@ -4,6 +4,7 @@ import { statSync } from 'node:fs';
 import type { ChatHistoryItem, JinjaTemplateChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import type { ChatMessage, GenerateRequest, RenderedChat, GeneratedCompletion, Precision, ScoredCompletion, SequenceScores, TokenLevelBackend } from './backend';
 import { inProcessScorerRoute } from './backend';
+import { checkChatTemplate } from './chatTemplate';
 import { checkPrecisionLabel, fileTypeOf, type GgufFileType, precisionLabel } from './ggufType';
 import { NativeScorer } from './nativeScorer';
 
@@ -137,7 +138,16 @@ export class LlamaBackend implements TokenLevelBackend {
     const name = options.model ?? (options.path.split('/').pop() ?? 'model').replace(/-(F32|F16|Q8_0|Q4_0)\.gguf$/i, '').replace(/\.gguf$/, '');
     const backend = new LlamaBackend(name, options.precision, ggufType, { path: options.path, threads, batchSize, contextSize, flashAttention }, llama, llamaModel, context, context.getSequence());
     const template = backend.chatTemplate;
-    if (template) backend.chatWrapper = new JinjaTemplateChatWrapper({ template });
+    if (template) {
+      // Bounded first (time and heap, in a thread of its own): a hostile template cannot hang or kill this process (issue #28).
+      try {
+        await checkChatTemplate(template, options.path);
+      } catch (err) {
+        await backend.close();
+        throw err;
+      }
+      backend.chatWrapper = new JinjaTemplateChatWrapper({ template });
+    }
     const mb = (statSync(options.path).size / 1e6).toFixed(0);
     options.log?.(`loaded ${options.path} (${mb} MB) as ${name} ${precisionLabel(options.precision, ggufType)}: ${threads} threads, context ${contextSize}, batch ${batchSize}, flash attention ${flashAttention}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
     return backend;

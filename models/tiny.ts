@@ -33,6 +33,8 @@ export interface TinyOptions {
   sharpness?: number;
   /** Scale of the random attention/MLP weights (the part quantization perturbs most visibly). */
   mixing?: number;
+  /** A chat template (GGUF tokenizer.chat_template) to write into the files; none by default. */
+  chatTemplate?: string;
 }
 
 const SPACE = '\u2581';
@@ -238,6 +240,7 @@ export function buildTinyModel(options: TinyOptions = {}): TinyModel {
     'tokenizer.ggml.eos_token_id': { type: 'u32', value: 2 },
     'tokenizer.ggml.add_bos_token': { type: 'bool', value: true },
     'tokenizer.ggml.add_space_prefix': { type: 'bool', value: false },
+    ...(options.chatTemplate === undefined ? {} : { 'tokenizer.chat_template': { type: 'string', value: options.chatTemplate } }),
   };
   return { metadata, tensors, vocab };
 }
