@@ -14,8 +14,17 @@ export function providerTaskQueue(provider: string): string {
   return `met-provider-${queuePart(provider)}`;
 }
 
-/** Sampling and scoring with one local model at one precision (any worker that loaded it). */
+/** Sampling and scoring with one local model at one precision (any worker that loaded it, on a GPU or the CPU). */
 export function modelTaskQueue(model: string, precision: string): string {
+  return `met-model-${queuePart(model)}-${queuePart(precision)}`;
+}
+
+/**
+ * The model queue's name before it stopped saying "gpu" for CPU workers. Model workers poll it too,
+ * so activities that runs in flight scheduled there before an upgrade are still served (a replay
+ * does not compare task queues: the runs themselves go on unchanged).
+ */
+export function legacyModelTaskQueue(model: string, precision: string): string {
   return `met-gpu-${queuePart(model)}-${queuePart(precision)}`;
 }
 

@@ -8,7 +8,7 @@ import { createSamplingActivities } from '../activities/sampling';
 import { LocalGenerator } from '../models/localGenerator';
 import { CorpusStore } from '../datasets/corpusStore';
 import type { TextBackend } from '../models/backend';
-import { hostTaskQueue, modelTaskQueue } from '../temporal/queues';
+import { hostTaskQueue, legacyModelTaskQueue, modelTaskQueue } from '../temporal/queues';
 import type { WorkerPlan } from './run';
 
 /**
@@ -30,7 +30,11 @@ export function modelWorkerPlans(deps: { dataDir: string; duck: DuckDBInstance; 
   // The identity names the model and GPU, and a worker whose logprobs come from elsewhere says so: met fleet and the HTTP API's /health show it per queue.
   const identity = { model: `${deps.backend.model}/${deps.backend.precision}`, gpu: deps.gpu, scorer: deps.backend.scorerBackend };
   const modelQueue = modelTaskQueue(deps.backend.model, deps.backend.precision);
-  const plans: WorkerPlan[] = [{ taskQueue: modelQueue, activities, options, identity }];
+  const plans: WorkerPlan[] = [
+    { taskQueue: modelQueue, activities, options, identity },
+    // Runs started before the queue's rename may have scheduled activities on the old name.
+    { taskQueue: legacyModelTaskQueue(deps.backend.model, deps.backend.precision), activities, options, identity },
+  ];
   // The host queue names one device: only a GPU-pinned model owns it (CPU models share the host).
   if (deps.gpu !== 'cpu') {
     const hostQueue = hostTaskQueue(hostname(), deps.gpu);
