@@ -1,0 +1,138 @@
+/**
+ * bench/sample/gemma: issue #27's throughput benchmark. The same 64 samples x 48 tokens (8 demo
+ * prompts x 8, temperature 1, top-p 1, seeded) on Gemma 3 270M Q4_K_M, 2 threads:
+ *   - llama.cpp's own `llama-server` (built by `bash scripts/build-llama-server.sh`) with N slots
+ *     (`-np N`) and N requests in flight, for N = 1, 4, 8, 16;
+ *   - `met collect` through an in-process model worker (Temporal dev server, `met worker`).
+ * Rounds are interleaved (llama-server at every N, then met, per round), and the report gives
+ * generated tokens per second (median over rounds) and met's ratio to llama-server at each N.
+ * Today a model worker decodes one sequence at a time, so met's figure does not depend on N.
+ *
+ *   node --import tsx bench/sample/gemma.ts [--rounds 2] [--samples 64] [--tokens 48] [--slots 1,4,8,16]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createDuckDB, kindDir, quotedString, withConnection } from '../../datasets';
+import { freePort, startDevServer, stopDevServer } from '../../temporal/devServer';
+import { CPU_TASK_QUEUE } from '../../temporal/queues';
+import { exited, spawnMet } from '../../test/helpers/processes';
+
+const arg = (name: string, fallback: string) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
+const ROUNDS = Number(arg('rounds', '2'));
+const SAMPLES = Number(arg('samples', '64'));
+const TOKENS = Number(arg('tokens', '48'));
+const SLOTS = arg('slots', '1,4,8,16').split(',').map(Number);
+const PER_PROMPT = 8;
+const THREADS = 2;
+const GEMMA = resolve('.tools/gemma/gemma-3-270m-q4_k_m.gguf');
+const SERVER = resolve('.tools/llama-server/bin/llama-server');
+if (!existsSync(GEMMA)) throw new Error(`${GEMMA} is missing: run bash scripts/ensure-gemma.sh`);
+if (!existsSync(SERVER)) throw new Error(`${SERVER} is missing: run bash scripts/build-llama-server.sh`);
+const prompts = readFileSync('datasets/prompts/demo.jsonl', 'utf8')
+  .split('\n')
+  .filter(Boolean)
+  .slice(0, SAMPLES / PER_PROMPT)
+  .map((l) => String((JSON.parse(l) as { text: string }).text));
+
+/** llama-server with `slots` slots: 64 requests, `slots` in flight; generated tokens per second. */
+async function llamaServer(slots: number): Promise<number> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(SERVER, ['-m', GEMMA, '--host', '127.0.0.1', '--port', String(port), '-np', String(slots), '-c', String(slots * 512), '-t', String(THREADS), '-fa', 'off', '--no-warmup'], { stdio: 'ignore' });
+  try {
+    for (let i = 0; ; i++) {
+      const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
+      if (ok) break;
+      if (i > 600) throw new Error('llama-server did not start');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const jobs = Array.from({ length: SAMPLES }, (_, i) => ({ prompt: prompts[Math.floor(i / PER_PROMPT)], seed: i }));
+    let next = 0;
+    let tokens = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: slots }, async () => {
+        while (next < jobs.length) {
+          const job = jobs[next++];
+          const res = await fetch(`http://127.0.0.1:${port}/completion`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ prompt: job.prompt, n_predict: TOKENS, temperature: 1, top_p: 1, top_k: 0, min_p: 0, seed: job.seed, ignore_eos: false, cache_prompt: false }),
+          });
+          const body = (await res.json()) as { timings?: { predicted_n?: number }; tokens_predicted?: number };
+          tokens += body.timings?.predicted_n ?? body.tokens_predicted ?? 0;
+        }
+      }),
+    );
+    return tokens / ((performance.now() - t0) / 1000);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+/** met collect of the same samples through an in-process model worker; generated tokens per second of the collection. */
+async function metCollect(round: number, dir: string, common: string[]): Promise<number> {
+  const corpus = `sample-bench-${round}`;
+  const spec = join(dir, `${corpus}.yaml`);
+  writeFileSync(
+    spec,
+    [
+      `corpus: ${corpus}`,
+      `prompts: { set: demo, limit: ${prompts.length} }`,
+      `samplesPerPrompt: ${PER_PROMPT}`,
+      `sampling: { maxTokens: ${TOKENS}, temperature: 1, topP: 1 }`,
+      'sources:',
+      '  - { kind: local, model: gemma, precision: nf4 }',
+    ].join('\n'),
+  );
+  const t0 = performance.now();
+  const collect = spawnMet(['collect', spec, '--wait', ...common]);
+  if ((await exited(collect)) !== 0) throw new Error(`met collect failed:\n${collect.output()}`);
+  const seconds = (performance.now() - t0) / 1000;
+  const duck = await createDuckDB();
+  try {
+    const files = join(kindDir(join(dir, 'data'), corpus, 'samples'), '*', '*', 'part-*.parquet');
+    const rows = await withConnection(duck, async (c) => (await c.runAndReadAll(`SELECT sum(len(token_ids))::BIGINT FROM read_parquet(${quotedString(files)})`)).getRows());
+    return Number(rows[0][0]) / seconds;
+  } finally {
+    duck.closeSync();
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'met-bench-sample-'));
+const port = await freePort();
+await startDevServer({ dataDir: join(dir, 'temporal'), port, headless: true });
+const common = ['--data', join(dir, 'data'), '--address', `127.0.0.1:${port}`];
+writeFileSync(join(dir, 'worker.yaml'), ['models:', '  - name: gemma', '    precision: nf4', `    path: ${GEMMA}`, `    threads: ${THREADS}`].join('\n'));
+const worker = spawnMet(['worker', '--config', join(dir, 'worker.yaml'), '--queue', CPU_TASK_QUEUE, ...common]);
+const results: { round: number; route: string; slots: number; tokensPerSecond: number }[] = [];
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const slots of SLOTS) {
+      const tps = await llamaServer(slots);
+      results.push({ round, route: 'llama-server', slots, tokensPerSecond: tps });
+      console.error(`round ${round}: llama-server, ${slots} slots: ${tps.toFixed(1)} tokens/s`);
+    }
+    const tps = await metCollect(round, dir, common);
+    results.push({ round, route: 'met collect (in-process worker)', slots: 1, tokensPerSecond: tps });
+    console.error(`round ${round}: met collect: ${tps.toFixed(1)} tokens/s`);
+  }
+} finally {
+  worker.kill('SIGTERM');
+  await exited(worker);
+  await stopDevServer(join(dir, 'temporal'));
+  rmSync(dir, { recursive: true, force: true });
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const met = median(results.filter((r) => r.route.startsWith('met')).map((r) => r.tokensPerSecond));
+const table = SLOTS.map((slots) => {
+  const server = median(results.filter((r) => r.route === 'llama-server' && r.slots === slots).map((r) => r.tokensPerSecond));
+  return { slots, llamaServer: Number(server.toFixed(1)), met: Number(met.toFixed(1)), ratio: Number((met / server).toFixed(2)) };
+});
+console.table(table);
+mkdirSync('bench/out', { recursive: true });
+const out = `bench/out/sample-gemma-${Date.now()}.json`;
+writeFileSync(out, JSON.stringify({ bench: 'sample/gemma', samples: SAMPLES, tokens: TOKENS, threads: THREADS, rounds: ROUNDS, results, table }, null, 2));
+console.log(`wrote ${out}`);
