@@ -45,12 +45,27 @@ export default tseslint.config(
   // Domain libraries: nothing from the layers above them.
   {
     files: DOMAIN.map((d) => `${d}/**/*.ts`),
-    rules: restrict('A domain library imports only other domain libraries and common/ (ARCHITECTURE.md).', ['workflows', 'activities', 'client', ...ENTRY, ...TOOLING]),
+    rules: restrict('A domain library imports only other domain libraries and common/ (ARCHITECTURE.md).', ['workflows', 'activities', 'jobs', 'client', ...ENTRY, ...TOOLING]),
   },
   // Activities: domain libraries and common/, never workflows (pure helpers both use live in a domain module).
   {
     files: ['activities/**/*.ts'],
-    rules: restrict('Activities import domain libraries and common/; shared pure helpers go down into a domain module, not up into workflows/.', ['workflows', 'client', ...ENTRY, ...TOOLING]),
+    rules: restrict('Activities import domain libraries and common/; shared pure helpers go down into a domain module, not up into workflows/.', ['workflows', 'jobs', 'client', ...ENTRY, ...TOOLING]),
+  },
+  // jobs/: what each kind of job is; above workflows and activities, which it names by type only.
+  {
+    files: ['jobs/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: into(['workflows', 'activities']), allowTypeImports: true, message: 'jobs/ names workflows and activities by type only (`import type`): the client starts workflows by name.' },
+            { regex: into(['client', ...ENTRY, ...TOOLING]), message: 'jobs/ is below client/: client/, cli/ and api/ ask it, not the other way round.' },
+          ],
+        },
+      ],
+    },
   },
   // Workflows: deterministic code in the sandbox bundle.
   {
@@ -65,7 +80,7 @@ export default tseslint.config(
             { regex: '^@temporalio/(activity|client|worker|testing)(/|$)', message: 'Workflows import @temporalio/workflow (and @temporalio/common) only.' },
             { regex: into(['activities']), allowTypeImports: true, message: 'Workflows import activities as types only (`import type`), through proxyActivities.' },
             {
-              regex: into(['client', 'datasets', 'models', 'providers', 'serve', ...ENTRY, ...TOOLING]),
+              regex: into(['client', 'jobs', 'datasets', 'models', 'providers', 'serve', ...ENTRY, ...TOOLING]),
               message: 'Workflows import pure modules only (common/, config/, stats/, download/catalog, collect/plan, temporal/queues).',
             },
             { regex: '^(\\.\\./)+temporal/(?!queues$)', message: 'Of temporal/, workflows import queues only.' },

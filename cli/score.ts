@@ -33,7 +33,7 @@ export function register(program: Command): void {
       const { launchLine, printJson } = await import('./output');
       const runId = `${corpus}-score-${precision}-${hashHex(model).slice(0, 8)}`;
       const input = { corpus, scorer: { model, precision }, window, ...(opts.heartbeatTimeout ? { heartbeatTimeout: opts.heartbeatTimeout } : {}) };
-      const record = newRunRecord('scoreCorpus', runId, input, { corpus, taskQueue: opts.queue });
+      const record = newRunRecord({ job: 'scoreCorpus', input }, runId, { taskQueue: opts.queue });
       await saveRunRecord(config, record);
       const { attached } = await startOrAttach(client, record);
       const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);

@@ -7,7 +7,7 @@ import { formatPowerTable, formatVerdictTable } from '../cli/table';
 import { powerTable } from '../report/tables';
 import { PowerSection } from '../report/schemas';
 import { followProgress } from '../cli/progress';
-import { toStages } from '../cli/watch';
+import { toStages } from '../jobs';
 import { type MetConfig, isEmbedded } from '../config/schema';
 import { parseRunSpec } from '../config/runSpec';
 import { TestSpec } from '../config/testSpec';
@@ -22,7 +22,8 @@ import { loadLlamaBackend } from '../models/llama';
 import { precisionLabel } from '../models/ggufType';
 import { TINY_PRECISIONS, writeTinyModels } from '../models/tiny';
 import { PowerSpec } from '../config/powerSpec';
-import { launchPower, powerSection } from './power';
+import { launchPower } from './power';
+import { powerSection } from '../jobs/powerReport';
 import type { CellSummary } from '../activities/power';
 import { connectClient } from '../temporal/connect';
 import { startDevServer, stopDevServer } from '../temporal/devServer';
@@ -207,7 +208,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const reference = demoLabel('tiny', REFERENCE);
     log(`Scoring every completion under the reference, ${reference}`);
     const scored = await run<{ rowsDone: number; tokens: number }>(
-      newRunRecord('scoreCorpus', `${corpus}-score-fp32`, { corpus, scorer: { model: 'tiny', precision: 'fp32' }, window: 2 }, { corpus }),
+      newRunRecord({ job: 'scoreCorpus', input: { corpus, scorer: { model: 'tiny', precision: 'fp32' }, window: 2 } }, `${corpus}-score-fp32`),
     );
     log(`  ${scored.rowsDone} completions scored`);
 
@@ -216,18 +217,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       endpoints.map((e) =>
         run<TestOutcome>(
           newRunRecord(
-            'runTest',
+            {
+              job: 'runTest',
+              input: TestSpec.parse({
+                testId: `${corpus}-${e.name}-vs-${REFERENCE}`,
+                x: { corpus, model: 'tiny', source: REFERENCE },
+                y: { corpus, model: 'tiny', source: e.name },
+                stat: 'mmd_hamming',
+                b: options.b,
+                seed: 1,
+                L: 64,
+              }),
+            },
             `${corpus}-${e.name}-vs-${REFERENCE}`,
-            TestSpec.parse({
-              testId: `${corpus}-${e.name}-vs-${REFERENCE}`,
-              x: { corpus, model: 'tiny', source: REFERENCE },
-              y: { corpus, model: 'tiny', source: e.name },
-              stat: 'mmd_hamming',
-              b: options.b,
-              seed: 1,
-              L: 64,
-            }),
-            { corpus },
           ),
         ),
       ),
@@ -257,7 +259,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       b: 200,
       L: 64,
     });
-    const power = await run<CellSummary[]>(newRunRecord('powerSimulation', grid.runId!, { spec: grid, runId: grid.runId! }, { corpus }));
+    const power = await run<CellSummary[]>(newRunRecord({ job: 'powerSimulation', input: { spec: grid, runId: grid.runId! } }, grid.runId!));
     const stored = await powerSection(duck, config.dataDir, { spec: grid, runId: grid.runId! });
     const section = { ...stored, cells: stored.cells.map((c) => ({ ...c, reference: cellLabel(c.reference), alternative: cellLabel(c.alternative) })) };
     (options.out ?? process.stdout).write(`\n${formatPowerTable(powerTable(PowerSection.parse(section)))}\n`);
