@@ -60,6 +60,7 @@ const UNIT_TESTS = [
   'test/report/progress.test.ts',
   'test/report/table.test.ts',
   'test/report/tables.test.ts',
+  'test/jobs/',
   'test/replay/',
   'test/workers/bundle.test.ts',
 ];
