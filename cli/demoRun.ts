@@ -3,10 +3,10 @@ import { PROGRESS_QUERY } from '../common/progress';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { formatPowerTable, formatVerdictTable } from '../cli/table';
+import { formatPowerTable, formatVerdictTable } from './table';
 import { powerTable } from '../report/tables';
 import { PowerSection } from '../report/schemas';
-import { followProgress } from '../cli/progress';
+import { followProgress } from './progress';
 import { toStages } from '../jobs';
 import { type MetConfig, isEmbedded } from '../config/schema';
 import { parseRunSpec } from '../config/runSpec';
@@ -22,7 +22,7 @@ import { loadLlamaBackend } from '../models/llama';
 import { precisionLabel } from '../models/ggufType';
 import { TINY_PRECISIONS, writeTinyModels } from '../models/tiny';
 import { PowerSpec } from '../config/powerSpec';
-import { launchPower } from './power';
+import { launchPower } from '../client/power';
 import { powerSection } from '../jobs/powerReport';
 import type { CellSummary } from '../activities/power';
 import { connectClient } from '../temporal/connect';
@@ -30,8 +30,8 @@ import { startDevServer, stopDevServer } from '../temporal/devServer';
 import { buildWorkerPlans } from '../workers/plans';
 import { runWorkers } from '../workers/run';
 import type { TestOutcome } from '../activities/tests';
-import { launchCollection } from './collect';
-import { newRunRecord, type RunRecord, saveRunRecord, startOrAttach } from './runs';
+import { launchCollection } from '../client/collect';
+import { newRunRecord, type RunRecord, saveRunRecord, startOrAttach } from '../client/runs';
 
 /**
  * `met demo`: "which model is this endpoint serving?" answered end to end on the embedded default.
