@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { parseDataLocation } from '../common/location';
-import { type DevServerState, liveServerState, serverStateFile } from '../temporal/serverState';
+import { type DevServerState, liveServerState, serverStateFile } from './serverState';
 
 /**
  * The one source of truth for met's process configuration (CLI, workers, API). Parsed once from

@@ -45,6 +45,7 @@ const UNIT_TESTS = [
   'test/config/',
   'test/cli/help.test.ts',
   'test/activities/',
+  'test/architecture/',
   'test/datasets/addedColumns.test.ts',
   'test/datasets/reader.test.ts',
   'test/datasets/rowCheck.test.ts',

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { ErrorTypes, MetError } from '../common/errors';
 import { resolveTemporalBinary } from './binary';
-import { type DevServerState, isAlive, readServerState, serverDir, serverStateFile as stateFile } from './serverState';
+import { type DevServerState, isAlive, readServerState, serverDir, serverStateFile as stateFile } from '../config/serverState';
 import { SEARCH_ATTRIBUTES } from './queues';
 
 /**
@@ -26,8 +26,8 @@ export interface DevServerOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export type { DevServerState } from './serverState';
-export { isAlive, readServerState, serverDir } from './serverState';
+export type { DevServerState } from '../config/serverState';
+export { isAlive, readServerState, serverDir } from '../config/serverState';
 
 /** gRPC health check of the frontend. */
 export async function checkHealth(address: string, timeoutMs = 2000): Promise<boolean> {
