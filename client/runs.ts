@@ -1,11 +1,12 @@
 import { defaultPayloadConverter } from '@temporalio/common';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { PROGRESS_QUERY } from '../common/progress';
 import { join } from 'node:path';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
+import { writeFileAtomic } from '../common/files';
 import { checkName } from '../common/names';
 import { parseDataLocation } from '../common/location';
 import { collectProgress, corpusOf, JOBS, type Job, RunRecord, startJob, type UnitProgress } from '../jobs';
@@ -70,12 +71,7 @@ export async function saveRunRecord(at: RunsAt, record: RunRecord): Promise<void
     await bucket.writeJson(`runs/${record.runId}.json`, record);
     return;
   }
-  const dataDir = folderOf(at);
-  mkdirSync(runsDir(dataDir), { recursive: true });
-  const path = recordPath(dataDir, record.runId);
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(record, null, 2));
-  renameSync(tmp, path);
+  writeFileAtomic(recordPath(folderOf(at), record.runId), JSON.stringify(record, null, 2));
 }
 
 /** The record of a run; a bad run id throws at once (before any I/O). */

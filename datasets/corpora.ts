@@ -1,10 +1,11 @@
-import { copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
+import { commitFile, writeFileAtomic } from '../common/files';
 import { hashHex } from '../common/hash';
 import { type DataLocation, parseDataLocation } from '../common/location';
 import { checkCorpusName, corpusDir, decodePathValue, isShardFile, listShards, type Partition, shardPath } from './paths';
@@ -117,10 +118,7 @@ export class LocalCorpora implements Corpora {
   }
   writeJson(relPath: string, value: unknown): Promise<string> {
     const path = join(this.writeRoot, ...relPath.split('/'));
-    mkdirSync(dirname(path), { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(value, null, 2));
-    renameSync(tmp, path);
+    writeFileAtomic(path, JSON.stringify(value, null, 2));
     return Promise.resolve(path);
   }
   readJson(relPath: string): Promise<unknown> {
@@ -238,11 +236,7 @@ export class BucketCorpora implements Corpora {
   }
   private markVerified(shard: Pick<RemoteShard, 'key' | 'etag' | 'checksum' | 'rows'>): void {
     if (!shard.etag) return;
-    mkdirSync(this.verifiedDir, { recursive: true });
-    const path = this.verifiedFile(shard.key);
-    const temp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
-    writeFileSync(temp, JSON.stringify({ key: shard.key, etag: shard.etag, checksum: shard.checksum, rows: shard.rows }));
-    renameSync(temp, path);
+    writeFileAtomic(this.verifiedFile(shard.key), JSON.stringify({ key: shard.key, etag: shard.etag, checksum: shard.checksum, rows: shard.rows }));
   }
 
   private keyOfTarget(target: ShardTarget & { partition: Partition }): string {
@@ -371,7 +365,7 @@ export class BucketCorpora implements Corpora {
         );
       }
       // Bytes with this checksum and row count are the blob's bytes: an existing blob stays.
-      if (!existsSync(blob)) renameSync(temp, blob);
+      if (!existsSync(blob)) commitFile(temp, blob);
       this.markVerified(shard);
       return blob;
     } finally {
@@ -470,7 +464,7 @@ export class BucketCorpora implements Corpora {
         } catch {
           copyFileSync(blob, temp);
         }
-        renameSync(temp, path);
+        commitFile(temp, path);
       });
       for (const path of before) {
         if (wanted.has(path)) continue;

@@ -5,10 +5,11 @@ import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DuckDBInstance } from '@duckdb/node-api';
+import { commitFile } from '../common/files';
 import { ErrorTypes, MetError } from '../common/errors';
 import { parseDataLocation } from '../common/location';
 import { checkCorpusName, corpusDir, isShardFile, listShards } from './paths';
-import { commitFile, shardStatus } from './shards';
+import { shardStatus } from './shards';
 import { SHARD_KINDS, type ShardKind } from './tables';
 
 /**
