@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { CPU_TASK_QUEUE } from '../temporal/queues';
 import { type CommonFlags, commonOptions, withClient } from './config';
 
 /**
@@ -12,7 +13,7 @@ export function register(program: Command): void {
       .command('score')
       .argument('<corpus>', 'corpus name')
       .requiredOption('--scorer <model/precision>', 'the reference model and precision (a worker serving it: met worker --model FILE --name MODEL --precision P)')
-      .option('--queue <name>', 'task queue of the CPU workers that run the workflow', 'met-cpu')
+      .option('--queue <name>', 'task queue of the CPU workers that run the workflow', CPU_TASK_QUEUE)
       .option('--window <n>', 'shards scored at once across the scorer\'s workers', '4')
       .option('--heartbeat-timeout <duration>', 'how long a silent scorer is waited for before its shard is retried elsewhere (e.g. 30s; default 2m)')
       .option('--wait', 'show progress until the run ends')

@@ -1,9 +1,9 @@
-import { copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { headShard, isNotFound, putShard, type ShardHead } from './s3objects';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { commitFile, writeFileAtomic } from '../common/files';
 import { hashHex } from '../common/hash';
@@ -144,13 +144,6 @@ interface RemoteShard {
   checksum: string;
 }
 
-type Head = { state: 'missing' } | { state: 'foreign'; etag: string } | ({ state: 'present' } & RemoteShard);
-
-/** The object metadata met commits a shard with (S3 user metadata: lower-case names, string values). */
-const ShardObjectMetadata = z.object({
-  'met-rows': z.string().regex(/^[0-9]{1,15}$/, 'a row count').transform(Number),
-  'met-checksum': z.string().regex(/^[0-9]{1,20}$/, "met's decimal content checksum"),
-});
 
 /** Requests to the store at once per listing or sync (HEADs, downloads). */
 const STORE_CONCURRENCY = 8;
@@ -169,14 +162,6 @@ async function inParallel<T, R>(items: readonly T[], limit: number, fn: (item: T
   return out;
 }
 
-const isNotFound = (err: unknown) => {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
-};
-const isPreconditionFailed = (err: unknown) => {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412;
-};
 
 export class BucketCorpora implements Corpora {
   readonly kind = 's3' as const;
@@ -263,20 +248,11 @@ export class BucketCorpora implements Corpora {
     return join(this.blobsDir, kind, `${checksum}-${rows}.parquet`);
   }
 
-  async head(key: string): Promise<Head> {
-    try {
-      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: key }));
-      const etag = r.ETag ?? '';
-      // An object without met's row count and checksum is not a shard met committed: never counted.
-      const meta = ShardObjectMetadata.safeParse(r.Metadata ?? {});
-      if (!meta.success) return { state: 'foreign', etag };
-      const shard = { key, etag, size: Number(r.ContentLength ?? 0), rows: meta.data['met-rows'], checksum: meta.data['met-checksum'] };
-      this.known.set(key, shard);
-      return { state: 'present', ...shard };
-    } catch (err) {
-      if (isNotFound(err)) return { state: 'missing' };
-      throw err;
-    }
+  async head(key: string): Promise<ShardHead> {
+    const h = await headShard(this.client, this.location.bucket, key);
+    // An object without met's row count and checksum (foreign) is not a shard met committed: never counted.
+    if (h.state === 'present') this.known.set(key, { key, etag: h.etag, size: h.size, rows: h.rows, checksum: h.checksum });
+    return h;
   }
 
   async unitStatus(target: ShardTarget & { partition: Partition }): Promise<UnitStatus> {
@@ -311,23 +287,7 @@ export class BucketCorpora implements Corpora {
     if (status.state !== 'valid' || status.rows !== rows || status.checksum !== checksum) {
       throw new MetError(ErrorTypes.ShardCorrupt, `${path} did not verify before its upload (${status.state === 'corrupt' ? status.reason : status.state}); not uploading it`);
     }
-    try {
-      const put = await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.location.bucket,
-          Key: key,
-          Body: createReadStream(path),
-          ContentLength: statSync(path).size,
-          ContentType: 'application/vnd.apache.parquet',
-          Metadata: { 'met-rows': String(rows), 'met-checksum': checksum },
-          ...(ifAbsent ? { IfNoneMatch: '*' } : {}),
-        }),
-      );
-      return put.ETag ?? '';
-    } catch (err) {
-      if (ifAbsent && isPreconditionFailed(err)) return false;
-      throw err;
-    }
+    return putShard(this.client, this.location.bucket, key, path, { rows, checksum }, { ifAbsent });
   }
 
   /** A committed staged shard becomes the cache's copy of its bytes (or is dropped). */
