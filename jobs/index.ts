@@ -58,6 +58,9 @@ export const RunRecord = z.discriminatedUnion('job', [
   recordOf(JOBS.auditFiring),
 ]);
 export type RunRecord = z.infer<typeof RunRecord>;
+// Every kind in the registry has its variant: this line stops compiling when one is missing above.
+const everyKindRecorded: [Exclude<JobName, RunRecord['job']>] extends [never] ? true : never = true;
+void everyKindRecorded;
 
 export function startJob<K extends JobName>(client: Client, options: JobStartOptions, job: Job<K>) {
   return JOBS[job.job].start(client, options, job.input);
