@@ -335,7 +335,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // Untyped replies (HTML, not JSON): registered on the plain instance, params still validated.
   app.get<{ Params: { id: string } }>(
     '/v1/runs/:id/report',
-    { schema: { description: 'The HTML report of a power grid or consistency run (text/html)', params: z.object({ id: Name }), produces: ['text/html'] } },
+    { schema: { description: 'The HTML report of a power grid, test or consistency run (text/html)', params: z.object({ id: Name }), produces: ['text/html'] } },
     async (request, reply) => {
       const record = await loadRunRecord(runs, request.params.id);
       if (!hasReport(record.job)) throw new ApiError(404, 'not_found', `run ${record.runId} is a ${JOBS[record.job].title} run: reports exist for ${REPORTED.join(', ')} runs`);
