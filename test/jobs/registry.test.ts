@@ -6,7 +6,10 @@ import { test } from 'node:test';
 import { listRunRecords, loadRunRecord, newRunRecord, saveRunRecord } from '../../client/runs';
 import { queuesOfRuns } from '../../client/fleet';
 import { hasReport, JOB_NAMES, JOBS, queuesOf, RunRecord, toStages } from '../../jobs';
+import { parseConsistencySpec, planConsistency } from '../../config/consistencySpec';
 import { parseRunSpec } from '../../config/runSpec';
+import { TestSpec } from '../../config/testSpec';
+import { CATALOG } from '../../download/catalog';
 import * as workflows from '../../workflows';
 import { collectionRecord, powerRecord } from '../helpers/records';
 
@@ -61,4 +64,27 @@ test('progress answers read as stages by kind; an answer of the wrong shape show
   assert.deepEqual(toStages('scoreCorpus', { stages: [] }).stages, []);
   assert.deepEqual(toStages('collectCorpus', { sources: 'many' }).stages, []);
   assert.deepEqual(JOBS.collectCorpus.budget?.(undefined, { budget: { usd: 1, spentUsd: 1, reached: true } }), { usd: 1, spentUsd: 1, reached: true });
+});
+
+test('a record of every kind met records reads back as it was written (what met status and met resume load)', () => {
+  const plan = planConsistency(
+    parseConsistencySpec({
+      a: { kind: 'local', model: 'm', precision: 'fp32' },
+      b: { kind: 'provider', provider: 'p', model: 'm' },
+      prompts: { set: 'demo', limit: 2 },
+      scorer: 'm/fp32',
+      embed: { kind: 'endpoint', baseURL: 'http://127.0.0.1:9/v1', model: 'e' },
+    }),
+  );
+  const testSpec = TestSpec.parse({ testId: 't', x: { corpus: 'c', model: 'm', source: 'a' }, y: { corpus: 'c', model: 'm', source: 'b' } });
+  const records = [
+    collectionRecord('c1'),
+    powerRecord('g1'),
+    newRunRecord({ job: 'consistencyReport', input: plan }, plan.id),
+    newRunRecord({ job: 'runTest', input: testSpec }, 't'),
+    newRunRecord({ job: 'scoreCorpus', input: { corpus: 'c', scorer: { model: 'm', precision: 'fp32' }, window: 2, heartbeatTimeout: '30s' } }, 's'),
+    newRunRecord({ job: 'downloadDataset', input: { entry: CATALOG[0], dir: '/d' } }, 'd'),
+  ];
+  for (const record of records) assert.deepEqual(RunRecord.parse(JSON.parse(JSON.stringify(record))), JSON.parse(JSON.stringify(record)), record.job);
+  assert.equal(RunRecord.safeParse({ ...records[4], input: { ...records[4].input, heartbeatTimeout: 'soon' } }).success, false, 'a duration Temporal cannot read');
 });
