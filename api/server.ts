@@ -7,7 +7,6 @@ import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { TestOutcome } from '../activities/tests';
 import { launchCollection } from '../client/collect';
 import { launchConsistency } from '../client/consistency';
 import { loadRunRecord, newRunRecord, runState, runStatus, saveRunRecord, startOrAttach, type RunRecord, type RunsAt } from '../client/runs';
@@ -22,7 +21,7 @@ import { RunSpec } from '../config/runSpec';
 import { formatP, verdictOf } from '../report/tables';
 import { TestSpec } from '../config/testSpec';
 import type { ShardKind } from '../datasets/tables';
-import { hasReport, JOBS, REPORTED, reportOf, toStages } from '../jobs';
+import { hasReport, JOBS, REPORTED, reportOf, resultOf, toStages } from '../jobs';
 import { CPU_TASK_QUEUE, modelTaskQueue } from '../temporal/queues';
 import { CONSOLE_FILE_ROUTES, registerConsole } from './console';
 import { ErrorBody, HealthBody, PerplexityBody, RunStartedBody, RunStateBody, TestOutcomeBody } from './schemas';
@@ -323,7 +322,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       const { attached } = await startOrAttach(client, record);
       if (request.query.wait === 'false') return started(record, attached, reply);
       try {
-        const outcome = (await withTimeout(client.workflow.getHandle(record.workflowId).result(), timeoutMs, `test ${record.runId}`)) as TestOutcome;
+        const outcome = await withTimeout(resultOf<'runTest'>(client, { job: 'runTest', input: request.body, workflowId: record.workflowId }), timeoutMs, `test ${record.runId}`);
         return { ...outcome, verdict: verdictOf(outcome.reject), p: formatP(outcome.pvalue, outcome.b) };
       } catch (err) {
         if (err instanceof ApiError) throw err;

@@ -7,7 +7,7 @@ import { formatPowerTable, formatVerdictTable } from './table';
 import { powerTable } from '../report/tables';
 import { PowerSection } from '../report/schemas';
 import { followProgress } from './progress';
-import { toStages } from '../jobs';
+import { type Job, type JobName, resultOf, toStages } from '../jobs';
 import { type MetConfig, isEmbedded } from '../config/schema';
 import { parseRunSpec } from '../config/runSpec';
 import { TestSpec } from '../config/testSpec';
@@ -24,14 +24,13 @@ import { TINY_PRECISIONS, writeTinyModels } from '../models/tiny';
 import { PowerSpec } from '../config/powerSpec';
 import { launchPower } from '../client/power';
 import { powerSection } from '../jobs/powerReport';
-import type { CellSummary } from '../activities/power';
 import { connectClient } from '../temporal/connect';
 import { startDevServer, stopDevServer } from '../temporal/devServer';
 import { buildWorkerPlans } from '../workers/plans';
 import { runWorkers } from '../workers/run';
 import type { TestOutcome } from '../activities/tests';
 import { launchCollection } from '../client/collect';
-import { newRunRecord, type RunRecord, saveRunRecord, startOrAttach } from '../client/runs';
+import { newRunRecord, saveRunRecord, startOrAttach } from '../client/runs';
 
 /**
  * `met demo`: "which model is this endpoint serving?" answered end to end on the embedded default.
@@ -199,38 +198,36 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       }, until: done, signal: interrupted.signal, handleSigint: false });
     await untilInterrupted(done);
 
-    const run = async <T>(rec: RunRecord): Promise<T> => {
+    const run = async <K extends JobName>(job: Job<K>, runId: string) => {
+      // Job<K> is one member of Job; TypeScript cannot see that for a generic K.
+      const rec = newRunRecord(job as Job, runId);
       await saveRunRecord(config.dataDir, rec);
       await startOrAttach(client!, rec);
-      return (await untilInterrupted(client!.workflow.getHandle(rec.workflowId).result())) as T;
+      return untilInterrupted(resultOf(client!, { ...job, workflowId: rec.workflowId }));
     };
 
     const reference = demoLabel('tiny', REFERENCE);
     log(`Scoring every completion under the reference, ${reference}`);
-    const scored = await run<{ rowsDone: number; tokens: number }>(
-      newRunRecord({ job: 'scoreCorpus', input: { corpus, scorer: { model: 'tiny', precision: 'fp32' }, window: 2 } }, `${corpus}-score-fp32`),
-    );
+    const scored = await run<'scoreCorpus'>({ job: 'scoreCorpus', input: { corpus, scorer: { model: 'tiny', precision: 'fp32' }, window: 2 } }, `${corpus}-score-fp32`);
     log(`  ${scored.rowsDone} completions scored`);
 
     log(`Testing each endpoint against local ${reference} (mmd_hamming, permutation p-value, b = ${options.b}, seed 1, L 64, unit char)`);
     const results = await Promise.all(
       endpoints.map((e) =>
-        run<TestOutcome>(
-          newRunRecord(
-            {
-              job: 'runTest',
-              input: TestSpec.parse({
-                testId: `${corpus}-${e.name}-vs-${REFERENCE}`,
-                x: { corpus, model: 'tiny', source: REFERENCE },
-                y: { corpus, model: 'tiny', source: e.name },
-                stat: 'mmd_hamming',
-                b: options.b,
-                seed: 1,
-                L: 64,
-              }),
-            },
-            `${corpus}-${e.name}-vs-${REFERENCE}`,
-          ),
+        run<'runTest'>(
+          {
+            job: 'runTest',
+            input: TestSpec.parse({
+              testId: `${corpus}-${e.name}-vs-${REFERENCE}`,
+              x: { corpus, model: 'tiny', source: REFERENCE },
+              y: { corpus, model: 'tiny', source: e.name },
+              stat: 'mmd_hamming',
+              b: options.b,
+              seed: 1,
+              L: 64,
+            }),
+          },
+          `${corpus}-${e.name}-vs-${REFERENCE}`,
         ),
       ),
     );
@@ -259,7 +256,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       b: 200,
       L: 64,
     });
-    const power = await run<CellSummary[]>(newRunRecord({ job: 'powerSimulation', input: { spec: grid, runId: grid.runId! } }, grid.runId!));
+    const power = await run<'powerSimulation'>({ job: 'powerSimulation', input: { spec: grid, runId: grid.runId! } }, grid.runId!);
     const stored = await powerSection(duck, config.dataDir, { spec: grid, runId: grid.runId! });
     const section = { ...stored, cells: stored.cells.map((c) => ({ ...c, reference: cellLabel(c.reference), alternative: cellLabel(c.alternative) })) };
     (options.out ?? process.stdout).write(`\n${formatPowerTable(powerTable(PowerSection.parse(section)))}\n`);

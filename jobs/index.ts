@@ -66,6 +66,11 @@ export function startJob<K extends JobName>(client: Client, options: JobStartOpt
   return JOBS[job.job].start(client, options, job.input);
 }
 
+/** A run's result, typed by its kind's workflow (waits for the run to close). */
+export function resultOf<K extends JobName>(client: Client, run: Job<K> & { workflowId: string }): Promise<ResultOf<K>> {
+  return JOBS[run.job].handle(client, run.workflowId).result();
+}
+
 /** The stages of a job's progress answer (none for an answer of another shape). */
 export function toStages(job: JobName, progress: unknown, inUnits?: UnitProgress): ProgressSnapshot {
   return progress ? JOBS[job].stages(progress, inUnits) : { stages: [] };

@@ -1,5 +1,5 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
-import type { Client, WorkflowHandleWithFirstExecutionRunId, WorkflowStartOptions } from '@temporalio/client';
+import type { Client, WorkflowHandle, WorkflowHandleWithFirstExecutionRunId, WorkflowStartOptions } from '@temporalio/client';
 import { z } from 'zod';
 import type { ProgressSnapshot, ProgressStage } from '../common/progress';
 import type { ShardKind } from '../datasets/tables';
@@ -19,6 +19,8 @@ export interface JobKind<N extends string, I, R> {
   readonly input: z.ZodType<I>;
   /** Starts the workflow, typed by the workflow's own signature. */
   start(client: Client, options: JobStartOptions, input: I): Promise<WorkflowHandleWithFirstExecutionRunId<(input: I) => Promise<R>>>;
+  /** A handle on a run of it, its result typed by the workflow. */
+  handle(client: Client, workflowId: string): WorkflowHandle<(input: I) => Promise<R>>;
   /** The progress query's answer as stages (an answer of the wrong shape gives none). */
   stages(progress: unknown, inUnits?: UnitProgress): ProgressSnapshot;
   /** Activity queues the job needs a worker on, besides the run's own CPU queue. */
@@ -72,9 +74,10 @@ export interface JobReport {
 export function defineJob<W extends (input: never) => Promise<unknown>>() {
   type I = Parameters<W>[0];
   type R = Awaited<ReturnType<W>>;
-  return <N extends string>(kind: Omit<JobKind<N, I, R>, 'start'>): JobKind<N, I, R> => ({
+  return <N extends string>(kind: Omit<JobKind<N, I, R>, 'start' | 'handle'>): JobKind<N, I, R> => ({
     ...kind,
     start: (client, options, input) => client.workflow.start<(input: I) => Promise<R>>(kind.name, { ...options, args: [input] }),
+    handle: (client, workflowId) => client.workflow.getHandle<(input: I) => Promise<R>>(workflowId),
   });
 }
 
