@@ -4,7 +4,7 @@
 // SQLite file and free port), runs every test/**/*.test.ts with Node's built-in runner (two files at a time), and stops
 // the server afterwards. Arguments filter test files by substring: `npm test -- stats`.
 // `--unit` (`npm run test:unit`): the unit tests only (UNIT_TESTS: statistics, storage, activities in
-// MockActivityEnvironment, reports, replay), files two at a time, no server, no lint or type check;
+// MockActivityEnvironment, reports, replay, the job registry, the import graph), files two at a time, no server, no lint or type check;
 // it provisions only what unit tests read (scipy, pyarrow, numpy).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
