@@ -3,10 +3,13 @@
 import { builtinModules } from 'node:module';
 import tseslint from 'typescript-eslint';
 
-/** Top-level folders, by layer (ARCHITECTURE.md). */
-const ENTRY = ['bin', 'cli', 'api', 'workers'];
+/** Top-level folders, by layer (ARCHITECTURE.md). Entry points and domain libraries bottom to top: each imports only those before it. */
+const ENTRY = ['workers', 'api', 'cli', 'bin'];
 const TOOLING = ['test', 'bench', 'scripts'];
-const DOMAIN = ['collect', 'config', 'datasets', 'download', 'models', 'providers', 'report', 'serve', 'stats', 'temporal'];
+const DOMAIN = ['stats', 'config', 'temporal', 'datasets', 'report', 'download', 'collect', 'providers', 'models', 'serve'];
+/** Every rule below covers scripts in JavaScript too (bin/met.js, stats/workerBoot.mjs). */
+const SOURCES = '**/*.{ts,js,mjs}';
+const under = (folder) => `${folder}/${SOURCES}`;
 
 /** A relative import that climbs into one of `folders` (`../cli/progress`, `../../workers`). */
 const into = (folders) => `^(\\.\\./)+(${folders.join('|')})(/|$)`;
@@ -33,28 +36,46 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.js'],
+    files: ['**/*.js', '**/*.mjs'],
     languageOptions: { parser: tseslint.parser, sourceType: 'module' },
   },
 
   // common/: imports no other project folder.
   {
-    files: ['common/**/*.ts'],
+    files: [under('common')],
     rules: { 'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./', message: 'common/ is the bottom layer: it imports no other project folder.' }] }] },
   },
-  // Domain libraries: nothing from the layers above them.
-  {
-    files: DOMAIN.map((d) => `${d}/**/*.ts`),
-    rules: restrict('A domain library imports only other domain libraries and common/ (ARCHITECTURE.md).', ['workflows', 'activities', 'client', ...ENTRY, ...TOOLING]),
-  },
+  // Domain libraries: nothing from the layers above them, nor from a library listed after them in DOMAIN.
+  ...DOMAIN.map((d, i) => ({
+    files: [under(d)],
+    rules: restrict(
+      `A domain library imports only common/ and the libraries below it (${DOMAIN.slice(0, i).join(', ') || 'none'}; ARCHITECTURE.md).`,
+      [...DOMAIN.slice(i + 1), 'workflows', 'activities', 'jobs', 'client', ...ENTRY, ...TOOLING],
+    ),
+  })),
   // Activities: domain libraries and common/, never workflows (pure helpers both use live in a domain module).
   {
-    files: ['activities/**/*.ts'],
-    rules: restrict('Activities import domain libraries and common/; shared pure helpers go down into a domain module, not up into workflows/.', ['workflows', 'client', ...ENTRY, ...TOOLING]),
+    files: [under('activities')],
+    rules: restrict('Activities import domain libraries and common/; shared pure helpers go down into a domain module, not up into workflows/.', ['workflows', 'jobs', 'client', ...ENTRY, ...TOOLING]),
+  },
+  // jobs/: what each kind of job is; above workflows and activities, which it names by type only.
+  {
+    files: [under('jobs')],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: into(['workflows', 'activities']), allowTypeImports: true, message: 'jobs/ names workflows and activities by type only (`import type`): the client starts workflows by name.' },
+            { regex: into(['client', ...ENTRY, ...TOOLING]), message: 'jobs/ is below client/: client/, cli/ and api/ ask it, not the other way round.' },
+          ],
+        },
+      ],
+    },
   },
   // Workflows: deterministic code in the sandbox bundle.
   {
-    files: ['workflows/**/*.ts'],
+    files: [under('workflows')],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -65,9 +86,10 @@ export default tseslint.config(
             { regex: '^@temporalio/(activity|client|worker|testing)(/|$)', message: 'Workflows import @temporalio/workflow (and @temporalio/common) only.' },
             { regex: into(['activities']), allowTypeImports: true, message: 'Workflows import activities as types only (`import type`), through proxyActivities.' },
             {
-              regex: into(['client', 'datasets', 'models', 'providers', 'serve', ...ENTRY, ...TOOLING]),
+              regex: into(['client', 'jobs', 'datasets', 'models', 'providers', 'report', 'serve', ...ENTRY, ...TOOLING]),
               message: 'Workflows import pure modules only (common/, config/, stats/, download/catalog, collect/plan, temporal/queues).',
             },
+            { regex: '^(\\.\\./)+download/(?!catalog$)', message: 'Of download/, workflows import the catalog only.' },
             { regex: '^(\\.\\./)+temporal/(?!queues$)', message: 'Of temporal/, workflows import queues only.' },
             { regex: '^(\\.\\./)+collect/(?!plan$|sampleGenerator$)', allowTypeImports: true, message: 'Of collect/, workflows import the pure plan only.' },
           ],
@@ -77,14 +99,12 @@ export default tseslint.config(
   },
   // client/: starts and queries workflows; no CLI, HTTP API or worker code.
   {
-    files: ['client/**/*.ts'],
-    ignores: ['client/demo.ts'],
+    files: [under('client')],
     rules: restrict('client/ is below the entry points: cli/, api/ and workers/ import it, not the other way round.', [...ENTRY, ...TOOLING]),
   },
-  // client/demo.ts is an entry point in the wrong folder (it runs a server, workers and the CLI's
-  // progress display in one process): the same rule as the entry points until it moves.
-  {
-    files: ['client/demo.ts', ...ENTRY.map((d) => `${d}/**/*.ts`)],
-    rules: restrict('Product code does not import tests, benchmarks or scripts.', TOOLING),
-  },
+  // Entry points: anything below them and the entry points listed before them (cli/ starts api/ and workers/), never tooling.
+  ...ENTRY.map((d, i) => ({
+    files: [under(d)],
+    rules: restrict(`An entry point imports the layers below it and ${ENTRY.slice(0, i).join(', ') || 'no other entry point'}; never tests, benchmarks or scripts.`, [...ENTRY.slice(i + 1), ...TOOLING]),
+  })),
 );

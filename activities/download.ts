@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { commitFile } from '../common/files';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
@@ -71,7 +72,7 @@ export function createDownloadActivities(deps: { duck: DuckDBInstance; dataDir: 
           rmSync(path, { force: true });
           return { ok: false, bytes, sha256, problem };
         }
-        if (path !== input.dest) renameSync(path, input.dest);
+        if (path !== input.dest) commitFile(path, input.dest);
         return { ok: true, bytes, sha256 };
       } catch (err) {
         throw toApplicationFailure(err);

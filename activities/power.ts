@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { commitFile, writeFileAtomic } from '../common/files';
 import { dirname, join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError } from '../common/errors';
@@ -103,7 +104,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
       await withConnection(deps.duck, (c) =>
         c.run(`COPY (SELECT i::INTEGER AS draw, v::DOUBLE AS statistic FROM read_json(${quotedString(staging)}) ORDER BY i) TO ${quotedString(temp)} (FORMAT parquet)`),
       );
-      renameSync(temp, path);
+      commitFile(temp, path);
     } finally {
       rmSync(staging, { force: true });
       rmSync(temp, { force: true });
@@ -225,8 +226,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
           }
         }
         const plan: PowerPlan = { subsets, nullKeys, cells, warnings: cells.flatMap((c) => c.warnings) };
-        mkdirSync(cacheDir(spec, runId), { recursive: true });
-        writeFileSync(join(cacheDir(spec, runId), 'plan.json'), JSON.stringify({ spec, ...plan }, null, 2));
+        writeFileAtomic(join(cacheDir(spec, runId), 'plan.json'), JSON.stringify({ spec, ...plan }, null, 2));
         return plan;
       } catch (err) {
         throw toApplicationFailure(err);

@@ -9,7 +9,7 @@ import { describeAudit, pauseAudit, resumeAudit, triggerAudit } from '../client/
 import { resumeCollection } from '../client/collect';
 import { auditState, auditStates, fleetState, recentRuns, type AuditState, type ConsoleSources } from '../client/console';
 import { loadRunRecord, startOrAttach, type RunRecord, type RunsAt, type RunState } from '../client/runs';
-import { toStages } from '../cli/watch';
+import { toStages } from '../jobs';
 import type { Prices } from '../collect/estimate';
 import { Name } from '../common/names';
 import { AuditActionBody, AuditBody, AuditsBody, ErrorBody, FleetBody, RunStartedBody, RunsBody, type RunSummaryBody } from './schemas';

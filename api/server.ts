@@ -7,11 +7,9 @@ import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { TestOutcome } from '../activities/tests';
 import { launchCollection } from '../client/collect';
 import { launchConsistency } from '../client/consistency';
 import { loadRunRecord, newRunRecord, runState, runStatus, saveRunRecord, startOrAttach, type RunRecord, type RunsAt } from '../client/runs';
-import { toStages } from '../cli/watch';
 import { ErrorTypes, MetError } from '../common/errors';
 import { Name } from '../common/names';
 import type { Prices } from '../collect/estimate';
@@ -22,8 +20,9 @@ import { PerplexityRequest } from '../config/perplexitySpec';
 import { RunSpec } from '../config/runSpec';
 import { formatP, verdictOf } from '../report/tables';
 import { TestSpec } from '../config/testSpec';
+import type { ShardKind } from '../datasets/tables';
+import { hasReport, JOBS, REPORTED, reportOf, resultOf, toStages } from '../jobs';
 import { CPU_TASK_QUEUE, modelTaskQueue } from '../temporal/queues';
-import type { ConsistencyOutcome } from '../workflows/consistencyReport';
 import { CONSOLE_FILE_ROUTES, registerConsole } from './console';
 import { ErrorBody, HealthBody, PerplexityBody, RunStartedBody, RunStateBody, TestOutcomeBody } from './schemas';
 
@@ -250,8 +249,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       await requireWorkers(taskQueue, 'workflow', 'start a CPU worker (met worker, or met up)');
       const workflowId = `perplexity-${randomUUID()}`;
       try {
-        const result = await withTimeout(client.workflow.execute('ensembledPerplexity', { taskQueue, workflowId, args: [body] }), timeoutMs, `perplexity workflow ${workflowId}`);
-        return { ...(result as object), workflowId } as z.infer<typeof PerplexityBody>;
+        const handle = await JOBS.ensembledPerplexity.start(client, { taskQueue, workflowId }, body);
+        const result = await withTimeout(handle.result(), timeoutMs, `perplexity workflow ${workflowId}`);
+        return { ...result, workflowId };
       } catch (err) {
         if (err instanceof ApiError) throw err;
         throw workflowError(err);
@@ -317,12 +317,12 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     },
     async (request, reply) => {
       await requireWorkers(taskQueue, 'workflow', 'start a CPU worker (met worker, or met up)');
-      const record = newRunRecord('runTest', request.body.testId, request.body, { corpus: request.body.x.corpus, taskQueue });
+      const record = newRunRecord({ job: 'runTest', input: request.body }, request.body.testId, { taskQueue });
       await saveRunRecord(runs, record);
       const { attached } = await startOrAttach(client, record);
       if (request.query.wait === 'false') return started(record, attached, reply);
       try {
-        const outcome = (await withTimeout(client.workflow.getHandle(record.workflowId).result(), timeoutMs, `test ${record.runId}`)) as TestOutcome;
+        const outcome = await withTimeout(resultOf<'runTest'>(client, { job: 'runTest', input: request.body, workflowId: record.workflowId }), timeoutMs, `test ${record.runId}`);
         return { ...outcome, verdict: verdictOf(outcome.reject), p: formatP(outcome.pvalue, outcome.b) };
       } catch (err) {
         if (err instanceof ApiError) throw err;
@@ -334,37 +334,34 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // Untyped replies (HTML, not JSON): registered on the plain instance, params still validated.
   app.get<{ Params: { id: string } }>(
     '/v1/runs/:id/report',
-    { schema: { description: 'The HTML report of a power grid or consistency run (text/html)', params: z.object({ id: Name }), produces: ['text/html'] } },
+    { schema: { description: 'The HTML report of a power grid, test or consistency run (text/html)', params: z.object({ id: Name }), produces: ['text/html'] } },
     async (request, reply) => {
       const record = await loadRunRecord(runs, request.params.id);
-      let htmlPath: string | undefined;
-      if (record.job === 'consistencyReport') {
-        const status = await runStatus(client, record);
-        if (status.status !== 'COMPLETED') throw new ApiError(404, 'not_found', `run ${record.runId} is ${status.status}: its report is written when it completes`);
-        const outcome = (await client.workflow.getHandle(record.workflowId).result()) as ConsistencyOutcome;
-        htmlPath = outcome.reportPath;
-        // Written on the worker's host: read here when this host has it, else the bucket's copy (--data s3://).
-        if (!existsSync(htmlPath)) {
-          const { readPublishedReport } = await import('../client/runs');
-          const published = await readPublishedReport(runs, outcome.id);
-          if (published !== undefined) return reply.type('text/html; charset=utf-8').send(published);
-        }
-      } else if (record.job === 'powerSimulation') {
-        const { createDuckDB } = await import('../datasets/duck');
-        const { writePowerReport } = await import('../client/power');
-        // Reads only the data folder, whatever the run record names.
-        const bucket = typeof runs === 'string' ? undefined : runs;
-        const duck = await createDuckDB({ allowedDirectories: [dataDir, ...(bucket?.cacheDir ? [bucket.cacheDir] : [])] });
-        try {
-          // A bucket corpus (--data s3://...): the cells are read through this host's cache of it.
-          const { openCorpora } = await import('../datasets/corpora');
-          const readRoot = bucket?.corpora ? await openCorpora(duck, bucket).readRoot((record.input as { spec: { corpus: string } }).spec.corpus, ['power']) : dataDir;
-          htmlPath = (await writePowerReport(duck, dataDir, record, undefined, readRoot)).report.htmlPath;
-        } finally {
-          duck.closeSync();
-        }
-      } else {
-        throw new ApiError(404, 'not_found', `run ${record.runId} is a ${record.job} run: reports exist for power grids and consistency runs`);
+      if (!hasReport(record.job)) throw new ApiError(404, 'not_found', `run ${record.runId} is a ${JOBS[record.job].title} run: reports exist for ${REPORTED.join(', ')} runs`);
+      const { createDuckDB } = await import('../datasets/duck');
+      // Reads only the data folder (and this host's cache of a bucket), whatever the run record names.
+      const bucket = typeof runs === 'string' ? undefined : runs;
+      const duck = await createDuckDB({ allowedDirectories: [dataDir, ...(bucket?.cacheDir ? [bucket.cacheDir] : [])] });
+      let written: Awaited<ReturnType<typeof reportOf>>;
+      try {
+        // A bucket corpus (--data s3://...): its files are read through this host's cache of it.
+        const { openCorpora } = await import('../datasets/corpora');
+        const readRoot = async (corpus: string, kinds: readonly ShardKind[]) => (bucket?.corpora ? openCorpora(duck, bucket).readRoot(corpus, kinds) : dataDir);
+        const result = async () => {
+          const status = await runStatus(client, record);
+          if (status.status !== 'COMPLETED') throw new ApiError(404, 'not_found', `run ${record.runId} is ${status.status}: its report is written when it completes`);
+          return client.workflow.getHandle(record.workflowId).result();
+        };
+        written = await reportOf({ duck, dataDir, readRoot, result }, record);
+      } finally {
+        duck.closeSync();
+      }
+      const htmlPath = written?.htmlPath;
+      // Written on a worker's host: read here when this host has it, else the bucket's copy (--data s3://).
+      if (htmlPath && !existsSync(htmlPath) && written?.publishedId) {
+        const { readPublishedReport } = await import('../client/runs');
+        const published = await readPublishedReport(runs, written.publishedId);
+        if (published !== undefined) return reply.type('text/html; charset=utf-8').send(published);
       }
       if (!htmlPath || !existsSync(htmlPath)) throw new ApiError(404, 'not_found', `the report of ${record.runId} is missing: run met report ${record.runId}`);
       return reply.type('text/html; charset=utf-8').send(readFileSync(htmlPath, 'utf8'));

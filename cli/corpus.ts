@@ -2,7 +2,6 @@ import { join, resolve } from 'node:path';
 import { escapeControls } from '../common/text';
 import type { Command } from 'commander';
 import { ErrorTypes, MetError } from '../common/errors';
-import { parseDataLocation } from '../common/location';
 import { printJson } from './output';
 
 /**
@@ -27,9 +26,21 @@ export function exportFormat(format: string | undefined, out: string | undefined
 
 const DATA_HELP = 'data folder or s3://bucket/prefix (default ./.met, or MET_DATA)';
 
-async function openDuck() {
+/** Runs fn with a DuckDB instance of its own, closed afterwards whatever happens. */
+async function withDuck<T>(fn: (duck: import('../datasets/duck').DuckDBInstance) => Promise<T>): Promise<T> {
   const { createDuckDB } = await import('../datasets/duck');
-  return createDuckDB();
+  const duck = await createDuckDB();
+  try {
+    return await fn(duck);
+  } finally {
+    duck.closeSync();
+  }
+}
+
+/** --data's value and location (config/schema.ts's rule: the flag, else MET_DATA, else ./.met). */
+async function dataOf(opts: DataOpts) {
+  const { dataLocation } = await import('../config/schema');
+  return dataLocation(opts);
 }
 
 async function s3Client() {
@@ -48,24 +59,19 @@ async function bucketCorpora(value: string, duck: import('../datasets/duck').Duc
 
 /** A local root for a --data value; an s3:// location is synced into the local cache (by checksum) for `corpus`. */
 async function localRoot(opts: DataOpts, corpus: string): Promise<string> {
-  const value = opts.data ?? process.env.MET_DATA ?? '.met';
-  const location = parseDataLocation(value, opts.data ? '--data' : 'MET_DATA');
+  const { value, location } = await dataOf(opts);
   if (location.kind === 'local') return resolve(location.root);
-  const duck = await openDuck();
-  try {
+  return withDuck(async (duck) => {
     const corpora = await bucketCorpora(value, duck);
     const root = await corpora.readRoot(corpus);
     const r = corpora.lastSync;
     process.stderr.write(`pulled ${location.url} corpus ${corpus}: ${r.downloaded} downloaded, ${r.cached} cached, ${r.removed} removed\n`);
     return root;
-  } finally {
-    duck.closeSync();
-  }
+  });
 }
 
-function localOnly(opts: DataOpts, message: string): string {
-  const value = opts.data ?? process.env.MET_DATA ?? '.met';
-  const location = parseDataLocation(value, opts.data ? '--data' : 'MET_DATA');
+async function localOnly(opts: DataOpts, message: string): Promise<string> {
+  const { location } = await dataOf(opts);
   if (location.kind === 's3') throw new MetError(ErrorTypes.BadInput, message);
   return resolve(location.root);
 }
@@ -93,11 +99,9 @@ export function register(program: Command): void {
     .option('--data <dir>', DATA_HELP)
     .option('--json', 'print JSON')
     .action(async (opts: DataOpts) => {
-      const value = opts.data ?? process.env.MET_DATA ?? '.met';
-      const location = parseDataLocation(value, opts.data ? '--data' : 'MET_DATA');
+      const { value, location } = await dataOf(opts);
       const { listCorpusSummaries } = await import('../datasets/corpus');
-      const duck = await openDuck();
-      try {
+      await withDuck(async (duck) => {
         let root = location.kind === 'local' ? resolve(location.root) : '';
         if (location.kind === 's3') {
           // Every corpus in the bucket, synced into the cache: the same table as for a folder.
@@ -110,9 +114,7 @@ export function register(program: Command): void {
         if (list.length === 0) return console.log(`no corpora under ${join(root, 'corpus')}`);
         const rows = list.flatMap((c) => Object.entries(c.kinds).map(([kind, k]) => [c.name, kind, k.shards, k.rows, fmtBytes(k.bytes)]));
         console.log(formatQueryTable(['corpus', 'kind', 'shards', 'rows', 'size'], rows));
-      } finally {
-        duck.closeSync();
-      }
+      });
     });
 
   corpus
@@ -124,8 +126,7 @@ export function register(program: Command): void {
     .action(async (name: string, opts: DataOpts) => {
       const root = await localRoot(opts, name);
       const { corpusStats } = await import('../datasets/corpus');
-      const duck = await openDuck();
-      try {
+      await withDuck(async (duck) => {
         const s = await corpusStats(duck, root, name);
         if (opts.json) return printJson(s);
         console.log(`corpus ${s.corpus}: ${Object.entries(s.rows).map(([k, n]) => `${n} ${k} rows in ${s.shards[k as keyof typeof s.shards]} shards`).join(', ') || 'empty'}; ${s.units} sample units`);
@@ -139,9 +140,7 @@ export function register(program: Command): void {
         }
         if (s.logprobs.length) console.log(formatQueryTable(['scorer', 'precision', 'logprob rows', 'samples covered'], s.logprobs.map((l) => [l.scorerModel, l.scorerPrecision, l.rows, l.samplesCovered])));
         console.log(s.duplicateKeys === 0 ? 'duplicate sample keys: none' : `duplicate sample keys: ${s.duplicateKeys}\n  ${s.duplicateExamples.join('\n  ')}`);
-      } finally {
-        duck.closeSync();
-      }
+      });
     });
 
   corpus
@@ -155,16 +154,13 @@ export function register(program: Command): void {
     .action(async (name: string, sql: string, opts: DataOpts & { limit: string }) => {
       const root = await localRoot(opts, name);
       const { queryCorpus } = await import('../datasets/corpus');
-      const duck = await openDuck();
-      try {
+      await withDuck(async (duck) => {
         const r = await queryCorpus(duck, root, name, sql);
         if (opts.json) return printJson(r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]]))));
         const limit = Number(opts.limit);
         console.log(formatQueryTable(r.columns, r.rows.slice(0, limit)));
         console.log(`(${r.rows.length} row${r.rows.length === 1 ? '' : 's'}${r.rows.length > limit ? `, first ${limit} shown` : ''})`);
-      } finally {
-        duck.closeSync();
-      }
+      });
     });
 
   corpus
@@ -175,11 +171,9 @@ export function register(program: Command): void {
     .option('--no-quarantine', 'only report corrupt shards, leave them in place')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: DataOpts & { quarantine: boolean }) => {
-      const value = opts.data ?? process.env.MET_DATA ?? '.met';
-      const location = parseDataLocation(value, opts.data ? '--data' : 'MET_DATA');
+      const { value, location } = await dataOf(opts);
       const { verifyCorpus } = await import('../datasets/corpus');
-      const duck = await openDuck();
-      try {
+      await withDuck(async (duck) => {
         let root = location.kind === 'local' ? resolve(location.root) : '';
         let uncounted: string[] = [];
         if (location.kind === 's3') {
@@ -203,9 +197,7 @@ export function register(program: Command): void {
           console.log(r.ok ? 'OK' : `FAILED: ${r.problems.length} problem(s)`);
         }
         if (!r.ok) process.exitCode = 1;
-      } finally {
-        duck.closeSync();
-      }
+      });
     });
 
   corpus
@@ -216,12 +208,11 @@ export function register(program: Command): void {
     .option('--kind <kind>', 'only this kind (samples, logprobs, prompts, tests, power)')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: DataOpts & { kind?: string }) => {
-      const root = localOnly(opts, 'compact works on a local corpus: pull it, compact it, then push it');
+      const root = await localOnly(opts, 'compact works on a local corpus: pull it, compact it, then push it');
       const { compactCorpus } = await import('../datasets/corpus');
       const { SHARD_KINDS } = await import('../datasets/tables');
       if (opts.kind && !(SHARD_KINDS as readonly string[]).includes(opts.kind)) throw new MetError(ErrorTypes.BadInput, `--kind must be one of ${SHARD_KINDS.join(', ')}`);
-      const duck = await openDuck();
-      try {
+      await withDuck(async (duck) => {
         const r = await compactCorpus(duck, root, name, { kinds: opts.kind ? [opts.kind as (typeof SHARD_KINDS)[number]] : undefined });
         if (opts.json) return printJson(r);
         for (const m of r.merged) console.log(`merged ${m.inputs} ${m.kind} shards (${Object.values(m.partition).join(' / ') || 'all'}) into ${m.path}: ${m.rows} rows`);
@@ -229,9 +220,7 @@ export function register(program: Command): void {
         for (const q of r.quarantined) console.log(`quarantined a corrupt shard: ${q}`);
         if (r.merged.length === 0 && r.skipped.length === 0) console.log('nothing to compact');
         if (r.skipped.length) process.exitCode = 1;
-      } finally {
-        duck.closeSync();
-      }
+      });
     });
 
   corpus
@@ -248,14 +237,11 @@ export function register(program: Command): void {
       if (!(SHARD_KINDS as readonly string[]).includes(opts.kind)) throw new MetError(ErrorTypes.BadInput, `--kind must be one of ${SHARD_KINDS.join(', ')}`);
       const root = await localRoot(opts, name);
       const { exportCorpus } = await import('../datasets/corpus');
-      const duck = await openDuck();
-      try {
+      await withDuck(async (duck) => {
         const out = resolve(opts.out ?? `${name}-${opts.kind}.${format}`);
         const r = await exportCorpus(duck, root, name, { kind: opts.kind as (typeof SHARD_KINDS)[number], format, out });
         console.log(`wrote ${r.rows} ${opts.kind} rows to ${r.path}`);
-      } finally {
-        duck.closeSync();
-      }
+      });
     });
 
   corpus
@@ -266,14 +252,11 @@ export function register(program: Command): void {
     .description('upload the valid shards a remote corpus lacks (verified first; unchanged ones are skipped)')
     .action(async (name: string, opts: DataOpts & { to: string }) => {
       const { parseLocation, S3CorpusStore } = await import('../datasets/s3');
-      const root = localOnly(opts, '--data must be a local folder; the remote is --to');
-      const duck = await openDuck();
-      try {
+      const root = await localOnly(opts, '--data must be a local folder; the remote is --to');
+      await withDuck(async (duck) => {
         const r = await S3CorpusStore.at(await s3Client(), parseLocation(opts.to, '--to')).push(duck, root, name);
         console.log(`pushed corpus ${name} to ${opts.to}: ${r.uploaded} uploaded, ${r.unchanged} already there`);
-      } finally {
-        duck.closeSync();
-      }
+      });
     });
 
   corpus
@@ -284,13 +267,10 @@ export function register(program: Command): void {
     .description('download a remote corpus\'s shards that are missing locally')
     .action(async (name: string, opts: DataOpts & { from: string }) => {
       const { parseLocation, S3CorpusStore } = await import('../datasets/s3');
-      const root = localOnly(opts, '--data must be a local folder; the remote is --from');
-      const duck = await openDuck();
-      try {
+      const root = await localOnly(opts, '--data must be a local folder; the remote is --from');
+      await withDuck(async (duck) => {
         const r = await S3CorpusStore.at(await s3Client(), parseLocation(opts.from, '--from')).pull(duck, root, name);
         console.log(`pulled corpus ${name} from ${opts.from}: ${r.downloaded} downloaded, ${r.unchanged} already here`);
-      } finally {
-        duck.closeSync();
-      }
+      });
     });
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { commandConfig, dataOption } from './config';
 
-/** `met demo`: the main job end to end on the embedded default (see client/demo.ts). */
+/** `met demo`: the main job end to end on the embedded default (see cli/demoRun.ts). */
 export function register(program: Command): void {
   dataOption(program.command('demo'))
     .description('answer "which model is this endpoint serving?" end to end: serve endpoints, collect, test, report')
@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .option('--keep-up', 'leave the embedded Temporal server running afterwards')
     .option('--json', 'print the results as JSON at the end')
     .action(async (opts: { endpointPort?: number; data?: string; port?: string; prompts: number; samples: number; b: number; headless?: boolean; keepUp?: boolean; json?: boolean }) => {
-      const { runDemo, DemoInterrupted } = await import('../client/demo');
+      const { runDemo, DemoInterrupted } = await import('./demoRun');
       const config = await commandConfig({ data: opts.data, port: opts.port });
       const log = (line: string) => process.stderr.write(`${line}\n`);
       try {

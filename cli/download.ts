@@ -22,7 +22,7 @@ export function register(program: Command): void {
       const dir = opts.out ?? join(config.dataDir, 'downloads');
       const client = await connectClient(config);
       try {
-        const record = newRunRecord('downloadDataset', `download-${entry.name}`, { entry, dir });
+        const record = newRunRecord({ job: 'downloadDataset', input: { entry, dir } }, `download-${entry.name}`);
         await saveRunRecord(config, record);
         const { attached } = await startOrAttach(client, record);
         console.error((await import('./output')).launchLine(attached, record.runId, 'download', `into ${dir}/${entry.name}`));

@@ -61,7 +61,7 @@ export function register(program: Command): void {
       try {
         const outcomes = await Promise.all(
           specs.map(async (spec) => {
-            const record = newRunRecord('runTest', spec.testId, spec, { corpus: spec.x.corpus, taskQueue: String(opts.queue) });
+            const record = newRunRecord({ job: 'runTest', input: spec }, spec.testId, { taskQueue: String(opts.queue) });
             await saveRunRecord(config, record);
             await startOrAttach(client, record);
             try {

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
-import { commandConfig, commonOptions } from './config';
+import { commandConfig, commonOptions, dataOption } from './config';
 
-/** `met power SPEC [--wait]` runs a power grid; `met report RUN` writes the HTML report and figures of a grid, a test or a consistency run. */
+/** `met power SPEC [--wait]` runs a power grid; `met report RUN` writes its HTML report and figures. */
 export function register(program: Command): void {
   commonOptions(program.command('power'))
     .argument('<spec>', 'grid spec (YAML or JSON): reference (or references: two for a composite null), alternatives, statistics, samplesPerPrompt, promptSubsets, sims, b')
@@ -47,11 +47,59 @@ export function register(program: Command): void {
       const { loadRunRecord } = await import('../client/runs');
       const config = await commandConfig(opts);
       const record = await loadRunRecord(config, runId);
-      if (record.job === 'runTest') return testReport(config, record);
+      // A consistency run's report is rebuilt on this host from what the run left (client/consistency.ts).
       if (record.job === 'consistencyReport') return consistencyReport(config, record);
-      if (record.job !== 'powerSimulation') throw new Error(`met report writes the reports of power grids, tests and consistency runs; ${runId} is a ${record.job} run`);
       await printAndReport(config, record);
     });
+}
+
+/**
+ * Writes the run's report (its kind says how, jobs/); prints its power table or verdict (unless
+ * print is false) and the page's path, and returns them. With a bucket, the page is published.
+ */
+async function printAndReport(config: import('../config/schema').MetConfig, record: import('../client/runs').RunRecord, print = true) {
+  const { hasReport, JOBS, REPORTED, reportOf } = await import('../jobs');
+  const { ErrorTypes, MetError } = await import('../common/errors');
+  if (!hasReport(record.job)) throw new MetError(ErrorTypes.BadInput, `met report writes the reports of ${REPORTED.join(', ')} runs; ${record.runId} is a ${JOBS[record.job].title} run`);
+  const { createDuckDB } = await import('../datasets/duck');
+  const duck = await createDuckDB();
+  try {
+    // With --data s3://..., corpora are read from this host's cache of the bucket.
+    const { openCorpora } = await import('../datasets/corpora');
+    const corpora = openCorpora(duck, config);
+    const result = async () => {
+      const { connectClient } = await import('../temporal/connect');
+      const client = await connectClient(config);
+      try {
+        return await client.workflow.getHandle(record.workflowId).result();
+      } finally {
+        await client.connection.close();
+      }
+    };
+    const written = await reportOf({ duck, dataDir: config.dataDir, readRoot: (corpus, kinds) => corpora.readRoot(corpus, kinds), result }, record);
+    if (!written) return undefined;
+    // With a bucket, a report written here is copied beside the runs, for every host (reports/<run>/).
+    const { dirname } = await import('node:path');
+    const published = written.section ? await corpora.publishFiles(`reports/${record.runId}`, dirname(written.htmlPath)) : undefined;
+    const { calibrationWarnings, powerTable, verdictLine } = await import('../report/tables');
+    const { PowerSection, TestSection } = await import('../report/schemas');
+    let table: ReturnType<typeof powerTable> | undefined;
+    const warnings: string[] = [];
+    if (written.section?.kind === 'power') {
+      const parsed = PowerSection.parse(written.section);
+      warnings.push(...parsed.warnings, ...calibrationWarnings(parsed));
+      for (const warning of warnings) console.warn(`warning: ${warning}`);
+      table = powerTable(parsed);
+      const { formatPowerTable } = await import('./table');
+      if (print) console.log(formatPowerTable(table));
+    } else if (written.section?.kind === 'test' && print) {
+      for (const r of TestSection.parse(written.section).results) console.log(verdictLine(r));
+    }
+    if (print) console.log(`Report: ${written.htmlPath}${published && corpora.kind === 's3' ? ` (and ${published}/index.html)` : ''}`);
+    return { table, warnings, report: written.htmlPath };
+  } finally {
+    duck.closeSync();
+  }
 }
 
 /** A consistency run's report, written again here (client/consistency.ts says from what); prints the MMD verdict and the page's path. */
@@ -71,55 +119,5 @@ async function consistencyReport(config: import('../config/schema').MetConfig, r
     console.log(`Report: ${htmlPath} (from ${from})`);
   } finally {
     await client?.connection.close();
-  }
-}
-
-/** A test run's verdict page (client/testReport.ts); prints the verdict line and the page's path. */
-async function testReport(config: import('../config/schema').MetConfig, record: import('../client/runs').RunRecord) {
-  const { createDuckDB } = await import('../datasets/duck');
-  const { writeTestReport } = await import('../client/testReport');
-  const { verdictLine } = await import('../report/tables');
-  const duck = await createDuckDB();
-  try {
-    const { openCorpora } = await import('../datasets/corpora');
-    const corpora = openCorpora(duck, config);
-    const spec = record.input as import('../config/testSpec').TestSpec;
-    const { htmlPath, results } = await writeTestReport(duck, config.dataDir, record, await corpora.readRoot(spec.x.corpus, ['tests']));
-    for (const r of results) console.log(verdictLine(r));
-    console.log(`Report: ${htmlPath}`);
-  } finally {
-    duck.closeSync();
-  }
-}
-
-/** Writes the report; prints the table (unless print is false) and returns it with the report's path. */
-async function printAndReport(config: import('../config/schema').MetConfig, record: import('../client/runs').RunRecord, print = true) {
-  const { createDuckDB } = await import('../datasets/duck');
-  const { writePowerReport } = await import('../client/power');
-  const { PowerSection } = await import('../report/schemas');
-  const { powerTable } = await import('../report/tables');
-  const { formatPowerTable } = await import('./table');
-  const duck = await createDuckDB();
-  try {
-    // With --data s3://..., the cells are read from this host's cache of the bucket corpus.
-    const { openCorpora } = await import('../datasets/corpora');
-    const corpora = openCorpora(duck, config);
-    const readRoot = await corpora.readRoot((record.input as import('../workflows/powerSimulation').PowerInput).spec.corpus, ['power']);
-    const { report, section } = await writePowerReport(duck, config.dataDir, record, undefined, readRoot);
-    // With a bucket, the report is copied beside the runs, for every host (reports/<run>/).
-    const { dirname } = await import('node:path');
-    const published = await corpora.publishFiles(`reports/${record.runId}`, dirname(report.htmlPath));
-    const parsed = PowerSection.parse(section);
-    const { calibrationWarnings } = await import('../report/tables');
-    const warnings = [...parsed.warnings, ...calibrationWarnings(parsed)];
-    for (const warning of warnings) console.warn(`warning: ${warning}`);
-    const table = powerTable(parsed);
-    if (print) {
-      console.log(formatPowerTable(table));
-      console.log(`Report: ${report.htmlPath}${corpora.kind === 's3' ? ` (and ${published}/index.html)` : ''}`);
-    }
-    return { table, warnings, report: report.htmlPath };
-  } finally {
-    duck.closeSync();
   }
 }

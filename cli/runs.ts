@@ -21,7 +21,7 @@ export function register(program: Command): void {
     });
     const { temporalAddress } = await import('../config/schema');
     const temporal = { reachable: live !== undefined, address: temporalAddress(config), addressSource: config.temporal.addressSource };
-    const { toStages } = await import('./watch');
+    const { collectProgress, JOBS, toStages } = await import('../jobs');
     const stages = live ? toStages(record.job, live.progress, live.inUnits).stages : [];
     if (opts.json) {
       const { printJson } = await import('./output');
@@ -52,8 +52,9 @@ export function register(program: Command): void {
     const { escapeControls } = await import('../common/text');
     if (live?.failure) console.log(`  failed: ${escapeControls(live.failure)}`);
     for (const w of live?.warnings ?? []) console.log(`  warning: ${escapeControls(w, true)}`);
-    const sources = record.job === 'collectCorpus' ? ((live?.progress as import('../workflows/collectCorpus').CollectProgress | undefined)?.sources ?? []) : [];
-    const budget = record.job === 'collectCorpus' ? budgetLine(runId, live?.progress, live?.result) : undefined;
+    // A collection's progress has a line per source, with its rate and errors.
+    const sources = collectProgress(live?.progress)?.sources ?? [];
+    const budget = budgetLine(runId, JOBS[record.job].budget?.(live?.progress, live?.result));
     if (budget) console.log(`  ${budget}`);
     for (const s of sources) {
       const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
@@ -129,13 +130,10 @@ function parseUsd(value: string): number {
 }
 
 /** "budget: $0.0123 spent of $0.0500" from a running collection's progress or a completed one's result. */
-function budgetLine(runId: string, progress: unknown, result: unknown): string | undefined {
-  const live = (progress as import('../workflows/collectCorpus').CollectProgress | undefined)?.budget;
-  const done = (result as import('../collect/plan').CollectResult | undefined)?.budget;
-  const b = live ?? done;
+function budgetLine(runId: string, b: import('../jobs').BudgetState | undefined): string | undefined {
   if (!b) return undefined;
   const usd = (v: number) => `$${v.toFixed(v < 1 ? 4 : 2)}`;
-  const inFlight = live && live.reservedUsd > 0 ? `, up to ${usd(live.reservedUsd)} in flight` : '';
+  const inFlight = b.reservedUsd ? `, up to ${usd(b.reservedUsd)} in flight` : '';
   const reached = b.reached ? `; budget reached: completed shards are kept, continue with met resume ${runId} --budget-usd N` : '';
   return `budget: ${usd(b.spentUsd)} spent of ${usd(b.usd)}${inFlight}${reached}`;
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { CPU_TASK_QUEUE } from '../temporal/queues';
 import { type CommonFlags, commonOptions, withClient } from './config';
 
 /**
@@ -12,7 +13,7 @@ export function register(program: Command): void {
       .command('score')
       .argument('<corpus>', 'corpus name')
       .requiredOption('--scorer <model/precision>', 'the reference model and precision (a worker serving it: met worker --model FILE --name MODEL --precision P)')
-      .option('--queue <name>', 'task queue of the CPU workers that run the workflow', 'met-cpu')
+      .option('--queue <name>', 'task queue of the CPU workers that run the workflow', CPU_TASK_QUEUE)
       .option('--window <n>', 'shards scored at once across the scorer\'s workers', '4')
       .option('--heartbeat-timeout <duration>', 'how long a silent scorer is waited for before its shard is retried elsewhere (e.g. 30s; default 2m)')
       .option('--wait', 'show progress until the run ends')
@@ -33,7 +34,7 @@ export function register(program: Command): void {
       const { launchLine, printJson } = await import('./output');
       const runId = `${corpus}-score-${precision}-${hashHex(model).slice(0, 8)}`;
       const input = { corpus, scorer: { model, precision }, window, ...(opts.heartbeatTimeout ? { heartbeatTimeout: opts.heartbeatTimeout } : {}) };
-      const record = newRunRecord('scoreCorpus', runId, input, { corpus, taskQueue: opts.queue });
+      const record = newRunRecord({ job: 'scoreCorpus', input }, runId, { taskQueue: opts.queue });
       await saveRunRecord(config, record);
       const { attached } = await startOrAttach(client, record);
       const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);

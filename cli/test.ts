@@ -66,7 +66,7 @@ export function register(program: Command): void {
       (await import('../client/checks')).checkSlices(config.dataDir, config.corpora, [spec.x, spec.y, ...(spec.reference ? [spec.reference] : [])]);
       const client = await connectClient(config);
       try {
-        const record = newRunRecord('runTest', spec.testId, spec, { corpus: spec.x.corpus, taskQueue: String(opts.queue) });
+        const record = newRunRecord({ job: 'runTest', input: spec }, spec.testId, { taskQueue: String(opts.queue) });
         await saveRunRecord(config, record);
         const { attached } = await startOrAttach(client, record);
         // With --json, stdout holds the result alone; the run id goes to stderr.

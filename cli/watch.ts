@@ -2,42 +2,19 @@ import type { Client } from '@temporalio/client';
 import { escapeControls } from '../common/text';
 import { PROGRESS_QUERY } from '../common/progress';
 import { WorkflowFailedError } from '@temporalio/client';
-import { isCancellation, missingWorkers, retryingSteps, rootCauseText, unitProgress, type RunRecord, type UnitProgress } from '../client/runs';
-import type { CollectProgress } from '../workflows/collectCorpus';
-import type { ScoreProgress } from '../workflows/scoreCorpus';
+import { isCancellation, missingWorkers, retryingSteps, rootCauseText, unitProgress, type RunRecord } from '../client/runs';
+import { JOBS, toStages } from '../jobs';
 import { INTERRUPTED_EXIT } from './output';
-import { followProgress, type ProgressSnapshot } from './progress';
+import { followProgress } from './progress';
 
 const RETRY_CHECK_MS = 3000;
 
 /**
  * Follows a run until it closes: progress bars per stage on a TTY, plain lines otherwise (CI logs).
- * Every met job answers a 'progress' query; this turns each job's answer into stages. Ctrl-C stops
- * watching, never the run (exit status 130). A failed run prints its root cause and sets a non-zero exit code.
+ * Every met job answers a 'progress' query; its kind turns the answer into stages (jobs/). Ctrl-C
+ * stops watching, never the run (exit status 130). A failed run prints its root cause and sets a
+ * non-zero exit code.
  */
-export function toStages(job: RunRecord['job'], progress: unknown, inUnits?: UnitProgress): ProgressSnapshot {
-  if (!progress) return { stages: [] };
-  if (job === 'collectCorpus') {
-    const p = progress as CollectProgress;
-    // Committed samples, plus what running units have sampled (their heartbeats): progress moves from the first sample.
-    return {
-      stages: p.sources.map((s) => ({
-        name: `${s.model}/${s.source}`,
-        done: Math.min(s.total, s.done + (inUnits?.get(`${s.model}/${s.source}`)?.samples ?? 0)),
-        total: s.total,
-        errors: s.errors,
-        unit: 'samples',
-      })),
-    };
-  }
-  if (job === 'scoreCorpus') {
-    const p = progress as ScoreProgress;
-    return { stages: [{ name: 'scored shards', done: p.shardsDone, total: p.shardsTotal, unit: 'shards' }] };
-  }
-  const generic = progress as Partial<ProgressSnapshot>;
-  return { stages: Array.isArray(generic.stages) ? generic.stages : [] };
-}
-
 /** `say` gets the closing lines (stdout by default; stderr when stdout carries JSON). */
 export async function watchRun(client: Client, record: RunRecord, say: (line: string) => void = (l) => console.log(l)): Promise<unknown> {
   const handle = client.workflow.getHandle(record.workflowId);
@@ -85,7 +62,7 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
   try {
     const value = await result;
     // A collection that stopped at its budget completes too: say so, and how to go on.
-    const budget = record.job === 'collectCorpus' ? (value as { budget?: { usd: number; spentUsd: number; reached: boolean } } | undefined)?.budget : undefined;
+    const budget = JOBS[record.job].budget?.(undefined, value);
     if (budget?.reached) say(`Run ${record.runId} stopped at its budget: $${budget.spentUsd.toFixed(4)} spent of $${budget.usd.toFixed(4)}; completed shards are kept (met resume ${record.runId} --budget-usd N continues it).`);
     else say(`Run ${record.runId} completed.${budget ? ` Spent $${budget.spentUsd.toFixed(4)} of a $${budget.usd.toFixed(4)} budget.` : ''}`);
     return value;

@@ -3,6 +3,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError } from '../common/errors';
 import { AuditSpec, auditScheduleId } from '../config/auditSpec';
 import { type AuditRow, readAuditRows } from '../datasets';
+import { JOBS } from '../jobs';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
 import { auditFiring } from '../workflows/auditFiring';
 
@@ -39,7 +40,7 @@ export interface AuditSummary {
 export async function listAudits(client: Client): Promise<AuditSummary[]> {
   const out: AuditSummary[] = [];
   for await (const s of client.schedule.list()) {
-    if (!s.scheduleId.startsWith('audit-') || s.action?.type !== 'startWorkflow' || s.action.workflowType !== 'auditFiring') continue;
+    if (!s.scheduleId.startsWith('audit-') || s.action?.type !== 'startWorkflow' || s.action.workflowType !== JOBS.auditFiring.name) continue;
     out.push({
       name: s.scheduleId.slice('audit-'.length),
       scheduleId: s.scheduleId,

@@ -12,7 +12,7 @@ import { newRunRecord, readPublishedReport, type RunRecord, type RunsAt, runStat
 /** Launches (or attaches to) the consistency run of a spec; the plan is recorded for `met resume`. */
 export async function launchConsistency(client: Client, dataDir: RunsAt, spec: ConsistencySpec, taskQueue?: string): Promise<{ record: RunRecord; attached: boolean }> {
   const plan = planConsistency(spec);
-  const record = newRunRecord('consistencyReport', plan.id, plan, { corpus: plan.corpus, taskQueue });
+  const record = newRunRecord({ job: 'consistencyReport', input: plan }, plan.id, { taskQueue });
   await saveRunRecord(dataDir, record);
   const { attached } = await startOrAttach(client, record);
   return { record, attached };

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { parseIdentity } from '../temporal/identity';
-import { CPU_TASK_QUEUE, modelTaskQueue, providerTaskQueue } from '../temporal/queues';
+import { queuesOf } from '../jobs';
+import { CPU_TASK_QUEUE } from '../temporal/queues';
 import type { RunRecord } from './runs';
 
 /**
@@ -29,19 +30,14 @@ export interface QueueState {
   pollers: QueuePoller[];
 }
 
-/** The activity queues recorded runs need (sources of collections, scorers of scoring runs). */
+/** The queues recorded runs need: their own, and the activity queues their kind of job names (jobs/). */
 export function queuesOfRuns(records: RunRecord[]): { workflow: string[]; activity: string[] } {
   const workflow = new Set<string>([CPU_TASK_QUEUE]);
   const activity = new Set<string>([CPU_TASK_QUEUE]);
   for (const r of records) {
     workflow.add(r.taskQueue);
     activity.add(r.taskQueue);
-    const input = r.input as { spec?: { sources?: { kind?: string; provider?: string; model?: string; precision?: string }[] }; scorer?: { model?: string; precision?: string } } | undefined;
-    for (const s of input?.spec?.sources ?? []) {
-      if (s.kind === 'provider' && s.provider) activity.add(providerTaskQueue(s.provider));
-      if (s.kind === 'local' && s.model && s.precision) activity.add(modelTaskQueue(s.model, s.precision));
-    }
-    if (r.job === 'scoreCorpus' && input?.scorer?.model && input.scorer.precision) activity.add(modelTaskQueue(input.scorer.model, input.scorer.precision));
+    for (const q of queuesOf(r)) activity.add(q);
   }
   return { workflow: [...workflow].sort(), activity: [...activity].sort() };
 }

@@ -1,14 +1,18 @@
 import { defaultPayloadConverter } from '@temporalio/common';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { PROGRESS_QUERY } from '../common/progress';
 import { join } from 'node:path';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
-import { checkName, Name } from '../common/names';
+import { writeFileAtomic } from '../common/files';
+import { checkName } from '../common/names';
 import { parseDataLocation } from '../common/location';
+import { collectProgress, corpusOf, JOBS, type Job, RunRecord, startJob, type UnitProgress } from '../jobs';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
+
+export { RunRecord, type UnitProgress };
 
 /**
  * The run registry: every long job met launches (collection, scoring, power grids, downloads) is
@@ -16,19 +20,7 @@ import { CPU_TASK_QUEUE } from '../temporal/queues';
  * job again from that record, so it works even when the workflow's history is gone; the job
  * itself re-plans from the shards on disk and redoes only what is missing.
  */
-export const JobName = z.enum(['collectCorpus', 'scoreCorpus', 'powerSimulation', 'runTest', 'downloadDataset', 'consistencyReport', 'ensembledPerplexity']);
-export type JobName = z.infer<typeof JobName>;
-
-export const RunRecord = z.object({
-  runId: Name,
-  job: JobName,
-  workflowId: z.string().min(1),
-  taskQueue: z.string().min(1),
-  input: z.unknown(),
-  createdAt: z.string(),
-  corpus: z.string().optional(),
-});
-export type RunRecord = z.infer<typeof RunRecord>;
+// The record's shape (a variant per kind of job, its input checked by the kind's schema) is jobs/index.ts's RunRecord.
 
 /**
  * Where run records live: `<data>/runs/` of a data folder, or `<prefix>/runs/` of the bucket of
@@ -79,12 +71,7 @@ export async function saveRunRecord(at: RunsAt, record: RunRecord): Promise<void
     await bucket.writeJson(`runs/${record.runId}.json`, record);
     return;
   }
-  const dataDir = folderOf(at);
-  mkdirSync(runsDir(dataDir), { recursive: true });
-  const path = recordPath(dataDir, record.runId);
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(record, null, 2));
-  renameSync(tmp, path);
+  writeFileAtomic(recordPath(folderOf(at), record.runId), JSON.stringify(record, null, 2));
 }
 
 /** The record of a run; a bad run id throws at once (before any I/O). */
@@ -149,13 +136,7 @@ export async function startOrAttach(client: Client, record: RunRecord): Promise<
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
   // USE_EXISTING makes a concurrent second launch attach instead of failing or duplicating.
-  await client.workflow.start(record.job, {
-    taskQueue: record.taskQueue,
-    workflowId: record.workflowId,
-    args: [record.input],
-    workflowIdConflictPolicy: 'USE_EXISTING',
-    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-  });
+  await startJob(client, { taskQueue: record.taskQueue, workflowId: record.workflowId, workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'ALLOW_DUPLICATE' }, record);
   return { attached: false };
 }
 
@@ -180,16 +161,9 @@ export async function runStatus(client: Client, record: RunRecord): Promise<RunS
   }
 }
 
-export function newRunRecord(job: JobName, runId: string, input: unknown, extra: { corpus?: string; taskQueue?: string } = {}): RunRecord {
-  return {
-    runId,
-    job,
-    workflowId: `${job}/${runId}`,
-    taskQueue: extra.taskQueue ?? CPU_TASK_QUEUE,
-    input,
-    createdAt: new Date().toISOString(),
-    corpus: extra.corpus,
-  };
+/** The record of a new run of a job; the corpus it touches is the job's to say (jobs/). */
+export function newRunRecord(job: Job, runId: string, extra: { taskQueue?: string } = {}): RunRecord {
+  return { ...job, runId, workflowId: `${job.job}/${runId}`, taskQueue: extra.taskQueue ?? CPU_TASK_QUEUE, createdAt: new Date().toISOString(), corpus: corpusOf(job) };
 }
 
 /** What Temporal says about a run now (see runState). */
@@ -274,7 +248,8 @@ export async function missingWorkers(client: Client, record: RunRecord, progress
   };
   const out: string[] = [];
   if (!(await polled(record.taskQueue, 1))) out.push(`no worker polls ${record.taskQueue} (workflows): start one with met worker --queue ${record.taskQueue}, or met up`);
-  const sources = (progress as { sources?: { model: string; source: string; taskQueue: string; done: number; total: number }[] } | undefined)?.sources ?? [];
+  // A collection's progress names each source's queue; other jobs answer without sources.
+  const sources = collectProgress(progress)?.sources ?? [];
   const queues = new Map<string, string[]>();
   for (const s of sources) if (s.done < s.total) queues.set(s.taskQueue, [...(queues.get(s.taskQueue) ?? []), `${s.model}/${s.source}`]);
   for (const [queue, names] of queues) {
@@ -351,9 +326,6 @@ export async function cancelRun(client: Client, record: RunRecord, waitMs = 15_0
   }
 }
 
-/** Samples (and tokens) done inside a run's running units, per `model/source`, from their heartbeats. */
-export type UnitProgress = Map<string, { samples: number; tokens: number; units: number }>;
-
 const UnitBeat = z.object({ sampled: z.number().int().nonnegative(), tokens: z.number().int().nonnegative(), model: z.string(), source: z.string() });
 
 /**
@@ -364,10 +336,11 @@ const UnitBeat = z.object({ sampled: z.number().int().nonnegative(), tokens: z.n
  */
 export async function unitProgress(client: Client, record: RunRecord): Promise<UnitProgress> {
   const out: UnitProgress = new Map();
-  if (record.job !== 'collectCorpus') return out;
+  const activity = JOBS[record.job].unitActivity;
+  if (!activity) return out;
   const d = await client.workflow.getHandle(record.workflowId).describe();
   for (const a of d.raw.pendingActivities ?? []) {
-    if (a.activityType?.name !== 'sampleUnit') continue;
+    if (a.activityType?.name !== activity) continue;
     const payload = a.heartbeatDetails?.payloads?.[0];
     if (!payload) continue;
     let decoded: unknown;

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { parseDataLocation } from '../common/location';
-import { type DevServerState, liveServerState, serverStateFile } from '../temporal/serverState';
+import { type DataLocation, parseDataLocation } from '../common/location';
+import { type DevServerState, liveServerState, serverStateFile } from './serverState';
 
 /**
  * The one source of truth for met's process configuration (CLI, workers, API). Parsed once from
@@ -57,6 +57,15 @@ export interface ConfigFlags {
  * data folder (so `met up --port P` and a later `met collect` find each other), else --port /
  * MET_TEMPORAL_PORT / 7233 on loopback. An explicit port (--port, MET_TEMPORAL_PORT) wins over the record.
  */
+/**
+ * Where --data points: the flag, else MET_DATA, else ./.met. An empty value counts as unset (`||`),
+ * so `MET_DATA= met ...` means the default, as everywhere else. `value` is as given (s3:// kept).
+ */
+export function dataLocation(flags: { data?: string } = {}, env: NodeJS.ProcessEnv = process.env): { value: string; location: DataLocation } {
+  const value = flags.data || env.MET_DATA || '.met';
+  return { value, location: parseDataLocation(value, flags.data ? '--data' : 'MET_DATA') };
+}
+
 export function loadConfig(
   flags: ConfigFlags = {},
   env: NodeJS.ProcessEnv = process.env,
@@ -69,8 +78,7 @@ export function loadConfig(
     clientKeyPath: env.TEMPORAL_TLS_KEY,
   };
   const anyTls = Object.values(tlsEnv).some(Boolean) || env.TEMPORAL_TLS === '1';
-  const data = flags.data || env.MET_DATA || '.met';
-  const location = parseDataLocation(data, flags.data ? '--data' : 'MET_DATA');
+  const { location } = dataLocation(flags, env);
   const dataDir = resolve(location.kind === 'local' ? location.root : env.MET_SCRATCH || '.met');
   const address = flags.address || env.TEMPORAL_ADDRESS || undefined;
   const port = flags.port || env.MET_TEMPORAL_PORT || undefined;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ManagedServerSpec, resolveServerSpec } from '../models/serverProfiles';
+import { ManagedServerSpec, resolveServerSpec } from './serverProfiles';
 import { Name } from '../common/names';
 
 /**

@@ -1,10 +1,11 @@
-import { copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { headShard, isNotFound, putShard, type ShardHead } from './s3objects';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
+import { commitFile, writeFileAtomic } from '../common/files';
 import { hashHex } from '../common/hash';
 import { type DataLocation, parseDataLocation } from '../common/location';
 import { checkCorpusName, corpusDir, decodePathValue, encodePathValue, isShardFile, listShards, type Partition, shardPath } from './paths';
@@ -121,10 +122,7 @@ export class LocalCorpora implements Corpora {
   }
   writeJson(relPath: string, value: unknown): Promise<string> {
     const path = join(this.writeRoot, ...relPath.split('/'));
-    mkdirSync(dirname(path), { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(value, null, 2));
-    renameSync(tmp, path);
+    writeFileAtomic(path, JSON.stringify(value, null, 2));
     return Promise.resolve(path);
   }
   readJson(relPath: string): Promise<unknown> {
@@ -150,13 +148,6 @@ interface RemoteShard {
   checksum: string;
 }
 
-type Head = { state: 'missing' } | { state: 'foreign'; etag: string } | ({ state: 'present' } & RemoteShard);
-
-/** The object metadata met commits a shard with (S3 user metadata: lower-case names, string values). */
-const ShardObjectMetadata = z.object({
-  'met-rows': z.string().regex(/^[0-9]{1,15}$/, 'a row count').transform(Number),
-  'met-checksum': z.string().regex(/^[0-9]{1,20}$/, "met's decimal content checksum"),
-});
 
 /** Requests to the store at once per listing or sync (HEADs, downloads). */
 const STORE_CONCURRENCY = 8;
@@ -175,14 +166,6 @@ async function inParallel<T, R>(items: readonly T[], limit: number, fn: (item: T
   return out;
 }
 
-const isNotFound = (err: unknown) => {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
-};
-const isPreconditionFailed = (err: unknown) => {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412;
-};
 
 export class BucketCorpora implements Corpora {
   readonly kind = 's3' as const;
@@ -242,11 +225,7 @@ export class BucketCorpora implements Corpora {
   }
   private markVerified(shard: Pick<RemoteShard, 'key' | 'etag' | 'checksum' | 'rows'>): void {
     if (!shard.etag) return;
-    mkdirSync(this.verifiedDir, { recursive: true });
-    const path = this.verifiedFile(shard.key);
-    const temp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
-    writeFileSync(temp, JSON.stringify({ key: shard.key, etag: shard.etag, checksum: shard.checksum, rows: shard.rows }));
-    renameSync(temp, path);
+    writeFileAtomic(this.verifiedFile(shard.key), JSON.stringify({ key: shard.key, etag: shard.etag, checksum: shard.checksum, rows: shard.rows }));
   }
 
   private keyOfTarget(target: ShardTarget & { partition: Partition }): string {
@@ -273,20 +252,11 @@ export class BucketCorpora implements Corpora {
     return join(this.blobsDir, kind, `${checksum}-${rows}.parquet`);
   }
 
-  async head(key: string): Promise<Head> {
-    try {
-      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: key }));
-      const etag = r.ETag ?? '';
-      // An object without met's row count and checksum is not a shard met committed: never counted.
-      const meta = ShardObjectMetadata.safeParse(r.Metadata ?? {});
-      if (!meta.success) return { state: 'foreign', etag };
-      const shard = { key, etag, size: Number(r.ContentLength ?? 0), rows: meta.data['met-rows'], checksum: meta.data['met-checksum'] };
-      this.known.set(key, shard);
-      return { state: 'present', ...shard };
-    } catch (err) {
-      if (isNotFound(err)) return { state: 'missing' };
-      throw err;
-    }
+  async head(key: string): Promise<ShardHead> {
+    const h = await headShard(this.client, this.location.bucket, key);
+    // An object without met's row count and checksum (foreign) is not a shard met committed: never counted.
+    if (h.state === 'present') this.known.set(key, { key, etag: h.etag, size: h.size, rows: h.rows, checksum: h.checksum });
+    return h;
   }
 
   async unitStatus(target: ShardTarget & { partition: Partition }): Promise<UnitStatus> {
@@ -321,23 +291,7 @@ export class BucketCorpora implements Corpora {
     if (status.state !== 'valid' || status.rows !== rows || status.checksum !== checksum) {
       throw new MetError(ErrorTypes.ShardCorrupt, `${path} did not verify before its upload (${status.state === 'corrupt' ? status.reason : status.state}); not uploading it`);
     }
-    try {
-      const put = await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.location.bucket,
-          Key: key,
-          Body: createReadStream(path),
-          ContentLength: statSync(path).size,
-          ContentType: 'application/vnd.apache.parquet',
-          Metadata: { 'met-rows': String(rows), 'met-checksum': checksum },
-          ...(ifAbsent ? { IfNoneMatch: '*' } : {}),
-        }),
-      );
-      return put.ETag ?? '';
-    } catch (err) {
-      if (ifAbsent && isPreconditionFailed(err)) return false;
-      throw err;
-    }
+    return putShard(this.client, this.location.bucket, key, path, { rows, checksum }, { ifAbsent });
   }
 
   /** A committed staged shard becomes the cache's copy of its bytes (or is dropped). */
@@ -375,7 +329,7 @@ export class BucketCorpora implements Corpora {
         );
       }
       // Bytes with this checksum and row count are the blob's bytes: an existing blob stays.
-      if (!existsSync(blob)) renameSync(temp, blob);
+      if (!existsSync(blob)) commitFile(temp, blob);
       this.markVerified(shard);
       return blob;
     } finally {
@@ -476,7 +430,7 @@ export class BucketCorpora implements Corpora {
         } catch {
           copyFileSync(blob, temp);
         }
-        renameSync(temp, path);
+        commitFile(temp, path);
       });
       for (const path of before) {
         if (wanted.has(path)) continue;

@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { LIST, listValue, VARCHAR, type DuckDBConnection, type DuckDBInstance } from '@duckdb/node-api';
+import { commitFile, fsyncPath } from '../common/files';
 import { ErrorTypes, MetError } from '../common/errors';
 import { quotedIdentifier, quotedString, withConnection } from './duck';
 import { corpusDir, isShardFile, listCorpora, listPartitionDirs, listShards, listTempFiles, type Partition, type ShardFile } from './paths';
-import { commitFile, copyToParquet, firstLine, fsyncPath, quarantine, rowGroupRows, SchemaVersionError, shardStatus, tempPath } from './shards';
+import { copyToParquet, firstLine, quarantine, rowGroupRows, SchemaVersionError, shardStatus, tempPath } from './shards';
 import { addChecksums, datasetColumns, PARTITION_FIELDS, ROW_KEYS, SHARD_KINDS, type ShardKind, unionByNameOption } from './tables';
 import { createCorpusViews, hiveTypesSql } from './views';
 

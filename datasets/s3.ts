@@ -1,14 +1,16 @@
-import { createReadStream, createWriteStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { DuckDBInstance } from '@duckdb/node-api';
+import { commitFile } from '../common/files';
 import { ErrorTypes, MetError } from '../common/errors';
 import { parseDataLocation } from '../common/location';
 import { checkCorpusName, corpusDir, isShardFile, listShards } from './paths';
-import { commitFile, shardStatus } from './shards';
+import { headShard, putShard, type ShardHead } from './s3objects';
+import { shardStatus } from './shards';
 import { SHARD_KINDS, type ShardKind } from './tables';
 
 /**
@@ -25,10 +27,6 @@ export function parseLocation(value: string, what = 'location'): CorpusLocation 
   const parsed = parseDataLocation(value, what);
   return parsed.kind === 'local' ? parsed : { kind: 's3', bucket: parsed.bucket, prefix: parsed.prefix };
 }
-
-/** Object metadata met sets on every uploaded shard, so "is this unit done?" is one HEAD. */
-const META_ROWS = 'met-rows';
-const META_CHECKSUM = 'met-checksum';
 
 export interface RemoteObject {
   key: string;
@@ -61,16 +59,9 @@ export class S3CorpusStore {
     return join(localRoot, ...rel.split('/'));
   }
 
-  /** Remote state of one shard: missing, or its row count and checksum from the object metadata. */
-  async head(key: string): Promise<{ state: 'missing' } | { state: 'present'; size: number; rows: number; checksum: string }> {
-    try {
-      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { state: 'present', size: Number(r.ContentLength ?? 0), rows: Number(r.Metadata?.[META_ROWS] ?? Number.NaN), checksum: r.Metadata?.[META_CHECKSUM] ?? '' };
-    } catch (err) {
-      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return { state: 'missing' };
-      throw err;
-    }
+  /** Remote state of one shard: missing, foreign (no met metadata), or its row count and checksum from the object metadata. */
+  head(key: string): Promise<ShardHead> {
+    return headShard(this.client, this.bucket, key);
   }
 
   /**
@@ -83,16 +74,7 @@ export class S3CorpusStore {
     const key = this.keyOf(localRoot, path);
     const remote = await this.head(key);
     if (remote.state === 'present' && remote.checksum === status.checksum && remote.rows === status.rows) return { key, uploaded: false };
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        Body: createReadStream(path),
-        ContentLength: statSync(path).size,
-        ContentType: 'application/vnd.apache.parquet',
-        Metadata: { [META_ROWS]: String(status.rows), [META_CHECKSUM]: status.checksum },
-      }),
-    );
+    await putShard(this.client, this.bucket, key, path, status);
     return { key, uploaded: true };
   }
 

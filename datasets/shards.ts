@@ -1,9 +1,9 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError } from '../common/errors';
+import { commitFileAsync, fsyncPath } from '../common/files';
 import { issueLine } from '../common/issues';
 import { appendRows } from './chunks';
 import { compileRowCheck, type RowCheck } from './rowCheck';
@@ -76,25 +76,6 @@ const rowChecks = new Map<ShardKind, RowCheck | undefined>();
 function rowCheckOf(kind: ShardKind): RowCheck | undefined {
   if (!rowChecks.has(kind)) rowChecks.set(kind, compileRowCheck(WRITE_SCHEMAS[kind]));
   return rowChecks.get(kind);
-}
-
-export function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** fsync on the thread pool, so other writers' JS keeps running while the disk catches up. */
-export async function fsyncPathAsync(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Rough uncompressed size of rows, to size row groups by bytes (DuckDB sizes them by rows). */
@@ -170,20 +151,6 @@ export async function copyToParquet(
     `COPY ${relation} TO ${quotedString(path)} (FORMAT parquet, ${PARQUET_WRITE_OPTIONS}, ROW_GROUP_SIZE ${Math.floor(rowGroupSize)}, KV_METADATA ${kv})`,
     values,
   );
-}
-
-/** Moves a finished temporary file into place: fsync it, rename, fsync the folder. */
-export function commitFile(temp: string, path: string): void {
-  fsyncPath(temp);
-  renameSync(temp, path);
-  fsyncPath(dirname(path));
-}
-
-/** commitFile with the fsyncs on the thread pool. */
-export async function commitFileAsync(temp: string, path: string): Promise<void> {
-  await fsyncPathAsync(temp);
-  renameSync(temp, path);
-  await fsyncPathAsync(dirname(path));
 }
 
 export function tempPath(dir: string, label: string): string {

@@ -2,7 +2,9 @@
  * A local text model met can sample from and score with. Implemented in-process by llama.cpp
  * (node-llama-cpp, models/llama.ts) and by an OpenAI-compatible server the worker manages.
  */
-export type Precision = 'fp32' | 'fp16' | 'int8' | 'nf4';
+import type { Precision } from '../config/precision';
+
+export type { Precision };
 /** GGUF analogue of each met precision (nf4's nearest 4-bit analogue is Q4_0; reports say so). */
 export const GGUF_TYPE: Record<Precision, 'F32' | 'F16' | 'Q8_0' | 'Q4_0'> = {
   fp32: 'F32',

@@ -1,4 +1,5 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { commitFile } from '../common/files';
 import { encodeTensor, GGML_TYPE_ID, type GgmlType } from './quantize';
 
 /**
@@ -119,5 +120,5 @@ export function writeGguf(path: string, metadata: Record<string, GgufValue>, ten
   } finally {
     closeSync(fd);
   }
-  renameSync(tmp, path);
+  commitFile(tmp, path);
 }

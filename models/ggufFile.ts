@@ -1,4 +1,5 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { commitFile } from '../common/files';
 import { ErrorTypes, MetError } from '../common/errors';
 import { checkGgufHeader } from './ggufHeader';
 import { BLOCK, encodeTensor, fromHalf, GGML_TYPE_ID, type GgmlType } from './quantize';
@@ -318,6 +319,6 @@ export function quantizeGguf(inPath: string, to: GgmlType, outPath: string, log:
     throw error;
   }
   closeSync(fd);
-  renameSync(tmp, outPath);
+  commitFile(tmp, outPath);
   return { tensors: file.tensors.length, converted: targets.filter((t) => t === to).length };
 }

@@ -5,12 +5,12 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { freePort } from '../common/net';
 import { type GenerateRequest, inProcessScorerRoute, type Precision, type SampledCompletion, type ScoredCompletion, type TextBackend } from './backend';
 import type { LlamaBackend } from './llama';
-import { type ManagedServerSpec, PROFILES, type ResolvedServerSpec, resolveServerSpec, type ServerProfileName } from './serverProfiles';
+import { type ManagedServerSpec, PROFILES, type ResolvedServerSpec, resolveServerSpec, type ServerProfileName } from '../config/serverProfiles';
 
 /**
  * A local model served by an inference server the worker starts and looks after (vLLM on a GPU,
  * llama.cpp's llama-server on a GGUF, or another OpenAI-compatible server; `met serve` in tests).
- * What differs between servers is the profile's (models/serverProfiles.ts). The worker:
+ * What differs between servers is the profile's (config/serverProfiles.ts). The worker:
  * - spawns the configured command with `{placeholders}` filled in and the profile's precision
  *   flags and extra flags (vLLM: --dtype ..., prefix caching off; llama.cpp: none, the GGUF is the
  *   precision), pinned with CUDA_VISIBLE_DEVICES;
@@ -29,7 +29,7 @@ import { type ManagedServerSpec, PROFILES, type ResolvedServerSpec, resolveServe
  * The server runs in its own process group and is stopped with it (vLLM forks engine processes).
  */
 export const PRECISIONS = ['fp32', 'fp16', 'int8', 'nf4'] as const;
-export { ManagedServerSpec, VLLM_PRECISION_FLAGS, inferProfile, resolveServerSpec } from './serverProfiles';
+export { ManagedServerSpec, VLLM_PRECISION_FLAGS, inferProfile, resolveServerSpec } from '../config/serverProfiles';
 const DTYPE: Record<Precision, string> = { fp32: 'float32', fp16: 'float16', int8: 'float16', nf4: 'float16' };
 
 export interface ManagedServerOptions {

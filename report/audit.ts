@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../common/files';
 import { join } from 'node:path';
 import { pValueText } from '../common/pvalue';
 import { esc } from './html';
@@ -39,10 +39,8 @@ ${input.points.map((p) => `<tr${p.verdict === 'differs' ? ' class="differs"' : '
 </tbody></table>
 </body></html>
 `;
-  mkdirSync(dir, { recursive: true });
   const file = join(dir, 'index.html');
-  writeFileSync(`${file}.tmp`, html);
-  renameSync(`${file}.tmp`, file);
+  writeFileAtomic(file, html);
   return file;
 }
 

@@ -1,4 +1,5 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomic as writeAtomic } from '../common/files';
 import { join } from 'node:path';
 import { version as vegaLiteVersion } from 'vega-lite';
 import { resolveFigureFonts, type FigureFonts } from './fonts';
@@ -435,12 +436,6 @@ function uniqueId(base: string, used: Set<string>): string {
   for (let i = 2; used.has(id); i++) id = `${base}-${i}`;
   used.add(id);
   return id;
-}
-
-function writeAtomic(path: string, data: string | Buffer): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
 }
 
 const CSS = `

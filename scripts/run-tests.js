@@ -4,7 +4,7 @@
 // SQLite file and free port), runs every test/**/*.test.ts with Node's built-in runner (two files at a time), and stops
 // the server afterwards. Arguments filter test files by substring: `npm test -- stats`.
 // `--unit` (`npm run test:unit`): the unit tests only (UNIT_TESTS: statistics, storage, activities in
-// MockActivityEnvironment, reports, replay), files two at a time, no server, no lint or type check;
+// MockActivityEnvironment, reports, replay, the job registry, the import graph), files two at a time, no server, no lint or type check;
 // it provisions only what unit tests read (scipy, pyarrow, numpy).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -45,6 +45,7 @@ const UNIT_TESTS = [
   'test/config/',
   'test/cli/help.test.ts',
   'test/activities/',
+  'test/architecture/',
   'test/datasets/addedColumns.test.ts',
   'test/datasets/reader.test.ts',
   'test/datasets/rowCheck.test.ts',
@@ -60,6 +61,7 @@ const UNIT_TESTS = [
   'test/report/progress.test.ts',
   'test/report/table.test.ts',
   'test/report/tables.test.ts',
+  'test/jobs/',
   'test/replay/',
   'test/workers/bundle.test.ts',
 ];

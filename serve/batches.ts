@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { issueLine } from '../common/issues';
 
 /**
  * `met serve`'s Batch API, OpenAI's shapes: `POST /v1/files` (multipart, purpose `batch`),
@@ -153,7 +154,7 @@ export class BatchService {
     } catch {
       return badRequest('request body is not valid JSON');
     }
-    if (!parsed.success) return badRequest(`invalid request: ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`);
+    if (!parsed.success) return badRequest(`invalid request: ${issueLine(parsed.error.issues[0], '(body)')}`);
     const input = this.files.get(parsed.data.input_file_id);
     if (!input) return badRequest(`no file ${parsed.data.input_file_id}`);
     const batch: Batch = {
@@ -199,7 +200,7 @@ export class BatchService {
       } catch {
         return void problems.push({ code: 'invalid_json_line', message: 'not valid JSON', line: i + 1 });
       }
-      if (!parsed.success) return void problems.push({ code: 'invalid_request', message: `${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`, line: i + 1 });
+      if (!parsed.success) return void problems.push({ code: 'invalid_request', message: issueLine(parsed.error.issues[0], '(line)'), line: i + 1 });
       if (parsed.data.url !== batch.endpoint) return void problems.push({ code: 'mismatched_endpoint', message: `url ${parsed.data.url} is not the batch's endpoint ${batch.endpoint}`, line: i + 1 });
       lines.push(parsed.data);
     });

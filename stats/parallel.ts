@@ -10,8 +10,8 @@ import type { PromptChoice } from './sampler';
 import { StoredPools } from './sampler';
 import type { PreparedTwoSample, StatisticOptions } from './statistics';
 import type { EncodedSample } from './types';
-import type { WorkerReply, WorkerTask } from './worker';
-import type { TwoSampleTestInput, TwoSampleTestResult } from './index';
+import type { TwoSampleTestInput, TwoSampleTestResult } from './twoSample';
+import type { WorkerReply, WorkerTask } from './workerTypes';
 
 /**
  * Large jobs split across worker_threads. The rows and the Gram blocks live in SharedArrayBuffers:

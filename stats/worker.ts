@@ -1,26 +1,17 @@
 import { parentPort } from 'node:worker_threads';
 import { MetError } from '../common/errors';
-import type { BlockPool } from './blocks';
-import { type GramArray, kernelGram, type KernelSpec } from './kernels';
+import { kernelGram } from './kernels';
 import { PermutationMmd } from './mmd';
 import { bootstrapDraws, permutationNulls } from './pvalue';
-import { type PromptChoice, StoredPools } from './sampler';
-import type { StatisticOptions, TwoSampleStatistic } from './statistics';
-import { twoSampleTest, type TwoSampleTestInput, type TwoSampleTestResult } from './index';
+import { StoredPools } from './sampler';
+import { twoSampleTest, type TwoSampleTestResult } from './twoSample';
+import type { WorkerReply, WorkerTask } from './workerTypes';
 
 /**
  * A statistics worker thread (started by parallel.ts through workerBoot.mjs). Inputs arrive as
  * typed arrays over SharedArrayBuffers (rows, Gram blocks), so nothing large is copied; each task
  * runs the same functions the main thread would, on its share of blocks or draw indices.
  */
-export type WorkerTask =
-  | { task: 'grams'; kernel: KernelSpec; L: number; pad: number; tokens: Int32Array; blocks: { rowOffset: number; n: number; gram: GramArray }[] }
-  | { task: 'permutations'; pool: BlockPool; seed: number; from: number; to: number }
-  | { task: 'draws'; name: TwoSampleStatistic; options: StatisticOptions; pool: BlockPool; source: number; sizes: { n1: number; n2: number }; choice: PromptChoice; seed: number; from: number; to: number }
-  | { task: 'test'; input: TwoSampleTestInput };
-
-export type WorkerReply = { id: number; ok: true; result?: Float64Array; value?: TwoSampleTestResult } | { id: number; ok: false; type?: string; message: string };
-
 function run(message: WorkerTask): Float64Array | TwoSampleTestResult | undefined {
   switch (message.task) {
     case 'test':

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { ErrorTypes, MetError } from '../common/errors';
+import { writeFileAtomic } from '../common/files';
 import { resolveTemporalBinary } from './binary';
-import { type DevServerState, isAlive, readServerState, serverDir, serverStateFile as stateFile } from './serverState';
+import { type DevServerState, isAlive, readServerState, serverDir, serverStateFile as stateFile } from '../config/serverState';
 import { SEARCH_ATTRIBUTES } from './queues';
 
 /**
@@ -26,8 +27,8 @@ export interface DevServerOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export type { DevServerState } from './serverState';
-export { isAlive, readServerState, serverDir } from './serverState';
+export type { DevServerState } from '../config/serverState';
+export { isAlive, readServerState, serverDir } from '../config/serverState';
 
 /** gRPC health check of the frontend. */
 export async function checkHealth(address: string, timeoutMs = 2000): Promise<boolean> {
@@ -135,7 +136,7 @@ async function startOnce(options: DevServerOptions): Promise<StartResult> {
     binary: binary.path,
     startedAt: new Date().toISOString(),
   };
-  writeFileSync(stateFile(options.dataDir), JSON.stringify(state, null, 2));
+  writeFileAtomic(stateFile(options.dataDir), JSON.stringify(state, null, 2));
 
   // Poll the health check instead of a fixed wait: a warm start is well under a second.
   const deadline = Date.now() + 60_000;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { writeFileAtomic } from '../common/files';
 import { dirname, join, relative, resolve } from 'node:path';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { PROJECT_ROOT } from '../temporal/binary';
@@ -95,9 +96,6 @@ async function loadOrBuild(): Promise<WorkflowBundleWithSourceMap> {
     workflowsPath: WORKFLOWS_ENTRY,
     logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never,
   });
-  mkdirSync(dir, { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(bundle));
-  renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(bundle));
   return bundle;
 }

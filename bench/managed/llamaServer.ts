@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { createDuckDB, kindDir, quotedString, withConnection } from '../../datasets';
+import { JOBS } from '../../jobs';
 import { loadLlamaBackend } from '../../models/llama';
 import { freePort, startDevServer, stopDevServer } from '../../temporal/devServer';
 import { CPU_TASK_QUEUE } from '../../temporal/queues';
@@ -79,7 +80,7 @@ try {
   if (code !== 0) throw new Error(`met collect exited ${code}:\n${collect.output()}\nworker:\n${worker.output()}`);
   const collectSeconds = (performance.now() - started) / 1000;
   const t0 = performance.now();
-  const scored = await client.workflow.execute('scoreCorpus', { taskQueue: CPU_TASK_QUEUE, workflowId: `score-${Date.now()}`, args: [{ corpus: 'gemma-managed', scorer: { model, precision: 'nf4' } }] });
+  const scored = await (await JOBS.scoreCorpus.start(client, { taskQueue: CPU_TASK_QUEUE, workflowId: `score-${Date.now()}` }, { corpus: 'gemma-managed', scorer: { model, precision: 'nf4' } })).result();
   const scoreSeconds = (performance.now() - t0) / 1000;
 
   const samples = join(kindDir(dataDir, 'gemma-managed', 'samples'), '*', '*', 'part-*.parquet');

@@ -152,7 +152,7 @@ try {
   writeFileSync(out, JSON.stringify({ bench: 'power/gemma', prompts: PROMPTS, perPrompt: PER_PROMPT, tokens: TOKENS, sims: SIMS, rutK: RUT_K, batch1Differs, batch1Total: batch1.length, sampleSeconds, scoreSeconds, seconds: (performance.now() - started) / 1000, table }, null, 2));
   console.log(`wrote ${out}`);
   // A run record beside the cells, so met's own report (table, power-vs-share figure) can be written:
-  await saveRunRecord(dataDir, newRunRecord('powerSimulation', runId, { spec, runId }, { corpus: 'gemma' }));
+  await saveRunRecord(dataDir, newRunRecord({ job: 'powerSimulation', input: { spec, runId } }, runId));
   console.log(`report: node bin/met.js report ${runId} --data ${dataDir}`);
 } finally {
   duck.closeSync();

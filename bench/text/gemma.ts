@@ -19,7 +19,7 @@ import { loadLlamaBackend } from '../../models/llama';
 import { ManagedServerBackend } from '../../models/managedServer';
 import type { z } from 'zod';
 import type { SampledCompletion } from '../../models/backend';
-import type { ManagedServerSpec } from '../../models/serverProfiles';
+import type { ManagedServerSpec } from '../../config/serverProfiles';
 
 type ServerInput = z.input<typeof ManagedServerSpec>;
 import { PROJECT_ROOT } from '../../temporal/binary';

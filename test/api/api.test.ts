@@ -190,5 +190,5 @@ test('POST /v1/runs starts a collection, GET /v1/runs/:id follows it, POST /v1/t
   assert.match((await json(missing)).message, /no run 'no-such-run'/);
   const report = await fetch(`${api.url}/v1/runs/${encodeURIComponent(run.runId)}/report`);
   assert.equal(report.status, 404);
-  assert.match((await json(report)).message, /reports exist for power grids and consistency runs/);
+  assert.match((await json(report)).message, /is a collection run: reports exist for test, power grid, consistency runs/);
 });

@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { runSummary } from '../../api/console';
 import { startApi } from '../../api/server';
-import { newRunRecord } from '../../client/runs';
+import { collectionRecord, powerRecord } from '../helpers/records';
 import { createAudit, deleteAudit, describeAudit } from '../../client/audits';
 import { parseAuditSpec } from '../../config/auditSpec';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
@@ -400,14 +400,14 @@ test('met api --token-env NAME: the console asks for the token, no data route an
 
 test('the runs view\'s arithmetic: a collection\'s own rate and ETA, done over time for other jobs, a report link once a grid completes', () => {
   const now = Date.parse('2026-12-01T10:00:00Z');
-  const collection = newRunRecord('collectCorpus', 'c1', {}, { corpus: 'c' });
+  const collection = collectionRecord('c1', 'c');
   const progress = { sources: [
     { model: 'm', source: 'a', taskQueue: 'q', done: 30, total: 100, errors: {}, samplesPerSecond: 2, etaSeconds: 35 },
     { model: 'm', source: 'b', taskQueue: 'q', done: 50, total: 100, errors: {}, samplesPerSecond: 1, etaSeconds: 50 },
   ] };
   const c = runSummary(collection, { record: collection, status: 'RUNNING', startTime: new Date(now - 60_000), progress, warnings: [] }, now);
   assert.deepEqual([c.done, c.total, c.unit, c.ratePerSecond, c.etaSeconds, c.reportUrl], [80, 200, 'samples', 3, 50, null]);
-  const grid = newRunRecord('powerSimulation', 'g1', {});
+  const grid = powerRecord('g1');
   const stages = { stages: [{ name: 'cells', done: 40, total: 100 }] };
   const g = runSummary(grid, { record: grid, status: 'RUNNING', startTime: new Date(now - 20_000), progress: stages, warnings: [] }, now);
   assert.deepEqual([g.ratePerSecond, g.etaSeconds], [2, 30]);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePort } from '../../temporal/devServer';
-import { readServerState } from '../../temporal/serverState';
+import { readServerState } from '../../config/serverState';
 import { exited, spawnMet } from '../helpers/processes';
 import { startTestTemporal, type TestTemporal } from '../helpers/temporal';
 

@@ -5,7 +5,8 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../api/server';
-import { newRunRecord, retryingSteps, saveRunRecord } from '../../client/runs';
+import { retryingSteps, saveRunRecord } from '../../client/runs';
+import { collectionRecord } from '../helpers/records';
 import { parseAuditSpec } from '../../config/auditSpec';
 import { RUN_LIMITS } from '../../config/limits';
 import { parseRunSpec, RunSpec, runIdOf } from '../../config/runSpec';
@@ -188,7 +189,7 @@ test('met cancel ends a run whose workflow task keeps failing (terminates it aft
   const running = worker.run();
   try {
     const runId = uniqueName('jammed');
-    const record = newRunRecord('collectCorpus', runId, {}, { taskQueue, corpus: 'jammed' });
+    const record = collectionRecord(runId, 'jammed', { taskQueue });
     await saveRunRecord(dataDir, record);
     await temporal.client.workflow.start('collectCorpus', { taskQueue, workflowId: record.workflowId, args: [{}] });
     const handle = temporal.client.workflow.getHandle(record.workflowId);

@@ -54,7 +54,7 @@ test('an unknown error is retried visibly (met status within 10 s), then fails f
   const running = worker.run();
   try {
     const spec = parseRunSpec({ corpus: 'unknown', prompts: { inline: [{ id: 'p0', text: 'a' }] }, samplesPerPrompt: 1, sources: [{ kind: 'provider', provider: 'nobody', model: 'm' }] });
-    const record = { ...newRunRecord('collectCorpus', runIdOf(spec), { spec, runId: runIdOf(spec) }, { taskQueue }), workflowId: uniqueName('unknown') };
+    const record = { ...newRunRecord({ job: 'collectCorpus', input: { spec, runId: runIdOf(spec) } }, runIdOf(spec), { taskQueue }), workflowId: uniqueName('unknown') };
     const started = Date.now();
     await temporal.client.workflow.start(collectCorpus, { taskQueue, workflowId: record.workflowId, args: [{ spec, runId: runIdOf(spec) }] });
     let warning = '';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadConfig, temporalAddress } from '../../config/schema';
-import type { DevServerState } from '../../temporal/serverState';
+import type { DevServerState } from '../../config/serverState';
 
 /** Which Temporal address a command uses: --address, TEMPORAL_ADDRESS, an explicit port, the recorded embedded server, the default. */
 const recorded = (port: number) => (): DevServerState => ({ pid: 42, port, uiPort: null, ip: '127.0.0.1', namespace: 'met', dbFile: 'x', logFile: 'y', binary: 'z', startedAt: '' });

@@ -68,7 +68,7 @@ async function consistencyAgainst(served: LlamaBackend, label: string) {
   const running = workers.map((w) => w.run());
   try {
     // Recorded as met consistency records its runs, so that met report finds it.
-    const record = newRunRecord('consistencyReport', plan.id, plan, { corpus: plan.corpus, taskQueue });
+    const record = newRunRecord({ job: 'consistencyReport', input: plan }, plan.id, { taskQueue });
     await saveRunRecord(dataDir, record);
     const outcome = await temporal.client.workflow.execute(consistencyReport, { taskQueue, workflowId: record.workflowId, args: [plan] });
     return { ...outcome, plan, record };

@@ -9,7 +9,7 @@ import { WorkerConfig } from '../../config/workers';
 import { createDuckDB, kindDir, quotedString, withConnection } from '../../datasets';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { ManagedServerBackend, serverCommand } from '../../models/managedServer';
-import { inferProfile, resolveServerSpec, type ManagedServerSpec, type ServerProfileName } from '../../models/serverProfiles';
+import { inferProfile, resolveServerSpec, type ManagedServerSpec, type ServerProfileName } from '../../config/serverProfiles';
 import { writeTinyModels } from '../../models/tiny';
 import { type ApiStyle, startServe } from '../../serve/server';
 import { PROJECT_ROOT } from '../../temporal/binary';

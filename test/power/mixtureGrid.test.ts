@@ -8,7 +8,7 @@ import { seedFrom } from '../../common/hash';
 import type { PowerPlan } from '../../activities/power';
 import { corpusDir, readSlice } from '../../datasets';
 import { PowerSimulator, simulateNulls } from '../../stats';
-import { powerSection } from '../../client/power';
+import { powerSection } from '../../jobs/powerReport';
 import { buildReport } from '../../report/html';
 import { mixturePoints } from '../../report/tables';
 import { PowerSection } from '../../report/schemas';

@@ -11,7 +11,7 @@ import { buildReport } from '../../report/html';
 import { compositeDecision, deriveSeed, pvalueFrom, simulateCompositePowerCell, simulateNulls } from '../../stats';
 import { powerSimulation } from '../../workflows/powerSimulation';
 import { cpuWorkerPlan } from '../../workers/cpu';
-import { powerSection } from '../../client/power';
+import { powerSection } from '../../jobs/powerReport';
 import { uniqueName, type TestTemporal } from '../helpers/temporal';
 import { useTestEnv } from '../helpers/env';
 import { storedCells, writePowerCorpus } from './fixture';

@@ -5,15 +5,14 @@ import type { TestSpec } from '../config/testSpec';
 import { kindDir, quotedString, withConnection } from '../datasets';
 import { writeReport } from '../report/html';
 import type { TestResult } from '../report/schemas';
-import type { RunRecord } from './runs';
 
 /**
  * `met report RUN` of a test run: the verdict page (verdict, statistic, p-value, and the null
  * distribution with the observed statistic) from the row the test stored in its corpus's tests/
  * shards, so it needs no Temporal. `readRoot` is where the corpus is read (a bucket's cache tree).
  */
-export async function writeTestReport(duck: DuckDBInstance, dataDir: string, record: RunRecord, readRoot = dataDir): Promise<{ htmlPath: string; results: TestResult[] }> {
-  const spec = record.input as TestSpec;
+export async function writeTestReport(duck: DuckDBInstance, dataDir: string, record: { runId: string; input: TestSpec }, readRoot = dataDir): Promise<{ htmlPath: string; alpha: number; results: TestResult[] }> {
+  const spec = record.input;
   const glob = join(kindDir(readRoot, spec.x.corpus, 'tests'), 'part-*.parquet');
   const rows = await withConnection(duck, async (c) =>
     (
@@ -49,5 +48,5 @@ export async function writeTestReport(duck: DuckDBInstance, dataDir: string, rec
     meta: { runId: record.runId, createdAt: new Date().toISOString(), seeds: { permutations: spec.seed }, spec },
     sections: [{ kind: 'test', alpha: Number(r.alpha), results }],
   });
-  return { htmlPath: report.htmlPath, results };
+  return { htmlPath: report.htmlPath, alpha: Number(r.alpha), results };
 }

@@ -3,11 +3,11 @@ import { PROGRESS_QUERY } from '../common/progress';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { formatPowerTable, formatVerdictTable } from '../cli/table';
+import { formatPowerTable, formatVerdictTable } from './table';
 import { powerTable } from '../report/tables';
 import { PowerSection } from '../report/schemas';
-import { followProgress } from '../cli/progress';
-import { toStages } from '../cli/watch';
+import { followProgress } from './progress';
+import { type Job, type JobName, resultOf, toStages } from '../jobs';
 import { type MetConfig, isEmbedded } from '../config/schema';
 import { parseRunSpec } from '../config/runSpec';
 import { TestSpec } from '../config/testSpec';
@@ -22,15 +22,15 @@ import { loadLlamaBackend } from '../models/llama';
 import { precisionLabel } from '../models/ggufType';
 import { TINY_PRECISIONS, writeTinyModels } from '../models/tiny';
 import { PowerSpec } from '../config/powerSpec';
-import { launchPower, powerSection } from './power';
-import type { CellSummary } from '../activities/power';
+import { launchPower } from '../client/power';
+import { powerSection } from '../jobs/powerReport';
 import { connectClient } from '../temporal/connect';
 import { startDevServer, stopDevServer } from '../temporal/devServer';
 import { buildWorkerPlans } from '../workers/plans';
 import { runWorkers } from '../workers/run';
 import type { TestOutcome } from '../activities/tests';
-import { launchCollection } from './collect';
-import { newRunRecord, type RunRecord, saveRunRecord, startOrAttach } from './runs';
+import { launchCollection } from '../client/collect';
+import { newRunRecord, saveRunRecord, startOrAttach } from '../client/runs';
 
 /**
  * `met demo`: "which model is this endpoint serving?" answered end to end on the embedded default.
@@ -198,27 +198,26 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       }, until: done, signal: interrupted.signal, handleSigint: false });
     await untilInterrupted(done);
 
-    const run = async <T>(rec: RunRecord): Promise<T> => {
+    const run = async <K extends JobName>(job: Job<K>, runId: string) => {
+      // Job<K> is one member of Job; TypeScript cannot see that for a generic K.
+      const rec = newRunRecord(job as Job, runId);
       await saveRunRecord(config.dataDir, rec);
       await startOrAttach(client!, rec);
-      return (await untilInterrupted(client!.workflow.getHandle(rec.workflowId).result())) as T;
+      return untilInterrupted(resultOf(client!, { ...job, workflowId: rec.workflowId }));
     };
 
     const reference = demoLabel('tiny', REFERENCE);
     log(`Scoring every completion under the reference, ${reference}`);
-    const scored = await run<{ rowsDone: number; tokens: number }>(
-      newRunRecord('scoreCorpus', `${corpus}-score-fp32`, { corpus, scorer: { model: 'tiny', precision: 'fp32' }, window: 2 }, { corpus }),
-    );
+    const scored = await run<'scoreCorpus'>({ job: 'scoreCorpus', input: { corpus, scorer: { model: 'tiny', precision: 'fp32' }, window: 2 } }, `${corpus}-score-fp32`);
     log(`  ${scored.rowsDone} completions scored`);
 
     log(`Testing each endpoint against local ${reference} (mmd_hamming, permutation p-value, b = ${options.b}, seed 1, L 64, unit char)`);
     const results = await Promise.all(
       endpoints.map((e) =>
-        run<TestOutcome>(
-          newRunRecord(
-            'runTest',
-            `${corpus}-${e.name}-vs-${REFERENCE}`,
-            TestSpec.parse({
+        run<'runTest'>(
+          {
+            job: 'runTest',
+            input: TestSpec.parse({
               testId: `${corpus}-${e.name}-vs-${REFERENCE}`,
               x: { corpus, model: 'tiny', source: REFERENCE },
               y: { corpus, model: 'tiny', source: e.name },
@@ -227,8 +226,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
               seed: 1,
               L: 64,
             }),
-            { corpus },
-          ),
+          },
+          `${corpus}-${e.name}-vs-${REFERENCE}`,
         ),
       ),
     );
@@ -257,7 +256,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       b: 200,
       L: 64,
     });
-    const power = await run<CellSummary[]>(newRunRecord('powerSimulation', grid.runId!, { spec: grid, runId: grid.runId! }, { corpus }));
+    const power = await run<'powerSimulation'>({ job: 'powerSimulation', input: { spec: grid, runId: grid.runId! } }, grid.runId!);
     const stored = await powerSection(duck, config.dataDir, { spec: grid, runId: grid.runId! });
     const section = { ...stored, cells: stored.cells.map((c) => ({ ...c, reference: cellLabel(c.reference), alternative: cellLabel(c.alternative) })) };
     (options.out ?? process.stdout).write(`\n${formatPowerTable(powerTable(PowerSection.parse(section)))}\n`);

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
-import type { Precision } from './backend';
+import type { Precision } from './precision';
 
 /**
  * What a managed inference server is, and what each kind of server needs: its launch flags per
