@@ -48,11 +48,11 @@ test('the queues a run needs come from its kind: a collection\'s sources, a scor
   });
   const collection = newRunRecord({ job: 'collectCorpus', input: { spec, runId: 'r' } }, 'r');
   const scoring = newRunRecord({ job: 'scoreCorpus', input: { corpus: 'c', scorer: { model: 'tiny', precision: 'fp32' } } }, 's', { taskQueue: 'other-cpu' });
-  assert.deepEqual(queuesOf(collection), ['met-provider-acme', 'met-gpu-tiny-nf4']);
-  assert.deepEqual(queuesOf(scoring), ['met-gpu-tiny-fp32']);
+  assert.deepEqual(queuesOf(collection), ['met-provider-acme', 'met-model-tiny-nf4']);
+  assert.deepEqual(queuesOf(scoring), ['met-model-tiny-fp32']);
   const fleet = queuesOfRuns([collection, scoring]);
   assert.deepEqual(fleet.workflow, ['met-cpu', 'other-cpu']);
-  assert.deepEqual(fleet.activity, ['met-cpu', 'met-gpu-tiny-fp32', 'met-gpu-tiny-nf4', 'met-provider-acme', 'other-cpu']);
+  assert.deepEqual(fleet.activity, ['met-cpu', 'met-model-tiny-fp32', 'met-model-tiny-nf4', 'met-provider-acme', 'other-cpu']);
 });
 
 test('progress answers read as stages by kind; an answer of the wrong shape shows none', () => {
