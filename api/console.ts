@@ -8,11 +8,11 @@ import { z } from 'zod';
 import { describeAudit, pauseAudit, resumeAudit, triggerAudit } from '../client/audits';
 import { resumeCollection } from '../client/collect';
 import { auditState, auditStates, fleetState, recentRuns, type AuditState, type ConsoleSources } from '../client/console';
-import { loadRunRecord, startOrAttach, type RunRecord, type RunsAt, type RunState } from '../client/runs';
+import { cancelRun, loadRunRecord, startOrAttach, type RunRecord, type RunsAt, type RunState } from '../client/runs';
 import { toStages } from '../jobs';
 import type { Prices } from '../collect/estimate';
 import { Name } from '../common/names';
-import { AuditActionBody, AuditBody, AuditsBody, ErrorBody, FleetBody, RunStartedBody, RunsBody, type RunSummaryBody } from './schemas';
+import { AuditActionBody, AuditBody, AuditsBody, CancelBody, ErrorBody, FleetBody, RunStartedBody, RunsBody, type RunSummaryBody } from './schemas';
 
 /**
  * The web console at `/`: three files from api/web/ (no build step, no CDN, nothing fetched from
@@ -187,11 +187,22 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
     { schema: { description: 'Recent runs of every kind (newest first): status, progress, rate and ETA, root cause when failed, report link', querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }), response: { 200: RunsBody, ...errors } } },
     async (request) => ({ runs: (await recentRuns(client, runs, request.query.limit)).map(({ record, state }) => runSummary(record, state)) }),
   );
-  api.post('/v1/runs/:id/cancel', { schema: { description: 'Cancel a run (completed shards are kept; resume continues it)', params: z.object({ id: Name }), response: { 202: z.object({ runId: z.string(), cancelRequested: z.boolean() }), ...errors } } }, async (request, reply) => {
-    const record = await loadRunRecord(runs, request.params.id);
-    await client.workflow.getHandle(record.workflowId).cancel();
-    return reply.code(202).send({ runId: record.runId, cancelRequested: true });
-  });
+  api.post(
+    '/v1/runs/:id/cancel',
+    {
+      schema: {
+        description: 'Cancel a run (completed shards are kept; resume continues it), as met cancel: a run that has not stopped within waitSeconds (its workflow task keeps failing, or no worker serves it) is terminated',
+        params: z.object({ id: Name }),
+        querystring: z.object({ waitSeconds: z.coerce.number().min(0).max(120).default(15) }),
+        response: { 200: CancelBody, ...errors },
+      },
+    },
+    async (request) => {
+      const record = await loadRunRecord(runs, request.params.id);
+      const outcome = await cancelRun(client, record, request.query.waitSeconds * 1000);
+      return { runId: record.runId, cancelRequested: true, ...outcome };
+    },
+  );
   api.post('/v1/runs/:id/resume', { schema: { description: 'Resume a failed, cancelled or interrupted run from its record (met resume): it redoes only what is missing', params: z.object({ id: Name }), response: { 200: RunStartedBody, 202: RunStartedBody, ...errors } } }, async (request, reply) => {
     const record = await loadRunRecord(runs, request.params.id);
     const { attached } = record.job === 'collectCorpus' ? await resumeCollection(client, runs, record.runId) : await startOrAttach(client, record);

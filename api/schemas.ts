@@ -137,6 +137,9 @@ export const AuditsBody = z.object({ audits: z.array(AuditBody) });
 
 export const AuditActionBody = z.object({ name: z.string(), action: z.enum(['pause', 'resume', 'trigger']), paused: z.boolean() });
 
+/** What POST /v1/runs/{id}/cancel did: the run's status afterwards, and whether it had to be terminated (and why). */
+export const CancelBody = z.object({ runId: z.string(), cancelRequested: z.boolean(), status: z.string(), terminated: z.boolean(), reason: z.string().optional() });
+
 export const RunSummaryBody = z.object({
   runId: z.string(),
   job: z.string(),

@@ -58,6 +58,9 @@ export interface ApiOptions {
   prices?: Record<string, Prices>;
 }
 
+/** The /docs page's files (Swagger UI and met's token script): no data, so they load without the token; the OpenAPI document does not. */
+const DOCS_FILE_ROUTES = new Set(['/docs', '/docs/', '/docs/static/*', '/docs/static/index.html', '/docs/static/swagger-initializer.js', '/docs/static/theme/met-token.js']);
+
 export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
@@ -143,7 +146,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // The page asks for the token and sends it as a Bearer header (api/web/docs.js), as the console does.
+  await app.register(swaggerUi, { routePrefix: '/docs', theme: { title: 'met API', js: [{ filename: 'met-token.js', content: readFileSync(new URL('web/docs.js', import.meta.url), 'utf8') }] } });
 
   if (isLoopback(host)) {
     // DNS rebinding: a web page whose name resolves to 127.0.0.1 must not reach a loopback API.
@@ -171,7 +175,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     const expected = Buffer.from(options.token);
     app.addHook('onRequest', async (request, reply) => {
       // The console's files (a page and its script, no data) load without it; the page then asks for the token.
-      if (request.method === 'GET' && CONSOLE_FILE_ROUTES.has(request.routeOptions.url ?? '')) return;
+      if (request.method === 'GET' && (CONSOLE_FILE_ROUTES.has(request.routeOptions.url ?? '') || DOCS_FILE_ROUTES.has(request.routeOptions.url ?? ''))) return;
       // The scheme is case-insensitive (RFC 9110): "bearer" is as good as "Bearer".
       const match = /^bearer[ \t]+(.*)$/i.exec(request.headers.authorization ?? '');
       const given = Buffer.from(match ? match[1].trim() : '');

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import { escapeControls } from '../common/text';
 import { PROGRESS_QUERY } from '../common/progress';
 import { WorkflowFailedError } from '@temporalio/client';
+import { resultThroughOutages } from '../client/outage';
 import { isCancellation, missingWorkers, retryingSteps, rootCauseText, unitProgress, type RunRecord } from '../client/runs';
 import { JOBS, toStages } from '../jobs';
 import { INTERRUPTED_EXIT } from './output';
@@ -18,7 +19,8 @@ const RETRY_CHECK_MS = 3000;
 /** `say` gets the closing lines (stdout by default; stderr when stdout carries JSON). */
 export async function watchRun(client: Client, record: RunRecord, say: (line: string) => void = (l) => console.log(l)): Promise<unknown> {
   const handle = client.workflow.getHandle(record.workflowId);
-  const result = handle.result();
+  // A Temporal restart does not end the watch: the run goes on, so the watch waits for the server (bounded).
+  const result = resultThroughOutages(client, handle, { runId: record.runId });
   result.catch(() => {});
   // Steps being retried (attempt and last failure) and queues no worker polls show under the bars,
   // checked every few seconds: a run that waits or retries in vain says why while you watch it.

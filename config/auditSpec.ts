@@ -115,10 +115,17 @@ export function endpointLabel(endpoint: AuditSpec['endpoints'][number]): string 
   return `${endpoint.model}/${sourceLabel(endpoint)}`;
 }
 
-/** A firing's stamp from its start time and run id: `20261130T105005Z-1a2b3c4d` (a valid name part). */
-export function firingStamp(startedAtMs: number, runId: string): string {
+/**
+ * A firing's stamp from its start time and run id: `20261130T105005Z-1a2b3c4d` (a valid name part).
+ * 'tail' takes the run id's last 8 alphanumerics. Temporal's run ids are UUIDv7, whose first 8 hex
+ * digits are the top of the millisecond clock (the same for about 65 s), so 'head' (firings before
+ * the `firing-stamp-tail` patch) gave two firings started in the same second the same stamp and so
+ * the same slice labels; the tail is random bits.
+ */
+export function firingStamp(startedAtMs: number, runId: string, part: 'head' | 'tail' = 'tail'): string {
   const t = new Date(startedAtMs).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${t}-${runId.replace(/[^A-Za-z0-9]/g, '').slice(0, 8)}`;
+  const id = runId.replace(/[^A-Za-z0-9]/g, '');
+  return `${t}-${part === 'tail' ? id.slice(-8) : id.slice(0, 8)}`;
 }
 
 /**

@@ -22,6 +22,10 @@ const STEPS = [
   { name: 'Temporal CLI', script: 'scripts/ensure-temporal.js', outputs: [], unit: false, why: 'the dev server every integration test runs against' },
   { name: 'native scorer', script: 'scripts/ensure-native.sh', outputs: ['.tools/native'], unit: false, why: 'scoring tests' },
   { name: 'Gemma 3 270M', script: 'scripts/ensure-gemma.sh', outputs: ['.tools/gemma/gemma-3-270m-q4_k_m.gguf', '.tools/gguf/.met-installed'], unit: false, why: 'real-model tests' },
+  // A real S3 server beside moto for test/fleet (about 32 min to build on 2 busy cores, once; the Go
+  // build cache makes a rebuild minutes). Only when a fleet test is run; outside CI a machine without
+  // Go goes on and those tests skip themselves, saying why.
+  { name: 'SeaweedFS', script: 'scripts/ensure-seaweedfs.sh', outputs: ['.tools/seaweedfs/weed', '.tools/seaweedfs/.met-installed'], unit: false, optional: !process.env.CI, only: (files) => files.some((f) => f.startsWith('test/fleet/')), why: 'test/fleet against a real object store' },
   // apt-get needs root: outside CI a machine without it skips the one browser test (it says so).
   { name: 'Chromium', script: 'scripts/ensure-chromium.sh', outputs: [], present: chromium, unit: false, optional: !process.env.CI, why: 'the report screenshot test' },
 ];
@@ -31,10 +35,11 @@ const digest = (script) => createHash('sha256').update(readFileSync(join(root, s
 const stampOf = (step) => join(stampDir, step.script.replace(/[/.]/g, '_'));
 
 /** Installs what is missing; returns false when a required step failed (its output says why). */
-export function provision({ unit = false, log = (line) => console.log(line) } = {}) {
+export function provision({ unit = false, files, log = (line) => console.log(line) } = {}) {
   if (process.env.MET_NO_PROVISION === '1') return true;
   let ok = true;
-  for (const step of STEPS.filter((s) => s.unit || !unit)) {
+  // `files`: the test files about to run (run-tests.js); a step with `only` is skipped when none needs it.
+  for (const step of STEPS.filter((s) => (s.unit || !unit) && (!s.only || !files || s.only(files)))) {
     const stamp = stampOf(step);
     const fresh = existsSync(stamp) && readFileSync(stamp, 'utf8') === digest(step.script) && step.outputs.every((o) => existsSync(join(root, o))) && (step.present?.() ?? true);
     if (fresh) continue;

@@ -77,7 +77,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-if (!provision({ unit })) {
+if (!provision({ unit, files })) {
   console.error('a tool the tests need could not be installed (see above); MET_NO_PROVISION=1 skips provisioning');
   process.exit(1);
 }

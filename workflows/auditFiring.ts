@@ -42,7 +42,8 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
   const { spec } = input;
   const info = workflowInfo();
   const startedAt = Date.now();
-  const plan = planFiring(spec, firingStamp(startedAt, info.runId));
+  // Firings started before the patch keep the stamp their children were started with (issue #28).
+  const plan = planFiring(spec, firingStamp(startedAt, info.runId, patched('firing-stamp-tail') ? 'tail' : 'head'));
   // Every slice at once: the endpoints' queues (and a local reference's) work side by side.
   const collected = await Promise.all(
     plan.collections.map((c) => executeChild(collectCorpus, { workflowId: `${info.workflowId}/collect-${c.key}`, args: [{ spec: c.spec, runId: c.runId }] })),

@@ -109,8 +109,9 @@ function actionButton(id, label, path, what, cls) {
       const keep = document.activeElement === b ? b.id : undefined;
       b.disabled = true;
       try {
-        await api(path, { method: 'POST' });
-        $('status').textContent = `${what}: done`;
+        const body = await api(path, { method: 'POST' });
+        // A run that did not stop when cancelled was terminated (as met cancel does): say so, with why.
+        $('status').textContent = body.terminated ? `${what}: it did not stop, so it was terminated (${body.reason})` : `${what}: done`;
       } catch (err) {
         if (err instanceof Unauthorized) return showLogin('The token was refused.');
         $('status').textContent = `${what}: ${err.message}`;

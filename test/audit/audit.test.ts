@@ -242,8 +242,8 @@ test('the verdict flips only after `confirmations` consecutive firings that disa
 });
 
 test('a firing\'s plan: a fresh, per-firing slice per endpoint, and a local reference sampled the same way', () => {
-  const stamp = firingStamp(Date.UTC(2026, 10, 30, 10, 50, 5, 250), '01a22c14-ee8b-7ac9');
-  assert.equal(stamp, '20261130T105005Z-01a22c14');
+  const stamp = firingStamp(Date.UTC(2026, 10, 30, 10, 50, 5, 250), '01a22c14-ee8b-7ac9-9c1d-5e2f3a4b6c7d');
+  assert.equal(stamp, '20261130T105005Z-3a4b6c7d');
   const spec = parseAuditSpec({
     name: 'w', corpus: 'c', reference: { kind: 'local', model: 'tiny', precision: 'fp32' },
     endpoints: [{ kind: 'provider', provider: 'p', model: 'tiny' }, { kind: 'provider', provider: 'p', model: 'tiny', source: 'p-eu' }],

@@ -208,3 +208,36 @@ test('met cancel ends a run whose workflow task keeps failing (terminates it aft
     await running;
   }
 });
+
+test("the console's Cancel (POST /v1/runs/{id}/cancel) ends a run whose workflow task keeps failing as met cancel does, and says it terminated it", { timeout: 180_000 }, async () => {
+  const taskQueue = uniqueName('failing-task-api');
+  const worker = await Worker.create({ connection: temporal.nativeConnection, namespace: temporal.namespace, taskQueue, workflowsPath: join(import.meta.dirname, 'fixtures', 'failingTask.ts') });
+  const running = worker.run();
+  const app: FastifyInstance = await buildApi({ client: temporal.client, dataDir, address: temporal.address, namespace: temporal.namespace, taskQueue: cpuQueue });
+  try {
+    const runId = uniqueName('jammed-api');
+    const record = collectionRecord(runId, 'jammed', { taskQueue });
+    await saveRunRecord(dataDir, record);
+    await temporal.client.workflow.start('collectCorpus', { taskQueue, workflowId: record.workflowId, args: [{}] });
+    const handle = temporal.client.workflow.getHandle(record.workflowId);
+    await waitUntil('a failing workflow task', async () => ((await handle.describe()).raw.pendingWorkflowTask?.attempt ?? 0) >= 2, 60_000);
+    const started = Date.now();
+    const r = await app.inject({ method: 'POST', url: `/v1/runs/${runId}/cancel?waitSeconds=3` });
+    assert.equal(r.statusCode, 200, r.body);
+    const body = r.json<{ runId: string; cancelRequested: boolean; status: string; terminated: boolean; reason?: string }>();
+    assert.deepEqual([body.runId, body.cancelRequested, body.status, body.terminated], [runId, true, 'TERMINATED', true]);
+    assert.match(body.reason ?? '', /did not stop within 3 s of the cancellation request \(its workflow task has failed \d+ time/);
+    assert.equal((await handle.describe()).status.name, 'TERMINATED');
+    assert.ok(Date.now() - started >= 3000 && Date.now() - started < 30_000, `${Date.now() - started} ms`);
+    // A run already ended is left as it is; a wait out of bounds is refused with its field.
+    const again = (await app.inject({ method: 'POST', url: `/v1/runs/${runId}/cancel` })).json<{ status: string; terminated: boolean }>();
+    assert.deepEqual([again.status, again.terminated], ['TERMINATED', false]);
+    const tooLong = await app.inject({ method: 'POST', url: `/v1/runs/${runId}/cancel?waitSeconds=3600` });
+    assert.equal(tooLong.statusCode, 400);
+    assert.match(tooLong.json<{ message: string }>().message, /waitSeconds/);
+  } finally {
+    await app.close();
+    worker.shutdown();
+    await running;
+  }
+});

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { readPublishedReport } from '../../client/runs';
 import { parseDataLocation } from '../../common/location';
 import { BucketCorpora } from '../../datasets/corpora';
@@ -12,18 +12,18 @@ import { corpusStats } from '../../datasets/corpus';
 import { createDuckDB, type DuckDBInstance } from '../../datasets/duck';
 import { listShards } from '../../datasets/paths';
 import { syntheticSamples } from '../../datasets/synthetic';
-import { startMoto } from '../datasets/helpers';
+import { OBJECT_STORES, startObjectStore, storeSkip, type ObjectStore } from '../helpers/objectStore';
 import { exited, spawnMet } from '../helpers/processes';
 
-/** Bucket corpora (datasets/corpora.ts) against moto on loopback: commits, unit status from metadata, exactly once, the read cache. */
+/** Bucket corpora (datasets/corpora.ts) against moto and SeaweedFS on loopback: commits, unit status from metadata, exactly once, the read cache. */
 const BUCKET = 'fleet-unit';
 const CORPUS = 'c1';
 const partition = { model: 'org/m', source: 'api' };
 // Unit uN holds prompts p(4N)..p(4N+3): no two units share a sample key.
 const rowsOf = (unitId: string, seed: number) => syntheticSamples({ corpus: CORPUS, unitId, model: partition.model, source: partition.source, firstPrompt: 4 * Number(unitId.slice(1)), prompts: 4, samplesPerPrompt: 5, seed });
 
-describe('bucket corpora (moto on 127.0.0.1)', () => {
-  let moto: Awaited<ReturnType<typeof startMoto>>;
+for (const kind of OBJECT_STORES) describe(`bucket corpora (${kind} on 127.0.0.1)`, { skip: storeSkip(kind) }, () => {
+  let store: ObjectStore;
   let client: S3Client;
   let duck: DuckDBInstance;
   const dirs: string[] = [];
@@ -35,14 +35,14 @@ describe('bucket corpora (moto on 127.0.0.1)', () => {
     return new BucketCorpora(duck, client, location, join(dir, 'scratch'), join(dir, 'cache'));
   };
   before(async () => {
-    moto = await startMoto();
-    client = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    store = await startObjectStore(kind);
+    client = store.client();
     await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
     duck = await createDuckDB();
   });
   after(async () => {
     client?.destroy();
-    await moto?.stop();
+    await store?.stop();
     duck?.closeSync();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
@@ -161,7 +161,7 @@ describe('bucket corpora (moto on 127.0.0.1)', () => {
   test('met corpus verify --data s3://...: the bucket corpus verifies, and an object without met metadata is reported', async () => {
     const scratch = mkdtempSync(join(tmpdir(), 'met-fleet-verify-'));
     dirs.push(scratch);
-    const env = { AWS_ENDPOINT_URL: moto.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1', MET_SCRATCH: scratch };
+    const env = { AWS_ENDPOINT_URL: store.endpoint, AWS_ACCESS_KEY_ID: store.accessKeyId, AWS_SECRET_ACCESS_KEY: store.secretAccessKey, AWS_REGION: 'us-east-1', MET_SCRATCH: scratch };
     const verify = async () => {
       const child = spawnMet(['corpus', 'verify', CORPUS, '--data', `s3://${BUCKET}/team/x`], env, scratch);
       return { code: await exited(child), output: child.output() };
@@ -195,7 +195,7 @@ describe('bucket corpora (moto on 127.0.0.1)', () => {
     assert.deepEqual(objects.Contents?.map((o) => o.Key).sort(), ['team/x/reports/grid-1/data.json', 'team/x/reports/grid-1/figures/power.svg', 'team/x/reports/grid-1/index.html']);
     // What the HTTP API serves on a host without the worker's copy: the page, through the AWS environment.
     const saved = { ...process.env };
-    Object.assign(process.env, { AWS_ENDPOINT_URL: moto.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' });
+    Object.assign(process.env, { AWS_ENDPOINT_URL: store.endpoint, AWS_ACCESS_KEY_ID: store.accessKeyId, AWS_SECRET_ACCESS_KEY: store.secretAccessKey, AWS_REGION: 'us-east-1' });
     try {
       const at = { dataDir: dir, corpora: `s3://${BUCKET}/team/x` };
       assert.equal(await readPublishedReport(at, 'grid-1'), '<html>power</html>');

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { CorpusStats } from '../../datasets/corpus';
 import { Client, Connection } from '@temporalio/client';
 import { stringify } from 'yaml';
@@ -11,13 +11,15 @@ import { writeTinyModels } from '../../models/tiny';
 import { startServe, type RunningServe } from '../../serve/server';
 import { TextGeneratorBackend } from '../../serve/textGenerator';
 import { freePort, startDevServer, stopDevServer } from '../../temporal/devServer';
-import { ensurePythonTools, PROJECT, startMoto } from '../datasets/helpers';
+import { ensurePythonTools, PROJECT } from '../datasets/helpers';
+import { startObjectStore, type ObjectStore, type ObjectStoreKind } from '../helpers/objectStore';
 import { exited, spawnMet, waitUntil } from '../helpers/processes';
 
 /**
  * A worker fleet on one machine, for test/fleet and bench/fleet: worker "hosts" are separate
  * `met worker` processes, each with its own local folder (MET_SCRATCH), sharing nothing but the
- * Temporal server and an S3-compatible server (moto) on loopback. Two `met serve` endpoints (the
+ * Temporal server and an S3-compatible server on loopback: moto, or SeaweedFS (a real object store,
+ * test/helpers/objectStore.ts). Two `met serve` endpoints (the
  * server code of `met serve`, in this process) are the two sources; a tiny GGUF model loaded by
  * every host is the scorer. One pipeline = collect (2 sources) then score, launched by a
  * "launcher" process with a local folder of its own.
@@ -26,7 +28,8 @@ export interface FleetEnv {
   root: string;
   address: string;
   namespace: string;
-  moto: string;
+  /** The S3 server the bucket is on, its endpoint and keys. */
+  store: ObjectStore;
   bucket: string;
   serves: RunningServe[];
   modelPath: string;
@@ -35,7 +38,7 @@ export interface FleetEnv {
   close(): Promise<void>;
 }
 
-export async function startFleetEnv(options: { temporalAddress?: string; latencyMs?: number } = {}): Promise<FleetEnv> {
+export async function startFleetEnv(options: { temporalAddress?: string; latencyMs?: number; store?: ObjectStoreKind } = {}): Promise<FleetEnv> {
   const root = mkdtempSync(join(tmpdir(), 'met-fleet-'));
   let ownTemporal: string | undefined;
   let address = options.temporalAddress;
@@ -45,8 +48,8 @@ export async function startFleetEnv(options: { temporalAddress?: string; latency
     await startDevServer({ dataDir: ownTemporal, port, headless: true });
     address = `127.0.0.1:${port}`;
   }
-  const moto = await startMoto();
-  const s3 = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const store = await startObjectStore(options.store ?? 'moto');
+  const s3 = store.client();
   const bucket = 'met-fleet';
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   // Two providers: small latency and a few 429s/500s, as a real API has.
@@ -59,7 +62,7 @@ export async function startFleetEnv(options: { temporalAddress?: string; latency
     root,
     address,
     namespace: 'met',
-    moto: moto.endpoint,
+    store,
     bucket,
     serves,
     modelPath,
@@ -69,7 +72,7 @@ export async function startFleetEnv(options: { temporalAddress?: string; latency
       await connection.close();
       s3.destroy();
       for (const s of serves) await s.close();
-      await moto.stop();
+      await store.stop();
       if (ownTemporal) await stopDevServer(ownTemporal);
       rmSync(root, { recursive: true, force: true });
     },
@@ -83,9 +86,9 @@ export function hostEnv(env: FleetEnv, scratch: string, data: string): NodeJS.Pr
     MET_SCRATCH: scratch,
     TEMPORAL_ADDRESS: env.address,
     TEMPORAL_NAMESPACE: env.namespace,
-    AWS_ENDPOINT_URL: env.moto,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_ENDPOINT_URL: env.store.endpoint,
+    AWS_ACCESS_KEY_ID: env.store.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: env.store.secretAccessKey,
     AWS_REGION: 'us-east-1',
   };
 }
@@ -252,9 +255,9 @@ export async function metJson(env: FleetEnv, data: string, args: string[]): Prom
 /** Rows and distinct keys of a bucket corpus: objects fetched from the bucket (boto3), parsed by pyarrow. */
 export function pyarrowCounts(env: FleetEnv, data: string, corpus: string): { samples: number; sampleKeys: number; logprobs: number; logprobKeys: number; files: number } {
   const { python, pyarrowPath, motoPath } = ensurePythonTools();
-  const r = spawnSync(python, [join(PROJECT, 'test', 'fleet', 'pyarrow_s3.py'), env.moto, data, corpus], {
+  const r = spawnSync(python, [join(PROJECT, 'test', 'fleet', 'pyarrow_s3.py'), env.store.endpoint, data, corpus], {
     encoding: 'utf8',
-    env: { ...process.env, PYTHONPATH: [pyarrowPath, motoPath].join(':'), AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
+    env: { ...process.env, PYTHONPATH: [pyarrowPath, motoPath].join(':'), AWS_ACCESS_KEY_ID: env.store.accessKeyId, AWS_SECRET_ACCESS_KEY: env.store.secretAccessKey, AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
   });
   if (r.status !== 0) throw new Error(`pyarrow_s3.py failed:\n${r.stderr}`);
   return JSON.parse(r.stdout) as ReturnType<typeof pyarrowCounts>;

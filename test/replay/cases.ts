@@ -158,6 +158,8 @@ export const REPLAY_CASES: ReplayCase[] = [
   { name: 'auditFiring-budget', workflow: 'auditFiring', args: [{ spec: { ...auditSpec, name: 'replay-audit-budget', budget: { usd: 0.5 } } }], expect: 'completed' },
   // Since alerts have a workflow of their own (issue #28): the firing starts deliverAuditAlert and does not wait for it.
   { name: 'auditFiring-alerts', workflow: 'auditFiring', args: [{ spec: { ...auditSpec, name: 'replay-audit-alerts' } }], expect: 'completed' },
+  // Since the stamp takes the run id's random tail (issue #28: two firings in one second shared a stamp).
+  { name: 'auditFiring-stamp', workflow: 'auditFiring', args: [{ spec: { ...auditSpec, name: 'replay-audit-stamp' } }], expect: 'completed' },
   {
     name: 'deliverAuditAlert',
     workflow: 'deliverAuditAlert',
