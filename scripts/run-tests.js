@@ -100,6 +100,12 @@ if (filters.length === 0) {
     console.error('lint failed');
     process.exit(eslint.status ?? 1);
   }
+  console.log('# format (prettier --check: .prettierrc.json; `npx prettier --write .` fixes it)');
+  const prettier = spawnSync(process.execPath, [join(root, 'node_modules/prettier/bin/prettier.cjs'), '--check', '--log-level', 'warn', '.'], { stdio: 'inherit', cwd: root });
+  if (prettier.status !== 0) {
+    console.error('format check failed: run npx prettier --write .');
+    process.exit(prettier.status ?? 1);
+  }
   console.log('# type check (tsc --noEmit)');
   const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root], { stdio: 'inherit', cwd: root });
   if (tsc.status !== 0) {
