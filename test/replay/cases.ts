@@ -158,6 +158,8 @@ export const REPLAY_CASES: ReplayCase[] = [
   { name: 'auditFiring-budget', workflow: 'auditFiring', args: [{ spec: { ...auditSpec, name: 'replay-audit-budget', budget: { usd: 0.5 } } }], expect: 'completed' },
   // Since alerts have a workflow of their own (issue #28): the firing starts deliverAuditAlert and does not wait for it.
   { name: 'auditFiring-alerts', workflow: 'auditFiring', args: [{ spec: { ...auditSpec, name: 'replay-audit-alerts' } }], expect: 'completed' },
+  // A one-sample statistic (patched 'audit-one-sample'): the fresh slice is scored (child scoreCorpus) before the test.
+  { name: 'auditFiring-oneSample', workflow: 'auditFiring', args: [{ spec: parseAuditSpec({ ...auditSpec, name: 'replay-audit-g2', statistic: 'g_squared', scorer: REPLAY_MODEL }) }], expect: 'completed' },
   {
     name: 'deliverAuditAlert',
     workflow: 'deliverAuditAlert',
