@@ -313,7 +313,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     '/v1/tests',
     {
       schema: {
-        description: 'Run a two-sample test between two stored samples; with wait=false, answer 202 at once and poll /v1/runs/{testId}',
+        description:
+          'Run a test between two stored samples: a two-sample statistic (default mmd_hamming); rut, or a one-sample statistic (g_squared, chi_squared, truncated_chi_squared, L1, L2: Y against the reference model\'s probabilities, parametric bootstrap from X), each with scorer {model, precision} under which scoreCorpus has scored both slices. With wait=false, answer 202 at once and poll /v1/runs/{testId}',
         body: TestSpec,
         querystring: z.object({ wait: z.enum(['true', 'false']).default('true') }),
         response: { 200: TestOutcomeBody, 202: RunStartedBody, ...errors },

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { Name } from '../common/names';
 import { Budget, formatZodIssues, parseRunSpec, promptCountBound, PromptSource, ProviderSource, type RunSpec, runSizeProblem, SamplingSpec, sourceLabel } from './runSpec';
-import { Selector, TestSpec } from './testSpec';
+import { isOneSampleTestStatistic, ONE_SAMPLE_TEST_STATISTICS, Selector, TestSpec } from './testSpec';
 import { boundedInt, LIMITS, RUN_LIMITS } from './limits';
 
 /**
@@ -56,7 +56,13 @@ export const AuditSpec = z
     prompts: PromptSource,
     samplesPerPrompt: z.number().int().positive().max(100_000, 'samplesPerPrompt is at most 100,000'),
     sampling: SamplingSpec.default(SamplingSpec.parse({})),
-    statistic: z.enum(TWO_SAMPLE_STATISTICS).default('mmd_hamming'),
+    /**
+     * A two-sample statistic, or one of MET's one-sample statistics (g_squared, ...): each firing then
+     * scores the fresh slices under `scorer` before testing them (a stored reference must be scored already).
+     */
+    statistic: z.enum([...TWO_SAMPLE_STATISTICS, ...ONE_SAMPLE_TEST_STATISTICS]).default('mmd_hamming'),
+    /** One-sample statistics only: the reference model+precision whose probabilities the endpoints are tested against. */
+    scorer: z.object({ model: Name, precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']) }).strict().optional(),
     alpha: z.number().gt(0).lt(1).default(0.05),
     /**
      * The multiple-looks rule: an endpoint's verdict turns to `differs` only after this many
@@ -93,6 +99,9 @@ export const AuditSpec = z
         message: `'${(spec.schedule as { interval: string }).interval}' fires more often than once a minute, and every firing samples every endpoint: use an interval of 1m or more (e.g. 1h), or set allowShortInterval: true if you mean it`,
       });
     }
+    const oneSample = isOneSampleTestStatistic(spec.statistic);
+    if (oneSample && !spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: `${spec.statistic} tests each endpoint against the reference model's own probabilities: give scorer {model, precision} (a model worker scores every firing's slices under it)` });
+    if (!oneSample && spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: `scorer applies to the one-sample statistics only (${ONE_SAMPLE_TEST_STATISTICS.join(', ')}), not ${spec.statistic}` });
     // Each firing samples every endpoint (and a local reference) in one run of this size.
     const prompts = promptCountBound(spec.prompts);
     const sources = [...spec.endpoints, ...(spec.reference.kind === 'local' ? [spec.reference] : [])];
@@ -163,6 +172,8 @@ export function planFiring(spec: AuditSpec, stamp: string): FiringPlan {
       x: reference,
       y: { corpus: spec.corpus, model: endpoint.model, source, seed: spec.seed },
       stat: spec.statistic,
+      // One-sample: both slices scored under the scorer (auditFiring scores the fresh ones); their p-value is always the bootstrap.
+      ...(spec.scorer ? { scorer: spec.scorer, pvalue: 'bootstrap' } : {}),
       alpha: spec.alpha,
       b: spec.b,
       L: spec.L,

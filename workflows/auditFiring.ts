@@ -4,14 +4,17 @@ import type { TestOutcome } from '../activities/tests';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
 import { type AuditSpec, firingStamp, planFiring } from '../config/auditSpec';
+import { isOneSampleTestStatistic } from '../config/testSpec';
 import { collectCorpus } from './collectCorpus';
 import { deliverAuditAlert } from './deliverAuditAlert';
 import { runTest } from './runTest';
+import { scoreCorpus } from './scoreCorpus';
 
 /**
  * auditFiring: one firing of an audit's Temporal Schedule (`met audit create`). Collects a fresh
  * slice from every endpoint (one child collectCorpus each, sources labelled `<source>.<stamp>`; a
- * local reference is sampled the same way), tests each against the reference (child runTest),
+ * local reference is sampled the same way), scores them under the scorer for a one-sample statistic
+ * (child scoreCorpus), tests each against the reference (child runTest),
  * appends one row per endpoint to the `audits` table, and alerts on each verdict that changed.
  */
 const cpu = proxyActivities<AuditActivities>({
@@ -51,6 +54,12 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
   // Only an audit with a budget can have a slice that stopped short (runs without one never return budget.reached).
   const short = new Set(collected.filter((r) => r.budget?.reached).map((r) => r.runId));
   const skipped = plan.tests.filter((t) => short.has(t.test.testId)).map((t) => ({ endpoint: t.endpoint, reason: `budget reached: its slice stopped at its share of the audit's budget (${collected.find((r) => r.runId === t.test.testId)?.budget?.spentUsd.toFixed(4)} USD)` }));
+  // A one-sample test reads both slices' logprobs under the scorer: score this firing's fresh sources
+  // first (a stored reference was scored before). patched() only here: older firings never had a one-sample statistic.
+  if (spec.scorer && isOneSampleTestStatistic(spec.statistic) && patched('audit-one-sample')) {
+    const sources = [...plan.tests.filter((t) => !short.has(t.test.testId)).map((t) => t.source), ...plan.collections.filter((c) => c.key === 'reference').map(() => plan.reference.source)];
+    if (sources.length) await executeChild(scoreCorpus, { workflowId: `${info.workflowId}/score`, args: [{ corpus: spec.corpus, scorer: spec.scorer, sources }] });
+  }
   const reference = `${plan.reference.corpus}:${plan.reference.model}/${plan.reference.source}`;
   const results: FiringResult[] = await Promise.all(
     plan.tests.flatMap((t, i) => (short.has(t.test.testId) ? [] : [{ t, i }])).map(async ({ t, i }) => {

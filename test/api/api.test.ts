@@ -3,9 +3,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { buildApi, startApi } from '../../api/server';
+import { resultOf, startJob } from '../../jobs';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { TINY_CORPUS } from '../../models/tinyCorpus';
+import { TestSpec } from '../../config/testSpec';
 import { modelTaskQueue } from '../../temporal/queues';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
@@ -133,12 +135,15 @@ test('/health reports Temporal and the workers polling each queue; /docs serves 
   const doc = await json(await fetch(`${api.url}/openapi.json`));
   for (const path of ['/health', '/v1/perplexity', '/v1/runs', '/v1/runs/{id}', '/v1/tests', '/v1/runs/{id}/report', '/v1/consistency']) assert.ok(doc.paths[path], `${path} documented`);
   assert.ok(doc.paths['/v1/perplexity'].post.requestBody.content['application/json'].schema.properties.texts);
+  const tests = doc.paths['/v1/tests'].post;
+  for (const stat of ['mmd_hamming', 'rut', 'g_squared', 'chi_squared', 'truncated_chi_squared', 'L1', 'L2']) assert.ok(tests.requestBody.content['application/json'].schema.properties.stat.enum.includes(stat), `stat ${stat} documented`);
+  assert.match(tests.description, /one-sample statistic .*scorer/);
   const ui = await fetch(`${api.url}/docs/`);
   assert.equal(ui.status, 200);
   assert.match(await ui.text(), /swagger/i);
 });
 
-test('POST /v1/runs starts a collection, GET /v1/runs/:id follows it, POST /v1/tests tests it', { timeout: 180_000 }, async () => {
+test('POST /v1/runs starts a collection, GET /v1/runs/:id follows it, POST /v1/tests tests it (two-sample, and one-sample once scored)', { timeout: 180_000 }, async () => {
   const spec = {
     corpus: 'api-corpus',
     prompts: { set: 'demo', limit: 4 },
@@ -184,6 +189,29 @@ test('POST /v1/runs starts a collection, GET /v1/runs/:id follows it, POST /v1/t
   const unscored = await post(`${api.url}/v1/tests`, { ...testSpec, testId: uniqueName('api-rut'), stat: 'rut', scorer: { model, precision: 'fp32' } });
   assert.notEqual(unscored.status, 200);
   assert.match((await json(unscored)).message, /no logprobs under scorer/);
+
+  // MET's one-sample test through the same endpoint: it needs a scorer, then both slices scored under it.
+  const oneSample = { ...testSpec, testId: uniqueName('api-g2'), stat: 'g_squared', L: 4096 };
+  const g2NoScorer = await post(`${api.url}/v1/tests`, oneSample);
+  assert.equal(g2NoScorer.status, 400);
+  assert.match((await json(g2NoScorer)).message, /g_squared tests Y against the reference model's own probabilities: give scorer/);
+  const scorer = { model, precision: 'fp32' as const };
+  const scoreId = uniqueName('api-score');
+  await startJob(temporal.client, { taskQueue, workflowId: scoreId }, { job: 'scoreCorpus', input: { corpus: 'api-corpus', scorer } });
+  await resultOf(temporal.client, { job: 'scoreCorpus', input: { corpus: 'api-corpus', scorer }, workflowId: scoreId });
+  const g2 = await post(`${api.url}/v1/tests`, { ...oneSample, scorer });
+  const g2Outcome = await json(g2);
+  assert.equal(g2.status, 200, JSON.stringify(g2Outcome));
+  assert.deepEqual([g2Outcome.statistic, g2Outcome.n1, g2Outcome.n2, g2Outcome.b], ['g_squared', 32, 32, 50]);
+  assert.ok(Number.isInteger(g2Outcome.undefinedNulls), 'the one-sample tests report their undefined nulls');
+  assert.equal(g2Outcome.verdict, g2Outcome.reject ? 'differs' : 'consistent');
+  assert.equal(g2Outcome.p, g2Outcome.pvalue === 0 ? 'p < 0.02 (b = 50)' : `p = ${g2Outcome.pvalue.toPrecision(3)}`);
+  // The API answers what runTest computes: the same spec run as the workflow directly gives the same statistic and p-value.
+  const directId = uniqueName('api-g2-direct');
+  const directSpec = { ...oneSample, testId: directId, scorer, pvalue: 'bootstrap' as const, stat: 'g_squared' as const };
+  await startJob(temporal.client, { taskQueue, workflowId: directId }, { job: 'runTest', input: TestSpec.parse(directSpec) });
+  const direct = await resultOf(temporal.client, { job: 'runTest', input: TestSpec.parse(directSpec), workflowId: directId });
+  assert.deepEqual([g2Outcome.value, g2Outcome.pvalue, g2Outcome.undefinedNulls], [direct.value, direct.pvalue, direct.undefinedNulls]);
 
   const missing = await fetch(`${api.url}/v1/runs/no-such-run`);
   assert.equal(missing.status, 404);

@@ -160,6 +160,8 @@ export const REPLAY_CASES: ReplayCase[] = [
   { name: 'auditFiring-alerts', workflow: 'auditFiring', args: [{ spec: { ...auditSpec, name: 'replay-audit-alerts' } }], expect: 'completed' },
   // Since the stamp takes the run id's random tail (issue #28: two firings in one second shared a stamp).
   { name: 'auditFiring-stamp', workflow: 'auditFiring', args: [{ spec: { ...auditSpec, name: 'replay-audit-stamp' } }], expect: 'completed' },
+  // A one-sample statistic (patched 'audit-one-sample'): the fresh slice is scored (child scoreCorpus) before the test.
+  { name: 'auditFiring-oneSample', workflow: 'auditFiring', args: [{ spec: parseAuditSpec({ ...auditSpec, name: 'replay-audit-g2', statistic: 'g_squared', scorer: REPLAY_MODEL }) }], expect: 'completed' },
   {
     name: 'deliverAuditAlert',
     workflow: 'deliverAuditAlert',

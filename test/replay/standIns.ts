@@ -66,6 +66,9 @@ export function cpuActivities() {
     async runRankUniformityTest(spec: TestSpec) {
       return outcome(spec);
     },
+    async runOneSampleTest(spec: TestSpec) {
+      return outcome(spec);
+    },
     async planPowerGrid(input: { runId: string }): Promise<PowerPlan> {
       const nullKeys = [0, 1].map((i) => ({ id: `${input.runId}-null-${i}`, draw: 0, n: 2, statistic: 'mmd_hamming' as const }));
       const cells = [0, 1, 2].map((i) => ({ cellId: `cell-${i}`, draw: 0, n: 2, statistic: 'mmd_hamming' as const, alternative: { model: 'tiny', source: i === 0 ? 'fp32' : 'nf4' }, isNull: i === 0, nullKeys: [nullKeys[i % 2].id], warnings: [] }));

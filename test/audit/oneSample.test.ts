@@ -1,0 +1,105 @@
+/**
+ * Issue #30: an audit with one of MET's one-sample statistics. The spec needs a scorer; a firing
+ * (started by hand, no schedule) collects the endpoint's fresh slice from `met serve` running the
+ * tiny F32 model, scores it under the scorer (child scoreCorpus), and tests it with g_squared
+ * against a stored reference that was scored before.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { auditHistory } from '../../client/audits';
+import { parseAuditSpec, planFiring } from '../../config/auditSpec';
+import { parseRunSpec, runIdOf } from '../../config/runSpec';
+import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
+import { writeTinyModels } from '../../models/tiny';
+import { startServe, type RunningServe } from '../../serve/server';
+import { auditFiring } from '../../workflows/auditFiring';
+import { collectCorpus } from '../../workflows/collectCorpus';
+import { scoreCorpus } from '../../workflows/scoreCorpus';
+import { cpuWorkerPlan } from '../../workers/cpu';
+import { modelWorkerPlans } from '../../workers/model';
+import { providerWorkerPlans } from '../../workers/provider';
+import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { useTestEnv } from '../helpers/env';
+
+let temporal: TestTemporal;
+let duck: DuckDBInstance;
+let f32: LlamaBackend;
+let serve: RunningServe;
+const model = uniqueName('tiny');
+const provider = uniqueName('stand');
+const dataDir = useTestEnv('met-audit-g2-', (env) => ({ temporal, duck } = env), {
+  setUp: async () => {
+    const paths = writeTinyModels(join(dataDir, 'models'));
+    f32 = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model });
+    serve = await startServe({ backend: f32, claimModel: model });
+  },
+  beforeClose: async () => {
+    await serve?.close();
+    await f32?.close();
+  },
+});
+
+const base = {
+  name: 'a', corpus: 'c', reference: { kind: 'corpus', corpus: 'c', model: 'tiny', source: 'ref' }, endpoints: [{ kind: 'provider', provider: 'p', model: 'tiny' }],
+  prompts: { set: 'demo' }, samplesPerPrompt: 5, schedule: { interval: '1h' },
+};
+
+test('an audit spec with a one-sample statistic needs a scorer, a two-sample one refuses it; the firing plan carries it', () => {
+  assert.throws(() => parseAuditSpec({ ...base, statistic: 'g_squared' }), /g_squared tests each endpoint against the reference model's own probabilities: give scorer/);
+  assert.throws(() => parseAuditSpec({ ...base, scorer: { model: 'tiny', precision: 'fp32' } }), /scorer applies to the one-sample statistics only .* not mmd_hamming/);
+  const spec = parseAuditSpec({ ...base, statistic: 'chi_squared', scorer: { model: 'tiny', precision: 'fp32' } });
+  const [t] = planFiring(spec, '20261206T120000Z-01a2b3c4').tests;
+  assert.deepEqual([t.test.stat, t.test.scorer, t.test.pvalue], ['chi_squared', { model: 'tiny', precision: 'fp32' }, 'bootstrap']);
+  assert.equal(planFiring(parseAuditSpec(base), '20261206T120000Z-01a2b3c4').tests[0].test.scorer, undefined);
+});
+
+test('a g_squared audit firing scores the fresh slice under the scorer, then tests it against the scored reference', { timeout: 180_000 }, async () => {
+  const cpuQueue = uniqueName('audit-g2-cpu');
+  const plans = [
+    cpuWorkerPlan({ dataDir, duck, taskQueue: cpuQueue }),
+    ...modelWorkerPlans({ dataDir, duck, backend: f32, gpu: 'cpu' }),
+    ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, baseURL: serve.url, concurrentUnits: 2, timeoutMs: 10_000 }], env: {} }),
+  ];
+  const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
+  const running = workers.map((w) => w.run());
+  try {
+    const sampling = { maxTokens: 16, temperature: 1 };
+    const prompts = { set: 'demo', limit: 4 };
+    const scorer = { model, precision: 'fp32' as const };
+    const refSpec = parseRunSpec({ corpus: 'audit-g2', prompts, samplesPerPrompt: 20, sampling, sources: [{ kind: 'local', model, precision: 'fp32', source: 'reference' }] });
+    await temporal.client.workflow.execute(collectCorpus, { taskQueue: cpuQueue, workflowId: uniqueName('ref'), args: [{ spec: refSpec, runId: runIdOf(refSpec) }] });
+    await temporal.client.workflow.execute(scoreCorpus, { taskQueue: cpuQueue, workflowId: uniqueName('score-ref'), args: [{ corpus: 'audit-g2', scorer }] });
+
+    const spec = parseAuditSpec({
+      name: uniqueName('g2'),
+      corpus: 'audit-g2',
+      reference: { kind: 'corpus', corpus: 'audit-g2', model, source: 'reference' },
+      endpoints: [{ kind: 'provider', provider, model }],
+      prompts,
+      samplesPerPrompt: 10,
+      sampling,
+      statistic: 'g_squared',
+      scorer,
+      alpha: 0.01,
+      b: 200,
+      L: 4096,
+      schedule: { interval: '1h' },
+    });
+    const firingId = uniqueName('firing');
+    const result = await temporal.client.workflow.execute(auditFiring, { taskQueue: cpuQueue, workflowId: firingId, args: [{ spec }] });
+    // The child scoreCorpus ran, restricted to the firing's fresh source, before the test.
+    const scored = await temporal.client.workflow.getHandle(`${firingId}/score`).describe();
+    assert.equal(scored.status.name, 'COMPLETED');
+    assert.equal(result.results.length, 1);
+    const [row] = (await auditHistory(duck, dataDir, spec)).rows;
+    assert.equal(row.endpoint, `${model}/${provider}`);
+    assert.ok(row.pValue > 0 && row.pValue <= 1, `p = ${row.pValue}`);
+    // The endpoint serves the reference's own F32 weights: at alpha 0.01 the honest endpoint is not rejected.
+    assert.equal(row.reject, false, `honest endpoint, g_squared p = ${row.pValue}`);
+  } finally {
+    workers.forEach((w) => w.shutdown());
+    await Promise.all(running);
+  }
+});
