@@ -32,7 +32,10 @@ export default tseslint.config(
     rules: {
       // A promise nobody awaits loses its errors: await it, or mark it `void` with a reason nearby.
       // node:test's test() and describe() return promises the runner itself awaits.
-      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }] }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }] },
+      ],
     },
   },
   {
@@ -43,20 +46,33 @@ export default tseslint.config(
   // common/: imports no other project folder.
   {
     files: [under('common')],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./', message: 'common/ is the bottom layer: it imports no other project folder.' }] }] },
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./', message: 'common/ is the bottom layer: it imports no other project folder.' }] }],
+    },
   },
   // Domain libraries: nothing from the layers above them, nor from a library listed after them in DOMAIN.
   ...DOMAIN.map((d, i) => ({
     files: [under(d)],
-    rules: restrict(
-      `A domain library imports only common/ and the libraries below it (${DOMAIN.slice(0, i).join(', ') || 'none'}; ARCHITECTURE.md).`,
-      [...DOMAIN.slice(i + 1), 'workflows', 'activities', 'jobs', 'client', ...ENTRY, ...TOOLING],
-    ),
+    rules: restrict(`A domain library imports only common/ and the libraries below it (${DOMAIN.slice(0, i).join(', ') || 'none'}; ARCHITECTURE.md).`, [
+      ...DOMAIN.slice(i + 1),
+      'workflows',
+      'activities',
+      'jobs',
+      'client',
+      ...ENTRY,
+      ...TOOLING,
+    ]),
   })),
   // Activities: domain libraries and common/, never workflows (pure helpers both use live in a domain module).
   {
     files: [under('activities')],
-    rules: restrict('Activities import domain libraries and common/; shared pure helpers go down into a domain module, not up into workflows/.', ['workflows', 'jobs', 'client', ...ENTRY, ...TOOLING]),
+    rules: restrict('Activities import domain libraries and common/; shared pure helpers go down into a domain module, not up into workflows/.', [
+      'workflows',
+      'jobs',
+      'client',
+      ...ENTRY,
+      ...TOOLING,
+    ]),
   },
   // jobs/: what each kind of job is; above workflows and activities, which it names by type only.
   {
@@ -66,7 +82,11 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { regex: into(['workflows', 'activities']), allowTypeImports: true, message: 'jobs/ names workflows and activities by type only (`import type`): the client starts workflows by name.' },
+            {
+              regex: into(['workflows', 'activities']),
+              allowTypeImports: true,
+              message: 'jobs/ names workflows and activities by type only (`import type`): the client starts workflows by name.',
+            },
             { regex: into(['client', ...ENTRY, ...TOOLING]), message: 'jobs/ is below client/: client/, cli/ and api/ ask it, not the other way round.' },
           ],
         },
@@ -82,9 +102,16 @@ export default tseslint.config(
         {
           patterns: [
             { regex: '^node:', message: 'No Node built-ins in workflows: files, network, clocks and randomness belong in activities.' },
-            { regex: `^(${NODE_BUILTINS.join('|')})(/|$)`, message: 'No Node built-ins in workflows: files, network, clocks and randomness belong in activities.' },
+            {
+              regex: `^(${NODE_BUILTINS.join('|')})(/|$)`,
+              message: 'No Node built-ins in workflows: files, network, clocks and randomness belong in activities.',
+            },
             { regex: '^@temporalio/(activity|client|worker|testing)(/|$)', message: 'Workflows import @temporalio/workflow (and @temporalio/common) only.' },
-            { regex: into(['activities']), allowTypeImports: true, message: 'Workflows import activities as types only (`import type`), through proxyActivities.' },
+            {
+              regex: into(['activities']),
+              allowTypeImports: true,
+              message: 'Workflows import activities as types only (`import type`), through proxyActivities.',
+            },
             {
               regex: into(['client', 'jobs', 'datasets', 'models', 'providers', 'report', 'serve', ...ENTRY, ...TOOLING]),
               message: 'Workflows import pure modules only (common/, config/, stats/, download/catalog, collect/plan, temporal/queues).',
@@ -105,6 +132,9 @@ export default tseslint.config(
   // Entry points: anything below them and the entry points listed before them (cli/ starts api/ and workers/), never tooling.
   ...ENTRY.map((d, i) => ({
     files: [under(d)],
-    rules: restrict(`An entry point imports the layers below it and ${ENTRY.slice(0, i).join(', ') || 'no other entry point'}; never tests, benchmarks or scripts.`, [...ENTRY.slice(i + 1), ...TOOLING]),
+    rules: restrict(
+      `An entry point imports the layers below it and ${ENTRY.slice(0, i).join(', ') || 'no other entry point'}; never tests, benchmarks or scripts.`,
+      [...ENTRY.slice(i + 1), ...TOOLING],
+    ),
   })),
 );

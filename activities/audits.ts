@@ -63,7 +63,9 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
     async recordAuditFiring(input: RecordFiringInput): Promise<{ rows: Omit<AuditRow, 'time'>[]; alerts: AuditAlert[] }> {
       try {
         const root = await corpora.readRoot(input.corpus, ['audits', 'samples']);
-        const earlier = (await readAuditRows(deps.duck, root, input.corpus, input.audit)).filter((r) => r.firingId !== input.firingId && r.time.getTime() <= input.timeMs);
+        const earlier = (await readAuditRows(deps.duck, root, input.corpus, input.audit)).filter(
+          (r) => r.firingId !== input.firingId && r.time.getTime() <= input.timeMs,
+        );
         const time = new Date(input.timeMs);
         const usage = await Promise.all(input.results.map((r) => readUsage(deps.duck, root, { corpus: input.corpus, model: r.model, source: r.source })));
         const rows: AuditRow[] = input.results.map((r, i) => {
@@ -72,18 +74,47 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
           const previous: AuditVerdict = history.at(-1)?.verdict ?? 'consistent';
           const verdict = nextVerdict(history, r.outcome.reject, input.confirmations);
           return {
-            corpus: input.corpus, audit: input.audit, firingId: input.firingId, time, endpoint: r.endpoint, model: r.model, source: r.source, reference: r.reference,
-            testId: r.outcome.testId, statistic: r.outcome.statistic, value: r.outcome.value, pValue: r.outcome.pvalue, alpha: r.outcome.alpha,
-            n1: r.outcome.n1, n2: r.outcome.n2, m: r.outcome.m, reject: r.outcome.reject, verdict, changed: verdict !== previous, confirmations: input.confirmations,
-            promptTokens: u.reported > 0 ? u.promptTokens : null, completionTokens: u.reported > 0 ? u.completionTokens : null,
+            corpus: input.corpus,
+            audit: input.audit,
+            firingId: input.firingId,
+            time,
+            endpoint: r.endpoint,
+            model: r.model,
+            source: r.source,
+            reference: r.reference,
+            testId: r.outcome.testId,
+            statistic: r.outcome.statistic,
+            value: r.outcome.value,
+            pValue: r.outcome.pvalue,
+            alpha: r.outcome.alpha,
+            n1: r.outcome.n1,
+            n2: r.outcome.n2,
+            m: r.outcome.m,
+            reject: r.outcome.reject,
+            verdict,
+            changed: verdict !== previous,
+            confirmations: input.confirmations,
+            promptTokens: u.reported > 0 ? u.promptTokens : null,
+            completionTokens: u.reported > 0 ? u.completionTokens : null,
           };
         });
         await corpora.writeShard({ corpus: input.corpus, kind: 'audits', partition: {}, unitId: input.firingId }, rows);
         const alerts: AuditAlert[] = rows
           .filter((r) => r.changed)
           .map((r) => ({
-            alertId: `${r.audit}/${r.firingId}/${r.endpoint}`, audit: r.audit, corpus: r.corpus, endpoint: r.endpoint, firingId: r.firingId, time: time.toISOString(),
-            from: r.verdict === 'differs' ? 'consistent' : 'differs', to: r.verdict, pValue: r.pValue, alpha: r.alpha, statistic: r.statistic, value: r.value, confirmations: r.confirmations,
+            alertId: `${r.audit}/${r.firingId}/${r.endpoint}`,
+            audit: r.audit,
+            corpus: r.corpus,
+            endpoint: r.endpoint,
+            firingId: r.firingId,
+            time: time.toISOString(),
+            from: r.verdict === 'differs' ? 'consistent' : 'differs',
+            to: r.verdict,
+            pValue: r.pValue,
+            alpha: r.alpha,
+            statistic: r.statistic,
+            value: r.value,
+            confirmations: r.confirmations,
           }));
         return { rows: rows.map(({ time: _t, ...rest }) => rest), alerts };
       } catch (err) {
@@ -109,7 +140,11 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
           signal: AbortSignal.timeout(deps.alerts?.timeoutMs ?? 10_000),
         });
       } catch (err) {
-        throw ApplicationFailure.create({ type: 'MetAlertUnreachable', message: `the alert webhook did not answer: ${(err as Error).message}`, nonRetryable: false });
+        throw ApplicationFailure.create({
+          type: 'MetAlertUnreachable',
+          message: `the alert webhook did not answer: ${(err as Error).message}`,
+          nonRetryable: false,
+        });
       }
       await res.arrayBuffer().catch(() => undefined);
       if (res.ok) return { sent: true, status: res.status };

@@ -26,7 +26,14 @@ import { type JournalLine, journalRow, missingRequests, type SampleUnitInput } f
  * retried download adds nothing), and sampleUnit keys rows by sample, so no sample is written twice.
  */
 export interface BatchClients {
-  batchClient(source: SourceSpec): { client: OpenAI; model: string; keyEnv?: string; secrets: (string | undefined)[]; maxOutputBytes?: number; maxLineBytes?: number };
+  batchClient(source: SourceSpec): {
+    client: OpenAI;
+    model: string;
+    keyEnv?: string;
+    secrets: (string | undefined)[];
+    maxOutputBytes?: number;
+    maxLineBytes?: number;
+  };
 }
 
 export interface BatchState {
@@ -48,7 +55,8 @@ const LOOKBACK = 1000;
 export function createBatchActivities(deps: { store: CorpusStore; clients: BatchClients }) {
   const { store } = deps;
   const provider = (input: { source: SourceSpec }) => {
-    if (input.source.kind !== 'provider') throw new MetError(ErrorTypes.BadRunSpec, `the Batch API is for provider sources, not ${input.source.model}/${input.source.precision}`);
+    if (input.source.kind !== 'provider')
+      throw new MetError(ErrorTypes.BadRunSpec, `the Batch API is for provider sources, not ${input.source.model}/${input.source.precision}`);
     return { source: input.source, ...deps.clients.batchClient(input.source) };
   };
   /** Provider errors as met's failures (a bad key fails at once, 5xx and timeouts are retried), never echoing a key. */
@@ -69,19 +77,27 @@ export function createBatchActivities(deps: { store: CorpusStore; clients: Batch
       const p = provider(input);
       try {
         const partition = { model: input.unit.model, source: input.unit.source };
-        if ((await store.shardRows(input.corpus, 'samples', partition, input.unit.unitId)) !== undefined) return { batchId: null, requests: 0, samples: 0, reused: false };
-        const journaled = new Set(journalOf(input).recover().map((l) => l.flat));
+        if ((await store.shardRows(input.corpus, 'samples', partition, input.unit.unitId)) !== undefined)
+          return { batchId: null, requests: 0, samples: 0, reused: false };
+        const journaled = new Set(
+          journalOf(input)
+            .recover()
+            .map((l) => l.flat),
+        );
         const prompts = await store.prompts(input.promptsFile);
         const missing = missingRequests(input, prompts, journaled);
         if (missing.length === 0) return { batchId: null, requests: 0, samples: 0, reused: false };
         let seen = 0;
         for await (const b of p.client.batches.list({ limit: 100 })) {
-          if (b.metadata?.met_unit === unitKey(input) && !DEAD.includes(b.status)) return { batchId: b.id, requests: b.request_counts?.total ?? 0, samples: missing.length, reused: true };
+          if (b.metadata?.met_unit === unitKey(input) && !DEAD.includes(b.status))
+            return { batchId: b.id, requests: b.request_counts?.total ?? 0, samples: missing.length, reused: true };
           if (++seen >= LOOKBACK) break;
         }
         const groups = groupRequests(missing, p.source.n ?? 1);
         const url = input.sampling.endpoint === 'chat' ? '/v1/chat/completions' : '/v1/completions';
-        const lines = groups.map((g) => JSON.stringify({ custom_id: customId(input, g), method: 'POST', url, body: requestBody(p.model, p.source, input.sampling, g) }));
+        const lines = groups.map((g) =>
+          JSON.stringify({ custom_id: customId(input, g), method: 'POST', url, body: requestBody(p.model, p.source, input.sampling, g) }),
+        );
         const file = await p.client.files.create({ file: await toFile(Buffer.from(`${lines.join('\n')}\n`), `${input.unit.unitId}.jsonl`), purpose: 'batch' });
         const batch = await p.client.batches.create({
           input_file_id: file.id,
@@ -118,7 +134,9 @@ export function createBatchActivities(deps: { store: CorpusStore; clients: Batch
      * how many of the unit's samples are journaled now, and how many the batch left unanswered
      * (sampleUnit samples those online).
      */
-    async collectBatch(input: SampleUnitInput & { batchId: string; outputFileId: string | null }): Promise<{ journaled: number; added: number; unanswered: number; malformed: number }> {
+    async collectBatch(
+      input: SampleUnitInput & { batchId: string; outputFileId: string | null },
+    ): Promise<{ journaled: number; added: number; unanswered: number; malformed: number }> {
       const p = provider(input);
       try {
         const journal = journalOf(input);
@@ -130,7 +148,11 @@ export function createBatchActivities(deps: { store: CorpusStore; clients: Batch
         if (input.outputFileId) {
           // Streamed a line at a time, within the worker's bounds (issue #28: it was read whole).
           const maxBytes = p.maxOutputBytes ?? DEFAULT_MAX_BATCH_OUTPUT_BYTES;
-          const tooLarge = (what: string) => new MetError(ErrorTypes.ProviderRequest, `${p.source.provider}'s Batch API output file ${input.outputFileId} holds ${what} (the worker's maxBatchOutputBytes / maxResponseBytes); nothing more of it was read`);
+          const tooLarge = (what: string) =>
+            new MetError(
+              ErrorTypes.ProviderRequest,
+              `${p.source.provider}'s Batch API output file ${input.outputFileId} holds ${what} (the worker's maxBatchOutputBytes / maxResponseBytes); nothing more of it was read`,
+            );
           const body = (await p.client.files.content(input.outputFileId)).body;
           for await (const line of boundedLines(body, maxBytes, p.maxLineBytes ?? DEFAULT_MAX_RESPONSE_BYTES, tooLarge)) {
             if (!line.trim()) continue;
@@ -145,7 +167,11 @@ export function createBatchActivities(deps: { store: CorpusStore; clients: Batch
             if (!group || record.response?.status_code !== 200) continue;
             let samples;
             try {
-              samples = samplesFromResponse(record.response.body as never, record.response.request_id, group, { source: p.source, sampling: input.sampling, latencyMs: null });
+              samples = samplesFromResponse(record.response.body as never, record.response.request_id, group, {
+                source: p.source,
+                sampling: input.sampling,
+                latencyMs: null,
+              });
             } catch {
               malformed++;
               continue;

@@ -99,10 +99,17 @@ async function spentOnDisk(store: CorpusStore, input: QuoteInput, prices: Prices
 }
 
 /** What a unit's rows cost: reported usage at `prices`, a row without usage at its bound. */
-export function rowsCost(rows: { prompt: string; promptTokens?: number | null; completionTokens?: number | null }[], prices: Prices, sampling: SamplingSpec): number {
+export function rowsCost(
+  rows: { prompt: string; promptTokens?: number | null; completionTokens?: number | null }[],
+  prices: Prices,
+  sampling: SamplingSpec,
+): number {
   let usd = 0;
   for (const r of rows) {
-    usd += r.promptTokens == null || r.completionTokens == null ? sampleCostBound(prices, r.prompt, sampling) : usageCost(prices, r.promptTokens, r.completionTokens);
+    usd +=
+      r.promptTokens == null || r.completionTokens == null
+        ? sampleCostBound(prices, r.prompt, sampling)
+        : usageCost(prices, r.promptTokens, r.completionTokens);
   }
   return usd;
 }

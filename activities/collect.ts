@@ -150,7 +150,11 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
         } else {
           promptsFile = (await corpora.writeShard(target, rows)).path;
         }
-        const firstSampleIndex = await planSlices(spec, input.runId, rows.map((r) => r.promptId));
+        const firstSampleIndex = await planSlices(
+          spec,
+          input.runId,
+          rows.map((r) => r.promptId),
+        );
         return { promptSet, promptsFile, promptCount: rows.length, firstSampleIndex };
       } catch (err) {
         throw toApplicationFailure(err);
@@ -169,7 +173,13 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
         const statuses: Awaited<ReturnType<Corpora['unitStatus']>>[] = [];
         for (let i = 0; i < plan.units.length; i += 16) {
           const batch = plan.units.slice(i, i + 16);
-          statuses.push(...(await Promise.all(batch.map((unit) => corpora.unitStatus({ corpus: input.spec.corpus, kind: 'samples', partition: { model: unit.model, source: unit.source }, unitId: unit.unitId })))));
+          statuses.push(
+            ...(await Promise.all(
+              batch.map((unit) =>
+                corpora.unitStatus({ corpus: input.spec.corpus, kind: 'samples', partition: { model: unit.model, source: unit.source }, unitId: unit.unitId }),
+              ),
+            )),
+          );
         }
         for (const [i, unit] of plan.units.entries()) {
           const status = statuses[i];
@@ -193,7 +203,14 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
      * computed from their index, never listed, so neither this activity nor the workflow holds a
      * run's units (issue #28).
      */
-    async scanPage(input: { spec: RunSpec; runId: string; promptCount: number; firstSampleIndex?: number[]; from: number[]; limit: number }): Promise<SourcePage[]> {
+    async scanPage(input: {
+      spec: RunSpec;
+      runId: string;
+      promptCount: number;
+      firstSampleIndex?: number[];
+      from: number[];
+      limit: number;
+    }): Promise<SourcePage[]> {
       try {
         const pages: SourcePage[] = [];
         for (const shape of sourceShapes(input.spec, input.promptCount, input.firstSampleIndex)) {
@@ -201,7 +218,11 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
           // A bucket answers each unit with a HEAD: ask for 16 units at a time (a folder answers as fast either way).
           while (page.next < shape.unitCount && page.pending.length < input.limit) {
             const units = Array.from({ length: Math.min(16, shape.unitCount - page.next) }, (_, k) => unitAt(input.spec, input.runId, shape, page.next + k));
-            const statuses = await Promise.all(units.map((unit) => corpora.unitStatus({ corpus: input.spec.corpus, kind: 'samples', partition: { model: unit.model, source: unit.source }, unitId: unit.unitId })));
+            const statuses = await Promise.all(
+              units.map((unit) =>
+                corpora.unitStatus({ corpus: input.spec.corpus, kind: 'samples', partition: { model: unit.model, source: unit.source }, unitId: unit.unitId }),
+              ),
+            );
             for (const status of statuses) {
               if (page.pending.length >= input.limit) break;
               page.next += 1;
@@ -243,7 +264,10 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
           const row = counts.find((r) => r.model === plan.model && r.source === plan.source);
           const rows = row ? Number(row.n) : 0;
           if (row && Number(row.distinct_keys) !== rows) {
-            throw new MetError(ErrorTypes.ShardCorrupt, `${plan.model}/${plan.source} has ${rows - Number(row.distinct_keys)} duplicate sample keys; run 'met corpus verify ${spec.corpus}'`);
+            throw new MetError(
+              ErrorTypes.ShardCorrupt,
+              `${plan.model}/${plan.source} has ${rows - Number(row.distinct_keys)} duplicate sample keys; run 'met corpus verify ${spec.corpus}'`,
+            );
           }
           if (rows !== plan.total) {
             throw new MetError(ErrorTypes.ShardCorrupt, `${plan.model}/${plan.source} has ${rows} rows, expected ${plan.total}; run 'met resume ${runId}'`);
@@ -267,7 +291,9 @@ const SlicePlanDoc = z.object({ firstSampleIndex: z.array(z.number().int().nonne
 /** The settings differing between two sampler settings records, as "name slice -> run" phrases. */
 function settingDifferences(slice: Record<string, unknown>, run: Record<string, unknown>): string[] {
   const names = [...new Set([...Object.keys(slice), ...Object.keys(run)])].sort();
-  return names.filter((k) => canonicalJson(slice[k] ?? null) !== canonicalJson(run[k] ?? null)).map((k) => `${k} ${JSON.stringify(slice[k] ?? null)} in the slice, ${JSON.stringify(run[k] ?? null)} in this run`);
+  return names
+    .filter((k) => canonicalJson(slice[k] ?? null) !== canonicalJson(run[k] ?? null))
+    .map((k) => `${k} ${JSON.stringify(slice[k] ?? null)} in the slice, ${JSON.stringify(run[k] ?? null)} in this run`);
 }
 
 /** The first sample index of a run into a slice that holds rows already; refuses what cannot be grown (see planSlices). */
@@ -275,7 +301,10 @@ function startOfRun(slice: SliceRef, held: SliceHoldings, source: SourceSpec, sp
   const name = sliceName(slice);
   const relabel = `give this source another label ('source: ${slice.source}-2' in the run spec) to collect it as a slice of its own`;
   if (held.duplicateKeys > 0) {
-    throw new MetError(ErrorTypes.DuplicateSamples, `slice ${name} already holds ${held.duplicateKeys} duplicate sample key(s): run 'met corpus verify ${slice.corpus}' to list them and move the shards of the run that added them out of the slice before adding to it, or collect under a new source label`);
+    throw new MetError(
+      ErrorTypes.DuplicateSamples,
+      `slice ${name} already holds ${held.duplicateKeys} duplicate sample key(s): run 'met corpus verify ${slice.corpus}' to list them and move the shards of the run that added them out of the slice before adding to it, or collect under a new source label`,
+    );
   }
   // The same sampler, or the slice would mix two distributions under one label.
   const settings: SamplerSettings = samplerSettings(spec.sampling, source.kind === 'provider' ? source.extraBody : undefined);
@@ -283,15 +312,26 @@ function startOfRun(slice: SliceRef, held: SliceHoldings, source: SourceSpec, sp
     if (json === null) continue;
     const record = JSON.parse(json) as SamplerRecord;
     const diffs = settingDifferences(record.settings as unknown as Record<string, unknown>, settings as unknown as Record<string, unknown>);
-    if (source.kind === 'provider' && record.engine !== `provider:${source.provider}`) diffs.push(`engine ${record.engine} in the slice, provider:${source.provider} in this run`);
-    if (diffs.length) throw new MetError(ErrorTypes.BadRunSpec, `slice ${name} was sampled with other settings than this run's: ${diffs.join('; ')}. Nothing was sent; ${relabel}`);
+    if (source.kind === 'provider' && record.engine !== `provider:${source.provider}`)
+      diffs.push(`engine ${record.engine} in the slice, provider:${source.provider} in this run`);
+    if (diffs.length)
+      throw new MetError(
+        ErrorTypes.BadRunSpec,
+        `slice ${name} was sampled with other settings than this run's: ${diffs.join('; ')}. Nothing was sent; ${relabel}`,
+      );
   }
   const basic = { temperature: settings.temperature, topP: settings.topP, maxTokens: settings.maxTokens, stop: settings.stop, endpoint: settings.endpoint };
   for (const json of held.samplings) {
     // The stored struct's fields are snake_case (max_tokens, top_p).
-    const stored = Object.fromEntries(Object.entries(JSON.parse(json) as Record<string, unknown>).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
+    const stored = Object.fromEntries(
+      Object.entries(JSON.parse(json) as Record<string, unknown>).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]),
+    );
     const diffs = settingDifferences(stored, basic);
-    if (diffs.length) throw new MetError(ErrorTypes.BadRunSpec, `slice ${name} was sampled with other settings than this run's: ${diffs.join('; ')}. Nothing was sent; ${relabel}`);
+    if (diffs.length)
+      throw new MetError(
+        ErrorTypes.BadRunSpec,
+        `slice ${name} was sampled with other settings than this run's: ${diffs.join('; ')}. Nothing was sent; ${relabel}`,
+      );
   }
   // Runs fill every prompt's indices from 0, so a complete slice holds the same prefix 0..k-1 for every prompt.
   const counts = promptIds.map((id) => held.perPrompt.get(id) ?? { count: 0, maxIndex: -1 });

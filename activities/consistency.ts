@@ -60,7 +60,13 @@ interface Answer {
   route: string;
 }
 
-export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDir: string; env?: Record<string, string | undefined>; modelRoots?: string[]; corpora?: Corpora }) {
+export function createConsistencyActivities(deps: {
+  duck: DuckDBInstance;
+  dataDir: string;
+  env?: Record<string, string | undefined>;
+  modelRoots?: string[];
+  corpora?: Corpora;
+}) {
   // A bucket corpus is read from this host's cache of it (synced before each read).
   const corpora = deps.corpora ?? new LocalCorpora(deps.duck, deps.dataDir);
   // A local embedding model a spec names is read only under <data>/models/ and the worker config's modelRoots.
@@ -91,7 +97,11 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
     const samples = partitionGlobs(root, corpus, 'samples', { model: [side.model], source: [side.source] });
     if (samples.length === 0) throw new MetError(ErrorTypes.NotFound, `corpus ${corpus} has no samples of ${side.model}/${side.source}: collect them first`);
     const logprobs = partitionGlobs(root, corpus, 'logprobs', { scorerModel: [scorer.model], model: [side.model], source: [side.source] });
-    if (logprobs.length === 0) throw new MetError(ErrorTypes.NotFound, `${side.model}/${side.source} in ${corpus} is not scored by ${scorer.model}/${scorer.precision}: run scoreCorpus first`);
+    if (logprobs.length === 0)
+      throw new MetError(
+        ErrorTypes.NotFound,
+        `${side.model}/${side.source} in ${corpus} is not scored by ${scorer.model}/${scorer.precision}: run scoreCorpus first`,
+      );
     return withConnection(deps.duck, async (c) => {
       const dup = await c.runAndReadAll(
         `SELECT (count(*) - count(DISTINCT (prompt_id, sample_index)))::BIGINT FROM ${readParquetSql('samples', 'samples')}`,
@@ -128,7 +138,8 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
         const scorer = `${input.scorer.model}/${input.scorer.precision}`;
         const [a, b] = await Promise.all([answers(input.corpus, input.a, input.scorer), answers(input.corpus, input.b, input.scorer)]);
         const unscored = [...a, ...b].filter((x) => x.count === null).length;
-        if (unscored) throw new MetError(ErrorTypes.NotFound, `${unscored} answers in ${input.corpus} have no ${scorer} score: run scoreCorpus for both sides first`);
+        if (unscored)
+          throw new MetError(ErrorTypes.NotFound, `${unscored} answers in ${input.corpus} have no ${scorer} score: run scoreCorpus for both sides first`);
         const routesOf = (side: Answer[]) => side.reduce<Record<string, number>>((acc, x) => ((acc[x.route] = (acc[x.route] ?? 0) + 1), acc), {});
         assertOneScorerRoute(scorer, [
           { name: `${input.corpus}:${input.a.model}/${input.a.source}`, routes: routesOf(a) },
@@ -139,7 +150,11 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
           const y = byKey.get(`${x.promptId}\u0000${x.sampleIndex}`);
           return y ? [{ a: x, b: y }] : [];
         });
-        if (pairs.length === 0) throw new MetError(ErrorTypes.TooFewSamples, `no prompt has answers from both ${input.a.model}/${input.a.source} and ${input.b.model}/${input.b.source} in ${input.corpus}`);
+        if (pairs.length === 0)
+          throw new MetError(
+            ErrorTypes.TooFewSamples,
+            `no prompt has answers from both ${input.a.model}/${input.a.source} and ${input.b.model}/${input.b.source} in ${input.corpus}`,
+          );
 
         const embedder = await embedderFor(embedSpec);
         const ctx = Context.current();
@@ -198,7 +213,15 @@ export function createConsistencyActivities(deps: { duck: DuckDBInstance; dataDi
     },
 
     /** Writes `<data>/reports/<id>/` (index.html, report.json, figures) and returns the page's path. */
-    async writeConsistencyReport(input: { id: string; spec: unknown; a: Side; b: Side; comparison: Comparison; mmd: TestOutcome; workflowId: string }): Promise<{ htmlPath: string; dataPath: string }> {
+    async writeConsistencyReport(input: {
+      id: string;
+      spec: unknown;
+      a: Side;
+      b: Side;
+      comparison: Comparison;
+      mmd: TestOutcome;
+      workflowId: string;
+    }): Promise<{ htmlPath: string; dataPath: string }> {
       try {
         const report = consistencyReportInput(input);
         const written = await writeReport(join(deps.dataDir, 'reports', input.id), report);
@@ -217,7 +240,16 @@ export type ConsistencyActivities = ReturnType<typeof createConsistencyActivitie
  * The report of a consistency run from its outcome: what the run's last activity writes, and what
  * `met report RUN` rebuilds from the workflow's result when the worker's copy is on another host.
  */
-export function consistencyReportInput(input: { id: string; spec: unknown; a: Side; b: Side; comparison: Comparison; mmd: TestOutcome; workflowId: string; createdAt?: string }): ReportInput {
+export function consistencyReportInput(input: {
+  id: string;
+  spec: unknown;
+  a: Side;
+  b: Side;
+  comparison: Comparison;
+  mmd: TestOutcome;
+  workflowId: string;
+  createdAt?: string;
+}): ReportInput {
   const { comparison: c, mmd } = input;
   const label = (s: Side) => `${s.model}/${s.source}`;
   const section: ConsistencySectionInput = {

@@ -54,7 +54,8 @@ export function createDownloadActivities(deps: { duck: DuckDBInstance; dataDir: 
         });
         return { ...result, skipped: false };
       } catch (err) {
-        if (err instanceof RetryableDownloadError) throw ApplicationFailure.create({ type: 'MetDownloadInterrupted', message: err.message, nonRetryable: false });
+        if (err instanceof RetryableDownloadError)
+          throw ApplicationFailure.create({ type: 'MetDownloadInterrupted', message: err.message, nonRetryable: false });
         throw toApplicationFailure(err);
       }
     },
@@ -95,7 +96,13 @@ export function createDownloadActivities(deps: { duck: DuckDBInstance; dataDir: 
     async convertRelease(input: { root: string; corpus: string }) {
       try {
         const ctx = Context.current();
-        return await convertRelease({ duck: deps.duck, dataDir: deps.dataDir, root: input.root, corpus: input.corpus, onFile: (done, total) => ctx.heartbeat({ done, total }) });
+        return await convertRelease({
+          duck: deps.duck,
+          dataDir: deps.dataDir,
+          root: input.root,
+          corpus: input.corpus,
+          onFile: (done, total) => ctx.heartbeat({ done, total }),
+        });
       } catch (err) {
         throw toApplicationFailure(err);
       }

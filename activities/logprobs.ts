@@ -50,7 +50,13 @@ export function createScoringPlanActivities(deps: { duck: DuckDBInstance; dataDi
       const shards = (await corpora.listShards(input.corpus, 'samples')).filter(
         (s) => (!input.models || input.models.includes(s.partition.model)) && (!input.sources || input.sources.includes(s.partition.source)),
       );
-      return shards.map((s) => ({ path: s.ref, model: s.partition.model, source: s.partition.source, unitId: `${stemOf(s.name)}.${input.precision}`, rows: s.rows }));
+      return shards.map((s) => ({
+        path: s.ref,
+        model: s.partition.model,
+        source: s.partition.source,
+        unitId: `${stemOf(s.name)}.${input.precision}`,
+        rows: s.rows,
+      }));
     },
   };
 }
@@ -74,7 +80,11 @@ export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: s
 
         const samplesFile = await corpora.localFile(shard.path);
         const samples = await withConnection(deps.duck, async (c) =>
-          (await c.runAndReadAll(`SELECT prompt_id, sample_index, prompt, completion FROM read_parquet(${quotedString(samplesFile)}) ORDER BY prompt_id, sample_index`)).getRowObjects(),
+          (
+            await c.runAndReadAll(
+              `SELECT prompt_id, sample_index, prompt, completion FROM read_parquet(${quotedString(samplesFile)}) ORDER BY prompt_id, sample_index`,
+            )
+          ).getRowObjects(),
         );
         const journalPath = `${shardDir(corpora.writeRoot, corpus, 'logprobs', partition)}/.journal-${shard.unitId}.jsonl`;
         mkdirSync(dirname(journalPath), { recursive: true });

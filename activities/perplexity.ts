@@ -38,7 +38,10 @@ export function createTextScoringActivities(deps: { backend: TextBackend }) {
           if (backend.contextSize && backend.countTokens) {
             const tokens = 1 + backend.countTokens(input.prompts?.[i] ?? '') + backend.countTokens(text);
             if (tokens > backend.contextSize) {
-              throw new MetError(ErrorTypes.BadInput, `texts[${i}] needs ${tokens} tokens with its prompt, more than ${backend.model}/${backend.precision}'s context of ${backend.contextSize}: split it`);
+              throw new MetError(
+                ErrorTypes.BadInput,
+                `texts[${i}] needs ${tokens} tokens with its prompt, more than ${backend.model}/${backend.precision}'s context of ${backend.contextSize}: split it`,
+              );
             }
           }
         });

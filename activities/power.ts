@@ -72,7 +72,14 @@ export interface CellSummary {
  * pool holds fewer than `ratio` x n samples the simulations keep redrawing the same few samples, the
  * null and alternative draws overlap, and the estimated power (and type-I error) is inflated.
  */
-export function poolWarning(cellId: string, source: PowerSource, pool: { promptId: string; size: number }, n: number, ratio: number, draw: number): string | undefined {
+export function poolWarning(
+  cellId: string,
+  source: PowerSource,
+  pool: { promptId: string; size: number },
+  n: number,
+  ratio: number,
+  draw: number,
+): string | undefined {
   if (pool.size >= ratio * n) return undefined;
   return (
     `cell ${cellId}: ${label(source)} has only ${pool.size} samples for prompt ${pool.promptId} (prompt subset ${draw}); ` +
@@ -87,7 +94,14 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
   const parallel = { threads: deps.threads };
   const cacheDir = (spec: PowerSpec, runId: string) => join(corpusDir(corpora.writeRoot, spec.corpus), 'power-cache', runId);
   const slice = async (spec: PowerSpec, source: PowerSource, promptIds?: string[]) =>
-    readSlice(deps.duck, await readRoot(spec.corpus), { corpus: spec.corpus, models: [source.model], sources: [source.source], promptIds, unit: spec.unit, L: spec.L });
+    readSlice(deps.duck, await readRoot(spec.corpus), {
+      corpus: spec.corpus,
+      models: [source.model],
+      sources: [source.source],
+      promptIds,
+      unit: spec.unit,
+      L: spec.L,
+    });
 
   async function nullsPath(spec: PowerSpec, runId: string, key: NullKey, subset: string[]): Promise<string> {
     const path = join(cacheDir(spec, runId), `nulls-${key.id}.parquet`);
@@ -102,7 +116,9 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
     writeFileSync(staging, JSON.stringify(Array.from(nulls, (v, i) => ({ i, v }))));
     try {
       await withConnection(deps.duck, (c) =>
-        c.run(`COPY (SELECT i::INTEGER AS draw, v::DOUBLE AS statistic FROM read_json(${quotedString(staging)}) ORDER BY i) TO ${quotedString(temp)} (FORMAT parquet)`),
+        c.run(
+          `COPY (SELECT i::INTEGER AS draw, v::DOUBLE AS statistic FROM read_json(${quotedString(staging)}) ORDER BY i) TO ${quotedString(temp)} (FORMAT parquet)`,
+        ),
       );
       commitFile(temp, path);
     } finally {
@@ -129,7 +145,12 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
     const score = spec.rutScore ?? 'sum_logprob';
     const scoredPool = async (source: PowerSource): Promise<ScoredPool> => {
       const s = await readSlice(deps.duck, await readRoot(spec.corpus), {
-        corpus: spec.corpus, models: [source.model], sources: [source.source], promptIds: subset, unit: spec.unit, L: spec.L,
+        corpus: spec.corpus,
+        models: [source.model],
+        sources: [source.source],
+        promptIds: subset,
+        unit: spec.unit,
+        L: spec.L,
         logprobsUnder: { scorerModel: spec.scorer!.model, scorerPrecision: spec.scorer!.precision },
       });
       routes.push({ name: `${spec.corpus}:${label(source)}`, routes: s.scorerRoutes });
@@ -138,7 +159,9 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
     const routes: { name: string; routes?: Record<string, number> }[] = [];
     let refPool = await scoredPool(reference);
     const components = label(cell.alternative) === label(reference) ? [{ source: reference, weight: 1 }] : mixComponents(cell.alternative, reference.model);
-    let mixture = await Promise.all(components.map(async (c) => ({ pool: label(c.source) === label(reference) ? refPool : await scoredPool(c.source), weight: c.weight })));
+    let mixture = await Promise.all(
+      components.map(async (c) => ({ pool: label(c.source) === label(reference) ? refPool : await scoredPool(c.source), weight: c.weight })),
+    );
     assertOneScorerRoute(`${spec.scorer!.model}/${spec.scorer!.precision}`, routes);
     if (cell.control) {
       // The independent-pool control: API calls from half B, ranked among reference completions of half A.
@@ -150,10 +173,31 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
     const r = mixturePower({ reference: refPool, mixture, perPrompt: cell.n, k: spec.rutK ?? 20, tests: ['rut'], sims: spec.sims, alpha: spec.alpha, seed });
     const t = r.tests.rut;
     return {
-      corpus: spec.corpus, runId, cellId: cell.cellId, statistic: 'rut', unit: spec.unit, L: spec.L, reference: label(reference), alternative: cell.control ? controlLabel(reference) : label(cell.alternative),
-      isNull: cell.isNull, nPerPrompt: cell.n, m: subset.length, subsetDraw: cell.draw, alpha: spec.alpha, b: spec.rutK ?? 20, seed, warnings,
-      reference2: null, sims: r.sims, rejections: t.rejections, power: t.power,
-      simSeeds: Array.from(r.seeds), simStatistics: Array.from(t.statistics), simPvalues: Array.from(t.pvalues), simStatistics2: null, simPvalues2: null,
+      corpus: spec.corpus,
+      runId,
+      cellId: cell.cellId,
+      statistic: 'rut',
+      unit: spec.unit,
+      L: spec.L,
+      reference: label(reference),
+      alternative: cell.control ? controlLabel(reference) : label(cell.alternative),
+      isNull: cell.isNull,
+      nPerPrompt: cell.n,
+      m: subset.length,
+      subsetDraw: cell.draw,
+      alpha: spec.alpha,
+      b: spec.rutK ?? 20,
+      seed,
+      warnings,
+      reference2: null,
+      sims: r.sims,
+      rejections: t.rejections,
+      power: t.power,
+      simSeeds: Array.from(r.seeds),
+      simStatistics: Array.from(t.statistics),
+      simPvalues: Array.from(t.pvalues),
+      simStatistics2: null,
+      simPvalues2: null,
     };
   }
 
@@ -165,7 +209,11 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
         const composite = references.length === 2;
         const all = await slice(spec, references[0]);
         const promptIds = all.promptIds;
-        if (spec.promptSubsets.size > promptIds.length) throw new MetError(ErrorTypes.BadRunSpec, `promptSubsets.size ${spec.promptSubsets.size} is larger than the ${promptIds.length} prompts of the reference: lower it`);
+        if (spec.promptSubsets.size > promptIds.length)
+          throw new MetError(
+            ErrorTypes.BadRunSpec,
+            `promptSubsets.size ${spec.promptSubsets.size} is larger than the ${promptIds.length} prompts of the reference: lower it`,
+          );
         const rng = new Rng(seedFrom(spec.seed, 'subsets'));
         const subsets = Array.from({ length: spec.promptSubsets.draws }, () => {
           const order = rng.shuffle(Int32Array.from(promptIds.keys()));
@@ -174,7 +222,11 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
 
         // Stored samples per prompt of every source (mixture components too), for the small-pool warning.
         const defaultModel = references[0].model;
-        const cellAlternatives: PowerAlternative[] = [...references, ...spec.alternatives.filter((a) => !references.some((r) => label(r) === label(a))), ...(spec.nulls ?? [])];
+        const cellAlternatives: PowerAlternative[] = [
+          ...references,
+          ...spec.alternatives.filter((a) => !references.some((r) => label(r) === label(a))),
+          ...(spec.nulls ?? []),
+        ];
         const moreNulls = new Set((spec.nulls ?? []).map(label));
         const sources = [...new Map(cellAlternatives.flatMap((a) => mixComponents(a, defaultModel).map((c) => [label(c.source), c.source] as const))).values()];
         const poolSizes = new Map<string, Map<string, number>>();
@@ -209,7 +261,9 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
               nullKeys.push(...keys);
               for (const alternative of cellAlternatives) {
                 const components = mixComponents(alternative, defaultModel);
-                const isNull = moreNulls.has(label(alternative)) || references.some((r) => label(r) === label(alternative) || (components.length === 1 && label(components[0].source) === label(r)));
+                const isNull =
+                  moreNulls.has(label(alternative)) ||
+                  references.some((r) => label(r) === label(alternative) || (components.length === 1 && label(components[0].source) === label(r)));
                 const cellId = `${statistic}-${label(alternative)}-n${n}-d${draw}`;
                 const warnings = [...new Map([...references, ...components.map((c) => c.source)].map((s) => [label(s), s])).values()]
                   .map((s) => poolWarning(cellId, s, smallestPool(s, subsets[draw]), n, spec.poolWarningRatio, draw))
@@ -218,9 +272,31 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
                 cells.push({ cellId, draw, n, statistic, alternative, isNull, nullKeys: keys.map((k) => k.id), warnings: control ? [] : warnings });
               }
               if (control && splittable(smallestPool(references[0], subsets[draw]).size)) {
-                const key: NullKey[] = statistic === 'rut' ? [] : [{ id: `${statistic}-control-n${n}-d${draw}`, draw, n, statistic: statistic as TwoSampleStatistic, reference: references[0], split: 'a' }];
+                const key: NullKey[] =
+                  statistic === 'rut'
+                    ? []
+                    : [
+                        {
+                          id: `${statistic}-control-n${n}-d${draw}`,
+                          draw,
+                          n,
+                          statistic: statistic as TwoSampleStatistic,
+                          reference: references[0],
+                          split: 'a',
+                        },
+                      ];
                 nullKeys.push(...key);
-                cells.push({ cellId: `${statistic}-control-n${n}-d${draw}`, draw, n, statistic, alternative: references[0], isNull: true, nullKeys: key.map((k) => k.id), warnings: [], control: true });
+                cells.push({
+                  cellId: `${statistic}-control-n${n}-d${draw}`,
+                  draw,
+                  n,
+                  statistic,
+                  alternative: references[0],
+                  isNull: true,
+                  nullKeys: key.map((k) => k.id),
+                  warnings: [],
+                  control: true,
+                });
               }
             }
           }
@@ -248,8 +324,15 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
         const target = { corpus: spec.corpus, kind: 'power' as const, partition: {}, unitId: `${runId}.${cell.cellId}` };
         const done = await corpora.unitStatus(target);
         if (done.state === 'valid') {
-          const row = await withConnection(deps.duck, async (c) =>
-            (await c.runAndReadAll(`SELECT rejections, sims FROM read_parquet(${quotedString(await corpora.localFile(done.path))}) WHERE cell_id = $1 AND run_id = $2`, [cell.cellId, runId])).getRowObjects()[0],
+          const row = await withConnection(
+            deps.duck,
+            async (c) =>
+              (
+                await c.runAndReadAll(
+                  `SELECT rejections, sims FROM read_parquet(${quotedString(await corpora.localFile(done.path))}) WHERE cell_id = $1 AND run_id = $2`,
+                  [cell.cellId, runId],
+                )
+              ).getRowObjects()[0],
           );
           const rejections = Number(row.rejections);
           return { cellId: cell.cellId, rejections, sims: Number(row.sims), power: rejections / Number(row.sims), skipped: true, warnings };
@@ -270,9 +353,20 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
             alternatives = [poolHalf(refSamples[0], 1).sample];
             refSamples[0] = poolHalf(refSamples[0], 0).sample;
           }
-          const simulator = await createPowerSimulator(cell.statistic as TwoSampleStatistic, { references: refSamples, alternatives }, { k: spec.k, ...parallel });
+          const simulator = await createPowerSimulator(
+            cell.statistic as TwoSampleStatistic,
+            { references: refSamples, alternatives },
+            { k: spec.k, ...parallel },
+          );
           const mixture = components.length > 1 || 'mix' in cell.alternative ? components.map((c, i) => ({ alternative: i, weight: c.weight })) : undefined;
-          const request = { alternative: yIsFirst ? undefined : 0, mixture, n: cell.n * subset.length, sims: spec.sims, alpha: spec.alpha, seed: seedFrom(spec.seed, 'cell', cell.cellId) };
+          const request = {
+            alternative: yIsFirst ? undefined : 0,
+            mixture,
+            n: cell.n * subset.length,
+            sims: spec.sims,
+            alpha: spec.alpha,
+            seed: seedFrom(spec.seed, 'cell', cell.cellId),
+          };
           const base = {
             corpus: spec.corpus,
             runId,

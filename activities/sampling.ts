@@ -94,7 +94,11 @@ export function journalRow(input: SampleUnitInput, request: SampleRequest, s: Ge
 }
 
 /** The requests of a unit's samples that `collected` lacks, in order, with their seeds. */
-export function missingRequests(input: SampleUnitInput, prompts: { promptId: string; text: string }[], collected: { has(flat: number): boolean }): SampleRequest[] {
+export function missingRequests(
+  input: SampleUnitInput,
+  prompts: { promptId: string; text: string }[],
+  collected: { has(flat: number): boolean },
+): SampleRequest[] {
   const requests: SampleRequest[] = [];
   for (let flat = input.unit.start; flat < input.unit.end; flat++) {
     if (collected.has(flat)) continue;
@@ -154,23 +158,25 @@ export function createSamplingActivities(deps: SamplingDeps) {
         // Liveness heartbeats on a timer as well, between flushes (rate limits, slow models).
         return await heartbeating(async () => {
           const generator = deps.generatorFor(input.source);
-          const { retries } = await generator.sample(requests, {
-            sampling: input.sampling,
-            source: input.source,
-            signal: ctx.cancellationSignal,
-            onSample: (s) => {
-              const request = byFlat.get(s.flat);
-              if (!request || collected.has(s.flat)) return; // never two rows for one sample
-              const row = journalRow(input, request, s);
-              collected.set(s.flat, row);
-              tokens += row.tokenIds?.length ?? 0;
-              const { prompt: _prompt, ...line } = row;
-              journal.append(line);
-              // A failed write is not lost: flushes are chained, so the flush at the end rethrows it.
-              if (journal.buffered >= 256 || Date.now() - lastFlush > 500) flush().catch(() => undefined);
-            },
-            // Whatever arrived is made durable, also when the unit failed: a retry resumes from it.
-          }).finally(() => flush().finally(() => journal.settle()));
+          const { retries } = await generator
+            .sample(requests, {
+              sampling: input.sampling,
+              source: input.source,
+              signal: ctx.cancellationSignal,
+              onSample: (s) => {
+                const request = byFlat.get(s.flat);
+                if (!request || collected.has(s.flat)) return; // never two rows for one sample
+                const row = journalRow(input, request, s);
+                collected.set(s.flat, row);
+                tokens += row.tokenIds?.length ?? 0;
+                const { prompt: _prompt, ...line } = row;
+                journal.append(line);
+                // A failed write is not lost: flushes are chained, so the flush at the end rethrows it.
+                if (journal.buffered >= 256 || Date.now() - lastFlush > 500) flush().catch(() => undefined);
+              },
+              // Whatever arrived is made durable, also when the unit failed: a retry resumes from it.
+            })
+            .finally(() => flush().finally(() => journal.settle()));
           if (collected.size !== unit.end - unit.start) {
             throw new Error(`unit ${unit.unitId} ended with ${collected.size} of ${unit.end - unit.start} samples`);
           }
@@ -180,7 +186,15 @@ export function createSamplingActivities(deps: SamplingDeps) {
           await deps.store.writeShard(input.corpus, 'samples', partition, unit.unitId, rows);
           await journal.remove();
           const costUsd = prices ? rowsCost(rows, prices, input.sampling) : undefined;
-          return { unitId: unit.unitId, rows: rows.length, skipped: false, resumedFrom, retries, seconds: (Date.now() - t0) / 1000, ...(costUsd === undefined ? {} : { costUsd }) };
+          return {
+            unitId: unit.unitId,
+            rows: rows.length,
+            skipped: false,
+            resumedFrom,
+            retries,
+            seconds: (Date.now() - t0) / 1000,
+            ...(costUsd === undefined ? {} : { costUsd }),
+          };
         }, beat);
       } catch (err) {
         throw toApplicationFailure(err);
@@ -192,6 +206,7 @@ export type SamplingActivities = ReturnType<typeof createSamplingActivities>;
 
 function unitBound(prompts: { text: string }[], input: SampleUnitInput, prices: Prices): number {
   let usd = 0;
-  for (let flat = input.unit.start; flat < input.unit.end; flat++) usd += sampleCostBound(prices, prompts[itemAt(flat, input.samplesPerPrompt, input.unit.firstSampleIndex).promptIndex].text, input.sampling);
+  for (let flat = input.unit.start; flat < input.unit.end; flat++)
+    usd += sampleCostBound(prices, prompts[itemAt(flat, input.samplesPerPrompt, input.unit.firstSampleIndex).promptIndex].text, input.sampling);
   return usd;
 }

@@ -57,16 +57,23 @@ function dataDigest(slices: readonly (Slice | undefined)[]): string {
  */
 async function samplerWarnings(deps: { duck: DuckDBInstance; readRoot: (corpus: string) => Promise<string> }, spec: TestSpec): Promise<string[]> {
   const settingsOf = async (s: Selector) => {
-    const keys = new Set((await readSamplers(deps.duck, await deps.readRoot(s.corpus), s)).map((r) => samplerSettingsKey(r.sampler)).filter((k): k is string => k !== null));
+    const keys = new Set(
+      (await readSamplers(deps.duck, await deps.readRoot(s.corpus), s)).map((r) => samplerSettingsKey(r.sampler)).filter((k): k is string => k !== null),
+    );
     return [...keys];
   };
   const [x, y] = [await settingsOf(spec.x), await settingsOf(spec.y)];
   const warnings: string[] = [];
-  for (const [side, keys, s] of [['X', x, spec.x], ['Y', y, spec.y]] as const) {
+  for (const [side, keys, s] of [
+    ['X', x, spec.x],
+    ['Y', y, spec.y],
+  ] as const) {
     if (keys.length > 1) warnings.push(`${side} (${s.model}/${s.source}) mixes ${keys.length} sampler settings: ${keys.join(' | ')}`);
   }
   if (x.length === 1 && y.length === 1 && x[0] !== y[0]) {
-    warnings.push(`X (${spec.x.model}/${spec.x.source}) was sampled with ${x[0]} and Y (${spec.y.model}/${spec.y.source}) with ${y[0]}: the test compares the samplers as well as the models`);
+    warnings.push(
+      `X (${spec.x.model}/${spec.x.source}) was sampled with ${x[0]} and Y (${spec.y.model}/${spec.y.source}) with ${y[0]}: the test compares the samplers as well as the models`,
+    );
   }
   if (warnings.length && spec.samplerMismatch === 'refuse') {
     throw new MetError(ErrorTypes.BadInput, `samplerMismatch is 'refuse': ${warnings.join('; ')}`);
@@ -104,11 +111,23 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
         const logprobsUnder = { scorerModel: spec.scorer.model, scorerPrecision: spec.scorer.precision };
         const read = async (s: Selector, promptIds?: string[], samplesPerPrompt?: number) =>
           readSlice(deps.duck, await deps.readRoot(s.corpus), {
-            corpus: s.corpus, models: [s.model], sources: [s.source], promptIds, samplesPerPrompt, seed: s.seed, unit: spec.unit, L: 1, logprobsUnder, allowFewer: true,
+            corpus: s.corpus,
+            models: [s.model],
+            sources: [s.source],
+            promptIds,
+            samplesPerPrompt,
+            seed: s.seed,
+            unit: spec.unit,
+            L: 1,
+            logprobsUnder,
+            allowFewer: true,
           });
         const x = await read(spec.x, undefined, spec.x.samplesPerPrompt);
         const y = await read(spec.y, x.promptIds, spec.y.samplesPerPrompt ?? 1);
-        assertOneScorerRoute(`${spec.scorer.model}/${spec.scorer.precision}`, [{ name: sliceLabel(spec.x), routes: x.scorerRoutes }, { name: sliceLabel(spec.y), routes: y.scorerRoutes }]);
+        assertOneScorerRoute(`${spec.scorer.model}/${spec.scorer.precision}`, [
+          { name: sliceLabel(spec.x), routes: x.scorerRoutes },
+          { name: sliceLabel(spec.y), routes: y.scorerRoutes },
+        ]);
         const scores = new Map([x, y].map((sl, i) => [sl, completionScores(sl, score, i === 0 ? 'X' : 'Y')]));
         const scoreOf = (sl: typeof x, i: number) => scores.get(sl)![i];
         // Reference scores grouped by prompt; one target row per (prompt, sample) of Y with the reference of its prompt.
@@ -130,17 +149,47 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
         const seconds = (performance.now() - t0) / 1000;
         const scorer = `${spec.scorer.model}@${spec.scorer.precision}`;
         const row: TestResultRow = {
-          corpus: spec.x.corpus, runId: spec.testId, testId: spec.testId, statistic: `rut_${score}`, unit: spec.unit, L: 1,
-          xModel: spec.x.model, xSource: spec.x.source, yModel: spec.y.model, ySource: spec.y.source, reference: scorer,
-          promptSet: 'selected', m, n1: refs.length, n2: r.n, value: r.statistic, pValue: r.pvalue, alpha: spec.alpha,
-          decision: reject ? 'reject' : 'fail_to_reject', pvalueMethod: 'cramer_von_mises', b: r.k, seed: spec.seed,
-          durationMs: seconds * 1000, createdAt: new Date(), nullStatistics: null,
+          corpus: spec.x.corpus,
+          runId: spec.testId,
+          testId: spec.testId,
+          statistic: `rut_${score}`,
+          unit: spec.unit,
+          L: 1,
+          xModel: spec.x.model,
+          xSource: spec.x.source,
+          yModel: spec.y.model,
+          ySource: spec.y.source,
+          reference: scorer,
+          promptSet: 'selected',
+          m,
+          n1: refs.length,
+          n2: r.n,
+          value: r.statistic,
+          pValue: r.pvalue,
+          alpha: spec.alpha,
+          decision: reject ? 'reject' : 'fail_to_reject',
+          pvalueMethod: 'cramer_von_mises',
+          b: r.k,
+          seed: spec.seed,
+          durationMs: seconds * 1000,
+          createdAt: new Date(),
+          nullStatistics: null,
         };
         const dataId = dataDigest([x, y]);
         await corpora.writeShard({ corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: `${spec.testId}-${dataId}` }, [row]);
         return {
           dataId,
-          testId: spec.testId, statistic: 'rut', value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: r.k, n1: refs.length, n2: r.n, m, seconds,
+          testId: spec.testId,
+          statistic: 'rut',
+          value: r.statistic,
+          pvalue: r.pvalue,
+          reject,
+          alpha: spec.alpha,
+          b: r.k,
+          n1: refs.length,
+          n2: r.n,
+          m,
+          seconds,
           undefinedNulls: 0,
           rut: { n: r.n, k: r.k, score, scorer },
           ...(warnings.length ? { warnings } : {}),
@@ -159,16 +208,28 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
     async runOneSampleTest(spec: TestSpec): Promise<TestOutcome> {
       try {
         const t0 = performance.now();
-        if (!isOneSampleTestStatistic(spec.stat) || !spec.scorer) throw new MetError(ErrorTypes.BadInput, 'runOneSampleTest takes a one-sample statistic with a scorer');
+        if (!isOneSampleTestStatistic(spec.stat) || !spec.scorer)
+          throw new MetError(ErrorTypes.BadInput, 'runOneSampleTest takes a one-sample statistic with a scorer');
         const warnings = await samplerWarnings(deps, spec);
         const logprobsUnder = { scorerModel: spec.scorer.model, scorerPrecision: spec.scorer.precision };
         const read = async (s: Selector, promptIds?: string[]) =>
           readSlice(deps.duck, await deps.readRoot(s.corpus), {
-            corpus: s.corpus, models: [s.model], sources: [s.source], promptIds, samplesPerPrompt: s.samplesPerPrompt, seed: s.seed, unit: spec.unit, L: spec.L, logprobsUnder,
+            corpus: s.corpus,
+            models: [s.model],
+            sources: [s.source],
+            promptIds,
+            samplesPerPrompt: s.samplesPerPrompt,
+            seed: s.seed,
+            unit: spec.unit,
+            L: spec.L,
+            logprobsUnder,
           });
         const x = await read(spec.x);
         const y = await read(spec.y, x.promptIds);
-        assertOneScorerRoute(`${spec.scorer.model}/${spec.scorer.precision}`, [{ name: sliceLabel(spec.x), routes: x.scorerRoutes }, { name: sliceLabel(spec.y), routes: y.scorerRoutes }]);
+        assertOneScorerRoute(`${spec.scorer.model}/${spec.scorer.precision}`, [
+          { name: sliceLabel(spec.x), routes: x.scorerRoutes },
+          { name: sliceLabel(spec.y), routes: y.scorerRoutes },
+        ]);
         const join = <T extends Int32Array | Float64Array>(a: T, b: T, make: (n: number) => T): T => {
           const out = make(a.length + b.length);
           out.set(a);
@@ -184,27 +245,65 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
         };
         let nul;
         try {
-          nul = nullDistribution(support, join(x.logprobSum!, y.logprobSum!, (n) => new Float64Array(n)));
+          nul = nullDistribution(
+            support,
+            join(x.logprobSum!, y.logprobSum!, (n) => new Float64Array(n)),
+          );
         } catch (err) {
           // Two completions equal after truncation to L but scored apart: L cut them.
-          throw new MetError(ErrorTypes.BadInput, `${(err as Error).message}. The one-sample tests use whole completions: raise L above the longest completion`);
+          throw new MetError(
+            ErrorTypes.BadInput,
+            `${(err as Error).message}. The one-sample tests use whole completions: raise L above the longest completion`,
+          );
         }
         const r = await heartbeating(() => Promise.resolve(oneSampleTest(spec.stat as never, y.sample, nul, x.sample, { b: spec.b, seed: spec.seed })));
         const reject = r.pvalue <= spec.alpha;
         const seconds = (performance.now() - t0) / 1000;
         const scorer = `${spec.scorer.model}@${spec.scorer.precision}`;
         const row: TestResultRow = {
-          corpus: spec.x.corpus, runId: spec.testId, testId: spec.testId, statistic: spec.stat, unit: spec.unit, L: spec.L,
-          xModel: spec.x.model, xSource: spec.x.source, yModel: spec.y.model, ySource: spec.y.source, reference: scorer,
-          promptSet: 'selected', m: x.sample.m, n1: x.sample.prompts.length, n2: y.sample.prompts.length, value: r.statistic, pValue: r.pvalue, alpha: spec.alpha,
-          decision: reject ? 'reject' : 'fail_to_reject', pvalueMethod: 'bootstrap', b: spec.b, seed: spec.seed,
-          durationMs: seconds * 1000, createdAt: new Date(), nullStatistics: Array.from(r.nulls),
+          corpus: spec.x.corpus,
+          runId: spec.testId,
+          testId: spec.testId,
+          statistic: spec.stat,
+          unit: spec.unit,
+          L: spec.L,
+          xModel: spec.x.model,
+          xSource: spec.x.source,
+          yModel: spec.y.model,
+          ySource: spec.y.source,
+          reference: scorer,
+          promptSet: 'selected',
+          m: x.sample.m,
+          n1: x.sample.prompts.length,
+          n2: y.sample.prompts.length,
+          value: r.statistic,
+          pValue: r.pvalue,
+          alpha: spec.alpha,
+          decision: reject ? 'reject' : 'fail_to_reject',
+          pvalueMethod: 'bootstrap',
+          b: spec.b,
+          seed: spec.seed,
+          durationMs: seconds * 1000,
+          createdAt: new Date(),
+          nullStatistics: Array.from(r.nulls),
         };
         const dataId = dataDigest([x, y]);
         await corpora.writeShard({ corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: `${spec.testId}-${dataId}` }, [row]);
         return {
-          dataId, testId: spec.testId, statistic: spec.stat, value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: spec.b, undefinedNulls: r.undefinedNulls,
-          n1: x.sample.prompts.length, n2: y.sample.prompts.length, m: x.sample.m, seconds, ...(warnings.length ? { warnings } : {}),
+          dataId,
+          testId: spec.testId,
+          statistic: spec.stat,
+          value: r.statistic,
+          pvalue: r.pvalue,
+          reject,
+          alpha: spec.alpha,
+          b: spec.b,
+          undefinedNulls: r.undefinedNulls,
+          n1: x.sample.prompts.length,
+          n2: y.sample.prompts.length,
+          m: x.sample.m,
+          seconds,
+          ...(warnings.length ? { warnings } : {}),
         };
       } catch (err) {
         throw toApplicationFailure(err);
@@ -214,15 +313,30 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
     async runTwoSampleTest(spec: TestSpec): Promise<TestOutcome> {
       try {
         const stat = spec.stat;
-        if (stat === 'rut' || isOneSampleTestStatistic(stat)) throw new MetError(ErrorTypes.BadInput, `stat ${stat} runs through ${stat === 'rut' ? 'runRankUniformityTest' : 'runOneSampleTest'}`);
+        if (stat === 'rut' || isOneSampleTestStatistic(stat))
+          throw new MetError(ErrorTypes.BadInput, `stat ${stat} runs through ${stat === 'rut' ? 'runRankUniformityTest' : 'runOneSampleTest'}`);
         const warnings = await samplerWarnings(deps, spec);
         const x = await slice(spec.x, spec);
         const y = await slice(spec.y, spec, x.promptIds);
-        const reference = spec.pvalue === 'bootstrap' ? await slice(spec.reference ?? { ...spec.x, samplesPerPrompt: undefined }, spec, x.promptIds) : undefined;
+        const reference =
+          spec.pvalue === 'bootstrap' ? await slice(spec.reference ?? { ...spec.x, samplesPerPrompt: undefined }, spec, x.promptIds) : undefined;
         // In a thread of its own: this activity heartbeats meanwhile, a cancellation ends the thread, and the
         // worker's other activities keep running (a large b no longer stalls the worker).
         const r = await heartbeating(() =>
-          twoSampleTestInThread({ x: x.sample, y: y.sample, stat, pvalue: spec.pvalue, b: spec.b, seed: spec.seed, k: spec.k, cumulative: spec.cumulative, reference: reference?.sample }, Context.current().cancellationSignal),
+          twoSampleTestInThread(
+            {
+              x: x.sample,
+              y: y.sample,
+              stat,
+              pvalue: spec.pvalue,
+              b: spec.b,
+              seed: spec.seed,
+              k: spec.k,
+              cumulative: spec.cumulative,
+              reference: reference?.sample,
+            },
+            Context.current().cancellationSignal,
+          ),
         );
         const reject = r.pvalue <= spec.alpha;
         const row: TestResultRow = {
@@ -254,7 +368,22 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
         };
         const dataId = dataDigest([x, y, reference]);
         await corpora.writeShard({ corpus: spec.x.corpus, kind: 'tests', partition: {}, unitId: `${spec.testId}-${dataId}` }, [row]);
-        return { dataId, testId: spec.testId, statistic: spec.stat, value: r.statistic, pvalue: r.pvalue, reject, alpha: spec.alpha, b: spec.b, undefinedNulls: r.undefinedNulls, n1: r.n1, n2: r.n2, m: x.sample.m, seconds: r.seconds, ...(warnings.length ? { warnings } : {}) };
+        return {
+          dataId,
+          testId: spec.testId,
+          statistic: spec.stat,
+          value: r.statistic,
+          pvalue: r.pvalue,
+          reject,
+          alpha: spec.alpha,
+          b: spec.b,
+          undefinedNulls: r.undefinedNulls,
+          n1: r.n1,
+          n2: r.n2,
+          m: x.sample.m,
+          seconds: r.seconds,
+          ...(warnings.length ? { warnings } : {}),
+        };
       } catch (err) {
         throw toApplicationFailure(err);
       }

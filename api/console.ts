@@ -36,7 +36,8 @@ export const CONSOLE_FILE_ROUTES = new Set(['/', '/console/:file']);
 const WEB = new URL('web/', import.meta.url);
 
 const SECURITY_HEADERS = {
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
@@ -116,7 +117,9 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
     runs,
     prices: options.prices,
     duck: () => {
-      duck ??= import('../datasets/duck').then(({ createDuckDB }) => createDuckDB({ allowedDirectories: [options.dataDir, ...(bucket?.cacheDir ? [bucket.cacheDir] : [])] }));
+      duck ??= import('../datasets/duck').then(({ createDuckDB }) =>
+        createDuckDB({ allowedDirectories: [options.dataDir, ...(bucket?.cacheDir ? [bucket.cacheDir] : [])] }),
+      );
       return duck;
     },
     readRoot: async (corpus) => {
@@ -140,18 +143,30 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
   const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 500: ErrorBody, 503: ErrorBody };
   const named = z.object({ name: Name });
 
-  api.get('/v1/audits', { schema: { description: 'Every audit: its endpoints\' current verdict and last p-value, next firing, paused state, and its recent firings (tokens and cost each)', response: { 200: AuditsBody, ...errors } } }, async () => ({
-    audits: (await auditStates(sources)).map(auditBody),
-  }));
-  api.get('/v1/audits/:name', { schema: { description: 'One audit, as in GET /v1/audits', params: named, response: { 200: AuditBody, ...errors } } }, async (request) =>
-    auditBody(await auditState(sources, await describeAudit(client, request.params.name))),
+  api.get(
+    '/v1/audits',
+    {
+      schema: {
+        description: "Every audit: its endpoints' current verdict and last p-value, next firing, paused state, and its recent firings (tokens and cost each)",
+        response: { 200: AuditsBody, ...errors },
+      },
+    },
+    async () => ({
+      audits: (await auditStates(sources)).map(auditBody),
+    }),
+  );
+  api.get(
+    '/v1/audits/:name',
+    { schema: { description: 'One audit, as in GET /v1/audits', params: named, response: { 200: AuditBody, ...errors } } },
+    async (request) => auditBody(await auditState(sources, await describeAudit(client, request.params.name))),
   );
   // SVG, not JSON: on the plain instance (the zod serializer would quote it), params still validated by zod.
   app.get<{ Params: { name: string }; Querystring: { endpoint?: string } }>(
     '/v1/audits/:name/chart',
     {
       schema: {
-        description: 'The p-value and statistic of each firing over time, verdict changes marked, as SVG (image/svg+xml): the figure of met audit show --html, from the same Vega-Lite spec and colours as met\'s reports. One endpoint with ?endpoint=MODEL/SOURCE, else all; 404 before the first firing',
+        description:
+          "The p-value and statistic of each firing over time, verdict changes marked, as SVG (image/svg+xml): the figure of met audit show --html, from the same Vega-Lite spec and colours as met's reports. One endpoint with ?endpoint=MODEL/SOURCE, else all; 404 before the first firing",
         params: named,
         querystring: z.object({ endpoint: z.string().min(1).max(401).optional() }),
         produces: ['image/svg+xml'],
@@ -162,19 +177,28 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
       const { name } = request.params;
       const { endpoint } = request.query;
       const state = await auditState(sources, await describeAudit(client, name));
-      if (endpoint !== undefined && !state.endpoints.some((e) => e.endpoint === endpoint)) return reply.code(404).send({ error: 'not_found', message: `audit ${name} has no endpoint ${JSON.stringify(endpoint)}` });
+      if (endpoint !== undefined && !state.endpoints.some((e) => e.endpoint === endpoint))
+        return reply.code(404).send({ error: 'not_found', message: `audit ${name} has no endpoint ${JSON.stringify(endpoint)}` });
       const firings = endpoint === undefined ? state.firings : state.firings.filter((f) => f.endpoint === endpoint);
-      if (firings.length === 0) return reply.code(404).send({ error: 'not_found', message: `audit ${name} has no firing${endpoint === undefined ? '' : ` of ${endpoint}`} yet` });
+      if (firings.length === 0)
+        return reply.code(404).send({ error: 'not_found', message: `audit ${name} has no firing${endpoint === undefined ? '' : ` of ${endpoint}`} yet` });
       // Rendered when asked (the page asks again only when a firing is added); Vega loads at the first chart, not with the API.
       const { auditChartSvg } = await import('../report/audit');
-      const idPrefix = `c${createHash('sha256').update(`${name}\n${endpoint ?? ''}`).digest('hex').slice(0, 12)}`;
+      const idPrefix = `c${createHash('sha256')
+        .update(`${name}\n${endpoint ?? ''}`)
+        .digest('hex')
+        .slice(0, 12)}`;
       const svg = await auditChartSvg(firings, { alpha: state.alpha, statistic: state.statistic, title: endpoint ?? `audit ${name}`, idPrefix });
       return reply.headers(SVG_HEADERS).type('image/svg+xml; charset=utf-8').send(svg);
     },
   );
-  const actions = { pause: (n: string) => pauseAudit(client, n, 'paused from the met console'), resume: (n: string) => resumeAudit(client, n, 'resumed from the met console'), trigger: (n: string) => triggerAudit(client, n) };
+  const actions = {
+    pause: (n: string) => pauseAudit(client, n, 'paused from the met console'),
+    resume: (n: string) => resumeAudit(client, n, 'resumed from the met console'),
+    trigger: (n: string) => triggerAudit(client, n),
+  };
   for (const action of ['pause', 'resume', 'trigger'] as const) {
-    const what = { pause: 'Pause the audit\'s schedule', resume: 'Resume a paused audit', trigger: 'Fire the audit now (skipped while a firing runs)' }[action];
+    const what = { pause: "Pause the audit's schedule", resume: 'Resume a paused audit', trigger: 'Fire the audit now (skipped while a firing runs)' }[action];
     api.post(`/v1/audits/:name/${action}`, { schema: { description: what, params: named, response: { 200: AuditActionBody, ...errors } } }, async (request) => {
       await actions[action](request.params.name);
       const d = await describeAudit(client, request.params.name);
@@ -184,14 +208,21 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
 
   api.get(
     '/v1/runs',
-    { schema: { description: 'Recent runs of every kind (newest first): status, progress, rate and ETA, root cause when failed, report link', querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }), response: { 200: RunsBody, ...errors } } },
+    {
+      schema: {
+        description: 'Recent runs of every kind (newest first): status, progress, rate and ETA, root cause when failed, report link',
+        querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
+        response: { 200: RunsBody, ...errors },
+      },
+    },
     async (request) => ({ runs: (await recentRuns(client, runs, request.query.limit)).map(({ record, state }) => runSummary(record, state)) }),
   );
   api.post(
     '/v1/runs/:id/cancel',
     {
       schema: {
-        description: 'Cancel a run (completed shards are kept; resume continues it), as met cancel: a run that has not stopped within waitSeconds (its workflow task keeps failing, or no worker serves it) is terminated',
+        description:
+          'Cancel a run (completed shards are kept; resume continues it), as met cancel: a run that has not stopped within waitSeconds (its workflow task keeps failing, or no worker serves it) is terminated',
         params: z.object({ id: Name }),
         querystring: z.object({ waitSeconds: z.coerce.number().min(0).max(120).default(15) }),
         response: { 200: CancelBody, ...errors },
@@ -203,13 +234,34 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
       return { runId: record.runId, cancelRequested: true, ...outcome };
     },
   );
-  api.post('/v1/runs/:id/resume', { schema: { description: 'Resume a failed, cancelled or interrupted run from its record (met resume): it redoes only what is missing', params: z.object({ id: Name }), response: { 200: RunStartedBody, 202: RunStartedBody, ...errors } } }, async (request, reply) => {
-    const record = await loadRunRecord(runs, request.params.id);
-    const { attached } = record.job === 'collectCorpus' ? await resumeCollection(client, runs, record.runId) : await startOrAttach(client, record);
-    return reply.code(attached ? 200 : 202).send({ runId: record.runId, job: record.job, workflowId: record.workflowId, attached, statusUrl: `/v1/runs/${encodeURIComponent(record.runId)}` });
-  });
+  api.post(
+    '/v1/runs/:id/resume',
+    {
+      schema: {
+        description: 'Resume a failed, cancelled or interrupted run from its record (met resume): it redoes only what is missing',
+        params: z.object({ id: Name }),
+        response: { 200: RunStartedBody, 202: RunStartedBody, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const record = await loadRunRecord(runs, request.params.id);
+      const { attached } = record.job === 'collectCorpus' ? await resumeCollection(client, runs, record.runId) : await startOrAttach(client, record);
+      return reply
+        .code(attached ? 200 : 202)
+        .send({ runId: record.runId, job: record.job, workflowId: record.workflowId, attached, statusUrl: `/v1/runs/${encodeURIComponent(record.runId)}` });
+    },
+  );
 
-  api.get('/v1/fleet', { schema: { description: 'What polls which queue (host, pid, met version, model, GPU, data location), and queues with work but no worker', response: { 200: FleetBody, ...errors } } }, async () => ({
-    queues: await fleetState(client, runs, options.queues),
-  }));
+  api.get(
+    '/v1/fleet',
+    {
+      schema: {
+        description: 'What polls which queue (host, pid, met version, model, GPU, data location), and queues with work but no worker',
+        response: { 200: FleetBody, ...errors },
+      },
+    },
+    async () => ({
+      queues: await fleetState(client, runs, options.queues),
+    }),
+  );
 }

@@ -138,7 +138,13 @@ export const AuditsBody = z.object({ audits: z.array(AuditBody) });
 export const AuditActionBody = z.object({ name: z.string(), action: z.enum(['pause', 'resume', 'trigger']), paused: z.boolean() });
 
 /** What POST /v1/runs/{id}/cancel did: the run's status afterwards, and whether it had to be terminated (and why). */
-export const CancelBody = z.object({ runId: z.string(), cancelRequested: z.boolean(), status: z.string(), terminated: z.boolean(), reason: z.string().optional() });
+export const CancelBody = z.object({
+  runId: z.string(),
+  cancelRequested: z.boolean(),
+  status: z.string(),
+  terminated: z.boolean(),
+  reason: z.string().optional(),
+});
 
 export const RunSummaryBody = z.object({
   runId: z.string(),
@@ -151,8 +157,8 @@ export const RunSummaryBody = z.object({
   stages: z.array(z.object({ name: z.string(), done: z.number(), total: z.number(), unit: z.string().optional() })),
   done: z.number().describe('over all stages'),
   total: z.number(),
-  unit: z.string().optional().describe('the stages\' unit when they share one'),
-  ratePerSecond: z.number().nullable().describe('a running run: units per second (a collection\'s own measure; others: done over time since start)'),
+  unit: z.string().optional().describe("the stages' unit when they share one"),
+  ratePerSecond: z.number().nullable().describe("a running run: units per second (a collection's own measure; others: done over time since start)"),
   etaSeconds: z.number().nullable(),
   failure: z.string().optional(),
   warnings: z.array(z.string()),

@@ -5,7 +5,13 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { launchCollection } from '../client/collect';
 import { launchConsistency } from '../client/consistency';
@@ -25,7 +31,6 @@ import { hasReport, JOBS, REPORTED, reportOf, resultOf, toStages } from '../jobs
 import { CPU_TASK_QUEUE, modelTaskQueue } from '../temporal/queues';
 import { CONSOLE_FILE_ROUTES, registerConsole } from './console';
 import { ErrorBody, HealthBody, PerplexityBody, RunStartedBody, RunStateBody, TestOutcomeBody } from './schemas';
-
 
 /** The shortest bearer token the API accepts. */
 export const MIN_TOKEN_LENGTH = 16;
@@ -59,7 +64,14 @@ export interface ApiOptions {
 }
 
 /** The /docs page's files (Swagger UI and met's token script): no data, so they load without the token; the OpenAPI document does not. */
-const DOCS_FILE_ROUTES = new Set(['/docs', '/docs/', '/docs/static/*', '/docs/static/index.html', '/docs/static/swagger-initializer.js', '/docs/static/theme/met-token.js']);
+const DOCS_FILE_ROUTES = new Set([
+  '/docs',
+  '/docs/',
+  '/docs/static/*',
+  '/docs/static/index.html',
+  '/docs/static/swagger-initializer.js',
+  '/docs/static/theme/met-token.js',
+]);
 
 export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
@@ -124,10 +136,16 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const host = options.host ?? '127.0.0.1';
   // A token short enough to guess is no protection (a one-character one was accepted).
   if (options.token !== undefined && options.token.length < MIN_TOKEN_LENGTH) {
-    throw new MetError(ErrorTypes.BadInput, `the API token has ${options.token.length} character(s): use at least ${MIN_TOKEN_LENGTH} random characters (e.g. openssl rand -hex 24)`);
+    throw new MetError(
+      ErrorTypes.BadInput,
+      `the API token has ${options.token.length} character(s): use at least ${MIN_TOKEN_LENGTH} random characters (e.g. openssl rand -hex 24)`,
+    );
   }
   if (!isLoopback(host) && !options.token) {
-    throw new MetError(ErrorTypes.BadInput, `binding the API to ${host} exposes it beyond this machine: set a bearer token (met api --token-env NAME, the token read from that environment variable) or bind to 127.0.0.1`);
+    throw new MetError(
+      ErrorTypes.BadInput,
+      `binding the API to ${host} exposes it beyond this machine: set a bearer token (met api --token-env NAME, the token read from that environment variable) or bind to 127.0.0.1`,
+    );
   }
   const { client, dataDir } = options;
   const runs = options.runs ?? dataDir;
@@ -140,20 +158,30 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'met API', description: 'Model Equality Testing at fleet scale: perplexity, collection runs, tests and reports. Every request that does work runs as a Temporal workflow.', version: '1' },
+      info: {
+        title: 'met API',
+        description:
+          'Model Equality Testing at fleet scale: perplexity, collection runs, tests and reports. Every request that does work runs as a Temporal workflow.',
+        version: '1',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: options.token ? [{ bearer: [] }] : [],
     },
     transform: jsonSchemaTransform,
   });
   // The page asks for the token and sends it as a Bearer header (api/web/docs.js), as the console does.
-  await app.register(swaggerUi, { routePrefix: '/docs', theme: { title: 'met API', js: [{ filename: 'met-token.js', content: readFileSync(new URL('web/docs.js', import.meta.url), 'utf8') }] } });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    theme: { title: 'met API', js: [{ filename: 'met-token.js', content: readFileSync(new URL('web/docs.js', import.meta.url), 'utf8') }] },
+  });
 
   if (isLoopback(host)) {
     // DNS rebinding: a web page whose name resolves to 127.0.0.1 must not reach a loopback API.
     app.addHook('onRequest', async (request, reply) => {
       if (!isLoopbackHostHeader(request.headers.host)) {
-        return reply.code(403).send({ error: 'forbidden', message: 'host: this API is bound to loopback and answers only requests addressed to localhost, 127.0.0.1 or [::1]' });
+        return reply
+          .code(403)
+          .send({ error: 'forbidden', message: 'host: this API is bound to loopback and answers only requests addressed to localhost, 127.0.0.1 or [::1]' });
       }
     });
   }
@@ -168,7 +196,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     } catch {
       host = undefined;
     }
-    if (host !== request.headers.host) return reply.code(403).send({ error: 'forbidden', message: 'origin: this API takes requests from its own pages only (no cross-origin requests)' });
+    if (host !== request.headers.host)
+      return reply.code(403).send({ error: 'forbidden', message: 'origin: this API takes requests from its own pages only (no cross-origin requests)' });
   });
 
   if (options.token) {
@@ -188,7 +217,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler((error, _request, reply) => {
     if (hasZodFastifySchemaValidationErrors(error)) {
-      const issues = error.validation.map((v) => ({ path: v.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(body)', message: v.message ?? 'invalid' }));
+      const issues = error.validation.map((v) => ({
+        path: v.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(body)',
+        message: v.message ?? 'invalid',
+      }));
       return reply.code(400).send({ error: 'bad_request', message: issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues });
     }
     if (error instanceof ApiError) return reply.code(error.status).send({ error: error.kind, message: error.message });
@@ -209,7 +241,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   /** Pollers of a queue by kind: how /health sees workers, and how requests refuse to wait for none. */
   async function pollers(name: string, kind: 'workflow' | 'activity') {
-    const response = await client.workflowService.describeTaskQueue({ namespace: options.namespace, taskQueue: { name }, taskQueueType: kind === 'workflow' ? 1 : 2 });
+    const response = await client.workflowService.describeTaskQueue({
+      namespace: options.namespace,
+      taskQueue: { name },
+      taskQueueType: kind === 'workflow' ? 1 : 2,
+    });
     return (response.pollers ?? []).map((p) => p.identity ?? 'unknown');
   }
   // A queue seen with pollers is trusted for a few seconds: two RPCs per request would cost more than the scoring.
@@ -221,34 +257,48 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     seenPolled.set(key, Date.now() + 5_000);
   }
 
-  api.get('/health', { schema: { description: 'Temporal reachable, and the workers polling each of met’s queues', response: { 200: HealthBody, 503: HealthBody } } }, async (request, reply) => {
-    const temporal = { reachable: true, address: options.address, namespace: options.namespace } as z.infer<typeof HealthBody>['temporal'];
-    const queues: z.infer<typeof HealthBody>['queues'] = [];
-    try {
-      const wanted: [string, 'workflow' | 'activity'][] = [
-        [taskQueue, 'workflow'],
-        [taskQueue, 'activity'],
-        ...(options.healthQueues ?? []).map((q) => [q, 'activity'] as [string, 'activity']),
-      ];
-      for (const [name, kind] of wanted) {
-        const workers = await pollers(name, kind);
-        queues.push({ name, kind, pollers: workers.length, workers });
+  api.get(
+    '/health',
+    { schema: { description: 'Temporal reachable, and the workers polling each of met’s queues', response: { 200: HealthBody, 503: HealthBody } } },
+    async (request, reply) => {
+      const temporal = { reachable: true, address: options.address, namespace: options.namespace } as z.infer<typeof HealthBody>['temporal'];
+      const queues: z.infer<typeof HealthBody>['queues'] = [];
+      try {
+        const wanted: [string, 'workflow' | 'activity'][] = [
+          [taskQueue, 'workflow'],
+          [taskQueue, 'activity'],
+          ...(options.healthQueues ?? []).map((q) => [q, 'activity'] as [string, 'activity']),
+        ];
+        for (const [name, kind] of wanted) {
+          const workers = await pollers(name, kind);
+          queues.push({ name, kind, pollers: workers.length, workers });
+        }
+      } catch (err) {
+        temporal.reachable = false;
+        temporal.error = (err as Error).message;
       }
-    } catch (err) {
-      temporal.reachable = false;
-      temporal.error = (err as Error).message;
-    }
-    const ok = temporal.reachable && queues.every((q) => q.pollers > 0);
-    return reply.code(temporal.reachable ? 200 : 503).send({ ok, temporal, queues });
-  });
+      const ok = temporal.reachable && queues.every((q) => q.pollers > 0);
+      return reply.code(temporal.reachable ? 200 : 503).send({ ok, temporal, queues });
+    },
+  );
 
   api.post(
     '/v1/perplexity',
-    { schema: { description: 'Perplexity of texts under one or several models, each scored on its own (model, precision) queue, and their ensemble', body: PerplexityRequest, response: { 200: PerplexityBody, ...errors } } },
+    {
+      schema: {
+        description: 'Perplexity of texts under one or several models, each scored on its own (model, precision) queue, and their ensemble',
+        body: PerplexityRequest,
+        response: { 200: PerplexityBody, ...errors },
+      },
+    },
     async (request) => {
       const body = request.body;
       for (const m of body.models) {
-        await requireWorkers(modelTaskQueue(m.model, m.precision), 'activity', `start one with met worker --model ${m.model} --precision ${m.precision} (or list it in the worker config)`);
+        await requireWorkers(
+          modelTaskQueue(m.model, m.precision),
+          'activity',
+          `start one with met worker --model ${m.model} --precision ${m.precision} (or list it in the worker config)`,
+        );
       }
       await requireWorkers(taskQueue, 'workflow', 'start a CPU worker (met worker, or met up)');
       const workflowId = `perplexity-${randomUUID()}`;
@@ -264,31 +314,64 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   );
 
   const started = (record: RunRecord, attached: boolean, reply: FastifyReply) =>
-    reply.code(attached ? 200 : 202).send({ runId: record.runId, job: record.job, workflowId: record.workflowId, attached, statusUrl: `/v1/runs/${encodeURIComponent(record.runId)}` });
+    reply
+      .code(attached ? 200 : 202)
+      .send({ runId: record.runId, job: record.job, workflowId: record.workflowId, attached, statusUrl: `/v1/runs/${encodeURIComponent(record.runId)}` });
 
   /** The API takes prompts inline or by set name, never a path on a worker (docs/design.md, "Trust boundaries"). */
   const noWorkerPaths = (prompts: object) => {
     if ('file' in prompts) {
-      throw new ApiError(400, 'bad_request', 'prompts.file: the HTTP API takes prompts inline (prompts.inline: [{id, text}]) or by set name (prompts.set: a shipped set, or <name>.jsonl / <name>.parquet in the data folder\'s prompts/), never a path on a worker');
+      throw new ApiError(
+        400,
+        'bad_request',
+        "prompts.file: the HTTP API takes prompts inline (prompts.inline: [{id, text}]) or by set name (prompts.set: a shipped set, or <name>.jsonl / <name>.parquet in the data folder's prompts/), never a path on a worker",
+      );
     }
   };
 
-  api.post('/v1/runs', { schema: { description: 'Start a collection run from a run spec (the same spec twice attaches to the running run)', body: RunSpec, response: { 200: RunStartedBody, 202: RunStartedBody, ...errors } } }, async (request, reply) => {
-    noWorkerPaths(request.body.prompts);
-    const { record, attached } = await launchCollection(client, runs, request.body, taskQueue);
-    return started(record, attached, reply);
-  });
+  api.post(
+    '/v1/runs',
+    {
+      schema: {
+        description: 'Start a collection run from a run spec (the same spec twice attaches to the running run)',
+        body: RunSpec,
+        response: { 200: RunStartedBody, 202: RunStartedBody, ...errors },
+      },
+    },
+    async (request, reply) => {
+      noWorkerPaths(request.body.prompts);
+      const { record, attached } = await launchCollection(client, runs, request.body, taskQueue);
+      return started(record, attached, reply);
+    },
+  );
 
-  api.post('/v1/consistency', { schema: { description: 'Start a consistency report between two sources', body: ConsistencySpec, response: { 200: RunStartedBody, 202: RunStartedBody, ...errors } } }, async (request, reply) => {
-    noWorkerPaths(request.body.prompts);
-    if (request.body.embed?.kind === 'local') throw new ApiError(400, 'bad_request', 'embed.path: the HTTP API does not take paths on a worker; use an embeddings endpoint (embed.kind: endpoint)');
-    const { record, attached } = await launchConsistency(client, runs, request.body, taskQueue);
-    return started(record, attached, reply);
-  });
+  api.post(
+    '/v1/consistency',
+    {
+      schema: {
+        description: 'Start a consistency report between two sources',
+        body: ConsistencySpec,
+        response: { 200: RunStartedBody, 202: RunStartedBody, ...errors },
+      },
+    },
+    async (request, reply) => {
+      noWorkerPaths(request.body.prompts);
+      if (request.body.embed?.kind === 'local')
+        throw new ApiError(400, 'bad_request', 'embed.path: the HTTP API does not take paths on a worker; use an embeddings endpoint (embed.kind: endpoint)');
+      const { record, attached } = await launchConsistency(client, runs, request.body, taskQueue);
+      return started(record, attached, reply);
+    },
+  );
 
   api.get(
     '/v1/runs/:id',
-    { schema: { description: 'Status and progress of a run (collection, scoring, power grid, test, consistency)', params: z.object({ id: Name }), response: { 200: RunStateBody, ...errors } } },
+    {
+      schema: {
+        description: 'Status and progress of a run (collection, scoring, power grid, test, consistency)',
+        params: z.object({ id: Name }),
+        response: { 200: RunStateBody, ...errors },
+      },
+    },
     async (request) => {
       const record = await loadRunRecord(runs, request.params.id);
       const state = await runState(client, record);
@@ -314,7 +397,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     {
       schema: {
         description:
-          'Run a test between two stored samples: a two-sample statistic (default mmd_hamming); rut, or a one-sample statistic (g_squared, chi_squared, truncated_chi_squared, L1, L2: Y against the reference model\'s probabilities, parametric bootstrap from X), each with scorer {model, precision} under which scoreCorpus has scored both slices. With wait=false, answer 202 at once and poll /v1/runs/{testId}',
+          "Run a test between two stored samples: a two-sample statistic (default mmd_hamming); rut, or a one-sample statistic (g_squared, chi_squared, truncated_chi_squared, L1, L2: Y against the reference model's probabilities, parametric bootstrap from X), each with scorer {model, precision} under which scoreCorpus has scored both slices. With wait=false, answer 202 at once and poll /v1/runs/{testId}",
         body: TestSpec,
         querystring: z.object({ wait: z.enum(['true', 'false']).default('true') }),
         response: { 200: TestOutcomeBody, 202: RunStartedBody, ...errors },
@@ -327,7 +410,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       const { attached } = await startOrAttach(client, record);
       if (request.query.wait === 'false') return started(record, attached, reply);
       try {
-        const outcome = await withTimeout(resultOf<'runTest'>(client, { job: 'runTest', input: request.body, workflowId: record.workflowId }), timeoutMs, `test ${record.runId}`);
+        const outcome = await withTimeout(
+          resultOf<'runTest'>(client, { job: 'runTest', input: request.body, workflowId: record.workflowId }),
+          timeoutMs,
+          `test ${record.runId}`,
+        );
         return { ...outcome, verdict: verdictOf(outcome.reject), p: formatP(outcome.pvalue, outcome.b) };
       } catch (err) {
         if (err instanceof ApiError) throw err;
@@ -339,10 +426,13 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // Untyped replies (HTML, not JSON): registered on the plain instance, params still validated.
   app.get<{ Params: { id: string } }>(
     '/v1/runs/:id/report',
-    { schema: { description: 'The HTML report of a power grid, test or consistency run (text/html)', params: z.object({ id: Name }), produces: ['text/html'] } },
+    {
+      schema: { description: 'The HTML report of a power grid, test or consistency run (text/html)', params: z.object({ id: Name }), produces: ['text/html'] },
+    },
     async (request, reply) => {
       const record = await loadRunRecord(runs, request.params.id);
-      if (!hasReport(record.job)) throw new ApiError(404, 'not_found', `run ${record.runId} is a ${JOBS[record.job].title} run: reports exist for ${REPORTED.join(', ')} runs`);
+      if (!hasReport(record.job))
+        throw new ApiError(404, 'not_found', `run ${record.runId} is a ${JOBS[record.job].title} run: reports exist for ${REPORTED.join(', ')} runs`);
       const { createDuckDB } = await import('../datasets/duck');
       // Reads only the data folder (and this host's cache of a bucket), whatever the run record names.
       const bucket = typeof runs === 'string' ? undefined : runs;
@@ -354,7 +444,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         const readRoot = async (corpus: string, kinds: readonly ShardKind[]) => (bucket?.corpora ? openCorpora(duck, bucket).readRoot(corpus, kinds) : dataDir);
         const result = async () => {
           const status = await runStatus(client, record);
-          if (status.status !== 'COMPLETED') throw new ApiError(404, 'not_found', `run ${record.runId} is ${status.status}: its report is written when it completes`);
+          if (status.status !== 'COMPLETED')
+            throw new ApiError(404, 'not_found', `run ${record.runId} is ${status.status}: its report is written when it completes`);
           return client.workflow.getHandle(record.workflowId).result();
         };
         written = await reportOf({ duck, dataDir, readRoot, result }, record);
@@ -383,10 +474,20 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
  * The API of a met deployment: connects to its Temporal and serves; `close` stops both
  * (what `met api` and `met up --api` run).
  */
-export async function serveApi(config: MetConfig, options: Omit<ApiOptions, 'client' | 'dataDir' | 'address' | 'namespace'>): Promise<{ url: string; close: () => Promise<void> }> {
+export async function serveApi(
+  config: MetConfig,
+  options: Omit<ApiOptions, 'client' | 'dataDir' | 'address' | 'namespace'>,
+): Promise<{ url: string; close: () => Promise<void> }> {
   const client = await connectClient(config);
   try {
-    const api = await startApi({ ...options, client, dataDir: config.dataDir, runs: config, address: temporalAddress(config), namespace: config.temporal.namespace });
+    const api = await startApi({
+      ...options,
+      client,
+      dataDir: config.dataDir,
+      runs: config,
+      address: temporalAddress(config),
+      namespace: config.temporal.namespace,
+    });
     return {
       url: api.url,
       close: async () => {
@@ -408,4 +509,3 @@ export async function startApi(options: ApiOptions): Promise<{ url: string; app:
   const port = (app.server.address() as AddressInfo).port;
   return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, app, close: () => app.close() };
 }
-

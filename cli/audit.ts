@@ -15,7 +15,7 @@ export function register(program: Command): void {
     audit
       .command('create')
       .argument('<spec>', 'audit spec file (YAML or JSON)')
-      .description('create the audit\'s schedule (audit-NAME); each firing samples every endpoint and tests it')
+      .description("create the audit's schedule (audit-NAME); each firing samples every endpoint and tests it")
       .option('--paused', 'create it paused')
       .option('--queue <name>', 'task queue of the firings (default met-cpu)'),
   ).action(async (specPath: string, opts: CommonFlags & { paused?: boolean; queue?: string }) => {
@@ -37,7 +37,17 @@ export function register(program: Command): void {
       const audits = await listAudits(client);
       if (opts.json) return void console.log(JSON.stringify(audits, null, 2));
       if (audits.length === 0) return void console.log('no audits (met audit create SPEC)');
-      console.log(formatTable(['audit', 'state', 'last firing', 'next firing'], audits.map((a) => [a.name, a.paused ? 'paused' : 'active', a.recent.at(-1) ? iso(a.recent.at(-1)!.scheduledAt) : '-', a.next[0] ? iso(a.next[0]) : '-'])));
+      console.log(
+        formatTable(
+          ['audit', 'state', 'last firing', 'next firing'],
+          audits.map((a) => [
+            a.name,
+            a.paused ? 'paused' : 'active',
+            a.recent.at(-1) ? iso(a.recent.at(-1)!.scheduledAt) : '-',
+            a.next[0] ? iso(a.next[0]) : '-',
+          ]),
+        ),
+      );
     });
   });
 
@@ -45,7 +55,9 @@ export function register(program: Command): void {
     audit
       .command('show')
       .argument('<name>', 'audit name')
-      .description('the audit\'s firings per endpoint (p-value, verdict) and its verdict changes; exits 3 while an endpoint\'s current verdict is differs, else 0')
+      .description(
+        "the audit's firings per endpoint (p-value, verdict) and its verdict changes; exits 3 while an endpoint's current verdict is differs, else 0",
+      )
       .option('--json', 'print JSON')
       .option('--html', 'also write a history page (p-value and statistic over time, changes marked) under <data>/reports/audit-NAME/'),
   ).action(async (name: string, opts: CommonFlags & { json?: boolean; html?: boolean }) => {
@@ -72,14 +84,24 @@ export function register(program: Command): void {
         const { escapeControls } = await import('../common/text');
         for (const u of undelivered) console.log(`alert not delivered: ${u.alertId} (${u.status.toLowerCase()}: ${escapeControls(u.detail, true)})`);
         const every = 'interval' in d.spec.schedule ? `every ${d.spec.schedule.interval}` : `cron "${d.spec.schedule.cron}"`;
-        console.log(`audit ${name}: ${d.paused ? 'paused' : 'active'}, ${every}; ${d.spec.statistic} at alpha = ${d.spec.alpha}, verdict flips after ${d.spec.confirmations} consecutive firings that disagree with it`);
+        console.log(
+          `audit ${name}: ${d.paused ? 'paused' : 'active'}, ${every}; ${d.spec.statistic} at alpha = ${d.spec.alpha}, verdict flips after ${d.spec.confirmations} consecutive firings that disagree with it`,
+        );
         if (rows.length === 0) console.log('no firings recorded yet');
         else {
           const tokens = (r: (typeof rows)[number]) => (r.promptTokens === null ? '-' : `${r.promptTokens}/${r.completionTokens}`);
           console.log(
             formatTable(
               ['time', 'endpoint', 'p-value', 'reject', 'verdict', 'n', 'tokens in/out'],
-              rows.map((r) => [iso(r.time), r.endpoint, pValueText(r.pValue, d.spec.b), r.reject ? 'yes' : 'no', { text: r.verdict + (r.changed ? ' (changed)' : ''), style: r.verdict === 'differs' ? 'red' : 'green' }, String(r.n2), tokens(r)]),
+              rows.map((r) => [
+                iso(r.time),
+                r.endpoint,
+                pValueText(r.pValue, d.spec.b),
+                r.reject ? 'yes' : 'no',
+                { text: r.verdict + (r.changed ? ' (changed)' : ''), style: r.verdict === 'differs' ? 'red' : 'green' },
+                String(r.n2),
+                tokens(r),
+              ]),
             ),
           );
         }
@@ -87,15 +109,34 @@ export function register(program: Command): void {
           const { writeAuditPage } = await import('../report/audit');
           const { join } = await import('node:path');
           const file = await writeAuditPage(join(dataDir, 'reports', `audit-${name}`), {
-            name, statistic: d.spec.statistic, alpha: d.spec.alpha, b: d.spec.b, confirmations: d.spec.confirmations, schedule: every,
-            points: rows.map((r) => ({ time: r.time, endpoint: r.endpoint, pValue: r.pValue, value: r.value, verdict: r.verdict, changed: r.changed, firingId: r.firingId, reject: r.reject, n: r.n2 })),
+            name,
+            statistic: d.spec.statistic,
+            alpha: d.spec.alpha,
+            b: d.spec.b,
+            confirmations: d.spec.confirmations,
+            schedule: every,
+            points: rows.map((r) => ({
+              time: r.time,
+              endpoint: r.endpoint,
+              pValue: r.pValue,
+              value: r.value,
+              verdict: r.verdict,
+              changed: r.changed,
+              firingId: r.firingId,
+              reject: r.reject,
+              n: r.n2,
+            })),
           });
           const { dirname } = await import('node:path');
           const { openCorpora } = await import('../datasets/corpora');
           const published = await openCorpora(duck, config).publishFiles(`reports/audit-${name}`, dirname(file));
           console.log(`history page: ${file}${published.startsWith('s3://') ? ` (and ${published}/)` : ''}`);
         }
-        console.log(changes.length ? `verdict changes:\n${changes.map((c) => `  ${iso(c.time)} ${c.endpoint}: ${c.verdict === 'differs' ? 'consistent -> differs' : 'differs -> consistent'} (${formatPValue(c.pValue, d.spec.b)})`).join('\n')}` : 'no verdict changes');
+        console.log(
+          changes.length
+            ? `verdict changes:\n${changes.map((c) => `  ${iso(c.time)} ${c.endpoint}: ${c.verdict === 'differs' ? 'consistent -> differs' : 'differs -> consistent'} (${formatPValue(c.pValue, d.spec.b)})`).join('\n')}`
+            : 'no verdict changes',
+        );
       } finally {
         duck.closeSync();
       }
@@ -103,10 +144,10 @@ export function register(program: Command): void {
   });
 
   const simple: [string, string, (c: import('@temporalio/client').Client, n: string) => Promise<void>, string][] = [
-    ['pause', 'pause the audit\'s schedule', async (c, n) => (await import('../client/audits')).pauseAudit(c, n), 'paused'],
+    ['pause', "pause the audit's schedule", async (c, n) => (await import('../client/audits')).pauseAudit(c, n), 'paused'],
     ['resume', 'resume a paused audit', async (c, n) => (await import('../client/audits')).resumeAudit(c, n), 'resumed'],
     ['trigger', 'fire the audit now (skipped if a firing is running)', async (c, n) => (await import('../client/audits')).triggerAudit(c, n), 'triggered'],
-    ['delete', 'delete the audit\'s schedule (its rows stay in the corpus)', async (c, n) => (await import('../client/audits')).deleteAudit(c, n), 'deleted'],
+    ['delete', "delete the audit's schedule (its rows stay in the corpus)", async (c, n) => (await import('../client/audits')).deleteAudit(c, n), 'deleted'],
   ];
   for (const [command, description, fn, done] of simple) {
     commonOptions(audit.command(command).argument('<name>', 'audit name').description(description)).action(async (name: string, opts: CommonFlags) => {

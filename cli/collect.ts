@@ -45,7 +45,9 @@ async function printPlan(spec: import('../config/runSpec').RunSpec, dataDir: str
       return;
     }
     const usd = (v: number | null | undefined) => (v === null || v === undefined ? 'no price' : `$${v.toFixed(v < 1 ? 4 : 2)}`);
-    console.log(`dry run: corpus ${spec.corpus}, ${prompts.length} prompts x ${spec.samplesPerPrompt} samples, maxTokens ${spec.sampling.maxTokens}; nothing started`);
+    console.log(
+      `dry run: corpus ${spec.corpus}, ${prompts.length} prompts x ${spec.samplesPerPrompt} samples, maxTokens ${spec.sampling.maxTokens}; nothing started`,
+    );
     const estimated = plan.sources.some((s) => s.estimate);
     console.log(
       formatTable(
@@ -56,7 +58,13 @@ async function printPlan(spec: import('../config/runSpec').RunSpec, dataDir: str
           { header: 'prompt tokens <=', align: 'right' },
           { header: 'completion tokens <=', align: 'right' },
           { header: 'cost <=', align: 'right' },
-          ...(estimated ? [{ header: 'est. prompt', align: 'right' as const }, { header: 'est. completion', align: 'right' as const }, { header: 'est. cost (95%)', align: 'right' as const }] : []),
+          ...(estimated
+            ? [
+                { header: 'est. prompt', align: 'right' as const },
+                { header: 'est. completion', align: 'right' as const },
+                { header: 'est. cost (95%)', align: 'right' as const },
+              ]
+            : []),
         ],
         plan.sources.map((s) => [
           `${s.model}/${s.source}`,
@@ -67,7 +75,11 @@ async function printPlan(spec: import('../config/runSpec').RunSpec, dataDir: str
           s.kind === 'local' ? 'local' : usd(s.maxCost),
           ...(estimated
             ? s.estimate
-              ? [String(s.estimate.promptTokens), String(s.estimate.completionTokens), s.estimate.cost === null ? 'no price' : `${usd(s.estimate.cost)} (${usd(s.estimate.costLow)}-${usd(s.estimate.costHigh)})`]
+              ? [
+                  String(s.estimate.promptTokens),
+                  String(s.estimate.completionTokens),
+                  s.estimate.cost === null ? 'no price' : `${usd(s.estimate.cost)} (${usd(s.estimate.costLow)}-${usd(s.estimate.costHigh)})`,
+                ]
               : ['', '', s.kind === 'local' ? 'local' : '']
             : []),
         ]),
@@ -76,17 +88,26 @@ async function printPlan(spec: import('../config/runSpec').RunSpec, dataDir: str
     console.log(`total cost <= ${usd(plan.totalMaxCost)} (prompt tokens at most their UTF-8 bytes plus template tokens; completions at maxTokens)`);
     if (spec.budget) {
       const fits = plan.totalMaxCost !== null && plan.totalMaxCost <= spec.budget.usd;
-      console.log(`budget ${usd(spec.budget.usd)}: ${fits ? 'the whole run fits even at the upper bound' : plan.totalMaxCost === null ? 'a source has no price: the run would fail at once' : 'the run stops before the budget, resumable, unless units cost less than their bound (they usually do)'}`);
+      console.log(
+        `budget ${usd(spec.budget.usd)}: ${fits ? 'the whole run fits even at the upper bound' : plan.totalMaxCost === null ? 'a source has no price: the run would fail at once' : 'the run stops before the budget, resumable, unless units cost less than their bound (they usually do)'}`,
+      );
     }
     if (estimated) {
-      const how = { tokenizer: "counted by the endpoint's tokenizer (/tokenize)", pilot: "as the provider counted the pilot's, scaled by bytes", bytes: 'at 4 bytes a token (no usage reported)' };
+      const how = {
+        tokenizer: "counted by the endpoint's tokenizer (/tokenize)",
+        pilot: "as the provider counted the pilot's, scaled by bytes",
+        bytes: 'at 4 bytes a token (no usage reported)',
+      };
       console.log(`estimated total cost ${usd(plan.totalEstimate)} (completions at the pilot's mean)`);
       for (const s of plan.sources) if (s.estimate) console.log(`prompt tokens of ${s.model}/${s.source}: ${how[s.estimate.promptTokensFrom]}`);
       for (const s of plan.sources) {
-        if (s.estimate) console.log(`pilot ${s.model}/${s.source}: ${s.estimate.pilot.requests} requests SENT (billed), ${s.estimate.pilot.promptTokens} prompt + ${s.estimate.pilot.completionTokens} completion tokens, ${usd(s.estimate.pilot.cost)}`);
+        if (s.estimate)
+          console.log(
+            `pilot ${s.model}/${s.source}: ${s.estimate.pilot.requests} requests SENT (billed), ${s.estimate.pilot.promptTokens} prompt + ${s.estimate.pilot.completionTokens} completion tokens, ${usd(s.estimate.pilot.cost)}`,
+          );
       }
     } else {
-      console.log('no estimate without a pilot: --pilot N sends N of the run\'s requests per provider source and prices the run from what they used');
+      console.log("no estimate without a pilot: --pilot N sends N of the run's requests per provider source and prices the run from what they used");
     }
   } finally {
     duck.closeSync();
@@ -103,32 +124,36 @@ export function register(program: Command): void {
       .option('--json', 'print the run (and with --wait its outcome) as JSON on stdout; messages go to stderr')
       .option('--queue <name>', 'task queue of the CPU workers that run the workflow and write shards', CPU_TASK_QUEUE)
       .option('--dry-run', 'print the plan (requests, units, tokens, cost per source) and start nothing')
-      .option('--config <file>', 'the worker config: with --dry-run its provider prices (USD per million tokens) price the plan; its promptRoots are where a prompt set may be')
-      .option('--pilot <n>', 'with --dry-run: send N of the run\'s requests per provider source (billed) and estimate the cost from their usage', parsePilot),
-  ).action(async (specPath: string, opts: CommonFlags & { wait?: boolean; json?: boolean; queue: string; dryRun?: boolean; config?: string; pilot?: number }) => {
-    const { readSpecFile } = await import('../config/load');
-    const { parseRunSpec } = await import('../config/runSpec');
-    const { launchCollection } = await import('../client/collect');
-    const spec = parseRunSpec(readSpecFile(specPath), specPath);
-    if (opts.pilot !== undefined && !opts.dryRun) throw new Error('--pilot goes with --dry-run (it prices a plan; a run needs no pilot)');
-    if (opts.dryRun) return printPlan(spec, (await commandConfig(opts)).dataDir, opts);
-    const { checkPromptSet } = await import('../client/checks');
-    const promptRoots = opts.config ? ((await (await import('../config/load')).readWorkerConfig(opts.config)).promptRoots ?? []) : [];
-    checkPromptSet(spec, (await commandConfig(opts)).dataDir, promptRoots);
-    await withClient(opts, async (client, _dataDir, config) => {
-      const { launchLine, printJson } = await import('./output');
-      const { record, attached } = await launchCollection(client, config, spec, opts.queue);
-      const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
-      say(launchLine(attached, record.runId, undefined, `workflow ${record.workflowId}`));
-      if (opts.wait) await waitFor(client, record.runId, config, say);
-      if (opts.json) {
-        const { runState } = await import('../client/runs');
-        const state = opts.wait ? await runState(client, record) : undefined;
-        printJson({ runId: record.runId, workflowId: record.workflowId, corpus: record.corpus, attached, status: state?.status, failure: state?.failure });
-      }
-    });
-  });
-
+      .option(
+        '--config <file>',
+        'the worker config: with --dry-run its provider prices (USD per million tokens) price the plan; its promptRoots are where a prompt set may be',
+      )
+      .option('--pilot <n>', "with --dry-run: send N of the run's requests per provider source (billed) and estimate the cost from their usage", parsePilot),
+  ).action(
+    async (specPath: string, opts: CommonFlags & { wait?: boolean; json?: boolean; queue: string; dryRun?: boolean; config?: string; pilot?: number }) => {
+      const { readSpecFile } = await import('../config/load');
+      const { parseRunSpec } = await import('../config/runSpec');
+      const { launchCollection } = await import('../client/collect');
+      const spec = parseRunSpec(readSpecFile(specPath), specPath);
+      if (opts.pilot !== undefined && !opts.dryRun) throw new Error('--pilot goes with --dry-run (it prices a plan; a run needs no pilot)');
+      if (opts.dryRun) return printPlan(spec, (await commandConfig(opts)).dataDir, opts);
+      const { checkPromptSet } = await import('../client/checks');
+      const promptRoots = opts.config ? ((await (await import('../config/load')).readWorkerConfig(opts.config)).promptRoots ?? []) : [];
+      checkPromptSet(spec, (await commandConfig(opts)).dataDir, promptRoots);
+      await withClient(opts, async (client, _dataDir, config) => {
+        const { launchLine, printJson } = await import('./output');
+        const { record, attached } = await launchCollection(client, config, spec, opts.queue);
+        const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(`${line}\n`);
+        say(launchLine(attached, record.runId, undefined, `workflow ${record.workflowId}`));
+        if (opts.wait) await waitFor(client, record.runId, config, say);
+        if (opts.json) {
+          const { runState } = await import('../client/runs');
+          const state = opts.wait ? await runState(client, record) : undefined;
+          printJson({ runId: record.runId, workflowId: record.workflowId, corpus: record.corpus, attached, status: state?.status, failure: state?.failure });
+        }
+      });
+    },
+  );
 }
 
 function parsePilot(value: string): number {

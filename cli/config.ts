@@ -46,7 +46,10 @@ export function refuseMissingData(command: string, data: string | undefined): vo
 }
 
 /** Runs `fn` with a Temporal client for the command's config, closing the connection afterwards. */
-export async function withClient<T>(flags: CommonFlags, fn: (client: import('@temporalio/client').Client, dataDir: string, config: MetConfig) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  flags: CommonFlags,
+  fn: (client: import('@temporalio/client').Client, dataDir: string, config: MetConfig) => Promise<T>,
+): Promise<T> {
   const { connectClient } = await import('../temporal/connect');
   const config = await commandConfig(flags);
   const client = await connectClient(config);

@@ -55,7 +55,10 @@ export function register(program: Command): void {
             ['mean cosine similarity', c.meanSimilarity.toFixed(4)],
             [`perplexity of a under ${c.scorer}`, c.a.perplexity.toFixed(4)],
             [`perplexity of b under ${c.scorer}`, c.b.perplexity.toFixed(4)],
-            [`MMD test (${outcome.mmd.statistic})`, `${verdictOf(outcome.mmd.reject)} at α = ${outcome.mmd.alpha}: ${formatP(outcome.mmd.pvalue, outcome.mmd.b, { showB: true })}`],
+            [
+              `MMD test (${outcome.mmd.statistic})`,
+              `${verdictOf(outcome.mmd.reject)} at α = ${outcome.mmd.alpha}: ${formatP(outcome.mmd.pvalue, outcome.mmd.b, { showB: true })}`,
+            ],
           ];
           const width = Math.max(...rows.map((r) => r[0].length));
           for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
@@ -72,7 +75,8 @@ export function parseSourceFlag(text: string, side = 'a'): Record<string, unknow
   const local = /^local:([^/]+)\/(fp32|fp16|int8|nf4)$/.exec(text);
   if (local) return { kind: 'local', model: local[1], precision: local[2] };
   const provider = /^([^:@]+):([^@]+)(?:@(.+))?$/.exec(text);
-  if (provider) return { kind: 'provider', provider: provider[1], model: provider[2], ...(provider[3] ? { baseURL: provider[3] } : {}), source: `${provider[1]}-${side}` };
+  if (provider)
+    return { kind: 'provider', provider: provider[1], model: provider[2], ...(provider[3] ? { baseURL: provider[3] } : {}), source: `${provider[1]}-${side}` };
   throw new Error(`--${side} '${text}': use local:MODEL/PRECISION (e.g. local:tiny/fp32) or PROVIDER:MODEL[@BASE_URL] (e.g. together:llama-3.1-8b)`);
 }
 

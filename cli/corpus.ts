@@ -19,8 +19,10 @@ interface DataOpts {
 /** `met corpus export`'s format: --format, else what --out ends in (.jsonl, .parquet), else parquet; a contradiction is an error. */
 export function exportFormat(format: string | undefined, out: string | undefined): 'parquet' | 'jsonl' {
   const fromOut = out?.toLowerCase().endsWith('.jsonl') ? 'jsonl' : out?.toLowerCase().endsWith('.parquet') ? 'parquet' : undefined;
-  if (format !== undefined && format !== 'parquet' && format !== 'jsonl') throw new MetError(ErrorTypes.BadInput, `--format must be parquet or jsonl, got '${format}'`);
-  if (format && fromOut && format !== fromOut) throw new MetError(ErrorTypes.BadInput, `--format ${format} but --out ends in .${fromOut}: give one or make them agree`);
+  if (format !== undefined && format !== 'parquet' && format !== 'jsonl')
+    throw new MetError(ErrorTypes.BadInput, `--format must be parquet or jsonl, got '${format}'`);
+  if (format && fromOut && format !== fromOut)
+    throw new MetError(ErrorTypes.BadInput, `--format ${format} but --out ends in .${fromOut}: give one or make them agree`);
   return format ?? fromOut ?? 'parquet';
 }
 
@@ -79,12 +81,18 @@ async function localOnly(opts: DataOpts, message: string): Promise<string> {
 /** `met corpus query|ls|stats` rows: completions and ids escaped for the terminal (common/text.ts), one line per row. */
 export function formatQueryTable(columns: string[], rows: unknown[][]): string {
   const cell = (v: unknown) => escapeControls(v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v), true);
-  const text = rows.map((r) => r.map((v) => {
-    const s = cell(v);
-    return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-  }));
+  const text = rows.map((r) =>
+    r.map((v) => {
+      const s = cell(v);
+      return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+    }),
+  );
   const widths = columns.map((c, i) => Math.max(c.length, ...text.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...text.map(line)].join('\n');
 }
 
@@ -129,16 +137,39 @@ export function register(program: Command): void {
       await withDuck(async (duck) => {
         const s = await corpusStats(duck, root, name);
         if (opts.json) return printJson(s);
-        console.log(`corpus ${s.corpus}: ${Object.entries(s.rows).map(([k, n]) => `${n} ${k} rows in ${s.shards[k as keyof typeof s.shards]} shards`).join(', ') || 'empty'}; ${s.units} sample units`);
+        console.log(
+          `corpus ${s.corpus}: ${
+            Object.entries(s.rows)
+              .map(([k, n]) => `${n} ${k} rows in ${s.shards[k as keyof typeof s.shards]} shards`)
+              .join(', ') || 'empty'
+          }; ${s.units} sample units`,
+        );
         if (s.samples.length) {
           console.log(
             formatQueryTable(
               ['model', 'source', 'rows', 'prompts', 'per prompt', 'incomplete prompts', 'null completions', 'finish reasons'],
-              s.samples.map((p) => [p.model, p.source, p.rows, p.prompts, p.minPerPrompt === p.maxPerPrompt ? p.minPerPrompt : `${p.minPerPrompt}-${p.maxPerPrompt}`, p.incompletePrompts, p.nullCompletions, Object.entries(p.finishReasons).map(([r, n]) => `${r}:${n}`).join(' ')]),
+              s.samples.map((p) => [
+                p.model,
+                p.source,
+                p.rows,
+                p.prompts,
+                p.minPerPrompt === p.maxPerPrompt ? p.minPerPrompt : `${p.minPerPrompt}-${p.maxPerPrompt}`,
+                p.incompletePrompts,
+                p.nullCompletions,
+                Object.entries(p.finishReasons)
+                  .map(([r, n]) => `${r}:${n}`)
+                  .join(' '),
+              ]),
             ),
           );
         }
-        if (s.logprobs.length) console.log(formatQueryTable(['scorer', 'precision', 'logprob rows', 'samples covered'], s.logprobs.map((l) => [l.scorerModel, l.scorerPrecision, l.rows, l.samplesCovered])));
+        if (s.logprobs.length)
+          console.log(
+            formatQueryTable(
+              ['scorer', 'precision', 'logprob rows', 'samples covered'],
+              s.logprobs.map((l) => [l.scorerModel, l.scorerPrecision, l.rows, l.samplesCovered]),
+            ),
+          );
         console.log(s.duplicateKeys === 0 ? 'duplicate sample keys: none' : `duplicate sample keys: ${s.duplicateKeys}\n  ${s.duplicateExamples.join('\n  ')}`);
       });
     });
@@ -166,7 +197,9 @@ export function register(program: Command): void {
   corpus
     .command('verify')
     .argument('<name>', 'corpus name')
-    .description('check every shard (readable, row count and checksum match its footer, right folder), no unit twice, no duplicate keys; corrupt shards are quarantined so resume redoes them (in a folder). Exits 1 on any problem')
+    .description(
+      'check every shard (readable, row count and checksum match its footer, right folder), no unit twice, no duplicate keys; corrupt shards are quarantined so resume redoes them (in a folder). Exits 1 on any problem',
+    )
     .option('--data <dir>', DATA_HELP)
     .option('--no-quarantine', 'only report corrupt shards, leave them in place')
     .option('--json', 'print JSON')
@@ -186,13 +219,23 @@ export function register(program: Command): void {
         }
         const r = await verifyCorpus(duck, root, name, { quarantine: location.kind === 'local' && opts.quarantine });
         const { SHARD_KINDS } = await import('../datasets/tables');
-        const kindOf = (url: string) => (url.split('/').find((p) => (SHARD_KINDS as readonly string[]).includes(p)) ?? 'samples') as (typeof SHARD_KINDS)[number];
-        for (const url of uncounted) r.problems.push({ kind: kindOf(url), problem: 'corrupt', path: url, message: 'no met-rows/met-checksum metadata: not a shard met committed, never counted (delete it)' });
+        const kindOf = (url: string) =>
+          (url.split('/').find((p) => (SHARD_KINDS as readonly string[]).includes(p)) ?? 'samples') as (typeof SHARD_KINDS)[number];
+        for (const url of uncounted)
+          r.problems.push({
+            kind: kindOf(url),
+            problem: 'corrupt',
+            path: url,
+            message: 'no met-rows/met-checksum metadata: not a shard met committed, never counted (delete it)',
+          });
         r.ok = r.problems.length === 0;
         if (opts.json) printJson(r);
         else {
           console.log(`corpus ${name}: ${r.shards} shards, ${r.rows} rows checked`);
-          for (const p of r.problems) console.log(`  ${p.problem.toUpperCase()} ${p.kind}${p.path ? ` ${p.path}` : ''}: ${p.message}${p.quarantinedTo ? `\n    moved to ${p.quarantinedTo} (run met resume to redo its unit)` : ''}`);
+          for (const p of r.problems)
+            console.log(
+              `  ${p.problem.toUpperCase()} ${p.kind}${p.path ? ` ${p.path}` : ''}: ${p.message}${p.quarantinedTo ? `\n    moved to ${p.quarantinedTo} (run met resume to redo its unit)` : ''}`,
+            );
           if (r.tempFiles.length) console.log(`  note: ${r.tempFiles.length} temporary file(s) from writers in progress or crashes (never read as data)`);
           console.log(r.ok ? 'OK' : `FAILED: ${r.problems.length} problem(s)`);
         }
@@ -203,7 +246,7 @@ export function register(program: Command): void {
   corpus
     .command('compact')
     .argument('<name>', 'corpus name')
-    .description('merge each partition folder\'s shards into one (atomic; rows, units and checksums preserved)')
+    .description("merge each partition folder's shards into one (atomic; rows, units and checksums preserved)")
     .option('--data <dir>', 'data folder (default ./.met, or MET_DATA)')
     .option('--kind <kind>', 'only this kind (samples, logprobs, prompts, tests, power)')
     .option('--json', 'print JSON')
@@ -211,11 +254,13 @@ export function register(program: Command): void {
       const root = await localOnly(opts, 'compact works on a local corpus: pull it, compact it, then push it');
       const { compactCorpus } = await import('../datasets/corpus');
       const { SHARD_KINDS } = await import('../datasets/tables');
-      if (opts.kind && !(SHARD_KINDS as readonly string[]).includes(opts.kind)) throw new MetError(ErrorTypes.BadInput, `--kind must be one of ${SHARD_KINDS.join(', ')}`);
+      if (opts.kind && !(SHARD_KINDS as readonly string[]).includes(opts.kind))
+        throw new MetError(ErrorTypes.BadInput, `--kind must be one of ${SHARD_KINDS.join(', ')}`);
       await withDuck(async (duck) => {
         const r = await compactCorpus(duck, root, name, { kinds: opts.kind ? [opts.kind as (typeof SHARD_KINDS)[number]] : undefined });
         if (opts.json) return printJson(r);
-        for (const m of r.merged) console.log(`merged ${m.inputs} ${m.kind} shards (${Object.values(m.partition).join(' / ') || 'all'}) into ${m.path}: ${m.rows} rows`);
+        for (const m of r.merged)
+          console.log(`merged ${m.inputs} ${m.kind} shards (${Object.values(m.partition).join(' / ') || 'all'}) into ${m.path}: ${m.rows} rows`);
         for (const s of r.skipped) console.log(`skipped ${s.kind} ${Object.values(s.partition).join(' / ')}: ${s.reason}`);
         for (const q of r.quarantined) console.log(`quarantined a corrupt shard: ${q}`);
         if (r.merged.length === 0 && r.skipped.length === 0) console.log('nothing to compact');
@@ -227,7 +272,7 @@ export function register(program: Command): void {
     .command('export')
     .argument('<name>', 'corpus name')
     .description('write one kind of a corpus (partition columns included) to one Parquet or JSONL file')
-    .option('--format <format>', 'parquet or jsonl (default: from --out\'s extension, else parquet)')
+    .option('--format <format>', "parquet or jsonl (default: from --out's extension, else parquet)")
     .option('--kind <kind>', 'samples (default), logprobs, prompts, tests or power', 'samples')
     .option('--out <path>', 'output file (default ./<name>-<kind>.<format>)')
     .option('--data <dir>', DATA_HELP)
@@ -264,7 +309,7 @@ export function register(program: Command): void {
     .argument('<name>', 'corpus name')
     .requiredOption('--from <s3>', 's3://bucket/prefix')
     .option('--data <dir>', 'local data folder (default ./.met, or MET_DATA)')
-    .description('download a remote corpus\'s shards that are missing locally')
+    .description("download a remote corpus's shards that are missing locally")
     .action(async (name: string, opts: DataOpts & { from: string }) => {
       const { parseLocation, S3CorpusStore } = await import('../datasets/s3');
       const root = await localOnly(opts, '--data must be a local folder; the remote is --from');

@@ -13,17 +13,39 @@ export function register(program: Command): void {
     .option('--headless', 'no Temporal web UI')
     .option('--keep-up', 'leave the embedded Temporal server running afterwards')
     .option('--json', 'print the results as JSON at the end')
-    .action(async (opts: { endpointPort?: number; data?: string; port?: string; prompts: number; samples: number; b: number; headless?: boolean; keepUp?: boolean; json?: boolean }) => {
-      const { runDemo, DemoInterrupted } = await import('./demoRun');
-      const config = await commandConfig({ data: opts.data, port: opts.port });
-      const log = (line: string) => process.stderr.write(`${line}\n`);
-      try {
-        const result = await runDemo({ config, samplesPerPrompt: opts.samples, prompts: opts.prompts, b: opts.b, headless: opts.headless, keepUp: opts.keepUp, endpointPort: opts.endpointPort, out: opts.json ? process.stderr : process.stdout, log });
-        if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      } catch (err) {
-        if (!(err instanceof DemoInterrupted)) throw err;
-        log(`met: ${err.message}`);
-        process.exit(130);
-      }
-    });
+    .action(
+      async (opts: {
+        endpointPort?: number;
+        data?: string;
+        port?: string;
+        prompts: number;
+        samples: number;
+        b: number;
+        headless?: boolean;
+        keepUp?: boolean;
+        json?: boolean;
+      }) => {
+        const { runDemo, DemoInterrupted } = await import('./demoRun');
+        const config = await commandConfig({ data: opts.data, port: opts.port });
+        const log = (line: string) => process.stderr.write(`${line}\n`);
+        try {
+          const result = await runDemo({
+            config,
+            samplesPerPrompt: opts.samples,
+            prompts: opts.prompts,
+            b: opts.b,
+            headless: opts.headless,
+            keepUp: opts.keepUp,
+            endpointPort: opts.endpointPort,
+            out: opts.json ? process.stderr : process.stdout,
+            log,
+          });
+          if (opts.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        } catch (err) {
+          if (!(err instanceof DemoInterrupted)) throw err;
+          log(`met: ${err.message}`);
+          process.exit(130);
+        }
+      },
+    );
 }

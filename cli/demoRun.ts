@@ -132,13 +132,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     // Fixed ports (derived from the Temporal port): a rerun serves the same URLs, so a collection
     // still running from an interrupted demo finds its endpoints again.
     const base = config.temporal.embeddedPort + 2100 <= 65534 ? config.temporal.embeddedPort + 2100 : config.temporal.embeddedPort - 2100;
-    log(`Serving two endpoints that both claim tiny F32 on 127.0.0.1:${options.endpointPort ?? base} and :${(options.endpointPort ?? base) + 1} (endpoint-b really serves Q4_0)`);
-    for (const [name, precision] of [['endpoint-a', 'fp32'], ['endpoint-b', 'nf4']] as const) {
+    log(
+      `Serving two endpoints that both claim tiny F32 on 127.0.0.1:${options.endpointPort ?? base} and :${(options.endpointPort ?? base) + 1} (endpoint-b really serves Q4_0)`,
+    );
+    for (const [name, precision] of [
+      ['endpoint-a', 'fp32'],
+      ['endpoint-b', 'nf4'],
+    ] as const) {
       const backend = await loadLlamaBackend({ path: gguf(GGUF_TYPE[precision]), precision, model: 'tiny' });
       const port = (options.endpointPort ?? base) + endpoints.length;
-      const serve = await startServe({ backend, port, claimModel: 'tiny-F32', faults: { fail429: 0.05, retryAfter: 0.1 }, seed: endpoints.length + 1 }).catch((err: Error) => {
-        throw new MetError(ErrorTypes.BadInput, `cannot serve ${name} on 127.0.0.1:${port} (${err.message}): free that port or pass --endpoint-port N (uses N and N+1)`);
-      });
+      const serve = await startServe({ backend, port, claimModel: 'tiny-F32', faults: { fail429: 0.05, retryAfter: 0.1 }, seed: endpoints.length + 1 }).catch(
+        (err: Error) => {
+          throw new MetError(
+            ErrorTypes.BadInput,
+            `cannot serve ${name} on 127.0.0.1:${port} (${err.message}): free that port or pass --endpoint-port N (uses N and N+1)`,
+          );
+        },
+      );
       endpoints.push({ name, serve, close: () => backend.close() });
     }
 
@@ -179,23 +189,37 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       sampling: { maxTokens: 16, temperature: 1, logprobs: true },
       sources: [
         ...localModels.map((m) => ({ kind: 'local' as const, model: 'tiny', precision: m.precision })),
-        ...endpoints.map((e) => ({ kind: 'provider' as const, provider: `demo-${e.name}`, model: 'tiny', source: e.name, baseURL: e.serve.url, concurrency: 4 })),
+        ...endpoints.map((e) => ({
+          kind: 'provider' as const,
+          provider: `demo-${e.name}`,
+          model: 'tiny',
+          source: e.name,
+          baseURL: e.serve.url,
+          concurrency: 4,
+        })),
       ],
       unitSize: 100,
       window: 2,
     });
-    log(`Collecting ${spec.samplesPerPrompt} samples x ${options.prompts} prompts from local ${localModels.map((m) => demoLabel('tiny', m.precision)).join(', ')} and ${endpoints.length} endpoints (run ${spec.runId})`);
+    log(
+      `Collecting ${spec.samplesPerPrompt} samples x ${options.prompts} prompts from local ${localModels.map((m) => demoLabel('tiny', m.precision)).join(', ')} and ${endpoints.length} endpoints (run ${spec.runId})`,
+    );
     const { record } = await launchCollection(client, config.dataDir, spec);
     const handle = client.workflow.getHandle(record.workflowId);
     const done = handle.result();
     done.catch(() => {});
-    await followProgress({ poll: async () => {
+    await followProgress({
+      poll: async () => {
         // Bounded (the client's retries stop at the deadline), and remembered: the connection closes
         // only after the last one ends, or a retry timer would fire on a closed channel and crash.
         lastQuery = client!.withDeadline(Date.now() + 2000, () => handle.query(PROGRESS_QUERY)).catch(() => undefined);
         const { stages } = toStages('collectCorpus', await lastQuery);
         return { stages: stages.map((st) => ({ ...st, name: cellLabel(st.name) })) };
-      }, until: done, signal: interrupted.signal, handleSigint: false });
+      },
+      until: done,
+      signal: interrupted.signal,
+      handleSigint: false,
+    });
     await untilInterrupted(done);
 
     const run = async <K extends JobName>(job: Job<K>, runId: string) => {
@@ -208,7 +232,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     const reference = demoLabel('tiny', REFERENCE);
     log(`Scoring every completion under the reference, ${reference}`);
-    const scored = await run<'scoreCorpus'>({ job: 'scoreCorpus', input: { corpus, scorer: { model: 'tiny', precision: 'fp32' }, window: 2 } }, `${corpus}-score-fp32`);
+    const scored = await run<'scoreCorpus'>(
+      { job: 'scoreCorpus', input: { corpus, scorer: { model: 'tiny', precision: 'fp32' }, window: 2 } },
+      `${corpus}-score-fp32`,
+    );
     log(`  ${scored.rowsDone} completions scored`);
 
     log(`Testing each endpoint against local ${reference} (mmd_hamming, permutation p-value, b = ${options.b}, seed 1, L 64, unit char)`);
@@ -249,7 +276,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       corpus,
       runId: `${corpus}-power`,
       reference: { model: 'tiny', source: REFERENCE },
-      alternatives: [{ model: 'tiny', source: 'int8' }, { model: 'tiny', source: 'nf4' }],
+      alternatives: [
+        { model: 'tiny', source: 'int8' },
+        { model: 'tiny', source: 'nf4' },
+      ],
       samplesPerPrompt: [2, 4, 6].filter((n) => n * 4 <= options.samplesPerPrompt),
       promptSubsets: { size: Math.min(options.prompts, 8), draws: 1 },
       sims: 50,
@@ -271,7 +301,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         spec,
         temporalUiUrl: uiUrl,
         notes: [
-          'Both endpoints are met serve instances on loopback claiming to serve tiny at F32; endpoint-b serves Q4_0 (GGUF Q4_0 is met\'s nearest analogue of nf4).',
+          "Both endpoints are met serve instances on loopback claiming to serve tiny at F32; endpoint-b serves Q4_0 (GGUF Q4_0 is met's nearest analogue of nf4).",
           `${scored.rowsDone} completions were scored under the F32 reference; ${power.length} power cells were simulated (the grid keeps n at most a quarter of each stored pool, since resampling a small pool inflates power).`,
         ],
       },
@@ -279,7 +309,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     });
     log(`Report: ${report.htmlPath}`);
     // The UI lives as long as the server: one the demo started stops with it (history is kept).
-    if (uiUrl) log(startedServer && !options.keepUp ? `Temporal UI: ${uiUrl} once the server runs again (met server start; the demo stops the server it started)` : `Temporal UI: ${uiUrl}`);
+    if (uiUrl)
+      log(
+        startedServer && !options.keepUp
+          ? `Temporal UI: ${uiUrl} once the server runs again (met server start; the demo stops the server it started)`
+          : `Temporal UI: ${uiUrl}`,
+      );
     return { results, reportPath: report.htmlPath, uiUrl };
   } finally {
     process.removeListener('SIGINT', onSigint);

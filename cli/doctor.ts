@@ -15,24 +15,47 @@ export function register(program: Command): void {
     .option('--sequences <n>', 'with --model: sequences packed into one decode', '1')
     .option('--flash-attention <mode>', 'with --model: off | on | auto', 'off')
     .option('--swa-full', 'with --model: the full-size sliding-window cache')
-    .action(async (opts: { data?: string; address?: string; namespace?: string; queue: string; timeout: string; json?: boolean; model?: string; threads: string; batchSize: string; sequences: string; flashAttention: string; swaFull?: boolean }) => {
-      if (opts.model) return decodeDoctor(opts as typeof opts & { model: string });
-      const { checkSystem } = await import('../client/system');
-      const timeout = Number(opts.timeout);
-      if (!(timeout > 0 && timeout <= 600)) throw new Error(`--timeout ${opts.timeout}: give seconds between 1 and 600`);
-      await withClient(opts, async (client) => {
-        const result = await checkSystem(client, opts.queue, timeout);
-        if (opts.json) return console.log(JSON.stringify(result, null, 2));
-        const w = result.second;
-        console.log(`Temporal answers (namespace ${client.options.namespace})`);
-        console.log(`Worker on ${opts.queue}: host ${w.host}, pid ${w.pid}, Node ${w.node}, queues ${w.queues.join(', ')}`);
-        console.log(`Round trip (activity, durable timer, activity): ${result.seconds.toFixed(2)} s`);
-      });
-    });
+    .action(
+      async (opts: {
+        data?: string;
+        address?: string;
+        namespace?: string;
+        queue: string;
+        timeout: string;
+        json?: boolean;
+        model?: string;
+        threads: string;
+        batchSize: string;
+        sequences: string;
+        flashAttention: string;
+        swaFull?: boolean;
+      }) => {
+        if (opts.model) return decodeDoctor(opts as typeof opts & { model: string });
+        const { checkSystem } = await import('../client/system');
+        const timeout = Number(opts.timeout);
+        if (!(timeout > 0 && timeout <= 600)) throw new Error(`--timeout ${opts.timeout}: give seconds between 1 and 600`);
+        await withClient(opts, async (client) => {
+          const result = await checkSystem(client, opts.queue, timeout);
+          if (opts.json) return console.log(JSON.stringify(result, null, 2));
+          const w = result.second;
+          console.log(`Temporal answers (namespace ${client.options.namespace})`);
+          console.log(`Worker on ${opts.queue}: host ${w.host}, pid ${w.pid}, Node ${w.node}, queues ${w.queues.join(', ')}`);
+          console.log(`Round trip (activity, durable timer, activity): ${result.seconds.toFixed(2)} s`);
+        });
+      },
+    );
 }
 
 /** `met doctor --model FILE`: the check a model worker runs when it starts, by hand, for any configuration. */
-async function decodeDoctor(opts: { model: string; threads: string; batchSize: string; sequences: string; flashAttention: string; swaFull?: boolean; json?: boolean }): Promise<void> {
+async function decodeDoctor(opts: {
+  model: string;
+  threads: string;
+  batchSize: string;
+  sequences: string;
+  flashAttention: string;
+  swaFull?: boolean;
+  json?: boolean;
+}): Promise<void> {
   const { z } = await import('zod');
   const config = z
     .object({
@@ -42,7 +65,13 @@ async function decodeDoctor(opts: { model: string; threads: string; batchSize: s
       flashAttention: z.enum(['off', 'on', 'auto']),
       swaFull: z.boolean(),
     })
-    .parse({ threads: opts.threads, batchSize: opts.batchSize, sequences: opts.sequences, flashAttention: opts.flashAttention, swaFull: opts.swaFull === true });
+    .parse({
+      threads: opts.threads,
+      batchSize: opts.batchSize,
+      sequences: opts.sequences,
+      flashAttention: opts.flashAttention,
+      swaFull: opts.swaFull === true,
+    });
   const { existsSync } = await import('node:fs');
   if (!existsSync(opts.model)) throw new Error(`--model ${opts.model}: no such file`);
   const { checkDecodeConfig, decodeCheckLine } = await import('../models/decodeCheck');

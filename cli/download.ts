@@ -68,7 +68,13 @@ export function register(program: Command): void {
         return;
       }
       const { formatTable, useColor } = await import('./table');
-      console.log(formatTable(['name', 'state', 'description'], rows.map((r) => [r.name, r.state, r.description]), { color: useColor() }));
+      console.log(
+        formatTable(
+          ['name', 'state', 'description'],
+          rows.map((r) => [r.name, r.state, r.description]),
+          { color: useColor() },
+        ),
+      );
     });
 
   const prompts = program.command('prompts').description('prompt sets');
@@ -79,8 +85,15 @@ export function register(program: Command): void {
       const { existsSync, readdirSync, readFileSync, statSync } = await import('node:fs');
       const { join } = await import('node:path');
       const { shippedPromptSets, shippedPromptSetPath } = await import('../datasets/prompts');
-      const lines = (path: string) => readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).length;
-      const rows: { set: string; where: string; prompts: number | null }[] = shippedPromptSets().map((set) => ({ set, where: 'shipped with met', prompts: lines(shippedPromptSetPath(set)!) }));
+      const lines = (path: string) =>
+        readFileSync(path, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim()).length;
+      const rows: { set: string; where: string; prompts: number | null }[] = shippedPromptSets().map((set) => ({
+        set,
+        where: 'shipped with met',
+        prompts: lines(shippedPromptSetPath(set)!),
+      }));
       const dir = join((await commandConfig({ data: opts.data })).dataDir, 'prompts');
       if (existsSync(dir)) {
         for (const name of readdirSync(dir).sort()) {
@@ -91,7 +104,13 @@ export function register(program: Command): void {
       }
       if (opts.json) return console.log(JSON.stringify(rows, null, 2));
       const { formatTable, useColor } = await import('./table');
-      console.log(formatTable(['set', 'where', 'prompts'], rows.map((r) => [r.set, r.where, r.prompts === null ? '(parquet)' : String(r.prompts)]), { color: useColor() }));
+      console.log(
+        formatTable(
+          ['set', 'where', 'prompts'],
+          rows.map((r) => [r.set, r.where, r.prompts === null ? '(parquet)' : String(r.prompts)]),
+          { color: useColor() },
+        ),
+      );
     });
   prompts
     .command('build')

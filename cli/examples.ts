@@ -13,7 +13,10 @@ export const START_HERE = `Start here (docs/quickstart.md audits an endpoint in 
 `;
 
 export const EXAMPLES: Record<string, string[]> = {
-  api: ['met api --port 0                                # the HTTP API on a free loopback port; docs at /docs', 'met up --config workers.yaml --api               # workers and the API in one process'],
+  api: [
+    'met api --port 0                                # the HTTP API on a free loopback port; docs at /docs',
+    'met up --config workers.yaml --api               # workers and the API in one process',
+  ],
   audit: ['met audit create audit.yaml', 'met audit show my-audit --html'],
   'audit create': ['met audit create audit.yaml                     # a Temporal Schedule that tests each endpoint'],
   'audit ls': ['met audit ls'],
@@ -35,7 +38,10 @@ export const EXAMPLES: Record<string, string[]> = {
   'corpus pull': ['met corpus pull quick --from s3://bucket/met'],
   datasets: ['met datasets list'],
   demo: ['met demo', 'met demo --port 17233 --headless                # another Temporal port, no web UI'],
-  doctor: ['met doctor                                      # Temporal answers and a CPU worker runs a workflow', 'met doctor --model model.gguf --flash-attention on   # the batch-invariance check of a decode configuration'],
+  doctor: [
+    'met doctor                                      # Temporal answers and a CPU worker runs a workflow',
+    'met doctor --model model.gguf --flash-attention on   # the batch-invariance check of a decode configuration',
+  ],
   identify: ['met identify --y quick:tiny/mine --candidates tiny/fp32,tiny/int8,tiny/nf4   # which candidate is it serving?'],
   download: ['met download met-release'],
   fleet: ['met fleet', 'met fleet --queue met-provider-mine'],
@@ -57,7 +63,10 @@ export const EXAMPLES: Record<string, string[]> = {
   cancel: ['met cancel quick-0f1a28c822'],
   runs: ['met runs', 'met runs --json'],
   score: ['met score quick --scorer tiny/fp32 --wait'],
-  serve: ['met serve --port 0                               # the stand-in text generator on a free port', 'met serve --model .met/models/tiny-Q4_0.gguf --precision nf4 --claim-model tiny-F32   # a dishonest endpoint'],
+  serve: [
+    'met serve --port 0                               # the stand-in text generator on a free port',
+    'met serve --model .met/models/tiny-Q4_0.gguf --precision nf4 --claim-model tiny-F32   # a dishonest endpoint',
+  ],
   server: ['met server start --port 17233', 'met server status'],
   'server start': ['met server start', 'met server start --port 17233 --headless         # later commands in this data folder find it'],
   'server stop': ['met server stop'],
@@ -68,7 +77,10 @@ export const EXAMPLES: Record<string, string[]> = {
     'met test --x quick:tiny/fp32 --y quick:tiny/mine --stat rut --scorer tiny/fp32',
     'met test --x quick:tiny/fp32 --y quick:tiny/mine --stat g2 --scorer tiny/fp32   # MET one-sample test',
   ],
-  up: ['met up --config examples/quickstart/workers.yaml', 'met up --port 17233 --headless                   # another port, no web UI; later commands find it'],
+  up: [
+    'met up --config examples/quickstart/workers.yaml',
+    'met up --port 17233 --headless                   # another port, no web UI; later commands find it',
+  ],
   worker: ['met worker --queue met-cpu', 'met worker --config workers.yaml --data /srv/met'],
 };
 

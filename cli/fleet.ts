@@ -29,7 +29,16 @@ export function register(program: Command): void {
       const rows = states.flatMap((s) =>
         s.pollers.length === 0
           ? [[s.queue, s.kind, '(no worker)', '', '', '', '', '']]
-          : s.pollers.map((p) => [s.queue, s.kind, p.host ?? p.identity, p.pid === undefined ? '' : String(p.pid), p.version ?? '', [p.model, p.gpu === undefined ? undefined : `gpu ${p.gpu}`].filter(Boolean).join(' '), p.data ?? '', p.lastPollSecondsAgo === undefined ? '' : `${p.lastPollSecondsAgo}s`]),
+          : s.pollers.map((p) => [
+              s.queue,
+              s.kind,
+              p.host ?? p.identity,
+              p.pid === undefined ? '' : String(p.pid),
+              p.version ?? '',
+              [p.model, p.gpu === undefined ? undefined : `gpu ${p.gpu}`].filter(Boolean).join(' '),
+              p.data ?? '',
+              p.lastPollSecondsAgo === undefined ? '' : `${p.lastPollSecondsAgo}s`,
+            ]),
       );
       console.log(formatTable(['queue', 'kind', 'host', 'pid', 'met', 'model', 'data', 'last poll'], rows, { color: useColor() }));
     });

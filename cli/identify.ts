@@ -16,9 +16,14 @@ const MAX_CANDIDATES = 32;
 export function register(program: Command): void {
   testStatOptions(
     commonOptions(program.command('identify'))
-      .description('which model is this endpoint serving? test its slice against each candidate slice (Holm-corrected); exits 3 when every candidate is rejected')
+      .description(
+        'which model is this endpoint serving? test its slice against each candidate slice (Holm-corrected); exits 3 when every candidate is rejected',
+      )
       .requiredOption('--y <selector>', "the endpoint's slice: CORPUS:MODEL/SOURCE[@SAMPLES_PER_PROMPT]")
-      .requiredOption('--candidates <list>', `candidate slices of the same corpus, comma-separated MODEL/SOURCE (e.g. tiny/fp32,tiny/int8,tiny/nf4; at most ${MAX_CANDIDATES})`),
+      .requiredOption(
+        '--candidates <list>',
+        `candidate slices of the same corpus, comma-separated MODEL/SOURCE (e.g. tiny/fp32,tiny/int8,tiny/nf4; at most ${MAX_CANDIDATES})`,
+      ),
   )
     .option('--alpha <a>', 'family-wise significance level over the candidates', '0.05')
     .option('--json', 'print JSON')
@@ -56,7 +61,11 @@ export function register(program: Command): void {
         };
         return TestSpec.parse({ ...base, testId: `test-${hashHex(canonicalJson(base)).slice(0, 12)}` });
       });
-      const config = await commandConfig({ data: opts.data as string | undefined, address: opts.address as string | undefined, namespace: opts.namespace as string | undefined });
+      const config = await commandConfig({
+        data: opts.data as string | undefined,
+        address: opts.address as string | undefined,
+        namespace: opts.namespace as string | undefined,
+      });
       const client = await connectClient(config);
       try {
         const outcomes = await Promise.all(
@@ -88,12 +97,18 @@ export function register(program: Command): void {
         const kept = rows.filter((r) => !r.rejected).sort((a, b) => b.adjusted - a.adjusted);
         const rejected = rows.filter((r) => r.rejected).sort((a, b) => a.adjusted - b.adjusted);
         process.exitCode = kept.length ? VERDICT_EXIT.consistent : VERDICT_EXIT.differs;
-        if (opts.json) return void console.log(JSON.stringify({ y: String(opts.y), alpha, correction: 'holm', candidates: rows, notRejected: kept.map((r) => r.candidate) }, null, 2));
+        if (opts.json)
+          return void console.log(
+            JSON.stringify({ y: String(opts.y), alpha, correction: 'holm', candidates: rows, notRejected: kept.map((r) => r.candidate) }, null, 2),
+          );
         const shown = (r: (typeof rows)[number]) => `${r.candidate} ${formatP(r.adjusted, r.b)}`;
         console.log(`${String(opts.y)} against ${rows.length} candidates, ${stat}, Holm-corrected at α = ${alpha}:`);
         console.log(`  not rejected: ${kept.length ? kept.map(shown).join('; ') : 'none (the endpoint matches no candidate)'}`);
         console.log(`  rejected: ${rejected.length ? rejected.map(shown).join('; ') : 'none'}`);
-        if (kept.length > 1) console.log(`  ${kept.length} candidates cannot be told apart from the endpoint with these samples: collect more, or compare them with each other (met test)`);
+        if (kept.length > 1)
+          console.log(
+            `  ${kept.length} candidates cannot be told apart from the endpoint with these samples: collect more, or compare them with each other (met test)`,
+          );
       } finally {
         await client.connection.close();
       }

@@ -8,7 +8,7 @@ import { version } from '../package.json';
 export function buildProgram(): Command {
   const program = new Command('met')
     .description('Model Equality Testing at fleet scale: which model is this API really serving?')
-    .version(`met ${version} (Node ${process.version})`, '-V, --version', 'print met\'s version and the Node it runs on')
+    .version(`met ${version} (Node ${process.version})`, '-V, --version', "print met's version and the Node it runs on")
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true });
   for (const register of commands) register(program);

@@ -5,7 +5,7 @@ import { commandConfig, dataOption } from './config';
 export function register(program: Command): void {
   const models = program.command('models').description('local models');
   dataOption(models.command('make-tiny'))
-    .description('write met\'s tiny llama-architecture model as tiny-F32/F16/Q8_0/Q4_0.gguf (deterministic, seconds)')
+    .description("write met's tiny llama-architecture model as tiny-F32/F16/Q8_0/Q4_0.gguf (deterministic, seconds)")
     .option('--out <dir>', 'output folder (default <data>/models)')
     .option('--seed <n>', 'weight seed', (v) => parseInt(v, 10), 42)
     .action(async (opts: { out?: string; data?: string; seed: number }) => {
@@ -29,14 +29,22 @@ export function register(program: Command): void {
       const { checkGgufHeader } = await import('../models/ggufHeader');
       const rows = [];
       let bad = 0;
-      for (const name of readdirSync(dir).filter((n) => n.endsWith('.gguf')).sort()) {
+      for (const name of readdirSync(dir)
+        .filter((n) => n.endsWith('.gguf'))
+        .sort()) {
         const path = join(dir, name);
         try {
           // Counts and lengths checked against the file first (a malformed header must not hang the reader); the header only is read.
           checkGgufHeader(path);
           const info = await readGgufFileInfo(path, { readTensorInfo: true });
           const type = fileTypeOf(info);
-          rows.push({ file: name, mb: Math.round(statSync(path).size / 1e6), type, precision: precisionOf(type) ?? 'none (convert with met models quantize)', architecture: String(info.metadata.general?.architecture ?? '?') });
+          rows.push({
+            file: name,
+            mb: Math.round(statSync(path).size / 1e6),
+            type,
+            precision: precisionOf(type) ?? 'none (convert with met models quantize)',
+            architecture: String(info.metadata.general?.architecture ?? '?'),
+          });
         } catch (err) {
           // One bad file is reported, and the others are still listed.
           bad += 1;
@@ -49,11 +57,18 @@ export function register(program: Command): void {
       if (opts.json) return console.log(JSON.stringify(rows, null, 2));
       if (!rows.length) return console.log(`no .gguf files in ${dir}`);
       const { formatTable } = await import('./table');
-      console.log(formatTable(['file', 'MB', 'GGUF type', 'precision', 'architecture'], rows.map((r) => [r.file, String(r.mb), r.type, r.precision, r.architecture])));
+      console.log(
+        formatTable(
+          ['file', 'MB', 'GGUF type', 'precision', 'architecture'],
+          rows.map((r) => [r.file, String(r.mb), r.type, r.precision, r.architecture]),
+        ),
+      );
     });
   models
     .command('quantize <in.gguf>')
-    .description("write a GGUF file's weights at F32, F16, Q8_0 or Q4_0 (from F32/F16/BF16, Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 or the K-quants Q4_K/Q5_K/Q6_K), for the precision experiment on a model you hold one file of")
+    .description(
+      "write a GGUF file's weights at F32, F16, Q8_0 or Q4_0 (from F32/F16/BF16, Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 or the K-quants Q4_K/Q5_K/Q6_K), for the precision experiment on a model you hold one file of",
+    )
     .requiredOption('--to <type>', 'F32 | F16 | Q8_0 | Q4_0')
     .requiredOption('--out <file.gguf>', 'output file (written atomically)')
     .action(async (input: string, opts: { to: string; out: string }) => {

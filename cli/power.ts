@@ -5,7 +5,10 @@ import { commandConfig, commonOptions, dataOption } from './config';
 /** `met power SPEC [--wait]` runs a power grid; `met report RUN` writes its HTML report and figures. */
 export function register(program: Command): void {
   commonOptions(program.command('power'))
-    .argument('<spec>', 'grid spec (YAML or JSON): reference (or references: two for a composite null), alternatives, statistics, samplesPerPrompt, promptSubsets, sims, b')
+    .argument(
+      '<spec>',
+      'grid spec (YAML or JSON): reference (or references: two for a composite null), alternatives, statistics, samplesPerPrompt, promptSubsets, sims, b',
+    )
     .description('run a power-simulation grid as a workflow; with --wait, show progress and print the power table')
     .option('--wait', 'follow progress, then print the table and write the report')
     .option('--queue <name>', 'task queue of the CPU workers that run the grid', CPU_TASK_QUEUE)
@@ -34,7 +37,8 @@ export function register(program: Command): void {
           await watchRun(client, record, say);
           if (!process.exitCode) outcome = await printAndReport(config, record, !opts.json);
         }
-        if (opts.json) printJson({ runId: record.runId, workflowId: record.workflowId, attached, ...(opts.wait ? { completed: !process.exitCode, ...outcome } : {}) });
+        if (opts.json)
+          printJson({ runId: record.runId, workflowId: record.workflowId, attached, ...(opts.wait ? { completed: !process.exitCode, ...outcome } : {}) });
       } finally {
         await client.connection.close();
       }
@@ -60,7 +64,8 @@ export function register(program: Command): void {
 async function printAndReport(config: import('../config/schema').MetConfig, record: import('../client/runs').RunRecord, print = true) {
   const { hasReport, JOBS, REPORTED, reportOf } = await import('../jobs');
   const { ErrorTypes, MetError } = await import('../common/errors');
-  if (!hasReport(record.job)) throw new MetError(ErrorTypes.BadInput, `met report writes the reports of ${REPORTED.join(', ')} runs; ${record.runId} is a ${JOBS[record.job].title} run`);
+  if (!hasReport(record.job))
+    throw new MetError(ErrorTypes.BadInput, `met report writes the reports of ${REPORTED.join(', ')} runs; ${record.runId} is a ${JOBS[record.job].title} run`);
   const { createDuckDB } = await import('../datasets/duck');
   const duck = await createDuckDB();
   try {
@@ -114,7 +119,9 @@ async function consistencyReport(config: import('../config/schema').MetConfig, r
     const m = section?.kind === 'consistency' ? section.mmd : undefined;
     if (section?.kind === 'consistency' && m) {
       const similarity = section.summary?.meanSimilarity;
-      console.log(`${section.a.label} vs ${section.b.label}: ${verdictOf(m.decision === 'reject')} at α = ${section.alpha} (${m.statistic}, ${formatP(m.pValue, m.b, { showB: true })})${similarity === undefined ? '' : `; mean answer similarity ${similarity.toFixed(4)}`}`);
+      console.log(
+        `${section.a.label} vs ${section.b.label}: ${verdictOf(m.decision === 'reject')} at α = ${section.alpha} (${m.statistic}, ${formatP(m.pValue, m.b, { showB: true })})${similarity === undefined ? '' : `; mean answer similarity ${similarity.toFixed(4)}`}`,
+      );
     }
     console.log(`Report: ${htmlPath} (from ${from})`);
   } finally {

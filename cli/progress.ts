@@ -183,7 +183,14 @@ export function formatErrors(errors: ProgressStage['errors']): string {
 /** One plain line for a stage: "collect F32   120/400  30%  12.3 samples/s  eta 23s  errors 429=2". */
 export function plainLine(s: DescribedStage, nameWidth: number): string {
   const pct = s.total > 0 ? Math.floor((100 * s.done) / s.total) : 100;
-  const parts = [s.name.padEnd(nameWidth), `${s.done}/${s.total}`.padStart(13), `${String(pct).padStart(3)}%`, formatRate(s.ratePerSecond, s.unit), `eta ${formatDuration(s.etaSeconds)}`, formatErrors(s.errors)];
+  const parts = [
+    s.name.padEnd(nameWidth),
+    `${s.done}/${s.total}`.padStart(13),
+    `${String(pct).padStart(3)}%`,
+    formatRate(s.ratePerSecond, s.unit),
+    `eta ${formatDuration(s.etaSeconds)}`,
+    formatErrors(s.errors),
+  ];
   return parts.filter(Boolean).join('  ');
 }
 
@@ -305,6 +312,11 @@ class BarDisplay implements Display {
 
   private payload(s: DescribedStage): BarPayload {
     const errors = formatErrors(s.errors);
-    return { name: s.name.padEnd(this.nameWidth), rateText: formatRate(s.ratePerSecond, s.unit), etaText: formatDuration(s.etaSeconds), errorsText: errors ? `  ${errors}` : '' };
+    return {
+      name: s.name.padEnd(this.nameWidth),
+      rateText: formatRate(s.ratePerSecond, s.unit),
+      etaText: formatDuration(s.etaSeconds),
+      errorsText: errors ? `  ${errors}` : '',
+    };
   }
 }

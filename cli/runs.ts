@@ -46,8 +46,13 @@ export function register(program: Command): void {
       return;
     }
     console.log(`${record.runId}  ${record.job}  ${live?.status ?? 'status unknown'}`);
-    console.log(`  created ${record.createdAt}${record.corpus ? `, corpus ${record.corpus}` : ''}${live?.closeTime && live.startTime ? `; took ${((live.closeTime.getTime() - live.startTime.getTime()) / 1000).toFixed(1)} s` : ''}`);
-    if (!live) console.log(`  Temporal at ${temporal.address} (from ${temporal.addressSource}) is not reachable (met server start, or met up): this is the run's record only`);
+    console.log(
+      `  created ${record.createdAt}${record.corpus ? `, corpus ${record.corpus}` : ''}${live?.closeTime && live.startTime ? `; took ${((live.closeTime.getTime() - live.startTime.getTime()) / 1000).toFixed(1)} s` : ''}`,
+    );
+    if (!live)
+      console.log(
+        `  Temporal at ${temporal.address} (from ${temporal.addressSource}) is not reachable (met server start, or met up): this is the run's record only`,
+      );
     // Failures and warnings quote providers and files: escaped for the terminal.
     const { escapeControls } = await import('../common/text');
     if (live?.failure) console.log(`  failed: ${escapeControls(live.failure)}`);
@@ -58,7 +63,9 @@ export function register(program: Command): void {
     if (budget) console.log(`  ${budget}`);
     for (const s of sources) {
       const pct = s.total ? ((100 * s.done) / s.total).toFixed(1) : '100';
-      const errors = Object.entries(s.errors).map(([k, v]) => `${k}=${v}`).join(' ');
+      const errors = Object.entries(s.errors)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
       console.log(`  ${s.model}/${s.source}: ${s.done}/${s.total} (${pct}%) ${s.samplesPerSecond.toFixed(1)}/s${errors ? `  ${errors}` : ''}`);
     }
     if (sources.length === 0) for (const s of stages) console.log(`  ${s.name}: ${s.done}/${s.total}${s.unit ? ` ${s.unit}` : ''}`);
@@ -97,30 +104,40 @@ export function register(program: Command): void {
     });
   });
 
-  commonOptions(program.command('runs').description('list the runs recorded in the data folder, with their status when Temporal is reachable').option('--json', 'print JSON')).action(
-    async (opts: CommonFlags & { json?: boolean }) => {
-      const { listRunRecords, runStatus } = await import('../client/runs');
-      const config = await commandConfig(opts);
-      const records = await listRunRecords(config);
-      const statuses = records.length === 0 ? [] : await withLiveClient(config, (client) => Promise.all(records.map(async (r) => (await runStatus(client, r)).status)));
-      const rows = records.map((r, i) => ({ runId: r.runId, job: r.job, status: statuses?.[i] ?? null, corpus: r.corpus, createdAt: r.createdAt }));
-      if (opts.json) {
-        const { printJson } = await import('./output');
-        printJson(rows);
-        return;
-      }
-      if (rows.length === 0) {
-        console.log(`No runs in ${config.corpora ?? config.dataDir}.`);
-        return;
-      }
-      const { formatTable, useColor } = await import('./table');
-      console.log(formatTable(['run', 'job', 'status', 'corpus', 'created'], rows.map((r) => [r.runId, r.job, r.status ?? '?', r.corpus ?? '', r.createdAt]), { color: useColor() }));
-      if (!statuses) {
-        const { temporalAddress } = await import('../config/schema');
-        console.log(`(status ?: Temporal at ${temporalAddress(config)}, from ${config.temporal.addressSource}, is not reachable; met server start, or met up)`);
-      }
-    },
-  );
+  commonOptions(
+    program
+      .command('runs')
+      .description('list the runs recorded in the data folder, with their status when Temporal is reachable')
+      .option('--json', 'print JSON'),
+  ).action(async (opts: CommonFlags & { json?: boolean }) => {
+    const { listRunRecords, runStatus } = await import('../client/runs');
+    const config = await commandConfig(opts);
+    const records = await listRunRecords(config);
+    const statuses =
+      records.length === 0 ? [] : await withLiveClient(config, (client) => Promise.all(records.map(async (r) => (await runStatus(client, r)).status)));
+    const rows = records.map((r, i) => ({ runId: r.runId, job: r.job, status: statuses?.[i] ?? null, corpus: r.corpus, createdAt: r.createdAt }));
+    if (opts.json) {
+      const { printJson } = await import('./output');
+      printJson(rows);
+      return;
+    }
+    if (rows.length === 0) {
+      console.log(`No runs in ${config.corpora ?? config.dataDir}.`);
+      return;
+    }
+    const { formatTable, useColor } = await import('./table');
+    console.log(
+      formatTable(
+        ['run', 'job', 'status', 'corpus', 'created'],
+        rows.map((r) => [r.runId, r.job, r.status ?? '?', r.corpus ?? '', r.createdAt]),
+        { color: useColor() },
+      ),
+    );
+    if (!statuses) {
+      const { temporalAddress } = await import('../config/schema');
+      console.log(`(status ?: Temporal at ${temporalAddress(config)}, from ${config.temporal.addressSource}, is not reachable; met server start, or met up)`);
+    }
+  });
 }
 
 function parseUsd(value: string): number {
@@ -139,7 +156,10 @@ function budgetLine(runId: string, b: import('../jobs').BudgetState | undefined)
 }
 
 /** Runs fn with a client when Temporal answers within about a second; undefined otherwise. */
-async function withLiveClient<T>(config: import('../config/schema').MetConfig, fn: (client: import('@temporalio/client').Client) => Promise<T>): Promise<T | undefined> {
+async function withLiveClient<T>(
+  config: import('../config/schema').MetConfig,
+  fn: (client: import('@temporalio/client').Client) => Promise<T>,
+): Promise<T | undefined> {
   const { connectClientIfReachable } = await import('../temporal/connect');
   const client = await connectClientIfReachable(config);
   if (!client) return undefined;

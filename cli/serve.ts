@@ -8,7 +8,11 @@ export function register(program: Command): void {
     .option('--port <port>', 'port (0 picks a free one; the default is off 8000, where the endpoint you audit likely listens)', '8765')
     .option('--model <file.gguf>', 'a GGUF model to serve with llama.cpp (default: the deterministic text generator)')
     .option('--precision <p>', 'precision label of the served model (fp32|fp16|int8|nf4)', 'fp32')
-    .option('--api-style <style>', "whose routes and body shapes to answer: vllm (OpenAI's plus echo, prompt_logprobs, token ids, /tokenize) or llama.cpp (llama-server's /completion, /tokenize, /detokenize, /props; no echo)", 'vllm')
+    .option(
+      '--api-style <style>',
+      "whose routes and body shapes to answer: vllm (OpenAI's plus echo, prompt_logprobs, token ids, /tokenize) or llama.cpp (llama-server's /completion, /tokenize, /detokenize, /props; no echo)",
+      'vllm',
+    )
     .option('--claim-model <name>', 'model name to report (a dishonest endpoint claims another model)')
     .option('--gpu <n>', 'pin to one GPU (sets CUDA_VISIBLE_DEVICES before the model loads)')
     .option('--threads <n>', 'CPU threads of --model (default: every core; 1 for a file under 64 MB)', (v) => parseInt(v, 10))
@@ -30,7 +34,10 @@ export function register(program: Command): void {
       const { z } = await import('zod');
       const apiStyle = z.enum(API_STYLES).safeParse(opts.apiStyle);
       if (!apiStyle.success) throw new Error(`--api-style must be one of ${API_STYLES.join(', ')}, not '${String(opts.apiStyle)}'`);
-      const backend = await loadBackend(opts.model as string | undefined, opts.precision as string, opts.gpu !== undefined, { threads: opts.threads as number | undefined, contextSize: opts.contextSize as number | undefined });
+      const backend = await loadBackend(opts.model as string | undefined, opts.precision as string, opts.gpu !== undefined, {
+        threads: opts.threads as number | undefined,
+        contextSize: opts.contextSize as number | undefined,
+      });
       const { listenError } = await import('../common/net');
       const server = await startServe({
         backend,

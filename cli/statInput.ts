@@ -30,7 +30,15 @@ import {
  */
 const MAX_PROMPTS = 1_000_000;
 const Side = z.strictObject({
-  prompts: z.array(z.number().int().nonnegative().max(MAX_PROMPTS - 1, `a prompt index is below ${MAX_PROMPTS.toLocaleString('en-US')}`)).max(LIMITS.samplesPerSide, `at most ${LIMITS.samplesPerSide.toLocaleString('en-US')} completions per side`),
+  prompts: z
+    .array(
+      z
+        .number()
+        .int()
+        .nonnegative()
+        .max(MAX_PROMPTS - 1, `a prompt index is below ${MAX_PROMPTS.toLocaleString('en-US')}`),
+    )
+    .max(LIMITS.samplesPerSide, `at most ${LIMITS.samplesPerSide.toLocaleString('en-US')} completions per side`),
   completions: z
     .array(z.union([z.string(), z.array(z.number().int().min(-2147483648).max(2147483647)).max(LIMITS.L * 4, 'a completion has at most 4 x L tokens')]))
     .max(LIMITS.samplesPerSide, `at most ${LIMITS.samplesPerSide.toLocaleString('en-US')} completions per side`),
@@ -60,15 +68,25 @@ export const StatInput = z
       .optional(),
   })
   .superRefine((input, ctx) => {
-    const sides = [['x', input.x], ['y', input.y], ['reference', input.reference]] as const;
+    const sides = [
+      ['x', input.x],
+      ['y', input.y],
+      ['reference', input.reference],
+    ] as const;
     for (const [name, side] of sides) {
       if (!side) continue;
       if (side.prompts.length !== side.completions.length) {
-        ctx.addIssue({ code: 'custom', path: [name], message: `${side.prompts.length} prompts for ${side.completions.length} completions: give one prompt index per completion` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `${side.prompts.length} prompts for ${side.completions.length} completions: give one prompt index per completion`,
+        });
       }
       side.completions.forEach((c, i) => {
-        if (input.unit === 'char' && typeof c !== 'string') ctx.addIssue({ code: 'custom', path: [name, 'completions', i], message: 'char unit takes completions as strings' });
-        if (input.unit === 'token' && typeof c === 'string') ctx.addIssue({ code: 'custom', path: [name, 'completions', i], message: 'token unit takes completions as arrays of token ids' });
+        if (input.unit === 'char' && typeof c !== 'string')
+          ctx.addIssue({ code: 'custom', path: [name, 'completions', i], message: 'char unit takes completions as strings' });
+        if (input.unit === 'token' && typeof c === 'string')
+          ctx.addIssue({ code: 'custom', path: [name, 'completions', i], message: 'token unit takes completions as arrays of token ids' });
       });
       if (input.m !== undefined) {
         side.prompts.forEach((r, i) => {
@@ -78,10 +96,18 @@ export const StatInput = z
     }
     const rows = input.x.completions.length + input.y.completions.length + (input.reference?.completions.length ?? 0);
     if (rows * input.L > LIMITS.encodedCells) {
-      ctx.addIssue({ code: 'custom', path: ['L'], message: `${rows} completions x L = ${input.L} is over ${LIMITS.encodedCells.toLocaleString('en-US')} cells: lower L or send fewer completions` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['L'],
+        message: `${rows} completions x L = ${input.L} is over ${LIMITS.encodedCells.toLocaleString('en-US')} cells: lower L or send fewer completions`,
+      });
     }
     if (input.pvalue && input.pvalue.b * rows > LIMITS.pvalueWork) {
-      ctx.addIssue({ code: 'custom', path: ['pvalue', 'b'], message: `b = ${input.pvalue.b} x ${rows} completions is over ${LIMITS.pvalueWork.toLocaleString('en-US')} (minutes of work): lower b` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pvalue', 'b'],
+        message: `b = ${input.pvalue.b} x ${rows} completions is over ${LIMITS.pvalueWork.toLocaleString('en-US')} (minutes of work): lower b`,
+      });
     }
     if (input.unit === 'char' && (input.eos !== undefined || input.pad !== undefined)) {
       ctx.addIssue({ code: 'custom', path: ['unit'], message: 'eos and pad apply to token unit only (char unit pads with -1)' });
@@ -105,17 +131,23 @@ const RutCompletion = z.union([
   z.number().finite(),
   z.strictObject({ logprobs: z.array(z.number().max(0)), ranks: z.array(z.number().int().min(1)).optional() }),
 ]);
-export const RutStatInput = z.strictObject({
-  test: z.literal('rut'),
-  score: z.enum(RUT_SCORES as [string, ...string[]]).default('sum_logprob'),
-  seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0),
-  target: z.array(RutCompletion).min(2, 'RUT needs at least two prompts (one target completion each)'),
-  reference: z.array(z.array(RutCompletion).min(1, 'each prompt needs at least one reference completion')),
-}).superRefine((input, ctx) => {
-  if (input.reference.length !== input.target.length) {
-    ctx.addIssue({ code: 'custom', path: ['reference'], message: `${input.reference.length} reference lists for ${input.target.length} target completions: give one list per prompt, in the same order` });
-  }
-});
+export const RutStatInput = z
+  .strictObject({
+    test: z.literal('rut'),
+    score: z.enum(RUT_SCORES as [string, ...string[]]).default('sum_logprob'),
+    seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0),
+    target: z.array(RutCompletion).min(2, 'RUT needs at least two prompts (one target completion each)'),
+    reference: z.array(z.array(RutCompletion).min(1, 'each prompt needs at least one reference completion')),
+  })
+  .superRefine((input, ctx) => {
+    if (input.reference.length !== input.target.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reference'],
+        message: `${input.reference.length} reference lists for ${input.target.length} target completions: give one list per prompt, in the same order`,
+      });
+    }
+  });
 export type RutStatInput = z.infer<typeof RutStatInput>;
 
 function runRutInput(value: unknown): Record<string, number | string> {
@@ -134,7 +166,12 @@ function runRutInput(value: unknown): Record<string, number | string> {
   const reference = input.reference.flat().map(of);
   const offsets = [0];
   for (const list of input.reference) offsets.push(offsets[offsets.length - 1] + list.length);
-  const r = rutTest({ target: Float64Array.from(input.target.map(of)), reference: Float64Array.from(reference), offsets: Int32Array.from(offsets), seed: input.seed });
+  const r = rutTest({
+    target: Float64Array.from(input.target.map(of)),
+    reference: Float64Array.from(reference),
+    offsets: Int32Array.from(offsets),
+    seed: input.seed,
+  });
   return { statistic: r.statistic, pvalue: r.pvalue, n: r.n, k: r.k, score: given ? 'given' : score, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -162,14 +199,33 @@ export const OneSampleStatInput = z
     reference: OneSampleSide,
     sample: Side,
     pool: Side.optional(),
-    pvalue: z.strictObject({ stat: z.enum(ONE_SAMPLE_STATISTICS), b: boundedInt(LIMITS.b, 'b').default(1000), seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0) }).optional(),
+    pvalue: z
+      .strictObject({
+        stat: z.enum(ONE_SAMPLE_STATISTICS),
+        b: boundedInt(LIMITS.b, 'b').default(1000),
+        seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0),
+      })
+      .optional(),
   })
   .superRefine((input, ctx) => {
     if (input.reference.logprobs.length !== input.reference.completions.length) {
-      ctx.addIssue({ code: 'custom', path: ['reference', 'logprobs'], message: `${input.reference.logprobs.length} log-probabilities for ${input.reference.completions.length} completions: give one per completion` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reference', 'logprobs'],
+        message: `${input.reference.logprobs.length} log-probabilities for ${input.reference.completions.length} completions: give one per completion`,
+      });
     }
-    for (const [name, side] of [['reference', input.reference], ['sample', input.sample], ['pool', input.pool]] as const) {
-      if (side && side.prompts.length !== side.completions.length) ctx.addIssue({ code: 'custom', path: [name], message: `${side.prompts.length} prompts for ${side.completions.length} completions: give one prompt index per completion` });
+    for (const [name, side] of [
+      ['reference', input.reference],
+      ['sample', input.sample],
+      ['pool', input.pool],
+    ] as const) {
+      if (side && side.prompts.length !== side.completions.length)
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `${side.prompts.length} prompts for ${side.completions.length} completions: give one prompt index per completion`,
+        });
     }
   });
 

@@ -136,8 +136,10 @@ export function formatPowerTable(t: PowerTable, opts: Omit<TableOptions, 'title'
     title: `Power at α = ${t.alpha} (${n}; ${interval})`,
   });
   const hasNull = t.rows.some((r) => r.isNull);
-  return hasNull ? `${table}
-${paint('(null): reference vs reference, whose rejection rate is the type-I error; expect about α or less.', 'dim', opts.color ?? false)}` : table;
+  return hasNull
+    ? `${table}
+${paint('(null): reference vs reference, whose rejection rate is the type-I error; expect about α or less.', 'dim', opts.color ?? false)}`
+    : table;
 }
 
 /** The demo's verdict table: one row per endpoint and statistic. */
@@ -152,7 +154,15 @@ export function formatVerdictTable(results: TestResult[], opts: Omit<TableOption
     `${r.n1} / ${r.n2}`,
   ]);
   const table = formatTable(
-    ['endpoint', 'verdict', 'p-value', 'statistic', { header: 'value', align: 'right' }, { header: 'b', align: 'right' }, { header: 'n1 / n2', align: 'right' }],
+    [
+      'endpoint',
+      'verdict',
+      'p-value',
+      'statistic',
+      { header: 'value', align: 'right' },
+      { header: 'b', align: 'right' },
+      { header: 'n1 / n2', align: 'right' },
+    ],
     rows,
     { ...opts, title: opts.alpha === undefined ? undefined : `Verdicts at α = ${opts.alpha}` },
   );

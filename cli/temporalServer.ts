@@ -3,9 +3,7 @@ import { commandConfig, dataOption } from './config';
 
 /** `met server start|stop|status`: the embedded Temporal dev server on a SQLite file. */
 export function register(program: Command): void {
-  const server = program
-    .command('server')
-    .description('manage the embedded Temporal dev server (SQLite file under the data folder)');
+  const server = program.command('server').description('manage the embedded Temporal dev server (SQLite file under the data folder)');
 
   dataOption(server.command('start'))
     .description('start the embedded Temporal server (idempotent: reports a running one)')

@@ -12,8 +12,15 @@ import { commandConfig, commonOptions } from './config';
  */
 export function testStatOptions(command: Command): Command {
   return command
-    .option('--stat <name>', 'mmd_hamming | mmd_kspectrum | mmd_all_subsequences | two_sample_L1 | two_sample_L2 | two_sample_chi_squared | rut | one-sample: g_squared (g2) | chi_squared (chi2) | truncated_chi_squared | L1 | L2', 'mmd_hamming')
-    .option('--scorer <model/precision>', 'rut and one-sample tests: the reference model and precision both slices were scored under (met score); X is the reference (its stored draws), Y the sample under test')
+    .option(
+      '--stat <name>',
+      'mmd_hamming | mmd_kspectrum | mmd_all_subsequences | two_sample_L1 | two_sample_L2 | two_sample_chi_squared | rut | one-sample: g_squared (g2) | chi_squared (chi2) | truncated_chi_squared | L1 | L2',
+      'mmd_hamming',
+    )
+    .option(
+      '--scorer <model/precision>',
+      'rut and one-sample tests: the reference model and precision both slices were scored under (met score); X is the reference (its stored draws), Y the sample under test',
+    )
     .option('--b <n>', 'permutations / bootstrap draws', '1000')
     .option('--seed <n>', 'seed of the p-value (and of subsampling)', '0')
     .option('--L <n>', 'completion length in characters / tokens', '1000')
@@ -30,12 +37,14 @@ export function parseScorer(text: string): { model: string; precision: string } 
 export function register(program: Command): void {
   testStatOptions(
     commonOptions(program.command('test'))
-      .description('test whether two corpus slices come from the same model (runs the runTest workflow); exits 0 when consistent, 3 when they differ, 1 on failure')
+      .description(
+        'test whether two corpus slices come from the same model (runs the runTest workflow); exits 0 when consistent, 3 when they differ, 1 on failure',
+      )
       .requiredOption('--x <selector>', 'first sample: CORPUS:MODEL/SOURCE[@SAMPLES_PER_PROMPT]')
       .requiredOption('--y <selector>', 'second sample, same form'),
   )
     .option('--score <name>', 'rut: sum_logprob | mean_logprob (default sum_logprob)')
-    .option('--pvalue <method>', 'permutation | bootstrap (null samples drawn from --reference, default X\'s source)', 'permutation')
+    .option('--pvalue <method>', "permutation | bootstrap (null samples drawn from --reference, default X's source)", 'permutation')
     .option('--reference <selector>', 'stored reference distribution for the bootstrap')
     .option('--alpha <a>', 'significance level', '0.05')
     .option('--json', 'print JSON')
@@ -62,7 +71,11 @@ export function register(program: Command): void {
         unit: opts.unit,
       };
       const spec = TestSpec.parse({ ...base, testId: `test-${hashHex(canonicalJson(base)).slice(0, 12)}` });
-      const config = await commandConfig({ data: opts.data as string | undefined, address: opts.address as string | undefined, namespace: opts.namespace as string | undefined });
+      const config = await commandConfig({
+        data: opts.data as string | undefined,
+        address: opts.address as string | undefined,
+        namespace: opts.namespace as string | undefined,
+      });
       (await import('../client/checks')).checkSlices(config.dataDir, config.corpora, [spec.x, spec.y, ...(spec.reference ? [spec.reference] : [])]);
       const client = await connectClient(config);
       try {
@@ -92,14 +105,22 @@ export function register(program: Command): void {
         }
         for (const w of r.warnings ?? []) console.error(`warning: ${w}`);
         if (r.rut) {
-          console.log(`${verdict} at α = ${r.alpha}: ${formatP(r.pvalue)}, rut W² = ${formatNumber(r.value)} (Cramér–von Mises, ${r.rut.score} under ${r.rut.scorer})`);
-          console.log(`reference X ${opts.x}: k = ${r.rut.k} per prompt; target Y ${opts.y}: ${r.rut.n} completions; ${r.m} prompts; ${r.seconds.toFixed(2)} s`);
+          console.log(
+            `${verdict} at α = ${r.alpha}: ${formatP(r.pvalue)}, rut W² = ${formatNumber(r.value)} (Cramér–von Mises, ${r.rut.score} under ${r.rut.scorer})`,
+          );
+          console.log(
+            `reference X ${opts.x}: k = ${r.rut.k} per prompt; target Y ${opts.y}: ${r.rut.n} completions; ${r.m} prompts; ${r.seconds.toFixed(2)} s`,
+          );
           console.log(`reproduce: ${reproduce}`);
           return;
         }
         console.log(`${verdict} at α = ${r.alpha}: ${formatP(r.pvalue, r.b, { showB: true })}, ${spec.stat} = ${formatNumber(r.value)} (${spec.pvalue})`);
         console.log(`X ${opts.x}: ${r.n1} rows; Y ${opts.y}: ${r.n2} rows; ${r.m} prompts; ${r.seconds.toFixed(2)} s`);
-        console.log(`settings: ${Object.entries(testSettings(spec)).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+        console.log(
+          `settings: ${Object.entries(testSettings(spec))
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
+        );
         console.log(`reproduce: ${reproduce}`);
       } finally {
         await client.connection.close();
@@ -110,7 +131,15 @@ export function register(program: Command): void {
 /** What fixes a test's result besides the data: statistic, p-value method, b, seed, L, unit, n per side. */
 function testSettings(spec: import('../config/testSpec').TestSpec): Record<string, string | number> {
   const n = (s: import('../config/testSpec').Selector) => s.samplesPerPrompt ?? 'all';
-  return { statistic: spec.stat, pvalue: spec.pvalue, b: spec.b, seed: spec.seed, L: spec.L, unit: spec.unit, 'n per prompt (x/y)': `${n(spec.x)}/${n(spec.y)}` };
+  return {
+    statistic: spec.stat,
+    pvalue: spec.pvalue,
+    b: spec.b,
+    seed: spec.seed,
+    L: spec.L,
+    unit: spec.unit,
+    'n per prompt (x/y)': `${n(spec.x)}/${n(spec.y)}`,
+  };
 }
 
 /** The met test command that runs the same test again (same settings, same selectors). */

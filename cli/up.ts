@@ -35,7 +35,13 @@ export function register(program: Command): void {
         log(`Temporal ${alreadyRunning ? 'already running' : 'started'} on ${state.ip}:${state.port} (pid ${state.pid})`);
         if (state.uiPort) log(`Web UI: http://${state.ip}:${state.uiPort}/namespaces/${state.namespace}/workflows`);
       }
-      const { plans, close } = await buildWorkerPlans({ config, providers: opts.provider, configFile: opts.config, queues: [CPU_TASK_QUEUE], env: process.env });
+      const { plans, close } = await buildWorkerPlans({
+        config,
+        providers: opts.provider,
+        configFile: opts.config,
+        queues: [CPU_TASK_QUEUE],
+        env: process.env,
+      });
       let stopApi: (() => Promise<void>) | undefined;
       try {
         if (opts.api) {
@@ -48,7 +54,11 @@ export function register(program: Command): void {
           stopApi = api.close;
           log(`HTTP API on ${api.url} (console: ${api.url}/, docs: ${api.url}/docs)`);
         }
-        log(startedServer ? 'workers running; Ctrl-C stops them and the Temporal server met up started' : 'workers running; Ctrl-C stops them (the server was already running and keeps running: met server stop)');
+        log(
+          startedServer
+            ? 'workers running; Ctrl-C stops them and the Temporal server met up started'
+            : 'workers running; Ctrl-C stops them (the server was already running and keeps running: met server stop)',
+        );
         await runWorkers(config, plans, shutdownSignal(log), log);
       } finally {
         await stopApi?.();

@@ -44,7 +44,10 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
       missing = now.filter((m) => missingLast.has(m));
       missingLast = new Set(now);
     }
-    return { ...snapshot, notes: [...missing.map((m) => `warning: ${escapeControls(m, true)}`), ...retrying.map((r) => `retrying: ${escapeControls(r, true)}`)] };
+    return {
+      ...snapshot,
+      notes: [...missing.map((m) => `warning: ${escapeControls(m, true)}`), ...retrying.map((r) => `retrying: ${escapeControls(r, true)}`)],
+    };
   };
   const watched = await followProgress({
     poll: () => {
@@ -65,7 +68,10 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
     const value = await result;
     // A collection that stopped at its budget completes too: say so, and how to go on.
     const budget = JOBS[record.job].budget?.(undefined, value);
-    if (budget?.reached) say(`Run ${record.runId} stopped at its budget: $${budget.spentUsd.toFixed(4)} spent of $${budget.usd.toFixed(4)}; completed shards are kept (met resume ${record.runId} --budget-usd N continues it).`);
+    if (budget?.reached)
+      say(
+        `Run ${record.runId} stopped at its budget: $${budget.spentUsd.toFixed(4)} spent of $${budget.usd.toFixed(4)}; completed shards are kept (met resume ${record.runId} --budget-usd N continues it).`,
+      );
     else say(`Run ${record.runId} completed.${budget ? ` Spent $${budget.spentUsd.toFixed(4)} of a $${budget.usd.toFixed(4)} budget.` : ''}`);
     return value;
   } catch (err) {
@@ -83,7 +89,12 @@ export async function watchRun(client: Client, record: RunRecord, say: (line: st
 }
 
 /** Shows progress until the run closes; exits non-zero if it failed. */
-export async function waitForRun(client: import('@temporalio/client').Client, runId: string, at: import('../client/runs').RunsAt, say?: (line: string) => void): Promise<void> {
+export async function waitForRun(
+  client: import('@temporalio/client').Client,
+  runId: string,
+  at: import('../client/runs').RunsAt,
+  say?: (line: string) => void,
+): Promise<void> {
   const { loadRunRecord } = await import('../client/runs');
   const record = await loadRunRecord(at, runId);
   await watchRun(client, record, say);

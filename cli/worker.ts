@@ -17,25 +17,55 @@ export function register(program: Command): void {
     .option('--context-size <n>', 'tokens per sequence of an in-process --model (default 2048)')
     .option('--batch-size <n>', 'positions per scoring decode of an in-process --model (default 128)')
     .option('--backend <kind>', 'in-process (llama.cpp) or managed (a vLLM server this worker starts and restarts)', 'in-process')
-    .action(async (opts: { queue?: string[]; provider?: string[]; config?: string; model?: string; name?: string; precision: string; gpu?: string; backend: string; data?: string; address?: string; namespace?: string }) => {
-      const { runWorkers, shutdownSignal } = await import('../workers/run');
-      const { buildWorkerPlans } = await import('../workers/plans');
-      const config = await commandConfig(opts);
-      const log = (line: string) => process.stderr.write(`${line}\n`);
-      const models = opts.model ? [await modelFromFlags(opts as typeof opts & { model: string })] : [];
-      // In-process llama.cpp sees only its GPU (a managed server gets the variable in its own environment).
-      if (opts.model && opts.gpu !== undefined && opts.backend !== 'managed') process.env.CUDA_VISIBLE_DEVICES = opts.gpu;
-      const { plans, close } = await buildWorkerPlans({ config, queues: opts.queue, providers: opts.provider, configFile: opts.config, models, env: process.env });
-      try {
-        await runWorkers(config, plans, shutdownSignal(log), log);
-      } finally {
-        await close();
-      }
-    });
+    .action(
+      async (opts: {
+        queue?: string[];
+        provider?: string[];
+        config?: string;
+        model?: string;
+        name?: string;
+        precision: string;
+        gpu?: string;
+        backend: string;
+        data?: string;
+        address?: string;
+        namespace?: string;
+      }) => {
+        const { runWorkers, shutdownSignal } = await import('../workers/run');
+        const { buildWorkerPlans } = await import('../workers/plans');
+        const config = await commandConfig(opts);
+        const log = (line: string) => process.stderr.write(`${line}\n`);
+        const models = opts.model ? [await modelFromFlags(opts as typeof opts & { model: string })] : [];
+        // In-process llama.cpp sees only its GPU (a managed server gets the variable in its own environment).
+        if (opts.model && opts.gpu !== undefined && opts.backend !== 'managed') process.env.CUDA_VISIBLE_DEVICES = opts.gpu;
+        const { plans, close } = await buildWorkerPlans({
+          config,
+          queues: opts.queue,
+          providers: opts.provider,
+          configFile: opts.config,
+          models,
+          env: process.env,
+        });
+        try {
+          await runWorkers(config, plans, shutdownSignal(log), log);
+        } finally {
+          await close();
+        }
+      },
+    );
 }
 
 /** One pinned model from flags; a managed one runs vLLM with its defaults (`vllm serve {model} ...`, see docs/local-models.md). */
-async function modelFromFlags(opts: { model: string; name?: string; precision: string; gpu?: string; backend: string; threads?: string; contextSize?: string; batchSize?: string }): Promise<ModelWorkerSpec> {
+async function modelFromFlags(opts: {
+  model: string;
+  name?: string;
+  precision: string;
+  gpu?: string;
+  backend: string;
+  threads?: string;
+  contextSize?: string;
+  batchSize?: string;
+}): Promise<ModelWorkerSpec> {
   const { ModelWorkerSpec } = await import('../config/workers');
   const int = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   const name = opts.name ?? (opts.model.split('/').pop() ?? 'model').replace(/-(F32|F16|Q8_0|Q4_0)\.gguf$/i, '').replace(/\.gguf$/, '');

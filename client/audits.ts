@@ -23,7 +23,8 @@ export async function createAudit(client: Client, spec: AuditSpec, options: { ta
       state: { paused: options.paused ?? false, note: `met audit ${spec.name}` },
     });
   } catch (err) {
-    if (err instanceof ScheduleAlreadyRunning) throw new MetError(ErrorTypes.BadInput, `audit '${spec.name}' exists already: met audit delete ${spec.name} first, or choose another name`);
+    if (err instanceof ScheduleAlreadyRunning)
+      throw new MetError(ErrorTypes.BadInput, `audit '${spec.name}' exists already: met audit delete ${spec.name} first, or choose another name`);
     throw err;
   }
   return scheduleId;

@@ -16,7 +16,13 @@ export function checkPromptSet(spec: RunSpec, dataDir: string, promptRoots: stri
   if (!('set' in spec.prompts)) return;
   const roots = [promptsDir(dataDir), ...promptRoots];
   if (promptSetPath(spec.prompts.set, roots)) return;
-  const inRoots = roots.flatMap((root) => (existsSync(root) ? readdirSync(root).filter((f) => ['.jsonl', '.parquet'].includes(extname(f))).map((f) => f.slice(0, -extname(f).length)) : []));
+  const inRoots = roots.flatMap((root) =>
+    existsSync(root)
+      ? readdirSync(root)
+          .filter((f) => ['.jsonl', '.parquet'].includes(extname(f)))
+          .map((f) => f.slice(0, -extname(f).length))
+      : [],
+  );
   throw new MetError(
     ErrorTypes.BadInput,
     `no prompt set named '${spec.prompts.set}': shipped: ${shippedPromptSets().join(', ')}; in ${roots.join(', ')}: ${inRoots.length ? [...new Set(inRoots)].sort().join(', ') : 'none'}. ` +
@@ -30,11 +36,17 @@ export function checkSlices(dataDir: string, corpora: string | undefined, slices
   const here = listCorpora(dataDir);
   for (const s of slices) {
     if (!here.includes(s.corpus)) {
-      throw new MetError(ErrorTypes.BadInput, `no corpus named '${s.corpus}' in ${dataDir}: corpora here: ${here.length ? here.join(', ') : 'none'} (met corpus ls; --data names another data folder)`);
+      throw new MetError(
+        ErrorTypes.BadInput,
+        `no corpus named '${s.corpus}' in ${dataDir}: corpora here: ${here.length ? here.join(', ') : 'none'} (met corpus ls; --data names another data folder)`,
+      );
     }
     const present = listPartitionDirs(dataDir, s.corpus, 'samples').map((p) => `${p.partition.model}/${p.partition.source}`);
     if (!present.includes(`${s.model}/${s.source}`)) {
-      throw new MetError(ErrorTypes.BadInput, `corpus '${s.corpus}' has no slice ${s.model}/${s.source}: its slices (model/source) are ${present.length ? present.join(', ') : 'none yet'}`);
+      throw new MetError(
+        ErrorTypes.BadInput,
+        `corpus '${s.corpus}' has no slice ${s.model}/${s.source}: its slices (model/source) are ${present.length ? present.join(', ') : 'none yet'}`,
+      );
     }
   }
 }

@@ -21,12 +21,21 @@ export async function launchCollection(client: Client, dataDir: RunsAt, spec: Ru
  * cancelled) continues under a new budget. The run id stays (the budget is not part of it), so the
  * run re-plans from its shards and redoes only the units that are missing: nothing twice.
  */
-export async function resumeCollection(client: Client, at: RunsAt, runId: string, options: { budgetUsd?: number } = {}): Promise<{ record: RunRecord; attached: boolean }> {
+export async function resumeCollection(
+  client: Client,
+  at: RunsAt,
+  runId: string,
+  options: { budgetUsd?: number } = {},
+): Promise<{ record: RunRecord; attached: boolean }> {
   let record = await loadRunRecord(at, runId);
   if (options.budgetUsd !== undefined) {
-    if (!isJob(record, 'collectCorpus')) throw new MetError(ErrorTypes.BadInput, `run '${runId}' is a ${JOBS[record.job].title} run: only collection runs have a budget`);
+    if (!isJob(record, 'collectCorpus'))
+      throw new MetError(ErrorTypes.BadInput, `run '${runId}' is a ${JOBS[record.job].title} run: only collection runs have a budget`);
     if ((await runStatus(client, record)).status === 'RUNNING') {
-      throw new MetError(ErrorTypes.BadInput, `run '${runId}' is still running: raise its budget once it has stopped (it stops at its budget; or met cancel ${runId})`);
+      throw new MetError(
+        ErrorTypes.BadInput,
+        `run '${runId}' is still running: raise its budget once it has stopped (it stops at its budget; or met cancel ${runId})`,
+      );
     }
     const { input } = record;
     const spec = parseRunSpec({ ...input.spec, budget: { usd: options.budgetUsd } }, `run '${runId}' with --budget-usd ${options.budgetUsd}`);

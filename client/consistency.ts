@@ -10,7 +10,12 @@ import type { ConsistencyOutcome } from '../workflows/consistencyReport';
 import { newRunRecord, readPublishedReport, type RunRecord, type RunsAt, runStatus, saveRunRecord, startOrAttach } from './runs';
 
 /** Launches (or attaches to) the consistency run of a spec; the plan is recorded for `met resume`. */
-export async function launchConsistency(client: Client, dataDir: RunsAt, spec: ConsistencySpec, taskQueue?: string): Promise<{ record: RunRecord; attached: boolean }> {
+export async function launchConsistency(
+  client: Client,
+  dataDir: RunsAt,
+  spec: ConsistencySpec,
+  taskQueue?: string,
+): Promise<{ record: RunRecord; attached: boolean }> {
   const plan = planConsistency(spec);
   const record = newRunRecord({ job: 'consistencyReport', input: plan }, plan.id, { taskQueue });
   await saveRunRecord(dataDir, record);
@@ -45,15 +50,32 @@ export async function writeConsistencyRunReport(
     } else {
       const client = await connect();
       const { status } = await runStatus(client, record);
-      if (status !== 'COMPLETED') throw new MetError(ErrorTypes.NotFound, `run ${record.runId} is ${status}: a consistency run's report is written when it completes (met status ${record.runId})`);
+      if (status !== 'COMPLETED')
+        throw new MetError(
+          ErrorTypes.NotFound,
+          `run ${record.runId} is ${status}: a consistency run's report is written when it completes (met status ${record.runId})`,
+        );
       const outcome = (await client.workflow.getHandle(record.workflowId).result()) as ConsistencyOutcome;
       const plan = record.input as ConsistencyPlan;
-      input = consistencyReportInput({ id: plan.id, spec: plan.spec, a: plan.a, b: plan.b, comparison: outcome.comparison, mmd: outcome.mmd, workflowId: record.workflowId, createdAt: record.createdAt });
+      input = consistencyReportInput({
+        id: plan.id,
+        spec: plan.spec,
+        a: plan.a,
+        b: plan.b,
+        comparison: outcome.comparison,
+        mmd: outcome.mmd,
+        workflowId: record.workflowId,
+        createdAt: record.createdAt,
+      });
       from = `the result of workflow ${record.workflowId}`;
     }
   }
   const parsed = Report.safeParse(input);
-  if (!parsed.success) throw new MetError(ErrorTypes.BadInput, `the numbers of run ${record.runId} (${from}) are not a readable report: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  if (!parsed.success)
+    throw new MetError(
+      ErrorTypes.BadInput,
+      `the numbers of run ${record.runId} (${from}) are not a readable report: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+    );
   const written = await writeReport(dir, parsed.data);
   return { htmlPath: written.htmlPath, dataPath: written.dataPath, report: parsed.data, from };
 }

@@ -82,7 +82,15 @@ export async function auditState(sources: ConsoleSources, d: AuditDescription, l
     const label = endpointLabel(e);
     const mine = rows.filter((r) => r.endpoint === label);
     const last = mine.at(-1);
-    return { endpoint: label, provider: e.provider, verdict: last?.verdict ?? null, pValue: last?.pValue ?? null, lastFiring: last?.time ?? null, firings: mine.length, changes: mine.filter((r) => r.changed).length };
+    return {
+      endpoint: label,
+      provider: e.provider,
+      verdict: last?.verdict ?? null,
+      pValue: last?.pValue ?? null,
+      lastFiring: last?.time ?? null,
+      firings: mine.length,
+      changes: mine.filter((r) => r.changed).length,
+    };
   });
   return {
     name: d.name,
@@ -116,7 +124,8 @@ export async function auditState(sources: ConsoleSources, d: AuditDescription, l
   };
 }
 
-const describeIfExists = (client: Client, name: string) => describeAudit(client, name).catch((err: unknown) => (err instanceof MetError && err.type === ErrorTypes.NotFound ? undefined : Promise.reject(err)));
+const describeIfExists = (client: Client, name: string) =>
+  describeAudit(client, name).catch((err: unknown) => (err instanceof MetError && err.type === ErrorTypes.NotFound ? undefined : Promise.reject(err)));
 
 export async function auditStates(sources: ConsoleSources): Promise<AuditState[]> {
   const names = (await listAudits(sources.client)).map((a) => a.name);

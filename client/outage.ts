@@ -57,13 +57,15 @@ export async function resultThroughOutages(client: Client, handle: WorkflowHandl
         );
       }
       await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, limitMs - (Date.now() - since)))));
-      const back = await client.withDeadline(Date.now() + 5000, () => handle.describe()).then(
-        () => true,
-        (err: unknown) => {
-          if (isUnreachable(err)) return false;
-          throw err;
-        },
-      );
+      const back = await client
+        .withDeadline(Date.now() + 5000, () => handle.describe())
+        .then(
+          () => true,
+          (err: unknown) => {
+            if (isUnreachable(err)) return false;
+            throw err;
+          },
+        );
       if (back) {
         warn(`Temporal at ${address} answers again after ${Math.round((Date.now() - since) / 1000)} s; watching run ${o.runId}`);
         break;

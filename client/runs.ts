@@ -81,18 +81,20 @@ export function loadRunRecord(at: RunsAt, runId: string): Promise<RunRecord> {
   const notFound = () => new MetError(ErrorTypes.NotFound, `no run '${runId}' is recorded (see 'met runs')`);
   const unreadable = () => new MetError(ErrorTypes.ShardCorrupt, `the record of run '${runId}' is unreadable: launch the run again from its spec`);
   if (typeof at !== 'string' && at.corpora) {
-    return bucketOf(at).then((bucket) => bucket!.readJson(`runs/${runId}.json`)).then(
-      (value) => {
-        if (value === undefined) throw notFound();
-        const record = parseRecord(value);
-        if (!record || record.runId !== runId) throw unreadable();
-        return record;
-      },
-      (err: unknown) => {
-        if (err instanceof SyntaxError) throw unreadable();
-        throw err;
-      },
-    );
+    return bucketOf(at)
+      .then((bucket) => bucket!.readJson(`runs/${runId}.json`))
+      .then(
+        (value) => {
+          if (value === undefined) throw notFound();
+          const record = parseRecord(value);
+          if (!record || record.runId !== runId) throw unreadable();
+          return record;
+        },
+        (err: unknown) => {
+          if (err instanceof SyntaxError) throw unreadable();
+          throw err;
+        },
+      );
   }
   const path = recordPath(folderOf(at), runId);
   if (!existsSync(path)) return Promise.reject(notFound());
@@ -136,7 +138,11 @@ export async function startOrAttach(client: Client, record: RunRecord): Promise<
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
   // USE_EXISTING makes a concurrent second launch attach instead of failing or duplicating.
-  await startJob(client, { taskQueue: record.taskQueue, workflowId: record.workflowId, workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'ALLOW_DUPLICATE' }, record);
+  await startJob(
+    client,
+    { taskQueue: record.taskQueue, workflowId: record.workflowId, workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'ALLOW_DUPLICATE' },
+    record,
+  );
   return { attached: false };
 }
 
@@ -163,7 +169,14 @@ export async function runStatus(client: Client, record: RunRecord): Promise<RunS
 
 /** The record of a new run of a job; the corpus it touches is the job's to say (jobs/). */
 export function newRunRecord(job: Job, runId: string, extra: { taskQueue?: string } = {}): RunRecord {
-  return { ...job, runId, workflowId: `${job.job}/${runId}`, taskQueue: extra.taskQueue ?? CPU_TASK_QUEUE, createdAt: new Date().toISOString(), corpus: corpusOf(job) };
+  return {
+    ...job,
+    runId,
+    workflowId: `${job.job}/${runId}`,
+    taskQueue: extra.taskQueue ?? CPU_TASK_QUEUE,
+    createdAt: new Date().toISOString(),
+    corpus: corpusOf(job),
+  };
 }
 
 /** What Temporal says about a run now (see runState). */
@@ -247,13 +260,15 @@ export async function missingWorkers(client: Client, record: RunRecord, progress
     return (r.pollers ?? []).length > 0;
   };
   const out: string[] = [];
-  if (!(await polled(record.taskQueue, 1))) out.push(`no worker polls ${record.taskQueue} (workflows): start one with met worker --queue ${record.taskQueue}, or met up`);
+  if (!(await polled(record.taskQueue, 1)))
+    out.push(`no worker polls ${record.taskQueue} (workflows): start one with met worker --queue ${record.taskQueue}, or met up`);
   // A collection's progress names each source's queue; other jobs answer without sources.
   const sources = collectProgress(progress)?.sources ?? [];
   const queues = new Map<string, string[]>();
   for (const s of sources) if (s.done < s.total) queues.set(s.taskQueue, [...(queues.get(s.taskQueue) ?? []), `${s.model}/${s.source}`]);
   for (const [queue, names] of queues) {
-    if (!(await polled(queue, 2))) out.push(`no worker polls ${queue} (${names.join(', ')}): start the worker that serves it (met worker --provider NAME or --model FILE --precision P)`);
+    if (!(await polled(queue, 2)))
+      out.push(`no worker polls ${queue} (${names.join(', ')}): start the worker that serves it (met worker --provider NAME or --model FILE --precision P)`);
   }
   return out;
 }
@@ -276,7 +291,8 @@ export async function retryingSteps(client: Client, record: RunRecord, limit = 5
       .catch(() => undefined);
     if (!d || d.status.name !== 'RUNNING') continue;
     const task = d.raw.pendingWorkflowTask;
-    if ((task?.attempt ?? 1) > 1) out.push(`${label}the workflow's own task has failed ${task!.attempt! - 1} time(s) and is retried (see the worker's log; met cancel ends the run)`);
+    if ((task?.attempt ?? 1) > 1)
+      out.push(`${label}the workflow's own task has failed ${task!.attempt! - 1} time(s) and is retried (see the worker's log; met cancel ends the run)`);
     for (const a of d.raw.pendingActivities ?? []) {
       if ((a.attempt ?? 1) <= 1 || !a.lastFailure?.message) continue;
       let failure = a.lastFailure;
@@ -285,7 +301,8 @@ export async function retryingSteps(client: Client, record: RunRecord, limit = 5
       out.push(`${label}${a.activityType?.name ?? 'a step'} is on attempt ${a.attempt}; last failure: ${type ? `${type}: ` : ''}${failure.message}`);
     }
     for (const c of d.raw.pendingChildren ?? []) {
-      if (c.workflowId) queue.push({ workflowId: c.workflowId, runId: c.runId ?? undefined, label: `${label}${c.workflowTypeName ?? 'child'} ${c.workflowId}: ` });
+      if (c.workflowId)
+        queue.push({ workflowId: c.workflowId, runId: c.runId ?? undefined, label: `${label}${c.workflowTypeName ?? 'child'} ${c.workflowId}: ` });
     }
   }
   return out.slice(0, limit);

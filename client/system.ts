@@ -21,7 +21,10 @@ export async function checkSystem(client: Client, taskQueue: string, timeoutSeco
     return { ...result, seconds: (Date.now() - started) / 1000 };
   } catch (err) {
     if (err instanceof WorkflowFailedError && err.cause instanceof TimeoutFailure) {
-      throw new MetError(ErrorTypes.NoWorker, `no worker on task queue ${taskQueue} answered within ${timeoutSeconds} s: start one with 'met worker' (or 'met up' for everything on this machine)`);
+      throw new MetError(
+        ErrorTypes.NoWorker,
+        `no worker on task queue ${taskQueue} answered within ${timeoutSeconds} s: start one with 'met worker' (or 'met up' for everything on this machine)`,
+      );
     }
     throw err;
   }

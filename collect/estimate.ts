@@ -95,7 +95,8 @@ export function estimateRun(
       ...(pilot?.length ? { estimate: fromPilot(spec, prompts, pilot, price, perPrompt, tokenized[index]) } : {}),
     };
   });
-  const total = (values: (number | null | undefined)[]) => (values.some((v) => v === null || v === undefined) ? null : values.reduce<number>((n, v) => n + (v ?? 0), 0));
+  const total = (values: (number | null | undefined)[]) =>
+    values.some((v) => v === null || v === undefined) ? null : values.reduce<number>((n, v) => n + (v ?? 0), 0);
   return {
     sources,
     totalMaxCost: total(sources.map((s) => s.maxCost)),
@@ -109,7 +110,14 @@ export function requestsPerPrompt(samplesPerPrompt: number, n: number | undefine
 }
 
 /** From a pilot of one-sample requests: prompt tokens per request (times the run's requests), completion tokens per sample. */
-function fromPilot(spec: RunSpec, prompts: string[], pilot: PilotSample[], price: Prices | undefined, perPrompt: number, tokenized?: number[]): NonNullable<SourceEstimate['estimate']> {
+function fromPilot(
+  spec: RunSpec,
+  prompts: string[],
+  pilot: PilotSample[],
+  price: Prices | undefined,
+  perPrompt: number,
+  tokenized?: number[],
+): NonNullable<SourceEstimate['estimate']> {
   const system = spec.sampling.endpoint === 'chat' && spec.sampling.systemPrompt ? utf8Bytes(spec.sampling.systemPrompt) : 0;
   const bytesOf = (i: number) => utf8Bytes(prompts[i]) + system;
   const samples = prompts.length * spec.samplesPerPrompt;
@@ -120,7 +128,11 @@ function fromPilot(spec: RunSpec, prompts: string[], pilot: PilotSample[], price
   // Counted by the endpoint's tokenizer; else scaled from the pilot; no usage reported: the rule of thumb (4 bytes a token).
   const promptTokensFrom = tokenized && tokenized.length === prompts.length ? 'tokenizer' : pilotBytes > 0 ? 'pilot' : 'bytes';
   const promptTokens =
-    promptTokensFrom === 'tokenizer' ? tokenized!.reduce((a, b) => a + b, 0) * perPrompt : promptTokensFrom === 'pilot' ? (pilotPromptTokens / pilotBytes) * allBytes : allBytes / BYTES_PER_TOKEN;
+    promptTokensFrom === 'tokenizer'
+      ? tokenized!.reduce((a, b) => a + b, 0) * perPrompt
+      : promptTokensFrom === 'pilot'
+        ? (pilotPromptTokens / pilotBytes) * allBytes
+        : allBytes / BYTES_PER_TOKEN;
   const completions = pilot.flatMap((p) => (p.completionTokens === null ? [] : [p.completionTokens]));
   const mean = completions.length ? completions.reduce((a, b) => a + b, 0) / completions.length : spec.sampling.maxTokens;
   const variance = completions.length > 1 ? completions.reduce((a, b) => a + (b - mean) ** 2, 0) / (completions.length - 1) : 0;
@@ -135,7 +147,12 @@ function fromPilot(spec: RunSpec, prompts: string[], pilot: PilotSample[], price
     cost,
     costLow: price ? usageCost(price, promptTokens, Math.max(0, completionTokens - halfWidth)) : null,
     costHigh: price ? usageCost(price, promptTokens, Math.min(samples * spec.sampling.maxTokens, completionTokens + halfWidth)) : null,
-    pilot: { requests: pilot.length, promptTokens: pilotPromptTokens, completionTokens: pilotCompletion, cost: price ? usageCost(price, pilotPromptTokens, pilotCompletion) : null },
+    pilot: {
+      requests: pilot.length,
+      promptTokens: pilotPromptTokens,
+      completionTokens: pilotCompletion,
+      cost: price ? usageCost(price, pilotPromptTokens, pilotCompletion) : null,
+    },
   };
 }
 

@@ -16,7 +16,11 @@ export async function countPrompts(spec: RunSpec, prompts: PromptText[], tokeniz
   if (prompts.length > 50_000) return out;
   for (const [index, source] of spec.sources.entries()) {
     if (source.kind !== 'provider') continue;
-    const counts = await tokenizer.countPromptTokens(source, spec.sampling, prompts.map((p) => p.text));
+    const counts = await tokenizer.countPromptTokens(
+      source,
+      spec.sampling,
+      prompts.map((p) => p.text),
+    );
     if (counts) out[index] = counts;
   }
   return out;
@@ -28,7 +32,13 @@ export async function countPrompts(spec: RunSpec, prompts: PromptText[], tokeniz
  * indices and carrying the seeds the run will send. What the provider reports for them prices the
  * run (collect/estimate.ts). Local sources get no pilot: they cost nothing.
  */
-export async function runPilot(spec: RunSpec, prompts: PromptText[], n: number, generator: SampleGenerator, signal: AbortSignal): Promise<Record<number, PilotSample[]>> {
+export async function runPilot(
+  spec: RunSpec,
+  prompts: PromptText[],
+  n: number,
+  generator: SampleGenerator,
+  signal: AbortSignal,
+): Promise<Record<number, PilotSample[]>> {
   const total = prompts.length * spec.samplesPerPrompt;
   const out: Record<number, PilotSample[]> = {};
   for (const [index, source] of spec.sources.entries()) {
@@ -36,7 +46,14 @@ export async function runPilot(spec: RunSpec, prompts: PromptText[], n: number, 
     const requests: SampleRequest[] = pilotPositions(total, n).map((flat) => {
       const { promptIndex, sampleIndex } = itemAt(flat, spec.samplesPerPrompt);
       const prompt = prompts[promptIndex];
-      return { flat, promptId: prompt.promptId, promptIndex, sampleIndex, prompt: prompt.text, seed: sampleSeed(spec.sampling, source.model, sourceLabel(source), prompt.promptId, sampleIndex) };
+      return {
+        flat,
+        promptId: prompt.promptId,
+        promptIndex,
+        sampleIndex,
+        prompt: prompt.text,
+        seed: sampleSeed(spec.sampling, source.model, sourceLabel(source), prompt.promptId, sampleIndex),
+      };
     });
     const byFlat = new Map(requests.map((r) => [r.flat, r]));
     const samples: PilotSample[] = [];
@@ -45,7 +62,8 @@ export async function runPilot(spec: RunSpec, prompts: PromptText[], n: number, 
       // One sample per request (the positions are spread anyway): its usage is one request's prompt and one completion.
       source: { ...source, n: undefined },
       signal,
-      onSample: (s) => samples.push({ promptIndex: byFlat.get(s.flat)!.promptIndex, promptTokens: s.promptTokens ?? null, completionTokens: s.completionTokens ?? null }),
+      onSample: (s) =>
+        samples.push({ promptIndex: byFlat.get(s.flat)!.promptIndex, promptTokens: s.promptTokens ?? null, completionTokens: s.completionTokens ?? null }),
     });
     out[index] = samples;
   }

@@ -66,7 +66,15 @@ export function sourceShapes(spec: RunSpec, promptCount: number, firstSampleInde
   return spec.sources.map((source, sourceIndex) => {
     const first = firstSampleIndex?.[sourceIndex] ?? 0;
     const total = promptCount * Math.max(0, spec.samplesPerPrompt - first);
-    return { sourceIndex, model: source.model, source: sourceLabel(source), taskQueue: taskQueueFor(source), total, firstSampleIndex: first, unitCount: Math.ceil(total / spec.unitSize) };
+    return {
+      sourceIndex,
+      model: source.model,
+      source: sourceLabel(source),
+      taskQueue: taskQueueFor(source),
+      total,
+      firstSampleIndex: first,
+      unitCount: Math.ceil(total / spec.unitSize),
+    };
   });
 }
 
@@ -102,7 +110,13 @@ export function itemAt(flat: number, samplesPerPrompt: number, firstSampleIndex 
 }
 
 /** The seed sent for one sample: reproducible from the spec, distinct per sample. */
-export function sampleSeed(sampling: Pick<RunSpec['sampling'], 'seedPolicy' | 'seed'>, model: string, source: string, promptId: string, sampleIndex: number): number | null {
+export function sampleSeed(
+  sampling: Pick<RunSpec['sampling'], 'seedPolicy' | 'seed'>,
+  model: string,
+  source: string,
+  promptId: string,
+  sampleIndex: number,
+): number | null {
   if (sampling.seedPolicy === 'none') return null;
   return seedFrom(sampling.seed, model, sampling.seedPolicy === 'shared' ? '*' : source, promptId, sampleIndex);
 }

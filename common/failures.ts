@@ -19,7 +19,11 @@ export function toApplicationFailure(err: unknown): TemporalFailure {
   // Node's codes, and DuckDB's and the OS's words for it (DuckDB raises "IO Error: ... No space left on device").
   const full = code === 'ENOSPC' || code === 'EDQUOT' ? code : DISK_FULL.exec(e.message)?.[0];
   if (full) {
-    return ApplicationFailure.create({ type: ErrorTypes.DiskFull, message: `the worker's disk is full (${full}): free space on it, then run met resume. ${withoutPaths(e.message)}`, nonRetryable: true });
+    return ApplicationFailure.create({
+      type: ErrorTypes.DiskFull,
+      message: `the worker's disk is full (${full}): free space on it, then run met resume. ${withoutPaths(e.message)}`,
+      nonRetryable: true,
+    });
   }
   if (TRANSIENT_CODES.has(String(code)) || (e as { $retryable?: unknown }).$retryable) {
     return ApplicationFailure.create({ type: ErrorTypes.Transient, message: withoutPaths(`${e.name}: ${e.message}`), nonRetryable: false });
@@ -30,16 +34,28 @@ export function toApplicationFailure(err: unknown): TemporalFailure {
 
 const DISK_FULL = /No space left on device|Disk quota exceeded|disk is full|Disk full/i;
 /** Errors of the network and of stores that heal by themselves: retried as the step's policy says. */
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+]);
 
 /**
  * An error's message without the worker's absolute paths (its data folder, its home): clients see
  * `.../part-3.parquet`, never where a worker keeps its files. Whole paths only; URLs are left alone.
  */
 export function withoutPaths(message: string): string {
-  return message.replace(/(^|[\s'"(=,:])((?:\/[^\s'"(),:/]+)+\/)([^\s'"(),:/]*)/g, (whole, lead: string, _dir: string, base: string, offset: number, text: string) =>
-    // "http://host/x": the slash pair of a URL is not a path.
-    text.slice(Math.max(0, offset - 1), offset + lead.length + 1).includes('//') || lead === ':' ? whole : `${lead}.../${base}`,
+  return message.replace(
+    /(^|[\s'"(=,:])((?:\/[^\s'"(),:/]+)+\/)([^\s'"(),:/]*)/g,
+    (whole, lead: string, _dir: string, base: string, offset: number, text: string) =>
+      // "http://host/x": the slash pair of a URL is not a path.
+      text.slice(Math.max(0, offset - 1), offset + lead.length + 1).includes('//') || lead === ':' ? whole : `${lead}.../${base}`,
   );
 }
 

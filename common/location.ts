@@ -23,7 +23,8 @@ export function parseDataLocation(value: string, what = '--data'): DataLocation 
   const slash = rest.indexOf('/');
   const bucket = slash < 0 ? rest : rest.slice(0, slash);
   const prefix = slash < 0 ? '' : rest.slice(slash + 1).replace(/\/+$/, '');
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new MetError(ErrorTypes.BadInput, `${what} '${value}' is not an s3://bucket/prefix location (bad bucket name '${bucket}')`);
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+    throw new MetError(ErrorTypes.BadInput, `${what} '${value}' is not an s3://bucket/prefix location (bad bucket name '${bucket}')`);
   if (prefix.split('/').some((part) => part === '' || part === '.' || part === '..') && prefix !== '') {
     throw new MetError(ErrorTypes.BadInput, `${what} '${value}' has an empty, '.' or '..' part in its prefix`);
   }

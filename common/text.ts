@@ -35,6 +35,7 @@ const PROMPT_CONTROLS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 export function promptProblem(id: string, text: string): string | undefined {
   if (hasControls(id) || /[\t\n\r]/.test(id)) return `prompt id ${JSON.stringify(escapeControls(id, true))} holds a control character`;
   const m = PROMPT_CONTROLS.exec(text);
-  if (m) return `prompt ${JSON.stringify(escapeControls(id, true))} holds a control character (${escapeControls(m[0])}) at ${m.index}: remove it from the prompt text`;
+  if (m)
+    return `prompt ${JSON.stringify(escapeControls(id, true))} holds a control character (${escapeControls(m[0])}) at ${m.index}: remove it from the prompt text`;
   return undefined;
 }

@@ -1,7 +1,18 @@
 import { z } from 'zod';
 import { ErrorTypes, MetError } from '../common/errors';
 import { Name } from '../common/names';
-import { Budget, formatZodIssues, parseRunSpec, promptCountBound, PromptSource, ProviderSource, type RunSpec, runSizeProblem, SamplingSpec, sourceLabel } from './runSpec';
+import {
+  Budget,
+  formatZodIssues,
+  parseRunSpec,
+  promptCountBound,
+  PromptSource,
+  ProviderSource,
+  type RunSpec,
+  runSizeProblem,
+  SamplingSpec,
+  sourceLabel,
+} from './runSpec';
 import { isOneSampleTestStatistic, ONE_SAMPLE_TEST_STATISTICS, Selector, TestSpec } from './testSpec';
 import { boundedInt, LIMITS, RUN_LIMITS } from './limits';
 
@@ -40,7 +51,14 @@ export const AuditSchedule = z.union([
 ]);
 export type AuditSchedule = z.infer<typeof AuditSchedule>;
 
-export const TWO_SAMPLE_STATISTICS = ['mmd_hamming', 'mmd_kspectrum', 'mmd_all_subsequences', 'two_sample_L1', 'two_sample_L2', 'two_sample_chi_squared'] as const;
+export const TWO_SAMPLE_STATISTICS = [
+  'mmd_hamming',
+  'mmd_kspectrum',
+  'mmd_all_subsequences',
+  'two_sample_L1',
+  'two_sample_L2',
+  'two_sample_chi_squared',
+] as const;
 
 export const AuditSpec = z
   .object({
@@ -62,7 +80,10 @@ export const AuditSpec = z
      */
     statistic: z.enum([...TWO_SAMPLE_STATISTICS, ...ONE_SAMPLE_TEST_STATISTICS]).default('mmd_hamming'),
     /** One-sample statistics only: the reference model+precision whose probabilities the endpoints are tested against. */
-    scorer: z.object({ model: Name, precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']) }).strict().optional(),
+    scorer: z
+      .object({ model: Name, precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']) })
+      .strict()
+      .optional(),
     alpha: z.number().gt(0).lt(1).default(0.05),
     /**
      * The multiple-looks rule: an endpoint's verdict turns to `differs` only after this many
@@ -100,12 +121,25 @@ export const AuditSpec = z
       });
     }
     const oneSample = isOneSampleTestStatistic(spec.statistic);
-    if (oneSample && !spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: `${spec.statistic} tests each endpoint against the reference model's own probabilities: give scorer {model, precision} (a model worker scores every firing's slices under it)` });
-    if (!oneSample && spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: `scorer applies to the one-sample statistics only (${ONE_SAMPLE_TEST_STATISTICS.join(', ')}), not ${spec.statistic}` });
+    if (oneSample && !spec.scorer)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scorer'],
+        message: `${spec.statistic} tests each endpoint against the reference model's own probabilities: give scorer {model, precision} (a model worker scores every firing's slices under it)`,
+      });
+    if (!oneSample && spec.scorer)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scorer'],
+        message: `scorer applies to the one-sample statistics only (${ONE_SAMPLE_TEST_STATISTICS.join(', ')}), not ${spec.statistic}`,
+      });
     // Each firing samples every endpoint (and a local reference) in one run of this size.
     const prompts = promptCountBound(spec.prompts);
     const sources = [...spec.endpoints, ...(spec.reference.kind === 'local' ? [spec.reference] : [])];
-    const problem = prompts === undefined ? undefined : runSizeProblem({ samplesPerPrompt: spec.samplesPerPrompt, unitSize: spec.unitSize, sources }, prompts.count, prompts.what);
+    const problem =
+      prompts === undefined
+        ? undefined
+        : runSizeProblem({ samplesPerPrompt: spec.samplesPerPrompt, unitSize: spec.unitSize, sources }, prompts.count, prompts.what);
     if (problem) ctx.addIssue({ code: 'custom', path: ['samplesPerPrompt'], message: `a firing: ${problem}` });
   });
 export type AuditSpec = z.infer<typeof AuditSpec>;
@@ -132,7 +166,10 @@ export function endpointLabel(endpoint: AuditSpec['endpoints'][number]): string 
  * the same slice labels; the tail is random bits.
  */
 export function firingStamp(startedAtMs: number, runId: string, part: 'head' | 'tail' = 'tail'): string {
-  const t = new Date(startedAtMs).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const t = new Date(startedAtMs)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   const id = runId.replace(/[^A-Za-z0-9]/g, '');
   return `${t}-${part === 'tail' ? id.slice(-8) : id.slice(0, 8)}`;
 }
@@ -150,13 +187,24 @@ export interface FiringPlan {
 
 export function planFiring(spec: AuditSpec, stamp: string): FiringPlan {
   const firingId = `${spec.name}.${stamp}`;
-  const base = { corpus: spec.corpus, prompts: spec.prompts, samplesPerPrompt: spec.samplesPerPrompt, sampling: spec.sampling, unitSize: spec.unitSize, window: spec.window };
+  const base = {
+    corpus: spec.corpus,
+    prompts: spec.prompts,
+    samplesPerPrompt: spec.samplesPerPrompt,
+    sampling: spec.sampling,
+    unitSize: spec.unitSize,
+    window: spec.window,
+  };
   const collections: FiringPlan['collections'] = [];
   let reference: Selector;
   if (spec.reference.kind === 'local') {
     const source = `${spec.reference.precision}.${stamp}`;
     const runId = `${firingId}.reference`;
-    collections.push({ key: 'reference', runId, spec: parseRunSpec({ ...base, runId, sources: [{ kind: 'local', model: spec.reference.model, precision: spec.reference.precision, source }] }) });
+    collections.push({
+      key: 'reference',
+      runId,
+      spec: parseRunSpec({ ...base, runId, sources: [{ kind: 'local', model: spec.reference.model, precision: spec.reference.precision, source }] }),
+    });
     reference = Selector.parse({ corpus: spec.corpus, model: spec.reference.model, source, seed: spec.seed });
   } else {
     const r = spec.reference;

@@ -50,7 +50,11 @@ export const ConsistencySpec = z
   .strict()
   .superRefine((s, ctx) => {
     if (s.a.model === s.b.model && sourceLabel(s.a) === sourceLabel(s.b)) {
-      ctx.addIssue({ code: 'custom', path: ['b', 'source'], message: `both sides are ${s.a.model}/${sourceLabel(s.a)}: give side b a distinct 'source' label` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['b', 'source'],
+        message: `both sides are ${s.a.model}/${sourceLabel(s.a)}: give side b a distinct 'source' label`,
+      });
     }
   });
 export type ConsistencySpec = z.infer<typeof ConsistencySpec>;

@@ -47,4 +47,9 @@ export const RUN_LIMITS = {
 } as const;
 
 /** A positive integer at most `max`, whose message names the bound. */
-export const boundedInt = (max: number, what: string) => z.number().int().positive().max(max, `${what} is at most ${max.toLocaleString('en-US')} (one request must not hold a worker for more than minutes)`);
+export const boundedInt = (max: number, what: string) =>
+  z
+    .number()
+    .int()
+    .positive()
+    .max(max, `${what} is at most ${max.toLocaleString('en-US')} (one request must not hold a worker for more than minutes)`);

@@ -11,17 +11,19 @@ export const MAX_TEXTS = 256;
 export const MAX_TEXT_CHARS = 16_384;
 export const MAX_TOTAL_CHARS = 1_000_000;
 
-
-export const ScorerRef = z.union([
-  z.object({ model: Name, precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']) }).strict(),
-  z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*\/(fp32|fp16|int8|nf4)$/, 'a scorer is MODEL/PRECISION, e.g. tiny/fp32')
-    .transform((s) => {
-      const [model, precision] = s.split('/');
-      return { model, precision: precision as 'fp32' | 'fp16' | 'int8' | 'nf4' };
-    }),
-], { error: 'a scorer is "MODEL/PRECISION" (e.g. "tiny/fp32") or { "model": ..., "precision": "fp32" | "fp16" | "int8" | "nf4" }' });
+export const ScorerRef = z.union(
+  [
+    z.object({ model: Name, precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']) }).strict(),
+    z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*\/(fp32|fp16|int8|nf4)$/, 'a scorer is MODEL/PRECISION, e.g. tiny/fp32')
+      .transform((s) => {
+        const [model, precision] = s.split('/');
+        return { model, precision: precision as 'fp32' | 'fp16' | 'int8' | 'nf4' };
+      }),
+  ],
+  { error: 'a scorer is "MODEL/PRECISION" (e.g. "tiny/fp32") or { "model": ..., "precision": "fp32" | "fp16" | "int8" | "nf4" }' },
+);
 export type ScorerRef = z.output<typeof ScorerRef>;
 
 export const PerplexityRequest = z
@@ -49,7 +51,8 @@ export const PerplexityRequest = z
     if (r.prompts && r.prompts.length !== r.texts.length)
       ctx.addIssue({ code: 'custom', path: ['prompts'], message: `${r.prompts.length} prompts for ${r.texts.length} texts: give one prompt per text or none` });
     const total = r.texts.reduce((a, t) => a + t.length, 0) + (r.prompts ?? []).reduce((a, t) => a + t.length, 0);
-    if (total > MAX_TOTAL_CHARS) ctx.addIssue({ code: 'custom', path: ['texts'], message: `${total} characters in one request (limit ${MAX_TOTAL_CHARS}): send several requests` });
+    if (total > MAX_TOTAL_CHARS)
+      ctx.addIssue({ code: 'custom', path: ['texts'], message: `${total} characters in one request (limit ${MAX_TOTAL_CHARS}): send several requests` });
     const seen = new Set<string>();
     r.models.forEach((m, i) => {
       const key = `${m.model}/${m.precision}`;

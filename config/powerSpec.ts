@@ -13,7 +13,10 @@ const Source = z.object({ model: z.string().min(1), source: z.string().min(1) })
 const Mix = z
   .object({
     model: z.string().min(1).optional(),
-    mix: z.array(z.object({ model: z.string().min(1).optional(), source: z.string().min(1), weight: z.number().min(0).max(1) }).strict()).min(1).max(16),
+    mix: z
+      .array(z.object({ model: z.string().min(1).optional(), source: z.string().min(1), weight: z.number().min(0).max(1) }).strict())
+      .min(1)
+      .max(16),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -51,9 +54,15 @@ export const PowerSpec = z
      * spends the same API budget as the two-sample cells, n x m calls (n per prompt, exactly), each
      * ranked among `rutK` reference completions of its prompt (stats/mixture.ts).
      */
-    statistics: z.array(z.enum([...TWO_SAMPLE_STATISTICS, 'rut'])).min(1).default(['mmd_hamming']),
+    statistics: z
+      .array(z.enum([...TWO_SAMPLE_STATISTICS, 'rut']))
+      .min(1)
+      .default(['mmd_hamming']),
     /** rut: the model+precision whose logprob shards score every source of the grid (scoreCorpus). */
-    scorer: z.object({ model: z.string().min(1), precision: z.string().min(1) }).strict().optional(),
+    scorer: z
+      .object({ model: z.string().min(1), precision: z.string().min(1) })
+      .strict()
+      .optional(),
     /** rut: the completion score, sum_logprob (default), mean_logprob or log_rank (mean ln(rank) of the tokens: needs logprob shards with ranks). */
     rutScore: z.enum(['sum_logprob', 'mean_logprob', 'log_rank']).optional(),
     /** rut: reference completions each API completion is ranked among (default 20). */
@@ -62,7 +71,16 @@ export const PowerSpec = z
      * Samples per prompt per side; N = n * m. At least 2: with N = m a multinomial draw can give
      * every prompt one sample, and the MMD has no same-prompt pair to compare.
      */
-    samplesPerPrompt: z.array(z.number().int().min(2, 'use at least 2 samples per prompt (N = n x m must exceed m so every draw has a same-prompt pair)').max(100_000, 'samplesPerPrompt is at most 100,000')).min(1).max(100),
+    samplesPerPrompt: z
+      .array(
+        z
+          .number()
+          .int()
+          .min(2, 'use at least 2 samples per prompt (N = n x m must exceed m so every draw has a same-prompt pair)')
+          .max(100_000, 'samplesPerPrompt is at most 100,000'),
+      )
+      .min(1)
+      .max(100),
     promptSubsets: z.object({ size: boundedInt(100_000, 'promptSubsets.size'), draws: boundedInt(1_000, 'promptSubsets.draws').default(1) }).strict(),
     sims: boundedInt(LIMITS.sims, 'sims').default(100),
     b: boundedInt(LIMITS.b, 'b').default(1000),
@@ -96,20 +114,40 @@ export const PowerSpec = z
       ctx.addIssue({ code: 'custom', path: ['references'], message: 'give either reference or references (two for a composite null), not both or neither' });
     }
     if (spec.sims * spec.b > LIMITS.cellWork) {
-      ctx.addIssue({ code: 'custom', path: ['b'], message: `sims x b = ${spec.sims * spec.b} is over ${LIMITS.cellWork.toLocaleString('en-US')} per cell (one cell must not hold a worker for more than minutes): lower b or sims` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['b'],
+        message: `sims x b = ${spec.sims * spec.b} is over ${LIMITS.cellWork.toLocaleString('en-US')} per cell (one cell must not hold a worker for more than minutes): lower b or sims`,
+      });
     }
     const refs = gridReferences(spec);
     const control = spec.control === 'split' && refs.length === 1 ? 1 : 0;
-    const cells = (refs.length + control + spec.alternatives.length + (spec.nulls?.length ?? 0)) * spec.samplesPerPrompt.length * spec.statistics.length * spec.promptSubsets.draws;
+    const cells =
+      (refs.length + control + spec.alternatives.length + (spec.nulls?.length ?? 0)) *
+      spec.samplesPerPrompt.length *
+      spec.statistics.length *
+      spec.promptSubsets.draws;
     if (cells > LIMITS.gridCells) {
-      ctx.addIssue({ code: 'custom', path: ['alternatives'], message: `the grid has ${cells.toLocaleString('en-US')} cells (sources${control ? ' and the control' : ''} x samplesPerPrompt x statistics x promptSubsets.draws), over ${LIMITS.gridCells.toLocaleString('en-US')}: split it into several grids` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['alternatives'],
+        message: `the grid has ${cells.toLocaleString('en-US')} cells (sources${control ? ' and the control' : ''} x samplesPerPrompt x statistics x promptSubsets.draws), over ${LIMITS.gridCells.toLocaleString('en-US')}: split it into several grids`,
+      });
     }
-    if (spec.statistics.includes('rut') && !spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: 'rut ranks scores under a reference model: give scorer {model, precision} (the scoreCorpus scorer)' });
-    if (spec.statistics.includes('rut') && refs.length === 2) ctx.addIssue({ code: 'custom', path: ['statistics'], message: 'rut cells take one reference (composite nulls are for the two-sample statistics)' });
+    if (spec.statistics.includes('rut') && !spec.scorer)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scorer'],
+        message: 'rut ranks scores under a reference model: give scorer {model, precision} (the scoreCorpus scorer)',
+      });
+    if (spec.statistics.includes('rut') && refs.length === 2)
+      ctx.addIssue({ code: 'custom', path: ['statistics'], message: 'rut cells take one reference (composite nulls are for the two-sample statistics)' });
     for (const [i, n] of (spec.nulls ?? []).entries()) {
-      if ([...refs, ...spec.alternatives].some((s) => label(s) === label(n))) ctx.addIssue({ code: 'custom', path: ['nulls', i], message: `${label(n)} is already a reference or an alternative: a source is one or the other` });
+      if ([...refs, ...spec.alternatives].some((s) => label(s) === label(n)))
+        ctx.addIssue({ code: 'custom', path: ['nulls', i], message: `${label(n)} is already a reference or an alternative: a source is one or the other` });
     }
-    if (refs.length === 2 && label(refs[0]) === label(refs[1])) ctx.addIssue({ code: 'custom', path: ['references'], message: 'the two references of a composite null must differ' });
+    if (refs.length === 2 && label(refs[0]) === label(refs[1]))
+      ctx.addIssue({ code: 'custom', path: ['references'], message: 'the two references of a composite null must differ' });
   });
 export type PowerSpec = z.infer<typeof PowerSpec>;
 export type PowerSource = z.infer<typeof Source>;

@@ -17,8 +17,26 @@ const EnvVarName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variab
 
 /** Request fields met sets itself: extraBody may not override them (the record would lie). */
 export const RESERVED_BODY_FIELDS = [
-  'model', 'prompt', 'messages', 'n', 'stream', 'stream_options', 'logprobs', 'top_logprobs', 'echo', 'seed', 'max_tokens',
-  'max_completion_tokens', 'stop', 'temperature', 'top_p', 'top_k', 'min_p', 'repetition_penalty', 'presence_penalty', 'frequency_penalty',
+  'model',
+  'prompt',
+  'messages',
+  'n',
+  'stream',
+  'stream_options',
+  'logprobs',
+  'top_logprobs',
+  'echo',
+  'seed',
+  'max_tokens',
+  'max_completion_tokens',
+  'stop',
+  'temperature',
+  'top_p',
+  'top_k',
+  'min_p',
+  'repetition_penalty',
+  'presence_penalty',
+  'frequency_penalty',
 ];
 const ExtraBody = z
   .record(z.string(), z.json())
@@ -31,7 +49,8 @@ const ExtraBody = z
     }
   });
 
-const keyHint = 'API keys never go in a run spec (they would end up in workflow history): set apiKeyEnv to the NAME of an environment variable on the provider worker';
+const keyHint =
+  'API keys never go in a run spec (they would end up in workflow history): set apiKeyEnv to the NAME of an environment variable on the provider worker';
 
 export const ProviderSource = z
   .object({
@@ -168,7 +187,10 @@ export const RunSpec = z
     prompts: PromptSource,
     samplesPerPrompt: z.number().int().positive().max(1_000_000, 'samplesPerPrompt is at most 1,000,000'),
     sampling: SamplingSpec.default(SamplingSpec.parse({})),
-    sources: z.array(SourceSpec).min(1, 'list at least one source').max(RUN_LIMITS.sources, `a run has at most ${RUN_LIMITS.sources} sources (split it into several runs)`),
+    sources: z
+      .array(SourceSpec)
+      .min(1, 'list at least one source')
+      .max(RUN_LIMITS.sources, `a run has at most ${RUN_LIMITS.sources} sources (split it into several runs)`),
     /** Samples per work unit (one activity, one Parquet shard). */
     unitSize: z.number().int().min(1).max(100_000, 'unitSize is at most 100,000').default(500),
     /** Work units in flight at once per source. */
@@ -192,7 +214,11 @@ export const RunSpec = z
   .superRefine((spec, ctx) => {
     spec.sources.forEach((s, i) => {
       if (s.kind === 'provider' && s.batch && spec.unitSize > 50_000) {
-        ctx.addIssue({ code: 'custom', path: ['sources', i, 'batch'], message: `a unit is one batch, and a batch holds at most 50,000 requests: lower unitSize (${spec.unitSize}) to 50000 or less` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sources', i, 'batch'],
+          message: `a unit is one batch, and a batch holds at most 50,000 requests: lower unitSize (${spec.unitSize}) to 50000 or less`,
+        });
       }
     });
     const seen = new Set<string>();
@@ -220,7 +246,11 @@ export function promptCountBound(prompts: z.infer<typeof PromptSource>): { count
  * Why a run of `promptCount` prompts is too large for one run (RUN_LIMITS), with the numbers, or
  * undefined. Counts are the most a run can draw (a slice that holds samples already draws fewer).
  */
-export function runSizeProblem(spec: Pick<RunSpec, 'samplesPerPrompt' | 'unitSize' | 'sources'>, promptCount: number, promptWhat = `${promptCount.toLocaleString('en-US')} prompts`): string | undefined {
+export function runSizeProblem(
+  spec: Pick<RunSpec, 'samplesPerPrompt' | 'unitSize' | 'sources'>,
+  promptCount: number,
+  promptWhat = `${promptCount.toLocaleString('en-US')} prompts`,
+): string | undefined {
   const n = (x: number) => x.toLocaleString('en-US');
   if (promptCount > RUN_LIMITS.prompts) return `${promptWhat}: a run reads at most ${n(RUN_LIMITS.prompts)} prompts`;
   const perSource = promptCount * spec.samplesPerPrompt;

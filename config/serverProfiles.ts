@@ -123,7 +123,10 @@ export const ManagedServerSpec = z
     /** Context of the in-process scorer (prompt + completion tokens it can score). */
     scorerContextSize: z.number().int().positive().default(2048),
     /** Environment variable with the server's API key (vLLM --api-key), if it wants one. */
-    apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+    apiKeyEnv: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/)
+      .optional(),
   })
   .strict();
 export type ManagedServerSpec = z.infer<typeof ManagedServerSpec>;

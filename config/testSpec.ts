@@ -9,7 +9,8 @@ import { boundedInt, LIMITS } from './limits';
  * under `scorer`).
  */
 export const ONE_SAMPLE_TEST_STATISTICS = ['g_squared', 'chi_squared', 'truncated_chi_squared', 'L1', 'L2'] as const;
-export const isOneSampleTestStatistic = (stat: string): stat is (typeof ONE_SAMPLE_TEST_STATISTICS)[number] => (ONE_SAMPLE_TEST_STATISTICS as readonly string[]).includes(stat);
+export const isOneSampleTestStatistic = (stat: string): stat is (typeof ONE_SAMPLE_TEST_STATISTICS)[number] =>
+  (ONE_SAMPLE_TEST_STATISTICS as readonly string[]).includes(stat);
 
 /** The short names the CLI takes for one-sample statistics (`g2`, `chi2`) -> their names. */
 export function testStatName(name: string): string {
@@ -40,9 +41,23 @@ export const TestSpec = z
      * per prompt from any source: Y's samplesPerPrompt defaults to 1), both scored under `scorer` by
      * scoreCorpus; the p-value is Cramér–von Mises (pvalue, b, L, unit, k, cumulative do not apply).
      */
-    stat: z.enum(['mmd_hamming', 'mmd_kspectrum', 'mmd_all_subsequences', 'two_sample_L1', 'two_sample_L2', 'two_sample_chi_squared', 'rut', ...ONE_SAMPLE_TEST_STATISTICS]).default('mmd_hamming'),
+    stat: z
+      .enum([
+        'mmd_hamming',
+        'mmd_kspectrum',
+        'mmd_all_subsequences',
+        'two_sample_L1',
+        'two_sample_L2',
+        'two_sample_chi_squared',
+        'rut',
+        ...ONE_SAMPLE_TEST_STATISTICS,
+      ])
+      .default('mmd_hamming'),
     /** rut: the reference model+precision whose logprob shards score X and Y. */
-    scorer: z.object({ model: Name, precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']) }).strict().optional(),
+    scorer: z
+      .object({ model: Name, precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']) })
+      .strict()
+      .optional(),
     /**
      * rut: the completion score, sum_logprob (default), mean_logprob, or log_rank (mean ln(rank) of
      * the tokens, from the ranks logprob shards store since they have a token_ranks column).
@@ -68,9 +83,20 @@ export const TestSpec = z
   .strict()
   .superRefine((spec, ctx) => {
     const oneSample = isOneSampleTestStatistic(spec.stat);
-    if (spec.stat === 'rut' && !spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: 'rut ranks scores under a reference model: give scorer {model, precision} (the scoreCorpus scorer)' });
-    if (oneSample && !spec.scorer) ctx.addIssue({ code: 'custom', path: ['scorer'], message: `${spec.stat} tests Y against the reference model's own probabilities: give scorer {model, precision} (the scoreCorpus scorer of both slices)` });
-    if (spec.stat !== 'rut' && !oneSample && spec.scorer) ctx.addIssue({ code: 'custom', path: ['stat'], message: 'scorer applies to stat rut and the one-sample statistics only' });
+    if (spec.stat === 'rut' && !spec.scorer)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scorer'],
+        message: 'rut ranks scores under a reference model: give scorer {model, precision} (the scoreCorpus scorer)',
+      });
+    if (oneSample && !spec.scorer)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scorer'],
+        message: `${spec.stat} tests Y against the reference model's own probabilities: give scorer {model, precision} (the scoreCorpus scorer of both slices)`,
+      });
+    if (spec.stat !== 'rut' && !oneSample && spec.scorer)
+      ctx.addIssue({ code: 'custom', path: ['stat'], message: 'scorer applies to stat rut and the one-sample statistics only' });
     if (spec.stat !== 'rut' && spec.score) ctx.addIssue({ code: 'custom', path: ['stat'], message: 'score applies to stat rut only' });
   });
 export type TestSpec = z.infer<typeof TestSpec>;

@@ -13,7 +13,10 @@ export const ProviderWorkerSpec = z
     name: Name,
     /** Override the registry's base URL (required for providers not in the registry). */
     baseURL: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }).optional(),
-    apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+    apiKeyEnv: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/)
+      .optional(),
     /**
      * Lets a run spec point this provider at its own baseURL (a custom endpoint of the spec's
      * author). No key is ever sent there. Off by default: the endpoint is this config's or the registry's.
@@ -27,9 +30,19 @@ export const ProviderWorkerSpec = z
     concurrentUnits: z.number().int().positive().default(8),
     timeoutMs: z.number().int().positive().default(60_000),
     /** The most bytes one response may hold (default 16 MiB); a larger one fails its unit, not retried. */
-    maxResponseBytes: z.number().int().min(1024).max(1024 ** 3).optional(),
+    maxResponseBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 ** 3)
+      .optional(),
     /** The most bytes one Batch API output file may hold (default 1 GiB); it is read as a stream, a line at a time. */
-    maxBatchOutputBytes: z.number().int().min(1024).max(64 * 1024 ** 3).optional(),
+    maxBatchOutputBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 ** 3)
+      .optional(),
     /** What this provider bills, in USD per million tokens (`met collect --dry-run` prices a plan with it). */
     prices: z
       .object({ inputPerMillion: z.number().nonnegative().max(100_000), outputPerMillion: z.number().nonnegative().max(100_000) })

@@ -17,10 +17,28 @@ export async function readAuditRows(duck: DuckDBInstance, root: string, corpus: 
     );
     return reader.getRowObjects().map((o) =>
       AuditRow.parse({
-        corpus: o.corpus, audit: o.audit, firingId: o.firing_id, time: new Date(Number(o.time_ms)), endpoint: o.endpoint, model: o.model, source: o.source,
-        reference: o.reference, testId: o.test_id, statistic: o.statistic, value: o.value, pValue: o.p_value, alpha: o.alpha, n1: o.n1, n2: o.n2, m: o.m,
-        reject: o.reject, verdict: o.verdict, changed: o.changed, confirmations: o.confirmations,
-        promptTokens: o.prompt_tokens === null ? null : Number(o.prompt_tokens), completionTokens: o.completion_tokens === null ? null : Number(o.completion_tokens),
+        corpus: o.corpus,
+        audit: o.audit,
+        firingId: o.firing_id,
+        time: new Date(Number(o.time_ms)),
+        endpoint: o.endpoint,
+        model: o.model,
+        source: o.source,
+        reference: o.reference,
+        testId: o.test_id,
+        statistic: o.statistic,
+        value: o.value,
+        pValue: o.p_value,
+        alpha: o.alpha,
+        n1: o.n1,
+        n2: o.n2,
+        m: o.m,
+        reject: o.reject,
+        verdict: o.verdict,
+        changed: o.changed,
+        confirmations: o.confirmations,
+        promptTokens: o.prompt_tokens === null ? null : Number(o.prompt_tokens),
+        completionTokens: o.completion_tokens === null ? null : Number(o.completion_tokens),
       }),
     );
   });

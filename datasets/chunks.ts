@@ -62,7 +62,16 @@ function checkNull(value: unknown, column: Column, row: number, path: string): b
   return false;
 }
 
-function fillScalar(vector: duckdb.Vector, column: Column, type: Exclude<ColumnType, object>, n: number, get: Get, base: number, path: string, topLevel: boolean): void {
+function fillScalar(
+  vector: duckdb.Vector,
+  column: Column,
+  type: Exclude<ColumnType, object>,
+  n: number,
+  get: Get,
+  base: number,
+  path: string,
+  topLevel: boolean,
+): void {
   const nulls = new Uint8Array(n);
   switch (type) {
     case 'varchar': {
@@ -90,7 +99,8 @@ function fillScalar(vector: duckdb.Vector, column: Column, type: Exclude<ColumnT
         const v = get(i);
         if (checkNull(v, column, base + i, path)) nulls[i] = 1;
         else if (typeof v !== 'number') throw new RowError(base + i, path, `must be a number, got ${typeof v}`);
-        else if (type === 'int32' && !(Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) throw new RowError(base + i, path, `must be a 32-bit integer, got ${v}`);
+        else if (type === 'int32' && !(Number.isInteger(v) && v >= -2147483648 && v <= 2147483647))
+          throw new RowError(base + i, path, `must be a 32-bit integer, got ${v}`);
         else arr[i] = v;
       }
       duckdb.copy_data_to_vector(vector, 0, arr.buffer, 0, arr.byteLength);
@@ -131,7 +141,15 @@ function fillScalar(vector: duckdb.Vector, column: Column, type: Exclude<ColumnT
   writeValidity(vector, nulls, n);
 }
 
-function fillList(vector: duckdb.Vector, column: Column, of: 'int32' | 'float32' | 'float64' | 'varchar', n: number, get: Get, base: number, path: string): void {
+function fillList(
+  vector: duckdb.Vector,
+  column: Column,
+  of: 'int32' | 'float32' | 'float64' | 'varchar',
+  n: number,
+  get: Get,
+  base: number,
+  path: string,
+): void {
   const nulls = new Uint8Array(n);
   // list_entry_t { uint64 offset; uint64 length } as 32-bit words (no BigInt per row).
   const entries = new Uint32Array(n * 4);

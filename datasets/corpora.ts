@@ -73,11 +73,19 @@ export interface Corpora {
   publishFiles(relDir: string, localDir: string): Promise<string>;
 }
 
-const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.csv': 'text/csv' };
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.csv': 'text/csv',
+};
 
 /** Every file under `dir`, relative, with '/' separators. */
 function filesUnder(dir: string, prefix = ''): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : e.isFile() ? [`${prefix}${e.name}`] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : e.isFile() ? [`${prefix}${e.name}`] : [],
+  );
 }
 
 /** An S3 client from the AWS SDK's standard environment (AWS_ENDPOINT_URL, AWS_REGION, credentials chain). */
@@ -108,14 +116,19 @@ export class LocalCorpora implements Corpora {
     return Promise.resolve(this.writeRoot);
   }
   localFile(ref: string): Promise<string> {
-    if (ref.startsWith('s3://')) throw new MetError(ErrorTypes.BadInput, `${ref} is in a bucket but this worker's data is the folder ${this.writeRoot}: start it with --data s3://...`);
+    if (ref.startsWith('s3://'))
+      throw new MetError(ErrorTypes.BadInput, `${ref} is in a bucket but this worker's data is the folder ${this.writeRoot}: start it with --data s3://...`);
     return Promise.resolve(ref);
   }
   async listShards(corpus: string, kind: ShardKind): Promise<ShardRef[]> {
     const out: ShardRef[] = [];
     for (const s of listShards(this.writeRoot, corpus, kind)) {
       const status = await shardStatus(this.duck, s.path, kind, false);
-      if (status.state !== 'valid') throw new MetError(ErrorTypes.ShardCorrupt, `${s.path} is not a readable met shard (${status.state === 'corrupt' ? status.reason : status.state}): run 'met corpus verify' to quarantine it`);
+      if (status.state !== 'valid')
+        throw new MetError(
+          ErrorTypes.ShardCorrupt,
+          `${s.path} is not a readable met shard (${status.state === 'corrupt' ? status.reason : status.state}): run 'met corpus verify' to quarantine it`,
+        );
       out.push({ ref: s.path, kind, partition: s.partition, name: s.name, rows: status.rows });
     }
     return out;
@@ -133,7 +146,11 @@ export class LocalCorpora implements Corpora {
   listJson(relDir: string): Promise<string[]> {
     const dir = join(this.writeRoot, ...relDir.split('/'));
     if (!existsSync(dir)) return Promise.resolve([]);
-    return Promise.resolve(readdirSync(dir).filter((f) => f.endsWith('.json')).sort());
+    return Promise.resolve(
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort(),
+    );
   }
   publishFiles(_relDir: string, localDir: string): Promise<string> {
     return Promise.resolve(localDir);
@@ -147,7 +164,6 @@ interface RemoteShard {
   rows: number;
   checksum: string;
 }
-
 
 /** Requests to the store at once per listing or sync (HEADs, downloads). */
 const STORE_CONCURRENCY = 8;
@@ -165,7 +181,6 @@ async function inParallel<T, R>(items: readonly T[], limit: number, fn: (item: T
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   return out;
 }
-
 
 export class BucketCorpora implements Corpora {
   readonly kind = 's3' as const;
@@ -265,7 +280,11 @@ export class BucketCorpora implements Corpora {
     return h.state === 'present' ? { state: 'valid', rows: h.rows, checksum: h.checksum, path: this.urlOf(key) } : { state: 'missing' };
   }
 
-  async writeShard(target: ShardTarget & { partition: Partition }, rows: readonly Record<string, unknown>[], options?: WriteShardOptions): Promise<WrittenShard> {
+  async writeShard(
+    target: ShardTarget & { partition: Partition },
+    rows: readonly Record<string, unknown>[],
+    options?: WriteShardOptions,
+  ): Promise<WrittenShard> {
     const key = this.keyOfTarget(target);
     const before = await this.head(key);
     if (before.state === 'present') return { path: this.urlOf(key), rows: before.rows, checksum: before.checksum, bytes: before.size, alreadyDone: true };
@@ -276,7 +295,8 @@ export class BucketCorpora implements Corpora {
       // Another host committed this unit first: its shard is the unit's shard; ours is dropped.
       rmSync(local.path, { force: true });
       const after = await this.head(key);
-      if (after.state !== 'present') throw new MetError(ErrorTypes.ShardCorrupt, `${this.urlOf(key)} was committed by another writer but has no met metadata now`);
+      if (after.state !== 'present')
+        throw new MetError(ErrorTypes.ShardCorrupt, `${this.urlOf(key)} was committed by another writer but has no met metadata now`);
       return { path: this.urlOf(key), rows: after.rows, checksum: after.checksum, bytes: after.size, alreadyDone: true };
     }
     this.keepAsBlob(local.path, target.kind, local.checksum, local.rows);
@@ -289,7 +309,10 @@ export class BucketCorpora implements Corpora {
   private async upload(key: string, path: string, kind: ShardKind, rows: number, checksum: string, ifAbsent: boolean): Promise<string | false> {
     const status = await shardStatus(this.duck, path, kind, true);
     if (status.state !== 'valid' || status.rows !== rows || status.checksum !== checksum) {
-      throw new MetError(ErrorTypes.ShardCorrupt, `${path} did not verify before its upload (${status.state === 'corrupt' ? status.reason : status.state}); not uploading it`);
+      throw new MetError(
+        ErrorTypes.ShardCorrupt,
+        `${path} did not verify before its upload (${status.state === 'corrupt' ? status.reason : status.state}); not uploading it`,
+      );
     }
     return putShard(this.client, this.location.bucket, key, path, { rows, checksum }, { ifAbsent });
   }
@@ -341,7 +364,11 @@ export class BucketCorpora implements Corpora {
     if (!ref.startsWith('s3://')) throw new MetError(ErrorTypes.BadInput, `${ref} is a local path, but this worker's corpora are in ${this.url}`);
     const key = this.keyOfUrl(ref);
     const h = await this.head(key);
-    if (h.state !== 'present') throw new MetError(ErrorTypes.NotFound, `${ref} is ${h.state === 'missing' ? 'not in the bucket' : 'not a committed met shard (no row count and checksum metadata)'}`);
+    if (h.state !== 'present')
+      throw new MetError(
+        ErrorTypes.NotFound,
+        `${ref} is ${h.state === 'missing' ? 'not in the bucket' : 'not a committed met shard (no row count and checksum metadata)'}`,
+      );
     const kind = this.relOf(key).find((p) => (SHARD_KINDS as readonly string[]).includes(p)) as ShardKind | undefined;
     if (!kind) throw new MetError(ErrorTypes.BadInput, `${ref} is not under a corpus kind folder`);
     return this.blobOf(h, kind);
@@ -400,7 +427,11 @@ export class BucketCorpora implements Corpora {
       const subtree = join(corpusDir(this.treeRoot, corpus), kind, ...levels) + '/';
       // Only files in the tree before the listing may be removed: another process sharing this
       // cache may link a newer shard meanwhile, which this listing does not know yet.
-      const before = new Set(listShards(this.treeRoot, corpus, kind).filter((s) => s.path.startsWith(subtree)).map((s) => s.path));
+      const before = new Set(
+        listShards(this.treeRoot, corpus, kind)
+          .filter((s) => s.path.startsWith(subtree))
+          .map((s) => s.path),
+      );
       const remote = await this.remoteShards(corpus, kind, levels);
       any ||= remote.length > 0;
       const wanted = new Set<string>();
@@ -441,7 +472,8 @@ export class BucketCorpora implements Corpora {
     // A sync limited to one partition asks about a slice, and an empty slice of a new corpus is just empty.
     if (!any && !within && !existsSync(corpusDir(this.treeRoot, corpus))) {
       const others = await this.store.listCorpora();
-      if (!others.includes(corpus)) throw new MetError(ErrorTypes.NotFound, `no corpus '${corpus}' at ${this.url}${others.length ? ` (there: ${others.join(', ')})` : ''}`);
+      if (!others.includes(corpus))
+        throw new MetError(ErrorTypes.NotFound, `no corpus '${corpus}' at ${this.url}${others.length ? ` (there: ${others.join(', ')})` : ''}`);
     }
     mkdirSync(corpusDir(this.treeRoot, corpus), { recursive: true });
     return this.treeRoot;
@@ -481,7 +513,9 @@ export class BucketDocuments {
 
   async writeJson(relPath: string, value: unknown): Promise<string> {
     const key = [this.location.prefix, relPath].filter(Boolean).join('/');
-    await this.client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' }));
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.location.bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' }),
+    );
     return this.urlOf(key);
   }
 
@@ -490,7 +524,14 @@ export class BucketDocuments {
     const files = filesUnder(localDir).sort((a, b) => Number(a.endsWith('.html')) - Number(b.endsWith('.html')) || a.localeCompare(b));
     for (const file of files) {
       const ext = file.slice(file.lastIndexOf('.'));
-      await this.client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: `${base}/${file}`, Body: readFileSync(join(localDir, ...file.split('/'))), ContentType: CONTENT_TYPES[ext] ?? 'application/octet-stream' }));
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.location.bucket,
+          Key: `${base}/${file}`,
+          Body: readFileSync(join(localDir, ...file.split('/'))),
+          ContentType: CONTENT_TYPES[ext] ?? 'application/octet-stream',
+        }),
+      );
     }
     return this.urlOf(base);
   }
@@ -550,6 +591,10 @@ function partitionLevels(kind: ShardKind, within: Partition | undefined): string
     if (value === undefined) break;
     levels.push(`${col.name}=${encodePathValue(value)}`);
   }
-  if (levels.length !== given.length) throw new MetError(ErrorTypes.BadInput, `a ${kind} sync can be limited to leading partition fields (${cols.map((c) => c.field).join(', ')}), not ${given.join(', ')}`);
+  if (levels.length !== given.length)
+    throw new MetError(
+      ErrorTypes.BadInput,
+      `a ${kind} sync can be limited to leading partition fields (${cols.map((c) => c.field).join(', ')}), not ${given.join(', ')}`,
+    );
   return levels;
 }

@@ -32,7 +32,10 @@ export async function listCorpusSummaries(duck: DuckDBInstance, root: string): P
       for (const kind of SHARD_KINDS) {
         const shards = listShards(root, name, kind);
         if (shards.length === 0) continue;
-        const rows = await footerRows(c, shards.map((s) => s.path));
+        const rows = await footerRows(
+          c,
+          shards.map((s) => s.path),
+        );
         summary.kinds[kind] = { shards: shards.length, rows, bytes: shards.reduce((a, s) => a + statSync(s.path).size, 0) };
       }
       out.push(summary);
@@ -43,7 +46,11 @@ export async function listCorpusSummaries(duck: DuckDBInstance, root: string): P
 
 async function footerRows(c: DuckDBConnection, files: string[]): Promise<number> {
   try {
-    const r = await c.runAndReadAll('SELECT sum(num_rows)::BIGINT FROM parquet_file_metadata($files::VARCHAR[])', { files: listValue(files) }, { files: LIST(VARCHAR) });
+    const r = await c.runAndReadAll(
+      'SELECT sum(num_rows)::BIGINT FROM parquet_file_metadata($files::VARCHAR[])',
+      { files: listValue(files) },
+      { files: LIST(VARCHAR) },
+    );
     return Number(r.getRows()[0][0] ?? 0);
   } catch {
     return Number.NaN;
@@ -211,7 +218,11 @@ export async function verifyCorpus(duck: DuckDBInstance, root: string, corpus: s
         const hive = PARTITION_FIELDS[kind].length > 0 ? `hive_partitioning = true, hive_types = ${hiveTypesSql(kind)}` : 'hive_partitioning = false';
         const dups = await duplicateKeys(c, `read_parquet([${valid.map(quotedString).join(', ')}], ${hive}${unionByNameOption(kind)})`, kind);
         if (dups.count > 0) {
-          report.problems.push({ kind, problem: 'duplicate-keys', message: `${dups.count} ${kind} key(s) occur more than once, e.g. ${dups.examples.slice(0, 5).join('; ')}` });
+          report.problems.push({
+            kind,
+            problem: 'duplicate-keys',
+            message: `${dups.count} ${kind} key(s) occur more than once, e.g. ${dups.examples.slice(0, 5).join('; ')}`,
+          });
         }
       });
     }
@@ -224,7 +235,8 @@ export async function verifyCorpus(duck: DuckDBInstance, root: string, corpus: s
 function placementProblem(corpus: string, shard: ShardFile, metaCorpus: string, metaPartition: Partition): string | undefined {
   if (metaCorpus && metaCorpus !== corpus) return `belongs to corpus '${metaCorpus}' by its metadata, found in '${corpus}'`;
   for (const [field, value] of Object.entries(shard.partition)) {
-    if (metaPartition[field] !== undefined && metaPartition[field] !== value) return `metadata says ${field}='${metaPartition[field]}' but it is in the folder for '${value}'`;
+    if (metaPartition[field] !== undefined && metaPartition[field] !== value)
+      return `metadata says ${field}='${metaPartition[field]}' but it is in the folder for '${value}'`;
   }
   return undefined;
 }
@@ -323,15 +335,30 @@ export async function compactCorpus(
         if (dups > 0) return { skipped: `${dups} row key(s) occur more than once across its shards (run met corpus verify)` };
         const rows = inputs.reduce((a, i) => a + i.rows, 0);
         const checksum = addChecksums(inputs.map((i) => i.checksum));
-        const bytes = Number((await c.runAndReadAll(`SELECT coalesce(sum(total_uncompressed_size), 0)::BIGINT FROM parquet_metadata(${files})`)).getRows()[0][0]);
-        const id = createHash('sha256').update(inputs.map((i) => `${i.name}:${i.checksum}`).join('\n')).digest('hex').slice(0, 16);
+        const bytes = Number(
+          (await c.runAndReadAll(`SELECT coalesce(sum(total_uncompressed_size), 0)::BIGINT FROM parquet_metadata(${files})`)).getRows()[0][0],
+        );
+        const id = createHash('sha256')
+          .update(inputs.map((i) => `${i.name}:${i.checksum}`).join('\n'))
+          .digest('hex')
+          .slice(0, 16);
         const mergedName = `part-compact-${id}.parquet`;
         const temp = tempPath(dir, `compact-${id}`);
         try {
           const order = keyColumns.map(quotedIdentifier).join(', ');
-          await copyToParquet(c, `(SELECT * FROM ${source} ORDER BY ${order})`, temp, { kind, rows, checksum, corpus, partition, units }, rowGroupRows(rows, bytes));
+          await copyToParquet(
+            c,
+            `(SELECT * FROM ${source} ORDER BY ${order})`,
+            temp,
+            { kind, rows, checksum, corpus, partition, units },
+            rowGroupRows(rows, bytes),
+          );
           const check = await shardStatus(duck, temp, kind, true);
-          if (check.state !== 'valid') throw new MetError(ErrorTypes.ShardCorrupt, `compacted shard did not verify (${check.state === 'corrupt' ? check.reason : check.state}); inputs left unchanged`);
+          if (check.state !== 'valid')
+            throw new MetError(
+              ErrorTypes.ShardCorrupt,
+              `compacted shard did not verify (${check.state === 'corrupt' ? check.reason : check.state}); inputs left unchanged`,
+            );
           const journal = join(dir, `.compact-${id}.json`);
           writeFileSync(journal, JSON.stringify({ merged: mergedName, inputs: inputs.map((i) => i.name) } satisfies CompactionJournal));
           fsyncPath(journal);
@@ -370,7 +397,9 @@ export async function exportCorpus(
     const rows = await withConnection(duck, async (c) => {
       await createCorpusViews(c, root, corpus, [kind]);
       const format = options.format === 'parquet' ? 'FORMAT parquet, COMPRESSION zstd' : 'FORMAT json';
-      const cols = datasetColumns(kind).map((col) => quotedIdentifier(col.name)).join(', ');
+      const cols = datasetColumns(kind)
+        .map((col) => quotedIdentifier(col.name))
+        .join(', ');
       const r = await c.runAndReadAll(`COPY (SELECT ${cols} FROM ${quotedIdentifier(kind)}) TO ${quotedString(temp)} (${format})`);
       return Number(r.getRows()[0][0]);
     });
@@ -400,4 +429,3 @@ export async function queryCorpus(duck: DuckDBInstance, root: string, corpus: st
     return { columns: reader.deduplicatedColumnNames(), rows: reader.getRowsJson() as unknown[][] };
   });
 }
-

@@ -50,7 +50,12 @@ export class CorpusStore {
    * shard is never committed (docs/slices.md). Runs plan around what a slice holds, so this fires
    * only when something else wrote there: a concurrent run into the same slice, or a planted shard.
    */
-  private async refuseHeldKeys(corpus: string, partition: Partition, unitId: string, rows: readonly { promptId: string; sampleIndex: number }[]): Promise<void> {
+  private async refuseHeldKeys(
+    corpus: string,
+    partition: Partition,
+    unitId: string,
+    rows: readonly { promptId: string; sampleIndex: number }[],
+  ): Promise<void> {
     const slice = { corpus, model: partition.model, source: partition.source };
     // Only this slice's shards are synced (a bucket): a commit does not wait on the rest of the corpus.
     const root = await this.corpora.readRoot(corpus, ['samples'], { model: slice.model, source: slice.source });

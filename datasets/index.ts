@@ -9,7 +9,19 @@
  */
 export { createDuckDB, withConnection, quotedIdentifier, quotedString, type DuckDBOptions } from './duck';
 export * from './schemas';
-export { SHARD_KINDS, type ShardKind, FILE_COLUMNS, PARTITION_FIELDS, ROW_KEYS, META, CHECKSUM_ALGORITHM, sqlType, tableDdl, datasetColumns, type Column } from './tables';
+export {
+  SHARD_KINDS,
+  type ShardKind,
+  FILE_COLUMNS,
+  PARTITION_FIELDS,
+  ROW_KEYS,
+  META,
+  CHECKSUM_ALGORITHM,
+  sqlType,
+  tableDdl,
+  datasetColumns,
+  type Column,
+} from './tables';
 export {
   checkCorpusName,
   corpusDir,
@@ -39,7 +51,21 @@ export {
   type WriteShardOptions,
   type WrittenShard,
 } from './shards';
-export { assertOneScorerRoute, completionScores, duplicatesError, readLogprobSums, readSamplers, readSlice, type CompletionScore, readUsage, streamRows, type LogprobSums, type Slice, type SliceSpec, type StreamSpec } from './reader';
+export {
+  assertOneScorerRoute,
+  completionScores,
+  duplicatesError,
+  readLogprobSums,
+  readSamplers,
+  readSlice,
+  type CompletionScore,
+  readUsage,
+  streamRows,
+  type LogprobSums,
+  type Slice,
+  type SliceSpec,
+  type StreamSpec,
+} from './reader';
 export { createCorpusViews, kindGlob } from './views';
 export {
   compactCorpus,

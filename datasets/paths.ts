@@ -15,7 +15,6 @@ import { PARTITION_COLUMNS, PARTITION_FIELDS, type ShardKind } from './tables';
  */
 export type Partition = Record<string, string>;
 
-
 export function checkCorpusName(name: string): string {
   return checkName('corpus name', name);
 }
@@ -30,7 +29,8 @@ export function encodePathValue(value: string): string {
     const keep = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b === 0x2d || (b === 0x2e && i > 0);
     out += keep ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
   }
-  if (out.length > 200) throw new MetError(ErrorTypes.BadInput, `'${value.slice(0, 40)}...' is too long for a folder name (${out.length} bytes encoded, at most 200)`);
+  if (out.length > 200)
+    throw new MetError(ErrorTypes.BadInput, `'${value.slice(0, 40)}...' is too long for a folder name (${out.length} bytes encoded, at most 200)`);
   return out;
 }
 
@@ -65,7 +65,11 @@ export function shardDir(root: string, corpus: string, kind: ShardKind, partitio
     return `${PARTITION_COLUMNS[kind][i].name}=${encodePathValue(value)}`;
   });
   const extra = Object.keys(partition).filter((k) => !PARTITION_FIELDS[kind].includes(k));
-  if (extra.length) throw new MetError(ErrorTypes.BadInput, `${kind} shards are not partitioned by ${extra.join(', ')} (partition fields: ${PARTITION_FIELDS[kind].join(', ') || 'none'})`);
+  if (extra.length)
+    throw new MetError(
+      ErrorTypes.BadInput,
+      `${kind} shards are not partitioned by ${extra.join(', ')} (partition fields: ${PARTITION_FIELDS[kind].join(', ') || 'none'})`,
+    );
   return join(kindDir(root, corpus, kind), ...levels);
 }
 

@@ -78,7 +78,10 @@ export function assertOneScorerRoute(scorer: string, slices: { name: string; rou
   }
   if (seen.size <= 1) return;
   const named = [...seen.entries()]
-    .map(([route, where]) => `${route ? `'${route}'` : 'a route the rows do not record (scored before met recorded it; its flash attention was then auto)'}: ${where.join(', ')}`)
+    .map(
+      ([route, where]) =>
+        `${route ? `'${route}'` : 'a route the rows do not record (scored before met recorded it; its flash attention was then auto)'}: ${where.join(', ')}`,
+    )
     .join('; ');
   throw new MetError(
     ErrorTypes.BadInput,
@@ -95,7 +98,10 @@ export function completionScores(slice: Slice, score: CompletionScore, what: str
   if (!sums || !counts || !logRanks) throw new Error('completionScores needs a slice read with logprobsUnder');
   if (score === 'log_rank') {
     if (logRanks.some((v) => Number.isNaN(v))) {
-      throw new MetError(ErrorTypes.BadInput, `the log_rank score needs per-token ranks, and some of ${what}'s logprob rows were scored before met stored ranks: rescore them (delete their logprob shards, run met score again) or use sum_logprob`);
+      throw new MetError(
+        ErrorTypes.BadInput,
+        `the log_rank score needs per-token ranks, and some of ${what}'s logprob rows were scored before met stored ranks: rescore them (delete their logprob shards, run met score again) or use sum_logprob`,
+      );
     }
     return Float64Array.from(logRanks);
   }
@@ -148,14 +154,21 @@ export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceS
   }
 
   return withConnection(duck, async (c) => {
-    if (files.length === 0) throw tooFew(`corpus '${spec.corpus}' has no samples for models ${spec.models?.join(', ') ?? '(any)'} and sources ${spec.sources?.join(', ') ?? '(any)'}`);
+    if (files.length === 0)
+      throw tooFew(
+        `corpus '${spec.corpus}' has no samples for models ${spec.models?.join(', ') ?? '(any)'} and sources ${spec.sources?.join(', ') ?? '(any)'}`,
+      );
     await checkVersions(c, files);
     const base = `SELECT * FROM ${readParquetSql('samples')}${filters.length ? ` WHERE ${filters.join(' AND ')}` : ''}`;
 
     // A slice is a set of sample keys (docs/slices.md): duplicates would make it look more self-similar than it is.
     const dupSql = `SELECT model, source, (count(*) - count(DISTINCT (prompt_id, sample_index)))::BIGINT AS d FROM (${base}) GROUP BY model, source HAVING d > 0 ORDER BY model, source`;
     const dups = (await c.runAndReadAll(dupSql, ...used(dupSql, params, types))).getRows();
-    if (dups.length) throw duplicatesError(spec.corpus, dups.map(([model, source, d]) => ({ model: String(model), source: String(source), duplicates: Number(d) })));
+    if (dups.length)
+      throw duplicatesError(
+        spec.corpus,
+        dups.map(([model, source, d]) => ({ model: String(model), source: String(source), duplicates: Number(d) })),
+      );
 
     let promptIds = spec.promptIds;
     if (!promptIds) {
@@ -179,8 +192,13 @@ export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceS
     let logprobCols = '';
     let routeRows: unknown[][] | undefined;
     if (spec.logprobsUnder) {
-      const lpFiles = partitionGlobs(root, spec.corpus, 'logprobs', { scorerModel: [spec.logprobsUnder.scorerModel], model: spec.models, source: spec.sources });
-      if (lpFiles.length === 0) throw new MetError(ErrorTypes.NotFound, `corpus '${spec.corpus}' has no logprobs under scorer ${spec.logprobsUnder.scorerModel}: score it first`);
+      const lpFiles = partitionGlobs(root, spec.corpus, 'logprobs', {
+        scorerModel: [spec.logprobsUnder.scorerModel],
+        model: spec.models,
+        source: spec.sources,
+      });
+      if (lpFiles.length === 0)
+        throw new MetError(ErrorTypes.NotFound, `corpus '${spec.corpus}' has no logprobs under scorer ${spec.logprobsUnder.scorerModel}: score it first`);
       await checkVersions(c, lpFiles);
       bindList('lpfiles', lpFiles);
       const precision = spec.logprobsUnder.scorerPrecision;
@@ -256,7 +274,10 @@ export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceS
       row += size;
     }
     if (unscored > 0) {
-      throw new MetError(ErrorTypes.NotFound, `${unscored} of ${n} samples have no logprobs under scorer ${spec.logprobsUnder!.scorerModel}: score them first (met score)`);
+      throw new MetError(
+        ErrorTypes.NotFound,
+        `${unscored} of ${n} samples have no logprobs under scorer ${spec.logprobsUnder!.scorerModel}: score them first (met score)`,
+      );
     }
     if (!spec.allowFewer) {
       const short: string[] = [];
@@ -278,18 +299,30 @@ export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceS
  * The distinct `sampler` records (JSON, config/sampler.ts) of a slice's samples, with their row
  * counts; null stands for rows written before the column existed.
  */
-export async function readSamplers(duck: DuckDBInstance, root: string, spec: { corpus: string; model: string; source: string }): Promise<{ sampler: string | null; rows: number }[]> {
+export async function readSamplers(
+  duck: DuckDBInstance,
+  root: string,
+  spec: { corpus: string; model: string; source: string },
+): Promise<{ sampler: string | null; rows: number }[]> {
   const files = partitionGlobs(root, spec.corpus, 'samples', { model: [spec.model], source: [spec.source] });
   if (files.length === 0) return [];
   return withConnection(duck, async (c) => {
     await checkVersions(c, files);
-    const result = await c.runAndReadAll(`SELECT sampler, count(*)::INTEGER AS n FROM ${readParquetSql('samples')} GROUP BY sampler ORDER BY n DESC`, { files: listValue(files) } as never, { files: LIST(VARCHAR) } as never);
+    const result = await c.runAndReadAll(
+      `SELECT sampler, count(*)::INTEGER AS n FROM ${readParquetSql('samples')} GROUP BY sampler ORDER BY n DESC`,
+      { files: listValue(files) } as never,
+      { files: LIST(VARCHAR) } as never,
+    );
     return result.getRows().map((r) => ({ sampler: r[0] === null ? null : String(r[0]), rows: Number(r[1]) }));
   });
 }
 
 /** Token usage a slice's samples recorded (provider-reported): sums, and how many rows reported any. */
-export async function readUsage(duck: DuckDBInstance, root: string, spec: { corpus: string; model: string; source: string }): Promise<{ rows: number; reported: number; promptTokens: number; completionTokens: number }> {
+export async function readUsage(
+  duck: DuckDBInstance,
+  root: string,
+  spec: { corpus: string; model: string; source: string },
+): Promise<{ rows: number; reported: number; promptTokens: number; completionTokens: number }> {
   const files = partitionGlobs(root, spec.corpus, 'samples', { model: [spec.model], source: [spec.source] });
   if (files.length === 0) return { rows: 0, reported: 0, promptTokens: 0, completionTokens: 0 };
   return withConnection(duck, async (c) => {
@@ -322,7 +355,15 @@ export async function readLogprobSums(
   spec: { corpus: string; scorerModel: string; scorerPrecision?: string; models?: string[]; sources?: string[] },
 ): Promise<LogprobSums> {
   const files = partitionGlobs(root, spec.corpus, 'logprobs', { scorerModel: [spec.scorerModel], model: spec.models, source: spec.sources });
-  const empty: LogprobSums = { promptIds: [], model: [], source: [], promptIndex: new Int32Array(0), sampleIndex: new Int32Array(0), sum: new Float64Array(0), count: new Int32Array(0) };
+  const empty: LogprobSums = {
+    promptIds: [],
+    model: [],
+    source: [],
+    promptIndex: new Int32Array(0),
+    sampleIndex: new Int32Array(0),
+    sum: new Float64Array(0),
+    count: new Int32Array(0),
+  };
   if (files.length === 0) return empty;
   return withConnection(duck, async (c) => {
     await checkVersions(c, files);
@@ -335,7 +376,15 @@ export async function readLogprobSums(
       ORDER BY l.model, l.source, ids.p, l.sample_index`;
     const result = await c.run(sql, params as never, types as never);
     const n = result.rowCount;
-    const out: LogprobSums = { promptIds: [], model: [], source: [], promptIndex: new Int32Array(n), sampleIndex: new Int32Array(n), sum: new Float64Array(n), count: new Int32Array(n) };
+    const out: LogprobSums = {
+      promptIds: [],
+      model: [],
+      source: [],
+      promptIndex: new Int32Array(n),
+      sampleIndex: new Int32Array(n),
+      sum: new Float64Array(n),
+      count: new Int32Array(n),
+    };
     const promptIds = new Map<number, string>();
     let row = 0;
     for (let ci = 0; ci < result.chunkCount; ci++) {
@@ -421,4 +470,3 @@ export async function* streamRows(duck: DuckDBInstance, root: string, spec: Stre
     c.closeSync();
   }
 }
-

@@ -39,7 +39,8 @@ function numberCheck(checks: CheckDef[]): RowCheck | undefined {
   const parts: RowCheck[] = [];
   for (const c of checks) {
     if (c.check === 'number_format' && c.format === 'safeint') parts.push((v) => Number.isSafeInteger(v));
-    else if (c.check === 'number_format' && c.format === 'int32') parts.push((v) => Number.isInteger(v) && (v as number) >= -2147483648 && (v as number) <= 2147483647);
+    else if (c.check === 'number_format' && c.format === 'int32')
+      parts.push((v) => Number.isInteger(v) && (v as number) >= -2147483648 && (v as number) <= 2147483647);
     else if (c.check === 'greater_than' && typeof c.value === 'number') {
       const bound = c.value;
       parts.push(c.inclusive ? (v) => (v as number) >= bound : (v) => (v as number) > bound);

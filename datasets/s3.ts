@@ -70,7 +70,11 @@ export class S3CorpusStore {
    */
   async uploadShard(duck: DuckDBInstance, localRoot: string, path: string, kind: ShardKind): Promise<{ key: string; uploaded: boolean }> {
     const status = await shardStatus(duck, path, kind, true);
-    if (status.state !== 'valid' || status.compactedInto) throw new MetError(ErrorTypes.ShardCorrupt, `${path} is not a valid shard (${status.state === 'corrupt' ? status.reason : status.state}); not uploading it`);
+    if (status.state !== 'valid' || status.compactedInto)
+      throw new MetError(
+        ErrorTypes.ShardCorrupt,
+        `${path} is not a valid shard (${status.state === 'corrupt' ? status.reason : status.state}); not uploading it`,
+      );
     const key = this.keyOf(localRoot, path);
     const remote = await this.head(key);
     if (remote.state === 'present' && remote.checksum === status.checksum && remote.rows === status.rows) return { key, uploaded: false };
@@ -109,7 +113,8 @@ export class S3CorpusStore {
       const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       await pipeline(r.Body as Readable, createWriteStream(temp));
       const size = statSync(temp).size;
-      if (expectedSize !== undefined && size !== expectedSize) throw new MetError(ErrorTypes.ShardCorrupt, `download of ${key} has ${size} bytes, expected ${expectedSize}`);
+      if (expectedSize !== undefined && size !== expectedSize)
+        throw new MetError(ErrorTypes.ShardCorrupt, `download of ${key} has ${size} bytes, expected ${expectedSize}`);
       commitFile(temp, path);
     } finally {
       rmSync(temp, { force: true });
@@ -136,9 +141,16 @@ export class S3CorpusStore {
    * with `mirror`, removes local shards the remote no longer has (e.g. compacted away). Downloaded
    * shards are read back through their footer; a corrupt one fails the pull.
    */
-  async pull(duck: DuckDBInstance, localRoot: string, corpus: string, options: { mirror?: boolean } = {}): Promise<{ downloaded: number; unchanged: number; removed: number }> {
+  async pull(
+    duck: DuckDBInstance,
+    localRoot: string,
+    corpus: string,
+    options: { mirror?: boolean } = {},
+  ): Promise<{ downloaded: number; unchanged: number; removed: number }> {
     checkCorpusName(corpus);
-    const objects = (await this.list(`corpus/${corpus}`)).filter((o) => isShardFile(o.key.slice(o.key.lastIndexOf('/') + 1)) && !o.key.includes('/quarantine/'));
+    const objects = (await this.list(`corpus/${corpus}`)).filter(
+      (o) => isShardFile(o.key.slice(o.key.lastIndexOf('/') + 1)) && !o.key.includes('/quarantine/'),
+    );
     if (objects.length === 0) throw new MetError(ErrorTypes.NotFound, `no corpus '${corpus}' at s3://${this.bucket}/${this.prefix}`);
     let downloaded = 0;
     let unchanged = 0;
@@ -155,7 +167,10 @@ export class S3CorpusStore {
       const status = await shardStatus(duck, path, kind, false);
       if (status.state !== 'valid') {
         rmSync(path, { force: true });
-        throw new MetError(ErrorTypes.ShardCorrupt, `s3://${this.bucket}/${o.key} is not a valid shard (${status.state === 'corrupt' ? status.reason : status.state})`);
+        throw new MetError(
+          ErrorTypes.ShardCorrupt,
+          `s3://${this.bucket}/${o.key} is not a valid shard (${status.state === 'corrupt' ? status.reason : status.state})`,
+        );
       }
       downloaded++;
     }

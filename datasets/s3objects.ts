@@ -12,7 +12,10 @@ export const SHARD_CONTENT_TYPE = 'application/vnd.apache.parquet';
 
 /** The object metadata met commits a shard with (S3 user metadata: lower-case names, string values). */
 const ShardObjectMetadata = z.object({
-  'met-rows': z.string().regex(/^[0-9]{1,15}$/, 'a row count').transform(Number),
+  'met-rows': z
+    .string()
+    .regex(/^[0-9]{1,15}$/, 'a row count')
+    .transform(Number),
   'met-checksum': z.string().regex(/^[0-9]{1,20}$/, "met's decimal content checksum"),
 });
 
@@ -44,7 +47,14 @@ export async function headShard(client: S3Client, bucket: string, key: string): 
  * One PUT of a local shard file with met's metadata. `ifAbsent`: only when no object has the key
  * (false: another writer won). The object's ETag ('' when the store gives none).
  */
-export async function putShard(client: S3Client, bucket: string, key: string, path: string, shard: { rows: number; checksum: string }, options: { ifAbsent?: boolean } = {}): Promise<string | false> {
+export async function putShard(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  path: string,
+  shard: { rows: number; checksum: string },
+  options: { ifAbsent?: boolean } = {},
+): Promise<string | false> {
   try {
     const put = await client.send(
       new PutObjectCommand({

@@ -114,7 +114,10 @@ function partitionOf(kind: ShardKind, target: ShardTarget, rows: readonly Record
   for (let i = 0; i < rows.length; i++) {
     for (const f of fields) {
       if (rows[i][f] !== partition[f]) {
-        throw new MetError(ErrorTypes.BadInput, `row ${i}: ${f} is '${String(rows[i][f])}' but the shard is for ${f} '${partition[f]}': one shard holds one partition`);
+        throw new MetError(
+          ErrorTypes.BadInput,
+          `row ${i}: ${f} is '${String(rows[i][f])}' but the shard is for ${f} '${partition[f]}': one shard holds one partition`,
+        );
       }
     }
     if ('unitId' in rows[i] && rows[i].unitId !== target.unitId) {
@@ -169,7 +172,8 @@ export async function writeShard(
   options: WriteShardOptions = {},
 ): Promise<WrittenShard> {
   const { kind, unitId, corpus } = target;
-  if (unitId.startsWith('compact-')) throw new MetError(ErrorTypes.BadInput, `unit id '${unitId}' must not start with 'compact-' (reserved for compacted shards)`);
+  if (unitId.startsWith('compact-'))
+    throw new MetError(ErrorTypes.BadInput, `unit id '${unitId}' must not start with 'compact-' (reserved for compacted shards)`);
   if ((options.validate ?? 'schema') === 'schema') {
     const schema = WRITE_SCHEMAS[kind];
     const fast = rowCheckOf(kind);
@@ -266,7 +270,13 @@ export function parseShardMeta(path: string, meta: Map<string, string>, kind: Sh
 
 export type ShardStatus =
   | { state: 'missing' }
-  | { state: 'valid'; rows: number; checksum: string; meta: ShardMeta; /** The compacted shard that holds the unit, when it is not in its own file. */ compactedInto?: string }
+  | {
+      state: 'valid';
+      rows: number;
+      checksum: string;
+      meta: ShardMeta;
+      /** The compacted shard that holds the unit, when it is not in its own file. */ compactedInto?: string;
+    }
   | { state: 'corrupt'; reason: string };
 
 /**
@@ -342,9 +352,7 @@ async function compactedUnitStatus(duck: DuckDBInstance, dir: string, kind: Shar
 }
 
 export type UnitStatus =
-  | { state: 'missing' }
-  | { state: 'valid'; rows: number; checksum: string; path: string }
-  | { state: 'quarantined'; reason: string; quarantinedTo: string };
+  { state: 'missing' } | { state: 'valid'; rows: number; checksum: string; path: string } | { state: 'quarantined'; reason: string; quarantinedTo: string };
 
 /**
  * What resume needs for a work unit: 'valid' (done: skip it), 'missing' (do it), or 'quarantined'

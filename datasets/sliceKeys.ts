@@ -57,7 +57,11 @@ export async function sliceHoldings(duck: DuckDBInstance, root: string, slice: S
     const params = { files: listValue(files), run: excludeRunId };
     const types = { files: LIST(VARCHAR), run: VARCHAR };
     const from = readParquetSql('samples');
-    const dup = await c.runAndReadAll(`SELECT (count(*) - count(DISTINCT (prompt_id, sample_index)))::BIGINT FROM ${from}`, { files: params.files }, { files: types.files });
+    const dup = await c.runAndReadAll(
+      `SELECT (count(*) - count(DISTINCT (prompt_id, sample_index)))::BIGINT FROM ${from}`,
+      { files: params.files },
+      { files: types.files },
+    );
     const per = await c.runAndReadAll(
       `SELECT prompt_id, count(*)::BIGINT, max(sample_index)::BIGINT FROM ${from} WHERE run_id <> $run GROUP BY prompt_id`,
       params,
@@ -93,7 +97,11 @@ export async function sliceDuplicateCount(duck: DuckDBInstance, root: string, sl
   if (files.length === 0) return 0;
   return withConnection(duck, async (c) => {
     await checkVersions(c, files);
-    const r = await c.runAndReadAll(`SELECT (count(*) - count(DISTINCT (prompt_id, sample_index)))::BIGINT FROM ${readParquetSql('samples')}`, { files: listValue(files) }, { files: LIST(VARCHAR) });
+    const r = await c.runAndReadAll(
+      `SELECT (count(*) - count(DISTINCT (prompt_id, sample_index)))::BIGINT FROM ${readParquetSql('samples')}`,
+      { files: listValue(files) },
+      { files: LIST(VARCHAR) },
+    );
     return Number(r.getRows()[0][0]);
   });
 }

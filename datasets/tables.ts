@@ -226,7 +226,9 @@ export const ROW_SCHEMAS: Record<ShardKind, z.ZodType> = {
 export const WRITE_SCHEMAS: Record<ShardKind, z.ZodType> = Object.fromEntries(
   SHARD_KINDS.map((kind) => {
     const schema = ROW_SCHEMAS[kind];
-    const numericLists = ALL_COLUMNS[kind].filter((col) => typeof col.type === 'object' && 'list' in col.type && col.type.list !== 'varchar').map((col) => col.field);
+    const numericLists = ALL_COLUMNS[kind]
+      .filter((col) => typeof col.type === 'object' && 'list' in col.type && col.type.list !== 'varchar')
+      .map((col) => col.field);
     // zod cannot omit fields of a refined object (power rows): those are parsed whole, lists are short there.
     if (numericLists.length === 0 || !(schema instanceof z.ZodObject) || (schema._zod.def.checks?.length ?? 0) > 0) return [kind, schema];
     return [kind, schema.omit(Object.fromEntries(numericLists.map((f) => [f, true])) as never)];
@@ -281,7 +283,10 @@ const TWO_64 = '18446744073709551616';
 
 export function checksumSql(kind: ShardKind, relation: string, present?: readonly string[]): string {
   const added = ADDED_COLUMNS[kind];
-  const cols = FILE_COLUMNS[kind].filter((col) => !added.includes(col.name)).map((col) => quotedIdentifier(col.name)).join(', ');
+  const cols = FILE_COLUMNS[kind]
+    .filter((col) => !added.includes(col.name))
+    .map((col) => quotedIdentifier(col.name))
+    .join(', ');
   // Added columns (those the relation has): each one set adds its own hash; NULL adds nothing.
   const extra = added
     .filter((name) => !present || present.includes(name))

@@ -68,17 +68,22 @@ export async function checkVersions(c: DuckDBConnection, files: string[]): Promi
     rows = reader.getRows();
   } catch (err) {
     if (/No files found/i.test(String(err))) return;
-    throw new MetError(ErrorTypes.ShardCorrupt, `a shard cannot be read (${String((err as Error).message).split('\n')[0]}): run 'met corpus verify' to find and quarantine it`);
+    throw new MetError(
+      ErrorTypes.ShardCorrupt,
+      `a shard cannot be read (${String((err as Error).message).split('\n')[0]}): run 'met corpus verify' to find and quarantine it`,
+    );
   }
   for (const [file, v] of rows) {
-    if (v === null) throw new MetError(ErrorTypes.ShardCorrupt, `${String(file)} is not a met shard (no ${META.version} in its metadata): move it out of the corpus folder`);
+    if (v === null)
+      throw new MetError(ErrorTypes.ShardCorrupt, `${String(file)} is not a met shard (no ${META.version} in its metadata): move it out of the corpus folder`);
     if (Number(v) > SCHEMA_VERSION) throw new SchemaVersionError(String(file), Number(v));
   }
 }
 
 /** Creates the temp views of a corpus on a connection, after checking every shard's schema version. */
 export async function createCorpusViews(c: DuckDBConnection, root: string, corpus: string, kinds: readonly ShardKind[] = SHARD_KINDS): Promise<void> {
-  if (!existsSync(corpusDir(root, corpus))) throw new MetError(ErrorTypes.NotFound, `no corpus '${corpus}' under ${join(root, 'corpus')} (see 'met corpus ls', or pass --data)`);
+  if (!existsSync(corpusDir(root, corpus)))
+    throw new MetError(ErrorTypes.NotFound, `no corpus '${corpus}' under ${join(root, 'corpus')} (see 'met corpus ls', or pass --data)`);
   for (const kind of kinds) {
     const files = listShards(root, corpus, kind).map((s) => s.path);
     let relation = emptyRelationSql(kind);

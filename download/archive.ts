@@ -21,7 +21,9 @@ export function safeTarget(root: string, entryName: string, archive: string): st
 }
 
 export async function extractZip(archive: string, root: string): Promise<number> {
-  const zip = await new Promise<yauzl.ZipFile>((ok, fail) => yauzl.open(archive, { lazyEntries: true, autoClose: true }, (err, z) => (err ? fail(err) : ok(z!))));
+  const zip = await new Promise<yauzl.ZipFile>((ok, fail) =>
+    yauzl.open(archive, { lazyEntries: true, autoClose: true }, (err, z) => (err ? fail(err) : ok(z!))),
+  );
   // First pass over the central directory: refuse the archive before writing anything.
   const entries: yauzl.Entry[] = [];
   await new Promise<void>((ok, fail) => {
@@ -29,7 +31,8 @@ export async function extractZip(archive: string, root: string): Promise<number>
       try {
         safeTarget(root, entry.fileName, archive);
         const mode = (entry.externalFileAttributes >>> 16) & 0o170000;
-        if (mode === 0o120000) throw new MetError(ErrorTypes.UnsafeArchive, `${archive}: entry '${entry.fileName}' is a symbolic link; refusing to extract this archive`);
+        if (mode === 0o120000)
+          throw new MetError(ErrorTypes.UnsafeArchive, `${archive}: entry '${entry.fileName}' is a symbolic link; refusing to extract this archive`);
         entries.push(entry);
         zip.readEntry();
       } catch (err) {
@@ -41,11 +44,15 @@ export async function extractZip(archive: string, root: string): Promise<number>
     // yauzl checks names itself ("invalid relative path: ../x"): the same refusal, in met's words.
     zip.on('error', (err: Error) => {
       const name = /(?:invalid relative path|absolute path): (.*)$/.exec(err.message)?.[1];
-      fail(name ? new MetError(ErrorTypes.UnsafeArchive, `${archive}: entry '${name}' would be written outside ${root}; refusing to extract this archive`) : err);
+      fail(
+        name ? new MetError(ErrorTypes.UnsafeArchive, `${archive}: entry '${name}' would be written outside ${root}; refusing to extract this archive`) : err,
+      );
     });
     zip.readEntry();
   });
-  const reopened = await new Promise<yauzl.ZipFile>((ok, fail) => yauzl.open(archive, { lazyEntries: true, autoClose: true }, (err, z) => (err ? fail(err) : ok(z!))));
+  const reopened = await new Promise<yauzl.ZipFile>((ok, fail) =>
+    yauzl.open(archive, { lazyEntries: true, autoClose: true }, (err, z) => (err ? fail(err) : ok(z!))),
+  );
   let files = 0;
   await new Promise<void>((ok, fail) => {
     reopened.on('entry', (entry: yauzl.Entry) => {
@@ -88,7 +95,11 @@ async function walkTar(archive: string, root: string, gzip: boolean, write: bool
   let current: { remaining: number; padding: number; out?: import('node:fs').WriteStream } | undefined;
   let paxPath: string | undefined;
   let paxBuffer: Buffer[] | undefined;
-  const field = (h: Buffer, at: number, len: number) => h.subarray(at, at + len).toString('utf8').replace(/\0.*$/s, '');
+  const field = (h: Buffer, at: number, len: number) =>
+    h
+      .subarray(at, at + len)
+      .toString('utf8')
+      .replace(/\0.*$/s, '');
   for await (const chunk of input) {
     buffer = Buffer.concat([buffer, chunk as Buffer]);
     while (true) {
@@ -138,7 +149,10 @@ async function walkTar(archive: string, root: string, gzip: boolean, write: bool
         else files++;
         current = { remaining: size, padding, out: write ? createWriteStream(target) : undefined };
       } else {
-        throw new MetError(ErrorTypes.UnsafeArchive, `${archive}: entry '${name}' is a ${type === '2' ? 'symbolic link' : type === '1' ? 'hard link' : `type '${type}' entry`}; refusing to extract this archive`);
+        throw new MetError(
+          ErrorTypes.UnsafeArchive,
+          `${archive}: entry '${name}' is a ${type === '2' ? 'symbolic link' : type === '1' ? 'hard link' : `type '${type}' entry`}; refusing to extract this archive`,
+        );
       }
     }
   }
@@ -154,4 +168,3 @@ export async function extract(archive: string, root: string, kind: ArchiveKind):
   if (kind === 'tar' || kind === 'tar.gz') return extractTar(archive, root, kind === 'tar.gz');
   return 0;
 }
-

@@ -10,9 +10,15 @@ export const CatalogFile = z
   .object({
     url: z.url(),
     /** File name under the entry's folder (default: the URL's last path segment). */
-    name: z.string().regex(/^[^/\\]+$/, 'a file name, not a path').optional(),
+    name: z
+      .string()
+      .regex(/^[^/\\]+$/, 'a file name, not a path')
+      .optional(),
     size: z.number().int().nonnegative().optional(),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits').optional(),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits')
+      .optional(),
   })
   .strict();
 export type CatalogFile = z.infer<typeof CatalogFile>;
@@ -76,8 +82,19 @@ export function catalogEntry(nameOrUrl: string): CatalogEntry {
   if (/^https?:\/\//.test(nameOrUrl)) {
     const url = new URL(nameOrUrl);
     const fileName = decodeURIComponent(url.pathname.split('/').filter(Boolean).pop() ?? 'download');
-    const archive = fileName.endsWith('.zip') ? 'zip' : fileName.endsWith('.tar.gz') || fileName.endsWith('.tgz') ? 'tar.gz' : fileName.endsWith('.tar') ? 'tar' : 'none';
-    return CatalogEntry.parse({ name: fileName.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[._-]+/, '') || 'download', description: nameOrUrl, files: [{ url: nameOrUrl, name: fileName.replace(/[/\\]/g, '_') }], archive });
+    const archive = fileName.endsWith('.zip')
+      ? 'zip'
+      : fileName.endsWith('.tar.gz') || fileName.endsWith('.tgz')
+        ? 'tar.gz'
+        : fileName.endsWith('.tar')
+          ? 'tar'
+          : 'none';
+    return CatalogEntry.parse({
+      name: fileName.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[._-]+/, '') || 'download',
+      description: nameOrUrl,
+      files: [{ url: nameOrUrl, name: fileName.replace(/[/\\]/g, '_') }],
+      archive,
+    });
   }
   throw new Error(`'${nameOrUrl}' is neither a catalog entry (${CATALOG.map((e) => e.name).join(', ')}) nor an http(s) URL: see met datasets list`);
 }

@@ -91,7 +91,10 @@ export async function fetchFile(options: FetchFileOptions): Promise<FetchFileRes
     await response.body.cancel();
     const message = `GET ${url} answered ${response.status} ${response.statusText}`;
     if (response.status >= 500 || response.status === 429 || response.status === 408) throw new RetryableDownloadError(message);
-    throw new MetError(response.status === 404 ? ErrorTypes.NotFound : ErrorTypes.BadInput, `${message}${response.status === 401 || response.status === 403 ? ' (a Hugging Face file may need HF_TOKEN in the worker environment)' : ''}`);
+    throw new MetError(
+      response.status === 404 ? ErrorTypes.NotFound : ErrorTypes.BadInput,
+      `${message}${response.status === 401 || response.status === 403 ? ' (a Hugging Face file may need HF_TOKEN in the worker environment)' : ''}`,
+    );
   }
   const length = Number(response.headers.get('content-length'));
   const total = Number.isFinite(length) && response.headers.has('content-length') ? offset + length : undefined;
@@ -190,10 +193,12 @@ function get(url: string, headers: Record<string, string>, signal: AbortSignal |
       const location = res.headers.location;
       if (status >= 300 && status < 400 && location) {
         res.resume();
-        if (redirectsLeft <= 0) return reject(new MetError(ErrorTypes.BadInput, `GET ${url}: more than ${MAX_REDIRECTS} redirects (a redirect loop?); check the URL`));
+        if (redirectsLeft <= 0)
+          return reject(new MetError(ErrorTypes.BadInput, `GET ${url}: more than ${MAX_REDIRECTS} redirects (a redirect loop?); check the URL`));
         const next = new URL(location, target);
         // Like fetch: credentials stay with their origin (Hugging Face redirects to a signed CDN URL).
-        const nextHeaders = next.origin === target.origin ? headers : Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
+        const nextHeaders =
+          next.origin === target.origin ? headers : Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
         return resolve(get(next.toString(), nextHeaders, signal, redirectsLeft - 1));
       }
       const header = (name: string) => {

@@ -97,7 +97,11 @@ function numpyRegistry(): NameRegistry {
       fill(a, dtype, shape.map(Number), buf);
       return a;
     });
-    registry.register(`${core}.multiarray`, 'scalar', (dtype: Dtype, raw: Uint8Array | string) => decode(typeof raw === 'string' ? Buffer.from(raw, 'latin1') : Buffer.from(raw), dtype)[0]);
+    registry.register(
+      `${core}.multiarray`,
+      'scalar',
+      (dtype: Dtype, raw: Uint8Array | string) => decode(typeof raw === 'string' ? Buffer.from(raw, 'latin1') : Buffer.from(raw), dtype)[0],
+    );
   }
   registry.register('numpy', 'ndarray', function ndarray() {
     return undefined;

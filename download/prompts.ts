@@ -54,9 +54,15 @@ export async function buildPromptSet(duck: DuckDBInstance, spec: PromptBuildSpec
   return withConnection(duck, async (c) => {
     const source = `(SELECT *, ${id} AS __id FROM ${reader(spec.inputs)})`;
     const columns = (await c.runAndReadAll(`DESCRIBE SELECT * FROM ${reader(spec.inputs)}`)).getRows().map((r) => String(r[0]));
-    for (const [option, path] of [['--text-column', spec.textColumn], ['--id-column', spec.idColumn], ['--lang-column', spec.langColumn], ['--messages-column', spec.messagesColumn]] as const) {
+    for (const [option, path] of [
+      ['--text-column', spec.textColumn],
+      ['--id-column', spec.idColumn],
+      ['--lang-column', spec.langColumn],
+      ['--messages-column', spec.messagesColumn],
+    ] as const) {
       const top = path?.split('.')[0];
-      if (top !== undefined && !columns.includes(top)) throw new MetError(ErrorTypes.BadInput, `no column '${top}' in ${spec.inputs[0]} (columns: ${columns.join(', ')}): pass ${option}`);
+      if (top !== undefined && !columns.includes(top))
+        throw new MetError(ErrorTypes.BadInput, `no column '${top}' in ${spec.inputs[0]} (columns: ${columns.join(', ')}): pass ${option}`);
     }
     const considered = Number((await c.runAndReadAll(`SELECT count(*) FROM ${source}`)).getRows()[0][0]);
     const messages = spec.messagesColumn ? `to_json(${field(spec.messagesColumn)})::VARCHAR` : `to_json([{'role': 'user', 'content': ${text}}])::VARCHAR`;

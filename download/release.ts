@@ -59,8 +59,11 @@ const SAMPLING = { temperature: 1, topP: 1, stop: [], endpoint: 'completions' as
 
 export async function convertRelease(options: ConvertOptions): Promise<ConvertResult> {
   const samplesDir = join(options.root, 'samples');
-  if (!existsSync(samplesDir)) throw new MetError(ErrorTypes.BadInput, `${options.root} has no samples/ folder: point at the extracted MET release (samples/*.pkl, logprobs/*.pkl)`);
-  const names = readdirSync(samplesDir).filter((f) => f.endsWith('.pkl')).sort();
+  if (!existsSync(samplesDir))
+    throw new MetError(ErrorTypes.BadInput, `${options.root} has no samples/ folder: point at the extracted MET release (samples/*.pkl, logprobs/*.pkl)`);
+  const names = readdirSync(samplesDir)
+    .filter((f) => f.endsWith('.pkl'))
+    .sort();
   const result: ConvertResult = { files: 0, skipped: 0, samples: 0, logprobs: 0, unrecognized: [] };
   for (const [i, fileName] of names.entries()) {
     options.onFile?.(i, names.length);
@@ -132,7 +135,8 @@ function readSamples(file: ReleaseFile, options: ConvertOptions): SampleRow[] {
     });
   }
   if (isNdArray(value) || Array.isArray(value)) {
-    if (!LOCAL_SOURCES.includes(file.source)) fail(file, `source '${file.source}' holds token ids, but only local sources (${LOCAL_SOURCES.join(', ')}) should`);
+    if (!LOCAL_SOURCES.includes(file.source))
+      fail(file, `source '${file.source}' holds token ids, but only local sources (${LOCAL_SOURCES.join(', ')}) should`);
     return toRows(value).map((ids, sampleIndex) => ({
       ...base,
       sampleIndex,
@@ -157,6 +161,20 @@ function readLogprobs(file: ReleaseFile, path: string, samples: SampleRow[], cor
     const lps = byKey.get(s.tokenIds!.join(','));
     if (!lps) return [];
     const sum = lps.reduce((a, b) => a + b, 0);
-    return [{ corpus, model: s.model, source: s.source, promptId: s.promptId, sampleIndex: s.sampleIndex, scorerModel: s.model, scorerPrecision: 'fp32', tokenIds: s.tokenIds!, tokenLogprobs: lps, sum, count: lps.length }];
+    return [
+      {
+        corpus,
+        model: s.model,
+        source: s.source,
+        promptId: s.promptId,
+        sampleIndex: s.sampleIndex,
+        scorerModel: s.model,
+        scorerPrecision: 'fp32',
+        tokenIds: s.tokenIds!,
+        tokenLogprobs: lps,
+        sum,
+        count: lps.length,
+      },
+    ];
   });
 }

@@ -12,6 +12,9 @@ export const audit = defineJob<typeof auditFiring>()({
   title: 'audit firing',
   input: Input,
   stages: () => ({ stages: [] }),
-  queues: ({ spec }) => [...spec.endpoints.map((e) => providerTaskQueue(e.provider)), ...(spec.reference.kind === 'local' ? [modelTaskQueue(spec.reference.model, spec.reference.precision)] : [])],
+  queues: ({ spec }) => [
+    ...spec.endpoints.map((e) => providerTaskQueue(e.provider)),
+    ...(spec.reference.kind === 'local' ? [modelTaskQueue(spec.reference.model, spec.reference.precision)] : []),
+  ],
   corpus: (input) => input.spec.corpus,
 });

@@ -23,7 +23,15 @@ const Budget = z.object({ usd: z.number(), spentUsd: z.number(), reservedUsd: z.
 /** The part of the progress query's answer (CollectProgress) that readers show. */
 const Progress = z.object({
   sources: z.array(
-    z.object({ model: z.string(), source: z.string(), taskQueue: z.string(), done: z.number(), total: z.number(), errors: z.record(z.string(), z.number()), samplesPerSecond: z.number() }),
+    z.object({
+      model: z.string(),
+      source: z.string(),
+      taskQueue: z.string(),
+      done: z.number(),
+      total: z.number(),
+      errors: z.record(z.string(), z.number()),
+      samplesPerSecond: z.number(),
+    }),
   ),
   budget: Budget.optional(),
 });

@@ -4,7 +4,11 @@ import type { downloadDataset, DownloadInput } from '../workflows/downloadDatase
 import { defineJob, snapshotStages } from './job';
 
 /** downloadDataset: a catalog entry's files, verified, unpacked and converted (into a corpus named after the entry). */
-const Input = z.object({ entry: CatalogEntry, dir: z.string().min(1), heartbeatTimeoutSeconds: z.number().positive().optional() }) satisfies z.ZodType<DownloadInput>;
+const Input = z.object({
+  entry: CatalogEntry,
+  dir: z.string().min(1),
+  heartbeatTimeoutSeconds: z.number().positive().optional(),
+}) satisfies z.ZodType<DownloadInput>;
 
 export const download = defineJob<typeof downloadDataset>()({
   name: 'downloadDataset',

@@ -20,7 +20,16 @@ export type { BudgetState, JobKind, JobReport, JobStartOptions, ReportContext, U
  * job needs, shows and reports, instead of comparing workflow names. A new kind is one module here
  * (its workflow and activities beside it), listed in KINDS.
  */
-const KINDS = { collectCorpus: collect, scoreCorpus: score, runTest: test, powerSimulation: power, downloadDataset: download, consistencyReport: consistency, ensembledPerplexity: perplexity, auditFiring: audit };
+const KINDS = {
+  collectCorpus: collect,
+  scoreCorpus: score,
+  runTest: test,
+  powerSimulation: power,
+  downloadDataset: download,
+  consistencyReport: consistency,
+  ensembledPerplexity: perplexity,
+  auditFiring: audit,
+};
 
 type Kinds = typeof KINDS;
 export type JobName = keyof Kinds;

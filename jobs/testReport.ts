@@ -11,20 +11,32 @@ import type { TestResult } from '../report/schemas';
  * distribution with the observed statistic) from the row the test stored in its corpus's tests/
  * shards, so it needs no Temporal. `readRoot` is where the corpus is read (a bucket's cache tree).
  */
-export async function writeTestReport(duck: DuckDBInstance, dataDir: string, record: { runId: string; input: TestSpec }, readRoot = dataDir): Promise<{ htmlPath: string; alpha: number; results: TestResult[] }> {
+export async function writeTestReport(
+  duck: DuckDBInstance,
+  dataDir: string,
+  record: { runId: string; input: TestSpec },
+  readRoot = dataDir,
+): Promise<{ htmlPath: string; alpha: number; results: TestResult[] }> {
   const spec = record.input;
   const glob = join(kindDir(readRoot, spec.x.corpus, 'tests'), 'part-*.parquet');
-  const rows = await withConnection(duck, async (c) =>
-    (
-      await c.runAndReadAll(
-        `SELECT x_model, x_source, y_model, y_source, statistic, value, p_value, alpha, decision, b, n1, n2, null_statistics
+  const rows = await withConnection(
+    duck,
+    async (c) =>
+      (
+        await c
+          .runAndReadAll(
+            `SELECT x_model, x_source, y_model, y_source, statistic, value, p_value, alpha, decision, b, n1, n2, null_statistics
          FROM read_parquet(${quotedString(glob)}, union_by_name = true) WHERE test_id = $1 ORDER BY created_at DESC LIMIT 1`,
-        [spec.testId],
-      ).catch(() => undefined)
-    )?.getRowObjects() ?? [],
+            [spec.testId],
+          )
+          .catch(() => undefined)
+      )?.getRowObjects() ?? [],
   );
   if (rows.length === 0) {
-    throw new MetError(ErrorTypes.BadInput, `test run ${record.runId} has no stored result in corpus '${spec.x.corpus}' (${readRoot}): it has not completed, or ran against another data folder (met status ${record.runId})`);
+    throw new MetError(
+      ErrorTypes.BadInput,
+      `test run ${record.runId} has no stored result in corpus '${spec.x.corpus}' (${readRoot}): it has not completed, or ran against another data folder (met status ${record.runId})`,
+    );
   }
   const r = rows[0];
   const list = r.null_statistics as unknown as { items?: unknown[] } | unknown[] | null;

@@ -15,7 +15,10 @@ export const CHAT_TEMPLATE_LIMITS = { ms: 5000, heapMb: 128 } as const;
  */
 export async function checkChatTemplate(template: string, file: string, limits: { ms: number; heapMb: number } = CHAT_TEMPLATE_LIMITS): Promise<void> {
   const refuse = (why: string) =>
-    new MetError(ErrorTypes.BadInput, `${file}: its chat template (GGUF tokenizer.chat_template) ${why}; met refuses to use it. Fix or remove the template in the file, or use another file`);
+    new MetError(
+      ErrorTypes.BadInput,
+      `${file}: its chat template (GGUF tokenizer.chat_template) ${why}; met refuses to use it. Fix or remove the template in the file, or use another file`,
+    );
   // Room for node-llama-cpp's JavaScript itself, plus the template's bound.
   const child = spawn(process.execPath, [`--max-old-space-size=${64 + limits.heapMb}`, fileURLToPath(new URL('./chatTemplateRender.mjs', import.meta.url))], {
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -45,7 +48,11 @@ export async function checkChatTemplate(template: string, file: string, limits: 
       });
     });
     if (timedOut) throw refuse(`did not render within ${limits.ms / 1000} s`);
-    const answer = out.split('\n').filter(Boolean).slice(1).map((l) => JSON.parse(l) as { ok: boolean; error?: string })[0];
+    const answer = out
+      .split('\n')
+      .filter(Boolean)
+      .slice(1)
+      .map((l) => JSON.parse(l) as { ok: boolean; error?: string })[0];
     if (answer?.ok) return;
     if (answer) throw refuse(`failed to render (${answer.error ?? 'no reason given'})`);
     if (/heap out of memory|Reached heap limit/.test(err)) throw refuse(`needed more than ${limits.heapMb} MB to render`);

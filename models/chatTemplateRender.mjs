@@ -12,7 +12,14 @@ for await (const chunk of process.stdin) chunks.push(chunk);
 const template = Buffer.concat(chunks).toString('utf8');
 try {
   const wrapper = new JinjaTemplateChatWrapper({ template });
-  wrapper.generateContextState({ chatHistory: [{ type: 'user', text: 'Hello' }, { type: 'model', response: ['Hi.'] }, { type: 'user', text: 'Bye' }, { type: 'model', response: [] }] });
+  wrapper.generateContextState({
+    chatHistory: [
+      { type: 'user', text: 'Hello' },
+      { type: 'model', response: ['Hi.'] },
+      { type: 'user', text: 'Bye' },
+      { type: 'model', response: [] },
+    ],
+  });
   process.stdout.write(`${JSON.stringify({ ok: true })}\n`);
 } catch (err) {
   process.stdout.write(`${JSON.stringify({ ok: false, error: err instanceof Error ? err.message : String(err) })}\n`);

@@ -37,7 +37,9 @@ async function fixedSequences(path: string, contextSize: number): Promise<{ sequ
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
   const vocab = await llama.loadModel({ modelPath: path, vocabOnly: true });
   try {
-    const metadata = vocab.fileInfo.metadata as unknown as Record<string, Record<string, { sliding_window?: number } | undefined> | undefined> & { general?: { architecture?: string } };
+    const metadata = vocab.fileInfo.metadata as unknown as Record<string, Record<string, { sliding_window?: number } | undefined> | undefined> & {
+      general?: { architecture?: string };
+    };
     const arch = metadata.general?.architecture ?? '';
     const window = Number((metadata[arch]?.attention as { sliding_window?: number } | undefined)?.sliding_window ?? 0) || null;
     const text =
@@ -83,7 +85,15 @@ export async function checkDecodeConfigs(path: string, configs: DecodeConfig[], 
     let maxDiff = 0;
     for (let i = 0; i < reference.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - reference[i]));
     const seconds = referenceSeconds + (performance.now() - t1) / 1000;
-    out.push({ passed: maxDiff <= DECODE_TOLERANCE, maxDiff, positions: reference.length, lengths: sequences.map((s) => s.length), slidingWindow, config, seconds });
+    out.push({
+      passed: maxDiff <= DECODE_TOLERANCE,
+      maxDiff,
+      positions: reference.length,
+      lengths: sequences.map((s) => s.length),
+      slidingWindow,
+      config,
+      seconds,
+    });
   }
   return out;
 }

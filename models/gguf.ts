@@ -74,14 +74,44 @@ class Buffer8 {
 
 function writeValue(b: Buffer8, v: GgufValue): void {
   switch (v.type) {
-    case 'u32': b.u32(VT.u32); b.u32(v.value); break;
-    case 'i32': b.u32(VT.i32); b.i32(v.value); break;
-    case 'f32': b.u32(VT.f32); b.f32(v.value); break;
-    case 'bool': b.u32(VT.bool); b.push(Uint8Array.of(v.value ? 1 : 0)); break;
-    case 'string': b.u32(VT.string); b.str(v.value); break;
-    case 'strings': b.u32(VT.array); b.u32(VT.string); b.u64(v.value.length); v.value.forEach((s) => b.str(s)); break;
-    case 'f32s': b.u32(VT.array); b.u32(VT.f32); b.u64(v.value.length); v.value.forEach((x) => b.f32(x)); break;
-    case 'i32s': b.u32(VT.array); b.u32(VT.i32); b.u64(v.value.length); v.value.forEach((x) => b.i32(x)); break;
+    case 'u32':
+      b.u32(VT.u32);
+      b.u32(v.value);
+      break;
+    case 'i32':
+      b.u32(VT.i32);
+      b.i32(v.value);
+      break;
+    case 'f32':
+      b.u32(VT.f32);
+      b.f32(v.value);
+      break;
+    case 'bool':
+      b.u32(VT.bool);
+      b.push(Uint8Array.of(v.value ? 1 : 0));
+      break;
+    case 'string':
+      b.u32(VT.string);
+      b.str(v.value);
+      break;
+    case 'strings':
+      b.u32(VT.array);
+      b.u32(VT.string);
+      b.u64(v.value.length);
+      v.value.forEach((s) => b.str(s));
+      break;
+    case 'f32s':
+      b.u32(VT.array);
+      b.u32(VT.f32);
+      b.u64(v.value.length);
+      v.value.forEach((x) => b.f32(x));
+      break;
+    case 'i32s':
+      b.u32(VT.array);
+      b.u32(VT.i32);
+      b.u64(v.value.length);
+      v.value.forEach((x) => b.i32(x));
+      break;
   }
 }
 

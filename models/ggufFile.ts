@@ -135,7 +135,13 @@ function scaleMin(q: Buffer, at: number, j: number): [number, number] {
 /** A tensor's values as float32, as llama.cpp dequantizes them. */
 export function dequantize(file: GgufFileParts, tensor: GgufTensorInfo): Float32Array {
   const type = TYPES[tensor.typeId];
-  if (!type) throw new MetError(ErrorTypes.BadInput, `tensor ${tensor.name} has ggml type ${tensor.typeId}, which met cannot read (it reads ${Object.values(TYPES).map((t) => t.name).join(', ')})`);
+  if (!type)
+    throw new MetError(
+      ErrorTypes.BadInput,
+      `tensor ${tensor.name} has ggml type ${tensor.typeId}, which met cannot read (it reads ${Object.values(TYPES)
+        .map((t) => t.name)
+        .join(', ')})`,
+    );
   const b = file.bytes;
   const base = file.dataStart + tensor.offset;
   const n = tensor.count;

@@ -28,7 +28,8 @@ export function checkGgufHeader(path: string): GgufHeaderSummary {
   try {
     const size = fstatSync(fd).size;
     const name = basename(path);
-    const bad = (field: string, why: string) => new MetError(ErrorTypes.BadInput, `${name} is not a valid GGUF file: ${field} ${why} (the file has ${size.toLocaleString('en-US')} bytes)`);
+    const bad = (field: string, why: string) =>
+      new MetError(ErrorTypes.BadInput, `${name} is not a valid GGUF file: ${field} ${why} (the file has ${size.toLocaleString('en-US')} bytes)`);
     let at = 0;
     const window = Buffer.alloc(64 * 1024);
     let windowStart = -1;

@@ -2,7 +2,16 @@ import { availableParallelism } from 'node:os';
 import { checkGgufHeader } from './ggufHeader';
 import { statSync } from 'node:fs';
 import type { ChatHistoryItem, JinjaTemplateChatWrapper, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
-import type { ChatMessage, GenerateRequest, RenderedChat, GeneratedCompletion, Precision, ScoredCompletion, SequenceScores, TokenLevelBackend } from './backend';
+import type {
+  ChatMessage,
+  GenerateRequest,
+  RenderedChat,
+  GeneratedCompletion,
+  Precision,
+  ScoredCompletion,
+  SequenceScores,
+  TokenLevelBackend,
+} from './backend';
 import { inProcessScorerRoute } from './backend';
 import { checkChatTemplate } from './chatTemplate';
 import { checkPrecisionLabel, fileTypeOf, type GgufFileType, precisionLabel } from './ggufType';
@@ -134,9 +143,24 @@ export class LlamaBackend implements TokenLevelBackend {
     const contextSize = Math.min(options.contextSize ?? 2048, trained > 0 ? trained : Number.POSITIVE_INFINITY);
     const batchSize = Math.min(options.batchSize ?? 128, contextSize);
     const flashAttention = options.flashAttention ?? 'off';
-    const context = await llamaModel.createContext({ contextSize, sequences: 1, threads, batchSize, flashAttention: flashAttention === 'auto' ? 'auto' : flashAttention === 'on' });
+    const context = await llamaModel.createContext({
+      contextSize,
+      sequences: 1,
+      threads,
+      batchSize,
+      flashAttention: flashAttention === 'auto' ? 'auto' : flashAttention === 'on',
+    });
     const name = options.model ?? (options.path.split('/').pop() ?? 'model').replace(/-(F32|F16|Q8_0|Q4_0)\.gguf$/i, '').replace(/\.gguf$/, '');
-    const backend = new LlamaBackend(name, options.precision, ggufType, { path: options.path, threads, batchSize, contextSize, flashAttention }, llama, llamaModel, context, context.getSequence());
+    const backend = new LlamaBackend(
+      name,
+      options.precision,
+      ggufType,
+      { path: options.path, threads, batchSize, contextSize, flashAttention },
+      llama,
+      llamaModel,
+      context,
+      context.getSequence(),
+    );
     const template = backend.chatTemplate;
     if (template) {
       // Bounded first (time and heap, in a thread of its own): a hostile template cannot hang or kill this process (issue #28).
@@ -149,7 +173,9 @@ export class LlamaBackend implements TokenLevelBackend {
       backend.chatWrapper = new JinjaTemplateChatWrapper({ template });
     }
     const mb = (statSync(options.path).size / 1e6).toFixed(0);
-    options.log?.(`loaded ${options.path} (${mb} MB) as ${name} ${precisionLabel(options.precision, ggufType)}: ${threads} threads, context ${contextSize}, batch ${batchSize}, flash attention ${flashAttention}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    options.log?.(
+      `loaded ${options.path} (${mb} MB) as ${name} ${precisionLabel(options.precision, ggufType)}: ${threads} threads, context ${contextSize}, batch ${batchSize}, flash attention ${flashAttention}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
     return backend;
   }
 
@@ -162,7 +188,14 @@ export class LlamaBackend implements TokenLevelBackend {
 
   /** The native scorer, opened on first use (CPU; the same file, mapped once by the OS). */
   private nativeScorer(): NativeScorer {
-    this.scorer ??= NativeScorer.open(this.options.path, { threads: this.options.threads, contextSize: this.options.contextSize, batchSize: this.options.batchSize, flashAttention: this.options.flashAttention, sequences: 1, swaFull: false });
+    this.scorer ??= NativeScorer.open(this.options.path, {
+      threads: this.options.threads,
+      contextSize: this.options.contextSize,
+      batchSize: this.options.batchSize,
+      flashAttention: this.options.flashAttention,
+      sequences: 1,
+      swaFull: false,
+    });
     return this.scorer;
   }
 
@@ -227,7 +260,11 @@ export class LlamaBackend implements TokenLevelBackend {
   renderChat(messages: ChatMessage[]): RenderedChat | undefined {
     if (!this.chatWrapper) return undefined;
     const chatHistory: ChatHistoryItem[] = messages.map((m) =>
-      m.role === 'system' ? { type: 'system', text: m.content } : m.role === 'user' ? { type: 'user', text: m.content } : { type: 'model', response: [m.content] },
+      m.role === 'system'
+        ? { type: 'system', text: m.content }
+        : m.role === 'user'
+          ? { type: 'user', text: m.content }
+          : { type: 'model', response: [m.content] },
     );
     chatHistory.push({ type: 'model', response: [] });
     const { contextText } = this.chatWrapper.generateContextState({ chatHistory });
@@ -289,7 +326,12 @@ export class LlamaBackend implements TokenLevelBackend {
         }
         if (ids.length >= maxTokens) break;
       }
-      const tokenLogprobs = request.logprobs && ids.length ? Array.from((await this.nativeScorer().score([{ tokens: [...promptTokens, ...ids], from: promptTokens.length - 1 }])).logprobs) : request.logprobs ? [] : null;
+      const tokenLogprobs =
+        request.logprobs && ids.length
+          ? Array.from((await this.nativeScorer().score([{ tokens: [...promptTokens, ...ids], from: promptTokens.length - 1 }])).logprobs)
+          : request.logprobs
+            ? []
+            : null;
       return { text, tokenIds: ids, tokenLogprobs, finishReason: finish, promptTokens: promptTokens.length };
     });
   }

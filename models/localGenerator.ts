@@ -22,11 +22,16 @@ export class LocalGenerator implements SampleGenerator {
    * would; undefined (plain "system\nuser" text, with one warning per worker) when it has none.
    */
   private renderChat(sampling: SamplingSpec, prompt: string): RenderedChat | undefined {
-    const messages: ChatMessage[] = [...(sampling.systemPrompt ? [{ role: 'system' as const, content: sampling.systemPrompt }] : []), { role: 'user', content: prompt }];
+    const messages: ChatMessage[] = [
+      ...(sampling.systemPrompt ? [{ role: 'system' as const, content: sampling.systemPrompt }] : []),
+      { role: 'user', content: prompt },
+    ];
     const rendered = this.backend.renderChat?.(messages);
     if (!rendered && !this.warnedNoTemplate) {
       this.warnedNoTemplate = true;
-      this.warn(`warning: ${this.backend.model}/${this.backend.precision} has no chat template; chat prompts are sent as plain text (system prompt, newline, user prompt), which a provider's chat endpoint would not do`);
+      this.warn(
+        `warning: ${this.backend.model}/${this.backend.precision} has no chat template; chat prompts are sent as plain text (system prompt, newline, user prompt), which a provider's chat endpoint would not do`,
+      );
     }
     return rendered;
   }
@@ -37,7 +42,9 @@ export class LocalGenerator implements SampleGenerator {
   ): Promise<{ retries: Record<string, number> }> {
     const { source, sampling } = options;
     if (source.kind !== 'local' || source.model !== this.backend.model || source.precision !== this.backend.precision) {
-      throw new Error(`this worker serves ${this.backend.model}/${this.backend.precision}, not ${source.model}/${source.kind === 'local' ? source.precision : source.provider}`);
+      throw new Error(
+        `this worker serves ${this.backend.model}/${this.backend.precision}, not ${source.model}/${source.kind === 'local' ? source.precision : source.provider}`,
+      );
     }
     for (const request of requests) {
       options.signal.throwIfAborted();

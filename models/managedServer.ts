@@ -62,16 +62,33 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function expandArgs(args: string[], values: Record<string, string>): string[] {
   return args.map((a) =>
     a.replace(/\{([a-z]+)\}/g, (whole, key: string) => {
-      if (!(key in values)) throw new MetError(ErrorTypes.BadInput, `unknown placeholder ${whole} in managed server args (known: ${Object.keys(values).map((k) => `{${k}}`).join(' ')})`);
+      if (!(key in values))
+        throw new MetError(
+          ErrorTypes.BadInput,
+          `unknown placeholder ${whole} in managed server args (known: ${Object.keys(values)
+            .map((k) => `{${k}}`)
+            .join(' ')})`,
+        );
       return values[key];
     }),
   );
 }
 
 /** The server's command line for one start (exported for tests and `--dry-run` style checks). */
-export function serverCommand(input: z.input<typeof ManagedServerSpec> | ResolvedServerSpec, o: { modelRef: string; model: string; precision: Precision; gpu: number | 'cpu'; port: number }): { command: string; args: string[]; env: Record<string, string> } {
+export function serverCommand(
+  input: z.input<typeof ManagedServerSpec> | ResolvedServerSpec,
+  o: { modelRef: string; model: string; precision: Precision; gpu: number | 'cpu'; port: number },
+): { command: string; args: string[]; env: Record<string, string> } {
   const spec = resolveServerSpec(input); // idempotent on a resolved spec
-  const values = { model: o.modelRef, port: String(o.port), host: spec.host, dtype: DTYPE[o.precision], precision: o.precision, gpu: String(o.gpu), name: o.model };
+  const values = {
+    model: o.modelRef,
+    port: String(o.port),
+    host: spec.host,
+    dtype: DTYPE[o.precision],
+    precision: o.precision,
+    gpu: String(o.gpu),
+    name: o.model,
+  };
   const args = expandArgs([...spec.args, ...(spec.precisionFlags[o.precision] ?? []), ...spec.extraArgs], values);
   const env: Record<string, string> = { ...spec.env };
   // Pinned: the server sees only its GPU. A CPU worker hides them all.
@@ -123,7 +140,11 @@ export class ManagedServerBackend implements TextBackend {
     this.precision = options.precision;
     const s = this.spec;
     this.scorerBackend =
-      s.scoring === 'none' ? 'none' : s.scoring === 'in-process' ? inProcessScorerRoute('off') : `${s.profile} server (${s.scoring === 'auto' ? 'echo + logprobs or prompt_logprobs' : s.scoring})`;
+      s.scoring === 'none'
+        ? 'none'
+        : s.scoring === 'in-process'
+          ? inProcessScorerRoute('off')
+          : `${s.profile} server (${s.scoring === 'auto' ? 'echo + logprobs or prompt_logprobs' : s.scoring})`;
   }
 
   /** Starts the server (and the in-process scorer, if the profile scores that way) and waits until it is healthy. */
@@ -149,11 +170,23 @@ export class ManagedServerBackend implements TextBackend {
     // The GPU only when this process is pinned to the model's GPU (CUDA_VISIBLE_DEVICES=N met worker):
     // unpinned, llama.cpp would take the first GPU whatever `gpu` says. Otherwise the CPU.
     const pinned = this.options.gpu !== 'cpu' && (this.options.env ?? process.env).CUDA_VISIBLE_DEVICES === String(this.options.gpu);
-    if (this.options.gpu !== 'cpu' && !pinned) this.log(`in-process scorer on the CPU: this worker process is not pinned to GPU ${this.options.gpu} (start it with CUDA_VISIBLE_DEVICES=${this.options.gpu})`);
+    if (this.options.gpu !== 'cpu' && !pinned)
+      this.log(
+        `in-process scorer on the CPU: this worker process is not pinned to GPU ${this.options.gpu} (start it with CUDA_VISIBLE_DEVICES=${this.options.gpu})`,
+      );
     try {
-      this.scorer = await loadLlamaBackend({ path: this.options.modelRef, precision: this.precision, model: this.model, contextSize: this.spec.scorerContextSize, gpu: pinned });
+      this.scorer = await loadLlamaBackend({
+        path: this.options.modelRef,
+        precision: this.precision,
+        model: this.model,
+        contextSize: this.spec.scorerContextSize,
+        gpu: pinned,
+      });
     } catch (err) {
-      throw new MetError(ErrorTypes.BadInput, `scoring: in-process loads ${this.options.modelRef} with llama.cpp in the worker, and that failed: ${(err as Error).message.split('\n')[0]}`);
+      throw new MetError(
+        ErrorTypes.BadInput,
+        `scoring: in-process loads ${this.options.modelRef} with llama.cpp in the worker, and that failed: ${(err as Error).message.split('\n')[0]}`,
+      );
     }
     this.contextSize = this.scorer.contextSize;
   }
@@ -176,7 +209,10 @@ export class ManagedServerBackend implements TextBackend {
       this.vocabulary = loaded;
       this.storedText = (ids) => loaded.text.of(ids);
     } catch (err) {
-      throw new MetError(ErrorTypes.BadInput, `the stored text of llama-server's samples is met's detokenization of ${this.options.modelRef}, and its vocabulary did not load: ${(err as Error).message.split('\n')[0]}`);
+      throw new MetError(
+        ErrorTypes.BadInput,
+        `the stored text of llama-server's samples is met's detokenization of ${this.options.modelRef}, and its vocabulary did not load: ${(err as Error).message.split('\n')[0]}`,
+      );
     }
   }
 
@@ -234,7 +270,10 @@ export class ManagedServerBackend implements TextBackend {
       if (this.closing) throw new MetError(ErrorTypes.ProviderUnavailable, 'managed server closed while starting');
       if (Date.now() > deadline) {
         this.stopChild(child, 'SIGKILL');
-        throw new MetError(ErrorTypes.ProviderUnavailable, `managed server not healthy after ${this.spec.startTimeoutMs} ms at ${this.url}${this.spec.healthPath}\nlast output:\n${this.output}`);
+        throw new MetError(
+          ErrorTypes.ProviderUnavailable,
+          `managed server not healthy after ${this.spec.startTimeoutMs} ms at ${this.url}${this.spec.healthPath}\nlast output:\n${this.output}`,
+        );
       }
       try {
         const res = await fetch(`${this.url}${this.spec.healthPath}`, { signal: AbortSignal.timeout(2_000) });
@@ -250,7 +289,10 @@ export class ManagedServerBackend implements TextBackend {
       await sleep(200);
     }
     // The first line is the reason (restart() quotes it); the server's output follows.
-    throw new MetError(ErrorTypes.ProviderUnavailable, `managed server exited while starting (${child.exitCode ?? child.signalCode})\nlast output:\n${this.output}`);
+    throw new MetError(
+      ErrorTypes.ProviderUnavailable,
+      `managed server exited while starting (${child.exitCode ?? child.signalCode})\nlast output:\n${this.output}`,
+    );
   }
 
   private async answers(url: string): Promise<boolean> {
@@ -265,7 +307,9 @@ export class ManagedServerBackend implements TextBackend {
     // With an in-process scorer, what can be scored at once is the scorer's context.
     if (this.scorer) return;
     if (this.spec.profile === 'llama.cpp') {
-      const props = (await (await fetch(`${this.url}/props`, { signal: AbortSignal.timeout(5_000) })).json()) as { default_generation_settings?: { n_ctx?: unknown } };
+      const props = (await (await fetch(`${this.url}/props`, { signal: AbortSignal.timeout(5_000) })).json()) as {
+        default_generation_settings?: { n_ctx?: unknown };
+      };
       const n = props.default_generation_settings?.n_ctx;
       if (typeof n === 'number') this.contextSize = n;
       return;
@@ -339,7 +383,8 @@ export class ManagedServerBackend implements TextBackend {
     const protocol = PROFILES[this.spec.profile].tokenizer;
     if (protocol === 'none') throw new MetError(ErrorTypes.BadInput, `profile ${this.spec.profile} has no tokenizer route`);
     // llama.cpp: parse_special false, as in-process llama.cpp tokenizes ("<s>" in a text is text).
-    const body = protocol === 'vllm' ? { model: this.model, prompt: text, add_special_tokens: special } : { content: text, add_special: special, parse_special: false };
+    const body =
+      protocol === 'vllm' ? { model: this.model, prompt: text, add_special_tokens: special } : { content: text, add_special: special, parse_special: false };
     const res = await fetch(`${url}/tokenize`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -373,7 +418,8 @@ export class ManagedServerBackend implements TextBackend {
       if (!res.ok) throw new MetError(ErrorTypes.ProviderRequest, `${url}/detokenize answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
       const json = (await res.json()) as { prompt?: unknown; content?: unknown };
       const text = protocol === 'vllm' ? json.prompt : json.content;
-      if (typeof text !== 'string') throw new MetError(ErrorTypes.ProviderRequest, `${url}/detokenize answered without ${protocol === 'vllm' ? 'prompt' : 'content'}`);
+      if (typeof text !== 'string')
+        throw new MetError(ErrorTypes.ProviderRequest, `${url}/detokenize answered without ${protocol === 'vllm' ? 'prompt' : 'content'}`);
       return text;
     });
   }
@@ -450,7 +496,11 @@ export class ManagedServerBackend implements TextBackend {
         }),
         signal: AbortSignal.timeout(this.spec.requestTimeoutMs),
       });
-      if (!res.ok) throw new MetError(res.status >= 500 ? ErrorTypes.ProviderUnavailable : ErrorTypes.ProviderRequest, `${url}/completion answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      if (!res.ok)
+        throw new MetError(
+          res.status >= 500 ? ErrorTypes.ProviderUnavailable : ErrorTypes.ProviderRequest,
+          `${url}/completion answered ${res.status}: ${(await res.text()).slice(0, 300)}`,
+        );
       const r = LlamaCompletion.parse(await res.json());
       // A stop word is cut from the text but its tokens may be in `tokens`: tokenize the text then.
       let tokenIds = r.stop_type === 'word' ? undefined : r.tokens;
@@ -473,14 +523,18 @@ export class ManagedServerBackend implements TextBackend {
 
   async score(prompt: string, completion: string): Promise<ScoredCompletion> {
     if (this.spec.scoring === 'none') {
-      throw new MetError(ErrorTypes.BadInput, `${this.model}/${this.precision} is served for sampling only (managed server, profile ${this.spec.profile}, scoring: none): score with another worker`);
+      throw new MetError(
+        ErrorTypes.BadInput,
+        `${this.model}/${this.precision} is served for sampling only (managed server, profile ${this.spec.profile}, scoring: none): score with another worker`,
+      );
     }
     if (this.scorer) return this.scorer.score(prompt, completion);
     return this.call('score', async (client, url) => {
       const promptIds = await this.tokenize(url, prompt, true);
       const completionIds = completion.length ? await this.tokenize(url, completion, false) : [];
       if (!completionIds.length) return { tokenIds: [], tokenTexts: [], tokenLogprobs: [] };
-      if (!promptIds.length) throw new MetError(ErrorTypes.BadInput, `${this.model} has no BOS token: an empty prompt leaves the first completion token unscorable`);
+      if (!promptIds.length)
+        throw new MetError(ErrorTypes.BadInput, `${this.model} has no BOS token: an empty prompt leaves the first completion token unscorable`);
       const ids = [...promptIds, ...completionIds];
       const scored = await this.scoreIds(client, ids);
       const from = promptIds.length;
@@ -494,13 +548,19 @@ export class ManagedServerBackend implements TextBackend {
 
   /** Logprob of every token after the first (entry 0 is null), by the first scoring mode the server accepts. */
   private async scoreIds(client: OpenAI, ids: number[]): Promise<{ logprobs: (number | null)[]; texts: string[] }> {
-    const modes: NonNullable<ManagedServerStats['scoring']>[] =
-      this.scoringMode ? [this.scoringMode] : this.spec.scoring === 'echo' ? ['echo', 'echo1'] : this.spec.scoring === 'prompt_logprobs' ? ['prompt_logprobs'] : ['echo', 'echo1', 'prompt_logprobs'];
+    const modes: NonNullable<ManagedServerStats['scoring']>[] = this.scoringMode
+      ? [this.scoringMode]
+      : this.spec.scoring === 'echo'
+        ? ['echo', 'echo1']
+        : this.spec.scoring === 'prompt_logprobs'
+          ? ['prompt_logprobs']
+          : ['echo', 'echo1', 'prompt_logprobs'];
     let lastError: unknown;
     for (const mode of modes) {
       try {
         const out = await this.scoreWith(client, ids, mode);
-        if (this.scoringMode !== mode) this.log(`scoring with ${mode === 'prompt_logprobs' ? 'prompt_logprobs' : `echo + logprobs (max_tokens ${mode === 'echo' ? 0 : 1})`}`);
+        if (this.scoringMode !== mode)
+          this.log(`scoring with ${mode === 'prompt_logprobs' ? 'prompt_logprobs' : `echo + logprobs (max_tokens ${mode === 'echo' ? 0 : 1})`}`);
         this.scoringMode = mode;
         return out;
       } catch (err) {
@@ -512,18 +572,24 @@ export class ManagedServerBackend implements TextBackend {
     throw new MetError(ErrorTypes.ProviderRequest, `the server offers neither echo + logprobs nor prompt_logprobs: ${(lastError as Error)?.message}`);
   }
 
-  private async scoreWith(client: OpenAI, ids: number[], mode: 'echo' | 'echo1' | 'prompt_logprobs'): Promise<{ logprobs: (number | null)[]; texts: string[] }> {
+  private async scoreWith(
+    client: OpenAI,
+    ids: number[],
+    mode: 'echo' | 'echo1' | 'prompt_logprobs',
+  ): Promise<{ logprobs: (number | null)[]; texts: string[] }> {
     if (mode === 'prompt_logprobs') {
       const r = await client.completions.create({ model: this.model, prompt: ids, max_tokens: 1, temperature: 0, ...({ prompt_logprobs: 0 } as object) });
       const entries = PromptLogprobs.parse((r.choices[0] as unknown as { prompt_logprobs: unknown }).prompt_logprobs);
-      if (entries.length !== ids.length) throw new MetError(ErrorTypes.ProviderRequest, `prompt_logprobs has ${entries.length} entries for ${ids.length} tokens`);
+      if (entries.length !== ids.length)
+        throw new MetError(ErrorTypes.ProviderRequest, `prompt_logprobs has ${entries.length} entries for ${ids.length} tokens`);
       const logprobs = entries.map((e, i) => (e ? (e[String(ids[i])]?.logprob ?? null) : null));
       const texts = entries.map((e, i) => (e ? (e[String(ids[i])]?.decoded_token ?? String(ids[i])) : String(ids[i])));
       return { logprobs, texts };
     }
     const r = await client.completions.create({ model: this.model, prompt: ids, echo: true, max_tokens: mode === 'echo' ? 0 : 1, logprobs: 0, temperature: 0 });
     const lp = EchoLogprobs.parse(r.choices[0].logprobs);
-    if (lp.token_logprobs.length < ids.length) throw new MetError(ErrorTypes.ProviderRequest, `echo returned ${lp.token_logprobs.length} logprobs for ${ids.length} prompt tokens`);
+    if (lp.token_logprobs.length < ids.length)
+      throw new MetError(ErrorTypes.ProviderRequest, `echo returned ${lp.token_logprobs.length} logprobs for ${ids.length} prompt tokens`);
     // With max_tokens 1 the generated token follows the prompt's: keep the prompt's only.
     return { logprobs: lp.token_logprobs.slice(0, ids.length), texts: lp.tokens.slice(0, ids.length) };
   }

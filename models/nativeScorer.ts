@@ -36,7 +36,10 @@ export interface NativeScores {
 }
 
 interface Addon {
-  Scorer: new (path: string, options: Omit<NativeScorerOptions, 'flashAttention'> & { flashAttention: number; libDir: string }) => {
+  Scorer: new (
+    path: string,
+    options: Omit<NativeScorerOptions, 'flashAttention'> & { flashAttention: number; libDir: string },
+  ) => {
     readonly vocabularySize: number;
     score(tokens: Int32Array, starts: Int32Array, from: Int32Array, options?: { ranks?: boolean; top?: number }): Promise<NativeScores>;
     close(): void;

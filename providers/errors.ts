@@ -12,7 +12,8 @@ import { ResponseTooLargeError } from './transport';
  *   a body over the worker's maxResponseBytes, a completion longer than maxTokens allows -> fail
  *     the unit, non-retryable: the provider would answer the same again (issue #28)
  */
-export type FaultKind = 'rate_limited' | 'unavailable' | 'server_error' | 'timeout' | 'connection' | 'malformed' | 'auth' | 'bad_request' | 'too_large' | 'too_long';
+export type FaultKind =
+  'rate_limited' | 'unavailable' | 'server_error' | 'timeout' | 'connection' | 'malformed' | 'auth' | 'bad_request' | 'too_large' | 'too_long';
 
 /** Characters a completion may hold per token of maxTokens: no tokenizer met knows has tokens this long. */
 export const MAX_CHARS_PER_TOKEN = 64;
@@ -94,7 +95,9 @@ export function classifyProviderError(err: unknown, ctx: { provider: string; key
     const status = err.status;
     const message = clean(`${ctx.provider} answered ${status}: ${err.message}`);
     if (status === 401 || status === 403) {
-      const fix = ctx.keyEnv ? `set ${ctx.keyEnv} in the environment of the ${ctx.provider} worker to a valid key` : `configure an API key (apiKeyEnv) for ${ctx.provider}`;
+      const fix = ctx.keyEnv
+        ? `set ${ctx.keyEnv} in the environment of the ${ctx.provider} worker to a valid key`
+        : `configure an API key (apiKeyEnv) for ${ctx.provider}`;
       return { kind: 'auth', retryable: false, message: `${ctx.provider} rejected the API key (${status}): ${fix}. ${clean(err.message)}` };
     }
     if (status === 429) return { kind: 'rate_limited', retryable: true, retryAfterMs: retryAfterMs(err.headers), message };
@@ -103,8 +106,14 @@ export function classifyProviderError(err: unknown, ctx: { provider: string; key
     return { kind: 'bad_request', retryable: false, message };
   }
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (e instanceof ResponseTooLargeError) return { kind: 'too_large', retryable: false, message: clean(`${ctx.provider} answered more than the worker accepts: ${e.message}; raise maxResponseBytes for this provider if that is expected`) };
-    if (e instanceof CompletionTooLongError) return { kind: 'too_long', retryable: false, message: clean(`${ctx.provider} ignored max_tokens: ${e.message}. Nothing of this request was kept`) };
+    if (e instanceof ResponseTooLargeError)
+      return {
+        kind: 'too_large',
+        retryable: false,
+        message: clean(`${ctx.provider} answered more than the worker accepts: ${e.message}; raise maxResponseBytes for this provider if that is expected`),
+      };
+    if (e instanceof CompletionTooLongError)
+      return { kind: 'too_long', retryable: false, message: clean(`${ctx.provider} ignored max_tokens: ${e.message}. Nothing of this request was kept`) };
   }
   // JSON parse failures of malformed or truncated bodies, and anything unexpected in a response.
   const text = err instanceof Error ? err.message : String(err);

@@ -68,7 +68,13 @@ export class ProviderGenerator implements SampleGenerator {
       provider,
       key,
       // A placeholder key for endpoints that need none; a missing required key fails on the 401.
-      client: openaiClient({ apiKey: key ?? 'none', baseURL: provider.baseURL, maxRetries: 0, timeout: worker?.timeoutMs ?? 60_000, maxResponseBytes: worker?.maxResponseBytes }),
+      client: openaiClient({
+        apiKey: key ?? 'none',
+        baseURL: provider.baseURL,
+        maxRetries: 0,
+        timeout: worker?.timeoutMs ?? 60_000,
+        maxResponseBytes: worker?.maxResponseBytes,
+      }),
       requests: rpm ? new TokenBucket(rpm) : undefined,
       tokens: tpm ? new TokenBucket(tpm, tpm / 6) : undefined,
     };
@@ -161,7 +167,13 @@ export class ProviderGenerator implements SampleGenerator {
    * first + i; a provider derives the choices' randomness from the one seed, as met serve does with
    * seed + i). Every choice must come back, or the request is retried whole.
    */
-  private async sampleGroup(handle: ProviderHandle, source: ProviderSource, group: SampleRequest[], sampling: SamplingSpec, signal: AbortSignal): Promise<GeneratedSample[]> {
+  private async sampleGroup(
+    handle: ProviderHandle,
+    source: ProviderSource,
+    group: SampleRequest[],
+    sampling: SamplingSpec,
+    signal: AbortSignal,
+  ): Promise<GeneratedSample[]> {
     const body = requestBody(handle.provider.modelName(source.model, source.providerModel), source, sampling, group);
     const started = performance.now();
     const r =
@@ -184,7 +196,9 @@ export class ProviderGenerator implements SampleGenerator {
     const url = `${handle.provider.baseURL.replace(/\/v1\/?$/, '')}/tokenize`;
     const headers = { 'content-type': 'application/json', ...(handle.key ? { authorization: `Bearer ${handle.key}` } : {}) };
     const count = async (prompt: string): Promise<number | undefined> => {
-      const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ model, prompt }), signal: AbortSignal.timeout(30_000) }).catch(() => undefined);
+      const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ model, prompt }), signal: AbortSignal.timeout(30_000) }).catch(
+        () => undefined,
+      );
       if (!res?.ok) return undefined;
       const body = (await res.json().catch(() => undefined)) as { count?: unknown; tokens?: unknown } | undefined;
       return typeof body?.count === 'number' ? body.count : Array.isArray(body?.tokens) ? body.tokens.length : undefined;
@@ -207,12 +221,31 @@ export class ProviderGenerator implements SampleGenerator {
    * A client for the Batch API of a source (activities/batch.ts): the same endpoint and key as its
    * samples, on Node's own fetch (a file upload is multipart, which met's transport does not send).
    */
-  batchClient(source: SourceSpec): { client: OpenAI; model: string; keyEnv?: string; secrets: (string | undefined)[]; maxOutputBytes?: number; maxLineBytes?: number } {
+  batchClient(source: SourceSpec): {
+    client: OpenAI;
+    model: string;
+    keyEnv?: string;
+    secrets: (string | undefined)[];
+    maxOutputBytes?: number;
+    maxLineBytes?: number;
+  } {
     if (source.kind !== 'provider') throw new Error(`the Batch API is for provider sources, not ${source.model}/${source.precision}`);
     const handle = this.handleFor(source);
     const worker = this.options.providers?.find((p) => p.name === source.provider);
-    handle.batch ??= new OpenAI({ apiKey: handle.key ?? 'none', baseURL: handle.provider.baseURL, maxRetries: 0, timeout: Math.max(worker?.timeoutMs ?? 60_000, 300_000) });
-    return { client: handle.batch, model: handle.provider.modelName(source.model, source.providerModel), keyEnv: handle.provider.keyEnv, secrets: [handle.key], maxOutputBytes: worker?.maxBatchOutputBytes, maxLineBytes: worker?.maxResponseBytes };
+    handle.batch ??= new OpenAI({
+      apiKey: handle.key ?? 'none',
+      baseURL: handle.provider.baseURL,
+      maxRetries: 0,
+      timeout: Math.max(worker?.timeoutMs ?? 60_000, 300_000),
+    });
+    return {
+      client: handle.batch,
+      model: handle.provider.modelName(source.model, source.providerModel),
+      keyEnv: handle.provider.keyEnv,
+      secrets: [handle.key],
+      maxOutputBytes: worker?.maxBatchOutputBytes,
+      maxLineBytes: worker?.maxResponseBytes,
+    };
   }
 }
 
@@ -264,19 +297,31 @@ export function samplesFromResponse(
   const texts = choices.map((c) => {
     const text = chat ? c?.message?.content : c?.text;
     if (typeof text !== 'string') throw new Error(chat ? 'response has no choices[].message.content' : 'response has no choices[].text');
-    const lp = chat ? (Array.isArray(c.logprobs?.content) ? c.logprobs.content.map((t) => t?.logprob) : null) : Array.isArray(c.logprobs?.token_logprobs) ? c.logprobs.token_logprobs : null;
+    const lp = chat
+      ? Array.isArray(c.logprobs?.content)
+        ? c.logprobs.content.map((t) => t?.logprob)
+        : null
+      : Array.isArray(c.logprobs?.token_logprobs)
+        ? c.logprobs.token_logprobs
+        : null;
     return { index: c.index ?? 0, text, choice: c as object, finish: c.finish_reason, logprobs: validLogprobs(lp) };
   });
   if (texts.length === 0) throw new Error(chat ? 'response has no choices[0].message.content' : 'response has no choices[0].text');
   texts.sort((a, b) => a.index - b.index);
   if (texts.length !== group.length) throw new Error(`asked for n = ${group.length} completions, the response has ${texts.length}`);
   if (group.length > 1 && texts.some((t, i) => t.index !== i)) {
-    throw new Error(`asked for n = ${group.length} completions, the response's choices have indices ${JSON.stringify(texts.map((t) => t.index).slice(0, 10))} (each of 0..${group.length - 1} once expected)`);
+    throw new Error(
+      `asked for n = ${group.length} completions, the response's choices have indices ${JSON.stringify(texts.map((t) => t.index).slice(0, 10))} (each of 0..${group.length - 1} once expected)`,
+    );
   }
   const reported: Record<string, string> = {};
   if (typeof data?.model === 'string') reported.model = data.model;
   if (typeof data?.system_fingerprint === 'string') reported.systemFingerprint = data.system_fingerprint;
-  const sampler = samplerJson({ settings: samplerSettings(sampling, source.extraBody), engine: `provider:${source.provider}`, ...(Object.keys(reported).length ? { reported } : {}) });
+  const sampler = samplerJson({
+    settings: samplerSettings(sampling, source.extraBody),
+    engine: `provider:${source.provider}`,
+    ...(Object.keys(reported).length ? { reported } : {}),
+  });
   const tokenIds = texts.map((t) => tokenIdsOf(t.choice, t.text));
   // Logprobs that do not line up with the token ids are not the sampled tokens'.
   texts.forEach((t, i) => {
@@ -288,7 +333,10 @@ export function samplesFromResponse(
     const max = sampling.maxTokens;
     const tokens = Math.max(usage[i].completionTokens ?? 0, tokenIds[i]?.length ?? 0);
     if (tokens > max) throw new CompletionTooLongError(`a completion of ${tokens} tokens (by its own count) for max_tokens ${max}`);
-    if (t.text.length > max * MAX_CHARS_PER_TOKEN) throw new CompletionTooLongError(`a completion of ${t.text.length.toLocaleString('en-US')} characters for max_tokens ${max} (at most ${(max * MAX_CHARS_PER_TOKEN).toLocaleString('en-US')} characters are accepted)`);
+    if (t.text.length > max * MAX_CHARS_PER_TOKEN)
+      throw new CompletionTooLongError(
+        `a completion of ${t.text.length.toLocaleString('en-US')} characters for max_tokens ${max} (at most ${(max * MAX_CHARS_PER_TOKEN).toLocaleString('en-US')} characters are accepted)`,
+      );
   });
   return texts.map((t, i) => ({
     flat: group[i].flat,
@@ -335,7 +383,8 @@ function splitUsage(data: { usage?: unknown }, tokenIds: (number[] | null)[]): {
   const { promptTokens, completionTokens } = usageOf(data);
   const n = tokenIds.length;
   if (n === 1) return [{ promptTokens, completionTokens }];
-  const exact = completionTokens !== null && tokenIds.every((ids) => ids !== null) && tokenIds.reduce((a, ids) => a + (ids?.length ?? 0), 0) === completionTokens;
+  const exact =
+    completionTokens !== null && tokenIds.every((ids) => ids !== null) && tokenIds.reduce((a, ids) => a + (ids?.length ?? 0), 0) === completionTokens;
   return tokenIds.map((ids, i) => ({
     promptTokens: promptTokens === null ? null : i === 0 ? promptTokens : 0,
     completionTokens: completionTokens === null ? null : exact ? ids!.length : Math.floor(completionTokens / n) + (i < completionTokens % n ? 1 : 0),

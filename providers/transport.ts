@@ -87,7 +87,12 @@ export const DEFAULT_MAX_BATCH_OUTPUT_BYTES = 1024 ** 3;
  * The lines of a streamed body, one at a time (a Batch API output file is never held whole): fails
  * with `tooLarge()` past `maxBytes` in all, or on a line longer than `maxLineBytes`.
  */
-export async function* boundedLines(body: ReadableStream<Uint8Array> | null, maxBytes: number, maxLineBytes: number, tooLarge: (what: string) => Error): AsyncGenerator<string> {
+export async function* boundedLines(
+  body: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+  maxLineBytes: number,
+  tooLarge: (what: string) => Error,
+): AsyncGenerator<string> {
   if (!body) return;
   const decoder = new TextDecoder();
   let pending = '';

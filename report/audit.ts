@@ -21,7 +21,9 @@ export interface AuditPageInput {
 
 export async function writeAuditPage(dir: string, input: AuditPageInput): Promise<string> {
   const iso = (d: Date) => d.toISOString().replace(/\.\d+Z$/, 'Z');
-  const figure = input.points.length ? (await renderSvg(auditHistorySpec(input.points, { alpha: input.alpha, statistic: input.statistic, title: `audit ${input.name}` }))).svg : '<p>No firings recorded yet.</p>';
+  const figure = input.points.length
+    ? (await renderSvg(auditHistorySpec(input.points, { alpha: input.alpha, statistic: input.statistic, title: `audit ${input.name}` }))).svg
+    : '<p>No firings recorded yet.</p>';
   const changes = input.points.filter((p) => p.changed);
   const row = (cells: string[]) => `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
   const html = `<!doctype html>

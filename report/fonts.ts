@@ -63,11 +63,7 @@ export function resolveFigureFonts(extraFiles: string[] = []): FigureFonts {
 
 function boldSibling(regular: string): string | undefined {
   const dir = dirname(regular);
-  const candidates = [
-    regular.replace(/\.ttf$/i, '-Bold.ttf'),
-    regular.replace(/-Regular\.ttf$/i, '-Bold.ttf'),
-    join(dir, 'Arial Bold.ttf'),
-  ];
+  const candidates = [regular.replace(/\.ttf$/i, '-Bold.ttf'), regular.replace(/-Regular\.ttf$/i, '-Bold.ttf'), join(dir, 'Arial Bold.ttf')];
   return candidates.find((f) => f !== regular && existsSync(f));
 }
 
@@ -76,7 +72,10 @@ function familyOf(file: string): string {
   if (/LiberationSans/i.test(file)) return 'Liberation Sans';
   if (/Arial/i.test(file)) return 'Arial';
   try {
-    return execFileSync('fc-query', ['-f', '%{family[0]}', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim() || FIGURE_FONT_FAMILY;
+    return (
+      execFileSync('fc-query', ['-f', '%{family[0]}', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim() ||
+      FIGURE_FONT_FAMILY
+    );
   } catch {
     return FIGURE_FONT_FAMILY;
   }

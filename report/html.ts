@@ -177,7 +177,14 @@ async function powerSectionHtml(s: PowerSection, index: number, addFigure: AddFi
       `null-${d.label}-${d.statistic}`,
       `Null distribution: ${d.label}`,
       `${d.values.length} null statistics (${d.statistic}).`,
-      nullHistogramSpec(d.values, { statistic: d.statistic, title: `Null distribution: ${d.label}`, observed: d.observed, pValue: d.pValue, b: d.values.length, alpha: s.alpha }),
+      nullHistogramSpec(d.values, {
+        statistic: d.statistic,
+        title: `Null distribution: ${d.label}`,
+        observed: d.observed,
+        pValue: d.pValue,
+        b: d.values.length,
+        alpha: s.alpha,
+      }),
     );
     out.push(figureHtml(f));
   }
@@ -204,7 +211,10 @@ async function powerSectionHtml(s: PowerSection, index: number, addFigure: AddFi
 
 /** The paper-style table: rows alternatives, columns statistics, power [interval] at one sample size. */
 export function powerTableHtml(t: PowerTable): string {
-  const nText = t.ms.length === 1 ? `n = ${t.nPerPrompt} samples per prompt (N = ${t.nPerPrompt * t.ms[0]} per side, m = ${t.ms[0]})` : `n = ${t.nPerPrompt} samples per prompt`;
+  const nText =
+    t.ms.length === 1
+      ? `n = ${t.nPerPrompt} samples per prompt (N = ${t.nPerPrompt * t.ms[0]} per side, m = ${t.ms[0]})`
+      : `n = ${t.nPerPrompt} samples per prompt`;
   const head = `<tr><th scope="col">alternative</th>${t.statistics.map((s) => `<th scope="col" class="num">${esc(s)}</th>`).join('')}</tr>`;
   const body = t.rows
     .map((r) => {
@@ -229,7 +239,9 @@ ${body}
 
 async function testSectionHtml(s: TestSection, index: number, addFigure: AddFigure): Promise<string> {
   const out: string[] = [`<section id="section-${index + 1}">`, `<h2>${esc(s.title)}</h2>`];
-  out.push(`<ul class="verdicts">${s.results.map((r) => `<li>${verdictBadge(r)} <strong>${esc(r.endpoint)}</strong>: ${esc(verdictText(r))}, ${esc(formatP(r.pValue, r.b, { showB: true }))} <span class="note">(${esc(r.statistic)})</span></li>`).join('\n')}</ul>`);
+  out.push(
+    `<ul class="verdicts">${s.results.map((r) => `<li>${verdictBadge(r)} <strong>${esc(r.endpoint)}</strong>: ${esc(verdictText(r))}, ${esc(formatP(r.pValue, r.b, { showB: true }))} <span class="note">(${esc(r.statistic)})</span></li>`).join('\n')}</ul>`,
+  );
   out.push(verdictTableHtml(s.results, s.alpha));
   const fig = await addFigure(
     index,
@@ -246,7 +258,14 @@ async function testSectionHtml(s: TestSection, index: number, addFigure: AddFigu
       `null-${r.endpoint}-${r.statistic}`,
       `Null distribution: ${r.endpoint} vs ${r.reference}`,
       `${r.nullStatistics.length} ${r.statistic} statistics under the null, the observed value, and the smallest value that would reject at α = ${s.alpha}.`,
-      nullHistogramSpec(r.nullStatistics, { statistic: r.statistic, title: `Null distribution: ${r.endpoint} vs ${r.reference}`, observed: r.value, pValue: r.pValue, b: r.b, alpha: s.alpha }),
+      nullHistogramSpec(r.nullStatistics, {
+        statistic: r.statistic,
+        title: `Null distribution: ${r.endpoint} vs ${r.reference}`,
+        observed: r.value,
+        pValue: r.pValue,
+        b: r.b,
+        alpha: s.alpha,
+      }),
     );
     out.push(figureHtml(f));
   }
@@ -267,7 +286,12 @@ export function verdictTableHtml(results: TestResult[], alpha: number): string {
     num(r.n2),
     r.workflowUrl ? `<a href="${esc(r.workflowUrl)}">workflow</a>` : '',
   ]);
-  return tableHtml(['endpoint', 'reference', 'verdict', 'statistic', 'value', 'p-value', 'b', 'n1', 'n2', ''], rows, 'verdict-table', `Decisions at α = ${alpha}.`);
+  return tableHtml(
+    ['endpoint', 'reference', 'verdict', 'statistic', 'value', 'p-value', 'b', 'n1', 'n2', ''],
+    rows,
+    'verdict-table',
+    `Decisions at α = ${alpha}.`,
+  );
 }
 
 function verdictBadge(r: Pick<TestResult, 'decision' | 'reference'>): string {
@@ -287,7 +311,11 @@ async function consistencySectionHtml(s: ConsistencySection, index: number, addF
   ];
   if (s.summary.perplexityA !== undefined) kv.push([`perplexity of ${esc(s.a.label)}`, esc(formatNumber(s.summary.perplexityA))]);
   if (s.summary.perplexityB !== undefined) kv.push([`perplexity of ${esc(s.b.label)}`, esc(formatNumber(s.summary.perplexityB))]);
-  if (s.mmd) kv.push(['MMD test', `${verdictBadge(s.mmd)} ${esc(s.mmd.statistic)} = ${esc(formatNumber(s.mmd.value))}, ${esc(formatP(s.mmd.pValue, s.mmd.b, { showB: true }))} (n1 = ${s.mmd.n1}, n2 = ${s.mmd.n2}, α = ${s.alpha})`]);
+  if (s.mmd)
+    kv.push([
+      'MMD test',
+      `${verdictBadge(s.mmd)} ${esc(s.mmd.statistic)} = ${esc(formatNumber(s.mmd.value))}, ${esc(formatP(s.mmd.pValue, s.mmd.b, { showB: true }))} (n1 = ${s.mmd.n1}, n2 = ${s.mmd.n2}, α = ${s.alpha})`,
+    ]);
   out.push(kvTable(kv));
   out.push(
     figureHtml(
@@ -301,7 +329,18 @@ async function consistencySectionHtml(s: ConsistencySection, index: number, addF
     ),
   );
   const ppl = perplexitySpec(s.prompts, { a: s.a.label, b: s.b.label, scorer: s.scorer });
-  if (ppl) out.push(figureHtml(await addFigure(index, 'perplexity', 'Perplexity per prompt', `Each prompt's perplexity on both sides under ${esc(s.scorer)}; points on the dashed line are equal.`, ppl)));
+  if (ppl)
+    out.push(
+      figureHtml(
+        await addFigure(
+          index,
+          'perplexity',
+          'Perplexity per prompt',
+          `Each prompt's perplexity on both sides under ${esc(s.scorer)}; points on the dashed line are equal.`,
+          ppl,
+        ),
+      ),
+    );
   if (s.mmd?.nullStatistics?.length) {
     const m = s.mmd;
     out.push(
@@ -311,7 +350,14 @@ async function consistencySectionHtml(s: ConsistencySection, index: number, addF
           'mmd-null',
           `Null distribution: ${s.a.label} vs ${s.b.label}`,
           `${m.nullStatistics!.length} ${m.statistic} statistics under the null and the observed value.`,
-          nullHistogramSpec(m.nullStatistics!, { statistic: m.statistic, title: `MMD null distribution: ${s.a.label} vs ${s.b.label}`, observed: m.value, pValue: m.pValue, b: m.b, alpha: s.alpha }),
+          nullHistogramSpec(m.nullStatistics!, {
+            statistic: m.statistic,
+            title: `MMD null distribution: ${s.a.label} vs ${s.b.label}`,
+            observed: m.value,
+            pValue: m.pValue,
+            b: m.b,
+            alpha: s.alpha,
+          }),
         ),
       ),
     );
@@ -337,18 +383,38 @@ async function consistencySectionHtml(s: ConsistencySection, index: number, addF
 
 function page(report: Report, sections: string[], now: Date): string {
   const m = report.meta;
-  const links = [m.temporalUiUrl ? `<a href="${esc(m.temporalUiUrl)}">Temporal UI</a>` : undefined, '<a href="report.json">data (JSON)</a>'].filter(Boolean).join(' · ');
+  const links = [m.temporalUiUrl ? `<a href="${esc(m.temporalUiUrl)}">Temporal UI</a>` : undefined, '<a href="report.json">data (JSON)</a>']
+    .filter(Boolean)
+    .join(' · ');
   const kv: [string, string][] = [
     ['run id', `<code>${esc(m.runId)}</code>`],
     ['created', esc(m.createdAt)],
     ['report written', esc(now.toISOString())],
   ];
   if (m.temporalUiUrl) kv.push(['Temporal UI', `<a href="${esc(m.temporalUiUrl)}">${esc(m.temporalUiUrl)}</a>`]);
-  if (Object.keys(m.seeds).length) kv.push(['seeds', Object.entries(m.seeds).map(([k, v]) => `${esc(k)} = <code>${esc(String(v))}</code>`).join(', ')]);
-  if (Object.keys(m.versions).length) kv.push(['versions', Object.entries(m.versions).map(([k, v]) => `${esc(k)} <code>${esc(v)}</code>`).join(', ')]);
-  kv.push(['rendered with', `vega <code>${esc(VEGA_VERSION)}</code>, vega-lite <code>${esc(vegaLiteVersion)}</code>, resvg, node <code>${esc(process.version)}</code>`]);
+  if (Object.keys(m.seeds).length)
+    kv.push([
+      'seeds',
+      Object.entries(m.seeds)
+        .map(([k, v]) => `${esc(k)} = <code>${esc(String(v))}</code>`)
+        .join(', '),
+    ]);
+  if (Object.keys(m.versions).length)
+    kv.push([
+      'versions',
+      Object.entries(m.versions)
+        .map(([k, v]) => `${esc(k)} <code>${esc(v)}</code>`)
+        .join(', '),
+    ]);
+  kv.push([
+    'rendered with',
+    `vega <code>${esc(VEGA_VERSION)}</code>, vega-lite <code>${esc(vegaLiteVersion)}</code>, resvg, node <code>${esc(process.version)}</code>`,
+  ]);
   if (m.workflows.length)
-    kv.push(['workflows', m.workflows.map((w) => (w.url ? `<a href="${esc(w.url)}">${esc(w.label ?? w.id)}</a>` : `<code>${esc(w.label ?? w.id)}</code>`)).join(', ')]);
+    kv.push([
+      'workflows',
+      m.workflows.map((w) => (w.url ? `<a href="${esc(w.url)}">${esc(w.label ?? w.id)}</a>` : `<code>${esc(w.label ?? w.id)}</code>`)).join(', '),
+    ]);
   const notes = m.notes.length ? `<ul class="notes">${m.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '';
   const spec = m.spec === undefined ? '' : `<details><summary>Run spec</summary><pre>${esc(JSON.stringify(m.spec, null, 2))}</pre></details>`;
   const toc = report.sections.map((s, i) => `<a href="#section-${i + 1}">${esc(sectionTitle(s))}</a>`).join(' · ');
@@ -387,7 +453,13 @@ function sectionTitle(s: Report['sections'][number]): string {
 }
 
 function figureHtml(f: FigureOutput): string {
-  const files = [`<a href="figures/${f.id}.svg">SVG</a>`, f.png ? `<a href="figures/${f.id}.png">PNG</a>` : undefined, `<a href="figures/${f.id}.vl.json">Vega-Lite spec</a>`].filter(Boolean).join(' · ');
+  const files = [
+    `<a href="figures/${f.id}.svg">SVG</a>`,
+    f.png ? `<a href="figures/${f.id}.png">PNG</a>` : undefined,
+    `<a href="figures/${f.id}.vl.json">Vega-Lite spec</a>`,
+  ]
+    .filter(Boolean)
+    .join(' · ');
   return `<figure id="fig-${f.id}" class="figure">
 <div class="plot" role="img" aria-label="${esc(f.title)}">${namespaceSvgIds(f.svg, f.id)}</div>
 <figcaption>${esc(f.caption)} <span class="files">${files}</span></figcaption>
@@ -397,7 +469,9 @@ function figureHtml(f: FigureOutput): string {
 function tableHtml(headers: string[], rows: string[][], cls: string, caption?: string): string {
   const numeric = new Set(rows[0]?.flatMap((cell, i) => (cell.startsWith('<span class="n">') ? [i] : [])) ?? []);
   const head = headers.map((h, i) => `<th scope="col"${numeric.has(i) ? ' class="num"' : ''}>${esc(h)}</th>`).join('');
-  const body = rows.map((r) => `<tr>${r.map((c) => (c.startsWith('<span class="n">') ? `<td class="num">${c}</td>` : `<td>${c}</td>`)).join('')}</tr>`).join('\n');
+  const body = rows
+    .map((r) => `<tr>${r.map((c) => (c.startsWith('<span class="n">') ? `<td class="num">${c}</td>` : `<td>${c}</td>`)).join('')}</tr>`)
+    .join('\n');
   return `<table class="${cls}">${caption ? `<caption>${esc(caption)}</caption>` : ''}<thead><tr>${head}</tr></thead>
 <tbody>
 ${body}

@@ -19,7 +19,6 @@ export type { TopLevelSpec } from 'vega-lite';
 
 export const VEGA_VERSION = vega.version;
 
-
 const CONFIG = {
   font: FIGURE_FONT_STACK,
   background: 'white',
@@ -101,8 +100,27 @@ export function powerCurveSpec(points: PowerPoint[], opts: PowerCurveOptions): T
         x,
         y,
         color,
-        strokeDash: { field: 'kind', type: 'nominal', scale: { domain: ['alternative', nullKind], range: [[1, 0], [5, 3]] }, legend: null },
-        tooltip: [{ field: 'series' }, { field: 'n' }, { field: 'N' }, { field: 'power', format: '.2f' }, { field: 'lo', format: '.2f' }, { field: 'hi', format: '.2f' }, { field: 'sims' }],
+        strokeDash: {
+          field: 'kind',
+          type: 'nominal',
+          scale: {
+            domain: ['alternative', nullKind],
+            range: [
+              [1, 0],
+              [5, 3],
+            ],
+          },
+          legend: null,
+        },
+        tooltip: [
+          { field: 'series' },
+          { field: 'n' },
+          { field: 'N' },
+          { field: 'power', format: '.2f' },
+          { field: 'lo', format: '.2f' },
+          { field: 'hi', format: '.2f' },
+          { field: 'sims' },
+        ],
       },
     },
     { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [3, 3], strokeWidth: 1.25 }, encoding: { y: { datum: opts.alpha } } },
@@ -117,12 +135,20 @@ export function powerCurveSpec(points: PowerPoint[], opts: PowerCurveOptions): T
   const inner = { width: 260, height: 200, layer };
   const title = {
     text: opts.title ?? 'Power versus samples per prompt',
-    subtitle: [`${ns.length === 1 ? 'Bars' : 'Bands'}: ${opts.intervalLabel} over the simulations per point. Dashed grey: nulls, the same weights (type-I error). Red: ${alphaText}.`],
+    subtitle: [
+      `${ns.length === 1 ? 'Bars' : 'Bands'}: ${opts.intervalLabel} over the simulations per point. Dashed grey: nulls, the same weights (type-I error). Red: ${alphaText}.`,
+    ],
   };
   const data = { values: rows };
-  if (statistics.length === 1 && ms.length === 1)
-    return withConfig({ title: { ...title, text: `${title.text}: ${statistics[0]}` }, data, ...inner });
-  if (ms.length === 1) return withConfig({ title, data, facet: { field: 'statistic', type: 'nominal', title: null, sort: statistics }, columns: Math.min(3, statistics.length), spec: inner });
+  if (statistics.length === 1 && ms.length === 1) return withConfig({ title: { ...title, text: `${title.text}: ${statistics[0]}` }, data, ...inner });
+  if (ms.length === 1)
+    return withConfig({
+      title,
+      data,
+      facet: { field: 'statistic', type: 'nominal', title: null, sort: statistics },
+      columns: Math.min(3, statistics.length),
+      spec: inner,
+    });
   return withConfig({
     title,
     data,
@@ -134,24 +160,61 @@ export function powerCurveSpec(points: PowerPoint[], opts: PowerCurveOptions): T
 // ---------------------------------------------------------------------------------------------
 // (a') Power versus the mixed-in proportion of a substitute model, test by test
 
-export function mixturePowerSpec(points: MixturePowerPoint[], opts: { alpha: number; intervalLabel: string; substitute: string; title?: string }): TopLevelSpec {
+export function mixturePowerSpec(
+  points: MixturePowerPoint[],
+  opts: { alpha: number; intervalLabel: string; substitute: string; title?: string },
+): TopLevelSpec {
   if (points.length === 0) throw new RangeError('mixturePowerSpec needs at least one point');
   const tests = [...new Set(points.map((p) => p.test))];
   const budgets = [...new Set(points.map((p) => p.budget))].sort((a, b) => a - b);
   const rows = points.map((p) => ({ ...p, budgetLabel: `budget ${p.budget} API calls` }));
-  const x = { field: 'proportion', type: 'quantitative', title: `Share of requests served by ${opts.substitute}`, scale: { domain: [0, 1] }, axis: { values: [...new Set(points.map((p) => p.proportion))].sort((a, b) => a - b), format: '.2~f', grid: true } };
+  const x = {
+    field: 'proportion',
+    type: 'quantitative',
+    title: `Share of requests served by ${opts.substitute}`,
+    scale: { domain: [0, 1] },
+    axis: { values: [...new Set(points.map((p) => p.proportion))].sort((a, b) => a - b), format: '.2~f', grid: true },
+  };
   const y = { field: 'power', type: 'quantitative', title: 'Rejection rate', scale: { domain: [0, 1] }, axis: { format: '.1f' } };
-  const color = { field: 'test', type: 'nominal', title: 'Test', scale: { domain: tests, range: seriesColors(tests) }, legend: { symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 } };
+  const color = {
+    field: 'test',
+    type: 'nominal',
+    title: 'Test',
+    scale: { domain: tests, range: seriesColors(tests) },
+    legend: { symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 },
+  };
   const alphaText = `α = ${opts.alpha}`;
   const layer = [
     { mark: { type: 'area', opacity: 0.16 }, encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color } },
     {
       mark: { type: 'line', point: { filled: true, size: 36 }, strokeWidth: 2 },
-      encoding: { x, y, color, tooltip: [{ field: 'test' }, { field: 'proportion' }, { field: 'budget' }, { field: 'power', format: '.2f' }, { field: 'lo', format: '.2f' }, { field: 'hi', format: '.2f' }, { field: 'sims' }] },
+      encoding: {
+        x,
+        y,
+        color,
+        tooltip: [
+          { field: 'test' },
+          { field: 'proportion' },
+          { field: 'budget' },
+          { field: 'power', format: '.2f' },
+          { field: 'lo', format: '.2f' },
+          { field: 'hi', format: '.2f' },
+          { field: 'sims' },
+        ],
+      },
     },
     { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [3, 3], strokeWidth: 1.25 }, encoding: { y: { datum: opts.alpha } } },
     {
-      mark: { type: 'text', color: ALPHA_COLOR, align: 'right', baseline: 'bottom', dx: -3, dy: -2, fontSize: 11, x: { expr: budgets.length > 1 ? 'child_width' : 'width' } },
+      mark: {
+        type: 'text',
+        color: ALPHA_COLOR,
+        align: 'right',
+        baseline: 'bottom',
+        dx: -3,
+        dy: -2,
+        fontSize: 11,
+        x: { expr: budgets.length > 1 ? 'child_width' : 'width' },
+      },
       // One label per panel: without the aggregate the text is drawn once per data row, all on one spot.
       transform: [{ aggregate: [{ op: 'count', as: 'rows' }] }],
       encoding: { y: { datum: opts.alpha }, text: { value: alphaText } },
@@ -159,11 +222,19 @@ export function mixturePowerSpec(points: MixturePowerPoint[], opts: { alpha: num
   ];
   const title = {
     text: opts.title ?? `Power versus the share of ${opts.substitute} mixed in per request`,
-    subtitle: [`Every test on the same API draws at the same budget. Bands: ${opts.intervalLabel}. At share 0 the rate is the type-I error. Red: ${alphaText}.`],
+    subtitle: [
+      `Every test on the same API draws at the same budget. Bands: ${opts.intervalLabel}. At share 0 the rate is the type-I error. Red: ${alphaText}.`,
+    ],
   };
   const inner = { width: 260, height: 200, layer };
   if (budgets.length === 1) return withConfig({ title, data: { values: rows }, ...inner });
-  return withConfig({ title, data: { values: rows }, facet: { field: 'budgetLabel', type: 'nominal', title: null, sort: budgets.map((b) => `budget ${b} API calls`) }, columns: Math.min(3, budgets.length), spec: inner });
+  return withConfig({
+    title,
+    data: { values: rows },
+    facet: { field: 'budgetLabel', type: 'nominal', title: null, sort: budgets.map((b) => `budget ${b} API calls`) },
+    columns: Math.min(3, budgets.length),
+    spec: inner,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,7 +258,13 @@ export function pValueSpec(results: TestResult[], alpha: number, title = 'p-valu
   const yOffset = manyStatistics ? { yOffset: { field: 'statistic', type: 'nominal', title: 'statistic' } } : {};
   const y = { field: 'endpoint', type: 'nominal', title: null, sort: null, axis: { labelLimit: 280 } };
   const x = { field: 'p', type: 'quantitative', title: 'p-value', scale: { domain: [0, 1] } };
-  const color = { field: 'verdict', type: 'nominal', title: 'Verdict', scale: { domain: [differs, consistent], range: [REJECT_COLOR, ACCEPT_COLOR] }, legend: { orient: 'bottom', direction: 'horizontal', symbolType: 'square', symbolOpacity: 1 } };
+  const color = {
+    field: 'verdict',
+    type: 'nominal',
+    title: 'Verdict',
+    scale: { domain: [differs, consistent], range: [REJECT_COLOR, ACCEPT_COLOR] },
+    legend: { orient: 'bottom', direction: 'horizontal', symbolType: 'square', symbolOpacity: 1 },
+  };
   return withConfig({
     title: { text: title, subtitle: [`Red line: α = ${alpha}; a bar left of it rejects "same model as the reference".`] },
     data: { values: rows },
@@ -241,12 +318,21 @@ export function nullHistogramSpec(values: readonly number[], opts: NullHistogram
     hi += pad;
   }
   const critical = criticalValue(values, opts.alpha);
-  const x = { field: 'value', type: 'quantitative', title: opts.statistic, scale: { domain: [lo, hi], nice: false }, axis: { labelOverlap: 'greedy', labelFlush: true, format: '~g' } };
+  const x = {
+    field: 'value',
+    type: 'quantitative',
+    title: opts.statistic,
+    scale: { domain: [lo, hi], nice: false },
+    axis: { labelOverlap: 'greedy', labelFlush: true, format: '~g' },
+  };
   const layer: Record<string, unknown>[] = [
     {
       data: { values: values.map((value) => ({ value })) },
       mark: { type: 'bar', color: '#9db4cf', stroke: '#6d8fb5', strokeWidth: 0.5 },
-      encoding: { x: { ...x, bin: { maxbins: 40, extent: [lo, hi] } }, y: { aggregate: 'count', type: 'quantitative', title: `null draws (of ${values.length})` } },
+      encoding: {
+        x: { ...x, bin: { maxbins: 40, extent: [lo, hi] } },
+        y: { aggregate: 'count', type: 'quantitative', title: `null draws (of ${values.length})` },
+      },
     },
     { data: { values: [{ value: critical }] }, mark: { type: 'rule', color: '#555', strokeDash: [4, 3], strokeWidth: 1.25 }, encoding: { x } },
   ];
@@ -256,7 +342,10 @@ export function nullHistogramSpec(values: readonly number[], opts: NullHistogram
       data: { values: [{ value: opts.observed, label: `observed ${formatNumber(opts.observed)}${p}` }] },
       layer: [
         { mark: { type: 'rule', color: ALPHA_COLOR, strokeWidth: 2.5 }, encoding: { x } },
-        { mark: { type: 'text', color: ALPHA_COLOR, align: 'right', baseline: 'top', dx: -4, y: 2, fontSize: 11, fontWeight: 'bold' }, encoding: { x, text: { field: 'label' } } },
+        {
+          mark: { type: 'text', color: ALPHA_COLOR, align: 'right', baseline: 'top', dx: -4, y: 2, fontSize: 11, fontWeight: 'bold' },
+          encoding: { x, text: { field: 'label' } },
+        },
       ],
     });
   }
@@ -299,7 +388,10 @@ export function similaritySpec(prompts: ConsistencyPrompt[], opts: { a: string; 
         data: { values: [{ similarity: opts.meanSimilarity, label: meanLabel }] },
         layer: [
           { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [4, 3], strokeWidth: 1.5 }, encoding: { y } },
-          { mark: { type: 'text', color: ALPHA_COLOR, align: 'right', baseline: 'bottom', dy: -3, x: { expr: 'width' }, fontSize: 11 }, encoding: { y, text: { field: 'label' } } },
+          {
+            mark: { type: 'text', color: ALPHA_COLOR, align: 'right', baseline: 'bottom', dy: -3, x: { expr: 'width' }, fontSize: 11 },
+            encoding: { y, text: { field: 'label' } },
+          },
         ],
       },
     ],
@@ -318,12 +410,20 @@ export function perplexitySpec(prompts: ConsistencyPrompt[], opts: { a: string; 
   const domain = log ? [lo / 1.1, hi * 1.1] : [Math.max(0, lo - (hi - lo) * 0.05 - 1e-9), hi + (hi - lo) * 0.05 + 1e-9];
   const scale = { type: log ? 'log' : 'linear', domain, nice: false };
   return withConfig({
-    title: { text: 'Perplexity per prompt, both sides under one scorer', subtitle: [`Scorer: ${opts.scorer}, same tokens on both sides. Dashed: equal perplexity.`] },
+    title: {
+      text: 'Perplexity per prompt, both sides under one scorer',
+      subtitle: [`Scorer: ${opts.scorer}, same tokens on both sides. Dashed: equal perplexity.`],
+    },
     width: 540,
     height: 380,
     layer: [
       {
-        data: { values: [{ a: domain[0], b: domain[0] }, { a: domain[1], b: domain[1] }] },
+        data: {
+          values: [
+            { a: domain[0], b: domain[0] },
+            { a: domain[1], b: domain[1] },
+          ],
+        },
         mark: { type: 'line', color: '#999', strokeDash: [4, 3] },
         encoding: { x: { field: 'a', type: 'quantitative', scale }, y: { field: 'b', type: 'quantitative', scale } },
       },
@@ -547,9 +647,16 @@ export function auditHistorySpec(points: AuditPoint[], opts: { alpha: number; st
   const changes = values.filter((v) => v.changed);
   const x = { field: 'time', type: 'temporal', title: 'firing (UTC)', timeUnit: 'utcyearmonthdatehoursminutesseconds' };
   const endpoints = [...new Set(points.map((p) => p.endpoint))];
-  const color = { field: 'endpoint', type: 'nominal', title: 'endpoint', scale: { domain: endpoints, range: seriesColors(endpoints) }, legend: { orient: 'bottom', direction: 'horizontal' } };
+  const color = {
+    field: 'endpoint',
+    type: 'nominal',
+    title: 'endpoint',
+    scale: { domain: endpoints, range: seriesColors(endpoints) },
+    legend: { orient: 'bottom', direction: 'horizontal' },
+  };
   const shape = { field: 'verdict', type: 'nominal', title: 'verdict', scale: { domain: ['consistent', 'differs'], range: ['circle', 'triangle-up'] } };
-  const marks = (layer: object[]) => (changes.length ? [...layer, { data: { values: changes }, mark: { type: 'rule', color: REJECT_COLOR, strokeDash: [2, 2] }, encoding: { x } }] : layer);
+  const marks = (layer: object[]) =>
+    changes.length ? [...layer, { data: { values: changes }, mark: { type: 'rule', color: REJECT_COLOR, strokeDash: [2, 2] }, encoding: { x } }] : layer;
   return withConfig({
     title: { text: opts.title ?? 'audit history', subtitle: [`Dashed red verticals: verdict changes. Red line: α = ${opts.alpha}.`] },
     data: { values },
@@ -558,7 +665,10 @@ export function auditHistorySpec(points: AuditPoint[], opts: { alpha: number; st
         width: 520,
         height: 160,
         layer: marks([
-          { mark: { type: 'line', point: false }, encoding: { x, y: { field: 'p', type: 'quantitative', title: 'p-value', scale: { domain: [0, 1] } }, color } },
+          {
+            mark: { type: 'line', point: false },
+            encoding: { x, y: { field: 'p', type: 'quantitative', title: 'p-value', scale: { domain: [0, 1] } }, color },
+          },
           { mark: { type: 'point', filled: true, size: 50 }, encoding: { x, y: { field: 'p', type: 'quantitative' }, color, shape } },
           { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [3, 3], strokeWidth: 1.5 }, encoding: { y: { datum: opts.alpha } } },
         ]),

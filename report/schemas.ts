@@ -144,7 +144,10 @@ export const ConsistencyPrompt = z.object({
   /** Prompt text (shown truncated in the table). */
   prompt: z.string().optional(),
   /** Cosine similarity of the two sides' answer embeddings. */
-  similarity: z.number().min(-1 - 1e-9).max(1 + 1e-9),
+  similarity: z
+    .number()
+    .min(-1 - 1e-9)
+    .max(1 + 1e-9),
   perplexityA: z.number().positive().optional(),
   perplexityB: z.number().positive().optional(),
 });

@@ -49,7 +49,15 @@ export function mixturePoints(section: PowerSection): MixturePowerPoint[] {
   const out: MixturePowerPoint[] = [];
   for (const p of powerPoints(section)) {
     for (const s of shares.filter((x) => x.alternative === p.alternative)) {
-      out.push({ test: substitutes.size > 1 ? `${p.statistic} · ${s.substitute}` : p.statistic, proportion: s.share, budget: p.nPerPrompt * p.m, power: p.power, lo: p.lo, hi: p.hi, sims: p.sims });
+      out.push({
+        test: substitutes.size > 1 ? `${p.statistic} · ${s.substitute}` : p.statistic,
+        proportion: s.share,
+        budget: p.nPerPrompt * p.m,
+        power: p.power,
+        lo: p.lo,
+        hi: p.hi,
+        sims: p.sims,
+      });
     }
   }
   return out.sort((a, b) => a.test.localeCompare(b.test) || a.budget - b.budget || a.proportion - b.proportion);
@@ -90,7 +98,12 @@ export function powerPoints(section: PowerSection): PowerPoint[] {
     });
   }
   return points.sort(
-    (a, b) => Number(a.isNull) - Number(b.isNull) || a.series.localeCompare(b.series) || a.statistic.localeCompare(b.statistic) || a.m - b.m || a.nPerPrompt - b.nPerPrompt,
+    (a, b) =>
+      Number(a.isNull) - Number(b.isNull) ||
+      a.series.localeCompare(b.series) ||
+      a.statistic.localeCompare(b.statistic) ||
+      a.m - b.m ||
+      a.nPerPrompt - b.nPerPrompt,
   );
 }
 

@@ -47,7 +47,10 @@ const externals = {
 const englishOnly = {
   name: 'met-zod-english',
   setup(b) {
-    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, (args) => ({ contents: "export { default as en } from './en.js';\n", resolveDir: dirname(args.path) }));
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, (args) => ({
+      contents: "export { default as en } from './en.js';\n",
+      resolveDir: dirname(args.path),
+    }));
   },
 };
 
@@ -83,4 +86,6 @@ rmSync(outdir, { recursive: true, force: true });
 mkdirSync(dirname(outdir), { recursive: true });
 renameSync(staging, outdir);
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-console.log(`met: built ${relative(root, outdir) || outdir} (${Object.keys(sources).length} sources, ${(bytes / 1e6).toFixed(1)} MB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+console.log(
+  `met: built ${relative(root, outdir) || outdir} (${Object.keys(sources).length} sources, ${(bytes / 1e6).toFixed(1)} MB) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+);

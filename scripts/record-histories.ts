@@ -31,7 +31,12 @@ async function main(names: string[]): Promise<void> {
         temporal.createWorker({ taskQueue: REPLAY_QUEUES.model2, activities: scoring }),
       ]);
       const workflowId = `replay-${c.name}`;
-      const handle = await temporal.client.workflow.start(workflowOf(c), { taskQueue: REPLAY_QUEUES.cpu, workflowId, args: c.args, workflowIdConflictPolicy: 'TERMINATE_EXISTING' });
+      const handle = await temporal.client.workflow.start(workflowOf(c), {
+        taskQueue: REPLAY_QUEUES.cpu,
+        workflowId,
+        args: c.args,
+        workflowIdConflictPolicy: 'TERMINATE_EXISTING',
+      });
       const run = async () => {
         try {
           await handle.result();

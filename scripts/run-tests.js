@@ -89,7 +89,10 @@ if (unit) {
     console.error(`not unit tests (they start a server or a met process): ${slow.join(', ')}`);
     process.exit(1);
   }
-  const child = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files], { stdio: 'inherit', cwd: root });
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
+    stdio: 'inherit',
+    cwd: root,
+  });
   process.exit(child.status ?? 1);
 }
 
@@ -101,7 +104,10 @@ if (filters.length === 0) {
     process.exit(eslint.status ?? 1);
   }
   console.log('# format (prettier --check: .prettierrc.json; `npx prettier --write .` fixes it)');
-  const prettier = spawnSync(process.execPath, [join(root, 'node_modules/prettier/bin/prettier.cjs'), '--check', '--log-level', 'warn', '.'], { stdio: 'inherit', cwd: root });
+  const prettier = spawnSync(process.execPath, [join(root, 'node_modules/prettier/bin/prettier.cjs'), '--check', '--log-level', 'warn', '.'], {
+    stdio: 'inherit',
+    cwd: root,
+  });
   if (prettier.status !== 0) {
     console.error('format check failed: run npx prettier --write .');
     process.exit(prettier.status ?? 1);
@@ -127,7 +133,23 @@ console.log(`# starting the Temporal dev server for this run on 127.0.0.1:${port
 await startDevServer({ dataDir, port, headless: true, log: (l) => console.log(`# ${l}`) });
 
 /** The longest files start first, so the two lanes finish together (each took 30 s or more alone). */
-const LONG = ['test/models/gemma.test.ts', 'test/examples/examples.test.ts', 'test/power/rutTiny.test.ts', 'test/collect/collectCorpus.test.ts', 'test/audit/audit.test.ts', 'test/collect/chaos.test.ts', 'test/collect/trust.test.ts', 'test/power/tinyModels.test.ts', 'test/models/managedServer.test.ts', 'test/download/download.test.ts', 'test/models/quantize.test.ts', 'test/models/managedServerProfiles.test.ts', 'test/power/killWorker.test.ts', 'test/datasets/crash.test.ts', 'test/demo/demo.test.ts'];
+const LONG = [
+  'test/models/gemma.test.ts',
+  'test/examples/examples.test.ts',
+  'test/power/rutTiny.test.ts',
+  'test/collect/collectCorpus.test.ts',
+  'test/audit/audit.test.ts',
+  'test/collect/chaos.test.ts',
+  'test/collect/trust.test.ts',
+  'test/power/tinyModels.test.ts',
+  'test/models/managedServer.test.ts',
+  'test/download/download.test.ts',
+  'test/models/quantize.test.ts',
+  'test/models/managedServerProfiles.test.ts',
+  'test/power/killWorker.test.ts',
+  'test/datasets/crash.test.ts',
+  'test/demo/demo.test.ts',
+];
 const rank = (f) => (LONG.includes(f) ? LONG.indexOf(f) : LONG.length);
 const ordered = [...files].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 // Two files at a time: they share the one Temporal server (each its own task queues and workflow
@@ -139,11 +161,25 @@ console.log(`# ${ordered.length} test files, ${concurrency} at a time`);
 const tapFile = join(dataDir, 'results.tap');
 let status = 1;
 try {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tapFile}`, ...ordered], {
-    stdio: 'inherit',
-    cwd: root,
-    env: { ...process.env, MET_TEST_TEMPORAL_ADDRESS: `127.0.0.1:${port}` },
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--test',
+      `--test-concurrency=${concurrency}`,
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      '--test-reporter=tap',
+      `--test-reporter-destination=${tapFile}`,
+      ...ordered,
+    ],
+    {
+      stdio: 'inherit',
+      cwd: root,
+      env: { ...process.env, MET_TEST_TEMPORAL_ADDRESS: `127.0.0.1:${port}` },
+    },
+  );
   const stop = () => child.kill('SIGTERM');
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -109,7 +109,10 @@ export class BatchService {
       const newest = [...this.order].reverse();
       const from = after ? newest.indexOf(after) + 1 : 0;
       const page = newest.slice(from, from + limit).map((id) => this.batches.get(id)!);
-      return { status: 200, json: { object: 'list', data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: from + limit < newest.length } };
+      return {
+        status: 200,
+        json: { object: 'list', data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: from + limit < newest.length },
+      };
     }
     const batch = parts[2] ? this.batches.get(parts[2]) : undefined;
     if (!batch) return notFound(`no batch ${parts[2] ?? ''}`);
@@ -142,7 +145,15 @@ export class BatchService {
     const purpose = fields.get('purpose')?.value;
     if (!file) return badRequest("the upload has no 'file' field");
     if (purpose !== 'batch') return badRequest(`purpose must be 'batch' (got ${purpose ?? 'none'})`);
-    const stored: StoredFile = { id: `file-${randomUUID().replaceAll('-', '').slice(0, 24)}`, object: 'file', bytes: Buffer.byteLength(file.value), created_at: now, filename: file.filename ?? 'upload.jsonl', purpose, content: file.value };
+    const stored: StoredFile = {
+      id: `file-${randomUUID().replaceAll('-', '').slice(0, 24)}`,
+      object: 'file',
+      bytes: Buffer.byteLength(file.value),
+      created_at: now,
+      filename: file.filename ?? 'upload.jsonl',
+      purpose,
+      content: file.value,
+    };
     this.files.set(stored.id, stored);
     return { status: 200, json: fileObject(stored) };
   }
@@ -201,11 +212,20 @@ export class BatchService {
         return void problems.push({ code: 'invalid_json_line', message: 'not valid JSON', line: i + 1 });
       }
       if (!parsed.success) return void problems.push({ code: 'invalid_request', message: issueLine(parsed.error.issues[0], '(line)'), line: i + 1 });
-      if (parsed.data.url !== batch.endpoint) return void problems.push({ code: 'mismatched_endpoint', message: `url ${parsed.data.url} is not the batch's endpoint ${batch.endpoint}`, line: i + 1 });
+      if (parsed.data.url !== batch.endpoint)
+        return void problems.push({
+          code: 'mismatched_endpoint',
+          message: `url ${parsed.data.url} is not the batch's endpoint ${batch.endpoint}`,
+          line: i + 1,
+        });
       lines.push(parsed.data);
     });
     if (problems.length || lines.length === 0) {
-      return void Object.assign(batch, { status: 'failed', failed_at: stamp(), errors: { object: 'list', data: problems.length ? problems : [{ code: 'empty_file', message: 'the input file has no requests', line: null }] } });
+      return void Object.assign(batch, {
+        status: 'failed',
+        failed_at: stamp(),
+        errors: { object: 'list', data: problems.length ? problems : [{ code: 'empty_file', message: 'the input file has no requests', line: null }] },
+      });
     }
     Object.assign(batch, { status: 'in_progress', in_progress_at: stamp(), request_counts: { total: lines.length, completed: 0, failed: 0 } });
     const output: string[] = [];
@@ -217,7 +237,12 @@ export class BatchService {
         this.stats.requests++;
         const id = `batch_req_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
         try {
-          const res = await fetch(`${this.origin()}${line.url}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(line.body), signal: AbortSignal.timeout(60_000) });
+          const res = await fetch(`${this.origin()}${line.url}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(line.body),
+            signal: AbortSignal.timeout(60_000),
+          });
           const text = await res.text();
           let json: unknown;
           try {
@@ -225,7 +250,12 @@ export class BatchService {
           } catch {
             json = { error: { message: 'the server answered malformed JSON', type: 'server_error' } };
           }
-          const record = JSON.stringify({ id, custom_id: line.custom_id, response: { status_code: res.status, request_id: res.headers.get('x-request-id') ?? id, body: json }, error: null });
+          const record = JSON.stringify({
+            id,
+            custom_id: line.custom_id,
+            response: { status_code: res.status, request_id: res.headers.get('x-request-id') ?? id, body: json },
+            error: null,
+          });
           if (res.status === 200 && !(json as { error?: unknown }).error) {
             output.push(record);
             batch.request_counts.completed++;
@@ -246,7 +276,15 @@ export class BatchService {
     const save = (rows: string[]) => {
       if (rows.length === 0) return null;
       const content = `${rows.join('\n')}\n`;
-      const file: StoredFile = { id: `file-${randomUUID().replaceAll('-', '').slice(0, 24)}`, object: 'file', bytes: Buffer.byteLength(content), created_at: stamp(), filename: `${batch.id}_output.jsonl`, purpose: 'batch_output', content };
+      const file: StoredFile = {
+        id: `file-${randomUUID().replaceAll('-', '').slice(0, 24)}`,
+        object: 'file',
+        bytes: Buffer.byteLength(content),
+        created_at: stamp(),
+        filename: `${batch.id}_output.jsonl`,
+        purpose: 'batch_output',
+        content,
+      };
       this.files.set(file.id, file);
       return file.id;
     };

@@ -69,7 +69,13 @@ export const LlamaCompletionRequest = z.object({
 
 export const LlamaOaiCompletionRequest = z.object({
   model: z.string().optional(),
-  prompt: z.union([Prompt, z.array(z.string()).length(1).transform((a) => a[0])]),
+  prompt: z.union([
+    Prompt,
+    z
+      .array(z.string())
+      .length(1)
+      .transform((a) => a[0]),
+  ]),
   max_tokens: z.number().int().min(-1).max(32768).default(-1),
   temperature: z.number().min(0).max(2).default(0.8),
   top_p: z.number().gt(0).max(1).default(0.95),
@@ -101,7 +107,15 @@ export interface LlamaApiContext {
   requestId: string;
   generate(
     prompt: string,
-    p: { max: number; temperature: number; topP: number; seed?: number; stop?: string | string[]; logprobs: boolean; sampler?: { top_k?: number; min_p?: number; repetition_penalty?: number; presence_penalty?: number; frequency_penalty?: number } },
+    p: {
+      max: number;
+      temperature: number;
+      topP: number;
+      seed?: number;
+      stop?: string | string[];
+      logprobs: boolean;
+      sampler?: { top_k?: number; min_p?: number; repetition_penalty?: number; presence_penalty?: number; frequency_penalty?: number };
+    },
   ): Promise<SampledCompletion>;
 }
 
@@ -157,7 +171,15 @@ export async function completionAnswer(ctx: LlamaApiContext, body: unknown): Pro
   const r = LlamaCompletionRequest.parse(body);
   const max = r.n_predict < 0 ? UNBOUNDED_PREDICT : r.n_predict;
   const text = promptText(ctx.backend, r.prompt);
-  const g = await ctx.generate(text, { max, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: r.n_probs > 0, sampler: samplerOf(r) });
+  const g = await ctx.generate(text, {
+    max,
+    temperature: r.temperature,
+    topP: r.top_p,
+    seed: r.seed,
+    stop: r.stop,
+    logprobs: r.n_probs > 0,
+    sampler: samplerOf(r),
+  });
   const ids = g.tokenIds ?? [];
   const type = stopType(ctx.backend, g, r.stop);
   return {
@@ -185,11 +207,26 @@ const finishOf = (g: SampledCompletion) => (g.finishReason === 'length' ? 'lengt
 export async function oaiCompletionAnswer(ctx: LlamaApiContext, body: unknown): Promise<object> {
   const r = LlamaOaiCompletionRequest.parse(body);
   const max = r.max_tokens < 0 ? UNBOUNDED_PREDICT : r.max_tokens;
-  const g = await ctx.generate(promptText(ctx.backend, r.prompt), { max, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: r.logprobs != null, sampler: samplerOf(r) });
+  const g = await ctx.generate(promptText(ctx.backend, r.prompt), {
+    max,
+    temperature: r.temperature,
+    topP: r.top_p,
+    seed: r.seed,
+    stop: r.stop,
+    logprobs: r.logprobs != null,
+    sampler: samplerOf(r),
+  });
   const ids = g.tokenIds ?? [];
   const promptTokens = promptTokenCount(ctx.backend, r.prompt, g.promptTokens);
   return {
-    choices: [{ text: g.text, index: 0, logprobs: r.logprobs != null && g.tokenLogprobs ? { content: probabilities(ctx.backend, ids, g.tokenLogprobs) } : null, finish_reason: finishOf(g) }],
+    choices: [
+      {
+        text: g.text,
+        index: 0,
+        logprobs: r.logprobs != null && g.tokenLogprobs ? { content: probabilities(ctx.backend, ids, g.tokenLogprobs) } : null,
+        finish_reason: finishOf(g),
+      },
+    ],
     created: Math.floor(Date.now() / 1000),
     model: ctx.modelName,
     system_fingerprint: 'met-serve',
@@ -203,10 +240,25 @@ export async function oaiCompletionAnswer(ctx: LlamaApiContext, body: unknown): 
 export async function oaiChatAnswer(ctx: LlamaApiContext, body: unknown): Promise<object> {
   const r = LlamaOaiChatRequest.parse(body);
   const prompt = r.messages.map((m) => (m.role === 'user' ? m.content : `${m.role}: ${m.content}`)).join('\n');
-  const g = await ctx.generate(prompt, { max: r.max_completion_tokens ?? r.max_tokens ?? UNBOUNDED_PREDICT, temperature: r.temperature, topP: r.top_p, seed: r.seed, stop: r.stop, logprobs: !!r.logprobs, sampler: samplerOf(r) });
+  const g = await ctx.generate(prompt, {
+    max: r.max_completion_tokens ?? r.max_tokens ?? UNBOUNDED_PREDICT,
+    temperature: r.temperature,
+    topP: r.top_p,
+    seed: r.seed,
+    stop: r.stop,
+    logprobs: !!r.logprobs,
+    sampler: samplerOf(r),
+  });
   const ids = g.tokenIds ?? [];
   return {
-    choices: [{ finish_reason: finishOf(g), index: 0, message: { role: 'assistant', content: g.text }, logprobs: r.logprobs && g.tokenLogprobs ? { content: probabilities(ctx.backend, ids, g.tokenLogprobs) } : null }],
+    choices: [
+      {
+        finish_reason: finishOf(g),
+        index: 0,
+        message: { role: 'assistant', content: g.text },
+        logprobs: r.logprobs && g.tokenLogprobs ? { content: probabilities(ctx.backend, ids, g.tokenLogprobs) } : null,
+      },
+    ],
     created: Math.floor(Date.now() / 1000),
     model: ctx.modelName,
     system_fingerprint: 'met-serve',

@@ -78,7 +78,18 @@ const RECENT_BODY_BYTES = 64 * 1024;
 const CompletionRequest = z.object({
   model: z.string().optional(),
   // A text, or token ids (vLLM accepts both); a one-element batch of either.
-  prompt: z.union([z.string(), TokenIds, z.array(z.string()).length(1).transform((a) => a[0]), z.array(TokenIds).length(1).transform((a) => a[0])]),
+  prompt: z.union([
+    z.string(),
+    TokenIds,
+    z
+      .array(z.string())
+      .length(1)
+      .transform((a) => a[0]),
+    z
+      .array(TokenIds)
+      .length(1)
+      .transform((a) => a[0]),
+  ]),
   // 0 with echo: score the prompt only (vLLM's behaviour).
   max_tokens: z.number().int().nonnegative().max(32768).default(16),
   echo: z.boolean().default(false),
@@ -195,7 +206,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   let origin = '';
   const batches = new BatchService(() => origin, options.batch);
 
-  async function generate(prompt: string, p: { max: number; temperature: number; topP: number; seed?: number; stop?: string | string[]; logprobs: boolean; sampler?: SamplerFields }) {
+  async function generate(
+    prompt: string,
+    p: { max: number; temperature: number; topP: number; seed?: number; stop?: string | string[]; logprobs: boolean; sampler?: SamplerFields },
+  ) {
     const seed = p.seed ?? Math.floor(random() * 2 ** 31);
     return limiter.run(() =>
       backend.generate({
@@ -219,8 +233,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const requestId = `req-${++counter}-${randomUUID().slice(0, 8)}`;
     res.setHeader('x-request-id', requestId);
-    if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, llamaStyle ? { status: 'ok' } : { status: 'ok', model: modelName, precision: backend.precision });
-    if (req.method === 'GET' && url.pathname === '/stats') return send(res, 200, { ...stats, maxAcceptedPerSecond: window.maxInAnySecond, batches: batches.stats });
+    if (req.method === 'GET' && url.pathname === '/health')
+      return send(res, 200, llamaStyle ? { status: 'ok' } : { status: 'ok', model: modelName, precision: backend.precision });
+    if (req.method === 'GET' && url.pathname === '/stats')
+      return send(res, 200, { ...stats, maxAcceptedPerSecond: window.maxInAnySecond, batches: batches.stats });
     // What the stand-in received (a provider's view of met's requests), for tests of what met sends.
     if (req.method === 'GET' && url.pathname === '/_met/requests') return send(res, 200, { requests: recent });
     if (req.method === 'GET' && url.pathname === '/v1/models') {
@@ -228,10 +244,18 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         const meta = { n_ctx_train: backend.contextSize ?? null, n_vocab: isTokenLevel(backend) ? (backend.vocabularySize ?? null) : null };
         return send(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', created: 0, owned_by: 'llamacpp', meta }] });
       }
-      return send(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', created: 0, owned_by: 'met', max_model_len: backend.contextSize ?? null }] });
+      return send(res, 200, {
+        object: 'list',
+        data: [{ id: modelName, object: 'model', created: 0, owned_by: 'met', max_model_len: backend.contextSize ?? null }],
+      });
     }
     if (llamaStyle && req.method === 'GET' && url.pathname === '/props') {
-      return send(res, 200, { default_generation_settings: { n_ctx: backend.contextSize ?? null }, total_slots: 1, model_path: modelName, build_info: 'met serve' });
+      return send(res, 200, {
+        default_generation_settings: { n_ctx: backend.contextSize ?? null },
+        total_slots: 1,
+        model_path: modelName,
+        build_info: 'met serve',
+      });
     }
     // llama-server's tokenizer endpoints: {content, add_special} -> {tokens}; {tokens} -> {content}.
     if (llamaStyle && req.method === 'POST' && (url.pathname === '/tokenize' || url.pathname === '/detokenize')) {
@@ -289,7 +313,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     if (wait > 0) {
       stats.faults.rps_limited++;
       await readBody(req).catch(() => '');
-      return apiError(res, 429, 'Rate limit reached for requests', 'requests', { 'retry-after': String(Math.ceil(wait / 1000)), 'retry-after-ms': String(Math.ceil(wait)) });
+      return apiError(res, 429, 'Rate limit reached for requests', 'requests', {
+        'retry-after': String(Math.ceil(wait / 1000)),
+        'retry-after-ms': String(Math.ceil(wait)),
+      });
     }
     let body: unknown;
     try {
@@ -307,7 +334,10 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     if (fault) stats.faults[fault]++;
     if (fault === 'rate_limited') {
       const ms = faults.retryAfter * 1000;
-      return apiError(res, 429, 'Rate limit reached (injected)', 'requests', { 'retry-after': String(Math.ceil(faults.retryAfter)), 'retry-after-ms': String(Math.round(ms)) });
+      return apiError(res, 429, 'Rate limit reached (injected)', 'requests', {
+        'retry-after': String(Math.ceil(faults.retryAfter)),
+        'retry-after-ms': String(Math.round(ms)),
+      });
     }
     if (fault === 'server_error') return apiError(res, 500, 'The server had an error (injected)', 'server_error');
     if (fault === 'hang') {
@@ -329,7 +359,12 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     if (llamaStyle && url.pathname !== '/v1/embeddings') {
       const ctx: LlamaApiContext = { backend, modelName, requestId, generate };
       try {
-        payload = url.pathname === '/completion' ? await completionAnswer(ctx, body) : url.pathname === '/v1/completions' ? await oaiCompletionAnswer(ctx, body) : await oaiChatAnswer(ctx, body);
+        payload =
+          url.pathname === '/completion'
+            ? await completionAnswer(ctx, body)
+            : url.pathname === '/v1/completions'
+              ? await oaiCompletionAnswer(ctx, body)
+              : await oaiChatAnswer(ctx, body);
       } catch (err) {
         if (err instanceof z.ZodError) return badRequest(res, err);
         if (err instanceof LlamaApiError) return apiError(res, 400, err.message, 'invalid_request_error');
@@ -340,7 +375,12 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       if (!parsed.success) return badRequest(res, parsed.error);
       const inputs = Array.isArray(parsed.data.input) ? parsed.data.input : [parsed.data.input];
       const encode = (v: number[]) => (parsed.data.encoding_format === 'base64' ? Buffer.from(Float32Array.from(v).buffer).toString('base64') : v);
-      payload = { object: 'list', model: modelName, data: inputs.map((t, index) => ({ object: 'embedding', index, embedding: encode(hashedEmbedding(t)) })), usage: { prompt_tokens: 0, total_tokens: 0 } };
+      payload = {
+        object: 'list',
+        model: modelName,
+        data: inputs.map((t, index) => ({ object: 'embedding', index, embedding: encode(hashedEmbedding(t)) })),
+        usage: { prompt_tokens: 0, total_tokens: 0 },
+      };
     } else if (url.pathname === '/v1/completions') {
       const parsed = CompletionRequest.safeParse(body);
       if (!parsed.success) return badRequest(res, parsed.error);
@@ -359,14 +399,29 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         }
       }
       // A token-id prompt is generated from as its text (the backend samples from text).
-      const promptText = typeof r.prompt === 'string' ? r.prompt : isTokenLevel(backend) ? backend.detokenize(r.prompt.filter((t) => t !== backend.bosToken)) : '';
+      const promptText =
+        typeof r.prompt === 'string' ? r.prompt : isTokenLevel(backend) ? backend.detokenize(r.prompt.filter((t) => t !== backend.bosToken)) : '';
       const textOf = (id: number) => (isTokenLevel(backend) ? backend.detokenize([id]) : String(id));
       for (let index = 0; index < r.n; index++) {
         const wantLogprobs = r.logprobs != null; // logprobs: 0 still returns the sampled tokens' own (OpenAI, vLLM)
         const g =
           r.max_tokens > 0
-            ? await generate(promptText, { max: r.max_tokens, temperature: r.temperature, topP: r.top_p, seed: r.seed === undefined ? undefined : r.seed + index, stop: r.stop, logprobs: wantLogprobs, sampler: r })
-            : { text: '', tokenIds: [] as number[], tokenLogprobs: wantLogprobs ? ([] as number[]) : null, finishReason: 'length' as const, promptTokens: scored?.ids.length ?? 0 };
+            ? await generate(promptText, {
+                max: r.max_tokens,
+                temperature: r.temperature,
+                topP: r.top_p,
+                seed: r.seed === undefined ? undefined : r.seed + index,
+                stop: r.stop,
+                logprobs: wantLogprobs,
+                sampler: r,
+              })
+            : {
+                text: '',
+                tokenIds: [] as number[],
+                tokenLogprobs: wantLogprobs ? ([] as number[]) : null,
+                finishReason: 'length' as const,
+                promptTokens: scored?.ids.length ?? 0,
+              };
         const ids = g.tokenIds ?? [];
         promptTokens = scored?.ids.length ?? g.promptTokens;
         completionTokens += ids.length;
@@ -383,7 +438,14 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
           ...(scored && r.prompt_logprobs != null ? { prompt_logprobs: promptLogprobsField(scored, r.prompt_logprobs, textOf) } : {}),
         });
       }
-      payload = { id: `cmpl-${requestId}`, object: 'text_completion', created: Math.floor(Date.now() / 1000), model: modelName, choices, usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } };
+      payload = {
+        id: `cmpl-${requestId}`,
+        object: 'text_completion',
+        created: Math.floor(Date.now() / 1000),
+        model: modelName,
+        choices,
+        usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+      };
     } else {
       const parsed = ChatRequest.safeParse(body);
       if (!parsed.success) return badRequest(res, parsed.error);
@@ -393,13 +455,25 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       // n choices, choice i with seed + i (as for completions).
       const generated: SampledCompletion[] = [];
       for (let index = 0; index < r.n; index++) {
-        generated.push(await generate(prompt, { max: r.max_completion_tokens ?? r.max_tokens ?? 16, temperature: r.temperature, topP: r.top_p, seed: r.seed === undefined ? undefined : r.seed + index, stop: r.stop, logprobs: !!r.logprobs, sampler: r }));
+        generated.push(
+          await generate(prompt, {
+            max: r.max_completion_tokens ?? r.max_tokens ?? 16,
+            temperature: r.temperature,
+            topP: r.top_p,
+            seed: r.seed === undefined ? undefined : r.seed + index,
+            stop: r.stop,
+            logprobs: !!r.logprobs,
+            sampler: r,
+          }),
+        );
       }
       const g = generated[0];
       const textOf = (id: number) => (isTokenLevel(backend) ? backend.detokenize([id]) : String(id));
       // Decoded token text, as OpenAI and vLLM write it (the ids are in token_ids).
       const logprobsOf = (c: (typeof generated)[number]) =>
-        c.tokenLogprobs ? { content: c.tokenLogprobs.map((logprob, i) => ({ token: textOf((c.tokenIds ?? [])[i]), logprob, bytes: null, top_logprobs: [] })) } : null;
+        c.tokenLogprobs
+          ? { content: c.tokenLogprobs.map((logprob, i) => ({ token: textOf((c.tokenIds ?? [])[i]), logprob, bytes: null, top_logprobs: [] })) }
+          : null;
       const created = Math.floor(Date.now() / 1000);
       if (r.stream) {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -416,7 +490,13 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         object: 'chat.completion',
         created,
         model: modelName,
-        choices: generated.map((c, index) => ({ index, message: { role: 'assistant', content: c.text }, finish_reason: c.finishReason, logprobs: logprobsOf(c), token_ids: c.tokenIds })),
+        choices: generated.map((c, index) => ({
+          index,
+          message: { role: 'assistant', content: c.text },
+          finish_reason: c.finishReason,
+          logprobs: logprobsOf(c),
+          token_ids: c.tokenIds,
+        })),
         usage: (() => {
           const completion = generated.reduce((n, c) => n + (c.tokenIds ?? []).length, 0);
           return { prompt_tokens: g.promptTokens, completion_tokens: completion, total_tokens: g.promptTokens + completion };

@@ -7,7 +7,10 @@ import { seededRandom } from './faults';
  * `skew` (two endpoints with different skews serve measurably different "models"). Costs
  * microseconds per sample, so it measures met's pipeline, not a model.
  */
-const WORDS = 'the of and to in a is that it was for on are as with his they at be this from have or by one had not but what all were when we there can an your which their said if do will each about how up out them then she many some so these would other into has more her two like him see time could no make than first been its who now people my made over did down only way find use may water long little very after words called just where most know'.split(' ');
+const WORDS =
+  'the of and to in a is that it was for on are as with his they at be this from have or by one had not but what all were when we there can an your which their said if do will each about how up out them then she many some so these would other into has more her two like him see time could no make than first been its who now people my made over did down only way find use may water long little very after words called just where most know'.split(
+    ' ',
+  );
 
 export class TextGeneratorBackend implements TextBackend {
   constructor(
@@ -38,7 +41,13 @@ export class TextGeneratorBackend implements TextBackend {
       logprobs.push(Math.log(weights[k] / total));
     }
     const text = ids.map((id) => ` ${WORDS[id]}`).join('');
-    return { text, tokenIds: ids, tokenLogprobs: request.logprobs ? logprobs : null, finishReason: n < request.maxTokens ? 'stop' : 'length', promptTokens: request.prompt.split(/\s+/).length };
+    return {
+      text,
+      tokenIds: ids,
+      tokenLogprobs: request.logprobs ? logprobs : null,
+      finishReason: n < request.maxTokens ? 'stop' : 'length',
+      promptTokens: request.prompt.split(/\s+/).length,
+    };
   }
 
   async score(prompt: string, completion: string): Promise<ScoredCompletion> {

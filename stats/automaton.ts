@@ -189,6 +189,15 @@ export function automatonKernel(sam: SuffixAutomaton, tokens: Int32Array, offset
 }
 
 /** Fills G[i][j] for j >= i (the upper triangle of row i) with kernels of row i (the automaton) and rows j. */
-export function automatonKernelRow(sam: SuffixAutomaton, tokens: Int32Array, n: number, L: number, i: number, k: number, cumulative: boolean, G: Float64Array): void {
+export function automatonKernelRow(
+  sam: SuffixAutomaton,
+  tokens: Int32Array,
+  n: number,
+  L: number,
+  i: number,
+  k: number,
+  cumulative: boolean,
+  G: Float64Array,
+): void {
   for (let j = i; j < n; j++) G[i * n + j] = automatonKernel(sam, tokens, j * L, L, k, cumulative);
 }

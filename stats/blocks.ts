@@ -51,11 +51,22 @@ export function checkCompatible(samples: readonly EncodedSample[], names: readon
   for (let s = 0; s < samples.length; s++) {
     const x = samples[s];
     if (x.tokens.length !== x.prompts.length * x.L) {
-      throw new MetError(ErrorTypes.BadInput, `${names[s]}: ${x.prompts.length} rows need ${x.prompts.length * x.L} token values at L = ${x.L}, got ${x.tokens.length}`);
+      throw new MetError(
+        ErrorTypes.BadInput,
+        `${names[s]}: ${x.prompts.length} rows need ${x.prompts.length * x.L} token values at L = ${x.L}, got ${x.tokens.length}`,
+      );
     }
     if (s === 0) continue;
-    if (x.L !== samples[0].L) throw new MetError(ErrorTypes.BadInput, `${names[0]} is encoded with L = ${samples[0].L} and ${names[s]} with L = ${x.L}: encode both samples with the same L`);
-    if (padOf(x) !== padOf(samples[0])) throw new MetError(ErrorTypes.BadInput, `${names[0]} pads with ${padOf(samples[0])} and ${names[s]} with ${padOf(x)}: encode both samples with the same pad id`);
+    if (x.L !== samples[0].L)
+      throw new MetError(
+        ErrorTypes.BadInput,
+        `${names[0]} is encoded with L = ${samples[0].L} and ${names[s]} with L = ${x.L}: encode both samples with the same L`,
+      );
+    if (padOf(x) !== padOf(samples[0]))
+      throw new MetError(
+        ErrorTypes.BadInput,
+        `${names[0]} pads with ${padOf(samples[0])} and ${names[s]} with ${padOf(x)}: encode both samples with the same pad id`,
+      );
   }
 }
 
@@ -128,7 +139,18 @@ export function buildBlockPool(samples: readonly EncodedSample[], kernel: Kernel
     const gram = kernelGram(gatherRows(samples, plan.sourceOf, plan.rowOf), n, L, pad, kernel);
     return finishBlock(plan, gram);
   });
-  return { L, pad, kernel, scale: kernelScale(kernel, L), exact: isExactKernel(kernel), rowCounts: samples.map((s) => s.prompts.length), blocks, blockOfPrompt, blockOf, localOf };
+  return {
+    L,
+    pad,
+    kernel,
+    scale: kernelScale(kernel, L),
+    exact: isExactKernel(kernel),
+    rowCounts: samples.map((s) => s.prompts.length),
+    blocks,
+    blockOfPrompt,
+    blockOf,
+    localOf,
+  };
 }
 
 export function finishBlock(plan: BlockPlan, gram: GramArray): GramBlock {

@@ -97,7 +97,10 @@ export class RowIndex {
 /** Integer ids of the unique joint rows over several samples, in order. */
 export function uniqueRowIds(samples: readonly EncodedSample[]): { ids: Int32Array[]; unique: number; index: RowIndex } {
   const L = samples[0].L;
-  const index = new RowIndex(L, samples.reduce((a, s) => a + s.prompts.length, 0));
+  const index = new RowIndex(
+    L,
+    samples.reduce((a, s) => a + s.prompts.length, 0),
+  );
   const ids = samples.map((s) => {
     if (s.L !== L) throw new MetError(ErrorTypes.BadInput, `samples are encoded with L = ${L} and L = ${s.L}: encode both samples with the same L`);
     const out = new Int32Array(s.prompts.length);

@@ -96,7 +96,8 @@ function isInt32(v: number): boolean {
 function checkInputs(prompts: ArrayLike<number>, n: number, L: number, m: number | undefined): void {
   if (!Number.isInteger(L) || L < 1) throw new MetError(ErrorTypes.BadInput, `L must be a positive integer, got ${L}`);
   if (m !== undefined && (!Number.isInteger(m) || m < 1)) throw new MetError(ErrorTypes.BadInput, `m must be a positive integer, got ${m}`);
-  if (prompts.length !== n) throw new MetError(ErrorTypes.BadInput, `${prompts.length} prompt indices for ${n} completions: give one prompt index per completion`);
+  if (prompts.length !== n)
+    throw new MetError(ErrorTypes.BadInput, `${prompts.length} prompt indices for ${n} completions: give one prompt index per completion`);
   for (let i = 0; i < prompts.length; i++) {
     const r = prompts[i];
     if (!Number.isInteger(r) || r < 0) throw new MetError(ErrorTypes.BadInput, `prompt index ${r} at row ${i} must be a non-negative integer`);

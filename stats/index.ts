@@ -81,8 +81,10 @@ export async function twoSampleTestParallel(input: TwoSampleTestInput, parallel:
   if (!kernel || threads === 1) return twoSampleTest(input);
   checkB(input.b);
   checkSeed(input.seed);
-  if (input.pvalue === 'bootstrap' && !input.reference) throw new MetError(ErrorTypes.BadInput, 'a bootstrap p-value needs a reference sample to draw null samples from');
-  if (input.pvalue !== 'permutation' && input.pvalue !== 'bootstrap') throw new MetError(ErrorTypes.BadInput, `unknown p-value '${input.pvalue as string}' (permutation or bootstrap)`);
+  if (input.pvalue === 'bootstrap' && !input.reference)
+    throw new MetError(ErrorTypes.BadInput, 'a bootstrap p-value needs a reference sample to draw null samples from');
+  if (input.pvalue !== 'permutation' && input.pvalue !== 'bootstrap')
+    throw new MetError(ErrorTypes.BadInput, `unknown p-value '${input.pvalue as string}' (permutation or bootstrap)`);
   const n1 = input.x.prompts.length;
   const n2 = input.y.prompts.length;
   let work = poolCost([input.x, input.y], kernel);
@@ -98,8 +100,13 @@ export async function twoSampleTestParallel(input: TwoSampleTestInput, parallel:
     const prepared = prepareTwoSample(input.stat, input.x, input.y, { ...input, pool });
     if (input.pvalue === 'permutation') return result(prepared.observed, await permutationNullsShared(prepared, input.seed, input.b, group));
     const reference = input.reference!;
-    if (reference.L !== input.x.L) throw new MetError(ErrorTypes.BadInput, `the reference is encoded with L = ${reference.L} and the samples with L = ${input.x.L}: use one L`);
-    const pools = new StoredPools(input.stat, [reference], { ...input, names: ['the reference'], pool: await buildBlockPoolShared([reference], kernel, group) });
+    if (reference.L !== input.x.L)
+      throw new MetError(ErrorTypes.BadInput, `the reference is encoded with L = ${reference.L} and the samples with L = ${input.x.L}: use one L`);
+    const pools = new StoredPools(input.stat, [reference], {
+      ...input,
+      names: ['the reference'],
+      pool: await buildBlockPoolShared([reference], kernel, group),
+    });
     const choice = promptChoice(Math.max(pools.m, input.x.m, input.y.m), samplePrompts(input.x, input.y, reference));
     pools.checkCovers(0, choice, 'the reference');
     return result(prepared.observed, await bootstrapDrawsShared(pools, 0, { n1, n2 }, choice, input.seed, input.b, group));
@@ -111,7 +118,11 @@ export async function twoSampleTestParallel(input: TwoSampleTestInput, parallel:
  * A PowerSimulator whose Gram blocks are built across worker_threads when the pools are large
  * (cells and nulls are index sums over them; see simulateNullsParallel for large null batches).
  */
-export async function createPowerSimulator(name: TwoSampleStatistic, sources: PowerSources, options: StatisticOptions & ParallelOptions = {}): Promise<PowerSimulator> {
+export async function createPowerSimulator(
+  name: TwoSampleStatistic,
+  sources: PowerSources,
+  options: StatisticOptions & ParallelOptions = {},
+): Promise<PowerSimulator> {
   const samples = [...sources.references, ...(sources.alternatives ?? [])];
   const kernel = kernelOf(name, options, samples[0]?.L ?? 1);
   const threads = threadsOf(options);
@@ -161,7 +172,8 @@ export interface CompositeTestResult {
 export function compositeTest(input: CompositeTestInput): CompositeTestResult {
   const t0 = performance.now();
   checkSeed(input.seed);
-  if (input.pvalue === 'bootstrap' && !input.references) throw new MetError(ErrorTypes.BadInput, 'a composite bootstrap test needs the two references to draw null samples from');
+  if (input.pvalue === 'bootstrap' && !input.references)
+    throw new MetError(ErrorTypes.BadInput, 'a composite bootstrap test needs the two references to draw null samples from');
   const tests = [0, 1].map((i) =>
     twoSampleTest({ ...input, x: input.x[i], y: input.y, seed: deriveSeed(input.seed, i), reference: input.references?.[i] }),
   ) as [TwoSampleTestResult, TwoSampleTestResult];

@@ -68,7 +68,6 @@ class GramTable {
   }
 }
 
-
 /** Raw (unnormalised) k-spectrum Gram of n x L row-major rows by interned k-grams; symmetric. */
 export function hashedSpectrumGram(tokens: Int32Array, n: number, L: number, k: number, cumulative: boolean): Float64Array {
   const table = new GramTable(Math.min(1 << 20, n * L));

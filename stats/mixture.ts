@@ -94,11 +94,14 @@ function gather(pools: EncodedSample[], source: Int32Array, rows: Int32Array, pr
 
 function checkPool(pool: ScoredPool, name: string, m: number, L: number, pad: number | undefined): Int32Array[] {
   checkSample(pool.sample, name);
-  if (pool.scores.length !== pool.sample.prompts.length) throw new MetError(ErrorTypes.BadInput, `${name}: ${pool.scores.length} scores for ${pool.sample.prompts.length} rows`);
-  if (pool.sample.m !== m || pool.sample.L !== L || pool.sample.pad !== pad) throw new MetError(ErrorTypes.BadInput, `${name}: pools must share m, L and pad with the reference`);
+  if (pool.scores.length !== pool.sample.prompts.length)
+    throw new MetError(ErrorTypes.BadInput, `${name}: ${pool.scores.length} scores for ${pool.sample.prompts.length} rows`);
+  if (pool.sample.m !== m || pool.sample.L !== L || pool.sample.pad !== pad)
+    throw new MetError(ErrorTypes.BadInput, `${name}: pools must share m, L and pad with the reference`);
   const byPrompt = rowsByPrompt(pool.sample);
   byPrompt.forEach((rows, r) => {
-    if (rows.length === 0) throw new MetError(ErrorTypes.TooFewSamples, `${name} has no completion for prompt ${r}: every source needs a pool for every prompt`);
+    if (rows.length === 0)
+      throw new MetError(ErrorTypes.TooFewSamples, `${name} has no completion for prompt ${r}: every source needs a pool for every prompt`);
   });
   return byPrompt;
 }
@@ -112,10 +115,12 @@ export function mixturePower(request: MixturePowerRequest): MixturePowerResult {
   if (!(Number.isInteger(sims) && sims >= 1)) throw new MetError(ErrorTypes.BadInput, `sims must be a positive integer, got ${sims}`);
   if (mixture.length === 0) throw new MetError(ErrorTypes.BadInput, 'a mixture needs at least one component');
   const total = mixture.reduce((a, c) => a + c.weight, 0);
-  if (mixture.some((c) => !(c.weight >= 0)) || Math.abs(total - 1) > 1e-9) throw new MetError(ErrorTypes.BadInput, `mixture weights must be >= 0 and sum to 1, got ${mixture.map((c) => c.weight).join(' + ')}`);
+  if (mixture.some((c) => !(c.weight >= 0)) || Math.abs(total - 1) > 1e-9)
+    throw new MetError(ErrorTypes.BadInput, `mixture weights must be >= 0 and sum to 1, got ${mixture.map((c) => c.weight).join(' + ')}`);
   for (const t of request.tests) if (t !== 'rut' && !isTwoSampleStatistic(t)) throw new MetError(ErrorTypes.BadInput, `unknown test '${t as string}'`);
   const twoSample = request.tests.some((t) => t !== 'rut');
-  if (twoSample && !(Number.isInteger(request.b) && request.b! >= 1)) throw new MetError(ErrorTypes.BadInput, `two-sample tests need b (permutations), got ${request.b}`);
+  if (twoSample && !(Number.isInteger(request.b) && request.b! >= 1))
+    throw new MetError(ErrorTypes.BadInput, `two-sample tests need b (permutations), got ${request.b}`);
   if (twoSample && perPrompt < 2) throw new MetError(ErrorTypes.BadInput, 'two-sample tests need at least 2 API calls per prompt (same-prompt pairs)');
 
   const { m, L, pad } = reference.sample;
@@ -128,7 +133,9 @@ export function mixturePower(request: MixturePowerRequest): MixturePowerResult {
   if (!(Number.isInteger(xPerPrompt) && xPerPrompt >= 2)) throw new MetError(ErrorTypes.BadInput, `xPerPrompt must be an integer >= 2, got ${xPerPrompt}`);
   const xPrompts = Int32Array.from({ length: xPerPrompt * m }, (_, i) => Math.floor(i / xPerPrompt));
   const served = new Array<number>(mixture.length).fill(0);
-  const out: Record<string, MixtureTestPower> = Object.fromEntries(request.tests.map((t) => [t, { rejections: 0, power: 0, pvalues: new Float64Array(sims), statistics: new Float64Array(sims) }]));
+  const out: Record<string, MixtureTestPower> = Object.fromEntries(
+    request.tests.map((t) => [t, { rejections: 0, power: 0, pvalues: new Float64Array(sims), statistics: new Float64Array(sims) }]),
+  );
 
   const component = new Int32Array(budget);
   const targetRows = new Int32Array(budget);

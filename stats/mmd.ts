@@ -162,7 +162,10 @@ export function checkMmdDenominators(s: MmdSums, xPrompts: Int32Array, yPrompts:
   }
   if (s.dxx > 0 && s.dyy > 0 && s.dxy > 0) return;
   if (s.dxy === 0) {
-    throw new MetError(ErrorTypes.TooFewSamples, `${names[0]} and ${names[1]} share no prompt: the MMD compares completions of the same prompt, so both samples need rows for at least one common prompt`);
+    throw new MetError(
+      ErrorTypes.TooFewSamples,
+      `${names[0]} and ${names[1]} share no prompt: the MMD compares completions of the same prompt, so both samples need rows for at least one common prompt`,
+    );
   }
   const [side, prompts] = s.dxx === 0 ? [names[0], xPrompts] : [names[1], yPrompts];
   throw new MetError(

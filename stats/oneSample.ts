@@ -50,7 +50,8 @@ export function nullDistribution(rows: EncodedSample, conditionalLogProbs: Array
   const logProbs: number[] = [];
   for (let i = 0; i < n; i++) {
     const lp = conditionalLogProbs[i];
-    if (Number.isNaN(lp) || lp > 1e-6) throw new MetError(ErrorTypes.BadInput, `reference row ${i} has log-probability ${lp}: log-probabilities are <= 0 (natural log)`);
+    if (Number.isNaN(lp) || lp > 1e-6)
+      throw new MetError(ErrorTypes.BadInput, `reference row ${i} has log-probability ${lp}: log-probabilities are <= 0 (natural log)`);
     const before = index.size;
     const id = index.id(rows, i);
     const joint = Math.min(lp, 0) + logPi(rows.prompts[i]);
@@ -58,7 +59,10 @@ export function nullDistribution(rows: EncodedSample, conditionalLogProbs: Array
       keep.push(i);
       logProbs.push(joint);
     } else if (Math.abs(logProbs[id] - joint) > 1e-6 * Math.max(1, Math.abs(joint))) {
-      throw new MetError(ErrorTypes.BadInput, `reference rows ${keep[id]} and ${i} are the same completion of prompt ${rows.prompts[i]} (after truncation to L = ${rows.L}) with different log-probabilities ${logProbs[id]} and ${joint}`);
+      throw new MetError(
+        ErrorTypes.BadInput,
+        `reference rows ${keep[id]} and ${i} are the same completion of prompt ${rows.prompts[i]} (after truncation to L = ${rows.L}) with different log-probabilities ${logProbs[id]} and ${joint}`,
+      );
     }
   }
   const L = rows.L;
@@ -69,7 +73,8 @@ export function nullDistribution(rows: EncodedSample, conditionalLogProbs: Array
 
 function supportIndex(nullDist: NullDistribution): RowIndex {
   const { support } = nullDist;
-  if (nullDist.logProbs.length !== support.prompts.length) throw new MetError(ErrorTypes.BadInput, `${nullDist.logProbs.length} log-probabilities for ${support.prompts.length} support rows`);
+  if (nullDist.logProbs.length !== support.prompts.length)
+    throw new MetError(ErrorTypes.BadInput, `${nullDist.logProbs.length} log-probabilities for ${support.prompts.length} support rows`);
   const index = new RowIndex(support.L, support.prompts.length);
   for (let u = 0; u < support.prompts.length; u++) {
     if (index.id(support, u) !== u) throw new MetError(ErrorTypes.BadInput, `support row ${u} repeats an earlier row: build the null with nullDistribution()`);
@@ -79,7 +84,8 @@ function supportIndex(nullDist: NullDistribution): RowIndex {
 
 /** Support ids of a sample's rows; rows outside the support are an error naming them. */
 function supportIds(sample: EncodedSample, nullDist: NullDistribution, index: RowIndex, what: string): Int32Array {
-  if (sample.L !== nullDist.support.L) throw new MetError(ErrorTypes.BadInput, `${what} is encoded with L = ${sample.L} and the reference with L = ${nullDist.support.L}: use one L`);
+  if (sample.L !== nullDist.support.L)
+    throw new MetError(ErrorTypes.BadInput, `${what} is encoded with L = ${sample.L} and the reference with L = ${nullDist.support.L}: use one L`);
   const ids = new Int32Array(sample.prompts.length);
   let missing = 0;
   let first = -1;
@@ -154,7 +160,8 @@ export const oneSampleStatistics: Record<OneSampleStatistic, OneSampleFunction> 
 };
 
 export function oneSampleStatistic(name: OneSampleStatistic, observed: Float64Array, logProbs: Float64Array): number {
-  if (!isOneSampleStatistic(name)) throw new MetError(ErrorTypes.BadInput, `unknown one-sample statistic '${name}' (known: ${ONE_SAMPLE_STATISTICS.join(', ')})`);
+  if (!isOneSampleStatistic(name))
+    throw new MetError(ErrorTypes.BadInput, `unknown one-sample statistic '${name}' (known: ${ONE_SAMPLE_STATISTICS.join(', ')})`);
   if (observed.length !== logProbs.length) throw new MetError(ErrorTypes.BadInput, `${observed.length} counts for ${logProbs.length} support rows`);
   let n = 0;
   for (let u = 0; u < observed.length; u++) n += observed[u];
@@ -185,7 +192,11 @@ export function oneSampleTest(
   for (let i = 0; i < poolIds.length; i++) byPrompt[pool.prompts[i]].push(poolIds[i]);
   const choice = promptChoice(m, options.prompts, options.promptWeights);
   for (const r of choice.prompts) {
-    if (byPrompt[r].length === 0) throw new MetError(ErrorTypes.TooFewSamples, `the null pool has no completion for prompt ${r}: every prompt needs stored completions to draw samples from`);
+    if (byPrompt[r].length === 0)
+      throw new MetError(
+        ErrorTypes.TooFewSamples,
+        `the null pool has no completion for prompt ${r}: every prompt needs stored completions to draw samples from`,
+      );
   }
   const rowsOf = byPrompt.map((l) => Int32Array.from(l));
   const n = sample.prompts.length;

@@ -49,7 +49,8 @@ const BOOT = new URL('./workerBoot.mjs', import.meta.url);
  * options a Worker refuses (Node 24's test runner gives its children --stack-trace-limit,
  * --secure-heap and others, and new Worker then throws ERR_WORKER_INVALID_EXEC_ARGV).
  */
-const WORKER_OPTION = /^(--import|--require|-r|--loader|--experimental-loader|--conditions|-C|--enable-source-maps|--no-warnings|--no-deprecation|--disable-warning|--experimental-[a-z-]+|--no-experimental-[a-z-]+)(=|$)/;
+const WORKER_OPTION =
+  /^(--import|--require|-r|--loader|--experimental-loader|--conditions|-C|--enable-source-maps|--no-warnings|--no-deprecation|--disable-warning|--experimental-[a-z-]+|--no-experimental-[a-z-]+)(=|$)/;
 const TAKES_VALUE = /^(--import|--require|-r|--loader|--experimental-loader|--conditions|-C|--disable-warning)$/;
 export function workerExecArgv(execArgv: readonly string[]): string[] {
   const out: string[] = [];
@@ -166,9 +167,17 @@ function ranges(b: number, parts: number): [number, number][] {
  * Every prompt's Gram block over the samples' rows, built by the group's workers into shared
  * memory (or in this thread without a group). Same numbers as buildBlockPool.
  */
-export async function buildBlockPoolShared(samples: readonly EncodedSample[], kernel: KernelSpec, group: WorkerGroup | undefined, options: { gramBudgetBytes?: number } = {}): Promise<BlockPool> {
+export async function buildBlockPoolShared(
+  samples: readonly EncodedSample[],
+  kernel: KernelSpec,
+  group: WorkerGroup | undefined,
+  options: { gramBudgetBytes?: number } = {},
+): Promise<BlockPool> {
   if (!group) return buildBlockPool(samples, kernel, options);
-  checkCompatible(samples, samples.map((_, s) => `sample ${s}`));
+  checkCompatible(
+    samples,
+    samples.map((_, s) => `sample ${s}`),
+  );
   const { plans, blockOfPrompt, blockOf, localOf } = planBlocks(samples);
   const L = samples[0].L;
   const pad = padOf(samples[0]);
@@ -193,11 +202,31 @@ export async function buildBlockPoolShared(samples: readonly EncodedSample[], ke
   );
   await Promise.all(
     shares.map((blocks, w) =>
-      blocks.length === 0 ? undefined : group.run(w, { task: 'grams', kernel, L, pad, tokens, blocks: blocks.map((b) => ({ rowOffset: layout[b].rowOffset, n: layout[b].n, gram: grams[b] })) }),
+      blocks.length === 0
+        ? undefined
+        : group.run(w, {
+            task: 'grams',
+            kernel,
+            L,
+            pad,
+            tokens,
+            blocks: blocks.map((b) => ({ rowOffset: layout[b].rowOffset, n: layout[b].n, gram: grams[b] })),
+          }),
     ),
   );
   const blocks = plans.map((plan, b) => finishBlock(plan, grams[b]));
-  return { L, pad, kernel, scale: kernelScale(kernel, L), exact: isExactKernel(kernel), rowCounts: samples.map((s) => s.prompts.length), blocks, blockOfPrompt, blockOf, localOf };
+  return {
+    L,
+    pad,
+    kernel,
+    scale: kernelScale(kernel, L),
+    exact: isExactKernel(kernel),
+    rowCounts: samples.map((s) => s.prompts.length),
+    blocks,
+    blockOfPrompt,
+    blockOf,
+    localOf,
+  };
 }
 
 /** Estimated element operations of building the blocks of these samples. */
@@ -237,7 +266,7 @@ export async function bootstrapDrawsShared(
 export function drawCost(pools: StoredPools, sizes: { n1: number; n2: number }, choice: PromptChoice, b: number): number {
   if (!pools.blockPool) return b * (sizes.n1 + sizes.n2);
   const per = (sizes.n1 + sizes.n2) / choice.prompts.length;
-  return b * choice.prompts.length * (per * per) / 2;
+  return (b * choice.prompts.length * (per * per)) / 2;
 }
 
 function concat(parts: Float64Array[], b: number): Float64Array {

@@ -119,10 +119,14 @@ export class PowerSimulator {
   ) {
     const refs = sources.references;
     const alts = sources.alternatives ?? [];
-    if (refs.length < 1 || refs.length > 2) throw new MetError(ErrorTypes.BadInput, `a power simulation takes one reference (or two for a composite null), got ${refs.length}`);
+    if (refs.length < 1 || refs.length > 2)
+      throw new MetError(ErrorTypes.BadInput, `a power simulation takes one reference (or two for a composite null), got ${refs.length}`);
     this.references = refs.length;
     this.alternatives = alts.length;
-    const names = [...refs.map((_, i) => (refs.length === 1 ? 'the reference' : `reference ${i + 1}`)), ...alts.map((_, i) => (alts.length === 1 ? 'the alternative' : `alternative ${i + 1}`))];
+    const names = [
+      ...refs.map((_, i) => (refs.length === 1 ? 'the reference' : `reference ${i + 1}`)),
+      ...alts.map((_, i) => (alts.length === 1 ? 'the alternative' : `alternative ${i + 1}`)),
+    ];
     this.pools = new StoredPools(name, [...refs, ...alts], { ...options, names });
     this.names = names;
   }
@@ -139,7 +143,8 @@ export class PowerSimulator {
     if (mixture.length === 0) throw new MetError(ErrorTypes.BadInput, 'a mixture needs at least one component');
     let sum = 0;
     for (const c of mixture) {
-      if (!(c.weight > 0 && c.weight <= 1)) throw new MetError(ErrorTypes.BadInput, `mixture weight ${c.weight} must be in (0, 1] (leave weight-0 components out)`);
+      if (!(c.weight > 0 && c.weight <= 1))
+        throw new MetError(ErrorTypes.BadInput, `mixture weight ${c.weight} must be in (0, 1] (leave weight-0 components out)`);
       sum += c.weight;
     }
     if (Math.abs(sum - 1) > 1e-9) throw new MetError(ErrorTypes.BadInput, `mixture weights sum to ${sum}, not 1`);
@@ -259,7 +264,12 @@ function definedStatistic(value: number, sim: number, n: number, choice: PromptC
 }
 
 /** b null statistics from one reference at n rows per side (cache per reference, subset, n, statistic). */
-export function simulateNulls(name: TwoSampleStatistic, reference: EncodedSample, n: number, options: StatisticOptions & SubsetOptions & { b: number; seed: number }): Float64Array {
+export function simulateNulls(
+  name: TwoSampleStatistic,
+  reference: EncodedSample,
+  n: number,
+  options: StatisticOptions & SubsetOptions & { b: number; seed: number },
+): Float64Array {
   return new PowerSimulator(name, { references: [reference] }, options).nulls({ ...options, n });
 }
 

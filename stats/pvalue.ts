@@ -96,7 +96,15 @@ export interface BootstrapOptions extends StatisticOptions {
 }
 
 /** Null draws t in [from, to) of source `source` of stored pools: X* (n1 rows) then Y* (n2 rows). */
-export function bootstrapDraws(pools: StoredPools, source: number, sizes: { n1: number; n2: number }, choice: PromptChoice, seed: number, from: number, to: number): Float64Array {
+export function bootstrapDraws(
+  pools: StoredPools,
+  source: number,
+  sizes: { n1: number; n2: number },
+  choice: PromptChoice,
+  seed: number,
+  from: number,
+  to: number,
+): Float64Array {
   const x: Draw = pools.newDraw(sizes.n1, choice);
   const y: Draw = pools.newDraw(sizes.n2, choice);
   const nulls = new Float64Array(to - from);
@@ -133,11 +141,17 @@ export function bootstrapNulls(name: TwoSampleStatistic, reference: EncodedSampl
 
 /** Observed statistic of (X, Y) against null statistics drawn from the stored reference. */
 export function bootstrapTest(name: TwoSampleStatistic, x: EncodedSample, y: EncodedSample, reference: EncodedSample, options: BootstrapOptions): TestResult {
-  if (reference.L !== x.L) throw new MetError(ErrorTypes.BadInput, `the reference is encoded with L = ${reference.L} and the samples with L = ${x.L}: use one L`);
+  if (reference.L !== x.L)
+    throw new MetError(ErrorTypes.BadInput, `the reference is encoded with L = ${reference.L} and the samples with L = ${x.L}: use one L`);
   checkB(options.b);
   checkSeed(options.seed);
   const prepared = prepareTwoSample(name, x, y, options);
-  const nulls = bootstrapNulls(name, reference, { n1: prepared.n1, n2: prepared.n2 }, { ...options, prompts: options.prompts ?? samplePrompts(x, y, reference) });
+  const nulls = bootstrapNulls(
+    name,
+    reference,
+    { n1: prepared.n1, n2: prepared.n2 },
+    { ...options, prompts: options.prompts ?? samplePrompts(x, y, reference) },
+  );
   return result(prepared.observed, nulls);
 }
 
@@ -156,4 +170,3 @@ export function compositeDecision(pvalues: readonly [number, number], alpha: num
   const pvalue = Math.max(pvalues[0], pvalues[1]);
   return { reject: pvalues[0] <= alpha && pvalues[1] <= alpha, pvalue };
 }
-

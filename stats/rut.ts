@@ -54,7 +54,8 @@ export function completionScore(score: RutScore, tokens: TokenScores): number {
     }
     return n === 0 ? 0 : s / n;
   }
-  if (score !== 'sum_logprob' && score !== 'mean_logprob') throw new MetError(ErrorTypes.BadInput, `unknown RUT score '${score as string}' (${RUT_SCORES.join(', ')})`);
+  if (score !== 'sum_logprob' && score !== 'mean_logprob')
+    throw new MetError(ErrorTypes.BadInput, `unknown RUT score '${score as string}' (${RUT_SCORES.join(', ')})`);
   let s = 0;
   for (let t = 0; t < n; t++) {
     const v = tokens.logprobs[t];
@@ -102,11 +103,13 @@ export interface RutResult {
 function checkRutInput(input: RutInput): number {
   const n = input.target.length;
   if (input.offsets.length !== n + 1) throw new MetError(ErrorTypes.BadInput, `RUT: ${input.offsets.length} offsets for ${n} prompts (need n + 1)`);
-  if (input.offsets[0] !== 0 || input.offsets[n] !== input.reference.length) throw new MetError(ErrorTypes.BadInput, 'RUT: offsets must start at 0 and end at the number of reference scores');
+  if (input.offsets[0] !== 0 || input.offsets[n] !== input.reference.length)
+    throw new MetError(ErrorTypes.BadInput, 'RUT: offsets must start at 0 and end at the number of reference scores');
   let kMin = Infinity;
   for (let i = 0; i < n; i++) {
     const k = input.offsets[i + 1] - input.offsets[i];
-    if (k < 1) throw new MetError(ErrorTypes.TooFewSamples, `RUT: prompt ${i} has ${k} reference completions: each prompt needs at least one (the paper uses many)`);
+    if (k < 1)
+      throw new MetError(ErrorTypes.TooFewSamples, `RUT: prompt ${i} has ${k} reference completions: each prompt needs at least one (the paper uses many)`);
     if (Number.isNaN(input.target[i])) throw new MetError(ErrorTypes.BadInput, `RUT: the target score of prompt ${i} is NaN`);
     kMin = Math.min(kMin, k);
   }

@@ -36,7 +36,8 @@ export function promptChoice(m: number, prompts?: ArrayLike<number>, weights?: A
   if (list.length === 0) throw new MetError(ErrorTypes.BadInput, 'the prompt subset is empty');
   const sorted = list.slice().sort();
   for (let k = 0; k < sorted.length; k++) {
-    if (!Number.isInteger(sorted[k]) || sorted[k] < 0 || sorted[k] >= m) throw new MetError(ErrorTypes.BadInput, `prompt ${sorted[k]} of the subset is outside [0, ${m})`);
+    if (!Number.isInteger(sorted[k]) || sorted[k] < 0 || sorted[k] >= m)
+      throw new MetError(ErrorTypes.BadInput, `prompt ${sorted[k]} of the subset is outside [0, ${m})`);
     if (k > 0 && sorted[k] === sorted[k - 1]) throw new MetError(ErrorTypes.BadInput, `prompt ${sorted[k]} appears twice in the prompt subset`);
   }
   if (!weights) return { prompts: sorted };
@@ -111,7 +112,8 @@ export class StoredPools {
     this.m = m;
     const kernel = kernelOf(name, options, samples.length ? samples[0].L : options.pool!.L);
     if (kernel) {
-      if (options.pool && !sameKernel(options.pool.kernel, kernel)) throw new MetError(ErrorTypes.BadInput, `the given Gram blocks were built for another kernel than ${name}'s`);
+      if (options.pool && !sameKernel(options.pool.kernel, kernel))
+        throw new MetError(ErrorTypes.BadInput, `the given Gram blocks were built for another kernel than ${name}'s`);
       const pool = options.pool ?? buildBlockPool(samples, kernel, options);
       this.pool = pool;
       this.unique = 0;
@@ -144,7 +146,10 @@ export class StoredPools {
   checkCovers(source: number, choice: PromptChoice, sourceName: string): void {
     for (const r of choice.prompts) {
       if (r >= this.m || this.rows[source][r].length === 0) {
-        throw new MetError(ErrorTypes.TooFewSamples, `${sourceName} has no completion for prompt ${r}: every prompt needs stored completions to draw samples from`);
+        throw new MetError(
+          ErrorTypes.TooFewSamples,
+          `${sourceName} has no completion for prompt ${r}: every prompt needs stored completions to draw samples from`,
+        );
       }
     }
   }

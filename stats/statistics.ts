@@ -13,7 +13,14 @@ import type { EncodedSample } from './types';
  * so a misspelled statistic does not compile; `isTwoSampleStatistic` checks names from outside
  * (JSON, CLI flags).
  */
-export const TWO_SAMPLE_STATISTICS = ['mmd_hamming', 'mmd_kspectrum', 'mmd_all_subsequences', 'two_sample_L1', 'two_sample_L2', 'two_sample_chi_squared'] as const;
+export const TWO_SAMPLE_STATISTICS = [
+  'mmd_hamming',
+  'mmd_kspectrum',
+  'mmd_all_subsequences',
+  'two_sample_L1',
+  'two_sample_L2',
+  'two_sample_chi_squared',
+] as const;
 export type TwoSampleStatistic = (typeof TWO_SAMPLE_STATISTICS)[number];
 
 export interface StatisticOptions {
@@ -59,7 +66,8 @@ function checkName(name: string): asserts name is TwoSampleStatistic {
 }
 
 function checkNotEmpty(x: EncodedSample, y: EncodedSample): void {
-  if (x.prompts.length === 0 || y.prompts.length === 0) throw new MetError(ErrorTypes.BadInput, `${x.prompts.length === 0 ? 'X' : 'Y'} is empty: both samples need rows`);
+  if (x.prompts.length === 0 || y.prompts.length === 0)
+    throw new MetError(ErrorTypes.BadInput, `${x.prompts.length === 0 ? 'X' : 'Y'} is empty: both samples need rows`);
 }
 
 /** One statistic of X against Y. */

@@ -45,4 +45,3 @@ export function twoSampleTest(input: TwoSampleTestInput): TwoSampleTestResult {
   const r = runTest(input);
   return { ...r, n1: input.x.prompts.length, n2: input.y.prompts.length, seconds: (performance.now() - t0) / 1000 };
 }
-

@@ -43,7 +43,12 @@ parentPort!.on('message', (message: WorkerTask & { id: number }) => {
     const reply: WorkerReply = { id: message.id, ok: true, result: out };
     parentPort!.postMessage(reply, out ? [out.buffer as ArrayBuffer] : []);
   } catch (err) {
-    const reply: WorkerReply = { id: message.id, ok: false, type: err instanceof MetError ? err.type : undefined, message: err instanceof Error ? err.message : String(err) };
+    const reply: WorkerReply = {
+      id: message.id,
+      ok: false,
+      type: err instanceof MetError ? err.type : undefined,
+      message: err instanceof Error ? err.message : String(err),
+    };
     parentPort!.postMessage(reply);
   }
 });

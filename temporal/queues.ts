@@ -6,7 +6,10 @@ export const CPU_TASK_QUEUE = 'met-cpu';
 
 /** Safe queue-name part: lower case letters, digits, dots and dashes. */
 export function queuePart(value: string): string {
-  return value.toLowerCase().replace(/[^a-z0-9.]+/g, '-').replace(/^-+|-+$/g, '');
+  return value
+    .toLowerCase()
+    .replace(/[^a-z0-9.]+/g, '-')
+    .replace(/^-+|-+$/g, '');
 }
 
 /** One queue per API provider, so its server-side activity rate limits that provider. */

@@ -25,7 +25,10 @@ export function bundledSpecifiers(source: string): string[] {
   for (const m of source.matchAll(declaration)) {
     if (m[2]) continue;
     const named = /^\{([^}]*)\}$/.exec(m[3].trim());
-    const names = named?.[1].split(',').map((s) => s.trim()).filter(Boolean);
+    const names = named?.[1]
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (names && names.length > 0 && names.every((n) => /^type\s/.test(n))) continue;
     out.push(m[4]);
   }

@@ -15,7 +15,16 @@ import type { WorkerPlan } from './run';
  * The CPU worker: all workflows, and the activities that need no GPU or provider key (shards,
  * statistics, power cells, downloads, reports).
  */
-export function cpuWorkerPlan(deps: { dataDir: string; duck: DuckDBInstance; taskQueue?: string; env?: Record<string, string | undefined>; promptRoots?: string[]; modelRoots?: string[]; alerts?: AlertConfig; corpora?: Corpora }): WorkerPlan {
+export function cpuWorkerPlan(deps: {
+  dataDir: string;
+  duck: DuckDBInstance;
+  taskQueue?: string;
+  env?: Record<string, string | undefined>;
+  promptRoots?: string[];
+  modelRoots?: string[];
+  alerts?: AlertConfig;
+  corpora?: Corpora;
+}): WorkerPlan {
   const taskQueue = deps.taskQueue ?? CPU_TASK_QUEUE;
   return {
     taskQueue,

@@ -16,7 +16,14 @@ import type { WorkerPlan } from './run';
  * (model, precision) queue for sampling and scoring, and its host/GPU queue for work that must
  * stay on this device. Concurrency 1 per model: llama.cpp evaluates one sequence at a time here.
  */
-export function modelWorkerPlans(deps: { dataDir: string; duck: DuckDBInstance; backend: TextBackend; gpu: number | 'cpu'; concurrentUnits?: number; corpora?: Corpora }): WorkerPlan[] {
+export function modelWorkerPlans(deps: {
+  dataDir: string;
+  duck: DuckDBInstance;
+  backend: TextBackend;
+  gpu: number | 'cpu';
+  concurrentUnits?: number;
+  corpora?: Corpora;
+}): WorkerPlan[] {
   const store = new CorpusStore(deps.duck, deps.dataDir, deps.corpora);
   const generator = new LocalGenerator(deps.backend);
   const activities = {

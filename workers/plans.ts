@@ -28,17 +28,33 @@ export async function buildWorkerPlans(input: {
   if (input.models?.length) workerConfig = { ...workerConfig, models: [...workerConfig.models, ...input.models] };
   const providers: ProviderWorkerSpec[] = [
     ...workerConfig.providers,
-    ...(input.providers ?? []).filter((name) => !workerConfig.providers.some((p) => p.name === name)).map((name) => ({ name, concurrentUnits: 8, timeoutMs: 60_000 })),
+    ...(input.providers ?? [])
+      .filter((name) => !workerConfig.providers.some((p) => p.name === name))
+      .map((name) => ({ name, concurrentUnits: 8, timeoutMs: 60_000 })),
   ];
   // The worker's DuckDB reaches its data folder and prompt roots, nothing else (docs/design.md, "Trust boundaries").
   const cacheDirs = input.config.cacheDir ? [input.config.cacheDir] : [];
-  const duck = await createDuckDB({ allowedDirectories: [input.config.dataDir, ...cacheDirs, ...(workerConfig.promptRoots ?? [])], tempDirectory: join(input.config.dataDir, 'tmp', 'duckdb') });
+  const duck = await createDuckDB({
+    allowedDirectories: [input.config.dataDir, ...cacheDirs, ...(workerConfig.promptRoots ?? [])],
+    tempDirectory: join(input.config.dataDir, 'tmp', 'duckdb'),
+  });
   // Corpora in the data folder, or in the bucket of --data s3://... (shards staged and cached under the local folder).
   const corpora = openCorpora(duck, input.config);
   const plans: WorkerPlan[] = [];
   const onlySpecialized = !input.queues && (providers.length > 0 || workerConfig.models.length > 0);
   for (const taskQueue of input.queues ?? (onlySpecialized ? [] : [CPU_TASK_QUEUE])) {
-    plans.push(cpuWorkerPlan({ dataDir: input.config.dataDir, duck, taskQueue, env: input.env, promptRoots: workerConfig.promptRoots, modelRoots: workerConfig.modelRoots, alerts: workerConfig.alerts, corpora }));
+    plans.push(
+      cpuWorkerPlan({
+        dataDir: input.config.dataDir,
+        duck,
+        taskQueue,
+        env: input.env,
+        promptRoots: workerConfig.promptRoots,
+        modelRoots: workerConfig.modelRoots,
+        alerts: workerConfig.alerts,
+        corpora,
+      }),
+    );
   }
   if (providers.length) plans.push(...providerWorkerPlans({ dataDir: input.config.dataDir, duck, providers, env: input.env, corpora }));
   // One model load per model: each is served on its (model, precision) queue and its host/GPU queue.
@@ -48,7 +64,15 @@ export async function buildWorkerPlans(input: {
     if (spec.backend === 'managed') {
       const { ManagedServerBackend } = await import('../models/managedServer');
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      backend = await ManagedServerBackend.start({ server: spec.server!, modelRef: spec.path, model: spec.name, precision: spec.precision, gpu: spec.gpu, env: input.env, log });
+      backend = await ManagedServerBackend.start({
+        server: spec.server!,
+        modelRef: spec.path,
+        model: spec.name,
+        precision: spec.precision,
+        gpu: spec.gpu,
+        env: input.env,
+        log,
+      });
     } else {
       backend = await loadCheckedLlamaBackend(spec, (line: string) => process.stderr.write(`${line}\n`));
     }
@@ -73,9 +97,21 @@ export async function loadCheckedLlamaBackend(spec: ModelWorkerSpec, log: (line:
   const { loadLlamaBackend } = await import('../models/llama');
   log(`loading ${spec.path} ...`);
   let flashAttention = spec.flashAttention ?? 'off';
-  const llama = await loadLlamaBackend({ path: spec.path, precision: spec.precision, model: spec.name, gpu: spec.gpu !== 'cpu', threads: spec.threads, contextSize: spec.contextSize, batchSize: spec.batchSize, flashAttention, log });
+  const llama = await loadLlamaBackend({
+    path: spec.path,
+    precision: spec.precision,
+    model: spec.name,
+    gpu: spec.gpu !== 'cpu',
+    threads: spec.threads,
+    contextSize: spec.contextSize,
+    batchSize: spec.batchSize,
+    flashAttention,
+    log,
+  });
   if (spec.decodeCheck === false || spec.gpu !== 'cpu') {
-    log(`decode check skipped for ${spec.name}/${spec.precision} (${spec.gpu === 'cpu' ? 'decodeCheck: false' : 'GPU: checked by met doctor --model on the GPU host'})`);
+    log(
+      `decode check skipped for ${spec.name}/${spec.precision} (${spec.gpu === 'cpu' ? 'decodeCheck: false' : 'GPU: checked by met doctor --model on the GPU host'})`,
+    );
     return llama;
   }
   // Stored logprobs must not depend on the decode configuration: checked before the worker serves.
@@ -85,16 +121,34 @@ export async function loadCheckedLlamaBackend(spec: ModelWorkerSpec, log: (line:
   if (check.passed) return llama;
   await llama.close();
   if (flashAttention === 'off') {
-    throw new MetError(ErrorTypes.BadInput, `${spec.path}: this worker's decode configuration gives logprobs that differ from single-sequence decode (${decodeCheckLine(check)}); run 'met doctor --model ${spec.path}' and change batchSize or threads in the worker config`);
+    throw new MetError(
+      ErrorTypes.BadInput,
+      `${spec.path}: this worker's decode configuration gives logprobs that differ from single-sequence decode (${decodeCheckLine(check)}); run 'met doctor --model ${spec.path}' and change batchSize or threads in the worker config`,
+    );
   }
   flashAttention = 'off';
-  log(`falling back to flash attention off for ${spec.name}/${spec.precision}: the configured setting moves logprobs by ${check.maxDiff.toExponential(2)} nats`);
-  const fallback = await loadLlamaBackend({ path: spec.path, precision: spec.precision, model: spec.name, gpu: false, threads: spec.threads, contextSize: spec.contextSize, batchSize: spec.batchSize, flashAttention, log });
+  log(
+    `falling back to flash attention off for ${spec.name}/${spec.precision}: the configured setting moves logprobs by ${check.maxDiff.toExponential(2)} nats`,
+  );
+  const fallback = await loadLlamaBackend({
+    path: spec.path,
+    precision: spec.precision,
+    model: spec.name,
+    gpu: false,
+    threads: spec.threads,
+    contextSize: spec.contextSize,
+    batchSize: spec.batchSize,
+    flashAttention,
+    log,
+  });
   const again = await checkDecodeConfig(spec.path, fallback.decode, fallback.contextSize);
   log(decodeCheckLine(again));
   if (!again.passed) {
     await fallback.close();
-    throw new MetError(ErrorTypes.BadInput, `${spec.path}: no decode configuration this worker can use gives single-sequence logprobs within 1e-3 nats (${decodeCheckLine(again)}); run 'met doctor --model ${spec.path}' and set batchSize or threads in the worker config`);
+    throw new MetError(
+      ErrorTypes.BadInput,
+      `${spec.path}: no decode configuration this worker can use gives single-sequence logprobs within 1e-3 nats (${decodeCheckLine(again)}); run 'met doctor --model ${spec.path}' and set batchSize or threads in the worker config`,
+    );
   }
   return fallback;
 }

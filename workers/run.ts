@@ -31,7 +31,9 @@ export function installRuntime(): void {
     // Activity-only workers (providers, models) are expected to poll no workflows: drop that warning.
     const logger = new DefaultLogger(level, (entry) => {
       if (entry.message.startsWith('No workflows registered')) return;
-      process.stderr.write(`${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${entry.meta ? ` ${JSON.stringify(entry.meta)}` : ''}\n`);
+      process.stderr.write(
+        `${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${entry.meta ? ` ${JSON.stringify(entry.meta)}` : ''}\n`,
+      );
     });
     // met handles SIGINT/SIGTERM itself (shutdownSignal below, met demo): the runtime must not.
     Runtime.install({ logger, shutdownSignals: [] });
@@ -40,12 +42,7 @@ export function installRuntime(): void {
   }
 }
 
-export async function runWorkers(
-  config: MetConfig,
-  plans: WorkerPlan[],
-  signal: AbortSignal,
-  log: (line: string) => void = () => {},
-): Promise<void> {
+export async function runWorkers(config: MetConfig, plans: WorkerPlan[], signal: AbortSignal, log: (line: string) => void = () => {}): Promise<void> {
   installRuntime();
   const connection: NativeConnection = await connectWorker(config);
   try {

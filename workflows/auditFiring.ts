@@ -53,30 +53,52 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
   );
   // Only an audit with a budget can have a slice that stopped short (runs without one never return budget.reached).
   const short = new Set(collected.filter((r) => r.budget?.reached).map((r) => r.runId));
-  const skipped = plan.tests.filter((t) => short.has(t.test.testId)).map((t) => ({ endpoint: t.endpoint, reason: `budget reached: its slice stopped at its share of the audit's budget (${collected.find((r) => r.runId === t.test.testId)?.budget?.spentUsd.toFixed(4)} USD)` }));
+  const skipped = plan.tests
+    .filter((t) => short.has(t.test.testId))
+    .map((t) => ({
+      endpoint: t.endpoint,
+      reason: `budget reached: its slice stopped at its share of the audit's budget (${collected.find((r) => r.runId === t.test.testId)?.budget?.spentUsd.toFixed(4)} USD)`,
+    }));
   // A one-sample test reads both slices' logprobs under the scorer: score this firing's fresh sources
   // first (a stored reference was scored before). patched() only here: older firings never had a one-sample statistic.
   if (spec.scorer && isOneSampleTestStatistic(spec.statistic) && patched('audit-one-sample')) {
-    const sources = [...plan.tests.filter((t) => !short.has(t.test.testId)).map((t) => t.source), ...plan.collections.filter((c) => c.key === 'reference').map(() => plan.reference.source)];
-    if (sources.length) await executeChild(scoreCorpus, { workflowId: `${info.workflowId}/score`, args: [{ corpus: spec.corpus, scorer: spec.scorer, sources }] });
+    const sources = [
+      ...plan.tests.filter((t) => !short.has(t.test.testId)).map((t) => t.source),
+      ...plan.collections.filter((c) => c.key === 'reference').map(() => plan.reference.source),
+    ];
+    if (sources.length)
+      await executeChild(scoreCorpus, { workflowId: `${info.workflowId}/score`, args: [{ corpus: spec.corpus, scorer: spec.scorer, sources }] });
   }
   const reference = `${plan.reference.corpus}:${plan.reference.model}/${plan.reference.source}`;
   const results: FiringResult[] = await Promise.all(
-    plan.tests.flatMap((t, i) => (short.has(t.test.testId) ? [] : [{ t, i }])).map(async ({ t, i }) => {
-      const outcome: TestOutcome = await executeChild(runTest, { workflowId: `${info.workflowId}/test-e${i}`, args: [t.test] });
-      return { endpoint: t.endpoint, model: t.model, source: t.source, reference, outcome };
-    }),
+    plan.tests
+      .flatMap((t, i) => (short.has(t.test.testId) ? [] : [{ t, i }]))
+      .map(async ({ t, i }) => {
+        const outcome: TestOutcome = await executeChild(runTest, { workflowId: `${info.workflowId}/test-e${i}`, args: [t.test] });
+        return { endpoint: t.endpoint, model: t.model, source: t.source, reference, outcome };
+      }),
   );
   // Every endpoint skipped (only with a budget): no row to record, no verdict to change.
   const recorded =
     results.length === 0 && skipped.length > 0
       ? { rows: [], alerts: [] }
-      : await cpu.recordAuditFiring({ corpus: spec.corpus, audit: spec.name, firingId: plan.firingId, timeMs: startedAt, confirmations: spec.confirmations, results });
+      : await cpu.recordAuditFiring({
+          corpus: spec.corpus,
+          audit: spec.name,
+          firingId: plan.firingId,
+          timeMs: startedAt,
+          confirmations: spec.confirmations,
+          results,
+        });
   // The change is recorded (above); its webhook call runs on its own, so a slow webhook delays no firing (issue #28).
   const sent = patched('alerts-outside-firing')
     ? await Promise.all(
         recorded.alerts.map(async (a: AuditAlert) => {
-          await startChild(deliverAuditAlert, { workflowId: `${info.workflowId}/alert-${a.alertId}`, parentClosePolicy: ParentClosePolicy.ABANDON, args: [{ alert: a }] });
+          await startChild(deliverAuditAlert, {
+            workflowId: `${info.workflowId}/alert-${a.alertId}`,
+            parentClosePolicy: ParentClosePolicy.ABANDON,
+            args: [{ alert: a }],
+          });
           return { alertId: a.alertId, sent: false, queued: true };
         }),
       )

@@ -59,7 +59,14 @@ async function batchUnitSteps(input: BatchUnitInput): Promise<BatchUnitResult> {
   const result = await sampleUnit(input.unit);
   return {
     ...result,
-    batch: { batchId: submitted.batchId, status: state?.status ?? null, requests: submitted.requests, answered, onlineAfter: result.skipped ? 0 : result.rows - result.resumedFrom, polls },
+    batch: {
+      batchId: submitted.batchId,
+      status: state?.status ?? null,
+      requests: submitted.requests,
+      answered,
+      onlineAfter: result.skipped ? 0 : result.rows - result.resumedFrom,
+      polls,
+    },
   };
 }
 

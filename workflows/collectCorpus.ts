@@ -199,7 +199,12 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
           sourceLabel: plan.source,
           // Paged: only whether any unit is done matters (spentOnDisk reads the run's rows).
           ...(paged ? { doneUnitIds: [], doneUnitCount: progress.sources[i].unitsDone } : { doneUnitIds: doneIds[i] }),
-          pending: pendingBySource[i].map((u) => ({ unitId: u.unitId, start: u.start, end: u.end, ...(u.firstSampleIndex ? { firstSampleIndex: u.firstSampleIndex } : {}) })),
+          pending: pendingBySource[i].map((u) => ({
+            unitId: u.unitId,
+            start: u.start,
+            end: u.end,
+            ...(u.firstSampleIndex ? { firstSampleIndex: u.firstSampleIndex } : {}),
+          })),
         });
       }),
     );
@@ -350,7 +355,12 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
     const samplesBefore = progress.sources.reduce((n, s) => n + s.done, 0);
     // Every unit this execution started is done (a failure would have ended it): the next page starts after them.
     const next = paged ? nextCursor(page, progress.sources, startedBySource, cursor) : undefined;
-    await continueAsNew<typeof collectCorpus>({ spec, runId, ...(input.unitsPerExecution ? { unitsPerExecution: input.unitsPerExecution } : {}), carried: { executions, samplesBefore, ...(next ? { cursor: next } : {}) } });
+    await continueAsNew<typeof collectCorpus>({
+      spec,
+      runId,
+      ...(input.unitsPerExecution ? { unitsPerExecution: input.unitsPerExecution } : {}),
+      carried: { executions, samplesBefore, ...(next ? { cursor: next } : {}) },
+    });
   }
   if (failedUnits > 0) {
     progress.status = 'failed';

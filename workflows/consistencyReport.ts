@@ -46,7 +46,9 @@ async function consistencyReportSteps(plan: ConsistencyPlan): Promise<Consistenc
   stage = 'scoring';
   await executeChild(scoreCorpus, {
     workflowId: `${id}/score`,
-    args: [{ corpus: plan.corpus, scorer: plan.scorer, models: [...new Set([plan.a.model, plan.b.model])], sources: [...new Set([plan.a.source, plan.b.source])] }],
+    args: [
+      { corpus: plan.corpus, scorer: plan.scorer, models: [...new Set([plan.a.model, plan.b.model])], sources: [...new Set([plan.a.source, plan.b.source])] },
+    ],
   });
   stage = 'comparing';
   const comparison = await cpu.compareSides({ corpus: plan.corpus, a: plan.a, b: plan.b, scorer: plan.scorer, embed: plan.embed });

@@ -14,7 +14,11 @@ import { modelTaskQueue } from '../temporal/queues';
 async function ensembledPerplexitySteps(input: PerplexityRequestInput): Promise<PerplexityResult> {
   const parsed = PerplexityRequest.safeParse(input);
   if (!parsed.success) {
-    throw ApplicationFailure.create({ type: ErrorTypes.BadInput, message: parsed.error.issues.map((i) => issueLine(i, '(request)')).join('; '), nonRetryable: true });
+    throw ApplicationFailure.create({
+      type: ErrorTypes.BadInput,
+      message: parsed.error.issues.map((i) => issueLine(i, '(request)')).join('; '),
+      nonRetryable: true,
+    });
   }
   const request = parsed.data;
   const scores = await Promise.all(

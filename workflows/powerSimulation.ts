@@ -55,7 +55,11 @@ async function powerSimulationSteps({ spec, runId, heartbeatTimeoutSeconds }: Po
     return results;
   }
 
-  await window(plan.nullKeys, (key) => acts.computeNulls({ spec, runId, key, subset: plan.subsets[key.draw] }), () => progress.stages[0].done++);
+  await window(
+    plan.nullKeys,
+    (key) => acts.computeNulls({ spec, runId, key, subset: plan.subsets[key.draw] }),
+    () => progress.stages[0].done++,
+  );
   const keys = new Map(plan.nullKeys.map((k) => [k.id, k]));
   return window(
     plan.cells,

@@ -46,7 +46,12 @@ async function scoreCorpusSteps(input: ScoreCorpusInput): Promise<ScoreProgress>
   });
   const progress: ScoreProgress = { shardsTotal: 0, shardsDone: 0, rowsDone: 0, tokens: 0 };
   setHandler(scoreProgressQuery, () => progress);
-  const shards: SampleShardRef[] = await cpu.listSampleShards({ corpus: input.corpus, models: input.models, sources: input.sources, precision: input.scorer.precision });
+  const shards: SampleShardRef[] = await cpu.listSampleShards({
+    corpus: input.corpus,
+    models: input.models,
+    sources: input.sources,
+    precision: input.scorer.precision,
+  });
   progress.shardsTotal = shards.length;
   let started = 0;
   const more = () => started < SHARDS_PER_EXECUTION && !workflowInfo().continueAsNewSuggested;

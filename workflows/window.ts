@@ -6,7 +6,12 @@
  * Deterministic: lanes start in index order and take items in a fixed order, so replay sees the
  * same commands. Returns how many items were started.
  */
-export async function slidingWindow<T>(items: readonly T[], width: number, run: (item: T, index: number) => Promise<void>, more: () => boolean = () => true): Promise<number> {
+export async function slidingWindow<T>(
+  items: readonly T[],
+  width: number,
+  run: (item: T, index: number) => Promise<void>,
+  more: () => boolean = () => true,
+): Promise<number> {
   let next = 0;
   async function lane(): Promise<void> {
     while (next < items.length && more()) {

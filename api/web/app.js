@@ -99,30 +99,34 @@ $('forget').addEventListener('click', () => {
 
 /** A button that calls the API, then refreshes; its outcome is announced in the status line. */
 function actionButton(id, label, path, what, cls) {
-  return h('button', {
-    id,
-    type: 'button',
-    class: cls,
-    onclick: async (e) => {
-      const b = e.currentTarget;
-      // A disabled button loses the focus: it is given back to the redrawn button of the same id.
-      const keep = document.activeElement === b ? b.id : undefined;
-      b.disabled = true;
-      try {
-        const body = await api(path, { method: 'POST' });
-        // A run that did not stop when cancelled was terminated (as met cancel does): say so, with why.
-        $('status').textContent = body.terminated ? `${what}: it did not stop, so it was terminated (${body.reason})` : `${what}: done`;
-      } catch (err) {
-        if (err instanceof Unauthorized) return showLogin('The token was refused.');
-        $('status').textContent = `${what}: ${err.message}`;
-      } finally {
-        b.disabled = false;
-      }
-      lastJson = '';
-      await refresh();
-      if (keep) $(keep)?.focus();
+  return h(
+    'button',
+    {
+      id,
+      type: 'button',
+      class: cls,
+      onclick: async (e) => {
+        const b = e.currentTarget;
+        // A disabled button loses the focus: it is given back to the redrawn button of the same id.
+        const keep = document.activeElement === b ? b.id : undefined;
+        b.disabled = true;
+        try {
+          const body = await api(path, { method: 'POST' });
+          // A run that did not stop when cancelled was terminated (as met cancel does): say so, with why.
+          $('status').textContent = body.terminated ? `${what}: it did not stop, so it was terminated (${body.reason})` : `${what}: done`;
+        } catch (err) {
+          if (err instanceof Unauthorized) return showLogin('The token was refused.');
+          $('status').textContent = `${what}: ${err.message}`;
+        } finally {
+          b.disabled = false;
+        }
+        lastJson = '';
+        await refresh();
+        if (keep) $(keep)?.focus();
+      },
     },
-  }, label);
+    label,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -136,19 +140,23 @@ const chartKey = (audit, endpoint, rows) => JSON.stringify([audit.name, endpoint
 /** The SVG of every endpoint's chart that changed since the last poll (the API renders them). */
 async function loadCharts(audits) {
   const next = new Map();
-  await Promise.all(audits.flatMap((a) => a.endpoints.map(async (e) => {
-    const rows = a.firings.filter((f) => f.endpoint === e.endpoint);
-    if (rows.length === 0) return;
-    const key = chartKey(a, e.endpoint, rows);
-    // A chart that failed is asked for again at the next poll.
-    if (charts.get(key)?.svg) return void next.set(key, charts.get(key));
-    try {
-      next.set(key, { svg: await api(`/v1/audits/${encodeURIComponent(a.name)}/chart?endpoint=${encodeURIComponent(e.endpoint)}`, {}, 'text') });
-    } catch (err) {
-      if (err instanceof Unauthorized) throw err;
-      next.set(key, { error: err.message });
-    }
-  })));
+  await Promise.all(
+    audits.flatMap((a) =>
+      a.endpoints.map(async (e) => {
+        const rows = a.firings.filter((f) => f.endpoint === e.endpoint);
+        if (rows.length === 0) return;
+        const key = chartKey(a, e.endpoint, rows);
+        // A chart that failed is asked for again at the next poll.
+        if (charts.get(key)?.svg) return void next.set(key, charts.get(key));
+        try {
+          next.set(key, { svg: await api(`/v1/audits/${encodeURIComponent(a.name)}/chart?endpoint=${encodeURIComponent(e.endpoint)}`, {}, 'text') });
+        } catch (err) {
+          if (err instanceof Unauthorized) throw err;
+          next.set(key, { error: err.message });
+        }
+      }),
+    ),
+  );
   charts = next;
 }
 
@@ -174,8 +182,11 @@ function pValueChart(audit, endpoint, rows) {
   const chart = charts.get(chartKey(audit, endpoint, rows));
   const changes = rows.filter((r) => r.changed);
   const last = rows.at(-1);
-  const desc = `${rows.length} firings from ${utc(rows[0].time)} to ${utc(last.time)}; last p-value ${pText(last.pValue, audit.pFloor)} (${last.verdict}); alpha ${audit.alpha}. ` +
-    (changes.length ? `Verdict changes: ${changes.map((c) => `${utc(c.time)} to ${c.verdict} (p ${pText(c.pValue, audit.pFloor)})`).join('; ')}.` : 'No verdict changes.');
+  const desc =
+    `${rows.length} firings from ${utc(rows[0].time)} to ${utc(last.time)}; last p-value ${pText(last.pValue, audit.pFloor)} (${last.verdict}); alpha ${audit.alpha}. ` +
+    (changes.length
+      ? `Verdict changes: ${changes.map((c) => `${utc(c.time)} to ${c.verdict} (p ${pText(c.pValue, audit.pFloor)})`).join('; ')}.`
+      : 'No verdict changes.');
   const svg = chart?.svg ? inlineSvg(chart.svg) : null;
   if (!svg) return h('p', { class: 'error', id }, `Chart unavailable${chart?.error ? `: ${chart.error}` : ''}. ${desc}`);
   svg.setAttribute('class', 'chart');
@@ -189,39 +200,104 @@ function pValueChart(audit, endpoint, rows) {
 function firingsTable(audit, rows) {
   const shown = rows.slice(-20).reverse();
   const id = domId('firings', audit.name, rows[0]?.endpoint);
-  return h('details', { id, open: true },
+  return h(
+    'details',
+    { id, open: true },
     h('summary', {}, `Firings (${rows.length}${rows.length > shown.length ? `, newest ${shown.length} shown` : ''})`),
-    h('table', {},
+    h(
+      'table',
+      {},
       h('caption', { class: 'meta' }, `Firings of ${rows[0]?.endpoint}, newest first`),
-      h('thead', {}, h('tr', {}, ['time (UTC)', 'p-value', 'reject', 'verdict', 'n', 'tokens in', 'tokens out', 'cost'].map((c, i) => h('th', { scope: 'col', class: i === 1 || i > 3 ? 'num' : undefined }, c)))),
-      h('tbody', {}, shown.map((r) => h('tr', { class: r.changed ? 'changed' : undefined },
-        h('td', { class: 'time' }, utc(r.time)), h('td', { class: 'num' }, pText(r.pValue, audit.pFloor)), h('td', {}, r.reject ? 'yes' : 'no'),
-        h('td', {}, badge(r.verdict, r.verdict), r.changed ? ' changed' : ''), h('td', { class: 'num' }, int(r.n)),
-        h('td', { class: 'num' }, int(r.promptTokens)), h('td', { class: 'num' }, int(r.completionTokens)), h('td', { class: 'num' }, usd(r.costUsd)))))));
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['time (UTC)', 'p-value', 'reject', 'verdict', 'n', 'tokens in', 'tokens out', 'cost'].map((c, i) =>
+            h('th', { scope: 'col', class: i === 1 || i > 3 ? 'num' : undefined }, c),
+          ),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        shown.map((r) =>
+          h(
+            'tr',
+            { class: r.changed ? 'changed' : undefined },
+            h('td', { class: 'time' }, utc(r.time)),
+            h('td', { class: 'num' }, pText(r.pValue, audit.pFloor)),
+            h('td', {}, r.reject ? 'yes' : 'no'),
+            h('td', {}, badge(r.verdict, r.verdict), r.changed ? ' changed' : ''),
+            h('td', { class: 'num' }, int(r.n)),
+            h('td', { class: 'num' }, int(r.promptTokens)),
+            h('td', { class: 'num' }, int(r.completionTokens)),
+            h('td', { class: 'num' }, usd(r.costUsd)),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 function renderAudit(a) {
   const enc = encodeURIComponent(a.name);
   const state = a.paused ? badge('paused', 'paused') : badge('active', 'active');
-  return h('section', { class: 'audit', 'aria-labelledby': `audit-${a.name}`, 'data-audit': a.name },
+  return h(
+    'section',
+    { class: 'audit', 'aria-labelledby': `audit-${a.name}`, 'data-audit': a.name },
     h('h2', { id: `audit-${a.name}` }, a.name, ' ', state, a.running ? ' · firing now' : ''),
-    h('p', { class: 'meta' }, `${a.schedule}; ${a.statistic} at α = ${a.alpha}; the verdict flips after ${a.confirmations === 1 ? 'one firing that disagrees' : `${a.confirmations} consecutive firings that disagree`}; b = ${a.b}; corpus ${a.corpus}. `,
-      `Last firing ${a.lastFiring ? `${utc(a.lastFiring)} (${ago(a.lastFiring)})` : 'none yet'}; next firing ${a.nextFiring ? `${utc(a.nextFiring)} (${ago(a.nextFiring)})` : a.paused ? 'none while paused' : '–'}.`),
-    h('div', { class: 'actions' },
-      a.paused ? actionButton(domId('toggle', a.name), 'Resume', `/v1/audits/${enc}/resume`, `resume ${a.name}`) : actionButton(domId('toggle', a.name), 'Pause', `/v1/audits/${enc}/pause`, `pause ${a.name}`),
-      actionButton(domId('trigger', a.name), 'Trigger now', `/v1/audits/${enc}/trigger`, `trigger ${a.name}`)),
-    h('table', {},
+    h(
+      'p',
+      { class: 'meta' },
+      `${a.schedule}; ${a.statistic} at α = ${a.alpha}; the verdict flips after ${a.confirmations === 1 ? 'one firing that disagrees' : `${a.confirmations} consecutive firings that disagree`}; b = ${a.b}; corpus ${a.corpus}. `,
+      `Last firing ${a.lastFiring ? `${utc(a.lastFiring)} (${ago(a.lastFiring)})` : 'none yet'}; next firing ${a.nextFiring ? `${utc(a.nextFiring)} (${ago(a.nextFiring)})` : a.paused ? 'none while paused' : '–'}.`,
+    ),
+    h(
+      'div',
+      { class: 'actions' },
+      a.paused
+        ? actionButton(domId('toggle', a.name), 'Resume', `/v1/audits/${enc}/resume`, `resume ${a.name}`)
+        : actionButton(domId('toggle', a.name), 'Pause', `/v1/audits/${enc}/pause`, `pause ${a.name}`),
+      actionButton(domId('trigger', a.name), 'Trigger now', `/v1/audits/${enc}/trigger`, `trigger ${a.name}`),
+    ),
+    h(
+      'table',
+      {},
       h('caption', { class: 'meta' }, `Endpoints of ${a.name}`),
-      h('thead', {}, h('tr', {}, ['endpoint', 'verdict', 'last p-value', 'last firing', 'firings', 'changes'].map((c, i) => h('th', { scope: 'col', class: i >= 4 ? 'num' : undefined }, c)))),
-      h('tbody', {}, a.endpoints.map((e) => h('tr', { 'data-endpoint': e.endpoint },
-        h('th', { scope: 'row' }, e.endpoint), h('td', { class: 'verdict' }, e.verdict ? badge(e.verdict, e.verdict) : badge('none', 'no firing yet')),
-        h('td', { class: 'num' }, pText(e.pValue, a.pFloor)), h('td', {}, utc(e.lastFiring)), h('td', { class: 'num' }, int(e.firings)), h('td', { class: 'num' }, int(e.changes)))))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['endpoint', 'verdict', 'last p-value', 'last firing', 'firings', 'changes'].map((c, i) =>
+            h('th', { scope: 'col', class: i >= 4 ? 'num' : undefined }, c),
+          ),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        a.endpoints.map((e) =>
+          h(
+            'tr',
+            { 'data-endpoint': e.endpoint },
+            h('th', { scope: 'row' }, e.endpoint),
+            h('td', { class: 'verdict' }, e.verdict ? badge(e.verdict, e.verdict) : badge('none', 'no firing yet')),
+            h('td', { class: 'num' }, pText(e.pValue, a.pFloor)),
+            h('td', {}, utc(e.lastFiring)),
+            h('td', { class: 'num' }, int(e.firings)),
+            h('td', { class: 'num' }, int(e.changes)),
+          ),
+        ),
+      ),
+    ),
     a.endpoints.map((e) => {
       const rows = a.firings.filter((f) => f.endpoint === e.endpoint);
       if (rows.length === 0) return null;
-      return h('div', {},
-        h('h3', {}, e.endpoint),
-        h('div', { class: 'endpoint' }, pValueChart(a, e.endpoint, rows), firingsTable(a, rows)));
+      return h('div', {}, h('h3', {}, e.endpoint), h('div', { class: 'endpoint' }, pValueChart(a, e.endpoint, rows), firingsTable(a, rows)));
     }),
   );
 }
@@ -239,7 +315,10 @@ async function renderAudits() {
   const { audits } = await api('/v1/audits');
   await loadCharts(audits);
   // A chart that arrives after failing redraws the view, as new data does.
-  return { data: { audits, charts: [...charts].map(([k, c]) => [k, Boolean(c.svg)]) }, draw: () => (audits.length ? audits.map(renderAudit) : h('p', { class: 'empty' }, 'No audits yet: met audit create SPEC.')) };
+  return {
+    data: { audits, charts: [...charts].map(([k, c]) => [k, Boolean(c.svg)]) },
+    draw: () => (audits.length ? audits.map(renderAudit) : h('p', { class: 'empty' }, 'No audits yet: met audit create SPEC.')),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,16 +327,21 @@ async function renderAudits() {
 function progressCell(r) {
   if (r.total === 0) return h('td', {}, r.stages.length ? '' : '–');
   const pct = Math.floor((100 * r.done) / r.total);
-  return h('td', { class: 'progress' },
+  return h(
+    'td',
+    { class: 'progress' },
     h('progress', { max: r.total, value: r.done, 'aria-label': `${r.runId}: ${r.done} of ${r.total}` }),
-    ` ${int(r.done)} / ${int(r.total)}${r.unit ? ` ${r.unit}` : ''} (${pct}%)`);
+    ` ${int(r.done)} / ${int(r.total)}${r.unit ? ` ${r.unit}` : ''} (${pct}%)`,
+  );
 }
 
 function renderRun(r) {
   const enc = encodeURIComponent(r.runId);
   const notes = [...(r.failure ? [`failed: ${r.failure}`] : []), ...r.warnings];
   const resumable = ['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'].includes(r.status);
-  return h('tr', { 'data-run': r.runId },
+  return h(
+    'tr',
+    { 'data-run': r.runId },
     h('th', { scope: 'row' }, r.runId, h('div', { class: 'meta' }, r.corpus ? `corpus ${r.corpus}` : '')),
     h('td', {}, r.job),
     h('td', {}, badge(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'].includes(r.status) ? r.status : 'other', r.status)),
@@ -265,12 +349,30 @@ function renderRun(r) {
     h('td', { class: 'num' }, r.ratePerSecond === null ? '–' : `${r.ratePerSecond.toFixed(1)}/s`),
     h('td', { class: 'num' }, r.status === 'RUNNING' ? duration(r.etaSeconds) : '–'),
     h('td', {}, utc(r.startTime || r.createdAt)),
-    h('td', {}, notes.map((n) => h('p', { class: 'warn' }, n)),
-      r.stages.length > 1 ? h('details', {}, h('summary', {}, `${r.stages.length} stages`), h('ul', {}, r.stages.map((s) => h('li', {}, `${s.name}: ${int(s.done)} / ${int(s.total)}${s.unit ? ` ${s.unit}` : ''}`)))) : null,
-      r.reportUrl ? h('a', { href: r.reportUrl, target: '_blank', rel: 'noopener', onclick: (e) => openReport(e, r.reportUrl, r.runId) }, 'report') : null),
-    h('td', { class: 'buttons' },
+    h(
+      'td',
+      {},
+      notes.map((n) => h('p', { class: 'warn' }, n)),
+      r.stages.length > 1
+        ? h(
+            'details',
+            {},
+            h('summary', {}, `${r.stages.length} stages`),
+            h(
+              'ul',
+              {},
+              r.stages.map((s) => h('li', {}, `${s.name}: ${int(s.done)} / ${int(s.total)}${s.unit ? ` ${s.unit}` : ''}`)),
+            ),
+          )
+        : null,
+      r.reportUrl ? h('a', { href: r.reportUrl, target: '_blank', rel: 'noopener', onclick: (e) => openReport(e, r.reportUrl, r.runId) }, 'report') : null,
+    ),
+    h(
+      'td',
+      { class: 'buttons' },
       r.status === 'RUNNING' ? actionButton(domId('cancel', r.runId), 'Cancel', `/v1/runs/${enc}/cancel`, `cancel ${r.runId}`, 'danger') : null,
-      resumable ? actionButton(domId('resume', r.runId), 'Resume', `/v1/runs/${enc}/resume`, `resume ${r.runId}`) : null),
+      resumable ? actionButton(domId('resume', r.runId), 'Resume', `/v1/runs/${enc}/resume`, `resume ${r.runId}`) : null,
+    ),
   );
 }
 
@@ -294,13 +396,27 @@ async function renderRuns() {
   const running = runs.filter((r) => r.status === 'RUNNING').length;
   return {
     data: runs,
-    draw: () => runs.length === 0 ? h('p', { class: 'empty' }, 'No runs recorded yet.') : [
-      h('p', { class: 'meta' }, `${running} running, ${runs.length} shown (newest first).`),
-      h('table', { id: 'runs-table' },
-        h('caption', { class: 'meta' }, 'Runs of every kind: progress, rate and ETA of running ones, root cause of failed ones'),
-        h('thead', {}, h('tr', {}, ['run', 'job', 'status', 'progress', 'rate', 'ETA', 'started (UTC)', 'notes', 'actions'].map((c) => h('th', { scope: 'col' }, c)))),
-        h('tbody', {}, runs.map(renderRun))),
-    ],
+    draw: () =>
+      runs.length === 0
+        ? h('p', { class: 'empty' }, 'No runs recorded yet.')
+        : [
+            h('p', { class: 'meta' }, `${running} running, ${runs.length} shown (newest first).`),
+            h(
+              'table',
+              { id: 'runs-table' },
+              h('caption', { class: 'meta' }, 'Runs of every kind: progress, rate and ETA of running ones, root cause of failed ones'),
+              h(
+                'thead',
+                {},
+                h(
+                  'tr',
+                  {},
+                  ['run', 'job', 'status', 'progress', 'rate', 'ETA', 'started (UTC)', 'notes', 'actions'].map((c) => h('th', { scope: 'col' }, c)),
+                ),
+              ),
+              h('tbody', {}, runs.map(renderRun)),
+            ),
+          ],
   };
 }
 
@@ -314,16 +430,52 @@ async function renderFleet() {
     data: queues,
     draw: () => [
       missing.length
-        ? h('div', { class: 'banner', role: 'alert' }, h('strong', {}, 'Work waits for a worker: '), missing.map((q) => `${q.queue} (${q.kind}; needed by ${q.neededBy.join(', ')})`).join('; '))
+        ? h(
+            'div',
+            { class: 'banner', role: 'alert' },
+            h('strong', {}, 'Work waits for a worker: '),
+            missing.map((q) => `${q.queue} (${q.kind}; needed by ${q.neededBy.join(', ')})`).join('; '),
+          )
         : h('p', { class: 'meta' }, 'Every queue with work has a worker.'),
-      h('table', { id: 'fleet-table' },
+      h(
+        'table',
+        { id: 'fleet-table' },
         h('caption', { class: 'meta' }, 'What polls which task queue'),
-        h('thead', {}, h('tr', {}, ['queue', 'kind', 'host', 'pid', 'met', 'model', 'GPU', 'data', 'last poll', 'needed by'].map((c) => h('th', { scope: 'col' }, c)))),
-        h('tbody', {}, queues.flatMap((q) => (q.pollers.length ? q.pollers : [null]).map((p) => h('tr', { 'data-queue': q.queue },
-          h('th', { scope: 'row' }, q.queue), h('td', {}, q.kind),
-          p ? [h('td', {}, p.host || p.identity), h('td', { class: 'num' }, p.pid ?? ''), h('td', {}, p.version || ''), h('td', {}, p.model || ''), h('td', {}, p.gpu ?? ''), h('td', {}, p.data || ''), h('td', { class: 'num' }, p.lastPollSecondsAgo === undefined ? '' : `${p.lastPollSecondsAgo} s ago`)]
-            : [h('td', { colspan: 7 }, q.missing ? badge('missing', 'no worker') : h('span', { class: 'empty' }, 'no worker'))],
-          h('td', {}, q.neededBy.join(', ')))))),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ['queue', 'kind', 'host', 'pid', 'met', 'model', 'GPU', 'data', 'last poll', 'needed by'].map((c) => h('th', { scope: 'col' }, c)),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          queues.flatMap((q) =>
+            (q.pollers.length ? q.pollers : [null]).map((p) =>
+              h(
+                'tr',
+                { 'data-queue': q.queue },
+                h('th', { scope: 'row' }, q.queue),
+                h('td', {}, q.kind),
+                p
+                  ? [
+                      h('td', {}, p.host || p.identity),
+                      h('td', { class: 'num' }, p.pid ?? ''),
+                      h('td', {}, p.version || ''),
+                      h('td', {}, p.model || ''),
+                      h('td', {}, p.gpu ?? ''),
+                      h('td', {}, p.data || ''),
+                      h('td', { class: 'num' }, p.lastPollSecondsAgo === undefined ? '' : `${p.lastPollSecondsAgo} s ago`),
+                    ]
+                  : [h('td', { colspan: 7 }, q.missing ? badge('missing', 'no worker') : h('span', { class: 'empty' }, 'no worker'))],
+                h('td', {}, q.neededBy.join(', ')),
+              ),
+            ),
+          ),
+        ),
       ),
     ],
   };

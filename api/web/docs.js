@@ -37,7 +37,11 @@
       const input = el('input', { id: 'met-token', type: 'password', autocomplete: 'off', spellcheck: 'false', required: '' });
       form = el(
         'form',
-        { id: 'met-login', style: 'padding:12px 20px;background:#fff3cd;border-bottom:1px solid #d4b106;font-family:sans-serif;display:flex;gap:8px;align-items:center;flex-wrap:wrap' },
+        {
+          id: 'met-login',
+          style:
+            'padding:12px 20px;background:#fff3cd;border-bottom:1px solid #d4b106;font-family:sans-serif;display:flex;gap:8px;align-items:center;flex-wrap:wrap',
+        },
         el('label', { for: 'met-token' }, 'This API needs a token: '),
         input,
         el('button', { type: 'submit' }, 'Use token'),

@@ -51,14 +51,27 @@ try {
   const bundle = await workflowBundle();
   const plans = [cpuWorkerPlan({ dataDir: dir, duck }), ...modelWorkerPlans({ dataDir: dir, duck, backend, gpu: 'cpu' })];
   const workers = await Promise.all(
-    plans.map((p) => Worker.create({ connection: nativeConnection, namespace: 'met', taskQueue: p.taskQueue, activities: p.activities, workflowBundle: p.workflows ? bundle : undefined, ...p.options })),
+    plans.map((p) =>
+      Worker.create({
+        connection: nativeConnection,
+        namespace: 'met',
+        taskQueue: p.taskQueue,
+        activities: p.activities,
+        workflowBundle: p.workflows ? bundle : undefined,
+        ...p.options,
+      }),
+    ),
   );
   const running = workers.map((w) => w.run());
   const client = new Client({ connection: await Connection.connect({ address }), namespace: 'met' });
   const api = await startApi({ client, dataDir: dir, address, namespace: 'met', port: 0 });
 
   const call = (texts: string[]) =>
-    fetch(`${api.url}/v1/perplexity`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ texts, models: ['tiny/fp32'] }) }).then(async (r) => {
+    fetch(`${api.url}/v1/perplexity`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ texts, models: ['tiny/fp32'] }),
+    }).then(async (r) => {
       if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
       return r.json();
     });

@@ -36,7 +36,9 @@ const unitSize = Number(values.unit);
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const serveOptions = { batch: { latencyMs: Number(values['batch-latency-ms']), concurrency: 32 } };
-const serveProcess = spawn(process.execPath, ['--import', 'tsx', new URL('./serve-process.ts', import.meta.url).pathname, JSON.stringify(serveOptions)], { stdio: ['ignore', 'pipe', 'inherit'] });
+const serveProcess = spawn(process.execPath, ['--import', 'tsx', new URL('./serve-process.ts', import.meta.url).pathname, JSON.stringify(serveOptions)], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 const url: string = await new Promise((resolve) => serveProcess.stdout!.once('data', (d) => resolve(String(d).trim())));
 
 const dataDir = mkdtempSync(join(tmpdir(), 'met-bench-batch-'));
@@ -58,12 +60,28 @@ try {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'met' });
   const bundle = await workflowBundle();
-  const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue: 'bench-cpu' }), ...providerWorkerPlans({ dataDir, duck, env: {}, providers: [{ name: 'bench', baseURL: url, concurrentUnits: 8, timeoutMs: 60_000 }] })];
+  const plans = [
+    cpuWorkerPlan({ dataDir, duck, taskQueue: 'bench-cpu' }),
+    ...providerWorkerPlans({ dataDir, duck, env: {}, providers: [{ name: 'bench', baseURL: url, concurrentUnits: 8, timeoutMs: 60_000 }] }),
+  ];
   const workers = await Promise.all(
-    plans.map((p) => Worker.create({ connection: nativeConnection, namespace: 'met', taskQueue: p.taskQueue, activities: p.activities, workflowBundle: p.workflows ? bundle : undefined, ...p.options })),
+    plans.map((p) =>
+      Worker.create({
+        connection: nativeConnection,
+        namespace: 'met',
+        taskQueue: p.taskQueue,
+        activities: p.activities,
+        workflowBundle: p.workflows ? bundle : undefined,
+        ...p.options,
+      }),
+    ),
   );
   const t0 = performance.now();
-  const handle = await client.workflow.start(collectCorpus, { taskQueue: 'bench-cpu', workflowId: `bench-batch-${Date.now()}`, args: [{ spec, runId: runIdOf(spec) }] });
+  const handle = await client.workflow.start(collectCorpus, {
+    taskQueue: 'bench-cpu',
+    workflowId: `bench-batch-${Date.now()}`,
+    args: [{ spec, runId: runIdOf(spec) }],
+  });
   const running = workers.map((w) => w.run());
   const result = await handle.result();
   const seconds = (performance.now() - t0) / 1000;
@@ -82,7 +100,11 @@ try {
     const row = r.getRowObjects()[0];
     return { rows: Number(row.n), keys: Number(row.keys), units: Number(row.units) };
   });
-  const stats = (await (await fetch(url.replace(/\/v1$/, '/stats'))).json()) as { served: number; requests: number; batches: { created: number; requests: number; downloads: number } };
+  const stats = (await (await fetch(url.replace(/\/v1$/, '/stats'))).json()) as {
+    served: number;
+    requests: number;
+    batches: { created: number; requests: number; downloads: number };
+  };
   const report = {
     bench: 'collect-batch',
     expected,
@@ -99,7 +121,11 @@ try {
     exact: counted.rows === expected && counted.keys === expected && result.rows === expected,
   };
   console.log(JSON.stringify(report, null, 2));
-  console.log(report.exact ? `OK: exactly ${expected} rows, each sample once, via ${stats.batches.created} batches` : `MISMATCH: ${counted.rows} rows, ${counted.keys} distinct keys, expected ${expected}`);
+  console.log(
+    report.exact
+      ? `OK: exactly ${expected} rows, each sample once, via ${stats.batches.created} batches`
+      : `MISMATCH: ${counted.rows} rows, ${counted.keys} distinct keys, expected ${expected}`,
+  );
   mkdirSync('bench/out', { recursive: true });
   writeFileSync(`bench/out/collect-batch-${Date.now()}.json`, JSON.stringify(report, null, 2));
   if (!report.exact) process.exitCode = 1;

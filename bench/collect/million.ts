@@ -102,7 +102,10 @@ try {
   const temporalPid = readServerState(dataDir)!.pid;
   const address = `127.0.0.1:${port}`;
 
-  const serve = spawn(process.execPath, ['--import', 'tsx', join(PROJECT, 'bench', 'collect', 'serve-process.ts')], { cwd: PROJECT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const serve = spawn(process.execPath, ['--import', 'tsx', join(PROJECT, 'bench', 'collect', 'serve-process.ts')], {
+    cwd: PROJECT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(serve);
   const url = (await waitForLine(serve, /http:\/\/\S+/, 'met serve')).trim();
   log(`temporal ${address} (pid ${temporalPid}), met serve ${url} (pid ${serve.pid})`);
@@ -118,7 +121,23 @@ try {
   const worker = spawn(
     process.execPath,
     // MET_BENCH_WORKER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the worker.
-    [...(process.env.MET_BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(PROJECT, 'bin', 'met.js'), 'worker', '--queue', 'million-cpu', '--provider', 'bench', '--config', workerConfig, '--data', dataDir, '--address', address, '--namespace', 'met'],
+    [
+      ...(process.env.MET_BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      join(PROJECT, 'bin', 'met.js'),
+      'worker',
+      '--queue',
+      'million-cpu',
+      '--provider',
+      'bench',
+      '--config',
+      workerConfig,
+      '--data',
+      dataDir,
+      '--address',
+      address,
+      '--namespace',
+      'met',
+    ],
     { cwd: PROJECT, stdio: ['ignore', 'inherit', 'inherit'] },
   );
   children.push(worker);
@@ -137,7 +156,9 @@ try {
   const client = new Client({ connection, namespace: 'met' });
   const t0 = now();
   const handle = await client.workflow.start(collectCorpus, { taskQueue: 'million-cpu', workflowId: `million-${runId}`, args: [{ spec, runId }] });
-  log(`run ${runId}: ${total.toLocaleString()} samples, units of ${unitSize}, window ${window}, ${Math.ceil(concurrency / window)} requests in flight per unit`);
+  log(
+    `run ${runId}: ${total.toLocaleString()} samples, units of ${unitSize}, window ${window}, ${Math.ceil(concurrency / window)} requests in flight per unit`,
+  );
 
   const pids = { temporalServer: temporalPid, metServe: serve.pid!, worker: worker.pid!, client: process.pid };
   const peaks: Record<string, { peakRssMb: number; rssMb: number; cpuSec: number }> = {};
@@ -153,7 +174,14 @@ try {
     try {
       const p: CollectProgress = await handle.query(progressQuery);
       const s = p.sources[0];
-      if (s) log(`${s.done.toLocaleString()} / ${s.total.toLocaleString()} (${Math.round(s.done / (now() - t0))} samples/s overall, execution ${p.executions}); RSS MB ${Object.entries(peaks).map(([k, v]) => `${k} ${v.rssMb}`).join(', ')}`);
+      if (s)
+        log(
+          `${s.done.toLocaleString()} / ${s.total.toLocaleString()} (${Math.round(s.done / (now() - t0))} samples/s overall, execution ${p.executions}); RSS MB ${Object.entries(
+            peaks,
+          )
+            .map(([k, v]) => `${k} ${v.rssMb}`)
+            .join(', ')}`,
+        );
     } catch {
       // Between executions (continue-as-new) the query may miss; the next poll answers.
     }
@@ -198,7 +226,14 @@ try {
     cpuSecondsDuringRun: cpuSec,
     executions: (await handle.query(progressQuery).catch(() => undefined))?.executions,
   };
-  console.table(Object.entries(peaks).map(([process, s]) => ({ process, pid: pids[process as keyof typeof pids], 'peak RSS MB': s.peakRssMb, 'CPU s during run': cpuSec[process] })));
+  console.table(
+    Object.entries(peaks).map(([process, s]) => ({
+      process,
+      pid: pids[process as keyof typeof pids],
+      'peak RSS MB': s.peakRssMb,
+      'CPU s during run': cpuSec[process],
+    })),
+  );
   log(
     `${total.toLocaleString()} samples in ${report.seconds} s = ${report.samplesPerSecond} samples/s (bare openai loop ${report.bareClientSamplesPerSecond}/s, ratio ${report.ratioVsBare}); ` +
       `exactly once: ${rows.toLocaleString()} rows, ${keys.toLocaleString()} distinct keys -> ${exactlyOnce ? 'OK' : 'FAILED'}`,

@@ -37,7 +37,11 @@ const latencyMs = Number(values['latency-ms']);
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 async function serveProcess() {
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./serve-process.ts', import.meta.url).pathname, JSON.stringify({ faults: { latencyMs } })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', new URL('./serve-process.ts', import.meta.url).pathname, JSON.stringify({ faults: { latencyMs } })],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const url: string = await new Promise((resolve) => child.stdout!.once('data', (d) => resolve(String(d).trim())));
   return { child, url };
 }
@@ -49,8 +53,23 @@ await startDevServer({ dataDir, port, headless: true });
 const address = `127.0.0.1:${port}`;
 const duck = await createDuckDB();
 try {
-  const source = (name: 'n1' | 'n8', n?: number) => ({ kind: 'provider' as const, provider: `bench-${name}`, model: 'm1', source: name, concurrency: Number(values.concurrency), ...(n ? { n } : {}) });
-  const spec = parseRunSpec({ corpus: 'bench-n', prompts: { set: 'demo' }, samplesPerPrompt, sampling: { maxTokens: 16 }, sources: [source('n1'), source('n8', 8)], unitSize: 500, window: 4 });
+  const source = (name: 'n1' | 'n8', n?: number) => ({
+    kind: 'provider' as const,
+    provider: `bench-${name}`,
+    model: 'm1',
+    source: name,
+    concurrency: Number(values.concurrency),
+    ...(n ? { n } : {}),
+  });
+  const spec = parseRunSpec({
+    corpus: 'bench-n',
+    prompts: { set: 'demo' },
+    samplesPerPrompt,
+    sampling: { maxTokens: 16 },
+    sources: [source('n1'), source('n8', 8)],
+    unitSize: 500,
+    window: 4,
+  });
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'met' });
@@ -58,10 +77,23 @@ try {
   const providers = (['n1', 'n8'] as const).map((name) => ({ name: `bench-${name}`, baseURL: servers[name].url, concurrentUnits: 4, timeoutMs: 30_000 }));
   const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue: 'bench-cpu' }), ...providerWorkerPlans({ dataDir, duck, env: {}, providers })];
   const workers = await Promise.all(
-    plans.map((p) => Worker.create({ connection: nativeConnection, namespace: 'met', taskQueue: p.taskQueue, activities: p.activities, workflowBundle: p.workflows ? bundle : undefined, ...p.options })),
+    plans.map((p) =>
+      Worker.create({
+        connection: nativeConnection,
+        namespace: 'met',
+        taskQueue: p.taskQueue,
+        activities: p.activities,
+        workflowBundle: p.workflows ? bundle : undefined,
+        ...p.options,
+      }),
+    ),
   );
   const t0 = performance.now();
-  const handle = await client.workflow.start(collectCorpus, { taskQueue: 'bench-cpu', workflowId: `bench-n-${Date.now()}`, args: [{ spec, runId: runIdOf(spec) }] });
+  const handle = await client.workflow.start(collectCorpus, {
+    taskQueue: 'bench-cpu',
+    workflowId: `bench-n-${Date.now()}`,
+    args: [{ spec, runId: runIdOf(spec) }],
+  });
   const running = workers.map((w) => w.run());
   const result = await handle.result();
   const wall = (performance.now() - t0) / 1000;
@@ -82,7 +114,17 @@ try {
     const r = perSource.find((x) => x.source === name)!;
     const stats = (await (await fetch(servers[name].url.replace(/\/v1$/, '/stats'))).json()) as { served: number };
     const seconds = Number(r.span_ms) / 1000;
-    return { source: name, rows: Number(r.n), distinctKeys: Number(r.keys), requestsSent: stats.served, distinctRequestIds: Number(r.requests), promptTokensBilled: Number(r.p), completionTokens: Number(r.ct), seconds: Number(seconds.toFixed(2)), samplesPerSecond: Math.round(Number(r.n) / seconds) };
+    return {
+      source: name,
+      rows: Number(r.n),
+      distinctKeys: Number(r.keys),
+      requestsSent: stats.served,
+      distinctRequestIds: Number(r.requests),
+      promptTokensBilled: Number(r.p),
+      completionTokens: Number(r.ct),
+      seconds: Number(seconds.toFixed(2)),
+      samplesPerSecond: Math.round(Number(r.n) / seconds),
+    };
   };
   const n1 = await row('n1');
   const n8 = await row('n8');
@@ -101,7 +143,9 @@ try {
     samplesPerSecondRatio: Number((n8.samplesPerSecond / n1.samplesPerSecond).toFixed(2)),
   };
   console.table([n1, n8]);
-  console.log(`n = 8 vs n = 1, same run: ${report.requestsRatio}x fewer requests, ${report.promptTokensRatio}x fewer prompt tokens billed, ${report.samplesPerSecondRatio}x the samples/s (latency ${latencyMs} ms per request)`);
+  console.log(
+    `n = 8 vs n = 1, same run: ${report.requestsRatio}x fewer requests, ${report.promptTokensRatio}x fewer prompt tokens billed, ${report.samplesPerSecondRatio}x the samples/s (latency ${latencyMs} ms per request)`,
+  );
   mkdirSync('bench/out', { recursive: true });
   writeFileSync(`bench/out/collect-n-${Date.now()}.json`, JSON.stringify(report, null, 2));
   if (n1.rows !== n1.distinctKeys || n8.rows !== n8.distinctKeys || n1.rows !== n8.rows) process.exitCode = 1;

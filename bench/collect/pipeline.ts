@@ -40,7 +40,9 @@ const samplesPerPrompt = Math.ceil(samples / promptsCount);
 const total = samplesPerPrompt * promptsCount;
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
-const serveProcess = spawn(process.execPath, ['--import', 'tsx', new URL('./serve-process.ts', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'inherit'] });
+const serveProcess = spawn(process.execPath, ['--import', 'tsx', new URL('./serve-process.ts', import.meta.url).pathname], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 const url: string = await new Promise((resolve) => serveProcess.stdout!.once('data', (d) => resolve(String(d).trim())));
 
 function peakRssMb(): number {
@@ -89,12 +91,28 @@ try {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'met' });
   const bundle = await workflowBundle();
-  const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue: 'bench-cpu' }), ...providerWorkerPlans({ dataDir, duck, env: {}, providers: [{ name: 'bench', baseURL: url, concurrentUnits: window, timeoutMs: 30_000 }] })];
+  const plans = [
+    cpuWorkerPlan({ dataDir, duck, taskQueue: 'bench-cpu' }),
+    ...providerWorkerPlans({ dataDir, duck, env: {}, providers: [{ name: 'bench', baseURL: url, concurrentUnits: window, timeoutMs: 30_000 }] }),
+  ];
   const workers = await Promise.all(
-    plans.map((p) => Worker.create({ connection: nativeConnection, namespace: 'met', taskQueue: p.taskQueue, activities: p.activities, workflowBundle: p.workflows ? bundle : undefined, ...p.options })),
+    plans.map((p) =>
+      Worker.create({
+        connection: nativeConnection,
+        namespace: 'met',
+        taskQueue: p.taskQueue,
+        activities: p.activities,
+        workflowBundle: p.workflows ? bundle : undefined,
+        ...p.options,
+      }),
+    ),
   );
   const t0 = performance.now();
-  const handle = await client.workflow.start(collectCorpus, { taskQueue: 'bench-cpu', workflowId: `bench-${Date.now()}`, args: [{ spec, runId: runIdOf(spec) }] });
+  const handle = await client.workflow.start(collectCorpus, {
+    taskQueue: 'bench-cpu',
+    workflowId: `bench-${Date.now()}`,
+    args: [{ spec, runId: runIdOf(spec) }],
+  });
   const running = workers.map((w) => w.run());
   const result = await handle.result();
   const seconds = (performance.now() - t0) / 1000;
@@ -122,7 +140,9 @@ try {
     { what: "bare openai client loop on met's transport", 'samples/s': report.bareClientMetTransportSamplesPerSecond },
     { what: 'met pipeline (Temporal + journal + Parquet)', 'samples/s': report.pipelineSamplesPerSecond },
   ]);
-  console.log(`ratio pipeline/bare = ${report.ratio} (pipeline/bare on met's transport ${(pipelineRate / bareMetTransportRate).toFixed(3)}); ${report.samples} samples in ${report.pipelineSeconds}s; peak RSS (bench process incl. workers) ${report.peakRssMbBenchProcess} MB`);
+  console.log(
+    `ratio pipeline/bare = ${report.ratio} (pipeline/bare on met's transport ${(pipelineRate / bareMetTransportRate).toFixed(3)}); ${report.samples} samples in ${report.pipelineSeconds}s; peak RSS (bench process incl. workers) ${report.peakRssMbBenchProcess} MB`,
+  );
   mkdirSync('bench/out', { recursive: true });
   writeFileSync(`bench/out/collect-${Date.now()}.json`, JSON.stringify(report, null, 2));
 } finally {

@@ -62,12 +62,29 @@ function plan(rows: number): ShardPlan[] {
   for (let i = 0; i < SHARDS; i++) {
     const partition = i % (MODELS.length * SOURCES.length);
     const round = Math.floor(i / (MODELS.length * SOURCES.length));
-    out.push({ unitId: `unit-${String(i).padStart(3, '0')}`, model: MODELS[partition % MODELS.length], source: SOURCES[Math.floor(partition / MODELS.length)], firstPrompt: round * prompts, prompts, seed: i + 1 });
+    out.push({
+      unitId: `unit-${String(i).padStart(3, '0')}`,
+      model: MODELS[partition % MODELS.length],
+      source: SOURCES[Math.floor(partition / MODELS.length)],
+      firstPrompt: round * prompts,
+      prompts,
+      seed: i + 1,
+    });
   }
   return out;
 }
 
-const rowsOf = (p: ShardPlan) => syntheticSamples({ corpus: 'bench', unitId: p.unitId, model: p.model, source: p.source, firstPrompt: p.firstPrompt, prompts: p.prompts, samplesPerPrompt: SAMPLES_PER_PROMPT, seed: p.seed });
+const rowsOf = (p: ShardPlan) =>
+  syntheticSamples({
+    corpus: 'bench',
+    unitId: p.unitId,
+    model: p.model,
+    source: p.source,
+    firstPrompt: p.firstPrompt,
+    prompts: p.prompts,
+    samplesPerPrompt: SAMPLES_PER_PROMPT,
+    seed: p.seed,
+  });
 const rssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 const now = () => performance.now() / 1000;
 /** CPU seconds of this process (JS and DuckDB's threads): steadier than wall time on a shared machine. */
@@ -143,7 +160,11 @@ async function main(): Promise<void> {
     console.log(`bench/corpus: ${rows.toLocaleString()} rows as ${SHARDS} shards (${MODELS.length} models x ${SOURCES.length} sources), work dir ${work}`);
 
     // Floor first, in a child process.
-    const child = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT, 'bench', 'corpus', 'corpus.ts'), '--floor', String(rows), work], { cwd: PROJECT, encoding: 'utf8', maxBuffer: 1 << 20 });
+    const child = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT, 'bench', 'corpus', 'corpus.ts'), '--floor', String(rows), work], {
+      cwd: PROJECT,
+      encoding: 'utf8',
+      maxBuffer: 1 << 20,
+    });
     if (child.status !== 0) throw new Error(`floor child failed: ${child.stderr}`);
     const fl = JSON.parse(child.stdout) as {
       shardsSec: number;
@@ -168,7 +189,9 @@ async function main(): Promise<void> {
         const batch = shards.slice(i, i + concurrency).map((p) => ({ p, rows: rowsOf(p).map((r) => ({ ...r, corpus })) }));
         const t0 = now();
         const cpu0 = process.cpuUsage();
-        const written = await Promise.all(batch.map(({ p, rows: shardRows }) => writeShard(duck, root, { corpus, kind: 'samples', unitId: p.unitId }, shardRows)));
+        const written = await Promise.all(
+          batch.map(({ p, rows: shardRows }) => writeShard(duck, root, { corpus, kind: 'samples', unitId: p.unitId }, shardRows)),
+        );
         seconds += now() - t0;
         cpu += cpuSeconds(process.cpuUsage(cpu0));
         bytes += written.reduce((a, w) => a + w.bytes, 0);
@@ -227,8 +250,16 @@ async function main(): Promise<void> {
     });
     const f = (x: number) => x.toFixed(2);
     const table: [string, string, string][] = [
-      [`floor: plain DuckDB, ${SHARDS} shards (appender + COPY ... (FORMAT parquet, COMPRESSION zstd)), ${WRITERS} at a time`, `${f(fl.shardsSec)} s`, `1.00x (baseline); ${f(fl.shardsCpu)} CPU-s; ${(fl.shardBytes / 1e6).toFixed(1)} MB`],
-      [`met writeShard x${SHARDS}, ${WRITERS} at a time (validated, checksum, metadata, fsync, rename)`, `${f(write)} s`, `${f(write / fl.shardsSec)}x (target <= 1.5x); ${f(writeCpu)} CPU-s = ${f(writeCpu / fl.shardsCpu)}x; ${(writeBytes / 1e6).toFixed(1)} MB`],
+      [
+        `floor: plain DuckDB, ${SHARDS} shards (appender + COPY ... (FORMAT parquet, COMPRESSION zstd)), ${WRITERS} at a time`,
+        `${f(fl.shardsSec)} s`,
+        `1.00x (baseline); ${f(fl.shardsCpu)} CPU-s; ${(fl.shardBytes / 1e6).toFixed(1)} MB`,
+      ],
+      [
+        `met writeShard x${SHARDS}, ${WRITERS} at a time (validated, checksum, metadata, fsync, rename)`,
+        `${f(write)} s`,
+        `${f(write / fl.shardsSec)}x (target <= 1.5x); ${f(writeCpu)} CPU-s = ${f(writeCpu / fl.shardsCpu)}x; ${(writeBytes / 1e6).toFixed(1)} MB`,
+      ],
       ['reference: the same rows appended into one DuckDB table', `${f(fl.ingest)} s`, 'JS -> DuckDB alone'],
       ['reference: a lone COPY of that table to one file', `${f(fl.copySec)} s`, `met is ${f(write / fl.copySec)}x of it; ${f(fl.copyCpu)} CPU-s`],
       [`slice (1 model, 1 source: ${slice.sample.prompts.length} rows) -> EncodedSample char L=1000`, `${f(sliceChar)} s`, 'target < 3 s'],

@@ -40,10 +40,20 @@ const env = await startFleetEnv({ latencyMs: Number(values.latency), store: valu
 const rows: { config: string; hosts: number; storage: string; collectS: number; scoreS: number; samplesPerS: number; collectPerS: number }[] = [];
 const record = (config: string, hosts: number, r: PipelineResult, storage: string) => {
   const total = r.collectSeconds + r.scoreSeconds;
-  rows.push({ config, hosts, storage, collectS: r.collectSeconds, scoreS: r.scoreSeconds, samplesPerS: r.samples / total, collectPerS: r.samples / r.collectSeconds });
+  rows.push({
+    config,
+    hosts,
+    storage,
+    collectS: r.collectSeconds,
+    scoreS: r.scoreSeconds,
+    samplesPerS: r.samples / total,
+    collectPerS: r.samples / r.collectSeconds,
+  });
 };
 try {
-  log(`${N} samples (2 sources x ${PROMPTS} prompts x ${perPrompt}), units of ${unitSize}, ${cpus().length} cores, object store ${env.store.kind} at ${env.store.endpoint}`);
+  log(
+    `${N} samples (2 sources x ${PROMPTS} prompts x ${perPrompt}), units of ${unitSize}, ${cpus().length} cores, object store ${env.store.kind} at ${env.store.endpoint}`,
+  );
   const local = await runPipeline(env, { label: 'local-1', hosts: 1, storage: 'local', prompts: PROMPTS, samplesPerPrompt: perPrompt, unitSize, log });
   if (local.samples !== N) throw new Error(`local run collected ${local.samples} rows, expected ${N}`);
   record('local folder, 1 host', 1, local, 'local');
@@ -56,14 +66,19 @@ try {
   if (!values['no-kill-run']) {
     killed = await runPipeline(env, { label: 's3-3-kill', hosts: 3, storage: 's3', prompts: PROMPTS, samplesPerPrompt: perPrompt, unitSize, killHost: 2, log });
     await checkFleetRun(env, killed, { samples: N, prompts: PROMPTS, shardsPerKind });
-    log(`kill run: host 2 SIGKILLed holding unit(s) ${killed.killedUnits.join(', ')}; checks passed (exactly ${N} samples and ${N} logprobs; met corpus stats from a fresh host; pyarrow from the bucket; met runs/status elsewhere)`);
+    log(
+      `kill run: host 2 SIGKILLed holding unit(s) ${killed.killedUnits.join(', ')}; checks passed (exactly ${N} samples and ${N} logprobs; met corpus stats from a fresh host; pyarrow from the bucket; met runs/status elsewhere)`,
+    );
     record('s3, 3 hosts, one SIGKILLed', 3, killed, 's3');
   }
   const base = rows[0].samplesPerS;
   const lines = [
     `| configuration | collect s | score s | samples/s (collect + score) | collect only samples/s | vs local folder |`,
     `|---|---:|---:|---:|---:|---:|`,
-    ...rows.map((r) => `| ${r.config} | ${r.collectS.toFixed(1)} | ${r.scoreS.toFixed(1)} | ${r.samplesPerS.toFixed(0)} | ${r.collectPerS.toFixed(0)} | ${(r.samplesPerS / base).toFixed(2)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.config} | ${r.collectS.toFixed(1)} | ${r.scoreS.toFixed(1)} | ${r.samplesPerS.toFixed(0)} | ${r.collectPerS.toFixed(0)} | ${(r.samplesPerS / base).toFixed(2)} |`,
+    ),
   ];
   console.log(`${N} samples, units of ${unitSize}, ${cpus().length} cores, ${env.store.kind}\n${lines.join('\n')}`);
   const out = join(import.meta.dirname, '..', 'out');

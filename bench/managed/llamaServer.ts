@@ -80,7 +80,13 @@ try {
   if (code !== 0) throw new Error(`met collect exited ${code}:\n${collect.output()}\nworker:\n${worker.output()}`);
   const collectSeconds = (performance.now() - started) / 1000;
   const t0 = performance.now();
-  const scored = await (await JOBS.scoreCorpus.start(client, { taskQueue: CPU_TASK_QUEUE, workflowId: `score-${Date.now()}` }, { corpus: 'gemma-managed', scorer: { model, precision: 'nf4' } })).result();
+  const scored = await (
+    await JOBS.scoreCorpus.start(
+      client,
+      { taskQueue: CPU_TASK_QUEUE, workflowId: `score-${Date.now()}` },
+      { corpus: 'gemma-managed', scorer: { model, precision: 'nf4' } },
+    )
+  ).result();
   const scoreSeconds = (performance.now() - t0) / 1000;
 
   const samples = join(kindDir(dataDir, 'gemma-managed', 'samples'), '*', '*', 'part-*.parquet');

@@ -86,7 +86,9 @@ console.table([
   { run: 'met, parallel API (2 threads)', seconds: round(parallelSeconds), speedup: round(naiveSeconds / parallelSeconds, 1) },
   { run: `naive, ${naiveDraws} draws timed, x ${b + sims} extrapolated`, seconds: round(naiveSeconds), speedup: 1 },
 ]);
-console.log(`power ${cell.power} (${cell.rejections}/${sims}); met's Gram blocks took ${round(gramSeconds)} s of the cell; naive draws equal met's for the same seeds.`);
+console.log(
+  `power ${cell.power} (${cell.rejections}/${sims}); met's Gram blocks took ${round(gramSeconds)} s of the cell; naive draws equal met's for the same seeds.`,
+);
 mkdirSync('bench/out', { recursive: true });
 const file = `bench/out/power-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
 writeFileSync(file, JSON.stringify(report, null, 2));

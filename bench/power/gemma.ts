@@ -35,7 +35,18 @@ const SIMS = arg('sims', 100);
 const RUT_K = arg('rut-k', 20);
 const GEMMA = '.tools/gemma/gemma-3-270m-q4_k_m.gguf';
 if (!existsSync(GEMMA)) throw new Error(`${GEMMA} is missing: run bash scripts/ensure-gemma.sh`);
-const PROMPT_TEXTS = ['The best way to learn a language is', 'My favourite season of the year is', 'The old lighthouse keeper', 'Scientists have recently discovered', 'In the kitchen, the smell of', 'The train to the city was', 'When I opened the letter', 'The small village by the sea', 'After the storm had passed', 'The museum was full of'];
+const PROMPT_TEXTS = [
+  'The best way to learn a language is',
+  'My favourite season of the year is',
+  'The old lighthouse keeper',
+  'Scientists have recently discovered',
+  'In the kitchen, the smell of',
+  'The train to the city was',
+  'When I opened the letter',
+  'The small village by the sea',
+  'After the storm had passed',
+  'The museum was full of',
+];
 
 const files = { F32: '.tools/gemma/gemma-3-270m-F32.gguf', Q4_0: '.tools/gemma/gemma-3-270m-Q4_0.gguf' } as const;
 for (const [type, path] of Object.entries(files)) {
@@ -78,9 +89,25 @@ try {
         const seed = 1000 * p + s + seedOffset;
         const g = await backend.generate({ prompt, maxTokens: TOKENS, temperature: 1, topP: 1, seed });
         rows.push({
-          corpus: 'gemma', runId: 'bench', unitId: 'u0', model: 'gemma-3-270m', source: type, promptSet: 'bench', promptId: `p${p}`, sampleIndex: s,
-          prompt, completion: g.text, tokenIds: g.tokenIds, tokenLogprobs: null, finishReason: g.finishReason,
-          sampling: { temperature: 1, topP: 1, maxTokens: TOKENS, stop: [], endpoint: 'completions' }, seed, providerModel: null, requestId: null, latencyMs: null, createdAt: new Date(0),
+          corpus: 'gemma',
+          runId: 'bench',
+          unitId: 'u0',
+          model: 'gemma-3-270m',
+          source: type,
+          promptSet: 'bench',
+          promptId: `p${p}`,
+          sampleIndex: s,
+          prompt,
+          completion: g.text,
+          tokenIds: g.tokenIds,
+          tokenLogprobs: null,
+          finishReason: g.finishReason,
+          sampling: { temperature: 1, topP: 1, maxTokens: TOKENS, stop: [], endpoint: 'completions' },
+          seed,
+          providerModel: null,
+          requestId: null,
+          latencyMs: null,
+          createdAt: new Date(0),
         });
       }
       console.error(`${type}: prompt ${p + 1} of ${PROMPTS} sampled (${rows.length} completions, ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
@@ -92,7 +119,13 @@ try {
   }
   // How far apart the batch-1 pool is from F32's (same seeds): completions that differ at all.
   const texts = async (source: string) =>
-    (await withConnection(duck, async (c) => (await c.runAndReadAll(`SELECT prompt_id || ':' || sample_index, completion FROM read_parquet('${dataDir}/corpus/gemma/samples/model=gemma-3-270m/source=${source}/*.parquet')`)).getRows())) as [string, string][];
+    (await withConnection(duck, async (c) =>
+      (
+        await c.runAndReadAll(
+          `SELECT prompt_id || ':' || sample_index, completion FROM read_parquet('${dataDir}/corpus/gemma/samples/model=gemma-3-270m/source=${source}/*.parquet')`,
+        )
+      ).getRows(),
+    )) as [string, string][];
   const f32 = new Map(await texts('F32'));
   const batch1 = chosen.includes('F32-batch1') ? await texts('F32-batch1') : [];
   const batch1Differs = batch1.filter(([key, text]) => f32.get(key) !== text).length;
@@ -108,7 +141,11 @@ try {
       const scoring = createLogprobActivities({ duck, dataDir, backend: scorer });
       for (const shard of shards) {
         const t0 = performance.now();
-        const r: Awaited<ReturnType<typeof scoring.scoreShard>> = await new MockActivityEnvironment().run(scoring.scoreShard, { corpus: 'gemma', shard, scorer: { model: 'gemma-3-270m', precision: 'fp32' } });
+        const r: Awaited<ReturnType<typeof scoring.scoreShard>> = await new MockActivityEnvironment().run(scoring.scoreShard, {
+          corpus: 'gemma',
+          shard,
+          scorer: { model: 'gemma-3-270m', precision: 'fp32' },
+        });
         scoreSeconds[shard.source] = (performance.now() - t0) / 1000;
         if (!r.skipped) console.error(`scored ${shard.source}: ${r.rows} completions, ${r.tokens} tokens in ${scoreSeconds[shard.source].toFixed(0)} s`);
       }
@@ -117,7 +154,13 @@ try {
     }
   }
 
-  const q4 = (share: number) => ({ model: 'gemma-3-270m', mix: [{ source: 'Q4_0', weight: share }, { source: 'F32', weight: 1 - share }] });
+  const q4 = (share: number) => ({
+    model: 'gemma-3-270m',
+    mix: [
+      { source: 'Q4_0', weight: share },
+      { source: 'F32', weight: 1 - share },
+    ],
+  });
   const spec = PowerSpec.parse({
     corpus: 'gemma',
     reference: { model: 'gemma-3-270m', source: 'F32' },
@@ -141,15 +184,47 @@ try {
   const table: { test: string; against: string; n: number; calls: number; power: number; interval: string; warnings: string }[] = [];
   for (const cell of plan.cells) {
     const r = await acts.runPowerCell({ spec, runId, cell, subset: plan.subsets[cell.draw], nullKeys: cell.nullKeys.map((id) => keys.get(id)!) });
-    const against = cell.control ? 'F32 half B vs half A (control)' : 'mix' in cell.alternative ? `Q4_0 at share ${cell.alternative.mix[0].weight}` : `${cell.alternative.source}${cell.isNull ? ' (null)' : ''}`;
+    const against = cell.control
+      ? 'F32 half B vs half A (control)'
+      : 'mix' in cell.alternative
+        ? `Q4_0 at share ${cell.alternative.mix[0].weight}`
+        : `${cell.alternative.source}${cell.isNull ? ' (null)' : ''}`;
     // Null cells carry their 95% Wilson interval: a control wholly above alpha means the pools are too small.
     const ci = cell.isNull || cell.control ? wilsonInterval(r.rejections, r.sims) : undefined;
-    table.push({ test: cell.statistic, against, n: cell.n, calls: cell.n * PROMPTS, power: r.power, interval: ci ? `[${ci.lo.toFixed(3)}, ${ci.hi.toFixed(3)}]${ci.lo > spec.alpha ? ' above alpha' : ''}` : '', warnings: r.warnings.join(' | ') });
+    table.push({
+      test: cell.statistic,
+      against,
+      n: cell.n,
+      calls: cell.n * PROMPTS,
+      power: r.power,
+      interval: ci ? `[${ci.lo.toFixed(3)}, ${ci.hi.toFixed(3)}]${ci.lo > spec.alpha ? ' above alpha' : ''}` : '',
+      warnings: r.warnings.join(' | '),
+    });
   }
   console.table(table);
   mkdirSync('bench/out', { recursive: true });
   const out = `bench/out/power-gemma-${Date.now()}.json`;
-  writeFileSync(out, JSON.stringify({ bench: 'power/gemma', prompts: PROMPTS, perPrompt: PER_PROMPT, tokens: TOKENS, sims: SIMS, rutK: RUT_K, batch1Differs, batch1Total: batch1.length, sampleSeconds, scoreSeconds, seconds: (performance.now() - started) / 1000, table }, null, 2));
+  writeFileSync(
+    out,
+    JSON.stringify(
+      {
+        bench: 'power/gemma',
+        prompts: PROMPTS,
+        perPrompt: PER_PROMPT,
+        tokens: TOKENS,
+        sims: SIMS,
+        rutK: RUT_K,
+        batch1Differs,
+        batch1Total: batch1.length,
+        sampleSeconds,
+        scoreSeconds,
+        seconds: (performance.now() - started) / 1000,
+        table,
+      },
+      null,
+      2,
+    ),
+  );
   console.log(`wrote ${out}`);
   // A run record beside the cells, so met's own report (table, power-vs-share figure) can be written:
   await saveRunRecord(dataDir, newRunRecord({ job: 'powerSimulation', input: { spec, runId } }, runId));

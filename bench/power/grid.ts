@@ -28,7 +28,11 @@ const full = process.argv.includes('--full') || process.env.MET_BENCH_FULL === '
 const m = 25;
 const stored = 100;
 const L = 1000;
-const sources = [['reference', 1], ['alt-a', 1.04], ['alt-b', 1.08]] as const;
+const sources = [
+  ['reference', 1],
+  ['alt-a', 1.04],
+  ['alt-b', 1.08],
+] as const;
 
 const dataDir = mkdtempSync(join(tmpdir(), 'met-bench-grid-'));
 const duck = await createDuckDB();
@@ -38,16 +42,35 @@ try {
   for (const [source, sharpness] of sources) {
     const sample = textSample(rng, m, stored, L, sharpness);
     const rows: SampleRow[] = Array.from(sample.prompts, (p, i) => ({
-      corpus: 'bench', runId: 'bench', unitId: 'u0', model: 'text', source, promptSet: 'bench', promptId: `p${String(p).padStart(2, '0')}`, sampleIndex: i % stored,
-      prompt: `prompt ${p}`, completion: rowText(sample, i), tokenIds: null, tokenLogprobs: null, finishReason: 'length',
-      sampling: { temperature: 1, topP: 1, maxTokens: L, stop: [], endpoint: 'completions' }, seed: i, providerModel: null, requestId: null, latencyMs: null, createdAt: new Date(0),
+      corpus: 'bench',
+      runId: 'bench',
+      unitId: 'u0',
+      model: 'text',
+      source,
+      promptSet: 'bench',
+      promptId: `p${String(p).padStart(2, '0')}`,
+      sampleIndex: i % stored,
+      prompt: `prompt ${p}`,
+      completion: rowText(sample, i),
+      tokenIds: null,
+      tokenLogprobs: null,
+      finishReason: 'length',
+      sampling: { temperature: 1, topP: 1, maxTokens: L, stop: [], endpoint: 'completions' },
+      seed: i,
+      providerModel: null,
+      requestId: null,
+      latencyMs: null,
+      createdAt: new Date(0),
     }));
     await writeShard(duck, dataDir, { corpus: 'bench', kind: 'samples', partition: { model: 'text', source }, unitId: 'u0' }, rows);
   }
   const spec = PowerSpec.parse({
     corpus: 'bench',
     reference: { model: 'text', source: 'reference' },
-    alternatives: [{ model: 'text', source: 'alt-a' }, { model: 'text', source: 'alt-b' }],
+    alternatives: [
+      { model: 'text', source: 'alt-a' },
+      { model: 'text', source: 'alt-b' },
+    ],
     samplesPerPrompt: [2, 5, 10],
     promptSubsets: { size: m, draws: 1 },
     sims: 100,
@@ -83,7 +106,11 @@ try {
     ).map((r) => [String(r.cell_id), (r.sim_statistics as number[]).map(Number)]),
   );
   const slices = new Map<string, Awaited<ReturnType<typeof readSlice>>>();
-  for (const [source] of sources) slices.set(source, await readSlice(duck, dataDir, { corpus: 'bench', models: ['text'], sources: [source], promptIds: threaded.plan.subsets[0], unit: 'char', L }));
+  for (const [source] of sources)
+    slices.set(
+      source,
+      await readSlice(duck, dataDir, { corpus: 'bench', models: ['text'], sources: [source], promptIds: threaded.plan.subsets[0], unit: 'char', L }),
+    );
   const draws = full ? 4 : 1;
   const naive: { nPerPrompt: number; secondsPerDraw: number; drawsInGrid: number }[] = [];
   for (const n of spec.samplesPerPrompt) {
@@ -113,7 +140,17 @@ try {
     node: process.version,
     cpu: cpus()[0]?.model,
     threads: availableParallelism(),
-    grid: { m, storedPerPrompt: stored, L, statistic: 'mmd_hamming', b: spec.b, sims: spec.sims, samplesPerPrompt: spec.samplesPerPrompt, cells: threaded.plan.cells.length, nullSets: threaded.plan.nullKeys.length },
+    grid: {
+      m,
+      storedPerPrompt: stored,
+      L,
+      statistic: 'mmd_hamming',
+      b: spec.b,
+      sims: spec.sims,
+      samplesPerPrompt: spec.samplesPerPrompt,
+      cells: threaded.plan.cells.length,
+      nullSets: threaded.plan.nullKeys.length,
+    },
     metSeconds: threaded.seconds,
     metOneThreadSeconds: single.seconds,
     naive,
@@ -122,11 +159,19 @@ try {
     power: threaded.power,
   };
   console.table([
-    { run: `met activities, ${availableParallelism()} threads (plan + nulls + cells + shards)`, seconds: round(threaded.seconds), speedup: round(naiveSeconds / threaded.seconds, 3) },
+    {
+      run: `met activities, ${availableParallelism()} threads (plan + nulls + cells + shards)`,
+      seconds: round(threaded.seconds),
+      speedup: round(naiveSeconds / threaded.seconds, 3),
+    },
     { run: 'met activities, 1 thread', seconds: round(single.seconds), speedup: round(naiveSeconds / single.seconds, 3) },
     { run: `original, ${draws} draw(s) per N timed, extrapolated`, seconds: round(naiveSeconds), speedup: 1 },
   ]);
-  console.log(`power per cell: ${Object.entries(threaded.power).map(([k, v]) => `${k.replace('mmd_hamming-text.', '')} ${v}`).join(', ')}`);
+  console.log(
+    `power per cell: ${Object.entries(threaded.power)
+      .map(([k, v]) => `${k.replace('mmd_hamming-text.', '')} ${v}`)
+      .join(', ')}`,
+  );
   mkdirSync('bench/out', { recursive: true });
   const file = `bench/out/power-grid-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
   writeFileSync(file, JSON.stringify(report, null, 2));

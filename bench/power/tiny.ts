@@ -48,7 +48,11 @@ function firstOfEach(pool: Pool, size: number): Pool {
   const keep = pool.prompts.map((p, i) => i - p * largest < size);
   const pick = <T>(xs: T[]) => xs.filter((_, i) => keep[i]);
   return {
-    texts: pick(pool.texts), prompts: pick(pool.prompts), tokenIds: pick(pool.tokenIds), logprobs: pick(pool.logprobs), seeds: pick(pool.seeds),
+    texts: pick(pool.texts),
+    prompts: pick(pool.prompts),
+    tokenIds: pick(pool.tokenIds),
+    logprobs: pick(pool.logprobs),
+    seeds: pick(pool.seeds),
     scores: Object.fromEntries(RUT_SCORES.map((s) => [s, pick(pool.scores[s])])) as Record<RutScore, number[]>,
   };
 }
@@ -82,7 +86,13 @@ for (const size of POOLS) {
       add(`RUT ${score}`, cell(r.tests.rut.rejections, r.sims, true));
       if (score === 'sum_logprob') add('MMD-Hamming', cell(r.tests.mmd_hamming.rejections, r.sims, true));
       if (score === 'sum_logprob') {
-        const wide = mixturePower({ ...request, reference: a, mixture: [{ pool: b, weight: 1 }], tests: ['mmd_hamming'], xPerPrompt: Math.min(20 * perPrompt, size / 2) });
+        const wide = mixturePower({
+          ...request,
+          reference: a,
+          mixture: [{ pool: b, weight: 1 }],
+          tests: ['mmd_hamming'],
+          xPerPrompt: Math.min(20 * perPrompt, size / 2),
+        });
         add('MMD-Hamming, wide X', cell(wide.tests.mmd_hamming.rejections, wide.sims, true));
       }
     }
@@ -95,17 +105,26 @@ for (const size of POOLS) {
       const main = mixturePower({ ...request, reference: scored(pools.fp32, 'sum_logprob'), mixture: mixture('sum_logprob'), tests: ['rut', 'mmd_hamming'] });
       add('RUT sum_logprob', cell(main.tests.rut.rejections, main.sims, isNull));
       add('MMD-Hamming', cell(main.tests.mmd_hamming.rejections, main.sims, isNull));
-      const wide = mixturePower({ ...request, reference: scored(pools.fp32, 'sum_logprob'), mixture: mixture('sum_logprob'), tests: ['mmd_hamming'], xPerPrompt: Math.min(20 * perPrompt, size) });
+      const wide = mixturePower({
+        ...request,
+        reference: scored(pools.fp32, 'sum_logprob'),
+        mixture: mixture('sum_logprob'),
+        tests: ['mmd_hamming'],
+        xPerPrompt: Math.min(20 * perPrompt, size),
+      });
       add('MMD-Hamming, wide X', cell(wide.tests.mmd_hamming.rejections, wide.sims, isNull));
       for (const score of ['mean_logprob', 'log_rank'] as const) {
         const r = mixturePower({ ...request, reference: scored(pools.fp32, score), mixture: mixture(score), tests: ['rut'] });
         add(`RUT ${score}`, cell(r.tests.rut.rejections, r.sims, isNull));
       }
     }
-    for (const name of ['RUT sum_logprob', 'RUT mean_logprob', 'RUT log_rank', 'MMD-Hamming', 'MMD-Hamming, wide X']) out.push(`| ${perPrompt * PROMPTS} | ${name} | ${rows.get(name)!.join(' | ')} |`);
+    for (const name of ['RUT sum_logprob', 'RUT mean_logprob', 'RUT log_rank', 'MMD-Hamming', 'MMD-Hamming, wide X'])
+      out.push(`| ${perPrompt * PROMPTS} | ${name} | ${rows.get(name)!.join(' | ')} |`);
   }
   out.push(`\n(${((performance.now() - started) / 1000).toFixed(0)} s of simulation)`);
 }
-console.log(`Sampling ${largest} completions per prompt from each of F32 and Q4_0 (10 prompts, 24 tokens) and scoring them under F32: ${samplingSeconds.toFixed(0)} s.`);
+console.log(
+  `Sampling ${largest} completions per prompt from each of F32 and Q4_0 (10 prompts, 24 tokens) and scoring them under F32: ${samplingSeconds.toFixed(0)} s.`,
+);
 console.log('Null cells (the control and share 0): rejection rate [95% Wilson interval]; ⚠ marks an interval wholly above alpha = 0.05.');
 console.log(out.join('\n'));

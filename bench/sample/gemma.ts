@@ -39,10 +39,33 @@ const prompts = readFileSync('datasets/prompts/demo.jsonl', 'utf8')
 /** llama-server with `slots` slots: 64 requests, `slots` in flight; generated tokens per second. */
 async function llamaServer(slots: number): Promise<number> {
   const port = await freePort();
-  const child: ChildProcess = spawn(SERVER, ['-m', GEMMA, '--host', '127.0.0.1', '--port', String(port), '-np', String(slots), '-c', String(slots * 512), '-t', String(THREADS), '-fa', 'off', '--no-warmup'], { stdio: 'ignore' });
+  const child: ChildProcess = spawn(
+    SERVER,
+    [
+      '-m',
+      GEMMA,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '-np',
+      String(slots),
+      '-c',
+      String(slots * 512),
+      '-t',
+      String(THREADS),
+      '-fa',
+      'off',
+      '--no-warmup',
+    ],
+    { stdio: 'ignore' },
+  );
   try {
     for (let i = 0; ; i++) {
-      const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
+      const ok = await fetch(`http://127.0.0.1:${port}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
       if (i > 600) throw new Error('llama-server did not start');
       await new Promise((r) => setTimeout(r, 200));
@@ -58,7 +81,17 @@ async function llamaServer(slots: number): Promise<number> {
           const res = await fetch(`http://127.0.0.1:${port}/completion`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ prompt: job.prompt, n_predict: TOKENS, temperature: 1, top_p: 1, top_k: 0, min_p: 0, seed: job.seed, ignore_eos: false, cache_prompt: false }),
+            body: JSON.stringify({
+              prompt: job.prompt,
+              n_predict: TOKENS,
+              temperature: 1,
+              top_p: 1,
+              top_k: 0,
+              min_p: 0,
+              seed: job.seed,
+              ignore_eos: false,
+              cache_prompt: false,
+            }),
           });
           const body = (await res.json()) as { timings?: { predicted_n?: number }; tokens_predicted?: number };
           tokens += body.timings?.predicted_n ?? body.tokens_predicted ?? 0;
@@ -94,7 +127,9 @@ async function metCollect(round: number, dir: string, common: string[]): Promise
   const duck = await createDuckDB();
   try {
     const files = join(kindDir(join(dir, 'data'), corpus, 'samples'), '*', '*', 'part-*.parquet');
-    const rows = await withConnection(duck, async (c) => (await c.runAndReadAll(`SELECT sum(len(token_ids))::BIGINT FROM read_parquet(${quotedString(files)})`)).getRows());
+    const rows = await withConnection(duck, async (c) =>
+      (await c.runAndReadAll(`SELECT sum(len(token_ids))::BIGINT FROM read_parquet(${quotedString(files)})`)).getRows(),
+    );
     return Number(rows[0][0]) / seconds;
   } finally {
     duck.closeSync();

@@ -26,10 +26,22 @@ const sampleTokens = Number(arg('tokens', '48'));
 if (!existsSync(GEMMA)) throw new Error(`${GEMMA} is missing: run bash scripts/ensure-gemma.sh`);
 
 const TEXTS: [string, string][] = [
-  ['The history of the city', ' begins in the early Middle Ages, when a small group of farmers settled on the banks of the river. Over the following centuries the settlement grew into a busy market town, and by the fourteenth century it had become one of the most important trading centres in the region.'],
-  ['Photosynthesis is', ' the process by which green plants and some other organisms use sunlight to synthesize foods from carbon dioxide and water. It generally involves the green pigment chlorophyll and generates oxygen as a by-product, which is released into the atmosphere.'],
-  ['To make a simple loaf of bread,', ' mix flour, water, salt and yeast into a soft dough, knead it for ten minutes until it is smooth and elastic, and leave it to rise in a warm place until it has doubled in size. Then shape it, let it rise again and bake it in a hot oven.'],
-  ['The committee met on Tuesday', ' to discuss the budget for the coming year. After a long debate about the cost of repairs to the school buildings, the members agreed to postpone the decision until more estimates had been received from local builders.'],
+  [
+    'The history of the city',
+    ' begins in the early Middle Ages, when a small group of farmers settled on the banks of the river. Over the following centuries the settlement grew into a busy market town, and by the fourteenth century it had become one of the most important trading centres in the region.',
+  ],
+  [
+    'Photosynthesis is',
+    ' the process by which green plants and some other organisms use sunlight to synthesize foods from carbon dioxide and water. It generally involves the green pigment chlorophyll and generates oxygen as a by-product, which is released into the atmosphere.',
+  ],
+  [
+    'To make a simple loaf of bread,',
+    ' mix flour, water, salt and yeast into a soft dough, knead it for ten minutes until it is smooth and elastic, and leave it to rise in a warm place until it has doubled in size. Then shape it, let it rise again and bake it in a hot oven.',
+  ],
+  [
+    'The committee met on Tuesday',
+    ' to discuss the budget for the coming year. After a long debate about the cost of repairs to the school buildings, the members agreed to postpone the decision until more estimates had been received from local builders.',
+  ],
 ];
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -50,7 +62,14 @@ for (const threads of threadCounts) {
   const serve = await startServe({ backend, port: 0 });
 
   const ratios = { score: [] as number[], echo: [] as number[], sample: [] as number[], sampleLogprobs: [] as number[] };
-  const speeds = { bare: [] as number[], score: [] as number[], echo: [] as number[], nodeGen: [] as number[], sample: [] as number[], sampleLogprobs: [] as number[] };
+  const speeds = {
+    bare: [] as number[],
+    score: [] as number[],
+    echo: [] as number[],
+    nodeGen: [] as number[],
+    sample: [] as number[],
+    sampleLogprobs: [] as number[],
+  };
   for (let round = 0; round < rounds; round++) {
     let t0 = performance.now();
     for (const tokens of allTokens) {
@@ -65,7 +84,11 @@ for (const threads of threadCounts) {
 
     t0 = performance.now();
     for (const tokens of allTokens) {
-      const res = await fetch(`${serve.url}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: backend.model, prompt: tokens, echo: true, max_tokens: 0, logprobs: 0 }) });
+      const res = await fetch(`${serve.url}/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: backend.model, prompt: tokens, echo: true, max_tokens: 0, logprobs: 0 }),
+      });
       if (!res.ok) throw new Error(`echo route answered ${res.status}: ${await res.text()}`);
       await res.json();
     }
@@ -77,7 +100,12 @@ for (const threads of threadCounts) {
     for (let i = 0; i < items.length; i++) {
       await sequence.clearHistory();
       let n = 0;
-      for await (const token of sequence.evaluate([backend.bosToken!, ...backend.tokenize(items[i].prompt)] as Token[], { temperature: 1, topK: null as never, topP: null as never, seed: 1000 + i })) {
+      for await (const token of sequence.evaluate([backend.bosToken!, ...backend.tokenize(items[i].prompt)] as Token[], {
+        temperature: 1,
+        topK: null as never,
+        topP: null as never,
+        seed: 1000 + i,
+      })) {
         if (model.isEogToken(token) || ++n >= sampleTokens) break;
       }
       generated += n;
@@ -87,7 +115,9 @@ for (const threads of threadCounts) {
     const sampleRate = async (logprobs: boolean) => {
       let count = 0;
       const start = performance.now();
-      for (let i = 0; i < items.length; i++) count += (await backend.generate({ prompt: items[i].prompt, maxTokens: sampleTokens, temperature: 1, topP: 1, seed: 1000 + i, logprobs })).tokenIds.length;
+      for (let i = 0; i < items.length; i++)
+        count += (await backend.generate({ prompt: items[i].prompt, maxTokens: sampleTokens, temperature: 1, topP: 1, seed: 1000 + i, logprobs })).tokenIds
+          .length;
       return count / ((performance.now() - start) / 1000);
     };
     const sample = await sampleRate(false);
@@ -98,7 +128,9 @@ for (const threads of threadCounts) {
     ratios.echo.push(echo / bare);
     ratios.sample.push(sample / nodeGen);
     ratios.sampleLogprobs.push(sampleLogprobs / nodeGen);
-    console.error(`threads ${threads} round ${round + 1}: bare ${bare.toFixed(0)} tok/s, met score ${score.toFixed(0)}, echo ${echo.toFixed(0)}; node-llama-cpp generation ${nodeGen.toFixed(1)}, met sampling ${sample.toFixed(1)} (${sampleLogprobs.toFixed(1)} with logprobs)`);
+    console.error(
+      `threads ${threads} round ${round + 1}: bare ${bare.toFixed(0)} tok/s, met score ${score.toFixed(0)}, echo ${echo.toFixed(0)}; node-llama-cpp generation ${nodeGen.toFixed(1)}, met sampling ${sample.toFixed(1)} (${sampleLogprobs.toFixed(1)} with logprobs)`,
+    );
   }
   results.push({
     threads,

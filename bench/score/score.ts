@@ -39,14 +39,23 @@ try {
     const promptTokens = [bos, ...model.tokenize(it.prompt)];
     const all = [...promptTokens, ...it.completion].slice(0, -1);
     await sequence.clearHistory();
-    await sequence.controlledEvaluate(all.map((t, i) => (i >= promptTokens.length - 1 ? [t as Token, { generateNext: { logits: true } }] : (t as Token))) as never);
+    await sequence.controlledEvaluate(
+      all.map((t, i) => (i >= promptTokens.length - 1 ? [t as Token, { generateNext: { logits: true } }] : (t as Token))) as never,
+    );
   }
   const rawSeconds = (performance.now() - t0) / 1000;
   await context.dispose();
   await model.dispose();
   await backend.close();
 
-  const report = { bench: 'score', texts, tokens, metTokensPerSecond: Math.round(tokens / metSeconds), rawTokensPerSecond: Math.round(tokens / rawSeconds), ratio: Number((rawSeconds / metSeconds).toFixed(3)) };
+  const report = {
+    bench: 'score',
+    texts,
+    tokens,
+    metTokensPerSecond: Math.round(tokens / metSeconds),
+    rawTokensPerSecond: Math.round(tokens / rawSeconds),
+    ratio: Number((rawSeconds / metSeconds).toFixed(3)),
+  };
   console.table([report]);
   mkdirSync('bench/out', { recursive: true });
   writeFileSync(`bench/out/score-${Date.now()}.json`, JSON.stringify(report, null, 2));

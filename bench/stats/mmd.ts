@@ -45,7 +45,14 @@ async function memoryChild(): Promise<void> {
   const b = Number(process.env.MET_BENCH_B ?? 200);
   const perm = await timeAsync(() => twoSampleTestParallel({ x, y, stat: 'mmd_hamming', pvalue: 'permutation', b, seed: 1 }, { threads: 2 }));
   process.stdout.write(
-    JSON.stringify({ statisticSeconds: one.seconds, permutationSeconds: perm.seconds, b, dataRssMb: afterData, peakRssMb: process.resourceUsage().maxRSS / 1024, pvalue: perm.value.pvalue }),
+    JSON.stringify({
+      statisticSeconds: one.seconds,
+      permutationSeconds: perm.seconds,
+      b,
+      dataRssMb: afterData,
+      peakRssMb: process.resourceUsage().maxRSS / 1024,
+      pvalue: perm.value.pvalue,
+    }),
   );
 }
 
@@ -70,7 +77,13 @@ async function main(): Promise<void> {
     const met = time(() => statistic('mmd_hamming', x, y));
     const naive = time(() => originalMmdHamming(x, y));
     if (Math.abs(met.value - naive.value) > 1e-12 * Math.max(1, Math.abs(naive.value))) throw new Error(`(a) met ${met.value} != naive ${naive.value}`);
-    rows.push({ case: `(a) mmd_hamming, ${perSide}/side`, met_s: met.seconds, naive_s: naive.seconds, speedup: naive.seconds / met.seconds, note: 'values equal to 1e-12' });
+    rows.push({
+      case: `(a) mmd_hamming, ${perSide}/side`,
+      met_s: met.seconds,
+      naive_s: naive.seconds,
+      speedup: naive.seconds / met.seconds,
+      note: 'values equal to 1e-12',
+    });
   }
 
   // (b) 1,000-permutation test at 250 per side
@@ -87,8 +100,20 @@ async function main(): Promise<void> {
     }
     if (two.value.pvalue !== one.value.pvalue) throw new Error('(b) two threads gave another p-value');
     const naiveFull = (naive.seconds / naiveCount) * b;
-    rows.push({ case: `(b) ${b}-permutation test, 250/side, 1 thread`, met_s: one.seconds, naive_s: naiveFull, speedup: naiveFull / one.seconds, note: `naive: ${naiveCount} permutations x ${b / naiveCount} (same nulls)` });
-    rows.push({ case: `(b) ${b}-permutation test, 250/side, parallel API`, met_s: two.seconds, naive_s: naiveFull, speedup: naiveFull / two.seconds, note: 'threads: 2; too small to start workers' });
+    rows.push({
+      case: `(b) ${b}-permutation test, 250/side, 1 thread`,
+      met_s: one.seconds,
+      naive_s: naiveFull,
+      speedup: naiveFull / one.seconds,
+      note: `naive: ${naiveCount} permutations x ${b / naiveCount} (same nulls)`,
+    });
+    rows.push({
+      case: `(b) ${b}-permutation test, 250/side, parallel API`,
+      met_s: two.seconds,
+      naive_s: naiveFull,
+      speedup: naiveFull / two.seconds,
+      note: 'threads: 2; too small to start workers',
+    });
     extra.b = { pvalue: one.value.pvalue };
   }
 
@@ -99,23 +124,49 @@ async function main(): Promise<void> {
     const met = time(() => statistic('mmd_kspectrum', x, y));
     const naive = time(() => naiveKspectrum(x, y));
     if (Math.abs(met.value - naive.value) > 1e-12 * Math.max(1, Math.abs(naive.value))) throw new Error(`(d) met ${met.value} != naive ${naive.value}`);
-    rows.push({ case: '(d) mmd_kspectrum k=5, 250/side', met_s: met.seconds, naive_s: naive.seconds, speedup: naive.seconds / met.seconds, note: 'naive: string-keyed counters' });
+    rows.push({
+      case: '(d) mmd_kspectrum k=5, 250/side',
+      met_s: met.seconds,
+      naive_s: naive.seconds,
+      speedup: naive.seconds / met.seconds,
+      note: 'naive: string-keyed counters',
+    });
   }
 
   // (c) memory at 10,000 per side, in a clean child process
   if (full) {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--memory-child'], { encoding: 'utf8', env: { ...process.env, MET_BENCH_B: '1000' } });
+    const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--memory-child'], {
+      encoding: 'utf8',
+      env: { ...process.env, MET_BENCH_B: '1000' },
+    });
     const r = JSON.parse(out);
     extra.memory10k = r;
-    rows.push({ case: '(c) 10,000/side: one statistic', met_s: r.statisticSeconds, naive_s: NaN, speedup: NaN, note: `peak RSS ${Math.round(r.peakRssMb)} MB (data alone ${Math.round(r.dataRssMb)} MB)` });
-    rows.push({ case: `(c) 10,000/side: ${r.b}-permutation test, 2 threads`, met_s: r.permutationSeconds, naive_s: NaN, speedup: NaN, note: `peak RSS ${Math.round(r.peakRssMb)} MB` });
+    rows.push({
+      case: '(c) 10,000/side: one statistic',
+      met_s: r.statisticSeconds,
+      naive_s: NaN,
+      speedup: NaN,
+      note: `peak RSS ${Math.round(r.peakRssMb)} MB (data alone ${Math.round(r.dataRssMb)} MB)`,
+    });
+    rows.push({
+      case: `(c) 10,000/side: ${r.b}-permutation test, 2 threads`,
+      met_s: r.permutationSeconds,
+      naive_s: NaN,
+      speedup: NaN,
+      note: `peak RSS ${Math.round(r.peakRssMb)} MB`,
+    });
   }
 
   console.table(rows.map((r) => ({ ...r, met_s: round(r.met_s), naive_s: round(r.naive_s), speedup: round(r.speedup, 1) })));
-  console.log('The original package (numpy, met-statistics.md, not measured here): 0.28 s at 250/side, 4.4 s at 1,000/side, ~5 min for the 1,000-permutation test.');
+  console.log(
+    'The original package (numpy, met-statistics.md, not measured here): 0.28 s at 250/side, 4.4 s at 1,000/side, ~5 min for the 1,000-permutation test.',
+  );
   mkdirSync('bench/out', { recursive: true });
   const file = `bench/out/stats-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(file, JSON.stringify({ bench: 'stats', full, node: process.version, cpu: cpus()[0]?.model, threads: availableParallelism(), rows, ...extra }, null, 2));
+  writeFileSync(
+    file,
+    JSON.stringify({ bench: 'stats', full, node: process.version, cpu: cpus()[0]?.model, threads: availableParallelism(), rows, ...extra }, null, 2),
+  );
   console.log(`wrote ${file}`);
 }
 
@@ -128,10 +179,11 @@ function naiveKspectrum(x: EncodedSample, y: EncodedSample): number {
   const spectrum = (s: EncodedSample, i: number) => {
     const row = Array.from(s.tokens.subarray(i * s.L, (i + 1) * s.L));
     const c = new Map<string, number>();
-    for (let k = 1; k <= 5; k++) for (let p = 0; p + k <= row.length; p++) {
-      const key = row.slice(p, p + k).join(',');
-      c.set(key, (c.get(key) ?? 0) + 1);
-    }
+    for (let k = 1; k <= 5; k++)
+      for (let p = 0; p + k <= row.length; p++) {
+        const key = row.slice(p, p + k).join(',');
+        c.set(key, (c.get(key) ?? 0) + 1);
+      }
     return c;
   };
   const sx = Array.from({ length: x.prompts.length }, (_, i) => spectrum(x, i));
@@ -143,12 +195,30 @@ function naiveKspectrum(x: EncodedSample, y: EncodedSample): number {
   };
   const nx = sx.map((s) => Math.sqrt(dot(s, s)));
   const ny = sy.map((s) => Math.sqrt(dot(s, s)));
-  let sxx = 0, sxy = 0, syy = 0, dxx = 0, dxy = 0, dyy = 0;
+  let sxx = 0,
+    sxy = 0,
+    syy = 0,
+    dxx = 0,
+    dxy = 0,
+    dyy = 0;
   for (let i = 0; i < sx.length; i++) {
-    for (let j = 0; j < sx.length; j++) if (i !== j && x.prompts[i] === x.prompts[j]) { sxx += dot(sx[i], sx[j]) / (nx[i] * nx[j]); dxx++; }
-    for (let j = 0; j < sy.length; j++) if (x.prompts[i] === y.prompts[j]) { sxy += dot(sx[i], sy[j]) / (nx[i] * ny[j]); dxy++; }
+    for (let j = 0; j < sx.length; j++)
+      if (i !== j && x.prompts[i] === x.prompts[j]) {
+        sxx += dot(sx[i], sx[j]) / (nx[i] * nx[j]);
+        dxx++;
+      }
+    for (let j = 0; j < sy.length; j++)
+      if (x.prompts[i] === y.prompts[j]) {
+        sxy += dot(sx[i], sy[j]) / (nx[i] * ny[j]);
+        dxy++;
+      }
   }
-  for (let i = 0; i < sy.length; i++) for (let j = 0; j < sy.length; j++) if (i !== j && y.prompts[i] === y.prompts[j]) { syy += dot(sy[i], sy[j]) / (ny[i] * ny[j]); dyy++; }
+  for (let i = 0; i < sy.length; i++)
+    for (let j = 0; j < sy.length; j++)
+      if (i !== j && y.prompts[i] === y.prompts[j]) {
+        syy += dot(sy[i], sy[j]) / (ny[i] * ny[j]);
+        dyy++;
+      }
   return sxx / dxx - (2 * sxy) / dxy + syy / dyy;
 }
 

@@ -31,7 +31,12 @@ export function originalMmdHamming(x: EncodedSample, y: EncodedSample): number {
   const KYY = kernelMatrix(y, y);
   const dx = Array.from({ length: n }, (_, i) => Math.sqrt(KXX[i * n + i]) || 1);
   const dy = Array.from({ length: m }, (_, j) => Math.sqrt(KYY[j * m + j]) || 1);
-  let sxx = 0, sxy = 0, syy = 0, nxx = 0, nxy = 0, nyy = 0;
+  let sxx = 0,
+    sxy = 0,
+    syy = 0,
+    nxx = 0,
+    nxy = 0,
+    nyy = 0;
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
       if (i === j || x.prompts[i] !== x.prompts[j]) continue;

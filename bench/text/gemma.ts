@@ -37,20 +37,26 @@ const PROMPTS = ['Describe a picture of', 'Here is an image:', 'Photo caption:',
 const MARKER = /<start_of_image>|<end_of_image>|\[multimodal\]|<start_of_turn>|<end_of_turn>|<image_soft_token>|<mask>|<pad>|<eos>|<bos>/;
 
 const metServe = (apiStyle: 'llama.cpp' | 'vllm'): ServerInput => ({
-    profile: apiStyle,
-    command: process.execPath,
-    args: [join(PROJECT_ROOT, 'bin', 'met.js'), 'serve', '--model', '{model}', '--port', '{port}', '--precision', '{precision}', '--api-style', apiStyle],
-    precisionFlags: {},
-    extraArgs: [],
-    scoring: 'none',
-    startTimeoutMs: 300_000,
+  profile: apiStyle,
+  command: process.execPath,
+  args: [join(PROJECT_ROOT, 'bin', 'met.js'), 'serve', '--model', '{model}', '--port', '{port}', '--precision', '{precision}', '--api-style', apiStyle],
+  precisionFlags: {},
+  extraArgs: [],
+  scoring: 'none',
+  startTimeoutMs: 300_000,
 });
 
 const started = performance.now();
 const gemma = await loadLlamaBackend({ path: GEMMA, precision: 'nf4', model: 'gemma-3-270m', threads: 2 });
 const start = (server: ServerInput) => ManagedServerBackend.start({ server, modelRef: GEMMA, model: 'gemma-3-270m', precision: 'nf4', gpu: 'cpu' });
-const routes: { name: string; backend: { generate(r: Parameters<typeof gemma.generate>[0]): Promise<Pick<SampledCompletion, 'text' | 'tokenIds'>>; close?: () => Promise<void> } }[] = [{ name: 'in-process', backend: gemma }];
-routes.push({ name: 'llama-server (managed)', backend: await start({ profile: 'llama.cpp', command: SERVER, scoring: 'none', startTimeoutMs: 300_000, extraArgs: ['-t', '2'] }) });
+const routes: {
+  name: string;
+  backend: { generate(r: Parameters<typeof gemma.generate>[0]): Promise<Pick<SampledCompletion, 'text' | 'tokenIds'>>; close?: () => Promise<void> };
+}[] = [{ name: 'in-process', backend: gemma }];
+routes.push({
+  name: 'llama-server (managed)',
+  backend: await start({ profile: 'llama.cpp', command: SERVER, scoring: 'none', startTimeoutMs: 300_000, extraArgs: ['-t', '2'] }),
+});
 routes.push({ name: 'met serve --api-style llama.cpp (managed)', backend: await start(metServe('llama.cpp')) });
 routes.push({ name: 'met serve --api-style vllm (managed)', backend: await start(metServe('vllm')) });
 
@@ -91,7 +97,10 @@ for (let i = 0; i < SAMPLES; i++) {
       if (JSON.stringify(x.ids) !== JSON.stringify(y.ids)) continue;
       pairsWithSameIds++;
       if (MARKER.test(gemma.detokenize(x.ids))) sameIdsWithMarkers++;
-      if (x.text !== y.text) problems.push(`sample ${i}: ${routes[a].name} and ${routes[b].name} sampled the same ids but stored ${JSON.stringify(x.text)} and ${JSON.stringify(y.text)}`);
+      if (x.text !== y.text)
+        problems.push(
+          `sample ${i}: ${routes[a].name} and ${routes[b].name} sampled the same ids but stored ${JSON.stringify(x.text)} and ${JSON.stringify(y.text)}`,
+        );
     }
   }
 }

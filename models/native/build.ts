@@ -17,12 +17,15 @@ const modules = join(root, 'node_modules');
 export function llamaLibDir(): string {
   const platform = `${process.platform}-${process.arch}`;
   const dir = join(modules, '@node-llama-cpp', platform, 'bins', platform);
-  if (!existsSync(join(dir, 'llama-addon.node'))) throw new Error(`node-llama-cpp has no prebuilt CPU binaries for ${platform} (looked in ${dir}); run npm install`);
+  if (!existsSync(join(dir, 'llama-addon.node')))
+    throw new Error(`node-llama-cpp has no prebuilt CPU binaries for ${platform} (looked in ${dir}); run npm install`);
   return dir;
 }
 
 function libraryName(dir: string, prefix: string): string {
-  const out = execFileSync('ls', [dir], { encoding: 'utf8' }).split('\n').filter((f) => f.startsWith(prefix) && f.endsWith('.so'));
+  const out = execFileSync('ls', [dir], { encoding: 'utf8' })
+    .split('\n')
+    .filter((f) => f.startsWith(prefix) && f.endsWith('.so'));
   if (out.length !== 1) throw new Error(`expected one ${prefix}*.so in ${dir}, found ${out.length}`);
   return out[0];
 }
@@ -76,12 +79,26 @@ export function buildNative({ quiet = false }: { quiet?: boolean } = {}): string
   const args = [
     // fast-math lets the reductions vectorize (exp, max); they touch only met's loops, whose sums run
     // in double, and llama.cpp's own code is prebuilt.
-    '-std=c++17', '-O3', '-ffast-math', '-fPIC', '-shared', '-fexceptions',
-    '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS', '-DNODE_ADDON_API_DISABLE_DEPRECATED',
-    `-I${join(modules, 'node-addon-api')}`, `-I${join(modules, 'node-api-headers', 'include')}`, `-I${include}`,
+    '-std=c++17',
+    '-O3',
+    '-ffast-math',
+    '-fPIC',
+    '-shared',
+    '-fexceptions',
+    '-DNAPI_VERSION=8',
+    '-DNAPI_CPP_EXCEPTIONS',
+    '-DNODE_ADDON_API_DISABLE_DEPRECATED',
+    `-I${join(modules, 'node-addon-api')}`,
+    `-I${join(modules, 'node-api-headers', 'include')}`,
+    `-I${include}`,
     join(root, 'models', 'native', 'scorer.cpp'),
-    `-L${libDir}`, `-l:${libraryName(libDir, 'libllama.')}`, `-l:${libraryName(libDir, 'libggml.')}`, '-l:libggml-base.so',
-    `-Wl,-rpath,${libDir}`, '-o', tmp,
+    `-L${libDir}`,
+    `-l:${libraryName(libDir, 'libllama.')}`,
+    `-l:${libraryName(libDir, 'libggml.')}`,
+    '-l:libggml-base.so',
+    `-Wl,-rpath,${libDir}`,
+    '-o',
+    tmp,
   ];
   if (!quiet) console.error(`building met's native scorer (${cxx}, once per change) -> ${out}`);
   try {

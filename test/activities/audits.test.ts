@@ -41,7 +41,20 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-const outcome = (testId: string, pvalue: number): TestOutcome => ({ testId, statistic: 'mmd_hamming', value: 0.1, pvalue, reject: pvalue <= 0.05, alpha: 0.05, b: 100, undefinedNulls: 0, n1: 20, n2: 20, m: 4, seconds: 0.1 });
+const outcome = (testId: string, pvalue: number): TestOutcome => ({
+  testId,
+  statistic: 'mmd_hamming',
+  value: 0.1,
+  pvalue,
+  reject: pvalue <= 0.05,
+  alpha: 0.05,
+  b: 100,
+  undefinedNulls: 0,
+  n1: 20,
+  n2: 20,
+  m: 4,
+  seconds: 0.1,
+});
 const firing = (i: number, pvalue: number): RecordFiringInput => ({
   corpus: 'aud',
   audit: 'w',
@@ -54,12 +67,36 @@ const firing = (i: number, pvalue: number): RecordFiringInput => ({
 test('recordAuditFiring: the verdict flips after two consecutive rejections, once; a retried firing writes the same row again', async () => {
   const { recordAuditFiring } = createAuditActivities({ duck, dataDir });
   const seen: string[] = [];
-  for (const [i, p] of [[0, 0.5], [1, 0.01], [2, 0.2], [3, 0.01], [4, 0.001], [5, 0.001]] as const) {
+  for (const [i, p] of [
+    [0, 0.5],
+    [1, 0.01],
+    [2, 0.2],
+    [3, 0.01],
+    [4, 0.001],
+    [5, 0.001],
+  ] as const) {
     const r = await recordAuditFiring(firing(i, p));
     seen.push(`${r.rows[0].verdict}${r.rows[0].changed ? '!' : ''}`);
     if (i === 4) {
       assert.equal(r.alerts.length, 1);
-      assert.deepEqual({ ...r.alerts[0], time: undefined }, { alertId: 'w/w.f4/m/p', audit: 'w', corpus: 'aud', endpoint: 'm/p', firingId: 'w.f4', time: undefined, from: 'consistent', to: 'differs', pValue: 0.001, alpha: 0.05, statistic: 'mmd_hamming', value: 0.1, confirmations: 2 });
+      assert.deepEqual(
+        { ...r.alerts[0], time: undefined },
+        {
+          alertId: 'w/w.f4/m/p',
+          audit: 'w',
+          corpus: 'aud',
+          endpoint: 'm/p',
+          firingId: 'w.f4',
+          time: undefined,
+          from: 'consistent',
+          to: 'differs',
+          pValue: 0.001,
+          alpha: 0.05,
+          statistic: 'mmd_hamming',
+          value: 0.1,
+          confirmations: 2,
+        },
+      );
       const again = await recordAuditFiring(firing(4, 0.001));
       assert.deepEqual(again, r, 'a retry sees the history without its own row');
     } else {
@@ -68,15 +105,35 @@ test('recordAuditFiring: the verdict flips after two consecutive rejections, onc
   }
   assert.deepEqual(seen, ['consistent', 'consistent', 'consistent', 'consistent', 'differs!', 'differs']);
   const rows = await readAuditRows(duck, dataDir, 'aud', 'w');
-  assert.deepEqual(rows.map((r) => r.firingId), ['w.f0', 'w.f1', 'w.f2', 'w.f3', 'w.f4', 'w.f5']);
+  assert.deepEqual(
+    rows.map((r) => r.firingId),
+    ['w.f0', 'w.f1', 'w.f2', 'w.f3', 'w.f4', 'w.f5'],
+  );
   assert.equal(readdirSync(kindDir(dataDir, 'aud', 'audits')).filter((f) => f.endsWith('.parquet')).length, 6);
-  assert.ok(rows.every((r) => r.promptTokens === null), 'no samples on disk: no usage');
+  assert.ok(
+    rows.every((r) => r.promptTokens === null),
+    'no samples on disk: no usage',
+  );
   assert.deepEqual(await readAuditRows(duck, dataDir, 'aud', 'other'), []);
 });
 
-const alert: AuditAlert = { alertId: 'w/w.f4/m/p', audit: 'w', corpus: 'aud', endpoint: 'm/p', firingId: 'w.f4', time: '2026-11-30T10:00:04.000Z', from: 'consistent', to: 'differs', pValue: 0.001, alpha: 0.05, statistic: 'mmd_hamming', value: 0.1, confirmations: 2 };
+const alert: AuditAlert = {
+  alertId: 'w/w.f4/m/p',
+  audit: 'w',
+  corpus: 'aud',
+  endpoint: 'm/p',
+  firingId: 'w.f4',
+  time: '2026-11-30T10:00:04.000Z',
+  from: 'consistent',
+  to: 'differs',
+  pValue: 0.001,
+  alpha: 0.05,
+  statistic: 'mmd_hamming',
+  value: 0.1,
+  confirmations: 2,
+};
 
-test('sendAuditAlert: posts JSON with an idempotency key to the worker\'s webhook; 5xx and no answer retry, other 4xx do not; no webhook sends nothing', async () => {
+test("sendAuditAlert: posts JSON with an idempotency key to the worker's webhook; 5xx and no answer retry, other 4xx do not; no webhook sends nothing", async () => {
   assert.deepEqual(await createAuditActivities({ duck, dataDir }).sendAuditAlert(alert), { sent: false });
   const { sendAuditAlert } = createAuditActivities({ duck, dataDir, alerts: { webhookURL: hookURL } });
   nextStatus = 200;
@@ -97,5 +154,8 @@ test('sendAuditAlert: posts JSON with an idempotency key to the worker\'s webhoo
   assert.equal((await failure(404)).nonRetryable, true);
   assert.equal(got.length, 4);
   const closed = createAuditActivities({ duck, dataDir, alerts: { webhookURL: 'http://127.0.0.1:9/x', timeoutMs: 2000 } });
-  await assert.rejects(closed.sendAuditAlert(alert), (err: unknown) => err instanceof ApplicationFailure && !err.nonRetryable && /did not answer/.test(err.message));
+  await assert.rejects(
+    closed.sendAuditAlert(alert),
+    (err: unknown) => err instanceof ApplicationFailure && !err.nonRetryable && /did not answer/.test(err.message),
+  );
 });

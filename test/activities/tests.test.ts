@@ -24,7 +24,16 @@ const dataDir = mkdtempSync(join(tmpdir(), 'met-test-activity-'));
 before(async () => {
   duck = await createDuckDB();
   for (const source of ['a', 'b']) {
-    const rows = syntheticSamples({ corpus: 'big', unitId: `u-${source}`, model: 'm', source, prompts: 20, samplesPerPrompt: 50, seed: source === 'a' ? 1 : 2, completionChars: 200 });
+    const rows = syntheticSamples({
+      corpus: 'big',
+      unitId: `u-${source}`,
+      model: 'm',
+      source,
+      prompts: 20,
+      samplesPerPrompt: 50,
+      seed: source === 'a' ? 1 : 2,
+      completionChars: 200,
+    });
     await writeShard(duck, dataDir, { corpus: 'big', kind: 'samples', partition: { model: 'm', source }, unitId: `u-${source}` }, rows);
   }
 });
@@ -56,7 +65,14 @@ test('runTwoSampleTest with a large b keeps the event loop free, heartbeats, and
     maxGap = Math.max(maxGap, Date.now() - last);
     last = Date.now();
   }, 20);
-  const spec = TestSpec.parse({ testId: 'big-b', x: { corpus: 'big', model: 'm', source: 'a' }, y: { corpus: 'big', model: 'm', source: 'b' }, stat: 'mmd_hamming', b: 100_000, L: 200 });
+  const spec = TestSpec.parse({
+    testId: 'big-b',
+    x: { corpus: 'big', model: 'm', source: 'a' },
+    y: { corpus: 'big', model: 'm', source: 'b' },
+    stat: 'mmd_hamming',
+    b: 100_000,
+    L: 200,
+  });
   const started = Date.now();
   const running = env.run(activities.runTwoSampleTest, spec);
   const settled = running.then(
@@ -65,7 +81,11 @@ test('runTwoSampleTest with a large b keeps the event loop free, heartbeats, and
   );
   // Cancel once two heartbeats came (a condition, not a clock: a loaded machine may take longer).
   const deadline = Date.now() + 30_000;
-  while (heartbeats < 2 && Date.now() < deadline && (await Promise.race([settled.then(() => true), new Promise((r) => setTimeout(() => r(false), 50))])) === false);
+  while (
+    heartbeats < 2 &&
+    Date.now() < deadline &&
+    (await Promise.race([settled.then(() => true), new Promise((r) => setTimeout(() => r(false), 50))])) === false
+  );
   const heartbeatsBeforeCancel = heartbeats;
   env.cancel();
   const cancelledAt = Date.now();
@@ -85,20 +105,46 @@ test('a rank test refuses logprobs of one scorer computed by two decode routes, 
   const env = new MockActivityEnvironment();
   const samples: Record<string, SampleRow[]> = {};
   for (const source of ['a', 'b']) {
-    samples[source] = syntheticSamples({ corpus: 'routes', unitId: `u-${source}`, model: 'm', source, prompts: 4, samplesPerPrompt: 10, seed: source === 'a' ? 5 : 6, completionChars: 20 });
+    samples[source] = syntheticSamples({
+      corpus: 'routes',
+      unitId: `u-${source}`,
+      model: 'm',
+      source,
+      prompts: 4,
+      samplesPerPrompt: 10,
+      seed: source === 'a' ? 5 : 6,
+      completionChars: 20,
+    });
     await writeShard(duck, dataDir, { corpus: 'routes', kind: 'samples', partition: { model: 'm', source }, unitId: `u-${source}` }, samples[source]);
   }
   const score = async (source: string, unitId: string, route: string | null) => {
     const rows: LogprobRow[] = samples[source].map((s, i) => ({
-      corpus: 'routes', model: 'm', source, promptId: s.promptId, sampleIndex: s.sampleIndex, scorerModel: 'ref', scorerPrecision: 'fp32',
-      tokenIds: [1, 2], tokenLogprobs: [-1, -(i % 7) / 3], sum: -1 - (i % 7) / 3, count: 2, scorerBackend: route, tokenRanks: null,
+      corpus: 'routes',
+      model: 'm',
+      source,
+      promptId: s.promptId,
+      sampleIndex: s.sampleIndex,
+      scorerModel: 'ref',
+      scorerPrecision: 'fp32',
+      tokenIds: [1, 2],
+      tokenLogprobs: [-1, -(i % 7) / 3],
+      sum: -1 - (i % 7) / 3,
+      count: 2,
+      scorerBackend: route,
+      tokenRanks: null,
     }));
     await writeShard(duck, dataDir, { corpus: 'routes', kind: 'logprobs', partition: { scorerModel: 'ref', model: 'm', source }, unitId }, rows);
   };
   const cpuOff = 'llama.cpp in-process (CPU, flash attention off, 1 sequence per decode)';
   await score('a', 'la', cpuOff);
   await score('b', 'lb', null); // scored before met recorded the route
-  const spec = TestSpec.parse({ testId: 'routes', x: { corpus: 'routes', model: 'm', source: 'a' }, y: { corpus: 'routes', model: 'm', source: 'b' }, stat: 'rut', scorer: { model: 'ref', precision: 'fp32' } });
+  const spec = TestSpec.parse({
+    testId: 'routes',
+    x: { corpus: 'routes', model: 'm', source: 'a' },
+    y: { corpus: 'routes', model: 'm', source: 'b' },
+    stat: 'rut',
+    scorer: { model: 'ref', precision: 'fp32' },
+  });
   await assert.rejects(env.run(activities.runRankUniformityTest, spec), (err: Error) => {
     assert.match(err.message, /logprobs under ref\/fp32 were computed by more than one decode route/);
     assert.match(err.message, /routes:m\/a \(40 rows\)/);

@@ -28,7 +28,11 @@ before(async () => {
   app = await buildApi({ client: temporal.client, dataDir, address: temporal.address, namespace: temporal.namespace, taskQueue, requestTimeoutMs: 2000 });
 });
 after(async () => {
-  for (const id of started) await temporal.client.workflow.getHandle(id).terminate('fuzz test done').catch(() => undefined);
+  for (const id of started)
+    await temporal.client.workflow
+      .getHandle(id)
+      .terminate('fuzz test done')
+      .catch(() => undefined);
   await app?.close();
   await temporal?.close();
   rmSync(dataDir, { recursive: true, force: true });
@@ -37,10 +41,34 @@ after(async () => {
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
 const BASES: Record<string, Json> = {
-  '/v1/runs': { corpus: 'fz', prompts: { set: 'demo', limit: 2 }, samplesPerPrompt: 2, sampling: { maxTokens: 8, temperature: 1 }, sources: [{ kind: 'local', model: 'm', precision: 'fp32' }, { kind: 'provider', provider: 'p', model: 'm' }], unitSize: 10 },
-  '/v1/tests?wait=false': { testId: 't1', x: { corpus: 'c', model: 'm', source: 'a' }, y: { corpus: 'c', model: 'm', source: 'b' }, stat: 'mmd_hamming', b: 100, L: 50 },
+  '/v1/runs': {
+    corpus: 'fz',
+    prompts: { set: 'demo', limit: 2 },
+    samplesPerPrompt: 2,
+    sampling: { maxTokens: 8, temperature: 1 },
+    sources: [
+      { kind: 'local', model: 'm', precision: 'fp32' },
+      { kind: 'provider', provider: 'p', model: 'm' },
+    ],
+    unitSize: 10,
+  },
+  '/v1/tests?wait=false': {
+    testId: 't1',
+    x: { corpus: 'c', model: 'm', source: 'a' },
+    y: { corpus: 'c', model: 'm', source: 'b' },
+    stat: 'mmd_hamming',
+    b: 100,
+    L: 50,
+  },
   '/v1/perplexity': { texts: ['hello there', 'general kenobi'], models: ['tiny/fp32', { model: 'tiny', precision: 'int8' }] },
-  '/v1/consistency': { a: { kind: 'local', model: 'm', precision: 'fp32' }, b: { kind: 'local', model: 'm', precision: 'nf4' }, prompts: { set: 'demo', limit: 2 }, samplesPerPrompt: 2, scorer: 'm/fp32', embed: { kind: 'endpoint', baseURL: 'http://127.0.0.1:9/v1', model: 'e' } },
+  '/v1/consistency': {
+    a: { kind: 'local', model: 'm', precision: 'fp32' },
+    b: { kind: 'local', model: 'm', precision: 'nf4' },
+    prompts: { set: 'demo', limit: 2 },
+    samplesPerPrompt: 2,
+    scorer: 'm/fp32',
+    embed: { kind: 'endpoint', baseURL: 'http://127.0.0.1:9/v1', model: 'e' },
+  },
 };
 
 function randomValue(rnd: () => number, depth = 0): Json {
@@ -59,7 +87,19 @@ function randomValue(rnd: () => number, depth = 0): Json {
     case 5:
       return 'x'.repeat(Math.floor(rnd() * 20_000));
     case 6:
-      return ['../../etc/passwd', '/etc/passwd', 'file:///etc/passwd', 'http://127.0.0.1:1/x', '*.parquet', 'a\u0000b', '\ud800', 'Ω≈ç√', '%2e%2e%2f', '__proto__', 'constructor'][Math.floor(rnd() * 11)];
+      return [
+        '../../etc/passwd',
+        '/etc/passwd',
+        'file:///etc/passwd',
+        'http://127.0.0.1:1/x',
+        '*.parquet',
+        'a\u0000b',
+        '\ud800',
+        'Ω≈ç√',
+        '%2e%2e%2f',
+        '__proto__',
+        'constructor',
+      ][Math.floor(rnd() * 11)];
     case 7:
       return depth < 3 ? Array.from({ length: Math.floor(rnd() * 4) }, () => randomValue(rnd, depth + 1)) : [];
     case 8:
@@ -124,7 +164,9 @@ test('fuzzing the HTTP API: no 500, no crash, no hang; every 4xx names the field
   for (const [url, base] of Object.entries(BASES)) {
     for (let i = 0; i < PER_ENDPOINT && Date.now() < deadline; i++) {
       const raw = rnd() < 0.08;
-      const body = raw ? Buffer.from(Array.from({ length: Math.floor(rnd() * 64) }, () => Math.floor(rnd() * 256))).toString('latin1') : JSON.stringify(i === 0 ? base : mutate(base, rnd));
+      const body = raw
+        ? Buffer.from(Array.from({ length: Math.floor(rnd() * 64) }, () => Math.floor(rnd() * 256))).toString('latin1')
+        : JSON.stringify(i === 0 ? base : mutate(base, rnd));
       const t0 = Date.now();
       const r = await app.inject({ method: 'POST', url, payload: body, headers: { 'content-type': 'application/json' } });
       const what = `POST ${url} #${i} (${Date.now() - t0} ms) ${body.slice(0, 300)} -> ${r.statusCode} ${r.body.slice(0, 300)}`;
@@ -142,7 +184,12 @@ test('fuzzing the HTTP API: no 500, no crash, no hang; every 4xx names the field
     }
   }
   for (let i = 0; i < 100; i++) {
-    const id = encodeURIComponent(String(randomValue(rnd)).slice(0, 300).replace(/[\ud800-\udfff]/g, '\ufffd')) || 'x';
+    const id =
+      encodeURIComponent(
+        String(randomValue(rnd))
+          .slice(0, 300)
+          .replace(/[\ud800-\udfff]/g, '\ufffd'),
+      ) || 'x';
     for (const url of [`/v1/runs/${id}`, `/v1/runs/${id}/report`]) {
       const r = await app.inject({ method: 'GET', url });
       const what = `GET ${url} -> ${r.statusCode} ${r.body.slice(0, 300)}`;

@@ -28,7 +28,10 @@ before(async () => {
   temporal = await startTestTemporal();
   mkdirSync(join(dataDir, 'runs'), { recursive: true });
   // Things outside the runs folder that a traversal would reach: a record-shaped JSON and a secret.
-  writeFileSync(join(root, 'outside.json'), JSON.stringify({ runId: 'outside', job: 'runTest', workflowId: 'runTest/outside', taskQueue: 'q', input: { secret: SECRET }, createdAt: '2020-01-01' }));
+  writeFileSync(
+    join(root, 'outside.json'),
+    JSON.stringify({ runId: 'outside', job: 'runTest', workflowId: 'runTest/outside', taskQueue: 'q', input: { secret: SECRET }, createdAt: '2020-01-01' }),
+  );
   writeFileSync(join(root, 'secret.json'), `${SECRET}\n`);
   writeFileSync(join(dataDir, 'runs', 'garbled.json'), `not json ${SECRET}`);
   app = await buildApi({ client: temporal.client, dataDir, address: temporal.address, namespace: temporal.namespace });
@@ -62,10 +65,13 @@ test('GET /v1/runs/:id and /report refuse ids that are not names, and never show
 });
 
 test('the same name rule in the CLI and the library: met status ../x is refused without a path', { timeout: 60_000 }, async () => {
-  assert.throws(() => loadRunRecord(dataDir, '../../outside'), (err: Error) => {
-    assert.match(err.message, /run id "..\/..\/outside" is not a valid name/);
-    return true;
-  });
+  assert.throws(
+    () => loadRunRecord(dataDir, '../../outside'),
+    (err: Error) => {
+      assert.match(err.message, /run id "..\/..\/outside" is not a valid name/);
+      return true;
+    },
+  );
   const cli = spawnMet(['status', '../../outside', '--data', dataDir, '--address', temporal.address, '--namespace', temporal.namespace]);
   const code = await exited(cli);
   assert.notEqual(code, 0);
@@ -81,7 +87,14 @@ test('POST /v1/runs and /v1/consistency take prompts by set name, never a worker
   const c = await app.inject({
     method: 'POST',
     url: '/v1/consistency',
-    payload: { a: { kind: 'local', model: 'm', precision: 'fp32' }, b: { kind: 'local', model: 'm', precision: 'nf4' }, prompts: { file: 'x.jsonl' }, samplesPerPrompt: 1, scorer: 'm/fp32', embed: { kind: 'endpoint', baseURL: 'http://127.0.0.1:1/v1', model: 'e' } },
+    payload: {
+      a: { kind: 'local', model: 'm', precision: 'fp32' },
+      b: { kind: 'local', model: 'm', precision: 'nf4' },
+      prompts: { file: 'x.jsonl' },
+      samplesPerPrompt: 1,
+      scorer: 'm/fp32',
+      embed: { kind: 'endpoint', baseURL: 'http://127.0.0.1:1/v1', model: 'e' },
+    },
   });
   assert.equal(c.statusCode, 400, c.body);
   assert.match(c.json().message, /prompts\.file/);
@@ -105,7 +118,8 @@ test('the bearer scheme is case-insensitive; the token is not; met api --host 0.
     assert.match(open.url, /^http:\/\/0\.0\.0\.0:\d+$/);
     const with_ = (authorization: string) => open.app.inject({ method: 'GET', url: '/openapi.json', headers: { authorization } });
     for (const scheme of ['Bearer', 'bearer', 'BEARER']) assert.equal((await with_(`${scheme} ${token}`)).statusCode, 200, scheme);
-    for (const bad of [`Bearer ${token.toUpperCase()}`, `Basic ${token}`, token, `Bearer  ${token}x`, 'Bearer']) assert.equal((await with_(bad)).statusCode, 401, bad);
+    for (const bad of [`Bearer ${token.toUpperCase()}`, `Basic ${token}`, token, `Bearer  ${token}x`, 'Bearer'])
+      assert.equal((await with_(bad)).statusCode, 401, bad);
   } finally {
     await open.close();
   }
@@ -115,22 +129,34 @@ test('a run no worker can serve says so within seconds (API and met status); a f
   const duck = await createDuckDB();
   const taskQueue = uniqueName('api-trust-cpu');
   const served = uniqueName('served');
-  const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers: [{ name: served, concurrentUnits: 1, timeoutMs: 2000 }], env: {} })];
+  const plans = [
+    cpuWorkerPlan({ dataDir, duck, taskQueue }),
+    ...providerWorkerPlans({ dataDir, duck, providers: [{ name: served, concurrentUnits: 1, timeoutMs: 2000 }], env: {} }),
+  ];
   const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
   const running = workers.map((w) => w.run());
   const api = await buildApi({ client: temporal.client, dataDir, address: temporal.address, namespace: temporal.namespace, taskQueue });
   try {
     const nobody = uniqueName('nobody');
-    const spec = (provider: string, extra: Record<string, unknown> = {}) => ({ corpus: uniqueName('nw'), prompts: { set: 'demo', limit: 1 }, samplesPerPrompt: 1, sources: [{ kind: 'provider', provider, model: 'm', ...extra }] });
+    const spec = (provider: string, extra: Record<string, unknown> = {}) => ({
+      corpus: uniqueName('nw'),
+      prompts: { set: 'demo', limit: 1 },
+      samplesPerPrompt: 1,
+      sources: [{ kind: 'provider', provider, model: 'm', ...extra }],
+    });
     const started = await api.inject({ method: 'POST', url: '/v1/runs', payload: spec(nobody) });
     assert.equal(started.statusCode, 202, started.body);
     const { runId, statusUrl, workflowId } = started.json();
     const t0 = Date.now();
     let state: { status: string; warnings: string[] } = { status: '', warnings: [] };
-    await waitUntil('a warning about the unserved queue', async () => {
-      state = (await api.inject({ method: 'GET', url: statusUrl })).json();
-      return state.warnings.some((w) => w.includes(`no worker polls met-provider-${nobody}`));
-    }, 15_000);
+    await waitUntil(
+      'a warning about the unserved queue',
+      async () => {
+        state = (await api.inject({ method: 'GET', url: statusUrl })).json();
+        return state.warnings.some((w) => w.includes(`no worker polls met-provider-${nobody}`));
+      },
+      15_000,
+    );
     assert.equal(state.status, 'RUNNING');
     assert.ok(Date.now() - t0 < 15_000);
     const cli = spawnMet(['status', runId, '--json', '--data', dataDir, '--address', temporal.address, '--namespace', temporal.namespace]);
@@ -141,11 +167,18 @@ test('a run no worker can serve says so within seconds (API and met status); a f
     // A run refused by the worker: FAILED, and the failure names the rule (type and message).
     const refused = (await api.inject({ method: 'POST', url: '/v1/runs', payload: spec(served, { baseURL: 'http://127.0.0.1:9/v1' }) })).json();
     let failed: { status: string; failure?: string } = { status: '' };
-    await waitUntil('the refused run to fail', async () => {
-      failed = (await api.inject({ method: 'GET', url: refused.statusUrl })).json();
-      return failed.status === 'FAILED';
-    }, 30_000);
-    assert.match(failed.failure ?? '', /^MetForbidden: baseURL for provider .* is refused: a run spec may give a baseURL only for a provider the worker config marks allowSpecBaseURL: true/);
+    await waitUntil(
+      'the refused run to fail',
+      async () => {
+        failed = (await api.inject({ method: 'GET', url: refused.statusUrl })).json();
+        return failed.status === 'FAILED';
+      },
+      30_000,
+    );
+    assert.match(
+      failed.failure ?? '',
+      /^MetForbidden: baseURL for provider .* is refused: a run spec may give a baseURL only for a provider the worker config marks allowSpecBaseURL: true/,
+    );
     const cli2 = spawnMet(['status', refused.runId, '--data', dataDir, '--address', temporal.address, '--namespace', temporal.namespace]);
     assert.equal(await exited(cli2), 0, cli2.output());
     assert.match(cli2.output(), /failed: MetForbidden: baseURL for provider/);
@@ -171,7 +204,14 @@ test('sizes are bounded at the door: b = 1e9 or L = 1e12 in a test or consistenc
   const c = await app.inject({
     method: 'POST',
     url: '/v1/consistency',
-    payload: { a: { kind: 'local', model: 'm', precision: 'fp32' }, b: { kind: 'local', model: 'm', precision: 'nf4' }, prompts: { set: 'demo' }, scorer: 'm/fp32', embed: { kind: 'endpoint', baseURL: 'http://127.0.0.1:9/v1', model: 'e' }, test: { b: 1e9 } },
+    payload: {
+      a: { kind: 'local', model: 'm', precision: 'fp32' },
+      b: { kind: 'local', model: 'm', precision: 'nf4' },
+      prompts: { set: 'demo' },
+      scorer: 'm/fp32',
+      embed: { kind: 'endpoint', baseURL: 'http://127.0.0.1:9/v1', model: 'e' },
+      test: { b: 1e9 },
+    },
   });
   assert.equal(c.statusCode, 400, c.body);
   assert.match(c.json().message, /^test\.b: b is at most 100,000/);
@@ -181,24 +221,44 @@ test('a run that keeps retrying says why while it runs: the step, its attempt an
   const { createServer } = await import('node:http');
   const limited = createServer((req, res) => {
     req.resume();
-    req.on('end', () => res.writeHead(429, { 'content-type': 'application/json', 'retry-after-ms': '100' }).end(JSON.stringify({ error: { message: 'slow down' } })));
+    req.on('end', () =>
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after-ms': '100' }).end(JSON.stringify({ error: { message: 'slow down' } })),
+    );
   });
   await new Promise<void>((r) => limited.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(limited.address() as import('node:net').AddressInfo).port}/v1`;
   const duck = await createDuckDB();
   const taskQueue = uniqueName('api-retry-cpu');
   const provider = uniqueName('always429');
-  const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, baseURL: url, concurrentUnits: 1, timeoutMs: 2000 }], env: {} })];
+  const plans = [
+    cpuWorkerPlan({ dataDir, duck, taskQueue }),
+    ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, baseURL: url, concurrentUnits: 1, timeoutMs: 2000 }], env: {} }),
+  ];
   const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
   const running = workers.map((w) => w.run());
   const api = await buildApi({ client: temporal.client, dataDir, address: temporal.address, namespace: temporal.namespace, taskQueue });
   try {
-    const started = (await api.inject({ method: 'POST', url: '/v1/runs', payload: { corpus: uniqueName('rt'), prompts: { set: 'demo', limit: 1 }, samplesPerPrompt: 1, sources: [{ kind: 'provider', provider, model: 'm', concurrency: 1 }] } })).json();
+    const started = (
+      await api.inject({
+        method: 'POST',
+        url: '/v1/runs',
+        payload: {
+          corpus: uniqueName('rt'),
+          prompts: { set: 'demo', limit: 1 },
+          samplesPerPrompt: 1,
+          sources: [{ kind: 'provider', provider, model: 'm', concurrency: 1 }],
+        },
+      })
+    ).json();
     let warnings: string[] = [];
-    await waitUntil('a warning about the retried unit', async () => {
-      warnings = (await api.inject({ method: 'GET', url: started.statusUrl })).json().warnings;
-      return warnings.some((w) => /^sampleUnit is on attempt \d+; last failure: MetProviderUnavailable: .*answered 429/.test(w));
-    }, 30_000);
+    await waitUntil(
+      'a warning about the retried unit',
+      async () => {
+        warnings = (await api.inject({ method: 'GET', url: started.statusUrl })).json().warnings;
+        return warnings.some((w) => /^sampleUnit is on attempt \d+; last failure: MetProviderUnavailable: .*answered 429/.test(w));
+      },
+      30_000,
+    );
     await temporal.client.workflow.getHandle(started.workflowId).terminate('test done');
   } finally {
     await api.close();

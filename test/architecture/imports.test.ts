@@ -80,11 +80,17 @@ function importsOf(file: string): Edge[] {
     if (ts.isImportDeclaration(node)) {
       const clause = node.importClause;
       const bindings = clause?.namedBindings;
-      const allTypes = !!clause && (clause.isTypeOnly || (!clause.name && !!bindings && ts.isNamedImports(bindings) && bindings.elements.length > 0 && bindings.elements.every((e) => e.isTypeOnly)));
+      const allTypes =
+        !!clause &&
+        (clause.isTypeOnly ||
+          (!clause.name && !!bindings && ts.isNamedImports(bindings) && bindings.elements.length > 0 && bindings.elements.every((e) => e.isTypeOnly)));
       add(node.moduleSpecifier, allTypes);
     } else if (ts.isExportDeclaration(node)) {
       const clause = node.exportClause;
-      add(node.moduleSpecifier, node.isTypeOnly || (!!clause && ts.isNamedExports(clause) && clause.elements.length > 0 && clause.elements.every((e) => e.isTypeOnly)));
+      add(
+        node.moduleSpecifier,
+        node.isTypeOnly || (!!clause && ts.isNamedExports(clause) && clause.elements.length > 0 && clause.elements.every((e) => e.isTypeOnly)),
+      );
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       add(node.arguments[0], false);
     } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) {
@@ -111,7 +117,8 @@ function upwardImports(all: Edge[]): string[] {
     if (from === 'workflows' && to === 'activities' && e.typeOnly) continue;
     if (LEVEL.get(to)! >= LEVEL.get(from)!) bad.push(show(e));
     // jobs/ names workflows and activities by type only: the client starts workflows by name.
-    else if (from === 'jobs' && (to === 'workflows' || to === 'activities') && !e.typeOnly) bad.push(`${show(e)}: jobs/ imports workflows and activities as types only`);
+    else if (from === 'jobs' && (to === 'workflows' || to === 'activities') && !e.typeOnly)
+      bad.push(`${show(e)}: jobs/ imports workflows and activities as types only`);
   }
   return bad;
 }
@@ -152,18 +159,40 @@ function importCircles(all: Edge[]): string[][] {
 
 test('the walk finds the imports it checks (static, re-exports, dynamic, import types)', () => {
   assert.ok(files.length > 200, `${files.length} files`);
-  assert.ok(edges.some((e) => e.from === 'cli/runs.ts' && e.to === 'client/runs.ts' && !e.typeOnly), 'a dynamic import');
-  assert.ok(edges.some((e) => e.from === 'jobs/collect.ts' && e.to === 'workflows/collectCorpus.ts' && e.typeOnly), 'an import type');
-  assert.ok(edges.some((e) => e.from === 'client/runs.ts' && e.to === 'jobs/index.ts' && !e.typeOnly), 'a folder import (jobs/index.ts)');
-  assert.ok(edges.some((e) => e.from === 'stats/index.ts' && e.to === 'stats/twoSample.ts' && !e.typeOnly), 'a re-export');
+  assert.ok(
+    edges.some((e) => e.from === 'cli/runs.ts' && e.to === 'client/runs.ts' && !e.typeOnly),
+    'a dynamic import',
+  );
+  assert.ok(
+    edges.some((e) => e.from === 'jobs/collect.ts' && e.to === 'workflows/collectCorpus.ts' && e.typeOnly),
+    'an import type',
+  );
+  assert.ok(
+    edges.some((e) => e.from === 'client/runs.ts' && e.to === 'jobs/index.ts' && !e.typeOnly),
+    'a folder import (jobs/index.ts)',
+  );
+  assert.ok(
+    edges.some((e) => e.from === 'stats/index.ts' && e.to === 'stats/twoSample.ts' && !e.typeOnly),
+    'a re-export',
+  );
 });
 
 test('the checks catch what they are for: an upward import, a value import of a workflow in jobs/, a circle', () => {
-  assert.deepEqual(upwardImports([{ from: 'config/schema.ts', to: 'temporal/connect.ts', typeOnly: true }]), ['config/schema.ts -> temporal/connect.ts (type)']);
+  assert.deepEqual(upwardImports([{ from: 'config/schema.ts', to: 'temporal/connect.ts', typeOnly: true }]), [
+    'config/schema.ts -> temporal/connect.ts (type)',
+  ]);
   assert.deepEqual(upwardImports([{ from: 'api/server.ts', to: 'cli/watch.ts', typeOnly: false }]), ['api/server.ts -> cli/watch.ts']);
   assert.equal(upwardImports([{ from: 'jobs/power.ts', to: 'workflows/powerSimulation.ts', typeOnly: false }]).length, 1);
   assert.deepEqual(upwardImports([{ from: 'workflows/runTest.ts', to: 'activities/tests.ts', typeOnly: true }]), []);
-  assert.deepEqual(importCircles([{ from: 'a.ts', to: 'b.ts', typeOnly: true }, { from: 'b.ts', to: 'c.ts', typeOnly: false }, { from: 'c.ts', to: 'a.ts', typeOnly: false }, { from: 'c.ts', to: 'd.ts', typeOnly: false }]), [['a.ts', 'b.ts', 'c.ts']]);
+  assert.deepEqual(
+    importCircles([
+      { from: 'a.ts', to: 'b.ts', typeOnly: true },
+      { from: 'b.ts', to: 'c.ts', typeOnly: false },
+      { from: 'c.ts', to: 'a.ts', typeOnly: false },
+      { from: 'c.ts', to: 'd.ts', typeOnly: false },
+    ]),
+    [['a.ts', 'b.ts', 'c.ts']],
+  );
 });
 
 test('every import points down the layers of ARCHITECTURE.md', () => {
@@ -179,6 +208,6 @@ test('workflows import values only from pure modules (the sandbox bundle), and n
   assert.deepEqual(builtins, []);
 });
 
-test('no import circle among the project\'s files, counting import type', () => {
+test("no import circle among the project's files, counting import type", () => {
   assert.deepEqual(importCircles(edges), []);
 });

@@ -34,7 +34,12 @@ test('a hanging webhook: firings end on time, one after another; the alerts are 
       corpus: 'replay',
       reference: { kind: 'corpus', corpus: 'replay', model: 'tiny', source: 'fp32' },
       endpoints: [{ kind: 'provider', provider: REPLAY_PROVIDER, model: 'm1' }],
-      prompts: { inline: [{ id: 'p0', text: 'a' }, { id: 'p1', text: 'b' }] },
+      prompts: {
+        inline: [
+          { id: 'p0', text: 'a' },
+          { id: 'p1', text: 'b' },
+        ],
+      },
       samplesPerPrompt: 3,
       sampling: { maxTokens: 4, temperature: 1 },
       b: 10,
@@ -49,11 +54,18 @@ test('a hanging webhook: firings end on time, one after another; the alerts are 
       // Two firings as the schedule starts them (workflow id audit-<name>-<time>), one after the other.
       for (const k of [1, 2]) {
         const started = Date.now();
-        const result = await temporal.client.workflow.execute(auditFiring, { taskQueue: REPLAY_QUEUES.cpu, workflowId: `audit-${name}-2026-01-0${k}T00:00:00Z`, args: [{ spec }] });
+        const result = await temporal.client.workflow.execute(auditFiring, {
+          taskQueue: REPLAY_QUEUES.cpu,
+          workflowId: `audit-${name}-2026-01-0${k}T00:00:00Z`,
+          args: [{ spec }],
+        });
         const took = Date.now() - started;
         console.log(`firing ${k}: ${took} ms, alerts ${JSON.stringify(result.alerts)}`);
         assert.equal(result.alerts.length, 1);
-        assert.deepEqual(result.alerts.map((a) => a.queued), [true]);
+        assert.deepEqual(
+          result.alerts.map((a) => a.queued),
+          [true],
+        );
         assert.ok(took < 20_000, `firing ${k} took ${took} ms while its webhook hangs`);
       }
       let undelivered: Awaited<ReturnType<typeof undeliveredAlerts>> = [];

@@ -92,132 +92,184 @@ const PROMPTS = 8;
 const PER_PROMPT = 20;
 const sampling = { maxTokens: 24, temperature: 1 };
 
-test('an audit on a 3 s schedule: consistent, then differs after the endpoint switches to Q4_0, then consistent again; one alert per change; delete removes the schedule', { timeout: 180_000 }, async (t) => {
-  const cpuQueue = uniqueName('audit-cpu');
-  const plans = [
-    cpuWorkerPlan({ dataDir, duck, taskQueue: cpuQueue, alerts: { webhookURL: receiverURL, timeoutMs: 5_000 } }),
-    ...modelWorkerPlans({ dataDir, duck, backend: f32, gpu: 'cpu' }),
-    ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, baseURL: serve.url, concurrentUnits: 2, timeoutMs: 10_000 }], env: {} }),
-  ];
-  const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
-  const running = workers.map((w) => w.run());
-  const name = uniqueName('watch');
-  try {
-    // The reference: a stored slice sampled from the local F32 model.
-    const refSpec = parseRunSpec({ corpus: 'audit', prompts: { set: 'demo', limit: PROMPTS }, samplesPerPrompt: PER_PROMPT, sampling, sources: [{ kind: 'local', model, precision: 'fp32', source: 'reference' }] });
-    await temporal.client.workflow.execute(collectCorpus, { taskQueue: cpuQueue, workflowId: uniqueName('ref'), args: [{ spec: refSpec, runId: runIdOf(refSpec) }] });
+test(
+  'an audit on a 3 s schedule: consistent, then differs after the endpoint switches to Q4_0, then consistent again; one alert per change; delete removes the schedule',
+  { timeout: 180_000 },
+  async (t) => {
+    const cpuQueue = uniqueName('audit-cpu');
+    const plans = [
+      cpuWorkerPlan({ dataDir, duck, taskQueue: cpuQueue, alerts: { webhookURL: receiverURL, timeoutMs: 5_000 } }),
+      ...modelWorkerPlans({ dataDir, duck, backend: f32, gpu: 'cpu' }),
+      ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, baseURL: serve.url, concurrentUnits: 2, timeoutMs: 10_000 }], env: {} }),
+    ];
+    const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
+    const running = workers.map((w) => w.run());
+    const name = uniqueName('watch');
+    try {
+      // The reference: a stored slice sampled from the local F32 model.
+      const refSpec = parseRunSpec({
+        corpus: 'audit',
+        prompts: { set: 'demo', limit: PROMPTS },
+        samplesPerPrompt: PER_PROMPT,
+        sampling,
+        sources: [{ kind: 'local', model, precision: 'fp32', source: 'reference' }],
+      });
+      await temporal.client.workflow.execute(collectCorpus, {
+        taskQueue: cpuQueue,
+        workflowId: uniqueName('ref'),
+        args: [{ spec: refSpec, runId: runIdOf(refSpec) }],
+      });
 
-    const spec = parseAuditSpec({
-      name,
-      corpus: 'audit',
-      reference: { kind: 'corpus', corpus: 'audit', model, source: 'reference' },
-      endpoints: [{ kind: 'provider', provider, model }],
-      prompts: { set: 'demo', limit: PROMPTS },
-      samplesPerPrompt: PER_PROMPT,
-      sampling,
-      statistic: 'mmd_hamming',
-      alpha: 0.01,
-      confirmations: 2,
-      b: 500,
-      L: 100,
-      schedule: { interval: '3s' },
-      allowShortInterval: true,
-    });
-    await createAudit(temporal.client, spec, { taskQueue: cpuQueue });
-    await assert.rejects(createAudit(temporal.client, spec, { taskQueue: cpuQueue }), /audit '.*' exists already/);
-    assert.ok((await listAudits(temporal.client)).some((a) => a.name === name && !a.paused));
-    const endpoint = `${model}/${provider}`;
-    const history = async () => (await auditHistory(duck, dataDir, spec)).rows.filter((r) => r.endpoint === endpoint);
-    const settle = async () => {
-      // Pause, then let the firings already started finish, so that no firing straddles a swap.
-      await pauseAudit(temporal.client, name);
-      const d = await describeAudit(temporal.client, name);
-      assert.equal(d.paused, true);
-      for (const a of d.recent) await temporal.client.workflow.getHandle(a.workflowId).result().catch(() => undefined);
-      return (await history()).length;
-    };
+      const spec = parseAuditSpec({
+        name,
+        corpus: 'audit',
+        reference: { kind: 'corpus', corpus: 'audit', model, source: 'reference' },
+        endpoints: [{ kind: 'provider', provider, model }],
+        prompts: { set: 'demo', limit: PROMPTS },
+        samplesPerPrompt: PER_PROMPT,
+        sampling,
+        statistic: 'mmd_hamming',
+        alpha: 0.01,
+        confirmations: 2,
+        b: 500,
+        L: 100,
+        schedule: { interval: '3s' },
+        allowShortInterval: true,
+      });
+      await createAudit(temporal.client, spec, { taskQueue: cpuQueue });
+      await assert.rejects(createAudit(temporal.client, spec, { taskQueue: cpuQueue }), /audit '.*' exists already/);
+      assert.ok((await listAudits(temporal.client)).some((a) => a.name === name && !a.paused));
+      const endpoint = `${model}/${provider}`;
+      const history = async () => (await auditHistory(duck, dataDir, spec)).rows.filter((r) => r.endpoint === endpoint);
+      const settle = async () => {
+        // Pause, then let the firings already started finish, so that no firing straddles a swap.
+        await pauseAudit(temporal.client, name);
+        const d = await describeAudit(temporal.client, name);
+        assert.equal(d.paused, true);
+        for (const a of d.recent)
+          await temporal.client.workflow
+            .getHandle(a.workflowId)
+            .result()
+            .catch(() => undefined);
+        return (await history()).length;
+      };
 
-    // Phase 1: F32 behind the endpoint; at least two firings, all consistent.
-    await waitFor('two F32 firings', 40_000, async () => ((await history()).length >= 2 ? true : undefined));
-    const phase1 = await settle();
-    const rows1 = await history();
-    t.diagnostic(`F32 firings: ${rows1.map((r) => r.pValue.toFixed(3)).join(' ')}`);
-    assert.ok(rows1.every((r) => r.verdict === 'consistent' && !r.changed), 'F32 firings stay consistent');
+      // Phase 1: F32 behind the endpoint; at least two firings, all consistent.
+      await waitFor('two F32 firings', 40_000, async () => ((await history()).length >= 2 ? true : undefined));
+      const phase1 = await settle();
+      const rows1 = await history();
+      t.diagnostic(`F32 firings: ${rows1.map((r) => r.pValue.toFixed(3)).join(' ')}`);
+      assert.ok(
+        rows1.every((r) => r.verdict === 'consistent' && !r.changed),
+        'F32 firings stay consistent',
+      );
 
-    // Phase 2: the stand-in now serves Q4_0 under the same name and port.
-    await swapServe(q4);
-    await resumeAudit(temporal.client, name);
-    await triggerAudit(temporal.client, name);
-    const flipped = await waitFor('the verdict to turn to differs', 60_000, async () => (await history()).slice(phase1).find((r) => r.verdict === 'differs'));
-    // One more firing after the flip: still differs, and no second alert.
-    await waitFor('a firing after the flip', 30_000, async () => ((await history()).some((r) => r.time > flipped.time) ? true : undefined));
-    const phase2 = await settle();
-    const rows2 = (await history()).slice(phase1);
-    t.diagnostic(`Q4_0 firings: ${rows2.map((r) => `${r.pValue.toFixed(3)}:${r.verdict}`).join(' ')}`);
-    assert.ok(flipped.changed && flipped.reject);
-    assert.equal(rows2.filter((r) => r.changed).length, 1);
-    const before = rows2.slice(0, rows2.indexOf(rows2.find((r) => r.firingId === flipped.firingId)!));
-    assert.ok(before.every((r) => r.verdict === 'consistent'), 'differs only after the rule says so');
-    assert.ok(rows2.slice(rows2.findIndex((r) => r.firingId === flipped.firingId)).every((r) => r.verdict === 'differs'));
+      // Phase 2: the stand-in now serves Q4_0 under the same name and port.
+      await swapServe(q4);
+      await resumeAudit(temporal.client, name);
+      await triggerAudit(temporal.client, name);
+      const flipped = await waitFor('the verdict to turn to differs', 60_000, async () => (await history()).slice(phase1).find((r) => r.verdict === 'differs'));
+      // One more firing after the flip: still differs, and no second alert.
+      await waitFor('a firing after the flip', 30_000, async () => ((await history()).some((r) => r.time > flipped.time) ? true : undefined));
+      const phase2 = await settle();
+      const rows2 = (await history()).slice(phase1);
+      t.diagnostic(`Q4_0 firings: ${rows2.map((r) => `${r.pValue.toFixed(3)}:${r.verdict}`).join(' ')}`);
+      assert.ok(flipped.changed && flipped.reject);
+      assert.equal(rows2.filter((r) => r.changed).length, 1);
+      const before = rows2.slice(0, rows2.indexOf(rows2.find((r) => r.firingId === flipped.firingId)!));
+      assert.ok(
+        before.every((r) => r.verdict === 'consistent'),
+        'differs only after the rule says so',
+      );
+      assert.ok(rows2.slice(rows2.findIndex((r) => r.firingId === flipped.firingId)).every((r) => r.verdict === 'differs'));
 
-    // Phase 3: F32 again: the verdict comes back, with its own alert.
-    await swapServe(f32);
-    await resumeAudit(temporal.client, name);
-    const back = await waitFor('the verdict to return to consistent', 60_000, async () => (await history()).slice(phase2).find((r) => r.verdict === 'consistent'));
-    await settle();
-    assert.ok(back.changed && !back.reject);
+      // Phase 3: F32 again: the verdict comes back, with its own alert.
+      await swapServe(f32);
+      await resumeAudit(temporal.client, name);
+      const back = await waitFor('the verdict to return to consistent', 60_000, async () =>
+        (await history()).slice(phase2).find((r) => r.verdict === 'consistent'),
+      );
+      await settle();
+      assert.ok(back.changed && !back.reject);
 
-    // The whole history: exactly two changes, and the webhook got exactly one alert per change.
-    const all: AuditRow[] = await history();
-    const changes = all.filter((r) => r.changed);
-    // Each firing's slice: the endpoint reported its token usage for every sample.
-    for (const r of all) {
-      assert.ok(r.promptTokens! > 0 && r.completionTokens! > 0 && r.completionTokens! <= PROMPTS * PER_PROMPT * sampling.maxTokens, `${r.firingId}: ${r.promptTokens}/${r.completionTokens}`);
+      // The whole history: exactly two changes, and the webhook got exactly one alert per change.
+      const all: AuditRow[] = await history();
+      const changes = all.filter((r) => r.changed);
+      // Each firing's slice: the endpoint reported its token usage for every sample.
+      for (const r of all) {
+        assert.ok(
+          r.promptTokens! > 0 && r.completionTokens! > 0 && r.completionTokens! <= PROMPTS * PER_PROMPT * sampling.maxTokens,
+          `${r.firingId}: ${r.promptTokens}/${r.completionTokens}`,
+        );
+      }
+      assert.deepEqual(
+        changes.map((r) => r.verdict),
+        ['differs', 'consistent'],
+      );
+      const accepted = received.filter((r) => r.status === 200);
+      assert.deepEqual(
+        accepted.map((r) => [r.body.from, r.body.to, r.body.endpoint, r.body.firingId]),
+        [
+          ['consistent', 'differs', endpoint, flipped.firingId],
+          ['differs', 'consistent', endpoint, back.firingId],
+        ],
+      );
+      assert.equal(received.length, 3, 'the refused first delivery was retried once by Temporal, nothing else was sent');
+      assert.equal(received[0].key, received[1].key, 'a retried alert carries the same idempotency key');
+      assert.equal(accepted[0].body.pValue, flipped.pValue);
+      assert.ok(accepted[0].body.pValue <= 0.01);
+
+      // The CLI: `met audit show` lists the firings and the two changes; `met audit delete` removes the schedule, the rows stay.
+      const cli = async (...args: string[]) => {
+        const child = spawnMet(['audit', ...args, '--address', temporal.address, '--namespace', temporal.namespace, '--data', dataDir]);
+        const code = await exited(child);
+        return { code, output: child.output() };
+      };
+      const shown = await cli('show', name, '--html');
+      assert.equal(shown.code, 0, shown.output);
+      const page = readFileSync(join(dataDir, 'reports', `audit-${name}`, 'index.html'), 'utf8');
+      assert.match(page, /<svg/);
+      assert.equal((page.match(/consistent → differs|differs → consistent/g) ?? []).length, 2, 'the page lists both changes');
+      assert.match(
+        shown.output,
+        new RegExp(
+          `verdict changes:\\n  \\S+ ${endpoint}: consistent -> differs \\(p (= [^)]+|< [^)]+ \\(b = \\d+\\))\\)\\n  \\S+ ${endpoint}: differs -> consistent`,
+        ),
+      );
+      assert.equal(
+        shown.output.split('\n').filter((l) => l.includes(`${endpoint} `) && /consistent|differs/.test(l) && !l.includes('->')).length,
+        all.length,
+        shown.output,
+      );
+      const deleted = await cli('delete', name);
+      assert.equal(deleted.code, 0, deleted.output);
+      await assert.rejects(describeAudit(temporal.client, name), /no audit/);
+      assert.ok(!(await listAudits(temporal.client)).some((a) => a.name === name));
+      await assert.rejects(triggerAudit(temporal.client, name), /no audit/);
+      assert.equal((await history()).length, all.length);
+    } finally {
+      await deleteAudit(temporal.client, name).catch(() => undefined);
+      workers.forEach((w) => w.shutdown());
+      await Promise.all(running);
     }
-    assert.deepEqual(changes.map((r) => r.verdict), ['differs', 'consistent']);
-    const accepted = received.filter((r) => r.status === 200);
-    assert.deepEqual(accepted.map((r) => [r.body.from, r.body.to, r.body.endpoint, r.body.firingId]), [
-      ['consistent', 'differs', endpoint, flipped.firingId],
-      ['differs', 'consistent', endpoint, back.firingId],
-    ]);
-    assert.equal(received.length, 3, 'the refused first delivery was retried once by Temporal, nothing else was sent');
-    assert.equal(received[0].key, received[1].key, 'a retried alert carries the same idempotency key');
-    assert.equal(accepted[0].body.pValue, flipped.pValue);
-    assert.ok(accepted[0].body.pValue <= 0.01);
-
-    // The CLI: `met audit show` lists the firings and the two changes; `met audit delete` removes the schedule, the rows stay.
-    const cli = async (...args: string[]) => {
-      const child = spawnMet(['audit', ...args, '--address', temporal.address, '--namespace', temporal.namespace, '--data', dataDir]);
-      const code = await exited(child);
-      return { code, output: child.output() };
-    };
-    const shown = await cli('show', name, '--html');
-    assert.equal(shown.code, 0, shown.output);
-    const page = readFileSync(join(dataDir, 'reports', `audit-${name}`, 'index.html'), 'utf8');
-    assert.match(page, /<svg/);
-    assert.equal((page.match(/consistent → differs|differs → consistent/g) ?? []).length, 2, 'the page lists both changes');
-    assert.match(shown.output, new RegExp(`verdict changes:\\n  \\S+ ${endpoint}: consistent -> differs \\(p (= [^)]+|< [^)]+ \\(b = \\d+\\))\\)\\n  \\S+ ${endpoint}: differs -> consistent`));
-    assert.equal(shown.output.split('\n').filter((l) => l.includes(`${endpoint} `) && /consistent|differs/.test(l) && !l.includes('->')).length, all.length, shown.output);
-    const deleted = await cli('delete', name);
-    assert.equal(deleted.code, 0, deleted.output);
-    await assert.rejects(describeAudit(temporal.client, name), /no audit/);
-    assert.ok(!(await listAudits(temporal.client)).some((a) => a.name === name));
-    await assert.rejects(triggerAudit(temporal.client, name), /no audit/);
-    assert.equal((await history()).length, all.length);
-  } finally {
-    await deleteAudit(temporal.client, name).catch(() => undefined);
-    workers.forEach((w) => w.shutdown());
-    await Promise.all(running);
-  }
-});
+  },
+);
 
 test('the audit spec refuses a key, a webhook, and an unknown statistic', () => {
   const base = {
-    name: 'a', corpus: 'c', reference: { kind: 'local', model: 'tiny', precision: 'fp32' }, endpoints: [{ kind: 'provider', provider: 'p', model: 'm' }],
-    prompts: { set: 'demo' }, samplesPerPrompt: 5, schedule: { interval: '1h' },
+    name: 'a',
+    corpus: 'c',
+    reference: { kind: 'local', model: 'tiny', precision: 'fp32' },
+    endpoints: [{ kind: 'provider', provider: 'p', model: 'm' }],
+    prompts: { set: 'demo' },
+    samplesPerPrompt: 5,
+    schedule: { interval: '1h' },
   };
   assert.equal(parseAuditSpec(base).confirmations, 2);
-  assert.throws(() => parseAuditSpec({ ...base, endpoints: [{ kind: 'provider', provider: 'p', model: 'm', apiKey: 'sk-x' }] }), /API keys never go in a run spec/);
+  assert.throws(
+    () => parseAuditSpec({ ...base, endpoints: [{ kind: 'provider', provider: 'p', model: 'm', apiKey: 'sk-x' }] }),
+    /API keys never go in a run spec/,
+  );
   assert.throws(() => parseAuditSpec({ ...base, webhookURL: 'http://127.0.0.1:1/' }), /not a valid audit spec/);
   assert.throws(() => parseAuditSpec({ ...base, statistic: 'rut' }), /statistic/);
   assert.throws(() => parseAuditSpec({ ...base, schedule: { interval: 'soon' } }), /interval such as/);
@@ -241,24 +293,38 @@ test('the verdict flips only after `confirmations` consecutive firings that disa
   assert.equal(nextVerdict(h([false, 'consistent'], [true, 'consistent']), true, 3), 'consistent');
 });
 
-test('a firing\'s plan: a fresh, per-firing slice per endpoint, and a local reference sampled the same way', () => {
+test("a firing's plan: a fresh, per-firing slice per endpoint, and a local reference sampled the same way", () => {
   const stamp = firingStamp(Date.UTC(2026, 10, 30, 10, 50, 5, 250), '01a22c14-ee8b-7ac9-9c1d-5e2f3a4b6c7d');
   assert.equal(stamp, '20261130T105005Z-3a4b6c7d');
   const spec = parseAuditSpec({
-    name: 'w', corpus: 'c', reference: { kind: 'local', model: 'tiny', precision: 'fp32' },
-    endpoints: [{ kind: 'provider', provider: 'p', model: 'tiny' }, { kind: 'provider', provider: 'p', model: 'tiny', source: 'p-eu' }],
-    prompts: { set: 'demo' }, samplesPerPrompt: 5, schedule: { cron: '0 * * * *' }, alpha: 0.01,
+    name: 'w',
+    corpus: 'c',
+    reference: { kind: 'local', model: 'tiny', precision: 'fp32' },
+    endpoints: [
+      { kind: 'provider', provider: 'p', model: 'tiny' },
+      { kind: 'provider', provider: 'p', model: 'tiny', source: 'p-eu' },
+    ],
+    prompts: { set: 'demo' },
+    samplesPerPrompt: 5,
+    schedule: { cron: '0 * * * *' },
+    alpha: 0.01,
   });
   const plan = planFiring(spec, stamp);
   assert.equal(plan.firingId, `w.${stamp}`);
-  assert.deepEqual(plan.collections.map((c) => [c.key, c.runId, c.spec.sources.map((s) => s.source)]), [
-    ['reference', `w.${stamp}.reference`, [`fp32.${stamp}`]],
-    ['e0', `w.${stamp}.e0`, [`p.${stamp}`]],
-    ['e1', `w.${stamp}.e1`, [`p-eu.${stamp}`]],
-  ]);
+  assert.deepEqual(
+    plan.collections.map((c) => [c.key, c.runId, c.spec.sources.map((s) => s.source)]),
+    [
+      ['reference', `w.${stamp}.reference`, [`fp32.${stamp}`]],
+      ['e0', `w.${stamp}.e0`, [`p.${stamp}`]],
+      ['e1', `w.${stamp}.e1`, [`p-eu.${stamp}`]],
+    ],
+  );
   assert.deepEqual(plan.reference, { corpus: 'c', model: 'tiny', source: `fp32.${stamp}`, seed: 0 });
-  assert.deepEqual(plan.tests.map((t) => [t.endpoint, t.test.y.source, t.test.x.source, t.test.alpha, t.test.testId]), [
-    ['tiny/p', `p.${stamp}`, `fp32.${stamp}`, 0.01, `w.${stamp}.e0`],
-    ['tiny/p-eu', `p-eu.${stamp}`, `fp32.${stamp}`, 0.01, `w.${stamp}.e1`],
-  ]);
+  assert.deepEqual(
+    plan.tests.map((t) => [t.endpoint, t.test.y.source, t.test.x.source, t.test.alpha, t.test.testId]),
+    [
+      ['tiny/p', `p.${stamp}`, `fp32.${stamp}`, 0.01, `w.${stamp}.e0`],
+      ['tiny/p-eu', `p-eu.${stamp}`, `fp32.${stamp}`, 0.01, `w.${stamp}.e1`],
+    ],
+  );
 });

@@ -42,13 +42,24 @@ const dataDir = useTestEnv('met-audit-g2-', (env) => ({ temporal, duck } = env),
 });
 
 const base = {
-  name: 'a', corpus: 'c', reference: { kind: 'corpus', corpus: 'c', model: 'tiny', source: 'ref' }, endpoints: [{ kind: 'provider', provider: 'p', model: 'tiny' }],
-  prompts: { set: 'demo' }, samplesPerPrompt: 5, schedule: { interval: '1h' },
+  name: 'a',
+  corpus: 'c',
+  reference: { kind: 'corpus', corpus: 'c', model: 'tiny', source: 'ref' },
+  endpoints: [{ kind: 'provider', provider: 'p', model: 'tiny' }],
+  prompts: { set: 'demo' },
+  samplesPerPrompt: 5,
+  schedule: { interval: '1h' },
 };
 
 test('an audit spec with a one-sample statistic needs a scorer, a two-sample one refuses it; the firing plan carries it', () => {
-  assert.throws(() => parseAuditSpec({ ...base, statistic: 'g_squared' }), /g_squared tests each endpoint against the reference model's own probabilities: give scorer/);
-  assert.throws(() => parseAuditSpec({ ...base, scorer: { model: 'tiny', precision: 'fp32' } }), /scorer applies to the one-sample statistics only .* not mmd_hamming/);
+  assert.throws(
+    () => parseAuditSpec({ ...base, statistic: 'g_squared' }),
+    /g_squared tests each endpoint against the reference model's own probabilities: give scorer/,
+  );
+  assert.throws(
+    () => parseAuditSpec({ ...base, scorer: { model: 'tiny', precision: 'fp32' } }),
+    /scorer applies to the one-sample statistics only .* not mmd_hamming/,
+  );
   const spec = parseAuditSpec({ ...base, statistic: 'chi_squared', scorer: { model: 'tiny', precision: 'fp32' } });
   const [t] = planFiring(spec, '20261206T120000Z-01a2b3c4').tests;
   assert.deepEqual([t.test.stat, t.test.scorer, t.test.pvalue], ['chi_squared', { model: 'tiny', precision: 'fp32' }, 'bootstrap']);
@@ -68,8 +79,18 @@ test('a g_squared audit firing scores the fresh slice under the scorer, then tes
     const sampling = { maxTokens: 16, temperature: 1 };
     const prompts = { set: 'demo', limit: 4 };
     const scorer = { model, precision: 'fp32' as const };
-    const refSpec = parseRunSpec({ corpus: 'audit-g2', prompts, samplesPerPrompt: 20, sampling, sources: [{ kind: 'local', model, precision: 'fp32', source: 'reference' }] });
-    await temporal.client.workflow.execute(collectCorpus, { taskQueue: cpuQueue, workflowId: uniqueName('ref'), args: [{ spec: refSpec, runId: runIdOf(refSpec) }] });
+    const refSpec = parseRunSpec({
+      corpus: 'audit-g2',
+      prompts,
+      samplesPerPrompt: 20,
+      sampling,
+      sources: [{ kind: 'local', model, precision: 'fp32', source: 'reference' }],
+    });
+    await temporal.client.workflow.execute(collectCorpus, {
+      taskQueue: cpuQueue,
+      workflowId: uniqueName('ref'),
+      args: [{ spec: refSpec, runId: runIdOf(refSpec) }],
+    });
     await temporal.client.workflow.execute(scoreCorpus, { taskQueue: cpuQueue, workflowId: uniqueName('score-ref'), args: [{ corpus: 'audit-g2', scorer }] });
 
     const spec = parseAuditSpec({

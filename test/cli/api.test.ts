@@ -28,9 +28,15 @@ test('met api with its default Temporal settings starts, answers /health with ok
     assert.equal(health.temporal.reachable, true);
     assert.equal(health.ok, true, JSON.stringify(health));
     // The built CLI bundles zod with fastify-type-provider-zod: request schemas still become OpenAPI.
-    const doc = (await (await fetch(`${url}/docs/json`)).json()) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } }>> };
+    const doc = (await (await fetch(`${url}/docs/json`)).json()) as {
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } }>>;
+    };
     assert.ok(doc.paths['/v1/tests']?.post?.requestBody?.content['application/json'].schema.properties?.testId, JSON.stringify(doc.paths['/v1/tests']));
-    const bad = await fetch(`${url}/v1/tests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ testId: 't', x: {}, y: {} }) });
+    const bad = await fetch(`${url}/v1/tests`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ testId: 't', x: {}, y: {} }),
+    });
     assert.equal(bad.status, 400, 'zod validates requests in the built CLI');
     // The web console's files come from the package (api/web/), also when met runs from dist/.
     const page = await fetch(`${url}/`);

@@ -23,7 +23,10 @@ after(async () => {
 
 function spec(corpus: string): string {
   const file = join(dir, `${corpus}.yaml`);
-  writeFileSync(file, `corpus: ${corpus}\nprompts:\n  inline:\n    - { id: p1, text: "Say hi" }\n    - { id: p2, text: "Say bye" }\nsamplesPerPrompt: 3\nsampling: { maxTokens: 8 }\nsources:\n  - { kind: provider, provider: local, model: m1 }\n`);
+  writeFileSync(
+    file,
+    `corpus: ${corpus}\nprompts:\n  inline:\n    - { id: p1, text: "Say hi" }\n    - { id: p2, text: "Say bye" }\nsamplesPerPrompt: 3\nsampling: { maxTokens: 8 }\nsources:\n  - { kind: provider, provider: local, model: m1 }\n`,
+  );
   return file;
 }
 
@@ -90,7 +93,13 @@ test('a command that cannot reach Temporal names the address, where it came from
   assert.match(r.output, /check the address/);
   const child = spawnMet(['collect', spec('nowhere'), '--data', data], { ...clean, MET_TEMPORAL_PORT: String(port) });
   assert.equal(await exited(child), 1, child.output());
-  assert.match(child.output(), new RegExp(`cannot reach Temporal at 127\\.0\\.0\\.1:${port} \\(address from MET_TEMPORAL_PORT\\).*start the embedded server with 'met server start' or 'met up'`, 's'));
+  assert.match(
+    child.output(),
+    new RegExp(
+      `cannot reach Temporal at 127\\.0\\.0\\.1:${port} \\(address from MET_TEMPORAL_PORT\\).*start the embedded server with 'met server start' or 'met up'`,
+      's',
+    ),
+  );
 });
 
 test('a run cancelled while its units run is shown as CANCELLED by met status, met runs and --wait', async () => {
@@ -104,7 +113,10 @@ test('a run cancelled while its units run is shown as CANCELLED by met status, m
   stops.push(async () => (up.kill('SIGINT'), exited(up)));
   await waitUntil('met up workers', () => /worker polling met-provider-local/.test(up.output()), 90_000);
   const file = join(dir, 'slow-spec.yaml');
-  writeFileSync(file, `corpus: slow\nprompts:\n  inline:\n    - { id: p1, text: "Say hi" }\nsamplesPerPrompt: 400\nsampling: { maxTokens: 8 }\nunitSize: 20\nsources:\n  - { kind: provider, provider: local, model: m1 }\n`);
+  writeFileSync(
+    file,
+    `corpus: slow\nprompts:\n  inline:\n    - { id: p1, text: "Say hi" }\nsamplesPerPrompt: 400\nsampling: { maxTokens: 8 }\nunitSize: 20\nsources:\n  - { kind: provider, provider: local, model: m1 }\n`,
+  );
   const watch = spawnMet(['collect', file, '--wait', '--data', data], clean);
   await waitUntil('samples arriving', () => /m1\/local +[1-9]\d*\/400/.test(watch.output()), 60_000);
   const runId = /Started run (\S+)/.exec(watch.output())![1];
@@ -122,7 +134,10 @@ test('a client command given --data that names no folder is refused, saying what
   const missing = join(dir, 'no-such-folder');
   const r = await met(['collect', spec('missing'), '--data', missing]);
   assert.equal(r.code, 1, r.output);
-  assert.match(r.output, new RegExp(`^met: --data ${missing}: no such folder\\. For met collect, --data names an existing data folder: where runs are recorded \\(runs/\\)`, 'm'));
+  assert.match(
+    r.output,
+    new RegExp(`^met: --data ${missing}: no such folder\\. For met collect, --data names an existing data folder: where runs are recorded \\(runs/\\)`, 'm'),
+  );
   assert.doesNotMatch(r.output, /Started run/);
   assert.equal(existsSync(missing), false, 'nothing was created');
 });

@@ -26,7 +26,7 @@ async function met(args: string[]): Promise<{ code: number | string; output: str
 }
 const live = () => ['--address', temporal.address, '--namespace', temporal.namespace];
 
-test('met --version prints met\'s version and the Node it runs on', async () => {
+test("met --version prints met's version and the Node it runs on", async () => {
   const child = spawnMet(['--version']);
   assert.equal(await exited(child), 0);
   const { version } = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8'));
@@ -55,7 +55,15 @@ test('met corpus export takes its format from --out when --format is not given',
 test('met collect --json: the run on stdout, "Started run" then "Attached to run" on stderr', async () => {
   const queue = uniqueName('cli-flags-collect');
   const spec = join(dataDir, 'spec.json');
-  writeFileSync(spec, JSON.stringify({ corpus: uniqueName('c'), prompts: { inline: [{ id: 'p1', text: 'hello' }] }, samplesPerPrompt: 1, sources: [{ kind: 'local', model: 'nobody', precision: 'fp32' }] }));
+  writeFileSync(
+    spec,
+    JSON.stringify({
+      corpus: uniqueName('c'),
+      prompts: { inline: [{ id: 'p1', text: 'hello' }] },
+      samplesPerPrompt: 1,
+      sources: [{ kind: 'local', model: 'nobody', precision: 'fp32' }],
+    }),
+  );
   const first = await met(['collect', spec, '--json', '--queue', queue, ...live()]);
   assert.equal(first.code, 0, first.output);
   const run = JSON.parse(first.stdout);
@@ -70,9 +78,30 @@ test('met collect --json: the run on stdout, "Started run" then "Attached to run
 test('met power --wait --json prints the power table and the report path as JSON', async () => {
   const queue = uniqueName('cli-flags-power');
   const corpus = uniqueName('pc');
-  await writePowerCorpus(duck, dataDir, corpus, [['ref', 0], ['alt', 1.2]], { prompts: 4, perPrompt: 12 });
+  await writePowerCorpus(
+    duck,
+    dataDir,
+    corpus,
+    [
+      ['ref', 0],
+      ['alt', 1.2],
+    ],
+    { prompts: 4, perPrompt: 12 },
+  );
   const grid = join(dataDir, 'grid.json');
-  writeFileSync(grid, JSON.stringify({ corpus, reference: { model: 'toy', source: 'ref' }, alternatives: [{ model: 'toy', source: 'alt' }], samplesPerPrompt: [2], promptSubsets: { size: 4 }, sims: 5, b: 20, L: 12 }));
+  writeFileSync(
+    grid,
+    JSON.stringify({
+      corpus,
+      reference: { model: 'toy', source: 'ref' },
+      alternatives: [{ model: 'toy', source: 'alt' }],
+      samplesPerPrompt: [2],
+      promptSubsets: { size: 4 },
+      sims: 5,
+      b: 20,
+      L: 12,
+    }),
+  );
   const worker: Worker = await temporal.createWorker({ taskQueue: queue, activities: cpuWorkerPlan({ dataDir, duck, taskQueue: queue }).activities });
   const r = await worker.runUntil(met(['power', grid, '--wait', '--json', '--queue', queue, ...live()]));
   assert.equal(r.code, 0, r.output);
@@ -81,6 +110,9 @@ test('met power --wait --json prints the power table and the report path as JSON
   assert.equal(out.attached, false);
   assert.match(out.report, /\.html$/);
   // The independent-pool control sits beside the nulls by default (docs/calibration.md).
-  assert.deepEqual(out.table.rows.map((row: { label: string }) => row.label).sort(), ['independent-pool control (toy/ref split in halves)', 'toy/alt', 'toy/ref vs toy/ref (null)'].sort());
+  assert.deepEqual(
+    out.table.rows.map((row: { label: string }) => row.label).sort(),
+    ['independent-pool control (toy/ref split in halves)', 'toy/alt', 'toy/ref vs toy/ref (null)'].sort(),
+  );
   assert.match(r.output, /^Started power run \S+$/m);
 });

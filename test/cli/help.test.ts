@@ -28,15 +28,22 @@ test('every command has examples that run it with options it has', () => {
     const examples = EXAMPLES[name];
     assert.ok(examples?.length, `met ${name} --help has no example`);
     const subcommands = command.commands.map((c) => c.name());
-    const own = examples.filter((e) => e === `met ${name}` || (e.startsWith(`met ${name} `) && !subcommands.includes(e.slice(`met ${name} `.length).split(' ')[0])));
+    const own = examples.filter(
+      (e) => e === `met ${name}` || (e.startsWith(`met ${name} `) && !subcommands.includes(e.slice(`met ${name} `.length).split(' ')[0])),
+    );
     assert.ok(own.length > 0 || subcommands.length > 0, `no example of met ${name} runs met ${name}`);
     const flags = new Set(command.options.flatMap((o) => [o.long, o.short]).filter(Boolean));
     for (const e of own) {
-      for (const flag of e.split('#')[0].match(/ --?[a-z][a-z0-9-]*/g) ?? []) assert.ok(flags.has(flag.trim()), `met ${name} has no ${flag.trim()} (example: ${e})`);
+      for (const flag of e.split('#')[0].match(/ --?[a-z][a-z0-9-]*/g) ?? [])
+        assert.ok(flags.has(flag.trim()), `met ${name} has no ${flag.trim()} (example: ${e})`);
     }
     let out = '';
     command.configureOutput({ writeOut: (s) => (out += s) }).outputHelp();
     assert.match(out, /\nExamples:\n {2}\$ met /, `met ${name} --help shows its examples`);
   }
-  for (const name of Object.keys(EXAMPLES)) assert.ok(all.some(([n]) => n === name), `examples for a command that does not exist: ${name}`);
+  for (const name of Object.keys(EXAMPLES))
+    assert.ok(
+      all.some(([n]) => n === name),
+      `examples for a command that does not exist: ${name}`,
+    );
 });

@@ -18,13 +18,45 @@ const corpus = 'identify';
 const dataDir = useTestEnv('met-identify-', (env) => ({ temporal, duck } = env), {
   cpuWorkerQueue: taskQueue,
   setUp: async () => {
-    await writePowerCorpus(duck, dataDir, corpus, [['fp32', 0], ['int8', 0.6], ['nf4', 1.5], ['endpoint-a', 0], ['endpoint-b', 1.5]], { prompts: 8, perPrompt: 40 });
+    await writePowerCorpus(
+      duck,
+      dataDir,
+      corpus,
+      [
+        ['fp32', 0],
+        ['int8', 0.6],
+        ['nf4', 1.5],
+        ['endpoint-a', 0],
+        ['endpoint-b', 1.5],
+      ],
+      { prompts: 8, perPrompt: 40 },
+    );
   },
 });
 
-async function identify(y: string): Promise<{ code: number | string; out: string; json: { candidates: { candidate: string; adjusted: number; rejected: boolean }[]; notRejected: string[] } }> {
-  const child = spawnMet(['identify', '--y', `${corpus}:toy/${y}`, '--candidates', 'toy/fp32,toy/int8,toy/nf4', '--b', '300', '--L', '120', '--queue', taskQueue, '--json',
-    '--address', temporal.address, '--namespace', temporal.namespace, '--data', dataDir]);
+async function identify(
+  y: string,
+): Promise<{ code: number | string; out: string; json: { candidates: { candidate: string; adjusted: number; rejected: boolean }[]; notRejected: string[] } }> {
+  const child = spawnMet([
+    'identify',
+    '--y',
+    `${corpus}:toy/${y}`,
+    '--candidates',
+    'toy/fp32,toy/int8,toy/nf4',
+    '--b',
+    '300',
+    '--L',
+    '120',
+    '--queue',
+    taskQueue,
+    '--json',
+    '--address',
+    temporal.address,
+    '--namespace',
+    temporal.namespace,
+    '--data',
+    dataDir,
+  ]);
   const code = await exited(child);
   const out = child.output();
   return { code, out, json: JSON.parse(out.slice(out.indexOf('{'))) };

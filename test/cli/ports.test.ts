@@ -43,7 +43,13 @@ for (const [command, extra] of [
   test(`met ${command} on a busy port says so and advises --port 0`, async () => {
     const r = await met([command, '--port', String(busyPort), ...(typeof extra === 'function' ? extra() : extra)]);
     assert.equal(r.code, 1, r.output);
-    assert.match(r.output, new RegExp(`^met: met ${command} cannot listen on 127\\.0\\.0\\.1:${busyPort}: another program already uses that port\\. Choose another with --port N, or --port 0 to take a free one`, 'm'));
+    assert.match(
+      r.output,
+      new RegExp(
+        `^met: met ${command} cannot listen on 127\\.0\\.0\\.1:${busyPort}: another program already uses that port\\. Choose another with --port N, or --port 0 to take a free one`,
+        'm',
+      ),
+    );
     assert.doesNotMatch(r.output, /EADDRINUSE|^\s+at /m);
   });
 }

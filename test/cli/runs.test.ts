@@ -73,7 +73,10 @@ test('met status and met runs answer from the registry when Temporal is down, wi
   const status = await met(['status', runId, ...down]);
   assert.equal(status.code, 0, status.output);
   assert.match(status.output, new RegExp(`^${runId}  runTest  status unknown$`, 'm'));
-  assert.match(status.output, /Temporal at 127\.0\.0\.1:\d+ \(from --address\) is not reachable \(met server start, or met up\): this is the run's record only/);
+  assert.match(
+    status.output,
+    /Temporal at 127\.0\.0\.1:\d+ \(from --address\) is not reachable \(met server start, or met up\): this is the run's record only/,
+  );
   assert.ok(status.ms < start + slack, `met status took ${status.ms.toFixed(0)} ms with Temporal down (met --version: ${start.toFixed(0)} ms)`);
   const json = JSON.parse((await met(['status', runId, '--json', ...down])).output);
   assert.deepEqual([json.status, json.temporal.reachable, json.job], [null, false, 'runTest']);
@@ -87,7 +90,16 @@ test('met status and met runs answer from the registry when Temporal is down, wi
 
 test('met test prints the verdict word, the p-value format, and the command that reproduces it', async () => {
   const corpus = uniqueName('two');
-  await writePowerCorpus(duck, dataDir, corpus, [['ref', 0], ['alt', 4]], { prompts: 4, perPrompt: 12 });
+  await writePowerCorpus(
+    duck,
+    dataDir,
+    corpus,
+    [
+      ['ref', 0],
+      ['alt', 4],
+    ],
+    { prompts: 4, perPrompt: 12 },
+  );
   const args = ['test', '--x', `${corpus}:toy/ref`, '--y', `${corpus}:toy/alt@6`, '--b', '50', '--L', '12', '--seed', '3', '--queue', taskQueue, ...live()];
   const r = await met([...args, '--json']);
   const out = JSON.parse(r.output.slice(r.output.indexOf('{')));
@@ -99,7 +111,10 @@ test('met test prints the verdict word, the p-value format, and the command that
   if (out.pvalue === 0) assert.equal(out.p, 'p < 0.02 (b = 50)');
   else assert.equal(out.p, `p = ${out.pvalue.toPrecision(3)}`);
   assert.deepEqual(out.settings, { statistic: 'mmd_hamming', pvalue: 'permutation', b: 50, seed: 3, L: 12, unit: 'char', 'n per prompt (x/y)': 'all/6' });
-  assert.equal(out.reproduce, `met test --x ${corpus}:toy/ref --y ${corpus}:toy/alt@6 --stat mmd_hamming --pvalue permutation --b 50 --alpha 0.05 --seed 3 --L 12 --unit char`);
+  assert.equal(
+    out.reproduce,
+    `met test --x ${corpus}:toy/ref --y ${corpus}:toy/alt@6 --stat mmd_hamming --pvalue permutation --b 50 --alpha 0.05 --seed 3 --L 12 --unit char`,
+  );
 
   // The printed command, run again, is the same test: attached to (or repeating) the same result.
   const again = await met(['test', ...out.reproduce.split(' ').slice(2), '--queue', taskQueue, ...live()]);
@@ -111,9 +126,30 @@ test('met test prints the verdict word, the p-value format, and the command that
 
 test('an impossible power grid fails at once with its reason, which met power --wait prints', async () => {
   const corpus = uniqueName('few');
-  await writePowerCorpus(duck, dataDir, corpus, [['ref', 0], ['alt', 1]], { prompts: 4, perPrompt: 6 });
+  await writePowerCorpus(
+    duck,
+    dataDir,
+    corpus,
+    [
+      ['ref', 0],
+      ['alt', 1],
+    ],
+    { prompts: 4, perPrompt: 6 },
+  );
   const grid = join(dataDir, `${corpus}.json`);
-  writeFileSync(grid, JSON.stringify({ corpus, reference: { model: 'toy', source: 'ref' }, alternatives: [{ model: 'toy', source: 'alt' }], samplesPerPrompt: [2], promptSubsets: { size: 25 }, sims: 5, b: 20, L: 12 }));
+  writeFileSync(
+    grid,
+    JSON.stringify({
+      corpus,
+      reference: { model: 'toy', source: 'ref' },
+      alternatives: [{ model: 'toy', source: 'alt' }],
+      samplesPerPrompt: [2],
+      promptSubsets: { size: 25 },
+      sims: 5,
+      b: 20,
+      L: 12,
+    }),
+  );
   const r = await met(['power', grid, '--wait', '--queue', taskQueue, ...live()]);
   assert.equal(r.code, 1, r.output);
   assert.match(r.output, /^Run \S+ failed: MetBadRunSpec: promptSubsets\.size 25 is larger than the 4 prompts of the reference: lower it$/m);

@@ -40,9 +40,19 @@ register('data:text/javascript,' + encodeURIComponent("export async function res
 );
 
 function traced(args: string[]): { status: number | null; stdout: string; stderr: string; loaded: string[] } {
-  const r = spawnSync(process.execPath, ['--import', TRACE, join(PROJECT_ROOT, 'bin', 'met.js'), ...args], { cwd: PROJECT_ROOT, encoding: 'utf8', env: { ...process.env, MET_FROM_SOURCE: '' } });
-  const loaded = r.stderr.split('\n').filter((l) => l.startsWith('LOADED ')).map((l) => l.slice('LOADED '.length));
-  const stderr = r.stderr.split('\n').filter((l) => !l.startsWith('LOADED ')).join('\n');
+  const r = spawnSync(process.execPath, ['--import', TRACE, join(PROJECT_ROOT, 'bin', 'met.js'), ...args], {
+    cwd: PROJECT_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, MET_FROM_SOURCE: '' },
+  });
+  const loaded = r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('LOADED '))
+    .map((l) => l.slice('LOADED '.length));
+  const stderr = r.stderr
+    .split('\n')
+    .filter((l) => !l.startsWith('LOADED '))
+    .join('\n');
   return { status: r.status, stdout: r.stdout, stderr, loaded };
 }
 
@@ -57,23 +67,40 @@ test('met --help runs from dist/ and loads commander only', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /Usage: met/);
   assert.equal(r.stderr.trim(), '', 'no notice: dist/ is up to date');
-  assert.ok(r.loaded.some((u) => u.endsWith('/dist/met.js')), 'the built CLI');
+  assert.ok(
+    r.loaded.some((u) => u.endsWith('/dist/met.js')),
+    'the built CLI',
+  );
   assert.ok(!r.loaded.some((u) => u.endsWith('.ts')), `no TypeScript: ${r.loaded.filter((u) => u.endsWith('.ts')).join(', ')}`);
   const packages = r.loaded.filter((u) => u.includes('/node_modules/'));
-  assert.deepEqual(packages.filter((u) => !u.includes('/node_modules/commander/')), [], 'nothing but commander from node_modules');
+  assert.deepEqual(
+    packages.filter((u) => !u.includes('/node_modules/commander/')),
+    [],
+    'nothing but commander from node_modules',
+  );
 });
 
 test('met stat loads no Temporal, DuckDB, llama.cpp, HTTP server or TypeScript loader', () => {
   const input = join(dir, 'small.json');
-  writeFileSync(input, JSON.stringify({ L: 4, x: { prompts: [0, 0], completions: ['ab', 'ac'] }, y: { prompts: [0, 0], completions: ['ab', 'b'] }, stats: ['mmd_hamming'] }));
+  writeFileSync(
+    input,
+    JSON.stringify({ L: 4, x: { prompts: [0, 0], completions: ['ab', 'ac'] }, y: { prompts: [0, 0], completions: ['ab', 'b'] }, stats: ['mmd_hamming'] }),
+  );
   const r = traced(['stat', '--input', input, '--json']);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(typeof JSON.parse(r.stdout).mmd_hamming, 'number');
-  assert.deepEqual(r.loaded.filter((u) => HEAVY.test(u)), []);
+  assert.deepEqual(
+    r.loaded.filter((u) => HEAVY.test(u)),
+    [],
+  );
 });
 
 test('met from TypeScript sources when asked (MET_FROM_SOURCE=1), the same CLI', () => {
-  const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'met.js'), '--help'], { cwd: PROJECT_ROOT, encoding: 'utf8', env: { ...process.env, MET_FROM_SOURCE: '1' } });
+  const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'met.js'), '--help'], {
+    cwd: PROJECT_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, MET_FROM_SOURCE: '1' },
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /Usage: met/);
 });

@@ -27,10 +27,14 @@ test('met up --api PORT: the embedded server, the CPU worker and the API; the co
   const t0 = performance.now();
   const up = spawnMet(['up', '--port', String(port), '--headless', '--api', String(apiPort), '--data', dir], clean);
   stops.push(async () => (up.kill('SIGINT'), exited(up)));
-  await waitUntil('met up with its API and worker', () => {
-    if (up.exitCode !== null) throw new Error(`met up exited ${up.exitCode}: ${up.output()}`);
-    return /HTTP API on http:\/\/\S+/.test(up.output()) && /worker polling met-cpu/.test(up.output());
-  }, 90_000);
+  await waitUntil(
+    'met up with its API and worker',
+    () => {
+      if (up.exitCode !== null) throw new Error(`met up exited ${up.exitCode}: ${up.output()}`);
+      return /HTTP API on http:\/\/\S+/.test(up.output()) && /worker polling met-cpu/.test(up.output());
+    },
+    90_000,
+  );
   const url = /HTTP API on (http:\/\/\S+) \(console: /.exec(up.output())![1];
   assert.equal(url, `http://127.0.0.1:${apiPort}`);
   const ready = performance.now() - t0;
@@ -48,7 +52,10 @@ test('met up --api PORT: the embedded server, the CPU worker and the API; the co
   assert.equal(health.ok, true, JSON.stringify(health));
   const fleet = await json(await fetch(`${url}/v1/fleet`));
   const cpu = fleet.queues.find((q: { queue: string; kind: string }) => q.queue === 'met-cpu' && q.kind === 'workflow');
-  assert.ok(cpu?.pollers.some((p: { pid?: number }) => p.pid === up.pid), JSON.stringify(fleet));
+  assert.ok(
+    cpu?.pollers.some((p: { pid?: number }) => p.pid === up.pid),
+    JSON.stringify(fleet),
+  );
   assert.deepEqual(await json(await fetch(`${url}/v1/runs`)), { runs: [] });
   assert.deepEqual(await json(await fetch(`${url}/v1/audits`)), { audits: [] });
 

@@ -61,7 +61,15 @@ test('a budget stops the run before it with whole units kept; met resume --budge
   const provider = uniqueName('priced');
   const corpus = uniqueName('budget');
   const prompts = Array.from({ length: 4 }, (_, i) => ({ id: `p${i}`, text: `Prompt number ${i}: tell me about the sea and the ships on it.` }));
-  const base = { corpus, prompts: { inline: prompts }, samplesPerPrompt: 40, unitSize: 10, window: 2, sampling: { maxTokens: 16 }, sources: [{ kind: 'provider', provider, model: 'm1', baseURL: serve.url }] };
+  const base = {
+    corpus,
+    prompts: { inline: prompts },
+    samplesPerPrompt: 40,
+    unitSize: 10,
+    window: 2,
+    sampling: { maxTokens: 16 },
+    sources: [{ kind: 'provider', provider, model: 'm1', baseURL: serve.url }],
+  };
   const unitBound = 10 * sampleCostBound(prices, prompts[0].text, parseRunSpec(base).sampling);
   // 16 units; their bounds sum to about 2.6x what they cost on met serve, so 4.5 bounds is under the whole run.
   const budgetUsd = 4.5 * unitBound;
@@ -81,14 +89,21 @@ test('a budget stops the run before it with whole units kept; met resume --budge
     assert.equal(stopped.rows, stopped.keys);
     assert.equal(stopped.reported, stopped.rows, 'every row carries the usage met serve reported');
     assert.ok(stopped.usd <= budgetUsd, `recorded cost ${stopped.usd} is within the budget ${budgetUsd}`);
-    assert.ok(Math.abs(first.budget!.spentUsd - stopped.usd) < 1e-9, `the workflow's spent (${first.budget!.spentUsd}) is the recorded usage at the worker's prices (${stopped.usd})`);
+    assert.ok(
+      Math.abs(first.budget!.spentUsd - stopped.usd) < 1e-9,
+      `the workflow's spent (${first.budget!.spentUsd}) is the recorded usage at the worker's prices (${stopped.usd})`,
+    );
     // It stopped because the next unit could not fit, not early: one more unit's bound would pass the budget.
     assert.ok(stopped.usd + unitBound > budgetUsd, `spent ${stopped.usd} + a unit's bound ${unitBound} <= ${budgetUsd}: it stopped too early`);
     const shardTimes = new Map(listShardTimes(corpus));
 
     const status = await cli(['status', record.runId]);
     assert.equal(status.code, 0, status.out);
-    assert.match(status.out, new RegExp(`budget: \\$${stopped.usd.toFixed(4).replace('.', '\\.')} spent of \\$${budgetUsd.toFixed(4).replace('.', '\\.')}; budget reached`), status.out);
+    assert.match(
+      status.out,
+      new RegExp(`budget: \\$${stopped.usd.toFixed(4).replace('.', '\\.')} spent of \\$${budgetUsd.toFixed(4).replace('.', '\\.')}; budget reached`),
+      status.out,
+    );
 
     const resumed = await cli(['resume', record.runId, '--budget-usd', String(20 * unitBound), '--wait']);
     assert.equal(resumed.code, 0, resumed.out);
@@ -101,14 +116,19 @@ test('a budget stops the run before it with whole units kept; met resume --budge
     assert.deepEqual({ rows: done.rows, keys: done.keys, units: done.units }, { rows: 160, keys: 160, units: 16 }, 'every sample exactly once');
     assert.ok(done.usd <= 20 * unitBound);
     for (const [file, mtime] of shardTimes) assert.equal(listShardTimes(corpus).find(([f]) => f === file)?.[1], mtime, `${file} was kept, not rewritten`);
-    assert.equal(((await loadRunRecord(dataDir, record.runId)).input as { spec: { budget: { usd: number } } }).spec.budget.usd, 20 * unitBound, 'the record keeps the raised budget');
+    assert.equal(
+      ((await loadRunRecord(dataDir, record.runId)).input as { spec: { budget: { usd: number } } }).spec.budget.usd,
+      20 * unitBound,
+      'the record keeps the raised budget',
+    );
   });
 });
 
 function listShardTimes(corpus: string): [string, number][] {
   const dir = join(kindDir(dataDir, corpus, 'samples'), 'model=m1');
   const out: [string, number][] = [];
-  for (const sub of readdirSync(dir)) for (const f of readdirSync(join(dir, sub))) if (f.startsWith('part-')) out.push([join(sub, f), statSync(join(dir, sub, f)).mtimeMs]);
+  for (const sub of readdirSync(dir))
+    for (const f of readdirSync(join(dir, sub))) if (f.startsWith('part-')) out.push([join(sub, f), statSync(join(dir, sub, f)).mtimeMs]);
   return out;
 }
 
@@ -118,14 +138,21 @@ test('an audit budget is per firing, split evenly over its endpoints', async () 
     name: 'b',
     corpus: 'b',
     reference: { kind: 'local', model: 'tiny', precision: 'fp32' },
-    endpoints: [{ kind: 'provider', provider: 'x', model: 'm' }, { kind: 'provider', provider: 'y', model: 'm' }],
+    endpoints: [
+      { kind: 'provider', provider: 'x', model: 'm' },
+      { kind: 'provider', provider: 'y', model: 'm' },
+    ],
     prompts: { inline: [{ id: 'p', text: 't' }] },
     samplesPerPrompt: 2,
     schedule: { interval: '1h' },
     budget: { usd: 3 },
   });
   const plan = planFiring(spec, '20260101T000000Z-abc');
-  assert.deepEqual(plan.collections.map((c) => c.spec.budget?.usd), [undefined, 1.5, 1.5], 'the local reference costs nothing; each endpoint gets half');
+  assert.deepEqual(
+    plan.collections.map((c) => c.spec.budget?.usd),
+    [undefined, 1.5, 1.5],
+    'the local reference costs nothing; each endpoint gets half',
+  );
   const unbudgeted = planFiring({ ...spec, budget: undefined }, '20260101T000000Z-abc');
   assert.ok(unbudgeted.collections.every((c) => !('budget' in c.spec) || c.spec.budget === undefined));
 });

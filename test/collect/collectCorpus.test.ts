@@ -55,33 +55,37 @@ async function collect(specInput: RunSpecInput, providers: Parameters<typeof pro
   return { result: outcome.value, handle };
 }
 
-test('a 20,000-sample run against a faulty provider ends with exactly the requested rows, none duplicated, under the rate limit', { timeout: 240_000 }, async () => {
-  const serve = await startServe({
-    backend: new TextGeneratorBackend(),
-    faults: { fail429: 0.1, retryAfter: 0.2, fail500: 0.03, hang: 0.01, malformed: 0.01, rps: 3000 },
-    seed: 7,
-  });
-  servers.push(serve);
-  const provider = uniqueName('faulty');
-  const { result } = await collect(
-    {
-      corpus: 'faulty',
-      prompts: { set: 'demo' },
-      samplesPerPrompt: 500,
-      sampling: { maxTokens: 16, temperature: 1 },
-      sources: [{ kind: 'provider', provider, model: 'm1', baseURL: serve.url, concurrency: 32, requestsPerMinute: 2000 * 60 }],
-      unitSize: 1000,
-      window: 4,
-    },
-    [{ name: provider, concurrentUnits: 4, timeoutMs: 1500, allowSpecBaseURL: true }],
-  );
-  const stats = serve.stats();
-  assert.equal(result.rows, 20_000);
-  assert.deepEqual(await countRows('faulty'), { rows: 20_000, keys: 20_000 });
-  assert.ok(stats.faults.rate_limited > 100 && stats.faults.server_error > 20 && stats.faults.hang > 0 && stats.faults.malformed > 0, JSON.stringify(stats));
-  assert.equal(stats.faults.rps_limited, 0, 'the client-side limit kept every request under the server limit');
-  assert.ok(stats.maxAcceptedPerSecond <= 3000);
-});
+test(
+  'a 20,000-sample run against a faulty provider ends with exactly the requested rows, none duplicated, under the rate limit',
+  { timeout: 240_000 },
+  async () => {
+    const serve = await startServe({
+      backend: new TextGeneratorBackend(),
+      faults: { fail429: 0.1, retryAfter: 0.2, fail500: 0.03, hang: 0.01, malformed: 0.01, rps: 3000 },
+      seed: 7,
+    });
+    servers.push(serve);
+    const provider = uniqueName('faulty');
+    const { result } = await collect(
+      {
+        corpus: 'faulty',
+        prompts: { set: 'demo' },
+        samplesPerPrompt: 500,
+        sampling: { maxTokens: 16, temperature: 1 },
+        sources: [{ kind: 'provider', provider, model: 'm1', baseURL: serve.url, concurrency: 32, requestsPerMinute: 2000 * 60 }],
+        unitSize: 1000,
+        window: 4,
+      },
+      [{ name: provider, concurrentUnits: 4, timeoutMs: 1500, allowSpecBaseURL: true }],
+    );
+    const stats = serve.stats();
+    assert.equal(result.rows, 20_000);
+    assert.deepEqual(await countRows('faulty'), { rows: 20_000, keys: 20_000 });
+    assert.ok(stats.faults.rate_limited > 100 && stats.faults.server_error > 20 && stats.faults.hang > 0 && stats.faults.malformed > 0, JSON.stringify(stats));
+    assert.equal(stats.faults.rps_limited, 0, 'the client-side limit kept every request under the server limit');
+    assert.ok(stats.maxAcceptedPerSecond <= 3000);
+  },
+);
 
 test('a 401 fails fast, naming the provider and the env var, and the key appears nowhere', { timeout: 60_000 }, async () => {
   const canary = 'sk-canary-0123456789abcdef';

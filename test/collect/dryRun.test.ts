@@ -13,7 +13,12 @@ import { exited, spawnMet } from '../helpers/processes';
 
 const spec = parseRunSpec({
   corpus: 'plan',
-  prompts: { inline: [{ id: 'a', text: 'abcdefgh' }, { id: 'b', text: 'é'.repeat(10) }] },
+  prompts: {
+    inline: [
+      { id: 'a', text: 'abcdefgh' },
+      { id: 'b', text: 'é'.repeat(10) },
+    ],
+  },
   samplesPerPrompt: 50,
   unitSize: 40,
   sampling: { maxTokens: 100 },
@@ -31,12 +36,24 @@ test('estimateRun: requests, units, prompt tokens at their bound (bytes + templa
   const plan = estimateRun(spec, ['abcdefgh', 'é'.repeat(10)], { priced: { inputPerMillion: 1, outputPerMillion: 3 } });
   const [priced, unpriced, local] = plan.sources;
   // (8 + 4) + (20 + 4) = 36 tokens a pass, 50 passes.
-  assert.deepEqual(priced, { model: 'm', source: 'priced', kind: 'provider', provider: 'priced', requests: 100, units: 3, promptTokensBound: 1800, maxCompletionTokens: 10_000, maxCost: (1800 * 1 + 10_000 * 3) / 1e6 });
+  assert.deepEqual(priced, {
+    model: 'm',
+    source: 'priced',
+    kind: 'provider',
+    provider: 'priced',
+    requests: 100,
+    units: 3,
+    promptTokensBound: 1800,
+    maxCompletionTokens: 10_000,
+    maxCost: (1800 * 1 + 10_000 * 3) / 1e6,
+  });
   assert.equal(unpriced.maxCost, null);
   assert.equal(local.maxCost, 0);
   assert.equal(plan.totalMaxCost, null, 'an unpriced provider leaves the total unknown');
   assert.equal(plan.totalEstimate, null, 'no pilot, no estimate');
-  const allPriced = estimateRun({ ...spec, sources: spec.sources.filter((s) => s.kind === 'local' || s.provider === 'priced') }, ['abcdefgh', 'é'.repeat(10)], { priced: { inputPerMillion: 1, outputPerMillion: 3 } });
+  const allPriced = estimateRun({ ...spec, sources: spec.sources.filter((s) => s.kind === 'local' || s.provider === 'priced') }, ['abcdefgh', 'é'.repeat(10)], {
+    priced: { inputPerMillion: 1, outputPerMillion: 3 },
+  });
   assert.equal(allPriced.totalMaxCost, 0.0318);
 });
 
@@ -62,7 +79,7 @@ test('estimateRun with a pilot: prompt tokens scaled by bytes from what the prov
   assert.deepEqual(pilotPositions(3, 10), [0, 1, 2]);
 });
 
-test('met collect --dry-run prints the plan with the worker config\'s prices and starts nothing', { timeout: 60_000 }, async () => {
+test("met collect --dry-run prints the plan with the worker config's prices and starts nothing", { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'met-dryrun-'));
   mkdirSync(join(dir, 'data')); // a client command's --data names an existing folder
   try {

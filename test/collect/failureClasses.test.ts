@@ -53,20 +53,41 @@ test('an unknown error is retried visibly (met status within 10 s), then fails f
   const worker = await temporal.createWorker({ taskQueue, activities, interceptors: failureClassInterceptors });
   const running = worker.run();
   try {
-    const spec = parseRunSpec({ corpus: 'unknown', prompts: { inline: [{ id: 'p0', text: 'a' }] }, samplesPerPrompt: 1, sources: [{ kind: 'provider', provider: 'nobody', model: 'm' }] });
-    const record = { ...newRunRecord({ job: 'collectCorpus', input: { spec, runId: runIdOf(spec) } }, runIdOf(spec), { taskQueue }), workflowId: uniqueName('unknown') };
+    const spec = parseRunSpec({
+      corpus: 'unknown',
+      prompts: { inline: [{ id: 'p0', text: 'a' }] },
+      samplesPerPrompt: 1,
+      sources: [{ kind: 'provider', provider: 'nobody', model: 'm' }],
+    });
+    const record = {
+      ...newRunRecord({ job: 'collectCorpus', input: { spec, runId: runIdOf(spec) } }, runIdOf(spec), { taskQueue }),
+      workflowId: uniqueName('unknown'),
+    };
     const started = Date.now();
     await temporal.client.workflow.start(collectCorpus, { taskQueue, workflowId: record.workflowId, args: [{ spec, runId: runIdOf(spec) }] });
     let warning = '';
-    await waitUntil('a retry warning in met status', async () => {
-      warning = (await retryingSteps(temporal.client, record)).join('\n');
-      return warning.length > 0;
-    }, 10_000);
+    await waitUntil(
+      'a retry warning in met status',
+      async () => {
+        warning = (await retryingSteps(temporal.client, record)).join('\n');
+        return warning.length > 0;
+      },
+      10_000,
+    );
     console.log(`warning after ${Date.now() - started} ms: ${warning}`);
     assert.match(warning, /prepareRun is on attempt 2; last failure: RangeError: the prompt is longer than the context size/);
-    const result = await temporal.client.workflow.getHandle(record.workflowId).result().then(() => undefined, (e: unknown) => e);
+    const result = await temporal.client.workflow
+      .getHandle(record.workflowId)
+      .result()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     const cause = rootCauseText(result);
-    assert.match(cause, /RangeError: the prompt is longer than the context size \(4096 tokens\) \(an unexpected error, the same on 3 tries: not retried further\)/);
+    assert.match(
+      cause,
+      /RangeError: the prompt is longer than the context size \(4096 tokens\) \(an unexpected error, the same on 3 tries: not retried further\)/,
+    );
     const state = await runState(temporal.client, record);
     assert.equal(state.status, 'FAILED');
     assert.ok(Date.now() - started < 30_000);
@@ -82,19 +103,50 @@ test('a provider that ignores max_tokens fails the run at once, naming the provi
     req.resume();
     requests += 1;
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ id: 'c', object: 'text_completion', created: 1, model: 'm', choices: [{ index: 0, text: 'z'.repeat(100_000), finish_reason: 'length' }] }));
+    res.end(
+      JSON.stringify({
+        id: 'c',
+        object: 'text_completion',
+        created: 1,
+        model: 'm',
+        choices: [{ index: 0, text: 'z'.repeat(100_000), finish_reason: 'length' }],
+      }),
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const provider = uniqueName('verbose');
   const taskQueue = uniqueName('verbose-cpu');
-  const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, env: {}, providers: [{ name: provider, baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, concurrentUnits: 1, timeoutMs: 5000 }] })];
-  const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, interceptors: failureClassInterceptors, ...p.options })));
+  const plans = [
+    cpuWorkerPlan({ dataDir, duck, taskQueue }),
+    ...providerWorkerPlans({
+      dataDir,
+      duck,
+      env: {},
+      providers: [{ name: provider, baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, concurrentUnits: 1, timeoutMs: 5000 }],
+    }),
+  ];
+  const workers = await Promise.all(
+    plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, interceptors: failureClassInterceptors, ...p.options })),
+  );
   const running = workers.map((w) => w.run());
   try {
-    const spec = parseRunSpec({ corpus: 'verbose', prompts: { inline: [{ id: 'p0', text: 'a' }] }, samplesPerPrompt: 1, sampling: { maxTokens: 16 }, sources: [{ kind: 'provider', provider, model: 'm' }] });
+    const spec = parseRunSpec({
+      corpus: 'verbose',
+      prompts: { inline: [{ id: 'p0', text: 'a' }] },
+      samplesPerPrompt: 1,
+      sampling: { maxTokens: 16 },
+      sources: [{ kind: 'provider', provider, model: 'm' }],
+    });
     const started = Date.now();
-    const handle = await temporal.client.workflow.start(collectCorpus, { taskQueue, workflowId: uniqueName('verbose'), args: [{ spec, runId: runIdOf(spec) }] });
-    const err = await handle.result().then(() => undefined, (e: unknown) => e);
+    const handle = await temporal.client.workflow.start(collectCorpus, {
+      taskQueue,
+      workflowId: uniqueName('verbose'),
+      args: [{ spec, runId: runIdOf(spec) }],
+    });
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.match(rootCauseText(err), new RegExp(`MetProviderRequest: ${provider} ignored max_tokens: a completion of 100,000 characters for max_tokens 16`));
     assert.equal(requests, 1, 'one request: not retried');
     assert.ok(Date.now() - started < 30_000);
@@ -106,10 +158,26 @@ test('a provider that ignores max_tokens fails the run at once, naming the provi
 });
 
 test('a NUL or ESC in a prompt id or text is refused at the API, naming the prompt, before any workflow starts', async () => {
-  const app = await buildApi({ client: temporal.client, dataDir, address: temporal.address, namespace: temporal.namespace, taskQueue: uniqueName('nobody'), requestTimeoutMs: 2000 });
+  const app = await buildApi({
+    client: temporal.client,
+    dataDir,
+    address: temporal.address,
+    namespace: temporal.namespace,
+    taskQueue: uniqueName('nobody'),
+    requestTimeoutMs: 2000,
+  });
   try {
-    for (const prompt of [{ id: 'p\u0000', text: 'a' }, { id: 'p\u001b[2J', text: 'a' }, { id: 'p1', text: 'a\u0000b' }, { id: 'p2', text: 'clear\u001b[2J' }]) {
-      const res = await app.inject({ method: 'POST', url: '/v1/runs', payload: { corpus: 'ctl', prompts: { inline: [prompt] }, samplesPerPrompt: 1, sources: [{ kind: 'provider', provider: 'p', model: 'm' }] } });
+    for (const prompt of [
+      { id: 'p\u0000', text: 'a' },
+      { id: 'p\u001b[2J', text: 'a' },
+      { id: 'p1', text: 'a\u0000b' },
+      { id: 'p2', text: 'clear\u001b[2J' },
+    ]) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/runs',
+        payload: { corpus: 'ctl', prompts: { inline: [prompt] }, samplesPerPrompt: 1, sources: [{ kind: 'provider', provider: 'p', model: 'm' }] },
+      });
       assert.equal(res.statusCode, 400, res.body);
       assert.match(res.body, /holds a control character/);
       assert.ok(!/[\u0000\u001b]/.test(res.body), 'the answer quotes it escaped');

@@ -24,7 +24,10 @@ let duck: DuckDBInstance;
 const dataDir = useTestEnv('met-journal-', (env) => ({ temporal, duck } = env), {
   setUp: async () => {
     mkdirSync(join(dataDir, 'prompts'), { recursive: true });
-    writeFileSync(join(dataDir, 'prompts', 'big.jsonl'), `${JSON.stringify({ id: 'p0', text: `${BIG} zero` })}\n${JSON.stringify({ id: 'p1', text: `${BIG} one` })}\n`);
+    writeFileSync(
+      join(dataDir, 'prompts', 'big.jsonl'),
+      `${JSON.stringify({ id: 'p0', text: `${BIG} zero` })}\n${JSON.stringify({ id: 'p1', text: `${BIG} one` })}\n`,
+    );
   },
 });
 const BIG = 'x'.repeat(200_000);
@@ -43,16 +46,31 @@ async function provider(ok: number) {
         res.end(JSON.stringify({ error: { message: 'bad request (injected)' } }));
         return;
       }
-      res.end(JSON.stringify({ id: `c${n}`, object: 'text_completion', created: 0, model: 'm', choices: [{ index: 0, text: ` s${n}`, finish_reason: 'stop', logprobs: null }] }));
+      res.end(
+        JSON.stringify({
+          id: `c${n}`,
+          object: 'text_completion',
+          created: 0,
+          model: 'm',
+          choices: [{ index: 0, text: ` s${n}`, finish_reason: 'stop', logprobs: null }],
+        }),
+      );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, heal: () => (healed = true), close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    heal: () => (healed = true),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 async function run(spec: ReturnType<typeof parseRunSpec>, name: string, url: string) {
   const taskQueue = uniqueName('journal-cpu');
-  const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers: [{ name, baseURL: url, concurrentUnits: 1, timeoutMs: 2000 }], env: {} })];
+  const plans = [
+    cpuWorkerPlan({ dataDir, duck, taskQueue }),
+    ...providerWorkerPlans({ dataDir, duck, providers: [{ name, baseURL: url, concurrentUnits: 1, timeoutMs: 2000 }], env: {} }),
+  ];
   const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
   const handle = await temporal.client.workflow.start(collectCorpus, { taskQueue, workflowId: uniqueName('journal'), args: [{ spec, runId: runIdOf(spec) }] });
   const go = async () => {
@@ -68,7 +86,8 @@ async function run(spec: ReturnType<typeof parseRunSpec>, name: string, url: str
 
 function journals(dir: string): string[] {
   const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile() && e.name.startsWith('.journal-')) out.push(join(e.parentPath, e.name));
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile() && e.name.startsWith('.journal-')) out.push(join(e.parentPath, e.name));
   return out;
 }
 
@@ -76,7 +95,13 @@ test('a unit stopped mid-way journals its samples without copies of a 200 KB pro
   const server = await provider(3);
   const name = uniqueName('journaled');
   try {
-    const spec = parseRunSpec({ corpus: 'journaled', prompts: { file: 'big.jsonl' }, samplesPerPrompt: 3, sampling: { maxTokens: 4 }, sources: [{ kind: 'provider', provider: name, model: 'm', concurrency: 1 }] });
+    const spec = parseRunSpec({
+      corpus: 'journaled',
+      prompts: { file: 'big.jsonl' },
+      samplesPerPrompt: 3,
+      sampling: { maxTokens: 4 },
+      sources: [{ kind: 'provider', provider: name, model: 'm', concurrency: 1 }],
+    });
     const first = await run(spec, name, server.url);
     assert.equal(first.status, 'rejected', 'the 400 stops the unit');
     const [journal] = journals(kindDir(dataDir, 'journaled', 'samples'));
@@ -88,10 +113,18 @@ test('a unit stopped mid-way journals its samples without copies of a 200 KB pro
     const second = await run(spec, name, server.url);
     assert.equal(second.status, 'fulfilled', String((second as PromiseRejectedResult).reason));
     const rows = await withConnection(duck, async (c) =>
-      (await c.runAndReadAll(`SELECT prompt_id, length(prompt) AS n, completion FROM read_parquet(${quotedString(join(kindDir(dataDir, 'journaled', 'samples'), '*', '*', 'part-*.parquet'))}) ORDER BY prompt_id, sample_index`)).getRowObjects(),
+      (
+        await c.runAndReadAll(
+          `SELECT prompt_id, length(prompt) AS n, completion FROM read_parquet(${quotedString(join(kindDir(dataDir, 'journaled', 'samples'), '*', '*', 'part-*.parquet'))}) ORDER BY prompt_id, sample_index`,
+        )
+      ).getRowObjects(),
     );
     assert.equal(rows.length, 6);
-    assert.deepEqual(rows.slice(0, 3).map((r) => r.completion), [' s1', ' s2', ' s3'], 'the journaled samples were kept, not paid again');
+    assert.deepEqual(
+      rows.slice(0, 3).map((r) => r.completion),
+      [' s1', ' s2', ' s3'],
+      'the journaled samples were kept, not paid again',
+    );
     for (const r of rows) assert.equal(Number(r.n), BIG.length + (r.prompt_id === 'p0' ? 5 : 4));
   } finally {
     await server.close();

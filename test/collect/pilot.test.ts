@@ -61,7 +61,20 @@ test('the dry run estimate from a 100-request pilot (5% of the run) is within 10
   const providers = [{ name: provider, baseURL: serve.url, prices, concurrentUnits: 2, timeoutMs: 10_000 }];
   writeFileSync(workersFile, JSON.stringify({ providers }));
 
-  const child = spawnMet(['collect', specFile, '--dry-run', '--pilot', '100', '--json', '--config', workersFile, '--data', dataDir, '--address', '127.0.0.1:9']);
+  const child = spawnMet([
+    'collect',
+    specFile,
+    '--dry-run',
+    '--pilot',
+    '100',
+    '--json',
+    '--config',
+    workersFile,
+    '--data',
+    dataDir,
+    '--address',
+    '127.0.0.1:9',
+  ]);
   assert.equal(await exited(child), 0, child.output());
   const out = child.output();
   const plan = JSON.parse(out.slice(out.indexOf('{'))) as { sources: SourceEstimate[]; totalEstimate: number; totalMaxCost: number };
@@ -70,8 +83,10 @@ test('the dry run estimate from a 100-request pilot (5% of the run) is within 10
   assert.equal(serve.stats().served, 100, 'the pilot sent its 100 requests, and nothing else was sent');
 
   const taskQueue = uniqueName('pilot-cpu');
-  const result = await withPlanWorkers(temporal, [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers, env: {} })], () =>
-    temporal.client.workflow.execute(collectCorpus, { taskQueue, workflowId: uniqueName('pilot'), args: [{ spec, runId: runIdOf(spec) }] }),
+  const result = await withPlanWorkers(
+    temporal,
+    [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers, env: {} })],
+    () => temporal.client.workflow.execute(collectCorpus, { taskQueue, workflowId: uniqueName('pilot'), args: [{ spec, runId: runIdOf(spec) }] }),
   );
   const actual = await withConnection(duck, async (c) => {
     const r = await c.runAndReadAll(
@@ -79,7 +94,11 @@ test('the dry run estimate from a 100-request pilot (5% of the run) is within 10
     );
     const row = r.getRowObjects()[0];
     assert.equal(Number(row.reported), result.rows, 'every row has its usage');
-    return { promptTokens: Number(row.p), completionTokens: Number(row.c), usd: (Number(row.p) * prices.inputPerMillion + Number(row.c) * prices.outputPerMillion) / 1e6 };
+    return {
+      promptTokens: Number(row.p),
+      completionTokens: Number(row.c),
+      usd: (Number(row.p) * prices.inputPerMillion + Number(row.c) * prices.outputPerMillion) / 1e6,
+    };
   });
   const error = (estimate.cost! - actual.usd) / actual.usd;
   console.log(
@@ -92,44 +111,63 @@ test('the dry run estimate from a 100-request pilot (5% of the run) is within 10
   assert.equal(estimate.promptTokensFrom, 'pilot', 'the stand-in generator has no tokenizer route');
 });
 
-test("with a tokenizer at the endpoint (met serve with a GGUF: vLLM's /tokenize) the dry run's prompt tokens are exactly what the run is billed", { timeout: 120_000 }, async () => {
-  const modelDir = join(dir, 'models');
-  const paths = writeTinyModels(modelDir);
-  const backend = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32' });
-  const gguf = await startServe({ backend, seed: 1 });
-  try {
-    const provider = uniqueName('gguf');
-    const prices = { inputPerMillion: 1, outputPerMillion: 1 };
-    const spec = parseRunSpec({
-      corpus: uniqueName('tokenized'),
-      prompts: { set: 'demo', limit: 8 },
-      samplesPerPrompt: 5,
-      unitSize: 20,
-      sampling: { maxTokens: 8, temperature: 1 },
-      sources: [{ kind: 'provider', provider, model: 'tiny', source: 'gguf' }],
-    });
-    const specFile = join(dir, 'spec-gguf.json');
-    writeFileSync(specFile, JSON.stringify(spec));
-    const workersFile = join(dir, 'workers-gguf.json');
-    const providers = [{ name: provider, baseURL: gguf.url, prices, concurrentUnits: 2, timeoutMs: 30_000 }];
-    writeFileSync(workersFile, JSON.stringify({ providers }));
-    const child = spawnMet(['collect', specFile, '--dry-run', '--pilot', '4', '--json', '--config', workersFile, '--data', dataDir, '--address', '127.0.0.1:9']);
-    assert.equal(await exited(child), 0, child.output());
-    const out = child.output();
-    const estimate = (JSON.parse(out.slice(out.indexOf('{'))) as { sources: SourceEstimate[] }).sources[0].estimate!;
-    assert.equal(estimate.promptTokensFrom, 'tokenizer');
+test(
+  "with a tokenizer at the endpoint (met serve with a GGUF: vLLM's /tokenize) the dry run's prompt tokens are exactly what the run is billed",
+  { timeout: 120_000 },
+  async () => {
+    const modelDir = join(dir, 'models');
+    const paths = writeTinyModels(modelDir);
+    const backend = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32' });
+    const gguf = await startServe({ backend, seed: 1 });
+    try {
+      const provider = uniqueName('gguf');
+      const prices = { inputPerMillion: 1, outputPerMillion: 1 };
+      const spec = parseRunSpec({
+        corpus: uniqueName('tokenized'),
+        prompts: { set: 'demo', limit: 8 },
+        samplesPerPrompt: 5,
+        unitSize: 20,
+        sampling: { maxTokens: 8, temperature: 1 },
+        sources: [{ kind: 'provider', provider, model: 'tiny', source: 'gguf' }],
+      });
+      const specFile = join(dir, 'spec-gguf.json');
+      writeFileSync(specFile, JSON.stringify(spec));
+      const workersFile = join(dir, 'workers-gguf.json');
+      const providers = [{ name: provider, baseURL: gguf.url, prices, concurrentUnits: 2, timeoutMs: 30_000 }];
+      writeFileSync(workersFile, JSON.stringify({ providers }));
+      const child = spawnMet([
+        'collect',
+        specFile,
+        '--dry-run',
+        '--pilot',
+        '4',
+        '--json',
+        '--config',
+        workersFile,
+        '--data',
+        dataDir,
+        '--address',
+        '127.0.0.1:9',
+      ]);
+      assert.equal(await exited(child), 0, child.output());
+      const out = child.output();
+      const estimate = (JSON.parse(out.slice(out.indexOf('{'))) as { sources: SourceEstimate[] }).sources[0].estimate!;
+      assert.equal(estimate.promptTokensFrom, 'tokenizer');
 
-    const taskQueue = uniqueName('gguf-cpu');
-    await withPlanWorkers(temporal, [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers, env: {} })], () =>
-      temporal.client.workflow.execute(collectCorpus, { taskQueue, workflowId: uniqueName('gguf'), args: [{ spec, runId: runIdOf(spec) }] }),
-    );
-    const billed = await withConnection(duck, async (c) => {
-      const r = await c.runAndReadAll(`SELECT sum(prompt_tokens)::BIGINT AS p FROM read_parquet(${quotedString(join(kindDir(dataDir, spec.corpus, 'samples'), '*', '*', 'part-*.parquet'))}, hive_partitioning = true)`);
-      return Number(r.getRowObjects()[0].p);
-    });
-    assert.equal(estimate.promptTokens, billed, 'counted, not estimated');
-  } finally {
-    await gguf.close();
-    await backend.close();
-  }
-});
+      const taskQueue = uniqueName('gguf-cpu');
+      await withPlanWorkers(temporal, [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers, env: {} })], () =>
+        temporal.client.workflow.execute(collectCorpus, { taskQueue, workflowId: uniqueName('gguf'), args: [{ spec, runId: runIdOf(spec) }] }),
+      );
+      const billed = await withConnection(duck, async (c) => {
+        const r = await c.runAndReadAll(
+          `SELECT sum(prompt_tokens)::BIGINT AS p FROM read_parquet(${quotedString(join(kindDir(dataDir, spec.corpus, 'samples'), '*', '*', 'part-*.parquet'))}, hive_partitioning = true)`,
+        );
+        return Number(r.getRowObjects()[0].p);
+      });
+      assert.equal(estimate.promptTokens, billed, 'counted, not estimated');
+    } finally {
+      await gguf.close();
+      await backend.close();
+    }
+  },
+);

@@ -32,7 +32,15 @@ async function flaky(failures: number, headers: Record<string, string>): Promise
         res.end(JSON.stringify({ error: { message: 'slow down', type: 'requests' } }));
         return;
       }
-      res.end(JSON.stringify({ id: `c${n}`, object: 'text_completion', created: 0, model: 'm', choices: [{ index: 0, text: ' ok', finish_reason: 'stop', logprobs: null }] }));
+      res.end(
+        JSON.stringify({
+          id: `c${n}`,
+          object: 'text_completion',
+          created: 0,
+          model: 'm',
+          choices: [{ index: 0, text: ' ok', finish_reason: 'stop', logprobs: null }],
+        }),
+      );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -41,7 +49,13 @@ async function flaky(failures: number, headers: Record<string, string>): Promise
 
 test('a zero or past Retry-After becomes a small positive delay, never nextRetryDelay 0', () => {
   const now = Date.parse('2026-01-01T00:00:00Z');
-  const zeros: Record<string, string>[] = [{ 'retry-after': '0' }, { 'retry-after-ms': '0' }, { 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' }, { 'retry-after-ms': '-5' }, { 'x-ratelimit-reset-requests': '0s' }];
+  const zeros: Record<string, string>[] = [
+    { 'retry-after': '0' },
+    { 'retry-after-ms': '0' },
+    { 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' },
+    { 'retry-after-ms': '-5' },
+    { 'x-ratelimit-reset-requests': '0s' },
+  ];
   for (const h of zeros) {
     assert.equal(retryAfterMs(new Headers(h), now), MIN_RETRY_DELAY_MS, JSON.stringify(h));
   }
@@ -60,9 +74,18 @@ for (const [label, headers] of [
     const server = await flaky(12, headers);
     const provider = uniqueName('zero-retry');
     try {
-      const spec = parseRunSpec({ corpus: uniqueName('ra'), prompts: { set: 'demo', limit: 1 }, samplesPerPrompt: 1, sampling: { maxTokens: 4 }, sources: [{ kind: 'provider', provider, model: 'm1', concurrency: 1 }] });
+      const spec = parseRunSpec({
+        corpus: uniqueName('ra'),
+        prompts: { set: 'demo', limit: 1 },
+        samplesPerPrompt: 1,
+        sampling: { maxTokens: 4 },
+        sources: [{ kind: 'provider', provider, model: 'm1', concurrency: 1 }],
+      });
       const taskQueue = uniqueName('ra-cpu');
-      const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, baseURL: server.url, concurrentUnits: 1, timeoutMs: 2000 }], env: {} })];
+      const plans = [
+        cpuWorkerPlan({ dataDir, duck, taskQueue }),
+        ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, baseURL: server.url, concurrentUnits: 1, timeoutMs: 2000 }], env: {} }),
+      ];
       const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
       const handle = await temporal.client.workflow.start(collectCorpus, { taskQueue, workflowId: uniqueName('ra'), args: [{ spec, runId: runIdOf(spec) }] });
       const run = async () => {

@@ -80,7 +80,13 @@ async function keysOf(root: string, corpus: string): Promise<{ source: string; r
       )
     )
       .getRowObjects()
-      .map((r) => ({ source: String(r.source), rows: Number(r.rows), keys: Number(r.keys), maxIndex: Number(r.max_index), minPerPrompt: Number(r.min_per_prompt) })),
+      .map((r) => ({
+        source: String(r.source),
+        rows: Number(r.rows),
+        keys: Number(r.keys),
+        maxIndex: Number(r.max_index),
+        minPerPrompt: Number(r.min_per_prompt),
+      })),
   );
 }
 
@@ -104,15 +110,35 @@ async function growTwice(where: 'folder' | 'bucket'): Promise<void> {
     // The check reads through a host of its own with an empty cache, as a colleague's machine would.
     const reader = new BucketCorpora(duck, s3!, location, join(scratch, `reader-${corpus}`), join(scratch, `reader-cache-${corpus}`));
     readRoot = () => reader.readRoot(corpus, ['samples']);
-    cliData = ['s3://grow/team', { AWS_ENDPOINT_URL: moto!.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' }];
+    cliData = [
+      's3://grow/team',
+      {
+        AWS_ENDPOINT_URL: moto!.endpoint,
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+        AWS_REGION: 'us-east-1',
+        AWS_EC2_METADATA_DISABLED: 'true',
+      },
+    ];
   }
   const sources = ['ref', 'ep'].map((source) => ({ kind: 'provider', provider, model: 'm', source, baseURL: serve.url }));
   // The spec's seed fixes which draw this is. An honest pair is consistent at alpha = 0.05 with
   // probability 0.95 per draw: seed 1's p is about 0.37, seed 0's about 0.055 (b = 1000, both
   // measured while writing this test); duplicated slices gave p < 0.001 (issue 26).
   const spec = (samplesPerPrompt: number, sampling: Record<string, unknown> = {}) =>
-    parseRunSpec({ corpus, prompts: { inline: PROMPTS }, samplesPerPrompt, unitSize: 25, window: 2, sampling: { maxTokens: 12, seed: 1, ...sampling }, sources });
-  const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue, corpora }), ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, concurrentUnits: 2, timeoutMs: 10_000, allowSpecBaseURL: true }], env: {}, corpora })];
+    parseRunSpec({
+      corpus,
+      prompts: { inline: PROMPTS },
+      samplesPerPrompt,
+      unitSize: 25,
+      window: 2,
+      sampling: { maxTokens: 12, seed: 1, ...sampling },
+      sources,
+    });
+  const plans = [
+    cpuWorkerPlan({ dataDir, duck, taskQueue, corpora }),
+    ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, concurrentUnits: 2, timeoutMs: 10_000, allowSpecBaseURL: true }], env: {}, corpora }),
+  ];
 
   await withPlanWorkers(temporal, plans, async () => {
     const collect = async (s: ReturnType<typeof spec>) => {
@@ -125,7 +151,10 @@ async function growTwice(where: 'folder' | 'bucket'): Promise<void> {
     const second = await collect(spec(40));
     assert.deepEqual(
       second.sources.map((s) => [s.source, s.rows]),
-      [['ref', 40], ['ep', 40]],
+      [
+        ['ref', 40],
+        ['ep', 40],
+      ],
       'the second run drew only the 10 missing indices of each of the 4 prompts',
     );
     assert.equal(serve.stats().requests - requestsBefore, 80, 'one request per missing sample, none for samples the slice held');
@@ -143,7 +172,15 @@ async function growTwice(where: 'folder' | 'bucket'): Promise<void> {
     assert.equal(out.reject, false, `the honest endpoint is consistent (p = ${out.pvalue})`);
     assert.deepEqual([out.n1, out.n2], [160, 160]);
     const [x, y] = [await exported(root, corpus, 'ref'), await exported(root, corpus, 'ep')];
-    const apart = await runStatInput({ L: 40, m: PROMPTS.length, unit: 'char', x, y, stats: ['mmd_hamming'], pvalue: { type: 'permutation', stat: 'mmd_hamming', b: B, seed: 0 } });
+    const apart = await runStatInput({
+      L: 40,
+      m: PROMPTS.length,
+      unit: 'char',
+      x,
+      y,
+      stats: ['mmd_hamming'],
+      pvalue: { type: 'permutation', stat: 'mmd_hamming', b: B, seed: 0 },
+    });
     assert.equal(out.value, apart.mmd_hamming, 'the statistic met stat computes on the exported rows');
     assert.equal(out.pvalue, apart.pvalue, 'the p-value met stat computes on the exported rows');
 
@@ -151,7 +188,12 @@ async function growTwice(where: 'folder' | 'bucket'): Promise<void> {
     const before = serve.stats().requests;
     await assert.rejects(collect(spec(50, { temperature: 0.5 })), (err: WorkflowFailedError) => {
       const cause = String((err.cause as Error | undefined)?.message ?? err.message);
-      assert.match(cause, new RegExp(`slice ${corpus}:m/ref was sampled with other settings than this run's: temperature 1 in the slice, 0\\.5 in this run\\. Nothing was sent; give this source another label`));
+      assert.match(
+        cause,
+        new RegExp(
+          `slice ${corpus}:m/ref was sampled with other settings than this run's: temperature 1 in the slice, 0\\.5 in this run\\. Nothing was sent; give this source another label`,
+        ),
+      );
       return true;
     });
     assert.equal(serve.stats().requests, before, 'no request was sent');

@@ -49,14 +49,26 @@ async function listen(): Promise<Listener> {
         res.end(JSON.stringify({ object: 'list', model, data: [{ object: 'embedding', index: 0, embedding }] }));
         return;
       }
-      res.end(JSON.stringify({ id: `cmpl-${seen.length}`, object: 'text_completion', created: 0, model, choices: [{ index: 0, text: ' ok', finish_reason: 'stop', logprobs: null }] }));
+      res.end(
+        JSON.stringify({
+          id: `cmpl-${seen.length}`,
+          object: 'text_completion',
+          created: 0,
+          model,
+          choices: [{ index: 0, text: ' ok', finish_reason: 'stop', logprobs: null }],
+        }),
+      );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, seen, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-const SECRETS = { TOGETHER_API_KEY: 'sk-together-canary-0123456789', SECRET_DB_PASSWORD: 'db-password-canary-9876543210', OPEN_KEY: 'sk-open-canary-5555555555' };
+const SECRETS = {
+  TOGETHER_API_KEY: 'sk-together-canary-0123456789',
+  SECRET_DB_PASSWORD: 'db-password-canary-9876543210',
+  OPEN_KEY: 'sk-open-canary-5555555555',
+};
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
 const dataDir = useTestEnv('met-trust-', (env) => ({ temporal, duck } = env), {
@@ -153,7 +165,9 @@ test("a spec's apiKeyEnv cannot pick which variable is sent, not even to the con
 
 test('a provider open to spec endpoints samples there without any key; its configured endpoint gets its key', { timeout: 60_000 }, async () => {
   const open = uniqueName('open');
-  const providers: ProviderWorkerSpec[] = [{ name: open, allowSpecBaseURL: true, baseURL: legit.url, apiKeyEnv: 'OPEN_KEY', concurrentUnits: 1, timeoutMs: 2000 }];
+  const providers: ProviderWorkerSpec[] = [
+    { name: open, allowSpecBaseURL: true, baseURL: legit.url, apiKeyEnv: 'OPEN_KEY', concurrentUnits: 1, timeoutMs: 2000 },
+  ];
   const before = attacker.seen.length;
   const result = await collect(spec('t6', { provider: open, baseURL: attacker.url }), providers);
   assert.equal(result.rows, 4);
@@ -170,16 +184,19 @@ test('a provider open to spec endpoints samples there without any key; its confi
 
 test('a file:// or other non-http baseURL is refused by the run spec schema, naming the field', () => {
   for (const baseURL of ['file:///etc/passwd', 'ftp://127.0.0.1/v1', 'gopher://x']) {
-    assert.throws(() => parseRunSpec(spec('t8', { provider: 'x', baseURL })), (err: Error) => {
-      assert.match(err.message, /sources\.0\.baseURL: an http:\/\/ or https:\/\/ URL/);
-      return true;
-    });
+    assert.throws(
+      () => parseRunSpec(spec('t8', { provider: 'x', baseURL })),
+      (err: Error) => {
+        assert.match(err.message, /sources\.0\.baseURL: an http:\/\/ or https:\/\/ URL/);
+        return true;
+      },
+    );
   }
 });
 
 // ---- Workers own which files they read -------------------------------------------------------
 
-test('prompts.file: only under the data folder\'s prompts/ or the worker\'s promptRoots; no URL, glob, ../ or symlink out', { timeout: 60_000 }, async () => {
+test("prompts.file: only under the data folder's prompts/ or the worker's promptRoots; no URL, glob, ../ or symlink out", { timeout: 60_000 }, async () => {
   const data = join(dataDir, 'files');
   const extra = join(dataDir, 'extra-root');
   mkdirSync(join(data, 'prompts'), { recursive: true });
@@ -193,7 +210,10 @@ test('prompts.file: only under the data folder\'s prompts/ or the worker\'s prom
   symlinkSync(secret, join(data, 'prompts', 'link.jsonl'));
   const activities = createCollectActivities({ duck, dataDir: data, promptRoots: [extra] });
   const prepare = (prompts: Record<string, unknown>, corpus = uniqueName('pf')) =>
-    activities.prepareRun({ spec: parseRunSpec({ corpus, prompts, samplesPerPrompt: 1, sources: [{ kind: 'local', model: 'm', precision: 'fp32' }] }), runId: 'r' });
+    activities.prepareRun({
+      spec: parseRunSpec({ corpus, prompts, samplesPerPrompt: 1, sources: [{ kind: 'local', model: 'm', precision: 'fp32' }] }),
+      runId: 'r',
+    });
 
   assert.equal((await prepare({ file: 'ok.jsonl' })).promptCount, 1);
   assert.equal((await prepare({ file: join(data, 'prompts', 'ok.jsonl') })).promptCount, 1);
@@ -221,7 +241,10 @@ test('prompts.file: only under the data folder\'s prompts/ or the worker\'s prom
     });
   }
   // Bytes that are not UTF-8: refused with the line, not silently turned into U+FFFD; no worker path shown.
-  writeFileSync(join(data, 'prompts', 'latin1.jsonl'), Buffer.concat([Buffer.from(line('a', 'fine')), Buffer.from('{"id": "b", "text": "caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]));
+  writeFileSync(
+    join(data, 'prompts', 'latin1.jsonl'),
+    Buffer.concat([Buffer.from(line('a', 'fine')), Buffer.from('{"id": "b", "text": "caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]),
+  );
   await assert.rejects(prepare({ file: 'latin1.jsonl' }), (err: unknown) => {
     assert.ok(err instanceof ApplicationFailure);
     assert.equal(err.type, ErrorTypes.BadInput);
@@ -239,7 +262,10 @@ test('a run whose prompts.file is outside the roots fails in seconds, and no pro
   const before = attacker.seen.length;
   const input = spec('t9', { provider: open, baseURL: attacker.url });
   input.prompts = { file: secret };
-  await refused(collect(input, [{ name: open, allowSpecBaseURL: true, concurrentUnits: 1, timeoutMs: 2000 }]), /prompts.file .* is refused: files are read only under/);
+  await refused(
+    collect(input, [{ name: open, allowSpecBaseURL: true, concurrentUnits: 1, timeoutMs: 2000 }]),
+    /prompts.file .* is refused: files are read only under/,
+  );
   assert.equal(attacker.seen.length, before);
 });
 
@@ -260,8 +286,15 @@ test("a worker's DuckDB reads only its allowed folders: no other file, no URL, n
     });
     // Even an unlocked instance never auto-installs httpfs for an http:// path.
     await withConnection(duck, async (c) => {
-      const settings = (await c.runAndReadAll(`SELECT name, value FROM duckdb_settings() WHERE name IN ('autoinstall_known_extensions', 'autoload_known_extensions') ORDER BY name`)).getRowObjects();
-      assert.deepEqual(settings, [{ name: 'autoinstall_known_extensions', value: 'false' }, { name: 'autoload_known_extensions', value: 'false' }]);
+      const settings = (
+        await c.runAndReadAll(
+          `SELECT name, value FROM duckdb_settings() WHERE name IN ('autoinstall_known_extensions', 'autoload_known_extensions') ORDER BY name`,
+        )
+      ).getRowObjects();
+      assert.deepEqual(settings, [
+        { name: 'autoinstall_known_extensions', value: 'false' },
+        { name: 'autoload_known_extensions', value: 'false' },
+      ]);
     });
   } finally {
     locked.closeSync();
@@ -290,11 +323,14 @@ test('embedding endpoints named by URL get no key; a request cannot pick the key
   const got = attacker.seen.slice(before);
   assert.equal(got.length, 1);
   assert.ok(!JSON.stringify(got).includes(env.OPENAI_API_KEY), 'the OpenAI key went to a URL the request named');
-  await assert.rejects(createEmbedder({ kind: 'endpoint', provider: 'custom', baseURL: attacker.url, model: 'e', apiKeyEnv: 'SECRET_DB_PASSWORD', batchSize: 8 }, env), (err: Error) => {
-    assert.equal((err as { type?: string }).type, ErrorTypes.Forbidden);
-    assert.match(err.message, /may not choose which environment variable a worker sends as a key/);
-    return true;
-  });
+  await assert.rejects(
+    createEmbedder({ kind: 'endpoint', provider: 'custom', baseURL: attacker.url, model: 'e', apiKeyEnv: 'SECRET_DB_PASSWORD', batchSize: 8 }, env),
+    (err: Error) => {
+      assert.equal((err as { type?: string }).type, ErrorTypes.Forbidden);
+      assert.match(err.message, /may not choose which environment variable a worker sends as a key/);
+      return true;
+    },
+  );
   assert.equal(attacker.seen.length, before + 1);
 });
 
@@ -302,12 +338,33 @@ test('prompts given inline are collected (what the HTTP API takes instead of a w
   const open = uniqueName('open');
   const before = attacker.seen.length;
   const input = spec('t11', { provider: open, baseURL: attacker.url });
-  input.prompts = { inline: [{ id: 'q1', text: 'inline prompt one' }, { id: 'q2', text: 'inline prompt two' }], name: 'mine' };
+  input.prompts = {
+    inline: [
+      { id: 'q1', text: 'inline prompt one' },
+      { id: 'q2', text: 'inline prompt two' },
+    ],
+    name: 'mine',
+  };
   const result = await collect(input, [{ name: open, allowSpecBaseURL: true, concurrentUnits: 1, timeoutMs: 2000 }]);
   assert.equal(result.rows, 4);
-  const prompts = attacker.seen.slice(before).map((s) => (JSON.parse(s.body) as { prompt: string }).prompt).sort();
+  const prompts = attacker.seen
+    .slice(before)
+    .map((s) => (JSON.parse(s.body) as { prompt: string }).prompt)
+    .sort();
   assert.deepEqual(prompts, ['inline prompt one', 'inline prompt one', 'inline prompt two', 'inline prompt two']);
-  assert.throws(() => parseRunSpec({ ...input, prompts: { inline: [{ id: 'a', text: 'x' }, { id: 'a', text: 'y' }] } }), /prompts\.inline\.1\.id: duplicate prompt id 'a'/);
+  assert.throws(
+    () =>
+      parseRunSpec({
+        ...input,
+        prompts: {
+          inline: [
+            { id: 'a', text: 'x' },
+            { id: 'a', text: 'y' },
+          ],
+        },
+      }),
+    /prompts\.inline\.1\.id: duplicate prompt id 'a'/,
+  );
 });
 
 test("a spec's local embedding model is read only under the data folder's models/ or the worker's modelRoots", async () => {
@@ -317,9 +374,18 @@ test("a spec's local embedding model is read only under the data folder's models
   writeFileSync(outside, 'not really a model');
   const activities = createConsistencyActivities({ duck, dataDir: data });
   const compare = (path: string) =>
-    activities.compareSides({ corpus: 'none', a: { model: 'm', source: 'a' }, b: { model: 'm', source: 'b' }, scorer: { model: 'm', precision: 'fp32' }, embed: { kind: 'local', path, batchSize: 8 } });
+    activities.compareSides({
+      corpus: 'none',
+      a: { model: 'm', source: 'a' },
+      b: { model: 'm', source: 'b' },
+      scorer: { model: 'm', precision: 'fp32' },
+      embed: { kind: 'local', path, batchSize: 8 },
+    });
   for (const [path, rule] of [
-    [outside, /embed\.path '.*outside\.gguf' is refused: files are read only under the data folder's models\/ or a folder listed in the worker config's modelRoots/],
+    [
+      outside,
+      /embed\.path '.*outside\.gguf' is refused: files are read only under the data folder's models\/ or a folder listed in the worker config's modelRoots/,
+    ],
     ['../../outside.gguf', /is refused: files are read only under/],
     ['/etc/passwd', /is refused: a local embedding model is a \.gguf file/],
     ['http://127.0.0.1:1/m.gguf', /is refused: a file is a path under .*, not a URL/],

@@ -37,7 +37,10 @@ test('a collection shows samples inside its running unit within 10 s of the firs
       sampling: { maxTokens: 8 },
       sources: [{ kind: 'provider', provider, model: 'm', baseURL: serve.url }],
     });
-    const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue }), ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, concurrentUnits: 1, timeoutMs: 10_000, allowSpecBaseURL: true }], env: {} })];
+    const plans = [
+      cpuWorkerPlan({ dataDir, duck, taskQueue }),
+      ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, concurrentUnits: 1, timeoutMs: 10_000, allowSpecBaseURL: true }], env: {} }),
+    ];
     await withPlanWorkers(temporal, plans, async () => {
       const { record } = await launchCollection(temporal.client, dataDir, spec, taskQueue);
       const deadline = Date.now() + 60_000;

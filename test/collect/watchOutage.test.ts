@@ -37,13 +37,25 @@ const metEnv = (extra: NodeJS.ProcessEnv = {}) => ({ MET_DATA: dataDir, TEMPORAL
 function setUp(corpus: string, samplesPerPrompt: number) {
   const provider = uniqueName('outage');
   const spec = join(dataDir, `${corpus}.yaml`);
-  writeFileSync(spec, stringify({ corpus, prompts: { set: 'demo', limit: 20 }, samplesPerPrompt, sampling: { maxTokens: 8 }, sources: [{ kind: 'provider', provider, model: 'm1', concurrency: 4 }], unitSize: 50, window: 2, heartbeatTimeoutSeconds: 10 }));
+  writeFileSync(
+    spec,
+    stringify({
+      corpus,
+      prompts: { set: 'demo', limit: 20 },
+      samplesPerPrompt,
+      sampling: { maxTokens: 8 },
+      sources: [{ kind: 'provider', provider, model: 'm1', concurrency: 4 }],
+      unitSize: 50,
+      window: 2,
+      heartbeatTimeoutSeconds: 10,
+    }),
+  );
   const config = join(dataDir, `${provider}.yaml`);
   writeFileSync(config, stringify({ providers: [{ name: provider, baseURL: serve.url }] }));
   return { spec, workerArgs: ['worker', '--queue', 'met-cpu', '--provider', provider, '--config', config] };
 }
 
-test('met collect --wait watches on across a Temporal restart longer than the client\'s own retries, and the run completes', { timeout: 240_000 }, async (t) => {
+test("met collect --wait watches on across a Temporal restart longer than the client's own retries, and the run completes", { timeout: 240_000 }, async (t) => {
   const { spec, workerArgs } = setUp('outage', 60); // 20 prompts x 60 = 1,200 samples at 40 ms, 4 at a time
   let worker = spawnMet(workerArgs, metEnv());
   const collect = spawnMet(['collect', spec, '--wait'], metEnv());
@@ -94,7 +106,10 @@ test('a watch gives up, saying why and how to watch again, when Temporal stays a
     const code = await exited(collect);
     assert.notEqual(code, 0);
     assert.match(collect.output(), /is unreachable, retrying/);
-    assert.match(collect.output(), /has been unreachable for \d+ s: stopped watching\. Run \S+ is recorded and goes on once Temporal is back; met status \S+ --watch follows it again/);
+    assert.match(
+      collect.output(),
+      /has been unreachable for \d+ s: stopped watching\. Run \S+ is recorded and goes on once Temporal is back; met status \S+ --watch follows it again/,
+    );
   } finally {
     collect.kill('SIGTERM');
     await exited(collect);

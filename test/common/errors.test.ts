@@ -5,7 +5,7 @@ import { ErrorTypes, MetError } from '../../common/errors';
 import { rootCauseFailure, toApplicationFailure } from '../../common/failures';
 
 test('a full disk is a non-retryable MetDiskFull that says what to do, not a retry loop', () => {
-  const enospc = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: 'ENOSPC' });
+  const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
   const f = toApplicationFailure(enospc) as ApplicationFailure;
   assert.equal(f.type, ErrorTypes.DiskFull);
   assert.equal(f.nonRetryable, true);

@@ -25,7 +25,11 @@ test('control characters are shown as visible escapes', () => {
 });
 
 test('table cells (corpus rows) are escaped, one line each, and still aligned; colour codes met adds remain', () => {
-  const out = formatTable(['prompt', 'completion'], HOSTILE.map((h, i) => [`p${i}`, h]), { color: false });
+  const out = formatTable(
+    ['prompt', 'completion'],
+    HOSTILE.map((h, i) => [`p${i}`, h]),
+    { color: false },
+  );
   assert.ok(!RAW.test(out), JSON.stringify(out));
   for (const h of HOSTILE) assert.ok(out.includes(escapeControls(h, true)));
   assert.equal(out.split('\n').length, 2 + HOSTILE.length);
@@ -44,7 +48,10 @@ test('errors (a provider body in a MetError, a plain Error) are escaped; their l
 
 test('met corpus query rows are escaped', async () => {
   const { formatQueryTable } = await import('../../cli/corpus');
-  const out = formatQueryTable(['completion'], HOSTILE.map((h) => [h]));
+  const out = formatQueryTable(
+    ['completion'],
+    HOSTILE.map((h) => [h]),
+  );
   assert.ok(!RAW.test(out), JSON.stringify(out));
   assert.equal(out.split('\n').length, 2 + HOSTILE.length);
 });

@@ -8,7 +8,17 @@ import { loadConfig, temporalAddress } from '../../config/schema';
 import type { DevServerState } from '../../config/serverState';
 
 /** Which Temporal address a command uses: --address, TEMPORAL_ADDRESS, an explicit port, the recorded embedded server, the default. */
-const recorded = (port: number) => (): DevServerState => ({ pid: 42, port, uiPort: null, ip: '127.0.0.1', namespace: 'met', dbFile: 'x', logFile: 'y', binary: 'z', startedAt: '' });
+const recorded = (port: number) => (): DevServerState => ({
+  pid: 42,
+  port,
+  uiPort: null,
+  ip: '127.0.0.1',
+  namespace: 'met',
+  dbFile: 'x',
+  logFile: 'y',
+  binary: 'z',
+  startedAt: '',
+});
 const none = () => undefined;
 
 test('the address comes from --address, then TEMPORAL_ADDRESS, then an explicit port, then server.json, then 7233', () => {

@@ -78,21 +78,25 @@ async function consistencyAgainst(served: LlamaBackend, label: string) {
   }
 }
 
-test('consistency: local F32 vs the same model behind met serve: identical answers, similarity 1, equal perplexities, MMD does not reject', { timeout: 240_000 }, async () => {
-  const r = await consistencyAgainst(f32, 'served-f32');
-  const c = r.comparison;
-  assert.equal(c.pairs, 80);
-  assert.equal(c.identicalPairs, 80, 'shared seeds and identical weights give identical answers');
-  assert.equal(c.identicalScoreGap, 0, 'the same text is scored identically on both sides');
-  assert.ok(c.meanSimilarity > 0.999, `mean similarity ${c.meanSimilarity}`);
-  assert.ok(Math.abs(c.a.perplexity - c.b.perplexity) <= 1e-9 * c.a.perplexity, `perplexities ${c.a.perplexity} vs ${c.b.perplexity}`);
-  assert.equal(c.a.tokens, c.b.tokens);
-  assert.equal(r.mmd.reject, false, `p = ${r.mmd.pvalue}`);
-  assert.ok(existsSync(r.reportPath));
-  const html = readFileSync(r.reportPath, 'utf8');
-  assert.match(html, /mean cosine similarity/);
-  assert.match(html, new RegExp(`perplexity of ${f32.model}/fp32`));
-});
+test(
+  'consistency: local F32 vs the same model behind met serve: identical answers, similarity 1, equal perplexities, MMD does not reject',
+  { timeout: 240_000 },
+  async () => {
+    const r = await consistencyAgainst(f32, 'served-f32');
+    const c = r.comparison;
+    assert.equal(c.pairs, 80);
+    assert.equal(c.identicalPairs, 80, 'shared seeds and identical weights give identical answers');
+    assert.equal(c.identicalScoreGap, 0, 'the same text is scored identically on both sides');
+    assert.ok(c.meanSimilarity > 0.999, `mean similarity ${c.meanSimilarity}`);
+    assert.ok(Math.abs(c.a.perplexity - c.b.perplexity) <= 1e-9 * c.a.perplexity, `perplexities ${c.a.perplexity} vs ${c.b.perplexity}`);
+    assert.equal(c.a.tokens, c.b.tokens);
+    assert.equal(r.mmd.reject, false, `p = ${r.mmd.pvalue}`);
+    assert.ok(existsSync(r.reportPath));
+    const html = readFileSync(r.reportPath, 'utf8');
+    assert.match(html, /mean cosine similarity/);
+    assert.match(html, new RegExp(`perplexity of ${f32.model}/fp32`));
+  },
+);
 
 let q4Run: Awaited<ReturnType<typeof consistencyAgainst>> | undefined;
 
@@ -108,37 +112,46 @@ test('consistency: local F32 vs an endpoint secretly serving Q4_0: lower similar
   assert.equal(data.sections[0].mmd.decision, 'reject');
 });
 
-test('met report RUN for a consistency run: the report again from its worker\'s report.json, or from the workflow\'s result when this host has none', { timeout: 120_000 }, async () => {
-  assert.ok(q4Run, 'the Q4_0 consistency run above completed');
-  const runId = q4Run.plan.id;
-  const dir = dirname(q4Run.reportPath);
-  const written = JSON.parse(readFileSync(q4Run.dataPath, 'utf8'));
-  const met = async (args: string[], env: NodeJS.ProcessEnv) => {
-    const child = spawnMet(['report', runId, '--data', dataDir, ...args], { TEMPORAL_ADDRESS: '', MET_TEMPORAL_PORT: '', TEMPORAL_NAMESPACE: temporal.namespace, ...env });
-    return { code: await exited(child), output: child.output() };
-  };
-  const verdict = new RegExp(`^${f32.model}/\\S+ vs ${f32.model}/served-q4: differs at α = 0\\.05 \\(mmd_hamming, p [=<] [\\d.e-]+`, 'm');
+test(
+  "met report RUN for a consistency run: the report again from its worker's report.json, or from the workflow's result when this host has none",
+  { timeout: 120_000 },
+  async () => {
+    assert.ok(q4Run, 'the Q4_0 consistency run above completed');
+    const runId = q4Run.plan.id;
+    const dir = dirname(q4Run.reportPath);
+    const written = JSON.parse(readFileSync(q4Run.dataPath, 'utf8'));
+    const met = async (args: string[], env: NodeJS.ProcessEnv) => {
+      const child = spawnMet(['report', runId, '--data', dataDir, ...args], {
+        TEMPORAL_ADDRESS: '',
+        MET_TEMPORAL_PORT: '',
+        TEMPORAL_NAMESPACE: temporal.namespace,
+        ...env,
+      });
+      return { code: await exited(child), output: child.output() };
+    };
+    const verdict = new RegExp(`^${f32.model}/\\S+ vs ${f32.model}/served-q4: differs at α = 0\\.05 \\(mmd_hamming, p [=<] [\\d.e-]+`, 'm');
 
-  // The worker's copy without its page (this host has report.json): written again from it, Temporal not asked (its address leads nowhere).
-  rmSync(q4Run.reportPath);
-  const nowhere = await met(['--address', `127.0.0.1:${await freePort()}`], {});
-  assert.equal(nowhere.code, 0, nowhere.output);
-  assert.match(nowhere.output, verdict);
-  assert.match(nowhere.output, new RegExp(`^Report: ${q4Run.reportPath} \\(from ${join(dir, 'report.json')}\\)$`, 'm'));
-  assert.match(readFileSync(q4Run.reportPath, 'utf8'), /mean cosine similarity/);
+    // The worker's copy without its page (this host has report.json): written again from it, Temporal not asked (its address leads nowhere).
+    rmSync(q4Run.reportPath);
+    const nowhere = await met(['--address', `127.0.0.1:${await freePort()}`], {});
+    assert.equal(nowhere.code, 0, nowhere.output);
+    assert.match(nowhere.output, verdict);
+    assert.match(nowhere.output, new RegExp(`^Report: ${q4Run.reportPath} \\(from ${join(dir, 'report.json')}\\)$`, 'm'));
+    assert.match(readFileSync(q4Run.reportPath, 'utf8'), /mean cosine similarity/);
 
-  // The worker on another host (nothing under reports/ here): from the completed workflow's result, the same numbers.
-  rmSync(dir, { recursive: true });
-  const fromResult = await met([], { MET_TEMPORAL_PORT: temporal.address.split(':').pop()! });
-  assert.equal(fromResult.code, 0, fromResult.output);
-  assert.match(fromResult.output, verdict);
-  assert.match(fromResult.output, new RegExp(`^Report: ${q4Run.reportPath} \\(from the result of workflow ${q4Run.record.workflowId}\\)$`, 'm'));
-  const again = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
-  assert.deepEqual(again.sections, written.sections);
-  assert.equal(again.meta.runId, runId);
-  assert.ok(existsSync(join(dir, 'figures')) && readdirSync(join(dir, 'figures')).some((f) => f.endsWith('.svg')));
-  assert.match(readFileSync(q4Run.reportPath, 'utf8'), new RegExp(`perplexity of ${f32.model}/fp32`));
-});
+    // The worker on another host (nothing under reports/ here): from the completed workflow's result, the same numbers.
+    rmSync(dir, { recursive: true });
+    const fromResult = await met([], { MET_TEMPORAL_PORT: temporal.address.split(':').pop()! });
+    assert.equal(fromResult.code, 0, fromResult.output);
+    assert.match(fromResult.output, verdict);
+    assert.match(fromResult.output, new RegExp(`^Report: ${q4Run.reportPath} \\(from the result of workflow ${q4Run.record.workflowId}\\)$`, 'm'));
+    const again = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+    assert.deepEqual(again.sections, written.sections);
+    assert.equal(again.meta.runId, runId);
+    assert.ok(existsSync(join(dir, 'figures')) && readdirSync(join(dir, 'figures')).some((f) => f.endsWith('.svg')));
+    assert.match(readFileSync(q4Run.reportPath, 'utf8'), new RegExp(`perplexity of ${f32.model}/fp32`));
+  },
+);
 
 test('a local GGUF embedding model (node-llama-cpp) embeds answers: identical texts have cosine 1, different texts less', { timeout: 60_000 }, async () => {
   const embedder = await createEmbedder({ kind: 'local', path: paths.fp32, batchSize: 8 }, {});
@@ -154,11 +167,25 @@ test('a local GGUF embedding model (node-llama-cpp) embeds answers: identical te
 
 test('a consistency spec with a key in it, or the same source on both sides, is refused with the field named', () => {
   assert.throws(
-    () => parseConsistencySpec({ a: { kind: 'local', model: 'm', precision: 'fp32' }, b: { kind: 'local', model: 'm', precision: 'fp32' }, prompts: { set: 'demo' }, scorer: 'm/fp32', embed: { kind: 'local', path: 'x.gguf' } }),
+    () =>
+      parseConsistencySpec({
+        a: { kind: 'local', model: 'm', precision: 'fp32' },
+        b: { kind: 'local', model: 'm', precision: 'fp32' },
+        prompts: { set: 'demo' },
+        scorer: 'm/fp32',
+        embed: { kind: 'local', path: 'x.gguf' },
+      }),
     /b\.source: both sides are m\/fp32/,
   );
   assert.throws(
-    () => parseConsistencySpec({ a: { kind: 'local', model: 'm', precision: 'fp32' }, b: { kind: 'provider', provider: 'openai', model: 'm', apiKey: 'sk-123' }, prompts: { set: 'demo' }, scorer: 'm/fp32', embed: { kind: 'local', path: 'x.gguf' } }),
+    () =>
+      parseConsistencySpec({
+        a: { kind: 'local', model: 'm', precision: 'fp32' },
+        b: { kind: 'provider', provider: 'openai', model: 'm', apiKey: 'sk-123' },
+        prompts: { set: 'demo' },
+        scorer: 'm/fp32',
+        embed: { kind: 'local', path: 'x.gguf' },
+      }),
     /b\.apiKey: API keys never go in a run spec/,
   );
 });
@@ -166,7 +193,13 @@ test('a consistency spec with a key in it, or the same source on both sides, is 
 test('met consistency flags: local:MODEL/PRECISION and PROVIDER:MODEL@URL sources, GGUF or endpoint embeddings', async () => {
   const { parseSourceFlag, parseEmbedFlag } = await import('../../cli/consistency');
   assert.deepEqual(parseSourceFlag('local:tiny/fp32'), { kind: 'local', model: 'tiny', precision: 'fp32' });
-  assert.deepEqual(parseSourceFlag('vllm:tiny@http://127.0.0.1:8000/v1', 'b'), { kind: 'provider', provider: 'vllm', model: 'tiny', baseURL: 'http://127.0.0.1:8000/v1', source: 'vllm-b' });
+  assert.deepEqual(parseSourceFlag('vllm:tiny@http://127.0.0.1:8000/v1', 'b'), {
+    kind: 'provider',
+    provider: 'vllm',
+    model: 'tiny',
+    baseURL: 'http://127.0.0.1:8000/v1',
+    source: 'vllm-b',
+  });
   assert.throws(() => parseSourceFlag('tiny'), /use local:MODEL\/PRECISION/);
   assert.deepEqual(parseEmbedFlag('/models/e5.gguf'), { kind: 'local', path: '/models/e5.gguf' });
   assert.deepEqual(parseEmbedFlag('bge@http://127.0.0.1:9000/v1'), { kind: 'endpoint', model: 'bge', baseURL: 'http://127.0.0.1:9000/v1' });
@@ -176,8 +209,22 @@ test('ensembled perplexity: the mean of log-perplexities, per byte by default wh
   const { combinePerplexities, PerplexityRequest } = await import('../../config/perplexitySpec');
   const texts = ['héllo', 'ab'];
   const scores = [
-    { model: 'm1', precision: 'fp32', texts: [{ sum: -6, tokens: 3, bytes: 6 }, { sum: -1, tokens: 1, bytes: 2 }] },
-    { model: 'm2', precision: 'fp32', texts: [{ sum: -12, tokens: 4, bytes: 6 }, { sum: -3, tokens: 2, bytes: 2 }] },
+    {
+      model: 'm1',
+      precision: 'fp32',
+      texts: [
+        { sum: -6, tokens: 3, bytes: 6 },
+        { sum: -1, tokens: 1, bytes: 2 },
+      ],
+    },
+    {
+      model: 'm2',
+      precision: 'fp32',
+      texts: [
+        { sum: -12, tokens: 4, bytes: 6 },
+        { sum: -3, tokens: 2, bytes: 2 },
+      ],
+    },
   ];
   const byByte = combinePerplexities(PerplexityRequest.parse({ texts, models: ['m1/fp32', 'm2/fp32'] }), scores);
   assert.equal(byByte.perByte, true);

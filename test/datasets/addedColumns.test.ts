@@ -46,7 +46,14 @@ async function asOldShard(duck: Awaited<ReturnType<typeof tempData>>['duck'], pa
       c,
       `(SELECT ${keep.join(', ')} FROM read_parquet(${quotedString(path)}))`,
       old,
-      { kind: 'logprobs', rows: Number(meta.get('met_rows')), checksum: meta.get('met_checksum')!, corpus: CORPUS, partition: JSON.parse(meta.get('met_partition')!), units: JSON.parse(meta.get('met_units')!) },
+      {
+        kind: 'logprobs',
+        rows: Number(meta.get('met_rows')),
+        checksum: meta.get('met_checksum')!,
+        corpus: CORPUS,
+        partition: JSON.parse(meta.get('met_partition')!),
+        units: JSON.parse(meta.get('met_units')!),
+      },
       1000,
     );
     renameSync(old, path);
@@ -66,7 +73,12 @@ test('an old logprob shard (no scorer_backend) stays valid, reads as NULL beside
     let q = await queryCorpus(duck, root, CORPUS, 'SELECT count(*)::INT AS n, count(scorer_backend)::INT AS set FROM logprobs');
     assert.deepEqual(q.rows, [[4, 0]]);
 
-    const fresh = await writeShard(duck, root, { corpus: CORPUS, kind: 'logprobs', partition, unitId: 'new' }, rows(4, 3, 'llama.cpp in-process (server: llama.cpp)'));
+    const fresh = await writeShard(
+      duck,
+      root,
+      { corpus: CORPUS, kind: 'logprobs', partition, unitId: 'new' },
+      rows(4, 3, 'llama.cpp in-process (server: llama.cpp)'),
+    );
     assert.equal(fresh.path, shardPath(root, CORPUS, 'logprobs', partition, 'new'));
     const nulls = await writeShard(duck, root, { corpus: CORPUS, kind: 'logprobs', partition, unitId: 'new-null' }, rows(7, 2, undefined));
     for (const p of [fresh.path, nulls.path]) assert.equal((await shardStatus(duck, p, 'logprobs', true)).state, 'valid');
@@ -74,7 +86,17 @@ test('an old logprob shard (no scorer_backend) stays valid, reads as NULL beside
     q = await queryCorpus(duck, root, CORPUS, 'SELECT sample_index, scorer_backend FROM logprobs ORDER BY sample_index');
     assert.deepEqual(
       q.rows.map((r) => r[1]),
-      [null, null, null, null, 'llama.cpp in-process (server: llama.cpp)', 'llama.cpp in-process (server: llama.cpp)', 'llama.cpp in-process (server: llama.cpp)', null, null],
+      [
+        null,
+        null,
+        null,
+        null,
+        'llama.cpp in-process (server: llama.cpp)',
+        'llama.cpp in-process (server: llama.cpp)',
+        'llama.cpp in-process (server: llama.cpp)',
+        null,
+        null,
+      ],
     );
     const streamed: Record<string, unknown>[] = [];
     for await (const batch of streamRows(duck, root, { corpus: CORPUS, kind: 'logprobs' })) streamed.push(...batch);
@@ -101,15 +123,31 @@ test('a set scorer_backend is covered by the checksum; NULL hashes as before the
   try {
     const a = await writeShard(duck, root, { corpus: CORPUS, kind: 'logprobs', partition, unitId: 'a' }, rows(0, 3));
     await asOldShard(duck, a.path);
-    const b = await writeShard(duck, root, { corpus: CORPUS, kind: 'logprobs', partition: { ...partition, source: 'b' }, unitId: 'a' }, rows(0, 3).map((r) => ({ ...r, source: 'b' })));
-    const c = await writeShard(duck, root, { corpus: CORPUS, kind: 'logprobs', partition: { ...partition, source: 'c' }, unitId: 'a' }, rows(0, 3, 'x').map((r) => ({ ...r, source: 'c' })));
+    const b = await writeShard(
+      duck,
+      root,
+      { corpus: CORPUS, kind: 'logprobs', partition: { ...partition, source: 'b' }, unitId: 'a' },
+      rows(0, 3).map((r) => ({ ...r, source: 'b' })),
+    );
+    const c = await writeShard(
+      duck,
+      root,
+      { corpus: CORPUS, kind: 'logprobs', partition: { ...partition, source: 'c' }, unitId: 'a' },
+      rows(0, 3, 'x').map((r) => ({ ...r, source: 'c' })),
+    );
     assert.equal(a.checksum, b.checksum, 'NULL scorer_backend: the checksum of a shard without the column');
     assert.notEqual(b.checksum, c.checksum, 'a set scorer_backend changes the checksum');
     // Tampering with the column is detected.
     await withConnection(duck, async (conn) => {
       const meta = await readShardMeta(conn, c.path);
       const tampered = join(root, 'tampered.parquet');
-      await copyToParquet(conn, `(SELECT * REPLACE ('y' AS scorer_backend) FROM read_parquet(${quotedString(c.path)}))`, tampered, { kind: 'logprobs', rows: 3, checksum: meta.get('met_checksum')!, corpus: CORPUS, partition: { ...partition, source: 'c' }, units: { a: 3 } }, 1000);
+      await copyToParquet(
+        conn,
+        `(SELECT * REPLACE ('y' AS scorer_backend) FROM read_parquet(${quotedString(c.path)}))`,
+        tampered,
+        { kind: 'logprobs', rows: 3, checksum: meta.get('met_checksum')!, corpus: CORPUS, partition: { ...partition, source: 'c' }, units: { a: 3 } },
+        1000,
+      );
       const status = await shardStatus(duck, tampered, 'logprobs', true);
       assert.equal(status.state, 'corrupt');
     });

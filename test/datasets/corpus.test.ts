@@ -18,7 +18,18 @@ async function writeUnits(ctx: Awaited<ReturnType<typeof tempData>>, corpus = CO
   let seed = 1;
   for (const model of ['a', 'b']) {
     for (const half of [0, 1, 2]) {
-      const rows = syntheticSamples({ corpus, unitId: `${model}-${half}`, model, source: 'fp16', prompts: 4, firstPrompt: half * 4, samplesPerPrompt: 5, seed: seed++, completionChars: 40, tokens: 10 });
+      const rows = syntheticSamples({
+        corpus,
+        unitId: `${model}-${half}`,
+        model,
+        source: 'fp16',
+        prompts: 4,
+        firstPrompt: half * 4,
+        samplesPerPrompt: 5,
+        seed: seed++,
+        completionChars: 40,
+        tokens: 10,
+      });
       await writeShard(ctx.duck, ctx.root, { corpus, kind: 'samples', unitId: `${model}-${half}` }, rows);
       all.push(...rows);
     }
@@ -65,10 +76,13 @@ describe('corpus verify, stats, compact, export', () => {
   test('compact merges each partition into one shard with the same rows; units stay done; verify passes', async () => {
     const before = await fingerprint(ctx);
     const report = await compactCorpus(ctx.duck, ctx.root, CORPUS);
-    assert.deepEqual(report.merged.map((m) => [m.partition.model, m.inputs, m.rows]), [
-      ['a', 3, 60],
-      ['b', 3, 60],
-    ]);
+    assert.deepEqual(
+      report.merged.map((m) => [m.partition.model, m.inputs, m.rows]),
+      [
+        ['a', 3, 60],
+        ['b', 3, 60],
+      ],
+    );
     assert.equal(listShards(ctx.root, CORPUS, 'samples').length, 2);
     assert.deepEqual(await fingerprint(ctx), before);
     for (const model of ['a', 'b']) {
@@ -80,7 +94,12 @@ describe('corpus verify, stats, compact, export', () => {
     }
     assert.equal((await verifyCorpus(ctx.duck, ctx.root, CORPUS)).ok, true);
     // A retried write of a compacted unit is a no-op, not a duplicate.
-    const retry = await writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'a-1' }, rows.filter((r) => r.unitId === 'a-1'));
+    const retry = await writeShard(
+      ctx.duck,
+      ctx.root,
+      { corpus: CORPUS, kind: 'samples', unitId: 'a-1' },
+      rows.filter((r) => r.unitId === 'a-1'),
+    );
     assert.equal(retry.alreadyDone, true);
     assert.match(retry.path, /part-compact-/);
     assert.equal(listShards(ctx.root, CORPUS, 'samples').length, 2);
@@ -88,7 +107,10 @@ describe('corpus verify, stats, compact, export', () => {
     const late = syntheticSamples({ corpus: CORPUS, unitId: 'a-3', model: 'a', source: 'fp16', prompts: 4, firstPrompt: 12, samplesPerPrompt: 5, seed: 50 });
     await writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'a-3' }, late);
     const again = await compactCorpus(ctx.duck, ctx.root, CORPUS);
-    assert.deepEqual(again.merged.map((m) => [m.partition.model, m.inputs, m.rows]), [['a', 2, 80]]);
+    assert.deepEqual(
+      again.merged.map((m) => [m.partition.model, m.inputs, m.rows]),
+      [['a', 2, 80]],
+    );
     assert.equal((await verifyCorpus(ctx.duck, ctx.root, CORPUS)).rows, rows.length + 20);
   });
 
@@ -110,10 +132,16 @@ describe('corpus verify, stats, compact, export', () => {
     const total = rows.length + 20;
     const pq = await exportCorpus(ctx.duck, ctx.root, CORPUS, { format: 'parquet', out: join(ctx.root, 'out', 'x.parquet') });
     assert.equal(pq.rows, total);
-    const back = await withConnection(ctx.duck, async (c) => (await c.runAndReadAll(`SELECT count(*), count(DISTINCT model) FROM read_parquet(${quotedString(pq.path)})`)).getRows()[0]);
+    const back = await withConnection(
+      ctx.duck,
+      async (c) => (await c.runAndReadAll(`SELECT count(*), count(DISTINCT model) FROM read_parquet(${quotedString(pq.path)})`)).getRows()[0],
+    );
     assert.deepEqual(back, [BigInt(total), 2n]);
     const jl = await exportCorpus(ctx.duck, ctx.root, CORPUS, { format: 'jsonl', out: join(ctx.root, 'out', 'x.jsonl') });
-    const lines = readFileSync(jl.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(jl.path, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(lines.length, total);
     const one = lines.find((l) => l.model === 'a' && l.prompt_id === 'p0' && l.sample_index === 0);
     const src = rows.find((r) => r.model === 'a' && r.promptId === 'p0' && r.sampleIndex === 0)!;
@@ -139,7 +167,18 @@ describe('verify finds planted corruption', () => {
     for (let i = 200; i < 260; i++) f[i] ^= 0xff; // inside the first column chunk's data
     writeFileSync(flipped, f);
     // The same rows again under another unit id: a duplicate of every key in that unit.
-    const dupRows = syntheticSamples({ corpus: CORPUS, unitId: 'b-dup', model: 'b', source: 'fp16', prompts: 4, firstPrompt: 0, samplesPerPrompt: 5, seed: 4, completionChars: 40, tokens: 10 });
+    const dupRows = syntheticSamples({
+      corpus: CORPUS,
+      unitId: 'b-dup',
+      model: 'b',
+      source: 'fp16',
+      prompts: 4,
+      firstPrompt: 0,
+      samplesPerPrompt: 5,
+      seed: 4,
+      completionChars: 40,
+      tokens: 10,
+    });
     await writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'b-dup' }, dupRows);
     // A shard moved into another partition's folder.
     const wrongDir = shardDir(ctx.root, CORPUS, 'samples', { model: 'c', source: 'fp16' });
@@ -150,12 +189,20 @@ describe('verify finds planted corruption', () => {
     const r = await verifyCorpus(ctx.duck, ctx.root, CORPUS);
     assert.equal(r.ok, false);
     const byProblem = (p: string) => r.problems.filter((x) => x.problem === p);
-    assert.deepEqual(byProblem('corrupt').map((p) => p.path).sort(), [truncated, flipped].sort());
+    assert.deepEqual(
+      byProblem('corrupt')
+        .map((p) => p.path)
+        .sort(),
+      [truncated, flipped].sort(),
+    );
     for (const p of byProblem('corrupt')) {
       assert.ok(p.quarantinedTo && existsSync(p.quarantinedTo) && p.quarantinedTo.startsWith(quarantineDir(ctx.root, CORPUS)));
       assert.equal(existsSync(p.path!), false);
     }
-    assert.deepEqual(byProblem('misplaced').map((p) => p.path), [misplaced]);
+    assert.deepEqual(
+      byProblem('misplaced').map((p) => p.path),
+      [misplaced],
+    );
     assert.match(byProblem('misplaced')[0].message, /model='b' but it is in the folder for 'c'/);
     assert.equal(byProblem('duplicate-keys').length, 1);
     assert.match(byProblem('duplicate-keys')[0].message, /^20 samples key\(s\) occur more than once/);

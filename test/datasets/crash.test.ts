@@ -22,7 +22,10 @@ const ROWS_PER_UNIT = 2000;
  */
 function runChild(args: string[], killAfterMs: number, afterDone = 0): Promise<{ lines: string[]; signal: string | null }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT, 'test', 'datasets', 'crash_child.ts'), ...args], { cwd: PROJECT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT, 'test', 'datasets', 'crash_child.ts'), ...args], {
+      cwd: PROJECT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     let timer: NodeJS.Timeout | undefined;
     child.stdout.on('data', (d) => {
@@ -63,7 +66,12 @@ test('SIGKILL at random points leaves no partial shard, and compaction survives 
     assert.ok(units >= 3, `enough units were written to test something (${units})`);
     const temps = listPartitionDirs(ctx.root, 'crash', 'samples').flatMap((d) => readdirSync(d.dir).filter((n) => n.startsWith('.tmp-')));
     t.diagnostic(`${units} units, ${temps.length} temporary file(s) left by kills`);
-    const before = await queryCorpus(ctx.duck, ctx.root, 'crash', 'SELECT count(*), count(DISTINCT (source, prompt_id, sample_index)), sum(hash(COLUMNS(*)) % 1000003) FROM samples');
+    const before = await queryCorpus(
+      ctx.duck,
+      ctx.root,
+      'crash',
+      'SELECT count(*), count(DISTINCT (source, prompt_id, sample_index)), sum(hash(COLUMNS(*)) % 1000003) FROM samples',
+    );
     assert.equal(before.rows[0][0], String(units * ROWS_PER_UNIT), `temporaries (${temps.length}) are never read as data`);
 
     // Kill compactions at random points; afterwards the corpus holds exactly the same rows.
@@ -72,7 +80,12 @@ test('SIGKILL at random points leaves no partial shard, and compaction survives 
       t.diagnostic(`compaction round ${round}: ${lines.join(' | ')}; ${listShards(ctx.root, 'crash', 'samples').length} shards after recovery`);
       const report = await verifyCorpus(ctx.duck, ctx.root, 'crash');
       assert.equal(report.ok, true, JSON.stringify(report.problems));
-      const after = await queryCorpus(ctx.duck, ctx.root, 'crash', 'SELECT count(*), count(DISTINCT (source, prompt_id, sample_index)), sum(hash(COLUMNS(*)) % 1000003) FROM samples');
+      const after = await queryCorpus(
+        ctx.duck,
+        ctx.root,
+        'crash',
+        'SELECT count(*), count(DISTINCT (source, prompt_id, sample_index)), sum(hash(COLUMNS(*)) % 1000003) FROM samples',
+      );
       assert.deepEqual(after.rows, before.rows, `compaction round ${round}`);
     }
   } finally {

@@ -13,7 +13,16 @@ process.stdout.write('ready\n');
 if (mode === 'write') {
   for (let u = Number(first); ; u++) {
     const unitId = `u${u}`;
-    const rows = syntheticSamples({ corpus: 'crash', unitId, model: 'm', source: u % 2 ? 'odd' : 'even', prompts: 20, firstPrompt: u * 20, samplesPerPrompt: 100, seed: u });
+    const rows = syntheticSamples({
+      corpus: 'crash',
+      unitId,
+      model: 'm',
+      source: u % 2 ? 'odd' : 'even',
+      prompts: 20,
+      firstPrompt: u * 20,
+      samplesPerPrompt: 100,
+      seed: u,
+    });
     await writeShard(duck, root, { corpus: 'crash', kind: 'samples', unitId }, rows);
     process.stdout.write(`done ${unitId}\n`);
   }

@@ -35,7 +35,10 @@ export function ensurePythonTools(): { python: string; pyarrowPath: string; moto
 }
 
 /** Runs test/datasets/pyarrow_read.py on a corpus kind folder; returns its JSON. */
-export function readWithPyarrow(kindDir: string, partitionColumns: string[]): { rows: Record<string, unknown>[]; schema: Record<string, string>; metadata: Record<string, Record<string, string>> } {
+export function readWithPyarrow(
+  kindDir: string,
+  partitionColumns: string[],
+): { rows: Record<string, unknown>[]; schema: Record<string, string>; metadata: Record<string, Record<string, string>> } {
   const { python, pyarrowPath } = ensurePythonTools();
   const r = spawnSync(python, [join(PROJECT, 'test', 'datasets', 'pyarrow_read.py'), kindDir, ...partitionColumns], {
     encoding: 'utf8',

@@ -20,7 +20,20 @@ function corpusRows(): SampleRow[] {
     for (const source of ['fp32', 'nf4']) {
       for (const half of [0, 1]) {
         const unitId = `${model}-${source}-${half}`;
-        rows.push(...syntheticSamples({ corpus: CORPUS, unitId, model, source, prompts: 3, firstPrompt: half * 3, samplesPerPrompt: 4, seed: rows.length + 1, completionChars: 30, tokens: 8 }));
+        rows.push(
+          ...syntheticSamples({
+            corpus: CORPUS,
+            unitId,
+            model,
+            source,
+            prompts: 3,
+            firstPrompt: half * 3,
+            samplesPerPrompt: 4,
+            seed: rows.length + 1,
+            completionChars: 30,
+            tokens: 8,
+          }),
+        );
       }
     }
   }
@@ -39,7 +52,7 @@ function corpusRows(): SampleRow[] {
 
 function codePoints(text: string, L: number): number[] {
   const out: number[] = [];
-  for (let i = 0; i < text.length && out.length < L; ) {
+  for (let i = 0; i < text.length && out.length < L;) {
     const cp = text.codePointAt(i)!;
     out.push(cp);
     i += cp > 0xffff ? 2 : 1;
@@ -59,8 +72,25 @@ describe('slice reader', () => {
     // Logprobs of m1/fp32 under a scorer, with sums from the rows' own token logprobs.
     const lp: LogprobRow[] = rows
       .filter((r) => r.model === 'm1' && r.source === 'fp32')
-      .map((r) => ({ corpus: CORPUS, model: r.model, source: r.source, promptId: r.promptId, sampleIndex: r.sampleIndex, scorerModel: 'ref', scorerPrecision: 'fp32', tokenIds: r.tokenIds ?? [], tokenLogprobs: r.tokenLogprobs ?? [], sum: (r.tokenLogprobs ?? []).reduce((a, b) => a + b, 0), count: r.tokenIds?.length ?? 0 }));
-    await writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'logprobs', partition: { scorerModel: 'ref', model: 'm1', source: 'fp32' }, unitId: 'lp' }, lp);
+      .map((r) => ({
+        corpus: CORPUS,
+        model: r.model,
+        source: r.source,
+        promptId: r.promptId,
+        sampleIndex: r.sampleIndex,
+        scorerModel: 'ref',
+        scorerPrecision: 'fp32',
+        tokenIds: r.tokenIds ?? [],
+        tokenLogprobs: r.tokenLogprobs ?? [],
+        sum: (r.tokenLogprobs ?? []).reduce((a, b) => a + b, 0),
+        count: r.tokenIds?.length ?? 0,
+      }));
+    await writeShard(
+      ctx.duck,
+      ctx.root,
+      { corpus: CORPUS, kind: 'logprobs', partition: { scorerModel: 'ref', model: 'm1', source: 'fp32' }, unitId: 'lp' },
+      lp,
+    );
   });
   after(() => ctx.cleanup());
 
@@ -74,9 +104,18 @@ describe('slice reader', () => {
     assert.equal(slice.sample.L, L);
     assert.equal(slice.sample.m, 6);
     assert.equal(slice.skippedNull, 1);
-    assert.deepEqual([...slice.sample.prompts], expected.map((r) => slice.promptIds.indexOf(r.promptId)));
-    assert.deepEqual([...slice.sampleIndex], expected.map((r) => r.sampleIndex));
-    assert.deepEqual([...slice.sample.tokens], expected.flatMap((r) => codePoints(r.completion!, L)));
+    assert.deepEqual(
+      [...slice.sample.prompts],
+      expected.map((r) => slice.promptIds.indexOf(r.promptId)),
+    );
+    assert.deepEqual(
+      [...slice.sampleIndex],
+      expected.map((r) => r.sampleIndex),
+    );
+    assert.deepEqual(
+      [...slice.sample.tokens],
+      expected.flatMap((r) => codePoints(r.completion!, L)),
+    );
     assert.deepEqual([...slice.sample.tokens.subarray(0, 3)], [128512, 97, -1], '"😀a" -> [128512, 97, -1, ...]');
     assert.deepEqual([...slice.rowsPerPrompt], [4, 4, 3, 4, 4, 4]);
   });
@@ -117,7 +156,10 @@ describe('slice reader', () => {
     assert.equal(a.length, 12);
     assert.deepEqual(await pick(1), a);
     const others = await Promise.all([2, 3, 4, 5].map(pick));
-    assert.ok(others.some((o) => JSON.stringify(o) !== JSON.stringify(a)), 'another seed picks another subset');
+    assert.ok(
+      others.some((o) => JSON.stringify(o) !== JSON.stringify(a)),
+      'another seed picks another subset',
+    );
     for (const p of [0, 1, 2, 3, 4, 5]) assert.equal(a.filter((x) => x.startsWith(`${p}:`)).length, 2);
   });
 
@@ -133,19 +175,34 @@ describe('slice reader', () => {
   });
 
   test('logprob sums for one-sample tests, aligned with the slice rows and by key', async () => {
-    const slice = await readSlice(ctx.duck, ctx.root, { corpus: CORPUS, models: ['m1'], sources: ['fp32'], L: 4, logprobsUnder: { scorerModel: 'ref', scorerPrecision: 'fp32' } });
+    const slice = await readSlice(ctx.duck, ctx.root, {
+      corpus: CORPUS,
+      models: ['m1'],
+      sources: ['fp32'],
+      L: 4,
+      logprobsUnder: { scorerModel: 'ref', scorerPrecision: 'fp32' },
+    });
     const byKey = new Map(rows.map((r) => [`${r.model}/${r.source}/${r.promptId}/${r.sampleIndex}`, r]));
     slice.sampleIndex.forEach((k, i) => {
       const r = byKey.get(`m1/fp32/${slice.promptIds[slice.sample.prompts[i]]}/${k}`)!;
-      assert.equal(slice.logprobSum![i], r.tokenLogprobs!.reduce((a, b) => a + b, 0));
+      assert.equal(
+        slice.logprobSum![i],
+        r.tokenLogprobs!.reduce((a, b) => a + b, 0),
+      );
       assert.equal(slice.logprobCount![i], r.tokenIds!.length);
     });
-    await assert.rejects(readSlice(ctx.duck, ctx.root, { corpus: CORPUS, models: ['m2'], L: 4, logprobsUnder: { scorerModel: 'ref' } }), /no logprobs under scorer ref/);
+    await assert.rejects(
+      readSlice(ctx.duck, ctx.root, { corpus: CORPUS, models: ['m2'], L: 4, logprobsUnder: { scorerModel: 'ref' } }),
+      /no logprobs under scorer ref/,
+    );
     const sums = await readLogprobSums(ctx.duck, ctx.root, { corpus: CORPUS, scorerModel: 'ref' });
     assert.equal(sums.sum.length, 24);
     for (let i = 0; i < sums.sum.length; i++) {
       const r = byKey.get(`${sums.model[i]}/${sums.source[i]}/${sums.promptIds[sums.promptIndex[i]]}/${sums.sampleIndex[i]}`)!;
-      assert.equal(sums.sum[i], (r.tokenLogprobs ?? []).reduce((a, b) => a + b, 0));
+      assert.equal(
+        sums.sum[i],
+        (r.tokenLogprobs ?? []).reduce((a, b) => a + b, 0),
+      );
     }
   });
 

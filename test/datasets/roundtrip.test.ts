@@ -15,7 +15,7 @@ import { readWithPyarrow, tempData } from './helpers';
  * characters, 1,000-token lists, int32 extremes and partition values that need encoding.
  */
 const CORPUS = 'rt';
-const big = Array.from({ length: 1000 }, (_, i) => (i * 2654435761) % 2147483647 - (i % 2 ? 2147483648 : 0));
+const big = Array.from({ length: 1000 }, (_, i) => ((i * 2654435761) % 2147483647) - (i % 2 ? 2147483648 : 0));
 const bigLogprobs = Array.from({ length: 1000 }, (_, i) => -Math.abs(Math.sin(i + 1)) * 17.3);
 const base = {
   corpus: CORPUS,
@@ -28,14 +28,94 @@ const base = {
 };
 
 const samples: SampleRow[] = [
-  { ...base, sampler: null, promptTokens: null, completionTokens: null, promptId: 'p😀', sampleIndex: 0, prompt: 'Say 😀a', completion: '😀a', tokenIds: [], tokenLogprobs: [], finishReason: 'stop', seed: null, providerModel: null, requestId: null, latencyMs: null, createdAt: new Date('2026-11-01T12:00:00.123Z'), sampling: { ...base.sampling, stop: ['\n\n', 'END', ''] } },
-  { ...base, sampler: '{"engine":"provider:x","settings":{"temperature":0.7}}', promptTokens: 12, completionTokens: 0, promptId: 'p2', sampleIndex: 1, prompt: '', completion: null, tokenIds: null, tokenLogprobs: null, finishReason: 'error', seed: 9007199254740991, providerModel: 'gpt-x', requestId: 'req-1', latencyMs: 0.1, createdAt: new Date('1999-12-31T23:59:59.999Z') },
-  { ...base, sampler: null, promptTokens: 2147483647, completionTokens: 1000, promptId: 'p3', sampleIndex: 2, prompt: 'long', completion: 'naïve – 漢字 𝄞\u0000end', tokenIds: big, tokenLogprobs: bigLogprobs, finishReason: 'length', seed: -42, providerModel: '', requestId: 'r', latencyMs: 12345.678, createdAt: new Date(0) },
+  {
+    ...base,
+    sampler: null,
+    promptTokens: null,
+    completionTokens: null,
+    promptId: 'p😀',
+    sampleIndex: 0,
+    prompt: 'Say 😀a',
+    completion: '😀a',
+    tokenIds: [],
+    tokenLogprobs: [],
+    finishReason: 'stop',
+    seed: null,
+    providerModel: null,
+    requestId: null,
+    latencyMs: null,
+    createdAt: new Date('2026-11-01T12:00:00.123Z'),
+    sampling: { ...base.sampling, stop: ['\n\n', 'END', ''] },
+  },
+  {
+    ...base,
+    sampler: '{"engine":"provider:x","settings":{"temperature":0.7}}',
+    promptTokens: 12,
+    completionTokens: 0,
+    promptId: 'p2',
+    sampleIndex: 1,
+    prompt: '',
+    completion: null,
+    tokenIds: null,
+    tokenLogprobs: null,
+    finishReason: 'error',
+    seed: 9007199254740991,
+    providerModel: 'gpt-x',
+    requestId: 'req-1',
+    latencyMs: 0.1,
+    createdAt: new Date('1999-12-31T23:59:59.999Z'),
+  },
+  {
+    ...base,
+    sampler: null,
+    promptTokens: 2147483647,
+    completionTokens: 1000,
+    promptId: 'p3',
+    sampleIndex: 2,
+    prompt: 'long',
+    completion: 'naïve – 漢字 𝄞\u0000end',
+    tokenIds: big,
+    tokenLogprobs: bigLogprobs,
+    finishReason: 'length',
+    seed: -42,
+    providerModel: '',
+    requestId: 'r',
+    latencyMs: 12345.678,
+    createdAt: new Date(0),
+  },
 ];
 
 const logprobs: LogprobRow[] = [
-  { corpus: CORPUS, model: base.model, source: base.source, promptId: 'p😀', sampleIndex: 0, scorerModel: 'ref/model', scorerPrecision: 'fp32', tokenIds: [], tokenLogprobs: [], sum: 0, count: 0, scorerBackend: null, tokenRanks: null },
-  { corpus: CORPUS, model: base.model, source: base.source, promptId: 'p3', sampleIndex: 2, scorerModel: 'ref/model', scorerPrecision: 'fp32', tokenIds: big, tokenLogprobs: bigLogprobs, sum: bigLogprobs.reduce((a, b) => a + b, 0), count: 1000, scorerBackend: 'llama.cpp in-process (server: llama.cpp)', tokenRanks: Array.from({ length: 1000 }, (_, i) => 1 + (i % 7)) },
+  {
+    corpus: CORPUS,
+    model: base.model,
+    source: base.source,
+    promptId: 'p😀',
+    sampleIndex: 0,
+    scorerModel: 'ref/model',
+    scorerPrecision: 'fp32',
+    tokenIds: [],
+    tokenLogprobs: [],
+    sum: 0,
+    count: 0,
+    scorerBackend: null,
+    tokenRanks: null,
+  },
+  {
+    corpus: CORPUS,
+    model: base.model,
+    source: base.source,
+    promptId: 'p3',
+    sampleIndex: 2,
+    scorerModel: 'ref/model',
+    scorerPrecision: 'fp32',
+    tokenIds: big,
+    tokenLogprobs: bigLogprobs,
+    sum: bigLogprobs.reduce((a, b) => a + b, 0),
+    count: 1000,
+    scorerBackend: 'llama.cpp in-process (server: llama.cpp)',
+    tokenRanks: Array.from({ length: 1000 }, (_, i) => 1 + (i % 7)),
+  },
 ];
 
 const prompts: PromptRow[] = [
@@ -44,18 +124,172 @@ const prompts: PromptRow[] = [
 ];
 
 const tests: TestResultRow[] = [
-  { corpus: CORPUS, runId: 'r', testId: 't1', statistic: 'mmd_hamming', unit: 'char', L: 1000, xModel: 'a', xSource: 'fp32', yModel: 'a', ySource: 'nf4', reference: null, promptSet: 'set', m: 25, n1: 250, n2: 250, value: 0.0123, pValue: 0.001, alpha: 0.05, decision: 'reject', pvalueMethod: 'permutation', b: 1000, seed: 7, durationMs: 1234.5, createdAt: new Date('2026-11-02T00:00:00Z'), nullStatistics: [0.1, -0.2, 0] },
-  { corpus: CORPUS, runId: 'r', testId: 't2', statistic: 'g_squared', unit: 'token', L: 50, xModel: 'a', xSource: 'api', yModel: null, ySource: null, reference: 'a@fp32', promptSet: 'set', m: 10, n1: 100, n2: null, value: 3.5, pValue: 0.5, alpha: 0.05, decision: 'fail_to_reject', pvalueMethod: 'bootstrap', b: 200, seed: null, durationMs: null, createdAt: new Date('2026-11-02T00:00:01Z'), nullStatistics: null },
+  {
+    corpus: CORPUS,
+    runId: 'r',
+    testId: 't1',
+    statistic: 'mmd_hamming',
+    unit: 'char',
+    L: 1000,
+    xModel: 'a',
+    xSource: 'fp32',
+    yModel: 'a',
+    ySource: 'nf4',
+    reference: null,
+    promptSet: 'set',
+    m: 25,
+    n1: 250,
+    n2: 250,
+    value: 0.0123,
+    pValue: 0.001,
+    alpha: 0.05,
+    decision: 'reject',
+    pvalueMethod: 'permutation',
+    b: 1000,
+    seed: 7,
+    durationMs: 1234.5,
+    createdAt: new Date('2026-11-02T00:00:00Z'),
+    nullStatistics: [0.1, -0.2, 0],
+  },
+  {
+    corpus: CORPUS,
+    runId: 'r',
+    testId: 't2',
+    statistic: 'g_squared',
+    unit: 'token',
+    L: 50,
+    xModel: 'a',
+    xSource: 'api',
+    yModel: null,
+    ySource: null,
+    reference: 'a@fp32',
+    promptSet: 'set',
+    m: 10,
+    n1: 100,
+    n2: null,
+    value: 3.5,
+    pValue: 0.5,
+    alpha: 0.05,
+    decision: 'fail_to_reject',
+    pvalueMethod: 'bootstrap',
+    b: 200,
+    seed: null,
+    durationMs: null,
+    createdAt: new Date('2026-11-02T00:00:01Z'),
+    nullStatistics: null,
+  },
 ];
 
 const power: PowerCellRow[] = [
-  { corpus: CORPUS, runId: 'p', cellId: 'c1', statistic: 'mmd_hamming', unit: 'char', L: 1000, reference: 'fp32', alternative: 'nf4', isNull: false, nPerPrompt: 10, m: 25, subsetDraw: 0, sims: 100, rejections: 87, power: 0.87, alpha: 0.05, b: 1000, seed: 1, durationMs: 99, createdAt: new Date('2026-11-03T00:00:00Z'), reference2: 'fp16', simSeeds: [4294967295, 0], simStatistics: [0.5, -0.25], simPvalues: [0.001, 1], simStatistics2: [0.4, 0], simPvalues2: [0.002, 0.5], warnings: ['pool of 12 < 3 x 10'] },
-  { corpus: CORPUS, runId: 'p', cellId: 'c2', statistic: 'mmd_hamming', unit: 'char', L: 1000, reference: 'fp32', alternative: 'fp32', isNull: true, nPerPrompt: 10, m: 25, subsetDraw: 1, sims: 100, rejections: 4, power: 0.04, alpha: 0.05, b: 1000, seed: null, durationMs: null, createdAt: new Date('2026-11-03T00:00:01Z'), reference2: null, simSeeds: null, simStatistics: null, simPvalues: null, simStatistics2: null, simPvalues2: null, warnings: [] },
+  {
+    corpus: CORPUS,
+    runId: 'p',
+    cellId: 'c1',
+    statistic: 'mmd_hamming',
+    unit: 'char',
+    L: 1000,
+    reference: 'fp32',
+    alternative: 'nf4',
+    isNull: false,
+    nPerPrompt: 10,
+    m: 25,
+    subsetDraw: 0,
+    sims: 100,
+    rejections: 87,
+    power: 0.87,
+    alpha: 0.05,
+    b: 1000,
+    seed: 1,
+    durationMs: 99,
+    createdAt: new Date('2026-11-03T00:00:00Z'),
+    reference2: 'fp16',
+    simSeeds: [4294967295, 0],
+    simStatistics: [0.5, -0.25],
+    simPvalues: [0.001, 1],
+    simStatistics2: [0.4, 0],
+    simPvalues2: [0.002, 0.5],
+    warnings: ['pool of 12 < 3 x 10'],
+  },
+  {
+    corpus: CORPUS,
+    runId: 'p',
+    cellId: 'c2',
+    statistic: 'mmd_hamming',
+    unit: 'char',
+    L: 1000,
+    reference: 'fp32',
+    alternative: 'fp32',
+    isNull: true,
+    nPerPrompt: 10,
+    m: 25,
+    subsetDraw: 1,
+    sims: 100,
+    rejections: 4,
+    power: 0.04,
+    alpha: 0.05,
+    b: 1000,
+    seed: null,
+    durationMs: null,
+    createdAt: new Date('2026-11-03T00:00:01Z'),
+    reference2: null,
+    simSeeds: null,
+    simStatistics: null,
+    simPvalues: null,
+    simStatistics2: null,
+    simPvalues2: null,
+    warnings: [],
+  },
 ];
 
 const audits: AuditRow[] = [
-  { corpus: CORPUS, audit: 'watch', firingId: 'watch.20261130T105005Z-1a2b3c4d', time: new Date('2026-11-30T10:50:05.250Z'), endpoint: 'tiny/stand', model: 'tiny', source: 'stand.20261130T105005Z-1a2b3c4d', reference: 'ref:tiny/fp32', testId: 'watch.20261130T105005Z-1a2b3c4d.e0', statistic: 'mmd_hamming', value: 0.0123, pValue: 0.004, alpha: 0.01, n1: 160, n2: 80, m: 8, reject: true, verdict: 'differs', changed: true, confirmations: 2, promptTokens: 1200, completionTokens: 3840 },
-  { corpus: CORPUS, audit: 'watch', firingId: 'watch.20261130T105010Z-5e6f7a8b', time: new Date('2026-11-30T10:50:10Z'), endpoint: 'tiny/other', model: 'tiny', source: 'other.20261130T105010Z-5e6f7a8b', reference: 'ref:tiny/fp32', testId: 'watch.20261130T105010Z-5e6f7a8b.e1', statistic: 'mmd_hamming', value: -0.001, pValue: 1, alpha: 0.01, n1: 160, n2: 80, m: 8, reject: false, verdict: 'consistent', changed: false, confirmations: 2, promptTokens: null, completionTokens: null },
+  {
+    corpus: CORPUS,
+    audit: 'watch',
+    firingId: 'watch.20261130T105005Z-1a2b3c4d',
+    time: new Date('2026-11-30T10:50:05.250Z'),
+    endpoint: 'tiny/stand',
+    model: 'tiny',
+    source: 'stand.20261130T105005Z-1a2b3c4d',
+    reference: 'ref:tiny/fp32',
+    testId: 'watch.20261130T105005Z-1a2b3c4d.e0',
+    statistic: 'mmd_hamming',
+    value: 0.0123,
+    pValue: 0.004,
+    alpha: 0.01,
+    n1: 160,
+    n2: 80,
+    m: 8,
+    reject: true,
+    verdict: 'differs',
+    changed: true,
+    confirmations: 2,
+    promptTokens: 1200,
+    completionTokens: 3840,
+  },
+  {
+    corpus: CORPUS,
+    audit: 'watch',
+    firingId: 'watch.20261130T105010Z-5e6f7a8b',
+    time: new Date('2026-11-30T10:50:10Z'),
+    endpoint: 'tiny/other',
+    model: 'tiny',
+    source: 'other.20261130T105010Z-5e6f7a8b',
+    reference: 'ref:tiny/fp32',
+    testId: 'watch.20261130T105010Z-5e6f7a8b.e1',
+    statistic: 'mmd_hamming',
+    value: -0.001,
+    pValue: 1,
+    alpha: 0.01,
+    n1: 160,
+    n2: 80,
+    m: 8,
+    reject: false,
+    verdict: 'consistent',
+    changed: false,
+    confirmations: 2,
+    promptTokens: null,
+    completionTokens: null,
+  },
 ];
 
 const ROWS: Record<ShardKind, Record<string, unknown>[]> = { samples, logprobs, prompts, tests, power, audits };
@@ -68,13 +302,15 @@ function expected(kind: ShardKind, row: Record<string, unknown>): Record<string,
   return out;
 }
 
-const keyOf = (kind: ShardKind, r: Record<string, unknown>) => JSON.stringify(kind === 'prompts' ? [r.promptId] : [r.promptId ?? r.testId ?? r.cellId, r.sampleIndex ?? null]);
+const keyOf = (kind: ShardKind, r: Record<string, unknown>) =>
+  JSON.stringify(kind === 'prompts' ? [r.promptId] : [r.promptId ?? r.testId ?? r.cellId, r.sampleIndex ?? null]);
 
 describe('round trip of every schema', () => {
   let ctx: Awaited<ReturnType<typeof tempData>>;
   before(async () => {
     ctx = await tempData();
-    for (const kind of SHARD_KINDS) await writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind, unitId: kind === 'samples' ? base.unitId : `${kind}-unit` }, ROWS[kind]);
+    for (const kind of SHARD_KINDS)
+      await writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind, unitId: kind === 'samples' ? base.unitId : `${kind}-unit` }, ROWS[kind]);
   });
   after(() => ctx.cleanup());
 
@@ -98,7 +334,19 @@ describe('round trip of every schema', () => {
        FROM samples ORDER BY sample_index`,
     );
     const rows = r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]])));
-    assert.deepEqual(rows[0], { prompt_id: 'p😀', completion: '😀a', token_ids: [], lp_null: false, lp_len: '0', seed: null, ms: '1793534400123', model: base.model, source: 'NULL', stop: ['\n\n', 'END', ''], chars: '2' });
+    assert.deepEqual(rows[0], {
+      prompt_id: 'p😀',
+      completion: '😀a',
+      token_ids: [],
+      lp_null: false,
+      lp_len: '0',
+      seed: null,
+      ms: '1793534400123',
+      model: base.model,
+      source: 'NULL',
+      stop: ['\n\n', 'END', ''],
+      chars: '2',
+    });
     assert.equal(rows[1].completion, null);
     assert.equal(rows[1].token_ids, null);
     assert.equal(rows[1].lp_null, true);

@@ -9,7 +9,10 @@ import { WRITE_SCHEMAS } from '../../datasets/tables';
  * The compiled fast path must agree with zod: writeShard trusts it to say "valid" without asking
  * zod. Every mutation below is judged by both; any disagreement is a bug in rowCheck.ts.
  */
-const base = syntheticSamples({ corpus: 'c', unitId: 'u', model: 'm', source: 's', prompts: 1, samplesPerPrompt: 1, seed: 3 })[0] as unknown as Record<string, unknown>;
+const base = syntheticSamples({ corpus: 'c', unitId: 'u', model: 'm', source: 's', prompts: 1, samplesPerPrompt: 1, seed: 3 })[0] as unknown as Record<
+  string,
+  unknown
+>;
 
 const BAD_VALUES: unknown[] = [
   undefined,

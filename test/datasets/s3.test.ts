@@ -30,7 +30,15 @@ describe('s3:// corpus locations (moto server on 127.0.0.1)', () => {
     client = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
     await client.send(new CreateBucketCommand({ Bucket: 'met-corpora' }));
     for (const source of ['fp32', 'nf4']) {
-      const rows = syntheticSamples({ corpus: CORPUS, unitId: `u-${source}`, model: 'org/model', source, prompts: 5, samplesPerPrompt: 6, seed: source.length });
+      const rows = syntheticSamples({
+        corpus: CORPUS,
+        unitId: `u-${source}`,
+        model: 'org/model',
+        source,
+        prompts: 5,
+        samplesPerPrompt: 6,
+        seed: source.length,
+      });
       await writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: `u-${source}` }, rows);
     }
   });
@@ -43,7 +51,10 @@ describe('s3:// corpus locations (moto server on 127.0.0.1)', () => {
   test('parses s3://bucket/prefix', () => {
     assert.deepEqual(parseLocation('s3://met-corpora/team/a/'), { kind: 's3', bucket: 'met-corpora', prefix: 'team/a' });
     assert.deepEqual(parseLocation('/data'), { kind: 'local', root: '/data' });
-    assert.throws(() => parseLocation('s3://Bad_Bucket/x'), (e: MetError) => e.type === ErrorTypes.BadInput);
+    assert.throws(
+      () => parseLocation('s3://Bad_Bucket/x'),
+      (e: MetError) => e.type === ErrorTypes.BadInput,
+    );
   });
 
   test('push uploads completed shards once, with their row counts in the object metadata; pull reads them back identically', async () => {
@@ -51,10 +62,13 @@ describe('s3:// corpus locations (moto server on 127.0.0.1)', () => {
     assert.deepEqual(await store.push(ctx.duck, ctx.root, CORPUS), { uploaded: 2, unchanged: 0 });
     assert.deepEqual(await store.push(ctx.duck, ctx.root, CORPUS), { uploaded: 0, unchanged: 2 });
     const objects = await store.list();
-    assert.deepEqual(objects.map((o) => o.key), [
-      'team/corpus/shared/samples/model=org%2Fmodel/source=fp32/part-u-fp32.parquet',
-      'team/corpus/shared/samples/model=org%2Fmodel/source=nf4/part-u-nf4.parquet',
-    ]);
+    assert.deepEqual(
+      objects.map((o) => o.key),
+      [
+        'team/corpus/shared/samples/model=org%2Fmodel/source=fp32/part-u-fp32.parquet',
+        'team/corpus/shared/samples/model=org%2Fmodel/source=nf4/part-u-nf4.parquet',
+      ],
+    );
     const head = await store.head(objects[0].key);
     assert.equal(head.state, 'present');
     if (head.state === 'present') assert.equal(head.rows, 30);
@@ -67,7 +81,10 @@ describe('s3:// corpus locations (moto server on 127.0.0.1)', () => {
       assert.deepEqual(await store.pull(ctx.duck, other, CORPUS), { downloaded: 0, unchanged: 2, removed: 0 });
       const local = listShards(ctx.root, CORPUS, 'samples');
       const pulled = listShards(other, CORPUS, 'samples');
-      assert.deepEqual(pulled.map((s) => s.name), local.map((s) => s.name));
+      assert.deepEqual(
+        pulled.map((s) => s.name),
+        local.map((s) => s.name),
+      );
       pulled.forEach((s, i) => assert.deepEqual(readFileSync(s.path), readFileSync(local[i].path)));
       const a = await readSlice(ctx.duck, ctx.root, { corpus: CORPUS, sources: ['nf4'], L: 64 });
       const b = await readSlice(ctx.duck, other, { corpus: CORPUS, sources: ['nf4'], L: 64 });
@@ -92,7 +109,10 @@ describe('s3:// corpus locations (moto server on 127.0.0.1)', () => {
     const cache = mkdtempSync(join(tmpdir(), 'met-s3-cache-'));
     try {
       const env = { MET_S3_ENDPOINT: moto.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1', MET_CACHE: cache };
-      const q = spawnMet(['corpus', 'query', CORPUS, 'SELECT source, count(*) AS n FROM samples GROUP BY ALL ORDER BY ALL', '--json', '--data', 's3://met-corpora/team'], env);
+      const q = spawnMet(
+        ['corpus', 'query', CORPUS, 'SELECT source, count(*) AS n FROM samples GROUP BY ALL ORDER BY ALL', '--json', '--data', 's3://met-corpora/team'],
+        env,
+      );
       assert.equal(await exited(q), 0, q.output());
       assert.match(q.output(), /2 downloaded/);
       assert.deepEqual(JSON.parse(q.output().slice(q.output().indexOf('['))), [
@@ -123,7 +143,10 @@ describe('s3:// corpus locations (moto server on 127.0.0.1)', () => {
       await store.writeShard('hot', 'samples', { model: 'm', source: 'a' }, 'a2', rows('a', 'a2', 2));
       assert.equal(corpora.lastSync.shards, 1);
       // Keys m/a already holds are refused (nothing uploaded); keys only m/b holds are not m/a's business.
-      await assert.rejects(store.writeShard('hot', 'samples', { model: 'm', source: 'a' }, 'planted', rows('a', 'planted', 0)), /unit planted was not committed: 6 of its 6 sample keys are already in slice hot:m\/a/);
+      await assert.rejects(
+        store.writeShard('hot', 'samples', { model: 'm', source: 'a' }, 'planted', rows('a', 'planted', 0)),
+        /unit planted was not committed: 6 of its 6 sample keys are already in slice hot:m\/a/,
+      );
       assert.equal(corpora.lastSync.shards, 2);
       await store.writeShard('hot', 'samples', { model: 'm', source: 'a' }, 'a3', rows('a', 'a3', 4));
       const keys = (await S3CorpusStore.at(client, parseLocation('s3://met-corpora/commit')).list()).map((o) => o.key.slice(o.key.lastIndexOf('/') + 1)).sort();

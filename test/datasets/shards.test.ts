@@ -39,7 +39,10 @@ describe('shard writer and status', () => {
     assert.deepEqual(status.meta.partition, part);
     assert.equal(status.meta.corpus, CORPUS);
     // No temporaries left behind.
-    assert.deepEqual(readdirSync(dirname(w.path)).filter((n) => n.startsWith('.')), []);
+    assert.deepEqual(
+      readdirSync(dirname(w.path)).filter((n) => n.startsWith('.')),
+      [],
+    );
   });
 
   test('an existing valid shard means the unit is done: it is kept, not rewritten', async () => {
@@ -66,25 +69,47 @@ describe('shard writer and status', () => {
   test('golden checksum: DuckDB hash() is unchanged since met pinned it (an upgrade that changes it fails here)', async () => {
     // Computed with DuckDB 1.5.6 when CHECKSUM_ALGORITHM duckdb-hash-sum64-v1 was defined. If this
     // fails after a DuckDB upgrade, existing shards would all verify as corrupt: bump the algorithm.
-    const w = await writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', partition: { model: 'golden', source: 'g' }, unitId: 'golden' }, syntheticSamples({ corpus: CORPUS, unitId: 'golden', model: 'golden', source: 'g', prompts: 3, samplesPerPrompt: 2, seed: 12345 }));
+    const w = await writeShard(
+      ctx.duck,
+      ctx.root,
+      { corpus: CORPUS, kind: 'samples', partition: { model: 'golden', source: 'g' }, unitId: 'golden' },
+      syntheticSamples({ corpus: CORPUS, unitId: 'golden', model: 'golden', source: 'g', prompts: 3, samplesPerPrompt: 2, seed: 12345 }),
+    );
     assert.equal(w.checksum, GOLDEN_CHECKSUM);
   });
 
   test('bad rows are refused with the row and field named, and nothing is written', async () => {
     const rows = unit('bad', 3);
     const bad = rows.map((r, i) => (i === 2 ? { ...r, sampleIndex: -1 } : r));
-    await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, bad), (e: MetError) => e.type === ErrorTypes.BadInput && /row 2/.test(e.message) && /sampleIndex/.test(e.message));
+    await assert.rejects(
+      writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, bad),
+      (e: MetError) => e.type === ErrorTypes.BadInput && /row 2/.test(e.message) && /sampleIndex/.test(e.message),
+    );
     const fractional = rows.map((r, i) => (i === 1 ? { ...r, tokenIds: [1, 2.5] } : r));
-    await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, fractional, { validate: 'types' }), (e: MetError) => e.type === ErrorTypes.BadInput && /row 1: tokenIds\[1\]/.test(e.message));
+    await assert.rejects(
+      writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, fractional, { validate: 'types' }),
+      (e: MetError) => e.type === ErrorTypes.BadInput && /row 1: tokenIds\[1\]/.test(e.message),
+    );
     const nan = rows.map((r, i) => (i === 3 ? { ...r, tokenLogprobs: [-1, Number.NaN] } : r));
-    await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, nan), (e: MetError) => /row 3: tokenLogprobs\[1\] must be a finite number/.test(e.message));
+    await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, nan), (e: MetError) =>
+      /row 3: tokenLogprobs\[1\] must be a finite number/.test(e.message),
+    );
     const badEnum = rows.map((r, i) => (i === 0 ? { ...r, finishReason: 'weird' } : r));
-    await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, badEnum as never), /row 0 of unit bad: finishReason/);
+    await assert.rejects(
+      writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, badEnum as never),
+      /row 0 of unit bad: finishReason/,
+    );
     const mixed = rows.map((r, i) => (i === 4 ? { ...r, source: 'other' } : r));
     await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, mixed), /one shard holds one partition/);
-    await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'not-bad' }, rows), /unitId is 'bad' but the shard is for unit 'not-bad'/);
+    await assert.rejects(
+      writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'not-bad' }, rows),
+      /unitId is 'bad' but the shard is for unit 'not-bad'/,
+    );
     assert.equal(existsSync(shardPath(ctx.root, CORPUS, 'samples', part, 'bad')), false);
-    assert.deepEqual(readdirSync(dirname(shardPath(ctx.root, CORPUS, 'samples', part, 'bad'))).filter((n) => n.startsWith('.')), []);
+    assert.deepEqual(
+      readdirSync(dirname(shardPath(ctx.root, CORPUS, 'samples', part, 'bad'))).filter((n) => n.startsWith('.')),
+      [],
+    );
   });
 
   test('unit ids and partition values of any text are encoded into safe file names', async () => {
@@ -122,7 +147,9 @@ describe('shard writer and status', () => {
       const meta = (await c.runAndReadAll(`SELECT decode(key), decode(value) FROM parquet_kv_metadata(${quotedString(w.path)})`)).getRows();
       const kv = `{${meta.map(([k, v]) => `${String(k)}: ${quotedString(String(v))}`).join(', ')}}`;
       const tmp = `${w.path}.rewrite`;
-      await c.run(`COPY (SELECT * REPLACE (CASE WHEN sample_index = 0 AND prompt_id = 'p30' THEN 'changed' ELSE completion END AS completion) FROM read_parquet(${quotedString(w.path)})) TO ${quotedString(tmp)} (FORMAT parquet, KV_METADATA ${kv})`);
+      await c.run(
+        `COPY (SELECT * REPLACE (CASE WHEN sample_index = 0 AND prompt_id = 'p30' THEN 'changed' ELSE completion END AS completion) FROM read_parquet(${quotedString(w.path)})) TO ${quotedString(tmp)} (FORMAT parquet, KV_METADATA ${kv})`,
+      );
       writeFileSync(w.path, readFileSync(tmp));
     });
     const status = await shardStatus(ctx.duck, w.path, 'samples');
@@ -131,10 +158,17 @@ describe('shard writer and status', () => {
 
   test('a shard of a newer schema version is rejected with MetError SchemaVersion, not read and not quarantined', async () => {
     const p = { model: 'future', source: 'v99' };
-    const w = await writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', partition: p, unitId: 'future' }, syntheticSamples({ corpus: CORPUS, unitId: 'future', ...p, prompts: 2, samplesPerPrompt: 2, seed: 7 }));
+    const w = await writeShard(
+      ctx.duck,
+      ctx.root,
+      { corpus: CORPUS, kind: 'samples', partition: p, unitId: 'future' },
+      syntheticSamples({ corpus: CORPUS, unitId: 'future', ...p, prompts: 2, samplesPerPrompt: 2, seed: 7 }),
+    );
     await withConnection(ctx.duck, async (c) => {
       const tmp = `${w.path}.v99`;
-      await c.run(`COPY (SELECT * FROM read_parquet(${quotedString(w.path)})) TO ${quotedString(tmp)} (FORMAT parquet, KV_METADATA {met_schema_version: '99', met_kind: 'samples', met_rows: '4'})`);
+      await c.run(
+        `COPY (SELECT * FROM read_parquet(${quotedString(w.path)})) TO ${quotedString(tmp)} (FORMAT parquet, KV_METADATA {met_schema_version: '99', met_kind: 'samples', met_rows: '4'})`,
+      );
       writeFileSync(w.path, readFileSync(tmp));
     });
     const isVersionError = (e: MetError) => e.type === ErrorTypes.SchemaVersion && /schema version 99/.test(e.message) && /upgrade met/.test(e.message);

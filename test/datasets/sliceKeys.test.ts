@@ -28,10 +28,24 @@ after(() => {
 });
 
 const partition = { model: 'm', source: 'ep' };
-const rows = (corpus: string, unitId: string, opts: { firstPrompt?: number; prompts?: number; perPrompt?: number; from?: number; runId?: string; seed?: number } = {}) =>
-  syntheticSamples({ corpus, unitId, model: 'm', source: 'ep', firstPrompt: opts.firstPrompt ?? 0, prompts: opts.prompts ?? 2, samplesPerPrompt: opts.perPrompt ?? 5, seed: opts.seed ?? 1, runId: opts.runId, completionChars: 12, tokens: 4 }).map(
-    (r) => ({ ...r, sampleIndex: r.sampleIndex + (opts.from ?? 0) }),
-  );
+const rows = (
+  corpus: string,
+  unitId: string,
+  opts: { firstPrompt?: number; prompts?: number; perPrompt?: number; from?: number; runId?: string; seed?: number } = {},
+) =>
+  syntheticSamples({
+    corpus,
+    unitId,
+    model: 'm',
+    source: 'ep',
+    firstPrompt: opts.firstPrompt ?? 0,
+    prompts: opts.prompts ?? 2,
+    samplesPerPrompt: opts.perPrompt ?? 5,
+    seed: opts.seed ?? 1,
+    runId: opts.runId,
+    completionChars: 12,
+    tokens: 4,
+  }).map((r) => ({ ...r, sampleIndex: r.sampleIndex + (opts.from ?? 0) }));
 
 test('a unit whose keys the slice already holds in another shard is refused at commit and leaves no file', async () => {
   const corpus = 'commit';
@@ -41,16 +55,22 @@ test('a unit whose keys the slice already holds in another shard is refused at c
   const planted = rows(corpus, 'u2', { prompts: 1, from: 3, seed: 2 });
   await assert.rejects(
     store.writeShard(corpus, 'samples', partition, 'u2', planted),
-    (err: MetError) => err.type === ErrorTypes.DuplicateSamples && /unit u2 was not committed: 2 of its 5 sample keys are already in slice commit:m\/ep, e\.g\. p0#3 \(in part-u1\.parquet\)/.test(err.message),
+    (err: MetError) =>
+      err.type === ErrorTypes.DuplicateSamples &&
+      /unit u2 was not committed: 2 of its 5 sample keys are already in slice commit:m\/ep, e\.g\. p0#3 \(in part-u1\.parquet\)/.test(err.message),
   );
   assert.equal(existsSync(shardPath(dir, corpus, 'samples', partition, 'u2')), false, 'nothing committed');
   // The same unit again (a retry, or another host finishing it) is the same shard, not a conflict.
   assert.equal((await store.writeShard(corpus, 'samples', partition, 'u1', rows(corpus, 'u1'))).alreadyDone, true);
   // Disjoint keys commit.
   await store.writeShard(corpus, 'samples', partition, 'u3', rows(corpus, 'u3', { from: 5 }));
-  assert.deepEqual(await heldKeys(duck, dir, { corpus, model: 'm', source: 'ep' }, 'u9', [{ promptId: 'p1', sampleIndex: 9 }, { promptId: 'p1', sampleIndex: 10 }]), [
-    { promptId: 'p1', sampleIndex: 9, file: shardPath(dir, corpus, 'samples', partition, 'u3') },
-  ]);
+  assert.deepEqual(
+    await heldKeys(duck, dir, { corpus, model: 'm', source: 'ep' }, 'u9', [
+      { promptId: 'p1', sampleIndex: 9 },
+      { promptId: 'p1', sampleIndex: 10 },
+    ]),
+    [{ promptId: 'p1', sampleIndex: 9, file: shardPath(dir, corpus, 'samples', partition, 'u3') }],
+  );
 });
 
 test('what a slice holds, as a growing run sees it: per-prompt prefixes of other runs, its own rows left out', async () => {
@@ -73,7 +93,10 @@ test('a slice holding a key twice is refused by readers, naming the slice and th
   const corpora = new LocalCorpora(duck, dir);
   await corpora.writeShard({ corpus, kind: 'samples', partition, unitId: 'first' }, rows(corpus, 'first'));
   await corpora.writeShard({ corpus, kind: 'samples', partition, unitId: 'again' }, rows(corpus, 'again', { seed: 7 }));
-  await corpora.writeShard({ corpus, kind: 'samples', partition: { model: 'm', source: 'ref' }, unitId: 'ref' }, rows(corpus, 'ref').map((r) => ({ ...r, source: 'ref' })));
+  await corpora.writeShard(
+    { corpus, kind: 'samples', partition: { model: 'm', source: 'ref' }, unitId: 'ref' },
+    rows(corpus, 'ref').map((r) => ({ ...r, source: 'ref' })),
+  );
   await assert.rejects(
     readSlice(duck, dir, { corpus, models: ['m'], sources: ['ep'] }),
     (err: MetError) => err.type === ErrorTypes.DuplicateSamples && /^dups:m\/ep \(10 duplicate keys\): .* Run 'met corpus verify dups'/.test(err.message),

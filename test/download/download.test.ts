@@ -103,7 +103,10 @@ async function download(name: string, url: string, extra: { sha256?: string; siz
   const taskQueue = uniqueName('download-cpu');
   const plan = cpuWorkerPlan({ dataDir: join(root, 'data'), duck, taskQueue });
   const worker = await temporal.createWorker({ taskQueue: plan.taskQueue, activities: plan.activities });
-  const input: DownloadInput = { entry: { name, description: 'test', files: [{ url, name: 'file.bin', sha256: extra.sha256 ?? sha, size: extra.size ?? payload.length }] }, dir: join(root, 'downloads') };
+  const input: DownloadInput = {
+    entry: { name, description: 'test', files: [{ url, name: 'file.bin', sha256: extra.sha256 ?? sha, size: extra.size ?? payload.length }] },
+    dir: join(root, 'downloads'),
+  };
   return worker.runUntil(temporal.client.workflow.execute(downloadDataset, { taskQueue, workflowId: uniqueName('download'), args: [input] }));
 }
 
@@ -178,7 +181,10 @@ with tarfile.open(d + '/good.tar', 'w') as t:
 
 test("Google Drive's confirmation page yields the real download URL", () => {
   const html = `<form id="download-form" action="https://drive.usercontent.google.com/download" method="get"><input type="hidden" name="id" value="ABC"><input type="hidden" name="export" value="download"><input type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="u-1"></form>`;
-  assert.equal(driveConfirmUrl(html, 'https://drive.google.com/uc?id=ABC'), 'https://drive.usercontent.google.com/download?id=ABC&export=download&confirm=t&uuid=u-1');
+  assert.equal(
+    driveConfirmUrl(html, 'https://drive.google.com/uc?id=ABC'),
+    'https://drive.usercontent.google.com/download?id=ABC&export=download&confirm=t&uuid=u-1',
+  );
 });
 
 test('fetchFile follows redirects, keeps Range across them, and resumes from the part file when it is shorter than the offset given', async () => {
@@ -186,10 +192,13 @@ test('fetchFile follows redirects, keeps Range across them, and resumes from the
   writeFileSync(`${dest}.part`, payload.subarray(0, 1000)); // a machine crash lost what came after byte 1000
   const result = await fetchFile({ url: `${base}/redirect/short-part.bin`, dest, offset: 5000 });
   assert.equal(result.resumedFrom, 1000);
-  assert.deepEqual(requests.filter((r) => r.path.endsWith('/short-part.bin')).map((r) => [r.path, r.range]), [
-    ['/redirect/short-part.bin', 'bytes=1000-'],
-    ['/plain/short-part.bin', 'bytes=1000-'],
-  ]);
+  assert.deepEqual(
+    requests.filter((r) => r.path.endsWith('/short-part.bin')).map((r) => [r.path, r.range]),
+    [
+      ['/redirect/short-part.bin', 'bytes=1000-'],
+      ['/plain/short-part.bin', 'bytes=1000-'],
+    ],
+  );
   assert.ok(readFileSync(`${dest}.part`).equals(payload));
 });
 
@@ -214,17 +223,25 @@ test('a worker killed mid-download: the next worker resumes from the heartbeat o
   const taskQueue = uniqueName('download-kill');
   const dataDir = join(root, 'kill-data');
   const args = ['worker', '--queue', taskQueue, '--address', temporal.address, '--data', dataDir];
-  const input: DownloadInput = { entry: { name: 'slow', description: 'test', files: [{ url: `${base}/slow/file.bin`, name: 'file.bin', sha256: sha, size: payload.length }] }, dir: join(root, 'downloads-kill'), heartbeatTimeoutSeconds: 3 };
+  const input: DownloadInput = {
+    entry: { name: 'slow', description: 'test', files: [{ url: `${base}/slow/file.bin`, name: 'file.bin', sha256: sha, size: payload.length }] },
+    dir: join(root, 'downloads-kill'),
+    heartbeatTimeoutSeconds: 3,
+  };
   const handle = await temporal.client.workflow.start(downloadDataset, { taskQueue, workflowId: uniqueName('download-kill'), args: [input] });
   const first = spawnMet(args);
   let heartbeat = 0;
-  await waitUntil('a heartbeat past 1 MiB', async () => {
-    const d = await handle.describe();
-    const details = d.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
-    if (!details?.data) return false;
-    heartbeat = (JSON.parse(Buffer.from(details.data).toString('utf8')) as { offset: number }).offset;
-    return heartbeat > 1024 * 1024;
-  }, 60_000);
+  await waitUntil(
+    'a heartbeat past 1 MiB',
+    async () => {
+      const d = await handle.describe();
+      const details = d.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
+      if (!details?.data) return false;
+      heartbeat = (JSON.parse(Buffer.from(details.data).toString('utf8')) as { offset: number }).offset;
+      return heartbeat > 1024 * 1024;
+    },
+    60_000,
+  );
   first.kill('SIGKILL');
   assert.equal(await exited(first), 'SIGKILL');
   const second = spawnMet(args);

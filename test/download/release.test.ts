@@ -22,14 +22,26 @@ const dataDir = join(root, 'data');
 let duck: DuckDBInstance;
 interface Expected {
   model: string;
-  files: { name: string; kind: 'api' | 'local'; dataset: string; prompt: number; source: string; completions?: string[]; tokenIds?: number[][]; logprobs?: number[][] }[];
+  files: {
+    name: string;
+    kind: 'api' | 'local';
+    dataset: string;
+    prompt: number;
+    source: string;
+    completions?: string[];
+    tokenIds?: number[][];
+    logprobs?: number[][];
+  }[];
 }
 let expected: Expected;
 
 before(async () => {
   const numpy = join(process.cwd(), '.tools', 'numpy');
   assert.ok(existsSync(numpy), 'numpy is missing from .tools/numpy: run bash scripts/ensure-pyarrow.sh');
-  execFileSync(process.env.MET_PYTHON ?? 'python3', ['scripts/make-release-fixture.py', fixture], { env: { ...process.env, PYTHONPATH: numpy }, stdio: 'pipe' });
+  execFileSync(process.env.MET_PYTHON ?? 'python3', ['scripts/make-release-fixture.py', fixture], {
+    env: { ...process.env, PYTHONPATH: numpy },
+    stdio: 'pipe',
+  });
   expected = JSON.parse(readFileSync(join(fixture, 'expected.json'), 'utf8'));
   duck = await createDuckDB();
 });
@@ -54,24 +66,48 @@ test('release file names parse from the right (model names contain dashes)', () 
 test('the release layout converts to Parquet: every string, token id and logprob as Python wrote it; a rerun skips converted files', async () => {
   const first = await convertRelease({ duck, dataDir, root: fixture, corpus: 'release' });
   assert.equal(first.files, expected.files.length);
-  assert.equal(first.samples, expected.files.reduce((n, f) => n + (f.completions?.length ?? f.tokenIds!.length), 0));
-  assert.equal(first.logprobs, expected.files.reduce((n, f) => n + (f.logprobs?.length ?? 0), 0));
+  assert.equal(
+    first.samples,
+    expected.files.reduce((n, f) => n + (f.completions?.length ?? f.tokenIds!.length), 0),
+  );
+  assert.equal(
+    first.logprobs,
+    expected.files.reduce((n, f) => n + (f.logprobs?.length ?? 0), 0),
+  );
   const again = await convertRelease({ duck, dataDir, root: fixture, corpus: 'release' });
   assert.deepEqual({ files: again.files, skipped: again.skipped }, { files: 0, skipped: expected.files.length });
 
   const rows = await withConnection(duck, async (c) =>
-    (await c.runAndReadAll(`SELECT source, prompt_id, sample_index, completion, token_ids FROM read_parquet(${quotedString(kindGlob(dataDir, 'release', 'samples'))}, hive_partitioning = true) ORDER BY ALL`)).getRowObjects(),
+    (
+      await c.runAndReadAll(
+        `SELECT source, prompt_id, sample_index, completion, token_ids FROM read_parquet(${quotedString(kindGlob(dataDir, 'release', 'samples'))}, hive_partitioning = true) ORDER BY ALL`,
+      )
+    ).getRowObjects(),
   );
   for (const f of expected.files) {
     const mine = rows.filter((r) => r.source === f.source && r.prompt_id === `${f.dataset}-${f.prompt}`);
-    if (f.kind === 'api') assert.deepEqual(mine.map((r) => r.completion), f.completions);
+    if (f.kind === 'api')
+      assert.deepEqual(
+        mine.map((r) => r.completion),
+        f.completions,
+      );
     else {
-      assert.deepEqual(mine.map((r) => (r.token_ids as { items: number[] }).items.map(Number)), f.tokenIds);
-      assert.ok(mine.every((r) => r.completion === null), 'no tokenizer given: text marked missing');
+      assert.deepEqual(
+        mine.map((r) => (r.token_ids as { items: number[] }).items.map(Number)),
+        f.tokenIds,
+      );
+      assert.ok(
+        mine.every((r) => r.completion === null),
+        'no tokenizer given: text marked missing',
+      );
     }
   }
   const lps = await withConnection(duck, async (c) =>
-    (await c.runAndReadAll(`SELECT prompt_id, sample_index, token_logprobs FROM read_parquet(${quotedString(kindGlob(dataDir, 'release', 'logprobs'))}, hive_partitioning = true) ORDER BY ALL`)).getRowObjects(),
+    (
+      await c.runAndReadAll(
+        `SELECT prompt_id, sample_index, token_logprobs FROM read_parquet(${quotedString(kindGlob(dataDir, 'release', 'logprobs'))}, hive_partitioning = true) ORDER BY ALL`,
+      )
+    ).getRowObjects(),
   );
   const withLogprobs = expected.files.filter((f) => f.logprobs);
   for (const f of withLogprobs) {
@@ -93,9 +129,12 @@ test('statistics on the converted corpus equal those on the same strings and tok
         completions.push(c);
       }
     });
-    return unit === 'char' ? encodeChars(prompts, completions as string[], L, promptIds.length) : encodeTokens(prompts, completions as number[][], L, { m: promptIds.length });
+    return unit === 'char'
+      ? encodeChars(prompts, completions as string[], L, promptIds.length)
+      : encodeTokens(prompts, completions as number[][], L, { m: promptIds.length });
   };
-  const stored = async (source: string, unit: 'char' | 'token', L: number) => (await readSlice(duck, dataDir, { corpus: 'release', sources: [source], unit, L, promptIds })).sample;
+  const stored = async (source: string, unit: 'char' | 'token', L: number) =>
+    (await readSlice(duck, dataDir, { corpus: 'release', sources: [source], unit, L, promptIds })).sample;
 
   for (const [x, y, unit, L, stat] of [
     ['together', 'amazon', 'char', 1000, 'mmd_hamming'],
@@ -115,7 +154,10 @@ test('a corrupt pickle fails its file with the path and the reason; the files co
   execFileSync('cp', ['-r', fixture, broken]);
   const names = expected.files.map((f) => f.name).sort();
   writeFileSync(join(broken, 'samples', `${names[names.length - 1]}.pkl`), Buffer.from([0x80, 0x04, 0x95, 0xff]));
-  await assert.rejects(convertRelease({ duck, dataDir, root: broken, corpus: 'broken' }), new RegExp(`${names[names.length - 1]}\\.pkl: not a readable pickle`));
+  await assert.rejects(
+    convertRelease({ duck, dataDir, root: broken, corpus: 'broken' }),
+    new RegExp(`${names[names.length - 1]}\\.pkl: not a readable pickle`),
+  );
   const kept = await convertRelease({ duck, dataDir, root: fixture, corpus: 'broken' });
   assert.equal(kept.skipped, names.length - 1, 'every file before the corrupt one was kept');
   assert.throws(() => unpickle(Buffer.from('not a pickle')));

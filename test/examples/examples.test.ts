@@ -31,7 +31,10 @@ after(async () => {
 /** The ```bash blocks of a markdown file, one command per line, comments kept for bash to drop. */
 function bashLines(markdown: string): string[] {
   const blocks = [...markdown.matchAll(/^```bash\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
-  return blocks.flatMap((b) => b.split('\n')).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return blocks
+    .flatMap((b) => b.split('\n'))
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
 }
 
 function files(root: string): string[] {

@@ -28,7 +28,16 @@ for (const kind of OBJECT_STORES) {
 
     test('three hosts, one SIGKILLed mid-unit: exactly N samples and N logprobs in the bucket, readable from any host', { timeout: 300_000 }, async (t) => {
       t.diagnostic(`object store: ${kind} at ${env.store.endpoint}`);
-      const r = await runPipeline(env, { label: `test-${kind}`, hosts: 3, storage: 's3', prompts: PROMPTS, samplesPerPrompt: PER_PROMPT, unitSize: 100, killHost: 2, log: (l) => t.diagnostic(l) });
+      const r = await runPipeline(env, {
+        label: `test-${kind}`,
+        hosts: 3,
+        storage: 's3',
+        prompts: PROMPTS,
+        samplesPerPrompt: PER_PROMPT,
+        unitSize: 100,
+        killHost: 2,
+        log: (l) => t.diagnostic(l),
+      });
       assert.ok(r.killedUnits.length >= 1, 'the killed host held a unit');
       assert.equal(r.samples, N);
 

@@ -21,17 +21,52 @@ after(async () => {
 });
 
 test('worker identities round-trip', () => {
-  const id = formatIdentity({ pid: 42, host: 'gpu-7', queue: 'met-gpu-llama-fp16', version: '0.1.0', model: 'llama/fp16', gpu: '0', data: 's3://b/p', scorer: 'llama.cpp in-process' });
+  const id = formatIdentity({
+    pid: 42,
+    host: 'gpu-7',
+    queue: 'met-gpu-llama-fp16',
+    version: '0.1.0',
+    model: 'llama/fp16',
+    gpu: '0',
+    data: 's3://b/p',
+    scorer: 'llama.cpp in-process',
+  });
   assert.equal(id, '42@gpu-7/met-gpu-llama-fp16 met=0.1.0 model=llama/fp16 gpu=0 data=s3://b/p scorer: llama.cpp in-process');
-  assert.deepEqual(parseIdentity(id), { pid: 42, host: 'gpu-7', queue: 'met-gpu-llama-fp16', version: '0.1.0', model: 'llama/fp16', gpu: '0', data: 's3://b/p', scorer: 'llama.cpp in-process' });
-  assert.deepEqual(parseIdentity('17@h/met-cpu'), { pid: 17, host: 'h', queue: 'met-cpu', version: undefined, model: undefined, gpu: undefined, data: undefined, scorer: undefined });
+  assert.deepEqual(parseIdentity(id), {
+    pid: 42,
+    host: 'gpu-7',
+    queue: 'met-gpu-llama-fp16',
+    version: '0.1.0',
+    model: 'llama/fp16',
+    gpu: '0',
+    data: 's3://b/p',
+    scorer: 'llama.cpp in-process',
+  });
+  assert.deepEqual(parseIdentity('17@h/met-cpu'), {
+    pid: 17,
+    host: 'h',
+    queue: 'met-cpu',
+    version: undefined,
+    model: undefined,
+    gpu: undefined,
+    data: undefined,
+    scorer: undefined,
+  });
   assert.equal(parseIdentity('some other worker'), undefined);
 });
 
 test('met fleet shows which host, pid, version and data location poll a queue, and an unpolled queue as such', { timeout: 120_000 }, async () => {
   const queue = uniqueName('fleet-q');
   const idle = uniqueName('fleet-idle');
-  const env = { TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace, MET_DATA: 's3://fleet-cmd/prefix', MET_SCRATCH: dir, AWS_ENDPOINT_URL: 'http://127.0.0.1:9', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x' };
+  const env = {
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_NAMESPACE: temporal.namespace,
+    MET_DATA: 's3://fleet-cmd/prefix',
+    MET_SCRATCH: dir,
+    AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+    AWS_ACCESS_KEY_ID: 'x',
+    AWS_SECRET_ACCESS_KEY: 'x',
+  };
   const worker = spawnMet(['worker', '--queue', queue], env, dir);
   try {
     await waitUntil('the worker polling', () => worker.output().includes(`worker polling ${queue}`) || worker.exitCode !== null, 60_000);
@@ -45,7 +80,10 @@ test('met fleet shows which host, pid, version and data location poll a queue, a
     for (const kind of ['workflow', 'activity']) {
       const mine = states.find((s) => s.queue === queue && s.kind === kind)!;
       assert.equal(mine.pollers.length, 1, JSON.stringify(states));
-      assert.deepEqual([mine.pollers[0].host, mine.pollers[0].pid, mine.pollers[0].version, mine.pollers[0].data], [hostname(), worker.pid, version, 's3://fleet-cmd/prefix']);
+      assert.deepEqual(
+        [mine.pollers[0].host, mine.pollers[0].pid, mine.pollers[0].version, mine.pollers[0].data],
+        [hostname(), worker.pid, version, 's3://fleet-cmd/prefix'],
+      );
     }
     assert.deepEqual(states.find((s) => s.queue === idle && s.kind === 'activity')!.pollers, []);
   } finally {

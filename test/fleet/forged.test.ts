@@ -22,7 +22,17 @@ const CORPUS = 'c1';
 const PREFIX = 'team/y';
 const partition = { model: 'org/m', source: 'api' };
 const keyOf = (unit: string) => `${PREFIX}/corpus/${CORPUS}/samples/model=org%2Fm/source=api/part-${unit}.parquet`;
-const rowsOf = (unitId: string, seed: number) => syntheticSamples({ corpus: CORPUS, unitId, model: partition.model, source: partition.source, firstPrompt: 4 * Number(unitId.slice(1)), prompts: 4, samplesPerPrompt: 5, seed });
+const rowsOf = (unitId: string, seed: number) =>
+  syntheticSamples({
+    corpus: CORPUS,
+    unitId,
+    model: partition.model,
+    source: partition.source,
+    firstPrompt: 4 * Number(unitId.slice(1)),
+    prompts: 4,
+    samplesPerPrompt: 5,
+    seed,
+  });
 
 let moto: Awaited<ReturnType<typeof startMoto>>;
 let client: S3Client;
@@ -48,43 +58,50 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-test('a forged object (copied metadata, other content) is refused by a warm-cache host and a cold one alike; both read the same rows', { timeout: 120_000 }, async () => {
-  const writer = host('writer');
-  for (const [i, unit] of ['u1', 'u2'].entries()) await writer.writeShard({ corpus: CORPUS, kind: 'samples', partition, unitId: unit }, rowsOf(unit, i + 1));
-  // A warm host: it has read the corpus, so u1's bytes sit in its cache under u1's checksum.
-  const warm = host('warm');
-  const warmRoot = await warm.readRoot(CORPUS);
-  assert.equal((await corpusStats(duck, warmRoot, CORPUS)).rows.samples, 40);
+test(
+  'a forged object (copied metadata, other content) is refused by a warm-cache host and a cold one alike; both read the same rows',
+  { timeout: 120_000 },
+  async () => {
+    const writer = host('writer');
+    for (const [i, unit] of ['u1', 'u2'].entries()) await writer.writeShard({ corpus: CORPUS, kind: 'samples', partition, unitId: unit }, rowsOf(unit, i + 1));
+    // A warm host: it has read the corpus, so u1's bytes sit in its cache under u1's checksum.
+    const warm = host('warm');
+    const warmRoot = await warm.readRoot(CORPUS);
+    assert.equal((await corpusStats(duck, warmRoot, CORPUS)).rows.samples, 40);
 
-  // The forgery: u3's own (valid, other) rows under u1's metadata.
-  const scratch = mkdtempSync(join(tmpdir(), 'met-forged-src-'));
-  dirs.push(scratch);
-  const other = await writeShard(duck, scratch, { corpus: CORPUS, kind: 'samples', partition, unitId: 'u3' }, rowsOf('u3', 3));
-  const u1 = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: keyOf('u1') }));
-  assert.notEqual(other.checksum, u1.Metadata?.['met-checksum']);
-  await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: keyOf('u3'), Body: readFileSync(other.path), Metadata: u1.Metadata }));
+    // The forgery: u3's own (valid, other) rows under u1's metadata.
+    const scratch = mkdtempSync(join(tmpdir(), 'met-forged-src-'));
+    dirs.push(scratch);
+    const other = await writeShard(duck, scratch, { corpus: CORPUS, kind: 'samples', partition, unitId: 'u3' }, rowsOf('u3', 3));
+    const u1 = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: keyOf('u1') }));
+    assert.notEqual(other.checksum, u1.Metadata?.['met-checksum']);
+    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: keyOf('u3'), Body: readFileSync(other.path), Metadata: u1.Metadata }));
 
-  const warnings: string[] = [];
-  const warn = console.warn;
-  console.warn = (line: string) => void warnings.push(line);
-  try {
-    await warm.readRoot(CORPUS);
-    const warmStats = await corpusStats(duck, warmRoot, CORPUS);
-    const cold = host('cold');
-    const coldStats = await corpusStats(duck, await cold.readRoot(CORPUS), CORPUS);
-    // Before: the warm host linked u1's cached bytes for u3 (60 rows, 20 keys twice); the cold one refused the corpus.
-    assert.deepEqual([warmStats.rows.samples, warmStats.duplicateKeys], [40, 0]);
-    assert.deepEqual([coldStats.rows.samples, coldStats.duplicateKeys], [40, 0]);
-    for (const h of [warm, cold]) {
-      assert.deepEqual([...h.quarantined.keys()], [`s3://${BUCKET}/${keyOf('u3')}`]);
-      assert.match(h.quarantined.get(`s3://${BUCKET}/${keyOf('u3')}`)!, /does not match its metadata/);
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (line: string) => void warnings.push(line);
+    try {
+      await warm.readRoot(CORPUS);
+      const warmStats = await corpusStats(duck, warmRoot, CORPUS);
+      const cold = host('cold');
+      const coldStats = await corpusStats(duck, await cold.readRoot(CORPUS), CORPUS);
+      // Before: the warm host linked u1's cached bytes for u3 (60 rows, 20 keys twice); the cold one refused the corpus.
+      assert.deepEqual([warmStats.rows.samples, warmStats.duplicateKeys], [40, 0]);
+      assert.deepEqual([coldStats.rows.samples, coldStats.duplicateKeys], [40, 0]);
+      for (const h of [warm, cold]) {
+        assert.deepEqual([...h.quarantined.keys()], [`s3://${BUCKET}/${keyOf('u3')}`]);
+        assert.match(h.quarantined.get(`s3://${BUCKET}/${keyOf('u3')}`)!, /does not match its metadata/);
+      }
+      assert.equal(warnings.length, 2, warnings.join('\n'));
+      assert.match(
+        warnings[0],
+        /met: warning: left out s3:\/\/forged\/team\/y\/corpus\/c1\/samples\/model=org%2Fm\/source=api\/part-u3\.parquet does not match its metadata/,
+      );
+      // The warm host's verified objects stay cached: only the new object was downloaded.
+      await warm.readRoot(CORPUS);
+      assert.equal(warm.lastSync.cached, 2);
+    } finally {
+      console.warn = warn;
     }
-    assert.equal(warnings.length, 2, warnings.join('\n'));
-    assert.match(warnings[0], /met: warning: left out s3:\/\/forged\/team\/y\/corpus\/c1\/samples\/model=org%2Fm\/source=api\/part-u3\.parquet does not match its metadata/);
-    // The warm host's verified objects stay cached: only the new object was downloaded.
-    await warm.readRoot(CORPUS);
-    assert.equal(warm.lastSync.cached, 2);
-  } finally {
-    console.warn = warn;
-  }
-});
+  },
+);

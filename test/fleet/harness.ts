@@ -54,7 +54,10 @@ export async function startFleetEnv(options: { temporalAddress?: string; latency
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   // Two providers: small latency and a few 429s/500s, as a real API has.
   const faults = { latencyMs: options.latencyMs ?? 5, fail429: 0.01, fail500: 0.005 };
-  const serves = [await startServe({ backend: new TextGeneratorBackend(), faults, seed: 1 }), await startServe({ backend: new TextGeneratorBackend(), faults, seed: 2 })];
+  const serves = [
+    await startServe({ backend: new TextGeneratorBackend(), faults, seed: 1 }),
+    await startServe({ backend: new TextGeneratorBackend(), faults, seed: 2 }),
+  ];
   const modelPath = writeTinyModels(join(root, 'models')).fp32;
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'met' });
@@ -166,11 +169,7 @@ export async function runPipeline(env: FleetEnv, o: PipelineOptions): Promise<Pi
   const launcherEnv = hostEnv(env, launcherDir, data);
   try {
     // Every host polls its queues (model loaded) before the clock starts.
-    await waitUntil(
-      'every host polling',
-      () => hosts.every((h) => (h.output().match(/worker polling/g) ?? []).length >= 4 || h.exitCode !== null),
-      120_000,
-    );
+    await waitUntil('every host polling', () => hosts.every((h) => (h.output().match(/worker polling/g) ?? []).length >= 4 || h.exitCode !== null), 120_000);
     const dead = hosts.find((h) => h.exitCode !== null);
     if (dead) throw new Error(`a host exited at start:\n${dead.output()}`);
     const t0 = performance.now();
@@ -186,7 +185,9 @@ export async function runPipeline(env: FleetEnv, o: PipelineOptions): Promise<Pi
         `host ${o.killHost} working on a unit`,
         async () => {
           const d = await handle.describe();
-          const mine = (d.raw.pendingActivities ?? []).filter((a) => a.activityType?.name === 'sampleUnit' && (a.lastWorkerIdentity ?? '').startsWith(`${victim.pid}@`) && a.heartbeatDetails);
+          const mine = (d.raw.pendingActivities ?? []).filter(
+            (a) => a.activityType?.name === 'sampleUnit' && (a.lastWorkerIdentity ?? '').startsWith(`${victim.pid}@`) && a.heartbeatDetails,
+          );
           if (mine.length === 0) return false;
           killedUnits.push(...mine.map((a) => a.activityId ?? '?'));
           return true;
@@ -202,7 +203,11 @@ export async function runPipeline(env: FleetEnv, o: PipelineOptions): Promise<Pi
     log(`${o.label}: collected ${collected.rows} rows in ${collectSeconds.toFixed(1)} s`);
 
     const t1 = performance.now();
-    const score = spawnMet(['score', corpus, '--scorer', `${scorer}/fp32`, '--queue', cpuQueue, '--window', String(4 * o.hosts), '--heartbeat-timeout', '10s'], launcherEnv, launcherDir);
+    const score = spawnMet(
+      ['score', corpus, '--scorer', `${scorer}/fp32`, '--queue', cpuQueue, '--window', String(4 * o.hosts), '--heartbeat-timeout', '10s'],
+      launcherEnv,
+      launcherDir,
+    );
     if ((await exited(score)) !== 0) throw new Error(`met score failed:\n${score.output()}`);
     const scoreRunId = /(?:Started|Attached to) run (\S+)/.exec(score.output())![1];
     const record = { workflowId: `scoreCorpus/${scoreRunId}` };
@@ -230,7 +235,12 @@ export async function runPipeline(env: FleetEnv, o: PipelineOptions): Promise<Pi
 
 async function pendingOf(handle: ReturnType<Client['workflow']['getHandle']>): Promise<string> {
   const d = await handle.describe();
-  return [`status ${d.status.name}`, ...(d.raw.pendingActivities ?? []).map((a) => JSON.stringify({ id: a.activityId, attempt: a.attempt, lastFailure: a.lastFailure?.message, worker: a.lastWorkerIdentity }))].join('\n');
+  return [
+    `status ${d.status.name}`,
+    ...(d.raw.pendingActivities ?? []).map((a) =>
+      JSON.stringify({ id: a.activityId, attempt: a.attempt, lastFailure: a.lastFailure?.message, worker: a.lastWorkerIdentity }),
+    ),
+  ].join('\n');
 }
 
 async function withDeadline<T>(p: Promise<T>, ms: number, why: () => Promise<string>): Promise<T> {
@@ -253,11 +263,22 @@ export async function metJson(env: FleetEnv, data: string, args: string[]): Prom
 }
 
 /** Rows and distinct keys of a bucket corpus: objects fetched from the bucket (boto3), parsed by pyarrow. */
-export function pyarrowCounts(env: FleetEnv, data: string, corpus: string): { samples: number; sampleKeys: number; logprobs: number; logprobKeys: number; files: number } {
+export function pyarrowCounts(
+  env: FleetEnv,
+  data: string,
+  corpus: string,
+): { samples: number; sampleKeys: number; logprobs: number; logprobKeys: number; files: number } {
   const { python, pyarrowPath, motoPath } = ensurePythonTools();
   const r = spawnSync(python, [join(PROJECT, 'test', 'fleet', 'pyarrow_s3.py'), env.store.endpoint, data, corpus], {
     encoding: 'utf8',
-    env: { ...process.env, PYTHONPATH: [pyarrowPath, motoPath].join(':'), AWS_ACCESS_KEY_ID: env.store.accessKeyId, AWS_SECRET_ACCESS_KEY: env.store.secretAccessKey, AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
+    env: {
+      ...process.env,
+      PYTHONPATH: [pyarrowPath, motoPath].join(':'),
+      AWS_ACCESS_KEY_ID: env.store.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: env.store.secretAccessKey,
+      AWS_REGION: 'us-east-1',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    },
   });
   if (r.status !== 0) throw new Error(`pyarrow_s3.py failed:\n${r.stderr}`);
   return JSON.parse(r.stdout) as ReturnType<typeof pyarrowCounts>;
@@ -285,10 +306,13 @@ export async function checkFleetRun(env: FleetEnv, r: PipelineResult, expected: 
   assert.equal(stats.rows.samples, N);
   assert.equal(stats.rows.logprobs, N);
   assert.equal(stats.duplicateKeys, 0);
-  assert.deepEqual(stats.samples.map((s) => [s.model, s.rows, s.prompts, s.incompletePrompts]), [
-    ['m1', N / 2, expected.prompts, 0],
-    ['m2', N / 2, expected.prompts, 0],
-  ]);
+  assert.deepEqual(
+    stats.samples.map((s) => [s.model, s.rows, s.prompts, s.incompletePrompts]),
+    [
+      ['m1', N / 2, expected.prompts, 0],
+      ['m2', N / 2, expected.prompts, 0],
+    ],
+  );
   assert.equal(stats.logprobs.length, 1);
   assert.equal(stats.logprobs[0].rows, N);
   assert.equal(stats.logprobs[0].samplesCovered, N);
@@ -313,7 +337,9 @@ export async function checkFleetRun(env: FleetEnv, r: PipelineResult, expected: 
   // Each host's local folder holds no committed shard and no corpus tree of its own: the bucket is the corpus.
   for (const dir of r.hostDirs) {
     const staged = join(dir, 'staging', 's3', env.bucket);
-    const shards = existsSync(staged) ? readdirSync(staged, { recursive: true }).filter((f) => String(f).endsWith('.parquet') && String(f).split('/').pop()!.startsWith('part-')) : [];
+    const shards = existsSync(staged)
+      ? readdirSync(staged, { recursive: true }).filter((f) => String(f).endsWith('.parquet') && String(f).split('/').pop()!.startsWith('part-'))
+      : [];
     assert.deepEqual(shards, [], `${dir} kept staged shards`);
     assert.equal(existsSync(join(dir, 'corpus')), false);
   }

@@ -15,8 +15,21 @@ test('parseDataLocation: folders, s3://bucket/prefix, and refusals', () => {
   assert.deepEqual(parseDataLocation('./gs:/x'), { kind: 'local', root: './gs:/x' });
   assert.deepEqual(parseDataLocation('s3://bars/fleet/'), { kind: 's3', bucket: 'bars', prefix: 'fleet', url: 's3://bars/fleet' });
   assert.deepEqual(parseDataLocation('s3://bars'), { kind: 's3', bucket: 'bars', prefix: '', url: 's3://bars' });
-  for (const bad of ['gs://bars/fleet', 'http://host/x', 's3:/bars/fleet', 'file:///srv/met', 'S3://bars', 's3://Bad_Bucket/x', 's3://bars/a//b', 's3://bars/../x']) {
-    assert.throws(() => parseDataLocation(bad), (e: MetError) => e.type === ErrorTypes.BadInput && e.message.includes(bad), bad);
+  for (const bad of [
+    'gs://bars/fleet',
+    'http://host/x',
+    's3:/bars/fleet',
+    'file:///srv/met',
+    'S3://bars',
+    's3://Bad_Bucket/x',
+    's3://bars/a//b',
+    's3://bars/../x',
+  ]) {
+    assert.throws(
+      () => parseDataLocation(bad),
+      (e: MetError) => e.type === ErrorTypes.BadInput && e.message.includes(bad),
+      bad,
+    );
   }
 });
 

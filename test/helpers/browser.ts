@@ -41,7 +41,14 @@ export class Browser {
       this.buffer += chunk.toString('utf8');
       let end: number;
       while ((end = this.buffer.indexOf('\0')) >= 0) {
-        const message = JSON.parse(this.buffer.slice(0, end)) as { id?: number; result?: Record<string, unknown>; error?: { message: string }; method?: string; params?: Record<string, unknown>; sessionId?: string };
+        const message = JSON.parse(this.buffer.slice(0, end)) as {
+          id?: number;
+          result?: Record<string, unknown>;
+          error?: { message: string };
+          method?: string;
+          params?: Record<string, unknown>;
+          sessionId?: string;
+        };
         this.buffer = this.buffer.slice(end + 1);
         if (message.id !== undefined) {
           const p = this.pending.get(message.id);
@@ -59,7 +66,10 @@ export class Browser {
     const chromium = findChromium();
     if (!chromium) throw new Error('Chromium not found: run `bash scripts/ensure-chromium.sh` (installs Debian chromium)');
     const profile = mkdtempSync(join(tmpdir(), 'met-cdp-'));
-    const child = spawn(chromium, [...FLAGS, `--user-data-dir=${profile}`, 'about:blank'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(chromium, [...FLAGS, `--user-data-dir=${profile}`, 'about:blank'], {
+      stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     const browser = new Browser(child, profile);
     await browser.send('Browser.getVersion');
     return browser;
@@ -119,8 +129,10 @@ export class Page {
   ) {
     browser.on((m) => {
       if (m.sessionId !== sessionId) return;
-      if (m.method === 'Runtime.consoleAPICalled') this.log.push(`console.${String(m.params.type)}: ${JSON.stringify((m.params.args as { value?: unknown }[]).map((a) => a.value))}`);
-      if (m.method === 'Runtime.exceptionThrown') this.log.push(`exception: ${JSON.stringify((m.params.exceptionDetails as { exception?: { description?: string } }).exception?.description)}`);
+      if (m.method === 'Runtime.consoleAPICalled')
+        this.log.push(`console.${String(m.params.type)}: ${JSON.stringify((m.params.args as { value?: unknown }[]).map((a) => a.value))}`);
+      if (m.method === 'Runtime.exceptionThrown')
+        this.log.push(`exception: ${JSON.stringify((m.params.exceptionDetails as { exception?: { description?: string } }).exception?.description)}`);
     });
   }
 
@@ -151,7 +163,10 @@ export class Page {
 
   /** The value of a JavaScript expression in the page (awaited when it is a promise). */
   async evaluate<T>(expression: string): Promise<T> {
-    const r = (await this.send('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true })) as { result: { value?: T }; exceptionDetails?: { text: string; exception?: { description?: string } } };
+    const r = (await this.send('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true })) as {
+      result: { value?: T };
+      exceptionDetails?: { text: string; exception?: { description?: string } };
+    };
     if (r.exceptionDetails) throw new Error(`in the page: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}\n${expression}`);
     return r.result.value as T;
   }
@@ -164,7 +179,9 @@ export class Page {
       if (v) return v;
       if (Date.now() > deadline) {
         const text = await this.evaluate<string>('document.body.innerText').catch(() => '');
-        throw new Error(`timed out after ${timeoutMs} ms waiting in the page for ${what}\npage log:\n${this.log.join('\n')}\npage text:\n${text.slice(0, 3000)}`);
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting in the page for ${what}\npage log:\n${this.log.join('\n')}\npage text:\n${text.slice(0, 3000)}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 150));
     }
@@ -185,7 +202,9 @@ export class Page {
 
   /** Focuses the element and activates it from the keyboard (Enter), as a keyboard user would. */
   async activate(selector: string): Promise<void> {
-    const found = await this.evaluate<boolean>(`(() => { const el = document.querySelector(${JSON.stringify(selector)}); if (!el) return false; el.focus(); return document.activeElement === el; })()`);
+    const found = await this.evaluate<boolean>(
+      `(() => { const el = document.querySelector(${JSON.stringify(selector)}); if (!el) return false; el.focus(); return document.activeElement === el; })()`,
+    );
     if (!found) throw new Error(`no focusable element ${selector}\npage log:\n${this.log.join('\n')}`);
     await this.press('Enter');
   }
@@ -193,7 +212,12 @@ export class Page {
   /** A PNG of the whole page (the viewport grown to the page's height for the shot). */
   async screenshot(path: string): Promise<void> {
     const height = await this.evaluate<number>('Math.ceil(document.documentElement.scrollHeight)');
-    await this.send('Emulation.setDeviceMetricsOverride', { width: this.width, height: Math.max(this.height, Math.min(height, 6000)), deviceScaleFactor: 1, mobile: false });
+    await this.send('Emulation.setDeviceMetricsOverride', {
+      width: this.width,
+      height: Math.max(this.height, Math.min(height, 6000)),
+      deviceScaleFactor: 1,
+      mobile: false,
+    });
     const { data } = (await this.send('Page.captureScreenshot', { format: 'png' })) as { data: string };
     await this.send('Emulation.setDeviceMetricsOverride', { width: this.width, height: this.height, deviceScaleFactor: 1, mobile: false });
     writeFileSync(path, Buffer.from(data, 'base64'));

@@ -48,7 +48,16 @@ export async function startObjectStore(kind: ObjectStoreKind): Promise<ObjectSto
 }
 
 function withClient(s: Omit<ObjectStore, 'client'>): ObjectStore {
-  return { ...s, client: () => new S3Client({ endpoint: s.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey } }) };
+  return {
+    ...s,
+    client: () =>
+      new S3Client({
+        endpoint: s.endpoint,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
+      }),
+  };
 }
 
 /**
@@ -62,7 +71,14 @@ export async function startSeaweedFS(): Promise<ObjectStore> {
   const accessKeyId = `met${randomBytes(6).toString('hex')}`;
   const secretAccessKey = randomBytes(20).toString('hex');
   const config = join(dir, 's3.json');
-  writeFileSync(config, JSON.stringify({ identities: [{ name: 'met', credentials: [{ accessKey: accessKeyId, secretKey: secretAccessKey }], actions: ['Admin', 'Read', 'Write', 'List', 'Tagging'] }] }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      identities: [
+        { name: 'met', credentials: [{ accessKey: accessKeyId, secretKey: secretAccessKey }], actions: ['Admin', 'Read', 'Write', 'List', 'Tagging'] },
+      ],
+    }),
+  );
   const ports: number[] = [];
   while (ports.length < 8) {
     const p = await freePort();

@@ -32,11 +32,14 @@ export function quietRuntime(): void {
   if (runtimeQuiet) return;
   runtimeQuiet = true;
   const full = new DefaultLogger('WARN');
-  const logger = process.env.MET_TEST_VERBOSE === '1' ? full : new DefaultLogger('WARN', (entry) => {
-    const summary = failureSummary(entry.message, entry.meta);
-    if (summary === undefined) full.log(entry.level, entry.message, entry.meta);
-    else process.stderr.write(`[${entry.level}] ${summary}\n`);
-  });
+  const logger =
+    process.env.MET_TEST_VERBOSE === '1'
+      ? full
+      : new DefaultLogger('WARN', (entry) => {
+          const summary = failureSummary(entry.message, entry.meta);
+          if (summary === undefined) full.log(entry.level, entry.message, entry.meta);
+          else process.stderr.write(`[${entry.level}] ${summary}\n`);
+        });
   try {
     Runtime.install({ logger });
   } catch {

@@ -22,10 +22,10 @@ test('every kind of job in the registry is a workflow that workers register, und
   assert.deepEqual(JOB_NAMES.filter(hasReport).sort(), ['consistencyReport', 'powerSimulation', 'runTest']);
 });
 
-test('a run record round-trips through its kind\'s schema; a record whose input is not what its workflow takes is unreadable', async () => {
+test("a run record round-trips through its kind's schema; a record whose input is not what its workflow takes is unreadable", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'met-jobs-'));
   const record = collectionRecord('c1', 'corp');
-  assert.equal(record.corpus, 'corp', 'the corpus is the kind\'s to say');
+  assert.equal(record.corpus, 'corp', "the corpus is the kind's to say");
   await saveRunRecord(dir, record);
   assert.deepEqual(await loadRunRecord(dir, 'c1'), RunRecord.parse(JSON.parse(JSON.stringify(record))));
   // The input of another kind under this job's name: refused, not started with the wrong arguments.
@@ -36,7 +36,7 @@ test('a run record round-trips through its kind\'s schema; a record whose input 
   assert.deepEqual(await listRunRecords(dir), []);
 });
 
-test('the queues a run needs come from its kind: a collection\'s sources, a scorer\'s model', () => {
+test("the queues a run needs come from its kind: a collection's sources, a scorer's model", () => {
   const spec = parseRunSpec({
     corpus: 'c',
     prompts: { inline: [{ id: 'p', text: 't' }] },
@@ -59,8 +59,12 @@ test('progress answers read as stages by kind; an answer of the wrong shape show
   const inUnits = new Map([['m/a', { samples: 5, tokens: 50, units: 1 }]]);
   const collecting = { sources: [{ model: 'm', source: 'a', taskQueue: 'q', done: 10, total: 100, errors: { '429': 2 }, samplesPerSecond: 1 }] };
   assert.deepEqual(toStages('collectCorpus', collecting, inUnits).stages, [{ name: 'm/a', done: 15, total: 100, errors: { '429': 2 }, unit: 'samples' }]);
-  assert.deepEqual(toStages('scoreCorpus', { shardsDone: 2, shardsTotal: 4, rowsDone: 9, tokens: 90 }).stages, [{ name: 'scored shards', done: 2, total: 4, unit: 'shards' }]);
-  assert.deepEqual(toStages('powerSimulation', { stages: [{ name: 'power cells', done: 1, total: 3, unit: 'cells' }] }).stages, [{ name: 'power cells', done: 1, total: 3, unit: 'cells' }]);
+  assert.deepEqual(toStages('scoreCorpus', { shardsDone: 2, shardsTotal: 4, rowsDone: 9, tokens: 90 }).stages, [
+    { name: 'scored shards', done: 2, total: 4, unit: 'shards' },
+  ]);
+  assert.deepEqual(toStages('powerSimulation', { stages: [{ name: 'power cells', done: 1, total: 3, unit: 'cells' }] }).stages, [
+    { name: 'power cells', done: 1, total: 3, unit: 'cells' },
+  ]);
   assert.deepEqual(toStages('scoreCorpus', { stages: [] }).stages, []);
   assert.deepEqual(toStages('collectCorpus', { sources: 'many' }).stages, []);
   assert.deepEqual(JOBS.collectCorpus.budget?.(undefined, { budget: { usd: 1, spentUsd: 1, reached: true } }), { usd: 1, spentUsd: 1, reached: true });
@@ -86,5 +90,9 @@ test('a record of every kind met records reads back as it was written (what met 
     newRunRecord({ job: 'downloadDataset', input: { entry: CATALOG[0], dir: '/d' } }, 'd'),
   ];
   for (const record of records) assert.deepEqual(RunRecord.parse(JSON.parse(JSON.stringify(record))), JSON.parse(JSON.stringify(record)), record.job);
-  assert.equal(RunRecord.safeParse({ ...records[4], input: { ...records[4].input, heartbeatTimeout: 'soon' } }).success, false, 'a duration Temporal cannot read');
+  assert.equal(
+    RunRecord.safeParse({ ...records[4], input: { ...records[4].input, heartbeatTimeout: 'soon' } }).success,
+    false,
+    'a duration Temporal cannot read',
+  );
 });

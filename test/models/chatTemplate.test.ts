@@ -32,7 +32,12 @@ for (const [name, template] of Object.entries(hostile)) {
     try {
       await assert.rejects(loadLlamaBackend({ path, precision: 'fp32' }), (err: Error) => {
         t.diagnostic(err.message);
-        assert.match(err.message, new RegExp(`${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: its chat template \\(GGUF tokenizer\\.chat_template\\) (did not render within 5 s|needed more than 128 MB to render|failed to render \\(.*Invalid string length.*\\)); met refuses to use it`));
+        assert.match(
+          err.message,
+          new RegExp(
+            `${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: its chat template \\(GGUF tokenizer\\.chat_template\\) (did not render within 5 s|needed more than 128 MB to render|failed to render \\(.*Invalid string length.*\\)); met refuses to use it`,
+          ),
+        );
         return true;
       });
     } finally {

@@ -40,16 +40,27 @@ test('a run spec with a local source at fp16 collects through a pinned F16 worke
       sources: [{ kind: 'local', model: name, precision: 'fp16' }],
       unitSize: 16,
     });
-    const collected = await temporal.client.workflow.execute(collectCorpus, { taskQueue: cpuQueue, workflowId: uniqueName('collect'), args: [{ spec, runId: runIdOf(spec) }] });
+    const collected = await temporal.client.workflow.execute(collectCorpus, {
+      taskQueue: cpuQueue,
+      workflowId: uniqueName('collect'),
+      args: [{ spec, runId: runIdOf(spec) }],
+    });
     assert.equal(collected.rows, 48, worker.output());
 
     const samples = join(kindDir(dataDir, 'half', 'samples'), '*', '*', 'part-*.parquet');
     const rows = await withConnection(duck, async (c) =>
-      (await c.runAndReadAll(`SELECT model, source, prompt_id, sample_index, prompt, token_ids, token_logprobs FROM read_parquet(${quotedString(samples)}, hive_partitioning = true) ORDER BY prompt_id, sample_index`)).getRowObjects(),
+      (
+        await c.runAndReadAll(
+          `SELECT model, source, prompt_id, sample_index, prompt, token_ids, token_logprobs FROM read_parquet(${quotedString(samples)}, hive_partitioning = true) ORDER BY prompt_id, sample_index`,
+        )
+      ).getRowObjects(),
     );
     assert.equal(rows.length, 48);
     assert.equal(new Set(rows.map((r) => `${r.prompt_id}/${r.sample_index}`)).size, 48, 'one row per (prompt, sample)');
-    assert.ok(rows.every((r) => r.model === name && r.source === 'fp16'), 'partitioned under the fp16 source');
+    assert.ok(
+      rows.every((r) => r.model === name && r.source === 'fp16'),
+      'partitioned under the fp16 source',
+    );
 
     let worstF16 = 0;
     let meanF16 = 0;

@@ -31,7 +31,10 @@ test('the 88-byte GGUF claiming 2^50 entries is refused at once, naming the file
   writeFileSync(path, hostile());
   const rss = process.memoryUsage().rss;
   const started = performance.now();
-  assert.throws(() => checkGgufHeader(path), /evil\.gguf is not a valid GGUF file: metadata entry count (is|claims) 1,125,899,906,842,624.* \(the file has 88 bytes\)/);
+  assert.throws(
+    () => checkGgufHeader(path),
+    /evil\.gguf is not a valid GGUF file: metadata entry count (is|claims) 1,125,899,906,842,624.* \(the file has 88 bytes\)/,
+  );
   assert.throws(() => readGgufFile(path), /evil\.gguf is not a valid GGUF file/);
   assert.ok(performance.now() - started < 1000);
   assert.ok(process.memoryUsage().rss - rss < 50 * 1024 * 1024);

@@ -74,15 +74,34 @@ test('the server command: placeholders, vLLM precision flags, prefix caching off
   const spec = ManagedServerSpec.parse({ command: 'vllm' });
   const fp16 = serverCommand(spec, { modelRef: 'meta-llama/Llama-3.2-1B', model: 'llama-1b', precision: 'fp16', gpu: 2, port: 8123 });
   assert.equal(fp16.command, 'vllm');
-  assert.deepEqual(fp16.args, ['serve', 'meta-llama/Llama-3.2-1B', '--host', '127.0.0.1', '--port', '8123', '--served-model-name', 'llama-1b', '--dtype', 'float16', '--no-enable-prefix-caching']);
+  assert.deepEqual(fp16.args, [
+    'serve',
+    'meta-llama/Llama-3.2-1B',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '8123',
+    '--served-model-name',
+    'llama-1b',
+    '--dtype',
+    'float16',
+    '--no-enable-prefix-caching',
+  ]);
   assert.equal(fp16.env.CUDA_VISIBLE_DEVICES, '2');
   const nf4 = serverCommand(spec, { modelRef: 'm', model: 'm', precision: 'nf4', gpu: 0, port: 1 });
   assert.ok(nf4.args.join(' ').includes('--quantization bitsandbytes'));
   assert.equal(serverCommand(spec, { modelRef: 'm', model: 'm', precision: 'fp32', gpu: 'cpu', port: 1 }).env.CUDA_VISIBLE_DEVICES, '');
-  assert.throws(() => serverCommand(ManagedServerSpec.parse({ command: 'x', args: ['--port', '{prot}'] }), { modelRef: 'm', model: 'm', precision: 'fp32', gpu: 0, port: 1 }), /unknown placeholder \{prot\}/);
+  assert.throws(
+    () =>
+      serverCommand(ManagedServerSpec.parse({ command: 'x', args: ['--port', '{prot}'] }), { modelRef: 'm', model: 'm', precision: 'fp32', gpu: 0, port: 1 }),
+    /unknown placeholder \{prot\}/,
+  );
   // A managed model needs its server; an in-process one does not.
   assert.equal(WorkerConfig.safeParse({ models: [{ name: 'm', precision: 'fp16', path: 'x', backend: 'managed' }] }).success, false);
-  assert.equal(WorkerConfig.safeParse({ models: [{ name: 'm', precision: 'fp16', path: 'x', backend: 'managed', gpu: 0, server: { command: 'vllm' } }] }).success, true);
+  assert.equal(
+    WorkerConfig.safeParse({ models: [{ name: 'm', precision: 'fp16', path: 'x', backend: 'managed', gpu: 0, server: { command: 'vllm' } }] }).success,
+    true,
+  );
 });
 
 test('met serve scores like vLLM: echo + logprobs (first token null, max_tokens 0), prompt_logprobs, /tokenize', async () => {
@@ -123,7 +142,11 @@ test('met serve scores like vLLM: echo + logprobs (first token null, max_tokens 
     const ranks = Object.values(viaIds.prompt_logprobs[i] as Record<string, { rank: number }>).map((e) => e.rank);
     assert.ok(ranks.includes(1) && ranks.includes(2));
   }
-  const bad = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: [1, 10_000_000], echo: true, max_tokens: 0, logprobs: 0 }) });
+  const bad = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt: [1, 10_000_000], echo: true, max_tokens: 0, logprobs: 0 }),
+  });
   assert.equal(bad.status, 400, 'token ids outside the vocabulary are refused');
 });
 
@@ -167,7 +190,14 @@ test('a server that keeps dying: bounded restarts with backoff, then a clear err
   const started = Date.now();
   await assert.rejects(
     ManagedServerBackend.start({
-      server: { command: process.execPath, args: ['-e', 'console.error("CUDA out of memory (simulated)"); process.exit(3)'], precisionFlags: {}, extraArgs: [], maxRestarts: 3, backoffMs: 50 },
+      server: {
+        command: process.execPath,
+        args: ['-e', 'console.error("CUDA out of memory (simulated)"); process.exit(3)'],
+        precisionFlags: {},
+        extraArgs: [],
+        maxRestarts: 3,
+        backoffMs: 50,
+      },
       modelRef: 'none',
       model: 'dying',
       precision: 'fp16',
@@ -181,7 +211,13 @@ test('a server that keeps dying: bounded restarts with backoff, then a clear err
   const leftover = await startServe({ backend: new TextGeneratorBackend() });
   try {
     await assert.rejects(
-      ManagedServerBackend.start({ server: metServe({ port: leftover.port, maxRestarts: 1, backoffMs: 10 }), modelRef: paths.fp32, model: 'x', precision: 'fp32', gpu: 'cpu' }),
+      ManagedServerBackend.start({
+        server: metServe({ port: leftover.port, maxRestarts: 1, backoffMs: 10 }),
+        modelRef: paths.fp32,
+        model: 'x',
+        precision: 'fp32',
+        gpu: 'cpu',
+      }),
       /already answers on 127\.0\.0\.1:\d+/,
     );
   } finally {
@@ -212,10 +248,18 @@ test('scoreCorpus through a worker on the managed backend writes the same logpro
       sources: [{ kind: 'local', model: local.model, precision: 'fp32' }],
       unitSize: 16,
     });
-    const collected = await temporal.client.workflow.execute(collectCorpus, { taskQueue: cpuQueue, workflowId: uniqueName('collect'), args: [{ spec, runId: runIdOf(spec) }] });
+    const collected = await temporal.client.workflow.execute(collectCorpus, {
+      taskQueue: cpuQueue,
+      workflowId: uniqueName('collect'),
+      args: [{ spec, runId: runIdOf(spec) }],
+    });
     assert.equal(collected.rows, 32);
     for (const scorer of [local, server]) {
-      const r = await temporal.client.workflow.execute(scoreCorpus, { taskQueue: cpuQueue, workflowId: uniqueName('score'), args: [{ corpus: 'managed', scorer: { model: scorer.model, precision: 'fp32' } }] });
+      const r = await temporal.client.workflow.execute(scoreCorpus, {
+        taskQueue: cpuQueue,
+        workflowId: uniqueName('score'),
+        args: [{ corpus: 'managed', scorer: { model: scorer.model, precision: 'fp32' } }],
+      });
       assert.equal(r.rowsDone, 32);
     }
     const logprobs = join(kindDir(dataDir, 'managed', 'logprobs'), '*', '*', '*', 'part-*.parquet');

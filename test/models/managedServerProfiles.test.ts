@@ -91,7 +91,10 @@ test('profiles: each owns its flags; no vLLM flag reaches llama-server; old conf
     assert.doesNotMatch(args, /--dtype|--quantization|--no-enable-prefix-caching|--served-model-name/, p);
   }
   // Only command/args set with an explicit profile: still no vLLM flag.
-  assert.doesNotMatch(serverCommand({ command: 'my-llama', profile: 'llama.cpp', args: ['-m', '{model}', '--port', '{port}'] }, at).args.join(' '), /--dtype|prefix/);
+  assert.doesNotMatch(
+    serverCommand({ command: 'my-llama', profile: 'llama.cpp', args: ['-m', '{model}', '--port', '{port}'] }, at).args.join(' '),
+    /--dtype|prefix/,
+  );
 
   const resolved = {
     vllm: resolveServerSpec({ command: 'vllm' }),
@@ -103,13 +106,21 @@ test('profiles: each owns its flags; no vLLM flag reaches llama-server; old conf
   assert.deepEqual(resolved.other.extraArgs, []);
 
   // Scoring a profile cannot do: refused when the config is read, with what to do instead.
-  assert.throws(() => resolveServerSpec({ command: 'ollama', scoring: 'auto' }), /scoring 'auto' is refused: profile openai-compatible is sampling only.*inferred from command 'ollama'.*scoring: none/s);
+  assert.throws(
+    () => resolveServerSpec({ command: 'ollama', scoring: 'auto' }),
+    /scoring 'auto' is refused: profile openai-compatible is sampling only.*inferred from command 'ollama'.*scoring: none/s,
+  );
   assert.throws(() => resolveServerSpec({ command: 'llama-server', scoring: 'echo' }), /profile llama\.cpp scores with in-process \(or none\)/);
-  const bad = WorkerConfig.safeParse({ models: [{ name: 'm', precision: 'fp16', path: 'x', backend: 'managed', server: { command: 'ollama', scoring: 'prompt_logprobs' } }] });
+  const bad = WorkerConfig.safeParse({
+    models: [{ name: 'm', precision: 'fp16', path: 'x', backend: 'managed', server: { command: 'ollama', scoring: 'prompt_logprobs' } }],
+  });
   assert.equal(bad.success, false);
   assert.match(bad.error!.issues[0].message, /sampling only/);
   assert.deepEqual(bad.error!.issues[0].path, ['models', 0, 'server', 'scoring']);
-  assert.equal(WorkerConfig.safeParse({ models: [{ name: 'm', precision: 'nf4', path: 'x.gguf', backend: 'managed', server: { command: 'llama-server' } }] }).success, true);
+  assert.equal(
+    WorkerConfig.safeParse({ models: [{ name: 'm', precision: 'nf4', path: 'x.gguf', backend: 'managed', server: { command: 'llama-server' } }] }).success,
+    true,
+  );
 });
 
 test("met serve --api-style llama.cpp answers llama-server's routes and shapes; vLLM style gives decoded token text for sampled logprobs", async () => {
@@ -117,7 +128,10 @@ test("met serve --api-style llama.cpp answers llama-server's routes and shapes; 
   const vllm = await startServe({ backend: inProcess });
   const base = (s: { url: string }) => s.url.replace(/\/v1$/, '');
   const call = async (s: { url: string }, path: string, body?: unknown, status = 200) => {
-    const res = await fetch(`${base(s)}${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(
+      `${base(s)}${path}`,
+      body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+    );
     assert.equal(res.status, status, `${path}: ${res.status}`);
     return res.json() as Promise<Record<string, any>>;
   };
@@ -128,26 +142,65 @@ test("met serve --api-style llama.cpp answers llama-server's routes and shapes; 
     const ids = inProcess.tokenize(text);
     assert.deepEqual((await call(llama, '/tokenize', { content: text })).tokens, ids, 'add_special defaults to false');
     assert.deepEqual((await call(llama, '/tokenize', { content: text, add_special: true })).tokens, [inProcess.bosToken, ...ids]);
-    assert.deepEqual((await call(llama, '/tokenize', { content: 'ab', with_pieces: true })).tokens[0], { id: inProcess.tokenize('ab')[0], piece: inProcess.detokenize([inProcess.tokenize('ab')[0]]) });
-    assert.deepEqual(await call(llama, '/tokenize', { prompt: text, add_special_tokens: false }), { tokens: [] }, "vLLM's body gets what llama-server gives it: no tokens");
+    assert.deepEqual((await call(llama, '/tokenize', { content: 'ab', with_pieces: true })).tokens[0], {
+      id: inProcess.tokenize('ab')[0],
+      piece: inProcess.detokenize([inProcess.tokenize('ab')[0]]),
+    });
+    assert.deepEqual(
+      await call(llama, '/tokenize', { prompt: text, add_special_tokens: false }),
+      { tokens: [] },
+      "vLLM's body gets what llama-server gives it: no tokens",
+    );
     assert.deepEqual(await call(llama, '/detokenize', { tokens: ids }), { content: text });
 
     const request = { prompt: 'Once upon a time', maxTokens: 12, temperature: 1, topP: 0.95, seed: 7, logprobs: true };
     const direct = await inProcess.generate(request);
-    const native = await call(llama, '/completion', { prompt: request.prompt, n_predict: 12, temperature: 1, top_p: 0.95, seed: 7, n_probs: 1, return_tokens: true, cache_prompt: false, samplers: ['temperature', 'top_p'] });
+    const native = await call(llama, '/completion', {
+      prompt: request.prompt,
+      n_predict: 12,
+      temperature: 1,
+      top_p: 0.95,
+      seed: 7,
+      n_probs: 1,
+      return_tokens: true,
+      cache_prompt: false,
+      samplers: ['temperature', 'top_p'],
+    });
     assert.equal(native.content, direct.text);
     assert.deepEqual(native.tokens, direct.tokenIds);
     assert.equal(native.stop_type, direct.finishReason === 'length' ? 'limit' : 'eos');
     assert.equal(native.tokens_evaluated, 1 + inProcess.tokenize(request.prompt).length);
-    assert.deepEqual(native.completion_probabilities.map((p: { id: number }) => p.id), direct.tokenIds);
-    assert.ok(maxDiff(native.completion_probabilities.map((p: { logprob: number }) => p.logprob), direct.tokenLogprobs!) < 1e-9);
+    assert.deepEqual(
+      native.completion_probabilities.map((p: { id: number }) => p.id),
+      direct.tokenIds,
+    );
+    assert.ok(
+      maxDiff(
+        native.completion_probabilities.map((p: { logprob: number }) => p.logprob),
+        direct.tokenLogprobs!,
+      ) < 1e-9,
+    );
     assert.deepEqual((await call(llama, '/completion', { prompt: request.prompt, n_predict: 4, seed: 7 })).tokens, [], 'tokens only with return_tokens');
 
     // OpenAI routes as llama-server answers them: echo ignored, no token_ids, logprobs with ids.
-    const oai = (await call(llama, '/v1/completions', { prompt: request.prompt, max_tokens: 12, temperature: 1, top_p: 0.95, seed: 7, echo: true, logprobs: 1, samplers: ['temperature', 'top_p'] })).choices[0];
+    const oai = (
+      await call(llama, '/v1/completions', {
+        prompt: request.prompt,
+        max_tokens: 12,
+        temperature: 1,
+        top_p: 0.95,
+        seed: 7,
+        echo: true,
+        logprobs: 1,
+        samplers: ['temperature', 'top_p'],
+      })
+    ).choices[0];
     assert.equal(oai.text, direct.text, 'echo is ignored');
     assert.equal(oai.token_ids, undefined);
-    assert.deepEqual(oai.logprobs.content.map((t: { id: number }) => t.id), direct.tokenIds);
+    assert.deepEqual(
+      oai.logprobs.content.map((t: { id: number }) => t.id),
+      direct.tokenIds,
+    );
     assert.equal(oai.logprobs.content.map((t: { token: string }) => t.token).join(''), direct.text);
     const chat = await call(llama, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Hello' }], max_tokens: 5, seed: 1, logprobs: true });
     assert.equal(chat.object, 'chat.completion');
@@ -155,10 +208,16 @@ test("met serve --api-style llama.cpp answers llama-server's routes and shapes; 
     assert.ok(chat.choices[0].logprobs.content.every((t: { id: unknown; token: unknown }) => Number.isInteger(t.id) && typeof t.token === 'string'));
 
     // vLLM style: sampled tokens' logprobs name the decoded token text (as echoed ones do), not the id.
-    const sampled = (await call(vllm, '/v1/completions', { prompt: request.prompt, max_tokens: 12, temperature: 1, top_p: 0.95, seed: 7, logprobs: 0 })).choices[0];
+    const sampled = (await call(vllm, '/v1/completions', { prompt: request.prompt, max_tokens: 12, temperature: 1, top_p: 0.95, seed: 7, logprobs: 0 }))
+      .choices[0];
     assert.deepEqual(sampled.token_ids, direct.tokenIds);
-    assert.deepEqual(sampled.logprobs.tokens, direct.tokenIds.map((id) => inProcess.detokenize([id])));
-    const echoed = (await call(vllm, '/v1/completions', { prompt: request.prompt, max_tokens: 12, temperature: 1, top_p: 0.95, seed: 7, logprobs: 0, echo: true })).choices[0];
+    assert.deepEqual(
+      sampled.logprobs.tokens,
+      direct.tokenIds.map((id) => inProcess.detokenize([id])),
+    );
+    const echoed = (
+      await call(vllm, '/v1/completions', { prompt: request.prompt, max_tokens: 12, temperature: 1, top_p: 0.95, seed: 7, logprobs: 0, echo: true })
+    ).choices[0];
     assert.deepEqual(echoed.logprobs.tokens.slice(-sampled.logprobs.tokens.length), sampled.logprobs.tokens, 'echo and no echo name the sampled tokens alike');
     const vchat = await call(vllm, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Hello' }], max_tokens: 5, seed: 1, logprobs: true });
     assert.deepEqual(
@@ -171,61 +230,72 @@ test("met serve --api-style llama.cpp answers llama-server's routes and shapes; 
   }
 });
 
-test('llama.cpp profile against met serve --api-style llama.cpp: samples like in-process, scores in-process, restarts after SIGKILL', { timeout: 180_000 }, async () => {
-  const b = await managed(uniqueName('tiny-llama'), metServe('llama.cpp', 'llama.cpp'));
-  const stats = b.stats();
-  assert.equal(stats.profile, 'llama.cpp');
-  assert.match(stats.scorerBackend, /^llama\.cpp in-process/);
-  assert.equal(await b.detokenize(inProcess.tokenize('the river')), 'the river');
+test(
+  'llama.cpp profile against met serve --api-style llama.cpp: samples like in-process, scores in-process, restarts after SIGKILL',
+  { timeout: 180_000 },
+  async () => {
+    const b = await managed(uniqueName('tiny-llama'), metServe('llama.cpp', 'llama.cpp'));
+    const stats = b.stats();
+    assert.equal(stats.profile, 'llama.cpp');
+    assert.match(stats.scorerBackend, /^llama\.cpp in-process/);
+    assert.equal(await b.detokenize(inProcess.tokenize('the river')), 'the river');
 
-  const requests = [0, 1, 2, 3].map((seed) => ({ prompt: PAIRS[seed % PAIRS.length][0] || 'A', maxTokens: 10, temperature: 1, topP: 0.95, seed, logprobs: true }));
-  for (const request of requests) {
-    const [m, l] = [await b.generate(request), await inProcess.generate(request)];
-    assert.ok(m.tokenIds && m.tokenIds.length > 0 && m.text.length > 0, 'non-empty token ids');
-    assert.deepEqual({ text: m.text, ids: m.tokenIds }, { text: l.text, ids: l.tokenIds });
-    assert.equal(inProcess.detokenize(m.tokenIds), m.text);
-    assert.ok(maxDiff(m.tokenLogprobs!, l.tokenLogprobs!) < 1e-4);
-  }
-  // Without the in-process scorer, the sampled tokens' logprobs are the server's (n_probs).
-  const samplingOnly = await managed(uniqueName('tiny-llama-nprobs'), metServe('llama.cpp', 'llama.cpp', { scoring: 'none' }));
-  const [viaServer, direct] = [await samplingOnly.generate(requests[1]), await inProcess.generate(requests[1])];
-  assert.deepEqual(viaServer.tokenIds, direct.tokenIds);
-  assert.ok(maxDiff(viaServer.tokenLogprobs!, direct.tokenLogprobs!) < 1e-4);
-  await assert.rejects(samplingOnly.score('a', 'b'), /sampling only/);
-  await samplingOnly.close();
+    const requests = [0, 1, 2, 3].map((seed) => ({
+      prompt: PAIRS[seed % PAIRS.length][0] || 'A',
+      maxTokens: 10,
+      temperature: 1,
+      topP: 0.95,
+      seed,
+      logprobs: true,
+    }));
+    for (const request of requests) {
+      const [m, l] = [await b.generate(request), await inProcess.generate(request)];
+      assert.ok(m.tokenIds && m.tokenIds.length > 0 && m.text.length > 0, 'non-empty token ids');
+      assert.deepEqual({ text: m.text, ids: m.tokenIds }, { text: l.text, ids: l.tokenIds });
+      assert.equal(inProcess.detokenize(m.tokenIds), m.text);
+      assert.ok(maxDiff(m.tokenLogprobs!, l.tokenLogprobs!) < 1e-4);
+    }
+    // Without the in-process scorer, the sampled tokens' logprobs are the server's (n_probs).
+    const samplingOnly = await managed(uniqueName('tiny-llama-nprobs'), metServe('llama.cpp', 'llama.cpp', { scoring: 'none' }));
+    const [viaServer, direct] = [await samplingOnly.generate(requests[1]), await inProcess.generate(requests[1])];
+    assert.deepEqual(viaServer.tokenIds, direct.tokenIds);
+    assert.ok(maxDiff(viaServer.tokenLogprobs!, direct.tokenLogprobs!) < 1e-4);
+    await assert.rejects(samplingOnly.score('a', 'b'), /sampling only/);
+    await samplingOnly.close();
 
-  // A stop word: the text is cut, and the ids are the cut text's tokens (from the server's /tokenize).
-  const stopped = await b.generate({ ...requests[0], maxTokens: 30, stop: [' '], logprobs: false });
-  assert.ok(!stopped.text.includes(' '));
-  if (stopped.text) assert.deepEqual(stopped.tokenIds, inProcess.tokenize(stopped.text));
+    // A stop word: the text is cut, and the ids are the cut text's tokens (from the server's /tokenize).
+    const stopped = await b.generate({ ...requests[0], maxTokens: 30, stop: [' '], logprobs: false });
+    assert.ok(!stopped.text.includes(' '));
+    if (stopped.text) assert.deepEqual(stopped.tokenIds, inProcess.tokenize(stopped.text));
 
-  for (const [prompt, completion] of PAIRS) {
-    const [m, l] = [await b.score(prompt, completion), await inProcess.score(prompt, completion)];
-    assert.deepEqual(m.tokenIds, l.tokenIds);
-    assert.ok(maxDiff(m.tokenLogprobs, l.tokenLogprobs) < 1e-4);
-  }
+    for (const [prompt, completion] of PAIRS) {
+      const [m, l] = [await b.score(prompt, completion), await inProcess.score(prompt, completion)];
+      assert.deepEqual(m.tokenIds, l.tokenIds);
+      assert.ok(maxDiff(m.tokenLogprobs, l.tokenLogprobs) < 1e-4);
+    }
 
-  const firstPid = b.stats().pid!;
-  const expected = await Promise.all(requests.map((r) => inProcess.generate(r)));
-  let done = 0;
-  const calls = Array.from({ length: 24 }, (_, i) =>
-    b.generate(requests[i % requests.length]).then((r) => {
-      if (++done === 4) process.kill(firstPid, 'SIGKILL');
-      return r;
-    }),
-  );
-  const results = await Promise.all(calls);
-  results.forEach((r, i) => assert.deepEqual(r.tokenIds, expected[i % requests.length].tokenIds));
-  // One restart, and a live server again. (Not "a new pid": with pid_max 32768 and a busy machine
-  // the kernel can hand the new server the number the killed one had.)
-  // The kill can land after the last call returned (a fast tiny model): the restart then follows it.
-  for (let i = 0; i < 100 && b.stats().restarts === 0; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.equal(b.stats().restarts, 1);
-  // The count moves when the restart begins; a call waits for the new server, which then runs.
-  assert.deepEqual((await b.generate(requests[0])).tokenIds, expected[0].tokenIds);
-  assert.equal(b.stats().restarts, 1);
-  assert.ok(b.stats().pid !== undefined && isAlive(b.stats().pid!), 'the restarted server runs');
-});
+    const firstPid = b.stats().pid!;
+    const expected = await Promise.all(requests.map((r) => inProcess.generate(r)));
+    let done = 0;
+    const calls = Array.from({ length: 24 }, (_, i) =>
+      b.generate(requests[i % requests.length]).then((r) => {
+        if (++done === 4) process.kill(firstPid, 'SIGKILL');
+        return r;
+      }),
+    );
+    const results = await Promise.all(calls);
+    results.forEach((r, i) => assert.deepEqual(r.tokenIds, expected[i % requests.length].tokenIds));
+    // One restart, and a live server again. (Not "a new pid": with pid_max 32768 and a busy machine
+    // the kernel can hand the new server the number the killed one had.)
+    // The kill can land after the last call returned (a fast tiny model): the restart then follows it.
+    for (let i = 0; i < 100 && b.stats().restarts === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(b.stats().restarts, 1);
+    // The count moves when the restart begins; a call waits for the new server, which then runs.
+    assert.deepEqual((await b.generate(requests[0])).tokenIds, expected[0].tokenIds);
+    assert.equal(b.stats().restarts, 1);
+    assert.ok(b.stats().pid !== undefined && isAlive(b.stats().pid!), 'the restarted server runs');
+  },
+);
 
 function isAlive(pid: number): boolean {
   try {
@@ -239,13 +309,22 @@ function isAlive(pid: number): boolean {
 test('a tokenize answer with no tokens is an error, not data; a sampling-only profile refuses scoring at start', { timeout: 120_000 }, async () => {
   // vLLM's protocol spoken to llama-server: 200 {tokens: []}. Nothing is returned to be stored.
   const mismatched = await managed(uniqueName('tiny-mismatch'), metServe('llama.cpp', 'vllm'));
-  await assert.rejects(mismatched.generate({ prompt: 'Once upon a time', maxTokens: 8, temperature: 1, topP: 1, seed: 1 }), /\/tokenize gave no tokens for a non-empty text.*profile vllm/s);
+  await assert.rejects(
+    mismatched.generate({ prompt: 'Once upon a time', maxTokens: 8, temperature: 1, topP: 1, seed: 1 }),
+    /\/tokenize gave no tokens for a non-empty text.*profile vllm/s,
+  );
   await assert.rejects(mismatched.score('Once upon a time', ' there was'), /gave no tokens for a non-empty text/);
 
   // openai-compatible: asked to score, it does not start (and spawns nothing).
   const started = Date.now();
   await assert.rejects(
-    ManagedServerBackend.start({ server: { ...metServe('vllm', 'openai-compatible'), scoring: 'auto' }, modelRef: paths.fp32, model: 'x', precision: 'fp32', gpu: 'cpu' }),
+    ManagedServerBackend.start({
+      server: { ...metServe('vllm', 'openai-compatible'), scoring: 'auto' },
+      modelRef: paths.fp32,
+      model: 'x',
+      precision: 'fp32',
+      gpu: 'cpu',
+    }),
     /scoring 'auto' is refused: profile openai-compatible is sampling only/,
   );
   assert.ok(Date.now() - started < 2_000, 'refused before any server start');
@@ -264,79 +343,107 @@ test('a tokenize answer with no tokens is an error, not data; a sampling-only pr
   assert.equal(g.tokenIds, null);
 });
 
-test('a managed collection per API style stores non-empty token ids equal to in-process ones; llama.cpp scoring rows equal in-process', { timeout: 300_000 }, async () => {
-  const temporal = await startTestTemporal();
-  const duck: DuckDBInstance = await createDuckDB();
-  const dataDir = join(dir, 'data');
-  const backends = {
-    vllm: await managed(uniqueName('tiny-vllm'), metServe('vllm', 'vllm')),
-    llama: await managed(uniqueName('tiny-llamacpp'), metServe('llama.cpp', 'llama.cpp')),
-  };
-  const local = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model: uniqueName('tiny-local') });
-  const cpuQueue = uniqueName('profiles-cpu');
-  const plans = [cpuWorkerPlan({ dataDir, duck, taskQueue: cpuQueue }), ...[local, backends.vllm, backends.llama].flatMap((backend) => modelWorkerPlans({ dataDir, duck, backend, gpu: 'cpu' }))];
-  // Each worker with the identity met worker gives it (workers/run.ts): /health and met fleet read it.
-  const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, identity: planIdentity(p, dataDir), ...p.options })));
-  const running = workers.map((w) => w.run());
-  try {
-    const sampling = { maxTokens: 10, temperature: 1, topP: 0.95 };
-    const spec = parseRunSpec({
-      corpus: 'profiles',
-      prompts: { set: 'demo', limit: 3 },
-      samplesPerPrompt: 4,
-      sampling,
-      sources: [backends.vllm, backends.llama].map((b) => ({ kind: 'local', model: b.model, precision: 'fp32' })),
-      unitSize: 6,
-    });
-    const collected = await temporal.client.workflow.execute(collectCorpus, { taskQueue: cpuQueue, workflowId: uniqueName('collect'), args: [{ spec, runId: runIdOf(spec) }] });
-    assert.equal(collected.rows, 24);
-    const samples = join(kindDir(dataDir, 'profiles', 'samples'), '*', '*', 'part-*.parquet');
-    const rows = await withConnection(duck, async (c) =>
-      (await c.runAndReadAll(`SELECT model, prompt, seed::BIGINT AS seed, completion, token_ids FROM read_parquet(${quotedString(samples)}, hive_partitioning = true) ORDER BY model, prompt_id, sample_index`)).getRowObjectsJson(),
+test(
+  'a managed collection per API style stores non-empty token ids equal to in-process ones; llama.cpp scoring rows equal in-process',
+  { timeout: 300_000 },
+  async () => {
+    const temporal = await startTestTemporal();
+    const duck: DuckDBInstance = await createDuckDB();
+    const dataDir = join(dir, 'data');
+    const backends = {
+      vllm: await managed(uniqueName('tiny-vllm'), metServe('vllm', 'vllm')),
+      llama: await managed(uniqueName('tiny-llamacpp'), metServe('llama.cpp', 'llama.cpp')),
+    };
+    const local = await loadLlamaBackend({ path: paths.fp32, precision: 'fp32', model: uniqueName('tiny-local') });
+    const cpuQueue = uniqueName('profiles-cpu');
+    const plans = [
+      cpuWorkerPlan({ dataDir, duck, taskQueue: cpuQueue }),
+      ...[local, backends.vllm, backends.llama].flatMap((backend) => modelWorkerPlans({ dataDir, duck, backend, gpu: 'cpu' })),
+    ];
+    // Each worker with the identity met worker gives it (workers/run.ts): /health and met fleet read it.
+    const workers = await Promise.all(
+      plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, identity: planIdentity(p, dataDir), ...p.options })),
     );
-    assert.equal(rows.length, 24);
-    let nonEmpty = 0;
-    for (const row of rows) {
-      const ids = (row.token_ids as number[]).map(Number);
-      const again = await inProcess.generate({ prompt: String(row.prompt), ...sampling, seed: Number(row.seed) });
-      assert.ok(ids.length > 0 || row.completion === '', `${row.model}: empty token ids stored for '${row.completion}'`);
-      if (ids.length > 0) nonEmpty++;
-      assert.deepEqual(ids, again.tokenIds, `${row.model}: stored ids are the in-process sample's`);
-      assert.equal(inProcess.detokenize(ids), row.completion);
-    }
-    assert.ok(nonEmpty >= 20, `${nonEmpty} of 24 samples have tokens`);
+    const running = workers.map((w) => w.run());
+    try {
+      const sampling = { maxTokens: 10, temperature: 1, topP: 0.95 };
+      const spec = parseRunSpec({
+        corpus: 'profiles',
+        prompts: { set: 'demo', limit: 3 },
+        samplesPerPrompt: 4,
+        sampling,
+        sources: [backends.vllm, backends.llama].map((b) => ({ kind: 'local', model: b.model, precision: 'fp32' })),
+        unitSize: 6,
+      });
+      const collected = await temporal.client.workflow.execute(collectCorpus, {
+        taskQueue: cpuQueue,
+        workflowId: uniqueName('collect'),
+        args: [{ spec, runId: runIdOf(spec) }],
+      });
+      assert.equal(collected.rows, 24);
+      const samples = join(kindDir(dataDir, 'profiles', 'samples'), '*', '*', 'part-*.parquet');
+      const rows = await withConnection(duck, async (c) =>
+        (
+          await c.runAndReadAll(
+            `SELECT model, prompt, seed::BIGINT AS seed, completion, token_ids FROM read_parquet(${quotedString(samples)}, hive_partitioning = true) ORDER BY model, prompt_id, sample_index`,
+          )
+        ).getRowObjectsJson(),
+      );
+      assert.equal(rows.length, 24);
+      let nonEmpty = 0;
+      for (const row of rows) {
+        const ids = (row.token_ids as number[]).map(Number);
+        const again = await inProcess.generate({ prompt: String(row.prompt), ...sampling, seed: Number(row.seed) });
+        assert.ok(ids.length > 0 || row.completion === '', `${row.model}: empty token ids stored for '${row.completion}'`);
+        if (ids.length > 0) nonEmpty++;
+        assert.deepEqual(ids, again.tokenIds, `${row.model}: stored ids are the in-process sample's`);
+        assert.equal(inProcess.detokenize(ids), row.completion);
+      }
+      assert.ok(nonEmpty >= 20, `${nonEmpty} of 24 samples have tokens`);
 
-    // The worker says who scores for the llama.cpp profile where /health looks: its poller identity on the model queue.
-    const described = await temporal.client.workflowService.describeTaskQueue({ namespace: temporal.namespace, taskQueue: { name: modelTaskQueue(backends.llama.model, 'fp32') }, taskQueueType: 2 });
-    assert.match((described.pollers ?? []).map((p) => p.identity).join('\n'), /scorer: llama\.cpp in-process \(CPU, flash attention off, 1 sequence per decode\)/);
+      // The worker says who scores for the llama.cpp profile where /health looks: its poller identity on the model queue.
+      const described = await temporal.client.workflowService.describeTaskQueue({
+        namespace: temporal.namespace,
+        taskQueue: { name: modelTaskQueue(backends.llama.model, 'fp32') },
+        taskQueueType: 2,
+      });
+      assert.match(
+        (described.pollers ?? []).map((p) => p.identity).join('\n'),
+        /scorer: llama\.cpp in-process \(CPU, flash attention off, 1 sequence per decode\)/,
+      );
 
-    // Scoring under the llama.cpp profile (in-process llama.cpp) equals the in-process worker's rows.
-    for (const scorer of [local, backends.llama]) {
-      const r = await temporal.client.workflow.execute(scoreCorpus, { taskQueue: cpuQueue, workflowId: uniqueName('score'), args: [{ corpus: 'profiles', scorer: { model: scorer.model, precision: 'fp32' } }] });
-      assert.equal(r.rowsDone, 24);
-    }
-    const logprobs = join(kindDir(dataDir, 'profiles', 'logprobs'), '*', '*', '*', 'part-*.parquet');
-    const cmp = await withConnection(duck, async (c) =>
-      (
-        await c.runAndReadAll(
-          `SELECT count(*)::INT AS pairs, count(*) FILTER (WHERE a.token_ids = b.token_ids)::INT AS same_tokens,
+      // Scoring under the llama.cpp profile (in-process llama.cpp) equals the in-process worker's rows.
+      for (const scorer of [local, backends.llama]) {
+        const r = await temporal.client.workflow.execute(scoreCorpus, {
+          taskQueue: cpuQueue,
+          workflowId: uniqueName('score'),
+          args: [{ corpus: 'profiles', scorer: { model: scorer.model, precision: 'fp32' } }],
+        });
+        assert.equal(r.rowsDone, 24);
+      }
+      const logprobs = join(kindDir(dataDir, 'profiles', 'logprobs'), '*', '*', '*', 'part-*.parquet');
+      const cmp = await withConnection(duck, async (c) =>
+        (
+          await c.runAndReadAll(
+            `SELECT count(*)::INT AS pairs, count(*) FILTER (WHERE a.token_ids = b.token_ids)::INT AS same_tokens,
                   max(abs(a.sum - b.sum))::DOUBLE AS worst_sum,
                   count(*) FILTER (WHERE a.scorer_backend = b.scorer_backend AND b.scorer_backend = 'llama.cpp in-process (CPU, flash attention off, 1 sequence per decode)')::INT AS recorded
              FROM read_parquet(${quotedString(logprobs)}, hive_partitioning = true) a
              JOIN read_parquet(${quotedString(logprobs)}, hive_partitioning = true) b USING (model, prompt_id, sample_index)
             WHERE a.scorer_model = ${quotedString(local.model)} AND b.scorer_model = ${quotedString(backends.llama.model)}`,
-        )
-      ).getRowObjects(),
-    );
-    assert.equal(cmp[0].pairs, 24);
-    assert.equal(cmp[0].same_tokens, 24);
-    assert.ok(Number(cmp[0].worst_sum) < 1e-4, `summed logprobs differ by ${cmp[0].worst_sum}`);
-    assert.equal(cmp[0].recorded, 24, 'both record one decode route: the llama.cpp profile scores in-process, with the in-process worker\'s route');
-  } finally {
-    workers.forEach((w) => w.shutdown());
-    await Promise.all(running);
-    await local.close();
-    await temporal.close();
-    duck.closeSync();
-  }
-});
+          )
+        ).getRowObjects(),
+      );
+      assert.equal(cmp[0].pairs, 24);
+      assert.equal(cmp[0].same_tokens, 24);
+      assert.ok(Number(cmp[0].worst_sum) < 1e-4, `summed logprobs differ by ${cmp[0].worst_sum}`);
+      assert.equal(cmp[0].recorded, 24, "both record one decode route: the llama.cpp profile scores in-process, with the in-process worker's route");
+    } finally {
+      workers.forEach((w) => w.shutdown());
+      await Promise.all(running);
+      await local.close();
+      await temporal.close();
+      duck.closeSync();
+    }
+  },
+);

@@ -45,7 +45,10 @@ for t in GGUFReader(sys.argv[1]).tensors:
     if t.name in names:
         dequantize(t.data, t.tensor_type).astype(np.float32).reshape(-1).tofile(f"{folder}/{t.name}.ref.f32")
 `;
-  const py = spawnSync('python3', ['-c', script, GEMMA, [...picked.values()].join(','), dir], { encoding: 'utf8', env: { ...process.env, PYTHONPATH: '.tools/gguf:.tools/numpy' } });
+  const py = spawnSync('python3', ['-c', script, GEMMA, [...picked.values()].join(','), dir], {
+    encoding: 'utf8',
+    env: { ...process.env, PYTHONPATH: '.tools/gguf:.tools/numpy' },
+  });
   assert.equal(py.status, 0, py.stderr);
   for (const [type, name] of picked) {
     const mine = readFileSync(join(dir, `${name}.met.f32`));
@@ -54,25 +57,32 @@ for t in GGUFReader(sys.argv[1]).tensors:
   }
 });
 
-test('met models quantize: Gemma at Q4_0 loads in llama.cpp as a Q4_0 file and scores English to a plausible, different perplexity', { timeout: 300_000 }, async () => {
-  const out = join(dir, 'gemma-Q4_0.gguf');
-  const run = spawnSync(process.execPath, ['bin/met.js', 'models', 'quantize', GEMMA, '--to', 'Q4_0', '--out', out], { encoding: 'utf8' });
-  assert.equal(run.status, 0, run.stderr);
-  assert.match(run.stdout, /tensors at Q4_0/);
-  const listed = spawnSync(process.execPath, ['bin/met.js', 'models', 'ls', '--dir', dir, '--json'], { encoding: 'utf8' });
-  assert.equal(listed.status, 0, listed.stderr);
-  assert.deepEqual(
-    (JSON.parse(listed.stdout) as { file: string; type: string; precision: string }[]).map((r) => [r.file, r.type, r.precision]),
-    [['gemma-Q4_0.gguf', 'Q4_0', 'nf4']],
-  );
-  const text = 'The history of the city begins in the early Middle Ages, when a small group of farmers settled on the banks of the river.';
-  const ppl: Record<string, number> = {};
-  for (const [path, precision] of [[GEMMA, 'nf4'], [out, 'nf4']] as const) {
-    const b = await loadLlamaBackend({ path, precision, threads: 1 });
-    ppl[b.ggufType] = perplexity((await b.scoreSequence([b.bosToken!, ...b.tokenize(text)])).logprobs);
-    await b.close();
-  }
-  assert.deepEqual(Object.keys(ppl).sort(), ['Q4_0', 'Q4_K_M']);
-  assert.ok(ppl.Q4_0 > 2 && ppl.Q4_0 < 60, `Q4_0 perplexity ${ppl.Q4_0}`);
-  assert.notEqual(ppl.Q4_0, ppl.Q4_K_M);
-});
+test(
+  'met models quantize: Gemma at Q4_0 loads in llama.cpp as a Q4_0 file and scores English to a plausible, different perplexity',
+  { timeout: 300_000 },
+  async () => {
+    const out = join(dir, 'gemma-Q4_0.gguf');
+    const run = spawnSync(process.execPath, ['bin/met.js', 'models', 'quantize', GEMMA, '--to', 'Q4_0', '--out', out], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /tensors at Q4_0/);
+    const listed = spawnSync(process.execPath, ['bin/met.js', 'models', 'ls', '--dir', dir, '--json'], { encoding: 'utf8' });
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.deepEqual(
+      (JSON.parse(listed.stdout) as { file: string; type: string; precision: string }[]).map((r) => [r.file, r.type, r.precision]),
+      [['gemma-Q4_0.gguf', 'Q4_0', 'nf4']],
+    );
+    const text = 'The history of the city begins in the early Middle Ages, when a small group of farmers settled on the banks of the river.';
+    const ppl: Record<string, number> = {};
+    for (const [path, precision] of [
+      [GEMMA, 'nf4'],
+      [out, 'nf4'],
+    ] as const) {
+      const b = await loadLlamaBackend({ path, precision, threads: 1 });
+      ppl[b.ggufType] = perplexity((await b.scoreSequence([b.bosToken!, ...b.tokenize(text)])).logprobs);
+      await b.close();
+    }
+    assert.deepEqual(Object.keys(ppl).sort(), ['Q4_0', 'Q4_K_M']);
+    assert.ok(ppl.Q4_0 > 2 && ppl.Q4_0 < 60, `Q4_0 perplexity ${ppl.Q4_0}`);
+    assert.notEqual(ppl.Q4_0, ppl.Q4_K_M);
+  },
+);

@@ -47,7 +47,11 @@ test('local sampling through collectCorpus, then scoreCorpus: one logprob row pe
     unitSize: 20,
   });
   await withWorkers(async (taskQueue) => {
-    const collected = await temporal.client.workflow.execute(collectCorpus, { taskQueue, workflowId: uniqueName('collect'), args: [{ spec, runId: runIdOf(spec) }] });
+    const collected = await temporal.client.workflow.execute(collectCorpus, {
+      taskQueue,
+      workflowId: uniqueName('collect'),
+      args: [{ spec, runId: runIdOf(spec) }],
+    });
     assert.equal(collected.rows, 60);
     const input = { corpus: 'scored', scorer: { model: backend.model, precision: 'fp32' }, window: 2 };
     const first = await temporal.client.workflow.execute(scoreCorpus, { taskQueue, workflowId: uniqueName('score'), args: [input] });
@@ -57,14 +61,21 @@ test('local sampling through collectCorpus, then scoreCorpus: one logprob row pe
     const dir = join(kindDir(dataDir, 'scored', 'logprobs'), readdirSync(kindDir(dataDir, 'scored', 'logprobs'))[0]);
     const leaf = (d: string): string => (readdirSync(d).some((f) => f.endsWith('.parquet')) ? d : leaf(join(d, readdirSync(d)[0])));
     const shardDir = leaf(dir);
-    rmSync(join(shardDir, readdirSync(shardDir).find((f) => f.endsWith('.parquet'))!));
+    rmSync(
+      join(
+        shardDir,
+        readdirSync(shardDir).find((f) => f.endsWith('.parquet'))!,
+      ),
+    );
     writeFileSync(join(shardDir, '.journal-stale.jsonl'), '{"torn":'); // a stale partial journal is ignored
     const second = await temporal.client.workflow.execute(scoreCorpus, { taskQueue, workflowId: uniqueName('score'), args: [input] });
     assert.equal(second.rowsDone, 60);
   });
   const samples = join(kindDir(dataDir, 'scored', 'samples'), '*', '*', 'part-*.parquet');
   const logprobs = join(kindDir(dataDir, 'scored', 'logprobs'), '*', '*', '*', 'part-*.parquet');
-  const [counts] = await sums(`SELECT count(*)::INT AS n, count(DISTINCT (prompt_id, sample_index))::INT AS k FROM read_parquet(${quotedString(logprobs)}, hive_partitioning = true)`);
+  const [counts] = await sums(
+    `SELECT count(*)::INT AS n, count(DISTINCT (prompt_id, sample_index))::INT AS k FROM read_parquet(${quotedString(logprobs)}, hive_partitioning = true)`,
+  );
   assert.deepEqual({ n: counts.n, k: counts.k }, { n: 60, k: 60 });
   const [diff] = await sums(
     `SELECT max(abs(s.total - l.sum))::DOUBLE AS worst, count(*)::INT AS compared FROM

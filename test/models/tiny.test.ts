@@ -30,7 +30,10 @@ test('half floats round to nearest even; Q8_0 and Q4_0 blocks round-trip within 
   assert.equal(fromHalf(toHalf(0.1)), 0.0999755859375);
   const rng = new Rng(1);
   const x = Float32Array.from({ length: 64 }, () => rng.float() * 2 - 1);
-  for (const [type, levels] of [['Q8_0', 127], ['Q4_0', 8]] as const) {
+  for (const [type, levels] of [
+    ['Q8_0', 127],
+    ['Q4_0', 8],
+  ] as const) {
     const y = decodeTensor(encodeTensor(x, type), type, x.length);
     for (let b = 0; b < 2; b++) {
       const block = x.subarray(b * 32, b * 32 + 32);
@@ -78,7 +81,18 @@ test('precisions differ as quantization makes them differ: F16 ~ F32, Q4_0 furth
 });
 
 test('power check: MMD-Hamming rejects F32 vs Q4_0 in >= 80% of repeats and F32 vs F32 in <= 10%', async () => {
-  const prompts = ['Once upon a time', 'The old man said', 'In the morning we', 'She opened the door and', 'The river was', 'When the rain stopped,', 'He looked at the sky', 'The king and the queen', 'A small bird', 'There was a house'];
+  const prompts = [
+    'Once upon a time',
+    'The old man said',
+    'In the morning we',
+    'She opened the door and',
+    'The river was',
+    'When the rain stopped,',
+    'He looked at the sky',
+    'The king and the queen',
+    'A small bird',
+    'There was a house',
+  ];
   const draw = async (b: LlamaBackend, seed0: number) => {
     const p: number[] = [];
     const c: string[] = [];

@@ -21,11 +21,33 @@ export async function writePowerCorpus(
     for (let p = 0; p < prompts; p++) {
       for (let s = 0; s < perPrompt; s++) {
         // Each source draws with its own seeds, so two sources of equal skew are independent samples.
-        const g = await backend.generate({ prompt: `prompt ${p}`, maxTokens: options.maxTokens ?? 12, temperature: 1, topP: 1, seed: 1000 * p + s + 7_000_000 * index });
+        const g = await backend.generate({
+          prompt: `prompt ${p}`,
+          maxTokens: options.maxTokens ?? 12,
+          temperature: 1,
+          topP: 1,
+          seed: 1000 * p + s + 7_000_000 * index,
+        });
         rows.push({
-          corpus, runId: 'fixture', unitId: 'u0', model: 'toy', source, promptSet: 'fixture', promptId: `p${p}`, sampleIndex: s,
-          prompt: `prompt ${p}`, completion: g.text, tokenIds: g.tokenIds, tokenLogprobs: null, finishReason: g.finishReason,
-          sampling: { temperature: 1, topP: 1, maxTokens: options.maxTokens ?? 12, stop: [], endpoint: 'completions' }, seed: s, providerModel: null, requestId: null, latencyMs: null, createdAt: new Date(0),
+          corpus,
+          runId: 'fixture',
+          unitId: 'u0',
+          model: 'toy',
+          source,
+          promptSet: 'fixture',
+          promptId: `p${p}`,
+          sampleIndex: s,
+          prompt: `prompt ${p}`,
+          completion: g.text,
+          tokenIds: g.tokenIds,
+          tokenLogprobs: null,
+          finishReason: g.finishReason,
+          sampling: { temperature: 1, topP: 1, maxTokens: options.maxTokens ?? 12, stop: [], endpoint: 'completions' },
+          seed: s,
+          providerModel: null,
+          requestId: null,
+          latencyMs: null,
+          createdAt: new Date(0),
         });
       }
     }

@@ -22,14 +22,21 @@ let temporal: TestTemporal;
 let duck: DuckDBInstance;
 const dataDir = useTestEnv('met-power-kill-', (env) => ({ temporal, duck } = env), {
   setUp: async () => {
-    await writePowerCorpus(duck, dataDir, 'kill', [['reference', 0], ['weak', 0.3], ['strong', 1.2]]);
+    await writePowerCorpus(duck, dataDir, 'kill', [
+      ['reference', 0],
+      ['weak', 0.3],
+      ['strong', 1.2],
+    ]);
   },
 });
 
 const spec = PowerSpec.parse({
   corpus: 'kill',
   reference: { model: 'toy', source: 'reference' },
-  alternatives: [{ model: 'toy', source: 'weak' }, { model: 'toy', source: 'strong' }],
+  alternatives: [
+    { model: 'toy', source: 'weak' },
+    { model: 'toy', source: 'strong' },
+  ],
   samplesPerPrompt: [4, 8, 16],
   promptSubsets: { size: 8, draws: 2 },
   sims: 100,

@@ -57,7 +57,10 @@ before(async () => {
         for (let s = 0; s < 4; s++) {
           const request = { prompt: `Story ${p}: once upon a time`, maxTokens: 24, temperature: 1, topP: 1, seed: 1000 * p + s, logprobs: true };
           const [a, b] = [await f32.generate(request), await f32t2.generate(request)];
-          threadPairs.push([[a.text, a.tokenLogprobs], [b.text, b.tokenLogprobs]]);
+          threadPairs.push([
+            [a.text, a.tokenLogprobs],
+            [b.text, b.tokenLogprobs],
+          ]);
         }
       }
     } finally {
@@ -74,167 +77,285 @@ test('same weights at 1 and 2 threads (llama.cpp on CPU) sample identical comple
   for (const [one, two] of threadPairs) assert.deepEqual(two, one);
 });
 
-test('RUT type-I error at alpha 0.05 over 500 simulations on the tiny model (F32 vs itself) is within [0.03, 0.07], for each score', { timeout: 120_000 }, (t) => {
-  const lines: string[] = [];
-  for (const score of RUT_SCORES) {
-    const r = mixturePower({
-      reference: scored(pools.fp32, score),
-      mixture: [{ pool: scored(pools.fp32, score), weight: 1 }],
-      perPrompt: 5,
-      k: 20,
-      tests: ['rut'],
-      sims: 500,
-      alpha: 0.05,
-      seed: 22,
-    });
-    const rate = r.tests.rut.power;
-    lines.push(`${score}: ${rate.toFixed(3)} (budget ${r.budget}, k = 20)`);
-    assert.ok(rate >= 0.03 && rate <= 0.07, `RUT (${score}) type-I error, F32 vs F32, budget ${r.budget}: ${rate}`);
-    // Under the null the p-values are uniform: their mean is near 1/2 too.
-    const meanP = r.tests.rut.pvalues.reduce((a, p) => a + p, 0) / r.sims;
-    assert.ok(Math.abs(meanP - 0.5) < 0.05, `mean p-value ${meanP}`);
-  }
-  t.diagnostic(lines.join('; '));
-});
-
-test('power against Q4_0 mixed in per request (0, 0.1, 0.25, 0.5, 1): RUT and MMD-Hamming on the same draws at equal budgets', { timeout: 300_000 }, async (t) => {
-  const proportions = [0, 0.1, 0.25, 0.5, 1];
-  const perPrompts = [2, 5];
-  const points: MixturePowerPoint[] = [];
-  const rows: string[] = ['| budget (API calls) | test | ' + proportions.map((p) => `Q4_0 share ${p}`).join(' | ') + ' |', '|---|---|' + proportions.map(() => '---|').join('')];
-  const power = new Map<string, number>();
-  for (const perPrompt of perPrompts) {
-    const byTest = new Map<string, number[]>();
-    for (const proportion of proportions) {
-      const mixture = (score: RutScore) => [
-        { pool: scored(pools.fp32, score), weight: 1 - proportion },
-        { pool: scored(pools.nf4, score), weight: proportion },
-      ];
-      const request = { perPrompt, k: 20, sims: 100, b: 200, alpha: 0.05, seed: 7 };
-      // Same seed: the same API draws for every test; RUT's other scores rank those same completions.
-      const main = mixturePower({ ...request, reference: scored(pools.fp32, 'sum_logprob'), mixture: mixture('sum_logprob'), tests: ['rut', 'mmd_hamming'] });
-      // MMD-Hamming with as many local reference completions as RUT ranks against (k per API call): same API budget, same local samples.
-      const wideX = mixturePower({ ...request, reference: scored(pools.fp32, 'sum_logprob'), mixture: mixture('sum_logprob'), tests: ['mmd_hamming'], xPerPrompt: Math.min(20 * perPrompt, POOL) });
-      assert.deepEqual(wideX.served, main.served, 'every test sees the same API draws');
-      const results: [string, { rejections: number; power: number }, number][] = [
-        ['RUT sum_logprob', main.tests.rut, main.sims],
-        ['MMD-Hamming', main.tests.mmd_hamming, main.sims],
-        ['MMD-Hamming, wide X', wideX.tests.mmd_hamming, wideX.sims],
-      ];
-      for (const score of ['mean_logprob', 'log_rank'] as const) {
-        const r = mixturePower({ ...request, reference: scored(pools.fp32, score), mixture: mixture(score), tests: ['rut'] });
-        assert.deepEqual(r.served, main.served, 'every test sees the same API draws');
-        results.push([`RUT ${score}`, r.tests.rut, r.sims]);
-      }
-      for (const [name, r, sims] of results) {
-        const ci = wilsonInterval(r.rejections, sims);
-        points.push({ test: name, proportion, budget: main.budget, power: r.power, lo: ci.lo, hi: ci.hi, sims });
-        byTest.set(name, [...(byTest.get(name) ?? []), r.power]);
-        power.set(`${name}@${perPrompt}@${proportion}`, r.power);
-      }
+test(
+  'RUT type-I error at alpha 0.05 over 500 simulations on the tiny model (F32 vs itself) is within [0.03, 0.07], for each score',
+  { timeout: 120_000 },
+  (t) => {
+    const lines: string[] = [];
+    for (const score of RUT_SCORES) {
+      const r = mixturePower({
+        reference: scored(pools.fp32, score),
+        mixture: [{ pool: scored(pools.fp32, score), weight: 1 }],
+        perPrompt: 5,
+        k: 20,
+        tests: ['rut'],
+        sims: 500,
+        alpha: 0.05,
+        seed: 22,
+      });
+      const rate = r.tests.rut.power;
+      lines.push(`${score}: ${rate.toFixed(3)} (budget ${r.budget}, k = 20)`);
+      assert.ok(rate >= 0.03 && rate <= 0.07, `RUT (${score}) type-I error, F32 vs F32, budget ${r.budget}: ${rate}`);
+      // Under the null the p-values are uniform: their mean is near 1/2 too.
+      const meanP = r.tests.rut.pvalues.reduce((a, p) => a + p, 0) / r.sims;
+      assert.ok(Math.abs(meanP - 0.5) < 0.05, `mean p-value ${meanP}`);
     }
-    for (const [name, values] of byTest) rows.push(`| ${perPrompt * PROMPTS} | ${name} | ${values.map((v) => v.toFixed(2)).join(' | ')} |`);
-  }
-  const table = rows.join('\n');
-  t.diagnostic(`\n${table}`);
-  const plot = await renderSvg(mixturePowerSpec(points, { alpha: 0.05, intervalLabel: '95% Wilson score intervals over 100 simulations', substitute: 'Q4_0' }));
-  assert.ok(plot.svg.startsWith('<svg') && plot.width > 300, 'the plot renders');
-  assert.deepEqual(plot.warnings, []);
-  if (process.env.MET_MIXTURE_OUT) {
-    mkdirSync(process.env.MET_MIXTURE_OUT, { recursive: true });
-    writeFileSync(join(process.env.MET_MIXTURE_OUT, 'mixture-power.md'), `${table}\n`);
-    writeFileSync(join(process.env.MET_MIXTURE_OUT, 'mixture-power.svg'), plot.svg);
-  }
+    t.diagnostic(lines.join('; '));
+  },
+);
 
-  for (const name of ['RUT sum_logprob', 'MMD-Hamming']) {
+test(
+  'power against Q4_0 mixed in per request (0, 0.1, 0.25, 0.5, 1): RUT and MMD-Hamming on the same draws at equal budgets',
+  { timeout: 300_000 },
+  async (t) => {
+    const proportions = [0, 0.1, 0.25, 0.5, 1];
+    const perPrompts = [2, 5];
+    const points: MixturePowerPoint[] = [];
+    const rows: string[] = [
+      '| budget (API calls) | test | ' + proportions.map((p) => `Q4_0 share ${p}`).join(' | ') + ' |',
+      '|---|---|' + proportions.map(() => '---|').join(''),
+    ];
+    const power = new Map<string, number>();
     for (const perPrompt of perPrompts) {
-      const p0 = power.get(`${name}@${perPrompt}@0`)!;
-      assert.ok(p0 <= 0.12, `${name} at share 0 (type-I error), budget ${perPrompt * PROMPTS}: ${p0}`);
+      const byTest = new Map<string, number[]>();
+      for (const proportion of proportions) {
+        const mixture = (score: RutScore) => [
+          { pool: scored(pools.fp32, score), weight: 1 - proportion },
+          { pool: scored(pools.nf4, score), weight: proportion },
+        ];
+        const request = { perPrompt, k: 20, sims: 100, b: 200, alpha: 0.05, seed: 7 };
+        // Same seed: the same API draws for every test; RUT's other scores rank those same completions.
+        const main = mixturePower({ ...request, reference: scored(pools.fp32, 'sum_logprob'), mixture: mixture('sum_logprob'), tests: ['rut', 'mmd_hamming'] });
+        // MMD-Hamming with as many local reference completions as RUT ranks against (k per API call): same API budget, same local samples.
+        const wideX = mixturePower({
+          ...request,
+          reference: scored(pools.fp32, 'sum_logprob'),
+          mixture: mixture('sum_logprob'),
+          tests: ['mmd_hamming'],
+          xPerPrompt: Math.min(20 * perPrompt, POOL),
+        });
+        assert.deepEqual(wideX.served, main.served, 'every test sees the same API draws');
+        const results: [string, { rejections: number; power: number }, number][] = [
+          ['RUT sum_logprob', main.tests.rut, main.sims],
+          ['MMD-Hamming', main.tests.mmd_hamming, main.sims],
+          ['MMD-Hamming, wide X', wideX.tests.mmd_hamming, wideX.sims],
+        ];
+        for (const score of ['mean_logprob', 'log_rank'] as const) {
+          const r = mixturePower({ ...request, reference: scored(pools.fp32, score), mixture: mixture(score), tests: ['rut'] });
+          assert.deepEqual(r.served, main.served, 'every test sees the same API draws');
+          results.push([`RUT ${score}`, r.tests.rut, r.sims]);
+        }
+        for (const [name, r, sims] of results) {
+          const ci = wilsonInterval(r.rejections, sims);
+          points.push({ test: name, proportion, budget: main.budget, power: r.power, lo: ci.lo, hi: ci.hi, sims });
+          byTest.set(name, [...(byTest.get(name) ?? []), r.power]);
+          power.set(`${name}@${perPrompt}@${proportion}`, r.power);
+        }
+      }
+      for (const [name, values] of byTest) rows.push(`| ${perPrompt * PROMPTS} | ${name} | ${values.map((v) => v.toFixed(2)).join(' | ')} |`);
     }
-    const full = power.get(`${name}@5@1`)!;
-    assert.ok(full >= 0.8, `${name} against Q4_0 alone at budget 50: ${full}`);
-    // More substitution, more power (up to simulation noise).
-    for (let i = 1; i < proportions.length; i++) {
-      const [a, b] = [power.get(`${name}@5@${proportions[i - 1]}`)!, power.get(`${name}@5@${proportions[i]}`)!];
-      assert.ok(b >= a - 0.1, `${name}: power ${a} at share ${proportions[i - 1]} -> ${b} at ${proportions[i]}`);
+    const table = rows.join('\n');
+    t.diagnostic(`\n${table}`);
+    const plot = await renderSvg(
+      mixturePowerSpec(points, { alpha: 0.05, intervalLabel: '95% Wilson score intervals over 100 simulations', substitute: 'Q4_0' }),
+    );
+    assert.ok(plot.svg.startsWith('<svg') && plot.width > 300, 'the plot renders');
+    assert.deepEqual(plot.warnings, []);
+    if (process.env.MET_MIXTURE_OUT) {
+      mkdirSync(process.env.MET_MIXTURE_OUT, { recursive: true });
+      writeFileSync(join(process.env.MET_MIXTURE_OUT, 'mixture-power.md'), `${table}\n`);
+      writeFileSync(join(process.env.MET_MIXTURE_OUT, 'mixture-power.svg'), plot.svg);
     }
-  }
-});
 
-test('the same comparison as a powerSimulation grid: mixture alternatives, statistics mmd_hamming and rut (scorer tiny/fp32)', { timeout: 300_000 }, async (t) => {
-  let temporal: TestTemporal | undefined;
-  let duck: DuckDBInstance | undefined;
-  try {
-    temporal = await startTestTemporal();
-    duck = await createDuckDB();
-    // The pools as a corpus: sample shards plus logprob shards under tiny/fp32, as collectCorpus and scoreCorpus write them.
-    for (const source of ['fp32', 'nf4']) {
-      const pool = pools[source];
-      const samples: SampleRow[] = pool.texts.map((text, i) => ({
-        corpus: 'tiny', runId: 'fixture', unitId: 'u0', model: 'tiny', source, promptSet: 'fixture', promptId: `p${pool.prompts[i]}`, sampleIndex: i % POOL,
-        prompt: `Story ${pool.prompts[i]}: once upon a time`, completion: text, tokenIds: pool.tokenIds[i], tokenLogprobs: null, finishReason: 'length',
-        sampling: { temperature: 1, topP: 1, maxTokens: 24, stop: [], endpoint: 'completions' }, seed: pool.seeds[i], providerModel: null, requestId: null, latencyMs: null, createdAt: new Date(0),
-      }));
-      const logprobs: LogprobRow[] = pool.texts.map((_, i) => ({
-        corpus: 'tiny', model: 'tiny', source, promptId: `p${pool.prompts[i]}`, sampleIndex: i % POOL, scorerModel: 'tiny', scorerPrecision: 'fp32',
-        tokenIds: pool.tokenIds[i], tokenLogprobs: pool.logprobs[i], sum: pool.scores.sum_logprob[i], count: pool.logprobs[i].length,
-      }));
-      await writeShard(duck, dataDir, { corpus: 'tiny', kind: 'samples', partition: { model: 'tiny', source }, unitId: 'u0' }, samples);
-      await writeShard(duck, dataDir, { corpus: 'tiny', kind: 'logprobs', partition: { scorerModel: 'tiny', model: 'tiny', source }, unitId: 'u0' }, logprobs);
+    for (const name of ['RUT sum_logprob', 'MMD-Hamming']) {
+      for (const perPrompt of perPrompts) {
+        const p0 = power.get(`${name}@${perPrompt}@0`)!;
+        assert.ok(p0 <= 0.12, `${name} at share 0 (type-I error), budget ${perPrompt * PROMPTS}: ${p0}`);
+      }
+      const full = power.get(`${name}@5@1`)!;
+      assert.ok(full >= 0.8, `${name} against Q4_0 alone at budget 50: ${full}`);
+      // More substitution, more power (up to simulation noise).
+      for (let i = 1; i < proportions.length; i++) {
+        const [a, b] = [power.get(`${name}@5@${proportions[i - 1]}`)!, power.get(`${name}@5@${proportions[i]}`)!];
+        assert.ok(b >= a - 0.1, `${name}: power ${a} at share ${proportions[i - 1]} -> ${b} at ${proportions[i]}`);
+      }
     }
-    const mix = (w: number) => ({ mix: [{ source: 'nf4', weight: w }, { source: 'fp32', weight: 1 - w }] });
-    const spec = PowerSpec.parse({
-      corpus: 'tiny', reference: { model: 'tiny', source: 'fp32' }, alternatives: [mix(0.1), mix(0.25), mix(0.5), { model: 'tiny', source: 'nf4' }],
-      statistics: ['mmd_hamming', 'rut'], scorer: { model: 'tiny', precision: 'fp32' }, rutK: 20,
-      samplesPerPrompt: [5], promptSubsets: { size: PROMPTS, draws: 1 }, sims: 100, b: 200, L, seed: 1,
-    });
-    const taskQueue = uniqueName('power-rut');
-    const worker = await temporal.createWorker({ taskQueue, activities: cpuWorkerPlan({ dataDir, duck, taskQueue }).activities });
-    const cells = await worker.runUntil(temporal.client.workflow.execute(powerSimulation, { taskQueue, workflowId: uniqueName('power-rut'), args: [{ spec, runId: 'rut-grid' }] }));
-    const power = (statistic: string, alt: string) => {
-      const c = cells.find((x) => x.cellId === `${statistic}-${alt}-n5-d0`);
-      assert.ok(c, `no cell ${statistic}-${alt}: ${cells.map((x) => x.cellId).join(', ')}`);
-      return c.power;
-    };
-    const alts = ['tiny.fp32', 'mix.nf4-0.1.fp32-0.9', 'mix.nf4-0.25.fp32-0.75', 'mix.nf4-0.5.fp32-0.5', 'tiny.nf4'];
-    const rows = ['| grid test (budget 50) | share 0 | 0.1 | 0.25 | 0.5 | 1 |', '|---|---|---|---|---|---|'];
-    for (const statistic of ['rut', 'mmd_hamming']) rows.push(`| ${statistic} | ${alts.map((a) => power(statistic, a).toFixed(2)).join(' | ')} |`);
-    t.diagnostic(`\n${rows.join('\n')}`);
-    for (const statistic of ['rut', 'mmd_hamming']) assert.ok(power(statistic, 'tiny.fp32') <= 0.12, `${statistic} type-I error ${power(statistic, 'tiny.fp32')}`);
-    assert.ok(power('rut', 'tiny.nf4') >= 0.9 && power('rut', 'mix.nf4-0.5.fp32-0.5') >= 0.8, 'RUT detects Q4_0 alone and at half the traffic');
-    for (let i = 1; i < alts.length; i++) assert.ok(power('rut', alts[i]) >= power('rut', alts[i - 1]) - 0.1, `rut: ${alts[i - 1]} -> ${alts[i]}`);
+  },
+);
 
-    // MET's one-sample test through met test's workflow: the F32 pool split in two (25 + 25 per prompt,
-    // their own seeds), one half the reference's stored draws, the other an honest endpoint; Q4_0 a dishonest one.
-    const fp32 = pools.fp32;
-    for (const [source, keep] of [['ref', (i: number) => i % POOL < 25], ['honest', (i: number) => i % POOL >= 25]] as const) {
-      const rows = fp32.texts.map((_, i) => i).filter(keep);
-      await writeShard(duck, dataDir, { corpus: 'tiny', kind: 'samples', partition: { model: 'tiny', source }, unitId: 'u0' }, rows.map((i) => ({
-        corpus: 'tiny', runId: 'fixture', unitId: 'u0', model: 'tiny', source, promptSet: 'fixture', promptId: `p${fp32.prompts[i]}`, sampleIndex: i % POOL,
-        prompt: `Story ${fp32.prompts[i]}: once upon a time`, completion: fp32.texts[i], tokenIds: fp32.tokenIds[i], tokenLogprobs: null, finishReason: 'length' as const,
-        sampling: { temperature: 1, topP: 1, maxTokens: 24, stop: [], endpoint: 'completions' as const }, seed: fp32.seeds[i], providerModel: null, requestId: null, latencyMs: null, createdAt: new Date(0),
-      })));
-      await writeShard(duck, dataDir, { corpus: 'tiny', kind: 'logprobs', partition: { scorerModel: 'tiny', model: 'tiny', source }, unitId: 'u0' }, rows.map((i) => ({
-        corpus: 'tiny', model: 'tiny', source, promptId: `p${fp32.prompts[i]}`, sampleIndex: i % POOL, scorerModel: 'tiny', scorerPrecision: 'fp32',
-        tokenIds: fp32.tokenIds[i], tokenLogprobs: fp32.logprobs[i], sum: fp32.scores.sum_logprob[i], count: fp32.logprobs[i].length,
-      })));
+test(
+  'the same comparison as a powerSimulation grid: mixture alternatives, statistics mmd_hamming and rut (scorer tiny/fp32)',
+  { timeout: 300_000 },
+  async (t) => {
+    let temporal: TestTemporal | undefined;
+    let duck: DuckDBInstance | undefined;
+    try {
+      temporal = await startTestTemporal();
+      duck = await createDuckDB();
+      // The pools as a corpus: sample shards plus logprob shards under tiny/fp32, as collectCorpus and scoreCorpus write them.
+      for (const source of ['fp32', 'nf4']) {
+        const pool = pools[source];
+        const samples: SampleRow[] = pool.texts.map((text, i) => ({
+          corpus: 'tiny',
+          runId: 'fixture',
+          unitId: 'u0',
+          model: 'tiny',
+          source,
+          promptSet: 'fixture',
+          promptId: `p${pool.prompts[i]}`,
+          sampleIndex: i % POOL,
+          prompt: `Story ${pool.prompts[i]}: once upon a time`,
+          completion: text,
+          tokenIds: pool.tokenIds[i],
+          tokenLogprobs: null,
+          finishReason: 'length',
+          sampling: { temperature: 1, topP: 1, maxTokens: 24, stop: [], endpoint: 'completions' },
+          seed: pool.seeds[i],
+          providerModel: null,
+          requestId: null,
+          latencyMs: null,
+          createdAt: new Date(0),
+        }));
+        const logprobs: LogprobRow[] = pool.texts.map((_, i) => ({
+          corpus: 'tiny',
+          model: 'tiny',
+          source,
+          promptId: `p${pool.prompts[i]}`,
+          sampleIndex: i % POOL,
+          scorerModel: 'tiny',
+          scorerPrecision: 'fp32',
+          tokenIds: pool.tokenIds[i],
+          tokenLogprobs: pool.logprobs[i],
+          sum: pool.scores.sum_logprob[i],
+          count: pool.logprobs[i].length,
+        }));
+        await writeShard(duck, dataDir, { corpus: 'tiny', kind: 'samples', partition: { model: 'tiny', source }, unitId: 'u0' }, samples);
+        await writeShard(
+          duck,
+          dataDir,
+          { corpus: 'tiny', kind: 'logprobs', partition: { scorerModel: 'tiny', model: 'tiny', source }, unitId: 'u0' },
+          logprobs,
+        );
+      }
+      const mix = (w: number) => ({
+        mix: [
+          { source: 'nf4', weight: w },
+          { source: 'fp32', weight: 1 - w },
+        ],
+      });
+      const spec = PowerSpec.parse({
+        corpus: 'tiny',
+        reference: { model: 'tiny', source: 'fp32' },
+        alternatives: [mix(0.1), mix(0.25), mix(0.5), { model: 'tiny', source: 'nf4' }],
+        statistics: ['mmd_hamming', 'rut'],
+        scorer: { model: 'tiny', precision: 'fp32' },
+        rutK: 20,
+        samplesPerPrompt: [5],
+        promptSubsets: { size: PROMPTS, draws: 1 },
+        sims: 100,
+        b: 200,
+        L,
+        seed: 1,
+      });
+      const taskQueue = uniqueName('power-rut');
+      const worker = await temporal.createWorker({ taskQueue, activities: cpuWorkerPlan({ dataDir, duck, taskQueue }).activities });
+      const cells = await worker.runUntil(
+        temporal.client.workflow.execute(powerSimulation, { taskQueue, workflowId: uniqueName('power-rut'), args: [{ spec, runId: 'rut-grid' }] }),
+      );
+      const power = (statistic: string, alt: string) => {
+        const c = cells.find((x) => x.cellId === `${statistic}-${alt}-n5-d0`);
+        assert.ok(c, `no cell ${statistic}-${alt}: ${cells.map((x) => x.cellId).join(', ')}`);
+        return c.power;
+      };
+      const alts = ['tiny.fp32', 'mix.nf4-0.1.fp32-0.9', 'mix.nf4-0.25.fp32-0.75', 'mix.nf4-0.5.fp32-0.5', 'tiny.nf4'];
+      const rows = ['| grid test (budget 50) | share 0 | 0.1 | 0.25 | 0.5 | 1 |', '|---|---|---|---|---|---|'];
+      for (const statistic of ['rut', 'mmd_hamming']) rows.push(`| ${statistic} | ${alts.map((a) => power(statistic, a).toFixed(2)).join(' | ')} |`);
+      t.diagnostic(`\n${rows.join('\n')}`);
+      for (const statistic of ['rut', 'mmd_hamming'])
+        assert.ok(power(statistic, 'tiny.fp32') <= 0.12, `${statistic} type-I error ${power(statistic, 'tiny.fp32')}`);
+      assert.ok(power('rut', 'tiny.nf4') >= 0.9 && power('rut', 'mix.nf4-0.5.fp32-0.5') >= 0.8, 'RUT detects Q4_0 alone and at half the traffic');
+      for (let i = 1; i < alts.length; i++) assert.ok(power('rut', alts[i]) >= power('rut', alts[i - 1]) - 0.1, `rut: ${alts[i - 1]} -> ${alts[i]}`);
+
+      // MET's one-sample test through met test's workflow: the F32 pool split in two (25 + 25 per prompt,
+      // their own seeds), one half the reference's stored draws, the other an honest endpoint; Q4_0 a dishonest one.
+      const fp32 = pools.fp32;
+      for (const [source, keep] of [
+        ['ref', (i: number) => i % POOL < 25],
+        ['honest', (i: number) => i % POOL >= 25],
+      ] as const) {
+        const rows = fp32.texts.map((_, i) => i).filter(keep);
+        await writeShard(
+          duck,
+          dataDir,
+          { corpus: 'tiny', kind: 'samples', partition: { model: 'tiny', source }, unitId: 'u0' },
+          rows.map((i) => ({
+            corpus: 'tiny',
+            runId: 'fixture',
+            unitId: 'u0',
+            model: 'tiny',
+            source,
+            promptSet: 'fixture',
+            promptId: `p${fp32.prompts[i]}`,
+            sampleIndex: i % POOL,
+            prompt: `Story ${fp32.prompts[i]}: once upon a time`,
+            completion: fp32.texts[i],
+            tokenIds: fp32.tokenIds[i],
+            tokenLogprobs: null,
+            finishReason: 'length' as const,
+            sampling: { temperature: 1, topP: 1, maxTokens: 24, stop: [], endpoint: 'completions' as const },
+            seed: fp32.seeds[i],
+            providerModel: null,
+            requestId: null,
+            latencyMs: null,
+            createdAt: new Date(0),
+          })),
+        );
+        await writeShard(
+          duck,
+          dataDir,
+          { corpus: 'tiny', kind: 'logprobs', partition: { scorerModel: 'tiny', model: 'tiny', source }, unitId: 'u0' },
+          rows.map((i) => ({
+            corpus: 'tiny',
+            model: 'tiny',
+            source,
+            promptId: `p${fp32.prompts[i]}`,
+            sampleIndex: i % POOL,
+            scorerModel: 'tiny',
+            scorerPrecision: 'fp32',
+            tokenIds: fp32.tokenIds[i],
+            tokenLogprobs: fp32.logprobs[i],
+            sum: fp32.scores.sum_logprob[i],
+            count: fp32.logprobs[i].length,
+          })),
+        );
+      }
+      const { TestSpec } = await import('../../config/testSpec');
+      const { runTest } = await import('../../workflows/runTest');
+      // A worker runs once: a second one, on its own queue, for the tests.
+      const testQueue = uniqueName('one-sample');
+      const testWorker = await temporal.createWorker({ taskQueue: testQueue, activities: cpuWorkerPlan({ dataDir, duck, taskQueue: testQueue }).activities });
+      const oneSample = async (y: string, stat: 'g_squared' | 'chi_squared') => {
+        const spec = TestSpec.parse({
+          testId: uniqueName(`g2-${y}`),
+          x: { corpus: 'tiny', model: 'tiny', source: 'ref' },
+          y: { corpus: 'tiny', model: 'tiny', source: y, samplesPerPrompt: 25 },
+          stat,
+          scorer: { model: 'tiny', precision: 'fp32' },
+          pvalue: 'bootstrap',
+          b: 300,
+          L: 1000,
+          seed: 2,
+        });
+        return temporal!.client.workflow.execute(runTest, { taskQueue: testQueue, workflowId: uniqueName('one-sample'), args: [spec] });
+      };
+      const [honest, dishonest] = await testWorker.runUntil(async () => [await oneSample('honest', 'g_squared'), await oneSample('nf4', 'g_squared')]);
+      t.diagnostic(`one-sample g_squared (b = 300): honest F32 p = ${honest.pvalue}, Q4_0 p = ${dishonest.pvalue}`);
+      assert.deepEqual([honest.statistic, honest.n1, honest.n2], ['g_squared', 250, 250]);
+      assert.equal(honest.reject, false, `honest endpoint, g_squared p = ${honest.pvalue}`);
+      assert.equal(dishonest.reject, true, `Q4_0 endpoint, g_squared p = ${dishonest.pvalue}`);
+    } finally {
+      await temporal?.close();
+      duck?.closeSync();
     }
-    const { TestSpec } = await import('../../config/testSpec');
-    const { runTest } = await import('../../workflows/runTest');
-    // A worker runs once: a second one, on its own queue, for the tests.
-    const testQueue = uniqueName('one-sample');
-    const testWorker = await temporal.createWorker({ taskQueue: testQueue, activities: cpuWorkerPlan({ dataDir, duck, taskQueue: testQueue }).activities });
-    const oneSample = async (y: string, stat: 'g_squared' | 'chi_squared') => {
-      const spec = TestSpec.parse({ testId: uniqueName(`g2-${y}`), x: { corpus: 'tiny', model: 'tiny', source: 'ref' }, y: { corpus: 'tiny', model: 'tiny', source: y, samplesPerPrompt: 25 }, stat, scorer: { model: 'tiny', precision: 'fp32' }, pvalue: 'bootstrap', b: 300, L: 1000, seed: 2 });
-      return temporal!.client.workflow.execute(runTest, { taskQueue: testQueue, workflowId: uniqueName('one-sample'), args: [spec] });
-    };
-    const [honest, dishonest] = await testWorker.runUntil(async () => [await oneSample('honest', 'g_squared'), await oneSample('nf4', 'g_squared')]);
-    t.diagnostic(`one-sample g_squared (b = 300): honest F32 p = ${honest.pvalue}, Q4_0 p = ${dishonest.pvalue}`);
-    assert.deepEqual([honest.statistic, honest.n1, honest.n2], ['g_squared', 250, 250]);
-    assert.equal(honest.reject, false, `honest endpoint, g_squared p = ${honest.pvalue}`);
-    assert.equal(dishonest.reject, true, `Q4_0 endpoint, g_squared p = ${dishonest.pvalue}`);
-  } finally {
-    await temporal?.close();
-    duck?.closeSync();
-  }
-});
+  },
+);

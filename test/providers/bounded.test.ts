@@ -20,7 +20,14 @@ let written = 0;
 const MB = 1024 * 1024;
 
 function completion(text: string, usage?: object) {
-  return JSON.stringify({ id: 'c1', object: 'text_completion', created: 1, model: 'm', choices: [{ index: 0, text, finish_reason: 'length' }], ...(usage ? { usage } : {}) });
+  return JSON.stringify({
+    id: 'c1',
+    object: 'text_completion',
+    created: 1,
+    model: 'm',
+    choices: [{ index: 0, text, finish_reason: 'length' }],
+    ...(usage ? { usage } : {}),
+  });
 }
 
 before(async () => {
@@ -71,13 +78,25 @@ const sampling = SamplingSpec.parse({ maxTokens: 16 });
 
 async function sampleFrom(kind: string, timeoutMs = 30_000): Promise<{ error: unknown; ms: number; rssGrowthMB: number }> {
   const provider = `hostile-${kind}`;
-  const generator = new ProviderGenerator({ env: {}, providers: [{ name: provider, baseURL: `${base}/${kind}/v1`, concurrentUnits: 1, timeoutMs }], attemptsPerSample: 1 });
+  const generator = new ProviderGenerator({
+    env: {},
+    providers: [{ name: provider, baseURL: `${base}/${kind}/v1`, concurrentUnits: 1, timeoutMs }],
+    attemptsPerSample: 1,
+  });
   global.gc?.();
   const rssBefore = process.memoryUsage().rss;
   const started = performance.now();
   const error = await generator
-    .sample([request], { sampling, source: { kind: 'provider', provider, model: 'm', concurrency: 1 }, signal: new AbortController().signal, onSample: () => undefined })
-    .then(() => undefined, (err: unknown) => err);
+    .sample([request], {
+      sampling,
+      source: { kind: 'provider', provider, model: 'm', concurrency: 1 },
+      signal: new AbortController().signal,
+      onSample: () => undefined,
+    })
+    .then(
+      () => undefined,
+      (err: unknown) => err,
+    );
   // ru_maxrss: the process's peak, in KiB; what it grew past the RSS before the request bounds what the request held.
   const rssGrowthMB = (process.resourceUsage().maxRSS * 1024 - rssBefore) / MB;
   return { error, ms: performance.now() - started, rssGrowthMB };
@@ -89,7 +108,10 @@ test('a 300 MB answer fails at 16 MiB, non-retryable, naming the provider; peak 
   assert.ok(error instanceof ApplicationFailure, String(error));
   assert.equal(error.type, 'MetProviderRequest');
   assert.equal(error.nonRetryable, true);
-  assert.match(error.message, /hostile-huge answered more than the worker accepts: the response from http:\/\/127\.0\.0\.1:\d+ is larger than 16,777,216 bytes/);
+  assert.match(
+    error.message,
+    /hostile-huge answered more than the worker accepts: the response from http:\/\/127\.0\.0\.1:\d+ is larger than 16,777,216 bytes/,
+  );
   assert.ok(rssGrowthMB < 100, `peak RSS grew by ${rssGrowthMB.toFixed(0)} MB`);
   assert.ok(written < 300 * MB, `the stand-in wrote ${written} bytes: the client read it all`);
 });
@@ -111,7 +133,10 @@ test('a completion longer than max_tokens allows is refused, by characters and b
   const text = await sampleFrom('long-text');
   assert.ok(text.error instanceof ApplicationFailure, String(text.error));
   assert.equal(text.error.nonRetryable, true);
-  assert.match(text.error.message, /hostile-long-text ignored max_tokens: a completion of 100,000 characters for max_tokens 16 \(at most 1,024 characters are accepted\)/);
+  assert.match(
+    text.error.message,
+    /hostile-long-text ignored max_tokens: a completion of 100,000 characters for max_tokens 16 \(at most 1,024 characters are accepted\)/,
+  );
   const usage = await sampleFrom('long-usage');
   assert.ok(usage.error instanceof ApplicationFailure && usage.error.nonRetryable, String(usage.error));
   assert.match(usage.error.message, /hostile-long-usage ignored max_tokens: a completion of 500 tokens \(by its own count\) for max_tokens 16/);
@@ -119,14 +144,22 @@ test('a completion longer than max_tokens allows is refused, by characters and b
 });
 
 test('a Batch API output file is read a line at a time, within its bounds', async () => {
-  const stream = (parts: string[]) => new ReadableStream<Uint8Array>({ start: (c) => (parts.forEach((p) => c.enqueue(new TextEncoder().encode(p))), c.close()) });
+  const stream = (parts: string[]) =>
+    new ReadableStream<Uint8Array>({ start: (c) => (parts.forEach((p) => c.enqueue(new TextEncoder().encode(p))), c.close()) });
   const lines: string[] = [];
   for await (const l of boundedLines(stream(['{"a":1}\n{"b"', ':2}\n', 'é\n']), 1000, 100, (w) => new Error(w))) lines.push(l);
   assert.deepEqual(lines, ['{"a":1}', '{"b":2}', 'é']);
   const consume = async (parts: string[], max: number, line: number) => {
     for await (const _ of boundedLines(stream(parts), max, line, (w) => new Error(w))) void _;
   };
-  await assert.rejects(consume(Array.from({ length: 20 }, () => 'x'.repeat(99) + '\n'), 1000, 200), /more than 1,000 bytes/);
+  await assert.rejects(
+    consume(
+      Array.from({ length: 20 }, () => 'x'.repeat(99) + '\n'),
+      1000,
+      200,
+    ),
+    /more than 1,000 bytes/,
+  );
   await assert.rejects(consume(['y'.repeat(150), 'y'.repeat(150)], 10_000, 200), /a line longer than 200 bytes/);
 });
 
@@ -142,7 +175,14 @@ test("a provider's odd arrays: a null or positive logprob, out-of-range token id
   assert.equal(one(choice({ token_ids: [5, 6], logprobs: { token_logprobs: [-1] } })).tokenLogprobs, null, 'lengths differ');
   assert.equal(one(choice({ token_ids: [-1, 2 ** 40] })).tokenIds, null);
   const chat = { ...context, sampling: SamplingSpec.parse({ maxTokens: 16, logprobs: true, endpoint: 'chat' }) };
-  assert.equal(samplesFromResponse({ choices: [{ index: 0, message: { content: 'ab' }, logprobs: { content: [{ logprob: null }] } }] }, null, [request], chat)[0].tokenLogprobs, null);
+  assert.equal(
+    samplesFromResponse({ choices: [{ index: 0, message: { content: 'ab' }, logprobs: { content: [{ logprob: null }] } }] }, null, [request], chat)[0]
+      .tokenLogprobs,
+    null,
+  );
   const two = [request, { ...request, flat: 1, sampleIndex: 1 }];
-  assert.throws(() => samplesFromResponse({ choices: [choice({}), choice({})] }, null, two, context), /choices have indices \[0,0\] \(each of 0\.\.1 once expected\)/);
+  assert.throws(
+    () => samplesFromResponse({ choices: [choice({}), choice({})] }, null, two, context),
+    /choices have indices \[0,0\] \(each of 0\.\.1 once expected\)/,
+  );
 });

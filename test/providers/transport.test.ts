@@ -9,7 +9,13 @@ import { keepAliveFetch, openaiClient } from '../../providers/transport';
 // met's keep-alive transport under the official openai client: the client must see exactly what it
 // sees on Node's fetch (answers, request ids, errors and their classification), faults included.
 
-const completion = { id: 'cmpl-1', object: 'text_completion', created: 1, model: 'served-model', choices: [{ index: 0, text: 'héllo 👋', finish_reason: 'stop', logprobs: null }] };
+const completion = {
+  id: 'cmpl-1',
+  object: 'text_completion',
+  created: 1,
+  model: 'served-model',
+  choices: [{ index: 0, text: 'héllo 👋', finish_reason: 'stop', logprobs: null }],
+};
 const seen: { path: string; auth?: string; body: string }[] = [];
 let server: http.Server;
 let other: http.Server;
@@ -51,7 +57,9 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
     if (path.endsWith('/stream/chat/completions')) {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       for (const piece of ['one ', 'two']) {
-        res.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] })}\n\n`);
+        res.write(
+          `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] })}\n\n`,
+        );
       }
       return res.end('data: [DONE]\n\n');
     }

@@ -31,7 +31,12 @@ export const REPLAY_MODEL_2 = { model: 'tiny2', precision: 'fp16' } as const;
 
 const runSpec = parseRunSpec({
   corpus: 'replay',
-  prompts: { inline: [{ id: 'p0', text: 'a' }, { id: 'p1', text: 'b' }] },
+  prompts: {
+    inline: [
+      { id: 'p0', text: 'a' },
+      { id: 'p1', text: 'b' },
+    ],
+  },
   samplesPerPrompt: 3,
   unitSize: 2,
   window: 2,
@@ -59,7 +64,12 @@ const auditSpec = parseAuditSpec({
   corpus: 'replay',
   reference: { kind: 'corpus', corpus: 'replay', model: REPLAY_MODEL.model, source: REPLAY_MODEL.precision },
   endpoints: [{ kind: 'provider', provider: REPLAY_PROVIDER, model: 'm1' }],
-  prompts: { inline: [{ id: 'p0', text: 'a' }, { id: 'p1', text: 'b' }] },
+  prompts: {
+    inline: [
+      { id: 'p0', text: 'a' },
+      { id: 'p1', text: 'b' },
+    ],
+  },
   samplesPerPrompt: 3,
   sampling: { maxTokens: 4, temperature: 1 },
   b: 10,
@@ -85,7 +95,12 @@ export const REPLAY_CASES: ReplayCase[] = [
     expect: 'completed',
   },
   // Paged plans (issue #28): the same runs recorded since units are computed a page at a time (scanPage).
-  { name: 'collectCorpus-paged', workflow: 'collectCorpus', args: [{ spec: { ...runSpec, corpus: 'replay-paged' }, runId: 'replay-paged' }], expect: 'completed' },
+  {
+    name: 'collectCorpus-paged',
+    workflow: 'collectCorpus',
+    args: [{ spec: { ...runSpec, corpus: 'replay-paged' }, runId: 'replay-paged' }],
+    expect: 'completed',
+  },
   {
     name: 'collectCorpus-paged-budget',
     workflow: 'collectCorpus',
@@ -96,7 +111,12 @@ export const REPLAY_CASES: ReplayCase[] = [
   {
     name: 'collectCorpus-batch',
     workflow: 'collectCorpus',
-    args: [{ spec: { ...runSpec, corpus: 'replay-batch', sources: [{ ...runSpec.sources[0], batch: { pollSeconds: 0.1, maxPollSeconds: 0.2 } }] }, runId: 'replay-batch' }],
+    args: [
+      {
+        spec: { ...runSpec, corpus: 'replay-batch', sources: [{ ...runSpec.sources[0], batch: { pollSeconds: 0.1, maxPollSeconds: 0.2 } }] },
+        runId: 'replay-batch',
+      },
+    ],
     expect: 'completed',
   },
   {
@@ -126,13 +146,28 @@ export const REPLAY_CASES: ReplayCase[] = [
   {
     name: 'runTest',
     workflow: 'runTest',
-    args: [TestSpec.parse({ testId: 'replay-test', x: { corpus: 'replay', model: 'm1', source: 'replay' }, y: { corpus: 'replay', model: 'tiny', source: 'fp32' }, b: 10 })],
+    args: [
+      TestSpec.parse({
+        testId: 'replay-test',
+        x: { corpus: 'replay', model: 'm1', source: 'replay' },
+        y: { corpus: 'replay', model: 'tiny', source: 'fp32' },
+        b: 10,
+      }),
+    ],
     expect: 'completed',
   },
   {
     name: 'runTest-rut',
     workflow: 'runTest',
-    args: [TestSpec.parse({ testId: 'replay-rut', stat: 'rut', scorer: REPLAY_MODEL, x: { corpus: 'replay', model: 'tiny', source: 'fp32' }, y: { corpus: 'replay', model: 'm1', source: 'replay' } })],
+    args: [
+      TestSpec.parse({
+        testId: 'replay-rut',
+        stat: 'rut',
+        scorer: REPLAY_MODEL,
+        x: { corpus: 'replay', model: 'tiny', source: 'fp32' },
+        y: { corpus: 'replay', model: 'm1', source: 'replay' },
+      }),
+    ],
     expect: 'completed',
   },
   {
@@ -140,7 +175,16 @@ export const REPLAY_CASES: ReplayCase[] = [
     workflow: 'powerSimulation',
     args: [
       {
-        spec: PowerSpec.parse({ corpus: 'replay', reference: { model: 'tiny', source: 'fp32' }, alternatives: [{ model: 'tiny', source: 'nf4' }], samplesPerPrompt: [2], promptSubsets: { size: 2 }, sims: 2, b: 10, window: 2 }),
+        spec: PowerSpec.parse({
+          corpus: 'replay',
+          reference: { model: 'tiny', source: 'fp32' },
+          alternatives: [{ model: 'tiny', source: 'nf4' }],
+          samplesPerPrompt: [2],
+          promptSubsets: { size: 2 },
+          sims: 2,
+          b: 10,
+          window: 2,
+        }),
         runId: 'replay-power',
       },
     ],
@@ -155,17 +199,45 @@ export const REPLAY_CASES: ReplayCase[] = [
   // One firing whose verdict changed: collect, test, record, one alert.
   { name: 'auditFiring', workflow: 'auditFiring', args: [{ spec: auditSpec }], expect: 'completed' },
   // An audit with a budget its endpoint's slice cannot fit: the endpoint is skipped, nothing tested.
-  { name: 'auditFiring-budget', workflow: 'auditFiring', args: [{ spec: { ...auditSpec, name: 'replay-audit-budget', budget: { usd: 0.5 } } }], expect: 'completed' },
+  {
+    name: 'auditFiring-budget',
+    workflow: 'auditFiring',
+    args: [{ spec: { ...auditSpec, name: 'replay-audit-budget', budget: { usd: 0.5 } } }],
+    expect: 'completed',
+  },
   // Since alerts have a workflow of their own (issue #28): the firing starts deliverAuditAlert and does not wait for it.
   { name: 'auditFiring-alerts', workflow: 'auditFiring', args: [{ spec: { ...auditSpec, name: 'replay-audit-alerts' } }], expect: 'completed' },
   // Since the stamp takes the run id's random tail (issue #28: two firings in one second shared a stamp).
   { name: 'auditFiring-stamp', workflow: 'auditFiring', args: [{ spec: { ...auditSpec, name: 'replay-audit-stamp' } }], expect: 'completed' },
   // A one-sample statistic (patched 'audit-one-sample'): the fresh slice is scored (child scoreCorpus) before the test.
-  { name: 'auditFiring-oneSample', workflow: 'auditFiring', args: [{ spec: parseAuditSpec({ ...auditSpec, name: 'replay-audit-g2', statistic: 'g_squared', scorer: REPLAY_MODEL }) }], expect: 'completed' },
+  {
+    name: 'auditFiring-oneSample',
+    workflow: 'auditFiring',
+    args: [{ spec: parseAuditSpec({ ...auditSpec, name: 'replay-audit-g2', statistic: 'g_squared', scorer: REPLAY_MODEL }) }],
+    expect: 'completed',
+  },
   {
     name: 'deliverAuditAlert',
     workflow: 'deliverAuditAlert',
-    args: [{ alert: { alertId: 'replay-audit/f1/m1/replay', audit: 'replay-audit', corpus: 'replay', endpoint: 'm1/replay', firingId: 'f1', time: '2026-01-01T00:00:00.000Z', from: 'consistent', to: 'differs', pValue: 0.001, alpha: 0.05, statistic: 'mmd_hamming', value: 0.3, confirmations: 2 } }],
+    args: [
+      {
+        alert: {
+          alertId: 'replay-audit/f1/m1/replay',
+          audit: 'replay-audit',
+          corpus: 'replay',
+          endpoint: 'm1/replay',
+          firingId: 'f1',
+          time: '2026-01-01T00:00:00.000Z',
+          from: 'consistent',
+          to: 'differs',
+          pValue: 0.001,
+          alpha: 0.05,
+          statistic: 'mmd_hamming',
+          value: 0.3,
+          confirmations: 2,
+        },
+      },
+    ],
     expect: 'completed',
   },
   { name: 'consistencyReport', workflow: 'consistencyReport', args: [consistencyPlan], expect: 'completed' },
@@ -174,7 +246,13 @@ export const REPLAY_CASES: ReplayCase[] = [
     workflow: 'downloadDataset',
     args: [
       {
-        entry: { name: 'replay', description: 'two files, the first verified on its second download', files: [{ url: 'http://127.0.0.1:9/a.zip' }, { url: 'http://127.0.0.1:9/b.zip' }], archive: 'zip', converter: 'met-release' },
+        entry: {
+          name: 'replay',
+          description: 'two files, the first verified on its second download',
+          files: [{ url: 'http://127.0.0.1:9/a.zip' }, { url: 'http://127.0.0.1:9/b.zip' }],
+          archive: 'zip',
+          converter: 'met-release',
+        },
         dir: '/data/downloads',
       },
     ],

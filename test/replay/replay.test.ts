@@ -25,9 +25,16 @@ function loadHistory(name: string) {
 }
 
 test('every workflow has a recorded history, and every case is recorded', () => {
-  const recorded = new Set(readdirSync(HISTORIES).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)));
+  const recorded = new Set(
+    readdirSync(HISTORIES)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => f.slice(0, -'.json'.length)),
+  );
   for (const name of Object.keys(workflows)) {
-    assert.ok(REPLAY_CASES.some((c) => c.workflow === name), `workflow ${name} has no replay case in test/replay/cases.ts`);
+    assert.ok(
+      REPLAY_CASES.some((c) => c.workflow === name),
+      `workflow ${name} has no replay case in test/replay/cases.ts`,
+    );
   }
   for (const c of REPLAY_CASES) {
     assert.ok(recorded.has(c.name), `no history for ${c.name}: run npx tsx scripts/record-histories.ts ${c.name}`);
@@ -38,7 +45,7 @@ test('every workflow has a recorded history, and every case is recorded', () => 
   assert.deepEqual([...recorded].sort(), REPLAY_CASES.map((c) => c.name).sort(), 'a history file without a case in cases.ts');
 });
 
-test('the recorded histories replay against today\'s workflow code', { timeout: 120_000 }, async () => {
+test("the recorded histories replay against today's workflow code", { timeout: 120_000 }, async () => {
   quietRuntime();
   const histories = REPLAY_CASES.map((c) => ({ workflowId: `replay-${c.name}`, history: loadHistory(c.name) }));
   const failures: string[] = [];
@@ -48,7 +55,11 @@ test('the recorded histories replay against today\'s workflow code', { timeout: 
     if (result.error) failures.push(`${result.workflowId}: ${result.error.name}: ${result.error.message}`);
   }
   assert.equal(replayed, REPLAY_CASES.length);
-  assert.deepEqual(failures, [], 'a workflow change breaks runs in flight: guard it with patched() (docs/development.md: "Changing a workflow with runs in flight")');
+  assert.deepEqual(
+    failures,
+    [],
+    'a workflow change breaks runs in flight: guard it with patched() (docs/development.md: "Changing a workflow with runs in flight")',
+  );
 });
 
 /** A copy of workflows/systemCheck.ts with `edit` applied, bundled on its own. */
@@ -63,14 +74,16 @@ async function bundleEditedSystemCheck(dir: string, edit: (source: string) => st
 
 const PROBES_FIRST = /  const first = await describeWorker\(\);\n  await sleep\(input\.pause\);\n/;
 
-test('a replay fails when a workflow\'s command order changes without patched(), and passes with it', { timeout: 180_000 }, async () => {
+test("a replay fails when a workflow's command order changes without patched(), and passes with it", { timeout: 180_000 }, async () => {
   quietRuntime();
   // Inside the project, so the copy resolves @temporalio/workflow from node_modules.
   const dir = mkdtempSync(join(PROJECT_ROOT, 'test', 'replay', '.edited-'));
   try {
     const history = loadHistory('systemCheck');
     // The timer before the first probe: the recorded run scheduled an activity first.
-    const reordered = await bundleEditedSystemCheck(dir, (s) => s.replace(PROBES_FIRST, '  await sleep(input.pause);\n  const first = await describeWorker();\n'));
+    const reordered = await bundleEditedSystemCheck(dir, (s) =>
+      s.replace(PROBES_FIRST, '  await sleep(input.pause);\n  const first = await describeWorker();\n'),
+    );
     await assert.rejects(Worker.runReplayHistory({ workflowBundle: reordered }, history, 'replay-systemCheck'), (err: unknown) => {
       assert.ok(err instanceof DeterminismViolationError, `expected a DeterminismViolationError, got ${String(err)}`);
       return true;

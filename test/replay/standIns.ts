@@ -27,13 +27,23 @@ const outcome = (spec: TestSpec): TestOutcome => ({
 /** Stand-in activities: fixed, tiny results shaped like the real ones. */
 export function cpuActivities() {
   const verified = new Set<string>();
-  const shards: SampleShardRef[] = [0, 1, 2].map((i) => ({ path: `/data/replay/samples/part-${i}.parquet`, model: 'm1', source: 'replay', unitId: `unit-${i}`, rows: 2 }));
+  const shards: SampleShardRef[] = [0, 1, 2].map((i) => ({
+    path: `/data/replay/samples/part-${i}.parquet`,
+    model: 'm1',
+    source: 'replay',
+    unitId: `unit-${i}`,
+    rows: 2,
+  }));
   return {
     async describeWorker() {
       return { host: 'replay-host', pid: 1, node: 'v20.0.0', queues: [REPLAY_QUEUES.cpu] };
     },
     async prepareRun(input: { spec: RunSpec; runId: string }) {
-      return { promptSet: 'inline', promptsFile: `/data/${input.spec.corpus}/prompts.parquet`, promptCount: 'inline' in input.spec.prompts ? input.spec.prompts.inline.length : 1 };
+      return {
+        promptSet: 'inline',
+        promptsFile: `/data/${input.spec.corpus}/prompts.parquet`,
+        promptCount: 'inline' in input.spec.prompts ? input.spec.prompts.inline.length : 1,
+      };
     },
     async scanUnits(input: { spec: RunSpec; runId: string; promptCount: number }) {
       // The first unit of the first source is on disk already (a resumed run): the run skips it.
@@ -48,13 +58,19 @@ export function cpuActivities() {
         let index = input.from[i] ?? 0;
         const doneFirst = i === 0 && index === 0 ? 1 : 0;
         const firstRows = doneFirst ? Math.min(shape.total, input.spec.unitSize) : 0;
-        for (index += doneFirst; index < shape.unitCount && pending.length < input.limit; index++) pending.push({ index, doneUnitsBefore: doneFirst, doneRowsBefore: firstRows });
+        for (index += doneFirst; index < shape.unitCount && pending.length < input.limit; index++)
+          pending.push({ index, doneUnitsBefore: doneFirst, doneRowsBefore: firstRows });
         return { pending, next: index, doneUnits: doneFirst, doneRows: firstRows, quarantined: 0 };
       });
     },
     async finalizeRun(input: { spec: RunSpec; runId: string; promptCount: number }) {
       const expected = input.promptCount * input.spec.samplesPerPrompt;
-      const sources = input.spec.sources.map((s) => ({ model: s.model, source: s.kind === 'provider' ? (s.source ?? s.provider) : (s.source ?? s.precision), rows: expected, expected }));
+      const sources = input.spec.sources.map((s) => ({
+        model: s.model,
+        source: s.kind === 'provider' ? (s.source ?? s.provider) : (s.source ?? s.precision),
+        rows: expected,
+        expected,
+      }));
       return { runId: input.runId, corpus: input.spec.corpus, rows: expected * sources.length, sources, manifest: `/data/${input.spec.corpus}/manifest.json` };
     },
     async listSampleShards() {
@@ -71,7 +87,16 @@ export function cpuActivities() {
     },
     async planPowerGrid(input: { runId: string }): Promise<PowerPlan> {
       const nullKeys = [0, 1].map((i) => ({ id: `${input.runId}-null-${i}`, draw: 0, n: 2, statistic: 'mmd_hamming' as const }));
-      const cells = [0, 1, 2].map((i) => ({ cellId: `cell-${i}`, draw: 0, n: 2, statistic: 'mmd_hamming' as const, alternative: { model: 'tiny', source: i === 0 ? 'fp32' : 'nf4' }, isNull: i === 0, nullKeys: [nullKeys[i % 2].id], warnings: [] }));
+      const cells = [0, 1, 2].map((i) => ({
+        cellId: `cell-${i}`,
+        draw: 0,
+        n: 2,
+        statistic: 'mmd_hamming' as const,
+        alternative: { model: 'tiny', source: i === 0 ? 'fp32' : 'nf4' },
+        isNull: i === 0,
+        nullKeys: [nullKeys[i % 2].id],
+        warnings: [],
+      }));
       return { subsets: [['p0', 'p1']], nullKeys, cells, warnings: [] };
     },
     async computeNulls(input: { key: { id: string } }) {
@@ -82,7 +107,17 @@ export function cpuActivities() {
     },
     async compareSides() {
       const side = { model: 'm1', source: 'replay', answers: 2, meanPerplexity: 3 };
-      return { embedModel: 'tiny/fp32', scorer: 'tiny/fp32', pairs: 2, meanSimilarity: 0.9, identicalPairs: 0, identicalScoreGap: 0, a: side, b: { ...side, model: 'tiny', source: 'fp32' }, prompts: [] };
+      return {
+        embedModel: 'tiny/fp32',
+        scorer: 'tiny/fp32',
+        pairs: 2,
+        meanSimilarity: 0.9,
+        identicalPairs: 0,
+        identicalScoreGap: 0,
+        a: side,
+        b: { ...side, model: 'tiny', source: 'fp32' },
+        prompts: [],
+      };
     },
     async writeConsistencyReport(input: { id: string }) {
       return { htmlPath: `/data/reports/${input.id}.html`, dataPath: `/data/reports/${input.id}.json` };
@@ -105,13 +140,42 @@ export function cpuActivities() {
     async recordAuditFiring(input: RecordFiringInput) {
       // The endpoint's verdict changed at this firing: one alert.
       const rows = input.results.map((r) => ({
-        corpus: input.corpus, audit: input.audit, firingId: input.firingId, endpoint: r.endpoint, model: r.model, source: r.source, reference: r.reference, testId: r.outcome.testId,
-        statistic: r.outcome.statistic, value: r.outcome.value, pValue: 0.001, alpha: r.outcome.alpha, n1: r.outcome.n1, n2: r.outcome.n2, m: r.outcome.m, reject: true,
-        verdict: 'differs' as const, changed: true, confirmations: input.confirmations, promptTokens: 60, completionTokens: 24,
+        corpus: input.corpus,
+        audit: input.audit,
+        firingId: input.firingId,
+        endpoint: r.endpoint,
+        model: r.model,
+        source: r.source,
+        reference: r.reference,
+        testId: r.outcome.testId,
+        statistic: r.outcome.statistic,
+        value: r.outcome.value,
+        pValue: 0.001,
+        alpha: r.outcome.alpha,
+        n1: r.outcome.n1,
+        n2: r.outcome.n2,
+        m: r.outcome.m,
+        reject: true,
+        verdict: 'differs' as const,
+        changed: true,
+        confirmations: input.confirmations,
+        promptTokens: 60,
+        completionTokens: 24,
       }));
       const alerts: AuditAlert[] = rows.map((r) => ({
-        alertId: `${r.audit}/${r.firingId}/${r.endpoint}`, audit: r.audit, corpus: r.corpus, endpoint: r.endpoint, firingId: r.firingId, time: new Date(input.timeMs).toISOString(),
-        from: 'consistent', to: 'differs', pValue: r.pValue, alpha: r.alpha, statistic: r.statistic, value: r.value, confirmations: r.confirmations,
+        alertId: `${r.audit}/${r.firingId}/${r.endpoint}`,
+        audit: r.audit,
+        corpus: r.corpus,
+        endpoint: r.endpoint,
+        firingId: r.firingId,
+        time: new Date(input.timeMs).toISOString(),
+        from: 'consistent',
+        to: 'differs',
+        pValue: r.pValue,
+        alpha: r.alpha,
+        statistic: r.statistic,
+        value: r.value,
+        confirmations: r.confirmations,
       }));
       return { rows, alerts };
     },
@@ -129,7 +193,15 @@ export const sampling = {
     }
     // A priced provider (the budget case) reports what its unit cost.
     const cost = input.runId === 'replay-budget' && input.source.kind === 'provider' ? { costUsd: 0.9 } : {};
-    return { unitId: input.unit.unitId, rows: input.unit.end - input.unit.start, skipped: false, resumedFrom: 0, retries: input.unit.start === 0 ? { rate_limited: 1 } : {}, seconds: 0.01, ...cost };
+    return {
+      unitId: input.unit.unitId,
+      rows: input.unit.end - input.unit.start,
+      skipped: false,
+      resumedFrom: 0,
+      retries: input.unit.start === 0 ? { rate_limited: 1 } : {},
+      seconds: 0.01,
+      ...cost,
+    };
   },
   /** The Batch API: one batch per unit, in progress at its first poll, completed at the second. */
   async submitBatch(input: { unit: WorkUnit }) {
@@ -139,7 +211,15 @@ export const sampling = {
     const polls = (batchPolls.get(input.batchId) ?? 0) + 1;
     batchPolls.set(input.batchId, polls);
     const status = polls >= 2 ? 'completed' : 'in_progress';
-    return { batchId: input.batchId, status, total: 2, completed: polls >= 2 ? 2 : 0, failed: 0, outputFileId: polls >= 2 ? `file-${input.batchId}` : null, errorFileId: null };
+    return {
+      batchId: input.batchId,
+      status,
+      total: 2,
+      completed: polls >= 2 ? 2 : 0,
+      failed: 0,
+      outputFileId: polls >= 2 ? `file-${input.batchId}` : null,
+      errorFileId: null,
+    };
   },
   async collectBatch(input: { unit: WorkUnit }) {
     const size = input.unit.end - input.unit.start;
@@ -147,7 +227,11 @@ export const sampling = {
   },
   /** Every pending unit could cost 1 USD; each done one cost 0.5. */
   async quoteSource(input: { doneUnitIds: string[]; pending: { unitId: string }[] }) {
-    return { prices: { inputPerMillion: 1, outputPerMillion: 2 }, spentUsd: 0.5 * input.doneUnitIds.length, bounds: Object.fromEntries(input.pending.map((u) => [u.unitId, 1])) };
+    return {
+      prices: { inputPerMillion: 1, outputPerMillion: 2 },
+      spentUsd: 0.5 * input.doneUnitIds.length,
+      bounds: Object.fromEntries(input.pending.map((u) => [u.unitId, 1])),
+    };
   },
 };
 

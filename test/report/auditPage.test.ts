@@ -48,7 +48,7 @@ function tags(svg: string): { name: string; attributes: string[] }[] | null {
   return out;
 }
 
-test('a hostile endpoint name reaches the console\'s chart as text, never as markup', async () => {
+test("a hostile endpoint name reaches the console's chart as text, never as markup", async () => {
   const hostile = `m/"><script>alert(1)</script><img src=x onerror=alert(2)><text onclick='x'>&amp;`;
   const firings = points.map((p) => ({ ...p, endpoint: hostile }));
   const svg = await auditChartSvg(firings, { alpha: 0.01, statistic: 'mmd_hamming', title: hostile, idPrefix: 'c1' });
@@ -56,10 +56,16 @@ test('a hostile endpoint name reaches the console\'s chart as text, never as mar
   assert.ok(parsed, 'the SVG is plain markup');
   assert.deepEqual([...new Set(parsed.map((t) => t.name))].sort(), ['g', 'line', 'path', 'rect', 'svg', 'text']);
   const attributes = new Set(parsed.flatMap((t) => t.attributes));
-  assert.deepEqual([...attributes].filter((a) => /^on|href|src|style/i.test(a)), []);
+  assert.deepEqual(
+    [...attributes].filter((a) => /^on|href|src|style/i.test(a)),
+    [],
+  );
   assert.doesNotMatch(svg, /<script|<img/i);
   // The name is drawn (the title and the legend, escaped); its '&amp;' stays literal text.
-  assert.ok(svg.includes('m/"&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;&lt;text onclick=\'x\'&gt;&amp;amp;'), 'the title, escaped');
+  assert.ok(
+    svg.includes("m/\"&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;&lt;text onclick='x'&gt;&amp;amp;"),
+    'the title, escaped',
+  );
   // The same name in markup would have been found by the check above.
   assert.equal(tags(`<svg><text>${hostile}</text></svg>`), null);
 });

@@ -78,8 +78,30 @@ export function verdictReportInput(seed = 11): ReportInput {
       {
         kind: 'test',
         results: [
-          { endpoint: 'endpoint A (honest)', reference: 'F32', statistic: 'mmd_hamming', value: honestObserved, pValue: pHonest, b: 500, decision: pHonest <= 0.05 ? 'reject' : 'fail_to_reject', n1: 250, n2: 250, nullStatistics: honestNull },
-          { endpoint: 'endpoint B <claims F32>', reference: 'F32', statistic: 'mmd_hamming', value: 0.0093, pValue: 0, b: 500, decision: 'reject', n1: 250, n2: 250, nullStatistics: cheatNull },
+          {
+            endpoint: 'endpoint A (honest)',
+            reference: 'F32',
+            statistic: 'mmd_hamming',
+            value: honestObserved,
+            pValue: pHonest,
+            b: 500,
+            decision: pHonest <= 0.05 ? 'reject' : 'fail_to_reject',
+            n1: 250,
+            n2: 250,
+            nullStatistics: honestNull,
+          },
+          {
+            endpoint: 'endpoint B <claims F32>',
+            reference: 'F32',
+            statistic: 'mmd_hamming',
+            value: 0.0093,
+            pValue: 0,
+            b: 500,
+            decision: 'reject',
+            n1: 250,
+            n2: 250,
+            nullStatistics: cheatNull,
+          },
         ],
       },
     ],
@@ -91,7 +113,13 @@ export function consistencyReportInput(seed = 5): ReportInput {
   const rand = seededRandom(seed);
   const prompts = Array.from({ length: 24 }, (_, i) => {
     const ppl = 4 + 4 * rand();
-    return { promptId: `p${String(i).padStart(3, '0')}`, prompt: `Write a sentence about topic ${i} — naïve café 東京`, similarity: 0.9 + 0.1 * rand(), perplexityA: ppl, perplexityB: ppl * (0.97 + 0.06 * rand()) };
+    return {
+      promptId: `p${String(i).padStart(3, '0')}`,
+      prompt: `Write a sentence about topic ${i} — naïve café 東京`,
+      similarity: 0.9 + 0.1 * rand(),
+      perplexityA: ppl,
+      perplexityB: ppl * (0.97 + 0.06 * rand()),
+    };
   });
   return {
     title: 'Consistency: local F32 vs served F32',
@@ -105,7 +133,17 @@ export function consistencyReportInput(seed = 5): ReportInput {
         scorer: 'tiny F32',
         prompts,
         summary: { perplexityA: 5.9, perplexityB: 6.0 },
-        mmd: { endpoint: 'served F32', reference: 'local F32', statistic: 'mmd_hamming', value: 0.0001, pValue: 0.62, b: 200, decision: 'fail_to_reject', n1: 240, n2: 240 },
+        mmd: {
+          endpoint: 'served F32',
+          reference: 'local F32',
+          statistic: 'mmd_hamming',
+          value: 0.0001,
+          pValue: 0.62,
+          b: 200,
+          decision: 'fail_to_reject',
+          n1: 240,
+          n2: 240,
+        },
       },
     ],
   };

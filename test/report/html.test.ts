@@ -44,7 +44,17 @@ test('writeReport writes a self-contained page, figures as SVG, PNG and Vega-Lit
   assert.doesNotMatch(html, /src="https?:/);
 
   // Metadata, verdicts, the paper table, escaping.
-  for (const text of ['power-test-grid', 'Temporal UI', 'http://127.0.0.1:8233/namespaces/default/workflows/power-test-grid', 'grid = <code>7</code>', 'differs from F32', 'consistent with F32', 'Power at α = 0.05, n = 10 samples per prompt (N = 250 per side, m = 25)', 'type-I error', 'mean cosine similarity']) {
+  for (const text of [
+    'power-test-grid',
+    'Temporal UI',
+    'http://127.0.0.1:8233/namespaces/default/workflows/power-test-grid',
+    'grid = <code>7</code>',
+    'differs from F32',
+    'consistent with F32',
+    'Power at α = 0.05, n = 10 samples per prompt (N = 250 per side, m = 25)',
+    'type-I error',
+    'mean cosine similarity',
+  ]) {
     assert.ok(html.includes(text), `page lacks ${text}`);
   }
   assert.ok(html.includes('endpoint B &lt;claims F32&gt;'));

@@ -3,7 +3,17 @@ import { test } from 'node:test';
 import { Resvg } from '@resvg/resvg-js';
 import { FontMetrics } from '../../report/fontMetrics';
 import { resolveFigureFonts } from '../../report/fonts';
-import { auditHistorySpec, criticalValue, namespaceSvgIds, nullHistogramSpec, powerCurveSpec, pValueSpec, renderPng, renderSvg, similaritySpec } from '../../report/plots';
+import {
+  auditHistorySpec,
+  criticalValue,
+  namespaceSvgIds,
+  nullHistogramSpec,
+  powerCurveSpec,
+  pValueSpec,
+  renderPng,
+  renderSvg,
+  similaritySpec,
+} from '../../report/plots';
 import { ConsistencySection, PowerSection, Report, TestSection } from '../../report/schemas';
 import { powerPoints } from '../../report/tables';
 import { consistencyReportInput, powerReportInput, verdictReportInput } from './fixtures';
@@ -34,7 +44,17 @@ test('the power figure draws one point per grid point, bands, the alpha line and
   assert.equal(symbols.length, points.length, 'one point per (series, statistic, n)');
   assert.equal(markItems(svg, 'area').length, 6, 'one band per series and statistic');
   assert.ok(markItems(svg, 'line').length >= 6);
-  for (const text of ['Power versus samples per prompt', 'Wilson', 'α = 0.05', 'Q4_0', 'Q8_0', 'F32 vs F32 (null)', 'mmd_hamming', 'two_sample_L1', 'Rejection rate']) {
+  for (const text of [
+    'Power versus samples per prompt',
+    'Wilson',
+    'α = 0.05',
+    'Q4_0',
+    'Q8_0',
+    'F32 vs F32 (null)',
+    'mmd_hamming',
+    'two_sample_L1',
+    'Rejection rate',
+  ]) {
     assert.ok(svg.includes(text), `missing text ${text}`);
   }
   // Higher power is drawn higher: Q4_0's points (its own colour) sit above the null (grey) points on average.
@@ -65,7 +85,9 @@ test('the p-value figure has one bar per endpoint coloured by verdict', async ()
 
 test('the null histogram marks the observed value and the rejection threshold', async () => {
   const r = verdicts.results[1];
-  const { svg } = await renderSvg(nullHistogramSpec(r.nullStatistics!, { statistic: r.statistic, title: 'null', observed: r.value, pValue: r.pValue, b: r.b, alpha: 0.05 }));
+  const { svg } = await renderSvg(
+    nullHistogramSpec(r.nullStatistics!, { statistic: r.statistic, title: 'null', observed: r.value, pValue: r.pValue, b: r.b, alpha: 0.05 }),
+  );
   assert.ok(markItems(svg, 'rect').length >= 10, 'histogram bars');
   assert.equal(markItems(svg, 'rule').length, 2, 'observed and critical-value rules');
   assert.ok(svg.includes('observed 0.0093, p &lt; 0.002') || svg.includes('observed 0.0093, p < 0.002'));
@@ -98,7 +120,8 @@ test('PNG figures are not blank and show the series colours', async () => {
 });
 
 test('PNG text is drawn with a local font (no network, no blank labels)', () => {
-  const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="40"><text x="5" y="28" font-family="sans-serif" font-size="24" fill="black">Power 0.95</text></svg>';
+  const svg =
+    '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="40"><text x="5" y="28" font-family="sans-serif" font-size="24" fill="black">Power 0.95</text></svg>';
   const img = decodePng(renderPng(svg, { scale: 1 }));
   const px = summarisePixels(img);
   assert.ok(px.nonBackgroundShare > 0.03, `text drew ${px.nonBackgroundShare} of pixels`);
@@ -120,13 +143,17 @@ test('layout widths come from the font resvg draws with', () => {
 
 test('ids are namespaced so several inline SVGs cannot share clip paths', () => {
   const svg = '<svg><defs><clipPath id="clip1"><rect/></clipPath></defs><g clip-path="url(#clip1)"><use href="#clip1"/></g></svg>';
-  assert.equal(namespaceSvgIds(svg, 'fig-a'), '<svg><defs><clipPath id="fig-a-clip1"><rect/></clipPath></defs><g clip-path="url(#fig-a-clip1)"><use href="#fig-a-clip1"/></g></svg>');
+  assert.equal(
+    namespaceSvgIds(svg, 'fig-a'),
+    '<svg><defs><clipPath id="fig-a-clip1"><rect/></clipPath></defs><g clip-path="url(#fig-a-clip1)"><use href="#fig-a-clip1"/></g></svg>',
+  );
 });
 
 /** Series name -> colour, as the figure's legends draw them (symbol stroke, then its label). */
 function legendColors(svg: string): Map<string, string> {
   const out = new Map<string, string>();
-  const entry = /role-legend-symbol"[^>]*><path\b[^>]*\bstroke="(#[0-9a-f]{6})"[^>]*\/><\/g><g class="mark-text role-legend-label"[^>]*><text\b[^>]*>([^<]*)<\/text>/g;
+  const entry =
+    /role-legend-symbol"[^>]*><path\b[^>]*\bstroke="(#[0-9a-f]{6})"[^>]*\/><\/g><g class="mark-text role-legend-label"[^>]*><text\b[^>]*>([^<]*)<\/text>/g;
   for (const m of svg.matchAll(entry)) out.set(m[2], m[1]);
   return out;
 }
@@ -155,12 +182,18 @@ test('two series whose names want the same colour get two colours; the one first
   const rival = Array.from({ length: 200 }, (_, i) => `m/${i}`).find((n) => seriesColor(n) === want);
   assert.ok(rival, 'some name shares the first choice of Q8_0');
   const [first, second] = [rival, 'Q8_0'].sort();
-  for (const order of [[rival, 'Q8_0'], ['Q8_0', rival]]) {
+  for (const order of [
+    [rival, 'Q8_0'],
+    ['Q8_0', rival],
+  ]) {
     const colors = seriesColors(order);
     const of = new Map(order.map((n, i) => [n, colors[i]]));
     assert.notEqual(colors[0], colors[1]);
     assert.equal(of.get(first), want);
-    assert.equal(of.get(second), colorChoices(second).find((c) => c !== want));
+    assert.equal(
+      of.get(second),
+      colorChoices(second).find((c) => c !== want),
+    );
   }
   for (const c of Array.from({ length: 50 }, (_, i) => seriesColor(`series-${i}`))) assert.ok(SERIES_PALETTE.includes(c) && c !== REJECT_COLOR);
 });

@@ -44,9 +44,15 @@ test('plain mode prints lines with counts, measured rate, ETA and errors, then s
   const lines = out.text().trim().split('\n');
   assert.match(lines[0], /^\[\+\d+s\] collect local\/F32 +10\/40 +25% +– samples\/s +eta –$/);
   // From the second poll on, 10 samples per fake second: rate 10/s and 2 s left at 20/40.
-  assert.ok(lines.some((l) => /collect local\/F32 +20\/40 +50% +10\.0 samples\/s +eta 2s +errors 429=2$/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /collect local\/F32 +20\/40 +50% +10\.0 samples\/s +eta 2s +errors 429=2$/.test(l)),
+    lines.join('\n'),
+  );
   // A stage that reports its own rate shows it.
-  assert.ok(lines.some((l) => /score +10\/20 +50% +5\.00 items\/s +eta 2s$/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /score +10\/20 +50% +5\.00 items\/s +eta 2s$/.test(l)),
+    lines.join('\n'),
+  );
   assert.match(lines[lines.length - 2], /collect local\/F32 +40\/40 +100% .* eta 0s/);
   assert.doesNotMatch(out.text(), /\x1b\[/, 'no escape codes in CI logs');
 });
@@ -189,7 +195,14 @@ test('notes (a step being retried) print under the progress once each, in plain 
     const out = recorder(tty);
     const job = fakeJob(4);
     const notes = ['retrying: planPowerGrid is on attempt 2; last failure: MetX: boom', 'retrying: planPowerGrid is on attempt 3; last failure: MetX: boom'];
-    await followProgress({ poll: () => ({ ...job.poll(), notes: notes.slice(0, Math.min(job.polls(), 2)) }), now: job.now, stream: out, intervalMs: 1, plainIntervalMs: 0, handleSigint: false });
+    await followProgress({
+      poll: () => ({ ...job.poll(), notes: notes.slice(0, Math.min(job.polls(), 2)) }),
+      now: job.now,
+      stream: out,
+      intervalMs: 1,
+      plainIntervalMs: 0,
+      handleSigint: false,
+    });
     const text = out.text();
     for (const n of notes) assert.equal(text.split(n).length - 1, 1, `${tty ? 'bars' : 'plain'}: ${n} once in:\n${text}`);
     assert.ok(text.indexOf(notes[0]) < text.indexOf(notes[1]), 'in the order they came');

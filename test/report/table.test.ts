@@ -20,11 +20,14 @@ test('display width counts terminal cells, not code units', () => {
 });
 
 test('columns line up whatever the script of the cells', () => {
-  const out = formatTable(['prompt', { header: 'similarity', align: 'right' }, 'note'], [
-    ['東京の天気', '0.981', 'ok'],
-    ['café', '1', '👍 fine'],
-    ['plain', '0.5', ''],
-  ]);
+  const out = formatTable(
+    ['prompt', { header: 'similarity', align: 'right' }, 'note'],
+    [
+      ['東京の天気', '0.981', 'ok'],
+      ['café', '1', '👍 fine'],
+      ['plain', '0.5', ''],
+    ],
+  );
   const lines = out.split('\n');
   assert.equal(lines.length, 5);
   // The right-aligned column ends at the same cell on every line.
@@ -47,7 +50,10 @@ test('columns line up whatever the script of the cells', () => {
 });
 
 test('colour is applied only when asked, and never changes the layout', () => {
-  const rows = [[{ text: 'differs', style: ['red', 'bold'] as const }, '1'], ['same', '22']].map((r) => r.map((c) => (typeof c === 'string' ? c : { text: c.text, style: [...c.style] })));
+  const rows = [
+    [{ text: 'differs', style: ['red', 'bold'] as const }, '1'],
+    ['same', '22'],
+  ].map((r) => r.map((c) => (typeof c === 'string' ? c : { text: c.text, style: [...c.style] })));
   const plain = formatTable(['a', { header: 'b', align: 'right' }], rows);
   const coloured = formatTable(['a', { header: 'b', align: 'right' }], rows, { color: true });
   assert.match(coloured, /\x1b\[31m/);
@@ -85,5 +91,9 @@ test('the verdict table says which endpoint differs', () => {
   assert.match(out, /^Verdicts at α = 0.05$/m);
   assert.match(out, /^endpoint A \(honest\) +consistent with F32 +p = 0\.\d{3} +mmd_hamming/m);
   assert.match(out, /^endpoint B <claims F32> +differs from F32 +p < 0\.002 \(b = 500\) +mmd_hamming +0\.0093 +500 +250 \/ 250$/m);
-  assert.match(out.split('\n').pop()!, /^value: the statistic; MMD .* can be negative\. b: permutations .* n1 \/ n2: completions per side\.$/, 'a legend line under the table');
+  assert.match(
+    out.split('\n').pop()!,
+    /^value: the statistic; MMD .* can be negative\. b: permutations .* n1 \/ n2: completions per side\.$/,
+    'a legend line under the table',
+  );
 });

@@ -55,8 +55,14 @@ test('the paper table picks the largest n by default and one row per alternative
     for (const s of t.statistics) {
       const alt = row.label.split(' ')[0];
       const source = section.cells.filter((c) => c.alternative === alt && c.statistic === s && c.nPerPrompt === 10);
-      assert.equal(row.cells[s]!.rejections, source.reduce((a, c) => a + c.rejections, 0));
-      assert.equal(row.cells[s]!.sims, source.reduce((a, c) => a + c.sims, 0));
+      assert.equal(
+        row.cells[s]!.rejections,
+        source.reduce((a, c) => a + c.rejections, 0),
+      );
+      assert.equal(
+        row.cells[s]!.sims,
+        source.reduce((a, c) => a + c.sims, 0),
+      );
     }
   }
   assert.equal(powerTable(section, 2).nPerPrompt, 2);
@@ -109,6 +115,16 @@ test('p-values print at the resolution b allows, and verdicts read as sentences'
   assert.equal(verdictOf(false), 'consistent');
   assert.equal(formatNumber(0.0004), '4e-4');
   assert.equal(formatNumber(123.456), '123.5');
-  const line = verdictLine({ endpoint: 'endpoint B', reference: 'F32', statistic: 'mmd_hamming', value: 0.01, pValue: 0, b: 1000, decision: 'reject', n1: 250, n2: 250 });
+  const line = verdictLine({
+    endpoint: 'endpoint B',
+    reference: 'F32',
+    statistic: 'mmd_hamming',
+    value: 0.01,
+    pValue: 0,
+    b: 1000,
+    decision: 'reject',
+    n1: 250,
+    n2: 250,
+  });
   assert.equal(line, 'endpoint B: differs from F32, p < 0.001 (b = 1000), mmd_hamming');
 });

@@ -26,21 +26,52 @@ test('mixturePower serves each request from a component with its weight; weight-
   const ref = pool('a', 5, 20, 0);
   const alt = pool('b', 5, 20, 0.5);
   const base = { reference: ref, perPrompt: 4, k: 10, tests: ['rut' as const], sims: 200, alpha: 0.05, seed: 3 };
-  const r = mixturePower({ ...base, mixture: [{ pool: ref, weight: 0.7 }, { pool: alt, weight: 0.3 }] });
+  const r = mixturePower({
+    ...base,
+    mixture: [
+      { pool: ref, weight: 0.7 },
+      { pool: alt, weight: 0.3 },
+    ],
+  });
   const total = r.budget * r.sims;
   assert.equal(r.budget, 20);
   assert.equal(r.served[0] + r.served[1], total);
   const sd = Math.sqrt(total * 0.3 * 0.7);
   assert.ok(Math.abs(r.served[1] - 0.3 * total) < 4 * sd, `served ${r.served[1]} of ${total} from the 0.3 component`);
-  const none = mixturePower({ ...base, mixture: [{ pool: ref, weight: 1 }, { pool: alt, weight: 0 }] });
+  const none = mixturePower({
+    ...base,
+    mixture: [
+      { pool: ref, weight: 1 },
+      { pool: alt, weight: 0 },
+    ],
+  });
   assert.deepEqual(none.served, [total, 0]);
-  const again = mixturePower({ ...base, mixture: [{ pool: ref, weight: 0.7 }, { pool: alt, weight: 0.3 }] });
+  const again = mixturePower({
+    ...base,
+    mixture: [
+      { pool: ref, weight: 0.7 },
+      { pool: alt, weight: 0.3 },
+    ],
+  });
   assert.deepEqual(again.served, r.served);
   assert.deepEqual(again.tests.rut.pvalues, r.tests.rut.pvalues);
   // Scores shifted by 0.5 in 30% of the requests: RUT sees it more often than alpha.
   assert.ok(r.tests.rut.power > none.tests.rut.power, `${r.tests.rut.power} vs ${none.tests.rut.power}`);
-  assert.throws(() => mixturePower({ ...base, mixture: [{ pool: ref, weight: 0.7 }, { pool: alt, weight: 0.2 }] }), /sum to 1/);
-  assert.throws(() => mixturePower({ ...base, tests: ['mmd_hamming'], b: 10, perPrompt: 1, mixture: [{ pool: ref, weight: 1 }] }), /at least 2 API calls per prompt/);
+  assert.throws(
+    () =>
+      mixturePower({
+        ...base,
+        mixture: [
+          { pool: ref, weight: 0.7 },
+          { pool: alt, weight: 0.2 },
+        ],
+      }),
+    /sum to 1/,
+  );
+  assert.throws(
+    () => mixturePower({ ...base, tests: ['mmd_hamming'], b: 10, perPrompt: 1, mixture: [{ pool: ref, weight: 1 }] }),
+    /at least 2 API calls per prompt/,
+  );
   assert.throws(() => mixturePower({ ...base, tests: ['mmd_hamming'], mixture: [{ pool: ref, weight: 1 }] }), /need b/);
 });
 
@@ -70,11 +101,17 @@ test('PowerSimulator: cell and compositeCell draw Y from a mixture; a mixture of
     composite: sim.compositeCell({ mixture, n: 24, sims: 40, alpha: 0.05, seed: 9, nulls }).power,
   });
   const none = run([{ alternative: 0, weight: 1 }]);
-  const half = run([{ alternative: 1, weight: 0.5 }, { alternative: 0, weight: 0.5 }]);
+  const half = run([
+    { alternative: 1, weight: 0.5 },
+    { alternative: 0, weight: 0.5 },
+  ]);
   const all = run([{ alternative: 1, weight: 1 }]);
   assert.ok(none.single <= 0.15 && none.composite <= 0.15, `reference alone: ${JSON.stringify(none)}`);
   assert.ok(all.single === 1 && all.composite === 1, `b alone: ${JSON.stringify(all)}`);
   assert.ok(half.single >= none.single && half.composite >= none.composite, `half: ${JSON.stringify(half)}`);
   assert.throws(() => sim.cell({ mixture: [{ alternative: 1, weight: 0.5 }], n: 24, sims: 2, alpha: 0.05, seed: 1, nulls: nulls[0] }), /sum to 0.5/);
-  assert.throws(() => sim.cell({ mixture: [{ alternative: 2, weight: 1 }], n: 24, sims: 2, alpha: 0.05, seed: 1, nulls: nulls[0] }), /alternative 2 does not exist/);
+  assert.throws(
+    () => sim.cell({ mixture: [{ alternative: 2, weight: 1 }], n: 24, sims: 2, alpha: 0.05, seed: 1, nulls: nulls[0] }),
+    /alternative 2 does not exist/,
+  );
 });

@@ -51,15 +51,27 @@ export function naiveMmd(x: EncodedSample, y: EncodedSample, kernel: NaiveKernel
     return d === 0 ? 1 : d;
   });
   const k = (i: number, j: number) => raw(i, j) / (diag[i] * diag[j]);
-  let sxx = 0, syy = 0, sxy = 0, dxx = 0, dyy = 0, dxy = 0;
+  let sxx = 0,
+    syy = 0,
+    sxy = 0,
+    dxx = 0,
+    dyy = 0,
+    dxy = 0;
   for (let i = 0; i < rows.length; i++) {
     for (let j = 0; j < rows.length; j++) {
       if (prompts[i] !== prompts[j]) continue;
       const iX = i < n1;
       const jX = j < n1;
-      if (iX && jX && i !== j) { sxx += k(i, j); dxx++; }
-      else if (!iX && !jX && i !== j) { syy += k(i, j); dyy++; }
-      else if (iX && !jX) { sxy += k(i, j); dxy++; }
+      if (iX && jX && i !== j) {
+        sxx += k(i, j);
+        dxx++;
+      } else if (!iX && !jX && i !== j) {
+        syy += k(i, j);
+        dyy++;
+      } else if (iX && !jX) {
+        sxy += k(i, j);
+        dxy++;
+      }
     }
   }
   return sxx / dxx - (2 * sxy) / dxy + syy / dyy;
@@ -107,7 +119,13 @@ export function take(x: EncodedSample, y: EncodedSample, ids: ArrayLike<number>)
  * Fisher-Yates of the identity under Rng(deriveSeed(seed, t))), copies them into two new samples and
  * recomputes the statistic from scratch.
  */
-export function naivePermutationNulls(statistic: (x: EncodedSample, y: EncodedSample) => number, x: EncodedSample, y: EncodedSample, b: number, seed: number): Float64Array {
+export function naivePermutationNulls(
+  statistic: (x: EncodedSample, y: EncodedSample) => number,
+  x: EncodedSample,
+  y: EncodedSample,
+  b: number,
+  seed: number,
+): Float64Array {
   const n1 = x.prompts.length;
   const N = n1 + y.prompts.length;
   const nulls = new Float64Array(b);

@@ -29,7 +29,10 @@ test('prompt probabilities enter the joint p_u, and duplicate support rows are m
   const rows = encodeChars([0, 0, 1, 1, 1], ['a', 'b', 'a', 'b', 'b'], 2, 2);
   const nul = nullDistribution(rows, Float64Array.from([0.5, 0.5, 0.9, 0.1, 0.1], Math.log), [0.25, 0.75]);
   assert.equal(nul.support.prompts.length, 4);
-  assert.deepEqual(Array.from(nul.logProbs, (v) => Math.round(Math.exp(v) * 1e12) / 1e12), [0.125, 0.125, 0.675, 0.075]);
+  assert.deepEqual(
+    Array.from(nul.logProbs, (v) => Math.round(Math.exp(v) * 1e12) / 1e12),
+    [0.125, 0.125, 0.675, 0.075],
+  );
   assert.throws(() => nullDistribution(rows, Float64Array.from([0.5, 0.5, 0.9, 0.1, 0.2], Math.log)), /different log-probabilities/);
   assert.throws(() => nullDistribution(rows, [0, 0, 0, 0, 0.5]), /log-probabilities are <= 0/);
 });
@@ -53,7 +56,10 @@ test('errors: completions missing from the reference, empty sample, mismatched L
   const nul = nullDistribution(support, conditional);
   assert.throws(
     () => observedCounts(encodeChars([0, 0], ['a', 'z'], 2, 1), nul),
-    (e: unknown) => e instanceof MetError && e.type === 'MetBadInput' && /1 row of the sample \(first: row 1, prompt 0\) is missing from the reference's log-probabilities/.test(e.message),
+    (e: unknown) =>
+      e instanceof MetError &&
+      e.type === 'MetBadInput' &&
+      /1 row of the sample \(first: row 1, prompt 0\) is missing from the reference's log-probabilities/.test(e.message),
   );
   assert.throws(() => observedCounts(encodeChars([], [], 2, 1), nul), /the sample is empty/);
   assert.throws(() => observedCounts(encodeChars([0], ['a'], 3, 1), nul), /L = 3 and the reference with L = 2/);
@@ -95,7 +101,10 @@ test('met stat one_sample: the same statistics and p-value as stats/oneSample.ts
   const sample = encodeChars([0, 0, 0, 0], ['a', 'a', 'b', 'b'], 2, 1);
   for (const name of ONE_SAMPLE_STATISTICS) assert.equal(out[name], oneSampleStatistic(name, observedCounts(sample, nul), nul.logProbs), name);
   assert.equal(out.pvalue, oneSampleTest('chi_squared', sample, nul, support, { b: 200, seed: 3 }).pvalue);
-  await assert.rejects(runStatInput({ ...input, sample: { prompts: [0], completions: ['z'] } }), /1 row of the sample .* is missing from the reference's log-probabilities/);
+  await assert.rejects(
+    runStatInput({ ...input, sample: { prompts: [0], completions: ['z'] } }),
+    /1 row of the sample .* is missing from the reference's log-probabilities/,
+  );
   await assert.rejects(runStatInput({ ...input, reference: { ...input.reference, logprobs: [-1] } }), /1 log-probabilities for 3 completions/);
 });
 

@@ -34,13 +34,19 @@ test('power: Gram blocks and null batches built by workers equal the single-thre
   const request = { n: 40, b: 50, seed: 3 };
   const nulls = plain.nulls(request);
   assert.deepEqual(await simulateNullsParallel(shared, request, forced), nulls);
-  assert.deepEqual(shared.cell({ alternative: 0, n: 40, sims: 20, alpha: 0.05, seed: 4, nulls }), plain.cell({ alternative: 0, n: 40, sims: 20, alpha: 0.05, seed: 4, nulls }));
+  assert.deepEqual(
+    shared.cell({ alternative: 0, n: 40, sims: 20, alpha: 0.05, seed: 4, nulls }),
+    plain.cell({ alternative: 0, n: 40, sims: 20, alpha: 0.05, seed: 4, nulls }),
+  );
 });
 
 test('the parallel path reports the same errors (a prompt the reference lacks)', async () => {
   const rng = new Rng(23);
   const x = toyModel(rng, 3, 4);
-  await assert.rejects(twoSampleTestParallel({ x, y: x, stat: 'mmd_hamming', pvalue: 'bootstrap', b: 10, seed: 1, reference: toyModel(rng, 2, 4) }, forced), /no completion for prompt 2/);
+  await assert.rejects(
+    twoSampleTestParallel({ x, y: x, stat: 'mmd_hamming', pvalue: 'bootstrap', b: 10, seed: 1, reference: toyModel(rng, 2, 4) }, forced),
+    /no completion for prompt 2/,
+  );
 });
 
 test('workers start when tsx was registered from code (as bin/met.js does), not through execArgv', async () => {
@@ -56,7 +62,11 @@ test('workers start when tsx was registered from code (as bin/met.js does), not 
     const two = await twoSampleTestParallel(input, { threads: 2, minWork: 0 });
     const one = twoSampleTest(input);
     console.log(JSON.stringify({ same: JSON.stringify(Array.from(two.nulls)) === JSON.stringify(Array.from(one.nulls)), execArgv: process.execArgv }));`;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: PROJECT_ROOT, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: PROJECT_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   assert.equal(child.status, 0, child.stderr);
   const out = JSON.parse(child.stdout.trim().split('\n').pop()!);
   assert.ok(!out.execArgv.some((a: string) => /^--(import|loader|require)|^tsx$/.test(a)), 'the child has no loader in its execArgv');
@@ -65,6 +75,18 @@ test('workers start when tsx was registered from code (as bin/met.js does), not 
 
 test('workers get the module-loading options only: no -e CODE, no per-process or V8 options (Node 24 test runner children carry them)', async () => {
   const { workerExecArgv } = await import('../../stats/parallel');
-  const parent = ['--stack-trace-limit=10', '--import', 'tsx', '--input-type=module', '-e', 'code', '--secure-heap=0', '--enable-source-maps', '--conditions=dev', '--v8-pool-size=4', '--experimental-strip-types'];
+  const parent = [
+    '--stack-trace-limit=10',
+    '--import',
+    'tsx',
+    '--input-type=module',
+    '-e',
+    'code',
+    '--secure-heap=0',
+    '--enable-source-maps',
+    '--conditions=dev',
+    '--v8-pool-size=4',
+    '--experimental-strip-types',
+  ];
   assert.deepEqual(workerExecArgv(parent), ['--import', 'tsx', '--enable-source-maps', '--conditions=dev', '--experimental-strip-types']);
 });

@@ -19,7 +19,8 @@ test('power rises with n for a shifted alternative; the reference-vs-reference c
   const reference = toyModel(rng, 5, 80);
   const alternative = toyModel(rng, 5, 80, 0.2);
   const sim = new PowerSimulator('mmd_hamming', { references: [reference], alternatives: [alternative] });
-  const cell = (n: number, alt: number | undefined) => sim.cell({ alternative: alt, n, sims: 100, alpha: 0.05, seed: 2, nulls: sim.nulls({ n, b: 300, seed: 1 }) });
+  const cell = (n: number, alt: number | undefined) =>
+    sim.cell({ alternative: alt, n, sims: 100, alpha: 0.05, seed: 2, nulls: sim.nulls({ n, b: 300, seed: 1 }) });
   const small = cell(10, 0);
   const large = cell(100, 0);
   const nullCell = cell(100, undefined);
@@ -73,7 +74,10 @@ test('composite null: reject only when both references reject', () => {
   const p2 = toyModel(rng, 4, 100, 0.05);
   const far = toyModel(rng, 4, 100, 0.25);
   const n = 200;
-  const nulls: [Float64Array, Float64Array] = [simulateNulls('mmd_hamming', p1, n, { b: 200, seed: 1 }), simulateNulls('mmd_hamming', p2, n, { b: 200, seed: 2 })];
+  const nulls: [Float64Array, Float64Array] = [
+    simulateNulls('mmd_hamming', p1, n, { b: 200, seed: 1 }),
+    simulateNulls('mmd_hamming', p2, n, { b: 200, seed: 2 }),
+  ];
   const options = { n, sims: 60, alpha: 0.05, seed: 3 };
   const detected = simulateCompositePowerCell('mmd_hamming', [p1, p2], far, nulls, options);
   const acceptable = simulateCompositePowerCell('mmd_hamming', [p1, p2], p2, nulls, options);
@@ -92,8 +96,14 @@ test('power errors say what to fix', () => {
   const lacking = restrict(toyModel(rng, 3, 10), [0, 1]);
   const nulls = simulateNulls('mmd_hamming', reference, 20, { b: 20, seed: 1 });
   const is = (type: string, pattern: RegExp) => (e: unknown) => e instanceof MetError && e.type === type && pattern.test(e.message);
-  assert.throws(() => simulatePowerCell('mmd_hamming', reference, lacking, nulls, { n: 20, sims: 5, alpha: 0.05, seed: 1 }), is('MetTooFewSamples', /the alternative has no completion for prompt 2/));
+  assert.throws(
+    () => simulatePowerCell('mmd_hamming', reference, lacking, nulls, { n: 20, sims: 5, alpha: 0.05, seed: 1 }),
+    is('MetTooFewSamples', /the alternative has no completion for prompt 2/),
+  );
   assert.throws(() => simulateNulls('mmd_hamming', reference, 1, { b: 20, seed: 1 }), is('MetBadInput', /n \(rows per side\)/));
   assert.throws(() => simulateNulls('mmd_hamming', reference, 20, { b: 20, seed: 1, prompts: [0, 7] }), is('MetBadInput', /prompt 7 of the subset/));
-  assert.throws(() => simulatePowerCell('mmd_hamming', reference, undefined, nulls, { n: 2, sims: 50, alpha: 0.05, seed: 1 }), is('MetTooFewSamples', /no prompt got two rows/));
+  assert.throws(
+    () => simulatePowerCell('mmd_hamming', reference, undefined, nulls, { n: 2, sims: 50, alpha: 0.05, seed: 1 }),
+    is('MetTooFewSamples', /no prompt got two rows/),
+  );
 });

@@ -33,7 +33,10 @@ test('the Gram-reusing permutation test equals recomputing every permutation fro
     assert.ok(Math.abs(fast.statistic - observed) <= 1e-12 * Math.max(1, Math.abs(observed)), `${name}: ${fast.statistic} vs ${observed}`);
     for (let t = 0; t < b; t++) {
       const tolerance = name === 'mmd_hamming' ? 0 : 1e-12 * Math.max(1, Math.abs(naive[t]));
-      assert.ok(Math.abs(fast.nulls[t] - naive[t]) <= tolerance || (Number.isNaN(fast.nulls[t]) && Number.isNaN(naive[t])), `${name} permutation ${t}: ${fast.nulls[t]} vs ${naive[t]}`);
+      assert.ok(
+        Math.abs(fast.nulls[t] - naive[t]) <= tolerance || (Number.isNaN(fast.nulls[t]) && Number.isNaN(naive[t])),
+        `${name} permutation ${t}: ${fast.nulls[t]} vs ${naive[t]}`,
+      );
     }
     if (name === 'mmd_hamming') {
       // Integer kernel sums: the same numbers bit for bit, so the same p-value.
@@ -101,7 +104,8 @@ test('MMD_Hamming x L does not depend on L once L covers every completion', () =
   const rng = new Rng(9);
   const base = markovText(rng, 3, 5, 30);
   const other = markovText(rng, 3, 4, 30);
-  const text = (s: EncodedSample) => Array.from({ length: s.prompts.length }, (_, i) => String.fromCodePoint(...Array.from(s.tokens.subarray(i * s.L, (i + 1) * s.L)).filter((c) => c >= 0)));
+  const text = (s: EncodedSample) =>
+    Array.from({ length: s.prompts.length }, (_, i) => String.fromCodePoint(...Array.from(s.tokens.subarray(i * s.L, (i + 1) * s.L)).filter((c) => c >= 0)));
   const v = (L: number) => statistic('mmd_hamming', encodeChars(base.prompts, text(base), L), encodeChars(other.prompts, text(other), L)) * L;
   for (const L of [31, 100, 1000]) assert.ok(Math.abs(v(30) - v(L)) < 1e-12, `L=${L}: ${v(L)} vs ${v(30)}`);
   assert.notEqual(v(10), v(30), 'below the longest completion, truncation changes it');
@@ -141,7 +145,11 @@ function rejects(fn: () => unknown, type: string, pattern: RegExp) {
 
 test('clear errors instead of NaN and false rejections', () => {
   const y = encodeChars([0, 0, 1, 1], ['a', 'b', 'c', 'd'], 4);
-  rejects(() => statistic('mmd_hamming', encodeChars([0, 1], ['a', 'b'], 4), y), 'MetTooFewSamples', /prompt 0 has one sample in X.*at least two samples per prompt/);
+  rejects(
+    () => statistic('mmd_hamming', encodeChars([0, 1], ['a', 'b'], 4), y),
+    'MetTooFewSamples',
+    /prompt 0 has one sample in X.*at least two samples per prompt/,
+  );
   rejects(() => statistic('mmd_hamming', y, encodeChars([2, 3], ['a', 'b'], 4)), 'MetTooFewSamples', /share no prompt/);
   rejects(() => statistic('mmd_hamming', encodeChars([0, 0], ['a', 'b'], 4), encodeChars([1, 1], ['a', 'b'], 4)), 'MetTooFewSamples', /share no prompt/);
   rejects(() => statistic('mmd_hamming', encodeChars([], [], 4), y), 'MetBadInput', /X is empty/);
@@ -152,7 +160,11 @@ test('clear errors instead of NaN and false rejections', () => {
   rejects(() => statistic('mmd_hamingg' as TwoSampleStatistic, y, y), 'MetBadInput', /unknown statistic/);
   rejects(() => permutationTest('mmd_hamming', y, y, { b: 0, seed: 1 }), 'MetBadInput', /b \(the number of null statistics\)/);
   rejects(() => permutationTest('mmd_hamming', y, y, { b: 10, seed: -1 }), 'MetBadInput', /seed/);
-  rejects(() => bootstrapTest('mmd_hamming', y, y, encodeChars([0, 0], ['a', 'b'], 4, 2), { b: 10, seed: 1 }), 'MetTooFewSamples', /no completion for prompt 1/);
+  rejects(
+    () => bootstrapTest('mmd_hamming', y, y, encodeChars([0, 0], ['a', 'b'], 4, 2), { b: 10, seed: 1 }),
+    'MetTooFewSamples',
+    /no completion for prompt 1/,
+  );
   rejects(() => encodeChars([0, 2], ['a', 'b'], 4, 2), 'MetBadInput', /not below m = 2/);
   rejects(() => twoSampleTest({ x: y, y, stat: 'mmd_hamming', pvalue: 'bootstrap', b: 10, seed: 1 }), 'MetBadInput', /needs a reference/);
   // A prompt with a single row is fine while another prompt has two (the original's value).
@@ -185,5 +197,9 @@ test('composite test: Y equal to either reference is accepted, Y far from both i
 test('kernel blocks beyond the memory budget are refused with a message, before any work', () => {
   const rng = new Rng(41);
   const x = toyModel(rng, 2, 30);
-  rejects(() => permutationTest('mmd_hamming', x, x, { b: 10, seed: 1, gramBudgetBytes: 1000 }), 'MetBadInput', /kernel blocks would take 14400 bytes \(prompt 0 alone has 60 rows; the limit is 1000 bytes\)/);
+  rejects(
+    () => permutationTest('mmd_hamming', x, x, { b: 10, seed: 1, gramBudgetBytes: 1000 }),
+    'MetBadInput',
+    /kernel blocks would take 14400 bytes \(prompt 0 alone has 60 rows; the limit is 1000 bytes\)/,
+  );
 });

@@ -23,8 +23,18 @@ const MMD = 1e-12;
 const COUNT = 1e-6;
 
 const A = {
-  x: { prompts: [0, 1, 0], completions: ['...a time to be born and a time to die', "'Laughter,' I said, 'is madness.'", '...a time to weep and a time to laugh'] },
-  y: { prompts: [0, 0, 1], completions: ['...a time to mourn and a time to dance', '...a time to embrace and a time to refrain from embracing', "I said to myself, 'Come now, I will test you'"] },
+  x: {
+    prompts: [0, 1, 0],
+    completions: ['...a time to be born and a time to die', "'Laughter,' I said, 'is madness.'", '...a time to weep and a time to laugh'],
+  },
+  y: {
+    prompts: [0, 0, 1],
+    completions: [
+      '...a time to mourn and a time to dance',
+      '...a time to embrace and a time to refrain from embracing',
+      "I said to myself, 'Come now, I will test you'",
+    ],
+  },
 };
 const C = {
   x: { prompts: [0, 0, 1, 1], completions: ['abc', 'abd', 'xy', 'xy'] },
@@ -73,7 +83,17 @@ test('code points, not UTF-16 units; truncation to L; pad -1', () => {
 });
 
 test('token unit: everything after the first EOS becomes the pad; EOS first or absent leaves the row', () => {
-  const e = encodeTokens([0, 0, 0, 0], [[5, 2, 7, 2, 9], [2, 5, 2, 6], [5, 6, 7], [5, 6, 7, 8, 9, 10]], 5, { eos: 2, pad: 0 });
+  const e = encodeTokens(
+    [0, 0, 0, 0],
+    [
+      [5, 2, 7, 2, 9],
+      [2, 5, 2, 6],
+      [5, 6, 7],
+      [5, 6, 7, 8, 9, 10],
+    ],
+    5,
+    { eos: 2, pad: 0 },
+  );
   assert.deepEqual(Array.from(e.tokens), [5, 2, 0, 0, 0, 2, 5, 2, 6, 0, 5, 6, 7, 0, 0, 5, 6, 7, 8, 9]);
   assert.equal(e.pad, 0);
 });

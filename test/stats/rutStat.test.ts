@@ -51,7 +51,19 @@ test('met stat rut: token logprobs and ranks inline -> W², p, n, k and the scor
   const sum = JSON.parse((await metStat({ test: 'rut', score: 'sum_logprob', seed: 4, ...data })).output);
   assert.ok(sum.pvalue > 0.05, `sum of logprobs, same distribution: p = ${sum.pvalue}`);
   // Precomputed scores as numbers.
-  const given = JSON.parse((await metStat({ test: 'rut', target: [1, 2, 3], reference: [[0, 2], [1, 3], [5, 6]] })).output);
+  const given = JSON.parse(
+    (
+      await metStat({
+        test: 'rut',
+        target: [1, 2, 3],
+        reference: [
+          [0, 2],
+          [1, 3],
+          [5, 6],
+        ],
+      })
+    ).output,
+  );
   assert.equal(given.score, 'given');
   assert.equal(given.k, 2);
 });
@@ -60,7 +72,12 @@ test('met stat rut: bad input is refused with the field that is wrong', async ()
   const r1 = await metStat({ test: 'rut', target: [1, 2], reference: [[0]] });
   assert.notEqual(r1.code, 0);
   assert.match(r1.output, /1 reference lists for 2 target completions/);
-  const r2 = await metStat({ test: 'rut', score: 'log_rank', target: [{ logprobs: [-1] }, { logprobs: [-1] }], reference: [[{ logprobs: [-1] }], [{ logprobs: [-2] }]] });
+  const r2 = await metStat({
+    test: 'rut',
+    score: 'log_rank',
+    target: [{ logprobs: [-1] }, { logprobs: [-1] }],
+    reference: [[{ logprobs: [-1] }], [{ logprobs: [-2] }]],
+  });
   assert.notEqual(r2.code, 0);
   assert.match(r2.output, /log_rank score needs per-token ranks/);
 });

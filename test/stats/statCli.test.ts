@@ -53,9 +53,31 @@ test('met stat: token unit with EOS, a bootstrap p-value, and the table output',
       unit: 'token',
       eos: 2,
       pad: 0,
-      x: { prompts: [0, 0, 0], completions: [[5, 6, 2, 9], [5, 7, 2], [5, 6, 2, 7, 7, 7, 7]] },
-      y: { prompts: [0, 0, 0], completions: [[5, 6, 2], [5, 8, 2], [5, 8]] },
-      reference: { prompts: [0, 0, 0, 0], completions: [[5, 6, 2], [5, 7, 2], [5, 8, 2], [5, 6]] },
+      x: {
+        prompts: [0, 0, 0],
+        completions: [
+          [5, 6, 2, 9],
+          [5, 7, 2],
+          [5, 6, 2, 7, 7, 7, 7],
+        ],
+      },
+      y: {
+        prompts: [0, 0, 0],
+        completions: [
+          [5, 6, 2],
+          [5, 8, 2],
+          [5, 8],
+        ],
+      },
+      reference: {
+        prompts: [0, 0, 0, 0],
+        completions: [
+          [5, 6, 2],
+          [5, 7, 2],
+          [5, 8, 2],
+          [5, 6],
+        ],
+      },
       stats: ['mmd_hamming', 'two_sample_L1'],
       pvalue: { type: 'bootstrap', stat: 'mmd_hamming', b: 50, seed: 3 },
     },
@@ -89,7 +111,12 @@ test('met stat: clear messages for bad input, never a stack trace', async () => 
 });
 
 test('met stat: an undefined statistic is reported beside the others, not instead of them', async () => {
-  const input = { L: 2, x: { prompts: [0, 1], completions: ['a', 'b'] }, y: { prompts: [0, 1], completions: ['a', 'c'] }, stats: ['mmd_hamming', 'two_sample_L1'] };
+  const input = {
+    L: 2,
+    x: { prompts: [0, 1], completions: ['a', 'b'] },
+    y: { prompts: [0, 1], completions: ['a', 'c'] },
+    stats: ['mmd_hamming', 'two_sample_L1'],
+  };
   const { code, output } = await metStat(input);
   assert.equal(code, 0, output);
   const out = JSON.parse(output);

@@ -55,7 +55,12 @@ function exactScaled(name: CountStatistic, ids: number[], order: Int32Array, n1:
   return s;
 }
 
-function exactPvalue(name: CountStatistic, x: { prompts: number[]; completions: string[] }, y: { prompts: number[]; completions: string[] }, seed: number): number {
+function exactPvalue(
+  name: CountStatistic,
+  x: { prompts: number[]; completions: string[] },
+  y: { prompts: number[]; completions: string[] },
+  seed: number,
+): number {
   const pooled = [...x.prompts.map((p, i) => `${p}|${x.completions[i]}`), ...y.prompts.map((p, i) => `${p}|${y.completions[i]}`)];
   const idOf = new Map<string, number>();
   const ids = pooled.map((k) => idOf.get(k) ?? (idOf.set(k, idOf.size), idOf.size - 1));

@@ -48,5 +48,9 @@ test('every project file webpack puts in the workflow bundle is hashed', { timeo
   const bundled = modules.map((id) => resolve(process.cwd(), id)).sort();
   assert.ok(bundled.includes(join(PROJECT_ROOT, 'download', 'catalog.ts')), `the bundle has download/catalog.ts (modules: ${modules.join(', ')})`);
   const hashed = new Set(bundledProjectFiles());
-  assert.deepEqual(bundled.filter((f) => !hashed.has(f)), [], 'bundled but not in the cache key');
+  assert.deepEqual(
+    bundled.filter((f) => !hashed.has(f)),
+    [],
+    'bundled but not in the cache key',
+  );
 });

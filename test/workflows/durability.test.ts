@@ -33,10 +33,14 @@ test('a workflow completes after SIGKILL of its worker and a restart of the serv
   const handle = await client.workflow.start<typeof systemCheck>('systemCheck', { taskQueue, workflowId, args: [{ pause: '6s' }] });
 
   // Wait until the first activity has completed and the durable timer is running.
-  await waitUntil('the timer to start', async () => {
-    const history = await handle.fetchHistory();
-    return (history.events ?? []).some((e) => e.timerStartedEventAttributes);
-  }, 60_000);
+  await waitUntil(
+    'the timer to start',
+    async () => {
+      const history = await handle.fetchHistory();
+      return (history.events ?? []).some((e) => e.timerStartedEventAttributes);
+    },
+    60_000,
+  );
 
   worker1.kill('SIGKILL');
   assert.equal(await exited(worker1), 'SIGKILL');

@@ -45,7 +45,18 @@ test('SIGKILL of the scoring worker mid-shard: scoreCorpus finishes with every s
   // Two sample shards of 240 completions (as collection writes them).
   for (let half = 0; half < 2; half++) {
     const unitId = `unit-${half}`;
-    const rows = syntheticSamples({ corpus: 'killed', unitId, model: 'm', source: 'fp16', prompts: 12, firstPrompt: half * 12, samplesPerPrompt: 20, seed: half + 1, completionChars: 100, tokens: 10 });
+    const rows = syntheticSamples({
+      corpus: 'killed',
+      unitId,
+      model: 'm',
+      source: 'fp16',
+      prompts: 12,
+      firstPrompt: half * 12,
+      samplesPerPrompt: 20,
+      seed: half + 1,
+      completionChars: 100,
+      tokens: 10,
+    });
     await writeShard(duck, dataDir, { corpus: 'killed', kind: 'samples', partition: { model: 'm', source: 'fp16' }, unitId }, rows);
   }
   const scorer = uniqueName('tiny-kill');

@@ -17,9 +17,7 @@ after(async () => {
 test('systemCheck runs a real workflow with a real activity on the real dev server', async () => {
   const taskQueue = uniqueName('system-check');
   const worker = await temporal.createWorker({ taskQueue, activities: createSystemActivities({ queues: [taskQueue] }) });
-  const result = await worker.runUntil(
-    temporal.client.workflow.execute(systemCheck, { taskQueue, workflowId: uniqueName('wf'), args: [{ pause: '50ms' }] }),
-  );
+  const result = await worker.runUntil(temporal.client.workflow.execute(systemCheck, { taskQueue, workflowId: uniqueName('wf'), args: [{ pause: '50ms' }] }));
   assert.equal(result.first.pid, process.pid);
   assert.deepEqual(result.first.queues, [taskQueue]);
   assert.equal(result.second.node, process.version);
