@@ -43,14 +43,12 @@ async function rows(corpus: string) {
     const r = await c.runAndReadAll(
       `SELECT prompt_id, sample_index, completion, seed, prompt_tokens FROM read_parquet(${quotedString(join(kindDir(dataDir, corpus, 'samples'), '*', '*', 'part-*.parquet'))}, hive_partitioning = true) ORDER BY prompt_id, sample_index`,
     );
-    return r
-      .getRowObjects()
-      .map((o) => ({
-        key: `${o.prompt_id}/${o.sample_index}`,
-        completion: String(o.completion),
-        seed: Number(o.seed),
-        promptTokens: o.prompt_tokens === null ? null : Number(o.prompt_tokens),
-      }));
+    return r.getRowObjects().map((o) => ({
+      key: `${o.prompt_id}/${o.sample_index}`,
+      completion: String(o.completion),
+      seed: Number(o.seed),
+      promptTokens: o.prompt_tokens === null ? null : Number(o.prompt_tokens),
+    }));
   });
 }
 
