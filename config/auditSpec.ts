@@ -36,6 +36,8 @@ const Interval = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'an interval such as 30s,
 
 /** The shortest interval an audit takes without `allowShortInterval`. */
 export const MIN_AUDIT_INTERVAL_MS = 60_000;
+/** The shortest interval at all: `allowShortInterval` (a spec, perhaps from the HTTP API) lowers the bound, never removes it. */
+export const FLOOR_AUDIT_INTERVAL_MS = 1000;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 /** An Interval's length in milliseconds (undefined for a string that is not one). */
@@ -113,7 +115,13 @@ export const AuditSpec = z
   .strict()
   .superRefine((spec, ctx) => {
     const every = 'interval' in spec.schedule ? intervalMs(spec.schedule.interval) : undefined;
-    if (every !== undefined && every < MIN_AUDIT_INTERVAL_MS && !spec.allowShortInterval) {
+    if (every !== undefined && every < FLOOR_AUDIT_INTERVAL_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedule', 'interval'],
+        message: `an audit fires at most once a second: use an interval of 1s or more (1m or more without allowShortInterval)`,
+      });
+    } else if (every !== undefined && every < MIN_AUDIT_INTERVAL_MS && !spec.allowShortInterval) {
       ctx.addIssue({
         code: 'custom',
         path: ['schedule', 'interval'],

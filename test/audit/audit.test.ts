@@ -278,6 +278,8 @@ test('the audit spec refuses a key, a webhook, and an unknown statistic', () => 
   assert.throws(() => parseAuditSpec({ ...base, schedule: { interval: '59999ms' } }), /more often than once a minute/);
   assert.deepEqual(parseAuditSpec({ ...base, schedule: { interval: '1m' } }).schedule, { interval: '1m' });
   assert.equal(parseAuditSpec({ ...base, schedule: { interval: '1s' }, allowShortInterval: true }).allowShortInterval, true);
+  // allowShortInterval lowers the bound, never removes it.
+  assert.throws(() => parseAuditSpec({ ...base, schedule: { interval: '10ms' }, allowShortInterval: true }), /at most once a second/);
 });
 
 test('the verdict flips only after `confirmations` consecutive firings that disagree with it', () => {
