@@ -38,6 +38,43 @@ export default tseslint.config(
       ],
     },
   },
+  // typescript-eslint's recommended type-checked rules on every TypeScript file. Two adjustments:
+  // names that start with _ are deliberately unused (a destructured field dropped from a row, a type
+  // parameter kept for inference), and tests and benches may read JSON bodies as `any`: the
+  // assertion that follows each read is the check, so the no-unsafe-* rules would only ask for casts.
+  ...tseslint.configs.recommendedTypeChecked.map((c) => ({ ...c, files: ['**/*.ts'] })),
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
+      // Passing on what was caught, or an AbortSignal's reason, is how met rethrows: its type is unknown (or lib.dom's any).
+      '@typescript-eslint/only-throw-error': ['error', { allowThrowingUnknown: true, allowThrowingAny: true }],
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true, allowThrowingAny: true }],
+      // Activities and the implementations of async interfaces are async by contract (a throw becomes a
+      // rejected promise, which Temporal and the callers rely on), whether or not their body awaits.
+      '@typescript-eslint/require-await': 'off',
+      // Node's typings declare module functions as methods (path.join, fs.existsSync), so destructuring
+      // a dynamic import trips this rule; met's classes never hand out unbound methods that use this.
+      '@typescript-eslint/unbound-method': 'off',
+    },
+  },
+  {
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      // Assertion messages print DuckDB values and parsed JSON as they come; the assertion is the check.
+      '@typescript-eslint/restrict-template-expressions': 'off',
+      '@typescript-eslint/no-base-to-string': 'off',
+      '@typescript-eslint/no-explicit-any': 'off',
+    },
+  },
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { parser: tseslint.parser, sourceType: 'module' },

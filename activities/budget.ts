@@ -86,8 +86,8 @@ async function spentOnDisk(store: CorpusStore, input: QuoteInput, prices: Prices
       `SELECT prompt_id, (prompt_tokens IS NULL OR completion_tokens IS NULL) AS unreported, count(*)::BIGINT AS n,
               coalesce(sum(prompt_tokens), 0)::BIGINT AS p, coalesce(sum(completion_tokens), 0)::BIGINT AS c
        FROM ${readParquetSql('samples')} WHERE run_id = $run GROUP BY ALL`,
-      { files: listValue(files), run: input.runId } as never,
-      { files: LIST(VARCHAR), run: VARCHAR } as never,
+      { files: listValue(files), run: input.runId },
+      { files: LIST(VARCHAR), run: VARCHAR },
     );
     let usd = 0;
     for (const row of r.getRowObjects()) {

@@ -14,7 +14,7 @@ export async function heartbeating<T>(work: () => Promise<T>, details?: () => un
     ctx = undefined; // called outside an activity (a script, a bench)
   }
   const everyMs = Math.max(250, Math.min(2000, (ctx?.info.heartbeatTimeoutMs ?? Infinity) / 3));
-  const timer = ctx ? setInterval(() => ctx!.heartbeat(details?.()), everyMs) : undefined;
+  const timer = ctx ? setInterval(() => ctx.heartbeat(details?.()), everyMs) : undefined;
   try {
     return await work();
   } finally {

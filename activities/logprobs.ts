@@ -95,7 +95,7 @@ export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: s
         const ctx = Context.current();
         let tokens = 0;
         for (const s of samples) {
-          const key = `${s.prompt_id}\u0000${s.sample_index}`;
+          const key = `${String(s.prompt_id)}\u0000${String(s.sample_index)}`;
           if (done.has(key)) continue;
           ctx.cancellationSignal.throwIfAborted();
           const scored = await deps.backend.score(String(s.prompt), String(s.completion ?? ''));

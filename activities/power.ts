@@ -280,7 +280,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
                           id: `${statistic}-control-n${n}-d${draw}`,
                           draw,
                           n,
-                          statistic: statistic as TwoSampleStatistic,
+                          statistic: statistic,
                           reference: references[0],
                           split: 'a',
                         },
@@ -353,11 +353,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
             alternatives = [poolHalf(refSamples[0], 1).sample];
             refSamples[0] = poolHalf(refSamples[0], 0).sample;
           }
-          const simulator = await createPowerSimulator(
-            cell.statistic as TwoSampleStatistic,
-            { references: refSamples, alternatives },
-            { k: spec.k, ...parallel },
-          );
+          const simulator = await createPowerSimulator(cell.statistic, { references: refSamples, alternatives }, { k: spec.k, ...parallel });
           const mixture = components.length > 1 || 'mix' in cell.alternative ? components.map((c, i) => ({ alternative: i, weight: c.weight })) : undefined;
           const request = {
             alternative: yIsFirst ? undefined : 0,

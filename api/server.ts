@@ -111,7 +111,7 @@ const ERROR_KIND: Partial<Record<number, string>> = { 400: 'bad_request', 403: '
 /** A failed workflow's root cause, as an HTTP error: bad input stays a 400 with its message. */
 function workflowError(err: unknown): ApiError {
   let cause: unknown = err;
-  while (cause && typeof cause === 'object' && 'cause' in cause && (cause as { cause?: unknown }).cause) cause = (cause as { cause: unknown }).cause;
+  while (cause && typeof cause === 'object' && 'cause' in cause && (cause as { cause?: unknown }).cause) cause = cause.cause;
   const type = (cause as { type?: string })?.type ?? '';
   const message = cause instanceof Error ? cause.message : String(cause);
   const status = STATUS_OF_TYPE[type];
@@ -375,7 +375,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     async (request) => {
       const record = await loadRunRecord(runs, request.params.id);
       const state = await runState(client, record);
-      const result = state.status === 'COMPLETED' ? await client.workflow.getHandle(record.workflowId).result() : undefined;
+      const result: unknown = state.status === 'COMPLETED' ? await client.workflow.getHandle(record.workflowId).result() : undefined;
       return {
         runId: record.runId,
         job: record.job,
@@ -446,7 +446,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
           const status = await runStatus(client, record);
           if (status.status !== 'COMPLETED')
             throw new ApiError(404, 'not_found', `run ${record.runId} is ${status.status}: its report is written when it completes`);
-          return client.workflow.getHandle(record.workflowId).result();
+          return client.workflow.getHandle(record.workflowId).result() as Promise<unknown>;
         };
         written = await reportOf({ duck, dataDir, readRoot, result }, record);
       } finally {

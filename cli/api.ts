@@ -53,8 +53,8 @@ export function register(program: Command): void {
           await api.close();
           process.exit(0);
         };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        process.once('SIGINT', () => void stop());
+        process.once('SIGTERM', () => void stop());
       },
     );
 }

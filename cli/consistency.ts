@@ -24,7 +24,7 @@ export function register(program: Command): void {
       const { launchConsistency } = await import('../client/consistency');
       const { watchRun } = await import('./watch');
       const base = (specPath ? readSpecFile(specPath) : {}) as Record<string, unknown>;
-      const str = (k: string) => (typeof opts[k] === 'string' ? (opts[k] as string) : undefined);
+      const str = (k: string) => (typeof opts[k] === 'string' ? opts[k] : undefined);
       const merged: Record<string, unknown> = { ...base };
       if (str('a')) merged.a = parseSourceFlag(str('a')!);
       if (str('b')) merged.b = parseSourceFlag(str('b')!, 'b');
@@ -38,7 +38,7 @@ export function register(program: Command): void {
       }
       if (str('embed')) merged.embed = parseEmbedFlag(str('embed')!);
       const spec = parseConsistencySpec(merged, specPath ?? 'the flags');
-      const config = await commandConfig(opts as { data?: string; address?: string });
+      const config = await commandConfig(opts);
       const client = await connectClient(config);
       try {
         const { record, attached } = await launchConsistency(client, config, spec);

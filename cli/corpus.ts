@@ -78,9 +78,13 @@ async function localOnly(opts: DataOpts, message: string): Promise<string> {
   return resolve(location.root);
 }
 
+/** A DuckDB scalar (string, number, bigint, boolean) as text. */
+const scalarText = (v: unknown): string =>
+  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' ? v.toString() : JSON.stringify(v);
+
 /** `met corpus query|ls|stats` rows: completions and ids escaped for the terminal (common/text.ts), one line per row. */
 export function formatQueryTable(columns: string[], rows: unknown[][]): string {
-  const cell = (v: unknown) => escapeControls(v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v), true);
+  const cell = (v: unknown) => escapeControls(v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : scalarText(v), true);
   const text = rows.map((r) =>
     r.map((v) => {
       const s = cell(v);

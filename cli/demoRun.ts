@@ -22,7 +22,6 @@ import { loadLlamaBackend } from '../models/llama';
 import { precisionLabel } from '../models/ggufType';
 import { TINY_PRECISIONS, writeTinyModels } from '../models/tiny';
 import { PowerSpec } from '../config/powerSpec';
-import { launchPower } from '../client/power';
 import { powerSection } from '../jobs/powerReport';
 import { connectClient } from '../temporal/connect';
 import { startDevServer, stopDevServer } from '../temporal/devServer';

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { downloadDataset } from '../workflows/downloadDataset';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { commandConfig, commonOptions, dataOption } from './config';
@@ -26,7 +27,7 @@ export function register(program: Command): void {
         await saveRunRecord(config, record);
         const { attached } = await startOrAttach(client, record);
         console.error((await import('./output')).launchLine(attached, record.runId, 'download', `into ${dir}/${entry.name}`));
-        const handle = client.workflow.getHandle(record.workflowId);
+        const handle = client.workflow.getHandle<typeof downloadDataset>(record.workflowId);
         const done = handle.result();
         done.catch(() => {});
         // Bytes come from the download activity's heartbeat (durable offset and total).
@@ -34,7 +35,7 @@ export function register(program: Command): void {
           poll: async () => {
             const d = await handle.describe();
             const p = d.raw.pendingActivities?.find((a) => a.activityType?.name === 'downloadFile')?.heartbeatDetails?.payloads?.[0];
-            const beat = p ? (defaultPayloadConverter.fromPayload(p) as { offset: number; total?: number }) : undefined;
+            const beat = p ? defaultPayloadConverter.fromPayload<{ offset: number; total?: number }>(p) : undefined;
             const total = entry.files.reduce((n, f) => n + (f.size ?? 0), 0) || beat?.total || 0;
             return { stages: beat ? [{ name: entry.name, done: beat.offset, total: total || beat.offset, unit: 'bytes' }] : [] };
           },

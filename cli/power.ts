@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
-import { commandConfig, commonOptions, dataOption } from './config';
+import { commandConfig, commonOptions } from './config';
 
 /** `met power SPEC [--wait]` runs a power grid; `met report RUN` writes its HTML report and figures. */
 export function register(program: Command): void {
@@ -76,7 +76,7 @@ async function printAndReport(config: import('../config/schema').MetConfig, reco
       const { connectClient } = await import('../temporal/connect');
       const client = await connectClient(config);
       try {
-        return await client.workflow.getHandle(record.workflowId).result();
+        return (await client.workflow.getHandle(record.workflowId).result()) as unknown;
       } finally {
         await client.connection.close();
       }

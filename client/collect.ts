@@ -3,7 +3,7 @@ import { ErrorTypes, MetError } from '../common/errors';
 import type { RunSpec } from '../config/runSpec';
 import { parseRunSpec, runIdOf } from '../config/runSpec';
 import { isJob, JOBS } from '../jobs';
-import { type CollectInput, type CollectProgress, progressQuery } from '../workflows/collectCorpus';
+import type { CollectInput } from '../workflows/collectCorpus';
 import { loadRunRecord, newRunRecord, type RunRecord, type RunsAt, runStatus, saveRunRecord, startOrAttach } from './runs';
 
 /** Launches (or attaches to) the collection run of a spec. The spec is recorded for `met resume`. */

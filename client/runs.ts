@@ -202,7 +202,7 @@ export async function runState(client: Client, record: RunRecord, queryMs = 3000
   const status = await runStatus(client, record);
   if (status.status === 'FAILED') return { ...status, failure: await runFailure(client, record), warnings: [] };
   if (status.status === 'COMPLETED') {
-    const result = await client.withDeadline(Date.now() + queryMs, () => client.workflow.getHandle(record.workflowId).result()).catch(() => undefined);
+    const result: unknown = await client.withDeadline(Date.now() + queryMs, () => client.workflow.getHandle(record.workflowId).result()).catch(() => undefined);
     return { ...status, result, warnings: [] };
   }
   if (status.status !== 'RUNNING') return { ...status, warnings: [] };

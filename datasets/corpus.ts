@@ -106,7 +106,7 @@ export async function corpusStats(duck: DuckDBInstance, root: string, corpus: st
     const reasons = await c.runAndReadAll('SELECT model, source, finish_reason, count(*)::BIGINT FROM samples GROUP BY ALL ORDER BY ALL');
     const reasonMap = new Map<string, Record<string, number>>();
     for (const [model, source, reason, n] of reasons.getRows()) {
-      const key = `${model}\u0000${source}`;
+      const key = `${String(model)}\u0000${String(source)}`;
       reasonMap.set(key, { ...(reasonMap.get(key) ?? {}), [String(reason)]: Number(n) });
     }
     const samples: PartitionStats[] = parts.getRows().map((r) => ({
@@ -118,7 +118,7 @@ export async function corpusStats(duck: DuckDBInstance, root: string, corpus: st
       maxPerPrompt: Number(r[5]),
       incompletePrompts: Number(r[6]),
       nullCompletions: Number(r[7]),
-      finishReasons: reasonMap.get(`${r[0]}\u0000${r[1]}`) ?? {},
+      finishReasons: reasonMap.get(`${String(r[0])}\u0000${String(r[1])}`) ?? {},
     }));
     const dups = await duplicateKeys(c, 'samples', 'samples');
     const lp = await c.runAndReadAll(`SELECT l.scorer_model, l.scorer_precision, count(*)::BIGINT,
@@ -426,6 +426,6 @@ export async function queryCorpus(duck: DuckDBInstance, root: string, corpus: st
     } catch (err) {
       throw new MetError(ErrorTypes.BadInput, `query failed: ${firstLine(err)} (views: ${SHARD_KINDS.join(', ')})`);
     }
-    return { columns: reader.deduplicatedColumnNames(), rows: reader.getRowsJson() as unknown[][] };
+    return { columns: reader.deduplicatedColumnNames(), rows: reader.getRowsJson() };
   });
 }

@@ -282,7 +282,7 @@ export async function readSlice(duck: DuckDBInstance, root: string, spec: SliceS
     if (!spec.allowFewer) {
       const short: string[] = [];
       rowsPerPrompt.forEach((count, i) => {
-        if (count === 0 || (k !== undefined && count < k)) short.push(`${promptIds![i]} (${count})`);
+        if (count === 0 || (k !== undefined && count < k)) short.push(`${promptIds[i]} (${count})`);
       });
       if (short.length) {
         throw tooFew(
@@ -310,8 +310,8 @@ export async function readSamplers(
     await checkVersions(c, files);
     const result = await c.runAndReadAll(
       `SELECT sampler, count(*)::INTEGER AS n FROM ${readParquetSql('samples')} GROUP BY sampler ORDER BY n DESC`,
-      { files: listValue(files) } as never,
-      { files: LIST(VARCHAR) } as never,
+      { files: listValue(files) },
+      { files: LIST(VARCHAR) },
     );
     return result.getRows().map((r) => ({ sampler: r[0] === null ? null : String(r[0]), rows: Number(r[1]) }));
   });
@@ -329,8 +329,8 @@ export async function readUsage(
     await checkVersions(c, files);
     const result = await c.runAndReadAll(
       `SELECT count(*)::BIGINT, count(prompt_tokens)::BIGINT, coalesce(sum(prompt_tokens), 0)::BIGINT, coalesce(sum(completion_tokens), 0)::BIGINT FROM ${readParquetSql('samples')}`,
-      { files: listValue(files) } as never,
-      { files: LIST(VARCHAR) } as never,
+      { files: listValue(files) },
+      { files: LIST(VARCHAR) },
     );
     const [rows, reported, promptTokens, completionTokens] = result.getRows()[0].map(Number);
     return { rows, reported, promptTokens, completionTokens };
@@ -420,7 +420,7 @@ function toRow(columns: Column[], values: unknown[]): Record<string, unknown> {
 function fromDuck(col: Column, v: unknown): unknown {
   if (v === null || v === undefined) return null;
   const t = col.type;
-  if (t === 'int64') return Number(v as bigint);
+  if (t === 'int64') return Number(v);
   if (typeof t === 'object' && 'struct' in t) {
     const obj = v as Record<string, unknown>;
     return Object.fromEntries(t.struct.map((f) => [f.field, fromDuck(f, obj[f.name])]));
@@ -458,7 +458,7 @@ export async function* streamRows(duck: DuckDBInstance, root: string, spec: Stre
       const chunk = await result.fetchChunk();
       if (!chunk || chunk.rowCount === 0) break;
       for (const values of chunk.convertRows(JSDuckDBValueConverter)) {
-        batch.push(toRow(columns, values as unknown[]));
+        batch.push(toRow(columns, values));
         if (batch.length >= batchSize) {
           yield batch;
           batch = [];

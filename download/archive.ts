@@ -22,7 +22,7 @@ export function safeTarget(root: string, entryName: string, archive: string): st
 
 export async function extractZip(archive: string, root: string): Promise<number> {
   const zip = await new Promise<yauzl.ZipFile>((ok, fail) =>
-    yauzl.open(archive, { lazyEntries: true, autoClose: true }, (err, z) => (err ? fail(err) : ok(z!))),
+    yauzl.open(archive, { lazyEntries: true, autoClose: true }, (err, z) => (err ? fail(err) : ok(z))),
   );
   // First pass over the central directory: refuse the archive before writing anything.
   const entries: yauzl.Entry[] = [];
@@ -51,7 +51,7 @@ export async function extractZip(archive: string, root: string): Promise<number>
     zip.readEntry();
   });
   const reopened = await new Promise<yauzl.ZipFile>((ok, fail) =>
-    yauzl.open(archive, { lazyEntries: true, autoClose: true }, (err, z) => (err ? fail(err) : ok(z!))),
+    yauzl.open(archive, { lazyEntries: true, autoClose: true }, (err, z) => (err ? fail(err) : ok(z))),
   );
   let files = 0;
   await new Promise<void>((ok, fail) => {
@@ -65,7 +65,7 @@ export async function extractZip(archive: string, root: string): Promise<number>
       mkdirSync(dirname(target), { recursive: true });
       reopened.openReadStream(entry, (err, stream) => {
         if (err) return fail(err);
-        pipeline(stream!, createWriteStream(target)).then(() => {
+        pipeline(stream, createWriteStream(target)).then(() => {
           files++;
           reopened.readEntry();
         }, fail);

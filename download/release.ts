@@ -125,11 +125,11 @@ function readSamples(file: ReleaseFile, options: ConvertOptions): SampleRow[] {
     createdAt,
   };
   if (value instanceof Map) {
-    const samples = value.get('samples');
+    const samples: unknown = value.get('samples');
     if (!Array.isArray(samples)) fail(file, 'an API sample file must be a dict with a "samples" list');
     const providerModel = typeof value.get('model') === 'string' ? (value.get('model') as string) : null;
     return samples.map((s: unknown, sampleIndex: number) => {
-      const text = s instanceof Map ? s.get('full_completion') : typeof s === 'string' ? s : undefined;
+      const text: unknown = s instanceof Map ? s.get('full_completion') : typeof s === 'string' ? s : undefined;
       if (typeof text !== 'string') fail(file, `samples[${sampleIndex}] has no "full_completion" string`);
       return { ...base, sampleIndex, completion: text, tokenIds: null, providerModel };
     });

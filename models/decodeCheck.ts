@@ -41,7 +41,7 @@ async function fixedSequences(path: string, contextSize: number): Promise<{ sequ
       general?: { architecture?: string };
     };
     const arch = metadata.general?.architecture ?? '';
-    const window = Number((metadata[arch]?.attention as { sliding_window?: number } | undefined)?.sliding_window ?? 0) || null;
+    const window = Number(metadata[arch]?.attention?.sliding_window ?? 0) || null;
     const text =
       'The history of the city begins in the early Middle Ages, when a small group of farmers settled on the banks of the river. Over the following centuries the settlement grew into a busy market town, and by the fourteenth century it had become one of the most important trading centres of the region. ';
     const bos = vocab.tokens.bos;

@@ -270,7 +270,7 @@ function encodedSize(type: GgmlType, count: number): number {
  */
 export function quantizeGguf(inPath: string, to: GgmlType, outPath: string, log: (line: string) => void = () => {}): { tensors: number; converted: number } {
   const file = readGgufFile(inPath);
-  const targets = file.tensors.map((t) => (t.dims.length >= 2 && t.dims[0] % BLOCK === 0 ? to : ('F32' as GgmlType)));
+  const targets = file.tensors.map((t) => (t.dims.length >= 2 && t.dims[0] % BLOCK === 0 ? to : 'F32'));
   const header: Buffer[] = [];
   const u32 = (v: number) => {
     const x = Buffer.alloc(4);

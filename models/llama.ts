@@ -222,7 +222,7 @@ export class LlamaBackend implements TokenLevelBackend {
   }
 
   tokenize(text: string): number[] {
-    return text.length ? (this.llamaModel.tokenize(text) as number[]) : [];
+    return text.length ? this.llamaModel.tokenize(text) : [];
   }
 
   detokenize(ids: number[]): string {
@@ -230,7 +230,7 @@ export class LlamaBackend implements TokenLevelBackend {
   }
 
   private get bos(): number {
-    return (this.llamaModel.tokens.bos ?? 1) as number;
+    return this.llamaModel.tokens.bos ?? 1;
   }
 
   get vocabularySize(): number | undefined {
@@ -238,7 +238,7 @@ export class LlamaBackend implements TokenLevelBackend {
   }
 
   get bosToken(): number | undefined {
-    return (this.llamaModel.tokens.bos ?? undefined) as number | undefined;
+    return this.llamaModel.tokens.bos ?? undefined;
   }
 
   /** The model's chat template (GGUF `tokenizer.chat_template`), when it has one. */

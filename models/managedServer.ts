@@ -245,8 +245,8 @@ export class ManagedServerBackend implements TextBackend {
     const keep = (d: Buffer) => {
       this.output = (this.output + d.toString()).slice(-8192);
     };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
     let exited = false;
     let healthy = false;
     child.once('error', (err) => {
@@ -510,7 +510,7 @@ export class ManagedServerBackend implements TextBackend {
       if (request.logprobs && this.scorer) tokenLogprobs = tokenIds.length ? await this.scorer.scoreTokens(request.prompt, tokenIds) : [];
       else if (request.logprobs) {
         const probs = r.completion_probabilities ?? [];
-        if (probs.length < tokenIds.length || probs.slice(0, tokenIds.length).some((p, i) => p.id !== tokenIds![i])) {
+        if (probs.length < tokenIds.length || probs.slice(0, tokenIds.length).some((p, i) => p.id !== tokenIds[i])) {
           throw new MetError(ErrorTypes.ProviderRequest, `${url}/completion reported ${probs.length} token probabilities for ${tokenIds.length} tokens`);
         }
         tokenLogprobs = probs.slice(0, tokenIds.length).map((p) => p.logprob);

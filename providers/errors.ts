@@ -100,9 +100,10 @@ export function classifyProviderError(err: unknown, ctx: { provider: string; key
         : `configure an API key (apiKeyEnv) for ${ctx.provider}`;
       return { kind: 'auth', retryable: false, message: `${ctx.provider} rejected the API key (${status}): ${fix}. ${clean(err.message)}` };
     }
-    if (status === 429) return { kind: 'rate_limited', retryable: true, retryAfterMs: retryAfterMs(err.headers), message };
-    if (status === 503) return { kind: 'unavailable', retryable: true, retryAfterMs: retryAfterMs(err.headers), message };
-    if (status === 408 || status >= 500) return { kind: 'server_error', retryable: true, retryAfterMs: retryAfterMs(err.headers), message };
+    if (status === 429) return { kind: 'rate_limited', retryable: true, retryAfterMs: retryAfterMs(err.headers as Headers | undefined), message };
+    if (status === 503) return { kind: 'unavailable', retryable: true, retryAfterMs: retryAfterMs(err.headers as Headers | undefined), message };
+    if (status === 408 || status >= 500)
+      return { kind: 'server_error', retryable: true, retryAfterMs: retryAfterMs(err.headers as Headers | undefined), message };
     return { kind: 'bad_request', retryable: false, message };
   }
   for (let e: unknown = err; e instanceof Error; e = e.cause) {

@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import type { ApplicationFailure } from '@temporalio/common';
 import OpenAI, { APIError } from 'openai';
 import { openaiClient } from './transport';
 import type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect/sampleGenerator';
@@ -100,7 +101,7 @@ export class ProviderGenerator implements SampleGenerator {
     // unit, in order, so a retried unit groups its remaining samples the same way every time).
     const work = groupRequests(requests, this.refusesN.has(nKey) ? 1 : (source.n ?? 1));
     let next = 0;
-    let failure: unknown;
+    let failure: ApplicationFailure | undefined;
 
     const lane = async () => {
       // Requests get their lane's signal, not the unit's: the openai client adds an 'abort' listener
@@ -214,7 +215,7 @@ export class ProviderGenerator implements SampleGenerator {
         }
       }),
     );
-    return counts.every((c) => c !== undefined) ? (counts as number[]) : undefined;
+    return counts.every((c) => c !== undefined) ? counts : undefined;
   }
 
   /**
@@ -304,7 +305,7 @@ export function samplesFromResponse(
       : Array.isArray(c.logprobs?.token_logprobs)
         ? c.logprobs.token_logprobs
         : null;
-    return { index: c.index ?? 0, text, choice: c as object, finish: c.finish_reason, logprobs: validLogprobs(lp) };
+    return { index: c.index ?? 0, text, choice: c, finish: c.finish_reason, logprobs: validLogprobs(lp) };
   });
   if (texts.length === 0) throw new Error(chat ? 'response has no choices[0].message.content' : 'response has no choices[0].text');
   texts.sort((a, b) => a.index - b.index);
@@ -325,7 +326,7 @@ export function samplesFromResponse(
   const tokenIds = texts.map((t) => tokenIdsOf(t.choice, t.text));
   // Logprobs that do not line up with the token ids are not the sampled tokens'.
   texts.forEach((t, i) => {
-    if (t.logprobs && tokenIds[i] && t.logprobs.length !== tokenIds[i]!.length) t.logprobs = null;
+    if (t.logprobs && tokenIds[i] && t.logprobs.length !== tokenIds[i].length) t.logprobs = null;
   });
   const usage = splitUsage(data ?? {}, tokenIds);
   // A provider that ignores max_tokens would fill the corpus (and every scorer's context) with what was not asked for.

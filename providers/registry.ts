@@ -112,7 +112,7 @@ export function resolveProvider(name: string, overrides: { baseURL?: string; api
   }
   return {
     name,
-    baseURL: overrides.baseURL ?? entry!.baseURL,
+    baseURL: overrides.baseURL ?? entry.baseURL,
     keyEnv: overrides.apiKeyEnv ?? entry?.keyEnv,
     capabilities: entry?.capabilities ?? CUSTOM_CAPABILITIES,
     modelName: (model, override) => override ?? entry?.models[model] ?? model,

@@ -495,7 +495,8 @@ function sceneTexts(node: SceneItem, dx = 0, dy = 0, marktype?: string, out: Tex
   const type = node.marktype ?? marktype;
   if (type === 'text' && node.bounds && node.text !== undefined && node.text !== '' && node.opacity !== 0) {
     const b = node.bounds;
-    if (Number.isFinite(b.x1) && b.x2 > b.x1) out.push({ text: String(node.text), x1: b.x1 + dx, y1: b.y1 + dy, x2: b.x2 + dx, y2: b.y2 + dy });
+    if (Number.isFinite(b.x1) && b.x2 > b.x1)
+      out.push({ text: ([] as unknown[]).concat(node.text).join(','), x1: b.x1 + dx, y1: b.y1 + dy, x2: b.x2 + dx, y2: b.y2 + dy });
   }
   // A group item offsets the marks inside it; a mark passes its type down to its items.
   const isGroupItem = type === 'group' && node.marktype === undefined;
@@ -515,7 +516,7 @@ export async function renderSvg(spec: TopLevelSpec, opts: { fonts?: FigureFonts 
   const { spec: vgSpec } = compile(spec, { logger });
   // Clip-path and gradient ids count up per process; reset them so equal input gives equal SVG.
   vegaInternals.resetSVGDefIds();
-  const view = new vega.View(vega.parse(vgSpec), { renderer: 'none', logger: logger as unknown as vega.LoggerInterface });
+  const view = new vega.View(vega.parse(vgSpec), { renderer: 'none', logger: logger });
   try {
     const svg = await view.toSVG();
     const size = /<svg[^>]*\swidth="([\d.]+)"[^>]*\sheight="([\d.]+)"/.exec(svg);
@@ -561,7 +562,7 @@ function useFontMetrics(given?: FigureFonts): void {
   const regular = fonts ? FontMetrics.fromFile(fonts.regular) : undefined;
   const bold = fonts?.bold ? FontMetrics.fromFile(fonts.bold) : regular;
   vegaInternals.textMetrics.width = (item, raw) => {
-    const text = raw == null ? '' : String(raw).trim();
+    const text = raw == null ? '' : ([] as unknown[]).concat(raw).join(',').trim();
     const size = item.fontSize != null ? Number(item.fontSize) || 0 : 11;
     const isBold = item.fontWeight === 'bold' || Number(item.fontWeight) >= 600;
     const metrics = isBold ? bold : regular;

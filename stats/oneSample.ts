@@ -161,7 +161,7 @@ export const oneSampleStatistics: Record<OneSampleStatistic, OneSampleFunction> 
 
 export function oneSampleStatistic(name: OneSampleStatistic, observed: Float64Array, logProbs: Float64Array): number {
   if (!isOneSampleStatistic(name))
-    throw new MetError(ErrorTypes.BadInput, `unknown one-sample statistic '${name}' (known: ${ONE_SAMPLE_STATISTICS.join(', ')})`);
+    throw new MetError(ErrorTypes.BadInput, `unknown one-sample statistic '${String(name)}' (known: ${ONE_SAMPLE_STATISTICS.join(', ')})`);
   if (observed.length !== logProbs.length) throw new MetError(ErrorTypes.BadInput, `${observed.length} counts for ${logProbs.length} support rows`);
   let n = 0;
   for (let u = 0; u < observed.length; u++) n += observed[u];

@@ -203,7 +203,7 @@ export async function buildBlockPoolShared(
   await Promise.all(
     shares.map((blocks, w) =>
       blocks.length === 0
-        ? undefined
+        ? Promise.resolve()
         : group.run(w, {
             task: 'grams',
             kernel,

@@ -36,7 +36,7 @@ export async function checkHealth(address: string, timeoutMs = 2000): Promise<bo
   try {
     connection = await Connection.connect({ address, connectTimeout: timeoutMs });
     const response = await connection.healthService.check({});
-    return response.status === 1; // SERVING
+    return Number(response.status) === 1; // SERVING
   } catch {
     return false;
   } finally {

@@ -97,7 +97,7 @@ async function loadOrBuild(): Promise<WorkflowBundleWithSourceMap> {
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as WorkflowBundleWithSourceMap;
   const bundle = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_ENTRY,
-    logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never,
+    logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
   });
   writeFileAtomic(file, JSON.stringify(bundle));
   return bundle;

@@ -187,7 +187,7 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
     quotes = await Promise.all(
       shapes.map((plan, i) => {
         const source = spec.sources[plan.sourceIndex];
-        if (source.kind !== 'provider') return undefined;
+        if (source.kind !== 'provider') return Promise.resolve(undefined);
         return quoter(plan.taskQueue, spec.noWorkerTimeoutSeconds).quoteSource({
           corpus: spec.corpus,
           runId,
@@ -390,7 +390,7 @@ function sourceProgress(shape: Omit<SourceShape, 'unitCount'>, unitsTotal: numbe
     unitsDone,
     unitsInFlight: 0,
     unitsFailed: 0,
-    errors: (quarantined > 0 ? { corrupt_shard_redone: quarantined } : {}) as Record<string, number>,
+    errors: quarantined > 0 ? { corrupt_shard_redone: quarantined } : {},
     samplesPerSecond: 0,
     etaSeconds: null,
   };

@@ -47,7 +47,7 @@ async function powerSimulationSteps({ spec, runId, heartbeatTimeoutSeconds }: Po
   progress.stages[1].total = plan.cells.length;
 
   async function window<T, R>(items: T[], run: (item: T) => Promise<R>, onDone: () => void): Promise<R[]> {
-    const results: R[] = new Array(items.length);
+    const results = new Array<R>(items.length);
     await slidingWindow(items, spec.window, async (item, i) => {
       results[i] = await run(item);
       onDone();

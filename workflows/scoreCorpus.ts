@@ -41,6 +41,7 @@ async function scoreCorpusSteps(input: ScoreCorpusInput): Promise<ScoreProgress>
   const { scoreShard } = proxyActivities<LogprobActivities>({
     taskQueue: modelTaskQueue(input.scorer.model, input.scorer.precision),
     startToCloseTimeout: '2h',
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- Duration's template type (from 'ms') does not resolve under the linter; tsc checks it
     heartbeatTimeout: input.heartbeatTimeout ?? '2m',
     retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
   });

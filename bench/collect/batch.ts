@@ -39,7 +39,7 @@ const serveOptions = { batch: { latencyMs: Number(values['batch-latency-ms']), c
 const serveProcess = spawn(process.execPath, ['--import', 'tsx', new URL('./serve-process.ts', import.meta.url).pathname, JSON.stringify(serveOptions)], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
-const url: string = await new Promise((resolve) => serveProcess.stdout!.once('data', (d) => resolve(String(d).trim())));
+const url: string = await new Promise((resolve) => serveProcess.stdout.once('data', (d) => resolve(String(d).trim())));
 
 const dataDir = mkdtempSync(join(tmpdir(), 'met-bench-batch-'));
 const port = await freePort();

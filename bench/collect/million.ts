@@ -169,23 +169,27 @@ try {
     }
   };
   const cpuAtStart = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, procStats(pid)?.cpuSec ?? 0]));
-  const poller = setInterval(async () => {
-    sampleProcs();
-    try {
-      const p: CollectProgress = await handle.query(progressQuery);
-      const s = p.sources[0];
-      if (s)
-        log(
-          `${s.done.toLocaleString()} / ${s.total.toLocaleString()} (${Math.round(s.done / (now() - t0))} samples/s overall, execution ${p.executions}); RSS MB ${Object.entries(
-            peaks,
-          )
-            .map(([k, v]) => `${k} ${v.rssMb}`)
-            .join(', ')}`,
-        );
-    } catch {
-      // Between executions (continue-as-new) the query may miss; the next poll answers.
-    }
-  }, 15_000);
+  const poller = setInterval(
+    () =>
+      void (async () => {
+        sampleProcs();
+        try {
+          const p: CollectProgress = await handle.query(progressQuery);
+          const s = p.sources[0];
+          if (s)
+            log(
+              `${s.done.toLocaleString()} / ${s.total.toLocaleString()} (${Math.round(s.done / (now() - t0))} samples/s overall, execution ${p.executions}); RSS MB ${Object.entries(
+                peaks,
+              )
+                .map(([k, v]) => `${k} ${v.rssMb}`)
+                .join(', ')}`,
+            );
+        } catch {
+          // Between executions (continue-as-new) the query may miss; the next poll answers.
+        }
+      })(),
+    15_000,
+  );
   const result = await handle.result();
   const seconds = now() - t0;
   clearInterval(poller);

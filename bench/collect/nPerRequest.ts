@@ -42,7 +42,7 @@ async function serveProcess() {
     ['--import', 'tsx', new URL('./serve-process.ts', import.meta.url).pathname, JSON.stringify({ faults: { latencyMs } })],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const url: string = await new Promise((resolve) => child.stdout!.once('data', (d) => resolve(String(d).trim())));
+  const url: string = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(String(d).trim())));
   return { child, url };
 }
 const servers = { n1: await serveProcess(), n8: await serveProcess() };

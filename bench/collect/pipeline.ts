@@ -43,7 +43,7 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
 const serveProcess = spawn(process.execPath, ['--import', 'tsx', new URL('./serve-process.ts', import.meta.url).pathname], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
-const url: string = await new Promise((resolve) => serveProcess.stdout!.once('data', (d) => resolve(String(d).trim())));
+const url: string = await new Promise((resolve) => serveProcess.stdout.once('data', (d) => resolve(String(d).trim())));
 
 function peakRssMb(): number {
   return process.resourceUsage().maxRSS / 1024;

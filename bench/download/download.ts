@@ -28,7 +28,7 @@ const server = spawn(process.execPath, [
      pump();
    }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`,
 ]);
-const port = await new Promise<number>((ok) => server.stdout!.once('data', (d) => ok(Number(String(d).trim()))));
+const port = await new Promise<number>((ok) => server.stdout.once('data', (d) => ok(Number(String(d).trim()))));
 const url = `http://127.0.0.1:${port}/file.bin`;
 try {
   const times = { curl: [] as number[], met: [] as number[] };

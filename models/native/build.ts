@@ -48,7 +48,7 @@ export function nativeAddonPath(): string {
 /** The headers of node-llama-cpp's llama.cpp release, from its git bundle (cached). */
 function headers(outDir: string): string {
   const bundle = join(modules, 'node-llama-cpp', 'llama', 'gitRelease.bundle');
-  const info = JSON.parse(readFileSync(join(modules, 'node-llama-cpp', 'llama', 'llama.cpp.info.json'), 'utf8'));
+  const info = JSON.parse(readFileSync(join(modules, 'node-llama-cpp', 'llama', 'llama.cpp.info.json'), 'utf8')) as { tag: string };
   const dir = join(outDir, `include-${info.tag}`);
   if (existsSync(join(dir, 'llama.h'))) return dir;
   const repo = join(outDir, 'bundle-git');

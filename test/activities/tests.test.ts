@@ -155,7 +155,7 @@ test('a rank test refuses logprobs of one scorer computed by two decode routes, 
   // Rescored with the same route as X: the test runs.
   rmSync(shardDir(dataDir, 'routes', 'logprobs', { scorerModel: 'ref', model: 'm', source: 'b' }), { recursive: true, force: true });
   await score('b', 'lb2', cpuOff);
-  const outcome = (await env.run(activities.runRankUniformityTest, spec)) as TestOutcome;
+  const outcome: TestOutcome = await env.run(activities.runRankUniformityTest, spec);
   assert.equal(outcome.statistic, 'rut');
   assert.ok(outcome.pvalue >= 0 && outcome.pvalue <= 1);
 });

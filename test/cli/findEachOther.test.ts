@@ -79,7 +79,7 @@ test('Ctrl-C while --wait watches a run no worker serves: the warning, then a cl
   assert.match(watch.output(), new RegExp(`Stopped watching; run ${runId} goes on`));
   assert.doesNotMatch(watch.output(), /Error|^\s+at /m, 'no error and no stack trace');
 
-  const cancel = await met(['cancel', runId!, '--data', data]);
+  const cancel = await met(['cancel', runId, '--data', data]);
   assert.equal(cancel.code, 0, cancel.output);
 });
 

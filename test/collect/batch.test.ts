@@ -163,7 +163,7 @@ test("a retried submit reuses the unit's batch; a retried download adds no row; 
   assert.equal((await api.submitBatch(input)).batchId, null, 'a unit whose samples are all journaled submits nothing');
 
   const sampling = createSamplingActivities({ store, generatorFor: () => generator });
-  const written = (await new MockActivityEnvironment({ heartbeatTimeoutMs: 5000 }).run(sampling.sampleUnit, input)) as UnitResult;
+  const written: UnitResult = await new MockActivityEnvironment({ heartbeatTimeoutMs: 5000 }).run(sampling.sampleUnit, input);
   assert.deepEqual([written.rows, written.resumedFrom], [40, 40], 'the shard from the journal, nothing sampled online');
   assert.equal(serve.stats().served, 10, "ten requests in all: the batch's");
   const got = await rows('batch-retry');

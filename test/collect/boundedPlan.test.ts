@@ -16,7 +16,6 @@ import { mulberry32 } from '../../datasets/synthetic';
 import { startServe } from '../../serve/server';
 import { TextGeneratorBackend } from '../../serve/textGenerator';
 import { collectCorpus, type CollectProgress } from '../../workflows/collectCorpus';
-import { cpuWorkerPlan } from '../../workers/cpu';
 import { providerWorkerPlans } from '../../workers/provider';
 import { useTestEnv } from '../helpers/env';
 import { exited, spawnMet, waitUntil } from '../helpers/processes';

@@ -90,8 +90,8 @@ test('a budget stops the run before it with whole units kept; met resume --budge
     assert.equal(stopped.reported, stopped.rows, 'every row carries the usage met serve reported');
     assert.ok(stopped.usd <= budgetUsd, `recorded cost ${stopped.usd} is within the budget ${budgetUsd}`);
     assert.ok(
-      Math.abs(first.budget!.spentUsd - stopped.usd) < 1e-9,
-      `the workflow's spent (${first.budget!.spentUsd}) is the recorded usage at the worker's prices (${stopped.usd})`,
+      Math.abs(first.budget.spentUsd - stopped.usd) < 1e-9,
+      `the workflow's spent (${first.budget.spentUsd}) is the recorded usage at the worker's prices (${stopped.usd})`,
     );
     // It stopped because the next unit could not fit, not early: one more unit's bound would pass the budget.
     assert.ok(stopped.usd + unitBound > budgetUsd, `spent ${stopped.usd} + a unit's bound ${unitBound} <= ${budgetUsd}: it stopped too early`);

@@ -69,7 +69,7 @@ test('estimateRun with a pilot: prompt tokens scaled by bytes from what the prov
   assert.equal(e.promptTokens, Math.round((9 / 28) * 28 * 50));
   assert.equal(e.completionTokens, 20 * 100);
   assert.equal(e.cost, (450 * 1 + 2000 * 3) / 1e6);
-  assert.ok(e.costLow! < e.cost! && e.cost! < e.costHigh!);
+  assert.ok(e.costLow! < e.cost && e.cost < e.costHigh!);
   assert.deepEqual(e.pilot, { requests: 2, promptTokens: 9, completionTokens: 40, cost: (9 + 40 * 3) / 1e6 });
   assert.equal(plan.sources[1].estimate, undefined, 'no pilot for that source');
   assert.equal(e.promptTokensFrom, 'pilot');

@@ -242,7 +242,7 @@ test('n = 8: a unit cancelled mid-way resumes from its journal, requesting only 
     missing.map((flat) => ({ flat, promptId: '', promptIndex: Math.floor(flat / 20), sampleIndex: flat % 20, prompt: '', seed: null })),
     8,
   ).length;
-  const done = (await new MockActivityEnvironment({ heartbeatTimeoutMs: 10_000 }).run(sampling.sampleUnit, input)) as { rows: number; resumedFrom: number };
+  const done: { rows: number; resumedFrom: number } = await new MockActivityEnvironment({ heartbeatTimeoutMs: 10_000 }).run(sampling.sampleUnit, input);
   assert.equal(done.rows, 60);
   assert.equal(done.resumedFrom, journaled.size);
   assert.ok(done.resumedFrom > 0 && done.resumedFrom < 60, `resumed from ${done.resumedFrom}`);

@@ -158,7 +158,7 @@ test('a test between slices drawn with different samplers warns, and refuses whe
       args: [TestSpec.parse({ ...base, testId: uniqueName('t') })],
     });
     assert.equal(warned.warnings?.length, 1);
-    assert.match(warned.warnings![0], /"topK":1.*the test compares the samplers as well as the models/);
+    assert.match(warned.warnings[0], /"topK":1.*the test compares the samplers as well as the models/);
     const same = await temporal.client.workflow.execute(runTest, {
       taskQueue,
       workflowId: uniqueName('test'),

@@ -113,7 +113,7 @@ async function growTwice(where: 'folder' | 'bucket'): Promise<void> {
     cliData = [
       's3://grow/team',
       {
-        AWS_ENDPOINT_URL: moto!.endpoint,
+        AWS_ENDPOINT_URL: moto.endpoint,
         AWS_ACCESS_KEY_ID: 'test',
         AWS_SECRET_ACCESS_KEY: 'test',
         AWS_REGION: 'us-east-1',
@@ -187,7 +187,7 @@ async function growTwice(where: 'folder' | 'bucket'): Promise<void> {
     // Another temperature into the same labels: refused before any request, naming the setting and the way out.
     const before = serve.stats().requests;
     await assert.rejects(collect(spec(50, { temperature: 0.5 })), (err: WorkflowFailedError) => {
-      const cause = String((err.cause as Error | undefined)?.message ?? err.message);
+      const cause = String(err.cause?.message ?? err.message);
       assert.match(
         cause,
         new RegExp(

@@ -39,7 +39,7 @@ test('a server.json whose process is gone (a reboot, a kill -9) is not used; a l
   try {
     mkdirSync(join(data, 'temporal'));
     const write = (pid: number) => writeFileSync(join(data, 'temporal', 'server.json'), JSON.stringify({ ...recorded(17299)(), pid }));
-    write(spawnSync('true').pid!);
+    write(spawnSync('true').pid);
     assert.equal(temporalAddress(loadConfig({ data }, {})), '127.0.0.1:7233');
     write(process.pid);
     assert.equal(temporalAddress(loadConfig({ data }, {})), '127.0.0.1:17299');

@@ -368,7 +368,7 @@ describe('round trip of every schema', () => {
           const col = fieldOf.get(name)!;
           assert.ok(col, `${kind}: unexpected column ${name}`);
           let value = v;
-          if (value && typeof value === 'object' && '$date' in (value as object)) value = new Date((value as { $date: string }).$date);
+          if (value && typeof value === 'object' && '$date' in value) value = new Date((value as { $date: string }).$date);
           if (col.name === 'sampling' && value) {
             const s = value as Record<string, unknown>;
             value = { temperature: s.temperature, topP: s.top_p, maxTokens: s.max_tokens, stop: s.stop, endpoint: s.endpoint };

@@ -95,10 +95,7 @@ describe('shard writer and status', () => {
       /row 3: tokenLogprobs\[1\] must be a finite number/.test(e.message),
     );
     const badEnum = rows.map((r, i) => (i === 0 ? { ...r, finishReason: 'weird' } : r));
-    await assert.rejects(
-      writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, badEnum as never),
-      /row 0 of unit bad: finishReason/,
-    );
+    await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, badEnum), /row 0 of unit bad: finishReason/);
     const mixed = rows.map((r, i) => (i === 4 ? { ...r, source: 'other' } : r));
     await assert.rejects(writeShard(ctx.duck, ctx.root, { corpus: CORPUS, kind: 'samples', unitId: 'bad' }, mixed), /one shard holds one partition/);
     await assert.rejects(

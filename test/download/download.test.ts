@@ -55,7 +55,7 @@ before(async () => {
     }
     const range = /bytes=(\d+)-/.exec(req.headers.range ?? '');
     const honourRange = mode !== 'norange' && range;
-    const start = honourRange ? Number(range![1]) : 0;
+    const start = honourRange ? Number(range[1]) : 0;
     let body = payload.subarray(start);
     if (mode === 'corrupt' || (mode === 'corrupt-once' && count === 1)) {
       body = Buffer.from(body);

@@ -49,8 +49,8 @@ function run(line: string, env: NodeJS.ProcessEnv): ChildProcess & { output: () 
   const command = line.replace(/^met /, `exec "${process.execPath}" "${BIN}" `).replace(/\s*&$/, '');
   const child = spawn('bash', ['-c', command], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
   return Object.assign(child, { output: () => output });
 }
 

@@ -10,8 +10,8 @@ export function spawnMet(args: string[], env: NodeJS.ProcessEnv = {}, cwd: strin
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
   return Object.assign(child, { output: () => output });
 }
 

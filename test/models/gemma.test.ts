@@ -54,7 +54,7 @@ test('Gemma: fast scoring equals the full-vocabulary float64 log-softmax of llam
     const out = await context.getSequence().controlledEvaluate(ids.slice(0, -1).map((t) => [t as Token, { generateNext: { logits: true } }]) as never);
     let worst = 0;
     out.forEach((item, i) => {
-      const logits = item!.next!.logits as Map<number, number>;
+      const logits = item!.next.logits as Map<number, number>;
       assert.equal(logits.size, 262_144);
       let max = -Infinity;
       for (const v of logits.values()) max = Math.max(max, v);

@@ -115,8 +115,8 @@ test('profiles: each owns its flags; no vLLM flag reaches llama-server; old conf
     models: [{ name: 'm', precision: 'fp16', path: 'x', backend: 'managed', server: { command: 'ollama', scoring: 'prompt_logprobs' } }],
   });
   assert.equal(bad.success, false);
-  assert.match(bad.error!.issues[0].message, /sampling only/);
-  assert.deepEqual(bad.error!.issues[0].path, ['models', 0, 'server', 'scoring']);
+  assert.match(bad.error.issues[0].message, /sampling only/);
+  assert.deepEqual(bad.error.issues[0].path, ['models', 0, 'server', 'scoring']);
   assert.equal(
     WorkerConfig.safeParse({ models: [{ name: 'm', precision: 'nf4', path: 'x.gguf', backend: 'managed', server: { command: 'llama-server' } }] }).success,
     true,

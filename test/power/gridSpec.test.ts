@@ -19,10 +19,7 @@ test('a grid over the cell limit is refused with its cell count and what to do; 
     promptSubsets: { size: 4, draws: 100 },
   });
   assert.equal(r.success, false);
-  assert.match(
-    r.error!.issues[0].message,
-    /the grid has 20,400 cells \(sources and the control x samplesPerPrompt .* over 20,000: split it into several grids/,
-  );
+  assert.match(r.error.issues[0].message, /the grid has 20,400 cells \(sources and the control x samplesPerPrompt .* over 20,000: split it into several grids/);
 });
 
 test('a mixture has at most 16 components, and a null may not also be an alternative', () => {

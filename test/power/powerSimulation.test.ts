@@ -184,7 +184,7 @@ test(
       for (let s = 0; s < spec.sims; s++) {
         assert.equal(got.simSeeds[s], deriveSeed(seed, s));
         assert.equal(got.simPvalues[s], pvalueFrom(got.simStatistics[s], nulls[0]));
-        assert.equal(got.simPvalues2![s], pvalueFrom(got.simStatistics2![s], nulls[1]));
+        assert.equal(got.simPvalues2![s], pvalueFrom(got.simStatistics2[s], nulls[1]));
         if (compositeDecision([got.simPvalues[s], got.simPvalues2![s]], spec.alpha).reject) rejections++;
       }
       assert.equal(rejections, got.rejections, cell.cellId);

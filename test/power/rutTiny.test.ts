@@ -9,7 +9,6 @@ import { createDuckDB, writeShard, type LogprobRow, type SampleRow } from '../..
 import { powerSimulation } from '../../workflows/powerSimulation';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { startTestTemporal, uniqueName, type TestTemporal } from '../helpers/temporal';
-import type { LlamaBackend } from '../../models/llama';
 import { loadLlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { wilsonInterval } from '../../report/binomial';

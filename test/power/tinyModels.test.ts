@@ -65,7 +65,7 @@ const PER_PROMPT = 40;
 const PRECISIONS = ['fp32', 'fp16', 'int8', 'nf4'] as const;
 /** Pools by source: each precision, and F32 again with the prompt evaluated one token per decode (batch 1), a serving-settings null. */
 const POOLS = [
-  ...PRECISIONS.map((precision) => ({ source: precision as string, precision, batchSize: undefined as number | undefined })),
+  ...PRECISIONS.map((precision) => ({ source: precision, precision, batchSize: undefined as number | undefined })),
   { source: 'fp32-batch1', precision: 'fp32' as const, batchSize: 1 },
 ];
 

@@ -69,7 +69,7 @@ async function bundleEditedSystemCheck(dir: string, edit: (source: string) => st
   assert.notEqual(edited, original, 'the edit must change workflows/systemCheck.ts (did its text change? update this test)');
   const file = join(dir, 'systemCheck.ts');
   writeFileSync(file, edited.replaceAll("from '../", "from '../../../"));
-  return bundleWorkflowCode({ workflowsPath: file, logger: QUIET_LOGGER as never });
+  return bundleWorkflowCode({ workflowsPath: file, logger: QUIET_LOGGER });
 }
 
 const PROBES_FIRST = /  const first = await describeWorker\(\);\n  await sleep\(input\.pause\);\n/;
