@@ -159,6 +159,7 @@ const concurrency = Math.max(1, Number(process.env.MET_TEST_CONCURRENCY ?? 2));
 console.log(`# ${ordered.length} test files, ${concurrency} at a time`);
 
 const tapFile = join(dataDir, 'results.tap');
+const timesFile = join(dataDir, 'file-times.txt');
 let status = 1;
 try {
   const child = spawn(
@@ -172,6 +173,8 @@ try {
       '--test-reporter-destination=stdout',
       '--test-reporter=tap',
       `--test-reporter-destination=${tapFile}`,
+      `--test-reporter=${join(root, 'scripts/lib/file-times.mjs')}`,
+      `--test-reporter-destination=${timesFile}`,
       ...ordered,
     ],
     {
@@ -190,6 +193,8 @@ try {
   const failed = count('fail') + count('cancelled');
   // A todo test runs and reports, but does not fail the run (a known-flaky test, named in its file).
   const todo = count('todo');
+  // Where the minutes go: the 20 longest files (scripts/lib/file-times.mjs), before the closing line.
+  if (existsSync(timesFile)) console.log(readFileSync(timesFile, 'utf8').split('\n').slice(0, 21).join('\n'));
   console.log(`${count('pass')} passed, ${failed} failed, ${count('skipped')} skipped${todo ? `, ${todo} todo` : ''}`);
   if (failed > 0 && status === 0) status = 1;
 } finally {
