@@ -50,6 +50,14 @@ const STEPS = [
   },
   // apt-get needs root: outside CI a machine without it skips the one browser test (it says so).
   {
+    name: "Temporal's time-skipping test server",
+    script: 'scripts/ensure-temporal-test-server.sh',
+    outputs: ['.tools/temporal-test-server/bin/temporal-test-server'],
+    unit: false,
+    only: (files) => files.includes('test/workflows/timeSkipping.test.ts'),
+    why: 'test/workflows/timeSkipping.test.ts (Java, from Maven Central)',
+  },
+  {
     name: 'Chromium',
     script: 'scripts/ensure-chromium.sh',
     outputs: [],
