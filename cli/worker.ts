@@ -48,9 +48,15 @@ export function register(program: Command): void {
         });
         try {
           await runWorkers(config, plans, shutdownSignal(log), log);
-        } finally {
-          await close();
+        } catch (err) {
+          // A worker that failed for good: say why and leave, even if the SDK's native runtime would
+          // keep this process alive (a supervisor or a person restarts it; a half-alive one waits forever).
+          await Promise.race([close(), new Promise((r) => setTimeout(r, 15_000).unref())]);
+          const { formatError } = await import('./output');
+          process.stderr.write(`${formatError(err)}\n`);
+          process.exit(1);
         }
+        await close();
       },
     );
 }

@@ -22,6 +22,8 @@ export interface WorkerPlan {
 }
 
 let runtimeInstalled = false;
+/** The SDK's last 'Worker failed' cause, from its log (a failed worker's run() may never settle). */
+let lastWorkerFailure: string | undefined;
 /** SDK logs at WARN by default (MET_LOG_LEVEL=INFO|DEBUG for more); must run before the first connection. */
 export function installRuntime(): void {
   if (runtimeInstalled) return;
@@ -31,8 +33,11 @@ export function installRuntime(): void {
     // Activity-only workers (providers, models) are expected to poll no workflows: drop that warning.
     const logger = new DefaultLogger(level, (entry) => {
       if (entry.message.startsWith('No workflows registered')) return;
+      // An Error in meta serialises as {}: print its message, which is the cause a person needs.
+      const meta = entry.meta?.error instanceof Error ? { ...entry.meta, error: entry.meta.error.message } : entry.meta;
+      if (entry.message === 'Worker failed' && entry.meta?.error instanceof Error) lastWorkerFailure = entry.meta.error.message;
       process.stderr.write(
-        `${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${entry.meta ? ` ${JSON.stringify(entry.meta)}` : ''}\n`,
+        `${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${meta ? ` ${JSON.stringify(meta)}` : ''}\n`,
       );
     });
     // met handles SIGINT/SIGTERM itself (shutdownSignal below, met demo): the runtime must not.
@@ -41,6 +46,9 @@ export function installRuntime(): void {
     // A runtime exists already (tests install their own); keep it.
   }
 }
+
+/** How long a stopping worker's activities get to finish before they are cancelled. */
+const WORKER_GRACE_MS = 10_000;
 
 export async function runWorkers(config: MetConfig, plans: WorkerPlan[], signal: AbortSignal, log: (line: string) => void = () => {}): Promise<void> {
   installRuntime();
@@ -56,19 +64,56 @@ export async function runWorkers(config: MetConfig, plans: WorkerPlan[], signal:
           activities: plan.activities,
           workflowBundle: plan.workflows ? bundle : undefined,
           identity: planIdentity(plan, config.corpora ?? config.dataDir),
-          shutdownGraceTime: '10s',
+          shutdownGraceTime: WORKER_GRACE_MS,
           interceptors: failureClassInterceptors,
           ...plan.options,
         }),
       ),
     );
     for (const plan of plans) log(`worker polling ${plan.taskQueue}${plan.workflows ? ' (workflows + activities)' : ''}`);
-    const onAbort = () => workers.forEach((w) => w.shutdown());
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    await Promise.all(workers.map((w) => w.run()));
+    const stopAll = () => workers.forEach((w) => w.getState() === 'RUNNING' && w.shutdown());
+    if (signal.aborted) stopAll();
+    else signal.addEventListener('abort', stopAll, { once: true });
+    // One worker failing for good (its server came back without the namespace, say) stops them all,
+    // and the caller exits: a process still polling some queues would look alive while the failed
+    // queue's runs wait forever, and nothing restarts a worker that has not exited.
+    // A failed worker's run() may never settle (its shutdown waits on the server), so its state is
+    // watched too; the others get their grace time, then the process gives up on them.
+    let failure: { queue: string; error: unknown } | undefined;
+    // The SDK's logged cause comes first: run() then rejects with a clean-up error of its own.
+    const fail = (i: number, error: unknown) => {
+      failure ??= { queue: plans[i].taskQueue, error: lastWorkerFailure ? new Error(lastWorkerFailure, { cause: error }) : error };
+      stopAll();
+    };
+    const settled = Promise.all(workers.map((w, i) => w.run().catch((error: unknown) => fail(i, error))));
+    let watch: NodeJS.Timeout | undefined;
+    const failedFor = new Promise<void>((resolve) => {
+      watch = setInterval(() => {
+        const i = workers.findIndex((w) => w.getState() === 'FAILED');
+        if (i >= 0 && !failure) fail(i, new Error(lastWorkerFailure ?? 'the SDK reported it failed (see its log above)'));
+        if (failure) setTimeout(resolve, WORKER_GRACE_MS + 10_000).unref();
+        if (failure) clearInterval(watch);
+      }, 1000);
+      watch.unref();
+    });
+    await Promise.race([settled, failedFor]);
+    clearInterval(watch);
+    if (failure) throw new WorkerFailed(failure.queue, failure.error);
   } finally {
-    await connection.close();
+    // A connection whose server is gone can hang on close: bounded, the process is leaving anyway.
+    // (A failed worker may still hold it, and closing then throws: that must not hide the cause.)
+    await Promise.race([connection.close().catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
+  }
+}
+
+/** A worker that stopped polling for good: its queue and the SDK's cause. */
+export class WorkerFailed extends Error {
+  constructor(
+    readonly queue: string,
+    cause: unknown,
+  ) {
+    super(`the worker polling ${queue} failed: ${cause instanceof Error ? cause.message : String(cause)}; this process stops all its queues`, { cause });
+    this.name = 'WorkerFailed';
   }
 }
 
