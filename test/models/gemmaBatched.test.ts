@@ -1,0 +1,150 @@
+/**
+ * met's batched generator on a real model (Gemma 3 270M Q4_K_M, .tools/gemma/, fetched by
+ * scripts/ensure-gemma.sh as in gemma.test.ts): seeded samples do not depend on how many sequences
+ * are decoded beside them, stored logprobs are single-sequence scores, the sampler chain is
+ * node-llama-cpp's, and the batch-invariance check refuses a configuration that is not exact.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { checkGeneratorConfig, type GeneratorConfig } from '../../models/decodeCheck';
+import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
+import { NativeGenerator, type NativeGenerateRequest, type NativeGenerated } from '../../models/nativeGenerator';
+import { NativeScorer } from '../../models/nativeScorer';
+
+const GEMMA = '.tools/gemma/gemma-3-270m-q4_k_m.gguf';
+const PROMPTS = [
+  'The history of the city',
+  'Once upon a time, in a small village,',
+  'The recipe calls for',
+  'In 1905, Einstein published',
+  'My favourite animal is',
+];
+// One thread: llama.cpp's threads spin-wait on each other, and CI's two cores are shared.
+const BASE = { threads: 1, contextSize: 256, batchSize: 128, flashAttention: 'off' as const };
+
+let gemma: LlamaBackend;
+let requests: NativeGenerateRequest[];
+
+before(async () => {
+  if (!existsSync(GEMMA)) {
+    const run = spawnSync('bash', ['scripts/ensure-gemma.sh'], { encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`the real-model tests need ${GEMMA}; scripts/ensure-gemma.sh failed:\n${run.stdout}\n${run.stderr}`);
+  }
+  gemma = await loadLlamaBackend({ path: GEMMA, precision: 'nf4', model: 'gemma-3-270m', threads: 1, contextSize: 256, parallel: 4 });
+  // Temperature 1 with the full vocabulary, and one request through every sampler of the chain.
+  requests = PROMPTS.map((p, i) => ({
+    prompt: [gemma.bosToken!, ...gemma.tokenize(p)],
+    seed: 7000 + i,
+    temperature: i === 4 ? 0.8 : 1,
+    topK: i === 4 ? 40 : 0,
+    topP: i === 4 ? 0.9 : 1,
+    minP: i === 4 ? 0.02 : 0,
+    maxTokens: 16,
+  }));
+});
+after(async () => {
+  await gemma?.close();
+});
+
+async function generateAll(options: { sequences: number; repack?: boolean }): Promise<NativeGenerated[]> {
+  const generator = NativeGenerator.open(GEMMA, { ...BASE, ...options });
+  try {
+    return await Promise.all(requests.map((r) => generator.generate(r)));
+  } finally {
+    generator.close();
+  }
+}
+
+test(
+  'Gemma, batched generator: the same seeded requests give the same tokens, and the same logits, at 1 and 4 sequences per decode',
+  { timeout: 300_000 },
+  async () => {
+    const one = await generateAll({ sequences: 1 });
+    const four = await generateAll({ sequences: 4 });
+    for (let i = 0; i < requests.length; i++) {
+      assert.ok(one[i].tokens.length > 0);
+      assert.deepEqual(Array.from(four[i].tokens), Array.from(one[i].tokens), `request ${i}`);
+      // Bitwise: the logits a token was sampled from do not depend on the step's other rows.
+      assert.deepEqual(Array.from(four[i].logprobs), Array.from(one[i].logprobs), `request ${i}`);
+    }
+  },
+);
+
+test(
+  'Gemma, batched backend: stored logprobs are single-sequence scores of the sampled tokens (1e-3 nats); the sampler record names the route',
+  { timeout: 300_000 },
+  async () => {
+    assert.equal(gemma.parallel, 4);
+    assert.match(gemma.samplerEngine, /met batched sampler: 4 sequences per decode/);
+    const out = await Promise.all(
+      requests.map((r) =>
+        gemma.generate({
+          prompt: '',
+          promptTokens: [...r.prompt],
+          seed: r.seed,
+          temperature: r.temperature,
+          topK: r.topK,
+          topP: r.topP,
+          minP: r.minP,
+          maxTokens: r.maxTokens,
+          logprobs: true,
+        }),
+      ),
+    );
+    const alone = await generateAll({ sequences: 1 });
+    const scorer = NativeScorer.open(GEMMA, { ...BASE, sequences: 1, swaFull: false });
+    try {
+      for (let i = 0; i < requests.length; i++) {
+        assert.deepEqual(out[i].tokenIds, Array.from(alone[i].tokens), `request ${i}`);
+        const single = await scorer.score([{ tokens: [...requests[i].prompt, ...out[i].tokenIds], from: requests[i].prompt.length - 1 }]);
+        assert.equal(out[i].tokenLogprobs!.length, out[i].tokenIds.length);
+        out[i].tokenLogprobs!.forEach((lp, j) =>
+          assert.ok(Math.abs(lp - single.logprobs[j]) <= 1e-3, `request ${i} token ${j}: ${lp} vs ${single.logprobs[j]}`),
+        );
+        // The logits a token was sampled from (one position per decode) are not the stored route's: not what is stored.
+        assert.ok(alone[i].logprobs.some((lp, j) => lp !== out[i].tokenLogprobs![j]) || alone[i].logprobs.length < 4);
+      }
+    } finally {
+      scorer.close();
+    }
+  },
+);
+
+test(
+  "Gemma, batched generator: its sampler chain is node-llama-cpp's (same tokens as the in-process route when the weights are repacked alike)",
+  { timeout: 300_000 },
+  async () => {
+    const native = await generateAll({ sequences: 1, repack: true });
+    const reference = await loadLlamaBackend({ path: GEMMA, precision: 'nf4', model: 'gemma-3-270m', threads: 1, contextSize: 256 });
+    try {
+      for (let i = 0; i < requests.length; i++) {
+        const r = requests[i];
+        const g = await reference.generate({
+          prompt: '',
+          promptTokens: [...r.prompt],
+          seed: r.seed,
+          temperature: r.temperature,
+          topK: r.topK,
+          topP: r.topP,
+          minP: r.minP,
+          maxTokens: r.maxTokens,
+        });
+        assert.deepEqual(Array.from(native[i].tokens), g.tokenIds, `request ${i}`);
+      }
+    } finally {
+      await reference.close();
+    }
+  },
+);
+
+test('Gemma, batched generator: the batch-invariance check passes the worker configuration and refuses repacked weights', { timeout: 300_000 }, async () => {
+  const config: GeneratorConfig = { ...BASE, sequences: 4, swaFull: false, repack: false };
+  const exact = await checkGeneratorConfig(GEMMA, config, 256);
+  assert.equal(exact.passed, true, JSON.stringify(exact));
+  assert.equal(exact.maxDiff, 0);
+  const repacked = await checkGeneratorConfig(GEMMA, { ...config, repack: true }, 256);
+  assert.equal(repacked.passed, false, JSON.stringify(repacked));
+  assert.ok(repacked.maxDiff > 1e-3);
+});
