@@ -12,6 +12,9 @@ import { checkGeneratorConfig, type GeneratorConfig } from '../../models/decodeC
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { NativeGenerator, type NativeGenerateRequest, type NativeGenerated } from '../../models/nativeGenerator';
 import { NativeScorer } from '../../models/nativeScorer';
+import { LocalGenerator } from '../../models/localGenerator';
+import { SamplingSpec } from '../../config/runSpec';
+import type { GeneratedSample } from '../../collect/sampleGenerator';
 
 const GEMMA = '.tools/gemma/gemma-3-270m-q4_k_m.gguf';
 const PROMPTS = [
@@ -58,16 +61,16 @@ async function generateAll(options: { sequences: number; repack?: boolean }): Pr
 }
 
 test(
-  'Gemma, batched generator: the same seeded requests give the same tokens, and the same logits, at 1 and 4 sequences per decode',
+  'Gemma, batched generator: the same seeded requests give the same tokens, and the same logits, at 1 and 8 sequences per decode',
   { timeout: 300_000 },
   async () => {
     const one = await generateAll({ sequences: 1 });
-    const four = await generateAll({ sequences: 4 });
+    const eight = await generateAll({ sequences: 8 });
     for (let i = 0; i < requests.length; i++) {
       assert.ok(one[i].tokens.length > 0);
-      assert.deepEqual(Array.from(four[i].tokens), Array.from(one[i].tokens), `request ${i}`);
+      assert.deepEqual(Array.from(eight[i].tokens), Array.from(one[i].tokens), `request ${i}`);
       // Bitwise: the logits a token was sampled from do not depend on the step's other rows.
-      assert.deepEqual(Array.from(four[i].logprobs), Array.from(one[i].logprobs), `request ${i}`);
+      assert.deepEqual(Array.from(eight[i].logprobs), Array.from(one[i].logprobs), `request ${i}`);
     }
   },
 );
@@ -148,3 +151,44 @@ test('Gemma, batched generator: the batch-invariance check passes the worker con
   assert.equal(repacked.passed, false, JSON.stringify(repacked));
   assert.ok(repacked.maxDiff > 1e-3);
 });
+
+test(
+  "Gemma, batched worker: parallel 4 is checked at the worker's start, shown in its load line, and a unit's samples name the route",
+  { timeout: 300_000 },
+  async () => {
+    const { loadCheckedLlamaBackend } = await import('../../workers/plans');
+    const { ModelWorkerSpec } = await import('../../config/workers');
+    const lines: string[] = [];
+    const spec = ModelWorkerSpec.parse({ name: 'gemma-3-270m', precision: 'nf4', path: GEMMA, threads: 1, contextSize: 256, parallel: 4 });
+    const backend = (await loadCheckedLlamaBackend(spec, (line) => lines.push(line))) as LlamaBackend;
+    try {
+      const log = lines.join('\n');
+      assert.match(log, /4 sequences sampled at once/);
+      assert.match(log, /batched sampler check: 4 slots.*0 with different tokens, max \|Δ logprob\| 0\.00e\+0 nats: pass/);
+      assert.equal(backend.parallel, 4);
+      const samples: GeneratedSample[] = [];
+      const sampling = SamplingSpec.parse({ maxTokens: 8, logprobs: true });
+      const unit = [0, 1, 2, 3, 4, 5].map((i) => ({
+        flat: i,
+        promptId: `p${i % 2}`,
+        promptIndex: i % 2,
+        sampleIndex: i,
+        prompt: PROMPTS[i % 2],
+        seed: 100 + i,
+      }));
+      await new LocalGenerator(backend).sample(unit, {
+        sampling,
+        source: { kind: 'local', model: 'gemma-3-270m', precision: 'nf4' },
+        signal: new AbortController().signal,
+        onSample: (s) => samples.push(s),
+      });
+      assert.deepEqual(samples.map((s) => s.flat).sort(), [0, 1, 2, 3, 4, 5]);
+      for (const s of samples) {
+        assert.match(JSON.parse(s.sampler!).engine, /met batched sampler: 4 sequences per decode/);
+        assert.equal(s.tokenLogprobs!.length, s.tokenIds!.length);
+      }
+    } finally {
+      await backend.close();
+    }
+  },
+);
