@@ -199,7 +199,8 @@ class Generator : public Napi::ObjectWrap<Generator> {
     } else {
       request->deferred.Reject(Napi::Error::New(env, request->error).Value());
     }
-    if (--pending_ == 0) tsfn_.Unref(env);
+    // After close() the function is released: results still in its queue settle without touching it.
+    if (--pending_ == 0 && !closed_) tsfn_.Unref(env);
     Unref();
   }
 
