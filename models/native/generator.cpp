@@ -156,7 +156,7 @@ class Generator : public Napi::ObjectWrap<Generator> {
     request->topK = static_cast<int32_t>(f("topK", 0));
     request->topP = static_cast<float>(f("topP", 1));
     request->minP = static_cast<float>(f("minP", 0));
-    request->repeatPenalty = static_cast<float>(f("repeatPenalty", 1));
+    request->repeatPenalty = static_cast<float>(f("repetitionPenalty", 1));
     request->presencePenalty = static_cast<float>(f("presencePenalty", 0));
     request->frequencyPenalty = static_cast<float>(f("frequencyPenalty", 0));
     request->penaltyWindow = static_cast<int32_t>(f("penaltyWindow", 64));

@@ -45,6 +45,8 @@ before(async () => {
     topP: i === 4 ? 0.9 : 1,
     minP: i === 4 ? 0.02 : 0,
     maxTokens: 16,
+    // And one with llama.cpp's penalties (node-llama-cpp starts them on the prompt's last 64 tokens).
+    ...(i === 3 ? { repetitionPenalty: 1.3, presencePenalty: 0.4, frequencyPenalty: 0.2 } : {}),
   }));
 });
 after(async () => {
@@ -91,6 +93,9 @@ test(
           topK: r.topK,
           topP: r.topP,
           minP: r.minP,
+          repetitionPenalty: r.repetitionPenalty,
+          presencePenalty: r.presencePenalty,
+          frequencyPenalty: r.frequencyPenalty,
           maxTokens: r.maxTokens,
           logprobs: true,
         }),
@@ -109,6 +114,16 @@ test(
         // The logits a token was sampled from (one position per decode) are not the stored route's: not what is stored.
         assert.ok(alone[i].logprobs.some((lp, j) => lp !== out[i].tokenLogprobs![j]) || alone[i].logprobs.length < 4);
       }
+      // A stop string: the sample ends at the first prefix whose stored text holds it, as at parallel 1.
+      const full = out.find((o) => o.text.length >= 12)!;
+      const r = requests[out.indexOf(full)];
+      const stop = full.text.slice(6, 9);
+      const cut = await gemma.generate({ ...r, prompt: '', promptTokens: [...r.prompt], stop: [stop] });
+      let k = 1;
+      while (!gemma.storedText(full.tokenIds.slice(0, k)).includes(stop)) k++;
+      assert.deepEqual(cut.tokenIds, full.tokenIds.slice(0, k));
+      assert.equal(cut.text, full.text.slice(0, full.text.indexOf(stop)));
+      assert.equal(cut.finishReason, 'stop');
     } finally {
       scorer.close();
     }
@@ -132,6 +147,9 @@ test(
           topK: r.topK,
           topP: r.topP,
           minP: r.minP,
+          repetitionPenalty: r.repetitionPenalty,
+          presencePenalty: r.presencePenalty,
+          frequencyPenalty: r.frequencyPenalty,
           maxTokens: r.maxTokens,
         });
         assert.deepEqual(Array.from(native[i].tokens), g.tokenIds, `request ${i}`);
