@@ -1,7 +1,7 @@
 // Builds met's native addon (models/native/: the scorer, scorer.cpp, and the batched generator,
-// generator.cpp) into .tools/native/, linked against the
-// prebuilt llama.cpp that node-llama-cpp ships for this platform, with the headers of that exact
-// llama.cpp release taken from node-llama-cpp's source bundle. Needs git and a C++17 compiler
+// generator.cpp) into .tools/native/, linked against the prebuilt llama.cpp that node-llama-cpp
+// ships for this platform, with the headers of that exact llama.cpp release taken from
+// node-llama-cpp's source bundle. Needs git and a C++17 compiler
 // (g++ or clang++; CXX overrides); downloads nothing. Idempotent: the output is keyed by a hash
 // of the source, the headers' release and the library, so a rebuild happens only when one changes.
 // `node --import tsx models/native/build.ts` prints the addon's path; models/nativeScorer.ts
