@@ -141,6 +141,7 @@ async function metCollect(round: number, slots: number, dir: string, common: str
 const dir = mkdtempSync(join(tmpdir(), 'met-bench-sample-'));
 const port = await freePort();
 await startDevServer({ dataDir: join(dir, 'temporal'), port, headless: true });
+mkdirSync(join(dir, 'data'), { recursive: true });
 const common = ['--data', join(dir, 'data'), '--address', `127.0.0.1:${port}`];
 /** A model worker with `parallel: slots`, polling (loaded and checked) before it is returned. */
 async function startWorker(slots: number): Promise<ReturnType<typeof spawnMet>> {
