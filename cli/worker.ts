@@ -16,6 +16,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'CPU threads of an in-process --model (default: every core; 1 for a file under 64 MB)')
     .option('--context-size <n>', 'tokens per sequence of an in-process --model (default 2048)')
     .option('--batch-size <n>', 'positions per scoring decode of an in-process --model (default 128)')
+    .option('--parallel <n>', 'sequences an in-process --model samples at once (met batched sampler; default 1)')
     .option('--backend <kind>', 'in-process (llama.cpp) or managed (a vLLM server this worker starts and restarts)', 'in-process')
     .action(
       async (opts: {
@@ -71,6 +72,7 @@ async function modelFromFlags(opts: {
   threads?: string;
   contextSize?: string;
   batchSize?: string;
+  parallel?: string;
 }): Promise<ModelWorkerSpec> {
   const { ModelWorkerSpec } = await import('../config/workers');
   const int = (v: string | undefined) => (v === undefined ? undefined : Number(v));
@@ -84,6 +86,7 @@ async function modelFromFlags(opts: {
     threads: int(opts.threads),
     contextSize: int(opts.contextSize),
     batchSize: int(opts.batchSize),
+    parallel: int(opts.parallel),
     ...(opts.backend === 'managed' ? { server: { command: 'vllm' } } : {}),
   });
 }

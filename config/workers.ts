@@ -74,6 +74,12 @@ export const ModelWorkerSpec = z
      * than 1e-3 nats falls back to 'off', saying so.
      */
     flashAttention: z.enum(['off', 'on', 'auto']).optional(),
+    /**
+     * In-process llama.cpp on the CPU: sequences sampled at once by met's batched sampler (default 1,
+     * node-llama-cpp one sequence at a time). Another route: the same seed can give other tokens than
+     * at 1, so the sampler record names it and N; checked at the worker's start (1 when it fails).
+     */
+    parallel: z.number().int().min(1).max(256).optional(),
     /** In-process llama.cpp: run the batch-invariance check when the worker starts (default true; it takes seconds on a real-size model). */
     decodeCheck: z.boolean().optional(),
     /** in-process (default): llama.cpp in the worker. managed: an inference server (vLLM, llama-server, other OpenAI-compatible; see `server.profile`) the worker starts, checks and restarts. */

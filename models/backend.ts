@@ -93,6 +93,8 @@ export interface TextBackend {
   renderChat?(messages: ChatMessage[]): RenderedChat | undefined;
   /** What applies the sampler (e.g. `llama.cpp (in-process)`), for the sample's sampler record. */
   readonly samplerEngine?: string;
+  /** Sequences this backend samples at once (its generate() calls run concurrently); 1 or absent: one at a time. */
+  readonly parallel?: number;
   /** The model file's exact GGUF type, when known. */
   readonly ggufType?: string;
   close(): Promise<void>;

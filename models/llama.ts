@@ -14,8 +14,10 @@ import type {
 } from './backend';
 import { inProcessScorerRoute } from './backend';
 import { checkChatTemplate } from './chatTemplate';
+import type { GeneratorConfig } from './decodeCheck';
 import { checkPrecisionLabel, fileTypeOf, type GgufFileType, precisionLabel } from './ggufType';
 import { NativeScorer } from './nativeScorer';
+import { NativeGenerator } from './nativeGenerator';
 
 /**
  * The in-process llama.cpp backend (node-llama-cpp's prebuilt binaries: CPU here, CUDA where a GPU
@@ -36,6 +38,12 @@ import { NativeScorer } from './nativeScorer';
  *   is greedy. Same seed, same settings, same file: the same completion.
  * - The first completion token is predicted from the last prompt token (or BOS for an empty
  *   prompt); every completion token is scored, including the first.
+ * - With `parallel` N > 1, sampling is met's batched generator instead (models/native/generator.cpp):
+ *   N sequences per decode, the same sampler chain and seeds, weights not repacked so that a
+ *   sample's tokens do not depend on what else was decoded beside it (checked when a worker starts,
+ *   models/decodeCheck.ts). Its tokens are not always node-llama-cpp's (repacked weights give other
+ *   logits), so the sampler record names the route and N. Logprobs are re-scored as above: the same
+ *   numbers whatever the route.
  */
 export interface LlamaBackendOptions {
   path: string;
@@ -56,6 +64,8 @@ export interface LlamaBackendOptions {
   batchSize?: number;
   /** Flash attention in both routes (sampling and the native scorer): 'off' by default (docs/decoding.md). */
   flashAttention?: 'off' | 'on' | 'auto';
+  /** Sequences sampled at once by met's batched generator (default 1: node-llama-cpp, one at a time). */
+  parallel?: number;
   /** Where to report loading (file, GGUF type, size, threads, seconds). */
   log?: (line: string) => void;
 }
@@ -108,6 +118,7 @@ export async function loadStoredText(path: string): Promise<{ text: StoredText; 
 export class LlamaBackend implements TokenLevelBackend {
   private queue: Promise<unknown> = Promise.resolve();
   private scorer: NativeScorer | undefined;
+  private generator: NativeGenerator | undefined;
   private chatWrapper: JinjaTemplateChatWrapper | undefined;
   private readonly text: StoredText;
 
@@ -116,7 +127,7 @@ export class LlamaBackend implements TokenLevelBackend {
     readonly precision: Precision,
     /** The file's exact GGUF type (F32, F16, Q8_0, Q4_K_M, ...). */
     readonly ggufType: GgufFileType,
-    private readonly options: Required<Pick<LlamaBackendOptions, 'path' | 'threads' | 'batchSize' | 'flashAttention'>> & { contextSize: number },
+    private readonly options: Required<Pick<LlamaBackendOptions, 'path' | 'threads' | 'batchSize' | 'flashAttention' | 'parallel'>> & { contextSize: number },
     private readonly llama: Llama,
     private readonly llamaModel: LlamaModel,
     private readonly context: LlamaContext,
@@ -143,6 +154,7 @@ export class LlamaBackend implements TokenLevelBackend {
     const contextSize = Math.min(options.contextSize ?? 2048, trained > 0 ? trained : Number.POSITIVE_INFINITY);
     const batchSize = Math.min(options.batchSize ?? 128, contextSize);
     const flashAttention = options.flashAttention ?? 'off';
+    const parallel = options.parallel ?? 1;
     const context = await llamaModel.createContext({
       contextSize,
       sequences: 1,
@@ -155,7 +167,7 @@ export class LlamaBackend implements TokenLevelBackend {
       name,
       options.precision,
       ggufType,
-      { path: options.path, threads, batchSize, contextSize, flashAttention },
+      { path: options.path, threads, batchSize, contextSize, flashAttention, parallel },
       llama,
       llamaModel,
       context,
@@ -172,9 +184,13 @@ export class LlamaBackend implements TokenLevelBackend {
       }
       backend.chatWrapper = new JinjaTemplateChatWrapper({ template });
     }
+    if (parallel > 1) {
+      // Flash attention off whatever the scorer's setting: the batch-invariance check measured it so.
+      backend.generator = NativeGenerator.open(options.path, { threads, contextSize, batchSize, sequences: parallel, flashAttention: 'off', repack: false });
+    }
     const mb = (statSync(options.path).size / 1e6).toFixed(0);
     options.log?.(
-      `loaded ${options.path} (${mb} MB) as ${name} ${precisionLabel(options.precision, ggufType)}: ${threads} threads, context ${contextSize}, batch ${batchSize}, flash attention ${flashAttention}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      `loaded ${options.path} (${mb} MB) as ${name} ${precisionLabel(options.precision, ggufType)}: ${threads} threads, context ${contextSize}, batch ${batchSize}, flash attention ${flashAttention}, ${parallel > 1 ? `${parallel} sequences sampled at once (met's batched sampler)` : '1 sequence at a time'}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
     return backend;
   }
@@ -205,6 +221,25 @@ export class LlamaBackend implements TokenLevelBackend {
 
   get threads(): number {
     return this.options.threads;
+  }
+
+  /** Sequences sampled at once (1: node-llama-cpp's route, one call at a time). */
+  get parallel(): number {
+    return this.generator ? this.options.parallel : 1;
+  }
+
+  /** The batched generator's configuration, for its batch-invariance check; undefined at parallel 1. */
+  get generatorConfig(): GeneratorConfig | undefined {
+    return this.generator
+      ? {
+          threads: this.options.threads,
+          batchSize: this.options.batchSize,
+          sequences: this.options.parallel,
+          flashAttention: 'off',
+          swaFull: false,
+          repack: false,
+        }
+      : undefined;
   }
 
   /** The route recorded in this backend's logprob rows (docs/decoding.md). */
@@ -249,7 +284,10 @@ export class LlamaBackend implements TokenLevelBackend {
 
   /** Names the decode route too: stored logprobs are comparable only within one route (docs/decoding.md). */
   get samplerEngine(): string {
-    return `llama.cpp (in-process; batch ${this.options.batchSize}, flash attention ${this.options.flashAttention}, 1 sequence per decode)`;
+    const scored = `batch ${this.options.batchSize}, flash attention ${this.options.flashAttention}, 1 sequence per decode`;
+    if (!this.generator) return `llama.cpp (in-process; ${scored})`;
+    // A different route from the one above (other tokens for the same seed): a slice never mixes them unnoticed.
+    return `llama.cpp (in-process, met batched sampler: ${this.options.parallel} sequences per decode, weights not repacked, flash attention off; logprobs ${scored})`;
   }
 
   /**
@@ -282,6 +320,7 @@ export class LlamaBackend implements TokenLevelBackend {
   }
 
   generate(request: GenerateRequest): Promise<GeneratedCompletion> {
+    if (this.generator) return this.generateBatched(this.generator, request);
     return this.exclusive(async () => {
       const promptTokens = this.promptTokens(request.promptTokens ?? request.prompt);
       const room = this.context.contextSize - promptTokens.length;
@@ -336,6 +375,47 @@ export class LlamaBackend implements TokenLevelBackend {
     });
   }
 
+  /**
+   * generate() through the batched generator: the request waits for a slot, not for other calls.
+   * Stop strings are applied afterwards with the same rule as the loop above (the first prefix
+   * whose stored text holds one), so only the compute past a stop is lost.
+   */
+  private async generateBatched(generator: NativeGenerator, request: GenerateRequest): Promise<GeneratedCompletion> {
+    const promptTokens = this.promptTokens(request.promptTokens ?? request.prompt);
+    const room = this.contextSize - promptTokens.length;
+    if (room < 1) throw new Error(`the prompt has ${promptTokens.length} tokens; the context holds ${this.contextSize} (raise contextSize)`);
+    const generated = await generator.generate({
+      prompt: promptTokens,
+      seed: request.seed >>> 0,
+      temperature: request.temperature,
+      topK: request.topK ?? 0,
+      topP: request.topP,
+      minP: request.minP ?? 0,
+      maxTokens: Math.min(request.maxTokens, room),
+      repetitionPenalty: request.repetitionPenalty ?? 1,
+      presencePenalty: request.presencePenalty ?? 0,
+      frequencyPenalty: request.frequencyPenalty ?? 0,
+      penaltyWindow: PENALTY_WINDOW,
+    });
+    let ids = Array.from(generated.tokens);
+    let finish: 'stop' | 'length' = generated.eog ? 'stop' : 'length';
+    let text = this.storedText(ids);
+    if (request.stop?.some((s) => s)) {
+      for (let k = 1; k <= ids.length; k++) {
+        const prefix = this.storedText(ids.slice(0, k));
+        const stop = request.stop.find((s) => s && prefix.includes(s));
+        if (stop) {
+          ids = ids.slice(0, k);
+          text = prefix.slice(0, prefix.indexOf(stop));
+          finish = 'stop';
+          break;
+        }
+      }
+    }
+    const tokenLogprobs = request.logprobs && ids.length ? await this.scoreTokens(promptTokens, ids) : request.logprobs ? [] : null;
+    return { text, tokenIds: ids, tokenLogprobs, finishReason: finish, promptTokens: promptTokens.length };
+  }
+
   /** Teacher-forced logprobs of given completion tokens after a prompt (text, or its tokens with BOS). */
   async scoreTokens(prompt: string | number[], completionIds: number[]): Promise<number[]> {
     return (await this.scoreTokensWithRanks(prompt, completionIds)).logprobs;
@@ -379,6 +459,8 @@ export class LlamaBackend implements TokenLevelBackend {
   }
 
   async close(): Promise<void> {
+    this.generator?.close();
+    this.generator = undefined;
     await this.exclusive(async () => {
       this.scorer?.close();
       this.scorer = undefined;

@@ -5,9 +5,10 @@ import { samplerJson, samplerSettings } from '../config/sampler';
 import { precisionLabel } from './ggufType';
 
 /**
- * Samples a unit from a model loaded in this worker. Requests run one after another on the model's
- * context (llama.cpp evaluates one sequence at a time per context), each with its own seed, so a
- * sample is reproducible from the run spec alone.
+ * Samples a unit from a model loaded in this worker, each request with its own seed, so a sample is
+ * reproducible from the run spec alone. Requests run one after another, or, when the backend samples
+ * several sequences at once (`parallel` > 1), are all handed to it together: it decodes them as slots
+ * free up, and each sample is delivered when it ends.
  */
 export class LocalGenerator implements SampleGenerator {
   private warnedNoTemplate = false;
@@ -46,7 +47,7 @@ export class LocalGenerator implements SampleGenerator {
         `this worker serves ${this.backend.model}/${this.backend.precision}, not ${source.model}/${source.kind === 'local' ? source.precision : source.provider}`,
       );
     }
-    for (const request of requests) {
+    const one = async (request: SampleRequest) => {
       options.signal.throwIfAborted();
       const started = performance.now();
       const chat = sampling.endpoint === 'chat' ? this.renderChat(sampling, request.prompt) : undefined;
@@ -83,6 +84,15 @@ export class LocalGenerator implements SampleGenerator {
           ...(sampling.endpoint === 'chat' ? { chatTemplate: chat ? ('gguf' as const) : ('plain' as const) } : {}),
         }),
       });
+    };
+    if ((this.backend.parallel ?? 1) > 1) {
+      // Requests already queued run to their end after a cancellation; their samples are dropped.
+      const settled = await Promise.allSettled(requests.map(one));
+      options.signal.throwIfAborted();
+      const failed = settled.find((s) => s.status === 'rejected');
+      if (failed) throw failed.reason;
+    } else {
+      for (const request of requests) await one(request);
     }
     return { retries: {} };
   }

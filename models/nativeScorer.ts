@@ -18,6 +18,8 @@ export interface NativeScorerOptions {
   flashAttention?: 'auto' | 'on' | 'off';
   /** The full-size sliding-window cache (default off). */
   swaFull?: boolean;
+  /** llama.cpp's CPU weight repacking (default on, llama.cpp's default; the batched generator's route has it off). */
+  repack?: boolean;
 }
 
 /** A native scorer's decode configuration as one line (logs, doctor, sampler records). */

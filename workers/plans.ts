@@ -6,6 +6,7 @@ import { readWorkerConfig } from '../config/load';
 import type { MetConfig } from '../config/schema';
 import { type ModelWorkerSpec, WorkerConfig, type ProviderWorkerSpec } from '../config/workers';
 import type { TextBackend } from '../models/backend';
+import type { LlamaBackend } from '../models/llama';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
 import { cpuWorkerPlan } from './cpu';
 import { modelWorkerPlans } from './model';
@@ -96,7 +97,11 @@ export async function buildWorkerPlans(input: {
 export async function loadCheckedLlamaBackend(spec: ModelWorkerSpec, log: (line: string) => void): Promise<TextBackend> {
   const { loadLlamaBackend } = await import('../models/llama');
   log(`loading ${spec.path} ...`);
-  let flashAttention = spec.flashAttention ?? 'off';
+  const flashAttention = spec.flashAttention ?? 'off';
+  // met's batched sampler decodes on the CPU: a GPU worker samples one sequence at a time.
+  const parallel = spec.gpu === 'cpu' ? (spec.parallel ?? 1) : 1;
+  if (parallel !== (spec.parallel ?? 1))
+    log(`parallel ${spec.parallel} ignored for ${spec.name}/${spec.precision}: met's batched sampler runs on the CPU only`);
   const llama = await loadLlamaBackend({
     path: spec.path,
     precision: spec.precision,
@@ -106,6 +111,7 @@ export async function loadCheckedLlamaBackend(spec: ModelWorkerSpec, log: (line:
     contextSize: spec.contextSize,
     batchSize: spec.batchSize,
     flashAttention,
+    parallel,
     log,
   });
   if (spec.decodeCheck === false || spec.gpu !== 'cpu') {
@@ -114,6 +120,13 @@ export async function loadCheckedLlamaBackend(spec: ModelWorkerSpec, log: (line:
     );
     return llama;
   }
+  const checked = await checkedDecode(spec, llama, log);
+  return parallel > 1 ? checkedParallel(spec, checked, log) : checked;
+}
+
+async function checkedDecode(spec: ModelWorkerSpec, llama: LlamaBackend, log: (line: string) => void): Promise<LlamaBackend> {
+  const { loadLlamaBackend } = await import('../models/llama');
+  let flashAttention = llama.decode.flashAttention;
   // Stored logprobs must not depend on the decode configuration: checked before the worker serves.
   const { checkDecodeConfig, decodeCheckLine } = await import('../models/decodeCheck');
   const check = await checkDecodeConfig(spec.path, llama.decode, llama.contextSize);
@@ -139,6 +152,7 @@ export async function loadCheckedLlamaBackend(spec: ModelWorkerSpec, log: (line:
     contextSize: spec.contextSize,
     batchSize: spec.batchSize,
     flashAttention,
+    parallel: llama.generatorConfig?.sequences ?? 1,
     log,
   });
   const again = await checkDecodeConfig(spec.path, fallback.decode, fallback.contextSize);
@@ -151,4 +165,33 @@ export async function loadCheckedLlamaBackend(spec: ModelWorkerSpec, log: (line:
     );
   }
   return fallback;
+}
+
+/**
+ * The batched sampler's check (models/decodeCheck.ts checkGeneratorConfig): a sample's tokens must
+ * not depend on what else is decoded beside it. A configuration that fails it samples one sequence
+ * at a time instead (node-llama-cpp's route), said in the log.
+ */
+async function checkedParallel(spec: ModelWorkerSpec, llama: LlamaBackend, log: (line: string) => void): Promise<LlamaBackend> {
+  const config = llama.generatorConfig;
+  if (!config) return llama;
+  const { checkGeneratorConfig, generatorCheckLine } = await import('../models/decodeCheck');
+  const check = await checkGeneratorConfig(spec.path, config, llama.contextSize);
+  log(generatorCheckLine(check));
+  if (check.passed) return llama;
+  const { loadLlamaBackend } = await import('../models/llama');
+  const flashAttention = llama.decode.flashAttention;
+  await llama.close();
+  log(`falling back to one sequence at a time for ${spec.name}/${spec.precision}: the batched sampler's tokens depend on the batch in this configuration`);
+  return loadLlamaBackend({
+    path: spec.path,
+    precision: spec.precision,
+    model: spec.name,
+    gpu: false,
+    threads: spec.threads,
+    contextSize: spec.contextSize,
+    batchSize: spec.batchSize,
+    flashAttention,
+    log,
+  });
 }

@@ -3,10 +3,12 @@
  * prompts x 8, temperature 1, top-p 1, seeded) on Gemma 3 270M Q4_K_M, 2 threads:
  *   - llama.cpp's own `llama-server` (built by `bash scripts/build-llama-server.sh`) with N slots
  *     (`-np N`) and N requests in flight, for N = 1, 4, 8, 16;
- *   - `met collect` through an in-process model worker (Temporal dev server, `met worker`).
- * Rounds are interleaved (llama-server at every N, then met, per round), and the report gives
- * generated tokens per second (median over rounds) and met's ratio to llama-server at each N.
- * Today a model worker decodes one sequence at a time, so met's figure does not depend on N.
+ *   - `met collect` through an in-process model worker (Temporal dev server, `met worker`) with
+ *     `parallel: N` (N = 1: node-llama-cpp, one sequence at a time, met's route before issue #27;
+ *     N > 1: met's batched sampler), one worker process per N, started before its collection.
+ * Rounds are interleaved (per round, at each N: llama-server, then met), and the report gives
+ * generated tokens per second (median over rounds), met's ratio to llama-server at each N, and to
+ * met at N = 1.
  *
  *   node --import tsx bench/sample/gemma.ts [--rounds 2] [--samples 64] [--tokens 48] [--slots 1,4,8,16]
  */
@@ -17,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { createDuckDB, kindDir, quotedString, withConnection } from '../../datasets';
 import { freePort, startDevServer, stopDevServer } from '../../temporal/devServer';
 import { CPU_TASK_QUEUE } from '../../temporal/queues';
-import { exited, spawnMet } from '../../test/helpers/processes';
+import { exited, spawnMet, waitUntil } from '../../test/helpers/processes';
 
 const arg = (name: string, fallback: string) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
 const ROUNDS = Number(arg('rounds', '2'));
@@ -106,8 +108,8 @@ async function llamaServer(slots: number): Promise<number> {
 }
 
 /** met collect of the same samples through an in-process model worker; generated tokens per second of the collection. */
-async function metCollect(round: number, dir: string, common: string[]): Promise<number> {
-  const corpus = `sample-bench-${round}`;
+async function metCollect(round: number, slots: number, dir: string, common: string[]): Promise<number> {
+  const corpus = `sample-bench-${round}-${slots}`;
   const spec = join(dir, `${corpus}.yaml`);
   writeFileSync(
     spec,
@@ -139,32 +141,55 @@ async function metCollect(round: number, dir: string, common: string[]): Promise
 const dir = mkdtempSync(join(tmpdir(), 'met-bench-sample-'));
 const port = await freePort();
 await startDevServer({ dataDir: join(dir, 'temporal'), port, headless: true });
+mkdirSync(join(dir, 'data'), { recursive: true });
 const common = ['--data', join(dir, 'data'), '--address', `127.0.0.1:${port}`];
-writeFileSync(join(dir, 'worker.yaml'), ['models:', '  - name: gemma', '    precision: nf4', `    path: ${GEMMA}`, `    threads: ${THREADS}`].join('\n'));
-const worker = spawnMet(['worker', '--config', join(dir, 'worker.yaml'), '--queue', CPU_TASK_QUEUE, ...common]);
+/** A model worker with `parallel: slots`, polling (loaded and checked) before it is returned. */
+async function startWorker(slots: number): Promise<ReturnType<typeof spawnMet>> {
+  const config = join(dir, `worker-${slots}.yaml`);
+  writeFileSync(
+    config,
+    ['models:', '  - name: gemma', '    precision: nf4', `    path: ${GEMMA}`, `    threads: ${THREADS}`, `    parallel: ${slots}`].join('\n'),
+  );
+  const worker = spawnMet(['worker', '--config', config, '--queue', CPU_TASK_QUEUE, ...common]);
+  await waitUntil(`a worker with parallel ${slots}`, () => worker.output().includes('worker polling') || worker.exitCode !== null, 300_000);
+  if (worker.exitCode !== null) throw new Error(`the worker failed:\n${worker.output()}`);
+  return worker;
+}
+
 const results: { round: number; route: string; slots: number; tokensPerSecond: number }[] = [];
 try {
   for (let round = 0; round < ROUNDS; round++) {
     for (const slots of SLOTS) {
-      const tps = await llamaServer(slots);
-      results.push({ round, route: 'llama-server', slots, tokensPerSecond: tps });
-      console.error(`round ${round}: llama-server, ${slots} slots: ${tps.toFixed(1)} tokens/s`);
+      const server = await llamaServer(slots);
+      results.push({ round, route: 'llama-server', slots, tokensPerSecond: server });
+      console.error(`round ${round}: llama-server, ${slots} slots: ${server.toFixed(1)} tokens/s`);
+      const worker = await startWorker(slots);
+      try {
+        const met = await metCollect(round, slots, dir, common);
+        results.push({ round, route: 'met collect (in-process worker)', slots, tokensPerSecond: met });
+        console.error(`round ${round}: met collect, parallel ${slots}: ${met.toFixed(1)} tokens/s`);
+      } finally {
+        worker.kill('SIGTERM');
+        await exited(worker);
+      }
     }
-    const tps = await metCollect(round, dir, common);
-    results.push({ round, route: 'met collect (in-process worker)', slots: 1, tokensPerSecond: tps });
-    console.error(`round ${round}: met collect: ${tps.toFixed(1)} tokens/s`);
   }
 } finally {
-  worker.kill('SIGTERM');
-  await exited(worker);
   await stopDevServer(join(dir, 'temporal'));
   rmSync(dir, { recursive: true, force: true });
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-const met = median(results.filter((r) => r.route.startsWith('met')).map((r) => r.tokensPerSecond));
+const of = (route: string, slots: number) => median(results.filter((r) => r.route.startsWith(route) && r.slots === slots).map((r) => r.tokensPerSecond));
 const table = SLOTS.map((slots) => {
-  const server = median(results.filter((r) => r.route === 'llama-server' && r.slots === slots).map((r) => r.tokensPerSecond));
-  return { slots, llamaServer: Number(server.toFixed(1)), met: Number(met.toFixed(1)), ratio: Number((met / server).toFixed(2)) };
+  const [server, met] = [of('llama-server', slots), of('met', slots)];
+  const metOne = of('met', SLOTS[0]);
+  return {
+    slots,
+    llamaServer: Number(server.toFixed(1)),
+    met: Number(met.toFixed(1)),
+    ratio: Number((met / server).toFixed(2)),
+    [`vsMetAt${SLOTS[0]}`]: Number((met / metOne).toFixed(2)),
+  };
 });
 console.table(table);
 mkdirSync('bench/out', { recursive: true });

@@ -1,6 +1,7 @@
-// Builds met's native scorer (models/native/scorer.cpp) into .tools/native/, linked against the
-// prebuilt llama.cpp that node-llama-cpp ships for this platform, with the headers of that exact
-// llama.cpp release taken from node-llama-cpp's source bundle. Needs git and a C++17 compiler
+// Builds met's native addon (models/native/: the scorer, scorer.cpp, and the batched generator,
+// generator.cpp) into .tools/native/, linked against the prebuilt llama.cpp that node-llama-cpp
+// ships for this platform, with the headers of that exact llama.cpp release taken from
+// node-llama-cpp's source bundle. Needs git and a C++17 compiler
 // (g++ or clang++; CXX overrides); downloads nothing. Idempotent: the output is keyed by a hash
 // of the source, the headers' release and the library, so a rebuild happens only when one changes.
 // `node --import tsx models/native/build.ts` prints the addon's path; models/nativeScorer.ts
@@ -13,6 +14,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const modules = join(root, 'node_modules');
+
+/** The addon's sources: the scorer, the batched generator and what they share (all hashed; the .cpp files compiled). */
+const SOURCES = ['scorer.cpp', 'generator.cpp', 'shared.h'];
 
 export function llamaLibDir(): string {
   const platform = `${process.platform}-${process.arch}`;
@@ -33,7 +37,7 @@ function libraryName(dir: string, prefix: string): string {
 export function nativeBuildKey(): string {
   const libDir = llamaLibDir();
   const hash = createHash('sha256');
-  hash.update(readFileSync(join(root, 'models', 'native', 'scorer.cpp')));
+  for (const file of SOURCES) hash.update(readFileSync(join(root, 'models', 'native', file)));
   hash.update(readFileSync(join(root, 'models', 'native', 'build.ts')));
   const llamaLib = join(libDir, libraryName(libDir, 'libllama.'));
   hash.update(`${llamaLib}:${statSync(llamaLib).size}`);
@@ -91,7 +95,7 @@ export function buildNative({ quiet = false }: { quiet?: boolean } = {}): string
     `-I${join(modules, 'node-addon-api')}`,
     `-I${join(modules, 'node-api-headers', 'include')}`,
     `-I${include}`,
-    join(root, 'models', 'native', 'scorer.cpp'),
+    ...SOURCES.filter((f) => f.endsWith('.cpp')).map((f) => join(root, 'models', 'native', f)),
     `-L${libDir}`,
     `-l:${libraryName(libDir, 'libllama.')}`,
     `-l:${libraryName(libDir, 'libggml.')}`,

@@ -8,7 +8,8 @@
 // logprob = logit - max - log(sum), its 1-based rank (logits strictly greater, plus one) and,
 // when asked, the top-k alternatives. Work runs on a libuv thread, never on the event loop.
 //
-// Built by scripts/build-native.js against the headers of the exact llama.cpp release in
+// The module also exports the batched generator (generator.cpp).
+// Built by models/native/build.ts against the headers of the exact llama.cpp release in
 // node-llama-cpp's source bundle; loaded by models/nativeScorer.ts.
 #include <napi.h>
 
@@ -21,18 +22,12 @@
 
 #include "ggml-backend.h"
 #include "llama.h"
+#include "shared.h"
 
 namespace {
 
-std::once_flag backendOnce;
-
-void initBackends(const std::string& libDir) {
-  std::call_once(backendOnce, [&]() {
-    llama_backend_init();
-    // node-llama-cpp may already have registered the CPU backend in this process (same libggml).
-    if (ggml_backend_dev_count() == 0) ggml_backend_load_all_from_path(libDir.c_str());
-  });
-}
+using met::initBackends;
+using met::reduce;
 
 struct Position {
   int32_t batchIndex;   // the token's index in the decoded batch
@@ -46,34 +41,6 @@ struct Result {
   std::vector<int32_t> topIds;
   std::vector<double> topLogprobs;
 };
-
-// Reduces one position's logits. Exact up to float32 logits: the sum runs in double.
-void reduce(const float* logits, int32_t vocab, int32_t target, int32_t topK, bool wantRank, double* logprob,
-            int32_t* rank, int32_t* topIds, double* topLogprobs, std::vector<int32_t>& scratch) {
-  float maxLogit = logits[0];
-  for (int32_t i = 1; i < vocab; i++) maxLogit = std::max(maxLogit, logits[i]);
-  double sum = 0.0;
-  for (int32_t i = 0; i < vocab; i++) sum += std::exp(static_cast<double>(logits[i]) - static_cast<double>(maxLogit));
-  const double norm = static_cast<double>(maxLogit) + std::log(sum);
-  const float t = logits[target];
-  *logprob = static_cast<double>(t) - norm;
-  if (wantRank) {
-    int32_t above = 0;
-    for (int32_t i = 0; i < vocab; i++) above += logits[i] > t ? 1 : 0;
-    *rank = above + 1;
-  }
-  if (topK > 0) {
-    const int32_t k = std::min(topK, vocab);
-    scratch.resize(vocab);
-    for (int32_t i = 0; i < vocab; i++) scratch[i] = i;
-    auto higher = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
-    std::partial_sort(scratch.begin(), scratch.begin() + k, scratch.end(), higher);
-    for (int32_t j = 0; j < k; j++) {
-      topIds[j] = scratch[j];
-      topLogprobs[j] = static_cast<double>(logits[scratch[j]]) - norm;
-    }
-  }
-}
 
 class Scorer : public Napi::ObjectWrap<Scorer> {
  public:
@@ -108,6 +75,8 @@ class Scorer : public Napi::ObjectWrap<Scorer> {
 
     llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = num("gpuLayers", 0);
+    // llama.cpp's CPU weight repacking, on unless asked off (met's stored route keeps it on).
+    if (o.Has("repack") && o.Get("repack").IsBoolean()) mp.use_extra_bufts = o.Get("repack").As<Napi::Boolean>().Value();
     model_ = llama_model_load_from_file(path.c_str(), mp);
     if (model_ == nullptr) {
       Napi::Error::New(env, "llama.cpp could not load the model file").ThrowAsJavaScriptException();
@@ -349,8 +318,12 @@ std::string Scorer::Run(const std::vector<int32_t>& tokens, const std::vector<in
   return error;
 }
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) { return Scorer::Init(env, exports); }
-
 }  // namespace
+
+namespace met {
+Napi::Object InitGenerator(Napi::Env env, Napi::Object exports);  // generator.cpp
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) { return met::InitGenerator(env, Scorer::Init(env, exports)); }
 
 NODE_API_MODULE(met_scorer, Init)
