@@ -2,7 +2,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorTypes, MetError } from '../common/errors';
 import { toApplicationFailure } from '../common/failures';
-import { type AuditVerdict, nextVerdict } from '../config/auditSpec';
+import { type AuditVerdict, billingOver, nextVerdict } from '../config/auditSpec';
 import { type AuditRow, readAuditRows, readUsage } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { type BilledTokens, billingRatio } from './billing';
@@ -211,9 +211,4 @@ function billingColumns(
   if (!b || maxRatio === undefined) return {};
   const ratio = billingRatio(b);
   return { countedCompletionTokens: ratio === null ? null : b.countedCompletionTokens, billingRatio: ratio, billingMaxRatio: maxRatio };
-}
-
-/** Whether a row's billing ratio is above its maxRatio; undefined where it has none. */
-export function billingOver(r: Pick<AuditRow, 'billingRatio' | 'billingMaxRatio'>): boolean | undefined {
-  return r.billingRatio == null || r.billingMaxRatio == null ? undefined : r.billingRatio > r.billingMaxRatio;
 }

@@ -127,6 +127,13 @@ export const AuditBody = z.object({
         n: z.number().int(),
         promptTokens: z.number().int().nullable(),
         completionTokens: z.number().int().nullable(),
+        countedCompletionTokens: z
+          .number()
+          .int()
+          .nullable()
+          .describe("the billing check: the claimed model's tokenizer count of the completions whose tokens the endpoint reported; null without one"),
+        billingRatio: z.number().nullable().describe('completion tokens billed over counted; null without a billing check or where nothing was reported'),
+        billingMaxRatio: z.number().nullable().describe("the audit spec's billing.maxRatio: a ratio above it alerts"),
         costUsd: z.number().nullable().describe("tokens at the provider's prices (the worker config given to met api --config); null when either is unknown"),
       }),
     )

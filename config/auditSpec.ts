@@ -187,6 +187,11 @@ export function billingTokenizer(spec: Pick<AuditSpec, 'billing' | 'reference'>)
   return spec.reference.kind === 'local' ? { model: spec.reference.model, precision: spec.reference.precision } : undefined;
 }
 
+/** Whether an audit row's billing ratio is above its maxRatio; undefined where it has none. */
+export function billingOver(r: { billingRatio?: number | null; billingMaxRatio?: number | null }): boolean | undefined {
+  return r.billingRatio == null || r.billingMaxRatio == null ? undefined : r.billingRatio > r.billingMaxRatio;
+}
+
 export const auditScheduleId = (name: string) => `audit-${name}`;
 
 /** The label an endpoint is known by in the `audits` table: model/source as a run spec names it. */

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { auditHistory } from '../../client/audits';
+import { auditHistory, createAudit, deleteAudit, describeAudit } from '../../client/audits';
+import { auditState } from '../../client/console';
 import { parseAuditSpec } from '../../config/auditSpec';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
@@ -122,6 +123,17 @@ test('the endpoint billing 20% more completion tokens than it generated is flagg
       result.results.map((r) => [r.endpoint, (r.billingRatio ?? 0) > 1.05]),
       providers.map((p, i) => [`${model}/${p.name}`, i === 1]),
     );
+    // The API's audit view (GET /v1/audits/{name}, the console's) carries the ratio and the threshold per firing.
+    await createAudit(temporal.client, spec, { paused: true, taskQueue: cpuQueue });
+    const state = await auditState(
+      { client: temporal.client, runs: dataDir, duck: async () => duck, readRoot: async () => dataDir },
+      await describeAudit(temporal.client, spec.name),
+    );
+    assert.deepEqual(
+      state.firings.map((f) => [f.endpoint, f.billingRatio, f.billingMaxRatio]),
+      [h, x].map((r) => [r.endpoint, r.billingRatio, 1.05]),
+    );
+    await deleteAudit(temporal.client, spec.name);
   } finally {
     workers.forEach((w) => w.shutdown());
     await Promise.all(running);
