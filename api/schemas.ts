@@ -84,6 +84,28 @@ export const TestOutcomeBody = z.object({
   p: z.string().describe('the p-value as met prints it everywhere: "p = 0.0123", or "p < 0.001 (b = 1000)" when no null statistic reached the observed one'),
 });
 
+/** POST /v1/identify: the same rows as `met identify --json`. */
+export const IdentifyBody = z.object({
+  y: z.string().describe("the endpoint's slice, corpus:model/source"),
+  stat: z.string(),
+  alpha: z.number().describe('family-wise level over the candidates'),
+  correction: z.literal('holm'),
+  candidates: z.array(
+    z.object({
+      candidate: z.string().describe('model/source'),
+      statistic: z.string(),
+      value: z.number(),
+      pvalue: z.number().describe("the candidate's own test"),
+      adjusted: z.number().describe('Holm-adjusted over the candidates: what rejected reads'),
+      b: z.number().int(),
+      undefinedNulls: z.number().int().describe('null statistics with a zero denominator (never counted as >= the observed one)'),
+      rejected: z.boolean(),
+      testId: z.string().describe('the runTest run of this candidate (GET /v1/runs/{testId}, its report)'),
+    }),
+  ),
+  notRejected: z.array(z.string()).describe('candidates the data cannot tell apart from the endpoint, the most plausible (largest adjusted p) first'),
+});
+
 // The web console's routes (api/console.ts): the same data as met audit show, met runs and met fleet.
 
 const Verdict = z.enum(['consistent', 'differs']);
