@@ -6,6 +6,7 @@
  * firing: the inflating one's ratio is over maxRatio and alerts, the honest one's is not.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
@@ -23,6 +24,7 @@ import { modelWorkerPlans } from '../../workers/model';
 import { providerWorkerPlans } from '../../workers/provider';
 import { uniqueName, type TestTemporal } from '../helpers/temporal';
 import { useTestEnv } from '../helpers/env';
+import { exited, spawnMet } from '../helpers/processes';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
@@ -133,6 +135,19 @@ test('the endpoint billing 20% more completion tokens than it generated is flagg
       state.firings.map((f) => [f.endpoint, f.billingRatio, f.billingMaxRatio]),
       [h, x].map((r) => [r.endpoint, r.billingRatio, 1.05]),
     );
+    // met audit show: the billed/counted column, marked over maxRatio; its page the same.
+    const child = spawnMet(['audit', 'show', spec.name, '--html', '--address', temporal.address, '--namespace', temporal.namespace, '--data', dataDir]);
+    assert.equal(await exited(child), 0, child.output());
+    const lines = child.output().split('\n');
+    assert.ok(
+      lines.some((l) => l.includes('billed/counted')),
+      child.output(),
+    );
+    const line = (r: typeof h) => lines.find((l) => l.includes(r.endpoint) && !l.includes('->')) ?? '';
+    assert.ok(line(h).includes(h.billingRatio!.toFixed(3)) && !line(h).includes('>'), line(h));
+    assert.ok(line(x).includes(`${x.billingRatio!.toFixed(3)} > 1.05`), line(x));
+    const page = readFileSync(join(dataDir, 'reports', `audit-${spec.name}`, 'index.html'), 'utf8');
+    assert.match(page, new RegExp(`<td>${x.billingRatio!.toFixed(3)} \\(over 1.05\\)</td>`));
     await deleteAudit(temporal.client, spec.name);
   } finally {
     workers.forEach((w) => w.shutdown());
