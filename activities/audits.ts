@@ -2,9 +2,10 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorTypes, MetError } from '../common/errors';
 import { toApplicationFailure } from '../common/failures';
-import { type AuditVerdict, nextVerdict } from '../config/auditSpec';
+import { type AuditVerdict, billingOver, nextVerdict } from '../config/auditSpec';
 import { type AuditRow, readAuditRows, readUsage } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
+import { type BilledTokens, billingRatio } from './billing';
 import type { TestOutcome } from './tests';
 
 /**
@@ -18,6 +19,8 @@ export interface FiringResult {
   source: string;
   reference: string;
   outcome: TestOutcome;
+  /** The billing check's counts of this firing's slice (audit spec `billing`). */
+  billing?: BilledTokens;
 }
 
 export interface RecordFiringInput {
@@ -27,11 +30,19 @@ export interface RecordFiringInput {
   timeMs: number;
   confirmations: number;
   results: FiringResult[];
+  /** The billing check's threshold (audit spec billing.maxRatio): a ratio above it alerts. */
+  maxBillingRatio?: number;
 }
 
 export interface AuditAlert {
-  /** audit/firing/endpoint: the same alert sent again (a retry) carries the same id. */
+  /** audit/firing/endpoint (a billing alert: .../billing): the same alert sent again (a retry) carries the same id. */
   alertId: string;
+  /**
+   * verdict: the verdict changed (from -> to). billing: the billing ratio went above maxRatio or came
+   * back within it (`billing`); from and to are then the verdict, unchanged by it. Absent in alerts before billing ones.
+   */
+  kind?: 'verdict' | 'billing';
+  billing?: { reportedCompletionTokens: number; countedCompletionTokens: number; ratio: number; maxRatio: number; over: boolean };
   audit: string;
   corpus: string;
   endpoint: string;
@@ -96,13 +107,49 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
             confirmations: input.confirmations,
             promptTokens: u.reported > 0 ? u.promptTokens : null,
             completionTokens: u.reported > 0 ? u.completionTokens : null,
+            ...billingColumns(r.billing, input.maxBillingRatio),
           };
         });
         await corpora.writeShard({ corpus: input.corpus, kind: 'audits', partition: {}, unitId: input.firingId }, rows);
-        const alerts: AuditAlert[] = rows
+        const common = (r: AuditRow) => ({
+          audit: r.audit,
+          corpus: r.corpus,
+          endpoint: r.endpoint,
+          firingId: r.firingId,
+          time: time.toISOString(),
+          pValue: r.pValue,
+          alpha: r.alpha,
+          statistic: r.statistic,
+          value: r.value,
+          confirmations: r.confirmations,
+        });
+        // A billing alert when the ratio crosses maxRatio (either way), like a verdict's: one per change, not one per firing.
+        const billingAlerts: AuditAlert[] = rows.flatMap((r) => {
+          const over = billingOver(r);
+          const before = earlier.filter((e) => e.endpoint === r.endpoint).at(-1);
+          if (over === undefined || over === (before ? billingOver(before) === true : false)) return [];
+          return [
+            {
+              alertId: `${r.audit}/${r.firingId}/${r.endpoint}/billing`,
+              kind: 'billing' as const,
+              ...common(r),
+              from: r.verdict,
+              to: r.verdict,
+              billing: {
+                reportedCompletionTokens: r.completionTokens ?? 0,
+                countedCompletionTokens: r.countedCompletionTokens ?? 0,
+                ratio: r.billingRatio ?? 0,
+                maxRatio: r.billingMaxRatio ?? 0,
+                over,
+              },
+            },
+          ];
+        });
+        const verdictAlerts: AuditAlert[] = rows
           .filter((r) => r.changed)
           .map((r) => ({
             alertId: `${r.audit}/${r.firingId}/${r.endpoint}`,
+            kind: 'verdict' as const,
             audit: r.audit,
             corpus: r.corpus,
             endpoint: r.endpoint,
@@ -116,7 +163,7 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
             value: r.value,
             confirmations: r.confirmations,
           }));
-        return { rows: rows.map(({ time: _t, ...rest }) => rest), alerts };
+        return { rows: rows.map(({ time: _t, ...rest }) => rest), alerts: [...verdictAlerts, ...billingAlerts] };
       } catch (err) {
         throw toApplicationFailure(err);
       }
@@ -155,3 +202,13 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
   };
 }
 export type AuditActivities = ReturnType<typeof createAuditActivities>;
+
+/** A row's billing columns: only with a billing check, and the ratio only where the endpoint reported tokens. */
+function billingColumns(
+  b: BilledTokens | undefined,
+  maxRatio: number | undefined,
+): Pick<AuditRow, 'countedCompletionTokens' | 'billingRatio' | 'billingMaxRatio'> {
+  if (!b || maxRatio === undefined) return {};
+  const ratio = billingRatio(b);
+  return { countedCompletionTokens: ratio === null ? null : b.countedCompletionTokens, billingRatio: ratio, billingMaxRatio: maxRatio };
+}

@@ -9,7 +9,20 @@ import { heartbeating } from './heartbeat';
 import { controlLabel, gridReferences, label, mixComponents, type PowerAlternative, type PowerSource, type PowerSpec } from '../config/powerSpec';
 import { assertOneScorerRoute, completionScores, corpusDir, quotedString, readSlice, withConnection, type PowerCellRow } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
-import { createPowerSimulator, mixturePower, poolHalf, Rng, simulateNullsParallel, type ScoredPool, type TwoSampleStatistic } from '../stats';
+import {
+  createPowerSimulator,
+  isOneSampleStatistic,
+  mixturePower,
+  nullDistribution,
+  oneSamplePowerCell,
+  poolHalf,
+  Rng,
+  simulateNullsParallel,
+  type EncodedSample,
+  type OneSampleStatistic,
+  type ScoredPool,
+  type TwoSampleStatistic,
+} from '../stats';
 
 /**
  * Power grids on the CPU queue. The plan fixes every prompt subset and seed up front (stored beside
@@ -35,7 +48,7 @@ export interface PowerCellPlan {
   cellId: string;
   draw: number;
   n: number;
-  statistic: TwoSampleStatistic | 'rut';
+  statistic: TwoSampleStatistic | 'rut' | OneSampleStatistic;
   /** A source, or a per-request mixture of sources. */
   alternative: PowerAlternative;
   isNull: boolean;
@@ -45,6 +58,28 @@ export interface PowerCellPlan {
   warnings: string[];
   /** The independent-pool control: half A of the reference's pool against half B (PowerSpec.control). */
   control?: boolean;
+}
+
+/** Statistics whose cells need no shared null statistics: rut (Cramér–von Mises) and the one-sample ones (a bootstrap of their own). */
+const ownNulls = (statistic: string) => statistic === 'rut' || isOneSampleStatistic(statistic);
+
+/** Several samples of one encoding (same L, m and pad) as one, rows in order. */
+function joinSamples(samples: EncodedSample[]): EncodedSample {
+  const rows = samples.reduce((a, s) => a + s.prompts.length, 0);
+  const out: EncodedSample = {
+    L: samples[0].L,
+    m: samples[0].m,
+    prompts: new Int32Array(rows),
+    tokens: new Int32Array(rows * samples[0].L),
+    pad: samples[0].pad,
+  };
+  let at = 0;
+  for (const s of samples) {
+    out.prompts.set(s.prompts, at);
+    out.tokens.set(s.tokens, at * s.L);
+    at += s.prompts.length;
+  }
+  return out;
 }
 
 /** The smallest half a split gives a pool of `size`: each half must hold a sample of every prompt. */
@@ -201,6 +236,86 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
     };
   }
 
+  /**
+   * A one-sample cell: n x m completions per simulation from the alternative (per request from a
+   * mixture's components; from the reference itself in the type-I cell), tested against the
+   * reference model's own probabilities (spec.scorer) with the parametric bootstrap from the
+   * reference's pool, as `met test --stat g_squared` (stats/oneSample.ts oneSamplePowerCell). The
+   * null's support is every completion of the pools drawn from, scored under the scorer.
+   */
+  async function oneSampleCell(spec: PowerSpec, runId: string, cell: PowerCellPlan, subset: string[], warnings: string[]) {
+    const reference = gridReferences(spec)[0];
+    const routes: { name: string; routes?: Record<string, number> }[] = [];
+    const scored = async (source: PowerSource) => {
+      const s = await readSlice(deps.duck, await readRoot(spec.corpus), {
+        corpus: spec.corpus,
+        models: [source.model],
+        sources: [source.source],
+        promptIds: subset,
+        unit: spec.unit,
+        L: spec.L,
+        logprobsUnder: { scorerModel: spec.scorer!.model, scorerPrecision: spec.scorer!.precision },
+      });
+      routes.push({ name: `${spec.corpus}:${label(source)}`, routes: s.scorerRoutes });
+      return { sample: s.sample, sums: s.logprobSum! };
+    };
+    const ref = await scored(reference);
+    const components = label(cell.alternative) === label(reference) || cell.control ? [] : mixComponents(cell.alternative, reference.model);
+    const pools = await Promise.all(components.map(async (c) => ({ ...(await scored(c.source)), weight: c.weight })));
+    assertOneScorerRoute(`${spec.scorer!.model}/${spec.scorer!.precision}`, routes);
+    const all = [ref, ...pools];
+    let nullDist;
+    try {
+      nullDist = nullDistribution(joinSamples(all.map((p) => p.sample)), Float64Array.from(all.flatMap((p) => Array.from(p.sums))));
+    } catch (err) {
+      throw new MetError(ErrorTypes.BadInput, `${(err as Error).message}. The one-sample tests use whole completions: raise L above the longest completion`);
+    }
+    // The independent-pool control: the bootstrap from half A of the reference's pool, Y from half B.
+    const nullPool = cell.control ? poolHalf(ref.sample, 0).sample : ref.sample;
+    const alternatives = cell.control ? [{ pool: poolHalf(ref.sample, 1).sample, weight: 1 }] : pools.map((p) => ({ pool: p.sample, weight: p.weight }));
+    const seed = seedFrom(spec.seed, 'cell', cell.cellId);
+    const r = oneSamplePowerCell({
+      name: cell.statistic as OneSampleStatistic,
+      nullDist,
+      reference: nullPool,
+      alternatives,
+      n: cell.n * subset.length,
+      sims: spec.sims,
+      b: spec.b,
+      alpha: spec.alpha,
+      seed,
+      nullSeed: seedFrom(spec.seed, 'nulls', `${cell.statistic}-${cell.control ? 'control-' : ''}n${cell.n}-d${cell.draw}`),
+    });
+    return {
+      corpus: spec.corpus,
+      runId,
+      cellId: cell.cellId,
+      statistic: cell.statistic,
+      unit: spec.unit,
+      L: spec.L,
+      reference: label(reference),
+      alternative: cell.control ? controlLabel(reference) : label(cell.alternative),
+      isNull: cell.isNull,
+      nPerPrompt: cell.n,
+      m: subset.length,
+      subsetDraw: cell.draw,
+      alpha: spec.alpha,
+      b: spec.b,
+      seed,
+      // Undefined null statistics never count as extreme (as in every met test); the cell says how many there were.
+      warnings: r.undefinedNulls ? [...warnings, `cell ${cell.cellId}: ${r.undefinedNulls} of ${spec.b} null statistics undefined`] : warnings,
+      reference2: null,
+      sims: r.sims,
+      rejections: r.rejections,
+      power: r.power,
+      simSeeds: Array.from(r.seeds),
+      simStatistics: Array.from(r.statistics),
+      simPvalues: Array.from(r.pvalues),
+      simStatistics2: null,
+      simPvalues2: null,
+    };
+  }
+
   return {
     async planPowerGrid(input: { spec: PowerSpec; runId: string }): Promise<PowerPlan> {
       try {
@@ -250,8 +365,8 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
           for (const n of spec.samplesPerPrompt) {
             for (const statistic of spec.statistics) {
               // One reference keeps the ids of grids made before composite nulls (same seeds, same cache).
-              // rut needs no null statistics: its p-value is Cramér–von Mises.
-              const keys = (statistic === 'rut' ? [] : references).map((reference) => ({
+              // rut needs no null statistics (its p-value is Cramér–von Mises); a one-sample cell bootstraps its own.
+              const keys = (ownNulls(statistic) ? [] : references).map((reference) => ({
                 id: composite ? `${statistic}-${label(reference)}-n${n}-d${draw}` : `${statistic}-n${n}-d${draw}`,
                 draw,
                 n,
@@ -272,19 +387,18 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
                 cells.push({ cellId, draw, n, statistic, alternative, isNull, nullKeys: keys.map((k) => k.id), warnings: control ? [] : warnings });
               }
               if (control && splittable(smallestPool(references[0], subsets[draw]).size)) {
-                const key: NullKey[] =
-                  statistic === 'rut'
-                    ? []
-                    : [
-                        {
-                          id: `${statistic}-control-n${n}-d${draw}`,
-                          draw,
-                          n,
-                          statistic: statistic,
-                          reference: references[0],
-                          split: 'a',
-                        },
-                      ];
+                const key: NullKey[] = ownNulls(statistic)
+                  ? []
+                  : [
+                      {
+                        id: `${statistic}-control-n${n}-d${draw}`,
+                        draw,
+                        n,
+                        statistic: statistic as TwoSampleStatistic,
+                        reference: references[0],
+                        split: 'a',
+                      },
+                    ];
                 nullKeys.push(...key);
                 cells.push({
                   cellId: `${statistic}-control-n${n}-d${draw}`,
@@ -341,6 +455,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
         const references = gridReferences(spec);
         const row = await heartbeating(async () => {
           if (cell.statistic === 'rut') return rutCell(spec, runId, cell, subset, warnings);
+          if (isOneSampleStatistic(cell.statistic)) return oneSampleCell(spec, runId, cell, subset, warnings);
           const nulls = await Promise.all(input.nullKeys.map(async (key) => readNulls(await nullsPath(spec, runId, key, subset))));
           const refSamples = await Promise.all(references.map(async (r) => (await slice(spec, r, subset)).sample));
           // Y from the first reference is drawn from that reference's own pool (stats' type-I error cell).

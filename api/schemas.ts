@@ -84,6 +84,28 @@ export const TestOutcomeBody = z.object({
   p: z.string().describe('the p-value as met prints it everywhere: "p = 0.0123", or "p < 0.001 (b = 1000)" when no null statistic reached the observed one'),
 });
 
+/** POST /v1/identify: the same rows as `met identify --json`. */
+export const IdentifyBody = z.object({
+  y: z.string().describe("the endpoint's slice, corpus:model/source"),
+  stat: z.string(),
+  alpha: z.number().describe('family-wise level over the candidates'),
+  correction: z.literal('holm'),
+  candidates: z.array(
+    z.object({
+      candidate: z.string().describe('model/source'),
+      statistic: z.string(),
+      value: z.number(),
+      pvalue: z.number().describe("the candidate's own test"),
+      adjusted: z.number().describe('Holm-adjusted over the candidates: what rejected reads'),
+      b: z.number().int(),
+      undefinedNulls: z.number().int().describe('null statistics with a zero denominator (never counted as >= the observed one)'),
+      rejected: z.boolean(),
+      testId: z.string().describe('the runTest run of this candidate (GET /v1/runs/{testId}, its report)'),
+    }),
+  ),
+  notRejected: z.array(z.string()).describe('candidates the data cannot tell apart from the endpoint, the most plausible (largest adjusted p) first'),
+});
+
 // The web console's routes (api/console.ts): the same data as met audit show, met runs and met fleet.
 
 const Verdict = z.enum(['consistent', 'differs']);
@@ -127,6 +149,13 @@ export const AuditBody = z.object({
         n: z.number().int(),
         promptTokens: z.number().int().nullable(),
         completionTokens: z.number().int().nullable(),
+        countedCompletionTokens: z
+          .number()
+          .int()
+          .nullable()
+          .describe("the billing check: the claimed model's tokenizer count of the completions whose tokens the endpoint reported; null without one"),
+        billingRatio: z.number().nullable().describe('completion tokens billed over counted; null without a billing check or where nothing was reported'),
+        billingMaxRatio: z.number().nullable().describe("the audit spec's billing.maxRatio: a ratio above it alerts"),
         costUsd: z.number().nullable().describe("tokens at the provider's prices (the worker config given to met api --config); null when either is unknown"),
       }),
     )

@@ -15,22 +15,25 @@ import {
 import { z } from 'zod';
 import { launchCollection } from '../client/collect';
 import { launchConsistency } from '../client/consistency';
+import { runIdentify } from '../client/identify';
 import { loadRunRecord, newRunRecord, runState, runStatus, saveRunRecord, startOrAttach, type RunRecord, type RunsAt } from '../client/runs';
 import { ErrorTypes, MetError } from '../common/errors';
 import { Name } from '../common/names';
 import type { Prices } from '../collect/estimate';
 import { ConsistencySpec } from '../config/consistencySpec';
+import { IdentifySpec } from '../config/identifySpec';
 import { type MetConfig, temporalAddress } from '../config/schema';
 import { connectClient } from '../temporal/connect';
 import { PerplexityRequest } from '../config/perplexitySpec';
 import { RunSpec } from '../config/runSpec';
+import { identifyPageHtml } from '../report/identify';
 import { formatP, verdictOf } from '../report/tables';
 import { TestSpec } from '../config/testSpec';
 import type { ShardKind } from '../datasets/tables';
 import { hasReport, JOBS, REPORTED, reportOf, resultOf, toStages } from '../jobs';
 import { CPU_TASK_QUEUE, modelTaskQueue } from '../temporal/queues';
 import { CONSOLE_FILE_ROUTES, registerConsole } from './console';
-import { ErrorBody, HealthBody, PerplexityBody, RunStartedBody, RunStateBody, TestOutcomeBody } from './schemas';
+import { ErrorBody, HealthBody, IdentifyBody, PerplexityBody, RunStartedBody, RunStateBody, TestOutcomeBody } from './schemas';
 
 /** The shortest bearer token the API accepts. */
 export const MIN_TOKEN_LENGTH = 16;
@@ -423,7 +426,31 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     },
   );
 
+  // Every candidate's test at once (one runTest run each, attached to when asked again), Holm-corrected.
+  const identify = async (spec: IdentifySpec) => {
+    await requireWorkers(taskQueue, 'workflow', 'start a CPU worker (met worker, or met up)');
+    try {
+      return await withTimeout(runIdentify(client, runs, spec, { taskQueue }), timeoutMs, `identify ${spec.y.corpus}:${spec.y.model}/${spec.y.source}`);
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      throw workflowError(err);
+    }
+  };
+  const identifyDescription =
+    "Which model is it really serving? The endpoint's slice y tested against each candidate slice (model/source of the same corpus) with one statistic, as POST /v1/tests runs it (a one-sample statistic takes scorer and the bootstrap), the p-values Holm-corrected over the candidates";
+  api.post(
+    '/v1/identify',
+    { schema: { description: `${identifyDescription}: the rows of met identify --json`, body: IdentifySpec, response: { 200: IdentifyBody, ...errors } } },
+    async (request) => identify(request.body),
+  );
+
   // Untyped replies (HTML, not JSON): registered on the plain instance, params still validated.
+  app.post<{ Body: IdentifySpec }>(
+    '/v1/identify/report',
+    { schema: { description: `${identifyDescription}: its page (text/html), as met identify --html writes it`, body: IdentifySpec, produces: ['text/html'] } },
+    async (request, reply) => reply.type('text/html; charset=utf-8').send(await identifyPageHtml(await identify(request.body))),
+  );
+
   app.get<{ Params: { id: string } }>(
     '/v1/runs/:id/report',
     {

@@ -90,9 +90,19 @@ export function register(program: Command): void {
         if (rows.length === 0) console.log('no firings recorded yet');
         else {
           const tokens = (r: (typeof rows)[number]) => (r.promptTokens === null ? '-' : `${r.promptTokens}/${r.completionTokens}`);
+          const { billingOver } = await import('../config/auditSpec');
+          // The billing check's column only for an audit that has one: billed/counted, marked above maxRatio.
+          const billed = rows.some((r) => r.billingMaxRatio != null);
+          const billing = (r: (typeof rows)[number]) =>
+            r.billingRatio == null
+              ? { text: '-' }
+              : {
+                  text: `${r.billingRatio.toFixed(3)}${billingOver(r) ? ` > ${r.billingMaxRatio}` : ''}`,
+                  style: billingOver(r) ? ('red' as const) : ('green' as const),
+                };
           console.log(
             formatTable(
-              ['time', 'endpoint', 'p-value', 'reject', 'verdict', 'n', 'tokens in/out'],
+              ['time', 'endpoint', 'p-value', 'reject', 'verdict', 'n', 'tokens in/out', ...(billed ? ['billed/counted'] : [])],
               rows.map((r) => [
                 iso(r.time),
                 r.endpoint,
@@ -101,6 +111,7 @@ export function register(program: Command): void {
                 { text: r.verdict + (r.changed ? ' (changed)' : ''), style: r.verdict === 'differs' ? 'red' : 'green' },
                 String(r.n2),
                 tokens(r),
+                ...(billed ? [billing(r)] : []),
               ]),
             ),
           );
@@ -125,6 +136,8 @@ export function register(program: Command): void {
               firingId: r.firingId,
               reject: r.reject,
               n: r.n2,
+              billingRatio: r.billingRatio,
+              billingMaxRatio: r.billingMaxRatio,
             })),
           });
           const { dirname } = await import('node:path');

@@ -27,6 +27,12 @@ export function register(program: Command): void {
     .option('--rps <limit>', 'requests per second accepted; more get 429 with Retry-After', parseFloat)
     .option('--seed <n>', 'seed of the fault injection', (v) => parseInt(v, 10), 1)
     .option('--refuse-n', "answer requests with n > 1 with 400 naming 'n' (an endpoint without n, for the n = 1 fallback)")
+    .option(
+      '--inflate-completion-tokens <fraction>',
+      'report this fraction more completion tokens in usage than were generated (0.2: 20% more; a dishonest bill, for the billing audit)',
+      parseFloat,
+      0,
+    )
     .option('--batch-latency <ms>', 'Batch API (/v1/files, /v1/batches): wait this long before processing a batch', parseFloat, 0)
     .action(async (opts: Record<string, string | number | undefined>) => {
       if (opts.gpu !== undefined) process.env.CUDA_VISIBLE_DEVICES = String(opts.gpu);
@@ -56,6 +62,7 @@ export function register(program: Command): void {
           truncate: opts.truncate as number,
           rps: opts.rps as number | undefined,
           latencyMs: opts.latency as number,
+          inflateCompletionTokens: opts.inflateCompletionTokens as number,
         },
       }).catch(async (err: unknown) => {
         await backend.close();

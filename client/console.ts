@@ -28,6 +28,10 @@ export interface AuditFiring {
   n: number;
   promptTokens: number | null;
   completionTokens: number | null;
+  /** The billing check (audit spec `billing`): the claimed model's tokenizer count, billed over counted, and the threshold; null without one. */
+  countedCompletionTokens: number | null;
+  billingRatio: number | null;
+  billingMaxRatio: number | null;
   /** USD at the provider's prices (the worker config's `prices`), null when tokens or prices are unknown. */
   costUsd: number | null;
 }
@@ -119,6 +123,9 @@ export async function auditState(sources: ConsoleSources, d: AuditDescription, l
       n: r.n2,
       promptTokens: r.promptTokens,
       completionTokens: r.completionTokens,
+      countedCompletionTokens: r.countedCompletionTokens ?? null,
+      billingRatio: r.billingRatio ?? null,
+      billingMaxRatio: r.billingMaxRatio ?? null,
       costUsd: cost(sources.prices?.[providerOf.get(r.endpoint) ?? ''], r.promptTokens, r.completionTokens),
     })),
   };

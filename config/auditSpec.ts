@@ -86,6 +86,21 @@ export const AuditSpec = z
       .object({ model: Name, precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']) })
       .strict()
       .optional(),
+    /**
+     * The billing check: per endpoint and firing, the completion tokens the endpoint billed
+     * (`usage`) over what the claimed model's own tokenizer counts in the same completions (a model
+     * worker of `tokenizer`, by default the local reference). Above maxRatio, an alert.
+     */
+    billing: z
+      .object({
+        tokenizer: z
+          .object({ model: Name, precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']) })
+          .strict()
+          .optional(),
+        maxRatio: z.number().gt(1).max(10).default(1.05),
+      })
+      .strict()
+      .optional(),
     alpha: z.number().gt(0).lt(1).default(0.05),
     /**
      * The multiple-looks rule: an endpoint's verdict turns to `differs` only after this many
@@ -141,6 +156,12 @@ export const AuditSpec = z
         path: ['scorer'],
         message: `scorer applies to the one-sample statistics only (${ONE_SAMPLE_TEST_STATISTICS.join(', ')}), not ${spec.statistic}`,
       });
+    if (spec.billing && !billingTokenizer(spec))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['billing', 'tokenizer'],
+        message: 'the billing check counts tokens with the claimed model: give billing.tokenizer {model, precision} (a stored reference has no model worker)',
+      });
     // Each firing samples every endpoint (and a local reference) in one run of this size.
     const prompts = promptCountBound(spec.prompts);
     const sources = [...spec.endpoints, ...(spec.reference.kind === 'local' ? [spec.reference] : [])];
@@ -157,6 +178,18 @@ export function parseAuditSpec(value: unknown, where = 'the audit spec'): AuditS
   const result = AuditSpec.safeParse(value);
   if (!result.success) throw new MetError(ErrorTypes.BadRunSpec, formatZodIssues(result.error, where, 'audit spec'));
   return result.data;
+}
+
+/** The model whose tokenizer the billing check counts with: billing.tokenizer, else a local reference. */
+export function billingTokenizer(spec: Pick<AuditSpec, 'billing' | 'reference'>): { model: string; precision: string } | undefined {
+  if (!spec.billing) return undefined;
+  if (spec.billing.tokenizer) return spec.billing.tokenizer;
+  return spec.reference.kind === 'local' ? { model: spec.reference.model, precision: spec.reference.precision } : undefined;
+}
+
+/** Whether an audit row's billing ratio is above its maxRatio; undefined where it has none. */
+export function billingOver(r: { billingRatio?: number | null; billingMaxRatio?: number | null }): boolean | undefined {
+  return r.billingRatio == null || r.billingMaxRatio == null ? undefined : r.billingRatio > r.billingMaxRatio;
 }
 
 export const auditScheduleId = (name: string) => `audit-${name}`;

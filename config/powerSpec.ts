@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { TWO_SAMPLE_STATISTICS } from '../stats/statistics';
 import { Name } from '../common/names';
 import { boundedInt, LIMITS } from './limits';
+import { isOneSampleTestStatistic, ONE_SAMPLE_TEST_STATISTICS } from './testSpec';
 
 /** A power-simulation grid (YAML/JSON). Pure: workflows import it. */
 const Source = z.object({ model: z.string().min(1), source: z.string().min(1) }).strict();
@@ -52,10 +53,13 @@ export const PowerSpec = z
     /**
      * Two-sample statistics, and 'rut' (the rank-based uniformity test: needs `scorer`). A rut cell
      * spends the same API budget as the two-sample cells, n x m calls (n per prompt, exactly), each
-     * ranked among `rutK` reference completions of its prompt (stats/mixture.ts).
+     * ranked among `rutK` reference completions of its prompt (stats/mixture.ts). MET's one-sample
+     * statistics (g_squared, chi_squared, truncated_chi_squared, L1, L2: also need `scorer`) test n x m
+     * completions against the reference model's own probabilities, the p-value the parametric
+     * bootstrap from the reference's pool, as `met test --stat g_squared` runs it.
      */
     statistics: z
-      .array(z.enum([...TWO_SAMPLE_STATISTICS, 'rut']))
+      .array(z.enum([...TWO_SAMPLE_STATISTICS, 'rut', ...ONE_SAMPLE_TEST_STATISTICS]))
       .min(1)
       .default(['mmd_hamming']),
     /** rut: the model+precision whose logprob shards score every source of the grid (scoreCorpus). */
@@ -139,6 +143,19 @@ export const PowerSpec = z
         code: 'custom',
         path: ['scorer'],
         message: 'rut ranks scores under a reference model: give scorer {model, precision} (the scoreCorpus scorer)',
+      });
+    const oneSample = spec.statistics.filter(isOneSampleTestStatistic);
+    if (oneSample.length && !spec.scorer)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scorer'],
+        message: `${oneSample.join(', ')} test completions against the reference model's own probabilities: give scorer {model, precision} (the scoreCorpus scorer of every source)`,
+      });
+    if (oneSample.length && refs.length === 2)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['statistics'],
+        message: `${oneSample.join(', ')} cells take one reference (composite nulls are for the two-sample statistics)`,
       });
     if (spec.statistics.includes('rut') && refs.length === 2)
       ctx.addIssue({ code: 'custom', path: ['statistics'], message: 'rut cells take one reference (composite nulls are for the two-sample statistics)' });

@@ -60,6 +60,7 @@ export {
   readSlice,
   type CompletionScore,
   readUsage,
+  readBilledCompletions,
   streamRows,
   type LogprobSums,
   type Slice,

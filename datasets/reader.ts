@@ -337,6 +337,25 @@ export async function readUsage(
   });
 }
 
+/** A slice's completions with the completion tokens the provider billed for each (null where it reported none): the billing audit's input. */
+export async function readBilledCompletions(
+  duck: DuckDBInstance,
+  root: string,
+  spec: { corpus: string; model: string; source: string },
+): Promise<{ completion: string; completionTokens: number | null }[]> {
+  const files = partitionGlobs(root, spec.corpus, 'samples', { model: [spec.model], source: [spec.source] });
+  if (files.length === 0) return [];
+  return withConnection(duck, async (c) => {
+    await checkVersions(c, files);
+    const result = await c.runAndReadAll(
+      `SELECT coalesce(completion, ''), completion_tokens FROM ${readParquetSql('samples')} ORDER BY prompt_id, sample_index`,
+      { files: listValue(files) } as never,
+      { files: LIST(VARCHAR) } as never,
+    );
+    return result.getRows().map((r) => ({ completion: String(r[0]), completionTokens: r[1] === null ? null : Number(r[1]) }));
+  });
+}
+
 export interface LogprobSums {
   promptIds: string[];
   model: string[];

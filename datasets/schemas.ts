@@ -215,5 +215,13 @@ export const AuditRow = z.object({
   /** The firing's endpoint slice: token usage the provider reported (summed; null when it reported none). */
   promptTokens: z.number().int().nonnegative().nullable(),
   completionTokens: z.number().int().nonnegative().nullable(),
+  /**
+   * The billing check (audit spec `billing`): the claimed model's tokenizer count of the completions
+   * whose tokens the endpoint reported, billed over counted, and the spec's maxRatio then. null
+   * without a billing check, where nothing was reported, and in shards written before these columns.
+   */
+  countedCompletionTokens: z.number().int().nonnegative().nullable().optional(),
+  billingRatio: z.number().nonnegative().nullable().optional(),
+  billingMaxRatio: z.number().nullable().optional(),
 });
 export type AuditRow = z.infer<typeof AuditRow>;

@@ -161,6 +161,9 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
     c('confirmations', 'confirmations', 'int32'),
     c('prompt_tokens', 'promptTokens', 'int64', true),
     c('completion_tokens', 'completionTokens', 'int64', true),
+    c('counted_completion_tokens', 'countedCompletionTokens', 'int64', true),
+    c('billing_ratio', 'billingRatio', 'float64', true),
+    c('billing_max_ratio', 'billingMaxRatio', 'float64', true),
   ],
 };
 
@@ -176,7 +179,7 @@ export const ADDED_COLUMNS: Record<ShardKind, string[]> = {
   prompts: [],
   tests: [],
   power: [],
-  audits: [],
+  audits: ['counted_completion_tokens', 'billing_ratio', 'billing_max_ratio'],
 };
 
 /** `, union_by_name = true` for kinds whose files may differ in their added columns. */

@@ -40,7 +40,7 @@ export function readParquetSql(kind: ShardKind, param = 'files'): string {
  * A kind's files with every dataset column, also when none of them has a column added later
  * (ADDED_COLUMNS): it reads as NULL, as in any file written before it. Unchanged for other kinds.
  */
-function withAddedColumns(kind: ShardKind, relation: string): string {
+export function withAddedColumns(kind: ShardKind, relation: string): string {
   if (ADDED_COLUMNS[kind].length === 0) return relation;
   return `(SELECT * FROM ${emptyRelationSql(kind)} UNION ALL BY NAME SELECT * FROM ${relation})`;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AuditSpec } from '../config/auditSpec';
+import { AuditSpec, billingTokenizer } from '../config/auditSpec';
 import { modelTaskQueue, providerTaskQueue } from '../temporal/queues';
 import type { auditFiring, AuditFiringInput } from '../workflows/auditFiring';
 import { defineJob } from './job';
@@ -13,8 +13,11 @@ export const audit = defineJob<typeof auditFiring>()({
   input: Input,
   stages: () => ({ stages: [] }),
   queues: ({ spec }) => [
-    ...spec.endpoints.map((e) => providerTaskQueue(e.provider)),
-    ...(spec.reference.kind === 'local' ? [modelTaskQueue(spec.reference.model, spec.reference.precision)] : []),
+    ...new Set([
+      ...spec.endpoints.map((e) => providerTaskQueue(e.provider)),
+      ...(spec.reference.kind === 'local' ? [modelTaskQueue(spec.reference.model, spec.reference.precision)] : []),
+      ...[billingTokenizer(spec)].flatMap((t) => (t ? [modelTaskQueue(t.model, t.precision)] : [])),
+    ]),
   ],
   corpus: (input) => input.spec.corpus,
 });

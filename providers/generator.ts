@@ -330,9 +330,11 @@ export function samplesFromResponse(
   });
   const usage = splitUsage(data ?? {}, tokenIds);
   // A provider that ignores max_tokens would fill the corpus (and every scorer's context) with what was not asked for.
+  // Its returned token ids are what it generated; only without them is the reported count the length. A
+  // report above the ids (an inflated bill) is recorded as it came, for the billing audit to judge, not refused.
   texts.forEach((t, i) => {
     const max = sampling.maxTokens;
-    const tokens = Math.max(usage[i].completionTokens ?? 0, tokenIds[i]?.length ?? 0);
+    const tokens = tokenIds[i]?.length ?? usage[i].completionTokens ?? 0;
     if (tokens > max) throw new CompletionTooLongError(`a completion of ${tokens} tokens (by its own count) for max_tokens ${max}`);
     if (t.text.length > max * MAX_CHARS_PER_TOKEN)
       throw new CompletionTooLongError(

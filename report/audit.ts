@@ -1,6 +1,7 @@
 import { writeFileAtomic } from '../common/files';
 import { join } from 'node:path';
 import { pValueText } from '../common/pvalue';
+import { billingOver } from '../config/auditSpec';
 import { esc } from './html';
 import { type AuditPoint, auditHistorySpec, namespaceSvgIds, renderSvg } from './plots';
 
@@ -16,7 +17,11 @@ export interface AuditPageInput {
   b?: number;
   confirmations: number;
   schedule: string;
-  points: (AuditPoint & { firingId: string; reject: boolean; n: number })[];
+  /**
+   * billingRatio: completion tokens billed over counted by the claimed model's tokenizer, and
+   * billingMaxRatio the audit's threshold (a billing check only; the column shows when a point has one).
+   */
+  points: (AuditPoint & { firingId: string; reject: boolean; n: number; billingRatio?: number | null; billingMaxRatio?: number | null })[];
 }
 
 export async function writeAuditPage(dir: string, input: AuditPageInput): Promise<string> {
@@ -25,6 +30,9 @@ export async function writeAuditPage(dir: string, input: AuditPageInput): Promis
     ? (await renderSvg(auditHistorySpec(input.points, { alpha: input.alpha, statistic: input.statistic, title: `audit ${input.name}` }))).svg
     : '<p>No firings recorded yet.</p>';
   const changes = input.points.filter((p) => p.changed);
+  const billed = input.points.some((p) => p.billingMaxRatio != null);
+  const billing = (p: AuditPageInput['points'][number]) =>
+    p.billingRatio == null ? '-' : `${p.billingRatio.toFixed(3)}${billingOver(p) ? ` (over ${p.billingMaxRatio})` : ''}`;
   const row = (cells: string[]) => `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>audit ${esc(input.name)}</title>
@@ -36,8 +44,8 @@ export async function writeAuditPage(dir: string, input: AuditPageInput): Promis
 <h2>Verdict changes</h2>
 ${changes.length ? `<table id="changes"><thead><tr><th>time</th><th>endpoint</th><th>change</th><th>p-value</th></tr></thead><tbody>${changes.map((c) => row([iso(c.time), c.endpoint, c.verdict === 'differs' ? 'consistent → differs' : 'differs → consistent', pValueText(c.pValue, input.b)])).join('\n')}</tbody></table>` : '<p>None.</p>'}
 <h2>Firings</h2>
-<table id="firings"><thead><tr><th>time</th><th>endpoint</th><th>p-value</th><th>${esc(input.statistic)}</th><th>n</th><th>verdict</th></tr></thead><tbody>
-${input.points.map((p) => `<tr${p.verdict === 'differs' ? ' class="differs"' : ''}>${[iso(p.time), p.endpoint, pValueText(p.pValue, input.b), p.value.toPrecision(4), String(p.n), p.verdict + (p.changed ? ' (changed)' : '')].map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n')}
+<table id="firings"><thead><tr><th>time</th><th>endpoint</th><th>p-value</th><th>${esc(input.statistic)}</th><th>n</th><th>verdict</th>${billed ? '<th>billed/counted tokens</th>' : ''}</tr></thead><tbody>
+${input.points.map((p) => `<tr${p.verdict === 'differs' ? ' class="differs"' : ''}>${[iso(p.time), p.endpoint, pValueText(p.pValue, input.b), p.value.toPrecision(4), String(p.n), p.verdict + (p.changed ? ' (changed)' : ''), ...(billed ? [billing(p)] : [])].map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n')}
 </tbody></table>
 </body></html>
 `;

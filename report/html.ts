@@ -16,7 +16,16 @@ import {
   VEGA_VERSION,
   type TopLevelSpec,
 } from './plots';
-import { Report, type ConsistencySection, type PowerSection, type ReportInput, type TestResult, type TestSection } from './schemas';
+import {
+  Report,
+  type ConsistencySection,
+  type IdentifyCandidate,
+  type IdentifySection,
+  type PowerSection,
+  type ReportInput,
+  type TestResult,
+  type TestSection,
+} from './schemas';
 import { calibrationWarnings, formatNumber, formatP, formatPower, mixturePoints, powerPoints, powerTable, verdictText, type PowerTable } from './tables';
 
 /**
@@ -122,6 +131,7 @@ export async function buildReport(input: ReportInput, opts: ReportOptions = {}):
   for (const [i, section] of report.sections.entries()) {
     if (section.kind === 'power') body.push(await powerSectionHtml(section, i, addFigure));
     else if (section.kind === 'test') body.push(await testSectionHtml(section, i, addFigure));
+    else if (section.kind === 'identify') body.push(await identifySectionHtml(section, i, addFigure));
     else body.push(await consistencySectionHtml(section, i, addFigure));
   }
   const html = page(report, body, opts.now ?? new Date());
@@ -292,6 +302,50 @@ export function verdictTableHtml(results: TestResult[], alpha: number): string {
     'verdict-table',
     `Decisions at α = ${alpha}.`,
   );
+}
+
+async function identifySectionHtml(s: IdentifySection, index: number, addFigure: AddFigure): Promise<string> {
+  const kept = s.candidates.filter((c) => c.decision !== 'reject').sort((a, b) => b.adjusted - a.adjusted);
+  const shown = (c: IdentifyCandidate) => `<strong>${esc(c.candidate)}</strong> ${esc(formatP(c.adjusted, c.b))}`;
+  const summary = kept.length
+    ? `Not rejected: ${kept.map(shown).join('; ')}.${kept.length > 1 ? ` These ${kept.length} candidates cannot be told apart from the endpoint with these samples.` : ''}`
+    : 'Every candidate is rejected: the endpoint matches none of them.';
+  const badge = (c: IdentifyCandidate) =>
+    c.decision === 'reject' ? '<span class="badge differs">rejected</span>' : '<span class="badge consistent">not rejected</span>';
+  const rows = s.candidates.map((c) => [
+    esc(c.candidate),
+    badge(c),
+    esc(c.statistic),
+    num(formatNumber(c.value)),
+    num(formatP(c.pValue, c.b).replace(/^p = /, '')),
+    num(formatP(c.adjusted, c.b).replace(/^p = /, '')),
+    num(c.b),
+    num(c.undefinedNulls),
+  ]);
+  const fig = await addFigure(
+    index,
+    'identify',
+    'Holm-adjusted p-value per candidate',
+    `The endpoint ${s.endpoint} tested against each candidate; the line is α = ${s.alpha}. A bar left of it rejects "the endpoint serves this candidate".`,
+    pValueSpec(
+      s.candidates.map((c) => ({ ...c, endpoint: s.endpoint, reference: c.candidate, pValue: c.adjusted, n1: c.n1 ?? 1, n2: c.n2 ?? 1 })),
+      s.alpha,
+      'Holm-adjusted p-value per candidate',
+    ),
+  );
+  return [
+    `<section id="section-${index + 1}">`,
+    `<h2>${esc(s.title)}</h2>`,
+    `<p>${esc(s.endpoint)} against ${s.candidates.length} candidates, Holm-corrected at α = ${s.alpha}. ${summary}</p>`,
+    tableHtml(
+      ['candidate', 'verdict', 'statistic', 'value', 'p-value', 'Holm-adjusted', 'b', 'undefined nulls'],
+      rows,
+      'verdict-table',
+      `Decisions on the adjusted p-values at α = ${s.alpha}.`,
+    ),
+    figureHtml(fig),
+    '</section>',
+  ].join('\n');
 }
 
 function verdictBadge(r: Pick<TestResult, 'decision' | 'reference'>): string {

@@ -176,7 +176,51 @@ export const ConsistencySection = z
 export type ConsistencySection = z.infer<typeof ConsistencySection>;
 export type ConsistencySectionInput = z.input<typeof ConsistencySection>;
 
-export const ReportSection = z.discriminatedUnion('kind', [PowerSection, TestSection, ConsistencySection]);
+/**
+ * Attribution (`met identify`): the endpoint tested against each candidate with one statistic, the
+ * p-values Holm-corrected over the candidates; a candidate is rejected when its adjusted p <= alpha.
+ */
+export const IdentifyCandidate = z.object({
+  /** model/source of the candidate slice. */
+  candidate: z.string().min(1),
+  statistic: z.string().min(1),
+  value: finite,
+  pValue: probability,
+  /** Holm-adjusted over the candidates: what the decision reads. */
+  adjusted: probability,
+  b: z.number().int().positive(),
+  /** Null statistics that were undefined, as the test reported them. */
+  undefinedNulls: z.number().int().nonnegative().default(0),
+  decision: TestDecision,
+  n1: z.number().int().positive().optional(),
+  n2: z.number().int().positive().optional(),
+});
+export type IdentifyCandidate = z.infer<typeof IdentifyCandidate>;
+
+export const IdentifySection = z
+  .object({
+    kind: z.literal('identify'),
+    title: z.string().default('Which model is it really serving?'),
+    /** The endpoint's slice, corpus:model/source. */
+    endpoint: z.string().min(1),
+    alpha: probability.default(0.05),
+    correction: z.literal('holm').default('holm'),
+    candidates: z.array(IdentifyCandidate).min(1),
+  })
+  .superRefine((s, ctx) =>
+    s.candidates.forEach((c, i) => {
+      const rejects = c.adjusted <= s.alpha;
+      if (rejects !== (c.decision === 'reject'))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['candidates', i, 'decision'],
+          message: `${c.candidate}: decision '${c.decision}' but adjusted p = ${c.adjusted} ${rejects ? '<=' : '>'} alpha = ${s.alpha}`,
+        });
+    }),
+  );
+export type IdentifySection = z.infer<typeof IdentifySection>;
+
+export const ReportSection = z.discriminatedUnion('kind', [PowerSection, TestSection, ConsistencySection, IdentifySection]);
 export type ReportSection = z.infer<typeof ReportSection>;
 
 export const Report = z.object({

@@ -13,6 +13,11 @@ export const FaultOptions = z.object({
   rps: z.number().positive().optional(),
   /** Added latency per answered request, in ms (a slow provider). */
   latencyMs: z.number().min(0).default(0),
+  /**
+   * Report this fraction more completion tokens in `usage` than were generated (0.2: 20% more): a
+   * dishonest bill, for tests of the billing audit. The text and token ids stay what was generated.
+   */
+  inflateCompletionTokens: z.number().min(0).max(10).default(0),
   /** Require this bearer key (tests of 401 handling). */
   requireKey: z.string().optional(),
 });

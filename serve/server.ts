@@ -145,6 +145,17 @@ function readBody(req: IncomingMessage, limit = 8 * 1024 * 1024): Promise<string
   });
 }
 
+/** A bill of `fraction` more completion tokens than the answer holds (`usage`, and llama-server's `tokens_predicted`). */
+export function inflateUsage(payload: unknown, fraction: number): void {
+  const inflate = (n: unknown) => (typeof n === 'number' ? Math.round(n * (1 + fraction)) : n);
+  const p = payload as { usage?: { completion_tokens?: number; prompt_tokens?: number; total_tokens?: number }; tokens_predicted?: number };
+  if (p.usage && typeof p.usage.completion_tokens === 'number') {
+    p.usage.completion_tokens = inflate(p.usage.completion_tokens) as number;
+    p.usage.total_tokens = (p.usage.prompt_tokens ?? 0) + p.usage.completion_tokens;
+  }
+  if (typeof p.tokens_predicted === 'number') p.tokens_predicted = inflate(p.tokens_predicted) as number;
+}
+
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
@@ -503,6 +514,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         })(),
       };
     }
+    if (faults.inflateCompletionTokens > 0) inflateUsage(payload, faults.inflateCompletionTokens);
     if (fault === 'truncate') {
       const text = JSON.stringify(payload);
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });

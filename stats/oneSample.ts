@@ -1,6 +1,6 @@
 import { ErrorTypes, MetError } from '../common/errors';
 import { RowIndex } from './counts';
-import { checkB, result, type TestResult } from './pvalue';
+import { checkB, countUndefined, pvalueFrom, result, type TestResult } from './pvalue';
 import { checkSeed, deriveSeed, Rng } from './rng';
 import { drawPromptCounts, promptChoice } from './sampler';
 import type { EncodedSample } from './types';
@@ -214,4 +214,100 @@ export function oneSampleTest(
     nulls[t] = oneSampleStatistics[name](o, nullDist.logProbs, n);
   }
   return result(observed, nulls);
+}
+
+/**
+ * A power-grid cell of a one-sample statistic: `sims` simulated endpoints, each n rows (multinomial
+ * prompt counts, rows with replacement) from the alternative's pools (one per mixture component,
+ * picked per row by weight; none: from `reference`, the type-I error cell), each tested against
+ * the same b null statistics, bootstrap draws of n rows from `reference` (oneSampleTest's null,
+ * computed once per cell as the two-sample grids compute theirs once per key). p-values and
+ * undefined nulls as every met test: pvalueFrom, and a cell whose nulls are all undefined fails.
+ */
+export interface OneSampleCellRequest {
+  name: OneSampleStatistic;
+  nullDist: NullDistribution;
+  /** The null's stored draws (the bootstrap pool). */
+  reference: EncodedSample;
+  /** Y's pools; empty: Y from `reference`. */
+  alternatives: { pool: EncodedSample; weight: number }[];
+  n: number;
+  sims: number;
+  b: number;
+  alpha: number;
+  seed: number;
+  nullSeed: number;
+}
+
+export interface OneSampleCellResult {
+  rejections: number;
+  sims: number;
+  power: number;
+  pvalues: Float64Array;
+  statistics: Float64Array;
+  seeds: Float64Array;
+  /** The b null statistics every simulation's p-value reads (oneSampleTest's own at this seed and size). */
+  nulls: Float64Array;
+  undefinedNulls: number;
+}
+
+export function oneSamplePowerCell(request: OneSampleCellRequest): OneSampleCellResult {
+  checkB(request.b);
+  checkSeed(request.seed);
+  checkSeed(request.nullSeed);
+  if (!Number.isInteger(request.n) || request.n < 1)
+    throw new MetError(ErrorTypes.BadInput, `n (rows per simulated sample) must be a positive integer, got ${request.n}`);
+  const { nullDist } = request;
+  const index = supportIndex(nullDist);
+  const m = nullDist.support.m;
+  const choice = promptChoice(m);
+  // Per pool, its support ids by prompt; every prompt needs rows to draw from.
+  const byPrompt = (pool: EncodedSample, what: string): Int32Array[] => {
+    const ids = supportIds(pool, nullDist, index, what);
+    const lists: number[][] = Array.from({ length: m }, () => []);
+    for (let i = 0; i < ids.length; i++) lists[pool.prompts[i]].push(ids[i]);
+    const empty = lists.findIndex((l) => l.length === 0);
+    if (empty >= 0)
+      throw new MetError(ErrorTypes.TooFewSamples, `${what} has no completion for prompt ${empty}: every prompt needs stored completions to draw samples from`);
+    return lists.map((l) => Int32Array.from(l));
+  };
+  const reference = byPrompt(request.reference, 'the null pool');
+  const pools = request.alternatives.length ? request.alternatives.map((a, i) => byPrompt(a.pool, `alternative pool ${i}`)) : [reference];
+  const weights = request.alternatives.length ? request.alternatives.map((a) => a.weight) : [1];
+  const total = weights.reduce((a, w) => a + w, 0);
+  let acc = 0;
+  const cdf = weights.map((w) => (acc += w / total));
+  const counts = new Int32Array(choice.prompts.length);
+  const o = new Float64Array(nullDist.logProbs.length);
+  const draw = (rng: Rng, from: Int32Array[][], pick: boolean) => {
+    drawPromptCounts(rng, request.n, choice, counts);
+    o.fill(0);
+    for (let k = 0; k < counts.length; k++) {
+      for (let c = 0; c < counts[k]; c++) {
+        let p = 0;
+        if (pick) {
+          const u = rng.float();
+          while (p < cdf.length - 1 && u >= cdf[p]) p++;
+        }
+        const rows = from[p][choice.prompts[k]];
+        o[rows[rng.int(rows.length)]]++;
+      }
+    }
+    return oneSampleStatistics[request.name](o, nullDist.logProbs, request.n);
+  };
+  const nulls = new Float64Array(request.b);
+  for (let t = 0; t < request.b; t++) nulls[t] = draw(new Rng(deriveSeed(request.nullSeed, t)), [reference], false);
+  const undefinedNulls = countUndefined(nulls);
+  if (undefinedNulls === nulls.length) throw new MetError(ErrorTypes.TooFewSamples, 'every null statistic is undefined: draw more rows');
+  const statistics = new Float64Array(request.sims);
+  const pvalues = new Float64Array(request.sims);
+  const seeds = new Float64Array(request.sims);
+  let rejections = 0;
+  for (let s = 0; s < request.sims; s++) {
+    seeds[s] = deriveSeed(request.seed, s);
+    statistics[s] = draw(new Rng(seeds[s]), pools, pools.length > 1);
+    pvalues[s] = pvalueFrom(statistics[s], nulls);
+    if (pvalues[s] <= request.alpha) rejections++;
+  }
+  return { rejections, sims: request.sims, power: rejections / request.sims, pvalues, statistics, seeds, nulls, undefinedNulls };
 }

@@ -2,6 +2,7 @@ import { UNIT_PROGRESS_INTERVAL } from '../activities/heartbeat';
 import { hostname } from 'node:os';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { Corpora } from '../datasets/corpora';
+import { createBillingActivities } from '../activities/billing';
 import { createLogprobActivities } from '../activities/logprobs';
 import { createTextScoringActivities } from '../activities/perplexity';
 import { createSamplingActivities } from '../activities/sampling';
@@ -30,6 +31,7 @@ export function modelWorkerPlans(deps: {
     ...createSamplingActivities({ store, generatorFor: () => generator }),
     ...createLogprobActivities({ duck: deps.duck, dataDir: deps.dataDir, backend: deps.backend, corpora: store.corpora }),
     ...createTextScoringActivities({ backend: deps.backend }),
+    ...createBillingActivities({ duck: deps.duck, dataDir: deps.dataDir, backend: deps.backend, corpora: store.corpora }),
   };
   // Heartbeats reach the server every few seconds (not every 0.8 x the heartbeat timeout): they carry
   // the samples done inside a running unit, which met status and --wait show (client/runs.ts unitProgress).

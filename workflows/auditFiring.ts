@@ -1,10 +1,12 @@
 import { executeChild, ParentClosePolicy, patched, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
 import type { AuditActivities, AuditAlert, FiringResult } from '../activities/audits';
+import type { BillingActivities } from '../activities/billing';
 import type { TestOutcome } from '../activities/tests';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
-import { type AuditSpec, firingStamp, planFiring } from '../config/auditSpec';
+import { type AuditSpec, billingTokenizer, firingStamp, planFiring } from '../config/auditSpec';
 import { isOneSampleTestStatistic } from '../config/testSpec';
+import { modelTaskQueue } from '../temporal/queues';
 import { collectCorpus } from './collectCorpus';
 import { deliverAuditAlert } from './deliverAuditAlert';
 import { runTest } from './runTest';
@@ -14,8 +16,8 @@ import { scoreCorpus } from './scoreCorpus';
  * auditFiring: one firing of an audit's Temporal Schedule (`met audit create`). Collects a fresh
  * slice from every endpoint (one child collectCorpus each, sources labelled `<source>.<stamp>`; a
  * local reference is sampled the same way), scores them under the scorer for a one-sample statistic
- * (child scoreCorpus), tests each against the reference (child runTest),
- * appends one row per endpoint to the `audits` table, and alerts on each verdict that changed.
+ * (child scoreCorpus), tests each against the reference (child runTest) and, with a billing check,
+ * counts its completions with the claimed model's tokenizer (a model worker), appends one row per endpoint to the `audits` table, and alerts on each verdict that changed.
  */
 const cpu = proxyActivities<AuditActivities>({
   startToCloseTimeout: '5m',
@@ -34,7 +36,8 @@ export interface AuditFiringInput {
 
 export interface AuditFiringResult {
   firingId: string;
-  results: { endpoint: string; pValue: number; reject: boolean; verdict: string; changed: boolean }[];
+  /** billingRatio: completion tokens billed over counted by the claimed model's tokenizer (a billing check only). */
+  results: { endpoint: string; pValue: number; reject: boolean; verdict: string; changed: boolean; billingRatio?: number | null }[];
   /** sent: delivered within the firing (firings before deliverAuditAlert); queued: handed to its own deliverAuditAlert workflow. */
   alerts: { alertId: string; sent: boolean; queued?: boolean }[];
   /** Endpoints not tested at this firing: their slice reached its share of the audit's budget. */
@@ -70,12 +73,26 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
       await executeChild(scoreCorpus, { workflowId: `${info.workflowId}/score`, args: [{ corpus: spec.corpus, scorer: spec.scorer, sources }] });
   }
   const reference = `${plan.reference.corpus}:${plan.reference.model}/${plan.reference.source}`;
+  // The billing check beside each test, on the claimed model's queue. patched() only here: older firings never had one.
+  const tokenizer = billingTokenizer(spec);
+  const billing =
+    tokenizer && patched('audit-billing')
+      ? proxyActivities<BillingActivities>({
+          taskQueue: modelTaskQueue(tokenizer.model, tokenizer.precision),
+          startToCloseTimeout: '30m',
+          heartbeatTimeout: '2m',
+          retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+        })
+      : undefined;
   const results: FiringResult[] = await Promise.all(
     plan.tests
       .flatMap((t, i) => (short.has(t.test.testId) ? [] : [{ t, i }]))
       .map(async ({ t, i }) => {
-        const outcome: TestOutcome = await executeChild(runTest, { workflowId: `${info.workflowId}/test-e${i}`, args: [t.test] });
-        return { endpoint: t.endpoint, model: t.model, source: t.source, reference, outcome };
+        const [outcome, billed] = await Promise.all([
+          executeChild(runTest, { workflowId: `${info.workflowId}/test-e${i}`, args: [t.test] }) as Promise<TestOutcome>,
+          billing && tokenizer ? billing.countBilledTokens({ corpus: spec.corpus, model: t.model, source: t.source, tokenizer }) : undefined,
+        ]);
+        return { endpoint: t.endpoint, model: t.model, source: t.source, reference, outcome, ...(billed ? { billing: billed } : {}) };
       }),
   );
   // Every endpoint skipped (only with a budget): no row to record, no verdict to change.
@@ -89,6 +106,7 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
           timeMs: startedAt,
           confirmations: spec.confirmations,
           results,
+          ...(billing && spec.billing ? { maxBillingRatio: spec.billing.maxRatio } : {}),
         });
   // The change is recorded (above); its webhook call runs on its own, so a slow webhook delays no firing (issue #28).
   const sent = patched('alerts-outside-firing')
@@ -105,7 +123,14 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
     : await Promise.all(recorded.alerts.map(async (a: AuditAlert) => ({ alertId: a.alertId, sent: (await alerts.sendAuditAlert(a)).sent })));
   return {
     firingId: plan.firingId,
-    results: recorded.rows.map((r) => ({ endpoint: r.endpoint, pValue: r.pValue, reject: r.reject, verdict: r.verdict, changed: r.changed })),
+    results: recorded.rows.map((r) => ({
+      endpoint: r.endpoint,
+      pValue: r.pValue,
+      reject: r.reject,
+      verdict: r.verdict,
+      changed: r.changed,
+      ...(r.billingMaxRatio != null ? { billingRatio: r.billingRatio ?? null } : {}),
+    })),
     alerts: sent,
     ...(skipped.length ? { skipped } : {}),
   };

@@ -83,6 +83,7 @@ test('recordAuditFiring: the verdict flips after two consecutive rejections, onc
         { ...r.alerts[0], time: undefined },
         {
           alertId: 'w/w.f4/m/p',
+          kind: 'verdict',
           audit: 'w',
           corpus: 'aud',
           endpoint: 'm/p',
@@ -115,6 +116,38 @@ test('recordAuditFiring: the verdict flips after two consecutive rejections, onc
     'no samples on disk: no usage',
   );
   assert.deepEqual(await readAuditRows(duck, dataDir, 'aud', 'other'), []);
+});
+
+test('recordAuditFiring with a billing check: the ratio is stored, and alerts when it crosses maxRatio (either way), once per crossing', async () => {
+  const { recordAuditFiring } = createAuditActivities({ duck, dataDir });
+  const seen: string[] = [];
+  for (const [i, billed] of [100, 104, 120, 130, 101].entries()) {
+    const input = firing(i, 0.5);
+    const r = await recordAuditFiring({
+      ...input,
+      audit: 'bill',
+      firingId: `bill.f${i}`,
+      maxBillingRatio: 1.05,
+      results: input.results.map((x) => ({ ...x, billing: { samples: 10, reported: 10, reportedCompletionTokens: billed, countedCompletionTokens: 100 } })),
+    });
+    assert.equal(r.rows[0].billingRatio, billed / 100);
+    assert.deepEqual([r.rows[0].countedCompletionTokens, r.rows[0].billingMaxRatio], [100, 1.05]);
+    seen.push(r.alerts.map((a) => `${a.kind}:${a.billing?.over}:${a.alertId}`).join(',') || '-');
+  }
+  assert.deepEqual(seen, ['-', '-', 'billing:true:bill/bill.f2/m/p/billing', '-', 'billing:false:bill/bill.f4/m/p/billing']);
+  const rows = await readAuditRows(duck, dataDir, 'aud', 'bill');
+  assert.deepEqual(
+    rows.map((r) => r.billingRatio),
+    [1, 1.04, 1.2, 1.3, 1.01],
+  );
+  // Nothing reported: no ratio, and no alert.
+  const none = await recordAuditFiring({
+    ...firing(9, 0.5),
+    audit: 'bill-none',
+    maxBillingRatio: 1.05,
+    results: firing(9, 0.5).results.map((x) => ({ ...x, billing: { samples: 10, reported: 0, reportedCompletionTokens: 0, countedCompletionTokens: 0 } })),
+  });
+  assert.deepEqual([none.rows[0].billingRatio, none.alerts.length], [null, 0]);
 });
 
 const alert: AuditAlert = {

@@ -4,6 +4,7 @@
  * skew 0 and one from skew 1.5: each endpoint's own candidate is the only one not rejected, Holm-corrected.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { useTestEnv } from '../helpers/env';
@@ -36,7 +37,12 @@ const dataDir = useTestEnv('met-identify-', (env) => ({ temporal, duck } = env),
 
 async function identify(
   y: string,
-): Promise<{ code: number | string; out: string; json: { candidates: { candidate: string; adjusted: number; rejected: boolean }[]; notRejected: string[] } }> {
+  extra: string[] = [],
+): Promise<{
+  code: number | string;
+  out: string;
+  json: { candidates: { candidate: string; adjusted: number; rejected: boolean }[]; notRejected: string[]; reportPath?: string };
+}> {
   const child = spawnMet([
     'identify',
     '--y',
@@ -56,6 +62,7 @@ async function identify(
     temporal.namespace,
     '--data',
     dataDir,
+    ...extra,
   ]);
   const code = await exited(child);
   const out = child.output();
@@ -70,4 +77,10 @@ test('met identify names the candidate each endpoint serves: F32 for endpoint-a,
   assert.equal(b.code, 0, b.out);
   assert.deepEqual(b.json.notRejected, ['toy/nf4'], b.out);
   for (const c of b.json.candidates) assert.equal(c.rejected, c.adjusted <= 0.05);
+  // --html: the same answer as a page (the tests attach to the runs above).
+  const page = await identify('endpoint-b', ['--html']);
+  assert.deepEqual(page.json.notRejected, ['toy/nf4']);
+  const html = readFileSync(page.json.reportPath!, 'utf8');
+  assert.match(html, /Not rejected: <strong>toy\/nf4<\/strong>/);
+  assert.equal((html.match(/badge differs">rejected/g) ?? []).length, 2);
 });

@@ -265,6 +265,9 @@ const audits: AuditRow[] = [
     confirmations: 2,
     promptTokens: 1200,
     completionTokens: 3840,
+    countedCompletionTokens: 3200,
+    billingRatio: 1.2,
+    billingMaxRatio: 1.05,
   },
   {
     corpus: CORPUS,
@@ -289,6 +292,9 @@ const audits: AuditRow[] = [
     confirmations: 2,
     promptTokens: null,
     completionTokens: null,
+    countedCompletionTokens: null,
+    billingRatio: null,
+    billingMaxRatio: null,
   },
 ];
 

@@ -352,6 +352,64 @@ test(
       assert.deepEqual([honest.statistic, honest.n1, honest.n2], ['g_squared', 250, 250]);
       assert.equal(honest.reject, false, `honest endpoint, g_squared p = ${honest.pvalue}`);
       assert.equal(dishonest.reject, true, `Q4_0 endpoint, g_squared p = ${dishonest.pvalue}`);
+
+      // The one-sample statistics in a power grid (issue #30): g_squared cells on the same corpus,
+      // each simulation a draw of n x m completions tested against F32's own probabilities with the
+      // bootstrap from the F32 pool, as met test runs it (the control: half the pool against the other).
+      const gridQueue = uniqueName('power-g2');
+      const gridWorker = await temporal.createWorker({ taskQueue: gridQueue, activities: cpuWorkerPlan({ dataDir, duck, taskQueue: gridQueue }).activities });
+      const g2Spec = PowerSpec.parse({
+        corpus: 'tiny',
+        reference: { model: 'tiny', source: 'fp32' },
+        alternatives: [mix(0.25), { model: 'tiny', source: 'nf4' }],
+        statistics: ['g_squared'],
+        scorer: { model: 'tiny', precision: 'fp32' },
+        samplesPerPrompt: [2, 5],
+        promptSubsets: { size: PROMPTS, draws: 1 },
+        sims: 100,
+        b: 200,
+        L: 1000,
+        seed: 1,
+      });
+      assert.throws(
+        () => PowerSpec.parse({ ...g2Spec, scorer: undefined }),
+        /g_squared test completions against the reference model's own probabilities: give scorer/,
+      );
+      const g2Cells = await gridWorker.runUntil(
+        temporal.client.workflow.execute(powerSimulation, {
+          taskQueue: gridQueue,
+          workflowId: uniqueName('power-g2'),
+          args: [{ spec: g2Spec, runId: 'g2-grid' }],
+        }),
+      );
+      const g2 = (alt: string, n: number) => {
+        const c = g2Cells.find((x) => x.cellId === `g_squared-${alt}-n${n}-d0`);
+        assert.ok(c, `no cell g_squared-${alt}-n${n}: ${g2Cells.map((x) => x.cellId).join(', ')}`);
+        return c.power;
+      };
+      const g2Alts = ['tiny.fp32', 'control', 'mix.nf4-0.25.fp32-0.75', 'tiny.nf4'];
+      t.diagnostic(
+        `\n| g_squared grid | ${g2Alts.join(' | ')} |\n|---|---|---|---|---|\n${[2, 5].map((n) => `| n = ${n} | ${g2Alts.map((a) => g2(a, n).toFixed(2)).join(' | ')} |`).join('\n')}`,
+      );
+      for (const n of [2, 5]) {
+        assert.ok(
+          g2('tiny.fp32', n) <= 0.12 && g2('control', n) <= 0.12,
+          `g_squared type-I error at n = ${n}: ${g2('tiny.fp32', n)}, control ${g2('control', n)}`,
+        );
+        assert.ok(g2('tiny.nf4', n) >= g2('mix.nf4-0.25.fp32-0.75', n) - 0.1, `n = ${n}: Q4_0 alone is detected at least as often as a quarter of it`);
+      }
+      assert.ok(g2('tiny.nf4', 5) >= 0.9, `g_squared power against Q4_0 at n = 5: ${g2('tiny.nf4', 5)}`);
+      // Each simulation's p-value as every met test reads it, stored with the cell.
+      const { kindDir, quotedString, withConnection } = await import('../../datasets');
+      const stored = await withConnection(duck, async (c) =>
+        (
+          await c.runAndReadAll(
+            `SELECT sim_pvalues::DOUBLE[] AS p, b FROM read_parquet(${quotedString(join(kindDir(dataDir, 'tiny', 'power'), 'part-*.parquet'))}) WHERE run_id = 'g2-grid' AND cell_id = 'g_squared-tiny.nf4-n5-d0'`,
+          )
+        ).getRowObjectsJson(),
+      );
+      const pvalues = stored[0].p as number[];
+      assert.ok(pvalues.length === 100 && pvalues.every((p) => p >= 0 && p <= 1) && stored[0].b === 200, JSON.stringify(stored[0]).slice(0, 200));
     } finally {
       await temporal?.close();
       duck?.closeSync();

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import type { SampleRequest } from '../../collect/sampleGenerator';
+import type { GeneratedSample, SampleRequest } from '../../collect/sampleGenerator';
 import { SamplingSpec } from '../../config/runSpec';
 import { ProviderGenerator } from '../../providers/generator';
 import { boundedLines } from '../../providers/transport';
@@ -19,13 +19,13 @@ let base = '';
 let written = 0;
 const MB = 1024 * 1024;
 
-function completion(text: string, usage?: object) {
+function completion(text: string, usage?: object, tokenIds?: number[]) {
   return JSON.stringify({
     id: 'c1',
     object: 'text_completion',
     created: 1,
     model: 'm',
-    choices: [{ index: 0, text, finish_reason: 'length' }],
+    choices: [{ index: 0, text, finish_reason: 'length', ...(tokenIds ? { token_ids: tokenIds } : {}) }],
     ...(usage ? { usage } : {}),
   });
 }
@@ -66,6 +66,9 @@ before(async () => {
     res.writeHead(200, { 'content-type': 'application/json' });
     if (path.startsWith('/long-text/')) return res.end(completion('x'.repeat(100_000)));
     if (path.startsWith('/long-usage/')) return res.end(completion('short', { prompt_tokens: 3, completion_tokens: 500, total_tokens: 503 }));
+    // 16 tokens returned (max_tokens 16), 20 billed.
+    const ids = Array.from({ length: 16 }, (_, i) => i + 3);
+    if (path.startsWith('/inflated/')) return res.end(completion('x'.repeat(16), { prompt_tokens: 3, completion_tokens: 20, total_tokens: 23 }, ids));
     res.end(completion('fine', { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -76,7 +79,11 @@ after(() => new Promise<void>((r) => server.close(() => r())));
 const request: SampleRequest = { flat: 0, promptId: 'p0', promptIndex: 0, sampleIndex: 0, prompt: 'hello', seed: 1 };
 const sampling = SamplingSpec.parse({ maxTokens: 16 });
 
-async function sampleFrom(kind: string, timeoutMs = 30_000): Promise<{ error: unknown; ms: number; rssGrowthMB: number }> {
+async function sampleFrom(
+  kind: string,
+  timeoutMs = 30_000,
+  onSample: (s: GeneratedSample) => void = () => undefined,
+): Promise<{ error: unknown; ms: number; rssGrowthMB: number }> {
   const provider = `hostile-${kind}`;
   const generator = new ProviderGenerator({
     env: {},
@@ -91,7 +98,7 @@ async function sampleFrom(kind: string, timeoutMs = 30_000): Promise<{ error: un
       sampling,
       source: { kind: 'provider', provider, model: 'm', concurrency: 1 },
       signal: new AbortController().signal,
-      onSample: () => undefined,
+      onSample,
     })
     .then(
       () => undefined,
@@ -141,6 +148,14 @@ test('a completion longer than max_tokens allows is refused, by characters and b
   assert.ok(usage.error instanceof ApplicationFailure && usage.error.nonRetryable, String(usage.error));
   assert.match(usage.error.message, /hostile-long-usage ignored max_tokens: a completion of 500 tokens \(by its own count\) for max_tokens 16/);
   assert.equal((await sampleFrom('ok')).error, undefined, 'an answer within bounds is taken');
+});
+
+test('a bill above the returned tokens is recorded as billed, not refused: the billing audit judges it (issue #30)', async () => {
+  const samples: GeneratedSample[] = [];
+  const { error } = await sampleFrom('inflated', 30_000, (s) => samples.push(s));
+  assert.equal(error, undefined);
+  assert.equal(samples.length, 1);
+  assert.deepEqual([samples[0].tokenIds?.length, samples[0].completionTokens], [16, 20]);
 });
 
 test('a Batch API output file is read a line at a time, within its bounds', async () => {

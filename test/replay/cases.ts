@@ -216,6 +216,13 @@ export const REPLAY_CASES: ReplayCase[] = [
     args: [{ spec: parseAuditSpec({ ...auditSpec, name: 'replay-audit-g2', statistic: 'g_squared', scorer: REPLAY_MODEL }) }],
     expect: 'completed',
   },
+  // A billing check (patched 'audit-billing'): each endpoint's completions counted on the tokenizer model's queue beside its test.
+  {
+    name: 'auditFiring-billing',
+    workflow: 'auditFiring',
+    args: [{ spec: parseAuditSpec({ ...auditSpec, name: 'replay-audit-billing', billing: { tokenizer: REPLAY_MODEL } }) }],
+    expect: 'completed',
+  },
   {
     name: 'deliverAuditAlert',
     workflow: 'deliverAuditAlert',

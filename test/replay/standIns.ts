@@ -161,6 +161,9 @@ export function cpuActivities() {
         confirmations: input.confirmations,
         promptTokens: 60,
         completionTokens: 24,
+        ...(r.billing && input.maxBillingRatio
+          ? { countedCompletionTokens: r.billing.countedCompletionTokens, billingRatio: 1.2, billingMaxRatio: input.maxBillingRatio }
+          : {}),
       }));
       const alerts: AuditAlert[] = rows.map((r) => ({
         alertId: `${r.audit}/${r.firingId}/${r.endpoint}`,
@@ -238,6 +241,10 @@ export const sampling = {
 export const scoring = {
   async scoreShard(input: { shard: SampleShardRef }) {
     return { unitId: input.shard.unitId, rows: input.shard.rows, tokens: 8, skipped: false, resumedFrom: 0 };
+  },
+  // The billing check: 12 tokens billed, 10 counted.
+  async countBilledTokens() {
+    return { samples: 6, reported: 6, reportedCompletionTokens: 12, countedCompletionTokens: 10 };
   },
   async scoreTexts(input: { model: string; precision: string; texts: string[] }) {
     return { model: input.model, precision: input.precision, texts: input.texts.map((t, i) => ({ sum: -2 - i, tokens: 2, bytes: Buffer.byteLength(t) })) };

@@ -36,6 +36,29 @@ test('the audit page lists the changes and every firing', async () => {
   }
 });
 
+test('with a billing check the firings table shows billed over counted tokens, marked over the threshold', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'met-audit-page-'));
+  try {
+    const billed = points.map((p, i) => ({ ...p, billingRatio: i === 3 ? null : 1 + i / 10, billingMaxRatio: 1.05 }));
+    const html = readFileSync(
+      await writeAuditPage(dir, { name: 'w', statistic: 'mmd_hamming', alpha: 0.01, confirmations: 2, schedule: 'every 5s', points: billed }),
+      'utf8',
+    );
+    assert.match(html, /<th>billed\/counted tokens<\/th>/);
+    assert.deepEqual(
+      [...html.matchAll(/<td>([^<]*)<\/td><\/tr>/g)].slice(-4).map((m) => m[1]),
+      ['1.000', '1.100 (over 1.05)', '1.200 (over 1.05)', '-'],
+    );
+    const plain = readFileSync(
+      await writeAuditPage(dir, { name: 'w', statistic: 'mmd_hamming', alpha: 0.01, confirmations: 2, schedule: 'every 5s', points }),
+      'utf8',
+    );
+    assert.doesNotMatch(plain, /billed/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 /** Every tag of an SVG string: its name and attribute names, or null where the text is not plain SVG markup. */
 function tags(svg: string): { name: string; attributes: string[] }[] | null {
   const out: { name: string; attributes: string[] }[] = [];

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MetError } from '../../common/errors';
 import { encodeChars } from '../../stats/encode';
-import { nullDistribution, observedCounts, ONE_SAMPLE_STATISTICS, oneSampleStatistic, oneSampleTest } from '../../stats/oneSample';
+import { nullDistribution, observedCounts, ONE_SAMPLE_STATISTICS, oneSamplePowerCell, oneSampleStatistic, oneSampleTest } from '../../stats/oneSample';
+import { pvalueFrom } from '../../stats/pvalue';
 import { Rng } from '../../stats/rng';
 
 /** Null: prompt 0 with completions a, b, c (0.5, 0.3, 0.2), uniform over m = 1 prompt. */
@@ -111,4 +112,48 @@ test('met stat one_sample: the same statistics and p-value as stats/oneSample.ts
 test('the test spec lists the one-sample statistics the engine has (workflows read the list from config, not from stats)', async () => {
   const { ONE_SAMPLE_TEST_STATISTICS } = await import('../../config/testSpec');
   assert.deepEqual([...ONE_SAMPLE_TEST_STATISTICS], [...ONE_SAMPLE_STATISTICS]);
+});
+
+test('a one-sample power cell: its nulls are oneSampleTest bootstrap at the same seed and size, its p-values read them; the null cell rejects at about alpha, a shifted pool far more', () => {
+  // Two prompts; the null: a, b, c at 0.5, 0.3, 0.2 (prompt 0) and d, e at 0.6, 0.4 (prompt 1).
+  const rows = encodeChars([0, 0, 0, 1, 1], ['a', 'b', 'c', 'd', 'e'], 2, 2);
+  const nul = nullDistribution(rows, Float64Array.from([0.5, 0.3, 0.2, 0.6, 0.4], Math.log));
+  const rng = new Rng(5);
+  // Stored draws: the reference's own (by its probabilities), and a pool that favours c and e.
+  const pool = (p0: number[], p1: number[], size: number) => {
+    const prompts: number[] = [];
+    const texts: string[] = [];
+    const pick = (p: number[], names: string[]) => {
+      let u = rng.float();
+      let i = 0;
+      while (i < p.length - 1 && u >= p[i]) u -= p[i++];
+      return names[i];
+    };
+    for (let s = 0; s < size; s++) {
+      prompts.push(0, 1);
+      texts.push(pick(p0, ['a', 'b', 'c']), pick(p1, ['d', 'e']));
+    }
+    return encodeChars(prompts, texts, 2, 2);
+  };
+  const reference = pool([0.5, 0.3, 0.2], [0.6, 0.4], 400);
+  const shifted = pool([0.2, 0.3, 0.5], [0.3, 0.7], 400);
+  const common = { name: 'g_squared' as const, nullDist: nul, reference, n: 40, sims: 200, b: 300, alpha: 0.05, seed: 3, nullSeed: 11 };
+  const honest = oneSamplePowerCell({ ...common, alternatives: [] });
+  const direct = oneSampleTest('g_squared', pool([0.5, 0.3, 0.2], [0.6, 0.4], 20), nul, reference, { b: 300, seed: 11 });
+  assert.deepEqual([...honest.nulls], [...direct.nulls], "the cell's nulls are oneSampleTest's bootstrap for a sample of n = 40");
+  honest.statistics.forEach((s, i) => assert.equal(honest.pvalues[i], pvalueFrom(s, honest.nulls)));
+  assert.equal(honest.undefinedNulls, 0);
+  assert.ok(honest.power <= 0.12, `type-I error ${honest.power}`);
+  const dishonest = oneSamplePowerCell({ ...common, alternatives: [{ pool: shifted, weight: 1 }] });
+  assert.ok(dishonest.power >= 0.9, `power ${dishonest.power}`);
+  // Half the traffic shifted: between the two.
+  const half = oneSamplePowerCell({
+    ...common,
+    alternatives: [
+      { pool: shifted, weight: 0.5 },
+      { pool: reference, weight: 0.5 },
+    ],
+  });
+  assert.ok(half.power > honest.power && half.power < dishonest.power, `mixture power ${half.power}`);
+  assert.throws(() => oneSamplePowerCell({ ...common, alternatives: [{ pool: encodeChars([0], ['a'], 2, 2), weight: 1 }] }), /no completion for prompt 1/);
 });
