@@ -21,7 +21,7 @@ const restrict = (message, folders, extra = []) => ({
 const NODE_BUILTINS = builtinModules.filter((m) => !m.startsWith('_')).map((m) => m.replace(/[/]/g, '\\/'));
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tools/', '.met/', '.gl/', '.whl/', 'bench/out/', 'test/replay/.edited-*/'] },
+  { ignores: ['node_modules/', 'dist/', '.tools/', '.met/', '.gl/', '.whl/', 'bench/out/', 'test/replay/.edited-*/'] },
   {
     files: ['**/*.ts'],
     languageOptions: {

@@ -394,7 +394,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
                         id: `${statistic}-control-n${n}-d${draw}`,
                         draw,
                         n,
-                        statistic: statistic as TwoSampleStatistic,
+                        statistic: statistic,
                         reference: references[0],
                         split: 'a',
                       },

@@ -349,8 +349,8 @@ export async function readBilledCompletions(
     await checkVersions(c, files);
     const result = await c.runAndReadAll(
       `SELECT coalesce(completion, ''), completion_tokens FROM ${readParquetSql('samples')} ORDER BY prompt_id, sample_index`,
-      { files: listValue(files) } as never,
-      { files: LIST(VARCHAR) } as never,
+      { files: listValue(files) },
+      { files: LIST(VARCHAR) },
     );
     return result.getRows().map((r) => ({ completion: String(r[0]), completionTokens: r[1] === null ? null : Number(r[1]) }));
   });

@@ -1,7 +1,6 @@
 import { executeChild, ParentClosePolicy, patched, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
 import type { AuditActivities, AuditAlert, FiringResult } from '../activities/audits';
 import type { BillingActivities } from '../activities/billing';
-import type { TestOutcome } from '../activities/tests';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
 import { type AuditSpec, billingTokenizer, firingStamp, planFiring } from '../config/auditSpec';
@@ -89,7 +88,7 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
       .flatMap((t, i) => (short.has(t.test.testId) ? [] : [{ t, i }]))
       .map(async ({ t, i }) => {
         const [outcome, billed] = await Promise.all([
-          executeChild(runTest, { workflowId: `${info.workflowId}/test-e${i}`, args: [t.test] }) as Promise<TestOutcome>,
+          executeChild(runTest, { workflowId: `${info.workflowId}/test-e${i}`, args: [t.test] }),
           billing && tokenizer ? billing.countBilledTokens({ corpus: spec.corpus, model: t.model, source: t.source, tokenizer }) : undefined,
         ]);
         return { endpoint: t.endpoint, model: t.model, source: t.source, reference, outcome, ...(billed ? { billing: billed } : {}) };
