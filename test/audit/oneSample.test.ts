@@ -4,6 +4,7 @@
  * tiny F32 model, scores it under the scorer (child scoreCorpus), and tests it with g_squared
  * against a stored reference that was scored before.
  */
+import { kindDir } from '../../datasets/paths';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -66,7 +67,7 @@ test('an audit spec with a one-sample statistic needs a scorer, a two-sample one
   assert.equal(planFiring(parseAuditSpec(base), '20261206T120000Z-01a2b3c4').tests[0].test.scorer, undefined);
 });
 
-test('a g_squared audit firing scores the fresh slice under the scorer, then tests it against the scored reference', { timeout: 180_000 }, async () => {
+test('a g_squared audit firing scores the fresh slice under the scorer, then tests it against the scored reference', { timeout: 180_000 }, async (t) => {
   const cpuQueue = uniqueName('audit-g2-cpu');
   const plans = [
     cpuWorkerPlan({ dataDir, duck, taskQueue: cpuQueue }),
@@ -116,6 +117,16 @@ test('a g_squared audit firing scores the fresh slice under the scorer, then tes
     assert.equal(result.results.length, 1);
     const [row] = (await auditHistory(duck, dataDir, spec)).rows;
     assert.equal(row.endpoint, `${model}/${provider}`);
+    // Printed every run: in one full-suite run on 2026-12-06 this honest endpoint got p = 0 (7 runs alone and 3
+    // under CPU load passed); the figures of each run are what will tell why.
+    const samples = await (
+      await duck.connect()
+    ).runAndReadAll(
+      `SELECT source, count(*), avg(length(completion)), sum(CASE WHEN finish_reason = 'length' THEN 1 ELSE 0 END) FROM read_parquet('${kindDir(dataDir, 'audit-g2', 'samples')}/**/*.parquet', hive_partitioning = true, union_by_name = true) GROUP BY ALL ORDER BY ALL`,
+    );
+    t.diagnostic(
+      `g_squared ${row.value} p ${row.pValue}; samples per source (count, mean length, cut at maxTokens): ${JSON.stringify(samples.getRows(), (_, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))}`,
+    );
     assert.ok(row.pValue > 0 && row.pValue <= 1, `p = ${row.pValue}`);
     // The endpoint serves the reference's own F32 weights: at alpha 0.01 the honest endpoint is not rejected.
     assert.equal(row.reject, false, `honest endpoint, g_squared p = ${row.pValue}`);
