@@ -13,6 +13,20 @@ import { heartbeating } from './heartbeat';
 
 const sliceLabel = (s: Selector) => `${s.corpus}:${s.model}/${s.source}`;
 
+/** The fields every test's result row takes from its spec: which test, on which two slices. */
+function rowIdentity(spec: TestSpec) {
+  return {
+    corpus: spec.x.corpus,
+    runId: spec.testId,
+    testId: spec.testId,
+    unit: spec.unit,
+    xModel: spec.x.model,
+    xSource: spec.x.source,
+    yModel: spec.y.model,
+    ySource: spec.y.source,
+  };
+}
+
 /** Statistical tests on stored corpora (CPU queue): read the slices, test, store one result row. */
 export interface TestOutcome {
   testId: string;
@@ -149,16 +163,9 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
         const seconds = (performance.now() - t0) / 1000;
         const scorer = `${spec.scorer.model}@${spec.scorer.precision}`;
         const row: TestResultRow = {
-          corpus: spec.x.corpus,
-          runId: spec.testId,
-          testId: spec.testId,
+          ...rowIdentity(spec),
           statistic: `rut_${score}`,
-          unit: spec.unit,
           L: 1,
-          xModel: spec.x.model,
-          xSource: spec.x.source,
-          yModel: spec.y.model,
-          ySource: spec.y.source,
           reference: scorer,
           promptSet: 'selected',
           m,
@@ -261,16 +268,9 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
         const seconds = (performance.now() - t0) / 1000;
         const scorer = `${spec.scorer.model}@${spec.scorer.precision}`;
         const row: TestResultRow = {
-          corpus: spec.x.corpus,
-          runId: spec.testId,
-          testId: spec.testId,
+          ...rowIdentity(spec),
           statistic: spec.stat,
-          unit: spec.unit,
           L: spec.L,
-          xModel: spec.x.model,
-          xSource: spec.x.source,
-          yModel: spec.y.model,
-          ySource: spec.y.source,
           reference: scorer,
           promptSet: 'selected',
           m: x.sample.m,
@@ -340,16 +340,9 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
         );
         const reject = r.pvalue <= spec.alpha;
         const row: TestResultRow = {
-          corpus: spec.x.corpus,
-          runId: spec.testId,
-          testId: spec.testId,
+          ...rowIdentity(spec),
           statistic: spec.stat,
-          unit: spec.unit,
           L: spec.L,
-          xModel: spec.x.model,
-          xSource: spec.x.source,
-          yModel: spec.y.model,
-          ySource: spec.y.source,
           reference: null,
           promptSet: x.promptIds.length ? 'selected' : 'none',
           m: x.sample.m,
