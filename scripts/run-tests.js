@@ -132,21 +132,32 @@ const port = await freePort();
 console.log(`# starting the Temporal dev server for this run on 127.0.0.1:${port}`);
 await startDevServer({ dataDir, port, headless: true, log: (l) => console.log(`# ${l}`) });
 
-/** The longest files start first, so the two lanes finish together (each took 30 s or more alone). */
+/** The longest files start first, so the lanes finish together (each took 40 s or more in a full run on 2026-12-06). */
 const LONG = [
   'test/models/gemma.test.ts',
-  'test/examples/examples.test.ts',
-  'test/power/rutTiny.test.ts',
-  'test/collect/collectCorpus.test.ts',
-  'test/audit/audit.test.ts',
+  'test/fleet/fleet.test.ts',
+  'test/models/gemmaBatched.test.ts',
+  'test/collect/workerLostServer.test.ts',
+  'test/api/console.test.ts',
+  'test/collect/watchOutage.test.ts',
   'test/collect/chaos.test.ts',
-  'test/collect/trust.test.ts',
+  'test/collect/collectCorpus.test.ts',
+  'test/cli/findEachOther.test.ts',
+  'test/power/rutTiny.test.ts',
+  'test/models/quantize.test.ts',
+  'test/audit/audit.test.ts',
+  'test/collect/sliceGrow.test.ts',
+  'test/api/identify.test.ts',
+  'test/models/managedServerProfiles.test.ts',
   'test/power/tinyModels.test.ts',
+  'test/models/chatTemplate.test.ts',
+  'test/power/killWorker.test.ts',
+  'test/collect/pilot.test.ts',
+  'test/models/tiny.test.ts',
+  'test/examples/examples.test.ts',
+  'test/collect/trust.test.ts',
   'test/models/managedServer.test.ts',
   'test/download/download.test.ts',
-  'test/models/quantize.test.ts',
-  'test/models/managedServerProfiles.test.ts',
-  'test/power/killWorker.test.ts',
   'test/datasets/crash.test.ts',
   'test/demo/demo.test.ts',
 ];
