@@ -182,7 +182,9 @@ async function checkedParallel(spec: ModelWorkerSpec, llama: LlamaBackend, log: 
   const { loadLlamaBackend } = await import('../models/llama');
   const flashAttention = llama.decode.flashAttention;
   await llama.close();
-  log(`falling back to one sequence at a time for ${spec.name}/${spec.precision}: the batched sampler's tokens depend on the batch in this configuration`);
+  log(
+    `falling back to one sequence at a time for ${spec.name}/${spec.precision}: the batched sampler's samples depend on what else is in the batch in this configuration`,
+  );
   return loadLlamaBackend({
     path: spec.path,
     precision: spec.precision,
