@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'CPU threads of an in-process --model (default: every core; 1 for a file under 64 MB)')
     .option('--context-size <n>', 'tokens per sequence of an in-process --model (default 2048)')
     .option('--batch-size <n>', 'positions per scoring decode of an in-process --model (default 128)')
-    .option('--parallel <n>', 'sequences an in-process --model samples at once (met batched sampler; default 1)')
+    .option('--parallel <n>', 'sequences an in-process --model samples at once (met batched sampler), or requests in flight to a managed one (default 1)')
     .option('--backend <kind>', 'in-process (llama.cpp) or managed (a vLLM server this worker starts and restarts)', 'in-process')
     .action(
       async (opts: {

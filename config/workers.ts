@@ -78,6 +78,8 @@ export const ModelWorkerSpec = z
      * In-process llama.cpp on the CPU: sequences sampled at once by met's batched sampler (default 1,
      * node-llama-cpp one sequence at a time). Another route: the same seed can give other tokens than
      * at 1, so the sampler record names it and N; checked at the worker's start (1 when it fails).
+     * Managed server: sampling requests kept in flight to it (the llama.cpp profile's `-np`); its
+     * samples then depend on load, and the sampler record names N.
      */
     parallel: z.number().int().min(1).max(256).optional(),
     /** In-process llama.cpp: run the batch-invariance check when the worker starts (default true; it takes seconds on a real-size model). */

@@ -48,6 +48,12 @@ export interface ManagedServerOptions {
   gpu: number | 'cpu';
   env?: Record<string, string | undefined>;
   log?: (line: string) => void;
+  /**
+   * Requests kept in flight to the server (the worker's `parallel`; default 1, one at a time): the
+   * llama.cpp profile starts llama-server with as many slots (`-np {parallel}`). With more than one,
+   * a sample can depend on what the server decodes beside it, so the sampler record's engine says N.
+   */
+  parallel?: number;
 }
 
 export interface ManagedServerStats {
@@ -83,7 +89,7 @@ export function expandArgs(args: string[], values: Record<string, string>): stri
 /** The server's command line for one start (exported for tests and `--dry-run` style checks). */
 export function serverCommand(
   input: z.input<typeof ManagedServerSpec> | ResolvedServerSpec,
-  o: { modelRef: string; model: string; precision: Precision; gpu: number | 'cpu'; port: number },
+  o: { modelRef: string; model: string; precision: Precision; gpu: number | 'cpu'; port: number; parallel?: number },
 ): { command: string; args: string[]; env: Record<string, string> } {
   const spec = resolveServerSpec(input); // idempotent on a resolved spec
   const values = {
@@ -94,6 +100,7 @@ export function serverCommand(
     precision: o.precision,
     gpu: String(o.gpu),
     name: o.model,
+    parallel: String(o.parallel ?? 1),
   };
   const args = expandArgs([...spec.args, ...(spec.precisionFlags[o.precision] ?? []), ...spec.extraArgs], values);
   const env: Record<string, string> = { ...spec.env };
@@ -128,6 +135,9 @@ export class ManagedServerBackend implements TextBackend {
   private counts = { starts: 0, restarts: 0 };
   /** Incremented per spawn: a call that saw an older one knows the server it used has gone. */
   private generation = 0;
+  /** Sampling requests sent and not answered, and those waiting for one of the `parallel` places. */
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly options: ManagedServerOptions) {
     // Refuses a scoring mode the profile cannot do here, before anything is spawned.
@@ -157,7 +167,10 @@ export class ManagedServerBackend implements TextBackend {
       await backend.close();
       throw err;
     }
-    backend.log(`profile ${backend.spec.profile}; scores with ${backend.scorerBackend}`);
+    const slots = backend.parallel > 1 ? `; ${backend.parallel} requests in flight` : '';
+    backend.log(`profile ${backend.spec.profile}; scores with ${backend.scorerBackend}${slots}`);
+    if (backend.parallel > 1 && backend.spec.profile === 'llama.cpp' && !backend.serverSlots)
+      backend.log(`the server's args do not use {parallel}: llama-server keeps the slot count its own args give it`);
     return backend;
   }
 
@@ -215,6 +228,28 @@ export class ManagedServerBackend implements TextBackend {
 
   stats(): ManagedServerStats {
     return { profile: this.spec.profile, ...this.counts, pid: this.child?.pid, url: this.url, scoring: this.scoringMode, scorerBackend: this.scorerBackend };
+  }
+
+  /** Requests this backend keeps in flight to the server (LocalGenerator hands a unit's samples over together above 1). */
+  get parallel(): number {
+    return this.options.parallel ?? 1;
+  }
+
+  /** Whether the server's own slot count follows `parallel` (its args hold `{parallel}`: the llama.cpp profile's `-np`). */
+  private get serverSlots(): boolean {
+    return this.spec.args.some((a) => a.includes('{parallel}'));
+  }
+
+  /**
+   * The sampling route in the sampler record: above one request in flight, the server's batching is
+   * part of it (issue #27 measured llama-server's logprobs move by 0.3-0.6 nats under load), so N is
+   * named and a slice never mixes the routes unnoticed. At 1, the record stays what it always was.
+   */
+  get samplerEngine(): string | undefined {
+    const n = this.parallel;
+    if (n === 1) return undefined;
+    const slots = this.serverSlots ? `, ${n} server slots` : '';
+    return `${this.spec.profile} server (managed; ${n} requests in flight${slots}: a sample can depend on what the server decodes beside it)`;
   }
 
   private log(line: string): void {
@@ -370,6 +405,20 @@ export class ManagedServerBackend implements TextBackend {
   }
 
   async generate(request: GenerateRequest): Promise<SampledCompletion> {
+    // At most `parallel` sampling requests at the server; the others wait here, not in its queue (where they would time out).
+    if (this.inFlight >= this.parallel) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.inFlight++;
+    try {
+      return await this.sample(request);
+    } finally {
+      // A waiting request takes this place as it is; else the place is free.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.inFlight--;
+    }
+  }
+
+  private sample(request: GenerateRequest): Promise<SampledCompletion> {
     if (PROFILES[this.spec.profile].sampling === 'llama.cpp')
       return this.call('generate', (_client, url) => llamaServerGenerate(this.wire, url, request, { scorer: this.scorer, storedText: this.storedText }));
     const vllm = this.spec.profile === 'vllm';

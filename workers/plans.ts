@@ -73,6 +73,7 @@ export async function buildWorkerPlans(input: {
         gpu: spec.gpu,
         env: input.env,
         log,
+        parallel: spec.parallel,
       });
     } else {
       backend = await loadCheckedLlamaBackend(spec, (line: string) => process.stderr.write(`${line}\n`));
