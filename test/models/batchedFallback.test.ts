@@ -16,10 +16,10 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ModelWorkerSpec } from '../../config/workers';
+import { machineParallel, ModelWorkerSpec } from '../../config/workers';
 import { SamplingSpec } from '../../config/runSpec';
 import type { GeneratedSample } from '../../collect/sampleGenerator';
 import type { LlamaBackend } from '../../models/llama';
@@ -104,3 +104,18 @@ test(
     }
   },
 );
+
+test('parallel: auto gives a worker machineParallel of its CPU count, said in its log, and checked like a number', { timeout: 120_000 }, async () => {
+  const lines: string[] = [];
+  const n = machineParallel(availableParallelism());
+  const spec = ModelWorkerSpec.parse({ name: 'tiny', precision: 'int8', path: defaults.int8, threads: 1, contextSize: 256, parallel: 'auto' });
+  const backend = (await loadCheckedLlamaBackend(spec, (line) => lines.push(line))) as LlamaBackend;
+  try {
+    const log = lines.join('\n');
+    assert.match(log, new RegExp(`parallel auto for tiny/int8: ${n} \\(${availableParallelism()} CPUs`));
+    assert.match(log, new RegExp(`batched sampler check: ${n} slots, .*: pass`));
+    assert.equal(backend.parallel, n);
+  } finally {
+    await backend.close();
+  }
+});
