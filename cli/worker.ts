@@ -16,7 +16,10 @@ export function register(program: Command): void {
     .option('--threads <n>', 'CPU threads of an in-process --model (default: every core; 1 for a file under 64 MB)')
     .option('--context-size <n>', 'tokens per sequence of an in-process --model (default 2048)')
     .option('--batch-size <n>', 'positions per scoring decode of an in-process --model (default 128)')
-    .option('--parallel <n>', 'sequences an in-process --model samples at once (met batched sampler; default 1)')
+    .option(
+      '--parallel <n|auto>',
+      'sequences an in-process --model samples at once (met batched sampler), or requests in flight to a managed one (default 1; auto: from the CPU count)',
+    )
     .option('--backend <kind>', 'in-process (llama.cpp) or managed (a vLLM server this worker starts and restarts)', 'in-process')
     .action(
       async (opts: {
@@ -86,7 +89,7 @@ async function modelFromFlags(opts: {
     threads: int(opts.threads),
     contextSize: int(opts.contextSize),
     batchSize: int(opts.batchSize),
-    parallel: int(opts.parallel),
+    parallel: opts.parallel === 'auto' ? 'auto' : int(opts.parallel),
     ...(opts.backend === 'managed' ? { server: { command: 'vllm' } } : {}),
   });
 }

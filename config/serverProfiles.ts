@@ -66,8 +66,8 @@ export const PROFILES: Record<ServerProfileName, ServerProfile> = {
     scoring: { default: 'auto', allowed: ['auto', 'echo', 'prompt_logprobs', 'none'] },
   },
   'llama.cpp': {
-    // The GGUF file is the precision; -np 1: one slot, requests are served one at a time like in-process.
-    args: ['-m', '{model}', '--host', '{host}', '--port', '{port}', '--alias', '{name}', '-np', '1'],
+    // The GGUF file is the precision; -np: one slot per request the worker keeps in flight (its `parallel`, default 1).
+    args: ['-m', '{model}', '--host', '{host}', '--port', '{port}', '--alias', '{name}', '-np', '{parallel}'],
     precisionFlags: NO_FLAGS,
     extraArgs: [],
     healthPath: '/health',
@@ -95,7 +95,7 @@ export const ManagedServerSpec = z
     profile: z.enum(SERVER_PROFILES).optional(),
     /** Executable (vllm, llama-server, python, node...). */
     command: z.string().min(1),
-    /** Arguments; {model} {port} {host} {dtype} {precision} {gpu} {name} are filled in (default: the profile's). */
+    /** Arguments; {model} {port} {host} {dtype} {precision} {gpu} {name} {parallel} are filled in (default: the profile's). */
     args: z.array(z.string()).optional(),
     /** Appended per precision (default: the profile's; vLLM: --dtype ..., llama.cpp: none, the GGUF is the precision). */
     precisionFlags: z.object({ fp32: Flags.optional(), fp16: Flags.optional(), int8: Flags.optional(), nf4: Flags.optional() }).strict().optional(),

@@ -9,7 +9,7 @@ import type { ShardKind } from './tables';
 
 /**
  * The corpus store as the collection and scoring activities see it: shards by unit, a journal
- * path per unit, and prompt sets. A local folder, or a bucket (datasets/corpora.ts) that workers
+ * path per unit, and prompt sets. A local folder, or a bucket (datasets/bucketCorpora.ts) that workers
  * on hosts sharing no disk commit their shards to; journals always stay on this host's disk.
  */
 export interface PromptText {

@@ -3,7 +3,7 @@ import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/cli
 import { z } from 'zod';
 
 /**
- * Shards as S3 objects, for both S3 corpus layers (datasets/s3.ts: push and pull; datasets/corpora.ts:
+ * Shards as S3 objects, for both S3 corpus layers (datasets/s3.ts: push and pull; datasets/bucketCorpora.ts:
  * bucket corpora): one HEAD that reads met's object metadata, one PUT that writes it. A shard is
  * committed with its row count and content checksum as user metadata, so "is this unit done?"
  * is one HEAD and never a download.

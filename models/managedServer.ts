@@ -5,6 +5,9 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { freePort } from '../common/net';
 import { type GenerateRequest, inProcessScorerRoute, type Precision, type SampledCompletion, type ScoredCompletion, type TextBackend } from './backend';
 import type { LlamaBackend } from './llama';
+import { llamaServerContextSize, llamaServerGenerate } from './llamaServerWire';
+import { openaiContextSize, openaiGenerate, type ScoringMode, scoreWith } from './openaiServerWire';
+import { detokenizeAt, type ServerWire, tokenizeAt } from './serverWire';
 import { type ManagedServerSpec, PROFILES, type ResolvedServerSpec, resolveServerSpec, type ServerProfileName } from '../config/serverProfiles';
 
 /**
@@ -27,6 +30,9 @@ import { type ManagedServerSpec, PROFILES, type ResolvedServerSpec, resolveServe
  *   (llama.cpp) with in-process llama.cpp on the same GGUF, loaded when the worker starts; or
  *   not at all (scoring: none; openai-compatible), which the profile check decides at start.
  * The server runs in its own process group and is stopped with it (vLLM forks engine processes).
+ * This module supervises the process and routes each call; what goes over the wire is in
+ * openaiServerWire.ts (vLLM and other OpenAI-compatible servers), llamaServerWire.ts
+ * (llama-server's /completion and /props) and serverWire.ts (/tokenize, /detokenize).
  */
 export const PRECISIONS = ['fp32', 'fp16', 'int8', 'nf4'] as const;
 export { ManagedServerSpec, VLLM_PRECISION_FLAGS, inferProfile, resolveServerSpec } from '../config/serverProfiles';
@@ -42,6 +48,12 @@ export interface ManagedServerOptions {
   gpu: number | 'cpu';
   env?: Record<string, string | undefined>;
   log?: (line: string) => void;
+  /**
+   * Requests kept in flight to the server (the worker's `parallel`; default 1, one at a time): the
+   * llama.cpp profile starts llama-server with as many slots (`-np {parallel}`). With more than one,
+   * a sample can depend on what the server decodes beside it, so the sampler record's engine says N.
+   */
+  parallel?: number;
 }
 
 export interface ManagedServerStats {
@@ -51,7 +63,7 @@ export interface ManagedServerStats {
   pid: number | undefined;
   url: string | undefined;
   /** The server's scoring route once one worked (vllm profile). */
-  scoring: 'echo' | 'echo1' | 'prompt_logprobs' | undefined;
+  scoring: ScoringMode | undefined;
   /** Who computes the logprobs this backend returns (also recorded in logprob rows). */
   scorerBackend: string;
 }
@@ -77,7 +89,7 @@ export function expandArgs(args: string[], values: Record<string, string>): stri
 /** The server's command line for one start (exported for tests and `--dry-run` style checks). */
 export function serverCommand(
   input: z.input<typeof ManagedServerSpec> | ResolvedServerSpec,
-  o: { modelRef: string; model: string; precision: Precision; gpu: number | 'cpu'; port: number },
+  o: { modelRef: string; model: string; precision: Precision; gpu: number | 'cpu'; port: number; parallel?: number },
 ): { command: string; args: string[]; env: Record<string, string> } {
   const spec = resolveServerSpec(input); // idempotent on a resolved spec
   const values = {
@@ -88,6 +100,7 @@ export function serverCommand(
     precision: o.precision,
     gpu: String(o.gpu),
     name: o.model,
+    parallel: String(o.parallel ?? 1),
   };
   const args = expandArgs([...spec.args, ...(spec.precisionFlags[o.precision] ?? []), ...spec.extraArgs], values);
   const env: Record<string, string> = { ...spec.env };
@@ -96,18 +109,6 @@ export function serverCommand(
   return { command: spec.command, args, env };
 }
 
-const TokenizeResponse = z.object({ tokens: z.array(z.number().int()) });
-/** llama-server's native /completion answer (the fields met reads). */
-const LlamaCompletion = z.object({
-  content: z.string(),
-  tokens: z.array(z.number().int()).optional(),
-  stop_type: z.string().optional(),
-  tokens_evaluated: z.number().int().optional(),
-  completion_probabilities: z.array(z.object({ id: z.number().int(), logprob: z.number() })).optional(),
-});
-const EchoLogprobs = z.object({ tokens: z.array(z.string()), token_logprobs: z.array(z.number().nullable()) });
-const PromptLogprobs = z.array(z.record(z.string(), z.object({ logprob: z.number(), decoded_token: z.string().nullable().optional() })).nullable());
-
 export class ManagedServerBackend implements TextBackend {
   readonly model: string;
   readonly precision: Precision;
@@ -115,6 +116,8 @@ export class ManagedServerBackend implements TextBackend {
   /** Who computes this backend's logprobs: recorded in logprob rows and reported by stats(). */
   readonly scorerBackend: string;
   private readonly spec: ResolvedServerSpec;
+  /** What the wire protocols need to know of this server. */
+  private readonly wire: ServerWire;
   /** llama.cpp in the worker on the same GGUF (scoring: in-process). */
   private scorer: LlamaBackend | undefined;
   /** met's stored-text rule on the GGUF's vocabulary (llama.cpp profiles): the text of the sampled ids, as in-process. */
@@ -132,12 +135,16 @@ export class ManagedServerBackend implements TextBackend {
   private counts = { starts: 0, restarts: 0 };
   /** Incremented per spawn: a call that saw an older one knows the server it used has gone. */
   private generation = 0;
+  /** Sampling requests sent and not answered, and those waiting for one of the `parallel` places. */
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly options: ManagedServerOptions) {
     // Refuses a scoring mode the profile cannot do here, before anything is spawned.
     this.spec = resolveServerSpec(options.server);
     this.model = options.model;
     this.precision = options.precision;
+    this.wire = { model: this.model, profile: this.spec.profile, profileGiven: !!options.server.profile, requestTimeoutMs: this.spec.requestTimeoutMs };
     const s = this.spec;
     this.scorerBackend =
       s.scoring === 'none'
@@ -160,7 +167,10 @@ export class ManagedServerBackend implements TextBackend {
       await backend.close();
       throw err;
     }
-    backend.log(`profile ${backend.spec.profile}; scores with ${backend.scorerBackend}`);
+    const slots = backend.parallel > 1 ? `; ${backend.parallel} requests in flight` : '';
+    backend.log(`profile ${backend.spec.profile}; scores with ${backend.scorerBackend}${slots}`);
+    if (backend.parallel > 1 && backend.spec.profile === 'llama.cpp' && !backend.serverSlots)
+      backend.log(`the server's args do not use {parallel}: llama-server keeps the slot count its own args give it`);
     return backend;
   }
 
@@ -218,6 +228,28 @@ export class ManagedServerBackend implements TextBackend {
 
   stats(): ManagedServerStats {
     return { profile: this.spec.profile, ...this.counts, pid: this.child?.pid, url: this.url, scoring: this.scoringMode, scorerBackend: this.scorerBackend };
+  }
+
+  /** Requests this backend keeps in flight to the server (LocalGenerator hands a unit's samples over together above 1). */
+  get parallel(): number {
+    return this.options.parallel ?? 1;
+  }
+
+  /** Whether the server's own slot count follows `parallel` (its args hold `{parallel}`: the llama.cpp profile's `-np`). */
+  private get serverSlots(): boolean {
+    return this.spec.args.some((a) => a.includes('{parallel}'));
+  }
+
+  /**
+   * The sampling route in the sampler record: above one request in flight, the server's batching is
+   * part of it (issue #27 measured llama-server's logprobs move by 0.3-0.6 nats under load), so N is
+   * named and a slice never mixes the routes unnoticed. At 1, the record stays what it always was.
+   */
+  get samplerEngine(): string | undefined {
+    const n = this.parallel;
+    if (n === 1) return undefined;
+    const slots = this.serverSlots ? `, ${n} server slots` : '';
+    return `${this.spec.profile} server (managed; ${n} requests in flight${slots}: a sample can depend on what the server decodes beside it)`;
   }
 
   private log(line: string): void {
@@ -306,18 +338,8 @@ export class ManagedServerBackend implements TextBackend {
   private async readModelCard(): Promise<void> {
     // With an in-process scorer, what can be scored at once is the scorer's context.
     if (this.scorer) return;
-    if (this.spec.profile === 'llama.cpp') {
-      const props = (await (await fetch(`${this.url}/props`, { signal: AbortSignal.timeout(5_000) })).json()) as {
-        default_generation_settings?: { n_ctx?: unknown };
-      };
-      const n = props.default_generation_settings?.n_ctx;
-      if (typeof n === 'number') this.contextSize = n;
-      return;
-    }
-    const models = await this.client!.models.list();
-    const card = models.data.find((m) => m.id === this.model) ?? models.data[0];
-    const len = (card as { max_model_len?: unknown } | undefined)?.max_model_len;
-    if (typeof len === 'number') this.contextSize = len;
+    const size = this.spec.profile === 'llama.cpp' ? await llamaServerContextSize(this.url!) : await openaiContextSize(this.client!, this.model);
+    if (size !== undefined) this.contextSize = size;
   }
 
   /** Restarts after an exit, with backoff; gives up after maxRestarts within the window. */
@@ -375,150 +397,32 @@ export class ManagedServerBackend implements TextBackend {
     return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /**
-   * Token ids of a text through the server's /tokenize, in the profile's protocol. No tokens for a
-   * non-empty text is an error (a server that does not speak this protocol answers `[]`), never data.
-   */
-  private async tokenize(url: string, text: string, special: boolean): Promise<number[]> {
-    const protocol = PROFILES[this.spec.profile].tokenizer;
-    if (protocol === 'none') throw new MetError(ErrorTypes.BadInput, `profile ${this.spec.profile} has no tokenizer route`);
-    // llama.cpp: parse_special false, as in-process llama.cpp tokenizes ("<s>" in a text is text).
-    const body =
-      protocol === 'vllm' ? { model: this.model, prompt: text, add_special_tokens: special } : { content: text, add_special: special, parse_special: false };
-    const res = await fetch(`${url}/tokenize`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(this.spec.requestTimeoutMs),
-    });
-    if (!res.ok) throw new MetError(ErrorTypes.ProviderRequest, `${url}/tokenize answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
-    const tokens = TokenizeResponse.parse(await res.json()).tokens;
-    if (text.length > 0 && tokens.length === 0) throw this.noTokens(`${url}/tokenize`, text);
-    return tokens;
-  }
-
-  private noTokens(where: string, text: string): MetError {
-    return new MetError(
-      ErrorTypes.ProviderRequest,
-      `${where} gave no tokens for a non-empty text (${text.length} characters): the server does not speak profile ${this.spec.profile}'s protocol${this.options.server.profile ? '' : ' (inferred from the command)'}; set the managed server's profile to the server it runs. Nothing was stored.`,
-    );
-  }
-
   /** Text of token ids through the server's /detokenize, in the profile's protocol. */
   async detokenize(ids: number[]): Promise<string> {
     const protocol = PROFILES[this.spec.profile].tokenizer;
     if (protocol === 'none') throw new MetError(ErrorTypes.BadInput, `profile ${this.spec.profile} has no detokenize route`);
-    return this.call('detokenize', async (_client, url) => {
-      const res = await fetch(`${url}/detokenize`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(protocol === 'vllm' ? { model: this.model, tokens: ids } : { tokens: ids }),
-        signal: AbortSignal.timeout(this.spec.requestTimeoutMs),
-      });
-      if (!res.ok) throw new MetError(ErrorTypes.ProviderRequest, `${url}/detokenize answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
-      const json = (await res.json()) as { prompt?: unknown; content?: unknown };
-      const text = protocol === 'vllm' ? json.prompt : json.content;
-      if (typeof text !== 'string')
-        throw new MetError(ErrorTypes.ProviderRequest, `${url}/detokenize answered without ${protocol === 'vllm' ? 'prompt' : 'content'}`);
-      return text;
-    });
+    return this.call('detokenize', (_client, url) => detokenizeAt(this.wire, url, ids));
   }
 
   async generate(request: GenerateRequest): Promise<SampledCompletion> {
-    if (PROFILES[this.spec.profile].sampling === 'llama.cpp') return this.generateLlamaCpp(request);
-    const vllm = this.spec.profile === 'vllm';
-    return this.call('generate', async (client, url) => {
-      const r = await client.completions.create({
-        model: this.model,
-        prompt: request.prompt,
-        max_tokens: request.maxTokens,
-        temperature: request.temperature,
-        top_p: request.topP,
-        seed: request.seed,
-        stop: request.stop?.length ? request.stop : undefined,
-        logprobs: request.logprobs ? 0 : undefined,
-        ...samplerFields(request),
-        // vLLM: the sampled ids, so nothing is re-tokenized (met serve always sends them). Not sent to
-        // unknown servers: a strict one refuses fields it does not know.
-        ...(vllm ? ({ return_token_ids: true } as object) : {}),
-      });
-      const choice = r.choices[0] as (typeof r.choices)[number] & { token_ids?: number[] | null };
-      let tokenIds: number[] | null = choice.token_ids ?? null;
-      if (tokenIds && tokenIds.length === 0 && choice.text) throw this.noTokens('the completion', choice.text);
-      // Without sampled ids: the server's tokenizer where the profile has one, else none stored (never []).
-      if (!tokenIds) tokenIds = !choice.text ? [] : vllm ? await this.tokenize(url, choice.text, false) : null;
-      const tokenLogprobs = request.logprobs ? (choice.logprobs?.token_logprobs ?? null) : null;
-      return {
-        text: choice.text,
-        tokenIds,
-        tokenLogprobs,
-        finishReason: choice.finish_reason === 'stop' ? 'stop' : 'length',
-        promptTokens: r.usage?.prompt_tokens ?? 0,
-      };
-    });
+    // At most `parallel` sampling requests at the server; the others wait here, not in its queue (where they would time out).
+    if (this.inFlight >= this.parallel) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.inFlight++;
+    try {
+      return await this.sample(request);
+    } finally {
+      // A waiting request takes this place as it is; else the place is free.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.inFlight--;
+    }
   }
 
-  /**
-   * llama-server's native /completion: its prefix cache off for this request, the sampled token ids,
-   * and the same sampler chain as in-process (llama.cpp's: penalties over the last 64 tokens,
-   * top-k, top-p, min-p, temperature) with its other samplers off, so a sample follows the same
-   * distribution as in-process. The sampled tokens' logprobs come
-   * from the in-process scorer when there is one (exactly what scoring returns); else from the
-   * server's `n_probs: 1` (its pre-sampling softmax in float32, over the candidates it kept).
-   */
-  private generateLlamaCpp(request: GenerateRequest): Promise<SampledCompletion> {
-    return this.call('generate', async (_client, url) => {
-      const res = await fetch(`${url}/completion`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          prompt: request.prompt,
-          n_predict: request.maxTokens,
-          temperature: request.temperature,
-          top_p: request.topP,
-          seed: request.seed,
-          stop: request.stop ?? [],
-          cache_prompt: false,
-          return_tokens: true,
-          samplers: ['penalties', 'top_k', 'top_p', 'min_p', 'temperature'],
-          top_k: request.topK ?? 0,
-          min_p: request.minP ?? 0,
-          typical_p: 1,
-          repeat_last_n: 64,
-          repeat_penalty: request.repetitionPenalty ?? 1,
-          presence_penalty: request.presencePenalty ?? 0,
-          frequency_penalty: request.frequencyPenalty ?? 0,
-          dry_multiplier: 0,
-          xtc_probability: 0,
-          n_probs: request.logprobs && !this.scorer ? 1 : 0,
-          post_sampling_probs: false,
-          stream: false,
-        }),
-        signal: AbortSignal.timeout(this.spec.requestTimeoutMs),
-      });
-      if (!res.ok)
-        throw new MetError(
-          res.status >= 500 ? ErrorTypes.ProviderUnavailable : ErrorTypes.ProviderRequest,
-          `${url}/completion answered ${res.status}: ${(await res.text()).slice(0, 300)}`,
-        );
-      const r = LlamaCompletion.parse(await res.json());
-      // A stop word is cut from the text but its tokens may be in `tokens`: tokenize the text then.
-      let tokenIds = r.stop_type === 'word' ? undefined : r.tokens;
-      if (tokenIds && tokenIds.length === 0 && r.content) throw this.noTokens(`${url}/completion`, r.content);
-      if (!tokenIds) tokenIds = r.content ? await this.tokenize(url, r.content, false) : [];
-      let tokenLogprobs: number[] | null = null;
-      if (request.logprobs && this.scorer) tokenLogprobs = tokenIds.length ? await this.scorer.scoreTokens(request.prompt, tokenIds) : [];
-      else if (request.logprobs) {
-        const probs = r.completion_probabilities ?? [];
-        if (probs.length < tokenIds.length || probs.slice(0, tokenIds.length).some((p, i) => p.id !== tokenIds[i])) {
-          throw new MetError(ErrorTypes.ProviderRequest, `${url}/completion reported ${probs.length} token probabilities for ${tokenIds.length} tokens`);
-        }
-        tokenLogprobs = probs.slice(0, tokenIds.length).map((p) => p.logprob);
-      }
-      // The sampled ids' text by met's rule; after a stop word the ids came from the text, which stays as the server cut it.
-      const text = this.storedText && r.stop_type !== 'word' ? this.storedText(tokenIds) : r.content;
-      return { text, tokenIds, tokenLogprobs, finishReason: r.stop_type === 'limit' ? 'length' : 'stop', promptTokens: r.tokens_evaluated ?? 0 };
-    });
+  private sample(request: GenerateRequest): Promise<SampledCompletion> {
+    if (PROFILES[this.spec.profile].sampling === 'llama.cpp')
+      return this.call('generate', (_client, url) => llamaServerGenerate(this.wire, url, request, { scorer: this.scorer, storedText: this.storedText }));
+    const vllm = this.spec.profile === 'vllm';
+    return this.call('generate', (client, url) => openaiGenerate(this.wire, client, url, request, vllm));
   }
 
   async score(prompt: string, completion: string): Promise<ScoredCompletion> {
@@ -530,8 +434,8 @@ export class ManagedServerBackend implements TextBackend {
     }
     if (this.scorer) return this.scorer.score(prompt, completion);
     return this.call('score', async (client, url) => {
-      const promptIds = await this.tokenize(url, prompt, true);
-      const completionIds = completion.length ? await this.tokenize(url, completion, false) : [];
+      const promptIds = await tokenizeAt(this.wire, url, prompt, true);
+      const completionIds = completion.length ? await tokenizeAt(this.wire, url, completion, false) : [];
       if (!completionIds.length) return { tokenIds: [], tokenTexts: [], tokenLogprobs: [] };
       if (!promptIds.length)
         throw new MetError(ErrorTypes.BadInput, `${this.model} has no BOS token: an empty prompt leaves the first completion token unscorable`);
@@ -558,7 +462,7 @@ export class ManagedServerBackend implements TextBackend {
     let lastError: unknown;
     for (const mode of modes) {
       try {
-        const out = await this.scoreWith(client, ids, mode);
+        const out = await scoreWith(client, this.model, ids, mode);
         if (this.scoringMode !== mode)
           this.log(`scoring with ${mode === 'prompt_logprobs' ? 'prompt_logprobs' : `echo + logprobs (max_tokens ${mode === 'echo' ? 0 : 1})`}`);
         this.scoringMode = mode;
@@ -570,28 +474,6 @@ export class ManagedServerBackend implements TextBackend {
       }
     }
     throw new MetError(ErrorTypes.ProviderRequest, `the server offers neither echo + logprobs nor prompt_logprobs: ${(lastError as Error)?.message}`);
-  }
-
-  private async scoreWith(
-    client: OpenAI,
-    ids: number[],
-    mode: 'echo' | 'echo1' | 'prompt_logprobs',
-  ): Promise<{ logprobs: (number | null)[]; texts: string[] }> {
-    if (mode === 'prompt_logprobs') {
-      const r = await client.completions.create({ model: this.model, prompt: ids, max_tokens: 1, temperature: 0, ...({ prompt_logprobs: 0 } as object) });
-      const entries = PromptLogprobs.parse((r.choices[0] as unknown as { prompt_logprobs: unknown }).prompt_logprobs);
-      if (entries.length !== ids.length)
-        throw new MetError(ErrorTypes.ProviderRequest, `prompt_logprobs has ${entries.length} entries for ${ids.length} tokens`);
-      const logprobs = entries.map((e, i) => (e ? (e[String(ids[i])]?.logprob ?? null) : null));
-      const texts = entries.map((e, i) => (e ? (e[String(ids[i])]?.decoded_token ?? String(ids[i])) : String(ids[i])));
-      return { logprobs, texts };
-    }
-    const r = await client.completions.create({ model: this.model, prompt: ids, echo: true, max_tokens: mode === 'echo' ? 0 : 1, logprobs: 0, temperature: 0 });
-    const lp = EchoLogprobs.parse(r.choices[0].logprobs);
-    if (lp.token_logprobs.length < ids.length)
-      throw new MetError(ErrorTypes.ProviderRequest, `echo returned ${lp.token_logprobs.length} logprobs for ${ids.length} prompt tokens`);
-    // With max_tokens 1 the generated token follows the prompt's: keep the prompt's only.
-    return { logprobs: lp.token_logprobs.slice(0, ids.length), texts: lp.tokens.slice(0, ids.length) };
   }
 
   /** Kills the whole process group (vLLM's engine runs in child processes). */
@@ -616,15 +498,4 @@ export class ManagedServerBackend implements TextBackend {
     await gone;
     clearTimeout(timer);
   }
-}
-
-/** The optional sampler settings of a request as vLLM's request fields (only those set). */
-function samplerFields(request: GenerateRequest): Record<string, number> {
-  const fields: Record<string, number> = {};
-  if (request.topK) fields.top_k = request.topK;
-  if (request.minP) fields.min_p = request.minP;
-  if (request.repetitionPenalty !== undefined) fields.repetition_penalty = request.repetitionPenalty;
-  if (request.presencePenalty !== undefined) fields.presence_penalty = request.presencePenalty;
-  if (request.frequencyPenalty !== undefined) fields.frequency_penalty = request.frequencyPenalty;
-  return fields;
 }

@@ -1,5 +1,5 @@
 /**
- * met's figure colours, one place for the server-side figures (report/plots.ts) and the web
+ * met's figure colours, one place for the server-side figures (report/chartSpecs.ts) and the web
  * console (api/console.ts). No dependencies.
  */
 

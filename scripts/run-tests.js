@@ -62,6 +62,7 @@ const UNIT_TESTS = [
   'test/report/table.test.ts',
   'test/report/tables.test.ts',
   'test/jobs/',
+  'test/models/managedParallel.test.ts',
   'test/replay/',
   'test/workers/bundle.test.ts',
 ];

@@ -4,7 +4,8 @@ import { openCorpora } from '../datasets/corpora';
 import { createDuckDB } from '../datasets/duck';
 import { readWorkerConfig } from '../config/load';
 import type { MetConfig } from '../config/schema';
-import { type ModelWorkerSpec, WorkerConfig, type ProviderWorkerSpec } from '../config/workers';
+import { availableParallelism } from 'node:os';
+import { type ModelWorkerSpec, resolveParallel, WorkerConfig, type ProviderWorkerSpec } from '../config/workers';
 import type { TextBackend } from '../models/backend';
 import type { LlamaBackend } from '../models/llama';
 import { CPU_TASK_QUEUE } from '../temporal/queues';
@@ -73,6 +74,7 @@ export async function buildWorkerPlans(input: {
         gpu: spec.gpu,
         env: input.env,
         log,
+        parallel: parallelOf(spec, log),
       });
     } else {
       backend = await loadCheckedLlamaBackend(spec, (line: string) => process.stderr.write(`${line}\n`));
@@ -99,9 +101,9 @@ export async function loadCheckedLlamaBackend(spec: ModelWorkerSpec, log: (line:
   log(`loading ${spec.path} ...`);
   const flashAttention = spec.flashAttention ?? 'off';
   // met's batched sampler decodes on the CPU: a GPU worker samples one sequence at a time.
-  const parallel = spec.gpu === 'cpu' ? (spec.parallel ?? 1) : 1;
-  if (parallel !== (spec.parallel ?? 1))
-    log(`parallel ${spec.parallel} ignored for ${spec.name}/${spec.precision}: met's batched sampler runs on the CPU only`);
+  const asked = parallelOf(spec, log);
+  const parallel = spec.gpu === 'cpu' ? asked : 1;
+  if (parallel !== asked) log(`parallel ${asked} ignored for ${spec.name}/${spec.precision}: met's batched sampler runs on the CPU only`);
   const llama = await loadLlamaBackend({
     path: spec.path,
     precision: spec.precision,
@@ -122,6 +124,14 @@ export async function loadCheckedLlamaBackend(spec: ModelWorkerSpec, log: (line:
   }
   const checked = await checkedDecode(spec, llama, log);
   return parallel > 1 ? checkedParallel(spec, checked, log) : checked;
+}
+
+/** The worker's `parallel` as a number; `auto` is said in the log with the CPU count it came from. */
+function parallelOf(spec: ModelWorkerSpec, log: (line: string) => void): number {
+  const cores = availableParallelism();
+  const n = resolveParallel(spec.parallel, cores);
+  if (spec.parallel === 'auto') log(`parallel auto for ${spec.name}/${spec.precision}: ${n} (${cores} CPUs; config/workers.ts machineParallel)`);
+  return n;
 }
 
 async function checkedDecode(spec: ModelWorkerSpec, llama: LlamaBackend, log: (line: string) => void): Promise<LlamaBackend> {
@@ -182,7 +192,9 @@ async function checkedParallel(spec: ModelWorkerSpec, llama: LlamaBackend, log: 
   const { loadLlamaBackend } = await import('../models/llama');
   const flashAttention = llama.decode.flashAttention;
   await llama.close();
-  log(`falling back to one sequence at a time for ${spec.name}/${spec.precision}: the batched sampler's tokens depend on the batch in this configuration`);
+  log(
+    `falling back to one sequence at a time for ${spec.name}/${spec.precision}: the batched sampler's samples depend on what else is in the batch in this configuration`,
+  );
   return loadLlamaBackend({
     path: spec.path,
     precision: spec.precision,

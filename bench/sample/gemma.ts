@@ -5,12 +5,14 @@
  *     (`-np N`) and N requests in flight, for N = 1, 4, 8, 16;
  *   - `met collect` through an in-process model worker (Temporal dev server, `met worker`) with
  *     `parallel: N` (N = 1: node-llama-cpp, one sequence at a time, met's route before issue #27;
- *     N > 1: met's batched sampler), one worker process per N, started before its collection.
- * Rounds are interleaved (per round, at each N: llama-server, then met), and the report gives
- * generated tokens per second (median over rounds), met's ratio to llama-server at each N, and to
- * met at N = 1.
+ *     N > 1: met's batched sampler), one worker process per N, started before its collection;
+ *   - `met collect` through a model worker on a managed llama-server (`backend: managed`, profile
+ *     llama.cpp, `parallel: N`: the server started with `-np N` and N requests kept in flight).
+ * Rounds are interleaved (per round, at each N: llama-server, then each met route), and the report
+ * gives generated tokens per second (median over rounds), each met route's ratio to llama-server at
+ * each N, and to itself at the first N, and the sampler record's engine each route stored.
  *
- *   node --import tsx bench/sample/gemma.ts [--rounds 2] [--samples 64] [--tokens 48] [--slots 1,4,8,16]
+ *   node --import tsx bench/sample/gemma.ts [--rounds 2] [--samples 64] [--tokens 48] [--slots 1,4,8,16] [--routes in-process,managed]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +28,7 @@ const ROUNDS = Number(arg('rounds', '2'));
 const SAMPLES = Number(arg('samples', '64'));
 const TOKENS = Number(arg('tokens', '48'));
 const SLOTS = arg('slots', '1,4,8,16').split(',').map(Number);
+const ROUTES = arg('routes', 'in-process,managed').split(',') as ('in-process' | 'managed')[];
 const PER_PROMPT = 8;
 const THREADS = 2;
 const GEMMA = resolve('.tools/gemma/gemma-3-270m-q4_k_m.gguf');
@@ -107,9 +110,9 @@ async function llamaServer(slots: number): Promise<number> {
   }
 }
 
-/** met collect of the same samples through an in-process model worker; generated tokens per second of the collection. */
-async function metCollect(round: number, slots: number, dir: string, common: string[]): Promise<number> {
-  const corpus = `sample-bench-${round}-${slots}`;
+/** met collect of the same samples through the model worker running; generated tokens per second of the collection, and the engine it recorded. */
+async function metCollect(route: string, round: number, slots: number, dir: string, common: string[]): Promise<{ tokensPerSecond: number; engines: string[] }> {
+  const corpus = `sample-bench-${route}-${round}-${slots}`;
   const spec = join(dir, `${corpus}.yaml`);
   writeFileSync(
     spec,
@@ -132,7 +135,10 @@ async function metCollect(round: number, slots: number, dir: string, common: str
     const rows = await withConnection(duck, async (c) =>
       (await c.runAndReadAll(`SELECT sum(len(token_ids))::BIGINT FROM read_parquet(${quotedString(files)})`)).getRows(),
     );
-    return Number(rows[0][0]) / seconds;
+    const engines = await withConnection(duck, async (c) =>
+      (await c.runAndReadAll(`SELECT DISTINCT json_extract_string(sampler, '$.engine') FROM read_parquet(${quotedString(files)}) ORDER BY 1`)).getRows(),
+    );
+    return { tokensPerSecond: Number(rows[0][0]) / seconds, engines: engines.map((r) => String(r[0])) };
   } finally {
     duck.closeSync();
   }
@@ -143,34 +149,38 @@ const port = await freePort();
 await startDevServer({ dataDir: join(dir, 'temporal'), port, headless: true });
 mkdirSync(join(dir, 'data'), { recursive: true });
 const common = ['--data', join(dir, 'data'), '--address', `127.0.0.1:${port}`];
-/** A model worker with `parallel: slots`, polling (loaded and checked) before it is returned. */
-async function startWorker(slots: number): Promise<ReturnType<typeof spawnMet>> {
-  const config = join(dir, `worker-${slots}.yaml`);
-  writeFileSync(
-    config,
-    ['models:', '  - name: gemma', '    precision: nf4', `    path: ${GEMMA}`, `    threads: ${THREADS}`, `    parallel: ${slots}`].join('\n'),
-  );
+/** A model worker with `parallel: slots` (in-process, or on a managed llama-server), polling (loaded and checked) before it is returned. */
+async function startWorker(route: 'in-process' | 'managed', slots: number): Promise<ReturnType<typeof spawnMet>> {
+  const config = join(dir, `worker-${route}-${slots}.yaml`);
+  // The managed server as llamaServer() runs it: 512 tokens per slot, the same threads, flash attention off.
+  const server = `{ command: ${SERVER}, profile: llama.cpp, scoring: none, extraArgs: [-c, '${slots * 512}', -t, '${THREADS}', -fa, 'off', --no-warmup] }`;
+  const model = route === 'managed' ? ['    backend: managed', `    server: ${server}`] : [`    threads: ${THREADS}`];
+  writeFileSync(config, ['models:', '  - name: gemma', '    precision: nf4', `    path: ${GEMMA}`, `    parallel: ${slots}`, ...model].join('\n'));
   const worker = spawnMet(['worker', '--config', config, '--queue', CPU_TASK_QUEUE, ...common]);
   await waitUntil(`a worker with parallel ${slots}`, () => worker.output().includes('worker polling') || worker.exitCode !== null, 300_000);
   if (worker.exitCode !== null) throw new Error(`the worker failed:\n${worker.output()}`);
   return worker;
 }
 
-const results: { round: number; route: string; slots: number; tokensPerSecond: number }[] = [];
+const results: { round: number; route: string; slots: number; tokensPerSecond: number; engines?: string[] }[] = [];
 try {
   for (let round = 0; round < ROUNDS; round++) {
     for (const slots of SLOTS) {
       const server = await llamaServer(slots);
       results.push({ round, route: 'llama-server', slots, tokensPerSecond: server });
       console.error(`round ${round}: llama-server, ${slots} slots: ${server.toFixed(1)} tokens/s`);
-      const worker = await startWorker(slots);
-      try {
-        const met = await metCollect(round, slots, dir, common);
-        results.push({ round, route: 'met collect (in-process worker)', slots, tokensPerSecond: met });
-        console.error(`round ${round}: met collect, parallel ${slots}: ${met.toFixed(1)} tokens/s`);
-      } finally {
-        worker.kill('SIGTERM');
-        await exited(worker);
+      for (const route of ROUTES) {
+        const worker = await startWorker(route, slots);
+        try {
+          const met = await metCollect(route, round, slots, dir, common);
+          results.push({ round, route: `met collect (${route} worker)`, slots, ...met });
+          console.error(
+            `round ${round}: met collect, ${route}, parallel ${slots}: ${met.tokensPerSecond.toFixed(1)} tokens/s; engine ${met.engines.join(' | ')}`,
+          );
+        } finally {
+          worker.kill('SIGTERM');
+          await exited(worker);
+        }
       }
     }
   }
@@ -180,17 +190,20 @@ try {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 const of = (route: string, slots: number) => median(results.filter((r) => r.route.startsWith(route) && r.slots === slots).map((r) => r.tokensPerSecond));
-const table = SLOTS.map((slots) => {
-  const [server, met] = [of('llama-server', slots), of('met', slots)];
-  const metOne = of('met', SLOTS[0]);
-  return {
-    slots,
-    llamaServer: Number(server.toFixed(1)),
-    met: Number(met.toFixed(1)),
-    ratio: Number((met / server).toFixed(2)),
-    [`vsMetAt${SLOTS[0]}`]: Number((met / metOne).toFixed(2)),
-  };
-});
+const table = SLOTS.flatMap((slots) =>
+  ROUTES.map((route) => {
+    const name = `met collect (${route}`;
+    const [server, met] = [of('llama-server', slots), of(name, slots)];
+    return {
+      slots,
+      route,
+      llamaServer: Number(server.toFixed(1)),
+      met: Number(met.toFixed(1)),
+      ratio: Number((met / server).toFixed(2)),
+      [`vsItselfAt${SLOTS[0]}`]: Number((met / of(name, SLOTS[0])).toFixed(2)),
+    };
+  }),
+);
 console.table(table);
 mkdirSync('bench/out', { recursive: true });
 const out = `bench/out/sample-gemma-${Date.now()}.json`;

@@ -246,7 +246,7 @@ test(
       await page.activate(trigger);
       await page.waitFor('the verdict to turn to differs', `document.querySelector(${JSON.stringify(verdictCell)})?.textContent === 'differs'`, 60_000);
       assert.equal(await page.evaluate('window.__sameDocument'), 32, 'the page was not reloaded');
-      // The chart is met's audit figure (report/plots.ts auditHistorySpec, drawn by Vega on the API), inlined: two firings in the
+      // The chart is met's audit figure (report/chartSpecs.ts auditHistorySpec, drawn by Vega on the API), inlined: two firings in the
       // p-value panel in the endpoint's own colour (report/palette.ts), the change as a dashed red rule in both panels.
       const chart = `${audit} svg.chart`;
       const pointFills = await page.evaluate<string[]>(
