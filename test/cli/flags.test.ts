@@ -33,6 +33,14 @@ test("met --version prints met's version and the Node it runs on", async () => {
   assert.equal(child.output().trim(), `met ${version} (Node ${process.version})`);
 });
 
+test('met serve refuses a bad fault flag naming the flag, before it loads a model', async () => {
+  const r = await met(['serve', '--inflate-completion-tokens', '-1']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.output, /--inflate-completion-tokens -1: must be >=0/);
+  assert.doesNotMatch(r.output, /inflateCompletionTokens/);
+  assert.match((await met(['serve', '--fail-429', '2'])).output, /--fail-429 2: must be <=1/);
+});
+
 test('met datasets list has a header, and --json', async () => {
   const r = await met(['datasets', 'list']);
   assert.equal(r.code, 0, r.output);
