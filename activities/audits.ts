@@ -21,6 +21,11 @@ export interface FiringResult {
   outcome: TestOutcome;
   /** The billing check's counts of this firing's slice (audit spec `billing`). */
   billing?: BilledTokens;
+  /**
+   * The tracking tier (statistic logprob_tracking): no slice was sampled; the probes' record
+   * (activities/tracking.ts TrackingRecord, JSON) and what they cost take the slice's usage's place.
+   */
+  tracking?: { record: string; requests: number; promptTokens: number | null; completionTokens: number | null };
 }
 
 export interface RecordFiringInput {
@@ -71,14 +76,25 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
      * recomputes the same verdicts (this firing's own rows are left out of the history) and the
      * shard is rewritten with the same content under the same unit id.
      */
-    async recordAuditFiring(input: RecordFiringInput): Promise<{ rows: Omit<AuditRow, 'time'>[]; alerts: AuditAlert[] }> {
+    async recordAuditFiring(input: RecordFiringInput): Promise<{ rows: Omit<AuditRow, 'time' | 'tracking'>[]; alerts: AuditAlert[] }> {
       try {
         const root = await corpora.readRoot(input.corpus, ['audits', 'samples']);
         const earlier = (await readAuditRows(deps.duck, root, input.corpus, input.audit)).filter(
           (r) => r.firingId !== input.firingId && r.time.getTime() <= input.timeMs,
         );
         const time = new Date(input.timeMs);
-        const usage = await Promise.all(input.results.map((r) => readUsage(deps.duck, root, { corpus: input.corpus, model: r.model, source: r.source })));
+        const usage = await Promise.all(
+          input.results.map((r) =>
+            r.tracking
+              ? Promise.resolve({
+                  reported: r.tracking.promptTokens === null ? 0 : 1,
+                  promptTokens: r.tracking.promptTokens ?? 0,
+                  completionTokens: r.tracking.completionTokens ?? 0,
+                  requests: r.tracking.requests,
+                })
+              : readUsage(deps.duck, root, { corpus: input.corpus, model: r.model, source: r.source }),
+          ),
+        );
         const rows: AuditRow[] = input.results.map((r, i) => {
           const u = usage[i];
           const history = earlier.filter((e) => e.endpoint === r.endpoint);
@@ -108,6 +124,8 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
             promptTokens: u.reported > 0 ? u.promptTokens : null,
             completionTokens: u.reported > 0 ? u.completionTokens : null,
             ...billingColumns(r.billing, input.maxBillingRatio),
+            requests: u.requests,
+            ...(r.tracking ? { tracking: r.tracking.record } : {}),
           };
         });
         await corpora.writeShard({ corpus: input.corpus, kind: 'audits', partition: {}, unitId: input.firingId }, rows);
@@ -163,7 +181,8 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
             value: r.value,
             confirmations: r.confirmations,
           }));
-        return { rows: rows.map(({ time: _t, ...rest }) => rest), alerts: [...verdictAlerts, ...billingAlerts] };
+        // The tracking record stays in the table: the firing's history needs only the verdicts.
+        return { rows: rows.map(({ time: _t, tracking: _k, ...rest }) => rest), alerts: [...verdictAlerts, ...billingAlerts] };
       } catch (err) {
         throw toApplicationFailure(err);
       }

@@ -147,6 +147,11 @@ export const AuditBody = z.object({
         verdict: Verdict,
         changed: z.boolean().describe('the verdict changed at this firing'),
         n: z.number().int(),
+        requests: z
+          .number()
+          .int()
+          .nullable()
+          .describe("requests the firing sent the endpoint (its slice's, or a logprob_tracking firing's probes); null in rows recorded before this"),
         promptTokens: z.number().int().nullable(),
         completionTokens: z.number().int().nullable(),
         countedCompletionTokens: z

@@ -102,7 +102,7 @@ export function register(program: Command): void {
                 };
           console.log(
             formatTable(
-              ['time', 'endpoint', 'p-value', 'reject', 'verdict', 'n', 'tokens in/out', ...(billed ? ['billed/counted'] : [])],
+              ['time', 'endpoint', 'p-value', 'reject', 'verdict', 'n', 'requests', 'tokens in/out', ...(billed ? ['billed/counted'] : [])],
               rows.map((r) => [
                 iso(r.time),
                 r.endpoint,
@@ -110,8 +110,31 @@ export function register(program: Command): void {
                 r.reject ? 'yes' : 'no',
                 { text: r.verdict + (r.changed ? ' (changed)' : ''), style: r.verdict === 'differs' ? 'red' : 'green' },
                 String(r.n2),
+                r.requests == null ? '-' : String(r.requests),
                 tokens(r),
                 ...(billed ? [billing(r)] : []),
+              ]),
+            ),
+          );
+        }
+        // What a firing costs, beside the corpus's other audits (a tracking tier beside sample-based tests).
+        const { readAuditCosts } = await import('../datasets');
+        const costs = await readAuditCosts(duck, readRoot, d.spec.corpus);
+        const own = costs.find((c) => c.audit === name);
+        if (own) {
+          const n = (x: number) => Math.round(x).toLocaleString('en-US');
+          const total = (c: (typeof costs)[number]) => c.promptTokens + c.completionTokens;
+          console.log(`cost per endpoint firing (mean over recorded firings; audits of corpus ${d.spec.corpus}):`);
+          console.log(
+            formatTable(
+              ['audit', 'statistic', 'firings', 'requests', 'tokens (in+out)', `vs ${name}`],
+              [own, ...costs.filter((c) => c !== own)].map((c) => [
+                c === own ? `${c.audit} (this)` : c.audit,
+                c.statistic,
+                String(c.firings),
+                n(c.requests),
+                `${n(total(c))} (${n(c.promptTokens)}+${n(c.completionTokens)})`,
+                c === own || total(own) === 0 ? '' : `${(total(c) / total(own)).toFixed(1)}x the tokens`,
               ]),
             ),
           );
@@ -138,6 +161,9 @@ export function register(program: Command): void {
               n: r.n2,
               billingRatio: r.billingRatio,
               billingMaxRatio: r.billingMaxRatio,
+              requests: r.requests ?? null,
+              promptTokens: r.promptTokens,
+              completionTokens: r.completionTokens,
             })),
           });
           const { dirname } = await import('node:path');

@@ -26,6 +26,8 @@ export interface AuditFiring {
   verdict: 'consistent' | 'differs';
   changed: boolean;
   n: number;
+  /** Requests the firing sent the endpoint (its slice's, or a tracking tier's probes); null in rows before this was recorded. */
+  requests: number | null;
   promptTokens: number | null;
   completionTokens: number | null;
   /** The billing check (audit spec `billing`): the claimed model's tokenizer count, billed over counted, and the threshold; null without one. */
@@ -121,6 +123,7 @@ export async function auditState(sources: ConsoleSources, d: AuditDescription, l
       verdict: r.verdict,
       changed: r.changed,
       n: r.n2,
+      requests: r.requests ?? null,
       promptTokens: r.promptTokens,
       completionTokens: r.completionTokens,
       countedCompletionTokens: r.countedCompletionTokens ?? null,
@@ -204,7 +207,7 @@ export async function fleetState(client: Client, at: RunsAt, extra: string[] = [
     need('workflow', d.taskQueue, who);
     need('activity', d.taskQueue, who);
     for (const e of d.spec.endpoints) need('activity', providerTaskQueue(e.provider), who);
-    if (d.spec.reference.kind === 'local') need('activity', modelTaskQueue(d.spec.reference.model, d.spec.reference.precision), who);
+    if (d.spec.reference?.kind === 'local') need('activity', modelTaskQueue(d.spec.reference.model, d.spec.reference.precision), who);
   }
   queues.workflow.sort();
   queues.activity.sort();

@@ -223,5 +223,12 @@ export const AuditRow = z.object({
   countedCompletionTokens: z.number().int().nonnegative().nullable().optional(),
   billingRatio: z.number().nonnegative().nullable().optional(),
   billingMaxRatio: z.number().nullable().optional(),
+  /** Requests the firing sent the endpoint (its slice's, or its tracking probes'); null in shards written before this column. */
+  requests: z.number().int().nonnegative().nullable().optional(),
+  /**
+   * The tracking tier (statistic logprob_tracking): this firing's probes and their top-k logprobs
+   * as JSON (activities/tracking.ts TrackingRecord), read back as the endpoint's baseline by later firings.
+   */
+  tracking: z.string().nullable().optional(),
 });
 export type AuditRow = z.infer<typeof AuditRow>;

@@ -21,7 +21,17 @@ export interface AuditPageInput {
    * billingRatio: completion tokens billed over counted by the claimed model's tokenizer, and
    * billingMaxRatio the audit's threshold (a billing check only; the column shows when a point has one).
    */
-  points: (AuditPoint & { firingId: string; reject: boolean; n: number; billingRatio?: number | null; billingMaxRatio?: number | null })[];
+  points: (AuditPoint & {
+    firingId: string;
+    reject: boolean;
+    n: number;
+    billingRatio?: number | null;
+    billingMaxRatio?: number | null;
+    /** What the firing cost at the endpoint: requests and reported tokens (null where unknown). */
+    requests?: number | null;
+    promptTokens?: number | null;
+    completionTokens?: number | null;
+  })[];
 }
 
 export async function writeAuditPage(dir: string, input: AuditPageInput): Promise<string> {
@@ -44,8 +54,8 @@ export async function writeAuditPage(dir: string, input: AuditPageInput): Promis
 <h2>Verdict changes</h2>
 ${changes.length ? `<table id="changes"><thead><tr><th>time</th><th>endpoint</th><th>change</th><th>p-value</th></tr></thead><tbody>${changes.map((c) => row([iso(c.time), c.endpoint, c.verdict === 'differs' ? 'consistent → differs' : 'differs → consistent', pValueText(c.pValue, input.b)])).join('\n')}</tbody></table>` : '<p>None.</p>'}
 <h2>Firings</h2>
-<table id="firings"><thead><tr><th>time</th><th>endpoint</th><th>p-value</th><th>${esc(input.statistic)}</th><th>n</th><th>verdict</th>${billed ? '<th>billed/counted tokens</th>' : ''}</tr></thead><tbody>
-${input.points.map((p) => `<tr${p.verdict === 'differs' ? ' class="differs"' : ''}>${[iso(p.time), p.endpoint, pValueText(p.pValue, input.b), p.value.toPrecision(4), String(p.n), p.verdict + (p.changed ? ' (changed)' : ''), ...(billed ? [billing(p)] : [])].map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n')}
+<table id="firings"><thead><tr><th>time</th><th>endpoint</th><th>p-value</th><th>${esc(input.statistic)}</th><th>n</th><th>verdict</th><th>requests</th><th>tokens in/out</th>${billed ? '<th>billed/counted tokens</th>' : ''}</tr></thead><tbody>
+${input.points.map((p) => `<tr${p.verdict === 'differs' ? ' class="differs"' : ''}>${[iso(p.time), p.endpoint, pValueText(p.pValue, input.b), p.value.toPrecision(4), String(p.n), p.verdict + (p.changed ? ' (changed)' : ''), p.requests == null ? '-' : String(p.requests), p.promptTokens == null ? '-' : `${p.promptTokens}/${p.completionTokens}`, ...(billed ? [billing(p)] : [])].map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n')}
 </tbody></table>
 </body></html>
 `;

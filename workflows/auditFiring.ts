@@ -1,11 +1,12 @@
 import { executeChild, ParentClosePolicy, patched, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
 import type { AuditActivities, AuditAlert, FiringResult } from '../activities/audits';
 import type { BillingActivities } from '../activities/billing';
+import type { TrackingActivities, TrackingProbeActivities } from '../activities/tracking';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
-import { type AuditSpec, billingTokenizer, firingStamp, planFiring } from '../config/auditSpec';
+import { type AuditSpec, billingTokenizer, firingStamp, planFiring, planTracking, TRACKING_STATISTIC } from '../config/auditSpec';
 import { isOneSampleTestStatistic } from '../config/testSpec';
-import { modelTaskQueue } from '../temporal/queues';
+import { modelTaskQueue, providerTaskQueue } from '../temporal/queues';
 import { collectCorpus } from './collectCorpus';
 import { deliverAuditAlert } from './deliverAuditAlert';
 import { runTest } from './runTest';
@@ -43,10 +44,97 @@ export interface AuditFiringResult {
   skipped?: { endpoint: string; reason: string }[];
 }
 
+const tracker = proxyActivities<TrackingActivities>({
+  startToCloseTimeout: '5m',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+});
+
+/**
+ * A firing of the tracking tier (statistic logprob_tracking): no slices, no child workflows. The
+ * probe set (CPU), ONE token with top-k logprobs per probe from each endpoint (its provider's queue,
+ * where its key is), the test against the endpoint's own first firings (CPU, reading the audit's
+ * rows), then the rows and alerts as for any firing.
+ */
+async function trackingFiring(spec: AuditSpec, startedAt: number): Promise<AuditFiringResult> {
+  const info = workflowInfo();
+  const plan = planTracking(spec, firingStamp(startedAt, info.runId));
+  const probes = await tracker.planTrackingProbes({ prompts: spec.prompts, count: plan.tracking.probes, seed: spec.seed });
+  const results: FiringResult[] = await Promise.all(
+    plan.endpoints.map(async (e) => {
+      const provider = proxyActivities<TrackingProbeActivities>({
+        taskQueue: providerTaskQueue(e.provider.provider),
+        startToCloseTimeout: '10m',
+        retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+      });
+      const answered = await provider.probeLogprobs({
+        source: e.provider,
+        probes,
+        topK: plan.tracking.topK,
+        endpoint: spec.sampling.endpoint,
+        ...(spec.sampling.systemPrompt ? { systemPrompt: spec.sampling.systemPrompt } : {}),
+      });
+      const tested = await tracker.trackingOutcome({
+        corpus: spec.corpus,
+        audit: spec.name,
+        endpoint: e.endpoint,
+        firingId: plan.firingId,
+        timeMs: startedAt,
+        testId: e.testId,
+        topK: plan.tracking.topK,
+        probes: probes.map((p) => p.id),
+        answers: answered.answers,
+        baselineFirings: plan.tracking.baselineFirings,
+        alpha: spec.alpha,
+        b: spec.b,
+        seed: spec.seed,
+      });
+      const reported = answered.reportedUsage > 0;
+      return {
+        endpoint: e.endpoint,
+        model: e.model,
+        source: e.source,
+        reference: tested.reference,
+        outcome: tested.outcome,
+        tracking: {
+          record: tested.record,
+          requests: answered.requests,
+          promptTokens: reported ? answered.promptTokens : null,
+          completionTokens: reported ? answered.completionTokens : null,
+        },
+      };
+    }),
+  );
+  const recorded = await cpu.recordAuditFiring({
+    corpus: spec.corpus,
+    audit: spec.name,
+    firingId: plan.firingId,
+    timeMs: startedAt,
+    confirmations: spec.confirmations,
+    results,
+  });
+  const sent = await Promise.all(
+    recorded.alerts.map(async (a: AuditAlert) => {
+      await startChild(deliverAuditAlert, {
+        workflowId: `${info.workflowId}/alert-${a.alertId}`,
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        args: [{ alert: a }],
+      });
+      return { alertId: a.alertId, sent: false, queued: true };
+    }),
+  );
+  return {
+    firingId: plan.firingId,
+    results: recorded.rows.map((r) => ({ endpoint: r.endpoint, pValue: r.pValue, reject: r.reject, verdict: r.verdict, changed: r.changed })),
+    alerts: sent,
+  };
+}
+
 async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringResult> {
   const { spec } = input;
   const info = workflowInfo();
   const startedAt = Date.now();
+  // The tracking tier samples no slices. patched() only here: older firings never had this statistic.
+  if (spec.statistic === TRACKING_STATISTIC && patched('audit-tracking')) return trackingFiring(spec, startedAt);
   // Firings started before the patch keep the stamp their children were started with (issue #28).
   const plan = planFiring(spec, firingStamp(startedAt, info.runId, patched('firing-stamp-tail') ? 'tail' : 'head'));
   // Every slice at once: the endpoints' queues (and a local reference's) work side by side.

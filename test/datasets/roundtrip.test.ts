@@ -268,6 +268,8 @@ const audits: AuditRow[] = [
     countedCompletionTokens: 3200,
     billingRatio: 1.2,
     billingMaxRatio: 1.05,
+    requests: 80,
+    tracking: null,
   },
   {
     corpus: CORPUS,
@@ -295,6 +297,8 @@ const audits: AuditRow[] = [
     countedCompletionTokens: null,
     billingRatio: null,
     billingMaxRatio: null,
+    requests: 8,
+    tracking: '{"role":"baseline","topK":2,"probes":["p0"],"answers":[[["a",-0.1],["b",-2.5]]]}',
   },
 ];
 
