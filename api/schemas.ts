@@ -162,6 +162,13 @@ export const AuditBody = z.object({
         billingRatio: z.number().nullable().describe('completion tokens billed over counted; null without a billing check or where nothing was reported'),
         billingMaxRatio: z.number().nullable().describe("the audit spec's billing.maxRatio: a ratio above it alerts"),
         costUsd: z.number().nullable().describe("tokens at the provider's prices (the worker config given to met api --config); null when either is unknown"),
+        identify: IdentifyBody.extend({
+          error: z.string().optional().describe("why the candidates' tests failed (candidates is then empty)"),
+        })
+          .nullable()
+          .describe(
+            "the audit spec's identify, at the firing that turned the verdict to differs: the endpoint's fresh slice against each candidate slice, Holm-corrected (as POST /v1/identify); null at other firings",
+          ),
       }),
     )
     .describe('oldest first, the last 500'),

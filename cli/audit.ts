@@ -80,7 +80,13 @@ export function register(program: Command): void {
         // Alerts still being delivered, or given up on (their own workflows: a dead webhook delays no firing).
         const { undeliveredAlerts } = await import('../client/audits');
         const undelivered = await undeliveredAlerts(client, name);
-        if (opts.json) return void console.log(JSON.stringify({ ...d, rows, changes, undelivered }, null, 2));
+        // Attribution (audit spec identify): kept as JSON in the row, shown parsed.
+        const { readFiringIdentify } = await import('../config/auditSpec');
+        const identified = rows.map((r) => ({ ...r, identify: readFiringIdentify(r.identify) }));
+        if (opts.json)
+          return void console.log(
+            JSON.stringify({ ...d, rows: identified, changes: changes.map((c) => ({ ...c, identify: readFiringIdentify(c.identify) })), undelivered }, null, 2),
+          );
         const { escapeControls } = await import('../common/text');
         for (const u of undelivered) console.log(`alert not delivered: ${u.alertId} (${u.status.toLowerCase()}: ${escapeControls(u.detail, true)})`);
         const every = 'interval' in d.spec.schedule ? `every ${d.spec.schedule.interval}` : `cron "${d.spec.schedule.cron}"`;
@@ -164,6 +170,7 @@ export function register(program: Command): void {
               requests: r.requests ?? null,
               promptTokens: r.promptTokens,
               completionTokens: r.completionTokens,
+              identify: readFiringIdentify(r.identify),
             })),
           });
           const { dirname } = await import('node:path');
@@ -176,6 +183,14 @@ export function register(program: Command): void {
             ? `verdict changes:\n${changes.map((c) => `  ${iso(c.time)} ${c.endpoint}: ${c.verdict === 'differs' ? 'consistent -> differs' : 'differs -> consistent'} (${formatPValue(c.pValue, d.spec.b)})`).join('\n')}`
             : 'no verdict changes',
         );
+        const attributed = identified.filter((r) => r.identify);
+        if (attributed.length) {
+          const { identifySummary } = await import('../report/identify');
+          console.log(
+            `identify, where the verdict turned to differs (${d.spec.statistic}, Holm-corrected over ${d.spec.identify?.candidates.length ?? '?'} candidates at alpha = ${d.spec.alpha}):`,
+          );
+          for (const r of attributed) if (r.identify) console.log(`  ${iso(r.time)} ${r.endpoint}: differs; ${identifySummary(r.identify)}`);
+        }
       } finally {
         duck.closeSync();
       }

@@ -2,7 +2,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import type { Client } from '@temporalio/client';
 import type { Prices } from '../collect/estimate';
 import { ErrorTypes, MetError } from '../common/errors';
-import { endpointLabel } from '../config/auditSpec';
+import { endpointLabel, type FiringIdentify, readFiringIdentify } from '../config/auditSpec';
 import { readAuditRows } from '../datasets';
 import { pResolution } from '../report/tables';
 import { CPU_TASK_QUEUE, modelTaskQueue, providerTaskQueue } from '../temporal/queues';
@@ -36,6 +36,8 @@ export interface AuditFiring {
   billingMaxRatio: number | null;
   /** USD at the provider's prices (the worker config's `prices`), null when tokens or prices are unknown. */
   costUsd: number | null;
+  /** Attribution (audit spec `identify`) at the firing that turned the verdict to differs; null elsewhere. */
+  identify: FiringIdentify | null;
 }
 
 export interface AuditEndpointState {
@@ -130,6 +132,7 @@ export async function auditState(sources: ConsoleSources, d: AuditDescription, l
       billingRatio: r.billingRatio ?? null,
       billingMaxRatio: r.billingMaxRatio ?? null,
       costUsd: cost(sources.prices?.[providerOf.get(r.endpoint) ?? ''], r.promptTokens, r.completionTokens),
+      identify: readFiringIdentify(r.identify),
     })),
   };
 }

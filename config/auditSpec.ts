@@ -13,6 +13,7 @@ import {
   SamplingSpec,
   sourceLabel,
 } from './runSpec';
+import { IdentifyCandidates, IdentifyResult, IdentifySpec, identifyTests } from './identifySpec';
 import { isOneSampleTestStatistic, ONE_SAMPLE_TEST_STATISTICS, Selector, TestSpec } from './testSpec';
 import { boundedInt, LIMITS, RUN_LIMITS, TRACKING_LIMITS } from './limits';
 
@@ -126,6 +127,13 @@ const AuditSpecShape = z
       })
       .strict()
       .optional(),
+    /**
+     * Attribution: when an endpoint's verdict turns to differs, the firing tests its fresh slice
+     * against each candidate slice (MODEL/SOURCE stored in the audit's corpus) with the audit's
+     * statistic, Holm-corrected at alpha over the candidates, as `met identify` does. The result is
+     * kept with the firing's row and sent with the alert.
+     */
+    identify: z.object({ candidates: IdentifyCandidates }).strict().optional(),
     alpha: z.number().gt(0).lt(1).default(0.05),
     /**
      * The multiple-looks rule: an endpoint's verdict turns to `differs` only after this many
@@ -227,6 +235,11 @@ function trackingProblems(spec: z.infer<typeof AuditSpecShape>): [string[], stri
     out.push([
       ['billing'],
       `the billing check counts a sample-based audit's completions; ${TRACKING_STATISTIC} generates one token per probe (audit billing with a sample-based statistic)`,
+    ]);
+  if (spec.identify)
+    out.push([
+      ['identify'],
+      `identify tests an endpoint's slice against candidate slices; ${TRACKING_STATISTIC} samples none (audit with a sample-based statistic to identify)`,
     ]);
   if (spec.budget)
     out.push([['budget'], `${TRACKING_STATISTIC} sends one short request per probe and endpoint: it takes no budget (tracking.probes bounds its cost)`]);
@@ -383,4 +396,37 @@ export function planTracking(spec: AuditSpec, stamp: string): TrackingPlan {
       provider: endpoint,
     })),
   };
+}
+
+/**
+ * What a firing found when an endpoint's verdict turned to differs (audit spec `identify`): the
+ * identify result over the candidates, or why the candidates' tests failed (candidates then empty).
+ * Stored as JSON in the row's `identify` column, sent in the verdict's alert.
+ */
+export const FiringIdentify = IdentifyResult.extend({ error: z.string().optional() });
+export type FiringIdentify = z.infer<typeof FiringIdentify>;
+
+/** An audit row's `identify` column read back (null where the firing ran none). */
+export function readFiringIdentify(json: string | null | undefined): FiringIdentify | null {
+  return json ? FiringIdentify.parse(JSON.parse(json)) : null;
+}
+
+/**
+ * The identify of one endpoint's fresh slice at a firing (audit spec `identify`): the candidates'
+ * tests, named after the endpoint's test (`<firing>.e<i>.c<j>`), with the audit's statistic,
+ * scorer, alpha, b, L and seed. Undefined for an audit without identify.
+ */
+export function planIdentify(spec: AuditSpec, test: TestSpec): { spec: IdentifySpec; tests: TestSpec[] } | undefined {
+  if (!spec.identify) return undefined;
+  const identify = IdentifySpec.parse({
+    y: test.y,
+    candidates: spec.identify.candidates,
+    stat: test.stat,
+    ...(test.scorer ? { scorer: test.scorer } : {}),
+    alpha: spec.alpha,
+    b: spec.b,
+    seed: spec.seed,
+    L: spec.L,
+  });
+  return { spec: identify, tests: identifyTests(identify, (j) => `${test.testId}.c${j}`) };
 }

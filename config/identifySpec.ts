@@ -40,29 +40,32 @@ export type IdentifySpec = z.infer<typeof IdentifySpec>;
  * Holm correction over their outcomes. The candidates not rejected are the ones the data cannot
  * tell apart from the endpoint.
  */
-export interface IdentifyRow {
-  candidate: string;
-  statistic: string;
-  value: number;
-  pvalue: number;
+export const IdentifyRow = z.object({
+  candidate: z.string(),
+  statistic: z.string(),
+  value: z.number(),
+  pvalue: z.number(),
   /** Holm-adjusted over the candidates. */
-  adjusted: number;
-  b: number;
+  adjusted: z.number(),
+  b: z.number().int(),
   /** Null statistics that were undefined (e.g. no support), as the test reported them. */
-  undefinedNulls: number;
-  rejected: boolean;
-  testId: string;
-}
+  undefinedNulls: z.number().int(),
+  rejected: z.boolean(),
+  testId: z.string(),
+});
+export type IdentifyRow = z.infer<typeof IdentifyRow>;
 
-export interface IdentifyResult {
-  y: string;
-  stat: string;
-  alpha: number;
-  correction: 'holm';
-  candidates: IdentifyRow[];
+/** Read back through this where it was stored (an audit row's `identify` column). */
+export const IdentifyResult = z.object({
+  y: z.string(),
+  stat: z.string(),
+  alpha: z.number(),
+  correction: z.literal('holm'),
+  candidates: z.array(IdentifyRow),
   /** Most plausible first (largest adjusted p-value). */
-  notRejected: string[];
-}
+  notRejected: z.array(z.string()),
+});
+export type IdentifyResult = z.infer<typeof IdentifyResult>;
 
 /** What identify reads of each candidate's test outcome (activities/tests.ts TestOutcome has these and more). */
 export interface CandidateOutcome {

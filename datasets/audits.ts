@@ -12,7 +12,7 @@ export async function readAuditRows(duck: DuckDBInstance, root: string, corpus: 
   if (!existsSync(dir) || !readdirSync(dir).some(isShardFile)) return [];
   return withConnection(duck, async (c) => {
     const reader = await c.runAndReadAll(
-      `SELECT corpus, audit, firing_id, epoch_ms(time) AS time_ms, endpoint, model, source, reference, test_id, statistic, value, p_value, alpha, n1, n2, m, reject, verdict, changed, confirmations, prompt_tokens, completion_tokens, counted_completion_tokens, billing_ratio, billing_max_ratio, requests, tracking
+      `SELECT corpus, audit, firing_id, epoch_ms(time) AS time_ms, endpoint, model, source, reference, test_id, statistic, value, p_value, alpha, n1, n2, m, reject, verdict, changed, confirmations, prompt_tokens, completion_tokens, counted_completion_tokens, billing_ratio, billing_max_ratio, requests, tracking, identify
        FROM ${withAddedColumns('audits', `read_parquet(${quotedString(kindGlob(root, corpus, 'audits'))}${unionByNameOption('audits')})`)} WHERE audit = $1 ORDER BY time, firing_id, endpoint`,
       [audit],
     );
@@ -45,6 +45,7 @@ export async function readAuditRows(duck: DuckDBInstance, root: string, corpus: 
         billingMaxRatio: o.billing_max_ratio as number | null,
         requests: o.requests === null ? null : Number(o.requests),
         tracking: o.tracking as string | null,
+        identify: o.identify as string | null,
       }),
     );
   });

@@ -230,5 +230,10 @@ export const AuditRow = z.object({
    * as JSON (activities/tracking.ts TrackingRecord), read back as the endpoint's baseline by later firings.
    */
   tracking: z.string().nullable().optional(),
+  /**
+   * Attribution (audit spec `identify`), on the firing where the endpoint's verdict turned to
+   * differs: the identify result over the candidates as JSON (config/auditSpec.ts FiringIdentify).
+   */
+  identify: z.string().nullable().optional(),
 });
 export type AuditRow = z.infer<typeof AuditRow>;

@@ -1,11 +1,30 @@
-import { executeChild, ParentClosePolicy, patched, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
+import {
+  ChildWorkflowFailure,
+  executeChild,
+  isCancellation,
+  ParentClosePolicy,
+  patched,
+  proxyActivities,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { AuditActivities, AuditAlert, FiringResult } from '../activities/audits';
 import type { BillingActivities } from '../activities/billing';
 import type { TrackingActivities, TrackingProbeActivities } from '../activities/tracking';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
-import { type AuditSpec, billingTokenizer, firingStamp, planFiring, planTracking, TRACKING_STATISTIC } from '../config/auditSpec';
-import { isOneSampleTestStatistic } from '../config/testSpec';
+import {
+  type AuditSpec,
+  billingTokenizer,
+  type FiringIdentify,
+  firingStamp,
+  planFiring,
+  planIdentify,
+  planTracking,
+  TRACKING_STATISTIC,
+} from '../config/auditSpec';
+import { identifyResult, type IdentifySpec } from '../config/identifySpec';
+import { isOneSampleTestStatistic, type TestSpec } from '../config/testSpec';
 import { modelTaskQueue, providerTaskQueue } from '../temporal/queues';
 import { collectCorpus } from './collectCorpus';
 import { deliverAuditAlert } from './deliverAuditAlert';
@@ -37,7 +56,8 @@ export interface AuditFiringInput {
 export interface AuditFiringResult {
   firingId: string;
   /** billingRatio: completion tokens billed over counted by the claimed model's tokenizer (a billing check only). */
-  results: { endpoint: string; pValue: number; reject: boolean; verdict: string; changed: boolean; billingRatio?: number | null }[];
+  /** notRejected: the candidates not rejected, where this firing turned the verdict to differs (audit spec identify). */
+  results: { endpoint: string; pValue: number; reject: boolean; verdict: string; changed: boolean; billingRatio?: number | null; notRejected?: string[] }[];
   /** sent: delivered within the firing (firings before deliverAuditAlert); queued: handed to its own deliverAuditAlert workflow. */
   alerts: { alertId: string; sent: boolean; queued?: boolean }[];
   /** Endpoints not tested at this firing: their slice reached its share of the audit's budget. */
@@ -171,17 +191,36 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
           retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
         })
       : undefined;
+  const tested = plan.tests.flatMap((t, i) => (short.has(t.test.testId) ? [] : [{ t, i }]));
   const results: FiringResult[] = await Promise.all(
-    plan.tests
-      .flatMap((t, i) => (short.has(t.test.testId) ? [] : [{ t, i }]))
-      .map(async ({ t, i }) => {
-        const [outcome, billed] = await Promise.all([
-          executeChild(runTest, { workflowId: `${info.workflowId}/test-e${i}`, args: [t.test] }),
-          billing && tokenizer ? billing.countBilledTokens({ corpus: spec.corpus, model: t.model, source: t.source, tokenizer }) : undefined,
-        ]);
-        return { endpoint: t.endpoint, model: t.model, source: t.source, reference, outcome, ...(billed ? { billing: billed } : {}) };
-      }),
+    tested.map(async ({ t, i }) => {
+      const [outcome, billed] = await Promise.all([
+        executeChild(runTest, { workflowId: `${info.workflowId}/test-e${i}`, args: [t.test] }),
+        billing && tokenizer ? billing.countBilledTokens({ corpus: spec.corpus, model: t.model, source: t.source, tokenizer }) : undefined,
+      ]);
+      return { endpoint: t.endpoint, model: t.model, source: t.source, reference, outcome, ...(billed ? { billing: billed } : {}) };
+    }),
   );
+  // Attribution: where this firing turns an endpoint's verdict to differs, its slice against every candidate
+  // slice. patched() only here: older firings never had identify in their spec.
+  if (spec.identify && results.length > 0 && patched('audit-identify')) {
+    const verdicts = await cpu.auditVerdicts({
+      corpus: spec.corpus,
+      audit: spec.name,
+      firingId: plan.firingId,
+      timeMs: startedAt,
+      confirmations: spec.confirmations,
+      results: results.map((r) => ({ endpoint: r.endpoint, reject: r.outcome.reject })),
+    });
+    await Promise.all(
+      tested.map(async ({ t, i }, k) => {
+        const v = verdicts[k];
+        const planned = planIdentify(spec, t.test);
+        if (!planned || v.verdict !== 'differs' || !v.changed) return;
+        results[k].identify = await identifyEndpoint(planned, (j) => `${info.workflowId}/identify-e${i}-c${j}`);
+      }),
+    );
+  }
   // Every endpoint skipped (only with a budget): no row to record, no verdict to change.
   const recorded =
     results.length === 0 && skipped.length > 0
@@ -210,17 +249,43 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
     : await Promise.all(recorded.alerts.map(async (a: AuditAlert) => ({ alertId: a.alertId, sent: (await alerts.sendAuditAlert(a)).sent })));
   return {
     firingId: plan.firingId,
-    results: recorded.rows.map((r) => ({
+    results: recorded.rows.map((r, i) => ({
       endpoint: r.endpoint,
       pValue: r.pValue,
       reject: r.reject,
       verdict: r.verdict,
       changed: r.changed,
       ...(r.billingMaxRatio != null ? { billingRatio: r.billingRatio ?? null } : {}),
+      ...(results[i]?.identify ? { notRejected: results[i].identify.notRejected } : {}),
     })),
     alerts: sent,
     ...(skipped.length ? { skipped } : {}),
   };
+}
+
+/**
+ * One endpoint's identify: a child runTest per candidate (the runTest of `met identify` and
+ * `met test`), Holm-corrected. A failed candidate test (a candidate slice missing, say) is recorded
+ * as the identify's error rather than failing the firing: the firing's verdict still stands.
+ */
+async function identifyEndpoint(planned: { spec: IdentifySpec; tests: TestSpec[] }, workflowIdOf: (j: number) => string): Promise<FiringIdentify> {
+  try {
+    const outcomes = await Promise.all(planned.tests.map((test, j) => executeChild(runTest, { workflowId: workflowIdOf(j), args: [test] })));
+    return identifyResult(planned.spec, outcomes);
+  } catch (err) {
+    // A cancelled firing stays cancelled; only a candidate's failed test becomes the identify's error.
+    if (!(err instanceof ChildWorkflowFailure) || isCancellation(err)) throw err;
+    const root = err.cause ?? err;
+    return {
+      y: `${planned.spec.y.corpus}:${planned.spec.y.model}/${planned.spec.y.source}`,
+      stat: planned.spec.stat,
+      alpha: planned.spec.alpha,
+      correction: 'holm',
+      candidates: [],
+      notRejected: [],
+      error: root instanceof Error ? root.message : String(root),
+    };
+  }
 }
 
 /** The workflow: its steps, failing with their root cause (type and message) rather than "Activity task failed". */
