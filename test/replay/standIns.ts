@@ -1,6 +1,6 @@
 // The stand-in activities scripts/record-histories.ts records histories with (and tests that run workflows without real work).
 import { ApplicationFailure } from '@temporalio/common';
-import type { AuditAlert, RecordFiringInput } from '../../activities/audits';
+import type { AuditAlert, RecordFiringInput, VerdictsInput } from '../../activities/audits';
 import type { SampleShardRef } from '../../activities/logprobs';
 import type { TrackingOutcomeInput } from '../../activities/tracking';
 import type { PowerPlan } from '../../activities/power';
@@ -166,7 +166,7 @@ export function cpuActivities() {
           ? { countedCompletionTokens: r.billing.countedCompletionTokens, billingRatio: 1.2, billingMaxRatio: input.maxBillingRatio }
           : {}),
       }));
-      const alerts: AuditAlert[] = rows.map((r) => ({
+      const alerts: AuditAlert[] = rows.map((r, i) => ({
         alertId: `${r.audit}/${r.firingId}/${r.endpoint}`,
         audit: r.audit,
         corpus: r.corpus,
@@ -180,8 +180,13 @@ export function cpuActivities() {
         statistic: r.statistic,
         value: r.value,
         confirmations: r.confirmations,
+        ...(input.results[i].identify ? { identify: input.results[i].identify } : {}),
       }));
       return { rows, alerts };
+    },
+    // An audit with identify asks first: the verdict turns to differs at this firing, so identify runs.
+    async auditVerdicts(input: VerdictsInput) {
+      return input.results.map((r) => ({ endpoint: r.endpoint, verdict: 'differs' as const, changed: true }));
     },
     async sendAuditAlert() {
       return { sent: true, status: 200 };
