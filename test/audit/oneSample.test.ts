@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { auditHistory } from '../../client/audits';
-import { parseAuditSpec, planFiring } from '../../config/auditSpec';
+import { parseAuditSpec, planFiring, readFiringIdentify } from '../../config/auditSpec';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
@@ -126,6 +126,15 @@ test(
         sampling,
         statistic: 'g_squared',
         scorer,
+        // The Q4_0 endpoint's first rejection turns its verdict (confirmations 1), so the firing runs identify;
+        // one candidate slice does not exist: its test fails, and the identify records why, the verdict standing.
+        identify: {
+          candidates: [
+            { model, source: 'reference' },
+            { model, source: 'missing' },
+          ],
+        },
+        confirmations: 1,
         alpha: 0.01,
         b: 200,
         L: 4096,
@@ -157,6 +166,19 @@ test(
       // The endpoint that serves Q4_0 under the same name, on the same reference and scorer: rejected at alpha 0.01.
       assert.equal(rowQ4.reject, true, `Q4_0 endpoint, g_squared p = ${rowQ4.pValue}`);
       assert.ok(rowQ4.pValue <= 0.01);
+      assert.equal(rowQ4.verdict, 'differs');
+      assert.equal(row.identify ?? null, null, 'no identify where the verdict did not turn');
+      const identified = readFiringIdentify(rowQ4.identify);
+      assert.ok(identified?.error, `identify recorded its failure: ${rowQ4.identify}`);
+      assert.match(identified.error, /missing/);
+      assert.deepEqual([identified.candidates, identified.notRejected], [[], []]);
+      assert.deepEqual(
+        result.results.map((r) => [r.endpoint, r.verdict, r.notRejected]),
+        [
+          [`${model}/${provider}`, 'consistent', undefined],
+          [`${model}/${providerQ4}`, 'differs', []],
+        ],
+      );
     } finally {
       workers.forEach((w) => w.shutdown());
       await Promise.all(running);

@@ -270,6 +270,8 @@ const audits: AuditRow[] = [
     billingMaxRatio: 1.05,
     requests: 80,
     tracking: null,
+    identify:
+      '{"y":"rt:tiny/stand.20261130T105005Z-1a2b3c4d","stat":"mmd_hamming","alpha":0.01,"correction":"holm","candidates":[],"notRejected":[],"error":"no slice"}',
   },
   {
     corpus: CORPUS,
@@ -299,6 +301,7 @@ const audits: AuditRow[] = [
     billingMaxRatio: null,
     requests: 8,
     tracking: '{"role":"baseline","topK":2,"probes":["p0"],"answers":[[["a",-0.1],["b",-2.5]]]}',
+    identify: null,
   },
 ];
 
