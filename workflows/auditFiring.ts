@@ -269,23 +269,30 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
  * as the identify's error rather than failing the firing: the firing's verdict still stands.
  */
 async function identifyEndpoint(planned: { spec: IdentifySpec; tests: TestSpec[] }, workflowIdOf: (j: number) => string): Promise<FiringIdentify> {
-  try {
-    const outcomes = await Promise.all(planned.tests.map((test, j) => executeChild(runTest, { workflowId: workflowIdOf(j), args: [test] })));
-    return identifyResult(planned.spec, outcomes);
-  } catch (err) {
-    // A cancelled firing stays cancelled; only a candidate's failed test becomes the identify's error.
-    if (!(err instanceof ChildWorkflowFailure) || isCancellation(err)) throw err;
-    const root = err.cause ?? err;
-    return {
-      y: `${planned.spec.y.corpus}:${planned.spec.y.model}/${planned.spec.y.source}`,
-      stat: planned.spec.stat,
-      alpha: planned.spec.alpha,
-      correction: 'holm',
-      candidates: [],
-      notRejected: [],
-      error: root instanceof Error ? root.message : String(root),
-    };
-  }
+  // Every candidate's test runs to its end (none is left to be terminated with the firing), then the failures, if any, are the error.
+  const settled = await Promise.allSettled(planned.tests.map((test, j) => executeChild(runTest, { workflowId: workflowIdOf(j), args: [test] })));
+  const failed = settled.flatMap((s, j) => (s.status === 'rejected' ? [{ j, err: s.reason as unknown }] : []));
+  // A cancelled firing stays cancelled; only a candidate's failed test becomes the identify's error.
+  for (const { err } of failed) if (!(err instanceof ChildWorkflowFailure) || isCancellation(err)) throw err;
+  if (failed.length === 0)
+    return identifyResult(
+      planned.spec,
+      settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : [])),
+    );
+  const why = failed.map(({ j, err }) => {
+    const c = planned.spec.candidates[j];
+    const root = (err as ChildWorkflowFailure).cause ?? (err as Error);
+    return `${c.model}/${c.source}: ${root.message}`;
+  });
+  return {
+    y: `${planned.spec.y.corpus}:${planned.spec.y.model}/${planned.spec.y.source}`,
+    stat: planned.spec.stat,
+    alpha: planned.spec.alpha,
+    correction: 'holm',
+    candidates: [],
+    notRejected: [],
+    error: `the test of ${failed.length} of ${planned.tests.length} candidates failed: ${why.join('; ')}`,
+  };
 }
 
 /** The workflow: its steps, failing with their root cause (type and message) rather than "Activity task failed". */
