@@ -2,7 +2,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorTypes, MetError } from '../common/errors';
 import { toApplicationFailure } from '../common/failures';
-import { type AuditVerdict, billingOver, nextVerdict } from '../config/auditSpec';
+import { type AuditVerdict, billingOver, type FiringIdentify, nextVerdict } from '../config/auditSpec';
 import { type AuditRow, readAuditRows, readUsage } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { type BilledTokens, billingRatio } from './billing';
@@ -21,6 +21,13 @@ export interface FiringResult {
   outcome: TestOutcome;
   /** The billing check's counts of this firing's slice (audit spec `billing`). */
   billing?: BilledTokens;
+  /**
+   * The tracking tier (statistic logprob_tracking): no slice was sampled; the probes' record
+   * (activities/tracking.ts TrackingRecord, JSON) and what they cost take the slice's usage's place.
+   */
+  tracking?: { record: string; requests: number; promptTokens: number | null; completionTokens: number | null };
+  /** Attribution (audit spec `identify`): run where this firing turns the endpoint's verdict to differs. */
+  identify?: FiringIdentify;
 }
 
 export interface RecordFiringInput {
@@ -55,6 +62,28 @@ export interface AuditAlert {
   statistic: string;
   value: number;
   confirmations: number;
+  /** A verdict alert to differs of an audit with `identify`: which candidates the endpoint's slice is (not) told apart from. */
+  identify?: FiringIdentify;
+}
+
+/** What auditVerdicts asks: the firing, and whether each endpoint's test rejected. */
+export interface VerdictsInput {
+  corpus: string;
+  audit: string;
+  firingId: string;
+  timeMs: number;
+  confirmations: number;
+  results: { endpoint: string; reject: boolean }[];
+}
+
+/** Each endpoint's earlier rows (this firing's own left out, so a retry computes the same) and its verdict after this firing. */
+function verdictsAfter(earlier: AuditRow[], input: Omit<VerdictsInput, 'corpus' | 'audit'>) {
+  return input.results.map((r) => {
+    const history = earlier.filter((e) => e.endpoint === r.endpoint && e.firingId !== input.firingId && e.time.getTime() <= input.timeMs);
+    const previous: AuditVerdict = history.at(-1)?.verdict ?? 'consistent';
+    const verdict = nextVerdict(history, r.reject, input.confirmations);
+    return { endpoint: r.endpoint, previous, verdict, changed: verdict !== previous };
+  });
 }
 
 export interface AlertConfig {
@@ -67,23 +96,47 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
   const corpora = deps.corpora ?? new LocalCorpora(deps.duck, deps.dataDir);
   return {
     /**
+     * The verdict each endpoint would get at this firing, before its row is written (read only): an
+     * audit with `identify` runs the candidates' tests where it turns to differs, then records.
+     */
+    async auditVerdicts(input: VerdictsInput): Promise<{ endpoint: string; verdict: AuditVerdict; changed: boolean }[]> {
+      try {
+        const root = await corpora.readRoot(input.corpus, ['audits']);
+        const earlier = await readAuditRows(deps.duck, root, input.corpus, input.audit);
+        return verdictsAfter(earlier, input).map(({ endpoint, verdict, changed }) => ({ endpoint, verdict, changed }));
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+
+    /**
      * Writes the firing's shard (one row per endpoint) and returns the rows. Idempotent: a retry
      * recomputes the same verdicts (this firing's own rows are left out of the history) and the
      * shard is rewritten with the same content under the same unit id.
      */
-    async recordAuditFiring(input: RecordFiringInput): Promise<{ rows: Omit<AuditRow, 'time'>[]; alerts: AuditAlert[] }> {
+    async recordAuditFiring(input: RecordFiringInput): Promise<{ rows: Omit<AuditRow, 'time' | 'tracking' | 'identify'>[]; alerts: AuditAlert[] }> {
       try {
         const root = await corpora.readRoot(input.corpus, ['audits', 'samples']);
         const earlier = (await readAuditRows(deps.duck, root, input.corpus, input.audit)).filter(
           (r) => r.firingId !== input.firingId && r.time.getTime() <= input.timeMs,
         );
         const time = new Date(input.timeMs);
-        const usage = await Promise.all(input.results.map((r) => readUsage(deps.duck, root, { corpus: input.corpus, model: r.model, source: r.source })));
+        const usage = await Promise.all(
+          input.results.map((r) =>
+            r.tracking
+              ? Promise.resolve({
+                  reported: r.tracking.promptTokens === null ? 0 : 1,
+                  promptTokens: r.tracking.promptTokens ?? 0,
+                  completionTokens: r.tracking.completionTokens ?? 0,
+                  requests: r.tracking.requests,
+                })
+              : readUsage(deps.duck, root, { corpus: input.corpus, model: r.model, source: r.source }),
+          ),
+        );
+        const verdicts = verdictsAfter(earlier, { ...input, results: input.results.map((r) => ({ endpoint: r.endpoint, reject: r.outcome.reject })) });
         const rows: AuditRow[] = input.results.map((r, i) => {
           const u = usage[i];
-          const history = earlier.filter((e) => e.endpoint === r.endpoint);
-          const previous: AuditVerdict = history.at(-1)?.verdict ?? 'consistent';
-          const verdict = nextVerdict(history, r.outcome.reject, input.confirmations);
+          const { previous, verdict } = verdicts[i];
           return {
             corpus: input.corpus,
             audit: input.audit,
@@ -108,6 +161,9 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
             promptTokens: u.reported > 0 ? u.promptTokens : null,
             completionTokens: u.reported > 0 ? u.completionTokens : null,
             ...billingColumns(r.billing, input.maxBillingRatio),
+            requests: u.requests,
+            ...(r.tracking ? { tracking: r.tracking.record } : {}),
+            ...(r.identify ? { identify: JSON.stringify(r.identify) } : {}),
           };
         });
         await corpora.writeShard({ corpus: input.corpus, kind: 'audits', partition: {}, unitId: input.firingId }, rows);
@@ -146,8 +202,9 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
           ];
         });
         const verdictAlerts: AuditAlert[] = rows
-          .filter((r) => r.changed)
-          .map((r) => ({
+          .map((r, i) => ({ r, identify: input.results[i].identify }))
+          .filter(({ r }) => r.changed)
+          .map(({ r, identify }) => ({
             alertId: `${r.audit}/${r.firingId}/${r.endpoint}`,
             kind: 'verdict' as const,
             audit: r.audit,
@@ -162,8 +219,10 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
             statistic: r.statistic,
             value: r.value,
             confirmations: r.confirmations,
+            ...(identify && r.verdict === 'differs' ? { identify } : {}),
           }));
-        return { rows: rows.map(({ time: _t, ...rest }) => rest), alerts: [...verdictAlerts, ...billingAlerts] };
+        // The tracking record and the identify result stay in the table: the firing's history needs only the verdicts.
+        return { rows: rows.map(({ time: _t, tracking: _k, identify: _i, ...rest }) => rest), alerts: [...verdictAlerts, ...billingAlerts] };
       } catch (err) {
         throw toApplicationFailure(err);
       }

@@ -49,7 +49,7 @@ export interface SourcePage {
   quarantined: number;
 }
 
-export async function loadPrompts(duck: DuckDBInstance, spec: RunSpec, roots: string[]): Promise<{ promptSet: string; rows: PromptRow[] }> {
+export async function loadPrompts(duck: DuckDBInstance, spec: Pick<RunSpec, 'prompts'>, roots: string[]): Promise<{ promptSet: string; rows: PromptRow[] }> {
   let path: string;
   let promptSet: string;
   if ('inline' in spec.prompts) {

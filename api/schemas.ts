@@ -147,6 +147,11 @@ export const AuditBody = z.object({
         verdict: Verdict,
         changed: z.boolean().describe('the verdict changed at this firing'),
         n: z.number().int(),
+        requests: z
+          .number()
+          .int()
+          .nullable()
+          .describe("requests the firing sent the endpoint (its slice's, or a logprob_tracking firing's probes); null in rows recorded before this"),
         promptTokens: z.number().int().nullable(),
         completionTokens: z.number().int().nullable(),
         countedCompletionTokens: z
@@ -157,6 +162,13 @@ export const AuditBody = z.object({
         billingRatio: z.number().nullable().describe('completion tokens billed over counted; null without a billing check or where nothing was reported'),
         billingMaxRatio: z.number().nullable().describe("the audit spec's billing.maxRatio: a ratio above it alerts"),
         costUsd: z.number().nullable().describe("tokens at the provider's prices (the worker config given to met api --config); null when either is unknown"),
+        identify: IdentifyBody.extend({
+          error: z.string().optional().describe("why the candidates' tests failed (candidates is then empty)"),
+        })
+          .nullable()
+          .describe(
+            "the audit spec's identify, at the firing that turned the verdict to differs: the endpoint's fresh slice against each candidate slice, Holm-corrected (as POST /v1/identify); null at other firings",
+          ),
       }),
     )
     .describe('oldest first, the last 500'),

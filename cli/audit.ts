@@ -80,7 +80,13 @@ export function register(program: Command): void {
         // Alerts still being delivered, or given up on (their own workflows: a dead webhook delays no firing).
         const { undeliveredAlerts } = await import('../client/audits');
         const undelivered = await undeliveredAlerts(client, name);
-        if (opts.json) return void console.log(JSON.stringify({ ...d, rows, changes, undelivered }, null, 2));
+        // Attribution (audit spec identify): kept as JSON in the row, shown parsed.
+        const { readFiringIdentify } = await import('../config/auditSpec');
+        const identified = rows.map((r) => ({ ...r, identify: readFiringIdentify(r.identify) }));
+        if (opts.json)
+          return void console.log(
+            JSON.stringify({ ...d, rows: identified, changes: changes.map((c) => ({ ...c, identify: readFiringIdentify(c.identify) })), undelivered }, null, 2),
+          );
         const { escapeControls } = await import('../common/text');
         for (const u of undelivered) console.log(`alert not delivered: ${u.alertId} (${u.status.toLowerCase()}: ${escapeControls(u.detail, true)})`);
         const every = 'interval' in d.spec.schedule ? `every ${d.spec.schedule.interval}` : `cron "${d.spec.schedule.cron}"`;
@@ -102,7 +108,7 @@ export function register(program: Command): void {
                 };
           console.log(
             formatTable(
-              ['time', 'endpoint', 'p-value', 'reject', 'verdict', 'n', 'tokens in/out', ...(billed ? ['billed/counted'] : [])],
+              ['time', 'endpoint', 'p-value', 'reject', 'verdict', 'n', 'requests', 'tokens in/out', ...(billed ? ['billed/counted'] : [])],
               rows.map((r) => [
                 iso(r.time),
                 r.endpoint,
@@ -110,8 +116,31 @@ export function register(program: Command): void {
                 r.reject ? 'yes' : 'no',
                 { text: r.verdict + (r.changed ? ' (changed)' : ''), style: r.verdict === 'differs' ? 'red' : 'green' },
                 String(r.n2),
+                r.requests == null ? '-' : String(r.requests),
                 tokens(r),
                 ...(billed ? [billing(r)] : []),
+              ]),
+            ),
+          );
+        }
+        // What a firing costs, beside the corpus's other audits (a tracking tier beside sample-based tests).
+        const { readAuditCosts } = await import('../datasets');
+        const costs = await readAuditCosts(duck, readRoot, d.spec.corpus);
+        const own = costs.find((c) => c.audit === name);
+        if (own) {
+          const n = (x: number) => Math.round(x).toLocaleString('en-US');
+          const total = (c: (typeof costs)[number]) => c.promptTokens + c.completionTokens;
+          console.log(`cost per endpoint firing (mean over recorded firings; audits of corpus ${d.spec.corpus}):`);
+          console.log(
+            formatTable(
+              ['audit', 'statistic', 'firings', 'requests', 'tokens (in+out)', `vs ${name}`],
+              [own, ...costs.filter((c) => c !== own)].map((c) => [
+                c === own ? `${c.audit} (this)` : c.audit,
+                c.statistic,
+                String(c.firings),
+                n(c.requests),
+                `${n(total(c))} (${n(c.promptTokens)}+${n(c.completionTokens)})`,
+                c === own || total(own) === 0 ? '' : `${(total(c) / total(own)).toFixed(1)}x the tokens`,
               ]),
             ),
           );
@@ -138,6 +167,10 @@ export function register(program: Command): void {
               n: r.n2,
               billingRatio: r.billingRatio,
               billingMaxRatio: r.billingMaxRatio,
+              requests: r.requests ?? null,
+              promptTokens: r.promptTokens,
+              completionTokens: r.completionTokens,
+              identify: readFiringIdentify(r.identify),
             })),
           });
           const { dirname } = await import('node:path');
@@ -150,6 +183,14 @@ export function register(program: Command): void {
             ? `verdict changes:\n${changes.map((c) => `  ${iso(c.time)} ${c.endpoint}: ${c.verdict === 'differs' ? 'consistent -> differs' : 'differs -> consistent'} (${formatPValue(c.pValue, d.spec.b)})`).join('\n')}`
             : 'no verdict changes',
         );
+        const attributed = identified.filter((r) => r.identify);
+        if (attributed.length) {
+          const { identifySummary } = await import('../report/identify');
+          console.log(
+            `identify, where the verdict turned to differs (${d.spec.statistic}, Holm-corrected over ${d.spec.identify?.candidates.length ?? '?'} candidates at alpha = ${d.spec.alpha}):`,
+          );
+          for (const r of attributed) if (r.identify) console.log(`  ${iso(r.time)} ${r.endpoint}: differs; ${identifySummary(r.identify)}`);
+        }
       } finally {
         duck.closeSync();
       }

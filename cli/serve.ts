@@ -40,6 +40,7 @@ export function register(program: Command): void {
       const { z } = await import('zod');
       const apiStyle = z.enum(API_STYLES).safeParse(opts.apiStyle);
       if (!apiStyle.success) throw new Error(`--api-style must be one of ${API_STYLES.join(', ')}, not '${String(opts.apiStyle)}'`);
+      const faults = await faultOptions(opts);
       const backend = await loadBackend(opts.model as string | undefined, opts.precision as string, opts.gpu !== undefined, {
         threads: opts.threads as number | undefined,
         contextSize: opts.contextSize as number | undefined,
@@ -53,17 +54,7 @@ export function register(program: Command): void {
         seed: opts.seed as number,
         refuseN: Boolean(opts.refuseN),
         batch: { latencyMs: opts.batchLatency as number },
-        faults: {
-          fail429: opts.fail429 as number,
-          retryAfter: opts.retryAfter as number,
-          fail500: opts.fail500 as number,
-          hang: opts.hang as number,
-          malformed: opts.malformed as number,
-          truncate: opts.truncate as number,
-          rps: opts.rps as number | undefined,
-          latencyMs: opts.latency as number,
-          inflateCompletionTokens: opts.inflateCompletionTokens as number,
-        },
+        faults,
       }).catch(async (err: unknown) => {
         await backend.close();
         throw listenError(err, 'met serve', '127.0.0.1', Number(opts.port));
@@ -91,4 +82,30 @@ async function loadBackend(model: string | undefined, precision: string, gpu: bo
   }
   const { loadLlamaBackend } = await import('../models/llama');
   return loadLlamaBackend({ path: model, precision: p, gpu, ...sizes, log: (line) => console.error(line) });
+}
+
+/** The fault flags each setting of serve/faults.ts comes from: a refused value names the flag, not the field. */
+const FAULT_FLAGS = {
+  fail429: ['fail429', '--fail-429'],
+  retryAfter: ['retryAfter', '--retry-after'],
+  fail500: ['fail500', '--fail-500'],
+  hang: ['hang', '--hang'],
+  malformed: ['malformed', '--malformed'],
+  truncate: ['truncate', '--truncate'],
+  rps: ['rps', '--rps'],
+  latencyMs: ['latency', '--latency'],
+  inflateCompletionTokens: ['inflateCompletionTokens', '--inflate-completion-tokens'],
+} as const;
+
+/** The fault flags checked before a model loads; a bad value fails naming its flag (`--inflate-completion-tokens -1`). */
+export async function faultOptions(opts: Record<string, string | number | undefined>) {
+  const { FaultOptions } = await import('../serve/faults');
+  const input = Object.fromEntries(Object.entries(FAULT_FLAGS).map(([field, [opt]]) => [field, opts[opt]]));
+  const parsed = FaultOptions.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const [opt, flag] = FAULT_FLAGS[issue.path[0] as keyof typeof FAULT_FLAGS] ?? [undefined, String(issue.path[0])];
+  throw new Error(
+    `${flag} ${String(opt === undefined ? '' : opts[opt])}: ${issue.message.replace(/^Too (small|big): expected number to be /, 'must be ').replace(/^Invalid input: expected number.*/, 'must be a number')}`,
+  );
 }

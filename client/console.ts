@@ -2,7 +2,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import type { Client } from '@temporalio/client';
 import type { Prices } from '../collect/estimate';
 import { ErrorTypes, MetError } from '../common/errors';
-import { endpointLabel } from '../config/auditSpec';
+import { endpointLabel, type FiringIdentify, readFiringIdentify } from '../config/auditSpec';
 import { readAuditRows } from '../datasets';
 import { pResolution } from '../report/tables';
 import { CPU_TASK_QUEUE, modelTaskQueue, providerTaskQueue } from '../temporal/queues';
@@ -26,6 +26,8 @@ export interface AuditFiring {
   verdict: 'consistent' | 'differs';
   changed: boolean;
   n: number;
+  /** Requests the firing sent the endpoint (its slice's, or a tracking tier's probes); null in rows before this was recorded. */
+  requests: number | null;
   promptTokens: number | null;
   completionTokens: number | null;
   /** The billing check (audit spec `billing`): the claimed model's tokenizer count, billed over counted, and the threshold; null without one. */
@@ -34,6 +36,8 @@ export interface AuditFiring {
   billingMaxRatio: number | null;
   /** USD at the provider's prices (the worker config's `prices`), null when tokens or prices are unknown. */
   costUsd: number | null;
+  /** Attribution (audit spec `identify`) at the firing that turned the verdict to differs; null elsewhere. */
+  identify: FiringIdentify | null;
 }
 
 export interface AuditEndpointState {
@@ -121,12 +125,14 @@ export async function auditState(sources: ConsoleSources, d: AuditDescription, l
       verdict: r.verdict,
       changed: r.changed,
       n: r.n2,
+      requests: r.requests ?? null,
       promptTokens: r.promptTokens,
       completionTokens: r.completionTokens,
       countedCompletionTokens: r.countedCompletionTokens ?? null,
       billingRatio: r.billingRatio ?? null,
       billingMaxRatio: r.billingMaxRatio ?? null,
       costUsd: cost(sources.prices?.[providerOf.get(r.endpoint) ?? ''], r.promptTokens, r.completionTokens),
+      identify: readFiringIdentify(r.identify),
     })),
   };
 }
@@ -204,7 +210,7 @@ export async function fleetState(client: Client, at: RunsAt, extra: string[] = [
     need('workflow', d.taskQueue, who);
     need('activity', d.taskQueue, who);
     for (const e of d.spec.endpoints) need('activity', providerTaskQueue(e.provider), who);
-    if (d.spec.reference.kind === 'local') need('activity', modelTaskQueue(d.spec.reference.model, d.spec.reference.precision), who);
+    if (d.spec.reference?.kind === 'local') need('activity', modelTaskQueue(d.spec.reference.model, d.spec.reference.precision), who);
   }
   queues.workflow.sort();
   queues.activity.sort();

@@ -13,8 +13,9 @@ import {
   SamplingSpec,
   sourceLabel,
 } from './runSpec';
+import { IdentifyCandidates, IdentifyResult, IdentifySpec, identifyTests } from './identifySpec';
 import { isOneSampleTestStatistic, ONE_SAMPLE_TEST_STATISTICS, Selector, TestSpec } from './testSpec';
-import { boundedInt, LIMITS, RUN_LIMITS } from './limits';
+import { boundedInt, LIMITS, RUN_LIMITS, TRACKING_LIMITS } from './limits';
 
 /**
  * An audit (`met audit create SPEC`): a Temporal Schedule whose every firing (workflow
@@ -62,25 +63,50 @@ export const TWO_SAMPLE_STATISTICS = [
   'two_sample_chi_squared',
 ] as const;
 
-export const AuditSpec = z
+/** The statistic of the log-probability tracking tier: each endpoint against its own first firings. */
+export const TRACKING_STATISTIC = 'logprob_tracking' as const;
+
+/**
+ * The log-probability tracking tier (Chauvin et al., ICLR 2026): at each firing every endpoint is
+ * asked for ONE token at temperature 0 with its top-k logprobs on each probe (the spec's prompts,
+ * at most `probes` of them, drawn with the spec's seed), and the firing's logprobs are tested
+ * against the endpoint's own first `baselineFirings` firings (a permutation test, stats/tracking.ts).
+ */
+export const TrackingSpec = z
+  .object({
+    /** How many of the spec's prompts are probes (a seeded draw when the prompts hold more; all of them by default). */
+    probes: boundedInt(TRACKING_LIMITS.probes, 'tracking.probes').default(32),
+    /** Top-k logprobs asked per probe. */
+    topK: boundedInt(TRACKING_LIMITS.topK, 'tracking.topK').default(5),
+    /** An endpoint's first firings, its own baseline: no verdict is drawn from them. */
+    baselineFirings: boundedInt(TRACKING_LIMITS.baselineFirings, 'tracking.baselineFirings').default(2),
+  })
+  .strict();
+export type TrackingSpec = z.infer<typeof TrackingSpec>;
+
+const AuditSpecShape = z
   .object({
     /** The audit's name: the schedule is `audit-<name>`. */
     name: Name,
     /** Where each firing's samples and the `audits` rows go. */
     corpus: Name,
-    reference: AuditReference,
+    /** What each endpoint is tested against; not with logprob_tracking (each endpoint is its own baseline). */
+    reference: AuditReference.optional(),
     endpoints: z
       .array(ProviderSource)
       .min(1, 'list at least one endpoint (a provider source)')
       .max(RUN_LIMITS.sources, `an audit has at most ${RUN_LIMITS.sources} endpoints (split it into several audits)`),
     prompts: PromptSource,
-    samplesPerPrompt: z.number().int().positive().max(100_000, 'samplesPerPrompt is at most 100,000'),
+    /** Samples per prompt of each firing's slices (sample-based statistics; not with logprob_tracking). */
+    samplesPerPrompt: z.number().int().positive().max(100_000, 'samplesPerPrompt is at most 100,000').optional(),
     sampling: SamplingSpec.default(SamplingSpec.parse({})),
     /**
      * A two-sample statistic, or one of MET's one-sample statistics (g_squared, ...): each firing then
      * scores the fresh slices under `scorer` before testing them (a stored reference must be scored already).
      */
-    statistic: z.enum([...TWO_SAMPLE_STATISTICS, ...ONE_SAMPLE_TEST_STATISTICS]).default('mmd_hamming'),
+    statistic: z.enum([...TWO_SAMPLE_STATISTICS, ...ONE_SAMPLE_TEST_STATISTICS, TRACKING_STATISTIC]).default('mmd_hamming'),
+    /** logprob_tracking only: the probe set and the baseline (defaults: 32 probes, top 5, 2 baseline firings). */
+    tracking: TrackingSpec.optional(),
     /** One-sample statistics only: the reference model+precision whose probabilities the endpoints are tested against. */
     scorer: z
       .object({ model: Name, precision: z.enum(['fp32', 'fp16', 'int8', 'nf4']) })
@@ -101,6 +127,13 @@ export const AuditSpec = z
       })
       .strict()
       .optional(),
+    /**
+     * Attribution: when an endpoint's verdict turns to differs, the firing tests its fresh slice
+     * against each candidate slice (MODEL/SOURCE stored in the audit's corpus) with the audit's
+     * statistic, Holm-corrected at alpha over the candidates, as `met identify` does. The result is
+     * kept with the firing's row and sent with the alert.
+     */
+    identify: z.object({ candidates: IdentifyCandidates }).strict().optional(),
     alpha: z.number().gt(0).lt(1).default(0.05),
     /**
      * The multiple-looks rule: an endpoint's verdict turns to `differs` only after this many
@@ -127,52 +160,99 @@ export const AuditSpec = z
      */
     allowShortInterval: z.boolean().optional(),
   })
-  .strict()
-  .superRefine((spec, ctx) => {
-    const every = 'interval' in spec.schedule ? intervalMs(spec.schedule.interval) : undefined;
-    if (every !== undefined && every < FLOOR_AUDIT_INTERVAL_MS) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['schedule', 'interval'],
-        message: `an audit fires at most once a second: use an interval of 1s or more (1m or more without allowShortInterval)`,
-      });
-    } else if (every !== undefined && every < MIN_AUDIT_INTERVAL_MS && !spec.allowShortInterval) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['schedule', 'interval'],
-        message: `'${(spec.schedule as { interval: string }).interval}' fires more often than once a minute, and every firing samples every endpoint: use an interval of 1m or more (e.g. 1h), or set allowShortInterval: true if you mean it`,
-      });
-    }
-    const oneSample = isOneSampleTestStatistic(spec.statistic);
-    if (oneSample && !spec.scorer)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['scorer'],
-        message: `${spec.statistic} tests each endpoint against the reference model's own probabilities: give scorer {model, precision} (a model worker scores every firing's slices under it)`,
-      });
-    if (!oneSample && spec.scorer)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['scorer'],
-        message: `scorer applies to the one-sample statistics only (${ONE_SAMPLE_TEST_STATISTICS.join(', ')}), not ${spec.statistic}`,
-      });
-    if (spec.billing && !billingTokenizer(spec))
-      ctx.addIssue({
-        code: 'custom',
-        path: ['billing', 'tokenizer'],
-        message: 'the billing check counts tokens with the claimed model: give billing.tokenizer {model, precision} (a stored reference has no model worker)',
-      });
-    // Each firing samples every endpoint (and a local reference) in one run of this size.
-    const prompts = promptCountBound(spec.prompts);
-    const sources = [...spec.endpoints, ...(spec.reference.kind === 'local' ? [spec.reference] : [])];
-    const problem =
-      prompts === undefined
-        ? undefined
-        : runSizeProblem({ samplesPerPrompt: spec.samplesPerPrompt, unitSize: spec.unitSize, sources }, prompts.count, prompts.what);
-    if (problem) ctx.addIssue({ code: 'custom', path: ['samplesPerPrompt'], message: `a firing: ${problem}` });
-  });
+  .strict();
+
+export const AuditSpec = AuditSpecShape.superRefine((spec, ctx) => {
+  const every = 'interval' in spec.schedule ? intervalMs(spec.schedule.interval) : undefined;
+  if (every !== undefined && every < FLOOR_AUDIT_INTERVAL_MS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['schedule', 'interval'],
+      message: `an audit fires at most once a second: use an interval of 1s or more (1m or more without allowShortInterval)`,
+    });
+  } else if (every !== undefined && every < MIN_AUDIT_INTERVAL_MS && !spec.allowShortInterval) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['schedule', 'interval'],
+      message: `'${(spec.schedule as { interval: string }).interval}' fires more often than once a minute, and every firing samples every endpoint: use an interval of 1m or more (e.g. 1h), or set allowShortInterval: true if you mean it`,
+    });
+  }
+  if (spec.statistic === TRACKING_STATISTIC) {
+    trackingProblems(spec).forEach(([path, message]) => ctx.addIssue({ code: 'custom', path, message }));
+    return;
+  }
+  if (spec.tracking)
+    ctx.addIssue({ code: 'custom', path: ['tracking'], message: `tracking applies to statistic ${TRACKING_STATISTIC} only, not ${spec.statistic}` });
+  if (!spec.reference)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['reference'],
+      message: `${spec.statistic} tests each endpoint against a reference: give reference (a stored slice or a local model), or use statistic ${TRACKING_STATISTIC}`,
+    });
+  if (spec.samplesPerPrompt === undefined)
+    ctx.addIssue({ code: 'custom', path: ['samplesPerPrompt'], message: `${spec.statistic} samples each endpoint at every firing: give samplesPerPrompt` });
+  const oneSample = isOneSampleTestStatistic(spec.statistic);
+  if (oneSample && !spec.scorer)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['scorer'],
+      message: `${spec.statistic} tests each endpoint against the reference model's own probabilities: give scorer {model, precision} (a model worker scores every firing's slices under it)`,
+    });
+  if (!oneSample && spec.scorer)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['scorer'],
+      message: `scorer applies to the one-sample statistics only (${ONE_SAMPLE_TEST_STATISTICS.join(', ')}), not ${spec.statistic}`,
+    });
+  if (spec.billing && !billingTokenizer(spec))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['billing', 'tokenizer'],
+      message: 'the billing check counts tokens with the claimed model: give billing.tokenizer {model, precision} (a stored reference has no model worker)',
+    });
+  // Each firing samples every endpoint (and a local reference) in one run of this size.
+  const prompts = promptCountBound(spec.prompts);
+  const sources = [...spec.endpoints, ...(spec.reference?.kind === 'local' ? [spec.reference] : [])];
+  const problem =
+    prompts === undefined || spec.samplesPerPrompt === undefined
+      ? undefined
+      : runSizeProblem({ samplesPerPrompt: spec.samplesPerPrompt, unitSize: spec.unitSize, sources }, prompts.count, prompts.what);
+  if (problem) ctx.addIssue({ code: 'custom', path: ['samplesPerPrompt'], message: `a firing: ${problem}` });
+});
 export type AuditSpec = z.infer<typeof AuditSpec>;
 export type AuditSpecInput = z.input<typeof AuditSpec>;
+
+/** Why a logprob_tracking spec is refused: each [path, message]. */
+function trackingProblems(spec: z.infer<typeof AuditSpecShape>): [string[], string][] {
+  const out: [string[], string][] = [];
+  const why = `${TRACKING_STATISTIC} compares each endpoint with its own first firings`;
+  if (spec.reference) out.push([['reference'], `${why}: it takes no reference (leave it out)`]);
+  if (spec.samplesPerPrompt !== undefined)
+    out.push([['samplesPerPrompt'], `${why} on one token per probe: it takes no samplesPerPrompt (tracking.probes sets the probe count)`]);
+  if (spec.scorer)
+    out.push([['scorer'], `scorer applies to the one-sample statistics only (${ONE_SAMPLE_TEST_STATISTICS.join(', ')}), not ${TRACKING_STATISTIC}`]);
+  if (spec.billing)
+    out.push([
+      ['billing'],
+      `the billing check counts a sample-based audit's completions; ${TRACKING_STATISTIC} generates one token per probe (audit billing with a sample-based statistic)`,
+    ]);
+  if (spec.identify)
+    out.push([
+      ['identify'],
+      `identify tests an endpoint's slice against candidate slices; ${TRACKING_STATISTIC} samples none (audit with a sample-based statistic to identify)`,
+    ]);
+  if (spec.budget)
+    out.push([['budget'], `${TRACKING_STATISTIC} sends one short request per probe and endpoint: it takes no budget (tracking.probes bounds its cost)`]);
+  if ('inline' in spec.prompts)
+    spec.prompts.inline.forEach((p, i) => {
+      if (p.text.length > TRACKING_LIMITS.probeChars)
+        out.push([
+          ['prompts', 'inline', String(i)],
+          `a probe has at most ${TRACKING_LIMITS.probeChars} characters (short inputs): '${p.id}' has ${p.text.length}`,
+        ]);
+    });
+  return out;
+}
 
 export function parseAuditSpec(value: unknown, where = 'the audit spec'): AuditSpec {
   const result = AuditSpec.safeParse(value);
@@ -184,7 +264,7 @@ export function parseAuditSpec(value: unknown, where = 'the audit spec'): AuditS
 export function billingTokenizer(spec: Pick<AuditSpec, 'billing' | 'reference'>): { model: string; precision: string } | undefined {
   if (!spec.billing) return undefined;
   if (spec.billing.tokenizer) return spec.billing.tokenizer;
-  return spec.reference.kind === 'local' ? { model: spec.reference.model, precision: spec.reference.precision } : undefined;
+  return spec.reference?.kind === 'local' ? { model: spec.reference.model, precision: spec.reference.precision } : undefined;
 }
 
 /** Whether an audit row's billing ratio is above its maxRatio; undefined where it has none. */
@@ -228,6 +308,7 @@ export interface FiringPlan {
 
 export function planFiring(spec: AuditSpec, stamp: string): FiringPlan {
   const firingId = `${spec.name}.${stamp}`;
+  if (!spec.reference || spec.samplesPerPrompt === undefined) throw new Error(`${spec.statistic} samples no slices: plan its firing with planTracking`);
   const base = {
     corpus: spec.corpus,
     prompts: spec.prompts,
@@ -288,4 +369,64 @@ export function nextVerdict(history: { reject: boolean; verdict: AuditVerdict }[
   for (let i = history.length - 1; i >= 0 && run < confirmations && disagrees(history[i].reject); i--) run++;
   if (run < confirmations) return previous;
   return previous === 'consistent' ? 'differs' : 'consistent';
+}
+
+/**
+ * A tracking firing (statistic logprob_tracking): per endpoint, the probe request (one token at
+ * temperature 0 with top-k logprobs per probe, on the endpoint's provider queue) and the row's
+ * identity. The source label is `<source>.<stamp>` as for a sample-based firing's slice (no slice is written).
+ */
+export interface TrackingPlan {
+  firingId: string;
+  tracking: TrackingSpec;
+  endpoints: { key: string; endpoint: string; model: string; source: string; testId: string; provider: AuditSpec['endpoints'][number] }[];
+}
+
+export function planTracking(spec: AuditSpec, stamp: string): TrackingPlan {
+  const firingId = `${spec.name}.${stamp}`;
+  return {
+    firingId,
+    tracking: spec.tracking ?? TrackingSpec.parse({}),
+    endpoints: spec.endpoints.map((endpoint, i) => ({
+      key: `e${i}`,
+      endpoint: endpointLabel(endpoint),
+      model: endpoint.model,
+      source: `${sourceLabel(endpoint)}.${stamp}`,
+      testId: `${firingId}.e${i}`,
+      provider: endpoint,
+    })),
+  };
+}
+
+/**
+ * What a firing found when an endpoint's verdict turned to differs (audit spec `identify`): the
+ * identify result over the candidates, or why the candidates' tests failed (candidates then empty).
+ * Stored as JSON in the row's `identify` column, sent in the verdict's alert.
+ */
+export const FiringIdentify = IdentifyResult.extend({ error: z.string().optional() });
+export type FiringIdentify = z.infer<typeof FiringIdentify>;
+
+/** An audit row's `identify` column read back (null where the firing ran none). */
+export function readFiringIdentify(json: string | null | undefined): FiringIdentify | null {
+  return json ? FiringIdentify.parse(JSON.parse(json)) : null;
+}
+
+/**
+ * The identify of one endpoint's fresh slice at a firing (audit spec `identify`): the candidates'
+ * tests, named after the endpoint's test (`<firing>.e<i>.c<j>`), with the audit's statistic,
+ * scorer, alpha, b, L and seed. Undefined for an audit without identify.
+ */
+export function planIdentify(spec: AuditSpec, test: TestSpec): { spec: IdentifySpec; tests: TestSpec[] } | undefined {
+  if (!spec.identify) return undefined;
+  const identify = IdentifySpec.parse({
+    y: test.y,
+    candidates: spec.identify.candidates,
+    stat: test.stat,
+    ...(test.scorer ? { scorer: test.scorer } : {}),
+    alpha: spec.alpha,
+    b: spec.b,
+    seed: spec.seed,
+    L: spec.L,
+  });
+  return { spec: identify, tests: identifyTests(identify, (j) => `${test.testId}.c${j}`) };
 }

@@ -46,6 +46,22 @@ export const RUN_LIMITS = {
   units: 200_000,
 } as const;
 
+/**
+ * Bounds on the log-probability tracking tier of an audit (`statistic: logprob_tracking`): each
+ * firing sends one request per probe per endpoint and keeps the probes' top-k logprobs in the
+ * audit's row (and so in the next firings' input), so the set stays small and its inputs short.
+ */
+export const TRACKING_LIMITS = {
+  /** Probes (inputs) of one tracking firing (Chauvin et al. use tens to hundreds). */
+  probes: 1000,
+  /** Characters of one probe input. */
+  probeChars: 4000,
+  /** Top-k logprobs asked per probe (OpenAI's chat API allows 20). */
+  topK: 20,
+  /** Firings that make an endpoint's own baseline. */
+  baselineFirings: 20,
+} as const;
+
 /** A positive integer at most `max`, whose message names the bound. */
 export const boundedInt = (max: number, what: string) =>
   z

@@ -86,4 +86,4 @@ export {
 } from './corpus';
 export { parseLocation, S3CorpusStore, type CorpusLocation } from './s3';
 export { syntheticSamples, mulberry32, type SyntheticUnit } from './synthetic';
-export { readAuditRows } from './audits';
+export { type AuditCost, readAuditCosts, readAuditRows } from './audits';

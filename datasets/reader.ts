@@ -322,18 +322,19 @@ export async function readUsage(
   duck: DuckDBInstance,
   root: string,
   spec: { corpus: string; model: string; source: string },
-): Promise<{ rows: number; reported: number; promptTokens: number; completionTokens: number }> {
+): Promise<{ rows: number; reported: number; promptTokens: number; completionTokens: number; requests: number }> {
   const files = partitionGlobs(root, spec.corpus, 'samples', { model: [spec.model], source: [spec.source] });
-  if (files.length === 0) return { rows: 0, reported: 0, promptTokens: 0, completionTokens: 0 };
+  if (files.length === 0) return { rows: 0, reported: 0, promptTokens: 0, completionTokens: 0, requests: 0 };
   return withConnection(duck, async (c) => {
     await checkVersions(c, files);
     const result = await c.runAndReadAll(
-      `SELECT count(*)::BIGINT, count(prompt_tokens)::BIGINT, coalesce(sum(prompt_tokens), 0)::BIGINT, coalesce(sum(completion_tokens), 0)::BIGINT FROM ${readParquetSql('samples')}`,
+      // Requests: one per request id (n > 1 puts several samples in one), one per sample without an id.
+      `SELECT count(*)::BIGINT, count(prompt_tokens)::BIGINT, coalesce(sum(prompt_tokens), 0)::BIGINT, coalesce(sum(completion_tokens), 0)::BIGINT, (count(DISTINCT request_id) + count(*) FILTER (WHERE request_id IS NULL))::BIGINT FROM ${readParquetSql('samples')}`,
       { files: listValue(files) },
       { files: LIST(VARCHAR) },
     );
-    const [rows, reported, promptTokens, completionTokens] = result.getRows()[0].map(Number);
-    return { rows, reported, promptTokens, completionTokens };
+    const [rows, reported, promptTokens, completionTokens, requests] = result.getRows()[0].map(Number);
+    return { rows, reported, promptTokens, completionTokens, requests };
   });
 }
 

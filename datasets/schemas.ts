@@ -223,5 +223,17 @@ export const AuditRow = z.object({
   countedCompletionTokens: z.number().int().nonnegative().nullable().optional(),
   billingRatio: z.number().nonnegative().nullable().optional(),
   billingMaxRatio: z.number().nullable().optional(),
+  /** Requests the firing sent the endpoint (its slice's, or its tracking probes'); null in shards written before this column. */
+  requests: z.number().int().nonnegative().nullable().optional(),
+  /**
+   * The tracking tier (statistic logprob_tracking): this firing's probes and their top-k logprobs
+   * as JSON (activities/tracking.ts TrackingRecord), read back as the endpoint's baseline by later firings.
+   */
+  tracking: z.string().nullable().optional(),
+  /**
+   * Attribution (audit spec `identify`), on the firing where the endpoint's verdict turned to
+   * differs: the identify result over the candidates as JSON (config/auditSpec.ts FiringIdentify).
+   */
+  identify: z.string().nullable().optional(),
 });
 export type AuditRow = z.infer<typeof AuditRow>;

@@ -164,6 +164,9 @@ const ALL_COLUMNS: Record<ShardKind, Column[]> = {
     c('counted_completion_tokens', 'countedCompletionTokens', 'int64', true),
     c('billing_ratio', 'billingRatio', 'float64', true),
     c('billing_max_ratio', 'billingMaxRatio', 'float64', true),
+    c('requests', 'requests', 'int64', true),
+    c('tracking', 'tracking', 'varchar', true),
+    c('identify', 'identify', 'varchar', true),
   ],
 };
 
@@ -179,7 +182,7 @@ export const ADDED_COLUMNS: Record<ShardKind, string[]> = {
   prompts: [],
   tests: [],
   power: [],
-  audits: ['counted_completion_tokens', 'billing_ratio', 'billing_max_ratio'],
+  audits: ['counted_completion_tokens', 'billing_ratio', 'billing_max_ratio', 'requests', 'tracking', 'identify'],
 };
 
 /** `, union_by_name = true` for kinds whose files may differ in their added columns. */

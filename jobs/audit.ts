@@ -15,7 +15,7 @@ export const audit = defineJob<typeof auditFiring>()({
   queues: ({ spec }) => [
     ...new Set([
       ...spec.endpoints.map((e) => providerTaskQueue(e.provider)),
-      ...(spec.reference.kind === 'local' ? [modelTaskQueue(spec.reference.model, spec.reference.precision)] : []),
+      ...(spec.reference?.kind === 'local' ? [modelTaskQueue(spec.reference.model, spec.reference.precision)] : []),
       ...[billingTokenizer(spec)].flatMap((t) => (t ? [modelTaskQueue(t.model, t.precision)] : [])),
     ]),
   ],

@@ -6,6 +6,7 @@ import type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect
 import type { ProviderWorkerSpec } from '../config/workers';
 import type { SamplingSpec, SourceSpec } from '../config/runSpec';
 import type { SampleRow } from '../datasets/schemas';
+import { ErrorTypes, MetError } from '../common/errors';
 import { classifyProviderError, CompletionTooLongError, faultToFailure, MAX_CHARS_PER_TOKEN, type ProviderFault } from './errors';
 import { TokenBucket, sleep } from './rateLimit';
 import { samplerJson, samplerSettings } from '../config/sampler';
@@ -185,6 +186,89 @@ export class ProviderGenerator implements SampleGenerator {
   }
 
   /**
+   * The log-probability tracking tier's probes (config/auditSpec.ts, statistic logprob_tracking):
+   * per probe, ONE token at temperature 0 with the top-k logprobs of its position (completions:
+   * `logprobs: k`; chat: `logprobs: true, top_logprobs: k`). A retryable fault is retried per probe
+   * (honouring Retry-After); an endpoint that answers without top logprobs fails the whole call,
+   * non-retryably, saying to audit it with a sample-based statistic.
+   */
+  async probeTopLogprobs(
+    source: SourceSpec,
+    input: { probes: { id: string; text: string }[]; topK: number; endpoint: 'completions' | 'chat'; systemPrompt?: string; signal?: AbortSignal },
+  ): Promise<ProbeAnswers> {
+    if (source.kind !== 'provider') throw new Error(`probes go to provider endpoints, not ${source.model}/${source.precision}`);
+    const handle = this.handleFor(source);
+    const model = handle.provider.modelName(source.model, source.providerModel);
+    const attempts = this.options.attemptsPerSample ?? 8;
+    const backoff = this.options.backoffMs ?? 250;
+    // The openai client adds an 'abort' listener to a request's signal and never removes it: one signal per call, limit off (as sample() does per lane).
+    const controller = new AbortController();
+    const signal = controller.signal;
+    setMaxListeners(0, signal);
+    const onAbort = () => controller.abort(input.signal?.reason);
+    input.signal?.addEventListener('abort', onAbort, { once: true });
+    const out: ProbeAnswers = {
+      answers: new Array<[string, number][]>(input.probes.length),
+      requests: 0,
+      promptTokens: 0,
+      completionTokens: 0,
+      reportedUsage: 0,
+    };
+    const ask = async (probe: { id: string; text: string }) => {
+      const common = { ...(source.extraBody ?? {}), model, temperature: 0, max_tokens: 1 };
+      if (input.endpoint === 'chat') {
+        const messages = [...(input.systemPrompt ? [{ role: 'system', content: input.systemPrompt }] : []), { role: 'user', content: probe.text }];
+        const body = { ...common, messages, logprobs: true, top_logprobs: input.topK };
+        return (await handle.client.chat.completions.create(body as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, { signal })) as unknown;
+      }
+      const body = { ...common, prompt: probe.text, logprobs: input.topK };
+      return (await handle.client.completions.create(body as unknown as OpenAI.Completions.CompletionCreateParamsNonStreaming, { signal })) as unknown;
+    };
+    let next = 0;
+    const lane = async () => {
+      while (next < input.probes.length) {
+        const i = next++;
+        const probe = input.probes[i];
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await handle.requests?.take(1, signal);
+            const data = await ask(probe);
+            out.requests++;
+            const top = topLogprobsOf(data, input.endpoint);
+            if (!top)
+              throw new MetError(
+                ErrorTypes.BadInput,
+                `${source.provider} (${model}) answered probe '${probe.id}' without top logprobs: logprob_tracking needs an endpoint that returns them (logprobs with top_logprobs ${input.topK}); audit this endpoint with a sample-based statistic instead (statistic: mmd_hamming, or another two-sample one)`,
+              );
+            out.answers[i] = top;
+            const usage = usageOf(data ?? {});
+            if (usage.promptTokens !== null && usage.completionTokens !== null) {
+              out.reportedUsage++;
+              out.promptTokens += usage.promptTokens;
+              out.completionTokens += usage.completionTokens;
+            }
+            break;
+          } catch (err) {
+            if (err instanceof MetError) throw err;
+            const fault = classifyProviderError(err, { provider: source.provider, keyEnv: handle.provider.keyEnv, secrets: [handle.key] });
+            if (!fault.retryable || attempt >= attempts) throw faultToFailure(fault);
+            let delay = fault.retryAfterMs;
+            if (delay !== undefined) handle.requests?.pause(delay);
+            else delay = Math.random() * Math.min(30_000, backoff * 2 ** (attempt - 1));
+            await sleep(delay, signal);
+          }
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(source.concurrency, input.probes.length)) }, lane));
+    } finally {
+      input.signal?.removeEventListener('abort', onAbort);
+    }
+    return out;
+  }
+
+  /**
    * Exact prompt token counts from the endpoint's own tokenizer: vLLM's `POST /tokenize` at the
    * server's root (met serve answers it for a GGUF model), the count including the BOS token as
    * the usage does. Undefined when the endpoint has no such route (most hosted APIs), or for chat
@@ -248,6 +332,36 @@ export class ProviderGenerator implements SampleGenerator {
       maxLineBytes: worker?.maxResponseBytes,
     };
   }
+}
+
+/** A tracking firing's answers of one endpoint: per probe its top-k list, and what the requests cost. */
+export interface ProbeAnswers {
+  answers: [string, number][][];
+  requests: number;
+  /** Sums over the requests that reported usage (`reportedUsage` of them). */
+  promptTokens: number;
+  completionTokens: number;
+  reportedUsage: number;
+}
+
+/**
+ * The top-k list of the first generated position: completions' `logprobs.top_logprobs[0]` ({token:
+ * logprob}), chat's `logprobs.content[0].top_logprobs` ([{token, logprob}]). Undefined when absent,
+ * empty or not finite logprobs <= 0 (a rounding hair above 0 allowed); most likely first.
+ */
+export function topLogprobsOf(data: unknown, endpoint: 'completions' | 'chat'): [string, number][] | undefined {
+  const choice = (data as { choices?: unknown[] } | null)?.choices?.[0] as
+    { logprobs?: { top_logprobs?: unknown[] | null; content?: { top_logprobs?: unknown }[] | null } | null } | undefined;
+  let pairs: [unknown, unknown][] = [];
+  if (endpoint === 'chat') {
+    const top = choice?.logprobs?.content?.[0]?.top_logprobs;
+    if (Array.isArray(top)) pairs = top.map((t) => [(t as { token?: unknown })?.token, (t as { logprob?: unknown })?.logprob]);
+  } else {
+    const top = choice?.logprobs?.top_logprobs?.[0];
+    if (top && typeof top === 'object' && !Array.isArray(top)) pairs = Object.entries(top);
+  }
+  if (pairs.length === 0 || !pairs.every(([t, lp]) => typeof t === 'string' && typeof lp === 'number' && Number.isFinite(lp) && lp <= 1e-6)) return undefined;
+  return (pairs as [string, number][]).sort((a, b) => b[1] - a[1]);
 }
 
 /** The request body for a group of samples of one prompt (n = group size when more than one). */

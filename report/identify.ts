@@ -1,4 +1,6 @@
 import { canonicalJson, hashHex } from '../common/hash';
+import { formatPValue } from '../common/pvalue';
+import type { FiringIdentify } from '../config/auditSpec';
 import { buildReport, writeReport } from './html';
 import type { ReportInput } from './schemas';
 
@@ -67,4 +69,17 @@ export async function identifyPageHtml(result: IdentifyPageInput): Promise<strin
 /** Writes dir/index.html (with report.json and the figure's files); returns the page's path. */
 export async function writeIdentifyPage(dir: string, result: IdentifyPageInput): Promise<string> {
   return (await writeReport(dir, identifyReport(result), { png: false })).htmlPath;
+}
+
+/**
+ * An identify result in one line, Holm-adjusted p-values: "not rejected: tiny/q4 p = 0.41;
+ * rejected: tiny/f32 p < 0.002 (b = 500)" (most plausible first among the kept, strongest rejection
+ * first among the rejected). An audit firing's identify that failed says why.
+ */
+export function identifySummary(result: Pick<FiringIdentify, 'candidates' | 'error'>): string {
+  if (result.error) return `identify failed: ${result.error}`;
+  const kept = result.candidates.filter((r) => !r.rejected).sort((a, b) => b.adjusted - a.adjusted);
+  const rejected = result.candidates.filter((r) => r.rejected).sort((a, b) => a.adjusted - b.adjusted);
+  const shown = (r: FiringIdentify['candidates'][number]) => `${r.candidate} ${formatPValue(r.adjusted, r.b)}`;
+  return `not rejected: ${kept.length ? kept.map(shown).join(', ') : 'none'}; rejected: ${rejected.length ? rejected.map(shown).join(', ') : 'none'}`;
 }

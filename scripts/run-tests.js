@@ -41,6 +41,7 @@ const UNIT_TESTS = [
   'test/stats/reference.test.ts',
   'test/stats/rut.test.ts',
   'test/stats/ties.test.ts',
+  'test/stats/tracking.test.ts',
   'test/common/',
   'test/config/',
   'test/cli/help.test.ts',

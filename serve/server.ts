@@ -115,6 +115,8 @@ const ChatRequest = z.object({
   seed: z.number().int().optional(),
   stop: z.union([z.string(), z.array(z.string())]).optional(),
   logprobs: z.boolean().optional(),
+  /** With logprobs: the most likely tokens at each generated position (OpenAI's 0..20). */
+  top_logprobs: z.number().int().min(0).max(20).optional(),
   stream: z.boolean().optional(),
   n: z.number().int().min(1).max(16).default(1),
 });
@@ -177,6 +179,19 @@ export function hashedEmbedding(text: string, dims = 256): number[] {
   }
   const norm = Math.hypot(...v) || 1;
   return Array.from(v, (x) => x / norm);
+}
+
+/**
+ * The `top` most likely tokens at each generated position, as [token id, logprob] (the unwarped
+ * distribution, most likely first): the prompt as generate() tokenizes it ([BOS] + its tokens),
+ * then the generated ids, scored once; null where the backend has no token-level access.
+ */
+async function generatedTop(backend: TextBackend, prompt: string, ids: number[], top: number): Promise<[number, number][][] | null> {
+  if (!isTokenLevel(backend) || top <= 0 || ids.length === 0) return null;
+  const promptIds = [...(backend.bosToken === undefined ? [] : [backend.bosToken]), ...backend.tokenize(prompt)];
+  // Entry i of scoreSequence is about token i + 1: the first generated token's is entry promptIds.length - 1.
+  const scores = await backend.scoreSequence([...promptIds, ...ids], top);
+  return scores.top.slice(promptIds.length - 1);
 }
 
 class Limiter {
@@ -438,7 +453,16 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
         completionTokens += ids.length;
         let logprobs: unknown = null;
         if (r.echo && scored && r.logprobs != null) logprobs = echoLogprobs(scored, { texts: ids.map(textOf), logprobs: g.tokenLogprobs }, r.logprobs, textOf);
-        else if (g.tokenLogprobs) logprobs = { tokens: ids.map(textOf), token_logprobs: g.tokenLogprobs, top_logprobs: null, text_offset: null };
+        else if (g.tokenLogprobs) {
+          // logprobs: N > 0: the N most likely tokens at each generated position (OpenAI's legacy {token: logprob} maps).
+          const top = await limiter.run(() => generatedTop(backend, promptText, ids, r.logprobs ?? 0));
+          logprobs = {
+            tokens: ids.map(textOf),
+            token_logprobs: g.tokenLogprobs,
+            top_logprobs: top ? top.map((alts) => Object.fromEntries(alts.map(([id, lp]) => [textOf(id), lp]))) : null,
+            text_offset: null,
+          };
+        }
         choices.push({
           index,
           text: r.echo ? (typeof r.prompt === 'string' ? r.prompt : isTokenLevel(backend) ? backend.detokenize(r.prompt) : '') + g.text : g.text,
@@ -481,9 +505,23 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       const g = generated[0];
       const textOf = (id: number) => (isTokenLevel(backend) ? backend.detokenize([id]) : String(id));
       // Decoded token text, as OpenAI and vLLM write it (the ids are in token_ids).
-      const logprobsOf = (c: (typeof generated)[number]) =>
+      // top_logprobs: k > 0 adds the k most likely tokens at each position ({token, logprob, bytes}, as OpenAI's chat does).
+      const tops = await Promise.all(
+        generated.map((c) =>
+          r.logprobs && r.top_logprobs ? limiter.run(() => generatedTop(backend, prompt, c.tokenIds ?? [], r.top_logprobs ?? 0)) : Promise.resolve(null),
+        ),
+      );
+      const entry = (id: number, logprob: number) => ({ token: textOf(id), logprob, bytes: [...Buffer.from(textOf(id), 'utf8')] });
+      const logprobsOf = (c: (typeof generated)[number], index: number) =>
         c.tokenLogprobs
-          ? { content: c.tokenLogprobs.map((logprob, i) => ({ token: textOf((c.tokenIds ?? [])[i]), logprob, bytes: null, top_logprobs: [] })) }
+          ? {
+              content: c.tokenLogprobs.map((logprob, i) => ({
+                token: textOf((c.tokenIds ?? [])[i]),
+                logprob,
+                bytes: null,
+                top_logprobs: (tops[index]?.[i] ?? []).map(([id, lp]) => entry(id, lp)),
+              })),
+            }
           : null;
       const created = Math.floor(Date.now() / 1000);
       if (r.stream) {
@@ -505,7 +543,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
           index,
           message: { role: 'assistant', content: c.text },
           finish_reason: c.finishReason,
-          logprobs: logprobsOf(c),
+          logprobs: logprobsOf(c, index),
           token_ids: c.tokenIds,
         })),
         usage: (() => {

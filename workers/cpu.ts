@@ -1,6 +1,7 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { Corpora } from '../datasets/corpora';
 import { type AlertConfig, createAuditActivities } from '../activities/audits';
+import { createTrackingActivities } from '../activities/tracking';
 import { createCollectActivities } from '../activities/collect';
 import { createConsistencyActivities } from '../activities/consistency';
 import { createDownloadActivities } from '../activities/download';
@@ -38,6 +39,7 @@ export function cpuWorkerPlan(deps: {
       ...createConsistencyActivities({ duck: deps.duck, dataDir: deps.dataDir, env: deps.env, modelRoots: deps.modelRoots, corpora: deps.corpora }),
       ...createDownloadActivities({ duck: deps.duck, dataDir: deps.dataDir, env: deps.env }),
       ...createAuditActivities({ duck: deps.duck, dataDir: deps.dataDir, alerts: deps.alerts, corpora: deps.corpora }),
+      ...createTrackingActivities({ duck: deps.duck, dataDir: deps.dataDir, promptRoots: deps.promptRoots, corpora: deps.corpora }),
     },
   };
 }

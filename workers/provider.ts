@@ -4,6 +4,7 @@ import { createBatchActivities } from '../activities/batch';
 import { createBudgetActivities } from '../activities/budget';
 import type { Corpora } from '../datasets/corpora';
 import { createSamplingActivities } from '../activities/sampling';
+import { createTrackingProbeActivities } from '../activities/tracking';
 import { CorpusStore } from '../datasets/corpusStore';
 import type { SourceSpec } from '../config/runSpec';
 import type { ProviderWorkerSpec } from '../config/workers';
@@ -31,6 +32,7 @@ export function providerWorkerPlans(deps: {
     ...createSamplingActivities({ store, generatorFor: () => generator, pricesFor }),
     ...createBudgetActivities({ store, pricesFor }),
     ...createBatchActivities({ store, clients: generator }),
+    ...createTrackingProbeActivities({ generator }),
   };
   return deps.providers.map((p) => ({
     taskQueue: providerTaskQueue(p.name),

@@ -1,11 +1,31 @@
-import { executeChild, ParentClosePolicy, patched, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
+import {
+  ChildWorkflowFailure,
+  executeChild,
+  isCancellation,
+  ParentClosePolicy,
+  patched,
+  proxyActivities,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { AuditActivities, AuditAlert, FiringResult } from '../activities/audits';
 import type { BillingActivities } from '../activities/billing';
+import type { TrackingActivities, TrackingProbeActivities } from '../activities/tracking';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
-import { type AuditSpec, billingTokenizer, firingStamp, planFiring } from '../config/auditSpec';
-import { isOneSampleTestStatistic } from '../config/testSpec';
-import { modelTaskQueue } from '../temporal/queues';
+import {
+  type AuditSpec,
+  billingTokenizer,
+  type FiringIdentify,
+  firingStamp,
+  planFiring,
+  planIdentify,
+  planTracking,
+  TRACKING_STATISTIC,
+} from '../config/auditSpec';
+import { identifyResult, type IdentifySpec } from '../config/identifySpec';
+import { isOneSampleTestStatistic, type TestSpec } from '../config/testSpec';
+import { modelTaskQueue, providerTaskQueue } from '../temporal/queues';
 import { collectCorpus } from './collectCorpus';
 import { deliverAuditAlert } from './deliverAuditAlert';
 import { runTest } from './runTest';
@@ -36,17 +56,105 @@ export interface AuditFiringInput {
 export interface AuditFiringResult {
   firingId: string;
   /** billingRatio: completion tokens billed over counted by the claimed model's tokenizer (a billing check only). */
-  results: { endpoint: string; pValue: number; reject: boolean; verdict: string; changed: boolean; billingRatio?: number | null }[];
+  /** notRejected: the candidates not rejected, where this firing turned the verdict to differs (audit spec identify). */
+  results: { endpoint: string; pValue: number; reject: boolean; verdict: string; changed: boolean; billingRatio?: number | null; notRejected?: string[] }[];
   /** sent: delivered within the firing (firings before deliverAuditAlert); queued: handed to its own deliverAuditAlert workflow. */
   alerts: { alertId: string; sent: boolean; queued?: boolean }[];
   /** Endpoints not tested at this firing: their slice reached its share of the audit's budget. */
   skipped?: { endpoint: string; reason: string }[];
 }
 
+const tracker = proxyActivities<TrackingActivities>({
+  startToCloseTimeout: '5m',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+});
+
+/**
+ * A firing of the tracking tier (statistic logprob_tracking): no slices, no child workflows. The
+ * probe set (CPU), ONE token with top-k logprobs per probe from each endpoint (its provider's queue,
+ * where its key is), the test against the endpoint's own first firings (CPU, reading the audit's
+ * rows), then the rows and alerts as for any firing.
+ */
+async function trackingFiring(spec: AuditSpec, startedAt: number): Promise<AuditFiringResult> {
+  const info = workflowInfo();
+  const plan = planTracking(spec, firingStamp(startedAt, info.runId));
+  const probes = await tracker.planTrackingProbes({ prompts: spec.prompts, count: plan.tracking.probes, seed: spec.seed });
+  const results: FiringResult[] = await Promise.all(
+    plan.endpoints.map(async (e) => {
+      const provider = proxyActivities<TrackingProbeActivities>({
+        taskQueue: providerTaskQueue(e.provider.provider),
+        startToCloseTimeout: '10m',
+        retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+      });
+      const answered = await provider.probeLogprobs({
+        source: e.provider,
+        probes,
+        topK: plan.tracking.topK,
+        endpoint: spec.sampling.endpoint,
+        ...(spec.sampling.systemPrompt ? { systemPrompt: spec.sampling.systemPrompt } : {}),
+      });
+      const tested = await tracker.trackingOutcome({
+        corpus: spec.corpus,
+        audit: spec.name,
+        endpoint: e.endpoint,
+        firingId: plan.firingId,
+        timeMs: startedAt,
+        testId: e.testId,
+        topK: plan.tracking.topK,
+        probes: probes.map((p) => p.id),
+        answers: answered.answers,
+        baselineFirings: plan.tracking.baselineFirings,
+        alpha: spec.alpha,
+        b: spec.b,
+        seed: spec.seed,
+      });
+      const reported = answered.reportedUsage > 0;
+      return {
+        endpoint: e.endpoint,
+        model: e.model,
+        source: e.source,
+        reference: tested.reference,
+        outcome: tested.outcome,
+        tracking: {
+          record: tested.record,
+          requests: answered.requests,
+          promptTokens: reported ? answered.promptTokens : null,
+          completionTokens: reported ? answered.completionTokens : null,
+        },
+      };
+    }),
+  );
+  const recorded = await cpu.recordAuditFiring({
+    corpus: spec.corpus,
+    audit: spec.name,
+    firingId: plan.firingId,
+    timeMs: startedAt,
+    confirmations: spec.confirmations,
+    results,
+  });
+  const sent = await Promise.all(
+    recorded.alerts.map(async (a: AuditAlert) => {
+      await startChild(deliverAuditAlert, {
+        workflowId: `${info.workflowId}/alert-${a.alertId}`,
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        args: [{ alert: a }],
+      });
+      return { alertId: a.alertId, sent: false, queued: true };
+    }),
+  );
+  return {
+    firingId: plan.firingId,
+    results: recorded.rows.map((r) => ({ endpoint: r.endpoint, pValue: r.pValue, reject: r.reject, verdict: r.verdict, changed: r.changed })),
+    alerts: sent,
+  };
+}
+
 async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringResult> {
   const { spec } = input;
   const info = workflowInfo();
   const startedAt = Date.now();
+  // The tracking tier samples no slices. patched() only here: older firings never had this statistic.
+  if (spec.statistic === TRACKING_STATISTIC && patched('audit-tracking')) return trackingFiring(spec, startedAt);
   // Firings started before the patch keep the stamp their children were started with (issue #28).
   const plan = planFiring(spec, firingStamp(startedAt, info.runId, patched('firing-stamp-tail') ? 'tail' : 'head'));
   // Every slice at once: the endpoints' queues (and a local reference's) work side by side.
@@ -83,17 +191,36 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
           retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
         })
       : undefined;
+  const tested = plan.tests.flatMap((t, i) => (short.has(t.test.testId) ? [] : [{ t, i }]));
   const results: FiringResult[] = await Promise.all(
-    plan.tests
-      .flatMap((t, i) => (short.has(t.test.testId) ? [] : [{ t, i }]))
-      .map(async ({ t, i }) => {
-        const [outcome, billed] = await Promise.all([
-          executeChild(runTest, { workflowId: `${info.workflowId}/test-e${i}`, args: [t.test] }),
-          billing && tokenizer ? billing.countBilledTokens({ corpus: spec.corpus, model: t.model, source: t.source, tokenizer }) : undefined,
-        ]);
-        return { endpoint: t.endpoint, model: t.model, source: t.source, reference, outcome, ...(billed ? { billing: billed } : {}) };
-      }),
+    tested.map(async ({ t, i }) => {
+      const [outcome, billed] = await Promise.all([
+        executeChild(runTest, { workflowId: `${info.workflowId}/test-e${i}`, args: [t.test] }),
+        billing && tokenizer ? billing.countBilledTokens({ corpus: spec.corpus, model: t.model, source: t.source, tokenizer }) : undefined,
+      ]);
+      return { endpoint: t.endpoint, model: t.model, source: t.source, reference, outcome, ...(billed ? { billing: billed } : {}) };
+    }),
   );
+  // Attribution: where this firing turns an endpoint's verdict to differs, its slice against every candidate
+  // slice. patched() only here: older firings never had identify in their spec.
+  if (spec.identify && results.length > 0 && patched('audit-identify')) {
+    const verdicts = await cpu.auditVerdicts({
+      corpus: spec.corpus,
+      audit: spec.name,
+      firingId: plan.firingId,
+      timeMs: startedAt,
+      confirmations: spec.confirmations,
+      results: results.map((r) => ({ endpoint: r.endpoint, reject: r.outcome.reject })),
+    });
+    await Promise.all(
+      tested.map(async ({ t, i }, k) => {
+        const v = verdicts[k];
+        const planned = planIdentify(spec, t.test);
+        if (!planned || v.verdict !== 'differs' || !v.changed) return;
+        results[k].identify = await identifyEndpoint(planned, (j) => `${info.workflowId}/identify-e${i}-c${j}`);
+      }),
+    );
+  }
   // Every endpoint skipped (only with a budget): no row to record, no verdict to change.
   const recorded =
     results.length === 0 && skipped.length > 0
@@ -122,16 +249,49 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
     : await Promise.all(recorded.alerts.map(async (a: AuditAlert) => ({ alertId: a.alertId, sent: (await alerts.sendAuditAlert(a)).sent })));
   return {
     firingId: plan.firingId,
-    results: recorded.rows.map((r) => ({
+    results: recorded.rows.map((r, i) => ({
       endpoint: r.endpoint,
       pValue: r.pValue,
       reject: r.reject,
       verdict: r.verdict,
       changed: r.changed,
       ...(r.billingMaxRatio != null ? { billingRatio: r.billingRatio ?? null } : {}),
+      ...(results[i]?.identify ? { notRejected: results[i].identify.notRejected } : {}),
     })),
     alerts: sent,
     ...(skipped.length ? { skipped } : {}),
+  };
+}
+
+/**
+ * One endpoint's identify: a child runTest per candidate (the runTest of `met identify` and
+ * `met test`), Holm-corrected. A failed candidate test (a candidate slice missing, say) is recorded
+ * as the identify's error rather than failing the firing: the firing's verdict still stands.
+ */
+async function identifyEndpoint(planned: { spec: IdentifySpec; tests: TestSpec[] }, workflowIdOf: (j: number) => string): Promise<FiringIdentify> {
+  // Every candidate's test runs to its end (none is left to be terminated with the firing), then the failures, if any, are the error.
+  const settled = await Promise.allSettled(planned.tests.map((test, j) => executeChild(runTest, { workflowId: workflowIdOf(j), args: [test] })));
+  const failed = settled.flatMap((s, j) => (s.status === 'rejected' ? [{ j, err: s.reason as unknown }] : []));
+  // A cancelled firing stays cancelled; only a candidate's failed test becomes the identify's error.
+  for (const { err } of failed) if (!(err instanceof ChildWorkflowFailure) || isCancellation(err)) throw err;
+  if (failed.length === 0)
+    return identifyResult(
+      planned.spec,
+      settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : [])),
+    );
+  const why = failed.map(({ j, err }) => {
+    const c = planned.spec.candidates[j];
+    const root = (err as ChildWorkflowFailure).cause ?? (err as Error);
+    return `${c.model}/${c.source}: ${root.message}`;
+  });
+  return {
+    y: `${planned.spec.y.corpus}:${planned.spec.y.model}/${planned.spec.y.source}`,
+    stat: planned.spec.stat,
+    alpha: planned.spec.alpha,
+    correction: 'holm',
+    candidates: [],
+    notRejected: [],
+    error: `the test of ${failed.length} of ${planned.tests.length} candidates failed: ${why.join('; ')}`,
   };
 }
 

@@ -214,7 +214,7 @@ function firingsTable(audit, rows) {
         h(
           'tr',
           {},
-          ['time (UTC)', 'p-value', 'reject', 'verdict', 'n', 'tokens in', 'tokens out', 'cost'].map((c, i) =>
+          ['time (UTC)', 'p-value', 'reject', 'verdict', 'n', 'requests', 'tokens in', 'tokens out', 'cost'].map((c, i) =>
             h('th', { scope: 'col', class: i === 1 || i > 3 ? 'num' : undefined }, c),
           ),
         ),
@@ -231,6 +231,7 @@ function firingsTable(audit, rows) {
             h('td', {}, r.reject ? 'yes' : 'no'),
             h('td', {}, badge(r.verdict, r.verdict), r.changed ? ' changed' : ''),
             h('td', { class: 'num' }, int(r.n)),
+            h('td', { class: 'num' }, int(r.requests)),
             h('td', { class: 'num' }, int(r.promptTokens)),
             h('td', { class: 'num' }, int(r.completionTokens)),
             h('td', { class: 'num' }, usd(r.costUsd)),

@@ -324,14 +324,14 @@ test(
         ['consistent', 'differs'],
       );
       for (const f of body.firings) {
-        assert.ok(f.promptTokens > 0 && f.completionTokens > 0);
+        assert.ok(f.promptTokens > 0 && f.completionTokens > 0 && f.requests > 0);
         assert.ok(Math.abs(f.costUsd - (f.promptTokens * PRICES.inputPerMillion + f.completionTokens * PRICES.outputPerMillion) / 1e6) < 1e-12);
       }
       const newest = `${audit} details table tbody tr`;
       assert.match(
         (await textOf(page, newest)) ?? '',
         new RegExp(
-          `differs changed${body.firings[1].n}${body.firings[1].promptTokens.toLocaleString('en-US')}${body.firings[1].completionTokens.toLocaleString('en-US')}\\$${body.firings[1].costUsd.toFixed(4)}`,
+          `differs changed${body.firings[1].n}${body.firings[1].requests.toLocaleString('en-US')}${body.firings[1].promptTokens.toLocaleString('en-US')}${body.firings[1].completionTokens.toLocaleString('en-US')}\\$${body.firings[1].costUsd.toFixed(4)}`,
         ),
       );
       assert.match((await textOf(page, '#status')) ?? '', new RegExp(`${name} ${endpoint}: consistent → differs`), 'the change is announced to screen readers');

@@ -5,6 +5,10 @@
  * The audits table shows consistent firings, then differs, then consistent; a loopback webhook
  * receiver (whose URL only the CPU worker's config knows) gets exactly one alert per change, the
  * first after a refused delivery that Temporal retries; deleting the audit removes the schedule.
+ * Issue #30's attribution: the audit names two candidate slices collected beforehand from the tiny
+ * model at F32 and at Q4_0; the firing that turns the verdict to differs tests its fresh slice
+ * against both (Holm), and names Q4_0 as not rejected and F32 as rejected, in its row, its alert,
+ * `met audit show`, the HTML page and the console's audit state (GET /v1/audits/{name}).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -15,7 +19,9 @@ import { after, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { AuditAlert } from '../../activities/audits';
 import { auditHistory, createAudit, deleteAudit, describeAudit, listAudits, pauseAudit, resumeAudit, triggerAudit } from '../../client/audits';
-import { firingStamp, nextVerdict, parseAuditSpec, planFiring } from '../../config/auditSpec';
+import { auditState } from '../../client/console';
+import { AuditBody } from '../../api/schemas';
+import { firingStamp, nextVerdict, parseAuditSpec, planFiring, planIdentify, readFiringIdentify } from '../../config/auditSpec';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
 import { type AuditRow } from '../../datasets';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
@@ -100,6 +106,7 @@ test(
     const plans = [
       cpuWorkerPlan({ dataDir, duck, taskQueue: cpuQueue, alerts: { webhookURL: receiverURL, timeoutMs: 5_000 } }),
       ...modelWorkerPlans({ dataDir, duck, backend: f32, gpu: 'cpu' }),
+      ...modelWorkerPlans({ dataDir, duck, backend: q4, gpu: 'cpu' }),
       ...providerWorkerPlans({ dataDir, duck, providers: [{ name: provider, baseURL: serve.url, concurrentUnits: 2, timeoutMs: 10_000 }], env: {} }),
     ];
     const workers = await Promise.all(plans.map((p) => temporal.createWorker({ taskQueue: p.taskQueue, activities: p.activities, ...p.options })));
@@ -112,7 +119,12 @@ test(
         prompts: { set: 'demo', limit: PROMPTS },
         samplesPerPrompt: PER_PROMPT,
         sampling,
-        sources: [{ kind: 'local', model, precision: 'fp32', source: 'reference' }],
+        sources: [
+          { kind: 'local', model, precision: 'fp32', source: 'reference' },
+          // identify's candidates: the tiny model at F32 and at Q4_0, each a slice of its own.
+          { kind: 'local', model, precision: 'fp32', source: 'cand-f32' },
+          { kind: 'local', model, precision: 'nf4', source: 'cand-q4' },
+        ],
       });
       await temporal.client.workflow.execute(collectCorpus, {
         taskQueue: cpuQueue,
@@ -129,6 +141,12 @@ test(
         samplesPerPrompt: PER_PROMPT,
         sampling,
         statistic: 'mmd_hamming',
+        identify: {
+          candidates: [
+            { model, source: 'cand-f32' },
+            { model, source: 'cand-q4' },
+          ],
+        },
         alpha: 0.01,
         confirmations: 2,
         b: 500,
@@ -175,6 +193,26 @@ test(
       const rows2 = (await history()).slice(phase1);
       t.diagnostic(`Q4_0 firings: ${rows2.map((r) => `${r.pValue.toFixed(3)}:${r.verdict}`).join(' ')}`);
       assert.ok(flipped.changed && flipped.reject);
+      // Attribution at the flip: the fresh Q4_0 slice against both candidates, Holm at the audit's alpha.
+      const identified = readFiringIdentify(flipped.identify);
+      assert.ok(identified, 'the firing that turned the verdict to differs ran identify');
+      t.diagnostic(
+        `identify at the flip: ${identified.candidates.map((c) => `${c.candidate} p ${c.pvalue} (Holm ${c.adjusted}, ${c.statistic} ${c.value.toFixed(4)})`).join('; ')}${identified.error ? ` error ${identified.error}` : ''}`,
+      );
+      assert.equal(identified.error, undefined);
+      assert.deepEqual(identified.notRejected, [`${model}/cand-q4`], 'Q4_0 is the only candidate not rejected');
+      assert.deepEqual(
+        identified.candidates.map((c) => [c.candidate, c.rejected]),
+        [
+          [`${model}/cand-f32`, true],
+          [`${model}/cand-q4`, false],
+        ],
+      );
+      assert.equal(identified.y, `audit:${flipped.model}/${flipped.source}`, "the flip firing's own fresh slice");
+      assert.ok(
+        (await history()).every((r) => (r.firingId === flipped.firingId) === (r.identify != null)),
+        'identify runs at the flip only',
+      );
       assert.equal(rows2.filter((r) => r.changed).length, 1);
       const before = rows2.slice(0, rows2.indexOf(rows2.find((r) => r.firingId === flipped.firingId)!));
       assert.ok(
@@ -218,6 +256,26 @@ test(
       assert.equal(received[0].key, received[1].key, 'a retried alert carries the same idempotency key');
       assert.equal(accepted[0].body.pValue, flipped.pValue);
       assert.ok(accepted[0].body.pValue <= 0.01);
+      // The alert to differs carries the attribution; the one back to consistent none.
+      assert.deepEqual(accepted[0].body.identify, readFiringIdentify(flipped.identify));
+      assert.equal(accepted[1].body.identify, undefined);
+      // GET /v1/audits/{name}: the console's state of the audit, in the API's schema.
+      const state = AuditBody.parse(
+        (({ nextFiring, lastFiring, ...a }) => ({
+          ...a,
+          nextFiring: nextFiring?.toISOString() ?? null,
+          lastFiring: lastFiring?.toISOString() ?? null,
+          endpoints: a.endpoints.map((e) => ({ ...e, lastFiring: e.lastFiring?.toISOString() ?? null })),
+          firings: a.firings.map((f) => ({ ...f, time: f.time.toISOString() })),
+        }))(
+          await auditState(
+            { client: temporal.client, runs: dataDir, duck: async () => duck, readRoot: async () => dataDir },
+            await describeAudit(temporal.client, name),
+          ),
+        ),
+      );
+      assert.deepEqual(state.firings.find((f) => f.firingId === flipped.firingId)?.identify?.notRejected, [`${model}/cand-q4`]);
+      assert.equal(state.firings.filter((f) => f.identify !== null).length, 1);
 
       // The CLI: `met audit show` lists the firings and the two changes; `met audit delete` removes the schedule, the rows stay.
       const cli = async (...args: string[]) => {
@@ -230,6 +288,14 @@ test(
       const page = readFileSync(join(dataDir, 'reports', `audit-${name}`, 'index.html'), 'utf8');
       assert.match(page, /<svg/);
       assert.equal((page.match(/consistent → differs|differs → consistent/g) ?? []).length, 2, 'the page lists both changes');
+      assert.match(page, new RegExp(`<table id="identify">.*<td>${model}/cand-q4: p = [^<]*</td><td>${model}/cand-f32: p [^<]*</td>`, 's'));
+      assert.match(
+        shown.output,
+        new RegExp(
+          `identify, where the verdict turned to differs \\(mmd_hamming, Holm-corrected over 2 candidates at alpha = 0.01\\):\\n  \\S+ ${endpoint}: differs; not rejected: ${model}/cand-q4 p = [^;]+; rejected: ${model}/cand-f32 p `,
+        ),
+        shown.output,
+      );
       assert.match(
         shown.output,
         new RegExp(
@@ -278,6 +344,15 @@ test('the audit spec refuses a key, a webhook, and an unknown statistic', () => 
   assert.throws(() => parseAuditSpec({ ...base, schedule: { interval: '59999ms' } }), /more often than once a minute/);
   assert.deepEqual(parseAuditSpec({ ...base, schedule: { interval: '1m' } }).schedule, { interval: '1m' });
   assert.equal(parseAuditSpec({ ...base, schedule: { interval: '1s' }, allowShortInterval: true }).allowShortInterval, true);
+  // identify: two to 32 candidate slices; not with the tracking tier, which samples no slice.
+  assert.throws(() => parseAuditSpec({ ...base, identify: { candidates: [{ model: 'tiny', source: 'f32' }] } }), /at least two candidate slices/);
+  const many = Array.from({ length: 33 }, (_, i) => ({ model: 'tiny', source: `s${i}` }));
+  assert.throws(() => parseAuditSpec({ ...base, identify: { candidates: many } }), /at most 32 candidates/);
+  const { reference: _r, samplesPerPrompt: _s, ...tracking } = base;
+  assert.throws(
+    () => parseAuditSpec({ ...tracking, statistic: 'logprob_tracking', identify: { candidates: many.slice(0, 2) } }),
+    /identify tests an endpoint's slice against candidate slices; logprob_tracking samples none/,
+  );
   // allowShortInterval lowers the bound, never removes it.
   assert.throws(() => parseAuditSpec({ ...base, schedule: { interval: '10ms' }, allowShortInterval: true }), /at most once a second/);
 });
@@ -327,6 +402,25 @@ test("a firing's plan: a fresh, per-firing slice per endpoint, and a local refer
     [
       ['tiny/p', `p.${stamp}`, `fp32.${stamp}`, 0.01, `w.${stamp}.e0`],
       ['tiny/p-eu', `p-eu.${stamp}`, `fp32.${stamp}`, 0.01, `w.${stamp}.e1`],
+    ],
+  );
+  // identify: each candidate's test is the endpoint's fresh slice (Y) against the candidate (X) of the audit's corpus.
+  assert.equal(planIdentify(spec, plan.tests[0].test), undefined, 'no identify in the spec');
+  const withIdentify = parseAuditSpec({
+    ...spec,
+    identify: {
+      candidates: [
+        { model: 'tiny', source: 'f32' },
+        { model: 'tiny', source: 'q4', samplesPerPrompt: 3 },
+      ],
+    },
+  });
+  const planned = planIdentify(withIdentify, plan.tests[1].test)!;
+  assert.deepEqual(
+    planned.tests.map((t) => [t.testId, `${t.x.corpus}:${t.x.model}/${t.x.source}@${t.x.samplesPerPrompt}`, t.y.source, t.stat, t.alpha, t.b]),
+    [
+      [`w.${stamp}.e1.c0`, 'c:tiny/f32@undefined', `p-eu.${stamp}`, 'mmd_hamming', 0.01, 1000],
+      [`w.${stamp}.e1.c1`, 'c:tiny/q4@3', `p-eu.${stamp}`, 'mmd_hamming', 0.01, 1000],
     ],
   );
 });

@@ -33,6 +33,19 @@ test("met --version prints met's version and the Node it runs on", async () => {
   assert.equal(child.output().trim(), `met ${version} (Node ${process.version})`);
 });
 
+test('met serve refuses a bad fault flag naming the flag, before it loads a model', async () => {
+  // `met serve` takes no --data (the met() helper adds it): spawned as a user types it.
+  const serve = async (args: string[]) => {
+    const child = spawnMet(['serve', '--port', '0', ...args]);
+    return { code: await exited(child), output: child.output() };
+  };
+  const r = await serve(['--inflate-completion-tokens', '-1']);
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.output, /--inflate-completion-tokens -1: must be >=0/);
+  assert.doesNotMatch(r.output, /inflateCompletionTokens/);
+  assert.match((await serve(['--fail-429', '2'])).output, /--fail-429 2: must be <=1/);
+});
+
 test('met datasets list has a header, and --json', async () => {
   const r = await met(['datasets', 'list']);
   assert.equal(r.code, 0, r.output);

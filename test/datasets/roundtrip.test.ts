@@ -268,6 +268,10 @@ const audits: AuditRow[] = [
     countedCompletionTokens: 3200,
     billingRatio: 1.2,
     billingMaxRatio: 1.05,
+    requests: 80,
+    tracking: null,
+    identify:
+      '{"y":"rt:tiny/stand.20261130T105005Z-1a2b3c4d","stat":"mmd_hamming","alpha":0.01,"correction":"holm","candidates":[],"notRejected":[],"error":"no slice"}',
   },
   {
     corpus: CORPUS,
@@ -295,6 +299,9 @@ const audits: AuditRow[] = [
     countedCompletionTokens: null,
     billingRatio: null,
     billingMaxRatio: null,
+    requests: 8,
+    tracking: '{"role":"baseline","topK":2,"probes":["p0"],"answers":[[["a",-0.1],["b",-2.5]]]}',
+    identify: null,
   },
 ];
 

@@ -223,6 +223,45 @@ export const REPLAY_CASES: ReplayCase[] = [
     args: [{ spec: parseAuditSpec({ ...auditSpec, name: 'replay-audit-billing', billing: { tokenizer: REPLAY_MODEL } }) }],
     expect: 'completed',
   },
+  // Attribution (patched 'audit-identify'): the verdict turns to differs, so the endpoint's slice is tested against two candidates (child runTest each).
+  {
+    name: 'auditFiring-identify',
+    workflow: 'auditFiring',
+    args: [
+      {
+        spec: parseAuditSpec({
+          ...auditSpec,
+          name: 'replay-audit-identify',
+          identify: {
+            candidates: [
+              { model: REPLAY_MODEL.model, source: 'fp32' },
+              { model: REPLAY_MODEL.model, source: 'nf4' },
+            ],
+          },
+        }),
+      },
+    ],
+    expect: 'completed',
+  },
+  // The tracking tier (patched 'audit-tracking'): no slices; probes on the provider's queue, the test against the endpoint's baseline, one alert.
+  {
+    name: 'auditFiring-tracking',
+    workflow: 'auditFiring',
+    args: [
+      {
+        spec: parseAuditSpec({
+          name: 'replay-audit-tracking',
+          corpus: 'replay',
+          endpoints: auditSpec.endpoints,
+          prompts: auditSpec.prompts,
+          statistic: 'logprob_tracking',
+          tracking: { probes: 2, topK: 2 },
+          schedule: { interval: '1h' },
+        }),
+      },
+    ],
+    expect: 'completed',
+  },
   {
     name: 'deliverAuditAlert',
     workflow: 'deliverAuditAlert',

@@ -1,7 +1,8 @@
 // The stand-in activities scripts/record-histories.ts records histories with (and tests that run workflows without real work).
 import { ApplicationFailure } from '@temporalio/common';
-import type { AuditAlert, RecordFiringInput } from '../../activities/audits';
+import type { AuditAlert, RecordFiringInput, VerdictsInput } from '../../activities/audits';
 import type { SampleShardRef } from '../../activities/logprobs';
+import type { TrackingOutcomeInput } from '../../activities/tracking';
 import type { PowerPlan } from '../../activities/power';
 import type { TestOutcome } from '../../activities/tests';
 import type { RunSpec } from '../../config/runSpec';
@@ -165,7 +166,7 @@ export function cpuActivities() {
           ? { countedCompletionTokens: r.billing.countedCompletionTokens, billingRatio: 1.2, billingMaxRatio: input.maxBillingRatio }
           : {}),
       }));
-      const alerts: AuditAlert[] = rows.map((r) => ({
+      const alerts: AuditAlert[] = rows.map((r, i) => ({
         alertId: `${r.audit}/${r.firingId}/${r.endpoint}`,
         audit: r.audit,
         corpus: r.corpus,
@@ -179,11 +180,43 @@ export function cpuActivities() {
         statistic: r.statistic,
         value: r.value,
         confirmations: r.confirmations,
+        ...(input.results[i].identify ? { identify: input.results[i].identify } : {}),
       }));
       return { rows, alerts };
     },
+    // An audit with identify asks first: the verdict turns to differs at this firing, so identify runs.
+    async auditVerdicts(input: VerdictsInput) {
+      return input.results.map((r) => ({ endpoint: r.endpoint, verdict: 'differs' as const, changed: true }));
+    },
     async sendAuditAlert() {
       return { sent: true, status: 200 };
+    },
+    // The tracking tier: two probes; the firing is tested against its baseline and rejects.
+    async planTrackingProbes() {
+      return [
+        { id: 'p0', text: 'a' },
+        { id: 'p1', text: 'b' },
+      ];
+    },
+    async trackingOutcome(input: TrackingOutcomeInput) {
+      return {
+        outcome: {
+          testId: input.testId,
+          statistic: 'logprob_tracking',
+          value: 0.9,
+          pvalue: 0.001,
+          reject: true,
+          alpha: input.alpha,
+          b: input.b,
+          undefinedNulls: 0,
+          n1: input.baselineFirings,
+          n2: 1,
+          m: input.probes.length,
+          seconds: 0.01,
+        },
+        reference: `${input.endpoint}: its first ${input.baselineFirings} firings`,
+        record: JSON.stringify({ role: 'test', topK: input.topK, probes: input.probes, answers: input.answers }),
+      };
     },
   };
 }
@@ -229,6 +262,19 @@ export const sampling = {
     return { journaled: size, added: size, unanswered: 0, malformed: 0 };
   },
   /** Every pending unit could cost 1 USD; each done one cost 0.5. */
+  // The tracking tier's probes: one token with its top-2 logprobs per probe.
+  async probeLogprobs(input: { probes: { id: string }[] }) {
+    return {
+      answers: input.probes.map(() => [
+        ['x', -0.1],
+        ['y', -2.4],
+      ]),
+      requests: input.probes.length,
+      promptTokens: 2 * input.probes.length,
+      completionTokens: input.probes.length,
+      reportedUsage: input.probes.length,
+    };
+  },
   async quoteSource(input: { doneUnitIds: string[]; pending: { unitId: string }[] }) {
     return {
       prices: { inputPerMillion: 1, outputPerMillion: 2 },

@@ -1,0 +1,197 @@
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { Context } from '@temporalio/activity';
+import { z } from 'zod';
+import { ErrorTypes, MetError } from '../common/errors';
+import { toApplicationFailure } from '../common/failures';
+import { promptProblem } from '../common/text';
+import { TRACKING_STATISTIC } from '../config/auditSpec';
+import { TRACKING_LIMITS } from '../config/limits';
+import type { AuditSpec } from '../config/auditSpec';
+import type { RunSpec } from '../config/runSpec';
+import { readAuditRows } from '../datasets';
+import { type Corpora, LocalCorpora } from '../datasets/corpora';
+import { promptsDir } from '../datasets/paths';
+import type { ProbeAnswers, ProviderGenerator } from '../providers/generator';
+import { seededProbeIndices, trackingTest } from '../stats/tracking';
+import { loadPrompts } from './collect';
+import type { TestOutcome } from './tests';
+
+/**
+ * The log-probability tracking tier of an audit (statistic logprob_tracking; stats/tracking.ts):
+ * the probe set (CPU queue: the spec's prompts, a seeded draw of tracking.probes of them), the
+ * probes sent to an endpoint (its provider's queue: keys stay in that worker), and the test of a
+ * firing against the endpoint's own first firings, read back from the audit's `audits` rows.
+ */
+export interface Probe {
+  id: string;
+  text: string;
+}
+
+/** What a tracking row keeps (AuditRow.tracking, as JSON): the answers later firings compare with. */
+export const TrackingRecord = z.object({
+  /** baseline: one of the endpoint's first firings (no test); test: tested against them. */
+  role: z.enum(['baseline', 'test']),
+  topK: z.number().int().positive(),
+  probes: z.array(z.string()),
+  answers: z.array(z.array(z.tuple([z.string(), z.number()]))),
+  /** A test: the baseline firings it compared with, and whether its p-value enumerated every labelling. */
+  baseline: z.array(z.string()).optional(),
+  exact: z.boolean().optional(),
+});
+export type TrackingRecord = z.infer<typeof TrackingRecord>;
+
+export interface TrackingOutcomeInput {
+  corpus: string;
+  audit: string;
+  endpoint: string;
+  firingId: string;
+  timeMs: number;
+  testId: string;
+  topK: number;
+  probes: string[];
+  answers: ProbeAnswers['answers'];
+  baselineFirings: number;
+  alpha: number;
+  b: number;
+  seed: number;
+}
+
+export interface TrackingOutcome {
+  outcome: TestOutcome;
+  /** What the row says it was compared with. */
+  reference: string;
+  /** TrackingRecord as JSON. */
+  record: string;
+}
+
+export function createTrackingActivities(deps: { duck: DuckDBInstance; dataDir: string; promptRoots?: string[]; corpora?: Corpora }) {
+  const corpora = deps.corpora ?? new LocalCorpora(deps.duck, deps.dataDir);
+  const promptRoots = [promptsDir(deps.dataDir), ...(deps.promptRoots ?? [])];
+  return {
+    /** The probe set of a firing: the spec's prompts, `count` of them drawn with `seed` (the same set at every firing). */
+    async planTrackingProbes(input: { prompts: RunSpec['prompts']; count: number; seed: number }): Promise<Probe[]> {
+      try {
+        const { rows: all } = await loadPrompts(deps.duck, { prompts: input.prompts }, promptRoots);
+        const rows = input.prompts.limit ? all.slice(0, input.prompts.limit) : all;
+        if (rows.length === 0) throw new MetError(ErrorTypes.BadRunSpec, 'the tracking probe set is empty: give prompts');
+        const probes = seededProbeIndices(rows.length, Math.min(input.count, TRACKING_LIMITS.probes), input.seed).map((i) => ({
+          id: rows[i].promptId,
+          text: rows[i].text,
+        }));
+        for (const p of probes) {
+          const problem =
+            promptProblem(p.id, p.text) ??
+            (p.text.length > TRACKING_LIMITS.probeChars
+              ? `probe '${p.id}' has ${p.text.length} characters: a probe has at most ${TRACKING_LIMITS.probeChars} (short inputs)`
+              : undefined);
+          if (problem) throw new MetError(ErrorTypes.BadRunSpec, problem);
+        }
+        return probes;
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+
+    /**
+     * The firing's test against the endpoint's baseline: its first `baselineFirings` tracking rows.
+     * Until there are that many, the firing is one of them (p = 1, no rejection). Idempotent: this
+     * firing's own row (a retry) and later ones are left out.
+     */
+    async trackingOutcome(input: TrackingOutcomeInput): Promise<TrackingOutcome> {
+      try {
+        const started = performance.now();
+        const root = await corpora.readRoot(input.corpus, ['audits']);
+        const earlier = (await readAuditRows(deps.duck, root, input.corpus, input.audit)).filter(
+          (r) => r.endpoint === input.endpoint && r.firingId !== input.firingId && r.time.getTime() <= input.timeMs && r.tracking,
+        );
+        const baseline = earlier
+          .map((r) => ({ firingId: r.firingId, record: TrackingRecord.parse(JSON.parse(r.tracking!)) }))
+          .filter((r) => r.record.role === 'baseline')
+          .slice(0, input.baselineFirings);
+        const common = { testId: input.testId, statistic: TRACKING_STATISTIC, alpha: input.alpha, undefinedNulls: 0, n2: 1, m: input.probes.length };
+        const seconds = () => (performance.now() - started) / 1000;
+        if (baseline.length < input.baselineFirings) {
+          const record: TrackingRecord = { role: 'baseline', topK: input.topK, probes: input.probes, answers: input.answers };
+          return {
+            outcome: {
+              ...common,
+              value: 0,
+              pvalue: 1,
+              reject: false,
+              b: 0,
+              n1: baseline.length + 1,
+              seconds: seconds(),
+              warnings: [`baseline firing ${baseline.length + 1} of ${input.baselineFirings}: recorded, not tested`],
+            },
+            reference: `${input.endpoint}: baseline (firing ${baseline.length + 1} of ${input.baselineFirings})`,
+            record: JSON.stringify(record),
+          };
+        }
+        // Probes answered at every baseline firing and now (a probe set edited since the baseline keeps the common ones).
+        const index = baseline.map((b) => new Map(b.record.probes.map((id, i) => [id, b.record.answers[i]])));
+        const common2 = input.probes.flatMap((id, i) => (index.every((m) => m.has(id)) ? [{ id, i }] : []));
+        if (common2.length === 0)
+          throw new MetError(
+            ErrorTypes.BadInput,
+            `no probe of this firing was answered at the baseline firings (${baseline.map((b) => b.firingId).join(', ')}): the probe set changed; start a new audit for the new probes`,
+          );
+        const result = trackingTest(
+          index.map((m) => common2.map(({ id }) => m.get(id)!)),
+          common2.map(({ i }) => input.answers[i]),
+          { b: input.b, seed: input.seed },
+        );
+        const record: TrackingRecord = {
+          role: 'test',
+          topK: input.topK,
+          probes: input.probes,
+          answers: input.answers,
+          baseline: baseline.map((b) => b.firingId),
+          exact: result.exact,
+        };
+        Context.current().heartbeat();
+        return {
+          outcome: {
+            ...common,
+            m: common2.length,
+            value: result.value,
+            pvalue: result.pvalue,
+            reject: result.pvalue <= input.alpha,
+            b: result.b,
+            n1: baseline.length,
+            seconds: seconds(),
+            ...(common2.length < input.probes.length
+              ? { warnings: [`${input.probes.length - common2.length} probes were not answered at the baseline firings and are left out`] }
+              : {}),
+          },
+          reference: `${input.endpoint}: its first ${baseline.length} firings (${baseline[0].firingId} ...)`,
+          record: JSON.stringify(record),
+        };
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+  };
+}
+export type TrackingActivities = ReturnType<typeof createTrackingActivities>;
+
+export interface ProbeLogprobsInput {
+  source: AuditSpec['endpoints'][number];
+  probes: Probe[];
+  topK: number;
+  endpoint: 'completions' | 'chat';
+  systemPrompt?: string;
+}
+
+/** On the endpoint's provider queue: the probes sent with this worker's key (never in workflow history). */
+export function createTrackingProbeActivities(deps: { generator: ProviderGenerator }) {
+  return {
+    async probeLogprobs(input: ProbeLogprobsInput): Promise<ProbeAnswers> {
+      try {
+        return await deps.generator.probeTopLogprobs(input.source, { ...input, signal: Context.current().cancellationSignal });
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+  };
+}
+export type TrackingProbeActivities = ReturnType<typeof createTrackingProbeActivities>;

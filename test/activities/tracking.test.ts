@@ -1,0 +1,122 @@
+/**
+ * The tracking tier's CPU activities without a server: the probe set (a seeded draw of the spec's
+ * prompts), and successive firings recorded in the audits table: the first ones are the baseline,
+ * later ones are tested against exactly those, and the confirmation rule turns rejections into differs.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createAuditActivities } from '../../activities/audits';
+import { createTrackingActivities, TrackingRecord, type TrackingOutcomeInput } from '../../activities/tracking';
+import { createDuckDB, readAuditRows } from '../../datasets';
+
+let duck: DuckDBInstance;
+const dataDir = mkdtempSync(join(tmpdir(), 'met-tracking-activity-'));
+before(async () => {
+  duck = await createDuckDB();
+});
+after(() => {
+  duck?.closeSync();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const env = new MockActivityEnvironment();
+/** An activity run in the mock environment (which types its result as unknown). */
+const run = <I, O>(fn: (input: I) => Promise<O>, input: I): Promise<O> => env.run<[I], O, typeof fn>(fn, input);
+const answers = (shift: number): [string, number][][] =>
+  ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'].map((_, j) => [
+    [`a${j}`, -0.2 - shift],
+    [`b${j}`, -1.9 + shift],
+  ]);
+
+test('the probe set: the spec’s prompts, a seeded draw of `count`, the same at every firing; long probes refused', async () => {
+  const { planTrackingProbes } = createTrackingActivities({ duck, dataDir });
+  const inline = Array.from({ length: 20 }, (_, i) => ({ id: `q${i}`, text: `word ${i}` }));
+  const a = await run(planTrackingProbes, { prompts: { inline }, count: 5, seed: 3 });
+  assert.equal(a.length, 5);
+  assert.deepEqual(a, await run(planTrackingProbes, { prompts: { inline }, count: 5, seed: 3 }));
+  assert.ok(a.every((p) => inline.some((q) => q.id === p.id && q.text === p.text)));
+  assert.deepEqual(
+    (await run(planTrackingProbes, { prompts: { set: 'demo', limit: 3 }, count: 32, seed: 0 })).map((p) => p.id),
+    ['demo-000', 'demo-001', 'demo-002'],
+  );
+  await assert.rejects(
+    run(planTrackingProbes, { prompts: { inline: [{ id: 'long', text: 'x'.repeat(5000) }] }, count: 1, seed: 0 }),
+    /probe 'long' has 5000 characters: a probe has at most 4000/,
+  );
+});
+
+test('successive firings: two baseline firings, then tests against exactly those; two rejections flip the verdict', async () => {
+  const { trackingOutcome } = createTrackingActivities({ duck, dataDir });
+  const { recordAuditFiring } = createAuditActivities({ duck, dataDir });
+  const probes = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'];
+  const fire = async (i: number, shift: number, ids = probes) => {
+    const firingId = `w.f${i}`;
+    const input: TrackingOutcomeInput = {
+      corpus: 'trk',
+      audit: 'w',
+      endpoint: 'tiny/stand',
+      firingId,
+      timeMs: Date.UTC(2026, 11, 6, 12, 0, i),
+      testId: `${firingId}.e0`,
+      topK: 2,
+      probes: ids,
+      answers: answers(shift),
+      baselineFirings: 2,
+      alpha: 0.05,
+      b: 1000,
+      seed: 0,
+    };
+    const t = await run(trackingOutcome, input);
+    const recorded = await run(recordAuditFiring, {
+      corpus: 'trk',
+      audit: 'w',
+      firingId,
+      timeMs: input.timeMs,
+      confirmations: 2,
+      results: [
+        {
+          endpoint: 'tiny/stand',
+          model: 'tiny',
+          source: `stand.f${i}`,
+          reference: t.reference,
+          outcome: t.outcome,
+          tracking: { record: t.record, requests: 6, promptTokens: 18, completionTokens: 6 },
+        },
+      ],
+    });
+    return { t, row: recorded.rows[0], alerts: recorded.alerts };
+  };
+  const f1 = await fire(1, 0);
+  const f2 = await fire(2, 0.01);
+  for (const [f, n] of [
+    [f1, 1],
+    [f2, 2],
+  ] as const) {
+    assert.deepEqual([f.row.pValue, f.row.reject, f.row.n1, TrackingRecord.parse(JSON.parse(f.t.record)).role], [1, false, n, 'baseline']);
+    assert.match(f.t.outcome.warnings?.[0] ?? '', new RegExp(`baseline firing ${n} of 2`));
+  }
+  // Within the baseline's own spread: not rejected.
+  const f3 = await fire(3, 0.005);
+  assert.equal(f3.row.reject, false, `p = ${f3.row.pValue}`);
+  assert.deepEqual(TrackingRecord.parse(JSON.parse(f3.t.record)).baseline, ['w.f1', 'w.f2']);
+  // Moved on every probe: rejected; the verdict flips at the second such firing, with one alert.
+  const f4 = await fire(4, 0.5);
+  const f5 = await fire(5, 0.5);
+  assert.deepEqual([f4.row.reject, f4.row.verdict, f4.alerts.length], [true, 'consistent', 0]);
+  assert.deepEqual([f5.row.reject, f5.row.verdict, f5.row.changed, f5.alerts.length], [true, 'differs', true, 1]);
+  assert.equal(f5.row.pValue, 1 / 729, 'exact: 3^6 labellings');
+  // Later firings still compare with the first two, not with the tested ones.
+  assert.deepEqual(TrackingRecord.parse(JSON.parse(f5.t.record)).baseline, ['w.f1', 'w.f2']);
+  const rows = await readAuditRows(duck, dataDir, 'trk', 'w');
+  assert.deepEqual(
+    rows.map((r) => [r.statistic, r.requests, r.promptTokens, r.completionTokens]),
+    rows.map(() => ['logprob_tracking', 6, 18, 6]),
+  );
+  // A probe set that shares nothing with the baseline's cannot be tested.
+  await assert.rejects(fire(6, 0, ['z0', 'z1', 'z2', 'z3', 'z4', 'z5']), /no probe of this firing was answered at the baseline firings/);
+});
