@@ -69,6 +69,21 @@ const tracker = proxyActivities<TrackingActivities>({
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });
 
+/** Each alert to its own deliverAuditAlert workflow (abandoned on close), so a slow webhook delays no firing (issue #28). */
+async function queueAlerts(recorded: AuditAlert[]): Promise<{ alertId: string; sent: boolean; queued: boolean }[]> {
+  const { workflowId } = workflowInfo();
+  return Promise.all(
+    recorded.map(async (a) => {
+      await startChild(deliverAuditAlert, {
+        workflowId: `${workflowId}/alert-${a.alertId}`,
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        args: [{ alert: a }],
+      });
+      return { alertId: a.alertId, sent: false, queued: true };
+    }),
+  );
+}
+
 /**
  * A firing of the tracking tier (statistic logprob_tracking): no slices, no child workflows. The
  * probe set (CPU), ONE token with top-k logprobs per probe from each endpoint (its provider's queue,
@@ -132,16 +147,7 @@ async function trackingFiring(spec: AuditSpec, startedAt: number): Promise<Audit
     confirmations: spec.confirmations,
     results,
   });
-  const sent = await Promise.all(
-    recorded.alerts.map(async (a: AuditAlert) => {
-      await startChild(deliverAuditAlert, {
-        workflowId: `${info.workflowId}/alert-${a.alertId}`,
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        args: [{ alert: a }],
-      });
-      return { alertId: a.alertId, sent: false, queued: true };
-    }),
-  );
+  const sent = await queueAlerts(recorded.alerts);
   return {
     firingId: plan.firingId,
     results: recorded.rows.map((r) => ({ endpoint: r.endpoint, pValue: r.pValue, reject: r.reject, verdict: r.verdict, changed: r.changed })),
@@ -236,16 +242,7 @@ async function auditFiringSteps(input: AuditFiringInput): Promise<AuditFiringRes
         });
   // The change is recorded (above); its webhook call runs on its own, so a slow webhook delays no firing (issue #28).
   const sent = patched('alerts-outside-firing')
-    ? await Promise.all(
-        recorded.alerts.map(async (a: AuditAlert) => {
-          await startChild(deliverAuditAlert, {
-            workflowId: `${info.workflowId}/alert-${a.alertId}`,
-            parentClosePolicy: ParentClosePolicy.ABANDON,
-            args: [{ alert: a }],
-          });
-          return { alertId: a.alertId, sent: false, queued: true };
-        }),
-      )
+    ? await queueAlerts(recorded.alerts)
     : await Promise.all(recorded.alerts.map(async (a: AuditAlert) => ({ alertId: a.alertId, sent: (await alerts.sendAuditAlert(a)).sent })));
   return {
     firingId: plan.firingId,
