@@ -169,6 +169,21 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
     );
   }
 
+  /** A source's slice of the grid's prompts with its logprobs under spec.scorer; its decode routes are added to `routes` (a cell refuses to mix two). */
+  async function readScored(spec: PowerSpec, source: PowerSource, subset: string[], routes: { name: string; routes?: Record<string, number> }[]) {
+    const s = await readSlice(deps.duck, await readRoot(spec.corpus), {
+      corpus: spec.corpus,
+      models: [source.model],
+      sources: [source.source],
+      promptIds: subset,
+      unit: spec.unit,
+      L: spec.L,
+      logprobsUnder: { scorerModel: spec.scorer!.model, scorerPrecision: spec.scorer!.precision },
+    });
+    routes.push({ name: `${spec.corpus}:${label(source)}`, routes: s.scorerRoutes });
+    return s;
+  }
+
   /**
    * A rut cell: n x m API calls per simulation (n per prompt of the subset), each from the
    * alternative (or per request from a mixture's components; the reference itself for the type-I
@@ -179,16 +194,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
     const reference = gridReferences(spec)[0];
     const score = spec.rutScore ?? 'sum_logprob';
     const scoredPool = async (source: PowerSource): Promise<ScoredPool> => {
-      const s = await readSlice(deps.duck, await readRoot(spec.corpus), {
-        corpus: spec.corpus,
-        models: [source.model],
-        sources: [source.source],
-        promptIds: subset,
-        unit: spec.unit,
-        L: spec.L,
-        logprobsUnder: { scorerModel: spec.scorer!.model, scorerPrecision: spec.scorer!.precision },
-      });
-      routes.push({ name: `${spec.corpus}:${label(source)}`, routes: s.scorerRoutes });
+      const s = await readScored(spec, source, subset, routes);
       return { sample: s.sample, scores: completionScores(s, score, label(source)) };
     };
     const routes: { name: string; routes?: Record<string, number> }[] = [];
@@ -247,16 +253,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
     const reference = gridReferences(spec)[0];
     const routes: { name: string; routes?: Record<string, number> }[] = [];
     const scored = async (source: PowerSource) => {
-      const s = await readSlice(deps.duck, await readRoot(spec.corpus), {
-        corpus: spec.corpus,
-        models: [source.model],
-        sources: [source.source],
-        promptIds: subset,
-        unit: spec.unit,
-        L: spec.L,
-        logprobsUnder: { scorerModel: spec.scorer!.model, scorerPrecision: spec.scorer!.precision },
-      });
-      routes.push({ name: `${spec.corpus}:${label(source)}`, routes: s.scorerRoutes });
+      const s = await readScored(spec, source, subset, routes);
       return { sample: s.sample, sums: s.logprobSum! };
     };
     const ref = await scored(reference);

@@ -22,12 +22,10 @@ import { startApi } from '../../api/server';
 import { collectionRecord, powerRecord } from '../helpers/records';
 import { createAudit, deleteAudit, describeAudit } from '../../client/audits';
 import { parseAuditSpec } from '../../config/auditSpec';
-import { parseRunSpec, runIdOf } from '../../config/runSpec';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { startServe, type RunningServe } from '../../serve/server';
 import { legacyModelTaskQueue, modelTaskQueue, providerTaskQueue } from '../../temporal/queues';
-import { collectCorpus } from '../../workflows/collectCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
 import { providerWorkerPlans } from '../../workers/provider';
@@ -38,6 +36,7 @@ import { Browser, type Page } from '../helpers/browser';
 import { useTestEnv } from '../helpers/env';
 import { exited, spawnMet, waitUntil } from '../helpers/processes';
 import { uniqueName, type TestTemporal } from '../helpers/temporal';
+import { collectRun } from '../helpers/audit';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
@@ -162,17 +161,12 @@ test(
   async (t) => {
     const started = Date.now();
     // The reference: a stored slice from the local F32 model.
-    const refSpec = parseRunSpec({
+    await collectRun(temporal, cpuQueue, {
       corpus: 'console',
       prompts: { set: 'demo', limit: PROMPTS },
       samplesPerPrompt: PER_PROMPT,
       sampling,
       sources: [{ kind: 'local', model, precision: 'fp32', source: 'reference' }],
-    });
-    await temporal.client.workflow.execute(collectCorpus, {
-      taskQueue: cpuQueue,
-      workflowId: uniqueName('ref'),
-      args: [{ spec: refSpec, runId: runIdOf(refSpec) }],
     });
     const name = watched;
     // Fires only when asked (its schedule is February 29th's midnight, no hourly firing to race the test's); one rejecting firing flips the verdict (confirmations 1). Under the null a

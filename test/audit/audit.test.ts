@@ -22,18 +22,17 @@ import { auditHistory, createAudit, deleteAudit, describeAudit, listAudits, paus
 import { auditState } from '../../client/console';
 import { AuditBody } from '../../api/schemas';
 import { firingStamp, nextVerdict, parseAuditSpec, planFiring, planIdentify, readFiringIdentify } from '../../config/auditSpec';
-import { parseRunSpec, runIdOf } from '../../config/runSpec';
 import { type AuditRow } from '../../datasets';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { startServe, type RunningServe } from '../../serve/server';
-import { collectCorpus } from '../../workflows/collectCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
 import { providerWorkerPlans } from '../../workers/provider';
 import { exited, spawnMet } from '../helpers/processes';
 import { uniqueName, type TestTemporal } from '../helpers/temporal';
 import { useTestEnv } from '../helpers/env';
+import { collectRun, waitFor } from '../helpers/audit';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
@@ -84,16 +83,6 @@ async function swapServe(backend: LlamaBackend): Promise<void> {
   serve = await startServe({ backend, claimModel: model, port });
 }
 
-async function waitFor<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const until = Date.now() + deadlineMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
-
 const PROMPTS = 8;
 const PER_PROMPT = 20;
 const sampling = { maxTokens: 24, temperature: 1 };
@@ -114,7 +103,7 @@ test(
     const name = uniqueName('watch');
     try {
       // The reference: a stored slice sampled from the local F32 model.
-      const refSpec = parseRunSpec({
+      await collectRun(temporal, cpuQueue, {
         corpus: 'audit',
         prompts: { set: 'demo', limit: PROMPTS },
         samplesPerPrompt: PER_PROMPT,
@@ -125,11 +114,6 @@ test(
           { kind: 'local', model, precision: 'fp32', source: 'cand-f32' },
           { kind: 'local', model, precision: 'nf4', source: 'cand-q4' },
         ],
-      });
-      await temporal.client.workflow.execute(collectCorpus, {
-        taskQueue: cpuQueue,
-        workflowId: uniqueName('ref'),
-        args: [{ spec: refSpec, runId: runIdOf(refSpec) }],
       });
 
       const spec = parseAuditSpec({

@@ -13,18 +13,17 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { auditHistory, createAudit, deleteAudit, describeAudit } from '../../client/audits';
 import { auditState } from '../../client/console';
 import { parseAuditSpec } from '../../config/auditSpec';
-import { parseRunSpec, runIdOf } from '../../config/runSpec';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { startServe, type RunningServe } from '../../serve/server';
 import { auditFiring } from '../../workflows/auditFiring';
-import { collectCorpus } from '../../workflows/collectCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
 import { providerWorkerPlans } from '../../workers/provider';
 import { uniqueName, type TestTemporal } from '../helpers/temporal';
 import { useTestEnv } from '../helpers/env';
 import { exited, spawnMet } from '../helpers/processes';
+import { collectRun } from '../helpers/audit';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
@@ -81,17 +80,12 @@ test('the endpoint billing 20% more completion tokens than it generated is flagg
   try {
     const sampling = { maxTokens: 16, temperature: 1 };
     const prompts = { set: 'demo', limit: 4 };
-    const refSpec = parseRunSpec({
+    await collectRun(temporal, cpuQueue, {
       corpus: 'audit-billing',
       prompts,
       samplesPerPrompt: 10,
       sampling,
       sources: [{ kind: 'local', model, precision: 'fp32', source: 'reference' }],
-    });
-    await temporal.client.workflow.execute(collectCorpus, {
-      taskQueue: cpuQueue,
-      workflowId: uniqueName('ref'),
-      args: [{ spec: refSpec, runId: runIdOf(refSpec) }],
     });
     const spec = parseAuditSpec({
       name: uniqueName('billing'),

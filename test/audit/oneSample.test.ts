@@ -12,18 +12,17 @@ import { test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { auditHistory } from '../../client/audits';
 import { parseAuditSpec, planFiring, readFiringIdentify } from '../../config/auditSpec';
-import { parseRunSpec, runIdOf } from '../../config/runSpec';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { startServe, type RunningServe } from '../../serve/server';
 import { auditFiring } from '../../workflows/auditFiring';
-import { collectCorpus } from '../../workflows/collectCorpus';
 import { scoreCorpus } from '../../workflows/scoreCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
 import { providerWorkerPlans } from '../../workers/provider';
 import { uniqueName, type TestTemporal } from '../helpers/temporal';
 import { useTestEnv } from '../helpers/env';
+import { collectRun } from '../helpers/audit';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
@@ -99,17 +98,12 @@ test(
       const sampling = { maxTokens: 16, temperature: 1 };
       const prompts = { set: 'demo', limit: 4 };
       const scorer = { model, precision: 'fp32' as const };
-      const refSpec = parseRunSpec({
+      await collectRun(temporal, cpuQueue, {
         corpus: 'audit-g2',
         prompts,
         samplesPerPrompt: 20,
         sampling,
         sources: [{ kind: 'local', model, precision: 'fp32', source: 'reference' }],
-      });
-      await temporal.client.workflow.execute(collectCorpus, {
-        taskQueue: cpuQueue,
-        workflowId: uniqueName('ref'),
-        args: [{ spec: refSpec, runId: runIdOf(refSpec) }],
       });
       await temporal.client.workflow.execute(scoreCorpus, { taskQueue: cpuQueue, workflowId: uniqueName('score-ref'), args: [{ corpus: 'audit-g2', scorer }] });
 

@@ -16,7 +16,6 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { auditHistory, createAudit, deleteAudit, describeAudit, pauseAudit, resumeAudit, triggerAudit } from '../../client/audits';
 import { auditState } from '../../client/console';
 import { type AuditSpec, parseAuditSpec } from '../../config/auditSpec';
-import { parseRunSpec, runIdOf } from '../../config/runSpec';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { topLogprobsOf } from '../../providers/generator';
@@ -24,13 +23,13 @@ import { startServe, type RunningServe } from '../../serve/server';
 import { TextGeneratorBackend } from '../../serve/textGenerator';
 import { probeDistances } from '../../stats/tracking';
 import { auditFiring } from '../../workflows/auditFiring';
-import { collectCorpus } from '../../workflows/collectCorpus';
 import { cpuWorkerPlan } from '../../workers/cpu';
 import { modelWorkerPlans } from '../../workers/model';
 import { providerWorkerPlans } from '../../workers/provider';
 import { exited, spawnMet } from '../helpers/processes';
 import { uniqueName, type TestTemporal } from '../helpers/temporal';
 import { useTestEnv } from '../helpers/env';
+import { collectRun, waitFor } from '../helpers/audit';
 
 let temporal: TestTemporal;
 let duck: DuckDBInstance;
@@ -67,16 +66,6 @@ async function swapServe(backend: LlamaBackend): Promise<void> {
   const port = serve.port;
   await serve.close();
   serve = await startServe({ backend, claimModel: model, port });
-}
-
-async function waitFor<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const until = Date.now() + deadlineMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
 }
 
 const trackingBase = {
@@ -201,17 +190,12 @@ test(
 
       // The MMD audit the tracking tier is compared with: the same endpoint and schedule, 8 prompts x 20 samples of 24 tokens.
       const sampling = { maxTokens: 24, temperature: 1 };
-      const refSpec = parseRunSpec({
+      await collectRun(temporal, cpuQueue, {
         corpus,
         prompts: { set: 'demo', limit: 8 },
         samplesPerPrompt: 20,
         sampling,
         sources: [{ kind: 'local', model, precision: 'fp32', source: 'reference' }],
-      });
-      await temporal.client.workflow.execute(collectCorpus, {
-        taskQueue: cpuQueue,
-        workflowId: uniqueName('ref'),
-        args: [{ spec: refSpec, runId: runIdOf(refSpec) }],
       });
       const mmd = parseAuditSpec({
         name: mmdName,
