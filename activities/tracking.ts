@@ -12,7 +12,7 @@ import { readAuditRows } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { promptsDir } from '../datasets/paths';
 import type { ProbeAnswers, ProviderGenerator } from '../providers/generator';
-import { seededProbeIndices, trackingTest } from '../stats/tracking';
+import { seededProbeIndices, trackingTest, type TopLogprobs } from '../stats/tracking';
 import { loadPrompts } from './collect';
 import type { TestOutcome } from './tests';
 
@@ -135,11 +135,22 @@ export function createTrackingActivities(deps: { duck: DuckDBInstance; dataDir: 
             ErrorTypes.BadInput,
             `no probe of this firing was answered at the baseline firings (${baseline.map((b) => b.firingId).join(', ')}): the probe set changed; start a new audit for the new probes`,
           );
+        // A top-k raised since the baseline would align tokens the baseline never listed against its floor: a
+        // change made by met, not the endpoint. Every list is compared at the smallest k (a top-k list's first
+        // k' entries are its top-k'), and the row says so.
+        const k = Math.min(input.topK, ...baseline.map((b) => b.record.topK));
+        const atK = (answer: TopLogprobs) => answer.slice(0, k);
         const result = trackingTest(
-          index.map((m) => common2.map(({ id }) => m.get(id)!)),
-          common2.map(({ i }) => input.answers[i]),
+          index.map((m) => common2.map(({ id }) => atK(m.get(id)!))),
+          common2.map(({ i }) => atK(input.answers[i])),
           { b: input.b, seed: input.seed },
         );
+        const warnings = [
+          ...(common2.length < input.probes.length
+            ? [`${input.probes.length - common2.length} probes were not answered at the baseline firings and are left out`]
+            : []),
+          ...(k < input.topK ? [`the baseline firings listed top-${k} logprobs: this firing's top-${input.topK} are compared at top-${k}`] : []),
+        ];
         const record: TrackingRecord = {
           role: 'test',
           topK: input.topK,
@@ -159,9 +170,7 @@ export function createTrackingActivities(deps: { duck: DuckDBInstance; dataDir: 
             b: result.b,
             n1: baseline.length,
             seconds: seconds(),
-            ...(common2.length < input.probes.length
-              ? { warnings: [`${input.probes.length - common2.length} probes were not answered at the baseline firings and are left out`] }
-              : {}),
+            ...(warnings.length ? { warnings } : {}),
           },
           reference: `${input.endpoint}: its first ${baseline.length} firings (${baseline[0].firingId} ...)`,
           record: JSON.stringify(record),

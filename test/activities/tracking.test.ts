@@ -120,3 +120,54 @@ test('successive firings: two baseline firings, then tests against exactly those
   // A probe set that shares nothing with the baseline's cannot be tested.
   await assert.rejects(fire(6, 0, ['z0', 'z1', 'z2', 'z3', 'z4', 'z5']), /no probe of this firing was answered at the baseline firings/);
 });
+
+test('a top-k raised after the baseline is compared at the baseline k: the same endpoint stays consistent', async () => {
+  const { trackingOutcome } = createTrackingActivities({ duck, dataDir });
+  const { recordAuditFiring } = createAuditActivities({ duck, dataDir });
+  const probes = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'];
+  const fire = async (i: number, topK: number) => {
+    const firingId = `k.f${i}`;
+    // The same endpoint every firing; at top-3 it also lists a third token the top-2 firings could not show.
+    const listed = answers(0).map((a, j): [string, number][] => (topK > 2 ? [...a, [`c${j}`, -4]] : a));
+    const input: TrackingOutcomeInput = {
+      corpus: 'trk',
+      audit: 'k',
+      endpoint: 'tiny/stand',
+      firingId,
+      timeMs: Date.UTC(2026, 11, 6, 13, 0, i),
+      testId: `${firingId}.e0`,
+      topK,
+      probes,
+      answers: listed,
+      baselineFirings: 2,
+      alpha: 0.05,
+      b: 1000,
+      seed: 0,
+    };
+    const t = await run(trackingOutcome, input);
+    await run(recordAuditFiring, {
+      corpus: 'trk',
+      audit: 'k',
+      firingId,
+      timeMs: input.timeMs,
+      confirmations: 1,
+      results: [
+        {
+          endpoint: 'tiny/stand',
+          model: 'tiny',
+          source: `stand.k${i}`,
+          reference: t.reference,
+          outcome: t.outcome,
+          tracking: { record: t.record, requests: 6, promptTokens: 18, completionTokens: 6 },
+        },
+      ],
+    });
+    return t.outcome;
+  };
+  await fire(1, 2);
+  await fire(2, 2);
+  const raised = await fire(3, 3);
+  assert.ok(raised.value < 1e-12, `distance ${raised.value}`);
+  assert.deepEqual([raised.pvalue, raised.reject], [1, false]);
+  assert.match(raised.warnings?.join('\n') ?? '', /the baseline firings listed top-2 logprobs: this firing's top-3 are compared at top-2/);
+});
