@@ -231,6 +231,55 @@ export function mixturePowerSpec(
 }
 
 // ---------------------------------------------------------------------------------------------
+// (a'') Power versus the tokens an endpoint is sent and returns, test by test
+
+export interface TokenPowerPoint {
+  test: string;
+  /** The scenario's panel, e.g. "Q4_0 serves every request". */
+  scenario: string;
+  /** Tokens the endpoint processed for the test: prompts plus completions, all requests together. */
+  tokens: number;
+  power: number;
+}
+
+/** One line per test, power against endpoint tokens (log scale), one panel per scenario; 80% power marked. */
+export function tokenPowerSpec(points: TokenPowerPoint[], opts: { alpha: number; target: number; title?: string; subtitle?: string }): TopLevelSpec {
+  if (points.length === 0) throw new RangeError('tokenPowerSpec needs at least one point');
+  const tests = [...new Set(points.map((p) => p.test))];
+  const scenarios = [...new Set(points.map((p) => p.scenario))];
+  const x = { field: 'tokens', type: 'quantitative', title: 'Endpoint tokens, all requests', scale: { type: 'log', nice: false }, axis: { grid: true, format: '~s' } };
+  const y = { field: 'power', type: 'quantitative', title: 'Rejection rate', scale: { domain: [0, 1] }, axis: { format: '.1f' } };
+  const color = {
+    field: 'test',
+    type: 'nominal',
+    title: 'Test',
+    scale: { domain: tests, range: seriesColors(tests) },
+    legend: { symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 },
+  };
+  const layer = [
+    {
+      mark: { type: 'line', point: { filled: true, size: 36 }, strokeWidth: 2 },
+      encoding: { x, y, color, tooltip: [{ field: 'test' }, { field: 'tokens' }, { field: 'power', format: '.2f' }] },
+    },
+    { mark: { type: 'rule', color: DOMAIN_COLOR, strokeDash: [6, 3], strokeWidth: 1.25 }, encoding: { y: { datum: opts.target } } },
+    { mark: { type: 'rule', color: ALPHA_COLOR, strokeDash: [3, 3], strokeWidth: 1.25 }, encoding: { y: { datum: opts.alpha } } },
+  ];
+  const title = {
+    text: opts.title ?? 'Power versus endpoint tokens',
+    subtitle: [opts.subtitle ?? `Tokens: prompts plus completions. Grey dashes: ${Math.round(opts.target * 100)}% power. Red: α = ${opts.alpha}.`],
+  };
+  const inner = { width: 260, height: 200, layer };
+  if (scenarios.length === 1) return withConfig({ title, data: { values: points }, ...inner });
+  return withConfig({
+    title,
+    data: { values: points },
+    facet: { field: 'scenario', type: 'nominal', title: null, sort: scenarios },
+    columns: Math.min(3, scenarios.length),
+    spec: inner,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // (b) p-values and verdicts per endpoint
 
 export function pValueSpec(results: TestResult[], alpha: number, title = 'p-value per endpoint'): TopLevelSpec {

@@ -9,7 +9,7 @@
  * through met's power activities, at equal API budgets (n calls per prompt x m prompts):
  * MMD-Hamming on characters and RUT (sum of logprobs), F32 against F32 and F32-batch1 (type-I
  * error), against Q4_0, and against Q4_0 mixed in per request at 0.1, 0.25 and 0.5.
- *   node --import tsx bench/power/gemma.ts [--prompts 8] [--per-prompt 24] [--tokens 16] [--sims 100] [--rut-k 20] [--pools F32,Q4_0,F32-batch1,F32-seeds2]
+ *   node --import tsx bench/power/gemma.ts [--prompts 8] [--per-prompt 24] [--tokens 16] [--sims 100] [--rut-k 20] [--parallel 8] [--threads 2] [--sample-only POOL] [--n 2,4,8] [--statistics mmd_hamming,rut,g_squared] [--pools F32,Q4_0,F32-batch1,F32-seeds2]
  * `--pools F32,Q4_0` samples only the reference and the alternative: the grid's own control (`control:
  * split`, docs/calibration.md: the F32 pool split into halves with their own seeds) is then the
  * independent-pool null, and the extra nulls are left out.
@@ -33,6 +33,13 @@ const PER_PROMPT = arg('per-prompt', 24);
 const TOKENS = arg('tokens', 16);
 const SIMS = arg('sims', 100);
 const RUT_K = arg('rut-k', 20);
+// Sampling through met's batched generator (models/llama.ts: N sequences per decode, each sample its own
+// seed); 1 is node-llama-cpp one sequence at a time, the route of the pools sampled before session 11.
+const PARALLEL = arg('parallel', 8);
+const THREADS = arg('threads', 2);
+const list = (name: string, fallback: string) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback).split(',');
+const BUDGETS = list('n', '2,4,8').map(Number);
+const STATISTICS = list('statistics', 'mmd_hamming,rut');
 const GEMMA = '.tools/gemma/gemma-3-270m-q4_k_m.gguf';
 if (!existsSync(GEMMA)) throw new Error(`${GEMMA} is missing: run bash scripts/ensure-gemma.sh`);
 const PROMPT_TEXTS = [
@@ -67,6 +74,9 @@ type PoolName = keyof typeof pools;
 const chosen = (process.argv.includes('--pools') ? process.argv[process.argv.indexOf('--pools') + 1].split(',') : Object.keys(pools)) as PoolName[];
 for (const name of chosen) if (!(name in pools)) throw new Error(`--pools: no pool ${name} (${Object.keys(pools).join(', ')})`);
 if (!chosen.includes('F32') || !chosen.includes('Q4_0')) throw new Error('--pools must include F32 and Q4_0');
+// --sample-only POOL: sample that one pool and stop (run two at once, one thread each, on a busy machine: llama.cpp's threads spin-wait on each other).
+const sampleOnly = process.argv.includes('--sample-only') ? (process.argv[process.argv.indexOf('--sample-only') + 1] as PoolName) : undefined;
+if (sampleOnly && !(sampleOnly in pools)) throw new Error(`--sample-only: no pool ${sampleOnly}`);
 // The sampled pools are kept (bench/out is git-ignored): a rerun with the same sizes reuses them.
 const dataDir = join('bench', 'out', `gemma-power-data-p${PROMPTS}-n${PER_PROMPT}-t${TOKENS}`);
 mkdirSync(dataDir, { recursive: true });
@@ -74,20 +84,22 @@ const duck = await createDuckDB();
 const started = performance.now();
 try {
   const sampleSeconds: Record<string, number> = {};
-  for (const [type, { path, batchSize, seedOffset }] of Object.entries(pools).filter(([name]) => chosen.includes(name as PoolName))) {
+  for (const [type, { path, batchSize, seedOffset }] of Object.entries(pools).filter(([name]) => (sampleOnly ? name === sampleOnly : chosen.includes(name as PoolName)))) {
     if (existsSync(join(dataDir, 'corpus', 'gemma', 'samples', 'model=gemma-3-270m', `source=${type}`))) {
       console.error(`${type}: reusing the pool sampled earlier in ${dataDir}`);
       continue;
     }
     const precision = path === files.F32 ? 'fp32' : 'nf4';
-    const backend = await loadLlamaBackend({ path, precision, model: 'gemma-3-270m', threads: 1, batchSize, log: (l) => console.error(l) });
+    const backend = await loadLlamaBackend({ path, precision, model: 'gemma-3-270m', threads: THREADS, batchSize, parallel: PARALLEL, log: (l) => console.error(l) });
     const t0 = performance.now();
     const rows: SampleRow[] = [];
     for (let p = 0; p < PROMPTS; p++) {
       const prompt = PROMPT_TEXTS[p % PROMPT_TEXTS.length];
-      for (let s = 0; s < PER_PROMPT; s++) {
-        const seed = 1000 * p + s + seedOffset;
-        const g = await backend.generate({ prompt, maxTokens: TOKENS, temperature: 1, topP: 1, seed });
+      // Every sample of a prompt in flight at once: the generator decodes PARALLEL of them per step.
+      const generated = await Promise.all(
+        Array.from({ length: PER_PROMPT }, (_, s) => backend.generate({ prompt, maxTokens: TOKENS, temperature: 1, topP: 1, seed: 1000 * p + s + seedOffset })),
+      );
+      generated.forEach((g, s) =>
         rows.push({
           corpus: 'gemma',
           runId: 'bench',
@@ -103,19 +115,23 @@ try {
           tokenLogprobs: null,
           finishReason: g.finishReason,
           sampling: { temperature: 1, topP: 1, maxTokens: TOKENS, stop: [], endpoint: 'completions' },
-          seed,
+          seed: 1000 * p + s + seedOffset,
           providerModel: null,
           requestId: null,
           latencyMs: null,
           createdAt: new Date(0),
-        });
-      }
+        }),
+      );
       console.error(`${type}: prompt ${p + 1} of ${PROMPTS} sampled (${rows.length} completions, ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     }
     sampleSeconds[type] = (performance.now() - t0) / 1000;
     console.error(`${type}: ${rows.length} completions in ${sampleSeconds[type].toFixed(0)} s; e.g. ${JSON.stringify(rows[0].completion)}`);
     await writeShard(duck, dataDir, { corpus: 'gemma', kind: 'samples', partition: { model: 'gemma-3-270m', source: type }, unitId: 'u0' }, rows);
     await backend.close();
+  }
+  if (sampleOnly) {
+    console.log(`sampled ${sampleOnly} into ${dataDir} in ${sampleSeconds[sampleOnly]?.toFixed(0) ?? 0} s`);
+    process.exit(0);
   }
   // How far apart the batch-1 pool is from F32's (same seeds): completions that differ at all.
   const texts = async (source: string) =>
@@ -135,7 +151,7 @@ try {
   const scoreSeconds: Record<string, number> = {};
   {
     // Shards scored before are skipped by the activity (exactly once), so only new pools cost time.
-    const scorer = await loadLlamaBackend({ path: files.F32, precision: 'fp32', model: 'gemma-3-270m', threads: 1, log: (l) => console.error(l) });
+    const scorer = await loadLlamaBackend({ path: files.F32, precision: 'fp32', model: 'gemma-3-270m', threads: THREADS, log: (l) => console.error(l) });
     try {
       const shards = await createScoringPlanActivities({ duck, dataDir }).listSampleShards({ corpus: 'gemma', precision: 'fp32' });
       const scoring = createLogprobActivities({ duck, dataDir, backend: scorer });
@@ -166,10 +182,10 @@ try {
     reference: { model: 'gemma-3-270m', source: 'F32' },
     alternatives: [{ model: 'gemma-3-270m', source: 'Q4_0' }, q4(0.1), q4(0.25), q4(0.5)],
     nulls: (['F32-batch1', 'F32-seeds2'] as const).filter((n) => chosen.includes(n)).map((source) => ({ model: 'gemma-3-270m', source })),
-    statistics: ['mmd_hamming', 'rut'],
+    statistics: STATISTICS,
     scorer: { model: 'gemma-3-270m', precision: 'fp32' },
     rutK: RUT_K,
-    samplesPerPrompt: [2, 4, 8],
+    samplesPerPrompt: BUDGETS,
     promptSubsets: { size: PROMPTS, draws: 1 },
     sims: SIMS,
     b: 200,
@@ -214,6 +230,8 @@ try {
         tokens: TOKENS,
         sims: SIMS,
         rutK: RUT_K,
+        parallel: PARALLEL,
+        threads: THREADS,
         batch1Differs,
         batch1Total: batch1.length,
         sampleSeconds,

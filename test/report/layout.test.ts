@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildReport } from '../../report/html';
-import { overlappingTexts, renderSvg } from '../../report/plots';
+import { overlappingTexts, renderSvg, tokenPowerSpec } from '../../report/plots';
 import { combinedInput, powerReportInput } from './fixtures';
 
 test('every figure of the report is at least 600 px wide and has no overlapping texts', { timeout: 120_000 }, async () => {
@@ -41,4 +41,18 @@ test('a type-I error above α beyond its interval is called out in the power sec
   assert.match(built.html, /type-I error 0\.40 \[[0-9.]+, [0-9.]+\], above α = 0\.05 beyond its interval/);
   const calibrated = await buildReport(powerReportInput(), { png: false });
   assert.doesNotMatch(calibrated.html, /beyond its interval/);
+});
+
+test('the power-per-token figure (bench/power/gemmaPerToken.ts): one panel per scenario, log token axis, no overlapping texts', async () => {
+  const points = ['Q4_0 serves every request', 'Q4_0 serves 25% of requests'].flatMap((scenario, s) =>
+    ['MMD-Hamming', 'RUT', 'one-sample G²', 'tracking'].flatMap((test, t) =>
+      [1, 2, 4, 8].map((k) => ({ test, scenario, tokens: 60 * k * 10 ** (t % 3), power: Math.min(1, (k * (t + 1)) / (8 * (s + 1))) })),
+    ),
+  );
+  const rendered = await renderSvg(tokenPowerSpec(points, { alpha: 0.05, target: 0.8, title: 'Power against endpoint tokens' }));
+  assert.ok(rendered.width >= 600, `${rendered.width} px wide`);
+  for (const label of ['Q4_0 serves every request', 'Q4_0 serves 25% of requests', 'tracking', 'Endpoint tokens, all requests'])
+    assert.ok(rendered.texts.some((t) => t.text === label), `${label} drawn`);
+  assert.deepEqual(overlappingTexts(rendered.texts).map(([a, b]) => `${a.text} ~ ${b.text}`), []);
+  assert.throws(() => tokenPowerSpec([], { alpha: 0.05, target: 0.8 }), /at least one point/);
 });
