@@ -8,7 +8,8 @@ import { heartbeating } from './heartbeat';
 import type { CorpusStore } from '../datasets/corpusStore';
 import type { SampleRow } from '../datasets/schemas';
 import { itemAt, sampleSeed, type WorkUnit } from '../collect/plan';
-import type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect/sampleGenerator';
+import type { GeneratedSample, SampleGenerator, SampleRequest, SamplerRoute } from '../collect/sampleGenerator';
+import { ErrorTypes, MetError } from '../common/errors';
 import { type Prices, sampleCostBound } from '../collect/estimate';
 import { rowsCost } from './budget';
 
@@ -110,6 +111,28 @@ export function missingRequests(
   return requests;
 }
 
+/**
+ * A local slice is sampled by one route (engine, sequences per decode, GGUF type): a worker whose
+ * route differs from the one recorded in the slice's other shards draws other samples for the same
+ * seeds, so its unit is refused before any sample is drawn, naming both routes and the fixes.
+ */
+async function refuseOtherRoute(store: CorpusStore, input: SampleUnitInput, route: SamplerRoute): Promise<void> {
+  const { unit } = input;
+  const recorded = await store.sliceSamplers(input.corpus, { model: unit.model, source: unit.source }, unit.unitId);
+  for (const json of recorded) {
+    const other = JSON.parse(json) as Partial<SamplerRoute>;
+    const diffs: string[] = [];
+    if (other.engine !== undefined && other.engine !== route.engine) diffs.push(`engine '${other.engine}' in the slice, '${route.engine}' on this worker`);
+    if (other.ggufType !== undefined && route.ggufType !== undefined && other.ggufType !== route.ggufType)
+      diffs.push(`GGUF type ${other.ggufType} in the slice, ${route.ggufType} on this worker`);
+    if (diffs.length)
+      throw new MetError(
+        ErrorTypes.BadRunSpec,
+        `slice ${input.corpus}:${unit.model}/${unit.source} was sampled by another route than this model worker's: ${diffs.join('; ')}. Nothing was sampled for unit ${unit.unitId}; serve it from a worker configured as the slice's (the same model file, and --parallel as recorded), or collect under a new source label`,
+      );
+  }
+}
+
 export function createSamplingActivities(deps: SamplingDeps) {
   return {
     async sampleUnit(input: SampleUnitInput): Promise<UnitResult> {
@@ -158,6 +181,7 @@ export function createSamplingActivities(deps: SamplingDeps) {
         // Liveness heartbeats on a timer as well, between flushes (rate limits, slow models).
         return await heartbeating(async () => {
           const generator = deps.generatorFor(input.source);
+          if (generator.route && requests.length) await refuseOtherRoute(deps.store, input, generator.route);
           const { retries } = await generator
             .sample(requests, {
               sampling: input.sampling,

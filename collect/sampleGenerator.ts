@@ -35,7 +35,20 @@ export interface GeneratedSample {
   seed?: number | null;
 }
 
+/** What a local route's sampler record names (models/localGenerator.ts). */
+export interface SamplerRoute {
+  engine: string;
+  ggufType?: string;
+}
+
 export interface SampleGenerator {
+  /**
+   * A local model worker's sampling route as its sampler records name it (engine: in-process or
+   * managed, sequences per decode; the GGUF type). A slice is sampled by one route: another route's
+   * samples are other draws for the same seeds, so a unit is refused before sampling when its slice
+   * holds another route's rows. Provider generators have none (their engine is checked when a run plans).
+   */
+  readonly route?: SamplerRoute;
   /**
    * Draws every request, calling `onSample` as each completes (any order). Retryable faults are
    * retried inside; it throws only when the unit cannot finish (non-retryable, or out of retries).

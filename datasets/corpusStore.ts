@@ -3,7 +3,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { type Corpora, LocalCorpora } from './corpora';
 import { quotedString, withConnection } from './duck';
 import { shardDir, type Partition } from './paths';
-import { heldKeys, sliceName } from './sliceKeys';
+import { heldKeys, sliceName, sliceSamplers } from './sliceKeys';
 import { ErrorTypes, MetError } from '../common/errors';
 import type { ShardKind } from './tables';
 
@@ -66,6 +66,13 @@ export class CorpusStore {
       ErrorTypes.DuplicateSamples,
       `unit ${unitId} was not committed: ${held.length} of its ${rows.length} sample keys are already in slice ${sliceName(slice)}, e.g. ${shown.join(', ')}. Another run or a hand-copied shard wrote them; 'met corpus verify ${corpus}' lists the slice's shards, and a new source label keeps the two collections apart`,
     );
+  }
+
+  /** The sampler records (JSON) of a samples slice's shards other than the unit's own. */
+  async sliceSamplers(corpus: string, partition: Partition, unitId: string): Promise<string[]> {
+    const slice = { corpus, model: partition.model, source: partition.source };
+    const root = await this.corpora.readRoot(corpus, ['samples'], { model: slice.model, source: slice.source });
+    return sliceSamplers(this.duck, root, slice, unitId);
   }
 
   /** A prompt set file's prompts in order (cached per worker process); an s3:// one through the cache. */

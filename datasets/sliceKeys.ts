@@ -154,3 +154,26 @@ export async function heldKeys(
       .map(([p, i, f]) => ({ promptId: String(p), sampleIndex: Number(i), file: String(f) }));
   });
 }
+
+/**
+ * The distinct sampler records (JSON) of a slice's shards other than `unitId`'s own: what the model
+ * workers that sampled it recorded as their route (engine, GGUF type). Rows written before the
+ * column (null) are left out.
+ */
+export async function sliceSamplers(duck: DuckDBInstance, root: string, slice: SliceRef, unitId: string): Promise<string[]> {
+  const own = shardFileName(unitId);
+  const files = sliceShardFiles(root, slice).filter((f) => !f.endsWith(`/${own}`));
+  if (files.length === 0) return [];
+  return withConnection(duck, async (c) => {
+    await checkVersions(c, files);
+    const r = await c.runAndReadAll(
+      `SELECT DISTINCT sampler FROM ${readParquetSql('samples')} WHERE sampler IS NOT NULL`,
+      { files: listValue(files) },
+      { files: LIST(VARCHAR) },
+    );
+    return r
+      .getRows()
+      .map(([s]) => String(s))
+      .sort();
+  });
+}

@@ -1,4 +1,4 @@
-import type { GeneratedSample, SampleGenerator, SampleRequest } from '../collect/sampleGenerator';
+import type { GeneratedSample, SampleGenerator, SampleRequest, SamplerRoute } from '../collect/sampleGenerator';
 import type { SamplingSpec, SourceSpec } from '../config/runSpec';
 import type { ChatMessage, RenderedChat, TextBackend } from './backend';
 import { samplerJson, samplerSettings } from '../config/sampler';
@@ -17,6 +17,13 @@ export class LocalGenerator implements SampleGenerator {
     private readonly backend: TextBackend,
     private readonly warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
   ) {}
+
+  get route(): SamplerRoute {
+    return {
+      engine: this.backend.samplerEngine ?? `${this.backend.model} backend`,
+      ...(this.backend.ggufType ? { ggufType: this.backend.ggufType } : {}),
+    };
+  }
 
   /**
    * A chat source's prompt rendered with the model's own template, as a provider's chat endpoint
@@ -79,8 +86,7 @@ export class LocalGenerator implements SampleGenerator {
         latencyMs: performance.now() - started,
         sampler: samplerJson({
           settings: samplerSettings(sampling),
-          engine: this.backend.samplerEngine ?? `${this.backend.model} backend`,
-          ...(this.backend.ggufType ? { ggufType: this.backend.ggufType } : {}),
+          ...this.route,
           ...(sampling.endpoint === 'chat' ? { chatTemplate: chat ? ('gguf' as const) : ('plain' as const) } : {}),
         }),
       });

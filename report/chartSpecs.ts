@@ -247,7 +247,13 @@ export function tokenPowerSpec(points: TokenPowerPoint[], opts: { alpha: number;
   if (points.length === 0) throw new RangeError('tokenPowerSpec needs at least one point');
   const tests = [...new Set(points.map((p) => p.test))];
   const scenarios = [...new Set(points.map((p) => p.scenario))];
-  const x = { field: 'tokens', type: 'quantitative', title: 'Endpoint tokens, all requests', scale: { type: 'log', nice: false }, axis: { grid: true, format: '~s' } };
+  const x = {
+    field: 'tokens',
+    type: 'quantitative',
+    title: 'Endpoint tokens, all requests',
+    scale: { type: 'log', nice: false },
+    axis: { grid: true, format: '~s' },
+  };
   const y = { field: 'power', type: 'quantitative', title: 'Rejection rate', scale: { domain: [0, 1] }, axis: { format: '.1f' } };
   const color = {
     field: 'test',

@@ -37,7 +37,8 @@ const RUT_K = arg('rut-k', 20);
 // seed); 1 is node-llama-cpp one sequence at a time, the route of the pools sampled before session 11.
 const PARALLEL = arg('parallel', 8);
 const THREADS = arg('threads', 2);
-const list = (name: string, fallback: string) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback).split(',');
+const list = (name: string, fallback: string) =>
+  (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback).split(',');
 const BUDGETS = list('n', '2,4,8').map(Number);
 const STATISTICS = list('statistics', 'mmd_hamming,rut');
 const GEMMA = '.tools/gemma/gemma-3-270m-q4_k_m.gguf';
@@ -84,13 +85,23 @@ const duck = await createDuckDB();
 const started = performance.now();
 try {
   const sampleSeconds: Record<string, number> = {};
-  for (const [type, { path, batchSize, seedOffset }] of Object.entries(pools).filter(([name]) => (sampleOnly ? name === sampleOnly : chosen.includes(name as PoolName)))) {
+  for (const [type, { path, batchSize, seedOffset }] of Object.entries(pools).filter(([name]) =>
+    sampleOnly ? name === sampleOnly : chosen.includes(name as PoolName),
+  )) {
     if (existsSync(join(dataDir, 'corpus', 'gemma', 'samples', 'model=gemma-3-270m', `source=${type}`))) {
       console.error(`${type}: reusing the pool sampled earlier in ${dataDir}`);
       continue;
     }
     const precision = path === files.F32 ? 'fp32' : 'nf4';
-    const backend = await loadLlamaBackend({ path, precision, model: 'gemma-3-270m', threads: THREADS, batchSize, parallel: PARALLEL, log: (l) => console.error(l) });
+    const backend = await loadLlamaBackend({
+      path,
+      precision,
+      model: 'gemma-3-270m',
+      threads: THREADS,
+      batchSize,
+      parallel: PARALLEL,
+      log: (l) => console.error(l),
+    });
     const t0 = performance.now();
     const rows: SampleRow[] = [];
     for (let p = 0; p < PROMPTS; p++) {

@@ -37,7 +37,8 @@ const SEED = Number(arg('seed') ?? 1);
 const ALPHA = 0.05;
 const TARGET = 0.8;
 const files = { F32: '.tools/gemma/gemma-3-270m-F32.gguf', Q4_0: '.tools/gemma/gemma-3-270m-Q4_0.gguf' } as const;
-for (const path of Object.values(files)) if (!existsSync(path)) throw new Error(`${path} is missing: run node --import tsx bench/power/gemma.ts once (it re-encodes Gemma)`);
+for (const path of Object.values(files))
+  if (!existsSync(path)) throw new Error(`${path} is missing: run node --import tsx bench/power/gemma.ts once (it re-encodes Gemma)`);
 
 interface GridRow {
   test: string;
@@ -79,14 +80,70 @@ const GRID_PROMPTS = [
   'The museum was full of',
 ].slice(0, grid.prompts);
 const PROBES = [
-  'The cat', 'Once', 'She said', 'A dog', 'We went', 'The sun', 'In the', 'He was', 'It is', 'My friend',
-  'The capital of France is', 'Two plus two equals', 'The sky is', 'I like to eat', 'The book was', 'Yesterday I',
-  'The meeting', 'Water boils at', 'My name is', 'The car', 'At night', 'The river', 'Please', 'Thank you for',
-  'The weather today', 'The first step', 'Our team', 'The price of', 'A good idea', 'In 1999,', 'The recipe calls for', 'Children often',
-  'The door opened', 'Music is', 'The computer', 'Every morning', 'The garden', 'Dear Sir,', 'The answer is', 'Scientists say',
-  'The movie', 'On Monday', 'The teacher', 'Coffee or', 'The word', 'Happy birthday', 'The president', 'Under the bridge',
-  'The road to', 'A small', 'The best', 'Why do', 'How to', 'The story begins', 'Red, green and', 'The ocean',
-  'Breaking news:', 'The old man', 'Paris is', 'The quick brown fox', 'One day', 'The moon', 'Summer is', 'The end of',
+  'The cat',
+  'Once',
+  'She said',
+  'A dog',
+  'We went',
+  'The sun',
+  'In the',
+  'He was',
+  'It is',
+  'My friend',
+  'The capital of France is',
+  'Two plus two equals',
+  'The sky is',
+  'I like to eat',
+  'The book was',
+  'Yesterday I',
+  'The meeting',
+  'Water boils at',
+  'My name is',
+  'The car',
+  'At night',
+  'The river',
+  'Please',
+  'Thank you for',
+  'The weather today',
+  'The first step',
+  'Our team',
+  'The price of',
+  'A good idea',
+  'In 1999,',
+  'The recipe calls for',
+  'Children often',
+  'The door opened',
+  'Music is',
+  'The computer',
+  'Every morning',
+  'The garden',
+  'Dear Sir,',
+  'The answer is',
+  'Scientists say',
+  'The movie',
+  'On Monday',
+  'The teacher',
+  'Coffee or',
+  'The word',
+  'Happy birthday',
+  'The president',
+  'Under the bridge',
+  'The road to',
+  'A small',
+  'The best',
+  'Why do',
+  'How to',
+  'The story begins',
+  'Red, green and',
+  'The ocean',
+  'Breaking news:',
+  'The old man',
+  'Paris is',
+  'The quick brown fox',
+  'One day',
+  'The moon',
+  'Summer is',
+  'The end of',
 ];
 
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -163,7 +220,11 @@ try {
     ).getRows()[0][0],
   );
   const perCall = promptTokens + completionTokens;
-  const interval = (s: string) => s.match(/\[([\d.]+), ([\d.]+)\]/)?.slice(1).map(Number);
+  const interval = (s: string) =>
+    s
+      .match(/\[([\d.]+), ([\d.]+)\]/)
+      ?.slice(1)
+      .map(Number);
   const controlOk = (test: string, n: number) => {
     const c = grid.table.find((r) => r.test === test && r.n === n && r.against.includes('(control)'));
     const ci = c ? interval(c.interval) : undefined;
@@ -192,7 +253,11 @@ try {
                 ? `> ${last.calls} (power ${last.power.toFixed(2)} at ${last.calls})`
                 : 'no calibrated budget'
         } | ${share === 0 ? '' : hit ? Math.round(hit.calls * perCall).toLocaleString('en-US') : last ? `> ${Math.round(last.calls * perCall).toLocaleString('en-US')}` : ''} | ${
-          test === 'rut' ? `+ ${hit ? hit.calls * 20 : '…'} local reference completions (k = 20 per call); ` : test === 'g_squared' ? 'reference logprobs of every endpoint completion; ' : ''
+          test === 'rut'
+            ? `+ ${hit ? hit.calls * 20 : '…'} local reference completions (k = 20 per call); `
+            : test === 'g_squared'
+              ? 'reference logprobs of every endpoint completion; '
+              : ''
         }${beyond.length ? `control above alpha at n = ${beyond.join(', ')} (not read)` : 'control within alpha at every n'} |`,
       );
     }
@@ -209,11 +274,9 @@ try {
       } | ${share === 0 ? '' : hit ? Math.round(hit.tokens).toLocaleString('en-US') : ''} | ${hit ? `${Math.round(hit.tokens / 3)} tokens per firing; ` : ''}detects a change after its baseline only |`,
     );
   }
-  const table = [
-    `| scenario | test | API calls for ${TARGET * 100}% power | endpoint tokens | also needs / notes |`,
-    '|---|---|---|---|---|',
-    ...rows,
-  ].join('\n');
+  const table = [`| scenario | test | API calls for ${TARGET * 100}% power | endpoint tokens | also needs / notes |`, '|---|---|---|---|---|', ...rows].join(
+    '\n',
+  );
   console.log(table);
   const spec = tokenPowerSpec(
     points.filter((p) => p.scenario !== scenarioOf(0)),
@@ -233,7 +296,20 @@ try {
   writeFileSync(
     `${out}.json`,
     JSON.stringify(
-      { bench: 'power/gemmaPerToken', grid: gridFile, sims: SIMS, promptTokens, completionTokens, perCall, probes: PROBES.length, repeatsIdentical, topTokenChanged, shift, tracking, points },
+      {
+        bench: 'power/gemmaPerToken',
+        grid: gridFile,
+        sims: SIMS,
+        promptTokens,
+        completionTokens,
+        perCall,
+        probes: PROBES.length,
+        repeatsIdentical,
+        topTokenChanged,
+        shift,
+        tracking,
+        points,
+      },
       null,
       2,
     ),

@@ -52,7 +52,13 @@ test('the power-per-token figure (bench/power/gemmaPerToken.ts): one panel per s
   const rendered = await renderSvg(tokenPowerSpec(points, { alpha: 0.05, target: 0.8, title: 'Power against endpoint tokens' }));
   assert.ok(rendered.width >= 600, `${rendered.width} px wide`);
   for (const label of ['Q4_0 serves every request', 'Q4_0 serves 25% of requests', 'tracking', 'Endpoint tokens, all requests'])
-    assert.ok(rendered.texts.some((t) => t.text === label), `${label} drawn`);
-  assert.deepEqual(overlappingTexts(rendered.texts).map(([a, b]) => `${a.text} ~ ${b.text}`), []);
+    assert.ok(
+      rendered.texts.some((t) => t.text === label),
+      `${label} drawn`,
+    );
+  assert.deepEqual(
+    overlappingTexts(rendered.texts).map(([a, b]) => `${a.text} ~ ${b.text}`),
+    [],
+  );
   assert.throws(() => tokenPowerSpec([], { alpha: 0.05, target: 0.8 }), /at least one point/);
 });
