@@ -98,7 +98,7 @@ export function trackingSamplingProblem(audit: string, now: TrackingSampling, ba
   if (changes.length === 0) return undefined;
   return (
     `audit ${audit} changed since its baseline: ${changes.join('; ')}. Log probabilities asked another way are not comparable with the baseline's, ` +
-    `so this firing is not tested. Put the spec back (${fixes.join(', ')}: met audit delete ${audit}, then met audit create with it), ` +
+    `so this firing is not tested. Put the spec back (${fixes.join(', ')}) and create the audit again with it (met audit delete ${audit}, then met audit create SPEC), ` +
     `or start a new baseline: create the edited spec under a new audit name (its first firings are its baseline)`
   );
 }

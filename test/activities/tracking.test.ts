@@ -230,7 +230,7 @@ test('the record notes the endpoint kind and system prompt; a firing asked other
       /audit s changed since its baseline: sampling\.endpoint is completions, but the baseline firings \(s\.f1, s\.f2\) asked the chat endpoint\./.test(
         err.message,
       ) &&
-      /Put the spec back \(sampling\.endpoint: chat: met audit delete s, then met audit create with it\), or start a new baseline: create the edited spec under a new audit name/.test(
+      /Put the spec back \(sampling\.endpoint: chat\) and create the audit again with it \(met audit delete s, then met audit create SPEC\), or start a new baseline: create the edited spec under a new audit name/.test(
         err.message,
       ) &&
       !/system prompt is/.test(err.message),
