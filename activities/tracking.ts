@@ -37,6 +37,11 @@ export const TrackingRecord = z.object({
   /** A test: the baseline firings it compared with, and whether its p-value enumerated every labelling. */
   baseline: z.array(z.string()).optional(),
   exact: z.boolean().optional(),
+  /**
+   * What the probes were asked through: the spec's sampling.endpoint and system prompt (null: none).
+   * Absent in records written before they were noted (those are not checked).
+   */
+  sampling: z.object({ endpoint: z.enum(['completions', 'chat']), systemPrompt: z.string().nullable() }).optional(),
 });
 export type TrackingRecord = z.infer<typeof TrackingRecord>;
 
@@ -54,6 +59,48 @@ export interface TrackingOutcomeInput {
   alpha: number;
   b: number;
   seed: number;
+  /**
+   * How the probes were asked (the spec's sampling.endpoint and systemPrompt, null for none): noted in
+   * the record, and a firing asked otherwise than the baseline is refused. Absent from firings
+   * started before the `tracking-sampling` patch.
+   */
+  sampling?: TrackingSampling;
+}
+
+export type TrackingSampling = NonNullable<TrackingRecord['sampling']>;
+
+/** A text for an error message: quoted, and cut to its first 60 characters. */
+const excerpt = (text: string | null) =>
+  text === null ? 'none' : `${JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}...` : text)} (${text.length} characters)`;
+
+/**
+ * Why a firing asked through `now` cannot be compared with baseline firings asked through their
+ * noted sampling (a record without one predates the check and is taken as it is); undefined when it can.
+ */
+export function trackingSamplingProblem(audit: string, now: TrackingSampling, baseline: { firingId: string; record: TrackingRecord }[]): string | undefined {
+  const changes: string[] = [];
+  const fixes: string[] = [];
+  const noted = baseline.flatMap((b) => (b.record.sampling ? [{ firingId: b.firingId, sampling: b.record.sampling }] : []));
+  if (noted.length === 0) return undefined;
+  const differing = (pick: (s: TrackingSampling) => unknown) => noted.filter((b) => pick(b.sampling) !== pick(now)).map((b) => b.firingId);
+  const endpointMoved = differing((s) => s.endpoint);
+  if (endpointMoved.length) {
+    const was = noted.find((b) => b.sampling.endpoint !== now.endpoint)!.sampling.endpoint;
+    changes.push(`sampling.endpoint is ${now.endpoint}, but the baseline firings (${endpointMoved.join(', ')}) asked the ${was} endpoint`);
+    fixes.push(`sampling.endpoint: ${was}`);
+  }
+  const promptMoved = differing((s) => s.systemPrompt);
+  if (promptMoved.length) {
+    const was = noted.find((b) => b.sampling.systemPrompt !== now.systemPrompt)!.sampling.systemPrompt;
+    changes.push(`the system prompt is ${excerpt(now.systemPrompt)}, but the baseline firings (${promptMoved.join(', ')}) were asked with ${excerpt(was)}`);
+    fixes.push(was === null ? 'no sampling.systemPrompt' : 'the system prompt they were asked with');
+  }
+  if (changes.length === 0) return undefined;
+  return (
+    `audit ${audit} changed since its baseline: ${changes.join('; ')}. Log probabilities asked another way are not comparable with the baseline's, ` +
+    `so this firing is not tested. Put the spec back (${fixes.join(', ')}) and create the audit again with it (met audit delete ${audit}, then met audit create SPEC), ` +
+    `or start a new baseline: create the edited spec under a new audit name (its first firings are its baseline)`
+  );
 }
 
 export interface TrackingOutcome {
@@ -108,10 +155,14 @@ export function createTrackingActivities(deps: { duck: DuckDBInstance; dataDir: 
           .map((r) => ({ firingId: r.firingId, record: TrackingRecord.parse(JSON.parse(r.tracking!)) }))
           .filter((r) => r.record.role === 'baseline')
           .slice(0, input.baselineFirings);
+        // Asked another way than the baseline (an edited spec): the logprobs are not comparable; refused before anything is recorded.
+        const problem = input.sampling ? trackingSamplingProblem(input.audit, input.sampling, baseline) : undefined;
+        if (problem) throw new MetError(ErrorTypes.BadInput, problem);
+        const noted = input.sampling ? { sampling: input.sampling } : {};
         const common = { testId: input.testId, statistic: TRACKING_STATISTIC, alpha: input.alpha, undefinedNulls: 0, n2: 1, m: input.probes.length };
         const seconds = () => (performance.now() - started) / 1000;
         if (baseline.length < input.baselineFirings) {
-          const record: TrackingRecord = { role: 'baseline', topK: input.topK, probes: input.probes, answers: input.answers };
+          const record: TrackingRecord = { role: 'baseline', topK: input.topK, probes: input.probes, answers: input.answers, ...noted };
           return {
             outcome: {
               ...common,
@@ -150,6 +201,9 @@ export function createTrackingActivities(deps: { duck: DuckDBInstance; dataDir: 
             ? [`${input.probes.length - common2.length} probes were not answered at the baseline firings and are left out`]
             : []),
           ...(k < input.topK ? [`the baseline firings listed top-${k} logprobs: this firing's top-${input.topK} are compared at top-${k}`] : []),
+          ...(input.sampling && baseline.some((b) => !b.record.sampling)
+            ? ['the baseline firings were recorded before the endpoint kind and system prompt were noted: a change of either since then is not checked']
+            : []),
         ];
         const record: TrackingRecord = {
           role: 'test',
@@ -158,6 +212,7 @@ export function createTrackingActivities(deps: { duck: DuckDBInstance; dataDir: 
           answers: input.answers,
           baseline: baseline.map((b) => b.firingId),
           exact: result.exact,
+          ...noted,
         };
         Context.current().heartbeat();
         return {

@@ -23,7 +23,9 @@ export function register(program: Command): void {
     const { parseAuditSpec } = await import('../config/auditSpec');
     const { createAudit } = await import('../client/audits');
     const spec = parseAuditSpec(readSpecFile(specPath), specPath);
-    await withClient(opts, async (client) => {
+    await withClient(opts, async (client, dataDir, config) => {
+      // identify's candidates are slices collected beforehand: a missing one is said now, not at the flip.
+      (await import('../client/checks')).checkIdentifyCandidates(dataDir, config.corpora, spec);
       const id = await createAudit(client, spec, { paused: opts.paused, taskQueue: opts.queue });
       const every = 'interval' in spec.schedule ? `every ${spec.schedule.interval}` : `cron "${spec.schedule.cron}"`;
       console.log(`Created audit ${spec.name} (schedule ${id}, ${every}${opts.paused ? ', paused' : ''}); rows go to corpus ${spec.corpus}, table audits`);

@@ -50,3 +50,28 @@ export function checkSlices(dataDir: string, corpora: string | undefined, slices
     }
   }
 }
+
+/**
+ * An audit spec's identify candidates (`identify.candidates`, slices of the audit's corpus collected
+ * beforehand), checked at `met audit create`: a missing one would surface only at the firing that
+ * turns a verdict to differs, as that identify's error. Every missing candidate is named at once.
+ */
+export function checkIdentifyCandidates(
+  dataDir: string,
+  corpora: string | undefined,
+  spec: { name: string; corpus: string; identify?: { candidates: { model: string; source: string }[] } },
+): void {
+  if (corpora || !spec.identify) return; // a bucket: the worker reads it through its cache; nothing local to check
+  const present = listCorpora(dataDir).includes(spec.corpus)
+    ? listPartitionDirs(dataDir, spec.corpus, 'samples').map((p) => `${p.partition.model}/${p.partition.source}`)
+    : [];
+  const missing = spec.identify.candidates.map((c) => `${c.model}/${c.source}`).filter((c) => !present.includes(c));
+  if (missing.length === 0) return;
+  const where = present.length ? `its slices (model/source) are ${present.join(', ')}` : `it has no slices yet in ${dataDir}`;
+  throw new MetError(
+    ErrorTypes.BadInput,
+    `audit ${spec.name}: identify candidate${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ${missing.length > 1 ? 'are not slices' : 'is not a slice'} of corpus '${spec.corpus}' (${where}). ` +
+      `Collect ${missing.length > 1 ? 'each' : 'it'} into corpus ${spec.corpus} first (met collect SPEC, with that model and source), or fix the candidate's model/source in the spec; ` +
+      `otherwise identify would fail at the firing that turns a verdict to differs`,
+  );
+}

@@ -122,6 +122,8 @@ async function trackingFiring(spec: AuditSpec, startedAt: number): Promise<Audit
         alpha: spec.alpha,
         b: spec.b,
         seed: spec.seed,
+        // Noted in the record, and a firing asked otherwise than the baseline is refused. patched(): firings before it never passed it.
+        ...(patched('tracking-sampling') ? { sampling: { endpoint: spec.sampling.endpoint, systemPrompt: spec.sampling.systemPrompt ?? null } } : {}),
       });
       const reported = answered.reportedUsage > 0;
       return {

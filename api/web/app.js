@@ -242,6 +242,61 @@ function firingsTable(audit, rows) {
   );
 }
 
+// 1/(b + 1) rounded up to one significant digit, as met prints a p-value of 0 (common/pvalue.ts pResolution).
+function pResolution(b) {
+  const r = 1 / (b + 1);
+  const scale = 10 ** Math.floor(Math.log10(r));
+  return Number((Math.ceil(r / scale - 1e-9) * scale).toPrecision(1));
+}
+
+// Attribution (the audit spec's identify), at the firings that turned the verdict to differs: which
+// candidate slices the endpoint's fresh slice is and is not told apart from, Holm-adjusted, as met
+// audit show --html shows it. Nothing for an endpoint where identify never ran.
+function identifyTable(audit, rows) {
+  const identified = rows.filter((r) => r.identify).reverse();
+  if (identified.length === 0) return null;
+  const endpoint = rows[0].endpoint;
+  const candidate = (c) => `${c.candidate}: p ${c.adjusted === 0 ? pText(0, pResolution(c.b)) : `= ${pText(c.adjusted)}`}`;
+  const list = (cands, rejected) =>
+    cands
+      .filter((c) => c.rejected === rejected)
+      .sort((x, y) => (rejected ? x.adjusted - y.adjusted : y.adjusted - x.adjusted))
+      .map(candidate)
+      .join('; ') || 'none';
+  return h(
+    'table',
+    { class: 'identify', 'data-identify': endpoint },
+    h(
+      'caption',
+      { class: 'meta' },
+      `Which model, where the verdict of ${endpoint} turned to differs: its slice of that firing against each candidate slice, ${audit.statistic}, Holm-adjusted p-values at α = ${audit.alpha}`,
+    ),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['time (UTC)', 'not rejected', 'rejected'].map((c) => h('th', { scope: 'col' }, c)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      identified.map((r) =>
+        h(
+          'tr',
+          { 'data-firing': r.firingId },
+          h('td', { class: 'time' }, utc(r.time)),
+          r.identify.error
+            ? h('td', { class: 'error', colspan: 2 }, `identify failed: ${r.identify.error}`)
+            : [h('td', {}, list(r.identify.candidates, false)), h('td', {}, list(r.identify.candidates, true))],
+        ),
+      ),
+    ),
+  );
+}
+
 function renderAudit(a) {
   const enc = encodeURIComponent(a.name);
   const state = a.paused ? badge('paused', 'paused') : badge('active', 'active');
@@ -298,7 +353,12 @@ function renderAudit(a) {
     a.endpoints.map((e) => {
       const rows = a.firings.filter((f) => f.endpoint === e.endpoint);
       if (rows.length === 0) return null;
-      return h('div', {}, h('h3', {}, e.endpoint), h('div', { class: 'endpoint' }, pValueChart(a, e.endpoint, rows), firingsTable(a, rows)));
+      return h(
+        'div',
+        {},
+        h('h3', {}, e.endpoint),
+        h('div', { class: 'endpoint' }, pValueChart(a, e.endpoint, rows), h('div', {}, firingsTable(a, rows), identifyTable(a, rows))),
+      );
     }),
   );
 }

@@ -171,3 +171,109 @@ test('a top-k raised after the baseline is compared at the baseline k: the same 
   assert.deepEqual([raised.pvalue, raised.reject], [1, false]);
   assert.match(raised.warnings?.join('\n') ?? '', /the baseline firings listed top-2 logprobs: this firing's top-3 are compared at top-2/);
 });
+
+test('the record notes the endpoint kind and system prompt; a firing asked otherwise than the baseline is refused, saying what changed; older records stay readable', async () => {
+  const { trackingOutcome } = createTrackingActivities({ duck, dataDir });
+  const { recordAuditFiring } = createAuditActivities({ duck, dataDir });
+  const probes = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'];
+  const chat = { endpoint: 'chat' as const, systemPrompt: 'You are terse.' };
+  const fire = async (audit: string, i: number, sampling: TrackingOutcomeInput['sampling']) => {
+    const firingId = `${audit}.f${i}`;
+    const input: TrackingOutcomeInput = {
+      corpus: 'trk',
+      audit,
+      endpoint: 'tiny/stand',
+      firingId,
+      timeMs: Date.UTC(2026, 11, 6, 14, 0, i),
+      testId: `${firingId}.e0`,
+      topK: 2,
+      probes,
+      // The baseline's two firings apart, every later one between them: within the baseline's own spread.
+      answers: answers(i === 1 ? 0 : i === 2 ? 0.01 : 0.005),
+      baselineFirings: 2,
+      alpha: 0.05,
+      b: 1000,
+      seed: 0,
+      ...(sampling ? { sampling } : {}),
+    };
+    const t = await run(trackingOutcome, input);
+    await run(recordAuditFiring, {
+      corpus: 'trk',
+      audit,
+      firingId,
+      timeMs: input.timeMs,
+      confirmations: 2,
+      results: [
+        {
+          endpoint: 'tiny/stand',
+          model: 'tiny',
+          source: `stand.${audit}${i}`,
+          reference: t.reference,
+          outcome: t.outcome,
+          tracking: { record: t.record, requests: 6, promptTokens: 18, completionTokens: 6 },
+        },
+      ],
+    });
+    return { outcome: t.outcome, record: TrackingRecord.parse(JSON.parse(t.record)) };
+  };
+  // Two baseline firings through the chat endpoint with a system prompt: both noted in the record.
+  const b1 = await fire('s', 1, chat);
+  await fire('s', 2, chat);
+  assert.deepEqual([b1.record.role, b1.record.sampling], ['baseline', chat]);
+  // The spec unchanged: tested as before.
+  const same = await fire('s', 3, chat);
+  assert.deepEqual([same.record.role, same.record.sampling, same.outcome.reject], ['test', chat, false]);
+  // The endpoint kind changed: refused, naming the change, the baseline firings and both ways out.
+  await assert.rejects(
+    fire('s', 4, { ...chat, endpoint: 'completions' }),
+    (err: Error) =>
+      /audit s changed since its baseline: sampling\.endpoint is completions, but the baseline firings \(s\.f1, s\.f2\) asked the chat endpoint\./.test(
+        err.message,
+      ) &&
+      /Put the spec back \(sampling\.endpoint: chat\) and create the audit again with it \(met audit delete s, then met audit create SPEC\), or start a new baseline: create the edited spec under a new audit name/.test(
+        err.message,
+      ) &&
+      !/system prompt is/.test(err.message),
+  );
+  // The system prompt changed, or was taken out: refused, with both prompts (cut) in the message.
+  await assert.rejects(
+    fire('s', 5, { ...chat, systemPrompt: `Answer at length. ${'x'.repeat(100)}` }),
+    /the system prompt is "Answer at length\. x+\.\.\." \(118 characters\), but the baseline firings \(s\.f1, s\.f2\) were asked with "You are terse\." \(14 characters\)/,
+  );
+  await assert.rejects(
+    fire('s', 6, { ...chat, systemPrompt: null }),
+    /the system prompt is none, but the baseline firings \(s\.f1, s\.f2\) were asked with "You are terse\."/,
+  );
+  // Both at once: both named.
+  await assert.rejects(fire('s', 7, { endpoint: 'completions', systemPrompt: null }), /sampling\.endpoint is completions.*; the system prompt is none/);
+  // A refused firing records nothing: the next unchanged firing is still tested against the same two.
+  const after = await fire('s', 8, chat);
+  assert.deepEqual([after.record.baseline, after.outcome.reject], [['s.f1', 's.f2'], false]);
+  const rows = await readAuditRows(duck, dataDir, 'trk', 's');
+  assert.deepEqual(
+    rows.map((r) => r.firingId),
+    ['s.f1', 's.f2', 's.f3', 's.f8'],
+  );
+
+  // A change during the baseline is refused too: its firings must agree among themselves.
+  await fire('d', 1, chat);
+  await assert.rejects(
+    fire('d', 2, { endpoint: 'completions', systemPrompt: 'You are terse.' }),
+    /sampling\.endpoint is completions, but the baseline firings \(d\.f1\) asked the chat endpoint/,
+  );
+
+  // Records written before the fields (a firing started before the patch passes no sampling): readable, not checked, and said so.
+  await fire('o', 1, undefined);
+  await fire('o', 2, undefined);
+  const old = await readAuditRows(duck, dataDir, 'trk', 'o');
+  assert.ok(old.length === 2 && old.every((r) => TrackingRecord.parse(JSON.parse(r.tracking!)).sampling === undefined));
+  const newer = await fire('o', 3, { endpoint: 'completions', systemPrompt: null });
+  assert.deepEqual([newer.record.role, newer.record.sampling, newer.outcome.reject], ['test', { endpoint: 'completions', systemPrompt: null }, false]);
+  assert.match(
+    newer.outcome.warnings?.join('\n') ?? '',
+    /recorded before the endpoint kind and system prompt were noted: a change of either since then is not checked/,
+  );
+  // And an old-style firing (no sampling passed) against noted baseline records is not checked either (it has nothing to compare).
+  const legacy = await fire('s', 9, undefined);
+  assert.deepEqual([legacy.record.role, legacy.record.sampling], ['test', undefined]);
+});

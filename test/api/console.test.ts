@@ -21,7 +21,10 @@ import { runSummary } from '../../api/console';
 import { startApi } from '../../api/server';
 import { collectionRecord, powerRecord } from '../helpers/records';
 import { createAudit, deleteAudit, describeAudit } from '../../client/audits';
-import { parseAuditSpec } from '../../config/auditSpec';
+import { parseAuditSpec, planFiring, planIdentify } from '../../config/auditSpec';
+import { identifyResult } from '../../config/identifySpec';
+import { createAuditActivities } from '../../activities/audits';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { loadLlamaBackend, type LlamaBackend } from '../../models/llama';
 import { writeTinyModels } from '../../models/tiny';
 import { startServe, type RunningServe } from '../../serve/server';
@@ -569,3 +572,130 @@ test("the runs view's arithmetic: a collection's own rate and ETA, done over tim
   const failed = runSummary(collection, { record: collection, status: 'FAILED', failure: 'MetForbidden: no', warnings: [] }, now);
   assert.deepEqual([failed.failure, failed.reportUrl, failed.total], ['MetForbidden: no', null, 0]);
 });
+
+test(
+  "identify in the console: at the firing that turned an endpoint's verdict to differs, the candidates not rejected and rejected (Holm-adjusted p), or why identify failed, as the API gives them",
+  { skip, timeout: 60_000 },
+  async () => {
+    const name = uniqueName('ident');
+    const corpus = 'console-identify';
+    const other = uniqueName('other');
+    const spec = parseAuditSpec({
+      name,
+      corpus,
+      reference: { kind: 'corpus', corpus, model, source: 'reference' },
+      endpoints: [
+        { kind: 'provider', provider: stand, model },
+        { kind: 'provider', provider: other, model },
+      ],
+      prompts: { set: 'demo', limit: PROMPTS },
+      samplesPerPrompt: PER_PROMPT,
+      statistic: 'mmd_hamming',
+      alpha: 0.01,
+      confirmations: 1,
+      b: 500,
+      identify: {
+        candidates: [
+          { model, source: 'cand-f32' },
+          { model, source: 'cand-q4' },
+        ],
+      },
+      schedule: { cron: '0 0 29 2 *' },
+    });
+    await createAudit(temporal.client, spec, { taskQueue: cpuQueue, paused: true });
+    // Two firings recorded by the firing's own activity (recordAuditFiring): the first consistent, the second differs on both
+    // endpoints, with the identify each got there: the candidates' outcomes Holm-corrected by identifyResult, as a firing does,
+    // and, for the second endpoint, a candidate's test that failed.
+    const { recordAuditFiring } = createAuditActivities({ duck, dataDir });
+    const env = new MockActivityEnvironment();
+    const outcome = (testId: string, pvalue: number) => ({
+      testId,
+      statistic: 'mmd_hamming',
+      value: pvalue === 0 ? 0.4 : 0.01,
+      pvalue,
+      reject: pvalue <= 0.01,
+      alpha: 0.01,
+      b: 500,
+      undefinedNulls: 0,
+      n1: 160,
+      n2: 160,
+      m: PROMPTS,
+      seconds: 1,
+    });
+    const at = [Date.UTC(2026, 11, 6, 18, 0, 0), Date.UTC(2026, 11, 6, 19, 0, 0)];
+    const firings = at.map((timeMs, f) => planFiring(spec, `20261206T${18 + f}0000Z-0000000${f}`));
+    for (const [f, plan] of firings.entries()) {
+      const results = plan.tests.map((t, e) => {
+        const differs = f === 1;
+        const planned = planIdentify(spec, t.test)!;
+        const identify =
+          differs && e === 0
+            ? identifyResult(planned.spec, [outcome(planned.tests[0].testId, 0), outcome(planned.tests[1].testId, 0.868)])
+            : differs
+              ? {
+                  y: `${corpus}:${t.model}/${t.source}`,
+                  stat: 'mmd_hamming',
+                  alpha: 0.01,
+                  correction: 'holm' as const,
+                  candidates: [],
+                  notRejected: [],
+                  error: `the test of 1 of 2 candidates failed: ${model}/cand-q4: corpus '${corpus}' has no samples for models ${model}`,
+                }
+              : undefined;
+        return {
+          endpoint: t.endpoint,
+          model: t.model,
+          source: t.source,
+          reference: `${corpus}:${model}/reference`,
+          outcome: outcome(t.test.testId, differs ? 0 : 0.5),
+          ...(identify ? { identify } : {}),
+        };
+      });
+      await env.run(recordAuditFiring, { corpus, audit: name, firingId: plan.firingId, timeMs: at[f], confirmations: 1, results });
+    }
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${api.url}/`);
+      const audit = `[data-audit="${name}"]`;
+      const table = (endpoint: string) => `${audit} table.identify[data-identify="${endpoint}"]`;
+      const [standEndpoint, otherEndpoint] = [`${model}/${stand}`, `${model}/${other}`];
+      await page.waitFor('the identify tables', `document.querySelectorAll(${JSON.stringify(`${audit} table.identify`)}).length === 2`);
+      // The API's state of the second firing: the page shows the same.
+      const body = await json(await fetch(`${api.url}/v1/audits/${name}`));
+      const flip = body.firings.filter((f: { firingId: string }) => f.firingId === firings[1].firingId);
+      assert.deepEqual(
+        new Map(flip.map((f: { endpoint: string; identify: { notRejected: string[] } | null }) => [f.endpoint, f.identify?.notRejected])),
+        new Map([
+          [standEndpoint, [`${model}/cand-q4`]],
+          [otherEndpoint, []],
+        ]),
+      );
+      const rows = (endpoint: string) =>
+        page.evaluate<string[][]>(
+          `[...document.querySelectorAll(${JSON.stringify(`${table(endpoint)} tbody tr`)})].map((tr) => [...tr.cells].map((td) => td.textContent))`,
+        );
+      // Only the firing that ran identify has a row; the first firing (consistent) has none.
+      assert.deepEqual(await rows(standEndpoint), [['2026-12-06 19:00:00Z', `${model}/cand-q4: p = 0.868`, `${model}/cand-f32: p < 0.002`]]);
+      assert.deepEqual(await rows(otherEndpoint), [
+        [
+          '2026-12-06 19:00:00Z',
+          `identify failed: the test of 1 of 2 candidates failed: ${model}/cand-q4: corpus '${corpus}' has no samples for models ${model}`,
+        ],
+      ]);
+      assert.match(
+        (await textOf(page, `${table(standEndpoint)} caption`)) ?? '',
+        new RegExp(`^Which model, where the verdict of ${standEndpoint} turned to differs: .*mmd_hamming, Holm-adjusted p-values at α = 0\\.01$`),
+      );
+      assert.deepEqual(await page.evaluate(LOW_CONTRAST), [], 'text below AA contrast');
+      await page.screenshot(join(OUT, 'identify.png'));
+      assert.deepEqual(
+        page.log.filter((l) => l.startsWith('exception')),
+        [],
+        'no script errors',
+      );
+    } finally {
+      await page.close();
+      await deleteAudit(temporal.client, name).catch(() => undefined);
+    }
+  },
+);

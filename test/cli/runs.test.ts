@@ -173,3 +173,58 @@ test('met test and met collect refuse unknown names before a run starts, listing
   assert.match(noSet.output, /^met: no prompt set named 'nosuchset': shipped: demo; in .*prompts: none\. /m);
   assert.doesNotMatch(noSet.output, /Started run/);
 });
+
+test("met audit create refuses identify candidates that are not slices of the audit's corpus, naming them and what to do; with them there it creates the audit", async () => {
+  const corpus = uniqueName('cands');
+  await writePowerCorpus(duck, dataDir, corpus, [['f32', 0]], { prompts: 2, perPrompt: 2 });
+  const name = uniqueName('idaudit');
+  const spec = (candidates: string[]) => {
+    const file = join(dataDir, `${name}-${candidates.length}-${candidates.join('_').replace(/\W/g, '')}.yaml`);
+    writeFileSync(
+      file,
+      [
+        `name: ${name}`,
+        `corpus: ${corpus}`,
+        `reference: { kind: corpus, corpus: ${corpus}, model: toy, source: f32 }`,
+        'endpoints: [{ kind: provider, provider: p, model: toy }]',
+        'prompts: { set: demo, limit: 2 }',
+        'samplesPerPrompt: 2',
+        `identify: { candidates: [${candidates.map((c) => `{ model: toy, source: ${c} }`).join(', ')}] }`,
+        'schedule: { interval: 6h }',
+        '',
+      ].join('\n'),
+    );
+    return file;
+  };
+  const create = (file: string) => met(['audit', 'create', file, '--paused', '--queue', taskQueue, ...live()]);
+  // One candidate missing: named, with the corpus's slices and both ways to fix it; no schedule made.
+  const one = await create(spec(['f32', 'nf4']));
+  assert.equal(one.code, 1, one.output);
+  assert.match(
+    one.output,
+    new RegExp(
+      `^met: audit ${name}: identify candidate toy/nf4 is not a slice of corpus '${corpus}' \\(its slices \\(model/source\\) are toy/f32\\)\\. ` +
+        `Collect it into corpus ${corpus} first \\(met collect SPEC, with that model and source\\), or fix the candidate's model/source in the spec; ` +
+        `otherwise identify would fail at the firing that turns a verdict to differs$`,
+      'm',
+    ),
+  );
+  assert.doesNotMatch(one.output, /Created audit/);
+  // Two missing: both named.
+  const two = await create(spec(['int8', 'nf4']));
+  assert.equal(two.code, 1, two.output);
+  assert.match(
+    two.output,
+    new RegExp(`^met: audit ${name}: identify candidates toy/int8, toy/nf4 are not slices of corpus '${corpus}'.*Collect each into corpus`, 'm'),
+  );
+  const shown = await met(['audit', 'show', name, ...live()]);
+  assert.notEqual(shown.code, 0);
+  assert.match(shown.output, /no audit/);
+  // Once the candidate is collected, the same spec is created.
+  await writePowerCorpus(duck, dataDir, corpus, [['nf4', 0.3]], { prompts: 2, perPrompt: 2 });
+  const made = await create(spec(['f32', 'nf4']));
+  assert.equal(made.code, 0, made.output);
+  assert.match(made.output, new RegExp(`^Created audit ${name} \\(schedule audit-${name}, every 6h, paused\\)`, 'm'));
+  const deleted = await met(['audit', 'delete', name, ...live()]);
+  assert.equal(deleted.code, 0, deleted.output);
+});

@@ -262,6 +262,26 @@ export const REPLAY_CASES: ReplayCase[] = [
     ],
     expect: 'completed',
   },
+  // The tracking tier since the record notes how the probes were asked (patched 'tracking-sampling'): chat, with a system prompt.
+  {
+    name: 'auditFiring-tracking-sampling',
+    workflow: 'auditFiring',
+    args: [
+      {
+        spec: parseAuditSpec({
+          name: 'replay-audit-tracking-sampling',
+          corpus: 'replay',
+          endpoints: auditSpec.endpoints,
+          prompts: auditSpec.prompts,
+          sampling: { endpoint: 'chat', systemPrompt: 'You are terse.' },
+          statistic: 'logprob_tracking',
+          tracking: { probes: 2, topK: 2 },
+          schedule: { interval: '1h' },
+        }),
+      },
+    ],
+    expect: 'completed',
+  },
   {
     name: 'deliverAuditAlert',
     workflow: 'deliverAuditAlert',
