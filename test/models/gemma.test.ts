@@ -155,6 +155,9 @@ test(
           '{precision}',
           '--api-style',
           'llama.cpp',
+          // One thread, as this file's own backend: with every core (two spin-waiting threads on two shared cores) this test took 3 times as long.
+          '--threads',
+          '1',
         ],
         precisionFlags: {},
         extraArgs: [],
