@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: installs what the tests need beyond node_modules (scripts/provision.js: the ensure-* steps,
 // cached in .tools/), lints, type-checks, builds dist/ (scripts/build.js), starts ONE real Temporal dev server for the whole run (its own temp
-// SQLite file and free port), runs every test/**/*.test.ts with Node's built-in runner (two files at a time), and stops
+// SQLite file and free port), runs every test/**/*.test.ts with Node's built-in runner (two files at a time, and the few that mostly wait one at a time beside them: WAITING), and stops
 // the server afterwards. Arguments filter test files by substring: `npm test -- stats`.
 // `--unit` (`npm run test:unit`): the unit tests only (UNIT_TESTS: statistics, storage, activities in
 // MockActivityEnvironment, reports, replay, the job registry, the import graph), files two at a time, no server, no lint or type check;
@@ -163,49 +163,81 @@ const LONG = [
   'test/datasets/crash.test.ts',
   'test/demo/demo.test.ts',
 ];
+/**
+ * Files that mostly wait (on a Temporal server stopped and started again, on the SDK's poll retries,
+ * on `met up` starting its own server): measured alone on 2026-12-06 under load, less than a third of
+ * a core each beyond the runner's own (workerLostServer and watchOutage together 169 s of tests for
+ * 15 s of CPU; findEachOther 59 s for 15 s). They run one at a time in a lane of their own beside the
+ * others, so that their waiting does not hold a lane the CPU-bound files need.
+ * MET_TEST_CONCURRENCY=1 runs everything in one lane.
+ */
+const WAITING = ['test/collect/workerLostServer.test.ts', 'test/collect/watchOutage.test.ts', 'test/cli/findEachOther.test.ts'];
 const rank = (f) => (LONG.includes(f) ? LONG.indexOf(f) : LONG.length);
 const ordered = [...files].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 // Two files at a time: they share the one Temporal server (each its own task queues and workflow
 // ids), models load with one thread each, and kill tests wait for conditions, not clocks.
 // MET_TEST_CONCURRENCY=1 runs them one by one.
 const concurrency = Math.max(1, Number(process.env.MET_TEST_CONCURRENCY ?? 2));
-console.log(`# ${ordered.length} test files, ${concurrency} at a time`);
+const waiting = concurrency > 1 ? ordered.filter((f) => WAITING.includes(f)) : [];
+const busy = ordered.filter((f) => !waiting.includes(f));
+const lanes = [
+  { files: busy, concurrency, closingFile: join(dataDir, 'closing.txt') },
+  { files: waiting, concurrency: 1, closingFile: join(dataDir, 'closing-waiting.txt') },
+].filter((l) => l.files.length > 0);
+console.log(
+  `# ${ordered.length} test files, ${concurrency} at a time${waiting.length ? `, and beside them ${waiting.length} that mostly wait, one at a time (${waiting.join(', ')})` : ''}`,
+);
 
-const closingFile = join(dataDir, 'closing.txt');
 let status = 1;
 try {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--test',
-      `--test-concurrency=${concurrency}`,
-      '--test-reporter=spec',
-      '--test-reporter-destination=stdout',
-      `--test-reporter=${join(root, 'scripts/lib/file-times.mjs')}`,
-      `--test-reporter-destination=${closingFile}`,
-      ...ordered,
-    ],
-    {
-      stdio: 'inherit',
-      cwd: root,
-      env: { ...process.env, MET_TEST_TEMPORAL_ADDRESS: `127.0.0.1:${port}` },
-    },
+  const children = lanes.map((lane) =>
+    spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--test',
+        `--test-concurrency=${lane.concurrency}`,
+        '--test-reporter=spec',
+        '--test-reporter-destination=stdout',
+        `--test-reporter=${join(root, 'scripts/lib/file-times.mjs')}`,
+        `--test-reporter-destination=${lane.closingFile}`,
+        ...lane.files,
+      ],
+      {
+        stdio: 'inherit',
+        cwd: root,
+        env: { ...process.env, MET_TEST_TEMPORAL_ADDRESS: `127.0.0.1:${port}` },
+      },
+    ),
   );
-  const stop = () => child.kill('SIGTERM');
+  const stop = () => children.forEach((child) => child.kill('SIGTERM'));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  status = await new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
-  // The plain closing line CI reads, whatever the reporter: counted from the runner's own closing counts.
-  const closing = existsSync(closingFile) ? readFileSync(closingFile, 'utf8') : '';
-  const count = (name) => Number((closing.match(new RegExp(`^# ${name} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
+  const codes = await Promise.all(children.map((child) => new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))))));
+  status = codes.find((c) => c !== 0) ?? 0;
+  // The plain closing line CI reads, whatever the reporter: counted from the runners' own closing counts.
+  const closings = lanes.map((l) => (existsSync(l.closingFile) ? readFileSync(l.closingFile, 'utf8') : ''));
+  const count = (name) => closings.reduce((sum, closing) => sum + Number((closing.match(new RegExp(`^# ${name} (\\d+)$`, 'm')) ?? [])[1] ?? 0), 0);
   const failed = count('fail') + count('cancelled');
   // A todo test runs and reports, but does not fail the run (a known-flaky test, named in its file).
   const todo = count('todo');
-  // Where the minutes go: the 20 longest files (scripts/lib/file-times.mjs), before the closing line.
-  const times = closing.split('\n').filter((l) => !/^# (tests|pass|fail|cancelled|skipped|todo) \d+$/.test(l));
-  if (times.length > 1) console.log(times.slice(0, 21).join('\n'));
+  // Where the minutes go: the 20 longest files of both lanes (scripts/lib/file-times.mjs), before the closing line.
+  const rows = closings
+    .flatMap((closing) => closing.split('\n'))
+    .map((line) => ({ line, s: Number((/^\s*([\d.]+) s\s+\d+ tests {2}\S/.exec(line) ?? [])[1] ?? NaN) }))
+    .filter((r) => !Number.isNaN(r.s))
+    .sort((a, b) => b.s - a.s);
+  if (rows.length > 0) {
+    const total = rows.reduce((sum, r) => sum + r.s, 0);
+    console.log(`# test time by file (sum of its top-level tests; ${total.toFixed(0)} s in all)`);
+    console.log(
+      rows
+        .slice(0, 20)
+        .map((r) => r.line)
+        .join('\n'),
+    );
+  }
   console.log(`${count('pass')} passed, ${failed} failed, ${count('skipped')} skipped${todo ? `, ${todo} todo` : ''}`);
   if (failed > 0 && status === 0) status = 1;
 } finally {

@@ -160,11 +160,9 @@ test(
   },
 );
 
-test('Gemma, batched generator: the batch-invariance check passes the worker configuration and refuses repacked weights', { timeout: 300_000 }, async () => {
+// That it passes the worker configuration (not repacked) exactly is the last test's, on the worker's start line.
+test('Gemma, batched generator: the batch-invariance check refuses repacked weights', { timeout: 300_000 }, async () => {
   const config: GeneratorConfig = { ...BASE, sequences: 4, swaFull: false, repack: false };
-  const exact = await checkGeneratorConfig(GEMMA, config, 256);
-  assert.equal(exact.passed, true, JSON.stringify(exact));
-  assert.equal(exact.maxDiff, 0);
   const repacked = await checkGeneratorConfig(GEMMA, { ...config, repack: true }, 256);
   assert.equal(repacked.passed, false, JSON.stringify(repacked));
   assert.ok(repacked.maxDiff > 1e-3);
@@ -182,7 +180,11 @@ test(
     try {
       const log = lines.join('\n');
       assert.match(log, /4 sequences sampled at once/);
-      assert.match(log, /batched sampler check: 4 slots.*0 with different tokens, max \|Δ logprob\| 0\.00e\+0 nats: pass/);
+      // The worker configuration (4 slots, 1 thread, batch 128, flash attention off, weights not repacked) passes exactly.
+      assert.match(
+        log,
+        /batched sampler check: 4 slots, 1 thread\(s\), batch 128, flash attention off, weights not repacked: .*0 with different tokens, max \|Δ logprob\| 0\.00e\+0 nats: pass/,
+      );
       assert.equal(backend.parallel, 4);
       const samples: GeneratedSample[] = [];
       const sampling = SamplingSpec.parse({ maxTokens: 8, logprobs: true });
