@@ -9,7 +9,7 @@
  * through met's power activities, at equal API budgets (n calls per prompt x m prompts):
  * MMD-Hamming on characters and RUT (sum of logprobs), F32 against F32 and F32-batch1 (type-I
  * error), against Q4_0, and against Q4_0 mixed in per request at 0.1, 0.25 and 0.5.
- *   node --import tsx bench/power/gemma.ts [--prompts 8] [--per-prompt 24] [--tokens 16] [--sims 100] [--rut-k 20] [--parallel 8] [--threads 2] [--sample-only POOL] [--n 2,4,8] [--statistics mmd_hamming,rut,g_squared] [--pools F32,Q4_0,F32-batch1,F32-seeds2]
+ *   node --import tsx bench/power/gemma.ts [--prompts 8] [--per-prompt 24] [--tokens 16] [--sims 100] [--rut-k 20] [--parallel 8] [--threads 2] [--sample-only POOL] [--score-only POOL] [--n 2,4,8] [--statistics mmd_hamming,rut,g_squared] [--pools F32,Q4_0,F32-batch1,F32-seeds2]
  * `--pools F32,Q4_0` samples only the reference and the alternative: the grid's own control (`control:
  * split`, docs/calibration.md: the F32 pool split into halves with their own seeds) is then the
  * independent-pool null, and the extra nulls are left out.
@@ -78,6 +78,9 @@ if (!chosen.includes('F32') || !chosen.includes('Q4_0')) throw new Error('--pool
 // --sample-only POOL: sample that one pool and stop (run two at once, one thread each, on a busy machine: llama.cpp's threads spin-wait on each other).
 const sampleOnly = process.argv.includes('--sample-only') ? (process.argv[process.argv.indexOf('--sample-only') + 1] as PoolName) : undefined;
 if (sampleOnly && !(sampleOnly in pools)) throw new Error(`--sample-only: no pool ${sampleOnly}`);
+// --score-only POOL: score that pool's shards under F32 and stop (two at once, one thread each, as above).
+const scoreOnly = process.argv.includes('--score-only') ? (process.argv[process.argv.indexOf('--score-only') + 1] as PoolName) : undefined;
+if (scoreOnly && !(scoreOnly in pools)) throw new Error(`--score-only: no pool ${scoreOnly}`);
 // The sampled pools are kept (bench/out is git-ignored): a rerun with the same sizes reuses them.
 const dataDir = join('bench', 'out', `gemma-power-data-p${PROMPTS}-n${PER_PROMPT}-t${TOKENS}`);
 mkdirSync(dataDir, { recursive: true });
@@ -85,8 +88,8 @@ const duck = await createDuckDB();
 const started = performance.now();
 try {
   const sampleSeconds: Record<string, number> = {};
-  for (const [type, { path, batchSize, seedOffset }] of Object.entries(pools).filter(([name]) =>
-    sampleOnly ? name === sampleOnly : chosen.includes(name as PoolName),
+  for (const [type, { path, batchSize, seedOffset }] of Object.entries(pools).filter(
+    ([name]) => !scoreOnly && (sampleOnly ? name === sampleOnly : chosen.includes(name as PoolName)),
   )) {
     if (existsSync(join(dataDir, 'corpus', 'gemma', 'samples', 'model=gemma-3-270m', `source=${type}`))) {
       console.error(`${type}: reusing the pool sampled earlier in ${dataDir}`);
@@ -153,8 +156,8 @@ try {
         )
       ).getRows(),
     )) as [string, string][];
-  const f32 = new Map(await texts('F32'));
-  const batch1 = chosen.includes('F32-batch1') ? await texts('F32-batch1') : [];
+  const f32 = scoreOnly ? new Map<string, string>() : new Map(await texts('F32'));
+  const batch1 = chosen.includes('F32-batch1') && !scoreOnly ? await texts('F32-batch1') : [];
   const batch1Differs = batch1.filter(([key, text]) => f32.get(key) !== text).length;
   if (batch1.length) console.error(`F32-batch1: ${batch1Differs} of ${batch1.length} completions differ from F32's with the same seeds`);
 
@@ -166,7 +169,7 @@ try {
     try {
       const shards = await createScoringPlanActivities({ duck, dataDir }).listSampleShards({ corpus: 'gemma', precision: 'fp32' });
       const scoring = createLogprobActivities({ duck, dataDir, backend: scorer });
-      for (const shard of shards) {
+      for (const shard of shards.filter((s) => !scoreOnly || s.source === scoreOnly)) {
         const t0 = performance.now();
         const r: Awaited<ReturnType<typeof scoring.scoreShard>> = await new MockActivityEnvironment().run(scoring.scoreShard, {
           corpus: 'gemma',
@@ -180,7 +183,12 @@ try {
       await scorer.close();
     }
   }
+  if (scoreOnly) {
+    console.log(`scored ${scoreOnly} in ${dataDir} in ${scoreSeconds[scoreOnly]?.toFixed(0) ?? 0} s`);
+    process.exit(0);
+  }
 
+  const extraNulls = (['F32-batch1', 'F32-seeds2'] as const).filter((n) => chosen.includes(n)).map((source) => ({ model: 'gemma-3-270m', source }));
   const q4 = (share: number) => ({
     model: 'gemma-3-270m',
     mix: [
@@ -192,7 +200,8 @@ try {
     corpus: 'gemma',
     reference: { model: 'gemma-3-270m', source: 'F32' },
     alternatives: [{ model: 'gemma-3-270m', source: 'Q4_0' }, q4(0.1), q4(0.25), q4(0.5)],
-    nulls: (['F32-batch1', 'F32-seeds2'] as const).filter((n) => chosen.includes(n)).map((source) => ({ model: 'gemma-3-270m', source })),
+    // With --pools F32,Q4_0 there are no extra nulls: the grid's control (F32 split in halves) is the independent-pool null.
+    nulls: extraNulls.length ? extraNulls : undefined,
     statistics: STATISTICS,
     scorer: { model: 'gemma-3-270m', precision: 'fp32' },
     rutK: RUT_K,

@@ -147,8 +147,8 @@ const PROBES = [
 ];
 
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-const f32 = await loadLlamaBackend({ path: files.F32, precision: 'fp32', model: 'gemma-3-270m', threads: 2, log: (l) => console.error(l) });
-const q4 = await loadLlamaBackend({ path: files.Q4_0, precision: 'nf4', model: 'gemma-3-270m', threads: 2, log: (l) => console.error(l) });
+const f32 = await loadLlamaBackend({ path: files.F32, precision: 'fp32', model: 'gemma-3-270m', threads: 1, log: (l) => console.error(l) });
+const q4 = await loadLlamaBackend({ path: files.Q4_0, precision: 'nf4', model: 'gemma-3-270m', threads: 1, log: (l) => console.error(l) });
 const serveF32 = await startServe({ backend: f32, claimModel: 'gemma-3-270m' });
 const serveQ4 = await startServe({ backend: q4, claimModel: 'gemma-3-270m' });
 const duck = await createDuckDB();
@@ -246,7 +246,9 @@ try {
       rows.push(
         `| ${scenarioOf(share)} | ${TESTS[test] ?? test} | ${
           share === 0
-            ? `type-I ${read.map((r) => r.power.toFixed(3)).join(' / ')} at ${read.map((r) => r.calls).join(' / ')} calls`
+            ? read.length
+              ? `type-I ${read.map((r) => r.power.toFixed(3)).join(' / ')} at ${read.map((r) => r.calls).join(' / ')} calls`
+              : 'no calibrated budget'
             : hit
               ? `**${hit.calls}** (power ${hit.power.toFixed(2)})`
               : last

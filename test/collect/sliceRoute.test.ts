@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createCollectActivities } from '../../activities/collect';
-import { createSamplingActivities } from '../../activities/sampling';
+import { createCollectActivities, type PreparedRun } from '../../activities/collect';
+import { createSamplingActivities, type UnitResult } from '../../activities/sampling';
 import { planSources } from '../../collect/plan';
 import { parseRunSpec, runIdOf } from '../../config/runSpec';
 import { CorpusStore } from '../../datasets/corpusStore';
@@ -56,9 +56,9 @@ async function collect(perPrompt: number, backend: LlamaBackend) {
     sources: [{ kind: 'local', model: 'tiny', precision: 'fp32' }],
   });
   const runId = runIdOf(spec);
-  const prepared = await new MockActivityEnvironment().run(createCollectActivities({ duck, dataDir }).prepareRun, { spec, runId });
+  const prepared: PreparedRun = await new MockActivityEnvironment().run(createCollectActivities({ duck, dataDir }).prepareRun, { spec, runId });
   const sampling = createSamplingActivities({ store: new CorpusStore(duck, dataDir), generatorFor: () => new LocalGenerator(backend, () => undefined) });
-  const results: { rows: number }[] = [];
+  const results: UnitResult[] = [];
   for (const unit of planSources(spec, runId, prepared.promptCount, prepared.firstSampleIndex)[0].units)
     results.push(
       await new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 }).run(sampling.sampleUnit, {
