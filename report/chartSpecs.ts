@@ -153,6 +153,20 @@ export function powerCurveSpec(points: PowerPoint[], opts: PowerCurveOptions): T
 // ---------------------------------------------------------------------------------------------
 // (a') Power versus the mixed-in proportion of a substitute model, test by test
 
+/** Power on y and one colour per test: the encodings the per-test power figures share. */
+function testPowerEncodings(tests: string[]) {
+  return {
+    y: { field: 'power', type: 'quantitative', title: 'Rejection rate', scale: { domain: [0, 1] }, axis: { format: '.1f' } },
+    color: {
+      field: 'test',
+      type: 'nominal',
+      title: 'Test',
+      scale: { domain: tests, range: seriesColors(tests) },
+      legend: { symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 },
+    },
+  };
+}
+
 export function mixturePowerSpec(
   points: MixturePowerPoint[],
   opts: { alpha: number; intervalLabel: string; substitute: string; title?: string },
@@ -168,14 +182,7 @@ export function mixturePowerSpec(
     scale: { domain: [0, 1] },
     axis: { values: [...new Set(points.map((p) => p.proportion))].sort((a, b) => a - b), format: '.2~f', grid: true },
   };
-  const y = { field: 'power', type: 'quantitative', title: 'Rejection rate', scale: { domain: [0, 1] }, axis: { format: '.1f' } };
-  const color = {
-    field: 'test',
-    type: 'nominal',
-    title: 'Test',
-    scale: { domain: tests, range: seriesColors(tests) },
-    legend: { symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 },
-  };
+  const { y, color } = testPowerEncodings(tests);
   const alphaText = `α = ${opts.alpha}`;
   const layer = [
     { mark: { type: 'area', opacity: 0.16 }, encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color } },
@@ -254,14 +261,7 @@ export function tokenPowerSpec(points: TokenPowerPoint[], opts: { alpha: number;
     scale: { type: 'log', nice: false },
     axis: { grid: true, format: '~s' },
   };
-  const y = { field: 'power', type: 'quantitative', title: 'Rejection rate', scale: { domain: [0, 1] }, axis: { format: '.1f' } };
-  const color = {
-    field: 'test',
-    type: 'nominal',
-    title: 'Test',
-    scale: { domain: tests, range: seriesColors(tests) },
-    legend: { symbolType: 'stroke', symbolStrokeWidth: 3, symbolOpacity: 1 },
-  };
+  const { y, color } = testPowerEncodings(tests);
   const layer = [
     {
       mark: { type: 'line', point: { filled: true, size: 36 }, strokeWidth: 2 },

@@ -26,6 +26,7 @@ import { withConnection } from '../../datasets/duck';
 import { quantizeGguf } from '../../models/ggufFile';
 import { loadLlamaBackend } from '../../models/llama';
 import { wilsonInterval } from '../../report/binomial';
+import { PROMPT_TEXTS } from './gemmaPrompts';
 
 const arg = (name: string, fallback: number) => (process.argv.includes(`--${name}`) ? Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) : fallback);
 const PROMPTS = arg('prompts', 8);
@@ -43,18 +44,6 @@ const BUDGETS = list('n', '2,4,8').map(Number);
 const STATISTICS = list('statistics', 'mmd_hamming,rut');
 const GEMMA = '.tools/gemma/gemma-3-270m-q4_k_m.gguf';
 if (!existsSync(GEMMA)) throw new Error(`${GEMMA} is missing: run bash scripts/ensure-gemma.sh`);
-const PROMPT_TEXTS = [
-  'The best way to learn a language is',
-  'My favourite season of the year is',
-  'The old lighthouse keeper',
-  'Scientists have recently discovered',
-  'In the kitchen, the smell of',
-  'The train to the city was',
-  'When I opened the letter',
-  'The small village by the sea',
-  'After the storm had passed',
-  'The museum was full of',
-];
 
 const files = { F32: '.tools/gemma/gemma-3-270m-F32.gguf', Q4_0: '.tools/gemma/gemma-3-270m-Q4_0.gguf' } as const;
 for (const [type, path] of Object.entries(files)) {

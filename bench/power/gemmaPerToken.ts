@@ -30,6 +30,7 @@ import { renderSvg, tokenPowerSpec, type TokenPowerPoint } from '../../report/pl
 import { startServe } from '../../serve/server';
 import { Rng } from '../../stats/rng';
 import { trackingTest, type TopLogprobs } from '../../stats/tracking';
+import { PROMPT_TEXTS } from './gemmaPrompts';
 
 const arg = (name: string) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : undefined);
 const SIMS = Number(arg('sims') ?? 500);
@@ -66,19 +67,8 @@ if (!gridFile) throw new Error('no power grid: run node --import tsx bench/power
 const grid = JSON.parse(readFileSync(gridFile, 'utf8')) as Grid;
 console.error(`grid: ${gridFile} (${grid.prompts} prompts, ${grid.perPrompt} completions per prompt per pool, ${grid.sims} simulations per cell)`);
 
-// The grid's prompts (bench/power/gemma.ts) and the tracking probes: short inputs, one output token each.
-const GRID_PROMPTS = [
-  'The best way to learn a language is',
-  'My favourite season of the year is',
-  'The old lighthouse keeper',
-  'Scientists have recently discovered',
-  'In the kitchen, the smell of',
-  'The train to the city was',
-  'When I opened the letter',
-  'The small village by the sea',
-  'After the storm had passed',
-  'The museum was full of',
-].slice(0, grid.prompts);
+// The grid's prompts, and the tracking probes: short inputs, one output token each.
+const GRID_PROMPTS = PROMPT_TEXTS.slice(0, grid.prompts);
 const PROBES = [
   'The cat',
   'Once',
