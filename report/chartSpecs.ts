@@ -280,7 +280,8 @@ export function tokenPowerSpec(points: TokenPowerPoint[], opts: { alpha: number;
     title,
     data: { values: points },
     facet: { field: 'scenario', type: 'nominal', title: null, sort: scenarios },
-    columns: Math.min(3, scenarios.length),
+    // Four panels as two rows of two, not three and one.
+    columns: scenarios.length === 4 ? 2 : Math.min(3, scenarios.length),
     spec: inner,
   });
 }
