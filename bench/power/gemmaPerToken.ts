@@ -4,7 +4,7 @@
  * the honest endpoint and Q4_0 the substitute, both served by `met serve` (in-process llama.cpp).
  *
  * - The sample-based tests (MMD-Hamming, RUT, one-sample G²) come from a power grid written by
- *   bench/power/gemma.ts (pass it with --grid, or the newest bench/out/power-gemma-*.json is read):
+ *   bench/power/gemma.ts (pass it with --grid, or the newest on pools of --per-prompt is read):
  *   power at n calls per prompt over its prompts, read only where the grid's independent-pool control
  *   sits within alpha's interval (docs/calibration.md). Tokens per call: the grid prompts' own prompt
  *   tokens (met serve's usage) plus the pools' mean completion length.
@@ -15,11 +15,15 @@
  *   and the permutation test decides, `--sims` times per P. Tokens: 3 firings (2 baseline + 1) x
  *   the drawn probes' prompt tokens + 1.
  *
- *   node --import tsx bench/power/gemmaPerToken.ts [--grid FILE] [--sims 500] [--seed 1]
+ *   node --import tsx bench/power/gemmaPerToken.ts [--per-prompt 400] [--grid FILE] [--sims 500] [--seed 1]
+ *
+ * One command: without --grid and without a grid on pools of --per-prompt in bench/out, it runs
+ * bench/power/gemma.ts first (sampling both pools, scoring them, the grid at n = 2, 4, 8, 16).
  *
  * Writes bench/out/power-per-token-<time>.{json,md,svg}. Needs `bash scripts/ensure-gemma.sh` and the
  * F32/Q4_0 files bench/power/gemma.ts writes.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDuckDB } from '../../datasets';
@@ -37,9 +41,8 @@ const SIMS = Number(arg('sims') ?? 500);
 const SEED = Number(arg('seed') ?? 1);
 const ALPHA = 0.05;
 const TARGET = 0.8;
+const PER_PROMPT = Number(arg('per-prompt') ?? 400);
 const files = { F32: '.tools/gemma/gemma-3-270m-F32.gguf', Q4_0: '.tools/gemma/gemma-3-270m-Q4_0.gguf' } as const;
-for (const path of Object.values(files))
-  if (!existsSync(path)) throw new Error(`${path} is missing: run node --import tsx bench/power/gemma.ts once (it re-encodes Gemma)`);
 
 interface GridRow {
   test: string;
@@ -56,14 +59,42 @@ interface Grid {
   sims: number;
   table: GridRow[];
 }
-const gridFile =
-  arg('grid') ??
+/** The newest grid bench/power/gemma.ts wrote on pools of PER_PROMPT per prompt with every statistic. */
+const newestGrid = () =>
   readdirSync('bench/out')
     .filter((f) => /^power-gemma-\d+\.json$/.test(f))
     .sort()
     .map((f) => join('bench/out', f))
+    .filter((f) => {
+      const g = JSON.parse(readFileSync(f, 'utf8')) as Grid;
+      return g.perPrompt === PER_PROMPT && ['mmd_hamming', 'rut', 'g_squared'].every((t) => g.table.some((r) => r.test === t));
+    })
     .at(-1);
-if (!gridFile) throw new Error('no power grid: run node --import tsx bench/power/gemma.ts first, or pass --grid FILE');
+mkdirSync('bench/out', { recursive: true });
+let gridFile = arg('grid') ?? newestGrid();
+if (!gridFile) {
+  // One command: sample, score and simulate the grid first (pools kept in bench/out, reused by a rerun).
+  const gridArgs = [
+    '--per-prompt',
+    String(PER_PROMPT),
+    '--parallel',
+    '16',
+    '--sims',
+    String(SIMS),
+    '--n',
+    '2,4,8,16',
+    '--statistics',
+    'mmd_hamming,rut,g_squared',
+    '--pools',
+    'F32,Q4_0',
+  ];
+  console.error(`no grid on pools of ${PER_PROMPT} per prompt yet: node --import tsx bench/power/gemma.ts ${gridArgs.join(' ')}`);
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'bench/power/gemma.ts', ...gridArgs], { stdio: 'inherit' });
+  if (run.status !== 0) throw new Error(`bench/power/gemma.ts exited with ${run.status}`);
+  gridFile = newestGrid();
+  if (!gridFile) throw new Error('bench/power/gemma.ts wrote no grid');
+}
+for (const path of Object.values(files)) if (!existsSync(path)) throw new Error(`${path} is missing: bench/power/gemma.ts re-encodes Gemma`);
 const grid = JSON.parse(readFileSync(gridFile, 'utf8')) as Grid;
 console.error(`grid: ${gridFile} (${grid.prompts} prompts, ${grid.perPrompt} completions per prompt per pool, ${grid.sims} simulations per cell)`);
 
@@ -280,7 +311,6 @@ try {
     },
   );
   const svg = (await renderSvg(spec)).svg;
-  mkdirSync('bench/out', { recursive: true });
   const stamp = Date.now();
   const out = `bench/out/power-per-token-${stamp}`;
   writeFileSync(`${out}.md`, `${table}\n`);
