@@ -5,7 +5,16 @@ import { ErrorTypes, MetError } from '../common/errors';
 import { toApplicationFailure } from '../common/failures';
 import { samplerSettingsKey } from '../config/sampler';
 import type { Selector, TestSpec } from '../config/testSpec';
-import { assertOneScorerRoute, completionScores, readSamplers, readSlice, type Slice, type TestResultRow } from '../datasets';
+import {
+  assertOneScorerRoute,
+  completionScores,
+  ownLogprobGap,
+  readSamplers,
+  readSlice,
+  type OwnLogprobGap,
+  type Slice,
+  type TestResultRow,
+} from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { nullDistribution, oneSampleTest, rutTest, twoSampleTestInThread, type EncodedSample } from '../stats';
 import { isOneSampleTestStatistic } from '../config/testSpec';
@@ -44,6 +53,12 @@ export interface TestOutcome {
   seconds: number;
   /** rut only: prompts (= API completions), reference completions per prompt (smallest), score function, scorer. */
   rut?: { n: number; k: number; score: string; scorer: string };
+  /**
+   * One-sample tests, where Y's rows carry the endpoint's own token logprobs: how far they are from
+   * the scorer's on the same tokens (a serving stack's own numbers beside the reference's; not part
+   * of the verdict).
+   */
+  ownLogprobs?: OwnLogprobGap;
   /** What the reader should know before trusting the verdict (e.g. X and Y drawn with different samplers). */
   warnings?: string[];
   /**
@@ -264,6 +279,14 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
           );
         }
         const r = await heartbeating(() => Promise.resolve(oneSampleTest(spec.stat as never, y.sample, nul, x.sample, { b: spec.b, seed: spec.seed })));
+        const ownLogprobs = await ownLogprobGap(deps.duck, await deps.readRoot(spec.y.corpus), {
+          corpus: spec.y.corpus,
+          model: spec.y.model,
+          source: spec.y.source,
+          promptIds: x.promptIds,
+          scorerModel: spec.scorer.model,
+          scorerPrecision: spec.scorer.precision,
+        });
         const reject = r.pvalue <= spec.alpha;
         const seconds = (performance.now() - t0) / 1000;
         const scorer = `${spec.scorer.model}@${spec.scorer.precision}`;
@@ -304,6 +327,7 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
           m: x.sample.m,
           seconds,
           ...(warnings.length ? { warnings } : {}),
+          ...(ownLogprobs ? { ownLogprobs } : {}),
         };
       } catch (err) {
         throw toApplicationFailure(err);

@@ -116,6 +116,12 @@ export function register(program: Command): void {
         }
         console.log(`${verdict} at α = ${r.alpha}: ${formatP(r.pvalue, r.b, { showB: true })}, ${spec.stat} = ${formatNumber(r.value)} (${spec.pvalue})`);
         console.log(`X ${opts.x}: ${r.n1} rows; Y ${opts.y}: ${r.n2} rows; ${r.m} prompts; ${r.seconds.toFixed(2)} s`);
+        if (r.ownLogprobs) {
+          const g = r.ownLogprobs;
+          console.log(
+            `Y's own logprobs vs ${spec.scorer?.model}/${spec.scorer?.precision}'s on the same tokens: mean |difference| ${g.meanAbs.toFixed(3)} nats per token, largest ${g.maxAbs.toFixed(3)}, over ${g.tokens} tokens of ${g.completions} completions${g.lengthMismatches ? ` (${g.lengthMismatches} with other token counts not compared)` : ''}`,
+          );
+        }
         console.log(
           `settings: ${Object.entries(testSettings(spec))
             .map(([k, v]) => `${k} ${v}`)

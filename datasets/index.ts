@@ -58,6 +58,8 @@ export {
   readLogprobSums,
   readSamplers,
   readSlice,
+  ownLogprobGap,
+  type OwnLogprobGap,
   type CompletionScore,
   readUsage,
   readBilledCompletions,

@@ -490,3 +490,68 @@ export async function* streamRows(duck: DuckDBInstance, root: string, spec: Stre
     c.closeSync();
   }
 }
+
+/** How far an endpoint's own logprobs are from a scorer's on the same tokens (one-sample tests). */
+export interface OwnLogprobGap {
+  /** Completions with both lists, of equal length. */
+  completions: number;
+  tokens: number;
+  /** Mean and largest |own - scorer's| per token, nats. */
+  meanAbs: number;
+  maxAbs: number;
+  /** Completions whose two lists differ in length (other tokens: not compared). */
+  lengthMismatches: number;
+}
+
+/**
+ * The endpoint's reported token logprobs (samples.token_logprobs, stored where the provider returned
+ * them) against the scorer's for the same sample keys on the given prompts; undefined when the slice
+ * holds none. Both lists are per completion token, so they are compared position by position.
+ */
+export async function ownLogprobGap(
+  duck: DuckDBInstance,
+  root: string,
+  spec: { corpus: string; model: string; source: string; promptIds: string[]; scorerModel: string; scorerPrecision: string },
+): Promise<OwnLogprobGap | undefined> {
+  const files = partitionGlobs(root, spec.corpus, 'samples', { model: [spec.model], source: [spec.source] });
+  const lpFiles = partitionGlobs(root, spec.corpus, 'logprobs', { scorerModel: [spec.scorerModel], model: [spec.model], source: [spec.source] });
+  if (files.length === 0 || lpFiles.length === 0) return undefined;
+  return withConnection(duck, async (c) => {
+    await checkVersions(c, [...files, ...lpFiles]);
+    const r = await c.runAndReadAll(
+      `SELECT s.token_logprobs::DOUBLE[] AS own, l.token_logprobs AS ref
+       FROM (SELECT * FROM ${readParquetSql('samples')} WHERE model = $model AND source = $source AND token_logprobs IS NOT NULL AND list_contains($ids, prompt_id)) s
+       JOIN (SELECT * FROM ${readParquetSql('logprobs', 'lpfiles')} WHERE scorer_precision = $precision) l USING (model, source, prompt_id, sample_index)`,
+      {
+        files: listValue(files),
+        lpfiles: listValue(lpFiles),
+        ids: listValue(spec.promptIds),
+        model: spec.model,
+        source: spec.source,
+        precision: spec.scorerPrecision,
+      },
+      { files: LIST(VARCHAR), lpfiles: LIST(VARCHAR), ids: LIST(VARCHAR), model: VARCHAR, source: VARCHAR, precision: VARCHAR },
+    );
+    let completions = 0;
+    let tokens = 0;
+    let sum = 0;
+    let maxAbs = 0;
+    let lengthMismatches = 0;
+    for (const [own, ref] of r.getRowsJS() as [number[] | null, number[] | null][]) {
+      if (!own || !ref) continue;
+      if (own.length !== ref.length) {
+        lengthMismatches++;
+        continue;
+      }
+      completions++;
+      for (let i = 0; i < own.length; i++) {
+        const d = Math.abs(Number(own[i]) - Number(ref[i]));
+        tokens++;
+        sum += d;
+        if (d > maxAbs) maxAbs = d;
+      }
+    }
+    if (completions === 0 && lengthMismatches === 0) return undefined;
+    return { completions, tokens, meanAbs: tokens ? sum / tokens : 0, maxAbs, lengthMismatches };
+  });
+}

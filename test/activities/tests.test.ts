@@ -159,3 +159,62 @@ test('a rank test refuses logprobs of one scorer computed by two decode routes, 
   assert.equal(outcome.statistic, 'rut');
   assert.ok(outcome.pvalue >= 0 && outcome.pvalue <= 1);
 });
+
+test("a one-sample test shows how far Y's own logprobs are from the scorer's on the same tokens (and says nothing when Y has none)", async () => {
+  const activities = createTestActivities({ duck, dataDir });
+  const env = new MockActivityEnvironment();
+  const samples: Record<string, SampleRow[]> = {};
+  for (const source of ['ref', 'api']) {
+    samples[source] = syntheticSamples({
+      corpus: 'own',
+      unitId: `u-${source}`,
+      model: 'm',
+      source,
+      prompts: 3,
+      samplesPerPrompt: 6,
+      seed: source === 'ref' ? 7 : 8,
+      completionChars: 12,
+    }).map((s, i) => ({
+      ...s,
+      tokenIds: [1, 2, 3],
+      // The endpoint reports its own logprobs: 0.1 nats above the scorer's on every token, 0.4 on the last of row 5; one row with 2 of 3.
+      tokenLogprobs: source === 'api' ? (i === 7 ? [-1, -2] : [-0.9, -1.9 - (i % 2) * 0.1, i === 5 ? -2.6 : -2.9]) : null,
+    }));
+    await writeShard(duck, dataDir, { corpus: 'own', kind: 'samples', partition: { model: 'm', source }, unitId: `u-${source}` }, samples[source]);
+    const scored: LogprobRow[] = samples[source].map((s, i) => ({
+      corpus: 'own',
+      model: 'm',
+      source,
+      promptId: s.promptId,
+      sampleIndex: s.sampleIndex,
+      scorerModel: 'ref',
+      scorerPrecision: 'fp32',
+      tokenIds: [1, 2, 3],
+      tokenLogprobs: [-1, -2 - (i % 2) * 0.1, -3],
+      sum: -6 - (i % 2) * 0.1,
+      count: 3,
+      scorerBackend: null,
+      tokenRanks: null,
+    }));
+    await writeShard(duck, dataDir, { corpus: 'own', kind: 'logprobs', partition: { scorerModel: 'ref', model: 'm', source }, unitId: `l-${source}` }, scored);
+  }
+  const spec = (x: string, y: string) =>
+    TestSpec.parse({
+      testId: `own-${y}`,
+      x: { corpus: 'own', model: 'm', source: x },
+      y: { corpus: 'own', model: 'm', source: y },
+      stat: 'g_squared',
+      scorer: { model: 'ref', precision: 'fp32' },
+      b: 50,
+      L: 64,
+    });
+  const outcome: TestOutcome = await env.run(activities.runOneSampleTest, spec('ref', 'api'));
+  const gap = outcome.ownLogprobs!;
+  assert.ok(gap, 'Y carries its own logprobs');
+  assert.deepEqual([gap.completions, gap.tokens, gap.lengthMismatches], [17, 51, 1]);
+  // 17 rows x 3 tokens at 0.1, except row 5's last token at 0.4: mean (50 x 0.1 + 0.4) / 51.
+  assert.ok(Math.abs(gap.meanAbs - (50 * 0.1 + 0.4) / 51) < 1e-6, `${gap.meanAbs}`);
+  assert.ok(Math.abs(gap.maxAbs - 0.4) < 1e-6, `${gap.maxAbs}`);
+  const reversed: TestOutcome = await env.run(activities.runOneSampleTest, spec('api', 'ref'));
+  assert.equal(reversed.ownLogprobs, undefined, 'no own logprobs on the reference side: nothing shown');
+});
