@@ -80,6 +80,12 @@ export const TestOutcomeBody = z.object({
   seconds: z.number(),
   /** stat rut only: prompts (API completions), reference completions per prompt, score function, scorer. */
   rut: z.object({ n: z.number().int(), k: z.number().int(), score: z.string(), scorer: z.string() }).optional(),
+  ownLogprobs: z
+    .object({ completions: z.number().int(), tokens: z.number().int(), meanAbs: z.number(), maxAbs: z.number(), lengthMismatches: z.number().int() })
+    .optional()
+    .describe(
+      "one-sample tests where Y's rows carry the endpoint's own token logprobs: mean and largest |own - scorer's| per token (nats), beside the verdict",
+    ),
   verdict: z.enum(['differs', 'consistent']).describe("met's verdict word: differs (the test rejects at alpha) or consistent"),
   p: z.string().describe('the p-value as met prints it everywhere: "p = 0.0123", or "p < 0.001 (b = 1000)" when no null statistic reached the observed one'),
 });
