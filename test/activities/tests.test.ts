@@ -100,41 +100,46 @@ test('runTwoSampleTest with a large b keeps the event loop free, heartbeats, and
   assert.ok(heartbeatsBeforeCancel >= 2, `${heartbeatsBeforeCancel} heartbeats in ${cancelledAt - started} ms`);
 });
 
+/** Plants a slice of synthetic samples (m/source in corpus), with `edit` applied to each row. */
+async function plantSlice(
+  corpus: string,
+  source: string,
+  opts: { prompts: number; samplesPerPrompt: number; seed: number; completionChars: number },
+  edit = (s: SampleRow, _i: number) => s,
+) {
+  const rows = syntheticSamples({ corpus, unitId: `u-${source}`, model: 'm', source, ...opts }).map(edit);
+  await writeShard(duck, dataDir, { corpus, kind: 'samples', partition: { model: 'm', source }, unitId: `u-${source}` }, rows);
+  return rows;
+}
+
+/** Plants the logprobs of a slice's rows under scorer ref/fp32: token logprobs of row i from `lps(i)`. */
+async function plantScores(corpus: string, source: string, samples: SampleRow[], unitId: string, lps: (i: number) => number[], route: string | null = null) {
+  const rows: LogprobRow[] = samples.map((s, i) => ({
+    corpus,
+    model: 'm',
+    source,
+    promptId: s.promptId,
+    sampleIndex: s.sampleIndex,
+    scorerModel: 'ref',
+    scorerPrecision: 'fp32',
+    tokenIds: lps(i).map((_, k) => k + 1),
+    tokenLogprobs: lps(i),
+    sum: lps(i).reduce((a, b) => a + b, 0),
+    count: lps(i).length,
+    scorerBackend: route,
+    tokenRanks: null,
+  }));
+  await writeShard(duck, dataDir, { corpus, kind: 'logprobs', partition: { scorerModel: 'ref', model: 'm', source }, unitId }, rows);
+}
+
 test('a rank test refuses logprobs of one scorer computed by two decode routes, and runs once they agree', async () => {
   const activities = createTestActivities({ duck, dataDir });
   const env = new MockActivityEnvironment();
   const samples: Record<string, SampleRow[]> = {};
-  for (const source of ['a', 'b']) {
-    samples[source] = syntheticSamples({
-      corpus: 'routes',
-      unitId: `u-${source}`,
-      model: 'm',
-      source,
-      prompts: 4,
-      samplesPerPrompt: 10,
-      seed: source === 'a' ? 5 : 6,
-      completionChars: 20,
-    });
-    await writeShard(duck, dataDir, { corpus: 'routes', kind: 'samples', partition: { model: 'm', source }, unitId: `u-${source}` }, samples[source]);
-  }
-  const score = async (source: string, unitId: string, route: string | null) => {
-    const rows: LogprobRow[] = samples[source].map((s, i) => ({
-      corpus: 'routes',
-      model: 'm',
-      source,
-      promptId: s.promptId,
-      sampleIndex: s.sampleIndex,
-      scorerModel: 'ref',
-      scorerPrecision: 'fp32',
-      tokenIds: [1, 2],
-      tokenLogprobs: [-1, -(i % 7) / 3],
-      sum: -1 - (i % 7) / 3,
-      count: 2,
-      scorerBackend: route,
-      tokenRanks: null,
-    }));
-    await writeShard(duck, dataDir, { corpus: 'routes', kind: 'logprobs', partition: { scorerModel: 'ref', model: 'm', source }, unitId }, rows);
-  };
+  for (const source of ['a', 'b'])
+    samples[source] = await plantSlice('routes', source, { prompts: 4, samplesPerPrompt: 10, seed: source === 'a' ? 5 : 6, completionChars: 20 });
+  const score = (source: string, unitId: string, route: string | null) =>
+    plantScores('routes', source, samples[source], unitId, (i) => [-1, -(i % 7) / 3], route);
   const cpuOff = 'llama.cpp in-process (CPU, flash attention off, 1 sequence per decode)';
   await score('a', 'la', cpuOff);
   await score('b', 'lb', null); // scored before met recorded the route
@@ -163,40 +168,15 @@ test('a rank test refuses logprobs of one scorer computed by two decode routes, 
 test("a one-sample test shows how far Y's own logprobs are from the scorer's on the same tokens (and says nothing when Y has none)", async () => {
   const activities = createTestActivities({ duck, dataDir });
   const env = new MockActivityEnvironment();
-  const samples: Record<string, SampleRow[]> = {};
   for (const source of ['ref', 'api']) {
-    samples[source] = syntheticSamples({
-      corpus: 'own',
-      unitId: `u-${source}`,
-      model: 'm',
-      source,
-      prompts: 3,
-      samplesPerPrompt: 6,
-      seed: source === 'ref' ? 7 : 8,
-      completionChars: 12,
-    }).map((s, i) => ({
+    // The endpoint reports its own logprobs: 0.1 nats above the scorer's on every token, 0.4 on the last of row 5; row 7 with 2 of 3.
+    const own = (i: number) => (i === 7 ? [-1, -2] : [-0.9, -1.9 - (i % 2) * 0.1, i === 5 ? -2.6 : -2.9]);
+    const rows = await plantSlice('own', source, { prompts: 3, samplesPerPrompt: 6, seed: source === 'ref' ? 7 : 8, completionChars: 12 }, (s, i) => ({
       ...s,
       tokenIds: [1, 2, 3],
-      // The endpoint reports its own logprobs: 0.1 nats above the scorer's on every token, 0.4 on the last of row 5; one row with 2 of 3.
-      tokenLogprobs: source === 'api' ? (i === 7 ? [-1, -2] : [-0.9, -1.9 - (i % 2) * 0.1, i === 5 ? -2.6 : -2.9]) : null,
+      tokenLogprobs: source === 'api' ? own(i) : null,
     }));
-    await writeShard(duck, dataDir, { corpus: 'own', kind: 'samples', partition: { model: 'm', source }, unitId: `u-${source}` }, samples[source]);
-    const scored: LogprobRow[] = samples[source].map((s, i) => ({
-      corpus: 'own',
-      model: 'm',
-      source,
-      promptId: s.promptId,
-      sampleIndex: s.sampleIndex,
-      scorerModel: 'ref',
-      scorerPrecision: 'fp32',
-      tokenIds: [1, 2, 3],
-      tokenLogprobs: [-1, -2 - (i % 2) * 0.1, -3],
-      sum: -6 - (i % 2) * 0.1,
-      count: 3,
-      scorerBackend: null,
-      tokenRanks: null,
-    }));
-    await writeShard(duck, dataDir, { corpus: 'own', kind: 'logprobs', partition: { scorerModel: 'ref', model: 'm', source }, unitId: `l-${source}` }, scored);
+    await plantScores('own', source, rows, `l-${source}`, (i) => [-1, -2 - (i % 2) * 0.1, -3]);
   }
   const spec = (x: string, y: string) =>
     TestSpec.parse({
