@@ -162,7 +162,11 @@ export class BucketCorpora implements Corpora {
   ): Promise<WrittenShard> {
     const key = this.keyOfTarget(target);
     const before = await this.head(key);
-    if (before.state === 'present') return { path: this.urlOf(key), rows: before.rows, checksum: before.checksum, bytes: before.size, alreadyDone: true };
+    if (before.state === 'present') {
+      // A shard this host staged before a crash, committed meanwhile by another host: not needed any more.
+      rmSync(shardPath(this.writeRoot, target.corpus, target.kind, target.partition, target.unitId), { force: true });
+      return { path: this.urlOf(key), rows: before.rows, checksum: before.checksum, bytes: before.size, alreadyDone: true };
+    }
     // Local first, as for a folder corpus: a crash before the upload leaves a valid staged shard that the retry uploads.
     const local = await writeShard(this.duck, this.writeRoot, target, rows, options);
     const uploaded = await this.upload(key, local.path, target.kind, local.rows, local.checksum, before.state === 'missing');
