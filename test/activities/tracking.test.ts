@@ -33,6 +33,32 @@ const answers = (shift: number): [string, number][][] =>
     [`b${j}`, -1.9 + shift],
   ]);
 
+/** Records a tracking firing's outcome as the audit workflow does (one endpoint, 6 probe requests). */
+function recordTrackingFiring(
+  input: TrackingOutcomeInput,
+  t: Awaited<ReturnType<ReturnType<typeof createTrackingActivities>['trackingOutcome']>>,
+  opts: { source: string; confirmations: number },
+) {
+  const { recordAuditFiring } = createAuditActivities({ duck, dataDir });
+  return run(recordAuditFiring, {
+    corpus: input.corpus,
+    audit: input.audit,
+    firingId: input.firingId,
+    timeMs: input.timeMs,
+    confirmations: opts.confirmations,
+    results: [
+      {
+        endpoint: input.endpoint,
+        model: 'tiny',
+        source: opts.source,
+        reference: t.reference,
+        outcome: t.outcome,
+        tracking: { record: t.record, requests: 6, promptTokens: 18, completionTokens: 6 },
+      },
+    ],
+  });
+}
+
 test('the probe set: the spec’s prompts, a seeded draw of `count`, the same at every firing; long probes refused', async () => {
   const { planTrackingProbes } = createTrackingActivities({ duck, dataDir });
   const inline = Array.from({ length: 20 }, (_, i) => ({ id: `q${i}`, text: `word ${i}` }));
@@ -52,7 +78,6 @@ test('the probe set: the spec’s prompts, a seeded draw of `count`, the same at
 
 test('successive firings: two baseline firings, then tests against exactly those; two rejections flip the verdict', async () => {
   const { trackingOutcome } = createTrackingActivities({ duck, dataDir });
-  const { recordAuditFiring } = createAuditActivities({ duck, dataDir });
   const probes = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'];
   const fire = async (i: number, shift: number, ids = probes) => {
     const firingId = `w.f${i}`;
@@ -72,23 +97,7 @@ test('successive firings: two baseline firings, then tests against exactly those
       seed: 0,
     };
     const t = await run(trackingOutcome, input);
-    const recorded = await run(recordAuditFiring, {
-      corpus: 'trk',
-      audit: 'w',
-      firingId,
-      timeMs: input.timeMs,
-      confirmations: 2,
-      results: [
-        {
-          endpoint: 'tiny/stand',
-          model: 'tiny',
-          source: `stand.f${i}`,
-          reference: t.reference,
-          outcome: t.outcome,
-          tracking: { record: t.record, requests: 6, promptTokens: 18, completionTokens: 6 },
-        },
-      ],
-    });
+    const recorded = await recordTrackingFiring(input, t, { source: `stand.f${i}`, confirmations: 2 });
     return { t, row: recorded.rows[0], alerts: recorded.alerts };
   };
   const f1 = await fire(1, 0);
@@ -123,7 +132,6 @@ test('successive firings: two baseline firings, then tests against exactly those
 
 test('a top-k raised after the baseline is compared at the baseline k: the same endpoint stays consistent', async () => {
   const { trackingOutcome } = createTrackingActivities({ duck, dataDir });
-  const { recordAuditFiring } = createAuditActivities({ duck, dataDir });
   const probes = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'];
   const fire = async (i: number, topK: number) => {
     const firingId = `k.f${i}`;
@@ -145,23 +153,7 @@ test('a top-k raised after the baseline is compared at the baseline k: the same 
       seed: 0,
     };
     const t = await run(trackingOutcome, input);
-    await run(recordAuditFiring, {
-      corpus: 'trk',
-      audit: 'k',
-      firingId,
-      timeMs: input.timeMs,
-      confirmations: 1,
-      results: [
-        {
-          endpoint: 'tiny/stand',
-          model: 'tiny',
-          source: `stand.k${i}`,
-          reference: t.reference,
-          outcome: t.outcome,
-          tracking: { record: t.record, requests: 6, promptTokens: 18, completionTokens: 6 },
-        },
-      ],
-    });
+    await recordTrackingFiring(input, t, { source: `stand.k${i}`, confirmations: 1 });
     return t.outcome;
   };
   await fire(1, 2);
@@ -174,7 +166,6 @@ test('a top-k raised after the baseline is compared at the baseline k: the same 
 
 test('the record notes the endpoint kind and system prompt; a firing asked otherwise than the baseline is refused, saying what changed; older records stay readable', async () => {
   const { trackingOutcome } = createTrackingActivities({ duck, dataDir });
-  const { recordAuditFiring } = createAuditActivities({ duck, dataDir });
   const probes = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'];
   const chat = { endpoint: 'chat' as const, systemPrompt: 'You are terse.' };
   const fire = async (audit: string, i: number, sampling: TrackingOutcomeInput['sampling']) => {
@@ -197,23 +188,7 @@ test('the record notes the endpoint kind and system prompt; a firing asked other
       ...(sampling ? { sampling } : {}),
     };
     const t = await run(trackingOutcome, input);
-    await run(recordAuditFiring, {
-      corpus: 'trk',
-      audit,
-      firingId,
-      timeMs: input.timeMs,
-      confirmations: 2,
-      results: [
-        {
-          endpoint: 'tiny/stand',
-          model: 'tiny',
-          source: `stand.${audit}${i}`,
-          reference: t.reference,
-          outcome: t.outcome,
-          tracking: { record: t.record, requests: 6, promptTokens: 18, completionTokens: 6 },
-        },
-      ],
-    });
+    await recordTrackingFiring(input, t, { source: `stand.${audit}${i}`, confirmations: 2 });
     return { outcome: t.outcome, record: TrackingRecord.parse(JSON.parse(t.record)) };
   };
   // Two baseline firings through the chat endpoint with a system prompt: both noted in the record.
