@@ -30,6 +30,10 @@ export function checkPromptSet(spec: RunSpec, dataDir: string, promptRoots: stri
   );
 }
 
+/** A local corpus's sample slices as model/source. */
+const sliceNames = (dataDir: string, corpus: string): string[] =>
+  listPartitionDirs(dataDir, corpus, 'samples').map((p) => `${p.partition.model}/${p.partition.source}`);
+
 /** The corpora and model/source slices a test reads, when corpora live in this data folder (not in a bucket). */
 export function checkSlices(dataDir: string, corpora: string | undefined, slices: { corpus: string; model: string; source: string }[]): void {
   if (corpora) return; // a bucket: the worker reads it through its cache; nothing local to check
@@ -41,7 +45,7 @@ export function checkSlices(dataDir: string, corpora: string | undefined, slices
         `no corpus named '${s.corpus}' in ${dataDir}: corpora here: ${here.length ? here.join(', ') : 'none'} (met corpus ls; --data names another data folder)`,
       );
     }
-    const present = listPartitionDirs(dataDir, s.corpus, 'samples').map((p) => `${p.partition.model}/${p.partition.source}`);
+    const present = sliceNames(dataDir, s.corpus);
     if (!present.includes(`${s.model}/${s.source}`)) {
       throw new MetError(
         ErrorTypes.BadInput,
@@ -62,9 +66,7 @@ export function checkIdentifyCandidates(
   spec: { name: string; corpus: string; identify?: { candidates: { model: string; source: string }[] } },
 ): void {
   if (corpora || !spec.identify) return; // a bucket: the worker reads it through its cache; nothing local to check
-  const present = listCorpora(dataDir).includes(spec.corpus)
-    ? listPartitionDirs(dataDir, spec.corpus, 'samples').map((p) => `${p.partition.model}/${p.partition.source}`)
-    : [];
+  const present = listCorpora(dataDir).includes(spec.corpus) ? sliceNames(dataDir, spec.corpus) : [];
   const missing = spec.identify.candidates.map((c) => `${c.model}/${c.source}`).filter((c) => !present.includes(c));
   if (missing.length === 0) return;
   const where = present.length ? `its slices (model/source) are ${present.join(', ')}` : `it has no slices yet in ${dataDir}`;
