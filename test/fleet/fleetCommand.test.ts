@@ -72,11 +72,23 @@ test('met fleet shows which host, pid, version and data location poll a queue, a
     await waitUntil('the worker polling', () => worker.output().includes(`worker polling ${queue}`) || worker.exitCode !== null, 60_000);
     assert.equal(worker.exitCode, null, worker.output());
     // met fleet answers from Temporal only: the bucket (an unreachable endpoint here) holds no runs it needs.
-    const fleet = spawnMet(['fleet', '--queue', queue, idle, '--json', '--data', dir], { ...env, MET_DATA: '' }, dir);
-    let stdout = '';
-    fleet.stdout!.on('data', (d) => (stdout += d));
-    assert.equal(await exited(fleet), 0, fleet.output());
-    const states = JSON.parse(stdout) as { queue: string; kind: string; pollers: { host?: string; pid?: number; version?: string; data?: string }[] }[];
+    // The worker logs "polling" as its pollers start; Temporal lists a poller once its first poll
+    // arrives, so met fleet is asked again until both kinds show (under load that takes seconds).
+    type QueueState = { queue: string; kind: string; pollers: { host?: string; pid?: number; version?: string; data?: string }[] };
+    let states: QueueState[] = [];
+    const polled = (kind: string) => states.find((s) => s.queue === queue && s.kind === kind)?.pollers.length === 1;
+    await waitUntil(
+      'met fleet to list the worker on both kinds of its queue',
+      async () => {
+        const fleet = spawnMet(['fleet', '--queue', queue, idle, '--json', '--data', dir], { ...env, MET_DATA: '' }, dir);
+        let stdout = '';
+        fleet.stdout!.on('data', (d) => (stdout += d));
+        assert.equal(await exited(fleet), 0, fleet.output());
+        states = JSON.parse(stdout) as QueueState[];
+        return polled('workflow') && polled('activity');
+      },
+      60_000,
+    ).catch((error: Error) => assert.fail(`${error.message}: ${JSON.stringify(states)}`));
     for (const kind of ['workflow', 'activity']) {
       const mine = states.find((s) => s.queue === queue && s.kind === kind)!;
       assert.equal(mine.pollers.length, 1, JSON.stringify(states));
