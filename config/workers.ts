@@ -60,7 +60,12 @@ export const ModelWorkerSpec = z
     path: z.string().min(1),
     /** GPU index this worker is pinned to (CUDA_VISIBLE_DEVICES), or 'cpu'. */
     gpu: z.union([z.number().int().nonnegative(), z.literal('cpu')]).default('cpu'),
-    concurrentUnits: z.number().int().positive().default(1),
+    /**
+     * Work units the worker runs at once (default 1; 2 when it samples several sequences at once,
+     * `parallel` > 1, so that the next unit's samples take the slots a finishing unit frees instead
+     * of waiting for its last sample and its shard's write).
+     */
+    concurrentUnits: z.number().int().positive().optional(),
     /** In-process llama.cpp: CPU threads (default: every core; 1 for a file under 64 MB). */
     threads: z.number().int().positive().max(1024).optional(),
     /** In-process llama.cpp: tokens per sequence, prompt and completion (default 2048, capped by the model's). */

@@ -15,7 +15,8 @@ import type { WorkerPlan } from './run';
 /**
  * A model worker: one loaded model (one per process, pinned to one GPU or the CPU) serving its
  * (model, precision) queue for sampling and scoring, and its host/GPU queue for work that must
- * stay on this device. Concurrency 1 per model: llama.cpp evaluates one sequence at a time here.
+ * stay on this device. One unit at a time unless the backend samples several sequences at once
+ * (`concurrentUnits`, workers/plans.ts): then the units running together share its slots.
  */
 export function modelWorkerPlans(deps: {
   dataDir: string;

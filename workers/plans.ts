@@ -80,7 +80,9 @@ export async function buildWorkerPlans(input: {
       backend = await loadCheckedLlamaBackend(spec, (line: string) => process.stderr.write(`${line}\n`));
     }
     backends.push(backend);
-    plans.push(...modelWorkerPlans({ dataDir: input.config.dataDir, duck, backend, gpu: spec.gpu, concurrentUnits: spec.concurrentUnits, corpora }));
+    plans.push(
+      ...modelWorkerPlans({ dataDir: input.config.dataDir, duck, backend, gpu: spec.gpu, concurrentUnits: concurrentUnitsOf(spec, backend), corpora }),
+    );
   }
   return {
     plans,
@@ -89,6 +91,11 @@ export async function buildWorkerPlans(input: {
       duck.closeSync();
     },
   };
+}
+
+/** A model worker's units at once: as configured, else 2 where its backend samples several sequences at once (the units share its slots), else 1. */
+export function concurrentUnitsOf(spec: ModelWorkerSpec, backend: Pick<TextBackend, 'parallel'>): number {
+  return spec.concurrentUnits ?? ((backend.parallel ?? 1) > 1 ? 2 : 1);
 }
 
 /**

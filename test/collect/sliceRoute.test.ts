@@ -41,10 +41,14 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** Collects `perPrompt` samples per prompt into the slice tiny/fp32 with the given worker's model. */
-async function collect(perPrompt: number, backend: LlamaBackend) {
+/**
+ * Collects `perPrompt` samples per prompt into the slice tiny/fp32 of `corpus` with the given
+ * worker's model; its units one after another, or all at once on the worker (`together`), as a
+ * model worker running several units shares its batched generator's slots between them.
+ */
+async function collect(perPrompt: number, backend: LlamaBackend, { corpus = 'route', unitSize = 500, together = false } = {}) {
   const spec = parseRunSpec({
-    corpus: 'route',
+    corpus,
     prompts: {
       inline: [
         { id: 'a', text: 'The cat' },
@@ -54,31 +58,34 @@ async function collect(perPrompt: number, backend: LlamaBackend) {
     samplesPerPrompt: perPrompt,
     sampling: { maxTokens: 6 },
     sources: [{ kind: 'local', model: 'tiny', precision: 'fp32' }],
+    unitSize,
   });
   const runId = runIdOf(spec);
   const prepared: PreparedRun = await new MockActivityEnvironment().run(createCollectActivities({ duck, dataDir }).prepareRun, { spec, runId });
   const sampling = createSamplingActivities({ store: new CorpusStore(duck, dataDir), generatorFor: () => new LocalGenerator(backend, () => undefined) });
+  const sampleUnit = (unit: ReturnType<typeof planSources>[number]['units'][number]): Promise<UnitResult> =>
+    new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 }).run(sampling.sampleUnit, {
+      corpus: spec.corpus,
+      runId,
+      promptSet: prepared.promptSet,
+      promptsFile: prepared.promptsFile,
+      samplesPerPrompt: perPrompt,
+      sampling: spec.sampling,
+      source: spec.sources[0],
+      unit,
+    });
+  const units = planSources(spec, runId, prepared.promptCount, prepared.firstSampleIndex)[0].units;
   const results: UnitResult[] = [];
-  for (const unit of planSources(spec, runId, prepared.promptCount, prepared.firstSampleIndex)[0].units)
-    results.push(
-      await new MockActivityEnvironment({ heartbeatTimeoutMs: 30_000 }).run(sampling.sampleUnit, {
-        corpus: spec.corpus,
-        runId,
-        promptSet: prepared.promptSet,
-        promptsFile: prepared.promptsFile,
-        samplesPerPrompt: perPrompt,
-        sampling: spec.sampling,
-        source: spec.sources[0],
-        unit,
-      }),
-    );
+  if (together) results.push(...(await Promise.all(units.map(sampleUnit))));
+  else for (const unit of units) results.push(await sampleUnit(unit));
   return results.reduce((n, r) => n + r.rows, 0);
 }
 
-async function keys(): Promise<string[]> {
+/** The slice's sample keys, in order; with `tokens`, each key with its completion's token ids. */
+async function keys(corpus = 'route', { tokens = false } = {}): Promise<string[]> {
   return withConnection(duck, async (c) => {
     const r = await c.runAndReadAll(
-      `SELECT prompt_id || '#' || sample_index FROM read_parquet(${quotedString(join(kindDir(dataDir, 'route', 'samples'), '*', '*', 'part-*.parquet'))}) ORDER BY 1`,
+      `SELECT prompt_id || '#' || sample_index ${tokens ? "|| ' ' || list_aggregate(token_ids, 'string_agg', ',')" : ''} FROM read_parquet(${quotedString(join(kindDir(dataDir, corpus, 'samples'), '*', '*', 'part-*.parquet'))}) ORDER BY 1`,
     );
     return r.getRows().map(([k]) => String(k));
   });
@@ -110,4 +117,17 @@ test('a local slice grows only under the route that sampled it: another --parall
 
   assert.equal(await collect(5, oneAtATime), 4, 'the same route draws only the 4 missing keys');
   assert.deepEqual(await keys(), ['a#0', 'a#1', 'a#2', 'a#3', 'a#4', 'b#0', 'b#1', 'b#2', 'b#3', 'b#4']);
+});
+
+test('units sampled at once on one batched worker share its slots and draw exactly what they draw one after another', async () => {
+  // 2 prompts x 6 samples in units of 2: six units, their requests queued together in the generator's two slots.
+  assert.equal(await collect(6, batched, { corpus: 'apart', unitSize: 2 }), 12);
+  assert.equal(await collect(6, batched, { corpus: 'together', unitSize: 2, together: true }), 12);
+  const apart = await keys('apart', { tokens: true });
+  assert.equal(apart.length, 12);
+  assert.ok(
+    apart.every((k) => /^[ab]#\d+ \d+(,\d+)*$/.test(k)),
+    apart.join('\n'),
+  );
+  assert.deepEqual(await keys('together', { tokens: true }), apart);
 });

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { machineParallel, ModelWorkerSpec, resolveParallel } from '../../config/workers';
+import { concurrentUnitsOf } from '../../workers/plans';
 
 const MODEL = { name: 'tiny', precision: 'fp32', path: 'tiny-F32.gguf' };
 
@@ -25,4 +26,16 @@ test('auto is 4 sequences per CPU, from 4 to 16; a number is kept; absent is 1',
   assert.equal(resolveParallel(3, 64), 3);
   assert.equal(resolveParallel(1, 64), 1);
   assert.equal(resolveParallel(undefined, 64), 1);
+});
+
+test('a model worker runs 2 units at once when its backend samples several sequences at once (they share the slots), else 1; a configured number wins', () => {
+  const spec = (extra: object = {}) => ModelWorkerSpec.parse({ ...MODEL, ...extra });
+  assert.equal(concurrentUnitsOf(spec(), { parallel: 1 }), 1);
+  assert.equal(concurrentUnitsOf(spec(), {}), 1);
+  assert.equal(concurrentUnitsOf(spec({ parallel: 8 }), { parallel: 8 }), 2);
+  // A worker whose batched sampler failed its start check samples one sequence at a time: one unit at a time too.
+  assert.equal(concurrentUnitsOf(spec({ parallel: 8 }), { parallel: 1 }), 1);
+  assert.equal(concurrentUnitsOf(spec({ parallel: 8, concurrentUnits: 1 }), { parallel: 8 }), 1);
+  assert.equal(concurrentUnitsOf(spec({ concurrentUnits: 3 }), { parallel: 1 }), 3);
+  assert.equal(ModelWorkerSpec.safeParse({ ...MODEL, concurrentUnits: 0 }).success, false);
 });
