@@ -396,6 +396,8 @@ export class LlamaBackend implements TokenLevelBackend {
       presencePenalty: request.presencePenalty ?? 0,
       frequencyPenalty: request.frequencyPenalty ?? 0,
       penaltyWindow: PENALTY_WINDOW,
+      // The logits a token was sampled from are not what met stores (re-scored below when asked).
+      logprobs: false,
     });
     let ids = Array.from(generated.tokens);
     let finish: 'stop' | 'length' = generated.eog ? 'stop' : 'length';

@@ -37,12 +37,14 @@ export interface NativeGenerateRequest {
   frequencyPenalty?: number;
   /** Tokens the penalties look back over (prompt included). */
   penaltyWindow?: number;
+  /** Each token's logprob under the logits it was sampled from (default true; false skips a pass over the vocabulary per token). */
+  logprobs?: boolean;
 }
 
 export interface NativeGenerated {
   /** Sampled tokens, without the end-of-generation token. */
   tokens: Int32Array;
-  /** Each token's logprob under the full-vocabulary log-softmax of the logits it was sampled from. */
+  /** Each token's logprob under the full-vocabulary log-softmax of the logits it was sampled from (empty when not asked). */
   logprobs: Float64Array;
   /** True when the sequence ended with an end-of-generation token, false at maxTokens. */
   eog: boolean;

@@ -30,6 +30,10 @@ struct Request {
   int32_t topK = 0, maxTokens = 0;
   float repeatPenalty = 1, presencePenalty = 0, frequencyPenalty = 0;
   int32_t penaltyWindow = 64;
+  // Each sampled token's logprob costs a second pass over the vocabulary (262,144 exps in double on
+  // Gemma) per token: asked by the batch-invariance check, not by sampling, whose stored logprobs
+  // are re-scored by the scorer.
+  bool wantLogprobs = true;
   Napi::Promise::Deferred deferred;  // settled on the JS thread only
   std::vector<int32_t> tokens;
   std::vector<double> logprobs;
@@ -161,6 +165,7 @@ class Generator : public Napi::ObjectWrap<Generator> {
     request->frequencyPenalty = static_cast<float>(f("frequencyPenalty", 0));
     request->penaltyWindow = static_cast<int32_t>(f("penaltyWindow", 64));
     request->maxTokens = static_cast<int32_t>(f("maxTokens", 0));
+    request->wantLogprobs = !(o.Has("logprobs") && o.Get("logprobs").IsBoolean() && !o.Get("logprobs").As<Napi::Boolean>().Value());
     std::string invalid;
     if (request->prompt.empty()) invalid = "the prompt has no tokens";
     for (llama_token t : request->prompt)
@@ -290,11 +295,13 @@ class Generator : public Napi::ObjectWrap<Generator> {
       slot.done = true;
       return;
     }
-    double logprob = 0;
-    std::vector<int32_t> scratch;
-    reduce(logits, nVocab_, token, 0, false, &logprob, nullptr, nullptr, nullptr, scratch);
+    if (r.wantLogprobs) {
+      double logprob = 0;
+      std::vector<int32_t> scratch;
+      reduce(logits, nVocab_, token, 0, false, &logprob, nullptr, nullptr, nullptr, scratch);
+      r.logprobs.push_back(logprob);
+    }
     r.tokens.push_back(token);
-    r.logprobs.push_back(logprob);
     slot.next = token;
     slot.done = static_cast<int32_t>(r.tokens.size()) >= r.maxTokens;
   }
