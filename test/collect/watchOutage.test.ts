@@ -3,10 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { stringify } from 'yaml';
 import { startServe, type RunningServe } from '../../serve/server';
 import { TextGeneratorBackend } from '../../serve/textGenerator';
 import { freePort, startDevServer, stopDevServer } from '../../temporal/devServer';
+import { CPU_TASK_QUEUE, providerTaskQueue } from '../../temporal/queues';
 import { exited, spawnMet, waitUntil } from '../helpers/processes';
 import { uniqueName } from '../helpers/temporal';
 
@@ -52,7 +55,71 @@ function setUp(corpus: string, samplesPerPrompt: number) {
   );
   const config = join(dataDir, `${provider}.yaml`);
   writeFileSync(config, stringify({ providers: [{ name: provider, baseURL: serve.url }] }));
-  return { spec, workerArgs: ['worker', '--queue', 'met-cpu', '--provider', provider, '--config', config] };
+  return { spec, provider, workerArgs: ['worker', '--queue', 'met-cpu', '--provider', provider, '--config', config] };
+}
+
+/** A worker's log without most of its poll retries (a line each per poller and retry while Temporal was away). */
+function workerLog(output: string): string {
+  const lines = output.split('\n');
+  const polls = lines.filter((l) => /gRPC call poll_\w+ retried/.test(l));
+  const kept = lines.filter((l) => !/gRPC call poll_\w+ retried/.test(l) || polls.indexOf(l) >= polls.length - 4);
+  const dropped = polls.length > 4 ? `(${polls.length - 4} earlier poll retry warnings left out)\n` : '';
+  return (dropped + kept.join('\n')).slice(-12000);
+}
+
+/**
+ * What a run that did not complete is waiting for, as the server sees it: the run's status, its
+ * pending workflow task and activities (attempts, last failures, heartbeats), the last events of its
+ * history, and who polls its queues and when they last did. A CI failure shows only the test's message.
+ */
+async function describeStuck(output: string, queues: string[]): Promise<string> {
+  const runId = /Started run (\S+)/.exec(output)?.[1];
+  let connection: Connection | undefined;
+  const lines: string[] = [];
+  try {
+    connection = await Connection.connect({ address, connectTimeout: 5000 });
+    const client = new Client({ connection, namespace: 'met' });
+    const { workflowService } = connection;
+    if (runId) {
+      const handle = client.workflow.getHandle(`collectCorpus/${runId}`);
+      const d = await handle.describe();
+      lines.push(`run ${runId}: ${d.status.name}, history ${d.historyLength} events`);
+      const wft = d.raw.pendingWorkflowTask;
+      if (wft)
+        lines.push(
+          `pending workflow task: ${JSON.stringify({ state: wft.state, attempt: wft.attempt, scheduled: wft.scheduledTime, started: wft.startedTime })}`,
+        );
+      for (const a of d.raw.pendingActivities ?? []) {
+        lines.push(
+          `pending activity ${JSON.stringify({ id: a.activityId, type: a.activityType?.name, state: a.state, attempt: a.attempt, scheduled: a.scheduledTime, lastStarted: a.lastStartedTime, lastHeartbeat: a.lastHeartbeatTime, nextAttempt: a.nextAttemptScheduleTime, lastFailure: a.lastFailure?.message, lastWorker: a.lastWorkerIdentity })}`,
+        );
+      }
+      const events = (await handle.fetchHistory()).events ?? [];
+      for (const e of events.slice(-25)) {
+        const ms = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+        lines.push(`  event ${String(e.eventId)} ${new Date(ms).toISOString()} ${proto.temporal.api.enums.v1.EventType[e.eventType ?? 0]}`);
+      }
+    }
+    for (const queue of queues) {
+      for (const [kind, taskQueueType] of [
+        ['workflow', 1],
+        ['activity', 2],
+      ] as const) {
+        const r = await workflowService.describeTaskQueue({ namespace: 'met', taskQueue: { name: queue }, taskQueueType });
+        const pollers = (r.pollers ?? []).map((p) => {
+          const ms = Number(p.lastAccessTime?.seconds ?? 0) * 1000;
+          return `${p.identity} last ${new Date(ms).toISOString()}`;
+        });
+        lines.push(`${queue} (${kind}) pollers: ${pollers.join('; ') || 'none'}`);
+      }
+    }
+  } catch (err) {
+    lines.push(`(describing the run failed: ${(err as Error).message})`);
+  } finally {
+    await connection?.close().catch(() => undefined);
+  }
+  lines.push(`now ${new Date().toISOString()}`);
+  return lines.join('\n');
 }
 
 // The waits below add up to about 280 s on a loaded machine: the test's own bound is above them, so a
@@ -62,7 +129,7 @@ function setUp(corpus: string, samplesPerPrompt: number) {
 // process, so this test starts a new one; test/collect/workerLostServer.test.ts); it then passed in
 // every run (two full CI runs, three full-suite and single runs under load 8-11), so it counts again.
 test("met collect --wait watches on across a Temporal restart longer than the client's own retries, and the run completes", { timeout: 420_000 }, async (t) => {
-  const { spec, workerArgs } = setUp('outage', 60); // 20 prompts x 60 = 1,200 samples at 40 ms, 4 at a time
+  const { spec, provider, workerArgs } = setUp('outage', 60); // 20 prompts x 60 = 1,200 samples at 40 ms, 4 at a time
   let worker = spawnMet(workerArgs, metEnv());
   const workers = [worker];
   const collect = spawnMet(['collect', spec, '--wait'], metEnv());
@@ -91,7 +158,13 @@ test("met collect --wait watches on across a Temporal restart longer than the cl
         return collect.exitCode !== null;
       },
       150_000,
-    ).catch((err: Error) => assert.fail(`${err.message}\nmet collect --wait:\n${collect.output()}\nworker:\n${worker.output().slice(-4000)}`));
+    ).catch(async (err: Error) =>
+      assert.fail(
+        `${err.message}\nmet collect --wait:\n${collect.output()}\n` +
+          `as Temporal sees it:\n${await describeStuck(collect.output(), [CPU_TASK_QUEUE, providerTaskQueue(provider)])}\n` +
+          `worker (pid ${worker.pid}, ${worker.exitCode === null ? 'running' : `exited ${worker.exitCode}`}):\n${workerLog(worker.output())}`,
+      ),
+    );
     t.diagnostic(`worker restarted ${restarts} time(s)`);
     assert.equal(collect.exitCode, 0, collect.output());
     const out = collect.output();
