@@ -9,6 +9,7 @@ import type { CorpusStore } from '../datasets/corpusStore';
 import { withConnection } from '../datasets/duck';
 import { shardDir } from '../datasets/paths';
 import { readParquetSql } from '../datasets/views';
+import { heartbeatingAll } from './heartbeat';
 
 /**
  * Budget activities (provider queues: the prices are the provider worker's config, never the
@@ -41,7 +42,8 @@ export interface Quote {
 
 export function createBudgetActivities(deps: { store: CorpusStore; pricesFor(source: SourceSpec): Prices | undefined }) {
   const { store } = deps;
-  return {
+  // Scheduled with a heartbeat timeout (workflows/collectCorpus.ts: quoter).
+  return heartbeatingAll({
     async quoteSource(input: QuoteInput): Promise<Quote> {
       try {
         if (input.source.kind !== 'provider') return { prices: { inputPerMillion: 0, outputPerMillion: 0 }, spentUsd: 0, bounds: {} };
@@ -66,7 +68,7 @@ export function createBudgetActivities(deps: { store: CorpusStore; pricesFor(sou
         throw toApplicationFailure(err);
       }
     },
-  };
+  });
 }
 export type BudgetActivities = ReturnType<typeof createBudgetActivities>;
 

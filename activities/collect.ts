@@ -2,6 +2,7 @@ import { basename, extname, join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError } from '../common/errors';
 import { toApplicationFailure } from '../common/failures';
+import { heartbeatingAll } from './heartbeat';
 import { quotedString, withConnection } from '../datasets/duck';
 import { isJsonl, promptSetPath, readPromptJsonl, resolvePromptFile, shippedPromptSets } from '../datasets/prompts';
 import type { PromptRow } from '../datasets/schemas';
@@ -116,7 +117,8 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
     return first;
   }
 
-  return {
+  // The workflow schedules these with a heartbeat timeout (workflows/collectCorpus.ts: cpuSteps).
+  return heartbeatingAll({
     /** Freezes the prompt set into <corpus>/prompts/ (once; a changed prompt file is an error). */
     async prepareRun(input: { spec: RunSpec; runId: string }): Promise<PreparedRun> {
       try {
@@ -282,7 +284,7 @@ export function createCollectActivities(deps: { duck: DuckDBInstance; dataDir: s
         throw toApplicationFailure(err);
       }
     },
-  };
+  });
 }
 export type CollectActivities = ReturnType<typeof createCollectActivities>;
 

@@ -24,3 +24,14 @@ export async function heartbeating<T>(work: () => Promise<T>, details?: () => un
 
 /** How often a sampling worker's heartbeats (with their in-unit progress) reach the server at most. */
 export const UNIT_PROGRESS_INTERVAL = '3s';
+
+/**
+ * The same activities, each heartbeating on a timer while it runs (heartbeating above): for steps
+ * with no progress of their own to report, scheduled with a heartbeat timeout. Without one, a step
+ * that finished while Temporal was away (the SDK drops a completion it could not deliver in about
+ * 10 s) or whose worker was killed is known lost only at its start-to-close timeout, and its run
+ * waits that long (test/collect/watchOutage.test.ts).
+ */
+export function heartbeatingAll<T extends Record<string, (input: never) => Promise<unknown>>>(activities: T): T {
+  return Object.fromEntries(Object.entries(activities).map(([name, step]) => [name, (input: never) => heartbeating(() => step(input))])) as T;
+}

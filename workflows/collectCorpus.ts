@@ -32,11 +32,25 @@ export type { CollectResult } from '../collect/plan';
  * Parquet shard atomically, so the shards on disk are the record of what is done: a retried unit,
  * a continued-as-new run and `met resume` all re-plan from them.
  */
+/**
+ * How long a CPU step or a quote may go without a heartbeat (they heartbeat on a timer while they
+ * run: activities/heartbeat.ts). Without it a step that finished while Temporal was away (the SDK
+ * drops a completion it could not deliver in about 10 s), or whose worker was killed, is run again
+ * only after its start-to-close timeout: the run stood still for 10 minutes. The spec's
+ * heartbeatTimeoutSeconds, but at least 30 s: these steps are short, and a loaded worker's timer may be late.
+ */
+function stepHeartbeatMs(spec: RunSpec): number {
+  return Math.max(30, spec.heartbeatTimeoutSeconds ?? 60) * 1000;
+}
+
 // CPU steps run on the workflow's own queue (met-cpu, or a test's queue).
-const cpu = proxyActivities<CollectActivities>({
-  startToCloseTimeout: '10m',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
-});
+function cpuSteps(spec: RunSpec) {
+  return proxyActivities<CollectActivities>({
+    startToCloseTimeout: '10m',
+    heartbeatTimeout: stepHeartbeatMs(spec),
+    retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+  });
+}
 
 function sampler(taskQueue: string, heartbeatTimeoutSeconds: number, noWorkerTimeoutSeconds?: number) {
   // A unit heartbeats while its worker lives; a silent worker (killed, hung) is retried elsewhere.
@@ -56,10 +70,11 @@ function sampler(taskQueue: string, heartbeatTimeoutSeconds: number, noWorkerTim
   });
 }
 
-function quoter(taskQueue: string, noWorkerTimeoutSeconds?: number) {
+function quoter(taskQueue: string, heartbeatMs: number, noWorkerTimeoutSeconds?: number) {
   return proxyActivities<BudgetActivities>({
     taskQueue,
     startToCloseTimeout: '10m',
+    heartbeatTimeout: heartbeatMs,
     ...(noWorkerTimeoutSeconds ? { scheduleToStartTimeout: noWorkerTimeoutSeconds * 1000 } : {}),
     retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
   });
@@ -115,6 +130,7 @@ const UNITS_PER_EXECUTION = 400;
 
 async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
   const { spec, runId } = input;
+  const cpu = cpuSteps(spec);
   const perExecution = input.unitsPerExecution ?? UNITS_PER_EXECUTION;
   const executions = (input.carried?.executions ?? 0) + 1;
   const startedAt = Date.now();
@@ -188,7 +204,7 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
       shapes.map((plan, i) => {
         const source = spec.sources[plan.sourceIndex];
         if (source.kind !== 'provider') return Promise.resolve(undefined);
-        return quoter(plan.taskQueue, spec.noWorkerTimeoutSeconds).quoteSource({
+        return quoter(plan.taskQueue, stepHeartbeatMs(spec), spec.noWorkerTimeoutSeconds).quoteSource({
           corpus: spec.corpus,
           runId,
           promptsFile: prepared.promptsFile,
