@@ -31,7 +31,7 @@ const OWN_HEARTBEATS: Record<string, string> = {
 
 const ONE_MINUTE = 60_000;
 
-interface Proxy {
+interface ProxyCall {
   where: string;
   type: string;
   factoryModule: string;
@@ -48,8 +48,8 @@ function durationMs(node: ts.Expression, where: string): number {
   throw new Error(`${where}: cannot read startToCloseTimeout ${node.getText()} (a literal like '10m' or a number of ms)`);
 }
 
-function proxies(): Proxy[] {
-  const out: Proxy[] = [];
+function proxies(): ProxyCall[] {
+  const out: ProxyCall[] = [];
   const dir = join(root, 'workflows');
   for (const name of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
     const path = join(dir, name);
