@@ -7,6 +7,7 @@ import { type AuditRow, readAuditRows, readUsage } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { type BilledTokens, billingRatio } from './billing';
 import type { TestOutcome } from './tests';
+import { heartbeatingAll } from './heartbeat';
 
 /**
  * Audit activities (CPU queue): append a firing's rows to the audit corpus's `audits` table with
@@ -94,7 +95,7 @@ export interface AlertConfig {
 export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: string; alerts?: AlertConfig; corpora?: Corpora }) {
   // A bucket corpus is read from this host's cache of it; the firing's shard is committed to it.
   const corpora = deps.corpora ?? new LocalCorpora(deps.duck, deps.dataDir);
-  return {
+  return heartbeatingAll({
     /**
      * The verdict each endpoint would get at this firing, before its row is written (read only): an
      * audit with `identify` runs the candidates' tests where it turns to differs, then records.
@@ -258,7 +259,7 @@ export function createAuditActivities(deps: { duck: DuckDBInstance; dataDir: str
       if (!retryable) throw toApplicationFailure(new MetError(ErrorTypes.BadInput, `the alert webhook refused the alert (HTTP ${res.status})`));
       throw ApplicationFailure.create({ type: 'MetAlertFailed', message: `the alert webhook answered HTTP ${res.status}`, nonRetryable: false });
     },
-  };
+  });
 }
 export type AuditActivities = ReturnType<typeof createAuditActivities>;
 

@@ -13,6 +13,7 @@ import { boundedLines, DEFAULT_MAX_BATCH_OUTPUT_BYTES, DEFAULT_MAX_RESPONSE_BYTE
 import { classifyProviderError, faultToFailure } from '../providers/errors';
 import { groupRequests, type ProviderSource, requestBody, samplesFromResponse } from '../providers/generator';
 import { type JournalLine, journalRow, missingRequests, type SampleUnitInput } from './sampling';
+import { heartbeatingAll } from './heartbeat';
 
 /**
  * The Batch API's side of a work unit (provider queue; workflow batchUnit drives them): submit the
@@ -71,7 +72,7 @@ export function createBatchActivities(deps: { store: CorpusStore; clients: Batch
   };
   const unitKey = (input: SampleUnitInput) => `${input.runId}/${input.unit.unitId}`;
 
-  return {
+  return heartbeatingAll({
     /** Submits the unit's missing samples as one batch (or finds the one already submitted); null: nothing to submit. */
     async submitBatch(input: SampleUnitInput): Promise<{ batchId: string | null; requests: number; samples: number; reused: boolean }> {
       const p = provider(input);
@@ -193,7 +194,7 @@ export function createBatchActivities(deps: { store: CorpusStore; clients: Batch
         throw failure(err, p);
       }
     },
-  };
+  });
 }
 export type BatchActivities = ReturnType<typeof createBatchActivities>;
 

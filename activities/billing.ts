@@ -5,6 +5,7 @@ import { toApplicationFailure } from '../common/failures';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { readBilledCompletions } from '../datasets/reader';
 import type { TextBackend } from '../models/backend';
+import { heartbeatingAll } from './heartbeat';
 
 /**
  * The billing audit's count (model side, on the claimed model's queue): the completion tokens an
@@ -32,7 +33,7 @@ export function createBillingActivities(deps: { duck: DuckDBInstance; dataDir: s
   const { backend } = deps;
   // Tokenizing alone where the backend can; else score() tokenizes the completion the same way (slower).
   const count = async (text: string) => (!text ? 0 : backend.countTokens ? backend.countTokens(text) : (await backend.score('', text)).tokenIds.length);
-  return {
+  return heartbeatingAll({
     async countBilledTokens(input: CountBilledInput): Promise<BilledTokens> {
       try {
         if (input.tokenizer.model !== backend.model || input.tokenizer.precision !== backend.precision)
@@ -56,7 +57,7 @@ export function createBillingActivities(deps: { duck: DuckDBInstance; dataDir: s
         throw toApplicationFailure(err);
       }
     },
-  };
+  });
 }
 export type BillingActivities = ReturnType<typeof createBillingActivities>;
 

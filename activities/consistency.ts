@@ -15,6 +15,7 @@ import { cosineSimilarity, createEmbedder, embedSpecName, type Embedder } from '
 import type { ConsistencyPrompt, ConsistencySectionInput, ReportInput } from '../report/schemas';
 import { writeReport } from '../report/html';
 import { resolveUnderRoots } from '../datasets/roots';
+import { heartbeatingAll } from './heartbeat';
 
 /**
  * The CPU side of a consistency report: pair the two sides' answers (same prompt, same sample
@@ -130,7 +131,7 @@ export function createConsistencyActivities(deps: {
     });
   }
 
-  return {
+  return heartbeatingAll({
     async compareSides(input: CompareInput): Promise<Comparison> {
       try {
         // Before any work: a local model outside the worker's model roots is refused.
@@ -232,7 +233,7 @@ export function createConsistencyActivities(deps: {
         throw toApplicationFailure(err);
       }
     },
-  };
+  });
 }
 export type ConsistencyActivities = ReturnType<typeof createConsistencyActivities>;
 

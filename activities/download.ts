@@ -9,6 +9,7 @@ import type { CatalogFile } from '../download/catalog';
 import { extract, type ArchiveKind } from '../download/archive';
 import { authHeaders, fetchFile, partPath, RetryableDownloadError, sha256File } from '../download/http';
 import { convertRelease } from '../download/release';
+import { heartbeatingAll } from './heartbeat';
 
 /**
  * Downloads on the CPU queue. `downloadFile` heartbeats the durable byte offset; a retry after a
@@ -37,7 +38,7 @@ export interface VerifyResult {
 }
 
 export function createDownloadActivities(deps: { duck: DuckDBInstance; dataDir: string; env?: Record<string, string | undefined> }) {
-  return {
+  const { downloadFile, ...steps } = {
     async downloadFile(input: DownloadFileInput): Promise<DownloadFileResult> {
       try {
         if (existsSync(input.dest)) return { bytes: statSync(input.dest).size, resumedFrom: 0, restarted: false, skipped: true };
@@ -108,5 +109,9 @@ export function createDownloadActivities(deps: { duck: DuckDBInstance; dataDir: 
       }
     },
   };
+  // downloadFile heartbeats its durable byte offset, which a retry resumes from (a stalled transfer is
+  // retried); a timer's heartbeat would overwrite it. The others heartbeat on a timer (hashing and
+  // unpacking a large file take longer than the heartbeat timeout).
+  return { downloadFile, ...heartbeatingAll(steps) };
 }
 export type DownloadActivities = ReturnType<typeof createDownloadActivities>;

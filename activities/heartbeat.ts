@@ -25,6 +25,8 @@ export async function heartbeating<T>(work: () => Promise<T>, details?: () => un
 /** How often a sampling worker's heartbeats (with their in-unit progress) reach the server at most. */
 export const UNIT_PROGRESS_INTERVAL = '3s';
 
+const onATimer = new WeakSet<object>();
+
 /**
  * The same activities, each heartbeating on a timer while it runs (heartbeating above): for steps
  * with no progress of their own to report, scheduled with a heartbeat timeout. Without one, a step
@@ -33,5 +35,16 @@ export const UNIT_PROGRESS_INTERVAL = '3s';
  * waits that long (test/collect/watchOutage.test.ts).
  */
 export function heartbeatingAll<T extends Record<string, (input: never) => Promise<unknown>>>(activities: T): T {
-  return Object.fromEntries(Object.entries(activities).map(([name, step]) => [name, (input: never) => heartbeating(() => step(input))])) as T;
+  return Object.fromEntries(
+    Object.entries(activities).map(([name, step]) => {
+      const wrapped = (input: never) => heartbeating(() => step(input));
+      onATimer.add(wrapped);
+      return [name, wrapped];
+    }),
+  ) as T;
+}
+
+/** Whether `activity` came out of heartbeatingAll (test/workflows/heartbeats.test.ts checks every activity a workflow schedules with a heartbeat timeout). */
+export function heartbeatsOnATimer(activity: unknown): boolean {
+  return typeof activity === 'function' && onATimer.has(activity);
 }

@@ -10,6 +10,7 @@ import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { shardDir } from '../datasets/paths';
 import type { LogprobRow } from '../datasets/schemas';
 import type { TextBackend } from '../models/backend';
+import { heartbeatingAll } from './heartbeat';
 
 /**
  * Scoring a corpus under a reference model: one sample shard in, one logprob shard out (same unit,
@@ -44,7 +45,7 @@ const stemOf = (name: string) => name.replace(/^part-/, '').replace(/\.parquet$/
 /** CPU side: the sample shards to score (optionally only some models / sources). */
 export function createScoringPlanActivities(deps: { duck: DuckDBInstance; dataDir: string; corpora?: Corpora }) {
   const corpora = deps.corpora ?? new LocalCorpora(deps.duck, deps.dataDir);
-  return {
+  return heartbeatingAll({
     async listSampleShards(input: { corpus: string; models?: string[]; sources?: string[]; precision: string }): Promise<SampleShardRef[]> {
       // Row counts from footers (a folder) or object metadata (a bucket: path is then s3://bucket/key).
       const shards = (await corpora.listShards(input.corpus, 'samples')).filter(
@@ -58,7 +59,7 @@ export function createScoringPlanActivities(deps: { duck: DuckDBInstance; dataDi
         rows: s.rows,
       }));
     },
-  };
+  });
 }
 
 type JournalRow = Omit<LogprobRow, 'corpus'>;
@@ -66,7 +67,7 @@ type JournalRow = Omit<LogprobRow, 'corpus'>;
 /** Model side: runs where the scorer is loaded. */
 export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: string; backend: TextBackend; corpora?: Corpora }) {
   const corpora = deps.corpora ?? new LocalCorpora(deps.duck, deps.dataDir);
-  return {
+  return heartbeatingAll({
     async scoreShard(input: ScoreShardInput): Promise<ScoreShardResult> {
       const { corpus, shard, scorer } = input;
       try {
@@ -131,7 +132,7 @@ export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: s
         throw toApplicationFailure(err);
       }
     },
-  };
+  });
 }
 export type ScoringPlanActivities = ReturnType<typeof createScoringPlanActivities>;
 export type LogprobActivities = ReturnType<typeof createLogprobActivities>;

@@ -4,6 +4,7 @@ import { toApplicationFailure } from '../common/failures';
 import type { TextScore } from '../config/perplexitySpec';
 import type { TextBackend } from '../models/backend';
 import { sumOf } from '../stats/perplexity';
+import { heartbeatingAll } from './heartbeat';
 
 /**
  * Scoring given texts (not a stored corpus) under the model this worker has loaded: the model
@@ -26,7 +27,7 @@ const utf8Bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 
 export function createTextScoringActivities(deps: { backend: TextBackend }) {
   const { backend } = deps;
-  return {
+  return heartbeatingAll({
     async scoreTexts(input: ScoreTextsInput): Promise<ScoreTextsResult> {
       try {
         if (input.model !== backend.model || input.precision !== backend.precision) {
@@ -59,6 +60,6 @@ export function createTextScoringActivities(deps: { backend: TextBackend }) {
         throw toApplicationFailure(err);
       }
     },
-  };
+  });
 }
 export type TextScoringActivities = ReturnType<typeof createTextScoringActivities>;

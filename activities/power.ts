@@ -5,7 +5,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError } from '../common/errors';
 import { seedFrom } from '../common/hash';
 import { toApplicationFailure } from '../common/failures';
-import { heartbeating } from './heartbeat';
+import { heartbeating, heartbeatingAll } from './heartbeat';
 import { controlLabel, gridReferences, label, mixComponents, type PowerAlternative, type PowerSource, type PowerSpec } from '../config/powerSpec';
 import { assertOneScorerRoute, completionScores, corpusDir, quotedString, readSlice, withConnection, type PowerCellRow } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
@@ -313,7 +313,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
     };
   }
 
-  return {
+  return heartbeatingAll({
     async planPowerGrid(input: { spec: PowerSpec; runId: string }): Promise<PowerPlan> {
       try {
         const { spec, runId } = input;
@@ -529,6 +529,6 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
         throw toApplicationFailure(err);
       }
     },
-  };
+  });
 }
 export type PowerActivities = ReturnType<typeof createPowerActivities>;

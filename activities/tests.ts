@@ -18,7 +18,7 @@ import {
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { nullDistribution, oneSampleTest, rutTest, twoSampleTestInThread, type EncodedSample } from '../stats';
 import { isOneSampleTestStatistic } from '../config/testSpec';
-import { heartbeating } from './heartbeat';
+import { heartbeating, heartbeatingAll } from './heartbeat';
 
 const sliceLabel = (s: Selector) => `${s.corpus}:${s.model}/${s.source}`;
 
@@ -125,7 +125,7 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
       unit: spec.unit,
       L: spec.L,
     });
-  return {
+  return heartbeatingAll({
     /**
      * The rank-based uniformity test between stored slices: X (the reference, k samples per prompt)
      * and Y (the target, one per prompt unless Y's samplesPerPrompt says otherwise), both scored
@@ -278,7 +278,8 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
             `${(err as Error).message}. The one-sample tests use whole completions: raise L above the longest completion`,
           );
         }
-        const r = await heartbeating(() => Promise.resolve(oneSampleTest(spec.stat as never, y.sample, nul, x.sample, { b: spec.b, seed: spec.seed })));
+        // Synchronous: no heartbeat goes out while it computes (workflows/runTest.ts gives it a longer heartbeat timeout).
+        const r = oneSampleTest(spec.stat, y.sample, nul, x.sample, { b: spec.b, seed: spec.seed });
         const ownLogprobs = await ownLogprobGap(deps.duck, await deps.readRoot(spec.y.corpus), {
           corpus: spec.y.corpus,
           model: spec.y.model,
@@ -405,6 +406,6 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
         throw toApplicationFailure(err);
       }
     },
-  };
+  });
 }
 export type TestActivities = ReturnType<typeof createTestActivities>;

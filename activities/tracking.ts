@@ -15,6 +15,7 @@ import type { ProbeAnswers, ProviderGenerator } from '../providers/generator';
 import { seededProbeIndices, trackingTest, type TopLogprobs } from '../stats/tracking';
 import { loadPrompts } from './collect';
 import type { TestOutcome } from './tests';
+import { heartbeatingAll } from './heartbeat';
 
 /**
  * The log-probability tracking tier of an audit (statistic logprob_tracking; stats/tracking.ts):
@@ -114,7 +115,7 @@ export interface TrackingOutcome {
 export function createTrackingActivities(deps: { duck: DuckDBInstance; dataDir: string; promptRoots?: string[]; corpora?: Corpora }) {
   const corpora = deps.corpora ?? new LocalCorpora(deps.duck, deps.dataDir);
   const promptRoots = [promptsDir(deps.dataDir), ...(deps.promptRoots ?? [])];
-  return {
+  return heartbeatingAll({
     /** The probe set of a firing: the spec's prompts, `count` of them drawn with `seed` (the same set at every firing). */
     async planTrackingProbes(input: { prompts: RunSpec['prompts']; count: number; seed: number }): Promise<Probe[]> {
       try {
@@ -234,7 +235,7 @@ export function createTrackingActivities(deps: { duck: DuckDBInstance; dataDir: 
         throw toApplicationFailure(err);
       }
     },
-  };
+  });
 }
 export type TrackingActivities = ReturnType<typeof createTrackingActivities>;
 
@@ -248,7 +249,7 @@ export interface ProbeLogprobsInput {
 
 /** On the endpoint's provider queue: the probes sent with this worker's key (never in workflow history). */
 export function createTrackingProbeActivities(deps: { generator: ProviderGenerator }) {
-  return {
+  return heartbeatingAll({
     async probeLogprobs(input: ProbeLogprobsInput): Promise<ProbeAnswers> {
       try {
         return await deps.generator.probeTopLogprobs(input.source, { ...input, signal: Context.current().cancellationSignal });
@@ -256,6 +257,6 @@ export function createTrackingProbeActivities(deps: { generator: ProviderGenerat
         throw toApplicationFailure(err);
       }
     },
-  };
+  });
 }
 export type TrackingProbeActivities = ReturnType<typeof createTrackingProbeActivities>;

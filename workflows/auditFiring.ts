@@ -28,6 +28,7 @@ import { isOneSampleTestStatistic, type TestSpec } from '../config/testSpec';
 import { modelTaskQueue, providerTaskQueue } from '../temporal/queues';
 import { collectCorpus } from './collectCorpus';
 import { deliverAuditAlert } from './deliverAuditAlert';
+import { STEP_HEARTBEAT_TIMEOUT } from './heartbeat';
 import { runTest } from './runTest';
 import { scoreCorpus } from './scoreCorpus';
 
@@ -40,6 +41,7 @@ import { scoreCorpus } from './scoreCorpus';
  */
 const cpu = proxyActivities<AuditActivities>({
   startToCloseTimeout: '5m',
+  heartbeatTimeout: STEP_HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });
 // Firings recorded before alerts had a workflow of their own: a webhook that is down is retried for
@@ -66,6 +68,7 @@ export interface AuditFiringResult {
 
 const tracker = proxyActivities<TrackingActivities>({
   startToCloseTimeout: '5m',
+  heartbeatTimeout: STEP_HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });
 
@@ -99,6 +102,7 @@ async function trackingFiring(spec: AuditSpec, startedAt: number): Promise<Audit
       const provider = proxyActivities<TrackingProbeActivities>({
         taskQueue: providerTaskQueue(e.provider.provider),
         startToCloseTimeout: '10m',
+        heartbeatTimeout: STEP_HEARTBEAT_TIMEOUT,
         retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
       });
       const answered = await provider.probeLogprobs({

@@ -32,7 +32,15 @@ const FINAL = ['completed', 'failed', 'expired', 'cancelled'];
 async function batchUnitSteps(input: BatchUnitInput): Promise<BatchUnitResult> {
   const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '2m', maximumAttempts: 25, nonRetryableErrorTypes: NON_RETRYABLE_TYPES };
   const scheduleToStart = input.noWorkerTimeoutSeconds ? { scheduleToStartTimeout: input.noWorkerTimeoutSeconds * 1000 } : {};
-  const api = proxyActivities<BatchActivities>({ taskQueue: input.taskQueue, startToCloseTimeout: '10m', ...scheduleToStart, retry });
+  // Upload, poll and download heartbeat on a timer: one that finished while Temporal was away runs again after
+  // this, not after its 10 minutes (the source's heartbeat timeout, at least 30 s, as collectCorpus's steps).
+  const api = proxyActivities<BatchActivities>({
+    taskQueue: input.taskQueue,
+    startToCloseTimeout: '10m',
+    heartbeatTimeout: Math.max(30, input.heartbeatTimeoutSeconds) * 1000,
+    ...scheduleToStart,
+    retry,
+  });
   const { sampleUnit } = proxyActivities<SamplingActivities>({
     taskQueue: input.taskQueue,
     startToCloseTimeout: '2h',

@@ -6,6 +6,7 @@ import { withRootCause } from '../common/failures';
 import { PROGRESS_QUERY, type ProgressSnapshot } from '../common/progress';
 import type { ConsistencyPlan } from '../config/consistencySpec';
 import { collectCorpus } from './collectCorpus';
+import { STEP_HEARTBEAT_TIMEOUT } from './heartbeat';
 import { runTest } from './runTest';
 import { scoreCorpus } from './scoreCorpus';
 
@@ -15,9 +16,10 @@ import { scoreCorpus } from './scoreCorpus';
  * both under one scorer (child scoreCorpus on the scorer's queue), compares answers by embedding
  * similarity and perplexity, runs the MMD test (child runTest) and writes the report.
  */
+// Both steps heartbeat on a timer (the embeddings are awaited, never computed on the event loop).
 const cpu = proxyActivities<ConsistencyActivities>({
   startToCloseTimeout: '1h',
-  heartbeatTimeout: '5m',
+  heartbeatTimeout: STEP_HEARTBEAT_TIMEOUT,
   retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });
 

@@ -9,10 +9,16 @@ import { isOneSampleTestStatistic, type TestSpec } from '../config/testSpec';
  * stat 'rut' schedules runRankUniformityTest instead of runTwoSampleTest (new specs only: histories
  * of earlier tests never had stat rut, so their command sequence is unchanged).
  */
-// The two-sample test runs in a thread of its own and heartbeats, so a cancelled run stops it within seconds.
-const { runTwoSampleTest, runRankUniformityTest, runOneSampleTest } = proxyActivities<TestActivities>({
+// The tests heartbeat on a timer. The two-sample test runs in a thread of its own, so a cancelled run stops it within seconds.
+const { runTwoSampleTest } = proxyActivities<TestActivities>({
   startToCloseTimeout: '1h',
   heartbeatTimeout: '30s',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+});
+// The rank-uniformity and one-sample statistics are computed on the event loop, where no heartbeat goes out: 2 minutes for them.
+const { runRankUniformityTest, runOneSampleTest } = proxyActivities<TestActivities>({
+  startToCloseTimeout: '1h',
+  heartbeatTimeout: '2m',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });
 

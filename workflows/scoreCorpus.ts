@@ -5,6 +5,7 @@ import type { LogprobActivities, SampleShardRef, ScoringPlanActivities } from '.
 import { NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
 import { modelTaskQueue } from '../temporal/queues';
+import { STEP_HEARTBEAT_TIMEOUT } from './heartbeat';
 import { slidingWindow } from './window';
 
 /**
@@ -15,7 +16,11 @@ import { slidingWindow } from './window';
 /** Shards started per execution before continue-as-new (keeps the history small, like collectCorpus's units). */
 const SHARDS_PER_EXECUTION = 400;
 
-const cpu = proxyActivities<ScoringPlanActivities>({ startToCloseTimeout: '10m', retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES } });
+const cpu = proxyActivities<ScoringPlanActivities>({
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: STEP_HEARTBEAT_TIMEOUT,
+  retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+});
 
 export interface ScoreCorpusInput {
   corpus: string;
