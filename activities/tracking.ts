@@ -70,6 +70,11 @@ export interface TrackingOutcomeInput {
 
 export type TrackingSampling = NonNullable<TrackingRecord['sampling']>;
 
+/** What checkTrackingSampling reads: the endpoint's baseline in the audit's rows, and how this firing will ask. */
+export type TrackingSamplingCheck = Pick<TrackingOutcomeInput, 'corpus' | 'audit' | 'endpoint' | 'firingId' | 'timeMs' | 'baselineFirings'> & {
+  sampling: TrackingSampling;
+};
+
 /** A text for an error message: quoted, and cut to its first 60 characters. */
 const excerpt = (text: string | null) =>
   text === null ? 'none' : `${JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}...` : text)} (${text.length} characters)`;
@@ -115,6 +120,17 @@ export interface TrackingOutcome {
 export function createTrackingActivities(deps: { duck: DuckDBInstance; dataDir: string; promptRoots?: string[]; corpora?: Corpora }) {
   const corpora = deps.corpora ?? new LocalCorpora(deps.duck, deps.dataDir);
   const promptRoots = [promptsDir(deps.dataDir), ...(deps.promptRoots ?? [])];
+  /** The endpoint's baseline: its first `baselineFirings` tracking rows before this firing (a retry's own row left out). */
+  const baselineOf = async (input: Pick<TrackingOutcomeInput, 'corpus' | 'audit' | 'endpoint' | 'firingId' | 'timeMs' | 'baselineFirings'>) => {
+    const root = await corpora.readRoot(input.corpus, ['audits']);
+    const earlier = (await readAuditRows(deps.duck, root, input.corpus, input.audit)).filter(
+      (r) => r.endpoint === input.endpoint && r.firingId !== input.firingId && r.time.getTime() <= input.timeMs && r.tracking,
+    );
+    return earlier
+      .map((r) => ({ firingId: r.firingId, record: TrackingRecord.parse(JSON.parse(r.tracking!)) }))
+      .filter((r) => r.record.role === 'baseline')
+      .slice(0, input.baselineFirings);
+  };
   return heartbeatingAll({
     /** The probe set of a firing: the spec's prompts, `count` of them drawn with `seed` (the same set at every firing). */
     async planTrackingProbes(input: { prompts: RunSpec['prompts']; count: number; seed: number }): Promise<Probe[]> {
@@ -145,17 +161,24 @@ export function createTrackingActivities(deps: { duck: DuckDBInstance; dataDir: 
      * Until there are that many, the firing is one of them (p = 1, no rejection). Idempotent: this
      * firing's own row (a retry) and later ones are left out.
      */
+    /**
+     * Before any probe is sent: refuses a firing that would ask otherwise than the endpoint's
+     * baseline (trackingOutcome would refuse its answers), so an edited spec's schedule does not
+     * spend a request per probe on every tick only to be refused.
+     */
+    async checkTrackingSampling(input: TrackingSamplingCheck): Promise<void> {
+      try {
+        const problem = trackingSamplingProblem(input.audit, input.sampling, await baselineOf(input));
+        if (problem) throw new MetError(ErrorTypes.BadInput, `${problem} (no probe was sent)`);
+      } catch (err) {
+        throw toApplicationFailure(err);
+      }
+    },
+
     async trackingOutcome(input: TrackingOutcomeInput): Promise<TrackingOutcome> {
       try {
         const started = performance.now();
-        const root = await corpora.readRoot(input.corpus, ['audits']);
-        const earlier = (await readAuditRows(deps.duck, root, input.corpus, input.audit)).filter(
-          (r) => r.endpoint === input.endpoint && r.firingId !== input.firingId && r.time.getTime() <= input.timeMs && r.tracking,
-        );
-        const baseline = earlier
-          .map((r) => ({ firingId: r.firingId, record: TrackingRecord.parse(JSON.parse(r.tracking!)) }))
-          .filter((r) => r.record.role === 'baseline')
-          .slice(0, input.baselineFirings);
+        const baseline = await baselineOf(input);
         // Asked another way than the baseline (an edited spec): the logprobs are not comparable; refused before anything is recorded.
         const problem = input.sampling ? trackingSamplingProblem(input.audit, input.sampling, baseline) : undefined;
         if (problem) throw new MetError(ErrorTypes.BadInput, problem);

@@ -105,6 +105,19 @@ async function trackingFiring(spec: AuditSpec, startedAt: number): Promise<Audit
         heartbeatTimeout: STEP_HEARTBEAT_TIMEOUT,
         retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
       });
+      const sampling = { endpoint: spec.sampling.endpoint, systemPrompt: spec.sampling.systemPrompt ?? null };
+      // A firing its baseline would refuse (an edited spec) is refused before it spends a request per probe.
+      // patched(): firings before it went straight to the probes.
+      if (patched('tracking-precheck'))
+        await tracker.checkTrackingSampling({
+          corpus: spec.corpus,
+          audit: spec.name,
+          endpoint: e.endpoint,
+          firingId: plan.firingId,
+          timeMs: startedAt,
+          baselineFirings: plan.tracking.baselineFirings,
+          sampling,
+        });
       const answered = await provider.probeLogprobs({
         source: e.provider,
         probes,
@@ -127,7 +140,7 @@ async function trackingFiring(spec: AuditSpec, startedAt: number): Promise<Audit
         b: spec.b,
         seed: spec.seed,
         // Noted in the record, and a firing asked otherwise than the baseline is refused. patched(): firings before it never passed it.
-        ...(patched('tracking-sampling') ? { sampling: { endpoint: spec.sampling.endpoint, systemPrompt: spec.sampling.systemPrompt ?? null } } : {}),
+        ...(patched('tracking-sampling') ? { sampling } : {}),
       });
       const reported = answered.reportedUsage > 0;
       return {

@@ -4,7 +4,7 @@
  * than the endpoint's baseline (the spec edited after it) fails, saying what changed and how to fix
  * it. Through the workflow auditFiring on the real dev server, against `met serve` (the tiny F32
  * model): the unchanged spec is tested as before; a system prompt edited, or the chat endpoint
- * swapped for completions, is refused and records no row.
+ * swapped for completions, is refused before any probe is sent and records no row.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -69,6 +69,7 @@ test(
         args: [{ spec: parseAuditSpec({ ...base, sampling }) }],
       });
     const failure = async (sampling: Record<string, unknown>) => {
+      const sent = serve.stats().requests;
       const err = await fire(sampling).then(
         () => undefined,
         (e: unknown) => e,
@@ -76,6 +77,9 @@ test(
       assert.ok(err instanceof WorkflowFailedError, `the firing should fail: ${String(err)}`);
       const chain: string[] = [];
       for (let e: unknown = err; e instanceof Error; e = e.cause) chain.push(e.message);
+      // Refused before its probes: the endpoint was not asked.
+      assert.equal(serve.stats().requests, sent, 'a refused firing sent no probe');
+      assert.match(chain.join(' | '), /\(no probe was sent\)/);
       return chain.join(' | ');
     };
     try {

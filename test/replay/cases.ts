@@ -282,6 +282,26 @@ export const REPLAY_CASES: ReplayCase[] = [
     ],
     expect: 'completed',
   },
+  // Since a firing asked otherwise than its baseline is refused before its probes (patched 'tracking-precheck').
+  {
+    name: 'auditFiring-tracking-precheck',
+    workflow: 'auditFiring',
+    args: [
+      {
+        spec: parseAuditSpec({
+          name: 'replay-audit-tracking-precheck',
+          corpus: 'replay',
+          endpoints: auditSpec.endpoints,
+          prompts: auditSpec.prompts,
+          sampling: { endpoint: 'chat', systemPrompt: 'You are terse.' },
+          statistic: 'logprob_tracking',
+          tracking: { probes: 2, topK: 2 },
+          schedule: { interval: '1h' },
+        }),
+      },
+    ],
+    expect: 'completed',
+  },
   {
     name: 'deliverAuditAlert',
     workflow: 'deliverAuditAlert',

@@ -198,6 +198,8 @@ export function cpuActivities() {
         { id: 'p1', text: 'b' },
       ];
     },
+    // Since 'tracking-precheck': the firing is asked as its baseline was, so it goes on to the probes.
+    async checkTrackingSampling() {},
     async trackingOutcome(input: TrackingOutcomeInput) {
       return {
         outcome: {
