@@ -34,7 +34,7 @@ export interface DecodeCheck {
 }
 
 /** The fixed sequences: a text in the file's own vocabulary, cut to a short, a medium and a long length. */
-async function fixedSequences(path: string, contextSize: number): Promise<{ sequences: number[][]; slidingWindow: number | null }> {
+export async function fixedSequences(path: string, contextSize: number): Promise<{ sequences: number[][]; slidingWindow: number | null }> {
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
   const vocab = await llama.loadModel({ modelPath: path, vocabOnly: true });
