@@ -10,7 +10,6 @@ import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { shardDir } from '../datasets/paths';
 import type { LogprobRow } from '../datasets/schemas';
 import type { TextBackend } from '../models/backend';
-import type { LlamaBackend } from '../models/llama';
 
 /**
  * Scoring a corpus under a reference model: one sample shard in, one logprob shard out (same unit,
@@ -95,41 +94,32 @@ export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: s
         const resumedFrom = done.size;
         const ctx = Context.current();
         let tokens = 0;
-        const pending = samples.filter((s) => !done.has(`${String(s.prompt_id)}\u0000${String(s.sample_index)}`));
-        // A worker that packs several sequences per scoring decode gets them 2 slots' worth at a
-        // time (its slots stay busy, and a chunk is journaled and heartbeats as one sample did).
-        const many = packedScorer(deps.backend);
-        const chunk = many ? 2 * many.scoringSequences : 1;
-        for (let at = 0; at < pending.length; at += chunk) {
+        for (const s of samples) {
+          const key = `${String(s.prompt_id)}\u0000${String(s.sample_index)}`;
+          if (done.has(key)) continue;
           ctx.cancellationSignal.throwIfAborted();
-          const part = pending.slice(at, at + chunk);
-          const texts = part.map((s) => ({ prompt: String(s.prompt), completion: String(s.completion ?? '') }));
-          const scores = many ? await many.scoreMany(texts) : [await deps.backend.score(texts[0].prompt, texts[0].completion)];
-          part.forEach((s, i) => {
-            const scored = scores[i];
-            const key = `${String(s.prompt_id)}\u0000${String(s.sample_index)}`;
-            const sum = sumOf(scored.tokenLogprobs);
-            const row: JournalRow = {
-              model: shard.model,
-              source: shard.source,
-              promptId: String(s.prompt_id),
-              sampleIndex: Number(s.sample_index),
-              scorerModel: scorer.model,
-              scorerPrecision: scorer.precision,
-              tokenIds: scored.tokenIds,
-              tokenLogprobs: scored.tokenLogprobs,
-              sum,
-              count: scored.tokenIds.length,
-              // Set when another backend computes the scorer's logprobs (a managed llama-server scores in-process).
-              scorerBackend: deps.backend.scorerBackend ?? null,
-              tokenRanks: scored.tokenRanks ?? null,
-            };
-            tokens += row.count;
-            done.set(key, row);
-            journal.append(row);
-          });
+          const scored = await deps.backend.score(String(s.prompt), String(s.completion ?? ''));
+          const sum = sumOf(scored.tokenLogprobs);
+          const row: JournalRow = {
+            model: shard.model,
+            source: shard.source,
+            promptId: String(s.prompt_id),
+            sampleIndex: Number(s.sample_index),
+            scorerModel: scorer.model,
+            scorerPrecision: scorer.precision,
+            tokenIds: scored.tokenIds,
+            tokenLogprobs: scored.tokenLogprobs,
+            sum,
+            count: scored.tokenIds.length,
+            // Set when another backend computes the scorer's logprobs (a managed llama-server scores in-process).
+            scorerBackend: deps.backend.scorerBackend ?? null,
+            tokenRanks: scored.tokenRanks ?? null,
+          };
+          tokens += row.count;
+          done.set(key, row);
+          journal.append(row);
           if (journal.buffered >= 64) await journal.flush();
-          // Every sample or chunk (the SDK throttles what it sends): a slow scorer is never taken for a dead one.
+          // Every sample (the SDK throttles what it sends): a slow scorer is never taken for a dead one.
           ctx.heartbeat({ scored: done.size });
         }
         await journal.flush();
@@ -143,13 +133,5 @@ export function createLogprobActivities(deps: { duck: DuckDBInstance; dataDir: s
     },
   };
 }
-/** The backend's scoreMany when it packs several sequences per scoring decode (an in-process worker with scoringSequences > 1). */
-function packedScorer(backend: TextBackend): (TextBackend & Pick<LlamaBackend, 'scoreMany' | 'scoringSequences'>) | undefined {
-  const b = backend as TextBackend & Partial<Pick<LlamaBackend, 'scoreMany' | 'scoringSequences'>>;
-  return typeof b.scoreMany === 'function' && (b.scoringSequences ?? 1) > 1
-    ? (b as TextBackend & Pick<LlamaBackend, 'scoreMany' | 'scoringSequences'>)
-    : undefined;
-}
-
 export type ScoringPlanActivities = ReturnType<typeof createScoringPlanActivities>;
 export type LogprobActivities = ReturnType<typeof createLogprobActivities>;

@@ -20,10 +20,6 @@ export function register(program: Command): void {
       '--parallel <n|auto>',
       'sequences an in-process --model samples at once (met batched sampler), or requests in flight to a managed one (default 1; auto: from the CPU count)',
     )
-    .option(
-      '--scoring-sequences <n>',
-      'completions an in-process CPU --model scores per decode, a KV stream each (default 1; kept only where the start check finds it exact)',
-    )
     .option('--backend <kind>', 'in-process (llama.cpp) or managed (a vLLM server this worker starts and restarts)', 'in-process')
     .action(
       async (opts: {
@@ -80,7 +76,6 @@ async function modelFromFlags(opts: {
   contextSize?: string;
   batchSize?: string;
   parallel?: string;
-  scoringSequences?: string;
 }): Promise<ModelWorkerSpec> {
   const { ModelWorkerSpec } = await import('../config/workers');
   const int = (v: string | undefined) => (v === undefined ? undefined : Number(v));
@@ -95,7 +90,6 @@ async function modelFromFlags(opts: {
     contextSize: int(opts.contextSize),
     batchSize: int(opts.batchSize),
     parallel: opts.parallel === 'auto' ? 'auto' : int(opts.parallel),
-    scoringSequences: int(opts.scoringSequences),
     ...(opts.backend === 'managed' ? { server: { command: 'vllm' } } : {}),
   });
 }

@@ -83,12 +83,6 @@ export const ModelWorkerSpec = z
      * host's CPU count, said in the worker's log.
      */
     parallel: z.union([z.number().int().min(1).max(256), z.literal('auto')]).optional(),
-    /**
-     * In-process llama.cpp on the CPU: completions scored per decode, each on its own KV stream
-     * (default 1). Kept only when the decode check at the worker's start finds the numbers exactly
-     * the reference route's (F32 Gemma: yes at 4; repacked Q4_K: no); otherwise 1, said in the log.
-     */
-    scoringSequences: z.number().int().min(1).max(64).optional(),
     /** In-process llama.cpp: run the batch-invariance check when the worker starts (default true; it takes seconds on a real-size model). */
     decodeCheck: z.boolean().optional(),
     /** in-process (default): llama.cpp in the worker. managed: an inference server (vLLM, llama-server, other OpenAI-compatible; see `server.profile`) the worker starts, checks and restarts. */

@@ -14,7 +14,7 @@ import type {
 } from './backend';
 import { inProcessScorerRoute } from './backend';
 import { checkChatTemplate } from './chatTemplate';
-import type { DecodeConfig, GeneratorConfig } from './decodeCheck';
+import type { GeneratorConfig } from './decodeCheck';
 import { checkPrecisionLabel, fileTypeOf, type GgufFileType, precisionLabel } from './ggufType';
 import { NativeScorer } from './nativeScorer';
 import { NativeGenerator } from './nativeGenerator';
@@ -66,12 +66,6 @@ export interface LlamaBackendOptions {
   flashAttention?: 'off' | 'on' | 'auto';
   /** Sequences sampled at once by met's batched generator (default 1: node-llama-cpp, one at a time). */
   parallel?: number;
-  /**
-   * Sequences per scoring decode (default 1), each its own KV stream: scoreMany packs many
-   * completions into decodes of up to batchSize positions. Checked at a worker's start: it must
-   * give the reference route's numbers exactly (docs/decoding.md).
-   */
-  scoringSequences?: number;
   /** Where to report loading (file, GGUF type, size, threads, seconds). */
   log?: (line: string) => void;
 }
@@ -133,9 +127,7 @@ export class LlamaBackend implements TokenLevelBackend {
     readonly precision: Precision,
     /** The file's exact GGUF type (F32, F16, Q8_0, Q4_K_M, ...). */
     readonly ggufType: GgufFileType,
-    private readonly options: Required<Pick<LlamaBackendOptions, 'path' | 'threads' | 'batchSize' | 'flashAttention' | 'parallel' | 'scoringSequences'>> & {
-      contextSize: number;
-    },
+    private readonly options: Required<Pick<LlamaBackendOptions, 'path' | 'threads' | 'batchSize' | 'flashAttention' | 'parallel'>> & { contextSize: number },
     private readonly llama: Llama,
     private readonly llamaModel: LlamaModel,
     private readonly context: LlamaContext,
@@ -163,7 +155,6 @@ export class LlamaBackend implements TokenLevelBackend {
     const batchSize = Math.min(options.batchSize ?? 128, contextSize);
     const flashAttention = options.flashAttention ?? 'off';
     const parallel = options.parallel ?? 1;
-    const scoringSequences = options.scoringSequences ?? 1;
     const context = await llamaModel.createContext({
       contextSize,
       sequences: 1,
@@ -176,7 +167,7 @@ export class LlamaBackend implements TokenLevelBackend {
       name,
       options.precision,
       ggufType,
-      { path: options.path, threads, batchSize, contextSize, flashAttention, parallel, scoringSequences },
+      { path: options.path, threads, batchSize, contextSize, flashAttention, parallel },
       llama,
       llamaModel,
       context,
@@ -199,7 +190,7 @@ export class LlamaBackend implements TokenLevelBackend {
     }
     const mb = (statSync(options.path).size / 1e6).toFixed(0);
     options.log?.(
-      `loaded ${options.path} (${mb} MB) as ${name} ${precisionLabel(options.precision, ggufType)}: ${threads} threads, context ${contextSize}, batch ${batchSize}, flash attention ${flashAttention}, ${parallel > 1 ? `${parallel} sequences sampled at once (met's batched sampler)` : '1 sequence at a time'}${scoringSequences > 1 ? `, ${scoringSequences} sequences per scoring decode` : ''}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      `loaded ${options.path} (${mb} MB) as ${name} ${precisionLabel(options.precision, ggufType)}: ${threads} threads, context ${contextSize}, batch ${batchSize}, flash attention ${flashAttention}, ${parallel > 1 ? `${parallel} sequences sampled at once (met's batched sampler)` : '1 sequence at a time'}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
     return backend;
   }
@@ -218,9 +209,7 @@ export class LlamaBackend implements TokenLevelBackend {
       contextSize: this.options.contextSize,
       batchSize: this.options.batchSize,
       flashAttention: this.options.flashAttention,
-      sequences: this.options.scoringSequences,
-      // Several sequences share a decode only on KV streams of their own (docs/decoding.md).
-      kvUnified: this.options.scoringSequences === 1,
+      sequences: 1,
       swaFull: false,
     });
     return this.scorer;
@@ -258,22 +247,9 @@ export class LlamaBackend implements TokenLevelBackend {
     return inProcessScorerRoute(this.options.flashAttention);
   }
 
-  /** The decode configuration of this backend's stored logprobs, as the start check checks it (docs/decoding.md). */
-  get decode(): DecodeConfig {
-    const sequences = this.options.scoringSequences;
-    return {
-      threads: this.options.threads,
-      batchSize: this.options.batchSize,
-      sequences,
-      kvUnified: sequences === 1,
-      flashAttention: this.options.flashAttention,
-      swaFull: false,
-    };
-  }
-
-  /** Sequences per scoring decode (scoreMany packs that many completions at once). */
-  get scoringSequences(): number {
-    return this.options.scoringSequences;
+  /** The decode route of this backend's stored logprobs (docs/decoding.md). */
+  get decode(): { threads: number; batchSize: number; sequences: 1; flashAttention: 'off' | 'on' | 'auto'; swaFull: false } {
+    return { threads: this.options.threads, batchSize: this.options.batchSize, sequences: 1, flashAttention: this.options.flashAttention, swaFull: false };
   }
 
   countTokens(text: string): number {
@@ -473,30 +449,6 @@ export class LlamaBackend implements TokenLevelBackend {
         out.top.push(alternatives);
       }
       return out;
-    });
-  }
-
-  /**
-   * score() of many completions in one call: with scoringSequences > 1 the native scorer packs
-   * them into shared decodes, a KV stream each; the start check proved that exact.
-   */
-  scoreMany(items: readonly { prompt: string; completion: string }[]): Promise<ScoredCompletion[]> {
-    return this.exclusive(async () => {
-      const tokenized = items.map(({ prompt, completion }) => ({ prompt: this.promptTokens(prompt), ids: this.tokenize(completion) }));
-      const scored = tokenized.filter((t) => t.ids.length);
-      const scores = scored.length
-        ? await this.nativeScorer().score(
-            scored.map((t) => ({ tokens: [...t.prompt, ...t.ids], from: t.prompt.length - 1 })),
-            { ranks: true },
-          )
-        : undefined;
-      let at = 0;
-      return tokenized.map(({ ids }) => {
-        const logprobs = Array.from(scores?.logprobs.subarray(at, at + ids.length) ?? []);
-        const ranks = Array.from(scores?.ranks.subarray(at, at + ids.length) ?? []);
-        at += ids.length;
-        return { tokenIds: ids, tokenTexts: ids.map((t) => this.detokenize([t])), tokenLogprobs: logprobs, tokenRanks: ranks };
-      });
     });
   }
 

@@ -104,13 +104,6 @@ export async function loadCheckedLlamaBackend(spec: ModelWorkerSpec, log: (line:
   const asked = parallelOf(spec, log);
   const parallel = spec.gpu === 'cpu' ? asked : 1;
   if (parallel !== asked) log(`parallel ${asked} ignored for ${spec.name}/${spec.precision}: met's batched sampler runs on the CPU only`);
-  // Packing could move stored numbers: used only where the start check (on the CPU) runs and finds it exact.
-  const checked = spec.gpu === 'cpu' && spec.decodeCheck !== false;
-  const scoringSequences = checked ? (spec.scoringSequences ?? 1) : 1;
-  if (scoringSequences !== (spec.scoringSequences ?? 1))
-    log(
-      `scoringSequences ${spec.scoringSequences} ignored for ${spec.name}/${spec.precision}: one sequence per scoring decode without the decode check (${spec.gpu === 'cpu' ? 'decodeCheck: false' : 'a GPU worker'})`,
-    );
   const llama = await loadLlamaBackend({
     path: spec.path,
     precision: spec.precision,
@@ -121,17 +114,16 @@ export async function loadCheckedLlamaBackend(spec: ModelWorkerSpec, log: (line:
     batchSize: spec.batchSize,
     flashAttention,
     parallel,
-    scoringSequences,
     log,
   });
-  if (!checked) {
+  if (spec.decodeCheck === false || spec.gpu !== 'cpu') {
     log(
       `decode check skipped for ${spec.name}/${spec.precision} (${spec.gpu === 'cpu' ? 'decodeCheck: false' : 'GPU: checked by met doctor --model on the GPU host'})`,
     );
     return llama;
   }
-  const passed = await checkedDecode(spec, llama, log);
-  return parallel > 1 ? checkedParallel(spec, passed, log) : passed;
+  const checked = await checkedDecode(spec, llama, log);
+  return parallel > 1 ? checkedParallel(spec, checked, log) : checked;
 }
 
 /** The worker's `parallel` as a number; `auto` is said in the log with the CPU count it came from. */
@@ -151,25 +143,6 @@ async function checkedDecode(spec: ModelWorkerSpec, llama: LlamaBackend, log: (l
   log(decodeCheckLine(check));
   if (check.passed) return llama;
   await llama.close();
-  if (llama.decode.sequences > 1) {
-    // Packing that is not exact is not used: one sequence per scoring decode, checked again.
-    log(
-      `falling back to one sequence per scoring decode for ${spec.name}/${spec.precision}: ${llama.decode.sequences} sequences per decode move logprobs by ${check.maxDiff.toExponential(2)} nats (exactly 0 is required)`,
-    );
-    const single = await loadLlamaBackend({
-      path: spec.path,
-      precision: spec.precision,
-      model: spec.name,
-      gpu: false,
-      threads: spec.threads,
-      contextSize: spec.contextSize,
-      batchSize: spec.batchSize,
-      flashAttention,
-      parallel: llama.generatorConfig?.sequences ?? 1,
-      log,
-    });
-    return checkedDecode(spec, single, log);
-  }
   if (flashAttention === 'off') {
     throw new MetError(
       ErrorTypes.BadInput,
@@ -231,7 +204,6 @@ async function checkedParallel(spec: ModelWorkerSpec, llama: LlamaBackend, log: 
     contextSize: spec.contextSize,
     batchSize: spec.batchSize,
     flashAttention,
-    scoringSequences: llama.scoringSequences,
     log,
   });
 }
