@@ -8,7 +8,7 @@
  * over the decode check's fixed sequences and a realistic scoring shard (prompts of 20-40 tokens,
  * several completions of 16-48 tokens each), whose scored tokens/s it also reports.
  *   node --import tsx bench/score/batched.ts [--models q4_k_m,F32] [--sequences 1,2,4,8] [--batch 128]
- *     [--threads 1] [--repack on,off] [--prompts 4] [--completions 8] [--out bench/results/score-batched.json]
+ *     [--threads 1] [--repack on,off] [--prompts 4] [--completions 8] [--out FILE (default bench/out/)]
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -22,11 +22,10 @@ const batchSize = Number(arg('batch', '128'));
 const threads = Number(arg('threads', '1'));
 const prompts = Number(arg('prompts', '4'));
 const completions = Number(arg('completions', '8'));
-const repacks = arg('repack', 'on,off').split(',').map((r) => r === 'on');
-const out = arg('out', 'bench/results/score-batched.json');
-
-const TEXT =
-  'The history of the city begins in the early Middle Ages, when a small group of farmers settled on the banks of the river. Over the following centuries the settlement grew into a busy market town. Photosynthesis is the process by which green plants use sunlight to synthesize foods from carbon dioxide and water. To make a simple loaf of bread, mix flour, water, salt and yeast into a soft dough and knead it for ten minutes. The committee met on Tuesday to discuss the budget for the coming year, and agreed to postpone the decision. ';
+const repacks = arg('repack', 'on,off')
+  .split(',')
+  .map((r) => r === 'on');
+const out = arg('out', `bench/out/score-batched-${Date.now()}.json`);
 
 // A seeded generator, so the shard is the same in every run.
 let state = 12345;
@@ -69,8 +68,13 @@ for (const name of models) {
   if (!existsSync(path)) throw new Error(`${path} is missing: run bash scripts/ensure-gemma.sh`);
   const { check, shard } = await shardOf(path);
   const scoredTokens = shard.reduce((n, it) => n + it.tokens.length - 1 - it.from, 0);
-  const reference = { check: await score(path, check, { batchSize: 512, sequences: 1, repack: true }), shard: await score(path, shard, { batchSize: 512, sequences: 1, repack: true }) };
-  console.error(`${name}: shard of ${shard.length} sequences, ${scoredTokens} scored tokens; reference ${(scoredTokens / reference.shard.seconds).toFixed(1)} tok/s`);
+  const reference = {
+    check: await score(path, check, { batchSize: 512, sequences: 1, repack: true }),
+    shard: await score(path, shard, { batchSize: 512, sequences: 1, repack: true }),
+  };
+  console.error(
+    `${name}: shard of ${shard.length} sequences, ${scoredTokens} scored tokens; reference ${(scoredTokens / reference.shard.seconds).toFixed(1)} tok/s`,
+  );
   for (const repack of repacks) {
     let single: { check: Float64Array; shard: Float64Array } | undefined;
     for (const sequences of sequenceCounts) {
