@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'with --model: CPU threads', '1')
     .option('--batch-size <n>', 'with --model: positions per decode', '128')
     .option('--sequences <n>', 'with --model: sequences packed into one decode', '1')
-    .option('--kv <kind>', 'with --model and several sequences: per-sequence (a KV stream each, what a worker packs) or shared', 'per-sequence')
+    .option('--kv <kind>', 'with --model and several sequences: per-sequence (a KV stream each) or shared (one KV cache)', 'per-sequence')
     .option('--flash-attention <mode>', 'with --model: off | on | auto', 'off')
     .option('--swa-full', 'with --model: the full-size sliding-window cache')
     .action(

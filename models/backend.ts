@@ -132,8 +132,6 @@ export function isTokenLevel(backend: TextBackend): backend is TokenLevelBackend
  * The decode route of met's in-process scorer (the native scorer on the CPU, one sequence per
  * decode), as logprob rows record it. Batch size and threads are not part of it: a worker's start
  * check proves they leave the logprobs within 1e-3 nats of the reference route (models/decodeCheck.ts).
- * Nor is packed scoring (scoringSequences > 1): the start check keeps it only when its numbers are
- * exactly the single-sequence route's (docs/decoding.md).
  */
 export function inProcessScorerRoute(flashAttention: 'off' | 'on' | 'auto'): string {
   return `llama.cpp in-process (CPU, flash attention ${flashAttention}, 1 sequence per decode)`;

@@ -11,7 +11,8 @@ import { NativeGenerator, type NativeGeneratorOptions } from './nativeGenerator'
  * within 1e-3 nats at every position it passes (exactly equal with several sequences per decode). Measured on Gemma 3 270M with this llama.cpp (CPU):
  * batch 64, 128 or 512 with flash attention off are exact; flash attention on (llama.cpp's 'auto'
  * picks it on the CPU) moves logprobs by 0.35-0.48 nats; several sequences sharing a KV cache by
- * 0.1-1.7; a KV stream each: exactly 0 for F32 at 4 sequences, 0.07-0.49 for repacked Q4_K_M.
+ * 0.1-1.7; a KV stream each: 0.07-0.49 for repacked Q4_K_M, and for F32 at 4 sequences 0 here but
+ * 3.8e-3 on a shard the check does not hold, so met's scorer never packs (docs/decoding.md).
  */
 export type DecodeConfig = Required<Pick<NativeScorerOptions, 'threads' | 'batchSize' | 'sequences' | 'kvUnified' | 'flashAttention' | 'swaFull'>>;
 
@@ -26,7 +27,8 @@ export const DECODE_TOLERANCE = 1e-3;
  * Several sequences per decode must give the reference route's numbers exactly, not within
  * DECODE_TOLERANCE: packing is what must never move a stored number, and a packed route that is
  * merely close showed tenths of a nat on sequences the check did not hold (Gemma Q4_K_M repacked,
- * a KV stream per sequence: 4.5e-5 on the check's three sequences, 0.30 on short ones).
+ * a KV stream per sequence: 4.5e-5 on the check's three sequences, 0.30 on short ones). Even
+ * exactly 0 here does not prove a shard exact (docs/decoding.md): `met doctor` reports, met does not pack.
  */
 export function toleranceOf(config: Pick<DecodeConfig, 'sequences'>): number {
   return config.sequences > 1 ? 0 : DECODE_TOLERANCE;
