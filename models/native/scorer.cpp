@@ -91,7 +91,8 @@ class Scorer : public Napi::ObjectWrap<Scorer> {
     // `sequences` sequences per decode, contextSize cells each (one shared cache or a stream apiece).
     // Whether packing changes the numbers depends on the configuration (flash attention, the
     // sliding-window cache, the batch size): models/decodeCheck.ts measures it, a worker refuses a
-    // configuration that moves logprobs by more than 1e-3 nats.
+    // configuration that moves logprobs by more than 1e-3 nats. met scores one sequence per decode;
+    // several are for measuring (met doctor, bench/score/batched.ts): none was exact (docs/decoding.md).
     cp.n_ctx = contextSize_ * sequences_;
     cp.n_batch = batchSize_;
     cp.n_ubatch = batchSize_;
@@ -313,7 +314,8 @@ std::string Scorer::Run(const std::vector<int32_t>& tokens, const std::vector<in
     // A KV stream per slot: llama.cpp splits such a batch into ubatches holding as many tokens of
     // each of consecutive seq ids, so every decode takes an equal share of batchSize_ from each busy
     // slot (one ubatch, not many small ones); a finished sequence's cells are removed and the next
-    // sequence takes its slot, starting at position 0 of an empty stream as it would alone.
+    // sequence takes its slot, starting at position 0 of an empty stream as it would alone. A
+    // stream near its end still leaves ubatches of 1-2 of its tokens, whose numbers differ.
     const size_t slots = static_cast<size_t>(sequences_);
     std::vector<size_t> slotSeq(slots, n);
     std::vector<int32_t> slotAt(slots, 0);
