@@ -13,6 +13,8 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fixedSequences } from '../../models/decodeCheck';
+import { quantizeGguf } from '../../models/ggufFile';
+import type { GgmlType } from '../../models/quantize';
 import { NativeScorer, type NativeScorerOptions, type ScoreItem } from '../../models/nativeScorer';
 
 const arg = (name: string, fallback: string) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
@@ -62,10 +64,13 @@ async function score(path: string, items: ScoreItem[], options: Omit<NativeScore
 }
 
 const maxDiff = (a: Float64Array, b: Float64Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+const GEMMA = '.tools/gemma/gemma-3-270m-q4_k_m.gguf';
 const rows: Record<string, unknown>[] = [];
 for (const name of models) {
   const path = `.tools/gemma/gemma-3-270m-${name}.gguf`;
-  if (!existsSync(path)) throw new Error(`${path} is missing: run bash scripts/ensure-gemma.sh`);
+  if (!existsSync(GEMMA)) throw new Error(`${GEMMA} is missing: run bash scripts/ensure-gemma.sh`);
+  // Other types are made from it by met's own quantizer, as bench/power/gemma.ts does.
+  if (!existsSync(path)) quantizeGguf(GEMMA, name as GgmlType, path);
   const { check, shard } = await shardOf(path);
   const scoredTokens = shard.reduce((n, it) => n + it.tokens.length - 1 - it.from, 0);
   const reference = {

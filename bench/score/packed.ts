@@ -11,8 +11,9 @@
  * NativeScorer.score() call per 2N completions on N KV streams. tokens/s counts every decoded token (prompt and
  * completion) for all three; ratios are per round (the three run interleaved), reported as medians.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { getLlama, type Token } from 'node-llama-cpp';
+import { quantizeGguf } from '../../models/ggufFile';
 import { loadLlamaBackend } from '../../models/llama';
 import { NativeScorer } from '../../models/nativeScorer';
 
@@ -27,6 +28,12 @@ const completions = Number(arg('completions', '8'));
 const TEXT =
   'The history of the city begins in the early Middle Ages, when a small group of farmers settled on the banks of the river. Over the following centuries the settlement grew into a busy market town. Photosynthesis is the process by which green plants use sunlight to synthesize foods from carbon dioxide and water. To make a simple loaf of bread, mix flour, water, salt and yeast into a soft dough and knead it for ten minutes. The committee met on Tuesday to discuss the budget for the coming year, and agreed to postpone the decision until more estimates had been received. ';
 
+const GEMMA = '.tools/gemma/gemma-3-270m-q4_k_m.gguf';
+// The F32 file is made from the Q4_K_M one by met's own quantizer, as bench/power/gemma.ts does.
+if (!existsSync(path) && path.endsWith('-F32.gguf')) {
+  if (!existsSync(GEMMA)) throw new Error(`${GEMMA} is missing: run bash scripts/ensure-gemma.sh`);
+  quantizeGguf(GEMMA, 'F32', path);
+}
 const common = { path, precision: 'fp32' as const, model: 'gemma-3-270m', threads, log: (l: string) => console.error(l) };
 const single = await loadLlamaBackend(common);
 const packed = NativeScorer.open(path, { threads, contextSize: 2048, batchSize: 128, sequences, kvUnified: false, flashAttention: 'off', swaFull: false });
