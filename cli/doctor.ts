@@ -13,6 +13,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'with --model: CPU threads', '1')
     .option('--batch-size <n>', 'with --model: positions per decode', '128')
     .option('--sequences <n>', 'with --model: sequences packed into one decode', '1')
+    .option('--kv <kind>', 'with --model and several sequences: per-sequence (a KV stream each) or shared (one KV cache)', 'per-sequence')
     .option('--flash-attention <mode>', 'with --model: off | on | auto', 'off')
     .option('--swa-full', 'with --model: the full-size sliding-window cache')
     .action(
@@ -27,6 +28,7 @@ export function register(program: Command): void {
         threads: string;
         batchSize: string;
         sequences: string;
+        kv: string;
         flashAttention: string;
         swaFull?: boolean;
       }) => {
@@ -52,6 +54,7 @@ async function decodeDoctor(opts: {
   threads: string;
   batchSize: string;
   sequences: string;
+  kv: string;
   flashAttention: string;
   swaFull?: boolean;
   json?: boolean;
@@ -62,6 +65,7 @@ async function decodeDoctor(opts: {
       threads: z.coerce.number().int().positive().max(1024),
       batchSize: z.coerce.number().int().positive().max(4096),
       sequences: z.coerce.number().int().positive().max(64),
+      kvUnified: z.enum(['per-sequence', 'shared']).transform((kv) => kv === 'shared'),
       flashAttention: z.enum(['off', 'on', 'auto']),
       swaFull: z.boolean(),
     })
@@ -69,6 +73,7 @@ async function decodeDoctor(opts: {
       threads: opts.threads,
       batchSize: opts.batchSize,
       sequences: opts.sequences,
+      kvUnified: opts.kv,
       flashAttention: opts.flashAttention,
       swaFull: opts.swaFull === true,
     });

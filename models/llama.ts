@@ -248,8 +248,15 @@ export class LlamaBackend implements TokenLevelBackend {
   }
 
   /** The decode route of this backend's stored logprobs (docs/decoding.md). */
-  get decode(): { threads: number; batchSize: number; sequences: 1; flashAttention: 'off' | 'on' | 'auto'; swaFull: false } {
-    return { threads: this.options.threads, batchSize: this.options.batchSize, sequences: 1, flashAttention: this.options.flashAttention, swaFull: false };
+  get decode(): { threads: number; batchSize: number; sequences: 1; kvUnified: true; flashAttention: 'off' | 'on' | 'auto'; swaFull: false } {
+    return {
+      threads: this.options.threads,
+      batchSize: this.options.batchSize,
+      sequences: 1,
+      kvUnified: true,
+      flashAttention: this.options.flashAttention,
+      swaFull: false,
+    };
   }
 
   countTokens(text: string): number {

@@ -12,8 +12,10 @@ export interface NativeScorerOptions {
   contextSize: number;
   /** Positions decoded per llama_decode; each holds a vocabulary of float32 logits in memory. */
   batchSize: number;
-  /** Sequences packed into one decode, each on its own KV stream (default 1). */
+  /** Sequences packed into one decode (default 1). */
   sequences?: number;
+  /** One KV cache for the sequences of a decode (default, llama.cpp's), or a stream per sequence (false). */
+  kvUnified?: boolean;
   /** Flash attention: llama.cpp's 'auto' (default), 'on' or 'off'. */
   flashAttention?: 'auto' | 'on' | 'off';
   /** The full-size sliding-window cache (default off). */
@@ -24,7 +26,8 @@ export interface NativeScorerOptions {
 
 /** A native scorer's decode configuration as one line (logs, doctor, sampler records). */
 export function decodeConfigLabel(o: NativeScorerOptions): string {
-  return `${o.threads} thread(s), batch ${o.batchSize}, ${o.sequences ?? 1} sequence(s) per decode, flash attention ${o.flashAttention ?? 'auto'}, full SWA cache ${o.swaFull ? 'on' : 'off'}`;
+  const kv = (o.sequences ?? 1) > 1 ? (o.kvUnified === false ? ' (a KV stream each)' : ' (one shared KV cache)') : '';
+  return `${o.threads} thread(s), batch ${o.batchSize}, ${o.sequences ?? 1} sequence(s) per decode${kv}, flash attention ${o.flashAttention ?? 'auto'}, full SWA cache ${o.swaFull ? 'on' : 'off'}`;
 }
 
 export interface NativeScores {

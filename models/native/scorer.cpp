@@ -71,6 +71,9 @@ class Scorer : public Napi::ObjectWrap<Scorer> {
     // -1 llama.cpp's auto, 0 off, 1 on; the decode configuration met checks (models/decodeCheck.ts).
     const int32_t flashAttention = num("flashAttention", -1);
     const bool swaFull = o.Has("swaFull") && o.Get("swaFull").IsBoolean() && o.Get("swaFull").As<Napi::Boolean>().Value();
+    // One KV cache shared by the sequences of a decode (llama.cpp's default here), or a stream per
+    // sequence: with separate streams a sequence's attention sees only its own cells.
+    kvUnified_ = !(o.Has("kvUnified") && o.Get("kvUnified").IsBoolean()) || o.Get("kvUnified").As<Napi::Boolean>().Value();
     initBackends(libDir);
 
     llama_model_params mp = llama_model_default_params();
@@ -85,15 +88,16 @@ class Scorer : public Napi::ObjectWrap<Scorer> {
     vocab_ = llama_vocab_n_tokens(llama_model_get_vocab(model_));
 
     llama_context_params cp = llama_context_default_params();
-    // `sequences` sequences per decode (each its own KV stream of contextSize positions), or one.
+    // `sequences` sequences per decode, contextSize cells each (one shared cache or a stream apiece).
     // Whether packing changes the numbers depends on the configuration (flash attention, the
     // sliding-window cache, the batch size): models/decodeCheck.ts measures it, a worker refuses a
-    // configuration that moves logprobs by more than 1e-3 nats.
+    // configuration that moves logprobs by more than 1e-3 nats. met scores one sequence per decode;
+    // several are for measuring (met doctor, bench/score/batched.ts): none was exact (docs/decoding.md).
     cp.n_ctx = contextSize_ * sequences_;
     cp.n_batch = batchSize_;
     cp.n_ubatch = batchSize_;
     cp.n_seq_max = sequences_;
-    cp.kv_unified = true;
+    cp.kv_unified = kvUnified_;
     cp.flash_attn_type = static_cast<llama_flash_attn_type>(flashAttention);
     cp.swa_full = swaFull;
     cp.n_threads = threads_;
@@ -141,6 +145,7 @@ class Scorer : public Napi::ObjectWrap<Scorer> {
   int32_t contextSize_ = 2048;
   int32_t batchSize_ = 128;
   int32_t sequences_ = 1;
+  bool kvUnified_ = true;
   std::mutex mutex_;
 };
 
@@ -289,6 +294,62 @@ std::string Scorer::Run(const std::vector<int32_t>& tokens, const std::vector<in
     return true;
   };
 
+  // Adds token i of sequence s to the batch, on seq id `seq`.
+  auto add = [&](size_t s, int32_t i, llama_seq_id seq) {
+    const int32_t len = starts[s + 1] - starts[s];
+    const int32_t first = std::max<int32_t>(0, from[s]);
+    const int32_t k = batch.n_tokens;
+    batch.token[k] = tokens[starts[s] + i];
+    batch.pos[k] = i;
+    batch.n_seq_id[k] = 1;
+    batch.seq_id[k][0] = seq;
+    const bool want = i >= first && i + 1 < len;
+    batch.logits[k] = want ? 1 : 0;
+    // llama_get_logits_ith takes the token's index in the batch.
+    if (want) positions.push_back({k, tokens[starts[s] + i + 1], firstSlot[s] + static_cast<size_t>(i - first)});
+    batch.n_tokens++;
+  };
+
+  if (!kvUnified_ && sequences_ > 1) {
+    // A KV stream per slot: llama.cpp splits such a batch into ubatches holding as many tokens of
+    // each of consecutive seq ids, so every decode takes an equal share of batchSize_ from each busy
+    // slot (one ubatch, not many small ones); a finished sequence's cells are removed and the next
+    // sequence takes its slot, starting at position 0 of an empty stream as it would alone. A
+    // stream near its end still leaves ubatches of 1-2 of its tokens, whose numbers differ.
+    const size_t slots = static_cast<size_t>(sequences_);
+    std::vector<size_t> slotSeq(slots, n);
+    std::vector<int32_t> slotAt(slots, 0);
+    size_t next = 0;
+    llama_memory_clear(memory, true);
+    while (error.empty()) {
+      size_t busy = 0;
+      for (size_t k = 0; k < slots; k++) {
+        if (slotSeq[k] == n && next < n) {
+          slotSeq[k] = next++;
+          slotAt[k] = 0;
+        }
+        if (slotSeq[k] != n) busy++;
+      }
+      if (busy == 0) break;
+      const int32_t share = std::max<int32_t>(1, batchSize_ / static_cast<int32_t>(busy));
+      for (size_t k = 0; k < slots; k++) {
+        if (slotSeq[k] == n) continue;
+        const size_t s = slotSeq[k];
+        const int32_t end = std::min(starts[s + 1] - starts[s], slotAt[k] + share);
+        while (slotAt[k] < end && batch.n_tokens < batchSize_) add(s, slotAt[k]++, static_cast<llama_seq_id>(k));
+      }
+      if (!decode()) break;
+      for (size_t k = 0; k < slots; k++) {
+        if (slotSeq[k] == n || slotAt[k] < starts[slotSeq[k] + 1] - starts[slotSeq[k]]) continue;
+        llama_memory_seq_rm(memory, static_cast<llama_seq_id>(k), -1, -1);
+        slotSeq[k] = n;
+      }
+    }
+    llama_batch_free(batch);
+    llama_memory_clear(memory, true);
+    return error;
+  }
+
   // Sequences in groups of sequences_, each on its own seq id, packed one after another into
   // decodes of up to batchSize_ positions; the cache is cleared between groups.
   for (size_t g = 0; g < n && error.empty(); g += static_cast<size_t>(sequences_)) {
@@ -296,19 +357,9 @@ std::string Scorer::Run(const std::vector<int32_t>& tokens, const std::vector<in
     const size_t end = std::min(n, g + static_cast<size_t>(sequences_));
     for (size_t s = g; s < end && error.empty(); s++) {
       const int32_t len = starts[s + 1] - starts[s];
-      const int32_t first = std::max<int32_t>(0, from[s]);
       for (int32_t i = 0; i < len && error.empty(); i++) {
         if (batch.n_tokens == batchSize_ && !decode()) break;
-        const int32_t k = batch.n_tokens;
-        batch.token[k] = tokens[starts[s] + i];
-        batch.pos[k] = i;
-        batch.n_seq_id[k] = 1;
-        batch.seq_id[k][0] = static_cast<llama_seq_id>(s - g);
-        const bool want = i >= first && i + 1 < len;
-        batch.logits[k] = want ? 1 : 0;
-        // llama_get_logits_ith takes the token's index in the batch.
-        if (want) positions.push_back({k, tokens[starts[s] + i + 1], firstSlot[s] + static_cast<size_t>(i - first)});
-        batch.n_tokens++;
+        add(s, i, static_cast<llama_seq_id>(s - g));
       }
     }
     if (error.empty()) decode();
