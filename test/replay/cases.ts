@@ -77,6 +77,19 @@ const auditSpec = parseAuditSpec({
   schedule: { interval: '1h' },
 });
 
+/** A tracking audit asking through the chat endpoint with a system prompt (the cases since 'tracking-sampling'). */
+const chatTrackingSpec = (name: string) =>
+  parseAuditSpec({
+    name,
+    corpus: 'replay',
+    endpoints: auditSpec.endpoints,
+    prompts: auditSpec.prompts,
+    sampling: { endpoint: 'chat', systemPrompt: 'You are terse.' },
+    statistic: 'logprob_tracking',
+    tracking: { probes: 2, topK: 2 },
+    schedule: { interval: '1h' },
+  });
+
 export const REPLAY_CASES: ReplayCase[] = [
   { name: 'systemCheck', workflow: 'systemCheck', args: [{ pause: '10ms' }], expect: 'completed' },
   { name: 'collectCorpus', workflow: 'collectCorpus', args: [{ spec: runSpec, runId: runIdOf(runSpec) }], expect: 'completed' },
@@ -266,40 +279,14 @@ export const REPLAY_CASES: ReplayCase[] = [
   {
     name: 'auditFiring-tracking-sampling',
     workflow: 'auditFiring',
-    args: [
-      {
-        spec: parseAuditSpec({
-          name: 'replay-audit-tracking-sampling',
-          corpus: 'replay',
-          endpoints: auditSpec.endpoints,
-          prompts: auditSpec.prompts,
-          sampling: { endpoint: 'chat', systemPrompt: 'You are terse.' },
-          statistic: 'logprob_tracking',
-          tracking: { probes: 2, topK: 2 },
-          schedule: { interval: '1h' },
-        }),
-      },
-    ],
+    args: [{ spec: chatTrackingSpec('replay-audit-tracking-sampling') }],
     expect: 'completed',
   },
   // Since a firing asked otherwise than its baseline is refused before its probes (patched 'tracking-precheck').
   {
     name: 'auditFiring-tracking-precheck',
     workflow: 'auditFiring',
-    args: [
-      {
-        spec: parseAuditSpec({
-          name: 'replay-audit-tracking-precheck',
-          corpus: 'replay',
-          endpoints: auditSpec.endpoints,
-          prompts: auditSpec.prompts,
-          sampling: { endpoint: 'chat', systemPrompt: 'You are terse.' },
-          statistic: 'logprob_tracking',
-          tracking: { probes: 2, topK: 2 },
-          schedule: { interval: '1h' },
-        }),
-      },
-    ],
+    args: [{ spec: chatTrackingSpec('replay-audit-tracking-precheck') }],
     expect: 'completed',
   },
   {
