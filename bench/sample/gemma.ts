@@ -14,7 +14,6 @@
  *
  *   node --import tsx bench/sample/gemma.ts [--rounds 2] [--samples 64] [--tokens 48] [--slots 1,4,8,16] [--routes in-process,managed]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,6 +21,7 @@ import { createDuckDB, kindDir, quotedString, withConnection } from '../../datas
 import { freePort, startDevServer, stopDevServer } from '../../temporal/devServer';
 import { CPU_TASK_QUEUE } from '../../temporal/queues';
 import { exited, spawnMet, waitUntil } from '../../test/helpers/processes';
+import { LLAMA_SERVER, llamaServerTokensPerSecond } from './llamaServer';
 
 const arg = (name: string, fallback: string) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
 const ROUNDS = Number(arg('rounds', '2'));
@@ -32,7 +32,7 @@ const ROUTES = arg('routes', 'in-process,managed').split(',') as ('in-process' |
 const PER_PROMPT = 8;
 const THREADS = 2;
 const GEMMA = resolve('.tools/gemma/gemma-3-270m-q4_k_m.gguf');
-const SERVER = resolve('.tools/llama-server/bin/llama-server');
+const SERVER = LLAMA_SERVER;
 if (!existsSync(GEMMA)) throw new Error(`${GEMMA} is missing: run bash scripts/ensure-gemma.sh`);
 if (!existsSync(SERVER)) throw new Error(`${SERVER} is missing: run bash scripts/build-llama-server.sh`);
 const prompts = readFileSync('datasets/prompts/demo.jsonl', 'utf8')
@@ -41,73 +41,16 @@ const prompts = readFileSync('datasets/prompts/demo.jsonl', 'utf8')
   .slice(0, SAMPLES / PER_PROMPT)
   .map((l) => String((JSON.parse(l) as { text: string }).text));
 
-/** llama-server with `slots` slots: 64 requests, `slots` in flight; generated tokens per second. */
-async function llamaServer(slots: number): Promise<number> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    SERVER,
-    [
-      '-m',
-      GEMMA,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '-np',
-      String(slots),
-      '-c',
-      String(slots * 512),
-      '-t',
-      String(THREADS),
-      '-fa',
-      'off',
-      '--no-warmup',
-    ],
-    { stdio: 'ignore' },
+/** llama-server with `slots` slots: the samples, `slots` in flight; generated tokens per second. */
+function llamaServer(slots: number): Promise<number> {
+  const jobs = Array.from({ length: SAMPLES }, (_, i) => ({ prompt: prompts[Math.floor(i / PER_PROMPT)], seed: i }));
+  return llamaServerTokensPerSecond(
+    GEMMA,
+    ['-np', String(slots), '-c', String(slots * 512), '-t', String(THREADS), '-fa', 'off', '--no-warmup'],
+    jobs,
+    TOKENS,
+    slots,
   );
-  try {
-    for (let i = 0; ; i++) {
-      const ok = await fetch(`http://127.0.0.1:${port}/health`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) break;
-      if (i > 600) throw new Error('llama-server did not start');
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const jobs = Array.from({ length: SAMPLES }, (_, i) => ({ prompt: prompts[Math.floor(i / PER_PROMPT)], seed: i }));
-    let next = 0;
-    let tokens = 0;
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: slots }, async () => {
-        while (next < jobs.length) {
-          const job = jobs[next++];
-          const res = await fetch(`http://127.0.0.1:${port}/completion`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({
-              prompt: job.prompt,
-              n_predict: TOKENS,
-              temperature: 1,
-              top_p: 1,
-              top_k: 0,
-              min_p: 0,
-              seed: job.seed,
-              ignore_eos: false,
-              cache_prompt: false,
-            }),
-          });
-          const body = (await res.json()) as { timings?: { predicted_n?: number }; tokens_predicted?: number };
-          tokens += body.timings?.predicted_n ?? body.tokens_predicted ?? 0;
-        }
-      }),
-    );
-    return tokens / ((performance.now() - t0) / 1000);
-  } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-  }
 }
 
 /** met collect of the same samples through the model worker running; generated tokens per second of the collection, and the engine it recorded. */

@@ -10,10 +10,11 @@
  *
  *   node --import tsx bench/sample/oneSequence.ts [--rounds 3] [--requests 12] [--tokens 32] [--threads 2]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LLAMA_SERVER, llamaServerTokensPerSecond } from './llamaServer';
 
 const arg = (name: string, fallback: string) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback);
 const ROUNDS = Number(arg('rounds', '3'));
@@ -21,7 +22,7 @@ const REQUESTS = Number(arg('requests', '12'));
 const TOKENS = Number(arg('tokens', '32'));
 const THREADS = arg('threads', '2');
 const GEMMA = resolve('.tools/gemma/gemma-3-270m-q4_k_m.gguf');
-const SERVER = resolve('.tools/llama-server/bin/llama-server');
+const SERVER = LLAMA_SERVER;
 const prompts = readFileSync('datasets/prompts/demo.jsonl', 'utf8')
   .split('\n')
   .filter(Boolean)
@@ -40,38 +41,9 @@ async function inProcess(): Promise<void> {
   await backend.close();
 }
 
-async function llamaServer(port: number): Promise<number> {
-  const child = spawn(
-    SERVER,
-    ['-m', GEMMA, '--host', '127.0.0.1', '--port', String(port), '-np', '1', '-c', '512', '-t', THREADS, '-fa', 'off', '--no-warmup'],
-    { stdio: 'ignore' },
-  );
-  try {
-    for (
-      let i = 0;
-      !(await fetch(`http://127.0.0.1:${port}/health`).then(
-        (r) => r.ok,
-        () => false,
-      ));
-      i++
-    ) {
-      if (i > 600) throw new Error('llama-server did not start');
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const t0 = performance.now();
-    let tokens = 0;
-    for (let i = 0; i < REQUESTS; i++) {
-      const body = { prompt: prompts[i % prompts.length], n_predict: TOKENS, temperature: 1, top_p: 1, top_k: 0, min_p: 0, seed: i, cache_prompt: false };
-      const res = (await (await fetch(`http://127.0.0.1:${port}/completion`, { method: 'POST', body: JSON.stringify(body) })).json()) as {
-        timings: { predicted_n: number };
-      };
-      tokens += res.timings.predicted_n;
-    }
-    return tokens / ((performance.now() - t0) / 1000);
-  } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-  }
+function llamaServer(): Promise<number> {
+  const jobs = Array.from({ length: REQUESTS }, (_, i) => ({ prompt: prompts[i % prompts.length], seed: i }));
+  return llamaServerTokensPerSecond(GEMMA, ['-np', '1', '-c', '512', '-t', THREADS, '-fa', 'off', '--no-warmup'], jobs, TOKENS, 1);
 }
 
 function child(env: NodeJS.ProcessEnv): number {
@@ -89,7 +61,7 @@ else {
   if (!existsSync(GEMMA) || !existsSync(SERVER)) throw new Error('run bash scripts/ensure-gemma.sh and bash scripts/build-llama-server.sh first');
   const rows: Record<string, number[]> = { 'llama-server, 1 slot': [], 'met in-process (OpenMP default)': [], 'met in-process (OMP_WAIT_POLICY=active)': [] };
   for (let round = 0; round < ROUNDS; round++) {
-    const server = await llamaServer(18100 + round);
+    const server = await llamaServer();
     const plain = child({ OMP_WAIT_POLICY: '' });
     const active = child({ OMP_WAIT_POLICY: 'active' });
     rows['llama-server, 1 slot'].push(server);
