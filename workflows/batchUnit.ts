@@ -3,6 +3,7 @@ import type { BatchActivities, BatchState } from '../activities/batch';
 import type { SampleUnitInput, SamplingActivities, UnitResult } from '../activities/sampling';
 import { NON_RETRYABLE_TYPES } from '../common/errors';
 import { withRootCause } from '../common/failures';
+import { stepHeartbeatMs } from './heartbeat';
 
 /**
  * batchUnit: one work unit of a run through the provider's Batch API (a source with `batch:`), as
@@ -37,7 +38,7 @@ async function batchUnitSteps(input: BatchUnitInput): Promise<BatchUnitResult> {
   const api = proxyActivities<BatchActivities>({
     taskQueue: input.taskQueue,
     startToCloseTimeout: '10m',
-    heartbeatTimeout: Math.max(30, input.heartbeatTimeoutSeconds) * 1000,
+    heartbeatTimeout: stepHeartbeatMs(input.heartbeatTimeoutSeconds),
     ...scheduleToStart,
     retry,
   });

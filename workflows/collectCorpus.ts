@@ -23,6 +23,7 @@ import { withRootCause } from '../common/failures';
 import type { RunSpec } from '../config/runSpec';
 import { type CollectResult, planSources, type SourceShape, sourceShapes, unitAt, type WorkUnit } from '../collect/plan';
 import { batchUnit } from './batchUnit';
+import { stepHeartbeatMs } from './heartbeat';
 
 export type { CollectResult } from '../collect/plan';
 
@@ -32,22 +33,12 @@ export type { CollectResult } from '../collect/plan';
  * Parquet shard atomically, so the shards on disk are the record of what is done: a retried unit,
  * a continued-as-new run and `met resume` all re-plan from them.
  */
-/**
- * How long a CPU step or a quote may go without a heartbeat (they heartbeat on a timer while they
- * run: activities/heartbeat.ts). Without it a step that finished while Temporal was away (the SDK
- * drops a completion it could not deliver in about 10 s), or whose worker was killed, is run again
- * only after its start-to-close timeout: the run stood still for 10 minutes. The spec's
- * heartbeatTimeoutSeconds, but at least 30 s: these steps are short, and a loaded worker's timer may be late.
- */
-function stepHeartbeatMs(spec: RunSpec): number {
-  return Math.max(30, spec.heartbeatTimeoutSeconds ?? 60) * 1000;
-}
-
 // CPU steps run on the workflow's own queue (met-cpu, or a test's queue).
+// They heartbeat on a timer (workflows/heartbeat.ts says why they need a heartbeat timeout).
 function cpuSteps(spec: RunSpec) {
   return proxyActivities<CollectActivities>({
     startToCloseTimeout: '10m',
-    heartbeatTimeout: stepHeartbeatMs(spec),
+    heartbeatTimeout: stepHeartbeatMs(spec.heartbeatTimeoutSeconds),
     retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
   });
 }
@@ -204,7 +195,7 @@ async function collectCorpusSteps(input: CollectInput): Promise<CollectResult> {
       shapes.map((plan, i) => {
         const source = spec.sources[plan.sourceIndex];
         if (source.kind !== 'provider') return Promise.resolve(undefined);
-        return quoter(plan.taskQueue, stepHeartbeatMs(spec), spec.noWorkerTimeoutSeconds).quoteSource({
+        return quoter(plan.taskQueue, stepHeartbeatMs(spec.heartbeatTimeoutSeconds), spec.noWorkerTimeoutSeconds).quoteSource({
           corpus: spec.corpus,
           runId,
           promptsFile: prepared.promptsFile,

@@ -7,3 +7,11 @@
  * synchronous stretches (test/workflows/heartbeats.test.ts checks every workflow's steps).
  */
 export const STEP_HEARTBEAT_TIMEOUT = '1m';
+
+/**
+ * The same for a job whose spec sets `heartbeatTimeoutSeconds` (a collection, a batch unit): that,
+ * but at least 30 s, since these steps are short and a loaded worker's timer may be late.
+ */
+export function stepHeartbeatMs(heartbeatTimeoutSeconds = 60): number {
+  return Math.max(30, heartbeatTimeoutSeconds) * 1000;
+}
