@@ -17,7 +17,7 @@ import { checkChatTemplate } from './chatTemplate';
 import type { GeneratorConfig } from './decodeCheck';
 import { checkPrecisionLabel, fileTypeOf, type GgufFileType, precisionLabel } from './ggufType';
 import { NativeScorer } from './nativeScorer';
-import { NativeGenerator } from './nativeGenerator';
+import { NativeGenerator, type NativeGeneratorOptions } from './nativeGenerator';
 
 /**
  * The in-process llama.cpp backend (node-llama-cpp's prebuilt binaries: CPU here, CUDA where a GPU
@@ -32,10 +32,14 @@ import { NativeGenerator } from './nativeGenerator';
  *   on how tokens are batched (quantized matrix paths differ by up to ~0.3 nats between one token
  *   at a time and a batch on Gemma 3 Q4_K_M), so every logprob met stores, the sampler's included,
  *   comes from this one batched route: sampled completions are re-scored after sampling.
- * - Sampling is llama.cpp's own sampler chain (node-llama-cpp), in llama.cpp's server order:
- *   repetition/presence/frequency penalties over the last 64 tokens of prompt and completion,
- *   top-k, top-p, min-p, temperature, then a draw seeded with the request's seed; temperature 0
- *   is greedy. Same seed, same settings, same file: the same completion.
+ * - Sampling is llama.cpp's own sampler chain, in node-llama-cpp's order (llama.cpp's server
+ *   order): repetition/presence/frequency penalties over the last 64 tokens of prompt and
+ *   completion, top-k, top-p, min-p, temperature, then a draw seeded with the request's seed;
+ *   temperature 0 is greedy. Same seed, same settings, same file: the same completion.
+ * - At `parallel` 1 on the CPU the tokens are drawn by met's native generator at one slot with
+ *   weights repacked as node-llama-cpp repacks them: the same tokens as node-llama-cpp's own loop
+ *   (tested on the tiny models and Gemma), 1.6x faster at 2 threads (docs/decoding.md), so the
+ *   sampler record is the same. The GPU build still samples through node-llama-cpp's loop.
  * - The first completion token is predicted from the last prompt token (or BOS for an empty
  *   prompt); every completion token is scored, including the first.
  * - With `parallel` N > 1, sampling is met's batched generator instead (models/native/generator.cpp):
@@ -64,8 +68,14 @@ export interface LlamaBackendOptions {
   batchSize?: number;
   /** Flash attention in both routes (sampling and the native scorer): 'off' by default (docs/decoding.md). */
   flashAttention?: 'off' | 'on' | 'auto';
-  /** Sequences sampled at once by met's batched generator (default 1: node-llama-cpp, one at a time). */
+  /** Sequences sampled at once by met's batched generator (default 1: one at a time). */
   parallel?: number;
+  /**
+   * Who draws the tokens at `parallel` 1: met's native generator at one slot ('native', the CPU
+   * default) or node-llama-cpp's own loop ('node-llama-cpp', the GPU build's). The same tokens;
+   * the choice is for the GPU and for comparing the two (tests, bench/sample/oneSequence.ts).
+   */
+  oneSequenceSampler?: 'native' | 'node-llama-cpp';
   /** Where to report loading (file, GGUF type, size, threads, seconds). */
   log?: (line: string) => void;
 }
@@ -119,6 +129,7 @@ export class LlamaBackend implements TokenLevelBackend {
   private queue: Promise<unknown> = Promise.resolve();
   private scorer: NativeScorer | undefined;
   private generator: NativeGenerator | undefined;
+  private sequence: LlamaContextSequence | undefined;
   private chatWrapper: JinjaTemplateChatWrapper | undefined;
   private readonly text: StoredText;
 
@@ -130,8 +141,8 @@ export class LlamaBackend implements TokenLevelBackend {
     private readonly options: Required<Pick<LlamaBackendOptions, 'path' | 'threads' | 'batchSize' | 'flashAttention' | 'parallel'>> & { contextSize: number },
     private readonly llama: Llama,
     private readonly llamaModel: LlamaModel,
-    private readonly context: LlamaContext,
-    private readonly sequence: LlamaContextSequence,
+    /** node-llama-cpp's context, only where its own loop samples (oneSequenceSampler). */
+    private readonly context: LlamaContext | undefined,
   ) {
     this.text = new StoredText(llamaModel);
   }
@@ -141,7 +152,11 @@ export class LlamaBackend implements TokenLevelBackend {
     const { getLlama, JinjaTemplateChatWrapper } = await import('node-llama-cpp');
     const llama = await getLlama({ gpu: options.gpu ? 'auto' : false, build: 'never', logLevel: 'error' as never });
     checkGgufHeader(options.path); // a malformed header fails here, named, not inside llama.cpp (issue #28)
-    const llamaModel = await llama.loadModel({ modelPath: options.path });
+    const parallel = options.parallel ?? 1;
+    const sampler = options.oneSequenceSampler ?? (options.gpu ? 'node-llama-cpp' : 'native');
+    // Only node-llama-cpp's own loop needs its weights; otherwise its vocabulary (tokens, template) is all met uses.
+    const onSequence = parallel === 1 && sampler === 'node-llama-cpp';
+    const llamaModel = await llama.loadModel({ modelPath: options.path, vocabOnly: !onSequence });
     const ggufType = fileTypeOf(llamaModel.fileInfo);
     try {
       checkPrecisionLabel(options.path, ggufType, options.precision);
@@ -154,24 +169,24 @@ export class LlamaBackend implements TokenLevelBackend {
     const contextSize = Math.min(options.contextSize ?? 2048, trained > 0 ? trained : Number.POSITIVE_INFINITY);
     const batchSize = Math.min(options.batchSize ?? 128, contextSize);
     const flashAttention = options.flashAttention ?? 'off';
-    const parallel = options.parallel ?? 1;
-    const context = await llamaModel.createContext({
-      contextSize,
-      sequences: 1,
-      threads,
-      batchSize,
-      flashAttention: flashAttention === 'auto' ? 'auto' : flashAttention === 'on',
-    });
+    const context = onSequence
+      ? await llamaModel.createContext({
+          contextSize,
+          sequences: 1,
+          threads,
+          batchSize,
+          flashAttention: flashAttention === 'auto' ? 'auto' : flashAttention === 'on',
+        })
+      : undefined;
     const name = options.model ?? (options.path.split('/').pop() ?? 'model').replace(/-(F32|F16|Q8_0|Q4_0)\.gguf$/i, '').replace(/\.gguf$/, '');
     const backend = new LlamaBackend(
       name,
       options.precision,
       ggufType,
-      { path: options.path, threads, batchSize, contextSize, flashAttention, parallel },
+      { path: options.path, threads, batchSize, contextSize: context?.contextSize ?? contextSize, flashAttention, parallel },
       llama,
       llamaModel,
       context,
-      context.getSequence(),
     );
     const template = backend.chatTemplate;
     if (template) {
@@ -186,13 +201,25 @@ export class LlamaBackend implements TokenLevelBackend {
     }
     if (parallel > 1) {
       // Flash attention off whatever the scorer's setting: the batch-invariance check measured it so.
-      backend.generator = NativeGenerator.open(options.path, { threads, contextSize, batchSize, sequences: parallel, flashAttention: 'off', repack: false });
+      backend.generator = NativeGenerator.open(options.path, backend.generatorOptions);
     }
     const mb = (statSync(options.path).size / 1e6).toFixed(0);
     options.log?.(
-      `loaded ${options.path} (${mb} MB) as ${name} ${precisionLabel(options.precision, ggufType)}: ${threads} threads, context ${contextSize}, batch ${batchSize}, flash attention ${flashAttention}, ${parallel > 1 ? `${parallel} sequences sampled at once (met's batched sampler)` : '1 sequence at a time'}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      `loaded ${options.path} (${mb} MB) as ${name} ${precisionLabel(options.precision, ggufType)}: ${threads} threads, context ${contextSize}, batch ${batchSize}, flash attention ${flashAttention}, ${parallel > 1 ? `${parallel} sequences sampled at once (met's batched sampler)` : `1 sequence at a time (${onSequence ? "node-llama-cpp's loop" : "met's native sampler"})`}, ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
     return backend;
+  }
+
+  /**
+   * The native generator's settings. At parallel 1: one slot, weights repacked and flash attention
+   * as node-llama-cpp's context has them, so its tokens are that loop's. At N > 1: weights not
+   * repacked and flash attention off, the configuration the batch-invariance check passes.
+   */
+  private get generatorOptions(): NativeGeneratorOptions {
+    const { threads, contextSize, batchSize, parallel, flashAttention } = this.options;
+    return parallel > 1
+      ? { threads, contextSize, batchSize, sequences: parallel, flashAttention: 'off', repack: false }
+      : { threads, contextSize, batchSize, sequences: 1, flashAttention, repack: true };
   }
 
   /** Runs calls one at a time on the sequence. */
@@ -216,21 +243,21 @@ export class LlamaBackend implements TokenLevelBackend {
   }
 
   get contextSize(): number {
-    return this.context.contextSize;
+    return this.options.contextSize;
   }
 
   get threads(): number {
     return this.options.threads;
   }
 
-  /** Sequences sampled at once (1: node-llama-cpp's route, one call at a time). */
+  /** Sequences sampled at once (1: one call at a time). */
   get parallel(): number {
-    return this.generator ? this.options.parallel : 1;
+    return this.options.parallel;
   }
 
   /** The batched generator's configuration, for its batch-invariance check; undefined at parallel 1. */
   get generatorConfig(): GeneratorConfig | undefined {
-    return this.generator
+    return this.options.parallel > 1
       ? {
           threads: this.options.threads,
           batchSize: this.options.batchSize,
@@ -292,7 +319,8 @@ export class LlamaBackend implements TokenLevelBackend {
   /** Names the decode route too: stored logprobs are comparable only within one route (docs/decoding.md). */
   get samplerEngine(): string {
     const scored = `batch ${this.options.batchSize}, flash attention ${this.options.flashAttention}, 1 sequence per decode`;
-    if (!this.generator) return `llama.cpp (in-process; ${scored})`;
+    // At parallel 1 both samplers draw node-llama-cpp's tokens (the same route: models/llama.ts's header).
+    if (this.options.parallel === 1) return `llama.cpp (in-process; ${scored})`;
     // A different route from the one above (other tokens for the same seed): a slice never mixes them unnoticed.
     return `llama.cpp (in-process, met batched sampler: ${this.options.parallel} sequences per decode, weights not repacked, flash attention off; logprobs ${scored})`;
   }
@@ -327,67 +355,79 @@ export class LlamaBackend implements TokenLevelBackend {
   }
 
   generate(request: GenerateRequest): Promise<GeneratedCompletion> {
-    if (this.generator) return this.generateBatched(this.generator, request);
-    return this.exclusive(async () => {
-      const promptTokens = this.promptTokens(request.promptTokens ?? request.prompt);
-      const room = this.context.contextSize - promptTokens.length;
-      if (room < 1) throw new Error(`the prompt has ${promptTokens.length} tokens; the context holds ${this.context.contextSize} (raise contextSize)`);
-      const maxTokens = Math.min(request.maxTokens, room);
-      const penalized = (request.repetitionPenalty ?? 1) !== 1 || (request.presencePenalty ?? 0) !== 0 || (request.frequencyPenalty ?? 0) !== 0;
-      const history = [...promptTokens];
-      await this.sequence.clearHistory();
-      const ids: number[] = [];
-      let finish: 'stop' | 'length' = 'length';
-      let text = '';
-      const tokens = this.sequence.evaluate(promptTokens as Token[], {
-        temperature: request.temperature,
-        // null (not undefined) turns a sampler off; node-llama-cpp's own defaults are top-k 40, top-p 0.95.
-        topK: (request.topK && request.topK > 0 ? request.topK : null) as number,
-        topP: (request.topP < 1 ? request.topP : null) as number,
-        minP: request.minP ?? 0,
-        seed: request.seed >>> 0,
-        repeatPenalty: penalized
-          ? {
-              punishTokens: () => history.slice(-PENALTY_WINDOW) as Token[],
-              maxPunishTokens: PENALTY_WINDOW,
-              penalty: request.repetitionPenalty ?? 1,
-              presencePenalty: request.presencePenalty ?? 0,
-              frequencyPenalty: request.frequencyPenalty ?? 0,
-            }
-          : undefined,
-      });
-      for await (const token of tokens) {
-        if (this.llamaModel.isEogToken(token)) {
-          finish = 'stop';
-          break;
-        }
-        ids.push(token);
-        history.push(token);
-        text = this.storedText(ids);
-        const stop = request.stop?.find((s) => s && text.includes(s));
-        if (stop) {
-          text = text.slice(0, text.indexOf(stop));
-          finish = 'stop';
-          break;
-        }
-        if (ids.length >= maxTokens) break;
-      }
-      const tokenLogprobs =
-        request.logprobs && ids.length
-          ? Array.from((await this.nativeScorer().score([{ tokens: [...promptTokens, ...ids], from: promptTokens.length - 1 }])).logprobs)
-          : request.logprobs
-            ? []
-            : null;
-      return { text, tokenIds: ids, tokenLogprobs, finishReason: finish, promptTokens: promptTokens.length };
+    if (this.generator && this.options.parallel > 1) return this.generateNative(this.generator, request, (prompt, ids) => this.scoreTokens(prompt, ids));
+    // One call at a time, its scoring included, whichever loop samples.
+    return this.exclusive(() =>
+      this.context
+        ? this.generateOnSequence(this.context, request)
+        : this.generateNative((this.generator ??= NativeGenerator.open(this.options.path, this.generatorOptions)), request, (prompt, ids) =>
+            this.scoreNow(prompt, ids),
+          ),
+    );
+  }
+
+  /** generate() through node-llama-cpp's own loop (the GPU build's; oneSequenceSampler). */
+  private async generateOnSequence(context: LlamaContext, request: GenerateRequest): Promise<GeneratedCompletion> {
+    const sequence = (this.sequence ??= context.getSequence());
+    const promptTokens = this.promptTokens(request.promptTokens ?? request.prompt);
+    const room = context.contextSize - promptTokens.length;
+    if (room < 1) throw new Error(`the prompt has ${promptTokens.length} tokens; the context holds ${context.contextSize} (raise contextSize)`);
+    const maxTokens = Math.min(request.maxTokens, room);
+    const penalized = (request.repetitionPenalty ?? 1) !== 1 || (request.presencePenalty ?? 0) !== 0 || (request.frequencyPenalty ?? 0) !== 0;
+    const history = [...promptTokens];
+    await sequence.clearHistory();
+    const ids: number[] = [];
+    let finish: 'stop' | 'length' = 'length';
+    let text = '';
+    const tokens = sequence.evaluate(promptTokens as Token[], {
+      temperature: request.temperature,
+      // null (not undefined) turns a sampler off; node-llama-cpp's own defaults are top-k 40, top-p 0.95.
+      topK: (request.topK && request.topK > 0 ? request.topK : null) as number,
+      topP: (request.topP < 1 ? request.topP : null) as number,
+      minP: request.minP ?? 0,
+      seed: request.seed >>> 0,
+      repeatPenalty: penalized
+        ? {
+            punishTokens: () => history.slice(-PENALTY_WINDOW) as Token[],
+            maxPunishTokens: PENALTY_WINDOW,
+            penalty: request.repetitionPenalty ?? 1,
+            presencePenalty: request.presencePenalty ?? 0,
+            frequencyPenalty: request.frequencyPenalty ?? 0,
+          }
+        : undefined,
     });
+    for await (const token of tokens) {
+      if (this.llamaModel.isEogToken(token)) {
+        finish = 'stop';
+        break;
+      }
+      ids.push(token);
+      history.push(token);
+      text = this.storedText(ids);
+      const stop = request.stop?.find((s) => s && text.includes(s));
+      if (stop) {
+        text = text.slice(0, text.indexOf(stop));
+        finish = 'stop';
+        break;
+      }
+      if (ids.length >= maxTokens) break;
+    }
+    // The loop also ends by itself at an end-of-generation token it does not yield.
+    if (finish === 'length' && ids.length < maxTokens) finish = 'stop';
+    const tokenLogprobs = request.logprobs && ids.length ? await this.scoreNow(promptTokens, ids) : request.logprobs ? [] : null;
+    return { text, tokenIds: ids, tokenLogprobs, finishReason: finish, promptTokens: promptTokens.length };
   }
 
   /**
-   * generate() through the batched generator: the request waits for a slot, not for other calls.
-   * Stop strings are applied afterwards with the same rule as the loop above (the first prefix
-   * whose stored text holds one), so only the compute past a stop is lost.
+   * generate() through met's native generator: the request waits for a slot. Stop strings are
+   * applied afterwards with the same rule as node-llama-cpp's loop above (the first prefix whose
+   * stored text holds one), so only the compute past a stop is lost.
    */
-  private async generateBatched(generator: NativeGenerator, request: GenerateRequest): Promise<GeneratedCompletion> {
+  private async generateNative(
+    generator: NativeGenerator,
+    request: GenerateRequest,
+    score: (promptTokens: number[], ids: number[]) => Promise<number[]>,
+  ): Promise<GeneratedCompletion> {
     const promptTokens = this.promptTokens(request.promptTokens ?? request.prompt);
     const room = this.contextSize - promptTokens.length;
     if (room < 1) throw new Error(`the prompt has ${promptTokens.length} tokens; the context holds ${this.contextSize} (raise contextSize)`);
@@ -421,8 +461,14 @@ export class LlamaBackend implements TokenLevelBackend {
         }
       }
     }
-    const tokenLogprobs = request.logprobs && ids.length ? await this.scoreTokens(promptTokens, ids) : request.logprobs ? [] : null;
+    const tokenLogprobs = request.logprobs && ids.length ? await score(promptTokens, ids) : request.logprobs ? [] : null;
     return { text, tokenIds: ids, tokenLogprobs, finishReason: finish, promptTokens: promptTokens.length };
+  }
+
+  /** Teacher-forced logprobs of completion tokens after prompt tokens (BOS included), by the caller already holding the queue. */
+  private async scoreNow(promptTokens: number[], completionIds: number[]): Promise<number[]> {
+    const scores = await this.nativeScorer().score([{ tokens: [...promptTokens, ...completionIds], from: promptTokens.length - 1 }]);
+    return Array.from(scores.logprobs);
   }
 
   /** Teacher-forced logprobs of given completion tokens after a prompt (text, or its tokens with BOS). */
@@ -474,7 +520,7 @@ export class LlamaBackend implements TokenLevelBackend {
       this.scorer?.close();
       this.scorer = undefined;
     });
-    await this.context.dispose();
+    await this.context?.dispose();
     await this.llamaModel.dispose();
     await this.llama.dispose();
   }

@@ -131,15 +131,26 @@ test(
 );
 
 test(
-  "Gemma, batched generator: its sampler chain is node-llama-cpp's (same tokens as the in-process route when the weights are repacked alike)",
+  "Gemma, parallel 1: met's native sampler (one slot, weights repacked alike) draws node-llama-cpp's tokens, past a prefill batch too; one sampler record",
   { timeout: 300_000 },
   async () => {
-    const native = await generateAll({ sequences: 1, repack: true });
-    const reference = await loadLlamaBackend({ path: GEMMA, precision: 'nf4', model: 'gemma-3-270m', threads: 1, contextSize: 256 });
+    const loop = await loadLlamaBackend({
+      path: GEMMA,
+      precision: 'nf4',
+      model: 'gemma-3-270m',
+      threads: 1,
+      contextSize: 256,
+      oneSequenceSampler: 'node-llama-cpp',
+    });
+    const native = await loadLlamaBackend({ path: GEMMA, precision: 'nf4', model: 'gemma-3-270m', threads: 1, contextSize: 256 });
+    // Beside the five requests: a prompt of more than one prefill batch (128 positions), and greedy decoding.
+    const long = { ...requests[0], prompt: [gemma.bosToken!, ...gemma.tokenize(`${PROMPTS.join(' and ')}. `.repeat(6))], seed: 11 };
+    assert.ok(long.prompt.length > 128, `${long.prompt.length} prompt tokens`);
+    const all = [...requests, long, { ...requests[1], temperature: 0 }];
     try {
-      for (let i = 0; i < requests.length; i++) {
-        const r = requests[i];
-        const g = await reference.generate({
+      assert.equal(native.samplerEngine, loop.samplerEngine);
+      for (const [i, r] of all.entries()) {
+        const request = {
           prompt: '',
           promptTokens: [...r.prompt],
           seed: r.seed,
@@ -151,11 +162,15 @@ test(
           presencePenalty: r.presencePenalty,
           frequencyPenalty: r.frequencyPenalty,
           maxTokens: r.maxTokens,
-        });
-        assert.deepEqual(Array.from(native[i].tokens), g.tokenIds, `request ${i}`);
+          logprobs: true,
+        };
+        const [a, b] = [await loop.generate(request), await native.generate(request)];
+        assert.ok(a.tokenIds.length > 0);
+        assert.deepEqual(b, a, `request ${i}`);
       }
     } finally {
-      await reference.close();
+      await loop.close();
+      await native.close();
     }
   },
 );

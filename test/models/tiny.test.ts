@@ -59,6 +59,39 @@ test('every precision loads and samples reproducibly from its seed', async () =>
   }
 });
 
+test("at parallel 1 met's native sampler draws node-llama-cpp's tokens: every precision, every sampler, long prompts, stops", async () => {
+  // A prompt longer than a prefill batch (8 positions here), so both loops split it.
+  const long = 'the king and the queen went to the river and the castle and the forest, and then '.repeat(3);
+  const requests = [
+    { prompt: 'Once upon a time', temperature: 1, topP: 1 },
+    { prompt: 'The king', temperature: 0.7, topP: 0.9, topK: 12, minP: 0.02 },
+    { prompt: 'In the morning we', temperature: 0, topP: 1 },
+    { prompt: 'A cat', temperature: 1.2, topP: 1, repetitionPenalty: 1.3, presencePenalty: 0.5, frequencyPenalty: 0.2 },
+    { prompt: long, temperature: 1, topP: 1 },
+  ];
+  for (const [precision, path] of Object.entries(paths)) {
+    const loop = await loadLlamaBackend({ path, precision: precision as 'fp32', batchSize: 8, oneSequenceSampler: 'node-llama-cpp' });
+    const native = await loadLlamaBackend({ path, precision: precision as 'fp32', batchSize: 8 });
+    try {
+      assert.equal(native.samplerEngine, loop.samplerEngine, 'one route, one sampler record');
+      for (const [i, r] of requests.entries()) {
+        for (const seed of [1, 2, 3]) {
+          const request = { ...r, maxTokens: 24, seed, logprobs: true };
+          const [a, b] = [await loop.generate(request), await native.generate(request)];
+          assert.ok(a.tokenIds.length > 0, `${precision} request ${i}`);
+          assert.deepEqual(b, a, `${precision} request ${i} seed ${seed}`);
+          // A stop string cuts both at the same token.
+          const stop = a.text.slice(3, 5);
+          if (stop.trim()) assert.deepEqual(await native.generate({ ...request, stop: [stop] }), await loop.generate({ ...request, stop: [stop] }));
+        }
+      }
+    } finally {
+      await loop.close();
+      await native.close();
+    }
+  }
+});
+
 test('scoring returns the logprobs the sampler reported (1e-4); perplexity is exp(-mean)', async () => {
   const b = backends.fp32;
   for (let seed = 0; seed < 5; seed++) {
