@@ -4,8 +4,8 @@
  *   - llama.cpp's own `llama-server` (built by `bash scripts/build-llama-server.sh`) with N slots
  *     (`-np N`) and N requests in flight, for N = 1, 4, 8, 16;
  *   - `met collect` through an in-process model worker (Temporal dev server, `met worker`) with
- *     `parallel: N` (N = 1: node-llama-cpp, one sequence at a time, met's route before issue #27;
- *     N > 1: met's batched sampler), one worker process per N, started before its collection;
+ *     `parallel: N` (N = 1: one sequence at a time, met's native sampler at one slot, node-llama-cpp's
+ *     tokens; N > 1: met's batched sampler), one worker process per N, started before its collection;
  *   - `met collect` through a model worker on a managed llama-server (`backend: managed`, profile
  *     llama.cpp, `parallel: N`: the server started with `-np N` and N requests kept in flight).
  * Rounds are interleaved (per round, at each N: llama-server, then each met route), and the report

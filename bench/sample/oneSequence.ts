@@ -1,16 +1,19 @@
 /**
  * bench/sample/oneSequence: one sequence at a time on Gemma 3 270M Q4_K_M, the route where met
- * trailed llama-server most (0.69x at 2 threads, docs/decoding.md). The same seeded requests
- * (demo prompts, temperature 1, no top-k/top-p) through
- *   - llama-server with 1 slot (scripts/build-llama-server.sh; ggml's own threadpool, which polls);
- *   - met's in-process route (LlamaBackend at parallel 1: node-llama-cpp, whose llama.cpp runs its
- *     threads with OpenMP), in a child process with libgomp's default wait policy and with
- *     OMP_WAIT_POLICY=active (threads spin between decodes instead of sleeping).
- * Generated tokens per second, the routes interleaved per round, median over rounds.
+ * trailed llama-server most (0.69x at 2 threads with node-llama-cpp's loop, docs/decoding.md). The
+ * same seeded requests (demo prompts, temperature 1, no top-k/top-p) through
+ *   - llama-server with 1 slot (scripts/build-llama-server.sh);
+ *   - met's in-process route at parallel 1 (LlamaBackend), in a child process each: its default
+ *     sampler (met's native generator at one slot, weights repacked as node-llama-cpp repacks them)
+ *     and node-llama-cpp's own loop (`oneSequenceSampler: 'node-llama-cpp'`, the GPU build's), which
+ *     draw the same tokens (checked here too).
+ * Generated tokens per second (the model's load not counted), the routes interleaved per round,
+ * median over rounds.
  *
  *   node --import tsx bench/sample/oneSequence.ts [--rounds 3] [--requests 12] [--tokens 32] [--threads 2]
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,13 +34,17 @@ const prompts = readFileSync('datasets/prompts/demo.jsonl', 'utf8')
 /** The child: met's in-process route, one request after another; prints tokens/s. */
 async function inProcess(): Promise<void> {
   const { loadLlamaBackend } = await import('../../models/llama');
-  const backend = await loadLlamaBackend({ path: GEMMA, precision: 'nf4', model: 'gemma', threads: Number(THREADS), contextSize: 512, parallel: 1 });
+  const oneSequenceSampler = arg('sampler', 'native') as 'native' | 'node-llama-cpp';
+  const backend = await loadLlamaBackend({ path: GEMMA, precision: 'nf4', model: 'gemma', threads: Number(THREADS), contextSize: 512, oneSequenceSampler });
+  const request = (i: number) => ({ prompt: prompts[i % prompts.length], seed: i, temperature: 1, topP: 1, maxTokens: TOKENS, logprobs: false });
+  await backend.generate({ ...request(0), maxTokens: 1 }); // the native generator opens on first use
   const t0 = performance.now();
-  let tokens = 0;
-  for (let i = 0; i < REQUESTS; i++)
-    tokens += (await backend.generate({ prompt: prompts[i % prompts.length], seed: i, temperature: 1, topP: 1, maxTokens: TOKENS, logprobs: false })).tokenIds
-      .length;
-  console.log(JSON.stringify({ tokensPerSecond: tokens / ((performance.now() - t0) / 1000) }));
+  const drawn: number[][] = [];
+  for (let i = 0; i < REQUESTS; i++) drawn.push((await backend.generate(request(i))).tokenIds);
+  const tokens = drawn.reduce((n, ids) => n + ids.length, 0);
+  console.log(
+    JSON.stringify({ tokensPerSecond: tokens / ((performance.now() - t0) / 1000), drawn: createHash('sha256').update(JSON.stringify(drawn)).digest('hex') }),
+  );
   await backend.close();
 }
 
@@ -46,28 +53,32 @@ function llamaServer(): Promise<number> {
   return llamaServerTokensPerSecond(GEMMA, ['-np', '1', '-c', '512', '-t', THREADS, '-fa', 'off', '--no-warmup'], jobs, TOKENS, 1);
 }
 
-function child(env: NodeJS.ProcessEnv): number {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', ...process.argv.slice(2)], {
-    env: { ...process.env, ...env },
+function child(sampler: 'native' | 'node-llama-cpp'): { tokensPerSecond: number; drawn: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', '--sampler', sampler, ...process.argv.slice(2)], {
     encoding: 'utf8',
   });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !line.startsWith('{')) throw new Error(`the in-process child failed:\n${r.stderr}`);
-  return (JSON.parse(line) as { tokensPerSecond: number }).tokensPerSecond;
+  return JSON.parse(line) as { tokensPerSecond: number; drawn: string };
 }
 
 if (process.argv.includes('--child')) await inProcess();
 else {
   if (!existsSync(GEMMA) || !existsSync(SERVER)) throw new Error('run bash scripts/ensure-gemma.sh and bash scripts/build-llama-server.sh first');
-  const rows: Record<string, number[]> = { 'llama-server, 1 slot': [], 'met in-process (OpenMP default)': [], 'met in-process (OMP_WAIT_POLICY=active)': [] };
+  const NATIVE = 'met in-process, native sampler (default)';
+  const LOOP = "met in-process, node-llama-cpp's loop";
+  const rows: Record<string, number[]> = { 'llama-server, 1 slot': [], [NATIVE]: [], [LOOP]: [] };
   for (let round = 0; round < ROUNDS; round++) {
     const server = await llamaServer();
-    const plain = child({ OMP_WAIT_POLICY: '' });
-    const active = child({ OMP_WAIT_POLICY: 'active' });
+    const native = child('native');
+    const loop = child('node-llama-cpp');
+    if (native.drawn !== loop.drawn) throw new Error("the native sampler drew other tokens than node-llama-cpp's loop");
     rows['llama-server, 1 slot'].push(server);
-    rows['met in-process (OpenMP default)'].push(plain);
-    rows['met in-process (OMP_WAIT_POLICY=active)'].push(active);
-    console.error(`round ${round}: llama-server ${server.toFixed(1)}, met ${plain.toFixed(1)}, met active ${active.toFixed(1)} tokens/s (${THREADS} threads)`);
+    rows[NATIVE].push(native.tokensPerSecond);
+    rows[LOOP].push(loop.tokensPerSecond);
+    console.error(
+      `round ${round}: llama-server ${server.toFixed(1)}, met native ${native.tokensPerSecond.toFixed(1)}, met node-llama-cpp loop ${loop.tokensPerSecond.toFixed(1)} tokens/s (${THREADS} threads; the same tokens)`,
+    );
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
   const base = median(rows['llama-server, 1 slot']);
