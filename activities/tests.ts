@@ -16,7 +16,7 @@ import {
   type TestResultRow,
 } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
-import { nullDistribution, oneSampleTest, rutTest, twoSampleTestInThread, type EncodedSample } from '../stats';
+import { nullDistribution, oneSampleTestInThread, rutTest, twoSampleTestInThread, type EncodedSample } from '../stats';
 import { isOneSampleTestStatistic } from '../config/testSpec';
 import { heartbeating, heartbeatingAll } from './heartbeat';
 
@@ -278,8 +278,15 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
             `${(err as Error).message}. The one-sample tests use whole completions: raise L above the longest completion`,
           );
         }
-        // Synchronous: no heartbeat goes out while it computes (workflows/runTest.ts gives it a longer heartbeat timeout).
-        const r = oneSampleTest(spec.stat, y.sample, nul, x.sample, { b: spec.b, seed: spec.seed });
+        // In a thread of its own, as the two-sample test: b bootstrap draws take as long as the spec asks,
+        // and meanwhile this activity heartbeats and a cancellation ends the thread.
+        const stat = spec.stat;
+        const r = await heartbeating(() =>
+          oneSampleTestInThread(
+            { name: stat, sample: y.sample, nullDist: nul, pool: x.sample, options: { b: spec.b, seed: spec.seed } },
+            Context.current().cancellationSignal,
+          ),
+        );
         const ownLogprobs = await ownLogprobGap(deps.duck, await deps.readRoot(spec.y.corpus), {
           corpus: spec.y.corpus,
           model: spec.y.model,

@@ -64,7 +64,7 @@ export * from './rut';
 export * from './mixture';
 export { Rng, deriveSeed } from './rng';
 export type { ParallelOptions } from './parallel';
-export { twoSampleTestInThread } from './parallel';
+export { oneSampleTestInThread, twoSampleTestInThread } from './parallel';
 export type { EncodedSample, Unit } from './types';
 export type { KernelSpec } from './kernels';
 export { twoSampleTest, type TwoSampleTestInput, type TwoSampleTestResult } from './twoSample';

@@ -169,6 +169,22 @@ export function oneSampleStatistic(name: OneSampleStatistic, observed: Float64Ar
   return oneSampleStatistics[name](observed, logProbs, n);
 }
 
+export interface OneSampleTestOptions {
+  b: number;
+  seed: number;
+  prompts?: ArrayLike<number>;
+  promptWeights?: ArrayLike<number>;
+}
+
+/** oneSampleTest's arguments as one message (a test in a thread of its own: stats/parallel.ts). */
+export interface OneSampleTestInput {
+  name: OneSampleStatistic;
+  sample: EncodedSample;
+  nullDist: NullDistribution;
+  pool: EncodedSample;
+  options: OneSampleTestOptions;
+}
+
 /**
  * Goodness-of-fit test with a parametric-bootstrap p-value, as the original: null sample t of the
  * sample's size is drawn from the stored samples `pool` of the null (multinomial prompt counts,
@@ -180,7 +196,7 @@ export function oneSampleTest(
   sample: EncodedSample,
   nullDist: NullDistribution,
   pool: EncodedSample,
-  options: { b: number; seed: number; prompts?: ArrayLike<number>; promptWeights?: ArrayLike<number> },
+  options: OneSampleTestOptions,
 ): TestResult {
   checkB(options.b);
   checkSeed(options.seed);

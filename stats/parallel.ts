@@ -5,7 +5,8 @@ import { type BlockPool, buildBlockPool, checkCompatible, DEFAULT_GRAM_BUDGET_BY
 import { padOf } from './encode';
 import { allocateGram, gatherRows, gramBytesPerEntry, isExactKernel, kernelScale, type KernelSpec } from './kernels';
 import { HASHED_MAX_K } from './kspectrum';
-import { bootstrapDraws, permutationNulls } from './pvalue';
+import type { OneSampleTestInput } from './oneSample';
+import { bootstrapDraws, permutationNulls, type TestResult } from './pvalue';
 import type { PromptChoice } from './sampler';
 import { StoredPools } from './sampler';
 import type { PreparedTwoSample, StatisticOptions } from './statistics';
@@ -98,7 +99,12 @@ export class WorkerGroup {
 
   /** A whole two-sample test in worker `worker`. */
   runTest(worker: number, input: TwoSampleTestInput): Promise<TwoSampleTestResult> {
-    return this.send(worker, { task: 'test', input }).then((r) => r.value!);
+    return this.send(worker, { task: 'test', input }).then((r) => r.value as TwoSampleTestResult);
+  }
+
+  /** A whole one-sample test in worker `worker`. */
+  runOneSampleTest(worker: number, input: OneSampleTestInput): Promise<TestResult> {
+    return this.send(worker, { task: 'oneSampleTest', input }).then((r) => r.value as TestResult);
   }
 
   private send(worker: number, task: WorkerTask): Promise<WorkerReply & { ok: true }> {
@@ -280,19 +286,29 @@ function concat(parts: Float64Array[], b: number): Float64Array {
 }
 
 /**
- * One two-sample test in a worker thread of its own: the caller's event loop stays free (an
- * activity keeps heartbeating, the worker's other activities keep running), and `signal` ends it
- * at once by terminating the thread. Same numbers as twoSampleTest.
+ * One test in a worker thread of its own: the caller's event loop stays free (an activity keeps
+ * heartbeating, the worker's other activities keep running), and `signal` ends it at once by
+ * terminating the thread. Same numbers as in the calling thread.
  */
-export async function twoSampleTestInThread(input: TwoSampleTestInput, signal?: AbortSignal): Promise<TwoSampleTestResult> {
+async function inThread<T>(run: (group: WorkerGroup) => Promise<T>, signal?: AbortSignal): Promise<T> {
   signal?.throwIfAborted();
   const group = new WorkerGroup(1);
   const onAbort = () => void group.abort(signal?.reason instanceof Error ? signal.reason : new Error('the test was cancelled'));
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    return await group.runTest(0, input);
+    return await run(group);
   } finally {
     signal?.removeEventListener('abort', onAbort);
     await group.close();
   }
+}
+
+/** twoSampleTest in a thread of its own (inThread). */
+export function twoSampleTestInThread(input: TwoSampleTestInput, signal?: AbortSignal): Promise<TwoSampleTestResult> {
+  return inThread((group) => group.runTest(0, input), signal);
+}
+
+/** oneSampleTest in a thread of its own (inThread): b bootstrap draws can take as long as a spec asks. */
+export function oneSampleTestInThread(input: OneSampleTestInput, signal?: AbortSignal): Promise<TestResult> {
+  return inThread((group) => group.runOneSampleTest(0, input), signal);
 }

@@ -2,7 +2,8 @@ import { parentPort } from 'node:worker_threads';
 import { MetError } from '../common/errors';
 import { kernelGram } from './kernels';
 import { PermutationMmd } from './mmd';
-import { bootstrapDraws, permutationNulls } from './pvalue';
+import { oneSampleTest } from './oneSample';
+import { bootstrapDraws, permutationNulls, type TestResult } from './pvalue';
 import { StoredPools } from './sampler';
 import { twoSampleTest, type TwoSampleTestResult } from './twoSample';
 import type { WorkerReply, WorkerTask } from './workerTypes';
@@ -12,11 +13,15 @@ import type { WorkerReply, WorkerTask } from './workerTypes';
  * typed arrays over SharedArrayBuffers (rows, Gram blocks), so nothing large is copied; each task
  * runs the same functions the main thread would, on its share of blocks or draw indices.
  */
-function run(message: WorkerTask): Float64Array | TwoSampleTestResult | undefined {
+function run(message: WorkerTask): Float64Array | TwoSampleTestResult | TestResult | undefined {
   switch (message.task) {
     case 'test':
       // A whole test off the caller's event loop (activities/tests.ts): it can heartbeat and be cancelled.
       return twoSampleTest(message.input);
+    case 'oneSampleTest': {
+      const { name, sample, nullDist, pool, options } = message.input;
+      return oneSampleTest(name, sample, nullDist, pool, options);
+    }
     case 'grams': {
       const { kernel, L, pad, tokens } = message;
       for (const b of message.blocks) kernelGram(tokens.subarray(b.rowOffset * L, (b.rowOffset + b.n) * L), b.n, L, pad, kernel, b.gram);

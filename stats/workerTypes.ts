@@ -2,6 +2,8 @@ import type { BlockPool } from './blocks';
 import type { GramArray, KernelSpec } from './kernels';
 import type { PromptChoice } from './sampler';
 import type { StatisticOptions, TwoSampleStatistic } from './statistics';
+import type { OneSampleTestInput } from './oneSample';
+import type { TestResult } from './pvalue';
 import type { TwoSampleTestInput, TwoSampleTestResult } from './twoSample';
 
 /** The messages between parallel.ts and a statistics worker thread (worker.ts); types only, so neither imports the other. */
@@ -20,7 +22,8 @@ export type WorkerTask =
       from: number;
       to: number;
     }
-  | { task: 'test'; input: TwoSampleTestInput };
+  | { task: 'test'; input: TwoSampleTestInput }
+  | { task: 'oneSampleTest'; input: OneSampleTestInput };
 
 export type WorkerReply =
-  { id: number; ok: true; result?: Float64Array; value?: TwoSampleTestResult } | { id: number; ok: false; type?: string; message: string };
+  { id: number; ok: true; result?: Float64Array; value?: TwoSampleTestResult | TestResult } | { id: number; ok: false; type?: string; message: string };

@@ -9,14 +9,14 @@ import { isOneSampleTestStatistic, type TestSpec } from '../config/testSpec';
  * stat 'rut' schedules runRankUniformityTest instead of runTwoSampleTest (new specs only: histories
  * of earlier tests never had stat rut, so their command sequence is unchanged).
  */
-// The tests heartbeat on a timer. The two-sample test runs in a thread of its own, so a cancelled run stops it within seconds.
-const { runTwoSampleTest } = proxyActivities<TestActivities>({
+// The tests heartbeat on a timer. The two-sample and one-sample tests run in a thread of their own, so a cancelled run stops them within seconds.
+const { runTwoSampleTest, runOneSampleTest } = proxyActivities<TestActivities>({
   startToCloseTimeout: '1h',
   heartbeatTimeout: '30s',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });
-// The rank-uniformity and one-sample statistics are computed on the event loop, where no heartbeat goes out: 2 minutes for them.
-const { runRankUniformityTest, runOneSampleTest } = proxyActivities<TestActivities>({
+// The rank-uniformity statistic is computed on the event loop (linear in the rows read), where no heartbeat goes out: 2 minutes for it.
+const { runRankUniformityTest } = proxyActivities<TestActivities>({
   startToCloseTimeout: '1h',
   heartbeatTimeout: '2m',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },

@@ -12,7 +12,7 @@ import { type LogprobRow, type SampleRow, writeShard } from '../../datasets';
 import { createDuckDB } from '../../datasets/duck';
 import { shardDir } from '../../datasets/paths';
 import { syntheticSamples } from '../../datasets/synthetic';
-import { encodeChars, twoSampleTest, twoSampleTestInThread } from '../../stats';
+import { encodeChars, nullDistribution, oneSampleTest, oneSampleTestInThread, twoSampleTest, twoSampleTestInThread } from '../../stats';
 
 /**
  * A large test (b up to the bound) must not stall its worker: it runs in a thread of its own, the
@@ -53,8 +53,11 @@ test('a test in its own thread gives the same numbers as in this thread', async 
   assert.deepEqual(Array.from(there.nulls), Array.from(here.nulls));
 });
 
-test('runTwoSampleTest with a large b keeps the event loop free, heartbeats, and stops within seconds when cancelled', { timeout: 60_000 }, async () => {
-  const activities = createTestActivities({ duck, dataDir });
+/**
+ * Runs `activity` with `spec` (a test too large to finish soon), cancels it after two heartbeats, and
+ * checks that the event loop stayed free and the test stopped within seconds.
+ */
+async function assertFreeAndCancellable(activity: (spec: TestSpec) => Promise<TestOutcome>, spec: TestSpec): Promise<void> {
   const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 3000 });
   let heartbeats = 0;
   env.on('heartbeat', () => heartbeats++);
@@ -65,16 +68,8 @@ test('runTwoSampleTest with a large b keeps the event loop free, heartbeats, and
     maxGap = Math.max(maxGap, Date.now() - last);
     last = Date.now();
   }, 20);
-  const spec = TestSpec.parse({
-    testId: 'big-b',
-    x: { corpus: 'big', model: 'm', source: 'a' },
-    y: { corpus: 'big', model: 'm', source: 'b' },
-    stat: 'mmd_hamming',
-    b: 100_000,
-    L: 200,
-  });
   const started = Date.now();
-  const running = env.run(activities.runTwoSampleTest, spec);
+  const running = env.run(activity, spec);
   const settled = running.then(
     () => 'completed',
     (err: unknown) => err,
@@ -94,10 +89,23 @@ test('runTwoSampleTest with a large b keeps the event loop free, heartbeats, and
   clearInterval(ticker);
   // A blocked loop would stall for the whole computation (many seconds); a loaded machine alone may delay a tick by a second.
   assert.ok(maxGap < 2000, `the event loop was blocked for ${maxGap} ms`);
-  assert.notEqual(outcome, 'completed', `b = 100,000 finished in ${Date.now() - started} ms: the test is too small to show anything`);
+  assert.notEqual(outcome, 'completed', `b = ${spec.b} finished in ${Date.now() - started} ms: the test is too small to show anything`);
   assert.ok(outcome instanceof CancelledFailure, `expected a cancellation, got ${String(outcome)}`);
   assert.ok(stoppedAfter < 5000, `stopped ${stoppedAfter} ms after the cancellation`);
   assert.ok(heartbeatsBeforeCancel >= 2, `${heartbeatsBeforeCancel} heartbeats in ${cancelledAt - started} ms`);
+}
+
+test('runTwoSampleTest with a large b keeps the event loop free, heartbeats, and stops within seconds when cancelled', { timeout: 60_000 }, async () => {
+  const activities = createTestActivities({ duck, dataDir });
+  const spec = TestSpec.parse({
+    testId: 'big-b',
+    x: { corpus: 'big', model: 'm', source: 'a' },
+    y: { corpus: 'big', model: 'm', source: 'b' },
+    stat: 'mmd_hamming',
+    b: 100_000,
+    L: 200,
+  });
+  await assertFreeAndCancellable(activities.runTwoSampleTest, spec);
 });
 
 /** Plants a slice of synthetic samples (m/source in corpus), with `edit` applied to each row. */
@@ -198,3 +206,37 @@ test("a one-sample test shows how far Y's own logprobs are from the scorer's on 
   const reversed: TestOutcome = await env.run(activities.runOneSampleTest, spec('api', 'ref'));
   assert.equal(reversed.ownLogprobs, undefined, 'no own logprobs on the reference side: nothing shown');
 });
+
+test('a one-sample test in its own thread gives the same numbers as in this thread', async () => {
+  const support = encodeChars([0, 0, 0, 1, 1], ['ab', 'ac', 'ad', 'x', 'y'], 2);
+  const nul = nullDistribution(support, Float64Array.from([-1, -1.5, -2, -0.5, -1]));
+  const sample = encodeChars([0, 0, 1, 1, 1], ['ab', 'ab', 'x', 'y', 'x'], 2);
+  const here = oneSampleTest('g_squared', sample, nul, support, { b: 300, seed: 4 });
+  const there = await oneSampleTestInThread({ name: 'g_squared', sample, nullDist: nul, pool: support, options: { b: 300, seed: 4 } });
+  assert.equal(there.statistic, here.statistic);
+  assert.equal(there.pvalue, here.pvalue);
+  assert.deepEqual(Array.from(there.nulls), Array.from(here.nulls));
+});
+
+test(
+  'runOneSampleTest with many rows and a large b keeps the event loop free, heartbeats, and stops within seconds when cancelled',
+  { timeout: 90_000 },
+  async () => {
+    const activities = createTestActivities({ duck, dataDir });
+    // 10,000 rows a side and b = 100,000: 10^9 bootstrap draws, far more than the test waits for.
+    for (const source of ['ref', 'api']) {
+      const rows = await plantSlice('bigone', source, { prompts: 20, samplesPerPrompt: 500, seed: source === 'ref' ? 9 : 10, completionChars: 20 });
+      await plantScores('bigone', source, rows, `l-${source}`, (i) => [-1 - (i % 5) / 7, -2]);
+    }
+    const spec = TestSpec.parse({
+      testId: 'big-b-one-sample',
+      x: { corpus: 'bigone', model: 'm', source: 'ref' },
+      y: { corpus: 'bigone', model: 'm', source: 'api' },
+      stat: 'g_squared',
+      scorer: { model: 'ref', precision: 'fp32' },
+      b: 100_000,
+      L: 64,
+    });
+    await assertFreeAndCancellable(activities.runOneSampleTest, spec);
+  },
+);
