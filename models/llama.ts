@@ -165,7 +165,8 @@ export class LlamaBackend implements TokenLevelBackend {
       throw error;
     }
     const threads = options.threads ?? (statSync(options.path).size < SMALL_MODEL_BYTES ? 1 : availableParallelism());
-    const trained = llamaModel.trainContextSize;
+    // A vocabulary-only load reports no training context (0): the file's metadata has it.
+    const trained = llamaModel.trainContextSize || Number(llamaModel.fileInfo.architectureMetadata?.context_length ?? 0);
     const contextSize = Math.min(options.contextSize ?? 2048, trained > 0 ? trained : Number.POSITIVE_INFINITY);
     const batchSize = Math.min(options.batchSize ?? 128, contextSize);
     const flashAttention = options.flashAttention ?? 'off';

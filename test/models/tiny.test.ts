@@ -74,6 +74,8 @@ test("at parallel 1 met's native sampler draws node-llama-cpp's tokens: every pr
     const native = await loadLlamaBackend({ path, precision: precision as 'fp32', batchSize: 8 });
     try {
       assert.equal(native.samplerEngine, loop.samplerEngine, 'one route, one sampler record');
+      // The model's training context (512) bounds both, though only the loop loads the weights.
+      assert.deepEqual([native.contextSize, loop.contextSize], [512, 512]);
       for (const [i, r] of requests.entries()) {
         for (const seed of [1, 2, 3]) {
           const request = { ...r, maxTokens: 24, seed, logprobs: true };
