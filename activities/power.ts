@@ -5,7 +5,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { ErrorTypes, MetError } from '../common/errors';
 import { seedFrom } from '../common/hash';
 import { toApplicationFailure } from '../common/failures';
-import { heartbeating, heartbeatingAll } from './heartbeat';
+import { heartbeatingAll } from './heartbeat';
 import { controlLabel, gridReferences, label, mixComponents, type PowerAlternative, type PowerSource, type PowerSpec } from '../config/powerSpec';
 import { assertOneScorerRoute, completionScores, corpusDir, quotedString, readSlice, withConnection, type PowerCellRow } from '../datasets';
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
@@ -422,7 +422,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
 
     async computeNulls(input: { spec: PowerSpec; runId: string; key: NullKey; subset: string[] }): Promise<string> {
       try {
-        return await heartbeating(() => nullsPath(input.spec, input.runId, input.key, input.subset));
+        return await nullsPath(input.spec, input.runId, input.key, input.subset);
       } catch (err) {
         throw toApplicationFailure(err);
       }
@@ -450,7 +450,8 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
         }
         const t0 = performance.now();
         const references = gridReferences(spec);
-        const row = await heartbeating(async () => {
+        // The cell's computation (the activity heartbeats meanwhile: heartbeatingAll).
+        const row = await (async () => {
           if (cell.statistic === 'rut') return rutCell(spec, runId, cell, subset, warnings);
           if (isOneSampleStatistic(cell.statistic)) return oneSampleCell(spec, runId, cell, subset, warnings);
           const nulls = await Promise.all(input.nullKeys.map(async (key) => readNulls(await nullsPath(spec, runId, key, subset))));
@@ -521,7 +522,7 @@ export function createPowerActivities(deps: { duck: DuckDBInstance; dataDir: str
             simStatistics2: null,
             simPvalues2: null,
           };
-        });
+        })();
         const full: PowerCellRow = { ...row, durationMs: performance.now() - t0, createdAt: new Date() };
         await corpora.writeShard(target, [full]);
         return { cellId: cell.cellId, rejections: row.rejections, sims: row.sims, power: row.power, skipped: false, warnings };

@@ -18,7 +18,7 @@ import {
 import { type Corpora, LocalCorpora } from '../datasets/corpora';
 import { nullDistribution, oneSampleTestInThread, rutTest, twoSampleTestInThread, type EncodedSample } from '../stats';
 import { isOneSampleTestStatistic } from '../config/testSpec';
-import { heartbeating, heartbeatingAll } from './heartbeat';
+import { heartbeatingAll } from './heartbeat';
 
 const sliceLabel = (s: Selector) => `${s.corpus}:${s.model}/${s.source}`;
 
@@ -279,13 +279,10 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
           );
         }
         // In a thread of its own, as the two-sample test: b bootstrap draws take as long as the spec asks,
-        // and meanwhile this activity heartbeats and a cancellation ends the thread.
-        const stat = spec.stat;
-        const r = await heartbeating(() =>
-          oneSampleTestInThread(
-            { name: stat, sample: y.sample, nullDist: nul, pool: x.sample, options: { b: spec.b, seed: spec.seed } },
-            Context.current().cancellationSignal,
-          ),
+        // and meanwhile this activity heartbeats (heartbeatingAll) and a cancellation ends the thread.
+        const r = await oneSampleTestInThread(
+          { name: spec.stat, sample: y.sample, nullDist: nul, pool: x.sample, options: { b: spec.b, seed: spec.seed } },
+          Context.current().cancellationSignal,
         );
         const ownLogprobs = await ownLogprobGap(deps.duck, await deps.readRoot(spec.y.corpus), {
           corpus: spec.y.corpus,
@@ -352,23 +349,21 @@ export function createTestActivities(base: { duck: DuckDBInstance; dataDir: stri
         const y = await slice(spec.y, spec, x.promptIds);
         const reference =
           spec.pvalue === 'bootstrap' ? await slice(spec.reference ?? { ...spec.x, samplesPerPrompt: undefined }, spec, x.promptIds) : undefined;
-        // In a thread of its own: this activity heartbeats meanwhile, a cancellation ends the thread, and the
-        // worker's other activities keep running (a large b no longer stalls the worker).
-        const r = await heartbeating(() =>
-          twoSampleTestInThread(
-            {
-              x: x.sample,
-              y: y.sample,
-              stat,
-              pvalue: spec.pvalue,
-              b: spec.b,
-              seed: spec.seed,
-              k: spec.k,
-              cumulative: spec.cumulative,
-              reference: reference?.sample,
-            },
-            Context.current().cancellationSignal,
-          ),
+        // In a thread of its own: this activity heartbeats meanwhile (heartbeatingAll), a cancellation ends the
+        // thread, and the worker's other activities keep running (a large b no longer stalls the worker).
+        const r = await twoSampleTestInThread(
+          {
+            x: x.sample,
+            y: y.sample,
+            stat,
+            pvalue: spec.pvalue,
+            b: spec.b,
+            seed: spec.seed,
+            k: spec.k,
+            cumulative: spec.cumulative,
+            reference: reference?.sample,
+          },
+          Context.current().cancellationSignal,
         );
         const reject = r.pvalue <= spec.alpha;
         const row: TestResultRow = {
